@@ -1,0 +1,46 @@
+/** Ingest worker Lambda: SQS (EventBridge "Object Created" bodies) -> ingestObject. */
+import type { SQSRecord } from 'aws-lambda';
+import { createAwsClients } from '../shared/adapters/clients.ts';
+import { DynamoFileStore, DynamoIdempotencyStore, DynamoRunStore } from '../shared/adapters/dynamo.ts';
+import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
+import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
+import { createLogger } from '../shared/logger.ts';
+import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
+import { ENV } from '../shared/resources.ts';
+import { createSqsHandler, parseBody } from '../shared/sqs-batch.ts';
+import { ingestConfig } from './config.ts';
+import { ingestObject, objectCreatedEventSchema, type IngestDeps } from './ingest.ts';
+
+const logger = createLogger('ingest-worker');
+
+/** Ingest may take a while on a large file; another worker takes over after this. */
+const LEASE_MS = 5 * 60 * 1000;
+
+export function defaultDeps(): IngestDeps {
+  const config = ingestConfig();
+  const aws = createAwsClients({ s3ForcePathStyle: config[ENV.s3ForcePathStyle] });
+  return {
+    objects: new S3ObjectStore(aws.s3),
+    files: new DynamoFileStore(aws.dynamo, config[ENV.filesTable]),
+    runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
+    idempotency: new DynamoIdempotencyStore(aws.dynamo, config[ENV.idempotencyTable]),
+    reconQueue: new SqsQueue(aws.sqs, config[ENV.reconQueueUrl]),
+    policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
+    now: Date.now,
+    leaseMs: LEASE_MS,
+  };
+}
+
+/** Dependencies are built once, on the first invocation, and reused by the warm container. */
+export function createHandler(makeDeps: () => IngestDeps = defaultDeps) {
+  let deps: IngestDeps | undefined;
+  return createSqsHandler(logger, async (record: SQSRecord) => {
+    deps ??= makeDeps();
+    const event = parseBody(record, objectCreatedEventSchema);
+    const { key, etag } = event.detail.object;
+    const outcome = await ingestObject(event, deps);
+    logger.info('ingested', { messageId: record.messageId, fileKey: key, etag, ...outcome });
+  });
+}
+
+export const handler = createHandler();

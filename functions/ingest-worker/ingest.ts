@@ -1,0 +1,159 @@
+/**
+ * Ingest core: one S3 "Object Created" event in, at most one ingest out.
+ *
+ * Idempotent on bucket + key + ETag (never on messageId: a message redriven from the DLQ gets a
+ * new one). Validates the file before anything downstream sees it, records it, and when both
+ * sides of a (dataset, date) are accepted asks for exactly one reconciliation run.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { validateExtract } from '../shared/extract.ts';
+import { PermanentError, TransientError } from '../shared/errors.ts';
+import type { ReconPolicy } from '../shared/policy.ts';
+import { ObjectChangedError, ObjectMissingError, type FileRecord, type FileStore, type IdempotencyStore, type MessageQueue, type ObjectRef, type ObjectStore, type RunStore } from '../shared/ports.ts';
+import { PREFIXES } from '../shared/resources.ts';
+import type { Side } from '../shared/types.ts';
+import { compareSequencers, type ReconRequest } from '../shared/messages.ts';
+
+export const objectCreatedEventSchema = z.object({
+  'detail-type': z.literal('Object Created'),
+  source: z.literal('aws.s3'),
+  time: z.string(),
+  detail: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      size: z.number().int().nonnegative().optional(),
+      etag: z.string().min(1),
+      sequencer: z.string().min(1),
+    }),
+  }),
+});
+export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
+
+const INCOMING_KEY = /^incoming\/([A-Za-z0-9_-]{1,64})\/(\d{4}-\d{2}-\d{2})\/(source|target)\.csv$/;
+
+export interface IncomingKey {
+  readonly dataset: string;
+  readonly businessDate: string;
+  readonly side: Side;
+}
+
+/** `incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv`, or a PermanentError saying what was expected. */
+export function parseIncomingKey(key: string): IncomingKey {
+  const m = INCOMING_KEY.exec(key);
+  const expected = `expected ${PREFIXES.incoming}{dataset}/{YYYY-MM-DD}/{source|target}.csv with dataset made of letters, digits, "-" or "_"`;
+  if (!m) throw new PermanentError('INVALID_KEY', `object key "${key}" is not an extract key; ${expected}`);
+  const [, dataset, businessDate, side] = m as unknown as [string, string, string, Side];
+  const date = new Date(`${businessDate}T00:00:00Z`);
+  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== businessDate) {
+    throw new PermanentError('INVALID_KEY', `object key "${key}" has "${businessDate}", which is not a calendar date; ${expected}`);
+  }
+  return { dataset, businessDate, side };
+}
+
+export interface IngestDeps {
+  readonly objects: ObjectStore;
+  readonly files: FileStore;
+  readonly runs: RunStore;
+  readonly idempotency: IdempotencyStore;
+  readonly reconQueue: MessageQueue<ReconRequest>;
+  readonly policy: ReconPolicy;
+  readonly now: () => number;
+  /** How long one worker owns an ingest before another may take it over. */
+  readonly leaseMs: number;
+}
+
+export type IngestOutcome =
+  | { outcome: 'DUPLICATE' }
+  | { outcome: 'STALE' }
+  | { outcome: 'ACCEPTED'; rows: number; runRequested?: string }
+  | { outcome: 'REJECTED'; code: string; message: string; line?: number };
+
+export function idempotencyKey(ref: ObjectRef): string {
+  return `s3://${ref.bucket}/${ref.key}#${ref.etag}`;
+}
+
+export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps): Promise<IngestOutcome> {
+  const { bucket, object } = event.detail;
+  const parsed = parseIncomingKey(object.key);
+  const ref: ObjectRef = { bucket: bucket.name, key: object.key, etag: object.etag };
+  const id = idempotencyKey(ref);
+
+  const began = await deps.idempotency.begin(id, object.sequencer, deps.now(), deps.leaseMs);
+  if (began.state === 'in_progress') throw new TransientError(`${id} is being ingested by another worker`);
+  if (began.state === 'completed') {
+    // A later upload of byte-identical content is a duplicate unless the side has moved on to
+    // other content since (a revert): then it must become current again.
+    const current = await deps.files.get(parsed.dataset, parsed.businessDate, parsed.side);
+    const isRevert = current !== undefined && current.etag !== ref.etag && compareSequencers(object.sequencer, current.sequencer) > 0;
+    if (!isRevert || !(await deps.idempotency.reopen(id, object.sequencer, began.sequencer, deps.now(), deps.leaseMs))) {
+      return { outcome: 'DUPLICATE' };
+    }
+  }
+  try {
+    const outcome = await ingestOnce(event, parsed, ref, id, deps);
+    await deps.idempotency.complete(id, outcome.outcome, deps.now());
+    return outcome;
+  } catch (error) {
+    await deps.idempotency.release(id).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function ingestOnce(event: ObjectCreatedEvent, key: IncomingKey, ref: ObjectRef, id: string, deps: IngestDeps): Promise<IngestOutcome> {
+  const { object } = event.detail;
+  let validation;
+  try {
+    validation = await validateExtract(await deps.objects.read(ref), `s3://${ref.bucket}/${ref.key}`, deps.policy);
+  } catch (error) {
+    // Overwritten or deleted since the event: a later event describes the current object.
+    if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) return { outcome: 'STALE' };
+    throw error;
+  }
+  const previous = await deps.files.get(key.dataset, key.businessDate, key.side);
+  const file: FileRecord = {
+    ...ref,
+    dataset: key.dataset,
+    business_date: key.businessDate,
+    side: key.side,
+    sequencer: object.sequencer,
+    size: object.size ?? 0,
+    rows: validation.ok ? validation.rows : 0,
+    status: validation.ok ? 'ACCEPTED' : 'REJECTED',
+    ...(validation.ok ? {} : { error: { code: validation.code, message: validation.message, ...(validation.line === undefined ? {} : { line: validation.line }) } }),
+    ingested_at: new Date(deps.now()).toISOString(),
+    // A retry of this same ingest keeps the generation it wrote, and so the same run id.
+    generation: previous?.sequencer === object.sequencer ? previous.generation : (previous?.generation ?? 0) + 1,
+  };
+  if (!(await deps.files.putIfNewer(file))) return { outcome: 'STALE' };
+  if (!validation.ok) return { outcome: 'REJECTED', code: validation.code, message: validation.message, ...(validation.line === undefined ? {} : { line: validation.line }) };
+
+  const other = await deps.files.get(key.dataset, key.businessDate, key.side === 'source' ? 'target' : 'source');
+  if (other?.status !== 'ACCEPTED') return { outcome: 'ACCEPTED', rows: file.rows };
+  const [source, target] = key.side === 'source' ? [file, other] : [other, file];
+  const runId = runIdFor(source, target);
+  const { created, run } = await deps.runs.request({
+    run_id: runId,
+    dataset: key.dataset,
+    business_date: key.businessDate,
+    source: { bucket: source.bucket, key: source.key, etag: source.etag },
+    target: { bucket: target.bucket, key: target.key, etag: target.etag },
+    status: 'REQUESTED',
+    requested_at: new Date(deps.now()).toISOString(),
+    requested_by: id,
+  });
+  // Only the ingest that created the run (or its own retry) sends the request: two sides landing
+  // at once still make one recon message.
+  if (created || run.requested_by === id) {
+    await deps.reconQueue.send([{ run_id: runId, dataset: key.dataset, business_date: key.businessDate, source: run.source, target: run.target }]);
+    return { outcome: 'ACCEPTED', rows: file.rows, runRequested: runId };
+  }
+  return { outcome: 'ACCEPTED', rows: file.rows };
+}
+
+/** Deterministic: the same pair of current files always means the same run. */
+export function runIdFor(source: FileRecord, target: FileRecord): string {
+  const material = [source.dataset, source.business_date, source.etag, source.generation, target.etag, target.generation].join('\u001f');
+  return `run-${source.business_date}-${createHash('sha256').update(material).digest('hex').slice(0, 16)}`;
+}

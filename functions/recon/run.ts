@@ -1,0 +1,197 @@
+/**
+ * Recon run core: one recon request in; exceptions stored under stable ids, stale ones resolved
+ * by the system, the run summary recorded, and one triage message per new or changed exception.
+ *
+ * Safe to repeat: a completed run is skipped; a run that died half-way is claimed again after
+ * its lease and converges on the same records (ids are stable, writes are conditional).
+ */
+import { reconcile, ReconInputError, type Finding } from './engine.ts';
+import { exceptionId, findingHash, toExceptionRecord } from '../shared/exceptions.ts';
+import { TransientError } from '../shared/errors.ts';
+import type { ReconRequest, TriageRequest } from '../shared/messages.ts';
+import type { ReconPolicy } from '../shared/policy.ts';
+import {
+  ObjectChangedError, ObjectMissingError,
+  type ExceptionStore, type FileStore, type MessageQueue, type ObjectStore, type RunStore, type StoredExceptionState,
+} from '../shared/ports.ts';
+import type { ExceptionType, HistoryEntry } from '../shared/types.ts';
+
+export interface ReconRunDeps {
+  readonly objects: ObjectStore;
+  readonly files: FileStore;
+  readonly runs: RunStore;
+  readonly exceptions: ExceptionStore;
+  readonly triageQueue: MessageQueue<TriageRequest>;
+  readonly policy: ReconPolicy;
+  readonly now: () => number;
+  readonly leaseMs: number;
+}
+
+export type ReconRunOutcome =
+  | { outcome: 'ALREADY_DONE'; status: string }
+  | { outcome: 'SUPERSEDED' }
+  | { outcome: 'FAILED'; code: string; message: string }
+  | { outcome: 'COMPLETED'; exceptions: Partial<Record<ExceptionType, number>>; new: number; changed: number; unchanged: number; resolved: number };
+
+const SYSTEM = 'system:recon';
+/** Parallel conditional writes per run: enough to hide latency, well under on-demand limits. */
+const UPDATE_CONCURRENCY = 16;
+const OPEN_STATUSES = new Set(['OPEN', 'ACKNOWLEDGED']);
+
+export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promise<ReconRunOutcome> {
+  const claim = await deps.runs.claim(request.run_id, deps.now(), deps.leaseMs);
+  if (!claim.claimed) {
+    if (claim.run === undefined) throw new TransientError(`run ${request.run_id} is not recorded yet`);
+    if (claim.run.status === 'RUNNING') throw new TransientError(`run ${request.run_id} is running in another worker`);
+    return { outcome: 'ALREADY_DONE', status: claim.run.status };
+  }
+
+  // A newer upload of either side makes this run moot: its own run will follow.
+  if (!(await isCurrent(request, deps.files))) {
+    await deps.runs.finish(request.run_id, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
+    return { outcome: 'SUPERSEDED' };
+  }
+
+  let result;
+  try {
+    result = await reconcile(
+      { name: `s3://${request.source.bucket}/${request.source.key}`, stream: await deps.objects.read(request.source) },
+      { name: `s3://${request.target.bucket}/${request.target.key}`, stream: await deps.objects.read(request.target) },
+      deps.policy,
+    );
+  } catch (error) {
+    if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) {
+      await deps.runs.finish(request.run_id, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
+      return { outcome: 'SUPERSEDED' };
+    }
+    if (error instanceof ReconInputError) {
+      // Permanent: the file will not get better by retrying. Recorded on the run for the API.
+      const failure = { code: error.code, message: error.message, file: error.file, ...(error.line === undefined ? {} : { line: error.line }) };
+      await deps.runs.finish(request.run_id, { status: 'FAILED', completed_at: iso(deps.now()), error: failure });
+      return { outcome: 'FAILED', code: error.code, message: error.message };
+    }
+    throw error;
+  }
+
+  const counts = await storeFindings(request, result.findings, deps);
+  await deps.runs.finish(request.run_id, {
+    status: 'COMPLETED',
+    completed_at: iso(deps.now()),
+    policy_version: deps.policy.policyVersion,
+    policy_hash: deps.policy.hash,
+    summary: { ...result.summary, ...counts },
+  });
+  return { outcome: 'COMPLETED', exceptions: result.summary.exceptions, ...counts };
+}
+
+async function isCurrent(request: ReconRequest, files: FileStore): Promise<boolean> {
+  const [source, target] = await Promise.all([
+    files.get(request.dataset, request.business_date, 'source'),
+    files.get(request.dataset, request.business_date, 'target'),
+  ]);
+  return source?.etag === request.source.etag && target?.etag === request.target.etag
+    && source.status === 'ACCEPTED' && target.status === 'ACCEPTED';
+}
+
+async function storeFindings(request: ReconRequest, findings: Finding[], deps: ReconRunDeps) {
+  const now = iso(deps.now());
+  const ctx = { runId: request.run_id, dataset: request.dataset, businessDate: request.business_date, now };
+  const current = findings.map((f) => ({ finding: f, id: exceptionId(request.dataset, request.business_date, f.type, f.keyText), hash: findingHash(f) }));
+  const stored = await deps.exceptions.getStates(current.map((c) => c.id));
+
+  const fresh = [];
+  const triage: TriageRequest[] = [];
+  const updates: (() => Promise<void>)[] = [];
+  let changed = 0;
+  let unchanged = 0;
+  for (const c of current) {
+    const before = stored.get(c.id);
+    if (before === undefined) {
+      fresh.push({ ...toExceptionRecord(c.finding, ctx), content_hash: c.hash, last_changed_run_id: request.run_id });
+      triage.push({ exception_id: c.id, run_id: request.run_id, content_hash: c.hash });
+      continue;
+    }
+    const contentChanged = before.content_hash !== c.hash;
+    const reopen = before.status === 'RESOLVED' || (before.status === 'FALSE_POSITIVE' && contentChanged);
+    // Changed in this run by an attempt that died before finishing: still owes its triage message.
+    if (contentChanged || reopen || before.last_changed_run_id === request.run_id) {
+      changed++;
+      updates.push(() => updateWithRetry(deps.exceptions, before, (state) => changeFor(c.finding, c.hash, state, request.run_id, now, reopen)));
+      triage.push({ exception_id: c.id, run_id: request.run_id, content_hash: c.hash });
+    } else {
+      unchanged++;
+      updates.push(() => updateWithRetry(deps.exceptions, before, (state) => ({
+        exceptionId: state.exception_id, expectedVersion: state.version, bumpVersion: false, history: [],
+        set: { run_id: request.run_id, last_seen_at: now },
+      })));
+    }
+  }
+  await deps.exceptions.putNew(fresh);
+  await runLimited(updates, UPDATE_CONCURRENCY);
+
+  // Anything still open for this date that the run no longer finds has been cleared.
+  const seen = new Set(current.map((c) => c.id));
+  const stale = (await deps.exceptions.listStatesForDate(request.dataset, request.business_date))
+    .filter((state) => !seen.has(state.exception_id) && OPEN_STATUSES.has(state.status));
+  await runLimited(stale.map((state) => () => updateWithRetry(deps.exceptions, state, (s) => ({
+      exceptionId: s.exception_id, expectedVersion: s.version, bumpVersion: true,
+      set: { status: 'RESOLVED', resolved_by_system: true, updated_at: now },
+      history: [{ at: now, by: SYSTEM, action: 'RESOLVED', from: s.status, to: 'RESOLVED', run_id: request.run_id, note: 'no longer found by reconciliation' }],
+    }))), UPDATE_CONCURRENCY);
+
+  await deps.triageQueue.send(triage);
+  return { new: fresh.length, changed, unchanged, resolved: stale.length, triage_enqueued: triage.length };
+}
+
+function changeFor(finding: Finding, hash: string, state: StoredExceptionState, runId: string, now: string, reopen: boolean) {
+  const history: HistoryEntry[] = [];
+  if (state.content_hash !== hash) history.push({ at: now, by: SYSTEM, action: 'UPDATED', run_id: runId, note: 'reconciliation found different values' });
+  if (reopen) history.push({ at: now, by: SYSTEM, action: 'REOPENED', from: state.status, to: 'OPEN', run_id: runId, note: 'found again by reconciliation' });
+  return {
+    exceptionId: state.exception_id,
+    expectedVersion: state.version,
+    bumpVersion: history.length > 0,
+    history,
+    set: {
+      run_id: runId,
+      source: finding.source,
+      target: finding.target,
+      diffs: finding.diffs,
+      lines: finding.lines,
+      policy_severity: finding.severity,
+      content_hash: hash,
+      last_changed_run_id: runId,
+      last_seen_at: now,
+      updated_at: now,
+      ...(finding.reason === undefined ? {} : { reason: finding.reason }),
+      ...(reopen ? { status: 'OPEN', resolved_by_system: false } : {}),
+    },
+  };
+}
+
+/** Optimistic update; on a concurrent change (an analyst's PATCH) re-read and re-apply once more. */
+async function updateWithRetry(
+  store: ExceptionStore, state: StoredExceptionState,
+  build: (state: StoredExceptionState) => Parameters<ExceptionStore['update']>[0],
+): Promise<void> {
+  let current = state;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await store.update(build(current))) return;
+    const reread = (await store.getStates([current.exception_id])).get(current.exception_id);
+    if (reread === undefined) throw new TransientError(`exception ${current.exception_id} vanished during update`);
+    current = reread;
+  }
+  throw new TransientError(`exception ${state.exception_id} kept changing under recon; will retry`);
+}
+
+async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await (tasks[next++] as () => Promise<void>)();
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import type { Finding } from '../recon/engine.ts';
+import type { ExceptionRecord, ExceptionType } from './types.ts';
+
+/**
+ * Stable exception id: a hash of (dataset, business date, type, key). Re-running the same
+ * reconciliation lands on the same ids, so it updates records instead of duplicating them.
+ */
+export function exceptionId(dataset: string, businessDate: string, type: ExceptionType, keyText: string): string {
+  return createHash('sha256').update(`${dataset}\u001f${businessDate}\u001f${type}\u001f${keyText}`).digest('hex').slice(0, 32);
+}
+
+/** Hash of what the engine found, to tell a changed exception from one seen again unchanged. */
+export function findingHash(finding: Finding): string {
+  const { source, target, diffs, lines, reason, severity } = finding;
+  return createHash('sha256').update(JSON.stringify({ source, target, diffs, lines, reason, severity })).digest('hex').slice(0, 32);
+}
+
+export interface RunContext {
+  readonly runId: string;
+  readonly dataset: string;
+  readonly businessDate: string;
+  readonly now: string;
+}
+
+/** A finding as a brand-new OPEN exception record. */
+export function toExceptionRecord(finding: Finding, ctx: RunContext): ExceptionRecord {
+  return {
+    exception_id: exceptionId(ctx.dataset, ctx.businessDate, finding.type, finding.keyText),
+    run_id: ctx.runId,
+    dataset: ctx.dataset,
+    business_date: ctx.businessDate,
+    exception_type: finding.type,
+    key: finding.key,
+    source: finding.source,
+    target: finding.target,
+    diffs: finding.diffs,
+    lines: finding.lines,
+    ...(finding.reason === undefined ? {} : { reason: finding.reason }),
+    policy_severity: finding.severity,
+    status: 'OPEN',
+    created_at: ctx.now,
+    updated_at: ctx.now,
+    version: 1,
+    history: [{ at: ctx.now, by: 'system:recon', action: 'CREATED', to: 'OPEN', run_id: ctx.runId }],
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * The one way Tally consumes SQS: each record is parsed and handled on its own, failures are
+ * reported as batchItemFailures (Powertools batch) so one poison message doesn't drag its batch
+ * back, and nothing is swallowed — a record either succeeds or throws.
+ */
+import middy from '@middy/core';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { z } from 'zod';
+import { PermanentError } from './errors.ts';
+
+/** Parses a JSON body against a schema; a malformed body is a permanent failure. */
+export function parseBody<S extends z.ZodType>(record: SQSRecord, schema: S): z.infer<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(record.body);
+  } catch {
+    throw new PermanentError('BAD_MESSAGE', `message ${record.messageId} is not JSON`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+    throw new PermanentError('BAD_MESSAGE', `message ${record.messageId} is not the expected shape: ${problems}`);
+  }
+  return parsed.data;
+}
+
+export function createSqsHandler(
+  logger: Logger,
+  handleRecord: (record: SQSRecord) => Promise<void>,
+): middy.MiddyfiedHandler<SQSEvent, SQSBatchResponse, Error, Context> {
+  const processor = new BatchProcessor(EventType.SQS);
+  const recordHandler = async (record: SQSRecord): Promise<void> => {
+    try {
+      await handleRecord(record);
+    } catch (error) {
+      // Logged here with the message id so the DLQ entry can be traced; rethrown so it is retried.
+      logger.error('record failed', {
+        messageId: record.messageId,
+        receiveCount: record.attributes.ApproximateReceiveCount,
+        code: (error as { code?: string }).code,
+        permanent: error instanceof PermanentError,
+        error: error as Error,
+      });
+      throw error;
+    }
+  };
+  return middy<SQSEvent, SQSBatchResponse>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .handler(async (event, context) => processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false }));
+}

@@ -1,0 +1,74 @@
+/** Contracts every part of Tally shares (see BRIEF.md). */
+
+export const EXCEPTION_TYPES = [
+  'MISSING_IN_TARGET',
+  'MISSING_IN_SOURCE',
+  'AMOUNT_MISMATCH',
+  'FIELD_MISMATCH',
+  'DUPLICATE_IN_SOURCE',
+  'DUPLICATE_IN_TARGET',
+  'INVALID_RECORD',
+] as const;
+export type ExceptionType = (typeof EXCEPTION_TYPES)[number];
+
+export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const EXCEPTION_STATUSES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'] as const;
+export type ExceptionStatus = (typeof EXCEPTION_STATUSES)[number];
+
+export const SIDES = ['source', 'target'] as const;
+export type Side = (typeof SIDES)[number];
+
+export type Row = Record<string, string>;
+
+export interface Diff {
+  readonly field: string;
+  readonly source: string;
+  readonly target: string;
+  /** target minus source, for decimal fields. */
+  readonly delta?: string;
+}
+
+export interface HistoryEntry {
+  readonly at: string;
+  readonly by: string;
+  readonly action: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly note?: string;
+  readonly run_id?: string;
+}
+
+/** The stored and API form of one exception. */
+export interface ExceptionRecord {
+  exception_id: string;
+  run_id: string;
+  dataset: string;
+  business_date: string;
+  exception_type: ExceptionType;
+  key: Row;
+  source: Row | null;
+  target: Row | null;
+  diffs: Diff[];
+  /** Line numbers of the rows behind this exception, per side. */
+  lines: { source: number[]; target: number[] };
+  /** Why a row was rejected (INVALID_RECORD only). */
+  reason?: string;
+  /** Severity the recon policy's rules give; triage may refine it. */
+  policy_severity: Severity;
+  status: ExceptionStatus;
+  created_at: string;
+  updated_at: string;
+  version: number;
+  history: HistoryEntry[];
+  triage?: unknown;
+}
+
+export interface RunSummary {
+  rows: { source: number; target: number };
+  matched: number;
+  exceptions: Partial<Record<ExceptionType, number>>;
+  rejected: { source: number; target: number };
+  duration_ms: number;
+}

@@ -1,0 +1,225 @@
+/**
+ * `npm run bench:recon`: reconciles a generated 1M-trade source/target pair with Tally's engine
+ * and with DuckDB, each in its own child process, and prints them side by side.
+ *
+ * A measurement, not a test: it exits 0 whether or not the targets are met.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { reconcile } from '../../functions/recon/engine.ts';
+import { parseReconPolicy, type ReconPolicy } from '../../functions/shared/policy.ts';
+import { toExceptionRecord } from '../../functions/shared/exceptions.ts';
+import { EXCEPTION_TYPES } from '../../functions/shared/types.ts';
+import { generatePair } from './generate.ts';
+import { duckdbReconcile } from './duckdb-query.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DATA_DIR = `${REPO_ROOT}bench-data`;
+const POLICY_PATH = `${REPO_ROOT}policies/recon-policy.md`;
+const SEED = 42;
+/** V8 flags for the Tally child. A bigger young generation means fewer scavenges of the index. */
+const TALLY_NODE_FLAGS: string[] = [];
+
+const help = `Usage: npm run bench:recon -- [options]
+
+Generates (once, seeded) a source/target trade extract pair with about 1% of each exception kind
+into bench-data/, then reconciles it with Tally's engine and with DuckDB, each in its own child
+process, and prints time, throughput, peak RSS and exception counts side by side.
+
+Options:
+  --trades N    number of trades to generate                              [default: 1000000]
+  -h, --help    show this help
+
+The files are reused when bench-data/ already holds a pair for the same trade count.
+Targets: Tally within 2x of DuckDB's time, Tally peak RSS < 1.5 GB. Always exits 0.
+`;
+
+interface ChildResult {
+  readonly engine: string;
+  readonly ms: number;
+  readonly maxRssMb: number;
+  readonly rows: { source: number; target: number };
+  readonly records: number;
+  readonly exceptions: Record<string, number>;
+  readonly note?: string;
+}
+
+interface Manifest {
+  readonly trades: number;
+  readonly seed: number;
+  readonly planted: Record<string, number>;
+}
+
+async function loadPolicy(): Promise<ReconPolicy> {
+  return parseReconPolicy(await readFile(POLICY_PATH, 'utf8'), POLICY_PATH);
+}
+
+/** Child: Tally's engine, from opening the files to every exception record serialised. */
+async function runTally(sourcePath: string, targetPath: string): Promise<ChildResult> {
+  const policy = await loadPolicy();
+  const ctx = { runId: 'bench', dataset: 'bench', businessDate: '2026-01-02', now: '2026-01-02T00:00:00.000Z' };
+  const started = performance.now();
+  const { findings, summary } = await reconcile(
+    { name: sourcePath, stream: createReadStream(sourcePath, { highWaterMark: 1 << 20 }) },
+    { name: targetPath, stream: createReadStream(targetPath, { highWaterMark: 1 << 20 }) },
+    policy,
+  );
+  const records: string[] = new Array<string>(findings.length);
+  for (let i = 0; i < findings.length; i++) records[i] = JSON.stringify(toExceptionRecord(findings[i]!, ctx));
+  const ms = performance.now() - started;
+  // Outside the timing: every input row is accounted for exactly once.
+  let sLines = 0;
+  let tLines = 0;
+  for (const f of findings) {
+    sLines += f.lines.source.length;
+    tLines += f.lines.target.length;
+  }
+  const balanced = summary.rows.source === summary.matched + sLines && summary.rows.target === summary.matched + tLines;
+  return {
+    engine: 'tally',
+    ms,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    rows: summary.rows,
+    records: records.length,
+    exceptions: summary.exceptions as Record<string, number>,
+    ...(balanced ? {} : { note: `row accounting does not balance: rows ${JSON.stringify(summary.rows)}, matched ${summary.matched}, finding lines ${sLines}/${tLines}` }),
+  };
+}
+
+async function runDuckdb(sourcePath: string, targetPath: string): Promise<ChildResult> {
+  const result = await duckdbReconcile(sourcePath, targetPath, await loadPolicy());
+  return {
+    engine: 'duckdb',
+    ms: result.ms,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    rows: result.rows,
+    records: result.records,
+    exceptions: result.exceptions,
+  };
+}
+
+function runChild(engine: string, flags: string[], sourcePath: string, targetPath: string): Promise<ChildResult> {
+  const args = [...flags, fileURLToPath(import.meta.url), '--child', engine, '--source', sourcePath, '--target', targetPath];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`${engine} child exited with status ${code}`));
+      try {
+        resolve(JSON.parse(last) as ChildResult);
+      } catch {
+        reject(new Error(`${engine} child printed no result: ${out.slice(-500)}`));
+      }
+    });
+  });
+}
+
+async function ensureData(trades: number): Promise<Manifest> {
+  mkdirSync(DATA_DIR, { recursive: true });
+  const manifestPath = `${DATA_DIR}/manifest.json`;
+  if (existsSync(manifestPath) && existsSync(`${DATA_DIR}/source.csv`) && existsSync(`${DATA_DIR}/target.csv`)) {
+    try {
+      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+      if (manifest.trades === trades && manifest.seed === SEED) {
+        console.log(`Reusing bench-data/ (${trades.toLocaleString('en-US')} trades, seed ${SEED}).`);
+        return manifest;
+      }
+    } catch {
+      // regenerate
+    }
+  }
+  console.log(`Generating ${trades.toLocaleString('en-US')} trades into bench-data/ (seed ${SEED})...`);
+  const t0 = performance.now();
+  const pair = await generatePair(DATA_DIR, trades, SEED);
+  const manifest: Manifest = { trades, seed: SEED, planted: pair.planted };
+  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  console.log(`Generated in ${((performance.now() - t0) / 1000).toFixed(1)} s.`);
+  return manifest;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      trades: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      child: { type: 'string' },
+      source: { type: 'string' },
+      target: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (values.child) {
+    const result = values.child === 'tally'
+      ? await runTally(values.source!, values.target!)
+      : await runDuckdb(values.source!, values.target!);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  }
+  const trades = values.trades === undefined ? 1_000_000 : Number(values.trades);
+  if (!Number.isSafeInteger(trades) || trades < 1) {
+    process.stderr.write(`--trades must be a positive integer, got "${values.trades}"\n\n${help}`);
+    return 2;
+  }
+  const manifest = await ensureData(trades);
+  const sourcePath = `${DATA_DIR}/source.csv`;
+  const targetPath = `${DATA_DIR}/target.csv`;
+
+  console.log(`Running Tally (node ${TALLY_NODE_FLAGS.join(' ') || '(no flags)'})...`);
+  const tally = await runChild('tally', TALLY_NODE_FLAGS, sourcePath, targetPath);
+  console.log('Running DuckDB...');
+  const duck = await runChild('duckdb', [], sourcePath, targetPath);
+
+  const rowsOf = (r: ChildResult): number => r.rows.source + r.rows.target;
+  const fmt = (n: number): string => n.toLocaleString('en-US');
+  const results = [tally, duck];
+  console.log('');
+  console.log(`Pair: ${fmt(tally.rows.source)} source rows + ${fmt(tally.rows.target)} target rows (${fmt(trades)} trades)`);
+  console.log(table(
+    ['engine', 'seconds', 'rows/s', 'peak RSS MB', 'exceptions'],
+    results.map((r) => [
+      r.engine, (r.ms / 1000).toFixed(2), fmt(Math.round(rowsOf(r) / (r.ms / 1000))), r.maxRssMb.toFixed(0), fmt(r.records),
+    ]),
+  ));
+  console.log('');
+  const types = [...EXCEPTION_TYPES];
+  console.log(table(
+    ['exception type', 'planted', 'tally', 'duckdb'],
+    types.map((t) => [t, fmt(manifest.planted[t] ?? 0), fmt(tally.exceptions[t] ?? 0), fmt(duck.exceptions[t] ?? 0)]),
+  ));
+  console.log('');
+  for (const t of types) {
+    const p = manifest.planted[t] ?? 0;
+    const a = tally.exceptions[t] ?? 0;
+    const b = duck.exceptions[t] ?? 0;
+    if (a !== b || a !== p) console.log(`WARNING: ${t} counts disagree: planted ${p}, tally ${a}, duckdb ${b}`);
+  }
+  if (rowsOf(tally) !== rowsOf(duck)) console.log(`WARNING: row counts disagree: tally ${rowsOf(tally)}, duckdb ${rowsOf(duck)}`);
+  if (tally.note) console.log(`WARNING: ${tally.note}`);
+  const ratio = tally.ms / duck.ms;
+  console.log(`Tally/DuckDB time ratio: ${ratio.toFixed(2)}x`);
+  if (TALLY_NODE_FLAGS.length > 0) console.log(`Note: the Tally child runs with node ${TALLY_NODE_FLAGS.join(' ')}.`);
+  console.log(`${ratio <= 2 ? 'PASS' : 'MISS'}  Tally within 2x of DuckDB (${ratio.toFixed(2)}x)`);
+  console.log(`${tally.maxRssMb < 1536 ? 'PASS' : 'MISS'}  Tally peak RSS < 1.5 GB (${tally.maxRssMb.toFixed(0)} MB)`);
+  return 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/** `tally`: the command-line entry point. Each subcommand lives in its own module. */
+import { reconCommand } from './recon.ts';
+import { UsageError } from './usage.ts';
+
+const help = `Usage: tally <command> [options]
+
+Commands:
+  recon     reconcile two CSV extracts offline and print the exceptions
+
+Run "tally <command> --help" for a command's options. The local stack runs with "npm start".
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  recon: reconCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`tally: unknown command "${name}"\n\n${help}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`tally ${name}: ${(error as Error).message}\n\n${error instanceof UsageError ? error.help : ''}`);
+      return 2;
+    }
+    process.stderr.write(`tally ${name}: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

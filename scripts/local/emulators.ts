@@ -1,0 +1,68 @@
+/**
+ * In-process AWS emulators, bound to 127.0.0.1 only: fauxqs (S3 + SQS, SQLite-persisted) and
+ * dynalite (DynamoDB, LevelDB-persisted). Wire-compatible: the functions talk to them through
+ * the normal AWS SDK clients.
+ */
+import { mkdirSync } from 'node:fs';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { startFauxqs } from 'fauxqs';
+import dynalite from 'dynalite';
+
+export interface Emulators {
+  /** fauxqs: S3 and SQS on one port. */
+  readonly fauxqsUrl: string;
+  readonly dynamoUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * fauxqs 2.4 hard-codes `listen({ host: '0.0.0.0' })`. Rather than patch the package, rewrite the
+ * host of listen calls made while it starts, then check the result: nothing of ours may be
+ * reachable from another machine.
+ */
+async function withLoopbackListen<T>(start: () => Promise<T>): Promise<T> {
+  const original = net.Server.prototype.listen;
+  net.Server.prototype.listen = function patched(this: net.Server, ...args: unknown[]) {
+    const [first] = args;
+    if (first && typeof first === 'object' && (first as { host?: string }).host === '0.0.0.0') {
+      args[0] = { ...(first as object), host: '127.0.0.1' };
+    }
+    return (original as (...a: unknown[]) => net.Server).apply(this, args);
+  } as typeof original;
+  try {
+    return await start();
+  } finally {
+    net.Server.prototype.listen = original;
+  }
+}
+
+export async function startEmulators(dataDir: string): Promise<Emulators> {
+  const sqsDir = join(dataDir, 'sqs');
+  const s3Dir = join(dataDir, 's3');
+  const dynamoDir = join(dataDir, 'dynamodb');
+  for (const dir of [sqsDir, s3Dir, dynamoDir]) mkdirSync(dir, { recursive: true });
+
+  const fauxqs = await withLoopbackListen(() => startFauxqs({ port: 0, logger: false, dataDir: sqsDir, s3StorageDir: s3Dir, defaultRegion: 'us-east-1' }));
+  const fauxqsUrl = new URL(fauxqs.address);
+  if (fauxqsUrl.hostname !== '127.0.0.1') {
+    await fauxqs.stop();
+    throw new Error(`S3/SQS emulator bound to ${fauxqsUrl.hostname}, expected 127.0.0.1 only`);
+  }
+
+  const dynamo: Server = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  dynamo.listen(0, '127.0.0.1');
+  await once(dynamo, 'listening');
+  const { port } = dynamo.address() as AddressInfo;
+
+  return {
+    fauxqsUrl: `http://127.0.0.1:${fauxqs.port}`,
+    dynamoUrl: `http://127.0.0.1:${port}`,
+    async stop() {
+      await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+      await fauxqs.stop();
+    },
+  };
+}

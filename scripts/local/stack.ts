@@ -1,0 +1,182 @@
+/**
+ * The whole pipeline on a laptop, in one process: emulators, resources, the S3 event router and
+ * one poller per queue consumer, each invoking the real middy handler.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
+import { SQSClient, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { startEmulators } from './emulators.ts';
+import { startS3EventRouter } from './s3-events.ts';
+import { provision, type QueueUrls } from './provision.ts';
+import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
+import { DEFAULT_PREFIX, ENV, QUEUES, resourceNames, type QueueName, type ResourceNames } from '../../functions/shared/resources.ts';
+import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
+
+export interface LocalStackOptions {
+  readonly dataDir: string;
+  readonly prefix?: string;
+  /** Seconds before a failed message is delivered again (AWS uses 6x the function timeout). */
+  readonly visibilityTimeoutSeconds?: number;
+  readonly region?: string;
+  readonly onInvocation?: (info: { name: string; received: number; failed: number; error?: Error }) => void;
+  readonly onRouterError?: (error: Error) => void;
+}
+
+export interface LocalStack {
+  readonly names: ResourceNames;
+  readonly queues: Record<QueueName, QueueUrls>;
+  readonly endpoints: { s3: string; sqs: string; dynamodb: string };
+  readonly s3: S3Client;
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBDocumentClient;
+  upload(key: string, body: string | Uint8Array): Promise<string>;
+  /** Resolves once nothing is queued, in flight or being routed for the consumed queues. */
+  waitForIdle(timeoutMs?: number): Promise<void>;
+  counts(): Promise<StoredCounts>;
+  stop(): Promise<void>;
+}
+
+export interface StoredCounts {
+  exceptions: Partial<Record<ExceptionType, number>>;
+  open: number;
+  runs: number;
+  files: { accepted: number; rejected: number };
+  queues: Record<string, { visible: number; inFlight: number; dlq: number }>;
+}
+
+/** Which queues have a consumer locally (triage's arrives with its function). */
+const CONSUMED: QueueName[] = ['ingest', 'recon'];
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const region = options.region ?? 'us-east-1';
+  const names = resourceNames(options.prefix ?? DEFAULT_PREFIX);
+  const emulators = await startEmulators(options.dataDir);
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  const direct = {
+    s3: new S3Client({ region, endpoint: emulators.fauxqsUrl, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+    sqs: new SQSClient({ region, endpoint: emulators.fauxqsUrl, credentials, useQueueUrlAsEndpoint: false }),
+    dynamo: new DynamoDBClient({ region, endpoint: emulators.dynamoUrl, credentials }),
+  };
+  const queues = await provision(names, direct, { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10 });
+  const router = await startS3EventRouter({
+    upstream: emulators.fauxqsUrl, bucket: names.bucket, s3: direct.s3, sqs: direct.sqs,
+    ingestQueueUrl: queues.ingest.main, region, ...(options.onRouterError ? { onError: options.onRouterError } : {}),
+  });
+  const endpoints = { s3: router.url, sqs: emulators.fauxqsUrl, dynamodb: emulators.dynamoUrl };
+
+  // The functions read their configuration from the environment, exactly as in Lambda.
+  Object.assign(process.env, {
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    [ENV.s3ForcePathStyle]: 'true',
+    [ENV.bucket]: names.bucket,
+    [ENV.reconQueueUrl]: queues.recon.main,
+    [ENV.triageQueueUrl]: queues.triage.main,
+    [ENV.exceptionsTable]: names.tables.exceptions,
+    [ENV.filesTable]: names.tables.files,
+    [ENV.runsTable]: names.tables.runs,
+    [ENV.idempotencyTable]: names.tables.idempotency,
+  });
+  writeFileSync(join(options.dataDir, 'endpoints.json'), `${JSON.stringify({ region, endpoints, names, queues }, null, 2)}\n`);
+
+  const handlers: Record<string, () => Promise<SqsLambdaHandler>> = {
+    ingest: async () => (await import('../../functions/ingest-worker/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
+    recon: async () => (await import('../../functions/recon/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
+  };
+  const pollers: Poller[] = [];
+  for (const queue of CONSUMED) {
+    pollers.push(startPoller({
+      name: QUEUES[queue].consumer,
+      sqs: direct.sqs,
+      queueUrl: queues[queue].main,
+      queueArn: queues[queue].mainArn,
+      region,
+      batchSize: QUEUES[queue].batchSize,
+      timeoutSeconds: QUEUES[queue].consumerTimeoutSeconds,
+      handler: await (handlers[queue] as () => Promise<SqsLambdaHandler>)(),
+      ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
+    }));
+  }
+
+  const s3 = new S3Client({ region, endpoint: endpoints.s3, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const dynamo = DynamoDBDocumentClient.from(direct.dynamo);
+
+  const depth = async (url: string) => {
+    const out = await direct.sqs.send(new GetQueueAttributesCommand({
+      QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+    }));
+    const a = out.Attributes ?? {};
+    return { visible: Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) };
+  };
+
+  return {
+    names, queues, endpoints, s3, sqs: direct.sqs, dynamo,
+    async upload(key, body) {
+      const out = await s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: body, ContentType: 'text/csv' }));
+      return (out.ETag ?? '').replaceAll('"', '');
+    },
+    async waitForIdle(timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      let quietChecks = 0;
+      while (quietChecks < 3) {
+        if (Date.now() > deadline) throw new Error(`pipeline still busy after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 150));
+        const depths = await Promise.all(CONSUMED.map((q) => depth(queues[q].main)));
+        const quiet = router.pending() === 0 && pollers.every((p) => !p.busy()) && depths.every((d) => d.visible === 0 && d.inFlight === 0);
+        quietChecks = quiet ? quietChecks + 1 : 0;
+      }
+    },
+    async counts() {
+      const exceptions: Partial<Record<ExceptionType, number>> = {};
+      for (const type of EXCEPTION_TYPES) {
+        const n = await countQuery(dynamo, names.tables.exceptions, 'by_type', 'exception_type', type);
+        if (n > 0) exceptions[type] = n;
+      }
+      const open = await countQuery(dynamo, names.tables.exceptions, 'by_status', 'status', 'OPEN');
+      // Local diagnostics only: the runs and files tables are tiny here; the API never scans.
+      const runs = (await dynamo.send(new ScanCommand({ TableName: names.tables.runs, Select: 'COUNT' }))).Count ?? 0;
+      const files = (await dynamo.send(new ScanCommand({ TableName: names.tables.files, ProjectionExpression: '#s', ExpressionAttributeNames: { '#s': 'status' } }))).Items ?? [];
+      const queueCounts: StoredCounts['queues'] = {};
+      for (const q of Object.keys(queues) as QueueName[]) {
+        const main = await depth(queues[q].main);
+        const dlq = await depth(queues[q].dlq);
+        queueCounts[q] = { visible: main.visible, inFlight: main.inFlight, dlq: dlq.visible + dlq.inFlight };
+      }
+      return {
+        exceptions,
+        open,
+        runs,
+        files: { accepted: files.filter((f) => f.status === 'ACCEPTED').length, rejected: files.filter((f) => f.status === 'REJECTED').length },
+        queues: queueCounts,
+      };
+    },
+    async stop() {
+      await Promise.all(pollers.map((p) => p.stop()));
+      await router.stop();
+      await emulators.stop();
+    },
+  };
+}
+
+async function countQuery(doc: DynamoDBDocumentClient, table: string, index: string, attribute: string, value: string): Promise<number> {
+  let total = 0;
+  let cursor: Record<string, unknown> | undefined;
+  do {
+    const out = await doc.send(new QueryCommand({
+      TableName: table, IndexName: index, Select: 'COUNT',
+      KeyConditionExpression: '#a = :v', ExpressionAttributeNames: { '#a': attribute }, ExpressionAttributeValues: { ':v': value },
+      ExclusiveStartKey: cursor,
+    }));
+    total += out.Count ?? 0;
+    cursor = out.LastEvaluatedKey;
+  } while (cursor);
+  return total;
+}

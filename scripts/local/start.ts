@@ -1,0 +1,121 @@
+/**
+ * `npm start`: the whole Tally pipeline locally, no AWS account, no Docker.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
+import { startLocalStack, type LocalStack } from './stack.ts';
+
+const help = `Usage: npm start -- [options]
+
+Starts Tally locally: S3, SQS and DynamoDB emulators on 127.0.0.1, the S3 event router, and the
+ingest and recon functions polling their queues. Loads the sample trades (20 source, 20 target
+rows) like an upload, then keeps running until Ctrl-C.
+
+Options:
+  --once             load the sample, wait until the pipeline is idle, print one JSON line of
+                     stored counts and exit
+  --data-dir DIR     where local state persists            [default: .tally]
+  --no-sample        do not upload the sample files
+  --verbose          show the functions' structured logs (info level)
+  -h, --help         show this help
+`;
+
+const SAMPLE = { dataset: 'trades', businessDate: '2025-12-10' };
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      once: { type: 'boolean', default: false },
+      'data-dir': { type: 'string' },
+      'no-sample': { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  process.env.POWERTOOLS_LOG_LEVEL ??= values.verbose ? 'INFO' : 'WARN';
+  const dataDir = resolve(REPO_ROOT, values['data-dir'] ?? '.tally');
+  mkdirSync(dataDir, { recursive: true });
+  const say = (line: string) => {
+    if (!values.once) process.stdout.write(`${line}\n`);
+    else process.stderr.write(`${line}\n`);
+  };
+
+  const stack = await startLocalStack({
+    dataDir,
+    onInvocation: (i) => {
+      if (i.error || i.failed > 0) say(`  ! ${i.name}: ${i.failed} of ${i.received} message(s) failed${i.error ? ` (${i.error.message})` : ''}; they will be retried, then moved to the DLQ`);
+    },
+    onRouterError: (error) => say(`  ! S3 event router: ${error.message}`),
+  });
+  say('Tally local stack');
+  say(`  data      ${dataDir} (persists across restarts; delete it to start over)`);
+  say(`  S3        ${stack.endpoints.s3}  bucket ${stack.names.bucket}`);
+  say(`  SQS       ${stack.endpoints.sqs}`);
+  say(`  DynamoDB  ${stack.endpoints.dynamodb}`);
+
+  if (!values['no-sample']) {
+    say(`\nUploading the sample to incoming/${SAMPLE.dataset}/${SAMPLE.businessDate}/ ...`);
+    for (const side of ['source', 'target'] as const) {
+      const key = `incoming/${SAMPLE.dataset}/${SAMPLE.businessDate}/${side}.csv`;
+      const etag = await stack.upload(key, readFileSync(`${SAMPLE_DIR}${side}.csv`));
+      say(`  put ${key} (ETag ${etag})`);
+    }
+  }
+  await stack.waitForIdle();
+  const counts = await stack.counts();
+  if (values.once) {
+    process.stdout.write(`${JSON.stringify(counts)}\n`);
+    await stack.stop();
+    return 0;
+  }
+  if (!values['no-sample']) await report(stack, say);
+  say(`\nStored: ${JSON.stringify(counts)}`);
+  say(`\nWhere to look next:
+  - upload your own extracts: put incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv to the S3 endpoint above
+    (for example: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url ${stack.endpoints.s3} s3 cp my.csv s3://${stack.names.bucket}/incoming/trades/2025-12-11/source.csv)
+  - reconcile files offline: npx tally recon --source A.csv --target B.csv
+  - endpoints for other tools: ${dataDir}/endpoints.json
+Running; Ctrl-C to stop.`);
+  await new Promise<void>((resolveStop) => {
+    const stop = () => resolveStop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  say('\nStopping...');
+  await stack.stop();
+  return 0;
+}
+
+async function report(stack: LocalStack, say: (line: string) => void): Promise<void> {
+  const files = await stack.dynamo.send(new QueryCommand({
+    TableName: stack.names.tables.files, KeyConditionExpression: 'dataset_date = :dd', ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` },
+  }));
+  say('\nFiles');
+  for (const f of files.Items ?? []) say(`  ${f.side.padEnd(6)} ${f.status} ${f.rows} rows${f.error ? ` — ${f.error.code}: ${f.error.message}` : ''}`);
+  const runs = await stack.dynamo.send(new QueryCommand({
+    TableName: stack.names.tables.runs, IndexName: 'by_dataset_date', KeyConditionExpression: 'dataset_date = :dd',
+    ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` }, ScanIndexForward: false, Limit: 1,
+  }));
+  const run = runs.Items?.[0];
+  if (!run) return;
+  say(`\nLatest run ${run.run_id}: ${run.status}`);
+  if (run.summary) {
+    const s = run.summary;
+    say(`  rows source ${s.rows.source}, target ${s.rows.target}; matched ${s.matched}; rejected ${s.rejected.source + s.rejected.target}; ${s.duration_ms} ms`);
+    say(`  exceptions ${Object.entries(s.exceptions).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}`);
+    say(`  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} queued for triage`);
+  }
+  if (run.error) say(`  error ${run.error.code}: ${run.error.message}`);
+}
+
+process.exitCode = await main().catch((error: Error) => {
+  process.stderr.write(`tally start: ${error.stack ?? error.message}\n`);
+  return 1;
+});
