@@ -39,7 +39,7 @@ export function createHandler(makeDeps: () => IngestDeps = defaultDeps) {
     const event = parseBody(record, objectCreatedEventSchema);
     const { key, etag } = event.detail.object;
     const outcome = await ingestObject(event, deps);
-    logger.info('ingested', { messageId: record.messageId, fileKey: key, etag, ...outcome });
+    logger.info('ingested', { messageId: record.messageId, fileKey: key, etag, result: outcome });
   });
 }
 

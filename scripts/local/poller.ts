@@ -33,7 +33,7 @@ export function startPoller(options: PollerOptions): Poller {
   let busy = false;
   const loop = (async () => {
     while (running) {
-      let messages: Message[] = [];
+      let messages: Message[];
       try {
         const out = await options.sqs.send(new ReceiveMessageCommand({
           QueueUrl: options.queueUrl,

@@ -30,10 +30,14 @@ export async function provision(
   });
   const queues = {} as Record<QueueName, QueueUrls>;
   for (const name of QUEUE_NAMES) queues[name] = await createQueueWithDlq(clients.sqs, names.queues[name], QUEUES[name].maxReceiveCount, options);
-  for (const [table, def] of Object.entries(TABLES) as [keyof typeof TABLES, TableDef][]) {
-    await createTable(clients.dynamo, names.tables[table], def);
-  }
+  await createTables(clients.dynamo, names);
   return queues;
+}
+
+export async function createTables(dynamo: DynamoDBClient, names: ResourceNames): Promise<void> {
+  for (const [table, def] of Object.entries(TABLES) as [keyof typeof TABLES, TableDef][]) {
+    await createTable(dynamo, names.tables[table], def);
+  }
 }
 
 async function createQueueWithDlq(sqs: SQSClient, names: { main: string; dlq: string }, maxReceiveCount: number, options: ProvisionOptions): Promise<QueueUrls> {

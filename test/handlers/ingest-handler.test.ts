@@ -1,0 +1,189 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { createHandler, defaultDeps } from '../../functions/ingest-worker/handler.ts';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { mockS3Objects } from '../support/s3-objects.ts';
+import { lambdaContext, objectCreated, sqsEvent, sqsRecord } from '../support/events.ts';
+import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
+
+const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`, 'utf8');
+const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8');
+
+let dynamo: TestDynamo;
+let dateCounter = 0;
+
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+});
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+/** A fresh business date per test keeps tests independent on the shared tables. */
+function nextKeys() {
+  const date = `2025-01-${String(++dateCounter).padStart(2, '0')}`;
+  return { source: `incoming/trades/${date}/source.csv`, target: `incoming/trades/${date}/target.csv`, date };
+}
+
+function setup() {
+  const objects = mockS3Objects();
+  const sqs = mockClient(SQSClient);
+  const sent: SendMessageBatchCommandInput[] = [];
+  sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
+    sent.push(input);
+    return { Successful: (input.Entries ?? []).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })), Failed: [] };
+  });
+  const handler = createHandler(defaultDeps);
+  const invoke = (...records: ReturnType<typeof sqsRecord>[]) => handler(sqsEvent(...records), lambdaContext);
+  /** A Lambda container handles one invocation at a time: concurrency means separate instances. */
+  const invokeInNewContainer = (...records: ReturnType<typeof sqsRecord>[]) => createHandler(defaultDeps)(sqsEvent(...records), lambdaContext);
+  const reconRequests = () => sent.flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string)));
+  return { objects, invoke, invokeInNewContainer, reconRequests };
+}
+
+describe('ingest worker handler', () => {
+  let env: ReturnType<typeof setup>;
+  beforeEach(() => {
+    env = setup();
+  });
+
+  it('asks for one recon run once both sides of a dataset and date are accepted', async () => {
+    const keys = nextKeys();
+    const sourceEtag = env.objects.put(keys.source, SOURCE);
+    const targetEtag = env.objects.put(keys.target, TARGET);
+
+    const first = await env.invoke(sqsRecord(objectCreated(keys.source, sourceEtag)));
+    expect(env.reconRequests()).toHaveLength(0);
+    const second = await env.invoke(sqsRecord(objectCreated(keys.target, targetEtag)));
+
+    expect(first.batchItemFailures).toEqual([]);
+    expect(second.batchItemFailures).toEqual([]);
+    const [request] = env.reconRequests();
+    expect(env.reconRequests()).toHaveLength(1);
+    expect(request).toMatchObject({ dataset: 'trades', business_date: keys.date, source: { key: keys.source, etag: sourceEtag }, target: { key: keys.target, etag: targetEtag } });
+    const file = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.files, Key: { dataset_date: `trades#${keys.date}`, side: 'source' } }));
+    expect(file.Item).toMatchObject({ status: 'ACCEPTED', rows: 20, etag: sourceEtag, side: 'source' });
+  });
+
+  it('ingests an event delivered five times in sequence exactly once, whatever the messageId', async () => {
+    const keys = nextKeys();
+    const sourceEtag = env.objects.put(keys.source, SOURCE);
+    const targetEtag = env.objects.put(keys.target, TARGET);
+    await env.invoke(sqsRecord(objectCreated(keys.source, sourceEtag)));
+    const event = objectCreated(keys.target, targetEtag);
+
+    for (let i = 0; i < 5; i++) {
+      const response = await env.invoke(sqsRecord(event));
+      expect(response.batchItemFailures).toEqual([]);
+    }
+
+    expect(env.objects.reads.filter((k) => k === keys.target)).toHaveLength(1);
+    expect(env.reconRequests()).toHaveLength(1);
+  });
+
+  it('ingests an event delivered five times concurrently exactly once; the losers retry into duplicates', async () => {
+    const keys = nextKeys();
+    const sourceEtag = env.objects.put(keys.source, SOURCE);
+    const targetEtag = env.objects.put(keys.target, TARGET);
+    await env.invoke(sqsRecord(objectCreated(keys.source, sourceEtag)));
+    const event = objectCreated(keys.target, targetEtag);
+
+    const responses = await Promise.all(Array.from({ length: 5 }, () => env.invokeInNewContainer(sqsRecord(event))));
+    const failed = responses.flatMap((r) => r.batchItemFailures);
+    // Deliveries that found the ingest in progress fail transiently and come back later.
+    const retried = await Promise.all(failed.map(() => env.invoke(sqsRecord(event))));
+
+    expect(failed.length).toBeLessThan(5);
+    expect(retried.flatMap((r) => r.batchItemFailures)).toEqual([]);
+    expect(env.objects.reads.filter((k) => k === keys.target)).toHaveLength(1);
+    expect(env.reconRequests()).toHaveLength(1);
+  });
+
+  it('treats a message redriven from the DLQ (new messageId) after success as a duplicate', async () => {
+    const keys = nextKeys();
+    const etag = env.objects.put(keys.source, SOURCE);
+    const event = objectCreated(keys.source, etag);
+    await env.invoke(sqsRecord(event, 'original-id'));
+
+    const response = await env.invoke(sqsRecord(event, 'redriven-id'));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(env.objects.reads.filter((k) => k === keys.source)).toHaveLength(1);
+  });
+
+  it('treats a new upload of the same key with different content as a new ingest and a new run', async () => {
+    const keys = nextKeys();
+    await env.invoke(sqsRecord(objectCreated(keys.source, env.objects.put(keys.source, SOURCE))));
+    await env.invoke(sqsRecord(objectCreated(keys.target, env.objects.put(keys.target, TARGET))));
+
+    const corrected = TARGET.replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00');
+    const newEtag = env.objects.put(keys.target, corrected);
+    await env.invoke(sqsRecord(objectCreated(keys.target, newEtag)));
+
+    const requests = env.reconRequests();
+    expect(requests).toHaveLength(2);
+    expect(requests[1].target.etag).toBe(newEtag);
+    expect(requests[1].run_id).not.toBe(requests[0].run_id);
+  });
+
+  it('ingests five copies of one event in the same batch once', async () => {
+    const keys = nextKeys();
+    const event = objectCreated(keys.source, env.objects.put(keys.source, SOURCE));
+
+    const response = await env.invoke(...Array.from({ length: 5 }, () => sqsRecord(event)));
+    await Promise.all(response.batchItemFailures.map(() => env.invoke(sqsRecord(event))));
+
+    expect(env.objects.reads.filter((k) => k === keys.source)).toHaveLength(1);
+  });
+
+  it('fails only the poison message in a batch and lets the others through', async () => {
+    const keys = nextKeys();
+    const etag = env.objects.put(keys.source, SOURCE);
+
+    const response = await env.invoke(
+      sqsRecord(objectCreated(keys.source, etag), 'good'),
+      sqsRecord('{not json', 'poison'),
+      sqsRecord({ hello: 'world' }, 'wrong-shape'),
+    );
+
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['poison', 'wrong-shape']);
+    expect(env.objects.reads).toContain(keys.source);
+  });
+
+  it.each([
+    ['outside incoming/', 'uploads/trades/2025-12-10/source.csv'],
+    ['an unknown side', 'incoming/trades/2025-12-10/middle.csv'],
+    ['a date that is not a calendar date', 'incoming/trades/2025-02-30/source.csv'],
+    ['a dataset with a slash or dot', 'incoming/../trades/2025-12-10/source.csv'],
+  ])('rejects a key %s without touching the file', async (_why, key) => {
+    const response = await env.invoke(sqsRecord(objectCreated(key, 'abc'), 'bad-key'));
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'bad-key' }]);
+    expect(env.objects.reads).toEqual([]);
+  });
+
+  it.each([
+    ['a semicolon-delimited file', 'trade_id;account_id;trade_date;amount\nT1;A;2025-12-01;1.00\n', 'MISSING_COLUMNS', /semicolon/],
+    ['a file missing the amount column', 'trade_id,account_id,trade_date\nT1,A,2025-12-01\n', 'MISSING_COLUMNS', /amount/],
+    ['an empty file', '', 'FILE_EMPTY', /empty/],
+    ['a UTF-16 file', Buffer.from('\ufefftrade_id,account_id,trade_date,amount\n', 'utf16le'), 'ENCODING', /UTF-16/],
+    ['a file with an unclosed quote', 'trade_id,account_id,trade_date,amount\nT1,"A,2025-12-01,1.00\n', 'CSV_UNCLOSED_QUOTE', /never closed/],
+  ])('records %s as rejected with its error and asks for no run', async (_why, content, code, message) => {
+    const keys = nextKeys();
+    await env.invoke(sqsRecord(objectCreated(keys.source, env.objects.put(keys.source, SOURCE))));
+    const body = typeof content === 'string' ? content : Buffer.concat([Buffer.from([0xff, 0xfe]), content]);
+    const etag = env.objects.put(keys.target, body);
+
+    const response = await env.invoke(sqsRecord(objectCreated(keys.target, etag)));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(env.reconRequests()).toHaveLength(0);
+    const file = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.files, Key: { dataset_date: `trades#${keys.date}`, side: 'target' } }));
+    expect(file.Item).toMatchObject({ status: 'REJECTED', error: { code } });
+    expect(file.Item?.error.message).toMatch(message);
+    expect(file.Item?.error.line).toBeGreaterThanOrEqual(1);
+  });
+});

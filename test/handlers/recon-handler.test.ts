@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { mockS3Objects } from '../support/s3-objects.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
+import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
+
+const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`, 'utf8');
+const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8');
+
+let dynamo: TestDynamo;
+let dateCounter = 0;
+
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+});
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+function setup() {
+  const objects = mockS3Objects();
+  const sqs = mockClient(SQSClient);
+  const sent: SendMessageBatchCommandInput[] = [];
+  sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
+    sent.push(input);
+    return { Successful: (input.Entries ?? []).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })), Failed: [] };
+  });
+  const handler = createHandler(defaultDeps);
+  const triage = () => sent.flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string)));
+  const date = `2025-02-${String(++dateCounter).padStart(2, '0')}`;
+
+  /** Stores the pair as ingest would have (files + a REQUESTED run) and returns the recon request. */
+  async function requestRun(runId: string, source: string, target: string) {
+    const refs = {
+      source: { bucket: 'tally-data', key: `incoming/trades/${date}/source.csv`, etag: objects.put(`incoming/trades/${date}/source.csv`, source) },
+      target: { bucket: 'tally-data', key: `incoming/trades/${date}/target.csv`, etag: objects.put(`incoming/trades/${date}/target.csv`, target) },
+    };
+    for (const side of ['source', 'target'] as const) {
+      await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.files, Item: {
+        dataset_date: `trades#${date}`, side, dataset: 'trades', business_date: date, ...refs[side], status: 'ACCEPTED', rows: 20, sequencer: '1', generation: 1,
+      } }));
+    }
+    await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.runs, Item: {
+      run_id: runId, dataset_date: `trades#${date}`, dataset: 'trades', business_date: date, ...refs, status: 'REQUESTED', requested_at: new Date().toISOString(), requested_by: 'test',
+    } }));
+    return { run_id: runId, dataset: 'trades', business_date: date, ...refs };
+  }
+
+  async function exceptions() {
+    const out = await dynamo.doc.send(new QueryCommand({
+      TableName: dynamo.names.tables.exceptions, IndexName: 'by_dataset_date', KeyConditionExpression: 'dataset_date = :d', ExpressionAttributeValues: { ':d': `trades#${date}` },
+    }));
+    return out.Items ?? [];
+  }
+
+  const invoke = (...bodies: unknown[]) => handler(sqsEvent(...bodies.map((b) => sqsRecord(b))), lambdaContext);
+  return { objects, invoke, triage, requestRun, exceptions };
+}
+
+describe('recon handler', () => {
+  let env: ReturnType<typeof setup>;
+  beforeEach(() => {
+    env = setup();
+  });
+
+  it('stores the sample exceptions under stable ids and queues each for triage', async () => {
+    const request = await env.requestRun('run-a', SOURCE, TARGET);
+
+    const response = await env.invoke(request);
+
+    expect(response.batchItemFailures).toEqual([]);
+    const stored = await env.exceptions();
+    expect(stored.map((e) => `${e.exception_type}:${e.key.trade_id}`).sort()).toEqual([
+      'AMOUNT_MISMATCH:T0005', 'AMOUNT_MISMATCH:T0018', 'DUPLICATE_IN_TARGET:T0012', 'MISSING_IN_TARGET:T0007', 'MISSING_IN_TARGET:T0014',
+    ]);
+    expect(stored.every((e) => e.status === 'OPEN' && e.version === 1 && e.run_id === 'run-a')).toBe(true);
+    expect(env.triage().map((t) => t.exception_id).sort()).toEqual(stored.map((e) => e.exception_id).sort());
+    const run = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-a' } }));
+    expect(run.Item).toMatchObject({ status: 'COMPLETED', summary: { rows: { source: 20, target: 19 }, matched: 15, new: 5, triage_enqueued: 5 } });
+  });
+
+  it('does nothing on redelivery of a completed run', async () => {
+    const request = await env.requestRun('run-b', SOURCE, TARGET);
+    await env.invoke(request);
+
+    await env.invoke(request);
+
+    expect(env.triage()).toHaveLength(5);
+    expect(await env.exceptions()).toHaveLength(5);
+  });
+
+  it('resolves what a corrected re-run no longer finds, keeps the rest, and triages only what is new', async () => {
+    await env.invoke(await env.requestRun('run-c1', SOURCE, TARGET));
+    const corrected = TARGET.replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00')
+      .replace('T0018,ACCT1002,2025-12-09,295.00', 'T0018,ACCT1009,2025-12-09,295.00');
+
+    await env.invoke(await env.requestRun('run-c2', SOURCE, corrected));
+
+    const byKey = Object.fromEntries((await env.exceptions()).map((e) => [`${e.exception_type}:${e.key.trade_id}`, e]));
+    expect(byKey['AMOUNT_MISMATCH:T0005']).toMatchObject({ status: 'RESOLVED', resolved_by_system: true, version: 2 });
+    expect(byKey['AMOUNT_MISMATCH:T0005']?.history.at(-1)).toMatchObject({ by: 'system:recon', action: 'RESOLVED', run_id: 'run-c2' });
+    expect(byKey['FIELD_MISMATCH:T0018']).toMatchObject({ status: 'OPEN', run_id: 'run-c2' });
+    expect(byKey['MISSING_IN_TARGET:T0007']).toMatchObject({ status: 'OPEN', run_id: 'run-c2', version: 1 });
+    const secondRunTriage = env.triage().filter((t) => t.run_id === 'run-c2');
+    expect(secondRunTriage).toHaveLength(1);
+  });
+
+  it('keeps an analyst status and history when the same break is found again', async () => {
+    await env.invoke(await env.requestRun('run-d1', SOURCE, TARGET));
+    const missing = (await env.exceptions()).find((e) => e.key.trade_id === 'T0007');
+    await dynamo.doc.send(new UpdateCommand({
+      TableName: dynamo.names.tables.exceptions, Key: { exception_id: missing?.exception_id },
+      UpdateExpression: 'SET #s = :ack, version = :v, history = list_append(history, :h)',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':ack': 'ACKNOWLEDGED', ':v': 2, ':h': [{ at: 'now', by: 'analyst@bank', action: 'STATUS', to: 'ACKNOWLEDGED' }] },
+    }));
+
+    await env.invoke(await env.requestRun('run-d2', SOURCE, `${TARGET}T9999,ACCT1,2025-12-10,1.00\n`));
+
+    const again = (await env.exceptions()).find((e) => e.key.trade_id === 'T0007');
+    expect(again).toMatchObject({ status: 'ACKNOWLEDGED', run_id: 'run-d2', version: 2 });
+    expect(again?.history.map((h: { by: string }) => h.by)).toEqual(['system:recon', 'analyst@bank']);
+  });
+
+  it('records an unreadable file as a failed run without retrying it', async () => {
+    const request = await env.requestRun('run-e', SOURCE, 'trade_id;amount\nT1;1\n');
+
+    const response = await env.invoke(request);
+
+    expect(response.batchItemFailures).toEqual([]);
+    const run = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-e' } }));
+    expect(run.Item).toMatchObject({ status: 'FAILED', error: { code: 'MISSING_COLUMNS' } });
+    expect(run.Item?.error.message).toContain('target.csv');
+    expect(await env.exceptions()).toHaveLength(0);
+  });
+
+  it('marks a run superseded when a newer upload replaced one of its files', async () => {
+    const request = await env.requestRun('run-f', SOURCE, TARGET);
+    env.objects.put(request.target.key, `${TARGET}T0100,ACCT1,2025-12-10,1.00\n`);
+
+    await env.invoke(request);
+
+    const run = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-f' } }));
+    expect(run.Item?.status).toBe('SUPERSEDED');
+    expect(await env.exceptions()).toHaveLength(0);
+  });
+
+  it('fails only the malformed request in a batch', async () => {
+    const good = await env.requestRun('run-g', SOURCE, TARGET);
+
+    const response = await env.invoke(good, { run_id: 'x' });
+
+    expect(response.batchItemFailures).toHaveLength(1);
+    expect(await env.exceptions()).toHaveLength(5);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * The whole pipeline on the local stack: real handlers, emulated S3/SQS/DynamoDB, the S3 event
+ * router and SQS pollers, exactly as `npm start` runs them.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
+import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { objectCreated } from '../support/events.ts';
+
+const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`);
+const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`);
+const SAMPLE_COUNTS = { AMOUNT_MISMATCH: 2, MISSING_IN_TARGET: 2, DUPLICATE_IN_TARGET: 1 };
+
+let dataDir: string;
+let stack: LocalStack;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'tally-it-'));
+  // A one-second visibility timeout lets a poison message reach its DLQ within the test.
+  stack = await startLocalStack({ dataDir, visibilityTimeoutSeconds: 1 });
+});
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function exceptionsFor(date: string) {
+  const out = await stack.dynamo.send(new QueryCommand({
+    TableName: stack.names.tables.exceptions, IndexName: 'by_dataset_date',
+    KeyConditionExpression: 'dataset_date = :d', ExpressionAttributeValues: { ':d': `trades#${date}` },
+  }));
+  return out.Items ?? [];
+}
+
+describe('local stack', () => {
+  it('runs two uploaded extracts through ingest and recon into stored exceptions', async () => {
+    await stack.upload('incoming/trades/2025-12-10/source.csv', SOURCE);
+    await stack.upload('incoming/trades/2025-12-10/target.csv', TARGET);
+    await stack.waitForIdle();
+
+    const counts = await stack.counts();
+
+    expect(counts.exceptions).toEqual(SAMPLE_COUNTS);
+    expect(counts.runs).toBe(1);
+    expect(counts.files).toEqual({ accepted: 2, rejected: 0 });
+    expect(counts.queues.triage?.visible).toBe(5);
+  });
+
+  it('uploading the same files again makes no new run and no duplicate exceptions', async () => {
+    await stack.upload('incoming/trades/2025-12-10/source.csv', SOURCE);
+    await stack.upload('incoming/trades/2025-12-10/target.csv', TARGET);
+    await stack.waitForIdle();
+
+    const counts = await stack.counts();
+
+    expect(counts.exceptions).toEqual(SAMPLE_COUNTS);
+    expect(counts.runs).toBe(1);
+    expect(counts.queues.triage?.visible).toBe(5);
+  });
+
+  it('a corrected target makes a new run that resolves the corrected exceptions', async () => {
+    const corrected = TARGET.toString().replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00');
+    await stack.upload('incoming/trades/2025-12-10/target.csv', corrected);
+    await stack.waitForIdle();
+
+    const stored = await exceptionsFor('2025-12-10');
+
+    expect((await stack.counts()).runs).toBe(2);
+    expect(stored.find((e) => e.key.trade_id === 'T0005')).toMatchObject({ status: 'RESOLVED', resolved_by_system: true });
+    expect(stored.filter((e) => e.status === 'OPEN')).toHaveLength(4);
+  });
+
+  it('a poison message ends in the DLQ with its body intact while the others are processed', async () => {
+    const poison = JSON.stringify(objectCreated('incoming/not a valid key.csv', 'abc', { bucket: stack.names.bucket }));
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.ingest.main, MessageBody: poison }));
+    await stack.upload('incoming/trades/2025-12-11/source.csv', SOURCE);
+    await stack.upload('incoming/trades/2025-12-11/target.csv', TARGET);
+    await stack.waitForIdle();
+
+    const dlq = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queues.ingest.dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+
+    expect(dlq.Messages?.map((m) => m.Body)).toEqual([poison]);
+    expect(await exceptionsFor('2025-12-11')).toHaveLength(5);
+  });
+
+  it('a rejected file is recorded with its error and never reconciled', async () => {
+    await stack.upload('incoming/trades/2025-12-12/source.csv', SOURCE);
+    await stack.upload('incoming/trades/2025-12-12/target.csv', 'trade_id;account_id;trade_date;amount\nT1;A;2025-12-12;1\n');
+    await stack.waitForIdle();
+
+    const files = await stack.dynamo.send(new QueryCommand({
+      TableName: stack.names.tables.files, KeyConditionExpression: 'dataset_date = :d', ExpressionAttributeValues: { ':d': 'trades#2025-12-12' },
+    }));
+
+    expect(files.Items?.find((f) => f.side === 'target')).toMatchObject({ status: 'REJECTED', error: { code: 'MISSING_COLUMNS', line: 1 } });
+    expect(await exceptionsFor('2025-12-12')).toHaveLength(0);
+  });
+});

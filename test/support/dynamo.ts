@@ -1,0 +1,49 @@
+/**
+ * A real DynamoDB API (dynalite, in memory, on 127.0.0.1) for handler tests: conditional writes,
+ * batch calls and GSIs behave as they do on AWS, which a hand-written mock would only imitate.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import dynalite from 'dynalite';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createTables } from '../../scripts/local/provision.ts';
+import { ENV, resourceNames, type ResourceNames } from '../../functions/shared/resources.ts';
+
+export interface TestDynamo {
+  readonly names: ResourceNames;
+  readonly doc: DynamoDBDocumentClient;
+  stop(): Promise<void>;
+}
+
+let prefixCounter = 0;
+
+export async function startTestDynamo(): Promise<TestDynamo> {
+  const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const names = resourceNames(`test${++prefixCounter}`);
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    [ENV.exceptionsTable]: names.tables.exceptions,
+    [ENV.filesTable]: names.tables.files,
+    [ENV.runsTable]: names.tables.runs,
+    [ENV.idempotencyTable]: names.tables.idempotency,
+    [ENV.reconQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-recon',
+    [ENV.triageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-triage',
+  });
+  const client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  await createTables(client, names);
+  return {
+    names,
+    doc: DynamoDBDocumentClient.from(client),
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
