@@ -23,6 +23,9 @@ export interface RunContext {
   readonly now: string;
 }
 
+/** Partition value of the exceptions table's `by_created` index. */
+export const EXCEPTION_RECORD_TYPE = 'EXCEPTION';
+
 /** A finding as a brand-new OPEN exception record. */
 export function toExceptionRecord(finding: Finding, ctx: RunContext): ExceptionRecord {
   return {

@@ -43,6 +43,11 @@ export const TABLES = {
       by_type: { partitionKey: S('exception_type'), sortKey: S('created_at') },
       by_run: { partitionKey: S('run_id'), sortKey: S('created_at') },
       by_dataset_date: { partitionKey: S('dataset_date'), sortKey: S('created_at') },
+      // Severity is written by triage; exceptions without it are simply absent from this index.
+      by_severity: { partitionKey: S('severity'), sortKey: S('created_at') },
+      // Unfiltered listing, newest first. One partition: fine for the exception volumes of a
+      // reconciliation (thousands a day), and cheaper than merging per-status queries.
+      by_created: { partitionKey: S('record_type'), sortKey: S('created_at') },
     },
   },
   /** The current file per (dataset, date) and side, accepted or rejected. */
@@ -60,6 +65,21 @@ export const TABLES = {
   },
   /** Ingest idempotency records keyed by bucket/key/ETag; expire by TTL. */
   idempotency: {
+    partitionKey: S('id'),
+    indexes: {},
+    ttlAttribute: 'expires_at',
+  },
+  /** Per-provider AI circuit-breaker state (triage); an open breaker expires by TTL. */
+  circuit_breaker: {
+    partitionKey: S('provider'),
+    indexes: {},
+    ttlAttribute: 'expires_at',
+  },
+  /**
+   * Why an SQS message failed, keyed by a hash of (source queue ARN, body): the message id
+   * changes when a message is redriven, the body does not. Read by `tally dlq`; expires by TTL.
+   */
+  failures: {
     partitionKey: S('id'),
     indexes: {},
     ttlAttribute: 'expires_at',
@@ -83,6 +103,9 @@ export function resourceNames(prefix: string = DEFAULT_PREFIX): ResourceNames {
 export const PREFIXES = {
   incoming: 'incoming/',
   policies: 'policies/',
+  /** Lifecycle rules in infra/ tier objects written here down, then expire them. */
+  processed: 'processed/',
+  rejected: 'rejected/',
 } as const;
 
 /** The EventBridge rule that feeds the ingest queue (S3 "Object Created" under our prefixes). */
@@ -109,4 +132,62 @@ export const ENV = {
   reconPolicyPath: 'TALLY_RECON_POLICY_PATH',
   s3ForcePathStyle: 'TALLY_S3_FORCE_PATH_STYLE',
   logLevel: 'POWERTOOLS_LOG_LEVEL',
+  /** `hashing` (offline default), `bedrock-titan`, or `openai`. */
+  embedder: 'TALLY_EMBEDDER',
+  embeddingModelId: 'TALLY_EMBEDDING_MODEL_ID',
+  /** `local` (embedded store under TALLY_VECTOR_DIR) or `opensearch`. */
+  vectorStore: 'TALLY_VECTOR_STORE',
+  vectorDir: 'TALLY_VECTOR_DIR',
+  opensearchEndpoint: 'TALLY_OPENSEARCH_ENDPOINT',
+  exceptionsIndex: 'TALLY_EXCEPTIONS_INDEX',
+  policiesIndex: 'TALLY_POLICIES_INDEX',
+  /** Comma-separated provider chain, e.g. `bedrock:<model>,bedrock:<fallback>,rules`. */
+  triageProviders: 'TALLY_TRIAGE_PROVIDERS',
+  openaiBaseUrl: 'TALLY_OPENAI_BASE_URL',
+  openaiApiKey: 'TALLY_OPENAI_API_KEY',
+  circuitBreakerTable: 'TALLY_CIRCUIT_BREAKER_TABLE',
+  /** HMAC key for opaque pagination tokens. */
+  paginationSecret: 'TALLY_PAGINATION_SECRET',
+  corsOrigins: 'TALLY_CORS_ORIGINS',
+  /** Identity recorded in history when no JWT authorizer is in front (local mode only). */
+  localIdentity: 'TALLY_LOCAL_IDENTITY',
+  /** Table where the SQS handler wrapper records why a message failed (optional). */
+  failuresTable: 'TALLY_FAILURES_TABLE',
+} as const;
+
+/** Index names in the vector store. */
+export function indexNames(prefix: string = DEFAULT_PREFIX) {
+  return { exceptions: `${prefix}-exceptions`, policies: `${prefix}-policies` };
+}
+
+/**
+ * Every function: one folder functions/<name>/handler.ts, bundled to dist/<name>/. Queue
+ * consumers take their timeout from QUEUES so the visibility timeout (6x) cannot drift from it.
+ * `maxConcurrency` caps the SQS event source (Lambda minimum 2) to protect downstream services.
+ */
+export const FUNCTIONS = {
+  'ingest-worker': { memoryMb: 1024, timeoutSeconds: QUEUES.ingest.consumerTimeoutSeconds, consumes: 'ingest', maxConcurrency: 10 },
+  recon: { memoryMb: 2048, timeoutSeconds: QUEUES.recon.consumerTimeoutSeconds, consumes: 'recon', maxConcurrency: 5 },
+  triage: { memoryMb: 1024, timeoutSeconds: QUEUES.triage.consumerTimeoutSeconds, consumes: 'triage', maxConcurrency: 5 },
+  // HTTP API integrations time out at 30 s; answer (or fail) before the gateway does.
+  'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
+} as const satisfies Record<string, { memoryMb: number; timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number }>;
+export type FunctionName = keyof typeof FUNCTIONS;
+export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+
+/** S3 bucket names are global: on AWS each regional stack's data bucket carries its region. */
+export function awsBucketName(prefix: string, region: string): string {
+  return `${resourceNames(prefix).bucket}-${region}`;
+}
+
+/** The OpenSearch Serverless collection (names: 3-32 characters, lowercase). */
+export function searchCollectionName(prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}-search`;
+}
+
+/** Custom CloudWatch metrics the functions emit and the dashboard plots. */
+export const METRICS = {
+  namespace: 'Tally',
+  exceptions: { name: 'Exceptions', dimension: 'exception_type' },
+  triage: { name: 'TriageCompleted', dimension: 'provider' },
 } as const;

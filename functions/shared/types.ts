@@ -62,7 +62,42 @@ export interface ExceptionRecord {
   updated_at: string;
   version: number;
   history: HistoryEntry[];
-  triage?: unknown;
+  /** Set by triage; also copied to the top-level `severity` attribute for filtering. */
+  triage?: Triage;
+  severity?: Severity;
+  assignee?: string;
+}
+
+export interface PolicyCitation {
+  /** Passage id: `${document}#${section-slug}`. */
+  readonly passage_id: string;
+  readonly document: string;
+  readonly section: string;
+  /** The passage text as retrieved, so an auditor sees what the model saw. */
+  readonly passage: string;
+}
+
+export interface Triage {
+  readonly severity: Severity;
+  readonly summary: string;
+  readonly recommended_actions: string[];
+  readonly root_cause_hypotheses: string[];
+  readonly policy_citations: PolicyCitation[];
+  /** Citations the model gave that named no retrieved passage: dropped, kept here for audit. */
+  readonly rejected_citations: string[];
+  readonly provider: string;
+  readonly model: string;
+  readonly triaged_at: string;
+  /** True when the answer came from the rules provider because the model providers failed. */
+  readonly degraded: boolean;
+  readonly prompt_version: string;
+  readonly policy_version: string;
+  readonly content_hash: string;
+  readonly input_tokens?: number;
+  readonly output_tokens?: number;
+  readonly latency_ms?: number;
+  /** Providers tried before the one that answered, with why they were skipped. */
+  readonly attempts: { provider: string; model: string; outcome: string }[];
 }
 
 export interface RunSummary {

@@ -1,13 +1,12 @@
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, S3Client, type GetObjectCommandInput } from '@aws-sdk/client-s3';
-import type { AwsStub } from 'aws-sdk-client-mock';
 import { mockClient } from 'aws-sdk-client-mock';
 
 /** S3 mocked with aws-sdk-client-mock, serving an in-memory bucket and honouring IfMatch. */
 export function mockS3Objects() {
   const objects = new Map<string, { body: Buffer; etag: string }>();
-  const s3 = mockClient(S3Client) as unknown as AwsStub<object, object, object>;
+  const s3 = mockClient(S3Client);
   const reads: string[] = [];
   s3.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => {
     const object = objects.get(input.Key as string);

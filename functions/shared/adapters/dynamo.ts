@@ -10,6 +10,7 @@ import type {
 } from '../ports.ts';
 import type { ExceptionRecord, Side } from '../types.ts';
 import { sleep } from './sqs-queue.ts';
+import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 
 const MAX_BATCH_ATTEMPTS = 8;
 
@@ -164,7 +165,7 @@ export class DynamoExceptionStore implements ExceptionStore {
   async putNew(records: (ExceptionRecord & { content_hash: string; last_changed_run_id: string })[]): Promise<void> {
     for (let i = 0; i < records.length; i += 25) {
       let requests: unknown[] = records.slice(i, i + 25).map((r) => ({
-        PutRequest: { Item: { ...r, dataset_date: datasetDate(r.dataset, r.business_date), last_seen_at: r.created_at } },
+        PutRequest: { Item: { ...r, record_type: EXCEPTION_RECORD_TYPE, dataset_date: datasetDate(r.dataset, r.business_date), last_seen_at: r.created_at } },
       }));
       for (let attempt = 0; requests.length > 0; attempt++) {
         if (attempt === MAX_BATCH_ATTEMPTS) throw new TransientError(`BatchWriteItem left ${requests.length} items unprocessed`);

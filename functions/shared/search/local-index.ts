@@ -1,0 +1,140 @@
+/**
+ * The embedded vector store for local mode: exact (brute-force) cosine search over documents
+ * held in memory and persisted as an append-only log under the local data folder. Exact search
+ * is the right trade at local sizes (thousands of vectors) and makes results reproducible.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { FieldValue, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
+
+type Op =
+  | { op: 'put'; doc: StoredDoc }
+  | { op: 'del'; id: string }
+  | { op: 'fields'; id: string; fields: Record<string, FieldValue> };
+
+interface StoredDoc {
+  id: string;
+  vector: string; // base64 Float32Array: a quarter of the JSON size of a number array
+  fields: Record<string, FieldValue>;
+  text: string;
+}
+
+interface LiveDoc {
+  id: string;
+  vector: Float32Array;
+  fields: Record<string, FieldValue>;
+  text: string;
+}
+
+const open = new Map<string, LocalVectorIndex>();
+
+export class LocalVectorIndex implements VectorIndex {
+  private readonly path: string;
+  private readonly docs = new Map<string, LiveDoc>();
+  private logLines = 0;
+
+  /** One instance per file in a process: every handler sees the same documents. */
+  static at(path: string): LocalVectorIndex {
+    let index = open.get(path);
+    if (!index) {
+      index = new LocalVectorIndex(path);
+      open.set(path, index);
+    }
+    return index;
+  }
+
+  /** A fresh instance reading the file again (tests, tools); handlers use `at`. */
+  static load(path: string): LocalVectorIndex {
+    return new LocalVectorIndex(path);
+  }
+
+  private constructor(path: string) {
+    this.path = path;
+    mkdirSync(dirname(path), { recursive: true });
+    if (existsSync(path)) {
+      for (const line of readFileSync(path, 'utf8').split('\n')) {
+        if (line.trim() === '') continue;
+        this.apply(JSON.parse(line) as Op);
+        this.logLines++;
+      }
+    }
+  }
+
+  async ensure(): Promise<void> {
+    if (!existsSync(this.path)) writeFileSync(this.path, '');
+  }
+
+  async replace(doc: VectorDocument): Promise<void> {
+    this.write({ op: 'put', doc: { id: doc.id, vector: Buffer.from(new Float32Array(doc.vector).buffer).toString('base64'), fields: { ...doc.fields }, text: doc.text } });
+  }
+
+  async updateFields(id: string, fields: Readonly<Record<string, FieldValue>>): Promise<void> {
+    if (this.docs.has(id)) this.write({ op: 'fields', id, fields: { ...fields } });
+  }
+
+  async deleteWhere(field: string, value: string): Promise<number> {
+    const ids = [...this.docs.values()].filter((d) => d.fields[field] === value).map((d) => d.id);
+    for (const id of ids) this.write({ op: 'del', id });
+    return ids.length;
+  }
+
+  async search(vector: number[], k: number, filter: Readonly<Record<string, string>> = {}): Promise<VectorHit[]> {
+    const query = normalise(vector);
+    const hits: VectorHit[] = [];
+    for (const doc of this.docs.values()) {
+      if (!matches(doc, filter)) continue;
+      let dot = 0;
+      for (let i = 0; i < query.length; i++) dot += (query[i] as number) * (doc.vector[i] ?? 0);
+      hits.push({ id: doc.id, score: (dot + 1) / 2, fields: doc.fields, text: doc.text });
+    }
+    return hits.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id)).slice(0, k);
+  }
+
+  async count(filter: Readonly<Record<string, string>> = {}): Promise<number> {
+    let n = 0;
+    for (const doc of this.docs.values()) if (matches(doc, filter)) n++;
+    return n;
+  }
+
+  private write(op: Op): void {
+    this.apply(op);
+    appendFileSync(this.path, `${JSON.stringify(op)}\n`);
+    this.logLines++;
+    // Rewrite the log once it is mostly superseded operations.
+    if (this.logLines > 1000 && this.logLines > 3 * this.docs.size) this.compact();
+  }
+
+  private compact(): void {
+    const lines = [...this.docs.values()].map((d) => JSON.stringify({
+      op: 'put', doc: { id: d.id, vector: Buffer.from(d.vector.buffer, d.vector.byteOffset, d.vector.byteLength).toString('base64'), fields: d.fields, text: d.text },
+    }));
+    writeFileSync(`${this.path}.tmp`, lines.length ? `${lines.join('\n')}\n` : '');
+    renameSync(`${this.path}.tmp`, this.path);
+    this.logLines = lines.length;
+  }
+
+  private apply(op: Op): void {
+    if (op.op === 'put') {
+      const bytes = Buffer.from(op.doc.vector, 'base64');
+      const vector = normalise(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)));
+      this.docs.set(op.doc.id, { id: op.doc.id, vector: Float32Array.from(vector), fields: op.doc.fields, text: op.doc.text });
+    } else if (op.op === 'del') {
+      this.docs.delete(op.id);
+    } else {
+      const doc = this.docs.get(op.id);
+      if (doc) doc.fields = { ...doc.fields, ...op.fields };
+    }
+  }
+}
+
+function matches(doc: LiveDoc, filter: Readonly<Record<string, string>>): boolean {
+  for (const [field, value] of Object.entries(filter)) if (doc.fields[field] !== value) return false;
+  return true;
+}
+
+function normalise(vector: number[]): number[] {
+  let sum = 0;
+  for (const v of vector) sum += v * v;
+  const norm = Math.sqrt(sum);
+  return norm === 0 ? vector : vector.map((v) => v / norm);
+}

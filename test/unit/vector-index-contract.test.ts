@@ -1,0 +1,150 @@
+/**
+ * One contract, two adapters: the local embedded store and OpenSearch Serverless (through a fake
+ * collection on loopback that enforces AOSS's limits and records the exact requests).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@opensearch-project/opensearch';
+import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
+import { OpenSearchVectorIndex } from '../../functions/shared/search/opensearch-index.ts';
+import type { VectorIndex } from '../../functions/shared/search/ports.ts';
+import { startFakeOpenSearch } from '../support/fake-opensearch.ts';
+
+const DIM = 4;
+const v = (...xs: number[]) => xs;
+
+let dir: string;
+let fake: Awaited<ReturnType<typeof startFakeOpenSearch>>;
+let indexCounter = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tally-vectors-'));
+  fake = await startFakeOpenSearch();
+});
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await fake.stop();
+});
+
+const adapters: [string, () => VectorIndex][] = [
+  ['local embedded store', () => LocalVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`))],
+  ['OpenSearch Serverless', () => new OpenSearchVectorIndex({
+    client: new Client({ node: fake.url }), index: `idx-${++indexCounter}`, dimensions: DIM,
+    keywordFields: ['status', 'type'], lookupAttempts: 1,
+  })],
+];
+
+describe.each(adapters)('vector index contract: %s', (_name, make) => {
+  async function seeded() {
+    const index = make();
+    await index.ensure();
+    await index.replace({ id: 'a', vector: v(1, 0, 0, 0), fields: { status: 'OPEN', type: 'AMOUNT_MISMATCH' }, text: 'amount differs' });
+    await index.replace({ id: 'b', vector: v(0, 1, 0, 0), fields: { status: 'OPEN', type: 'MISSING_IN_TARGET' }, text: 'missing' });
+    await index.replace({ id: 'c', vector: v(0.9, 0.1, 0, 0), fields: { status: 'RESOLVED', type: 'AMOUNT_MISMATCH' }, text: 'amount again' });
+    return index;
+  }
+
+  it('returns the nearest documents first, with scores between 0 and 1', async () => {
+    const index = await seeded();
+
+    const hits = await index.search(v(1, 0, 0, 0), 3);
+
+    expect(hits.map((h) => h.id)).toEqual(['a', 'c', 'b']);
+    expect(hits[0]?.score).toBeCloseTo(1, 5);
+    expect(hits.every((h) => h.score >= 0 && h.score <= 1)).toBe(true);
+    expect(hits[0]?.text).toBe('amount differs');
+  });
+
+  it('keeps one document per id when the same id is replaced', async () => {
+    const index = await seeded();
+
+    await index.replace({ id: 'a', vector: v(0, 0, 1, 0), fields: { status: 'OPEN', type: 'AMOUNT_MISMATCH' }, text: 'moved' });
+
+    expect(await index.count()).toBe(3);
+    expect((await index.search(v(0, 0, 1, 0), 1))[0]).toMatchObject({ id: 'a', text: 'moved' });
+  });
+
+  it('filters on keyword fields', async () => {
+    const index = await seeded();
+
+    const hits = await index.search(v(1, 0, 0, 0), 10, { status: 'OPEN', type: 'AMOUNT_MISMATCH' });
+
+    expect(hits.map((h) => h.id)).toEqual(['a']);
+    expect(await index.count({ type: 'AMOUNT_MISMATCH' })).toBe(2);
+  });
+
+  it('updates fields of an indexed document and keeps its vector', async () => {
+    const index = await seeded();
+
+    await index.updateFields('a', { status: 'ACKNOWLEDGED' });
+
+    const hits = await index.search(v(1, 0, 0, 0), 1, { status: 'ACKNOWLEDGED' });
+    expect(hits[0]).toMatchObject({ id: 'a', fields: { status: 'ACKNOWLEDGED', type: 'AMOUNT_MISMATCH' } });
+    expect(hits[0]?.score).toBeCloseTo(1, 5);
+  });
+
+  it('ignores a field update for an unknown id', async () => {
+    const index = await seeded();
+
+    await index.updateFields('nope', { status: 'RESOLVED' });
+
+    expect(await index.count()).toBe(3);
+  });
+
+  it('deletes every document matching a field', async () => {
+    const index = await seeded();
+
+    const deleted = await index.deleteWhere('type', 'AMOUNT_MISMATCH');
+
+    expect(deleted).toBe(2);
+    expect((await index.search(v(1, 0, 0, 0), 10)).map((h) => h.id)).toEqual(['b']);
+  });
+
+  it('can be ensured twice', async () => {
+    const index = make();
+    await index.ensure();
+    await index.ensure();
+    expect(await index.count()).toBe(0);
+  });
+});
+
+describe('OpenSearch Serverless adapter requests', () => {
+  it('creates a faiss knn index, never sends custom ids, upserts or refresh', async () => {
+    const index = new OpenSearchVectorIndex({ client: new Client({ node: fake.url }), index: 'audit', dimensions: DIM, keywordFields: ['status'], lookupAttempts: 1 });
+    const before = fake.requests.length;
+
+    await index.ensure();
+    await index.replace({ id: 'x', vector: v(2, 0, 0, 0), fields: { status: 'OPEN' }, text: 't' });
+    await index.replace({ id: 'x', vector: v(0, 2, 0, 0), fields: { status: 'OPEN' }, text: 't' });
+    await index.updateFields('x', { status: 'RESOLVED' });
+
+    const sent = fake.requests.slice(before);
+    const create = sent.find((r) => r.method === 'PUT' && r.path === '/audit');
+    expect(create?.body).toMatchObject({
+      settings: { index: { knn: true } },
+      mappings: { properties: { doc_id: { type: 'keyword' }, vector: { type: 'knn_vector', dimension: DIM, method: { engine: 'faiss', space_type: 'innerproduct' } } } },
+    });
+    expect(sent.filter((r) => r.path.startsWith('/audit/_doc') && r.method !== 'DELETE').every((r) => r.method === 'POST' && r.path === '/audit/_doc')).toBe(true);
+    expect(sent.some((r) => r.query.includes('refresh') || r.path.includes('_update'))).toBe(false);
+    // Replace is find + delete + index: the second replace deleted the first document.
+    expect(sent.filter((r) => r.method === 'DELETE')).toHaveLength(2);
+    const indexed = sent.filter((r) => r.method === 'POST' && r.path === '/audit/_doc').map((r) => r.body as { doc_id: string; vector: number[] });
+    expect(indexed.every((d) => d.doc_id === 'x')).toBe(true);
+    expect(indexed[0]?.vector).toEqual([1, 0, 0, 0]);
+  });
+});
+
+describe('local embedded store', () => {
+  it('keeps its documents across restarts', async () => {
+    const path = join(dir, 'persist.jsonl');
+    const first = LocalVectorIndex.load(path);
+    await first.replace({ id: 'p', vector: v(0, 0, 0, 1), fields: { status: 'OPEN' }, text: 'kept' });
+    await first.updateFields('p', { status: 'RESOLVED' });
+
+    const reopened = LocalVectorIndex.load(path);
+
+    expect(await reopened.search(v(0, 0, 0, 1), 1)).toMatchObject([{ id: 'p', fields: { status: 'RESOLVED' }, text: 'kept' }]);
+  });
+});
