@@ -9,6 +9,7 @@ import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
 import { createSqsHandler, parseBody } from '../shared/sqs-batch.ts';
 import { ingestConfig } from './config.ts';
+import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
 import { ingestObject, objectCreatedEventSchema, type IngestDeps } from './ingest.ts';
 
 const logger = createLogger('ingest-worker');
@@ -26,6 +27,7 @@ export function defaultDeps(): IngestDeps {
     idempotency: new DynamoIdempotencyStore(aws.dynamo, config[ENV.idempotencyTable]),
     reconQueue: new SqsQueue(aws.sqs, config[ENV.reconQueueUrl]),
     policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
+    policyCorpus: { embedder: createEmbedder(), index: createVectorIndex('policies') },
     now: Date.now,
     leaseMs: LEASE_MS,
   };
@@ -38,6 +40,7 @@ export function createHandler(makeDeps: () => IngestDeps = defaultDeps) {
     deps ??= makeDeps();
     const event = parseBody(record, objectCreatedEventSchema);
     const { key, etag } = event.detail.object;
+    logger.appendKeys({ fileKey: key });
     const outcome = await ingestObject(event, deps);
     logger.info('ingested', { messageId: record.messageId, fileKey: key, etag, result: outcome });
   });

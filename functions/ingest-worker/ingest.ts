@@ -14,6 +14,8 @@ import { ObjectChangedError, ObjectMissingError, type FileRecord, type FileStore
 import { PREFIXES } from '../shared/resources.ts';
 import type { Side } from '../shared/types.ts';
 import { compareSequencers, type ReconRequest } from '../shared/messages.ts';
+import { passageEmbeddingText, splitIntoPassages } from '../shared/policy-corpus.ts';
+import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 
 export const objectCreatedEventSchema = z.object({
   'detail-type': z.literal('Object Created'),
@@ -42,7 +44,7 @@ export interface IncomingKey {
 /** `incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv`, or a PermanentError saying what was expected. */
 export function parseIncomingKey(key: string): IncomingKey {
   const m = INCOMING_KEY.exec(key);
-  const expected = `expected ${PREFIXES.incoming}{dataset}/{YYYY-MM-DD}/{source|target}.csv with dataset made of letters, digits, "-" or "_"`;
+  const expected = `expected ${PREFIXES.incoming}{dataset}/{YYYY-MM-DD}/{source|target}.csv with dataset made of letters, digits, "-" or "_" (or ${PREFIXES.policies}{name}.md for a governance document)`;
   if (!m) throw new PermanentError('INVALID_KEY', `object key "${key}" is not an extract key; ${expected}`);
   const [, dataset, businessDate, side] = m as unknown as [string, string, string, Side];
   const date = new Date(`${businessDate}T00:00:00Z`);
@@ -52,6 +54,18 @@ export function parseIncomingKey(key: string): IncomingKey {
   return { dataset, businessDate, side };
 }
 
+const POLICY_KEY = /^policies\/([A-Za-z0-9][A-Za-z0-9._-]{0,127}\.md)$/;
+
+/** `policies/{name}.md`: a governance document for the triage corpus. */
+export function parsePolicyKey(key: string): string | undefined {
+  return POLICY_KEY.exec(key)?.[1];
+}
+
+export interface PolicyCorpusDeps {
+  readonly embedder: Embedder;
+  readonly index: VectorIndex;
+}
+
 export interface IngestDeps {
   readonly objects: ObjectStore;
   readonly files: FileStore;
@@ -59,6 +73,8 @@ export interface IngestDeps {
   readonly idempotency: IdempotencyStore;
   readonly reconQueue: MessageQueue<ReconRequest>;
   readonly policy: ReconPolicy;
+  /** Where governance documents under policies/ are chunked, embedded and indexed. */
+  readonly policyCorpus: PolicyCorpusDeps;
   readonly now: () => number;
   /** How long one worker owns an ingest before another may take it over. */
   readonly leaseMs: number;
@@ -68,7 +84,8 @@ export type IngestOutcome =
   | { outcome: 'DUPLICATE' }
   | { outcome: 'STALE' }
   | { outcome: 'ACCEPTED'; rows: number; runRequested?: string }
-  | { outcome: 'REJECTED'; code: string; message: string; line?: number };
+  | { outcome: 'REJECTED'; code: string; message: string; line?: number }
+  | { outcome: 'POLICY_INDEXED'; document: string; passages: number; replaced: number };
 
 export function idempotencyKey(ref: ObjectRef): string {
   return `s3://${ref.bucket}/${ref.key}#${ref.etag}`;
@@ -76,13 +93,16 @@ export function idempotencyKey(ref: ObjectRef): string {
 
 export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps): Promise<IngestOutcome> {
   const { bucket, object } = event.detail;
-  const parsed = parseIncomingKey(object.key);
+  const document = parsePolicyKey(object.key);
+  const parsed = document === undefined ? parseIncomingKey(object.key) : undefined;
   const ref: ObjectRef = { bucket: bucket.name, key: object.key, etag: object.etag };
   const id = idempotencyKey(ref);
 
   const began = await deps.idempotency.begin(id, object.sequencer, deps.now(), deps.leaseMs);
   if (began.state === 'in_progress') throw new TransientError(`${id} is being ingested by another worker`);
-  if (began.state === 'completed') {
+  // An unchanged policy document (same ETag) is skipped.
+  if (began.state === 'completed' && parsed === undefined) return { outcome: 'DUPLICATE' };
+  if (began.state === 'completed' && parsed !== undefined) {
     // A later upload of byte-identical content is a duplicate unless the side has moved on to
     // other content since (a revert): then it must become current again.
     const current = await deps.files.get(parsed.dataset, parsed.businessDate, parsed.side);
@@ -92,7 +112,9 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
     }
   }
   try {
-    const outcome = await ingestOnce(event, parsed, ref, id, deps);
+    const outcome = parsed === undefined
+      ? await indexPolicyDocument(ref, document as string, deps)
+      : await ingestOnce(event, parsed, ref, id, deps);
     await deps.idempotency.complete(id, outcome.outcome, deps.now());
     return outcome;
   } catch (error) {
@@ -150,6 +172,35 @@ async function ingestOnce(event: ObjectCreatedEvent, key: IncomingKey, ref: Obje
     return { outcome: 'ACCEPTED', rows: file.rows, runRequested: runId };
   }
   return { outcome: 'ACCEPTED', rows: file.rows };
+}
+
+/** Replaces the document's passages in the policy index with those of this version. */
+async function indexPolicyDocument(ref: ObjectRef, document: string, deps: IngestDeps): Promise<IngestOutcome> {
+  let text = '';
+  try {
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    for await (const chunk of await deps.objects.read(ref)) text += decoder.decode(chunk, { stream: true });
+    text += decoder.decode();
+  } catch (error) {
+    if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) return { outcome: 'STALE' };
+    if (error instanceof TypeError) throw new PermanentError('ENCODING', `s3://${ref.bucket}/${ref.key} is not valid UTF-8`);
+    throw error;
+  }
+  const passages = splitIntoPassages(document, text);
+  if (passages.length === 0) throw new PermanentError('POLICY_EMPTY', `s3://${ref.bucket}/${ref.key} has no headed sections to cite`);
+  const { embedder, index } = deps.policyCorpus;
+  const vectors = await embedder.embed(passages.map(passageEmbeddingText));
+  await index.ensure();
+  const replaced = await index.deleteWhere('source_key', ref.key);
+  for (const [i, p] of passages.entries()) {
+    await index.replace({
+      id: p.passage_id,
+      vector: vectors[i] as number[],
+      text: p.text,
+      fields: { passage_id: p.passage_id, document: p.document, section: p.section, exception_types: p.exception_type, source_key: ref.key, etag: ref.etag },
+    });
+  }
+  return { outcome: 'POLICY_INDEXED', document, passages: passages.length, replaced };
 }
 
 /** Deterministic: the same pair of current files always means the same run. */

@@ -4,3 +4,4 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_POLICY_PATH = fileURLToPath(new URL('../../policies/recon-policy.md', import.meta.url));
 export const SAMPLE_DIR = fileURLToPath(new URL('../../scripts/local/sample/', import.meta.url));
+export const POLICIES_DIR = fileURLToPath(new URL('../../policies/', import.meta.url));

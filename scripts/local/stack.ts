@@ -2,18 +2,21 @@
  * The whole pipeline on a laptop, in one process: emulators, resources, the S3 event router and
  * one poller per queue consumer, each invoking the real middy handler.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SQSClient, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startEmulators } from './emulators.ts';
+import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
-import { DEFAULT_PREFIX, ENV, QUEUES, resourceNames, type QueueName, type ResourceNames } from '../../functions/shared/resources.ts';
+import { DEFAULT_PREFIX, ENV, indexNames, PREFIXES, QUEUES, resourceNames, type QueueName, type ResourceNames } from '../../functions/shared/resources.ts';
+import { createVectorIndex } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
+import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 
 export interface LocalStackOptions {
   readonly dataDir: string;
@@ -33,6 +36,8 @@ export interface LocalStack {
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   upload(key: string, body: string | Uint8Array): Promise<string>;
+  /** Uploads every policies/*.md to the bucket, where ingest turns it into the triage corpus. */
+  loadPolicies(): Promise<string[]>;
   /** Resolves once nothing is queued, in flight or being routed for the consumed queues. */
   waitForIdle(timeoutMs?: number): Promise<void>;
   counts(): Promise<StoredCounts>;
@@ -42,13 +47,19 @@ export interface LocalStack {
 export interface StoredCounts {
   exceptions: Partial<Record<ExceptionType, number>>;
   open: number;
+  /** Exceptions carrying a triage. */
+  triaged: number;
+  /** Exceptions in the exceptions vector index. */
+  searchable: number;
+  /** Passages in the policy index. */
+  policy_passages: number;
   runs: number;
   files: { accepted: number; rejected: number };
   queues: Record<string, { visible: number; inFlight: number; dlq: number }>;
 }
 
-/** Which queues have a consumer locally (triage's arrives with its function). */
-const CONSUMED: QueueName[] = ['ingest', 'recon'];
+/** Every queue has its consumer locally, as on AWS. */
+const CONSUMED: QueueName[] = ['ingest', 'recon', 'triage'];
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const region = options.region ?? 'us-east-1';
@@ -84,12 +95,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.filesTable]: names.tables.files,
     [ENV.runsTable]: names.tables.runs,
     [ENV.idempotencyTable]: names.tables.idempotency,
+    [ENV.circuitBreakerTable]: names.tables.circuit_breaker,
+    [ENV.vectorStore]: 'local',
+    [ENV.vectorDir]: join(options.dataDir, 'vectors'),
+    [ENV.exceptionsIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).exceptions,
+    [ENV.policiesIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).policies,
   });
   writeFileSync(join(options.dataDir, 'endpoints.json'), `${JSON.stringify({ region, endpoints, names, queues }, null, 2)}\n`);
 
   const handlers: Record<string, () => Promise<SqsLambdaHandler>> = {
     ingest: async () => (await import('../../functions/ingest-worker/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
     recon: async () => (await import('../../functions/recon/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
+    triage: async () => (await import('../../functions/triage/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
   };
   const pollers: Poller[] = [];
   for (const queue of CONSUMED) {
@@ -123,6 +140,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const out = await s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: body, ContentType: 'text/csv' }));
       return (out.ETag ?? '').replaceAll('"', '');
     },
+    async loadPolicies() {
+      const files = readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md')).sort();
+      for (const file of files) await this.upload(`${PREFIXES.policies}${file}`, readFileSync(join(POLICIES_DIR, file)));
+      return files;
+    },
     async waitForIdle(timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       let quietChecks = 0;
@@ -141,6 +163,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if (n > 0) exceptions[type] = n;
       }
       const open = await countQuery(dynamo, names.tables.exceptions, 'by_status', 'status', 'OPEN');
+      const triaged = await countQuery(dynamo, names.tables.exceptions, 'by_created', 'record_type', EXCEPTION_RECORD_TYPE, 'attribute_exists(triage)');
+      const searchable = await createVectorIndex('exceptions').count();
+      const policyPassages = await createVectorIndex('policies').count();
       // Local diagnostics only: the runs and files tables are tiny here; the API never scans.
       const runs = (await dynamo.send(new ScanCommand({ TableName: names.tables.runs, Select: 'COUNT' }))).Count ?? 0;
       const files = (await dynamo.send(new ScanCommand({ TableName: names.tables.files, ProjectionExpression: '#s', ExpressionAttributeNames: { '#s': 'status' } }))).Items ?? [];
@@ -153,6 +178,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       return {
         exceptions,
         open,
+        triaged,
+        searchable,
+        policy_passages: policyPassages,
         runs,
         files: { accepted: files.filter((f) => f.status === 'ACCEPTED').length, rejected: files.filter((f) => f.status === 'REJECTED').length },
         queues: queueCounts,
@@ -166,13 +194,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 }
 
-async function countQuery(doc: DynamoDBDocumentClient, table: string, index: string, attribute: string, value: string): Promise<number> {
+async function countQuery(doc: DynamoDBDocumentClient, table: string, index: string, attribute: string, value: string, filter?: string): Promise<number> {
   let total = 0;
   let cursor: Record<string, unknown> | undefined;
   do {
     const out = await doc.send(new QueryCommand({
       TableName: table, IndexName: index, Select: 'COUNT',
       KeyConditionExpression: '#a = :v', ExpressionAttributeNames: { '#a': attribute }, ExpressionAttributeValues: { ':v': value },
+      ...(filter ? { FilterExpression: filter } : {}),
       ExclusiveStartKey: cursor,
     }));
     total += out.Count ?? 0;

@@ -11,8 +11,9 @@ import { startLocalStack, type LocalStack } from './stack.ts';
 const help = `Usage: npm start -- [options]
 
 Starts Tally locally: S3, SQS and DynamoDB emulators on 127.0.0.1, the S3 event router, and the
-ingest and recon functions polling their queues. Loads the sample trades (20 source, 20 target
-rows) like an upload, then keeps running until Ctrl-C.
+ingest, recon and triage functions polling their queues. Loads the policy corpus (policies/*.md)
+and the sample trades (20 source rows, 19 target rows) like uploads, then keeps running until
+Ctrl-C.
 
 Options:
   --once             load the sample, wait until the pipeline is idle, print one JSON line of
@@ -59,6 +60,11 @@ async function main(): Promise<number> {
   say(`  S3        ${stack.endpoints.s3}  bucket ${stack.names.bucket}`);
   say(`  SQS       ${stack.endpoints.sqs}`);
   say(`  DynamoDB  ${stack.endpoints.dynamodb}`);
+
+  // Policies first: triage cites them, so the corpus should be indexed before exceptions arrive.
+  const policies = await stack.loadPolicies();
+  say(`\nLoading the policy corpus: ${policies.map((p) => `policies/${p}`).join(', ')}`);
+  await stack.waitForIdle();
 
   if (!values['no-sample']) {
     say(`\nUploading the sample to incoming/${SAMPLE.dataset}/${SAMPLE.businessDate}/ ...`);

@@ -3,6 +3,9 @@
  * batch calls and GSIs behave as they do on AWS, which a hand-written mock would only imitate.
  */
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import dynalite from 'dynalite';
@@ -32,6 +35,7 @@ export async function startTestDynamo(): Promise<TestDynamo> {
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_ENDPOINT_URL_DYNAMODB: endpoint,
     POWERTOOLS_LOG_LEVEL: 'SILENT',
+    [ENV.vectorDir]: mkdtempSync(join(tmpdir(), 'tally-test-vectors-')),
     [ENV.exceptionsTable]: names.tables.exceptions,
     [ENV.filesTable]: names.tables.files,
     [ENV.runsTable]: names.tables.runs,

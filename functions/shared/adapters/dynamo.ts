@@ -8,7 +8,7 @@ import { TransientError } from '../errors.ts';
 import type {
   ExceptionChange, ExceptionStore, FileRecord, FileStore, IdempotencyStore, RunRecord, RunStore, StoredExceptionState,
 } from '../ports.ts';
-import type { ExceptionRecord, Side } from '../types.ts';
+import type { ExceptionRecord, Side, Triage } from '../types.ts';
 import { sleep } from './sqs-queue.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 
@@ -281,4 +281,36 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
 function backoff(attempt: number): number {
   // Full jitter (AWS Architecture Blog), capped at 2 s.
   return Math.random() * Math.min(2000, 50 * 2 ** attempt);
+}
+
+/** What triage reads and writes on an exception. */
+export class DynamoTriageStore {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: { exception_id: exceptionId }, ConsistentRead: true }));
+    return out.Item as (ExceptionRecord & { content_hash: string }) | undefined;
+  }
+
+  async saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean> {
+    try {
+      // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
+      await this.doc.send(new UpdateCommand({
+        TableName: this.table,
+        Key: { exception_id: exceptionId },
+        UpdateExpression: 'SET triage = :t, severity = :s',
+        ConditionExpression: 'content_hash = :h',
+        ExpressionAttributeValues: { ':t': triage, ':s': triage.severity, ':h': contentHash },
+      }));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
 }

@@ -1,0 +1,33 @@
+/**
+ * How an exception is represented in the exceptions vector index: one definition used by triage
+ * (which indexes it) and by whoever updates its status.
+ */
+import type { ExceptionRecord } from '../types.ts';
+import type { VectorDocument } from './ports.ts';
+
+/** What gets embedded: type, key, values, differences, reason and the triage summary. */
+export function exceptionEmbeddingText(e: ExceptionRecord): string {
+  const words = e.exception_type.toLowerCase().replaceAll('_', ' ');
+  const key = Object.entries(e.key).map(([k, v]) => `${k} ${v}`).join(' ');
+  const diffs = e.diffs.map((d) => `${d.field} differs ${d.source} ${d.target}${d.delta ? ` delta ${d.delta}` : ''}`).join('; ');
+  const row = (r: Record<string, string> | null) => (r ? Object.entries(r).map(([k, v]) => `${k} ${v}`).join(' ') : '');
+  return [words, e.exception_type, key, diffs, e.reason ?? '', row(e.source), row(e.target), e.triage?.summary ?? ''].filter(Boolean).join('\n');
+}
+
+export function exceptionDocument(e: ExceptionRecord, vector: number[]): VectorDocument {
+  return {
+    id: e.exception_id,
+    vector,
+    text: e.triage?.summary ?? '',
+    fields: {
+      exception_id: e.exception_id,
+      exception_type: e.exception_type,
+      status: e.status,
+      severity: e.triage?.severity ?? e.policy_severity,
+      dataset: e.dataset,
+      business_date: e.business_date,
+      run_id: e.run_id,
+      key: JSON.stringify(e.key),
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The provider chain: each configured provider in turn, throttling retried with backoff,
+ * failures counted by the shared circuit breaker, answers validated against the schema and the
+ * retrieved passages. The rules provider always ends the chain, so nothing is left untriaged.
+ */
+import { triageAnswerSchema, type NumberedPassage, type TriageAnswer } from './prompt.ts';
+import type { CircuitBreaker } from './circuit-breaker.ts';
+import { ProviderError, ProviderThrottledError, type ProviderInput, type TriageProvider } from './providers/types.ts';
+import type { PolicyCitation } from '../shared/types.ts';
+
+export interface ChainDeps {
+  readonly providers: readonly TriageProvider[];
+  readonly breaker: CircuitBreaker;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** Retries of a throttled call before the provider counts as failed. */
+  readonly maxThrottleRetries: number;
+}
+
+export interface ChainResult {
+  readonly answer: TriageAnswer;
+  readonly citations: PolicyCitation[];
+  readonly rejectedCitations: string[];
+  readonly provider: TriageProvider;
+  readonly degraded: boolean;
+  readonly attempts: { provider: string; model: string; outcome: string }[];
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+  readonly latencyMs?: number;
+}
+
+export function breakerKey(provider: TriageProvider): string {
+  return `${provider.name}:${provider.model}`;
+}
+
+/** Validates a raw answer; citations must name passages that were actually retrieved. */
+export function validateAnswer(raw: unknown, passages: readonly NumberedPassage[]):
+  { ok: true; answer: TriageAnswer; citations: PolicyCitation[]; rejected: string[] } | { ok: false; reason: string } {
+  const parsed = triageAnswerSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, reason: `answer does not match the schema: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  const byRef = new Map<string, NumberedPassage>();
+  for (const p of passages) {
+    byRef.set(p.ref.toUpperCase(), p);
+    byRef.set(p.passage_id.toUpperCase(), p);
+  }
+  const citations: PolicyCitation[] = [];
+  const rejected: string[] = [];
+  for (const cited of parsed.data.policy_citations) {
+    const passage = byRef.get(cited.replace(/^\[|\]$/g, '').trim().toUpperCase());
+    if (!passage) {
+      rejected.push(cited);
+    } else if (!citations.some((c) => c.passage_id === passage.passage_id)) {
+      citations.push({ passage_id: passage.passage_id, document: passage.document, section: passage.section, passage: passage.text });
+    }
+  }
+  if (citations.length === 0 && passages.length > 0) return { ok: false, reason: `no citation names a retrieved passage (cited ${parsed.data.policy_citations.join(', ')})` };
+  return { ok: true, answer: parsed.data, citations, rejected };
+}
+
+export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<ChainResult> {
+  const attempts: ChainResult['attempts'] = [];
+  const usedModelFirst = deps.providers.some((p) => p.kind === 'model');
+  for (const provider of deps.providers) {
+    const key = breakerKey(provider);
+    if (provider.kind === 'model' && !(await deps.breaker.canCall(key, deps.now()))) {
+      attempts.push({ provider: provider.name, model: provider.model, outcome: 'skipped: circuit open' });
+      continue;
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const raw = await provider.triage(input);
+        const valid = validateAnswer(raw.answer, input.passages);
+        if (!valid.ok) throw new ProviderError(valid.reason);
+        if (provider.kind === 'model') await deps.breaker.recordSuccess(key);
+        return {
+          answer: valid.answer,
+          citations: valid.citations,
+          rejectedCitations: valid.rejected,
+          provider,
+          degraded: provider.kind === 'rules' && usedModelFirst,
+          attempts,
+          ...(raw.inputTokens === undefined ? {} : { inputTokens: raw.inputTokens }),
+          ...(raw.outputTokens === undefined ? {} : { outputTokens: raw.outputTokens }),
+          ...(raw.latencyMs === undefined ? {} : { latencyMs: raw.latencyMs }),
+        };
+      } catch (error) {
+        if (error instanceof ProviderThrottledError && attempt < deps.maxThrottleRetries) {
+          // Exponential backoff with full jitter, capped at 8 s.
+          await deps.sleep(Math.random() * Math.min(8000, 250 * 2 ** attempt) + 100);
+          continue;
+        }
+        if (provider.kind === 'rules') throw error; // rules never fail; if they do, it's a bug
+        await deps.breaker.recordFailure(key, deps.now());
+        attempts.push({ provider: provider.name, model: provider.model, outcome: `${error instanceof ProviderThrottledError ? 'throttled' : 'failed'}: ${(error as Error).message}`.slice(0, 300) });
+        break;
+      }
+    }
+  }
+  throw new Error('internal: the provider chain has no rules provider at its end');
+}

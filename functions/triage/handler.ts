@@ -1,0 +1,66 @@
+/** Triage Lambda: SQS triage requests -> triageException. */
+import type { SQSRecord } from 'aws-lambda';
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { createAwsClients } from '../shared/adapters/clients.ts';
+import { DynamoTriageStore } from '../shared/adapters/dynamo.ts';
+import { sleep } from '../shared/adapters/sqs-queue.ts';
+import { ConfigError } from '../shared/config.ts';
+import { createLogger } from '../shared/logger.ts';
+import { triageRequestSchema } from '../shared/messages.ts';
+import { ENV } from '../shared/resources.ts';
+import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
+import { createSqsHandler, parseBody } from '../shared/sqs-batch.ts';
+import { DynamoCircuitBreaker } from './circuit-breaker.ts';
+import { triageConfig } from './config.ts';
+import { BedrockConverseProvider } from './providers/bedrock.ts';
+import { OpenAICompatibleProvider } from './providers/openai.ts';
+import { RulesProvider } from './providers/rules.ts';
+import type { TriageProvider } from './providers/types.ts';
+import { triageException, type TriageDeps } from './triage.ts';
+
+const logger = createLogger('triage');
+
+export function defaultDeps(): TriageDeps {
+  const config = triageConfig();
+  const aws = createAwsClients({ s3ForcePathStyle: false });
+  // One attempt per SDK call: the chain owns retries, backoff and the circuit breaker.
+  const bedrock = new BedrockRuntimeClient({ maxAttempts: 1 });
+  const providers: TriageProvider[] = config[ENV.triageProviders].map((p) => {
+    if (p.kind === 'bedrock') return new BedrockConverseProvider(bedrock, p.model);
+    if (p.kind === 'openai') {
+      const baseUrl = config[ENV.openaiBaseUrl];
+      if (!baseUrl) throw new ConfigError(`${ENV.triageProviders} names openai:${p.model} but ${ENV.openaiBaseUrl} is not set`);
+      return new OpenAICompatibleProvider({ baseUrl, model: p.model, ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}) });
+    }
+    return new RulesProvider();
+  });
+  // Nothing is left untriaged: rules end every chain.
+  if (!providers.some((p) => p.kind === 'rules')) providers.push(new RulesProvider());
+  return {
+    store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
+    embedder: createEmbedder(),
+    policyIndex: createVectorIndex('policies'),
+    exceptionsIndex: createVectorIndex('exceptions'),
+    providers,
+    breaker: new DynamoCircuitBreaker(aws.dynamo, config[ENV.circuitBreakerTable], {
+      threshold: config.TALLY_BREAKER_THRESHOLD,
+      cooldownMs: config.TALLY_BREAKER_COOLDOWN_SECONDS * 1000,
+    }),
+    now: Date.now,
+    sleep,
+    maxThrottleRetries: 3,
+  };
+}
+
+export function createHandler(makeDeps: () => TriageDeps = defaultDeps) {
+  let deps: TriageDeps | undefined;
+  return createSqsHandler(logger, async (record: SQSRecord) => {
+    deps ??= makeDeps();
+    const request = parseBody(record, triageRequestSchema);
+    logger.appendKeys({ exceptionId: request.exception_id, runId: request.run_id });
+    const outcome = await triageException(request, deps);
+    logger.info('triage finished', { messageId: record.messageId, result: outcome });
+  });
+}
+
+export const handler = createHandler();

@@ -1,0 +1,42 @@
+import type { NumberedPassage } from '../prompt.ts';
+import type { ExceptionRecord } from '../../shared/types.ts';
+
+export interface ProviderInput {
+  readonly exception: ExceptionRecord;
+  readonly passages: readonly NumberedPassage[];
+  readonly system: string;
+  readonly user: string;
+}
+
+export interface ProviderAnswer {
+  /** The structured answer, not yet validated. */
+  readonly answer: unknown;
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+  readonly latencyMs?: number;
+}
+
+export interface TriageProvider {
+  /** e.g. `bedrock`, `openai`, `rules`. */
+  readonly name: string;
+  readonly model: string;
+  /** Rules answer from policy alone; everything else is a model. */
+  readonly kind: 'model' | 'rules';
+  triage(input: ProviderInput): Promise<ProviderAnswer>;
+}
+
+/** The provider is rate-limiting us: worth retrying after a pause. */
+export class ProviderThrottledError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProviderThrottledError';
+  }
+}
+
+/** The provider failed or answered with something unusable. */
+export class ProviderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}

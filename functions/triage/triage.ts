@@ -1,0 +1,75 @@
+/**
+ * Triage core: one triage request in; the exception triaged with citations from the policies,
+ * stored, embedded and indexed for search. Re-delivery of the same request for an unchanged
+ * exception does not call a model again.
+ */
+import { TransientError } from '../shared/errors.ts';
+import type { TriageRequest } from '../shared/messages.ts';
+import { passagesVersion } from '../shared/policy-corpus.ts';
+import { exceptionDocument, exceptionEmbeddingText } from '../shared/search/exception-document.ts';
+import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
+import type { ExceptionRecord, Triage } from '../shared/types.ts';
+import { runChain, type ChainDeps } from './chain.ts';
+import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
+import { retrievePassages } from './retrieval.ts';
+
+export interface TriageStore {
+  get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined>;
+  /** Stores the triage unless the exception's content changed since it was read. */
+  saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean>;
+}
+
+export interface TriageDeps extends ChainDeps {
+  readonly store: TriageStore;
+  readonly embedder: Embedder;
+  readonly policyIndex: VectorIndex;
+  readonly exceptionsIndex: VectorIndex;
+}
+
+export type TriageOutcome =
+  | { outcome: 'TRIAGED'; provider: string; model: string; degraded: boolean; citations: number }
+  | { outcome: 'ALREADY_TRIAGED' };
+
+export async function triageException(request: TriageRequest, deps: TriageDeps): Promise<TriageOutcome> {
+  const exception = await deps.store.get(request.exception_id);
+  // Recon writes the exception before it queues the request; absent means not visible yet.
+  if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
+
+  if (exception.triage && exception.triage.content_hash === exception.content_hash && exception.triage.prompt_version === PROMPT_VERSION) {
+    await index(exception, deps);
+    return { outcome: 'ALREADY_TRIAGED' };
+  }
+
+  const passages = numberPassages(await retrievePassages(exception, deps.embedder, deps.policyIndex));
+  const result = await runChain({ exception, passages, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages) }, deps);
+  const triage: Triage = {
+    severity: result.answer.severity,
+    summary: result.answer.summary,
+    recommended_actions: result.answer.recommended_actions,
+    root_cause_hypotheses: result.answer.root_cause_hypotheses,
+    policy_citations: result.citations,
+    rejected_citations: result.rejectedCitations,
+    provider: result.provider.name,
+    model: result.provider.model,
+    triaged_at: new Date(deps.now()).toISOString(),
+    degraded: result.degraded,
+    prompt_version: PROMPT_VERSION,
+    policy_version: passagesVersion(passages),
+    content_hash: exception.content_hash,
+    attempts: result.attempts,
+    ...(result.inputTokens === undefined ? {} : { input_tokens: result.inputTokens }),
+    ...(result.outputTokens === undefined ? {} : { output_tokens: result.outputTokens }),
+    ...(result.latencyMs === undefined ? {} : { latency_ms: result.latencyMs }),
+  };
+  if (!(await deps.store.saveTriage(exception.exception_id, triage, exception.content_hash))) {
+    throw new TransientError(`exception ${exception.exception_id} changed during triage; its new content will be triaged`);
+  }
+  await index({ ...exception, triage, severity: triage.severity }, deps);
+  return { outcome: 'TRIAGED', provider: triage.provider, model: triage.model, degraded: triage.degraded, citations: triage.policy_citations.length };
+}
+
+async function index(exception: ExceptionRecord, deps: TriageDeps): Promise<void> {
+  const [vector] = await deps.embedder.embed([exceptionEmbeddingText(exception)]);
+  await deps.exceptionsIndex.ensure();
+  await deps.exceptionsIndex.replace(exceptionDocument(exception, vector as number[]));
+}
