@@ -3,7 +3,7 @@
  * except for the run duration. Streams both files; holds one compact entry per key.
  */
 import { absDecimal, compareDecimal, formatDecimal, parseDecimal, subtractDecimal, type Decimal } from '../shared/decimal.ts';
-import { CsvFileError, fieldsOf, readCsv, splitPlain, type CsvRecord } from '../shared/csv.ts';
+import { CsvFileError, fieldsOf, readCsvInto, splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
 import { requiredColumns, type ReconPolicy } from '../shared/policy.ts';
 import type { Diff, ExceptionType, Row, RunSummary, Severity, Side } from '../shared/types.ts';
 
@@ -58,42 +58,451 @@ interface Entry {
   readonly text: string | string[];
 }
 
-/** One side, loaded: an entry per key, the extra lines of repeated keys, the rejected rows. */
-interface LoadedSide {
-  readonly side: Side;
-  header: string[];
-  readonly index: Map<string, Entry>;
-  readonly dupLines: Map<string, number[]>;
-  readonly invalid: Finding[];
-  rows: number;
-}
-
 interface Columns {
   readonly keys: number[];
   readonly text: number[];
   readonly amount: number;
   readonly count: number;
+  /** Per column: its position in the key (>= 0), AMOUNT_COLUMN, or OTHER_COLUMN. */
+  readonly role: Int32Array;
 }
+
+const OTHER_COLUMN = -1;
+const AMOUNT_COLUMN = -2;
+const KEY_SEPARATOR = '\u001f';
 
 // Plain decimals take a regex instead of the full parser: most rows of a big file look like this.
 const SIMPLE_AMOUNT = /^-?\d+(?:\.\d+)?$/;
 
+// Per source key flags.
+const SOURCE_DUPLICATED = 1;
+const TARGET_SEEN = 2;
+const TARGET_DUPLICATED = 4;
+/** The target's first row is the same raw line as the source's under the same header. */
+const TARGET_SAME_TEXT = 8;
+
+/**
+ * The source side's keys, one slot per distinct valid key in first-seen order, in parallel typed
+ * arrays behind an open-addressing hash table. A million keys cost a few typed arrays instead of
+ * a million Map entries and entry objects (which is what made a 1M-row run slow: cache misses in
+ * the Map and the garbage collector walking the entries).
+ *
+ * Key and row text are not copied: they stay in the decoded chunk string they were read from
+ * (`holders`), addressed by offsets. A key that had to be built (quoted rows, composite keys) is
+ * a holder of its own.
+ */
+class SourceIndex {
+  size = 0;
+  private capacity = 1 << 14;
+  private mask = (this.capacity << 1) - 1;
+  /**
+   * Hash table of (slot + 1 or 0 when empty, hash) pairs, side by side so a probe touches one
+   * cache line. Twice as many pairs as the capacity, so at most half full.
+   */
+  private table: Int32Array = new Int32Array(this.capacity << 2);
+  hash: Int32Array = new Int32Array(this.capacity);
+  keyHolder: Int32Array = new Int32Array(this.capacity);
+  keyStart: Int32Array = new Int32Array(this.capacity);
+  keyEnd: Int32Array = new Int32Array(this.capacity);
+  /** Holder of the raw line, or -1 when the row was quoted (its fields are in `quotedRows`). */
+  rowHolder: Int32Array = new Int32Array(this.capacity);
+  rowStart: Int32Array = new Int32Array(this.capacity);
+  rowEnd: Int32Array = new Int32Array(this.capacity);
+  line: Int32Array = new Int32Array(this.capacity);
+  targetLine: Int32Array = new Int32Array(this.capacity);
+  flags: Uint8Array = new Uint8Array(this.capacity);
+  readonly holders: string[] = [];
+  readonly quotedRows = new Map<number, string[]>();
+  /** Lines of the second and later rows of a key, per side. */
+  readonly sourceExtra = new Map<number, number[]>();
+  readonly targetExtra = new Map<number, number[]>();
+  /** The target's first row of a key, when it is not TARGET_SAME_TEXT. */
+  readonly targetText = new Map<number, string | string[]>();
+
+  /** The slot holding `str[start, end)`, or -(table position + 1) where it would go. */
+  find(h: number, str: string, start: number, end: number): number {
+    const table = this.table;
+    const mask = this.mask;
+    for (let pos = h & mask; ; pos = (pos + 1) & mask) {
+      const entry = table[pos << 1] as number;
+      if (entry === 0) return -(pos + 1);
+      if (table[(pos << 1) + 1] === h && this.keyIs(entry - 1, str, start, end)) return entry - 1;
+    }
+  }
+
+  /** Whether the key of `slot` is `str[start, end)`. */
+  keyIs(slot: number, str: string, start: number, end: number): boolean {
+    const ks = this.keyStart[slot] as number;
+    const len = end - start;
+    if ((this.keyEnd[slot] as number) - ks !== len) return false;
+    const holder = this.holders[this.keyHolder[slot] as number] as string;
+    let i = 0;
+    while (i < len && holder.charCodeAt(ks + i) === str.charCodeAt(start + i)) i++;
+    return i === len;
+  }
+
+  /** Adds a key at the table position `find` returned. */
+  add(notFound: number, h: number, keyHolder: number, keyStart: number, keyEnd: number,
+    rowHolder: number, rowStart: number, rowEnd: number, line: number): number {
+    const slot = this.size;
+    if (slot === this.capacity) {
+      this.grow();
+      notFound = this.find(h, this.holders[keyHolder] as string, keyStart, keyEnd);
+    }
+    const pos = -notFound - 1;
+    this.table[pos << 1] = slot + 1;
+    this.table[(pos << 1) + 1] = h;
+    this.hash[slot] = h;
+    this.keyHolder[slot] = keyHolder;
+    this.keyStart[slot] = keyStart;
+    this.keyEnd[slot] = keyEnd;
+    this.rowHolder[slot] = rowHolder;
+    this.rowStart[slot] = rowStart;
+    this.rowEnd[slot] = rowEnd;
+    this.line[slot] = line;
+    this.size = slot + 1;
+    return slot;
+  }
+
+  private grow(): void {
+    const capacity = this.capacity * 2;
+    const widen = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(capacity);
+      b.set(a);
+      return b;
+    };
+    this.hash = widen(this.hash);
+    this.keyHolder = widen(this.keyHolder);
+    this.keyStart = widen(this.keyStart);
+    this.keyEnd = widen(this.keyEnd);
+    this.rowHolder = widen(this.rowHolder);
+    this.rowStart = widen(this.rowStart);
+    this.rowEnd = widen(this.rowEnd);
+    this.line = widen(this.line);
+    this.targetLine = widen(this.targetLine);
+    const flags = new Uint8Array(capacity);
+    flags.set(this.flags);
+    this.flags = flags;
+    this.capacity = capacity;
+    this.mask = (capacity << 1) - 1;
+    const table = new Int32Array(capacity << 2);
+    for (let slot = 0; slot < this.size; slot++) {
+      const h = this.hash[slot] as number;
+      let pos = h & this.mask;
+      while (table[pos << 1] !== 0) pos = (pos + 1) & this.mask;
+      table[pos << 1] = slot + 1;
+      table[(pos << 1) + 1] = h;
+    }
+    this.table = table;
+  }
+
+  keyText(slot: number): string {
+    return (this.holders[this.keyHolder[slot] as number] as string).slice(this.keyStart[slot], this.keyEnd[slot]);
+  }
+
+  sourceEntry(slot: number): Entry {
+    const holder = this.rowHolder[slot] as number;
+    const text = holder < 0
+      ? this.quotedRows.get(slot) as string[]
+      : (this.holders[holder] as string).slice(this.rowStart[slot], this.rowEnd[slot]);
+    return { line: this.line[slot] as number, text };
+  }
+
+  /** The target's first row for a source key that has one. */
+  targetEntry(slot: number, source: Entry): Entry {
+    const text = (this.flags[slot] as number) & TARGET_SAME_TEXT ? source.text : this.targetText.get(slot) as string | string[];
+    return { line: this.targetLine[slot] as number, text };
+  }
+}
+
+/** What the finding builders need of a side. */
+interface LoadedSide {
+  readonly side: Side;
+  readonly header: string[];
+}
+
+/** A key seen only in the target, in first-seen order. */
+interface TargetOnly {
+  readonly line: number;
+  readonly text: string | string[];
+  extra: number[] | undefined;
+}
+
+/** FNV-1a over the UTF-16 code units, then a murmur3 finaliser so linear probing spreads well. */
+function hashOf(str: string, start: number, end: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ str.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** The characters `String.prototype.trim` removes. */
+function isTrimmed(c: number): boolean {
+  if (c > 32 && c < 127) return false;
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a)
+    || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+/** `SIMPLE_AMOUNT.test(str.slice(start, end))` without the slice. */
+function isSimpleAmount(str: string, start: number, end: number): boolean {
+  let i = start;
+  if (i < end && str.charCodeAt(i) === 45) i++;
+  const digits = i;
+  while (i < end && (str.charCodeAt(i) - 48) >>> 0 < 10) i++;
+  if (i === digits) return false;
+  if (i === end) return true;
+  if (str.charCodeAt(i) !== 46) return false;
+  const fraction = ++i;
+  while (i < end && (str.charCodeAt(i) - 48) >>> 0 < 10) i++;
+  return i > fraction && i === end;
+}
+
+/**
+ * Reads one side. The source builds the index; the target is streamed against it, so only its
+ * keys missing from the source are kept in a map (a few percent of a typical file), and its rows
+ * are kept only when they differ from the source's row.
+ */
+class SideLoader implements CsvSink {
+  readonly side: Side;
+  private readonly isSource: boolean;
+  private readonly policy: ReconPolicy;
+  private readonly file: string;
+  private readonly index: SourceIndex;
+  header: string[] = [];
+  cols: Columns | undefined;
+  rows = 0;
+  readonly invalid: Finding[] = [];
+  readonly targetOnly = new Map<string, TargetOnly>();
+  /** Source and target under the same header, so equal raw lines are equal rows. */
+  private sameLayout = false;
+  private sourceHeader: string[] | undefined;
+  private lastBuf: string | undefined;
+  private lastHolder = -1;
+  /** The source slot the previous target row matched. */
+  private lastSlot = -1;
+  /** Start and end of each key column's value in the current row (composite keys). */
+  private keyRange: Int32Array = new Int32Array(2);
+
+  constructor(side: Side, file: string, index: SourceIndex, policy: ReconPolicy, sourceHeader?: string[]) {
+    this.side = side;
+    this.isSource = side === 'source';
+    this.file = file;
+    this.index = index;
+    this.policy = policy;
+    this.sourceHeader = sourceHeader;
+  }
+
+  private onHeader(record: CsvRecord): void {
+    this.header = checkHeader(record, this.file, this.policy);
+    this.cols = columnsOf(this.header, this.policy);
+    this.keyRange = new Int32Array(this.cols.keys.length * 2);
+    const s = this.sourceHeader;
+    this.sameLayout = s !== undefined && s.length === this.header.length && s.every((h, i) => h === this.header[i]);
+  }
+
+  plain(buf: string, start: number, end: number, line: number): void {
+    const cols = this.cols;
+    if (cols === undefined) {
+      this.onHeader({ line, plain: buf.slice(start, end) });
+      return;
+    }
+    this.rows++;
+    // One pass over the commas: the field count, the key and amount positions, the longest field.
+    const role = cols.role;
+    const count = cols.count;
+    const keyRange = this.keyRange;
+    let n = 0;
+    let from = start;
+    let amountStart = -1;
+    let amountEnd = -1;
+    let longest = 0;
+    for (;;) {
+      let comma = buf.indexOf(',', from);
+      const last = comma === -1 || comma >= end;
+      if (last) comma = end;
+      if (n < count) {
+        const r = role[n] as number;
+        if (r >= 0) {
+          keyRange[r * 2] = from;
+          keyRange[r * 2 + 1] = comma;
+        } else if (r === AMOUNT_COLUMN) {
+          amountStart = from;
+          amountEnd = comma;
+        }
+      }
+      if (comma - from > longest) longest = comma - from;
+      n++;
+      if (last) break;
+      from = comma + 1;
+    }
+    let reason: string | undefined;
+    if (n === count && longest > MAX_FIELD_CHARS) reason = `a field is longer than ${MAX_FIELD_CHARS} characters`;
+    else if (n !== count) reason = `expected ${count} fields, found ${n}`;
+    else {
+      for (let k = 0; k < keyRange.length; k += 2) {
+        let a = keyRange[k] as number;
+        let b = keyRange[k + 1] as number;
+        while (a < b && isTrimmed(buf.charCodeAt(a))) a++;
+        while (b > a && isTrimmed(buf.charCodeAt(b - 1))) b--;
+        if (a === b) {
+          reason = `key column ${this.policy.keyColumns[k / 2]} is empty`;
+          break;
+        }
+        keyRange[k] = a;
+        keyRange[k + 1] = b;
+      }
+      if (reason === undefined && amountStart >= 0 && !isSimpleAmount(buf, amountStart, amountEnd)) {
+        const parsed = parseDecimal(buf.slice(amountStart, amountEnd));
+        if (!parsed.ok) reason = `${this.policy.amountField}: ${parsed.reason}`;
+      }
+    }
+    if (reason !== undefined) {
+      this.invalid.push(invalidRecord(this.side, this.header, splitPlain(buf, start, end), line, reason, this.policy));
+      return;
+    }
+    if (keyRange.length === 2) {
+      this.addKey(buf, keyRange[0] as number, keyRange[1] as number, buf, start, end, undefined, line);
+    } else {
+      const parts: string[] = [];
+      for (let k = 0; k < keyRange.length; k += 2) parts.push(buf.slice(keyRange[k], keyRange[k + 1]));
+      const key = parts.join(KEY_SEPARATOR);
+      this.addKey(key, 0, key.length, buf, start, end, undefined, line);
+    }
+  }
+
+  record(record: CsvRecord): void {
+    if (this.cols === undefined) {
+      this.onHeader(record);
+      return;
+    }
+    if (record.error === undefined && record.plain !== undefined) {
+      this.rows--; // counted again by plain()
+      this.plain(record.plain, 0, record.plain.length, record.line);
+      this.rows++;
+      return;
+    }
+    this.rows++;
+    const checked = record.error === undefined ? checkRow(record, this.cols, this.policy) : record.error;
+    if (typeof checked === 'string') {
+      this.invalid.push(invalidRecord(this.side, this.header, fieldsOf(record), record.line, checked, this.policy));
+      return;
+    }
+    const key = checked.key;
+    this.addKey(key, 0, key.length, '', 0, 0, record.fields, record.line);
+  }
+
+  /**
+   * A valid row whose key is `keyStr[keyStart, keyEnd)`; its raw line is `buf[start, end)`, or
+   * its fields are `fields` when it was quoted.
+   */
+  private addKey(keyStr: string, keyStart: number, keyEnd: number, buf: string, start: number, end: number,
+    fields: string[] | undefined, line: number): void {
+    const index = this.index;
+    const h = hashOf(keyStr, keyStart, keyEnd);
+    let found: number;
+    // Extracts are usually in the same order on both sides: try the slots after the last match
+    // before the hash table (a random memory access per row, the main cost of a large file).
+    const guess = this.lastSlot + 1;
+    if (!this.isSource && guess < index.size && index.hash[guess] === h && index.keyIs(guess, keyStr, keyStart, keyEnd)) found = guess;
+    else if (!this.isSource && guess + 1 < index.size && index.hash[guess + 1] === h && index.keyIs(guess + 1, keyStr, keyStart, keyEnd)) found = guess + 1;
+    else found = index.find(h, keyStr, keyStart, keyEnd);
+    if (found >= 0) this.lastSlot = found;
+    if (this.isSource) {
+      if (found >= 0) {
+        index.flags[found] = (index.flags[found] as number) | SOURCE_DUPLICATED;
+        pushLine(index.sourceExtra, found, line);
+        return;
+      }
+      let keyHolder: number;
+      if (keyStr === buf) {
+        keyHolder = this.holderOf(buf);
+      } else {
+        keyHolder = index.holders.length;
+        index.holders.push(keyStr);
+      }
+      const rowHolder = fields === undefined ? this.holderOf(buf) : -1;
+      const slot = index.add(found, h, keyHolder, keyStart, keyEnd, rowHolder, start, end, line);
+      if (fields !== undefined) index.quotedRows.set(slot, fields);
+      return;
+    }
+    if (found < 0) {
+      const keyText = keyStr.slice(keyStart, keyEnd);
+      const other = this.targetOnly.get(keyText);
+      if (other === undefined) this.targetOnly.set(keyText, { line, text: fields ?? buf.slice(start, end), extra: undefined });
+      else if (other.extra === undefined) other.extra = [line];
+      else other.extra.push(line);
+      return;
+    }
+    const flags = index.flags[found] as number;
+    if (flags & TARGET_SEEN) {
+      index.flags[found] = flags | TARGET_DUPLICATED;
+      pushLine(index.targetExtra, found, line);
+      return;
+    }
+    index.targetLine[found] = line;
+    if (fields === undefined && this.sameLayout && this.sameRow(found, buf, start, end)) {
+      index.flags[found] = flags | TARGET_SEEN | TARGET_SAME_TEXT;
+    } else {
+      index.flags[found] = flags | TARGET_SEEN;
+      index.targetText.set(found, fields ?? buf.slice(start, end));
+    }
+  }
+
+  /** Whether the source row of `slot` is the same raw text as `buf[start, end)`. */
+  private sameRow(slot: number, buf: string, start: number, end: number): boolean {
+    const index = this.index;
+    const holder = index.rowHolder[slot] as number;
+    if (holder < 0) return false;
+    const rs = index.rowStart[slot] as number;
+    const re = index.rowEnd[slot] as number;
+    if (re - rs !== end - start) return false;
+    // Two (cheap, sliced) substrings and a builtin compare beat comparing char by char in JS.
+    return buf.slice(start, end) === (index.holders[holder] as string).slice(rs, re);
+  }
+
+  /** The holder number of a decoded chunk; consecutive rows share the chunk. */
+  private holderOf(buf: string): number {
+    if (buf !== this.lastBuf) {
+      this.lastBuf = buf;
+      this.lastHolder = this.index.holders.length;
+      this.index.holders.push(buf);
+    }
+    return this.lastHolder;
+  }
+}
+
+function pushLine(map: Map<number, number[]>, slot: number, line: number): void {
+  const lines = map.get(slot);
+  if (lines) lines.push(line);
+  else map.set(slot, [line]);
+}
+
 export async function reconcile(source: ReconInput, target: ReconInput, policy: ReconPolicy): Promise<ReconResult> {
   const started = performance.now();
-  const s = await loadSide('source', source, policy);
-  const t = await loadSide('target', target, policy);
-  const sCols = columnsOf(s.header, policy);
-  const tCols = columnsOf(t.header, policy);
-  // Identical raw lines under identical headers match without being split.
-  const sameLayout = s.header.length === t.header.length && s.header.every((h, i) => h === t.header[i]);
+  const index = new SourceIndex();
+  const s = await loadSide(new SideLoader('source', source.name, index, policy), source, policy);
+  const t = await loadSide(new SideLoader('target', target.name, index, policy, s.header), target, policy);
+  const sCols = s.cols as Columns;
+  const tCols = t.cols as Columns;
   const findings: Finding[] = [];
   let matched = 0;
 
-  for (const [keyText, se] of s.index) {
-    const te = t.index.get(keyText);
-    const sDup = s.dupLines.get(keyText);
-    const tDup = te === undefined ? undefined : t.dupLines.get(keyText);
-    if (sDup) {
+  const flagsOf = index.flags;
+  for (let slot = 0; slot < index.size; slot++) {
+    const flags = flagsOf[slot] as number;
+    if ((flags & (SOURCE_DUPLICATED | TARGET_DUPLICATED | TARGET_SEEN | TARGET_SAME_TEXT)) === (TARGET_SEEN | TARGET_SAME_TEXT)) {
+      matched++;
+      continue;
+    }
+    const keyText = index.keyText(slot);
+    const se = index.sourceEntry(slot);
+    const te = flags & TARGET_SEEN ? index.targetEntry(slot, se) : undefined;
+    const tDup = flags & TARGET_DUPLICATED ? index.targetExtra.get(slot) : undefined;
+    if (flags & SOURCE_DUPLICATED) {
+      const sDup = index.sourceExtra.get(slot) as number[];
       // Both sides duplicated: each finding accounts for its own side's rows only.
       findings.push(duplicate('DUPLICATE_IN_SOURCE', keyText, s, se, sDup, t, te, tDup, policy, tDup === undefined));
       if (te && tDup) findings.push(duplicate('DUPLICATE_IN_TARGET', keyText, t, te, tDup, s, se, sDup, policy, false));
@@ -107,19 +516,13 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
       findings.push(duplicate('DUPLICATE_IN_TARGET', keyText, t, te, tDup, s, se, undefined, policy, true));
       continue;
     }
-    if (sameLayout && se.text === te.text) {
-      matched++;
-      continue;
-    }
     const finding = compare(keyText, s, se, sCols, t, te, tCols, policy);
     if (finding) findings.push(finding);
     else matched++;
   }
-  for (const [keyText, te] of t.index) {
-    if (s.index.has(keyText)) continue;
-    const tDup = t.dupLines.get(keyText);
-    findings.push(tDup
-      ? duplicate('DUPLICATE_IN_TARGET', keyText, t, te, tDup, s, undefined, undefined, policy, true)
+  for (const [keyText, te] of t.targetOnly) {
+    findings.push(te.extra
+      ? duplicate('DUPLICATE_IN_TARGET', keyText, t, te, te.extra, s, undefined, undefined, policy, true)
       : missing('MISSING_IN_SOURCE', keyText, t, te, policy));
   }
   findings.push(...s.invalid, ...t.invalid);
@@ -138,30 +541,18 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
   };
 }
 
-async function loadSide(side: Side, input: ReconInput, policy: ReconPolicy): Promise<LoadedSide> {
-  let cols: Columns | undefined;
-  const state: LoadedSide = { side, header: [], index: new Map(), dupLines: new Map(), invalid: [], rows: 0 };
+async function loadSide(loader: SideLoader, input: ReconInput, policy: ReconPolicy): Promise<SideLoader> {
   try {
-    for await (const batch of readCsv(input.stream)) {
-      let start = 0;
-      if (cols === undefined) {
-        const first = batch[0];
-        if (first === undefined) continue;
-        state.header = checkHeader(first, input.name, policy);
-        cols = columnsOf(state.header, policy);
-        start = 1;
-      }
-      for (let i = start; i < batch.length; i++) addRow(state, cols, batch[i] as CsvRecord, policy);
-    }
+    await readCsvInto(input.stream, loader);
   } catch (error) {
     if (error instanceof CsvFileError) throw new ReconInputError(error.code, input.name, error.message, error.line);
     if (error instanceof ReconInputError) throw error;
     throw new ReconInputError('FILE_UNREADABLE', input.name, `cannot read file: ${(error as Error).message}`);
   }
-  if (cols === undefined) {
+  if (loader.cols === undefined) {
     throw new ReconInputError('FILE_EMPTY', input.name, `file is empty; expected a header row with columns ${requiredColumns(policy).join(', ')}`);
   }
-  return state;
+  return loader;
 }
 
 function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy): string[] {
@@ -185,32 +576,23 @@ function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy): stri
 }
 
 function columnsOf(header: string[], policy: ReconPolicy): Columns {
+  const keys = policy.keyColumns.map((c) => header.indexOf(c));
+  const amount = policy.amountField === undefined ? -1 : header.indexOf(policy.amountField);
+  const role = new Int32Array(header.length).fill(OTHER_COLUMN);
+  if (amount >= 0) role[amount] = AMOUNT_COLUMN;
+  keys.forEach((k, i) => {
+    role[k] = i;
+  });
   return {
-    keys: policy.keyColumns.map((c) => header.indexOf(c)),
+    keys,
     text: policy.textFields.map((c) => header.indexOf(c)),
-    amount: policy.amountField === undefined ? -1 : header.indexOf(policy.amountField),
+    amount,
     count: header.length,
+    role,
   };
 }
 
-function addRow(state: LoadedSide, cols: Columns, record: CsvRecord, policy: ReconPolicy): void {
-  state.rows++;
-  const checked = record.error === undefined ? checkRow(record, cols, policy) : record.error;
-  if (typeof checked === 'string') {
-    state.invalid.push(invalidRecord(state.side, state.header, fieldsOf(record), record.line, checked, policy));
-    return;
-  }
-  const existing = state.index.get(checked.key);
-  if (existing === undefined) {
-    state.index.set(checked.key, { line: record.line, text: record.plain ?? record.fields });
-    return;
-  }
-  const more = state.dupLines.get(checked.key);
-  if (more) more.push(record.line);
-  else state.dupLines.set(checked.key, [record.line]);
-}
-
-/** The row's key, or why the row is invalid. Plain lines are scanned, not split. */
+/** The row's key, or why the row is invalid (the general path: quoted rows). */
 function checkRow(record: CsvRecord, cols: Columns, policy: ReconPolicy): { key: string } | string {
   const keys: string[] = [];
   let amount: string | undefined;
@@ -251,11 +633,11 @@ function checkRow(record: CsvRecord, cols: Columns, policy: ReconPolicy): { key:
     const parsed = parseDecimal(amount);
     if (!parsed.ok) return `${policy.amountField}: ${parsed.reason}`;
   }
-  return { key: keys.length === 1 ? (keys[0] as string) : keys.join('\u001f') };
+  return { key: keys.length === 1 ? (keys[0] as string) : keys.join(KEY_SEPARATOR) };
 }
 
 function keyRow(keyText: string, policy: ReconPolicy): Row {
-  const parts = policy.keyColumns.length === 1 ? [keyText] : keyText.split('\u001f');
+  const parts = policy.keyColumns.length === 1 ? [keyText] : keyText.split(KEY_SEPARATOR);
   return Object.fromEntries(policy.keyColumns.map((c, i) => [c, parts[i] ?? '']));
 }
 

@@ -10,6 +10,7 @@ import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
 import { createSqsHandler, parseBody } from '../shared/sqs-batch.ts';
 import { reconConfig } from './config.ts';
+import { createVectorIndex } from '../shared/search/factory.ts';
 import { runRecon, type ReconRunDeps } from './run.ts';
 
 const logger = createLogger('recon');
@@ -26,6 +27,7 @@ export function defaultDeps(): ReconRunDeps {
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
     exceptions: new DynamoExceptionStore(aws.dynamo, config[ENV.exceptionsTable]),
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
+    exceptionsIndex: createVectorIndex('exceptions'),
     policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
     now: Date.now,
     leaseMs: LEASE_MS,

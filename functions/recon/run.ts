@@ -15,6 +15,7 @@ import {
   type ExceptionStore, type FileStore, type MessageQueue, type ObjectStore, type RunStore, type StoredExceptionState,
 } from '../shared/ports.ts';
 import type { ExceptionType, HistoryEntry } from '../shared/types.ts';
+import type { VectorIndex } from '../shared/search/ports.ts';
 
 export interface ReconRunDeps {
   readonly objects: ObjectStore;
@@ -22,6 +23,8 @@ export interface ReconRunDeps {
   readonly runs: RunStore;
   readonly exceptions: ExceptionStore;
   readonly triageQueue: MessageQueue<TriageRequest>;
+  /** The searchable copies: status changes made here are mirrored there. */
+  readonly exceptionsIndex: Pick<VectorIndex, 'updateFields'>;
   readonly policy: ReconPolicy;
   readonly now: () => number;
   readonly leaseMs: number;
@@ -139,6 +142,8 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
       history: [{ at: now, by: SYSTEM, action: 'RESOLVED', from: s.status, to: 'RESOLVED', run_id: request.run_id, note: 'no longer found by reconciliation' }],
     }))), UPDATE_CONCURRENCY);
 
+  // Reopened ones are re-indexed by their triage; resolved ones only change status.
+  for (const state of stale) await deps.exceptionsIndex.updateFields(state.exception_id, { status: 'RESOLVED' });
   await deps.triageQueue.send(triage);
   return { new: fresh.length, changed, unchanged, resolved: stale.length, triage_enqueued: triage.length };
 }

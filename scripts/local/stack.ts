@@ -134,15 +134,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     return { visible: Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) };
   };
 
+  const upload = async (key: string, body: string | Uint8Array, contentType = 'text/csv') => {
+    const out = await s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: body, ContentType: contentType }));
+    return (out.ETag ?? '').replaceAll('"', '');
+  };
+
   return {
     names, queues, endpoints, s3, sqs: direct.sqs, dynamo,
-    async upload(key, body) {
-      const out = await s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: body, ContentType: 'text/csv' }));
-      return (out.ETag ?? '').replaceAll('"', '');
-    },
+    upload: (key, body) => upload(key, body),
     async loadPolicies() {
       const files = readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md')).sort();
-      for (const file of files) await this.upload(`${PREFIXES.policies}${file}`, readFileSync(join(POLICIES_DIR, file)));
+      for (const file of files) await upload(`${PREFIXES.policies}${file}`, readFileSync(join(POLICIES_DIR, file)), 'text/markdown');
       return files;
     },
     async waitForIdle(timeoutMs = 120_000) {

@@ -11,6 +11,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { objectCreated } from '../support/events.ts';
+import { createEmbedder, createVectorIndex } from '../../functions/shared/search/factory.ts';
 
 const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`);
 const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`);
@@ -23,6 +24,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tally-it-'));
   // A one-second visibility timeout lets a poison message reach its DLQ within the test.
   stack = await startLocalStack({ dataDir, visibilityTimeoutSeconds: 1 });
+  await stack.loadPolicies();
+  await stack.waitForIdle();
 });
 afterAll(async () => {
   await stack?.stop();
@@ -48,7 +51,35 @@ describe('local stack', () => {
     expect(counts.exceptions).toEqual(SAMPLE_COUNTS);
     expect(counts.runs).toBe(1);
     expect(counts.files).toEqual({ accepted: 2, rejected: 0 });
-    expect(counts.queues.triage?.visible).toBe(5);
+    expect(counts.triaged).toBe(5);
+    expect(counts.searchable).toBe(5);
+  });
+
+  it('triages every sample exception with citations of retrieved policy passages', async () => {
+    const stored = await exceptionsFor('2025-12-10');
+
+    for (const e of stored) {
+      expect(e.triage.policy_citations.length).toBeGreaterThan(0);
+      expect(e.triage.policy_citations.every((c: { passage: string; document: string }) => c.passage.length > 0 && c.document.endsWith('.md'))).toBe(true);
+      expect(e.severity).toBe(e.triage.severity);
+    }
+    const amount = stored.find((e) => e.key.trade_id === 'T0005');
+    expect(amount?.triage.policy_citations.map((c: { section: string }) => c.section).join(' | ')).toMatch(/Amount mismatch/);
+  });
+
+  it.each([
+    ['amount differs', ['T0005', 'T0018'], 'AMOUNT_MISMATCH'],
+    ['T0012', ['T0012'], 'DUPLICATE_IN_TARGET'],
+    ['trade missing from the target', ['T0007', 'T0014'], 'MISSING_IN_TARGET'],
+  ])('search for "%s" ranks the right exceptions first', async (query, keys, type) => {
+    const embedder = createEmbedder();
+    const [vector] = await embedder.embed([query]);
+
+    const hits = await createVectorIndex('exceptions').search(vector as number[], 5, { business_date: '2025-12-10' });
+
+    const top = hits.slice(0, keys.length);
+    expect(top.map((h) => JSON.parse(String(h.fields.key)).trade_id).sort()).toEqual(keys);
+    expect(top.every((h) => h.fields.exception_type === type)).toBe(true);
   });
 
   it('uploading the same files again makes no new run and no duplicate exceptions', async () => {
@@ -60,7 +91,7 @@ describe('local stack', () => {
 
     expect(counts.exceptions).toEqual(SAMPLE_COUNTS);
     expect(counts.runs).toBe(1);
-    expect(counts.queues.triage?.visible).toBe(5);
+    expect(counts.triaged).toBe(5);
   });
 
   it('a corrected target makes a new run that resolves the corrected exceptions', async () => {
@@ -73,6 +104,9 @@ describe('local stack', () => {
     expect((await stack.counts()).runs).toBe(2);
     expect(stored.find((e) => e.key.trade_id === 'T0005')).toMatchObject({ status: 'RESOLVED', resolved_by_system: true });
     expect(stored.filter((e) => e.status === 'OPEN')).toHaveLength(4);
+    const t0005 = stored.find((e) => e.key.trade_id === 'T0005');
+    const [hit] = await createVectorIndex('exceptions').search(new Array(1024).fill(0.01), 1, { exception_id: t0005?.exception_id });
+    expect(hit?.fields.status).toBe('RESOLVED');
   });
 
   it('a poison message ends in the DLQ with its body intact while the others are processed', async () => {
