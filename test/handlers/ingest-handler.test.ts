@@ -8,6 +8,7 @@ import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
 import { lambdaContext, objectCreated, sqsEvent, sqsRecord } from '../support/events.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { createEmbedder, createVectorIndex } from '../../functions/shared/search/factory.ts';
 
 const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`, 'utf8');
 const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8');
@@ -137,6 +138,28 @@ describe('ingest worker handler', () => {
     await Promise.all(response.batchItemFailures.map(() => env.invoke(sqsRecord(event))));
 
     expect(env.objects.reads.filter((k) => k === keys.source)).toHaveLength(1);
+  });
+
+  it('splits a policy document into passages, indexes them, skips an unchanged re-upload and replaces a changed one', async () => {
+    const index = createVectorIndex('policies');
+    const doc = '# Runbook\n\n## Amount mismatch (AMOUNT_MISMATCH)\n\n### What to check\n\n- Compare fees.\n\n### Likely causes\n\n- Fees.\n';
+    const key = `policies/runbook-${++dateCounter}.md`;
+    const first = env.objects.put(key, doc);
+
+    await env.invoke(sqsRecord(objectCreated(key, first)));
+    const afterFirst = await index.count({ source_key: key });
+    await env.invoke(sqsRecord(objectCreated(key, first)));
+    const readsAfterSame = env.objects.reads.filter((k) => k === key).length;
+    const changed = env.objects.put(key, `${doc}\n### Owner and escalation\n\nTrade Support.\n`);
+    await env.invoke(sqsRecord(objectCreated(key, changed)));
+
+    expect(afterFirst).toBe(2);
+    expect(readsAfterSame).toBe(1);
+    expect(await index.count({ source_key: key })).toBe(3);
+    const [vector] = await createEmbedder().embed(['what to check amount mismatch']);
+    const [hit] = await index.search(vector as number[], 1, { source_key: key });
+    expect(hit?.fields).toMatchObject({ document: key.slice('policies/'.length), section: 'Runbook › Amount mismatch (AMOUNT_MISMATCH) › What to check', exception_types: 'AMOUNT_MISMATCH', etag: changed });
+    expect(env.reconRequests()).toHaveLength(0);
   });
 
   it('fails only the poison message in a batch and lets the others through', async () => {
