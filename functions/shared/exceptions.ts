@@ -41,6 +41,8 @@ export function toExceptionRecord(finding: Finding, ctx: RunContext): ExceptionR
     lines: finding.lines,
     ...(finding.reason === undefined ? {} : { reason: finding.reason }),
     policy_severity: finding.severity,
+    // Listable by severity before triage refines it.
+    severity: finding.severity,
     status: 'OPEN',
     created_at: ctx.now,
     updated_at: ctx.now,

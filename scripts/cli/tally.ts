@@ -1,18 +1,28 @@
 #!/usr/bin/env node
 /** `tally`: the command-line entry point. Each subcommand lives in its own module. */
+import { exceptionsCommand } from './exceptions.ts';
 import { reconCommand } from './recon.ts';
+import { searchCommand } from './search.ts';
+import { uploadCommand } from './upload.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
 
 Commands:
-  recon     reconcile two CSV extracts offline and print the exceptions
+  recon       reconcile two CSV extracts offline and print the exceptions
+  upload      upload an extract through a pre-signed URL from the API
+  exceptions  list, read, acknowledge and resolve exceptions (via the API)
+  search      semantic search over triaged exceptions (via the API)
 
-Run "tally <command> --help" for a command's options. The local stack runs with "npm start".
+Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
+the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   recon: reconCommand,
+  upload: uploadCommand,
+  exceptions: exceptionsCommand,
+  search: searchCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

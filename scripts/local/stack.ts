@@ -9,6 +9,7 @@ import { SQSClient, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startEmulators } from './emulators.ts';
+import { startApiServer, type HttpApiHandler } from './api-server.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
@@ -26,12 +27,14 @@ export interface LocalStackOptions {
   readonly region?: string;
   readonly onInvocation?: (info: { name: string; received: number; failed: number; error?: Error }) => void;
   readonly onRouterError?: (error: Error) => void;
+  /** Port of the query API on 127.0.0.1; 0 picks a free one. */
+  readonly apiPort?: number;
 }
 
 export interface LocalStack {
   readonly names: ResourceNames;
   readonly queues: Record<QueueName, QueueUrls>;
-  readonly endpoints: { s3: string; sqs: string; dynamodb: string };
+  readonly endpoints: { s3: string; sqs: string; dynamodb: string; api: string };
   readonly s3: S3Client;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
@@ -101,8 +104,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.exceptionsIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).exceptions,
     [ENV.policiesIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).policies,
   });
-  writeFileSync(join(options.dataDir, 'endpoints.json'), `${JSON.stringify({ region, endpoints, names, queues }, null, 2)}\n`);
-
   const handlers: Record<string, () => Promise<SqsLambdaHandler>> = {
     ingest: async () => (await import('../../functions/ingest-worker/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
     recon: async () => (await import('../../functions/recon/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
@@ -123,6 +124,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }));
   }
 
+  // The query API, served from the same handler API Gateway invokes.
+  const { createHandler: createApiHandler } = await import('../../functions/query-api/handler.ts');
+  const api = await startApiServer({ handler: createApiHandler() as unknown as HttpApiHandler, host: '127.0.0.1', port: options.apiPort ?? 0 });
+  const allEndpoints = { ...endpoints, api: api.url };
+  writeFileSync(join(options.dataDir, 'endpoints.json'), `${JSON.stringify({ region, endpoints: allEndpoints, names, queues }, null, 2)}\n`);
+
   const s3 = new S3Client({ region, endpoint: endpoints.s3, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
   const dynamo = DynamoDBDocumentClient.from(direct.dynamo);
 
@@ -140,7 +147,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   return {
-    names, queues, endpoints, s3, sqs: direct.sqs, dynamo,
+    names, queues, endpoints: allEndpoints, s3, sqs: direct.sqs, dynamo,
     upload: (key, body) => upload(key, body),
     async loadPolicies() {
       const files = readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md')).sort();
@@ -189,6 +196,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       };
     },
     async stop() {
+      await api.stop();
       await Promise.all(pollers.map((p) => p.stop()));
       await router.stop();
       await emulators.stop();

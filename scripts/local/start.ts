@@ -1,12 +1,14 @@
 /**
  * `npm start`: the whole Tally pipeline locally, no AWS account, no Docker.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
+import { uploadCommand } from '../cli/upload.ts';
+import type { CliIo } from '../cli/api-client.ts';
 
 const help = `Usage: npm start -- [options]
 
@@ -19,6 +21,7 @@ Options:
   --once             load the sample, wait until the pipeline is idle, print one JSON line of
                      stored counts and exit
   --data-dir DIR     where local state persists            [default: .tally]
+  --port N           port of the query API on 127.0.0.1     [default: $TALLY_API_PORT or 3000]
   --no-sample        do not upload the sample files
   --verbose          show the functions' structured logs (info level)
   -h, --help         show this help
@@ -31,6 +34,7 @@ async function main(): Promise<number> {
     options: {
       once: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
+      port: { type: 'string' },
       'no-sample': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -48,8 +52,15 @@ async function main(): Promise<number> {
     else process.stderr.write(`${line}\n`);
   };
 
+  const portText = values.port ?? process.env.TALLY_API_PORT ?? '3000';
+  const apiPort = Number(portText);
+  if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) {
+    process.stderr.write(`tally start: --port must be a port number (0-65535), got "${portText}"\n\n${help}`);
+    return 2;
+  }
   const stack = await startLocalStack({
     dataDir,
+    apiPort,
     onInvocation: (i) => {
       if (i.error || i.failed > 0) say(`  ! ${i.name}: ${i.failed} of ${i.received} message(s) failed${i.error ? ` (${i.error.message})` : ''}; they will be retried, then moved to the DLQ`);
     },
@@ -60,6 +71,7 @@ async function main(): Promise<number> {
   say(`  S3        ${stack.endpoints.s3}  bucket ${stack.names.bucket}`);
   say(`  SQS       ${stack.endpoints.sqs}`);
   say(`  DynamoDB  ${stack.endpoints.dynamodb}`);
+  say(`  API       ${stack.endpoints.api}  (try: curl ${stack.endpoints.api}/exceptions)`);
 
   // Policies first: triage cites them, so the corpus should be indexed before exceptions arrive.
   const policies = await stack.loadPolicies();
@@ -67,11 +79,14 @@ async function main(): Promise<number> {
   await stack.waitForIdle();
 
   if (!values['no-sample']) {
-    say(`\nUploading the sample to incoming/${SAMPLE.dataset}/${SAMPLE.businessDate}/ ...`);
+    say(`\nUploading the sample through POST /uploads and the pre-signed URLs it returns ...`);
     for (const side of ['source', 'target'] as const) {
-      const key = `incoming/${SAMPLE.dataset}/${SAMPLE.businessDate}/${side}.csv`;
-      const etag = await stack.upload(key, readFileSync(`${SAMPLE_DIR}${side}.csv`));
-      say(`  put ${key} (ETag ${etag})`);
+      // Exactly what an analyst's client does: ask the API for a URL, PUT the file to it.
+      const lines: string[] = [];
+      const io = { stdout: { write: (t: string) => lines.push(t) }, stderr: { write: (t: string) => lines.push(t) }, env: {} } as unknown as CliIo;
+      const code = await uploadCommand([`${SAMPLE_DIR}${side}.csv`, '--dataset', SAMPLE.dataset, '--date', SAMPLE.businessDate, '--side', side, '--api', stack.endpoints.api, '--no-progress'], io);
+      if (code !== 0) throw new Error(`uploading the sample ${side} failed: ${lines.join('').trim()}`);
+      say(`  ${lines.join('').trim()}`);
     }
   }
   await stack.waitForIdle();
@@ -84,8 +99,9 @@ async function main(): Promise<number> {
   if (!values['no-sample']) await report(stack, say);
   say(`\nStored: ${JSON.stringify(counts)}`);
   say(`\nWhere to look next:
-  - upload your own extracts: put incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv to the S3 endpoint above
-    (for example: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url ${stack.endpoints.s3} s3 cp my.csv s3://${stack.names.bucket}/incoming/trades/2025-12-11/source.csv)
+  - list and search the exceptions: npx tally exceptions list; npx tally search "amount differs"
+  - work one: npx tally exceptions get ID; npx tally exceptions ack ID --note "looking"
+  - upload your own extracts: npx tally upload my.csv --dataset trades --date 2025-12-11 --side source
   - reconcile files offline: npx tally recon --source A.csv --target B.csv
   - endpoints for other tools: ${dataDir}/endpoints.json
 Running; Ctrl-C to stop.`);

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
-import { BedrockRuntimeClient, ConverseCommand, type ConverseCommandInput } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockRuntimeClient, ConverseCommand, type ConverseCommandInput, type ConverseCommandOutput, type ConverseOutput } from '@aws-sdk/client-bedrock-runtime';
+import type { DocumentType } from '@smithy/types';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { DynamoTriageStore } from '../../functions/shared/adapters/dynamo.ts';
@@ -23,6 +24,7 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
 
+const mockBedrock = () => mockClient(BedrockRuntimeClient);
 const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const FALLBACK = 'amazon.nova-micro-v1:0';
 
@@ -65,9 +67,10 @@ async function storeException(overrides: Partial<ExceptionRecord> = {}): Promise
   return record;
 }
 
-function converseAnswer(input: Record<string, unknown>) {
+function converseAnswer(input: Record<string, unknown>): ConverseCommandOutput {
   return {
-    output: { message: { role: 'assistant' as const, content: [{ toolUse: { toolUseId: 't1', name: TRIAGE_TOOL_NAME, input } }] } },
+    $metadata: {},
+    output: { message: { role: 'assistant', content: [{ toolUse: { toolUseId: 't1', name: TRIAGE_TOOL_NAME, input: input as DocumentType } }] } } as ConverseOutput,
     stopReason: 'tool_use' as const,
     usage: { inputTokens: 812, outputTokens: 143, totalTokens: 955 },
     metrics: { latencyMs: 640 },
@@ -87,7 +90,7 @@ function throttled() {
 }
 
 describe('triage', () => {
-  let bedrock: ReturnType<typeof mockClient<BedrockRuntimeClient>>;
+  let bedrock: ReturnType<typeof mockBedrock>;
   let clock: number;
   let breakerTable: string;
   const sleeps: number[] = [];
@@ -117,7 +120,7 @@ describe('triage', () => {
   const calledModels = () => bedrock.commandCalls(ConverseCommand).map((c) => (c.args[0].input as ConverseCommandInput).modelId);
 
   beforeEach(async () => {
-    bedrock = mockClient(BedrockRuntimeClient);
+    bedrock = mockBedrock();
     clock = Date.parse('2025-12-10T09:00:00Z');
     sleeps.length = 0;
     breakerTable = dynamo.names.tables.circuit_breaker;
@@ -168,7 +171,7 @@ describe('triage', () => {
 
   it('falls back when the model does not call the tool', async () => {
     const e = await storeException();
-    bedrock.on(ConverseCommand, { modelId: PRIMARY }).resolves({ output: { message: { role: 'assistant', content: [{ text: '{"severity": "LOW"' }] } }, stopReason: 'end_turn' });
+    bedrock.on(ConverseCommand, { modelId: PRIMARY }).resolves({ output: { message: { role: 'assistant', content: [{ text: '{"severity": "LOW"' }] } } as ConverseOutput, stopReason: 'end_turn' });
     bedrock.on(ConverseCommand, { modelId: FALLBACK }).resolves(converseAnswer(GOOD));
 
     const outcome = await triageException({ exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash }, deps());

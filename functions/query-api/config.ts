@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { ConfigError, flag, loadConfig, required } from '../shared/config.ts';
+import { ENV } from '../shared/resources.ts';
+
+/** Local-only defaults: on Lambda these must be set explicitly (see queryApiConfig). */
+const LOCAL_PAGINATION_SECRET = 'tally-local-pagination-secret';
+const LOCAL_CORS_ORIGINS = '*';
+const LOCAL_IDENTITY = 'local-analyst';
+
+/**
+ * The query API's environment, validated once. On Lambda (AWS_LAMBDA_FUNCTION_NAME is set by the
+ * runtime) the pagination secret and CORS origins have no default, and there is no fallback
+ * identity: a request without JWT claims cannot change anything.
+ */
+export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
+  const onLambda = Boolean(env.AWS_LAMBDA_FUNCTION_NAME);
+  const config = loadConfig({
+    [ENV.bucket]: required,
+    [ENV.exceptionsTable]: required,
+    [ENV.runsTable]: required,
+    [ENV.s3ForcePathStyle]: flag,
+    [ENV.paginationSecret]: onLambda
+      ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
+      : z.string().min(1).default(LOCAL_PAGINATION_SECRET),
+    [ENV.corsOrigins]: onLambda ? required : z.string().min(1).default(LOCAL_CORS_ORIGINS),
+    [ENV.localIdentity]: onLambda ? z.string().optional() : z.string().min(1).default(LOCAL_IDENTITY),
+  }, env);
+  if (onLambda && config[ENV.localIdentity]) {
+    throw new ConfigError(`invalid configuration: ${ENV.localIdentity}: must not be set on AWS (history records the JWT identity)`);
+  }
+  const corsOrigins = config[ENV.corsOrigins].split(',').map((o) => o.trim()).filter((o) => o.length > 0);
+  return Object.freeze({
+    bucket: config[ENV.bucket],
+    exceptionsTable: config[ENV.exceptionsTable],
+    runsTable: config[ENV.runsTable],
+    s3ForcePathStyle: config[ENV.s3ForcePathStyle],
+    paginationSecret: config[ENV.paginationSecret],
+    corsOrigins,
+    localIdentity: config[ENV.localIdentity] || undefined,
+  });
+}
+export type QueryApiConfig = ReturnType<typeof queryApiConfig>;

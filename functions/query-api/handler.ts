@@ -1,0 +1,81 @@
+/** Query API Lambda (API Gateway HTTP API, payload v2): uploads, exceptions, search, runs, health. */
+import middy from '@middy/core';
+import httpCors from '@middy/http-cors';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { createAwsClients } from '../shared/adapters/clients.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
+import { queryApiConfig } from './config.ts';
+import { DynamoQueryStore } from './dynamo-store.ts';
+import { correlationId, errorResponses, type HttpEvent, type HttpResult } from './http.ts';
+import { router } from './routes.ts';
+import { S3UploadSigner } from './s3.ts';
+import type { QueryApiDeps } from './ports.ts';
+
+const logger = createLogger('query-api');
+
+export function defaultDeps(): QueryApiDeps {
+  const config = queryApiConfig();
+  const aws = createAwsClients({ s3ForcePathStyle: config.s3ForcePathStyle });
+  const store = new DynamoQueryStore(aws.dynamo, { exceptions: config.exceptionsTable, runs: config.runsTable });
+  const uploads = new S3UploadSigner(aws.s3, config.bucket);
+  const embedder = createEmbedder();
+  return {
+    store,
+    uploads,
+    healthChecks: [store.healthCheck(), uploads.healthCheck()],
+    embedder,
+    exceptionsIndex: createVectorIndex('exceptions', process.env, embedder.dimensions),
+    paginationSecret: config.paginationSecret,
+    corsOrigins: config.corsOrigins,
+    localIdentity: config.localIdentity,
+    now: Date.now,
+  };
+}
+
+/** Dependencies are built once, on the first request, and reused by the warm container. */
+export function createHandler(makeDeps: () => QueryApiDeps | Promise<QueryApiDeps> = defaultDeps) {
+  let pending: Promise<QueryApiDeps> | undefined;
+  let ready: QueryApiDeps | undefined;
+  const loadDeps = async () => {
+    pending ??= Promise.resolve().then(makeDeps).catch((error: unknown) => {
+      pending = undefined; // a later request tries again (and logs again) rather than caching the failure
+      throw error;
+    });
+    ready = await pending;
+    return ready;
+  };
+
+  return middy<HttpEvent, HttpResult>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use({
+      // First, so that the CORS middleware below can read the configured origins.
+      before: async (request) => {
+        logger.appendKeys({ correlationId: correlationId(request.event, request.context) });
+        await loadDeps();
+      },
+    })
+    .use(httpCors({
+      // Origins come from the validated configuration, loaded by the middleware above.
+      getOrigin: (origin) => {
+        const allowed = ready?.corsOrigins ?? [];
+        if (allowed.includes('*')) return '*';
+        return origin && allowed.includes(origin) ? origin : null;
+      },
+      methods: 'GET,POST,PATCH,OPTIONS',
+      headers: 'authorization,content-type',
+      exposeHeaders: 'x-correlation-id',
+      vary: 'Origin',
+      maxAge: 600,
+      disableBeforePreflightResponse: false,
+    }))
+    .use(errorResponses(logger))
+    .handler(async (event, context) => {
+      const deps = ready ?? (await loadDeps());
+      const { route, params } = router.match(event.requestContext.http.method, event.rawPath);
+      const result = await route.handle({ event, params, deps, logger });
+      return { ...result, headers: { ...result.headers, 'x-correlation-id': correlationId(event, context) } };
+    });
+}
+
+export const handler = createHandler();

@@ -1,0 +1,78 @@
+/** HTTP plumbing for API Gateway HTTP API (payload v2) events: bodies, identity, errors. */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { ApiError, BadRequestError, UnauthorizedError } from './errors.ts';
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export function parseJsonBody(event: HttpEvent): unknown {
+  if (event.body === undefined || event.body === null || event.body === '') {
+    throw new BadRequestError('MISSING_BODY', 'this endpoint needs a JSON body (content-type: application/json)');
+  }
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new BadRequestError('INVALID_JSON', `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** API Gateway passes query values as strings; a repeated parameter arrives comma-joined. */
+export function queryParameters(event: HttpEvent): Record<string, string> {
+  return { ...(event.queryStringParameters ?? {}) } as Record<string, string>;
+}
+
+type JwtClaims = Record<string, string | number | boolean | string[]>;
+
+/**
+ * Who is calling, for the history: the JWT authorizer's `email` claim, else `sub`. The local
+ * identity applies only when no authorizer ran (local mode); on AWS it is unset and a request
+ * without claims may read but not change anything.
+ */
+export function callerIdentity(event: HttpEvent, localIdentity: string | undefined): string {
+  const context = event.requestContext as { authorizer?: { jwt?: { claims?: JwtClaims } } };
+  const claims = context.authorizer?.jwt?.claims;
+  for (const claim of ['email', 'sub']) {
+    const value = claims?.[claim];
+    if (typeof value === 'string' && value.length > 0) return value;
+  }
+  if (claims === undefined && localIdentity) return localIdentity;
+  throw new UnauthorizedError('this request carries no caller identity (JWT email or sub claim); changes are recorded against who made them');
+}
+
+export function correlationId(event: HttpEvent, context: Context | undefined): string {
+  return event.requestContext?.requestId || context?.awsRequestId || 'unknown';
+}
+
+/**
+ * 4xx: the ApiError's code, message and details. Anything else is a 500 whose body carries only
+ * the correlation id; the error itself goes to the log under that id.
+ */
+export function errorResponses(logger: Logger): middy.MiddlewareObj<HttpEvent, HttpResult> {
+  return {
+    onError: (request) => {
+      if (request.response !== undefined && request.response !== null) return;
+      const error = request.error;
+      const id = correlationId(request.event, request.context);
+      if (error instanceof ApiError) {
+        if (error.statusCode >= 500) logger.error('request failed', { correlationId: id, error });
+        request.response = json(error.statusCode, { error: { code: error.code, message: error.message, details: error.details } }, {
+          ...error.headers, 'x-correlation-id': id,
+        });
+        return;
+      }
+      logger.error('unhandled error', { correlationId: id, error: error as Error });
+      request.response = json(500, {
+        error: { code: 'INTERNAL_ERROR', message: `internal error; quote correlation id ${id} when reporting it`, details: { correlation_id: id } },
+      }, { 'x-correlation-id': id });
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/** The API's routes: each validates its input, calls a core function and shapes the response. */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { BadRequestError, NotFoundError } from './errors.ts';
+import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
+import { checkHealth } from './health.ts';
+import { listExceptions } from './listing.ts';
+import { toApiRun } from './records.ts';
+import { createRouter, type RouteDef } from './router.ts';
+import {
+  EXCEPTION_ID_PATTERN, FILTER_NAMES, listQuerySchema, parseInput, patchBodySchema, searchQuerySchema, uploadBodySchema,
+} from './schemas.ts';
+import { searchExceptions } from './search.ts';
+import { createUpload } from './uploads.ts';
+import { getException, patchException } from './workflow.ts';
+import type { QueryApiDeps } from './ports.ts';
+
+export interface RouteContext {
+  readonly event: HttpEvent;
+  readonly params: Record<string, string>;
+  readonly deps: QueryApiDeps;
+  readonly logger: Logger;
+}
+
+type RouteHandler = (ctx: RouteContext) => Promise<HttpResult>;
+
+/** Run ids are short (`run-{date}-{hash}`); DynamoDB would reject a key over 2 KB with a 500. */
+const MAX_RUN_ID_LENGTH = 256;
+
+function exceptionIdParam(params: Record<string, string>): string {
+  const id = params.id as string;
+  if (!EXCEPTION_ID_PATTERN.test(id)) {
+    throw new BadRequestError('INVALID_EXCEPTION_ID', `"${id}" is not an exception id: ids are 32 lower-case hexadecimal characters`);
+  }
+  return id;
+}
+
+const routes: RouteDef<RouteHandler>[] = [
+  {
+    method: 'GET', path: '/health',
+    handle: async ({ deps, logger }) => {
+      const report = await checkHealth(deps.healthChecks, logger);
+      return json(report.status === 'ok' ? 200 : 503, report);
+    },
+  },
+  {
+    method: 'POST', path: '/uploads',
+    handle: async ({ event, deps, logger }) => {
+      const body = parseInput(uploadBodySchema, parseJsonBody(event), 'upload request');
+      const ticket = await createUpload(body, deps);
+      logger.info('upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
+      return json(201, ticket);
+    },
+  },
+  {
+    method: 'GET', path: '/exceptions',
+    handle: async ({ event, deps }) => {
+      const query = parseInput(listQuerySchema, queryParameters(event), 'query');
+      const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
+      return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
+    },
+  },
+  {
+    method: 'GET', path: '/exceptions/{id}',
+    handle: async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
+  },
+  {
+    method: 'PATCH', path: '/exceptions/{id}',
+    handle: async ({ event, params, deps, logger }) => {
+      const id = exceptionIdParam(params);
+      const body = parseInput(patchBodySchema, parseJsonBody(event), 'change');
+      const actor = callerIdentity(event, deps.localIdentity);
+      const outcome = await patchException(id, body, actor, deps, logger);
+      logger.info('exception changed', { exceptionId: id, status: outcome.record.status, version: outcome.record.version });
+      return json(200, outcome.record);
+    },
+  },
+  {
+    method: 'GET', path: '/search',
+    handle: async ({ event, deps }) => json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
+  },
+  {
+    method: 'GET', path: '/runs/{run_id}',
+    handle: async ({ params, deps }) => {
+      const runId = params.run_id as string;
+      if (runId.length > MAX_RUN_ID_LENGTH) throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+      const run = await deps.store.getRun(runId);
+      if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+      return json(200, toApiRun(run));
+    },
+  },
+];
+
+export const router = createRouter(routes);

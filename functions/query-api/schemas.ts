@@ -1,0 +1,107 @@
+/**
+ * What the API accepts, validated at the edge. Every rejection names the field, what was wrong
+ * and what is allowed, so a 400 is enough to fix the request.
+ */
+import { z } from 'zod';
+import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
+import { BadRequestError } from './errors.ts';
+
+/** Same rule as the ingest worker's object keys: the dataset becomes a path segment. */
+export const DATASET_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const EXCEPTION_ID_PATTERN = /^[0-9a-f]{32}$/;
+export const UPLOAD_CONTENT_TYPES = ['text/csv', 'text/plain'] as const;
+/** S3's limit for a single PUT; larger files need a multipart upload. */
+export const MAX_UPLOAD_BYTES = 5 * 1024 ** 3;
+export const LIST_LIMIT = { min: 1, max: 200, default: 25 } as const;
+export const SEARCH_K = { min: 1, max: 50, default: 10 } as const;
+const MAX_QUERY_TEXT = 1000;
+
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
+
+const dataset = z.string().regex(DATASET_PATTERN, 'must be 1-64 letters, digits, "-" or "_"');
+
+/** A real calendar date: 2025-02-30 matches the pattern but is rejected. */
+const calendarDate = z.string().refine((value) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
+}, 'must be a calendar date YYYY-MM-DD');
+
+function intParam(bounds: { min: number; max: number; default: number }) {
+  return z.string().optional().transform((value, ctx) => {
+    if (value === undefined) return bounds.default;
+    const n = Number(value);
+    if (!/^\d{1,9}$/.test(value) || n < bounds.min || n > bounds.max) {
+      ctx.addIssue({ code: 'custom', message: `must be an integer from ${bounds.min} to ${bounds.max} (default ${bounds.default})` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function strictObject<S extends z.ZodRawShape>(shape: S, what: string) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown ${what} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed}` : undefined),
+  });
+}
+
+const filterShape = {
+  status: oneOf(EXCEPTION_STATUSES).optional(),
+  exception_type: oneOf(EXCEPTION_TYPES).optional(),
+  severity: oneOf(SEVERITIES).optional(),
+  dataset: dataset.optional(),
+  business_date: calendarDate.optional(),
+  run_id: z.string().min(1).max(256).optional(),
+};
+export const FILTER_NAMES = Object.keys(filterShape) as (keyof typeof filterShape)[];
+
+export const listQuerySchema = strictObject({
+  ...filterShape,
+  limit: intParam(LIST_LIMIT),
+  next_token: z.string().min(1, 'must not be empty').optional(),
+}, 'query parameter').refine((q) => q.business_date === undefined || q.dataset !== undefined, {
+  // Exceptions are indexed by dataset and date together; a date alone would read every dataset.
+  message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
+  path: ['business_date'],
+});
+export type ListQuery = z.infer<typeof listQuerySchema>;
+export type ListFilters = Pick<ListQuery, (typeof FILTER_NAMES)[number]>;
+
+export const searchQuerySchema = strictObject({
+  ...filterShape,
+  q: z.string().trim().min(1, 'must not be empty: say what to look for').max(MAX_QUERY_TEXT, `must be at most ${MAX_QUERY_TEXT} characters`),
+  k: intParam(SEARCH_K),
+}, 'query parameter');
+export type SearchQuery = z.infer<typeof searchQuerySchema>;
+
+export const patchBodySchema = strictObject({
+  version: z.number({ error: 'is required: the version you last read (409 if it has changed since)' }).int('must be an integer').min(1, 'must be at least 1'),
+  status: oneOf(EXCEPTION_STATUSES).optional(),
+  /** null clears the assignee. */
+  assignee: z.union([z.string().trim().min(1, 'must not be empty (send null to clear it)').max(200, 'must be at most 200 characters'), z.null()]).optional(),
+  note: z.string().trim().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters').optional(),
+}, 'field').refine((b) => b.status !== undefined || b.assignee !== undefined || b.note !== undefined, {
+  message: 'nothing to change: send at least one of status, assignee or note',
+});
+export type PatchBody = z.infer<typeof patchBodySchema>;
+
+export const uploadBodySchema = strictObject({
+  dataset,
+  business_date: calendarDate,
+  side: oneOf(SIDES),
+  content_type: oneOf(UPLOAD_CONTENT_TYPES),
+  content_length: z.number({ error: 'is required: the file size in bytes' }).int('must be an integer')
+    .min(1, 'must be at least 1 (an empty file cannot be reconciled)')
+    .max(MAX_UPLOAD_BYTES, `must be at most ${MAX_UPLOAD_BYTES} bytes (5 GiB, the S3 single-PUT limit)`),
+}, 'field');
+export type UploadBody = z.infer<typeof uploadBodySchema>;
+
+/** Parses `input` or throws a 400 listing every problem. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || '(root)', message: issue.message }));
+  const text = issues.map((i) => (i.field === '(root)' ? i.message : `${i.field}: ${i.message}`)).join('; ');
+  throw new BadRequestError('VALIDATION_ERROR', `invalid ${what}: ${text}`, { issues });
+}

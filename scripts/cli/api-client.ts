@@ -1,0 +1,161 @@
+/**
+ * What the API-backed commands (upload, exceptions, search) share: a small HTTP client for the
+ * Tally API, the --api / --json options, error reporting and plain-text tables.
+ */
+import { UsageError } from './usage.ts';
+
+export const DEFAULT_API_URL = 'http://127.0.0.1:3000';
+
+/** Where a command writes; tests pass their own. */
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
+  readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean; readonly columns?: number };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+
+export const apiOptionsHelp = `  --api URL         the Tally API   [default: $TALLY_API_URL or ${DEFAULT_API_URL}, i.e. \`npm start\`]
+  --json            print the API's JSON instead of a table
+  -h, --help        show this help
+
+A deployed API needs a bearer token: set TALLY_API_TOKEN.`;
+
+export const apiParseOptions = {
+  api: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** The API answered with an error: its code, message and details. */
+export class ApiRequestError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown>;
+  constructor(status: number, code: string, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'ApiRequestError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Nothing answered at all. */
+export class ApiUnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApiUnreachableError';
+  }
+}
+
+export interface ApiClient {
+  readonly baseUrl: string;
+  request<T>(method: string, path: string, options?: { query?: Record<string, string | undefined>; body?: unknown }): Promise<T>;
+}
+
+export function apiBaseUrl(option: string | undefined, env: NodeJS.ProcessEnv, help: string): string {
+  const raw = option ?? env.TALLY_API_URL ?? DEFAULT_API_URL;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`--api must be an http(s) URL, got "${raw}"`, help);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--api must be an http(s) URL, got "${raw}"`, help);
+  return url.toString().replace(/\/+$/, '');
+}
+
+export function createApiClient(options: { baseUrl: string; token?: string | undefined; fetch?: typeof fetch }): ApiClient {
+  const doFetch = options.fetch ?? fetch;
+  return {
+    baseUrl: options.baseUrl,
+    async request<T>(method: string, path: string, request: { query?: Record<string, string | undefined>; body?: unknown } = {}): Promise<T> {
+      const url = new URL(`${options.baseUrl}${path}`);
+      for (const [k, v] of Object.entries(request.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (request.body !== undefined) headers['content-type'] = 'application/json';
+      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      let response: Response;
+      try {
+        response = await doFetch(url, { method, headers, ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}), signal: AbortSignal.timeout(60_000) });
+      } catch (error) {
+        throw unreachable(options.baseUrl, error);
+      }
+      const text = await response.text();
+      let json: unknown;
+      try {
+        json = text.length > 0 ? JSON.parse(text) : null;
+      } catch {
+        json = undefined;
+      }
+      if (!response.ok) {
+        const body = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> }; message?: string } | undefined);
+        const error = body?.error;
+        const message = error?.message ?? body?.message ?? (text.slice(0, 200) || response.statusText);
+        throw new ApiRequestError(response.status, error?.code ?? `HTTP_${response.status}`, message, error?.details ?? {});
+      }
+      if (json === undefined) throw new ApiRequestError(response.status, 'BAD_RESPONSE', `the API at ${options.baseUrl} answered with something that is not JSON`);
+      return json as T;
+    },
+  };
+}
+
+function unreachable(baseUrl: string, error: unknown): ApiUnreachableError {
+  const cause = (error as { cause?: { code?: string } }).cause;
+  const why = cause?.code ?? (error as Error).name;
+  if (why === 'TimeoutError') return new ApiUnreachableError(`the Tally API at ${baseUrl} did not answer within 60 s`);
+  const local = /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(baseUrl);
+  return new ApiUnreachableError(`cannot reach the Tally API at ${baseUrl} (${why}); ${local ? 'is `npm start` running?' : 'check --api and your network'}`);
+}
+
+export function clientFor(values: { api?: string | undefined }, io: CliIo, help: string): ApiClient {
+  return createApiClient({ baseUrl: apiBaseUrl(values.api, io.env, help), token: io.env.TALLY_API_TOKEN || undefined });
+}
+
+/** Reports an API failure on stderr; returns the exit status (1), or rethrows anything else. */
+export function reportApiError(command: string, io: CliIo, error: unknown): number {
+  if (error instanceof ApiUnreachableError) {
+    io.stderr.write(`tally ${command}: ${error.message}\n`);
+    return 1;
+  }
+  if (error instanceof ApiRequestError) {
+    io.stderr.write(`tally ${command}: ${error.message} (HTTP ${error.status} ${error.code})\n`);
+    if (error.status === 401 || error.status === 403) io.stderr.write('  set TALLY_API_TOKEN to a valid bearer token for this API\n');
+    return 1;
+  }
+  throw error;
+}
+
+/** Validates an option against the values the API allows, before asking it. */
+export function oneOf<T extends string>(option: string, value: string | undefined, allowed: readonly T[], help: string): T | undefined {
+  if (value === undefined) return undefined;
+  const upper = value.toUpperCase() as T;
+  if (!allowed.includes(upper)) throw new UsageError(`--${option} must be one of ${allowed.join(', ')}, got "${value}"`, help);
+  return upper;
+}
+
+export function intOption(option: string, value: string | undefined, min: number, max: number, help: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`--${option} must be an integer from ${min} to ${max}, got "${value}"`, help);
+  return n;
+}
+
+/** Key columns as `a=1, b=2`. */
+export function keyText(key: unknown): string {
+  if (key && typeof key === 'object') return Object.entries(key as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(', ');
+  return key === undefined || key === null ? '' : String(key);
+}
+
+/** A plain, aligned text table; cells longer than `max` are cut with an ellipsis. */
+export function table(headers: string[], rows: string[][], max: Record<number, number> = {}): string {
+  const fit = (cell: string, i: number) => {
+    const limit = max[i];
+    const flat = cell.replace(/\s+/g, ' ');
+    return limit !== undefined && flat.length > limit ? `${flat.slice(0, limit - 1)}…` : flat;
+  };
+  const cells = [headers, ...rows.map((r) => r.map(fit))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return `${cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ').trimEnd()).join('\n')}\n`;
+}

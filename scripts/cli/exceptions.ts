@@ -1,0 +1,196 @@
+/** `tally exceptions list|get|ack|resolve|false-positive|reopen`: work exceptions through the API. */
+import { parseArgs } from 'node:util';
+import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, type ExceptionStatus } from '../../functions/shared/types.ts';
+import {
+  apiOptionsHelp, apiParseOptions, clientFor, intOption, keyText, oneOf, processIo, reportApiError, table, type ApiClient, type CliIo,
+} from './api-client.ts';
+import { UsageError } from './usage.ts';
+
+export const exceptionsHelp = `Usage: tally exceptions <subcommand> [options]
+
+List, read and work the exceptions reconciliation found.
+
+Subcommands:
+  list                    newest first, filtered (see below)
+  get ID                  one exception: diffs, triage, citations, history
+  ack ID                  OPEN -> ACKNOWLEDGED
+  resolve ID              ACKNOWLEDGED -> RESOLVED
+  false-positive ID       OPEN or ACKNOWLEDGED -> FALSE_POSITIVE
+  reopen ID               RESOLVED or FALSE_POSITIVE -> OPEN
+
+list options:
+  --status S              ${EXCEPTION_STATUSES.join(', ')}
+  --type T                ${EXCEPTION_TYPES.join(', ')}
+  --severity S            ${SEVERITIES.join(', ')} (set by triage)
+  --dataset NAME          e.g. trades
+  --date YYYY-MM-DD       business date (needs --dataset)
+  --run RUN_ID            exceptions of one reconciliation run
+  --limit N               1-200 per page                                  [default: 25]
+  --next-token TOKEN      the next page, as printed after the previous one
+  --all                   follow every page
+
+ack, resolve, false-positive, reopen options (the current version is read first):
+  --note TEXT             recorded in the history with the change
+  --assignee NAME         assign at the same time
+
+Common options:
+${apiOptionsHelp}
+
+Examples:
+  npx tally exceptions list --status OPEN --dataset trades --date 2025-12-10
+  npx tally exceptions ack 5f1c... --note "checking with the desk" --assignee ana
+`;
+
+const TRANSITION_COMMANDS: Record<string, ExceptionStatus> = {
+  ack: 'ACKNOWLEDGED',
+  resolve: 'RESOLVED',
+  'false-positive': 'FALSE_POSITIVE',
+  reopen: 'OPEN',
+};
+
+type Exception = Record<string, unknown> & {
+  exception_id: string; exception_type: string; status: string; version: number; key: unknown; dataset: string; business_date: string;
+};
+
+export async function exceptionsCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      ...apiParseOptions,
+      status: { type: 'string' },
+      type: { type: 'string' },
+      severity: { type: 'string' },
+      dataset: { type: 'string' },
+      date: { type: 'string' },
+      run: { type: 'string' },
+      limit: { type: 'string' },
+      'next-token': { type: 'string' },
+      all: { type: 'boolean', default: false },
+      note: { type: 'string' },
+      assignee: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [sub, ...args] = positionals;
+  if (values.help) {
+    io.stdout.write(exceptionsHelp);
+    return 0;
+  }
+  if (sub === undefined) throw new UsageError('name a subcommand: list, get, ack, resolve, false-positive or reopen', exceptionsHelp);
+  const api = clientFor(values, io, exceptionsHelp);
+  try {
+    if (sub === 'list') {
+      if (args.length > 0) throw new UsageError(`list takes no arguments, got "${args.join(' ')}"`, exceptionsHelp);
+      return await list(api, values, io);
+    }
+    const target = TRANSITION_COMMANDS[sub];
+    if (sub !== 'get' && target === undefined) throw new UsageError(`unknown subcommand "${sub}"`, exceptionsHelp);
+    const [id, ...extra] = args;
+    if (id === undefined || extra.length > 0) throw new UsageError(`${sub} takes exactly one exception id`, exceptionsHelp);
+    if (sub === 'get') {
+      const record = await api.request<Exception>('GET', `/exceptions/${encodeURIComponent(id)}`);
+      io.stdout.write(values.json ? `${JSON.stringify(record, null, 2)}\n` : describe(record));
+      return 0;
+    }
+    return await transition(api, id, target as ExceptionStatus, values, io, sub);
+  } catch (error) {
+    return reportApiError(`exceptions ${sub}`, io, error);
+  }
+}
+
+async function list(api: ApiClient, values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+  const str = (name: string) => values[name] as string | undefined;
+  const query = {
+    status: oneOf('status', str('status'), EXCEPTION_STATUSES, exceptionsHelp),
+    exception_type: oneOf('type', str('type'), EXCEPTION_TYPES, exceptionsHelp),
+    severity: oneOf('severity', str('severity'), SEVERITIES, exceptionsHelp),
+    dataset: str('dataset'),
+    business_date: str('date'),
+    run_id: str('run'),
+    limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
+  };
+  if (query.business_date !== undefined && query.dataset === undefined) throw new UsageError('--date needs --dataset as well', exceptionsHelp);
+  let token = str('next-token');
+  const items: Exception[] = [];
+  let next: string | null;
+  do {
+    const page: { items: Exception[]; count: number; next_token: string | null } = await api.request('GET', '/exceptions', { query: { ...query, next_token: token } });
+    items.push(...page.items);
+    next = page.next_token;
+    token = next ?? undefined;
+  } while (values.all && token);
+
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify({ items, count: items.length, next_token: next })}\n`);
+    return 0;
+  }
+  if (items.length === 0) io.stdout.write('No exceptions match.\n');
+  else {
+    io.stdout.write(table(
+      ['ID', 'TYPE', 'STATUS', 'SEVERITY', 'DATASET', 'DATE', 'KEY', 'ASSIGNEE', 'CREATED'],
+      items.map((e) => [
+        e.exception_id, e.exception_type, e.status, String(e.severity ?? `(${String(e.policy_severity ?? '-')})`), e.dataset, e.business_date,
+        keyText(e.key), String(e.assignee ?? '-'), String(e.created_at ?? ''),
+      ]),
+      { 6: 40 },
+    ));
+  }
+  const more = next ? `; more: --next-token ${next}` : '';
+  io.stderr.write(`${items.length} exception(s)${more}\n`);
+  return 0;
+}
+
+async function transition(
+  api: ApiClient, id: string, status: ExceptionStatus, values: Record<string, string | boolean | undefined>, io: CliIo, sub: string,
+): Promise<number> {
+  const path = `/exceptions/${encodeURIComponent(id)}`;
+  const current = await api.request<Exception>('GET', path);
+  const body = {
+    version: current.version,
+    status,
+    ...(values.note !== undefined ? { note: values.note } : {}),
+    ...(values.assignee !== undefined ? { assignee: values.assignee } : {}),
+  };
+  try {
+    const updated = await api.request<Exception>('PATCH', path, { body });
+    io.stdout.write(values.json ? `${JSON.stringify(updated, null, 2)}\n` : `${updated.exception_id}: ${current.status} -> ${updated.status} (version ${updated.version})\n`);
+    return 0;
+  } catch (error) {
+    const code = reportApiError(`exceptions ${sub}`, io, error);
+    if ((error as { status?: number }).status === 409) io.stderr.write(`  someone changed it after it was read; look at it again: tally exceptions get ${id}\n`);
+    return code;
+  }
+}
+
+function describe(e: Exception): string {
+  const lines: string[] = [];
+  const triage = e.triage as undefined | {
+    severity: string; summary: string; recommended_actions?: string[]; root_cause_hypotheses?: string[];
+    policy_citations?: { document: string; section: string; passage?: string }[]; provider?: string; model?: string; degraded?: boolean;
+  };
+  lines.push(`${e.exception_id}  ${e.exception_type}  ${e.status}  (version ${e.version})`);
+  lines.push(`  dataset    ${e.dataset} ${e.business_date}   run ${String(e.run_id ?? '-')}`);
+  lines.push(`  key        ${keyText(e.key)}`);
+  lines.push(`  severity   ${String(e.severity ?? '-')} (policy: ${String(e.policy_severity ?? '-')})`);
+  lines.push(`  assignee   ${String(e.assignee ?? '-')}`);
+  if (e.reason) lines.push(`  reason     ${String(e.reason)}`);
+  const diffs = (e.diffs as { field: string; source: string; target: string; delta?: string }[] | undefined) ?? [];
+  for (const [i, d] of diffs.entries()) {
+    lines.push(`  ${i === 0 ? 'diffs     ' : '          '} ${d.field}: ${d.source} -> ${d.target}${d.delta ? ` (delta ${d.delta})` : ''}`);
+  }
+  if (triage) {
+    lines.push(`  triage     ${triage.severity}: ${triage.summary}`);
+    lines.push(`             by ${triage.provider ?? '?'}/${triage.model ?? '?'}${triage.degraded ? ' (degraded: rules fallback)' : ''}`);
+    for (const a of triage.recommended_actions ?? []) lines.push(`             - ${a}`);
+    for (const c of triage.policy_citations ?? []) lines.push(`  cites      ${c.document} § ${c.section}`);
+  } else {
+    lines.push('  triage     not yet triaged');
+  }
+  lines.push('  history');
+  for (const h of (e.history as { at: string; by: string; action: string; from?: string; to?: string; note?: string }[] | undefined) ?? []) {
+    const change = h.from || h.to ? ` ${h.from ?? ''} -> ${h.to ?? ''}` : '';
+    lines.push(`    ${h.at}  ${h.by}  ${h.action}${change}${h.note ? `  "${h.note}"` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,81 @@
+/** `tally search "QUERY"`: semantic search over triaged exceptions through the API. */
+import { parseArgs } from 'node:util';
+import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES } from '../../functions/shared/types.ts';
+import { apiOptionsHelp, apiParseOptions, clientFor, intOption, keyText, oneOf, processIo, reportApiError, table, type CliIo } from './api-client.ts';
+import { UsageError } from './usage.ts';
+
+export const searchHelp = `Usage: tally search "QUERY" [options]
+
+Finds the exceptions closest in meaning to QUERY (their triage summaries), nearest first.
+
+Options:
+  -k N                    how many results, 1-50                          [default: 10]
+  --status S              ${EXCEPTION_STATUSES.join(', ')}
+  --type T                ${EXCEPTION_TYPES.join(', ')}
+  --severity S            ${SEVERITIES.join(', ')}
+  --dataset NAME          e.g. trades
+  --date YYYY-MM-DD       business date
+  --run RUN_ID            one reconciliation run
+${apiOptionsHelp}
+
+Example:
+  npx tally search "amount differs after a late amendment" --status OPEN -k 5
+`;
+
+interface SearchItem {
+  exception_id: string; exception_type: string | null; key: unknown; status: string | null; severity: string | null; summary: string; score: number;
+}
+
+export async function searchCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      ...apiParseOptions,
+      k: { type: 'string', short: 'k' },
+      status: { type: 'string' },
+      type: { type: 'string' },
+      severity: { type: 'string' },
+      dataset: { type: 'string' },
+      date: { type: 'string' },
+      run: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(searchHelp);
+    return 0;
+  }
+  const q = positionals.join(' ').trim();
+  if (q.length === 0) throw new UsageError('say what to look for: tally search "QUERY"', searchHelp);
+  const query = {
+    q,
+    k: intOption('k', values.k, 1, 50, searchHelp)?.toString(),
+    status: oneOf('status', values.status, EXCEPTION_STATUSES, searchHelp),
+    exception_type: oneOf('type', values.type, EXCEPTION_TYPES, searchHelp),
+    severity: oneOf('severity', values.severity, SEVERITIES, searchHelp),
+    dataset: values.dataset,
+    business_date: values.date,
+    run_id: values.run,
+  };
+  const api = clientFor(values, io, searchHelp);
+  try {
+    const result = await api.request<{ items: SearchItem[] }>('GET', '/search', { query });
+    if (values.json) {
+      io.stdout.write(`${JSON.stringify(result)}\n`);
+      return 0;
+    }
+    if (result.items.length === 0) {
+      io.stdout.write('No matching exceptions (only triaged exceptions are searchable).\n');
+      return 0;
+    }
+    io.stdout.write(table(
+      ['SCORE', 'ID', 'TYPE', 'STATUS', 'SEVERITY', 'KEY', 'SUMMARY'],
+      result.items.map((i) => [i.score.toFixed(3), i.exception_id, i.exception_type ?? '-', i.status ?? '-', i.severity ?? '-', keyText(i.key), i.summary]),
+      { 5: 30, 6: 80 },
+    ));
+    return 0;
+  } catch (error) {
+    return reportApiError('search', io, error);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Serves an API Gateway HTTP API (payload v2) Lambda handler over plain Node HTTP, on loopback
+ * only: each request becomes an APIGatewayProxyEventV2, the handler's result becomes the response.
+ * The handler routes on rawPath itself, so no route table is repeated here.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+
+export type HttpApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2 | void>;
+
+export interface ApiServerOptions {
+  readonly handler: HttpApiHandler;
+  /** Loopback only: the local API has no authentication. */
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+}
+
+export interface ApiServer {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** API Gateway's payload limit. */
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** API Gateway HTTP APIs give an integration at most 30 s. */
+const TIMEOUT_MS = 30_000;
+
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const host = options.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host)) throw new Error(`the local API binds loopback only (127.0.0.1 or ::1), not ${host}: it has no authentication`);
+  const server = createServer((req, res) => {
+    serve(options.handler, req, res).catch((error: unknown) => {
+      process.stderr.write(`api-server: ${(error as Error).stack ?? String(error)}\n`);
+      if (!res.headersSent) writeJson(res, 500, { error: { code: 'INTERNAL_ERROR', message: 'the local API server failed to handle the request', details: {} } });
+      else res.destroy();
+    });
+  });
+  server.listen(options.port ?? 3000, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  return {
+    url,
+    stop: () => new Promise<void>((resolve, reject) => {
+      server.close((error) => (error ? reject(error) : resolve()));
+      server.closeAllConnections();
+    }),
+  };
+}
+
+async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      writeJson(res, 413, { error: { code: 'PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${MAX_BODY_BYTES} bytes`, details: {} } });
+      return;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const event = toEvent(req, Buffer.concat(chunks));
+  const result = await handler(event, lambdaContext(event.requestContext.requestId));
+  writeResult(res, result);
+}
+
+export function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  // API Gateway joins repeated query parameters with commas.
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  const method = (req.method ?? 'GET').toUpperCase();
+  const requestId = randomUUID();
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    ...(headers.cookie ? { cookies: headers.cookie.split(';').map((c) => c.trim()) } : {}),
+    headers,
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      requestId,
+      routeKey: '$default',
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
+    isBase64Encoded: false,
+  };
+}
+
+function lambdaContext(requestId: string): Context {
+  const deadline = Date.now() + TIMEOUT_MS;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'query-api',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:query-api',
+    memoryLimitInMB: '512',
+    awsRequestId: requestId,
+    logGroupName: '/local/query-api',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+function writeResult(res: ServerResponse, result: APIGatewayProxyResultV2 | void): void {
+  // Payload v2 also accepts a bare value: API Gateway then answers 200 with it as JSON.
+  if (result === undefined || typeof result === 'string' || typeof result !== 'object' || !('statusCode' in result || 'body' in result)) {
+    writeJson(res, 200, result ?? null);
+    return;
+  }
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name.toLowerCase()] = String(value);
+  if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+  const body = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+  res.writeHead(result.statusCode ?? 200, headers);
+  res.end(body);
+}
+
+function writeJson(res: ServerResponse, statusCode: number, body: unknown): void {
+  res.writeHead(statusCode, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}

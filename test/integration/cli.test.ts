@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { createHandler } from '../../functions/query-api/handler.ts';
+import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
+import { S3UploadSigner } from '../../functions/query-api/s3.ts';
+import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
+import { exceptionId } from '../../functions/shared/exceptions.ts';
+import type { VectorIndex } from '../../functions/shared/search/ports.ts';
+import { startApiServer, type ApiServer } from '../../scripts/local/api-server.ts';
+import { exceptionsCommand } from '../../scripts/cli/exceptions.ts';
+import { searchCommand } from '../../scripts/cli/search.ts';
+import { uploadCommand } from '../../scripts/cli/upload.ts';
+import type { CliIo } from '../../scripts/cli/api-client.ts';
+import { UsageError } from '../../scripts/cli/usage.ts';
+import { REPO_ROOT } from '../../functions/shared/paths.ts';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+
+interface RecordedPut {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+let dynamo: TestDynamo;
+let api: ApiServer;
+let storage: Server;
+let storageUrl: string;
+const puts: RecordedPut[] = [];
+const search = vi.fn<VectorIndex['search']>(async () => []);
+const ids: string[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'tally-cli-'));
+
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+  for (let i = 1; i <= 3; i++) {
+    const key = { trade_id: `T000${i}` };
+    const id = exceptionId('trades', '2025-12-10', 'MISSING_IN_TARGET', JSON.stringify(key));
+    ids.push(id);
+    const at = `2025-12-10T08:00:0${i}.000Z`;
+    await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: {
+      exception_id: id, run_id: 'run-1', dataset: 'trades', business_date: '2025-12-10', exception_type: 'MISSING_IN_TARGET', key,
+      source: { ...key, amount: '10.00' }, target: null, diffs: [], lines: { source: [i + 1], target: [] }, policy_severity: 'HIGH',
+      status: 'OPEN', created_at: at, updated_at: at, version: 1, history: [{ at, by: 'system:recon', action: 'CREATED', to: 'OPEN', run_id: 'run-1' }],
+      content_hash: 'h', last_changed_run_id: 'run-1', record_type: 'EXCEPTION', dataset_date: 'trades#2025-12-10', last_seen_at: at,
+    } }));
+  }
+
+  // Stands in for S3: records each PUT the CLI sends to the pre-signed URL.
+  storage = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      puts.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(200, { etag: '"abc123"' });
+      res.end();
+    });
+  });
+  storage.listen(0, '127.0.0.1');
+  await once(storage, 'listening');
+  storageUrl = `http://127.0.0.1:${(storage.address() as AddressInfo).port}`;
+
+  const s3 = new S3Client({
+    region: 'us-east-1', endpoint: storageUrl, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const deps: QueryApiDeps = {
+    store: new DynamoQueryStore(dynamo.doc, { exceptions: dynamo.names.tables.exceptions, runs: dynamo.names.tables.runs }),
+    uploads: new S3UploadSigner(s3, 'tally-data'),
+    healthChecks: [],
+    embedder: { id: 'fake', dimensions: 2, embed: async (texts) => texts.map(() => [1, 0]) },
+    exceptionsIndex: { ensure: vi.fn(), replace: vi.fn(), updateFields: vi.fn(async () => undefined), deleteWhere: vi.fn(), count: vi.fn(), search },
+    paginationSecret: 'cli-test-secret',
+    corsOrigins: ['*'],
+    localIdentity: 'local-analyst',
+    now: Date.now,
+  };
+  api = await startApiServer({ handler: createHandler(() => deps), host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await api?.stop();
+  await new Promise<void>((resolve) => storage?.close(() => resolve()));
+  await dynamo?.stop();
+});
+
+function capture(options: { tty?: boolean } = {}) {
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: (t: string) => (err += t), isTTY: options.tty ?? false, columns: 100 },
+    env: { TALLY_API_URL: api.url },
+  };
+  return { io, out: () => out, err: () => err };
+}
+
+describe('tally exceptions', () => {
+  it('lists as JSON for scripts', async () => {
+    const c = capture();
+
+    const code = await exceptionsCommand(['list', '--json', '--dataset', 'trades', '--date', '2025-12-10'], c.io);
+
+    expect(code).toBe(0);
+    const body = JSON.parse(c.out());
+    expect(body.count).toBe(3);
+    expect(body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual([...ids].reverse());
+  });
+
+  it('lists as a readable table, following every page with --all', async () => {
+    const c = capture();
+
+    const code = await exceptionsCommand(['list', '--limit', '1', '--all', '--api', api.url], c.io);
+
+    expect(code).toBe(0);
+    const lines = c.out().trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+TYPE\s+STATUS\s+SEVERITY\s+DATASET\s+DATE\s+KEY/);
+    expect(lines).toHaveLength(4);
+    expect(c.out()).toContain('trade_id=T0003');
+    expect(c.err()).toContain('3 exception(s)');
+  });
+
+  it('acknowledges: reads the version, then changes it, recording the note and assignee', async () => {
+    const c = capture();
+    const id = ids[0] as string;
+
+    const code = await exceptionsCommand(['ack', id, '--note', 'checking with the desk', '--assignee', 'ana'], c.io);
+
+    expect(code).toBe(0);
+    expect(c.out()).toBe(`${id}: OPEN -> ACKNOWLEDGED (version 2)\n`);
+    const shown = capture();
+    await exceptionsCommand(['get', id, '--json'], shown.io);
+    const record = JSON.parse(shown.out());
+    expect(record).toMatchObject({ status: 'ACKNOWLEDGED', assignee: 'ana', version: 2 });
+    expect(record.history.at(-2)).toMatchObject({ by: 'local-analyst', action: 'ACKNOWLEDGED', note: 'checking with the desk' });
+    expect(record.history.at(-1)).toMatchObject({ by: 'local-analyst', action: 'ASSIGNED', to: 'ana' });
+
+    const resolved = capture();
+    expect(await exceptionsCommand(['resolve', id], resolved.io)).toBe(0);
+    expect(resolved.out()).toContain('ACKNOWLEDGED -> RESOLVED');
+  });
+
+  it('explains a transition the workflow does not allow', async () => {
+    const c = capture();
+
+    const code = await exceptionsCommand(['resolve', ids[1] as string], c.io);
+
+    expect(code).toBe(1);
+    expect(c.err()).toContain('OPEN can only move to ACKNOWLEDGED or FALSE_POSITIVE (HTTP 400 INVALID_TRANSITION)');
+  });
+
+  it('shows one exception readably, and says so when it does not exist', async () => {
+    const c = capture();
+    const missing = capture();
+
+    expect(await exceptionsCommand(['get', ids[2] as string], c.io)).toBe(0);
+    expect(await exceptionsCommand(['get', 'f'.repeat(32)], missing.io)).toBe(1);
+
+    expect(c.out()).toContain('MISSING_IN_TARGET  OPEN  (version 1)');
+    expect(c.out()).toContain('system:recon  CREATED');
+    expect(missing.err()).toContain('no exception with id ffff');
+  });
+
+  it('rejects bad usage before calling the API', async () => {
+    await expect(exceptionsCommand([], capture().io)).rejects.toThrow(UsageError);
+    await expect(exceptionsCommand(['list', '--status', 'CLOSED'], capture().io)).rejects.toThrow(/--status must be one of OPEN/);
+    await expect(exceptionsCommand(['ack'], capture().io)).rejects.toThrow(/exactly one exception id/);
+    await expect(exceptionsCommand(['list', '--date', '2025-12-10'], capture().io)).rejects.toThrow(/--date needs --dataset/);
+    await expect(exceptionsCommand(['list', '--api', 'ftp://x'], capture().io)).rejects.toThrow(/--api must be an http/);
+  });
+
+  it('prints help', async () => {
+    const c = capture();
+
+    expect(await exceptionsCommand(['--help'], c.io)).toBe(0);
+    expect(c.out()).toContain('Usage: tally exceptions');
+  });
+});
+
+describe('tally search', () => {
+  it('prints the nearest exceptions and passes the filters through', async () => {
+    search.mockResolvedValueOnce([{ id: ids[0] as string, score: 0.91, text: 't', fields: {
+      exception_id: ids[0] as string, exception_type: 'MISSING_IN_TARGET', status: 'OPEN', severity: 'HIGH', key: '{"trade_id":"T0001"}', summary: 'Trade missing from the target system',
+    } }]);
+    const c = capture();
+
+    const code = await searchCommand(['missing', 'trade', '--status', 'open', '-k', '5'], c.io);
+
+    expect(code).toBe(0);
+    expect(search).toHaveBeenLastCalledWith([1, 0], 5, { status: 'OPEN' });
+    expect(c.out()).toMatch(/^SCORE\s+ID/);
+    expect(c.out()).toContain('0.910');
+    expect(c.out()).toContain('Trade missing from the target system');
+  });
+
+  it('needs a query', async () => {
+    await expect(searchCommand([], capture().io)).rejects.toThrow(/say what to look for/);
+  });
+});
+
+describe('tally upload', () => {
+  it('uploads the file to the pre-signed URL with the signed headers', async () => {
+    const file = join(dir, 'source.csv');
+    const content = 'trade_id,account_id,trade_date,amount\nT1,A1,2025-12-10,1.00\n';
+    writeFileSync(file, content);
+    const c = capture();
+    puts.length = 0;
+
+    const code = await uploadCommand([file, '--dataset', 'trades', '--date', '2025-12-10', '--side', 'source', '--json'], c.io);
+
+    expect(code).toBe(0);
+    expect(JSON.parse(c.out())).toEqual({ key: 'incoming/trades/2025-12-10/source.csv', bytes: content.length, etag: 'abc123' });
+    expect(puts).toHaveLength(1);
+    const put = puts[0] as RecordedPut;
+    const url = new URL(put.url, storageUrl);
+    expect(put.method).toBe('PUT');
+    expect(url.pathname).toBe('/tally-data/incoming/trades/2025-12-10/source.csv');
+    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
+    expect(put.headers['content-type']).toBe('text/csv');
+    expect(put.headers['content-length']).toBe(String(content.length));
+    expect(put.body.toString()).toBe(content);
+  });
+
+  it('shows a progress bar on a terminal for a large file', async () => {
+    const file = join(dir, 'target.csv');
+    writeFileSync(file, `trade_id,amount\n${'T1,1.00\n'.repeat(300_000)}`);
+    const c = capture({ tty: true });
+    puts.length = 0;
+
+    const code = await uploadCommand([file, '--dataset', 'trades', '--date', '2025-12-10', '--side', 'target'], c.io);
+
+    expect(code).toBe(0);
+    expect(c.err()).toContain('100%');
+    expect(puts[0]?.body.length).toBe(2_400_016);
+    expect(c.out()).toContain('to incoming/trades/2025-12-10/target.csv');
+  });
+
+  it('passes the API\'s refusal on, and refuses bad usage itself', async () => {
+    const file = join(dir, 'x.csv');
+    writeFileSync(file, 'a\n1\n');
+    const c = capture();
+
+    const code = await uploadCommand([file, '--dataset', '../x', '--date', '2025-02-30', '--side', 'source'], c.io);
+
+    expect(code).toBe(1);
+    expect(c.err()).toContain('dataset: must be 1-64 letters');
+    expect(c.err()).toContain('business_date: must be a calendar date');
+    await expect(uploadCommand([file, '--dataset', 'd', '--date', '2025-01-01'], capture().io)).rejects.toThrow(/--side is required/);
+    await expect(uploadCommand([file, '--dataset', 'd', '--date', '2025-01-01', '--side', 'left'], capture().io)).rejects.toThrow(/--side must be source or target/);
+    const missing = capture();
+    expect(await uploadCommand([join(dir, 'nope.csv'), '--dataset', 'd', '--date', '2025-01-01', '--side', 'source'], missing.io)).toBe(2);
+    expect(missing.err()).toContain('cannot read');
+  });
+});
+
+describe('the tally binary', () => {
+  const run = promisify(execFile);
+  const tally = join(REPO_ROOT, 'scripts/cli/tally.ts');
+
+  it('says to start the local stack when the API is not reachable', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+    const error = await run(process.execPath, [tally, 'exceptions', 'list', '--api', `http://127.0.0.1:${port}`]).catch((e: { code: number; stderr: string }) => e);
+
+    expect(error).toMatchObject({ code: 1 });
+    expect((error as { stderr: string }).stderr).toContain('is `npm start` running?');
+  });
+
+  it('exits 2 on bad usage with the command\'s help', async () => {
+    const error = await run(process.execPath, [tally, 'search', '--api', api.url]).catch((e: { code: number; stderr: string }) => e);
+
+    expect(error).toMatchObject({ code: 2 });
+    expect((error as { stderr: string }).stderr).toContain('Usage: tally search');
+  });
+
+  it('lists through the API as JSON', async () => {
+    const { stdout } = await run(process.execPath, [tally, 'exceptions', 'list', '--json', '--run', 'run-1'], { env: { ...process.env, TALLY_API_URL: api.url } });
+
+    expect(JSON.parse(stdout).count).toBe(3);
+  });
+});
