@@ -1,4 +1,5 @@
-import { BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
+import type { BedrockRuntimeClient} from '@aws-sdk/client-bedrock-runtime';
+import { InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import type { Embedder } from './ports.ts';
 
 /** Amazon Titan Text Embeddings V2 through Bedrock: 1024 dimensions, normalised. */
