@@ -10,6 +10,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod';
 import { PermanentError } from './errors.ts';
+import { recordFailureFromEnv } from './message-failures.ts';
 
 /** Parses a JSON body against a schema; a malformed body is a permanent failure. */
 export function parseBody<S extends z.ZodType>(record: SQSRecord, schema: S): z.infer<S> {
@@ -44,6 +45,9 @@ export function createSqsHandler(
         permanent: error instanceof PermanentError,
         error: error as Error,
       });
+      // For `tally dlq`: why this body failed, readable after it is dead-lettered. Best effort.
+      await recordFailureFromEnv(record.eventSourceARN, record.body, error)
+        .catch((recordError: Error) => logger.warn('could not record the failure', { messageId: record.messageId, error: recordError }));
       throw error;
     }
   };

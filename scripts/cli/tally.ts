@@ -4,6 +4,7 @@ import { exceptionsCommand } from './exceptions.ts';
 import { reconCommand } from './recon.ts';
 import { searchCommand } from './search.ts';
 import { uploadCommand } from './upload.ts';
+import { dlqCommand } from './dlq.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
@@ -13,6 +14,7 @@ Commands:
   upload      upload an extract through a pre-signed URL from the API
   exceptions  list, read, acknowledge and resolve exceptions (via the API)
   search      semantic search over triaged exceptions (via the API)
+  dlq         list, peek at and redrive the dead-letter queues (on-call)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -23,6 +25,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   upload: uploadCommand,
   exceptions: exceptionsCommand,
   search: searchCommand,
+  dlq: dlqCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -99,6 +99,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.runsTable]: names.tables.runs,
     [ENV.idempotencyTable]: names.tables.idempotency,
     [ENV.circuitBreakerTable]: names.tables.circuit_breaker,
+    [ENV.failuresTable]: names.tables.failures,
     [ENV.vectorStore]: 'local',
     [ENV.vectorDir]: join(options.dataDir, 'vectors'),
     [ENV.exceptionsIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).exceptions,

@@ -1,0 +1,113 @@
+/**
+ * Deployment configuration: one JSON file (TALLY_INFRA_CONFIG, default infra/tally.config.json
+ * when present) or inline JSON in TALLY_INFRA_CONFIG_JSON, validated once. Every field has a
+ * default, so `npm run synth` works on a clean clone with no AWS account; a real deployment sets
+ * at least the state bucket, the prefix, the JWT issuer/audience and (for failover) the domain.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { DEFAULT_PREFIX, FUNCTION_NAMES, FUNCTIONS, type FunctionName } from '../functions/shared/resources.ts';
+
+const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('./tally.config.json', import.meta.url));
+
+const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-west-1');
+
+const functionSettings = z.object({
+  memoryMb: z.number().int().min(128).max(10240).optional(),
+  // Lambda's own ceiling; the queue's visibility timeout is derived from this (x6).
+  timeoutSeconds: z.number().int().min(1).max(900).optional(),
+}).strict();
+
+export const infraConfigSchema = z.object({
+  /** Prefix of every resource name; S3 bucket names are global, so make it unique to the org. */
+  prefix: z.string().regex(/^[a-z][a-z0-9-]{1,15}$/, 'lowercase letters, digits and "-", 2-16 characters').default(DEFAULT_PREFIX),
+  regions: z.object({
+    primary: region.default('eu-west-1'),
+    secondary: region.default('eu-central-1'),
+  }).strict().refine((r) => r.primary !== r.secondary, 'primary and secondary must differ').default({ primary: 'eu-west-1', secondary: 'eu-central-1' }),
+  /** Terraform state: one S3 bucket, one key per stack, S3-native locking (Terraform >= 1.10). */
+  state: z.object({
+    bucket: z.string().min(3).default('tally-terraform-state'),
+    region: region.default('eu-west-1'),
+    keyPrefix: z.string().default('tally'),
+  }).strict().default({ bucket: 'tally-terraform-state', region: 'eu-west-1', keyPrefix: 'tally' }),
+  /** Without a domain there is no custom domain, certificate or failover record (synth says so). */
+  domain: z.object({
+    /** The public API name both regions serve, e.g. api.tally.example.com. */
+    apiDomainName: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/),
+    hostedZoneId: z.string().regex(/^Z[A-Z0-9]+$/),
+  }).strict().optional(),
+  alarmEmail: z.email().optional(),
+  auth: z.object({
+    issuer: z.url().default('https://auth.example.com/'),
+    audience: z.array(z.string().min(1)).min(1).default(['tally-api']),
+  }).strict().default({ issuer: 'https://auth.example.com/', audience: ['tally-api'] }),
+  /** Bedrock model ids (or inference profile ids): IAM is scoped to exactly these. */
+  models: z.object({
+    triage: z.string().min(1).default('anthropic.claude-3-5-sonnet-20240620-v1:0'),
+    fallback: z.string().min(1).default('anthropic.claude-3-haiku-20240307-v1:0'),
+    embedding: z.string().min(1).default('amazon.titan-embed-text-v2:0'),
+  }).strict().default({
+    triage: 'anthropic.claude-3-5-sonnet-20240620-v1:0',
+    fallback: 'anthropic.claude-3-haiku-20240307-v1:0',
+    embedding: 'amazon.titan-embed-text-v2:0',
+  }),
+  functions: z.partialRecord(z.enum(FUNCTION_NAMES as [FunctionName, ...FunctionName[]]), functionSettings).default({}),
+  retention: z.object({
+    logDays: z.union([z.literal(7), z.literal(14), z.literal(30), z.literal(60), z.literal(90), z.literal(180), z.literal(365), z.literal(731)]).default(30),
+    processedDays: z.number().int().min(1).default(90),
+    rejectedDays: z.number().int().min(1).default(365),
+    noncurrentVersionDays: z.number().int().min(1).default(30),
+  }).strict().default({ logDays: 30, processedDays: 90, rejectedDays: 365, noncurrentVersionDays: 30 }),
+  api: z.object({
+    throttleRatePerSecond: z.number().positive().default(50),
+    throttleBurst: z.number().int().positive().default(100),
+    /** Browser origins allowed to PUT to pre-signed URLs and call the API. */
+    corsOrigins: z.array(z.url()).default([]),
+  }).strict().default({ throttleRatePerSecond: 50, throttleBurst: 100, corsOrigins: [] }),
+  logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+}).strict();
+
+export type InfraConfig = z.infer<typeof infraConfigSchema>;
+
+export class InfraConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InfraConfigError';
+  }
+}
+
+/** Validates a raw object; every problem is named in one error. */
+export function parseInfraConfig(raw: unknown, source = 'configuration'): InfraConfig {
+  const parsed = infraConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new InfraConfigError(`invalid ${source}: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+export function loadInfraConfig(env: NodeJS.ProcessEnv = process.env): InfraConfig {
+  if (env.TALLY_INFRA_CONFIG_JSON) return parseInfraConfig(readJson(env.TALLY_INFRA_CONFIG_JSON, 'TALLY_INFRA_CONFIG_JSON'), 'TALLY_INFRA_CONFIG_JSON');
+  const path = env.TALLY_INFRA_CONFIG ?? DEFAULT_CONFIG_PATH;
+  if (!existsSync(path)) {
+    if (env.TALLY_INFRA_CONFIG) throw new InfraConfigError(`TALLY_INFRA_CONFIG names ${path}, which does not exist`);
+    return parseInfraConfig({});
+  }
+  return parseInfraConfig(readJson(readFileSync(path, 'utf8'), path), path);
+}
+
+function readJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InfraConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** A function's memory and timeout: the shared defaults, overridden by configuration. */
+export function functionSettingsFor(config: InfraConfig, name: FunctionName): { memoryMb: number; timeoutSeconds: number } {
+  const override = config.functions[name] ?? {};
+  return { memoryMb: override.memoryMb ?? FUNCTIONS[name].memoryMb, timeoutSeconds: override.timeoutSeconds ?? FUNCTIONS[name].timeoutSeconds };
+}

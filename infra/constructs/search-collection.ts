@@ -1,0 +1,66 @@
+/**
+ * OpenSearch Serverless vector collection. Encryption with our key, network access public but
+ * IAM-signed (the functions run outside a VPC; every request still needs SigV4 and a data access
+ * grant), and data access granted per role: writers may create indexes and write documents,
+ * readers only read. Index creation stays in the functions' code (#3).
+ */
+import { Construct } from 'constructs';
+import { OpensearchserverlessAccessPolicy } from '@cdktf/provider-aws/lib/opensearchserverless-access-policy/index.js';
+import { OpensearchserverlessCollection } from '@cdktf/provider-aws/lib/opensearchserverless-collection/index.js';
+import { OpensearchserverlessSecurityPolicy } from '@cdktf/provider-aws/lib/opensearchserverless-security-policy/index.js';
+import { SEARCH_PERMISSIONS } from '../access.ts';
+
+export interface SearchCollectionProps {
+  readonly collectionName: string;
+  readonly kmsKeyArn: string;
+}
+
+export class SearchCollection extends Construct {
+  readonly collection: OpensearchserverlessCollection;
+  private readonly collectionName: string;
+
+  constructor(scope: Construct, id: string, props: SearchCollectionProps) {
+    super(scope, id);
+    const name = props.collectionName;
+    this.collectionName = name;
+    const collectionResource = [`collection/${name}`];
+    const encryption = new OpensearchserverlessSecurityPolicy(this, 'encryption', {
+      name: `${name}-enc`,
+      type: 'encryption',
+      policy: JSON.stringify({ Rules: [{ ResourceType: 'collection', Resource: collectionResource }], AWSOwnedKey: false, KmsARN: props.kmsKeyArn }),
+    });
+    const network = new OpensearchserverlessSecurityPolicy(this, 'network', {
+      name: `${name}-net`,
+      type: 'network',
+      policy: JSON.stringify([{ Rules: [{ ResourceType: 'collection', Resource: collectionResource }], AllowFromPublic: true }]),
+    });
+    this.collection = new OpensearchserverlessCollection(this, 'collection', {
+      name,
+      type: 'VECTORSEARCH',
+      description: 'Policy passages and exceptions for retrieval and semantic search',
+      // A collection cannot be created before a matching encryption policy exists.
+      dependsOn: [encryption, network],
+    });
+  }
+
+  /** Data access for the functions' roles (created after them: the policy names their ARNs). */
+  grantDataAccess(access: { readonly readers: readonly string[]; readonly writers: readonly string[] }): void {
+    const name = this.collectionName;
+    const collectionResource = [`collection/${name}`];
+    const grant = (principals: readonly string[], permissions: readonly string[], description: string) => ({
+      Description: description,
+      Rules: [
+        { ResourceType: 'index', Resource: [`index/${name}/*`], Permission: [...permissions] },
+        { ResourceType: 'collection', Resource: collectionResource, Permission: ['aoss:DescribeCollectionItems'] },
+      ],
+      Principal: [...principals],
+    });
+    const rules = [
+      ...(access.writers.length > 0 ? [grant(access.writers, SEARCH_PERMISSIONS.readWrite, 'functions that index')] : []),
+      ...(access.readers.length > 0 ? [grant(access.readers, SEARCH_PERMISSIONS.read, 'functions that only search')] : []),
+    ];
+    if (rules.length > 0) {
+      new OpensearchserverlessAccessPolicy(this, 'data-access', { name: `${name}-access`, type: 'data', policy: JSON.stringify(rules) });
+    }
+  }
+}
