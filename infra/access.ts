@@ -18,6 +18,8 @@ export interface FunctionAccess {
   readonly sendsTo?: readonly QueueName[];
   readonly models?: readonly ModelRole[];
   readonly search?: 'read' | 'readWrite';
+  /** Reads every queue's and DLQ's depth (GetQueueAttributes) and their age metrics (GET /queues). */
+  readonly monitorsQueues?: boolean;
 }
 
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
@@ -45,6 +47,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     tables: { exceptions: 'readWrite', runs: 'read' },
     models: ['embedding'],
     search: 'read',
+    monitorsQueues: true,
   },
 };
 

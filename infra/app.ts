@@ -4,7 +4,7 @@
  */
 import type { App } from 'cdktf';
 import type { Bundles } from './bundles.ts';
-import type { InfraConfig } from './config.ts';
+import { corsOriginsFor, type InfraConfig } from './config.ts';
 import { GlobalStack } from './stacks/global-stack.ts';
 import { RegionalStack } from './stacks/regional-stack.ts';
 
@@ -27,7 +27,8 @@ export function buildTally(app: App, config: InfraConfig, bundles: Bundles): Tal
   const primary = new RegionalStack(app, ids.primary, { config, role: 'primary', bundles });
   const secondary = new RegionalStack(app, ids.secondary, { config, role: 'secondary', bundles });
   if (!config.domain) notes.push('no domain configured: no custom domain, certificate or failover records (the health check is still created)');
-  if (config.api.corsOrigins.length === 0) notes.push('no api.corsOrigins configured: browsers cannot upload to pre-signed URLs');
+  if (!config.web.enabled) notes.push('web.enabled is false: no dashboard site (npm start serves it locally)');
+  if (corsOriginsFor(config).length === 0) notes.push('no api.corsOrigins configured: browsers cannot upload to pre-signed URLs');
   if (!primary.api || !secondary.api) {
     notes.push('no query-api: no HTTP API, so no global failover stack');
     return { primary, secondary, notes };

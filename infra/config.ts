@@ -67,7 +67,25 @@ export const infraConfigSchema = z.object({
     corsOrigins: z.array(z.url()).default([]),
   }).strict().default({ throttleRatePerSecond: 50, throttleBurst: 100, corsOrigins: [] }),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
-}).strict();
+  /**
+   * The dashboard as a static site (S3 + CloudFront) in the primary region, off by default. It
+   * answers on its own name in the hosted zone of `domain`, and signs in with authorization
+   * code + PKCE at auth.issuer as a public client (no secret).
+   */
+  web: z.object({
+    enabled: z.boolean().default(false),
+    /** e.g. tally.acme.example; its certificate is issued in us-east-1, as CloudFront requires. */
+    domainName: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/).optional(),
+    /** The OIDC client the page signs in as (registered at auth.issuer, PKCE, no secret). */
+    oidcClientId: z.string().min(1).optional(),
+    oidcScope: z.string().min(1).default('openid email'),
+  }).strict().default({ enabled: false, oidcScope: 'openid email' }),
+}).strict().superRefine((c, ctx) => {
+  if (!c.web.enabled) return;
+  if (!c.web.domainName) ctx.addIssue({ code: 'custom', path: ['web', 'domainName'], message: 'is required when web.enabled is true (the site and the API CORS rule need its origin)' });
+  if (!c.web.oidcClientId) ctx.addIssue({ code: 'custom', path: ['web', 'oidcClientId'], message: 'is required when web.enabled is true (the page signs in at auth.issuer)' });
+  if (!c.domain) ctx.addIssue({ code: 'custom', path: ['domain'], message: 'is required when web.enabled is true (the site\'s name lives in domain.hostedZoneId; the page calls the API at domain.apiDomainName)' });
+});
 
 export type InfraConfig = z.infer<typeof infraConfigSchema>;
 
@@ -104,6 +122,12 @@ function readJson(text: string, source: string): unknown {
   } catch (error) {
     throw new InfraConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** Browser origins allowed by the API and the data bucket: the configured ones plus the dashboard's own. */
+export function corsOriginsFor(config: InfraConfig): string[] {
+  const site = config.web.enabled && config.web.domainName ? [`https://${config.web.domainName}`] : [];
+  return [...new Set([...config.api.corsOrigins, ...site])];
 }
 
 /** A function's memory and timeout: the shared defaults, overridden by configuration. */

@@ -7,6 +7,26 @@ const LOCAL_PAGINATION_SECRET = 'tally-local-pagination-secret';
 const LOCAL_CORS_ORIGINS = '*';
 const LOCAL_IDENTITY = 'local-analyst';
 
+// Not z.url(): Terraform writes the value, and tests read it with its references unresolved.
+const queueUrl = z.string().min(1, 'must be a queue URL');
+/** JSON `{"ingest":{"main":URL,"dlq":URL},...}`; unset means GET /queues reports no queues. */
+const monitoredQueuesSchema = z.string().optional().transform((text, ctx) => {
+  if (text === undefined || text === '') return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be JSON: {"ingest":{"main":URL,"dlq":URL},...}' });
+    return z.NEVER;
+  }
+  const parsed = z.record(z.string().min(1), z.strictObject({ main: queueUrl, dlq: queueUrl })).safeParse(raw);
+  if (!parsed.success) {
+    ctx.addIssue({ code: 'custom', message: `must map each queue to {"main": URL, "dlq": URL}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
 /**
  * The query API's environment, validated once. On Lambda (AWS_LAMBDA_FUNCTION_NAME is set by the
  * runtime) the pagination secret and CORS origins have no default, and there is no fallback
@@ -24,6 +44,8 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       : z.string().min(1).default(LOCAL_PAGINATION_SECRET),
     [ENV.corsOrigins]: onLambda ? required : z.string().min(1).default(LOCAL_CORS_ORIGINS),
     [ENV.localIdentity]: onLambda ? z.string().optional() : z.string().min(1).default(LOCAL_IDENTITY),
+    [ENV.monitoredQueues]: monitoredQueuesSchema,
+    [ENV.queueMetrics]: z.enum(['cloudwatch', 'none']).default('none'),
   }, env);
   if (onLambda && config[ENV.localIdentity]) {
     throw new ConfigError(`invalid configuration: ${ENV.localIdentity}: must not be set on AWS (history records the JWT identity)`);
@@ -37,6 +59,8 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     paginationSecret: config[ENV.paginationSecret],
     corsOrigins,
     localIdentity: config[ENV.localIdentity] || undefined,
+    monitoredQueues: config[ENV.monitoredQueues],
+    queueMetrics: config[ENV.queueMetrics],
   });
 }
 export type QueryApiConfig = ReturnType<typeof queryApiConfig>;

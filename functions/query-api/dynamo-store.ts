@@ -24,6 +24,14 @@ export class DynamoQueryStore implements QueryStore {
   }
 
   async queryExceptions(query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }> {
+    return this.queryIndex(this.exceptionsTable, query);
+  }
+
+  async queryRuns(query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }> {
+    return this.queryIndex(this.runsTable, query);
+  }
+
+  private async queryIndex(table: string, query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }> {
     const names: Record<string, string> = { '#pk': query.partition.attribute };
     const values: Record<string, unknown> = { ':pk': query.partition.value };
     const conditions = query.filters.map((f, i) => {
@@ -32,7 +40,7 @@ export class DynamoQueryStore implements QueryStore {
       return `#f${i} = :f${i}`;
     });
     const out = await this.doc.send(new QueryCommand({
-      TableName: this.exceptionsTable,
+      TableName: table,
       IndexName: query.index,
       KeyConditionExpression: '#pk = :pk',
       ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),

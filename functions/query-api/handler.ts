@@ -1,7 +1,8 @@
-/** Query API Lambda (API Gateway HTTP API, payload v2): uploads, exceptions, search, runs, health. */
+/** Query API Lambda (API Gateway HTTP API, payload v2): uploads, exceptions, search, runs, queues, health. */
 import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { createAwsClients } from '../shared/adapters/clients.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
@@ -10,6 +11,7 @@ import { DynamoQueryStore } from './dynamo-store.ts';
 import { correlationId, errorResponses, type HttpEvent, type HttpResult } from './http.ts';
 import { router } from './routes.ts';
 import { S3UploadSigner } from './s3.ts';
+import { SqsQueueMonitor } from './sqs-monitor.ts';
 import type { QueryApiDeps } from './ports.ts';
 
 const logger = createLogger('query-api');
@@ -26,6 +28,7 @@ export function defaultDeps(): QueryApiDeps {
     healthChecks: [store.healthCheck(), uploads.healthCheck()],
     embedder,
     exceptionsIndex: createVectorIndex('exceptions', process.env, embedder.dimensions),
+    queues: new SqsQueueMonitor(aws.sqs, config.monitoredQueues, config.queueMetrics === 'cloudwatch' ? { cloudwatch: new CloudWatchClient({}) } : {}),
     paginationSecret: config.paginationSecret,
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,

@@ -34,6 +34,28 @@ export interface QueryStore {
   /** Applies the patch and bumps the version if the version still matches; undefined on a conflict or a missing item. */
   patchException(patch: ExceptionPatch): Promise<StoredItem | undefined>;
   getRun(runId: string): Promise<RunRecord | undefined>;
+  /** One page of a runs-table GSI query, newest first. */
+  queryRuns(query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }>;
+}
+
+/** One queue's depth as SQS reports it; the age comes from CloudWatch where there is one. */
+export interface QueueDepth {
+  readonly visible: number;
+  readonly in_flight: number;
+  readonly delayed: number;
+  /** Seconds; null where no metric source is configured (local mode). */
+  readonly oldest_age_seconds: number | null;
+}
+
+export interface QueueReport {
+  readonly queue: string;
+  readonly main: QueueDepth;
+  readonly dlq: QueueDepth;
+}
+
+/** Reads the depth of each main queue and its DLQ. */
+export interface QueueMonitor {
+  depths(): Promise<QueueReport[]>;
 }
 
 export interface UploadSigner {
@@ -53,6 +75,7 @@ export interface QueryApiDeps {
   readonly healthChecks: readonly HealthCheck[];
   readonly embedder: Embedder;
   readonly exceptionsIndex: VectorIndex;
+  readonly queues: QueueMonitor;
   readonly paginationSecret: string;
   /** Allowed CORS origins; `*` allows any. */
   readonly corsOrigins: readonly string[];

@@ -7,8 +7,9 @@ import { listExceptions } from './listing.ts';
 import { toApiRun } from './records.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
-  EXCEPTION_ID_PATTERN, FILTER_NAMES, listQuerySchema, parseInput, patchBodySchema, searchQuerySchema, uploadBodySchema,
+  EXCEPTION_ID_PATTERN, FILTER_NAMES, listQuerySchema, parseInput, patchBodySchema, runsQuerySchema, searchQuerySchema, uploadBodySchema,
 } from './schemas.ts';
+import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
 import { createUpload } from './uploads.ts';
 import { getException, patchException } from './workflow.ts';
@@ -22,6 +23,9 @@ export interface RouteContext {
 }
 
 type RouteHandler = (ctx: RouteContext) => Promise<HttpResult>;
+
+/** Where on-call starts when a DLQ is not empty (the dashboard serves a copy at this path). */
+const RUNBOOK = 'docs/runbooks/dlq-depth.md';
 
 /** Run ids are short (`run-{date}-{hash}`); DynamoDB would reject a key over 2 KB with a 500. */
 const MAX_RUN_ID_LENGTH = 256;
@@ -77,6 +81,15 @@ const routes: RouteDef<RouteHandler>[] = [
   {
     method: 'GET', path: '/search',
     handle: async ({ event, deps }) => json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
+  },
+  {
+    method: 'GET', path: '/runs',
+    handle: async ({ event, deps }) => json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
+  },
+  {
+    // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
+    method: 'GET', path: '/queues',
+    handle: async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
   },
   {
     method: 'GET', path: '/runs/{run_id}',

@@ -14,6 +14,8 @@ export const UPLOAD_CONTENT_TYPES = ['text/csv', 'text/plain'] as const;
 export const MAX_UPLOAD_BYTES = 5 * 1024 ** 3;
 export const LIST_LIMIT = { min: 1, max: 200, default: 25 } as const;
 export const SEARCH_K = { min: 1, max: 50, default: 10 } as const;
+export const RUNS_LIMIT = { min: 1, max: 100, default: 20 } as const;
+export const RUN_STATUSES = ['REQUESTED', 'RUNNING', 'COMPLETED', 'FAILED', 'SUPERSEDED'] as const;
 const MAX_QUERY_TEXT = 1000;
 
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
@@ -74,6 +76,18 @@ export const searchQuerySchema = strictObject({
   k: intParam(SEARCH_K),
 }, 'query parameter');
 export type SearchQuery = z.infer<typeof searchQuerySchema>;
+
+export const runsQuerySchema = strictObject({
+  dataset: dataset.optional(),
+  business_date: calendarDate.optional(),
+  status: oneOf(RUN_STATUSES).optional(),
+  limit: intParam(RUNS_LIMIT),
+  next_token: z.string().min(1, 'must not be empty').optional(),
+}, 'query parameter').refine((q) => q.business_date === undefined || q.dataset !== undefined, {
+  message: 'business_date needs dataset as well (runs are indexed by dataset and business date together)',
+  path: ['business_date'],
+});
+export type RunsQuery = z.infer<typeof runsQuerySchema>;
 
 export const patchBodySchema = strictObject({
   version: z.number({ error: 'is required: the version you last read (409 if it has changed since)' }).int('must be an integer').min(1, 'must be at least 1'),

@@ -61,6 +61,9 @@ export const TABLES = {
     partitionKey: S('run_id'),
     indexes: {
       by_dataset_date: { partitionKey: S('dataset_date'), sortKey: S('requested_at') },
+      // Recent runs across datasets, newest first (the dashboard's run list). One partition, like
+      // exceptions' by_created: a few runs per dataset and day.
+      by_requested: { partitionKey: S('record_type'), sortKey: S('requested_at') },
     },
   },
   /** Ingest idempotency records keyed by bucket/key/ETag; expire by TTL. */
@@ -86,6 +89,9 @@ export const TABLES = {
   },
 } as const satisfies Record<string, TableDef>;
 export type TableName = keyof typeof TABLES;
+
+/** The constant partition of runs' by_requested index, written on every run. */
+export const RUN_RECORD_TYPE = 'RUN';
 
 export interface ResourceNames {
   readonly bucket: string;
@@ -153,6 +159,10 @@ export const ENV = {
   localIdentity: 'TALLY_LOCAL_IDENTITY',
   /** Table where the SQS handler wrapper records why a message failed (optional). */
   failuresTable: 'TALLY_FAILURES_TABLE',
+  /** JSON `{"ingest":{"main":URL,"dlq":URL},...}`: the queues GET /queues reports on (query-api). */
+  monitoredQueues: 'TALLY_MONITORED_QUEUES',
+  /** `cloudwatch` (AWS: age of the oldest message from CloudWatch) or `none` (local mode). */
+  queueMetrics: 'TALLY_QUEUE_METRICS',
 } as const;
 
 /** Index names in the vector store. */

@@ -35,7 +35,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: '/exceptions/{id}' },
   { method: 'PATCH', path: '/exceptions/{id}' },
   { method: 'GET', path: '/search' },
+  { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{run_id}' },
+  { method: 'GET', path: '/queues' },
 ];
 
 export interface HttpApiProps {

@@ -16,7 +16,7 @@ import {
 import { FUNCTION_ACCESS, QUEUE_URL_ENV, TABLE_ACTIONS, TABLE_ENV, bedrockModelArns, type ModelRole } from '../access.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
-import { functionSettingsFor, type InfraConfig } from '../config.ts';
+import { corsOriginsFor, functionSettingsFor, type InfraConfig } from '../config.ts';
 import { sid, type Statement } from '../iam.ts';
 import { DataKey } from '../constructs/data-key.ts';
 import { DataTables, type TableRef } from '../constructs/data-tables.ts';
@@ -27,6 +27,7 @@ import { PaginationSecret } from '../constructs/pagination-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
 import { QueueWithDlq } from '../constructs/queue-with-dlq.ts';
 import { SearchCollection } from '../constructs/search-collection.ts';
+import { StaticSite } from '../constructs/static-site.ts';
 import { TallyFunction } from '../constructs/tally-function.ts';
 
 export type RegionRole = 'primary' | 'secondary';
@@ -42,6 +43,7 @@ export class RegionalStack extends TerraformStack {
   readonly functions: Partial<Record<FunctionName, TallyFunction>>;
   readonly queues: Record<QueueName, QueueWithDlq>;
   readonly api?: HttpApi;
+  readonly site?: StaticSite;
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     super(scope, id);
@@ -85,7 +87,7 @@ export class RegionalStack extends TerraformStack {
         { prefix: PREFIXES.rejected, expireAfterDays: config.retention.rejectedDays },
       ],
       noncurrentVersionDays: config.retention.noncurrentVersionDays,
-      corsOrigins: config.api.corsOrigins,
+      corsOrigins: corsOriginsFor(config),
     }).bucket;
 
     this.queues = {} as Record<QueueName, QueueWithDlq>;
@@ -149,12 +151,30 @@ export class RegionalStack extends TerraformStack {
         handler: queryApi.function,
         jwt: config.auth,
         throttle: { ratePerSecond: config.api.throttleRatePerSecond, burst: config.api.throttleBurst },
-        corsOrigins: config.api.corsOrigins,
+        corsOrigins: corsOriginsFor(config),
         logRetentionDays: config.retention.logDays,
         kmsKeyArn,
         ...(config.domain ? { domain: { name: config.domain.apiDomainName, hostedZoneId: config.domain.hostedZoneId } } : {}),
       });
       new TerraformOutput(this, 'api_endpoint', { value: this.api.api.apiEndpoint });
+    }
+
+    // The dashboard's static site lives once, beside the primary (CloudFront is global anyway).
+    if (role === 'primary' && config.web.enabled && config.web.domainName && config.web.oidcClientId && config.domain) {
+      const usEast1 = new AwsProvider(this, 'aws-us-east-1', { region: 'us-east-1', alias: 'us-east-1', defaultTags: [{ tags }] });
+      this.site = new StaticSite(this, 'web', {
+        bucketName: `${prefix}-web-${region}`,
+        domainName: config.web.domainName,
+        hostedZoneId: config.domain.hostedZoneId,
+        usEast1,
+        webDir: join(props.bundles.distDir, 'web'),
+        site: {
+          apiUrl: `https://${config.domain.apiDomainName}`,
+          auth: { issuer: config.auth.issuer, clientId: config.web.oidcClientId, scope: config.web.oidcScope, ...(config.auth.audience[0] ? { audience: config.auth.audience[0] } : {}) },
+        },
+      });
+      new TerraformOutput(this, 'web_url', { value: `https://${config.web.domainName}/` });
+      new TerraformOutput(this, 'web_distribution_domain', { value: this.site.distribution.domainName });
     }
 
     pipelineDashboard(this, 'dashboard', {
@@ -210,9 +230,14 @@ export function environmentFor(name: FunctionName, consumes: QueueName | undefin
     env[ENV.policiesIndex] = indexes.policies;
   }
   if (consumes) env[ENV.failuresTable] = w.tables.failures.name;
+  if (access.monitorsQueues) {
+    env[ENV.monitoredQueues] = JSON.stringify(Object.fromEntries(Object.entries(w.queues).map(([q, queue]) => [q, { main: queue.main.url, dlq: queue.dlq.url }])));
+    env[ENV.queueMetrics] = 'cloudwatch';
+  }
   if (name === 'query-api') {
     // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
-    env[ENV.corsOrigins] = w.config.api.corsOrigins.length > 0 ? w.config.api.corsOrigins.join(',') : 'none';
+    const origins = corsOriginsFor(w.config);
+    env[ENV.corsOrigins] = origins.length > 0 ? origins.join(',') : 'none';
     if (w.paginationSecret) env[ENV.paginationSecret] = w.paginationSecret;
   }
   return env;
@@ -249,6 +274,12 @@ export function statementsFor(name: FunctionName, consumes: QueueName | undefine
   const modelIds = [...new Set((access.models ?? []).map((role) => w.config.models[role]))];
   if (modelIds.length > 0) {
     statements.push({ sid: 'InvokeConfiguredModels', actions: ['bedrock:InvokeModel'], resources: modelIds.flatMap((id) => bedrockModelArns(id, w.arnContext)) });
+  }
+  if (access.monitorsQueues) {
+    const arns = Object.values(w.queues).flatMap((q) => [q.main.arn, q.dlq.arn]);
+    statements.push({ sid: 'ReadQueueDepths', actions: ['sqs:GetQueueAttributes'], resources: arns });
+    // GetMetricData has no resource-level permissions: "*" is the only resource IAM accepts.
+    statements.push({ sid: 'ReadQueueAgeMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
   }
   if (access.search) {
     // IAM admits the call to the collection; the data access policy decides what it may do there.

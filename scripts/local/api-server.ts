@@ -4,6 +4,8 @@
  * The handler routes on rawPath itself, so no route table is repeated here.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, resolve, sep } from 'node:path';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +19,11 @@ export interface ApiServerOptions {
   readonly host?: string;
   /** 0 picks a free port. */
   readonly port?: number;
+  /**
+   * Built web assets (the dashboard), served for GET/HEAD requests that name a file in it, `/`
+   * being index.html; every other request goes to the handler. Same origin as the API.
+   */
+  readonly staticDir?: string;
 }
 
 export interface ApiServer {
@@ -34,7 +41,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const host = options.host ?? '127.0.0.1';
   if (!LOOPBACK.has(host)) throw new Error(`the local API binds loopback only (127.0.0.1 or ::1), not ${host}: it has no authentication`);
   const server = createServer((req, res) => {
-    serve(options.handler, req, res).catch((error: unknown) => {
+    serveStaticOr(options.staticDir, req, res, () => serve(options.handler, req, res)).catch((error: unknown) => {
       process.stderr.write(`api-server: ${(error as Error).stack ?? String(error)}\n`);
       if (!res.headersSent) writeJson(res, 500, { error: { code: 'INTERNAL_ERROR', message: 'the local API server failed to handle the request', details: {} } });
       else res.destroy();
@@ -51,6 +58,52 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       server.closeAllConnections();
     }),
   };
+}
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json; charset=utf-8',
+  // Shown as text by the browser: the runbook is linked from the Operations view.
+  '.md': 'text/plain; charset=utf-8',
+};
+
+/** The file under `root` a request names, or undefined (not a GET, outside root, no such file). */
+async function staticFile(root: string, req: IncomingMessage): Promise<string | undefined> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+  } catch {
+    return undefined;
+  }
+  const base = resolve(root);
+  const file = resolve(join(base, path === '/' ? 'index.html' : path));
+  if (!file.startsWith(base + sep)) return undefined;
+  try {
+    return (await stat(file)).isFile() ? file : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function serveStaticOr(root: string | undefined, req: IncomingMessage, res: ServerResponse, next: () => Promise<void>): Promise<void> {
+  const file = root ? await staticFile(root, req) : undefined;
+  if (!file) return next();
+  const body = await readFile(file);
+  res.writeHead(200, {
+    'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+    'content-length': String(body.length),
+    // Hashed bundle names change with their content; index.html must always be revalidated.
+    'cache-control': file.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -4,9 +4,12 @@
  */
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, type DynamoDBClient, type KeySchemaElement } from '@aws-sdk/client-dynamodb';
 import {
-  DLQ_RETENTION_SECONDS, QUEUE_NAMES, QUEUE_RETENTION_SECONDS, QUEUES, TABLES,
+  BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ResourceInUseException, ScanCommand,
+  type AttributeValue, type DynamoDBClient, type KeySchemaElement,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DLQ_RETENTION_SECONDS, QUEUE_NAMES, QUEUE_RETENTION_SECONDS, QUEUES, RUN_RECORD_TYPE, TABLES,
   type KeyDef, type QueueName, type ResourceNames, type TableDef,
 } from '../../functions/shared/resources.ts';
 
@@ -71,19 +74,51 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef):
     if (k) attributes.set(k.name, k);
   }
   const indexes = Object.entries(def.indexes);
+  const create = () => dynamo.send(new CreateTableCommand({
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [...attributes.values()].map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
+    KeySchema: keySchema(def.partitionKey, def.sortKey),
+    ...(indexes.length === 0 ? {} : {
+      GlobalSecondaryIndexes: indexes.map(([indexName, i]) => ({ IndexName: indexName, KeySchema: keySchema(i.partitionKey, i.sortKey), Projection: { ProjectionType: 'ALL' } })),
+    }),
+  }));
   try {
-    await dynamo.send(new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [...attributes.values()].map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
-      KeySchema: keySchema(def.partitionKey, def.sortKey),
-      ...(indexes.length === 0 ? {} : {
-        GlobalSecondaryIndexes: indexes.map(([indexName, i]) => ({ IndexName: indexName, KeySchema: keySchema(i.partitionKey, i.sortKey), Projection: { ProjectionType: 'ALL' } })),
-      }),
-    }));
+    await create();
   } catch (error) {
     if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException') throw error;
+    await rebuildWithMissingIndexes(dynamo, name, def, create);
   }
   // dynalite has no TTL; the attribute is still written, and infra/ enables TTL on AWS.
   await dynamo.send(new DescribeTableCommand({ TableName: name }));
+}
+
+/**
+ * A table kept in .tally/ from before an index was added to resources.ts is rebuilt with it, so
+ * an upgrade needs no reset. dynalite cannot add an index to an existing table (UpdateTable
+ * ignores GSI creation), so the items are copied out, the table recreated and the items put
+ * back. Local state only, and small: a Scan is fine here (the API never scans).
+ */
+async function rebuildWithMissingIndexes(dynamo: DynamoDBClient, name: string, def: TableDef, create: () => Promise<unknown>): Promise<void> {
+  const table = (await dynamo.send(new DescribeTableCommand({ TableName: name }))).Table;
+  const existing = new Set((table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  if (Object.keys(def.indexes).every((i) => existing.has(i))) return;
+  const items: Record<string, AttributeValue>[] = [];
+  let cursor: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamo.send(new ScanCommand({ TableName: name, ExclusiveStartKey: cursor }));
+    items.push(...(page.Items ?? []));
+    cursor = page.LastEvaluatedKey;
+  } while (cursor);
+  await dynamo.send(new DeleteTableCommand({ TableName: name }));
+  await create();
+  // Runs written before by_requested existed lack its constant partition; give it to them.
+  const backfill = def === TABLES.runs ? (item: Record<string, AttributeValue>) => ({ record_type: { S: RUN_RECORD_TYPE }, ...item }) : (item: Record<string, AttributeValue>) => item;
+  for (let i = 0; i < items.length; i += 25) {
+    let requests = items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: backfill(item) } }));
+    while (requests.length > 0) {
+      const out = await dynamo.send(new BatchWriteItemCommand({ RequestItems: { [name]: requests } }));
+      requests = (out.UnprocessedItems?.[name] ?? []) as typeof requests;
+    }
+  }
 }

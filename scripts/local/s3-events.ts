@@ -32,6 +32,9 @@ export interface RouterOptions {
 
 let counter = 0;
 /** S3 sequencers grow with each write to a key; time plus a counter keeps that across restarts. */
+/** Pages served from loopback (the local dashboard) may upload; nothing else is reachable anyway. */
+const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
+
 function nextSequencer(): string {
   counter = (counter + 1) % 0x10000;
   return Date.now().toString(16).toUpperCase().padStart(12, '0') + counter.toString(16).toUpperCase().padStart(4, '0');
@@ -91,6 +94,23 @@ export async function startS3EventRouter(options: RouterOptions): Promise<S3Even
   };
 
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    // Browser uploads (the dashboard) PUT to pre-signed URLs cross-origin, as the bucket's CORS
+    // rule allows on AWS; the emulator has no CORS, so the front door answers for loopback pages.
+    const origin = req.headers.origin;
+    if (origin && LOOPBACK_ORIGIN.test(origin)) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      res.setHeader('access-control-expose-headers', 'ETag');
+      if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+        res.writeHead(204, {
+          'access-control-allow-methods': 'PUT, GET, HEAD',
+          'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'content-type',
+          'access-control-max-age': '3000',
+        });
+        res.end();
+        return;
+      }
+    }
     const key = createdObjectKey(req, options.bucket);
     const proxied = http.request({
       host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers,

@@ -14,7 +14,7 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
-import { DEFAULT_PREFIX, ENV, indexNames, PREFIXES, QUEUES, resourceNames, type QueueName, type ResourceNames } from '../../functions/shared/resources.ts';
+import { DEFAULT_PREFIX, ENV, indexNames, PREFIXES, QUEUE_NAMES, QUEUES, resourceNames, type QueueName, type ResourceNames } from '../../functions/shared/resources.ts';
 import { createVectorIndex } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
@@ -29,6 +29,8 @@ export interface LocalStackOptions {
   readonly onRouterError?: (error: Error) => void;
   /** Port of the query API on 127.0.0.1; 0 picks a free one. */
   readonly apiPort?: number;
+  /** Built dashboard assets to serve at `/` on the API's origin (npm start: dist/web). */
+  readonly webDir?: string;
 }
 
 export interface LocalStack {
@@ -104,6 +106,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.vectorDir]: join(options.dataDir, 'vectors'),
     [ENV.exceptionsIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).exceptions,
     [ENV.policiesIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).policies,
+    // GET /queues reports these; no CloudWatch locally, so no age of the oldest message.
+    [ENV.monitoredQueues]: JSON.stringify(Object.fromEntries(QUEUE_NAMES.map((q) => [q, { main: queues[q].main, dlq: queues[q].dlq }]))),
+    [ENV.queueMetrics]: 'none',
   });
   const handlers: Record<string, () => Promise<SqsLambdaHandler>> = {
     ingest: async () => (await import('../../functions/ingest-worker/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
@@ -127,7 +132,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   // The query API, served from the same handler API Gateway invokes.
   const { createHandler: createApiHandler } = await import('../../functions/query-api/handler.ts');
-  const api = await startApiServer({ handler: createApiHandler() as unknown as HttpApiHandler, host: '127.0.0.1', port: options.apiPort ?? 0 });
+  const api = await startApiServer({ handler: createApiHandler() as unknown as HttpApiHandler, host: '127.0.0.1', port: options.apiPort ?? 0, ...(options.webDir ? { staticDir: options.webDir } : {}) });
   const allEndpoints = { ...endpoints, api: api.url };
   writeFileSync(join(options.dataDir, 'endpoints.json'), `${JSON.stringify({ region, endpoints: allEndpoints, names, queues }, null, 2)}\n`);
 

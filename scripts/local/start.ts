@@ -8,20 +8,22 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { uploadCommand } from '../cli/upload.ts';
+import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
 import type { CliIo } from '../cli/api-client.ts';
 
 const help = `Usage: npm start -- [options]
 
 Starts Tally locally: S3, SQS and DynamoDB emulators on 127.0.0.1, the S3 event router, and the
-ingest, recon and triage functions polling their queues. Loads the policy corpus (policies/*.md)
-and the sample trades (20 source rows, 19 target rows) like uploads, then keeps running until
-Ctrl-C.
+ingest, recon and triage functions polling their queues, and the query API with the web dashboard
+on the same origin (building dist/web first when it is missing or stale). Loads the policy corpus
+(policies/*.md) and the sample trades (20 source rows, 19 target rows) like uploads, then keeps
+running until Ctrl-C.
 
 Options:
   --once             load the sample, wait until the pipeline is idle, print one JSON line of
                      stored counts and exit
   --data-dir DIR     where local state persists            [default: .tally]
-  --port N           port of the query API on 127.0.0.1     [default: $TALLY_API_PORT or 3000]
+  --port N           port of the query API and dashboard    [default: $TALLY_API_PORT or 3000]
   --no-sample        do not upload the sample files
   --verbose          show the functions' structured logs (info level)
   -h, --help         show this help
@@ -58,9 +60,15 @@ async function main(): Promise<number> {
     process.stderr.write(`tally start: --port must be a port number (0-65535), got "${portText}"\n\n${help}`);
     return 2;
   }
+  // The dashboard is served from dist/web: a clean clone (npm ci && npm start) builds it here.
+  if (webBuildIsStale()) {
+    say('Building the web dashboard (dist/web) ...');
+    await buildWeb();
+  }
   const stack = await startLocalStack({
     dataDir,
     apiPort,
+    webDir: WEB_DIST,
     onInvocation: (i) => {
       if (i.error || i.failed > 0) say(`  ! ${i.name}: ${i.failed} of ${i.received} message(s) failed${i.error ? ` (${i.error.message})` : ''}; they will be retried, then moved to the DLQ`);
     },
@@ -72,6 +80,7 @@ async function main(): Promise<number> {
   say(`  SQS       ${stack.endpoints.sqs}`);
   say(`  DynamoDB  ${stack.endpoints.dynamodb}`);
   say(`  API       ${stack.endpoints.api}  (try: curl ${stack.endpoints.api}/exceptions)`);
+  say(`  Dashboard ${stack.endpoints.api}/`);
 
   // Policies first: triage cites them, so the corpus should be indexed before exceptions arrive.
   const policies = await stack.loadPolicies();
@@ -99,6 +108,7 @@ async function main(): Promise<number> {
   if (!values['no-sample']) await report(stack, say);
   say(`\nStored: ${JSON.stringify(counts)}`);
   say(`\nWhere to look next:
+  - the dashboard: ${stack.endpoints.api}/ (upload, exceptions, search, runs, queue health)
   - list and search the exceptions: npx tally exceptions list; npx tally search "amount differs"
   - work one: npx tally exceptions get ID; npx tally exceptions ack ID --note "looking"
   - upload your own extracts: npx tally upload my.csv --dataset trades --date 2025-12-11 --side source

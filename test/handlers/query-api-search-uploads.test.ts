@@ -43,11 +43,12 @@ function setup(hits: VectorHit[] = []) {
   const embed = vi.fn(async (texts: string[]) => texts.map(() => [1, 0, 0]));
   const s3 = createAwsClients({ s3ForcePathStyle: false }).s3;
   const deps: QueryApiDeps = {
-    store: { getException: vi.fn(), queryExceptions: vi.fn(), patchException: vi.fn(), getRun: vi.fn() },
+    store: { getException: vi.fn(), queryExceptions: vi.fn(), patchException: vi.fn(), getRun: vi.fn(), queryRuns: vi.fn() },
     uploads: new S3UploadSigner(s3, 'tally-data-test'),
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 3, embed },
     exceptionsIndex: index,
+    queues: { depths: vi.fn(async () => []) },
     paginationSecret: 's',
     corsOrigins: ['*'],
     localIdentity: 'local-analyst',

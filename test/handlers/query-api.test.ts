@@ -119,6 +119,7 @@ function setup(overrides: Partial<QueryApiDeps> = {}, db: TestDynamo = dynamo) {
     healthChecks: [{ name: 'dynamodb', check: async () => undefined }, { name: 's3', check: async () => undefined }],
     embedder: fakeEmbedder(),
     exceptionsIndex: index,
+    queues: { depths: vi.fn(async () => []) },
     paginationSecret: SECRET,
     corsOrigins: ['*'],
     localIdentity: 'local-analyst',
@@ -198,6 +199,7 @@ describe('routing, CORS and errors', () => {
       queryExceptions: async () => { throw new Error('boom at internal line 42'); },
       patchException: async () => undefined,
       getRun: async () => undefined,
+      queryRuns: async () => ({ items: [] }),
     };
     const api = setup({ store: failing });
 
@@ -483,6 +485,7 @@ describe('PATCH /exceptions/{id}', () => {
       getException: (id) => store.getException(id),
       queryExceptions: (q) => store.queryExceptions(q),
       getRun: (id) => store.getRun(id),
+      queryRuns: (q) => store.queryRuns(q),
       patchException: async (patch) => {
         await store.patchException({ ...patch, set: { status: 'FALSE_POSITIVE' }, history: [{ at: 'x', by: 'other', action: 'FALSE_POSITIVE' }] });
         return store.patchException(patch);

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { App } from 'cdktf';
 import { buildTally, stackIds, type TallyStacks } from '../../infra/app.ts';
 import type { Bundles } from '../../infra/bundles.ts';
@@ -35,12 +35,27 @@ export const FULL_CONFIG = {
   api: { corsOrigins: ['https://tally.acme.example'] },
 };
 
-export function synth(rawConfig: unknown = FULL_CONFIG, functions: readonly FunctionName[] = FUNCTION_NAMES): Synthesised {
+/** A stand-in for `npm run build:web`'s output (dist/web). */
+export const WEB_STUB_FILES: Readonly<Record<string, string>> = {
+  'index.html': '<!doctype html><title>Tally</title>',
+  'assets/app-ABC123.js': 'console.log("tally");',
+  'assets/app-ABC123.js.map': '{}',
+  'assets/app-DEF456.css': 'body{}',
+  'docs/runbooks/dlq-depth.md': '# DLQ depth',
+};
+
+export function synth(rawConfig: unknown = FULL_CONFIG, functions: readonly FunctionName[] = FUNCTION_NAMES, options: { webBuild?: boolean } = {}): Synthesised {
   const dir = mkdtempSync(join(tmpdir(), 'tally-infra-'));
   const distDir = join(dir, 'dist');
   for (const name of functions) {
     mkdirSync(join(distDir, name), { recursive: true });
     writeFileSync(join(distDir, name, 'index.mjs'), `export const handler = async () => '${name}';\n`);
+  }
+  if (options.webBuild ?? true) {
+    for (const [file, content] of Object.entries(WEB_STUB_FILES)) {
+      mkdirSync(dirname(join(distDir, 'web', file)), { recursive: true });
+      writeFileSync(join(distDir, 'web', file), content);
+    }
   }
   const bundles: Bundles = { distDir, deployed: functions, skipped: FUNCTION_NAMES.filter((n) => !functions.includes(n)) };
   const config = parseInfraConfig(rawConfig);

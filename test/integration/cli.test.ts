@@ -79,6 +79,7 @@ beforeAll(async () => {
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 2, embed: async (texts) => texts.map(() => [1, 0]) },
     exceptionsIndex: { ensure: vi.fn(), replace: vi.fn(), updateFields: vi.fn(async () => undefined), deleteWhere: vi.fn(), count: vi.fn(), search },
+    queues: { depths: async () => [] },
     paginationSecret: 'cli-test-secret',
     corsOrigins: ['*'],
     localIdentity: 'local-analyst',

@@ -95,6 +95,7 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
     getException: async () => undefined,
     patchException: async () => undefined,
     getRun: async () => undefined,
+    queryRuns: async () => ({ items: [] }),
     queryExceptions: async (q) => {
       calls.push(q);
       const inPartition = sorted.filter((i) => i[q.partition.attribute] === q.partition.value);

@@ -11,6 +11,7 @@ import type {
 import type { ExceptionRecord, Side, Triage } from '../types.ts';
 import { sleep } from './sqs-queue.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
+import { RUN_RECORD_TYPE } from '../resources.ts';
 
 const MAX_BATCH_ATTEMPTS = 8;
 
@@ -68,7 +69,8 @@ export class DynamoRunStore implements RunStore {
     try {
       await this.doc.send(new PutCommand({
         TableName: this.table,
-        Item: { ...run, dataset_date: datasetDate(run.dataset, run.business_date) },
+        // record_type: the constant partition of by_requested (recent runs across datasets).
+        Item: { ...run, dataset_date: datasetDate(run.dataset, run.business_date), record_type: RUN_RECORD_TYPE },
         ConditionExpression: 'attribute_not_exists(run_id)',
       }));
       return { created: true, run };

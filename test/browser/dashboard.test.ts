@@ -1,0 +1,227 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core
+ * (no browser download), against the local stack exactly as `npm start` serves it — the sample
+ * loaded through POST /uploads, the built web assets at `/` on the API's origin.
+ * Screenshots of the main views go to test/browser/screenshots/ (git-ignored).
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
+import { buildWeb } from '../../scripts/build-web.ts';
+import { uploadCommand } from '../../scripts/cli/upload.ts';
+import type { CliIo } from '../../scripts/cli/api-client.ts';
+import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
+
+const CHROMIUM = process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium';
+/** What the probe found works here: no background networking (the network is closed), no sandbox as root. */
+const CHROMIUM_FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const SHOTS = join(REPO_ROOT, 'test', 'browser', 'screenshots');
+const SAMPLE = { dataset: 'trades', date: '2025-12-10' };
+const CORRECTED_TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8').replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00');
+
+if (!existsSync(CHROMIUM)) {
+  throw new Error(`browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set TALLY_CHROMIUM`);
+}
+
+let dataDir: string;
+let stack: LocalStack;
+let browser: Browser;
+let page: Page;
+let base: string;
+
+async function uploadSample(api: string): Promise<void> {
+  for (const side of ['source', 'target'] as const) {
+    const lines: string[] = [];
+    const io = { stdout: { write: (t: string) => lines.push(t) }, stderr: { write: (t: string) => lines.push(t) }, env: {} } as unknown as CliIo;
+    const code = await uploadCommand([`${SAMPLE_DIR}${side}.csv`, '--dataset', SAMPLE.dataset, '--date', SAMPLE.date, '--side', side, '--api', api, '--no-progress'], io);
+    if (code !== 0) throw new Error(`uploading the sample ${side} failed: ${lines.join('')}`);
+  }
+}
+
+/** README's screenshots (docs/screenshots/), rewritten only by `npm run screenshots`. */
+const DOCS_SHOTS = process.env.TALLY_UPDATE_DOCS_SCREENSHOTS === '1' ? join(REPO_ROOT, 'docs', 'screenshots') : undefined;
+const DOCS_VIEWS = new Set(['exceptions', 'exception-detail', 'search', 'upload', 'runs', 'operations']);
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  // The visible viewport only: the top of each view, small enough for the README.
+  if (DOCS_SHOTS && DOCS_VIEWS.has(name)) {
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: join(DOCS_SHOTS, `${name}.png`), scale: 'css' });
+  }
+}
+
+/** Waits until the exceptions table has loaded with `n` rows (a filter change reloads it). */
+async function expectRows(n: number): Promise<void> {
+  await expect.poll(async () => {
+    const loading = await page.getByText('Loading exceptions…').count();
+    return loading > 0 ? -1 : page.getByTestId('exception-row').count();
+  }, { timeout: 10_000 }).toBe(n);
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  if (DOCS_SHOTS) mkdirSync(DOCS_SHOTS, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'tally-browser-'));
+  const webDir = join(dataDir, 'web');
+  await buildWeb(webDir);
+  stack = await startLocalStack({ dataDir, apiPort: 0, visibilityTimeoutSeconds: 1, webDir });
+  await stack.loadPolicies();
+  await stack.waitForIdle();
+  await uploadSample(stack.endpoints.api);
+  await stack.waitForIdle();
+  base = stack.endpoints.api;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('dashboard', () => {
+  it('lists the five sample exceptions, newest first, with counts by type and severity', async () => {
+    await page.goto(`${base}/`);
+
+    await expectRows(5);
+    await expect(page.getByRole('heading', { level: 1, name: 'Exceptions' }).isVisible()).resolves.toBe(true);
+    const charts = page.getByRole('figure');
+    await charts.first().waitFor();
+    expect(await charts.first().textContent()).toMatch(/AMOUNT MISMATCH\s*2/);
+    await shot('exceptions');
+  });
+
+  it('filtering by AMOUNT_MISMATCH shows the two amount breaks', async () => {
+    await page.getByLabel('Type').selectOption('AMOUNT_MISMATCH');
+
+    await expectRows(2);
+    expect(page.url()).toContain('exception_type=AMOUNT_MISMATCH');
+    const keys = await page.getByTestId('exception-row').locator('th a').allTextContents();
+    expect(keys.sort()).toEqual(['T0005', 'T0018']);
+  });
+
+  it('an exception shows both amounts with the difference highlighted, its triage and its citations', async () => {
+    await page.getByRole('link', { name: 'T0018' }).click();
+    await page.getByRole('heading', { level: 1, name: /T0018/ }).waitFor();
+
+    const amount = page.getByTestId('diff-row');
+    expect(await amount.count()).toBe(1);
+    expect(await amount.locator('th').textContent()).toContain('amount');
+    expect(await amount.locator('td.differs mark').allTextContents()).toEqual(['310.00', '295.00']);
+    expect(await amount.textContent()).toContain('Δ -15.00');
+    const citations = page.getByTestId('citation');
+    expect(await citations.count()).toBeGreaterThan(0);
+    await citations.first().locator('summary').click();
+    expect((await citations.first().locator('blockquote').textContent())?.length).toBeGreaterThan(20);
+    expect(await page.getByText(/Triaged by rules/).count()).toBe(1);
+    await shot('exception-detail');
+  });
+
+  it('acknowledging it changes its status and adds a history entry', async () => {
+    const before = await page.getByTestId('history').locator('li').count();
+
+    await page.getByLabel(/^Note/).fill('checking the fee schedule');
+    await page.getByRole('button', { name: 'Acknowledge' }).click();
+
+    await page.getByRole('status').filter({ hasText: 'Saved: status ACKNOWLEDGED' }).waitFor();
+    expect(await page.getByTestId('status').textContent()).toBe('ACKNOWLEDGED');
+    const history = page.getByTestId('history').locator('li');
+    expect(await history.count()).toBe(before + 1);
+    expect(await history.last().textContent()).toMatch(/Acknowledged by local-analyst \(OPEN → ACKNOWLEDGED\).*checking the fee schedule/);
+  });
+
+  it('a concurrent change is reported as a conflict, not overwritten', async () => {
+    const id = page.url().split('/exceptions/')[1] as string;
+    const current = await (await fetch(`${base}/exceptions/${id}`)).json() as { version: number };
+    // Someone else adds a note behind this page's back.
+    const other = await fetch(`${base}/exceptions/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: current.version, note: 'from another analyst' }) });
+    expect(other.status).toBe(200);
+
+    await page.getByRole('button', { name: 'Resolve' }).click();
+
+    const alert = page.getByRole('alert').filter({ hasText: 'Version conflict' });
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/Nothing was saved/);
+    await shot('conflict');
+    expect(await page.getByTestId('status').textContent()).toBe('ACKNOWLEDGED');
+    await alert.getByRole('button', { name: 'Reload exception' }).click();
+    await page.getByTestId('history').getByText('from another analyst').waitFor();
+  });
+
+  it('search returns scored results that say why they matched', async () => {
+    await page.getByRole('link', { name: 'Search' }).click();
+    await page.getByLabel('Search exceptions').fill('amount differs');
+    await page.getByLabel('Search exceptions').press('Enter');
+
+    const hits = page.getByTestId('search-hit');
+    await hits.first().waitFor();
+    expect(await hits.count()).toBeGreaterThan(0);
+    expect(await hits.first().textContent()).toMatch(/score \d\.\d{3}/);
+    expect(await hits.first().textContent()).toContain('AMOUNT MISMATCH');
+    await shot('search');
+  });
+
+  it('runs list the sample run with its summary; operations shows every queue and DLQ', async () => {
+    await page.getByRole('link', { name: 'Runs' }).click();
+    await page.getByTestId('run').first().waitFor();
+    expect(await page.getByTestId('run').count()).toBe(1);
+    expect(await page.getByTestId('run').first().textContent()).toMatch(/source 20, target 19.*Matched15/);
+    await shot('runs');
+
+    await page.getByRole('link', { name: 'Operations' }).click();
+    await page.getByTestId('queue-row').first().waitFor();
+    expect(await page.getByTestId('queue-row').locator('th').allTextContents()).toEqual(['ingest', 'recon', 'triage']);
+    expect(await page.getByText('All dead-letter queues are empty.').count()).toBe(1);
+    const runbook = await page.getByRole('link', { name: /runbook|DLQ depth/ }).getAttribute('href');
+    expect((await fetch(`${base}/${runbook}`)).status).toBe(200);
+    await shot('operations');
+  });
+
+  it('uploading a corrected target through the page makes a new run that resolves the corrected exception', async () => {
+    await page.getByRole('link', { name: 'Upload' }).click();
+    await page.getByLabel('Dataset').fill(SAMPLE.dataset);
+    await page.getByLabel('Business date').fill(SAMPLE.date);
+    await page.getByLabel(/Target file/).setInputFiles({ name: 'target.csv', mimeType: 'text/csv', buffer: Buffer.from(CORRECTED_TARGET) });
+
+    await page.getByRole('button', { name: 'Upload and reconcile' }).click();
+
+    const result = page.getByTestId('upload-run');
+    await result.getByText('COMPLETED').waitFor({ timeout: 60_000 });
+    expect(await page.locator('progress#p-target').getAttribute('value')).toBe('1');
+    expect(await result.textContent()).toMatch(/AMOUNT MISMATCH 1.*1 resolved/);
+    await shot('upload');
+    await stack.waitForIdle();
+
+    await result.getByRole('link', { name: /All exceptions for trades/ }).click();
+    await expectRows(5);
+    const t0005 = page.getByTestId('exception-row').filter({ has: page.getByRole('link', { name: 'T0005' }) });
+    expect(await t0005.locator('.badge').nth(1).textContent()).toBe('RESOLVED');
+    await page.getByLabel('Status').selectOption('OPEN');
+    await expectRows(3); // T0018 was acknowledged above
+  });
+
+  it('works with the keyboard and at tablet width', async () => {
+    await page.close();
+    page = await browser.newPage({ viewport: { width: 820, height: 1000 } });
+    await page.goto(`${base}/#/exceptions`);
+    await expectRows(5);
+
+    await page.keyboard.press('Tab');
+    // (Expressions as strings: this file is type-checked without the DOM library.)
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(820);
+    // Every form control has a label.
+    const unlabelled = await page.evaluate(`[...document.querySelectorAll('input, select, textarea')]
+      .filter((el) => !el.labels?.length && !el.getAttribute('aria-label')).length`);
+    expect(unlabelled).toBe(0);
+    await shot('exceptions-tablet');
+  });
+});

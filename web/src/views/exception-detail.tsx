@@ -1,0 +1,192 @@
+/**
+ * One exception: both rows side by side with the differing fields marked, the triage with each
+ * citation's passage, the history, and the workflow (status, assignee, note) under the API's
+ * optimistic concurrency: a 409 is shown as such, never retried silently.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, humanize, keyText, TRANSITIONS, type ExceptionItem, type Row } from '../api.ts';
+import { Badge, ErrorMessage, Loading, when } from './common.tsx';
+
+function fieldsOf(source: Row | null, target: Row | null): string[] {
+  const seen = new Set<string>();
+  for (const row of [source, target]) for (const k of Object.keys(row ?? {})) seen.add(k);
+  return [...seen];
+}
+
+function Rows({ e }: { e: ExceptionItem }) {
+  const diffs = new Map(e.diffs.map((d) => [d.field, d]));
+  const fields = fieldsOf(e.source, e.target);
+  const side = (row: Row | null, field: string, name: string) => {
+    if (!row) return <td class="muted">not in {name}</td>;
+    const value = row[field];
+    return diffs.has(field) ? <td class="differs"><mark>{value}</mark></td> : <td>{value}</td>;
+  };
+  return (
+    <div class="table-wrap">
+      <table class="rows" aria-describedby="rows-legend">
+        <caption>Source and target rows{e.lines ? ` (lines: source ${e.lines.source.join(', ') || '—'}; target ${e.lines.target.join(', ') || '—'})` : ''}</caption>
+        <thead><tr><th scope="col">Field</th><th scope="col">Source</th><th scope="col">Target</th><th scope="col">Difference</th></tr></thead>
+        <tbody>
+          {fields.map((f) => {
+            const d = diffs.get(f);
+            return (
+              <tr key={f} class={d ? 'diff-row' : undefined} data-testid={d ? 'diff-row' : undefined}>
+                <th scope="row">{f}{d && <span class="sr-only"> (differs)</span>}</th>
+                {side(e.source, f, 'source')}
+                {side(e.target, f, 'target')}
+                <td>{d ? <strong class="delta">{d.delta !== undefined ? `Δ ${d.delta}` : 'differs'}</strong> : ''}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <p id="rows-legend" class="muted small">Highlighted cells differ between source and target.{e.reason ? ` Reason: ${e.reason}` : ''}</p>
+    </div>
+  );
+}
+
+function TriagePanel({ e }: { e: ExceptionItem }) {
+  const t = e.triage;
+  if (!t) return <p class="muted">Not triaged yet: triage runs shortly after each reconciliation.</p>;
+  return (
+    <div class="triage">
+      <p><Badge kind="severity" value={t.severity} /> <span class="summary-text">{t.summary}</span></p>
+      <p class="small">
+        Triaged by <strong>{t.provider}</strong> ({t.model}) at {when(t.triaged_at)}
+        {t.degraded && <span class="badge degraded" title="the model providers failed; the deterministic rules answered">Degraded to rules</span>}
+      </p>
+      <div class="two-col">
+        <div>
+          <h3>Recommended actions</h3>
+          <ol>{t.recommended_actions.map((a, i) => <li key={i}>{a}</li>)}</ol>
+        </div>
+        <div>
+          <h3>Root-cause hypotheses</h3>
+          <ul>{t.root_cause_hypotheses.map((a, i) => <li key={i}>{a}</li>)}</ul>
+        </div>
+      </div>
+      <h3>Policy citations ({t.policy_citations.length})</h3>
+      <ul class="citations">
+        {t.policy_citations.map((c) => (
+          <li key={c.passage_id} data-testid="citation">
+            <details>
+              <summary><span class="doc">{c.document}</span> › {c.section}</summary>
+              <blockquote cite={c.passage_id}>{c.passage}</blockquote>
+            </details>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function Workflow({ e, onChanged }: { e: ExceptionItem; onChanged: (next: ExceptionItem | null) => void }) {
+  const [note, setNote] = useState('');
+  const [assignee, setAssignee] = useState(e.assignee ?? '');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [conflict, setConflict] = useState<string | null>(null);
+  useEffect(() => setAssignee(e.assignee ?? ''), [e.assignee, e.version]);
+
+  const send = async (change: { status?: string; assignee?: string | null; note?: string }) => {
+    setBusy(true);
+    setError(null);
+    setConflict(null);
+    try {
+      const next = await api<ExceptionItem>(`/exceptions/${e.exception_id}`, { method: 'PATCH', body: { version: e.version, ...change } });
+      setNote('');
+      onChanged(next);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        setConflict(`Someone else changed this exception while you were looking at it (you had version ${e.version}, it is now at version ${String(err.details.current_version ?? '?')}). Nothing was saved. Reload it, check their change, then try again.`);
+      } else setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const noteValue = note.trim() || undefined;
+  return (
+    <section class="workflow" aria-labelledby="work-title">
+      <h2 id="work-title">Work it</h2>
+      {conflict && (
+        <div class="conflict" role="alert">
+          <p><strong>Version conflict.</strong> {conflict}</p>
+          <button type="button" onClick={() => { setConflict(null); onChanged(null); }}>Reload exception</button>
+        </div>
+      )}
+      <ErrorMessage error={error} />
+      <div class="field">
+        <label for="note">Note (optional, recorded with the change)</label>
+        <textarea id="note" rows={2} maxLength={2000} value={note} onInput={(ev) => setNote((ev.currentTarget as HTMLTextAreaElement).value)} />
+      </div>
+      <div class="actions" role="group" aria-label="Change status">
+        {(TRANSITIONS[e.status] ?? []).map((t) => (
+          <button key={t.to} type="button" disabled={busy} onClick={() => send({ status: t.to, ...(noteValue ? { note: noteValue } : {}) })}>{t.label}</button>
+        ))}
+        <button type="button" class="secondary" disabled={busy || !noteValue} onClick={() => send({ note: noteValue })}>Add note</button>
+      </div>
+      <form class="assign" onSubmit={(ev) => { ev.preventDefault(); void send({ assignee: assignee.trim() || null, ...(noteValue ? { note: noteValue } : {}) }); }}>
+        <div class="field">
+          <label for="assignee">Assignee</label>
+          <input id="assignee" type="text" maxLength={200} value={assignee} placeholder="e.g. ana@example.com" onInput={(ev) => setAssignee((ev.currentTarget as HTMLInputElement).value)} />
+        </div>
+        <button type="submit" class="secondary" disabled={busy || assignee.trim() === (e.assignee ?? '')}>{assignee.trim() || !e.assignee ? 'Assign' : 'Unassign'}</button>
+      </form>
+    </section>
+  );
+}
+
+export function ExceptionDetailView({ id }: { id: string }) {
+  const [e, setE] = useState<ExceptionItem | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [reload, setReload] = useState(0);
+  const [saved, setSaved] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    api<ExceptionItem>(`/exceptions/${encodeURIComponent(id)}`).then((x) => live && setE(x)).catch((err: unknown) => live && setError(err));
+    return () => { live = false; };
+  }, [id, reload]);
+
+  if (error) return <section><h1>Exception</h1><ErrorMessage error={error} /><p><a href="#/exceptions">Back to exceptions</a></p></section>;
+  if (!e) return <Loading what="the exception" />;
+  return (
+    <article aria-labelledby="exception-title" class="detail">
+      <p><a href="#/exceptions">← Exceptions</a></p>
+      <h1 id="exception-title">{humanize(e.exception_type)} · {keyText(e.key)}</h1>
+      <dl class="facts">
+        <div><dt>Status</dt><dd data-testid="status"><Badge kind="status" value={e.status} /></dd></div>
+        <div><dt>Severity</dt><dd><Badge kind="severity" value={e.severity ?? e.policy_severity} /></dd></div>
+        <div><dt>Dataset / date</dt><dd>{e.dataset} / {e.business_date}</dd></div>
+        <div><dt>Run</dt><dd><a href={`#/runs?run=${encodeURIComponent(e.run_id)}`}>{e.run_id}</a></dd></div>
+        <div><dt>Assignee</dt><dd>{e.assignee ?? <span class="muted">nobody</span>}</dd></div>
+        <div><dt>Version</dt><dd>{e.version}</dd></div>
+      </dl>
+      {saved && <p class="ok" role="status">{saved}</p>}
+      <section aria-labelledby="rows-title"><h2 id="rows-title">Rows</h2><Rows e={e} /></section>
+      <section aria-labelledby="triage-title"><h2 id="triage-title">Triage</h2><TriagePanel e={e} /></section>
+      <Workflow e={e} onChanged={(next) => {
+        if (next) {
+          setE(next);
+          setSaved(`Saved: status ${next.status}, version ${next.version}.`);
+        } else {
+          setSaved(null);
+          setReload(reload + 1);
+        }
+      }} />
+      <section aria-labelledby="history-title">
+        <h2 id="history-title">History</h2>
+        <ol class="history" data-testid="history">
+          {e.history.map((h, i) => (
+            <li key={i}>
+              <span class="nowrap">{when(h.at)}</span> · <strong>{humanize(h.action)}</strong> by {h.by}
+              {h.from || h.to ? ` (${h.from ?? '—'} → ${h.to ?? '—'})` : ''}
+              {h.run_id ? ` in run ${h.run_id}` : ''}
+              {h.note && <q>{h.note}</q>}
+            </li>
+          ))}
+        </ol>
+      </section>
+    </article>
+  );
+}

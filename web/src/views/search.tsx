@@ -1,0 +1,67 @@
+/** Semantic search over triaged exceptions, with the listing's filters. */
+import { useState } from 'preact/hooks';
+import { api, keyText, type SearchHit } from '../api.ts';
+import { Badge, ErrorMessage, Field } from './common.tsx';
+import { FilterForm } from './exceptions.tsx';
+
+type Filters = Record<string, string | undefined>;
+
+export function SearchView() {
+  const [q, setQ] = useState('');
+  const [filters, setFilters] = useState<Filters>({});
+  const [hits, setHits] = useState<SearchHit[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const run = async (nextFilters = filters) => {
+    if (!q.trim()) return;
+    setBusy(true);
+    setError(null);
+    try {
+      setHits((await api<{ items: SearchHit[] }>('/search', { query: { q: q.trim(), k: '10', ...nextFilters } })).items);
+    } catch (e) {
+      setError(e);
+      setHits(null);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="search-title">
+      <h1 id="search-title">Search</h1>
+      <form role="search" class="searchbar" onSubmit={(e) => { e.preventDefault(); void run(); }}>
+        <Field id="q" label="Search exceptions">
+          <input id="q" type="search" value={q} maxLength={1000} placeholder="e.g. amount differs, T0012, missing from the target"
+            onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} />
+        </Field>
+        <button type="submit" disabled={busy || !q.trim()}>Search</button>
+      </form>
+      <details class="more-filters">
+        <summary>Filters</summary>
+        <FilterForm filters={filters} idPrefix="s" onChange={(f) => { setFilters(f); void run(f); }} />
+      </details>
+      <ErrorMessage error={error} />
+      {hits && (
+        <>
+          <p role="status" class="muted">{hits.length === 0 ? 'No matching exceptions.' : `${hits.length} result${hits.length === 1 ? '' : 's'}, best match first.`}</p>
+          <ol class="hits">
+            {hits.map((h) => (
+              <li key={h.exception_id} data-testid="search-hit">
+                <div class="hit-head">
+                  <a href={`#/exceptions/${h.exception_id}`}>{keyText(h.key)}</a>
+                  <span class="score" title="cosine similarity between the query and the exception">score {h.score.toFixed(3)}</span>
+                </div>
+                <p class="why">
+                  Matched on: <Badge kind="type" value={h.exception_type} /> key <code>{keyText(h.key)}</code>{' '}
+                  <Badge kind="status" value={h.status} /> <Badge kind="severity" value={h.severity} /> {h.dataset} / {h.business_date}
+                </p>
+                <p class="summary-text">{h.summary}</p>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
+    </section>
+  );
+}
