@@ -80,12 +80,32 @@ const TARGET_SEEN = 2;
 const TARGET_DUPLICATED = 4;
 /** The target's first row is the same raw line as the source's under the same header. */
 const TARGET_SAME_TEXT = 8;
+/** A later row of a duplicated source key: its lines are on the first row's slot. */
+const REPEAT = 16;
+
+// A slot's record in a SourceIndex page: fields side by side, so a lookup touches one cache line.
+const F_HASH = 0;
+const F_KEY_HOLDER = 1;
+const F_KEY_START = 2;
+const F_KEY_END = 3;
+/** Holder of the raw line, or -1 when the row was quoted (its fields are in `quotedRows`). */
+const F_ROW_HOLDER = 4;
+const F_ROW_START = 5;
+const F_ROW_END = 6;
+const F_LINE = 7;
+const F_TARGET_LINE = 8;
+const F_FLAGS = 9;
+const STRIDE = 10;
+const PAGE_BITS = 14;
+const PAGE_SLOTS = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SLOTS - 1;
 
 /**
- * The source side's keys, one slot per distinct valid key in first-seen order, in parallel typed
- * arrays behind an open-addressing hash table. A million keys cost a few typed arrays instead of
- * a million Map entries and entry objects (which is what made a 1M-row run slow: cache misses in
- * the Map and the garbage collector walking the entries).
+ * The source side's keys, one slot per distinct valid key in first-seen order, kept in typed
+ * arrays behind an open-addressing hash table. A million keys cost a few megabytes of typed arrays
+ * instead of a million Map entries and entry objects (which is what made a 1M-row run slow: cache
+ * misses in the Map and the garbage collector walking the entries). Slots live in fixed-size pages
+ * so growing never copies them.
  *
  * Key and row text are not copied: they stay in the decoded chunk string they were read from
  * (`holders`), addressed by offsets. A key that had to be built (quoted rows, composite keys) is
@@ -93,24 +113,13 @@ const TARGET_SAME_TEXT = 8;
  */
 class SourceIndex {
   size = 0;
-  private capacity = 1 << 14;
-  private mask = (this.capacity << 1) - 1;
+  private readonly pages: Int32Array[] = [];
+  private mask = 0;
   /**
-   * Hash table of (slot + 1 or 0 when empty, hash) pairs, side by side so a probe touches one
-   * cache line. Twice as many pairs as the capacity, so at most half full.
+   * Hash table of (slot + 1 or 0 when empty, hash) pairs, side by side so a probe reads one
+   * line; at most half full. Built once the source is loaded (`build`), at its final size.
    */
-  private table: Int32Array = new Int32Array(this.capacity << 2);
-  hash: Int32Array = new Int32Array(this.capacity);
-  keyHolder: Int32Array = new Int32Array(this.capacity);
-  keyStart: Int32Array = new Int32Array(this.capacity);
-  keyEnd: Int32Array = new Int32Array(this.capacity);
-  /** Holder of the raw line, or -1 when the row was quoted (its fields are in `quotedRows`). */
-  rowHolder: Int32Array = new Int32Array(this.capacity);
-  rowStart: Int32Array = new Int32Array(this.capacity);
-  rowEnd: Int32Array = new Int32Array(this.capacity);
-  line: Int32Array = new Int32Array(this.capacity);
-  targetLine: Int32Array = new Int32Array(this.capacity);
-  flags: Uint8Array = new Uint8Array(this.capacity);
+  private table: Int32Array = new Int32Array(0);
   readonly holders: string[] = [];
   readonly quotedRows = new Map<number, string[]>();
   /** Lines of the second and later rows of a key, per side. */
@@ -119,99 +128,137 @@ class SourceIndex {
   /** The target's first row of a key, when it is not TARGET_SAME_TEXT. */
   readonly targetText = new Map<number, string | string[]>();
 
-  /** The slot holding `str[start, end)`, or -(table position + 1) where it would go. */
+  private page(slot: number): Int32Array {
+    return this.pages[slot >>> PAGE_BITS] as Int32Array;
+  }
+
+  get(slot: number, field: number): number {
+    return (this.pages[slot >>> PAGE_BITS] as Int32Array)[(slot & PAGE_MASK) * STRIDE + field] as number;
+  }
+
+  set(slot: number, field: number, value: number): void {
+    (this.pages[slot >>> PAGE_BITS] as Int32Array)[(slot & PAGE_MASK) * STRIDE + field] = value;
+  }
+
+  /** The first row whose key is `str[start, end)` (hashing to `h`), or -1. After `build`. */
   find(h: number, str: string, start: number, end: number): number {
     const table = this.table;
     const mask = this.mask;
+    if (table.length === 0) return -1;
     for (let pos = h & mask; ; pos = (pos + 1) & mask) {
       const entry = table[pos << 1] as number;
-      if (entry === 0) return -(pos + 1);
+      if (entry === 0) return -1;
       if (table[(pos << 1) + 1] === h && this.keyIs(entry - 1, str, start, end)) return entry - 1;
     }
   }
 
+  /** Whether `slot` is a first row whose key is `str[start, end)` (hashing to `h`). */
+  hasKey(slot: number, h: number, str: string, start: number, end: number): boolean {
+    return slot < this.size && this.get(slot, F_HASH) === h && (this.get(slot, F_FLAGS) & REPEAT) === 0 && this.keyIs(slot, str, start, end);
+  }
+
   /** Whether the key of `slot` is `str[start, end)`. */
   keyIs(slot: number, str: string, start: number, end: number): boolean {
-    const ks = this.keyStart[slot] as number;
+    const page = this.page(slot);
+    const base = (slot & PAGE_MASK) * STRIDE;
+    const ks = page[base + F_KEY_START] as number;
     const len = end - start;
-    if ((this.keyEnd[slot] as number) - ks !== len) return false;
-    const holder = this.holders[this.keyHolder[slot] as number] as string;
+    if ((page[base + F_KEY_END] as number) - ks !== len) return false;
+    const holder = this.holders[page[base + F_KEY_HOLDER] as number] as string;
     let i = 0;
     while (i < len && holder.charCodeAt(ks + i) === str.charCodeAt(start + i)) i++;
     return i === len;
   }
 
-  /** Adds a key at the table position `find` returned. */
-  add(notFound: number, h: number, keyHolder: number, keyStart: number, keyEnd: number,
+  /** Whether the raw line of `slot` is `buf[start, end)`. */
+  rowIs(slot: number, buf: string, start: number, end: number): boolean {
+    const page = this.page(slot);
+    const base = (slot & PAGE_MASK) * STRIDE;
+    const holder = page[base + F_ROW_HOLDER] as number;
+    if (holder < 0) return false;
+    const rs = page[base + F_ROW_START] as number;
+    const re = page[base + F_ROW_END] as number;
+    if (re - rs !== end - start) return false;
+    // Two (cheap, sliced) substrings and a builtin compare beat comparing char by char in JS.
+    return buf.slice(start, end) === (this.holders[holder] as string).slice(rs, re);
+  }
+
+  /** Adds a row of the source, in file order. */
+  append(h: number, keyHolder: number, keyStart: number, keyEnd: number,
     rowHolder: number, rowStart: number, rowEnd: number, line: number): number {
     const slot = this.size;
-    if (slot === this.capacity) {
-      this.grow();
-      notFound = this.find(h, this.holders[keyHolder] as string, keyStart, keyEnd);
-    }
-    const pos = -notFound - 1;
-    this.table[pos << 1] = slot + 1;
-    this.table[(pos << 1) + 1] = h;
-    this.hash[slot] = h;
-    this.keyHolder[slot] = keyHolder;
-    this.keyStart[slot] = keyStart;
-    this.keyEnd[slot] = keyEnd;
-    this.rowHolder[slot] = rowHolder;
-    this.rowStart[slot] = rowStart;
-    this.rowEnd[slot] = rowEnd;
-    this.line[slot] = line;
+    if ((slot & PAGE_MASK) === 0) this.pages.push(new Int32Array(PAGE_SLOTS * STRIDE));
+    const page = this.page(slot);
+    const base = (slot & PAGE_MASK) * STRIDE;
+    page[base + F_HASH] = h;
+    page[base + F_KEY_HOLDER] = keyHolder;
+    page[base + F_KEY_START] = keyStart;
+    page[base + F_KEY_END] = keyEnd;
+    page[base + F_ROW_HOLDER] = rowHolder;
+    page[base + F_ROW_START] = rowStart;
+    page[base + F_ROW_END] = rowEnd;
+    page[base + F_LINE] = line;
     this.size = slot + 1;
     return slot;
   }
 
-  private grow(): void {
-    const capacity = this.capacity * 2;
-    const widen = (a: Int32Array): Int32Array => {
-      const b = new Int32Array(capacity);
-      b.set(a);
-      return b;
-    };
-    this.hash = widen(this.hash);
-    this.keyHolder = widen(this.keyHolder);
-    this.keyStart = widen(this.keyStart);
-    this.keyEnd = widen(this.keyEnd);
-    this.rowHolder = widen(this.rowHolder);
-    this.rowStart = widen(this.rowStart);
-    this.rowEnd = widen(this.rowEnd);
-    this.line = widen(this.line);
-    this.targetLine = widen(this.targetLine);
-    const flags = new Uint8Array(capacity);
-    flags.set(this.flags);
-    this.flags = flags;
-    this.capacity = capacity;
-    this.mask = (capacity << 1) - 1;
-    const table = new Int32Array(capacity << 2);
+  /**
+   * Builds the hash table over all rows, in file order: a row whose key an earlier row has
+   * becomes a REPEAT and its line is added to the earlier row's. Sized once, so never rehashed,
+   * and the probes of consecutive rows are independent, so the CPU overlaps their cache misses.
+   */
+  build(): void {
+    let tableSize = 1 << 10;
+    while (tableSize < this.size * 2) tableSize *= 2;
+    const mask = tableSize - 1;
+    const table = new Int32Array(tableSize * 2);
     for (let slot = 0; slot < this.size; slot++) {
-      const h = this.hash[slot] as number;
-      let pos = h & this.mask;
-      while (table[pos << 1] !== 0) pos = (pos + 1) & this.mask;
-      table[pos << 1] = slot + 1;
-      table[(pos << 1) + 1] = h;
+      const page = this.page(slot);
+      const base = (slot & PAGE_MASK) * STRIDE;
+      const h = page[base + F_HASH] as number;
+      let pos = h & mask;
+      for (;;) {
+        const entry = table[pos << 1] as number;
+        if (entry === 0) {
+          table[pos << 1] = slot + 1;
+          table[(pos << 1) + 1] = h;
+          break;
+        }
+        if (table[(pos << 1) + 1] === h) {
+          const holder = this.holders[page[base + F_KEY_HOLDER] as number] as string;
+          const first = entry - 1;
+          if (this.keyIs(first, holder, page[base + F_KEY_START] as number, page[base + F_KEY_END] as number)) {
+            page[base + F_FLAGS] = REPEAT;
+            this.set(first, F_FLAGS, this.get(first, F_FLAGS) | SOURCE_DUPLICATED);
+            const lines = this.sourceExtra.get(first);
+            if (lines) lines.push(page[base + F_LINE] as number);
+            else this.sourceExtra.set(first, [page[base + F_LINE] as number]);
+            break;
+          }
+        }
+        pos = (pos + 1) & mask;
+      }
     }
     this.table = table;
+    this.mask = mask;
   }
 
   keyText(slot: number): string {
-    return (this.holders[this.keyHolder[slot] as number] as string).slice(this.keyStart[slot], this.keyEnd[slot]);
+    return (this.holders[this.get(slot, F_KEY_HOLDER)] as string).slice(this.get(slot, F_KEY_START), this.get(slot, F_KEY_END));
   }
 
   sourceEntry(slot: number): Entry {
-    const holder = this.rowHolder[slot] as number;
+    const holder = this.get(slot, F_ROW_HOLDER);
     const text = holder < 0
       ? this.quotedRows.get(slot) as string[]
-      : (this.holders[holder] as string).slice(this.rowStart[slot], this.rowEnd[slot]);
-    return { line: this.line[slot] as number, text };
+      : (this.holders[holder] as string).slice(this.get(slot, F_ROW_START), this.get(slot, F_ROW_END));
+    return { line: this.get(slot, F_LINE), text };
   }
 
   /** The target's first row for a source key that has one. */
   targetEntry(slot: number, source: Entry): Entry {
-    const text = (this.flags[slot] as number) & TARGET_SAME_TEXT ? source.text : this.targetText.get(slot) as string | string[];
-    return { line: this.targetLine[slot] as number, text };
+    const text = this.get(slot, F_FLAGS) & TARGET_SAME_TEXT ? source.text : this.targetText.get(slot) as string | string[];
+    return { line: this.get(slot, F_TARGET_LINE), text };
   }
 }
 
@@ -228,7 +275,10 @@ interface TargetOnly {
   extra: number[] | undefined;
 }
 
-/** FNV-1a over the UTF-16 code units, then a murmur3 finaliser so linear probing spreads well. */
+/**
+ * FNV-1a over the UTF-16 code units, then a murmur3 finaliser so linear probing spreads well.
+ * 30 bits, so the value stays a small integer for V8 (no heap number per row).
+ */
 function hashOf(str: string, start: number, end: number): number {
   let h = 0x811c9dc5 | 0;
   for (let i = start; i < end; i++) h = Math.imul(h ^ str.charCodeAt(i), 0x01000193);
@@ -236,7 +286,7 @@ function hashOf(str: string, start: number, end: number): number {
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
+  return (h ^ (h >>> 16)) & 0x3fffffff;
 }
 
 /** The characters `String.prototype.trim` removes. */
@@ -310,6 +360,7 @@ class SideLoader implements CsvSink {
       return;
     }
     this.rows++;
+    if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) return;
     // One pass over the commas: the field count, the key and amount positions, the longest field.
     const role = cols.role;
     const count = cols.count;
@@ -402,20 +453,7 @@ class SideLoader implements CsvSink {
     fields: string[] | undefined, line: number): void {
     const index = this.index;
     const h = hashOf(keyStr, keyStart, keyEnd);
-    let found: number;
-    // Extracts are usually in the same order on both sides: try the slots after the last match
-    // before the hash table (a random memory access per row, the main cost of a large file).
-    const guess = this.lastSlot + 1;
-    if (!this.isSource && guess < index.size && index.hash[guess] === h && index.keyIs(guess, keyStr, keyStart, keyEnd)) found = guess;
-    else if (!this.isSource && guess + 1 < index.size && index.hash[guess + 1] === h && index.keyIs(guess + 1, keyStr, keyStart, keyEnd)) found = guess + 1;
-    else found = index.find(h, keyStr, keyStart, keyEnd);
-    if (found >= 0) this.lastSlot = found;
     if (this.isSource) {
-      if (found >= 0) {
-        index.flags[found] = (index.flags[found] as number) | SOURCE_DUPLICATED;
-        pushLine(index.sourceExtra, found, line);
-        return;
-      }
       let keyHolder: number;
       if (keyStr === buf) {
         keyHolder = this.holderOf(buf);
@@ -424,10 +462,17 @@ class SideLoader implements CsvSink {
         index.holders.push(keyStr);
       }
       const rowHolder = fields === undefined ? this.holderOf(buf) : -1;
-      const slot = index.add(found, h, keyHolder, keyStart, keyEnd, rowHolder, start, end, line);
+      const slot = index.append(h, keyHolder, keyStart, keyEnd, rowHolder, start, end, line);
       if (fields !== undefined) index.quotedRows.set(slot, fields);
       return;
     }
+    // Extracts are usually in the same order on both sides: try the rows after the last match
+    // before the hash table (a random memory access per row, the main cost of a large file).
+    const guess = this.nextSlot();
+    let found: number;
+    if (index.hasKey(guess, h, keyStr, keyStart, keyEnd)) found = guess;
+    else found = index.find(h, keyStr, keyStart, keyEnd);
+    if (found >= 0) this.lastSlot = found;
     if (found < 0) {
       const keyText = keyStr.slice(keyStart, keyEnd);
       const other = this.targetOnly.get(keyText);
@@ -436,31 +481,47 @@ class SideLoader implements CsvSink {
       else other.extra.push(line);
       return;
     }
-    const flags = index.flags[found] as number;
-    if (flags & TARGET_SEEN) {
-      index.flags[found] = flags | TARGET_DUPLICATED;
-      pushLine(index.targetExtra, found, line);
-      return;
-    }
-    index.targetLine[found] = line;
-    if (fields === undefined && this.sameLayout && this.sameRow(found, buf, start, end)) {
-      index.flags[found] = flags | TARGET_SEEN | TARGET_SAME_TEXT;
-    } else {
-      index.flags[found] = flags | TARGET_SEEN;
-      index.targetText.set(found, fields ?? buf.slice(start, end));
-    }
+    this.matchTarget(found, fields === undefined && this.sameLayout && this.index.rowIs(found, buf, start, end),
+      fields ?? buf, start, end, line);
   }
 
-  /** Whether the source row of `slot` is the same raw text as `buf[start, end)`. */
-  private sameRow(slot: number, buf: string, start: number, end: number): boolean {
+  /**
+   * The target side's shortcut: extracts are usually in the same order and mostly identical, so
+   * a target line is first compared whole with the source row after the last match. The same raw
+   * line under the same header is a valid row with the same key, so it needs no further reading.
+   */
+  private sameAsNextSource(buf: string, start: number, end: number, line: number): boolean {
+    const slot = this.nextSlot();
+    if (slot >= this.index.size || !this.index.rowIs(slot, buf, start, end)) return false;
+    this.lastSlot = slot;
+    this.matchTarget(slot, true, buf, start, end, line);
+    return true;
+  }
+
+  /** The first source row after the last match that is not a REPEAT. */
+  private nextSlot(): number {
     const index = this.index;
-    const holder = index.rowHolder[slot] as number;
-    if (holder < 0) return false;
-    const rs = index.rowStart[slot] as number;
-    const re = index.rowEnd[slot] as number;
-    if (re - rs !== end - start) return false;
-    // Two (cheap, sliced) substrings and a builtin compare beat comparing char by char in JS.
-    return buf.slice(start, end) === (index.holders[holder] as string).slice(rs, re);
+    let slot = this.lastSlot + 1;
+    while (slot < index.size && index.get(slot, F_FLAGS) & REPEAT) slot++;
+    return slot;
+  }
+
+  /** A target row whose key is the source key of `slot`; `same` when it is the same raw line. */
+  private matchTarget(slot: number, same: boolean, text: string | string[], start: number, end: number, line: number): void {
+    const index = this.index;
+    const flags = index.get(slot, F_FLAGS);
+    if (flags & TARGET_SEEN) {
+      index.set(slot, F_FLAGS, flags | TARGET_DUPLICATED);
+      pushLine(index.targetExtra, slot, line);
+      return;
+    }
+    index.set(slot, F_TARGET_LINE, line);
+    if (same) {
+      index.set(slot, F_FLAGS, flags | TARGET_SEEN | TARGET_SAME_TEXT);
+    } else {
+      index.set(slot, F_FLAGS, flags | TARGET_SEEN);
+      index.targetText.set(slot, typeof text === 'string' ? text.slice(start, end) : text);
+    }
   }
 
   /** The holder number of a decoded chunk; consecutive rows share the chunk. */
@@ -482,17 +543,19 @@ function pushLine(map: Map<number, number[]>, slot: number, line: number): void 
 
 export async function reconcile(source: ReconInput, target: ReconInput, policy: ReconPolicy): Promise<ReconResult> {
   const started = performance.now();
+  plainSeverities.delete(policy); // remembered for this run only
   const index = new SourceIndex();
   const s = await loadSide(new SideLoader('source', source.name, index, policy), source, policy);
+  index.build();
   const t = await loadSide(new SideLoader('target', target.name, index, policy, s.header), target, policy);
   const sCols = s.cols as Columns;
   const tCols = t.cols as Columns;
   const findings: Finding[] = [];
   let matched = 0;
 
-  const flagsOf = index.flags;
   for (let slot = 0; slot < index.size; slot++) {
-    const flags = flagsOf[slot] as number;
+    const flags = index.get(slot, F_FLAGS);
+    if (flags & REPEAT) continue;
     if ((flags & (SOURCE_DUPLICATED | TARGET_DUPLICATED | TARGET_SEEN | TARGET_SAME_TEXT)) === (TARGET_SEEN | TARGET_SAME_TEXT)) {
       matched++;
       continue;
@@ -637,8 +700,15 @@ function checkRow(record: CsvRecord, cols: Columns, policy: ReconPolicy): { key:
 }
 
 function keyRow(keyText: string, policy: ReconPolicy): Row {
-  const parts = policy.keyColumns.length === 1 ? [keyText] : keyText.split(KEY_SEPARATOR);
-  return Object.fromEntries(policy.keyColumns.map((c, i) => [c, parts[i] ?? '']));
+  const columns = policy.keyColumns;
+  const row: Row = {};
+  if (columns.length === 1) {
+    row[columns[0] as string] = keyText;
+    return row;
+  }
+  const parts = keyText.split(KEY_SEPARATOR);
+  for (let i = 0; i < columns.length; i++) row[columns[i] as string] = parts[i] ?? '';
+  return row;
 }
 
 function valuesOf(entry: Entry): string[] {
@@ -647,9 +717,7 @@ function valuesOf(entry: Entry): string[] {
 
 function rowOf(header: string[], values: string[]): Row {
   const row: Row = {};
-  header.forEach((name, i) => {
-    row[name] = values[i] ?? '';
-  });
+  for (let i = 0; i < header.length; i++) row[header[i] as string] = values[i] ?? '';
   return row;
 }
 
@@ -705,7 +773,7 @@ function missing(type: 'MISSING_IN_TARGET' | 'MISSING_IN_SOURCE', keyText: strin
     target: present.side === 'target' ? row : null,
     diffs: [],
     lines: present.side === 'source' ? { source: [entry.line], target: [] } : { source: [], target: [entry.line] },
-    severity: severityOf(type, policy),
+    severity: plainSeverityOf(type, policy),
   };
 }
 
@@ -733,7 +801,7 @@ function duplicate(
     target: isSource ? otherRow : dupRow,
     diffs: [],
     lines: isSource ? { source: dupLines, target: otherLines } : { source: otherLines, target: dupLines },
-    severity: severityOf(type, policy),
+    severity: plainSeverityOf(type, policy),
   };
 }
 
@@ -749,8 +817,25 @@ function invalidRecord(side: Side, header: string[], fields: string[], line: num
     diffs: [],
     lines: side === 'source' ? { source: [line], target: [] } : { source: [], target: [line] },
     reason,
-    severity: severityOf('INVALID_RECORD', policy),
+    severity: plainSeverityOf('INVALID_RECORD', policy),
   };
+}
+
+const plainSeverities = new WeakMap<ReconPolicy, Map<ExceptionType, Severity>>();
+
+/** `severityOf` without a delta (it then depends on the type alone), remembered per policy. */
+function plainSeverityOf(type: ExceptionType, policy: ReconPolicy): Severity {
+  let known = plainSeverities.get(policy);
+  if (known === undefined) {
+    known = new Map();
+    plainSeverities.set(policy, known);
+  }
+  let severity = known.get(type);
+  if (severity === undefined) {
+    severity = severityOf(type, policy);
+    known.set(type, severity);
+  }
+  return severity;
 }
 
 export function severityOf(type: ExceptionType, policy: ReconPolicy, delta?: Decimal): Severity {

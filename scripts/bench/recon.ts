@@ -5,22 +5,21 @@
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { reconcile } from '../../functions/recon/engine.ts';
 import { parseReconPolicy, type ReconPolicy } from '../../functions/shared/policy.ts';
-import { toExceptionRecord } from '../../functions/shared/exceptions.ts';
 import { EXCEPTION_TYPES } from '../../functions/shared/types.ts';
 import { generatePair } from './generate.ts';
-import { duckdbReconcile } from './duckdb-query.ts';
+// The engines are imported only by the child that runs them, so neither child's peak RSS includes
+// the other engine (DuckDB's native library alone is tens of megabytes).
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DATA_DIR = `${REPO_ROOT}bench-data`;
 const POLICY_PATH = `${REPO_ROOT}policies/recon-policy.md`;
 const SEED = 42;
-/** V8 flags for the Tally child. A bigger young generation means fewer scavenges of the index. */
+/** V8 flags for the Tally child: none (a larger young generation made no measurable difference). */
 const TALLY_NODE_FLAGS: string[] = [];
 
 const help = `Usage: npm run bench:recon -- [options]
@@ -31,6 +30,7 @@ process, and prints time, throughput, peak RSS and exception counts side by side
 
 Options:
   --trades N    number of trades to generate                              [default: 1000000]
+  --runs N      runs per engine, alternating; the median run is reported        [default: 3]
   -h, --help    show this help
 
 The files are reused when bench-data/ already holds a pair for the same trade count.
@@ -59,12 +59,14 @@ async function loadPolicy(): Promise<ReconPolicy> {
 
 /** Child: Tally's engine, from opening the files to every exception record serialised. */
 async function runTally(sourcePath: string, targetPath: string): Promise<ChildResult> {
+  const { reconcile } = await import('../../functions/recon/engine.ts');
+  const { toExceptionRecord } = await import('../../functions/shared/exceptions.ts');
   const policy = await loadPolicy();
   const ctx = { runId: 'bench', dataset: 'bench', businessDate: '2026-01-02', now: '2026-01-02T00:00:00.000Z' };
   const started = performance.now();
   const { findings, summary } = await reconcile(
-    { name: sourcePath, stream: createReadStream(sourcePath, { highWaterMark: 1 << 20 }) },
-    { name: targetPath, stream: createReadStream(targetPath, { highWaterMark: 1 << 20 }) },
+    { name: sourcePath, stream: createReadStream(sourcePath) },
+    { name: targetPath, stream: createReadStream(targetPath) },
     policy,
   );
   const records: string[] = new Array<string>(findings.length);
@@ -90,6 +92,7 @@ async function runTally(sourcePath: string, targetPath: string): Promise<ChildRe
 }
 
 async function runDuckdb(sourcePath: string, targetPath: string): Promise<ChildResult> {
+  const { duckdbReconcile } = await import('./duckdb-query.ts');
   const result = await duckdbReconcile(sourcePath, targetPath, await loadPolicy());
   return {
     engine: 'duckdb',
@@ -137,6 +140,7 @@ async function ensureData(trades: number): Promise<Manifest> {
       // regenerate
     }
   }
+  rmSync(manifestPath, { force: true }); // an interrupted run must not leave a manifest for other files
   console.log(`Generating ${trades.toLocaleString('en-US')} trades into bench-data/ (seed ${SEED})...`);
   const t0 = performance.now();
   const pair = await generatePair(DATA_DIR, trades, SEED);
@@ -156,6 +160,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       trades: { type: 'string' },
+      runs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       child: { type: 'string' },
       source: { type: 'string' },
@@ -179,20 +184,36 @@ async function main(): Promise<number> {
     process.stderr.write(`--trades must be a positive integer, got "${values.trades}"\n\n${help}`);
     return 2;
   }
+  const runs = values.runs === undefined ? 3 : Number(values.runs);
+  if (!Number.isSafeInteger(runs) || runs < 1) {
+    process.stderr.write(`--runs must be a positive integer, got "${values.runs}"\n\n${help}`);
+    return 2;
+  }
   const manifest = await ensureData(trades);
   const sourcePath = `${DATA_DIR}/source.csv`;
   const targetPath = `${DATA_DIR}/target.csv`;
 
-  console.log(`Running Tally (node ${TALLY_NODE_FLAGS.join(' ') || '(no flags)'})...`);
-  const tally = await runChild('tally', TALLY_NODE_FLAGS, sourcePath, targetPath);
-  console.log('Running DuckDB...');
-  const duck = await runChild('duckdb', [], sourcePath, targetPath);
+  // Alternate the engines so that a noisy neighbour on the machine affects both alike.
+  const tallyRuns: ChildResult[] = [];
+  const duckRuns: ChildResult[] = [];
+  for (let i = 1; i <= runs; i++) {
+    const t = await runChild('tally', TALLY_NODE_FLAGS, sourcePath, targetPath);
+    tallyRuns.push(t);
+    const d = await runChild('duckdb', [], sourcePath, targetPath);
+    duckRuns.push(d);
+    console.log(`run ${i}/${runs}: tally ${(t.ms / 1000).toFixed(2)} s, duckdb ${(d.ms / 1000).toFixed(2)} s`);
+  }
+  const median = (all: ChildResult[]): ChildResult => [...all].sort((a, b) => a.ms - b.ms)[(all.length - 1) >> 1] as ChildResult;
+  const tally = median(tallyRuns);
+  const duck = median(duckRuns);
+  const same = (all: ChildResult[]): boolean => all.every((r) => JSON.stringify(r.exceptions) === JSON.stringify(all[0]?.exceptions));
+  if (!same(tallyRuns) || !same(duckRuns)) console.log('WARNING: exception counts differ between runs of the same engine');
 
   const rowsOf = (r: ChildResult): number => r.rows.source + r.rows.target;
   const fmt = (n: number): string => n.toLocaleString('en-US');
   const results = [tally, duck];
   console.log('');
-  console.log(`Pair: ${fmt(tally.rows.source)} source rows + ${fmt(tally.rows.target)} target rows (${fmt(trades)} trades)`);
+  console.log(`Pair: ${fmt(tally.rows.source)} source rows + ${fmt(tally.rows.target)} target rows (${fmt(trades)} trades); median of ${runs} run(s) per engine`);
   console.log(table(
     ['engine', 'seconds', 'rows/s', 'peak RSS MB', 'exceptions'],
     results.map((r) => [
@@ -216,7 +237,7 @@ async function main(): Promise<number> {
   if (tally.note) console.log(`WARNING: ${tally.note}`);
   const ratio = tally.ms / duck.ms;
   console.log(`Tally/DuckDB time ratio: ${ratio.toFixed(2)}x`);
-  if (TALLY_NODE_FLAGS.length > 0) console.log(`Note: the Tally child runs with node ${TALLY_NODE_FLAGS.join(' ')}.`);
+  console.log(`Note: the Tally child runs with ${TALLY_NODE_FLAGS.length > 0 ? `node ${TALLY_NODE_FLAGS.join(' ')}` : 'no extra node flags'}; DuckDB with its defaults (threads = cores).`);
   console.log(`${ratio <= 2 ? 'PASS' : 'MISS'}  Tally within 2x of DuckDB (${ratio.toFixed(2)}x)`);
   console.log(`${tally.maxRssMb < 1536 ? 'PASS' : 'MISS'}  Tally peak RSS < 1.5 GB (${tally.maxRssMb.toFixed(0)} MB)`);
   return 0;

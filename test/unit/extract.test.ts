@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { parseReconPolicy } from '../../functions/shared/policy.ts';
+import { validateExtract } from '../../functions/shared/extract.ts';
+
+const policy = parseReconPolicy(readFileSync(new URL('../../policies/recon-policy.md', import.meta.url), 'utf8'));
+const HEADER = 'trade_id,account_id,trade_date,amount';
+
+function streamOf(content: string | Uint8Array, chunkSize?: number): Readable {
+  const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
+  const chunks: Buffer[] = [];
+  if (chunkSize === undefined) chunks.push(bytes);
+  else for (let i = 0; i < bytes.length; i += chunkSize) chunks.push(bytes.subarray(i, i + chunkSize));
+  return Readable.from(chunks);
+}
+
+describe('validateExtract accepts a readable extract', () => {
+  it('counts the seed sample rows', async () => {
+    const sample = readFileSync(new URL('../../scripts/local/sample/target.csv', import.meta.url));
+    const result = await validateExtract(streamOf(sample), 'target.csv', policy);
+    expect(result).toEqual({ ok: true, rows: 19, header: ['trade_id', 'account_id', 'trade_date', 'amount'] });
+  });
+
+  it('counts data rows, not blank lines or quoted newlines, whatever the chunking', async () => {
+    // Prepare
+    const text = `\uFEFF${HEADER},Note\r\nT1,A1,2025-12-01,1.00,"two\r\nlines"\r\n\r\nT2,A2,2025-12-02,2.00,x\r\n`;
+    // Act
+    const whole = await validateExtract(streamOf(text), 'x.csv', policy);
+    const byByte = await validateExtract(streamOf(text, 1), 'x.csv', policy);
+    // Assess
+    expect(whole).toEqual({ ok: true, rows: 2, header: ['trade_id', 'account_id', 'trade_date', 'amount', 'note'] });
+    expect(byByte).toEqual(whole);
+  });
+
+  it('counts a header-only file as zero rows', async () => {
+    expect(await validateExtract(streamOf(`${HEADER}\n`), 'x.csv', policy)).toMatchObject({ ok: true, rows: 0 });
+  });
+
+  it('leaves row-level problems to recon', async () => {
+    const result = await validateExtract(streamOf(`${HEADER}\nT1,A1\nT2,A2,2025-12-02,1E5\n,A3,2025-12-03,\0\n`), 'x.csv', policy);
+    expect(result).toMatchObject({ ok: true, rows: 3 });
+  });
+});
+
+describe('validateExtract rejects an extract recon cannot read', () => {
+  it.each([
+    ['a missing column', 'trade_id,account_id,amount\nT1,A1,1\n', 'MISSING_COLUMNS', 1, /trade_date/],
+    ['a semicolon delimiter', 'trade_id;account_id;trade_date;amount\n', 'MISSING_COLUMNS', 1, /semicolon/],
+    ['a duplicate header', `${HEADER},AMOUNT\n`, 'HEADER_INVALID', 1, /appears twice/],
+    ['an empty header name', `${HEADER},,x\n`, 'HEADER_INVALID', 1, /column 5 has no name/],
+    ['a damaged header', `\n\n${HEADER},"x"y\n`, 'HEADER_INVALID', 3, /damaged/],
+    ['an unclosed quote', `${HEADER}\nT1,A1,2025-12-01,1\nT2,"A2,2025-12-02,2\n`, 'CSV_UNCLOSED_QUOTE', 3, /never closed/],
+    ['an empty file', '', 'FILE_EMPTY', 1, /file is empty/],
+    ['only blank lines', '\r\n\n', 'FILE_EMPTY', 1, /file is empty/],
+  ])('rejects %s', async (_name, content, code, line, message) => {
+    // Act
+    const result = await validateExtract(streamOf(content), 'in/x.csv', policy);
+    // Assess
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.code).toBe(code);
+    expect(result.line).toBe(line);
+    expect(result.message).toMatch(message);
+    expect(result.message).toContain('in/x.csv');
+  });
+
+  it.each([
+    ['UTF-16 LE', new Uint8Array([0xff, 0xfe, ...Buffer.from(`${HEADER}\n`, 'utf16le')])],
+    ['UTF-16 BE', new Uint8Array([0xfe, 0xff, ...Buffer.from(Buffer.from(`${HEADER}\n`, 'utf16le')).swap16()])],
+    ['Latin-1', Buffer.from(`${HEADER}\nT1,Caf\u00e9,2025-12-01,1\n`, 'latin1')],
+  ])('rejects a %s file with ENCODING and a line', async (_name, bytes) => {
+    const result = await validateExtract(streamOf(bytes), 'x.csv', policy);
+    expect(result).toMatchObject({ ok: false, code: 'ENCODING' });
+    if (!result.ok) {
+      expect(result.line).toBeGreaterThanOrEqual(1);
+      expect(result.message).toMatch(/^x\.csv:\d+: .*UTF-8/);
+    }
+  });
+});
