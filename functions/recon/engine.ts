@@ -3,6 +3,7 @@
  * except for the run duration. Streams both files; holds one compact entry per key.
  */
 import { absDecimal, compareDecimal, formatDecimal, parseDecimal, subtractDecimal, type Decimal } from '../shared/decimal.ts';
+import { checkHeader, ReconInputError } from '../shared/extract.ts';
 import { CsvFileError, fieldsOf, readCsvInto, splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
 import { requiredColumns, type ReconPolicy } from '../shared/policy.ts';
 import type { Diff, ExceptionType, Row, RunSummary, Severity, Side } from '../shared/types.ts';
@@ -33,21 +34,8 @@ export interface ReconResult {
   readonly summary: RunSummary;
 }
 
-export type ReconErrorCode = 'FILE_EMPTY' | 'HEADER_INVALID' | 'MISSING_COLUMNS' | CsvFileError['code'];
-
-/** The file cannot be reconciled at all. Names the file, the line and what was expected. */
-export class ReconInputError extends Error {
-  readonly code: ReconErrorCode;
-  readonly file: string;
-  readonly line: number | undefined;
-  constructor(code: ReconErrorCode, file: string, message: string, line?: number) {
-    super(`${file}${line === undefined ? '' : `:${line}`}: ${message}`);
-    this.name = 'ReconInputError';
-    this.code = code;
-    this.file = file;
-    this.line = line;
-  }
-}
+// File-level errors and header rules are shared with ingest's validation (shared/extract.ts).
+export { ReconInputError, type ReconErrorCode } from '../shared/extract.ts';
 
 /** Fields longer than this make a row invalid: they would not fit a stored exception. */
 export const MAX_FIELD_CHARS = 64 * 1024;
@@ -616,26 +604,6 @@ async function loadSide(loader: SideLoader, input: ReconInput, policy: ReconPoli
     throw new ReconInputError('FILE_EMPTY', input.name, `file is empty; expected a header row with columns ${requiredColumns(policy).join(', ')}`);
   }
   return loader;
-}
-
-function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy): string[] {
-  if (record.error) throw new ReconInputError('HEADER_INVALID', file, `header row is damaged: ${record.error}`, record.line);
-  const names = fieldsOf(record).map((f) => f.replace(/^\uFEFF/, '').trim().toLowerCase());
-  const seen = new Map<string, number>();
-  names.forEach((name, i) => {
-    if (name === '') throw new ReconInputError('HEADER_INVALID', file, `header column ${i + 1} has no name; every column needs a name`, record.line);
-    const before = seen.get(name);
-    if (before !== undefined) throw new ReconInputError('HEADER_INVALID', file, `column "${name}" appears twice (columns ${before + 1} and ${i + 1}); column names must be unique`, record.line);
-    seen.set(name, i);
-  });
-  const required = requiredColumns(policy);
-  const missingCols = required.filter((c) => !seen.has(c));
-  if (missingCols.length > 0) {
-    const hint = names.length === 1 && (names[0] ?? '').includes(';') ? ' (the header looks semicolon-delimited; files must be comma-delimited)' : '';
-    throw new ReconInputError('MISSING_COLUMNS', file,
-      `missing required column(s) ${missingCols.join(', ')}; expected columns ${required.join(', ')}, found ${names.join(', ')}${hint}`, record.line);
-  }
-  return names;
 }
 
 function columnsOf(header: string[], policy: ReconPolicy): Columns {

@@ -4,7 +4,22 @@
  */
 import { CsvFileError, fieldsOf, readCsv, type CsvRecord } from './csv.ts';
 import { requiredColumns, type ReconPolicy } from './policy.ts';
-import { ReconInputError } from '../recon/engine.ts';
+
+export type ReconErrorCode = 'FILE_EMPTY' | 'HEADER_INVALID' | 'MISSING_COLUMNS' | CsvFileError['code'];
+
+/** The file cannot be reconciled at all. Names the file, the line and what was expected. */
+export class ReconInputError extends Error {
+  readonly code: ReconErrorCode;
+  readonly file: string;
+  readonly line: number | undefined;
+  constructor(code: ReconErrorCode, file: string, message: string, line?: number) {
+    super(`${file}${line === undefined ? '' : `:${line}`}: ${message}`);
+    this.name = 'ReconInputError';
+    this.code = code;
+    this.file = file;
+    this.line = line;
+  }
+}
 
 /** Normalised header names (trimmed, lower-case, no BOM), or a ReconInputError naming the problem. */
 export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy): string[] {
