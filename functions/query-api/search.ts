@@ -2,19 +2,10 @@
 import type { FieldValue, VectorHit } from '../shared/search/ports.ts';
 import { FILTER_NAMES, type SearchQuery } from './schemas.ts';
 import type { QueryApiDeps } from './ports.ts';
+import type { SearchItem } from '../shared/types.ts';
 
-export interface SearchItem {
-  readonly exception_id: string;
-  readonly exception_type: string | null;
-  readonly key: unknown;
-  readonly status: string | null;
-  readonly severity: string | null;
-  readonly dataset: string | null;
-  readonly business_date: string | null;
-  readonly run_id: string | null;
-  readonly summary: string;
-  readonly score: number;
-}
+export type { SearchItem };
+
 
 const text = (value: FieldValue | undefined): string | null => (value === undefined || value === null ? null : String(value));
 

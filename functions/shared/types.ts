@@ -107,3 +107,17 @@ export interface RunSummary {
   rejected: { source: number; target: number };
   duration_ms: number;
 }
+
+/** One result of GET /search: an exception's summary with its similarity score. */
+export interface SearchItem {
+  readonly exception_id: string;
+  readonly exception_type: string | null;
+  readonly key: unknown;
+  readonly status: string | null;
+  readonly severity: string | null;
+  readonly dataset: string | null;
+  readonly business_date: string | null;
+  readonly run_id: string | null;
+  readonly summary: string;
+  readonly score: number;
+}

@@ -206,7 +206,8 @@ async function main(): Promise<number> {
   const median = (all: ChildResult[]): ChildResult => [...all].sort((a, b) => a.ms - b.ms)[(all.length - 1) >> 1] as ChildResult;
   const tally = median(tallyRuns);
   const duck = median(duckRuns);
-  const same = (all: ChildResult[]): boolean => all.every((r) => JSON.stringify(r.exceptions) === JSON.stringify(all[0]?.exceptions));
+  const same = (all: ChildResult[]): boolean =>
+    all.every((r) => EXCEPTION_TYPES.every((t) => (r.exceptions[t] ?? 0) === (all[0]?.exceptions[t] ?? 0)));
   if (!same(tallyRuns) || !same(duckRuns)) console.log('WARNING: exception counts differ between runs of the same engine');
 
   const rowsOf = (r: ChildResult): number => r.rows.source + r.rows.target;

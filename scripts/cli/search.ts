@@ -1,6 +1,6 @@
 /** `tally search "QUERY"`: semantic search over triaged exceptions through the API. */
 import { parseArgs } from 'node:util';
-import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES } from '../../functions/shared/types.ts';
+import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, type SearchItem } from '../../functions/shared/types.ts';
 import { apiOptionsHelp, apiParseOptions, clientFor, intOption, keyText, oneOf, processIo, reportApiError, table, type CliIo } from './api-client.ts';
 import { UsageError } from './usage.ts';
 
@@ -22,9 +22,6 @@ Example:
   npx tally search "amount differs after a late amendment" --status OPEN -k 5
 `;
 
-interface SearchItem {
-  exception_id: string; exception_type: string | null; key: unknown; status: string | null; severity: string | null; summary: string; score: number;
-}
 
 export async function searchCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const { values, positionals } = parseArgs({

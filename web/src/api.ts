@@ -82,14 +82,12 @@ export function putWithProgress(url: string, file: Blob, headers: Record<string,
 
 // --- API shapes the dashboard reads -------------------------------------------------------
 
-export type Row = Record<string, string>;
+// The API's own contract types: one definition for the functions, the CLI and the page.
+import type { HistoryEntry, PolicyCitation, Row, SearchItem } from '../../functions/shared/types.ts';
 
-export interface Citation {
-  readonly passage_id: string;
-  readonly document: string;
-  readonly section: string;
-  readonly passage: string;
-}
+export type { HistoryEntry, Row };
+export type Citation = PolicyCitation;
+export type SearchHit = SearchItem;
 
 export interface Triage {
   readonly severity: string;
@@ -103,15 +101,6 @@ export interface Triage {
   readonly degraded: boolean;
 }
 
-export interface HistoryEntry {
-  readonly at: string;
-  readonly by: string;
-  readonly action: string;
-  readonly from?: string;
-  readonly to?: string;
-  readonly note?: string;
-  readonly run_id?: string;
-}
 
 export interface ExceptionItem {
   readonly exception_id: string;
@@ -142,18 +131,6 @@ export interface Page<T> {
   readonly next_token: string | null;
 }
 
-export interface SearchHit {
-  readonly exception_id: string;
-  readonly exception_type: string | null;
-  readonly key: unknown;
-  readonly status: string | null;
-  readonly severity: string | null;
-  readonly dataset: string | null;
-  readonly business_date: string | null;
-  readonly run_id: string | null;
-  readonly summary: string;
-  readonly score: number;
-}
 
 export interface Run {
   readonly run_id: string;
