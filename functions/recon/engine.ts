@@ -2,7 +2,7 @@
  * The reconciliation engine: source vs target under the recon policy. Pure: no AWS, no clock
  * except for the run duration. Streams both files; holds one compact entry per key.
  */
-import { absDecimal, compareDecimal, formatDecimal, parseDecimal, subtractDecimal, type Decimal } from '../shared/decimal.ts';
+import { absDecimal, compareDecimal, formatDecimal, MAX_DIGITS, parseDecimal, subtractDecimal, type Decimal } from '../shared/decimal.ts';
 import { checkHeader, ReconInputError } from '../shared/extract.ts';
 import { CsvFileError, fieldsOf, readCsvInto, splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
 import { requiredColumns, type ReconPolicy } from '../shared/policy.ts';
@@ -286,6 +286,8 @@ function isTrimmed(c: number): boolean {
 
 /** `SIMPLE_AMOUNT.test(str.slice(start, end))` without the slice. */
 function isSimpleAmount(str: string, start: number, end: number): boolean {
+  // Longer text may hold more digits than a Decimal allows: the full parser decides (and rejects).
+  if (end - start > MAX_DIGITS) return false;
   let i = start;
   if (i < end && str.charCodeAt(i) === 45) i++;
   const digits = i;
@@ -660,7 +662,7 @@ function checkRow(record: CsvRecord, cols: Columns, policy: ReconPolicy): { key:
     if (trimmed === '') return `key column ${policy.keyColumns[k]} is empty`;
     keys[k] = trimmed;
   }
-  if (amount !== undefined && !SIMPLE_AMOUNT.test(amount)) {
+  if (amount !== undefined && !(amount.length <= MAX_DIGITS && SIMPLE_AMOUNT.test(amount))) {
     const parsed = parseDecimal(amount);
     if (!parsed.ok) return `${policy.amountField}: ${parsed.reason}`;
   }

@@ -12,7 +12,7 @@ export interface Decimal {
 export type DecimalParseResult = { ok: true; value: Decimal } | { ok: false; reason: string };
 
 /** Upper bound on digits; beyond this an "amount" is data corruption, not money. */
-const MAX_DIGITS = 38;
+export const MAX_DIGITS = 38;
 
 // Digits with optional thousands separators (groups of three), then an optional fraction.
 const PLAIN = /^(\d+|\d{1,3}(?:,\d{3})+)?(?:\.(\d*))?$/;

@@ -211,6 +211,17 @@ describe('reconcile amount tolerance', () => {
     const broken = await run(csv(HEADER, 'T1,A1,2025-12-01,9007199254740993.00'), csv(HEADER, 'T1,A1,2025-12-01,9007199254740992.98'));
     expect(only(broken, 'AMOUNT_MISMATCH').diffs[0]?.delta).toBe('-0.02');
   });
+
+  it.each([
+    ['plain', `T1,A1,2025-12-01,${'9'.repeat(39)}`],
+    ['quoted', `T1,"A1",2025-12-01,"${'9'.repeat(39)}"`],
+  ])('rejects a %s amount with more digits than a decimal holds instead of failing the run', async (_how, row) => {
+    const result = await run(csv(HEADER, row), csv(HEADER, `T1,A1,2025-12-01,${'9'.repeat(38)}`));
+
+    const invalid = only(result, 'INVALID_RECORD');
+    expect(invalid.reason).toMatch(/more than 38 digits/);
+    expect(invalid.lines).toEqual({ source: [2], target: [] });
+  });
 });
 
 describe('reconcile mismatches and missing rows', () => {
