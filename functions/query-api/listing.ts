@@ -6,10 +6,10 @@
 import { TABLES } from '../shared/resources.ts';
 import { EXCEPTION_RECORD_TYPE } from '../shared/exceptions.ts';
 import type { ListFilters } from './schemas.ts';
-import { decodeToken, encodeToken, filterHash } from './pagination.ts';
-import { BadRequestError } from './errors.ts';
+import { filterHash } from './pagination.ts';
+import { readPage } from './paged-query.ts';
 import { toApiException } from './records.ts';
-import type { IndexQuery, QueryStore, StoredItem } from './ports.ts';
+import type { QueryStore } from './ports.ts';
 
 type IndexName = keyof typeof TABLES.exceptions.indexes;
 
@@ -62,19 +62,6 @@ export function planQuery(filters: ListFilters): QueryPlan {
   return { index, partition, filters: filterList };
 }
 
-/** The start key DynamoDB expects to resume a GSI query right after `item`. */
-function startKeyAfter(plan: QueryPlan, item: StoredItem): Record<string, unknown> {
-  const def = TABLES.exceptions;
-  const index = def.indexes[plan.index];
-  return {
-    [def.partitionKey.name]: item[def.partitionKey.name],
-    [index.partitionKey.name]: item[index.partitionKey.name],
-    [index.sortKey.name]: item[index.sortKey.name],
-  };
-}
-
-/** With a FilterExpression, read this many items per call at least: fewer round trips for sparse matches. */
-const FILTERED_BATCH = 100;
 /**
  * Upper bound on DynamoDB calls per request. A very sparse filter returns a shorter page with a
  * next_token rather than holding the request until API Gateway's 30 s timeout.
@@ -94,48 +81,15 @@ export interface ListResult {
 }
 
 export async function listExceptions(request: ListRequest, deps: { store: QueryStore; paginationSecret: string }): Promise<ListResult> {
-  const plan = planQuery(request.filters);
-  const hash = filterHash(request.filters);
-  let startKey: Record<string, unknown> | undefined;
-  if (request.nextToken !== undefined) {
-    const cursor = decodeToken(deps.paginationSecret, request.nextToken, hash);
-    if (cursor.index !== plan.index) throw new BadRequestError('NEXT_TOKEN_FILTER_MISMATCH', 'next_token was issued for a different set of filters');
-    startKey = { ...cursor.startKey };
-  }
-
-  const collected: StoredItem[] = [];
-  let exhausted = false;
-  for (let calls = 0; calls < MAX_QUERY_CALLS; calls++) {
-    // One more than asked for: tells "exactly limit left" from "more to come" without an empty last page.
-    const wanted = request.limit + 1 - collected.length;
-    const query: IndexQuery = {
-      index: plan.index,
-      partition: plan.partition,
-      filters: plan.filters,
-      limit: plan.filters.length > 0 ? Math.max(wanted, FILTERED_BATCH) : wanted,
-      ...(startKey ? { startKey } : {}),
-    };
-    const page = await deps.store.queryExceptions(query);
-    collected.push(...page.items);
-    if (!page.lastKey) {
-      exhausted = true;
-      break;
-    }
-    startKey = page.lastKey;
-    if (collected.length > request.limit) break;
-  }
-
-  let items = collected;
-  let resumeFrom: Record<string, unknown> | undefined;
-  if (collected.length > request.limit) {
-    items = collected.slice(0, request.limit);
-    resumeFrom = startKeyAfter(plan, items[items.length - 1] as StoredItem);
-  } else if (!exhausted) {
-    resumeFrom = startKey;
-  }
-  return {
-    items: items.map(toApiException),
-    count: items.length,
-    next_token: resumeFrom ? encodeToken(deps.paginationSecret, { index: plan.index, startKey: resumeFrom }, hash) : null,
-  };
+  const page = await readPage({
+    plan: planQuery(request.filters),
+    table: TABLES.exceptions,
+    limit: request.limit,
+    nextToken: request.nextToken,
+    filterHash: filterHash(request.filters),
+    secret: deps.paginationSecret,
+    maxCalls: MAX_QUERY_CALLS,
+    query: (query) => deps.store.queryExceptions(query),
+  });
+  return { items: page.items.map(toApiException), count: page.items.length, next_token: page.next_token };
 }

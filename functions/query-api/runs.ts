@@ -4,12 +4,12 @@
  * Never a Scan. Pages behind the same signed next_token as the exceptions listing.
  */
 import { RUN_RECORD_TYPE, TABLES } from '../shared/resources.ts';
-import { BadRequestError } from './errors.ts';
 import { datasetDateKey } from './listing.ts';
-import { decodeToken, encodeToken, filterHash } from './pagination.ts';
+import { filterHash } from './pagination.ts';
+import { readPage } from './paged-query.ts';
 import { toApiRun } from './records.ts';
 import type { RunsQuery } from './schemas.ts';
-import type { IndexQuery, QueryStore, StoredItem } from './ports.ts';
+import type { QueryStore } from './ports.ts';
 
 type RunIndex = keyof typeof TABLES.runs.indexes;
 
@@ -29,8 +29,7 @@ export function planRunsQuery(query: Pick<RunsQuery, 'dataset' | 'business_date'
   return { index: 'by_requested', partition: { attribute: 'record_type', value: RUN_RECORD_TYPE }, filters };
 }
 
-/** Filtered queries read at least this many items per call; at most this many calls per request. */
-const FILTERED_BATCH = 100;
+/** At most this many DynamoDB calls per request (see paged-query.ts). */
 const MAX_QUERY_CALLS = 10;
 
 export interface RunsResult {
@@ -40,45 +39,15 @@ export interface RunsResult {
 }
 
 export async function listRuns(query: RunsQuery, deps: { store: QueryStore; paginationSecret: string }): Promise<RunsResult> {
-  const plan = planRunsQuery(query);
-  const hash = filterHash({ scope: 'runs', dataset: query.dataset, business_date: query.business_date, status: query.status });
-  let startKey: Record<string, unknown> | undefined;
-  if (query.next_token !== undefined) {
-    const cursor = decodeToken(deps.paginationSecret, query.next_token, hash);
-    if (cursor.index !== plan.index) throw new BadRequestError('NEXT_TOKEN_FILTER_MISMATCH', 'next_token was issued for a different set of filters');
-    startKey = { ...cursor.startKey };
-  }
-  const collected: StoredItem[] = [];
-  let exhausted = false;
-  for (let calls = 0; calls < MAX_QUERY_CALLS; calls++) {
-    const wanted = query.limit + 1 - collected.length;
-    const request: IndexQuery = {
-      index: plan.index, partition: plan.partition, filters: plan.filters,
-      limit: plan.filters.length > 0 ? Math.max(wanted, FILTERED_BATCH) : wanted,
-      ...(startKey ? { startKey } : {}),
-    };
-    const page = await deps.store.queryRuns(request);
-    collected.push(...page.items);
-    if (!page.lastKey) {
-      exhausted = true;
-      break;
-    }
-    startKey = page.lastKey;
-    if (collected.length > query.limit) break;
-  }
-  let items = collected;
-  let resumeFrom: Record<string, unknown> | undefined;
-  if (collected.length > query.limit) {
-    items = collected.slice(0, query.limit);
-    const last = items[items.length - 1] as StoredItem;
-    const index = TABLES.runs.indexes[plan.index];
-    resumeFrom = { run_id: last.run_id, [index.partitionKey.name]: last[index.partitionKey.name], [index.sortKey.name]: last[index.sortKey.name] };
-  } else if (!exhausted) {
-    resumeFrom = startKey;
-  }
-  return {
-    items: items.map((item) => toApiRun(item)),
-    count: items.length,
-    next_token: resumeFrom ? encodeToken(deps.paginationSecret, { index: plan.index, startKey: resumeFrom }, hash) : null,
-  };
+  const page = await readPage({
+    plan: planRunsQuery(query),
+    table: TABLES.runs,
+    limit: query.limit,
+    nextToken: query.next_token,
+    filterHash: filterHash({ scope: 'runs', dataset: query.dataset, business_date: query.business_date, status: query.status }),
+    secret: deps.paginationSecret,
+    maxCalls: MAX_QUERY_CALLS,
+    query: (request) => deps.store.queryRuns(request),
+  });
+  return { items: page.items.map((item) => toApiRun(item)), count: page.items.length, next_token: page.next_token };
 }

@@ -1,0 +1,86 @@
+/**
+ * One page of a GSI listing behind an opaque next_token: the loop both listings (exceptions and
+ * runs) share. It keeps querying until it holds one item more than asked for — which tells
+ * "exactly `limit` left" from "more to come" without an empty last page — or the index ends, or
+ * it has made `maxCalls` calls (a sparse filter then returns a short page with a token rather
+ * than holding the request past API Gateway's 30 s).
+ */
+import type { TableDef } from '../shared/resources.ts';
+import { BadRequestError } from './errors.ts';
+import { decodeToken, encodeToken } from './pagination.ts';
+import type { IndexQuery, StoredItem } from './ports.ts';
+
+/** With a FilterExpression, read this many items per call at least: fewer round trips for sparse matches. */
+const FILTERED_BATCH = 100;
+
+export interface PagePlan {
+  readonly index: string;
+  readonly partition: IndexQuery['partition'];
+  readonly filters: IndexQuery['filters'];
+}
+
+export interface PageRequest {
+  readonly plan: PagePlan;
+  readonly table: TableDef;
+  readonly limit: number;
+  readonly nextToken: string | undefined;
+  /** Hash of the filters the token is bound to: a token from other filters is refused. */
+  readonly filterHash: string;
+  readonly secret: string;
+  readonly maxCalls: number;
+  readonly query: (query: IndexQuery) => Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }>;
+}
+
+export async function readPage(request: PageRequest): Promise<{ items: StoredItem[]; next_token: string | null }> {
+  const { plan, limit } = request;
+  let startKey: Record<string, unknown> | undefined;
+  if (request.nextToken !== undefined) {
+    const cursor = decodeToken(request.secret, request.nextToken, request.filterHash);
+    if (cursor.index !== plan.index) throw new BadRequestError('NEXT_TOKEN_FILTER_MISMATCH', 'next_token was issued for a different set of filters');
+    startKey = { ...cursor.startKey };
+  }
+
+  const collected: StoredItem[] = [];
+  let exhausted = false;
+  for (let calls = 0; calls < request.maxCalls; calls++) {
+    const wanted = limit + 1 - collected.length;
+    const page = await request.query({
+      index: plan.index,
+      partition: plan.partition,
+      filters: plan.filters,
+      limit: plan.filters.length > 0 ? Math.max(wanted, FILTERED_BATCH) : wanted,
+      ...(startKey ? { startKey } : {}),
+    });
+    collected.push(...page.items);
+    if (!page.lastKey) {
+      exhausted = true;
+      break;
+    }
+    startKey = page.lastKey;
+    if (collected.length > limit) break;
+  }
+
+  let items = collected;
+  let resumeFrom: Record<string, unknown> | undefined;
+  if (collected.length > limit) {
+    items = collected.slice(0, limit);
+    resumeFrom = startKeyAfter(request.table, plan.index, items[items.length - 1] as StoredItem);
+  } else if (!exhausted) {
+    resumeFrom = startKey;
+  }
+  return {
+    items,
+    next_token: resumeFrom ? encodeToken(request.secret, { index: plan.index, startKey: resumeFrom }, request.filterHash) : null,
+  };
+}
+
+/** The start key DynamoDB expects to resume a GSI query right after `item`. */
+function startKeyAfter(table: TableDef, indexName: string, item: StoredItem): Record<string, unknown> {
+  const index = table.indexes[indexName];
+  if (!index) throw new Error(`internal: ${indexName} is not an index of this table`);
+  return {
+    [table.partitionKey.name]: item[table.partitionKey.name],
+    [index.partitionKey.name]: item[index.partitionKey.name],
+    ...(index.sortKey ? { [index.sortKey.name]: item[index.sortKey.name] } : {}),
+  };
+}
