@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mockClient } from 'aws-sdk-client-mock';
-import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler, defaultDeps } from '../../functions/ingest-worker/handler.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
+import { mockSqsSends } from '../support/sqs-sends.ts';
 import { lambdaContext, objectCreated, sqsEvent, sqsRecord } from '../support/events.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { createEmbedder, createVectorIndex } from '../../functions/shared/search/factory.ts';
@@ -31,17 +30,12 @@ function nextKeys() {
 
 function setup() {
   const objects = mockS3Objects();
-  const sqs = mockClient(SQSClient);
-  const sent: SendMessageBatchCommandInput[] = [];
-  sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
-    sent.push(input);
-    return { Successful: (input.Entries ?? []).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })), Failed: [] };
-  });
+  const sqs = mockSqsSends();
   const handler = createHandler(defaultDeps);
   const invoke = (...records: ReturnType<typeof sqsRecord>[]) => handler(sqsEvent(...records), lambdaContext);
   /** A Lambda container handles one invocation at a time: concurrency means separate instances. */
   const invokeInNewContainer = (...records: ReturnType<typeof sqsRecord>[]) => createHandler(defaultDeps)(sqsEvent(...records), lambdaContext);
-  const reconRequests = () => sent.flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string)));
+  const reconRequests = sqs.bodies;
   return { objects, invoke, invokeInNewContainer, reconRequests };
 }
 

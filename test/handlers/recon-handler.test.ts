@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mockClient } from 'aws-sdk-client-mock';
-import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
+import { mockSqsSends } from '../support/sqs-sends.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
 
@@ -24,14 +23,9 @@ afterAll(async () => {
 
 function setup() {
   const objects = mockS3Objects();
-  const sqs = mockClient(SQSClient);
-  const sent: SendMessageBatchCommandInput[] = [];
-  sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
-    sent.push(input);
-    return { Successful: (input.Entries ?? []).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })), Failed: [] };
-  });
+  const sqs = mockSqsSends();
   const handler = createHandler(defaultDeps);
-  const triage = () => sent.flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string)));
+  const triage = sqs.bodies;
   const date = `2025-02-${String(++dateCounter).padStart(2, '0')}`;
 
   /** Stores the pair as ingest would have (files + a REQUESTED run) and returns the recon request. */
