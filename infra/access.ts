@@ -3,7 +3,13 @@
  * resources) and its environment (only the names it needs) are both derived from this, so a
  * function cannot be configured with a resource it has no permission for, or the reverse.
  */
-import { ENV, type PREFIXES, type FunctionName, type QueueName, type TableName } from '../functions/shared/resources.ts';
+import {
+  ENV,
+  type PREFIXES,
+  type FunctionName,
+  type QueueName,
+  type TableName,
+} from '../functions/shared/resources.ts';
 
 export type ModelRole = 'triage' | 'fallback' | 'embedding';
 
@@ -69,7 +75,16 @@ export const QUEUE_URL_ENV: Readonly<Partial<Record<QueueName, string>>> = {
 /** DynamoDB actions per access level; Query also needs the table's indexes. */
 export const TABLE_ACTIONS = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],
-  readWrite: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+  readWrite: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:ConditionCheckItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:BatchWriteItem',
+  ],
 } as const;
 
 /** OpenSearch Serverless data-plane permissions per access level (data access policy). */
@@ -86,7 +101,10 @@ const PROFILE_PREFIX = /^(us|eu|apac|us-gov|global)\./;
  * to the foundation model in any of its regions, so it needs the profile plus the model in every
  * region; a plain model id needs only the model in this region.
  */
-export function bedrockModelArns(modelId: string, ctx: { partition: string; region: string; account: string }): string[] {
+export function bedrockModelArns(
+  modelId: string,
+  ctx: { partition: string; region: string; account: string },
+): string[] {
   if (PROFILE_PREFIX.test(modelId)) {
     const base = modelId.replace(PROFILE_PREFIX, '');
     return [

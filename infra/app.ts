@@ -17,18 +17,27 @@ export interface TallyStacks {
 }
 
 export function stackIds(config: InfraConfig) {
-  return { primary: `${config.prefix}-primary`, secondary: `${config.prefix}-secondary`, global: `${config.prefix}-global` };
+  return {
+    primary: `${config.prefix}-primary`,
+    secondary: `${config.prefix}-secondary`,
+    global: `${config.prefix}-global`,
+  };
 }
 
 export function buildTally(app: App, config: InfraConfig, bundles: Bundles): TallyStacks {
   const ids = stackIds(config);
   const notes: string[] = [];
-  for (const name of bundles.skipped) notes.push(`functions/${name}/handler.ts does not exist yet: no ${name} Lambda (nor its event source or routes)`);
+  for (const name of bundles.skipped)
+    notes.push(`functions/${name}/handler.ts does not exist yet: no ${name} Lambda (nor its event source or routes)`);
   const primary = new RegionalStack(app, ids.primary, { config, role: 'primary', bundles });
   const secondary = new RegionalStack(app, ids.secondary, { config, role: 'secondary', bundles });
-  if (!config.domain) notes.push('no domain configured: no custom domain, certificate or failover records (the health check is still created)');
+  if (!config.domain)
+    notes.push(
+      'no domain configured: no custom domain, certificate or failover records (the health check is still created)',
+    );
   if (!config.web.enabled) notes.push('web.enabled is false: no dashboard site (npm start serves it locally)');
-  if (corsOriginsFor(config).length === 0) notes.push('no api.corsOrigins configured: browsers cannot upload to pre-signed URLs');
+  if (corsOriginsFor(config).length === 0)
+    notes.push('no api.corsOrigins configured: browsers cannot upload to pre-signed URLs');
   if (!primary.api || !secondary.api) {
     notes.push('no query-api: no HTTP API, so no global failover stack');
     return { primary, secondary, notes };

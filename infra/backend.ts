@@ -11,7 +11,12 @@ export function stateKey(config: InfraConfig, stackId: string): string {
  * lock table to manage. cdktf 0.21's S3Backend predates the option, hence the override.
  */
 export function stateBackend(stack: TerraformStack, config: InfraConfig, stackId: string): S3Backend {
-  const backend = new S3Backend(stack, { bucket: config.state.bucket, key: stateKey(config, stackId), region: config.state.region, encrypt: true });
+  const backend = new S3Backend(stack, {
+    bucket: config.state.bucket,
+    key: stateKey(config, stackId),
+    region: config.state.region,
+    encrypt: true,
+  });
   stack.addOverride('terraform.backend.s3.use_lockfile', true);
   return backend;
 }

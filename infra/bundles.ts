@@ -18,7 +18,9 @@ export interface Bundles {
 
 export class MissingBundleError extends Error {
   constructor(missing: readonly string[], distDir: string) {
-    super(`no bundle for ${missing.join(', ')} in ${distDir} (expected <name>/index.mjs); run "npm run build" first ("npm run synth" does)`);
+    super(
+      `no bundle for ${missing.join(', ')} in ${distDir} (expected <name>/index.mjs); run "npm run build" first ("npm run synth" does)`,
+    );
     this.name = 'MissingBundleError';
   }
 }

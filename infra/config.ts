@@ -13,79 +13,144 @@ const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('./tally.config.json', import.
 
 const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-west-1');
 
-const functionSettings = z.object({
-  memoryMb: z.number().int().min(128).max(10240).optional(),
-  // Lambda's own ceiling; the queue's visibility timeout is derived from this (x6).
-  timeoutSeconds: z.number().int().min(1).max(900).optional(),
-}).strict();
+const functionSettings = z
+  .object({
+    memoryMb: z.number().int().min(128).max(10240).optional(),
+    // Lambda's own ceiling; the queue's visibility timeout is derived from this (x6).
+    timeoutSeconds: z.number().int().min(1).max(900).optional(),
+  })
+  .strict();
 
-export const infraConfigSchema = z.object({
-  /** Prefix of every resource name; S3 bucket names are global, so make it unique to the org. */
-  prefix: z.string().regex(/^[a-z][a-z0-9-]{1,15}$/, 'lowercase letters, digits and "-", 2-16 characters').default(DEFAULT_PREFIX),
-  regions: z.object({
-    primary: region.default('eu-west-1'),
-    secondary: region.default('eu-central-1'),
-  }).strict().refine((r) => r.primary !== r.secondary, 'primary and secondary must differ').default({ primary: 'eu-west-1', secondary: 'eu-central-1' }),
-  /** Terraform state: one S3 bucket, one key per stack, S3-native locking (Terraform >= 1.10). */
-  state: z.object({
-    bucket: z.string().min(3).default('tally-terraform-state'),
-    region: region.default('eu-west-1'),
-    keyPrefix: z.string().default('tally'),
-  }).strict().default({ bucket: 'tally-terraform-state', region: 'eu-west-1', keyPrefix: 'tally' }),
-  /** Without a domain there is no custom domain, certificate or failover record (synth says so). */
-  domain: z.object({
-    /** The public API name both regions serve, e.g. api.tally.example.com. */
-    apiDomainName: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/),
-    hostedZoneId: z.string().regex(/^Z[A-Z0-9]+$/),
-  }).strict().optional(),
-  alarmEmail: z.email().optional(),
-  auth: z.object({
-    issuer: z.url().default('https://auth.example.com/'),
-    audience: z.array(z.string().min(1)).min(1).default(['tally-api']),
-  }).strict().default({ issuer: 'https://auth.example.com/', audience: ['tally-api'] }),
-  /** Bedrock model ids (or inference profile ids): IAM is scoped to exactly these. */
-  models: z.object({
-    triage: z.string().min(1).default('anthropic.claude-3-5-sonnet-20240620-v1:0'),
-    fallback: z.string().min(1).default('anthropic.claude-3-haiku-20240307-v1:0'),
-    embedding: z.string().min(1).default('amazon.titan-embed-text-v2:0'),
-  }).strict().default({
-    triage: 'anthropic.claude-3-5-sonnet-20240620-v1:0',
-    fallback: 'anthropic.claude-3-haiku-20240307-v1:0',
-    embedding: 'amazon.titan-embed-text-v2:0',
-  }),
-  functions: z.partialRecord(z.enum(FUNCTION_NAMES as [FunctionName, ...FunctionName[]]), functionSettings).default({}),
-  retention: z.object({
-    logDays: z.union([z.literal(7), z.literal(14), z.literal(30), z.literal(60), z.literal(90), z.literal(180), z.literal(365), z.literal(731)]).default(30),
-    processedDays: z.number().int().min(1).default(90),
-    rejectedDays: z.number().int().min(1).default(365),
-    noncurrentVersionDays: z.number().int().min(1).default(30),
-  }).strict().default({ logDays: 30, processedDays: 90, rejectedDays: 365, noncurrentVersionDays: 30 }),
-  api: z.object({
-    throttleRatePerSecond: z.number().positive().default(50),
-    throttleBurst: z.number().int().positive().default(100),
-    /** Browser origins allowed to PUT to pre-signed URLs and call the API. */
-    corsOrigins: z.array(z.url()).default([]),
-  }).strict().default({ throttleRatePerSecond: 50, throttleBurst: 100, corsOrigins: [] }),
-  logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
-  /**
-   * The dashboard as a static site (S3 + CloudFront) in the primary region, off by default. It
-   * answers on its own name in the hosted zone of `domain`, and signs in with authorization
-   * code + PKCE at auth.issuer as a public client (no secret).
-   */
-  web: z.object({
-    enabled: z.boolean().default(false),
-    /** e.g. tally.acme.example; its certificate is issued in us-east-1, as CloudFront requires. */
-    domainName: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/).optional(),
-    /** The OIDC client the page signs in as (registered at auth.issuer, PKCE, no secret). */
-    oidcClientId: z.string().min(1).optional(),
-    oidcScope: z.string().min(1).default('openid email'),
-  }).strict().default({ enabled: false, oidcScope: 'openid email' }),
-}).strict().superRefine((c, ctx) => {
-  if (!c.web.enabled) return;
-  if (!c.web.domainName) ctx.addIssue({ code: 'custom', path: ['web', 'domainName'], message: 'is required when web.enabled is true (the site and the API CORS rule need its origin)' });
-  if (!c.web.oidcClientId) ctx.addIssue({ code: 'custom', path: ['web', 'oidcClientId'], message: 'is required when web.enabled is true (the page signs in at auth.issuer)' });
-  if (!c.domain) ctx.addIssue({ code: 'custom', path: ['domain'], message: 'is required when web.enabled is true (the site\'s name lives in domain.hostedZoneId; the page calls the API at domain.apiDomainName)' });
-});
+export const infraConfigSchema = z
+  .object({
+    /** Prefix of every resource name; S3 bucket names are global, so make it unique to the org. */
+    prefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,15}$/, 'lowercase letters, digits and "-", 2-16 characters')
+      .default(DEFAULT_PREFIX),
+    regions: z
+      .object({
+        primary: region.default('eu-west-1'),
+        secondary: region.default('eu-central-1'),
+      })
+      .strict()
+      .refine((r) => r.primary !== r.secondary, 'primary and secondary must differ')
+      .default({ primary: 'eu-west-1', secondary: 'eu-central-1' }),
+    /** Terraform state: one S3 bucket, one key per stack, S3-native locking (Terraform >= 1.10). */
+    state: z
+      .object({
+        bucket: z.string().min(3).default('tally-terraform-state'),
+        region: region.default('eu-west-1'),
+        keyPrefix: z.string().default('tally'),
+      })
+      .strict()
+      .default({ bucket: 'tally-terraform-state', region: 'eu-west-1', keyPrefix: 'tally' }),
+    /** Without a domain there is no custom domain, certificate or failover record (synth says so). */
+    domain: z
+      .object({
+        /** The public API name both regions serve, e.g. api.tally.example.com. */
+        apiDomainName: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/),
+        hostedZoneId: z.string().regex(/^Z[A-Z0-9]+$/),
+      })
+      .strict()
+      .optional(),
+    alarmEmail: z.email().optional(),
+    auth: z
+      .object({
+        issuer: z.url().default('https://auth.example.com/'),
+        audience: z.array(z.string().min(1)).min(1).default(['tally-api']),
+      })
+      .strict()
+      .default({ issuer: 'https://auth.example.com/', audience: ['tally-api'] }),
+    /** Bedrock model ids (or inference profile ids): IAM is scoped to exactly these. */
+    models: z
+      .object({
+        triage: z.string().min(1).default('anthropic.claude-3-5-sonnet-20240620-v1:0'),
+        fallback: z.string().min(1).default('anthropic.claude-3-haiku-20240307-v1:0'),
+        embedding: z.string().min(1).default('amazon.titan-embed-text-v2:0'),
+      })
+      .strict()
+      .default({
+        triage: 'anthropic.claude-3-5-sonnet-20240620-v1:0',
+        fallback: 'anthropic.claude-3-haiku-20240307-v1:0',
+        embedding: 'amazon.titan-embed-text-v2:0',
+      }),
+    functions: z
+      .partialRecord(z.enum(FUNCTION_NAMES as [FunctionName, ...FunctionName[]]), functionSettings)
+      .default({}),
+    retention: z
+      .object({
+        logDays: z
+          .union([
+            z.literal(7),
+            z.literal(14),
+            z.literal(30),
+            z.literal(60),
+            z.literal(90),
+            z.literal(180),
+            z.literal(365),
+            z.literal(731),
+          ])
+          .default(30),
+        processedDays: z.number().int().min(1).default(90),
+        rejectedDays: z.number().int().min(1).default(365),
+        noncurrentVersionDays: z.number().int().min(1).default(30),
+      })
+      .strict()
+      .default({ logDays: 30, processedDays: 90, rejectedDays: 365, noncurrentVersionDays: 30 }),
+    api: z
+      .object({
+        throttleRatePerSecond: z.number().positive().default(50),
+        throttleBurst: z.number().int().positive().default(100),
+        /** Browser origins allowed to PUT to pre-signed URLs and call the API. */
+        corsOrigins: z.array(z.url()).default([]),
+      })
+      .strict()
+      .default({ throttleRatePerSecond: 50, throttleBurst: 100, corsOrigins: [] }),
+    logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+    /**
+     * The dashboard as a static site (S3 + CloudFront) in the primary region, off by default. It
+     * answers on its own name in the hosted zone of `domain`, and signs in with authorization
+     * code + PKCE at auth.issuer as a public client (no secret).
+     */
+    web: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** e.g. tally.acme.example; its certificate is issued in us-east-1, as CloudFront requires. */
+        domainName: z
+          .string()
+          .regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/)
+          .optional(),
+        /** The OIDC client the page signs in as (registered at auth.issuer, PKCE, no secret). */
+        oidcClientId: z.string().min(1).optional(),
+        oidcScope: z.string().min(1).default('openid email'),
+      })
+      .strict()
+      .default({ enabled: false, oidcScope: 'openid email' }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!c.web.enabled) return;
+    if (!c.web.domainName)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['web', 'domainName'],
+        message: 'is required when web.enabled is true (the site and the API CORS rule need its origin)',
+      });
+    if (!c.web.oidcClientId)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['web', 'oidcClientId'],
+        message: 'is required when web.enabled is true (the page signs in at auth.issuer)',
+      });
+    if (!c.domain)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['domain'],
+        message:
+          "is required when web.enabled is true (the site's name lives in domain.hostedZoneId; the page calls the API at domain.apiDomainName)",
+      });
+  });
 
 export type InfraConfig = z.infer<typeof infraConfigSchema>;
 
@@ -107,7 +172,11 @@ export function parseInfraConfig(raw: unknown, source = 'configuration'): InfraC
 }
 
 export function loadInfraConfig(env: NodeJS.ProcessEnv = process.env): InfraConfig {
-  if (env.TALLY_INFRA_CONFIG_JSON) return parseInfraConfig(readJson(env.TALLY_INFRA_CONFIG_JSON, 'TALLY_INFRA_CONFIG_JSON'), 'TALLY_INFRA_CONFIG_JSON');
+  if (env.TALLY_INFRA_CONFIG_JSON)
+    return parseInfraConfig(
+      readJson(env.TALLY_INFRA_CONFIG_JSON, 'TALLY_INFRA_CONFIG_JSON'),
+      'TALLY_INFRA_CONFIG_JSON',
+    );
   const path = env.TALLY_INFRA_CONFIG ?? DEFAULT_CONFIG_PATH;
   if (!existsSync(path)) {
     if (env.TALLY_INFRA_CONFIG) throw new InfraConfigError(`TALLY_INFRA_CONFIG names ${path}, which does not exist`);
@@ -131,7 +200,13 @@ export function corsOriginsFor(config: InfraConfig): string[] {
 }
 
 /** A function's memory and timeout: the shared defaults, overridden by configuration. */
-export function functionSettingsFor(config: InfraConfig, name: FunctionName): { memoryMb: number; timeoutSeconds: number } {
+export function functionSettingsFor(
+  config: InfraConfig,
+  name: FunctionName,
+): { memoryMb: number; timeoutSeconds: number } {
   const override = config.functions[name] ?? {};
-  return { memoryMb: override.memoryMb ?? FUNCTIONS[name].memoryMb, timeoutSeconds: override.timeoutSeconds ?? FUNCTIONS[name].timeoutSeconds };
+  return {
+    memoryMb: override.memoryMb ?? FUNCTIONS[name].memoryMb,
+    timeoutSeconds: override.timeoutSeconds ?? FUNCTIONS[name].timeoutSeconds,
+  };
 }

@@ -21,7 +21,11 @@ export interface Statement {
   readonly conditions?: Condition[];
 }
 
-export function policyDocument(scope: Construct, id: string, statements: readonly Statement[]): DataAwsIamPolicyDocument {
+export function policyDocument(
+  scope: Construct,
+  id: string,
+  statements: readonly Statement[],
+): DataAwsIamPolicyDocument {
   return new DataAwsIamPolicyDocument(scope, id, {
     statement: statements.map((s) => ({
       sid: s.sid,
@@ -37,5 +41,14 @@ export function policyDocument(scope: Construct, id: string, statements: readonl
 
 /** Statement ids must be alphanumeric. */
 export function sid(...parts: string[]): string {
-  return parts.map((p) => p.replace(/[^A-Za-z0-9]/g, ' ').split(' ').filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('')).join('');
+  return parts
+    .map((p) =>
+      p
+        .replace(/[^A-Za-z0-9]/g, ' ')
+        .split(' ')
+        .filter(Boolean)
+        .map((w) => w[0]!.toUpperCase() + w.slice(1))
+        .join(''),
+    )
+    .join('');
 }

@@ -62,5 +62,7 @@ export async function buildWeb(outDir: string = WEB_DIST): Promise<{ files: stri
 
 if (import.meta.main) {
   const { files } = await buildWeb();
-  process.stdout.write(`web dashboard: ${files.length} files in dist/web (${files.filter((f) => f.startsWith('assets/') && !f.endsWith('.map')).join(', ')})\n`);
+  process.stdout.write(
+    `web dashboard: ${files.length} files in dist/web (${files.filter((f) => f.startsWith('assets/') && !f.endsWith('.map')).join(', ')})\n`,
+  );
 }

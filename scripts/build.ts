@@ -11,7 +11,9 @@ const functionsDir = join(REPO_ROOT, 'functions');
 const outRoot = join(REPO_ROOT, 'dist');
 
 export function functionNames(): string[] {
-  return readdirSync(functionsDir).filter((name) => existsSync(join(functionsDir, name, 'handler.ts'))).sort();
+  return readdirSync(functionsDir)
+    .filter((name) => existsSync(join(functionsDir, name, 'handler.ts')))
+    .sort();
 }
 
 function kib(bytes: number): string {
@@ -33,13 +35,17 @@ async function main(): Promise<void> {
       sourcemap: true,
       minify: true,
       // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
-      banner: { js: "import { createRequire as __tallyCreateRequire } from 'node:module'; const require = __tallyCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __tallyCreateRequire } from 'node:module'; const require = __tallyCreateRequire(import.meta.url);",
+      },
       logLevel: 'warning',
     });
     cpSync(join(REPO_ROOT, 'policies'), join(outdir, 'policies'), { recursive: true });
     const bundle = statSync(join(outdir, 'index.mjs')).size;
     const map = statSync(join(outdir, 'index.mjs.map')).size;
-    process.stdout.write(`${name.padEnd(16)} dist/${name}/index.mjs  ${kib(bundle).padStart(10)}   (source map ${kib(map)})\n`);
+    process.stdout.write(
+      `${name.padEnd(16)} dist/${name}/index.mjs  ${kib(bundle).padStart(10)}   (source map ${kib(map)})\n`,
+    );
   }
   process.stdout.write(`built ${names.length} function bundle(s)\n`);
 }

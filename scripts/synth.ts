@@ -24,20 +24,25 @@ Options:
 `;
 
 function main(): number {
-  const { values } = parseArgs({ options: { 'no-build': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({
+    options: { 'no-build': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
   if (values.help) {
     process.stdout.write(help);
     return 0;
   }
   const started = Date.now();
   // stdout stays clean for cdktf (it runs this as the app); progress goes to stderr.
-  if (!values['no-build']) execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build.ts')], { stdio: ['ignore', 2, 'inherit'] });
+  if (!values['no-build'])
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build.ts')], { stdio: ['ignore', 2, 'inherit'] });
   try {
     const { stacks, notes, outdir } = synthesize(process.env.CDKTF_OUTDIR ?? join(REPO_ROOT, 'cdktf.out'));
     for (const stack of stacks) {
       const file = join(outdir, 'stacks', stack, 'cdk.tf.json');
-      const resources = Object.values((JSON.parse(readFileSync(file, 'utf8')) as { resource?: Record<string, object> }).resource ?? {})
-        .reduce((n, byName) => n + Object.keys(byName).length, 0);
+      const resources = Object.values(
+        (JSON.parse(readFileSync(file, 'utf8')) as { resource?: Record<string, object> }).resource ?? {},
+      ).reduce((n, byName) => n + Object.keys(byName).length, 0);
       process.stderr.write(`${stack.padEnd(20)} ${relative(REPO_ROOT, file)}  (${resources} resources)\n`);
     }
     for (const note of notes) process.stderr.write(`note: ${note}\n`);

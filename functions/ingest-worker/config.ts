@@ -3,12 +3,15 @@ import { flag, loadConfig, required } from '../shared/config.ts';
 import { ENV } from '../shared/resources.ts';
 
 export function ingestConfig(env: NodeJS.ProcessEnv = process.env) {
-  return loadConfig({
-    [ENV.reconQueueUrl]: required,
-    [ENV.filesTable]: required,
-    [ENV.runsTable]: required,
-    [ENV.idempotencyTable]: required,
-    [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),
-    [ENV.s3ForcePathStyle]: flag,
-  }, env);
+  return loadConfig(
+    {
+      [ENV.reconQueueUrl]: required,
+      [ENV.filesTable]: required,
+      [ENV.runsTable]: required,
+      [ENV.idempotencyTable]: required,
+      [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),
+      [ENV.s3ForcePathStyle]: flag,
+    },
+    env,
+  );
 }

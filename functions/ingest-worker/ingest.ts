@@ -10,7 +10,17 @@ import { z } from 'zod';
 import { validateExtract } from '../shared/extract.ts';
 import { PermanentError, TransientError } from '../shared/errors.ts';
 import type { ReconPolicy } from '../shared/policy.ts';
-import { ObjectChangedError, ObjectMissingError, type FileRecord, type FileStore, type IdempotencyStore, type MessageQueue, type ObjectRef, type ObjectStore, type RunStore } from '../shared/ports.ts';
+import {
+  ObjectChangedError,
+  ObjectMissingError,
+  type FileRecord,
+  type FileStore,
+  type IdempotencyStore,
+  type MessageQueue,
+  type ObjectRef,
+  type ObjectStore,
+  type RunStore,
+} from '../shared/ports.ts';
 import { PREFIXES } from '../shared/resources.ts';
 import type { Side } from '../shared/types.ts';
 import { compareSequencers, type ReconRequest } from '../shared/messages.ts';
@@ -49,7 +59,10 @@ export function parseIncomingKey(key: string): IncomingKey {
   const [, dataset, businessDate, side] = m as unknown as [string, string, string, Side];
   const date = new Date(`${businessDate}T00:00:00Z`);
   if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== businessDate) {
-    throw new PermanentError('INVALID_KEY', `object key "${key}" has "${businessDate}", which is not a calendar date; ${expected}`);
+    throw new PermanentError(
+      'INVALID_KEY',
+      `object key "${key}" has "${businessDate}", which is not a calendar date; ${expected}`,
+    );
   }
   return { dataset, businessDate, side };
 }
@@ -106,15 +119,20 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
     // A later upload of byte-identical content is a duplicate unless the side has moved on to
     // other content since (a revert): then it must become current again.
     const current = await deps.files.get(parsed.dataset, parsed.businessDate, parsed.side);
-    const isRevert = current !== undefined && current.etag !== ref.etag && compareSequencers(object.sequencer, current.sequencer) > 0;
-    if (!isRevert || !(await deps.idempotency.reopen(id, object.sequencer, began.sequencer, deps.now(), deps.leaseMs))) {
+    const isRevert =
+      current !== undefined && current.etag !== ref.etag && compareSequencers(object.sequencer, current.sequencer) > 0;
+    if (
+      !isRevert ||
+      !(await deps.idempotency.reopen(id, object.sequencer, began.sequencer, deps.now(), deps.leaseMs))
+    ) {
       return { outcome: 'DUPLICATE' };
     }
   }
   try {
-    const outcome = parsed === undefined
-      ? await indexPolicyDocument(ref, document as string, deps)
-      : await ingestOnce(event, parsed, ref, id, deps);
+    const outcome =
+      parsed === undefined
+        ? await indexPolicyDocument(ref, document as string, deps)
+        : await ingestOnce(event, parsed, ref, id, deps);
     await deps.idempotency.complete(id, outcome.outcome, deps.now());
     return outcome;
   } catch (error) {
@@ -123,7 +141,13 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
   }
 }
 
-async function ingestOnce(event: ObjectCreatedEvent, key: IncomingKey, ref: ObjectRef, id: string, deps: IngestDeps): Promise<IngestOutcome> {
+async function ingestOnce(
+  event: ObjectCreatedEvent,
+  key: IncomingKey,
+  ref: ObjectRef,
+  id: string,
+  deps: IngestDeps,
+): Promise<IngestOutcome> {
   const { object } = event.detail;
   let validation;
   try {
@@ -143,13 +167,27 @@ async function ingestOnce(event: ObjectCreatedEvent, key: IncomingKey, ref: Obje
     size: object.size ?? 0,
     rows: validation.ok ? validation.rows : 0,
     status: validation.ok ? 'ACCEPTED' : 'REJECTED',
-    ...(validation.ok ? {} : { error: { code: validation.code, message: validation.message, ...(validation.line === undefined ? {} : { line: validation.line }) } }),
+    ...(validation.ok
+      ? {}
+      : {
+          error: {
+            code: validation.code,
+            message: validation.message,
+            ...(validation.line === undefined ? {} : { line: validation.line }),
+          },
+        }),
     ingested_at: new Date(deps.now()).toISOString(),
     // A retry of this same ingest keeps the generation it wrote, and so the same run id.
     generation: previous?.sequencer === object.sequencer ? previous.generation : (previous?.generation ?? 0) + 1,
   };
   if (!(await deps.files.putIfNewer(file))) return { outcome: 'STALE' };
-  if (!validation.ok) return { outcome: 'REJECTED', code: validation.code, message: validation.message, ...(validation.line === undefined ? {} : { line: validation.line }) };
+  if (!validation.ok)
+    return {
+      outcome: 'REJECTED',
+      code: validation.code,
+      message: validation.message,
+      ...(validation.line === undefined ? {} : { line: validation.line }),
+    };
 
   const other = await deps.files.get(key.dataset, key.businessDate, key.side === 'source' ? 'target' : 'source');
   if (other?.status !== 'ACCEPTED') return { outcome: 'ACCEPTED', rows: file.rows };
@@ -168,7 +206,9 @@ async function ingestOnce(event: ObjectCreatedEvent, key: IncomingKey, ref: Obje
   // Only the ingest that created the run (or its own retry) sends the request: two sides landing
   // at once still make one recon message.
   if (created || run.requested_by === id) {
-    await deps.reconQueue.send([{ run_id: runId, dataset: key.dataset, business_date: key.businessDate, source: run.source, target: run.target }]);
+    await deps.reconQueue.send([
+      { run_id: runId, dataset: key.dataset, business_date: key.businessDate, source: run.source, target: run.target },
+    ]);
     return { outcome: 'ACCEPTED', rows: file.rows, runRequested: runId };
   }
   return { outcome: 'ACCEPTED', rows: file.rows };
@@ -183,11 +223,13 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
     text += decoder.decode();
   } catch (error) {
     if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) return { outcome: 'STALE' };
-    if (error instanceof TypeError) throw new PermanentError('ENCODING', `s3://${ref.bucket}/${ref.key} is not valid UTF-8`);
+    if (error instanceof TypeError)
+      throw new PermanentError('ENCODING', `s3://${ref.bucket}/${ref.key} is not valid UTF-8`);
     throw error;
   }
   const passages = splitIntoPassages(document, text);
-  if (passages.length === 0) throw new PermanentError('POLICY_EMPTY', `s3://${ref.bucket}/${ref.key} has no headed sections to cite`);
+  if (passages.length === 0)
+    throw new PermanentError('POLICY_EMPTY', `s3://${ref.bucket}/${ref.key} has no headed sections to cite`);
   const { embedder, index } = deps.policyCorpus;
   const vectors = await embedder.embed(passages.map(passageEmbeddingText));
   await index.ensure();
@@ -197,7 +239,14 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
       id: p.passage_id,
       vector: vectors[i] as number[],
       text: p.text,
-      fields: { passage_id: p.passage_id, document: p.document, section: p.section, exception_types: p.exception_type, source_key: ref.key, etag: ref.etag },
+      fields: {
+        passage_id: p.passage_id,
+        document: p.document,
+        section: p.section,
+        exception_types: p.exception_type,
+        source_key: ref.key,
+        etag: ref.etag,
+      },
     });
   }
   return { outcome: 'POLICY_INDEXED', document, passages: passages.length, replaced };
@@ -205,6 +254,13 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
 
 /** Deterministic: the same pair of current files always means the same run. */
 export function runIdFor(source: FileRecord, target: FileRecord): string {
-  const material = [source.dataset, source.business_date, source.etag, source.generation, target.etag, target.generation].join('\u001f');
+  const material = [
+    source.dataset,
+    source.business_date,
+    source.etag,
+    source.generation,
+    target.etag,
+    target.generation,
+  ].join('\u001f');
   return `run-${source.business_date}-${createHash('sha256').update(material).digest('hex').slice(0, 16)}`;
 }

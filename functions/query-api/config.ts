@@ -10,22 +10,28 @@ const LOCAL_IDENTITY = 'local-analyst';
 // Not z.url(): Terraform writes the value, and tests read it with its references unresolved.
 const queueUrl = z.string().min(1, 'must be a queue URL');
 /** JSON `{"ingest":{"main":URL,"dlq":URL},...}`; unset means GET /queues reports no queues. */
-const monitoredQueuesSchema = z.string().optional().transform((text, ctx) => {
-  if (text === undefined || text === '') return {};
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be JSON: {"ingest":{"main":URL,"dlq":URL},...}' });
-    return z.NEVER;
-  }
-  const parsed = z.record(z.string().min(1), z.strictObject({ main: queueUrl, dlq: queueUrl })).safeParse(raw);
-  if (!parsed.success) {
-    ctx.addIssue({ code: 'custom', message: `must map each queue to {"main": URL, "dlq": URL}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
-    return z.NEVER;
-  }
-  return parsed.data;
-});
+const monitoredQueuesSchema = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined || text === '') return {};
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON: {"ingest":{"main":URL,"dlq":URL},...}' });
+      return z.NEVER;
+    }
+    const parsed = z.record(z.string().min(1), z.strictObject({ main: queueUrl, dlq: queueUrl })).safeParse(raw);
+    if (!parsed.success) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must map each queue to {"main": URL, "dlq": URL}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
 
 /**
  * The query API's environment, validated once. On Lambda (AWS_LAMBDA_FUNCTION_NAME is set by the
@@ -34,23 +40,31 @@ const monitoredQueuesSchema = z.string().optional().transform((text, ctx) => {
  */
 export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
   const onLambda = Boolean(env.AWS_LAMBDA_FUNCTION_NAME);
-  const config = loadConfig({
-    [ENV.bucket]: required,
-    [ENV.exceptionsTable]: required,
-    [ENV.runsTable]: required,
-    [ENV.s3ForcePathStyle]: flag,
-    [ENV.paginationSecret]: onLambda
-      ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
-      : z.string().min(1).default(LOCAL_PAGINATION_SECRET),
-    [ENV.corsOrigins]: onLambda ? required : z.string().min(1).default(LOCAL_CORS_ORIGINS),
-    [ENV.localIdentity]: onLambda ? z.string().optional() : z.string().min(1).default(LOCAL_IDENTITY),
-    [ENV.monitoredQueues]: monitoredQueuesSchema,
-    [ENV.queueMetrics]: z.enum(['cloudwatch', 'none']).default('none'),
-  }, env);
+  const config = loadConfig(
+    {
+      [ENV.bucket]: required,
+      [ENV.exceptionsTable]: required,
+      [ENV.runsTable]: required,
+      [ENV.s3ForcePathStyle]: flag,
+      [ENV.paginationSecret]: onLambda
+        ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
+        : z.string().min(1).default(LOCAL_PAGINATION_SECRET),
+      [ENV.corsOrigins]: onLambda ? required : z.string().min(1).default(LOCAL_CORS_ORIGINS),
+      [ENV.localIdentity]: onLambda ? z.string().optional() : z.string().min(1).default(LOCAL_IDENTITY),
+      [ENV.monitoredQueues]: monitoredQueuesSchema,
+      [ENV.queueMetrics]: z.enum(['cloudwatch', 'none']).default('none'),
+    },
+    env,
+  );
   if (onLambda && config[ENV.localIdentity]) {
-    throw new ConfigError(`invalid configuration: ${ENV.localIdentity}: must not be set on AWS (history records the JWT identity)`);
+    throw new ConfigError(
+      `invalid configuration: ${ENV.localIdentity}: must not be set on AWS (history records the JWT identity)`,
+    );
   }
-  const corsOrigins = config[ENV.corsOrigins].split(',').map((o) => o.trim()).filter((o) => o.length > 0);
+  const corsOrigins = config[ENV.corsOrigins]
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o.length > 0);
   return Object.freeze({
     bucket: config[ENV.bucket],
     exceptionsTable: config[ENV.exceptionsTable],

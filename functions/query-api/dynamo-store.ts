@@ -19,7 +19,9 @@ export class DynamoQueryStore implements QueryStore {
 
   async getException(id: string): Promise<StoredItem | undefined> {
     // Consistent: a PATCH compares versions against this read.
-    const out = await this.doc.send(new GetCommand({ TableName: this.exceptionsTable, Key: { exception_id: id }, ConsistentRead: true }));
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.exceptionsTable, Key: { exception_id: id }, ConsistentRead: true }),
+    );
     return out.Item;
   }
 
@@ -31,7 +33,10 @@ export class DynamoQueryStore implements QueryStore {
     return this.queryIndex(this.runsTable, query);
   }
 
-  private async queryIndex(table: string, query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }> {
+  private async queryIndex(
+    table: string,
+    query: IndexQuery,
+  ): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }> {
     const names: Record<string, string> = { '#pk': query.partition.attribute };
     const values: Record<string, unknown> = { ':pk': query.partition.value };
     const conditions = query.filters.map((f, i) => {
@@ -39,17 +44,19 @@ export class DynamoQueryStore implements QueryStore {
       values[`:f${i}`] = f.value;
       return `#f${i} = :f${i}`;
     });
-    const out = await this.doc.send(new QueryCommand({
-      TableName: table,
-      IndexName: query.index,
-      KeyConditionExpression: '#pk = :pk',
-      ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-      ScanIndexForward: false,
-      Limit: query.limit,
-      ...(query.startKey ? { ExclusiveStartKey: { ...query.startKey } } : {}),
-    }));
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: query.index,
+        KeyConditionExpression: '#pk = :pk',
+        ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+        Limit: query.limit,
+        ...(query.startKey ? { ExclusiveStartKey: { ...query.startKey } } : {}),
+      }),
+    );
     return { items: out.Items ?? [], ...(out.LastEvaluatedKey ? { lastKey: out.LastEvaluatedKey } : {}) };
   }
 
@@ -67,19 +74,25 @@ export class DynamoQueryStore implements QueryStore {
     });
     const removes = patch.remove.map((_, i) => `#r${i}`);
     try {
-      const out = await this.doc.send(new UpdateCommand({
-        TableName: this.exceptionsTable,
-        Key: { exception_id: patch.exceptionId },
-        UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
-        // Also false for a missing item (no version attribute): the caller re-reads to tell which.
-        ConditionExpression: '#version = :expected',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }));
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.exceptionsTable,
+          Key: { exception_id: patch.exceptionId },
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          // Also false for a missing item (no version attribute): the caller re-reads to tell which.
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
       return out.Attributes;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return undefined;
+      if (
+        error instanceof ConditionalCheckFailedException ||
+        (error as Error).name === 'ConditionalCheckFailedException'
+      )
+        return undefined;
       throw error;
     }
   }
@@ -94,7 +107,13 @@ export class DynamoQueryStore implements QueryStore {
     return {
       name: 'dynamodb',
       check: async () => {
-        await this.doc.send(new GetCommand({ TableName: this.exceptionsTable, Key: { exception_id: HEALTH_PROBE_KEY }, ProjectionExpression: 'exception_id' }));
+        await this.doc.send(
+          new GetCommand({
+            TableName: this.exceptionsTable,
+            Key: { exception_id: HEALTH_PROBE_KEY },
+            ProjectionExpression: 'exception_id',
+          }),
+        );
       },
     };
   }

@@ -10,7 +10,13 @@ export class ApiError extends Error {
   readonly code: string;
   readonly details: ErrorDetails;
   readonly headers: Readonly<Record<string, string>>;
-  constructor(statusCode: number, code: string, message: string, details: ErrorDetails = {}, headers: Record<string, string> = {}) {
+  constructor(
+    statusCode: number,
+    code: string,
+    message: string,
+    details: ErrorDetails = {},
+    headers: Record<string, string> = {},
+  ) {
     super(message);
     this.name = 'ApiError';
     this.statusCode = statusCode;
@@ -43,7 +49,13 @@ export class NotFoundError extends ApiError {
 
 export class MethodNotAllowedError extends ApiError {
   constructor(method: string, path: string, allowed: string[]) {
-    super(405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${path}; use ${allowed.join(' or ')}`, { allowed }, { allow: allowed.join(', ') });
+    super(
+      405,
+      'METHOD_NOT_ALLOWED',
+      `${method} is not supported on ${path}; use ${allowed.join(' or ')}`,
+      { allowed },
+      { allow: allowed.join(', ') },
+    );
     this.name = 'MethodNotAllowedError';
   }
 }

@@ -28,7 +28,11 @@ export function defaultDeps(): QueryApiDeps {
     healthChecks: [store.healthCheck(), uploads.healthCheck()],
     embedder,
     exceptionsIndex: createVectorIndex('exceptions', process.env, embedder.dimensions),
-    queues: new SqsQueueMonitor(aws.sqs, config.monitoredQueues, config.queueMetrics === 'cloudwatch' ? { cloudwatch: new CloudWatchClient({}) } : {}),
+    queues: new SqsQueueMonitor(
+      aws.sqs,
+      config.monitoredQueues,
+      config.queueMetrics === 'cloudwatch' ? { cloudwatch: new CloudWatchClient({}) } : {},
+    ),
     paginationSecret: config.paginationSecret,
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,
@@ -41,10 +45,12 @@ export function createHandler(makeDeps: () => QueryApiDeps | Promise<QueryApiDep
   let pending: Promise<QueryApiDeps> | undefined;
   let ready: QueryApiDeps | undefined;
   const loadDeps = async () => {
-    pending ??= Promise.resolve().then(makeDeps).catch((error: unknown) => {
-      pending = undefined; // a later request tries again (and logs again) rather than caching the failure
-      throw error;
-    });
+    pending ??= Promise.resolve()
+      .then(makeDeps)
+      .catch((error: unknown) => {
+        pending = undefined; // a later request tries again (and logs again) rather than caching the failure
+        throw error;
+      });
     ready = await pending;
     return ready;
   };
@@ -58,20 +64,22 @@ export function createHandler(makeDeps: () => QueryApiDeps | Promise<QueryApiDep
         await loadDeps();
       },
     })
-    .use(httpCors({
-      // Origins come from the validated configuration, loaded by the middleware above.
-      getOrigin: (origin) => {
-        const allowed = ready?.corsOrigins ?? [];
-        if (allowed.includes('*')) return '*';
-        return origin && allowed.includes(origin) ? origin : null;
-      },
-      methods: 'GET,POST,PATCH,OPTIONS',
-      headers: 'authorization,content-type',
-      exposeHeaders: 'x-correlation-id',
-      vary: 'Origin',
-      maxAge: 600,
-      disableBeforePreflightResponse: false,
-    }))
+    .use(
+      httpCors({
+        // Origins come from the validated configuration, loaded by the middleware above.
+        getOrigin: (origin) => {
+          const allowed = ready?.corsOrigins ?? [];
+          if (allowed.includes('*')) return '*';
+          return origin && allowed.includes(origin) ? origin : null;
+        },
+        methods: 'GET,POST,PATCH,OPTIONS',
+        headers: 'authorization,content-type',
+        exposeHeaders: 'x-correlation-id',
+        vary: 'Origin',
+        maxAge: 600,
+        disableBeforePreflightResponse: false,
+      }),
+    )
     .use(errorResponses(logger))
     .handler(async (event, context) => {
       const deps = ready ?? (await loadDeps());

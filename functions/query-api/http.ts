@@ -45,7 +45,9 @@ export function callerIdentity(event: HttpEvent, localIdentity: string | undefin
     if (typeof value === 'string' && value.length > 0) return value;
   }
   if (claims === undefined && localIdentity) return localIdentity;
-  throw new UnauthorizedError('this request carries no caller identity (JWT email or sub claim); changes are recorded against who made them');
+  throw new UnauthorizedError(
+    'this request carries no caller identity (JWT email or sub claim); changes are recorded against who made them',
+  );
 }
 
 export function correlationId(event: HttpEvent, context: Context | undefined): string {
@@ -64,15 +66,28 @@ export function errorResponses(logger: Logger): middy.MiddlewareObj<HttpEvent, H
       const id = correlationId(request.event, request.context);
       if (error instanceof ApiError) {
         if (error.statusCode >= 500) logger.error('request failed', { correlationId: id, error });
-        request.response = json(error.statusCode, { error: { code: error.code, message: error.message, details: error.details } }, {
-          ...error.headers, 'x-correlation-id': id,
-        });
+        request.response = json(
+          error.statusCode,
+          { error: { code: error.code, message: error.message, details: error.details } },
+          {
+            ...error.headers,
+            'x-correlation-id': id,
+          },
+        );
         return;
       }
       logger.error('unhandled error', { correlationId: id, error: error as Error });
-      request.response = json(500, {
-        error: { code: 'INTERNAL_ERROR', message: `internal error; quote correlation id ${id} when reporting it`, details: { correlation_id: id } },
-      }, { 'x-correlation-id': id });
+      request.response = json(
+        500,
+        {
+          error: {
+            code: 'INTERNAL_ERROR',
+            message: `internal error; quote correlation id ${id} when reporting it`,
+            details: { correlation_id: id },
+          },
+        },
+        { 'x-correlation-id': id },
+      );
     },
   };
 }

@@ -58,7 +58,9 @@ export function planQuery(filters: ListFilters): QueryPlan {
     index = 'by_created';
     partition = { attribute: 'record_type', value: EXCEPTION_RECORD_TYPE };
   }
-  const filterList = [...remaining].map(([attribute, value]) => ({ attribute, value })).sort((a, b) => (a.attribute < b.attribute ? -1 : 1));
+  const filterList = [...remaining]
+    .map(([attribute, value]) => ({ attribute, value }))
+    .sort((a, b) => (a.attribute < b.attribute ? -1 : 1));
   return { index, partition, filters: filterList };
 }
 
@@ -80,7 +82,10 @@ export interface ListResult {
   readonly next_token: string | null;
 }
 
-export async function listExceptions(request: ListRequest, deps: { store: QueryStore; paginationSecret: string }): Promise<ListResult> {
+export async function listExceptions(
+  request: ListRequest,
+  deps: { store: QueryStore; paginationSecret: string },
+): Promise<ListResult> {
   const page = await readPage({
     plan: planQuery(request.filters),
     table: TABLES.exceptions,

@@ -36,7 +36,8 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
   let startKey: Record<string, unknown> | undefined;
   if (request.nextToken !== undefined) {
     const cursor = decodeToken(request.secret, request.nextToken, request.filterHash);
-    if (cursor.index !== plan.index) throw new BadRequestError('NEXT_TOKEN_FILTER_MISMATCH', 'next_token was issued for a different set of filters');
+    if (cursor.index !== plan.index)
+      throw new BadRequestError('NEXT_TOKEN_FILTER_MISMATCH', 'next_token was issued for a different set of filters');
     startKey = { ...cursor.startKey };
   }
 
@@ -70,7 +71,9 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
   }
   return {
     items,
-    next_token: resumeFrom ? encodeToken(request.secret, { index: plan.index, startKey: resumeFrom }, request.filterHash) : null,
+    next_token: resumeFrom
+      ? encodeToken(request.secret, { index: plan.index, startKey: resumeFrom }, request.filterHash)
+      : null,
   };
 }
 

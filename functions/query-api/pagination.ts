@@ -18,7 +18,9 @@ export interface PageCursor {
 
 /** Order-independent hash of the filters a listing was asked for (paging size excluded). */
 export function filterHash(filters: Readonly<Record<string, string | undefined>>): string {
-  const canonical = Object.entries(filters).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const canonical = Object.entries(filters)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 22);
 }
 
@@ -27,14 +29,17 @@ function sign(secret: string, payload: string): string {
 }
 
 export function encodeToken(secret: string, cursor: PageCursor, filters: string): string {
-  const payload = Buffer.from(JSON.stringify({ v: TOKEN_VERSION, i: cursor.index, k: cursor.startKey, f: filters })).toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({ v: TOKEN_VERSION, i: cursor.index, k: cursor.startKey, f: filters }),
+  ).toString('base64url');
   return `${payload}.${sign(secret, payload)}`;
 }
 
-const invalid = () => new BadRequestError(
-  'INVALID_NEXT_TOKEN',
-  'next_token is not valid: it was altered, truncated or issued by another deployment; pass next_token exactly as a previous response returned it, or omit it to start from the first page',
-);
+const invalid = () =>
+  new BadRequestError(
+    'INVALID_NEXT_TOKEN',
+    'next_token is not valid: it was altered, truncated or issued by another deployment; pass next_token exactly as a previous response returned it, or omit it to start from the first page',
+  );
 
 /** Verifies and opens a token; a 400 says whether it was tampered with or belongs to other filters. */
 export function decodeToken(secret: string, token: string, filters: string): PageCursor {
@@ -50,7 +55,14 @@ export function decodeToken(secret: string, token: string, filters: string): Pag
   } catch {
     throw invalid();
   }
-  if (body.v !== TOKEN_VERSION || typeof body.i !== 'string' || typeof body.k !== 'object' || body.k === null || typeof body.f !== 'string') throw invalid();
+  if (
+    body.v !== TOKEN_VERSION ||
+    typeof body.i !== 'string' ||
+    typeof body.k !== 'object' ||
+    body.k === null ||
+    typeof body.f !== 'string'
+  )
+    throw invalid();
   if (body.f !== filters) {
     throw new BadRequestError(
       'NEXT_TOKEN_FILTER_MISMATCH',

@@ -60,7 +60,12 @@ export interface QueueMonitor {
 
 export interface UploadSigner {
   /** A pre-signed PUT URL for `key` with the content type and length signed. */
-  presignPut(request: { key: string; contentType: string; contentLength: number; expiresInSeconds: number }): Promise<string>;
+  presignPut(request: {
+    key: string;
+    contentType: string;
+    contentLength: number;
+    expiresInSeconds: number;
+  }): Promise<string>;
 }
 
 /** A cheap probe of one dependency; throws when it is unavailable. */

@@ -21,12 +21,15 @@ export interface Match<H> {
 export function createRouter<H>(routes: readonly RouteDef<H>[]) {
   const compiled: Compiled<H>[] = routes.map((r) => {
     const params: string[] = [];
-    const source = r.path.split('/').map((segment) => {
-      const param = /^\{(\w+)\}$/.exec(segment);
-      if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      params.push(param[1] as string);
-      return '([^/]+)';
-    }).join('/');
+    const source = r.path
+      .split('/')
+      .map((segment) => {
+        const param = /^\{(\w+)\}$/.exec(segment);
+        if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        params.push(param[1] as string);
+        return '([^/]+)';
+      })
+      .join('/');
     return { ...r, regex: new RegExp(`^${source}$`), params };
   });
 
@@ -36,7 +39,9 @@ export function createRouter<H>(routes: readonly RouteDef<H>[]) {
       const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, '') : rawPath;
       const hits = compiled.map((r) => ({ r, m: r.regex.exec(path) })).filter((h) => h.m !== null);
       if (hits.length === 0) {
-        throw new NotFoundError(`no such endpoint: ${method} ${rawPath}`, { endpoints: compiled.map((r) => `${r.method} ${r.path}`) });
+        throw new NotFoundError(`no such endpoint: ${method} ${rawPath}`, {
+          endpoints: compiled.map((r) => `${r.method} ${r.path}`),
+        });
       }
       const hit = hits.find((h) => h.r.method === method);
       if (!hit) throw new MethodNotAllowedError(method, rawPath, [...new Set(hits.map((h) => h.r.method))]);

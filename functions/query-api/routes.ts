@@ -7,7 +7,14 @@ import { listExceptions } from './listing.ts';
 import { toApiRun } from './records.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
-  EXCEPTION_ID_PATTERN, FILTER_NAMES, listQuerySchema, parseInput, patchBodySchema, runsQuerySchema, searchQuerySchema, uploadBodySchema,
+  EXCEPTION_ID_PATTERN,
+  FILTER_NAMES,
+  listQuerySchema,
+  parseInput,
+  patchBodySchema,
+  runsQuerySchema,
+  searchQuerySchema,
+  uploadBodySchema,
 } from './schemas.ts';
 import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
@@ -33,21 +40,26 @@ const MAX_RUN_ID_LENGTH = 256;
 function exceptionIdParam(params: Record<string, string>): string {
   const id = params.id as string;
   if (!EXCEPTION_ID_PATTERN.test(id)) {
-    throw new BadRequestError('INVALID_EXCEPTION_ID', `"${id}" is not an exception id: ids are 32 lower-case hexadecimal characters`);
+    throw new BadRequestError(
+      'INVALID_EXCEPTION_ID',
+      `"${id}" is not an exception id: ids are 32 lower-case hexadecimal characters`,
+    );
   }
   return id;
 }
 
 const routes: RouteDef<RouteHandler>[] = [
   {
-    method: 'GET', path: '/health',
+    method: 'GET',
+    path: '/health',
     handle: async ({ deps, logger }) => {
       const report = await checkHealth(deps.healthChecks, logger);
       return json(report.status === 'ok' ? 200 : 503, report);
     },
   },
   {
-    method: 'POST', path: '/uploads',
+    method: 'POST',
+    path: '/uploads',
     handle: async ({ event, deps, logger }) => {
       const body = parseInput(uploadBodySchema, parseJsonBody(event), 'upload request');
       const ticket = await createUpload(body, deps);
@@ -56,7 +68,8 @@ const routes: RouteDef<RouteHandler>[] = [
     },
   },
   {
-    method: 'GET', path: '/exceptions',
+    method: 'GET',
+    path: '/exceptions',
     handle: async ({ event, deps }) => {
       const query = parseInput(listQuerySchema, queryParameters(event), 'query');
       const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
@@ -64,38 +77,51 @@ const routes: RouteDef<RouteHandler>[] = [
     },
   },
   {
-    method: 'GET', path: '/exceptions/{id}',
+    method: 'GET',
+    path: '/exceptions/{id}',
     handle: async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
   },
   {
-    method: 'PATCH', path: '/exceptions/{id}',
+    method: 'PATCH',
+    path: '/exceptions/{id}',
     handle: async ({ event, params, deps, logger }) => {
       const id = exceptionIdParam(params);
       const body = parseInput(patchBodySchema, parseJsonBody(event), 'change');
       const actor = callerIdentity(event, deps.localIdentity);
       const outcome = await patchException(id, body, actor, deps, logger);
-      logger.info('exception changed', { exceptionId: id, status: outcome.record.status, version: outcome.record.version });
+      logger.info('exception changed', {
+        exceptionId: id,
+        status: outcome.record.status,
+        version: outcome.record.version,
+      });
       return json(200, outcome.record);
     },
   },
   {
-    method: 'GET', path: '/search',
-    handle: async ({ event, deps }) => json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
+    method: 'GET',
+    path: '/search',
+    handle: async ({ event, deps }) =>
+      json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
   },
   {
-    method: 'GET', path: '/runs',
-    handle: async ({ event, deps }) => json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
+    method: 'GET',
+    path: '/runs',
+    handle: async ({ event, deps }) =>
+      json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
   },
   {
     // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
-    method: 'GET', path: '/queues',
+    method: 'GET',
+    path: '/queues',
     handle: async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
   },
   {
-    method: 'GET', path: '/runs/{run_id}',
+    method: 'GET',
+    path: '/runs/{run_id}',
     handle: async ({ params, deps }) => {
       const runId = params.run_id as string;
-      if (runId.length > MAX_RUN_ID_LENGTH) throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+      if (runId.length > MAX_RUN_ID_LENGTH)
+        throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
       const run = await deps.store.getRun(runId);
       if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
       return json(200, toApiRun(run));

@@ -23,7 +23,11 @@ export function planRunsQuery(query: Pick<RunsQuery, 'dataset' | 'business_date'
   const filters: RunsPlan['filters'] = [];
   if (query.status !== undefined) filters.push({ attribute: 'status', value: query.status });
   if (query.dataset !== undefined && query.business_date !== undefined) {
-    return { index: 'by_dataset_date', partition: { attribute: 'dataset_date', value: datasetDateKey(query.dataset, query.business_date) }, filters };
+    return {
+      index: 'by_dataset_date',
+      partition: { attribute: 'dataset_date', value: datasetDateKey(query.dataset, query.business_date) },
+      filters,
+    };
   }
   if (query.dataset !== undefined) filters.unshift({ attribute: 'dataset', value: query.dataset });
   return { index: 'by_requested', partition: { attribute: 'record_type', value: RUN_RECORD_TYPE }, filters };
@@ -38,13 +42,21 @@ export interface RunsResult {
   readonly next_token: string | null;
 }
 
-export async function listRuns(query: RunsQuery, deps: { store: QueryStore; paginationSecret: string }): Promise<RunsResult> {
+export async function listRuns(
+  query: RunsQuery,
+  deps: { store: QueryStore; paginationSecret: string },
+): Promise<RunsResult> {
   const page = await readPage({
     plan: planRunsQuery(query),
     table: TABLES.runs,
     limit: query.limit,
     nextToken: query.next_token,
-    filterHash: filterHash({ scope: 'runs', dataset: query.dataset, business_date: query.business_date, status: query.status }),
+    filterHash: filterHash({
+      scope: 'runs',
+      dataset: query.dataset,
+      business_date: query.business_date,
+      status: query.status,
+    }),
     secret: deps.paginationSecret,
     maxCalls: MAX_QUERY_CALLS,
     query: (request) => deps.store.queryRuns(request),

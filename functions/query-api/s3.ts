@@ -11,12 +11,25 @@ export class S3UploadSigner implements UploadSigner {
     this.bucket = bucket;
   }
 
-  async presignPut(request: { key: string; contentType: string; contentLength: number; expiresInSeconds: number }): Promise<string> {
-    const command = new PutObjectCommand({ Bucket: this.bucket, Key: request.key, ContentType: request.contentType, ContentLength: request.contentLength });
+  async presignPut(request: {
+    key: string;
+    contentType: string;
+    contentLength: number;
+    expiresInSeconds: number;
+  }): Promise<string> {
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: request.key,
+      ContentType: request.contentType,
+      ContentLength: request.contentLength,
+    });
     // The presigner leaves content-type (and content-length) unsigned unless told: sign both, so the
     // URL only accepts the file the client declared. The client is built with checksums
     // WHEN_REQUIRED, so no checksum header the uploader would have to reproduce is signed either.
-    return getSignedUrl(this.s3, command, { expiresIn: request.expiresInSeconds, signableHeaders: new Set(['content-type', 'content-length']) });
+    return getSignedUrl(this.s3, command, {
+      expiresIn: request.expiresInSeconds,
+      signableHeaders: new Set(['content-type', 'content-length']),
+    });
   }
 
   healthCheck(): HealthCheck {

@@ -18,7 +18,8 @@ export const RUNS_LIMIT = { min: 1, max: 100, default: 20 } as const;
 export const RUN_STATUSES = ['REQUESTED', 'RUNNING', 'COMPLETED', 'FAILED', 'SUPERSEDED'] as const;
 const MAX_QUERY_TEXT = 1000;
 
-const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of ${values.join(', ')}` });
 
 const dataset = z.string().regex(DATASET_PATTERN, 'must be 1-64 letters, digits, "-" or "_"');
 
@@ -30,21 +31,30 @@ const calendarDate = z.string().refine((value) => {
 }, 'must be a calendar date YYYY-MM-DD');
 
 function intParam(bounds: { min: number; max: number; default: number }) {
-  return z.string().optional().transform((value, ctx) => {
-    if (value === undefined) return bounds.default;
-    const n = Number(value);
-    if (!/^\d{1,9}$/.test(value) || n < bounds.min || n > bounds.max) {
-      ctx.addIssue({ code: 'custom', message: `must be an integer from ${bounds.min} to ${bounds.max} (default ${bounds.default})` });
-      return z.NEVER;
-    }
-    return n;
-  });
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return bounds.default;
+      const n = Number(value);
+      if (!/^\d{1,9}$/.test(value) || n < bounds.min || n > bounds.max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be an integer from ${bounds.min} to ${bounds.max} (default ${bounds.default})`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
 }
 
 function strictObject<S extends z.ZodRawShape>(shape: S, what: string) {
   const allowed = Object.keys(shape).join(', ');
   return z.strictObject(shape, {
-    error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown ${what} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed}` : undefined),
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown ${what} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed}`
+        : undefined,
   });
 }
 
@@ -58,11 +68,14 @@ const filterShape = {
 };
 export const FILTER_NAMES = Object.keys(filterShape) as (keyof typeof filterShape)[];
 
-export const listQuerySchema = strictObject({
-  ...filterShape,
-  limit: intParam(LIST_LIMIT),
-  next_token: z.string().min(1, 'must not be empty').optional(),
-}, 'query parameter').refine((q) => q.business_date === undefined || q.dataset !== undefined, {
+export const listQuerySchema = strictObject(
+  {
+    ...filterShape,
+    limit: intParam(LIST_LIMIT),
+    next_token: z.string().min(1, 'must not be empty').optional(),
+  },
+  'query parameter',
+).refine((q) => q.business_date === undefined || q.dataset !== undefined, {
   // Exceptions are indexed by dataset and date together; a date alone would read every dataset.
   message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
   path: ['business_date'],
@@ -70,52 +83,85 @@ export const listQuerySchema = strictObject({
 export type ListQuery = z.infer<typeof listQuerySchema>;
 export type ListFilters = Pick<ListQuery, (typeof FILTER_NAMES)[number]>;
 
-export const searchQuerySchema = strictObject({
-  ...filterShape,
-  q: z.string().trim().min(1, 'must not be empty: say what to look for').max(MAX_QUERY_TEXT, `must be at most ${MAX_QUERY_TEXT} characters`),
-  k: intParam(SEARCH_K),
-}, 'query parameter');
+export const searchQuerySchema = strictObject(
+  {
+    ...filterShape,
+    q: z
+      .string()
+      .trim()
+      .min(1, 'must not be empty: say what to look for')
+      .max(MAX_QUERY_TEXT, `must be at most ${MAX_QUERY_TEXT} characters`),
+    k: intParam(SEARCH_K),
+  },
+  'query parameter',
+);
 export type SearchQuery = z.infer<typeof searchQuerySchema>;
 
-export const runsQuerySchema = strictObject({
-  dataset: dataset.optional(),
-  business_date: calendarDate.optional(),
-  status: oneOf(RUN_STATUSES).optional(),
-  limit: intParam(RUNS_LIMIT),
-  next_token: z.string().min(1, 'must not be empty').optional(),
-}, 'query parameter').refine((q) => q.business_date === undefined || q.dataset !== undefined, {
+export const runsQuerySchema = strictObject(
+  {
+    dataset: dataset.optional(),
+    business_date: calendarDate.optional(),
+    status: oneOf(RUN_STATUSES).optional(),
+    limit: intParam(RUNS_LIMIT),
+    next_token: z.string().min(1, 'must not be empty').optional(),
+  },
+  'query parameter',
+).refine((q) => q.business_date === undefined || q.dataset !== undefined, {
   message: 'business_date needs dataset as well (runs are indexed by dataset and business date together)',
   path: ['business_date'],
 });
 export type RunsQuery = z.infer<typeof runsQuerySchema>;
 
-export const patchBodySchema = strictObject({
-  version: z.number({ error: 'is required: the version you last read (409 if it has changed since)' }).int('must be an integer').min(1, 'must be at least 1'),
-  status: oneOf(EXCEPTION_STATUSES).optional(),
-  /** null clears the assignee. */
-  assignee: z.union([z.string().trim().min(1, 'must not be empty (send null to clear it)').max(200, 'must be at most 200 characters'), z.null()]).optional(),
-  note: z.string().trim().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters').optional(),
-}, 'field').refine((b) => b.status !== undefined || b.assignee !== undefined || b.note !== undefined, {
+export const patchBodySchema = strictObject(
+  {
+    version: z
+      .number({ error: 'is required: the version you last read (409 if it has changed since)' })
+      .int('must be an integer')
+      .min(1, 'must be at least 1'),
+    status: oneOf(EXCEPTION_STATUSES).optional(),
+    /** null clears the assignee. */
+    assignee: z
+      .union([
+        z
+          .string()
+          .trim()
+          .min(1, 'must not be empty (send null to clear it)')
+          .max(200, 'must be at most 200 characters'),
+        z.null(),
+      ])
+      .optional(),
+    note: z.string().trim().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters').optional(),
+  },
+  'field',
+).refine((b) => b.status !== undefined || b.assignee !== undefined || b.note !== undefined, {
   message: 'nothing to change: send at least one of status, assignee or note',
 });
 export type PatchBody = z.infer<typeof patchBodySchema>;
 
-export const uploadBodySchema = strictObject({
-  dataset,
-  business_date: calendarDate,
-  side: oneOf(SIDES),
-  content_type: oneOf(UPLOAD_CONTENT_TYPES),
-  content_length: z.number({ error: 'is required: the file size in bytes' }).int('must be an integer')
-    .min(1, 'must be at least 1 (an empty file cannot be reconciled)')
-    .max(MAX_UPLOAD_BYTES, `must be at most ${MAX_UPLOAD_BYTES} bytes (5 GiB, the S3 single-PUT limit)`),
-}, 'field');
+export const uploadBodySchema = strictObject(
+  {
+    dataset,
+    business_date: calendarDate,
+    side: oneOf(SIDES),
+    content_type: oneOf(UPLOAD_CONTENT_TYPES),
+    content_length: z
+      .number({ error: 'is required: the file size in bytes' })
+      .int('must be an integer')
+      .min(1, 'must be at least 1 (an empty file cannot be reconciled)')
+      .max(MAX_UPLOAD_BYTES, `must be at most ${MAX_UPLOAD_BYTES} bytes (5 GiB, the S3 single-PUT limit)`),
+  },
+  'field',
+);
 export type UploadBody = z.infer<typeof uploadBodySchema>;
 
 /** Parses `input` or throws a 400 listing every problem. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || '(root)', message: issue.message }));
+  const issues = parsed.error.issues.map((issue) => ({
+    field: issue.path.join('.') || '(root)',
+    message: issue.message,
+  }));
   const text = issues.map((i) => (i.field === '(root)' ? i.message : `${i.field}: ${i.message}`)).join('; ');
   throw new BadRequestError('VALIDATION_ERROR', `invalid ${what}: ${text}`, { issues });
 }

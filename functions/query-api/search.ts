@@ -6,8 +6,8 @@ import type { SearchItem } from '../shared/types.ts';
 
 export type { SearchItem };
 
-
-const text = (value: FieldValue | undefined): string | null => (value === undefined || value === null ? null : String(value));
+const text = (value: FieldValue | undefined): string | null =>
+  value === undefined || value === null ? null : String(value);
 
 /** The index stores the key object as a JSON string (keyword fields are flat). */
 function parseKey(value: FieldValue | undefined): unknown {
@@ -35,7 +35,10 @@ function toItem(hit: VectorHit): SearchItem {
   };
 }
 
-export async function searchExceptions(query: SearchQuery, deps: Pick<QueryApiDeps, 'embedder' | 'exceptionsIndex'>): Promise<{ items: SearchItem[] }> {
+export async function searchExceptions(
+  query: SearchQuery,
+  deps: Pick<QueryApiDeps, 'embedder' | 'exceptionsIndex'>,
+): Promise<{ items: SearchItem[] }> {
   const filter: Record<string, string> = {};
   for (const name of FILTER_NAMES) {
     const value = query[name];

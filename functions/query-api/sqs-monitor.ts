@@ -21,7 +21,11 @@ export class SqsQueueMonitor implements QueueMonitor {
   private readonly queues: MonitoredQueues;
   private readonly cloudwatch: CloudWatchClient | undefined;
   private readonly now: () => number;
-  constructor(sqs: SQSClient, queues: MonitoredQueues, options: { cloudwatch?: CloudWatchClient; now?: () => number } = {}) {
+  constructor(
+    sqs: SQSClient,
+    queues: MonitoredQueues,
+    options: { cloudwatch?: CloudWatchClient; now?: () => number } = {},
+  ) {
     this.sqs = sqs;
     this.queues = queues;
     this.cloudwatch = options.cloudwatch;
@@ -33,15 +37,25 @@ export class SqsQueueMonitor implements QueueMonitor {
     const urls = entries.flatMap(([, q]) => [q.main, q.dlq]);
     const [counts, ages] = await Promise.all([Promise.all(urls.map((url) => this.count(url))), this.ages(urls)]);
     return entries.map(([queue], i) => {
-      const depth = (j: number): QueueDepth => ({ ...(counts[j] as Omit<QueueDepth, 'oldest_age_seconds'>), oldest_age_seconds: ages[j] ?? null });
+      const depth = (j: number): QueueDepth => ({
+        ...(counts[j] as Omit<QueueDepth, 'oldest_age_seconds'>),
+        oldest_age_seconds: ages[j] ?? null,
+      });
       return { queue, main: depth(2 * i), dlq: depth(2 * i + 1) };
     });
   }
 
   private async count(url: string): Promise<Omit<QueueDepth, 'oldest_age_seconds'>> {
-    const out = await this.sqs.send(new GetQueueAttributesCommand({
-      QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
-    }));
+    const out = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
     const a = out.Attributes ?? {};
     return {
       visible: Number(a.ApproximateNumberOfMessages ?? 0),
@@ -54,19 +68,25 @@ export class SqsQueueMonitor implements QueueMonitor {
   private async ages(urls: string[]): Promise<(number | null)[]> {
     if (!this.cloudwatch) return urls.map(() => null);
     const end = new Date(this.now());
-    const out = await this.cloudwatch.send(new GetMetricDataCommand({
-      StartTime: new Date(end.getTime() - AGE_LOOKBACK_MS),
-      EndTime: end,
-      ScanBy: 'TimestampDescending',
-      MetricDataQueries: urls.map((url, i) => ({
-        Id: `q${i}`,
-        MetricStat: {
-          Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: queueNameOf(url) }] },
-          Period: 60,
-          Stat: 'Maximum',
-        },
-      })),
-    }));
+    const out = await this.cloudwatch.send(
+      new GetMetricDataCommand({
+        StartTime: new Date(end.getTime() - AGE_LOOKBACK_MS),
+        EndTime: end,
+        ScanBy: 'TimestampDescending',
+        MetricDataQueries: urls.map((url, i) => ({
+          Id: `q${i}`,
+          MetricStat: {
+            Metric: {
+              Namespace: 'AWS/SQS',
+              MetricName: 'ApproximateAgeOfOldestMessage',
+              Dimensions: [{ Name: 'QueueName', Value: queueNameOf(url) }],
+            },
+            Period: 60,
+            Stat: 'Maximum',
+          },
+        })),
+      }),
+    );
     const byId = new Map((out.MetricDataResults ?? []).map((r) => [r.Id, r.Values?.[0]]));
     return urls.map((_, i) => {
       const value = byId.get(`q${i}`);

@@ -19,9 +19,17 @@ export interface UploadTicket {
   readonly expires_at: string;
 }
 
-export async function createUpload(body: UploadBody, deps: { uploads: UploadSigner; now: () => number }): Promise<UploadTicket> {
+export async function createUpload(
+  body: UploadBody,
+  deps: { uploads: UploadSigner; now: () => number },
+): Promise<UploadTicket> {
   const key = uploadKey(body);
-  const url = await deps.uploads.presignPut({ key, contentType: body.content_type, contentLength: body.content_length, expiresInSeconds: UPLOAD_URL_TTL_SECONDS });
+  const url = await deps.uploads.presignPut({
+    key,
+    contentType: body.content_type,
+    contentLength: body.content_length,
+    expiresInSeconds: UPLOAD_URL_TTL_SECONDS,
+  });
   return {
     url,
     method: 'PUT',

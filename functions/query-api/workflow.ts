@@ -48,7 +48,11 @@ export interface PatchOutcome {
 }
 
 export async function patchException(
-  id: string, body: PatchBody, actor: string, deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>, logger?: Logger,
+  id: string,
+  body: PatchBody,
+  actor: string,
+  deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>,
+  logger?: Logger,
 ): Promise<PatchOutcome> {
   const item = await deps.store.getException(id);
   if (!item) throw notFound(id);
@@ -67,14 +71,27 @@ export async function patchException(
     const allowed = TRANSITIONS[from] ?? [];
     if (!allowed.includes(body.status)) {
       const why = body.status === from ? `it is already ${from}` : `${from} can only move to ${allowed.join(' or ')}`;
-      throw new BadRequestError('INVALID_TRANSITION', `cannot change exception ${id} from ${from} to ${body.status}: ${why}`, {
-        from, to: body.status, allowed,
-      });
+      throw new BadRequestError(
+        'INVALID_TRANSITION',
+        `cannot change exception ${id} from ${from} to ${body.status}: ${why}`,
+        {
+          from,
+          to: body.status,
+          allowed,
+        },
+      );
     }
     set.status = body.status;
     // An analyst's decision: recon treats its own resolutions differently from people's.
     set.resolved_by_system = false;
-    history.push({ at: now, by: actor, action: ACTION_FOR[body.status], from, to: body.status, ...(note ? { note } : {}) });
+    history.push({
+      at: now,
+      by: actor,
+      action: ACTION_FOR[body.status],
+      from,
+      to: body.status,
+      ...(note ? { note } : {}),
+    });
     note = undefined;
   }
   const previousAssignee = typeof item.assignee === 'string' ? item.assignee : null;
@@ -82,8 +99,12 @@ export async function patchException(
     if (body.assignee === null) remove.push('assignee');
     else set.assignee = body.assignee;
     history.push({
-      at: now, by: actor, action: body.assignee === null ? 'UNASSIGNED' : 'ASSIGNED',
-      ...(previousAssignee ? { from: previousAssignee } : {}), ...(body.assignee ? { to: body.assignee } : {}), ...(note ? { note } : {}),
+      at: now,
+      by: actor,
+      action: body.assignee === null ? 'UNASSIGNED' : 'ASSIGNED',
+      ...(previousAssignee ? { from: previousAssignee } : {}),
+      ...(body.assignee ? { to: body.assignee } : {}),
+      ...(note ? { note } : {}),
     });
     note = undefined;
   }
@@ -92,7 +113,13 @@ export async function patchException(
   if (history.length === 0) return { record: toApiException(item), statusChanged: false };
 
   set.updated_at = now;
-  const updated = await deps.store.patchException({ exceptionId: id, expectedVersion: currentVersion, set, remove, history });
+  const updated = await deps.store.patchException({
+    exceptionId: id,
+    expectedVersion: currentVersion,
+    set,
+    remove,
+    history,
+  });
   if (!updated) {
     // Lost a race with another writer (an analyst or recon) between our read and our write.
     const latest = await deps.store.getException(id);
@@ -110,4 +137,3 @@ export async function patchException(
   }
   return { record: toApiException(updated), statusChanged };
 }
-

@@ -2,7 +2,15 @@
  * The reconciliation engine: source vs target under the recon policy. Pure: no AWS, no clock
  * except for the run duration. Streams both files; holds one compact entry per key.
  */
-import { absDecimal, compareDecimal, formatDecimal, MAX_DIGITS, parseDecimal, subtractDecimal, type Decimal } from '../shared/decimal.ts';
+import {
+  absDecimal,
+  compareDecimal,
+  formatDecimal,
+  MAX_DIGITS,
+  parseDecimal,
+  subtractDecimal,
+  type Decimal,
+} from '../shared/decimal.ts';
 import { checkHeader, ReconInputError } from '../shared/extract.ts';
 import { CsvFileError, fieldsOf, readCsvInto, splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
 import { requiredColumns, type ReconPolicy } from '../shared/policy.ts';
@@ -142,7 +150,12 @@ class SourceIndex {
 
   /** Whether `slot` is a first row whose key is `str[start, end)` (hashing to `h`). */
   hasKey(slot: number, h: number, str: string, start: number, end: number): boolean {
-    return slot < this.size && this.get(slot, F_HASH) === h && (this.get(slot, F_FLAGS) & REPEAT) === 0 && this.keyIs(slot, str, start, end);
+    return (
+      slot < this.size &&
+      this.get(slot, F_HASH) === h &&
+      (this.get(slot, F_FLAGS) & REPEAT) === 0 &&
+      this.keyIs(slot, str, start, end)
+    );
   }
 
   /** Whether the key of `slot` is `str[start, end)`. */
@@ -172,8 +185,16 @@ class SourceIndex {
   }
 
   /** Adds a row of the source, in file order. */
-  append(h: number, keyHolder: number, keyStart: number, keyEnd: number,
-    rowHolder: number, rowStart: number, rowEnd: number, line: number): number {
+  append(
+    h: number,
+    keyHolder: number,
+    keyStart: number,
+    keyEnd: number,
+    rowHolder: number,
+    rowStart: number,
+    rowEnd: number,
+    line: number,
+  ): number {
     const slot = this.size;
     if ((slot & PAGE_MASK) === 0) this.pages.push(new Int32Array(PAGE_SLOTS * STRIDE));
     const page = this.page(slot);
@@ -232,20 +253,25 @@ class SourceIndex {
   }
 
   keyText(slot: number): string {
-    return (this.holders[this.get(slot, F_KEY_HOLDER)] as string).slice(this.get(slot, F_KEY_START), this.get(slot, F_KEY_END));
+    return (this.holders[this.get(slot, F_KEY_HOLDER)] as string).slice(
+      this.get(slot, F_KEY_START),
+      this.get(slot, F_KEY_END),
+    );
   }
 
   sourceEntry(slot: number): Entry {
     const holder = this.get(slot, F_ROW_HOLDER);
-    const text = holder < 0
-      ? this.quotedRows.get(slot) as string[]
-      : (this.holders[holder] as string).slice(this.get(slot, F_ROW_START), this.get(slot, F_ROW_END));
+    const text =
+      holder < 0
+        ? (this.quotedRows.get(slot) as string[])
+        : (this.holders[holder] as string).slice(this.get(slot, F_ROW_START), this.get(slot, F_ROW_END));
     return { line: this.get(slot, F_LINE), text };
   }
 
   /** The target's first row for a source key that has one. */
   targetEntry(slot: number, source: Entry): Entry {
-    const text = this.get(slot, F_FLAGS) & TARGET_SAME_TEXT ? source.text : this.targetText.get(slot) as string | string[];
+    const text =
+      this.get(slot, F_FLAGS) & TARGET_SAME_TEXT ? source.text : (this.targetText.get(slot) as string | string[]);
     return { line: this.get(slot, F_TARGET_LINE), text };
   }
 }
@@ -280,8 +306,19 @@ function hashOf(str: string, start: number, end: number): number {
 /** The characters `String.prototype.trim` removes. */
 function isTrimmed(c: number): boolean {
   if (c > 32 && c < 127) return false;
-  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a)
-    || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+  return (
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }
 
 /** `SIMPLE_AMOUNT.test(str.slice(start, end))` without the slice. */
@@ -439,8 +476,16 @@ class SideLoader implements CsvSink {
    * A valid row whose key is `keyStr[keyStart, keyEnd)`; its raw line is `buf[start, end)`, or
    * its fields are `fields` when it was quoted.
    */
-  private addKey(keyStr: string, keyStart: number, keyEnd: number, buf: string, start: number, end: number,
-    fields: string[] | undefined, line: number): void {
+  private addKey(
+    keyStr: string,
+    keyStart: number,
+    keyEnd: number,
+    buf: string,
+    start: number,
+    end: number,
+    fields: string[] | undefined,
+    line: number,
+  ): void {
     const index = this.index;
     const h = hashOf(keyStr, keyStart, keyEnd);
     if (this.isSource) {
@@ -466,13 +511,20 @@ class SideLoader implements CsvSink {
     if (found < 0) {
       const keyText = keyStr.slice(keyStart, keyEnd);
       const other = this.targetOnly.get(keyText);
-      if (other === undefined) this.targetOnly.set(keyText, { line, text: fields ?? buf.slice(start, end), extra: undefined });
+      if (other === undefined)
+        this.targetOnly.set(keyText, { line, text: fields ?? buf.slice(start, end), extra: undefined });
       else if (other.extra === undefined) other.extra = [line];
       else other.extra.push(line);
       return;
     }
-    this.matchTarget(found, fields === undefined && this.sameLayout && this.index.rowIs(found, buf, start, end),
-      fields ?? buf, start, end, line);
+    this.matchTarget(
+      found,
+      fields === undefined && this.sameLayout && this.index.rowIs(found, buf, start, end),
+      fields ?? buf,
+      start,
+      end,
+      line,
+    );
   }
 
   /**
@@ -497,7 +549,14 @@ class SideLoader implements CsvSink {
   }
 
   /** A target row whose key is the source key of `slot`; `same` when it is the same raw line. */
-  private matchTarget(slot: number, same: boolean, text: string | string[], start: number, end: number, line: number): void {
+  private matchTarget(
+    slot: number,
+    same: boolean,
+    text: string | string[],
+    start: number,
+    end: number,
+    line: number,
+  ): void {
     const index = this.index;
     const flags = index.get(slot, F_FLAGS);
     if (flags & TARGET_SEEN) {
@@ -546,7 +605,10 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
   for (let slot = 0; slot < index.size; slot++) {
     const flags = index.get(slot, F_FLAGS);
     if (flags & REPEAT) continue;
-    if ((flags & (SOURCE_DUPLICATED | TARGET_DUPLICATED | TARGET_SEEN | TARGET_SAME_TEXT)) === (TARGET_SEEN | TARGET_SAME_TEXT)) {
+    if (
+      (flags & (SOURCE_DUPLICATED | TARGET_DUPLICATED | TARGET_SEEN | TARGET_SAME_TEXT)) ===
+      (TARGET_SEEN | TARGET_SAME_TEXT)
+    ) {
       matched++;
       continue;
     }
@@ -574,9 +636,11 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
     else matched++;
   }
   for (const [keyText, te] of t.targetOnly) {
-    findings.push(te.extra
-      ? duplicate('DUPLICATE_IN_TARGET', keyText, t, te, te.extra, s, undefined, undefined, policy, true)
-      : missing('MISSING_IN_SOURCE', keyText, t, te, policy));
+    findings.push(
+      te.extra
+        ? duplicate('DUPLICATE_IN_TARGET', keyText, t, te, te.extra, s, undefined, undefined, policy, true)
+        : missing('MISSING_IN_SOURCE', keyText, t, te, policy),
+    );
   }
   findings.push(...s.invalid, ...t.invalid);
 
@@ -603,7 +667,11 @@ async function loadSide(loader: SideLoader, input: ReconInput, policy: ReconPoli
     throw new ReconInputError('FILE_UNREADABLE', input.name, `cannot read file: ${(error as Error).message}`);
   }
   if (loader.cols === undefined) {
-    throw new ReconInputError('FILE_EMPTY', input.name, `file is empty; expected a header row with columns ${requiredColumns(policy).join(', ')}`);
+    throw new ReconInputError(
+      'FILE_EMPTY',
+      input.name,
+      `file is empty; expected a header row with columns ${requiredColumns(policy).join(', ')}`,
+    );
   }
   return loader;
 }
@@ -642,7 +710,11 @@ function checkRow(record: CsvRecord, cols: Columns, policy: ReconPolicy): { key:
       if (comma === -1) break;
       from = comma + 1;
     }
-    if (count === cols.count && text.length > MAX_FIELD_CHARS && text.split(',').some((f) => f.length > MAX_FIELD_CHARS)) {
+    if (
+      count === cols.count &&
+      text.length > MAX_FIELD_CHARS &&
+      text.split(',').some((f) => f.length > MAX_FIELD_CHARS)
+    ) {
       return `a field is longer than ${MAX_FIELD_CHARS} characters`;
     }
   } else {
@@ -691,7 +763,16 @@ function rowOf(header: string[], values: string[]): Row {
   return row;
 }
 
-function compare(keyText: string, s: LoadedSide, se: Entry, sc: Columns, t: LoadedSide, te: Entry, tc: Columns, policy: ReconPolicy): Finding | undefined {
+function compare(
+  keyText: string,
+  s: LoadedSide,
+  se: Entry,
+  sc: Columns,
+  t: LoadedSide,
+  te: Entry,
+  tc: Columns,
+  policy: ReconPolicy,
+): Finding | undefined {
   const sv = valuesOf(se);
   const tv = valuesOf(te);
   const diffs: Diff[] = [];
@@ -733,7 +814,13 @@ function amountOf(text: string): Decimal {
   return parsed.value;
 }
 
-function missing(type: 'MISSING_IN_TARGET' | 'MISSING_IN_SOURCE', keyText: string, present: LoadedSide, entry: Entry, policy: ReconPolicy): Finding {
+function missing(
+  type: 'MISSING_IN_TARGET' | 'MISSING_IN_SOURCE',
+  keyText: string,
+  present: LoadedSide,
+  entry: Entry,
+  policy: ReconPolicy,
+): Finding {
   const row = rowOf(present.header, valuesOf(entry));
   return {
     type,
@@ -753,10 +840,16 @@ function missing(type: 'MISSING_IN_TARGET' | 'MISSING_IN_SOURCE', keyText: strin
  * or mismatched).
  */
 function duplicate(
-  type: 'DUPLICATE_IN_SOURCE' | 'DUPLICATE_IN_TARGET', keyText: string,
-  dupSide: LoadedSide, entry: Entry, extraLines: number[],
-  otherSide: LoadedSide, other: Entry | undefined, otherExtra: number[] | undefined,
-  policy: ReconPolicy, accountOther: boolean,
+  type: 'DUPLICATE_IN_SOURCE' | 'DUPLICATE_IN_TARGET',
+  keyText: string,
+  dupSide: LoadedSide,
+  entry: Entry,
+  extraLines: number[],
+  otherSide: LoadedSide,
+  other: Entry | undefined,
+  otherExtra: number[] | undefined,
+  policy: ReconPolicy,
+  accountOther: boolean,
 ): Finding {
   const dupLines = [entry.line, ...extraLines];
   const otherLines = other && accountOther ? [other.line, ...(otherExtra ?? [])] : [];
@@ -775,9 +868,20 @@ function duplicate(
   };
 }
 
-function invalidRecord(side: Side, header: string[], fields: string[], line: number, reason: string, policy: ReconPolicy): Finding {
-  const raw = rowOf(header.length >= fields.length ? header : [...header, ...fields.slice(header.length).map((_, i) => `_extra_${i + 1}`)],
-    fields.map((f) => (f.length > 256 ? `${f.slice(0, 256)}…` : f)));
+function invalidRecord(
+  side: Side,
+  header: string[],
+  fields: string[],
+  line: number,
+  reason: string,
+  policy: ReconPolicy,
+): Finding {
+  const raw = rowOf(
+    header.length >= fields.length
+      ? header
+      : [...header, ...fields.slice(header.length).map((_, i) => `_extra_${i + 1}`)],
+    fields.map((f) => (f.length > 256 ? `${f.slice(0, 256)}…` : f)),
+  );
   return {
     type: 'INVALID_RECORD',
     key: { side, line: String(line) },
@@ -812,7 +916,8 @@ export function severityOf(type: ExceptionType, policy: ReconPolicy, delta?: Dec
   const magnitude = delta === undefined ? undefined : absDecimal(delta);
   for (const rule of policy.severityRules) {
     if (rule.exceptionType !== type) continue;
-    if (rule.minAbsDelta !== undefined && (magnitude === undefined || compareDecimal(magnitude, rule.minAbsDelta) < 0)) continue;
+    if (rule.minAbsDelta !== undefined && (magnitude === undefined || compareDecimal(magnitude, rule.minAbsDelta) < 0))
+      continue;
     return rule.severity;
   }
   return policy.defaultSeverity;

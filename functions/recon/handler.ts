@@ -41,7 +41,13 @@ export function createHandler(makeDeps: () => ReconRunDeps = defaultDeps) {
     const request = parseBody(record, reconRequestSchema);
     logger.appendKeys({ runId: request.run_id });
     const outcome = await runRecon(request, deps);
-    logger.info('recon finished', { messageId: record.messageId, runId: request.run_id, dataset: request.dataset, businessDate: request.business_date, result: outcome });
+    logger.info('recon finished', {
+      messageId: record.messageId,
+      runId: request.run_id,
+      dataset: request.dataset,
+      businessDate: request.business_date,
+      result: outcome,
+    });
   });
 }
 

@@ -11,8 +11,14 @@ import { TransientError } from '../shared/errors.ts';
 import type { ReconRequest, TriageRequest } from '../shared/messages.ts';
 import type { ReconPolicy } from '../shared/policy.ts';
 import {
-  ObjectChangedError, ObjectMissingError,
-  type ExceptionStore, type FileStore, type MessageQueue, type ObjectStore, type RunStore, type StoredExceptionState,
+  ObjectChangedError,
+  ObjectMissingError,
+  type ExceptionStore,
+  type FileStore,
+  type MessageQueue,
+  type ObjectStore,
+  type RunStore,
+  type StoredExceptionState,
 } from '../shared/ports.ts';
 import type { ExceptionType, HistoryEntry } from '../shared/types.ts';
 import type { VectorIndex } from '../shared/search/ports.ts';
@@ -34,7 +40,14 @@ export type ReconRunOutcome =
   | { outcome: 'ALREADY_DONE'; status: string }
   | { outcome: 'SUPERSEDED' }
   | { outcome: 'FAILED'; code: string; message: string }
-  | { outcome: 'COMPLETED'; exceptions: Partial<Record<ExceptionType, number>>; new: number; changed: number; unchanged: number; resolved: number };
+  | {
+      outcome: 'COMPLETED';
+      exceptions: Partial<Record<ExceptionType, number>>;
+      new: number;
+      changed: number;
+      unchanged: number;
+      resolved: number;
+    };
 
 const SYSTEM = 'system:recon';
 /** Parallel conditional writes per run: enough to hide latency, well under on-demand limits. */
@@ -69,7 +82,12 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
     }
     if (error instanceof ReconInputError) {
       // Permanent: the file will not get better by retrying. Recorded on the run for the API.
-      const failure = { code: error.code, message: error.message, file: error.file, ...(error.line === undefined ? {} : { line: error.line }) };
+      const failure = {
+        code: error.code,
+        message: error.message,
+        file: error.file,
+        ...(error.line === undefined ? {} : { line: error.line }),
+      };
       await deps.runs.finish(request.run_id, { status: 'FAILED', completed_at: iso(deps.now()), error: failure });
       return { outcome: 'FAILED', code: error.code, message: error.message };
     }
@@ -92,14 +110,22 @@ async function isCurrent(request: ReconRequest, files: FileStore): Promise<boole
     files.get(request.dataset, request.business_date, 'source'),
     files.get(request.dataset, request.business_date, 'target'),
   ]);
-  return source?.etag === request.source.etag && target?.etag === request.target.etag
-    && source.status === 'ACCEPTED' && target.status === 'ACCEPTED';
+  return (
+    source?.etag === request.source.etag &&
+    target?.etag === request.target.etag &&
+    source.status === 'ACCEPTED' &&
+    target.status === 'ACCEPTED'
+  );
 }
 
 async function storeFindings(request: ReconRequest, findings: Finding[], deps: ReconRunDeps) {
   const now = iso(deps.now());
   const ctx = { runId: request.run_id, dataset: request.dataset, businessDate: request.business_date, now };
-  const current = findings.map((f) => ({ finding: f, id: exceptionId(request.dataset, request.business_date, f.type, f.keyText), hash: findingHash(f) }));
+  const current = findings.map((f) => ({
+    finding: f,
+    id: exceptionId(request.dataset, request.business_date, f.type, f.keyText),
+    hash: findingHash(f),
+  }));
   const stored = await deps.exceptions.getStates(current.map((c) => c.id));
 
   const fresh = [];
@@ -119,14 +145,23 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
     // Changed in this run by an attempt that died before finishing: still owes its triage message.
     if (contentChanged || reopen || before.last_changed_run_id === request.run_id) {
       changed++;
-      updates.push(() => updateWithRetry(deps.exceptions, before, (state) => changeFor(c.finding, c.hash, state, request.run_id, now, reopen)));
+      updates.push(() =>
+        updateWithRetry(deps.exceptions, before, (state) =>
+          changeFor(c.finding, c.hash, state, request.run_id, now, reopen),
+        ),
+      );
       triage.push({ exception_id: c.id, run_id: request.run_id, content_hash: c.hash });
     } else {
       unchanged++;
-      updates.push(() => updateWithRetry(deps.exceptions, before, (state) => ({
-        exceptionId: state.exception_id, expectedVersion: state.version, bumpVersion: false, history: [],
-        set: { run_id: request.run_id, last_seen_at: now },
-      })));
+      updates.push(() =>
+        updateWithRetry(deps.exceptions, before, (state) => ({
+          exceptionId: state.exception_id,
+          expectedVersion: state.version,
+          bumpVersion: false,
+          history: [],
+          set: { run_id: request.run_id, last_seen_at: now },
+        })),
+      );
     }
   }
   await deps.exceptions.putNew(fresh);
@@ -134,13 +169,32 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
 
   // Anything still open for this date that the run no longer finds has been cleared.
   const seen = new Set(current.map((c) => c.id));
-  const stale = (await deps.exceptions.listStatesForDate(request.dataset, request.business_date))
-    .filter((state) => !seen.has(state.exception_id) && OPEN_STATUSES.has(state.status));
-  await runLimited(stale.map((state) => () => updateWithRetry(deps.exceptions, state, (s) => ({
-      exceptionId: s.exception_id, expectedVersion: s.version, bumpVersion: true,
-      set: { status: 'RESOLVED', resolved_by_system: true, updated_at: now },
-      history: [{ at: now, by: SYSTEM, action: 'RESOLVED', from: s.status, to: 'RESOLVED', run_id: request.run_id, note: 'no longer found by reconciliation' }],
-    }))), UPDATE_CONCURRENCY);
+  const stale = (await deps.exceptions.listStatesForDate(request.dataset, request.business_date)).filter(
+    (state) => !seen.has(state.exception_id) && OPEN_STATUSES.has(state.status),
+  );
+  await runLimited(
+    stale.map(
+      (state) => () =>
+        updateWithRetry(deps.exceptions, state, (s) => ({
+          exceptionId: s.exception_id,
+          expectedVersion: s.version,
+          bumpVersion: true,
+          set: { status: 'RESOLVED', resolved_by_system: true, updated_at: now },
+          history: [
+            {
+              at: now,
+              by: SYSTEM,
+              action: 'RESOLVED',
+              from: s.status,
+              to: 'RESOLVED',
+              run_id: request.run_id,
+              note: 'no longer found by reconciliation',
+            },
+          ],
+        })),
+    ),
+    UPDATE_CONCURRENCY,
+  );
 
   // Reopened ones are re-indexed by their triage; resolved ones only change status.
   for (const state of stale) await deps.exceptionsIndex.updateFields(state.exception_id, { status: 'RESOLVED' });
@@ -148,10 +202,33 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
   return { new: fresh.length, changed, unchanged, resolved: stale.length, triage_enqueued: triage.length };
 }
 
-function changeFor(finding: Finding, hash: string, state: StoredExceptionState, runId: string, now: string, reopen: boolean) {
+function changeFor(
+  finding: Finding,
+  hash: string,
+  state: StoredExceptionState,
+  runId: string,
+  now: string,
+  reopen: boolean,
+) {
   const history: HistoryEntry[] = [];
-  if (state.content_hash !== hash) history.push({ at: now, by: SYSTEM, action: 'UPDATED', run_id: runId, note: 'reconciliation found different values' });
-  if (reopen) history.push({ at: now, by: SYSTEM, action: 'REOPENED', from: state.status, to: 'OPEN', run_id: runId, note: 'found again by reconciliation' });
+  if (state.content_hash !== hash)
+    history.push({
+      at: now,
+      by: SYSTEM,
+      action: 'UPDATED',
+      run_id: runId,
+      note: 'reconciliation found different values',
+    });
+  if (reopen)
+    history.push({
+      at: now,
+      by: SYSTEM,
+      action: 'REOPENED',
+      from: state.status,
+      to: 'OPEN',
+      run_id: runId,
+      note: 'found again by reconciliation',
+    });
   return {
     exceptionId: state.exception_id,
     expectedVersion: state.version,
@@ -176,7 +253,8 @@ function changeFor(finding: Finding, hash: string, state: StoredExceptionState, 
 
 /** Optimistic update; on a concurrent change (an analyst's PATCH) re-read and re-apply once more. */
 async function updateWithRetry(
-  store: ExceptionStore, state: StoredExceptionState,
+  store: ExceptionStore,
+  state: StoredExceptionState,
   build: (state: StoredExceptionState) => Parameters<ExceptionStore['update']>[0],
 ): Promise<void> {
   let current = state;

@@ -11,7 +11,10 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig<T extends z.ZodRawShape>(shape: T, env: NodeJS.ProcessEnv = process.env): Readonly<z.infer<z.ZodObject<T>>> {
+export function loadConfig<T extends z.ZodRawShape>(
+  shape: T,
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<z.infer<z.ZodObject<T>>> {
   const parsed = z.object(shape).safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -21,4 +24,7 @@ export function loadConfig<T extends z.ZodRawShape>(shape: T, env: NodeJS.Proces
 }
 
 export const required = z.string({ error: 'is required' }).min(1, 'is required');
-export const flag = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
+export const flag = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((v) => v === 'true');

@@ -29,11 +29,7 @@ export function fieldsOf(record: CsvRecord): string[] {
   return record.fields ?? splitPlain(record.plain, 0, record.plain.length);
 }
 
-export type CsvErrorCode =
-  | 'ENCODING'
-  | 'CSV_UNCLOSED_QUOTE'
-  | 'CSV_RECORD_TOO_LARGE'
-  | 'FILE_UNREADABLE';
+export type CsvErrorCode = 'ENCODING' | 'CSV_UNCLOSED_QUOTE' | 'CSV_RECORD_TOO_LARGE' | 'FILE_UNREADABLE';
 
 export class CsvFileError extends Error {
   readonly code: CsvErrorCode;
@@ -102,7 +98,11 @@ const startsWithBom = (b: Uint8Array): boolean => b.length >= 3 && b[0] === 0xef
  * the JavaScript heap, instead of many small ones the garbage collector has to move. A block is
  * parsed step by step while the next one is read, so reading and parsing still overlap.
  */
-export async function readCsvInto(input: AsyncIterable<Chunk>, sink: CsvSink, options: CsvReadOptions = {}): Promise<void> {
+export async function readCsvInto(
+  input: AsyncIterable<Chunk>,
+  sink: CsvSink,
+  options: CsvReadOptions = {},
+): Promise<void> {
   const maxRecordChars = options.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS;
   const parser = new CsvParser(maxRecordChars);
   const decoder = new Utf8Decoder();
@@ -125,7 +125,7 @@ export async function readCsvInto(input: AsyncIterable<Chunk>, sink: CsvSink, op
   const nextBlock = (): void => {
     step(ready.length);
     if (partsBytes === 0) return;
-    const bytes = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, partsBytes);
+    const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, partsBytes);
     ready = ascii ? bytes.toString('latin1') : bytes.toString('utf8');
     readyPos = 0;
     parts = [];
@@ -265,7 +265,12 @@ function incompleteTail(b: Uint8Array): number {
   return 0;
 }
 
-type QuotedRecord = { readonly line: number; readonly plain?: undefined; readonly fields: string[]; readonly error?: string };
+type QuotedRecord = {
+  readonly line: number;
+  readonly plain?: undefined;
+  readonly fields: string[];
+  readonly error?: string;
+};
 
 /** Collects a sink's records as `CsvRecord` objects. */
 class RecordCollector implements CsvSink {
@@ -331,7 +336,11 @@ export class CsvParser {
 
   private checkPending(): void {
     if (this.pending.length > this.maxRecordChars) {
-      throw new CsvFileError('CSV_RECORD_TOO_LARGE', `record starting at line ${this.line} exceeds ${this.maxRecordChars} characters (an unclosed quote?)`, this.line);
+      throw new CsvFileError(
+        'CSV_RECORD_TOO_LARGE',
+        `record starting at line ${this.line} exceeds ${this.maxRecordChars} characters (an unclosed quote?)`,
+        this.line,
+      );
     }
   }
 
@@ -351,7 +360,8 @@ export class CsvParser {
         if (lineEnd > pos && buf.charCodeAt(lineEnd - 1) === CR) lineEnd--;
         if (lineEnd > pos) {
           const nul = hasNul ? buf.indexOf('\0', pos) : -1;
-          if (nul !== -1 && nul < lineEnd) sink.record({ line: this.line, plain: buf.slice(pos, lineEnd), error: 'record contains a NUL byte' });
+          if (nul !== -1 && nul < lineEnd)
+            sink.record({ line: this.line, plain: buf.slice(pos, lineEnd), error: 'record contains a NUL byte' });
           else sink.plain(buf, pos, lineEnd, this.line);
         }
         this.line++;
@@ -390,7 +400,11 @@ export class CsvParser {
           const q = buf.indexOf('"', from);
           if (q === -1) {
             if (!final) return undefined;
-            throw new CsvFileError('CSV_UNCLOSED_QUOTE', `quoted field opened on line ${startLine + countNewlines(buf, start, i)} is never closed`, startLine);
+            throw new CsvFileError(
+              'CSV_UNCLOSED_QUOTE',
+              `quoted field opened on line ${startLine + countNewlines(buf, start, i)} is never closed`,
+              startLine,
+            );
           }
           if (q + 1 >= len && !final) return undefined; // cannot tell "" from " yet
           value += buf.slice(from, q);
@@ -404,7 +418,12 @@ export class CsvParser {
         }
         newlines += countNewlines(value, 0, value.length);
         // After a closing quote only a delimiter or the end of the record may follow.
-        if (i < len && buf.charCodeAt(i) !== COMMA && buf.charCodeAt(i) !== LF && !(buf.charCodeAt(i) === CR && (i + 1 >= len || buf.charCodeAt(i + 1) === LF))) {
+        if (
+          i < len &&
+          buf.charCodeAt(i) !== COMMA &&
+          buf.charCodeAt(i) !== LF &&
+          !(buf.charCodeAt(i) === CR && (i + 1 >= len || buf.charCodeAt(i + 1) === LF))
+        ) {
           error ??= `unexpected text after a closing quote in field ${fields.length + 1}`;
           let j = i;
           while (j < len && buf.charCodeAt(j) !== COMMA && buf.charCodeAt(j) !== LF) j++;
@@ -441,7 +460,10 @@ export class CsvParser {
         return undefined;
       }
       this.line = startLine + newlines;
-      return { record: error === undefined ? { line: startLine, fields } : { line: startLine, fields, error }, next: i };
+      return {
+        record: error === undefined ? { line: startLine, fields } : { line: startLine, fields, error },
+        next: i,
+      };
     }
   }
 }

@@ -42,7 +42,10 @@ export function parseDecimal(raw: string): DecimalParseResult {
   const intPart = match?.[1]?.replaceAll(',', '') ?? '';
   const fracPart = match?.[2] ?? '';
   if (!match || intPart.length + fracPart.length === 0) {
-    return { ok: false, reason: `amount ${JSON.stringify(raw)} is not a decimal number (expected e.g. 1250.50, -300, "1,250.50")` };
+    return {
+      ok: false,
+      reason: `amount ${JSON.stringify(raw)} is not a decimal number (expected e.g. 1250.50, -300, "1,250.50")`,
+    };
   }
   if (intPart.length + fracPart.length > MAX_DIGITS) {
     return { ok: false, reason: `amount ${JSON.stringify(raw)} has more than ${MAX_DIGITS} digits` };

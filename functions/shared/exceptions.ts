@@ -7,13 +7,19 @@ import type { ExceptionRecord, ExceptionType } from './types.ts';
  * reconciliation lands on the same ids, so it updates records instead of duplicating them.
  */
 export function exceptionId(dataset: string, businessDate: string, type: ExceptionType, keyText: string): string {
-  return createHash('sha256').update(`${dataset}\u001f${businessDate}\u001f${type}\u001f${keyText}`).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(`${dataset}\u001f${businessDate}\u001f${type}\u001f${keyText}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** Hash of what the engine found, to tell a changed exception from one seen again unchanged. */
 export function findingHash(finding: Finding): string {
   const { source, target, diffs, lines, reason, severity } = finding;
-  return createHash('sha256').update(JSON.stringify({ source, target, diffs, lines, reason, severity })).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify({ source, target, diffs, lines, reason, severity }))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 export interface RunContext {

@@ -23,35 +23,63 @@ export class ReconInputError extends Error {
 
 /** Normalised header names (trimmed, lower-case, no BOM), or a ReconInputError naming the problem. */
 export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy): string[] {
-  if (record.error) throw new ReconInputError('HEADER_INVALID', file, `header row is damaged: ${record.error}`, record.line);
-  const names = fieldsOf(record).map((f) => f.replace(/^\uFEFF/, '').trim().toLowerCase());
+  if (record.error)
+    throw new ReconInputError('HEADER_INVALID', file, `header row is damaged: ${record.error}`, record.line);
+  const names = fieldsOf(record).map((f) =>
+    f
+      .replace(/^\uFEFF/, '')
+      .trim()
+      .toLowerCase(),
+  );
   const seen = new Map<string, number>();
   names.forEach((name, i) => {
-    if (name === '') throw new ReconInputError('HEADER_INVALID', file, `header column ${i + 1} has no name; every column needs a name`, record.line);
+    if (name === '')
+      throw new ReconInputError(
+        'HEADER_INVALID',
+        file,
+        `header column ${i + 1} has no name; every column needs a name`,
+        record.line,
+      );
     const before = seen.get(name);
-    if (before !== undefined) throw new ReconInputError('HEADER_INVALID', file, `column "${name}" appears twice (columns ${before + 1} and ${i + 1}); column names must be unique`, record.line);
+    if (before !== undefined)
+      throw new ReconInputError(
+        'HEADER_INVALID',
+        file,
+        `column "${name}" appears twice (columns ${before + 1} and ${i + 1}); column names must be unique`,
+        record.line,
+      );
     seen.set(name, i);
   });
   const required = requiredColumns(policy);
   const missing = required.filter((c) => !seen.has(c));
   if (missing.length > 0) {
-    const hint = names.length === 1 && (names[0] ?? '').includes(';') ? ' (the header looks semicolon-delimited; files must be comma-delimited)' : '';
-    throw new ReconInputError('MISSING_COLUMNS', file,
-      `missing required column(s) ${missing.join(', ')}; expected columns ${required.join(', ')}, found ${names.join(', ')}${hint}`, record.line);
+    const hint =
+      names.length === 1 && (names[0] ?? '').includes(';')
+        ? ' (the header looks semicolon-delimited; files must be comma-delimited)'
+        : '';
+    throw new ReconInputError(
+      'MISSING_COLUMNS',
+      file,
+      `missing required column(s) ${missing.join(', ')}; expected columns ${required.join(', ')}, found ${names.join(', ')}${hint}`,
+      record.line,
+    );
   }
   return names;
 }
 
 export type ValidationResult =
-  | { ok: true; rows: number; header: string[] }
-  | { ok: false; code: string; message: string; line?: number };
+  { ok: true; rows: number; header: string[] } | { ok: false; code: string; message: string; line?: number };
 
 /**
  * Reads the whole extract once, as recon will: counts data rows and fails on anything that
  * would stop recon (encoding, structure, header). Row-level problems (a bad amount, a ragged
  * row) are not file errors: recon reports them as INVALID_RECORD exceptions.
  */
-export async function validateExtract(stream: AsyncIterable<Uint8Array | string>, file: string, policy: ReconPolicy): Promise<ValidationResult> {
+export async function validateExtract(
+  stream: AsyncIterable<Uint8Array | string>,
+  file: string,
+  policy: ReconPolicy,
+): Promise<ValidationResult> {
   let header: string[] | undefined;
   let rows = 0;
   try {
@@ -64,12 +92,29 @@ export async function validateExtract(stream: AsyncIterable<Uint8Array | string>
       }
     }
   } catch (error) {
-    if (error instanceof ReconInputError) return { ok: false, code: error.code, message: error.message, ...(error.line === undefined ? {} : { line: error.line }) };
-    if (error instanceof CsvFileError) return { ok: false, code: error.code, message: `${file}${error.line === undefined ? '' : `:${error.line}`}: ${error.message}`, ...(error.line === undefined ? {} : { line: error.line }) };
+    if (error instanceof ReconInputError)
+      return {
+        ok: false,
+        code: error.code,
+        message: error.message,
+        ...(error.line === undefined ? {} : { line: error.line }),
+      };
+    if (error instanceof CsvFileError)
+      return {
+        ok: false,
+        code: error.code,
+        message: `${file}${error.line === undefined ? '' : `:${error.line}`}: ${error.message}`,
+        ...(error.line === undefined ? {} : { line: error.line }),
+      };
     throw error;
   }
   if (header === undefined) {
-    return { ok: false, code: 'FILE_EMPTY', message: `${file}: file is empty; expected a header row with columns ${requiredColumns(policy).join(', ')}`, line: 1 };
+    return {
+      ok: false,
+      code: 'FILE_EMPTY',
+      message: `${file}: file is empty; expected a header row with columns ${requiredColumns(policy).join(', ')}`,
+      line: 1,
+    };
   }
   return { ok: true, rows, header };
 }

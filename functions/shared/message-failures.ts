@@ -32,15 +32,31 @@ export function failureReason(error: unknown): string {
   return `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(error)}`.slice(0, MAX_REASON);
 }
 
-export async function recordFailure(doc: DynamoDBDocumentClient, table: string, queueArn: string, body: string, error: unknown, now = Date.now()): Promise<void> {
+export async function recordFailure(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  queueArn: string,
+  body: string,
+  error: unknown,
+  now = Date.now(),
+): Promise<void> {
   const at = new Date(now).toISOString();
   const reason = failureReason(error);
-  await doc.send(new UpdateCommand({
-    TableName: table,
-    Key: { id: failureId(queueArn, body) },
-    UpdateExpression: 'SET queue_arn = :q, first_failed_at = if_not_exists(first_failed_at, :at), first_reason = if_not_exists(first_reason, :r), last_failed_at = :at, last_reason = :r, expires_at = :exp ADD failures :one',
-    ExpressionAttributeValues: { ':q': queueArn, ':at': at, ':r': reason, ':exp': Math.floor(now / 1000) + TTL_SECONDS, ':one': 1 },
-  }));
+  await doc.send(
+    new UpdateCommand({
+      TableName: table,
+      Key: { id: failureId(queueArn, body) },
+      UpdateExpression:
+        'SET queue_arn = :q, first_failed_at = if_not_exists(first_failed_at, :at), first_reason = if_not_exists(first_reason, :r), last_failed_at = :at, last_reason = :r, expires_at = :exp ADD failures :one',
+      ExpressionAttributeValues: {
+        ':q': queueArn,
+        ':at': at,
+        ':r': reason,
+        ':exp': Math.floor(now / 1000) + TTL_SECONDS,
+        ':one': 1,
+      },
+    }),
+  );
 }
 
 let client: DynamoDBDocumentClient | undefined;

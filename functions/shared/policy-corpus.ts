@@ -20,7 +20,10 @@ export interface Passage {
 const HEADING = /^(#{1,6})\s+(.+?)\s*#*\s*$/;
 
 function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 }
 
 function typesIn(text: string): ExceptionType[] {
@@ -40,7 +43,10 @@ export function splitIntoPassages(document: string, markdown: string): Passage[]
   let skipFence = false;
 
   const flush = () => {
-    const text = body.join('\n').replace(/\n{3,}/g, '\n\n').trim();
+    const text = body
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trim();
     body = [];
     if (text.length === 0 || path.length === 0) return;
     const section = path.join(' › ');
@@ -84,7 +90,8 @@ export function splitIntoPassages(document: string, markdown: string): Passage[]
 /** Hash of the passages a triage saw: its "policy version". */
 export function passagesVersion(passages: readonly Pick<Passage, 'passage_id' | 'text'>[]): string {
   const hash = createHash('sha256');
-  for (const p of [...passages].sort((a, b) => a.passage_id.localeCompare(b.passage_id))) hash.update(`${p.passage_id}\u001f${p.text}\u001e`);
+  for (const p of [...passages].sort((a, b) => a.passage_id.localeCompare(b.passage_id)))
+    hash.update(`${p.passage_id}\u001f${p.text}\u001e`);
   return hash.digest('hex').slice(0, 16);
 }
 

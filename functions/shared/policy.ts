@@ -17,21 +17,29 @@ const decimalText = z.string().refine((s) => {
   }
 }, 'must be a decimal string such as "0.01"');
 
-const columnName = z.string().trim().min(1).transform((s) => s.toLowerCase());
+const columnName = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((s) => s.toLowerCase());
 
-const settingsSchema = z.object({
-  policy_version: z.string().min(1),
-  key_columns: z.array(columnName).min(1),
-  compared_fields: z.array(columnName),
-  amount_field: columnName.optional(),
-  amount_tolerance: z.object({ absolute: decimalText }).optional(),
-  severity_rules: z.array(z.object({
-    exception_type: z.enum(EXCEPTION_TYPES),
-    min_abs_delta: decimalText.optional(),
-    severity: z.enum(SEVERITIES),
-  })),
-  default_severity: z.enum(SEVERITIES),
-}).strict();
+const settingsSchema = z
+  .object({
+    policy_version: z.string().min(1),
+    key_columns: z.array(columnName).min(1),
+    compared_fields: z.array(columnName),
+    amount_field: columnName.optional(),
+    amount_tolerance: z.object({ absolute: decimalText }).optional(),
+    severity_rules: z.array(
+      z.object({
+        exception_type: z.enum(EXCEPTION_TYPES),
+        min_abs_delta: decimalText.optional(),
+        severity: z.enum(SEVERITIES),
+      }),
+    ),
+    default_severity: z.enum(SEVERITIES),
+  })
+  .strict();
 
 export interface SeverityRule {
   readonly exceptionType: ExceptionType;
@@ -64,7 +72,10 @@ const FENCE = /^```json[ \t]+tally-policy[ \t]*\r?\n([\s\S]*?)^```/m;
 
 export function parseReconPolicy(markdown: string, source = 'recon policy'): ReconPolicy {
   const block = FENCE.exec(markdown);
-  if (!block) throw new PolicyError(`${source}: no \`\`\`json tally-policy block found; expected the machine-readable settings in one`);
+  if (!block)
+    throw new PolicyError(
+      `${source}: no \`\`\`json tally-policy block found; expected the machine-readable settings in one`,
+    );
   let json: unknown;
   try {
     json = JSON.parse(block[1] ?? '');
@@ -81,7 +92,8 @@ export function parseReconPolicy(markdown: string, source = 'recon policy'): Rec
     throw new PolicyError(`${source}: amount_field "${s.amount_field}" must also be listed in compared_fields`);
   }
   const overlap = s.key_columns.filter((k) => s.compared_fields.includes(k));
-  if (overlap.length > 0) throw new PolicyError(`${source}: ${overlap.join(', ')} cannot be both a key column and a compared field`);
+  if (overlap.length > 0)
+    throw new PolicyError(`${source}: ${overlap.join(', ')} cannot be both a key column and a compared field`);
   return Object.freeze({
     policyVersion: s.policy_version,
     hash: createHash('sha256').update(markdown).digest('hex'),
@@ -89,11 +101,13 @@ export function parseReconPolicy(markdown: string, source = 'recon policy'): Rec
     textFields: Object.freeze(s.compared_fields.filter((f) => f !== s.amount_field)),
     amountField: s.amount_field,
     amountTolerance: decimal(s.amount_tolerance?.absolute ?? '0'),
-    severityRules: Object.freeze(s.severity_rules.map((r) => ({
-      exceptionType: r.exception_type,
-      severity: r.severity,
-      ...(r.min_abs_delta === undefined ? {} : { minAbsDelta: decimal(r.min_abs_delta) }),
-    }))),
+    severityRules: Object.freeze(
+      s.severity_rules.map((r) => ({
+        exceptionType: r.exception_type,
+        severity: r.severity,
+        ...(r.min_abs_delta === undefined ? {} : { minAbsDelta: decimal(r.min_abs_delta) }),
+      })),
+    ),
     defaultSeverity: s.default_severity,
   });
 }

@@ -70,7 +70,13 @@ export interface RunRecord {
   readonly started_at?: string;
   readonly lease_until?: number;
   readonly completed_at?: string;
-  readonly summary?: RunSummary & { new: number; changed: number; unchanged: number; resolved: number; triage_enqueued: number };
+  readonly summary?: RunSummary & {
+    new: number;
+    changed: number;
+    unchanged: number;
+    resolved: number;
+    triage_enqueued: number;
+  };
   readonly policy_version?: string;
   readonly policy_hash?: string;
   readonly error?: { code: string; message: string; line?: number; file?: string };
@@ -81,7 +87,11 @@ export interface RunStore {
   request(run: RunRecord): Promise<{ created: boolean; run: RunRecord }>;
   get(runId: string): Promise<RunRecord | undefined>;
   /** REQUESTED/FAILED (or RUNNING with an expired lease) -> RUNNING. Returns the run as it was when the claim failed. */
-  claim(runId: string, now: number, leaseMs: number): Promise<{ claimed: true } | { claimed: false; run: RunRecord | undefined }>;
+  claim(
+    runId: string,
+    now: number,
+    leaseMs: number,
+  ): Promise<{ claimed: true } | { claimed: false; run: RunRecord | undefined }>;
   finish(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<void>;
 }
 
@@ -119,8 +129,12 @@ export interface IdempotencyStore {
    * Starts work under `id`. 'acquired': go ahead; 'completed': done before (with the sequencer
    * recorded then); 'in_progress': another worker holds a live lease.
    */
-  begin(id: string, sequencer: string, now: number, leaseMs: number): Promise<
-    { state: 'acquired' } | { state: 'completed'; sequencer: string } | { state: 'in_progress' }>;
+  begin(
+    id: string,
+    sequencer: string,
+    now: number,
+    leaseMs: number,
+  ): Promise<{ state: 'acquired' } | { state: 'completed'; sequencer: string } | { state: 'in_progress' }>;
   /** Takes over a completed record for a later upload of the same bytes. */
   reopen(id: string, sequencer: string, previousSequencer: string, now: number, leaseMs: number): Promise<boolean>;
   complete(id: string, outcome: string, now: number): Promise<void>;

@@ -176,12 +176,25 @@ export function indexNames(prefix: string = DEFAULT_PREFIX) {
  * `maxConcurrency` caps the SQS event source (Lambda minimum 2) to protect downstream services.
  */
 export const FUNCTIONS = {
-  'ingest-worker': { memoryMb: 1024, timeoutSeconds: QUEUES.ingest.consumerTimeoutSeconds, consumes: 'ingest', maxConcurrency: 10 },
+  'ingest-worker': {
+    memoryMb: 1024,
+    timeoutSeconds: QUEUES.ingest.consumerTimeoutSeconds,
+    consumes: 'ingest',
+    maxConcurrency: 10,
+  },
   recon: { memoryMb: 2048, timeoutSeconds: QUEUES.recon.consumerTimeoutSeconds, consumes: 'recon', maxConcurrency: 5 },
-  triage: { memoryMb: 1024, timeoutSeconds: QUEUES.triage.consumerTimeoutSeconds, consumes: 'triage', maxConcurrency: 5 },
+  triage: {
+    memoryMb: 1024,
+    timeoutSeconds: QUEUES.triage.consumerTimeoutSeconds,
+    consumes: 'triage',
+    maxConcurrency: 5,
+  },
   // HTTP API integrations time out at 30 s; answer (or fail) before the gateway does.
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
-} as const satisfies Record<string, { memoryMb: number; timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number }>;
+} as const satisfies Record<
+  string,
+  { memoryMb: number; timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number }
+>;
 export type FunctionName = keyof typeof FUNCTIONS;
 export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
 

@@ -46,12 +46,15 @@ export function createSqsHandler(
         error: error as Error,
       });
       // For `tally dlq`: why this body failed, readable after it is dead-lettered. Best effort.
-      await recordFailureFromEnv(record.eventSourceARN, record.body, error)
-        .catch((recordError: Error) => logger.warn('could not record the failure', { messageId: record.messageId, error: recordError }));
+      await recordFailureFromEnv(record.eventSourceARN, record.body, error).catch((recordError: Error) =>
+        logger.warn('could not record the failure', { messageId: record.messageId, error: recordError }),
+      );
       throw error;
     }
   };
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .handler(async (event, context) => processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false }));
+    .handler(async (event, context) =>
+      processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false }),
+    );
 }

@@ -34,10 +34,16 @@ export function breakerKey(provider: TriageProvider): string {
 }
 
 /** Validates a raw answer; citations must name passages that were actually retrieved. */
-export function validateAnswer(raw: unknown, passages: readonly NumberedPassage[]):
-  { ok: true; answer: TriageAnswer; citations: PolicyCitation[]; rejected: string[] } | { ok: false; reason: string } {
+export function validateAnswer(
+  raw: unknown,
+  passages: readonly NumberedPassage[],
+): { ok: true; answer: TriageAnswer; citations: PolicyCitation[]; rejected: string[] } | { ok: false; reason: string } {
   const parsed = triageAnswerSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, reason: `answer does not match the schema: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  if (!parsed.success)
+    return {
+      ok: false,
+      reason: `answer does not match the schema: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    };
   const byRef = new Map<string, NumberedPassage>();
   for (const p of passages) {
     byRef.set(p.ref.toUpperCase(), p);
@@ -46,14 +52,28 @@ export function validateAnswer(raw: unknown, passages: readonly NumberedPassage[
   const citations: PolicyCitation[] = [];
   const rejected: string[] = [];
   for (const cited of parsed.data.policy_citations) {
-    const passage = byRef.get(cited.replace(/^\[|\]$/g, '').trim().toUpperCase());
+    const passage = byRef.get(
+      cited
+        .replace(/^\[|\]$/g, '')
+        .trim()
+        .toUpperCase(),
+    );
     if (!passage) {
       rejected.push(cited);
     } else if (!citations.some((c) => c.passage_id === passage.passage_id)) {
-      citations.push({ passage_id: passage.passage_id, document: passage.document, section: passage.section, passage: passage.text });
+      citations.push({
+        passage_id: passage.passage_id,
+        document: passage.document,
+        section: passage.section,
+        passage: passage.text,
+      });
     }
   }
-  if (citations.length === 0 && passages.length > 0) return { ok: false, reason: `no citation names a retrieved passage (cited ${parsed.data.policy_citations.join(', ')})` };
+  if (citations.length === 0 && passages.length > 0)
+    return {
+      ok: false,
+      reason: `no citation names a retrieved passage (cited ${parsed.data.policy_citations.join(', ')})`,
+    };
   return { ok: true, answer: parsed.data, citations, rejected };
 }
 
@@ -91,7 +111,15 @@ export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<C
         }
         if (provider.kind === 'rules') throw error; // rules never fail; if they do, it's a bug
         await deps.breaker.recordFailure(key, deps.now());
-        attempts.push({ provider: provider.name, model: provider.model, outcome: `${error instanceof ProviderThrottledError ? 'throttled' : 'failed'}: ${(error as Error).message}`.slice(0, 300) });
+        attempts.push({
+          provider: provider.name,
+          model: provider.model,
+          outcome:
+            `${error instanceof ProviderThrottledError ? 'throttled' : 'failed'}: ${(error as Error).message}`.slice(
+              0,
+              300,
+            ),
+        });
         break;
       }
     }

@@ -34,33 +34,41 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
   }
 
   async recordSuccess(provider: string): Promise<void> {
-    await this.doc.send(new UpdateCommand({
-      TableName: this.table,
-      Key: { provider },
-      UpdateExpression: 'SET failures = :zero REMOVE opened_until',
-      // Healthy providers cost no write per call.
-      ConditionExpression: 'attribute_exists(provider) AND failures > :zero',
-      ExpressionAttributeValues: { ':zero': 0 },
-    })).catch((error: Error) => {
-      if (error.name !== 'ConditionalCheckFailedException') throw error;
-    });
+    await this.doc
+      .send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { provider },
+          UpdateExpression: 'SET failures = :zero REMOVE opened_until',
+          // Healthy providers cost no write per call.
+          ConditionExpression: 'attribute_exists(provider) AND failures > :zero',
+          ExpressionAttributeValues: { ':zero': 0 },
+        }),
+      )
+      .catch((error: Error) => {
+        if (error.name !== 'ConditionalCheckFailedException') throw error;
+      });
   }
 
   async recordFailure(provider: string, now: number): Promise<void> {
-    const out = await this.doc.send(new UpdateCommand({
-      TableName: this.table,
-      Key: { provider },
-      UpdateExpression: 'ADD failures :one SET last_failure_at = :now, expires_at = :expires',
-      ExpressionAttributeValues: { ':one': 1, ':now': now, ':expires': Math.floor(now / 1000) + 86_400 },
-      ReturnValues: 'ALL_NEW',
-    }));
-    if (Number(out.Attributes?.failures ?? 0) >= this.settings.threshold) {
-      await this.doc.send(new UpdateCommand({
+    const out = await this.doc.send(
+      new UpdateCommand({
         TableName: this.table,
         Key: { provider },
-        UpdateExpression: 'SET opened_until = :until',
-        ExpressionAttributeValues: { ':until': now + this.settings.cooldownMs },
-      }));
+        UpdateExpression: 'ADD failures :one SET last_failure_at = :now, expires_at = :expires',
+        ExpressionAttributeValues: { ':one': 1, ':now': now, ':expires': Math.floor(now / 1000) + 86_400 },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    if (Number(out.Attributes?.failures ?? 0) >= this.settings.threshold) {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { provider },
+          UpdateExpression: 'SET opened_until = :until',
+          ExpressionAttributeValues: { ':until': now + this.settings.cooldownMs },
+        }),
+      );
     }
   }
 }

@@ -3,27 +3,39 @@ import { loadConfig, required } from '../shared/config.ts';
 import { ENV } from '../shared/resources.ts';
 
 /** Provider chain syntax: comma-separated `bedrock:<model id>`, `openai:<model>`, `rules`. */
-const providerChain = z.string().default('rules').transform((s, ctx) => {
-  const entries = s.split(',').map((e) => e.trim()).filter(Boolean);
-  const parsed = entries.map((entry) => {
-    const [kind, ...rest] = entry.split(':');
-    const model = rest.join(':');
-    if (kind === 'rules' && model === '') return { kind: 'rules' as const, model: '' };
-    if ((kind === 'bedrock' || kind === 'openai') && model !== '') return { kind, model };
-    ctx.addIssue({ code: 'custom', message: `"${entry}" is not a provider; expected bedrock:<model id>, openai:<model> or rules` });
-    return undefined;
+const providerChain = z
+  .string()
+  .default('rules')
+  .transform((s, ctx) => {
+    const entries = s
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    const parsed = entries.map((entry) => {
+      const [kind, ...rest] = entry.split(':');
+      const model = rest.join(':');
+      if (kind === 'rules' && model === '') return { kind: 'rules' as const, model: '' };
+      if ((kind === 'bedrock' || kind === 'openai') && model !== '') return { kind, model };
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry}" is not a provider; expected bedrock:<model id>, openai:<model> or rules`,
+      });
+      return undefined;
+    });
+    return parsed.filter((p) => p !== undefined);
   });
-  return parsed.filter((p) => p !== undefined);
-});
 
 export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
-  return loadConfig({
-    [ENV.exceptionsTable]: required,
-    [ENV.circuitBreakerTable]: required,
-    [ENV.triageProviders]: providerChain,
-    [ENV.openaiBaseUrl]: z.string().url().optional(),
-    [ENV.openaiApiKey]: z.string().optional(),
-    TALLY_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(3),
-    TALLY_BREAKER_COOLDOWN_SECONDS: z.coerce.number().int().positive().default(60),
-  }, env);
+  return loadConfig(
+    {
+      [ENV.exceptionsTable]: required,
+      [ENV.circuitBreakerTable]: required,
+      [ENV.triageProviders]: providerChain,
+      [ENV.openaiBaseUrl]: z.string().url().optional(),
+      [ENV.openaiApiKey]: z.string().optional(),
+      TALLY_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(3),
+      TALLY_BREAKER_COOLDOWN_SECONDS: z.coerce.number().int().positive().default(60),
+    },
+    env,
+  );
 }

@@ -29,8 +29,13 @@ export function defaultDeps(): TriageDeps {
     if (p.kind === 'bedrock') return new BedrockConverseProvider(bedrock, p.model);
     if (p.kind === 'openai') {
       const baseUrl = config[ENV.openaiBaseUrl];
-      if (!baseUrl) throw new ConfigError(`${ENV.triageProviders} names openai:${p.model} but ${ENV.openaiBaseUrl} is not set`);
-      return new OpenAICompatibleProvider({ baseUrl, model: p.model, ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}) });
+      if (!baseUrl)
+        throw new ConfigError(`${ENV.triageProviders} names openai:${p.model} but ${ENV.openaiBaseUrl} is not set`);
+      return new OpenAICompatibleProvider({
+        baseUrl,
+        model: p.model,
+        ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}),
+      });
     }
     return new RulesProvider();
   });

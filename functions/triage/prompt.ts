@@ -44,7 +44,11 @@ export const triageAnswerSchema = z.object({
 export type TriageAnswer = z.infer<typeof triageAnswerSchema>;
 
 /** Versions the prompt: a change to the instructions or the schema re-triages on redelivery. */
-export const PROMPT_VERSION = createHash('sha256').update(SYSTEM_PROMPT).update(JSON.stringify(TRIAGE_ANSWER_JSON_SCHEMA)).digest('hex').slice(0, 16);
+export const PROMPT_VERSION = createHash('sha256')
+  .update(SYSTEM_PROMPT)
+  .update(JSON.stringify(TRIAGE_ANSWER_JSON_SCHEMA))
+  .digest('hex')
+  .slice(0, 16);
 
 const NUMBER = /^[+-]?[\d.,]+$/;
 
@@ -55,9 +59,11 @@ export function neutralise(value: string): string {
 }
 
 function neutraliseDeep(value: unknown): unknown {
-  if (typeof value === 'string') return neutralise(value).replaceAll('</exception>', '</ exception>').replaceAll('<exception>', '< exception>');
+  if (typeof value === 'string')
+    return neutralise(value).replaceAll('</exception>', '</ exception>').replaceAll('<exception>', '< exception>');
   if (Array.isArray(value)) return value.map(neutraliseDeep);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, neutraliseDeep(v)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, neutraliseDeep(v)]));
   return value;
 }
 

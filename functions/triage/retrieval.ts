@@ -10,7 +10,9 @@ export function retrievalQuery(e: ExceptionRecord): string {
     ...e.diffs.map((d) => `${d.field} differs`),
     e.reason ?? '',
     'what to check likely causes owner escalation',
-  ].filter(Boolean).join(' ');
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 function toPassage(hit: VectorHit): Passage {
@@ -28,7 +30,12 @@ function toPassage(hit: VectorHit): Passage {
  * The passages a triage sees: those written for the exception's type first (a filtered search),
  * then the nearest of the rest.
  */
-export async function retrievePassages(e: ExceptionRecord, embedder: Embedder, index: VectorIndex, k = 6): Promise<Passage[]> {
+export async function retrievePassages(
+  e: ExceptionRecord,
+  embedder: Embedder,
+  index: VectorIndex,
+  k = 6,
+): Promise<Passage[]> {
   const [vector] = await embedder.embed([retrievalQuery(e)]);
   const [typed, general] = await Promise.all([
     index.search(vector as number[], 4, { exception_types: e.exception_type }),

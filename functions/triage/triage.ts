@@ -35,13 +35,20 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   // Recon writes the exception before it queues the request; absent means not visible yet.
   if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
 
-  if (exception.triage && exception.triage.content_hash === exception.content_hash && exception.triage.prompt_version === PROMPT_VERSION) {
+  if (
+    exception.triage &&
+    exception.triage.content_hash === exception.content_hash &&
+    exception.triage.prompt_version === PROMPT_VERSION
+  ) {
     await index(exception, deps);
     return { outcome: 'ALREADY_TRIAGED' };
   }
 
   const passages = numberPassages(await retrievePassages(exception, deps.embedder, deps.policyIndex));
-  const result = await runChain({ exception, passages, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages) }, deps);
+  const result = await runChain(
+    { exception, passages, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages) },
+    deps,
+  );
   const triage: Triage = {
     severity: result.answer.severity,
     summary: result.answer.summary,
@@ -62,10 +69,18 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     ...(result.latencyMs === undefined ? {} : { latency_ms: result.latencyMs }),
   };
   if (!(await deps.store.saveTriage(exception.exception_id, triage, exception.content_hash))) {
-    throw new TransientError(`exception ${exception.exception_id} changed during triage; its new content will be triaged`);
+    throw new TransientError(
+      `exception ${exception.exception_id} changed during triage; its new content will be triaged`,
+    );
   }
   await index({ ...exception, triage, severity: triage.severity }, deps);
-  return { outcome: 'TRIAGED', provider: triage.provider, model: triage.model, degraded: triage.degraded, citations: triage.policy_citations.length };
+  return {
+    outcome: 'TRIAGED',
+    provider: triage.provider,
+    model: triage.model,
+    degraded: triage.degraded,
+    citations: triage.policy_citations.length,
+  };
 }
 
 async function index(exception: ExceptionRecord, deps: TriageDeps): Promise<void> {

@@ -35,13 +35,39 @@ export function keyPolicyStatements(p: { region: string; accountId: string; part
     },
     {
       sid: 'CloudWatchLogsEncryptOurLogGroups',
-      actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:DescribeKey'],
+      actions: [
+        'kms:Encrypt',
+        'kms:Decrypt',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+        'kms:GenerateDataKey',
+        'kms:GenerateDataKeyWithoutPlaintext',
+        'kms:DescribeKey',
+      ],
       resources: ['*'],
       principals: [{ type: 'Service', identifiers: [`logs.${p.region}.amazonaws.com`] }],
-      conditions: [{ test: 'ArnLike', variable: 'kms:EncryptionContext:aws:logs:arn', values: [`arn:${p.partition}:logs:${p.region}:${p.accountId}:log-group:*`] }],
+      conditions: [
+        {
+          test: 'ArnLike',
+          variable: 'kms:EncryptionContext:aws:logs:arn',
+          values: [`arn:${p.partition}:logs:${p.region}:${p.accountId}:log-group:*`],
+        },
+      ],
     },
-    { sid: 'EventBridgeSendsToEncryptedQueues', actions: use, resources: ['*'], principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }], conditions: [sameAccount] },
-    { sid: 'AlarmsPublishToEncryptedTopic', actions: use, resources: ['*'], principals: [{ type: 'Service', identifiers: ['cloudwatch.amazonaws.com'] }], conditions: [sameAccount] },
+    {
+      sid: 'EventBridgeSendsToEncryptedQueues',
+      actions: use,
+      resources: ['*'],
+      principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }],
+      conditions: [sameAccount],
+    },
+    {
+      sid: 'AlarmsPublishToEncryptedTopic',
+      actions: use,
+      resources: ['*'],
+      principals: [{ type: 'Service', identifiers: ['cloudwatch.amazonaws.com'] }],
+      conditions: [sameAccount],
+    },
   ];
 }
 
@@ -62,7 +88,11 @@ export class DataKey extends Construct {
   }
 
   /** A replica of this (multi-region) key in another region, for the tables' replicas there. */
-  replicate(id: string, provider: AwsProvider, props: { region: string; aliasName: string; accountId: string; partition: string }): KmsReplicaKey {
+  replicate(
+    id: string,
+    provider: AwsProvider,
+    props: { region: string; aliasName: string; accountId: string; partition: string },
+  ): KmsReplicaKey {
     const replica = new KmsReplicaKey(this, id, {
       provider,
       primaryKeyArn: this.key.arn,

@@ -42,9 +42,19 @@ export class DataTables extends Construct {
     this.tables = tables;
   }
 
-  private createGlobalTable(id: string, name: string, def: TableDef, kmsKeyArn: string, replicas: readonly TableReplica[]): TableRef {
+  private createGlobalTable(
+    id: string,
+    name: string,
+    def: TableDef,
+    kmsKeyArn: string,
+    replicas: readonly TableReplica[],
+  ): TableRef {
     const attributes = new Map<string, KeyDef>();
-    for (const k of [def.partitionKey, def.sortKey, ...Object.values(def.indexes).flatMap((i) => [i.partitionKey, i.sortKey])]) {
+    for (const k of [
+      def.partitionKey,
+      def.sortKey,
+      ...Object.values(def.indexes).flatMap((i) => [i.partitionKey, i.sortKey]),
+    ]) {
       if (k) attributes.set(k.name, k);
     }
     const table = new DynamodbTable(this, id, {
@@ -66,7 +76,12 @@ export class DataTables extends Construct {
       // Global tables replicate through the table's stream.
       streamEnabled: true,
       streamViewType: 'NEW_AND_OLD_IMAGES',
-      replica: replicas.map((r) => ({ regionName: r.regionName, kmsKeyArn: r.kmsKeyArn, pointInTimeRecovery: true, propagateTags: true })),
+      replica: replicas.map((r) => ({
+        regionName: r.regionName,
+        kmsKeyArn: r.kmsKeyArn,
+        pointInTimeRecovery: true,
+        propagateTags: true,
+      })),
     });
     return { name: table.name, arn: table.arn };
   }

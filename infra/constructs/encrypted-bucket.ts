@@ -41,25 +41,33 @@ export class EncryptedBucket extends Construct {
     new S3BucketVersioningA(this, 'versioning', { bucket, versioningConfiguration: { status: 'Enabled' } });
     new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
       bucket,
-      rule: [{
-        applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: props.kmsKeyArn },
-        // One data key per bucket rather than per object: far fewer KMS requests.
-        bucketKeyEnabled: true,
-      }],
+      rule: [
+        {
+          applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: props.kmsKeyArn },
+          // One data key per bucket rather than per object: far fewer KMS requests.
+          bucketKeyEnabled: true,
+        },
+      ],
     });
     const publicAccess = new S3BucketPublicAccessBlock(this, 'public-access', {
-      bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true,
+      bucket,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
     });
     new S3BucketOwnershipControls(this, 'ownership', { bucket, rule: { objectOwnership: 'BucketOwnerEnforced' } });
 
-    const tlsOnly = policyDocument(this, 'tls-only', [{
-      sid: 'DenyInsecureTransport',
-      effect: 'Deny',
-      actions: ['s3:*'],
-      resources: [this.bucket.arn, `${this.bucket.arn}/*`],
-      principals: [{ type: '*', identifiers: ['*'] }],
-      conditions: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
-    }]);
+    const tlsOnly = policyDocument(this, 'tls-only', [
+      {
+        sid: 'DenyInsecureTransport',
+        effect: 'Deny',
+        actions: ['s3:*'],
+        resources: [this.bucket.arn, `${this.bucket.arn}/*`],
+        principals: [{ type: '*', identifiers: ['*'] }],
+        conditions: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
+      },
+    ]);
     // After the public access block, so S3 never judges this policy against an open bucket.
     new S3BucketPolicy(this, 'policy', { bucket, policy: tlsOnly.json, dependsOn: [publicAccess] });
 
@@ -74,7 +82,8 @@ export class EncryptedBucket extends Construct {
           status: 'Enabled',
           filter: [{ prefix: e.prefix }],
           ...(e.infrequentAccessAfterDays !== undefined && e.infrequentAccessAfterDays < e.expireAfterDays
-            ? { transition: [{ days: e.infrequentAccessAfterDays, storageClass: 'STANDARD_IA' }] } : {}),
+            ? { transition: [{ days: e.infrequentAccessAfterDays, storageClass: 'STANDARD_IA' }] }
+            : {}),
           expiration: [{ days: e.expireAfterDays }],
         })),
         {
@@ -90,14 +99,16 @@ export class EncryptedBucket extends Construct {
     if (props.corsOrigins.length > 0) {
       new S3BucketCorsConfiguration(this, 'cors', {
         bucket,
-        corsRule: [{
-          allowedMethods: ['PUT'],
-          allowedOrigins: [...props.corsOrigins],
-          // The pre-signed PUT signs content-type; the browser must be allowed to send it.
-          allowedHeaders: ['content-type', 'content-md5', 'x-amz-*'],
-          exposeHeaders: ['ETag'],
-          maxAgeSeconds: 3600,
-        }],
+        corsRule: [
+          {
+            allowedMethods: ['PUT'],
+            allowedOrigins: [...props.corsOrigins],
+            // The pre-signed PUT signs content-type; the browser must be allowed to send it.
+            allowedHeaders: ['content-type', 'content-md5', 'x-amz-*'],
+            exposeHeaders: ['ETag'],
+            maxAgeSeconds: 3600,
+          },
+        ],
       });
     }
   }

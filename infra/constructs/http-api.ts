@@ -62,9 +62,16 @@ export class HttpApi extends Construct {
     this.api = new Apigatewayv2Api(this, 'api', {
       name: props.apiName,
       protocolType: 'HTTP',
-      ...(props.corsOrigins.length > 0 ? {
-        corsConfiguration: { allowOrigins: [...props.corsOrigins], allowMethods: ['GET', 'POST', 'PATCH'], allowHeaders: ['authorization', 'content-type'], maxAge: 3600 },
-      } : {}),
+      ...(props.corsOrigins.length > 0
+        ? {
+            corsConfiguration: {
+              allowOrigins: [...props.corsOrigins],
+              allowMethods: ['GET', 'POST', 'PATCH'],
+              allowHeaders: ['authorization', 'content-type'],
+              maxAge: 3600,
+            },
+          }
+        : {}),
     });
     this.endpointHost = Fn.replace(this.api.apiEndpoint, 'https://', '');
 
@@ -99,13 +106,21 @@ export class HttpApi extends Construct {
       apiId: this.api.id,
       name: '$default',
       autoDeploy: true,
-      defaultRouteSettings: { throttlingRateLimit: props.throttle.ratePerSecond, throttlingBurstLimit: props.throttle.burst },
+      defaultRouteSettings: {
+        throttlingRateLimit: props.throttle.ratePerSecond,
+        throttlingBurstLimit: props.throttle.burst,
+      },
       accessLogSettings: {
         destinationArn: accessLogs.arn,
         format: JSON.stringify({
-          requestId: '$context.requestId', ip: '$context.identity.sourceIp', requestTime: '$context.requestTime',
-          routeKey: '$context.routeKey', status: '$context.status', latencyMs: '$context.responseLatency',
-          integrationError: '$context.integrationErrorMessage', authorizerError: '$context.authorizer.error',
+          requestId: '$context.requestId',
+          ip: '$context.identity.sourceIp',
+          requestTime: '$context.requestTime',
+          routeKey: '$context.routeKey',
+          status: '$context.status',
+          latencyMs: '$context.responseLatency',
+          integrationError: '$context.integrationErrorMessage',
+          authorizerError: '$context.authorizer.error',
           subject: '$context.authorizer.claims.sub',
         }),
       },
@@ -140,7 +155,11 @@ export class HttpApi extends Construct {
       });
       const domainName = new Apigatewayv2DomainName(this, 'domain', {
         domainName: props.domain.name,
-        domainNameConfiguration: { certificateArn: validation.certificateArn, endpointType: 'REGIONAL', securityPolicy: 'TLS_1_2' },
+        domainNameConfiguration: {
+          certificateArn: validation.certificateArn,
+          endpointType: 'REGIONAL',
+          securityPolicy: 'TLS_1_2',
+        },
       });
       new Apigatewayv2ApiMapping(this, 'mapping', { apiId: this.api.id, domainName: domainName.id, stage: stage.id });
       this.domainTarget = {

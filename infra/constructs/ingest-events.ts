@@ -29,14 +29,19 @@ export class IngestEvents extends Construct {
       description: 'Extracts and policy documents written to the data bucket',
       eventPattern: JSON.stringify(objectCreatedPattern(props.bucketName)),
     });
-    for (const [queueId, queue] of [['queue', props.queue], ['dead-letter', props.deadLetterQueue]] as const) {
-      const doc = policyDocument(this, `${queueId}-policy-document`, [{
-        sid: 'OnlyTheObjectCreatedRule',
-        actions: ['sqs:SendMessage'],
-        resources: [queue.arn],
-        principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }],
-        conditions: [{ test: 'ArnEquals', variable: 'aws:SourceArn', values: [this.rule.arn] }],
-      }]);
+    for (const [queueId, queue] of [
+      ['queue', props.queue],
+      ['dead-letter', props.deadLetterQueue],
+    ] as const) {
+      const doc = policyDocument(this, `${queueId}-policy-document`, [
+        {
+          sid: 'OnlyTheObjectCreatedRule',
+          actions: ['sqs:SendMessage'],
+          resources: [queue.arn],
+          principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }],
+          conditions: [{ test: 'ArnEquals', variable: 'aws:SourceArn', values: [this.rule.arn] }],
+        },
+      ]);
       new SqsQueuePolicy(this, `${queueId}-policy`, { queueUrl: queue.url, policy: doc.json });
     }
     new CloudwatchEventTarget(this, 'target', {

@@ -12,7 +12,11 @@ import { METRICS } from '../../functions/shared/resources.ts';
 export class OnCallTopic extends Construct {
   readonly topic: SnsTopic;
 
-  constructor(scope: Construct, id: string, props: { topicName: string; kmsKeyArn: string; email?: string | undefined }) {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: { topicName: string; kmsKeyArn: string; email?: string | undefined },
+  ) {
     super(scope, id);
     this.topic = new SnsTopic(this, 'topic', { name: props.topicName, kmsMasterKeyId: props.kmsKeyArn });
     if (props.email) {
@@ -52,17 +56,68 @@ export interface DashboardProps {
 
 export function pipelineDashboard(scope: Construct, id: string, props: DashboardProps): CloudwatchDashboard {
   const graph = (title: string, metrics: unknown[], stat: string, x: number, y: number) => ({
-    type: 'metric', x, y, width: 12, height: 6,
+    type: 'metric',
+    x,
+    y,
+    width: 12,
+    height: 6,
     properties: { title, region: props.region, view: 'timeSeries', stat, period: 300, metrics },
   });
-  const search = (expression: string, label: string) => [{ expression, label, id: label.toLowerCase().replace(/\W+/g, '_') }];
-  const widgets = [
-    graph('Queue depth', props.queues.map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q.main]), 'Maximum', 0, 0),
-    graph('DLQ depth (page when > 0)', props.queues.map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q.dlq]), 'Maximum', 12, 0),
-    graph('Function errors', props.functions.map((f) => ['AWS/Lambda', 'Errors', 'FunctionName', f]), 'Sum', 0, 6),
-    graph('Function duration p95 (ms)', props.functions.map((f) => ['AWS/Lambda', 'Duration', 'FunctionName', f]), 'p95', 12, 6),
-    graph('Exceptions by type', search(`SEARCH('{${METRICS.namespace},${METRICS.exceptions.dimension}} MetricName="${METRICS.exceptions.name}"', 'Sum', 300)`, 'Exceptions'), 'Sum', 0, 12),
-    graph('Triage by provider', search(`SEARCH('{${METRICS.namespace},${METRICS.triage.dimension}} MetricName="${METRICS.triage.name}"', 'Sum', 300)`, 'Triage'), 'Sum', 12, 12),
+  const search = (expression: string, label: string) => [
+    { expression, label, id: label.toLowerCase().replace(/\W+/g, '_') },
   ];
-  return new CloudwatchDashboard(scope, id, { dashboardName: props.dashboardName, dashboardBody: JSON.stringify({ widgets }) });
+  const widgets = [
+    graph(
+      'Queue depth',
+      props.queues.map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q.main]),
+      'Maximum',
+      0,
+      0,
+    ),
+    graph(
+      'DLQ depth (page when > 0)',
+      props.queues.map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q.dlq]),
+      'Maximum',
+      12,
+      0,
+    ),
+    graph(
+      'Function errors',
+      props.functions.map((f) => ['AWS/Lambda', 'Errors', 'FunctionName', f]),
+      'Sum',
+      0,
+      6,
+    ),
+    graph(
+      'Function duration p95 (ms)',
+      props.functions.map((f) => ['AWS/Lambda', 'Duration', 'FunctionName', f]),
+      'p95',
+      12,
+      6,
+    ),
+    graph(
+      'Exceptions by type',
+      search(
+        `SEARCH('{${METRICS.namespace},${METRICS.exceptions.dimension}} MetricName="${METRICS.exceptions.name}"', 'Sum', 300)`,
+        'Exceptions',
+      ),
+      'Sum',
+      0,
+      12,
+    ),
+    graph(
+      'Triage by provider',
+      search(
+        `SEARCH('{${METRICS.namespace},${METRICS.triage.dimension}} MetricName="${METRICS.triage.name}"', 'Sum', 300)`,
+        'Triage',
+      ),
+      'Sum',
+      12,
+      12,
+    ),
+  ];
+  return new CloudwatchDashboard(scope, id, {
+    dashboardName: props.dashboardName,
+    dashboardBody: JSON.stringify({ widgets }),
+  });
 }

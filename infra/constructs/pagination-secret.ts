@@ -14,8 +14,15 @@ export class PaginationSecret extends Construct {
 
   constructor(scope: Construct, id: string, props: { name: string; kmsKeyArn: string }) {
     super(scope, id);
-    const random = new DataAwsSecretsmanagerRandomPassword(this, 'random', { passwordLength: 64, excludePunctuation: true });
-    const secret = new SecretsmanagerSecret(this, 'secret', { name: props.name, kmsKeyId: props.kmsKeyArn, recoveryWindowInDays: 7 });
+    const random = new DataAwsSecretsmanagerRandomPassword(this, 'random', {
+      passwordLength: 64,
+      excludePunctuation: true,
+    });
+    const secret = new SecretsmanagerSecret(this, 'secret', {
+      name: props.name,
+      kmsKeyId: props.kmsKeyArn,
+      recoveryWindowInDays: 7,
+    });
     const version = new SecretsmanagerSecretVersion(this, 'version', {
       secretId: secret.id,
       secretString: random.randomPassword,

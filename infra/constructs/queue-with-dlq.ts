@@ -25,14 +25,22 @@ export class QueueWithDlq extends Construct {
 
   constructor(scope: Construct, id: string, props: QueueWithDlqProps) {
     super(scope, id);
-    if (props.maxReceiveCount < 5) throw new Error(`${props.names.main}: maxReceiveCount ${props.maxReceiveCount} < 5 would dead-letter messages on brief throttling`);
-    if (props.dlqRetentionSeconds <= props.retentionSeconds) throw new Error(`${props.names.dlq}: DLQ retention must outlast the source queue's`);
+    if (props.maxReceiveCount < 5)
+      throw new Error(
+        `${props.names.main}: maxReceiveCount ${props.maxReceiveCount} < 5 would dead-letter messages on brief throttling`,
+      );
+    if (props.dlqRetentionSeconds <= props.retentionSeconds)
+      throw new Error(`${props.names.dlq}: DLQ retention must outlast the source queue's`);
     const encryption = {
       kmsMasterKeyId: props.kmsKeyArn,
       // Fewer KMS calls (and cost) per message; five minutes is the AWS default reuse period.
       kmsDataKeyReusePeriodSeconds: 300,
     };
-    this.dlq = new SqsQueue(this, 'dlq', { name: props.names.dlq, messageRetentionSeconds: props.dlqRetentionSeconds, ...encryption });
+    this.dlq = new SqsQueue(this, 'dlq', {
+      name: props.names.dlq,
+      messageRetentionSeconds: props.dlqRetentionSeconds,
+      ...encryption,
+    });
     this.main = new SqsQueue(this, 'main', {
       name: props.names.main,
       visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
@@ -48,7 +56,13 @@ export class QueueWithDlq extends Construct {
       redriveAllowPolicy: JSON.stringify({ redrivePermission: 'byQueue', sourceQueueArns: [this.main.arn] }),
     });
 
-    const alarm = { alarmActions: [props.alarmTopicArn], okActions: [props.alarmTopicArn], treatMissingData: 'notBreaching', namespace: 'AWS/SQS', period: 60 };
+    const alarm = {
+      alarmActions: [props.alarmTopicArn],
+      okActions: [props.alarmTopicArn],
+      treatMissingData: 'notBreaching',
+      namespace: 'AWS/SQS',
+      period: 60,
+    };
     new CloudwatchMetricAlarm(this, 'dlq-depth', {
       alarmName: `${props.names.dlq}-not-empty`,
       alarmDescription: `Messages in ${props.names.dlq}: see docs/runbooks/dlq-depth.md`,

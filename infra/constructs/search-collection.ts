@@ -27,12 +27,18 @@ export class SearchCollection extends Construct {
     const encryption = new OpensearchserverlessSecurityPolicy(this, 'encryption', {
       name: `${name}-enc`,
       type: 'encryption',
-      policy: JSON.stringify({ Rules: [{ ResourceType: 'collection', Resource: collectionResource }], AWSOwnedKey: false, KmsARN: props.kmsKeyArn }),
+      policy: JSON.stringify({
+        Rules: [{ ResourceType: 'collection', Resource: collectionResource }],
+        AWSOwnedKey: false,
+        KmsARN: props.kmsKeyArn,
+      }),
     });
     const network = new OpensearchserverlessSecurityPolicy(this, 'network', {
       name: `${name}-net`,
       type: 'network',
-      policy: JSON.stringify([{ Rules: [{ ResourceType: 'collection', Resource: collectionResource }], AllowFromPublic: true }]),
+      policy: JSON.stringify([
+        { Rules: [{ ResourceType: 'collection', Resource: collectionResource }], AllowFromPublic: true },
+      ]),
     });
     this.collection = new OpensearchserverlessCollection(this, 'collection', {
       name,
@@ -56,11 +62,19 @@ export class SearchCollection extends Construct {
       Principal: [...principals],
     });
     const rules = [
-      ...(access.writers.length > 0 ? [grant(access.writers, SEARCH_PERMISSIONS.readWrite, 'functions that index')] : []),
-      ...(access.readers.length > 0 ? [grant(access.readers, SEARCH_PERMISSIONS.read, 'functions that only search')] : []),
+      ...(access.writers.length > 0
+        ? [grant(access.writers, SEARCH_PERMISSIONS.readWrite, 'functions that index')]
+        : []),
+      ...(access.readers.length > 0
+        ? [grant(access.readers, SEARCH_PERMISSIONS.read, 'functions that only search')]
+        : []),
     ];
     if (rules.length > 0) {
-      new OpensearchserverlessAccessPolicy(this, 'data-access', { name: `${name}-access`, type: 'data', policy: JSON.stringify(rules) });
+      new OpensearchserverlessAccessPolicy(this, 'data-access', {
+        name: `${name}-access`,
+        type: 'data',
+        policy: JSON.stringify(rules),
+      });
     }
   }
 }

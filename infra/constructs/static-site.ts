@@ -41,7 +41,9 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 
 export class MissingWebBuildError extends Error {
   constructor(dir: string) {
-    super(`web.enabled is true but ${dir} holds no dashboard build (index.html); run "npm run build" first ("npm run synth" does)`);
+    super(
+      `web.enabled is true but ${dir} holds no dashboard build (index.html); run "npm run build" first ("npm run synth" does)`,
+    );
     this.name = 'MissingWebBuildError';
   }
 }
@@ -50,11 +52,16 @@ export class MissingWebBuildError extends Error {
 export function webFiles(dir: string): string[] {
   let entries: string[];
   try {
-    entries = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+    entries = readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name));
   } catch {
     throw new MissingWebBuildError(dir);
   }
-  const files = entries.map((f) => relative(dir, f).split(sep).join('/')).filter((f) => !f.endsWith('.map') && f !== 'config.json').sort();
+  const files = entries
+    .map((f) => relative(dir, f).split(sep).join('/'))
+    .filter((f) => !f.endsWith('.map') && f !== 'config.json')
+    .sort();
   if (!files.includes('index.html')) throw new MissingWebBuildError(dir);
   return files;
 }
@@ -67,7 +74,15 @@ export interface StaticSiteProps {
   readonly usEast1: AwsProvider;
   readonly webDir: string;
   /** Written to config.json: where the API is and how the page signs in. */
-  readonly site: { readonly apiUrl: string; readonly auth: { readonly issuer: string; readonly clientId: string; readonly scope: string; readonly audience?: string } };
+  readonly site: {
+    readonly apiUrl: string;
+    readonly auth: {
+      readonly issuer: string;
+      readonly clientId: string;
+      readonly scope: string;
+      readonly audience?: string;
+    };
+  };
 }
 
 export class StaticSite extends Construct {
@@ -81,14 +96,24 @@ export class StaticSite extends Construct {
     new S3BucketVersioningA(this, 'versioning', { bucket, versioningConfiguration: { status: 'Enabled' } });
     // SSE-S3, not the data key: these are the page's own assets (nothing secret), and CloudFront's
     // origin access control reads SSE-S3 objects without a KMS grant.
-    new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', { bucket, rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }] });
+    new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
+      bucket,
+      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
+    });
     const publicAccess = new S3BucketPublicAccessBlock(this, 'public-access', {
-      bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true,
+      bucket,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
     });
     new S3BucketOwnershipControls(this, 'ownership', { bucket, rule: { objectOwnership: 'BucketOwnerEnforced' } });
 
     const certificate = new AcmCertificate(this, 'certificate', {
-      provider: props.usEast1, domainName: props.domainName, validationMethod: 'DNS', lifecycle: { createBeforeDestroy: true },
+      provider: props.usEast1,
+      domainName: props.domainName,
+      validationMethod: 'DNS',
+      lifecycle: { createBeforeDestroy: true },
     });
     const validationRecord = new Route53Record(this, 'certificate-validation-record', {
       zoneId: props.hostedZoneId,
@@ -99,7 +124,9 @@ export class StaticSite extends Construct {
       allowOverwrite: true,
     });
     const validation = new AcmCertificateValidation(this, 'certificate-validation', {
-      provider: props.usEast1, certificateArn: certificate.arn, validationRecordFqdns: [validationRecord.fqdn],
+      provider: props.usEast1,
+      certificateArn: certificate.arn,
+      validationRecordFqdns: [validationRecord.fqdn],
     });
 
     const issuerOrigin = new URL(props.site.auth.issuer).origin;
@@ -109,9 +136,14 @@ export class StaticSite extends Construct {
         // The page loads only its own code; it talks to the API, the sign-in issuer and S3 (pre-signed uploads).
         contentSecurityPolicy: {
           contentSecurityPolicy: [
-            "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
             `connect-src 'self' ${props.site.apiUrl} ${issuerOrigin} https://*.amazonaws.com`,
-            "frame-ancestors 'none'", "base-uri 'self'", "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
           ].join('; '),
           override: true,
         },
@@ -122,7 +154,10 @@ export class StaticSite extends Construct {
       },
     });
     const oac = new CloudfrontOriginAccessControl(this, 'origin-access', {
-      name: `${props.bucketName}-oac`.slice(0, 64), originAccessControlOriginType: 's3', signingBehavior: 'always', signingProtocol: 'sigv4',
+      name: `${props.bucketName}-oac`.slice(0, 64),
+      originAccessControlOriginType: 's3',
+      signingBehavior: 'always',
+      signingProtocol: 'sigv4',
     });
     const originId = 'web-bucket';
     this.distribution = new CloudfrontDistribution(this, 'distribution', {
@@ -143,17 +178,27 @@ export class StaticSite extends Construct {
         responseHeadersPolicyId: headers.id,
       },
       restrictions: { geoRestriction: { restrictionType: 'none' } },
-      viewerCertificate: { acmCertificateArn: validation.certificateArn, sslSupportMethod: 'sni-only', minimumProtocolVersion: 'TLSv1.2_2021' },
+      viewerCertificate: {
+        acmCertificateArn: validation.certificateArn,
+        sslSupportMethod: 'sni-only',
+        minimumProtocolVersion: 'TLSv1.2_2021',
+      },
     });
 
     // Only this distribution may read the bucket, and only over TLS.
     const policy = policyDocument(this, 'bucket-policy', [
       {
-        sid: 'DenyInsecureTransport', effect: 'Deny', actions: ['s3:*'], resources: [this.bucket.arn, `${this.bucket.arn}/*`],
-        principals: [{ type: '*', identifiers: ['*'] }], conditions: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
+        sid: 'DenyInsecureTransport',
+        effect: 'Deny',
+        actions: ['s3:*'],
+        resources: [this.bucket.arn, `${this.bucket.arn}/*`],
+        principals: [{ type: '*', identifiers: ['*'] }],
+        conditions: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
       },
       {
-        sid: 'CloudFrontReads', actions: ['s3:GetObject'], resources: [`${this.bucket.arn}/*`],
+        sid: 'CloudFrontReads',
+        actions: ['s3:GetObject'],
+        resources: [`${this.bucket.arn}/*`],
         principals: [{ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] }],
         conditions: [{ test: 'StringEquals', variable: 'AWS:SourceArn', values: [this.distribution.arn] }],
       },
@@ -161,21 +206,30 @@ export class StaticSite extends Construct {
     new S3BucketPolicy(this, 'policy', { bucket, policy: policy.json, dependsOn: [publicAccess] });
 
     new Route53Record(this, 'alias', {
-      zoneId: props.hostedZoneId, name: props.domainName, type: 'A',
+      zoneId: props.hostedZoneId,
+      name: props.domainName,
+      type: 'A',
       alias: { name: this.distribution.domainName, zoneId: CLOUDFRONT_ZONE_ID, evaluateTargetHealth: false },
     });
 
     for (const file of webFiles(props.webDir)) {
       const path = join(props.webDir, file);
       new S3Object(this, `file-${file}`.replace(/[^A-Za-z0-9-]+/g, '-'), {
-        bucket, key: file, source: path, sourceHash: Fn.filemd5(path),
+        bucket,
+        key: file,
+        source: path,
+        sourceHash: Fn.filemd5(path),
         contentType: CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
         // Bundles are content-hashed; everything else is revalidated so a deploy shows at once.
         cacheControl: file.startsWith('assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
       });
     }
     new S3Object(this, 'site-config', {
-      bucket, key: 'config.json', content: JSON.stringify(props.site), contentType: CONTENT_TYPES['.json'], cacheControl: 'no-cache',
+      bucket,
+      key: 'config.json',
+      content: JSON.stringify(props.site),
+      contentType: CONTENT_TYPES['.json'],
+      cacheControl: 'no-cache',
     });
   }
 }

@@ -50,26 +50,44 @@ export class TallyFunction extends Construct {
       kmsKeyId: props.kmsKeyArn,
     });
 
-    const assume = policyDocument(this, 'assume-role', [{
-      sid: 'LambdaAssumesRole',
-      actions: ['sts:AssumeRole'],
-      resources: [],
-      principals: [{ type: 'Service', identifiers: ['lambda.amazonaws.com'] }],
-      // Confused-deputy guard: only Lambda acting for this account may assume the role.
-      conditions: [{ test: 'StringEquals', variable: 'aws:SourceAccount', values: [props.accountId] }],
-    }]);
-    this.role = new IamRole(this, 'role', { name: `${props.functionName}-${props.region}`, assumeRolePolicy: assume.json });
+    const assume = policyDocument(this, 'assume-role', [
+      {
+        sid: 'LambdaAssumesRole',
+        actions: ['sts:AssumeRole'],
+        resources: [],
+        principals: [{ type: 'Service', identifiers: ['lambda.amazonaws.com'] }],
+        // Confused-deputy guard: only Lambda acting for this account may assume the role.
+        conditions: [{ test: 'StringEquals', variable: 'aws:SourceAccount', values: [props.accountId] }],
+      },
+    ]);
+    this.role = new IamRole(this, 'role', {
+      name: `${props.functionName}-${props.region}`,
+      assumeRolePolicy: assume.json,
+    });
 
     const statements: Statement[] = [
       // The log group exists already (Terraform owns it), so no logs:CreateLogGroup.
-      { sid: 'WriteOwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${this.logGroup.arn}:*`] },
+      {
+        sid: 'WriteOwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [`${this.logGroup.arn}:*`],
+      },
       // X-Ray trace segments are not resource-scoped: the API accepts only "*".
       { sid: 'WriteTraces', actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] },
-      ...(props.source ? [{
-        sid: 'ConsumeQueue',
-        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
-        resources: [props.source.queueArn],
-      }] : []),
+      ...(props.source
+        ? [
+            {
+              sid: 'ConsumeQueue',
+              actions: [
+                'sqs:ReceiveMessage',
+                'sqs:DeleteMessage',
+                'sqs:ChangeMessageVisibility',
+                'sqs:GetQueueAttributes',
+              ],
+              resources: [props.source.queueArn],
+            },
+          ]
+        : []),
       ...props.statements,
     ];
     const policy = new IamRolePolicy(this, 'policy', {

@@ -10,10 +10,30 @@ import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-i
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import {
-  DLQ_RETENTION_SECONDS, ENV, FUNCTIONS, PREFIXES, QUEUE_NAMES, QUEUE_RETENTION_SECONDS, QUEUES, VISIBILITY_TIMEOUT_FACTOR,
-  awsBucketName, indexNames, resourceNames, searchCollectionName, type FunctionName, type QueueName, type TableName,
+  DLQ_RETENTION_SECONDS,
+  ENV,
+  FUNCTIONS,
+  PREFIXES,
+  QUEUE_NAMES,
+  QUEUE_RETENTION_SECONDS,
+  QUEUES,
+  VISIBILITY_TIMEOUT_FACTOR,
+  awsBucketName,
+  indexNames,
+  resourceNames,
+  searchCollectionName,
+  type FunctionName,
+  type QueueName,
+  type TableName,
 } from '../../functions/shared/resources.ts';
-import { FUNCTION_ACCESS, QUEUE_URL_ENV, TABLE_ACTIONS, TABLE_ENV, bedrockModelArns, type ModelRole } from '../access.ts';
+import {
+  FUNCTION_ACCESS,
+  QUEUE_URL_ENV,
+  TABLE_ACTIONS,
+  TABLE_ENV,
+  bedrockModelArns,
+  type ModelRole,
+} from '../access.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
 import { corsOriginsFor, functionSettingsFor, type InfraConfig } from '../config.ts';
@@ -60,22 +80,44 @@ export class RegionalStack extends TerraformStack {
     const partition = new DataAwsPartition(this, 'partition').partition;
     const arnContext = { partition, region, account };
 
-    const dataKey = new DataKey(this, 'data-key', { aliasName: `alias/${prefix}-data`, region, accountId: account, partition, multiRegion: role === 'primary' });
+    const dataKey = new DataKey(this, 'data-key', {
+      aliasName: `alias/${prefix}-data`,
+      region,
+      accountId: account,
+      partition,
+      multiRegion: role === 'primary',
+    });
     const kmsKeyArn = dataKey.key.arn;
 
     // Global tables: created here in the primary, with their replicas (and replica key) in the secondary.
     let owner: { replicas: { regionName: string; kmsKeyArn: string }[] } | undefined;
     if (role === 'primary') {
       const secondaryRegion = config.regions.secondary;
-      const secondary = new AwsProvider(this, 'aws-secondary', { region: secondaryRegion, alias: 'secondary', defaultTags: [{ tags }] });
-      const replicaKey = dataKey.replicate('tables-replica-key', secondary, { region: secondaryRegion, aliasName: `alias/${prefix}-tables`, accountId: account, partition });
+      const secondary = new AwsProvider(this, 'aws-secondary', {
+        region: secondaryRegion,
+        alias: 'secondary',
+        defaultTags: [{ tags }],
+      });
+      const replicaKey = dataKey.replicate('tables-replica-key', secondary, {
+        region: secondaryRegion,
+        aliasName: `alias/${prefix}-tables`,
+        accountId: account,
+        partition,
+      });
       owner = { replicas: [{ regionName: secondaryRegion, kmsKeyArn: replicaKey.arn }] };
     }
     const tables = new DataTables(this, 'tables', {
-      names: names.tables, kmsKeyArn, arnPrefix: `arn:${partition}:dynamodb:${region}:${account}`, ...(owner ? { owner } : {}),
+      names: names.tables,
+      kmsKeyArn,
+      arnPrefix: `arn:${partition}:dynamodb:${region}:${account}`,
+      ...(owner ? { owner } : {}),
     }).tables;
 
-    const onCall = new OnCallTopic(this, 'on-call', { topicName: `${prefix}-on-call`, kmsKeyArn, email: config.alarmEmail });
+    const onCall = new OnCallTopic(this, 'on-call', {
+      topicName: `${prefix}-on-call`,
+      kmsKeyArn,
+      email: config.alarmEmail,
+    });
     const alarmTopicArn = onCall.topic.arn;
 
     const bucketName = awsBucketName(prefix, region);
@@ -107,19 +149,36 @@ export class RegionalStack extends TerraformStack {
       });
     }
     new IngestEvents(this, 'ingest-events', {
-      ruleName: `${prefix}-object-created`, bucketName, queue: this.queues.ingest.main, deadLetterQueue: this.queues.ingest.dlq,
+      ruleName: `${prefix}-object-created`,
+      bucketName,
+      queue: this.queues.ingest.main,
+      deadLetterQueue: this.queues.ingest.dlq,
     });
 
     const search = new SearchCollection(this, 'search', { collectionName: searchCollectionName(prefix), kmsKeyArn });
 
     // The query API signs its pagination cursors with a per-region random key.
-    const paginationSecret = props.bundles.deployed.includes('query-api') ? new PaginationSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value : undefined;
+    const paginationSecret = props.bundles.deployed.includes('query-api')
+      ? new PaginationSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value
+      : undefined;
 
     this.functions = {};
     for (const name of props.bundles.deployed) {
       const settings = functionSettingsFor(config, name);
-      const { consumes, maxConcurrency }: { timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number } = FUNCTIONS[name];
-      const wiring = { bucketName, bucketArn: bucket.arn, kmsKeyArn, tables, queues: this.queues, collectionArn: search.collection.arn, collectionEndpoint: search.collection.collectionEndpoint, arnContext, config, ...(paginationSecret ? { paginationSecret } : {}) };
+      const { consumes, maxConcurrency }: { timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number } =
+        FUNCTIONS[name];
+      const wiring = {
+        bucketName,
+        bucketArn: bucket.arn,
+        kmsKeyArn,
+        tables,
+        queues: this.queues,
+        collectionArn: search.collection.arn,
+        collectionEndpoint: search.collection.collectionEndpoint,
+        arnContext,
+        config,
+        ...(paginationSecret ? { paginationSecret } : {}),
+      };
       const functionName = `${prefix}-${name}`;
       const fn = new TallyFunction(this, name, {
         functionName,
@@ -132,16 +191,23 @@ export class RegionalStack extends TerraformStack {
         kmsKeyArn,
         accountId: account,
         statements: statementsFor(name, consumes, wiring),
-        ...(consumes ? {
-          source: { queueArn: this.queues[consumes].main.arn, batchSize: QUEUES[consumes].batchSize, maxConcurrency: maxConcurrency ?? 2 },
-        } : {}),
+        ...(consumes
+          ? {
+              source: {
+                queueArn: this.queues[consumes].main.arn,
+                batchSize: QUEUES[consumes].batchSize,
+                maxConcurrency: maxConcurrency ?? 2,
+              },
+            }
+          : {}),
       });
       functionAlarms(this, `${name}-alarms`, functionName, alarmTopicArn);
       this.functions[name] = fn;
     }
-    const rolesWith = (level: 'read' | 'readWrite') => props.bundles.deployed
-      .filter((name) => FUNCTION_ACCESS[name].search === level)
-      .map((name) => (this.functions[name] as TallyFunction).role.arn);
+    const rolesWith = (level: 'read' | 'readWrite') =>
+      props.bundles.deployed
+        .filter((name) => FUNCTION_ACCESS[name].search === level)
+        .map((name) => (this.functions[name] as TallyFunction).role.arn);
     search.grantDataAccess({ readers: rolesWith('read'), writers: rolesWith('readWrite') });
 
     const queryApi = this.functions['query-api'];
@@ -154,14 +220,20 @@ export class RegionalStack extends TerraformStack {
         corsOrigins: corsOriginsFor(config),
         logRetentionDays: config.retention.logDays,
         kmsKeyArn,
-        ...(config.domain ? { domain: { name: config.domain.apiDomainName, hostedZoneId: config.domain.hostedZoneId } } : {}),
+        ...(config.domain
+          ? { domain: { name: config.domain.apiDomainName, hostedZoneId: config.domain.hostedZoneId } }
+          : {}),
       });
       new TerraformOutput(this, 'api_endpoint', { value: this.api.api.apiEndpoint });
     }
 
     // The dashboard's static site lives once, beside the primary (CloudFront is global anyway).
     if (role === 'primary' && config.web.enabled && config.web.domainName && config.web.oidcClientId && config.domain) {
-      const usEast1 = new AwsProvider(this, 'aws-us-east-1', { region: 'us-east-1', alias: 'us-east-1', defaultTags: [{ tags }] });
+      const usEast1 = new AwsProvider(this, 'aws-us-east-1', {
+        region: 'us-east-1',
+        alias: 'us-east-1',
+        defaultTags: [{ tags }],
+      });
       this.site = new StaticSite(this, 'web', {
         bucketName: `${prefix}-web-${region}`,
         domainName: config.web.domainName,
@@ -170,7 +242,12 @@ export class RegionalStack extends TerraformStack {
         webDir: join(props.bundles.distDir, 'web'),
         site: {
           apiUrl: `https://${config.domain.apiDomainName}`,
-          auth: { issuer: config.auth.issuer, clientId: config.web.oidcClientId, scope: config.web.oidcScope, ...(config.auth.audience[0] ? { audience: config.auth.audience[0] } : {}) },
+          auth: {
+            issuer: config.auth.issuer,
+            clientId: config.web.oidcClientId,
+            scope: config.web.oidcScope,
+            ...(config.auth.audience[0] ? { audience: config.auth.audience[0] } : {}),
+          },
         },
       });
       new TerraformOutput(this, 'web_url', { value: `https://${config.web.domainName}/` });
@@ -216,7 +293,11 @@ export function environmentFor(name: FunctionName, consumes: QueueName | undefin
   const models = new Set<ModelRole>(access.models ?? []);
   if (models.has('triage')) {
     // Primary model, then the fallback model, then the deterministic rules.
-    env[ENV.triageProviders] = [`bedrock:${w.config.models.triage}`, ...(models.has('fallback') ? [`bedrock:${w.config.models.fallback}`] : []), 'rules'].join(',');
+    env[ENV.triageProviders] = [
+      `bedrock:${w.config.models.triage}`,
+      ...(models.has('fallback') ? [`bedrock:${w.config.models.fallback}`] : []),
+      'rules',
+    ].join(',');
   }
   if (models.has('embedding')) {
     env[ENV.embedder] = 'bedrock-titan';
@@ -231,7 +312,11 @@ export function environmentFor(name: FunctionName, consumes: QueueName | undefin
   }
   if (consumes) env[ENV.failuresTable] = w.tables.failures.name;
   if (access.monitorsQueues) {
-    env[ENV.monitoredQueues] = JSON.stringify(Object.fromEntries(Object.entries(w.queues).map(([q, queue]) => [q, { main: queue.main.url, dlq: queue.dlq.url }])));
+    env[ENV.monitoredQueues] = JSON.stringify(
+      Object.fromEntries(
+        Object.entries(w.queues).map(([q, queue]) => [q, { main: queue.main.url, dlq: queue.dlq.url }]),
+      ),
+    );
     env[ENV.queueMetrics] = 'cloudwatch';
   }
   if (name === 'query-api') {
@@ -249,31 +334,57 @@ export function statementsFor(name: FunctionName, consumes: QueueName | undefine
   const statements: Statement[] = [];
   const keyActions = new Set<string>();
   for (const prefix of access.objects?.read ?? []) {
-    statements.push({ sid: sid('Read', prefix, 'objects'), actions: ['s3:GetObject'], resources: [`${w.bucketArn}/${PREFIXES[prefix]}*`] });
+    statements.push({
+      sid: sid('Read', prefix, 'objects'),
+      actions: ['s3:GetObject'],
+      resources: [`${w.bucketArn}/${PREFIXES[prefix]}*`],
+    });
     keyActions.add('kms:Decrypt');
   }
   for (const prefix of access.objects?.write ?? []) {
-    statements.push({ sid: sid('Write', prefix, 'objects'), actions: ['s3:PutObject'], resources: [`${w.bucketArn}/${PREFIXES[prefix]}*`] });
+    statements.push({
+      sid: sid('Write', prefix, 'objects'),
+      actions: ['s3:PutObject'],
+      resources: [`${w.bucketArn}/${PREFIXES[prefix]}*`],
+    });
     keyActions.add('kms:GenerateDataKey');
   }
-  if (access.objects?.probeBucket) statements.push({ sid: 'ProbeBucket', actions: ['s3:ListBucket'], resources: [w.bucketArn] });
+  if (access.objects?.probeBucket)
+    statements.push({ sid: 'ProbeBucket', actions: ['s3:ListBucket'], resources: [w.bucketArn] });
   for (const [table, level] of Object.entries(access.tables ?? {}) as [TableName, 'read' | 'readWrite'][]) {
     const ref = w.tables[table];
-    statements.push({ sid: sid(level === 'read' ? 'Read' : 'ReadWrite', table, 'table'), actions: [...TABLE_ACTIONS[level]], resources: [ref.arn, `${ref.arn}/index/*`] });
+    statements.push({
+      sid: sid(level === 'read' ? 'Read' : 'ReadWrite', table, 'table'),
+      actions: [...TABLE_ACTIONS[level]],
+      resources: [ref.arn, `${ref.arn}/index/*`],
+    });
   }
   for (const queue of access.sendsTo ?? []) {
-    statements.push({ sid: sid('SendTo', queue, 'queue'), actions: ['sqs:SendMessage'], resources: [w.queues[queue].main.arn] });
+    statements.push({
+      sid: sid('SendTo', queue, 'queue'),
+      actions: ['sqs:SendMessage'],
+      resources: [w.queues[queue].main.arn],
+    });
     keyActions.add('kms:GenerateDataKey').add('kms:Decrypt');
   }
   if (consumes) {
     keyActions.add('kms:Decrypt');
     // Why a message failed, for `tally dlq` (functions/shared/sqs-batch.ts records it).
-    statements.push({ sid: 'RecordMessageFailures', actions: ['dynamodb:UpdateItem'], resources: [w.tables.failures.arn] });
+    statements.push({
+      sid: 'RecordMessageFailures',
+      actions: ['dynamodb:UpdateItem'],
+      resources: [w.tables.failures.arn],
+    });
   }
-  if (keyActions.size > 0) statements.push({ sid: 'UseDataKey', actions: [...keyActions].sort(), resources: [w.kmsKeyArn] });
+  if (keyActions.size > 0)
+    statements.push({ sid: 'UseDataKey', actions: [...keyActions].sort(), resources: [w.kmsKeyArn] });
   const modelIds = [...new Set((access.models ?? []).map((role) => w.config.models[role]))];
   if (modelIds.length > 0) {
-    statements.push({ sid: 'InvokeConfiguredModels', actions: ['bedrock:InvokeModel'], resources: modelIds.flatMap((id) => bedrockModelArns(id, w.arnContext)) });
+    statements.push({
+      sid: 'InvokeConfiguredModels',
+      actions: ['bedrock:InvokeModel'],
+      resources: modelIds.flatMap((id) => bedrockModelArns(id, w.arnContext)),
+    });
   }
   if (access.monitorsQueues) {
     const arns = Object.values(w.queues).flatMap((q) => [q.main.arn, q.dlq.arn]);

@@ -29,14 +29,20 @@ export interface DuckdbReconResult {
 const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 const literal = (text: string): string => `'${text.replaceAll("'", "''")}'`;
 
-export async function duckdbReconcile(sourcePath: string, targetPath: string, policy: ReconPolicy): Promise<DuckdbReconResult> {
-  if (policy.amountField === undefined) throw new Error('the DuckDB benchmark query needs a policy with an amount field');
+export async function duckdbReconcile(
+  sourcePath: string,
+  targetPath: string,
+  policy: ReconPolicy,
+): Promise<DuckdbReconResult> {
+  if (policy.amountField === undefined)
+    throw new Error('the DuckDB benchmark query needs a policy with an amount field');
   const instance = await DuckDBInstance.create(':memory:');
   const db = await instance.connect();
   try {
-    const keyExpr = policy.keyColumns.length === 1
-      ? `trim(${ident(policy.keyColumns[0] as string)})`
-      : `concat_ws(chr(31), ${policy.keyColumns.map((c) => `coalesce(trim(${ident(c)}), '')`).join(', ')})`;
+    const keyExpr =
+      policy.keyColumns.length === 1
+        ? `trim(${ident(policy.keyColumns[0] as string)})`
+        : `concat_ws(chr(31), ${policy.keyColumns.map((c) => `coalesce(trim(${ident(c)}), '')`).join(', ')})`;
     const keyEmpty = policy.keyColumns.map((c) => `coalesce(trim(${ident(c)}), '') = ''`).join(' OR ');
     const fields = policy.textFields.map((f, i) => ({ name: f, col: `f${i}` }));
     const amount = ident(policy.amountField);
@@ -59,9 +65,13 @@ export async function duckdbReconcile(sourcePath: string, targetPath: string, po
     const amountDiff = `abs(t.amt - s.amt) > ${tolerance}`;
     const sourceCols = [...fields.map((f) => `s.${f.col} AS s_${f.col}`), 's.amount_text AS s_amount'].join(', ');
     const targetCols = [...fields.map((f) => `t.${f.col} AS t_${f.col}`), 't.amount_text AS t_amount'].join(', ');
-    const out = [...fields.map((f) => `s_${f.col}`), 's_amount', ...fields.map((f) => `t_${f.col}`), 't_amount'].join(', ');
-    const nulls = (prefix: string): string => [...fields.map((f) => `NULL AS ${prefix}_${f.col}`), `NULL AS ${prefix}_amount`].join(', ');
-    const rowCols = (prefix: string): string => [...fields.map((f) => `${f.col} AS ${prefix}_${f.col}`), `amount_text AS ${prefix}_amount`].join(', ');
+    const out = [...fields.map((f) => `s_${f.col}`), 's_amount', ...fields.map((f) => `t_${f.col}`), 't_amount'].join(
+      ', ',
+    );
+    const nulls = (prefix: string): string =>
+      [...fields.map((f) => `NULL AS ${prefix}_${f.col}`), `NULL AS ${prefix}_amount`].join(', ');
+    const rowCols = (prefix: string): string =>
+      [...fields.map((f) => `${f.col} AS ${prefix}_${f.col}`), `amount_text AS ${prefix}_amount`].join(', ');
     // One statement: the loaded rows are materialised once (the invalid-row scans reuse them), the
     // join keeps only the keys that are exceptions, so the final UNION works on a few percent.
     const sql = `
@@ -108,7 +118,12 @@ export async function duckdbReconcile(sourcePath: string, targetPath: string, po
       }
       exceptions[type] = (exceptions[type] ?? 0) + 1;
     }
-    return { records: types.length - 1, ms, exceptions, rows: { source: Number(counts[0]), target: Number(counts[1]) } };
+    return {
+      records: types.length - 1,
+      ms,
+      exceptions,
+      rows: { source: Number(counts[0]), target: Number(counts[1]) },
+    };
   } finally {
     db.closeSync();
     instance.closeSync();

@@ -34,8 +34,13 @@ export async function generatePair(dir: string, trades: number, seed = 42): Prom
   const src = createWriteStream(sourcePath);
   const tgt = createWriteStream(targetPath);
   const planted: Record<string, number> = {
-    MISSING_IN_TARGET: 0, MISSING_IN_SOURCE: 0, AMOUNT_MISMATCH: 0, FIELD_MISMATCH: 0,
-    DUPLICATE_IN_SOURCE: 0, DUPLICATE_IN_TARGET: 0, INVALID_RECORD: 0,
+    MISSING_IN_TARGET: 0,
+    MISSING_IN_SOURCE: 0,
+    AMOUNT_MISMATCH: 0,
+    FIELD_MISMATCH: 0,
+    DUPLICATE_IN_SOURCE: 0,
+    DUPLICATE_IN_TARGET: 0,
+    INVALID_RECORD: 0,
   };
   const header = 'trade_id,account_id,trade_date,amount,currency\n';
   await write(src, header);

@@ -87,7 +87,11 @@ async function runTally(sourcePath: string, targetPath: string): Promise<ChildRe
     rows: summary.rows,
     records: records.length,
     exceptions: summary.exceptions as Record<string, number>,
-    ...(balanced ? {} : { note: `row accounting does not balance: rows ${JSON.stringify(summary.rows)}, matched ${summary.matched}, finding lines ${sLines}/${tLines}` }),
+    ...(balanced
+      ? {}
+      : {
+          note: `row accounting does not balance: rows ${JSON.stringify(summary.rows)}, matched ${summary.matched}, finding lines ${sLines}/${tLines}`,
+        }),
   };
 }
 
@@ -105,7 +109,16 @@ async function runDuckdb(sourcePath: string, targetPath: string): Promise<ChildR
 }
 
 function runChild(engine: string, flags: string[], sourcePath: string, targetPath: string): Promise<ChildResult> {
-  const args = [...flags, fileURLToPath(import.meta.url), '--child', engine, '--source', sourcePath, '--target', targetPath];
+  const args = [
+    ...flags,
+    fileURLToPath(import.meta.url),
+    '--child',
+    engine,
+    '--source',
+    sourcePath,
+    '--target',
+    targetPath,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -152,7 +165,8 @@ async function ensureData(trades: number): Promise<Manifest> {
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -173,9 +187,10 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.child) {
-    const result = values.child === 'tally'
-      ? await runTally(values.source!, values.target!)
-      : await runDuckdb(values.source!, values.target!);
+    const result =
+      values.child === 'tally'
+        ? await runTally(values.source!, values.target!)
+        : await runDuckdb(values.source!, values.target!);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   }
@@ -203,30 +218,42 @@ async function main(): Promise<number> {
     duckRuns.push(d);
     console.log(`run ${i}/${runs}: tally ${(t.ms / 1000).toFixed(2)} s, duckdb ${(d.ms / 1000).toFixed(2)} s`);
   }
-  const median = (all: ChildResult[]): ChildResult => [...all].sort((a, b) => a.ms - b.ms)[(all.length - 1) >> 1] as ChildResult;
+  const median = (all: ChildResult[]): ChildResult =>
+    [...all].sort((a, b) => a.ms - b.ms)[(all.length - 1) >> 1] as ChildResult;
   const tally = median(tallyRuns);
   const duck = median(duckRuns);
   const same = (all: ChildResult[]): boolean =>
     all.every((r) => EXCEPTION_TYPES.every((t) => (r.exceptions[t] ?? 0) === (all[0]?.exceptions[t] ?? 0)));
-  if (!same(tallyRuns) || !same(duckRuns)) console.log('WARNING: exception counts differ between runs of the same engine');
+  if (!same(tallyRuns) || !same(duckRuns))
+    console.log('WARNING: exception counts differ between runs of the same engine');
 
   const rowsOf = (r: ChildResult): number => r.rows.source + r.rows.target;
   const fmt = (n: number): string => n.toLocaleString('en-US');
   const results = [tally, duck];
   console.log('');
-  console.log(`Pair: ${fmt(tally.rows.source)} source rows + ${fmt(tally.rows.target)} target rows (${fmt(trades)} trades); median of ${runs} run(s) per engine`);
-  console.log(table(
-    ['engine', 'seconds', 'rows/s', 'peak RSS MB', 'exceptions'],
-    results.map((r) => [
-      r.engine, (r.ms / 1000).toFixed(2), fmt(Math.round(rowsOf(r) / (r.ms / 1000))), r.maxRssMb.toFixed(0), fmt(r.records),
-    ]),
-  ));
+  console.log(
+    `Pair: ${fmt(tally.rows.source)} source rows + ${fmt(tally.rows.target)} target rows (${fmt(trades)} trades); median of ${runs} run(s) per engine`,
+  );
+  console.log(
+    table(
+      ['engine', 'seconds', 'rows/s', 'peak RSS MB', 'exceptions'],
+      results.map((r) => [
+        r.engine,
+        (r.ms / 1000).toFixed(2),
+        fmt(Math.round(rowsOf(r) / (r.ms / 1000))),
+        r.maxRssMb.toFixed(0),
+        fmt(r.records),
+      ]),
+    ),
+  );
   console.log('');
   const types = [...EXCEPTION_TYPES];
-  console.log(table(
-    ['exception type', 'planted', 'tally', 'duckdb'],
-    types.map((t) => [t, fmt(manifest.planted[t] ?? 0), fmt(tally.exceptions[t] ?? 0), fmt(duck.exceptions[t] ?? 0)]),
-  ));
+  console.log(
+    table(
+      ['exception type', 'planted', 'tally', 'duckdb'],
+      types.map((t) => [t, fmt(manifest.planted[t] ?? 0), fmt(tally.exceptions[t] ?? 0), fmt(duck.exceptions[t] ?? 0)]),
+    ),
+  );
   console.log('');
   for (const t of types) {
     const p = manifest.planted[t] ?? 0;
@@ -234,11 +261,14 @@ async function main(): Promise<number> {
     const b = duck.exceptions[t] ?? 0;
     if (a !== b || a !== p) console.log(`WARNING: ${t} counts disagree: planted ${p}, tally ${a}, duckdb ${b}`);
   }
-  if (rowsOf(tally) !== rowsOf(duck)) console.log(`WARNING: row counts disagree: tally ${rowsOf(tally)}, duckdb ${rowsOf(duck)}`);
+  if (rowsOf(tally) !== rowsOf(duck))
+    console.log(`WARNING: row counts disagree: tally ${rowsOf(tally)}, duckdb ${rowsOf(duck)}`);
   if (tally.note) console.log(`WARNING: ${tally.note}`);
   const ratio = tally.ms / duck.ms;
   console.log(`Tally/DuckDB time ratio: ${ratio.toFixed(2)}x`);
-  console.log(`Note: the Tally child runs with ${TALLY_NODE_FLAGS.length > 0 ? `node ${TALLY_NODE_FLAGS.join(' ')}` : 'no extra node flags'}; DuckDB with its defaults (threads = cores).`);
+  console.log(
+    `Note: the Tally child runs with ${TALLY_NODE_FLAGS.length > 0 ? `node ${TALLY_NODE_FLAGS.join(' ')}` : 'no extra node flags'}; DuckDB with its defaults (threads = cores).`,
+  );
   console.log(`${ratio <= 2 ? 'PASS' : 'MISS'}  Tally within 2x of DuckDB (${ratio.toFixed(2)}x)`);
   console.log(`${tally.maxRssMb < 1536 ? 'PASS' : 'MISS'}  Tally peak RSS < 1.5 GB (${tally.maxRssMb.toFixed(0)} MB)`);
   return 0;

@@ -51,7 +51,11 @@ export class ApiUnreachableError extends Error {
 
 export interface ApiClient {
   readonly baseUrl: string;
-  request<T>(method: string, path: string, options?: { query?: Record<string, string | undefined>; body?: unknown }): Promise<T>;
+  request<T>(
+    method: string,
+    path: string,
+    options?: { query?: Record<string, string | undefined>; body?: unknown },
+  ): Promise<T>;
 }
 
 export function apiBaseUrl(option: string | undefined, env: NodeJS.ProcessEnv, help: string): string {
@@ -62,15 +66,24 @@ export function apiBaseUrl(option: string | undefined, env: NodeJS.ProcessEnv, h
   } catch {
     throw new UsageError(`--api must be an http(s) URL, got "${raw}"`, help);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--api must be an http(s) URL, got "${raw}"`, help);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--api must be an http(s) URL, got "${raw}"`, help);
   return url.toString().replace(/\/+$/, '');
 }
 
-export function createApiClient(options: { baseUrl: string; token?: string | undefined; fetch?: typeof fetch }): ApiClient {
+export function createApiClient(options: {
+  baseUrl: string;
+  token?: string | undefined;
+  fetch?: typeof fetch;
+}): ApiClient {
   const doFetch = options.fetch ?? fetch;
   return {
     baseUrl: options.baseUrl,
-    async request<T>(method: string, path: string, request: { query?: Record<string, string | undefined>; body?: unknown } = {}): Promise<T> {
+    async request<T>(
+      method: string,
+      path: string,
+      request: { query?: Record<string, string | undefined>; body?: unknown } = {},
+    ): Promise<T> {
       const url = new URL(`${options.baseUrl}${path}`);
       for (const [k, v] of Object.entries(request.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
       const headers: Record<string, string> = { accept: 'application/json' };
@@ -78,7 +91,12 @@ export function createApiClient(options: { baseUrl: string; token?: string | und
       if (options.token) headers.authorization = `Bearer ${options.token}`;
       let response: Response;
       try {
-        response = await doFetch(url, { method, headers, ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}), signal: AbortSignal.timeout(60_000) });
+        response = await doFetch(url, {
+          method,
+          headers,
+          ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+          signal: AbortSignal.timeout(60_000),
+        });
       } catch (error) {
         throw unreachable(options.baseUrl, error);
       }
@@ -90,12 +108,24 @@ export function createApiClient(options: { baseUrl: string; token?: string | und
         json = undefined;
       }
       if (!response.ok) {
-        const body = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> }; message?: string } | undefined);
+        const body = json as
+          | { error?: { code?: string; message?: string; details?: Record<string, unknown> }; message?: string }
+          | undefined;
         const error = body?.error;
         const message = error?.message ?? body?.message ?? (text.slice(0, 200) || response.statusText);
-        throw new ApiRequestError(response.status, error?.code ?? `HTTP_${response.status}`, message, error?.details ?? {});
+        throw new ApiRequestError(
+          response.status,
+          error?.code ?? `HTTP_${response.status}`,
+          message,
+          error?.details ?? {},
+        );
       }
-      if (json === undefined) throw new ApiRequestError(response.status, 'BAD_RESPONSE', `the API at ${options.baseUrl} answered with something that is not JSON`);
+      if (json === undefined)
+        throw new ApiRequestError(
+          response.status,
+          'BAD_RESPONSE',
+          `the API at ${options.baseUrl} answered with something that is not JSON`,
+        );
       return json as T;
     },
   };
@@ -106,7 +136,9 @@ function unreachable(baseUrl: string, error: unknown): ApiUnreachableError {
   const why = cause?.code ?? (error as Error).name;
   if (why === 'TimeoutError') return new ApiUnreachableError(`the Tally API at ${baseUrl} did not answer within 60 s`);
   const local = /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(baseUrl);
-  return new ApiUnreachableError(`cannot reach the Tally API at ${baseUrl} (${why}); ${local ? 'is `npm start` running?' : 'check --api and your network'}`);
+  return new ApiUnreachableError(
+    `cannot reach the Tally API at ${baseUrl} (${why}); ${local ? 'is `npm start` running?' : 'check --api and your network'}`,
+  );
 }
 
 export function clientFor(values: { api?: string | undefined }, io: CliIo, help: string): ApiClient {
@@ -121,30 +153,47 @@ export function reportApiError(command: string, io: CliIo, error: unknown): numb
   }
   if (error instanceof ApiRequestError) {
     io.stderr.write(`tally ${command}: ${error.message} (HTTP ${error.status} ${error.code})\n`);
-    if (error.status === 401 || error.status === 403) io.stderr.write('  set TALLY_API_TOKEN to a valid bearer token for this API\n');
+    if (error.status === 401 || error.status === 403)
+      io.stderr.write('  set TALLY_API_TOKEN to a valid bearer token for this API\n');
     return 1;
   }
   throw error;
 }
 
 /** Validates an option against the values the API allows, before asking it. */
-export function oneOf<T extends string>(option: string, value: string | undefined, allowed: readonly T[], help: string): T | undefined {
+export function oneOf<T extends string>(
+  option: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  help: string,
+): T | undefined {
   if (value === undefined) return undefined;
   const upper = value.toUpperCase() as T;
-  if (!allowed.includes(upper)) throw new UsageError(`--${option} must be one of ${allowed.join(', ')}, got "${value}"`, help);
+  if (!allowed.includes(upper))
+    throw new UsageError(`--${option} must be one of ${allowed.join(', ')}, got "${value}"`, help);
   return upper;
 }
 
-export function intOption(option: string, value: string | undefined, min: number, max: number, help: string): number | undefined {
+export function intOption(
+  option: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+  help: string,
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`--${option} must be an integer from ${min} to ${max}, got "${value}"`, help);
+  if (!/^\d+$/.test(value) || n < min || n > max)
+    throw new UsageError(`--${option} must be an integer from ${min} to ${max}, got "${value}"`, help);
   return n;
 }
 
 /** Key columns as `a=1, b=2`. */
 export function keyText(key: unknown): string {
-  if (key && typeof key === 'object') return Object.entries(key as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(', ');
+  if (key && typeof key === 'object')
+    return Object.entries(key as Record<string, unknown>)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(', ');
   return key === undefined || key === null ? '' : String(key);
 }
 
@@ -157,5 +206,12 @@ export function table(headers: string[], rows: string[][], max: Record<number, n
   };
   const cells = [headers, ...rows.map((r) => r.map(fit))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return `${cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ').trimEnd()).join('\n')}\n`;
+  return `${cells
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
 }

@@ -7,8 +7,16 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  DeleteMessageCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ListMessageMoveTasksCommand,
-  ReceiveMessageCommand, SendMessageCommand, SQSClient, StartMessageMoveTaskCommand, type Message, type MessageAttributeValue,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+  type Message,
+  type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
@@ -102,7 +110,9 @@ export async function runDlq(argv: string[], io: Io): Promise<number> {
     }
     const e = error as Error & { code?: string };
     if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(e.message)) {
-      io.stderr.write('tally dlq: the local stack is not running (connection refused): start it with "npm start", or use --region for AWS\n');
+      io.stderr.write(
+        'tally dlq: the local stack is not running (connection refused): start it with "npm start", or use --region for AWS\n',
+      );
       return 1;
     }
     io.stderr.write(`tally dlq: ${error instanceof DlqError ? e.message : `${e.name}: ${e.message}`}\n`);
@@ -110,7 +120,8 @@ export async function runDlq(argv: string[], io: Io): Promise<number> {
   }
 }
 
-export const dlqCommand = (argv: string[]): Promise<number> => runDlq(argv, { stdout: process.stdout, stderr: process.stderr });
+export const dlqCommand = (argv: string[]): Promise<number> =>
+  runDlq(argv, { stdout: process.stdout, stderr: process.stderr });
 
 async function dlq(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -138,20 +149,35 @@ async function dlq(argv: string[], io: Io): Promise<number> {
   if (!['list', 'peek', 'redrive'].includes(action)) throw new UsageError(`unknown dlq command "${action}"`, dlqHelp);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, dlqHelp);
   const queue = values.queue;
-  if (queue !== undefined && !(QUEUE_NAMES as string[]).includes(queue)) throw new UsageError(`--queue must be one of ${QUEUE_NAMES.join(', ')}, got "${queue}"`, dlqHelp);
-  if (queue === undefined && action !== 'list') throw new UsageError(`${action} needs --queue (${QUEUE_NAMES.join(', ')})`, dlqHelp);
+  if (queue !== undefined && !(QUEUE_NAMES as string[]).includes(queue))
+    throw new UsageError(`--queue must be one of ${QUEUE_NAMES.join(', ')}, got "${queue}"`, dlqHelp);
+  if (queue === undefined && action !== 'list')
+    throw new UsageError(`${action} needs --queue (${QUEUE_NAMES.join(', ')})`, dlqHelp);
   const max = values.max === undefined ? 10 : Number(values.max);
-  if (!Number.isInteger(max) || max < 1) throw new UsageError(`--max must be a positive whole number, got "${values.max}"`, dlqHelp);
+  if (!Number.isInteger(max) || max < 1)
+    throw new UsageError(`--max must be a positive whole number, got "${values.max}"`, dlqHelp);
   const aws = Boolean(values.aws || values.region);
-  if (!aws && values.prefix) throw new UsageError('--prefix applies to AWS (--region or --aws); locally the names come from endpoints.json', dlqHelp);
-  if (aws && values['data-dir']) throw new UsageError('--data-dir applies to the local stack, not with --region/--aws', dlqHelp);
+  if (!aws && values.prefix)
+    throw new UsageError(
+      '--prefix applies to AWS (--region or --aws); locally the names come from endpoints.json',
+      dlqHelp,
+    );
+  if (aws && values['data-dir'])
+    throw new UsageError('--data-dir applies to the local stack, not with --region/--aws', dlqHelp);
 
   const env = io.env ?? process.env;
   const target = aws
     ? awsTarget(values.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION, values.prefix ?? DEFAULT_PREFIX)
     : localTarget(resolve(io.cwd ?? REPO_ROOT, values['data-dir'] ?? '.tally'));
   try {
-    if (action === 'list') return await list(target, queue === undefined ? QUEUE_NAMES : [queue as QueueName], max, io, Boolean(values.json));
+    if (action === 'list')
+      return await list(
+        target,
+        queue === undefined ? QUEUE_NAMES : [queue as QueueName],
+        max,
+        io,
+        Boolean(values.json),
+      );
     if (action === 'peek') return await peek(target, queue as QueueName, max, io, Boolean(values.json));
     return await redrive(target, queue as QueueName, !values['no-wait'], io, Boolean(values.json));
   } finally {
@@ -173,14 +199,23 @@ function localTarget(dataDir: string): Target {
   try {
     local = JSON.parse(readFileSync(file, 'utf8')) as LocalEndpoints;
   } catch {
-    throw new DlqError(`no local stack state at ${file}: start it with "npm start" (or pass --data-dir), or use --region for AWS`);
+    throw new DlqError(
+      `no local stack state at ${file}: start it with "npm start" (or pass --data-dir), or use --region for AWS`,
+    );
   }
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   return {
     mode: 'local',
     where: `local stack (${file})`,
-    sqs: new SQSClient({ region: local.region, endpoint: local.endpoints.sqs, credentials, useQueueUrlAsEndpoint: false }),
-    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient({ region: local.region, endpoint: local.endpoints.dynamodb, credentials })),
+    sqs: new SQSClient({
+      region: local.region,
+      endpoint: local.endpoints.sqs,
+      credentials,
+      useQueueUrlAsEndpoint: false,
+    }),
+    dynamo: DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: local.region, endpoint: local.endpoints.dynamodb, credentials }),
+    ),
     failuresTable: local.names.tables.failures ?? resourceNames().tables.failures,
     async queue(name) {
       const q = local.queues[name];
@@ -194,7 +229,9 @@ function awsTarget(region: string | undefined, prefix: string): Target {
   if (!region) throw new UsageError('--aws needs a region: --region REGION or AWS_REGION', dlqHelp);
   const names = resourceNames(prefix);
   const sqs = new SQSClient({ region });
-  const arnOf = async (url: string) => (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn as string;
+  const arnOf = async (url: string) =>
+    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes
+      ?.QueueArn as string;
   return {
     mode: 'aws',
     where: `AWS ${region}, prefix ${prefix}`,
@@ -206,7 +243,8 @@ function awsTarget(region: string | undefined, prefix: string): Target {
         try {
           return (await sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl as string;
         } catch (error) {
-          if ((error as Error).name.includes('NonExistentQueue')) throw new DlqError(`queue ${queueName} does not exist in ${region} (wrong --prefix or --region?)`);
+          if ((error as Error).name.includes('NonExistentQueue'))
+            throw new DlqError(`queue ${queueName} does not exist in ${region} (wrong --prefix or --region?)`);
           throw error;
         }
       };
@@ -218,8 +256,16 @@ function awsTarget(region: string | undefined, prefix: string): Target {
 }
 
 async function depth(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
-  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-  return { visible: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0), inFlight: Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) };
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    visible: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+  };
 }
 
 /**
@@ -231,16 +277,26 @@ async function depth(sqs: SQSClient, url: string): Promise<{ visible: number; in
 async function readMessages(target: Target, pair: QueuePair, max: number): Promise<DlqMessage[]> {
   const seen = new Map<string, Message>();
   while (seen.size < max) {
-    const out = await target.sqs.send(new ReceiveMessageCommand({
-      QueueUrl: pair.dlqUrl, MaxNumberOfMessages: Math.min(10, max - seen.size), VisibilityTimeout: 0, WaitTimeSeconds: 0,
-      MessageSystemAttributeNames: ['All'], MessageAttributeNames: ['All'],
-    }));
+    const out = await target.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: pair.dlqUrl,
+        MaxNumberOfMessages: Math.min(10, max - seen.size),
+        VisibilityTimeout: 0,
+        WaitTimeSeconds: 0,
+        MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
+      }),
+    );
     const fresh = (out.Messages ?? []).filter((m) => !seen.has(m.MessageId as string));
     if (fresh.length === 0) break;
     for (const m of fresh) seen.set(m.MessageId as string, m);
   }
   const messages = [...seen.values()];
-  const failures = await lookUpFailures(target, pair.mainArn, messages.map((m) => m.Body ?? ''));
+  const failures = await lookUpFailures(
+    target,
+    pair.mainArn,
+    messages.map((m) => m.Body ?? ''),
+  );
   return messages.map((m) => {
     const sent = Number(m.Attributes?.SentTimestamp);
     const failure = failures.get(failureId(pair.mainArn, m.Body ?? ''));
@@ -262,8 +318,11 @@ async function lookUpFailures(target: Target, queueArn: string, bodies: string[]
     for (let i = 0; i < ids.length; i += 100) {
       let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((id) => ({ id }));
       while (keys && keys.length > 0) {
-        const out: BatchGetCommandOutput = await target.dynamo.send(new BatchGetCommand({ RequestItems: { [target.failuresTable]: { Keys: keys } } }));
-        for (const item of out.Responses?.[target.failuresTable] ?? []) found.set(item.id as string, item as FailureRecord);
+        const out: BatchGetCommandOutput = await target.dynamo.send(
+          new BatchGetCommand({ RequestItems: { [target.failuresTable]: { Keys: keys } } }),
+        );
+        for (const item of out.Responses?.[target.failuresTable] ?? [])
+          found.set(item.id as string, item as FailureRecord);
         keys = out.UnprocessedKeys?.[target.failuresTable]?.Keys;
       }
     }
@@ -282,7 +341,8 @@ export function describeBody(body: string): string {
     return `(not JSON) ${body.slice(0, 60)}`;
   }
   const detail = parsed.detail as { bucket?: { name?: string }; object?: { key?: string; etag?: string } } | undefined;
-  if (parsed['detail-type'] === 'Object Created' && detail?.object?.key) return `s3://${detail.bucket?.name}/${detail.object.key} (etag ${detail.object.etag})`;
+  if (parsed['detail-type'] === 'Object Created' && detail?.object?.key)
+    return `s3://${detail.bucket?.name}/${detail.object.key} (etag ${detail.object.etag})`;
   if (typeof parsed.exception_id === 'string') return `exception ${parsed.exception_id} (run ${String(parsed.run_id)})`;
   if (typeof parsed.run_id === 'string') {
     const of = [parsed.dataset, parsed.business_date].filter((v) => typeof v === 'string').join(' ');
@@ -293,7 +353,16 @@ export function describeBody(body: string): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** The table keeps to one line per message; peek shows the whole reason. */
@@ -310,17 +379,42 @@ async function list(target: Target, queues: readonly QueueName[], max: number, i
     // Depth counts in-flight messages too: being read or moved, they are still in the DLQ.
     const total = dlqDepth.visible + dlqDepth.inFlight;
     const messages = total > 0 ? await readMessages(target, pair, max) : [];
-    report.push({ queue: name, dlq: pair.dlqUrl, depth: total, inFlight: dlqDepth.inFlight, sourceDepth: mainDepth.visible + mainDepth.inFlight, messages });
+    report.push({
+      queue: name,
+      dlq: pair.dlqUrl,
+      depth: total,
+      inFlight: dlqDepth.inFlight,
+      sourceDepth: mainDepth.visible + mainDepth.inFlight,
+      messages,
+    });
   }
   if (json) {
     io.stdout.write(`${JSON.stringify({ where: target.where, queues: report })}\n`);
     return 0;
   }
   io.stdout.write(`DLQs in ${target.where}\n\n`);
-  io.stdout.write(table([['QUEUE', 'DLQ DEPTH', 'IN FLIGHT', 'SOURCE DEPTH'], ...report.map((r) => [r.queue, String(r.depth), String(r.inFlight), String(r.sourceDepth)])]));
+  io.stdout.write(
+    table([
+      ['QUEUE', 'DLQ DEPTH', 'IN FLIGHT', 'SOURCE DEPTH'],
+      ...report.map((r) => [r.queue, String(r.depth), String(r.inFlight), String(r.sourceDepth)]),
+    ]),
+  );
   for (const r of report.filter((q) => q.messages.length > 0)) {
-    io.stdout.write(`\n${r.queue} DLQ: ${r.depth} message(s)${r.depth > r.messages.length ? `, first ${r.messages.length} shown` : ''}\n`);
-    io.stdout.write(table([['MESSAGE ID', 'RECEIVES', 'SENT', 'ABOUT', 'FIRST FAILURE'], ...r.messages.map((m) => [m.messageId, String(m.receiveCount), m.sentAt ?? '-', describeBody(m.body), reasonOf(m)])]));
+    io.stdout.write(
+      `\n${r.queue} DLQ: ${r.depth} message(s)${r.depth > r.messages.length ? `, first ${r.messages.length} shown` : ''}\n`,
+    );
+    io.stdout.write(
+      table([
+        ['MESSAGE ID', 'RECEIVES', 'SENT', 'ABOUT', 'FIRST FAILURE'],
+        ...r.messages.map((m) => [
+          m.messageId,
+          String(m.receiveCount),
+          m.sentAt ?? '-',
+          describeBody(m.body),
+          reasonOf(m),
+        ]),
+      ]),
+    );
   }
   return 0;
 }
@@ -336,10 +430,14 @@ async function peek(target: Target, name: QueueName, max: number, io: Io, json: 
   io.stdout.write(`${name} DLQ in ${target.where}: ${messages.length} message(s) read\n`);
   for (const m of decoded) {
     io.stdout.write(`\n--- ${m.messageId}\n`);
-    io.stdout.write(`receives       ${m.receiveCount}\nsent           ${m.sentAt ?? '-'}\nabout          ${describeBody(messages.find((x) => x.messageId === m.messageId)?.body ?? '')}\n`);
+    io.stdout.write(
+      `receives       ${m.receiveCount}\nsent           ${m.sentAt ?? '-'}\nabout          ${describeBody(messages.find((x) => x.messageId === m.messageId)?.body ?? '')}\n`,
+    );
     if (m.failure) {
       io.stdout.write(`first failure  ${m.failure.first_failed_at}  ${m.failure.first_reason}\n`);
-      io.stdout.write(`last failure   ${m.failure.last_failed_at}  ${m.failure.last_reason}  (${m.failure.failures} failure(s) recorded)\n`);
+      io.stdout.write(
+        `last failure   ${m.failure.last_failed_at}  ${m.failure.last_reason}  (${m.failure.failures} failure(s) recorded)\n`,
+      );
     } else {
       io.stdout.write('first failure  (not recorded)\n');
     }
@@ -358,19 +456,35 @@ function decode(body: string): unknown {
 
 async function redrive(target: Target, name: QueueName, wait: boolean, io: Io, json: boolean): Promise<number> {
   const pair = await target.queue(name);
-  const result = target.mode === 'aws' ? await moveTask(target.sqs, pair, wait) : { moved: await moveOneByOne(target.sqs, pair), status: 'COMPLETED' };
+  const result =
+    target.mode === 'aws'
+      ? await moveTask(target.sqs, pair, wait)
+      : { moved: await moveOneByOne(target.sqs, pair), status: 'COMPLETED' };
   if (json) {
     io.stdout.write(`${JSON.stringify({ where: target.where, queue: name, ...result })}\n`);
   } else {
-    const detail = 'failureReason' in result && result.failureReason ? ` (${result.failureReason})` : 'taskHandle' in result && result.status === 'RUNNING' ? ` (task ${result.taskHandle}; follow with aws sqs list-message-move-tasks --source-arn ${pair.dlqArn})` : '';
-    io.stdout.write(`${name}: ${result.status === 'COMPLETED' ? `moved ${result.moved} message(s)` : `move task ${result.status}${detail}`} from ${pair.dlqUrl} back to ${pair.mainUrl}\n`);
+    const detail =
+      'failureReason' in result && result.failureReason
+        ? ` (${result.failureReason})`
+        : 'taskHandle' in result && result.status === 'RUNNING'
+          ? ` (task ${result.taskHandle}; follow with aws sqs list-message-move-tasks --source-arn ${pair.dlqArn})`
+          : '';
+    io.stdout.write(
+      `${name}: ${result.status === 'COMPLETED' ? `moved ${result.moved} message(s)` : `move task ${result.status}${detail}`} from ${pair.dlqUrl} back to ${pair.mainUrl}\n`,
+    );
   }
   return result.status === 'FAILED' || result.status === 'CANCELLED' ? 1 : 0;
 }
 
 /** AWS: SQS moves the messages itself, in order, at its own pace. */
-async function moveTask(sqs: SQSClient, pair: QueuePair, wait: boolean): Promise<{ moved: number; status: string; taskHandle?: string; failureReason?: string }> {
-  const started = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: pair.dlqArn, DestinationArn: pair.mainArn }));
+async function moveTask(
+  sqs: SQSClient,
+  pair: QueuePair,
+  wait: boolean,
+): Promise<{ moved: number; status: string; taskHandle?: string; failureReason?: string }> {
+  const started = await sqs.send(
+    new StartMessageMoveTaskCommand({ SourceArn: pair.dlqArn, DestinationArn: pair.mainArn }),
+  );
   const taskHandle = started.TaskHandle as string;
   if (!wait) return { moved: 0, status: 'RUNNING', taskHandle };
   // A move task runs at up to 500 messages/s; half an hour is a DLQ far beyond anything normal.
@@ -380,7 +494,12 @@ async function moveTask(sqs: SQSClient, pair: QueuePair, wait: boolean): Promise
     const out = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: pair.dlqArn, MaxResults: 1 }));
     const task = out.Results?.find((t) => t.TaskHandle === taskHandle) ?? out.Results?.[0];
     if (task && task.Status !== 'RUNNING' && task.Status !== 'CANCELLING') {
-      return { moved: task.ApproximateNumberOfMessagesMoved ?? 0, status: task.Status ?? 'UNKNOWN', taskHandle, ...(task.FailureReason ? { failureReason: task.FailureReason } : {}) };
+      return {
+        moved: task.ApproximateNumberOfMessagesMoved ?? 0,
+        status: task.Status ?? 'UNKNOWN',
+        taskHandle,
+        ...(task.FailureReason ? { failureReason: task.FailureReason } : {}),
+      };
     }
   }
   return { moved: 0, status: 'RUNNING', taskHandle };
@@ -394,15 +513,27 @@ async function moveTask(sqs: SQSClient, pair: QueuePair, wait: boolean): Promise
 async function moveOneByOne(sqs: SQSClient, pair: QueuePair): Promise<number> {
   let moved = 0;
   for (;;) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: pair.dlqUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }));
+    const out = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: pair.dlqUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 60,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ['All'],
+      }),
+    );
     const messages = out.Messages ?? [];
     if (messages.length === 0) return moved;
     for (const m of messages) {
-      await sqs.send(new SendMessageCommand({
-        QueueUrl: pair.mainUrl,
-        MessageBody: m.Body ?? '',
-        ...(m.MessageAttributes && Object.keys(m.MessageAttributes).length > 0 ? { MessageAttributes: m.MessageAttributes as Record<string, MessageAttributeValue> } : {}),
-      }));
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: pair.mainUrl,
+          MessageBody: m.Body ?? '',
+          ...(m.MessageAttributes && Object.keys(m.MessageAttributes).length > 0
+            ? { MessageAttributes: m.MessageAttributes as Record<string, MessageAttributeValue> }
+            : {}),
+        }),
+      );
       await sqs.send(new DeleteMessageCommand({ QueueUrl: pair.dlqUrl, ReceiptHandle: m.ReceiptHandle as string }));
       moved++;
     }

@@ -2,7 +2,17 @@
 import { parseArgs } from 'node:util';
 import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, type ExceptionStatus } from '../../functions/shared/types.ts';
 import {
-  apiOptionsHelp, apiParseOptions, clientFor, intOption, keyText, oneOf, processIo, reportApiError, table, type ApiClient, type CliIo,
+  apiOptionsHelp,
+  apiParseOptions,
+  clientFor,
+  intOption,
+  keyText,
+  oneOf,
+  processIo,
+  reportApiError,
+  table,
+  type ApiClient,
+  type CliIo,
 } from './api-client.ts';
 import { UsageError } from './usage.ts';
 
@@ -49,7 +59,13 @@ const TRANSITION_COMMANDS: Record<string, ExceptionStatus> = {
 };
 
 type Exception = Record<string, unknown> & {
-  exception_id: string; exception_type: string; status: string; version: number; key: unknown; dataset: string; business_date: string;
+  exception_id: string;
+  exception_type: string;
+  status: string;
+  version: number;
+  key: unknown;
+  dataset: string;
+  business_date: string;
 };
 
 export async function exceptionsCommand(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -77,7 +93,8 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
     io.stdout.write(exceptionsHelp);
     return 0;
   }
-  if (sub === undefined) throw new UsageError('name a subcommand: list, get, ack, resolve, false-positive or reopen', exceptionsHelp);
+  if (sub === undefined)
+    throw new UsageError('name a subcommand: list, get, ack, resolve, false-positive or reopen', exceptionsHelp);
   const api = clientFor(values, io, exceptionsHelp);
   try {
     if (sub === 'list') {
@@ -87,7 +104,8 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
     const target = TRANSITION_COMMANDS[sub];
     if (sub !== 'get' && target === undefined) throw new UsageError(`unknown subcommand "${sub}"`, exceptionsHelp);
     const [id, ...extra] = args;
-    if (id === undefined || extra.length > 0) throw new UsageError(`${sub} takes exactly one exception id`, exceptionsHelp);
+    if (id === undefined || extra.length > 0)
+      throw new UsageError(`${sub} takes exactly one exception id`, exceptionsHelp);
     if (sub === 'get') {
       const record = await api.request<Exception>('GET', `/exceptions/${encodeURIComponent(id)}`);
       io.stdout.write(values.json ? `${JSON.stringify(record, null, 2)}\n` : describe(record));
@@ -110,12 +128,17 @@ async function list(api: ApiClient, values: Record<string, string | boolean | un
     run_id: str('run'),
     limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
   };
-  if (query.business_date !== undefined && query.dataset === undefined) throw new UsageError('--date needs --dataset as well', exceptionsHelp);
+  if (query.business_date !== undefined && query.dataset === undefined)
+    throw new UsageError('--date needs --dataset as well', exceptionsHelp);
   let token = str('next-token');
   const items: Exception[] = [];
   let next: string | null;
   do {
-    const page: { items: Exception[]; count: number; next_token: string | null } = await api.request('GET', '/exceptions', { query: { ...query, next_token: token } });
+    const page: { items: Exception[]; count: number; next_token: string | null } = await api.request(
+      'GET',
+      '/exceptions',
+      { query: { ...query, next_token: token } },
+    );
     items.push(...page.items);
     next = page.next_token;
     token = next ?? undefined;
@@ -127,14 +150,23 @@ async function list(api: ApiClient, values: Record<string, string | boolean | un
   }
   if (items.length === 0) io.stdout.write('No exceptions match.\n');
   else {
-    io.stdout.write(table(
-      ['ID', 'TYPE', 'STATUS', 'SEVERITY', 'DATASET', 'DATE', 'KEY', 'ASSIGNEE', 'CREATED'],
-      items.map((e) => [
-        e.exception_id, e.exception_type, e.status, String(e.severity ?? `(${String(e.policy_severity ?? '-')})`), e.dataset, e.business_date,
-        keyText(e.key), String(e.assignee ?? '-'), String(e.created_at ?? ''),
-      ]),
-      { 6: 40 },
-    ));
+    io.stdout.write(
+      table(
+        ['ID', 'TYPE', 'STATUS', 'SEVERITY', 'DATASET', 'DATE', 'KEY', 'ASSIGNEE', 'CREATED'],
+        items.map((e) => [
+          e.exception_id,
+          e.exception_type,
+          e.status,
+          String(e.severity ?? `(${String(e.policy_severity ?? '-')})`),
+          e.dataset,
+          e.business_date,
+          keyText(e.key),
+          String(e.assignee ?? '-'),
+          String(e.created_at ?? ''),
+        ]),
+        { 6: 40 },
+      ),
+    );
   }
   const more = next ? `; more: --next-token ${next}` : '';
   io.stderr.write(`${items.length} exception(s)${more}\n`);
@@ -142,7 +174,12 @@ async function list(api: ApiClient, values: Record<string, string | boolean | un
 }
 
 async function transition(
-  api: ApiClient, id: string, status: ExceptionStatus, values: Record<string, string | boolean | undefined>, io: CliIo, sub: string,
+  api: ApiClient,
+  id: string,
+  status: ExceptionStatus,
+  values: Record<string, string | boolean | undefined>,
+  io: CliIo,
+  sub: string,
 ): Promise<number> {
   const path = `/exceptions/${encodeURIComponent(id)}`;
   const current = await api.request<Exception>('GET', path);
@@ -154,21 +191,34 @@ async function transition(
   };
   try {
     const updated = await api.request<Exception>('PATCH', path, { body });
-    io.stdout.write(values.json ? `${JSON.stringify(updated, null, 2)}\n` : `${updated.exception_id}: ${current.status} -> ${updated.status} (version ${updated.version})\n`);
+    io.stdout.write(
+      values.json
+        ? `${JSON.stringify(updated, null, 2)}\n`
+        : `${updated.exception_id}: ${current.status} -> ${updated.status} (version ${updated.version})\n`,
+    );
     return 0;
   } catch (error) {
     const code = reportApiError(`exceptions ${sub}`, io, error);
-    if ((error as { status?: number }).status === 409) io.stderr.write(`  someone changed it after it was read; look at it again: tally exceptions get ${id}\n`);
+    if ((error as { status?: number }).status === 409)
+      io.stderr.write(`  someone changed it after it was read; look at it again: tally exceptions get ${id}\n`);
     return code;
   }
 }
 
 function describe(e: Exception): string {
   const lines: string[] = [];
-  const triage = e.triage as undefined | {
-    severity: string; summary: string; recommended_actions?: string[]; root_cause_hypotheses?: string[];
-    policy_citations?: { document: string; section: string; passage?: string }[]; provider?: string; model?: string; degraded?: boolean;
-  };
+  const triage = e.triage as
+    | undefined
+    | {
+        severity: string;
+        summary: string;
+        recommended_actions?: string[];
+        root_cause_hypotheses?: string[];
+        policy_citations?: { document: string; section: string; passage?: string }[];
+        provider?: string;
+        model?: string;
+        degraded?: boolean;
+      };
   lines.push(`${e.exception_id}  ${e.exception_type}  ${e.status}  (version ${e.version})`);
   lines.push(`  dataset    ${e.dataset} ${e.business_date}   run ${String(e.run_id ?? '-')}`);
   lines.push(`  key        ${keyText(e.key)}`);
@@ -177,18 +227,23 @@ function describe(e: Exception): string {
   if (e.reason) lines.push(`  reason     ${String(e.reason)}`);
   const diffs = (e.diffs as { field: string; source: string; target: string; delta?: string }[] | undefined) ?? [];
   for (const [i, d] of diffs.entries()) {
-    lines.push(`  ${i === 0 ? 'diffs     ' : '          '} ${d.field}: ${d.source} -> ${d.target}${d.delta ? ` (delta ${d.delta})` : ''}`);
+    lines.push(
+      `  ${i === 0 ? 'diffs     ' : '          '} ${d.field}: ${d.source} -> ${d.target}${d.delta ? ` (delta ${d.delta})` : ''}`,
+    );
   }
   if (triage) {
     lines.push(`  triage     ${triage.severity}: ${triage.summary}`);
-    lines.push(`             by ${triage.provider ?? '?'}/${triage.model ?? '?'}${triage.degraded ? ' (degraded: rules fallback)' : ''}`);
+    lines.push(
+      `             by ${triage.provider ?? '?'}/${triage.model ?? '?'}${triage.degraded ? ' (degraded: rules fallback)' : ''}`,
+    );
     for (const a of triage.recommended_actions ?? []) lines.push(`             - ${a}`);
     for (const c of triage.policy_citations ?? []) lines.push(`  cites      ${c.document} § ${c.section}`);
   } else {
     lines.push('  triage     not yet triaged');
   }
   lines.push('  history');
-  for (const h of (e.history as { at: string; by: string; action: string; from?: string; to?: string; note?: string }[] | undefined) ?? []) {
+  for (const h of (e.history as
+    { at: string; by: string; action: string; from?: string; to?: string; note?: string }[] | undefined) ?? []) {
     const change = h.from || h.to ? ` ${h.from ?? ''} -> ${h.to ?? ''}` : '';
     lines.push(`    ${h.at}  ${h.by}  ${h.action}${change}${h.note ? `  "${h.note}"` : ''}`);
   }

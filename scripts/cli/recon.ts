@@ -49,7 +49,8 @@ export async function reconCommand(argv: string[]): Promise<number> {
   }
   if (!values.source || !values.target) throw new UsageError('--source and --target are both required', reconHelp);
   const businessDate = values.date ?? new Date().toISOString().slice(0, 10);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(businessDate)) throw new UsageError(`--date must be YYYY-MM-DD, got "${businessDate}"`, reconHelp);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(businessDate))
+    throw new UsageError(`--date must be YYYY-MM-DD, got "${businessDate}"`, reconHelp);
 
   const policyPath = values.policy ?? DEFAULT_POLICY_PATH;
   let policyText: string;
@@ -71,8 +72,11 @@ export async function reconCommand(argv: string[]): Promise<number> {
     for (const finding of findings) {
       if (!out.write(`${JSON.stringify(toExceptionRecord(finding, ctx))}\n`)) await once(out, 'drain');
     }
-    if (values.out) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    process.stderr.write(`${JSON.stringify({ summary: { ...summary, policy_version: policy.policyVersion, policy_hash: policy.hash } })}\n`);
+    if (values.out)
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    process.stderr.write(
+      `${JSON.stringify({ summary: { ...summary, policy_version: policy.policyVersion, policy_hash: policy.hash } })}\n`,
+    );
     return 0;
   } catch (error) {
     if (error instanceof ReconInputError || error instanceof PolicyError) {

@@ -1,7 +1,18 @@
 /** `tally search "QUERY"`: semantic search over triaged exceptions through the API. */
 import { parseArgs } from 'node:util';
 import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, type SearchItem } from '../../functions/shared/types.ts';
-import { apiOptionsHelp, apiParseOptions, clientFor, intOption, keyText, oneOf, processIo, reportApiError, table, type CliIo } from './api-client.ts';
+import {
+  apiOptionsHelp,
+  apiParseOptions,
+  clientFor,
+  intOption,
+  keyText,
+  oneOf,
+  processIo,
+  reportApiError,
+  table,
+  type CliIo,
+} from './api-client.ts';
 import { UsageError } from './usage.ts';
 
 export const searchHelp = `Usage: tally search "QUERY" [options]
@@ -21,7 +32,6 @@ ${apiOptionsHelp}
 Example:
   npx tally search "amount differs after a late amendment" --status OPEN -k 5
 `;
-
 
 export async function searchCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -66,11 +76,21 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
       io.stdout.write('No matching exceptions (only triaged exceptions are searchable).\n');
       return 0;
     }
-    io.stdout.write(table(
-      ['SCORE', 'ID', 'TYPE', 'STATUS', 'SEVERITY', 'KEY', 'SUMMARY'],
-      result.items.map((i) => [i.score.toFixed(3), i.exception_id, i.exception_type ?? '-', i.status ?? '-', i.severity ?? '-', keyText(i.key), i.summary]),
-      { 5: 30, 6: 80 },
-    ));
+    io.stdout.write(
+      table(
+        ['SCORE', 'ID', 'TYPE', 'STATUS', 'SEVERITY', 'KEY', 'SUMMARY'],
+        result.items.map((i) => [
+          i.score.toFixed(3),
+          i.exception_id,
+          i.exception_type ?? '-',
+          i.status ?? '-',
+          i.severity ?? '-',
+          keyText(i.key),
+          i.summary,
+        ]),
+        { 5: 30, 6: 80 },
+      ),
+    );
     return 0;
   } catch (error) {
     return reportApiError('search', io, error);

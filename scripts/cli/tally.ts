@@ -43,7 +43,9 @@ async function main(argv: string[]): Promise<number> {
     return await command(rest);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`tally ${name}: ${(error as Error).message}\n\n${error instanceof UsageError ? error.help : ''}`);
+      process.stderr.write(
+        `tally ${name}: ${(error as Error).message}\n\n${error instanceof UsageError ? error.help : ''}`,
+      );
       return 2;
     }
     process.stderr.write(`tally ${name}: unexpected error: ${(error as Error).stack ?? String(error)}\n`);

@@ -63,9 +63,11 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
   const [file, ...extra] = positionals;
   if (file === undefined || extra.length > 0) throw new UsageError('name exactly one FILE to upload', uploadHelp);
   const missing = (['dataset', 'date', 'side'] as const).filter((o) => values[o] === undefined).map((o) => `--${o}`);
-  if (missing.length > 0) throw new UsageError(`${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required`, uploadHelp);
+  if (missing.length > 0)
+    throw new UsageError(`${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required`, uploadHelp);
   const side = values.side as string;
-  if (!(SIDES as readonly string[]).includes(side)) throw new UsageError(`--side must be source or target, got "${side}"`, uploadHelp);
+  if (!(SIDES as readonly string[]).includes(side))
+    throw new UsageError(`--side must be source or target, got "${side}"`, uploadHelp);
 
   let size: number;
   try {
@@ -85,7 +87,13 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
   let ticket: UploadTicket;
   try {
     ticket = await api.request<UploadTicket>('POST', '/uploads', {
-      body: { dataset: values.dataset, business_date: values.date, side, content_type: values['content-type'], content_length: size },
+      body: {
+        dataset: values.dataset,
+        business_date: values.date,
+        side,
+        content_type: values['content-type'],
+        content_length: size,
+      },
     });
   } catch (error) {
     return reportApiError('upload', io, error);
@@ -105,8 +113,11 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
   if (result.status < 200 || result.status >= 300) {
     const code = /<Code>([^<]*)<\/Code>/.exec(result.body)?.[1];
     const message = /<Message>([^<]*)<\/Message>/.exec(result.body)?.[1];
-    io.stderr.write(`tally upload: storage refused the upload: HTTP ${result.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}\n`);
-    if (code === 'AccessDenied' || code === 'SignatureDoesNotMatch') io.stderr.write('  the pre-signed URL expired or the file changed while uploading; run the command again\n');
+    io.stderr.write(
+      `tally upload: storage refused the upload: HTTP ${result.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}\n`,
+    );
+    if (code === 'AccessDenied' || code === 'SignatureDoesNotMatch')
+      io.stderr.write('  the pre-signed URL expired or the file changed while uploading; run the command again\n');
     return 1;
   }
   const etag = result.etag?.replaceAll('"', '');
@@ -116,7 +127,11 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
 }
 
 /** Streams the file with exactly the headers the URL was signed for. */
-function putFile(ticket: UploadTicket, file: string, onProgress: (sent: number) => void): Promise<{ status: number; body: string; etag: string | undefined }> {
+function putFile(
+  ticket: UploadTicket,
+  file: string,
+  onProgress: (sent: number) => void,
+): Promise<{ status: number; body: string; etag: string | undefined }> {
   return new Promise((resolve, reject) => {
     const url = new URL(ticket.url);
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -126,7 +141,9 @@ function putFile(ticket: UploadTicket, file: string, onProgress: (sent: number) 
     req.on('response', (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etag: res.headers.etag }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etag: res.headers.etag }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -153,7 +170,9 @@ function progressBar(io: CliIo, name: string, total: number) {
     const filled = Math.round(fraction * width);
     const seconds = Math.max(0.001, (Date.now() - started) / 1000);
     const rate = sent / seconds / 1024 / 1024;
-    io.stderr.write(`\r${name} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  ${mib(sent)}/${mib(total)} MiB  ${rate.toFixed(1)} MiB/s `);
+    io.stderr.write(
+      `\r${name} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  ${mib(sent)}/${mib(total)} MiB  ${rate.toFixed(1)} MiB/s `,
+    );
   };
   return {
     update(sent: number) {

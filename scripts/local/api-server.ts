@@ -11,7 +11,10 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 
-export type HttpApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2 | void>;
+export type HttpApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyResultV2 | void>;
 
 export interface ApiServerOptions {
   readonly handler: HttpApiHandler;
@@ -39,11 +42,15 @@ const TIMEOUT_MS = 30_000;
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const host = options.host ?? '127.0.0.1';
-  if (!LOOPBACK.has(host)) throw new Error(`the local API binds loopback only (127.0.0.1 or ::1), not ${host}: it has no authentication`);
+  if (!LOOPBACK.has(host))
+    throw new Error(`the local API binds loopback only (127.0.0.1 or ::1), not ${host}: it has no authentication`);
   const server = createServer((req, res) => {
     serveStaticOr(options.staticDir, req, res, () => serve(options.handler, req, res)).catch((error: unknown) => {
       process.stderr.write(`api-server: ${(error as Error).stack ?? String(error)}\n`);
-      if (!res.headersSent) writeJson(res, 500, { error: { code: 'INTERNAL_ERROR', message: 'the local API server failed to handle the request', details: {} } });
+      if (!res.headersSent)
+        writeJson(res, 500, {
+          error: { code: 'INTERNAL_ERROR', message: 'the local API server failed to handle the request', details: {} },
+        });
       else res.destroy();
     });
   });
@@ -53,10 +60,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   return {
     url,
-    stop: () => new Promise<void>((resolve, reject) => {
-      server.close((error) => (error ? reject(error) : resolve()));
-      server.closeAllConnections();
-    }),
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -92,7 +100,12 @@ async function staticFile(root: string, req: IncomingMessage): Promise<string | 
   }
 }
 
-async function serveStaticOr(root: string | undefined, req: IncomingMessage, res: ServerResponse, next: () => Promise<void>): Promise<void> {
+async function serveStaticOr(
+  root: string | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: () => Promise<void>,
+): Promise<void> {
   const file = root ? await staticFile(root, req) : undefined;
   if (!file) return next();
   const body = await readFile(file);
@@ -112,7 +125,13 @@ async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerR
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > MAX_BODY_BYTES) {
-      writeJson(res, 413, { error: { code: 'PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${MAX_BODY_BYTES} bytes`, details: {} } });
+      writeJson(res, 413, {
+        error: {
+          code: 'PAYLOAD_TOO_LARGE',
+          message: `request bodies are limited to ${MAX_BODY_BYTES} bytes`,
+          details: {},
+        },
+      });
       return;
     }
     chunks.push(chunk as Buffer);
@@ -147,7 +166,13 @@ export function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEven
       apiId: 'local',
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'local',
-      http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      http: {
+        method,
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
       requestId,
       routeKey: '$default',
       stage: '$default',
@@ -179,14 +204,20 @@ function lambdaContext(requestId: string): Context {
 
 function writeResult(res: ServerResponse, result: APIGatewayProxyResultV2 | void): void {
   // Payload v2 also accepts a bare value: API Gateway then answers 200 with it as JSON.
-  if (result === undefined || typeof result === 'string' || typeof result !== 'object' || !('statusCode' in result || 'body' in result)) {
+  if (
+    result === undefined ||
+    typeof result === 'string' ||
+    typeof result !== 'object' ||
+    !('statusCode' in result || 'body' in result)
+  ) {
     writeJson(res, 200, result ?? null);
     return;
   }
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name.toLowerCase()] = String(value);
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
-  const body = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+  const body =
+    result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
   res.writeHead(result.statusCode ?? 200, headers);
   res.end(body);
 }

@@ -45,7 +45,9 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
   const dynamoDir = join(dataDir, 'dynamodb');
   for (const dir of [sqsDir, s3Dir, dynamoDir]) mkdirSync(dir, { recursive: true });
 
-  const fauxqs = await withLoopbackListen(() => startFauxqs({ port: 0, logger: false, dataDir: sqsDir, s3StorageDir: s3Dir, defaultRegion: 'us-east-1' }));
+  const fauxqs = await withLoopbackListen(() =>
+    startFauxqs({ port: 0, logger: false, dataDir: sqsDir, s3StorageDir: s3Dir, defaultRegion: 'us-east-1' }),
+  );
   const fauxqsUrl = new URL(fauxqs.address);
   if (fauxqsUrl.hostname !== '127.0.0.1') {
     await fauxqs.stop();

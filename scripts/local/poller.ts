@@ -35,13 +35,15 @@ export function startPoller(options: PollerOptions): Poller {
     while (running) {
       let messages: Message[];
       try {
-        const out = await options.sqs.send(new ReceiveMessageCommand({
-          QueueUrl: options.queueUrl,
-          MaxNumberOfMessages: options.batchSize,
-          WaitTimeSeconds: 1,
-          MessageSystemAttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
-        }));
+        const out = await options.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: options.queueUrl,
+            MaxNumberOfMessages: options.batchSize,
+            WaitTimeSeconds: 1,
+            MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+        );
         messages = out.Messages ?? [];
       } catch (error) {
         if (!running) break;
@@ -113,10 +115,17 @@ async function invoke(options: PollerOptions, messages: Message[]): Promise<void
   }
   const done = messages.filter((m) => !failedIds.has(m.MessageId as string));
   if (done.length > 0) {
-    await options.sqs.send(new DeleteMessageBatchCommand({
-      QueueUrl: options.queueUrl,
-      Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
-    }));
+    await options.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+      }),
+    );
   }
-  options.onInvocation?.({ name: options.name, received: messages.length, failed: failedIds.size, ...(error ? { error } : {}) });
+  options.onInvocation?.({
+    name: options.name,
+    received: messages.length,
+    failed: failedIds.size,
+    ...(error ? { error } : {}),
+  });
 }

@@ -3,14 +3,34 @@
  * that infra/ declares — from the same definitions in functions/shared/resources.ts.
  */
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
-  BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ResourceInUseException, ScanCommand,
-  type AttributeValue, type DynamoDBClient, type KeySchemaElement,
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import {
+  BatchWriteItemCommand,
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  ResourceInUseException,
+  ScanCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+  type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import {
-  DLQ_RETENTION_SECONDS, QUEUE_NAMES, QUEUE_RETENTION_SECONDS, QUEUES, RUN_RECORD_TYPE, TABLES,
-  type KeyDef, type QueueName, type ResourceNames, type TableDef,
+  DLQ_RETENTION_SECONDS,
+  QUEUE_NAMES,
+  QUEUE_RETENTION_SECONDS,
+  QUEUES,
+  RUN_RECORD_TYPE,
+  TABLES,
+  type KeyDef,
+  type QueueName,
+  type ResourceNames,
+  type TableDef,
 } from '../../functions/shared/resources.ts';
 
 export interface QueueUrls {
@@ -26,13 +46,16 @@ export interface ProvisionOptions {
 }
 
 export async function provision(
-  names: ResourceNames, clients: { s3: S3Client; sqs: SQSClient; dynamo: DynamoDBClient }, options: ProvisionOptions,
+  names: ResourceNames,
+  clients: { s3: S3Client; sqs: SQSClient; dynamo: DynamoDBClient },
+  options: ProvisionOptions,
 ): Promise<Record<QueueName, QueueUrls>> {
   await clients.s3.send(new CreateBucketCommand({ Bucket: names.bucket })).catch((error: Error) => {
     if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
   });
   const queues = {} as Record<QueueName, QueueUrls>;
-  for (const name of QUEUE_NAMES) queues[name] = await createQueueWithDlq(clients.sqs, names.queues[name], QUEUES[name].maxReceiveCount, options);
+  for (const name of QUEUE_NAMES)
+    queues[name] = await createQueueWithDlq(clients.sqs, names.queues[name], QUEUES[name].maxReceiveCount, options);
   await createTables(clients.dynamo, names);
   return queues;
 }
@@ -43,20 +66,37 @@ export async function createTables(dynamo: DynamoDBClient, names: ResourceNames)
   }
 }
 
-async function createQueueWithDlq(sqs: SQSClient, names: { main: string; dlq: string }, maxReceiveCount: number, options: ProvisionOptions): Promise<QueueUrls> {
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: names.dlq, Attributes: { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) } }));
+async function createQueueWithDlq(
+  sqs: SQSClient,
+  names: { main: string; dlq: string },
+  maxReceiveCount: number,
+  options: ProvisionOptions,
+): Promise<QueueUrls> {
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: names.dlq,
+      Attributes: { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) },
+    }),
+  );
   const dlqArn = await queueArn(sqs, dlq.QueueUrl as string);
   const main = await sqs.send(new CreateQueueCommand({ QueueName: names.main }));
   // Set (not create) attributes so a restart with other settings converges instead of failing.
-  await sqs.send(new SetQueueAttributesCommand({
-    QueueUrl: main.QueueUrl,
-    Attributes: {
-      VisibilityTimeout: String(options.visibilityTimeoutSeconds),
-      MessageRetentionPeriod: String(QUEUE_RETENTION_SECONDS),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
-    },
-  }));
-  return { main: main.QueueUrl as string, dlq: dlq.QueueUrl as string, mainArn: await queueArn(sqs, main.QueueUrl as string), dlqArn };
+  await sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: main.QueueUrl,
+      Attributes: {
+        VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+        MessageRetentionPeriod: String(QUEUE_RETENTION_SECONDS),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
+      },
+    }),
+  );
+  return {
+    main: main.QueueUrl as string,
+    dlq: dlq.QueueUrl as string,
+    mainArn: await queueArn(sqs, main.QueueUrl as string),
+    dlqArn,
+  };
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
@@ -65,24 +105,40 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
 }
 
 function keySchema(pk: KeyDef, sk?: KeyDef): KeySchemaElement[] {
-  return [{ AttributeName: pk.name, KeyType: 'HASH' }, ...(sk ? [{ AttributeName: sk.name, KeyType: 'RANGE' as const }] : [])];
+  return [
+    { AttributeName: pk.name, KeyType: 'HASH' },
+    ...(sk ? [{ AttributeName: sk.name, KeyType: 'RANGE' as const }] : []),
+  ];
 }
 
 async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef): Promise<void> {
   const attributes = new Map<string, KeyDef>();
-  for (const k of [def.partitionKey, def.sortKey, ...Object.values(def.indexes).flatMap((i) => [i.partitionKey, i.sortKey])]) {
+  for (const k of [
+    def.partitionKey,
+    def.sortKey,
+    ...Object.values(def.indexes).flatMap((i) => [i.partitionKey, i.sortKey]),
+  ]) {
     if (k) attributes.set(k.name, k);
   }
   const indexes = Object.entries(def.indexes);
-  const create = () => dynamo.send(new CreateTableCommand({
-    TableName: name,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [...attributes.values()].map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
-    KeySchema: keySchema(def.partitionKey, def.sortKey),
-    ...(indexes.length === 0 ? {} : {
-      GlobalSecondaryIndexes: indexes.map(([indexName, i]) => ({ IndexName: indexName, KeySchema: keySchema(i.partitionKey, i.sortKey), Projection: { ProjectionType: 'ALL' } })),
-    }),
-  }));
+  const create = () =>
+    dynamo.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [...attributes.values()].map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
+        KeySchema: keySchema(def.partitionKey, def.sortKey),
+        ...(indexes.length === 0
+          ? {}
+          : {
+              GlobalSecondaryIndexes: indexes.map(([indexName, i]) => ({
+                IndexName: indexName,
+                KeySchema: keySchema(i.partitionKey, i.sortKey),
+                Projection: { ProjectionType: 'ALL' },
+              })),
+            }),
+      }),
+    );
   try {
     await create();
   } catch (error) {
@@ -99,7 +155,12 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef):
  * ignores GSI creation), so the items are copied out, the table recreated and the items put
  * back. Local state only, and small: a Scan is fine here (the API never scans).
  */
-async function rebuildWithMissingIndexes(dynamo: DynamoDBClient, name: string, def: TableDef, create: () => Promise<unknown>): Promise<void> {
+async function rebuildWithMissingIndexes(
+  dynamo: DynamoDBClient,
+  name: string,
+  def: TableDef,
+  create: () => Promise<unknown>,
+): Promise<void> {
   const table = (await dynamo.send(new DescribeTableCommand({ TableName: name }))).Table;
   const existing = new Set((table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
   if (Object.keys(def.indexes).every((i) => existing.has(i))) return;
@@ -113,7 +174,10 @@ async function rebuildWithMissingIndexes(dynamo: DynamoDBClient, name: string, d
   await dynamo.send(new DeleteTableCommand({ TableName: name }));
   await create();
   // Runs written before by_requested existed lack its constant partition; give it to them.
-  const backfill = def === TABLES.runs ? (item: Record<string, AttributeValue>) => ({ record_type: { S: RUN_RECORD_TYPE }, ...item }) : (item: Record<string, AttributeValue>) => item;
+  const backfill =
+    def === TABLES.runs
+      ? (item: Record<string, AttributeValue>) => ({ record_type: { S: RUN_RECORD_TYPE }, ...item })
+      : (item: Record<string, AttributeValue>) => item;
   for (let i = 0; i < items.length; i += 25) {
     let requests = items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: backfill(item) } }));
     while (requests.length > 0) {

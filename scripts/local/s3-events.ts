@@ -43,9 +43,11 @@ function nextSequencer(): string {
 /** The subset of EventBridge pattern matching our rule uses: exact values and prefixes. */
 export function matchesPattern(pattern: unknown, event: unknown): boolean {
   if (Array.isArray(pattern)) {
-    return pattern.some((p) => (typeof p === 'object' && p !== null && 'prefix' in p
-      ? typeof event === 'string' && event.startsWith(String((p as { prefix: string }).prefix))
-      : p === event));
+    return pattern.some((p) =>
+      typeof p === 'object' && p !== null && 'prefix' in p
+        ? typeof event === 'string' && event.startsWith(String((p as { prefix: string }).prefix))
+        : p === event,
+    );
   }
   if (typeof pattern === 'object' && pattern !== null) {
     if (typeof event !== 'object' || event === null) return false;
@@ -59,7 +61,14 @@ function createdObjectKey(req: IncomingMessage, bucket: string): string | undefi
   const [, first, ...rest] = url.pathname.split('/');
   if (first !== bucket || rest.length === 0) return undefined;
   const key = decodeURIComponent(rest.join('/'));
-  if (req.method === 'PUT' && !url.searchParams.has('uploadId') && !url.searchParams.has('partNumber') && !url.searchParams.has('tagging') && !url.searchParams.has('acl')) return key;
+  if (
+    req.method === 'PUT' &&
+    !url.searchParams.has('uploadId') &&
+    !url.searchParams.has('partNumber') &&
+    !url.searchParams.has('tagging') &&
+    !url.searchParams.has('acl')
+  )
+    return key;
   if (req.method === 'POST' && url.searchParams.has('uploadId')) return key; // CompleteMultipartUpload
   return undefined;
 }
@@ -83,14 +92,21 @@ export async function startS3EventRouter(options: RouterOptions): Promise<S3Even
       detail: {
         version: '0',
         bucket: { name: options.bucket },
-        object: { key, size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replaceAll('"', ''), sequencer: nextSequencer() },
+        object: {
+          key,
+          size: head.ContentLength ?? 0,
+          etag: (head.ETag ?? '').replaceAll('"', ''),
+          sequencer: nextSequencer(),
+        },
         'request-id': randomUUID(),
         requester: '000000000000',
         reason,
       },
     };
     if (!matchesPattern(pattern, event)) return;
-    await options.sqs.send(new SendMessageCommand({ QueueUrl: options.ingestQueueUrl, MessageBody: JSON.stringify(event) }));
+    await options.sqs.send(
+      new SendMessageCommand({ QueueUrl: options.ingestQueueUrl, MessageBody: JSON.stringify(event) }),
+    );
   };
 
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -112,20 +128,34 @@ export async function startS3EventRouter(options: RouterOptions): Promise<S3Even
       }
     }
     const key = createdObjectKey(req, options.bucket);
-    const proxied = http.request({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers,
-    }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-      up.on('end', () => {
-        const status = up.statusCode ?? 500;
-        if (key === undefined || status < 200 || status >= 300) return;
-        inFlight++;
-        emit(key, req.method === 'POST' ? 'CompleteMultipartUpload' : req.headers['x-amz-copy-source'] ? 'CopyObject' : 'PutObject')
-          .catch((error: Error) => options.onError?.(error))
-          .finally(() => inFlight--);
-      });
-    });
+    const proxied = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+        up.on('end', () => {
+          const status = up.statusCode ?? 500;
+          if (key === undefined || status < 200 || status >= 300) return;
+          inFlight++;
+          emit(
+            key,
+            req.method === 'POST'
+              ? 'CompleteMultipartUpload'
+              : req.headers['x-amz-copy-source']
+                ? 'CopyObject'
+                : 'PutObject',
+          )
+            .catch((error: Error) => options.onError?.(error))
+            .finally(() => inFlight--);
+        });
+      },
+    );
     proxied.on('error', (error) => {
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
       res.end(`local S3 proxy: ${error.message}`);
@@ -138,9 +168,10 @@ export async function startS3EventRouter(options: RouterOptions): Promise<S3Even
   return {
     url: `http://127.0.0.1:${port}`,
     pending: () => inFlight,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

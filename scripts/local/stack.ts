@@ -14,7 +14,17 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
-import { DEFAULT_PREFIX, ENV, indexNames, PREFIXES, QUEUE_NAMES, QUEUES, resourceNames, type QueueName, type ResourceNames } from '../../functions/shared/resources.ts';
+import {
+  DEFAULT_PREFIX,
+  ENV,
+  indexNames,
+  PREFIXES,
+  QUEUE_NAMES,
+  QUEUES,
+  resourceNames,
+  type QueueName,
+  type ResourceNames,
+} from '../../functions/shared/resources.ts';
 import { createVectorIndex } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
@@ -72,14 +82,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const emulators = await startEmulators(options.dataDir);
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   const direct = {
-    s3: new S3Client({ region, endpoint: emulators.fauxqsUrl, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+    s3: new S3Client({
+      region,
+      endpoint: emulators.fauxqsUrl,
+      forcePathStyle: true,
+      credentials,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
     sqs: new SQSClient({ region, endpoint: emulators.fauxqsUrl, credentials, useQueueUrlAsEndpoint: false }),
     dynamo: new DynamoDBClient({ region, endpoint: emulators.dynamoUrl, credentials }),
   };
   const queues = await provision(names, direct, { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10 });
   const router = await startS3EventRouter({
-    upstream: emulators.fauxqsUrl, bucket: names.bucket, s3: direct.s3, sqs: direct.sqs,
-    ingestQueueUrl: queues.ingest.main, region, ...(options.onRouterError ? { onError: options.onRouterError } : {}),
+    upstream: emulators.fauxqsUrl,
+    bucket: names.bucket,
+    s3: direct.s3,
+    sqs: direct.sqs,
+    ingestQueueUrl: queues.ingest.main,
+    region,
+    ...(options.onRouterError ? { onError: options.onRouterError } : {}),
   });
   const endpoints = { s3: router.url, sqs: emulators.fauxqsUrl, dynamodb: emulators.dynamoUrl };
 
@@ -107,57 +129,99 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.exceptionsIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).exceptions,
     [ENV.policiesIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).policies,
     // GET /queues reports these; no CloudWatch locally, so no age of the oldest message.
-    [ENV.monitoredQueues]: JSON.stringify(Object.fromEntries(QUEUE_NAMES.map((q) => [q, { main: queues[q].main, dlq: queues[q].dlq }]))),
+    [ENV.monitoredQueues]: JSON.stringify(
+      Object.fromEntries(QUEUE_NAMES.map((q) => [q, { main: queues[q].main, dlq: queues[q].dlq }])),
+    ),
     [ENV.queueMetrics]: 'none',
   });
   const handlers: Record<string, () => Promise<SqsLambdaHandler>> = {
-    ingest: async () => (await import('../../functions/ingest-worker/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
-    recon: async () => (await import('../../functions/recon/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
-    triage: async () => (await import('../../functions/triage/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
+    ingest: async () =>
+      (await import('../../functions/ingest-worker/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
+    recon: async () =>
+      (await import('../../functions/recon/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
+    triage: async () =>
+      (await import('../../functions/triage/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
   };
   const pollers: Poller[] = [];
   for (const queue of CONSUMED) {
-    pollers.push(startPoller({
-      name: QUEUES[queue].consumer,
-      sqs: direct.sqs,
-      queueUrl: queues[queue].main,
-      queueArn: queues[queue].mainArn,
-      region,
-      batchSize: QUEUES[queue].batchSize,
-      timeoutSeconds: QUEUES[queue].consumerTimeoutSeconds,
-      handler: await (handlers[queue] as () => Promise<SqsLambdaHandler>)(),
-      ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
-    }));
+    pollers.push(
+      startPoller({
+        name: QUEUES[queue].consumer,
+        sqs: direct.sqs,
+        queueUrl: queues[queue].main,
+        queueArn: queues[queue].mainArn,
+        region,
+        batchSize: QUEUES[queue].batchSize,
+        timeoutSeconds: QUEUES[queue].consumerTimeoutSeconds,
+        handler: await (handlers[queue] as () => Promise<SqsLambdaHandler>)(),
+        ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
+      }),
+    );
   }
 
   // The query API, served from the same handler API Gateway invokes.
   const { createHandler: createApiHandler } = await import('../../functions/query-api/handler.ts');
-  const api = await startApiServer({ handler: createApiHandler() as unknown as HttpApiHandler, host: '127.0.0.1', port: options.apiPort ?? 0, ...(options.webDir ? { staticDir: options.webDir } : {}) });
+  const api = await startApiServer({
+    handler: createApiHandler() as unknown as HttpApiHandler,
+    host: '127.0.0.1',
+    port: options.apiPort ?? 0,
+    ...(options.webDir ? { staticDir: options.webDir } : {}),
+  });
   const allEndpoints = { ...endpoints, api: api.url };
-  writeFileSync(join(options.dataDir, 'endpoints.json'), `${JSON.stringify({ region, endpoints: allEndpoints, names, queues }, null, 2)}\n`);
+  writeFileSync(
+    join(options.dataDir, 'endpoints.json'),
+    `${JSON.stringify({ region, endpoints: allEndpoints, names, queues }, null, 2)}\n`,
+  );
 
-  const s3 = new S3Client({ region, endpoint: endpoints.s3, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const s3 = new S3Client({
+    region,
+    endpoint: endpoints.s3,
+    forcePathStyle: true,
+    credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
   const dynamo = DynamoDBDocumentClient.from(direct.dynamo);
 
   const depth = async (url: string) => {
-    const out = await direct.sqs.send(new GetQueueAttributesCommand({
-      QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
-    }));
+    const out = await direct.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
     const a = out.Attributes ?? {};
-    return { visible: Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) };
+    return {
+      visible: Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
+      inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
   };
 
   const upload = async (key: string, body: string | Uint8Array, contentType = 'text/csv') => {
-    const out = await s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: body, ContentType: contentType }));
+    const out = await s3.send(
+      new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: body, ContentType: contentType }),
+    );
     return (out.ETag ?? '').replaceAll('"', '');
   };
 
   return {
-    names, queues, endpoints: allEndpoints, s3, sqs: direct.sqs, dynamo,
+    names,
+    queues,
+    endpoints: allEndpoints,
+    s3,
+    sqs: direct.sqs,
+    dynamo,
     upload: (key, body) => upload(key, body),
     async loadPolicies() {
-      const files = readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md')).sort();
-      for (const file of files) await upload(`${PREFIXES.policies}${file}`, readFileSync(join(POLICIES_DIR, file)), 'text/markdown');
+      const files = readdirSync(POLICIES_DIR)
+        .filter((f) => f.endsWith('.md'))
+        .sort();
+      for (const file of files)
+        await upload(`${PREFIXES.policies}${file}`, readFileSync(join(POLICIES_DIR, file)), 'text/markdown');
       return files;
     },
     async waitForIdle(timeoutMs = 120_000) {
@@ -167,7 +231,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if (Date.now() > deadline) throw new Error(`pipeline still busy after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 150));
         const depths = await Promise.all(CONSUMED.map((q) => depth(queues[q].main)));
-        const quiet = router.pending() === 0 && pollers.every((p) => !p.busy()) && depths.every((d) => d.visible === 0 && d.inFlight === 0);
+        const quiet =
+          router.pending() === 0 &&
+          pollers.every((p) => !p.busy()) &&
+          depths.every((d) => d.visible === 0 && d.inFlight === 0);
         quietChecks = quiet ? quietChecks + 1 : 0;
       }
     },
@@ -178,12 +245,28 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if (n > 0) exceptions[type] = n;
       }
       const open = await countQuery(dynamo, names.tables.exceptions, 'by_status', 'status', 'OPEN');
-      const triaged = await countQuery(dynamo, names.tables.exceptions, 'by_created', 'record_type', EXCEPTION_RECORD_TYPE, 'attribute_exists(triage)');
+      const triaged = await countQuery(
+        dynamo,
+        names.tables.exceptions,
+        'by_created',
+        'record_type',
+        EXCEPTION_RECORD_TYPE,
+        'attribute_exists(triage)',
+      );
       const searchable = await createVectorIndex('exceptions').count();
       const policyPassages = await createVectorIndex('policies').count();
       // Local diagnostics only: the runs and files tables are tiny here; the API never scans.
       const runs = (await dynamo.send(new ScanCommand({ TableName: names.tables.runs, Select: 'COUNT' }))).Count ?? 0;
-      const files = (await dynamo.send(new ScanCommand({ TableName: names.tables.files, ProjectionExpression: '#s', ExpressionAttributeNames: { '#s': 'status' } }))).Items ?? [];
+      const files =
+        (
+          await dynamo.send(
+            new ScanCommand({
+              TableName: names.tables.files,
+              ProjectionExpression: '#s',
+              ExpressionAttributeNames: { '#s': 'status' },
+            }),
+          )
+        ).Items ?? [];
       const queueCounts: StoredCounts['queues'] = {};
       for (const q of Object.keys(queues) as QueueName[]) {
         const main = await depth(queues[q].main);
@@ -197,7 +280,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         searchable,
         policy_passages: policyPassages,
         runs,
-        files: { accepted: files.filter((f) => f.status === 'ACCEPTED').length, rejected: files.filter((f) => f.status === 'REJECTED').length },
+        files: {
+          accepted: files.filter((f) => f.status === 'ACCEPTED').length,
+          rejected: files.filter((f) => f.status === 'REJECTED').length,
+        },
         queues: queueCounts,
       };
     },
@@ -210,16 +296,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 }
 
-async function countQuery(doc: DynamoDBDocumentClient, table: string, index: string, attribute: string, value: string, filter?: string): Promise<number> {
+async function countQuery(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  index: string,
+  attribute: string,
+  value: string,
+  filter?: string,
+): Promise<number> {
   let total = 0;
   let cursor: Record<string, unknown> | undefined;
   do {
-    const out = await doc.send(new QueryCommand({
-      TableName: table, IndexName: index, Select: 'COUNT',
-      KeyConditionExpression: '#a = :v', ExpressionAttributeNames: { '#a': attribute }, ExpressionAttributeValues: { ':v': value },
-      ...(filter ? { FilterExpression: filter } : {}),
-      ExclusiveStartKey: cursor,
-    }));
+    const out = await doc.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: index,
+        Select: 'COUNT',
+        KeyConditionExpression: '#a = :v',
+        ExpressionAttributeNames: { '#a': attribute },
+        ExpressionAttributeValues: { ':v': value },
+        ...(filter ? { FilterExpression: filter } : {}),
+        ExclusiveStartKey: cursor,
+      }),
+    );
     total += out.Count ?? 0;
     cursor = out.LastEvaluatedKey;
   } while (cursor);

@@ -70,7 +70,10 @@ async function main(): Promise<number> {
     apiPort,
     webDir: WEB_DIST,
     onInvocation: (i) => {
-      if (i.error || i.failed > 0) say(`  ! ${i.name}: ${i.failed} of ${i.received} message(s) failed${i.error ? ` (${i.error.message})` : ''}; they will be retried, then moved to the DLQ`);
+      if (i.error || i.failed > 0)
+        say(
+          `  ! ${i.name}: ${i.failed} of ${i.received} message(s) failed${i.error ? ` (${i.error.message})` : ''}; they will be retried, then moved to the DLQ`,
+        );
     },
     onRouterError: (error) => say(`  ! S3 event router: ${error.message}`),
   });
@@ -92,8 +95,26 @@ async function main(): Promise<number> {
     for (const side of ['source', 'target'] as const) {
       // Exactly what an analyst's client does: ask the API for a URL, PUT the file to it.
       const lines: string[] = [];
-      const io = { stdout: { write: (t: string) => lines.push(t) }, stderr: { write: (t: string) => lines.push(t) }, env: {} } as unknown as CliIo;
-      const code = await uploadCommand([`${SAMPLE_DIR}${side}.csv`, '--dataset', SAMPLE.dataset, '--date', SAMPLE.businessDate, '--side', side, '--api', stack.endpoints.api, '--no-progress'], io);
+      const io = {
+        stdout: { write: (t: string) => lines.push(t) },
+        stderr: { write: (t: string) => lines.push(t) },
+        env: {},
+      } as unknown as CliIo;
+      const code = await uploadCommand(
+        [
+          `${SAMPLE_DIR}${side}.csv`,
+          '--dataset',
+          SAMPLE.dataset,
+          '--date',
+          SAMPLE.businessDate,
+          '--side',
+          side,
+          '--api',
+          stack.endpoints.api,
+          '--no-progress',
+        ],
+        io,
+      );
       if (code !== 0) throw new Error(`uploading the sample ${side} failed: ${lines.join('').trim()}`);
       say(`  ${lines.join('').trim()}`);
     }
@@ -126,23 +147,44 @@ Running; Ctrl-C to stop.`);
 }
 
 async function report(stack: LocalStack, say: (line: string) => void): Promise<void> {
-  const files = await stack.dynamo.send(new QueryCommand({
-    TableName: stack.names.tables.files, KeyConditionExpression: 'dataset_date = :dd', ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` },
-  }));
+  const files = await stack.dynamo.send(
+    new QueryCommand({
+      TableName: stack.names.tables.files,
+      KeyConditionExpression: 'dataset_date = :dd',
+      ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` },
+    }),
+  );
   say('\nFiles');
-  for (const f of files.Items ?? []) say(`  ${f.side.padEnd(6)} ${f.status} ${f.rows} rows${f.error ? ` — ${f.error.code}: ${f.error.message}` : ''}`);
-  const runs = await stack.dynamo.send(new QueryCommand({
-    TableName: stack.names.tables.runs, IndexName: 'by_dataset_date', KeyConditionExpression: 'dataset_date = :dd',
-    ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` }, ScanIndexForward: false, Limit: 1,
-  }));
+  for (const f of files.Items ?? [])
+    say(`  ${f.side.padEnd(6)} ${f.status} ${f.rows} rows${f.error ? ` — ${f.error.code}: ${f.error.message}` : ''}`);
+  const runs = await stack.dynamo.send(
+    new QueryCommand({
+      TableName: stack.names.tables.runs,
+      IndexName: 'by_dataset_date',
+      KeyConditionExpression: 'dataset_date = :dd',
+      ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` },
+      ScanIndexForward: false,
+      Limit: 1,
+    }),
+  );
   const run = runs.Items?.[0];
   if (!run) return;
   say(`\nLatest run ${run.run_id}: ${run.status}`);
   if (run.summary) {
     const s = run.summary;
-    say(`  rows source ${s.rows.source}, target ${s.rows.target}; matched ${s.matched}; rejected ${s.rejected.source + s.rejected.target}; ${s.duration_ms} ms`);
-    say(`  exceptions ${Object.entries(s.exceptions).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}`);
-    say(`  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} queued for triage`);
+    say(
+      `  rows source ${s.rows.source}, target ${s.rows.target}; matched ${s.matched}; rejected ${s.rejected.source + s.rejected.target}; ${s.duration_ms} ms`,
+    );
+    say(
+      `  exceptions ${
+        Object.entries(s.exceptions)
+          .map(([t, n]) => `${t} ${n}`)
+          .join(', ') || 'none'
+      }`,
+    );
+    say(
+      `  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} queued for triage`,
+    );
   }
   if (run.error) say(`  error ${run.error.code}: ${run.error.message}`);
 }

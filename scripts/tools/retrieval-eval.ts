@@ -25,7 +25,9 @@ import type { ExceptionRecord } from '../../functions/shared/types.ts';
 const HERE = new URL('./retrieval/', import.meta.url).pathname;
 const K = 5;
 
-const { values } = parseArgs({ options: { help: { type: 'boolean', short: 'h' }, verbose: { type: 'boolean', short: 'v' } } });
+const { values } = parseArgs({
+  options: { help: { type: 'boolean', short: 'h' }, verbose: { type: 'boolean', short: 'v' } },
+});
 if (values.help) {
   process.stdout.write(`Usage: npm run eval:retrieval [-- --verbose]
 
@@ -44,7 +46,17 @@ try {
     const passages = splitIntoPassages(file, readFileSync(join(POLICIES_DIR, file), 'utf8'));
     const vectors = await embedder.embed(passages.map(passageEmbeddingText));
     for (const [i, p] of passages.entries()) {
-      await policyIndex.replace({ id: p.passage_id, vector: vectors[i] as number[], text: p.text, fields: { passage_id: p.passage_id, document: p.document, section: p.section, exception_types: p.exception_type } });
+      await policyIndex.replace({
+        id: p.passage_id,
+        vector: vectors[i] as number[],
+        text: p.text,
+        fields: {
+          passage_id: p.passage_id,
+          document: p.document,
+          section: p.section,
+          exception_types: p.exception_type,
+        },
+      });
     }
   }
 
@@ -63,22 +75,32 @@ try {
     const passages = numberPassages(await retrievePassages(record, embedder, policyIndex));
     const raw = await rules.triage({ exception: record, passages, system: '', user: '' });
     const valid = validateAnswer(raw.answer, passages);
-    if (valid.ok) record.triage = { ...valid.answer, policy_citations: valid.citations } as unknown as ExceptionRecord['triage'];
+    if (valid.ok)
+      record.triage = { ...valid.answer, policy_citations: valid.citations } as unknown as ExceptionRecord['triage'];
     const [vector] = await embedder.embed([exceptionEmbeddingText(record)]);
     await exceptionsIndex.replace(exceptionDocument(record, vector as number[]));
-    labelOf.set(exceptionId(ctx.dataset, ctx.businessDate, finding.type, finding.keyText), `${finding.type}:${finding.keyText}`);
+    labelOf.set(
+      exceptionId(ctx.dataset, ctx.businessDate, finding.type, finding.keyText),
+      `${finding.type}:${finding.keyText}`,
+    );
   }
 
-  const labels = JSON.parse(readFileSync(join(HERE, 'labels.json'), 'utf8')) as { queries: { q: string; expected: string[] }[] };
+  const labels = JSON.parse(readFileSync(join(HERE, 'labels.json'), 'utf8')) as {
+    queries: { q: string; expected: string[] }[];
+  };
   let total = 0;
-  process.stdout.write(`embedder ${embedder.id}; ${findings.length} exceptions indexed; ${labels.queries.length} labelled queries\n\n`);
+  process.stdout.write(
+    `embedder ${embedder.id}; ${findings.length} exceptions indexed; ${labels.queries.length} labelled queries\n\n`,
+  );
   for (const { q, expected } of labels.queries) {
     const [vector] = await embedder.embed([q]);
     const top = (await exceptionsIndex.search(vector as number[], K)).map((h) => labelOf.get(h.id) ?? h.id);
     const found = expected.filter((e) => top.includes(e)).length;
     const recall = found / Math.min(K, expected.length);
     total += recall;
-    process.stdout.write(`${recall.toFixed(2).padStart(5)}  ${q}${values.verbose ? `\n       top: ${top.join(', ')}` : ''}\n`);
+    process.stdout.write(
+      `${recall.toFixed(2).padStart(5)}  ${q}${values.verbose ? `\n       top: ${top.join(', ')}` : ''}\n`,
+    );
   }
   process.stdout.write(`\nrecall@${K}: ${(total / labels.queries.length).toFixed(3)} (${embedder.id})\n`);
 } finally {

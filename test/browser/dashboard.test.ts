@@ -18,15 +18,26 @@ import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 const CHROMIUM = process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium';
 /** What the probe found works here: no background networking (the network is closed), no sandbox as root. */
 const CHROMIUM_FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 const SHOTS = join(REPO_ROOT, 'test', 'browser', 'screenshots');
 const SAMPLE = { dataset: 'trades', date: '2025-12-10' };
-const CORRECTED_TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8').replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00');
+const CORRECTED_TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8').replace(
+  'T0005,ACCT1004,2025-12-03,475.00',
+  'T0005,ACCT1004,2025-12-03,450.00',
+);
 
 if (!existsSync(CHROMIUM)) {
-  throw new Error(`browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set TALLY_CHROMIUM`);
+  throw new Error(
+    `browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set TALLY_CHROMIUM`,
+  );
 }
 
 let dataDir: string;
@@ -38,14 +49,33 @@ let base: string;
 async function uploadSample(api: string): Promise<void> {
   for (const side of ['source', 'target'] as const) {
     const lines: string[] = [];
-    const io = { stdout: { write: (t: string) => lines.push(t) }, stderr: { write: (t: string) => lines.push(t) }, env: {} } as unknown as CliIo;
-    const code = await uploadCommand([`${SAMPLE_DIR}${side}.csv`, '--dataset', SAMPLE.dataset, '--date', SAMPLE.date, '--side', side, '--api', api, '--no-progress'], io);
+    const io = {
+      stdout: { write: (t: string) => lines.push(t) },
+      stderr: { write: (t: string) => lines.push(t) },
+      env: {},
+    } as unknown as CliIo;
+    const code = await uploadCommand(
+      [
+        `${SAMPLE_DIR}${side}.csv`,
+        '--dataset',
+        SAMPLE.dataset,
+        '--date',
+        SAMPLE.date,
+        '--side',
+        side,
+        '--api',
+        api,
+        '--no-progress',
+      ],
+      io,
+    );
     if (code !== 0) throw new Error(`uploading the sample ${side} failed: ${lines.join('')}`);
   }
 }
 
 /** README's screenshots (docs/screenshots/), rewritten only by `npm run screenshots`. */
-const DOCS_SHOTS = process.env.TALLY_UPDATE_DOCS_SCREENSHOTS === '1' ? join(REPO_ROOT, 'docs', 'screenshots') : undefined;
+const DOCS_SHOTS =
+  process.env.TALLY_UPDATE_DOCS_SCREENSHOTS === '1' ? join(REPO_ROOT, 'docs', 'screenshots') : undefined;
 const DOCS_VIEWS = new Set(['exceptions', 'exception-detail', 'search', 'upload', 'runs', 'operations']);
 
 async function shot(name: string): Promise<void> {
@@ -59,10 +89,15 @@ async function shot(name: string): Promise<void> {
 
 /** Waits until the exceptions table has loaded with `n` rows (a filter change reloads it). */
 async function expectRows(n: number): Promise<void> {
-  await expect.poll(async () => {
-    const loading = await page.getByText('Loading exceptions…').count();
-    return loading > 0 ? -1 : page.getByTestId('exception-row').count();
-  }, { timeout: 10_000 }).toBe(n);
+  await expect
+    .poll(
+      async () => {
+        const loading = await page.getByText('Loading exceptions…').count();
+        return loading > 0 ? -1 : page.getByTestId('exception-row').count();
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(n);
 }
 
 beforeAll(async () => {
@@ -135,14 +170,20 @@ describe('dashboard', () => {
     expect(await page.getByTestId('status').textContent()).toBe('ACKNOWLEDGED');
     const history = page.getByTestId('history').locator('li');
     expect(await history.count()).toBe(before + 1);
-    expect(await history.last().textContent()).toMatch(/Acknowledged by local-analyst \(OPEN → ACKNOWLEDGED\).*checking the fee schedule/);
+    expect(await history.last().textContent()).toMatch(
+      /Acknowledged by local-analyst \(OPEN → ACKNOWLEDGED\).*checking the fee schedule/,
+    );
   });
 
   it('a concurrent change is reported as a conflict, not overwritten', async () => {
     const id = page.url().split('/exceptions/')[1] as string;
-    const current = await (await fetch(`${base}/exceptions/${id}`)).json() as { version: number };
+    const current = (await (await fetch(`${base}/exceptions/${id}`)).json()) as { version: number };
     // Someone else adds a note behind this page's back.
-    const other = await fetch(`${base}/exceptions/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: current.version, note: 'from another analyst' }) });
+    const other = await fetch(`${base}/exceptions/${id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: current.version, note: 'from another analyst' }),
+    });
     expect(other.status).toBe(200);
 
     await page.getByRole('button', { name: 'Resolve' }).click();
@@ -189,7 +230,9 @@ describe('dashboard', () => {
     await page.getByRole('link', { name: 'Upload' }).click();
     await page.getByLabel('Dataset').fill(SAMPLE.dataset);
     await page.getByLabel('Business date').fill(SAMPLE.date);
-    await page.getByLabel(/Target file/).setInputFiles({ name: 'target.csv', mimeType: 'text/csv', buffer: Buffer.from(CORRECTED_TARGET) });
+    await page
+      .getByLabel(/Target file/)
+      .setInputFiles({ name: 'target.csv', mimeType: 'text/csv', buffer: Buffer.from(CORRECTED_TARGET) });
 
     await page.getByRole('button', { name: 'Upload and reconcile' }).click();
 

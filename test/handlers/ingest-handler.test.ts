@@ -34,7 +34,8 @@ function setup() {
   const handler = createHandler(defaultDeps);
   const invoke = (...records: ReturnType<typeof sqsRecord>[]) => handler(sqsEvent(...records), lambdaContext);
   /** A Lambda container handles one invocation at a time: concurrency means separate instances. */
-  const invokeInNewContainer = (...records: ReturnType<typeof sqsRecord>[]) => createHandler(defaultDeps)(sqsEvent(...records), lambdaContext);
+  const invokeInNewContainer = (...records: ReturnType<typeof sqsRecord>[]) =>
+    createHandler(defaultDeps)(sqsEvent(...records), lambdaContext);
   const reconRequests = sqs.bodies;
   return { objects, invoke, invokeInNewContainer, reconRequests };
 }
@@ -58,8 +59,18 @@ describe('ingest worker handler', () => {
     expect(second.batchItemFailures).toEqual([]);
     const [request] = env.reconRequests();
     expect(env.reconRequests()).toHaveLength(1);
-    expect(request).toMatchObject({ dataset: 'trades', business_date: keys.date, source: { key: keys.source, etag: sourceEtag }, target: { key: keys.target, etag: targetEtag } });
-    const file = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.files, Key: { dataset_date: `trades#${keys.date}`, side: 'source' } }));
+    expect(request).toMatchObject({
+      dataset: 'trades',
+      business_date: keys.date,
+      source: { key: keys.source, etag: sourceEtag },
+      target: { key: keys.target, etag: targetEtag },
+    });
+    const file = await dynamo.doc.send(
+      new GetCommand({
+        TableName: dynamo.names.tables.files,
+        Key: { dataset_date: `trades#${keys.date}`, side: 'source' },
+      }),
+    );
     expect(file.Item).toMatchObject({ status: 'ACCEPTED', rows: 20, etag: sourceEtag, side: 'source' });
   });
 
@@ -136,7 +147,8 @@ describe('ingest worker handler', () => {
 
   it('splits a policy document into passages, indexes them, skips an unchanged re-upload and replaces a changed one', async () => {
     const index = createVectorIndex('policies');
-    const doc = '# Runbook\n\n## Amount mismatch (AMOUNT_MISMATCH)\n\n### What to check\n\n- Compare fees.\n\n### Likely causes\n\n- Fees.\n';
+    const doc =
+      '# Runbook\n\n## Amount mismatch (AMOUNT_MISMATCH)\n\n### What to check\n\n- Compare fees.\n\n### Likely causes\n\n- Fees.\n';
     const key = `policies/runbook-${++dateCounter}.md`;
     const first = env.objects.put(key, doc);
 
@@ -152,7 +164,12 @@ describe('ingest worker handler', () => {
     expect(await index.count({ source_key: key })).toBe(3);
     const [vector] = await createEmbedder().embed(['what to check amount mismatch']);
     const [hit] = await index.search(vector as number[], 1, { source_key: key });
-    expect(hit?.fields).toMatchObject({ document: key.slice('policies/'.length), section: 'Runbook › Amount mismatch (AMOUNT_MISMATCH) › What to check', exception_types: 'AMOUNT_MISMATCH', etag: changed });
+    expect(hit?.fields).toMatchObject({
+      document: key.slice('policies/'.length),
+      section: 'Runbook › Amount mismatch (AMOUNT_MISMATCH) › What to check',
+      exception_types: 'AMOUNT_MISMATCH',
+      etag: changed,
+    });
     expect(env.reconRequests()).toHaveLength(0);
   });
 
@@ -183,11 +200,26 @@ describe('ingest worker handler', () => {
   });
 
   it.each([
-    ['a semicolon-delimited file', 'trade_id;account_id;trade_date;amount\nT1;A;2025-12-01;1.00\n', 'MISSING_COLUMNS', /semicolon/],
-    ['a file missing the amount column', 'trade_id,account_id,trade_date\nT1,A,2025-12-01\n', 'MISSING_COLUMNS', /amount/],
+    [
+      'a semicolon-delimited file',
+      'trade_id;account_id;trade_date;amount\nT1;A;2025-12-01;1.00\n',
+      'MISSING_COLUMNS',
+      /semicolon/,
+    ],
+    [
+      'a file missing the amount column',
+      'trade_id,account_id,trade_date\nT1,A,2025-12-01\n',
+      'MISSING_COLUMNS',
+      /amount/,
+    ],
     ['an empty file', '', 'FILE_EMPTY', /empty/],
     ['a UTF-16 file', Buffer.from('\ufefftrade_id,account_id,trade_date,amount\n', 'utf16le'), 'ENCODING', /UTF-16/],
-    ['a file with an unclosed quote', 'trade_id,account_id,trade_date,amount\nT1,"A,2025-12-01,1.00\n', 'CSV_UNCLOSED_QUOTE', /never closed/],
+    [
+      'a file with an unclosed quote',
+      'trade_id,account_id,trade_date,amount\nT1,"A,2025-12-01,1.00\n',
+      'CSV_UNCLOSED_QUOTE',
+      /never closed/,
+    ],
   ])('records %s as rejected with its error and asks for no run', async (_why, content, code, message) => {
     const keys = nextKeys();
     await env.invoke(sqsRecord(objectCreated(keys.source, env.objects.put(keys.source, SOURCE))));
@@ -198,7 +230,12 @@ describe('ingest worker handler', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(env.reconRequests()).toHaveLength(0);
-    const file = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.files, Key: { dataset_date: `trades#${keys.date}`, side: 'target' } }));
+    const file = await dynamo.doc.send(
+      new GetCommand({
+        TableName: dynamo.names.tables.files,
+        Key: { dataset_date: `trades#${keys.date}`, side: 'target' },
+      }),
+    );
     expect(file.Item).toMatchObject({ status: 'REJECTED', error: { code } });
     expect(file.Item?.error.message).toMatch(message);
     expect(file.Item?.error.line).toBeGreaterThanOrEqual(1);

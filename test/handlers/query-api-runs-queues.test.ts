@@ -28,11 +28,30 @@ beforeAll(async () => {
   const runs = new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs);
   // Written the way ingest requests them: through the RunStore (which adds the index attributes).
   const run = (dataset: string, date: string, n: number, status: RunRecord['status'] = 'COMPLETED'): RunRecord => ({
-    run_id: `run-${dataset}-${date}-${n}`, dataset, business_date: date, status,
+    run_id: `run-${dataset}-${date}-${n}`,
+    dataset,
+    business_date: date,
+    status,
     source: { bucket: 'b', key: `incoming/${dataset}/${date}/source.csv`, etag: `s${n}` },
     target: { bucket: 'b', key: `incoming/${dataset}/${date}/target.csv`, etag: `t${n}` },
-    requested_at: `2026-01-0${n}T08:00:00.000Z`, requested_by: `ingest-${n}`,
-    ...(status === 'COMPLETED' ? { summary: { rows: { source: 20, target: 19 }, matched: 15, exceptions: { AMOUNT_MISMATCH: 2 }, rejected: { source: 0, target: 0 }, duration_ms: 3, new: 2, changed: 0, unchanged: 0, resolved: 0, triage_enqueued: 2 } } : {}),
+    requested_at: `2026-01-0${n}T08:00:00.000Z`,
+    requested_by: `ingest-${n}`,
+    ...(status === 'COMPLETED'
+      ? {
+          summary: {
+            rows: { source: 20, target: 19 },
+            matched: 15,
+            exceptions: { AMOUNT_MISMATCH: 2 },
+            rejected: { source: 0, target: 0 },
+            duration_ms: 3,
+            new: 2,
+            changed: 0,
+            unchanged: 0,
+            resolved: 0,
+            triage_enqueued: 2,
+          },
+        }
+      : {}),
   });
   await runs.request(run('trades', '2025-12-10', 1));
   await runs.request(run('payments', '2025-12-10', 2, 'FAILED'));
@@ -45,11 +64,23 @@ afterAll(async () => {
 
 function httpEvent(method: string, path: string, query: Record<string, string> = {}): APIGatewayProxyEventV2 {
   return {
-    version: '2.0', routeKey: '$default', rawPath: path, rawQueryString: new URLSearchParams(query).toString(), headers: {},
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: new URLSearchParams(query).toString(),
+    headers: {},
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
     requestContext: {
-      accountId: '0', apiId: 'api', domainName: 'x', domainPrefix: 'x', http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 't' },
-      requestId: 'req', routeKey: '$default', stage: '$default', time: '', timeEpoch: NOW,
+      accountId: '0',
+      apiId: 'api',
+      domainName: 'x',
+      domainPrefix: 'x',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 't' },
+      requestId: 'req',
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: NOW,
     },
     isBase64Encoded: false,
   };
@@ -57,8 +88,16 @@ function httpEvent(method: string, path: string, query: Record<string, string> =
 
 function setup(queues: QueueMonitor = { depths: async () => [] }) {
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, { exceptions: dynamo.names.tables.exceptions, runs: dynamo.names.tables.runs }),
-    queues, paginationSecret: 'test-secret', corsOrigins: ['*'], localIdentity: 'me', now: () => NOW, healthChecks: [],
+    store: new DynamoQueryStore(dynamo.doc, {
+      exceptions: dynamo.names.tables.exceptions,
+      runs: dynamo.names.tables.runs,
+    }),
+    queues,
+    paginationSecret: 'test-secret',
+    corsOrigins: ['*'],
+    localIdentity: 'me',
+    now: () => NOW,
+    healthChecks: [],
   } as unknown as QueryApiDeps;
   const handler = createHandler(() => deps);
   return async (path: string, query: Record<string, string> = {}) => {
@@ -68,12 +107,20 @@ function setup(queues: QueueMonitor = { depths: async () => [] }) {
 }
 
 describe('GET /runs', () => {
-  it('lists every dataset\'s runs newest first, with their summaries and without index attributes', async () => {
+  it("lists every dataset's runs newest first, with their summaries and without index attributes", async () => {
     const res = await setup()('/runs');
 
     expect(res.status).toBe(200);
-    expect(res.body.items.map((r: RunRecord) => r.run_id)).toEqual(['run-trades-2025-12-11-4', 'run-trades-2025-12-10-3', 'run-payments-2025-12-10-2', 'run-trades-2025-12-10-1']);
-    expect(res.body.items[1]).toMatchObject({ status: 'COMPLETED', summary: { rows: { source: 20, target: 19 }, matched: 15, exceptions: { AMOUNT_MISMATCH: 2 } } });
+    expect(res.body.items.map((r: RunRecord) => r.run_id)).toEqual([
+      'run-trades-2025-12-11-4',
+      'run-trades-2025-12-10-3',
+      'run-payments-2025-12-10-2',
+      'run-trades-2025-12-10-1',
+    ]);
+    expect(res.body.items[1]).toMatchObject({
+      status: 'COMPLETED',
+      summary: { rows: { source: 20, target: 19 }, matched: 15, exceptions: { AMOUNT_MISMATCH: 2 } },
+    });
     expect(res.body.items[0]).not.toHaveProperty('record_type');
     expect(res.body.items[0]).not.toHaveProperty('dataset_date');
     expect(res.body.next_token).toBeNull();
@@ -86,7 +133,10 @@ describe('GET /runs', () => {
     const dataset = await get('/runs', { dataset: 'payments' });
     const running = await get('/runs', { status: 'RUNNING' });
 
-    expect(day.body.items.map((r: RunRecord) => r.run_id)).toEqual(['run-trades-2025-12-10-3', 'run-trades-2025-12-10-1']);
+    expect(day.body.items.map((r: RunRecord) => r.run_id)).toEqual([
+      'run-trades-2025-12-10-3',
+      'run-trades-2025-12-10-1',
+    ]);
     expect(dataset.body.items.map((r: RunRecord) => r.run_id)).toEqual(['run-payments-2025-12-10-2']);
     expect(running.body.items.map((r: RunRecord) => r.run_id)).toEqual(['run-trades-2025-12-11-4']);
   });
@@ -119,16 +169,27 @@ describe('GET /runs', () => {
   });
 
   it('is served by a key query on a GSI, never a Scan', () => {
-    expect(planRunsQuery({})).toEqual({ index: 'by_requested', partition: { attribute: 'record_type', value: 'RUN' }, filters: [] });
+    expect(planRunsQuery({})).toEqual({
+      index: 'by_requested',
+      partition: { attribute: 'record_type', value: 'RUN' },
+      filters: [],
+    });
     expect(planRunsQuery({ dataset: 'trades', business_date: '2025-12-10', status: 'FAILED' })).toEqual({
-      index: 'by_dataset_date', partition: { attribute: 'dataset_date', value: 'trades#2025-12-10' }, filters: [{ attribute: 'status', value: 'FAILED' }],
+      index: 'by_dataset_date',
+      partition: { attribute: 'dataset_date', value: 'trades#2025-12-10' },
+      filters: [{ attribute: 'status', value: 'FAILED' }],
     });
   });
 
   it('the ingest RunStore writes the by_requested partition on every run', async () => {
-    const out = await dynamo.doc.send(new QueryCommand({
-      TableName: dynamo.names.tables.runs, IndexName: 'by_requested', KeyConditionExpression: 'record_type = :r', ExpressionAttributeValues: { ':r': 'RUN' },
-    }));
+    const out = await dynamo.doc.send(
+      new QueryCommand({
+        TableName: dynamo.names.tables.runs,
+        IndexName: 'by_requested',
+        KeyConditionExpression: 'record_type = :r',
+        ExpressionAttributeValues: { ':r': 'RUN' },
+      }),
+    );
 
     expect(out.Count).toBe(4);
   });
@@ -138,37 +199,76 @@ describe('GET /queues', () => {
   const sqs = mockClient(SQSClient);
   const cloudwatch = mockClient(CloudWatchClient);
   const QUEUES = {
-    ingest: { main: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-ingest', dlq: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-ingest-dlq' },
-    triage: { main: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-triage', dlq: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-triage-dlq' },
+    ingest: {
+      main: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-ingest',
+      dlq: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-ingest-dlq',
+    },
+    triage: {
+      main: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-triage',
+      dlq: 'https://sqs.eu-west-1.amazonaws.com/123456789012/acme-triage-dlq',
+    },
   };
   beforeEach(() => {
     sqs.reset();
     cloudwatch.reset();
     sqs.on(GetQueueAttributesCommand).callsFake((input: { QueueUrl: string }) => ({
       Attributes: input.QueueUrl.endsWith('ingest-dlq')
-        ? { ApproximateNumberOfMessages: '2', ApproximateNumberOfMessagesNotVisible: '0', ApproximateNumberOfMessagesDelayed: '0' }
-        : { ApproximateNumberOfMessages: '5', ApproximateNumberOfMessagesNotVisible: '1', ApproximateNumberOfMessagesDelayed: '0' },
+        ? {
+            ApproximateNumberOfMessages: '2',
+            ApproximateNumberOfMessagesNotVisible: '0',
+            ApproximateNumberOfMessagesDelayed: '0',
+          }
+        : {
+            ApproximateNumberOfMessages: '5',
+            ApproximateNumberOfMessagesNotVisible: '1',
+            ApproximateNumberOfMessagesDelayed: '0',
+          },
     }));
   });
 
-  it('reports each main queue and its DLQ, with the oldest message\'s age from CloudWatch, and the runbook', async () => {
-    cloudwatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'q0', Values: [120, 60] }, { Id: 'q1', Values: [3600] }, { Id: 'q2', Values: [] }] });
-    const monitor = new SqsQueueMonitor(new SQSClient({ region: 'eu-west-1' }), QUEUES, { cloudwatch: new CloudWatchClient({ region: 'eu-west-1' }), now: () => NOW });
+  it("reports each main queue and its DLQ, with the oldest message's age from CloudWatch, and the runbook", async () => {
+    cloudwatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 'q0', Values: [120, 60] },
+        { Id: 'q1', Values: [3600] },
+        { Id: 'q2', Values: [] },
+      ],
+    });
+    const monitor = new SqsQueueMonitor(new SQSClient({ region: 'eu-west-1' }), QUEUES, {
+      cloudwatch: new CloudWatchClient({ region: 'eu-west-1' }),
+      now: () => NOW,
+    });
 
     const res = await setup(monitor)('/queues');
 
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       queues: [
-        { queue: 'ingest', main: { visible: 5, in_flight: 1, delayed: 0, oldest_age_seconds: 120 }, dlq: { visible: 2, in_flight: 0, delayed: 0, oldest_age_seconds: 3600 } },
-        { queue: 'triage', main: { visible: 5, in_flight: 1, delayed: 0, oldest_age_seconds: null }, dlq: { visible: 5, in_flight: 1, delayed: 0, oldest_age_seconds: null } },
+        {
+          queue: 'ingest',
+          main: { visible: 5, in_flight: 1, delayed: 0, oldest_age_seconds: 120 },
+          dlq: { visible: 2, in_flight: 0, delayed: 0, oldest_age_seconds: 3600 },
+        },
+        {
+          queue: 'triage',
+          main: { visible: 5, in_flight: 1, delayed: 0, oldest_age_seconds: null },
+          dlq: { visible: 5, in_flight: 1, delayed: 0, oldest_age_seconds: null },
+        },
       ],
       runbook: 'docs/runbooks/dlq-depth.md',
     });
     const query = cloudwatch.commandCalls(GetMetricDataCommand)[0]?.args[0].input;
     expect(cloudwatch.commandCalls(GetMetricDataCommand)).toHaveLength(1);
-    expect(query?.MetricDataQueries?.map((q) => q.MetricStat?.Metric?.Dimensions?.[0]?.Value)).toEqual(['acme-ingest', 'acme-ingest-dlq', 'acme-triage', 'acme-triage-dlq']);
-    expect(query?.MetricDataQueries?.[0]?.MetricStat).toMatchObject({ Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage' }, Stat: 'Maximum' });
+    expect(query?.MetricDataQueries?.map((q) => q.MetricStat?.Metric?.Dimensions?.[0]?.Value)).toEqual([
+      'acme-ingest',
+      'acme-ingest-dlq',
+      'acme-triage',
+      'acme-triage-dlq',
+    ]);
+    expect(query?.MetricDataQueries?.[0]?.MetricStat).toMatchObject({
+      Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage' },
+      Stat: 'Maximum',
+    });
   });
 
   it('without CloudWatch (local mode) reports depths and no age', async () => {
@@ -181,7 +281,9 @@ describe('GET /queues', () => {
   });
 
   it('a failing SQS call is a 500 with a correlation id only', async () => {
-    sqs.on(GetQueueAttributesCommand).rejects(new Error('AccessDenied on arn:aws:sqs:eu-west-1:123456789012:acme-ingest'));
+    sqs
+      .on(GetQueueAttributesCommand)
+      .rejects(new Error('AccessDenied on arn:aws:sqs:eu-west-1:123456789012:acme-ingest'));
     const monitor = new SqsQueueMonitor(new SQSClient({ region: 'eu-west-1' }), QUEUES);
 
     const res = await setup(monitor)('/queues');
@@ -199,7 +301,11 @@ describe('query-api configuration of the monitored queues', () => {
   const base = { [ENV.bucket]: 'b', [ENV.exceptionsTable]: 'e', [ENV.runsTable]: 'r' };
 
   it('reads the queue map and the metric source', () => {
-    const config = queryApiConfig({ ...base, [ENV.monitoredQueues]: JSON.stringify({ ingest: { main: 'https://sqs/x', dlq: 'https://sqs/x-dlq' } }), [ENV.queueMetrics]: 'cloudwatch' });
+    const config = queryApiConfig({
+      ...base,
+      [ENV.monitoredQueues]: JSON.stringify({ ingest: { main: 'https://sqs/x', dlq: 'https://sqs/x-dlq' } }),
+      [ENV.queueMetrics]: 'cloudwatch',
+    });
 
     expect(config.monitoredQueues).toEqual({ ingest: { main: 'https://sqs/x', dlq: 'https://sqs/x-dlq' } });
     expect(config.queueMetrics).toBe('cloudwatch');
@@ -207,6 +313,8 @@ describe('query-api configuration of the monitored queues', () => {
 
   it('defaults to no queues and no metrics, and names a malformed map', () => {
     expect(queryApiConfig(base)).toMatchObject({ monitoredQueues: {}, queueMetrics: 'none' });
-    expect(() => queryApiConfig({ ...base, [ENV.monitoredQueues]: '{"ingest":{"main":"x"}}' })).toThrow(/TALLY_MONITORED_QUEUES/);
+    expect(() => queryApiConfig({ ...base, [ENV.monitoredQueues]: '{"ingest":{"main":"x"}}' })).toThrow(
+      /TALLY_MONITORED_QUEUES/,
+    );
   });
 });

@@ -15,14 +15,29 @@ afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-function httpEvent(method: string, path: string, options: { query?: Record<string, string>; body?: unknown } = {}): APIGatewayProxyEventV2 {
+function httpEvent(
+  method: string,
+  path: string,
+  options: { query?: Record<string, string>; body?: unknown } = {},
+): APIGatewayProxyEventV2 {
   const query = options.query ?? {};
   return {
-    version: '2.0', routeKey: '$default', rawPath: path, rawQueryString: new URLSearchParams(query).toString(),
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: new URLSearchParams(query).toString(),
     headers: { 'content-type': 'application/json' },
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
     requestContext: {
-      accountId: '0', apiId: 'api', domainName: 'api', domainPrefix: 'api', requestId: 'req-1', routeKey: '$default', stage: '$default', time: '', timeEpoch: NOW,
+      accountId: '0',
+      apiId: 'api',
+      domainName: 'api',
+      domainPrefix: 'api',
+      requestId: 'req-1',
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: NOW,
       http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
     },
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
@@ -31,19 +46,42 @@ function httpEvent(method: string, path: string, options: { query?: Record<strin
 }
 
 const hit = (id: string, score: number, fields: Record<string, string> = {}): VectorHit => ({
-  id, score, text: `text of ${id}`,
-  fields: { exception_id: id, exception_type: 'AMOUNT_MISMATCH', status: 'OPEN', severity: 'HIGH', dataset: 'trades', business_date: '2025-12-10', run_id: 'run-1', key: '{"trade_id":"T0005"}', summary: `summary of ${id}`, ...fields },
+  id,
+  score,
+  text: `text of ${id}`,
+  fields: {
+    exception_id: id,
+    exception_type: 'AMOUNT_MISMATCH',
+    status: 'OPEN',
+    severity: 'HIGH',
+    dataset: 'trades',
+    business_date: '2025-12-10',
+    run_id: 'run-1',
+    key: '{"trade_id":"T0005"}',
+    summary: `summary of ${id}`,
+    ...fields,
+  },
 });
 
 function setup(hits: VectorHit[] = []) {
   const index: VectorIndex = {
-    ensure: vi.fn(), replace: vi.fn(), updateFields: vi.fn(), deleteWhere: vi.fn(), count: vi.fn(),
+    ensure: vi.fn(),
+    replace: vi.fn(),
+    updateFields: vi.fn(),
+    deleteWhere: vi.fn(),
+    count: vi.fn(),
     search: vi.fn(async () => hits),
   };
   const embed = vi.fn(async (texts: string[]) => texts.map(() => [1, 0, 0]));
   const s3 = createAwsClients({ s3ForcePathStyle: false }).s3;
   const deps: QueryApiDeps = {
-    store: { getException: vi.fn(), queryExceptions: vi.fn(), patchException: vi.fn(), getRun: vi.fn(), queryRuns: vi.fn() },
+    store: {
+      getException: vi.fn(),
+      queryExceptions: vi.fn(),
+      patchException: vi.fn(),
+      getRun: vi.fn(),
+      queryRuns: vi.fn(),
+    },
     uploads: new S3UploadSigner(s3, 'tally-data-test'),
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 3, embed },
@@ -55,7 +93,11 @@ function setup(hits: VectorHit[] = []) {
     now: () => NOW,
   };
   const handler = createHandler(() => deps);
-  const call = async (method: string, path: string, options: { query?: Record<string, string>; body?: unknown } = {}) => {
+  const call = async (
+    method: string,
+    path: string,
+    options: { query?: Record<string, string>; body?: unknown } = {},
+  ) => {
     const res = (await handler(httpEvent(method, path, options), lambdaContext)) as APIGatewayProxyStructuredResultV2;
     return { status: res.statusCode, body: JSON.parse(res.body ?? 'null') };
   };
@@ -73,15 +115,30 @@ describe('GET /search', () => {
     expect(api.index.search).toHaveBeenCalledWith([1, 0, 0], 10, undefined);
     expect(res.body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual(['a', 'b', 'c']);
     expect(res.body.items[1]).toEqual({
-      exception_id: 'b', exception_type: 'AMOUNT_MISMATCH', key: { trade_id: 'T0005' }, status: 'OPEN', severity: 'HIGH',
-      dataset: 'trades', business_date: '2025-12-10', run_id: 'run-1', summary: 'summary of b', score: 0.71,
+      exception_id: 'b',
+      exception_type: 'AMOUNT_MISMATCH',
+      key: { trade_id: 'T0005' },
+      status: 'OPEN',
+      severity: 'HIGH',
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      run_id: 'run-1',
+      summary: 'summary of b',
+      score: 0.71,
     });
     expect(res.body.items[2].key).toBe('not json');
   });
 
   it('passes every filter and k through to the index', async () => {
     const api = setup();
-    const filters = { status: 'OPEN', exception_type: 'MISSING_IN_TARGET', severity: 'CRITICAL', dataset: 'trades', business_date: '2025-12-10', run_id: 'run-9' };
+    const filters = {
+      status: 'OPEN',
+      exception_type: 'MISSING_IN_TARGET',
+      severity: 'CRITICAL',
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      run_id: 'run-9',
+    };
 
     const res = await api.call('GET', '/search', { query: { q: 'missing', k: '50', ...filters } });
 
@@ -109,7 +166,13 @@ describe('GET /search', () => {
 });
 
 describe('POST /uploads', () => {
-  const body = { dataset: 'trades', business_date: '2025-12-10', side: 'source', content_type: 'text/csv', content_length: 1234 };
+  const body = {
+    dataset: 'trades',
+    business_date: '2025-12-10',
+    side: 'source',
+    content_type: 'text/csv',
+    content_length: 1234,
+  };
 
   it('returns a short-lived pre-signed PUT for the key the server chose, content type and length signed', async () => {
     vi.stubEnv('AWS_REGION', 'us-east-1');
@@ -122,14 +185,18 @@ describe('POST /uploads', () => {
 
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({
-      method: 'PUT', key: 'incoming/trades/2025-12-10/source.csv',
-      headers: { 'content-type': 'text/csv', 'content-length': '1234' }, expires_at: new Date(NOW + 300_000).toISOString(),
+      method: 'PUT',
+      key: 'incoming/trades/2025-12-10/source.csv',
+      headers: { 'content-type': 'text/csv', 'content-length': '1234' },
+      expires_at: new Date(NOW + 300_000).toISOString(),
     });
     const url = new URL(res.body.url);
     expect(url.pathname).toBe('/incoming/trades/2025-12-10/source.csv');
     expect(url.hostname).toContain('tally-data-test');
     expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
-    expect(url.searchParams.get('X-Amz-SignedHeaders')?.split(';')).toEqual(expect.arrayContaining(['content-type', 'content-length', 'host']));
+    expect(url.searchParams.get('X-Amz-SignedHeaders')?.split(';')).toEqual(
+      expect.arrayContaining(['content-type', 'content-length', 'host']),
+    );
     expect(url.searchParams.get('X-Amz-Expires')).toBe('300');
     expect(url.searchParams.has('x-amz-checksum-crc32')).toBe(false);
   });
@@ -165,10 +232,25 @@ describe('query API configuration', () => {
   it('on Lambda, requires the secret and the origins and has no fallback identity', () => {
     const lambda = { ...base, AWS_LAMBDA_FUNCTION_NAME: 'tally-query-api' };
 
-    expect(() => queryApiConfig(lambda)).toThrow(/TALLY_PAGINATION_SECRET: is required on AWS.*TALLY_CORS_ORIGINS: is required/);
-    expect(() => queryApiConfig({ ...lambda, TALLY_PAGINATION_SECRET: 'short', TALLY_CORS_ORIGINS: '*' })).toThrow(/at least 32/);
-    expect(() => queryApiConfig({ ...lambda, TALLY_PAGINATION_SECRET: 'x'.repeat(32), TALLY_CORS_ORIGINS: '*', TALLY_LOCAL_IDENTITY: 'me' })).toThrow(ConfigError);
-    const config = queryApiConfig({ ...lambda, TALLY_PAGINATION_SECRET: 'x'.repeat(32), TALLY_CORS_ORIGINS: 'https://a.example, https://b.example' });
+    expect(() => queryApiConfig(lambda)).toThrow(
+      /TALLY_PAGINATION_SECRET: is required on AWS.*TALLY_CORS_ORIGINS: is required/,
+    );
+    expect(() => queryApiConfig({ ...lambda, TALLY_PAGINATION_SECRET: 'short', TALLY_CORS_ORIGINS: '*' })).toThrow(
+      /at least 32/,
+    );
+    expect(() =>
+      queryApiConfig({
+        ...lambda,
+        TALLY_PAGINATION_SECRET: 'x'.repeat(32),
+        TALLY_CORS_ORIGINS: '*',
+        TALLY_LOCAL_IDENTITY: 'me',
+      }),
+    ).toThrow(ConfigError);
+    const config = queryApiConfig({
+      ...lambda,
+      TALLY_PAGINATION_SECRET: 'x'.repeat(32),
+      TALLY_CORS_ORIGINS: 'https://a.example, https://b.example',
+    });
     expect(config).toMatchObject({ corsOrigins: ['https://a.example', 'https://b.example'], localIdentity: undefined });
   });
 

@@ -40,12 +40,21 @@ function httpEvent(method: string, path: string, options: EventOptions = {}): AP
     headers: { 'content-type': 'application/json', ...options.headers },
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
     requestContext: {
-      accountId: '000000000000', apiId: 'api', domainName: 'api.example.com', domainPrefix: 'api',
+      accountId: '000000000000',
+      apiId: 'api',
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
       http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: `req-${++requestCounter}`, routeKey: '$default', stage: '$default', time: '', timeEpoch: NOW,
+      requestId: `req-${++requestCounter}`,
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: NOW,
       ...(options.claims ? { authorizer: { jwt: { claims: options.claims, scopes: [] } } } : {}),
     } as APIGatewayProxyEventV2['requestContext'],
-    ...(options.body === undefined ? {} : { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }),
+    ...(options.body === undefined
+      ? {}
+      : { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }),
     isBase64Encoded: false,
   };
 }
@@ -72,27 +81,63 @@ async function seed(table: string, doc: TestDynamo['doc'], s: Seed = {}) {
   const runId = s.runId ?? 'run-1';
   const record: ExceptionRecord = {
     exception_id: exceptionId(dataset, date, type, JSON.stringify({ trade_id: tradeId })),
-    run_id: runId, dataset, business_date: date, exception_type: type,
+    run_id: runId,
+    dataset,
+    business_date: date,
+    exception_type: type,
     key: { trade_id: tradeId },
-    source: { trade_id: tradeId, amount: '100.00' }, target: { trade_id: tradeId, amount: '101.00' },
+    source: { trade_id: tradeId, amount: '100.00' },
+    target: { trade_id: tradeId, amount: '101.00' },
     diffs: [{ field: 'amount', source: '100.00', target: '101.00', delta: '1.00' }],
     lines: { source: [2], target: [2] },
-    policy_severity: 'MEDIUM', status: s.status ?? 'OPEN',
-    created_at: createdAt, updated_at: createdAt, version: 1,
+    policy_severity: 'MEDIUM',
+    status: s.status ?? 'OPEN',
+    created_at: createdAt,
+    updated_at: createdAt,
+    version: 1,
     history: [{ at: createdAt, by: 'system:recon', action: 'CREATED', to: 'OPEN', run_id: runId }],
-    ...(s.severity ? {
-      severity: s.severity,
-      triage: {
-        severity: s.severity, summary: `Amount differs by 1.00 on ${tradeId}`, recommended_actions: ['confirm with the counterparty'],
-        root_cause_hypotheses: ['late amendment'], rejected_citations: [],
-        policy_citations: [{ passage_id: 'recon-policy.md#tolerances', document: 'recon-policy.md', section: 'Tolerances', passage: 'Amounts must match within 0.01.' }],
-        provider: 'rules', model: 'rules-v1', triaged_at: createdAt, degraded: false, prompt_version: 'p1', policy_version: 'v1', content_hash: 'c', attempts: [],
-      },
-    } : {}),
+    ...(s.severity
+      ? {
+          severity: s.severity,
+          triage: {
+            severity: s.severity,
+            summary: `Amount differs by 1.00 on ${tradeId}`,
+            recommended_actions: ['confirm with the counterparty'],
+            root_cause_hypotheses: ['late amendment'],
+            rejected_citations: [],
+            policy_citations: [
+              {
+                passage_id: 'recon-policy.md#tolerances',
+                document: 'recon-policy.md',
+                section: 'Tolerances',
+                passage: 'Amounts must match within 0.01.',
+              },
+            ],
+            provider: 'rules',
+            model: 'rules-v1',
+            triaged_at: createdAt,
+            degraded: false,
+            prompt_version: 'p1',
+            policy_version: 'v1',
+            content_hash: 'c',
+            attempts: [],
+          },
+        }
+      : {}),
   };
-  await doc.send(new PutCommand({ TableName: table, Item: {
-    ...record, content_hash: 'hash', last_changed_run_id: runId, record_type: 'EXCEPTION', dataset_date: `${dataset}#${date}`, last_seen_at: createdAt,
-  } }));
+  await doc.send(
+    new PutCommand({
+      TableName: table,
+      Item: {
+        ...record,
+        content_hash: 'hash',
+        last_changed_run_id: runId,
+        record_type: 'EXCEPTION',
+        dataset_date: `${dataset}#${date}`,
+        last_seen_at: createdAt,
+      },
+    }),
+  );
   return record;
 }
 
@@ -116,7 +161,10 @@ function setup(overrides: Partial<QueryApiDeps> = {}, db: TestDynamo = dynamo) {
   const deps: QueryApiDeps = {
     store: new DynamoQueryStore(db.doc, { exceptions: db.names.tables.exceptions, runs: db.names.tables.runs }),
     uploads: { presignPut: vi.fn(async () => 'https://bucket.s3.amazonaws.com/signed') },
-    healthChecks: [{ name: 'dynamodb', check: async () => undefined }, { name: 's3', check: async () => undefined }],
+    healthChecks: [
+      { name: 'dynamodb', check: async () => undefined },
+      { name: 's3', check: async () => undefined },
+    ],
     embedder: fakeEmbedder(),
     exceptionsIndex: index,
     queues: { depths: vi.fn(async () => []) },
@@ -129,7 +177,12 @@ function setup(overrides: Partial<QueryApiDeps> = {}, db: TestDynamo = dynamo) {
   const handler = createHandler(() => deps);
   const call = async (method: string, path: string, options: EventOptions = {}) => {
     const res = (await handler(httpEvent(method, path, options), lambdaContext)) as APIGatewayProxyStructuredResultV2;
-    return { status: res.statusCode, headers: res.headers ?? {}, raw: res.body ?? '', body: JSON.parse(res.body ?? 'null') };
+    return {
+      status: res.statusCode,
+      headers: res.headers ?? {},
+      raw: res.body ?? '',
+      body: JSON.parse(res.body ?? 'null'),
+    };
   };
   return { call, deps, index, seed: (s: Seed = {}) => seed(db.names.tables.exceptions, db.doc, s) };
 }
@@ -145,7 +198,12 @@ describe('GET /health', () => {
   });
 
   it('answers 503 naming the failed dependency but not its error', async () => {
-    const broken: HealthCheck = { name: 's3', check: async () => { throw new Error('AccessDenied arn:aws:s3:::secret-bucket'); } };
+    const broken: HealthCheck = {
+      name: 's3',
+      check: async () => {
+        throw new Error('AccessDenied arn:aws:s3:::secret-bucket');
+      },
+    };
     const api = setup({ healthChecks: [{ name: 'dynamodb', check: async () => undefined }, broken] });
 
     const res = await api.call('GET', '/health');
@@ -156,7 +214,10 @@ describe('GET /health', () => {
   });
 
   it('probes the real exceptions table with a GetItem on a key that does not exist', async () => {
-    const store = new DynamoQueryStore(dynamo.doc, { exceptions: dynamo.names.tables.exceptions, runs: dynamo.names.tables.runs });
+    const store = new DynamoQueryStore(dynamo.doc, {
+      exceptions: dynamo.names.tables.exceptions,
+      runs: dynamo.names.tables.runs,
+    });
     const missing = new DynamoQueryStore(dynamo.doc, { exceptions: 'no-such-table', runs: 'no-such-table' });
 
     await expect(store.healthCheck().check()).resolves.toBeUndefined();
@@ -185,7 +246,11 @@ describe('routing, CORS and errors', () => {
 
     const allowed = await api.call('GET', '/health', { headers: { origin: 'https://app.example.com' } });
     const other = await api.call('GET', '/health', { headers: { origin: 'https://evil.example.com' } });
-    const preflight = await setup().call('OPTIONS', '/exceptions', { headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'PATCH' } }).catch(() => undefined);
+    const preflight = await setup()
+      .call('OPTIONS', '/exceptions', {
+        headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'PATCH' },
+      })
+      .catch(() => undefined);
 
     expect(allowed.headers['Access-Control-Allow-Origin']).toBe('https://app.example.com');
     expect(other.headers['Access-Control-Allow-Origin']).toBeUndefined();
@@ -195,8 +260,12 @@ describe('routing, CORS and errors', () => {
 
   it('answers 500 without internals when the store fails, with a correlation id to quote', async () => {
     const failing: QueryStore = {
-      getException: async () => { throw new Error('ProvisionedThroughputExceeded on arn:aws:dynamodb:us-east-1:123456789012:table/secret'); },
-      queryExceptions: async () => { throw new Error('boom at internal line 42'); },
+      getException: async () => {
+        throw new Error('ProvisionedThroughputExceeded on arn:aws:dynamodb:us-east-1:123456789012:table/secret');
+      },
+      queryExceptions: async () => {
+        throw new Error('boom at internal line 42');
+      },
       patchException: async () => undefined,
       getRun: async () => undefined,
       queryRuns: async () => ({ items: [] }),
@@ -215,7 +284,9 @@ describe('routing, CORS and errors', () => {
   });
 
   it('answers 500 without internals when the configuration is invalid', async () => {
-    const handler = createHandler(() => { throw new Error('invalid configuration: TALLY_BUCKET: is required'); });
+    const handler = createHandler(() => {
+      throw new Error('invalid configuration: TALLY_BUCKET: is required');
+    });
 
     const res = (await handler(httpEvent('GET', '/health'), lambdaContext)) as APIGatewayProxyStructuredResultV2;
 
@@ -236,7 +307,9 @@ describe('GET /exceptions', () => {
     const pages = [];
     let token: string | undefined;
     do {
-      const res = await api.call('GET', '/exceptions', { query: { dataset: 'paging', business_date: date, ...(token ? { next_token: token } : {}) } });
+      const res = await api.call('GET', '/exceptions', {
+        query: { dataset: 'paging', business_date: date, ...(token ? { next_token: token } : {}) },
+      });
       expect(res.status).toBe(200);
       pages.push(res.body);
       token = res.body.next_token ?? undefined;
@@ -279,16 +352,29 @@ describe('GET /exceptions', () => {
   it('combines filters: the index narrows, the rest filter, pages stay full', async () => {
     const api = setup();
     for (let i = 0; i < 30; i++) {
-      await api.seed({ runId: 'run-mixed', status: i % 3 === 0 ? 'ACKNOWLEDGED' : 'OPEN', type: i % 2 === 0 ? 'AMOUNT_MISMATCH' : 'MISSING_IN_TARGET', createdAt: `2025-08-01T00:00:${String(i).padStart(2, '0')}.000Z` });
+      await api.seed({
+        runId: 'run-mixed',
+        status: i % 3 === 0 ? 'ACKNOWLEDGED' : 'OPEN',
+        type: i % 2 === 0 ? 'AMOUNT_MISMATCH' : 'MISSING_IN_TARGET',
+        createdAt: `2025-08-01T00:00:${String(i).padStart(2, '0')}.000Z`,
+      });
     }
 
-    const first = await api.call('GET', '/exceptions', { query: { run_id: 'run-mixed', status: 'ACKNOWLEDGED', limit: '6' } });
-    const second = await api.call('GET', '/exceptions', { query: { run_id: 'run-mixed', status: 'ACKNOWLEDGED', limit: '6', next_token: first.body.next_token } });
-    const both = await api.call('GET', '/exceptions', { query: { run_id: 'run-mixed', status: 'ACKNOWLEDGED', exception_type: 'AMOUNT_MISMATCH' } });
+    const first = await api.call('GET', '/exceptions', {
+      query: { run_id: 'run-mixed', status: 'ACKNOWLEDGED', limit: '6' },
+    });
+    const second = await api.call('GET', '/exceptions', {
+      query: { run_id: 'run-mixed', status: 'ACKNOWLEDGED', limit: '6', next_token: first.body.next_token },
+    });
+    const both = await api.call('GET', '/exceptions', {
+      query: { run_id: 'run-mixed', status: 'ACKNOWLEDGED', exception_type: 'AMOUNT_MISMATCH' },
+    });
 
     expect(first.body.count).toBe(6);
     expect(second.body).toMatchObject({ count: 4, next_token: null });
-    expect([...first.body.items, ...second.body.items].every((i) => i.status === 'ACKNOWLEDGED' && i.run_id === 'run-mixed')).toBe(true);
+    expect(
+      [...first.body.items, ...second.body.items].every((i) => i.status === 'ACKNOWLEDGED' && i.run_id === 'run-mixed'),
+    ).toBe(true);
     expect(both.body.count).toBe(5);
   });
 
@@ -314,7 +400,8 @@ describe('GET /exceptions', () => {
     const res = await api.call('GET', '/exceptions', { query: { run_id: 'run-internal' } });
 
     expect(Object.keys(res.body.items[0])).not.toEqual(expect.arrayContaining(['record_type']));
-    for (const attribute of ['record_type', 'dataset_date', 'content_hash', 'last_changed_run_id']) expect(res.body.items[0]).not.toHaveProperty(attribute);
+    for (const attribute of ['record_type', 'dataset_date', 'content_hash', 'last_changed_run_id'])
+      expect(res.body.items[0]).not.toHaveProperty(attribute);
     expect(res.body.items[0]).toHaveProperty('version', 1);
   });
 
@@ -348,7 +435,9 @@ describe('GET /exceptions', () => {
     const tampered = `${Buffer.from(JSON.stringify(edited)).toString('base64url')}.${signature}`;
 
     for (const token of [tampered, `${payload}.${signature.slice(0, -2)}`, 'garbage', `${payload}.${signature}.x`]) {
-      const res = await api.call('GET', '/exceptions', { query: { run_id: 'run-token', limit: '1', next_token: token } });
+      const res = await api.call('GET', '/exceptions', {
+        query: { run_id: 'run-token', limit: '1', next_token: token },
+      });
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('INVALID_NEXT_TOKEN');
       expect(res.body.error.message).toContain('altered');
@@ -368,8 +457,12 @@ describe('GET /exceptions', () => {
     for (let i = 0; i < 3; i++) await api.seed({ runId: 'run-foreign' });
     const first = await api.call('GET', '/exceptions', { query: { run_id: 'run-foreign', limit: '1' } });
 
-    const res = await api.call('GET', '/exceptions', { query: { run_id: 'run-foreign', status: 'OPEN', limit: '1', next_token: first.body.next_token } });
-    const sameFiltersOtherLimit = await api.call('GET', '/exceptions', { query: { run_id: 'run-foreign', limit: '2', next_token: first.body.next_token } });
+    const res = await api.call('GET', '/exceptions', {
+      query: { run_id: 'run-foreign', status: 'OPEN', limit: '1', next_token: first.body.next_token },
+    });
+    const sameFiltersOtherLimit = await api.call('GET', '/exceptions', {
+      query: { run_id: 'run-foreign', limit: '2', next_token: first.body.next_token },
+    });
 
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('NEXT_TOKEN_FILTER_MISMATCH');
@@ -387,8 +480,16 @@ describe('GET /exceptions/{id}', () => {
 
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
-      exception_id: record.exception_id, version: 1, status: 'OPEN', severity: 'HIGH', key: record.key, diffs: record.diffs,
-      triage: { summary: expect.stringContaining('Amount differs'), policy_citations: [{ document: 'recon-policy.md', section: 'Tolerances' }] },
+      exception_id: record.exception_id,
+      version: 1,
+      status: 'OPEN',
+      severity: 'HIGH',
+      key: record.key,
+      diffs: record.diffs,
+      triage: {
+        summary: expect.stringContaining('Amount differs'),
+        policy_citations: [{ document: 'recon-policy.md', section: 'Tolerances' }],
+      },
       history: [{ by: 'system:recon', action: 'CREATED' }],
     });
     expect(res.body).not.toHaveProperty('dataset_date');
@@ -414,12 +515,20 @@ describe('PATCH /exceptions/{id}', () => {
     const record = await api.seed();
 
     const res = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
-      body: { version: 1, status: 'ACKNOWLEDGED', note: 'looking into it' }, claims: { email: 'ana@bank.example', sub: 'u-1' },
+      body: { version: 1, status: 'ACKNOWLEDGED', note: 'looking into it' },
+      claims: { email: 'ana@bank.example', sub: 'u-1' },
     });
 
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'ACKNOWLEDGED', version: 2, updated_at: new Date(NOW).toISOString() });
-    expect(res.body.history.at(-1)).toEqual({ at: new Date(NOW).toISOString(), by: 'ana@bank.example', action: 'ACKNOWLEDGED', from: 'OPEN', to: 'ACKNOWLEDGED', note: 'looking into it' });
+    expect(res.body.history.at(-1)).toEqual({
+      at: new Date(NOW).toISOString(),
+      by: 'ana@bank.example',
+      action: 'ACKNOWLEDGED',
+      from: 'OPEN',
+      to: 'ACKNOWLEDGED',
+      note: 'looking into it',
+    });
     expect(api.index.updateFields).toHaveBeenCalledWith(record.exception_id, { status: 'ACKNOWLEDGED' });
     const reread = await api.call('GET', `/exceptions/${record.exception_id}`);
     expect(reread.body.version).toBe(2);
@@ -430,7 +539,10 @@ describe('PATCH /exceptions/{id}', () => {
     const a = await api.seed();
     const b = await api.seed();
 
-    const bySub = await api.call('PATCH', `/exceptions/${a.exception_id}`, { body: { version: 1, note: 'n' }, claims: { sub: 'user-42' } });
+    const bySub = await api.call('PATCH', `/exceptions/${a.exception_id}`, {
+      body: { version: 1, note: 'n' },
+      claims: { sub: 'user-42' },
+    });
     const local = await api.call('PATCH', `/exceptions/${b.exception_id}`, { body: { version: 1, note: 'n' } });
 
     expect(bySub.body.history.at(-1)).toMatchObject({ by: 'user-42', action: 'NOTE', note: 'n' });
@@ -441,8 +553,13 @@ describe('PATCH /exceptions/{id}', () => {
     const api = setup({ localIdentity: undefined });
     const record = await api.seed();
 
-    const anonymous = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, note: 'n' } });
-    const noUsableClaim = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, note: 'n' }, claims: { scope: 'x' } });
+    const anonymous = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 1, note: 'n' },
+    });
+    const noUsableClaim = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 1, note: 'n' },
+      claims: { scope: 'x' },
+    });
 
     expect(anonymous.status).toBe(401);
     expect(noUsableClaim.status).toBe(401);
@@ -453,10 +570,15 @@ describe('PATCH /exceptions/{id}', () => {
     const record = await api.seed();
     await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, status: 'ACKNOWLEDGED' } });
 
-    const res = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, status: 'FALSE_POSITIVE' } });
+    const res = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 1, status: 'FALSE_POSITIVE' },
+    });
 
     expect(res.status).toBe(409);
-    expect(res.body.error).toMatchObject({ code: 'VERSION_CONFLICT', details: { sent_version: 1, current_version: 2 } });
+    expect(res.body.error).toMatchObject({
+      code: 'VERSION_CONFLICT',
+      details: { sent_version: 1, current_version: 2 },
+    });
   });
 
   it('lets exactly one of two concurrent changes with the same version through', async () => {
@@ -464,8 +586,14 @@ describe('PATCH /exceptions/{id}', () => {
     const record = await api.seed();
 
     const results = await Promise.all([
-      api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, status: 'ACKNOWLEDGED' }, claims: { email: 'a@x' } }),
-      api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, status: 'FALSE_POSITIVE' }, claims: { email: 'b@x' } }),
+      api.call('PATCH', `/exceptions/${record.exception_id}`, {
+        body: { version: 1, status: 'ACKNOWLEDGED' },
+        claims: { email: 'a@x' },
+      }),
+      api.call('PATCH', `/exceptions/${record.exception_id}`, {
+        body: { version: 1, status: 'FALSE_POSITIVE' },
+        claims: { email: 'b@x' },
+      }),
     ]);
 
     expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
@@ -487,11 +615,17 @@ describe('PATCH /exceptions/{id}', () => {
       getRun: (id) => store.getRun(id),
       queryRuns: (q) => store.queryRuns(q),
       patchException: async (patch) => {
-        await store.patchException({ ...patch, set: { status: 'FALSE_POSITIVE' }, history: [{ at: 'x', by: 'other', action: 'FALSE_POSITIVE' }] });
+        await store.patchException({
+          ...patch,
+          set: { status: 'FALSE_POSITIVE' },
+          history: [{ at: 'x', by: 'other', action: 'FALSE_POSITIVE' }],
+        });
         return store.patchException(patch);
       },
     };
-    const res = await setup({ store: racing }).call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, status: 'ACKNOWLEDGED' } });
+    const res = await setup({ store: racing }).call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 1, status: 'ACKNOWLEDGED' },
+    });
 
     expect(res.status).toBe(409);
     expect(res.body.error.details.current_version).toBe(2);
@@ -536,9 +670,15 @@ describe('PATCH /exceptions/{id}', () => {
     const api = setup();
     const record = await api.seed();
 
-    const assigned = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, assignee: 'bo@bank.example', note: 'yours' } });
-    const cleared = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 2, assignee: null } });
-    const same = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 3, assignee: null } });
+    const assigned = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 1, assignee: 'bo@bank.example', note: 'yours' },
+    });
+    const cleared = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 2, assignee: null },
+    });
+    const same = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 3, assignee: null },
+    });
 
     expect(assigned.body).toMatchObject({ status: 'OPEN', assignee: 'bo@bank.example', version: 2 });
     expect(assigned.body.history.at(-1)).toMatchObject({ action: 'ASSIGNED', to: 'bo@bank.example', note: 'yours' });
@@ -553,7 +693,9 @@ describe('PATCH /exceptions/{id}', () => {
     api.index.updateFields.mockRejectedValueOnce(new Error('opensearch down'));
     const record = await api.seed();
 
-    const res = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 1, status: 'ACKNOWLEDGED' } });
+    const res = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
+      body: { version: 1, status: 'ACKNOWLEDGED' },
+    });
 
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('ACKNOWLEDGED');
@@ -564,7 +706,11 @@ describe('PATCH /exceptions/{id}', () => {
     [{ version: 1 }, 'VALIDATION_ERROR', 'nothing to change'],
     [{ version: 1, status: 'DONE' }, 'VALIDATION_ERROR', 'status: must be one of OPEN'],
     [{ version: 1.5, note: 'x' }, 'VALIDATION_ERROR', 'version: must be an integer'],
-    [{ version: 1, note: 'x', priority: 1 }, 'VALIDATION_ERROR', 'unknown field "priority"; allowed: version, status, assignee, note'],
+    [
+      { version: 1, note: 'x', priority: 1 },
+      'VALIDATION_ERROR',
+      'unknown field "priority"; allowed: version, status, assignee, note',
+    ],
     [{ version: 1, note: '   ' }, 'VALIDATION_ERROR', 'note: must not be empty'],
     ['{"version":', 'INVALID_JSON', 'not valid JSON'],
     [undefined, 'MISSING_BODY', 'needs a JSON body'],
@@ -580,7 +726,9 @@ describe('PATCH /exceptions/{id}', () => {
   });
 
   it('answers 404 for an unknown id', async () => {
-    const res = await setup().call('PATCH', '/exceptions/ffffffffffffffffffffffffffffffff', { body: { version: 1, status: 'ACKNOWLEDGED' } });
+    const res = await setup().call('PATCH', '/exceptions/ffffffffffffffffffffffffffffffff', {
+      body: { version: 1, status: 'ACKNOWLEDGED' },
+    });
 
     expect(res.status).toBe(404);
   });
@@ -589,17 +737,33 @@ describe('PATCH /exceptions/{id}', () => {
 describe('GET /runs/{run_id}', () => {
   it('returns the run summary without internal attributes, 404 when unknown', async () => {
     const api = setup();
-    await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.runs, Item: {
-      run_id: 'trades-2025-12-10-1-1', dataset_date: 'trades#2025-12-10', dataset: 'trades', business_date: '2025-12-10', status: 'COMPLETED', lease_until: 0,
-      requested_at: '2025-12-10T08:00:00Z', requested_by: 'x', summary: { rows: { source: 20, target: 19 }, matched: 15, new: 5 },
-    } }));
+    await dynamo.doc.send(
+      new PutCommand({
+        TableName: dynamo.names.tables.runs,
+        Item: {
+          run_id: 'trades-2025-12-10-1-1',
+          dataset_date: 'trades#2025-12-10',
+          dataset: 'trades',
+          business_date: '2025-12-10',
+          status: 'COMPLETED',
+          lease_until: 0,
+          requested_at: '2025-12-10T08:00:00Z',
+          requested_by: 'x',
+          summary: { rows: { source: 20, target: 19 }, matched: 15, new: 5 },
+        },
+      }),
+    );
 
     const found = await api.call('GET', '/runs/trades-2025-12-10-1-1');
     const missing = await api.call('GET', '/runs/nope');
     const huge = await api.call('GET', `/runs/${'r'.repeat(300)}`);
 
     expect(found.status).toBe(200);
-    expect(found.body).toMatchObject({ run_id: 'trades-2025-12-10-1-1', status: 'COMPLETED', summary: { matched: 15 } });
+    expect(found.body).toMatchObject({
+      run_id: 'trades-2025-12-10-1-1',
+      status: 'COMPLETED',
+      summary: { matched: 15 },
+    });
     expect(found.body).not.toHaveProperty('dataset_date');
     expect(found.body).not.toHaveProperty('lease_until');
     expect(missing.status).toBe(404);

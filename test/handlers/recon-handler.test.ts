@@ -31,24 +31,62 @@ function setup() {
   /** Stores the pair as ingest would have (files + a REQUESTED run) and returns the recon request. */
   async function requestRun(runId: string, source: string, target: string) {
     const refs = {
-      source: { bucket: 'tally-data', key: `incoming/trades/${date}/source.csv`, etag: objects.put(`incoming/trades/${date}/source.csv`, source) },
-      target: { bucket: 'tally-data', key: `incoming/trades/${date}/target.csv`, etag: objects.put(`incoming/trades/${date}/target.csv`, target) },
+      source: {
+        bucket: 'tally-data',
+        key: `incoming/trades/${date}/source.csv`,
+        etag: objects.put(`incoming/trades/${date}/source.csv`, source),
+      },
+      target: {
+        bucket: 'tally-data',
+        key: `incoming/trades/${date}/target.csv`,
+        etag: objects.put(`incoming/trades/${date}/target.csv`, target),
+      },
     };
     for (const side of ['source', 'target'] as const) {
-      await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.files, Item: {
-        dataset_date: `trades#${date}`, side, dataset: 'trades', business_date: date, ...refs[side], status: 'ACCEPTED', rows: 20, sequencer: '1', generation: 1,
-      } }));
+      await dynamo.doc.send(
+        new PutCommand({
+          TableName: dynamo.names.tables.files,
+          Item: {
+            dataset_date: `trades#${date}`,
+            side,
+            dataset: 'trades',
+            business_date: date,
+            ...refs[side],
+            status: 'ACCEPTED',
+            rows: 20,
+            sequencer: '1',
+            generation: 1,
+          },
+        }),
+      );
     }
-    await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.runs, Item: {
-      run_id: runId, dataset_date: `trades#${date}`, dataset: 'trades', business_date: date, ...refs, status: 'REQUESTED', requested_at: new Date().toISOString(), requested_by: 'test',
-    } }));
+    await dynamo.doc.send(
+      new PutCommand({
+        TableName: dynamo.names.tables.runs,
+        Item: {
+          run_id: runId,
+          dataset_date: `trades#${date}`,
+          dataset: 'trades',
+          business_date: date,
+          ...refs,
+          status: 'REQUESTED',
+          requested_at: new Date().toISOString(),
+          requested_by: 'test',
+        },
+      }),
+    );
     return { run_id: runId, dataset: 'trades', business_date: date, ...refs };
   }
 
   async function exceptions() {
-    const out = await dynamo.doc.send(new QueryCommand({
-      TableName: dynamo.names.tables.exceptions, IndexName: 'by_dataset_date', KeyConditionExpression: 'dataset_date = :d', ExpressionAttributeValues: { ':d': `trades#${date}` },
-    }));
+    const out = await dynamo.doc.send(
+      new QueryCommand({
+        TableName: dynamo.names.tables.exceptions,
+        IndexName: 'by_dataset_date',
+        KeyConditionExpression: 'dataset_date = :d',
+        ExpressionAttributeValues: { ':d': `trades#${date}` },
+      }),
+    );
     return out.Items ?? [];
   }
 
@@ -70,12 +108,26 @@ describe('recon handler', () => {
     expect(response.batchItemFailures).toEqual([]);
     const stored = await env.exceptions();
     expect(stored.map((e) => `${e.exception_type}:${e.key.trade_id}`).sort()).toEqual([
-      'AMOUNT_MISMATCH:T0005', 'AMOUNT_MISMATCH:T0018', 'DUPLICATE_IN_TARGET:T0012', 'MISSING_IN_TARGET:T0007', 'MISSING_IN_TARGET:T0014',
+      'AMOUNT_MISMATCH:T0005',
+      'AMOUNT_MISMATCH:T0018',
+      'DUPLICATE_IN_TARGET:T0012',
+      'MISSING_IN_TARGET:T0007',
+      'MISSING_IN_TARGET:T0014',
     ]);
     expect(stored.every((e) => e.status === 'OPEN' && e.version === 1 && e.run_id === 'run-a')).toBe(true);
-    expect(env.triage().map((t) => t.exception_id).sort()).toEqual(stored.map((e) => e.exception_id).sort());
-    const run = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-a' } }));
-    expect(run.Item).toMatchObject({ status: 'COMPLETED', summary: { rows: { source: 20, target: 19 }, matched: 15, new: 5, triage_enqueued: 5 } });
+    expect(
+      env
+        .triage()
+        .map((t) => t.exception_id)
+        .sort(),
+    ).toEqual(stored.map((e) => e.exception_id).sort());
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-a' } }),
+    );
+    expect(run.Item).toMatchObject({
+      status: 'COMPLETED',
+      summary: { rows: { source: 20, target: 19 }, matched: 15, new: 5, triage_enqueued: 5 },
+    });
   });
 
   it('does nothing on redelivery of a completed run', async () => {
@@ -90,14 +142,20 @@ describe('recon handler', () => {
 
   it('resolves what a corrected re-run no longer finds, keeps the rest, and triages only what is new', async () => {
     await env.invoke(await env.requestRun('run-c1', SOURCE, TARGET));
-    const corrected = TARGET.replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00')
-      .replace('T0018,ACCT1002,2025-12-09,295.00', 'T0018,ACCT1009,2025-12-09,295.00');
+    const corrected = TARGET.replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00').replace(
+      'T0018,ACCT1002,2025-12-09,295.00',
+      'T0018,ACCT1009,2025-12-09,295.00',
+    );
 
     await env.invoke(await env.requestRun('run-c2', SOURCE, corrected));
 
     const byKey = Object.fromEntries((await env.exceptions()).map((e) => [`${e.exception_type}:${e.key.trade_id}`, e]));
     expect(byKey['AMOUNT_MISMATCH:T0005']).toMatchObject({ status: 'RESOLVED', resolved_by_system: true, version: 2 });
-    expect(byKey['AMOUNT_MISMATCH:T0005']?.history.at(-1)).toMatchObject({ by: 'system:recon', action: 'RESOLVED', run_id: 'run-c2' });
+    expect(byKey['AMOUNT_MISMATCH:T0005']?.history.at(-1)).toMatchObject({
+      by: 'system:recon',
+      action: 'RESOLVED',
+      run_id: 'run-c2',
+    });
     expect(byKey['FIELD_MISMATCH:T0018']).toMatchObject({ status: 'OPEN', run_id: 'run-c2' });
     expect(byKey['MISSING_IN_TARGET:T0007']).toMatchObject({ status: 'OPEN', run_id: 'run-c2', version: 1 });
     const secondRunTriage = env.triage().filter((t) => t.run_id === 'run-c2');
@@ -107,12 +165,19 @@ describe('recon handler', () => {
   it('keeps an analyst status and history when the same break is found again', async () => {
     await env.invoke(await env.requestRun('run-d1', SOURCE, TARGET));
     const missing = (await env.exceptions()).find((e) => e.key.trade_id === 'T0007');
-    await dynamo.doc.send(new UpdateCommand({
-      TableName: dynamo.names.tables.exceptions, Key: { exception_id: missing?.exception_id },
-      UpdateExpression: 'SET #s = :ack, version = :v, history = list_append(history, :h)',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':ack': 'ACKNOWLEDGED', ':v': 2, ':h': [{ at: 'now', by: 'analyst@bank', action: 'STATUS', to: 'ACKNOWLEDGED' }] },
-    }));
+    await dynamo.doc.send(
+      new UpdateCommand({
+        TableName: dynamo.names.tables.exceptions,
+        Key: { exception_id: missing?.exception_id },
+        UpdateExpression: 'SET #s = :ack, version = :v, history = list_append(history, :h)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: {
+          ':ack': 'ACKNOWLEDGED',
+          ':v': 2,
+          ':h': [{ at: 'now', by: 'analyst@bank', action: 'STATUS', to: 'ACKNOWLEDGED' }],
+        },
+      }),
+    );
 
     await env.invoke(await env.requestRun('run-d2', SOURCE, `${TARGET}T9999,ACCT1,2025-12-10,1.00\n`));
 
@@ -127,7 +192,9 @@ describe('recon handler', () => {
     const response = await env.invoke(request);
 
     expect(response.batchItemFailures).toEqual([]);
-    const run = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-e' } }));
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-e' } }),
+    );
     expect(run.Item).toMatchObject({ status: 'FAILED', error: { code: 'MISSING_COLUMNS' } });
     expect(run.Item?.error.message).toContain('target.csv');
     expect(await env.exceptions()).toHaveLength(0);
@@ -139,7 +206,9 @@ describe('recon handler', () => {
 
     await env.invoke(request);
 
-    const run = await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-f' } }));
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-f' } }),
+    );
     expect(run.Item?.status).toBe('SUPERSEDED');
     expect(await env.exceptions()).toHaveLength(0);
   });

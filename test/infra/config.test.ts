@@ -23,12 +23,20 @@ describe('infra configuration', () => {
   });
 
   it('the example configuration in the repository is valid', () => {
-    const example = JSON.parse(readFileSync(new URL('../../infra/tally.config.example.json', import.meta.url), 'utf8')) as unknown;
+    const example = JSON.parse(
+      readFileSync(new URL('../../infra/tally.config.example.json', import.meta.url), 'utf8'),
+    ) as unknown;
     expect(parseInfraConfig(example).domain?.apiDomainName).toBe('api.tally.acme.example');
   });
 
   it('names every invalid field in one error', () => {
-    const attempt = () => parseInfraConfig({ prefix: 'Bad_Prefix', regions: { primary: 'eu-west-1', secondary: 'eu-west-1' }, alarmEmail: 'not-mail', extra: 1 });
+    const attempt = () =>
+      parseInfraConfig({
+        prefix: 'Bad_Prefix',
+        regions: { primary: 'eu-west-1', secondary: 'eu-west-1' },
+        alarmEmail: 'not-mail',
+        extra: 1,
+      });
 
     expect(attempt).toThrow(InfraConfigError);
     expect(attempt).toThrow(/prefix:.*regions:.*alarmEmail:/s);
@@ -47,10 +55,12 @@ describe('infra configuration', () => {
     }
   });
 
-  it('a longer consumer timeout from config stretches its queue\'s visibility timeout with it', () => {
+  it("a longer consumer timeout from config stretches its queue's visibility timeout with it", () => {
     const out = synth({ ...FULL_CONFIG, functions: { recon: { timeoutSeconds: 600 } } });
     try {
-      const recon = resourcesOf(out.primary, 'aws_sqs_queue').map(([, q]) => q).find((q) => q.name === resourceNames('acme-tally').queues.recon.main);
+      const recon = resourcesOf(out.primary, 'aws_sqs_queue')
+        .map(([, q]) => q)
+        .find((q) => q.name === resourceNames('acme-tally').queues.recon.main);
       expect(recon?.visibility_timeout_seconds).toBe(VISIBILITY_TIMEOUT_FACTOR * 600);
       expect(QUEUES.recon.consumerTimeoutSeconds).not.toBe(600);
     } finally {

@@ -4,8 +4,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DLQ_RETENTION_SECONDS, FUNCTION_NAMES, FUNCTIONS, QUEUE_NAMES, QUEUES, TABLES, VISIBILITY_TIMEOUT_FACTOR,
-  awsBucketName, objectCreatedPattern, resourceNames, searchCollectionName, type TableDef,
+  DLQ_RETENTION_SECONDS,
+  FUNCTION_NAMES,
+  FUNCTIONS,
+  QUEUE_NAMES,
+  QUEUES,
+  TABLES,
+  VISIBILITY_TIMEOUT_FACTOR,
+  awsBucketName,
+  objectCreatedPattern,
+  resourceNames,
+  searchCollectionName,
+  type TableDef,
 } from '../../functions/shared/resources.ts';
 import { FUNCTION_ACCESS } from '../../infra/access.ts';
 import { API_ROUTES } from '../../infra/constructs/http-api.ts';
@@ -17,7 +27,11 @@ beforeAll(() => {
 });
 afterAll(() => out?.cleanup());
 
-const regional = () => [['primary', out.primary], ['secondary', out.secondary]] as const;
+const regional = () =>
+  [
+    ['primary', out.primary],
+    ['secondary', out.secondary],
+  ] as const;
 const names = () => resourceNames(out.config.prefix);
 const named = (stack: Json, type: string, name: string, attribute = 'name') => {
   const found = resourcesOf(stack, type).filter(([, r]) => r[attribute] === name);
@@ -29,7 +43,10 @@ describe('queues', () => {
   it.each(QUEUE_NAMES)('%s has a DLQ after >= 5 receives, keeping messages longer than the source', (queue) => {
     for (const [, stack] of regional()) {
       const [, main] = named(stack, 'aws_sqs_queue', names().queues[queue].main);
-      const redrive = JSON.parse(main.redrive_policy as string) as { deadLetterTargetArn: string; maxReceiveCount: number };
+      const redrive = JSON.parse(main.redrive_policy as string) as {
+        deadLetterTargetArn: string;
+        maxReceiveCount: number;
+      };
       const dlq = referenced(stack, redrive.deadLetterTargetArn);
 
       expect(dlq.name).toBe(names().queues[queue].dlq);
@@ -50,7 +67,12 @@ describe('queues', () => {
   it.each(QUEUE_NAMES)("%s's visibility timeout is at least 6x its consumer Lambda's timeout", (queue) => {
     for (const [, stack] of regional()) {
       const [, main] = named(stack, 'aws_sqs_queue', names().queues[queue].main);
-      const [, consumer] = named(stack, 'aws_lambda_function', `${out.config.prefix}-${QUEUES[queue].consumer}`, 'function_name');
+      const [, consumer] = named(
+        stack,
+        'aws_lambda_function',
+        `${out.config.prefix}-${QUEUES[queue].consumer}`,
+        'function_name',
+      );
 
       expect(main.visibility_timeout_seconds).toBeGreaterThanOrEqual(VISIBILITY_TIMEOUT_FACTOR * consumer.timeout);
     }
@@ -58,30 +80,46 @@ describe('queues', () => {
 
   it.each(QUEUE_NAMES)("%s's DLQ pages on-call as soon as it holds a message", (queue) => {
     for (const [, stack] of regional()) {
-      const alarms = resourcesOf(stack, 'aws_cloudwatch_metric_alarm').map(([, a]) => a)
-        .filter((a) => a.metric_name === 'ApproximateNumberOfMessagesVisible' && a.dimensions?.QueueName === names().queues[queue].dlq);
+      const alarms = resourcesOf(stack, 'aws_cloudwatch_metric_alarm')
+        .map(([, a]) => a)
+        .filter(
+          (a) =>
+            a.metric_name === 'ApproximateNumberOfMessagesVisible' &&
+            a.dimensions?.QueueName === names().queues[queue].dlq,
+        );
 
       expect(alarms).toHaveLength(1);
-      expect(alarms[0]).toMatchObject({ namespace: 'AWS/SQS', comparison_operator: 'GreaterThanThreshold', threshold: 0, statistic: 'Maximum' });
+      expect(alarms[0]).toMatchObject({
+        namespace: 'AWS/SQS',
+        comparison_operator: 'GreaterThanThreshold',
+        threshold: 0,
+        statistic: 'Maximum',
+      });
       expect(referenced(stack, (alarms[0] as Json).alarm_actions[0]).name).toBe(`${out.config.prefix}-on-call`);
     }
   });
 
-  it.each(QUEUE_NAMES)("%s alarms when its oldest message gets old (a stuck consumer)", (queue) => {
-    const alarms = resourcesOf(out.primary, 'aws_cloudwatch_metric_alarm').map(([, a]) => a)
-      .filter((a) => a.metric_name === 'ApproximateAgeOfOldestMessage' && a.dimensions?.QueueName === names().queues[queue].main);
+  it.each(QUEUE_NAMES)('%s alarms when its oldest message gets old (a stuck consumer)', (queue) => {
+    const alarms = resourcesOf(out.primary, 'aws_cloudwatch_metric_alarm')
+      .map(([, a]) => a)
+      .filter(
+        (a) =>
+          a.metric_name === 'ApproximateAgeOfOldestMessage' && a.dimensions?.QueueName === names().queues[queue].main,
+      );
 
     expect(alarms).toHaveLength(1);
   });
 });
 
 describe('S3 -> EventBridge -> ingest queue', () => {
-  it('the rule matches the shared Object Created pattern for this region\'s bucket', () => {
+  it("the rule matches the shared Object Created pattern for this region's bucket", () => {
     for (const [, stack] of regional()) {
       const [, rule] = resourcesOf(stack, 'aws_cloudwatch_event_rule')[0] as [string, Json];
       const region = stack.provider.aws[0].region as string;
 
-      expect(JSON.parse(rule.event_pattern as string)).toEqual(objectCreatedPattern(awsBucketName(out.config.prefix, region)));
+      expect(JSON.parse(rule.event_pattern as string)).toEqual(
+        objectCreatedPattern(awsBucketName(out.config.prefix, region)),
+      );
     }
   });
 
@@ -102,14 +140,23 @@ describe('S3 -> EventBridge -> ingest queue', () => {
     const [ruleId] = resourcesOf(out.primary, 'aws_cloudwatch_event_rule')[0] as [string, Json];
     const policies = resourcesOf(out.primary, 'aws_sqs_queue_policy');
 
-    expect(policies.map(([, p]) => referenced(out.primary, p.queue_url).name).sort()).toEqual([names().queues.ingest.main, names().queues.ingest.dlq].sort());
+    expect(policies.map(([, p]) => referenced(out.primary, p.queue_url).name).sort()).toEqual(
+      [names().queues.ingest.main, names().queues.ingest.dlq].sort(),
+    );
     for (const [, policy] of policies) {
-      const doc = out.primary.data.aws_iam_policy_document[(/data\.aws_iam_policy_document\.([^.]+)\.json/.exec(policy.policy) as RegExpExecArray)[1] as string];
-      expect(doc.statement).toEqual([expect.objectContaining({
-        actions: ['sqs:SendMessage'],
-        principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }],
-        condition: [{ test: 'ArnEquals', variable: 'aws:SourceArn', values: [ref('aws_cloudwatch_event_rule', ruleId, 'arn')] }],
-      })]);
+      const doc =
+        out.primary.data.aws_iam_policy_document[
+          (/data\.aws_iam_policy_document\.([^.]+)\.json/.exec(policy.policy) as RegExpExecArray)[1] as string
+        ];
+      expect(doc.statement).toEqual([
+        expect.objectContaining({
+          actions: ['sqs:SendMessage'],
+          principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }],
+          condition: [
+            { test: 'ArnEquals', variable: 'aws:SourceArn', values: [ref('aws_cloudwatch_event_rule', ruleId, 'arn')] },
+          ],
+        }),
+      ]);
     }
   });
 });
@@ -125,12 +172,22 @@ describe('data bucket', () => {
     for (const [, stack] of regional()) {
       expect(only(stack, 'aws_s3_bucket_versioning').versioning_configuration.status).toBe('Enabled');
       expect(only(stack, 'aws_s3_bucket_server_side_encryption_configuration').rule[0]).toMatchObject({
-        apply_server_side_encryption_by_default: { sse_algorithm: 'aws:kms', kms_master_key_id: expect.stringMatching(/^\$\{aws_kms_key\./) },
+        apply_server_side_encryption_by_default: {
+          sse_algorithm: 'aws:kms',
+          kms_master_key_id: expect.stringMatching(/^\$\{aws_kms_key\./),
+        },
         bucket_key_enabled: true,
       });
-      expect(only(stack, 'aws_s3_bucket_public_access_block')).toMatchObject({ block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true });
+      expect(only(stack, 'aws_s3_bucket_public_access_block')).toMatchObject({
+        block_public_acls: true,
+        block_public_policy: true,
+        ignore_public_acls: true,
+        restrict_public_buckets: true,
+      });
       expect(only(stack, 'aws_s3_bucket_ownership_controls').rule.object_ownership).toBe('BucketOwnerEnforced');
-      const tls = statementsIn(stack).find(({ statement }) => statement.condition?.[0]?.variable === 'aws:SecureTransport');
+      const tls = statementsIn(stack).find(
+        ({ statement }) => statement.condition?.[0]?.variable === 'aws:SecureTransport',
+      );
       expect(tls?.statement).toMatchObject({ effect: 'Deny', condition: [{ test: 'Bool', values: ['false'] }] });
     }
   });
@@ -140,7 +197,10 @@ describe('data bucket', () => {
     const rules = only(out.primary, 'aws_s3_bucket_lifecycle_configuration').rule as Json[];
     expect(rules.map((r) => r.filter[0].prefix)).toEqual(expect.arrayContaining(['processed/', 'rejected/']));
     for (const r of rules) expect(r.status).toBe('Enabled');
-    expect(only(out.primary, 'aws_s3_bucket_cors_configuration').cors_rule[0]).toMatchObject({ allowed_methods: ['PUT'], allowed_origins: ['https://tally.acme.example'] });
+    expect(only(out.primary, 'aws_s3_bucket_cors_configuration').cors_rule[0]).toMatchObject({
+      allowed_methods: ['PUT'],
+      allowed_origins: ['https://tally.acme.example'],
+    });
   });
 
   it('has a region-specific name (bucket names are global)', () => {
@@ -152,14 +212,22 @@ describe('data bucket', () => {
 describe('Lambda functions', () => {
   it('one per function in the shared list, in each region', () => {
     for (const [, stack] of regional()) {
-      expect(resourcesOf(stack, 'aws_lambda_function').map(([, f]) => f.function_name).sort()).toEqual(FUNCTION_NAMES.map((n) => `${out.config.prefix}-${n}`).sort());
+      expect(
+        resourcesOf(stack, 'aws_lambda_function')
+          .map(([, f]) => f.function_name)
+          .sort(),
+      ).toEqual(FUNCTION_NAMES.map((n) => `${out.config.prefix}-${n}`).sort());
     }
   });
 
   it('every one runs Node 22 on arm64 with tracing, into its own log group with retention', () => {
     for (const [, stack] of regional()) {
       for (const [, fn] of resourcesOf(stack, 'aws_lambda_function')) {
-        expect(fn).toMatchObject({ runtime: 'nodejs22.x', architectures: ['arm64'], tracing_config: { mode: 'Active' } });
+        expect(fn).toMatchObject({
+          runtime: 'nodejs22.x',
+          architectures: ['arm64'],
+          tracing_config: { mode: 'Active' },
+        });
         const logGroup = referenced(stack, fn.logging_config.log_group);
         expect(logGroup.name).toBe(`/aws/lambda/${fn.function_name}`);
         expect(logGroup.retention_in_days).toBe(out.config.retention.logDays);
@@ -184,7 +252,8 @@ describe('Lambda functions', () => {
   it('queue consumers read their queue in batches, report item failures, and are capped', () => {
     for (const queue of QUEUE_NAMES) {
       const consumer = QUEUES[queue].consumer;
-      const mappings = resourcesOf(out.primary, 'aws_lambda_event_source_mapping').map(([, m]) => m)
+      const mappings = resourcesOf(out.primary, 'aws_lambda_event_source_mapping')
+        .map(([, m]) => m)
         .filter((m) => referenced(out.primary, m.event_source_arn).name === names().queues[queue].main);
 
       expect(mappings).toHaveLength(1);
@@ -193,14 +262,20 @@ describe('Lambda functions', () => {
         function_response_types: ['ReportBatchItemFailures'],
         scaling_config: { maximum_concurrency: (FUNCTIONS[consumer] as { maxConcurrency: number }).maxConcurrency },
       });
-      expect(referenced(out.primary, (mappings[0] as Json).function_name).function_name).toBe(`${out.config.prefix}-${consumer}`);
+      expect(referenced(out.primary, (mappings[0] as Json).function_name).function_name).toBe(
+        `${out.config.prefix}-${consumer}`,
+      );
     }
   });
 
   it('every one alarms on errors and throttles', () => {
-    const alarms = resourcesOf(out.primary, 'aws_cloudwatch_metric_alarm').map(([, a]) => `${a.dimensions?.FunctionName}/${a.metric_name}`);
+    const alarms = resourcesOf(out.primary, 'aws_cloudwatch_metric_alarm').map(
+      ([, a]) => `${a.dimensions?.FunctionName}/${a.metric_name}`,
+    );
     for (const name of FUNCTION_NAMES) {
-      expect(alarms).toEqual(expect.arrayContaining([`${out.config.prefix}-${name}/Errors`, `${out.config.prefix}-${name}/Throttles`]));
+      expect(alarms).toEqual(
+        expect.arrayContaining([`${out.config.prefix}-${name}/Errors`, `${out.config.prefix}-${name}/Throttles`]),
+      );
     }
   });
 });
@@ -215,30 +290,43 @@ describe('IAM', () => {
   });
 
   it('function roles use no wildcard actions and "*" resources only where the API has nothing narrower (X-Ray, CloudWatch GetMetricData)', () => {
-    const functionDocs = resourcesOf(out.primary, 'aws_iam_role_policy').map(([, p]) => (/data\.aws_iam_policy_document\.([^.]+)\.json/.exec(p.policy) as RegExpExecArray)[1] as string);
+    const functionDocs = resourcesOf(out.primary, 'aws_iam_role_policy').map(
+      ([, p]) => (/data\.aws_iam_policy_document\.([^.]+)\.json/.exec(p.policy) as RegExpExecArray)[1] as string,
+    );
     expect(functionDocs).toHaveLength(FUNCTION_NAMES.length);
     for (const id of functionDocs) {
       for (const statement of out.primary.data.aws_iam_policy_document[id].statement as Json[]) {
         expect(statement.effect).toBe('Allow');
         for (const action of statement.actions as string[]) expect(action, id).not.toContain('*');
-        if ((statement.resources as string[]).includes('*')) expect(statement.actions.every((a: string) => a.startsWith('xray:') || a === 'cloudwatch:GetMetricData'), id).toBe(true);
+        if ((statement.resources as string[]).includes('*'))
+          expect(
+            statement.actions.every((a: string) => a.startsWith('xray:') || a === 'cloudwatch:GetMetricData'),
+            id,
+          ).toBe(true);
       }
     }
   });
 
   it('Bedrock access names exactly the configured models', () => {
-    const bedrock = statementsIn(out.primary).filter(({ statement }) => statement.actions.some((a: string) => a.startsWith('bedrock:')));
+    const bedrock = statementsIn(out.primary).filter(({ statement }) =>
+      statement.actions.some((a: string) => a.startsWith('bedrock:')),
+    );
     const resources = new Set(bedrock.flatMap(({ statement }) => statement.resources as string[]));
     const models = Object.values(out.config.models);
 
     expect(bedrock.length).toBeGreaterThan(0);
-    for (const arn of resources) expect(models.some((m) => arn.endsWith(`/${m}`) || arn.endsWith(`/${m.replace(/^eu\./, '')}`)), arn).toBe(true);
+    for (const arn of resources)
+      expect(
+        models.some((m) => arn.endsWith(`/${m}`) || arn.endsWith(`/${m.replace(/^eu\./, '')}`)),
+        arn,
+      ).toBe(true);
   });
 
   it('only the functions that search get the collection, and the data access policy names exactly their roles', () => {
     const [, access] = resourcesOf(out.primary, 'aws_opensearchserverless_access_policy')[0] as [string, Json];
     const principals = (JSON.parse(access.policy as string) as { Principal: string[] }[]).flatMap((r) => r.Principal);
-    const roleOf = (name: string) => named(out.primary, 'aws_lambda_function', `${out.config.prefix}-${name}`, 'function_name')[1].role as string;
+    const roleOf = (name: string) =>
+      named(out.primary, 'aws_lambda_function', `${out.config.prefix}-${name}`, 'function_name')[1].role as string;
     const searching = FUNCTION_NAMES.filter((n) => FUNCTION_ACCESS[n].search);
 
     expect(principals.sort()).toEqual(searching.map(roleOf).sort());
@@ -250,8 +338,19 @@ describe('DynamoDB', () => {
     for (const [table, def] of Object.entries(TABLES) as [string, TableDef][]) {
       const [, t] = named(out.primary, 'aws_dynamodb_table', names().tables[table as keyof typeof TABLES]);
 
-      expect(t).toMatchObject({ billing_mode: 'PAY_PER_REQUEST', hash_key: def.partitionKey.name, point_in_time_recovery: { enabled: true }, server_side_encryption: { enabled: true } });
-      expect(t.replica).toEqual([expect.objectContaining({ region_name: 'eu-central-1', kms_key_arn: expect.stringMatching(/^\$\{aws_kms_replica_key\./), point_in_time_recovery: true })]);
+      expect(t).toMatchObject({
+        billing_mode: 'PAY_PER_REQUEST',
+        hash_key: def.partitionKey.name,
+        point_in_time_recovery: { enabled: true },
+        server_side_encryption: { enabled: true },
+      });
+      expect(t.replica).toEqual([
+        expect.objectContaining({
+          region_name: 'eu-central-1',
+          kms_key_arn: expect.stringMatching(/^\$\{aws_kms_replica_key\./),
+          point_in_time_recovery: true,
+        }),
+      ]);
       expect((t.global_secondary_index ?? []).map((i: Json) => i.name).sort()).toEqual(Object.keys(def.indexes).sort());
       if (def.ttlAttribute) expect(t.ttl).toEqual({ attribute_name: def.ttlAttribute, enabled: true });
     }
@@ -280,10 +379,15 @@ describe('DynamoDB', () => {
 describe('search', () => {
   it('is a VECTORSEARCH collection encrypted with our key', () => {
     const [, collection] = resourcesOf(out.primary, 'aws_opensearchserverless_collection')[0] as [string, Json];
-    const encryption = resourcesOf(out.primary, 'aws_opensearchserverless_security_policy').map(([, p]) => p).find((p) => p.type === 'encryption') as Json;
+    const encryption = resourcesOf(out.primary, 'aws_opensearchserverless_security_policy')
+      .map(([, p]) => p)
+      .find((p) => p.type === 'encryption') as Json;
 
     expect(collection).toMatchObject({ name: searchCollectionName(out.config.prefix), type: 'VECTORSEARCH' });
-    expect(JSON.parse(encryption.policy as string)).toMatchObject({ AWSOwnedKey: false, KmsARN: expect.stringMatching(/^\$\{aws_kms_key\./) });
+    expect(JSON.parse(encryption.policy as string)).toMatchObject({
+      AWSOwnedKey: false,
+      KmsARN: expect.stringMatching(/^\$\{aws_kms_key\./),
+    });
   });
 });
 
@@ -294,7 +398,11 @@ describe('HTTP API', () => {
       expect(routes.map((r) => r.route_key).sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
       for (const route of routes) {
         if (route.route_key === 'GET /health') expect(route.authorization_type).toBe('NONE');
-        else expect(route, route.route_key).toMatchObject({ authorization_type: 'JWT', authorizer_id: expect.stringMatching(/^\$\{aws_apigatewayv2_authorizer\./) });
+        else
+          expect(route, route.route_key).toMatchObject({
+            authorization_type: 'JWT',
+            authorizer_id: expect.stringMatching(/^\$\{aws_apigatewayv2_authorizer\./),
+          });
       }
     }
   });
@@ -307,24 +415,35 @@ describe('HTTP API', () => {
     for (const [, route] of resourcesOf(out.primary, 'aws_apigatewayv2_route')) {
       expect(route.target).toBe(`integrations/${ref('aws_apigatewayv2_integration', integrationId, 'id')}`);
     }
-    expect(permission).toMatchObject({ principal: 'apigateway.amazonaws.com', source_arn: expect.stringMatching(/^\$\{aws_apigatewayv2_api\.[^.]+\.execution_arn\}\/\*\/\*$/) });
+    expect(permission).toMatchObject({
+      principal: 'apigateway.amazonaws.com',
+      source_arn: expect.stringMatching(/^\$\{aws_apigatewayv2_api\.[^.]+\.execution_arn\}\/\*\/\*$/),
+    });
   });
 
   it('the authorizer checks the configured issuer and audience', () => {
     const [, authorizer] = resourcesOf(out.primary, 'aws_apigatewayv2_authorizer')[0] as [string, Json];
-    expect(authorizer).toMatchObject({ authorizer_type: 'JWT', jwt_configuration: { issuer: out.config.auth.issuer, audience: out.config.auth.audience } });
+    expect(authorizer).toMatchObject({
+      authorizer_type: 'JWT',
+      jwt_configuration: { issuer: out.config.auth.issuer, audience: out.config.auth.audience },
+    });
   });
 
   it('the stage throttles and writes access logs', () => {
     const [, stage] = resourcesOf(out.primary, 'aws_apigatewayv2_stage')[0] as [string, Json];
     expect(stage.default_route_settings).toMatchObject({ throttling_rate_limit: 50, throttling_burst_limit: 100 });
-    expect(referenced(out.primary, stage.access_log_settings.destination_arn).retention_in_days).toBe(out.config.retention.logDays);
+    expect(referenced(out.primary, stage.access_log_settings.destination_arn).retention_in_days).toBe(
+      out.config.retention.logDays,
+    );
   });
 
   it('answers on the configured name with a regional certificate in each region', () => {
     for (const [, stack] of regional()) {
       const [, domain] = resourcesOf(stack, 'aws_apigatewayv2_domain_name')[0] as [string, Json];
-      expect(domain).toMatchObject({ domain_name: 'api.tally.acme.example', domain_name_configuration: { endpoint_type: 'REGIONAL', security_policy: 'TLS_1_2' } });
+      expect(domain).toMatchObject({
+        domain_name: 'api.tally.acme.example',
+        domain_name_configuration: { endpoint_type: 'REGIONAL', security_policy: 'TLS_1_2' },
+      });
       expect(resourcesOf(stack, 'aws_acm_certificate')).toHaveLength(1);
     }
   });
@@ -340,8 +459,17 @@ describe('observability', () => {
 
   it('the dashboard plots queue and DLQ depth, function errors and duration, exceptions by type and triage provider', () => {
     const [, dashboard] = resourcesOf(out.primary, 'aws_cloudwatch_dashboard')[0] as [string, Json];
-    const titles = (JSON.parse(dashboard.dashboard_body as string) as { widgets: { properties: { title: string } }[] }).widgets.map((w) => w.properties.title);
-    expect(titles).toEqual(['Queue depth', 'DLQ depth (page when > 0)', 'Function errors', 'Function duration p95 (ms)', 'Exceptions by type', 'Triage by provider']);
+    const titles = (
+      JSON.parse(dashboard.dashboard_body as string) as { widgets: { properties: { title: string } }[] }
+    ).widgets.map((w) => w.properties.title);
+    expect(titles).toEqual([
+      'Queue depth',
+      'DLQ depth (page when > 0)',
+      'Function errors',
+      'Function duration p95 (ms)',
+      'Exceptions by type',
+      'Triage by provider',
+    ]);
   });
 });
 
@@ -358,21 +486,37 @@ describe('global failover', () => {
     const [, check] = resourcesOf(out.global as Json, 'aws_route53_health_check')[0] as [string, Json];
     const { producer, value } = remoteOutput(out.global as Json, check.fqdn as string);
 
-    expect(check).toMatchObject({ type: 'HTTPS', port: 443, resource_path: '/health', request_interval: 30, failure_threshold: 3 });
+    expect(check).toMatchObject({
+      type: 'HTTPS',
+      port: 443,
+      resource_path: '/health',
+      request_interval: 30,
+      failure_threshold: 3,
+    });
     expect(producer).toBe(out.primary);
     expect(value).toMatch(/^\$\{aws_apigatewayv2_api\.[^.]+\.api_endpoint\}$/);
   });
 
-  it('PRIMARY points at the primary region\'s API domain behind the health check, SECONDARY at the secondary\'s', () => {
+  it("PRIMARY points at the primary region's API domain behind the health check, SECONDARY at the secondary's", () => {
     const records = resourcesOf(out.global as Json, 'aws_route53_record').map(([, r]) => r);
     const byRole = Object.fromEntries(records.map((r) => [r.failover_routing_policy.type, r]));
 
     expect(Object.keys(byRole).sort()).toEqual(['PRIMARY', 'SECONDARY']);
-    for (const [role, producer] of [['PRIMARY', out.primary], ['SECONDARY', out.secondary]] as const) {
+    for (const [role, producer] of [
+      ['PRIMARY', out.primary],
+      ['SECONDARY', out.secondary],
+    ] as const) {
       const record = byRole[role] as Json;
-      expect(record).toMatchObject({ name: 'api.tally.acme.example', type: 'A', zone_id: 'Z0123456789ABCDEFGHIJ', alias: { evaluate_target_health: true } });
+      expect(record).toMatchObject({
+        name: 'api.tally.acme.example',
+        type: 'A',
+        zone_id: 'Z0123456789ABCDEFGHIJ',
+        alias: { evaluate_target_health: true },
+      });
       expect(remoteOutput(out.global as Json, record.alias.name).producer).toBe(producer);
-      expect(remoteOutput(out.global as Json, record.alias.name).value).toMatch(/aws_apigatewayv2_domain_name\..*target_domain_name/);
+      expect(remoteOutput(out.global as Json, record.alias.name).value).toMatch(
+        /aws_apigatewayv2_domain_name\..*target_domain_name/,
+      );
     }
     expect(byRole.PRIMARY?.health_check_id).toBe(ref('aws_route53_health_check', 'primary-health', 'id'));
     expect(byRole.SECONDARY?.health_check_id).toBeUndefined();
@@ -383,7 +527,8 @@ describe('state', () => {
   it('each stack has its own S3 backend key, encrypted and locked', () => {
     const backends = [out.primary, out.secondary, out.global as Json].map((s) => s.terraform.backend.s3);
     expect(new Set(backends.map((b) => b.key)).size).toBe(3);
-    for (const b of backends) expect(b).toMatchObject({ bucket: 'acme-terraform-state', encrypt: true, use_lockfile: true });
+    for (const b of backends)
+      expect(b).toMatchObject({ bucket: 'acme-terraform-state', encrypt: true, use_lockfile: true });
   });
 
   it('the regional stacks deploy to their configured regions', () => {
@@ -412,18 +557,28 @@ describe('function environments', () => {
 
   it('triage runs the configured model, then the fallback, then the rules', () => {
     const [, triage] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-triage`, 'function_name');
-    expect(triage.environment.variables.TALLY_TRIAGE_PROVIDERS).toBe(`bedrock:${out.config.models.triage},bedrock:${out.config.models.fallback},rules`);
+    expect(triage.environment.variables.TALLY_TRIAGE_PROVIDERS).toBe(
+      `bedrock:${out.config.models.triage},bedrock:${out.config.models.fallback},rules`,
+    );
   });
 });
 
 describe('account-wide names', () => {
   it('IAM roles and dashboards differ between the regions (their names are global to the account)', () => {
-    const namesOf = (stack: Json, type: string, attribute: string) => resourcesOf(stack, type).map(([, r]) => r[attribute] as string);
-    for (const [type, attribute] of [['aws_iam_role', 'name'], ['aws_cloudwatch_dashboard', 'dashboard_name'], ['aws_s3_bucket', 'bucket']] as const) {
+    const namesOf = (stack: Json, type: string, attribute: string) =>
+      resourcesOf(stack, type).map(([, r]) => r[attribute] as string);
+    for (const [type, attribute] of [
+      ['aws_iam_role', 'name'],
+      ['aws_cloudwatch_dashboard', 'dashboard_name'],
+      ['aws_s3_bucket', 'bucket'],
+    ] as const) {
       const primary = namesOf(out.primary, type, attribute);
       const secondary = namesOf(out.secondary, type, attribute);
       expect(primary.length, type).toBeGreaterThan(0);
-      expect(primary.filter((n) => secondary.includes(n)), type).toEqual([]);
+      expect(
+        primary.filter((n) => secondary.includes(n)),
+        type,
+      ).toEqual([]);
     }
   });
 });

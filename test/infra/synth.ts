@@ -31,7 +31,11 @@ export const FULL_CONFIG = {
   domain: { apiDomainName: 'api.tally.acme.example', hostedZoneId: 'Z0123456789ABCDEFGHIJ' },
   alarmEmail: 'oncall@acme.example',
   auth: { issuer: 'https://login.acme.example/', audience: ['tally'] },
-  models: { triage: 'eu.anthropic.claude-3-7-sonnet-20250219-v1:0', fallback: 'anthropic.claude-3-haiku-20240307-v1:0', embedding: 'amazon.titan-embed-text-v2:0' },
+  models: {
+    triage: 'eu.anthropic.claude-3-7-sonnet-20250219-v1:0',
+    fallback: 'anthropic.claude-3-haiku-20240307-v1:0',
+    embedding: 'amazon.titan-embed-text-v2:0',
+  },
   api: { corsOrigins: ['https://tally.acme.example'] },
 };
 
@@ -44,7 +48,11 @@ export const WEB_STUB_FILES: Readonly<Record<string, string>> = {
   'docs/runbooks/dlq-depth.md': '# DLQ depth',
 };
 
-export function synth(rawConfig: unknown = FULL_CONFIG, functions: readonly FunctionName[] = FUNCTION_NAMES, options: { webBuild?: boolean } = {}): Synthesised {
+export function synth(
+  rawConfig: unknown = FULL_CONFIG,
+  functions: readonly FunctionName[] = FUNCTION_NAMES,
+  options: { webBuild?: boolean } = {},
+): Synthesised {
   const dir = mkdtempSync(join(tmpdir(), 'tally-infra-'));
   const distDir = join(dir, 'dist');
   for (const name of functions) {
@@ -57,12 +65,17 @@ export function synth(rawConfig: unknown = FULL_CONFIG, functions: readonly Func
       writeFileSync(join(distDir, 'web', file), content);
     }
   }
-  const bundles: Bundles = { distDir, deployed: functions, skipped: FUNCTION_NAMES.filter((n) => !functions.includes(n)) };
+  const bundles: Bundles = {
+    distDir,
+    deployed: functions,
+    skipped: FUNCTION_NAMES.filter((n) => !functions.includes(n)),
+  };
   const config = parseInfraConfig(rawConfig);
   const app = new App({ outdir: join(dir, 'out') });
   const stacks = buildTally(app, config, bundles);
   app.synth();
-  const read = (id: string): Json => JSON.parse(readFileSync(join(dir, 'out', 'stacks', id, 'cdk.tf.json'), 'utf8')) as Json;
+  const read = (id: string): Json =>
+    JSON.parse(readFileSync(join(dir, 'out', 'stacks', id, 'cdk.tf.json'), 'utf8')) as Json;
   const ids = stackIds(config);
   return {
     config,
@@ -99,5 +112,7 @@ export function ref(type: string, id: string, attribute: string): string {
 
 /** Every statement of every aws_iam_policy_document in a stack, with the document's id. */
 export function statementsIn(stack: Json): { document: string; statement: Json }[] {
-  return dataOf(stack, 'aws_iam_policy_document').flatMap(([document, doc]) => ((doc.statement ?? []) as Json[]).map((statement) => ({ document, statement })));
+  return dataOf(stack, 'aws_iam_policy_document').flatMap(([document, doc]) =>
+    ((doc.statement ?? []) as Json[]).map((statement) => ({ document, statement })),
+  );
 }

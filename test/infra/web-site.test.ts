@@ -6,7 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInfraConfig, InfraConfigError } from '../../infra/config.ts';
 import { MissingWebBuildError } from '../../infra/constructs/static-site.ts';
 import { QUEUE_NAMES, resourceNames } from '../../functions/shared/resources.ts';
-import { FULL_CONFIG, WEB_STUB_FILES, dataOf, ref, referenced, resourcesOf, synth, type Json, type Synthesised } from './synth.ts';
+import {
+  FULL_CONFIG,
+  WEB_STUB_FILES,
+  dataOf,
+  ref,
+  referenced,
+  resourcesOf,
+  synth,
+  type Json,
+  type Synthesised,
+} from './synth.ts';
 
 const WEB = { enabled: true, domainName: 'tally.acme.example', oidcClientId: 'tally-dashboard' };
 const WEB_CONFIG = { ...FULL_CONFIG, api: { corsOrigins: ['https://ops.acme.example'] }, web: WEB };
@@ -36,33 +46,55 @@ describe('static site: off by default', () => {
   it('query-api knows every queue and DLQ and may read their depth and age, in each region', () => {
     for (const stack of [out.primary, out.secondary]) {
       const env = queryApi(stack, out.config.prefix).environment.variables as Record<string, string>;
-      const monitored = JSON.parse(env.TALLY_MONITORED_QUEUES as string) as Record<string, { main: string; dlq: string }>;
+      const monitored = JSON.parse(env.TALLY_MONITORED_QUEUES as string) as Record<
+        string,
+        { main: string; dlq: string }
+      >;
 
       expect(Object.keys(monitored)).toEqual(QUEUE_NAMES);
       for (const q of QUEUE_NAMES) {
-        expect(referenced(stack, monitored[q]?.main as string).name).toBe(resourceNames(out.config.prefix).queues[q].main);
-        expect(referenced(stack, monitored[q]?.dlq as string).name).toBe(resourceNames(out.config.prefix).queues[q].dlq);
+        expect(referenced(stack, monitored[q]?.main as string).name).toBe(
+          resourceNames(out.config.prefix).queues[q].main,
+        );
+        expect(referenced(stack, monitored[q]?.dlq as string).name).toBe(
+          resourceNames(out.config.prefix).queues[q].dlq,
+        );
       }
       expect(env.TALLY_QUEUE_METRICS).toBe('cloudwatch');
 
       const doc = /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(
-        resourcesOf(stack, 'aws_iam_role_policy').map(([, p]) => p.policy as string).find((p) => p.includes('query-api')) as string,
+        resourcesOf(stack, 'aws_iam_role_policy')
+          .map(([, p]) => p.policy as string)
+          .find((p) => p.includes('query-api')) as string,
       )?.[1] as string;
       const statements = stack.data.aws_iam_policy_document[doc].statement as Json[];
       const depths = statements.find((s) => s.sid === 'ReadQueueDepths') as Json;
       expect(depths.actions).toEqual(['sqs:GetQueueAttributes']);
       expect((depths.resources as string[]).map((r) => referenced(stack, r).name).sort()).toEqual(
-        QUEUE_NAMES.flatMap((q) => [resourceNames(out.config.prefix).queues[q].main, resourceNames(out.config.prefix).queues[q].dlq]).sort(),
+        QUEUE_NAMES.flatMap((q) => [
+          resourceNames(out.config.prefix).queues[q].main,
+          resourceNames(out.config.prefix).queues[q].dlq,
+        ]).sort(),
       );
-      expect(statements.find((s) => s.sid === 'ReadQueueAgeMetrics')).toMatchObject({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
+      expect(statements.find((s) => s.sid === 'ReadQueueAgeMetrics')).toMatchObject({
+        actions: ['cloudwatch:GetMetricData'],
+        resources: ['*'],
+      });
     }
   });
 
-  it('no other function may read a DLQ\'s attributes (consumers read only their own queue)', () => {
+  it("no other function may read a DLQ's attributes (consumers read only their own queue)", () => {
     const dlqNames = new Set(QUEUE_NAMES.map((q) => resourceNames(out.config.prefix).queues[q].dlq));
     const readers = dataOf(out.primary, 'aws_iam_policy_document')
-      .filter(([, d]) => ((d.statement ?? []) as Json[]).some((s) => (s.actions as string[]).includes('sqs:GetQueueAttributes')
-        && (s.resources as string[]).some((r) => r.startsWith('${aws_sqs_queue.') && dlqNames.has(referenced(out.primary, r).name as string))))
+      .filter(([, d]) =>
+        ((d.statement ?? []) as Json[]).some(
+          (s) =>
+            (s.actions as string[]).includes('sqs:GetQueueAttributes') &&
+            (s.resources as string[]).some(
+              (r) => r.startsWith('${aws_sqs_queue.') && dlqNames.has(referenced(out.primary, r).name as string),
+            ),
+        ),
+      )
       .map(([id]) => id);
     expect(readers).toHaveLength(1);
     expect(readers[0]).toMatch(/^query-api/);
@@ -87,17 +119,30 @@ describe('static site: enabled', () => {
 
     expect(resourcesOf(out.secondary, 'aws_cloudfront_distribution')).toEqual([]);
     expect(distribution).toMatchObject({
-      enabled: true, aliases: ['tally.acme.example'], default_root_object: 'index.html',
+      enabled: true,
+      aliases: ['tally.acme.example'],
+      default_root_object: 'index.html',
       default_cache_behavior: { viewer_protocol_policy: 'redirect-to-https', allowed_methods: ['GET', 'HEAD'] },
       viewer_certificate: { ssl_support_method: 'sni-only', minimum_protocol_version: 'TLSv1.2_2021' },
     });
     const [, block] = one('aws_s3_bucket_public_access_block');
-    expect(block).toMatchObject({ block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true });
+    expect(block).toMatchObject({
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
     const [bucketId] = one('aws_s3_bucket');
     expect(distribution.origin[0].domain_name).toBe(ref('aws_s3_bucket', bucketId, 'bucket_regional_domain_name'));
     const [oacId, oac] = one('aws_cloudfront_origin_access_control');
-    expect(oac).toMatchObject({ origin_access_control_origin_type: 's3', signing_behavior: 'always', signing_protocol: 'sigv4' });
-    expect(distribution.origin[0].origin_access_control_id).toBe(ref('aws_cloudfront_origin_access_control', oacId, 'id'));
+    expect(oac).toMatchObject({
+      origin_access_control_origin_type: 's3',
+      signing_behavior: 'always',
+      signing_protocol: 'sigv4',
+    });
+    expect(distribution.origin[0].origin_access_control_id).toBe(
+      ref('aws_cloudfront_origin_access_control', oacId, 'id'),
+    );
   });
 
   it('only that distribution may read the bucket, and only over TLS', () => {
@@ -107,34 +152,65 @@ describe('static site: enabled', () => {
     const statements = out.primary.data.aws_iam_policy_document[docId].statement as Json[];
 
     expect(statements.find((s) => s.sid === 'CloudFrontReads')).toMatchObject({
-      effect: 'Allow', actions: ['s3:GetObject'],
+      effect: 'Allow',
+      actions: ['s3:GetObject'],
       principals: [{ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] }],
-      condition: [{ test: 'StringEquals', variable: 'AWS:SourceArn', values: [ref('aws_cloudfront_distribution', distributionId, 'arn')] }],
+      condition: [
+        {
+          test: 'StringEquals',
+          variable: 'AWS:SourceArn',
+          values: [ref('aws_cloudfront_distribution', distributionId, 'arn')],
+        },
+      ],
     });
-    expect(statements.find((s) => s.sid === 'DenyInsecureTransport')).toMatchObject({ effect: 'Deny', condition: [{ variable: 'aws:SecureTransport', values: ['false'] }] });
+    expect(statements.find((s) => s.sid === 'DenyInsecureTransport')).toMatchObject({
+      effect: 'Deny',
+      condition: [{ variable: 'aws:SecureTransport', values: ['false'] }],
+    });
   });
 
-  it('its certificate comes from us-east-1 (CloudFront\'s rule) and the name aliases the distribution', () => {
+  it("its certificate comes from us-east-1 (CloudFront's rule) and the name aliases the distribution", () => {
     const [, certificate] = one('aws_acm_certificate');
     const [distributionId] = one('aws_cloudfront_distribution');
-    const alias = resourcesOf(out.primary, 'aws_route53_record').find(([id]) => id.startsWith('web_alias'))?.[1] as Json;
+    const alias = resourcesOf(out.primary, 'aws_route53_record').find(([id]) =>
+      id.startsWith('web_alias'),
+    )?.[1] as Json;
 
-    expect(certificate).toMatchObject({ domain_name: 'tally.acme.example', provider: 'aws.us-east-1', validation_method: 'DNS' });
+    expect(certificate).toMatchObject({
+      domain_name: 'tally.acme.example',
+      provider: 'aws.us-east-1',
+      validation_method: 'DNS',
+    });
     expect((out.primary.provider.aws as Json[]).find((p) => p.alias === 'us-east-1')?.region).toBe('us-east-1');
-    expect(alias).toMatchObject({ name: 'tally.acme.example', type: 'A', zone_id: FULL_CONFIG.domain.hostedZoneId, alias: { name: ref('aws_cloudfront_distribution', distributionId, 'domain_name') } });
+    expect(alias).toMatchObject({
+      name: 'tally.acme.example',
+      type: 'A',
+      zone_id: FULL_CONFIG.domain.hostedZoneId,
+      alias: { name: ref('aws_cloudfront_distribution', distributionId, 'domain_name') },
+    });
   });
 
   it('uploads every built file (not source maps) with its content type and cache policy, and config.json', () => {
     const objects = resourcesOf(out.primary, 'aws_s3_object').map(([, o]) => o);
     const byKey = Object.fromEntries(objects.map((o) => [o.key as string, o]));
 
-    expect(Object.keys(byKey).sort()).toEqual([...Object.keys(WEB_STUB_FILES).filter((f) => !f.endsWith('.map')), 'config.json'].sort());
+    expect(Object.keys(byKey).sort()).toEqual(
+      [...Object.keys(WEB_STUB_FILES).filter((f) => !f.endsWith('.map')), 'config.json'].sort(),
+    );
     expect(byKey['index.html']).toMatchObject({ content_type: 'text/html; charset=utf-8', cache_control: 'no-cache' });
-    expect(byKey['assets/app-ABC123.js']).toMatchObject({ content_type: 'text/javascript; charset=utf-8', cache_control: 'public, max-age=31536000, immutable' });
+    expect(byKey['assets/app-ABC123.js']).toMatchObject({
+      content_type: 'text/javascript; charset=utf-8',
+      cache_control: 'public, max-age=31536000, immutable',
+    });
     expect(byKey['assets/app-ABC123.js']?.source_hash).toMatch(/^\$\{filemd5\(/);
     expect(JSON.parse(byKey['config.json']?.content as string)).toEqual({
       apiUrl: 'https://api.tally.acme.example',
-      auth: { issuer: 'https://login.acme.example/', clientId: 'tally-dashboard', scope: 'openid email', audience: 'tally' },
+      auth: {
+        issuer: 'https://login.acme.example/',
+        clientId: 'tally-dashboard',
+        scope: 'openid email',
+        audience: 'tally',
+      },
     });
   });
 
@@ -144,11 +220,16 @@ describe('static site: enabled', () => {
 
     expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("script-src 'self'");
-    expect(csp).toContain('connect-src \'self\' https://api.tally.acme.example https://login.acme.example https://*.amazonaws.com');
-    expect(headers.security_headers_config).toMatchObject({ frame_options: { frame_option: 'DENY' }, strict_transport_security: { access_control_max_age_sec: 31536000 } });
+    expect(csp).toContain(
+      "connect-src 'self' https://api.tally.acme.example https://login.acme.example https://*.amazonaws.com",
+    );
+    expect(headers.security_headers_config).toMatchObject({
+      frame_options: { frame_option: 'DENY' },
+      strict_transport_security: { access_control_max_age_sec: 31536000 },
+    });
   });
 
-  it('the site\'s origin is allowed by the API and the data bucket in both regions, with the configured ones', () => {
+  it("the site's origin is allowed by the API and the data bucket in both regions, with the configured ones", () => {
     for (const stack of [out.primary, out.secondary]) {
       const env = queryApi(stack, out.config.prefix).environment.variables as Record<string, string>;
       const [, api] = resourcesOf(stack, 'aws_apigatewayv2_api')[0] as [string, Json];
@@ -164,7 +245,9 @@ describe('static site: enabled', () => {
 describe('static site: configuration', () => {
   it('enabling it needs the site name, the OIDC client and the domain, each named', () => {
     expect(() => parseInfraConfig({ web: { enabled: true } })).toThrow(InfraConfigError);
-    expect(() => parseInfraConfig({ web: { enabled: true } })).toThrow(/web\.domainName: is required.*web\.oidcClientId: is required.*domain: is required/);
+    expect(() => parseInfraConfig({ web: { enabled: true } })).toThrow(
+      /web\.domainName: is required.*web\.oidcClientId: is required.*domain: is required/,
+    );
   });
 
   it('stops synth when the web build is missing, rather than deploying an empty site', () => {

@@ -14,15 +14,21 @@ describe('local API server', () => {
     const server = await startApiServer({ handler, port: 0 });
     try {
       const res = await fetch(`${server.url}/exceptions/abc?status=OPEN&x=1&x=2`, {
-        method: 'PATCH', headers: { 'X-Custom': 'Y', 'content-type': 'application/json' }, body: '{"version":1}',
+        method: 'PATCH',
+        headers: { 'X-Custom': 'Y', 'content-type': 'application/json' },
+        body: '{"version":1}',
       });
 
       expect(res.status).toBe(201);
       expect(res.headers.get('x-thing')).toBe('a');
       expect(await res.json()).toEqual({ ok: true });
       expect(seen).toMatchObject({
-        version: '2.0', rawPath: '/exceptions/abc', rawQueryString: 'status=OPEN&x=1&x=2',
-        queryStringParameters: { status: 'OPEN', x: '1,2' }, body: '{"version":1}', isBase64Encoded: false,
+        version: '2.0',
+        rawPath: '/exceptions/abc',
+        rawQueryString: 'status=OPEN&x=1&x=2',
+        queryStringParameters: { status: 'OPEN', x: '1,2' },
+        body: '{"version":1}',
+        isBase64Encoded: false,
         headers: { 'x-custom': 'Y', 'content-type': 'application/json' },
         requestContext: { http: { method: 'PATCH', path: '/exceptions/abc' } },
       });
@@ -39,7 +45,12 @@ describe('local API server', () => {
 
   it('answers 500 without details when the handler itself throws', async () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const server = await startApiServer({ handler: async () => { throw new Error('secret detail'); }, port: 0 });
+    const server = await startApiServer({
+      handler: async () => {
+        throw new Error('secret detail');
+      },
+      port: 0,
+    });
     try {
       const res = await fetch(`${server.url}/health`);
 
@@ -53,12 +64,19 @@ describe('local API server', () => {
 
   it('serves the query API handler, CORS preflight included', async () => {
     const deps = {
-      healthChecks: [{ name: 'dynamodb', check: async () => undefined }], corsOrigins: ['*'], paginationSecret: 's', localIdentity: 'me', now: Date.now,
+      healthChecks: [{ name: 'dynamodb', check: async () => undefined }],
+      corsOrigins: ['*'],
+      paginationSecret: 's',
+      localIdentity: 'me',
+      now: Date.now,
     } as unknown as QueryApiDeps;
     const server = await startApiServer({ handler: createHandler(() => deps), port: 0 });
     try {
       const health = await fetch(`${server.url}/health`);
-      const preflight = await fetch(`${server.url}/exceptions`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'PATCH' } });
+      const preflight = await fetch(`${server.url}/exceptions`, {
+        method: 'OPTIONS',
+        headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'PATCH' },
+      });
       const unknown = await fetch(`${server.url}/nope`);
 
       expect(health.status).toBe(200);

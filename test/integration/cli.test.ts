@@ -47,12 +47,34 @@ beforeAll(async () => {
     const id = exceptionId('trades', '2025-12-10', 'MISSING_IN_TARGET', JSON.stringify(key));
     ids.push(id);
     const at = `2025-12-10T08:00:0${i}.000Z`;
-    await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: {
-      exception_id: id, run_id: 'run-1', dataset: 'trades', business_date: '2025-12-10', exception_type: 'MISSING_IN_TARGET', key,
-      source: { ...key, amount: '10.00' }, target: null, diffs: [], lines: { source: [i + 1], target: [] }, policy_severity: 'HIGH',
-      status: 'OPEN', created_at: at, updated_at: at, version: 1, history: [{ at, by: 'system:recon', action: 'CREATED', to: 'OPEN', run_id: 'run-1' }],
-      content_hash: 'h', last_changed_run_id: 'run-1', record_type: 'EXCEPTION', dataset_date: 'trades#2025-12-10', last_seen_at: at,
-    } }));
+    await dynamo.doc.send(
+      new PutCommand({
+        TableName: dynamo.names.tables.exceptions,
+        Item: {
+          exception_id: id,
+          run_id: 'run-1',
+          dataset: 'trades',
+          business_date: '2025-12-10',
+          exception_type: 'MISSING_IN_TARGET',
+          key,
+          source: { ...key, amount: '10.00' },
+          target: null,
+          diffs: [],
+          lines: { source: [i + 1], target: [] },
+          policy_severity: 'HIGH',
+          status: 'OPEN',
+          created_at: at,
+          updated_at: at,
+          version: 1,
+          history: [{ at, by: 'system:recon', action: 'CREATED', to: 'OPEN', run_id: 'run-1' }],
+          content_hash: 'h',
+          last_changed_run_id: 'run-1',
+          record_type: 'EXCEPTION',
+          dataset_date: 'trades#2025-12-10',
+          last_seen_at: at,
+        },
+      }),
+    );
   }
 
   // Stands in for S3: records each PUT the CLI sends to the pre-signed URL.
@@ -70,15 +92,29 @@ beforeAll(async () => {
   storageUrl = `http://127.0.0.1:${(storage.address() as AddressInfo).port}`;
 
   const s3 = new S3Client({
-    region: 'us-east-1', endpoint: storageUrl, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    region: 'us-east-1',
+    endpoint: storageUrl,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const deps: QueryApiDeps = {
-    store: new DynamoQueryStore(dynamo.doc, { exceptions: dynamo.names.tables.exceptions, runs: dynamo.names.tables.runs }),
+    store: new DynamoQueryStore(dynamo.doc, {
+      exceptions: dynamo.names.tables.exceptions,
+      runs: dynamo.names.tables.runs,
+    }),
     uploads: new S3UploadSigner(s3, 'tally-data'),
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 2, embed: async (texts) => texts.map(() => [1, 0]) },
-    exceptionsIndex: { ensure: vi.fn(), replace: vi.fn(), updateFields: vi.fn(async () => undefined), deleteWhere: vi.fn(), count: vi.fn(), search },
+    exceptionsIndex: {
+      ensure: vi.fn(),
+      replace: vi.fn(),
+      updateFields: vi.fn(async () => undefined),
+      deleteWhere: vi.fn(),
+      count: vi.fn(),
+      search,
+    },
     queues: { depths: async () => [] },
     paginationSecret: 'cli-test-secret',
     corsOrigins: ['*'],
@@ -142,7 +178,11 @@ describe('tally exceptions', () => {
     await exceptionsCommand(['get', id, '--json'], shown.io);
     const record = JSON.parse(shown.out());
     expect(record).toMatchObject({ status: 'ACKNOWLEDGED', assignee: 'ana', version: 2 });
-    expect(record.history.at(-2)).toMatchObject({ by: 'local-analyst', action: 'ACKNOWLEDGED', note: 'checking with the desk' });
+    expect(record.history.at(-2)).toMatchObject({
+      by: 'local-analyst',
+      action: 'ACKNOWLEDGED',
+      note: 'checking with the desk',
+    });
     expect(record.history.at(-1)).toMatchObject({ by: 'local-analyst', action: 'ASSIGNED', to: 'ana' });
 
     const resolved = capture();
@@ -173,10 +213,16 @@ describe('tally exceptions', () => {
 
   it('rejects bad usage before calling the API', async () => {
     await expect(exceptionsCommand([], capture().io)).rejects.toThrow(UsageError);
-    await expect(exceptionsCommand(['list', '--status', 'CLOSED'], capture().io)).rejects.toThrow(/--status must be one of OPEN/);
+    await expect(exceptionsCommand(['list', '--status', 'CLOSED'], capture().io)).rejects.toThrow(
+      /--status must be one of OPEN/,
+    );
     await expect(exceptionsCommand(['ack'], capture().io)).rejects.toThrow(/exactly one exception id/);
-    await expect(exceptionsCommand(['list', '--date', '2025-12-10'], capture().io)).rejects.toThrow(/--date needs --dataset/);
-    await expect(exceptionsCommand(['list', '--api', 'ftp://x'], capture().io)).rejects.toThrow(/--api must be an http/);
+    await expect(exceptionsCommand(['list', '--date', '2025-12-10'], capture().io)).rejects.toThrow(
+      /--date needs --dataset/,
+    );
+    await expect(exceptionsCommand(['list', '--api', 'ftp://x'], capture().io)).rejects.toThrow(
+      /--api must be an http/,
+    );
   });
 
   it('prints help', async () => {
@@ -189,9 +235,21 @@ describe('tally exceptions', () => {
 
 describe('tally search', () => {
   it('prints the nearest exceptions and passes the filters through', async () => {
-    search.mockResolvedValueOnce([{ id: ids[0] as string, score: 0.91, text: 't', fields: {
-      exception_id: ids[0] as string, exception_type: 'MISSING_IN_TARGET', status: 'OPEN', severity: 'HIGH', key: '{"trade_id":"T0001"}', summary: 'Trade missing from the target system',
-    } }]);
+    search.mockResolvedValueOnce([
+      {
+        id: ids[0] as string,
+        score: 0.91,
+        text: 't',
+        fields: {
+          exception_id: ids[0] as string,
+          exception_type: 'MISSING_IN_TARGET',
+          status: 'OPEN',
+          severity: 'HIGH',
+          key: '{"trade_id":"T0001"}',
+          summary: 'Trade missing from the target system',
+        },
+      },
+    ]);
     const c = capture();
 
     const code = await searchCommand(['missing', 'trade', '--status', 'open', '-k', '5'], c.io);
@@ -216,10 +274,17 @@ describe('tally upload', () => {
     const c = capture();
     puts.length = 0;
 
-    const code = await uploadCommand([file, '--dataset', 'trades', '--date', '2025-12-10', '--side', 'source', '--json'], c.io);
+    const code = await uploadCommand(
+      [file, '--dataset', 'trades', '--date', '2025-12-10', '--side', 'source', '--json'],
+      c.io,
+    );
 
     expect(code).toBe(0);
-    expect(JSON.parse(c.out())).toEqual({ key: 'incoming/trades/2025-12-10/source.csv', bytes: content.length, etag: 'abc123' });
+    expect(JSON.parse(c.out())).toEqual({
+      key: 'incoming/trades/2025-12-10/source.csv',
+      bytes: content.length,
+      etag: 'abc123',
+    });
     expect(puts).toHaveLength(1);
     const put = puts[0] as RecordedPut;
     const url = new URL(put.url, storageUrl);
@@ -245,7 +310,7 @@ describe('tally upload', () => {
     expect(c.out()).toContain('to incoming/trades/2025-12-10/target.csv');
   });
 
-  it('passes the API\'s refusal on, and refuses bad usage itself', async () => {
+  it("passes the API's refusal on, and refuses bad usage itself", async () => {
     const file = join(dir, 'x.csv');
     writeFileSync(file, 'a\n1\n');
     const c = capture();
@@ -255,10 +320,19 @@ describe('tally upload', () => {
     expect(code).toBe(1);
     expect(c.err()).toContain('dataset: must be 1-64 letters');
     expect(c.err()).toContain('business_date: must be a calendar date');
-    await expect(uploadCommand([file, '--dataset', 'd', '--date', '2025-01-01'], capture().io)).rejects.toThrow(/--side is required/);
-    await expect(uploadCommand([file, '--dataset', 'd', '--date', '2025-01-01', '--side', 'left'], capture().io)).rejects.toThrow(/--side must be source or target/);
+    await expect(uploadCommand([file, '--dataset', 'd', '--date', '2025-01-01'], capture().io)).rejects.toThrow(
+      /--side is required/,
+    );
+    await expect(
+      uploadCommand([file, '--dataset', 'd', '--date', '2025-01-01', '--side', 'left'], capture().io),
+    ).rejects.toThrow(/--side must be source or target/);
     const missing = capture();
-    expect(await uploadCommand([join(dir, 'nope.csv'), '--dataset', 'd', '--date', '2025-01-01', '--side', 'source'], missing.io)).toBe(2);
+    expect(
+      await uploadCommand(
+        [join(dir, 'nope.csv'), '--dataset', 'd', '--date', '2025-01-01', '--side', 'source'],
+        missing.io,
+      ),
+    ).toBe(2);
     expect(missing.err()).toContain('cannot read');
   });
 });
@@ -274,21 +348,27 @@ describe('the tally binary', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
 
-    const error = await run(process.execPath, [tally, 'exceptions', 'list', '--api', `http://127.0.0.1:${port}`]).catch((e: { code: number; stderr: string }) => e);
+    const error = await run(process.execPath, [tally, 'exceptions', 'list', '--api', `http://127.0.0.1:${port}`]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
 
     expect(error).toMatchObject({ code: 1 });
     expect((error as { stderr: string }).stderr).toContain('is `npm start` running?');
   });
 
-  it('exits 2 on bad usage with the command\'s help', async () => {
-    const error = await run(process.execPath, [tally, 'search', '--api', api.url]).catch((e: { code: number; stderr: string }) => e);
+  it("exits 2 on bad usage with the command's help", async () => {
+    const error = await run(process.execPath, [tally, 'search', '--api', api.url]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
 
     expect(error).toMatchObject({ code: 2 });
     expect((error as { stderr: string }).stderr).toContain('Usage: tally search');
   });
 
   it('lists through the API as JSON', async () => {
-    const { stdout } = await run(process.execPath, [tally, 'exceptions', 'list', '--json', '--run', 'run-1'], { env: { ...process.env, TALLY_API_URL: api.url } });
+    const { stdout } = await run(process.execPath, [tally, 'exceptions', 'list', '--json', '--run', 'run-1'], {
+      env: { ...process.env, TALLY_API_URL: api.url },
+    });
 
     expect(JSON.parse(stdout).count).toBe(3);
   });

@@ -34,7 +34,11 @@ beforeAll(async () => {
   stack = await startLocalStack({ dataDir, visibilityTimeoutSeconds: 1 });
   // The consumers record why a message failed where the tool can read it (as infra configures).
   process.env[ENV.failuresTable] = stack.names.tables.failures;
-  dynamo = new DynamoDBClient({ region: 'us-east-1', endpoint: stack.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  dynamo = new DynamoDBClient({
+    region: 'us-east-1',
+    endpoint: stack.endpoints.dynamodb,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
 });
 afterAll(async () => {
   delete process.env[ENV.failuresTable];
@@ -46,14 +50,25 @@ afterAll(async () => {
 async function tally(...argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await runDlq([...argv, '--data-dir', dataDir], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await runDlq([...argv, '--data-dir', dataDir], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   return { code, stdout, stderr };
 }
 
 /** Straight from SQS: stack.counts() reads the files table, which is gone for part of this. */
 async function ingestDlqDepth(): Promise<number> {
-  const out = await stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: stack.queues.ingest.dlq, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  const out = await stack.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: stack.queues.ingest.dlq,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
 }
 
 async function waitForIngestDlq(depth: number, timeoutMs = 45_000) {
@@ -64,7 +79,15 @@ async function waitForIngestDlq(depth: number, timeoutMs = 45_000) {
   }
 }
 
-const sourceFile = async () => (await stack.dynamo.send(new GetCommand({ TableName: stack.names.tables.files, Key: { dataset_date: 'trades#2025-12-20', side: 'source' } }))).Item;
+const sourceFile = async () =>
+  (
+    await stack.dynamo.send(
+      new GetCommand({
+        TableName: stack.names.tables.files,
+        Key: { dataset_date: 'trades#2025-12-20', side: 'source' },
+      }),
+    )
+  ).Item;
 
 describe('tally dlq against the local stack', () => {
   let deadLettered: string;
@@ -75,7 +98,15 @@ describe('tally dlq against the local stack', () => {
     await waitForIngestDlq(1);
 
     const listed = await tally('list', '--json');
-    const ingest = (JSON.parse(listed.stdout) as { queues: { queue: string; depth: number; messages: { body: string; receiveCount: number; failure?: { first_reason: string; failures: number } }[] }[] }).queues.find((q) => q.queue === 'ingest');
+    const ingest = (
+      JSON.parse(listed.stdout) as {
+        queues: {
+          queue: string;
+          depth: number;
+          messages: { body: string; receiveCount: number; failure?: { first_reason: string; failures: number } }[];
+        }[];
+      }
+    ).queues.find((q) => q.queue === 'ingest');
 
     expect(listed.code).toBe(0);
     expect(ingest?.depth).toBe(1);
@@ -122,9 +153,14 @@ describe('tally dlq against the local stack', () => {
     await stack.waitForIdle();
     await stack.upload('incoming/trades/2025-12-20/target.csv', TARGET);
     await stack.waitForIdle();
-    const runs = await stack.dynamo.send(new QueryCommand({
-      TableName: stack.names.tables.runs, IndexName: 'by_dataset_date', KeyConditionExpression: 'dataset_date = :d', ExpressionAttributeValues: { ':d': 'trades#2025-12-20' },
-    }));
+    const runs = await stack.dynamo.send(
+      new QueryCommand({
+        TableName: stack.names.tables.runs,
+        IndexName: 'by_dataset_date',
+        KeyConditionExpression: 'dataset_date = :d',
+        ExpressionAttributeValues: { ':d': 'trades#2025-12-20' },
+      }),
+    );
 
     expect(again.stdout).toContain('moved 0 message(s)');
     expect(await sourceFile()).toEqual(before);
@@ -135,7 +171,10 @@ describe('tally dlq against the local stack', () => {
   it('bad usage exits 2 with the help; a missing local stack exits 1 saying what to do', async () => {
     const noQueue = await tally('peek');
     let stderr = '';
-    const noStack = await runDlq(['list', '--data-dir', join(dataDir, 'nope')], { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) } });
+    const noStack = await runDlq(['list', '--data-dir', join(dataDir, 'nope')], {
+      stdout: { write: () => true },
+      stderr: { write: (s: string) => (stderr += s) },
+    });
 
     expect(noQueue.code).toBe(2);
     expect(noQueue.stderr).toContain('peek needs --queue');

@@ -33,10 +33,14 @@ afterAll(async () => {
 });
 
 async function exceptionsFor(date: string) {
-  const out = await stack.dynamo.send(new QueryCommand({
-    TableName: stack.names.tables.exceptions, IndexName: 'by_dataset_date',
-    KeyConditionExpression: 'dataset_date = :d', ExpressionAttributeValues: { ':d': `trades#${date}` },
-  }));
+  const out = await stack.dynamo.send(
+    new QueryCommand({
+      TableName: stack.names.tables.exceptions,
+      IndexName: 'by_dataset_date',
+      KeyConditionExpression: 'dataset_date = :d',
+      ExpressionAttributeValues: { ':d': `trades#${date}` },
+    }),
+  );
   return out.Items ?? [];
 }
 
@@ -60,11 +64,17 @@ describe('local stack', () => {
 
     for (const e of stored) {
       expect(e.triage.policy_citations.length).toBeGreaterThan(0);
-      expect(e.triage.policy_citations.every((c: { passage: string; document: string }) => c.passage.length > 0 && c.document.endsWith('.md'))).toBe(true);
+      expect(
+        e.triage.policy_citations.every(
+          (c: { passage: string; document: string }) => c.passage.length > 0 && c.document.endsWith('.md'),
+        ),
+      ).toBe(true);
       expect(e.severity).toBe(e.triage.severity);
     }
     const amount = stored.find((e) => e.key.trade_id === 'T0005');
-    expect(amount?.triage.policy_citations.map((c: { section: string }) => c.section).join(' | ')).toMatch(/Amount mismatch/);
+    expect(amount?.triage.policy_citations.map((c: { section: string }) => c.section).join(' | ')).toMatch(
+      /Amount mismatch/,
+    );
   });
 
   it.each([
@@ -102,10 +112,15 @@ describe('local stack', () => {
     const stored = await exceptionsFor('2025-12-10');
 
     expect((await stack.counts()).runs).toBe(2);
-    expect(stored.find((e) => e.key.trade_id === 'T0005')).toMatchObject({ status: 'RESOLVED', resolved_by_system: true });
+    expect(stored.find((e) => e.key.trade_id === 'T0005')).toMatchObject({
+      status: 'RESOLVED',
+      resolved_by_system: true,
+    });
     expect(stored.filter((e) => e.status === 'OPEN')).toHaveLength(4);
     const t0005 = stored.find((e) => e.key.trade_id === 'T0005');
-    const [hit] = await createVectorIndex('exceptions').search(new Array(1024).fill(0.01), 1, { exception_id: t0005?.exception_id });
+    const [hit] = await createVectorIndex('exceptions').search(new Array(1024).fill(0.01), 1, {
+      exception_id: t0005?.exception_id,
+    });
     expect(hit?.fields.status).toBe('RESOLVED');
   });
 
@@ -116,7 +131,9 @@ describe('local stack', () => {
     await stack.upload('incoming/trades/2025-12-11/target.csv', TARGET);
     await stack.waitForIdle();
 
-    const dlq = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queues.ingest.dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const dlq = await stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.queues.ingest.dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
 
     expect(dlq.Messages?.map((m) => m.Body)).toEqual([poison]);
     expect(await exceptionsFor('2025-12-11')).toHaveLength(5);
@@ -124,14 +141,24 @@ describe('local stack', () => {
 
   it('a rejected file is recorded with its error and never reconciled', async () => {
     await stack.upload('incoming/trades/2025-12-12/source.csv', SOURCE);
-    await stack.upload('incoming/trades/2025-12-12/target.csv', 'trade_id;account_id;trade_date;amount\nT1;A;2025-12-12;1\n');
+    await stack.upload(
+      'incoming/trades/2025-12-12/target.csv',
+      'trade_id;account_id;trade_date;amount\nT1;A;2025-12-12;1\n',
+    );
     await stack.waitForIdle();
 
-    const files = await stack.dynamo.send(new QueryCommand({
-      TableName: stack.names.tables.files, KeyConditionExpression: 'dataset_date = :d', ExpressionAttributeValues: { ':d': 'trades#2025-12-12' },
-    }));
+    const files = await stack.dynamo.send(
+      new QueryCommand({
+        TableName: stack.names.tables.files,
+        KeyConditionExpression: 'dataset_date = :d',
+        ExpressionAttributeValues: { ':d': 'trades#2025-12-12' },
+      }),
+    );
 
-    expect(files.Items?.find((f) => f.side === 'target')).toMatchObject({ status: 'REJECTED', error: { code: 'MISSING_COLUMNS', line: 1 } });
+    expect(files.Items?.find((f) => f.side === 'target')).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'MISSING_COLUMNS', line: 1 },
+    });
     expect(await exceptionsFor('2025-12-12')).toHaveLength(0);
   });
 });

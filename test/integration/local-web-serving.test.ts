@@ -69,16 +69,23 @@ describe('local API server with the dashboard', () => {
 });
 
 describe('local S3 endpoint CORS', () => {
-  it('answers a loopback page\'s preflight for a PUT, and nobody else\'s', async () => {
+  it("answers a loopback page's preflight for a PUT, and nobody else's", async () => {
     const credentials = { accessKeyId: 'a', secretAccessKey: 'b' };
     const router = await startS3EventRouter({
-      upstream: 'http://127.0.0.1:9', bucket: 'b', region: 'us-east-1', ingestQueueUrl: 'http://127.0.0.1:9/q',
-      s3: new S3Client({ region: 'us-east-1', credentials }), sqs: new SQSClient({ region: 'us-east-1', credentials }), onError: () => undefined,
+      upstream: 'http://127.0.0.1:9',
+      bucket: 'b',
+      region: 'us-east-1',
+      ingestQueueUrl: 'http://127.0.0.1:9/q',
+      s3: new S3Client({ region: 'us-east-1', credentials }),
+      sqs: new SQSClient({ region: 'us-east-1', credentials }),
+      onError: () => undefined,
     });
     try {
-      const preflight = (origin: string) => fetch(`${router.url}/b/incoming/trades/2025-12-10/target.csv`, {
-        method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' },
-      });
+      const preflight = (origin: string) =>
+        fetch(`${router.url}/b/incoming/trades/2025-12-10/target.csv`, {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' },
+        });
 
       const local = await preflight('http://127.0.0.1:3000');
       const foreign = await preflight('https://evil.example');

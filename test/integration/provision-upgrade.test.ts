@@ -3,7 +3,13 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import dynalite from 'dynalite';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
 import { createTables } from '../../scripts/local/provision.ts';
 import { resourceNames } from '../../functions/shared/resources.ts';
 
@@ -13,25 +19,62 @@ describe('local provisioning over an older .tally/', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     try {
-      const dynamo = new DynamoDBClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+      const dynamo = new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      });
       const names = resourceNames('upgrade');
       // The runs table as provisioned before the dashboard: by_dataset_date only.
-      await dynamo.send(new CreateTableCommand({
-        TableName: names.tables.runs, BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'run_id', AttributeType: 'S' }, { AttributeName: 'dataset_date', AttributeType: 'S' }, { AttributeName: 'requested_at', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'run_id', KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [{ IndexName: 'by_dataset_date', KeySchema: [{ AttributeName: 'dataset_date', KeyType: 'HASH' }, { AttributeName: 'requested_at', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } }],
-      }));
-      await dynamo.send(new PutItemCommand({ TableName: names.tables.runs, Item: { run_id: { S: 'run-old' }, dataset_date: { S: 'trades#2025-12-10' }, requested_at: { S: '2025-12-10T08:00:00Z' } } }));
+      await dynamo.send(
+        new CreateTableCommand({
+          TableName: names.tables.runs,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: 'run_id', AttributeType: 'S' },
+            { AttributeName: 'dataset_date', AttributeType: 'S' },
+            { AttributeName: 'requested_at', AttributeType: 'S' },
+          ],
+          KeySchema: [{ AttributeName: 'run_id', KeyType: 'HASH' }],
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: 'by_dataset_date',
+              KeySchema: [
+                { AttributeName: 'dataset_date', KeyType: 'HASH' },
+                { AttributeName: 'requested_at', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+          ],
+        }),
+      );
+      await dynamo.send(
+        new PutItemCommand({
+          TableName: names.tables.runs,
+          Item: {
+            run_id: { S: 'run-old' },
+            dataset_date: { S: 'trades#2025-12-10' },
+            requested_at: { S: '2025-12-10T08:00:00Z' },
+          },
+        }),
+      );
 
       await createTables(dynamo, names);
       await createTables(dynamo, names); // and again: nothing more to do
 
       const table = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.runs }));
-      expect(table.Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual(['by_dataset_date', 'by_requested']);
-      const listed = await dynamo.send(new QueryCommand({
-        TableName: names.tables.runs, IndexName: 'by_requested', KeyConditionExpression: 'record_type = :r', ExpressionAttributeValues: { ':r': { S: 'RUN' } },
-      }));
+      expect(table.Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual([
+        'by_dataset_date',
+        'by_requested',
+      ]);
+      const listed = await dynamo.send(
+        new QueryCommand({
+          TableName: names.tables.runs,
+          IndexName: 'by_requested',
+          KeyConditionExpression: 'record_type = :r',
+          ExpressionAttributeValues: { ':r': { S: 'RUN' } },
+        }),
+      );
       expect(listed.Items?.map((i) => i.run_id?.S)).toEqual(['run-old']);
     } finally {
       server.close();

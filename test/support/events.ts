@@ -17,7 +17,12 @@ export function objectCreated(key: string, etag: string, options: { bucket?: str
     detail: {
       version: '0',
       bucket: { name: options.bucket ?? 'tally-data' },
-      object: { key, size: 100, etag, sequencer: options.sequencer ?? (sequence++).toString(16).toUpperCase().padStart(16, '0') },
+      object: {
+        key,
+        size: 100,
+        etag,
+        sequencer: options.sequencer ?? (sequence++).toString(16).toUpperCase().padStart(16, '0'),
+      },
       reason: 'PutObject',
     },
   };
@@ -28,7 +33,12 @@ export function sqsRecord(body: unknown, messageId: string = randomUUID()): SQSR
     messageId,
     receiptHandle: `rh-${messageId}`,
     body: typeof body === 'string' ? body : JSON.stringify(body),
-    attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'test', ApproximateFirstReceiveTimestamp: '0' },
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: '0',
+      SenderId: 'test',
+      ApproximateFirstReceiveTimestamp: '0',
+    },
     messageAttributes: {},
     md5OfBody: '',
     eventSource: 'aws:sqs',

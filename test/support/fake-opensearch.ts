@@ -7,9 +7,17 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 
-interface Doc { _id: string; _source: Record<string, unknown> }
+interface Doc {
+  _id: string;
+  _source: Record<string, unknown>;
+}
 
-export interface RecordedRequest { method: string; path: string; query: string; body: unknown }
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: string;
+  body: unknown;
+}
 
 export async function startFakeOpenSearch() {
   const indexes = new Map<string, { mappings: unknown; docs: Map<string, Doc> }>();
@@ -27,7 +35,8 @@ export async function startFakeOpenSearch() {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(payload === undefined ? '' : JSON.stringify(payload));
     };
-    if (url.searchParams.has('refresh')) return send(400, { error: { type: 'illegal_argument_exception', reason: 'refresh is not supported by AOSS' } });
+    if (url.searchParams.has('refresh'))
+      return send(400, { error: { type: 'illegal_argument_exception', reason: 'refresh is not supported by AOSS' } });
     const [, index, action, id] = url.pathname.split('/');
     const idx = index ? indexes.get(index) : undefined;
     if (req.method === 'HEAD' && !action) return send(idx ? 200 : 404, undefined);
@@ -37,8 +46,15 @@ export async function startFakeOpenSearch() {
       return send(200, { acknowledged: true });
     }
     if (!idx) return send(404, { error: { type: 'index_not_found_exception' } });
-    if (action === '_doc' && id && req.method !== 'DELETE') return send(400, { error: { type: 'illegal_argument_exception', reason: 'document ID is not supported in create/index operation request' } });
-    if (action === '_update' || action === '_update_by_query') return send(400, { error: { type: 'illegal_argument_exception', reason: 'upsert is not supported' } });
+    if (action === '_doc' && id && req.method !== 'DELETE')
+      return send(400, {
+        error: {
+          type: 'illegal_argument_exception',
+          reason: 'document ID is not supported in create/index operation request',
+        },
+      });
+    if (action === '_update' || action === '_update_by_query')
+      return send(400, { error: { type: 'illegal_argument_exception', reason: 'upsert is not supported' } });
     if (action === '_doc' && req.method === 'POST') {
       const _id = `aoss-${nextId++}`;
       idx.docs.set(_id, { _id, _source: body });
@@ -51,7 +67,8 @@ export async function startFakeOpenSearch() {
       const hits = search([...idx.docs.values()], body);
       return send(200, { hits: { total: { value: hits.length }, hits } });
     }
-    if (action === '_count') return send(200, { count: [...idx.docs.values()].filter((d) => matches(d, body?.query)).length });
+    if (action === '_count')
+      return send(200, { count: [...idx.docs.values()].filter((d) => matches(d, body?.query)).length });
     return send(400, { error: { type: 'unsupported', reason: `${req.method} ${url.pathname}` } });
   });
   server.listen(0, '127.0.0.1');
@@ -73,7 +90,8 @@ function matches(doc: Doc, query: Record<string, unknown> | undefined): boolean 
     const [[field, value]] = Object.entries(query.term as Record<string, unknown>) as [[string, unknown]];
     return get(doc._source, field) === value;
   }
-  if ('bool' in query) return ((query.bool as { filter: Record<string, unknown>[] }).filter).every((q) => matches(doc, q));
+  if ('bool' in query)
+    return (query.bool as { filter: Record<string, unknown>[] }).filter.every((q) => matches(doc, q));
   throw new Error(`fake OpenSearch: unsupported query ${JSON.stringify(query)}`);
 }
 
@@ -88,13 +106,21 @@ function search(docs: Doc[], body: { size?: number; _source?: unknown; query: Re
     return d._source;
   };
   if ('knn' in body.query) {
-    const { vector, k, filter } = (body.query.knn as { vector: { vector: number[]; k: number; filter?: Record<string, unknown> } }).vector;
-    return docs.filter((d) => matches(d, filter))
-      .map((d) => ({ d, ip: vector.reduce((s, v, i) => s + v * ((d._source.vector as number[])[i] ?? 0), 0) }))
-      .sort((a, b) => b.ip - a.ip)
-      .slice(0, Math.min(k, size))
-      // faiss inner-product scoring as OpenSearch reports it.
-      .map(({ d, ip }) => ({ _id: d._id, _score: ip >= 0 ? 1 + ip : 1 / (1 - ip), _source: project(d) }));
+    const { vector, k, filter } = (
+      body.query.knn as { vector: { vector: number[]; k: number; filter?: Record<string, unknown> } }
+    ).vector;
+    return (
+      docs
+        .filter((d) => matches(d, filter))
+        .map((d) => ({ d, ip: vector.reduce((s, v, i) => s + v * ((d._source.vector as number[])[i] ?? 0), 0) }))
+        .sort((a, b) => b.ip - a.ip)
+        .slice(0, Math.min(k, size))
+        // faiss inner-product scoring as OpenSearch reports it.
+        .map(({ d, ip }) => ({ _id: d._id, _score: ip >= 0 ? 1 + ip : 1 / (1 - ip), _source: project(d) }))
+    );
   }
-  return docs.filter((d) => matches(d, body.query)).slice(0, size).map((d) => ({ _id: d._id, _score: 1, _source: project(d) }));
+  return docs
+    .filter((d) => matches(d, body.query))
+    .slice(0, size)
+    .map((d) => ({ _id: d._id, _score: 1, _source: project(d) }));
 }

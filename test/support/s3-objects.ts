@@ -12,7 +12,10 @@ export function mockS3Objects() {
     const object = objects.get(input.Key as string);
     if (!object) throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
     if (input.IfMatch && input.IfMatch.replaceAll('"', '') !== object.etag) {
-      throw Object.assign(new Error('PreconditionFailed'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+      throw Object.assign(new Error('PreconditionFailed'), {
+        name: 'PreconditionFailed',
+        $metadata: { httpStatusCode: 412 },
+      });
     }
     reads.push(input.Key as string);
     return { Body: Readable.from([object.body]), ETag: `"${object.etag}"` };

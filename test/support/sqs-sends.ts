@@ -7,8 +7,13 @@ export function mockSqsSends() {
   const sent: SendMessageBatchCommandInput[] = [];
   sqs.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => {
     sent.push(input);
-    return { Successful: (input.Entries ?? []).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })), Failed: [] };
+    return {
+      Successful: (input.Entries ?? []).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),
+      Failed: [],
+    };
   });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- message bodies are whatever the code under test sent
-  return { bodies: (): any[] => sent.flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string))) };
+  return {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- message bodies are whatever the code under test sent
+    bodies: (): any[] => sent.flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string))),
+  };
 }

@@ -63,7 +63,11 @@ describe('readCsv record boundaries', () => {
     // Act
     const [a, b] = await Promise.all([readText(lf), readText(crlf)]);
     // Assess
-    expect(table(b)).toEqual([['trade_id', 'amount'], ['T1', '1.00'], ['T2', '2.00']]);
+    expect(table(b)).toEqual([
+      ['trade_id', 'amount'],
+      ['T1', '1.00'],
+      ['T2', '2.00'],
+    ]);
     expect(table(a)).toEqual(table(b));
     expect(b.map((r) => r.line)).toEqual([1, 2, 3]);
     expect(b.every((r) => r.error === undefined)).toBe(true);
@@ -71,7 +75,10 @@ describe('readCsv record boundaries', () => {
 
   it('emits a last record that has no trailing newline', async () => {
     const records = await readText('a,b\r\nc,d');
-    expect(table(records)).toEqual([['a', 'b'], ['c', 'd']]);
+    expect(table(records)).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
   });
 
   it('keeps commas, doubled quotes and newlines inside quoted fields', async () => {
@@ -79,7 +86,11 @@ describe('readCsv record boundaries', () => {
     const records = await readText('id,note\n1,"a, b"\n2,"say ""hi"""\n3,"line one\nline two"\n4,""\n');
     // Assess
     expect(table(records)).toEqual([
-      ['id', 'note'], ['1', 'a, b'], ['2', 'say "hi"'], ['3', 'line one\nline two'], ['4', ''],
+      ['id', 'note'],
+      ['1', 'a, b'],
+      ['2', 'say "hi"'],
+      ['3', 'line one\nline two'],
+      ['4', ''],
     ]);
   });
 
@@ -107,7 +118,10 @@ describe('readCsv record boundaries', () => {
 
   it('keeps empty fields, including a trailing one', async () => {
     const records = await readText(',a,,\n"",x\n');
-    expect(table(records)).toEqual([['', 'a', '', ''], ['', 'x']]);
+    expect(table(records)).toEqual([
+      ['', 'a', '', ''],
+      ['', 'x'],
+    ]);
   });
 });
 
@@ -139,7 +153,10 @@ describe('readCsv encodings', () => {
   it('decodes multi-byte UTF-8 split across chunks', async () => {
     const bytes = encoder.encode('name,city\nRené,Zürich €5 😀\n');
     const records = await readAll(chunked(bytes, 1));
-    expect(table(records)).toEqual([['name', 'city'], ['René', 'Zürich €5 😀']]);
+    expect(table(records)).toEqual([
+      ['name', 'city'],
+      ['René', 'Zürich €5 😀'],
+    ]);
   });
 
   it.each([
@@ -287,75 +304,100 @@ describe('readCsv fuzz', () => {
   }
 
   it('agrees with csv-parse on well-formed CSV chunked at random points', async () => {
-    await fc.assert(fc.asyncProperty(document, async ({ records, eol, trailingEol, quoteAll, cuts }) => {
-      // Prepare
-      const text = records.map((r) => render(r, quoteAll)).join(eol) + (trailingEol ? eol : '');
-      const expected = parse(text, { relax_quotes: true, skip_empty_lines: true, relax_column_count: true }) as string[][];
-      // Act
-      const actual = await readAll(splitAt(encoder.encode(text), cuts));
-      // Assess
-      expect(table(actual)).toEqual(expected);
-      expect(actual.every((r) => r.error === undefined)).toBe(true);
-    }), { numRuns: 500 });
+    await fc.assert(
+      fc.asyncProperty(document, async ({ records, eol, trailingEol, quoteAll, cuts }) => {
+        // Prepare
+        const text = records.map((r) => render(r, quoteAll)).join(eol) + (trailingEol ? eol : '');
+        const expected = parse(text, {
+          relax_quotes: true,
+          skip_empty_lines: true,
+          relax_column_count: true,
+        }) as string[][];
+        // Act
+        const actual = await readAll(splitAt(encoder.encode(text), cuts));
+        // Assess
+        expect(table(actual)).toEqual(expected);
+        expect(actual.every((r) => r.error === undefined)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   const interestingBytes = fc.uint8Array({ maxLength: 120 }).map((raw) => {
-    const alphabet = [0x22, 0x2c, 0x0a, 0x0d, 0x00, 0x61, 0x20, 0xe9, 0xc3, 0xa9, 0xef, 0xbb, 0xbf, 0xff, 0xfe, 0xe2, 0x82, 0xac];
+    const alphabet = [
+      0x22, 0x2c, 0x0a, 0x0d, 0x00, 0x61, 0x20, 0xe9, 0xc3, 0xa9, 0xef, 0xbb, 0xbf, 0xff, 0xfe, 0xe2, 0x82, 0xac,
+    ];
     return raw.map((b) => alphabet[b % alphabet.length] as number);
   });
 
   it('accepts exactly the bytes a fatal TextDecoder accepts, and reads them as that text', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 200 }), interestingBytes, fc.string({ unit: 'binary' }).map((t) => encoder.encode(t))),
-      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 8 }), async (bytes, cuts) => {
-        // Prepare
-        let text: string | undefined;
-        try {
-          text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-        } catch {
-          text = undefined;
-        }
-        // Act
-        let outcome: CsvRecord[] | string;
-        try {
-          outcome = await readAll(splitAt(bytes, cuts));
-        } catch (error) {
-          if (!(error instanceof CsvFileError)) throw error;
-          outcome = error.code;
-        }
-        // Assess
-        if (text === undefined) {
-          expect(outcome).toBe('ENCODING');
-        } else if (typeof outcome !== 'string') {
-          const fromText = await readAll([text]).catch((error: CsvFileError) => error.code);
-          expect(outcome).toEqual(fromText);
-        } else {
-          expect(outcome).not.toBe('ENCODING');
-        }
-      }), { numRuns: 1000 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }),
+          interestingBytes,
+          fc.string({ unit: 'binary' }).map((t) => encoder.encode(t)),
+        ),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 8 }),
+        async (bytes, cuts) => {
+          // Prepare
+          let text: string | undefined;
+          try {
+            text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+          } catch {
+            text = undefined;
+          }
+          // Act
+          let outcome: CsvRecord[] | string;
+          try {
+            outcome = await readAll(splitAt(bytes, cuts));
+          } catch (error) {
+            if (!(error instanceof CsvFileError)) throw error;
+            outcome = error.code;
+          }
+          // Assess
+          if (text === undefined) {
+            expect(outcome).toBe('ENCODING');
+          } else if (typeof outcome !== 'string') {
+            const fromText = await readAll([text]).catch((error: CsvFileError) => error.code);
+            expect(outcome).toEqual(fromText);
+          } else {
+            expect(outcome).not.toBe('ENCODING');
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 
   it('either yields records or throws CsvFileError on arbitrary bytes, whatever the chunking', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 200 }), interestingBytes),
-      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 8 }), async (bytes, cuts) => {
-        // Act
-        const outcome = async (chunks: Uint8Array[]) => {
-          try {
-            return { records: await readAll(chunks) };
-          } catch (error) {
-            expect(error).toBeInstanceOf(CsvFileError);
-            return { code: (error as CsvFileError).code };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.uint8Array({ maxLength: 200 }), interestingBytes),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 8 }),
+        async (bytes, cuts) => {
+          // Act
+          const outcome = async (chunks: Uint8Array[]) => {
+            try {
+              return { records: await readAll(chunks) };
+            } catch (error) {
+              expect(error).toBeInstanceOf(CsvFileError);
+              return { code: (error as CsvFileError).code };
+            }
+          };
+          const whole = await outcome([bytes]);
+          const split = await outcome(splitAt(bytes, cuts));
+          // Assess
+          expect(split).toEqual(whole);
+          if (whole.records) {
+            const lines = whole.records.map((r) => r.line);
+            expect(lines).toEqual([...lines].sort((a, b) => a - b));
+            expect(new Set(lines).size).toBe(lines.length);
+            for (const r of whole.records) expect(fieldsOf(r).every((f) => typeof f === 'string')).toBe(true);
           }
-        };
-        const whole = await outcome([bytes]);
-        const split = await outcome(splitAt(bytes, cuts));
-        // Assess
-        expect(split).toEqual(whole);
-        if (whole.records) {
-          const lines = whole.records.map((r) => r.line);
-          expect(lines).toEqual([...lines].sort((a, b) => a - b));
-          expect(new Set(lines).size).toBe(lines.length);
-          for (const r of whole.records) expect(fieldsOf(r).every((f) => typeof f === 'string')).toBe(true);
-        }
-      }), { numRuns: 1000 });
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  absDecimal, compareDecimal, decimal, formatDecimal, parseDecimal, subtractDecimal, type Decimal,
+  absDecimal,
+  compareDecimal,
+  decimal,
+  formatDecimal,
+  parseDecimal,
+  subtractDecimal,
+  type Decimal,
 } from '../../functions/shared/decimal.ts';
 
 function parsed(raw: string): Decimal {
@@ -16,7 +22,8 @@ function add(a: Decimal, b: Decimal): Decimal {
 
 describe('parseDecimal accepts the amount spellings the policy lists', () => {
   it.each(['1,250.50', ' 1250.50 ', '+1250.5', '1250.5000', '1250.50', '1,250.5', '\t1250.50\n'])(
-    'reads %j as 1250.50', (raw) => {
+    'reads %j as 1250.50',
+    (raw) => {
       // Act
       const value = parsed(raw);
       // Assess
@@ -62,7 +69,7 @@ describe('parseDecimal rejects what is not an amount, with a reason', () => {
     ['1.2.3', /not a decimal/],
     ['NaN', /not a decimal/],
     ['Infinity', /not a decimal/],
-    ['=cmd|\'/C calc\'!A0', /not a decimal/],
+    ["=cmd|'/C calc'!A0", /not a decimal/],
     ['1 000', /not a decimal/],
     ['1'.repeat(39), /more than 38 digits/],
   ])('rejects %j', (raw, reason) => {
@@ -106,7 +113,9 @@ describe('decimal arithmetic is exact', () => {
     expect(Number('9007199254740993')).toBe(9007199254740992);
     expect(formatDecimal(diff)).toBe('0.01');
     expect(compareDecimal(big, bigger)).toBe(-1);
-    expect(formatDecimal(decimal('123456789012345678901234567890.12345678'))).toBe('123456789012345678901234567890.12345678');
+    expect(formatDecimal(decimal('123456789012345678901234567890.12345678'))).toBe(
+      '123456789012345678901234567890.12345678',
+    );
   });
 
   it('compares equal values at different scales as equal', () => {
@@ -131,37 +140,49 @@ describe('decimal properties', () => {
   });
 
   it('parseDecimal never throws on any string', () => {
-    fc.assert(fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.stringMatching(/^[\s()+\-,.\d eExX$]{0,20}$/)), (raw) => {
-      const result = parseDecimal(raw);
-      expect(typeof result.ok).toBe('boolean');
-      if (!result.ok) expect(result.reason.length).toBeGreaterThan(0);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.stringMatching(/^[\s()+\-,.\d eExX$]{0,20}$/)),
+        (raw) => {
+          const result = parseDecimal(raw);
+          expect(typeof result.ok).toBe('boolean');
+          if (!result.ok) expect(result.reason.length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('format(parse(text)) round-trips canonical decimals', () => {
-    fc.assert(fc.property(decimalValue, (value) => {
-      const text = formatDecimal(value);
-      const back = parsed(text);
-      expect(compareDecimal(back, value)).toBe(0);
-      expect(formatDecimal(back)).toBe(text);
-    }));
+    fc.assert(
+      fc.property(decimalValue, (value) => {
+        const text = formatDecimal(value);
+        const back = parsed(text);
+        expect(compareDecimal(back, value)).toBe(0);
+        expect(formatDecimal(back)).toBe(text);
+      }),
+    );
   });
 
   it('parse agrees with thousands-separated and padded spellings', () => {
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.integer({ min: 0, max: 99 }), (whole, cents) => {
-      const plain = `${whole}.${String(cents).padStart(2, '0')}`;
-      const grouped = `${whole.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${String(cents).padStart(2, '0')}00`;
-      expect(compareDecimal(parsed(` ${grouped} `), parsed(plain))).toBe(0);
-      expect(compareDecimal(parsed(`(${grouped})`), parsed(`-${plain}`))).toBe(0);
-    }));
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.integer({ min: 0, max: 99 }), (whole, cents) => {
+        const plain = `${whole}.${String(cents).padStart(2, '0')}`;
+        const grouped = `${whole.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${String(cents).padStart(2, '0')}00`;
+        expect(compareDecimal(parsed(` ${grouped} `), parsed(plain))).toBe(0);
+        expect(compareDecimal(parsed(`(${grouped})`), parsed(`-${plain}`))).toBe(0);
+      }),
+    );
   });
 
   it('compare is antisymmetric and consistent with subtract', () => {
-    fc.assert(fc.property(decimalValue, decimalValue, (a, b) => {
-      const ab = compareDecimal(a, b);
-      expect(compareDecimal(b, a) + ab).toBe(0);
-      const diff = subtractDecimal(a, b);
-      expect(compareDecimal(diff, decimal('0'))).toBe(ab);
-    }));
+    fc.assert(
+      fc.property(decimalValue, decimalValue, (a, b) => {
+        const ab = compareDecimal(a, b);
+        expect(compareDecimal(b, a) + ab).toBe(0);
+        const diff = subtractDecimal(a, b);
+        expect(compareDecimal(diff, decimal('0'))).toBe(ab);
+      }),
+    );
   });
 });

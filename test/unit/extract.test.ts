@@ -38,7 +38,11 @@ describe('validateExtract accepts a readable extract', () => {
   });
 
   it('leaves row-level problems to recon', async () => {
-    const result = await validateExtract(streamOf(`${HEADER}\nT1,A1\nT2,A2,2025-12-02,1E5\n,A3,2025-12-03,\0\n`), 'x.csv', policy);
+    const result = await validateExtract(
+      streamOf(`${HEADER}\nT1,A1\nT2,A2,2025-12-02,1E5\n,A3,2025-12-03,\0\n`),
+      'x.csv',
+      policy,
+    );
     expect(result).toMatchObject({ ok: true, rows: 3 });
   });
 });
@@ -50,7 +54,13 @@ describe('validateExtract rejects an extract recon cannot read', () => {
     ['a duplicate header', `${HEADER},AMOUNT\n`, 'HEADER_INVALID', 1, /appears twice/],
     ['an empty header name', `${HEADER},,x\n`, 'HEADER_INVALID', 1, /column 5 has no name/],
     ['a damaged header', `\n\n${HEADER},"x"y\n`, 'HEADER_INVALID', 3, /damaged/],
-    ['an unclosed quote', `${HEADER}\nT1,A1,2025-12-01,1\nT2,"A2,2025-12-02,2\n`, 'CSV_UNCLOSED_QUOTE', 3, /never closed/],
+    [
+      'an unclosed quote',
+      `${HEADER}\nT1,A1,2025-12-01,1\nT2,"A2,2025-12-02,2\n`,
+      'CSV_UNCLOSED_QUOTE',
+      3,
+      /never closed/,
+    ],
     ['an empty file', '', 'FILE_EMPTY', 1, /file is empty/],
     ['only blank lines', '\r\n\n', 'FILE_EMPTY', 1, /file is empty/],
   ])('rejects %s', async (_name, content, code, line, message) => {

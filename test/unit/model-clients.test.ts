@@ -4,7 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
-import { BedrockRuntimeClient, InvokeModelCommand, type InvokeModelCommandInput } from '@aws-sdk/client-bedrock-runtime';
+import {
+  BedrockRuntimeClient,
+  InvokeModelCommand,
+  type InvokeModelCommandInput,
+} from '@aws-sdk/client-bedrock-runtime';
 import { OpenAICompatibleProvider } from '../../functions/triage/providers/openai.ts';
 import { ProviderError, ProviderThrottledError } from '../../functions/triage/providers/types.ts';
 import { TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
@@ -12,7 +16,11 @@ import { OpenAICompatibleEmbedder } from '../../functions/shared/search/openai-e
 import { BedrockTitanEmbedder } from '../../functions/shared/search/bedrock-embedder.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
 
-function fakeFetch(status: number, body: unknown, seen: { url?: string; body?: unknown; headers?: unknown }[] = []): typeof fetch {
+function fakeFetch(
+  status: number,
+  body: unknown,
+  seen: { url?: string; body?: unknown; headers?: unknown }[] = [],
+): typeof fetch {
   return (async (url: string | URL, init?: RequestInit) => {
     seen.push({ url: String(url), body: JSON.parse(String(init?.body ?? 'null')), headers: init?.headers });
     return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
@@ -29,26 +37,48 @@ describe('OpenAI-compatible triage provider', () => {
   it('forces the record_triage function and returns its arguments with token usage', async () => {
     const seen: { url?: string; body?: unknown; headers?: unknown }[] = [];
     const provider = new OpenAICompatibleProvider({
-      baseUrl: 'http://127.0.0.1:11434/v1/', model: 'llama3.1', apiKey: 'k',
-      fetchFn: fakeFetch(200, {
-        choices: [{ message: { tool_calls: [{ function: { name: TRIAGE_TOOL_NAME, arguments: '{"severity":"LOW"}' } }] } }],
-        usage: { prompt_tokens: 10, completion_tokens: 5 },
-      }, seen),
+      baseUrl: 'http://127.0.0.1:11434/v1/',
+      model: 'llama3.1',
+      apiKey: 'k',
+      fetchFn: fakeFetch(
+        200,
+        {
+          choices: [
+            { message: { tool_calls: [{ function: { name: TRIAGE_TOOL_NAME, arguments: '{"severity":"LOW"}' } }] } },
+          ],
+          usage: { prompt_tokens: 10, completion_tokens: 5 },
+        },
+        seen,
+      ),
     });
 
     const answer = await provider.triage(input);
 
     expect(answer).toMatchObject({ answer: { severity: 'LOW' }, inputTokens: 10, outputTokens: 5 });
     expect(seen[0]?.url).toBe('http://127.0.0.1:11434/v1/chat/completions');
-    expect(seen[0]?.body).toMatchObject({ model: 'llama3.1', temperature: 0, tool_choice: { type: 'function', function: { name: TRIAGE_TOOL_NAME } } });
+    expect(seen[0]?.body).toMatchObject({
+      model: 'llama3.1',
+      temperature: 0,
+      tool_choice: { type: 'function', function: { name: TRIAGE_TOOL_NAME } },
+    });
     expect(seen[0]?.headers).toMatchObject({ authorization: 'Bearer k' });
   });
 
   it('reports 429 as throttling and other failures as provider errors', async () => {
     const throttled = new OpenAICompatibleProvider({ baseUrl: 'http://x', model: 'm', fetchFn: fakeFetch(429, {}) });
     const broken = new OpenAICompatibleProvider({ baseUrl: 'http://x', model: 'm', fetchFn: fakeFetch(500, {}) });
-    const noTool = new OpenAICompatibleProvider({ baseUrl: 'http://x', model: 'm', fetchFn: fakeFetch(200, { choices: [{ message: { content: 'hi' } }] }) });
-    const badJson = new OpenAICompatibleProvider({ baseUrl: 'http://x', model: 'm', fetchFn: fakeFetch(200, { choices: [{ message: { tool_calls: [{ function: { name: TRIAGE_TOOL_NAME, arguments: '{oops' } }] } }] }) });
+    const noTool = new OpenAICompatibleProvider({
+      baseUrl: 'http://x',
+      model: 'm',
+      fetchFn: fakeFetch(200, { choices: [{ message: { content: 'hi' } }] }),
+    });
+    const badJson = new OpenAICompatibleProvider({
+      baseUrl: 'http://x',
+      model: 'm',
+      fetchFn: fakeFetch(200, {
+        choices: [{ message: { tool_calls: [{ function: { name: TRIAGE_TOOL_NAME, arguments: '{oops' } }] } }],
+      }),
+    });
 
     await expect(throttled.triage(input)).rejects.toBeInstanceOf(ProviderThrottledError);
     await expect(broken.triage(input)).rejects.toBeInstanceOf(ProviderError);
@@ -59,10 +89,28 @@ describe('OpenAI-compatible triage provider', () => {
 
 describe('embedders', () => {
   it('OpenAI-compatible: returns vectors in input order and checks their size', async () => {
-    const embedder = new OpenAICompatibleEmbedder({ baseUrl: 'http://x/v1', model: 'nomic-embed-text', dimensions: 2, fetchFn: fakeFetch(200, { data: [{ index: 1, embedding: [0, 1] }, { index: 0, embedding: [1, 0] }] }) });
-    const wrongSize = new OpenAICompatibleEmbedder({ baseUrl: 'http://x/v1', model: 'm', dimensions: 3, fetchFn: fakeFetch(200, { data: [{ index: 0, embedding: [1, 0] }] }) });
+    const embedder = new OpenAICompatibleEmbedder({
+      baseUrl: 'http://x/v1',
+      model: 'nomic-embed-text',
+      dimensions: 2,
+      fetchFn: fakeFetch(200, {
+        data: [
+          { index: 1, embedding: [0, 1] },
+          { index: 0, embedding: [1, 0] },
+        ],
+      }),
+    });
+    const wrongSize = new OpenAICompatibleEmbedder({
+      baseUrl: 'http://x/v1',
+      model: 'm',
+      dimensions: 3,
+      fetchFn: fakeFetch(200, { data: [{ index: 0, embedding: [1, 0] }] }),
+    });
 
-    expect(await embedder.embed(['a', 'b'])).toEqual([[1, 0], [0, 1]]);
+    expect(await embedder.embed(['a', 'b'])).toEqual([
+      [1, 0],
+      [0, 1],
+    ]);
     await expect(wrongSize.embed(['a'])).rejects.toThrow(/wrong size/);
   });
 
@@ -70,7 +118,11 @@ describe('embedders', () => {
     const bedrock = mockClient(BedrockRuntimeClient);
     bedrock.on(InvokeModelCommand).callsFake(async (req: InvokeModelCommandInput) => {
       const { inputText } = JSON.parse(bodyText(req.body)) as { inputText: string };
-      return { body: new TextEncoder().encode(JSON.stringify({ embedding: [inputText.length] })), contentType: 'application/json', $metadata: {} };
+      return {
+        body: new TextEncoder().encode(JSON.stringify({ embedding: [inputText.length] })),
+        contentType: 'application/json',
+        $metadata: {},
+      };
     });
     const embedder = new BedrockTitanEmbedder(new BedrockRuntimeClient({ region: 'us-east-1' }));
 

@@ -10,7 +10,10 @@ const SECRET = 'unit-secret';
 
 describe('pagination tokens', () => {
   it('round-trips the index and start key', () => {
-    const cursor = { index: 'by_run', startKey: { exception_id: 'e1', run_id: 'r1', created_at: '2025-01-01T00:00:00Z' } };
+    const cursor = {
+      index: 'by_run',
+      startKey: { exception_id: 'e1', run_id: 'r1', created_at: '2025-01-01T00:00:00Z' },
+    };
     const hash = filterHash({ run_id: 'r1' });
 
     const token = encodeToken(SECRET, cursor, hash);
@@ -20,7 +23,9 @@ describe('pagination tokens', () => {
   });
 
   it('hashes filters regardless of order and ignores absent ones', () => {
-    expect(filterHash({ status: 'OPEN', dataset: 'x' })).toBe(filterHash({ dataset: 'x', status: 'OPEN', run_id: undefined }));
+    expect(filterHash({ status: 'OPEN', dataset: 'x' })).toBe(
+      filterHash({ dataset: 'x', status: 'OPEN', run_id: undefined }),
+    );
     expect(filterHash({ status: 'OPEN' })).not.toBe(filterHash({ status: 'ACKNOWLEDGED' }));
     expect(filterHash({ status: 'OPEN' })).not.toBe(filterHash({ severity: 'OPEN' }));
   });
@@ -28,36 +33,48 @@ describe('pagination tokens', () => {
   it('rejects tokens from another secret or another filter set', () => {
     const token = encodeToken(SECRET, { index: 'by_created', startKey: {} }, filterHash({}));
 
-    expect(() => decodeToken('other', token, filterHash({}))).toThrow(expect.objectContaining({ code: 'INVALID_NEXT_TOKEN' }));
-    expect(() => decodeToken(SECRET, token, filterHash({ status: 'OPEN' }))).toThrow(expect.objectContaining({ code: 'NEXT_TOKEN_FILTER_MISMATCH' }));
+    expect(() => decodeToken('other', token, filterHash({}))).toThrow(
+      expect.objectContaining({ code: 'INVALID_NEXT_TOKEN' }),
+    );
+    expect(() => decodeToken(SECRET, token, filterHash({ status: 'OPEN' }))).toThrow(
+      expect.objectContaining({ code: 'NEXT_TOKEN_FILTER_MISMATCH' }),
+    );
   });
 
   it('answers any junk with a 400, never an internal error', () => {
     const hash = filterHash({});
-    fc.assert(fc.property(fc.string({ maxLength: 3000 }), (junk) => {
-      try {
-        decodeToken(SECRET, junk, hash);
-        return false;
-      } catch (error) {
-        return error instanceof BadRequestError;
-      }
-    }));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 3000 }), (junk) => {
+        try {
+          decodeToken(SECRET, junk, hash);
+          return false;
+        } catch (error) {
+          return error instanceof BadRequestError;
+        }
+      }),
+    );
   });
 
   it('detects any single-character change to a valid token', () => {
     const hash = filterHash({ run_id: 'r' });
-    const token = encodeToken(SECRET, { index: 'by_run', startKey: { exception_id: 'a', run_id: 'r', created_at: 'c' } }, hash);
-    fc.assert(fc.property(fc.nat({ max: token.length - 1 }), fc.constantFrom(...'ABCabc012_-.'), (at, ch) => {
-      const changed = token.slice(0, at) + ch + token.slice(at + 1);
-      if (changed === token) return true;
-      try {
-        decodeToken(SECRET, changed, hash);
-        // base64url's last character can carry unused bits: a change there may decode to the same bytes.
-        return at === token.length - 1 || at === token.indexOf('.') - 1;
-      } catch (error) {
-        return error instanceof ApiError && error.statusCode === 400;
-      }
-    }));
+    const token = encodeToken(
+      SECRET,
+      { index: 'by_run', startKey: { exception_id: 'a', run_id: 'r', created_at: 'c' } },
+      hash,
+    );
+    fc.assert(
+      fc.property(fc.nat({ max: token.length - 1 }), fc.constantFrom(...'ABCabc012_-.'), (at, ch) => {
+        const changed = token.slice(0, at) + ch + token.slice(at + 1);
+        if (changed === token) return true;
+        try {
+          decodeToken(SECRET, changed, hash);
+          // base64url's last character can carry unused bits: a change there may decode to the same bytes.
+          return at === token.length - 1 || at === token.indexOf('.') - 1;
+        } catch (error) {
+          return error instanceof ApiError && error.statusCode === 400;
+        }
+      }),
+    );
   });
 });
 
@@ -66,7 +83,12 @@ describe('query planning', () => {
     [{}, 'by_created', 'record_type', []],
     [{ status: 'OPEN' }, 'by_status', 'status', []],
     [{ status: 'OPEN', exception_type: 'AMOUNT_MISMATCH' }, 'by_type', 'exception_type', ['status']],
-    [{ status: 'OPEN', severity: 'HIGH', exception_type: 'AMOUNT_MISMATCH' }, 'by_severity', 'severity', ['exception_type', 'status']],
+    [
+      { status: 'OPEN', severity: 'HIGH', exception_type: 'AMOUNT_MISMATCH' },
+      'by_severity',
+      'severity',
+      ['exception_type', 'status'],
+    ],
     [{ dataset: 'trades' }, 'by_created', 'record_type', ['dataset']],
     [{ dataset: 'trades', business_date: '2025-12-10', status: 'OPEN' }, 'by_dataset_date', 'dataset_date', ['status']],
     [{ run_id: 'r', dataset: 'trades', business_date: '2025-12-10' }, 'by_run', 'run_id', ['business_date', 'dataset']],
@@ -90,7 +112,15 @@ describe('query planning', () => {
  */
 function fakeStore(items: StoredItem[], pageCap = 3) {
   const calls: IndexQuery[] = [];
-  const sorted = [...items].sort((a, b) => (String(b.created_at) < String(a.created_at) ? -1 : String(b.created_at) > String(a.created_at) ? 1 : String(a.exception_id) < String(b.exception_id) ? -1 : 1));
+  const sorted = [...items].sort((a, b) =>
+    String(b.created_at) < String(a.created_at)
+      ? -1
+      : String(b.created_at) > String(a.created_at)
+        ? 1
+        : String(a.exception_id) < String(b.exception_id)
+          ? -1
+          : 1,
+  );
   const store: QueryStore = {
     getException: async () => undefined,
     patchException: async () => undefined,
@@ -104,7 +134,18 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
       const matching = evaluated.filter((i) => q.filters.every((f) => i[f.attribute] === f.value));
       const more = start + evaluated.length < inPartition.length;
       const last = evaluated.at(-1);
-      return { items: matching, ...(more && last ? { lastKey: { exception_id: last.exception_id, [q.partition.attribute]: last[q.partition.attribute], created_at: last.created_at } } : {}) };
+      return {
+        items: matching,
+        ...(more && last
+          ? {
+              lastKey: {
+                exception_id: last.exception_id,
+                [q.partition.attribute]: last[q.partition.attribute],
+                created_at: last.created_at,
+              },
+            }
+          : {}),
+      };
     },
   };
   return { store, calls };
@@ -112,7 +153,10 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
 
 /** Item n is the n-th newest. */
 const item = (n: number, dataset: string): StoredItem => ({
-  exception_id: `e${String(n).padStart(3, '0')}`, record_type: 'EXCEPTION', dataset, created_at: new Date(Date.UTC(2025, 0, 1) - n * 1000).toISOString(),
+  exception_id: `e${String(n).padStart(3, '0')}`,
+  record_type: 'EXCEPTION',
+  dataset,
+  created_at: new Date(Date.UTC(2025, 0, 1) - n * 1000).toISOString(),
 });
 
 describe('listing', () => {
@@ -141,7 +185,10 @@ describe('listing', () => {
     const items = Array.from({ length: 200 }, (_, n) => item(n, n === 199 ? 'payments' : 'trades'));
     const { store, calls } = fakeStore(items, 1);
 
-    const page = await listExceptions({ filters: { dataset: 'payments' }, limit: 5 }, { store, paginationSecret: SECRET });
+    const page = await listExceptions(
+      { filters: { dataset: 'payments' }, limit: 5 },
+      { store, paginationSecret: SECRET },
+    );
 
     expect(page.count).toBe(0);
     expect(page.next_token).not.toBeNull();
@@ -151,10 +198,14 @@ describe('listing', () => {
 
 describe('health', () => {
   it('counts a check that hangs as a timeout', async () => {
-    const report = await checkHealth([
-      { name: 'fast', check: async () => undefined },
-      { name: 'slow', check: () => new Promise(() => undefined) },
-    ], undefined, 20);
+    const report = await checkHealth(
+      [
+        { name: 'fast', check: async () => undefined },
+        { name: 'slow', check: () => new Promise(() => undefined) },
+      ],
+      undefined,
+      20,
+    );
 
     expect(report).toEqual({ status: 'unavailable', checks: { fast: 'ok', slow: 'timeout' } });
   });

@@ -65,7 +65,16 @@ describe('parseReconPolicy on the real policy', () => {
   });
 
   it('normalises column names to trimmed lower case', () => {
-    const policy = parseReconPolicy(documentWith(JSON.stringify({ ...settings, key_columns: [' Trade_ID '], compared_fields: ['Account_Id', 'AMOUNT'], amount_field: 'Amount' })));
+    const policy = parseReconPolicy(
+      documentWith(
+        JSON.stringify({
+          ...settings,
+          key_columns: [' Trade_ID '],
+          compared_fields: ['Account_Id', 'AMOUNT'],
+          amount_field: 'Amount',
+        }),
+      ),
+    );
     expect(policy.keyColumns).toEqual(['trade_id']);
     expect(policy.textFields).toEqual(['account_id']);
     expect(policy.amountField).toBe('amount');
@@ -107,7 +116,11 @@ describe('parseReconPolicy rejects a broken policy with a clear PolicyError', ()
 
   it.each([
     ['a non-decimal tolerance', { amount_tolerance: { absolute: '1E-2' } }, 'amount_tolerance.absolute'],
-    ['an unknown exception type', { severity_rules: [{ exception_type: 'AMOUNT_MISMATCHH', severity: 'HIGH' }] }, 'severity_rules.0.exception_type'],
+    [
+      'an unknown exception type',
+      { severity_rules: [{ exception_type: 'AMOUNT_MISMATCHH', severity: 'HIGH' }] },
+      'severity_rules.0.exception_type',
+    ],
     ['an unknown severity', { default_severity: 'URGENT' }, 'default_severity'],
     ['no key columns', { key_columns: [] }, 'key_columns'],
     ['an empty column name', { compared_fields: ['  ', 'amount'] }, 'compared_fields.0'],

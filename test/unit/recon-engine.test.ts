@@ -7,7 +7,14 @@ import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
 import { absDecimal, compareDecimal, decimal, parseDecimal, subtractDecimal } from '../../functions/shared/decimal.ts';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
-import { reconcile, ReconInputError, MAX_FIELD_CHARS, type Finding, type ReconInput, type ReconResult } from '../../functions/recon/engine.ts';
+import {
+  reconcile,
+  ReconInputError,
+  MAX_FIELD_CHARS,
+  type Finding,
+  type ReconInput,
+  type ReconResult,
+} from '../../functions/recon/engine.ts';
 import { exceptionId, toExceptionRecord } from '../../functions/shared/exceptions.ts';
 import { generatePair, type GeneratedPair } from '../../scripts/bench/generate.ts';
 import { SIDES } from '../../functions/shared/types.ts';
@@ -91,7 +98,9 @@ describe('reconcile on the seed sample', () => {
   });
 
   it('reports each amount mismatch with source, target and signed delta', () => {
-    const byKey = Object.fromEntries(result.findings.filter((f) => f.type === 'AMOUNT_MISMATCH').map((f) => [f.keyText, f]));
+    const byKey = Object.fromEntries(
+      result.findings.filter((f) => f.type === 'AMOUNT_MISMATCH').map((f) => [f.keyText, f]),
+    );
     expect(byKey.T0005?.diffs).toEqual([{ field: 'amount', source: '450.00', target: '475.00', delta: '25.00' }]);
     expect(byKey.T0018?.diffs).toEqual([{ field: 'amount', source: '310.00', target: '295.00', delta: '-15.00' }]);
     expect(byKey.T0005?.severity).toBe('MEDIUM');
@@ -108,7 +117,12 @@ describe('reconcile on the seed sample', () => {
 
   it('reports missing trades with their source row and HIGH severity', () => {
     const t7 = result.findings.find((f) => f.keyText === 'T0007');
-    expect(t7?.source).toEqual({ trade_id: 'T0007', account_id: 'ACCT1002', trade_date: '2025-12-04', amount: '600.00' });
+    expect(t7?.source).toEqual({
+      trade_id: 'T0007',
+      account_id: 'ACCT1002',
+      trade_date: '2025-12-04',
+      amount: '600.00',
+    });
     expect(t7?.target).toBeNull();
     expect(t7?.lines).toEqual({ source: [8], target: [] });
     expect(t7?.severity).toBe('HIGH');
@@ -131,14 +145,22 @@ describe('reconcile on the seed sample', () => {
 
 describe('reconcile tolerates layout differences that are not breaks', () => {
   it('trims keys before matching', async () => {
-    const result = await run(csv(HEADER, 'T1,A1,2025-12-01,10.00'), csv(HEADER, '  T1 ,A1,2025-12-01,10.00', '"\tT2",A1,2025-12-01,1.00'));
+    const result = await run(
+      csv(HEADER, 'T1,A1,2025-12-01,10.00'),
+      csv(HEADER, '  T1 ,A1,2025-12-01,10.00', '"\tT2",A1,2025-12-01,1.00'),
+    );
     expect(kinds(result)).toEqual(['MISSING_IN_SOURCE T2']);
     expect(result.summary.matched).toBe(1);
   });
 
   it('matches headers case-insensitively and trimmed, with a BOM not part of the first name', async () => {
     // Prepare
-    const target = new Uint8Array([0xef, 0xbb, 0xbf, ...Buffer.from(csv(' Trade_ID ,ACCOUNT_id, Trade_Date,AMOUNT ', 'T1,A1,2025-12-01,10.00'))]);
+    const target = new Uint8Array([
+      0xef,
+      0xbb,
+      0xbf,
+      ...Buffer.from(csv(' Trade_ID ,ACCOUNT_id, Trade_Date,AMOUNT ', 'T1,A1,2025-12-01,10.00')),
+    ]);
     // Act
     const result = await run(csv(HEADER, 'T1,A1,2025-12-01,10.00'), target);
     // Assess
@@ -147,7 +169,11 @@ describe('reconcile tolerates layout differences that are not breaks', () => {
   });
 
   it('matches when column order differs and extra columns are present', async () => {
-    const target = csv('desk,amount,currency,trade_date,trade_id,account_id', 'FX,10.00,USD,2025-12-01,T1,A1', 'EQ,5.00,EUR,2025-12-02,T2,A2');
+    const target = csv(
+      'desk,amount,currency,trade_date,trade_id,account_id',
+      'FX,10.00,USD,2025-12-01,T1,A1',
+      'EQ,5.00,EUR,2025-12-02,T2,A2',
+    );
     const result = await run(csv(`${HEADER},note`, 'T1,A1,2025-12-01,10.00,n1', 'T2,A2,2025-12-02,5.00,n2'), target);
     expect(result.findings).toEqual([]);
     expect(result.summary.matched).toBe(2);
@@ -155,7 +181,10 @@ describe('reconcile tolerates layout differences that are not breaks', () => {
 
   it('does not match identical raw lines whose columns mean different things', async () => {
     // Prepare: same text, but the target swaps account_id and trade_date.
-    const result = await run(csv(HEADER, 'T1,A1,2025-12-01,10.00'), csv('trade_id,trade_date,account_id,amount', 'T1,A1,2025-12-01,10.00'));
+    const result = await run(
+      csv(HEADER, 'T1,A1,2025-12-01,10.00'),
+      csv('trade_id,trade_date,account_id,amount', 'T1,A1,2025-12-01,10.00'),
+    );
     // Assess
     const finding = only(result, 'FIELD_MISMATCH');
     expect(finding.diffs.map((d) => d.field)).toEqual(['account_id', 'trade_date']);
@@ -194,21 +223,33 @@ describe('reconcile tolerates layout differences that are not breaks', () => {
 });
 
 describe('reconcile amount tolerance', () => {
-  it.each(['10.01', '9.99', '10.010000'])('keeps a difference of exactly 0.01 within tolerance (%s vs 10.00)', async (target) => {
-    const result = await run(csv(HEADER, 'T1,A1,2025-12-01,10.00'), csv(HEADER, `T1,A1,2025-12-01,${target}`));
-    expect(result.findings).toEqual([]);
-  });
+  it.each(['10.01', '9.99', '10.010000'])(
+    'keeps a difference of exactly 0.01 within tolerance (%s vs 10.00)',
+    async (target) => {
+      const result = await run(csv(HEADER, 'T1,A1,2025-12-01,10.00'), csv(HEADER, `T1,A1,2025-12-01,${target}`));
+      expect(result.findings).toEqual([]);
+    },
+  );
 
-  it.each([['10.011', '0.011'], ['9.989', '-0.011']])('breaks on a difference of 0.011 (%s vs 10.00)', async (target, delta) => {
+  it.each([
+    ['10.011', '0.011'],
+    ['9.989', '-0.011'],
+  ])('breaks on a difference of 0.011 (%s vs 10.00)', async (target, delta) => {
     const result = await run(csv(HEADER, 'T1,A1,2025-12-01,10.00'), csv(HEADER, `T1,A1,2025-12-01,${target}`));
     const finding = only(result, 'AMOUNT_MISMATCH');
     expect(finding.diffs).toEqual([{ field: 'amount', source: '10.00', target, delta }]);
   });
 
   it('compares huge amounts exactly', async () => {
-    const result = await run(csv(HEADER, 'T1,A1,2025-12-01,9007199254740993.00'), csv(HEADER, 'T1,A1,2025-12-01,9007199254740992.99'));
+    const result = await run(
+      csv(HEADER, 'T1,A1,2025-12-01,9007199254740993.00'),
+      csv(HEADER, 'T1,A1,2025-12-01,9007199254740992.99'),
+    );
     expect(result.findings).toEqual([]);
-    const broken = await run(csv(HEADER, 'T1,A1,2025-12-01,9007199254740993.00'), csv(HEADER, 'T1,A1,2025-12-01,9007199254740992.98'));
+    const broken = await run(
+      csv(HEADER, 'T1,A1,2025-12-01,9007199254740993.00'),
+      csv(HEADER, 'T1,A1,2025-12-01,9007199254740992.98'),
+    );
     expect(only(broken, 'AMOUNT_MISMATCH').diffs[0]?.delta).toBe('-0.02');
   });
 
@@ -260,7 +301,10 @@ describe('reconcile mismatches and missing rows', () => {
   });
 
   it('reports MISSING_IN_SOURCE with the target row and line', async () => {
-    const result = await run(csv(HEADER, 'T1,A1,2025-12-01,10.00'), csv(HEADER, 'T1,A1,2025-12-01,10.00', 'T9,A9,2025-12-09,9.00'));
+    const result = await run(
+      csv(HEADER, 'T1,A1,2025-12-01,10.00'),
+      csv(HEADER, 'T1,A1,2025-12-01,10.00', 'T9,A9,2025-12-09,9.00'),
+    );
     const finding = only(result);
     expect(finding.type).toBe('MISSING_IN_SOURCE');
     expect(finding.source).toBeNull();
@@ -307,7 +351,10 @@ describe('reconcile duplicates', () => {
 
   it('reports a key repeated three times as one finding with three lines', async () => {
     const row = 'T1,A1,2025-12-01,10.00';
-    const result = await run(csv(HEADER, row), csv(HEADER, row, 'T2,A2,2025-12-02,2.00', ` T1 ,A1,2025-12-01,10.00`, row));
+    const result = await run(
+      csv(HEADER, row),
+      csv(HEADER, row, 'T2,A2,2025-12-02,2.00', ` T1 ,A1,2025-12-01,10.00`, row),
+    );
     const dup = only(result, 'DUPLICATE_IN_TARGET');
     expect(dup.lines).toEqual({ source: [2], target: [2, 4, 5] });
     expect(kinds(result)).toEqual(['DUPLICATE_IN_TARGET T1', 'MISSING_IN_SOURCE T2']);
@@ -330,7 +377,10 @@ describe('reconcile rejects unreadable rows as INVALID_RECORD', () => {
     ['text after a closing quote', 'T2,"A2"x,2025-12-02,1.00', /after a closing quote/],
   ])('rejects %s with its line and reason', async (_name, bad, reason) => {
     // Act
-    const result = await run(csv(HEADER, good, bad, 'T3,A3,2025-12-03,3.00'), csv(HEADER, good, 'T3,A3,2025-12-03,3.00'));
+    const result = await run(
+      csv(HEADER, good, bad, 'T3,A3,2025-12-03,3.00'),
+      csv(HEADER, good, 'T3,A3,2025-12-03,3.00'),
+    );
     // Assess
     const finding = only(result, 'INVALID_RECORD');
     expect(finding.reason).toMatch(reason);
@@ -357,7 +407,10 @@ describe('reconcile rejects unreadable rows as INVALID_RECORD', () => {
   });
 
   it('reports the line where a record with a quoted newline starts', async () => {
-    const result = await run(csv(HEADER, good), csv(HEADER, 'T0,"multi\nline",2025-12-01,1.00', good, 'T2,A2,2025-12-02'));
+    const result = await run(
+      csv(HEADER, good),
+      csv(HEADER, 'T0,"multi\nline",2025-12-01,1.00', good, 'T2,A2,2025-12-02'),
+    );
     expect(only(result, 'INVALID_RECORD').lines.target).toEqual([5]);
     expect(only(result, 'MISSING_IN_SOURCE').lines.target).toEqual([2]);
   });
@@ -410,7 +463,10 @@ describe('reconcile rejects files it cannot reconcile', () => {
     expect(error.message).toMatch(/column 5 has no name/);
   });
 
-  it.each([['an empty file', ''], ['a file of blank lines', '\n\r\n\n']])('fails %s with FILE_EMPTY', async (_name, content) => {
+  it.each([
+    ['an empty file', ''],
+    ['a file of blank lines', '\n\r\n\n'],
+  ])('fails %s with FILE_EMPTY', async (_name, content) => {
     const error = await inputError(good, content);
     expect(error.code).toBe('FILE_EMPTY');
     expect(error.file).toBe('target.csv');
@@ -438,7 +494,10 @@ describe('reconcile rejects files it cannot reconcile', () => {
   });
 
   it('fails an unclosed quote with CSV_UNCLOSED_QUOTE and its line', async () => {
-    const error = await inputError(good, csv(HEADER, 'T1,A1,2025-12-01,10.00', 'T2,"A2,2025-12-02,1.00', 'T3,A3,2025-12-03,3.00'));
+    const error = await inputError(
+      good,
+      csv(HEADER, 'T1,A1,2025-12-01,10.00', 'T2,"A2,2025-12-02,1.00', 'T3,A3,2025-12-03,3.00'),
+    );
     expect(error.code).toBe('CSV_UNCLOSED_QUOTE');
     expect(error.line).toBe(3);
     expect(error.message).toMatch(/^target\.csv:3: /);
@@ -459,7 +518,9 @@ describe('reconcile severity follows the policy rules', () => {
     const target = (500_000_00n + BigInt(Math.round(Number(delta) * 100))).toString();
     const amount = `${target.slice(0, -2)}.${target.slice(-2)}`;
     // Act
-    const finding = only(await run(csv(HEADER, 'T1,A1,2025-12-01,500000.00'), csv(HEADER, `T1,A1,2025-12-01,${amount}`)));
+    const finding = only(
+      await run(csv(HEADER, 'T1,A1,2025-12-01,500000.00'), csv(HEADER, `T1,A1,2025-12-01,${amount}`)),
+    );
     // Assess
     expect(finding.type).toBe('AMOUNT_MISMATCH');
     expect(finding.severity).toBe(severity);
@@ -467,7 +528,14 @@ describe('reconcile severity follows the policy rules', () => {
 
   it('gives missing, duplicate, field and invalid findings their policy severity', async () => {
     const result = await run(
-      csv(HEADER, 'T1,A1,2025-12-01,1.00', 'T2,A2,2025-12-01,1.00', 'T2,A2,2025-12-01,1.00', 'T4,A4,2025-12-01,1.00', 'T5,A5,2025-12-01,x'),
+      csv(
+        HEADER,
+        'T1,A1,2025-12-01,1.00',
+        'T2,A2,2025-12-01,1.00',
+        'T2,A2,2025-12-01,1.00',
+        'T4,A4,2025-12-01,1.00',
+        'T5,A5,2025-12-01,x',
+      ),
       csv(HEADER, 'T3,A3,2025-12-01,1.00', 'T3,A3,2025-12-01,1.00', 'T4,B4,2025-12-01,1.00', 'T6,A6,2025-12-01,1.00'),
     );
     const severities = Object.fromEntries(result.findings.map((f) => [`${f.type} ${f.keyText}`, f.severity]));
@@ -539,7 +607,11 @@ describe('exception ids', () => {
     const ctx = { runId: 'run-1', dataset: 'trades', businessDate: '2025-12-01', now: '2025-12-02T00:00:00Z' };
     // Act
     const first = toExceptionRecord(only(await run(source, target)), ctx);
-    const second = toExceptionRecord(only(await run(source, target)), { ...ctx, runId: 'run-2', now: '2025-12-03T00:00:00Z' });
+    const second = toExceptionRecord(only(await run(source, target)), {
+      ...ctx,
+      runId: 'run-2',
+      now: '2025-12-03T00:00:00Z',
+    });
     // Assess
     expect(first.exception_id).toMatch(/^[0-9a-f]{32}$/);
     expect(second.exception_id).toBe(first.exception_id);
@@ -566,7 +638,22 @@ describe('reconcile against a naive reference model', () => {
     trade_id: fc.constantFrom('T1', 'T2', 'T3', 'T4', ' T1', 'T2 ', '', 't1'),
     account_id: fc.constantFrom('A1', 'A2', ' A1 ', 'A,1', 'say "A"'),
     trade_date: fc.constantFrom('2025-12-01', '2025-12-02'),
-    amount: fc.constantFrom('10.00', '10', '10.01', '9.99', '10.011', '1,000.00', '1000', '(5.00)', '-5', '+10.0', '1E5', '', 'n/a', '99999999999999999999.99'),
+    amount: fc.constantFrom(
+      '10.00',
+      '10',
+      '10.01',
+      '9.99',
+      '10.011',
+      '1,000.00',
+      '1000',
+      '(5.00)',
+      '-5',
+      '+10.0',
+      '1E5',
+      '',
+      'n/a',
+      '99999999999999999999.99',
+    ),
     ragged: fc.constantFrom(0, 0, 0, 0, 0, 0, 0, 0, -1, 1),
     quoteAll: fc.boolean(),
   });
@@ -598,7 +685,11 @@ describe('reconcile against a naive reference model', () => {
   /** What the policy says should be found, computed the slow, obvious way. */
   function expected(source: Side, target: Side): string[] {
     const load = (s: Side) => {
-      const [header, ...records] = parse(render(s), { relax_quotes: true, skip_empty_lines: true, relax_column_count: true }) as string[][];
+      const [header, ...records] = parse(render(s), {
+        relax_quotes: true,
+        skip_empty_lines: true,
+        relax_column_count: true,
+      }) as string[][];
       const names = (header ?? []).map((h) => h.trim().toLowerCase());
       const valid = new Map<string, Record<string, string>[]>();
       let invalid = 0;
@@ -637,17 +728,28 @@ describe('reconcile against a naive reference model', () => {
   }
 
   it('finds what the reference finds, accounts for every row, whatever the chunking', async () => {
-    await fc.assert(fc.asyncProperty(side, side, async (source, target) => {
-      // Act
-      const result = await reconcile(inputInPieces('s.csv', render(source), source.cuts), inputInPieces('t.csv', render(target), target.cuts), policy);
-      const whole = await reconcile(input('s.csv', render(source)), input('t.csv', render(target)), policy);
-      // Assess
-      const found = result.findings.map((f) => (f.type === 'INVALID_RECORD' ? `${f.type} ${f.key.side}` : `${f.type} ${f.keyText}`)).sort();
-      expect(found).toEqual(expected(source, target));
-      expect(withoutDuration(result)).toEqual(withoutDuration(whole));
-      for (const s of SIDES) {
-        expect(result.summary.rows[s]).toBe(result.summary.matched + result.findings.reduce((n, f) => n + f.lines[s].length, 0));
-      }
-    }), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(side, side, async (source, target) => {
+        // Act
+        const result = await reconcile(
+          inputInPieces('s.csv', render(source), source.cuts),
+          inputInPieces('t.csv', render(target), target.cuts),
+          policy,
+        );
+        const whole = await reconcile(input('s.csv', render(source)), input('t.csv', render(target)), policy);
+        // Assess
+        const found = result.findings
+          .map((f) => (f.type === 'INVALID_RECORD' ? `${f.type} ${f.key.side}` : `${f.type} ${f.keyText}`))
+          .sort();
+        expect(found).toEqual(expected(source, target));
+        expect(withoutDuration(result)).toEqual(withoutDuration(whole));
+        for (const s of SIDES) {
+          expect(result.summary.rows[s]).toBe(
+            result.summary.matched + result.findings.reduce((n, f) => n + f.lines[s].length, 0),
+          );
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -30,19 +30,41 @@ afterAll(async () => {
 
 const adapters: [string, () => VectorIndex][] = [
   ['local embedded store', () => LocalVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`))],
-  ['OpenSearch Serverless', () => new OpenSearchVectorIndex({
-    client: new Client({ node: fake.url }), index: `idx-${++indexCounter}`, dimensions: DIM,
-    keywordFields: ['status', 'type'], lookupAttempts: 1,
-  })],
+  [
+    'OpenSearch Serverless',
+    () =>
+      new OpenSearchVectorIndex({
+        client: new Client({ node: fake.url }),
+        index: `idx-${++indexCounter}`,
+        dimensions: DIM,
+        keywordFields: ['status', 'type'],
+        lookupAttempts: 1,
+      }),
+  ],
 ];
 
 describe.each(adapters)('vector index contract: %s', (_name, make) => {
   async function seeded() {
     const index = make();
     await index.ensure();
-    await index.replace({ id: 'a', vector: v(1, 0, 0, 0), fields: { status: 'OPEN', type: 'AMOUNT_MISMATCH' }, text: 'amount differs' });
-    await index.replace({ id: 'b', vector: v(0, 1, 0, 0), fields: { status: 'OPEN', type: 'MISSING_IN_TARGET' }, text: 'missing' });
-    await index.replace({ id: 'c', vector: v(0.9, 0.1, 0, 0), fields: { status: 'RESOLVED', type: 'AMOUNT_MISMATCH' }, text: 'amount again' });
+    await index.replace({
+      id: 'a',
+      vector: v(1, 0, 0, 0),
+      fields: { status: 'OPEN', type: 'AMOUNT_MISMATCH' },
+      text: 'amount differs',
+    });
+    await index.replace({
+      id: 'b',
+      vector: v(0, 1, 0, 0),
+      fields: { status: 'OPEN', type: 'MISSING_IN_TARGET' },
+      text: 'missing',
+    });
+    await index.replace({
+      id: 'c',
+      vector: v(0.9, 0.1, 0, 0),
+      fields: { status: 'RESOLVED', type: 'AMOUNT_MISMATCH' },
+      text: 'amount again',
+    });
     return index;
   }
 
@@ -60,7 +82,12 @@ describe.each(adapters)('vector index contract: %s', (_name, make) => {
   it('keeps one document per id when the same id is replaced', async () => {
     const index = await seeded();
 
-    await index.replace({ id: 'a', vector: v(0, 0, 1, 0), fields: { status: 'OPEN', type: 'AMOUNT_MISMATCH' }, text: 'moved' });
+    await index.replace({
+      id: 'a',
+      vector: v(0, 0, 1, 0),
+      fields: { status: 'OPEN', type: 'AMOUNT_MISMATCH' },
+      text: 'moved',
+    });
 
     expect(await index.count()).toBe(3);
     expect((await index.search(v(0, 0, 1, 0), 1))[0]).toMatchObject({ id: 'a', text: 'moved' });
@@ -112,7 +139,13 @@ describe.each(adapters)('vector index contract: %s', (_name, make) => {
 
 describe('OpenSearch Serverless adapter requests', () => {
   it('creates a faiss knn index, never sends custom ids, upserts or refresh', async () => {
-    const index = new OpenSearchVectorIndex({ client: new Client({ node: fake.url }), index: 'audit', dimensions: DIM, keywordFields: ['status'], lookupAttempts: 1 });
+    const index = new OpenSearchVectorIndex({
+      client: new Client({ node: fake.url }),
+      index: 'audit',
+      dimensions: DIM,
+      keywordFields: ['status'],
+      lookupAttempts: 1,
+    });
     const before = fake.requests.length;
 
     await index.ensure();
@@ -124,13 +157,24 @@ describe('OpenSearch Serverless adapter requests', () => {
     const create = sent.find((r) => r.method === 'PUT' && r.path === '/audit');
     expect(create?.body).toMatchObject({
       settings: { index: { knn: true } },
-      mappings: { properties: { doc_id: { type: 'keyword' }, vector: { type: 'knn_vector', dimension: DIM, method: { engine: 'faiss', space_type: 'innerproduct' } } } },
+      mappings: {
+        properties: {
+          doc_id: { type: 'keyword' },
+          vector: { type: 'knn_vector', dimension: DIM, method: { engine: 'faiss', space_type: 'innerproduct' } },
+        },
+      },
     });
-    expect(sent.filter((r) => r.path.startsWith('/audit/_doc') && r.method !== 'DELETE').every((r) => r.method === 'POST' && r.path === '/audit/_doc')).toBe(true);
+    expect(
+      sent
+        .filter((r) => r.path.startsWith('/audit/_doc') && r.method !== 'DELETE')
+        .every((r) => r.method === 'POST' && r.path === '/audit/_doc'),
+    ).toBe(true);
     expect(sent.some((r) => r.query.includes('refresh') || r.path.includes('_update'))).toBe(false);
     // Replace is find + delete + index: the second replace deleted the first document.
     expect(sent.filter((r) => r.method === 'DELETE')).toHaveLength(2);
-    const indexed = sent.filter((r) => r.method === 'POST' && r.path === '/audit/_doc').map((r) => r.body as { doc_id: string; vector: number[] });
+    const indexed = sent
+      .filter((r) => r.method === 'POST' && r.path === '/audit/_doc')
+      .map((r) => r.body as { doc_id: string; vector: number[] });
     expect(indexed.every((d) => d.doc_id === 'x')).toBe(true);
     expect(indexed[0]?.vector).toEqual([1, 0, 0, 0]);
   });
@@ -145,6 +189,8 @@ describe('local embedded store', () => {
 
     const reopened = LocalVectorIndex.load(path);
 
-    expect(await reopened.search(v(0, 0, 0, 1), 1)).toMatchObject([{ id: 'p', fields: { status: 'RESOLVED' }, text: 'kept' }]);
+    expect(await reopened.search(v(0, 0, 0, 1), 1)).toMatchObject([
+      { id: 'p', fields: { status: 'RESOLVED' }, text: 'kept' },
+    ]);
   });
 });

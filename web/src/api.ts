@@ -5,7 +5,12 @@ export interface SiteConfig {
   /** Base URL of the query API; empty means this page's origin (local mode). */
   readonly apiUrl: string;
   /** OIDC sign-in (AWS); absent locally, where the API needs no token. */
-  readonly auth?: { readonly issuer: string; readonly clientId: string; readonly scope?: string; readonly audience?: string };
+  readonly auth?: {
+    readonly issuer: string;
+    readonly clientId: string;
+    readonly scope?: string;
+    readonly audience?: string;
+  };
 }
 
 let config: SiteConfig = { apiUrl: '' };
@@ -31,7 +36,10 @@ export class ApiError extends Error {
   }
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: unknown; query?: Record<string, string | undefined> } = {}): Promise<T> {
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: unknown; query?: Record<string, string | undefined> } = {},
+): Promise<T> {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined && v !== '') params.set(k, v);
   const qs = params.toString();
@@ -52,20 +60,32 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     body = null;
   }
   if (!res.ok) {
-    const error = (body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)?.error;
-    throw new ApiError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? `the API answered ${res.status}`, error?.details ?? {});
+    const error = (body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)
+      ?.error;
+    throw new ApiError(
+      res.status,
+      error?.code ?? `HTTP_${res.status}`,
+      error?.message ?? `the API answered ${res.status}`,
+      error?.details ?? {},
+    );
   }
   return body as T;
 }
 
 /** PUT a file to a pre-signed URL with progress (fetch has no upload progress). */
 /** Resolves with the object's ETag (quotes removed) when the storage exposes it, else null. */
-export function putWithProgress(url: string, file: Blob, headers: Record<string, string>, onProgress: (fraction: number) => void): Promise<string | null> {
+export function putWithProgress(
+  url: string,
+  file: Blob,
+  headers: Record<string, string>,
+  onProgress: (fraction: number) => void,
+): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('PUT', url);
     // content-length is set by the browser itself (and may not be set by script).
-    for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'content-length') xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(headers))
+      if (name.toLowerCase() !== 'content-length') xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
     };
@@ -75,7 +95,12 @@ export function putWithProgress(url: string, file: Blob, headers: Record<string,
         resolve(xhr.getResponseHeader('etag')?.replaceAll('"', '') ?? null);
       } else reject(new Error(`the upload was refused (HTTP ${xhr.status})`));
     };
-    xhr.onerror = () => reject(new Error('the upload failed: network error (is the storage endpoint reachable, and does its CORS rule allow this page?)'));
+    xhr.onerror = () =>
+      reject(
+        new Error(
+          'the upload failed: network error (is the storage endpoint reachable, and does its CORS rule allow this page?)',
+        ),
+      );
     xhr.send(file);
   });
 }
@@ -100,7 +125,6 @@ export interface Triage {
   readonly triaged_at: string;
   readonly degraded: boolean;
 }
-
 
 export interface ExceptionItem {
   readonly exception_id: string;
@@ -131,7 +155,6 @@ export interface Page<T> {
   readonly next_token: string | null;
 }
 
-
 export interface Run {
   readonly run_id: string;
   readonly source: { readonly key: string; readonly etag: string };
@@ -147,7 +170,10 @@ export interface Run {
     exceptions: Record<string, number>;
     rejected: { source: number; target: number };
     duration_ms: number;
-    new: number; changed: number; unchanged: number; resolved: number;
+    new: number;
+    changed: number;
+    unchanged: number;
+    resolved: number;
   };
   readonly error?: { code: string; message: string; line?: number; file?: string };
 }
@@ -164,14 +190,28 @@ export interface QueuesReport {
   readonly runbook: string;
 }
 
-export const EXCEPTION_TYPES = ['MISSING_IN_TARGET', 'MISSING_IN_SOURCE', 'AMOUNT_MISMATCH', 'FIELD_MISMATCH', 'DUPLICATE_IN_SOURCE', 'DUPLICATE_IN_TARGET', 'INVALID_RECORD'];
+export const EXCEPTION_TYPES = [
+  'MISSING_IN_TARGET',
+  'MISSING_IN_SOURCE',
+  'AMOUNT_MISMATCH',
+  'FIELD_MISMATCH',
+  'DUPLICATE_IN_SOURCE',
+  'DUPLICATE_IN_TARGET',
+  'INVALID_RECORD',
+];
 export const STATUSES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'];
 export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
 /** The API's workflow (functions/query-api/workflow.ts): which buttons an exception offers. */
 export const TRANSITIONS: Record<string, { to: string; label: string }[]> = {
-  OPEN: [{ to: 'ACKNOWLEDGED', label: 'Acknowledge' }, { to: 'FALSE_POSITIVE', label: 'Mark false positive' }],
-  ACKNOWLEDGED: [{ to: 'RESOLVED', label: 'Resolve' }, { to: 'FALSE_POSITIVE', label: 'Mark false positive' }],
+  OPEN: [
+    { to: 'ACKNOWLEDGED', label: 'Acknowledge' },
+    { to: 'FALSE_POSITIVE', label: 'Mark false positive' },
+  ],
+  ACKNOWLEDGED: [
+    { to: 'RESOLVED', label: 'Resolve' },
+    { to: 'FALSE_POSITIVE', label: 'Mark false positive' },
+  ],
   RESOLVED: [{ to: 'OPEN', label: 'Reopen' }],
   FALSE_POSITIVE: [{ to: 'OPEN', label: 'Reopen' }],
 };
@@ -182,5 +222,8 @@ export function keyText(key: unknown): string {
 }
 
 export function humanize(value: string): string {
-  return value.toLowerCase().replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase());
+  return value
+    .toLowerCase()
+    .replaceAll('_', ' ')
+    .replace(/^./, (c) => c.toUpperCase());
 }

@@ -53,8 +53,13 @@ export async function signIn(): Promise<never> {
   sessionStorage.setItem(VERIFIER_KEY, JSON.stringify({ verifier, state, hash: location.hash }));
   const url = new URL(discovery.authorization_endpoint);
   url.search = new URLSearchParams({
-    response_type: 'code', client_id: auth.clientId, redirect_uri: redirectUri(), scope: auth.scope ?? 'openid email',
-    code_challenge: challenge, code_challenge_method: 'S256', state,
+    response_type: 'code',
+    client_id: auth.clientId,
+    redirect_uri: redirectUri(),
+    scope: auth.scope ?? 'openid email',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state,
     ...(auth.audience ? { audience: auth.audience } : {}),
   }).toString();
   location.assign(url.toString());
@@ -67,17 +72,31 @@ export async function completeSignIn(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const code = params.get('code');
   if (!auth || !code) return;
-  const pending = JSON.parse(sessionStorage.getItem(VERIFIER_KEY) ?? 'null') as { verifier: string; state: string; hash: string } | null;
+  const pending = JSON.parse(sessionStorage.getItem(VERIFIER_KEY) ?? 'null') as {
+    verifier: string;
+    state: string;
+    hash: string;
+  } | null;
   sessionStorage.removeItem(VERIFIER_KEY);
-  if (!pending || pending.state !== params.get('state')) throw new Error('the sign-in response does not match this tab; sign in again');
+  if (!pending || pending.state !== params.get('state'))
+    throw new Error('the sign-in response does not match this tab; sign in again');
   const discovery = await discover(auth.issuer);
   const res = await fetch(discovery.token_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri(), client_id: auth.clientId, code_verifier: pending.verifier }),
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri(),
+      client_id: auth.clientId,
+      code_verifier: pending.verifier,
+    }),
   });
   if (!res.ok) throw new Error(`sign-in failed: the token endpoint answered ${res.status}`);
   const tokens = (await res.json()) as { access_token: string; expires_in?: number };
-  sessionStorage.setItem(TOKEN_KEY, JSON.stringify({ token: tokens.access_token, expires: Date.now() + (tokens.expires_in ?? 3600) * 1000 }));
+  sessionStorage.setItem(
+    TOKEN_KEY,
+    JSON.stringify({ token: tokens.access_token, expires: Date.now() + (tokens.expires_in ?? 3600) * 1000 }),
+  );
   history.replaceState(null, '', `${location.pathname}${pending.hash}`);
 }

@@ -22,7 +22,8 @@ function parseHash(hash: string): Route {
   const query = new URLSearchParams(qs);
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'exceptions' && parts[1]) return { name: 'exception', id: decodeURIComponent(parts[1]), query };
-  if (parts[0] === 'search' || parts[0] === 'upload' || parts[0] === 'runs' || parts[0] === 'operations') return { name: parts[0], query };
+  if (parts[0] === 'search' || parts[0] === 'upload' || parts[0] === 'runs' || parts[0] === 'operations')
+    return { name: parts[0], query };
   return { name: 'exceptions', query };
 }
 
@@ -35,7 +36,12 @@ const NAV: { href: string; label: string; names: Route['name'][] }[] = [
 ];
 
 const TITLES: Record<Route['name'], string> = {
-  exceptions: 'Exceptions', exception: 'Exception', search: 'Search', upload: 'Upload', runs: 'Runs', operations: 'Operations',
+  exceptions: 'Exceptions',
+  exception: 'Exception',
+  search: 'Search',
+  upload: 'Upload',
+  runs: 'Runs',
+  operations: 'Operations',
 };
 
 function App() {
@@ -56,13 +62,26 @@ function App() {
 
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>Skip to content</a>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
+        Skip to content
+      </a>
       <header class="top">
         <span class="brand">Tally</span>
         <nav aria-label="Main">
           <ul>
             {NAV.map((n) => (
-              <li key={n.href}><a href={n.href} aria-current={n.names.includes(route.name) ? 'page' : undefined}>{n.label}</a></li>
+              <li key={n.href}>
+                <a href={n.href} aria-current={n.names.includes(route.name) ? 'page' : undefined}>
+                  {n.label}
+                </a>
+              </li>
             ))}
           </ul>
         </nav>

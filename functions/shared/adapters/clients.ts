@@ -17,7 +17,11 @@ export interface AwsClients {
 export function createAwsClients(options: { s3ForcePathStyle: boolean }): AwsClients {
   return {
     // WHEN_REQUIRED: no checksum headers the emulator or a pre-signed URL would not expect.
-    s3: new S3Client({ forcePathStyle: options.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+    s3: new S3Client({
+      forcePathStyle: options.s3ForcePathStyle,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
     // Queue URLs name the queue; the endpoint (AWS or AWS_ENDPOINT_URL_SQS) says where it lives.
     sqs: new SQSClient({ useQueueUrlAsEndpoint: false }),
     dynamo: DynamoDBDocumentClient.from(new DynamoDBClient({}), {

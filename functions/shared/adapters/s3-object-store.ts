@@ -10,7 +10,9 @@ export class S3ObjectStore implements ObjectStore {
   async read(ref: ObjectRef): Promise<AsyncIterable<Uint8Array>> {
     try {
       // IfMatch pins the exact upload the event described; a newer one answers 412.
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, IfMatch: quoteEtag(ref.etag) }));
+      const out = await this.s3.send(
+        new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, IfMatch: quoteEtag(ref.etag) }),
+      );
       if (!out.Body) throw new ObjectMissingError(ref);
       return out.Body as AsyncIterable<Uint8Array>;
     } catch (error) {

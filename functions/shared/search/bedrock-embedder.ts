@@ -1,4 +1,4 @@
-import type { BedrockRuntimeClient} from '@aws-sdk/client-bedrock-runtime';
+import type { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import type { Embedder } from './ports.ts';
 
@@ -22,12 +22,18 @@ export class BedrockTitanEmbedder implements Embedder {
     const worker = async () => {
       while (next < texts.length) {
         const i = next++;
-        const response = await this.client.send(new InvokeModelCommand({
-          modelId: this.modelId,
-          contentType: 'application/json',
-          accept: 'application/json',
-          body: JSON.stringify({ inputText: (texts[i] as string).slice(0, 50_000), dimensions: this.dimensions, normalize: true }),
-        }));
+        const response = await this.client.send(
+          new InvokeModelCommand({
+            modelId: this.modelId,
+            contentType: 'application/json',
+            accept: 'application/json',
+            body: JSON.stringify({
+              inputText: (texts[i] as string).slice(0, 50_000),
+              dimensions: this.dimensions,
+              normalize: true,
+            }),
+          }),
+        );
         out[i] = (JSON.parse(new TextDecoder().decode(response.body)) as { embedding: number[] }).embedding;
       }
     };

@@ -8,10 +8,21 @@ import type { VectorDocument } from './ports.ts';
 /** What gets embedded: type, key, values, differences, reason and the triage summary. */
 export function exceptionEmbeddingText(e: ExceptionRecord): string {
   const words = e.exception_type.toLowerCase().replaceAll('_', ' ');
-  const key = Object.entries(e.key).map(([k, v]) => `${k} ${v}`).join(' ');
-  const diffs = e.diffs.map((d) => `${d.field} differs ${d.source} ${d.target}${d.delta ? ` delta ${d.delta}` : ''}`).join('; ');
-  const row = (r: Record<string, string> | null) => (r ? Object.entries(r).map(([k, v]) => `${k} ${v}`).join(' ') : '');
-  return [words, e.exception_type, key, diffs, e.reason ?? '', row(e.source), row(e.target), e.triage?.summary ?? ''].filter(Boolean).join('\n');
+  const key = Object.entries(e.key)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(' ');
+  const diffs = e.diffs
+    .map((d) => `${d.field} differs ${d.source} ${d.target}${d.delta ? ` delta ${d.delta}` : ''}`)
+    .join('; ');
+  const row = (r: Record<string, string> | null) =>
+    r
+      ? Object.entries(r)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' ')
+      : '';
+  return [words, e.exception_type, key, diffs, e.reason ?? '', row(e.source), row(e.target), e.triage?.summary ?? '']
+    .filter(Boolean)
+    .join('\n');
 }
 
 export function exceptionDocument(e: ExceptionRecord, vector: number[]): VectorDocument {

@@ -26,37 +26,53 @@ export const INDEX_FIELDS: Record<IndexKind, readonly string[]> = {
 };
 
 function searchConfig(env: NodeJS.ProcessEnv) {
-  return loadConfig({
-    [ENV.embedder]: z.enum(['hashing', 'bedrock-titan', 'openai']).default('hashing'),
-    [ENV.embeddingModelId]: z.string().optional(),
-    [ENV.vectorStore]: z.enum(['local', 'opensearch']).default('local'),
-    [ENV.vectorDir]: z.string().default('.tally/vectors'),
-    [ENV.opensearchEndpoint]: z.string().url().optional(),
-    [ENV.exceptionsIndex]: z.string().optional(),
-    [ENV.policiesIndex]: z.string().optional(),
-    [ENV.openaiBaseUrl]: z.string().url().optional(),
-    [ENV.openaiApiKey]: z.string().optional(),
-    EMBEDDING_DIMENSIONS: z.coerce.number().int().positive().default(1024),
-  }, env);
+  return loadConfig(
+    {
+      [ENV.embedder]: z.enum(['hashing', 'bedrock-titan', 'openai']).default('hashing'),
+      [ENV.embeddingModelId]: z.string().optional(),
+      [ENV.vectorStore]: z.enum(['local', 'opensearch']).default('local'),
+      [ENV.vectorDir]: z.string().default('.tally/vectors'),
+      [ENV.opensearchEndpoint]: z.string().url().optional(),
+      [ENV.exceptionsIndex]: z.string().optional(),
+      [ENV.policiesIndex]: z.string().optional(),
+      [ENV.openaiBaseUrl]: z.string().url().optional(),
+      [ENV.openaiApiKey]: z.string().optional(),
+      EMBEDDING_DIMENSIONS: z.coerce.number().int().positive().default(1024),
+    },
+    env,
+  );
 }
 
 export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
   const config = searchConfig(env);
   switch (config[ENV.embedder]) {
     case 'bedrock-titan':
-      return new BedrockTitanEmbedder(new BedrockRuntimeClient({}), config[ENV.embeddingModelId] ?? 'amazon.titan-embed-text-v2:0');
+      return new BedrockTitanEmbedder(
+        new BedrockRuntimeClient({}),
+        config[ENV.embeddingModelId] ?? 'amazon.titan-embed-text-v2:0',
+      );
     case 'openai': {
       const baseUrl = config[ENV.openaiBaseUrl];
       const model = config[ENV.embeddingModelId];
-      if (!baseUrl || !model) throw new Error(`${ENV.embedder}=openai needs ${ENV.openaiBaseUrl} and ${ENV.embeddingModelId}`);
-      return new OpenAICompatibleEmbedder({ baseUrl, model, dimensions: config.EMBEDDING_DIMENSIONS, ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}) });
+      if (!baseUrl || !model)
+        throw new Error(`${ENV.embedder}=openai needs ${ENV.openaiBaseUrl} and ${ENV.embeddingModelId}`);
+      return new OpenAICompatibleEmbedder({
+        baseUrl,
+        model,
+        dimensions: config.EMBEDDING_DIMENSIONS,
+        ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}),
+      });
     }
     default:
       return new HashingEmbedder(config.EMBEDDING_DIMENSIONS);
   }
 }
 
-export function createVectorIndex(kind: IndexKind, env: NodeJS.ProcessEnv = process.env, dimensions = 1024): VectorIndex {
+export function createVectorIndex(
+  kind: IndexKind,
+  env: NodeJS.ProcessEnv = process.env,
+  dimensions = 1024,
+): VectorIndex {
   const config = searchConfig(env);
   const name = (kind === 'exceptions' ? config[ENV.exceptionsIndex] : config[ENV.policiesIndex]) ?? indexNames()[kind];
   if (config[ENV.vectorStore] === 'local') {

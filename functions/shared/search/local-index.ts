@@ -65,7 +65,15 @@ export class LocalVectorIndex implements VectorIndex {
   }
 
   async replace(doc: VectorDocument): Promise<void> {
-    this.write({ op: 'put', doc: { id: doc.id, vector: Buffer.from(new Float32Array(doc.vector).buffer).toString('base64'), fields: { ...doc.fields }, text: doc.text } });
+    this.write({
+      op: 'put',
+      doc: {
+        id: doc.id,
+        vector: Buffer.from(new Float32Array(doc.vector).buffer).toString('base64'),
+        fields: { ...doc.fields },
+        text: doc.text,
+      },
+    });
   }
 
   async updateFields(id: string, fields: Readonly<Record<string, FieldValue>>): Promise<void> {
@@ -105,9 +113,17 @@ export class LocalVectorIndex implements VectorIndex {
   }
 
   private compact(): void {
-    const lines = [...this.docs.values()].map((d) => JSON.stringify({
-      op: 'put', doc: { id: d.id, vector: Buffer.from(d.vector.buffer, d.vector.byteOffset, d.vector.byteLength).toString('base64'), fields: d.fields, text: d.text },
-    }));
+    const lines = [...this.docs.values()].map((d) =>
+      JSON.stringify({
+        op: 'put',
+        doc: {
+          id: d.id,
+          vector: Buffer.from(d.vector.buffer, d.vector.byteOffset, d.vector.byteLength).toString('base64'),
+          fields: d.fields,
+          text: d.text,
+        },
+      }),
+    );
     writeFileSync(`${this.path}.tmp`, lines.length ? `${lines.join('\n')}\n` : '');
     renameSync(`${this.path}.tmp`, this.path);
     this.logLines = lines.length;
@@ -117,7 +133,12 @@ export class LocalVectorIndex implements VectorIndex {
     if (op.op === 'put') {
       const bytes = Buffer.from(op.doc.vector, 'base64');
       const vector = normalise(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)));
-      this.docs.set(op.doc.id, { id: op.doc.id, vector: Float32Array.from(vector), fields: op.doc.fields, text: op.doc.text });
+      this.docs.set(op.doc.id, {
+        id: op.doc.id,
+        vector: Float32Array.from(vector),
+        fields: op.doc.fields,
+        text: op.doc.text,
+      });
     } else if (op.op === 'del') {
       this.docs.delete(op.id);
     } else {

@@ -9,7 +9,13 @@ export class OpenAICompatibleEmbedder implements Embedder {
   private readonly apiKey: string | undefined;
   private readonly fetchFn: typeof fetch;
 
-  constructor(options: { baseUrl: string; model: string; dimensions: number; apiKey?: string; fetchFn?: typeof fetch }) {
+  constructor(options: {
+    baseUrl: string;
+    model: string;
+    dimensions: number;
+    apiKey?: string;
+    fetchFn?: typeof fetch;
+  }) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.model = options.model;
     this.dimensions = options.dimensions;
@@ -21,13 +27,17 @@ export class OpenAICompatibleEmbedder implements Embedder {
   async embed(texts: string[]): Promise<number[][]> {
     const response = await this.fetchFn(`${this.baseUrl}/embeddings`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+      },
       body: JSON.stringify({ model: this.model, input: texts }),
     });
     if (!response.ok) throw new Error(`embeddings endpoint answered ${response.status}`);
     const body = (await response.json()) as { data: { index: number; embedding: number[] }[] };
     const vectors = [...body.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
-    if (vectors.some((v) => v.length !== this.dimensions)) throw new Error(`embeddings endpoint returned vectors of the wrong size (expected ${this.dimensions})`);
+    if (vectors.some((v) => v.length !== this.dimensions))
+      throw new Error(`embeddings endpoint returned vectors of the wrong size (expected ${this.dimensions})`);
     return vectors;
   }
 }

@@ -51,7 +51,11 @@ export class OpenSearchVectorIndex implements VectorIndex {
               fields: { properties: fieldProps },
               // faiss + inner product over normalised vectors is cosine similarity, and lets the
               // knn query filter efficiently (AOSS supports both).
-              vector: { type: 'knn_vector', dimension: this.options.dimensions, method: { name: 'hnsw', engine: 'faiss', space_type: 'innerproduct' } },
+              vector: {
+                type: 'knn_vector',
+                dimension: this.options.dimensions,
+                method: { name: 'hnsw', engine: 'faiss', space_type: 'innerproduct' },
+              },
             },
           },
         },
@@ -66,7 +70,12 @@ export class OpenSearchVectorIndex implements VectorIndex {
     for (const hit of await this.find(doc.id)) await this.deleteRaw(hit._id);
     await this.options.client.index({
       index: this.options.index,
-      body: { doc_id: doc.id, vector: normalise(doc.vector), text: doc.text, fields: { ...doc.fields } } satisfies Source,
+      body: {
+        doc_id: doc.id,
+        vector: normalise(doc.vector),
+        text: doc.text,
+        fields: { ...doc.fields },
+      } satisfies Source,
     });
   }
 

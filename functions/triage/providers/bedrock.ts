@@ -1,8 +1,19 @@
 import { ConverseCommand, type BedrockRuntimeClient, type ToolInputSchema } from '@aws-sdk/client-bedrock-runtime';
 import { TRIAGE_ANSWER_JSON_SCHEMA, TRIAGE_TOOL_NAME } from '../prompt.ts';
-import { ProviderError, ProviderThrottledError, type ProviderAnswer, type ProviderInput, type TriageProvider } from './types.ts';
+import {
+  ProviderError,
+  ProviderThrottledError,
+  type ProviderAnswer,
+  type ProviderInput,
+  type TriageProvider,
+} from './types.ts';
 
-const THROTTLING = new Set(['ThrottlingException', 'ServiceUnavailableException', 'ModelNotReadyException', 'TooManyRequestsException']);
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'ServiceUnavailableException',
+  'ModelNotReadyException',
+  'TooManyRequestsException',
+]);
 
 /**
  * Amazon Bedrock through the Converse API. Structured output comes from a forced tool call:
@@ -22,16 +33,26 @@ export class BedrockConverseProvider implements TriageProvider {
   async triage(input: ProviderInput): Promise<ProviderAnswer> {
     let response;
     try {
-      response = await this.client.send(new ConverseCommand({
-        modelId: this.model,
-        system: [{ text: input.system }],
-        messages: [{ role: 'user', content: [{ text: input.user }] }],
-        inferenceConfig: { maxTokens: 1200, temperature: 0 },
-        toolConfig: {
-          tools: [{ toolSpec: { name: TRIAGE_TOOL_NAME, description: 'Record the triage of the exception.', inputSchema: { json: TRIAGE_ANSWER_JSON_SCHEMA } as unknown as ToolInputSchema } }],
-          toolChoice: { tool: { name: TRIAGE_TOOL_NAME } },
-        },
-      }));
+      response = await this.client.send(
+        new ConverseCommand({
+          modelId: this.model,
+          system: [{ text: input.system }],
+          messages: [{ role: 'user', content: [{ text: input.user }] }],
+          inferenceConfig: { maxTokens: 1200, temperature: 0 },
+          toolConfig: {
+            tools: [
+              {
+                toolSpec: {
+                  name: TRIAGE_TOOL_NAME,
+                  description: 'Record the triage of the exception.',
+                  inputSchema: { json: TRIAGE_ANSWER_JSON_SCHEMA } as unknown as ToolInputSchema,
+                },
+              },
+            ],
+            toolChoice: { tool: { name: TRIAGE_TOOL_NAME } },
+          },
+        }),
+      );
     } catch (error) {
       const name = (error as Error).name;
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -39,7 +60,8 @@ export class BedrockConverseProvider implements TriageProvider {
       throw new ProviderError(`${this.model}: ${name}: ${(error as Error).message}`);
     }
     const toolUse = response.output?.message?.content?.find((c) => c.toolUse?.name === TRIAGE_TOOL_NAME)?.toolUse;
-    if (!toolUse) throw new ProviderError(`${this.model} did not call ${TRIAGE_TOOL_NAME} (stop reason ${response.stopReason})`);
+    if (!toolUse)
+      throw new ProviderError(`${this.model} did not call ${TRIAGE_TOOL_NAME} (stop reason ${response.stopReason})`);
     return {
       answer: toolUse.input,
       ...(response.usage?.inputTokens === undefined ? {} : { inputTokens: response.usage.inputTokens }),

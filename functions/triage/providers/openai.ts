@@ -1,5 +1,11 @@
 import { TRIAGE_ANSWER_JSON_SCHEMA, TRIAGE_TOOL_NAME } from '../prompt.ts';
-import { ProviderError, ProviderThrottledError, type ProviderAnswer, type ProviderInput, type TriageProvider } from './types.ts';
+import {
+  ProviderError,
+  ProviderThrottledError,
+  type ProviderAnswer,
+  type ProviderInput,
+  type TriageProvider,
+} from './types.ts';
 
 /**
  * Any OpenAI-compatible chat completions endpoint (OpenAI, Ollama, vLLM, llama.cpp server), with
@@ -26,12 +32,27 @@ export class OpenAICompatibleProvider implements TriageProvider {
     try {
       response = await this.fetchFn(`${this.baseUrl}/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+        },
         body: JSON.stringify({
           model: this.model,
           temperature: 0,
-          messages: [{ role: 'system', content: input.system }, { role: 'user', content: input.user }],
-          tools: [{ type: 'function', function: { name: TRIAGE_TOOL_NAME, description: 'Record the triage of the exception.', parameters: TRIAGE_ANSWER_JSON_SCHEMA } }],
+          messages: [
+            { role: 'system', content: input.system },
+            { role: 'user', content: input.user },
+          ],
+          tools: [
+            {
+              type: 'function',
+              function: {
+                name: TRIAGE_TOOL_NAME,
+                description: 'Record the triage of the exception.',
+                parameters: TRIAGE_ANSWER_JSON_SCHEMA,
+              },
+            },
+          ],
           tool_choice: { type: 'function', function: { name: TRIAGE_TOOL_NAME } },
         }),
         signal: AbortSignal.timeout(60_000),
@@ -39,7 +60,8 @@ export class OpenAICompatibleProvider implements TriageProvider {
     } catch (error) {
       throw new ProviderError(`${this.model}: ${(error as Error).message}`);
     }
-    if (response.status === 429 || response.status === 503) throw new ProviderThrottledError(`${this.model}: HTTP ${response.status}`);
+    if (response.status === 429 || response.status === 503)
+      throw new ProviderThrottledError(`${this.model}: HTTP ${response.status}`);
     if (!response.ok) throw new ProviderError(`${this.model}: HTTP ${response.status}`);
     const body = (await response.json()) as {
       choices?: { message?: { tool_calls?: { function?: { name?: string; arguments?: string } }[] } }[];

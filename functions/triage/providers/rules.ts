@@ -36,7 +36,10 @@ export class RulesProvider implements TriageProvider {
 
 function bullets(passage: NumberedPassage | undefined): string[] {
   if (!passage) return [];
-  return passage.text.split('\n').filter((l) => /^\s*[-*]\s+/.test(l)).map((l) => l.replace(/^\s*[-*]\s+/, '').trim());
+  return passage.text
+    .split('\n')
+    .filter((l) => /^\s*[-*]\s+/.test(l))
+    .map((l) => l.replace(/^\s*[-*]\s+/, '').trim());
 }
 
 function firstSentence(text: string): string {
@@ -44,7 +47,9 @@ function firstSentence(text: string): string {
 }
 
 function keyText(exception: ExceptionRecord): string {
-  return Object.entries(exception.key).map(([k, v]) => `${k} ${v}`).join(', ');
+  return Object.entries(exception.key)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 function summarise(e: ExceptionRecord): string {

@@ -4,8 +4,17 @@ import { ApiError } from '../api.ts';
 
 export function ErrorMessage({ error }: { error: unknown }) {
   if (!error) return null;
-  const message = error instanceof ApiError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error);
-  return <p class="error" role="alert">{message}</p>;
+  const message =
+    error instanceof ApiError
+      ? `${error.message} (${error.code})`
+      : error instanceof Error
+        ? error.message
+        : String(error);
+  return (
+    <p class="error" role="alert">
+      {message}
+    </p>
+  );
 }
 
 export function Badge({ kind, value }: { kind: 'status' | 'severity' | 'type'; value: string | null | undefined }) {
@@ -14,7 +23,11 @@ export function Badge({ kind, value }: { kind: 'status' | 'severity' | 'type'; v
 }
 
 export function Loading({ what }: { what: string }) {
-  return <p class="muted" role="status">Loading {what}…</p>;
+  return (
+    <p class="muted" role="status">
+      Loading {what}…
+    </p>
+  );
 }
 
 export function when(iso: string | undefined): string {
@@ -24,18 +37,32 @@ export function when(iso: string | undefined): string {
 }
 
 /** Horizontal bar chart of counts, as a labelled list (readable without the bars). */
-export function BarChart({ title, counts, kind }: { title: string; counts: Record<string, number>; kind: 'type' | 'severity' }) {
-  const entries = Object.entries(counts).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+export function BarChart({
+  title,
+  counts,
+  kind,
+}: {
+  title: string;
+  counts: Record<string, number>;
+  kind: 'type' | 'severity';
+}) {
+  const entries = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
   const max = Math.max(1, ...entries.map(([, n]) => n));
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
-      {entries.length === 0 ? <p class="muted">none</p> : (
+      {entries.length === 0 ? (
+        <p class="muted">none</p>
+      ) : (
         <ul>
           {entries.map(([label, n]) => (
             <li key={label}>
               <span class="bar-label">{label.replaceAll('_', ' ')}</span>
-              <span class="bar-track" aria-hidden="true"><span class={`bar ${kind}-${label.toLowerCase()}`} style={{ width: `${(100 * n) / max}%` }} /></span>
+              <span class="bar-track" aria-hidden="true">
+                <span class={`bar ${kind}-${label.toLowerCase()}`} style={{ width: `${(100 * n) / max}%` }} />
+              </span>
               <span class="bar-value">{n}</span>
             </li>
           ))}

@@ -19,19 +19,40 @@ function Rows({ e }: { e: ExceptionItem }) {
   const side = (row: Row | null, field: string, name: string) => {
     if (!row) return <td class="muted">not in {name}</td>;
     const value = row[field];
-    return diffs.has(field) ? <td class="differs"><mark>{value}</mark></td> : <td>{value}</td>;
+    return diffs.has(field) ? (
+      <td class="differs">
+        <mark>{value}</mark>
+      </td>
+    ) : (
+      <td>{value}</td>
+    );
   };
   return (
     <div class="table-wrap">
       <table class="rows" aria-describedby="rows-legend">
-        <caption>Source and target rows{e.lines ? ` (lines: source ${e.lines.source.join(', ') || '—'}; target ${e.lines.target.join(', ') || '—'})` : ''}</caption>
-        <thead><tr><th scope="col">Field</th><th scope="col">Source</th><th scope="col">Target</th><th scope="col">Difference</th></tr></thead>
+        <caption>
+          Source and target rows
+          {e.lines
+            ? ` (lines: source ${e.lines.source.join(', ') || '—'}; target ${e.lines.target.join(', ') || '—'})`
+            : ''}
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Field</th>
+            <th scope="col">Source</th>
+            <th scope="col">Target</th>
+            <th scope="col">Difference</th>
+          </tr>
+        </thead>
         <tbody>
           {fields.map((f) => {
             const d = diffs.get(f);
             return (
               <tr key={f} class={d ? 'diff-row' : undefined} data-testid={d ? 'diff-row' : undefined}>
-                <th scope="row">{f}{d && <span class="sr-only"> (differs)</span>}</th>
+                <th scope="row">
+                  {f}
+                  {d && <span class="sr-only"> (differs)</span>}
+                </th>
                 {side(e.source, f, 'source')}
                 {side(e.target, f, 'target')}
                 <td>{d ? <strong class="delta">{d.delta !== undefined ? `Δ ${d.delta}` : 'differs'}</strong> : ''}</td>
@@ -40,7 +61,9 @@ function Rows({ e }: { e: ExceptionItem }) {
           })}
         </tbody>
       </table>
-      <p id="rows-legend" class="muted small">Highlighted cells differ between source and target.{e.reason ? ` Reason: ${e.reason}` : ''}</p>
+      <p id="rows-legend" class="muted small">
+        Highlighted cells differ between source and target.{e.reason ? ` Reason: ${e.reason}` : ''}
+      </p>
     </div>
   );
 }
@@ -50,19 +73,33 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
   if (!t) return <p class="muted">Not triaged yet: triage runs shortly after each reconciliation.</p>;
   return (
     <div class="triage">
-      <p><Badge kind="severity" value={t.severity} /> <span class="summary-text">{t.summary}</span></p>
+      <p>
+        <Badge kind="severity" value={t.severity} /> <span class="summary-text">{t.summary}</span>
+      </p>
       <p class="small">
         Triaged by <strong>{t.provider}</strong> ({t.model}) at {when(t.triaged_at)}
-        {t.degraded && <span class="badge degraded" title="the model providers failed; the deterministic rules answered">Degraded to rules</span>}
+        {t.degraded && (
+          <span class="badge degraded" title="the model providers failed; the deterministic rules answered">
+            Degraded to rules
+          </span>
+        )}
       </p>
       <div class="two-col">
         <div>
           <h3>Recommended actions</h3>
-          <ol>{t.recommended_actions.map((a, i) => <li key={i}>{a}</li>)}</ol>
+          <ol>
+            {t.recommended_actions.map((a, i) => (
+              <li key={i}>{a}</li>
+            ))}
+          </ol>
         </div>
         <div>
           <h3>Root-cause hypotheses</h3>
-          <ul>{t.root_cause_hypotheses.map((a, i) => <li key={i}>{a}</li>)}</ul>
+          <ul>
+            {t.root_cause_hypotheses.map((a, i) => (
+              <li key={i}>{a}</li>
+            ))}
+          </ul>
         </div>
       </div>
       <h3>Policy citations ({t.policy_citations.length})</h3>
@@ -70,7 +107,9 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
         {t.policy_citations.map((c) => (
           <li key={c.passage_id} data-testid="citation">
             <details>
-              <summary><span class="doc">{c.document}</span> › {c.section}</summary>
+              <summary>
+                <span class="doc">{c.document}</span> › {c.section}
+              </summary>
               <blockquote cite={c.passage_id}>{c.passage}</blockquote>
             </details>
           </li>
@@ -93,12 +132,17 @@ function Workflow({ e, onChanged }: { e: ExceptionItem; onChanged: (next: Except
     setError(null);
     setConflict(null);
     try {
-      const next = await api<ExceptionItem>(`/exceptions/${e.exception_id}`, { method: 'PATCH', body: { version: e.version, ...change } });
+      const next = await api<ExceptionItem>(`/exceptions/${e.exception_id}`, {
+        method: 'PATCH',
+        body: { version: e.version, ...change },
+      });
       setNote('');
       onChanged(next);
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
-        setConflict(`Someone else changed this exception while you were looking at it (you had version ${e.version}, it is now at version ${String(err.details.current_version ?? '?')}). Nothing was saved. Reload it, check their change, then try again.`);
+        setConflict(
+          `Someone else changed this exception while you were looking at it (you had version ${e.version}, it is now at version ${String(err.details.current_version ?? '?')}). Nothing was saved. Reload it, check their change, then try again.`,
+        );
       } else setError(err);
     } finally {
       setBusy(false);
@@ -110,27 +154,67 @@ function Workflow({ e, onChanged }: { e: ExceptionItem; onChanged: (next: Except
       <h2 id="work-title">Work it</h2>
       {conflict && (
         <div class="conflict" role="alert">
-          <p><strong>Version conflict.</strong> {conflict}</p>
-          <button type="button" onClick={() => { setConflict(null); onChanged(null); }}>Reload exception</button>
+          <p>
+            <strong>Version conflict.</strong> {conflict}
+          </p>
+          <button
+            type="button"
+            onClick={() => {
+              setConflict(null);
+              onChanged(null);
+            }}
+          >
+            Reload exception
+          </button>
         </div>
       )}
       <ErrorMessage error={error} />
       <div class="field">
         <label for="note">Note (optional, recorded with the change)</label>
-        <textarea id="note" rows={2} maxLength={2000} value={note} onInput={(ev) => setNote((ev.currentTarget as HTMLTextAreaElement).value)} />
+        <textarea
+          id="note"
+          rows={2}
+          maxLength={2000}
+          value={note}
+          onInput={(ev) => setNote((ev.currentTarget as HTMLTextAreaElement).value)}
+        />
       </div>
       <div class="actions" role="group" aria-label="Change status">
         {(TRANSITIONS[e.status] ?? []).map((t) => (
-          <button key={t.to} type="button" disabled={busy} onClick={() => send({ status: t.to, ...(noteValue ? { note: noteValue } : {}) })}>{t.label}</button>
+          <button
+            key={t.to}
+            type="button"
+            disabled={busy}
+            onClick={() => send({ status: t.to, ...(noteValue ? { note: noteValue } : {}) })}
+          >
+            {t.label}
+          </button>
         ))}
-        <button type="button" class="secondary" disabled={busy || !noteValue} onClick={() => send({ note: noteValue })}>Add note</button>
+        <button type="button" class="secondary" disabled={busy || !noteValue} onClick={() => send({ note: noteValue })}>
+          Add note
+        </button>
       </div>
-      <form class="assign" onSubmit={(ev) => { ev.preventDefault(); void send({ assignee: assignee.trim() || null, ...(noteValue ? { note: noteValue } : {}) }); }}>
+      <form
+        class="assign"
+        onSubmit={(ev) => {
+          ev.preventDefault();
+          void send({ assignee: assignee.trim() || null, ...(noteValue ? { note: noteValue } : {}) });
+        }}
+      >
         <div class="field">
           <label for="assignee">Assignee</label>
-          <input id="assignee" type="text" maxLength={200} value={assignee} placeholder="e.g. ana@example.com" onInput={(ev) => setAssignee((ev.currentTarget as HTMLInputElement).value)} />
+          <input
+            id="assignee"
+            type="text"
+            maxLength={200}
+            value={assignee}
+            placeholder="e.g. ana@example.com"
+            onInput={(ev) => setAssignee((ev.currentTarget as HTMLInputElement).value)}
+          />
         </div>
-        <button type="submit" class="secondary" disabled={busy || assignee.trim() === (e.assignee ?? '')}>{assignee.trim() || !e.assignee ? 'Assign' : 'Unassign'}</button>
+        <button type="submit" class="secondary" disabled={busy || assignee.trim() === (e.assignee ?? '')}>
+          {assignee.trim() || !e.assignee ? 'Assign' : 'Unassign'}
+        </button>
       </form>
     </section>
   );
@@ -144,36 +228,92 @@ export function ExceptionDetailView({ id }: { id: string }) {
   useEffect(() => {
     let live = true;
     setError(null);
-    api<ExceptionItem>(`/exceptions/${encodeURIComponent(id)}`).then((x) => live && setE(x)).catch((err: unknown) => live && setError(err));
-    return () => { live = false; };
+    api<ExceptionItem>(`/exceptions/${encodeURIComponent(id)}`)
+      .then((x) => live && setE(x))
+      .catch((err: unknown) => live && setError(err));
+    return () => {
+      live = false;
+    };
   }, [id, reload]);
 
-  if (error) return <section><h1>Exception</h1><ErrorMessage error={error} /><p><a href="#/exceptions">Back to exceptions</a></p></section>;
+  if (error)
+    return (
+      <section>
+        <h1>Exception</h1>
+        <ErrorMessage error={error} />
+        <p>
+          <a href="#/exceptions">Back to exceptions</a>
+        </p>
+      </section>
+    );
   if (!e) return <Loading what="the exception" />;
   return (
     <article aria-labelledby="exception-title" class="detail">
-      <p><a href="#/exceptions">← Exceptions</a></p>
-      <h1 id="exception-title">{humanize(e.exception_type)} · {keyText(e.key)}</h1>
+      <p>
+        <a href="#/exceptions">← Exceptions</a>
+      </p>
+      <h1 id="exception-title">
+        {humanize(e.exception_type)} · {keyText(e.key)}
+      </h1>
       <dl class="facts">
-        <div><dt>Status</dt><dd data-testid="status"><Badge kind="status" value={e.status} /></dd></div>
-        <div><dt>Severity</dt><dd><Badge kind="severity" value={e.severity ?? e.policy_severity} /></dd></div>
-        <div><dt>Dataset / date</dt><dd>{e.dataset} / {e.business_date}</dd></div>
-        <div><dt>Run</dt><dd><a href={`#/runs?run=${encodeURIComponent(e.run_id)}`}>{e.run_id}</a></dd></div>
-        <div><dt>Assignee</dt><dd>{e.assignee ?? <span class="muted">nobody</span>}</dd></div>
-        <div><dt>Version</dt><dd>{e.version}</dd></div>
+        <div>
+          <dt>Status</dt>
+          <dd data-testid="status">
+            <Badge kind="status" value={e.status} />
+          </dd>
+        </div>
+        <div>
+          <dt>Severity</dt>
+          <dd>
+            <Badge kind="severity" value={e.severity ?? e.policy_severity} />
+          </dd>
+        </div>
+        <div>
+          <dt>Dataset / date</dt>
+          <dd>
+            {e.dataset} / {e.business_date}
+          </dd>
+        </div>
+        <div>
+          <dt>Run</dt>
+          <dd>
+            <a href={`#/runs?run=${encodeURIComponent(e.run_id)}`}>{e.run_id}</a>
+          </dd>
+        </div>
+        <div>
+          <dt>Assignee</dt>
+          <dd>{e.assignee ?? <span class="muted">nobody</span>}</dd>
+        </div>
+        <div>
+          <dt>Version</dt>
+          <dd>{e.version}</dd>
+        </div>
       </dl>
-      {saved && <p class="ok" role="status">{saved}</p>}
-      <section aria-labelledby="rows-title"><h2 id="rows-title">Rows</h2><Rows e={e} /></section>
-      <section aria-labelledby="triage-title"><h2 id="triage-title">Triage</h2><TriagePanel e={e} /></section>
-      <Workflow e={e} onChanged={(next) => {
-        if (next) {
-          setE(next);
-          setSaved(`Saved: status ${next.status}, version ${next.version}.`);
-        } else {
-          setSaved(null);
-          setReload(reload + 1);
-        }
-      }} />
+      {saved && (
+        <p class="ok" role="status">
+          {saved}
+        </p>
+      )}
+      <section aria-labelledby="rows-title">
+        <h2 id="rows-title">Rows</h2>
+        <Rows e={e} />
+      </section>
+      <section aria-labelledby="triage-title">
+        <h2 id="triage-title">Triage</h2>
+        <TriagePanel e={e} />
+      </section>
+      <Workflow
+        e={e}
+        onChanged={(next) => {
+          if (next) {
+            setE(next);
+            setSaved(`Saved: status ${next.status}, version ${next.version}.`);
+          } else {
+            setSaved(null);
+            setReload(reload + 1);
+          }
+        }}
+      />
       <section aria-labelledby="history-title">
         <h2 id="history-title">History</h2>
         <ol class="history" data-testid="history">

@@ -25,19 +25,35 @@ function setFilters(filters: Filters, base: string): void {
   location.hash = `${base}${qs ? `?${qs}` : ''}`;
 }
 
-export function FilterForm({ filters, onChange, idPrefix }: { filters: Filters; onChange: (f: Filters) => void; idPrefix: string }) {
+export function FilterForm({
+  filters,
+  onChange,
+  idPrefix,
+}: {
+  filters: Filters;
+  onChange: (f: Filters) => void;
+  idPrefix: string;
+}) {
   const [draft, setDraft] = useState(filters);
   useEffect(() => setDraft(filters), [JSON.stringify(filters)]);
   const set = (name: keyof Filters, value: string) => setDraft({ ...draft, [name]: value || undefined });
   const select = (name: keyof Filters, label: string, options: string[]) => (
     <Field id={`${idPrefix}-${name}`} label={label}>
-      <select id={`${idPrefix}-${name}`} value={draft[name] ?? ''} onChange={(e) => {
-        const next = { ...draft, [name]: (e.currentTarget as HTMLSelectElement).value || undefined };
-        setDraft(next);
-        onChange(next);
-      }}>
+      <select
+        id={`${idPrefix}-${name}`}
+        value={draft[name] ?? ''}
+        onChange={(e) => {
+          const next = { ...draft, [name]: (e.currentTarget as HTMLSelectElement).value || undefined };
+          setDraft(next);
+          onChange(next);
+        }}
+      >
         <option value="">Any</option>
-        {options.map((o) => <option key={o} value={o}>{o.replaceAll('_', ' ')}</option>)}
+        {options.map((o) => (
+          <option key={o} value={o}>
+            {o.replaceAll('_', ' ')}
+          </option>
+        ))}
       </select>
     </Field>
   );
@@ -46,14 +62,23 @@ export function FilterForm({ filters, onChange, idPrefix }: { filters: Filters; 
     const onInput = (e: Event) => set(name, (e.currentTarget as HTMLInputElement).value);
     return (
       <Field id={id} label={label}>
-        {type === 'date'
-          ? <input id={id} type="date" value={draft[name] ?? ''} onInput={onInput} />
-          : <input id={id} type="text" value={draft[name] ?? ''} placeholder={placeholder} onInput={onInput} />}
+        {type === 'date' ? (
+          <input id={id} type="date" value={draft[name] ?? ''} onInput={onInput} />
+        ) : (
+          <input id={id} type="text" value={draft[name] ?? ''} placeholder={placeholder} onInput={onInput} />
+        )}
       </Field>
     );
   };
   return (
-    <form class="filters" aria-label="Filters" onSubmit={(e) => { e.preventDefault(); onChange(draft); }}>
+    <form
+      class="filters"
+      aria-label="Filters"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onChange(draft);
+      }}
+    >
       {select('exception_type', 'Type', EXCEPTION_TYPES)}
       {select('status', 'Status', STATUSES)}
       {select('severity', 'Severity', SEVERITIES)}
@@ -62,7 +87,16 @@ export function FilterForm({ filters, onChange, idPrefix }: { filters: Filters; 
       {text('run_id', 'Run', 'text', 'run id')}
       <div class="filter-actions">
         <button type="submit">Apply filters</button>
-        <button type="button" class="secondary" onClick={() => { setDraft({}); onChange({}); }}>Clear</button>
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => {
+            setDraft({});
+            onChange({});
+          }}
+        >
+          Clear
+        </button>
       </div>
     </form>
   );
@@ -73,7 +107,12 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   const filterKey = JSON.stringify(filters);
   const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
   const [page, setPage] = useState<Page<ExceptionItem> | null>(null);
-  const [counts, setCounts] = useState<{ type: Record<string, number>; severity: Record<string, number>; total: number; capped: boolean } | null>(null);
+  const [counts, setCounts] = useState<{
+    type: Record<string, number>;
+    severity: Record<string, number>;
+    total: number;
+    capped: boolean;
+  } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const token = tokens[tokens.length - 1];
 
@@ -83,8 +122,11 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
     setPage(null);
     setError(null);
     api<Page<ExceptionItem>>('/exceptions', { query: { ...filters, limit: String(PAGE_SIZE), next_token: token } })
-      .then((p) => live && setPage(p)).catch((e: unknown) => live && setError(e));
-    return () => { live = false; };
+      .then((p) => live && setPage(p))
+      .catch((e: unknown) => live && setError(e));
+    return () => {
+      live = false;
+    };
   }, [filterKey, token]);
   useEffect(() => {
     let live = true;
@@ -95,7 +137,9 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
       let total = 0;
       let next: string | undefined;
       do {
-        const p: Page<ExceptionItem> = await api('/exceptions', { query: { ...filters, limit: '200', next_token: next } });
+        const p: Page<ExceptionItem> = await api('/exceptions', {
+          query: { ...filters, limit: '200', next_token: next },
+        });
         for (const e of p.items) {
           type[e.exception_type] = (type[e.exception_type] ?? 0) + 1;
           const s = e.severity ?? e.policy_severity;
@@ -106,7 +150,9 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
       } while (next && total < CHART_CAP);
       if (live) setCounts({ type, severity, total, capped: Boolean(next) });
     })().catch(() => live && setCounts(null));
-    return () => { live = false; };
+    return () => {
+      live = false;
+    };
   }, [filterKey]);
 
   return (
@@ -115,7 +161,11 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
       <FilterForm filters={filters} idPrefix="f" onChange={(f) => setFilters(f, '#/exceptions')} />
       {counts && (
         <div class="charts" aria-label="Counts">
-          <BarChart title={`By type (${counts.total}${counts.capped ? '+' : ''} matching)`} counts={counts.type} kind="type" />
+          <BarChart
+            title={`By type (${counts.total}${counts.capped ? '+' : ''} matching)`}
+            counts={counts.type}
+            kind="type"
+          />
           <BarChart title="By severity" counts={counts.severity} kind="severity" />
         </div>
       )}
@@ -123,22 +173,48 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
       {!page && !error && <Loading what="exceptions" />}
       {page && (
         <>
-          <p class="muted" role="status" aria-live="polite">{page.count === 0 ? 'No exceptions match these filters.' : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, newest first (page ${tokens.length}).`}</p>
+          <p class="muted" role="status" aria-live="polite">
+            {page.count === 0
+              ? 'No exceptions match these filters.'
+              : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, newest first (page ${tokens.length}).`}
+          </p>
           {page.count > 0 && (
             <div class="table-wrap">
               <table class="exceptions">
                 <caption class="sr-only">Exceptions, newest first</caption>
                 <thead>
-                  <tr><th scope="col">Key</th><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Severity</th><th scope="col" class="wide">Dataset / date</th><th scope="col">Summary</th><th scope="col" class="wide">Created</th></tr>
+                  <tr>
+                    <th scope="col">Key</th>
+                    <th scope="col">Type</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Severity</th>
+                    <th scope="col" class="wide">
+                      Dataset / date
+                    </th>
+                    <th scope="col">Summary</th>
+                    <th scope="col" class="wide">
+                      Created
+                    </th>
+                  </tr>
                 </thead>
                 <tbody>
                   {page.items.map((e) => (
                     <tr key={e.exception_id} data-testid="exception-row">
-                      <th scope="row"><a href={`#/exceptions/${e.exception_id}`}>{keyText(e.key)}</a></th>
-                      <td><Badge kind="type" value={e.exception_type} /></td>
-                      <td><Badge kind="status" value={e.status} /></td>
-                      <td><Badge kind="severity" value={e.severity ?? e.policy_severity} /></td>
-                      <td class="wide">{e.dataset} / {e.business_date}</td>
+                      <th scope="row">
+                        <a href={`#/exceptions/${e.exception_id}`}>{keyText(e.key)}</a>
+                      </th>
+                      <td>
+                        <Badge kind="type" value={e.exception_type} />
+                      </td>
+                      <td>
+                        <Badge kind="status" value={e.status} />
+                      </td>
+                      <td>
+                        <Badge kind="severity" value={e.severity ?? e.policy_severity} />
+                      </td>
+                      <td class="wide">
+                        {e.dataset} / {e.business_date}
+                      </td>
                       <td class="summary">{e.triage?.summary ?? <span class="muted">not triaged yet</span>}</td>
                       <td class="nowrap wide">{when(e.created_at)}</td>
                     </tr>
@@ -148,8 +224,22 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
             </div>
           )}
           <nav class="pager" aria-label="Pages">
-            <button type="button" class="secondary" disabled={tokens.length === 1} onClick={() => setTokens(tokens.slice(0, -1))}>Previous page</button>
-            <button type="button" class="secondary" disabled={!page.next_token} onClick={() => page.next_token && setTokens([...tokens, page.next_token])}>Next page</button>
+            <button
+              type="button"
+              class="secondary"
+              disabled={tokens.length === 1}
+              onClick={() => setTokens(tokens.slice(0, -1))}
+            >
+              Previous page
+            </button>
+            <button
+              type="button"
+              class="secondary"
+              disabled={!page.next_token}
+              onClick={() => page.next_token && setTokens([...tokens, page.next_token])}
+            >
+              Next page
+            </button>
           </nav>
         </>
       )}

@@ -16,7 +16,14 @@ export function OperationsView() {
   const [error, setError] = useState<unknown>(null);
   const [at, setAt] = useState<Date | null>(null);
   useEffect(() => {
-    const load = () => api<QueuesReport>('/queues').then((r) => { setReport(r); setAt(new Date()); setError(null); }).catch(setError);
+    const load = () =>
+      api<QueuesReport>('/queues')
+        .then((r) => {
+          setReport(r);
+          setAt(new Date());
+          setError(null);
+        })
+        .catch(setError);
     void load();
     const timer = setInterval(load, REFRESH_MS);
     return () => clearInterval(timer);
@@ -36,9 +43,18 @@ export function OperationsView() {
           </p>
           <div class="table-wrap">
             <table class="queues">
-              <caption>Queue depths{at ? ` at ${at.toLocaleTimeString()}` : ''} (refreshed every {REFRESH_MS / 1000} s)</caption>
+              <caption>
+                Queue depths{at ? ` at ${at.toLocaleTimeString()}` : ''} (refreshed every {REFRESH_MS / 1000} s)
+              </caption>
               <thead>
-                <tr><th scope="col">Queue</th><th scope="col">Waiting</th><th scope="col">In flight</th><th scope="col">Oldest message</th><th scope="col">DLQ depth</th><th scope="col">DLQ oldest</th></tr>
+                <tr>
+                  <th scope="col">Queue</th>
+                  <th scope="col">Waiting</th>
+                  <th scope="col">In flight</th>
+                  <th scope="col">Oldest message</th>
+                  <th scope="col">DLQ depth</th>
+                  <th scope="col">DLQ oldest</th>
+                </tr>
               </thead>
               <tbody>
                 {report.queues.map((q) => {
@@ -49,7 +65,10 @@ export function OperationsView() {
                       <td>{q.main.visible + q.main.delayed}</td>
                       <td>{q.main.in_flight}</td>
                       <td>{age(q.main)}</td>
-                      <td class={dlq > 0 ? 'alarm' : undefined}>{dlq}{dlq > 0 && <span class="sr-only"> (not empty)</span>}</td>
+                      <td class={dlq > 0 ? 'alarm' : undefined}>
+                        {dlq}
+                        {dlq > 0 && <span class="sr-only"> (not empty)</span>}
+                      </td>
                       <td>{age(q.dlq)}</td>
                     </tr>
                   );
@@ -58,8 +77,14 @@ export function OperationsView() {
             </table>
           </div>
           <p>
-            Runbook: <a href={report.runbook}>DLQ depth and redrive</a> · inspect and redrive with <code>npx tally dlq list</code>.
-            {report.queues.some((q) => q.main.oldest_age_seconds === null) && <span class="muted small"> The age of the oldest message comes from CloudWatch on AWS; local mode has no CloudWatch.</span>}
+            Runbook: <a href={report.runbook}>DLQ depth and redrive</a> · inspect and redrive with{' '}
+            <code>npx tally dlq list</code>.
+            {report.queues.some((q) => q.main.oldest_age_seconds === null) && (
+              <span class="muted small">
+                {' '}
+                The age of the oldest message comes from CloudWatch on AWS; local mode has no CloudWatch.
+              </span>
+            )}
           </p>
         </>
       )}

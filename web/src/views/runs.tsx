@@ -5,16 +5,49 @@ import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 
 export function RunSummary({ run }: { run: Run }) {
   const s = run.summary;
-  if (!s) return run.error ? <p class="error">{run.error.code}: {run.error.message}</p> : <span class="muted">no summary yet</span>;
+  if (!s)
+    return run.error ? (
+      <p class="error">
+        {run.error.code}: {run.error.message}
+      </p>
+    ) : (
+      <span class="muted">no summary yet</span>
+    );
   const exceptions = Object.entries(s.exceptions);
   return (
     <dl class="run-summary">
-      <div><dt>Rows</dt><dd>source {s.rows.source}, target {s.rows.target}</dd></div>
-      <div><dt>Matched</dt><dd>{s.matched}</dd></div>
-      <div><dt>Exceptions</dt><dd>{exceptions.length === 0 ? 'none' : exceptions.map(([t, n]) => `${t.replaceAll('_', ' ')} ${n}`).join(', ')}</dd></div>
-      <div><dt>Rejected rows</dt><dd>source {s.rejected.source}, target {s.rejected.target}</dd></div>
-      <div><dt>Stored</dt><dd>{s.new} new, {s.changed} changed, {s.unchanged} unchanged, {s.resolved} resolved</dd></div>
-      <div><dt>Took</dt><dd>{s.duration_ms} ms</dd></div>
+      <div>
+        <dt>Rows</dt>
+        <dd>
+          source {s.rows.source}, target {s.rows.target}
+        </dd>
+      </div>
+      <div>
+        <dt>Matched</dt>
+        <dd>{s.matched}</dd>
+      </div>
+      <div>
+        <dt>Exceptions</dt>
+        <dd>
+          {exceptions.length === 0 ? 'none' : exceptions.map(([t, n]) => `${t.replaceAll('_', ' ')} ${n}`).join(', ')}
+        </dd>
+      </div>
+      <div>
+        <dt>Rejected rows</dt>
+        <dd>
+          source {s.rejected.source}, target {s.rejected.target}
+        </dd>
+      </div>
+      <div>
+        <dt>Stored</dt>
+        <dd>
+          {s.new} new, {s.changed} changed, {s.unchanged} unchanged, {s.resolved} resolved
+        </dd>
+      </div>
+      <div>
+        <dt>Took</dt>
+        <dd>{s.duration_ms} ms</dd>
+      </div>
     </dl>
   );
 }
@@ -24,7 +57,9 @@ export function RunsView({ query }: { query: URLSearchParams }) {
   const [runs, setRuns] = useState<Run[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
-    api<Page<Run>>('/runs', { query: { limit: '20' } }).then((p) => setRuns(p.items)).catch(setError);
+    api<Page<Run>>('/runs', { query: { limit: '20' } })
+      .then((p) => setRuns(p.items))
+      .catch(setError);
   }, []);
   return (
     <section aria-labelledby="runs-title">
@@ -37,10 +72,19 @@ export function RunsView({ query }: { query: URLSearchParams }) {
           {runs.map((r) => (
             <li key={r.run_id} class={r.run_id === highlight ? 'highlight' : undefined} data-testid="run">
               <div class="run-head">
-                <strong>{r.dataset} / {r.business_date}</strong> <Badge kind="status" value={r.status} />
-                <span class="muted small">requested {when(r.requested_at)}{r.completed_at ? `, finished ${when(r.completed_at)}` : ''}</span>
+                <strong>
+                  {r.dataset} / {r.business_date}
+                </strong>{' '}
+                <Badge kind="status" value={r.status} />
+                <span class="muted small">
+                  requested {when(r.requested_at)}
+                  {r.completed_at ? `, finished ${when(r.completed_at)}` : ''}
+                </span>
               </div>
-              <p class="small"><code>{r.run_id}</code> · <a href={`#/exceptions?run_id=${encodeURIComponent(r.run_id)}`}>its exceptions</a></p>
+              <p class="small">
+                <code>{r.run_id}</code> ·{' '}
+                <a href={`#/exceptions?run_id=${encodeURIComponent(r.run_id)}`}>its exceptions</a>
+              </p>
               <RunSummary run={r} />
             </li>
           ))}

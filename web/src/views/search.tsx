@@ -18,7 +18,9 @@ export function SearchView() {
     setBusy(true);
     setError(null);
     try {
-      setHits((await api<{ items: SearchHit[] }>('/search', { query: { q: q.trim(), k: '10', ...nextFilters } })).items);
+      setHits(
+        (await api<{ items: SearchHit[] }>('/search', { query: { q: q.trim(), k: '10', ...nextFilters } })).items,
+      );
     } catch (e) {
       setError(e);
       setHits(null);
@@ -30,31 +32,60 @@ export function SearchView() {
   return (
     <section aria-labelledby="search-title">
       <h1 id="search-title">Search</h1>
-      <form role="search" class="searchbar" onSubmit={(e) => { e.preventDefault(); void run(); }}>
+      <form
+        role="search"
+        class="searchbar"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run();
+        }}
+      >
         <Field id="q" label="Search exceptions">
-          <input id="q" type="search" value={q} maxLength={1000} placeholder="e.g. amount differs, T0012, missing from the target"
-            onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} />
+          <input
+            id="q"
+            type="search"
+            value={q}
+            maxLength={1000}
+            placeholder="e.g. amount differs, T0012, missing from the target"
+            onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)}
+          />
         </Field>
-        <button type="submit" disabled={busy || !q.trim()}>Search</button>
+        <button type="submit" disabled={busy || !q.trim()}>
+          Search
+        </button>
       </form>
       <details class="more-filters">
         <summary>Filters</summary>
-        <FilterForm filters={filters} idPrefix="s" onChange={(f) => { setFilters(f); void run(f); }} />
+        <FilterForm
+          filters={filters}
+          idPrefix="s"
+          onChange={(f) => {
+            setFilters(f);
+            void run(f);
+          }}
+        />
       </details>
       <ErrorMessage error={error} />
       {hits && (
         <>
-          <p role="status" class="muted">{hits.length === 0 ? 'No matching exceptions.' : `${hits.length} result${hits.length === 1 ? '' : 's'}, best match first.`}</p>
+          <p role="status" class="muted">
+            {hits.length === 0
+              ? 'No matching exceptions.'
+              : `${hits.length} result${hits.length === 1 ? '' : 's'}, best match first.`}
+          </p>
           <ol class="hits">
             {hits.map((h) => (
               <li key={h.exception_id} data-testid="search-hit">
                 <div class="hit-head">
                   <a href={`#/exceptions/${h.exception_id}`}>{keyText(h.key)}</a>
-                  <span class="score" title="cosine similarity between the query and the exception">score {h.score.toFixed(3)}</span>
+                  <span class="score" title="cosine similarity between the query and the exception">
+                    score {h.score.toFixed(3)}
+                  </span>
                 </div>
                 <p class="why">
                   Matched on: <Badge kind="type" value={h.exception_type} /> key <code>{keyText(h.key)}</code>{' '}
-                  <Badge kind="status" value={h.status} /> <Badge kind="severity" value={h.severity} /> {h.dataset} / {h.business_date}
+                  <Badge kind="status" value={h.status} /> <Badge kind="severity" value={h.severity} /> {h.dataset} /{' '}
+                  {h.business_date}
                 </p>
                 <p class="summary-text">{h.summary}</p>
               </li>

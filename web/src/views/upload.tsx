@@ -27,12 +27,28 @@ function DropZone({ side, file, onFile }: { side: Side; file: File | null; onFil
   const [over, setOver] = useState(false);
   const id = `file-${side}`;
   return (
-    <div class={`dropzone${over ? ' over' : ''}`}
-      onDragOver={(e) => { e.preventDefault(); setOver(true); }}
+    <div
+      class={`dropzone${over ? ' over' : ''}`}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setOver(true);
+      }}
       onDragLeave={() => setOver(false)}
-      onDrop={(e) => { e.preventDefault(); setOver(false); onFile(e.dataTransfer?.files[0] ?? null); }}>
-      <label for={id}><strong>{side === 'source' ? 'Source' : 'Target'} file</strong> (CSV): choose or drop it here</label>
-      <input id={id} type="file" accept=".csv,text/csv,text/plain" onChange={(e) => onFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
+      onDrop={(e) => {
+        e.preventDefault();
+        setOver(false);
+        onFile(e.dataTransfer?.files[0] ?? null);
+      }}
+    >
+      <label for={id}>
+        <strong>{side === 'source' ? 'Source' : 'Target'} file</strong> (CSV): choose or drop it here
+      </label>
+      <input
+        id={id}
+        type="file"
+        accept=".csv,text/csv,text/plain"
+        onChange={(e) => onFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)}
+      />
       <p class="small muted">{file ? `${file.name}, ${file.size.toLocaleString()} bytes` : 'no file chosen'}</p>
     </div>
   );
@@ -49,7 +65,8 @@ export function UploadView() {
   const [error, setError] = useState<unknown>(null);
 
   const chosen = SIDES.filter((s) => files[s]);
-  const latestRun = async () => (await api<Page<Run>>('/runs', { query: { dataset, business_date: date, limit: '1' } })).items[0];
+  const latestRun = async () =>
+    (await api<Page<Run>>('/runs', { query: { dataset, business_date: date, limit: '1' } })).items[0];
 
   const submit = async () => {
     setError(null);
@@ -66,13 +83,15 @@ export function UploadView() {
           method: 'POST',
           body: { dataset, business_date: date, side, content_type: 'text/csv', content_length: file.size },
         });
-        uploaded[side] = await putWithProgress(ticket.url, file, ticket.headers, (f) => setProgress((p) => ({ ...p, [side]: f })));
+        uploaded[side] = await putWithProgress(ticket.url, file, ticket.headers, (f) =>
+          setProgress((p) => ({ ...p, [side]: f })),
+        );
       }
       setPhase('following');
       // The run to show reconciles exactly what was uploaded: uploading both sides may first start
       // a run of the new source against the old target, which the second upload supersedes.
-      const isOurs = (run: Run) => run.run_id !== before?.run_id
-        && SIDES.every((side) => !uploaded[side] || run[side].etag === uploaded[side]);
+      const isOurs = (run: Run) =>
+        run.run_id !== before?.run_id && SIDES.every((side) => !uploaded[side] || run[side].etag === uploaded[side]);
       const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
       for (;;) {
         const latest = await latestRun();
@@ -81,9 +100,11 @@ export function UploadView() {
           if (isOurs(latest) && TERMINAL.has(latest.status)) break;
         }
         if (Date.now() > deadline) {
-          setNote(latest && latest.run_id !== before?.run_id
-            ? 'The run is still going; see Runs for its outcome.'
-            : 'No new run yet. A run starts once both sides of the dataset and date are accepted; a file identical to the last one accepted starts none. See Runs.');
+          setNote(
+            latest && latest.run_id !== before?.run_id
+              ? 'The run is still going; see Runs for its outcome.'
+              : 'No new run yet. A run starts once both sides of the dataset and date are accepted; a file identical to the last one accepted starts none. See Runs.',
+          );
           break;
         }
         await new Promise((r) => setTimeout(r, 1000));
@@ -99,39 +120,81 @@ export function UploadView() {
   return (
     <section aria-labelledby="upload-title">
       <h1 id="upload-title">Upload extracts</h1>
-      <form class="upload" onSubmit={(e) => { e.preventDefault(); void submit(); }}>
+      <form
+        class="upload"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
         <div class="row">
           <Field id="u-dataset" label="Dataset">
-            <input id="u-dataset" required pattern="[A-Za-z0-9_\-]{1,64}" value={dataset} onInput={(e) => setDataset((e.currentTarget as HTMLInputElement).value)} />
+            <input
+              id="u-dataset"
+              required
+              pattern="[A-Za-z0-9_\-]{1,64}"
+              value={dataset}
+              onInput={(e) => setDataset((e.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
           <Field id="u-date" label="Business date">
-            <input id="u-date" type="date" required value={date} onInput={(e) => setDate((e.currentTarget as HTMLInputElement).value)} />
+            <input
+              id="u-date"
+              type="date"
+              required
+              value={date}
+              onInput={(e) => setDate((e.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
         </div>
         <div class="row">
-          {SIDES.map((side) => <DropZone key={side} side={side} file={files[side]} onFile={(f) => setFiles((x) => ({ ...x, [side]: f }))} />)}
+          {SIDES.map((side) => (
+            <DropZone
+              key={side}
+              side={side}
+              file={files[side]}
+              onFile={(f) => setFiles((x) => ({ ...x, [side]: f }))}
+            />
+          ))}
         </div>
         <p class="small muted">Upload one side to replace it (the other stays as last accepted), or both.</p>
-        <button type="submit" disabled={busy || chosen.length === 0}>{chosen.length === 2 ? 'Upload both and reconcile' : 'Upload and reconcile'}</button>
+        <button type="submit" disabled={busy || chosen.length === 0}>
+          {chosen.length === 2 ? 'Upload both and reconcile' : 'Upload and reconcile'}
+        </button>
       </form>
       {SIDES.filter((s) => progress[s] !== null).map((side) => (
         <div class="progress" key={side}>
           <label for={`p-${side}`}>{side} upload</label>
-          <progress id={`p-${side}`} max={1} value={progress[side] ?? 0}>{Math.round(100 * (progress[side] ?? 0))}%</progress>
+          <progress id={`p-${side}`} max={1} value={progress[side] ?? 0}>
+            {Math.round(100 * (progress[side] ?? 0))}%
+          </progress>
           <span class="small">{Math.round(100 * (progress[side] ?? 0))}%</span>
         </div>
       ))}
       <ErrorMessage error={error} />
       <div aria-live="polite">
-        {phase === 'following' && <p role="status">Files uploaded. Waiting for the reconciliation run…{run ? ` (${run.status})` : ''}</p>}
+        {phase === 'following' && (
+          <p role="status">Files uploaded. Waiting for the reconciliation run…{run ? ` (${run.status})` : ''}</p>
+        )}
         {run && (
           <section class="run-result" aria-labelledby="run-title" data-testid="upload-run">
-            <h2 id="run-title">Run <code>{run.run_id}</code> <Badge kind="status" value={run.status} /></h2>
+            <h2 id="run-title">
+              Run <code>{run.run_id}</code> <Badge kind="status" value={run.status} />
+            </h2>
             <RunSummary run={run} />
-            <p><a href={`#/exceptions?run_id=${encodeURIComponent(run.run_id)}`}>Exceptions of this run</a> · <a href={`#/exceptions?dataset=${encodeURIComponent(dataset)}&business_date=${date}`}>All exceptions for {dataset} / {date}</a></p>
+            <p>
+              <a href={`#/exceptions?run_id=${encodeURIComponent(run.run_id)}`}>Exceptions of this run</a> ·{' '}
+              <a href={`#/exceptions?dataset=${encodeURIComponent(dataset)}&business_date=${date}`}>
+                All exceptions for {dataset} / {date}
+              </a>
+            </p>
           </section>
         )}
-        {note && <p role="status" class="muted">{note}</p>}
+        {note && (
+          <p role="status" class="muted">
+            {note}
+          </p>
+        )}
       </div>
     </section>
   );
