@@ -10,5 +10,13 @@ export default defineConfig({
     pool: 'forks',
     // Handlers log through Powertools; tests assert on behaviour, not on log lines.
     env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    // `npm test` runs with --coverage: the summary is printed and the floor below fails the run if
+    // coverage drops. Code run only in child processes (the local stack's CLI runs) is not counted.
+    coverage: {
+      provider: 'v8',
+      include: ['functions/**/*.ts', 'scripts/**/*.ts', 'infra/**/*.ts', 'web/src/**/*.{ts,tsx}'],
+      reporter: ['text-summary', 'json-summary'],
+      reportsDirectory: 'coverage',
+    },
   },
 });
