@@ -17,6 +17,9 @@ export default defineConfig({
       include: ['functions/**/*.ts', 'scripts/**/*.ts', 'infra/**/*.ts', 'web/src/**/*.{ts,tsx}'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: 'coverage',
+      // The floor is the level measured when coverage was first printed (72.75% statements, 61.77%
+      // branches, 72.89% functions, 74.05% lines), rounded down: raise it as tests are added.
+      thresholds: { statements: 72, branches: 61, functions: 72, lines: 74 },
     },
   },
 });
