@@ -239,12 +239,10 @@ describe('triage', () => {
 
   it('falls back when the model does not call the tool', async () => {
     const e = await storeException();
-    bedrock
-      .on(ConverseCommand, { modelId: PRIMARY })
-      .resolves({
-        output: { message: { role: 'assistant', content: [{ text: '{"severity": "LOW"' }] } } as ConverseOutput,
-        stopReason: 'end_turn',
-      });
+    bedrock.on(ConverseCommand, { modelId: PRIMARY }).resolves({
+      output: { message: { role: 'assistant', content: [{ text: '{"severity": "LOW"' }] } } as ConverseOutput,
+      stopReason: 'end_turn',
+    });
     bedrock.on(ConverseCommand, { modelId: FALLBACK }).resolves(converseAnswer(GOOD));
 
     const outcome = await triageException(
