@@ -1,6 +1,21 @@
 /** The query API, as the dashboard uses it: same origin locally, a configured URL on AWS. */
 import { accessToken } from './auth.ts';
 import { siteConfig } from './site-config.ts';
+import {
+  EXCEPTION_STATUSES,
+  TRANSITION_VERBS,
+  allowedTransitions,
+} from '../../functions/shared/exception-lifecycle.ts';
+import type {
+  ApiException,
+  ApiRun,
+  Page,
+  QueueDepth,
+  QueuesReport,
+  SearchResponse,
+  UploadTicket,
+} from '../../functions/shared/api-types.ts';
+import type { HistoryEntry, PolicyCitation, Row, SearchItem } from '../../functions/shared/types.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -85,22 +100,6 @@ export function putWithProgress(
 }
 
 // --- The API's contract and the exception lifecycle, as the functions define them -----------
-
-import {
-  EXCEPTION_STATUSES,
-  TRANSITION_VERBS,
-  allowedTransitions,
-} from '../../functions/shared/exception-lifecycle.ts';
-import type {
-  ApiException,
-  ApiRun,
-  Page,
-  QueueDepth,
-  QueuesReport,
-  SearchResponse,
-  UploadTicket,
-} from '../../functions/shared/api-types.ts';
-import type { HistoryEntry, PolicyCitation, Row, SearchItem } from '../../functions/shared/types.ts';
 
 export { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../../functions/shared/types.ts';
 export type { Side } from '../../functions/shared/types.ts';
