@@ -20,12 +20,17 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** True when outDir has no build, or web/ (or a runbook) changed since it was built. */
+/**
+ * True when outDir has no build, or web/, functions/shared/ (the dashboard bundles the exception
+ * lifecycle and the API's contract from there) or a runbook changed since it was built.
+ */
 export function webBuildIsStale(outDir: string = WEB_DIST): boolean {
   const index = join(outDir, 'index.html');
   if (!existsSync(index)) return true;
   const built = statSync(index).mtimeMs;
-  return newestMtime(WEB_SOURCE) > built || newestMtime(join(REPO_ROOT, 'docs', 'runbooks')) > built;
+  return [WEB_SOURCE, join(REPO_ROOT, 'functions', 'shared'), join(REPO_ROOT, 'docs', 'runbooks')].some(
+    (dir) => newestMtime(dir) > built,
+  );
 }
 
 export async function buildWeb(outDir: string = WEB_DIST): Promise<{ files: string[] }> {

@@ -22,8 +22,15 @@ import {
   type RunStore,
 } from '../shared/ports.ts';
 import { PREFIXES } from '../shared/resources.ts';
-import type { Side } from '../shared/types.ts';
-import { compareSequencers, type ReconRequest } from '../shared/messages.ts';
+import type { ReconRequest } from '../shared/messages.ts';
+import {
+  compareSequencers,
+  DATASET_RULE,
+  idempotencyKey,
+  INCOMING_KEY_LAYOUT,
+  parseIncomingKey,
+  type IncomingKey,
+} from '../shared/keys.ts';
 import { passageEmbeddingText, splitIntoPassages } from '../shared/policy-corpus.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 
@@ -43,28 +50,12 @@ export const objectCreatedEventSchema = z.object({
 });
 export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
 
-const INCOMING_KEY = /^incoming\/([A-Za-z0-9_-]{1,64})\/(\d{4}-\d{2}-\d{2})\/(source|target)\.csv$/;
-
-export interface IncomingKey {
-  readonly dataset: string;
-  readonly businessDate: string;
-  readonly side: Side;
-}
-
 /** `incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv`, or a PermanentError saying what was expected. */
-export function parseIncomingKey(key: string): IncomingKey {
-  const m = INCOMING_KEY.exec(key);
-  const expected = `expected ${PREFIXES.incoming}{dataset}/{YYYY-MM-DD}/{source|target}.csv with dataset made of letters, digits, "-" or "_" (or ${PREFIXES.policies}{name}.md for a governance document)`;
-  if (!m) throw new PermanentError('INVALID_KEY', `object key "${key}" is not an extract key; ${expected}`);
-  const [, dataset, businessDate, side] = m as unknown as [string, string, string, Side];
-  const date = new Date(`${businessDate}T00:00:00Z`);
-  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== businessDate) {
-    throw new PermanentError(
-      'INVALID_KEY',
-      `object key "${key}" has "${businessDate}", which is not a calendar date; ${expected}`,
-    );
-  }
-  return { dataset, businessDate, side };
+function requireIncomingKey(key: string): IncomingKey {
+  const parsed = parseIncomingKey(key);
+  if (parsed.ok) return parsed.key;
+  const expected = `expected ${INCOMING_KEY_LAYOUT} with dataset made of ${DATASET_RULE} (or ${PREFIXES.policies}{name}.md for a governance document)`;
+  throw new PermanentError('INVALID_KEY', `object key "${key}" ${parsed.reason}; ${expected}`);
 }
 
 const POLICY_KEY = /^policies\/([A-Za-z0-9][A-Za-z0-9._-]{0,127}\.md)$/;
@@ -100,14 +91,10 @@ export type IngestOutcome =
   | { outcome: 'REJECTED'; code: string; message: string; line?: number }
   | { outcome: 'POLICY_INDEXED'; document: string; passages: number; replaced: number };
 
-export function idempotencyKey(ref: ObjectRef): string {
-  return `s3://${ref.bucket}/${ref.key}#${ref.etag}`;
-}
-
 export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps): Promise<IngestOutcome> {
   const { bucket, object } = event.detail;
   const document = parsePolicyKey(object.key);
-  const parsed = document === undefined ? parseIncomingKey(object.key) : undefined;
+  const parsed = document === undefined ? requireIncomingKey(object.key) : undefined;
   const ref: ObjectRef = { bucket: bucket.name, key: object.key, etag: object.etag };
   const id = idempotencyKey(ref);
 

@@ -5,6 +5,7 @@
  */
 import { TABLES } from '../shared/resources.ts';
 import { EXCEPTION_RECORD_TYPE } from '../shared/exceptions.ts';
+import { datasetDateKey } from '../shared/keys.ts';
 import type { ListFilters } from './schemas.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
@@ -12,11 +13,6 @@ import { toApiException } from './records.ts';
 import type { QueryStore } from './ports.ts';
 
 type IndexName = keyof typeof TABLES.exceptions.indexes;
-
-/** The by_dataset_date partition value, as recon writes it. */
-export function datasetDateKey(dataset: string, businessDate: string): string {
-  return `${dataset}#${businessDate}`;
-}
 
 export interface QueryPlan {
   readonly index: IndexName;

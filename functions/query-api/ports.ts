@@ -2,6 +2,7 @@
  * What the query API's cores depend on, as small interfaces: the DynamoDB store, the upload
  * signer, health probes, the embedder and the exceptions vector index. No AWS SDK here.
  */
+import type { QueueReport } from '../shared/api-types.ts';
 import type { RunRecord } from '../shared/ports.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { HistoryEntry } from '../shared/types.ts';
@@ -38,20 +39,8 @@ export interface QueryStore {
   queryRuns(query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }>;
 }
 
-/** One queue's depth as SQS reports it; the age comes from CloudWatch where there is one. */
-export interface QueueDepth {
-  readonly visible: number;
-  readonly in_flight: number;
-  readonly delayed: number;
-  /** Seconds; null where no metric source is configured (local mode). */
-  readonly oldest_age_seconds: number | null;
-}
-
-export interface QueueReport {
-  readonly queue: string;
-  readonly main: QueueDepth;
-  readonly dlq: QueueDepth;
-}
+// GET /queues's shapes are part of the API contract (shared/api-types.ts).
+export type { QueueDepth, QueueReport } from '../shared/api-types.ts';
 
 /** Reads the depth of each main queue and its DLQ. */
 export interface QueueMonitor {

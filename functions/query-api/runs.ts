@@ -4,7 +4,7 @@
  * Never a Scan. Pages behind the same signed next_token as the exceptions listing.
  */
 import { RUN_RECORD_TYPE, TABLES } from '../shared/resources.ts';
-import { datasetDateKey } from './listing.ts';
+import { datasetDateKey } from '../shared/keys.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
 import { toApiRun } from './records.ts';

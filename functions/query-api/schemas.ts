@@ -3,12 +3,13 @@
  * and what is allowed, so a 400 is enough to fix the request.
  */
 import { z } from 'zod';
-import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
+import { EXCEPTION_STATUSES } from '../shared/exception-lifecycle.ts';
+import { DATASET_PATTERN, DATASET_RULE, isCalendarDate } from '../shared/keys.ts';
+import { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
 import { BadRequestError } from './errors.ts';
 
-/** Same rule as the ingest worker's object keys: the dataset becomes a path segment. */
-export const DATASET_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-export const EXCEPTION_ID_PATTERN = /^[0-9a-f]{32}$/;
+// Routes check exception ids against this; it lives with the other ids.
+export { EXCEPTION_ID_PATTERN } from '../shared/keys.ts';
 export const UPLOAD_CONTENT_TYPES = ['text/csv', 'text/plain'] as const;
 /** S3's limit for a single PUT; larger files need a multipart upload. */
 export const MAX_UPLOAD_BYTES = 5 * 1024 ** 3;
@@ -21,14 +22,10 @@ const MAX_QUERY_TEXT = 1000;
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `must be one of ${values.join(', ')}` });
 
-const dataset = z.string().regex(DATASET_PATTERN, 'must be 1-64 letters, digits, "-" or "_"');
+/** Same rule as the object keys: the dataset becomes a path segment. */
+const dataset = z.string().regex(DATASET_PATTERN, `must be ${DATASET_RULE}`);
 
-/** A real calendar date: 2025-02-30 matches the pattern but is rejected. */
-const calendarDate = z.string().refine((value) => {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
-  const date = new Date(`${value}T00:00:00Z`);
-  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
-}, 'must be a calendar date YYYY-MM-DD');
+const calendarDate = z.string().refine(isCalendarDate, 'must be a calendar date YYYY-MM-DD');
 
 function intParam(bounds: { min: number; max: number; default: number }) {
   return z

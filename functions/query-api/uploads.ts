@@ -1,29 +1,17 @@
 /** Pre-signed uploads: the server chooses the key; the client only says what it is sending. */
-import { PREFIXES } from '../shared/resources.ts';
+import type { UploadTicket } from '../shared/api-types.ts';
+import { incomingKey } from '../shared/keys.ts';
 import type { UploadBody } from './schemas.ts';
 import type { UploadSigner } from './ports.ts';
 
 /** Long enough to start a large upload by hand; S3 checks expiry when the PUT starts, not when it ends. */
 export const UPLOAD_URL_TTL_SECONDS = 300;
 
-export function uploadKey(body: Pick<UploadBody, 'dataset' | 'business_date' | 'side'>): string {
-  return `${PREFIXES.incoming}${body.dataset}/${body.business_date}/${body.side}.csv`;
-}
-
-export interface UploadTicket {
-  readonly url: string;
-  readonly method: 'PUT';
-  readonly key: string;
-  /** Send exactly these with the PUT: they are part of the signature. */
-  readonly headers: Readonly<Record<string, string>>;
-  readonly expires_at: string;
-}
-
 export async function createUpload(
   body: UploadBody,
   deps: { uploads: UploadSigner; now: () => number },
 ): Promise<UploadTicket> {
-  const key = uploadKey(body);
+  const key = incomingKey({ dataset: body.dataset, businessDate: body.business_date, side: body.side });
   const url = await deps.uploads.presignPut({
     key,
     contentType: body.content_type,

@@ -1,29 +1,15 @@
 /**
- * Reading one exception and working it: status transitions, assignee and notes under optimistic
- * concurrency, every change appended to the history with who made it and when.
+ * Reading one exception and working it: status transitions (the rules are in
+ * shared/exception-lifecycle.ts), assignee and notes under optimistic concurrency, every change
+ * appended to the history with who made it and when.
  */
-import type { ExceptionStatus, HistoryEntry } from '../shared/types.ts';
+import { ACTION_FOR, allowedTransitions, type ExceptionStatus } from '../shared/exception-lifecycle.ts';
+import type { HistoryEntry } from '../shared/types.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
 import { toApiException } from './records.ts';
 import type { PatchBody } from './schemas.ts';
 import type { QueryApiDeps } from './ports.ts';
-
-/** The analyst workflow. Recon may also resolve (no longer found) and reopen (found again). */
-export const TRANSITIONS: Readonly<Record<ExceptionStatus, readonly ExceptionStatus[]>> = {
-  OPEN: ['ACKNOWLEDGED', 'FALSE_POSITIVE'],
-  ACKNOWLEDGED: ['RESOLVED', 'FALSE_POSITIVE'],
-  RESOLVED: ['OPEN'],
-  FALSE_POSITIVE: ['OPEN'],
-};
-
-/** History action per target status, in recon's vocabulary (RESOLVED, REOPENED). */
-const ACTION_FOR: Readonly<Record<ExceptionStatus, string>> = {
-  OPEN: 'REOPENED',
-  ACKNOWLEDGED: 'ACKNOWLEDGED',
-  RESOLVED: 'RESOLVED',
-  FALSE_POSITIVE: 'FALSE_POSITIVE',
-};
 
 export async function getException(id: string, deps: Pick<QueryApiDeps, 'store'>): Promise<Record<string, unknown>> {
   const item = await deps.store.getException(id);
@@ -68,7 +54,7 @@ export async function patchException(
 
   const statusChanged = body.status !== undefined && body.status !== from;
   if (body.status !== undefined) {
-    const allowed = TRANSITIONS[from] ?? [];
+    const allowed = allowedTransitions(from);
     if (!allowed.includes(body.status)) {
       const why = body.status === from ? `it is already ${from}` : `${from} can only move to ${allowed.join(' or ')}`;
       throw new BadRequestError(

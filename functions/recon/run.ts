@@ -6,7 +6,9 @@
  * its lease and converges on the same records (ids are stable, writes are conditional).
  */
 import { reconcile, ReconInputError, type Finding } from './engine.ts';
-import { exceptionId, findingHash, toExceptionRecord } from '../shared/exceptions.ts';
+import { findingHash, toExceptionRecord } from '../shared/exceptions.ts';
+import { exceptionId } from '../shared/keys.ts';
+import { INITIAL_STATUS, reconReopens, reconResolves } from '../shared/exception-lifecycle.ts';
 import { TransientError } from '../shared/errors.ts';
 import type { ReconRequest, TriageRequest } from '../shared/messages.ts';
 import type { ReconPolicy } from '../shared/policy.ts';
@@ -52,7 +54,6 @@ export type ReconRunOutcome =
 const SYSTEM = 'system:recon';
 /** Parallel conditional writes per run: enough to hide latency, well under on-demand limits. */
 const UPDATE_CONCURRENCY = 16;
-const OPEN_STATUSES = new Set(['OPEN', 'ACKNOWLEDGED']);
 
 export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promise<ReconRunOutcome> {
   const claim = await deps.runs.claim(request.run_id, deps.now(), deps.leaseMs);
@@ -141,7 +142,7 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
       continue;
     }
     const contentChanged = before.content_hash !== c.hash;
-    const reopen = before.status === 'RESOLVED' || (before.status === 'FALSE_POSITIVE' && contentChanged);
+    const reopen = reconReopens(before.status, contentChanged);
     // Changed in this run by an attempt that died before finishing: still owes its triage message.
     if (contentChanged || reopen || before.last_changed_run_id === request.run_id) {
       changed++;
@@ -170,7 +171,7 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
   // Anything still open for this date that the run no longer finds has been cleared.
   const seen = new Set(current.map((c) => c.id));
   const stale = (await deps.exceptions.listStatesForDate(request.dataset, request.business_date)).filter(
-    (state) => !seen.has(state.exception_id) && OPEN_STATUSES.has(state.status),
+    (state) => !seen.has(state.exception_id) && reconResolves(state.status),
   );
   await runLimited(
     stale.map(
@@ -225,7 +226,7 @@ function changeFor(
       by: SYSTEM,
       action: 'REOPENED',
       from: state.status,
-      to: 'OPEN',
+      to: INITIAL_STATUS,
       run_id: runId,
       note: 'found again by reconciliation',
     });
@@ -246,7 +247,7 @@ function changeFor(
       last_seen_at: now,
       updated_at: now,
       ...(finding.reason === undefined ? {} : { reason: finding.reason }),
-      ...(reopen ? { status: 'OPEN', resolved_by_system: false } : {}),
+      ...(reopen ? { status: INITIAL_STATUS, resolved_by_system: false } : {}),
     },
   };
 }

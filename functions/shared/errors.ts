@@ -1,5 +1,5 @@
 /**
- * Two kinds of failure (STYLE.md): bad input is permanent — report it, don't retry it; a busy
+ * Two kinds of failure: bad input is permanent — report it, don't retry it; a busy
  * or briefly unavailable dependency is transient — throw so the message is retried.
  */
 

@@ -1,17 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Finding } from '../recon/engine.ts';
-import type { ExceptionRecord, ExceptionType } from './types.ts';
+import type { ExceptionRecord } from './types.ts';
+import { exceptionId } from './keys.ts';
 
-/**
- * Stable exception id: a hash of (dataset, business date, type, key). Re-running the same
- * reconciliation lands on the same ids, so it updates records instead of duplicating them.
- */
-export function exceptionId(dataset: string, businessDate: string, type: ExceptionType, keyText: string): string {
-  return createHash('sha256')
-    .update(`${dataset}\u001f${businessDate}\u001f${type}\u001f${keyText}`)
-    .digest('hex')
-    .slice(0, 32);
-}
+// Built beside the other keys and ids; re-exported for the callers that import it from here.
+export { exceptionId };
 
 /** Hash of what the engine found, to tell a changed exception from one seen again unchanged. */
 export function findingHash(finding: Finding): string {

@@ -1,9 +1,116 @@
 /**
  * Keys and identifiers: how a record's partition values, object keys and ids are built and
- * parsed. Every place that builds or reads one imports it from here.
+ * parsed, and the name and date rules they rely on. Every place that builds or reads one imports
+ * it from here.
  */
+import { createHash } from 'node:crypto';
+import { PREFIXES } from './resources.ts';
+import { SIDES, type ExceptionType, type Side } from './types.ts';
+
+// --- Names and dates ------------------------------------------------------------------------
+
+/** A dataset name becomes a path segment of object keys and part of partition values. */
+export const DATASET_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const DATASET_RULE = '1-64 letters, digits, "-" or "_"';
+
+/** The shape of a business date; {@link isCalendarDate} also checks the day exists. */
+export const BUSINESS_DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A real calendar date YYYY-MM-DD: 2025-02-30 matches the pattern but is rejected. */
+export function isCalendarDate(value: string): boolean {
+  if (!BUSINESS_DATE_PATTERN.test(value)) return false;
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
+}
+
+// --- Partition values -----------------------------------------------------------------------
 
 /** Partition value shared by the files table and the `by_dataset_date` indexes of exceptions and runs. */
 export function datasetDateKey(dataset: string, businessDate: string): string {
   return `${dataset}#${businessDate}`;
+}
+
+// --- Incoming object keys -------------------------------------------------------------------
+
+export interface IncomingKey {
+  readonly dataset: string;
+  readonly businessDate: string;
+  readonly side: Side;
+}
+
+/** Where an extract is uploaded: `incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv`. */
+export function incomingKey(key: IncomingKey): string {
+  return `${PREFIXES.incoming}${key.dataset}/${key.businessDate}/${key.side}.csv`;
+}
+
+/** The layout {@link incomingKey} builds, as people read it. */
+export const INCOMING_KEY_LAYOUT = `${PREFIXES.incoming}{dataset}/{YYYY-MM-DD}/{${SIDES.join('|')}}.csv`;
+
+export type ParsedIncomingKey =
+  { readonly ok: true; readonly key: IncomingKey } | { readonly ok: false; readonly reason: string };
+
+/** Segments of `{prefix}{dataset}/{date}/{side}.csv`, each checked below. */
+const INCOMING_SEGMENTS = /^([^/]*)\/([^/]*)\/([^/]*)\.csv$/;
+
+/**
+ * The inverse of {@link incomingKey}. Anything else gets the reason it is not an extract key,
+ * worded to follow `object key "..." `.
+ */
+export function parseIncomingKey(key: string): ParsedIncomingKey {
+  const m = key.startsWith(PREFIXES.incoming) ? INCOMING_SEGMENTS.exec(key.slice(PREFIXES.incoming.length)) : null;
+  const [, dataset = '', businessDate = '', side = ''] = m ?? [];
+  if (
+    !m ||
+    !DATASET_PATTERN.test(dataset) ||
+    !BUSINESS_DATE_PATTERN.test(businessDate) ||
+    !(SIDES as readonly string[]).includes(side)
+  ) {
+    return { ok: false, reason: 'is not an extract key' };
+  }
+  if (!isCalendarDate(businessDate))
+    return { ok: false, reason: `has "${businessDate}", which is not a calendar date` };
+  return { ok: true, key: { dataset, businessDate, side: side as Side } };
+}
+
+// --- S3 event sequencers --------------------------------------------------------------------
+
+/**
+ * S3 sequencers are hexadecimal values of varying length; the greater value is the later event.
+ * Compare them as numbers: left-pad the shorter with zeros. Only sequencers of the same key in the
+ * same bucket compare meaningfully (never across the two regions' buckets).
+ */
+export function compareSequencers(a: string, b: string): number {
+  const width = Math.max(a.length, b.length);
+  const x = a.toUpperCase().padStart(width, '0');
+  const y = b.toUpperCase().padStart(width, '0');
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * A sequencer as a fixed-width upper-case string, so a database compares it right as a string
+ * (a stored conditional write keeps the later event). Agrees with {@link compareSequencers} for
+ * sequencers up to 32 hex digits.
+ */
+export function sequencerSortKey(sequencer: string): string {
+  return sequencer.toUpperCase().padStart(32, '0');
+}
+
+// --- Identifiers ----------------------------------------------------------------------------
+
+/** Idempotency key of one version of one object: never the SQS messageId (a redrive changes it). */
+export function idempotencyKey(ref: { readonly bucket: string; readonly key: string; readonly etag: string }): string {
+  return `s3://${ref.bucket}/${ref.key}#${ref.etag}`;
+}
+
+export const EXCEPTION_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+/**
+ * Stable exception id: a hash of (dataset, business date, type, key). Re-running the same
+ * reconciliation lands on the same ids, so it updates records instead of duplicating them.
+ */
+export function exceptionId(dataset: string, businessDate: string, type: ExceptionType, keyText: string): string {
+  return createHash('sha256')
+    .update(`${dataset}\u001f${businessDate}\u001f${type}\u001f${keyText}`)
+    .digest('hex')
+    .slice(0, 32);
 }

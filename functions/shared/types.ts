@@ -1,4 +1,8 @@
-/** Contracts every part of Tally shares (see BRIEF.md). */
+/** Contracts every part of Tally shares: exception types, severities, records, triage, runs. */
+import type { ExceptionStatus, HistoryAction } from './exception-lifecycle.ts';
+
+// The lifecycle has its own module; re-exported because every record carries a status.
+export { EXCEPTION_STATUSES, type ExceptionStatus } from './exception-lifecycle.ts';
 
 export const EXCEPTION_TYPES = [
   'MISSING_IN_TARGET',
@@ -13,9 +17,6 @@ export type ExceptionType = (typeof EXCEPTION_TYPES)[number];
 
 export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];
-
-export const EXCEPTION_STATUSES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'] as const;
-export type ExceptionStatus = (typeof EXCEPTION_STATUSES)[number];
 
 export const SIDES = ['source', 'target'] as const;
 export type Side = (typeof SIDES)[number];
@@ -33,7 +34,8 @@ export interface Diff {
 export interface HistoryEntry {
   readonly at: string;
   readonly by: string;
-  readonly action: string;
+  readonly action: HistoryAction;
+  /** The status (or assignee) before and after the change. */
   readonly from?: string;
   readonly to?: string;
   readonly note?: string;

@@ -1,20 +1,42 @@
 /** `tally exceptions list|get|ack|resolve|false-positive|reopen`: work exceptions through the API. */
 import { parseArgs } from 'node:util';
-import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, type ExceptionStatus } from '../../functions/shared/types.ts';
+import {
+  TRANSITION_VERBS,
+  transitionSources,
+  type ExceptionStatus,
+} from '../../functions/shared/exception-lifecycle.ts';
+import type { ApiException, Page } from '../../functions/shared/api-types.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
   clientFor,
   intOption,
   keyText,
-  oneOf,
   processIo,
   reportApiError,
   table,
   type ApiClient,
   type CliIo,
 } from './api-client.ts';
+import { filterOptionsHelp, filterParseOptions, filterQuery } from './filters.ts';
 import { UsageError } from './usage.ts';
+
+/** Statuses an analyst can move an exception to, in the order the lifecycle names their verbs. */
+const TARGETS = (Object.keys(TRANSITION_VERBS) as ExceptionStatus[]).filter((to) => transitionSources(to).length > 0);
+
+/** Subcommand per target status (ack -> ACKNOWLEDGED, ...), from the lifecycle module. */
+const TRANSITION_COMMANDS: Readonly<Record<string, ExceptionStatus>> = Object.fromEntries(
+  TARGETS.map((to) => [TRANSITION_VERBS[to].command, to]),
+);
+
+/** `  ack ID                  OPEN -> ACKNOWLEDGED`: one line per move an analyst may make. */
+function transitionHelp(): string {
+  return TARGETS.map(
+    (to) => `  ${`${TRANSITION_VERBS[to].command} ID`.padEnd(24)}${transitionSources(to).join(' or ')} -> ${to}`,
+  ).join('\n');
+}
+
+const SUBCOMMANDS = ['list', 'get', ...Object.keys(TRANSITION_COMMANDS)];
 
 export const exceptionsHelp = `Usage: tally exceptions <subcommand> [options]
 
@@ -23,23 +45,15 @@ List, read and work the exceptions reconciliation found.
 Subcommands:
   list                    newest first, filtered (see below)
   get ID                  one exception: diffs, triage, citations, history
-  ack ID                  OPEN -> ACKNOWLEDGED
-  resolve ID              ACKNOWLEDGED -> RESOLVED
-  false-positive ID       OPEN or ACKNOWLEDGED -> FALSE_POSITIVE
-  reopen ID               RESOLVED or FALSE_POSITIVE -> OPEN
+${transitionHelp()}
 
 list options:
-  --status S              ${EXCEPTION_STATUSES.join(', ')}
-  --type T                ${EXCEPTION_TYPES.join(', ')}
-  --severity S            ${SEVERITIES.join(', ')} (set by triage)
-  --dataset NAME          e.g. trades
-  --date YYYY-MM-DD       business date (needs --dataset)
-  --run RUN_ID            exceptions of one reconciliation run
+${filterOptionsHelp({ dateNeedsDataset: true })}
   --limit N               1-200 per page                                  [default: 25]
   --next-token TOKEN      the next page, as printed after the previous one
   --all                   follow every page
 
-ack, resolve, false-positive, reopen options (the current version is read first):
+${Object.keys(TRANSITION_COMMANDS).join(', ')} options (the current version is read first):
   --note TEXT             recorded in the history with the change
   --assignee NAME         assign at the same time
 
@@ -51,34 +65,12 @@ Examples:
   npx tally exceptions ack 5f1c... --note "checking with the desk" --assignee ana
 `;
 
-const TRANSITION_COMMANDS: Record<string, ExceptionStatus> = {
-  ack: 'ACKNOWLEDGED',
-  resolve: 'RESOLVED',
-  'false-positive': 'FALSE_POSITIVE',
-  reopen: 'OPEN',
-};
-
-type Exception = Record<string, unknown> & {
-  exception_id: string;
-  exception_type: string;
-  status: string;
-  version: number;
-  key: unknown;
-  dataset: string;
-  business_date: string;
-};
-
 export async function exceptionsCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
       ...apiParseOptions,
-      status: { type: 'string' },
-      type: { type: 'string' },
-      severity: { type: 'string' },
-      dataset: { type: 'string' },
-      date: { type: 'string' },
-      run: { type: 'string' },
+      ...filterParseOptions,
       limit: { type: 'string' },
       'next-token': { type: 'string' },
       all: { type: 'boolean', default: false },
@@ -94,7 +86,10 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
     return 0;
   }
   if (sub === undefined)
-    throw new UsageError('name a subcommand: list, get, ack, resolve, false-positive or reopen', exceptionsHelp);
+    throw new UsageError(
+      `name a subcommand: ${SUBCOMMANDS.slice(0, -1).join(', ')} or ${SUBCOMMANDS.at(-1)}`,
+      exceptionsHelp,
+    );
   const api = clientFor(values, io, exceptionsHelp);
   try {
     if (sub === 'list') {
@@ -107,7 +102,7 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
     if (id === undefined || extra.length > 0)
       throw new UsageError(`${sub} takes exactly one exception id`, exceptionsHelp);
     if (sub === 'get') {
-      const record = await api.request<Exception>('GET', `/exceptions/${encodeURIComponent(id)}`);
+      const record = await api.request<ApiException>('GET', `/exceptions/${encodeURIComponent(id)}`);
       io.stdout.write(values.json ? `${JSON.stringify(record, null, 2)}\n` : describe(record));
       return 0;
     }
@@ -120,25 +115,16 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
 async function list(api: ApiClient, values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
   const str = (name: string) => values[name] as string | undefined;
   const query = {
-    status: oneOf('status', str('status'), EXCEPTION_STATUSES, exceptionsHelp),
-    exception_type: oneOf('type', str('type'), EXCEPTION_TYPES, exceptionsHelp),
-    severity: oneOf('severity', str('severity'), SEVERITIES, exceptionsHelp),
-    dataset: str('dataset'),
-    business_date: str('date'),
-    run_id: str('run'),
+    ...filterQuery(values, exceptionsHelp, { dateNeedsDataset: true }),
     limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
   };
-  if (query.business_date !== undefined && query.dataset === undefined)
-    throw new UsageError('--date needs --dataset as well', exceptionsHelp);
   let token = str('next-token');
-  const items: Exception[] = [];
+  const items: ApiException[] = [];
   let next: string | null;
   do {
-    const page: { items: Exception[]; count: number; next_token: string | null } = await api.request(
-      'GET',
-      '/exceptions',
-      { query: { ...query, next_token: token } },
-    );
+    const page: Page<ApiException> = await api.request('GET', '/exceptions', {
+      query: { ...query, next_token: token },
+    });
     items.push(...page.items);
     next = page.next_token;
     token = next ?? undefined;
@@ -182,7 +168,7 @@ async function transition(
   sub: string,
 ): Promise<number> {
   const path = `/exceptions/${encodeURIComponent(id)}`;
-  const current = await api.request<Exception>('GET', path);
+  const current = await api.request<ApiException>('GET', path);
   const body = {
     version: current.version,
     status,
@@ -190,7 +176,7 @@ async function transition(
     ...(values.assignee !== undefined ? { assignee: values.assignee } : {}),
   };
   try {
-    const updated = await api.request<Exception>('PATCH', path, { body });
+    const updated = await api.request<ApiException>('PATCH', path, { body });
     io.stdout.write(
       values.json
         ? `${JSON.stringify(updated, null, 2)}\n`
@@ -205,27 +191,17 @@ async function transition(
   }
 }
 
-function describe(e: Exception): string {
+function describe(e: ApiException): string {
   const lines: string[] = [];
-  const triage = e.triage as
-    | undefined
-    | {
-        severity: string;
-        summary: string;
-        recommended_actions?: string[];
-        root_cause_hypotheses?: string[];
-        policy_citations?: { document: string; section: string; passage?: string }[];
-        provider?: string;
-        model?: string;
-        degraded?: boolean;
-      };
+  const triage = e.triage;
   lines.push(`${e.exception_id}  ${e.exception_type}  ${e.status}  (version ${e.version})`);
   lines.push(`  dataset    ${e.dataset} ${e.business_date}   run ${String(e.run_id ?? '-')}`);
   lines.push(`  key        ${keyText(e.key)}`);
   lines.push(`  severity   ${String(e.severity ?? '-')} (policy: ${String(e.policy_severity ?? '-')})`);
   lines.push(`  assignee   ${String(e.assignee ?? '-')}`);
   if (e.reason) lines.push(`  reason     ${String(e.reason)}`);
-  const diffs = (e.diffs as { field: string; source: string; target: string; delta?: string }[] | undefined) ?? [];
+  // Older records or a newer API may lack a field: print what is there.
+  const diffs = e.diffs ?? [];
   for (const [i, d] of diffs.entries()) {
     lines.push(
       `  ${i === 0 ? 'diffs     ' : '          '} ${d.field}: ${d.source} -> ${d.target}${d.delta ? ` (delta ${d.delta})` : ''}`,
@@ -242,8 +218,7 @@ function describe(e: Exception): string {
     lines.push('  triage     not yet triaged');
   }
   lines.push('  history');
-  for (const h of (e.history as
-    { at: string; by: string; action: string; from?: string; to?: string; note?: string }[] | undefined) ?? []) {
+  for (const h of e.history ?? []) {
     const change = h.from || h.to ? ` ${h.from ?? ''} -> ${h.to ?? ''}` : '';
     lines.push(`    ${h.at}  ${h.by}  ${h.action}${change}${h.note ? `  "${h.note}"` : ''}`);
   }

@@ -1,18 +1,18 @@
 /** `tally search "QUERY"`: semantic search over triaged exceptions through the API. */
 import { parseArgs } from 'node:util';
-import { EXCEPTION_STATUSES, EXCEPTION_TYPES, SEVERITIES, type SearchItem } from '../../functions/shared/types.ts';
+import type { SearchItem } from '../../functions/shared/types.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
   clientFor,
   intOption,
   keyText,
-  oneOf,
   processIo,
   reportApiError,
   table,
   type CliIo,
 } from './api-client.ts';
+import { filterOptionsHelp, filterParseOptions, filterQuery } from './filters.ts';
 import { UsageError } from './usage.ts';
 
 export const searchHelp = `Usage: tally search "QUERY" [options]
@@ -21,12 +21,7 @@ Finds the exceptions closest in meaning to QUERY (their triage summaries), neare
 
 Options:
   -k N                    how many results, 1-50                          [default: 10]
-  --status S              ${EXCEPTION_STATUSES.join(', ')}
-  --type T                ${EXCEPTION_TYPES.join(', ')}
-  --severity S            ${SEVERITIES.join(', ')}
-  --dataset NAME          e.g. trades
-  --date YYYY-MM-DD       business date
-  --run RUN_ID            one reconciliation run
+${filterOptionsHelp({ dateNeedsDataset: false })}
 ${apiOptionsHelp}
 
 Example:
@@ -39,12 +34,7 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
     options: {
       ...apiParseOptions,
       k: { type: 'string', short: 'k' },
-      status: { type: 'string' },
-      type: { type: 'string' },
-      severity: { type: 'string' },
-      dataset: { type: 'string' },
-      date: { type: 'string' },
-      run: { type: 'string' },
+      ...filterParseOptions,
     },
     allowPositionals: true,
     strict: true,
@@ -58,12 +48,7 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
   const query = {
     q,
     k: intOption('k', values.k, 1, 50, searchHelp)?.toString(),
-    status: oneOf('status', values.status, EXCEPTION_STATUSES, searchHelp),
-    exception_type: oneOf('type', values.type, EXCEPTION_TYPES, searchHelp),
-    severity: oneOf('severity', values.severity, SEVERITIES, searchHelp),
-    dataset: values.dataset,
-    business_date: values.date,
-    run_id: values.run,
+    ...filterQuery(values, searchHelp, { dateNeedsDataset: false }),
   };
   const api = clientFor(values, io, searchHelp);
   try {

@@ -8,6 +8,8 @@ import { basename } from 'node:path';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
+import type { UploadTicket } from '../../functions/shared/api-types.ts';
+import { DATASET_RULE, INCOMING_KEY_LAYOUT } from '../../functions/shared/keys.ts';
 import { SIDES } from '../../functions/shared/types.ts';
 import { apiOptionsHelp, apiParseOptions, clientFor, processIo, reportApiError, type CliIo } from './api-client.ts';
 import { UsageError } from './usage.ts';
@@ -15,11 +17,11 @@ import { UsageError } from './usage.ts';
 export const uploadHelp = `Usage: tally upload FILE --dataset NAME --date YYYY-MM-DD --side source|target [options]
 
 Uploads one extract through a pre-signed URL from the API, to
-incoming/{dataset}/{date}/{side}.csv. Ingest starts on its own once the file lands; when both
-sides of a dataset and date are in, they are reconciled.
+${INCOMING_KEY_LAYOUT}. Ingest starts on its own once the file
+lands; when both sides of a dataset and date are in, they are reconciled.
 
 Options:
-  --dataset NAME          letters, digits, "-" or "_"                     [required]
+  --dataset NAME          ${DATASET_RULE.padEnd(48)}[required]
   --date YYYY-MM-DD       business date                                   [required]
   --side source|target    which system the extract comes from            [required]
   --content-type TYPE     text/csv or text/plain                   [default: text/csv]
@@ -33,14 +35,6 @@ Example:
 /** Files this small upload in a blink: no bar. */
 const PROGRESS_THRESHOLD_BYTES = 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 100;
-
-interface UploadTicket {
-  url: string;
-  method: 'PUT';
-  key: string;
-  headers: Record<string, string>;
-  expires_at: string;
-}
 
 export async function uploadCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const { values, positionals } = parseArgs({

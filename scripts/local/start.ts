@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
+import { datasetDateKey } from '../../functions/shared/keys.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { uploadCommand } from '../cli/upload.ts';
 import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
@@ -151,7 +152,7 @@ async function report(stack: LocalStack, say: (line: string) => void): Promise<v
     new QueryCommand({
       TableName: stack.names.tables.files,
       KeyConditionExpression: 'dataset_date = :dd',
-      ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` },
+      ExpressionAttributeValues: { ':dd': datasetDateKey(SAMPLE.dataset, SAMPLE.businessDate) },
     }),
   );
   say('\nFiles');
@@ -162,7 +163,7 @@ async function report(stack: LocalStack, say: (line: string) => void): Promise<v
       TableName: stack.names.tables.runs,
       IndexName: 'by_dataset_date',
       KeyConditionExpression: 'dataset_date = :dd',
-      ExpressionAttributeValues: { ':dd': `${SAMPLE.dataset}#${SAMPLE.businessDate}` },
+      ExpressionAttributeValues: { ':dd': datasetDateKey(SAMPLE.dataset, SAMPLE.businessDate) },
       ScanIndexForward: false,
       Limit: 1,
     }),

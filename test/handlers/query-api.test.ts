@@ -5,7 +5,7 @@ import { createHandler } from '../../functions/query-api/handler.ts';
 import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { encodeToken } from '../../functions/query-api/pagination.ts';
 import type { HealthCheck, QueryApiDeps, QueryStore } from '../../functions/query-api/ports.ts';
-import { exceptionId } from '../../functions/shared/exceptions.ts';
+import { exceptionId } from '../../functions/shared/keys.ts';
 import type { ExceptionRecord, ExceptionStatus, ExceptionType, Severity } from '../../functions/shared/types.ts';
 import type { Embedder, VectorIndex } from '../../functions/shared/search/ports.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';

@@ -13,7 +13,7 @@ import { createHandler } from '../../functions/query-api/handler.ts';
 import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { S3UploadSigner } from '../../functions/query-api/s3.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
-import { exceptionId } from '../../functions/shared/exceptions.ts';
+import { exceptionId } from '../../functions/shared/keys.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { startApiServer, type ApiServer } from '../../scripts/local/api-server.ts';
 import { exceptionsCommand } from '../../scripts/cli/exceptions.ts';

@@ -1,27 +1,21 @@
 /** The query API, as the dashboard uses it: same origin locally, a configured URL on AWS. */
 import { accessToken } from './auth.ts';
-
-export interface SiteConfig {
-  /** Base URL of the query API; empty means this page's origin (local mode). */
-  readonly apiUrl: string;
-  /** OIDC sign-in (AWS); absent locally, where the API needs no token. */
-  readonly auth?: {
-    readonly issuer: string;
-    readonly clientId: string;
-    readonly scope?: string;
-    readonly audience?: string;
-  };
-}
-
-let config: SiteConfig = { apiUrl: '' };
-
-export function setConfig(next: SiteConfig): void {
-  config = next;
-}
-
-export function siteConfig(): SiteConfig {
-  return config;
-}
+import { siteConfig } from './site-config.ts';
+import {
+  EXCEPTION_STATUSES,
+  TRANSITION_VERBS,
+  allowedTransitions,
+} from '../../functions/shared/exception-lifecycle.ts';
+import type {
+  ApiException,
+  ApiRun,
+  Page,
+  QueueDepth,
+  QueuesReport,
+  SearchResponse,
+  UploadTicket,
+} from '../../functions/shared/api-types.ts';
+import type { HistoryEntry, PolicyCitation, Row, SearchItem } from '../../functions/shared/types.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -47,7 +41,7 @@ export async function api<T>(
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   const token = await accessToken();
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${config.apiUrl}${path}${qs ? `?${qs}` : ''}`, {
+  const res = await fetch(`${siteConfig().apiUrl}${path}${qs ? `?${qs}` : ''}`, {
     method: init.method ?? 'GET',
     headers,
     ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
@@ -105,116 +99,22 @@ export function putWithProgress(
   });
 }
 
-// --- API shapes the dashboard reads -------------------------------------------------------
+// --- The API's contract and the exception lifecycle, as the functions define them -----------
 
-// The API's own contract types: one definition for the functions, the CLI and the page.
-import type { HistoryEntry, PolicyCitation, Row, SearchItem } from '../../functions/shared/types.ts';
-
-export type { HistoryEntry, Row };
+export { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../../functions/shared/types.ts';
+export type { Side } from '../../functions/shared/types.ts';
+export type { HistoryEntry, Page, QueueDepth, QueuesReport, Row, SearchResponse, UploadTicket };
+export type ExceptionItem = ApiException;
+export type Run = ApiRun;
 export type Citation = PolicyCitation;
 export type SearchHit = SearchItem;
 
-export interface Triage {
-  readonly severity: string;
-  readonly summary: string;
-  readonly recommended_actions: string[];
-  readonly root_cause_hypotheses: string[];
-  readonly policy_citations: Citation[];
-  readonly provider: string;
-  readonly model: string;
-  readonly triaged_at: string;
-  readonly degraded: boolean;
+export const STATUSES = EXCEPTION_STATUSES;
+
+/** The buttons an exception in `status` offers: the moves the workflow allows from there. */
+export function transitionsFrom(status: string): { to: string; label: string }[] {
+  return allowedTransitions(status).map((to) => ({ to, label: TRANSITION_VERBS[to].label }));
 }
-
-export interface ExceptionItem {
-  readonly exception_id: string;
-  readonly run_id: string;
-  readonly dataset: string;
-  readonly business_date: string;
-  readonly exception_type: string;
-  readonly key: Row;
-  readonly source: Row | null;
-  readonly target: Row | null;
-  readonly diffs: { field: string; source: string; target: string; delta?: string }[];
-  readonly lines?: { source: number[]; target: number[] };
-  readonly reason?: string;
-  readonly policy_severity: string;
-  readonly severity?: string;
-  readonly status: string;
-  readonly created_at: string;
-  readonly updated_at: string;
-  readonly version: number;
-  readonly history: HistoryEntry[];
-  readonly triage?: Triage;
-  readonly assignee?: string;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  readonly count: number;
-  readonly next_token: string | null;
-}
-
-export interface Run {
-  readonly run_id: string;
-  readonly source: { readonly key: string; readonly etag: string };
-  readonly target: { readonly key: string; readonly etag: string };
-  readonly dataset: string;
-  readonly business_date: string;
-  readonly status: string;
-  readonly requested_at: string;
-  readonly completed_at?: string;
-  readonly summary?: {
-    rows: { source: number; target: number };
-    matched: number;
-    exceptions: Record<string, number>;
-    rejected: { source: number; target: number };
-    duration_ms: number;
-    new: number;
-    changed: number;
-    unchanged: number;
-    resolved: number;
-  };
-  readonly error?: { code: string; message: string; line?: number; file?: string };
-}
-
-export interface QueueDepth {
-  readonly visible: number;
-  readonly in_flight: number;
-  readonly delayed: number;
-  readonly oldest_age_seconds: number | null;
-}
-
-export interface QueuesReport {
-  readonly queues: { queue: string; main: QueueDepth; dlq: QueueDepth }[];
-  readonly runbook: string;
-}
-
-export const EXCEPTION_TYPES = [
-  'MISSING_IN_TARGET',
-  'MISSING_IN_SOURCE',
-  'AMOUNT_MISMATCH',
-  'FIELD_MISMATCH',
-  'DUPLICATE_IN_SOURCE',
-  'DUPLICATE_IN_TARGET',
-  'INVALID_RECORD',
-];
-export const STATUSES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'];
-export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
-
-/** The API's workflow (functions/query-api/workflow.ts): which buttons an exception offers. */
-export const TRANSITIONS: Record<string, { to: string; label: string }[]> = {
-  OPEN: [
-    { to: 'ACKNOWLEDGED', label: 'Acknowledge' },
-    { to: 'FALSE_POSITIVE', label: 'Mark false positive' },
-  ],
-  ACKNOWLEDGED: [
-    { to: 'RESOLVED', label: 'Resolve' },
-    { to: 'FALSE_POSITIVE', label: 'Mark false positive' },
-  ],
-  RESOLVED: [{ to: 'OPEN', label: 'Reopen' }],
-  FALSE_POSITIVE: [{ to: 'OPEN', label: 'Reopen' }],
-};
 
 export function keyText(key: unknown): string {
   if (key && typeof key === 'object') return Object.values(key as Record<string, unknown>).join(' / ');

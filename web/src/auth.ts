@@ -3,7 +3,7 @@
  * trusts. The access token lives in sessionStorage (this tab only). Local mode has no `auth`
  * in its config and never signs in.
  */
-import { siteConfig } from './api.ts';
+import { siteConfig } from './site-config.ts';
 
 const TOKEN_KEY = 'tally.token';
 const VERIFIER_KEY = 'tally.pkce';

@@ -1,7 +1,7 @@
 /** The Tally dashboard: a hash-routed single page over the query API. */
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { setConfig, type SiteConfig } from './api.ts';
+import { setConfig, type SiteConfig } from './site-config.ts';
 import { completeSignIn } from './auth.ts';
 import { ExceptionsView } from './views/exceptions.tsx';
 import { ExceptionDetailView } from './views/exception-detail.tsx';

@@ -4,7 +4,7 @@
  * optimistic concurrency: a 409 is shown as such, never retried silently.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, humanize, keyText, TRANSITIONS, type ExceptionItem, type Row } from '../api.ts';
+import { api, ApiError, humanize, keyText, transitionsFrom, type ExceptionItem, type Row } from '../api.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 
 function fieldsOf(source: Row | null, target: Row | null): string[] {
@@ -180,7 +180,7 @@ function Workflow({ e, onChanged }: { e: ExceptionItem; onChanged: (next: Except
         />
       </div>
       <div class="actions" role="group" aria-label="Change status">
-        {(TRANSITIONS[e.status] ?? []).map((t) => (
+        {transitionsFrom(e.status).map((t) => (
           <button
             key={t.to}
             type="button"

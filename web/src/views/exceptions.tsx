@@ -37,7 +37,7 @@ export function FilterForm({
   const [draft, setDraft] = useState(filters);
   useEffect(() => setDraft(filters), [JSON.stringify(filters)]);
   const set = (name: keyof Filters, value: string) => setDraft({ ...draft, [name]: value || undefined });
-  const select = (name: keyof Filters, label: string, options: string[]) => (
+  const select = (name: keyof Filters, label: string, options: readonly string[]) => (
     <Field id={`${idPrefix}-${name}`} label={label}>
       <select
         id={`${idPrefix}-${name}`}

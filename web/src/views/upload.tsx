@@ -3,21 +3,12 @@
  * file to it with a progress bar, then follows the reconciliation run to its summary.
  */
 import { useState } from 'preact/hooks';
-import { api, putWithProgress, type Page, type Run } from '../api.ts';
+import { api, putWithProgress, SIDES, type Page, type Run, type Side, type UploadTicket } from '../api.ts';
 import { Badge, ErrorMessage, Field } from './common.tsx';
 import { RunSummary } from './runs.tsx';
 
-type Side = 'source' | 'target';
-const SIDES: Side[] = ['source', 'target'];
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'SUPERSEDED']);
 const FOLLOW_TIMEOUT_MS = 120_000;
-
-interface Ticket {
-  readonly url: string;
-  readonly method: 'PUT';
-  readonly headers: Record<string, string>;
-  readonly key: string;
-}
 
 function today(): string {
   return new Date().toISOString().slice(0, 10);
@@ -79,7 +70,7 @@ export function UploadView() {
       for (const side of chosen) {
         const file = files[side] as File;
         setProgress((p) => ({ ...p, [side]: 0 }));
-        const ticket = await api<Ticket>('/uploads', {
+        const ticket = await api<UploadTicket>('/uploads', {
           method: 'POST',
           body: { dataset, business_date: date, side, content_type: 'text/csv', content_length: file.size },
         });
@@ -128,6 +119,8 @@ export function UploadView() {
         }}
       >
         <div class="row">
+          {/* A hint only: the API enforces DATASET_PATTERN (functions/shared/keys.ts, which the
+              browser cannot import: it hashes ids with node:crypto). The v-flag pattern needs "\-". */}
           <Field id="u-dataset" label="Dataset">
             <input
               id="u-dataset"

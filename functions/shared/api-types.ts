@@ -1,0 +1,56 @@
+/**
+ * The query API's response bodies, one definition for the handlers that produce them and the
+ * dashboard and CLI that read them. Types only: the dashboard's bundle imports this file.
+ */
+import type { RunRecord } from './ports.ts';
+import type { ExceptionRecord, SearchItem } from './types.ts';
+
+/** One page of a listing (GET /exceptions, GET /runs), newest first. */
+export interface Page<T> {
+  readonly items: T[];
+  readonly count: number;
+  /** Pass back as `next_token` for the next page; null on the last. */
+  readonly next_token: string | null;
+}
+
+/** GET and PATCH /exceptions/{id}, and each item of GET /exceptions. */
+export type ApiException = ExceptionRecord;
+
+/** GET /runs/{id} and each item of GET /runs: the run without the worker's lease. */
+export type ApiRun = Omit<RunRecord, 'lease_until'>;
+
+/** GET /search: the nearest exceptions first. */
+export interface SearchResponse {
+  readonly items: SearchItem[];
+}
+
+/** POST /uploads: where and how to PUT the file. */
+export interface UploadTicket {
+  readonly url: string;
+  readonly method: 'PUT';
+  readonly key: string;
+  /** Send exactly these with the PUT: they are part of the signature. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly expires_at: string;
+}
+
+/** One queue's depth as SQS reports it; the age comes from CloudWatch where there is one. */
+export interface QueueDepth {
+  readonly visible: number;
+  readonly in_flight: number;
+  readonly delayed: number;
+  /** Seconds; null where no metric source is configured (local mode). */
+  readonly oldest_age_seconds: number | null;
+}
+
+export interface QueueReport {
+  readonly queue: string;
+  readonly main: QueueDepth;
+  readonly dlq: QueueDepth;
+}
+
+/** GET /queues: every main queue with its DLQ, and the runbook for a non-empty DLQ. */
+export interface QueuesReport {
+  readonly queues: QueueReport[];
+  readonly runbook: string;
+}

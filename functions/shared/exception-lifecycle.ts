@@ -1,0 +1,102 @@
+/**
+ * An exception's lifecycle, the one home of its rules: the statuses, the moves an analyst may
+ * make, which statuses count as open, when reconciliation reopens or resolves one, and what each
+ * change is called in the history.
+ *
+ * Who moves an exception:
+ * - recon (`functions/recon/run.ts`, as `system:recon`) creates it OPEN, reopens it when it is
+ *   found again ({@link reconReopens}) and resolves it when a run no longer finds it
+ *   ({@link reconResolves});
+ * - an analyst, through `PATCH /exceptions/{id}` (`functions/query-api/workflow.ts`), the
+ *   dashboard or `tally exceptions ack|resolve|false-positive|reopen`, makes the moves in
+ *   {@link ANALYST_TRANSITIONS};
+ * - triage never changes a status.
+ *
+ * The dashboard and the CLI import this module too, so it stays free of Node and AWS imports.
+ */
+
+export const EXCEPTION_STATUSES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'] as const;
+export type ExceptionStatus = (typeof EXCEPTION_STATUSES)[number];
+
+/** The status recon gives a new exception and one it finds again. */
+export const INITIAL_STATUS = 'OPEN' satisfies ExceptionStatus;
+
+/** The analyst workflow: from each status, the statuses a person may move it to. */
+export const ANALYST_TRANSITIONS: Readonly<Record<ExceptionStatus, readonly ExceptionStatus[]>> = {
+  OPEN: ['ACKNOWLEDGED', 'FALSE_POSITIVE'],
+  ACKNOWLEDGED: ['RESOLVED', 'FALSE_POSITIVE'],
+  RESOLVED: ['OPEN'],
+  FALSE_POSITIVE: ['OPEN'],
+};
+
+export function isExceptionStatus(value: unknown): value is ExceptionStatus {
+  return (EXCEPTION_STATUSES as readonly unknown[]).includes(value);
+}
+
+/** Where an analyst may move an exception that is `from` (none for an unknown status). */
+export function allowedTransitions(from: string): readonly ExceptionStatus[] {
+  return isExceptionStatus(from) ? ANALYST_TRANSITIONS[from] : [];
+}
+
+export function canTransition(from: string, to: string): boolean {
+  return allowedTransitions(from).some((status) => status === to);
+}
+
+/** The statuses an analyst can move to `to` from (the inverse of {@link ANALYST_TRANSITIONS}). */
+export function transitionSources(to: ExceptionStatus): ExceptionStatus[] {
+  return EXCEPTION_STATUSES.filter((from) => ANALYST_TRANSITIONS[from].includes(to));
+}
+
+/** Still being worked: recon resolves these when a run no longer finds them. */
+export const OPEN_STATUSES: readonly ExceptionStatus[] = ['OPEN', 'ACKNOWLEDGED'];
+
+export function isOpen(status: string): boolean {
+  return OPEN_STATUSES.some((open) => open === status);
+}
+
+/**
+ * Recon found an exception it had stored before: does it go back to OPEN? A resolved one was
+ * wrong to resolve; a false positive is reopened only when what recon finds has changed (the same
+ * finding again is what the analyst already dismissed).
+ */
+export function reconReopens(status: string, contentChanged: boolean): boolean {
+  return status === 'RESOLVED' || (status === 'FALSE_POSITIVE' && contentChanged);
+}
+
+/** Recon no longer finds an exception: it is resolved (by the system) if it was still open. */
+export function reconResolves(status: string): boolean {
+  return isOpen(status);
+}
+
+/** Every action written to an exception's history. */
+export const HISTORY_ACTIONS = [
+  // recon
+  'CREATED',
+  'UPDATED',
+  'REOPENED',
+  'RESOLVED',
+  // analysts (RESOLVED and REOPENED as well)
+  'ACKNOWLEDGED',
+  'FALSE_POSITIVE',
+  'ASSIGNED',
+  'UNASSIGNED',
+  'NOTE',
+] as const;
+export type HistoryAction = (typeof HISTORY_ACTIONS)[number];
+
+/** History action for a move to each status, in recon's vocabulary (RESOLVED, REOPENED). */
+export const ACTION_FOR: Readonly<Record<ExceptionStatus, HistoryAction>> = {
+  OPEN: 'REOPENED',
+  ACKNOWLEDGED: 'ACKNOWLEDGED',
+  RESOLVED: 'RESOLVED',
+  FALSE_POSITIVE: 'FALSE_POSITIVE',
+};
+
+/** How people ask for a move to each status: the CLI subcommand and the dashboard's button. */
+export const TRANSITION_VERBS: Readonly<Record<ExceptionStatus, { readonly command: string; readonly label: string }>> =
+  {
+    ACKNOWLEDGED: { command: 'ack', label: 'Acknowledge' },
+    RESOLVED: { command: 'resolve', label: 'Resolve' },
+    FALSE_POSITIVE: { command: 'false-positive', label: 'Mark false positive' },
+    OPEN: { command: 'reopen', label: 'Reopen' },
+  };
