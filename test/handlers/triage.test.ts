@@ -17,8 +17,8 @@ import {
 import type { DocumentType } from '@smithy/types';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
-import { DynamoTriageStore } from '../../functions/shared/adapters/dynamo.ts';
-import { DynamoCircuitBreaker } from '../../functions/triage/circuit-breaker.ts';
+import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-breaker-dynamo.ts';
 import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';
@@ -239,12 +239,10 @@ describe('triage', () => {
 
   it('falls back when the model does not call the tool', async () => {
     const e = await storeException();
-    bedrock
-      .on(ConverseCommand, { modelId: PRIMARY })
-      .resolves({
-        output: { message: { role: 'assistant', content: [{ text: '{"severity": "LOW"' }] } } as ConverseOutput,
-        stopReason: 'end_turn',
-      });
+    bedrock.on(ConverseCommand, { modelId: PRIMARY }).resolves({
+      output: { message: { role: 'assistant', content: [{ text: '{"severity": "LOW"' }] } } as ConverseOutput,
+      stopReason: 'end_turn',
+    });
     bedrock.on(ConverseCommand, { modelId: FALLBACK }).resolves(converseAnswer(GOOD));
 
     const outcome = await triageException(

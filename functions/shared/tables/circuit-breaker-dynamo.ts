@@ -1,0 +1,59 @@
+/** The circuit-breaker table on DynamoDB: a failure counter per provider; an open breaker expires by TTL. */
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { BreakerSettings, CircuitBreaker } from './circuit-breaker.ts';
+import { applied } from './dynamo-expressions.ts';
+
+export class DynamoCircuitBreaker implements CircuitBreaker {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  private readonly settings: BreakerSettings;
+
+  constructor(doc: DynamoDBDocumentClient, table: string, settings: BreakerSettings) {
+    this.doc = doc;
+    this.table = table;
+    this.settings = settings;
+  }
+
+  async canCall(provider: string, now: number): Promise<boolean> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: { provider } }));
+    const openedUntil = Number(out.Item?.opened_until ?? 0);
+    return openedUntil <= now;
+  }
+
+  async recordSuccess(provider: string): Promise<void> {
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { provider },
+          UpdateExpression: 'SET failures = :zero REMOVE opened_until',
+          // Healthy providers cost no write per call.
+          ConditionExpression: 'attribute_exists(provider) AND failures > :zero',
+          ExpressionAttributeValues: { ':zero': 0 },
+        }),
+      ),
+    );
+  }
+
+  async recordFailure(provider: string, now: number): Promise<void> {
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { provider },
+        UpdateExpression: 'ADD failures :one SET last_failure_at = :now, expires_at = :expires',
+        ExpressionAttributeValues: { ':one': 1, ':now': now, ':expires': Math.floor(now / 1000) + 86_400 },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    if (Number(out.Attributes?.failures ?? 0) >= this.settings.threshold) {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { provider },
+          UpdateExpression: 'SET opened_until = :until',
+          ExpressionAttributeValues: { ':until': now + this.settings.cooldownMs },
+        }),
+      );
+    }
+  }
+}
