@@ -13,14 +13,13 @@ import type { ReconPolicy } from '../shared/policy.ts';
 import {
   ObjectChangedError,
   ObjectMissingError,
-  type FileRecord,
-  type FileStore,
-  type IdempotencyStore,
   type MessageQueue,
   type ObjectRef,
   type ObjectStore,
-  type RunStore,
 } from '../shared/ports.ts';
+import type { FileRecord, FileStore } from '../shared/tables/files.ts';
+import type { IdempotencyStore } from '../shared/tables/idempotency.ts';
+import type { RunStore } from '../shared/tables/runs.ts';
 import { PREFIXES } from '../shared/resources.ts';
 import type { ReconRequest } from '../shared/messages.ts';
 import {

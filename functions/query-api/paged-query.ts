@@ -8,7 +8,7 @@
 import type { TableDef } from '../shared/resources.ts';
 import { BadRequestError } from './errors.ts';
 import { decodeToken, encodeToken } from './pagination.ts';
-import type { IndexQuery, StoredItem } from './ports.ts';
+import type { IndexQuery, StoredItem } from '../shared/tables/index-query.ts';
 
 /** With a FilterExpression, read this many items per call at least: fewer round trips for sparse matches. */
 const FILTERED_BATCH = 100;

@@ -3,41 +3,12 @@
  * signer, health probes, the embedder and the exceptions vector index. No AWS SDK here.
  */
 import type { QueueReport } from '../shared/api-types.ts';
-import type { RunRecord } from '../shared/ports.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
-import type { HistoryEntry } from '../shared/types.ts';
+import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
+import type { RunQueries } from '../shared/tables/runs.ts';
 
-/** An exceptions-table item as stored: the API form plus internal attributes (record_type, ...). */
-export type StoredItem = Readonly<Record<string, unknown>>;
-
-/** One page of a GSI query, newest first. */
-export interface IndexQuery {
-  readonly index: string;
-  readonly partition: { readonly attribute: string; readonly value: string };
-  /** Equality conditions on other attributes, applied as a FilterExpression. */
-  readonly filters: readonly { readonly attribute: string; readonly value: string }[];
-  /** Items DynamoDB evaluates (before the filter) in this call. */
-  readonly limit: number;
-  readonly startKey?: Readonly<Record<string, unknown>>;
-}
-
-export interface ExceptionPatch {
-  readonly exceptionId: string;
-  readonly expectedVersion: number;
-  readonly set: Readonly<Record<string, unknown>>;
-  readonly remove: readonly string[];
-  readonly history: readonly HistoryEntry[];
-}
-
-export interface QueryStore {
-  getException(id: string): Promise<StoredItem | undefined>;
-  queryExceptions(query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }>;
-  /** Applies the patch and bumps the version if the version still matches; undefined on a conflict or a missing item. */
-  patchException(patch: ExceptionPatch): Promise<StoredItem | undefined>;
-  getRun(runId: string): Promise<RunRecord | undefined>;
-  /** One page of a runs-table GSI query, newest first. */
-  queryRuns(query: IndexQuery): Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }>;
-}
+/** The exceptions and runs tables as the query API reads and patches them (ports in shared/tables/). */
+export type QueryStore = ExceptionQueries & RunQueries;
 
 // GET /queues's shapes are part of the API contract (shared/api-types.ts).
 export type { QueueDepth, QueueReport } from '../shared/api-types.ts';

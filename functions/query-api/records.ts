@@ -1,18 +1,79 @@
-/** Stored items to their API form: internal bookkeeping attributes stay inside. */
-import type { RunRecord } from '../shared/ports.ts';
-import type { StoredItem } from './ports.ts';
-
 /**
- * Index keys (record_type, dataset_date) and recon's change-detection bookkeeping
- * (content_hash, last_changed_run_id) mean nothing to a caller. `version` stays: PATCH needs it.
+ * Stored items to their API form. Allow-lists: every attribute a table's item can hold is named
+ * here, each marked shown or not, so a new attribute is a type error until someone decides — and
+ * an attribute no type knows of (written by a later version, or by hand) never reaches a caller.
  */
-const INTERNAL_EXCEPTION_ATTRIBUTES = new Set(['record_type', 'dataset_date', 'content_hash', 'last_changed_run_id']);
-const INTERNAL_RUN_ATTRIBUTES = new Set(['dataset_date', 'lease_until', 'record_type']);
+import type { StoredException } from '../shared/tables/exceptions.ts';
+import type { StoredItem } from '../shared/tables/index-query.ts';
+import type { RunRecord } from '../shared/tables/runs.ts';
+
+const EXCEPTION_ATTRIBUTES: Readonly<Record<keyof StoredException, boolean>> = {
+  exception_id: true,
+  run_id: true,
+  dataset: true,
+  business_date: true,
+  exception_type: true,
+  key: true,
+  source: true,
+  target: true,
+  diffs: true,
+  lines: true,
+  reason: true,
+  policy_severity: true,
+  severity: true,
+  status: true,
+  resolved_by_system: true,
+  assignee: true,
+  created_at: true,
+  updated_at: true,
+  // PATCH needs it.
+  version: true,
+  history: true,
+  triage: true,
+  // Index keys and recon's change-detection bookkeeping mean nothing to a caller.
+  record_type: false,
+  dataset_date: false,
+  content_hash: false,
+  last_changed_run_id: false,
+  last_seen_at: false,
+};
+
+/** The stored run plus the index keys DynamoRunStore adds. */
+const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record_type', boolean>> = {
+  run_id: true,
+  dataset: true,
+  business_date: true,
+  source: true,
+  target: true,
+  status: true,
+  requested_at: true,
+  requested_by: true,
+  started_at: true,
+  completed_at: true,
+  summary: true,
+  policy_version: true,
+  policy_hash: true,
+  error: true,
+  lease_until: false,
+  dataset_date: false,
+  record_type: false,
+};
+
+function shownOf(attributes: Readonly<Record<string, boolean>>): ReadonlySet<string> {
+  return new Set(Object.keys(attributes).filter((k) => attributes[k]));
+}
+
+const SHOWN_EXCEPTION_ATTRIBUTES = shownOf(EXCEPTION_ATTRIBUTES);
+const SHOWN_RUN_ATTRIBUTES = shownOf(RUN_ATTRIBUTES);
+
+function pick(item: StoredItem, shown: ReadonlySet<string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(item).filter(([k]) => shown.has(k)));
+}
 
 export function toApiException(item: StoredItem): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(item).filter(([k]) => !INTERNAL_EXCEPTION_ATTRIBUTES.has(k)));
+  return pick(item, SHOWN_EXCEPTION_ATTRIBUTES);
 }
 
 export function toApiRun(run: RunRecord | StoredItem): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(run).filter(([k]) => !INTERNAL_RUN_ATTRIBUTES.has(k)));
+  return pick(run as StoredItem, SHOWN_RUN_ATTRIBUTES);
 }

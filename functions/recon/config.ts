@@ -11,6 +11,7 @@ export function reconConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.exceptionsTable]: required,
       [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),
       [ENV.s3ForcePathStyle]: flag,
+      [ENV.failuresTable]: z.string().optional(),
     },
     env,
   );

@@ -1,14 +1,17 @@
 /** Recon Lambda: SQS recon requests -> runRecon. */
 import type { SQSRecord } from 'aws-lambda';
 import { createAwsClients } from '../shared/adapters/clients.ts';
-import { DynamoExceptionStore, DynamoFileStore, DynamoRunStore } from '../shared/adapters/dynamo.ts';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
 import { reconRequestSchema } from '../shared/messages.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
-import { createSqsHandler, parseBody } from '../shared/sqs-batch.ts';
+import { createSqsHandler, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
+import { failureStore } from '../shared/tables/failures-dynamo.ts';
+import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
+import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { reconConfig } from './config.ts';
 import { createVectorIndex } from '../shared/search/factory.ts';
 import { runRecon, type ReconRunDeps } from './run.ts';
@@ -18,7 +21,7 @@ const logger = createLogger('recon');
 /** Lambda's own ceiling: a run older than this died with its container. */
 const LEASE_MS = 15 * 60 * 1000;
 
-export function defaultDeps(): ReconRunDeps {
+export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
   const config = reconConfig();
   const aws = createAwsClients({ s3ForcePathStyle: config[ENV.s3ForcePathStyle] });
   return {
@@ -31,13 +34,12 @@ export function defaultDeps(): ReconRunDeps {
     policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
     now: Date.now,
     leaseMs: LEASE_MS,
+    failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
   };
 }
 
-export function createHandler(makeDeps: () => ReconRunDeps = defaultDeps) {
-  let deps: ReconRunDeps | undefined;
-  return createSqsHandler(logger, async (record: SQSRecord) => {
-    deps ??= makeDeps();
+export function createHandler(makeDeps: () => ReconRunDeps & SqsConsumerDeps = defaultDeps) {
+  return createSqsHandler(logger, makeDeps, async (record: SQSRecord, deps) => {
     const request = parseBody(record, reconRequestSchema);
     logger.appendKeys({ runId: request.run_id });
     const outcome = await runRecon(request, deps);

@@ -12,16 +12,10 @@ import { INITIAL_STATUS, reconReopens, reconResolves } from '../shared/exception
 import { TransientError } from '../shared/errors.ts';
 import type { ReconRequest, TriageRequest } from '../shared/messages.ts';
 import type { ReconPolicy } from '../shared/policy.ts';
-import {
-  ObjectChangedError,
-  ObjectMissingError,
-  type ExceptionStore,
-  type FileStore,
-  type MessageQueue,
-  type ObjectStore,
-  type RunStore,
-  type StoredExceptionState,
-} from '../shared/ports.ts';
+import { ObjectChangedError, ObjectMissingError, type MessageQueue, type ObjectStore } from '../shared/ports.ts';
+import type { ExceptionStore, StoredExceptionState } from '../shared/tables/exceptions.ts';
+import type { FileStore } from '../shared/tables/files.ts';
+import type { RunStore } from '../shared/tables/runs.ts';
 import type { ExceptionType, HistoryEntry } from '../shared/types.ts';
 import type { VectorIndex } from '../shared/search/ports.ts';
 

@@ -2,7 +2,7 @@
  * The query API's response bodies, one definition for the handlers that produce them and the
  * dashboard and CLI that read them. Types only: the dashboard's bundle imports this file.
  */
-import type { RunRecord } from './ports.ts';
+import type { RunRecord } from './tables/runs.ts';
 import type { ExceptionRecord, SearchItem } from './types.ts';
 
 /** One page of a listing (GET /exceptions, GET /runs), newest first. */

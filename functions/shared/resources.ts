@@ -141,6 +141,8 @@ export const ENV = {
   /** `hashing` (offline default), `bedrock-titan`, or `openai`. */
   embedder: 'TALLY_EMBEDDER',
   embeddingModelId: 'TALLY_EMBEDDING_MODEL_ID',
+  /** Vector size the `openai` and `hashing` embedders produce (default 1024). */
+  embeddingDimensions: 'EMBEDDING_DIMENSIONS',
   /** `local` (embedded store under TALLY_VECTOR_DIR) or `opensearch`. */
   vectorStore: 'TALLY_VECTOR_STORE',
   vectorDir: 'TALLY_VECTOR_DIR',
@@ -152,6 +154,10 @@ export const ENV = {
   openaiBaseUrl: 'TALLY_OPENAI_BASE_URL',
   openaiApiKey: 'TALLY_OPENAI_API_KEY',
   circuitBreakerTable: 'TALLY_CIRCUIT_BREAKER_TABLE',
+  /** Consecutive failures that open a provider's circuit breaker (triage; default 3). */
+  breakerThreshold: 'TALLY_BREAKER_THRESHOLD',
+  /** How long an open breaker skips its provider (triage; default 60). */
+  breakerCooldownSeconds: 'TALLY_BREAKER_COOLDOWN_SECONDS',
   /** HMAC key for opaque pagination tokens. */
   paginationSecret: 'TALLY_PAGINATION_SECRET',
   corsOrigins: 'TALLY_CORS_ORIGINS',

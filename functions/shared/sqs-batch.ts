@@ -10,7 +10,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod';
 import { PermanentError } from './errors.ts';
-import { recordFailureFromEnv } from './message-failures.ts';
+import type { FailureRecorder } from './tables/failures.ts';
 
 /** Parses a JSON body against a schema; a malformed body is a permanent failure. */
 export function parseBody<S extends z.ZodType>(record: SQSRecord, schema: S): z.infer<S> {
@@ -28,14 +28,27 @@ export function parseBody<S extends z.ZodType>(record: SQSRecord, schema: S): z.
   return parsed.data;
 }
 
-export function createSqsHandler(
+/** What the wrapper itself takes from a consumer's dependencies. */
+export interface SqsConsumerDeps {
+  /** Where to record why a message failed, for `tally dlq`; undefined where no table is configured. */
+  readonly failures?: FailureRecorder | undefined;
+}
+
+/**
+ * A queue consumer: `makeDeps` runs once, on the first record (a failure to build them fails that
+ * record and is tried again on the next), and every record is handled with the same deps.
+ */
+export function createSqsHandler<D extends SqsConsumerDeps>(
   logger: Logger,
-  handleRecord: (record: SQSRecord) => Promise<void>,
+  makeDeps: () => D,
+  handleRecord: (record: SQSRecord, deps: D) => Promise<void>,
 ): middy.MiddyfiedHandler<SQSEvent, SQSBatchResponse, Error, Context> {
   const processor = new BatchProcessor(EventType.SQS);
+  let deps: D | undefined;
   const recordHandler = async (record: SQSRecord): Promise<void> => {
     try {
-      await handleRecord(record);
+      deps ??= makeDeps();
+      await handleRecord(record, deps);
     } catch (error) {
       // Logged here with the message id so the DLQ entry can be traced; rethrown so it is retried.
       logger.error('record failed', {
@@ -46,9 +59,12 @@ export function createSqsHandler(
         error: error as Error,
       });
       // For `tally dlq`: why this body failed, readable after it is dead-lettered. Best effort.
-      await recordFailureFromEnv(record.eventSourceARN, record.body, error).catch((recordError: Error) =>
-        logger.warn('could not record the failure', { messageId: record.messageId, error: recordError }),
-      );
+      // (Nothing to record with when the deps themselves could not be built.)
+      await deps?.failures
+        ?.record(record.eventSourceARN, record.body, error)
+        .catch((recordError: Error) =>
+          logger.warn('could not record the failure', { messageId: record.messageId, error: recordError }),
+        );
       throw error;
     }
   };

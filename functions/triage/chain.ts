@@ -4,9 +4,12 @@
  * retrieved passages. The rules provider always ends the chain, so nothing is left untriaged.
  */
 import { triageAnswerSchema, type NumberedPassage, type TriageAnswer } from './prompt.ts';
-import type { CircuitBreaker } from './circuit-breaker.ts';
+import type { CircuitBreaker } from '../shared/tables/circuit-breaker.ts';
 import { ProviderError, ProviderThrottledError, type ProviderInput, type TriageProvider } from './providers/types.ts';
+import { backoff } from '../shared/retry.ts';
 import type { PolicyCitation } from '../shared/types.ts';
+
+const THROTTLE_BACKOFF = { baseMs: 250, capMs: 8000 };
 
 export interface ChainDeps {
   readonly providers: readonly TriageProvider[];
@@ -105,8 +108,8 @@ export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<C
         };
       } catch (error) {
         if (error instanceof ProviderThrottledError && attempt < deps.maxThrottleRetries) {
-          // Exponential backoff with full jitter, capped at 8 s.
-          await deps.sleep(Math.random() * Math.min(8000, 250 * 2 ** attempt) + 100);
+          // Model throttling clears slower than a batch call's: 250 ms doubling, capped at 8 s, plus 100 ms.
+          await deps.sleep(backoff(attempt, THROTTLE_BACKOFF) + 100);
           continue;
         }
         if (provider.kind === 'rules') throw error; // rules never fail; if they do, it's a bug

@@ -33,8 +33,9 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.triageProviders]: providerChain,
       [ENV.openaiBaseUrl]: z.string().url().optional(),
       [ENV.openaiApiKey]: z.string().optional(),
-      TALLY_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(3),
-      TALLY_BREAKER_COOLDOWN_SECONDS: z.coerce.number().int().positive().default(60),
+      [ENV.failuresTable]: z.string().optional(),
+      [ENV.breakerThreshold]: z.coerce.number().int().positive().default(3),
+      [ENV.breakerCooldownSeconds]: z.coerce.number().int().positive().default(60),
     },
     env,
   );

@@ -2,15 +2,16 @@
 import type { SQSRecord } from 'aws-lambda';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { createAwsClients } from '../shared/adapters/clients.ts';
-import { DynamoTriageStore } from '../shared/adapters/dynamo.ts';
-import { sleep } from '../shared/adapters/sqs-queue.ts';
 import { ConfigError } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { triageRequestSchema } from '../shared/messages.ts';
 import { ENV } from '../shared/resources.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
-import { createSqsHandler, parseBody } from '../shared/sqs-batch.ts';
-import { DynamoCircuitBreaker } from './circuit-breaker.ts';
+import { sleep } from '../shared/retry.ts';
+import { createSqsHandler, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import { DynamoCircuitBreaker } from '../shared/tables/circuit-breaker-dynamo.ts';
+import { DynamoTriageStore } from '../shared/tables/exceptions-dynamo.ts';
+import { failureStore } from '../shared/tables/failures-dynamo.ts';
 import { triageConfig } from './config.ts';
 import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
@@ -20,7 +21,7 @@ import { triageException, type TriageDeps } from './triage.ts';
 
 const logger = createLogger('triage');
 
-export function defaultDeps(): TriageDeps {
+export function defaultDeps(): TriageDeps & SqsConsumerDeps {
   const config = triageConfig();
   const aws = createAwsClients({ s3ForcePathStyle: false });
   // One attempt per SDK call: the chain owns retries, backoff and the circuit breaker.
@@ -48,19 +49,18 @@ export function defaultDeps(): TriageDeps {
     exceptionsIndex: createVectorIndex('exceptions'),
     providers,
     breaker: new DynamoCircuitBreaker(aws.dynamo, config[ENV.circuitBreakerTable], {
-      threshold: config.TALLY_BREAKER_THRESHOLD,
-      cooldownMs: config.TALLY_BREAKER_COOLDOWN_SECONDS * 1000,
+      threshold: config[ENV.breakerThreshold],
+      cooldownMs: config[ENV.breakerCooldownSeconds] * 1000,
     }),
     now: Date.now,
     sleep,
     maxThrottleRetries: 3,
+    failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
   };
 }
 
-export function createHandler(makeDeps: () => TriageDeps = defaultDeps) {
-  let deps: TriageDeps | undefined;
-  return createSqsHandler(logger, async (record: SQSRecord) => {
-    deps ??= makeDeps();
+export function createHandler(makeDeps: () => TriageDeps & SqsConsumerDeps = defaultDeps) {
+  return createSqsHandler(logger, makeDeps, async (record: SQSRecord, deps) => {
     const request = parseBody(record, triageRequestSchema);
     logger.appendKeys({ exceptionId: request.exception_id, runId: request.run_id });
     const outcome = await triageException(request, deps);

@@ -8,16 +8,11 @@ import type { TriageRequest } from '../shared/messages.ts';
 import { passagesVersion } from '../shared/policy-corpus.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../shared/search/exception-document.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
+import type { TriageStore } from '../shared/tables/exceptions.ts';
 import type { ExceptionRecord, Triage } from '../shared/types.ts';
 import { runChain, type ChainDeps } from './chain.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
 import { retrievePassages } from './retrieval.ts';
-
-export interface TriageStore {
-  get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined>;
-  /** Stores the triage unless the exception's content changed since it was read. */
-  saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean>;
-}
 
 export interface TriageDeps extends ChainDeps {
   readonly store: TriageStore;

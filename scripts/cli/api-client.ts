@@ -197,21 +197,5 @@ export function keyText(key: unknown): string {
   return key === undefined || key === null ? '' : String(key);
 }
 
-/** A plain, aligned text table; cells longer than `max` are cut with an ellipsis. */
-export function table(headers: string[], rows: string[][], max: Record<number, number> = {}): string {
-  const fit = (cell: string, i: number) => {
-    const limit = max[i];
-    const flat = cell.replace(/\s+/g, ' ');
-    return limit !== undefined && flat.length > limit ? `${flat.slice(0, limit - 1)}…` : flat;
-  };
-  const cells = [headers, ...rows.map((r) => r.map(fit))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return `${cells
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')}\n`;
-}
+// The one text-table renderer of the CLI lives in table.ts; re-exported for the commands that import it from here.
+export { table } from './table.ts';

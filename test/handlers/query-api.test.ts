@@ -400,7 +400,7 @@ describe('GET /exceptions', () => {
     const res = await api.call('GET', '/exceptions', { query: { run_id: 'run-internal' } });
 
     expect(Object.keys(res.body.items[0])).not.toEqual(expect.arrayContaining(['record_type']));
-    for (const attribute of ['record_type', 'dataset_date', 'content_hash', 'last_changed_run_id'])
+    for (const attribute of ['record_type', 'dataset_date', 'content_hash', 'last_changed_run_id', 'last_seen_at'])
       expect(res.body.items[0]).not.toHaveProperty(attribute);
     expect(res.body.items[0]).toHaveProperty('version', 1);
   });

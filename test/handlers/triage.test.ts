@@ -17,8 +17,8 @@ import {
 import type { DocumentType } from '@smithy/types';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
-import { DynamoTriageStore } from '../../functions/shared/adapters/dynamo.ts';
-import { DynamoCircuitBreaker } from '../../functions/triage/circuit-breaker.ts';
+import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-breaker-dynamo.ts';
 import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';

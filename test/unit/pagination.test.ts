@@ -4,7 +4,8 @@ import { decodeToken, encodeToken, filterHash } from '../../functions/query-api/
 import { listExceptions, planQuery } from '../../functions/query-api/listing.ts';
 import { checkHealth } from '../../functions/query-api/health.ts';
 import { ApiError, BadRequestError } from '../../functions/query-api/errors.ts';
-import type { IndexQuery, QueryStore, StoredItem } from '../../functions/query-api/ports.ts';
+import type { QueryStore } from '../../functions/query-api/ports.ts';
+import type { IndexQuery, StoredItem } from '../../functions/shared/tables/index-query.ts';
 
 const SECRET = 'unit-secret';
 

@@ -1,6 +1,9 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { TransientError } from '../errors.ts';
 import type { MessageQueue } from '../ports.ts';
+import { retryUnprocessed } from '../retry.ts';
+
+/** Calls of one SendMessageBatch before its failed entries are handed back as a transient failure. */
+const MAX_SEND_ATTEMPTS = 5;
 
 /** JSON messages to one queue, ten per SendMessageBatch; failed entries are retried, then thrown. */
 export class SqsQueue<T> implements MessageQueue<T> {
@@ -13,18 +16,18 @@ export class SqsQueue<T> implements MessageQueue<T> {
 
   async send(messages: T[]): Promise<void> {
     for (let i = 0; i < messages.length; i += 10) {
-      let entries = messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) }));
-      for (let attempt = 0; entries.length > 0; attempt++) {
-        if (attempt === 5) throw new TransientError(`could not send ${entries.length} message(s) to ${this.queueUrl}`);
-        if (attempt > 0) await sleep(50 * 2 ** attempt);
-        const out = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
-        const failed = new Set((out.Failed ?? []).map((f) => f.Id));
-        entries = entries.filter((e) => failed.has(e.Id));
-      }
+      await retryUnprocessed(
+        messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) })),
+        async (entries) => {
+          const out = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
+          const failed = new Set((out.Failed ?? []).map((f) => f.Id));
+          return entries.filter((e) => failed.has(e.Id));
+        },
+        {
+          maxAttempts: MAX_SEND_ATTEMPTS,
+          gaveUp: (left) => `could not send ${left} message(s) to ${this.queueUrl}`,
+        },
+      );
     }
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -37,7 +37,7 @@ function searchConfig(env: NodeJS.ProcessEnv) {
       [ENV.policiesIndex]: z.string().optional(),
       [ENV.openaiBaseUrl]: z.string().url().optional(),
       [ENV.openaiApiKey]: z.string().optional(),
-      EMBEDDING_DIMENSIONS: z.coerce.number().int().positive().default(1024),
+      [ENV.embeddingDimensions]: z.coerce.number().int().positive().default(1024),
     },
     env,
   );
@@ -59,12 +59,12 @@ export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
       return new OpenAICompatibleEmbedder({
         baseUrl,
         model,
-        dimensions: config.EMBEDDING_DIMENSIONS,
+        dimensions: config[ENV.embeddingDimensions],
         ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}),
       });
     }
     default:
-      return new HashingEmbedder(config.EMBEDDING_DIMENSIONS);
+      return new HashingEmbedder(config[ENV.embeddingDimensions]);
   }
 }
 

@@ -1,20 +1,7 @@
-/**
- * A circuit breaker per provider whose state lives in DynamoDB, so every concurrent triage worker
- * sees the same state: after `threshold` consecutive failures the provider is skipped for
- * `cooldownMs`; the first call after the cool-down is a trial that closes or re-opens it.
- */
+/** The circuit-breaker table on DynamoDB: a failure counter per provider; an open breaker expires by TTL. */
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-
-export interface CircuitBreaker {
-  canCall(provider: string, now: number): Promise<boolean>;
-  recordSuccess(provider: string): Promise<void>;
-  recordFailure(provider: string, now: number): Promise<void>;
-}
-
-export interface BreakerSettings {
-  readonly threshold: number;
-  readonly cooldownMs: number;
-}
+import type { BreakerSettings, CircuitBreaker } from './circuit-breaker.ts';
+import { applied } from './dynamo-expressions.ts';
 
 export class DynamoCircuitBreaker implements CircuitBreaker {
   private readonly doc: DynamoDBDocumentClient;
@@ -34,8 +21,8 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
   }
 
   async recordSuccess(provider: string): Promise<void> {
-    await this.doc
-      .send(
+    await applied(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { provider },
@@ -44,10 +31,8 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
           ConditionExpression: 'attribute_exists(provider) AND failures > :zero',
           ExpressionAttributeValues: { ':zero': 0 },
         }),
-      )
-      .catch((error: Error) => {
-        if (error.name !== 'ConditionalCheckFailedException') throw error;
-      });
+      ),
+    );
   }
 
   async recordFailure(provider: string, now: number): Promise<void> {

@@ -1,0 +1,233 @@
+/** The exceptions table on DynamoDB: recon's, triage's and the query API's views of it. */
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
+import { datasetDateKey } from '../keys.ts';
+import { retryUnprocessed } from '../retry.ts';
+import type { ExceptionRecord, Triage } from '../types.ts';
+import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
+import type {
+  ExceptionBookkeeping,
+  ExceptionChange,
+  ExceptionPatch,
+  ExceptionQueries,
+  ExceptionStore,
+  StoredException,
+  StoredExceptionState,
+  TriageStore,
+} from './exceptions.ts';
+import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
+import { queryIndexPage } from './index-query-dynamo.ts';
+
+/** Calls of one batch before its unprocessed rest is handed back as a transient failure. */
+const MAX_BATCH_ATTEMPTS = 8;
+
+const STATE_ATTRIBUTES = [
+  'exception_id',
+  'status',
+  'content_hash',
+  'version',
+  'resolved_by_system',
+  'last_changed_run_id',
+] as const satisfies readonly (keyof StoredException)[];
+
+/** Recon's view: change detection by state, brand-new records in batches, versioned changes. */
+export class DynamoExceptionStore implements ExceptionStore {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async getStates(ids: string[]): Promise<Map<string, StoredExceptionState>> {
+    const states = new Map<string, StoredExceptionState>();
+    const unique = [...new Set(ids)];
+    // BatchGetItem: at most 100 keys a call.
+    for (let i = 0; i < unique.length; i += 100) {
+      await retryUnprocessed(
+        unique.slice(i, i + 100).map((id): Record<string, unknown> => ({ exception_id: id })),
+        async (keys) => {
+          const out = await this.doc.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [this.table]: {
+                  Keys: keys,
+                  ConsistentRead: true,
+                  ProjectionExpression: STATE_ATTRIBUTES.map((_, j) => `#a${j}`).join(', '),
+                  ExpressionAttributeNames: Object.fromEntries(STATE_ATTRIBUTES.map((a, j) => [`#a${j}`, a])),
+                },
+              },
+            }),
+          );
+          for (const item of out.Responses?.[this.table] ?? [])
+            states.set(item.exception_id as string, item as StoredExceptionState);
+          return (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
+        },
+        { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (left) => `BatchGetItem left ${left} keys unprocessed` },
+      );
+    }
+    return states;
+  }
+
+  async listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]> {
+    const states: StoredExceptionState[] = [];
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'by_dataset_date',
+          KeyConditionExpression: 'dataset_date = :dd',
+          ExpressionAttributeValues: { ':dd': datasetDateKey(dataset, businessDate) },
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      states.push(...((out.Items ?? []) as StoredExceptionState[]));
+      cursor = out.LastEvaluatedKey;
+    } while (cursor);
+    return states;
+  }
+
+  async putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void> {
+    // BatchWriteItem: at most 25 items a call.
+    for (let i = 0; i < records.length; i += 25) {
+      await retryUnprocessed(
+        records.slice(i, i + 25).map((r) => {
+          const item: StoredException = {
+            ...r,
+            record_type: EXCEPTION_RECORD_TYPE,
+            dataset_date: datasetDateKey(r.dataset, r.business_date),
+            last_seen_at: r.created_at,
+          };
+          return { PutRequest: { Item: { ...item } as Record<string, unknown> } };
+        }),
+        async (requests) => {
+          const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
+          return (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
+        },
+        { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (left) => `BatchWriteItem left ${left} items unprocessed` },
+      );
+    }
+  }
+
+  async update(change: ExceptionChange): Promise<boolean> {
+    const update = updateExpression({
+      set: change.set,
+      append: { history: change.history },
+      ...(change.bumpVersion ? { increment: { version: 1 } } : {}),
+    });
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { exception_id: change.exceptionId },
+          ...update,
+          ConditionExpression: 'version = :expected',
+          ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':expected': change.expectedVersion },
+        }),
+      ),
+    );
+  }
+}
+
+/** Triage's view: the exception to triage, and its answer kept only for the content it saw. */
+export class DynamoTriageStore implements TriageStore {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { exception_id: exceptionId }, ConsistentRead: true }),
+    );
+    return out.Item as (ExceptionRecord & { content_hash: string }) | undefined;
+  }
+
+  async saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean> {
+    // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { exception_id: exceptionId },
+          UpdateExpression: 'SET triage = :t, severity = :s',
+          ConditionExpression: 'content_hash = :h',
+          ExpressionAttributeValues: { ':t': triage, ':s': triage.severity, ':h': contentHash },
+        }),
+      ),
+    );
+  }
+}
+
+/** A key no exception can have (ids are 32 hex characters): the health probe reads nothing. */
+const HEALTH_PROBE_KEY = '__health_check__';
+
+/** The query API's view: key reads, GSI pages, conditional patches. */
+export class DynamoExceptionQueries implements ExceptionQueries {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async getException(id: string): Promise<StoredItem | undefined> {
+    // Consistent: a PATCH compares versions against this read.
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { exception_id: id }, ConsistentRead: true }),
+    );
+    return out.Item;
+  }
+
+  async queryExceptions(query: IndexQuery): Promise<IndexPage> {
+    return queryIndexPage(this.doc, this.table, query);
+  }
+
+  async patchException(patch: ExceptionPatch): Promise<StoredItem | undefined> {
+    const update = updateExpression({
+      set: patch.set,
+      append: { history: patch.history },
+      increment: { version: 1 },
+      remove: patch.remove,
+    });
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { exception_id: patch.exceptionId },
+          ...update,
+          // Also false for a missing item (no version attribute): the caller re-reads to tell which.
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#version': 'version' },
+          ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':expected': patch.expectedVersion },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** GetItem on a key that does not exist: proves the table answers, costs half a read unit. */
+  async probe(): Promise<void> {
+    await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { exception_id: HEALTH_PROBE_KEY },
+        ProjectionExpression: 'exception_id',
+      }),
+    );
+  }
+}

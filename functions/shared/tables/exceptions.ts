@@ -1,0 +1,82 @@
+/**
+ * The exceptions table: one item per exception under its stable id. Three consumers, three
+ * views: recon writes findings (ExceptionStore), triage adds its answer (TriageStore), the query
+ * API lists and patches (ExceptionQueries).
+ */
+import type { ExceptionRecord, ExceptionStatus, HistoryEntry, Triage } from '../types.ts';
+import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
+
+/** Recon's change detection: what it last wrote, and from which run. */
+export interface ExceptionBookkeeping {
+  /** Hash of what the engine found; triage answers are kept only for the content they saw. */
+  readonly content_hash: string;
+  readonly last_changed_run_id: string;
+}
+
+/**
+ * An item as stored: the API form, recon's bookkeeping, and the index keys. Which of these a
+ * caller sees is decided in one place, query-api/records.ts.
+ */
+export interface StoredException extends ExceptionRecord, ExceptionBookkeeping {
+  /** Partition of the by_created index: every exception. */
+  readonly record_type: string;
+  /** Partition of the by_dataset_date index. */
+  readonly dataset_date: string;
+  /** When a run last found this exception (changed or not). */
+  readonly last_seen_at: string;
+  /** True when recon resolved it (no longer found), false once an analyst or recon moved it since. */
+  readonly resolved_by_system?: boolean;
+}
+
+/** What recon needs to know about an exception already stored. */
+export interface StoredExceptionState {
+  readonly exception_id: string;
+  readonly status: ExceptionStatus;
+  readonly content_hash: string;
+  readonly version: number;
+  readonly resolved_by_system?: boolean;
+  readonly last_changed_run_id?: string;
+}
+
+export interface ExceptionChange {
+  readonly exceptionId: string;
+  readonly expectedVersion: number;
+  readonly set: Record<string, unknown>;
+  readonly history: HistoryEntry[];
+  readonly bumpVersion: boolean;
+}
+
+/** Recon's view. */
+export interface ExceptionStore {
+  /** Consistent reads of the given ids. */
+  getStates(ids: string[]): Promise<Map<string, StoredExceptionState>>;
+  /** Every exception ever stored for (dataset, date), any status. */
+  listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]>;
+  /** Batch-writes brand-new records. */
+  putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void>;
+  /** Applies a change if the version still matches; returns false on a concurrent change. */
+  update(change: ExceptionChange): Promise<boolean>;
+}
+
+/** Triage's view. */
+export interface TriageStore {
+  get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined>;
+  /** Stores the triage unless the exception's content changed since it was read. */
+  saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean>;
+}
+
+export interface ExceptionPatch {
+  readonly exceptionId: string;
+  readonly expectedVersion: number;
+  readonly set: Readonly<Record<string, unknown>>;
+  readonly remove: readonly string[];
+  readonly history: readonly HistoryEntry[];
+}
+
+/** The query API's view. */
+export interface ExceptionQueries {
+  getException(id: string): Promise<StoredItem | undefined>;
+  queryExceptions(query: IndexQuery): Promise<IndexPage>;
+  /** Applies the patch and bumps the version if the version still matches; undefined on a conflict or a missing item. */
+  patchException(patch: ExceptionPatch): Promise<StoredItem | undefined>;
+}
