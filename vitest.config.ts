@@ -9,7 +9,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // Handlers log through Powertools; tests assert on behaviour, not on log lines.
-    env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    env: { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' },
     // `npm test` runs with --coverage: the summary is printed and the floor below fails the run if
     // coverage drops. Code run only in child processes (the local stack's CLI runs) is not counted.
     coverage: {

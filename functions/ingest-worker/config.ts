@@ -12,6 +12,7 @@ export function ingestConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),
       [ENV.s3ForcePathStyle]: flag,
       [ENV.failuresTable]: z.string().optional(),
+      [ENV.deadLetterQueueUrl]: z.string().optional(),
     },
     env,
   );

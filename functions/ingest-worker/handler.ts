@@ -4,16 +4,17 @@ import { createAwsClients } from '../shared/adapters/clients.ts';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
+import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
-import { createSqsHandler, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import { createSqsHandler, deadLetterQueue, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { failureStore } from '../shared/tables/failures-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoIdempotencyStore } from '../shared/tables/idempotency-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { ingestConfig } from './config.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
-import { ingestObject, objectCreatedEventSchema, type IngestDeps } from './ingest.ts';
+import { ingestObject, objectCreatedEventSchema, type IngestDeps, type IngestOutcome } from './ingest.ts';
 
 const logger = createLogger('ingest-worker');
 
@@ -34,6 +35,8 @@ export function defaultDeps(): IngestDeps & SqsConsumerDeps {
     now: Date.now,
     leaseMs: LEASE_MS,
     failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
+    deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
+    metrics: emfMetrics('ingest-worker'),
   };
 }
 
@@ -44,8 +47,18 @@ export function createHandler(makeDeps: () => IngestDeps & SqsConsumerDeps = def
     const { key, etag } = event.detail.object;
     logger.appendKeys({ fileKey: key });
     const outcome = await ingestObject(event, deps);
+    countIngest(outcome, deps.metrics);
     logger.info('ingested', { messageId: record.messageId, fileKey: key, etag, result: outcome });
   });
+}
+
+/** Business counts of one ingest (the dashboard's and alarms' metrics). */
+export function countIngest(outcome: IngestOutcome, metrics: BusinessMetrics | undefined): void {
+  if (outcome.outcome === 'ACCEPTED') {
+    metrics?.count('filesIngested', 1, 'ACCEPTED');
+    metrics?.count('rowsAccepted', outcome.rows);
+  } else if (outcome.outcome === 'REJECTED') metrics?.count('filesIngested', 1, 'REJECTED');
+  else if (outcome.outcome === 'DUPLICATE') metrics?.count('duplicatesSuppressed');
 }
 
 export const handler = createHandler();

@@ -4,17 +4,18 @@ import { createAwsClients } from '../shared/adapters/clients.ts';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
+import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { reconRequestSchema } from '../shared/messages.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
-import { createSqsHandler, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import { createSqsHandler, deadLetterQueue, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
 import { failureStore } from '../shared/tables/failures-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { reconConfig } from './config.ts';
 import { createVectorIndex } from '../shared/search/factory.ts';
-import { runRecon, type ReconRunDeps } from './run.ts';
+import { runRecon, type ReconRunDeps, type ReconRunOutcome } from './run.ts';
 
 const logger = createLogger('recon');
 
@@ -35,6 +36,8 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
     now: Date.now,
     leaseMs: LEASE_MS,
     failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
+    deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
+    metrics: emfMetrics('recon'),
   };
 }
 
@@ -43,6 +46,7 @@ export function createHandler(makeDeps: () => ReconRunDeps & SqsConsumerDeps = d
     const request = parseBody(record, reconRequestSchema);
     logger.appendKeys({ runId: request.run_id });
     const outcome = await runRecon(request, deps);
+    countRun(outcome, deps.metrics);
     logger.info('recon finished', {
       messageId: record.messageId,
       runId: request.run_id,
@@ -51,6 +55,15 @@ export function createHandler(makeDeps: () => ReconRunDeps & SqsConsumerDeps = d
       result: outcome,
     });
   });
+}
+
+/** Business counts of one recon run. */
+export function countRun(outcome: ReconRunOutcome, metrics: BusinessMetrics | undefined): void {
+  if (outcome.outcome === 'FAILED') metrics?.count('runsFailed');
+  if (outcome.outcome !== 'COMPLETED') return;
+  metrics?.count('runsCompleted');
+  for (const [type, n] of Object.entries(outcome.exceptions)) metrics?.count('exceptions', n ?? 0, type);
+  metrics?.count('rowsRejected', outcome.exceptions.INVALID_RECORD ?? 0);
 }
 
 export const handler = createHandler();

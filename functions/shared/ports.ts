@@ -32,3 +32,18 @@ export class ObjectMissingError extends Error {
 export interface MessageQueue<T> {
   send(messages: T[]): Promise<void>;
 }
+
+/** What a consumer knows about a message it is moving to its DLQ as permanently bad. */
+export interface DeadLetter {
+  readonly body: string;
+  /** ARN of the queue the message came from (a redrive sends it back there). */
+  readonly sourceQueueArn: string;
+  readonly code: string;
+  readonly reason: string;
+  readonly failedAt: string;
+}
+
+/** The DLQ of the queue a consumer reads: where a message that can never succeed goes at once. */
+export interface DeadLetterQueue {
+  send(message: DeadLetter): Promise<void>;
+}

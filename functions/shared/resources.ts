@@ -163,6 +163,10 @@ export const ENV = {
   corsOrigins: 'TALLY_CORS_ORIGINS',
   /** Identity recorded in history when no JWT authorizer is in front (local mode only). */
   localIdentity: 'TALLY_LOCAL_IDENTITY',
+  /** The DLQ of the queue a consumer reads: permanently bad messages are moved there at once. */
+  deadLetterQueueUrl: 'TALLY_DEAD_LETTER_QUEUE_URL',
+  /** Powertools Metrics: `true` turns EMF output off (the local stack and tests). */
+  metricsDisabled: 'POWERTOOLS_METRICS_DISABLED',
   /** Table where the SQS handler wrapper records why a message failed (optional). */
   failuresTable: 'TALLY_FAILURES_TABLE',
   /** JSON `{"ingest":{"main":URL,"dlq":URL},...}`: the queues GET /queues reports on (query-api). */
@@ -214,9 +218,34 @@ export function searchCollectionName(prefix: string = DEFAULT_PREFIX): string {
   return `${prefix}-search`;
 }
 
-/** Custom CloudWatch metrics the functions emit and the dashboard plots. */
+/**
+ * Business metrics (CloudWatch embedded metric format, through Powertools Metrics): the one
+ * registry the emitters (functions/shared/metrics.ts), the dashboard and the alarms read. Every
+ * metric also carries the `service` dimension, the emitting function's name; `dimension`, where
+ * given, is the one other. test/handlers/metrics.test.ts fails when a metric here is emitted nowhere.
+ */
 export const METRICS = {
   namespace: 'Tally',
+  /** Extract files ingested, by `status` ACCEPTED or REJECTED (ingest-worker). */
+  filesIngested: { name: 'FilesIngested', dimension: 'status' },
+  /** Data rows of accepted files (ingest-worker). */
+  rowsAccepted: { name: 'RowsAccepted' },
+  /** Rows recon could not read (INVALID_RECORD) (recon). */
+  rowsRejected: { name: 'RowsRejected' },
+  /** Deliveries of an object already ingested: redrives, duplicate events (ingest-worker). */
+  duplicatesSuppressed: { name: 'DuplicatesSuppressed' },
+  /** Exceptions found by a completed run, by `exception_type` (recon). */
   exceptions: { name: 'Exceptions', dimension: 'exception_type' },
+  runsCompleted: { name: 'RunsCompleted' },
+  runsFailed: { name: 'RunsFailed' },
+  /** Triages stored, by the `provider` that answered (triage). */
   triage: { name: 'TriageCompleted', dimension: 'provider' },
+  /** Triages that fell back to rules after a model failed (triage). */
+  triageDegraded: { name: 'TriageDegraded' },
+  /** Records a consumer failed and left to SQS to retry (every queue consumer). */
+  failedRecords: { name: 'FailedRecords' },
+  /** Records a consumer moved to its DLQ at once as permanently bad (every queue consumer). */
+  deadLettered: { name: 'DeadLettered' },
 } as const;
+export type MetricKey = Exclude<keyof typeof METRICS, 'namespace'>;
+export const METRIC_KEYS = Object.keys(METRICS).filter((k) => k !== 'namespace') as MetricKey[];

@@ -1,15 +1,21 @@
 /**
  * The one way Tally consumes SQS: each record is parsed and handled on its own, failures are
  * reported as batchItemFailures (Powertools batch) so one poison message doesn't drag its batch
- * back, and nothing is swallowed — a record either succeeds or throws.
+ * back, and nothing is swallowed — a record either succeeds, is moved to the DLQ with its reason
+ * (permanently bad: retrying cannot help, so it does not wait out maxReceiveCount visibility
+ * timeouts — 5 x 90 min for recon), or throws to be retried.
  */
 import middy from '@middy/core';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
+import { SqsDeadLetterQueue } from './adapters/sqs-queue.ts';
 import { PermanentError } from './errors.ts';
+import type { BusinessMetrics } from './metrics.ts';
+import type { DeadLetterQueue } from './ports.ts';
 import type { FailureRecorder } from './tables/failures.ts';
 
 /** Parses a JSON body against a schema; a malformed body is a permanent failure. */
@@ -32,6 +38,9 @@ export function parseBody<S extends z.ZodType>(record: SQSRecord, schema: S): z.
 export interface SqsConsumerDeps {
   /** Where to record why a message failed, for `tally dlq`; undefined where no table is configured. */
   readonly failures?: FailureRecorder | undefined;
+  /** The consumed queue's DLQ; without it a permanent failure is retried like any other. */
+  readonly deadLetter?: DeadLetterQueue | undefined;
+  readonly metrics?: BusinessMetrics | undefined;
 }
 
 /**
@@ -50,8 +59,9 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
       deps ??= makeDeps();
       await handleRecord(record, deps);
     } catch (error) {
-      // Logged here with the message id so the DLQ entry can be traced; rethrown so it is retried.
-      logger.error('record failed', {
+      const deadLetter = error instanceof PermanentError ? deps?.deadLetter : undefined;
+      // Logged here with the message id so the DLQ entry can be traced.
+      logger.error(deadLetter ? 'record is permanently bad: moved to the DLQ' : 'record failed', {
         messageId: record.messageId,
         receiveCount: record.attributes.ApproximateReceiveCount,
         code: (error as { code?: string }).code,
@@ -65,12 +75,42 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
         .catch((recordError: Error) =>
           logger.warn('could not record the failure', { messageId: record.messageId, error: recordError }),
         );
+      if (deadLetter && error instanceof PermanentError) {
+        // If the DLQ cannot take it, the record fails and SQS redelivers it: nothing is lost.
+        await deadLetter
+          .send({
+            body: record.body,
+            sourceQueueArn: record.eventSourceARN,
+            code: error.code,
+            reason: error.message,
+            failedAt: new Date().toISOString(),
+          })
+          .catch((sendError: Error) => {
+            deps?.metrics?.count('failedRecords');
+            throw sendError;
+          });
+        deps?.metrics?.count('deadLettered');
+        return;
+      }
+      deps?.metrics?.count('failedRecords');
       throw error;
     }
   };
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .handler(async (event, context) =>
-      processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false }),
-    );
+    .handler(async (event, context) => {
+      try {
+        return await processPartialResponse(event, recordHandler, processor, {
+          context,
+          throwOnFullBatchFailure: false,
+        });
+      } finally {
+        deps?.metrics?.flush();
+      }
+    });
+}
+
+/** The consumed queue's DLQ when its URL is configured (the regional stack and the local stack set it). */
+export function deadLetterQueue(sqs: SQSClient, url: string | undefined): DeadLetterQueue | undefined {
+  return url ? new SqsDeadLetterQueue(sqs, url) : undefined;
 }

@@ -34,6 +34,7 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.openaiBaseUrl]: z.string().url().optional(),
       [ENV.openaiApiKey]: z.string().optional(),
       [ENV.failuresTable]: z.string().optional(),
+      [ENV.deadLetterQueueUrl]: z.string().optional(),
       [ENV.breakerThreshold]: z.coerce.number().int().positive().default(3),
       [ENV.breakerCooldownSeconds]: z.coerce.number().int().positive().default(60),
     },

@@ -4,11 +4,12 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { createAwsClients } from '../shared/adapters/clients.ts';
 import { ConfigError } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
+import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { triageRequestSchema } from '../shared/messages.ts';
 import { ENV } from '../shared/resources.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
 import { sleep } from '../shared/retry.ts';
-import { createSqsHandler, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import { createSqsHandler, deadLetterQueue, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { DynamoCircuitBreaker } from '../shared/tables/circuit-breaker-dynamo.ts';
 import { DynamoTriageStore } from '../shared/tables/exceptions-dynamo.ts';
 import { failureStore } from '../shared/tables/failures-dynamo.ts';
@@ -17,7 +18,7 @@ import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
 import { RulesProvider } from './providers/rules.ts';
 import type { TriageProvider } from './providers/types.ts';
-import { triageException, type TriageDeps } from './triage.ts';
+import { triageException, type TriageDeps, type TriageOutcome } from './triage.ts';
 
 const logger = createLogger('triage');
 
@@ -56,6 +57,8 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
     sleep,
     maxThrottleRetries: 3,
     failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
+    deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
+    metrics: emfMetrics('triage'),
   };
 }
 
@@ -64,8 +67,16 @@ export function createHandler(makeDeps: () => TriageDeps & SqsConsumerDeps = def
     const request = parseBody(record, triageRequestSchema);
     logger.appendKeys({ exceptionId: request.exception_id, runId: request.run_id });
     const outcome = await triageException(request, deps);
+    countTriage(outcome, deps.metrics);
     logger.info('triage finished', { messageId: record.messageId, result: outcome });
   });
+}
+
+/** Business counts of one triage. */
+export function countTriage(outcome: TriageOutcome, metrics: BusinessMetrics | undefined): void {
+  if (outcome.outcome !== 'TRIAGED') return;
+  metrics?.count('triage', 1, outcome.provider);
+  if (outcome.degraded) metrics?.count('triageDegraded');
 }
 
 export const handler = createHandler();

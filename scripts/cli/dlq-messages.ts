@@ -7,6 +7,7 @@ import { objectCreatedEventSchema } from '../../functions/ingest-worker/ingest.t
 import { reconRequestSchema, triageRequestSchema } from '../../functions/shared/messages.ts';
 import type { QueueName } from '../../functions/shared/resources.ts';
 import { failureId, type FailureRecord } from '../../functions/shared/tables/failures.ts';
+import { DEAD_LETTER_ATTRIBUTES } from '../../functions/shared/adapters/sqs-queue.ts';
 import type { QueuePair, Target } from './dlq-target.ts';
 
 export interface DlqMessage {
@@ -15,6 +16,8 @@ export interface DlqMessage {
   readonly sentAt?: string;
   readonly body: string;
   readonly failure?: FailureRecord;
+  /** Set when a consumer moved the message here at once as permanently bad (its message attributes). */
+  readonly deadLettered?: { readonly code: string; readonly reason: string; readonly failedAt: string };
 }
 
 export async function depth(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
@@ -62,12 +65,23 @@ export async function readMessages(target: Target, pair: QueuePair, max: number)
   return messages.map((m) => {
     const sent = Number(m.Attributes?.SentTimestamp);
     const failure = failures.get(failureId(pair.mainArn, m.Body ?? ''));
+    const attribute = (name: string) => m.MessageAttributes?.[name]?.StringValue;
+    const code = attribute(DEAD_LETTER_ATTRIBUTES.code);
     return {
       messageId: m.MessageId as string,
       receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
       ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent).toISOString() } : {}),
       body: m.Body ?? '',
       ...(failure ? { failure } : {}),
+      ...(code
+        ? {
+            deadLettered: {
+              code,
+              reason: attribute(DEAD_LETTER_ATTRIBUTES.reason) ?? '',
+              failedAt: attribute(DEAD_LETTER_ATTRIBUTES.failedAt) ?? '',
+            },
+          }
+        : {}),
     };
   });
 }

@@ -62,7 +62,9 @@ export async function list(
           String(m.receiveCount),
           m.sentAt ?? '-',
           describeMessage(r.queue, m.body),
-          m.failure?.first_reason ?? '(not recorded)',
+          m.deadLettered
+            ? `${m.deadLettered.code}: ${m.deadLettered.reason}`
+            : (m.failure?.first_reason ?? '(not recorded)'),
         ]),
         { [REASON_COLUMN]: REASON_WIDTH },
       ),
@@ -86,6 +88,11 @@ export async function peek(target: Target, name: QueueName, max: number, io: Io,
     io.stdout.write(
       `receives       ${m.receiveCount}\nsent           ${m.sentAt ?? '-'}\nabout          ${describeMessage(name, m.body)}\n`,
     );
+    if (m.deadLettered) {
+      io.stdout.write(
+        `dead-lettered  ${m.deadLettered.failedAt}  ${m.deadLettered.code}: ${m.deadLettered.reason}  (permanent: not retried)\n`,
+      );
+    }
     if (m.failure) {
       io.stdout.write(`first failure  ${m.failure.first_failed_at}  ${m.failure.first_reason}\n`);
       io.stdout.write(

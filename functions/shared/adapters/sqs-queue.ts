@@ -1,5 +1,5 @@
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { MessageQueue } from '../ports.ts';
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { DeadLetter, DeadLetterQueue, MessageQueue } from '../ports.ts';
 import { retryUnprocessed } from '../retry.ts';
 
 /** Calls of one SendMessageBatch before its failed entries are handed back as a transient failure. */
@@ -29,5 +29,42 @@ export class SqsQueue<T> implements MessageQueue<T> {
         },
       );
     }
+  }
+}
+
+/** Message attributes a dead-lettered message carries; `tally dlq` shows them. */
+export const DEAD_LETTER_ATTRIBUTES = {
+  code: 'TallyErrorCode',
+  reason: 'TallyErrorReason',
+  sourceQueueArn: 'TallySourceQueueArn',
+  failedAt: 'TallyFailedAt',
+} as const;
+
+/** SQS caps one message attribute value with the body at 256 KiB; a reason needs far less. */
+const MAX_REASON = 1000;
+
+/** The body unchanged (a redrive replays it as it was), the reason in message attributes. */
+export class SqsDeadLetterQueue implements DeadLetterQueue {
+  private readonly sqs: SQSClient;
+  private readonly queueUrl: string;
+  constructor(sqs: SQSClient, queueUrl: string) {
+    this.sqs = sqs;
+    this.queueUrl = queueUrl;
+  }
+
+  async send(message: DeadLetter): Promise<void> {
+    const text = (value: string) => ({ DataType: 'String', StringValue: value || '-' });
+    await this.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: this.queueUrl,
+        MessageBody: message.body,
+        MessageAttributes: {
+          [DEAD_LETTER_ATTRIBUTES.code]: text(message.code),
+          [DEAD_LETTER_ATTRIBUTES.reason]: text(message.reason.slice(0, MAX_REASON)),
+          [DEAD_LETTER_ATTRIBUTES.sourceQueueArn]: text(message.sourceQueueArn),
+          [DEAD_LETTER_ATTRIBUTES.failedAt]: text(message.failedAt),
+        },
+      }),
+    );
   }
 }
