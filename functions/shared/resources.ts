@@ -240,6 +240,8 @@ export const METRICS = {
   runsFailed: { name: 'RunsFailed' },
   /** Triages stored, by the `provider` that answered (triage). */
   triage: { name: 'TriageCompleted', dimension: 'provider' },
+  /** Triages stored, all providers together: the degraded rate's denominator (triage). */
+  triages: { name: 'Triages' },
   /** Triages that fell back to rules after a model failed (triage). */
   triageDegraded: { name: 'TriageDegraded' },
   /** Records a consumer failed and left to SQS to retry (every queue consumer). */

@@ -76,6 +76,7 @@ export function createHandler(makeDeps: () => TriageDeps & SqsConsumerDeps = def
 export function countTriage(outcome: TriageOutcome, metrics: BusinessMetrics | undefined): void {
   if (outcome.outcome !== 'TRIAGED') return;
   metrics?.count('triage', 1, outcome.provider);
+  metrics?.count('triages');
   if (outcome.degraded) metrics?.count('triageDegraded');
 }
 

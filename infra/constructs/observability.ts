@@ -7,7 +7,10 @@ import { CloudwatchDashboard } from '@cdktf/provider-aws/lib/cloudwatch-dashboar
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic/index.js';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription/index.js';
-import { METRICS } from '../../functions/shared/resources.ts';
+import { METRICS, QUEUES, type MetricKey } from '../../functions/shared/resources.ts';
+
+const CONSUMERS = Object.values(QUEUES).map((q) => q.consumer);
+import { describeAlarm } from './alarms.ts';
 
 export class OnCallTopic extends Construct {
   readonly topic: SnsTopic;
@@ -31,7 +34,7 @@ export function functionAlarms(scope: Construct, id: string, functionName: strin
   for (const metric of ['Errors', 'Throttles'] as const) {
     new CloudwatchMetricAlarm(scope, `${id}-${metric.toLowerCase()}`, {
       alarmName: `${functionName}-${metric.toLowerCase()}`,
-      alarmDescription: `${functionName}: ${metric} > 0 in 5 minutes`,
+      alarmDescription: describeAlarm(`${functionName}: ${metric} > 0 in 5 minutes`, 'functionErrors'),
       namespace: 'AWS/Lambda',
       metricName: metric,
       dimensions: { FunctionName: functionName },
@@ -63,9 +66,14 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
     height: 6,
     properties: { title, region: props.region, view: 'timeSeries', stat, period: 300, metrics },
   });
-  const search = (expression: string, label: string) => [
-    { expression, label, id: label.toLowerCase().replace(/\W+/g, '_') },
-  ];
+  /** Every value of a metric's one dimension (plus `service`, which Powertools adds). */
+  const byDimension = (key: 'exceptions' | 'triage' | 'filesIngested') => {
+    const { name, dimension } = METRICS[key];
+    const expression = `SEARCH('{${METRICS.namespace},${dimension},service} MetricName="${name}"', 'Sum', 300)`;
+    // A dashboard metric entry is an array; an expression is an object inside one.
+    return [[{ expression, label: name, id: name.toLowerCase() }]];
+  };
+  const plain = (service: string, key: MetricKey) => [METRICS.namespace, METRICS[key].name, 'service', service];
   const widgets = [
     graph(
       'Queue depth',
@@ -95,26 +103,26 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
       12,
       6,
     ),
+    graph('Exceptions by type', byDimension('exceptions'), 'Sum', 0, 12),
+    graph('Triage by provider', byDimension('triage'), 'Sum', 12, 12),
+    graph('Files ingested by status', byDimension('filesIngested'), 'Sum', 0, 18),
+    graph('Rows', [plain('ingest-worker', 'rowsAccepted'), plain('recon', 'rowsRejected')], 'Sum', 12, 18),
+    graph('Runs', [plain('recon', 'runsCompleted'), plain('recon', 'runsFailed')], 'Sum', 0, 24),
     graph(
-      'Exceptions by type',
-      search(
-        `SEARCH('{${METRICS.namespace},${METRICS.exceptions.dimension}} MetricName="${METRICS.exceptions.name}"', 'Sum', 300)`,
-        'Exceptions',
-      ),
+      'Triage: all and degraded to rules',
+      [plain('triage', 'triages'), plain('triage', 'triageDegraded')],
+      'Sum',
+      12,
+      24,
+    ),
+    graph(
+      'Failed and dead-lettered records (per consumer)',
+      CONSUMERS.flatMap((service) => [plain(service, 'failedRecords'), plain(service, 'deadLettered')]),
       'Sum',
       0,
-      12,
+      30,
     ),
-    graph(
-      'Triage by provider',
-      search(
-        `SEARCH('{${METRICS.namespace},${METRICS.triage.dimension}} MetricName="${METRICS.triage.name}"', 'Sum', 300)`,
-        'Triage',
-      ),
-      'Sum',
-      12,
-      12,
-    ),
+    graph('Duplicate deliveries suppressed', [plain('ingest-worker', 'duplicatesSuppressed')], 'Sum', 12, 30),
   ];
   return new CloudwatchDashboard(scope, id, {
     dashboardName: props.dashboardName,

@@ -5,6 +5,7 @@
  */
 import { Construct } from 'constructs';
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import { describeAlarm } from './alarms.ts';
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue/index.js';
 import { SqsQueueRedriveAllowPolicy } from '@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy/index.js';
 
@@ -65,7 +66,7 @@ export class QueueWithDlq extends Construct {
     };
     new CloudwatchMetricAlarm(this, 'dlq-depth', {
       alarmName: `${props.names.dlq}-not-empty`,
-      alarmDescription: `Messages in ${props.names.dlq}: see docs/runbooks/dlq-depth.md`,
+      alarmDescription: describeAlarm(`Messages in ${props.names.dlq}`, 'dlqDepth'),
       metricName: 'ApproximateNumberOfMessagesVisible',
       dimensions: { QueueName: props.names.dlq },
       statistic: 'Maximum',
@@ -76,7 +77,10 @@ export class QueueWithDlq extends Construct {
     });
     new CloudwatchMetricAlarm(this, 'oldest-message', {
       alarmName: `${props.names.main}-oldest-message`,
-      alarmDescription: `The oldest message in ${props.names.main} is older than ${props.oldestMessageAlarmSeconds} s: its consumer is failing, throttled or stopped`,
+      alarmDescription: describeAlarm(
+        `The oldest message in ${props.names.main} is older than ${props.oldestMessageAlarmSeconds} s: its consumer is failing, throttled or stopped`,
+        'queueAge',
+      ),
       metricName: 'ApproximateAgeOfOldestMessage',
       dimensions: { QueueName: props.names.main },
       statistic: 'Maximum',

@@ -7,11 +7,16 @@
 import type { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
+import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity/index.js';
+import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
 import { Route53HealthCheck } from '@cdktf/provider-aws/lib/route53-health-check/index.js';
 import { Route53Record } from '@cdktf/provider-aws/lib/route53-record/index.js';
 import { stateBackend } from '../backend.ts';
 import type { InfraConfig } from '../config.ts';
 import type { HttpApi } from '../constructs/http-api.ts';
+import { healthCheckAlarm } from '../constructs/alarms.ts';
+import { DataKey } from '../constructs/data-key.ts';
+import { OnCallTopic } from '../constructs/observability.ts';
 
 export interface GlobalStackProps {
   readonly config: InfraConfig;
@@ -42,6 +47,26 @@ export class GlobalStack extends TerraformStack {
       tags: { Name: `${config.prefix}-primary-api-health` },
     });
     new TerraformOutput(this, 'primary_health_check_id', { value: this.healthCheck.id });
+
+    // The health check's metric exists only in us-east-1, and an alarm notifies a topic in its own
+    // region: so this stack has its own (encrypted) on-call topic, with the same subscription.
+    const key = new DataKey(this, 'alarm-key', {
+      aliasName: `alias/${config.prefix}-global-alarms`,
+      region: 'us-east-1',
+      accountId: new DataAwsCallerIdentity(this, 'account').accountId,
+      partition: new DataAwsPartition(this, 'partition').partition,
+      multiRegion: false,
+    });
+    const onCall = new OnCallTopic(this, 'on-call', {
+      topicName: `${config.prefix}-on-call-global`,
+      kmsKeyArn: key.key.arn,
+      email: config.alarmEmail,
+    });
+    healthCheckAlarm(this, 'primary-health-alarm', {
+      prefix: config.prefix,
+      healthCheckId: this.healthCheck.id,
+      topicArn: onCall.topic.arn,
+    });
 
     if (!config.domain) return;
     const domain = config.domain;

@@ -45,6 +45,7 @@ import { HttpApi } from '../constructs/http-api.ts';
 import { IngestEvents } from '../constructs/ingest-events.ts';
 import { PaginationSecret } from '../constructs/pagination-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
+import { apiAlarms, consumerFailureAlarm, triageDegradedAlarm } from '../constructs/alarms.ts';
 import { QueueWithDlq } from '../constructs/queue-with-dlq.ts';
 import { SearchCollection } from '../constructs/search-collection.ts';
 import { StaticSite } from '../constructs/static-site.ts';
@@ -202,6 +203,9 @@ export class RegionalStack extends TerraformStack {
           : {}),
       });
       functionAlarms(this, `${name}-alarms`, functionName, alarmTopicArn);
+      // With partial batch responses a consumer failing every record reports no Lambda error.
+      if (consumes)
+        consumerFailureAlarm(this, `${name}-failed-records`, { prefix, queue: consumes, topicArn: alarmTopicArn });
       this.functions[name] = fn;
     }
     const rolesWith = (level: 'read' | 'readWrite') =>
@@ -225,7 +229,9 @@ export class RegionalStack extends TerraformStack {
           : {}),
       });
       new TerraformOutput(this, 'api_endpoint', { value: this.api.api.apiEndpoint });
+      apiAlarms(this, 'api-alarms', { prefix, apiId: this.api.api.id, topicArn: alarmTopicArn });
     }
+    if (this.functions.triage) triageDegradedAlarm(this, 'triage-degraded', { prefix, topicArn: alarmTopicArn });
 
     // The dashboard's static site lives once, beside the primary (CloudFront is global anyway).
     if (role === 'primary' && config.web.enabled && config.web.domainName && config.web.oidcClientId && config.domain) {

@@ -469,6 +469,12 @@ describe('observability', () => {
       'Function duration p95 (ms)',
       'Exceptions by type',
       'Triage by provider',
+      'Files ingested by status',
+      'Rows',
+      'Runs',
+      'Triage: all and degraded to rules',
+      'Failed and dead-lettered records (per consumer)',
+      'Duplicate deliveries suppressed',
     ]);
   });
 });
