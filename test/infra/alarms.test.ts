@@ -40,7 +40,7 @@ function plottedCustomMetrics(stack: Json): string[] {
 
 describe('the dashboard', () => {
   it('plots only metrics of the registry (a plotted metric nothing emits fails here)', () => {
-    const registered = new Set(METRIC_KEYS.map((k) => METRICS[k].name));
+    const registered = new Set<string>(METRIC_KEYS.map((k) => METRICS[k].name));
     const plotted = plottedCustomMetrics(out.primary);
 
     expect(plotted.length).toBeGreaterThan(0);
