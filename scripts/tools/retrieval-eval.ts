@@ -70,7 +70,7 @@ try {
   const ctx = { runId: 'eval', dataset: 'eval', businessDate: '2025-12-10', now: new Date().toISOString() };
   const exceptionsIndex = LocalVectorIndex.load(join(dir, 'exceptions.jsonl'));
   const labelOf = new Map<string, string>();
-  const rules = new RulesProvider();
+  const rules = new RulesProvider(policy);
   for (const finding of findings) {
     const record: ExceptionRecord = toExceptionRecord(finding, ctx);
     const passages = numberPassages(await retrievePassages(record, embedder, policyIndex));
