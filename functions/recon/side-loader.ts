@@ -175,7 +175,13 @@ export class SideLoader implements CsvSink {
       this.reject(splitPlain(buf, start, end), line, reason);
       return;
     }
-    this.accept(buf, buf, start, end, undefined, line);
+    // A single key is read where it is; a composite one is built.
+    if (keyRange.length === 2)
+      this.addKey(buf, keyRange[0] as number, keyRange[1] as number, buf, start, end, undefined, line);
+    else {
+      const key = this.compositeKey(buf);
+      this.addKey(key, 0, key.length, buf, start, end, undefined, line);
+    }
   }
 
   /** A quoted or damaged record. */
@@ -224,7 +230,8 @@ export class SideLoader implements CsvSink {
       this.reject(fields, record.line, reason);
       return;
     }
-    this.accept(joined, '', 0, 0, fields, record.line);
+    const key = keyRange.length === 2 ? joined.slice(keyRange[0], keyRange[1]) : this.compositeKey(joined);
+    this.addKey(key, 0, key.length, '', 0, 0, fields, record.line);
   }
 
   /**
@@ -263,30 +270,12 @@ export class SideLoader implements CsvSink {
     this.invalid.push(this.findings.invalidRecord(this.side, this.header, fields, line, reason));
   }
 
-  /**
-   * A valid row whose key columns are at `keyRange` in `str`; its raw line is `buf[start, end)`,
-   * or its fields are `fields` when it was quoted.
-   */
-  private accept(
-    str: string,
-    buf: string,
-    start: number,
-    end: number,
-    fields: string[] | undefined,
-    line: number,
-  ): void {
+  /** The key columns at `keyRange` in `str`, joined. */
+  private compositeKey(str: string): string {
     const keyRange = this.keyRange;
-    if (keyRange.length === 2 && fields === undefined) {
-      this.addKey(str, keyRange[0] as number, keyRange[1] as number, buf, start, end, undefined, line);
-    } else if (keyRange.length === 2) {
-      const key = str.slice(keyRange[0], keyRange[1]);
-      this.addKey(key, 0, key.length, buf, start, end, fields, line);
-    } else {
-      const parts: string[] = [];
-      for (let k = 0; k < keyRange.length; k += 2) parts.push(str.slice(keyRange[k], keyRange[k + 1]));
-      const key = parts.join(KEY_SEPARATOR);
-      this.addKey(key, 0, key.length, buf, start, end, fields, line);
-    }
+    const parts: string[] = [];
+    for (let k = 0; k < keyRange.length; k += 2) parts.push(str.slice(keyRange[k], keyRange[k + 1]));
+    return parts.join(KEY_SEPARATOR);
   }
 
   /**
