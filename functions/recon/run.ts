@@ -6,7 +6,7 @@
  * its lease and converges on the same records (ids are stable, writes are conditional).
  */
 import { reconcile, ReconInputError, type Finding } from './engine.ts';
-import { findingHash, toExceptionRecord } from '../shared/exceptions.ts';
+import { findingHash, toExceptionRecord } from './exception-record.ts';
 import { exceptionId } from '../shared/keys.ts';
 import { INITIAL_STATUS, reconReopens, reconResolves } from '../shared/exception-lifecycle.ts';
 import { TransientError } from '../shared/errors.ts';

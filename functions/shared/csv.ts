@@ -66,24 +66,6 @@ export interface CsvSink {
   record(record: CsvRecord): void;
 }
 
-/**
- * Reads CSV records from a byte stream, yielding them in batches (one per input chunk) so the
- * per-record cost stays a function call, not a promise.
- */
-export async function* readCsv(input: AsyncIterable<Chunk>, options: CsvReadOptions = {}): AsyncGenerator<CsvRecord[]> {
-  const parser = new CsvParser(options.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS);
-  const decoder = new Utf8Decoder();
-  let first = true;
-  for await (const chunk of input) {
-    const text = firstChunkText(chunk, decoder, parser.line, first);
-    first = false;
-    const batch = parser.push(text, false);
-    if (batch.length > 0) yield batch;
-  }
-  const batch = parser.push(decoder.end(parser.line), true);
-  if (batch.length > 0) yield batch;
-}
-
 /** Input is decoded in blocks of about this many bytes. */
 const BLOCK_BYTES = 1 << 20;
 /** A decoded block is parsed in steps of at least this many characters as more input arrives. */
@@ -92,9 +74,9 @@ const STEP_CHARS = 1 << 16;
 const startsWithBom = (b: Uint8Array): boolean => b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
 
 /**
- * Reads CSV records from a byte stream into `sink`, in file order. Same rules and errors as
- * `readCsv`. Each input chunk is validated as it comes, but small chunks (a file stream's 64 KiB,
- * an S3 body's 16 KiB) are decoded in blocks of about 1 MiB: one string per block, held outside
+ * Reads CSV records from a byte stream into `sink`, in file order: the one reader of extracts
+ * (recon's engine and ingest's validation both use it). Each input chunk is validated as it
+ * comes, but small chunks (a file stream's 64 KiB, an S3 body's 16 KiB) are decoded in blocks of about 1 MiB: one string per block, held outside
  * the JavaScript heap, instead of many small ones the garbage collector has to move. A block is
  * parsed step by step while the next one is read, so reading and parsing still overlap.
  */
@@ -173,13 +155,6 @@ export async function readCsvInto(
   parser.feed(decoder.end(parser.line), true, sink);
 }
 
-/** A chunk's text. Exactly one leading BOM is dropped: by the decoder, or here for text input. */
-function firstChunkText(chunk: Chunk, decoder: Utf8Decoder, line: number, first: boolean): string {
-  if (typeof chunk === 'string') return first && chunk.charCodeAt(0) === 0xfeff ? chunk.slice(1) : chunk;
-  if (first) checkByteOrderMark(chunk);
-  return decoder.decode(chunk, line);
-}
-
 function checkByteOrderMark(bytes: Uint8Array): void {
   if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))) {
     throw new CsvFileError('ENCODING', 'file is UTF-16 encoded; expected UTF-8', 1);
@@ -227,11 +202,6 @@ class Utf8Decoder {
     return bytes;
   }
 
-  decode(chunk: Uint8Array, line: number): string {
-    const bytes = this.take(chunk, line);
-    return this.ascii ? bytes.toString('latin1') : bytes.toString('utf8');
-  }
-
   /** The end of the stream: bytes still waiting for the rest of their character are an error. */
   end(line: number): string {
     if (this.carry !== undefined) throw encodingError(line);
@@ -272,17 +242,6 @@ type QuotedRecord = {
   readonly error?: string;
 };
 
-/** Collects a sink's records as `CsvRecord` objects. */
-class RecordCollector implements CsvSink {
-  readonly out: CsvRecord[] = [];
-  plain(buf: string, start: number, end: number, line: number): void {
-    this.out.push({ line, plain: buf.slice(start, end) });
-  }
-  record(record: CsvRecord): void {
-    this.out.push(record);
-  }
-}
-
 /** Incremental parser; exported for tests that feed it strings directly. */
 export class CsvParser {
   /** Line number of the next unread character. */
@@ -299,13 +258,7 @@ export class CsvParser {
     return this.pending.length;
   }
 
-  push(text: string, final: boolean): CsvRecord[] {
-    const collector = new RecordCollector();
-    this.feed(text, final, collector);
-    return collector.out;
-  }
-
-  /** Like `push`, but hands each record to `sink` as it is found. */
+  /** Parses `text`, the next piece of input (`final`: the last), handing each record to `sink`. */
   feed(text: string, final: boolean, sink: CsvSink): void {
     this.scan(this.pending.length > 0 ? this.pending + text : text, final, sink);
     this.checkPending();

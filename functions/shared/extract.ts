@@ -2,7 +2,7 @@
  * What makes a CSV extract acceptable before any reconciliation: UTF-8, a readable structure,
  * a header with unique, non-empty names that include every column the policy needs.
  */
-import { CsvFileError, fieldsOf, readCsv, type CsvRecord } from './csv.ts';
+import { CsvFileError, fieldsOf, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
 import { requiredColumns, type ReconPolicy } from './policy.ts';
 
 export type ReconErrorCode = 'FILE_EMPTY' | 'HEADER_INVALID' | 'MISSING_COLUMNS' | CsvFileError['code'];
@@ -70,27 +70,41 @@ export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy
 export type ValidationResult =
   { ok: true; rows: number; header: string[] } | { ok: false; code: string; message: string; line?: number };
 
+/** Checks the header, counts the data rows after it. */
+class ExtractCounter implements CsvSink {
+  header: string[] | undefined;
+  rows = 0;
+  private readonly file: string;
+  private readonly policy: ReconPolicy;
+  constructor(file: string, policy: ReconPolicy) {
+    this.file = file;
+    this.policy = policy;
+  }
+  plain(buf: string, start: number, end: number, line: number): void {
+    if (this.header === undefined)
+      this.header = checkHeader({ line, plain: buf.slice(start, end) }, this.file, this.policy);
+    else this.rows++;
+  }
+  record(record: CsvRecord): void {
+    if (this.header === undefined) this.header = checkHeader(record, this.file, this.policy);
+    else this.rows++;
+  }
+}
+
 /**
- * Reads the whole extract once, as recon will: counts data rows and fails on anything that
- * would stop recon (encoding, structure, header). Row-level problems (a bad amount, a ragged
- * row) are not file errors: recon reports them as INVALID_RECORD exceptions.
+ * Reads the whole extract once with recon's reader (`readCsvInto`), so a file that passes here
+ * reads the same in recon: counts data rows and fails on anything that would stop recon
+ * (encoding, structure, header). Row-level problems (a bad amount, a ragged row) are not file
+ * errors: recon reports them as INVALID_RECORD exceptions.
  */
 export async function validateExtract(
   stream: AsyncIterable<Uint8Array | string>,
   file: string,
   policy: ReconPolicy,
 ): Promise<ValidationResult> {
-  let header: string[] | undefined;
-  let rows = 0;
+  const counter = new ExtractCounter(file, policy);
   try {
-    for await (const batch of readCsv(stream)) {
-      if (header === undefined && batch[0] !== undefined) {
-        header = checkHeader(batch[0], file, policy);
-        rows += batch.length - 1;
-      } else {
-        rows += batch.length;
-      }
-    }
+    await readCsvInto(stream, counter);
   } catch (error) {
     if (error instanceof ReconInputError)
       return {
@@ -108,7 +122,7 @@ export async function validateExtract(
       };
     throw error;
   }
-  if (header === undefined) {
+  if (counter.header === undefined) {
     return {
       ok: false,
       code: 'FILE_EMPTY',
@@ -116,5 +130,5 @@ export async function validateExtract(
       line: 1,
     };
   }
-  return { ok: true, rows, header };
+  return { ok: true, rows: counter.rows, header: counter.header };
 }

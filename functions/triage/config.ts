@@ -33,6 +33,7 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.triageProviders]: providerChain,
       [ENV.openaiBaseUrl]: z.string().url().optional(),
       [ENV.openaiApiKey]: z.string().optional(),
+      [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),
       [ENV.failuresTable]: z.string().optional(),
       [ENV.deadLetterQueueUrl]: z.string().optional(),
       [ENV.breakerThreshold]: z.coerce.number().int().positive().default(3),

@@ -6,6 +6,7 @@ import { ConfigError } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { triageRequestSchema } from '../shared/messages.ts';
+import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
 import { sleep } from '../shared/retry.ts';
@@ -27,6 +28,7 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
   const aws = createAwsClients({ s3ForcePathStyle: false });
   // One attempt per SDK call: the chain owns retries, backoff and the circuit breaker.
   const bedrock = new BedrockRuntimeClient({ maxAttempts: 1 });
+  const policy = loadReconPolicyFile(config[ENV.reconPolicyPath]);
   const providers: TriageProvider[] = config[ENV.triageProviders].map((p) => {
     if (p.kind === 'bedrock') return new BedrockConverseProvider(bedrock, p.model);
     if (p.kind === 'openai') {
@@ -39,10 +41,10 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
         ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}),
       });
     }
-    return new RulesProvider();
+    return new RulesProvider(policy);
   });
   // Nothing is left untriaged: rules end every chain.
-  if (!providers.some((p) => p.kind === 'rules')) providers.push(new RulesProvider());
+  if (!providers.some((p) => p.kind === 'rules')) providers.push(new RulesProvider(policy));
   return {
     store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
     embedder: createEmbedder(),

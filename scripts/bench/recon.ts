@@ -60,7 +60,7 @@ async function loadPolicy(): Promise<ReconPolicy> {
 /** Child: Tally's engine, from opening the files to every exception record serialised. */
 async function runTally(sourcePath: string, targetPath: string): Promise<ChildResult> {
   const { reconcile } = await import('../../functions/recon/engine.ts');
-  const { toExceptionRecord } = await import('../../functions/shared/exceptions.ts');
+  const { toExceptionRecord } = await import('../../functions/recon/exception-record.ts');
   const policy = await loadPolicy();
   const ctx = { runId: 'bench', dataset: 'bench', businessDate: '2026-01-02', now: '2026-01-02T00:00:00.000Z' };
   const started = performance.now();

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { reconcile, ReconInputError } from '../../functions/recon/engine.ts';
 import { parseReconPolicy, PolicyError } from '../../functions/shared/policy.ts';
-import { toExceptionRecord } from '../../functions/shared/exceptions.ts';
+import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
 import { DEFAULT_POLICY_PATH } from '../../functions/shared/paths.ts';
 import { UsageError } from './usage.ts';
 

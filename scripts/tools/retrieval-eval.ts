@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { reconcile } from '../../functions/recon/engine.ts';
-import { exceptionId, toExceptionRecord } from '../../functions/shared/exceptions.ts';
+import { exceptionId } from '../../functions/shared/exceptions.ts';
+import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
 import { DEFAULT_POLICY_PATH, POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
 import { passageEmbeddingText, splitIntoPassages } from '../../functions/shared/policy-corpus.ts';
@@ -69,7 +70,7 @@ try {
   const ctx = { runId: 'eval', dataset: 'eval', businessDate: '2025-12-10', now: new Date().toISOString() };
   const exceptionsIndex = LocalVectorIndex.load(join(dir, 'exceptions.jsonl'));
   const labelOf = new Map<string, string>();
-  const rules = new RulesProvider();
+  const rules = new RulesProvider(policy);
   for (const finding of findings) {
     const record: ExceptionRecord = toExceptionRecord(finding, ctx);
     const passages = numberPassages(await retrievePassages(record, embedder, policyIndex));

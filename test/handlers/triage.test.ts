@@ -27,6 +27,7 @@ import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
 import { passageEmbeddingText, splitIntoPassages } from '../../functions/shared/policy-corpus.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
+import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
 
@@ -142,7 +143,7 @@ describe('triage', () => {
       providers: [
         new BedrockConverseProvider(client, PRIMARY),
         new BedrockConverseProvider(client, FALLBACK),
-        new RulesProvider(),
+        new RulesProvider(loadReconPolicyFile(join(POLICIES_DIR, 'recon-policy.md'))),
       ],
       breaker: new DynamoCircuitBreaker(dynamo.doc, breakerTable, { threshold: 2, cooldownMs: 60_000 }),
       now: () => clock,

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
-import { CsvFileError, CsvParser, fieldsOf, readCsv, type CsvRecord } from '../../functions/shared/csv.ts';
+import {
+  CsvFileError,
+  CsvParser,
+  fieldsOf,
+  readCsvInto,
+  type CsvRecord,
+  type CsvSink,
+} from '../../functions/shared/csv.ts';
 
 type Chunk = Uint8Array | string;
 
@@ -11,11 +18,31 @@ async function* streamOf(chunks: readonly Chunk[]): AsyncGenerator<Chunk> {
   for (const chunk of chunks) yield chunk;
 }
 
+/** Collects what the reader hands its sink as `CsvRecord` objects, in order. */
+class RecordCollector implements CsvSink {
+  readonly out: CsvRecord[] = [];
+  plain(buf: string, start: number, end: number, line: number): void {
+    this.out.push({ line, plain: buf.slice(start, end) });
+  }
+  record(record: CsvRecord): void {
+    this.out.push(record);
+  }
+}
+
 async function readAll(chunks: readonly Chunk[], maxRecordChars?: number): Promise<CsvRecord[]> {
-  const records: CsvRecord[] = [];
+  const collector = new RecordCollector();
   const options = maxRecordChars === undefined ? {} : { maxRecordChars };
-  for await (const batch of readCsv(streamOf(chunks), options)) records.push(...batch);
-  return records;
+  await readCsvInto(streamOf(chunks), collector, options);
+  return collector.out;
+}
+
+/** A CsvParser fed `pieces` one by one, then the end of input. */
+function parsePieces(pieces: readonly string[]): CsvRecord[] {
+  const parser = new CsvParser();
+  const collector = new RecordCollector();
+  for (const piece of pieces) parser.feed(piece, false, collector);
+  parser.feed('', true, collector);
+  return collector.out;
 }
 
 function readText(text: string): Promise<CsvRecord[]> {
@@ -52,10 +79,10 @@ async function readError(chunks: readonly Chunk[], maxRecordChars?: number): Pro
     if (error instanceof CsvFileError) return error;
     throw error;
   }
-  throw new Error('expected readCsv to fail with CsvFileError');
+  throw new Error('expected readCsvInto to fail with CsvFileError');
 }
 
-describe('readCsv record boundaries', () => {
+describe('readCsvInto record boundaries', () => {
   it('reads LF and CRLF files to the same fields and line numbers', async () => {
     // Prepare
     const lf = 'trade_id,amount\nT1,1.00\nT2,2.00\n';
@@ -125,7 +152,7 @@ describe('readCsv record boundaries', () => {
   });
 });
 
-describe('readCsv encodings', () => {
+describe('readCsvInto encodings', () => {
   it('strips a UTF-8 byte-order mark from the first field', async () => {
     // Prepare
     const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...encoder.encode('trade_id,amount\nT1,1\n')]);
@@ -198,7 +225,7 @@ describe('readCsv encodings', () => {
   });
 });
 
-describe('readCsv structural damage', () => {
+describe('readCsvInto structural damage', () => {
   it('fails an unclosed quote with CSV_UNCLOSED_QUOTE and the line it opened on', async () => {
     // Act
     const error = await readError([encoder.encode('a,b\nc,d\ne,"never closed\nmore\n')]);
@@ -243,7 +270,7 @@ describe('readCsv structural damage', () => {
   });
 });
 
-describe('readCsv chunking', () => {
+describe('readCsvInto chunking', () => {
   it('parses a record split across one-byte chunks the same as one chunk', async () => {
     // Prepare
     const text = 'id,note,amount\r\n1,"a, ""b""\r\nc",1.00\r\n\r\n2,plain,"1,250.50"\r\n3,x"y,\0\r\n4,"q"z,5';
@@ -258,12 +285,14 @@ describe('readCsv chunking', () => {
     expect(whole.map((r) => r.line)).toEqual([1, 2, 5, 6, 7]);
   });
 
-  it('CsvParser fed a string in pieces matches one push', () => {
+  it('CsvParser fed a string in pieces matches one feed', () => {
     const text = 'a,"b\nc"\r\nd,e\n';
-    const whole = new CsvParser().push(text, true);
-    const parser = new CsvParser();
-    const pieces = [...text].flatMap((ch) => parser.push(ch, false)).concat(parser.push('', true));
-    expect(pieces).toEqual(whole);
+    const whole = parsePieces([text]);
+    expect(parsePieces([...text])).toEqual(whole);
+    expect(table(whole)).toEqual([
+      ['a', 'b\nc'],
+      ['d', 'e'],
+    ]);
   });
 
   it('parses a 2 MB quoted field holding commas and newlines', async () => {
@@ -286,7 +315,7 @@ describe('readCsv chunking', () => {
   });
 });
 
-describe('readCsv fuzz', () => {
+describe('readCsvInto fuzz', () => {
   const piece = fc.constantFrom('a', 'B', 'z', 'é', '€', ' ', '  ', ',', '"', '""', '\n', '\r\n', 'x y', '1.50');
   const field = fc.array(piece, { maxLength: 6 }).map((parts) => parts.join(''));
   const record = fc.array(field, { minLength: 1, maxLength: 5 });

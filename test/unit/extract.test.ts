@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
-import { validateExtract } from '../../functions/shared/extract.ts';
+import { ReconInputError, validateExtract } from '../../functions/shared/extract.ts';
+import { reconcile } from '../../functions/recon/engine.ts';
 
 const policy = parseReconPolicy(readFileSync(new URL('../../policies/recon-policy.md', import.meta.url), 'utf8'));
 const HEADER = 'trade_id,account_id,trade_date,amount';
@@ -86,5 +87,33 @@ describe('validateExtract rejects an extract recon cannot read', () => {
       expect(result.line).toBeGreaterThanOrEqual(1);
       expect(result.message).toMatch(/^x\.csv:\d+: .*UTF-8/);
     }
+  });
+});
+
+describe('validateExtract and recon read a file alike', () => {
+  const good = `${HEADER}\nT1,A1,2025-12-01,1.00\n`;
+  const bad = Buffer.concat([
+    Buffer.from(`${HEADER}\n${'T0,A0,2025-12-01,1.00\n'.repeat(5000)}`),
+    Buffer.from([0x63, 0xe9, 0x0a]),
+  ]);
+  it.each([
+    ['a Latin-1 byte far into the file', bad, 1000],
+    ['a Latin-1 byte far into the file, read in small chunks', bad, 7],
+    ['an unclosed quote', `${HEADER}\nT1,A1,2025-12-01,1\nT2,"A2,2025-12-02,2\n`, undefined],
+    ['a damaged header after blank lines', `\n\n${HEADER},"x"y\n`, undefined],
+    ['an empty file', '', undefined],
+  ])('with the same code and line for %s', async (_name, content, chunkSize) => {
+    // Act
+    const validation = await validateExtract(streamOf(content, chunkSize), 'x.csv', policy);
+    const recon = await reconcile(
+      { name: 'x.csv', stream: streamOf(content, chunkSize) },
+      { name: 'y.csv', stream: streamOf(good) },
+      policy,
+    ).catch((error: unknown) => error);
+    // Assess
+    expect(recon).toBeInstanceOf(ReconInputError);
+    expect(validation).toMatchObject({ ok: false, code: (recon as ReconInputError).code });
+    if (!validation.ok && (recon as ReconInputError).line !== undefined)
+      expect(validation.line).toBe((recon as ReconInputError).line);
   });
 });

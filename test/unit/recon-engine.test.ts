@@ -15,7 +15,8 @@ import {
   type ReconInput,
   type ReconResult,
 } from '../../functions/recon/engine.ts';
-import { exceptionId, toExceptionRecord } from '../../functions/shared/exceptions.ts';
+import { exceptionId } from '../../functions/shared/exceptions.ts';
+import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
 import { generatePair, type GeneratedPair } from '../../scripts/bench/generate.ts';
 import { SIDES } from '../../functions/shared/types.ts';
 

@@ -1,4 +1,6 @@
 import type { NumberedPassage } from '../prompt.ts';
+import { formatDecimal } from '../../shared/decimal.ts';
+import type { ReconPolicy } from '../../shared/policy.ts';
 import type { ExceptionRecord } from '../../shared/types.ts';
 import type { ProviderAnswer, ProviderInput, TriageProvider } from './types.ts';
 
@@ -6,11 +8,17 @@ import type { ProviderAnswer, ProviderInput, TriageProvider } from './types.ts';
  * Deterministic triage from policy alone: severity from the recon policy's severity rules (the
  * engine already applied them: `policy_severity`), actions and causes from the runbook section
  * for the exception's type, citing exactly those passages. Never fails, never calls out.
+ * The tolerance it quotes is the recon policy's, the one the engine applied.
  */
 export class RulesProvider implements TriageProvider {
   readonly name = 'rules';
   readonly model = 'recon-policy-rules';
   readonly kind = 'rules' as const;
+  private readonly tolerance: string;
+
+  constructor(policy: Pick<ReconPolicy, 'amountTolerance'>) {
+    this.tolerance = formatDecimal(policy.amountTolerance);
+  }
 
   async triage(input: ProviderInput): Promise<ProviderAnswer> {
     const { exception, passages } = input;
@@ -25,7 +33,7 @@ export class RulesProvider implements TriageProvider {
     return {
       answer: {
         severity: exception.policy_severity,
-        summary: summarise(exception),
+        summary: summarise(exception, this.tolerance),
         recommended_actions: [...bullets(check), ...(owner ? [firstSentence(owner.text)] : [])],
         root_cause_hypotheses: bullets(causes),
         policy_citations: cited.map((p) => p.ref),
@@ -52,12 +60,12 @@ function keyText(exception: ExceptionRecord): string {
     .join(', ');
 }
 
-function summarise(e: ExceptionRecord): string {
+function summarise(e: ExceptionRecord, tolerance: string): string {
   const key = keyText(e);
   switch (e.exception_type) {
     case 'AMOUNT_MISMATCH': {
       const d = e.diffs.find((x) => x.delta !== undefined);
-      return `${key}: amount differs between source (${d?.source}) and target (${d?.target}), a difference of ${d?.delta}, beyond the 0.01 tolerance.`;
+      return `${key}: amount differs between source (${d?.source}) and target (${d?.target}), a difference of ${d?.delta}, beyond the ${tolerance} tolerance.`;
     }
     case 'FIELD_MISMATCH':
       return `${key}: ${e.diffs.map((d) => `${d.field} is ${d.source} in source but ${d.target} in target`).join('; ')}.`;
