@@ -14,7 +14,8 @@ import { DynamoIdempotencyStore } from '../shared/tables/idempotency-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { ingestConfig } from './config.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
-import { ingestObject, objectCreatedEventSchema, type IngestDeps, type IngestOutcome } from './ingest.ts';
+import { objectCreatedEventSchema } from '../shared/messages.ts';
+import { ingestObject, type IngestDeps, type IngestOutcome } from './ingest.ts';
 
 const logger = createLogger('ingest-worker');
 

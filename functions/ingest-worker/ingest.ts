@@ -6,7 +6,6 @@
  * sides of a (dataset, date) are accepted asks for exactly one reconciliation run.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import { validateExtract } from '../shared/extract.ts';
 import { PermanentError, TransientError } from '../shared/errors.ts';
 import type { ReconPolicy } from '../shared/policy.ts';
@@ -32,22 +31,7 @@ import {
 } from '../shared/keys.ts';
 import { passageEmbeddingText, splitIntoPassages } from '../shared/policy-corpus.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
-
-export const objectCreatedEventSchema = z.object({
-  'detail-type': z.literal('Object Created'),
-  source: z.literal('aws.s3'),
-  time: z.string(),
-  detail: z.object({
-    bucket: z.object({ name: z.string().min(1) }),
-    object: z.object({
-      key: z.string().min(1),
-      size: z.number().int().nonnegative().optional(),
-      etag: z.string().min(1),
-      sequencer: z.string().min(1),
-    }),
-  }),
-});
-export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
+import type { ObjectCreatedEvent } from '../shared/messages.ts';
 
 /** `incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv`, or a PermanentError saying what was expected. */
 function requireIncomingKey(key: string): IncomingKey {

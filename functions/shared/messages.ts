@@ -1,6 +1,23 @@
 import { z } from 'zod';
 import { BUSINESS_DATE_PATTERN } from './keys.ts';
 
+/** Body of a message on the ingest queue: the EventBridge "Object Created" event S3 sends. */
+export const objectCreatedEventSchema = z.object({
+  'detail-type': z.literal('Object Created'),
+  source: z.literal('aws.s3'),
+  time: z.string(),
+  detail: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      size: z.number().int().nonnegative().optional(),
+      etag: z.string().min(1),
+      sequencer: z.string().min(1),
+    }),
+  }),
+});
+export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
+
 /** Body of a message on the recon queue. */
 export const reconRequestSchema = z.object({
   run_id: z.string().min(1),

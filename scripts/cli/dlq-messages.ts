@@ -3,8 +3,7 @@
  * recorded for each, and what each is about, read through the schema of the queue it came from.
  */
 import { GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import { objectCreatedEventSchema } from '../../functions/ingest-worker/ingest.ts';
-import { reconRequestSchema, triageRequestSchema } from '../../functions/shared/messages.ts';
+import { objectCreatedEventSchema, reconRequestSchema, triageRequestSchema } from '../../functions/shared/messages.ts';
 import type { QueueName } from '../../functions/shared/resources.ts';
 import { failureId, type FailureRecord } from '../../functions/shared/tables/failures.ts';
 import { DEAD_LETTER_ATTRIBUTES } from '../../functions/shared/adapters/sqs-queue.ts';
