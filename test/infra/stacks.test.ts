@@ -18,7 +18,8 @@ import {
   type TableDef,
 } from '../../functions/shared/resources.ts';
 import { FUNCTION_ACCESS } from '../../infra/access.ts';
-import { API_ROUTES } from '../../infra/constructs/http-api.ts';
+import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
+import { router } from '../../functions/query-api/routes.ts';
 import { dataOf, ref, referenced, resourcesOf, statementsIn, synth, type Json, type Synthesised } from './synth.ts';
 
 let out: Synthesised;
@@ -395,9 +396,10 @@ describe('HTTP API', () => {
   it('serves every query-api route; all but GET /health need a JWT', () => {
     for (const [, stack] of regional()) {
       const routes = resourcesOf(stack, 'aws_apigatewayv2_route').map(([, r]) => r);
-      expect(routes.map((r) => r.route_key).sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+      expect(routes.map((r) => r.route_key).sort()).toEqual(API_ROUTES.map(routeKey).sort());
       for (const route of routes) {
-        if (route.route_key === 'GET /health') expect(route.authorization_type).toBe('NONE');
+        const declared = API_ROUTES.find((r) => routeKey(r) === route.route_key);
+        if (declared?.public) expect(route.authorization_type).toBe('NONE');
         else
           expect(route, route.route_key).toMatchObject({
             authorization_type: 'JWT',
@@ -405,6 +407,11 @@ describe('HTTP API', () => {
           });
       }
     }
+  });
+
+  it('the route table the synth reads is the one the router serves, and only the health probe is public', () => {
+    expect([...router.routes].sort()).toEqual(API_ROUTES.map(routeKey).sort());
+    expect(API_ROUTES.filter((r) => r.public).map(routeKey)).toEqual(['GET /health']);
   });
 
   it('every route invokes query-api, which only this API may invoke', () => {
