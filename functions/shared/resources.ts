@@ -214,3 +214,21 @@ export const METRICS = {
   exceptions: { name: 'Exceptions', dimension: 'exception_type' },
   triage: { name: 'TriageCompleted', dimension: 'provider' },
 } as const;
+
+/** The vector indexes: passages of the policy corpus, and one document per triaged exception. */
+export const INDEX_KINDS = ['exceptions', 'policies'] as const;
+export type IndexKind = (typeof INDEX_KINDS)[number];
+
+/**
+ * Variables the Lambda runtime sets (never the stacks): read by the functions, named here so that
+ * the deployment-parity test and the local stack set them the way Lambda does.
+ */
+export const LAMBDA_ENV = {
+  /** Present only on Lambda: configuration then refuses local-only defaults and adapters. */
+  functionName: 'AWS_LAMBDA_FUNCTION_NAME',
+  /** The bundle's directory (/var/task): policies shipped with the bundle are read from here. */
+  taskRoot: 'LAMBDA_TASK_ROOT',
+  region: 'AWS_REGION',
+  /** Powertools' service name; the stacks set it to the function's name. */
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+} as const;
