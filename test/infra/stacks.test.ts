@@ -334,6 +334,97 @@ describe('IAM', () => {
   });
 });
 
+describe('grants per resource (issue 9)', () => {
+  const fnStatements = (stack: Json, name: string) => {
+    const [, fn] = named(stack, 'aws_lambda_function', `${out.config.prefix}-${name}`, 'function_name');
+    const role = /^\$\{aws_iam_role\.([^.]+)\.arn\}$/.exec(fn.role as string)?.[1];
+    const [, policy] = resourcesOf(stack, 'aws_iam_role_policy').find(
+      ([, p]) => p.role === `\${aws_iam_role.${role}.id}`,
+    ) as [string, Json];
+    const doc = /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(policy.policy as string)?.[1] as string;
+    return stack.data.aws_iam_policy_document[doc].statement as Json[];
+  };
+
+  it("every role that uses a table holds that table's key in its region, only through DynamoDB", () => {
+    const [, table] = named(out.primary, 'aws_dynamodb_table', names().tables.exceptions);
+    const primaryKey = table.server_side_encryption.kms_key_arn as string;
+    const replicaKeyRef = (table.replica as Json[])[0]?.kms_key_arn as string;
+    const replicaKeyId = /^\$\{aws_kms_replica_key\.([^.]+)\.arn\}$/.exec(replicaKeyRef)?.[1];
+    const [, replicaAlias] = resourcesOf(out.primary, 'aws_kms_alias').find(
+      ([, a]) => a.target_key_id === `\${aws_kms_replica_key.${replicaKeyId}.key_id}`,
+    ) as [string, Json];
+    for (const [role, stack] of regional()) {
+      const region = out.config.regions[role];
+      for (const name of FUNCTION_NAMES) {
+        const statements = fnStatements(stack, name);
+        const writes = statements.some(
+          (s) => s.sid.endsWith('Table') && s.actions.some((a: string) => /Put|Update|Delete|Write/.test(a)),
+        );
+        const key = statements.find((s) => s.sid === 'UseTablesKeyThroughDynamodb') as Json;
+        expect(key, `${role} ${name}`).toBeDefined();
+        expect(key.condition).toEqual([
+          { test: 'StringEquals', variable: 'kms:ViaService', values: [`dynamodb.${region}.amazonaws.com`] },
+        ]);
+        expect(key.actions).toEqual(
+          writes
+            ? ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']
+            : ['kms:Decrypt', 'kms:DescribeKey'],
+        );
+        if (role === 'primary') expect(key.resources).toEqual([primaryKey]);
+        else {
+          const alias = /^\$\{data\.aws_kms_alias\.([^.]+)\.target_key_arn\}$/.exec(key.resources[0])?.[1] as string;
+          expect(stack.data.aws_kms_alias[alias].name).toBe(replicaAlias.name);
+        }
+      }
+    }
+  });
+
+  it('table statements name one table each, with only the actions the function calls there', () => {
+    for (const name of FUNCTION_NAMES) {
+      for (const s of fnStatements(out.primary, name).filter((st) => st.sid.endsWith('Table'))) {
+        expect(
+          s.resources.filter((r: string) => !r.endsWith('/index/*')),
+          `${name} ${s.sid}`,
+        ).toHaveLength(1);
+        expect(s.actions.length).toBeLessThan(8);
+      }
+    }
+    expect(fnStatements(out.primary, 'recon').find((s) => s.sid === 'UseRunsTable')?.actions).toEqual([
+      'dynamodb:UpdateItem',
+    ]);
+  });
+
+  it('recon and query-api may write the exceptions index, and no other index', () => {
+    const [, access] = resourcesOf(out.primary, 'aws_opensearchserverless_access_policy')[0] as [string, Json];
+    const rules = JSON.parse(access.policy as string) as {
+      Rules: { Resource: string[]; Permission: string[] }[];
+      Principal: string[];
+    }[];
+    for (const name of ['recon', 'query-api']) {
+      const [, fn] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-${name}`, 'function_name');
+      const rule = rules.find((r) => r.Principal.includes(fn.role as string));
+      expect(rule?.Rules, name).toEqual([
+        {
+          ResourceType: 'index',
+          Resource: [`index/${searchCollectionName(out.config.prefix)}/${out.config.prefix}-exceptions`],
+          Permission: ['aoss:ReadDocument', 'aoss:WriteDocument'],
+        },
+      ]);
+    }
+  });
+
+  it('recon is told where the search collection and its exceptions index are (defect 1)', () => {
+    const [, recon] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-recon`, 'function_name');
+    expect(recon.environment.variables).toMatchObject({
+      TALLY_VECTOR_STORE: 'opensearch',
+      TALLY_OPENSEARCH_ENDPOINT: expect.stringMatching(
+        /^\$\{aws_opensearchserverless_collection\.[^.]+\.collection_endpoint\}$/,
+      ),
+      TALLY_EXCEPTIONS_INDEX: `${out.config.prefix}-exceptions`,
+    });
+  });
+});
+
 describe('DynamoDB', () => {
   it('the primary creates every shared table as a global table: on-demand, PITR, KMS, replica in the secondary', () => {
     for (const [table, def] of Object.entries(TABLES) as [string, TableDef][]) {
