@@ -26,6 +26,7 @@ import {
   type QueueName,
 } from '../../functions/shared/resources.ts';
 import { environmentFor, searchRulesFor, statementsFor, type Deployment, type Resources } from '../access.ts';
+import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
 import { corsOriginsFor, functionSettingsFor, type InfraConfig } from '../config.ts';
@@ -34,6 +35,7 @@ import { DataTables } from '../constructs/data-tables.ts';
 import { EncryptedBucket } from '../constructs/encrypted-bucket.ts';
 import { HttpApi } from '../constructs/http-api.ts';
 import { IngestEvents } from '../constructs/ingest-events.ts';
+import { PolicyCorpus } from '../constructs/policy-corpus.ts';
 import { PaginationSecret } from '../constructs/pagination-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
 import { QueueWithDlq } from '../constructs/queue-with-dlq.ts';
@@ -118,7 +120,7 @@ export class RegionalStack extends TerraformStack {
     const alarmTopicArn = onCall.topic.arn;
 
     const bucketName = awsBucketName(prefix, region);
-    const bucket = new EncryptedBucket(this, 'data-bucket', {
+    const dataBucket = new EncryptedBucket(this, 'data-bucket', {
       bucketName,
       kmsKeyArn,
       expiries: [
@@ -127,7 +129,8 @@ export class RegionalStack extends TerraformStack {
       ],
       noncurrentVersionDays: config.retention.noncurrentVersionDays,
       corsOrigins: corsOriginsFor(config),
-    }).bucket;
+    });
+    const bucket = dataBucket.bucket;
 
     this.queues = {} as Record<QueueName, QueueWithDlq>;
     for (const queue of QUEUE_NAMES) {
@@ -145,11 +148,18 @@ export class RegionalStack extends TerraformStack {
         alarmTopicArn,
       });
     }
-    new IngestEvents(this, 'ingest-events', {
+    const ingestEvents = new IngestEvents(this, 'ingest-events', {
       ruleName: `${prefix}-object-created`,
       bucketName,
       queue: this.queues.ingest.main,
       deadLetterQueue: this.queues.ingest.dlq,
+    });
+    // The triage corpus, in every region: its Object Created events reach ingest like any upload.
+    new PolicyCorpus(this, 'policy-corpus', {
+      bucket: bucket.id,
+      kmsKeyArn,
+      sourceDir: POLICIES_DIR,
+      after: [dataBucket.notification, ingestEvents.target],
     });
 
     const search = new SearchCollection(this, 'search', { collectionName: searchCollectionName(prefix), kmsKeyArn });

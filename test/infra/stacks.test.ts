@@ -2,7 +2,9 @@
  * The synthesised Terraform, read as behaviour: what on-call, security review and failover rely
  * on, checked on every queue, Lambda, route and IAM statement rather than against a snapshot.
  */
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import {
   DLQ_RETENTION_SECONDS,
   FUNCTION_NAMES,
@@ -158,6 +160,32 @@ describe('S3 -> EventBridge -> ingest queue', () => {
           ],
         }),
       ]);
+    }
+  });
+});
+
+describe('policy corpus', () => {
+  it('every policies/*.md is an object of each regional bucket, written once S3 events reach the ingest queue', () => {
+    const documents = readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'));
+    for (const [, stack] of regional()) {
+      const objects = resourcesOf(stack, 'aws_s3_object').map(([, o]) => o);
+      expect(objects.map((o) => o.key).sort()).toEqual(documents.map((f) => `policies/${f}`).sort());
+      const [bucketId] = named(
+        stack,
+        'aws_s3_bucket',
+        awsBucketName(out.config.prefix, stack.provider.aws[0].region),
+        'bucket',
+      );
+      for (const o of objects) {
+        expect(o.bucket).toBe(ref('aws_s3_bucket', bucketId, 'id'));
+        expect(o.kms_key_id).toMatch(/^\$\{aws_kms_key\./);
+        expect(o.depends_on).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/^aws_s3_bucket_notification\./),
+            expect.stringMatching(/^aws_cloudwatch_event_target\./),
+          ]),
+        );
+      }
     }
   });
 });

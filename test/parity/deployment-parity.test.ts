@@ -13,7 +13,7 @@
  * kms:ViaService, KMS itself — key use is implied from the calls that need it — service quotas,
  * API Gateway's own authorizer), and calls on paths this flow does not take.
  */
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -34,7 +34,6 @@ import { parseInfraConfig, type InfraConfig } from '../../infra/config.ts';
 import { TABLE_KEY_ACTIONS, UNOBSERVED_GRANTS } from '../../infra/access.ts';
 import {
   FUNCTION_NAMES,
-  PREFIXES,
   QUEUES,
   awsBucketName,
   resourceNames,
@@ -42,7 +41,7 @@ import {
   type FunctionName,
   type QueueName,
 } from '../../functions/shared/resources.ts';
-import { POLICIES_DIR, REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { buildFunctions } from '../../scripts/build.ts';
 import { startEmulators, type Emulators } from '../../scripts/local/emulators.ts';
 import { provision, type QueueUrls } from '../../scripts/local/provision.ts';
@@ -71,6 +70,7 @@ let emulators: Emulators;
 let stopAll: (() => Promise<void>)[] = [];
 let proxy: Awaited<ReturnType<typeof startAwsProxy>>;
 let queues: Record<QueueName, QueueUrls>;
+let stacks: { id: string; json: Json }[];
 const deployed: Record<Region, DeployedFunction[]> = { primary: [], secondary: [] };
 const lambdas: Record<Region, Partial<Record<FunctionName, RunningLambda>>> = { primary: {}, secondary: {} };
 /** Whatever went wrong in a flow, per region: asserted by the first tests. */
@@ -88,7 +88,7 @@ beforeAll(async () => {
   buildTally(app, config, { distDir, deployed: FUNCTION_NAMES, skipped: [] });
   app.synth();
   const ids = stackIds(config);
-  const stacks = REGIONS.map((role) => ({
+  stacks = REGIONS.map((role) => ({
     id: ids[role],
     json: JSON.parse(readFileSync(join(tmp, 'out', 'stacks', ids[role], 'cdk.tf.json'), 'utf8')) as Json,
   }));
@@ -346,16 +346,20 @@ async function objectCreatedToIngest(role: Region, direct: { sqs: SQSClient }, k
 
 async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   const bucket = awsBucketName(config.prefix, config.regions[role]);
-  // The policy corpus, as the stack's S3 objects put it there at deploy (issue 9, defect 4).
-  for (const file of readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'))) {
+  // The policy corpus: exactly the stack's aws_s3_object resources, written as apply writes them.
+  const stack = stacks[REGIONS.indexOf(role)] as { id: string; json: Json };
+  const corpus = Object.values((stack.json.resource?.aws_s3_object ?? {}) as Record<string, Json>);
+  expect(corpus.length, 'policy documents in the stack').toBeGreaterThan(0);
+  for (const object of corpus) {
+    const key = object.key as string;
     const out = await direct.s3.send(
       new PutObjectCommand({
         Bucket: bucket,
-        Key: `${PREFIXES.policies}${file}`,
-        Body: readFileSync(join(POLICIES_DIR, file)),
+        Key: key,
+        Body: readFileSync(join(tmp, 'out', 'stacks', stack.id, object.source as string)),
       }),
     );
-    await objectCreatedToIngest(role, direct, `${PREFIXES.policies}${file}`, (out.ETag ?? '').replaceAll('"', ''));
+    await objectCreatedToIngest(role, direct, key, (out.ETag ?? '').replaceAll('"', ''));
   }
   await deliver(role, 'ingest');
 
