@@ -83,6 +83,32 @@ export interface StoredCounts {
 /** Every queue has its consumer locally, as on AWS. */
 const CONSUMED: QueueName[] = ['ingest', 'recon', 'triage'];
 
+/**
+ * The values the local functions' environments are made of: the emulators' resources, and the
+ * offline stand-ins where AWS has a service with no emulator here.
+ */
+export function localDeployment(local: {
+  names: ResourceNames;
+  queues: Readonly<Record<QueueName, { main: string; dlq: string }>>;
+  prefix: string;
+  dataDir: string;
+}): Deployment {
+  return {
+    logLevel: process.env[ENV.logLevel] ?? 'WARN',
+    bucket: local.names.bucket,
+    tables: local.names.tables,
+    queues: Object.fromEntries(
+      QUEUE_NAMES.map((q) => [q, { main: local.queues[q].main, dlq: local.queues[q].dlq }]),
+    ) as Record<QueueName, { main: string; dlq: string }>,
+    indexes: indexNames(local.prefix),
+    vectors: { localDir: join(local.dataDir, 'vectors') },
+    models: 'offline',
+    // No CloudWatch locally, so GET /queues reports no age of the oldest message.
+    queueMetrics: 'none',
+    corsOrigins: '*',
+  };
+}
+
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const region = options.region ?? 'us-east-1';
   const names = resourceNames(options.prefix ?? DEFAULT_PREFIX);
@@ -115,22 +141,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Each function runs in a worker of its own under the environment infra/access.ts derives for it,
   // the one the regional stack gives its Lambda: same names, and the same values but for the
   // endpoints and credentials below and the offline stand-ins for the services with no emulator.
-  const prefix = options.prefix ?? DEFAULT_PREFIX;
-  const deployment: Deployment = {
-    logLevel: process.env[ENV.logLevel] ?? 'WARN',
-    bucket: names.bucket,
-    tables: names.tables,
-    queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, { main: queues[q].main, dlq: queues[q].dlq }])) as Record<
-      QueueName,
-      { main: string; dlq: string }
-    >,
-    indexes: indexNames(prefix),
-    vectors: { localDir: join(options.dataDir, 'vectors') },
-    models: 'offline',
-    // No CloudWatch locally, so GET /queues reports no age of the oldest message.
-    queueMetrics: 'none',
-    corsOrigins: '*',
-  };
+  const deployment = localDeployment({
+    names,
+    queues,
+    prefix: options.prefix ?? DEFAULT_PREFIX,
+    dataDir: options.dataDir,
+  });
   const local: Record<string, string> = {
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,

@@ -19,7 +19,8 @@ import {
   searchCollectionName,
   type TableDef,
 } from '../../functions/shared/resources.ts';
-import { FUNCTION_ACCESS } from '../../infra/access.ts';
+import { FUNCTION_ACCESS, environmentFor } from '../../infra/access.ts';
+import { localDeployment } from '../../scripts/local/stack.ts';
 import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
 import { router } from '../../functions/query-api/routes.ts';
 import { dataOf, ref, referenced, resourcesOf, statementsIn, synth, type Json, type Synthesised } from './synth.ts';
@@ -678,6 +679,33 @@ describe('function environments', () => {
         const env = { ...fn.environment.variables, AWS_LAMBDA_FUNCTION_NAME: fn.function_name };
         expect(() => loaders[name]?.(env), name).not.toThrow();
       }
+    }
+  });
+
+  it('the local stack gives each function the variables its Lambda gets, but for the offline stand-ins', () => {
+    const prefix = out.config.prefix;
+    const local = localDeployment({
+      names: resourceNames(prefix),
+      queues: Object.fromEntries(
+        QUEUE_NAMES.map((q) => [q, { main: `http://local/${q}`, dlq: `http://local/${q}-dlq` }]),
+      ) as Record<(typeof QUEUE_NAMES)[number], { main: string; dlq: string }>,
+      prefix,
+      dataDir: '/tmp/tally',
+    });
+    // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
+    // Manager (query-api defaults one locally). Locally only: the embedded store's directory.
+    const awsOnly = new Set([
+      'NODE_OPTIONS',
+      'TALLY_OPENSEARCH_ENDPOINT',
+      'TALLY_EMBEDDING_MODEL_ID',
+      'TALLY_PAGINATION_SECRET',
+    ]);
+    const localOnly = new Set(['TALLY_VECTOR_DIR']);
+    for (const name of FUNCTION_NAMES) {
+      const [, fn] = named(out.primary, 'aws_lambda_function', `${prefix}-${name}`, 'function_name');
+      const onAws = Object.keys(fn.environment.variables as object).filter((k) => !awsOnly.has(k));
+      const here = Object.keys(environmentFor(name, local)).filter((k) => !localOnly.has(k));
+      expect(here.sort(), name).toEqual(onAws.sort());
     }
   });
 
