@@ -1,17 +1,39 @@
 /**
- * What each function touches, declared once. Its IAM role (only these actions on only these
- * resources) and its environment (only the names it needs) are both derived from this, so a
- * function cannot be configured with a resource it has no permission for, or the reverse.
+ * What each function touches, declared once. Its IAM statements (only these actions on only these
+ * resources, and the KMS use they imply) and its environment (only the names it needs) are both
+ * derived from this, so a function cannot be configured with a resource it has no permission for,
+ * or the reverse. The regional stack and the local stack both build environments here; the
+ * deployment-parity test (test/parity/) checks every grant against the calls the built bundles make.
+ *
+ * Plain data and functions: no cdktf import, so scripts/local/ uses it too.
  */
 import {
   ENV,
-  type PREFIXES,
+  FUNCTIONS,
+  INDEX_KINDS,
+  LAMBDA_ENV,
+  PREFIXES,
   type FunctionName,
+  type IndexKind,
   type QueueName,
   type TableName,
 } from '../functions/shared/resources.ts';
+import { sid, type Condition, type Statement } from './statement.ts';
 
 export type ModelRole = 'triage' | 'fallback' | 'embedding';
+
+/** The DynamoDB actions a function calls, by API name (dynamodb:<action>). */
+export type TableAction =
+  'GetItem' | 'BatchGetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem';
+
+const TABLE_READS: ReadonlySet<TableAction> = new Set(['GetItem', 'BatchGetItem', 'Query']);
+
+/**
+ * What a function does with a vector index (the OpenSearch Serverless data access policy):
+ * `search` reads; `update` also rewrites documents (find + delete + index: AOSS has no upsert);
+ * `own` also creates the index at first use (#3: index creation stays in code).
+ */
+export type IndexAccess = 'search' | 'update' | 'own';
 
 export interface FunctionAccess {
   readonly objects?: {
@@ -20,10 +42,11 @@ export interface FunctionAccess {
     /** HeadBucket (a health probe), which IAM authorises as s3:ListBucket on the bucket. */
     readonly probeBucket?: boolean;
   };
-  readonly tables?: Partial<Record<TableName, 'read' | 'readWrite'>>;
+  /** Per table, exactly the actions the function's code calls. */
+  readonly tables?: Partial<Record<TableName, readonly TableAction[]>>;
   readonly sendsTo?: readonly QueueName[];
   readonly models?: readonly ModelRole[];
-  readonly search?: 'read' | 'readWrite';
+  readonly search?: Partial<Record<IndexKind, IndexAccess>>;
   /** Reads every queue's and DLQ's depth (GetQueueAttributes) and their age metrics (GET /queues). */
   readonly monitorsQueues?: boolean;
 }
@@ -32,30 +55,75 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // Extracts under incoming/; policy documents under policies/ are chunked, embedded and indexed.
   'ingest-worker': {
     objects: { read: ['incoming', 'policies'] },
-    tables: { files: 'readWrite', runs: 'readWrite', idempotency: 'readWrite' },
+    tables: {
+      files: ['GetItem', 'PutItem'],
+      runs: ['GetItem', 'PutItem'],
+      // Claim (conditional put), read the claim of a redelivered event, complete, release on failure.
+      idempotency: ['PutItem', 'GetItem', 'UpdateItem', 'DeleteItem'],
+    },
     sendsTo: ['recon'],
     models: ['embedding'],
-    search: 'readWrite',
+    search: { policies: 'own' },
   },
+  // Mirrors the status of exceptions it resolves into the exceptions index (issue 9, defect 1).
   recon: {
     objects: { read: ['incoming'] },
-    tables: { files: 'read', runs: 'readWrite', exceptions: 'readWrite' },
+    tables: {
+      files: ['GetItem'],
+      runs: ['UpdateItem'],
+      exceptions: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
+    },
     sendsTo: ['triage'],
+    search: { exceptions: 'update' },
   },
   triage: {
-    tables: { exceptions: 'readWrite', circuit_breaker: 'readWrite' },
+    tables: { exceptions: ['GetItem', 'UpdateItem'], circuit_breaker: ['GetItem', 'UpdateItem'] },
     models: ['triage', 'fallback', 'embedding'],
-    search: 'readWrite',
+    search: { policies: 'search', exceptions: 'own' },
   },
-  // Signs upload URLs (the signer's role must be allowed the PUT), lists/updates exceptions, searches.
+  // Signs upload URLs (the signer's role must be allowed the PUT), lists/updates exceptions,
+  // searches, and mirrors PATCHed statuses into the exceptions index (issue 9, defect 2).
   'query-api': {
     objects: { write: ['incoming'], probeBucket: true },
-    tables: { exceptions: 'readWrite', runs: 'read' },
+    tables: { exceptions: ['GetItem', 'Query', 'UpdateItem'], runs: ['GetItem', 'Query'] },
     models: ['embedding'],
-    search: 'read',
+    search: { exceptions: 'update' },
     monitorsQueues: true,
   },
 };
+
+/**
+ * Granted although the parity run never sees the function call them, and why. Everything else a
+ * role holds is called by its bundle in test/parity/deployment-parity.test.ts.
+ */
+export const UNOBSERVED_GRANTS: readonly {
+  readonly actions: readonly string[];
+  /** Only for this function (and this table), when given. */
+  readonly function?: FunctionName;
+  readonly table?: TableName;
+  readonly reason: string;
+}[] = [
+  {
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    reason: 'the Lambda runtime writes the function log on its behalf; the bundle only writes to stdout',
+  },
+  {
+    actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+    reason: 'active tracing: the Lambda runtime sends the segments, not the bundle',
+  },
+  {
+    actions: ['sqs:GetQueueAttributes'],
+    reason:
+      'the SQS event source mapping reads the queue attributes with the consumer role (AWS lists it as required); it receives and deletes with it too, which the test plays through the proxy',
+  },
+  {
+    actions: ['dynamodb:GetItem'],
+    function: 'ingest-worker',
+    table: 'runs',
+    reason:
+      'read only when two workers ingest the two sides of one (dataset, date) at once and both request the run: a race a sequential run cannot make happen on demand',
+  },
+];
 
 /** The environment variable carrying each table's name. */
 export const TABLE_ENV: Readonly<Record<TableName, string>> = {
@@ -72,27 +140,254 @@ export const QUEUE_URL_ENV: Readonly<Partial<Record<QueueName, string>>> = {
   triage: ENV.triageQueueUrl,
 };
 
-/** DynamoDB actions per access level; Query also needs the table's indexes. */
-export const TABLE_ACTIONS = {
-  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],
-  readWrite: [
-    'dynamodb:GetItem',
-    'dynamodb:BatchGetItem',
-    'dynamodb:Query',
-    'dynamodb:ConditionCheckItem',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    'dynamodb:DeleteItem',
-    'dynamodb:BatchWriteItem',
-  ],
+export const INDEX_ENV: Readonly<Record<IndexKind, string>> = {
+  exceptions: ENV.exceptionsIndex,
+  policies: ENV.policiesIndex,
+};
+
+/** OpenSearch Serverless data-plane permissions per access level (data access policy, per index). */
+export const SEARCH_PERMISSIONS: Readonly<Record<IndexAccess, readonly string[]>> = {
+  search: ['aoss:ReadDocument'],
+  update: ['aoss:ReadDocument', 'aoss:WriteDocument'],
+  // ensure(): HEAD (DescribeIndex), then PUT (CreateIndex) when absent.
+  own: ['aoss:DescribeIndex', 'aoss:CreateIndex', 'aoss:ReadDocument', 'aoss:WriteDocument'],
+};
+
+/** The tables a function uses: its declared ones, plus the failures table for a queue consumer. */
+export function tableActionsOf(name: FunctionName): Partial<Record<TableName, readonly TableAction[]>> {
+  const tables = { ...FUNCTION_ACCESS[name].tables };
+  // Why a message failed, for `tally dlq` (functions/shared/message-failures.ts records it).
+  if (consumesOf(name)) tables.failures = ['UpdateItem'];
+  return tables;
+}
+
+export function consumesOf(name: FunctionName): QueueName | undefined {
+  const fn: { timeoutSeconds: number; consumes?: QueueName } = FUNCTIONS[name];
+  return fn.consumes;
+}
+
+/**
+ * The values a function's environment is made of, for one deployment. On AWS they are the
+ * regional stack's resources; locally, the emulators' — and, for the three services with no
+ * emulator, their offline stand-ins: the embedded vector store, the hashing embedder, the rules.
+ */
+export interface Deployment {
+  readonly logLevel: string;
+  readonly bucket: string;
+  readonly tables: Readonly<Record<TableName, string>>;
+  /** Queue URLs. */
+  readonly queues: Readonly<Record<QueueName, { readonly main: string; readonly dlq: string }>>;
+  readonly indexes: Readonly<Record<IndexKind, string>>;
+  /** The OpenSearch Serverless collection on AWS; the embedded store's directory locally. */
+  readonly vectors: { readonly opensearchEndpoint: string } | { readonly localDir: string };
+  /** Bedrock model ids on AWS; `offline` locally (hashing embedder, rules-only triage). */
+  readonly models: Readonly<Record<ModelRole, string>> | 'offline';
+  /** GET /queues: the age of the oldest message comes from CloudWatch on AWS, from nowhere locally. */
+  readonly queueMetrics: 'cloudwatch' | 'none';
+  /** The query API's allowed browser origins ("none" matches no browser: CORS fails closed). */
+  readonly corsOrigins: string;
+  readonly paginationSecret?: string;
+}
+
+/** Only the names the function needs; never AWS_ENDPOINT_URL_* (endpoints are the caller's doing). */
+export function environmentFor(name: FunctionName, d: Deployment): Record<string, string> {
+  const access = FUNCTION_ACCESS[name];
+  const env: Record<string, string> = { [ENV.logLevel]: d.logLevel, [LAMBDA_ENV.serviceName]: name };
+  if (access.objects) env[ENV.bucket] = d.bucket;
+  for (const table of Object.keys(tableActionsOf(name)) as TableName[]) env[TABLE_ENV[table]] = d.tables[table];
+  for (const queue of access.sendsTo ?? []) {
+    const variable = QUEUE_URL_ENV[queue];
+    if (variable) env[variable] = d.queues[queue].main;
+  }
+  // A consumer moves a permanently bad message to its own queue's DLQ at once (shared/sqs-batch.ts).
+  const consumes = consumesOf(name);
+  if (consumes) env[ENV.deadLetterQueueUrl] = d.queues[consumes].dlq;
+  const models = new Set<ModelRole>(access.models ?? []);
+  if (models.has('triage')) {
+    // Primary model, then the fallback model, then the deterministic rules.
+    env[ENV.triageProviders] =
+      d.models === 'offline'
+        ? 'rules'
+        : [
+            `bedrock:${d.models.triage}`,
+            ...(models.has('fallback') ? [`bedrock:${d.models.fallback}`] : []),
+            'rules',
+          ].join(',');
+  }
+  if (models.has('embedding')) {
+    if (d.models === 'offline') env[ENV.embedder] = 'hashing';
+    else {
+      env[ENV.embedder] = 'bedrock-titan';
+      env[ENV.embeddingModelId] = d.models.embedding;
+    }
+  }
+  const indexes = INDEX_KINDS.filter((kind) => access.search?.[kind]);
+  if (indexes.length > 0) {
+    if ('opensearchEndpoint' in d.vectors) {
+      env[ENV.vectorStore] = 'opensearch';
+      env[ENV.opensearchEndpoint] = d.vectors.opensearchEndpoint;
+    } else {
+      env[ENV.vectorStore] = 'local';
+      env[ENV.vectorDir] = d.vectors.localDir;
+    }
+    for (const kind of indexes) env[INDEX_ENV[kind]] = d.indexes[kind];
+  }
+  if (access.monitorsQueues) {
+    env[ENV.monitoredQueues] = JSON.stringify(
+      Object.fromEntries(Object.entries(d.queues).map(([q, urls]) => [q, { main: urls.main, dlq: urls.dlq }])),
+    );
+    env[ENV.queueMetrics] = d.queueMetrics;
+  }
+  if (name === 'query-api') {
+    env[ENV.corsOrigins] = d.corsOrigins;
+    if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
+  }
+  return env;
+}
+
+/** ARNs (or Terraform references to them) of what one regional stack's functions use. */
+export interface Resources {
+  readonly region: string;
+  readonly bucketArn: string;
+  /** The regional key: bucket, queues, logs. */
+  readonly dataKeyArn: string;
+  /** The key of the tables in this region: the data key in the primary, the replica key elsewhere. */
+  readonly tablesKeyArn: string;
+  readonly tableArns: Readonly<Record<TableName, string>>;
+  readonly queueArns: Readonly<Record<QueueName, { readonly main: string; readonly dlq: string }>>;
+  readonly collectionArn: string;
+  readonly models: Readonly<Record<ModelRole, string>>;
+  readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
+}
+
+/** KMS actions DynamoDB performs with the caller's permissions on a table with a customer-managed key. */
+export const TABLE_KEY_ACTIONS = {
+  // As AWS CDK's grantReadData / grantWriteData, without wildcards.
+  read: ['kms:Decrypt', 'kms:DescribeKey'],
+  write: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'],
 } as const;
 
-/** OpenSearch Serverless data-plane permissions per access level (data access policy). */
-export const SEARCH_PERMISSIONS = {
-  read: ['aoss:DescribeIndex', 'aoss:ReadDocument'],
-  // Index creation stays in code (#3), so writers may create and update their indexes.
-  readWrite: ['aoss:CreateIndex', 'aoss:DescribeIndex', 'aoss:UpdateIndex', 'aoss:ReadDocument', 'aoss:WriteDocument'],
-} as const;
+const viaService = (service: string, region: string): Condition => ({
+  test: 'StringEquals',
+  variable: 'kms:ViaService',
+  values: [`${service}.${region}.amazonaws.com`],
+});
+
+/** The function's own statements: each names the actions it uses on the resources it uses. */
+export function statementsFor(name: FunctionName, r: Resources): Statement[] {
+  const access = FUNCTION_ACCESS[name];
+  const statements: Statement[] = [];
+  const dataKeyUse = { s3: new Set<string>(), sqs: new Set<string>() };
+  for (const prefix of access.objects?.read ?? []) {
+    statements.push({
+      sid: sid('Read', prefix, 'objects'),
+      actions: ['s3:GetObject'],
+      resources: [`${r.bucketArn}/${PREFIXES[prefix]}*`],
+    });
+    dataKeyUse.s3.add('kms:Decrypt');
+  }
+  for (const prefix of access.objects?.write ?? []) {
+    statements.push({
+      sid: sid('Write', prefix, 'objects'),
+      actions: ['s3:PutObject'],
+      resources: [`${r.bucketArn}/${PREFIXES[prefix]}*`],
+    });
+    dataKeyUse.s3.add('kms:GenerateDataKey');
+  }
+  if (access.objects?.probeBucket)
+    statements.push({ sid: 'ProbeBucket', actions: ['s3:ListBucket'], resources: [r.bucketArn] });
+
+  let tablesRead = false;
+  let tablesWritten = false;
+  for (const [table, actions] of Object.entries(tableActionsOf(name)) as [TableName, readonly TableAction[]][]) {
+    const arn = r.tableArns[table];
+    statements.push({
+      sid: sid('Use', table, 'table'),
+      actions: actions.map((a) => `dynamodb:${a}`),
+      resources: actions.includes('Query') ? [arn, `${arn}/index/*`] : [arn],
+    });
+    if (actions.some((a) => TABLE_READS.has(a))) tablesRead = true;
+    if (actions.some((a) => !TABLE_READS.has(a))) tablesWritten = true;
+  }
+  if (tablesRead || tablesWritten) {
+    statements.push({
+      sid: 'UseTablesKeyThroughDynamodb',
+      actions: [...(tablesWritten ? TABLE_KEY_ACTIONS.write : TABLE_KEY_ACTIONS.read)].sort(),
+      resources: [r.tablesKeyArn],
+      conditions: [viaService('dynamodb', r.region)],
+    });
+  }
+
+  for (const queue of access.sendsTo ?? []) {
+    statements.push({
+      sid: sid('SendTo', queue, 'queue'),
+      actions: ['sqs:SendMessage'],
+      resources: [r.queueArns[queue].main],
+    });
+    dataKeyUse.sqs.add('kms:GenerateDataKey').add('kms:Decrypt');
+  }
+  const consumes = consumesOf(name);
+  if (consumes) {
+    // The event source mapping receives with this role: SQS decrypts the messages for it.
+    dataKeyUse.sqs.add('kms:Decrypt');
+    // Permanently bad messages go to the consumed queue's DLQ at once, with their reason.
+    statements.push({
+      sid: sid('DeadLetterTo', consumes, 'dlq'),
+      actions: ['sqs:SendMessage'],
+      resources: [r.queueArns[consumes].dlq],
+    });
+    dataKeyUse.sqs.add('kms:GenerateDataKey');
+  }
+  for (const service of ['s3', 'sqs'] as const) {
+    if (dataKeyUse[service].size > 0)
+      statements.push({
+        sid: sid('UseDataKeyThrough', service),
+        actions: [...dataKeyUse[service]].sort(),
+        resources: [r.dataKeyArn],
+        conditions: [viaService(service, r.region)],
+      });
+  }
+
+  const modelIds = [...new Set((access.models ?? []).map((role) => r.models[role]))];
+  if (modelIds.length > 0) {
+    statements.push({
+      sid: 'InvokeConfiguredModels',
+      actions: ['bedrock:InvokeModel'],
+      resources: modelIds.flatMap((id) => bedrockModelArns(id, r.arnContext)),
+    });
+  }
+  if (access.monitorsQueues) {
+    const arns = Object.values(r.queueArns).flatMap((q) => [q.main, q.dlq]);
+    statements.push({ sid: 'ReadQueueDepths', actions: ['sqs:GetQueueAttributes'], resources: arns });
+    // GetMetricData has no resource-level permissions: "*" is the only resource IAM accepts.
+    statements.push({ sid: 'ReadQueueAgeMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
+  }
+  if (access.search && Object.keys(access.search).length > 0) {
+    // IAM admits the call to the collection; the data access policy decides what it may do there.
+    statements.push({ sid: 'CallSearchCollection', actions: ['aoss:APIAccessAll'], resources: [r.collectionArn] });
+  }
+  return statements;
+}
+
+/** One data access rule per function: its permissions on each index it uses, and nothing else. */
+export function searchRulesFor(
+  name: FunctionName,
+  collection: string,
+  indexes: Readonly<Record<IndexKind, string>>,
+): { index: string; resource: string; permissions: readonly string[] }[] {
+  return INDEX_KINDS.flatMap((kind) => {
+    const level = FUNCTION_ACCESS[name].search?.[kind];
+    return level
+      ? [
+          {
+            index: indexes[kind],
+            resource: `index/${collection}/${indexes[kind]}`,
+            permissions: SEARCH_PERMISSIONS[level],
+          },
+        ]
+      : [];
+  });
+}
 
 const PROFILE_PREFIX = /^(us|eu|apac|us-gov|global)\./;
 

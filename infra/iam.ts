@@ -5,21 +5,9 @@
  */
 import type { Construct } from 'constructs';
 import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document/index.js';
+import type { Statement } from './statement.ts';
 
-export interface Condition {
-  readonly test: string;
-  readonly variable: string;
-  readonly values: string[];
-}
-
-export interface Statement {
-  readonly sid: string;
-  readonly effect?: 'Allow' | 'Deny';
-  readonly actions: string[];
-  readonly resources: string[];
-  readonly principals?: { type: string; identifiers: string[] }[];
-  readonly conditions?: Condition[];
-}
+export { sid, type Condition, type Statement } from './statement.ts';
 
 export function policyDocument(
   scope: Construct,
@@ -37,18 +25,4 @@ export function policyDocument(
       ...(s.conditions ? { condition: s.conditions } : {}),
     })),
   });
-}
-
-/** Statement ids must be alphanumeric. */
-export function sid(...parts: string[]): string {
-  return parts
-    .map((p) =>
-      p
-        .replace(/[^A-Za-z0-9]/g, ' ')
-        .split(' ')
-        .filter(Boolean)
-        .map((w) => w[0]!.toUpperCase() + w.slice(1))
-        .join(''),
-    )
-    .join('');
 }

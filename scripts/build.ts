@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { REPO_ROOT } from '../functions/shared/paths.ts';
 
 const functionsDir = join(REPO_ROOT, 'functions');
-const outRoot = join(REPO_ROOT, 'dist');
+const defaultOutRoot = join(REPO_ROOT, 'dist');
 
 export function functionNames(): string[] {
   return readdirSync(functionsDir)
@@ -20,10 +20,13 @@ function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-async function main(): Promise<void> {
-  const names = functionNames();
+/** Bundles every function into outRoot/<name>/ (emptied first); returns the bundles' sizes. */
+export async function buildFunctions(
+  outRoot: string = defaultOutRoot,
+): Promise<{ name: string; bundleBytes: number; mapBytes: number }[]> {
+  const built: { name: string; bundleBytes: number; mapBytes: number }[] = [];
   rmSync(outRoot, { recursive: true, force: true });
-  for (const name of names) {
+  for (const name of functionNames()) {
     const outdir = join(outRoot, name);
     await build({
       entryPoints: [join(functionsDir, name, 'handler.ts')],
@@ -41,13 +44,20 @@ async function main(): Promise<void> {
       logLevel: 'warning',
     });
     cpSync(join(REPO_ROOT, 'policies'), join(outdir, 'policies'), { recursive: true });
-    const bundle = statSync(join(outdir, 'index.mjs')).size;
-    const map = statSync(join(outdir, 'index.mjs.map')).size;
-    process.stdout.write(
-      `${name.padEnd(16)} dist/${name}/index.mjs  ${kib(bundle).padStart(10)}   (source map ${kib(map)})\n`,
-    );
+    built.push({
+      name,
+      bundleBytes: statSync(join(outdir, 'index.mjs')).size,
+      mapBytes: statSync(join(outdir, 'index.mjs.map')).size,
+    });
   }
-  process.stdout.write(`built ${names.length} function bundle(s)\n`);
+  return built;
 }
 
-await main();
+if (import.meta.main) {
+  const built = await buildFunctions();
+  for (const b of built)
+    process.stdout.write(
+      `${b.name.padEnd(16)} dist/${b.name}/index.mjs  ${kib(b.bundleBytes).padStart(10)}   (source map ${kib(b.mapBytes)})\n`,
+    );
+  process.stdout.write(`built ${built.length} function bundle(s)\n`);
+}

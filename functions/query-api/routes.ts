@@ -5,6 +5,7 @@ import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, t
 import { checkHealth } from './health.ts';
 import { listExceptions } from './listing.ts';
 import { toApiRun } from './records.ts';
+import { API_ROUTES, routeKey, type RouteKey } from './route-table.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
   EXCEPTION_ID_PATTERN,
@@ -48,85 +49,55 @@ function exceptionIdParam(params: Record<string, string>): string {
   return id;
 }
 
-const routes: RouteDef<RouteHandler>[] = [
-  {
-    method: 'GET',
-    path: '/health',
-    handle: async ({ deps, logger }) => {
-      const report = await checkHealth(deps.healthChecks, logger);
-      return json(report.status === 'ok' ? 200 : 503, report);
-    },
+/** One handler per declared route; the compiler rejects a route without one, or one without a route. */
+const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
+  'GET /health': async ({ deps, logger }) => {
+    const report = await checkHealth(deps.healthChecks, logger);
+    return json(report.status === 'ok' ? 200 : 503, report);
   },
-  {
-    method: 'POST',
-    path: '/uploads',
-    handle: async ({ event, deps, logger }) => {
-      const body = parseInput(uploadBodySchema, parseJsonBody(event), 'upload request');
-      const ticket = await createUpload(body, deps);
-      logger.info('upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
-      return json(201, ticket);
-    },
+  'POST /uploads': async ({ event, deps, logger }) => {
+    const body = parseInput(uploadBodySchema, parseJsonBody(event), 'upload request');
+    const ticket = await createUpload(body, deps);
+    logger.info('upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
+    return json(201, ticket);
   },
-  {
-    method: 'GET',
-    path: '/exceptions',
-    handle: async ({ event, deps }) => {
-      const query = parseInput(listQuerySchema, queryParameters(event), 'query');
-      const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
-      return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
-    },
+  'GET /exceptions': async ({ event, deps }) => {
+    const query = parseInput(listQuerySchema, queryParameters(event), 'query');
+    const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
+    return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
   },
-  {
-    method: 'GET',
-    path: '/exceptions/{id}',
-    handle: async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
+  'GET /exceptions/{id}': async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
+  'PATCH /exceptions/{id}': async ({ event, params, deps, logger }) => {
+    const id = exceptionIdParam(params);
+    const body = parseInput(patchBodySchema, parseJsonBody(event), 'change');
+    const actor = callerIdentity(event, deps.localIdentity);
+    const outcome = await patchException(id, body, actor, deps, logger);
+    logger.info('exception changed', {
+      exceptionId: id,
+      status: outcome.record.status,
+      version: outcome.record.version,
+    });
+    return json(200, outcome.record);
   },
-  {
-    method: 'PATCH',
-    path: '/exceptions/{id}',
-    handle: async ({ event, params, deps, logger }) => {
-      const id = exceptionIdParam(params);
-      const body = parseInput(patchBodySchema, parseJsonBody(event), 'change');
-      const actor = callerIdentity(event, deps.localIdentity);
-      const outcome = await patchException(id, body, actor, deps, logger);
-      logger.info('exception changed', {
-        exceptionId: id,
-        status: outcome.record.status,
-        version: outcome.record.version,
-      });
-      return json(200, outcome.record);
-    },
+  'GET /search': async ({ event, deps }) =>
+    json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
+  'GET /runs': async ({ event, deps }) =>
+    json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
+  // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
+  'GET /queues': async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
+  'GET /runs/{run_id}': async ({ params, deps }) => {
+    const runId = params.run_id as string;
+    if (runId.length > MAX_RUN_ID_LENGTH)
+      throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+    const run = await deps.store.getRun(runId);
+    if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+    return json(200, toApiRun(run));
   },
-  {
-    method: 'GET',
-    path: '/search',
-    handle: async ({ event, deps }) =>
-      json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
-  },
-  {
-    method: 'GET',
-    path: '/runs',
-    handle: async ({ event, deps }) =>
-      json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
-  },
-  {
-    // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
-    method: 'GET',
-    path: '/queues',
-    handle: async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
-  },
-  {
-    method: 'GET',
-    path: '/runs/{run_id}',
-    handle: async ({ params, deps }) => {
-      const runId = params.run_id as string;
-      if (runId.length > MAX_RUN_ID_LENGTH)
-        throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
-      const run = await deps.store.getRun(runId);
-      if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
-      return json(200, toApiRun(run));
-    },
-  },
-];
+};
+
+const routes: RouteDef<RouteHandler>[] = API_ROUTES.map((route) => ({
+  ...route,
+  handle: handlers[routeKey(route) as RouteKey],
+}));
 
 export const router = createRouter(routes);

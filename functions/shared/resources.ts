@@ -222,7 +222,8 @@ export function searchCollectionName(prefix: string = DEFAULT_PREFIX): string {
  * Business metrics (CloudWatch embedded metric format, through Powertools Metrics): the one
  * registry the emitters (functions/shared/metrics.ts), the dashboard and the alarms read. Every
  * metric also carries the `service` dimension, the emitting function's name; `dimension`, where
- * given, is the one other. test/handlers/metrics.test.ts fails when a metric here is emitted nowhere.
+ * given, is the one other. test/handlers/dead-letters-and-metrics.test.ts fails when a metric here is emitted nowhere,
+ * test/infra/alarms.test.ts when the dashboard plots one that is not here.
  */
 export const METRICS = {
   namespace: 'Tally',
@@ -251,3 +252,21 @@ export const METRICS = {
 } as const;
 export type MetricKey = Exclude<keyof typeof METRICS, 'namespace'>;
 export const METRIC_KEYS = Object.keys(METRICS).filter((k) => k !== 'namespace') as MetricKey[];
+
+/** The vector indexes: passages of the policy corpus, and one document per triaged exception. */
+export const INDEX_KINDS = ['exceptions', 'policies'] as const;
+export type IndexKind = (typeof INDEX_KINDS)[number];
+
+/**
+ * Variables the Lambda runtime sets (never the stacks): read by the functions, named here so that
+ * the deployment-parity test and the local stack set them the way Lambda does.
+ */
+export const LAMBDA_ENV = {
+  /** Present only on Lambda: configuration then refuses local-only defaults and adapters. */
+  functionName: 'AWS_LAMBDA_FUNCTION_NAME',
+  /** The bundle's directory (/var/task): policies shipped with the bundle are read from here. */
+  taskRoot: 'LAMBDA_TASK_ROOT',
+  region: 'AWS_REGION',
+  /** Powertools' service name; the stacks set it to the function's name. */
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+} as const;

@@ -32,6 +32,8 @@ export interface EncryptedBucketProps {
 
 export class EncryptedBucket extends Construct {
   readonly bucket: S3Bucket;
+  /** S3 sends this bucket's events to EventBridge once this exists. */
+  readonly notification: S3BucketNotification;
 
   constructor(scope: Construct, id: string, props: EncryptedBucketProps) {
     super(scope, id);
@@ -72,7 +74,7 @@ export class EncryptedBucket extends Construct {
     new S3BucketPolicy(this, 'policy', { bucket, policy: tlsOnly.json, dependsOn: [publicAccess] });
 
     // S3 sends every event to EventBridge; the rule there picks what the pipeline needs.
-    new S3BucketNotification(this, 'events', { bucket, eventbridge: true });
+    this.notification = new S3BucketNotification(this, 'events', { bucket, eventbridge: true });
 
     new S3BucketLifecycleConfiguration(this, 'lifecycle', {
       bucket,

@@ -1,5 +1,6 @@
 /**
- * API Gateway HTTP API in front of query-api: a JWT authorizer on every route except
+ * API Gateway HTTP API in front of query-api: one route per entry of the query API's own route
+ * table (functions/query-api/route-table.ts), a JWT authorizer on every route except
  * GET /health (Route 53 and load balancers probe it without a token), stage throttling, JSON
  * access logs, and — when a domain is configured — a regional custom domain with its own ACM
  * certificate, so each region answers on the same name and Route 53 can fail over between them.
@@ -19,26 +20,7 @@ import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission/inde
 import type { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function/index.js';
 import { Route53Record } from '@cdktf/provider-aws/lib/route53-record/index.js';
 import { Fn } from 'cdktf';
-
-export interface ApiRoute {
-  readonly method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-  readonly path: string;
-  /** Without the JWT authorizer. Only the health probe. */
-  readonly public?: boolean;
-}
-
-/** Every route the query API serves. */
-export const API_ROUTES: readonly ApiRoute[] = [
-  { method: 'GET', path: '/health', public: true },
-  { method: 'POST', path: '/uploads' },
-  { method: 'GET', path: '/exceptions' },
-  { method: 'GET', path: '/exceptions/{id}' },
-  { method: 'PATCH', path: '/exceptions/{id}' },
-  { method: 'GET', path: '/search' },
-  { method: 'GET', path: '/runs' },
-  { method: 'GET', path: '/runs/{run_id}' },
-  { method: 'GET', path: '/queues' },
-];
+import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
 
 export interface HttpApiProps {
   readonly apiName: string;
@@ -91,7 +73,7 @@ export class HttpApi extends Construct {
     for (const route of API_ROUTES) {
       new Apigatewayv2Route(this, `route-${route.method}-${route.path}`.toLowerCase().replace(/[^a-z0-9-]+/g, '-'), {
         apiId: this.api.id,
-        routeKey: `${route.method} ${route.path}`,
+        routeKey: routeKey(route),
         target: `integrations/${integration.id}`,
         ...(route.public ? { authorizationType: 'NONE' } : { authorizationType: 'JWT', authorizerId: authorizer.id }),
       });

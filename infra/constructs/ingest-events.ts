@@ -21,6 +21,8 @@ export interface IngestEventsProps {
 
 export class IngestEvents extends Construct {
   readonly rule: CloudwatchEventRule;
+  /** Exists once events reach the queue: objects written before it would go unnoticed. */
+  readonly target: CloudwatchEventTarget;
 
   constructor(scope: Construct, id: string, props: IngestEventsProps) {
     super(scope, id);
@@ -44,7 +46,7 @@ export class IngestEvents extends Construct {
       ]);
       new SqsQueuePolicy(this, `${queueId}-policy`, { queueUrl: queue.url, policy: doc.json });
     }
-    new CloudwatchEventTarget(this, 'target', {
+    this.target = new CloudwatchEventTarget(this, 'target', {
       rule: this.rule.name,
       arn: props.queue.arn,
       // A day of retries covers a regional SQS or KMS hiccup; then the event is dead-lettered.

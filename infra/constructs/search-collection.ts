@@ -1,14 +1,13 @@
 /**
  * OpenSearch Serverless vector collection. Encryption with our key, network access public but
  * IAM-signed (the functions run outside a VPC; every request still needs SigV4 and a data access
- * grant), and data access granted per role: writers may create indexes and write documents,
- * readers only read. Index creation stays in the functions' code (#3).
+ * grant), and data access granted per role and per index (infra/access.ts says which). Index
+ * creation stays in the functions' code (#3).
  */
 import { Construct } from 'constructs';
 import { OpensearchserverlessAccessPolicy } from '@cdktf/provider-aws/lib/opensearchserverless-access-policy/index.js';
 import { OpensearchserverlessCollection } from '@cdktf/provider-aws/lib/opensearchserverless-collection/index.js';
 import { OpensearchserverlessSecurityPolicy } from '@cdktf/provider-aws/lib/opensearchserverless-security-policy/index.js';
-import { SEARCH_PERMISSIONS } from '../access.ts';
 
 export interface SearchCollectionProps {
   readonly collectionName: string;
@@ -49,29 +48,31 @@ export class SearchCollection extends Construct {
     });
   }
 
-  /** Data access for the functions' roles (created after them: the policy names their ARNs). */
-  grantDataAccess(access: { readonly readers: readonly string[]; readonly writers: readonly string[] }): void {
-    const name = this.collectionName;
-    const collectionResource = [`collection/${name}`];
-    const grant = (principals: readonly string[], permissions: readonly string[], description: string) => ({
-      Description: description,
-      Rules: [
-        { ResourceType: 'index', Resource: [`index/${name}/*`], Permission: [...permissions] },
-        { ResourceType: 'collection', Resource: collectionResource, Permission: ['aoss:DescribeCollectionItems'] },
-      ],
-      Principal: [...principals],
-    });
-    const rules = [
-      ...(access.writers.length > 0
-        ? [grant(access.writers, SEARCH_PERMISSIONS.readWrite, 'functions that index')]
-        : []),
-      ...(access.readers.length > 0
-        ? [grant(access.readers, SEARCH_PERMISSIONS.read, 'functions that only search')]
-        : []),
-    ];
+  /**
+   * Data access for the functions' roles (created after them: the policy names their ARNs). One
+   * rule per role, naming each index it uses with only the permissions it needs there.
+   */
+  grantDataAccess(
+    grants: readonly {
+      readonly principal: string;
+      readonly description: string;
+      readonly indexes: readonly { readonly resource: string; readonly permissions: readonly string[] }[];
+    }[],
+  ): void {
+    const rules = grants
+      .filter((g) => g.indexes.length > 0)
+      .map((g) => ({
+        Description: g.description,
+        Rules: g.indexes.map((i) => ({
+          ResourceType: 'index',
+          Resource: [i.resource],
+          Permission: [...i.permissions],
+        })),
+        Principal: [g.principal],
+      }));
     if (rules.length > 0) {
       new OpensearchserverlessAccessPolicy(this, 'data-access', {
-        name: `${name}-access`,
+        name: `${this.collectionName}-access`,
         type: 'data',
         policy: JSON.stringify(rules),
       });

@@ -78,12 +78,9 @@ export class TallyFunction extends Construct {
         ? [
             {
               sid: 'ConsumeQueue',
-              actions: [
-                'sqs:ReceiveMessage',
-                'sqs:DeleteMessage',
-                'sqs:ChangeMessageVisibility',
-                'sqs:GetQueueAttributes',
-              ],
+              // What AWS documents the event source mapping needs (AWSLambdaSQSQueueExecutionRole);
+              // it never changes a message's visibility.
+              actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
               resources: [props.source.queueArn],
             },
           ]

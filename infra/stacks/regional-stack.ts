@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import type { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity/index.js';
+import { DataAwsKmsAlias } from '@cdktf/provider-aws/lib/data-aws-kms-alias/index.js';
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import {
   DLQ_RETENTION_SECONDS,
-  ENV,
   FUNCTIONS,
   PREFIXES,
   QUEUE_NAMES,
@@ -24,25 +24,18 @@ import {
   searchCollectionName,
   type FunctionName,
   type QueueName,
-  type TableName,
 } from '../../functions/shared/resources.ts';
-import {
-  FUNCTION_ACCESS,
-  QUEUE_URL_ENV,
-  TABLE_ACTIONS,
-  TABLE_ENV,
-  bedrockModelArns,
-  type ModelRole,
-} from '../access.ts';
+import { environmentFor, searchRulesFor, statementsFor, type Deployment, type Resources } from '../access.ts';
+import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
 import { corsOriginsFor, functionSettingsFor, type InfraConfig } from '../config.ts';
-import { sid, type Statement } from '../iam.ts';
 import { DataKey } from '../constructs/data-key.ts';
-import { DataTables, type TableRef } from '../constructs/data-tables.ts';
+import { DataTables } from '../constructs/data-tables.ts';
 import { EncryptedBucket } from '../constructs/encrypted-bucket.ts';
 import { HttpApi } from '../constructs/http-api.ts';
 import { IngestEvents } from '../constructs/ingest-events.ts';
+import { PolicyCorpus } from '../constructs/policy-corpus.ts';
 import { PaginationSecret } from '../constructs/pagination-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
 import { apiAlarms, consumerFailureAlarm, triageDegradedAlarm } from '../constructs/alarms.ts';
@@ -92,6 +85,10 @@ export class RegionalStack extends TerraformStack {
 
     // Global tables: created here in the primary, with their replicas (and replica key) in the secondary.
     let owner: { replicas: { regionName: string; kmsKeyArn: string }[] } | undefined;
+    // The key DynamoDB encrypts this region's tables with: the data key where they are created,
+    // the replica key (created by the primary's stack, so deployed first) where they are replicas.
+    let tablesKeyArn = kmsKeyArn;
+    const tablesKeyAlias = `alias/${prefix}-tables`;
     if (role === 'primary') {
       const secondaryRegion = config.regions.secondary;
       const secondary = new AwsProvider(this, 'aws-secondary', {
@@ -101,11 +98,13 @@ export class RegionalStack extends TerraformStack {
       });
       const replicaKey = dataKey.replicate('tables-replica-key', secondary, {
         region: secondaryRegion,
-        aliasName: `alias/${prefix}-tables`,
+        aliasName: tablesKeyAlias,
         accountId: account,
         partition,
       });
       owner = { replicas: [{ regionName: secondaryRegion, kmsKeyArn: replicaKey.arn }] };
+    } else {
+      tablesKeyArn = new DataAwsKmsAlias(this, 'tables-key', { name: tablesKeyAlias }).targetKeyArn;
     }
     const tables = new DataTables(this, 'tables', {
       names: names.tables,
@@ -122,7 +121,7 @@ export class RegionalStack extends TerraformStack {
     const alarmTopicArn = onCall.topic.arn;
 
     const bucketName = awsBucketName(prefix, region);
-    const bucket = new EncryptedBucket(this, 'data-bucket', {
+    const dataBucket = new EncryptedBucket(this, 'data-bucket', {
       bucketName,
       kmsKeyArn,
       expiries: [
@@ -131,7 +130,8 @@ export class RegionalStack extends TerraformStack {
       ],
       noncurrentVersionDays: config.retention.noncurrentVersionDays,
       corsOrigins: corsOriginsFor(config),
-    }).bucket;
+    });
+    const bucket = dataBucket.bucket;
 
     this.queues = {} as Record<QueueName, QueueWithDlq>;
     for (const queue of QUEUE_NAMES) {
@@ -149,11 +149,18 @@ export class RegionalStack extends TerraformStack {
         alarmTopicArn,
       });
     }
-    new IngestEvents(this, 'ingest-events', {
+    const ingestEvents = new IngestEvents(this, 'ingest-events', {
       ruleName: `${prefix}-object-created`,
       bucketName,
       queue: this.queues.ingest.main,
       deadLetterQueue: this.queues.ingest.dlq,
+    });
+    // The triage corpus, in every region: its Object Created events reach ingest like any upload.
+    new PolicyCorpus(this, 'policy-corpus', {
+      bucket: bucket.id,
+      kmsKeyArn,
+      sourceDir: POLICIES_DIR,
+      after: [dataBucket.notification, ingestEvents.target],
     });
 
     const search = new SearchCollection(this, 'search', { collectionName: searchCollectionName(prefix), kmsKeyArn });
@@ -163,23 +170,41 @@ export class RegionalStack extends TerraformStack {
       ? new PaginationSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value
       : undefined;
 
+    const indexes = indexNames(prefix);
+    const deployment: Deployment = {
+      logLevel: config.logLevel,
+      bucket: bucketName,
+      tables: Object.fromEntries(Object.entries(tables).map(([t, ref]) => [t, ref.name])) as Deployment['tables'],
+      queues: Object.fromEntries(
+        QUEUE_NAMES.map((q) => [q, { main: this.queues[q].main.url, dlq: this.queues[q].dlq.url }]),
+      ) as Deployment['queues'],
+      indexes,
+      vectors: { opensearchEndpoint: search.collection.collectionEndpoint },
+      models: config.models,
+      queueMetrics: 'cloudwatch',
+      // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
+      corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
+      ...(paginationSecret ? { paginationSecret } : {}),
+    };
+    const resources: Resources = {
+      region,
+      bucketArn: bucket.arn,
+      dataKeyArn: kmsKeyArn,
+      tablesKeyArn,
+      tableArns: Object.fromEntries(Object.entries(tables).map(([t, ref]) => [t, ref.arn])) as Resources['tableArns'],
+      queueArns: Object.fromEntries(
+        QUEUE_NAMES.map((q) => [q, { main: this.queues[q].main.arn, dlq: this.queues[q].dlq.arn }]),
+      ) as Resources['queueArns'],
+      collectionArn: search.collection.arn,
+      models: config.models,
+      arnContext,
+    };
+
     this.functions = {};
     for (const name of props.bundles.deployed) {
       const settings = functionSettingsFor(config, name);
       const { consumes, maxConcurrency }: { timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number } =
         FUNCTIONS[name];
-      const wiring = {
-        bucketName,
-        bucketArn: bucket.arn,
-        kmsKeyArn,
-        tables,
-        queues: this.queues,
-        collectionArn: search.collection.arn,
-        collectionEndpoint: search.collection.collectionEndpoint,
-        arnContext,
-        config,
-        ...(paginationSecret ? { paginationSecret } : {}),
-      };
       const functionName = `${prefix}-${name}`;
       const fn = new TallyFunction(this, name, {
         functionName,
@@ -187,11 +212,11 @@ export class RegionalStack extends TerraformStack {
         bundleDir: join(props.bundles.distDir, name),
         memoryMb: settings.memoryMb,
         timeoutSeconds: settings.timeoutSeconds,
-        environment: environmentFor(name, consumes, wiring),
+        environment: environmentFor(name, deployment),
         logRetentionDays: config.retention.logDays,
         kmsKeyArn,
         accountId: account,
-        statements: statementsFor(name, consumes, wiring),
+        statements: statementsFor(name, resources),
         ...(consumes
           ? {
               source: {
@@ -208,11 +233,13 @@ export class RegionalStack extends TerraformStack {
         consumerFailureAlarm(this, `${name}-failed-records`, { prefix, queue: consumes, topicArn: alarmTopicArn });
       this.functions[name] = fn;
     }
-    const rolesWith = (level: 'read' | 'readWrite') =>
-      props.bundles.deployed
-        .filter((name) => FUNCTION_ACCESS[name].search === level)
-        .map((name) => (this.functions[name] as TallyFunction).role.arn);
-    search.grantDataAccess({ readers: rolesWith('read'), writers: rolesWith('readWrite') });
+    search.grantDataAccess(
+      props.bundles.deployed.map((name) => ({
+        principal: (this.functions[name] as TallyFunction).role.arn,
+        description: name,
+        indexes: searchRulesFor(name, searchCollectionName(prefix), indexes),
+      })),
+    );
 
     const queryApi = this.functions['query-api'];
     if (queryApi) {
@@ -271,136 +298,4 @@ export class RegionalStack extends TerraformStack {
     new TerraformOutput(this, 'on_call_topic_arn', { value: alarmTopicArn });
     new TerraformOutput(this, 'search_endpoint', { value: search.collection.collectionEndpoint });
   }
-}
-
-interface Wiring {
-  readonly bucketName: string;
-  readonly bucketArn: string;
-  readonly kmsKeyArn: string;
-  readonly tables: Readonly<Record<TableName, TableRef>>;
-  readonly queues: Readonly<Record<QueueName, QueueWithDlq>>;
-  readonly collectionArn: string;
-  readonly collectionEndpoint: string;
-  readonly arnContext: { partition: string; region: string; account: string };
-  readonly config: InfraConfig;
-  readonly paginationSecret?: string;
-}
-
-/** Only the names the function needs; never AWS_ENDPOINT_URL_* (that is local mode's doing). */
-export function environmentFor(name: FunctionName, consumes: QueueName | undefined, w: Wiring): Record<string, string> {
-  const access = FUNCTION_ACCESS[name];
-  const env: Record<string, string> = { [ENV.logLevel]: w.config.logLevel, POWERTOOLS_SERVICE_NAME: name };
-  if (access.objects) env[ENV.bucket] = w.bucketName;
-  for (const table of Object.keys(access.tables ?? {}) as TableName[]) env[TABLE_ENV[table]] = w.tables[table].name;
-  for (const queue of access.sendsTo ?? []) {
-    const variable = QUEUE_URL_ENV[queue];
-    if (variable) env[variable] = w.queues[queue].main.url;
-  }
-  const models = new Set<ModelRole>(access.models ?? []);
-  if (models.has('triage')) {
-    // Primary model, then the fallback model, then the deterministic rules.
-    env[ENV.triageProviders] = [
-      `bedrock:${w.config.models.triage}`,
-      ...(models.has('fallback') ? [`bedrock:${w.config.models.fallback}`] : []),
-      'rules',
-    ].join(',');
-  }
-  if (models.has('embedding')) {
-    env[ENV.embedder] = 'bedrock-titan';
-    env[ENV.embeddingModelId] = w.config.models.embedding;
-  }
-  if (access.search) {
-    const indexes = indexNames(w.config.prefix);
-    env[ENV.vectorStore] = 'opensearch';
-    env[ENV.opensearchEndpoint] = w.collectionEndpoint;
-    env[ENV.exceptionsIndex] = indexes.exceptions;
-    env[ENV.policiesIndex] = indexes.policies;
-  }
-  if (consumes) env[ENV.failuresTable] = w.tables.failures.name;
-  if (access.monitorsQueues) {
-    env[ENV.monitoredQueues] = JSON.stringify(
-      Object.fromEntries(
-        Object.entries(w.queues).map(([q, queue]) => [q, { main: queue.main.url, dlq: queue.dlq.url }]),
-      ),
-    );
-    env[ENV.queueMetrics] = 'cloudwatch';
-  }
-  if (name === 'query-api') {
-    // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
-    const origins = corsOriginsFor(w.config);
-    env[ENV.corsOrigins] = origins.length > 0 ? origins.join(',') : 'none';
-    if (w.paginationSecret) env[ENV.paginationSecret] = w.paginationSecret;
-  }
-  return env;
-}
-
-/** The function's own statements: each names the actions it uses on the resources it uses. */
-export function statementsFor(name: FunctionName, consumes: QueueName | undefined, w: Wiring): Statement[] {
-  const access = FUNCTION_ACCESS[name];
-  const statements: Statement[] = [];
-  const keyActions = new Set<string>();
-  for (const prefix of access.objects?.read ?? []) {
-    statements.push({
-      sid: sid('Read', prefix, 'objects'),
-      actions: ['s3:GetObject'],
-      resources: [`${w.bucketArn}/${PREFIXES[prefix]}*`],
-    });
-    keyActions.add('kms:Decrypt');
-  }
-  for (const prefix of access.objects?.write ?? []) {
-    statements.push({
-      sid: sid('Write', prefix, 'objects'),
-      actions: ['s3:PutObject'],
-      resources: [`${w.bucketArn}/${PREFIXES[prefix]}*`],
-    });
-    keyActions.add('kms:GenerateDataKey');
-  }
-  if (access.objects?.probeBucket)
-    statements.push({ sid: 'ProbeBucket', actions: ['s3:ListBucket'], resources: [w.bucketArn] });
-  for (const [table, level] of Object.entries(access.tables ?? {}) as [TableName, 'read' | 'readWrite'][]) {
-    const ref = w.tables[table];
-    statements.push({
-      sid: sid(level === 'read' ? 'Read' : 'ReadWrite', table, 'table'),
-      actions: [...TABLE_ACTIONS[level]],
-      resources: [ref.arn, `${ref.arn}/index/*`],
-    });
-  }
-  for (const queue of access.sendsTo ?? []) {
-    statements.push({
-      sid: sid('SendTo', queue, 'queue'),
-      actions: ['sqs:SendMessage'],
-      resources: [w.queues[queue].main.arn],
-    });
-    keyActions.add('kms:GenerateDataKey').add('kms:Decrypt');
-  }
-  if (consumes) {
-    keyActions.add('kms:Decrypt');
-    // Why a message failed, for `tally dlq` (functions/shared/sqs-batch.ts records it).
-    statements.push({
-      sid: 'RecordMessageFailures',
-      actions: ['dynamodb:UpdateItem'],
-      resources: [w.tables.failures.arn],
-    });
-  }
-  if (keyActions.size > 0)
-    statements.push({ sid: 'UseDataKey', actions: [...keyActions].sort(), resources: [w.kmsKeyArn] });
-  const modelIds = [...new Set((access.models ?? []).map((role) => w.config.models[role]))];
-  if (modelIds.length > 0) {
-    statements.push({
-      sid: 'InvokeConfiguredModels',
-      actions: ['bedrock:InvokeModel'],
-      resources: modelIds.flatMap((id) => bedrockModelArns(id, w.arnContext)),
-    });
-  }
-  if (access.monitorsQueues) {
-    const arns = Object.values(w.queues).flatMap((q) => [q.main.arn, q.dlq.arn]);
-    statements.push({ sid: 'ReadQueueDepths', actions: ['sqs:GetQueueAttributes'], resources: arns });
-    // GetMetricData has no resource-level permissions: "*" is the only resource IAM accepts.
-    statements.push({ sid: 'ReadQueueAgeMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
-  }
-  if (access.search) {
-    // IAM admits the call to the collection; the data access policy decides what it may do there.
-    statements.push({ sid: 'CallSearchCollection', actions: ['aoss:APIAccessAll'], resources: [w.collectionArn] });
-  }
-  return statements;
 }

@@ -1,6 +1,7 @@
 /**
  * The whole pipeline on a laptop, in one process: emulators, resources, the S3 event router and
- * one poller per queue consumer, each invoking the real middy handler.
+ * one poller per queue consumer, each invoking the real middy handler — every function in a worker
+ * thread under its own derived environment, as each Lambda has its own.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,14 +15,18 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
+import { environmentFor, type Deployment } from '../../infra/access.ts';
+import { hostFunction, type HostedFunction } from './function-host.ts';
 import {
   DEFAULT_PREFIX,
   ENV,
+  FUNCTION_NAMES,
   indexNames,
   PREFIXES,
   QUEUE_NAMES,
   QUEUES,
   resourceNames,
+  type FunctionName,
   type QueueName,
   type ResourceNames,
 } from '../../functions/shared/resources.ts';
@@ -47,6 +52,8 @@ export interface LocalStack {
   readonly names: ResourceNames;
   readonly queues: Record<QueueName, QueueUrls>;
   readonly endpoints: { s3: string; sqs: string; dynamodb: string; api: string };
+  /** The environment each function runs under (infra/access.ts's derivation, local endpoints). */
+  readonly environments: Readonly<Record<FunctionName, Readonly<Record<string, string>>>>;
   readonly s3: S3Client;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
@@ -75,6 +82,32 @@ export interface StoredCounts {
 
 /** Every queue has its consumer locally, as on AWS. */
 const CONSUMED: QueueName[] = ['ingest', 'recon', 'triage'];
+
+/**
+ * The values the local functions' environments are made of: the emulators' resources, and the
+ * offline stand-ins where AWS has a service with no emulator here.
+ */
+export function localDeployment(local: {
+  names: ResourceNames;
+  queues: Readonly<Record<QueueName, { main: string; dlq: string }>>;
+  prefix: string;
+  dataDir: string;
+}): Deployment {
+  return {
+    logLevel: process.env[ENV.logLevel] ?? 'WARN',
+    bucket: local.names.bucket,
+    tables: local.names.tables,
+    queues: Object.fromEntries(
+      QUEUE_NAMES.map((q) => [q, { main: local.queues[q].main, dlq: local.queues[q].dlq }]),
+    ) as Record<QueueName, { main: string; dlq: string }>,
+    indexes: indexNames(local.prefix),
+    vectors: { localDir: join(local.dataDir, 'vectors') },
+    models: 'offline',
+    // No CloudWatch locally, so GET /queues reports no age of the oldest message.
+    queueMetrics: 'none',
+    corsOrigins: '*',
+  };
+}
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const region = options.region ?? 'us-east-1';
@@ -105,8 +138,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
   const endpoints = { s3: router.url, sqs: emulators.fauxqsUrl, dynamodb: emulators.dynamoUrl };
 
-  // The functions read their configuration from the environment, exactly as in Lambda.
-  Object.assign(process.env, {
+  // Each function runs in a worker of its own under the environment infra/access.ts derives for it,
+  // the one the regional stack gives its Lambda: same names, and the same values but for the
+  // endpoints and credentials below and the offline stand-ins for the services with no emulator.
+  const deployment = localDeployment({
+    names,
+    queues,
+    prefix: options.prefix ?? DEFAULT_PREFIX,
+    dataDir: options.dataDir,
+  });
+  const local: Record<string, string> = {
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
@@ -115,54 +156,36 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     [ENV.s3ForcePathStyle]: 'true',
-    [ENV.bucket]: names.bucket,
-    [ENV.reconQueueUrl]: queues.recon.main,
-    [ENV.triageQueueUrl]: queues.triage.main,
-    [ENV.exceptionsTable]: names.tables.exceptions,
-    [ENV.filesTable]: names.tables.files,
-    [ENV.runsTable]: names.tables.runs,
-    [ENV.idempotencyTable]: names.tables.idempotency,
-    [ENV.circuitBreakerTable]: names.tables.circuit_breaker,
-    [ENV.failuresTable]: names.tables.failures,
-    [ENV.vectorStore]: 'local',
-    [ENV.vectorDir]: join(options.dataDir, 'vectors'),
-    [ENV.exceptionsIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).exceptions,
-    [ENV.policiesIndex]: indexNames(options.prefix ?? DEFAULT_PREFIX).policies,
-    // GET /queues reports these; no CloudWatch locally, so no age of the oldest message.
-    [ENV.monitoredQueues]: JSON.stringify(
-      Object.fromEntries(QUEUE_NAMES.map((q) => [q, { main: queues[q].main, dlq: queues[q].dlq }])),
-    ),
-    [ENV.queueMetrics]: 'none',
-  });
-  const handlers: Record<string, () => Promise<SqsLambdaHandler>> = {
-    ingest: async () =>
-      (await import('../../functions/ingest-worker/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
-    recon: async () =>
-      (await import('../../functions/recon/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
-    triage: async () =>
-      (await import('../../functions/triage/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
+    // EMF documents become metrics only in CloudWatch Logs; locally they would flood the console.
+    [ENV.metricsDisabled]: 'true',
   };
+  const environments = Object.fromEntries(
+    FUNCTION_NAMES.map((name) => [name, { ...environmentFor(name, deployment), ...local }]),
+  ) as Record<FunctionName, Record<string, string>>;
+  const hosted = await Promise.all(FUNCTION_NAMES.map((name) => hostFunction(name, environments[name])));
+  const invoke = (name: FunctionName) => (hosted.find((h) => h.name === name) as HostedFunction).invoke;
+
   const pollers: Poller[] = [];
   for (const queue of CONSUMED) {
+    const consumer = QUEUES[queue].consumer;
     pollers.push(
       startPoller({
-        name: QUEUES[queue].consumer,
+        name: consumer,
         sqs: direct.sqs,
         queueUrl: queues[queue].main,
         queueArn: queues[queue].mainArn,
         region,
         batchSize: QUEUES[queue].batchSize,
         timeoutSeconds: QUEUES[queue].consumerTimeoutSeconds,
-        handler: await (handlers[queue] as () => Promise<SqsLambdaHandler>)(),
+        handler: invoke(consumer) as SqsLambdaHandler,
         ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
       }),
     );
   }
 
   // The query API, served from the same handler API Gateway invokes.
-  const { createHandler: createApiHandler } = await import('../../functions/query-api/handler.ts');
   const api = await startApiServer({
-    handler: createApiHandler() as unknown as HttpApiHandler,
+    handler: invoke('query-api') as HttpApiHandler,
     host: '127.0.0.1',
     port: options.apiPort ?? 0,
     ...(options.webDir ? { staticDir: options.webDir } : {}),
@@ -212,6 +235,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     names,
     queues,
     endpoints: allEndpoints,
+    environments,
     s3,
     sqs: direct.sqs,
     dynamo,
@@ -253,8 +277,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         EXCEPTION_RECORD_TYPE,
         'attribute_exists(triage)',
       );
-      const searchable = await createVectorIndex('exceptions').count();
-      const policyPassages = await createVectorIndex('policies').count();
+      const searchable = await createVectorIndex('exceptions', environments.triage).count();
+      const policyPassages = await createVectorIndex('policies', environments['ingest-worker']).count();
       // Local diagnostics only: the runs and files tables are tiny here; the API never scans.
       const runs = (await dynamo.send(new ScanCommand({ TableName: names.tables.runs, Select: 'COUNT' }))).Count ?? 0;
       const files =
@@ -290,6 +314,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     async stop() {
       await api.stop();
       await Promise.all(pollers.map((p) => p.stop()));
+      await Promise.all(hosted.map((h) => h.stop()));
       await router.stop();
       await emulators.stop();
     },

@@ -2,7 +2,9 @@
  * The synthesised Terraform, read as behaviour: what on-call, security review and failover rely
  * on, checked on every queue, Lambda, route and IAM statement rather than against a snapshot.
  */
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import {
   DLQ_RETENTION_SECONDS,
   FUNCTION_NAMES,
@@ -17,8 +19,10 @@ import {
   searchCollectionName,
   type TableDef,
 } from '../../functions/shared/resources.ts';
-import { FUNCTION_ACCESS } from '../../infra/access.ts';
-import { API_ROUTES } from '../../infra/constructs/http-api.ts';
+import { FUNCTION_ACCESS, environmentFor } from '../../infra/access.ts';
+import { localDeployment } from '../../scripts/local/stack.ts';
+import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
+import { router } from '../../functions/query-api/routes.ts';
 import { dataOf, ref, referenced, resourcesOf, statementsIn, synth, type Json, type Synthesised } from './synth.ts';
 
 let out: Synthesised;
@@ -157,6 +161,32 @@ describe('S3 -> EventBridge -> ingest queue', () => {
           ],
         }),
       ]);
+    }
+  });
+});
+
+describe('policy corpus', () => {
+  it('every policies/*.md is an object of each regional bucket, written once S3 events reach the ingest queue', () => {
+    const documents = readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'));
+    for (const [, stack] of regional()) {
+      const objects = resourcesOf(stack, 'aws_s3_object').map(([, o]) => o);
+      expect(objects.map((o) => o.key).sort()).toEqual(documents.map((f) => `policies/${f}`).sort());
+      const [bucketId] = named(
+        stack,
+        'aws_s3_bucket',
+        awsBucketName(out.config.prefix, stack.provider.aws[0].region),
+        'bucket',
+      );
+      for (const o of objects) {
+        expect(o.bucket).toBe(ref('aws_s3_bucket', bucketId, 'id'));
+        expect(o.kms_key_id).toMatch(/^\$\{aws_kms_key\./);
+        expect(o.depends_on).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/^aws_s3_bucket_notification\./),
+            expect.stringMatching(/^aws_cloudwatch_event_target\./),
+          ]),
+        );
+      }
     }
   });
 });
@@ -333,6 +363,97 @@ describe('IAM', () => {
   });
 });
 
+describe('grants per resource (issue 9)', () => {
+  const fnStatements = (stack: Json, name: string) => {
+    const [, fn] = named(stack, 'aws_lambda_function', `${out.config.prefix}-${name}`, 'function_name');
+    const role = /^\$\{aws_iam_role\.([^.]+)\.arn\}$/.exec(fn.role as string)?.[1];
+    const [, policy] = resourcesOf(stack, 'aws_iam_role_policy').find(
+      ([, p]) => p.role === `\${aws_iam_role.${role}.id}`,
+    ) as [string, Json];
+    const doc = /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(policy.policy as string)?.[1] as string;
+    return stack.data.aws_iam_policy_document[doc].statement as Json[];
+  };
+
+  it("every role that uses a table holds that table's key in its region, only through DynamoDB", () => {
+    const [, table] = named(out.primary, 'aws_dynamodb_table', names().tables.exceptions);
+    const primaryKey = table.server_side_encryption.kms_key_arn as string;
+    const replicaKeyRef = (table.replica as Json[])[0]?.kms_key_arn as string;
+    const replicaKeyId = /^\$\{aws_kms_replica_key\.([^.]+)\.arn\}$/.exec(replicaKeyRef)?.[1];
+    const [, replicaAlias] = resourcesOf(out.primary, 'aws_kms_alias').find(
+      ([, a]) => a.target_key_id === `\${aws_kms_replica_key.${replicaKeyId}.key_id}`,
+    ) as [string, Json];
+    for (const [role, stack] of regional()) {
+      const region = out.config.regions[role];
+      for (const name of FUNCTION_NAMES) {
+        const statements = fnStatements(stack, name);
+        const writes = statements.some(
+          (s) => s.sid.endsWith('Table') && s.actions.some((a: string) => /Put|Update|Delete|Write/.test(a)),
+        );
+        const key = statements.find((s) => s.sid === 'UseTablesKeyThroughDynamodb') as Json;
+        expect(key, `${role} ${name}`).toBeDefined();
+        expect(key.condition).toEqual([
+          { test: 'StringEquals', variable: 'kms:ViaService', values: [`dynamodb.${region}.amazonaws.com`] },
+        ]);
+        expect(key.actions).toEqual(
+          writes
+            ? ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']
+            : ['kms:Decrypt', 'kms:DescribeKey'],
+        );
+        if (role === 'primary') expect(key.resources).toEqual([primaryKey]);
+        else {
+          const alias = /^\$\{data\.aws_kms_alias\.([^.]+)\.target_key_arn\}$/.exec(key.resources[0])?.[1] as string;
+          expect(stack.data.aws_kms_alias[alias].name).toBe(replicaAlias.name);
+        }
+      }
+    }
+  });
+
+  it('table statements name one table each, with only the actions the function calls there', () => {
+    for (const name of FUNCTION_NAMES) {
+      for (const s of fnStatements(out.primary, name).filter((st) => st.sid.endsWith('Table'))) {
+        expect(
+          s.resources.filter((r: string) => !r.endsWith('/index/*')),
+          `${name} ${s.sid}`,
+        ).toHaveLength(1);
+        expect(s.actions.length).toBeLessThan(8);
+      }
+    }
+    expect(fnStatements(out.primary, 'recon').find((s) => s.sid === 'UseRunsTable')?.actions).toEqual([
+      'dynamodb:UpdateItem',
+    ]);
+  });
+
+  it('recon and query-api may write the exceptions index, and no other index', () => {
+    const [, access] = resourcesOf(out.primary, 'aws_opensearchserverless_access_policy')[0] as [string, Json];
+    const rules = JSON.parse(access.policy as string) as {
+      Rules: { Resource: string[]; Permission: string[] }[];
+      Principal: string[];
+    }[];
+    for (const name of ['recon', 'query-api']) {
+      const [, fn] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-${name}`, 'function_name');
+      const rule = rules.find((r) => r.Principal.includes(fn.role as string));
+      expect(rule?.Rules, name).toEqual([
+        {
+          ResourceType: 'index',
+          Resource: [`index/${searchCollectionName(out.config.prefix)}/${out.config.prefix}-exceptions`],
+          Permission: ['aoss:ReadDocument', 'aoss:WriteDocument'],
+        },
+      ]);
+    }
+  });
+
+  it('recon is told where the search collection and its exceptions index are (defect 1)', () => {
+    const [, recon] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-recon`, 'function_name');
+    expect(recon.environment.variables).toMatchObject({
+      TALLY_VECTOR_STORE: 'opensearch',
+      TALLY_OPENSEARCH_ENDPOINT: expect.stringMatching(
+        /^\$\{aws_opensearchserverless_collection\.[^.]+\.collection_endpoint\}$/,
+      ),
+      TALLY_EXCEPTIONS_INDEX: `${out.config.prefix}-exceptions`,
+    });
+  });
+});
+
 describe('DynamoDB', () => {
   it('the primary creates every shared table as a global table: on-demand, PITR, KMS, replica in the secondary', () => {
     for (const [table, def] of Object.entries(TABLES) as [string, TableDef][]) {
@@ -395,9 +516,10 @@ describe('HTTP API', () => {
   it('serves every query-api route; all but GET /health need a JWT', () => {
     for (const [, stack] of regional()) {
       const routes = resourcesOf(stack, 'aws_apigatewayv2_route').map(([, r]) => r);
-      expect(routes.map((r) => r.route_key).sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+      expect(routes.map((r) => r.route_key).sort()).toEqual(API_ROUTES.map(routeKey).sort());
       for (const route of routes) {
-        if (route.route_key === 'GET /health') expect(route.authorization_type).toBe('NONE');
+        const declared = API_ROUTES.find((r) => routeKey(r) === route.route_key);
+        if (declared?.public) expect(route.authorization_type).toBe('NONE');
         else
           expect(route, route.route_key).toMatchObject({
             authorization_type: 'JWT',
@@ -405,6 +527,11 @@ describe('HTTP API', () => {
           });
       }
     }
+  });
+
+  it('the route table the synth reads is the one the router serves, and only the health probe is public', () => {
+    expect([...router.routes].sort()).toEqual(API_ROUTES.map(routeKey).sort());
+    expect(API_ROUTES.filter((r) => r.public).map(routeKey)).toEqual(['GET /health']);
   });
 
   it('every route invokes query-api, which only this API may invoke', () => {
@@ -558,6 +685,33 @@ describe('function environments', () => {
         const env = { ...fn.environment.variables, AWS_LAMBDA_FUNCTION_NAME: fn.function_name };
         expect(() => loaders[name]?.(env), name).not.toThrow();
       }
+    }
+  });
+
+  it('the local stack gives each function the variables its Lambda gets, but for the offline stand-ins', () => {
+    const prefix = out.config.prefix;
+    const local = localDeployment({
+      names: resourceNames(prefix),
+      queues: Object.fromEntries(
+        QUEUE_NAMES.map((q) => [q, { main: `http://local/${q}`, dlq: `http://local/${q}-dlq` }]),
+      ) as Record<(typeof QUEUE_NAMES)[number], { main: string; dlq: string }>,
+      prefix,
+      dataDir: '/tmp/tally',
+    });
+    // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
+    // Manager (query-api defaults one locally). Locally only: the embedded store's directory.
+    const awsOnly = new Set([
+      'NODE_OPTIONS',
+      'TALLY_OPENSEARCH_ENDPOINT',
+      'TALLY_EMBEDDING_MODEL_ID',
+      'TALLY_PAGINATION_SECRET',
+    ]);
+    const localOnly = new Set(['TALLY_VECTOR_DIR']);
+    for (const name of FUNCTION_NAMES) {
+      const [, fn] = named(out.primary, 'aws_lambda_function', `${prefix}-${name}`, 'function_name');
+      const onAws = Object.keys(fn.environment.variables as object).filter((k) => !awsOnly.has(k));
+      const here = Object.keys(environmentFor(name, local)).filter((k) => !localOnly.has(k));
+      expect(here.sort(), name).toEqual(onAws.sort());
     }
   });
 

@@ -85,7 +85,9 @@ describe('local stack', () => {
     const embedder = createEmbedder();
     const [vector] = await embedder.embed([query]);
 
-    const hits = await createVectorIndex('exceptions').search(vector as number[], 5, { business_date: '2025-12-10' });
+    const hits = await createVectorIndex('exceptions', stack.environments['query-api']).search(vector as number[], 5, {
+      business_date: '2025-12-10',
+    });
 
     const top = hits.slice(0, keys.length);
     expect(top.map((h) => JSON.parse(String(h.fields.key)).trade_id).sort()).toEqual(keys);
@@ -118,9 +120,13 @@ describe('local stack', () => {
     });
     expect(stored.filter((e) => e.status === 'OPEN')).toHaveLength(4);
     const t0005 = stored.find((e) => e.key.trade_id === 'T0005');
-    const [hit] = await createVectorIndex('exceptions').search(new Array(1024).fill(0.01), 1, {
-      exception_id: t0005?.exception_id,
-    });
+    const [hit] = await createVectorIndex('exceptions', stack.environments['query-api']).search(
+      new Array(1024).fill(0.01),
+      1,
+      {
+        exception_id: t0005?.exception_id,
+      },
+    );
     expect(hit?.fields.status).toBe('RESOLVED');
   });
 

@@ -8,8 +8,8 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { Client } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { loadConfig } from '../config.ts';
-import { ENV, indexNames } from '../resources.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+import { ENV, LAMBDA_ENV, indexNames, type IndexKind } from '../resources.ts';
 import { BedrockTitanEmbedder } from './bedrock-embedder.ts';
 import { HashingEmbedder } from './hashing-embedder.ts';
 import { LocalVectorIndex } from './local-index.ts';
@@ -17,7 +17,7 @@ import { OpenAICompatibleEmbedder } from './openai-embedder.ts';
 import { OpenSearchVectorIndex } from './opensearch-index.ts';
 import type { Embedder, VectorIndex } from './ports.ts';
 
-export type IndexKind = 'exceptions' | 'policies';
+export type { IndexKind };
 
 /** Keyword fields each index filters on. */
 export const INDEX_FIELDS: Record<IndexKind, readonly string[]> = {
@@ -43,7 +43,25 @@ function searchConfig(env: NodeJS.ProcessEnv) {
   );
 }
 
+const INDEX_ENV = { exceptions: ENV.exceptionsIndex, policies: ENV.policiesIndex } as const satisfies Record<
+  IndexKind,
+  string
+>;
+
+/**
+ * The local-only adapters (the embedded store under the working directory, the hashing embedder
+ * chosen by default) never run on Lambda: there the task root is read-only and nothing persists.
+ * A deployment that leaves the choice to the defaults fails at cold start, naming what to set.
+ */
+function refuseLocalOnLambda(env: NodeJS.ProcessEnv, what: string, missing: readonly string[]): void {
+  if (!env[LAMBDA_ENV.functionName] || missing.length === 0) return;
+  throw new ConfigError(
+    `invalid configuration: on AWS Lambda the ${what} needs ${missing.join(', ')} (the local-only default cannot run there)`,
+  );
+}
+
 export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
+  refuseLocalOnLambda(env, 'embedder', env[ENV.embedder] ? [] : [`${ENV.embedder} (bedrock-titan or openai)`]);
   const config = searchConfig(env);
   switch (config[ENV.embedder]) {
     case 'bedrock-titan':
@@ -73,13 +91,19 @@ export function createVectorIndex(
   env: NodeJS.ProcessEnv = process.env,
   dimensions = 1024,
 ): VectorIndex {
+  refuseLocalOnLambda(env, `${kind} index`, [
+    ...(env[ENV.vectorStore] === 'opensearch' ? [] : [`${ENV.vectorStore}=opensearch`]),
+    ...(env[ENV.opensearchEndpoint] ? [] : [ENV.opensearchEndpoint]),
+    ...(env[INDEX_ENV[kind]] ? [] : [INDEX_ENV[kind]]),
+  ]);
   const config = searchConfig(env);
-  const name = (kind === 'exceptions' ? config[ENV.exceptionsIndex] : config[ENV.policiesIndex]) ?? indexNames()[kind];
+  const name = config[INDEX_ENV[kind]] ?? indexNames()[kind];
   if (config[ENV.vectorStore] === 'local') {
     return LocalVectorIndex.at(join(config[ENV.vectorDir], `${name}.jsonl`));
   }
   const endpoint = config[ENV.opensearchEndpoint];
-  if (!endpoint) throw new Error(`${ENV.vectorStore}=opensearch needs ${ENV.opensearchEndpoint}`);
+  if (!endpoint)
+    throw new ConfigError(`invalid configuration: ${ENV.vectorStore}=opensearch needs ${ENV.opensearchEndpoint}`);
   const client = new Client({
     ...AwsSigv4Signer({ region: env.AWS_REGION ?? 'us-east-1', service: 'aoss', getCredentials: defaultProvider() }),
     node: endpoint,

@@ -2,8 +2,22 @@
  * The embedded vector store for local mode: exact (brute-force) cosine search over documents
  * held in memory and persisted as an append-only log under the local data folder. Exact search
  * is the right trade at local sizes (thousands of vectors) and makes results reproducible.
+ *
+ * Each local function runs in a thread of its own (as each Lambda has its own container), so
+ * several instances share one file: every call first reads what others appended since, and a
+ * write appends, then reads back in file order, so all instances converge on the file's order.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import type { FieldValue, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
@@ -32,6 +46,9 @@ export class LocalVectorIndex implements VectorIndex {
   private readonly path: string;
   private readonly docs = new Map<string, LiveDoc>();
   private logLines = 0;
+  /** How much of the file (which inode) has been applied. */
+  private readBytes = 0;
+  private inode = -1;
 
   /** One instance per file in a process: every handler sees the same documents. */
   static at(path: string): LocalVectorIndex {
@@ -51,12 +68,35 @@ export class LocalVectorIndex implements VectorIndex {
   private constructor(path: string) {
     this.path = path;
     mkdirSync(dirname(path), { recursive: true });
-    if (existsSync(path)) {
-      for (const line of readFileSync(path, 'utf8').split('\n')) {
+    this.sync();
+  }
+
+  /** Applies what was appended to the file since the last call (by any instance, in any thread). */
+  private sync(): void {
+    if (!existsSync(this.path)) return;
+    const fd = openSync(this.path, 'r');
+    try {
+      const { ino, size } = fstatSync(fd);
+      if (ino !== this.inode || size < this.readBytes) {
+        // First read, or another instance compacted the log: start over from the new file.
+        this.docs.clear();
+        this.logLines = 0;
+        this.readBytes = 0;
+        this.inode = ino;
+      }
+      if (size === this.readBytes) return;
+      const chunk = Buffer.alloc(size - this.readBytes);
+      readSync(fd, chunk, 0, chunk.length, this.readBytes);
+      // Only whole lines: a concurrent append may be half written.
+      const end = chunk.lastIndexOf(0x0a) + 1;
+      for (const line of chunk.subarray(0, end).toString('utf8').split('\n')) {
         if (line.trim() === '') continue;
         this.apply(JSON.parse(line) as Op);
         this.logLines++;
       }
+      this.readBytes += end;
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -77,16 +117,19 @@ export class LocalVectorIndex implements VectorIndex {
   }
 
   async updateFields(id: string, fields: Readonly<Record<string, FieldValue>>): Promise<void> {
+    this.sync();
     if (this.docs.has(id)) this.write({ op: 'fields', id, fields: { ...fields } });
   }
 
   async deleteWhere(field: string, value: string): Promise<number> {
+    this.sync();
     const ids = [...this.docs.values()].filter((d) => d.fields[field] === value).map((d) => d.id);
     for (const id of ids) this.write({ op: 'del', id });
     return ids.length;
   }
 
   async search(vector: number[], k: number, filter: Readonly<Record<string, string>> = {}): Promise<VectorHit[]> {
+    this.sync();
     const query = normalise(vector);
     const hits: VectorHit[] = [];
     for (const doc of this.docs.values()) {
@@ -99,15 +142,16 @@ export class LocalVectorIndex implements VectorIndex {
   }
 
   async count(filter: Readonly<Record<string, string>> = {}): Promise<number> {
+    this.sync();
     let n = 0;
     for (const doc of this.docs.values()) if (matches(doc, filter)) n++;
     return n;
   }
 
   private write(op: Op): void {
-    this.apply(op);
+    // Appended first, then read back with whatever others appended before it: the file's order wins.
     appendFileSync(this.path, `${JSON.stringify(op)}\n`);
-    this.logLines++;
+    this.sync();
     // Rewrite the log once it is mostly superseded operations.
     if (this.logLines > 1000 && this.logLines > 3 * this.docs.size) this.compact();
   }
@@ -126,7 +170,8 @@ export class LocalVectorIndex implements VectorIndex {
     );
     writeFileSync(`${this.path}.tmp`, lines.length ? `${lines.join('\n')}\n` : '');
     renameSync(`${this.path}.tmp`, this.path);
-    this.logLines = lines.length;
+    // The next sync sees a new inode and reads the compacted file from the start.
+    this.sync();
   }
 
   private apply(op: Op): void {

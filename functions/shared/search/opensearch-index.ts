@@ -97,10 +97,12 @@ export class OpenSearchVectorIndex implements VectorIndex {
   }
 
   async deleteWhere(field: string, value: string): Promise<number> {
-    const response = await this.options.client.search({
-      index: this.options.index,
-      body: { size: 1000, _source: false, query: { term: { [`fields.${field}`]: value } } },
-    });
+    const response = await this.options.client
+      .search({
+        index: this.options.index,
+        body: { size: 1000, _source: false, query: { term: { [`fields.${field}`]: value } } },
+      })
+      .catch(noIndex(EMPTY));
     const hits = (response.body.hits.hits ?? []) as { _id: string }[];
     for (const hit of hits) await this.deleteRaw(hit._id);
     return hits.length;
@@ -109,10 +111,12 @@ export class OpenSearchVectorIndex implements VectorIndex {
   async search(vector: number[], k: number, filter: Readonly<Record<string, string>> = {}): Promise<VectorHit[]> {
     const terms = Object.entries(filter).map(([f, v]) => ({ term: { [`fields.${f}`]: v } }));
     const knn = { vector: normalise(vector), k, ...(terms.length > 0 ? { filter: { bool: { filter: terms } } } : {}) };
-    const response = await this.options.client.search({
-      index: this.options.index,
-      body: { size: k, _source: { excludes: ['vector'] }, query: { knn: { vector: knn } } },
-    });
+    const response = await this.options.client
+      .search({
+        index: this.options.index,
+        body: { size: k, _source: { excludes: ['vector'] }, query: { knn: { vector: knn } } },
+      })
+      .catch(noIndex(EMPTY));
     return ((response.body.hits.hits ?? []) as { _score: number; _source: Source }[]).map((h) => ({
       id: h._source.doc_id,
       // faiss inner product scores are 1 + cos for cos >= 0: map back to the [0, 1] scale.
@@ -124,18 +128,22 @@ export class OpenSearchVectorIndex implements VectorIndex {
 
   async count(filter: Readonly<Record<string, string>> = {}): Promise<number> {
     const terms = Object.entries(filter).map(([f, v]) => ({ term: { [`fields.${f}`]: v } }));
-    const response = await this.options.client.count({
-      index: this.options.index,
-      body: { query: terms.length ? { bool: { filter: terms } } : { match_all: {} } },
-    });
+    const response = await this.options.client
+      .count({
+        index: this.options.index,
+        body: { query: terms.length ? { bool: { filter: terms } } : { match_all: {} } },
+      })
+      .catch(noIndex({ body: { count: 0 } }));
     return response.body.count as number;
   }
 
   private async find(id: string, withSource = false): Promise<{ _id: string; _source: Source }[]> {
-    const response = await this.options.client.search({
-      index: this.options.index,
-      body: { size: MAX_MATCHES, _source: withSource, query: { term: { doc_id: id } } },
-    });
+    const response = await this.options.client
+      .search({
+        index: this.options.index,
+        body: { size: MAX_MATCHES, _source: withSource, query: { term: { doc_id: id } } },
+      })
+      .catch(noIndex(EMPTY));
     return (response.body.hits.hits ?? []) as { _id: string; _source: Source }[];
   }
 
@@ -147,6 +155,26 @@ export class OpenSearchVectorIndex implements VectorIndex {
       if ((error as { meta?: { statusCode?: number } }).meta?.statusCode !== 404) throw error;
     }
   }
+}
+
+/** What a search of an index with no documents answers. */
+const EMPTY = { body: { hits: { hits: [] as unknown[] } } };
+
+/**
+ * Indexes are created by their first writer (ensure): until then, readers see an index with no
+ * documents (no policy passages, no search hits) rather than an error.
+ */
+function noIndex<T>(empty: T) {
+  return (error: unknown): T => {
+    const e = error as { meta?: { statusCode?: number; body?: { error?: { type?: string } } }; message?: string };
+    const type = e.meta?.body?.error?.type ?? '';
+    if (
+      e.meta?.statusCode === 404 &&
+      (type === 'index_not_found_exception' || String(e.message).includes('index_not_found'))
+    )
+      return empty;
+    throw error;
+  };
 }
 
 function normalise(vector: number[]): number[] {

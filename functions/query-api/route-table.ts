@@ -1,0 +1,40 @@
+/**
+ * Every route the query API serves, as data: the router binds a handler to each (routes.ts) and
+ * infra/ creates one API Gateway route per entry (infra/constructs/http-api.ts). A route added
+ * here is served locally and on AWS, or the type check fails until it has a handler.
+ */
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+export interface ApiRoute {
+  readonly method: HttpMethod;
+  /** Literal segments and `{name}` parameters, in API Gateway's syntax. */
+  readonly path: string;
+  /** Without the JWT authorizer. Only the health probe (Route 53 calls it without a token). */
+  readonly public?: boolean;
+}
+
+const DECLARED = [
+  { method: 'GET', path: '/health', public: true },
+  { method: 'POST', path: '/uploads' },
+  { method: 'GET', path: '/exceptions' },
+  { method: 'GET', path: '/exceptions/{id}' },
+  { method: 'PATCH', path: '/exceptions/{id}' },
+  { method: 'GET', path: '/search' },
+  { method: 'GET', path: '/runs' },
+  { method: 'GET', path: '/runs/{run_id}' },
+  { method: 'GET', path: '/queues' },
+] as const satisfies readonly ApiRoute[];
+
+export const API_ROUTES: readonly ApiRoute[] = DECLARED;
+
+/** `GET /exceptions/{id}`: API Gateway's route key, and the router's key for a handler. */
+export type RouteKey = (typeof DECLARED)[number] extends infer R
+  ? R extends { readonly method: infer M extends string; readonly path: infer P extends string }
+    ? `${M} ${P}`
+    : never
+  : never;
+
+export function routeKey(route: ApiRoute): string {
+  return `${route.method} ${route.path}`;
+}

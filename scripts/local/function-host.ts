@@ -1,0 +1,73 @@
+/**
+ * Runs a function's real handler in a worker thread whose environment is exactly the given one
+ * (the environment infra/access.ts derives for it, plus endpoints and credentials), and invokes
+ * it like Lambda does: one event at a time per call, the result or the thrown error back.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Context } from 'aws-lambda';
+import type { FunctionName } from '../../functions/shared/resources.ts';
+import type { Invocation, Outcome } from './function-worker.ts';
+
+export interface HostedFunction {
+  readonly name: FunctionName;
+  invoke(event: unknown, context: Context): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+export async function hostFunction(name: FunctionName, env: Readonly<Record<string, string>>): Promise<HostedFunction> {
+  const worker = new Worker(new URL('./function-worker.ts', import.meta.url), {
+    env: { ...env },
+    workerData: { name },
+    // The handlers log to stdout as on Lambda; the worker shares the process's streams.
+    stdout: false,
+    stderr: false,
+  });
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let failure: Error | undefined;
+  const failAll = (error: Error) => {
+    failure = error;
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  };
+  worker.on('error', failAll);
+  worker.on('exit', (code) => failAll(new Error(`${name} worker exited (code ${code})`)));
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (message: unknown) => {
+      if (message !== 'ready') return;
+      worker.off('message', onMessage);
+      resolve();
+    };
+    worker.on('message', onMessage);
+    worker.once('error', reject);
+  });
+  worker.on('message', (outcome: Outcome) => {
+    const waiter = pending.get(outcome.id);
+    if (!waiter) return;
+    pending.delete(outcome.id);
+    if ('error' in outcome) waiter.reject(Object.assign(new Error(outcome.error.message), outcome.error));
+    else waiter.resolve(outcome.result);
+  });
+  return {
+    name,
+    invoke(event, context) {
+      if (failure) return Promise.reject(failure);
+      const id = nextId++;
+      const { getRemainingTimeInMillis, done: _d, fail: _f, succeed: _s, ...plain } = context;
+      const invocation: Invocation = {
+        id,
+        event,
+        context: plain as unknown as Record<string, unknown>,
+        deadline: Date.now() + getRemainingTimeInMillis(),
+      };
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage(invocation);
+      });
+    },
+    async stop() {
+      worker.removeAllListeners('exit');
+      await worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * One function's handler in a worker thread of its own, so that its process.env is exactly the
+ * environment the function is given (scripts/local/function-host.ts starts it): a variable only
+ * another function receives is as absent here as it is on Lambda.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FunctionName } from '../../functions/shared/resources.ts';
+
+export interface Invocation {
+  readonly id: number;
+  readonly event: unknown;
+  /** The Lambda context without its methods (they cannot cross threads). */
+  readonly context: Record<string, unknown>;
+  readonly deadline: number;
+}
+
+export type Outcome =
+  | { readonly id: number; readonly result: unknown }
+  | { readonly id: number; readonly error: { name: string; message: string; stack?: string } };
+
+const HANDLER_MODULES: Readonly<Record<FunctionName, string>> = {
+  'ingest-worker': '../../functions/ingest-worker/handler.ts',
+  recon: '../../functions/recon/handler.ts',
+  triage: '../../functions/triage/handler.ts',
+  'query-api': '../../functions/query-api/handler.ts',
+};
+
+type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+const port = parentPort;
+if (port) {
+  const { name } = workerData as { name: FunctionName };
+  const { handler } = (await import(HANDLER_MODULES[name])) as { handler: Handler };
+  port.on('message', (invocation: Invocation) => {
+    const context = {
+      ...invocation.context,
+      getRemainingTimeInMillis: () => Math.max(0, invocation.deadline - Date.now()),
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    };
+    handler(invocation.event, context).then(
+      (result) => port.postMessage({ id: invocation.id, result } satisfies Outcome),
+      (error: unknown) => {
+        const e = error instanceof Error ? error : new Error(String(error));
+        port.postMessage({
+          id: invocation.id,
+          error: { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) },
+        } satisfies Outcome);
+      },
+    );
+  });
+  port.postMessage('ready');
+}

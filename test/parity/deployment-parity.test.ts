@@ -1,0 +1,538 @@
+/**
+ * The deployed configuration, run here. Synthesises the stacks from the example configuration,
+ * then runs every aws_lambda_function of both regional stacks from its BUILT bundle, in a process
+ * of its own with exactly the synthesised environment (references resolved as `terraform apply`
+ * would, endpoints pointed at the emulators), from a read-only task root. A real input goes
+ * through each: Object Created events (policies and uploads) through ingest-worker, the recon
+ * requests it sends through recon, the triage requests recon sends through triage, and
+ * health/uploads/list/get/PATCH/search/runs/queues through query-api; then one poison message per
+ * consumer. Every AWS call is recorded by the signing function and checked against the role's
+ * policy (and the collection's data access policy); every granted action must have been called.
+ *
+ * What this cannot catch: AWS behaviour the emulators do not have (IAM conditions other than
+ * kms:ViaService, KMS itself — key use is implied from the calls that need it — service quotas,
+ * API Gateway's own authorizer), and calls on paths this flow does not take.
+ */
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { App } from 'cdktf';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { buildTally, stackIds } from '../../infra/app.ts';
+import { parseInfraConfig, type InfraConfig } from '../../infra/config.ts';
+import { TABLE_KEY_ACTIONS, UNOBSERVED_GRANTS } from '../../infra/access.ts';
+import {
+  FUNCTION_NAMES,
+  QUEUES,
+  awsBucketName,
+  resourceNames,
+  searchCollectionName,
+  type FunctionName,
+  type QueueName,
+} from '../../functions/shared/resources.ts';
+import { DEAD_LETTER_ATTRIBUTES } from '../../functions/shared/adapters/sqs-queue.ts';
+import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { buildFunctions } from '../../scripts/build.ts';
+import { startEmulators, type Emulators } from '../../scripts/local/emulators.ts';
+import { provision, type QueueUrls } from '../../scripts/local/provision.ts';
+import { startFakeOpenSearch } from '../support/fake-opensearch.ts';
+import { objectCreated } from '../support/events.ts';
+import { startAwsProxy, type Call } from './aws-proxy.ts';
+import { ACCOUNT, TerraformState, type DeployedFunction, type Statement } from './terraform.ts';
+import { startLambda, type RunningLambda } from './lambda.ts';
+import type { Json } from '../infra/synth.ts';
+
+const SOURCE = readFileSync(join(SAMPLE_DIR, 'source.csv'));
+const TARGET = readFileSync(join(SAMPLE_DIR, 'target.csv'));
+const CORRECTED_TARGET = Buffer.from(
+  TARGET.toString().replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00'),
+);
+
+type Region = 'primary' | 'secondary';
+const REGIONS: readonly Region[] = ['primary', 'secondary'];
+/** The two regions' flows share the global tables: each reconciles its own business date. */
+const BUSINESS_DATE: Record<Region, string> = { primary: '2025-12-10', secondary: '2025-12-11' };
+const SPARE_DATE: Record<Region, string> = { primary: '2025-12-30', secondary: '2025-12-31' };
+
+let tmp: string;
+let config: InfraConfig;
+let emulators: Emulators;
+let stopAll: (() => Promise<void>)[] = [];
+let proxy: Awaited<ReturnType<typeof startAwsProxy>>;
+let queues: Record<QueueName, QueueUrls>;
+let stacks: { id: string; json: Json }[];
+const deployed: Record<Region, DeployedFunction[]> = { primary: [], secondary: [] };
+const lambdas: Record<Region, Partial<Record<FunctionName, RunningLambda>>> = { primary: {}, secondary: {} };
+/** Whatever went wrong in a flow, per region: asserted by the first tests. */
+const failures: Record<Region, string[]> = { primary: [], secondary: [] };
+const harness = { accessKeyId: 'harness', secretAccessKey: 'harness' };
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'tally-parity-'));
+  chmodSync(tmp, 0o755); // the functions run as an unprivileged user and must reach their task roots
+  const distDir = join(tmp, 'dist');
+  await buildFunctions(distDir);
+
+  config = parseInfraConfig(JSON.parse(readFileSync(join(REPO_ROOT, 'infra/tally.config.example.json'), 'utf8')));
+  const app = new App({ outdir: join(tmp, 'out') });
+  buildTally(app, config, { distDir, deployed: FUNCTION_NAMES, skipped: [] });
+  app.synth();
+  const ids = stackIds(config);
+  stacks = REGIONS.map((role) => ({
+    id: ids[role],
+    json: JSON.parse(readFileSync(join(tmp, 'out', 'stacks', ids[role], 'cdk.tf.json'), 'utf8')) as Json,
+  }));
+
+  emulators = await startEmulators(join(tmp, 'data'));
+  const direct = {
+    s3: new S3Client({
+      region: 'us-east-1',
+      endpoint: emulators.fauxqsUrl,
+      forcePathStyle: true,
+      credentials: harness,
+    }),
+    sqs: new SQSClient({
+      region: 'us-east-1',
+      endpoint: emulators.fauxqsUrl,
+      credentials: harness,
+      useQueueUrlAsEndpoint: false,
+    }),
+    dynamo: new DynamoDBClient({ region: 'us-east-1', endpoint: emulators.dynamoUrl, credentials: harness }),
+  };
+  const names = { ...resourceNames(config.prefix), bucket: awsBucketName(config.prefix, config.regions.primary) };
+  queues = await provision(names, direct, { visibilityTimeoutSeconds: 1 });
+  await direct.s3.send(new CreateBucketCommand({ Bucket: awsBucketName(config.prefix, config.regions.secondary) }));
+
+  const search = { primary: await startFakeOpenSearch(), secondary: await startFakeOpenSearch() };
+  proxy = await startAwsProxy(
+    {
+      fauxqs: emulators.fauxqsUrl,
+      dynamodb: emulators.dynamoUrl,
+      opensearch: { [config.regions.primary]: search.primary.url, [config.regions.secondary]: search.secondary.url },
+    },
+    { account: ACCOUNT, collection: searchCollectionName(config.prefix) },
+  );
+  stopAll = [proxy.stop, search.primary.stop, search.secondary.stop, emulators.stop];
+
+  const state = new TerraformState(stacks, {
+    queueUrls: Object.fromEntries(
+      Object.values(queues).flatMap((q) =>
+        [nameOf(q.main), nameOf(q.dlq)].map((n, i) => [n, i === 0 ? q.main : q.dlq]),
+      ),
+    ),
+    collectionEndpoint: proxy.url,
+    secret: randomBytes(32).toString('hex'),
+  });
+  for (const [i, role] of REGIONS.entries()) {
+    deployed[role] = state.functions(stacks[i] as { id: string; json: Json }, config.prefix);
+    for (const fn of deployed[role]) {
+      const running = await startLambda({
+        fn,
+        bundleDir: join(distDir, fn.name),
+        runtime: join(import.meta.dirname, 'lambda-runtime.mjs'),
+        workDir: tmp,
+        endpoint: proxy.url,
+        http2Endpoint: proxy.http2Url,
+      });
+      lambdas[role][fn.name as FunctionName] = running;
+      stopAll.unshift(running.stop);
+    }
+  }
+
+  for (const role of REGIONS) {
+    try {
+      await runFlow(role, direct);
+    } catch (error) {
+      failures[role].push(String((error as Error).stack ?? error));
+    }
+  }
+}, 120_000);
+
+afterAll(async () => {
+  // TALLY_PARITY_REPORT=<file>: the operations each function called, for review.
+  if (process.env.TALLY_PARITY_REPORT) {
+    const lines = REGIONS.flatMap((role) =>
+      FUNCTION_NAMES.map((name) => {
+        const ops = [
+          ...new Set(
+            callsOf(role, name).map(
+              (c) =>
+                `${c.service}:${c.operation} -> ${c.action} ${c.resource.replace(/^arn:aws:[a-z0-9-]+:[a-z0-9-]*:\d*:?/, '')}`,
+            ),
+          ),
+        ].sort();
+        return `## ${role} ${name}\n${ops.join('\n')}\n`;
+      }),
+    );
+    writeFileSync(process.env.TALLY_PARITY_REPORT, lines.join('\n'));
+  }
+  for (const stop of stopAll) await stop().catch(() => undefined);
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+function nameOf(queueUrl: string): string {
+  return queueUrl.split('/').pop() as string;
+}
+
+const lambda = (role: Region, name: FunctionName) => {
+  const running = lambdas[role][name];
+  if (!running) throw new Error(`${name} is not deployed in the ${role} stack`);
+  return running;
+};
+
+/** Lambda's SQS event source, played with the consumer's own role (as AWS does). */
+async function deliver(role: Region, queue: QueueName, expectFailures = false): Promise<number> {
+  const fn = lambda(role, QUEUES[queue].consumer);
+  const region = fn.fn.region;
+  const sqs = new SQSClient({
+    region,
+    endpoint: proxy.url,
+    credentials: { accessKeyId: fn.principal, secretAccessKey: 'parity' },
+    useQueueUrlAsEndpoint: false,
+  });
+  let handled = 0;
+  try {
+    for (;;) {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queues[queue].main,
+          MaxNumberOfMessages: QUEUES[queue].batchSize,
+          MessageSystemAttributeNames: ['All'],
+          WaitTimeSeconds: 0,
+        }),
+      );
+      const messages: Message[] = out.Messages ?? [];
+      if (messages.length === 0) return handled;
+      const event: SQSEvent = {
+        Records: messages.map((m) => ({
+          messageId: m.MessageId as string,
+          receiptHandle: m.ReceiptHandle as string,
+          body: m.Body ?? '',
+          attributes: {
+            ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
+            SentTimestamp: m.Attributes?.SentTimestamp ?? '0',
+            SenderId: 'AROAPARITY',
+            ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
+          },
+          messageAttributes: {},
+          md5OfBody: m.MD5OfBody ?? '',
+          eventSource: 'aws:sqs',
+          eventSourceARN: `arn:aws:sqs:${region}:${ACCOUNT}:${nameOf(queues[queue].main)}`,
+          awsRegion: region,
+        })),
+      };
+      const response = (await fn.invoke<SQSBatchResponse | null>(event)) ?? { batchItemFailures: [] };
+      const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+      if (failed.size > 0 && !expectFailures)
+        throw new Error(
+          `${fn.principal} failed ${failed.size} of ${messages.length} message(s); its log:\n${fn.output().slice(-4000)}`,
+        );
+      const done = messages.filter((m) => !failed.has(m.MessageId as string));
+      if (done.length > 0)
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queues[queue].main,
+            Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+          }),
+        );
+      handled += messages.length;
+      if (expectFailures) return failed.size;
+    }
+  } finally {
+    sqs.destroy();
+  }
+}
+
+function httpEvent(method: string, path: string, options: { query?: string; body?: unknown } = {}) {
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: options.query ?? '',
+    headers: { 'content-type': 'application/json', origin: 'https://tally.acme.example' },
+    ...(options.query ? { queryStringParameters: Object.fromEntries(new URLSearchParams(options.query)) } : {}),
+    requestContext: {
+      accountId: ACCOUNT,
+      apiId: 'parity',
+      domainName: 'api.tally.acme.example',
+      domainPrefix: 'api',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.1', userAgent: 'parity' },
+      requestId: randomUUID(),
+      routeKey: `${method} ${path}`,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+      // What the JWT authorizer adds on every route but /health.
+      authorizer: { jwt: { claims: { sub: 'analyst-1', email: 'analyst@acme.example' }, scopes: null } },
+    },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+async function api<T = Json>(
+  role: Region,
+  method: string,
+  path: string,
+  options: { query?: string; body?: unknown } = {},
+) {
+  const fn = lambda(role, 'query-api');
+  const result = await fn.invoke<{ statusCode: number; body?: string }>(httpEvent(method, path, options));
+  if (result.statusCode >= 400)
+    throw new Error(`${method} ${path} answered ${result.statusCode}: ${result.body}\n${fn.output().slice(-3000)}`);
+  return JSON.parse(result.body ?? 'null') as T;
+}
+
+/** POST /uploads, then the analyst's PUT to the pre-signed URL; S3 then emits Object Created. */
+async function uploadThroughApi(
+  role: Region,
+  direct: { sqs: SQSClient },
+  side: 'source' | 'target',
+  body: Buffer,
+  options: { announce?: boolean; date?: string } = {},
+) {
+  const ticket = await api<{ url: string; key: string; headers: Record<string, string> }>(role, 'POST', '/uploads', {
+    body: {
+      dataset: 'trades',
+      business_date: options.date ?? BUSINESS_DATE[role],
+      side,
+      content_type: 'text/csv',
+      content_length: body.length,
+    },
+  });
+  const put = await fetch(ticket.url, { method: 'PUT', headers: ticket.headers, body });
+  if (!put.ok) throw new Error(`PUT to the pre-signed URL answered ${put.status}: ${await put.text()}`);
+  const etag = (put.headers.get('etag') ?? '').replaceAll('"', '');
+  if (options.announce ?? true) await objectCreatedToIngest(role, direct, ticket.key, etag);
+  return { key: ticket.key, etag };
+}
+
+/** Takes what a consumer failed off its queue (on AWS the redrive policy would, later). */
+async function discard(queue: QueueName, direct: { sqs: SQSClient }) {
+  const left = await direct.sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queues[queue].main,
+      MaxNumberOfMessages: 10,
+      VisibilityTimeout: 0,
+      WaitTimeSeconds: 2,
+    }),
+  );
+  if ((left.Messages ?? []).length > 0)
+    await direct.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queues[queue].main,
+        Entries: (left.Messages ?? []).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+      }),
+    );
+}
+
+/** What EventBridge does with S3's Object Created event: the ingest queue receives it. */
+async function objectCreatedToIngest(role: Region, direct: { sqs: SQSClient }, key: string, etag: string) {
+  const bucket = awsBucketName(config.prefix, config.regions[role]);
+  const event = { ...objectCreated(key, etag, { bucket }), region: config.regions[role], account: ACCOUNT };
+  await direct.sqs.send(new SendMessageCommand({ QueueUrl: queues.ingest.main, MessageBody: JSON.stringify(event) }));
+}
+
+async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
+  const bucket = awsBucketName(config.prefix, config.regions[role]);
+  // The policy corpus: exactly the stack's aws_s3_object resources, written as apply writes them.
+  const stack = stacks[REGIONS.indexOf(role)] as { id: string; json: Json };
+  const corpus = Object.values((stack.json.resource?.aws_s3_object ?? {}) as Record<string, Json>);
+  expect(corpus.length, 'policy documents in the stack').toBeGreaterThan(0);
+  for (const object of corpus) {
+    const key = object.key as string;
+    const out = await direct.s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: readFileSync(join(tmp, 'out', 'stacks', stack.id, object.source as string)),
+      }),
+    );
+    await objectCreatedToIngest(role, direct, key, (out.ETag ?? '').replaceAll('"', ''));
+  }
+  await deliver(role, 'ingest');
+
+  // One side at a time, so exactly one of them finds both sides in and requests the run.
+  const source = await uploadThroughApi(role, direct, 'source', SOURCE);
+  await deliver(role, 'ingest');
+  await uploadThroughApi(role, direct, 'target', TARGET);
+  await deliver(role, 'ingest');
+  expect(await deliver(role, 'recon'), 'recon requests').toBe(1);
+  expect(await deliver(role, 'triage'), 'triage requests').toBeGreaterThan(0);
+
+  await api(role, 'GET', '/health');
+  const listed = await api<{ items: { exception_id: string; version: number }[] }>(role, 'GET', '/exceptions', {
+    query: `dataset=trades&business_date=${BUSINESS_DATE[role]}`,
+  });
+  expect(listed.items.length).toBeGreaterThan(0);
+  const first = listed.items[0] as { exception_id: string; version: number };
+  const record = await api<{ version: number }>(role, 'GET', `/exceptions/${first.exception_id}`);
+  await api(role, 'PATCH', `/exceptions/${first.exception_id}`, {
+    body: { version: record.version, status: 'ACKNOWLEDGED' },
+  });
+  await api(role, 'GET', '/search', { query: 'q=amount%20mismatch' });
+  const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
+  await api(role, 'GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}`);
+  await api(role, 'GET', '/queues');
+
+  // A corrected target: a second run resolves an exception, and mirrors that into the index.
+  await uploadThroughApi(role, direct, 'target', CORRECTED_TARGET);
+  await deliver(role, 'ingest');
+  expect(await deliver(role, 'recon'), 'recon requests').toBe(1);
+  await deliver(role, 'triage');
+
+  // EventBridge delivers at least once: the same event again is a duplicate, nothing more.
+  await objectCreatedToIngest(role, direct, source.key, source.etag);
+  await deliver(role, 'ingest');
+  // A throttled files table (beyond the SDK's retries) fails the record and releases its claim.
+  const again = await uploadThroughApi(role, direct, 'source', SOURCE, { announce: false, date: SPARE_DATE[role] });
+  proxy.faults.push({ operation: 'PutItem', table: resourceNames(config.prefix).tables.files, count: 10 });
+  await objectCreatedToIngest(role, direct, again.key, again.etag);
+  expect(await deliver(role, 'ingest', true), 'ingest with a throttled files table').toBe(1);
+  proxy.faults.length = 0;
+  await discard('ingest', direct);
+
+  // A message no consumer can handle: each moves it to its DLQ at once, with why, and records it.
+  for (const queue of ['ingest', 'recon', 'triage'] as const) {
+    await direct.sqs.send(new SendMessageCommand({ QueueUrl: queues[queue].main, MessageBody: '{"not":"a request"}' }));
+    expect(await deliver(role, queue, true), `${queue} poison message: handled, not retried`).toBe(0);
+    const dead = await direct.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queues[queue].dlq,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+        WaitTimeSeconds: 1,
+      }),
+    );
+    expect(
+      (dead.Messages ?? []).map((m) => [m.Body, m.MessageAttributes?.[DEAD_LETTER_ATTRIBUTES.code]?.StringValue]),
+      `${queue} DLQ`,
+    ).toEqual([['{"not":"a request"}', 'BAD_MESSAGE']]);
+    await direct.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queues[queue].dlq,
+        Entries: (dead.Messages ?? []).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+      }),
+    );
+    await discard(queue, direct);
+  }
+}
+
+// ---- what the calls say about the grants ---------------------------------------------------
+
+function glob(pattern: string): RegExp {
+  return new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+}
+
+interface Use {
+  readonly action: string;
+  readonly resource: string;
+  /** kms:ViaService of a key use made by a service for the caller. */
+  readonly via?: string;
+  readonly operation: string;
+}
+
+const callsOf = (role: Region, name: FunctionName): Call[] =>
+  proxy.calls.filter((c) => c.principal === lambda(role, name).principal);
+
+/**
+ * The function's calls, plus the KMS use AWS makes with the caller's permissions for them:
+ * DynamoDB with the table's key, S3 and SQS with the regional data key.
+ */
+function usesOf(role: Region, name: FunctionName): Use[] {
+  const fn = lambda(role, name).fn;
+  const region = fn.region;
+  const dataKey = fn.dataKeyArn;
+  const uses: Use[] = [];
+  for (const call of callsOf(role, name)) {
+    if (call.service === 'aoss' && !call.action.startsWith('aoss:APIAccessAll')) continue; // data access policy
+    uses.push({ action: call.action, resource: call.resource, operation: call.operation });
+    const via = (service: string) => `${service}.${region}.amazonaws.com`;
+    const kms = (actions: readonly string[], key: string | undefined, service: string) => {
+      for (const action of actions)
+        uses.push({ action, resource: key ?? '(no key granted)', via: via(service), operation: call.operation });
+    };
+    if (call.service === 'dynamodb') {
+      const table = /:table\/([^/]+)/.exec(call.resource)?.[1] as string;
+      kms(call.writes ? TABLE_KEY_ACTIONS.write : TABLE_KEY_ACTIONS.read, fn.tableKeys[table], 'dynamodb');
+    }
+    if (call.action === 's3:GetObject') kms(['kms:Decrypt'], dataKey, 's3');
+    if (call.action === 's3:PutObject') kms(['kms:GenerateDataKey'], dataKey, 's3');
+    if (call.action === 'sqs:SendMessage') kms(['kms:GenerateDataKey', 'kms:Decrypt'], dataKey, 'sqs');
+    if (call.action === 'sqs:ReceiveMessage') kms(['kms:Decrypt'], dataKey, 'sqs');
+  }
+  return uses;
+}
+
+function grants(statement: Statement, use: Use): boolean {
+  if (!statement.actions.some((a) => glob(a).test(use.action))) return false;
+  if (!statement.resources.some((r) => glob(r).test(use.resource))) return false;
+  const via = statement.conditions.find((c) => c.variable === 'kms:ViaService');
+  return via ? use.via !== undefined && via.values.includes(use.via) : use.via === undefined;
+}
+
+const unobserved = (name: FunctionName, statement: Statement, action: string) =>
+  UNOBSERVED_GRANTS.some(
+    (g) =>
+      g.actions.includes(action) &&
+      (g.function === undefined || g.function === name) &&
+      (g.table === undefined || statement.resources.some((r) => r.endsWith(`:table/${config.prefix}-${g.table}`))),
+  );
+
+describe.each(REGIONS)('the %s stack, run from its built bundles with its synthesised environment', (role) => {
+  it('takes a real input through every function without a failure', () => {
+    expect(failures[role], failures[role].join('\n')).toEqual([]);
+    for (const name of FUNCTION_NAMES) expect(callsOf(role, name).length, name).toBeGreaterThan(0);
+  });
+
+  it.each(FUNCTION_NAMES)('%s: every AWS call it makes is granted to it on that resource', (name) => {
+    const fn = lambda(role, name).fn;
+    const ungranted = usesOf(role, name).filter((use) => !fn.statements.some((s) => grants(s, use)));
+    const searchCalls = callsOf(role, name).filter((c) => c.service === 'aoss' && c.action !== 'aoss:APIAccessAll');
+    const denied = searchCalls.filter(
+      (c) => !fn.searchRules.some((r) => glob(r.resource).test(c.resource) && r.permissions.includes(c.action)),
+    );
+
+    expect(
+      ungranted.map((u) => `${u.action} on ${u.resource}${u.via ? ` via ${u.via}` : ''} (${u.operation})`),
+    ).toEqual([]);
+    expect(denied.map((c) => `${c.action} on ${c.resource} (${c.operation})`)).toEqual([]);
+  });
+
+  it.each(FUNCTION_NAMES)('%s: holds no action it never called (but the listed exceptions)', (name) => {
+    const fn = lambda(role, name).fn;
+    const uses = usesOf(role, name);
+    const unused = fn.statements.flatMap((s) =>
+      s.actions
+        .filter((action) => !unobserved(name, s, action))
+        .filter((action) => !uses.some((u) => grants({ ...s, actions: [action] }, u)))
+        .map((action) => `${s.sid}: ${action}`),
+    );
+    const searchCalls = callsOf(role, name).filter((c) => c.service === 'aoss');
+    const unusedSearch = fn.searchRules.flatMap((r) =>
+      r.permissions
+        .filter((p) => !searchCalls.some((c) => c.action === p && glob(r.resource).test(c.resource)))
+        .map((p) => `${r.resource}: ${p}`),
+    );
+
+    expect(unused).toEqual([]);
+    expect(unusedSearch).toEqual([]);
+  });
+});
