@@ -4,11 +4,12 @@ import { BadRequestError, NotFoundError } from './errors.ts';
 import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
 import { checkHealth } from './health.ts';
 import { listExceptions } from './listing.ts';
-import { toApiRun } from './records.ts';
+import { listFiles, withLatestUploads } from './files.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
   EXCEPTION_ID_PATTERN,
   FILTER_NAMES,
+  filesQuerySchema,
   listQuerySchema,
   parseInput,
   patchBodySchema,
@@ -110,6 +111,13 @@ const routes: RouteDef<RouteHandler>[] = [
       json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
   },
   {
+    // The intake view: every side's current file, accepted or rejected with the reason.
+    method: 'GET',
+    path: '/files',
+    handle: async ({ event, deps }) =>
+      json(200, await listFiles(parseInput(filesQuerySchema, queryParameters(event), 'query'), deps)),
+  },
+  {
     // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
     method: 'GET',
     path: '/queues',
@@ -124,7 +132,7 @@ const routes: RouteDef<RouteHandler>[] = [
         throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
       const run = await deps.store.getRun(runId);
       if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
-      return json(200, toApiRun(run));
+      return json(200, (await withLatestUploads([run], deps.store))[0]);
     },
   },
 ];

@@ -103,6 +103,7 @@ beforeAll(async () => {
     store: new DynamoQueryStore(dynamo.doc, {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
+      files: dynamo.names.tables.files,
     }),
     uploads: new S3UploadSigner(s3, 'tally-data'),
     healthChecks: [],
