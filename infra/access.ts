@@ -50,7 +50,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // Signs upload URLs (the signer's role must be allowed the PUT), lists/updates exceptions, searches.
   'query-api': {
     objects: { write: ['incoming'], probeBucket: true },
-    tables: { exceptions: 'readWrite', runs: 'read' },
+    tables: { exceptions: 'readWrite', runs: 'read', files: 'read' },
     models: ['embedding'],
     search: 'read',
     monitorsQueues: true,
