@@ -4,9 +4,11 @@ import { BadRequestError, NotFoundError } from './errors.ts';
 import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
 import { checkHealth } from './health.ts';
 import { listExceptions } from './listing.ts';
+import { countExceptions } from './counts.ts';
 import { listFiles, withLatestUploads } from './files.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
+  countsQuerySchema,
   EXCEPTION_ID_PATTERN,
   FILTER_NAMES,
   filesQuerySchema,
@@ -76,6 +78,13 @@ const routes: RouteDef<RouteHandler>[] = [
       const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
       return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
     },
+  },
+  {
+    // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
+    method: 'GET',
+    path: '/exception-counts',
+    handle: async ({ event, deps }) =>
+      json(200, await countExceptions(parseInput(countsQuerySchema, queryParameters(event), 'query'), deps)),
   },
   {
     method: 'GET',

@@ -80,6 +80,15 @@ export const listQuerySchema = strictObject(
   path: ['business_date'],
 });
 export type ListQuery = z.infer<typeof listQuerySchema>;
+
+/** GET /exception-counts: the listing's filters, no paging. */
+export const countsQuerySchema = strictObject(filterShape, 'query parameter').refine(
+  (q) => q.business_date === undefined || q.dataset !== undefined,
+  {
+    message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
+    path: ['business_date'],
+  },
+);
 export type ListFilters = Pick<ListQuery, (typeof FILTER_NAMES)[number]>;
 
 export const searchQuerySchema = strictObject(

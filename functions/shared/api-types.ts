@@ -39,6 +39,18 @@ export type ApiRun = Omit<RunRecord, 'lease_until'> & {
   readonly latest_uploads: { readonly source: LatestUpload | null; readonly target: LatestUpload | null };
 };
 
+/**
+ * GET /exception-counts: how many exceptions match GET /exceptions's filters, by type and by
+ * severity (triage's, else the policy's). `complete` is false when counting stopped at the
+ * request's time budget; the counts are then a lower bound.
+ */
+export interface ExceptionCounts {
+  readonly total: number;
+  readonly by_type: Readonly<Record<string, number>>;
+  readonly by_severity: Readonly<Record<string, number>>;
+  readonly complete: boolean;
+}
+
 /** GET /search: the nearest exceptions first. */
 export interface SearchResponse {
   readonly items: SearchItem[];

@@ -34,9 +34,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: '/exceptions' },
   { method: 'GET', path: '/exceptions/{id}' },
   { method: 'PATCH', path: '/exceptions/{id}' },
+  { method: 'GET', path: '/exception-counts' },
   { method: 'GET', path: '/search' },
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{run_id}' },
+  { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
 ];
 
