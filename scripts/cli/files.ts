@@ -1,7 +1,7 @@
 /** `tally files`: the intake view — each side's current file, accepted or rejected, and why. */
 import { parseArgs } from 'node:util';
 import type { ApiFile, Page } from '../../functions/shared/api-types.ts';
-import { FILE_STATUSES } from '../../functions/shared/tables/files.ts';
+import { FILE_STATUSES, fileErrorText } from '../../functions/shared/tables/files.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
@@ -36,13 +36,6 @@ Examples:
   npx tally files --status REJECTED
   npx tally files --dataset trades --date 2025-12-10 --json
 `;
-
-/** `CODE: message (line N)`, or `-` for an accepted file. */
-export function reasonText(file: Pick<ApiFile, 'error'>): string {
-  const e = file.error;
-  if (!e) return '-';
-  return `${e.code}: ${e.message}${e.line === undefined ? '' : ` (line ${e.line})`}`;
-}
 
 export async function filesCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -100,7 +93,7 @@ export async function filesCommand(argv: string[], io: CliIo = processIo): Promi
             f.status === 'ACCEPTED' ? String(f.rows) : '-',
             f.uploaded_at ?? '-',
             f.ingested_at,
-            reasonText(f),
+            f.error ? fileErrorText(f.error) : '-',
           ]),
         ),
       );

@@ -105,6 +105,7 @@ export function putWithProgress(
 // --- The API's contract and the exception lifecycle, as the functions define them -----------
 
 export { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../../functions/shared/types.ts';
+export { FILE_STATUSES, fileErrorText } from '../../functions/shared/tables/files.ts';
 export type { Side } from '../../functions/shared/types.ts';
 export type {
   ExceptionCounts,

@@ -23,6 +23,12 @@ export interface FileRecord extends ObjectRef {
   readonly generation: number;
 }
 
+/** `CODE: message (line N)`: how the CLI and the dashboard state why a file was rejected. */
+export function fileErrorText(error: FileRecord['error']): string {
+  if (!error) return '';
+  return `${error.code}: ${error.message}${error.line === undefined ? '' : ` (line ${error.line})`}`;
+}
+
 export interface FileStore {
   get(dataset: string, businessDate: string, side: Side): Promise<FileRecord | undefined>;
   /**

@@ -1,11 +1,10 @@
 /** The intake view: each side's current file, accepted or rejected (and why), newest ingest first. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, type FileItem, type Page } from '../api.ts';
+import { api, FILE_STATUSES, type FileItem, type Page } from '../api.ts';
 import { Badge, ErrorMessage, Field, Loading, when } from './common.tsx';
 
 const FILTERS = ['dataset', 'business_date', 'status'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
-const FILE_STATUSES = ['ACCEPTED', 'REJECTED'] as const;
 const PAGE_SIZE = 25;
 
 function filtersFrom(query: URLSearchParams): Filters {

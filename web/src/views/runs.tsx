@@ -1,14 +1,8 @@
 /** Recent reconciliation runs with their summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, SIDES, type LatestUpload, type Page, type Run } from '../api.ts';
+import { api, fileErrorText, SIDES, type Page, type Run } from '../api.ts';
 import { tookText } from '../run-timing.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
-
-/** `CODE: message (line N)`. */
-export function reasonText(error: LatestUpload['error']): string {
-  if (!error) return '';
-  return `${error.code}: ${error.message}${error.line === undefined ? '' : ` (line ${error.line})`}`;
-}
 
 /**
  * Says when the run shown is behind the latest upload of a side: a rejected upload (the run still
@@ -28,7 +22,7 @@ export function StaleUploads({ run }: { run: Run }) {
           <p key={side}>
             <strong>The latest {side} upload was rejected</strong> (uploaded{' '}
             {when(upload.uploaded_at ?? upload.ingested_at)}
-            ): {reasonText(upload.error)}. This run reconciles the previous {side} file.
+            ): {fileErrorText(upload.error)}. This run reconciles the previous {side} file.
           </p>
         ) : (
           <p key={side}>

@@ -5,6 +5,7 @@
 import { useState } from 'preact/hooks';
 import {
   api,
+  fileErrorText,
   putWithProgress,
   SIDES,
   type FileItem,
@@ -14,7 +15,7 @@ import {
   type UploadTicket,
 } from '../api.ts';
 import { Badge, ErrorMessage, Field } from './common.tsx';
-import { reasonText, RunSummary } from './runs.tsx';
+import { RunSummary } from './runs.tsx';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'SUPERSEDED']);
 const FOLLOW_TIMEOUT_MS = 120_000;
@@ -214,7 +215,7 @@ export function UploadView() {
           <div class="warning" role="alert" data-testid="upload-rejected">
             {rejected.map((f) => (
               <p key={f.side}>
-                <strong>The {f.side} file was rejected</strong>: {reasonText(f.error)}
+                <strong>The {f.side} file was rejected</strong>: {fileErrorText(f.error)}
               </p>
             ))}
             <p class="small">
