@@ -85,7 +85,12 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // searches, and mirrors PATCHed statuses into the exceptions index (issue 9, defect 2).
   'query-api': {
     objects: { write: ['incoming'], probeBucket: true },
-    tables: { exceptions: ['GetItem', 'Query', 'UpdateItem'], runs: ['GetItem', 'Query'] },
+    tables: {
+      exceptions: ['GetItem', 'Query', 'UpdateItem'],
+      runs: ['GetItem', 'Query'],
+      // GET /files lists them; a run shows its sides' latest uploads.
+      files: ['Query'],
+    },
     models: ['embedding'],
     search: { exceptions: 'update' },
     monitorsQueues: true,

@@ -146,6 +146,7 @@ async function ingestOnce(
             ...(validation.line === undefined ? {} : { line: validation.line }),
           },
         }),
+    ...uploadedAt(event.time),
     ingested_at: new Date(deps.now()).toISOString(),
     // A retry of this same ingest keeps the generation it wrote, and so the same run id.
     generation: previous?.sequencer === object.sequencer ? previous.generation : (previous?.generation ?? 0) + 1,
@@ -182,6 +183,12 @@ async function ingestOnce(
     return { outcome: 'ACCEPTED', rows: file.rows, runRequested: runId };
   }
   return { outcome: 'ACCEPTED', rows: file.rows };
+}
+
+/** The S3 event's time is when the object was written: what people call "uploaded". */
+function uploadedAt(time: string): { uploaded_at?: string } {
+  const t = Date.parse(time);
+  return Number.isNaN(t) ? {} : { uploaded_at: new Date(t).toISOString() };
 }
 
 /** Replaces the document's passages in the policy index with those of this version. */

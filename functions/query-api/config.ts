@@ -45,6 +45,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.bucket]: required,
       [ENV.exceptionsTable]: required,
       [ENV.runsTable]: required,
+      [ENV.filesTable]: required,
       [ENV.s3ForcePathStyle]: flag,
       [ENV.paginationSecret]: onLambda
         ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
@@ -69,6 +70,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     bucket: config[ENV.bucket],
     exceptionsTable: config[ENV.exceptionsTable],
     runsTable: config[ENV.runsTable],
+    filesTable: config[ENV.filesTable],
     s3ForcePathStyle: config[ENV.s3ForcePathStyle],
     paginationSecret: config[ENV.paginationSecret],
     corsOrigins,

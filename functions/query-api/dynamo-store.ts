@@ -1,20 +1,23 @@
 /**
- * The query API's store on DynamoDB: the exceptions and runs tables' query adapters side by side
+ * The query API's store on DynamoDB: the exceptions, runs and files tables' query adapters side by side
  * (each lives with its table in shared/tables/), and the health probe of the exceptions table.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoExceptionQueries } from '../shared/tables/exceptions-dynamo.ts';
 import type { ExceptionPatch } from '../shared/tables/exceptions.ts';
 import type { IndexQuery } from '../shared/tables/index-query.ts';
+import { DynamoFileQueries } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunQueries } from '../shared/tables/runs-dynamo.ts';
 import type { HealthCheck, QueryStore } from './ports.ts';
 
 export class DynamoQueryStore implements QueryStore {
   private readonly exceptions: DynamoExceptionQueries;
   private readonly runs: DynamoRunQueries;
-  constructor(doc: DynamoDBDocumentClient, tables: { exceptions: string; runs: string }) {
+  private readonly files: DynamoFileQueries;
+  constructor(doc: DynamoDBDocumentClient, tables: { exceptions: string; runs: string; files: string }) {
     this.exceptions = new DynamoExceptionQueries(doc, tables.exceptions);
     this.runs = new DynamoRunQueries(doc, tables.runs);
+    this.files = new DynamoFileQueries(doc, tables.files);
   }
 
   getException(id: string) {
@@ -35,6 +38,14 @@ export class DynamoQueryStore implements QueryStore {
 
   queryRuns(query: IndexQuery) {
     return this.runs.queryRuns(query);
+  }
+
+  queryFiles(query: IndexQuery) {
+    return this.files.queryFiles(query);
+  }
+
+  currentFiles(dataset: string, businessDate: string) {
+    return this.files.currentFiles(dataset, businessDate);
   }
 
   healthCheck(): HealthCheck {

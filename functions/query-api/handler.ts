@@ -1,4 +1,4 @@
-/** Query API Lambda (API Gateway HTTP API, payload v2): uploads, exceptions, search, runs, queues, health. */
+/** Query API Lambda (API Gateway HTTP API, payload v2): uploads, exceptions, search, runs, files, queues, health. */
 import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -19,7 +19,11 @@ const logger = createLogger('query-api');
 export function defaultDeps(): QueryApiDeps {
   const config = queryApiConfig();
   const aws = createAwsClients({ s3ForcePathStyle: config.s3ForcePathStyle });
-  const store = new DynamoQueryStore(aws.dynamo, { exceptions: config.exceptionsTable, runs: config.runsTable });
+  const store = new DynamoQueryStore(aws.dynamo, {
+    exceptions: config.exceptionsTable,
+    runs: config.runsTable,
+    files: config.filesTable,
+  });
   const uploads = new S3UploadSigner(aws.s3, config.bucket);
   const embedder = createEmbedder();
   return {

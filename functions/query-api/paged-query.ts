@@ -77,12 +77,13 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
   };
 }
 
-/** The start key DynamoDB expects to resume a GSI query right after `item`. */
+/** The start key DynamoDB expects to resume a GSI query right after `item`: the table's key and the index's. */
 function startKeyAfter(table: TableDef, indexName: string, item: StoredItem): Record<string, unknown> {
   const index = table.indexes[indexName];
   if (!index) throw new Error(`internal: ${indexName} is not an index of this table`);
   return {
     [table.partitionKey.name]: item[table.partitionKey.name],
+    ...(table.sortKey ? { [table.sortKey.name]: item[table.sortKey.name] } : {}),
     [index.partitionKey.name]: item[index.partitionKey.name],
     ...(index.sortKey ? { [index.sortKey.name]: item[index.sortKey.name] } : {}),
   };

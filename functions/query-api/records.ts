@@ -3,7 +3,9 @@
  * here, each marked shown or not, so a new attribute is a type error until someone decides — and
  * an attribute no type knows of (written by a later version, or by hand) never reaches a caller.
  */
+import type { ApiFile } from '../shared/api-types.ts';
 import type { StoredException } from '../shared/tables/exceptions.ts';
+import type { FileRecord } from '../shared/tables/files.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { RunRecord } from '../shared/tables/runs.ts';
 
@@ -59,12 +61,36 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   record_type: false,
 };
 
+/** The stored file plus the keys DynamoFileStore adds. */
+const FILE_ATTRIBUTES: Readonly<Record<keyof FileRecord | 'dataset_date' | 'sequencer_key' | 'record_type', boolean>> =
+  {
+    dataset: true,
+    business_date: true,
+    side: true,
+    key: true,
+    etag: true,
+    size: true,
+    rows: true,
+    status: true,
+    error: true,
+    uploaded_at: true,
+    ingested_at: true,
+    // The bucket is the deployment's own; ordering and run-id bookkeeping mean nothing to a caller.
+    bucket: false,
+    sequencer: false,
+    generation: false,
+    dataset_date: false,
+    sequencer_key: false,
+    record_type: false,
+  };
+
 function shownOf(attributes: Readonly<Record<string, boolean>>): ReadonlySet<string> {
   return new Set(Object.keys(attributes).filter((k) => attributes[k]));
 }
 
 const SHOWN_EXCEPTION_ATTRIBUTES = shownOf(EXCEPTION_ATTRIBUTES);
 const SHOWN_RUN_ATTRIBUTES = shownOf(RUN_ATTRIBUTES);
+const SHOWN_FILE_ATTRIBUTES = shownOf(FILE_ATTRIBUTES);
 
 function pick(item: StoredItem, shown: ReadonlySet<string>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(item).filter(([k]) => shown.has(k)));
@@ -76,4 +102,9 @@ export function toApiException(item: StoredItem): Record<string, unknown> {
 
 export function toApiRun(run: RunRecord | StoredItem): Record<string, unknown> {
   return pick(run as StoredItem, SHOWN_RUN_ATTRIBUTES);
+}
+
+export function toApiFile(file: FileRecord | StoredItem): ApiFile {
+  const shown = pick(file as StoredItem, SHOWN_FILE_ATTRIBUTES);
+  return { ...shown, uploaded_at: shown.uploaded_at ?? null } as ApiFile;
 }

@@ -18,11 +18,13 @@ const DECLARED = [
   { method: 'GET', path: '/health', public: true },
   { method: 'POST', path: '/uploads' },
   { method: 'GET', path: '/exceptions' },
+  { method: 'GET', path: '/exception-counts' },
   { method: 'GET', path: '/exceptions/{id}' },
   { method: 'PATCH', path: '/exceptions/{id}' },
   { method: 'GET', path: '/search' },
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{run_id}' },
+  { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
 ] as const satisfies readonly ApiRoute[];
 

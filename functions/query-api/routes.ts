@@ -4,12 +4,15 @@ import { BadRequestError, NotFoundError } from './errors.ts';
 import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
 import { checkHealth } from './health.ts';
 import { listExceptions } from './listing.ts';
-import { toApiRun } from './records.ts';
+import { countExceptions } from './counts.ts';
+import { listFiles, withLatestUploads } from './files.ts';
 import { API_ROUTES, routeKey, type RouteKey } from './route-table.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
+  countsQuerySchema,
   EXCEPTION_ID_PATTERN,
   FILTER_NAMES,
+  filesQuerySchema,
   listQuerySchema,
   parseInput,
   patchBodySchema,
@@ -66,6 +69,9 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
     return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
   },
+  // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
+  'GET /exception-counts': async ({ event, deps }) =>
+    json(200, await countExceptions(parseInput(countsQuerySchema, queryParameters(event), 'query'), deps)),
   'GET /exceptions/{id}': async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
   'PATCH /exceptions/{id}': async ({ event, params, deps, logger }) => {
     const id = exceptionIdParam(params);
@@ -83,6 +89,9 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
   'GET /runs': async ({ event, deps }) =>
     json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
+  // The intake view: every side's current file, accepted or rejected with the reason.
+  'GET /files': async ({ event, deps }) =>
+    json(200, await listFiles(parseInput(filesQuerySchema, queryParameters(event), 'query'), deps)),
   // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
   'GET /queues': async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
   'GET /runs/{run_id}': async ({ params, deps }) => {
@@ -91,7 +100,7 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
       throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
     const run = await deps.store.getRun(runId);
     if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
-    return json(200, toApiRun(run));
+    return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
 };
 

@@ -1,13 +1,16 @@
 /**
  * Listing runs, newest first: one dataset-day from by_dataset_date, otherwise every run from
  * by_requested (one constant partition); dataset and status narrow either as a FilterExpression.
- * Never a Scan. Pages behind the same signed next_token as the exceptions listing.
+ * Never a Scan. Pages behind the same signed next_token as the exceptions listing. Each run carries
+ * the latest upload of each side (files.ts), so a listing shows a run that a rejected upload left behind.
  */
 import { RUN_RECORD_TYPE, TABLES } from '../shared/resources.ts';
 import { datasetDateKey } from '../shared/keys.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
-import { toApiRun } from './records.ts';
+import type { ApiRun } from '../shared/api-types.ts';
+import type { RunRecord } from '../shared/tables/runs.ts';
+import { withLatestUploads } from './files.ts';
 import type { RunsQuery } from './schemas.ts';
 import type { QueryStore } from './ports.ts';
 
@@ -37,7 +40,7 @@ export function planRunsQuery(query: Pick<RunsQuery, 'dataset' | 'business_date'
 const MAX_QUERY_CALLS = 10;
 
 export interface RunsResult {
-  readonly items: Record<string, unknown>[];
+  readonly items: ApiRun[];
   readonly count: number;
   readonly next_token: string | null;
 }
@@ -61,5 +64,6 @@ export async function listRuns(
     maxCalls: MAX_QUERY_CALLS,
     query: (request) => deps.store.queryRuns(request),
   });
-  return { items: page.items.map((item) => toApiRun(item)), count: page.items.length, next_token: page.next_token };
+  const items = await withLatestUploads(page.items as unknown as RunRecord[], deps.store);
+  return { items, count: items.length, next_token: page.next_token };
 }

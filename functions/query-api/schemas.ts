@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { EXCEPTION_STATUSES } from '../shared/exception-lifecycle.ts';
 import { DATASET_PATTERN, DATASET_RULE, isCalendarDate } from '../shared/keys.ts';
 import { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
+import { FILE_STATUSES } from '../shared/tables/files.ts';
 import { BadRequestError } from './errors.ts';
 
 // Routes check exception ids against this; it lives with the other ids.
@@ -17,6 +18,7 @@ export const LIST_LIMIT = { min: 1, max: 200, default: 25 } as const;
 export const SEARCH_K = { min: 1, max: 50, default: 10 } as const;
 export const RUNS_LIMIT = { min: 1, max: 100, default: 20 } as const;
 export const RUN_STATUSES = ['REQUESTED', 'RUNNING', 'COMPLETED', 'FAILED', 'SUPERSEDED'] as const;
+export const FILES_LIMIT = { min: 1, max: 100, default: 25 } as const;
 const MAX_QUERY_TEXT = 1000;
 
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
@@ -78,6 +80,15 @@ export const listQuerySchema = strictObject(
   path: ['business_date'],
 });
 export type ListQuery = z.infer<typeof listQuerySchema>;
+
+/** GET /exception-counts: the listing's filters, no paging. */
+export const countsQuerySchema = strictObject(filterShape, 'query parameter').refine(
+  (q) => q.business_date === undefined || q.dataset !== undefined,
+  {
+    message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
+    path: ['business_date'],
+  },
+);
 export type ListFilters = Pick<ListQuery, (typeof FILTER_NAMES)[number]>;
 
 export const searchQuerySchema = strictObject(
@@ -108,6 +119,19 @@ export const runsQuerySchema = strictObject(
   path: ['business_date'],
 });
 export type RunsQuery = z.infer<typeof runsQuerySchema>;
+
+/** GET /files. A date alone is allowed: one day's files across datasets is a small partition. */
+export const filesQuerySchema = strictObject(
+  {
+    dataset: dataset.optional(),
+    business_date: calendarDate.optional(),
+    status: oneOf(FILE_STATUSES).optional(),
+    limit: intParam(FILES_LIMIT),
+    next_token: z.string().min(1, 'must not be empty').optional(),
+  },
+  'query parameter',
+);
+export type FilesQuery = z.infer<typeof filesQuerySchema>;
 
 export const patchBodySchema = strictObject(
   {

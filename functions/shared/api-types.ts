@@ -2,10 +2,11 @@
  * The query API's response bodies, one definition for the handlers that produce them and the
  * dashboard and CLI that read them. Types only: the dashboard's bundle imports this file.
  */
+import type { FileRecord } from './tables/files.ts';
 import type { RunRecord } from './tables/runs.ts';
 import type { ExceptionRecord, SearchItem } from './types.ts';
 
-/** One page of a listing (GET /exceptions, GET /runs), newest first. */
+/** One page of a listing (GET /exceptions, GET /runs, GET /files), newest first. */
 export interface Page<T> {
   readonly items: T[];
   readonly count: number;
@@ -16,8 +17,39 @@ export interface Page<T> {
 /** GET and PATCH /exceptions/{id}, and each item of GET /exceptions. */
 export type ApiException = ExceptionRecord;
 
-/** GET /runs/{id} and each item of GET /runs: the run without the worker's lease. */
-export type ApiRun = Omit<RunRecord, 'lease_until'>;
+/**
+ * Each item of GET /files: the current file of one side of a dataset-day, accepted or rejected
+ * (with the reason). `uploaded_at` is null for records from before it was kept.
+ */
+export type ApiFile = Pick<
+  FileRecord,
+  'dataset' | 'business_date' | 'side' | 'key' | 'etag' | 'size' | 'rows' | 'status' | 'error' | 'ingested_at'
+> & { readonly uploaded_at: string | null };
+
+/** A side's latest upload as a run sees it: `in_run` is false when the run reconciled an earlier one. */
+export type LatestUpload = Omit<ApiFile, 'dataset' | 'business_date' | 'side'> & { readonly in_run: boolean };
+
+/**
+ * GET /runs/{id} and each item of GET /runs: the run without the worker's lease, and the latest
+ * upload of each side (null where a side has none), read from the files table when asked. A side
+ * whose latest upload is not `in_run` means the run shown is behind it: with status REJECTED, the
+ * newest file was refused (its `error` says why) and this run still reconciles the previous one.
+ */
+export type ApiRun = Omit<RunRecord, 'lease_until'> & {
+  readonly latest_uploads: { readonly source: LatestUpload | null; readonly target: LatestUpload | null };
+};
+
+/**
+ * GET /exception-counts: how many exceptions match GET /exceptions's filters, by type and by
+ * severity (triage's, else the policy's). `complete` is false when counting stopped at the
+ * request's time budget; the counts are then a lower bound.
+ */
+export interface ExceptionCounts {
+  readonly total: number;
+  readonly by_type: Readonly<Record<string, number>>;
+  readonly by_severity: Readonly<Record<string, number>>;
+  readonly complete: boolean;
+}
 
 /** GET /search: the nearest exceptions first. */
 export interface SearchResponse {

@@ -2,10 +2,11 @@
  * What makes a CSV extract acceptable before any reconciliation: UTF-8, a readable structure,
  * a header with unique, non-empty names that include every column the policy needs.
  */
+import { Buffer } from 'node:buffer';
 import { CsvFileError, fieldsOf, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
 import { requiredColumns, type ReconPolicy } from './policy.ts';
 
-export type ReconErrorCode = 'FILE_EMPTY' | 'HEADER_INVALID' | 'MISSING_COLUMNS' | CsvFileError['code'];
+export type ReconErrorCode = 'FILE_EMPTY' | 'EMPTY_FILE' | 'HEADER_INVALID' | 'MISSING_COLUMNS' | CsvFileError['code'];
 
 /** The file cannot be reconciled at all. Names the file, the line and what was expected. */
 export class ReconInputError extends Error {
@@ -104,7 +105,7 @@ export async function validateExtract(
 ): Promise<ValidationResult> {
   const counter = new ExtractCounter(file, policy);
   try {
-    await readCsvInto(stream, counter);
+    await readCsvInto(refusingGzip(stream, file), counter);
   } catch (error) {
     if (error instanceof ReconInputError)
       return {
@@ -130,5 +131,50 @@ export async function validateExtract(
       line: 1,
     };
   }
+  if (counter.rows === 0 && !policy.allowEmptySides) {
+    return {
+      ok: false,
+      code: 'EMPTY_FILE',
+      message: `${file}: file has a header but no data rows; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
+    };
+  }
   return { ok: true, rows: counter.rows, header: counter.header };
+}
+
+/**
+ * Passes `stream` through, or fails on gzip's magic bytes (1f 8b, RFC 1952) at its start: a
+ * compressed extract would otherwise be reported as "not valid UTF-8", which hides the fix.
+ */
+async function* refusingGzip(
+  stream: AsyncIterable<Uint8Array | string>,
+  file: string,
+): AsyncGenerator<Uint8Array | string> {
+  const held: Uint8Array[] = [];
+  let heldBytes = 0;
+  let checked = false;
+  for await (const chunk of stream) {
+    if (checked) {
+      yield chunk;
+      continue;
+    }
+    if (typeof chunk === 'string') {
+      checked = true;
+    } else {
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes < 2) continue;
+      const head = held.length === 1 ? chunk : Buffer.concat(held);
+      if (head[0] === 0x1f && head[1] === 0x8b)
+        throw new ReconInputError(
+          'ENCODING',
+          file,
+          'file is gzip-compressed; expected plain-text UTF-8 CSV (decompress it before uploading)',
+          1,
+        );
+      checked = true;
+    }
+    yield* held.splice(0);
+    if (typeof chunk === 'string') yield chunk;
+  }
+  yield* held;
 }

@@ -38,6 +38,11 @@ const settingsSchema = z
       }),
     ),
     default_severity: z.enum(SEVERITIES),
+    /**
+     * A side with a header and no rows is normally a broken extract (rejected as EMPTY_FILE);
+     * datasets where "nothing happened today" is a real answer set this to reconcile it.
+     */
+    allow_empty_sides: z.boolean().optional(),
   })
   .strict();
 
@@ -58,6 +63,8 @@ export interface ReconPolicy {
   readonly amountTolerance: Decimal;
   readonly severityRules: readonly SeverityRule[];
   readonly defaultSeverity: Severity;
+  /** Whether a file with a header and no data rows is accepted (default false). */
+  readonly allowEmptySides: boolean;
 }
 
 export class PolicyError extends Error {
@@ -109,6 +116,7 @@ export function parseReconPolicy(markdown: string, source = 'recon policy'): Rec
       })),
     ),
     defaultSeverity: s.default_severity,
+    allowEmptySides: s.allow_empty_sides ?? false,
   });
 }
 

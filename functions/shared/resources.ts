@@ -54,7 +54,13 @@ export const TABLES = {
   files: {
     partitionKey: S('dataset_date'),
     sortKey: S('side'),
-    indexes: {},
+    // GET /files, newest ingest first. A business date holds at most two files per dataset, so a
+    // dataset filter inside by_business_date reads little; a dataset alone has its own partition.
+    indexes: {
+      by_ingested: { partitionKey: S('record_type'), sortKey: S('ingested_at') },
+      by_dataset: { partitionKey: S('dataset'), sortKey: S('ingested_at') },
+      by_business_date: { partitionKey: S('business_date'), sortKey: S('ingested_at') },
+    },
   },
   /** One item per reconciliation run. */
   runs: {
@@ -92,6 +98,8 @@ export type TableName = keyof typeof TABLES;
 
 /** The constant partition of runs' by_requested index, written on every run. */
 export const RUN_RECORD_TYPE = 'RUN';
+/** The constant partition of files' by_ingested index, written on every file record. */
+export const FILE_RECORD_TYPE = 'FILE';
 
 export interface ResourceNames {
   readonly bucket: string;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `tally`: the command-line entry point. Each subcommand lives in its own module. */
 import { exceptionsCommand } from './exceptions.ts';
+import { filesCommand } from './files.ts';
 import { reconCommand } from './recon.ts';
 import { searchCommand } from './search.ts';
 import { uploadCommand } from './upload.ts';
@@ -12,6 +13,7 @@ const help = `Usage: tally <command> [options]
 Commands:
   recon       reconcile two CSV extracts offline and print the exceptions
   upload      upload an extract through a pre-signed URL from the API
+  files       uploaded extracts: accepted or rejected, and why (via the API)
   exceptions  list, read, acknowledge and resolve exceptions (via the API)
   search      semantic search over triaged exceptions (via the API)
   dlq         list, peek at and redrive the dead-letter queues (on-call)
@@ -23,6 +25,7 @@ the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   recon: reconCommand,
   upload: uploadCommand,
+  files: filesCommand,
   exceptions: exceptionsCommand,
   search: searchCommand,
   dlq: dlqCommand,

@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   DLQ_RETENTION_SECONDS,
+  FILE_RECORD_TYPE,
   QUEUE_NAMES,
   QUEUE_RETENTION_SECONDS,
   QUEUES,
@@ -149,6 +150,12 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef):
   await dynamo.send(new DescribeTableCommand({ TableName: name }));
 }
 
+/** The constant `record_type` each table's items carry for its listing index. */
+const RECORD_TYPES = new Map<TableDef, string>([
+  [TABLES.runs, RUN_RECORD_TYPE],
+  [TABLES.files, FILE_RECORD_TYPE],
+]);
+
 /**
  * A table kept in .tally/ from before an index was added to resources.ts is rebuilt with it, so
  * an upgrade needs no reset. dynalite cannot add an index to an existing table (UpdateTable
@@ -173,11 +180,12 @@ async function rebuildWithMissingIndexes(
   } while (cursor);
   await dynamo.send(new DeleteTableCommand({ TableName: name }));
   await create();
-  // Runs written before by_requested existed lack its constant partition; give it to them.
-  const backfill =
-    def === TABLES.runs
-      ? (item: Record<string, AttributeValue>) => ({ record_type: { S: RUN_RECORD_TYPE }, ...item })
-      : (item: Record<string, AttributeValue>) => item;
+  // Items written before a listing index over a constant partition existed (runs' by_requested,
+  // files' by_ingested) lack that partition; give it to them.
+  const recordType = RECORD_TYPES.get(def);
+  const backfill = recordType
+    ? (item: Record<string, AttributeValue>) => ({ record_type: { S: recordType }, ...item })
+    : (item: Record<string, AttributeValue>) => item;
   for (let i = 0; i < items.length; i += 25) {
     let requests = items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: backfill(item) } }));
     while (requests.length > 0) {

@@ -76,7 +76,7 @@ async function uploadSample(api: string): Promise<void> {
 /** README's screenshots (docs/screenshots/), rewritten only by `npm run screenshots`. */
 const DOCS_SHOTS =
   process.env.TALLY_UPDATE_DOCS_SCREENSHOTS === '1' ? join(REPO_ROOT, 'docs', 'screenshots') : undefined;
-const DOCS_VIEWS = new Set(['exceptions', 'exception-detail', 'search', 'upload', 'runs', 'operations']);
+const DOCS_VIEWS = new Set(['exceptions', 'exception-detail', 'search', 'upload', 'files', 'runs', 'operations']);
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -266,5 +266,51 @@ describe('dashboard', () => {
       .filter((el) => !el.labels?.length && !el.getAttribute('aria-label')).length`);
     expect(unlabelled).toBe(0);
     await shot('exceptions-tablet');
+  });
+
+  it('a rejected upload says why on the upload page and in Files, and the run and exceptions say they are behind it', async () => {
+    await page.goto(`${base}/#/upload`);
+    await page.getByLabel('Dataset').fill(SAMPLE.dataset);
+    await page.getByLabel('Business date').fill(SAMPLE.date);
+    const semicolons = CORRECTED_TARGET.replaceAll(',', ';');
+    await page
+      .getByLabel(/Target file/)
+      .setInputFiles({ name: 'target.csv', mimeType: 'text/csv', buffer: Buffer.from(semicolons) });
+
+    await page.getByRole('button', { name: 'Upload and reconcile' }).click();
+
+    const refused = page.getByTestId('upload-rejected');
+    await refused.waitFor({ timeout: 60_000 });
+    expect(await refused.textContent()).toMatch(/target file was rejected.*MISSING_COLUMNS.*semicolon-delimited/);
+    await refused.getByRole('link', { name: /Files for trades/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Files' }).waitFor();
+    const rows = page.getByTestId('file-row');
+    await rows.first().waitFor();
+    expect(await rows.count()).toBe(2);
+    const target = rows.filter({ hasText: 'target' });
+    expect(await target.locator('.badge').textContent()).toBe('REJECTED');
+    expect(await target.textContent()).toMatch(
+      /MISSING_COLUMNS at line 1.*semicolon-delimited; files must be comma-delimited/,
+    );
+    expect(await rows.filter({ hasText: 'source' }).textContent()).toMatch(/ACCEPTED\s*20/);
+    await shot('files');
+
+    await page.getByLabel('Status').selectOption('REJECTED');
+    await expect.poll(() => page.getByTestId('file-row').count(), { timeout: 10_000 }).toBe(1);
+
+    await page.getByRole('link', { name: 'Runs' }).click();
+    const latest = page.getByTestId('run').first();
+    await latest.getByTestId('stale-upload').waitFor();
+    expect(await latest.getByTestId('stale-upload').textContent()).toMatch(
+      /latest target upload was rejected.*MISSING_COLUMNS.*reconciles the previous target file/,
+    );
+    expect(await latest.textContent()).toMatch(
+      /Took\s*[\d.]+ (ms|s) \(queued [\d.]+ (ms|s), processing [\d.]+ (ms|s)\)/,
+    );
+
+    await page.goto(`${base}/#/exceptions?dataset=${SAMPLE.dataset}&business_date=${SAMPLE.date}`);
+    await expectRows(5);
+    await page.getByTestId('stale-upload').waitFor();
+    expect(await page.getByTestId('stale-upload').textContent()).toMatch(/latest target upload was rejected/);
   });
 });

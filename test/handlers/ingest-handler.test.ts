@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler, defaultDeps } from '../../functions/ingest-worker/handler.ts';
@@ -6,8 +7,9 @@ import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
 import { mockSqsSends } from '../support/sqs-sends.ts';
 import { lambdaContext, objectCreated, sqsEvent, sqsRecord } from '../support/events.ts';
-import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { createEmbedder, createVectorIndex } from '../../functions/shared/search/factory.ts';
+import { parseReconPolicy } from '../../functions/shared/policy.ts';
 
 const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`, 'utf8');
 const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8');
@@ -239,5 +241,94 @@ describe('ingest worker handler', () => {
     expect(file.Item).toMatchObject({ status: 'REJECTED', error: { code } });
     expect(file.Item?.error.message).toMatch(message);
     expect(file.Item?.error.line).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('ingest worker: what the files table says about each upload', () => {
+  let env: ReturnType<typeof setup>;
+  beforeEach(() => {
+    env = setup();
+  });
+  const fileOf = async (date: string, side: 'source' | 'target') =>
+    (
+      await dynamo.doc.send(
+        new GetCommand({ TableName: dynamo.names.tables.files, Key: { dataset_date: `trades#${date}`, side } }),
+      )
+    ).Item;
+  const HEADER_ONLY = 'trade_id,account_id,trade_date,amount\n';
+
+  it('records when the object was uploaded (the S3 event time) beside when it was ingested', async () => {
+    const keys = nextKeys();
+    const event = { ...objectCreated(keys.source, env.objects.put(keys.source, SOURCE)), time: '2025-12-10T07:59:58Z' };
+
+    await env.invoke(sqsRecord(event));
+
+    expect(await fileOf(keys.date, 'source')).toMatchObject({
+      status: 'ACCEPTED',
+      uploaded_at: '2025-12-10T07:59:58.000Z',
+      ingested_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+    });
+  });
+
+  it('rejects a header-only file as EMPTY_FILE and asks for no run', async () => {
+    const keys = nextKeys();
+    await env.invoke(sqsRecord(objectCreated(keys.source, env.objects.put(keys.source, SOURCE))));
+
+    const response = await env.invoke(sqsRecord(objectCreated(keys.target, env.objects.put(keys.target, HEADER_ONLY))));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(env.reconRequests()).toHaveLength(0);
+    expect(await fileOf(keys.date, 'target')).toMatchObject({
+      status: 'REJECTED',
+      rows: 0,
+      error: { code: 'EMPTY_FILE', message: expect.stringMatching(/header but no data rows/) },
+    });
+  });
+
+  it('accepts a header-only side and reconciles it when the policy allows empty sides', async () => {
+    const keys = nextKeys();
+    const text = readFileSync(`${REPO_ROOT}policies/recon-policy.md`, 'utf8').replace(
+      '"policy_version"',
+      '"allow_empty_sides": true,\n  "policy_version"',
+    );
+    const allowing = createHandler(() => ({ ...defaultDeps(), policy: parseReconPolicy(text) }));
+    const invoke = (record: ReturnType<typeof sqsRecord>) => allowing(sqsEvent(record), lambdaContext);
+    await invoke(sqsRecord(objectCreated(keys.source, env.objects.put(keys.source, SOURCE))));
+
+    await invoke(sqsRecord(objectCreated(keys.target, env.objects.put(keys.target, HEADER_ONLY))));
+
+    expect(await fileOf(keys.date, 'target')).toMatchObject({ status: 'ACCEPTED', rows: 0 });
+    expect(env.reconRequests()).toHaveLength(1);
+  });
+
+  it('says a gzip-compressed upload is gzip-compressed', async () => {
+    const keys = nextKeys();
+    const etag = env.objects.put(keys.source, gzipSync(SOURCE));
+
+    await env.invoke(sqsRecord(objectCreated(keys.source, etag)));
+
+    expect(await fileOf(keys.date, 'source')).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'ENCODING', line: 1, message: expect.stringMatching(/gzip-compressed/) },
+    });
+  });
+
+  it("a rejected replacement is the side's current file; the run of the previous upload stays", async () => {
+    const keys = nextKeys();
+    await env.invoke(sqsRecord(objectCreated(keys.source, env.objects.put(keys.source, SOURCE))));
+    await env.invoke(sqsRecord(objectCreated(keys.target, env.objects.put(keys.target, TARGET))));
+    const [request] = env.reconRequests();
+
+    await env.invoke(sqsRecord(objectCreated(keys.target, env.objects.put(keys.target, TARGET.replaceAll(',', ';')))));
+
+    expect(env.reconRequests()).toHaveLength(1);
+    expect(await fileOf(keys.date, 'target')).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'MISSING_COLUMNS', message: expect.stringMatching(/semicolon/), line: 1 },
+    });
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: (request as { run_id: string }).run_id } }),
+    );
+    expect(run.Item).toMatchObject({ status: 'REQUESTED', target: { key: keys.target } });
   });
 });

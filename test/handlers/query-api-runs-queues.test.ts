@@ -91,6 +91,7 @@ function setup(queues: QueueMonitor = { depths: async () => [] }) {
     store: new DynamoQueryStore(dynamo.doc, {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
+      files: dynamo.names.tables.files,
     }),
     queues,
     paginationSecret: 'test-secret',
@@ -298,7 +299,7 @@ describe('GET /queues', () => {
 });
 
 describe('query-api configuration of the monitored queues', () => {
-  const base = { [ENV.bucket]: 'b', [ENV.exceptionsTable]: 'e', [ENV.runsTable]: 'r' };
+  const base = { [ENV.bucket]: 'b', [ENV.exceptionsTable]: 'e', [ENV.runsTable]: 'r', [ENV.filesTable]: 'f' };
 
   it('reads the queue map and the metric source', () => {
     const config = queryApiConfig({

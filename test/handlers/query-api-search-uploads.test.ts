@@ -81,6 +81,8 @@ function setup(hits: VectorHit[] = []) {
       patchException: vi.fn(),
       getRun: vi.fn(),
       queryRuns: vi.fn(),
+      queryFiles: vi.fn(),
+      currentFiles: vi.fn(),
     },
     uploads: new S3UploadSigner(s3, 'tally-data-test'),
     healthChecks: [],
@@ -220,7 +222,7 @@ describe('POST /uploads', () => {
 });
 
 describe('query API configuration', () => {
-  const base = { TALLY_BUCKET: 'b', TALLY_EXCEPTIONS_TABLE: 'e', TALLY_RUNS_TABLE: 'r' };
+  const base = { TALLY_BUCKET: 'b', TALLY_EXCEPTIONS_TABLE: 'e', TALLY_RUNS_TABLE: 'r', TALLY_FILES_TABLE: 'f' };
 
   it('has local defaults for the pagination secret, CORS and identity', () => {
     const config = queryApiConfig(base);

@@ -159,7 +159,11 @@ function fakeEmbedder(): Embedder {
 function setup(overrides: Partial<QueryApiDeps> = {}, db: TestDynamo = dynamo) {
   const index = fakeIndex();
   const deps: QueryApiDeps = {
-    store: new DynamoQueryStore(db.doc, { exceptions: db.names.tables.exceptions, runs: db.names.tables.runs }),
+    store: new DynamoQueryStore(db.doc, {
+      exceptions: db.names.tables.exceptions,
+      runs: db.names.tables.runs,
+      files: db.names.tables.files,
+    }),
     uploads: { presignPut: vi.fn(async () => 'https://bucket.s3.amazonaws.com/signed') },
     healthChecks: [
       { name: 'dynamodb', check: async () => undefined },
@@ -217,8 +221,13 @@ describe('GET /health', () => {
     const store = new DynamoQueryStore(dynamo.doc, {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
+      files: dynamo.names.tables.files,
     });
-    const missing = new DynamoQueryStore(dynamo.doc, { exceptions: 'no-such-table', runs: 'no-such-table' });
+    const missing = new DynamoQueryStore(dynamo.doc, {
+      exceptions: 'no-such-table',
+      runs: 'no-such-table',
+      files: 'no-such-table',
+    });
 
     await expect(store.healthCheck().check()).resolves.toBeUndefined();
     await expect(missing.healthCheck().check()).rejects.toThrow();
@@ -269,6 +278,8 @@ describe('routing, CORS and errors', () => {
       patchException: async () => undefined,
       getRun: async () => undefined,
       queryRuns: async () => ({ items: [] }),
+      queryFiles: async () => ({ items: [] }),
+      currentFiles: async () => [],
     };
     const api = setup({ store: failing });
 

@@ -17,6 +17,8 @@ import { exceptionId } from '../../functions/shared/keys.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { startApiServer, type ApiServer } from '../../scripts/local/api-server.ts';
 import { exceptionsCommand } from '../../scripts/cli/exceptions.ts';
+import { filesCommand } from '../../scripts/cli/files.ts';
+import { DynamoFileStore } from '../../functions/shared/tables/files-dynamo.ts';
 import { searchCommand } from '../../scripts/cli/search.ts';
 import { uploadCommand } from '../../scripts/cli/upload.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
@@ -77,6 +79,39 @@ beforeAll(async () => {
     );
   }
 
+  const files = new DynamoFileStore(dynamo.doc, dynamo.names.tables.files);
+  for (const [side, n, outcome] of [
+    ['source', 1, { status: 'ACCEPTED' }],
+    [
+      'target',
+      2,
+      {
+        status: 'REJECTED',
+        error: {
+          code: 'MISSING_COLUMNS',
+          message: 'target.csv:1: missing required column(s) amount (the header looks semicolon-delimited)',
+          line: 1,
+        },
+      },
+    ],
+  ] as const) {
+    await files.putIfNewer({
+      bucket: 'tally-data',
+      key: `incoming/trades/2025-12-10/${side}.csv`,
+      etag: `e${n}`,
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      side,
+      sequencer: `000${n}`,
+      size: 10,
+      rows: outcome.status === 'ACCEPTED' ? 20 : 0,
+      ...outcome,
+      uploaded_at: `2025-12-10T07:00:0${n}.000Z`,
+      ingested_at: `2025-12-10T07:00:0${n + 1}.000Z`,
+      generation: 1,
+    });
+  }
+
   // Stands in for S3: records each PUT the CLI sends to the pre-signed URL.
   storage = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -103,6 +138,7 @@ beforeAll(async () => {
     store: new DynamoQueryStore(dynamo.doc, {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
+      files: dynamo.names.tables.files,
     }),
     uploads: new S3UploadSigner(s3, 'tally-data'),
     healthChecks: [],
@@ -230,6 +266,54 @@ describe('tally exceptions', () => {
 
     expect(await exceptionsCommand(['--help'], c.io)).toBe(0);
     expect(c.out()).toContain('Usage: tally exceptions');
+  });
+});
+
+describe('tally files', () => {
+  it('lists files newest first with the reason a file was rejected', async () => {
+    const c = capture();
+
+    const code = await filesCommand(['--dataset', 'trades', '--date', '2025-12-10'], c.io);
+
+    expect(code).toBe(0);
+    const lines = c.out().trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^DATASET\s+DATE\s+SIDE\s+STATUS\s+ROWS\s+UPLOADED\s+INGESTED\s+REASON$/);
+    expect(lines[1]).toMatch(
+      /^trades\s+2025-12-10\s+target\s+REJECTED\s+-\s+2025-12-10T07:00:02.000Z\s+2025-12-10T07:00:03.000Z\s+MISSING_COLUMNS: target.csv:1: missing required column\(s\) amount \(the header looks semicolon-delimited\) \(line 1\)$/,
+    );
+    expect(lines[2]).toMatch(/^trades\s+2025-12-10\s+source\s+ACCEPTED\s+20\s/);
+    expect(c.err()).toContain('2 file(s)');
+  });
+
+  it('filters by status and prints JSON for scripts', async () => {
+    const c = capture();
+
+    const code = await filesCommand(['--status', 'rejected', '--json'], c.io);
+
+    expect(code).toBe(0);
+    const body = JSON.parse(c.out());
+    expect(body).toMatchObject({ count: 1, next_token: null });
+    expect(body.items[0]).toMatchObject({ side: 'target', status: 'REJECTED', error: { code: 'MISSING_COLUMNS' } });
+  });
+
+  it("rejects bad usage before calling the API, and passes the API's refusals on", async () => {
+    const bad = capture();
+
+    await expect(filesCommand(['--status', 'FAILED'], capture().io)).rejects.toThrow(
+      /--status must be one of ACCEPTED, REJECTED/,
+    );
+    await expect(filesCommand(['--limit', '0'], capture().io)).rejects.toThrow(/--limit must be an integer from 1/);
+    await expect(filesCommand(['extra'], capture().io)).rejects.toThrow(/takes no arguments/);
+    expect(await filesCommand(['--date', '2025-13-45'], bad.io)).toBe(1);
+    expect(bad.err()).toMatch(/business_date: must be a calendar date/);
+  });
+
+  it('prints help', async () => {
+    const c = capture();
+
+    expect(await filesCommand(['--help'], c.io)).toBe(0);
+    expect(c.out()).toContain('Usage: tally files');
+    expect(c.out()).toContain('--status S              ACCEPTED, REJECTED');
   });
 });
 

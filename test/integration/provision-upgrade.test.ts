@@ -80,4 +80,67 @@ describe('local provisioning over an older .tally/', () => {
       server.close();
     }
   });
+
+  it('rebuilds the files table with its listing indexes, keeping its records and listing them by ingest time', async () => {
+    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const dynamo = new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      });
+      const names = resourceNames('upgrade-files');
+      // The files table as provisioned before GET /files: keys only, no index.
+      await dynamo.send(
+        new CreateTableCommand({
+          TableName: names.tables.files,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: 'dataset_date', AttributeType: 'S' },
+            { AttributeName: 'side', AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: 'dataset_date', KeyType: 'HASH' },
+            { AttributeName: 'side', KeyType: 'RANGE' },
+          ],
+        }),
+      );
+      await dynamo.send(
+        new PutItemCommand({
+          TableName: names.tables.files,
+          Item: {
+            dataset_date: { S: 'trades#2025-12-10' },
+            side: { S: 'source' },
+            dataset: { S: 'trades' },
+            business_date: { S: '2025-12-10' },
+            status: { S: 'REJECTED' },
+            ingested_at: { S: '2025-12-10T08:00:00Z' },
+          },
+        }),
+      );
+
+      await createTables(dynamo, names);
+      await createTables(dynamo, names);
+
+      const table = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.files }));
+      expect(table.Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual([
+        'by_business_date',
+        'by_dataset',
+        'by_ingested',
+      ]);
+      const listed = await dynamo.send(
+        new QueryCommand({
+          TableName: names.tables.files,
+          IndexName: 'by_ingested',
+          KeyConditionExpression: 'record_type = :r',
+          ExpressionAttributeValues: { ':r': { S: 'FILE' } },
+        }),
+      );
+      expect(listed.Items?.map((i) => i.dataset_date?.S)).toEqual(['trades#2025-12-10']);
+    } finally {
+      server.close();
+    }
+  });
 });

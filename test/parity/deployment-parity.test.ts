@@ -5,7 +5,7 @@
  * would, endpoints pointed at the emulators), from a read-only task root. A real input goes
  * through each: Object Created events (policies and uploads) through ingest-worker, the recon
  * requests it sends through recon, the triage requests recon sends through triage, and
- * health/uploads/list/get/PATCH/search/runs/queues through query-api; then one poison message per
+ * health/uploads/list/get/PATCH/search/runs/queues/files/counts through query-api; then one poison message per
  * consumer. Every AWS call is recorded by the signing function and checked against the role's
  * policy (and the collection's data access policy); every granted action must have been called.
  *
@@ -386,6 +386,8 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
   await api(role, 'GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}`);
   await api(role, 'GET', '/queues');
+  await api(role, 'GET', '/files');
+  await api(role, 'GET', '/exception-counts', { query: 'status=OPEN' });
 
   // A corrected target: a second run resolves an exception, and mirrors that into the index.
   await uploadThroughApi(role, direct, 'target', CORRECTED_TARGET);

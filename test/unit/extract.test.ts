@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
 import { ReconInputError, validateExtract } from '../../functions/shared/extract.ts';
 import { reconcile } from '../../functions/recon/engine.ts';
 
-const policy = parseReconPolicy(readFileSync(new URL('../../policies/recon-policy.md', import.meta.url), 'utf8'));
+const POLICY_TEXT = readFileSync(new URL('../../policies/recon-policy.md', import.meta.url), 'utf8');
+const policy = parseReconPolicy(POLICY_TEXT);
 const HEADER = 'trade_id,account_id,trade_date,amount';
 
 function streamOf(content: string | Uint8Array, chunkSize?: number): Readable {
@@ -34,8 +36,12 @@ describe('validateExtract accepts a readable extract', () => {
     expect(byByte).toEqual(whole);
   });
 
-  it('counts a header-only file as zero rows', async () => {
-    expect(await validateExtract(streamOf(`${HEADER}\n`), 'x.csv', policy)).toMatchObject({ ok: true, rows: 0 });
+  it('counts a header-only file as zero rows when the policy allows empty sides', async () => {
+    const allowing = parseReconPolicy(
+      POLICY_TEXT.replace('"policy_version"', '"allow_empty_sides": true,\n  "policy_version"'),
+    );
+    expect(allowing.allowEmptySides).toBe(true);
+    expect(await validateExtract(streamOf(`${HEADER}\n`), 'x.csv', allowing)).toMatchObject({ ok: true, rows: 0 });
   });
 
   it('leaves row-level problems to recon', async () => {
@@ -115,5 +121,39 @@ describe('validateExtract and recon read a file alike', () => {
     expect(validation).toMatchObject({ ok: false, code: (recon as ReconInputError).code });
     if (!validation.ok && (recon as ReconInputError).line !== undefined)
       expect(validation.line).toBe((recon as ReconInputError).line);
+  });
+});
+
+describe('validateExtract refuses what cannot be a day of data', () => {
+  it.each([
+    ['a header and a line break', `${HEADER}\n`],
+    ['a header without a line break', HEADER],
+    ['a header and blank lines', `${HEADER}\r\n\r\n\n`],
+  ])('rejects %s as EMPTY_FILE unless the policy allows empty sides', async (_name, content) => {
+    const result = await validateExtract(streamOf(content), 'x.csv', policy);
+
+    expect(policy.allowEmptySides).toBe(false);
+    expect(result).toMatchObject({ ok: false, code: 'EMPTY_FILE' });
+    expect(result.ok === false && result.message).toMatch(
+      /^x\.csv: file has a header but no data rows.*allow_empty_sides/,
+    );
+  });
+
+  it.each([1, 2, 1024])('says a gzip-compressed file is gzip-compressed (chunks of %i bytes)', async (chunkSize) => {
+    const gzipped = gzipSync(`${HEADER}\nT1,A1,2025-12-01,1.00\n`);
+
+    const result = await validateExtract(streamOf(gzipped, chunkSize), 'x.csv.gz', policy);
+
+    expect(result).toMatchObject({ ok: false, code: 'ENCODING', line: 1 });
+    expect(result.ok === false && result.message).toMatch(
+      /^x\.csv\.gz:1: file is gzip-compressed; expected plain-text/,
+    );
+  });
+
+  it('reads a file that only starts like gzip in its first byte', async () => {
+    // 0x1f alone (a control character) is not gzip's magic; the file is judged as CSV.
+    const result = await validateExtract(streamOf(`\u001f${HEADER}\nT1,A1,2025-12-01,1.00\n`, 1), 'x.csv', policy);
+
+    expect(result).toMatchObject({ ok: false, code: 'MISSING_COLUMNS' });
   });
 });

@@ -127,6 +127,8 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
     patchException: async () => undefined,
     getRun: async () => undefined,
     queryRuns: async () => ({ items: [] }),
+    queryFiles: async () => ({ items: [] }),
+    currentFiles: async () => [],
     queryExceptions: async (q) => {
       calls.push(q);
       const inPartition = sorted.filter((i) => i[q.partition.attribute] === q.partition.value);

@@ -130,3 +130,18 @@ describe('parseReconPolicy rejects a broken policy with a clear PolicyError', ()
     expect(error.message).toContain(path);
   });
 });
+
+describe('allow_empty_sides', () => {
+  it('is off unless the policy says so, and then on', () => {
+    expect(parseReconPolicy(documentWith(JSON.stringify(settings))).allowEmptySides).toBe(false);
+    expect(
+      parseReconPolicy(documentWith(JSON.stringify({ ...settings, allow_empty_sides: true }))).allowEmptySides,
+    ).toBe(true);
+  });
+
+  it('must be a boolean', () => {
+    expect(policyError(documentWith(JSON.stringify({ ...settings, allow_empty_sides: 'yes' }))).message).toMatch(
+      /allow_empty_sides/,
+    );
+  });
+});

@@ -8,7 +8,10 @@ import {
 } from '../../functions/shared/exception-lifecycle.ts';
 import type {
   ApiException,
+  ApiFile,
   ApiRun,
+  ExceptionCounts,
+  LatestUpload,
   Page,
   QueueDepth,
   QueuesReport,
@@ -102,8 +105,20 @@ export function putWithProgress(
 // --- The API's contract and the exception lifecycle, as the functions define them -----------
 
 export { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../../functions/shared/types.ts';
+export { FILE_STATUSES, fileErrorText } from '../../functions/shared/tables/files.ts';
 export type { Side } from '../../functions/shared/types.ts';
-export type { HistoryEntry, Page, QueueDepth, QueuesReport, Row, SearchResponse, UploadTicket };
+export type {
+  ExceptionCounts,
+  HistoryEntry,
+  LatestUpload,
+  Page,
+  QueueDepth,
+  QueuesReport,
+  Row,
+  SearchResponse,
+  UploadTicket,
+};
+export type FileItem = ApiFile;
 export type ExceptionItem = ApiException;
 export type Run = ApiRun;
 export type Citation = PolicyCitation;

@@ -8,11 +8,12 @@ import { ExceptionDetailView } from './views/exception-detail.tsx';
 import { SearchView } from './views/search.tsx';
 import { UploadView } from './views/upload.tsx';
 import { RunsView } from './views/runs.tsx';
+import { FilesView } from './views/files.tsx';
 import { OperationsView } from './views/operations.tsx';
 import './styles.css';
 
 interface Route {
-  readonly name: 'exceptions' | 'exception' | 'search' | 'upload' | 'runs' | 'operations';
+  readonly name: 'exceptions' | 'exception' | 'search' | 'upload' | 'files' | 'runs' | 'operations';
   readonly id?: string;
   readonly query: URLSearchParams;
 }
@@ -22,7 +23,13 @@ function parseHash(hash: string): Route {
   const query = new URLSearchParams(qs);
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'exceptions' && parts[1]) return { name: 'exception', id: decodeURIComponent(parts[1]), query };
-  if (parts[0] === 'search' || parts[0] === 'upload' || parts[0] === 'runs' || parts[0] === 'operations')
+  if (
+    parts[0] === 'search' ||
+    parts[0] === 'upload' ||
+    parts[0] === 'files' ||
+    parts[0] === 'runs' ||
+    parts[0] === 'operations'
+  )
     return { name: parts[0], query };
   return { name: 'exceptions', query };
 }
@@ -31,6 +38,7 @@ const NAV: { href: string; label: string; names: Route['name'][] }[] = [
   { href: '#/exceptions', label: 'Exceptions', names: ['exceptions', 'exception'] },
   { href: '#/search', label: 'Search', names: ['search'] },
   { href: '#/upload', label: 'Upload', names: ['upload'] },
+  { href: '#/files', label: 'Files', names: ['files'] },
   { href: '#/runs', label: 'Runs', names: ['runs'] },
   { href: '#/operations', label: 'Operations', names: ['operations'] },
 ];
@@ -40,6 +48,7 @@ const TITLES: Record<Route['name'], string> = {
   exception: 'Exception',
   search: 'Search',
   upload: 'Upload',
+  files: 'Files',
   runs: 'Runs',
   operations: 'Operations',
 };
@@ -91,6 +100,7 @@ function App() {
         {route.name === 'exception' && route.id && <ExceptionDetailView id={route.id} />}
         {route.name === 'search' && <SearchView />}
         {route.name === 'upload' && <UploadView />}
+        {route.name === 'files' && <FilesView query={route.query} />}
         {route.name === 'runs' && <RunsView query={route.query} />}
         {route.name === 'operations' && <OperationsView />}
       </main>

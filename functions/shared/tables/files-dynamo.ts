@@ -1,9 +1,12 @@
 /** The files table on DynamoDB: partition `dataset#date`, sort key the side. */
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { datasetDateKey, sequencerSortKey } from '../keys.ts';
+import { FILE_RECORD_TYPE } from '../resources.ts';
 import type { Side } from '../types.ts';
 import { applied } from './dynamo-expressions.ts';
-import type { FileRecord, FileStore } from './files.ts';
+import type { FileQueries, FileRecord, FileStore } from './files.ts';
+import type { IndexPage, IndexQuery } from './index-query.ts';
+import { queryIndexPage } from './index-query-dynamo.ts';
 
 export class DynamoFileStore implements FileStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -33,11 +36,38 @@ export class DynamoFileStore implements FileStore {
             ...file,
             dataset_date: datasetDateKey(file.dataset, file.business_date),
             sequencer_key: sequencerSortKey(file.sequencer),
+            // The constant partition of by_ingested (every file, newest first).
+            record_type: FILE_RECORD_TYPE,
           },
           ConditionExpression: 'attribute_not_exists(dataset_date) OR sequencer_key <= :seq',
           ExpressionAttributeValues: { ':seq': sequencerSortKey(file.sequencer) },
         }),
       ),
     );
+  }
+}
+
+export class DynamoFileQueries implements FileQueries {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async queryFiles(query: IndexQuery): Promise<IndexPage> {
+    return queryIndexPage(this.doc, this.table, query);
+  }
+
+  async currentFiles(dataset: string, businessDate: string): Promise<FileRecord[]> {
+    // One partition, at most two items (one per side).
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'dataset_date = :pk',
+        ExpressionAttributeValues: { ':pk': datasetDateKey(dataset, businessDate) },
+      }),
+    );
+    return (out.Items ?? []) as FileRecord[];
   }
 }

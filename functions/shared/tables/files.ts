@@ -1,8 +1,10 @@
 /** The files table: the current file per (dataset, business date) and side, accepted or rejected. */
 import type { ObjectRef } from '../ports.ts';
 import type { Side } from '../types.ts';
+import type { IndexPage, IndexQuery } from './index-query.ts';
 
 export type FileStatus = 'ACCEPTED' | 'REJECTED';
+export const FILE_STATUSES = ['ACCEPTED', 'REJECTED'] as const satisfies readonly FileStatus[];
 
 export interface FileRecord extends ObjectRef {
   readonly dataset: string;
@@ -14,9 +16,17 @@ export interface FileRecord extends ObjectRef {
   readonly rows: number;
   readonly status: FileStatus;
   readonly error?: { code: string; message: string; line?: number };
+  /** When the object was written (the S3 event's time); absent on records from before it was kept. */
+  readonly uploaded_at?: string;
   readonly ingested_at: string;
   /** Increases each time this side's current file changes; part of the run id. */
   readonly generation: number;
+}
+
+/** `CODE: message (line N)`: how the CLI and the dashboard state why a file was rejected. */
+export function fileErrorText(error: FileRecord['error']): string {
+  if (!error) return '';
+  return `${error.code}: ${error.message}${error.line === undefined ? '' : ` (line ${error.line})`}`;
 }
 
 export interface FileStore {
@@ -26,4 +36,12 @@ export interface FileStore {
    * already recorded. Returns false when the write lost to a newer upload.
    */
   putIfNewer(file: FileRecord): Promise<boolean>;
+}
+
+/** What the query API reads of files. */
+export interface FileQueries {
+  /** One page of a files-table GSI query, newest ingest first. */
+  queryFiles(query: IndexQuery): Promise<IndexPage>;
+  /** The current file of each side of (dataset, date) that has one. */
+  currentFiles(dataset: string, businessDate: string): Promise<FileRecord[]>;
 }

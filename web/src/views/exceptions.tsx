@@ -1,13 +1,22 @@
 /** The exceptions table: filters, newest first, paged, with counts by type and severity. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, EXCEPTION_TYPES, keyText, SEVERITIES, STATUSES, type ExceptionItem, type Page } from '../api.ts';
+import {
+  api,
+  EXCEPTION_TYPES,
+  keyText,
+  SEVERITIES,
+  STATUSES,
+  type ExceptionCounts,
+  type ExceptionItem,
+  type Page,
+  type Run,
+} from '../api.ts';
 import { Badge, BarChart, ErrorMessage, Field, Loading, when } from './common.tsx';
+import { StaleUploads } from './runs.tsx';
 
 export const FILTERS = ['exception_type', 'status', 'severity', 'dataset', 'business_date', 'run_id'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 const PAGE_SIZE = 25;
-/** The charts count at most this many matching exceptions (8 pages of 200). */
-const CHART_CAP = 1600;
 
 export function filtersFrom(query: URLSearchParams): Filters {
   const filters: Filters = {};
@@ -107,12 +116,8 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   const filterKey = JSON.stringify(filters);
   const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
   const [page, setPage] = useState<Page<ExceptionItem> | null>(null);
-  const [counts, setCounts] = useState<{
-    type: Record<string, number>;
-    severity: Record<string, number>;
-    total: number;
-    capped: boolean;
-  } | null>(null);
+  const [counts, setCounts] = useState<ExceptionCounts | null>(null);
+  const [run, setRun] = useState<Run | null>(null);
   const [error, setError] = useState<unknown>(null);
   const token = tokens[tokens.length - 1];
 
@@ -131,25 +136,25 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   useEffect(() => {
     let live = true;
     setCounts(null);
-    (async () => {
-      const type: Record<string, number> = {};
-      const severity: Record<string, number> = {};
-      let total = 0;
-      let next: string | undefined;
-      do {
-        const p: Page<ExceptionItem> = await api('/exceptions', {
-          query: { ...filters, limit: '200', next_token: next },
-        });
-        for (const e of p.items) {
-          type[e.exception_type] = (type[e.exception_type] ?? 0) + 1;
-          const s = e.severity ?? e.policy_severity;
-          severity[s] = (severity[s] ?? 0) + 1;
-        }
-        total += p.items.length;
-        next = p.next_token ?? undefined;
-      } while (next && total < CHART_CAP);
-      if (live) setCounts({ type, severity, total, capped: Boolean(next) });
-    })().catch(() => live && setCounts(null));
+    api<ExceptionCounts>('/exception-counts', { query: filters })
+      .then((c) => live && setCounts(c))
+      .catch(() => live && setCounts(null));
+    return () => {
+      live = false;
+    };
+  }, [filterKey]);
+  // Scoped to one run (or one dataset-day, whose latest run it is): say if a newer upload of a
+  // side was rejected, so these exceptions are not taken for the latest file's.
+  useEffect(() => {
+    let live = true;
+    setRun(null);
+    const { run_id: runId, dataset, business_date: date } = filters;
+    const found = runId
+      ? api<Run>(`/runs/${encodeURIComponent(runId)}`)
+      : dataset && date
+        ? api<Page<Run>>('/runs', { query: { dataset, business_date: date, limit: '1' } }).then((p) => p.items[0])
+        : Promise.resolve(undefined);
+    found.then((r) => live && setRun(r ?? null)).catch(() => live && setRun(null));
     return () => {
       live = false;
     };
@@ -159,14 +164,15 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
     <section aria-labelledby="exceptions-title">
       <h1 id="exceptions-title">Exceptions</h1>
       <FilterForm filters={filters} idPrefix="f" onChange={(f) => setFilters(f, '#/exceptions')} />
+      {run && <StaleUploads run={run} />}
       {counts && (
         <div class="charts" aria-label="Counts">
           <BarChart
-            title={`By type (${counts.total}${counts.capped ? '+' : ''} matching)`}
-            counts={counts.type}
+            title={`By type (${counts.total.toLocaleString('en')}${counts.complete ? '' : '+'} matching)`}
+            counts={counts.by_type}
             kind="type"
           />
-          <BarChart title="By severity" counts={counts.severity} kind="severity" />
+          <BarChart title="By severity" counts={counts.by_severity} kind="severity" />
         </div>
       )}
       <ErrorMessage error={error} />

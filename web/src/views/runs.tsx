@@ -1,7 +1,44 @@
 /** Recent reconciliation runs with their summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Page, type Run } from '../api.ts';
+import { api, fileErrorText, SIDES, type Page, type Run } from '../api.ts';
+import { tookText } from '../run-timing.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
+
+/**
+ * Says when the run shown is behind the latest upload of a side: a rejected upload (the run still
+ * reconciles the previous file), or a newer accepted one (a newer run has it, or waits for the other side).
+ */
+export function StaleUploads({ run }: { run: Run }) {
+  const behind = SIDES.flatMap((side) => {
+    const upload = run.latest_uploads?.[side];
+    return upload && !upload.in_run ? [{ side, upload }] : [];
+  });
+  if (behind.length === 0) return null;
+  const filesLink = `#/files?dataset=${encodeURIComponent(run.dataset)}&business_date=${run.business_date}`;
+  return (
+    <div class="warning" role="note" data-testid="stale-upload">
+      {behind.map(({ side, upload }) =>
+        upload.status === 'REJECTED' ? (
+          <p key={side}>
+            <strong>The latest {side} upload was rejected</strong> (uploaded{' '}
+            {when(upload.uploaded_at ?? upload.ingested_at)}
+            ): {fileErrorText(upload.error)}. This run reconciles the previous {side} file.
+          </p>
+        ) : (
+          <p key={side}>
+            <strong>A newer {side} file was accepted</strong> ({when(upload.ingested_at)}, {upload.rows} rows); this run
+            reconciles an earlier one.
+          </p>
+        ),
+      )}
+      <p class="small">
+        <a href={filesLink}>
+          Files for {run.dataset} / {run.business_date}
+        </a>
+      </p>
+    </div>
+  );
+}
 
 export function RunSummary({ run }: { run: Run }) {
   const s = run.summary;
@@ -46,7 +83,7 @@ export function RunSummary({ run }: { run: Run }) {
       </div>
       <div>
         <dt>Took</dt>
-        <dd>{s.duration_ms} ms</dd>
+        <dd>{tookText(run) ?? `${s.duration_ms} ms`}</dd>
       </div>
     </dl>
   );
@@ -85,6 +122,7 @@ export function RunsView({ query }: { query: URLSearchParams }) {
                 <code>{r.run_id}</code> ·{' '}
                 <a href={`#/exceptions?run_id=${encodeURIComponent(r.run_id)}`}>its exceptions</a>
               </p>
+              <StaleUploads run={r} />
               <RunSummary run={r} />
             </li>
           ))}

@@ -3,7 +3,17 @@
  * file to it with a progress bar, then follows the reconciliation run to its summary.
  */
 import { useState } from 'preact/hooks';
-import { api, putWithProgress, SIDES, type Page, type Run, type Side, type UploadTicket } from '../api.ts';
+import {
+  api,
+  fileErrorText,
+  putWithProgress,
+  SIDES,
+  type FileItem,
+  type Page,
+  type Run,
+  type Side,
+  type UploadTicket,
+} from '../api.ts';
 import { Badge, ErrorMessage, Field } from './common.tsx';
 import { RunSummary } from './runs.tsx';
 
@@ -53,19 +63,24 @@ export function UploadView() {
   const [phase, setPhase] = useState<'idle' | 'uploading' | 'following' | 'done'>('idle');
   const [run, setRun] = useState<Run | null>(null);
   const [note, setNote] = useState<string | null>(null);
+  const [rejected, setRejected] = useState<FileItem[]>([]);
   const [error, setError] = useState<unknown>(null);
 
   const chosen = SIDES.filter((s) => files[s]);
   const latestRun = async () =>
     (await api<Page<Run>>('/runs', { query: { dataset, business_date: date, limit: '1' } })).items[0];
+  const currentFiles = async () =>
+    (await api<Page<FileItem>>('/files', { query: { dataset, business_date: date } })).items;
 
   const submit = async () => {
     setError(null);
     setRun(null);
     setNote(null);
+    setRejected([]);
     setPhase('uploading');
     try {
       const before = await latestRun();
+      const filesBefore = await currentFiles();
       const uploaded: Partial<Record<Side, string | null>> = {};
       for (const side of chosen) {
         const file = files[side] as File;
@@ -83,8 +98,21 @@ export function UploadView() {
       // a run of the new source against the old target, which the second upload supersedes.
       const isOurs = (run: Run) =>
         run.run_id !== before?.run_id && SIDES.every((side) => !uploaded[side] || run[side].etag === uploaded[side]);
+      // A file of ours the ingest refused: it starts no run, so say why instead of waiting for one.
+      const isOurFile = (f: FileItem) => {
+        if (!chosen.includes(f.side)) return false;
+        const etag = uploaded[f.side];
+        if (etag) return f.etag === etag;
+        const prior = filesBefore.find((b) => b.side === f.side);
+        return !prior || prior.ingested_at !== f.ingested_at;
+      };
       const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
       for (;;) {
+        const refused = (await currentFiles()).filter((f) => isOurFile(f) && f.status === 'REJECTED');
+        if (refused.length > 0) {
+          setRejected(refused);
+          break;
+        }
         const latest = await latestRun();
         if (latest && latest.run_id !== before?.run_id) {
           setRun(latest);
@@ -182,6 +210,21 @@ export function UploadView() {
               </a>
             </p>
           </section>
+        )}
+        {rejected.length > 0 && (
+          <div class="warning" role="alert" data-testid="upload-rejected">
+            {rejected.map((f) => (
+              <p key={f.side}>
+                <strong>The {f.side} file was rejected</strong>: {fileErrorText(f.error)}
+              </p>
+            ))}
+            <p class="small">
+              Nothing was reconciled with it; the last accepted file stays current. Fix the file and upload it again.{' '}
+              <a href={`#/files?dataset=${encodeURIComponent(dataset)}&business_date=${date}`}>
+                Files for {dataset} / {date}
+              </a>
+            </p>
+          </div>
         )}
         {note && (
           <p role="status" class="muted">
