@@ -101,6 +101,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     sqs: direct.sqs,
     ingestQueueUrl: queues.ingest.main,
     region,
+    outboxDir: join(options.dataDir, 's3-outbox'),
     ...(options.onRouterError ? { onError: options.onRouterError } : {}),
   });
   const endpoints = { s3: router.url, sqs: emulators.fauxqsUrl, dynamodb: emulators.dynamoUrl };
