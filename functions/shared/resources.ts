@@ -129,6 +129,8 @@ export function objectCreatedPattern(bucket: string) {
 /** Environment variables the functions read. */
 export const ENV = {
   bucket: 'TALLY_BUCKET',
+  /** The sweep re-sends missed "Object Created" events here. */
+  ingestQueueUrl: 'TALLY_INGEST_QUEUE_URL',
   reconQueueUrl: 'TALLY_RECON_QUEUE_URL',
   triageQueueUrl: 'TALLY_TRIAGE_QUEUE_URL',
   exceptionsTable: 'TALLY_EXCEPTIONS_TABLE',
@@ -169,6 +171,8 @@ export const ENV = {
   monitoredQueues: 'TALLY_MONITORED_QUEUES',
   /** `cloudwatch` (AWS: age of the oldest message from CloudWatch) or `none` (local mode). */
   queueMetrics: 'TALLY_QUEUE_METRICS',
+  /** Sweep: how old an upload with no file record must be to count as missed (default 300). */
+  sweepMinAgeSeconds: 'TALLY_SWEEP_MIN_AGE_SECONDS',
 } as const;
 
 /** Index names in the vector store. */
@@ -219,4 +223,6 @@ export const METRICS = {
   namespace: 'Tally',
   exceptions: { name: 'Exceptions', dimension: 'exception_type' },
   triage: { name: 'TriageCompleted', dimension: 'provider' },
+  /** Uploads the sweep found with no file record (their event went missing); alarm on > 0. */
+  sweep: { name: 'UnrecordedUploadsFound' },
 } as const;

@@ -14,6 +14,7 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
+import { startLocalSweep } from './sweep-timer.ts';
 import {
   DEFAULT_PREFIX,
   ENV,
@@ -117,6 +118,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     [ENV.s3ForcePathStyle]: 'true',
     [ENV.bucket]: names.bucket,
+    [ENV.ingestQueueUrl]: queues.ingest.main,
+    [ENV.sweepMinAgeSeconds]: process.env[ENV.sweepMinAgeSeconds] ?? '120',
     [ENV.reconQueueUrl]: queues.recon.main,
     [ENV.triageQueueUrl]: queues.triage.main,
     [ENV.exceptionsTable]: names.tables.exceptions,
@@ -159,6 +162,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }),
     );
   }
+
+  // What the EventBridge schedule does on AWS: re-send events of uploads nothing recorded.
+  const sweep = await startLocalSweep({ intervalMs: 60_000 });
 
   // The query API, served from the same handler API Gateway invokes.
   const { createHandler: createApiHandler } = await import('../../functions/query-api/handler.ts');
@@ -234,6 +240,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         const depths = await Promise.all(CONSUMED.map((q) => depth(queues[q].main)));
         const quiet =
           router.pending() === 0 &&
+          !sweep.busy() &&
           pollers.every((p) => !p.busy()) &&
           depths.every((d) => d.visible === 0 && d.inFlight === 0);
         quietChecks = quiet ? quietChecks + 1 : 0;
@@ -290,6 +297,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     },
     async stop() {
       await api.stop();
+      await sweep.stop();
       await Promise.all(pollers.map((p) => p.stop()));
       await router.stop();
       await emulators.stop();
