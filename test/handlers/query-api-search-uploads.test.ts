@@ -222,10 +222,10 @@ describe('POST /uploads', () => {
 describe('query API configuration', () => {
   const base = { TALLY_BUCKET: 'b', TALLY_EXCEPTIONS_TABLE: 'e', TALLY_RUNS_TABLE: 'r' };
 
-  it('has local defaults for the pagination secret, CORS and identity', () => {
+  it('has local defaults for the pagination secret and identity, and allows no other origin locally', () => {
     const config = queryApiConfig(base);
 
-    expect(config).toMatchObject({ corsOrigins: ['*'], localIdentity: 'local-analyst' });
+    expect(config).toMatchObject({ corsOrigins: [], localIdentity: 'local-analyst' });
     expect(config.paginationSecret.length).toBeGreaterThan(0);
   });
 
