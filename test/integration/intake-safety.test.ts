@@ -3,7 +3,7 @@
  * event never reached the queue is found and ingested without anyone asking: the local stack,
  * end to end.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,5 +85,23 @@ describe('intake on the local stack', () => {
 
     expect(await fileRecord('2025-12-16', 'target')).toMatchObject({ status: 'ACCEPTED', rows: 1 });
     expect(await fileRecord('2025-12-14', 'source')).toMatchObject({ status: 'ACCEPTED' });
+  });
+
+  it("a restart writes the queue URLs of its own port to endpoints.json, not the first start's", async () => {
+    const before = stack.endpoints.sqs;
+    await stack.stop();
+
+    stack = await startLocalStack({ dataDir });
+    const written = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as {
+      endpoints: { sqs: string };
+      queues: Record<string, { main: string; dlq: string }>;
+    };
+
+    expect(stack.endpoints.sqs).not.toBe(before);
+    expect(written.endpoints.sqs).toBe(stack.endpoints.sqs);
+    for (const q of Object.values(written.queues)) {
+      expect(q.main.startsWith(`${stack.endpoints.sqs}/`)).toBe(true);
+      expect(q.dlq.startsWith(`${stack.endpoints.sqs}/`)).toBe(true);
+    }
   });
 });
