@@ -89,7 +89,7 @@ function App() {
       <main id="main" tabIndex={-1}>
         {route.name === 'exceptions' && <ExceptionsView query={route.query} />}
         {route.name === 'exception' && route.id && <ExceptionDetailView id={route.id} />}
-        {route.name === 'search' && <SearchView />}
+        {route.name === 'search' && <SearchView query={route.query} />}
         {route.name === 'upload' && <UploadView />}
         {route.name === 'runs' && <RunsView query={route.query} />}
         {route.name === 'operations' && <OperationsView />}
