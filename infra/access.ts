@@ -39,6 +39,8 @@ export interface FunctionAccess {
   readonly objects?: {
     readonly read?: readonly (keyof typeof PREFIXES)[];
     readonly write?: readonly (keyof typeof PREFIXES)[];
+    /** ListObjectsV2 under these prefixes (s3:ListBucket with an s3:prefix condition). */
+    readonly list?: readonly (keyof typeof PREFIXES)[];
     /** HeadBucket (a health probe), which IAM authorises as s3:ListBucket on the bucket. */
     readonly probeBucket?: boolean;
   };
@@ -95,6 +97,12 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
     monitorsQueues: true,
   },
+  // Lists incoming/, looks each old enough object up in the files table, re-sends missed events.
+  sweep: {
+    objects: { list: ['incoming'] },
+    tables: { files: ['GetItem'] },
+    sendsTo: ['ingest'],
+  },
 };
 
 /**
@@ -141,6 +149,7 @@ export const TABLE_ENV: Readonly<Record<TableName, string>> = {
 };
 
 export const QUEUE_URL_ENV: Readonly<Partial<Record<QueueName, string>>> = {
+  ingest: ENV.ingestQueueUrl,
   recon: ENV.reconQueueUrl,
   triage: ENV.triageQueueUrl,
 };
@@ -192,6 +201,8 @@ export interface Deployment {
   /** The query API's allowed browser origins ("none" matches no browser: CORS fails closed). */
   readonly corsOrigins: string;
   readonly paginationSecret?: string;
+  /** How old an unrecorded upload must be before the sweep re-sends its event. */
+  readonly sweepMinAgeSeconds: number;
 }
 
 /** Only the names the function needs; never AWS_ENDPOINT_URL_* (endpoints are the caller's doing). */
@@ -243,6 +254,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     );
     env[ENV.queueMetrics] = d.queueMetrics;
   }
+  if (name === 'sweep') env[ENV.sweepMinAgeSeconds] = String(d.sweepMinAgeSeconds);
   if (name === 'query-api') {
     env[ENV.corsOrigins] = d.corsOrigins;
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
@@ -299,6 +311,14 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
     });
     dataKeyUse.s3.add('kms:GenerateDataKey');
   }
+  const listed = access.objects?.list ?? [];
+  if (listed.length > 0)
+    statements.push({
+      sid: sid('List', ...listed, 'objects'),
+      actions: ['s3:ListBucket'],
+      resources: [r.bucketArn],
+      conditions: [{ test: 'StringLike', variable: 's3:prefix', values: listed.map((p) => `${PREFIXES[p]}*`) }],
+    });
   if (access.objects?.probeBucket)
     statements.push({ sid: 'ProbeBucket', actions: ['s3:ListBucket'], resources: [r.bucketArn] });
 

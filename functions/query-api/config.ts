@@ -4,7 +4,8 @@ import { ENV } from '../shared/resources.ts';
 
 /** Local-only defaults: on Lambda these must be set explicitly (see queryApiConfig). */
 const LOCAL_PAGINATION_SECRET = 'tally-local-pagination-secret';
-const LOCAL_CORS_ORIGINS = '*';
+/** None: the local dashboard is served from the API's own origin, and no other page may call it. */
+const LOCAL_CORS_ORIGINS = '';
 const LOCAL_IDENTITY = 'local-analyst';
 
 // Not z.url(): Terraform writes the value, and tests read it with its references unresolved.
@@ -50,7 +51,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.paginationSecret]: onLambda
         ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
         : z.string().min(1).default(LOCAL_PAGINATION_SECRET),
-      [ENV.corsOrigins]: onLambda ? required : z.string().min(1).default(LOCAL_CORS_ORIGINS),
+      [ENV.corsOrigins]: onLambda ? required : z.string().default(LOCAL_CORS_ORIGINS),
       [ENV.localIdentity]: onLambda ? z.string().optional() : z.string().min(1).default(LOCAL_IDENTITY),
       [ENV.monitoredQueues]: monitoredQueuesSchema,
       [ENV.queueMetrics]: z.enum(['cloudwatch', 'none']).default('none'),

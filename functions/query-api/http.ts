@@ -13,9 +13,34 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
 }
 
+/** `application/json` or a `+json` type, parameters (charset) aside. */
+const JSON_MEDIA_TYPE = /^application\/([a-z0-9.!#$%&'*^_`|~-]+\+)?json$/;
+
+/**
+ * The JSON body of a request, which must say it is JSON: a `text/plain` or form body is refused
+ * with 415 (a page on another site can send those without a CORS preflight).
+ */
 export function parseJsonBody(event: HttpEvent): unknown {
+  const contentType = headerOf(event, 'content-type');
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== undefined && mediaType !== '' && !JSON_MEDIA_TYPE.test(mediaType)) {
+    throw new ApiError(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      `this endpoint takes a JSON body (content-type: application/json), not ${mediaType}`,
+      { content_type: mediaType, expected: 'application/json' },
+    );
+  }
   if (event.body === undefined || event.body === null || event.body === '') {
     throw new BadRequestError('MISSING_BODY', 'this endpoint needs a JSON body (content-type: application/json)');
+  }
+  if (mediaType === undefined || mediaType === '') {
+    throw new ApiError(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      'this endpoint takes a JSON body: send it with content-type: application/json',
+      { content_type: null, expected: 'application/json' },
+    );
   }
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   try {
@@ -23,6 +48,13 @@ export function parseJsonBody(event: HttpEvent): unknown {
   } catch (error) {
     throw new BadRequestError('INVALID_JSON', `the body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** A request header; API Gateway lower-cases header names in payload v2, tests may not. */
+function headerOf(event: HttpEvent, name: string): string | undefined {
+  const headers = event.headers ?? {};
+  const found = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return found === undefined ? undefined : headers[found];
 }
 
 /** API Gateway passes query values as strings; a repeated parameter arrives comma-joined. */

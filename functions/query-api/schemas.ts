@@ -21,13 +21,36 @@ export const RUN_STATUSES = ['REQUESTED', 'RUNNING', 'COMPLETED', 'FAILED', 'SUP
 export const FILES_LIMIT = { min: 1, max: 100, default: 25 } as const;
 const MAX_QUERY_TEXT = 1000;
 
+/** A value as a message names it: its JSON type, and the value itself when short. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+/**
+ * The message for a value of the wrong type: "is required" only when it is missing; otherwise
+ * what was expected and what was received (a string "5" where a number belongs is not missing).
+ */
+function expected(what: string, whenMissing: string = what) {
+  return (issue: { input?: unknown }) =>
+    issue.input === undefined ? `is required: ${whenMissing}` : `must be ${what}, got ${describeValue(issue.input)}`;
+}
+
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: `must be one of ${values.join(', ')}` });
+  z.enum(values, { error: expected(`one of ${values.join(', ')}`) });
 
 /** Same rule as the object keys: the dataset becomes a path segment. */
-const dataset = z.string().regex(DATASET_PATTERN, `must be ${DATASET_RULE}`);
+const dataset = z
+  .string({ error: expected(`a string of ${DATASET_RULE}`, `the dataset name, ${DATASET_RULE}`) })
+  .regex(DATASET_PATTERN, `must be ${DATASET_RULE}`);
 
-const calendarDate = z.string().refine(isCalendarDate, 'must be a calendar date YYYY-MM-DD');
+const calendarDate = z
+  .string({ error: expected('a date string YYYY-MM-DD') })
+  .refine(isCalendarDate, 'must be a calendar date YYYY-MM-DD');
 
 function intParam(bounds: { min: number; max: number; default: number }) {
   return z
@@ -136,22 +159,30 @@ export type FilesQuery = z.infer<typeof filesQuerySchema>;
 export const patchBodySchema = strictObject(
   {
     version: z
-      .number({ error: 'is required: the version you last read (409 if it has changed since)' })
+      .number({ error: expected('an integer', 'the version you last read (409 if it has changed since)') })
       .int('must be an integer')
       .min(1, 'must be at least 1'),
     status: oneOf(EXCEPTION_STATUSES).optional(),
     /** null clears the assignee. */
     assignee: z
-      .union([
-        z
-          .string()
-          .trim()
-          .min(1, 'must not be empty (send null to clear it)')
-          .max(200, 'must be at most 200 characters'),
-        z.null(),
-      ])
+      .union(
+        [
+          z
+            .string()
+            .trim()
+            .min(1, 'must not be empty (send null to clear it)')
+            .max(200, 'must be at most 200 characters'),
+          z.null(),
+        ],
+        { error: expected('a string, or null to clear it') },
+      )
       .optional(),
-    note: z.string().trim().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters').optional(),
+    note: z
+      .string({ error: expected('a string') })
+      .trim()
+      .min(1, 'must not be empty')
+      .max(2000, 'must be at most 2000 characters')
+      .optional(),
   },
   'field',
 ).refine((b) => b.status !== undefined || b.assignee !== undefined || b.note !== undefined, {
@@ -166,7 +197,7 @@ export const uploadBodySchema = strictObject(
     side: oneOf(SIDES),
     content_type: oneOf(UPLOAD_CONTENT_TYPES),
     content_length: z
-      .number({ error: 'is required: the file size in bytes' })
+      .number({ error: expected('a whole number of bytes', 'the file size in bytes') })
       .int('must be an integer')
       .min(1, 'must be at least 1 (an empty file cannot be reconciled)')
       .max(MAX_UPLOAD_BYTES, `must be at most ${MAX_UPLOAD_BYTES} bytes (5 GiB, the S3 single-PUT limit)`),

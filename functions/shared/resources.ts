@@ -137,6 +137,8 @@ export function objectCreatedPattern(bucket: string) {
 /** Environment variables the functions read. */
 export const ENV = {
   bucket: 'TALLY_BUCKET',
+  /** The sweep re-sends missed "Object Created" events here. */
+  ingestQueueUrl: 'TALLY_INGEST_QUEUE_URL',
   reconQueueUrl: 'TALLY_RECON_QUEUE_URL',
   triageQueueUrl: 'TALLY_TRIAGE_QUEUE_URL',
   exceptionsTable: 'TALLY_EXCEPTIONS_TABLE',
@@ -181,6 +183,8 @@ export const ENV = {
   monitoredQueues: 'TALLY_MONITORED_QUEUES',
   /** `cloudwatch` (AWS: age of the oldest message from CloudWatch) or `none` (local mode). */
   queueMetrics: 'TALLY_QUEUE_METRICS',
+  /** Sweep: how old an upload with no file record must be to count as missed (default 300). */
+  sweepMinAgeSeconds: 'TALLY_SWEEP_MIN_AGE_SECONDS',
 } as const;
 
 /** Index names in the vector store. */
@@ -209,9 +213,11 @@ export const FUNCTIONS = {
   },
   // HTTP API integrations time out at 30 s; answer (or fail) before the gateway does.
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
+  // A safety net for S3 events that never arrived: re-sends the event of uploads nothing recorded.
+  sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
 } as const satisfies Record<
   string,
-  { memoryMb: number; timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number }
+  { memoryMb: number; timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number; scheduleMinutes?: number }
 >;
 export type FunctionName = keyof typeof FUNCTIONS;
 export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
@@ -257,6 +263,8 @@ export const METRICS = {
   failedRecords: { name: 'FailedRecords' },
   /** Records a consumer moved to its DLQ at once as permanently bad (every queue consumer). */
   deadLettered: { name: 'DeadLettered' },
+  /** Uploads the sweep found with no file record: their event went missing (sweep; alarm on > 0). */
+  unrecordedUploads: { name: 'UnrecordedUploadsFound' },
 } as const;
 export type MetricKey = Exclude<keyof typeof METRICS, 'namespace'>;
 export const METRIC_KEYS = Object.keys(METRICS).filter((k) => k !== 'namespace') as MetricKey[];

@@ -17,6 +17,7 @@ export const RUNBOOKS = {
   apiErrors: 'docs/runbooks/api-errors.md',
   triageDegraded: 'docs/runbooks/triage-degraded.md',
   healthCheck: 'docs/runbooks/health-check.md',
+  unrecordedUploads: 'docs/runbooks/unrecorded-uploads.md',
 } as const;
 export type RunbookKind = keyof typeof RUNBOOKS;
 
@@ -155,6 +156,28 @@ export function healthCheckAlarm(
     threshold: 1,
     // No data from the health checkers is itself a failure to see.
     treatMissingData: 'breaching',
+    ...notify(props.topicArn),
+  });
+}
+
+/** The sweep found uploads whose Object Created event never reached ingest (it re-sent them). */
+export function unrecordedUploadsAlarm(
+  scope: Construct,
+  id: string,
+  props: { prefix: string; topicArn: string },
+): CloudwatchMetricAlarm {
+  return new CloudwatchMetricAlarm(scope, id, {
+    alarmName: `${props.prefix}-unrecorded-uploads`,
+    alarmDescription: describeAlarm('the sweep found uploads whose event never reached ingest', 'unrecordedUploads'),
+    namespace: METRICS.namespace,
+    metricName: METRICS.unrecordedUploads.name,
+    dimensions: { service: 'sweep' },
+    statistic: 'Sum',
+    period: 900,
+    evaluationPeriods: 1,
+    comparisonOperator: 'GreaterThanThreshold',
+    threshold: 0,
+    treatMissingData: 'notBreaching',
     ...notify(props.topicArn),
   });
 }

@@ -123,6 +123,7 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
       30,
     ),
     graph('Duplicate deliveries suppressed', [plain('ingest-worker', 'duplicatesSuppressed')], 'Sum', 12, 30),
+    graph('Unrecorded uploads found by the sweep', [plain('sweep', 'unrecordedUploads')], 'Sum', 0, 36),
   ];
   return new CloudwatchDashboard(scope, id, {
     dashboardName: props.dashboardName,

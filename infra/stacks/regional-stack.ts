@@ -38,7 +38,8 @@ import { IngestEvents } from '../constructs/ingest-events.ts';
 import { PolicyCorpus } from '../constructs/policy-corpus.ts';
 import { PaginationSecret } from '../constructs/pagination-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
-import { apiAlarms, consumerFailureAlarm, triageDegradedAlarm } from '../constructs/alarms.ts';
+import { apiAlarms, consumerFailureAlarm, triageDegradedAlarm, unrecordedUploadsAlarm } from '../constructs/alarms.ts';
+import { scheduleFunction } from '../constructs/schedule.ts';
 import { QueueWithDlq } from '../constructs/queue-with-dlq.ts';
 import { SearchCollection } from '../constructs/search-collection.ts';
 import { StaticSite } from '../constructs/static-site.ts';
@@ -182,6 +183,8 @@ export class RegionalStack extends TerraformStack {
       vectors: { opensearchEndpoint: search.collection.collectionEndpoint },
       models: config.models,
       queueMetrics: 'cloudwatch',
+      // Five minutes for an upload's own event to arrive before the sweep counts it as missed.
+      sweepMinAgeSeconds: 300,
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
       ...(paginationSecret ? { paginationSecret } : {}),
@@ -203,7 +206,11 @@ export class RegionalStack extends TerraformStack {
     this.functions = {};
     for (const name of props.bundles.deployed) {
       const settings = functionSettingsFor(config, name);
-      const { consumes, maxConcurrency }: { timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number } =
+      const {
+        consumes,
+        maxConcurrency,
+        scheduleMinutes,
+      }: { timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number; scheduleMinutes?: number } =
         FUNCTIONS[name];
       const functionName = `${prefix}-${name}`;
       const fn = new TallyFunction(this, name, {
@@ -231,6 +238,13 @@ export class RegionalStack extends TerraformStack {
       // With partial batch responses a consumer failing every record reports no Lambda error.
       if (consumes)
         consumerFailureAlarm(this, `${name}-failed-records`, { prefix, queue: consumes, topicArn: alarmTopicArn });
+      if (scheduleMinutes !== undefined)
+        scheduleFunction(this, `${name}-schedule`, {
+          name: `${prefix}-${name}`,
+          fn: fn.function,
+          everyMinutes: scheduleMinutes,
+        });
+      if (name === 'sweep') unrecordedUploadsAlarm(this, 'unrecorded-uploads', { prefix, topicArn: alarmTopicArn });
       this.functions[name] = fn;
     }
     search.grantDataAccess(

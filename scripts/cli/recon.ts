@@ -6,6 +6,7 @@ import { reconcile, ReconInputError } from '../../functions/recon/engine.ts';
 import { parseReconPolicy, PolicyError } from '../../functions/shared/policy.ts';
 import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
 import { DEFAULT_POLICY_PATH } from '../../functions/shared/paths.ts';
+import { isCalendarDate } from '../../functions/shared/keys.ts';
 import { UsageError } from './usage.ts';
 
 export const reconHelp = `Usage: tally recon --source FILE --target FILE [options]
@@ -49,8 +50,8 @@ export async function reconCommand(argv: string[]): Promise<number> {
   }
   if (!values.source || !values.target) throw new UsageError('--source and --target are both required', reconHelp);
   const businessDate = values.date ?? new Date().toISOString().slice(0, 10);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(businessDate))
-    throw new UsageError(`--date must be YYYY-MM-DD, got "${businessDate}"`, reconHelp);
+  if (!isCalendarDate(businessDate))
+    throw new UsageError(`--date must be a calendar date YYYY-MM-DD, got "${businessDate}"`, reconHelp);
 
   const policyPath = values.policy ?? DEFAULT_POLICY_PATH;
   let policyText: string;

@@ -27,6 +27,11 @@ export interface ApiServerOptions {
    * being index.html; every other request goes to the handler. Same origin as the API.
    */
   readonly staticDir?: string;
+  /**
+   * Other origins whose pages may call the API (a dashboard dev server). None by default: the
+   * dashboard is served from this origin, and no other page open in the browser may call it.
+   */
+  readonly allowedOrigins?: readonly string[];
 }
 
 export interface ApiServer {
@@ -44,7 +49,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const host = options.host ?? '127.0.0.1';
   if (!LOOPBACK.has(host))
     throw new Error(`the local API binds loopback only (127.0.0.1 or ::1), not ${host}: it has no authentication`);
+  const allowedOrigins = new Set(options.allowedOrigins ?? []);
   const server = createServer((req, res) => {
+    const refusal = crossSiteRefusal(req, allowedOrigins);
+    if (refusal) {
+      writeJson(res, 403, { error: { ...refusal, details: {} } });
+      return;
+    }
     serveStaticOr(options.staticDir, req, res, () => serve(options.handler, req, res)).catch((error: unknown) => {
       process.stderr.write(`api-server: ${(error as Error).stack ?? String(error)}\n`);
       if (!res.headersSent)
@@ -65,6 +76,33 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),
+  };
+}
+
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
+
+/**
+ * Same origin only. A browser names the page's origin on every cross-origin request (and on
+ * same-origin ones that change something); one that is not this server's own is refused before
+ * the handler runs, so no page on another site can read or change local data. The Host must be
+ * a loopback name too: a rebound DNS name (evil.example -> 127.0.0.1) would otherwise look
+ * same-origin. Clients without an Origin (the CLI, curl) are not browsers and pass.
+ */
+function crossSiteRefusal(
+  req: IncomingMessage,
+  allowedOrigins: ReadonlySet<string>,
+): { code: string; message: string } | undefined {
+  const host = req.headers.host ?? '';
+  if (!LOOPBACK_HOST.test(host))
+    return {
+      code: 'HOST_NOT_ALLOWED',
+      message: `the local API answers only to 127.0.0.1, localhost or [::1], not "${host}"`,
+    };
+  const origin = req.headers.origin;
+  if (origin === undefined || origin === `http://${host}` || allowedOrigins.has(origin)) return undefined;
+  return {
+    code: 'CROSS_ORIGIN_REFUSED',
+    message: `the local API is same-origin only: pages from ${origin} may not call it (open the dashboard at http://${host}/)`,
   };
 }
 

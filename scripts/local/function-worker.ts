@@ -23,6 +23,7 @@ const HANDLER_MODULES: Readonly<Record<FunctionName, string>> = {
   recon: '../../functions/recon/handler.ts',
   triage: '../../functions/triage/handler.ts',
   'query-api': '../../functions/query-api/handler.ts',
+  sweep: '../../functions/sweep/handler.ts',
 };
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;

@@ -55,10 +55,31 @@ export async function provision(
     if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
   });
   const queues = {} as Record<QueueName, QueueUrls>;
-  for (const name of QUEUE_NAMES)
-    queues[name] = await createQueueWithDlq(clients.sqs, names.queues[name], QUEUES[name].maxReceiveCount, options);
+  const origin = await endpointOrigin(clients.sqs);
+  for (const name of QUEUE_NAMES) {
+    const urls = await createQueueWithDlq(clients.sqs, names.queues[name], QUEUES[name].maxReceiveCount, options);
+    queues[name] = { ...urls, main: atOrigin(urls.main, origin), dlq: atOrigin(urls.dlq, origin) };
+  }
   await createTables(clients.dynamo, names);
   return queues;
+}
+
+/** Where the SQS client sends requests (this start's emulator port), as `http://host:port`. */
+async function endpointOrigin(sqs: SQSClient): Promise<string | undefined> {
+  const endpoint = await sqs.config.endpoint?.();
+  if (!endpoint) return undefined;
+  return `${endpoint.protocol.replace(/:?$/, ':')}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}`;
+}
+
+/**
+ * The emulator keeps the URL a queue was created with, port included, and hands it back on every
+ * later CreateQueue; the port changes with each start. Lookups ignore the host, so the URL at
+ * this start's origin names the same queue and is the one other tools (endpoints.json) can use.
+ */
+function atOrigin(url: string, origin: string | undefined): string {
+  if (origin === undefined) return url;
+  const parsed = new URL(url);
+  return `${origin}${parsed.pathname}`;
 }
 
 export async function createTables(dynamo: DynamoDBClient, names: ResourceNames): Promise<void> {

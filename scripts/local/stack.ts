@@ -17,6 +17,7 @@ import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
 import { environmentFor, type Deployment } from '../../infra/access.ts';
 import { hostFunction, type HostedFunction } from './function-host.ts';
+import { startLocalSweep } from './sweep-timer.ts';
 import {
   DEFAULT_PREFIX,
   ENV,
@@ -105,7 +106,10 @@ export function localDeployment(local: {
     models: 'offline',
     // No CloudWatch locally, so GET /queues reports no age of the oldest message.
     queueMetrics: 'none',
-    corsOrigins: '*',
+    // Locally a missed event is found sooner: the sweep also runs at every start.
+    sweepMinAgeSeconds: Number(process.env[ENV.sweepMinAgeSeconds] ?? 120),
+    // Same origin only: the dashboard is served by the API's own origin; "none" matches no browser.
+    corsOrigins: 'none',
   };
 }
 
@@ -134,6 +138,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     sqs: direct.sqs,
     ingestQueueUrl: queues.ingest.main,
     region,
+    outboxDir: join(options.dataDir, 's3-outbox'),
     ...(options.onRouterError ? { onError: options.onRouterError } : {}),
   });
   const endpoints = { s3: router.url, sqs: emulators.fauxqsUrl, dynamodb: emulators.dynamoUrl };
@@ -182,6 +187,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }),
     );
   }
+
+  // What the EventBridge schedule does on AWS: re-send events of uploads nothing recorded.
+  const sweep = startLocalSweep({ invoke: invoke('sweep'), intervalMs: 60_000 });
 
   // The query API, served from the same handler API Gateway invokes.
   const api = await startApiServer({
@@ -257,6 +265,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         const depths = await Promise.all(CONSUMED.map((q) => depth(queues[q].main)));
         const quiet =
           router.pending() === 0 &&
+          !sweep.busy() &&
           pollers.every((p) => !p.busy()) &&
           depths.every((d) => d.visible === 0 && d.inFlight === 0);
         quietChecks = quiet ? quietChecks + 1 : 0;
@@ -313,6 +322,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     },
     async stop() {
       await api.stop();
+      await sweep.stop();
       await Promise.all(pollers.map((p) => p.stop()));
       await Promise.all(hosted.map((h) => h.stop()));
       await router.stop();

@@ -8,6 +8,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
 import { datasetDateKey } from '../../functions/shared/keys.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
+import { DataDirLockedError, lockDataDir } from './data-dir-lock.ts';
 import { uploadCommand } from '../cli/upload.ts';
 import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
 import type { CliIo } from '../cli/api-client.ts';
@@ -50,6 +51,27 @@ async function main(): Promise<number> {
   process.env.POWERTOOLS_LOG_LEVEL ??= values.verbose ? 'INFO' : 'WARN';
   const dataDir = resolve(REPO_ROOT, values['data-dir'] ?? '.tally');
   mkdirSync(dataDir, { recursive: true });
+  let lock;
+  try {
+    lock = lockDataDir(dataDir);
+  } catch (error) {
+    if (!(error instanceof DataDirLockedError)) throw error;
+    process.stderr.write(`tally start: ${error.message}\n`);
+    return 1;
+  }
+  // Released on every way out of main, including an error; a kill -9 leaves it, and the next
+  // start sees its pid is gone and takes over.
+  try {
+    return await run(values, dataDir);
+  } finally {
+    lock.release();
+  }
+}
+
+async function run(
+  values: { once?: boolean; port?: string; 'no-sample'?: boolean; verbose?: boolean },
+  dataDir: string,
+): Promise<number> {
   const say = (line: string) => {
     if (!values.once) process.stdout.write(`${line}\n`);
     else process.stderr.write(`${line}\n`);

@@ -208,6 +208,21 @@ describe('dashboard', () => {
     expect(await hits.first().textContent()).toMatch(/score \d\.\d{3}/);
     expect(await hits.first().textContent()).toContain('AMOUNT MISMATCH');
     await shot('search');
+    expect(new URL(page.url()).hash).toBe('#/search?q=amount+differs');
+  });
+
+  it('a link to #/search?q= opens with the search run', async () => {
+    await page.goto(`${base}/#/exceptions`);
+    await page.goto(`${base}/#/search?q=${encodeURIComponent('amount differs')}&exception_type=AMOUNT_MISMATCH`);
+
+    const hits = page.getByTestId('search-hit');
+    await hits.first().waitFor();
+    expect(await page.getByLabel('Search exceptions').inputValue()).toBe('amount differs');
+    expect(await hits.count()).toBe(2);
+    expect(await hits.allTextContents()).toEqual([
+      expect.stringContaining('AMOUNT MISMATCH'),
+      expect.stringContaining('AMOUNT MISMATCH'),
+    ]);
   });
 
   it('runs list the sample run with its summary; operations shows every queue and DLQ', async () => {

@@ -196,9 +196,11 @@ describe('business metrics', () => {
     );
     countRun({ outcome: 'FAILED', code: 'ENCODING', message: 'm' }, metrics);
     countTriage({ outcome: 'TRIAGED', provider: 'rules', model: 'rules', degraded: true, citations: 1 }, metrics);
-    // The queue wrapper's own two (covered above through a handler).
+    // The queue wrapper's own two (covered above through a handler), and the sweep's
+    // (test/handlers/sweep-handler.test.ts).
     metrics.count('failedRecords');
     metrics.count('deadLettered');
+    metrics.count('unrecordedUploads');
 
     expect([...metrics.keys()].sort()).toEqual([...METRIC_KEYS].sort());
     expect(metrics.counts.get('exceptions:AMOUNT_MISMATCH')).toBe(2);
@@ -206,12 +208,13 @@ describe('business metrics', () => {
     expect(metrics.counts.get('triage:rules')).toBe(1);
   });
 
-  it('the wrapper counts are emitted by real handler code, not only by this test', () => {
-    const source = readFileSync('functions/shared/sqs-batch.ts', 'utf8');
+  it('the counts this test plays by hand are emitted by real handler code too', () => {
+    const wrapper = readFileSync('functions/shared/sqs-batch.ts', 'utf8');
     for (const key of ['failedRecords', 'deadLettered'] as const) {
-      expect(source).toContain(`count('${key}')`);
+      expect(wrapper).toContain(`count('${key}')`);
       expect(METRICS[key].name).toBeTruthy();
     }
+    expect(readFileSync('functions/sweep/handler.ts', 'utf8')).toContain(`count('unrecordedUploads'`);
   });
 });
 

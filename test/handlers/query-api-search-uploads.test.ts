@@ -213,6 +213,11 @@ describe('POST /uploads', () => {
     [{ ...body, content_length: 0 }, 'content_length: must be at least 1'],
     [{ ...body, content_length: 5 * 1024 ** 3 + 1 }, 'S3 single-PUT limit'],
     [{ ...body, key: 'incoming/evil.csv' }, 'unknown field "key"'],
+    // A value of the wrong type is not missing: say what was expected and what came.
+    [{ ...body, content_length: '1234' }, 'content_length: must be a whole number of bytes, got the string "1234"'],
+    [{ ...body, dataset: 7 }, 'dataset: must be a string of 1-64 letters, digits, "-" or "_", got number 7'],
+    [{ ...body, side: null }, 'side: must be one of source, target, got null'],
+    [{ ...body, content_length: undefined }, 'content_length: is required: the file size in bytes'],
   ])('rejects %j with a 400', async (request, message) => {
     const res = await setup().call('POST', '/uploads', { body: request });
 
@@ -224,10 +229,10 @@ describe('POST /uploads', () => {
 describe('query API configuration', () => {
   const base = { TALLY_BUCKET: 'b', TALLY_EXCEPTIONS_TABLE: 'e', TALLY_RUNS_TABLE: 'r', TALLY_FILES_TABLE: 'f' };
 
-  it('has local defaults for the pagination secret, CORS and identity', () => {
+  it('has local defaults for the pagination secret and identity, and allows no other origin locally', () => {
     const config = queryApiConfig(base);
 
-    expect(config).toMatchObject({ corsOrigins: ['*'], localIdentity: 'local-analyst' });
+    expect(config).toMatchObject({ corsOrigins: [], localIdentity: 'local-analyst' });
     expect(config.paginationSecret.length).toBeGreaterThan(0);
   });
 

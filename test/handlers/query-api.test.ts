@@ -717,6 +717,13 @@ describe('PATCH /exceptions/{id}', () => {
     [{ version: 1 }, 'VALIDATION_ERROR', 'nothing to change'],
     [{ version: 1, status: 'DONE' }, 'VALIDATION_ERROR', 'status: must be one of OPEN'],
     [{ version: 1.5, note: 'x' }, 'VALIDATION_ERROR', 'version: must be an integer'],
+    [{ version: '2', note: 'x' }, 'VALIDATION_ERROR', 'version: must be an integer, got the string "2"'],
+    [
+      { version: 1, assignee: 42 },
+      'VALIDATION_ERROR',
+      'assignee: must be a string, or null to clear it, got number 42',
+    ],
+    [{ version: 1, status: 7 }, 'VALIDATION_ERROR', 'status: must be one of OPEN'],
     [
       { version: 1, note: 'x', priority: 1 },
       'VALIDATION_ERROR',

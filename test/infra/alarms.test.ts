@@ -109,6 +109,26 @@ describe('alarms', () => {
     expect(resourcesOf(global, 'aws_sns_topic_subscription')).toHaveLength(1);
   });
 
+  it('the sweep runs every five minutes, invocable by its schedule only, and alarms when it finds anything', () => {
+    for (const stack of [out.primary, out.secondary]) {
+      const rule = resourcesOf(stack, 'aws_cloudwatch_event_rule')
+        .map(([, r]) => r as Json)
+        .find((r) => r.schedule_expression);
+      const [, permission] = resourcesOf(stack, 'aws_lambda_permission').find(([, p]) =>
+        String((p as Json).function_name).includes('sweep'),
+      ) as [string, Json];
+
+      expect(rule).toMatchObject({ name: 'acme-tally-sweep', schedule_expression: 'rate(5 minutes)' });
+      expect(permission).toMatchObject({ principal: 'events.amazonaws.com', action: 'lambda:InvokeFunction' });
+      expect(String(permission.source_arn)).toMatch(/aws_cloudwatch_event_rule\..*\.arn/);
+      expect(alarmNamed(stack, 'acme-tally-unrecorded-uploads')).toMatchObject({
+        metric_name: METRICS.unrecordedUploads.name,
+        dimensions: { service: 'sweep' },
+        threshold: 0,
+      });
+    }
+  });
+
   it("every alarm's description names a runbook page that exists", () => {
     const all = [out.primary, out.secondary, out.global as Json].flatMap(alarms);
     expect(all.length).toBeGreaterThan(10);

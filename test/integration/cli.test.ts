@@ -449,6 +449,23 @@ describe('the tally binary', () => {
     expect((error as { stderr: string }).stderr).toContain('Usage: tally search');
   });
 
+  it('`tally recon --date` takes only calendar dates: 2025-13-45 exits 2 before reading anything', async () => {
+    const sample = join(REPO_ROOT, 'scripts/local/sample');
+    const files = ['--source', join(sample, 'source.csv'), '--target', join(sample, 'target.csv')];
+
+    const error = await run(process.execPath, [tally, 'recon', ...files, '--date', '2025-13-45']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    const ok = await run(process.execPath, [tally, 'recon', ...files, '--date', '2024-02-29']);
+
+    expect(error).toMatchObject({ code: 2 });
+    expect((error as { stderr: string }).stderr).toContain(
+      '--date must be a calendar date YYYY-MM-DD, got "2025-13-45"',
+    );
+    expect(ok.stdout.trim().split('\n').length).toBeGreaterThan(0);
+    expect(JSON.parse(ok.stdout.trim().split('\n')[0] as string).business_date).toBe('2024-02-29');
+  });
+
   it('lists through the API as JSON', async () => {
     const { stdout } = await run(process.execPath, [tally, 'exceptions', 'list', '--json', '--run', 'run-1'], {
       env: { ...process.env, TALLY_API_URL: api.url },

@@ -78,6 +78,7 @@ describe('local S3 endpoint CORS', () => {
       ingestQueueUrl: 'http://127.0.0.1:9/q',
       s3: new S3Client({ region: 'us-east-1', credentials }),
       sqs: new SQSClient({ region: 'us-east-1', credentials }),
+      outboxDir: join(dir, 'outbox'),
       onError: () => undefined,
     });
     try {

@@ -406,6 +406,15 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   proxy.faults.length = 0;
   await discard('ingest', direct);
 
+  // That upload now has no file record: the sweep, run with its clock ten minutes on (past its
+  // minimum age), finds it and re-sends its event, which ingest then takes in.
+  const swept = await lambda(role, 'sweep').invoke<{ resent: { key: string }[] }>(
+    { source: 'aws.events', 'detail-type': 'Scheduled Event' },
+    { clockOffsetMs: 10 * 60_000 },
+  );
+  expect(swept.resent.map((r) => r.key)).toEqual([again.key]);
+  expect(await deliver(role, 'ingest'), 'the event the sweep re-sent').toBe(1);
+
   // A message no consumer can handle: each moves it to its DLQ at once, with why, and records it.
   for (const queue of ['ingest', 'recon', 'triage'] as const) {
     await direct.sqs.send(new SendMessageCommand({ QueueUrl: queues[queue].main, MessageBody: '{"not":"a request"}' }));

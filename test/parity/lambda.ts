@@ -15,7 +15,8 @@ const NOBODY = 65534;
 export interface RunningLambda {
   readonly fn: DeployedFunction;
   readonly principal: string;
-  invoke<T = unknown>(event: unknown): Promise<T>;
+  /** `clockOffsetMs`: the invocation's clock runs that far ahead of the wall clock. */
+  invoke<T = unknown>(event: unknown, options?: { clockOffsetMs?: number }): Promise<T>;
   /** What the function wrote to stdout/stderr (its structured logs). */
   output(): string;
   stop(): Promise<void>;
@@ -97,11 +98,11 @@ export async function startLambda(options: {
   return {
     fn,
     principal,
-    invoke<T>(event: unknown) {
+    invoke<T>(event: unknown, invokeOptions: { clockOffsetMs?: number } = {}) {
       const id = nextId++;
       return new Promise<T>((resolve, reject) => {
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        child.send({ id, event, timeoutMs: fn.timeoutSeconds * 1000 });
+        child.send({ id, event, timeoutMs: fn.timeoutSeconds * 1000, clockOffsetMs: invokeOptions.clockOffsetMs ?? 0 });
       });
     },
     output: () => output,

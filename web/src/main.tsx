@@ -98,7 +98,7 @@ function App() {
       <main id="main" tabIndex={-1}>
         {route.name === 'exceptions' && <ExceptionsView query={route.query} />}
         {route.name === 'exception' && route.id && <ExceptionDetailView id={route.id} />}
-        {route.name === 'search' && <SearchView />}
+        {route.name === 'search' && <SearchView query={route.query} />}
         {route.name === 'upload' && <UploadView />}
         {route.name === 'files' && <FilesView query={route.query} />}
         {route.name === 'runs' && <RunsView query={route.query} />}

@@ -1,25 +1,38 @@
-/** Semantic search over triaged exceptions, with the listing's filters. */
-import { useState } from 'preact/hooks';
+/**
+ * Semantic search over triaged exceptions, with the listing's filters. The query and filters live
+ * in the URL (`#/search?q=...&status=OPEN`): a link or a reload runs the same search.
+ */
+import { useEffect, useState } from 'preact/hooks';
 import { api, keyText, type SearchHit } from '../api.ts';
 import { Badge, ErrorMessage, Field } from './common.tsx';
-import { FilterForm } from './exceptions.tsx';
+import { FilterForm, filtersFrom } from './exceptions.tsx';
 
 type Filters = Record<string, string | undefined>;
 
-export function SearchView() {
-  const [q, setQ] = useState('');
-  const [filters, setFilters] = useState<Filters>({});
+function searchHash(q: string, filters: Filters): string {
+  const params = new URLSearchParams();
+  if (q.trim()) params.set('q', q.trim());
+  for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+  const qs = params.toString();
+  return `#/search${qs ? `?${qs}` : ''}`;
+}
+
+export function SearchView({ query }: { query: URLSearchParams }) {
+  const urlQ = query.get('q') ?? '';
+  const urlFilters: Filters = filtersFrom(query);
+  const [q, setQ] = useState(urlQ);
+  const [filters, setFilters] = useState<Filters>(urlFilters);
   const [hits, setHits] = useState<SearchHit[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
-  const run = async (nextFilters = filters) => {
-    if (!q.trim()) return;
+  const run = async (text: string, nextFilters: Filters) => {
+    if (!text.trim()) return;
     setBusy(true);
     setError(null);
     try {
       setHits(
-        (await api<{ items: SearchHit[] }>('/search', { query: { q: q.trim(), k: '10', ...nextFilters } })).items,
+        (await api<{ items: SearchHit[] }>('/search', { query: { q: text.trim(), k: '10', ...nextFilters } })).items,
       );
     } catch (e) {
       setError(e);
@@ -27,6 +40,21 @@ export function SearchView() {
     } finally {
       setBusy(false);
     }
+  };
+
+  // The URL is the search: opening or changing it runs it.
+  useEffect(() => {
+    setQ(urlQ);
+    setFilters(urlFilters);
+    if (urlQ.trim()) void run(urlQ, urlFilters);
+    else setHits(null);
+  }, [query.toString()]);
+
+  /** Puts the search in the URL (which runs it); the same URL again just runs it again. */
+  const search = (text: string, nextFilters: Filters) => {
+    const next = searchHash(text, nextFilters);
+    if (location.hash === next) void run(text, nextFilters);
+    else location.hash = next;
   };
 
   return (
@@ -37,7 +65,7 @@ export function SearchView() {
         class="searchbar"
         onSubmit={(e) => {
           e.preventDefault();
-          void run();
+          search(q, filters);
         }}
       >
         <Field id="q" label="Search exceptions">
@@ -61,7 +89,7 @@ export function SearchView() {
           idPrefix="s"
           onChange={(f) => {
             setFilters(f);
-            void run(f);
+            search(q, f);
           }}
         />
       </details>

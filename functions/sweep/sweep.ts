@@ -1,0 +1,104 @@
+/**
+ * Sweep core: finds uploads under `incoming/` that nothing has recorded and sends their "Object
+ * Created" event again. A safety net for events lost between S3 and the ingest queue — a crash
+ * of the local front door, a disabled or misconfigured EventBridge rule, a purged queue.
+ *
+ * An object counts as missed when it is older than `minAgeMs` (time for its own event to arrive
+ * and be ingested) and the files table has no record of its ETag for its (dataset, date, side).
+ * Re-sending is safe: ingest is idempotent on bucket/key/ETag, so an event that was only slow
+ * is ingested once.
+ */
+import { PREFIXES } from '../shared/resources.ts';
+import { parseIncomingKey } from '../shared/keys.ts';
+import { objectCreatedEvent, type ObjectCreatedMessage } from '../shared/object-created.ts';
+import type { MessageQueue } from '../shared/ports.ts';
+import type { FileStore } from '../shared/tables/files.ts';
+
+export interface StoredObject {
+  readonly key: string;
+  /** As S3 lists it (with or without quotes). */
+  readonly etag: string;
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+export interface SweepDeps {
+  /** Every object whose key starts with `prefix`. */
+  readonly listObjects: (prefix: string) => AsyncIterable<StoredObject>;
+  readonly files: Pick<FileStore, 'get'>;
+  readonly ingestQueue: MessageQueue<ObjectCreatedMessage>;
+  readonly bucket: string;
+  readonly region: string;
+  readonly account?: string;
+  readonly now: () => number;
+  readonly minAgeMs: number;
+}
+
+export interface SweepResult {
+  readonly scanned: number;
+  /** Objects whose event was sent again. */
+  readonly resent: readonly { key: string; etag: string }[];
+  /** Too recent to call missed: their own event may still be on its way. */
+  readonly tooRecent: number;
+  /** Not an extract key: ingest refuses those on their first event, so sending again would only fail again. */
+  readonly notExtracts: number;
+}
+
+const unquote = (etag: string) => etag.replaceAll('"', '');
+
+/**
+ * The least sequencer after `sequencer`, same width: the missed event's own sequencer was
+ * greater than the recorded (older) upload's, and any later upload of the key will be greater
+ * still, so this one sorts between them and can neither lose to the stale record nor beat a
+ * newer upload.
+ */
+export function nextSequencerAfter(sequencer: string): string {
+  const next = BigInt(`0x${sequencer}`) + 1n;
+  return next.toString(16).toUpperCase().padStart(sequencer.length, '0');
+}
+
+/** Without a record to follow, the time the object was written, in the local front door's format. */
+function sequencerFromTime(lastModified: Date): string {
+  return lastModified.getTime().toString(16).toUpperCase().padStart(12, '0') + '0000';
+}
+
+export async function sweepIncoming(deps: SweepDeps): Promise<SweepResult> {
+  const cutoff = deps.now() - deps.minAgeMs;
+  let scanned = 0;
+  let tooRecent = 0;
+  let notExtracts = 0;
+  const resent: { key: string; etag: string }[] = [];
+  const batch: ObjectCreatedMessage[] = [];
+  for await (const object of deps.listObjects(PREFIXES.incoming)) {
+    scanned++;
+    if (object.lastModified.getTime() > cutoff) {
+      tooRecent++;
+      continue;
+    }
+    const parsed = parseIncomingKey(object.key);
+    if (!parsed.ok) {
+      notExtracts++;
+      continue;
+    }
+    const etag = unquote(object.etag);
+    const { dataset, businessDate, side } = parsed.key;
+    const record = await deps.files.get(dataset, businessDate, side);
+    if (record !== undefined && unquote(record.etag) === etag) continue;
+    batch.push(
+      objectCreatedEvent({
+        bucket: deps.bucket,
+        key: object.key,
+        etag,
+        size: object.size,
+        sequencer: record ? nextSequencerAfter(record.sequencer) : sequencerFromTime(object.lastModified),
+        region: deps.region,
+        ...(deps.account ? { account: deps.account } : {}),
+        reason: 'PutObject',
+        time: object.lastModified,
+      }),
+    );
+    resent.push({ key: object.key, etag });
+  }
+  if (batch.length > 0) await deps.ingestQueue.send(batch);
+  return { scanned, resent, tooRecent, notExtracts };
+}
