@@ -54,7 +54,8 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     provider: result.provider.name,
     model: result.provider.model,
     triaged_at: new Date(deps.now()).toISOString(),
-    degraded: result.degraded,
+    // Without passages (the policy index missing or empty) an answer cannot be grounded.
+    degraded: result.degraded || passages.length === 0,
     prompt_version: PROMPT_VERSION,
     policy_version: passagesVersion(passages),
     content_hash: exception.content_hash,

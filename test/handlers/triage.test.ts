@@ -175,6 +175,21 @@ describe('triage', () => {
     }
   });
 
+  it('still answers without any policy passage (no policy index), marked degraded', async () => {
+    const e = await storeException();
+    bedrock.on(ConverseCommand).resolves(converseAnswer({ ...GOOD, policy_citations: [] }));
+    const noPassages = { ...policyIndex, search: async () => [] } as typeof policyIndex;
+
+    const outcome = await triageException(
+      { exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash },
+      deps({ policyIndex: noPassages }),
+    );
+
+    expect(outcome).toMatchObject({ outcome: 'TRIAGED', degraded: true });
+    const { triage } = await stored(e.exception_id);
+    expect(triage).toMatchObject({ degraded: true, policy_citations: [] });
+  });
+
   it('stores a valid Bedrock answer with citations of retrieved passages, tokens and latency', async () => {
     const e = await storeException();
     bedrock.on(ConverseCommand).resolves(converseAnswer(GOOD));
