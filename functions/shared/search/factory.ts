@@ -12,7 +12,7 @@ import { loadConfig } from '../config.ts';
 import { ENV, indexNames } from '../resources.ts';
 import { BedrockTitanEmbedder } from './bedrock-embedder.ts';
 import { HashingEmbedder } from './hashing-embedder.ts';
-import { LocalVectorIndex } from './local-index.ts';
+import { AnnVectorIndex } from './ann-index.ts';
 import { OpenAICompatibleEmbedder } from './openai-embedder.ts';
 import { OpenSearchVectorIndex } from './opensearch-index.ts';
 import type { Embedder, VectorIndex } from './ports.ts';
@@ -76,7 +76,7 @@ export function createVectorIndex(
   const config = searchConfig(env);
   const name = (kind === 'exceptions' ? config[ENV.exceptionsIndex] : config[ENV.policiesIndex]) ?? indexNames()[kind];
   if (config[ENV.vectorStore] === 'local') {
-    return LocalVectorIndex.at(join(config[ENV.vectorDir], `${name}.jsonl`));
+    return AnnVectorIndex.at(join(config[ENV.vectorDir], `${name}.jsonl`));
   }
   const endpoint = config[ENV.opensearchEndpoint];
   if (!endpoint) throw new Error(`${ENV.vectorStore}=opensearch needs ${ENV.opensearchEndpoint}`);
