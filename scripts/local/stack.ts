@@ -20,6 +20,7 @@ import {
   indexNames,
   PREFIXES,
   QUEUE_NAMES,
+  FUNCTIONS,
   QUEUES,
   resourceNames,
   type QueueName,
@@ -143,7 +144,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       (await import('../../functions/triage/handler.ts')).createHandler() as unknown as SqsLambdaHandler,
   };
   const pollers: Poller[] = [];
-  for (const queue of CONSUMED) {
+  // As many pollers per queue as its event source mapping's maximum concurrency: a queue drains
+  // locally at the parallelism it gets on AWS, not one batch at a time.
+  for (const queue of CONSUMED.flatMap((q) => Array<QueueName>(FUNCTIONS[QUEUES[q].consumer].maxConcurrency).fill(q))) {
     pollers.push(
       startPoller({
         name: QUEUES[queue].consumer,
