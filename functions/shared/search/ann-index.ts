@@ -103,7 +103,7 @@ export interface AnnIndexOptions {
 
 const DEFAULTS = {
   graphMinDocs: 1000,
-  exactBudget: 400_000,
+  exactBudget: 50_000,
   m: 16,
   efConstruction: 64,
   efSearch: 64,
