@@ -112,7 +112,14 @@ async function main(): Promise<void> {
       return server.url;
     };
     const ann = await serve(AnnVectorIndex.load(logPath));
-    const exact = await serve(LocalVectorIndex.load(logPath));
+    let exact: string | undefined;
+    let exactFailure = '';
+    try {
+      exact = await serve(LocalVectorIndex.load(logPath));
+    } catch (error) {
+      // The exact index reads its whole log as one string: past 512 MiB it cannot open at all.
+      exactFailure = (error as Error).message;
+    }
 
     const rows: Stats[] = [];
     const measure = async (label: string, base: string, route: 'search' | 'exceptions') => {
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
     };
     await measure('GET /search     stack API, HNSW index', stack.endpoints.api, 'search');
     await measure('GET /search     handler,   HNSW index', ann, 'search');
-    await measure('GET /search     handler,   exact index (before)', exact, 'search');
+    if (exact) await measure('GET /search     handler,   exact index (before)', exact, 'search');
     await measure('GET /exceptions stack API', stack.endpoints.api, 'exceptions');
 
     const ms = (x: number) => `${x.toFixed(1)} ms`.padStart(11);
@@ -138,6 +145,9 @@ async function main(): Promise<void> {
               .toString()
               .padStart(9)}${String(r.errors).padStart(8)}`,
         ),
+        ...(exactFailure
+          ? [`GET /search     handler,   exact index (before): cannot open the log: ${exactFailure}`]
+          : []),
         `target: GET /search p95 < 100 ms with the HNSW index: ${(rows[0]?.p95 ?? Infinity) < 100 ? 'met' : 'NOT met'}`,
         '',
       ].join('\n'),

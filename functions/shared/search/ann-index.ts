@@ -2,13 +2,14 @@
  * The embedded vector store for local mode: an HNSW graph (hnswlib-node) for approximate nearest
  * neighbours, over documents kept as an append-only log under the local data folder.
  *
- * Why hnswlib-node (measured on this 2-core machine with 20k hashing-embedder vectors of 1024
- * dimensions, other work running; scripts/bench/RESULTS.md has the figures):
- * - @lancedb/lancedb 0.31.0: building an IVF_PQ index took 140 s, a query 15 ms at p50 and 50
- *   concurrent queries had p95 329 ms: its per-call overhead alone misses a 100 ms p95.
- * - hnswlib-node 3.0.0: 1.3 ms an insert, a query 1.0 ms at p50 with recall@10 0.91 (ef 64);
- *   a native addon built by node-gyp at install (N-API, so one build serves every Node version).
- * - @orama/orama: its vector search is an exact scan, like the index this one replaces.
+ * Why hnswlib-node (measured on this 2-core machine, shared with other work, on 20k vectors from
+ * the hashing embedder, 1024 dimensions; scripts/bench/RESULTS.md has the figures):
+ * - @lancedb/lancedb 0.31.0, IVF_PQ: 140 s to build the index, a query 15 ms at p50, and 50
+ *   concurrent queries p95 329 ms: its per-query overhead alone misses a 100 ms p95.
+ * - hnswlib-node 3.0.0 (M 16, efConstruction 64): 1.3 ms an insert, a short-text query 1.0 ms at
+ *   p50 with recall@10 0.91 at ef 64 (0.96 at ef 128). A native addon built by node-gyp at
+ *   install; N-API, so one build serves every Node version, and it loads in worker threads.
+ * - @orama/orama was not measured.
  *
  * What keeps answers exact where it matters:
  * - Filters are exact: a candidate set comes from per-field postings; when scanning it exactly is
@@ -18,8 +19,8 @@
  * - Documents written since the graph last caught up are scanned exactly and merged, so a write
  *   is searchable at once; the graph takes them in, a few milliseconds at a time, in the background.
  *
- * Persistence and crashes: the log is the truth (the same file and format as the exact index, so
- * either reads the other's data). Appends start with a newline, so a line cut by a kill is ended by
+ * Persistence and crashes: the log is the truth (the exact index's file and format, so existing
+ * data dirs keep their documents, and bench:api compares both on one file). Appends start with a newline, so a line cut by a kill is ended by
  * the next append and skipped when read. The graph is a cache: snapshots are written to a new file,
  * then a small manifest naming it is renamed into place; on open, nodes whose id and vector hash
  * match a live document are reused, the rest are re-added. A missing or damaged snapshot costs a
@@ -89,7 +90,7 @@ interface Manifest {
 export interface AnnIndexOptions {
   /** Below this many documents no graph is built: an exact scan is as fast. */
   readonly graphMinDocs?: number;
-  /** An exact scan is chosen when candidates × query non-zeros stays under this (multiply-adds). */
+  /** An exact scan is chosen when candidates × (query non-zeros + a visit) stays under this. */
   readonly exactBudget?: number;
   /** hnswlib parameters. */
   readonly m?: number;
@@ -103,13 +104,16 @@ export interface AnnIndexOptions {
 
 const DEFAULTS = {
   graphMinDocs: 1000,
-  exactBudget: 50_000,
+  exactBudget: 200_000,
   m: 16,
   efConstruction: 64,
   efSearch: 64,
   snapshotEvery: 1000,
   foldSliceMs: 8,
 } satisfies Required<AnnIndexOptions>;
+
+/** A scanned document's fixed cost in multiply-adds: measured, a visit costs ~60 of them. */
+const VISIT_COST = 64;
 
 /** Loaded on first use: the addon is native, and only local mode needs it (never a Lambda bundle). */
 let hnswlib: typeof Hnswlib | undefined;
@@ -214,7 +218,8 @@ export class AnnVectorIndex implements VectorIndex {
 
     this.maintainGraph();
     const graph = this.graph;
-    if (graph === null || this.byLabel.size === 0 || size * nonZero.length <= this.options.exactBudget) {
+    // Each document scanned costs its multiply-adds plus a visit (a cache miss, a filter check).
+    if (graph === null || this.byLabel.size === 0 || size * (nonZero.length + VISIT_COST) <= this.options.exactBudget) {
       return this.exact(all, query, nonZero, k, entries);
     }
     const top = new TopK(k);
@@ -425,7 +430,12 @@ export class AnnVectorIndex implements VectorIndex {
   private compact(): void {
     // Vectors come from the log as stored, so each keeps its hash and its graph node.
     const vectors = new Map<string, string>();
-    for (const line of readFileSync(this.path, 'utf8').split('\n')) {
+    // Line by line from bytes: a large log is longer than the longest string V8 makes (512 MiB).
+    const bytes = readFileSync(this.path);
+    for (let start = 0; start < bytes.length;) {
+      const stop = bytes.indexOf(0x0a, start) === -1 ? bytes.length : bytes.indexOf(0x0a, start);
+      const line = bytes.toString('utf8', start, stop);
+      start = stop + 1;
       if (!line.startsWith('{"op":"put"')) continue;
       try {
         const op = JSON.parse(line) as { doc: StoredDoc };
