@@ -7,6 +7,7 @@ import { TransientError } from '../shared/errors.ts';
 import type { TriageRequest } from '../shared/messages.ts';
 import { passagesVersion } from '../shared/policy-corpus.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../shared/search/exception-document.ts';
+import { IndexBatcher } from '../shared/search/index-batcher.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { TriageStore } from '../shared/tables/exceptions.ts';
 import type { ExceptionRecord, Triage } from '../shared/types.ts';
@@ -79,8 +80,11 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   };
 }
 
+/** One batcher per index: the records of a batch, handled concurrently, share embedding calls and writes. */
+const batchers = new WeakMap<VectorIndex, IndexBatcher>();
+
 async function index(exception: ExceptionRecord, deps: TriageDeps): Promise<void> {
-  const [vector] = await deps.embedder.embed([exceptionEmbeddingText(exception)]);
-  await deps.exceptionsIndex.ensure();
-  await deps.exceptionsIndex.replace(exceptionDocument(exception, vector as number[]));
+  let batcher = batchers.get(deps.exceptionsIndex);
+  if (!batcher) batchers.set(deps.exceptionsIndex, (batcher = new IndexBatcher(deps.embedder, deps.exceptionsIndex)));
+  await batcher.add(exceptionEmbeddingText(exception), (vector) => exceptionDocument(exception, vector));
 }

@@ -27,7 +27,8 @@ async function write(out: WriteStream, text: string): Promise<void> {
   if (!out.write(text)) await once(out, 'drain');
 }
 
-export async function generatePair(dir: string, trades: number, seed = 42): Promise<GeneratedPair> {
+/** `breakRate`: the share of trades planted as breaks (seven kinds, equally often; default 7%). */
+export async function generatePair(dir: string, trades: number, seed = 42, breakRate = 0.07): Promise<GeneratedPair> {
   const random = mulberry32(seed);
   const sourcePath = `${dir}/source.csv`;
   const targetPath = `${dir}/target.csv`;
@@ -54,7 +55,8 @@ export async function generatePair(dir: string, trades: number, seed = 42): Prom
     const cents = Math.floor(random() * 10_000_000) - 2_000_000;
     const amount = `${cents < 0 ? '-' : ''}${Math.floor(Math.abs(cents) / 100)}.${String(Math.abs(cents) % 100).padStart(2, '0')}`;
     const line = `${id},${account},${date},${amount},USD\n`;
-    const roll = random();
+    // Scaled so that a roll under 0.07 (a planted break) happens `breakRate` of the time.
+    const roll = (random() * 0.07) / breakRate;
     if (roll < 0.01) {
       planted.MISSING_IN_TARGET!++;
       sBuf += line;

@@ -25,6 +25,7 @@ import {
   indexNames,
   PREFIXES,
   QUEUE_NAMES,
+  FUNCTIONS,
   QUEUES,
   resourceNames,
   type FunctionName,
@@ -171,7 +172,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const invoke = (name: FunctionName) => (hosted.find((h) => h.name === name) as HostedFunction).invoke;
 
   const pollers: Poller[] = [];
-  for (const queue of CONSUMED) {
+  // As many pollers per queue as its event source mapping's maximum concurrency: a queue drains
+  // locally at the parallelism it gets on AWS, not one batch at a time.
+  for (const queue of CONSUMED.flatMap((q) => Array<QueueName>(FUNCTIONS[QUEUES[q].consumer].maxConcurrency).fill(q))) {
     const consumer = QUEUES[queue].consumer;
     pollers.push(
       startPoller({

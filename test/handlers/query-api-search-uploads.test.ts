@@ -67,6 +67,7 @@ function setup(hits: VectorHit[] = []) {
   const index: VectorIndex = {
     ensure: vi.fn(),
     replace: vi.fn(),
+    replaceMany: vi.fn(),
     updateFields: vi.fn(),
     deleteWhere: vi.fn(),
     count: vi.fn(),

@@ -145,6 +145,7 @@ function fakeIndex() {
   return {
     ensure: vi.fn(async () => undefined),
     replace: vi.fn(async () => undefined),
+    replaceMany: vi.fn(async () => undefined),
     updateFields: vi.fn(async () => undefined),
     deleteWhere: vi.fn(async () => 0),
     search: vi.fn(async () => []),

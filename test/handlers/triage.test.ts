@@ -178,7 +178,7 @@ describe('triage', () => {
   it('still answers without any policy passage (no policy index), marked degraded', async () => {
     const e = await storeException();
     bedrock.on(ConverseCommand).resolves(converseAnswer({ ...GOOD, policy_citations: [] }));
-    const noPassages = { ...policyIndex, search: async () => [] } as typeof policyIndex;
+    const noPassages = { search: async () => [] } as unknown as typeof policyIndex;
 
     const outcome = await triageException(
       { exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash },

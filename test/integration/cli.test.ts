@@ -146,6 +146,7 @@ beforeAll(async () => {
     exceptionsIndex: {
       ensure: vi.fn(),
       replace: vi.fn(),
+      replaceMany: vi.fn(),
       updateFields: vi.fn(async () => undefined),
       deleteWhere: vi.fn(),
       count: vi.fn(),

@@ -29,7 +29,15 @@ export async function startFakeOpenSearch() {
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString();
     const url = new URL(req.url ?? '/', 'http://x');
-    const body = raw ? JSON.parse(raw) : undefined;
+    const bulk = url.pathname.endsWith('/_bulk');
+    const body = bulk
+      ? raw
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : raw
+        ? JSON.parse(raw)
+        : undefined;
     requests.push({ method: req.method ?? '', path: url.pathname, query: url.search, body });
     const send = (status: number, payload: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -37,6 +45,7 @@ export async function startFakeOpenSearch() {
     };
     if (url.searchParams.has('refresh'))
       return send(400, { error: { type: 'illegal_argument_exception', reason: 'refresh is not supported by AOSS' } });
+    if (bulk) return send(200, runBulk(body as Record<string, unknown>[]));
     const [, index, action, id] = url.pathname.split('/');
     const idx = index ? indexes.get(index) : undefined;
     if (req.method === 'HEAD' && !action) return send(idx ? 200 : 404, undefined);
@@ -71,6 +80,37 @@ export async function startFakeOpenSearch() {
       return send(200, { count: [...idx.docs.values()].filter((d) => matches(d, body?.query)).length });
     return send(400, { error: { type: 'unsupported', reason: `${req.method} ${url.pathname}` } });
   });
+  /** `_bulk` as AOSS runs it: index/create without `_id`, delete by `_id`, never update. */
+  function runBulk(lines: Record<string, unknown>[]) {
+    const items: Record<string, { status: number; _id?: string; error?: { type: string; reason: string } }>[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      const [[action, meta]] = Object.entries(lines[i] as Record<string, unknown>) as [
+        [string, { _index?: string; _id?: string }],
+      ];
+      const idx = meta._index ? indexes.get(meta._index) : undefined;
+      const fail = (status: number, type: string, reason: string) =>
+        items.push({ [action]: { status, error: { type, reason } } });
+      if (action === 'update') {
+        i++;
+        fail(400, 'illegal_argument_exception', 'upsert is not supported');
+      } else if (action === 'index' || action === 'create') {
+        const source = lines[++i] as Record<string, unknown>;
+        if (meta._id)
+          fail(400, 'illegal_argument_exception', 'document ID is not supported in create/index operation request');
+        else if (!idx) fail(404, 'index_not_found_exception', 'no such index');
+        else {
+          const _id = `aoss-${nextId++}`;
+          idx.docs.set(_id, { _id, _source: source });
+          items.push({ [action]: { status: 201, _id } });
+        }
+      } else if (action === 'delete') {
+        if (idx?.docs.delete(meta._id as string)) items.push({ delete: { status: 200, _id: meta._id as string } });
+        else fail(404, 'not_found', 'not found');
+      } else fail(400, 'illegal_argument_exception', `unknown bulk action ${action}`);
+    }
+    return { errors: items.some((item) => Object.values(item)[0]?.error), items };
+  }
+
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
@@ -89,6 +129,10 @@ function matches(doc: Doc, query: Record<string, unknown> | undefined): boolean 
   if ('term' in query) {
     const [[field, value]] = Object.entries(query.term as Record<string, unknown>) as [[string, unknown]];
     return get(doc._source, field) === value;
+  }
+  if ('terms' in query) {
+    const [[field, values]] = Object.entries(query.terms as Record<string, unknown[]>) as [[string, unknown[]]];
+    return values.includes(get(doc._source, field));
   }
   if ('bool' in query)
     return (query.bool as { filter: Record<string, unknown>[] }).filter.every((q) => matches(doc, q));

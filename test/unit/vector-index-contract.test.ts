@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@opensearch-project/opensearch';
+import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
 import { OpenSearchVectorIndex } from '../../functions/shared/search/opensearch-index.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
@@ -28,8 +29,28 @@ afterAll(async () => {
   await fake.stop();
 });
 
+/** No exact shortcut: every search that can goes through the HNSW graph. */
+const GRAPH_ONLY = { graphMinDocs: 1, exactBudget: 0 };
+
+/** Lets the graph take in every document before each search, so the graph answers (not the tail scan). */
+function throughGraph(index: AnnVectorIndex): VectorIndex {
+  return {
+    ensure: () => index.ensure(),
+    replace: (doc) => index.replace(doc),
+    updateFields: (id, fields) => index.updateFields(id, fields),
+    deleteWhere: (field, value) => index.deleteWhere(field, value),
+    count: (filter) => index.count(filter),
+    replaceMany: (docs) => index.replaceMany(docs),
+    search: async (vector, k, filter) => {
+      await index.settle();
+      return index.search(vector, k, filter);
+    },
+  };
+}
+
 const adapters: [string, () => VectorIndex][] = [
-  ['local embedded store', () => LocalVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`))],
+  ['local exact store', () => LocalVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`))],
+  ['local HNSW store', () => throughGraph(AnnVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`), GRAPH_ONLY))],
   [
     'OpenSearch Serverless',
     () =>
@@ -93,6 +114,19 @@ describe.each(adapters)('vector index contract: %s', (_name, make) => {
     expect((await index.search(v(0, 0, 1, 0), 1))[0]).toMatchObject({ id: 'a', text: 'moved' });
   });
 
+  it('replaces many documents in one call, keeping one document per id', async () => {
+    const index = await seeded();
+
+    await index.replaceMany([
+      { id: 'a', vector: v(0, 0, 0, 1), fields: { status: 'OPEN', type: 'AMOUNT_MISMATCH' }, text: 'a again' },
+      { id: 'd', vector: v(0, 0, 1, 0), fields: { status: 'OPEN', type: 'FIELD_MISMATCH' }, text: 'new' },
+    ]);
+
+    expect(await index.count()).toBe(4);
+    expect((await index.search(v(0, 0, 0, 1), 1))[0]).toMatchObject({ id: 'a', text: 'a again' });
+    expect((await index.search(v(0, 0, 1, 0), 1))[0]).toMatchObject({ id: 'd', text: 'new' });
+  });
+
   it('filters on keyword fields', async () => {
     const index = await seeded();
 
@@ -138,6 +172,35 @@ describe.each(adapters)('vector index contract: %s', (_name, make) => {
 });
 
 describe('OpenSearch Serverless adapter requests', () => {
+  it('replaces in bulk with find + delete + index, never a custom id, upsert or refresh', async () => {
+    const index = new OpenSearchVectorIndex({
+      client: new Client({ node: fake.url }),
+      index: 'bulk-audit',
+      dimensions: DIM,
+      keywordFields: ['status'],
+      lookupAttempts: 1,
+    });
+    await index.ensure();
+    await index.replace({ id: 'x', vector: v(1, 0, 0, 0), fields: { status: 'OPEN' }, text: 'old' });
+    const before = fake.requests.length;
+
+    await index.replaceMany([
+      { id: 'x', vector: v(0, 1, 0, 0), fields: { status: 'OPEN' }, text: 'new' },
+      { id: 'y', vector: v(0, 0, 3, 0), fields: { status: 'OPEN' }, text: 'y' },
+    ]);
+
+    const bulks = fake.requests.slice(before).filter((r) => r.path.endsWith('/_bulk'));
+    const actions = bulks.flatMap((r) =>
+      (r.body as Record<string, { _id?: string }>[]).filter((l) => !('doc_id' in l)),
+    );
+    expect(actions.filter((a) => 'delete' in a)).toHaveLength(1);
+    expect(actions.filter((a) => 'index' in a).every((a) => a.index?._id === undefined)).toBe(true);
+    expect(actions.some((a) => 'update' in a)).toBe(false);
+    expect(bulks.some((r) => r.query.includes('refresh'))).toBe(false);
+    expect(await index.count()).toBe(2);
+    expect((await index.search(v(0, 0, 1, 0), 1))[0]).toMatchObject({ id: 'y' });
+  });
+
   it('creates a faiss knn index, never sends custom ids, upserts or refresh', async () => {
     const index = new OpenSearchVectorIndex({
       client: new Client({ node: fake.url }),
@@ -180,14 +243,17 @@ describe('OpenSearch Serverless adapter requests', () => {
   });
 });
 
-describe('local embedded store', () => {
+describe.each([
+  ['exact', (path: string) => LocalVectorIndex.load(path)],
+  ['HNSW', (path: string) => throughGraph(AnnVectorIndex.load(path, GRAPH_ONLY))],
+])('local %s store', (name, load) => {
   it('keeps its documents across restarts', async () => {
-    const path = join(dir, 'persist.jsonl');
-    const first = LocalVectorIndex.load(path);
+    const path = join(dir, `persist-${name}.jsonl`);
+    const first = load(path);
     await first.replace({ id: 'p', vector: v(0, 0, 0, 1), fields: { status: 'OPEN' }, text: 'kept' });
     await first.updateFields('p', { status: 'RESOLVED' });
 
-    const reopened = LocalVectorIndex.load(path);
+    const reopened = load(path);
 
     expect(await reopened.search(v(0, 0, 0, 1), 1)).toMatchObject([
       { id: 'p', fields: { status: 'RESOLVED' }, text: 'kept' },

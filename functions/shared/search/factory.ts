@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { ENV, LAMBDA_ENV, indexNames, type IndexKind } from '../resources.ts';
 import { BedrockTitanEmbedder } from './bedrock-embedder.ts';
 import { HashingEmbedder } from './hashing-embedder.ts';
-import { LocalVectorIndex } from './local-index.ts';
+import { AnnVectorIndex } from './ann-index.ts';
 import { OpenAICompatibleEmbedder } from './openai-embedder.ts';
 import { OpenSearchVectorIndex } from './opensearch-index.ts';
 import type { Embedder, VectorIndex } from './ports.ts';
@@ -99,7 +99,7 @@ export function createVectorIndex(
   const config = searchConfig(env);
   const name = config[INDEX_ENV[kind]] ?? indexNames()[kind];
   if (config[ENV.vectorStore] === 'local') {
-    return LocalVectorIndex.at(join(config[ENV.vectorDir], `${name}.jsonl`));
+    return AnnVectorIndex.at(join(config[ENV.vectorDir], `${name}.jsonl`));
   }
   const endpoint = config[ENV.opensearchEndpoint];
   if (!endpoint)

@@ -116,6 +116,10 @@ export class LocalVectorIndex implements VectorIndex {
     });
   }
 
+  async replaceMany(docs: readonly VectorDocument[]): Promise<void> {
+    for (const doc of docs) await this.replace(doc);
+  }
+
   async updateFields(id: string, fields: Readonly<Record<string, FieldValue>>): Promise<void> {
     this.sync();
     if (this.docs.has(id)) this.write({ op: 'fields', id, fields: { ...fields } });

@@ -27,6 +27,28 @@ interface Source {
 }
 
 const MAX_MATCHES = 100;
+/** Documents per `_bulk` request: ~1,000 vectors of 1024 floats stay well under AOSS's request size limit. */
+const BULK_CHUNK = 500;
+
+/** Some documents of a bulk replace were not indexed: which, and why. */
+export class BulkIndexError extends Error {
+  readonly failed: ReadonlyMap<string, string>;
+  constructor(failed: ReadonlyMap<string, string>) {
+    super(`${failed.size} document(s) not indexed: ${[...failed.values()][0]}`);
+    this.name = 'BulkIndexError';
+    this.failed = failed;
+  }
+}
+
+interface BulkItem {
+  status: number;
+  error?: { type?: string; reason?: string };
+}
+
+function bulkItems(body: unknown): BulkItem[] {
+  const items = (body as { items?: Record<string, BulkItem>[] }).items ?? [];
+  return items.map((item) => Object.values(item)[0] as BulkItem);
+}
 
 export class OpenSearchVectorIndex implements VectorIndex {
   private readonly options: OpenSearchIndexOptions;
@@ -77,6 +99,39 @@ export class OpenSearchVectorIndex implements VectorIndex {
         fields: { ...doc.fields },
       } satisfies Source,
     });
+  }
+
+  /**
+   * Replaces many documents in two `_bulk` calls per chunk: deletes of what exists under their
+   * ids, then index actions without `_id` (AOSS assigns it). Items that fail are named in a
+   * BulkIndexError, so each caller's record fails or succeeds on its own.
+   */
+  async replaceMany(docs: readonly VectorDocument[]): Promise<void> {
+    const failed = new Map<string, string>();
+    for (let i = 0; i < docs.length; i += BULK_CHUNK) {
+      const chunk = docs.slice(i, i + BULK_CHUNK);
+      const existing = await this.findMany(chunk.map((d) => d.id));
+      if (existing.length > 0) {
+        const response = await this.options.client.bulk({
+          index: this.options.index,
+          body: existing.map((rawId) => ({ delete: { _index: this.options.index, _id: rawId } })),
+        });
+        // A delete of something already gone (a concurrent replace) reached its goal.
+        const bad = bulkItems(response.body).find((item) => item.error && item.status !== 404);
+        if (bad) throw new Error(`bulk delete failed: ${bad.error?.type ?? bad.status}`);
+      }
+      const response = await this.options.client.bulk({
+        index: this.options.index,
+        body: chunk.flatMap((doc) => [
+          { index: { _index: this.options.index } },
+          { doc_id: doc.id, vector: normalise(doc.vector), text: doc.text, fields: { ...doc.fields } } satisfies Source,
+        ]),
+      });
+      bulkItems(response.body).forEach((item, j) => {
+        if (item.error) failed.set((chunk[j] as VectorDocument).id, item.error.reason ?? item.error.type ?? 'failed');
+      });
+    }
+    if (failed.size > 0) throw new BulkIndexError(failed);
   }
 
   async updateFields(id: string, fields: Readonly<Record<string, FieldValue>>): Promise<void> {
@@ -145,6 +200,14 @@ export class OpenSearchVectorIndex implements VectorIndex {
       })
       .catch(noIndex(EMPTY));
     return (response.body.hits.hits ?? []) as { _id: string; _source: Source }[];
+  }
+
+  private async findMany(ids: readonly string[]): Promise<string[]> {
+    const response = await this.options.client.search({
+      index: this.options.index,
+      body: { size: ids.length * MAX_MATCHES, _source: false, query: { terms: { doc_id: [...ids] } } },
+    });
+    return ((response.body.hits.hits ?? []) as { _id: string }[]).map((h) => h._id);
   }
 
   private async deleteRaw(rawId: string): Promise<void> {

@@ -35,6 +35,8 @@ export interface VectorIndex {
   ensure(): Promise<void>;
   /** Replaces every document with the same id (find + delete + index: no upserts in AOSS). */
   replace(doc: VectorDocument): Promise<void>;
+  /** `replace` for many documents in one write (OpenSearch `_bulk`, one append locally). */
+  replaceMany(docs: readonly VectorDocument[]): Promise<void>;
   /** Changes fields of an indexed document, keeping its vector. No-op when absent. */
   updateFields(id: string, fields: Readonly<Record<string, FieldValue>>): Promise<void>;
   /** Deletes every document whose field `field` equals `value` (e.g. all passages of a document). */

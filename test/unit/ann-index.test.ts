@@ -1,0 +1,174 @@
+/**
+ * The local HNSW store beyond the shared contract: its answers against an exact scan, exact
+ * filters, writes searchable before the graph takes them in, snapshots, crashes and sharing a log.
+ */
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
+import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
+import type { VectorDocument } from '../../functions/shared/search/ports.ts';
+
+const DIM = 16;
+let dir: string;
+let n = 0;
+const fresh = () => join(dir, `ann-${++n}.jsonl`);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tally-ann-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A deterministic pseudo-random generator, so failures reproduce. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function documents(count: number, seed = 1): VectorDocument[] {
+  const rnd = random(seed);
+  return Array.from({ length: count }, (_, i) => ({
+    id: `d${String(i).padStart(4, '0')}`,
+    vector: Array.from({ length: DIM }, () => rnd() * 2 - 1),
+    fields: { status: i % 3 === 0 ? 'RESOLVED' : 'OPEN', run_id: `r${i % 50}`, n: i },
+    text: `doc ${i}`,
+  }));
+}
+
+const queries = (count: number) => documents(count, 99).map((d) => d.vector);
+
+async function seeded(path: string, count: number, options = {}) {
+  const index = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0, ...options });
+  await index.replaceMany(documents(count));
+  await index.settle();
+  return index;
+}
+
+describe('local HNSW store', () => {
+  it('finds nearly what an exact scan finds, through the graph', async () => {
+    const path = fresh();
+    const index = await seeded(path, 600);
+    const exact = LocalVectorIndex.load(path);
+
+    let found = 0;
+    for (const q of queries(30)) {
+      const truth = new Set((await exact.search(q, 10)).map((h) => h.id));
+      found += (await index.search(q, 10)).filter((h) => truth.has(h.id)).length;
+    }
+
+    expect(index.graphStats()).toMatchObject({ nodes: 600, pending: 0 });
+    expect(found / 300).toBeGreaterThan(0.9);
+  });
+
+  it('returns only documents matching the filter, and all k when enough match', async () => {
+    const index = await seeded(fresh(), 600);
+
+    for (const q of queries(10)) {
+      const open = await index.search(q, 10, { status: 'OPEN' });
+      expect(open).toHaveLength(10);
+      expect(open.every((h) => h.fields.status === 'OPEN')).toBe(true);
+    }
+  });
+
+  it('answers a selective filter exactly (the graph would miss its few matches)', async () => {
+    const path = fresh();
+    const index = await seeded(path, 600);
+    const exact = LocalVectorIndex.load(path);
+
+    for (const q of queries(10)) {
+      const filter = { run_id: 'r7', status: 'OPEN' };
+      expect((await index.search(q, 10, filter)).map((h) => h.id)).toEqual(
+        (await exact.search(q, 10, filter)).map((h) => h.id),
+      );
+    }
+  });
+
+  it('finds a document at once, before the graph has taken it in', async () => {
+    const index = await seeded(fresh(), 300);
+    const q = queries(1)[0] as number[];
+
+    await index.replace({ id: 'new', vector: q, fields: { status: 'OPEN' }, text: 'just written' });
+
+    expect(index.graphStats().pending).toBe(1); // written, not in the graph yet
+    const [hit] = await index.search(q, 1);
+    expect(hit).toMatchObject({ id: 'new', text: 'just written' });
+    expect(hit?.score).toBeCloseTo(1, 5);
+  });
+
+  it('stops finding a replaced vector and a deleted document', async () => {
+    const index = await seeded(fresh(), 300);
+    const [first] = documents(1);
+    const q = first?.vector as number[];
+
+    await index.replace({ ...(first as VectorDocument), vector: q.map((x) => -x) });
+    await index.settle();
+    expect((await index.search(q, 1))[0]?.id).not.toBe(first?.id);
+
+    await index.deleteWhere('run_id', 'r1');
+    await index.settle();
+    expect(await index.count({ run_id: 'r1' })).toBe(0);
+    expect((await index.search(q, 50)).some((h) => h.fields.run_id === 'r1')).toBe(false);
+  });
+
+  it('reopens from its snapshot without re-adding the vectors', async () => {
+    const path = fresh();
+    const first = await seeded(path, 400, { snapshotEvery: 100 });
+    const q = queries(1)[0] as number[];
+    const before = await first.search(q, 5);
+
+    const reopened = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0 });
+    const after = await reopened.search(q, 5);
+
+    expect(reopened.graphStats()).toMatchObject({ nodes: 400, pending: 0 });
+    expect(after.map((h) => h.id)).toEqual(before.map((h) => h.id));
+  });
+
+  it('rebuilds from the log when the snapshot is damaged', async () => {
+    const path = fresh();
+    await seeded(path, 300, { snapshotEvery: 100 });
+    for (const name of readdirSync(dir).filter((f) => f.startsWith(`ann-${n}.jsonl.hnsw-`)))
+      writeFileSync(join(dir, name), 'not a graph');
+
+    const reopened = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0 });
+    await reopened.settle();
+
+    expect(reopened.graphStats()).toMatchObject({ nodes: 300, pending: 0 });
+    expect(await reopened.search(documents(1)[0]?.vector as number[], 1)).toMatchObject([{ id: 'd0000' }]);
+  });
+
+  it('skips a line cut short by a kill and keeps every acknowledged write', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path);
+    await index.replace({ id: 'a', vector: [1, 0, 0, 0], fields: {}, text: 'a' });
+    appendFileSync(path, '{"op":"put","doc":{"id":"cut","vec'); // the process died here
+
+    const restarted = AnnVectorIndex.load(path);
+    await restarted.replace({ id: 'b', vector: [0, 1, 0, 0], fields: {}, text: 'b' });
+
+    const reread = AnnVectorIndex.load(path);
+    expect(await reread.count()).toBe(2);
+    expect((await reread.search([0, 1, 0, 0], 2)).map((h) => h.id)).toEqual(['b', 'a']);
+  });
+
+  it('sees what another instance on the same log wrote, and keeps graph nodes through compaction', async () => {
+    const path = fresh();
+    const reader = await seeded(path, 300);
+    const writer = AnnVectorIndex.load(path);
+    const q = queries(1)[0] as number[];
+
+    await writer.replace({ id: 'other', vector: q, fields: { status: 'OPEN' }, text: 'from another thread' });
+    expect((await reader.search(q, 1))[0]?.id).toBe('other');
+
+    // Enough field updates to make the writer compact the log under the reader.
+    for (let i = 0; i < 1000; i++) await writer.updateFields(`d${String(i % 300).padStart(4, '0')}`, { status: 'X' });
+    await reader.settle();
+
+    expect(reader.graphStats()).toMatchObject({ nodes: 301, pending: 0, deleted: 0 });
+    expect(await reader.count({ status: 'X' })).toBe(300);
+    expect((await reader.search(q, 1))[0]?.id).toBe('other');
+  });
+});
