@@ -93,6 +93,7 @@ export function localDeployment(local: {
   queues: Readonly<Record<QueueName, { main: string; dlq: string }>>;
   prefix: string;
   dataDir: string;
+  visibilityTimeoutSeconds: number;
 }): Deployment {
   return {
     logLevel: process.env[ENV.logLevel] ?? 'WARN',
@@ -110,6 +111,9 @@ export function localDeployment(local: {
     sweepMinAgeSeconds: Number(process.env[ENV.sweepMinAgeSeconds] ?? 120),
     // Same origin only: the dashboard is served by the API's own origin; "none" matches no browser.
     corsOrigins: 'none',
+    // Seconds, not AWS's minutes: the heartbeat keeps long work invisible, and a killed stack's
+    // messages (and, with leases bounded by it, their claims) come back soon after a restart.
+    visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
   };
 }
 
@@ -130,7 +134,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     sqs: new SQSClient({ region, endpoint: emulators.fauxqsUrl, credentials, useQueueUrlAsEndpoint: false }),
     dynamo: new DynamoDBClient({ region, endpoint: emulators.dynamoUrl, credentials }),
   };
-  const queues = await provision(names, direct, { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10 });
+  const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 10;
+  const queues = await provision(names, direct, { visibilityTimeoutSeconds });
   const router = await startS3EventRouter({
     upstream: emulators.fauxqsUrl,
     bucket: names.bucket,
@@ -151,6 +156,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     queues,
     prefix: options.prefix ?? DEFAULT_PREFIX,
     dataDir: options.dataDir,
+    visibilityTimeoutSeconds,
   });
   const local: Record<string, string> = {
     AWS_REGION: region,
