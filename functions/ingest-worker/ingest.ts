@@ -20,6 +20,7 @@ import type { FileRecord, FileStore } from '../shared/tables/files.ts';
 import type { IdempotencyStore } from '../shared/tables/idempotency.ts';
 import type { RunStore } from '../shared/tables/runs.ts';
 import { withHeartbeat } from '../shared/lease.ts';
+import { crashPoint } from '../shared/crash-point.ts';
 import { PREFIXES } from '../shared/resources.ts';
 import type { ReconRequest } from '../shared/messages.ts';
 import {
@@ -164,6 +165,7 @@ async function ingestOnce(
     generation: previous?.sequencer === object.sequencer ? previous.generation : (previous?.generation ?? 0) + 1,
   };
   if (!(await deps.files.putIfNewer(file))) return { outcome: 'STALE' };
+  crashPoint('ingest:recorded');
   if (!validation.ok)
     return {
       outcome: 'REJECTED',
@@ -223,6 +225,7 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
   const vectors = await embedder.embed(passages.map(passageEmbeddingText));
   await index.ensure();
   const replaced = await index.deleteWhere('source_key', ref.key);
+  crashPoint('ingest:indexing');
   for (const [i, p] of passages.entries()) {
     await index.replace({
       id: p.passage_id,

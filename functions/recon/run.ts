@@ -20,6 +20,7 @@ import type { RunStore } from '../shared/tables/runs.ts';
 import type { ExceptionType, HistoryEntry } from '../shared/types.ts';
 import type { VectorIndex } from '../shared/search/ports.ts';
 import { withHeartbeat } from '../shared/lease.ts';
+import { crashPoint } from '../shared/crash-point.ts';
 
 export interface ReconRunDeps {
   readonly objects: ObjectStore;
@@ -85,6 +86,7 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
 }
 
 async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDeps): Promise<ReconRunOutcome> {
+  crashPoint('recon:claimed');
   // A newer upload of either side makes this run moot: its own run will follow.
   if (!(await isCurrent(request, deps.files))) {
     await deps.runs.finish(request.run_id, owner, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
@@ -192,6 +194,7 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
     }
   }
   await deps.exceptions.putNew(fresh);
+  crashPoint('recon:storing');
   await runLimited(updates, UPDATE_CONCURRENCY);
 
   // Anything still open for this date that the run no longer finds has been cleared.

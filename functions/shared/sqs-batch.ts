@@ -19,9 +19,10 @@ import { SqsDeadLetterQueue, SqsMessageVisibility } from './adapters/sqs-queue.t
 import { loadConfig } from './config.ts';
 import { PermanentError } from './errors.ts';
 import { startHeartbeat } from './lease.ts';
+import { crashPoint } from './crash-point.ts';
 import type { BusinessMetrics } from './metrics.ts';
 import type { DeadLetterQueue, MessageVisibility } from './ports.ts';
-import { ENV, FUNCTIONS, QUEUES, VISIBILITY_TIMEOUT_FACTOR, type QueueName } from './resources.ts';
+import { ENV, FUNCTIONS, LAMBDA_ENV, QUEUES, VISIBILITY_TIMEOUT_FACTOR, type QueueName } from './resources.ts';
 import type { FailureRecorder } from './tables/failures.ts';
 
 /** Parses a JSON body against a schema; a malformed body is a permanent failure. */
@@ -74,6 +75,8 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
           (error) => logger.warn('could not extend the message visibility', { messageId: record.messageId, error }),
         );
       await handleRecord(record, deps);
+      // Handled but not yet deleted from its queue: the crash test's "during triage".
+      if (process.env[LAMBDA_ENV.serviceName] === 'triage') crashPoint('triage:handled');
     } catch (error) {
       const deadLetter = error instanceof PermanentError ? deps?.deadLetter : undefined;
       // Logged here with the message id so the DLQ entry can be traced.

@@ -18,6 +18,7 @@ import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
 import { environmentFor, type Deployment } from '../../infra/access.ts';
 import { hostFunction, type HostedFunction } from './function-host.ts';
 import { startLocalSweep } from './sweep-timer.ts';
+import { CRASH_AT_ENV } from '../../functions/shared/crash-point.ts';
 import {
   DEFAULT_PREFIX,
   ENV,
@@ -169,6 +170,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.s3ForcePathStyle]: 'true',
     // EMF documents become metrics only in CloudWatch Logs; locally they would flood the console.
     [ENV.metricsDisabled]: 'true',
+    // The crash test's kill point (functions/shared/crash-point.ts); absent unless a test sets it.
+    ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
   };
   const environments = Object.fromEntries(
     FUNCTION_NAMES.map((name) => [name, { ...environmentFor(name, deployment), ...local }]),
