@@ -11,6 +11,7 @@ import {
   ENV,
   FUNCTIONS,
   INDEX_KINDS,
+  VISIBILITY_TIMEOUT_FACTOR,
   LAMBDA_ENV,
   PREFIXES,
   type FunctionName,
@@ -72,7 +73,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     objects: { read: ['incoming'] },
     tables: {
       files: ['GetItem'],
-      runs: ['UpdateItem'],
+      // Claim, renew, release and finish a run; read it when the claim fails (done, or held elsewhere).
+      runs: ['UpdateItem', 'GetItem'],
       exceptions: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
     },
     sendsTo: ['triage'],
@@ -128,6 +130,18 @@ export const UNOBSERVED_GRANTS: readonly {
     actions: ['sqs:GetQueueAttributes'],
     reason:
       'the SQS event source mapping reads the queue attributes with the consumer role (AWS lists it as required); it receives and deletes with it too, which the test plays through the proxy',
+  },
+  {
+    actions: ['sqs:ChangeMessageVisibility'],
+    reason:
+      "the heartbeat extends a message's visibility only when its work outlasts a third of the visibility timeout (minutes on AWS); the parity inputs take well under a second. test/unit/lease.test.ts and the crash test (test/integration/crash-recovery.test.ts) exercise it",
+  },
+  {
+    actions: ['dynamodb:GetItem'],
+    function: 'recon',
+    table: 'runs',
+    reason:
+      'read only when a claim fails (a redelivered request of a run another worker holds or has finished): a sequential run never redelivers',
   },
   {
     actions: ['dynamodb:GetItem'],
@@ -203,6 +217,16 @@ export interface Deployment {
   readonly paginationSecret?: string;
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
+  /**
+   * The consumed queues' visibility timeout when it is not the AWS rule's (6x the consumer's
+   * timeout): the local stack's is seconds, so a dead worker's message comes back soon.
+   */
+  readonly visibilityTimeoutSeconds?: number;
+}
+
+/** The visibility timeout of the queue a function consumes, in this deployment. */
+export function visibilityTimeoutOf(name: FunctionName, d: Pick<Deployment, 'visibilityTimeoutSeconds'>): number {
+  return d.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_FACTOR * FUNCTIONS[name].timeoutSeconds;
 }
 
 /** Only the names the function needs; never AWS_ENDPOINT_URL_* (endpoints are the caller's doing). */
@@ -217,7 +241,12 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
   }
   // A consumer moves a permanently bad message to its own queue's DLQ at once (shared/sqs-batch.ts).
   const consumes = consumesOf(name);
-  if (consumes) env[ENV.deadLetterQueueUrl] = d.queues[consumes].dlq;
+  if (consumes) {
+    env[ENV.deadLetterQueueUrl] = d.queues[consumes].dlq;
+    // Its heartbeat keeps the message in hand invisible while the work goes on (shared/sqs-batch.ts).
+    env[ENV.consumedQueueUrl] = d.queues[consumes].main;
+    env[ENV.visibilityTimeoutSeconds] = String(visibilityTimeoutOf(name, d));
+  }
   const models = new Set<ModelRole>(access.models ?? []);
   if (models.has('triage')) {
     // Primary model, then the fallback model, then the deterministic rules.
@@ -360,6 +389,12 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
       sid: sid('DeadLetterTo', consumes, 'dlq'),
       actions: ['sqs:SendMessage'],
       resources: [r.queueArns[consumes].dlq],
+    });
+    // The heartbeat of long work extends the visibility of the message in hand.
+    statements.push({
+      sid: sid('ExtendVisibilityOn', consumes, 'queue'),
+      actions: ['sqs:ChangeMessageVisibility'],
+      resources: [r.queueArns[consumes].main],
     });
     dataKeyUse.sqs.add('kms:GenerateDataKey');
   }

@@ -7,7 +7,15 @@ import { createLogger } from '../shared/logger.ts';
 import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
-import { createSqsHandler, deadLetterQueue, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import {
+  consumedQueue,
+  createSqsHandler,
+  deadLetterQueue,
+  messageVisibility,
+  parseBody,
+  type SqsConsumerDeps,
+} from '../shared/sqs-batch.ts';
+import { leaseMsFor, newLeaseOwner } from '../shared/lease.ts';
 import { failureStore } from '../shared/tables/failures-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoIdempotencyStore } from '../shared/tables/idempotency-dynamo.ts';
@@ -19,12 +27,10 @@ import { ingestObject, type IngestDeps, type IngestOutcome } from './ingest.ts';
 
 const logger = createLogger('ingest-worker');
 
-/** Ingest may take a while on a large file; another worker takes over after this. */
-const LEASE_MS = 5 * 60 * 1000;
-
 export function defaultDeps(): IngestDeps & SqsConsumerDeps {
   const config = ingestConfig();
   const aws = createAwsClients({ s3ForcePathStyle: config[ENV.s3ForcePathStyle] });
+  const queue = consumedQueue('ingest');
   return {
     objects: new S3ObjectStore(aws.s3),
     files: new DynamoFileStore(aws.dynamo, config[ENV.filesTable]),
@@ -34,7 +40,12 @@ export function defaultDeps(): IngestDeps & SqsConsumerDeps {
     policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
     policyCorpus: { embedder: createEmbedder(), index: createVectorIndex('policies') },
     now: Date.now,
-    leaseMs: LEASE_MS,
+    // About one visibility timeout (at most a minute), renewed while the ingest goes on: a dead
+    // worker's claim is free again by the time its message comes back.
+    leaseMs: leaseMsFor(queue.visibilityTimeoutSeconds),
+    newLeaseOwner: () => newLeaseOwner(),
+    onHeartbeatError: (error) => logger.warn('could not renew the lease', { error: error as Error }),
+    visibility: messageVisibility(aws.sqs, queue),
     failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
     deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
     metrics: emfMetrics('ingest-worker'),

@@ -19,6 +19,8 @@ import {
 import type { FileRecord, FileStore } from '../shared/tables/files.ts';
 import type { IdempotencyStore } from '../shared/tables/idempotency.ts';
 import type { RunStore } from '../shared/tables/runs.ts';
+import { withHeartbeat } from '../shared/lease.ts';
+import { crashPoint } from '../shared/crash-point.ts';
 import { PREFIXES } from '../shared/resources.ts';
 import type { ReconRequest } from '../shared/messages.ts';
 import {
@@ -63,8 +65,15 @@ export interface IngestDeps {
   /** Where governance documents under policies/ are chunked, embedded and indexed. */
   readonly policyCorpus: PolicyCorpusDeps;
   readonly now: () => number;
-  /** How long one worker owns an ingest before another may take it over. */
+  /**
+   * How long one worker owns an ingest without renewing it: a heartbeat renews it every third
+   * of this while the work goes on, so a dead worker's claim is free again within one lease.
+   */
   readonly leaseMs: number;
+  /** A fresh owner token for this worker's claim (shared/lease.ts newLeaseOwner). */
+  readonly newLeaseOwner: () => string;
+  /** Where a failed renewal is reported (it is retried at the next beat). */
+  readonly onHeartbeatError?: (error: unknown) => void;
 }
 
 export type IngestOutcome =
@@ -81,7 +90,9 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
   const ref: ObjectRef = { bucket: bucket.name, key: object.key, etag: object.etag };
   const id = idempotencyKey(ref);
 
-  const began = await deps.idempotency.begin(id, object.sequencer, deps.now(), deps.leaseMs);
+  const owner = deps.newLeaseOwner();
+  const lease = () => ({ owner, now: deps.now(), leaseMs: deps.leaseMs });
+  const began = await deps.idempotency.begin(id, object.sequencer, lease());
   if (began.state === 'in_progress') throw new TransientError(`${id} is being ingested by another worker`);
   // An unchanged policy document (same ETag) is skipped.
   if (began.state === 'completed' && parsed === undefined) return { outcome: 'DUPLICATE' };
@@ -91,22 +102,24 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
     const current = await deps.files.get(parsed.dataset, parsed.businessDate, parsed.side);
     const isRevert =
       current !== undefined && current.etag !== ref.etag && compareSequencers(object.sequencer, current.sequencer) > 0;
-    if (
-      !isRevert ||
-      !(await deps.idempotency.reopen(id, object.sequencer, began.sequencer, deps.now(), deps.leaseMs))
-    ) {
+    if (!isRevert || !(await deps.idempotency.reopen(id, object.sequencer, began.sequencer, lease()))) {
       return { outcome: 'DUPLICATE' };
     }
   }
   try {
-    const outcome =
-      parsed === undefined
-        ? await indexPolicyDocument(ref, document as string, deps)
-        : await ingestOnce(event, parsed, ref, id, deps);
-    await deps.idempotency.complete(id, outcome.outcome, deps.now());
+    const outcome = await withHeartbeat(
+      () => deps.idempotency.renew(id, lease()),
+      deps.leaseMs,
+      () =>
+        parsed === undefined
+          ? indexPolicyDocument(ref, document as string, deps)
+          : ingestOnce(event, parsed, ref, id, deps),
+      deps.onHeartbeatError,
+    );
+    await deps.idempotency.complete(id, owner, outcome.outcome, deps.now());
     return outcome;
   } catch (error) {
-    await deps.idempotency.release(id).catch(() => undefined);
+    await deps.idempotency.release(id, owner).catch(() => undefined);
     throw error;
   }
 }
@@ -152,6 +165,7 @@ async function ingestOnce(
     generation: previous?.sequencer === object.sequencer ? previous.generation : (previous?.generation ?? 0) + 1,
   };
   if (!(await deps.files.putIfNewer(file))) return { outcome: 'STALE' };
+  crashPoint('ingest:recorded');
   if (!validation.ok)
     return {
       outcome: 'REJECTED',
@@ -211,6 +225,7 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
   const vectors = await embedder.embed(passages.map(passageEmbeddingText));
   await index.ensure();
   const replaced = await index.deleteWhere('source_key', ref.key);
+  crashPoint('ingest:indexing');
   for (const [i, p] of passages.entries()) {
     await index.replace({
       id: p.passage_id,

@@ -57,6 +57,7 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   policy_hash: true,
   error: true,
   lease_until: false,
+  lease_owner: false,
   dataset_date: false,
   record_type: false,
 };

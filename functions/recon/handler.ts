@@ -8,7 +8,15 @@ import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { reconRequestSchema } from '../shared/messages.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
-import { createSqsHandler, deadLetterQueue, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import {
+  consumedQueue,
+  createSqsHandler,
+  deadLetterQueue,
+  messageVisibility,
+  parseBody,
+  type SqsConsumerDeps,
+} from '../shared/sqs-batch.ts';
+import { leaseMsFor, newLeaseOwner } from '../shared/lease.ts';
 import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
 import { failureStore } from '../shared/tables/failures-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
@@ -19,12 +27,10 @@ import { runRecon, type ReconRunDeps, type ReconRunOutcome } from './run.ts';
 
 const logger = createLogger('recon');
 
-/** Lambda's own ceiling: a run older than this died with its container. */
-const LEASE_MS = 15 * 60 * 1000;
-
 export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
   const config = reconConfig();
   const aws = createAwsClients({ s3ForcePathStyle: config[ENV.s3ForcePathStyle] });
+  const queue = consumedQueue('recon');
   return {
     objects: new S3ObjectStore(aws.s3),
     files: new DynamoFileStore(aws.dynamo, config[ENV.filesTable]),
@@ -34,7 +40,12 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
     exceptionsIndex: createVectorIndex('exceptions'),
     policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
     now: Date.now,
-    leaseMs: LEASE_MS,
+    // About one visibility timeout (at most a minute), renewed while the run goes on: a dead
+    // worker's claim is free again by the time its message comes back.
+    leaseMs: leaseMsFor(queue.visibilityTimeoutSeconds),
+    newLeaseOwner: () => newLeaseOwner(),
+    onHeartbeatError: (error) => logger.warn('could not renew the lease', { error: error as Error }),
+    visibility: messageVisibility(aws.sqs, queue),
     failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
     deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
     metrics: emfMetrics('recon'),

@@ -3,7 +3,8 @@
  * by the system, the run summary recorded, and one triage message per new or changed exception.
  *
  * Safe to repeat: a completed run is skipped; a run that died half-way is claimed again after
- * its lease and converges on the same records (ids are stable, writes are conditional).
+ * its lease (short, renewed by a heartbeat while the run goes on) and converges on the same
+ * records (ids are stable, writes are conditional).
  */
 import { reconcile, ReconInputError, type Finding } from './engine.ts';
 import { findingHash, toExceptionRecord } from './exception-record.ts';
@@ -18,6 +19,8 @@ import type { FileStore } from '../shared/tables/files.ts';
 import type { RunStore } from '../shared/tables/runs.ts';
 import type { ExceptionType, HistoryEntry } from '../shared/types.ts';
 import type { VectorIndex } from '../shared/search/ports.ts';
+import { withHeartbeat } from '../shared/lease.ts';
+import { crashPoint } from '../shared/crash-point.ts';
 
 export interface ReconRunDeps {
   readonly objects: ObjectStore;
@@ -29,7 +32,15 @@ export interface ReconRunDeps {
   readonly exceptionsIndex: Pick<VectorIndex, 'updateFields'>;
   readonly policy: ReconPolicy;
   readonly now: () => number;
+  /**
+   * How long one worker owns a run without renewing it: a heartbeat renews it every third of
+   * this while the run goes on, so a dead worker's run is claimed again within one lease.
+   */
   readonly leaseMs: number;
+  /** A fresh owner token for this worker's claim (shared/lease.ts newLeaseOwner). */
+  readonly newLeaseOwner: () => string;
+  /** Where a failed renewal is reported (it is retried at the next beat). */
+  readonly onHeartbeatError?: (error: unknown) => void;
 }
 
 export type ReconRunOutcome =
@@ -50,16 +61,35 @@ const SYSTEM = 'system:recon';
 const UPDATE_CONCURRENCY = 16;
 
 export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promise<ReconRunOutcome> {
-  const claim = await deps.runs.claim(request.run_id, deps.now(), deps.leaseMs);
+  const owner = deps.newLeaseOwner();
+  const lease = () => ({ owner, now: deps.now(), leaseMs: deps.leaseMs });
+  const claim = await deps.runs.claim(request.run_id, lease());
   if (!claim.claimed) {
     if (claim.run === undefined) throw new TransientError(`run ${request.run_id} is not recorded yet`);
     if (claim.run.status === 'RUNNING') throw new TransientError(`run ${request.run_id} is running in another worker`);
     return { outcome: 'ALREADY_DONE', status: claim.run.status };
   }
+  return withHeartbeat(
+    () => deps.runs.renew(request.run_id, lease()),
+    deps.leaseMs,
+    async () => {
+      try {
+        return await runClaimed(request, owner, deps);
+      } catch (error) {
+        // A retry (this message's next delivery) need not wait for the lease to run out.
+        await deps.runs.release(request.run_id, owner).catch(() => undefined);
+        throw error;
+      }
+    },
+    deps.onHeartbeatError,
+  );
+}
 
+async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDeps): Promise<ReconRunOutcome> {
+  crashPoint('recon:claimed');
   // A newer upload of either side makes this run moot: its own run will follow.
   if (!(await isCurrent(request, deps.files))) {
-    await deps.runs.finish(request.run_id, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
+    await deps.runs.finish(request.run_id, owner, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
     return { outcome: 'SUPERSEDED' };
   }
 
@@ -72,7 +102,7 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
     );
   } catch (error) {
     if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) {
-      await deps.runs.finish(request.run_id, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
+      await deps.runs.finish(request.run_id, owner, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
       return { outcome: 'SUPERSEDED' };
     }
     if (error instanceof ReconInputError) {
@@ -83,14 +113,18 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
         file: error.file,
         ...(error.line === undefined ? {} : { line: error.line }),
       };
-      await deps.runs.finish(request.run_id, { status: 'FAILED', completed_at: iso(deps.now()), error: failure });
+      await deps.runs.finish(request.run_id, owner, {
+        status: 'FAILED',
+        completed_at: iso(deps.now()),
+        error: failure,
+      });
       return { outcome: 'FAILED', code: error.code, message: error.message };
     }
     throw error;
   }
 
   const counts = await storeFindings(request, result.findings, deps);
-  await deps.runs.finish(request.run_id, {
+  await deps.runs.finish(request.run_id, owner, {
     status: 'COMPLETED',
     completed_at: iso(deps.now()),
     policy_version: deps.policy.policyVersion,
@@ -160,6 +194,7 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
     }
   }
   await deps.exceptions.putNew(fresh);
+  crashPoint('recon:storing');
   await runLimited(updates, UPDATE_CONCURRENCY);
 
   // Anything still open for this date that the run no longer finds has been cleared.

@@ -43,6 +43,13 @@ export interface DeadLetter {
   readonly failedAt: string;
 }
 
+/** The queue a consumer reads: a message in hand is kept invisible while its work goes on. */
+export interface MessageVisibility {
+  /** The queue's visibility timeout: what `extend` sets, counted from now. */
+  readonly timeoutSeconds: number;
+  extend(receiptHandle: string): Promise<void>;
+}
+
 /** The DLQ of the queue a consumer reads: where a message that can never succeed goes at once. */
 export interface DeadLetterQueue {
   send(message: DeadLetter): Promise<void>;

@@ -175,6 +175,10 @@ export const ENV = {
   localIdentity: 'TALLY_LOCAL_IDENTITY',
   /** The DLQ of the queue a consumer reads: permanently bad messages are moved there at once. */
   deadLetterQueueUrl: 'TALLY_DEAD_LETTER_QUEUE_URL',
+  /** The queue a consumer reads: its heartbeat extends the visibility of the message in hand there. */
+  consumedQueueUrl: 'TALLY_CONSUMED_QUEUE_URL',
+  /** That queue's visibility timeout: what the heartbeat extends to, and the bound of a lease. */
+  visibilityTimeoutSeconds: 'TALLY_VISIBILITY_TIMEOUT_SECONDS',
   /** Powertools Metrics: `true` turns EMF output off (the local stack and tests). */
   metricsDisabled: 'POWERTOOLS_METRICS_DISABLED',
   /** Table where the SQS handler wrapper records why a message failed (optional). */

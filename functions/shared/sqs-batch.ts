@@ -3,7 +3,10 @@
  * reported as batchItemFailures (Powertools batch) so one poison message doesn't drag its batch
  * back, and nothing is swallowed — a record either succeeds, is moved to the DLQ with its reason
  * (permanently bad: retrying cannot help, so it does not wait out maxReceiveCount visibility
- * timeouts — 5 x 90 min for recon), or throws to be retried.
+ * timeouts — 5 x 90 min for recon), or throws to be retried. While a record is handled, a
+ * heartbeat keeps its message invisible (ChangeMessageVisibility every third of the visibility
+ * timeout), so long work is not delivered twice and a short visibility timeout is safe: a dead
+ * worker's message comes back within one timeout.
  */
 import middy from '@middy/core';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
@@ -11,11 +14,15 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { z } from 'zod';
-import { SqsDeadLetterQueue } from './adapters/sqs-queue.ts';
+import { z } from 'zod';
+import { SqsDeadLetterQueue, SqsMessageVisibility } from './adapters/sqs-queue.ts';
+import { loadConfig } from './config.ts';
 import { PermanentError } from './errors.ts';
+import { startHeartbeat } from './lease.ts';
+import { crashPoint } from './crash-point.ts';
 import type { BusinessMetrics } from './metrics.ts';
-import type { DeadLetterQueue } from './ports.ts';
+import type { DeadLetterQueue, MessageVisibility } from './ports.ts';
+import { ENV, FUNCTIONS, LAMBDA_ENV, QUEUES, VISIBILITY_TIMEOUT_FACTOR, type QueueName } from './resources.ts';
 import type { FailureRecorder } from './tables/failures.ts';
 
 /** Parses a JSON body against a schema; a malformed body is a permanent failure. */
@@ -41,6 +48,8 @@ export interface SqsConsumerDeps {
   /** The consumed queue's DLQ; without it a permanent failure is retried like any other. */
   readonly deadLetter?: DeadLetterQueue | undefined;
   readonly metrics?: BusinessMetrics | undefined;
+  /** The consumed queue; without it no heartbeat extends the message's visibility. */
+  readonly visibility?: MessageVisibility | undefined;
 }
 
 /**
@@ -55,9 +64,19 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
   const processor = new BatchProcessor(EventType.SQS);
   let deps: D | undefined;
   const recordHandler = async (record: SQSRecord): Promise<void> => {
+    let heartbeat: ReturnType<typeof startHeartbeat> | undefined;
     try {
       deps ??= makeDeps();
+      const visibility = deps.visibility;
+      if (visibility)
+        heartbeat = startHeartbeat(
+          () => visibility.extend(record.receiptHandle),
+          (visibility.timeoutSeconds * 1000) / 3,
+          (error) => logger.warn('could not extend the message visibility', { messageId: record.messageId, error }),
+        );
       await handleRecord(record, deps);
+      // Handled but not yet deleted from its queue: the crash test's "during triage".
+      if (process.env[LAMBDA_ENV.serviceName] === 'triage') crashPoint('triage:handled');
     } catch (error) {
       const deadLetter = error instanceof PermanentError ? deps?.deadLetter : undefined;
       // Logged here with the message id so the DLQ entry can be traced.
@@ -94,6 +113,8 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
       }
       deps?.metrics?.count('failedRecords');
       throw error;
+    } finally {
+      await heartbeat?.stop();
     }
   };
   return middy<SQSEvent, SQSBatchResponse>()
@@ -113,4 +134,29 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
 /** The consumed queue's DLQ when its URL is configured (the regional stack and the local stack set it). */
 export function deadLetterQueue(sqs: SQSClient, url: string | undefined): DeadLetterQueue | undefined {
   return url ? new SqsDeadLetterQueue(sqs, url) : undefined;
+}
+
+/** What a consumer knows of the queue it reads: its URL and visibility timeout. */
+export function consumedQueue(queue: QueueName, env: NodeJS.ProcessEnv = process.env) {
+  const config = loadConfig(
+    {
+      [ENV.consumedQueueUrl]: z.string().optional(),
+      // The AWS rule (6x the consumer's timeout) when not told otherwise.
+      [ENV.visibilityTimeoutSeconds]: z.coerce
+        .number()
+        .int()
+        .positive()
+        .default(VISIBILITY_TIMEOUT_FACTOR * FUNCTIONS[QUEUES[queue].consumer].timeoutSeconds),
+    },
+    env,
+  );
+  return { url: config[ENV.consumedQueueUrl], visibilityTimeoutSeconds: config[ENV.visibilityTimeoutSeconds] };
+}
+
+/** The heartbeat's handle on the consumed queue, when its URL is configured. */
+export function messageVisibility(
+  sqs: SQSClient,
+  queue: { url: string | undefined; visibilityTimeoutSeconds: number },
+): MessageVisibility | undefined {
+  return queue.url ? new SqsMessageVisibility(sqs, queue.url, queue.visibilityTimeoutSeconds) : undefined;
 }

@@ -10,7 +10,14 @@ import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
 import { sleep } from '../shared/retry.ts';
-import { createSqsHandler, deadLetterQueue, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import {
+  consumedQueue,
+  createSqsHandler,
+  deadLetterQueue,
+  messageVisibility,
+  parseBody,
+  type SqsConsumerDeps,
+} from '../shared/sqs-batch.ts';
 import { DynamoCircuitBreaker } from '../shared/tables/circuit-breaker-dynamo.ts';
 import { DynamoTriageStore } from '../shared/tables/exceptions-dynamo.ts';
 import { failureStore } from '../shared/tables/failures-dynamo.ts';
@@ -60,6 +67,7 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
     maxThrottleRetries: 3,
     failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
     deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
+    visibility: messageVisibility(aws.sqs, consumedQueue('triage')),
     metrics: emfMetrics('triage'),
   };
 }

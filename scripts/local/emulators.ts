@@ -1,6 +1,7 @@
 /**
  * In-process AWS emulators, bound to 127.0.0.1 only: fauxqs (S3 + SQS, SQLite-persisted) and
- * dynalite (DynamoDB, LevelDB-persisted). Wire-compatible: the functions talk to them through
+ * dynalite (DynamoDB, LevelDB-persisted; each item written with its index entries in one batch,
+ * so a kill cannot leave a listing out of step with its table: dynalite-atomic.ts). Wire-compatible: the functions talk to them through
  * the normal AWS SDK clients.
  */
 import { mkdirSync } from 'node:fs';
@@ -10,6 +11,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { startFauxqs } from 'fauxqs';
 import dynalite from 'dynalite';
+import { makeDynaliteWritesAtomic } from './dynalite-atomic.ts';
 
 export interface Emulators {
   /** fauxqs: S3 and SQS on one port. */
@@ -54,6 +56,7 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
     throw new Error(`S3/SQS emulator bound to ${fauxqsUrl.hostname}, expected 127.0.0.1 only`);
   }
 
+  makeDynaliteWritesAtomic();
   const dynamo: Server = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   dynamo.listen(0, '127.0.0.1');
   await once(dynamo, 'listening');

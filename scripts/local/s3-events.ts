@@ -35,6 +35,7 @@ import {
   type ObjectCreatedReason,
 } from '../../functions/shared/object-created.ts';
 import { fileOutbox } from './outbox.ts';
+import { crashPoint } from '../../functions/shared/crash-point.ts';
 import { verifySigV4, type Credentials } from './sigv4.ts';
 
 export interface S3EventRouter {
@@ -277,6 +278,8 @@ export async function startS3EventRouter(options: RouterOptions): Promise<S3Even
     if (!matchesPattern(pattern, event)) return;
     await outbox.add(event);
     waiting++;
+    // Acknowledged to nobody yet, but durable: a kill here must still end in a file record.
+    crashPoint('upload:recorded');
   };
 
   const sizeOf = async (key: string, etag: string): Promise<number | undefined> => {

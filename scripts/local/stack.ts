@@ -18,6 +18,7 @@ import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
 import { environmentFor, type Deployment } from '../../infra/access.ts';
 import { hostFunction, type HostedFunction } from './function-host.ts';
 import { startLocalSweep } from './sweep-timer.ts';
+import { CRASH_AT_ENV } from '../../functions/shared/crash-point.ts';
 import {
   DEFAULT_PREFIX,
   ENV,
@@ -94,6 +95,7 @@ export function localDeployment(local: {
   queues: Readonly<Record<QueueName, { main: string; dlq: string }>>;
   prefix: string;
   dataDir: string;
+  visibilityTimeoutSeconds: number;
 }): Deployment {
   return {
     logLevel: process.env[ENV.logLevel] ?? 'WARN',
@@ -111,6 +113,9 @@ export function localDeployment(local: {
     sweepMinAgeSeconds: Number(process.env[ENV.sweepMinAgeSeconds] ?? 120),
     // Same origin only: the dashboard is served by the API's own origin; "none" matches no browser.
     corsOrigins: 'none',
+    // Seconds, not AWS's minutes: the heartbeat keeps long work invisible, and a killed stack's
+    // messages (and, with leases bounded by it, their claims) come back soon after a restart.
+    visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
   };
 }
 
@@ -131,7 +136,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     sqs: new SQSClient({ region, endpoint: emulators.fauxqsUrl, credentials, useQueueUrlAsEndpoint: false }),
     dynamo: new DynamoDBClient({ region, endpoint: emulators.dynamoUrl, credentials }),
   };
-  const queues = await provision(names, direct, { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10 });
+  const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 10;
+  const queues = await provision(names, direct, { visibilityTimeoutSeconds });
   const router = await startS3EventRouter({
     upstream: emulators.fauxqsUrl,
     bucket: names.bucket,
@@ -152,6 +158,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     queues,
     prefix: options.prefix ?? DEFAULT_PREFIX,
     dataDir: options.dataDir,
+    visibilityTimeoutSeconds,
   });
   const local: Record<string, string> = {
     AWS_REGION: region,
@@ -164,6 +171,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.s3ForcePathStyle]: 'true',
     // EMF documents become metrics only in CloudWatch Logs; locally they would flood the console.
     [ENV.metricsDisabled]: 'true',
+    // The crash test's kill point (functions/shared/crash-point.ts); absent unless a test sets it.
+    ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
   };
   const environments = Object.fromEntries(
     FUNCTION_NAMES.map((name) => [name, { ...environmentFor(name, deployment), ...local }]),

@@ -95,6 +95,7 @@ describe('permanent failures go to the DLQ at once', () => {
       idempotency: {
         begin: async () => Promise.reject(new Error('ProvisionedThroughputExceededException')),
         reopen: async () => false,
+        renew: async () => true,
         complete: async () => undefined,
         release: async () => undefined,
       },

@@ -426,8 +426,10 @@ describe('grants per resource (issue 9)', () => {
         expect(s.actions.length).toBeLessThan(8);
       }
     }
+    // Claim, renew, release, finish; GetItem only to read a run whose claim failed (done or held elsewhere).
     expect(fnStatements(out.primary, 'recon').find((s) => s.sid === 'UseRunsTable')?.actions).toEqual([
       'dynamodb:UpdateItem',
+      'dynamodb:GetItem',
     ]);
   });
 
@@ -706,6 +708,7 @@ describe('function environments', () => {
       ) as Record<(typeof QUEUE_NAMES)[number], { main: string; dlq: string }>,
       prefix,
       dataDir: '/tmp/tally',
+      visibilityTimeoutSeconds: 10,
     });
     // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
     // Manager (query-api defaults one locally). Locally only: the embedded store's directory.

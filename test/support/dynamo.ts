@@ -12,6 +12,7 @@ import dynalite from 'dynalite';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createTables } from '../../scripts/local/provision.ts';
+import { makeDynaliteWritesAtomic } from '../../scripts/local/dynalite-atomic.ts';
 import { ENV, resourceNames, type ResourceNames } from '../../functions/shared/resources.ts';
 
 export interface TestDynamo {
@@ -23,6 +24,8 @@ export interface TestDynamo {
 let prefixCounter = 0;
 
 export async function startTestDynamo(): Promise<TestDynamo> {
+  // As the local stack runs it: every handler test exercises the atomic-write patch too.
+  makeDynaliteWritesAtomic();
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

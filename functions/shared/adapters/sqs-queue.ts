@@ -1,5 +1,10 @@
-import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DeadLetter, DeadLetterQueue, MessageQueue } from '../ports.ts';
+import {
+  ChangeMessageVisibilityCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { DeadLetter, DeadLetterQueue, MessageQueue, MessageVisibility } from '../ports.ts';
 import { retryUnprocessed } from '../retry.ts';
 
 /** Calls of one SendMessageBatch before its failed entries are handed back as a transient failure. */
@@ -64,6 +69,28 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
           [DEAD_LETTER_ATTRIBUTES.sourceQueueArn]: text(message.sourceQueueArn),
           [DEAD_LETTER_ATTRIBUTES.failedAt]: text(message.failedAt),
         },
+      }),
+    );
+  }
+}
+
+/** The consumed queue: ChangeMessageVisibility on the message in hand (the consumer's heartbeat). */
+export class SqsMessageVisibility implements MessageVisibility {
+  private readonly sqs: SQSClient;
+  private readonly queueUrl: string;
+  readonly timeoutSeconds: number;
+  constructor(sqs: SQSClient, queueUrl: string, timeoutSeconds: number) {
+    this.sqs = sqs;
+    this.queueUrl = queueUrl;
+    this.timeoutSeconds = timeoutSeconds;
+  }
+
+  async extend(receiptHandle: string): Promise<void> {
+    await this.sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.queueUrl,
+        ReceiptHandle: receiptHandle,
+        VisibilityTimeout: this.timeoutSeconds,
       }),
     );
   }

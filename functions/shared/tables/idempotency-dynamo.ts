@@ -7,7 +7,8 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { applied } from './dynamo-expressions.ts';
-import type { BeginResult, IdempotencyStore } from './idempotency.ts';
+import { LeaseLostError } from '../lease.ts';
+import type { BeginResult, IdempotencyStore, LeaseTerms } from './idempotency.ts';
 
 /** Idempotency records live a week: longer than SQS retries plus a DLQ redrive after a weekend. */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
@@ -20,7 +21,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     this.table = table;
   }
 
-  async begin(id: string, sequencer: string, now: number, leaseMs: number): Promise<BeginResult> {
+  async begin(id: string, sequencer: string, { owner, now, leaseMs }: LeaseTerms): Promise<BeginResult> {
     const acquired = await applied(
       this.doc.send(
         new PutCommand({
@@ -30,6 +31,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             status: 'IN_PROGRESS',
             sequencer,
             lease_until: now + leaseMs,
+            lease_owner: owner,
             expires_at: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
           },
           // A crashed worker's lease expires; its successor takes over.
@@ -50,15 +52,14 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     id: string,
     sequencer: string,
     previousSequencer: string,
-    now: number,
-    leaseMs: number,
+    { owner, now, leaseMs }: LeaseTerms,
   ): Promise<boolean> {
     return applied(
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { id },
-          UpdateExpression: 'SET #s = :inProgress, sequencer = :seq, lease_until = :lease',
+          UpdateExpression: 'SET #s = :inProgress, sequencer = :seq, lease_until = :lease, lease_owner = :owner',
           ConditionExpression: '#s = :completed AND sequencer = :previous',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
@@ -67,38 +68,63 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             ':seq': sequencer,
             ':previous': previousSequencer,
             ':lease': now + leaseMs,
+            ':owner': owner,
           },
         }),
       ),
     );
   }
 
-  async complete(id: string, outcome: string, now: number): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { id },
-        UpdateExpression: 'SET #s = :completed, outcome = :outcome, completed_at = :at REMOVE lease_until',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: {
-          ':completed': 'COMPLETED',
-          ':outcome': outcome,
-          ':at': new Date(now).toISOString(),
-        },
-      }),
+  async renew(id: string, { owner, now, leaseMs }: LeaseTerms): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id },
+          UpdateExpression: 'SET lease_until = :lease',
+          ConditionExpression: '#s = :inProgress AND lease_owner = :owner',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':inProgress': 'IN_PROGRESS', ':owner': owner, ':lease': now + leaseMs },
+        }),
+      ),
     );
   }
 
-  async release(id: string): Promise<void> {
-    // Only an IN_PROGRESS lease is given back; a COMPLETED record stays (the condition fails quietly).
+  async complete(id: string, owner: string, outcome: string, now: number): Promise<void> {
+    const done = await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id },
+          UpdateExpression:
+            'SET #s = :completed, outcome = :outcome, completed_at = :at REMOVE lease_until, lease_owner',
+          // Only the lease's holder completes: a worker that lost it must not report over its successor.
+          ConditionExpression: '#s = :inProgress AND lease_owner = :owner',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':completed': 'COMPLETED',
+            ':inProgress': 'IN_PROGRESS',
+            ':owner': owner,
+            ':outcome': outcome,
+            ':at': new Date(now).toISOString(),
+          },
+        }),
+      ),
+    );
+    if (!done) throw new LeaseLostError(`ingest ${id}`);
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    // Only this owner's IN_PROGRESS lease is given back; a COMPLETED record or a successor's lease
+    // stays (the condition fails quietly).
     await applied(
       this.doc.send(
         new DeleteCommand({
           TableName: this.table,
           Key: { id },
-          ConditionExpression: '#s = :inProgress',
+          ConditionExpression: '#s = :inProgress AND lease_owner = :owner',
           ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':inProgress': 'IN_PROGRESS' },
+          ExpressionAttributeValues: { ':inProgress': 'IN_PROGRESS', ':owner': owner },
         }),
       ),
     );

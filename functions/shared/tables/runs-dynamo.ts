@@ -1,6 +1,8 @@
 /** The runs table on DynamoDB: ingest's requests, recon's claims and results, the query API's reads. */
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TransientError } from '../errors.ts';
+import { LeaseLostError } from '../lease.ts';
+import type { LeaseTerms } from './idempotency.ts';
 import { datasetDateKey } from '../keys.ts';
 import { RUN_RECORD_TYPE } from '../resources.ts';
 import { applied, updateExpression } from './dynamo-expressions.ts';
@@ -42,15 +44,14 @@ export class DynamoRunStore implements RunStore {
 
   async claim(
     runId: string,
-    now: number,
-    leaseMs: number,
+    { owner, now, leaseMs }: LeaseTerms,
   ): Promise<{ claimed: true } | { claimed: false; run: RunRecord | undefined }> {
     const claimed = await applied(
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { run_id: runId },
-          UpdateExpression: 'SET #s = :running, started_at = :started, lease_until = :lease',
+          UpdateExpression: 'SET #s = :running, started_at = :started, lease_until = :lease, lease_owner = :owner',
           ConditionExpression:
             'attribute_exists(run_id) AND (#s IN (:requested, :failed) OR (#s = :running AND lease_until < :now))',
           ExpressionAttributeNames: { '#s': 'status' },
@@ -61,6 +62,7 @@ export class DynamoRunStore implements RunStore {
             ':started': new Date(now).toISOString(),
             ':lease': now + leaseMs,
             ':now': now,
+            ':owner': owner,
           },
         }),
       ),
@@ -68,14 +70,42 @@ export class DynamoRunStore implements RunStore {
     return claimed ? { claimed: true } : { claimed: false, run: await this.get(runId) };
   }
 
-  async finish(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { run_id: runId },
-        ...updateExpression({ set: { ...update, lease_until: 0 } }),
-      }),
+  async renew(runId: string, { owner, now, leaseMs }: LeaseTerms): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: 'SET lease_until = :lease',
+          ConditionExpression: '#s = :running AND lease_owner = :owner',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':running': 'RUNNING', ':owner': owner, ':lease': now + leaseMs },
+        }),
+      ),
     );
+  }
+
+  async release(runId: string, owner: string): Promise<void> {
+    // An expired lease: the retry claims it at once. Quietly nothing when the run is no longer ours.
+    await this.renew(runId, { owner, now: 0, leaseMs: 0 });
+  }
+
+  async finish(runId: string, owner: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<void> {
+    const parts = updateExpression({ set: { ...update, lease_until: 0 } });
+    const done = await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          ...parts,
+          // Only the lease's holder records the outcome: a worker that lost it must not finish over its successor.
+          ConditionExpression: '#fs = :running AND #fo = :owner',
+          ExpressionAttributeNames: { ...parts.ExpressionAttributeNames, '#fs': 'status', '#fo': 'lease_owner' },
+          ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':running': 'RUNNING', ':owner': owner },
+        }),
+      ),
+    );
+    if (!done) throw new LeaseLostError(`run ${runId}`);
   }
 }
 
