@@ -5,6 +5,7 @@
  * `doc_id`), no upserts (replace = find + delete + index), no `refresh` (new documents become
  * searchable after seconds — readers tolerate the lag, and updateFields retries its lookup).
  */
+import { sleep } from '../retry.ts';
 import type { Client } from '@opensearch-project/opensearch';
 import type { FieldValue, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
@@ -147,7 +148,8 @@ export class OpenSearchVectorIndex implements VectorIndex {
         });
         return;
       }
-      if (attempt < attempts - 1) await (this.options.sleep ?? defaultSleep)(1000);
+      // A fixed wait, not a backoff: AOSS makes a new document searchable after about a second.
+      if (attempt < attempts - 1) await (this.options.sleep ?? sleep)(1000);
     }
   }
 
@@ -243,8 +245,4 @@ function noIndex<T>(empty: T) {
 function normalise(vector: number[]): number[] {
   const norm = Math.hypot(...vector);
   return norm === 0 ? vector : vector.map((v) => v / norm);
-}
-
-function defaultSleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
