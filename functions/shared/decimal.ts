@@ -90,3 +90,35 @@ export function formatDecimal(value: Decimal, minScale = 0): string {
   const body = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
   return negative ? `-${body}` : body;
 }
+
+export function addDecimal(a: Decimal, b: Decimal): Decimal {
+  const scale = Math.max(a.scale, b.scale);
+  return { units: rescale(a, scale) + rescale(b, scale), scale };
+}
+
+export function multiplyDecimal(a: Decimal, b: Decimal): Decimal {
+  return { units: a.units * b.units, scale: a.scale + b.scale };
+}
+
+export const ZERO: Decimal = Object.freeze({ units: 0n, scale: 0 });
+
+/**
+ * {@link parseDecimal} for text written with `,` as the decimal separator (and `.` then as the
+ * thousands separator): `1.234,56` is 1234.56. Reasons quote the text as written.
+ */
+export function parseDecimalWith(raw: string, decimalSeparator: '.' | ','): DecimalParseResult {
+  if (decimalSeparator === '.') return parseDecimal(raw);
+  let swapped = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] as string;
+    swapped += c === ',' ? '.' : c === '.' ? ',' : c;
+  }
+  const parsed = parseDecimal(swapped);
+  if (parsed.ok) return parsed;
+  return {
+    ok: false,
+    reason: parsed.reason
+      .replace(JSON.stringify(swapped), JSON.stringify(raw))
+      .replace('(expected e.g. 1250.50, -300, "1,250.50")', '(expected e.g. 1250,50, -300, "1.250,50")'),
+  };
+}
