@@ -221,7 +221,10 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       return;
     }
     this.rows++;
-    if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) return;
+    if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) {
+      this.totals?.add(this.side, this.values(buf.slice(start, end)));
+      return;
+    }
     // One pass over the delimiters: the field count, the key, amount and checked positions, the
     // longest field.
     const role = cols.role;
@@ -296,7 +299,10 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
     const text = buf.slice(start, end);
     if (this.cols !== undefined) {
       this.rows++;
-      if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) return;
+      if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) {
+        this.totals?.add(this.side, this.values(buf.slice(start, end)));
+        return;
+      }
     }
     const parsed = parseJsonObject(text);
     if (this.cols === undefined) {
