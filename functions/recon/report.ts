@@ -183,11 +183,7 @@ function exceptionSection(e: ReportException, columns: NonNullable<ReportInput['
 
 /** Table pipes escaped, line breaks flattened, and `<` as an entity so no value is read as HTML. */
 function mdCell(text: string): string {
-  return text
-    .replaceAll('\\', '\\\\')
-    .replaceAll('|', '\\|')
-    .replaceAll('<', '&lt;')
-    .replace(/\r?\n/g, ' ');
+  return text.replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('<', '&lt;').replace(/\r?\n/g, ' ');
 }
 
 function markdown(title: string, sections: Section[]): string {

@@ -538,15 +538,25 @@ export function compileDateFormat(pattern: string): DateFormat | undefined {
       const y = digits(text, at.YYYY, 4);
       const m = digits(text, at.MM, 2);
       const d = digits(text, at.DD, 2);
-      if (y < 0 || m < 1 || m > 12 || d < 1 || d > 31) return undefined;
-      const ms = Date.UTC(y, m - 1, d);
-      const check = new Date(ms);
-      // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear does not.
-      if (y < 100) check.setUTCFullYear(y);
-      if (check.getUTCMonth() !== m - 1 || check.getUTCDate() !== d) return undefined;
-      return Math.round((y < 100 ? check.getTime() : ms) / DAY_MS);
+      if (y < 0 || m < 1 || m > 12 || d < 1 || d > daysInMonth(y, m)) return undefined;
+      return daysFromCivil(y, m, d);
     },
   });
+}
+
+function daysInMonth(y: number, m: number): number {
+  if (m === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
+  return m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
 /** Days since 1970-01-01 as YYYY-MM-DD. */

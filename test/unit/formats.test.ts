@@ -4,10 +4,17 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gunzipIfCompressed, GzipError } from '../../functions/shared/formats/gzip.ts';
-import { JsonLinesFileError, parseJsonObject, readJsonLinesInto } from '../../functions/shared/formats/jsonl.ts';
+import {
+  JsonLinesFileError,
+  parseFlatObject,
+  parseJsonObject,
+  parseJsonObjectWithJsonParse,
+  readJsonLinesInto,
+} from '../../functions/shared/formats/jsonl.ts';
+import { compileDateFormat } from '../../functions/shared/policy.ts';
 import { doubleText, plainNumberText } from '../../functions/shared/formats/number-text.ts';
 import { ParquetFileError, readParquetInto } from '../../functions/shared/formats/parquet.ts';
-import { parseDecimal } from '../../functions/shared/decimal.ts';
+import { parseDecimal, parseDecimalFully, parseDecimalWith } from '../../functions/shared/decimal.ts';
 
 const chunked = (bytes: Uint8Array, size: number) => {
   const out: Uint8Array[] = [];
@@ -140,6 +147,83 @@ describe('gzip detection', () => {
           expect(error).toBeInstanceOf(GzipError);
         }
       }),
+    );
+  });
+});
+
+describe('fast paths agree with their oracles', () => {
+  it('parseFlatObject reads a line as JSON.parse does, or leaves it to JSON.parse', () => {
+    const flat = fc.dictionary(
+      fc.string(),
+      fc.oneof(
+        fc.string(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.boolean(),
+        fc.constant(null),
+        fc.integer(),
+      ),
+    );
+    const text = fc.oneof(
+      flat.map((o) => JSON.stringify(o)),
+      flat.map((o) => JSON.stringify(o, null, 1)),
+      fc.string().map((s) => `{"a":${s}}`),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(text, (line) => {
+        const fast = parseFlatObject(line);
+        const slow = parseJsonObjectWithJsonParse(line);
+        if (fast !== undefined) {
+          expect(slow.ok).toBe(true);
+          if (slow.ok) expect([...fast]).toEqual([...slow.values]);
+        }
+        expect(parseJsonObject(line)).toEqual(slow);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('parseDecimal takes its fast path only where the full parser agrees', () => {
+    const text = fc.stringMatching(/^[ +\-(]?[0-9.,]{0,45}[ )]?$/);
+    fc.assert(
+      fc.property(text, (raw) => {
+        expect(parseDecimal(raw)).toEqual(parseDecimalFully(raw));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('a decimal comma reads as the same decimal with a point', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^-?[0-9.,]{1,20}$/), (raw) => {
+        const swapped = [...raw].map((c) => (c === ',' ? '.' : c === '.' ? ',' : c)).join('');
+        const a = parseDecimalWith(raw, ',');
+        const b = parseDecimalFully(swapped);
+        expect(a.ok).toBe(b.ok);
+        if (a.ok && b.ok) expect(a.value).toEqual(b.value);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('dates read to the day Date.UTC gives, and impossible dates are refused', () => {
+    const iso = compileDateFormat('YYYY-MM-DD');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9999 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 31 }),
+        (y, m, d) => {
+          const text = `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+          const date = new Date(0);
+          date.setUTCFullYear(y, m - 1, d);
+          const real = date.getUTCDate() === d;
+          const days = iso?.parse(text);
+          if (!real) expect(days).toBeUndefined();
+          else expect(days).toBe(Math.round(date.getTime() / 86_400_000));
+        },
+      ),
+      { numRuns: 3000 },
     );
   });
 });
