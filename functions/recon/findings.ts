@@ -3,17 +3,11 @@
  * which severity the policy gives it. One `FindingBuilder` per run: it holds the run's policy and
  * what it has worked out from it.
  */
-import {
-  absDecimal,
-  compareDecimal,
-  formatDecimal,
-  parseDecimal,
-  subtractDecimal,
-  type Decimal,
-} from '../shared/decimal.ts';
+import { absDecimal, compareDecimal, formatDecimal, subtractDecimal, ZERO, type Decimal } from '../shared/decimal.ts';
 import { splitPlain } from '../shared/csv.ts';
-import type { ReconPolicy } from '../shared/policy.ts';
+import { amountSpec, type FieldSpec, type ReconPolicy } from '../shared/policy.ts';
 import { EXCEPTION_TYPES, type Diff, type ExceptionType, type Row, type Severity, type Side } from '../shared/types.ts';
+import { compareField, FieldStats, withinTolerance } from './field-rules.ts';
 import type { Entry } from './source-index.ts';
 
 /** One break, before it is given an id, a run and a lifecycle. */
@@ -35,11 +29,13 @@ export interface Finding {
 export interface LoadedSide {
   readonly side: Side;
   readonly header: string[];
+  /** A stored row's values in header order (default: a comma-separated line). */
+  values?(text: string | string[]): string[];
 }
 
 /** Where a side's compared columns are, in the policy's order. */
 export interface ComparedColumns {
-  /** Per `policy.textFields`: the column's position. */
+  /** Per `policy.textFields` (every compared field but the amount): the column's position. */
   readonly text: readonly number[];
   /** The amount column's position, or -1 when the policy compares no amount. */
   readonly amount: number;
@@ -66,24 +62,41 @@ export function severityOf(type: ExceptionType, policy: ReconPolicy, delta?: Dec
  */
 export function amountBreak(source: Decimal, target: Decimal, policy: ReconPolicy): Decimal | undefined {
   const delta = subtractDecimal(target, source);
-  return compareDecimal(absDecimal(delta), policy.amountTolerance) > 0 ? delta : undefined;
+  const spec = amountSpec(policy) ?? { tolerance: { absolute: policy.amountTolerance, relative: ZERO } };
+  return withinTolerance(absDecimal(delta), source, target, spec) ? undefined : delta;
 }
 
 export class FindingBuilder {
   private readonly policy: ReconPolicy;
   /** Severity without a delta depends on the type alone: worked out once per run. */
   private readonly plainSeverity: Record<ExceptionType, Severity>;
+  /** The compared fields other than the amount, and their positions in `policy.fields`. */
+  private readonly others: readonly FieldSpec[];
+  private readonly otherIndex: readonly number[];
+  private readonly amount: FieldSpec | undefined;
+  private readonly amountIndex: number;
+  private readonly separators: Readonly<Record<Side, '.' | ','>>;
+  /** What the comparisons found per field, for the run summary. */
+  readonly stats: FieldStats;
 
   constructor(policy: ReconPolicy) {
     this.policy = policy;
+    this.amount = amountSpec(policy);
+    this.amountIndex = this.amount === undefined ? -1 : policy.fields.indexOf(this.amount);
+    this.others = policy.fields.filter((f) => f !== this.amount);
+    this.otherIndex = this.others.map((f) => policy.fields.indexOf(f));
+    this.separators = { source: policy.sides.source.decimalSeparator, target: policy.sides.target.decimalSeparator };
+    this.stats = new FieldStats(policy);
     const plain = {} as Record<ExceptionType, Severity>;
     for (const type of EXCEPTION_TYPES) plain[type] = severityOf(type, policy);
     this.plainSeverity = plain;
   }
 
   /**
-   * A key present once on each side: undefined when the rows agree (text fields trimmed and
-   * equal, amounts within tolerance), else an AMOUNT_MISMATCH or FIELD_MISMATCH.
+   * A key present once on each side: undefined when the rows agree (every compared field equal,
+   * or unequal within its tolerance, which is counted in the field statistics), else an
+   * AMOUNT_MISMATCH when the amount is the only field that breaks, or a FIELD_MISMATCH naming
+   * every field that breaks (the amount among them, with its delta, when it breaks too).
    */
   compare(
     keyText: string,
@@ -95,22 +108,33 @@ export class FindingBuilder {
     tc: ComparedColumns,
   ): Finding | undefined {
     const policy = this.policy;
-    const sv = valuesOf(se);
-    const tv = valuesOf(te);
+    const sv = valuesOf(s, se);
+    const tv = valuesOf(t, te);
     const diffs: Diff[] = [];
-    for (let i = 0; i < sc.text.length; i++) {
-      const a = (sv[sc.text[i] as number] as string).trim();
-      const b = (tv[tc.text[i] as number] as string).trim();
-      if (a !== b) diffs.push({ field: policy.textFields[i] as string, source: a, target: b });
+    const others = this.others;
+    for (let i = 0; i < others.length; i++) {
+      const a = (sv[sc.text[i] as number] ?? '').trim();
+      const b = (tv[tc.text[i] as number] ?? '').trim();
+      const spec = others[i] as FieldSpec;
+      const c = compareField(spec, a, b, this.separators);
+      this.stats.add(this.otherIndex[i] as number, c);
+      if (c.kind === 'break')
+        diffs.push(
+          c.delta === undefined
+            ? { field: spec.field, source: a, target: b }
+            : { field: spec.field, source: a, target: b, delta: formatDecimal(c.delta) },
+        );
     }
     let delta: Decimal | undefined;
-    if (sc.amount >= 0) {
+    const amount = this.amount;
+    if (sc.amount >= 0 && amount !== undefined) {
       const a = (sv[sc.amount] as string).trim();
       const b = (tv[tc.amount] as string).trim();
-      if (a !== b) {
-        delta = amountBreak(amountOf(a), amountOf(b), policy);
-        if (delta !== undefined)
-          diffs.push({ field: policy.amountField as string, source: a, target: b, delta: formatDecimal(delta) });
+      const c = compareField(amount, a, b, this.separators);
+      this.stats.add(this.amountIndex, c);
+      if (c.kind === 'break' && c.delta !== undefined) {
+        delta = c.delta;
+        diffs.push({ field: amount.field, source: a, target: b, delta: formatDecimal(delta) });
       }
     }
     if (diffs.length === 0) return undefined;
@@ -133,7 +157,7 @@ export class FindingBuilder {
     present: LoadedSide,
     entry: Entry,
   ): Finding {
-    const row = rowOf(present.header, valuesOf(entry));
+    const row = rowOf(present.header, valuesOf(present, entry));
     return {
       type,
       key: this.keyRow(keyText),
@@ -164,8 +188,8 @@ export class FindingBuilder {
   ): Finding {
     const dupLines = [entry.line, ...extraLines];
     const otherLines = other && accountOther ? [other.line, ...(otherExtra ?? [])] : [];
-    const dupRow = rowOf(dupSide.header, valuesOf(entry));
-    const otherRow = other ? rowOf(otherSide.header, valuesOf(other)) : null;
+    const dupRow = rowOf(dupSide.header, valuesOf(dupSide, entry));
+    const otherRow = other ? rowOf(otherSide.header, valuesOf(otherSide, other)) : null;
     const isSource = dupSide.side === 'source';
     return {
       type,
@@ -213,19 +237,18 @@ export class FindingBuilder {
   }
 }
 
-function valuesOf(entry: Entry): string[] {
+function valuesOf(side: LoadedSide, entry: Entry): string[] {
+  if (side.values) return side.values(entry.text);
   return typeof entry.text === 'string' ? splitPlain(entry.text, 0, entry.text.length) : entry.text;
+}
+
+/** A stored row as the finding shows it: its side's header and values. */
+export function displayRow(side: LoadedSide, entry: Entry): Row {
+  return rowOf(side.header, valuesOf(side, entry));
 }
 
 function rowOf(header: string[], values: string[]): Row {
   const row: Row = {};
   for (let i = 0; i < header.length; i++) row[header[i] as string] = values[i] ?? '';
   return row;
-}
-
-function amountOf(text: string): Decimal {
-  const parsed = parseDecimal(text);
-  // Rows with unparseable amounts were rejected on load, so this cannot fail here.
-  if (!parsed.ok) throw new Error(`internal: amount ${text} passed validation but does not parse`);
-  return parsed.value;
 }

@@ -1,13 +1,26 @@
 /**
- * Reads one side of a reconciliation from the CSV reader: checks the header, validates each row
- * (one set of row rules, for unquoted lines read in place and for quoted records alike), and
- * feeds valid rows to the source index. Invalid rows become INVALID_RECORD findings.
+ * Reads one side of a reconciliation from its file reader (CSV, JSON Lines or Parquet): checks
+ * the header, validates each row (one set of row rules, for unquoted CSV lines read in place and
+ * for every other record alike), and feeds valid rows to the source index. Invalid rows become
+ * INVALID_RECORD findings.
  */
-import { MAX_DIGITS, parseDecimal } from '../shared/decimal.ts';
-import { checkHeader } from '../shared/extract.ts';
-import { fieldsOf, splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
-import type { ReconPolicy } from '../shared/policy.ts';
+import { MAX_DIGITS, parseDecimalWith } from '../shared/decimal.ts';
+import { checkHeader, ReconInputError } from '../shared/extract.ts';
+import { splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
+import type { JsonLinesSink } from '../shared/formats/jsonl.ts';
+import { parseJsonObject } from '../shared/formats/jsonl.ts';
+import type { ParquetSink } from '../shared/formats/parquet.ts';
+import {
+  amountSpec,
+  normalizeText,
+  requiredColumns,
+  type FieldSpec,
+  type KeySpec,
+  type ReconPolicy,
+} from '../shared/policy.ts';
 import type { Side } from '../shared/types.ts';
+import type { ControlTotals } from './control-totals.ts';
+import { valueProblem } from './field-rules.ts';
 import { KEY_SEPARATOR, type ComparedColumns, type Finding, type FindingBuilder } from './findings.ts';
 import { hashOf, type SourceIndex } from './source-index.ts';
 
@@ -16,12 +29,18 @@ export const MAX_FIELD_CHARS = 64 * 1024;
 
 export interface Columns extends ComparedColumns {
   readonly count: number;
-  /** Per column: its position in the key (>= 0), AMOUNT_COLUMN, or OTHER_COLUMN. */
+  /**
+   * Per column: its position in the key (>= 0), AMOUNT_COLUMN, OTHER_COLUMN, or a typed field
+   * whose values are checked on load (`CHECKED - i` for `checks[i]`).
+   */
   readonly role: Int32Array;
+  /** The typed fields (decimal, date, integer) other than the amount, checked on load. */
+  readonly checks: readonly FieldSpec[];
 }
 
 const OTHER_COLUMN = -1;
 const AMOUNT_COLUMN = -2;
+const CHECKED = -3;
 
 /** A key seen only in the target, in first-seen order. */
 export interface TargetOnly {
@@ -30,19 +49,29 @@ export interface TargetOnly {
   extra: number[] | undefined;
 }
 
-export function columnsOf(header: string[], policy: ReconPolicy): Columns {
-  const keys = policy.keyColumns.map((c) => header.indexOf(c));
-  const amount = policy.amountField === undefined ? -1 : header.indexOf(policy.amountField);
+export function columnsOf(header: string[], policy: ReconPolicy, side: Side = 'source'): Columns {
+  const keys = policy.keys.map((k) => header.indexOf(k[side]));
+  const amountField = amountSpec(policy);
+  const amount = amountField === undefined ? -1 : header.indexOf(amountField[side]);
+  const others = policy.fields.filter((f) => f !== amountField);
   const role = new Int32Array(header.length).fill(OTHER_COLUMN);
   if (amount >= 0) role[amount] = AMOUNT_COLUMN;
+  const checks: FieldSpec[] = [];
+  for (const f of others) {
+    const at = header.indexOf(f[side]);
+    if (f.type === 'text' || at < 0) continue;
+    role[at] = CHECKED - checks.length;
+    checks.push(f);
+  }
   keys.forEach((k, i) => {
     role[k] = i;
   });
   return {
-    text: policy.textFields.map((c) => header.indexOf(c)),
+    text: others.map((f) => header.indexOf(f[side])),
     amount,
     count: header.length,
     role,
+    checks,
   };
 }
 
@@ -88,10 +117,22 @@ function isSimpleAmount(str: string, start: number, end: number): boolean {
  * keys missing from the source are kept in a map (a few percent of a typical file), and its rows
  * are kept only when they differ from the source's row.
  */
-export class SideLoader implements CsvSink {
+export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
   readonly side: Side;
   private readonly isSource: boolean;
   private readonly policy: ReconPolicy;
+  private readonly format: ReconPolicy['sides']['source']['format'];
+  private readonly delimiter: string;
+  private readonly decimalSeparator: '.' | ',';
+  /** Whether any key field has a normaliser beyond trimming: its key text must then be built. */
+  private readonly keyTransform: boolean;
+  private readonly totals: ControlTotals | undefined;
+  /** Start and end of each checked field's value in the current row. */
+  private checkRange: Int32Array = new Int32Array(0);
+  /** Whether the current row's key was read (valid and trimmed in `keyRange`) before a problem. */
+  private keysRead = false;
+  /** Invalid rows whose key could be read: the key's first such row, by key text (`invalid` index). */
+  readonly invalidKeys = new Map<string, number>();
   private readonly file: string;
   private readonly index: SourceIndex;
   private readonly findings: FindingBuilder;
@@ -115,6 +156,7 @@ export class SideLoader implements CsvSink {
     policy: ReconPolicy,
     findings: FindingBuilder,
     sourceHeader?: string[],
+    totals?: ControlTotals,
   ) {
     this.side = side;
     this.isSource = side === 'source';
@@ -123,14 +165,52 @@ export class SideLoader implements CsvSink {
     this.policy = policy;
     this.findings = findings;
     this.sourceHeader = sourceHeader;
+    this.totals = totals;
+    const options = policy.sides[side];
+    this.format = options.format;
+    this.delimiter = options.delimiter;
+    this.decimalSeparator = options.decimalSeparator;
+    this.keyTransform = policy.keys.some((k) => k.normalize.length > 0);
   }
 
   private onHeader(record: CsvRecord): void {
-    this.header = checkHeader(record, this.file, this.policy);
-    this.cols = columnsOf(this.header, this.policy);
-    this.keyRange = new Int32Array(this.policy.keyColumns.length * 2);
+    this.setHeader(
+      checkHeader(
+        record.fields === undefined
+          ? { line: record.line, fields: splitPlain(record.plain, 0, record.plain.length, this.delimiter) }
+          : record,
+        this.file,
+        this.policy,
+        this.side,
+      ),
+    );
+  }
+
+  private setHeader(header: string[]): void {
+    this.header = header;
+    this.cols = columnsOf(this.header, this.policy, this.side);
+    this.keyRange = new Int32Array(this.policy.keys.length * 2);
+    this.checkRange = new Int32Array(this.cols.checks.length * 2);
+    this.totals?.columns(this.side, header);
     const s = this.sourceHeader;
-    this.sameLayout = s !== undefined && s.length === this.header.length && s.every((h, i) => h === this.header[i]);
+    // The same raw row is the same row only when both sides are read alike.
+    this.sameLayout =
+      this.policy.symmetric &&
+      s !== undefined &&
+      s.length === this.header.length &&
+      s.every((h, i) => h === this.header[i]);
+  }
+
+  /** A stored row's values in header order. */
+  values(text: string | string[]): string[] {
+    if (typeof text !== 'string') return text;
+    if (this.format === 'jsonl') {
+      const parsed = parseJsonObject(text);
+      if (!parsed.ok) return [];
+      const byName = lowerKeys(parsed.values);
+      return this.header.map((h) => byName.get(h) ?? '');
+    }
+    return splitPlain(text, 0, text.length, this.delimiter);
   }
 
   /** An unquoted line, read in place: located with one pass over its commas. */
@@ -141,18 +221,24 @@ export class SideLoader implements CsvSink {
       return;
     }
     this.rows++;
-    if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) return;
-    // One pass over the commas: the field count, the key and amount positions, the longest field.
+    if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) {
+      this.totals?.add(this.side, this.values(buf.slice(start, end)));
+      return;
+    }
+    // One pass over the delimiters: the field count, the key, amount and checked positions, the
+    // longest field.
     const role = cols.role;
     const count = cols.count;
     const keyRange = this.keyRange;
+    const checkRange = this.checkRange;
+    const delimiter = this.delimiter;
     let n = 0;
     let from = start;
     let amountStart = -1;
     let amountEnd = -1;
     let longest = 0;
     for (;;) {
-      let comma = buf.indexOf(',', from);
+      let comma = buf.indexOf(delimiter, from);
       const last = comma === -1 || comma >= end;
       if (last) comma = end;
       if (n < count) {
@@ -163,6 +249,9 @@ export class SideLoader implements CsvSink {
         } else if (r === AMOUNT_COLUMN) {
           amountStart = from;
           amountEnd = comma;
+        } else if (r <= CHECKED) {
+          checkRange[(CHECKED - r) * 2] = from;
+          checkRange[(CHECKED - r) * 2 + 1] = comma;
         }
       }
       if (comma - from > longest) longest = comma - from;
@@ -172,16 +261,17 @@ export class SideLoader implements CsvSink {
     }
     const reason = this.problemOf(buf, n, longest, amountStart, amountEnd);
     if (reason !== undefined) {
-      this.reject(splitPlain(buf, start, end), line, reason);
+      this.reject(splitPlain(buf, start, end, delimiter), line, reason, buf);
       return;
     }
-    // A single key is read where it is; a composite one is built.
-    if (keyRange.length === 2)
+    // A single key is read where it is; a composite or normalised one is built.
+    if (keyRange.length === 2 && !this.keyTransform)
       this.addKey(buf, keyRange[0] as number, keyRange[1] as number, buf, start, end, undefined, line);
     else {
       const key = this.compositeKey(buf);
       this.addKey(key, 0, key.length, buf, start, end, undefined, line);
     }
+    this.totals?.add(this.side, splitPlain(buf, start, end, delimiter));
   }
 
   /** A quoted or damaged record. */
@@ -196,15 +286,75 @@ export class SideLoader implements CsvSink {
       return;
     }
     this.rows++;
-    const fields = fieldsOf(record);
+    const fields = record.fields ?? splitPlain(record.plain, 0, record.plain.length, this.delimiter);
     if (record.error !== undefined) {
       this.reject(fields, record.line, record.error);
       return;
     }
+    this.fieldsRow(fields, record.line, undefined);
+  }
+
+  /** A JSON Lines line: one object, its values read by the side's column names. */
+  line(buf: string, start: number, end: number, line: number): void {
+    const text = buf.slice(start, end);
+    if (this.cols !== undefined) {
+      this.rows++;
+      if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) {
+        this.totals?.add(this.side, this.values(buf.slice(start, end)));
+        return;
+      }
+    }
+    const parsed = parseJsonObject(text);
+    if (this.cols === undefined) {
+      // The columns are the policy's, then the first object's other keys (for display).
+      const required = requiredColumns(this.policy, this.side);
+      const extra = parsed.ok ? [...lowerKeys(parsed.values).keys()].filter((k) => !required.includes(k)) : [];
+      this.setHeader([...required, ...extra]);
+      this.rows++;
+    }
+    if (!parsed.ok) {
+      this.invalid.push(this.findings.invalidRecord(this.side, ['_line'], [text], line, parsed.reason));
+      return;
+    }
+    const byName = lowerKeys(parsed.values);
+    const fields = this.header.map((h) => byName.get(h) ?? '');
+    this.fieldsRow(fields, line, { buf, start, end });
+  }
+
+  /** Parquet: the file's columns. */
+  parquetColumns(names: string[]): void {
+    const header = names.map((n) => n.trim().toLowerCase());
+    const missing = requiredColumns(this.policy, this.side).filter((c) => !header.includes(c));
+    if (missing.length > 0)
+      throw new ReconInputError(
+        'MISSING_COLUMNS',
+        this.file,
+        `missing required column(s) ${missing.join(', ')}; expected columns ${requiredColumns(this.policy, this.side).join(', ')}, found ${header.join(', ')}`,
+      );
+    this.setHeader(header);
+  }
+
+  /** Parquet: one row's values as text. */
+  parquetRow(fields: string[], row: number): void {
+    this.rows++;
+    this.fieldsRow(fields, row, undefined);
+  }
+
+  /**
+   * A row given as its fields. `raw`, when given, is where its text is (kept instead of the
+   * fields, and read again with `values` when a finding needs it).
+   */
+  private fieldsRow(
+    fields: string[],
+    line: number,
+    raw: { buf: string; start: number; end: number } | undefined,
+  ): void {
+    const cols = this.cols as Columns;
     // The fields side by side in one string, so the same rules read them by position.
     const role = cols.role;
     const count = cols.count;
     const keyRange = this.keyRange;
+    const checkRange = this.checkRange;
     const joined = fields.join(',');
     let amountStart = -1;
     let amountEnd = -1;
@@ -220,6 +370,9 @@ export class SideLoader implements CsvSink {
         } else if (r === AMOUNT_COLUMN) {
           amountStart = from;
           amountEnd = to;
+        } else if (r <= CHECKED) {
+          checkRange[(CHECKED - r) * 2] = from;
+          checkRange[(CHECKED - r) * 2 + 1] = to;
         }
       }
       if (to - from > longest) longest = to - from;
@@ -227,11 +380,14 @@ export class SideLoader implements CsvSink {
     }
     const reason = this.problemOf(joined, fields.length, longest, amountStart, amountEnd);
     if (reason !== undefined) {
-      this.reject(fields, record.line, reason);
+      this.reject(fields, line, reason, joined);
       return;
     }
-    const key = keyRange.length === 2 ? joined.slice(keyRange[0], keyRange[1]) : this.compositeKey(joined);
-    this.addKey(key, 0, key.length, '', 0, 0, fields, record.line);
+    const key =
+      keyRange.length === 2 && !this.keyTransform ? joined.slice(keyRange[0], keyRange[1]) : this.compositeKey(joined);
+    if (raw === undefined) this.addKey(key, 0, key.length, '', 0, 0, fields, line);
+    else this.addKey(key, 0, key.length, raw.buf, raw.start, raw.end, undefined, line);
+    this.totals?.add(this.side, fields);
   }
 
   /**
@@ -246,7 +402,9 @@ export class SideLoader implements CsvSink {
     amountStart: number,
     amountEnd: number,
   ): string | undefined {
-    const count = (this.cols as Columns).count;
+    const cols = this.cols as Columns;
+    const count = cols.count;
+    this.keysRead = false;
     if (n === count && longest > MAX_FIELD_CHARS) return `a field is longer than ${MAX_FIELD_CHARS} characters`;
     if (n !== count) return `expected ${count} fields, found ${n}`;
     const keyRange = this.keyRange;
@@ -259,22 +417,48 @@ export class SideLoader implements CsvSink {
       keyRange[k] = a;
       keyRange[k + 1] = b;
     }
-    if (amountStart >= 0 && !isSimpleAmount(str, amountStart, amountEnd)) {
-      const parsed = parseDecimal(str.slice(amountStart, amountEnd));
+    this.keysRead = true;
+    if (amountStart >= 0 && !(this.decimalSeparator === '.' && isSimpleAmount(str, amountStart, amountEnd))) {
+      const parsed = parseDecimalWith(str.slice(amountStart, amountEnd), this.decimalSeparator);
       if (!parsed.ok) return `${this.policy.amountField}: ${parsed.reason}`;
+    }
+    const checks = cols.checks;
+    for (let c = 0; c < checks.length; c++) {
+      const value = str.slice(this.checkRange[c * 2], this.checkRange[c * 2 + 1]).trim();
+      if (value === '') continue;
+      const spec = checks[c] as FieldSpec;
+      const problem = valueProblem(spec, this.side, value, this.decimalSeparator);
+      if (problem !== undefined) return `${spec.field}: ${problem}`;
     }
     return undefined;
   }
 
-  private reject(fields: string[], line: number, reason: string): void {
+  /**
+   * An invalid row. With `keyIn` (the string `keyRange` points into) and a key read before the
+   * problem was found, the row is remembered under its key: the other side's row of that key
+   * then belongs on this row's INVALID_RECORD rather than becoming a "missing" of its own.
+   */
+  private reject(fields: string[], line: number, reason: string, keyIn?: string): void {
+    if (keyIn !== undefined && this.keysRead) {
+      const keyRange = this.keyRange;
+      const key =
+        keyRange.length === 2 && !this.keyTransform ? keyIn.slice(keyRange[0], keyRange[1]) : this.compositeKey(keyIn);
+      if (!this.invalidKeys.has(key)) this.invalidKeys.set(key, this.invalid.length);
+    }
+    this.keysRead = false;
     this.invalid.push(this.findings.invalidRecord(this.side, this.header, fields, line, reason));
   }
 
-  /** The key columns at `keyRange` in `str`, joined. */
+  /** The key fields at `keyRange` in `str`, normalised and joined. */
   private compositeKey(str: string): string {
     const keyRange = this.keyRange;
+    const keys = this.policy.keys;
     const parts: string[] = [];
-    for (let k = 0; k < keyRange.length; k += 2) parts.push(str.slice(keyRange[k], keyRange[k + 1]));
+    for (let k = 0; k < keyRange.length; k += 2) {
+      const part = str.slice(keyRange[k], keyRange[k + 1]);
+      const spec = keys[k / 2] as KeySpec;
+      parts.push(spec.normalize.length === 0 ? part : normalizeText(part, spec.normalize));
+    }
     return parts.join(KEY_SEPARATOR);
   }
 
@@ -339,4 +523,11 @@ export class SideLoader implements CsvSink {
     index.matchTarget(slot, true, buf, start, end, line);
     return true;
   }
+}
+
+/** A parsed JSON object's values by lower-case name (column names match case-insensitively). */
+function lowerKeys(values: Map<string, string | null>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of values) out.set(k.trim().toLowerCase(), v ?? '');
+  return out;
 }

@@ -6,8 +6,9 @@
  * times slower than scanning unquoted lines with indexOf. csv-parse remains the oracle: the fuzz
  * suite checks this reader against it on random input.
  *
- * Semantics: UTF-8 only (a UTF-8 BOM is dropped; UTF-16 and invalid bytes fail the file), comma
- * delimiter, `"` quoting with `""` escapes, quoted fields may hold commas, quotes and newlines,
+ * Semantics: UTF-8 by default (a UTF-8 BOM is dropped; UTF-16 and invalid bytes fail the file) or
+ * Latin-1 when asked (every byte is a character), comma delimiter unless another is given (`;`,
+ * tab, `|`), `"` quoting with `""` escapes, quoted fields may hold commas, quotes and newlines,
  * LF and CRLF both end a record, blank lines are skipped (but counted for line numbers), a quote
  * inside an unquoted field is kept literally. Structural damage that only affects one record
  * (text after a closing quote, a NUL byte) is reported on that record so the caller can reject
@@ -29,6 +30,11 @@ export function fieldsOf(record: CsvRecord): string[] {
   return record.fields ?? splitPlain(record.plain, 0, record.plain.length);
 }
 
+/** {@link fieldsOf} for a file with another delimiter. */
+export function fieldsWith(record: CsvRecord, delimiter: string): string[] {
+  return record.fields ?? splitPlain(record.plain, 0, record.plain.length, delimiter);
+}
+
 export type CsvErrorCode = 'ENCODING' | 'CSV_UNCLOSED_QUOTE' | 'CSV_RECORD_TOO_LARGE' | 'FILE_UNREADABLE';
 
 export class CsvFileError extends Error {
@@ -45,10 +51,13 @@ export class CsvFileError extends Error {
 export interface CsvReadOptions {
   /** A record still incomplete after this many characters fails the file (guards memory). */
   readonly maxRecordChars?: number;
+  /** One character: `,` (default), `;`, tab or `|`. */
+  readonly delimiter?: string;
+  /** `utf-8` (default, validated) or `latin-1` (ISO-8859-1: every byte is its own character). */
+  readonly encoding?: 'utf-8' | 'latin-1';
 }
 
 const QUOTE = 34;
-const COMMA = 44;
 const LF = 10;
 const CR = 13;
 const DEFAULT_MAX_RECORD_CHARS = 16 * 1024 * 1024;
@@ -86,8 +95,9 @@ export async function readCsvInto(
   options: CsvReadOptions = {},
 ): Promise<void> {
   const maxRecordChars = options.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS;
-  const parser = new CsvParser(maxRecordChars);
-  const decoder = new Utf8Decoder();
+  const parser = new CsvParser(maxRecordChars, options.delimiter);
+  const latin1 = options.encoding === 'latin-1';
+  const decoder: ByteDecoder = latin1 ? new Latin1Decoder() : new Utf8Decoder();
   /** Validated bytes of the block being read. */
   let parts: Buffer[] = [];
   let partsBytes = 0;
@@ -129,7 +139,7 @@ export async function readCsvInto(
     }
     let bytes: Buffer;
     try {
-      if (first) checkByteOrderMark(chunk);
+      if (first && !latin1) checkByteOrderMark(chunk);
       bytes = decoder.take(chunk, parser.line); // drops a stream-leading BOM
     } catch (error) {
       if (!(error instanceof CsvFileError) || (partsBytes === 0 && readyPos === ready.length)) throw error;
@@ -163,6 +173,24 @@ function checkByteOrderMark(bytes: Uint8Array): void {
 
 function encodingError(line: number): CsvFileError {
   return new CsvFileError('ENCODING', `file is not valid UTF-8 (at or after line ${line}); expected UTF-8`, line);
+}
+
+interface ByteDecoder {
+  readonly ascii: boolean;
+  take(chunk: Uint8Array, line: number): Buffer;
+  end(line: number): string;
+}
+
+/** Latin-1 has no invalid bytes and no multi-byte characters: every chunk is taken whole. */
+class Latin1Decoder {
+  /** Latin-1 text is decoded as Latin-1 whatever its bytes. */
+  readonly ascii = true;
+  take(chunk: Uint8Array): Buffer {
+    return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  end(): string {
+    return '';
+  }
 }
 
 /**
@@ -248,9 +276,16 @@ export class CsvParser {
   line = 1;
   private pending = '';
   private readonly maxRecordChars: number;
+  /** The delimiter's char code. */
+  private readonly delim: number;
 
-  constructor(maxRecordChars = DEFAULT_MAX_RECORD_CHARS) {
+  constructor(maxRecordChars = DEFAULT_MAX_RECORD_CHARS, delimiter = ',') {
     this.maxRecordChars = maxRecordChars;
+    if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r')
+      throw new RangeError(
+        `CSV delimiter must be one character other than a quote or a line break, got ${JSON.stringify(delimiter)}`,
+      );
+    this.delim = delimiter.charCodeAt(0);
   }
 
   /** Characters held back because their record is not complete yet. */
@@ -373,13 +408,13 @@ export class CsvParser {
         // After a closing quote only a delimiter or the end of the record may follow.
         if (
           i < len &&
-          buf.charCodeAt(i) !== COMMA &&
+          buf.charCodeAt(i) !== this.delim &&
           buf.charCodeAt(i) !== LF &&
           !(buf.charCodeAt(i) === CR && (i + 1 >= len || buf.charCodeAt(i + 1) === LF))
         ) {
           error ??= `unexpected text after a closing quote in field ${fields.length + 1}`;
           let j = i;
-          while (j < len && buf.charCodeAt(j) !== COMMA && buf.charCodeAt(j) !== LF) j++;
+          while (j < len && buf.charCodeAt(j) !== this.delim && buf.charCodeAt(j) !== LF) j++;
           if (j >= len && !final) return undefined;
           value += buf.slice(i, j);
           i = j;
@@ -389,7 +424,7 @@ export class CsvParser {
         let j = i;
         while (j < len) {
           const c = buf.charCodeAt(j);
-          if (c === COMMA || c === LF) break;
+          if (c === this.delim || c === LF) break;
           j++;
         }
         if (j >= len && !final) return undefined;
@@ -399,7 +434,7 @@ export class CsvParser {
         i = j;
       }
       // Now at a delimiter, a record end, or the end of input.
-      if (i < len && buf.charCodeAt(i) === COMMA) {
+      if (i < len && buf.charCodeAt(i) === this.delim) {
         i++;
         continue;
       }
@@ -421,11 +456,11 @@ export class CsvParser {
   }
 }
 
-export function splitPlain(buf: string, start: number, end: number): string[] {
+export function splitPlain(buf: string, start: number, end: number, delimiter = ','): string[] {
   const fields: string[] = [];
   let from = start;
   for (;;) {
-    const comma = buf.indexOf(',', from);
+    const comma = buf.indexOf(delimiter, from);
     if (comma === -1 || comma >= end) {
       fields.push(buf.slice(from, end));
       return fields;

@@ -25,6 +25,13 @@ const PLAIN = /^(\d+|\d{1,3}(?:,\d{3})+)?(?:\.(\d*))?$/;
  * with a reason a person can act on.
  */
 export function parseDecimal(raw: string): DecimalParseResult {
+  const simple = simpleDecimal(raw, 46, 44);
+  if (simple !== undefined) return { ok: true, value: simple };
+  return parseDecimalFully(raw);
+}
+
+/** {@link parseDecimal} without the fast path for common shapes: the oracle its fuzz test uses. */
+export function parseDecimalFully(raw: string): DecimalParseResult {
   let text = raw.trim();
   if (text === '') return { ok: false, reason: 'amount is empty' };
   let negative = false;
@@ -89,4 +96,83 @@ export function formatDecimal(value: Decimal, minScale = 0): string {
   const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
   const body = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
   return negative ? `-${body}` : body;
+}
+
+export function addDecimal(a: Decimal, b: Decimal): Decimal {
+  const scale = Math.max(a.scale, b.scale);
+  return { units: rescale(a, scale) + rescale(b, scale), scale };
+}
+
+export function multiplyDecimal(a: Decimal, b: Decimal): Decimal {
+  return { units: a.units * b.units, scale: a.scale + b.scale };
+}
+
+export const ZERO: Decimal = Object.freeze({ units: 0n, scale: 0 });
+
+/**
+ * {@link parseDecimal} for text written with `,` as the decimal separator (and `.` then as the
+ * thousands separator): `1.234,56` is 1234.56. Reasons quote the text as written.
+ */
+export function parseDecimalWith(raw: string, decimalSeparator: '.' | ','): DecimalParseResult {
+  if (decimalSeparator === '.') return parseDecimal(raw);
+  const simple = simpleDecimal(raw, 44, 46);
+  if (simple !== undefined) return { ok: true, value: simple };
+  let swapped = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] as string;
+    swapped += c === ',' ? '.' : c === '.' ? ',' : c;
+  }
+  const parsed = parseDecimal(swapped);
+  if (parsed.ok) return parsed;
+  return {
+    ok: false,
+    reason: parsed.reason
+      .replace(JSON.stringify(swapped), JSON.stringify(raw))
+      .replace('(expected e.g. 1250.50, -300, "1,250.50")', '(expected e.g. 1250,50, -300, "1.250,50")'),
+  };
+}
+
+/**
+ * The common shapes of an amount, read without a regular expression: an optional sign, digits
+ * (grouped by `group` in threes, or not at all), and optionally `point` and digits. Anything else
+ * (whitespace, parentheses, too many digits, odd grouping) is left to the full parser: undefined.
+ */
+function simpleDecimal(text: string, point: number, group: number): Decimal | undefined {
+  const n = text.length;
+  let i = 0;
+  const first = text.charCodeAt(0);
+  const negative = first === 45;
+  if (negative || first === 43) i++;
+  let digits = '';
+  let run = 0;
+  let groups = 0;
+  let from = i;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      run++;
+      continue;
+    }
+    if (c !== group) break;
+    // A group separator: the first run is 1-3 digits, every later one exactly 3.
+    if (run === 0 || (groups === 0 ? run > 3 : run !== 3)) return undefined;
+    digits += text.slice(from, i);
+    groups++;
+    run = 0;
+    from = i + 1;
+  }
+  if (run === 0 || (groups > 0 && run !== 3)) return undefined;
+  digits += text.slice(from, i);
+  let scale = 0;
+  if (i < n) {
+    if (text.charCodeAt(i) !== point) return undefined;
+    const fraction = ++i;
+    while (i < n && (text.charCodeAt(i) - 48) >>> 0 < 10) i++;
+    if (i !== n || i === fraction) return undefined;
+    scale = n - fraction;
+    digits += text.slice(fraction);
+  }
+  if (digits.length > MAX_DIGITS) return undefined;
+  const magnitude = BigInt(digits);
+  return { units: negative ? -magnitude : magnitude, scale };
 }

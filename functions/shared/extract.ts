@@ -5,8 +5,16 @@
 import { Buffer } from 'node:buffer';
 import { CsvFileError, fieldsOf, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
 import { requiredColumns, type ReconPolicy } from './policy.ts';
+import type { Side } from './types.ts';
 
-export type ReconErrorCode = 'FILE_EMPTY' | 'EMPTY_FILE' | 'HEADER_INVALID' | 'MISSING_COLUMNS' | CsvFileError['code'];
+export type ReconErrorCode =
+  | 'FILE_EMPTY'
+  | 'EMPTY_FILE'
+  | 'HEADER_INVALID'
+  | 'MISSING_COLUMNS'
+  | 'RECORD_TOO_LARGE'
+  | 'PARQUET_INVALID'
+  | CsvFileError['code'];
 
 /** The file cannot be reconciled at all. Names the file, the line and what was expected. */
 export class ReconInputError extends Error {
@@ -23,7 +31,7 @@ export class ReconInputError extends Error {
 }
 
 /** Normalised header names (trimmed, lower-case, no BOM), or a ReconInputError naming the problem. */
-export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy): string[] {
+export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy, side: Side = 'source'): string[] {
   if (record.error)
     throw new ReconInputError('HEADER_INVALID', file, `header row is damaged: ${record.error}`, record.line);
   const names = fieldsOf(record).map((f) =>
@@ -51,11 +59,11 @@ export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy
       );
     seen.set(name, i);
   });
-  const required = requiredColumns(policy);
+  const required = requiredColumns(policy, side);
   const missing = required.filter((c) => !seen.has(c));
   if (missing.length > 0) {
     const hint =
-      names.length === 1 && (names[0] ?? '').includes(';')
+      names.length === 1 && (names[0] ?? '').includes(';') && policy.sides[side].delimiter === ','
         ? ' (the header looks semicolon-delimited; files must be comma-delimited)'
         : '';
     throw new ReconInputError(

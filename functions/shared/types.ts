@@ -108,6 +108,27 @@ export interface RunSummary {
   exceptions: Partial<Record<ExceptionType, number>>;
   rejected: { source: number; target: number };
   duration_ms: number;
+  /** The verdict under the policy's thresholds (runs recorded before thresholds existed have none). */
+  outcome?: 'PASS' | 'WARN' | 'FAIL';
+  /** Which threshold conditions the run exceeded, with their limits and the run's figures. */
+  thresholds_crossed?: { level: 'warn' | 'fail'; condition: string; limit: string; actual: string }[];
+  /** Distinct keys on both sides, and those with an exception. */
+  keys?: number;
+  keys_with_exception?: number;
+  /** Matched keys ÷ distinct keys, and keys with an exception ÷ distinct keys (6 decimals). */
+  match_rate?: string;
+  break_rate?: string;
+  /** Per compared field: unequal values, those within tolerance, the largest difference. */
+  fields?: Record<string, { unequal: number; within_tolerance: number; largest_difference?: string }>;
+  /** Σ amount per side and |Σ source − Σ target|, when the policy asks for totals. */
+  amount_totals?: { source: string; target: string; net_difference: string };
+  /** Per group of the policy's control_totals: rows and sums per side, and differences. */
+  control_totals?: {
+    group: Record<string, string>;
+    source: { rows: number; sums: Record<string, string> };
+    target: { rows: number; sums: Record<string, string> };
+    difference: { rows: number; sums: Record<string, string> };
+  }[];
 }
 
 /** One result of GET /search: an exception's summary with its similarity score. */

@@ -5,7 +5,8 @@
  * Equivalence (for the files the generator writes): every column read as text, keys and compared
  * fields trimmed, a row is invalid when its key is empty or its amount does not cast to a decimal,
  * duplicates found by GROUP BY (a duplicated key is one finding per side and is not also a
- * mismatch or missing), FULL OUTER JOIN of the per-key aggregates, text fields compared exactly,
+ * mismatch or missing), a key whose only row on one side is invalid (its key readable, its amount
+ * not) is not also missing on that side (its other row rides on the INVALID_RECORD), FULL OUTER JOIN of the per-key aggregates, text fields compared exactly,
  * amounts compared as decimals with the policy's tolerance (inclusive).
  *
  * Tuned to give DuckDB its best shot: DECIMAL(18,6) rather than DECIMAL(38,6) (TRY_CAST to the
@@ -77,6 +78,8 @@ export async function duckdbReconcile(
     const sql = `
       WITH s_raw AS MATERIALIZED (${load(sourcePath)}),
       t_raw AS MATERIALIZED (${load(targetPath)}),
+      s_inv AS MATERIALIZED (SELECT DISTINCT k FROM s_raw WHERE NOT key_empty AND amt IS NULL),
+      t_inv AS MATERIALIZED (SELECT DISTINCT k FROM t_raw WHERE NOT key_empty AND amt IS NULL),
       s_agg AS (${aggregate('s_raw')}),
       t_agg AS (${aggregate('t_raw')}),
       j AS MATERIALIZED (
@@ -94,6 +97,8 @@ export async function duckdbReconcile(
                   WHEN field_diff THEN 'FIELD_MISMATCH' ELSE 'AMOUNT_MISMATCH' END,
              k, ${out}, CASE WHEN amount_diff THEN delta END
         FROM j WHERE coalesce(sn, 1) = 1 AND coalesce(tn, 1) = 1
+          AND NOT (sn IS NULL AND k IN (SELECT k FROM s_inv))
+          AND NOT (tn IS NULL AND k IN (SELECT k FROM t_inv))
       UNION ALL
       SELECT 'INVALID_RECORD', k, ${rowCols('s')}, ${nulls('t')}, NULL FROM s_raw WHERE key_empty OR amt IS NULL
       UNION ALL

@@ -1,34 +1,44 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
+import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { reconcile, ReconInputError } from '../../functions/recon/engine.ts';
+import { renderReport, type ReportFormat } from '../../functions/recon/report.ts';
 import { parseReconPolicy, PolicyError } from '../../functions/shared/policy.ts';
 import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
 import { DEFAULT_POLICY_PATH } from '../../functions/shared/paths.ts';
 import { isCalendarDate } from '../../functions/shared/keys.ts';
 import { UsageError } from './usage.ts';
 
-export const reconHelp = `Usage: tally recon --source FILE --target FILE [options]
+export const reconHelp = `Usage: tally recon --policy FILE --source FILE --target FILE [options]
 
-Reconcile two CSV extracts offline under the recon policy and write one exception per line as
-JSON. The run summary goes to stderr.
+Reconcile two extracts offline under a recon policy and write one exception per line as JSON.
+Each side is read in the format its policy gives (CSV with its delimiter, decimal separator and
+encoding, JSON Lines, or Parquet); gzip-compressed files are recognised by their bytes. The run
+summary, with its outcome (PASS, WARN or FAIL under the policy's thresholds), goes to stderr.
 
 Options:
-  --source FILE     source system extract (CSV, UTF-8, header row)       [required]
-  --target FILE     target system extract (CSV, UTF-8, header row)       [required]
   --policy FILE     recon policy markdown        [default: policies/recon-policy.md]
+  --source FILE     source system extract                                [required]
+  --target FILE     target system extract                                [required]
   --out FILE        write exceptions here instead of stdout (JSON Lines)
-  --dataset NAME    dataset name used in exception ids                  [default: adhoc]
+  --report FILE     write a run report: Markdown (.md) or self-contained HTML (.html)
+  --dataset NAME    dataset name used in exception ids     [default: the policy's, or adhoc]
   --date DATE       business date (YYYY-MM-DD) used in exception ids    [default: today, UTC]
   -h, --help        show this help
 
-Exit status: 0 when the run completed (with or without exceptions); 2 on bad usage, an
-unreadable or invalid input file, or an invalid policy.
+Exit status: 0 when the run's outcome is PASS or WARN; 1 when it is FAIL (with no thresholds in
+the policy, any exception fails the run); 2 on bad usage, an unreadable or invalid input file, or
+an invalid policy.
 
 Example:
-  npx tally recon --source scripts/local/sample/source.csv --target scripts/local/sample/target.csv
+  npx tally recon --policy policies/datasets/payments.md \\
+    --source scripts/local/sample/payments/source.csv --target scripts/local/sample/payments/target.jsonl \\
+    --report report.html
 `;
+
+const REPORT_FORMATS: Record<string, ReportFormat> = { '.md': 'md', '.html': 'html', '.htm': 'html' };
 
 export async function reconCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -38,6 +48,7 @@ export async function reconCommand(argv: string[]): Promise<number> {
       target: { type: 'string' },
       policy: { type: 'string' },
       out: { type: 'string' },
+      report: { type: 'string' },
       dataset: { type: 'string' },
       date: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -52,6 +63,9 @@ export async function reconCommand(argv: string[]): Promise<number> {
   const businessDate = values.date ?? new Date().toISOString().slice(0, 10);
   if (!isCalendarDate(businessDate))
     throw new UsageError(`--date must be a calendar date YYYY-MM-DD, got "${businessDate}"`, reconHelp);
+  const reportFormat = values.report === undefined ? undefined : REPORT_FORMATS[extname(values.report).toLowerCase()];
+  if (values.report !== undefined && reportFormat === undefined)
+    throw new UsageError(`--report must name a .md or .html file, got "${values.report}"`, reconHelp);
 
   const policyPath = values.policy ?? DEFAULT_POLICY_PATH;
   let policyText: string;
@@ -69,16 +83,38 @@ export async function reconCommand(argv: string[]): Promise<number> {
       policy,
     );
     const out = values.out ? createWriteStream(values.out) : process.stdout;
-    const ctx = { runId: 'cli', dataset: values.dataset ?? 'adhoc', businessDate, now: new Date().toISOString() };
-    for (const finding of findings) {
-      if (!out.write(`${JSON.stringify(toExceptionRecord(finding, ctx))}\n`)) await once(out, 'drain');
+    const ctx = {
+      runId: 'cli',
+      dataset: values.dataset ?? policy.dataset ?? 'adhoc',
+      businessDate,
+      now: new Date().toISOString(),
+    };
+    const records = findings.map((finding) => toExceptionRecord(finding, ctx));
+    for (const record of records) {
+      if (!out.write(`${JSON.stringify(record)}\n`)) await once(out, 'drain');
     }
     if (values.out)
       await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (values.report !== undefined && reportFormat !== undefined) {
+      const report = renderReport(
+        {
+          title: `Reconciliation ${ctx.dataset} ${businessDate}`,
+          source: values.source,
+          target: values.target,
+          policyVersion: policy.policyVersion,
+          policyHash: policy.hash,
+          summary,
+          exceptions: records,
+          columns: [...policy.keys, ...policy.fields],
+        },
+        reportFormat,
+      );
+      await writeFile(values.report, report);
+    }
     process.stderr.write(
       `${JSON.stringify({ summary: { ...summary, policy_version: policy.policyVersion, policy_hash: policy.hash } })}\n`,
     );
-    return 0;
+    return summary.outcome === 'FAIL' ? 1 : 0;
   } catch (error) {
     if (error instanceof ReconInputError || error instanceof PolicyError) {
       process.stderr.write(`tally recon: ${error.code}: ${error.message}\n`);

@@ -11,7 +11,7 @@ import { UsageError } from './usage.ts';
 const help = `Usage: tally <command> [options]
 
 Commands:
-  recon       reconcile two CSV extracts offline and print the exceptions
+  recon       reconcile two extracts (CSV, JSON Lines, Parquet) offline under a policy
   upload      upload an extract through a pre-signed URL from the API
   files       uploaded extracts: accepted or rejected, and why (via the API)
   exceptions  list, read, acknowledge and resolve exceptions (via the API)

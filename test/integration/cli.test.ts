@@ -457,8 +457,12 @@ describe('the tally binary', () => {
     const error = await run(process.execPath, [tally, 'recon', ...files, '--date', '2025-13-45']).catch(
       (e: { code: number; stderr: string }) => e,
     );
-    const ok = await run(process.execPath, [tally, 'recon', ...files, '--date', '2024-02-29']);
+    // The sample has breaks and the trades policy no thresholds: the run FAILs (exit 1), output intact.
+    const ok = await run(process.execPath, [tally, 'recon', ...files, '--date', '2024-02-29']).catch(
+      (e: { code: number; stdout: string }) => e,
+    );
 
+    expect(ok).toMatchObject({ code: 1 });
     expect(error).toMatchObject({ code: 2 });
     expect((error as { stderr: string }).stderr).toContain(
       '--date must be a calendar date YYYY-MM-DD, got "2025-13-45"',

@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PolicyError, parseReconPolicy, requiredColumns } from '../../functions/shared/policy.ts';
+import {
+  compileDateFormat,
+  isoDate,
+  normalizeText,
+  PolicyError,
+  parseReconPolicy,
+  requiredColumns,
+} from '../../functions/shared/policy.ts';
 import { formatDecimal } from '../../functions/shared/decimal.ts';
 import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
 
@@ -143,5 +150,230 @@ describe('allow_empty_sides', () => {
     expect(policyError(documentWith(JSON.stringify({ ...settings, allow_empty_sides: 'yes' }))).message).toMatch(
       /allow_empty_sides/,
     );
+  });
+});
+
+const longForm = {
+  policy_version: '2026.2',
+  dataset: 'payments',
+  source: { format: 'csv', delimiter: ';', decimal_separator: ',' },
+  target: { format: 'jsonl' },
+  key: [{ field: 'payment_id', source: 'PaymentRef', target: 'payment_id', normalize: ['trim', 'upper'] }],
+  fields: [
+    {
+      field: 'amount',
+      source: 'Amt',
+      target: 'amount',
+      type: 'decimal',
+      tolerance: { absolute: '0.01', relative: '0.0005' },
+    },
+    {
+      field: 'value_date',
+      source: 'ValueDate',
+      target: 'value_date',
+      type: 'date',
+      source_format: 'DD/MM/YYYY',
+      target_format: 'YYYY-MM-DD',
+      tolerance_days: 1,
+    },
+    { field: 'currency', source: 'Ccy', target: 'currency', type: 'text', normalize: ['trim', 'upper'] },
+    {
+      field: 'status',
+      type: 'text',
+      equivalents: [
+        ['SETTLED', 'STL', 'S'],
+        ['PENDING', 'PND', 'P'],
+      ],
+    },
+  ],
+  amount_field: 'amount',
+  thresholds: { warn: { break_rate: '0.001' }, fail: { break_rate: '0.01', exceptions: { MISSING_IN_TARGET: 0 } } },
+  control_totals: { group_by: ['currency'], sum: ['amount'] },
+  severity_rules: [{ exception_type: 'AMOUNT_MISMATCH', min_abs_delta: '10000', severity: 'HIGH' }],
+  default_severity: 'MEDIUM',
+};
+
+describe('the long form', () => {
+  it('reads every setting of the contract', () => {
+    // Act
+    const policy = parseReconPolicy(documentWith(JSON.stringify(longForm)));
+    // Assess
+    expect(policy.dataset).toBe('payments');
+    expect(policy.sides.source).toEqual({ format: 'csv', delimiter: ';', decimalSeparator: ',', encoding: 'utf-8' });
+    expect(policy.sides.target.format).toBe('jsonl');
+    expect(policy.keys).toEqual([
+      { field: 'payment_id', source: 'paymentref', target: 'payment_id', normalize: ['upper'] },
+    ]);
+    const [amount, valueDate, currency, status] = policy.fields;
+    expect(amount?.type).toBe('decimal');
+    expect(formatDecimal(amount!.tolerance.absolute)).toBe('0.01');
+    expect(formatDecimal(amount!.tolerance.relative)).toBe('0.0005');
+    expect(valueDate?.sourceFormat.parse('31/12/2025')).toBe(valueDate?.targetFormat.parse('2025-12-31'));
+    expect(valueDate?.toleranceDays).toBe(1);
+    expect(currency?.normalize).toEqual(['upper']);
+    expect(status?.type).toBe('text');
+    expect(status?.equivalents?.get('STL')).toBe('SETTLED');
+    expect(status?.equivalents?.get('P')).toBe('PENDING');
+    expect(policy.amountField).toBe('amount');
+    expect(policy.textFields).toEqual(['value_date', 'currency', 'status']);
+    expect(requiredColumns(policy, 'source')).toEqual(['paymentref', 'valuedate', 'ccy', 'status', 'amt']);
+    expect(requiredColumns(policy, 'target')).toEqual(['payment_id', 'value_date', 'currency', 'status', 'amount']);
+    expect(formatDecimal(policy.thresholds!.fail!.breakRate!)).toBe('0.01');
+    expect(policy.thresholds?.fail?.exceptions).toEqual({ MISSING_IN_TARGET: 0 });
+    expect(policy.controlTotals).toEqual({ groupBy: ['currency'], sum: ['amount'] });
+    expect(policy.symmetric).toBe(false);
+  });
+
+  it('reads the short form as the long form it abbreviates', () => {
+    const policy = parseReconPolicy(markdown);
+    expect(policy.keys).toEqual([{ field: 'trade_id', source: 'trade_id', target: 'trade_id', normalize: [] }]);
+    expect(policy.fields.map((f) => [f.field, f.type])).toEqual([
+      ['account_id', 'text'],
+      ['trade_date', 'text'],
+      ['amount', 'decimal'],
+    ]);
+    expect(formatDecimal(policy.fields[2]!.tolerance.absolute)).toBe('0.01');
+    expect(formatDecimal(policy.fields[2]!.tolerance.relative)).toBe('0');
+    expect(policy.sides.source.format).toBe('csv');
+    expect(policy.thresholds).toBeUndefined();
+    expect(policy.symmetric).toBe(true);
+  });
+
+  it('names every problem of the schema in one error, with its path and what was expected', () => {
+    // Act
+    const error = policyError(
+      documentWith(
+        JSON.stringify({
+          ...longForm,
+          key: [],
+          fields: [{ field: 'amount', type: 'money', tolerance: { absolute: 'x' } }, { field: 3 }],
+          thresholds: { warn: { break_rate: '-1' } },
+          source: { format: 'xml' },
+        }),
+      ),
+    );
+    // Assess
+    expect(error.message).toContain('key: Too small');
+    expect(error.message).toContain('fields.0.type: Invalid option: expected one of "text"|"decimal"|"date"|"integer"');
+    expect(error.message).toContain('fields.0.tolerance.absolute: must be a decimal string');
+    expect(error.message).toContain('fields.1.field: Invalid input: expected string, received number');
+    expect(error.message).toContain('thresholds.warn.break_rate: must not be negative');
+    expect(error.message).toContain('source.format: Invalid option');
+  });
+
+  it('names a date format that lacks a part', () => {
+    const error = policyError(
+      documentWith(
+        JSON.stringify({
+          ...longForm,
+          fields: [...longForm.fields, { field: 'd', type: 'date', source_format: 'DD/MM/YY' }],
+        }),
+      ),
+    );
+    expect(error.message).toContain('fields.4.source_format: must contain YYYY, MM and DD once each');
+  });
+
+  it('names every rule the settings break together in one error', () => {
+    const error = policyError(
+      documentWith(
+        JSON.stringify({
+          ...longForm,
+          target: { format: 'jsonl', delimiter: ';' },
+          amount_field: 'status',
+          control_totals: { group_by: ['nope'], sum: ['currency'] },
+          fields: [
+            ...longForm.fields,
+            { field: 'qty', type: 'integer', tolerance: { absolute: '1' } },
+            {
+              field: 'status2',
+              source: 'status',
+              equivalents: [
+                ['A', 'B'],
+                ['b', 'C'],
+              ],
+            },
+            { field: 'fx', type: 'text', source_format: 'DD.MM.YYYY' },
+          ],
+        }),
+      ),
+    );
+    expect(error.message).toContain("target.delimiter: applies to csv files only; this side's format is jsonl");
+    expect(error.message).toContain('amount_field: "status" must be a field of type decimal, not text');
+    expect(error.message).toContain('control_totals.group_by.0: "nope" must be a key field or a compared field');
+    expect(error.message).toContain('control_totals.sum.0: "currency" must be a compared field of type decimal');
+    expect(error.message).toContain('fields.4.tolerance: applies to decimal fields only; this field is integer');
+    expect(error.message).toContain('source: column "status" is mapped to more than one key or field');
+    expect(error.message).toContain('fields.6.source_format: applies to date fields only');
+  });
+
+  it('refuses a document that mixes the two forms', () => {
+    const error = policyError(documentWith(JSON.stringify({ ...longForm, key_columns: ['x'] })));
+    expect(error.message).toMatch(/either the short form .* or the long form/);
+  });
+
+  it('refuses an equivalent value in two groups (after normalising)', () => {
+    const error = policyError(
+      documentWith(
+        JSON.stringify({
+          ...longForm,
+          fields: [
+            { field: 'amount', type: 'decimal' },
+            {
+              field: 's',
+              normalize: ['upper'],
+              equivalents: [
+                ['A', 'B'],
+                ['b', 'C'],
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    expect(error.message).toContain('fields.1.equivalents.1: "b" is already in another group');
+  });
+});
+
+describe('date formats', () => {
+  it.each([
+    ['YYYY-MM-DD', '2024-02-29', '2024-02-29'],
+    ['DD/MM/YYYY', '01/03/2025', '2025-03-01'],
+    ['MM/DD/YYYY', '03/01/2025', '2025-03-01'],
+    ['YYYYMMDD', '20251231', '2025-12-31'],
+    ['DD.MM.YYYY', '31.12.0099', '0099-12-31'],
+  ])('%s reads %s as %s', (pattern, text, iso) => {
+    const days = compileDateFormat(pattern)?.parse(text);
+    expect(days).toBeDefined();
+    expect(isoDate(days!)).toBe(iso);
+  });
+
+  it.each([
+    ['YYYY-MM-DD', '2025-02-29'],
+    ['YYYY-MM-DD', '2025-13-01'],
+    ['YYYY-MM-DD', '2025-1-01'],
+    ['YYYY-MM-DD', '2025/01/01'],
+    ['DD/MM/YYYY', '2025-01-01'],
+    ['DD/MM/YYYY', '00/01/2025'],
+    ['YYYY-MM-DD', '２０２５-01-01'],
+  ])('%s rejects %s', (pattern, text) => {
+    expect(compileDateFormat(pattern)?.parse(text)).toBeUndefined();
+  });
+
+  it('refuses a pattern without each part exactly once', () => {
+    expect(compileDateFormat('DD/MM/YY')).toBeUndefined();
+    expect(compileDateFormat('DD/MM/YYYY/DD')).toBeUndefined();
+  });
+});
+
+describe('normalizeText', () => {
+  it.each([
+    [[], '  ab C ', 'ab C'],
+    [['upper'], ' ab ', 'AB'],
+    [['lower'], ' AB ', 'ab'],
+    [['strip_leading_zeros'], ' 00123 ', '123'],
+    [['strip_leading_zeros'], '000', '0'],
+    [['strip_leading_zeros', 'upper'], '00ab', 'AB'],
+  ] as const)('%j turns %j into %j', (normalize, value, expected) => {
+    expect(normalizeText(value, normalize)).toBe(expected);
   });
 });

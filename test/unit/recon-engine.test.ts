@@ -260,9 +260,10 @@ describe('reconcile amount tolerance', () => {
   ])('rejects a %s amount with more digits than a decimal holds instead of failing the run', async (_how, row) => {
     const result = await run(csv(HEADER, row), csv(HEADER, `T1,A1,2025-12-01,${'9'.repeat(38)}`));
 
+    // One exception for the key: the target's row rides on the source row's INVALID_RECORD.
     const invalid = only(result, 'INVALID_RECORD');
     expect(invalid.reason).toMatch(/more than 38 digits/);
-    expect(invalid.lines).toEqual({ source: [2], target: [] });
+    expect(invalid.lines).toEqual({ source: [2], target: [2] });
   });
 });
 
@@ -395,9 +396,24 @@ describe('reconcile rejects unreadable rows as INVALID_RECORD', () => {
     expect(result.summary.rows).toEqual({ source: 3, target: 2 });
   });
 
-  it('reports the target counterpart of a rejected source row as missing in source', async () => {
+  it('puts the target counterpart of a rejected source row on its INVALID_RECORD: one exception per key', async () => {
     const result = await run(csv(HEADER, 'T2,A2,2025-12-02,n/a'), csv(HEADER, 'T2,A2,2025-12-02,1.00'));
-    expect(kinds(result)).toEqual(['INVALID_RECORD source:2', 'MISSING_IN_SOURCE T2']);
+    expect(kinds(result)).toEqual(['INVALID_RECORD source:2']);
+    const invalid = only(result, 'INVALID_RECORD');
+    expect(invalid.target).toEqual({ trade_id: 'T2', account_id: 'A2', trade_date: '2025-12-02', amount: '1.00' });
+    expect(invalid.lines).toEqual({ source: [2], target: [2] });
+  });
+
+  it('puts the source counterpart of a rejected target row on its INVALID_RECORD', async () => {
+    const result = await run(csv(HEADER, 'T2,A2,2025-12-02,1.00'), csv(HEADER, 'T2,A2,2025-12-02,n/a'));
+    expect(kinds(result)).toEqual(['INVALID_RECORD target:2']);
+    expect(only(result).source?.amount).toBe('1.00');
+    expect(only(result).lines).toEqual({ source: [2], target: [2] });
+  });
+
+  it('still reports the counterpart when the rejected row has no readable key', async () => {
+    const result = await run(csv(HEADER, ' ,A2,2025-12-02,1.00', 'T3,A3'), csv(HEADER, 'T3,A3,2025-12-02,1.00'));
+    expect(kinds(result)).toEqual(['INVALID_RECORD source:2', 'INVALID_RECORD source:3', 'MISSING_IN_SOURCE T3']);
   });
 
   it('rejects a target row too, keyed by side and line', async () => {
@@ -693,14 +709,18 @@ describe('reconcile against a naive reference model', () => {
       }) as string[][];
       const names = (header ?? []).map((h) => h.trim().toLowerCase());
       const valid = new Map<string, Record<string, string>[]>();
+      /** Keys of invalid rows whose key could be read (only their amount is bad). */
+      const invalidKeys = new Set<string>();
       let invalid = 0;
       for (const fields of records) {
         const rec = Object.fromEntries(names.map((n, i) => [n, fields[i] ?? '']));
         const key = (rec.trade_id ?? '').trim();
-        if (fields.length !== names.length || key === '' || !parseDecimal(rec.amount ?? '').ok) invalid++;
-        else valid.set(key, [...(valid.get(key) ?? []), rec]);
+        if (fields.length !== names.length || key === '' || !parseDecimal(rec.amount ?? '').ok) {
+          invalid++;
+          if (fields.length === names.length && key !== '') invalidKeys.add(key);
+        } else valid.set(key, [...(valid.get(key) ?? []), rec]);
       }
-      return { valid, invalid };
+      return { valid, invalid, invalidKeys };
     };
     const s = load(source);
     const t = load(target);
@@ -713,9 +733,12 @@ describe('reconcile against a naive reference model', () => {
       if (sr.length > 1 || tr.length > 1) continue;
       const a = sr[0];
       const b = tr[0];
-      if (!b) out.push(`MISSING_IN_TARGET ${key}`);
-      else if (!a) out.push(`MISSING_IN_SOURCE ${key}`);
-      else {
+      // One exception per key: a row whose counterpart was rejected rides on that INVALID_RECORD.
+      if (!b) {
+        if (!t.invalidKeys.has(key)) out.push(`MISSING_IN_TARGET ${key}`);
+      } else if (!a) {
+        if (!s.invalidKeys.has(key)) out.push(`MISSING_IN_SOURCE ${key}`);
+      } else {
         const textDiffers = ['account_id', 'trade_date'].some((c) => (a[c] ?? '').trim() !== (b[c] ?? '').trim());
         const delta = subtractDecimal(decimal(b.amount ?? ''), decimal(a.amount ?? ''));
         const amountDiffers = compareDecimal(absDecimal(delta), decimal('0.01')) > 0;

@@ -1,0 +1,213 @@
+/**
+ * JSON Lines: one JSON object per line, UTF-8. Blank lines are skipped (and counted, so line
+ * numbers are the file's). Numbers are taken from their source text — `1250.10` stays 1250.10 —
+ * through `JSON.parse`'s reviver context (`context.source`, the JSON.parse source text access
+ * proposal, in V8 since Node 21), so no amount ever passes through a binary float. A line that is
+ * not a JSON object is the caller's invalid record; bytes that are not UTF-8 or a line longer than
+ * the limit fail the file with its line.
+ */
+import type { Chunk } from './gzip.ts';
+import { plainNumberText } from './number-text.ts';
+
+export type JsonLinesErrorCode = 'ENCODING' | 'RECORD_TOO_LARGE';
+
+export class JsonLinesFileError extends Error {
+  readonly code: JsonLinesErrorCode;
+  readonly line: number;
+  constructor(code: JsonLinesErrorCode, message: string, line: number) {
+    super(message);
+    this.name = 'JsonLinesFileError';
+    this.code = code;
+    this.line = line;
+  }
+}
+
+export interface JsonLinesSink {
+  /** A non-blank line: `buf` from `start` to `end` (line break and a trailing CR excluded). */
+  line(buf: string, start: number, end: number, line: number): void;
+}
+
+const DEFAULT_MAX_LINE_CHARS = 16 * 1024 * 1024;
+
+export async function readJsonLinesInto(
+  input: AsyncIterable<Chunk>,
+  sink: JsonLinesSink,
+  options: { readonly maxLineChars?: number } = {},
+): Promise<void> {
+  const maxLineChars = options.maxLineChars ?? DEFAULT_MAX_LINE_CHARS;
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  let pending = '';
+  let line = 1;
+  const scan = (text: string, final: boolean): void => {
+    let pos = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', pos);
+      if (nl === -1 && !final) break;
+      const end = nl === -1 ? text.length : nl;
+      let lineEnd = end;
+      if (lineEnd > pos && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+      if (!isBlank(text, pos, lineEnd)) sink.line(text, pos, lineEnd, line);
+      line++;
+      if (nl === -1) {
+        pos = text.length;
+        break;
+      }
+      pos = nl + 1;
+    }
+    pending = pos < text.length ? text.slice(pos) : '';
+    if (pending.length > maxLineChars)
+      throw new JsonLinesFileError('RECORD_TOO_LARGE', `line ${line} exceeds ${maxLineChars} characters`, line);
+  };
+  const decode = (bytes: Uint8Array | undefined): string => {
+    try {
+      return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
+    } catch {
+      throw new JsonLinesFileError(
+        'ENCODING',
+        `file is not valid UTF-8 (at or after line ${line}); expected UTF-8`,
+        line,
+      );
+    }
+  };
+  for await (const chunk of input) {
+    const text = typeof chunk === 'string' ? chunk : decode(chunk);
+    if (text.length > 0) scan(pending + text, false);
+  }
+  scan(pending + decode(undefined), true);
+}
+
+function isBlank(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
+}
+
+type Reviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
+
+/** Numbers become their exact decimal text; everything else is left as parsed. */
+const keepNumberText: Reviver = (_key, value, context) => {
+  if (typeof value !== 'number') return value;
+  const source = context?.source;
+  if (source === undefined) throw new Error('JSON.parse source text access is not available (Node 22 needed)');
+  return plainNumberText(source) ?? source;
+};
+
+export type JsonObjectResult =
+  { readonly ok: true; readonly values: Map<string, string | null> } | { readonly ok: false; readonly reason: string };
+
+/**
+ * One line as a flat object of text values: strings as they are, numbers by their source text,
+ * booleans as `true`/`false`, null as null, nested arrays and objects as their JSON text.
+ */
+export function parseJsonObject(text: string): JsonObjectResult {
+  // Most lines are flat objects of strings, numbers, booleans and nulls: read those directly
+  // (several times faster than JSON.parse with a reviver); anything else, including every
+  // syntax error, goes through JSON.parse, which has the last word and the error messages.
+  const flat = parseFlatObject(text);
+  if (flat !== undefined) return { ok: true, values: flat };
+  return parseJsonObjectWithJsonParse(text);
+}
+
+/** {@link parseJsonObject} through JSON.parse alone: the oracle the fast reader is fuzzed against. */
+export function parseJsonObjectWithJsonParse(text: string): JsonObjectResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text, keepNumberText as Parameters<typeof JSON.parse>[1]);
+  } catch (error) {
+    return { ok: false, reason: `line is not valid JSON (${(error as Error).message})` };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { ok: false, reason: 'line is not a JSON object; expected one object per line' };
+  const values = new Map<string, string | null>();
+  for (const [k, v] of Object.entries(parsed)) {
+    if (v === null || typeof v === 'string') values.set(k, v);
+    else if (typeof v === 'boolean') values.set(k, v ? 'true' : 'false');
+    else values.set(k, JSON.stringify(v));
+  }
+  return { ok: true, values };
+}
+
+const WS = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13;
+/** JSON's number grammar. */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+/**
+ * A flat JSON object's values (as {@link parseJsonObject} gives them), or undefined when `text`
+ * is anything else: a nested value, an escape this reader leaves to JSON.parse, or invalid JSON.
+ * Exported for the fuzz test that holds it to JSON.parse.
+ */
+export function parseFlatObject(text: string): Map<string, string | null> | undefined {
+  const n = text.length;
+  let i = 0;
+  while (i < n && WS(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) !== 123 /* { */) return undefined;
+  i++;
+  const values = new Map<string, string | null>();
+  while (i < n && WS(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) === 125 /* } */) {
+    i++;
+  } else {
+    for (;;) {
+      const key = readString(text, i);
+      if (key === undefined) return undefined;
+      i = key.next;
+      while (i < n && WS(text.charCodeAt(i))) i++;
+      if (text.charCodeAt(i) !== 58 /* : */) return undefined;
+      i++;
+      while (i < n && WS(text.charCodeAt(i))) i++;
+      const c = text.charCodeAt(i);
+      if (c === 34 /* " */) {
+        const value = readString(text, i);
+        if (value === undefined) return undefined;
+        values.set(key.value, value.value);
+        i = value.next;
+      } else if (c === 45 || (c >= 48 && c <= 57)) {
+        let j = i + 1;
+        for (; j < n; j++) {
+          const d = text.charCodeAt(j);
+          if (!((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45)) break;
+        }
+        const lexeme = text.slice(i, j);
+        if (!JSON_NUMBER.test(lexeme)) return undefined;
+        const plain = plainNumberText(lexeme);
+        if (plain === undefined) return undefined;
+        values.set(key.value, plain);
+        i = j;
+      } else if (text.startsWith('true', i)) {
+        values.set(key.value, 'true');
+        i += 4;
+      } else if (text.startsWith('false', i)) {
+        values.set(key.value, 'false');
+        i += 5;
+      } else if (text.startsWith('null', i)) {
+        values.set(key.value, null);
+        i += 4;
+      } else return undefined;
+      while (i < n && WS(text.charCodeAt(i))) i++;
+      const sep = text.charCodeAt(i);
+      i++;
+      if (sep === 44 /* , */) {
+        while (i < n && WS(text.charCodeAt(i))) i++;
+        continue;
+      }
+      if (sep === 125 /* } */) break;
+      return undefined;
+    }
+  }
+  while (i < n && WS(text.charCodeAt(i))) i++;
+  return i === n ? values : undefined;
+}
+
+/** A string starting at `at` (a quote) without escapes or control characters, or undefined. */
+function readString(text: string, at: number): { value: string; next: number } | undefined {
+  if (text.charCodeAt(at) !== 34) return undefined;
+  const end = text.indexOf('"', at + 1);
+  if (end < 0) return undefined;
+  for (let j = at + 1; j < end; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 92 /* \\ */ || c < 32) return undefined;
+  }
+  return { value: text.slice(at + 1, end), next: end + 1 };
+}

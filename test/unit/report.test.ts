@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { renderReport, type ReportInput } from '../../functions/recon/report.ts';
+
+const input: ReportInput = {
+  title: 'Run <1>',
+  source: 's.csv',
+  target: 't.csv',
+  policyVersion: 'v1',
+  policyHash: 'a'.repeat(64),
+  summary: {
+    rows: { source: 2, target: 2 },
+    matched: 1,
+    exceptions: { FIELD_MISMATCH: 1 },
+    rejected: { source: 0, target: 0 },
+    duration_ms: 1,
+    outcome: 'WARN',
+    thresholds_crossed: [{ level: 'warn', condition: 'break_rate', limit: '0.1', actual: '0.5' }],
+    keys: 2,
+    match_rate: '0.500000',
+    break_rate: '0.500000',
+    fields: { note: { unequal: 1, within_tolerance: 0 } },
+    control_totals: [],
+  },
+  exceptions: [
+    {
+      exception_type: 'FIELD_MISMATCH',
+      key: { id: '1' },
+      source: { id: '1', note: '<script>alert(1)</script>' },
+      target: { id: '1', note: 'a|b' },
+      diffs: [{ field: 'note', source: '<script>alert(1)</script>', target: 'a|b' }],
+      lines: { source: [2], target: [2] },
+    },
+  ],
+  columns: [
+    { field: 'id', source: 'id', target: 'id' },
+    { field: 'note', source: 'note', target: 'note' },
+  ],
+};
+
+describe('renderReport', () => {
+  it('escapes every value in HTML and marks the differing row', () => {
+    const page = renderReport(input, 'html');
+    expect(page).not.toContain('<script>');
+    expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(page).toContain('<title>Run &lt;1&gt;</title>');
+    expect(page).toContain('<span class="WARN">WARN</span>');
+    expect(page).toContain('<tr class="diff"><td>note</td>');
+  });
+
+  it('escapes table pipes in Markdown and bolds the differing row', () => {
+    const md = renderReport(input, 'md');
+    expect(md).toContain('| **note** | **&lt;script>alert(1)&lt;/script>** | **a\\|b** |');
+    expect(md).toContain('| warn | break_rate | 0.1 | 0.5 |');
+    expect(md).toContain('## FIELD_MISMATCH: 1 of 1');
+  });
+});
