@@ -40,6 +40,7 @@ Options:
   --exceptions N   exceptions to load                                        [default: 100000]
   --callers C      concurrent callers                                             [default: 50]
   --seconds S      seconds per measured route and index                           [default: 15]
+  --stack-only     measure only the stack's API (GET /search, GET /exceptions)
   -h, --help       show this help
 
 Target: GET /search p95 under 100 ms at 100k exceptions with 50 callers. Always exits 0.
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
       exceptions: { type: 'string' },
       callers: { type: 'string' },
       seconds: { type: 'string' },
+      'stack-only': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       // Internal: run as the load-generating child.
       load: { type: 'string' },
@@ -111,11 +113,12 @@ async function main(): Promise<void> {
       servers.push(server);
       return server.url;
     };
-    const ann = await serve(AnnVectorIndex.load(logPath));
+    const stackOnly = values['stack-only'] === true;
+    const ann = stackOnly ? undefined : await serve(AnnVectorIndex.load(logPath));
     let exact: string | undefined;
     let exactFailure = '';
     try {
-      exact = await serve(LocalVectorIndex.load(logPath));
+      if (!stackOnly) exact = await serve(LocalVectorIndex.load(logPath));
     } catch (error) {
       // The exact index reads its whole log as one string: past 512 MiB it cannot open at all.
       exactFailure = (error as Error).message;
@@ -129,7 +132,7 @@ async function main(): Promise<void> {
       process.stdout.write(`  measured ${label}\n`);
     };
     await measure('GET /search     stack API, HNSW index', stack.endpoints.api, 'search');
-    await measure('GET /search     handler,   HNSW index', ann, 'search');
+    if (ann) await measure('GET /search     handler,   HNSW index', ann, 'search');
     if (exact) await measure('GET /search     handler,   exact index (before)', exact, 'search');
     await measure('GET /exceptions stack API', stack.endpoints.api, 'exceptions');
 

@@ -65,6 +65,8 @@ interface StoredDoc {
 
 interface LiveDoc {
   id: string;
+  /** Its place in the sparse postings, or -1 when not in them. */
+  slot: number;
   /** Normalised; null in an instance that has not searched yet (writers never need vectors). */
   vector: Float32Array | null;
   /** Identifies the vector: a graph node is reused only for the same id and hash. */
@@ -100,6 +102,12 @@ export interface AnnIndexOptions {
   readonly snapshotEvery?: number;
   /** Milliseconds of graph inserts per background slice, between which requests are served. */
   readonly foldSliceMs?: number;
+  /**
+   * Keep postings of every document's non-zero dimensions while all documents are sparse (the
+   * hashing embedder's are): a sparse query is then scored exactly from them, touching only the
+   * documents that share a dimension with it. Off, sparse queries go to the graph (tests of it).
+   */
+  readonly sparse?: boolean;
 }
 
 const DEFAULTS = {
@@ -110,10 +118,17 @@ const DEFAULTS = {
   efSearch: 64,
   snapshotEvery: 1000,
   foldSliceMs: 8,
+  sparse: true,
 } satisfies Required<AnnIndexOptions>;
 
 /** A scanned document's fixed cost in multiply-adds: measured, a visit costs ~60 of them. */
 const VISIT_COST = 64;
+/** A posting entry's cost in the same units (a gather, a multiply-add, a first-touch check). */
+const POSTING_COST = 2;
+/** A query with more non-zero dimensions than this is dense: the postings would touch everything. */
+const SPARSE_QUERY_MAX_NON_ZERO = 64;
+/** A document with more is dense (a model's embedding): the postings are dropped for good. */
+const SPARSE_DOC_MAX_NON_ZERO = 512;
 
 /** Loaded on first use: the addon is native, and only local mode needs it (never a Lambda bundle). */
 let hnswlib: typeof Hnswlib | undefined;
@@ -146,6 +161,10 @@ export class AnnVectorIndex implements VectorIndex {
   private deleted = 0;
   private snapshotNodes = 0;
   private folding: NodeJS.Timeout | null = null;
+
+  // Postings of non-zero dimensions (searching instances, while every document is sparse).
+  private sparse: SparsePostings | null = null;
+  private sparseAnswers = 0;
 
   /** One instance per file in a thread: every handler there sees the same documents. */
   static at(path: string, options: AnnIndexOptions = {}): AnnVectorIndex {
@@ -215,11 +234,26 @@ export class AnnVectorIndex implements VectorIndex {
     const candidates = this.candidates(entries);
     const size = candidates === null ? this.docs.size : candidates.size;
     const all = candidates ?? this.docs.values();
+    // Each document scanned costs its multiply-adds plus a visit (a cache miss, a filter check).
+    const exactCost = size * (nonZero.length + VISIT_COST);
+
+    const sparse = this.sparse;
+    if (sparse !== null && nonZero.length <= SPARSE_QUERY_MAX_NON_ZERO) {
+      if (sparse.cost(nonZero) * POSTING_COST <= exactCost) {
+        const top = sparse.positives(query, nonZero, k, (doc) => matches(doc, entries));
+        // Every document outside the postings scores 0, below every positive one: k positives
+        // are the answer. Fewer, and the zero and negative ones are ranked by an exact scan.
+        if (top.size() >= k || top.size() >= size) {
+          this.sparseAnswers++;
+          return top.hits();
+        }
+      }
+      return this.exact(all, query, nonZero, k, entries);
+    }
 
     this.maintainGraph();
     const graph = this.graph;
-    // Each document scanned costs its multiply-adds plus a visit (a cache miss, a filter check).
-    if (graph === null || this.byLabel.size === 0 || size * (nonZero.length + VISIT_COST) <= this.options.exactBudget) {
+    if (graph === null || this.byLabel.size === 0 || exactCost <= this.options.exactBudget) {
       return this.exact(all, query, nonZero, k, entries);
     }
     const top = new TopK(k);
@@ -272,9 +306,15 @@ export class AnnVectorIndex implements VectorIndex {
     this.maybeSnapshot();
   }
 
-  /** How the graph stands (benchmarks, tests). */
-  graphStats(): { nodes: number; pending: number; deleted: number } {
-    return { nodes: this.byLabel.size, pending: this.pending.size, deleted: this.deleted };
+  /** How the graph and the postings stand (benchmarks, tests). */
+  graphStats(): { nodes: number; pending: number; deleted: number; postings: boolean; sparseAnswers: number } {
+    return {
+      nodes: this.byLabel.size,
+      pending: this.pending.size,
+      deleted: this.deleted,
+      postings: this.sparse !== null,
+      sparseAnswers: this.sparseAnswers,
+    };
   }
 
   private exact(
@@ -355,15 +395,20 @@ export class AnnVectorIndex implements VectorIndex {
     const raw = floats(Buffer.from(stored.vector, 'base64'));
     const doc: LiveDoc = {
       id: stored.id,
+      slot: -1,
       vector: this.withVectors ? Float32Array.from(normalise(raw)) : null,
       hash: hashWords(raw),
       fields: stored.fields,
       text: stored.text,
     };
     const old = this.docs.get(doc.id);
-    if (old) this.unpost(old);
+    if (old) {
+      this.unpost(old);
+      this.sparse?.remove(old);
+    }
     this.docs.set(doc.id, doc);
     this.post(doc);
+    if (this.sparse && doc.vector && !this.sparse.add(doc)) this.sparse = null;
     if (this.graph) {
       if (old) this.pending.delete(old);
       const node = this.nodes.get(doc.id);
@@ -378,6 +423,7 @@ export class AnnVectorIndex implements VectorIndex {
     const doc = this.docs.get(id);
     if (!doc) return;
     this.unpost(doc);
+    this.sparse?.remove(doc);
     this.docs.delete(id);
     this.pending.delete(doc);
     if (this.graph) this.dropNode(id);
@@ -418,6 +464,7 @@ export class AnnVectorIndex implements VectorIndex {
     this.byLabel.clear();
     this.readBytes = 0;
     this.logLines = 0;
+    this.sparse = this.withVectors && this.options.sparse ? new SparsePostings() : null;
   }
 
   /** The first search makes this instance keep vectors: read the log again with them. */
@@ -604,6 +651,123 @@ export class AnnVectorIndex implements VectorIndex {
   }
 }
 
+/**
+ * Inverted lists over non-zero dimensions: for each dimension, the slots of the documents that
+ * have it and their values. Scoring a query adds, per slot, the products over the query's own
+ * non-zero dimensions in ascending order: the same sum, in the same order, as `dot`, so the
+ * scores equal an exact scan's bit for bit.
+ */
+class SparsePostings {
+  private slots: (LiveDoc | undefined)[] = [];
+  private dead = 0;
+  private lists: { docs: Int32Array; values: Float32Array; n: number }[] = [];
+  // Scratch space reused by every query (a thread runs one search at a time).
+  private scores = new Float64Array(0);
+  private stamps = new Uint32Array(0);
+  private stamp = 0;
+  private touched = new Int32Array(0);
+
+  /** False when the document is dense: the caller drops these postings. */
+  add(doc: LiveDoc): boolean {
+    const vector = doc.vector as Float32Array;
+    let nonZero = 0;
+    for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) nonZero++;
+    if (nonZero > SPARSE_DOC_MAX_NON_ZERO) return false;
+    if (this.dead > 1024 && this.dead > this.slots.length - this.dead) this.rebuild();
+    doc.slot = this.slots.length;
+    this.slots.push(doc);
+    this.index(doc);
+    return true;
+  }
+
+  remove(doc: LiveDoc): void {
+    if (doc.slot < 0) return;
+    this.slots[doc.slot] = undefined;
+    doc.slot = -1;
+    this.dead++;
+  }
+
+  /** Posting entries a query would read. */
+  cost(nonZero: Int32Array): number {
+    let n = 0;
+    for (let j = 0; j < nonZero.length; j++) n += this.lists[nonZero[j] as number]?.n ?? 0;
+    return n;
+  }
+
+  /** The k best documents with a positive score that `accept` admits. */
+  positives(query: Float32Array, nonZero: Int32Array, k: number, accept: (doc: LiveDoc) => boolean): TopK {
+    const size = this.slots.length;
+    if (this.scores.length < size) {
+      this.scores = new Float64Array(size * 2);
+      this.stamps = new Uint32Array(size * 2);
+      this.touched = new Int32Array(size * 2);
+      this.stamp = 0;
+    }
+    const { scores, stamps, touched } = this;
+    const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
+    let n = 0;
+    for (let j = 0; j < nonZero.length; j++) {
+      const dim = nonZero[j] as number;
+      const list = this.lists[dim];
+      if (!list) continue;
+      const q = query[dim] as number;
+      const { docs, values } = list;
+      for (let p = 0; p < list.n; p++) {
+        const slot = docs[p] as number;
+        if (stamps[slot] !== stamp) {
+          stamps[slot] = stamp;
+          scores[slot] = 0;
+          touched[n++] = slot;
+        }
+        scores[slot] = (scores[slot] as number) + q * (values[p] as number);
+      }
+    }
+    const top = new TopK(k);
+    for (let t = 0; t < n; t++) {
+      const slot = touched[t] as number;
+      const score = scores[slot] as number;
+      if (score <= 0 || !top.wants(score)) continue;
+      const doc = this.slots[slot];
+      if (doc !== undefined && accept(doc)) top.offer(doc, score);
+    }
+    return top;
+  }
+
+  private index(doc: LiveDoc): void {
+    const vector = doc.vector as Float32Array;
+    for (let i = 0; i < vector.length; i++) {
+      const value = vector[i] as number;
+      if (value === 0) continue;
+      let list = this.lists[i];
+      if (!list) this.lists[i] = list = { docs: new Int32Array(16), values: new Float32Array(16), n: 0 };
+      if (list.n === list.docs.length) {
+        const docs = new Int32Array(list.n * 2);
+        docs.set(list.docs);
+        const values = new Float32Array(list.n * 2);
+        values.set(list.values);
+        list.docs = docs;
+        list.values = values;
+      }
+      list.docs[list.n] = doc.slot;
+      list.values[list.n] = value;
+      list.n++;
+    }
+  }
+
+  /** Mostly removed documents: lay the live ones out again. */
+  private rebuild(): void {
+    const live = this.slots.filter((d): d is LiveDoc => d !== undefined);
+    this.slots = [];
+    this.dead = 0;
+    this.lists = [];
+    for (const doc of live) {
+      doc.slot = this.slots.length;
+      this.slots.push(doc);
+      this.index(doc);
+    }
+  }
+}
+
 /** The k best (score descending, id ascending on ties), kept sorted as offers arrive. */
 class TopK {
   private readonly k: number;
@@ -613,6 +777,10 @@ class TopK {
   }
   size(): number {
     return this.items.length;
+  }
+  /** False when a document with this score cannot enter, whatever its id. */
+  wants(cos: number): boolean {
+    return this.items.length < this.k || cos >= (this.items[this.items.length - 1] as { cos: number }).cos;
   }
   offer(doc: LiveDoc, cos: number): void {
     const items = this.items;
