@@ -240,7 +240,7 @@ export class AnnVectorIndex implements VectorIndex {
     const sparse = this.sparse;
     if (sparse !== null && nonZero.length <= SPARSE_QUERY_MAX_NON_ZERO) {
       if (sparse.cost(nonZero) * POSTING_COST <= exactCost) {
-        const top = sparse.positives(query, nonZero, k, (doc) => matches(doc, entries));
+        const top = sparse.positives(query, nonZero, k, candidates, (doc) => matches(doc, entries));
         // Every document outside the postings scores 0, below every positive one: k positives
         // are the answer. Fewer, and the zero and negative ones are ranked by an exact scan.
         if (top.size() >= k || top.size() >= size) {
@@ -663,9 +663,6 @@ class SparsePostings {
   private lists: { docs: Int32Array; values: Float32Array; n: number }[] = [];
   // Scratch space reused by every query (a thread runs one search at a time).
   private scores = new Float64Array(0);
-  private stamps = new Uint32Array(0);
-  private stamp = 0;
-  private touched = new Int32Array(0);
 
   /** False when the document is dense: the caller drops these postings. */
   add(doc: LiveDoc): boolean {
@@ -694,18 +691,18 @@ class SparsePostings {
     return n;
   }
 
-  /** The k best documents with a positive score that `accept` admits. */
-  positives(query: Float32Array, nonZero: Int32Array, k: number, accept: (doc: LiveDoc) => boolean): TopK {
+  /** The k best documents with a positive score, among the candidates (or all), that `accept` admits. */
+  positives(
+    query: Float32Array,
+    nonZero: Int32Array,
+    k: number,
+    candidates: Set<LiveDoc> | null,
+    accept: (doc: LiveDoc) => boolean,
+  ): TopK {
     const size = this.slots.length;
-    if (this.scores.length < size) {
-      this.scores = new Float64Array(size * 2);
-      this.stamps = new Uint32Array(size * 2);
-      this.touched = new Int32Array(size * 2);
-      this.stamp = 0;
-    }
-    const { scores, stamps, touched } = this;
-    const stamp = (this.stamp = (this.stamp + 1) >>> 0 || 1);
-    let n = 0;
+    if (this.scores.length < size) this.scores = new Float64Array(size * 2);
+    const scores = this.scores;
+    scores.fill(0, 0, size);
     for (let j = 0; j < nonZero.length; j++) {
       const dim = nonZero[j] as number;
       const list = this.lists[dim];
@@ -714,19 +711,37 @@ class SparsePostings {
       const { docs, values } = list;
       for (let p = 0; p < list.n; p++) {
         const slot = docs[p] as number;
-        if (stamps[slot] !== stamp) {
-          stamps[slot] = stamp;
-          scores[slot] = 0;
-          touched[n++] = slot;
-        }
         scores[slot] = (scores[slot] as number) + q * (values[p] as number);
       }
     }
+    // First the k-th best score among admitted documents (numbers only: no id compared), then
+    // the documents at or above it, ranked with ids breaking ties.
+    const best = new MinHeap(k);
     const top = new TopK(k);
-    for (let t = 0; t < n; t++) {
-      const slot = touched[t] as number;
+    if (candidates !== null && candidates.size * 4 < size) {
+      // A selective filter: visit its candidates rather than every slot.
+      for (const doc of candidates) {
+        const score = doc.slot < 0 ? 0 : (scores[doc.slot] as number);
+        if (score > 0 && (!best.full() || score > best.min()) && accept(doc)) best.push(score);
+      }
+      const floor = best.full() ? best.min() : Number.MIN_VALUE;
+      for (const doc of candidates) {
+        const score = doc.slot < 0 ? 0 : (scores[doc.slot] as number);
+        if (score > 0 && score >= floor && accept(doc)) top.offer(doc, score);
+      }
+      return top;
+    }
+    for (let slot = 0; slot < size; slot++) {
       const score = scores[slot] as number;
-      if (score <= 0 || !top.wants(score)) continue;
+      if (score <= 0 || (best.full() && score <= best.min())) continue;
+      const doc = this.slots[slot];
+      if (doc !== undefined && accept(doc)) best.push(score);
+    }
+    if (best.size() === 0) return top;
+    const floor = best.full() ? best.min() : Number.MIN_VALUE;
+    for (let slot = 0; slot < size; slot++) {
+      const score = scores[slot] as number;
+      if (score < floor || score <= 0) continue;
       const doc = this.slots[slot];
       if (doc !== undefined && accept(doc)) top.offer(doc, score);
     }
@@ -768,6 +783,50 @@ class SparsePostings {
   }
 }
 
+/** The k largest numbers offered, the smallest of them on top. */
+class MinHeap {
+  private readonly items: Float64Array;
+  private n = 0;
+  constructor(k: number) {
+    this.items = new Float64Array(k);
+  }
+  size(): number {
+    return this.n;
+  }
+  full(): boolean {
+    return this.n === this.items.length;
+  }
+  min(): number {
+    return this.items[0] as number;
+  }
+  /** Adds x, dropping the smallest when full (callers offer only x above it then). */
+  push(x: number): void {
+    const a = this.items;
+    if (this.n < a.length) {
+      let i = this.n++;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if ((a[parent] as number) <= x) break;
+        a[i] = a[parent] as number;
+        i = parent;
+      }
+      a[i] = x;
+      return;
+    }
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= this.n) break;
+      const right = left + 1;
+      const child = right < this.n && (a[right] as number) < (a[left] as number) ? right : left;
+      if ((a[child] as number) >= x) break;
+      a[i] = a[child] as number;
+      i = child;
+    }
+    a[i] = x;
+  }
+}
+
 /** The k best (score descending, id ascending on ties), kept sorted as offers arrive. */
 class TopK {
   private readonly k: number;
@@ -777,10 +836,6 @@ class TopK {
   }
   size(): number {
     return this.items.length;
-  }
-  /** False when a document with this score cannot enter, whatever its id. */
-  wants(cos: number): boolean {
-    return this.items.length < this.k || cos >= (this.items[this.items.length - 1] as { cos: number }).cos;
   }
   offer(doc: LiveDoc, cos: number): void {
     const items = this.items;
