@@ -127,8 +127,10 @@ async function main(): Promise<void> {
 
     const rows: Stats[] = [];
     const measure = async (label: string, base: string, route: 'search' | 'exceptions') => {
-      // One warm-up pass loads the index (or the snapshot) before the clock starts.
-      await fetch(`${base}/${route === 'search' ? 'search?q=warm' : 'exceptions?limit=1'}`);
+      // A warm-up loads the index (or the snapshot) before the clock starts: concurrent requests,
+      // so that each query-api instance of the stack gets one.
+      const warm = `${base}/${route === 'search' ? 'search?q=warm' : 'exceptions?limit=1'}`;
+      await Promise.all(Array.from({ length: 8 }, () => fetch(warm).then((r) => r.arrayBuffer())));
       rows.push(await loadChild({ label, base, route, callers, seconds }));
       process.stdout.write(`  measured ${label}\n`);
     };

@@ -93,6 +93,7 @@ async function main(): Promise<void> {
     const exceptions = await countRun(stack, run.run_id, false);
     let triagedAt = 0;
     let searchableAt = 0;
+    let lastTriagedCount = 0;
     let traced = 0;
     await waitFor(
       deadline,
@@ -107,8 +108,13 @@ async function main(): Promise<void> {
             `  ${((traced - started) / 1000).toFixed(1)} s: ${triaged} triaged, ${indexed} indexed\n`,
           );
         }
-        if (!triagedAt && (await countRun(stack as LocalStack, run.run_id, true)) >= exceptions)
-          triagedAt = performance.now();
+        // Counting triaged exceptions reads every one of the run's items from dynalite, which
+        // serves the pipeline too: a few times a second it slowed the run it measured. The index
+        // count is in-process, and triage saves before it indexes: every indexed one is triaged.
+        if (!triagedAt && (searchableAt || performance.now() - lastTriagedCount >= 2000)) {
+          lastTriagedCount = performance.now();
+          if ((await countRun(stack as LocalStack, run.run_id, true)) >= exceptions) triagedAt = performance.now();
+        }
         if (!searchableAt && (await index.count({ run_id: run.run_id })) >= exceptions)
           searchableAt = performance.now();
         return triagedAt && searchableAt ? true : undefined;
@@ -132,7 +138,7 @@ async function main(): Promise<void> {
         `both sides ingested  ${s(requested)}   (the run requested)`,
         `recon started        ${s(reconStarted)}`,
         `run completed        ${s(completed)}   (seen by polling GET /runs every 100 ms)`,
-        `all triaged          ${s(triagedAt)}   (${rate(triagedAt)} after the run completed)`,
+        `all triaged          ${s(triagedAt)}   (${rate(triagedAt)} after the run completed; counted every 2 s until all are searchable)`,
         `all searchable       ${s(searchableAt)}   (${rate(searchableAt)} after the run completed)`,
         `GET /search probe    ${probe.items?.length ?? 0} hit(s) for the run`,
         `target               all searchable within 15 s of the upload: ${(searchableAt - started) / 1000 <= 15 ? 'met' : 'NOT met'}`,
