@@ -12,6 +12,9 @@
  * - @orama/orama was not measured.
  *
  * What keeps answers exact where it matters:
+ * - Sparse queries (the hashing embedder's: 3-7 non-zero dimensions) are scored from postings of
+ *   the documents' non-zero dimensions while every document is sparse: exact, and at 100k about
+ *   1 ms a query against 13-67 ms for a full scan; the graph serves dense embedders.
  * - Filters are exact: a candidate set comes from per-field postings; when scanning it exactly is
  *   cheap (few candidates, or a sparse query such as the hashing embedder's) the answer is exact;
  *   otherwise the graph is searched with the filter applied to every node it visits, and when it
