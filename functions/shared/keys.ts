@@ -72,6 +72,34 @@ export function parseIncomingKey(key: string): ParsedIncomingKey {
   return { ok: true, key: { dataset, businessDate, side: side as Side } };
 }
 
+// --- Dataset policy keys -------------------------------------------------------------------
+
+/** Where a dataset's policy is uploaded (and where it lives in the repository): `policies/datasets/{dataset}.md`. */
+export const DATASET_POLICY_DIR = `${PREFIXES.policies}datasets/`;
+
+export function datasetPolicyKey(dataset: string): string {
+  return `${DATASET_POLICY_DIR}${dataset}.md`;
+}
+
+/** The dataset a `policies/datasets/{dataset}.md` key is the policy of, or undefined. */
+export function parseDatasetPolicyKey(key: string): string | undefined {
+  if (!key.startsWith(DATASET_POLICY_DIR) || !key.endsWith('.md')) return undefined;
+  const dataset = key.slice(DATASET_POLICY_DIR.length, -'.md'.length);
+  return DATASET_PATTERN.test(dataset) ? dataset : undefined;
+}
+
+/** The accepted version of a dataset's policy, the one runs apply. */
+export function policyInForceKey(dataset: string): string {
+  return `${PREFIXES.policiesInForce}${dataset}.md`;
+}
+
+/** The dataset of a `policies-in-force/{dataset}.md` key, or undefined. */
+export function parsePolicyInForceKey(key: string): string | undefined {
+  if (!key.startsWith(PREFIXES.policiesInForce) || !key.endsWith('.md')) return undefined;
+  const dataset = key.slice(PREFIXES.policiesInForce.length, -'.md'.length);
+  return DATASET_PATTERN.test(dataset) ? dataset : undefined;
+}
+
 // --- S3 event sequencers --------------------------------------------------------------------
 
 /**
