@@ -87,10 +87,11 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     models: ['triage', 'fallback', 'embedding'],
     search: { policies: 'search', exceptions: 'own' },
   },
-  // Signs upload URLs (the signer's role must be allowed the PUT), lists/updates exceptions,
+  // Signs upload URLs (the signer's role must be allowed the PUT) for datasets with a policy, lists/updates exceptions,
   // searches, and mirrors PATCHed statuses into the exceptions index (issue 9, defect 2).
   'query-api': {
-    objects: { write: ['incoming'], probeBucket: true },
+    // Lists the policies in force: POST /uploads refuses a dataset without one.
+    objects: { write: ['incoming'], list: ['policiesInForce'], probeBucket: true },
     tables: {
       exceptions: ['GetItem', 'Query', 'UpdateItem'],
       runs: ['GetItem', 'Query'],

@@ -145,14 +145,22 @@ async function ingestOnce(
   let validation: ValidationResult;
   try {
     const policy = await deps.policies.current(ref.bucket, key.dataset);
+    const file = `s3://${ref.bucket}/${ref.key}`;
+    const expected = policy?.sides[key.side].format;
     validation =
       policy === undefined
         ? {
             ok: false,
             code: 'NO_POLICY',
-            message: `s3://${ref.bucket}/${ref.key}: dataset "${key.dataset}" has no policy; upload ${datasetPolicyKey(key.dataset)} first`,
+            message: `${file}: dataset "${key.dataset}" has no policy; upload ${datasetPolicyKey(key.dataset)} first`,
           }
-        : await validateExtract(await deps.objects.read(ref), `s3://${ref.bucket}/${ref.key}`, policy);
+        : expected !== key.format
+          ? {
+              ok: false,
+              code: 'FORMAT_MISMATCH',
+              message: `${file}: is ${key.format}; the ${key.dataset} policy reads the ${key.side} as ${expected ?? 'csv'} (upload it as ${key.side}.${expected ?? 'csv'})`,
+            }
+          : await validateExtract(await deps.objects.read(ref), file, policy, key.side);
   } catch (error) {
     // Overwritten or deleted since the event: a later event describes the current object.
     if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) return { outcome: 'STALE' };

@@ -6,12 +6,20 @@ import { z } from 'zod';
 import { EXCEPTION_STATUSES } from '../shared/exception-lifecycle.ts';
 import { DATASET_PATTERN, DATASET_RULE, isCalendarDate } from '../shared/keys.ts';
 import { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
+import { FORMATS } from '../shared/policy.ts';
 import { FILE_STATUSES } from '../shared/tables/files.ts';
 import { BadRequestError } from './errors.ts';
 
 // Routes check exception ids against this; it lives with the other ids.
 export { EXCEPTION_ID_PATTERN } from '../shared/keys.ts';
-export const UPLOAD_CONTENT_TYPES = ['text/csv', 'text/plain'] as const;
+export const UPLOAD_CONTENT_TYPES = [
+  'text/csv',
+  'text/plain',
+  'application/x-ndjson',
+  'application/vnd.apache.parquet',
+  'application/gzip',
+  'application/octet-stream',
+] as const;
 /** S3's limit for a single PUT; larger files need a multipart upload. */
 export const MAX_UPLOAD_BYTES = 5 * 1024 ** 3;
 export const LIST_LIMIT = { min: 1, max: 200, default: 25 } as const;
@@ -195,7 +203,10 @@ export const uploadBodySchema = strictObject(
     dataset,
     business_date: calendarDate,
     side: oneOf(SIDES),
-    content_type: oneOf(UPLOAD_CONTENT_TYPES),
+    format: oneOf(FORMATS).optional(),
+    gzip: z.boolean({ error: expected('true or false', 'whether the file is gzip-compressed') }).optional(),
+    /** Signed as given; by default the format's (functions/shared/keys.ts contentTypeOf). */
+    content_type: oneOf(UPLOAD_CONTENT_TYPES).optional(),
     content_length: z
       .number({ error: expected('a whole number of bytes', 'the file size in bytes') })
       .int('must be an integer')

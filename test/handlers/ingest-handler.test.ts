@@ -384,15 +384,24 @@ describe('ingest worker: what the files table says about each upload', () => {
     expect(env.objects.text('policies-in-force/trades.md')).toBe(good);
   });
 
-  it('says a gzip-compressed upload is gzip-compressed', async () => {
+  it('accepts a gzip-compressed upload (recon reads it alike)', async () => {
     const keys = nextKeys();
     const etag = env.objects.put(keys.source, gzipSync(SOURCE));
 
     await env.invoke(sqsRecord(objectCreated(keys.source, etag)));
 
+    expect(await fileOf(keys.date, 'source')).toMatchObject({ status: 'ACCEPTED', rows: 20 });
+  });
+
+  it("rejects an extract whose format is not the one the dataset's policy reads", async () => {
+    const keys = nextKeys();
+    const key = keys.source.replace('.csv', '.jsonl');
+
+    await env.invoke(sqsRecord(objectCreated(key, env.objects.put(key, '{"trade_id":"T1"}\n'))));
+
     expect(await fileOf(keys.date, 'source')).toMatchObject({
       status: 'REJECTED',
-      error: { code: 'ENCODING', line: 1, message: expect.stringMatching(/gzip-compressed/) },
+      error: { code: 'FORMAT_MISMATCH', message: expect.stringContaining('reads the source as csv') },
     });
   });
 
