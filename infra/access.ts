@@ -91,7 +91,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // searches, and mirrors PATCHed statuses into the exceptions index (issue 9, defect 2).
   'query-api': {
     // Lists the policies in force: POST /uploads refuses a dataset without one.
-    objects: { write: ['incoming'], list: ['policiesInForce'], probeBucket: true },
+    // Signs `tally policy push` uploads of one dataset's policy (POST /policies).
+    objects: { write: ['incoming', 'datasetPolicies'], list: ['policiesInForce'], probeBucket: true },
     tables: {
       exceptions: ['GetItem', 'Query', 'UpdateItem'],
       runs: ['GetItem', 'Query'],

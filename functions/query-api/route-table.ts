@@ -17,6 +17,7 @@ export interface ApiRoute {
 const DECLARED = [
   { method: 'GET', path: '/health', public: true },
   { method: 'POST', path: '/uploads' },
+  { method: 'POST', path: '/policies' },
   { method: 'GET', path: '/exceptions' },
   { method: 'GET', path: '/exception-counts' },
   { method: 'GET', path: '/exceptions/{id}' },

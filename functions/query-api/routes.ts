@@ -18,11 +18,12 @@ import {
   patchBodySchema,
   runsQuerySchema,
   searchQuerySchema,
+  policyUploadBodySchema,
   uploadBodySchema,
 } from './schemas.ts';
 import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
-import { createUpload } from './uploads.ts';
+import { createPolicyUpload, createUpload } from './uploads.ts';
 import { getException, patchException } from './workflow.ts';
 import type { QueryApiDeps } from './ports.ts';
 
@@ -62,6 +63,12 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     const body = parseInput(uploadBodySchema, parseJsonBody(event), 'upload request');
     const ticket = await createUpload(body, deps);
     logger.info('upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
+    return json(201, ticket);
+  },
+  'POST /policies': async ({ event, deps, logger }) => {
+    const body = parseInput(policyUploadBodySchema, parseJsonBody(event), 'policy upload request');
+    const ticket = await createPolicyUpload(body, deps);
+    logger.info('policy upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
     return json(201, ticket);
   },
   'GET /exceptions': async ({ event, deps }) => {

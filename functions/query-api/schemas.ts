@@ -217,6 +217,22 @@ export const uploadBodySchema = strictObject(
 );
 export type UploadBody = z.infer<typeof uploadBodySchema>;
 
+/** A policy document is prose and one JSON block: far below this. */
+export const MAX_POLICY_BYTES = 1024 * 1024;
+
+export const policyUploadBodySchema = strictObject(
+  {
+    dataset,
+    content_length: z
+      .number({ error: expected('a whole number of bytes', 'the file size in bytes') })
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(MAX_POLICY_BYTES, `must be at most ${MAX_POLICY_BYTES} bytes (a policy document)`),
+  },
+  'field',
+);
+export type PolicyUploadBody = z.infer<typeof policyUploadBodySchema>;
+
 /** Parses `input` or throws a 400 listing every problem. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
   const parsed = schema.safeParse(input);

@@ -2,7 +2,7 @@
 import type { UploadTicket } from '../shared/api-types.ts';
 import { contentTypeOf, datasetPolicyKey, incomingKey } from '../shared/keys.ts';
 import { BadRequestError } from './errors.ts';
-import type { UploadBody } from './schemas.ts';
+import type { PolicyUploadBody, UploadBody } from './schemas.ts';
 import type { UploadSigner } from './ports.ts';
 
 /** Long enough to start a large upload by hand; S3 checks expiry when the PUT starts, not when it ends. */
@@ -30,6 +30,31 @@ export async function createUpload(
     gzip,
   });
   const contentType = body.content_type ?? contentTypeOf(format, gzip);
+  const url = await deps.uploads.presignPut({
+    key,
+    contentType,
+    contentLength: body.content_length,
+    expiresInSeconds: UPLOAD_URL_TTL_SECONDS,
+  });
+  return {
+    url,
+    method: 'PUT',
+    key,
+    headers: { 'content-type': contentType, 'content-length': String(body.content_length) },
+    expires_at: new Date(deps.now() + UPLOAD_URL_TTL_SECONDS * 1000).toISOString(),
+  };
+}
+
+/**
+ * A pre-signed PUT of one dataset's policy to `policies/datasets/{dataset}.md`. Ingest validates
+ * it when it lands and puts it in force only if it validates (`tally policy push` checks first).
+ */
+export async function createPolicyUpload(
+  body: PolicyUploadBody,
+  deps: { uploads: UploadSigner; now: () => number },
+): Promise<UploadTicket> {
+  const key = datasetPolicyKey(body.dataset);
+  const contentType = 'text/markdown';
   const url = await deps.uploads.presignPut({
     key,
     contentType,

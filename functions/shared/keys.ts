@@ -94,7 +94,7 @@ export function parseIncomingKey(key: string): ParsedIncomingKey {
 // --- Dataset policy keys -------------------------------------------------------------------
 
 /** Where a dataset's policy is uploaded (and where it lives in the repository): `policies/datasets/{dataset}.md`. */
-export const DATASET_POLICY_DIR = `${PREFIXES.policies}datasets/`;
+export const DATASET_POLICY_DIR = PREFIXES.datasetPolicies;
 
 export function datasetPolicyKey(dataset: string): string {
   return `${DATASET_POLICY_DIR}${dataset}.md`;

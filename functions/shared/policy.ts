@@ -288,7 +288,7 @@ export function parseReconPolicy(markdown: string, source = 'recon policy', expe
     expectedDataset === undefined || raw.dataset === expectedDataset
       ? []
       : [
-          `dataset: ${raw.dataset === undefined ? 'is missing' : `is ${JSON.stringify(raw.dataset)}`}; expected "${expectedDataset}" (the file's name)`,
+          `dataset: ${raw.dataset === undefined ? 'is missing' : `is ${JSON.stringify(raw.dataset)}`}, expected "${expectedDataset}" (the file's name)`,
         ];
   if (!parsed.success || datasetProblem.length > 0) {
     const problems = [

@@ -117,6 +117,8 @@ export function resourceNames(prefix: string = DEFAULT_PREFIX): ResourceNames {
 export const PREFIXES = {
   incoming: 'incoming/',
   policies: 'policies/',
+  /** Each dataset's policy, `{dataset}.md` (a part of policies/: the same Object Created rule). */
+  datasetPolicies: 'policies/datasets/',
   /**
    * The accepted version of each dataset's policy (`{dataset}.md`), written by ingest once an
    * upload under policies/datasets/ validates: an upload that does not validate leaves the version

@@ -378,7 +378,7 @@ describe('ingest worker: what the files table says about each upload', () => {
     expect(failures).toEqual([
       expect.objectContaining({
         code: 'POLICY_INVALID',
-        message: expect.stringMatching(/default_severity: .*; dataset: is "other"; expected "trades"/),
+        message: expect.stringMatching(/default_severity: .*; dataset: is "other", expected "trades"/),
       }),
     ]);
     expect(env.objects.text('policies-in-force/trades.md')).toBe(good);
