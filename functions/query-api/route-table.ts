@@ -25,6 +25,7 @@ const DECLARED = [
   { method: 'GET', path: '/search' },
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{run_id}' },
+  { method: 'GET', path: '/runs/{run_id}/report' },
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
 ] as const satisfies readonly ApiRoute[];

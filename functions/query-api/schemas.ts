@@ -136,6 +136,11 @@ export const searchQuerySchema = strictObject(
 );
 export type SearchQuery = z.infer<typeof searchQuerySchema>;
 
+export const reportQuerySchema = strictObject(
+  { format: z.enum(['md', 'html'], { error: expected('md or html') }).default('html') },
+  'query parameter',
+);
+
 export const runsQuerySchema = strictObject(
   {
     dataset: dataset.optional(),

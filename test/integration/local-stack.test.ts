@@ -213,6 +213,35 @@ describe('local stack: the payments sample beside trades', () => {
     });
   });
 
+  it("serves the run's report as Markdown and as self-contained HTML", async () => {
+    const runs = await stack.dynamo.send(
+      new QueryCommand({
+        TableName: stack.names.tables.runs,
+        IndexName: 'by_dataset_date',
+        KeyConditionExpression: 'dataset_date = :d',
+        ExpressionAttributeValues: { ':d': 'payments#2025-12-10' },
+      }),
+    );
+    const runId = runs.Items?.[0]?.run_id as string;
+    const url = `${stack.endpoints.api}/runs/${runId}/report`;
+
+    const md = await fetch(`${url}?format=md`);
+    const html = await fetch(url);
+    const missing = await fetch(`${stack.endpoints.api}/runs/run-nope/report`);
+    const badFormat = await fetch(`${url}?format=pdf`);
+
+    expect(md.status).toBe(200);
+    expect(md.headers.get('content-type')).toBe('text/markdown; charset=utf-8');
+    const text = await md.text();
+    expect(text).toContain('Outcome: FAIL');
+    expect(text).toContain('PAY-0014');
+    expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(html.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(await html.text()).toMatch(/^<!doctype html>/i);
+    expect(missing.status).toBe(404);
+    expect(badFormat.status).toBe(400);
+  });
+
   it('refuses an extract of a dataset with no policy and records why', async () => {
     await stack.upload('incoming/positions/2025-12-10/source.csv', SOURCE);
     await stack.waitForIdle();

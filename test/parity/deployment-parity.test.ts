@@ -399,6 +399,11 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await api(role, 'GET', '/search', { query: 'q=amount%20mismatch' });
   const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
   await api(role, 'GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}`);
+  const report = await lambda(role, 'query-api').invoke<{ statusCode: number; body?: string }>(
+    httpEvent('GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}/report`, { query: 'format=md' }),
+  );
+  expect(report.statusCode, report.body).toBe(200);
+  expect(report.body).toMatch(/Outcome: /);
   await api(role, 'GET', '/queues');
   await api(role, 'GET', '/files');
   await api(role, 'GET', '/exception-counts', { query: 'status=OPEN' });
