@@ -60,6 +60,12 @@ export type ReconRunOutcome =
 const SYSTEM = 'system:recon';
 /** Parallel conditional writes per run: enough to hide latency, well under on-demand limits. */
 const UPDATE_CONCURRENCY = 16;
+/**
+ * New exceptions are stored and queued for triage a slice at a time, a few slices at once: triage
+ * starts on the first slice while the rest are written, instead of after the last BatchWriteItem.
+ */
+const FRESH_SLICE = 200;
+const FRESH_SLICES_AT_ONCE = 3;
 
 export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promise<ReconRunOutcome> {
   const owner = deps.newLeaseOwner();
@@ -169,7 +175,7 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
   }));
   const stored = await deps.exceptions.getStates(current.map((c) => c.id));
 
-  const fresh = [];
+  const fresh: Parameters<ExceptionStore['putNew']>[0] = [];
   const triage: TriageRequest[] = [];
   const updates: (() => Promise<void>)[] = [];
   let changed = 0;
@@ -178,7 +184,6 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
     const before = stored.get(c.id);
     if (before === undefined) {
       fresh.push({ ...toExceptionRecord(c.finding, ctx), content_hash: c.hash, last_changed_run_id: request.run_id });
-      triage.push({ exception_id: c.id, run_id: request.run_id, content_hash: c.hash });
       continue;
     }
     const contentChanged = before.content_hash !== c.hash;
@@ -205,7 +210,20 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
       );
     }
   }
-  await deps.exceptions.putNew(fresh);
+  // Each slice's triage requests go out once that slice is stored (triage reads the exception). A
+  // crash in between is safe: the retried run finds them stored, changed by this run, and queues
+  // them again; triage of an unchanged exception only re-indexes it.
+  const slices = [];
+  for (let i = 0; i < fresh.length; i += FRESH_SLICE) slices.push(fresh.slice(i, i + FRESH_SLICE));
+  await runLimited(
+    slices.map((slice) => async () => {
+      await deps.exceptions.putNew(slice);
+      await deps.triageQueue.send(
+        slice.map((r) => ({ exception_id: r.exception_id, run_id: request.run_id, content_hash: r.content_hash })),
+      );
+    }),
+    FRESH_SLICES_AT_ONCE,
+  );
   crashPoint('recon:storing');
   await runLimited(updates, UPDATE_CONCURRENCY);
 
@@ -241,7 +259,13 @@ async function storeFindings(request: ReconRequest, findings: Finding[], deps: R
   // Reopened ones are re-indexed by their triage; resolved ones only change status.
   for (const state of stale) await deps.exceptionsIndex.updateFields(state.exception_id, { status: 'RESOLVED' });
   await deps.triageQueue.send(triage);
-  return { new: fresh.length, changed, unchanged, resolved: stale.length, triage_enqueued: triage.length };
+  return {
+    new: fresh.length,
+    changed,
+    unchanged,
+    resolved: stale.length,
+    triage_enqueued: fresh.length + triage.length,
+  };
 }
 
 function changeFor(

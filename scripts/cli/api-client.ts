@@ -2,6 +2,7 @@
  * What the API-backed commands (upload, exceptions, search) share: a small HTTP client for the
  * Tally API, the --api / --json options, error reporting and plain-text tables.
  */
+import type { Page } from '../../functions/shared/api-types.ts';
 import { UsageError } from './usage.ts';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:3000';
@@ -198,4 +199,26 @@ export function keyText(key: unknown): string {
 }
 
 // The one text-table renderer of the CLI lives in table.ts; re-exported for the commands that import it from here.
+/**
+ * Reads a paged listing from `token` on: one page, or every page when `all`. Returns the items and
+ * the token of the page after the last one read (null at the end).
+ */
+export async function readPages<T>(
+  api: ApiClient,
+  path: string,
+  query: Record<string, string | undefined>,
+  options: { token?: string | undefined; all?: boolean },
+): Promise<{ items: T[]; next: string | null }> {
+  const items: T[] = [];
+  let token = options.token;
+  let next: string | null;
+  do {
+    const page: Page<T> = await api.request('GET', path, { query: { ...query, next_token: token } });
+    items.push(...page.items);
+    next = page.next_token;
+    token = next ?? undefined;
+  } while (options.all && token);
+  return { items, next };
+}
+
 export { table } from './table.ts';

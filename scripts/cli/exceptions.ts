@@ -5,7 +5,7 @@ import {
   transitionSources,
   type ExceptionStatus,
 } from '../../functions/shared/exception-lifecycle.ts';
-import type { ApiException, Page } from '../../functions/shared/api-types.ts';
+import type { ApiException } from '../../functions/shared/api-types.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
@@ -14,6 +14,7 @@ import {
   keyText,
   processIo,
   reportApiError,
+  readPages,
   table,
   type ApiClient,
   type CliIo,
@@ -118,17 +119,10 @@ async function list(api: ApiClient, values: Record<string, string | boolean | un
     ...filterQuery(values, exceptionsHelp, { dateNeedsDataset: true }),
     limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
   };
-  let token = str('next-token');
-  const items: ApiException[] = [];
-  let next: string | null;
-  do {
-    const page: Page<ApiException> = await api.request('GET', '/exceptions', {
-      query: { ...query, next_token: token },
-    });
-    items.push(...page.items);
-    next = page.next_token;
-    token = next ?? undefined;
-  } while (values.all && token);
+  const { items, next } = await readPages<ApiException>(api, '/exceptions', query, {
+    token: str('next-token'),
+    all: values.all === true,
+  });
 
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ items, count: items.length, next_token: next })}\n`);

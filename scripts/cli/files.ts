@@ -1,6 +1,6 @@
 /** `tally files`: the intake view — each side's current file, accepted or rejected, and why. */
 import { parseArgs } from 'node:util';
-import type { ApiFile, Page } from '../../functions/shared/api-types.ts';
+import type { ApiFile } from '../../functions/shared/api-types.ts';
 import { FILE_STATUSES, fileErrorText } from '../../functions/shared/tables/files.ts';
 import {
   apiOptionsHelp,
@@ -9,6 +9,7 @@ import {
   intOption,
   oneOf,
   processIo,
+  readPages,
   reportApiError,
   table,
   type CliIo,
@@ -66,15 +67,10 @@ export async function filesCommand(argv: string[], io: CliIo = processIo): Promi
   };
   const api = clientFor(values, io, filesHelp);
   try {
-    let token = values['next-token'];
-    const items: ApiFile[] = [];
-    let next: string | null;
-    do {
-      const page: Page<ApiFile> = await api.request('GET', '/files', { query: { ...query, next_token: token } });
-      items.push(...page.items);
-      next = page.next_token;
-      token = next ?? undefined;
-    } while (values.all && token);
+    const { items, next } = await readPages<ApiFile>(api, '/files', query, {
+      token: values['next-token'],
+      all: values.all,
+    });
 
     if (values.json) {
       io.stdout.write(`${JSON.stringify({ items, count: items.length, next_token: next })}\n`);

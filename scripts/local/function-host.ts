@@ -71,3 +71,33 @@ export async function hostFunction(name: FunctionName, env: Readonly<Record<stri
     },
   };
 }
+
+/**
+ * Several instances of one function behind one `invoke`, as Lambda runs several containers when
+ * requests overlap: each invocation goes to the instance with the fewest in flight.
+ */
+export async function hostFunctionPool(
+  name: FunctionName,
+  env: Readonly<Record<string, string>>,
+  instances: number,
+): Promise<HostedFunction> {
+  const pool = await Promise.all(Array.from({ length: Math.max(1, instances) }, () => hostFunction(name, env)));
+  if (pool.length === 1) return pool[0] as HostedFunction;
+  const inFlight = pool.map(() => 0);
+  return {
+    name,
+    async invoke(event, context) {
+      let chosen = 0;
+      for (let i = 1; i < pool.length; i++) if ((inFlight[i] as number) < (inFlight[chosen] as number)) chosen = i;
+      inFlight[chosen] = (inFlight[chosen] as number) + 1;
+      try {
+        return await (pool[chosen] as HostedFunction).invoke(event, context);
+      } finally {
+        inFlight[chosen] = (inFlight[chosen] as number) - 1;
+      }
+    },
+    async stop() {
+      await Promise.all(pool.map((instance) => instance.stop()));
+    },
+  };
+}

@@ -17,7 +17,7 @@ import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
 import { environmentFor, type Deployment } from '../../infra/access.ts';
-import { hostFunction, type HostedFunction } from './function-host.ts';
+import { hostFunction, hostFunctionPool, type HostedFunction } from './function-host.ts';
 import { startLocalSweep } from './sweep-timer.ts';
 import { CRASH_AT_ENV } from '../../functions/shared/crash-point.ts';
 import {
@@ -50,7 +50,15 @@ export interface LocalStackOptions {
   readonly apiPort?: number;
   /** Built dashboard assets to serve at `/` on the API's origin (npm start: dist/web). */
   readonly webDir?: string;
+  /**
+   * Query API instances (worker threads) serving requests side by side, as Lambda runs several
+   * containers under overlapping requests. Each holds its own copy of the search index.
+   */
+  readonly apiInstances?: number;
 }
+
+/** Two: one query-api thread saturates a core under 50 callers, and this machine class has two. */
+const DEFAULT_API_INSTANCES = 2;
 
 export interface LocalStack {
   readonly names: ResourceNames;
@@ -178,7 +186,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const environments = Object.fromEntries(
     FUNCTION_NAMES.map((name) => [name, { ...environmentFor(name, deployment), ...local }]),
   ) as Record<FunctionName, Record<string, string>>;
-  const hosted = await Promise.all(FUNCTION_NAMES.map((name) => hostFunction(name, environments[name])));
+  const hosted = await Promise.all(
+    FUNCTION_NAMES.map((name) =>
+      name === 'query-api'
+        ? hostFunctionPool(name, environments[name], options.apiInstances ?? DEFAULT_API_INSTANCES)
+        : hostFunction(name, environments[name]),
+    ),
+  );
   const invoke = (name: FunctionName) => (hosted.find((h) => h.name === name) as HostedFunction).invoke;
 
   const pollers: Poller[] = [];

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
+import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import type { VectorDocument } from '../../functions/shared/search/ports.ts';
 
 const DIM = 16;
@@ -42,7 +43,7 @@ function documents(count: number, seed = 1): VectorDocument[] {
 const queries = (count: number) => documents(count, 99).map((d) => d.vector);
 
 async function seeded(path: string, count: number, options = {}) {
-  const index = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0, ...options });
+  const index = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0, sparse: false, ...options });
   await index.replaceMany(documents(count));
   await index.settle();
   return index;
@@ -120,7 +121,7 @@ describe('local HNSW store', () => {
     const q = queries(1)[0] as number[];
     const before = await first.search(q, 5);
 
-    const reopened = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0 });
+    const reopened = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0, sparse: false });
     const after = await reopened.search(q, 5);
 
     expect(reopened.graphStats()).toMatchObject({ nodes: 400, pending: 0 });
@@ -133,7 +134,7 @@ describe('local HNSW store', () => {
     for (const name of readdirSync(dir).filter((f) => f.startsWith(`ann-${n}.jsonl.hnsw-`)))
       writeFileSync(join(dir, name), 'not a graph');
 
-    const reopened = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0 });
+    const reopened = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0, sparse: false });
     await reopened.settle();
 
     expect(reopened.graphStats()).toMatchObject({ nodes: 300, pending: 0 });
@@ -170,5 +171,87 @@ describe('local HNSW store', () => {
     expect(reader.graphStats()).toMatchObject({ nodes: 301, pending: 0, deleted: 0 });
     expect(await reader.count({ status: 'X' })).toBe(300);
     expect((await reader.search(q, 1))[0]?.id).toBe('other');
+  });
+});
+
+describe('local store, sparse postings', () => {
+  const TYPES = ['amount mismatch', 'missing in target', 'duplicate in source', 'field mismatch'];
+  const embedder = new HashingEmbedder();
+
+  async function texts(count: number, seed: number): Promise<VectorDocument[]> {
+    const rnd = random(seed);
+    const lines = Array.from({ length: count }, (_, i) => {
+      const type = TYPES[Math.floor(rnd() * TYPES.length)] as string;
+      return `${type} trade T${Math.floor(rnd() * 400)} account ACCT${Math.floor(rnd() * 30)} amount ${i % 97}`;
+    });
+    const vectors = await embedder.embed(lines);
+    return lines.map((text, i) => ({
+      id: `s${String(i).padStart(4, '0')}`,
+      vector: vectors[i] as number[],
+      fields: { status: i % 3 === 0 ? 'RESOLVED' : 'OPEN', run_id: `r${i % 7}` },
+      text,
+    }));
+  }
+
+  const QUESTIONS = ['amount mismatch', 'trade T17', 'missing in target account ACCT3', 'duplicate', 'nothing shared'];
+  const FILTERS: Record<string, string>[] = [{}, { status: 'OPEN' }, { run_id: 'r2', status: 'RESOLVED' }];
+
+  /** Ids and scores equal an exact scan's, bit for bit, for every question, filter and k. */
+  async function expectExact(index: AnnVectorIndex, path: string): Promise<void> {
+    // The same store scanning every candidate: the scores it computes are the oracle's.
+    const exact = AnnVectorIndex.load(path, { sparse: false, graphMinDocs: Number.POSITIVE_INFINITY });
+    for (const [q] of await Promise.all(QUESTIONS.map((t) => embedder.embed([t])))) {
+      for (const filter of FILTERS) {
+        for (const k of [1, 10, 50]) {
+          const truth = await exact.search(q as number[], k, filter);
+          const got = await index.search(q as number[], k, filter);
+          expect(got.map((h) => [h.id, h.score])).toEqual(truth.map((h) => [h.id, h.score]));
+        }
+      }
+    }
+  }
+
+  it('answers sparse queries exactly, from the postings, without a graph', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0 });
+    await index.replaceMany(await texts(800, 5));
+
+    await expectExact(index, path);
+
+    expect(index.graphStats()).toMatchObject({ nodes: 0, postings: true });
+    expect(index.graphStats().sparseAnswers).toBeGreaterThan(20);
+  });
+
+  it('stays exact through replacements, deletions, field updates and another instance writing', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: 0 });
+    const docs = await texts(1500, 6);
+    await index.replaceMany(docs);
+    await index.search(docs[0]?.vector as number[], 1);
+
+    const writer = AnnVectorIndex.load(path);
+    // Same ids, other texts: most postings go dead and are laid out again.
+    await writer.replaceMany((await texts(1400, 7)).map((d, i) => ({ ...d, id: `s${String(i).padStart(4, '0')}` })));
+    await writer.deleteWhere('run_id', 'r4');
+    for (let i = 0; i < 60; i++) await writer.updateFields(`s${String(i * 7).padStart(4, '0')}`, { status: 'OPEN' });
+
+    await expectExact(index, path);
+    expect(index.graphStats().postings).toBe(true);
+  });
+
+  it('drops the postings for a dense document and still answers exactly', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path, { graphMinDocs: 1, exactBudget: Number.POSITIVE_INFINITY });
+    await index.replaceMany(await texts(200, 8));
+    await index.search(
+      new Array(1024).fill(0).map((_, i) => (i === 3 ? 1 : 0)),
+      1,
+    );
+    expect(index.graphStats().postings).toBe(true);
+
+    await index.replace({ id: 'dense', vector: new Array(1024).fill(0.5), fields: { status: 'OPEN' }, text: '' });
+
+    await expectExact(index, path);
+    expect(index.graphStats().postings).toBe(false);
   });
 });

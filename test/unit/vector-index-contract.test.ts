@@ -30,7 +30,9 @@ afterAll(async () => {
 });
 
 /** No exact shortcut: every search that can goes through the HNSW graph. */
-const GRAPH_ONLY = { graphMinDocs: 1, exactBudget: 0 };
+const GRAPH_ONLY = { graphMinDocs: 1, exactBudget: 0, sparse: false };
+/** No graph and no exact shortcut: every search the postings can answer goes through them. */
+const SPARSE_ONLY = { graphMinDocs: Number.POSITIVE_INFINITY, exactBudget: 0 };
 
 /** Lets the graph take in every document before each search, so the graph answers (not the tail scan). */
 function throughGraph(index: AnnVectorIndex): VectorIndex {
@@ -51,6 +53,7 @@ function throughGraph(index: AnnVectorIndex): VectorIndex {
 const adapters: [string, () => VectorIndex][] = [
   ['local exact store', () => LocalVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`))],
   ['local HNSW store', () => throughGraph(AnnVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`), GRAPH_ONLY))],
+  ['local sparse postings', () => AnnVectorIndex.load(join(dir, `i${++indexCounter}.jsonl`), SPARSE_ONLY)],
   [
     'OpenSearch Serverless',
     () =>
@@ -246,6 +249,7 @@ describe('OpenSearch Serverless adapter requests', () => {
 describe.each([
   ['exact', (path: string) => LocalVectorIndex.load(path)],
   ['HNSW', (path: string) => throughGraph(AnnVectorIndex.load(path, GRAPH_ONLY))],
+  ['sparse postings', (path: string) => AnnVectorIndex.load(path, SPARSE_ONLY)],
 ])('local %s store', (name, load) => {
   it('keeps its documents across restarts', async () => {
     const path = join(dir, `persist-${name}.jsonl`);

@@ -27,6 +27,8 @@ import { queryIndexPage } from './index-query-dynamo.ts';
 
 /** Calls of one batch before its unprocessed rest is handed back as a transient failure. */
 const MAX_BATCH_ATTEMPTS = 8;
+/** BatchWriteItem calls of one putNew in flight at once (bounded: a burst is throttled on AWS too). */
+const PUT_CALLS_AT_ONCE = 4;
 
 const STATE_ATTRIBUTES = [
   'exception_id',
@@ -96,25 +98,35 @@ export class DynamoExceptionStore implements ExceptionStore {
   }
 
   async putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void> {
-    // BatchWriteItem: at most 25 items a call.
-    for (let i = 0; i < records.length; i += 25) {
-      await retryUnprocessed(
-        records.slice(i, i + 25).map((r) => {
-          const item: StoredException = {
-            ...r,
-            record_type: EXCEPTION_RECORD_TYPE,
-            dataset_date: datasetDateKey(r.dataset, r.business_date),
-            last_seen_at: r.created_at,
-          };
-          return { PutRequest: { Item: { ...item } as Record<string, unknown> } };
-        }),
-        async (requests) => {
-          const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
-          return (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
-        },
-        { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (left) => `BatchWriteItem left ${left} items unprocessed` },
-      );
-    }
+    // BatchWriteItem: at most 25 items a call; a few calls in flight hide each round trip.
+    let next = 0;
+    const writer = async () => {
+      while (next < records.length) {
+        const start = next;
+        next += 25;
+        await this.putBatch(records.slice(start, start + 25));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUT_CALLS_AT_ONCE, Math.ceil(records.length / 25)) }, writer));
+  }
+
+  private async putBatch(batch: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void> {
+    await retryUnprocessed(
+      batch.map((r) => {
+        const item: StoredException = {
+          ...r,
+          record_type: EXCEPTION_RECORD_TYPE,
+          dataset_date: datasetDateKey(r.dataset, r.business_date),
+          last_seen_at: r.created_at,
+        };
+        return { PutRequest: { Item: { ...item } as Record<string, unknown> } };
+      }),
+      async (requests) => {
+        const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
+        return (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
+      },
+      { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (left) => `BatchWriteItem left ${left} items unprocessed` },
+    );
   }
 
   async update(change: ExceptionChange): Promise<boolean> {

@@ -11,6 +11,7 @@ import {
   type Page,
   type Run,
 } from '../api.ts';
+import { usePagedListing } from '../paging.ts';
 import { Badge, BarChart, ErrorMessage, Field, Loading, when } from './common.tsx';
 import { StaleUploads } from './runs.tsx';
 
@@ -114,25 +115,9 @@ export function FilterForm({
 export function ExceptionsView({ query }: { query: URLSearchParams }) {
   const filters = filtersFrom(query);
   const filterKey = JSON.stringify(filters);
-  const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
-  const [page, setPage] = useState<Page<ExceptionItem> | null>(null);
+  const { page, error, pageNumber, previous, next } = usePagedListing<ExceptionItem>('/exceptions', filters, PAGE_SIZE);
   const [counts, setCounts] = useState<ExceptionCounts | null>(null);
   const [run, setRun] = useState<Run | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const token = tokens[tokens.length - 1];
-
-  useEffect(() => setTokens([undefined]), [filterKey]);
-  useEffect(() => {
-    let live = true;
-    setPage(null);
-    setError(null);
-    api<Page<ExceptionItem>>('/exceptions', { query: { ...filters, limit: String(PAGE_SIZE), next_token: token } })
-      .then((p) => live && setPage(p))
-      .catch((e: unknown) => live && setError(e));
-    return () => {
-      live = false;
-    };
-  }, [filterKey, token]);
   useEffect(() => {
     let live = true;
     setCounts(null);
@@ -182,7 +167,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
           <p class="muted" role="status" aria-live="polite">
             {page.count === 0
               ? 'No exceptions match these filters.'
-              : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, newest first (page ${tokens.length}).`}
+              : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, newest first (page ${pageNumber}).`}
           </p>
           {page.count > 0 && (
             <div class="table-wrap">
@@ -230,20 +215,10 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
             </div>
           )}
           <nav class="pager" aria-label="Pages">
-            <button
-              type="button"
-              class="secondary"
-              disabled={tokens.length === 1}
-              onClick={() => setTokens(tokens.slice(0, -1))}
-            >
+            <button type="button" class="secondary" disabled={!previous} onClick={previous}>
               Previous page
             </button>
-            <button
-              type="button"
-              class="secondary"
-              disabled={!page.next_token}
-              onClick={() => page.next_token && setTokens([...tokens, page.next_token])}
-            >
+            <button type="button" class="secondary" disabled={!next} onClick={next}>
               Next page
             </button>
           </nav>

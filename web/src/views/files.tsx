@@ -1,6 +1,7 @@
 /** The intake view: each side's current file, accepted or rejected (and why), newest ingest first. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, FILE_STATUSES, type FileItem, type Page } from '../api.ts';
+import { FILE_STATUSES, type FileItem } from '../api.ts';
+import { usePagedListing } from '../paging.ts';
 import { Badge, ErrorMessage, Field, Loading, when } from './common.tsx';
 
 const FILTERS = ['dataset', 'business_date', 'status'] as const;
@@ -103,24 +104,7 @@ function Reason({ file }: { file: FileItem }) {
 
 export function FilesView({ query }: { query: URLSearchParams }) {
   const filters = filtersFrom(query);
-  const filterKey = JSON.stringify(filters);
-  const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
-  const [page, setPage] = useState<Page<FileItem> | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const token = tokens[tokens.length - 1];
-
-  useEffect(() => setTokens([undefined]), [filterKey]);
-  useEffect(() => {
-    let live = true;
-    setPage(null);
-    setError(null);
-    api<Page<FileItem>>('/files', { query: { ...filters, limit: String(PAGE_SIZE), next_token: token } })
-      .then((p) => live && setPage(p))
-      .catch((e: unknown) => live && setError(e));
-    return () => {
-      live = false;
-    };
-  }, [filterKey, token]);
+  const { page, error, pageNumber, previous, next } = usePagedListing<FileItem>('/files', filters, PAGE_SIZE);
 
   return (
     <section aria-labelledby="files-title">
@@ -137,7 +121,7 @@ export function FilesView({ query }: { query: URLSearchParams }) {
           <p class="muted" role="status" aria-live="polite">
             {page.count === 0
               ? 'No files match these filters.'
-              : `Showing ${page.count} file${page.count === 1 ? '' : 's'}, newest first (page ${tokens.length}).`}
+              : `Showing ${page.count} file${page.count === 1 ? '' : 's'}, newest first (page ${pageNumber}).`}
           </p>
           {page.count > 0 && (
             <div class="table-wrap">
@@ -185,20 +169,10 @@ export function FilesView({ query }: { query: URLSearchParams }) {
             </div>
           )}
           <nav class="pager" aria-label="Pages">
-            <button
-              type="button"
-              class="secondary"
-              disabled={tokens.length === 1}
-              onClick={() => setTokens(tokens.slice(0, -1))}
-            >
+            <button type="button" class="secondary" disabled={!previous} onClick={previous}>
               Previous page
             </button>
-            <button
-              type="button"
-              class="secondary"
-              disabled={!page.next_token}
-              onClick={() => page.next_token && setTokens([...tokens, page.next_token])}
-            >
+            <button type="button" class="secondary" disabled={!next} onClick={next}>
               Next page
             </button>
           </nav>

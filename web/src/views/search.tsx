@@ -65,7 +65,12 @@ export function SearchView({ query }: { query: URLSearchParams }) {
         class="searchbar"
         onSubmit={(e) => {
           e.preventDefault();
-          search(q, filters);
+          // The field's own value: state set by the last keystroke may not have rendered yet (a
+          // fast Enter right after typing would otherwise search the previous text, or nothing).
+          const field = (e.currentTarget as HTMLFormElement).elements.namedItem('q') as HTMLInputElement | null;
+          const text = field?.value ?? q;
+          setQ(text);
+          search(text, filters);
         }}
       >
         <Field id="q" label="Search exceptions">

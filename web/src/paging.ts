@@ -1,0 +1,49 @@
+/**
+ * One paged listing of the API (GET /exceptions, GET /files...): the current page for the filters,
+ * the stack of page tokens behind "Previous" and "Next", and a reset when the filters change.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { api, type Page } from './api.ts';
+
+export interface PagedListing<T> {
+  readonly page: Page<T> | null;
+  readonly error: unknown;
+  /** 1 on the first page. */
+  readonly pageNumber: number;
+  readonly previous: (() => void) | undefined;
+  readonly next: (() => void) | undefined;
+}
+
+export function usePagedListing<T>(
+  path: string,
+  filters: Record<string, string | undefined>,
+  pageSize: number,
+): PagedListing<T> {
+  const filterKey = JSON.stringify(filters);
+  const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
+  const [page, setPage] = useState<Page<T> | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const token = tokens[tokens.length - 1];
+
+  useEffect(() => setTokens([undefined]), [filterKey]);
+  useEffect(() => {
+    let live = true;
+    setPage(null);
+    setError(null);
+    api<Page<T>>(path, { query: { ...filters, limit: String(pageSize), next_token: token } })
+      .then((p) => live && setPage(p))
+      .catch((e: unknown) => live && setError(e));
+    return () => {
+      live = false;
+    };
+  }, [path, filterKey, token]);
+
+  const nextToken = page?.next_token;
+  return {
+    page,
+    error,
+    pageNumber: tokens.length,
+    previous: tokens.length > 1 ? () => setTokens(tokens.slice(0, -1)) : undefined,
+    next: nextToken ? () => setTokens([...tokens, nextToken]) : undefined,
+  };
+}
