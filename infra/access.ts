@@ -55,9 +55,10 @@ export interface FunctionAccess {
 }
 
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
-  // Extracts under incoming/; policy documents under policies/ are chunked, embedded and indexed.
+  // Extracts under incoming/; policy documents under policies/ are chunked, embedded and indexed;
+  // a dataset's policy that validates is put in force (policies-in-force/), which extracts are checked against.
   'ingest-worker': {
-    objects: { read: ['incoming', 'policies'] },
+    objects: { read: ['incoming', 'policies', 'policiesInForce'], write: ['policiesInForce'] },
     tables: {
       files: ['GetItem', 'PutItem'],
       runs: ['GetItem', 'PutItem'],
@@ -69,8 +70,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { policies: 'own' },
   },
   // Mirrors the status of exceptions it resolves into the exceptions index (issue 9, defect 1).
+  // Reads the dataset's policy in force at the start of each run.
   recon: {
-    objects: { read: ['incoming'] },
+    objects: { read: ['incoming', 'policiesInForce'] },
     tables: {
       files: ['GetItem'],
       // Claim, renew, release and finish a run; read it when the claim fails (done, or held elsewhere).
@@ -85,10 +87,12 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     models: ['triage', 'fallback', 'embedding'],
     search: { policies: 'search', exceptions: 'own' },
   },
-  // Signs upload URLs (the signer's role must be allowed the PUT), lists/updates exceptions,
+  // Signs upload URLs (the signer's role must be allowed the PUT) for datasets with a policy, lists/updates exceptions,
   // searches, and mirrors PATCHed statuses into the exceptions index (issue 9, defect 2).
   'query-api': {
-    objects: { write: ['incoming'], probeBucket: true },
+    // Lists the policies in force: POST /uploads refuses a dataset without one.
+    // Signs `tally policy push` uploads of one dataset's policy (POST /policies).
+    objects: { write: ['incoming', 'datasetPolicies'], list: ['policiesInForce'], probeBucket: true },
     tables: {
       exceptions: ['GetItem', 'Query', 'UpdateItem'],
       runs: ['GetItem', 'Query'],

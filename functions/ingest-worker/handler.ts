@@ -5,7 +5,8 @@ import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
 import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
-import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
+import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
+import { withBundledPolicies } from '../shared/dataset-policies.ts';
 import { ENV } from '../shared/resources.ts';
 import {
   consumedQueue,
@@ -37,7 +38,7 @@ export function defaultDeps(): IngestDeps & SqsConsumerDeps {
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
     idempotency: new DynamoIdempotencyStore(aws.dynamo, config[ENV.idempotencyTable]),
     reconQueue: new SqsQueue(aws.sqs, config[ENV.reconQueueUrl]),
-    policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
+    policies: withBundledPolicies(new S3DatasetPolicies(aws.s3)),
     policyCorpus: { embedder: createEmbedder(), index: createVectorIndex('policies') },
     now: Date.now,
     // About one visibility timeout (at most a minute), renewed while the ingest goes on: a dead

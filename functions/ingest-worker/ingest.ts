@@ -6,9 +6,10 @@
  * sides of a (dataset, date) are accepted asks for exactly one reconciliation run.
  */
 import { createHash } from 'node:crypto';
-import { validateExtract } from '../shared/extract.ts';
+import { validateExtract, type ValidationResult } from '../shared/extract.ts';
 import { PermanentError, TransientError } from '../shared/errors.ts';
-import type { ReconPolicy } from '../shared/policy.ts';
+import { validateDatasetPolicy, type DatasetPolicyStore } from '../shared/dataset-policies.ts';
+import { PolicyError } from '../shared/policy.ts';
 import {
   ObjectChangedError,
   ObjectMissingError,
@@ -26,8 +27,10 @@ import type { ReconRequest } from '../shared/messages.ts';
 import {
   compareSequencers,
   DATASET_RULE,
+  datasetPolicyKey,
   idempotencyKey,
   INCOMING_KEY_LAYOUT,
+  parseDatasetPolicyKey,
   parseIncomingKey,
   type IncomingKey,
 } from '../shared/keys.ts';
@@ -39,15 +42,21 @@ import type { ObjectCreatedEvent } from '../shared/messages.ts';
 function requireIncomingKey(key: string): IncomingKey {
   const parsed = parseIncomingKey(key);
   if (parsed.ok) return parsed.key;
-  const expected = `expected ${INCOMING_KEY_LAYOUT} with dataset made of ${DATASET_RULE} (or ${PREFIXES.policies}{name}.md for a governance document)`;
+  const expected = `expected ${INCOMING_KEY_LAYOUT} with dataset made of ${DATASET_RULE} (or ${PREFIXES.policies}{name}.md for a governance document, ${PREFIXES.policies}datasets/{dataset}.md for a dataset's policy)`;
   throw new PermanentError('INVALID_KEY', `object key "${key}" ${parsed.reason}; ${expected}`);
 }
 
-const POLICY_KEY = /^policies\/([A-Za-z0-9][A-Za-z0-9._-]{0,127}\.md)$/;
+const POLICY_KEY = /^policies\/((?:datasets\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.md)$/;
 
-/** `policies/{name}.md`: a governance document for the triage corpus. */
+/**
+ * `policies/{name}.md`, a governance document for the triage corpus, or
+ * `policies/datasets/{dataset}.md`, a dataset's policy (cited by the triage too): the document's
+ * name under policies/.
+ */
 export function parsePolicyKey(key: string): string | undefined {
-  return POLICY_KEY.exec(key)?.[1];
+  const document = POLICY_KEY.exec(key)?.[1];
+  if (document?.startsWith('datasets/') && parseDatasetPolicyKey(key) === undefined) return undefined;
+  return document;
 }
 
 export interface PolicyCorpusDeps {
@@ -61,7 +70,8 @@ export interface IngestDeps {
   readonly runs: RunStore;
   readonly idempotency: IdempotencyStore;
   readonly reconQueue: MessageQueue<ReconRequest>;
-  readonly policy: ReconPolicy;
+  /** Each dataset's policy in force: what its extracts are validated against; where an accepted upload goes. */
+  readonly policies: DatasetPolicyStore;
   /** Where governance documents under policies/ are chunked, embedded and indexed. */
   readonly policyCorpus: PolicyCorpusDeps;
   readonly now: () => number;
@@ -132,9 +142,25 @@ async function ingestOnce(
   deps: IngestDeps,
 ): Promise<IngestOutcome> {
   const { object } = event.detail;
-  let validation;
+  let validation: ValidationResult;
   try {
-    validation = await validateExtract(await deps.objects.read(ref), `s3://${ref.bucket}/${ref.key}`, deps.policy);
+    const policy = await deps.policies.current(ref.bucket, key.dataset);
+    const file = `s3://${ref.bucket}/${ref.key}`;
+    const expected = policy?.sides[key.side].format;
+    validation =
+      policy === undefined
+        ? {
+            ok: false,
+            code: 'NO_POLICY',
+            message: `${file}: dataset "${key.dataset}" has no policy; upload ${datasetPolicyKey(key.dataset)} first`,
+          }
+        : expected !== key.format
+          ? {
+              ok: false,
+              code: 'FORMAT_MISMATCH',
+              message: `${file}: is ${key.format}; the ${key.dataset} policy reads the ${key.side} as ${expected ?? 'csv'} (upload it as ${key.side}.${expected ?? 'csv'})`,
+            }
+          : await validateExtract(await deps.objects.read(ref), file, policy, key.side);
   } catch (error) {
     // Overwritten or deleted since the event: a later event describes the current object.
     if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) return { outcome: 'STALE' };
@@ -218,6 +244,17 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
       throw new PermanentError('ENCODING', `s3://${ref.bucket}/${ref.key} is not valid UTF-8`);
     throw error;
   }
+  // A dataset's policy is validated before anything else: one that does not validate changes
+  // nothing (the version in force stays), and every problem is named for `tally dlq`.
+  const dataset = parseDatasetPolicyKey(ref.key);
+  if (dataset !== undefined) {
+    try {
+      validateDatasetPolicy(dataset, text, `s3://${ref.bucket}/${ref.key}`);
+    } catch (error) {
+      if (error instanceof PolicyError) throw new PermanentError('POLICY_INVALID', error.message);
+      throw error;
+    }
+  }
   const passages = splitIntoPassages(document, text);
   if (passages.length === 0)
     throw new PermanentError('POLICY_EMPTY', `s3://${ref.bucket}/${ref.key} has no headed sections to cite`);
@@ -241,6 +278,8 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
       },
     });
   }
+  // Last: a retry after a failure above indexes again and then puts it in force.
+  if (dataset !== undefined) await deps.policies.accept(ref.bucket, dataset, text);
   return { outcome: 'POLICY_INDEXED', document, passages: passages.length, replaced };
 }
 

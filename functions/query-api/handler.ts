@@ -13,6 +13,8 @@ import { router } from './routes.ts';
 import { S3UploadSigner } from './s3.ts';
 import { SqsQueueMonitor } from './sqs-monitor.ts';
 import type { QueryApiDeps } from './ports.ts';
+import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
+import { withBundledPolicies } from '../shared/dataset-policies.ts';
 
 const logger = createLogger('query-api');
 
@@ -26,9 +28,11 @@ export function defaultDeps(): QueryApiDeps {
   });
   const uploads = new S3UploadSigner(aws.s3, config.bucket);
   const embedder = createEmbedder();
+  const policies = withBundledPolicies(new S3DatasetPolicies(aws.s3));
   return {
     store,
     uploads,
+    datasets: { known: () => policies.known(config.bucket) },
     healthChecks: [store.healthCheck(), uploads.healthCheck()],
     embedder,
     exceptionsIndex: createVectorIndex('exceptions', process.env, embedder.dimensions),

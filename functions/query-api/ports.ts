@@ -38,6 +38,11 @@ export interface HealthCheck {
 export interface QueryApiDeps {
   readonly store: QueryStore;
   readonly uploads: UploadSigner;
+  /**
+   * The datasets that have a policy: POST /uploads refuses any other. Absent only in tests that
+   * do not exercise uploads.
+   */
+  readonly datasets?: { known(): Promise<string[]> };
   readonly healthChecks: readonly HealthCheck[];
   readonly embedder: Embedder;
   readonly exceptionsIndex: VectorIndex;

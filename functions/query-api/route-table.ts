@@ -17,6 +17,7 @@ export interface ApiRoute {
 const DECLARED = [
   { method: 'GET', path: '/health', public: true },
   { method: 'POST', path: '/uploads' },
+  { method: 'POST', path: '/policies' },
   { method: 'GET', path: '/exceptions' },
   { method: 'GET', path: '/exception-counts' },
   { method: 'GET', path: '/exceptions/{id}' },
@@ -24,6 +25,7 @@ const DECLARED = [
   { method: 'GET', path: '/search' },
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{run_id}' },
+  { method: 'GET', path: '/runs/{run_id}/report' },
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
 ] as const satisfies readonly ApiRoute[];

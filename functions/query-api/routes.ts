@@ -18,11 +18,14 @@ import {
   patchBodySchema,
   runsQuerySchema,
   searchQuerySchema,
+  policyUploadBodySchema,
+  reportQuerySchema,
   uploadBodySchema,
 } from './schemas.ts';
 import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
-import { createUpload } from './uploads.ts';
+import { createPolicyUpload, createUpload } from './uploads.ts';
+import { REPORT_CONTENT_TYPES, runReport } from './run-report.ts';
 import { getException, patchException } from './workflow.ts';
 import type { QueryApiDeps } from './ports.ts';
 
@@ -64,6 +67,12 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     logger.info('upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
     return json(201, ticket);
   },
+  'POST /policies': async ({ event, deps, logger }) => {
+    const body = parseInput(policyUploadBodySchema, parseJsonBody(event), 'policy upload request');
+    const ticket = await createPolicyUpload(body, deps);
+    logger.info('policy upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
+    return json(201, ticket);
+  },
   'GET /exceptions': async ({ event, deps }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
     const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
@@ -94,6 +103,23 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     json(200, await listFiles(parseInput(filesQuerySchema, queryParameters(event), 'query'), deps)),
   // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
   'GET /queues': async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
+  // The run report people read (functions/recon/report.ts): HTML by default, or Markdown.
+  'GET /runs/{run_id}/report': async ({ event, params, deps }) => {
+    const runId = params.run_id as string;
+    if (runId.length > MAX_RUN_ID_LENGTH)
+      throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+    const { format } = parseInput(reportQuerySchema, queryParameters(event), 'query');
+    return {
+      statusCode: 200,
+      headers: {
+        'content-type': REPORT_CONTENT_TYPES[format],
+        'cache-control': 'no-store',
+        // Self-contained: inline styles, no scripts, nothing fetched.
+        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+      },
+      body: await runReport(runId, format, deps),
+    };
+  },
   'GET /runs/{run_id}': async ({ params, deps }) => {
     const runId = params.run_id as string;
     if (runId.length > MAX_RUN_ID_LENGTH)

@@ -6,12 +6,20 @@ import { z } from 'zod';
 import { EXCEPTION_STATUSES } from '../shared/exception-lifecycle.ts';
 import { DATASET_PATTERN, DATASET_RULE, isCalendarDate } from '../shared/keys.ts';
 import { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
+import { FORMATS } from '../shared/policy.ts';
 import { FILE_STATUSES } from '../shared/tables/files.ts';
 import { BadRequestError } from './errors.ts';
 
 // Routes check exception ids against this; it lives with the other ids.
 export { EXCEPTION_ID_PATTERN } from '../shared/keys.ts';
-export const UPLOAD_CONTENT_TYPES = ['text/csv', 'text/plain'] as const;
+export const UPLOAD_CONTENT_TYPES = [
+  'text/csv',
+  'text/plain',
+  'application/x-ndjson',
+  'application/vnd.apache.parquet',
+  'application/gzip',
+  'application/octet-stream',
+] as const;
 /** S3's limit for a single PUT; larger files need a multipart upload. */
 export const MAX_UPLOAD_BYTES = 5 * 1024 ** 3;
 export const LIST_LIMIT = { min: 1, max: 200, default: 25 } as const;
@@ -128,6 +136,11 @@ export const searchQuerySchema = strictObject(
 );
 export type SearchQuery = z.infer<typeof searchQuerySchema>;
 
+export const reportQuerySchema = strictObject(
+  { format: z.enum(['md', 'html'], { error: expected('md or html') }).default('html') },
+  'query parameter',
+);
+
 export const runsQuerySchema = strictObject(
   {
     dataset: dataset.optional(),
@@ -195,7 +208,10 @@ export const uploadBodySchema = strictObject(
     dataset,
     business_date: calendarDate,
     side: oneOf(SIDES),
-    content_type: oneOf(UPLOAD_CONTENT_TYPES),
+    format: oneOf(FORMATS).optional(),
+    gzip: z.boolean({ error: expected('true or false', 'whether the file is gzip-compressed') }).optional(),
+    /** Signed as given; by default the format's (functions/shared/keys.ts contentTypeOf). */
+    content_type: oneOf(UPLOAD_CONTENT_TYPES).optional(),
     content_length: z
       .number({ error: expected('a whole number of bytes', 'the file size in bytes') })
       .int('must be an integer')
@@ -205,6 +221,22 @@ export const uploadBodySchema = strictObject(
   'field',
 );
 export type UploadBody = z.infer<typeof uploadBodySchema>;
+
+/** A policy document is prose and one JSON block: far below this. */
+export const MAX_POLICY_BYTES = 1024 * 1024;
+
+export const policyUploadBodySchema = strictObject(
+  {
+    dataset,
+    content_length: z
+      .number({ error: expected('a whole number of bytes', 'the file size in bytes') })
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(MAX_POLICY_BYTES, `must be at most ${MAX_POLICY_BYTES} bytes (a policy document)`),
+  },
+  'field',
+);
+export type PolicyUploadBody = z.infer<typeof policyUploadBodySchema>;
 
 /** Parses `input` or throws a 400 listing every problem. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {

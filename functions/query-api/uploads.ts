@@ -1,7 +1,8 @@
 /** Pre-signed uploads: the server chooses the key; the client only says what it is sending. */
 import type { UploadTicket } from '../shared/api-types.ts';
-import { incomingKey } from '../shared/keys.ts';
-import type { UploadBody } from './schemas.ts';
+import { contentTypeOf, datasetPolicyKey, incomingKey } from '../shared/keys.ts';
+import { BadRequestError } from './errors.ts';
+import type { PolicyUploadBody, UploadBody } from './schemas.ts';
 import type { UploadSigner } from './ports.ts';
 
 /** Long enough to start a large upload by hand; S3 checks expiry when the PUT starts, not when it ends. */
@@ -9,12 +10,29 @@ export const UPLOAD_URL_TTL_SECONDS = 300;
 
 export async function createUpload(
   body: UploadBody,
-  deps: { uploads: UploadSigner; now: () => number },
+  deps: { uploads: UploadSigner; datasets?: { known(): Promise<string[]> }; now: () => number },
 ): Promise<UploadTicket> {
-  const key = incomingKey({ dataset: body.dataset, businessDate: body.business_date, side: body.side });
+  // An extract of a dataset with no policy could only be rejected at ingest: say so now.
+  const known = await deps.datasets?.known();
+  if (known !== undefined && !known.includes(body.dataset))
+    throw new BadRequestError(
+      'UNKNOWN_DATASET',
+      `dataset "${body.dataset}" has no policy; known datasets: ${known.join(', ') || '(none)'} (a new dataset starts with uploading ${datasetPolicyKey(body.dataset)})`,
+      { known_datasets: known },
+    );
+  const format = body.format ?? 'csv';
+  const gzip = body.gzip ?? false;
+  const key = incomingKey({
+    dataset: body.dataset,
+    businessDate: body.business_date,
+    side: body.side,
+    format,
+    gzip,
+  });
+  const contentType = body.content_type ?? contentTypeOf(format, gzip);
   const url = await deps.uploads.presignPut({
     key,
-    contentType: body.content_type,
+    contentType,
     contentLength: body.content_length,
     expiresInSeconds: UPLOAD_URL_TTL_SECONDS,
   });
@@ -22,7 +40,32 @@ export async function createUpload(
     url,
     method: 'PUT',
     key,
-    headers: { 'content-type': body.content_type, 'content-length': String(body.content_length) },
+    headers: { 'content-type': contentType, 'content-length': String(body.content_length) },
+    expires_at: new Date(deps.now() + UPLOAD_URL_TTL_SECONDS * 1000).toISOString(),
+  };
+}
+
+/**
+ * A pre-signed PUT of one dataset's policy to `policies/datasets/{dataset}.md`. Ingest validates
+ * it when it lands and puts it in force only if it validates (`tally policy push` checks first).
+ */
+export async function createPolicyUpload(
+  body: PolicyUploadBody,
+  deps: { uploads: UploadSigner; now: () => number },
+): Promise<UploadTicket> {
+  const key = datasetPolicyKey(body.dataset);
+  const contentType = 'text/markdown';
+  const url = await deps.uploads.presignPut({
+    key,
+    contentType,
+    contentLength: body.content_length,
+    expiresInSeconds: UPLOAD_URL_TTL_SECONDS,
+  });
+  return {
+    url,
+    method: 'PUT',
+    key,
+    headers: { 'content-type': contentType, 'content-length': String(body.content_length) },
     expires_at: new Date(deps.now() + UPLOAD_URL_TTL_SECONDS * 1000).toISOString(),
   };
 }

@@ -9,7 +9,6 @@ export function reconConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.filesTable]: required,
       [ENV.runsTable]: required,
       [ENV.exceptionsTable]: required,
-      [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),
       [ENV.s3ForcePathStyle]: flag,
       [ENV.failuresTable]: z.string().optional(),
       [ENV.deadLetterQueueUrl]: z.string().optional(),

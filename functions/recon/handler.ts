@@ -6,7 +6,8 @@ import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
 import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { reconRequestSchema } from '../shared/messages.ts';
-import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
+import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
+import { withBundledPolicies } from '../shared/dataset-policies.ts';
 import { ENV } from '../shared/resources.ts';
 import {
   consumedQueue,
@@ -38,7 +39,7 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
     exceptions: new DynamoExceptionStore(aws.dynamo, config[ENV.exceptionsTable]),
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     exceptionsIndex: createVectorIndex('exceptions'),
-    policy: loadReconPolicyFile(config[ENV.reconPolicyPath]),
+    policies: withBundledPolicies(new S3DatasetPolicies(aws.s3)),
     now: Date.now,
     // About one visibility timeout (at most a minute), renewed while the run goes on: a dead
     // worker's claim is free again by the time its message comes back.

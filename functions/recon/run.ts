@@ -12,7 +12,7 @@ import { exceptionId } from '../shared/keys.ts';
 import { INITIAL_STATUS, reconReopens, reconResolves } from '../shared/exception-lifecycle.ts';
 import { TransientError } from '../shared/errors.ts';
 import type { ReconRequest, TriageRequest } from '../shared/messages.ts';
-import type { ReconPolicy } from '../shared/policy.ts';
+import type { DatasetPolicyStore } from '../shared/dataset-policies.ts';
 import { ObjectChangedError, ObjectMissingError, type MessageQueue, type ObjectStore } from '../shared/ports.ts';
 import type { ExceptionStore, StoredExceptionState } from '../shared/tables/exceptions.ts';
 import type { FileStore } from '../shared/tables/files.ts';
@@ -30,7 +30,8 @@ export interface ReconRunDeps {
   readonly triageQueue: MessageQueue<TriageRequest>;
   /** The searchable copies: status changes made here are mirrored there. */
   readonly exceptionsIndex: Pick<VectorIndex, 'updateFields'>;
-  readonly policy: ReconPolicy;
+  /** Each dataset's policy in force: read at the start of each run, so an upload applies from the next run. */
+  readonly policies: DatasetPolicyStore;
   readonly now: () => number;
   /**
    * How long one worker owns a run without renewing it: a heartbeat renews it every third of
@@ -99,12 +100,23 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     return { outcome: 'SUPERSEDED' };
   }
 
+  const policy = await deps.policies.current(request.source.bucket, request.dataset);
+  if (policy === undefined) {
+    // Ingest refuses such extracts; reached only if the policy went away in between.
+    const message = `dataset "${request.dataset}" has no policy`;
+    await deps.runs.finish(request.run_id, owner, {
+      status: 'FAILED',
+      completed_at: iso(deps.now()),
+      error: { code: 'NO_POLICY', message, file: `s3://${request.source.bucket}/${request.source.key}` },
+    });
+    return { outcome: 'FAILED', code: 'NO_POLICY', message };
+  }
   let result;
   try {
     result = await reconcile(
       { name: `s3://${request.source.bucket}/${request.source.key}`, stream: await deps.objects.read(request.source) },
       { name: `s3://${request.target.bucket}/${request.target.key}`, stream: await deps.objects.read(request.target) },
-      deps.policy,
+      policy,
     );
   } catch (error) {
     if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) {
@@ -133,8 +145,8 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
   await deps.runs.finish(request.run_id, owner, {
     status: 'COMPLETED',
     completed_at: iso(deps.now()),
-    policy_version: deps.policy.policyVersion,
-    policy_hash: deps.policy.hash,
+    policy_version: policy.policyVersion,
+    policy_hash: policy.hash,
     summary: { ...result.summary, ...counts },
   });
   return { outcome: 'COMPLETED', exceptions: result.summary.exceptions, ...counts };

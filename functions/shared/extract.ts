@@ -1,9 +1,11 @@
 /**
- * What makes a CSV extract acceptable before any reconciliation: UTF-8, a readable structure,
+ * What makes an extract (CSV, JSON Lines or Parquet) acceptable before any reconciliation: UTF-8, a readable structure,
  * a header with unique, non-empty names that include every column the policy needs.
  */
-import { Buffer } from 'node:buffer';
-import { CsvFileError, fieldsOf, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
+import { CsvFileError, fieldsOf, fieldsWith, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
+import { gunzipIfCompressed, GzipError } from './formats/gzip.ts';
+import { JsonLinesFileError, readJsonLinesInto, type JsonLinesSink } from './formats/jsonl.ts';
+import { ParquetFileError, readParquetInto, type ParquetSink } from './formats/parquet.ts';
 import { requiredColumns, type ReconPolicy } from './policy.ts';
 import type { Side } from './types.ts';
 
@@ -79,41 +81,113 @@ export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy
 export type ValidationResult =
   { ok: true; rows: number; header: string[] } | { ok: false; code: string; message: string; line?: number };
 
-/** Checks the header, counts the data rows after it. */
-class ExtractCounter implements CsvSink {
+/** Checks the header, counts the data rows after it: a CSV side. */
+class CsvCounter implements CsvSink {
   header: string[] | undefined;
   rows = 0;
   private readonly file: string;
   private readonly policy: ReconPolicy;
-  constructor(file: string, policy: ReconPolicy) {
+  private readonly side: Side;
+  constructor(file: string, policy: ReconPolicy, side: Side) {
     this.file = file;
     this.policy = policy;
+    this.side = side;
+  }
+  private get delimiter(): string {
+    return this.policy.sides[this.side].delimiter;
   }
   plain(buf: string, start: number, end: number, line: number): void {
     if (this.header === undefined)
-      this.header = checkHeader({ line, plain: buf.slice(start, end) }, this.file, this.policy);
+      this.header = checkHeader(
+        { line, fields: fieldsWith({ line, plain: buf.slice(start, end) }, this.delimiter) },
+        this.file,
+        this.policy,
+        this.side,
+      );
     else this.rows++;
   }
   record(record: CsvRecord): void {
-    if (this.header === undefined) this.header = checkHeader(record, this.file, this.policy);
+    if (this.header === undefined)
+      this.header = checkHeader(
+        record.fields === undefined ? { line: record.line, fields: fieldsWith(record, this.delimiter) } : record,
+        this.file,
+        this.policy,
+        this.side,
+      );
     else this.rows++;
   }
 }
 
 /**
- * Reads the whole extract once with recon's reader (`readCsvInto`), so a file that passes here
- * reads the same in recon: counts data rows and fails on anything that would stop recon
- * (encoding, structure, header). Row-level problems (a bad amount, a ragged row) are not file
- * errors: recon reports them as INVALID_RECORD exceptions.
+ * Counts the objects of a JSON Lines side. A line that is not an object is recon's INVALID_RECORD
+ * (a row problem, as a ragged CSV row is), not a reason to refuse the file.
+ */
+class JsonLinesCounter implements JsonLinesSink {
+  rows = 0;
+  line(): void {
+    this.rows++;
+  }
+}
+
+/** Checks a Parquet side's columns and counts its rows. */
+class ParquetCounter implements ParquetSink {
+  header: string[] | undefined;
+  rows = 0;
+  private readonly file: string;
+  private readonly policy: ReconPolicy;
+  private readonly side: Side;
+  constructor(file: string, policy: ReconPolicy, side: Side) {
+    this.file = file;
+    this.policy = policy;
+    this.side = side;
+  }
+  parquetColumns(names: string[]): void {
+    const header = names.map((n) => n.trim().toLowerCase());
+    const required = requiredColumns(this.policy, this.side);
+    const missing = required.filter((c) => !header.includes(c));
+    if (missing.length > 0)
+      throw new ReconInputError(
+        'MISSING_COLUMNS',
+        this.file,
+        `missing required column(s) ${missing.join(', ')}; expected columns ${required.join(', ')}, found ${header.join(', ')}`,
+      );
+    this.header = header;
+  }
+  parquetRow(): void {
+    this.rows++;
+  }
+}
+
+/**
+ * Reads the whole extract once with recon's readers (the side's format and CSV options, gzip
+ * detected from the bytes), so a file that passes here reads the same in recon: counts data rows
+ * and fails on anything that would stop recon (encoding, structure, header, columns). Row-level
+ * problems (a bad amount, a ragged row, a line that is not a JSON object) are not file errors:
+ * recon reports them as INVALID_RECORD exceptions.
  */
 export async function validateExtract(
   stream: AsyncIterable<Uint8Array | string>,
   file: string,
   policy: ReconPolicy,
+  side: Side = 'source',
 ): Promise<ValidationResult> {
-  const counter = new ExtractCounter(file, policy);
+  const options = policy.sides[side];
+  const input = gunzipIfCompressed(stream);
+  let counted: { header: string[] | undefined; rows: number };
   try {
-    await readCsvInto(refusingGzip(stream, file), counter);
+    if (options.format === 'jsonl') {
+      const counter = new JsonLinesCounter();
+      await readJsonLinesInto(input, counter);
+      counted = { header: counter.rows > 0 ? requiredColumns(policy, side) : undefined, rows: counter.rows };
+    } else if (options.format === 'parquet') {
+      const counter = new ParquetCounter(file, policy, side);
+      await readParquetInto(input, counter);
+      counted = counter;
+    } else {
+      const counter = new CsvCounter(file, policy, side);
+      await readCsvInto(input, counter, { delimiter: options.delimiter, encoding: options.encoding });
+      counted = counter;
+    }
   } catch (error) {
     if (error instanceof ReconInputError)
       return {
@@ -122,67 +196,33 @@ export async function validateExtract(
         message: error.message,
         ...(error.line === undefined ? {} : { line: error.line }),
       };
-    if (error instanceof CsvFileError)
+    if (error instanceof CsvFileError || error instanceof JsonLinesFileError || error instanceof ParquetFileError)
       return {
         ok: false,
         code: error.code,
         message: `${file}${error.line === undefined ? '' : `:${error.line}`}: ${error.message}`,
         ...(error.line === undefined ? {} : { line: error.line }),
       };
+    if (error instanceof GzipError) return { ok: false, code: 'FILE_UNREADABLE', message: `${file}: ${error.message}` };
     throw error;
   }
-  if (counter.header === undefined) {
+  if (counted.header === undefined) {
     return {
       ok: false,
       code: 'FILE_EMPTY',
-      message: `${file}: file is empty; expected a header row with columns ${requiredColumns(policy).join(', ')}`,
+      message:
+        options.format === 'csv'
+          ? `${file}: file is empty; expected a header row with columns ${requiredColumns(policy, side).join(', ')}`
+          : `${file}: file is empty; expected ${options.format === 'jsonl' ? 'one JSON object per line' : 'a Parquet file'} with fields ${requiredColumns(policy, side).join(', ')}`,
       line: 1,
     };
   }
-  if (counter.rows === 0 && !policy.allowEmptySides) {
+  if (counted.rows === 0 && !policy.allowEmptySides) {
     return {
       ok: false,
       code: 'EMPTY_FILE',
-      message: `${file}: file has a header but no data rows; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
+      message: `${file}: file has ${options.format === 'csv' ? 'a header but no data rows' : 'no rows'}; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
     };
   }
-  return { ok: true, rows: counter.rows, header: counter.header };
-}
-
-/**
- * Passes `stream` through, or fails on gzip's magic bytes (1f 8b, RFC 1952) at its start: a
- * compressed extract would otherwise be reported as "not valid UTF-8", which hides the fix.
- */
-async function* refusingGzip(
-  stream: AsyncIterable<Uint8Array | string>,
-  file: string,
-): AsyncGenerator<Uint8Array | string> {
-  const held: Uint8Array[] = [];
-  let heldBytes = 0;
-  let checked = false;
-  for await (const chunk of stream) {
-    if (checked) {
-      yield chunk;
-      continue;
-    }
-    if (typeof chunk === 'string') {
-      checked = true;
-    } else {
-      held.push(chunk);
-      heldBytes += chunk.length;
-      if (heldBytes < 2) continue;
-      const head = held.length === 1 ? chunk : Buffer.concat(held);
-      if (head[0] === 0x1f && head[1] === 0x8b)
-        throw new ReconInputError(
-          'ENCODING',
-          file,
-          'file is gzip-compressed; expected plain-text UTF-8 CSV (decompress it before uploading)',
-          1,
-        );
-      checked = true;
-    }
-    yield* held.splice(0);
-    if (typeof chunk === 'string') yield chunk;
-  }
-  yield* held;
+  return { ok: true, rows: counted.rows, header: counted.header };
 }

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PREFIXES } from './resources.ts';
+import { FORMATS, type FileFormat } from './policy.ts';
 import { SIDES, type ExceptionType, type Side } from './types.ts';
 
 // --- Names and dates ------------------------------------------------------------------------
@@ -36,21 +37,36 @@ export interface IncomingKey {
   readonly dataset: string;
   readonly businessDate: string;
   readonly side: Side;
+  /** The file's format, from its extension (`csv` when not given). */
+  readonly format?: FileFormat;
+  /** Whether the key ends in `.gz` (gzip is also detected from the bytes, whatever the key). */
+  readonly gzip?: boolean;
 }
 
-/** Where an extract is uploaded: `incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv`. */
+/** Where an extract is uploaded: `incoming/{dataset}/{YYYY-MM-DD}/{source|target}.{csv|jsonl|parquet}[.gz]`. */
 export function incomingKey(key: IncomingKey): string {
-  return `${PREFIXES.incoming}${key.dataset}/${key.businessDate}/${key.side}.csv`;
+  return `${PREFIXES.incoming}${key.dataset}/${key.businessDate}/${key.side}.${key.format ?? 'csv'}${key.gzip ? '.gz' : ''}`;
 }
 
 /** The layout {@link incomingKey} builds, as people read it. */
-export const INCOMING_KEY_LAYOUT = `${PREFIXES.incoming}{dataset}/{YYYY-MM-DD}/{${SIDES.join('|')}}.csv`;
+export const INCOMING_KEY_LAYOUT = `${PREFIXES.incoming}{dataset}/{YYYY-MM-DD}/{${SIDES.join('|')}}.{${FORMATS.join('|')}}[.gz]`;
+
+/** The content type an upload of this format is signed for. */
+export function contentTypeOf(format: FileFormat, gzip: boolean): string {
+  if (gzip) return 'application/gzip';
+  return format === 'jsonl'
+    ? 'application/x-ndjson'
+    : format === 'parquet'
+      ? 'application/vnd.apache.parquet'
+      : 'text/csv';
+}
 
 export type ParsedIncomingKey =
-  { readonly ok: true; readonly key: IncomingKey } | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly key: IncomingKey & { readonly format: FileFormat; readonly gzip: boolean } }
+  | { readonly ok: false; readonly reason: string };
 
-/** Segments of `{prefix}{dataset}/{date}/{side}.csv`, each checked below. */
-const INCOMING_SEGMENTS = /^([^/]*)\/([^/]*)\/([^/]*)\.csv$/;
+/** Segments of `{prefix}{dataset}/{date}/{side}.{format}[.gz]`, each checked below. */
+const INCOMING_SEGMENTS = /^([^/]*)\/([^/]*)\/([^/]*)\.(csv|jsonl|parquet)(\.gz)?$/;
 
 /**
  * The inverse of {@link incomingKey}. Anything else gets the reason it is not an extract key,
@@ -58,7 +74,7 @@ const INCOMING_SEGMENTS = /^([^/]*)\/([^/]*)\/([^/]*)\.csv$/;
  */
 export function parseIncomingKey(key: string): ParsedIncomingKey {
   const m = key.startsWith(PREFIXES.incoming) ? INCOMING_SEGMENTS.exec(key.slice(PREFIXES.incoming.length)) : null;
-  const [, dataset = '', businessDate = '', side = ''] = m ?? [];
+  const [, dataset = '', businessDate = '', side = '', format = 'csv', gz] = m ?? [];
   if (
     !m ||
     !DATASET_PATTERN.test(dataset) ||
@@ -69,7 +85,38 @@ export function parseIncomingKey(key: string): ParsedIncomingKey {
   }
   if (!isCalendarDate(businessDate))
     return { ok: false, reason: `has "${businessDate}", which is not a calendar date` };
-  return { ok: true, key: { dataset, businessDate, side: side as Side } };
+  return {
+    ok: true,
+    key: { dataset, businessDate, side: side as Side, format: format as FileFormat, gzip: gz !== undefined },
+  };
+}
+
+// --- Dataset policy keys -------------------------------------------------------------------
+
+/** Where a dataset's policy is uploaded (and where it lives in the repository): `policies/datasets/{dataset}.md`. */
+export const DATASET_POLICY_DIR = PREFIXES.datasetPolicies;
+
+export function datasetPolicyKey(dataset: string): string {
+  return `${DATASET_POLICY_DIR}${dataset}.md`;
+}
+
+/** The dataset a `policies/datasets/{dataset}.md` key is the policy of, or undefined. */
+export function parseDatasetPolicyKey(key: string): string | undefined {
+  if (!key.startsWith(DATASET_POLICY_DIR) || !key.endsWith('.md')) return undefined;
+  const dataset = key.slice(DATASET_POLICY_DIR.length, -'.md'.length);
+  return DATASET_PATTERN.test(dataset) ? dataset : undefined;
+}
+
+/** The accepted version of a dataset's policy, the one runs apply. */
+export function policyInForceKey(dataset: string): string {
+  return `${PREFIXES.policiesInForce}${dataset}.md`;
+}
+
+/** The dataset of a `policies-in-force/{dataset}.md` key, or undefined. */
+export function parsePolicyInForceKey(key: string): string | undefined {
+  if (!key.startsWith(PREFIXES.policiesInForce) || !key.endsWith('.md')) return undefined;
+  const dataset = key.slice(PREFIXES.policiesInForce.length, -'.md'.length);
+  return DATASET_PATTERN.test(dataset) ? dataset : undefined;
 }
 
 // --- S3 event sequencers --------------------------------------------------------------------

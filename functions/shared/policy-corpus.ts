@@ -4,6 +4,8 @@
  * so a triage can cite "exception-handling-runbook.md › Amount mismatch › What to check".
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { EXCEPTION_TYPES, type ExceptionType } from './types.ts';
 
 export interface Passage {
@@ -98,4 +100,18 @@ export function passagesVersion(passages: readonly Pick<Passage, 'passage_id' | 
 /** The text embedded for a passage: its section path carries much of its meaning. */
 export function passageEmbeddingText(p: Passage): string {
   return `${p.document.replace(/\.md$/, '').replaceAll('-', ' ')} — ${p.section}\n${p.text}`;
+}
+
+/**
+ * The documents ingest treats as policy (functions/ingest-worker/ingest.ts: parsePolicyKey), as
+ * paths under policies/: governance documents and each dataset's policy (`datasets/{dataset}.md`).
+ */
+export function policyDocuments(sourceDir: string): string[] {
+  const datasets = join(sourceDir, 'datasets');
+  return [
+    ...readdirSync(sourceDir).filter((f) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.md$/.test(f)),
+    ...(existsSync(datasets) ? readdirSync(datasets) : [])
+      .filter((f) => /^[A-Za-z0-9_-]{1,64}\.md$/.test(f))
+      .map((f) => `datasets/${f}`),
+  ].sort();
 }

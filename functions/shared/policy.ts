@@ -258,7 +258,11 @@ type ShortSettings = z.infer<typeof shortSchema>;
 type LongSettings = z.infer<typeof longSchema>;
 type Problem = string;
 
-export function parseReconPolicy(markdown: string, source = 'recon policy'): ReconPolicy {
+/**
+ * `expectedDataset`: the dataset the document must be the policy of (its file name), checked
+ * with the other settings so every problem is named in one error.
+ */
+export function parseReconPolicy(markdown: string, source = 'recon policy', expectedDataset?: string): ReconPolicy {
   const block = FENCE.exec(markdown);
   if (!block)
     throw new PolicyError(
@@ -280,8 +284,17 @@ export function parseReconPolicy(markdown: string, source = 'recon policy'): Rec
     );
   }
   const parsed = (isShort ? shortSchema : longSchema).safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  const datasetProblem =
+    expectedDataset === undefined || raw.dataset === expectedDataset
+      ? []
+      : [
+          `dataset: ${raw.dataset === undefined ? 'is missing' : `is ${JSON.stringify(raw.dataset)}`}, expected "${expectedDataset}" (the file's name)`,
+        ];
+  if (!parsed.success || datasetProblem.length > 0) {
+    const problems = [
+      ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)),
+      ...datasetProblem,
+    ].join('; ');
     throw new PolicyError(`${source}: invalid settings: ${problems}`);
   }
   const settings = isShort ? fromShortForm(parsed.data as ShortSettings) : (parsed.data as LongSettings);

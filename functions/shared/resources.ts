@@ -117,6 +117,14 @@ export function resourceNames(prefix: string = DEFAULT_PREFIX): ResourceNames {
 export const PREFIXES = {
   incoming: 'incoming/',
   policies: 'policies/',
+  /** Each dataset's policy, `{dataset}.md` (a part of policies/: the same Object Created rule). */
+  datasetPolicies: 'policies/datasets/',
+  /**
+   * The accepted version of each dataset's policy (`{dataset}.md`), written by ingest once an
+   * upload under policies/datasets/ validates: an upload that does not validate leaves the version
+   * in force untouched. Outside the Object Created rule, so writing here triggers nothing.
+   */
+  policiesInForce: 'policies-in-force/',
   /** Lifecycle rules in infra/ tier objects written here down, then expire them. */
   processed: 'processed/',
   rejected: 'rejected/',

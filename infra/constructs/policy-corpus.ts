@@ -5,12 +5,14 @@
  * the rule delivers them to the ingest queue, so the Object Created events are not lost; a
  * changed document is a new object version, hence a new event and a re-index.
  */
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Construct } from 'constructs';
 import { AssetType, TerraformAsset, type ITerraformDependable } from 'cdktf';
 import { S3Object } from '@cdktf/provider-aws/lib/s3-object/index.js';
 import { PREFIXES } from '../../functions/shared/resources.ts';
+import { policyDocuments } from '../../functions/shared/policy-corpus.ts';
+
+export { policyDocuments };
 
 export interface PolicyCorpusProps {
   readonly bucket: string;
@@ -21,24 +23,19 @@ export interface PolicyCorpusProps {
   readonly after: readonly ITerraformDependable[];
 }
 
-/** The documents ingest treats as policy (functions/ingest-worker/ingest.ts: POLICY_KEY). */
-export function policyDocuments(sourceDir: string): string[] {
-  return readdirSync(sourceDir)
-    .filter((f) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.md$/.test(f))
-    .sort();
-}
-
 export class PolicyCorpus extends Construct {
   readonly objects: S3Object[];
 
   constructor(scope: Construct, id: string, props: PolicyCorpusProps) {
     super(scope, id);
     this.objects = policyDocuments(props.sourceDir).map((file) => {
-      const asset = new TerraformAsset(this, `${file}-asset`, {
+      // Construct ids cannot hold "/".
+      const id = file.replaceAll('/', '-');
+      const asset = new TerraformAsset(this, `${id}-asset`, {
         path: join(props.sourceDir, file),
         type: AssetType.FILE,
       });
-      return new S3Object(this, file, {
+      return new S3Object(this, id, {
         bucket: props.bucket,
         key: `${PREFIXES.policies}${file}`,
         source: asset.path,

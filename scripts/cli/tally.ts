@@ -2,6 +2,7 @@
 /** `tally`: the command-line entry point. Each subcommand lives in its own module. */
 import { exceptionsCommand } from './exceptions.ts';
 import { filesCommand } from './files.ts';
+import { policyCommand } from './policy.ts';
 import { reconCommand } from './recon.ts';
 import { searchCommand } from './search.ts';
 import { uploadCommand } from './upload.ts';
@@ -13,6 +14,7 @@ const help = `Usage: tally <command> [options]
 Commands:
   recon       reconcile two extracts (CSV, JSON Lines, Parquet) offline under a policy
   upload      upload an extract through a pre-signed URL from the API
+  policy      check a dataset's policy and push it (policy push FILE): in force without a redeploy
   files       uploaded extracts: accepted or rejected, and why (via the API)
   exceptions  list, read, acknowledge and resolve exceptions (via the API)
   search      semantic search over triaged exceptions (via the API)
@@ -25,6 +27,7 @@ the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   recon: reconCommand,
   upload: uploadCommand,
+  policy: policyCommand,
   files: filesCommand,
   exceptions: exceptionsCommand,
   search: searchCommand,

@@ -10,6 +10,7 @@ import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import type { UploadTicket } from '../../functions/shared/api-types.ts';
 import { DATASET_RULE, INCOMING_KEY_LAYOUT } from '../../functions/shared/keys.ts';
+import { FORMATS } from '../../functions/shared/policy.ts';
 import { SIDES } from '../../functions/shared/types.ts';
 import { apiOptionsHelp, apiParseOptions, clientFor, processIo, reportApiError, type CliIo } from './api-client.ts';
 import { UsageError } from './usage.ts';
@@ -24,7 +25,8 @@ Options:
   --dataset NAME          ${DATASET_RULE.padEnd(48)}[required]
   --date YYYY-MM-DD       business date                                   [required]
   --side source|target    which system the extract comes from            [required]
-  --content-type TYPE     text/csv or text/plain                   [default: text/csv]
+  --format FORMAT         csv, jsonl or parquet      [default: from FILE's extension, else csv]
+  --content-type TYPE     the signed content type             [default: the format's]
   --no-progress           no progress bar (shown for files over 1 MiB on a terminal)
 ${apiOptionsHelp}
 
@@ -44,7 +46,8 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
       dataset: { type: 'string' },
       date: { type: 'string' },
       side: { type: 'string' },
-      'content-type': { type: 'string', default: 'text/csv' },
+      format: { type: 'string' },
+      'content-type': { type: 'string' },
       'no-progress': { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -62,6 +65,12 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
   const side = values.side as string;
   if (!(SIDES as readonly string[]).includes(side))
     throw new UsageError(`--side must be source or target, got "${side}"`, uploadHelp);
+
+  const extension = /\.(csv|jsonl|parquet)(\.gz)?$/i.exec(file);
+  const format = values.format ?? extension?.[1]?.toLowerCase() ?? 'csv';
+  if (!(FORMATS as readonly string[]).includes(format))
+    throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`, uploadHelp);
+  const gzip = extension?.[2] !== undefined;
 
   let size: number;
   try {
@@ -85,7 +94,9 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
         dataset: values.dataset,
         business_date: values.date,
         side,
-        content_type: values['content-type'],
+        format,
+        ...(gzip ? { gzip } : {}),
+        ...(values['content-type'] === undefined ? {} : { content_type: values['content-type'] }),
         content_length: size,
       },
     });
@@ -121,7 +132,7 @@ export async function uploadCommand(argv: string[], io: CliIo = processIo): Prom
 }
 
 /** Streams the file with exactly the headers the URL was signed for. */
-function putFile(
+export function putFile(
   ticket: UploadTicket,
   file: string,
   onProgress: (sent: number) => void,

@@ -3,7 +3,7 @@
  * one poller per queue consumer, each invoking the real middy handler — every function in a worker
  * thread under its own derived environment, as each Lambda has its own.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SQSClient, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -12,6 +12,7 @@ import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-
 import { startEmulators } from './emulators.ts';
 import { startApiServer, type HttpApiHandler } from './api-server.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
+import { policyDocuments } from '../../functions/shared/policy-corpus.ts';
 import { startS3EventRouter } from './s3-events.ts';
 import { provision, type QueueUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
@@ -69,7 +70,7 @@ export interface LocalStack {
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   upload(key: string, body: string | Uint8Array): Promise<string>;
-  /** Uploads every policies/*.md to the bucket, where ingest turns it into the triage corpus. */
+  /** Uploads every policies/*.md and policies/datasets/*.md (the triage corpus; each dataset's policy). */
   loadPolicies(): Promise<string[]>;
   /** Resolves once nothing is queued, in flight or being routed for the consumed queues. */
   waitForIdle(timeoutMs?: number): Promise<void>;
@@ -275,9 +276,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     dynamo,
     upload: (key, body) => upload(key, body),
     async loadPolicies() {
-      const files = readdirSync(POLICIES_DIR)
-        .filter((f) => f.endsWith('.md'))
-        .sort();
+      const files = policyDocuments(POLICIES_DIR);
       for (const file of files)
         await upload(`${PREFIXES.policies}${file}`, readFileSync(join(POLICIES_DIR, file)), 'text/markdown');
       return files;

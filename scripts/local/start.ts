@@ -18,12 +18,13 @@ const help = `Usage: npm start -- [options]
 Starts Tally locally: S3, SQS and DynamoDB emulators on 127.0.0.1, the S3 event router, and the
 ingest, recon and triage functions polling their queues, and the query API with the web dashboard
 on the same origin (building dist/web first when it is missing or stale). Loads the policy corpus
-(policies/*.md) and the sample trades (20 source rows, 19 target rows) like uploads, then keeps
+(policies/*.md, policies/datasets/*.md) and the samples like uploads — trades (CSV, 20 source rows,
+19 target rows) and payments (semicolon CSV with decimal commas against JSON Lines) — then keeps
 running until Ctrl-C.
 
 Options:
-  --once             load the sample, wait until the pipeline is idle, print one JSON line of
-                     stored counts and exit
+  --once             load the samples, wait until the pipeline is idle, print one JSON line of
+                     stored counts (and each sample dataset's latest run) and exit
   --data-dir DIR     where local state persists            [default: .tally]
   --port N           port of the query API and dashboard    [default: $TALLY_API_PORT or 3000]
   --no-sample        do not upload the sample files
@@ -31,7 +32,19 @@ Options:
   -h, --help         show this help
 `;
 
-const SAMPLE = { dataset: 'trades', businessDate: '2025-12-10' };
+/** The samples, uploaded as a client would: each dataset runs under its own policy. */
+const SAMPLES = [
+  {
+    dataset: 'trades',
+    businessDate: '2025-12-10',
+    files: { source: `${SAMPLE_DIR}source.csv`, target: `${SAMPLE_DIR}target.csv` },
+  },
+  {
+    dataset: 'payments',
+    businessDate: '2025-12-10',
+    files: { source: `${SAMPLE_DIR}payments/source.csv`, target: `${SAMPLE_DIR}payments/target.jsonl` },
+  },
+] as const;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -114,48 +127,59 @@ async function run(
   await stack.waitForIdle();
 
   if (!values['no-sample']) {
-    say(`\nUploading the sample through POST /uploads and the pre-signed URLs it returns ...`);
-    for (const side of ['source', 'target'] as const) {
-      // Exactly what an analyst's client does: ask the API for a URL, PUT the file to it.
-      const lines: string[] = [];
-      const io = {
-        stdout: { write: (t: string) => lines.push(t) },
-        stderr: { write: (t: string) => lines.push(t) },
-        env: {},
-      } as unknown as CliIo;
-      const code = await uploadCommand(
-        [
-          `${SAMPLE_DIR}${side}.csv`,
-          '--dataset',
-          SAMPLE.dataset,
-          '--date',
-          SAMPLE.businessDate,
-          '--side',
-          side,
-          '--api',
-          stack.endpoints.api,
-          '--no-progress',
-        ],
-        io,
-      );
-      if (code !== 0) throw new Error(`uploading the sample ${side} failed: ${lines.join('').trim()}`);
-      say(`  ${lines.join('').trim()}`);
+    say(`\nUploading the samples through POST /uploads and the pre-signed URLs it returns ...`);
+    for (const sample of SAMPLES) {
+      for (const side of ['source', 'target'] as const) {
+        // Exactly what an analyst's client does: ask the API for a URL, PUT the file to it.
+        const lines: string[] = [];
+        const io = {
+          stdout: { write: (t: string) => lines.push(t) },
+          stderr: { write: (t: string) => lines.push(t) },
+          env: {},
+        } as unknown as CliIo;
+        const code = await uploadCommand(
+          [
+            sample.files[side],
+            '--dataset',
+            sample.dataset,
+            '--date',
+            sample.businessDate,
+            '--side',
+            side,
+            '--api',
+            stack.endpoints.api,
+            '--no-progress',
+          ],
+          io,
+        );
+        if (code !== 0)
+          throw new Error(`uploading the ${sample.dataset} sample ${side} failed: ${lines.join('').trim()}`);
+        say(`  ${lines.join('').trim()}`);
+      }
     }
   }
   await stack.waitForIdle();
   const counts = await stack.counts();
   if (values.once) {
-    process.stdout.write(`${JSON.stringify(counts)}\n`);
+    const datasets: Record<string, unknown> = {};
+    for (const sample of SAMPLES) {
+      const run = await latestRun(stack, sample.dataset, sample.businessDate);
+      datasets[sample.dataset] = run
+        ? { run: run.status, outcome: run.summary?.outcome ?? null, exceptions: run.summary?.exceptions ?? {} }
+        : null;
+    }
+    process.stdout.write(`${JSON.stringify({ ...counts, datasets })}\n`);
     await stack.stop();
     return 0;
   }
-  if (!values['no-sample']) await report(stack, say);
+  if (!values['no-sample']) for (const sample of SAMPLES) await report(stack, sample, say);
   say(`\nStored: ${JSON.stringify(counts)}`);
   say(`\nWhere to look next:
   - the dashboard: ${stack.endpoints.api}/ (upload, exceptions, search, runs, queue health)
   - list and search the exceptions: npx tally exceptions list; npx tally search "amount differs"
   - work one: npx tally exceptions get ID; npx tally exceptions ack ID --note "looking"
   - upload your own extracts: npx tally upload my.csv --dataset trades --date 2025-12-11 --side source
+  - add or change a dataset's policy: npx tally policy push policies/datasets/payments.md
   - reconcile files offline: npx tally recon --source A.csv --target B.csv
   - endpoints for other tools: ${dataDir}/endpoints.json
 Running; Ctrl-C to stop.`);
@@ -169,30 +193,36 @@ Running; Ctrl-C to stop.`);
   return 0;
 }
 
-async function report(stack: LocalStack, say: (line: string) => void): Promise<void> {
-  const files = await stack.dynamo.send(
-    new QueryCommand({
-      TableName: stack.names.tables.files,
-      KeyConditionExpression: 'dataset_date = :dd',
-      ExpressionAttributeValues: { ':dd': datasetDateKey(SAMPLE.dataset, SAMPLE.businessDate) },
-    }),
-  );
-  say('\nFiles');
-  for (const f of files.Items ?? [])
-    say(`  ${f.side.padEnd(6)} ${f.status} ${f.rows} rows${f.error ? ` — ${f.error.code}: ${f.error.message}` : ''}`);
+async function latestRun(stack: LocalStack, dataset: string, businessDate: string) {
   const runs = await stack.dynamo.send(
     new QueryCommand({
       TableName: stack.names.tables.runs,
       IndexName: 'by_dataset_date',
       KeyConditionExpression: 'dataset_date = :dd',
-      ExpressionAttributeValues: { ':dd': datasetDateKey(SAMPLE.dataset, SAMPLE.businessDate) },
+      ExpressionAttributeValues: { ':dd': datasetDateKey(dataset, businessDate) },
       ScanIndexForward: false,
       Limit: 1,
     }),
   );
-  const run = runs.Items?.[0];
+  return runs.Items?.[0];
+}
+
+async function report(stack: LocalStack, sample: (typeof SAMPLES)[number], say: (line: string) => void): Promise<void> {
+  const files = await stack.dynamo.send(
+    new QueryCommand({
+      TableName: stack.names.tables.files,
+      KeyConditionExpression: 'dataset_date = :dd',
+      ExpressionAttributeValues: { ':dd': datasetDateKey(sample.dataset, sample.businessDate) },
+    }),
+  );
+  say(`\n${sample.dataset}: files`);
+  for (const f of files.Items ?? [])
+    say(`  ${f.side.padEnd(6)} ${f.status} ${f.rows} rows${f.error ? ` — ${f.error.code}: ${f.error.message}` : ''}`);
+  const run = await latestRun(stack, sample.dataset, sample.businessDate);
   if (!run) return;
-  say(`\nLatest run ${run.run_id}: ${run.status}`);
+  say(
+    `\n${sample.dataset}: latest run ${run.run_id}: ${run.status}${run.summary?.outcome ? ` ${run.summary.outcome}` : ''} (policy ${run.policy_version ?? '-'})`,
+  );
   if (run.summary) {
     const s = run.summary;
     say(

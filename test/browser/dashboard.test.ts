@@ -230,6 +230,13 @@ describe('dashboard', () => {
     await page.getByTestId('run').first().waitFor();
     expect(await page.getByTestId('run').count()).toBe(1);
     expect(await page.getByTestId('run').first().textContent()).toMatch(/source 20, target 19.*Matched15/);
+    expect(await page.getByTestId('run-outcome').first().textContent()).toMatch(/^FAIL/);
+    const report = page.getByTestId('report-links').first().getByRole('link', { name: 'Report' });
+    const reportHref = (await report.getAttribute('href')) as string;
+    expect(reportHref).toMatch(/\/runs\/run-[^/]+\/report\?format=html$/);
+    const served = await fetch(new URL(reportHref, base));
+    expect(served.status).toBe(200);
+    expect(await served.text()).toContain('<h2>Outcome: <span class="FAIL">FAIL</span></h2>');
     await shot('runs');
 
     await page.getByRole('link', { name: 'Operations' }).click();

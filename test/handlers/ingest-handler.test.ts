@@ -9,7 +9,6 @@ import { mockSqsSends } from '../support/sqs-sends.ts';
 import { lambdaContext, objectCreated, sqsEvent, sqsRecord } from '../support/events.ts';
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { createEmbedder, createVectorIndex } from '../../functions/shared/search/factory.ts';
-import { parseReconPolicy } from '../../functions/shared/policy.ts';
 
 const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`, 'utf8');
 const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8');
@@ -287,12 +286,14 @@ describe('ingest worker: what the files table says about each upload', () => {
 
   it('accepts a header-only side and reconciles it when the policy allows empty sides', async () => {
     const keys = nextKeys();
-    const text = readFileSync(`${REPO_ROOT}policies/recon-policy.md`, 'utf8').replace(
+    const text = readFileSync(`${REPO_ROOT}policies/datasets/trades.md`, 'utf8').replace(
       '"policy_version"',
       '"allow_empty_sides": true,\n  "policy_version"',
     );
-    const allowing = createHandler(() => ({ ...defaultDeps(), policy: parseReconPolicy(text) }));
-    const invoke = (record: ReturnType<typeof sqsRecord>) => allowing(sqsEvent(record), lambdaContext);
+    await env.invoke(
+      sqsRecord(objectCreated('policies/datasets/trades.md', env.objects.put('policies/datasets/trades.md', text))),
+    );
+    const invoke = (record: ReturnType<typeof sqsRecord>) => env.invoke(record);
     await invoke(sqsRecord(objectCreated(keys.source, env.objects.put(keys.source, SOURCE))));
 
     await invoke(sqsRecord(objectCreated(keys.target, env.objects.put(keys.target, HEADER_ONLY))));
@@ -301,15 +302,106 @@ describe('ingest worker: what the files table says about each upload', () => {
     expect(env.reconRequests()).toHaveLength(1);
   });
 
-  it('says a gzip-compressed upload is gzip-compressed', async () => {
+  it("puts a dataset's policy upload in force once it validates, and checks that dataset's extracts against it", async () => {
+    const keys = nextKeys();
+    const fx = (k: string) => k.replace('incoming/trades/', 'incoming/fx/');
+    const policy = readFileSync(`${REPO_ROOT}policies/datasets/trades.md`, 'utf8').replace(
+      '"dataset": "trades"',
+      '"dataset": "fx"',
+    );
+    const before = await env.invoke(
+      sqsRecord(objectCreated(fx(keys.source), env.objects.put(fx(keys.source), SOURCE))),
+    );
+
+    const pushed = await env.invoke(
+      sqsRecord(objectCreated('policies/datasets/fx.md', env.objects.put('policies/datasets/fx.md', policy))),
+    );
+    await env.invoke(sqsRecord(objectCreated(fx(keys.source), env.objects.put(fx(keys.source), `${SOURCE}\n`))));
+
+    expect(before.batchItemFailures).toEqual([]);
+    expect(pushed.batchItemFailures).toEqual([]);
+    expect(env.objects.text('policies-in-force/fx.md')).toBe(policy);
+    expect(await createVectorIndex('policies').count({ source_key: 'policies/datasets/fx.md' })).toBeGreaterThan(0);
+    const file = await dynamo.doc.send(
+      new GetCommand({
+        TableName: dynamo.names.tables.files,
+        Key: { dataset_date: `fx#${keys.date}`, side: 'source' },
+      }),
+    );
+    expect(file.Item).toMatchObject({ status: 'ACCEPTED', rows: 20 });
+  });
+
+  it('refuses an extract of a dataset with no policy, naming the file to upload', async () => {
+    const keys = nextKeys();
+    const key = keys.source.replace('incoming/trades/', 'incoming/nopolicy/');
+
+    await env.invoke(sqsRecord(objectCreated(key, env.objects.put(key, SOURCE))));
+
+    const file = await dynamo.doc.send(
+      new GetCommand({
+        TableName: dynamo.names.tables.files,
+        Key: { dataset_date: `nopolicy#${keys.date}`, side: 'source' },
+      }),
+    );
+    expect(file.Item).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'NO_POLICY', message: expect.stringContaining('upload policies/datasets/nopolicy.md first') },
+    });
+  });
+
+  it('refuses a policy that does not validate, naming every problem, and keeps the version in force', async () => {
+    const good = readFileSync(`${REPO_ROOT}policies/datasets/trades.md`, 'utf8');
+    await env.invoke(
+      sqsRecord(objectCreated('policies/datasets/trades.md', env.objects.put('policies/datasets/trades.md', good))),
+    );
+    const bad = good
+      .replace('"dataset": "trades"', '"dataset": "other"')
+      .replace('"default_severity": "MEDIUM"', '"default_severity": "SEVERE"');
+
+    const failures: unknown[] = [];
+    const recording = createHandler(() => ({
+      ...defaultDeps(),
+      failures: { record: async (_arn: string, _body: string, error: unknown) => void failures.push(error) },
+    }));
+
+    const response = await recording(
+      sqsEvent(
+        sqsRecord(
+          objectCreated('policies/datasets/trades.md', env.objects.put('policies/datasets/trades.md', bad)),
+          'bad-policy',
+        ),
+      ),
+      lambdaContext,
+    );
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'bad-policy' }]);
+    expect(failures).toEqual([
+      expect.objectContaining({
+        code: 'POLICY_INVALID',
+        message: expect.stringMatching(/default_severity: .*; dataset: is "other", expected "trades"/),
+      }),
+    ]);
+    expect(env.objects.text('policies-in-force/trades.md')).toBe(good);
+  });
+
+  it('accepts a gzip-compressed upload (recon reads it alike)', async () => {
     const keys = nextKeys();
     const etag = env.objects.put(keys.source, gzipSync(SOURCE));
 
     await env.invoke(sqsRecord(objectCreated(keys.source, etag)));
 
+    expect(await fileOf(keys.date, 'source')).toMatchObject({ status: 'ACCEPTED', rows: 20 });
+  });
+
+  it("rejects an extract whose format is not the one the dataset's policy reads", async () => {
+    const keys = nextKeys();
+    const key = keys.source.replace('.csv', '.jsonl');
+
+    await env.invoke(sqsRecord(objectCreated(key, env.objects.put(key, '{"trade_id":"T1"}\n'))));
+
     expect(await fileOf(keys.date, 'source')).toMatchObject({
       status: 'REJECTED',
-      error: { code: 'ENCODING', line: 1, message: expect.stringMatching(/gzip-compressed/) },
+      error: { code: 'FORMAT_MISMATCH', message: expect.stringContaining('reads the source as csv') },
     });
   });
 

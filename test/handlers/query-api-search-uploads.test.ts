@@ -63,7 +63,7 @@ const hit = (id: string, score: number, fields: Record<string, string> = {}): Ve
   },
 });
 
-function setup(hits: VectorHit[] = []) {
+function setup(hits: VectorHit[] = [], known: string[] = ['payments', 'trades']) {
   const index: VectorIndex = {
     ensure: vi.fn(),
     replace: vi.fn(),
@@ -86,6 +86,7 @@ function setup(hits: VectorHit[] = []) {
       currentFiles: vi.fn(),
     },
     uploads: new S3UploadSigner(s3, 'tally-data-test'),
+    datasets: { known: async () => known },
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 3, embed },
     exceptionsIndex: index,
@@ -204,13 +205,47 @@ describe('POST /uploads', () => {
     expect(url.searchParams.has('x-amz-checksum-crc32')).toBe(false);
   });
 
+  it('takes the format and gzip: the key and the signed content type follow', async () => {
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'secret');
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', '');
+    const { content_type: _ct, ...bare } = body;
+    const api = setup();
+
+    const jsonl = await api.call('POST', '/uploads', { body: { ...bare, dataset: 'payments', format: 'jsonl' } });
+    const parquet = await api.call('POST', '/uploads', { body: { ...bare, format: 'parquet', gzip: true } });
+
+    expect(jsonl.status).toBe(201);
+    expect(jsonl.body).toMatchObject({
+      key: 'incoming/payments/2025-12-10/source.jsonl',
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    expect(parquet.body).toMatchObject({
+      key: 'incoming/trades/2025-12-10/source.parquet.gz',
+      headers: { 'content-type': 'application/gzip' },
+    });
+  });
+
+  it('refuses a dataset with no policy with a 400 listing the known datasets', async () => {
+    const res = await setup().call('POST', '/uploads', { body: { ...body, dataset: 'positions' } });
+
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({
+      code: 'UNKNOWN_DATASET',
+      message: expect.stringContaining('known datasets: payments, trades'),
+    });
+  });
+
   it.each([
     [{ ...body, dataset: '../x' }, 'dataset: must be 1-64 letters, digits, "-" or "_"'],
     [{ ...body, dataset: 'a/b' }, 'dataset: must be 1-64'],
     [{ ...body, business_date: '2025-02-30' }, 'business_date: must be a calendar date YYYY-MM-DD'],
     [{ ...body, business_date: '10/12/2025' }, 'business_date: must be a calendar date'],
     [{ ...body, side: 'left' }, 'side: must be one of source, target'],
-    [{ ...body, content_type: 'application/zip' }, 'content_type: must be one of text/csv, text/plain'],
+    [{ ...body, content_type: 'application/zip' }, 'content_type: must be one of text/csv, text/plain,'],
+    [{ ...body, format: 'xlsx' }, 'format: must be one of csv, jsonl, parquet'],
+    [{ ...body, gzip: 'yes' }, 'gzip: must be true or false'],
     [{ ...body, content_length: 0 }, 'content_length: must be at least 1'],
     [{ ...body, content_length: 5 * 1024 ** 3 + 1 }, 'S3 single-PUT limit'],
     [{ ...body, key: 'incoming/evil.csv' }, 'unknown field "key"'],

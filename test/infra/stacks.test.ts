@@ -3,6 +3,7 @@
  * on, checked on every queue, Lambda, route and IAM statement rather than against a snapshot.
  */
 import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import {
@@ -174,8 +175,12 @@ describe('S3 -> EventBridge -> ingest queue', () => {
 });
 
 describe('policy corpus', () => {
-  it('every policies/*.md is an object of each regional bucket, written once S3 events reach the ingest queue', () => {
-    const documents = readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'));
+  it('every policies/*.md and policies/datasets/*.md is an object of each regional bucket, written once S3 events reach the ingest queue', () => {
+    const documents = [
+      ...readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md')),
+      ...readdirSync(join(POLICIES_DIR, 'datasets')).map((f) => `datasets/${f}`),
+    ];
+    expect(documents).toContain('datasets/payments.md');
     for (const [, stack] of regional()) {
       const objects = resourcesOf(stack, 'aws_s3_object').map(([, o]) => o);
       expect(objects.map((o) => o.key).sort()).toEqual(documents.map((f) => `policies/${f}`).sort());

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,7 @@ import { filesCommand } from '../../scripts/cli/files.ts';
 import { DynamoFileStore } from '../../functions/shared/tables/files-dynamo.ts';
 import { searchCommand } from '../../scripts/cli/search.ts';
 import { uploadCommand } from '../../scripts/cli/upload.ts';
+import { policyCommand } from '../../scripts/cli/policy.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { UsageError } from '../../scripts/cli/usage.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
@@ -348,6 +349,43 @@ describe('tally search', () => {
 
   it('needs a query', async () => {
     await expect(searchCommand([], capture().io)).rejects.toThrow(/say what to look for/);
+  });
+});
+
+describe('tally policy push', () => {
+  const TRADES = readFileSync(join(REPO_ROOT, 'policies/datasets/trades.md'), 'utf8');
+
+  it("checks the policy, then uploads it to the dataset's policy key as text/markdown", async () => {
+    const file = join(dir, 'trades.md');
+    writeFileSync(file, TRADES);
+    const c = capture();
+    puts.length = 0;
+
+    const code = await policyCommand(['push', file, '--json'], c.io);
+
+    expect(code).toBe(0);
+    expect(JSON.parse(c.out())).toEqual({ key: 'policies/datasets/trades.md', dataset: 'trades', etag: 'abc123' });
+    const put = puts[0] as RecordedPut;
+    expect(new URL(put.url, storageUrl).pathname).toBe('/tally-data/policies/datasets/trades.md');
+    expect(put.headers['content-type']).toBe('text/markdown');
+    expect(put.body.toString()).toBe(TRADES);
+  });
+
+  it('uploads nothing when the policy does not validate, and prints every problem', async () => {
+    const file = join(dir, 'payments.md');
+    writeFileSync(file, TRADES.replace('"default_severity": "MEDIUM"', '"default_severity": "SEVERE"'));
+    const c = capture();
+    puts.length = 0;
+
+    const code = await policyCommand(['push', file], c.io);
+
+    expect(code).toBe(1);
+    expect(puts).toHaveLength(0);
+    expect(c.err()).toContain('does not validate; nothing uploaded');
+    expect(c.err()).toMatch(
+      /\n {2}- default_severity: .*\n {2}- dataset: is "trades", expected "payments" \(the file's name\)\n/,
+    );
+    await expect(policyCommand(['pull', file], capture().io)).rejects.toThrow(/expected "push"/);
   });
 });
 

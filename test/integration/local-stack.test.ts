@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
-import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { parseReconPolicy } from '../../functions/shared/policy.ts';
 import { objectCreated } from '../support/events.ts';
 import { createEmbedder, createVectorIndex } from '../../functions/shared/search/factory.ts';
 
@@ -32,13 +33,13 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function exceptionsFor(date: string) {
+async function exceptionsFor(date: string, dataset = 'trades') {
   const out = await stack.dynamo.send(
     new QueryCommand({
       TableName: stack.names.tables.exceptions,
       IndexName: 'by_dataset_date',
       KeyConditionExpression: 'dataset_date = :d',
-      ExpressionAttributeValues: { ':d': `trades#${date}` },
+      ExpressionAttributeValues: { ':d': `${dataset}#${date}` },
     }),
   );
   return out.Items ?? [];
@@ -166,5 +167,93 @@ describe('local stack', () => {
       error: { code: 'MISSING_COLUMNS', line: 1 },
     });
     expect(await exceptionsFor('2025-12-12')).toHaveLength(0);
+  });
+});
+
+describe('local stack: the payments sample beside trades', () => {
+  const PAYMENTS_DIR = `${SAMPLE_DIR}payments/`;
+
+  it('reconciles semicolon CSV against JSON Lines under the payments policy in force, and the run records that policy', async () => {
+    const policy = parseReconPolicy(readFileSync(`${REPO_ROOT}policies/datasets/payments.md`, 'utf8'));
+    await stack.upload('incoming/payments/2025-12-10/source.csv', readFileSync(`${PAYMENTS_DIR}source.csv`));
+    await stack.upload('incoming/payments/2025-12-10/target.jsonl', readFileSync(`${PAYMENTS_DIR}target.jsonl`));
+    await stack.waitForIdle();
+
+    const stored = await exceptionsFor('2025-12-10', 'payments');
+    const runs = await stack.dynamo.send(
+      new QueryCommand({
+        TableName: stack.names.tables.runs,
+        IndexName: 'by_dataset_date',
+        KeyConditionExpression: 'dataset_date = :d',
+        ExpressionAttributeValues: { ':d': 'payments#2025-12-10' },
+      }),
+    );
+
+    // The breaks planted in the sample (test/unit/payments-sample.test.ts), one exception per payment.
+    expect(
+      stored
+        .map((e) => `${e.exception_type} ${e.exception_type === 'INVALID_RECORD' ? '' : e.key.payment_id}`.trim())
+        .sort(),
+    ).toEqual([
+      'AMOUNT_MISMATCH PAY-0006',
+      'AMOUNT_MISMATCH PAY-0014',
+      'DUPLICATE_IN_TARGET PAY-0012',
+      'FIELD_MISMATCH PAY-0007',
+      'FIELD_MISMATCH PAY-0008',
+      'INVALID_RECORD',
+      'MISSING_IN_SOURCE PAY-0010',
+      'MISSING_IN_TARGET PAY-0009',
+    ]);
+    expect(runs.Items).toHaveLength(1);
+    expect(runs.Items?.[0]).toMatchObject({
+      status: 'COMPLETED',
+      policy_version: policy.policyVersion,
+      policy_hash: policy.hash,
+      summary: { outcome: 'FAIL', matched: 6, rows: { source: 13, target: 14 } },
+    });
+  });
+
+  it("serves the run's report as Markdown and as self-contained HTML", async () => {
+    const runs = await stack.dynamo.send(
+      new QueryCommand({
+        TableName: stack.names.tables.runs,
+        IndexName: 'by_dataset_date',
+        KeyConditionExpression: 'dataset_date = :d',
+        ExpressionAttributeValues: { ':d': 'payments#2025-12-10' },
+      }),
+    );
+    const runId = runs.Items?.[0]?.run_id as string;
+    const url = `${stack.endpoints.api}/runs/${runId}/report`;
+
+    const md = await fetch(`${url}?format=md`);
+    const html = await fetch(url);
+    const missing = await fetch(`${stack.endpoints.api}/runs/run-nope/report`);
+    const badFormat = await fetch(`${url}?format=pdf`);
+
+    expect(md.status).toBe(200);
+    expect(md.headers.get('content-type')).toBe('text/markdown; charset=utf-8');
+    const text = await md.text();
+    expect(text).toContain('Outcome: FAIL');
+    expect(text).toContain('PAY-0014');
+    expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(html.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(await html.text()).toMatch(/^<!doctype html>/i);
+    expect(missing.status).toBe(404);
+    expect(badFormat.status).toBe(400);
+  });
+
+  it('refuses an extract of a dataset with no policy and records why', async () => {
+    await stack.upload('incoming/positions/2025-12-10/source.csv', SOURCE);
+    await stack.waitForIdle();
+
+    const files = await stack.dynamo.send(
+      new QueryCommand({
+        TableName: stack.names.tables.files,
+        KeyConditionExpression: 'dataset_date = :d',
+        ExpressionAttributeValues: { ':d': 'positions#2025-12-10' },
+      }),
+    );
+
+    expect(files.Items?.[0]).toMatchObject({ status: 'REJECTED', error: { code: 'NO_POLICY' } });
   });
 });

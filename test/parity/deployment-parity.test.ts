@@ -319,6 +319,17 @@ async function uploadThroughApi(
   return { key: ticket.key, etag };
 }
 
+/** POST /policies, then the PUT to the pre-signed URL, as `tally policy push` does. */
+async function pushPolicyThroughApi(role: Region, direct: { sqs: SQSClient }, dataset: string) {
+  const body = readFileSync(join(REPO_ROOT, `policies/datasets/${dataset}.md`));
+  const ticket = await api<{ url: string; key: string; headers: Record<string, string> }>(role, 'POST', '/policies', {
+    body: { dataset, content_length: body.length },
+  });
+  const put = await fetch(ticket.url, { method: 'PUT', headers: ticket.headers, body });
+  if (!put.ok) throw new Error(`PUT to the pre-signed URL answered ${put.status}: ${await put.text()}`);
+  await objectCreatedToIngest(role, direct, ticket.key, (put.headers.get('etag') ?? '').replaceAll('"', ''));
+}
+
 /** Takes what a consumer failed off its queue (on AWS the redrive policy would, later). */
 async function discard(queue: QueueName, direct: { sqs: SQSClient }) {
   const left = await direct.sqs.send(
@@ -363,6 +374,9 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
     await objectCreatedToIngest(role, direct, key, (out.ETag ?? '').replaceAll('"', ''));
   }
   await deliver(role, 'ingest');
+  // `tally policy push`: POST /policies, the PUT, then ingest validates it and puts it in force.
+  await pushPolicyThroughApi(role, direct, 'trades');
+  await deliver(role, 'ingest');
 
   // One side at a time, so exactly one of them finds both sides in and requests the run.
   const source = await uploadThroughApi(role, direct, 'source', SOURCE);
@@ -385,6 +399,11 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await api(role, 'GET', '/search', { query: 'q=amount%20mismatch' });
   const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
   await api(role, 'GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}`);
+  const report = await lambda(role, 'query-api').invoke<{ statusCode: number; body?: string }>(
+    httpEvent('GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}/report`, { query: 'format=md' }),
+  );
+  expect(report.statusCode, report.body).toBe(200);
+  expect(report.body).toMatch(/Outcome: /);
   await api(role, 'GET', '/queues');
   await api(role, 'GET', '/files');
   await api(role, 'GET', '/exception-counts', { query: 'status=OPEN' });

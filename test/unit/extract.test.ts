@@ -139,15 +139,20 @@ describe('validateExtract refuses what cannot be a day of data', () => {
     );
   });
 
-  it.each([1, 2, 1024])('says a gzip-compressed file is gzip-compressed (chunks of %i bytes)', async (chunkSize) => {
+  it.each([1, 2, 1024])('reads a gzip-compressed file as recon does (chunks of %i bytes)', async (chunkSize) => {
     const gzipped = gzipSync(`${HEADER}\nT1,A1,2025-12-01,1.00\n`);
 
     const result = await validateExtract(streamOf(gzipped, chunkSize), 'x.csv.gz', policy);
 
-    expect(result).toMatchObject({ ok: false, code: 'ENCODING', line: 1 });
-    expect(result.ok === false && result.message).toMatch(
-      /^x\.csv\.gz:1: file is gzip-compressed; expected plain-text/,
-    );
+    expect(result).toMatchObject({ ok: true, rows: 1 });
+  });
+
+  it('rejects a truncated gzip file as unreadable', async () => {
+    const gzipped = gzipSync(`${HEADER}\nT1,A1,2025-12-01,1.00\n`);
+
+    const result = await validateExtract(streamOf(gzipped.subarray(0, gzipped.length - 8)), 'x.csv.gz', policy);
+
+    expect(result).toMatchObject({ ok: false, code: 'FILE_UNREADABLE' });
   });
 
   it('reads a file that only starts like gzip in its first byte', async () => {
@@ -155,5 +160,63 @@ describe('validateExtract refuses what cannot be a day of data', () => {
     const result = await validateExtract(streamOf(`\u001f${HEADER}\nT1,A1,2025-12-01,1.00\n`, 1), 'x.csv', policy);
 
     expect(result).toMatchObject({ ok: false, code: 'MISSING_COLUMNS' });
+  });
+});
+
+describe('validateExtract reads each side in the format its policy names', () => {
+  const payments = parseReconPolicy(
+    readFileSync(new URL('../../policies/datasets/payments.md', import.meta.url), 'utf8'),
+  );
+  const sample = (file: string) =>
+    readFileSync(new URL(`../../scripts/local/sample/payments/${file}`, import.meta.url));
+
+  it('counts the rows of a semicolon-separated source and a JSON Lines target, gzipped or not', async () => {
+    const source = await validateExtract(streamOf(sample('source.csv')), 'source.csv', payments, 'source');
+    const target = await validateExtract(streamOf(sample('target.jsonl'), 7), 'target.jsonl', payments, 'target');
+    const gzipped = await validateExtract(streamOf(gzipSync(sample('target.jsonl'))), 't.jsonl.gz', payments, 'target');
+
+    expect(source).toMatchObject({ ok: true, rows: 13 });
+    expect(target).toMatchObject({ ok: true, rows: 14 });
+    expect(gzipped).toMatchObject({ ok: true, rows: 14 });
+  });
+
+  it('checks a CSV header with the side delimiter: a comma-separated source misses the mapped columns', async () => {
+    const result = await validateExtract(
+      streamOf('PaymentRef,ValueDate,Ccy,Amt,Status\nP1,01/12/2025,EUR,"1,00",S\n'),
+      'source.csv',
+      payments,
+      'source',
+    );
+
+    expect(result).toMatchObject({ ok: false, code: 'MISSING_COLUMNS', line: 1 });
+  });
+
+  it('rejects a JSON Lines side that is not UTF-8 with the line, and one with no lines as empty', async () => {
+    const bad = Buffer.concat([
+      Buffer.from('{"payment_id":"P1"}\n{"payment_id":"'),
+      Buffer.from([0xff]),
+      Buffer.from('"}\n'),
+    ]);
+
+    const unreadable = await validateExtract(streamOf(bad), 'target.jsonl', payments, 'target');
+    const empty = await validateExtract(streamOf('\n\n'), 'target.jsonl', payments, 'target');
+
+    // The JSON Lines reader names the line its failing chunk starts at ("at or after").
+    expect(unreadable).toMatchObject({ ok: false, code: 'ENCODING', line: 1 });
+    expect(unreadable.ok === false && unreadable.message).toMatch(
+      /^target\.jsonl:1: file is not valid UTF-8 \(at or after line 1\)/,
+    );
+    expect(empty).toMatchObject({ ok: false, code: 'FILE_EMPTY' });
+  });
+
+  it('rejects a Parquet side that is not Parquet', async () => {
+    const parquet = parseReconPolicy(
+      POLICY_TEXT.replace('"policy_version"', '"source": { "format": "parquet" },\n  "policy_version"'),
+    );
+
+    const result = await validateExtract(streamOf(`${HEADER}\nT1,A1,2025-12-01,1.00\n`), 'source.parquet', parquet);
+
+    expect(result).toMatchObject({ ok: false, code: 'PARQUET_INVALID' });
+    expect(result.ok === false && result.message).toMatch(/^source\.parquet: file is not Parquet/);
   });
 });

@@ -7,14 +7,20 @@ import {
   EXCEPTION_ID_PATTERN,
   exceptionId,
   idempotencyKey,
+  datasetPolicyKey,
+  parseDatasetPolicyKey,
+  parsePolicyInForceKey,
+  policyInForceKey,
   INCOMING_KEY_LAYOUT,
   incomingKey,
   isCalendarDate,
   parseIncomingKey,
   sequencerSortKey,
 } from '../../functions/shared/keys.ts';
+import { FORMATS } from '../../functions/shared/policy.ts';
 
 const datasetName = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+const format = fc.constantFrom(...FORMATS);
 const calendarDate = fc
   .date({ min: new Date('1900-01-01T00:00:00Z'), max: new Date('2999-12-31T00:00:00Z'), noInvalidDate: true })
   .map((d) => d.toISOString().slice(0, 10));
@@ -78,13 +84,25 @@ describe('incoming object keys', () => {
     expect(incomingKey({ dataset: 'trades', businessDate: '2025-12-10', side: 'target' })).toBe(
       'incoming/trades/2025-12-10/target.csv',
     );
-    expect(INCOMING_KEY_LAYOUT).toBe('incoming/{dataset}/{YYYY-MM-DD}/{source|target}.csv');
+    expect(INCOMING_KEY_LAYOUT).toBe('incoming/{dataset}/{YYYY-MM-DD}/{source|target}.{csv|jsonl|parquet}[.gz]');
+  });
+
+  it('builds a key per format, gzip as a .gz suffix', () => {
+    const base = { dataset: 'payments', businessDate: '2025-12-10', side: 'target' } as const;
+    expect(incomingKey({ ...base, format: 'jsonl' })).toBe('incoming/payments/2025-12-10/target.jsonl');
+    expect(incomingKey({ ...base, format: 'parquet', gzip: true })).toBe(
+      'incoming/payments/2025-12-10/target.parquet.gz',
+    );
+    expect(parseIncomingKey('incoming/payments/2025-12-10/source.csv.gz')).toEqual({
+      ok: true,
+      key: { dataset: 'payments', businessDate: '2025-12-10', side: 'source', format: 'csv', gzip: true },
+    });
   });
 
   it('parses every key it builds back into the same parts', () => {
     fc.assert(
-      fc.property(datasetName, calendarDate, side, (dataset, businessDate, s) => {
-        const key = { dataset, businessDate, side: s };
+      fc.property(datasetName, calendarDate, side, format, fc.boolean(), (dataset, businessDate, s, f, gzip) => {
+        const key = { dataset, businessDate, side: s, format: f, gzip };
 
         expect(parseIncomingKey(incomingKey(key))).toEqual({ ok: true, key });
       }),
@@ -96,6 +114,8 @@ describe('incoming object keys', () => {
     ['no prefix', 'trades/2025-12-10/source.csv'],
     ['a side that is neither', 'incoming/trades/2025-12-10/middle.csv'],
     ['another extension', 'incoming/trades/2025-12-10/source.txt'],
+    ['gzip alone', 'incoming/trades/2025-12-10/source.gz'],
+    ['gzip before the format', 'incoming/trades/2025-12-10/source.gz.csv'],
     ['a doubled extension', 'incoming/trades/2025-12-10/source.csv.csv'],
     ['an extra segment', 'incoming/trades/x/2025-12-10/source.csv'],
     ['a missing segment', 'incoming/2025-12-10/source.csv'],
@@ -112,6 +132,23 @@ describe('incoming object keys', () => {
       ok: false,
       reason: `has "${date}", which is not a calendar date`,
     });
+  });
+});
+
+describe('dataset policy keys', () => {
+  it('parses the keys it builds, and nothing else', () => {
+    fc.assert(
+      fc.property(datasetName, (dataset) => {
+        expect(parseDatasetPolicyKey(datasetPolicyKey(dataset))).toBe(dataset);
+        expect(parsePolicyInForceKey(policyInForceKey(dataset))).toBe(dataset);
+      }),
+    );
+    expect(datasetPolicyKey('payments')).toBe('policies/datasets/payments.md');
+    expect(policyInForceKey('payments')).toBe('policies-in-force/payments.md');
+    expect(parseDatasetPolicyKey('policies/payments.md')).toBeUndefined();
+    expect(parseDatasetPolicyKey('policies/datasets/a.b.md')).toBeUndefined();
+    expect(parseDatasetPolicyKey('policies/datasets/x/y.md')).toBeUndefined();
+    expect(parsePolicyInForceKey('policies/datasets/payments.md')).toBeUndefined();
   });
 });
 

@@ -69,6 +69,20 @@ export async function api<T>(
   return body as T;
 }
 
+/** Where a run's report is served (GET /runs/{run_id}/report). */
+export function reportUrl(runId: string, format: 'html' | 'md' = 'html'): string {
+  return `${siteConfig().apiUrl}/runs/${encodeURIComponent(runId)}/report?format=${format}`;
+}
+
+/** The run's report, fetched with the same credentials as every API call (a plain link carries none on AWS). */
+export async function fetchReport(runId: string, format: 'html' | 'md' = 'html'): Promise<Blob> {
+  const token = await accessToken();
+  const res = await fetch(reportUrl(runId, format), token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  if (!res.ok)
+    throw new ApiError(res.status, `HTTP_${res.status}`, `the report could not be fetched (HTTP ${res.status})`);
+  return res.blob();
+}
+
 /** PUT a file to a pre-signed URL with progress (fetch has no upload progress). */
 /** Resolves with the object's ETag (quotes removed) when the storage exposes it, else null. */
 export function putWithProgress(

@@ -1,6 +1,6 @@
 /** Recent reconciliation runs with their summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, fileErrorText, SIDES, type Page, type Run } from '../api.ts';
+import { api, fetchReport, fileErrorText, reportUrl, SIDES, type Page, type Run } from '../api.ts';
 import { tookText } from '../run-timing.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 
@@ -40,6 +40,66 @@ export function StaleUploads({ run }: { run: Run }) {
   );
 }
 
+/**
+ * Links to the run's report (HTML, Markdown). Opened through an authorised fetch: on AWS the API
+ * wants a bearer token, which a plain link does not send. The href stays for a copy of the address.
+ */
+export function ReportLinks({ run }: { run: Run }) {
+  const [error, setError] = useState<unknown>(null);
+  if (!run.summary) return null;
+  const open = (format: 'html' | 'md') => (event: MouseEvent) => {
+    event.preventDefault();
+    // Opened now, while the click still allows a new tab; filled in when the report arrives.
+    const tab = window.open('', '_blank');
+    fetchReport(run.run_id, format)
+      .then((blob) => {
+        const url = URL.createObjectURL(blob);
+        if (tab) tab.location.href = url;
+        else window.location.href = url;
+      })
+      .catch((e: unknown) => {
+        tab?.close();
+        setError(e);
+      });
+  };
+  return (
+    <span data-testid="report-links">
+      <a href={reportUrl(run.run_id, 'html')} onClick={open('html')}>
+        Report
+      </a>{' '}
+      (
+      <a href={reportUrl(run.run_id, 'md')} onClick={open('md')}>
+        Markdown
+      </a>
+      )
+      <ErrorMessage error={error} />
+    </span>
+  );
+}
+
+/** PASS, WARN or FAIL under the dataset's thresholds, and which conditions it crossed. */
+function Outcome({ summary }: { summary: NonNullable<Run['summary']> }) {
+  if (!summary.outcome) return null;
+  const crossed = summary.thresholds_crossed ?? [];
+  return (
+    <div>
+      <dt>Outcome</dt>
+      <dd data-testid="run-outcome">
+        <span class={`badge outcome-${summary.outcome.toLowerCase()}`}>{summary.outcome}</span>
+        {crossed.length > 0 && (
+          <ul class="small thresholds-crossed">
+            {crossed.map((c) => (
+              <li key={`${c.level} ${c.condition}`}>
+                {c.level} {c.condition.replaceAll('_', ' ')}: {c.actual} (limit {c.limit})
+              </li>
+            ))}
+          </ul>
+        )}
+      </dd>
+    </div>
+  );
+}
+
 export function RunSummary({ run }: { run: Run }) {
   const s = run.summary;
   if (!s)
@@ -53,6 +113,7 @@ export function RunSummary({ run }: { run: Run }) {
   const exceptions = Object.entries(s.exceptions);
   return (
     <dl class="run-summary">
+      <Outcome summary={s} />
       <div>
         <dt>Rows</dt>
         <dd>
@@ -121,6 +182,8 @@ export function RunsView({ query }: { query: URLSearchParams }) {
               <p class="small">
                 <code>{r.run_id}</code> ·{' '}
                 <a href={`#/exceptions?run_id=${encodeURIComponent(r.run_id)}`}>its exceptions</a>
+                {r.summary && ' · '}
+                <ReportLinks run={r} />
               </p>
               <StaleUploads run={r} />
               <RunSummary run={r} />
