@@ -231,6 +231,10 @@ describe('dashboard', () => {
     expect(await page.getByTestId('run').count()).toBe(1);
     expect(await page.getByTestId('run').first().textContent()).toMatch(/source 20, target 19.*Matched15/);
     expect(await page.getByTestId('run-outcome').first().textContent()).toMatch(/^FAIL/);
+    // The new summary: per compared field, unequal values and those within tolerance.
+    const fields = page.getByTestId('run-fields').first();
+    expect(await fields.locator('tbody th').allTextContents()).toEqual(expect.arrayContaining(['amount']));
+    expect(await fields.locator('tbody tr').count()).toBeGreaterThan(0);
     const report = page.getByTestId('report-links').first().getByRole('link', { name: 'Report' });
     const reportHref = (await report.getAttribute('href')) as string;
     expect(reportHref).toMatch(/\/runs\/run-[^/]+\/report\?format=html$/);

@@ -146,7 +146,99 @@ export function RunSummary({ run }: { run: Run }) {
         <dt>Took</dt>
         <dd>{tookText(run) ?? `${s.duration_ms} ms`}</dd>
       </div>
+      {s.match_rate !== undefined && (
+        <div>
+          <dt>Match rate</dt>
+          <dd>
+            {s.match_rate} (break rate {s.break_rate})
+          </dd>
+        </div>
+      )}
+      <FieldStatistics summary={s} />
+      <ControlTotals summary={s} />
     </dl>
+  );
+}
+
+/** Per compared field: unequal values, those within tolerance (kept for audit), the largest difference. */
+function FieldStatistics({ summary }: { summary: NonNullable<Run['summary']> }) {
+  const fields = Object.entries(summary.fields ?? {});
+  if (fields.length === 0) return null;
+  return (
+    <div class="full-row">
+      <dt>Compared fields</dt>
+      <dd>
+        <table class="small" data-testid="run-fields">
+          <caption class="sr-only">Compared fields</caption>
+          <thead>
+            <tr>
+              <th scope="col">field</th>
+              <th scope="col">unequal</th>
+              <th scope="col">within tolerance</th>
+              <th scope="col">largest difference</th>
+            </tr>
+          </thead>
+          <tbody>
+            {fields.map(([name, f]) => (
+              <tr key={name}>
+                <th scope="row">{name}</th>
+                <td>{f.unequal}</td>
+                <td>{f.within_tolerance}</td>
+                <td>{f.largest_difference ?? '-'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </dd>
+    </div>
+  );
+}
+
+/** Per group of the policy's control totals: rows and sums per side, and the differences. */
+function ControlTotals({ summary }: { summary: NonNullable<Run['summary']> }) {
+  const groups = summary.control_totals ?? [];
+  if (groups.length === 0) return null;
+  const sums = [...new Set(groups.flatMap((g) => Object.keys(g.source.sums)))];
+  return (
+    <div class="full-row">
+      <dt>Control totals</dt>
+      <dd>
+        <table class="small" data-testid="run-control-totals">
+          <caption class="sr-only">Control totals</caption>
+          <thead>
+            <tr>
+              <th scope="col">group</th>
+              <th scope="col">rows (source / target)</th>
+              {sums.map((name) => (
+                <th scope="col" key={name}>
+                  {name} (source / target / difference)
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {groups.map((g) => {
+              const label = Object.entries(g.group)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', ');
+              return (
+                <tr key={label}>
+                  <th scope="row">{label}</th>
+                  <td>
+                    {g.source.rows} / {g.target.rows}
+                  </td>
+                  {sums.map((name) => (
+                    <td key={name}>
+                      {g.source.sums[name] ?? '-'} / {g.target.sums[name] ?? '-'} / {g.difference.sums[name] ?? '-'}
+                    </td>
+                  ))}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </dd>
+    </div>
   );
 }
 
