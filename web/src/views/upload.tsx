@@ -47,7 +47,7 @@ function DropZone({ side, file, onFile }: { side: Side; file: File | null; onFil
       <input
         id={id}
         type="file"
-        accept=".csv,text/csv,text/plain"
+        accept=".csv,.jsonl,.ndjson,.parquet,.gz,text/csv,text/plain,application/x-ndjson"
         onChange={(e) => onFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)}
       />
       <p class="small muted">{file ? `${file.name}, ${file.size.toLocaleString()} bytes` : 'no file chosen'}</p>
@@ -87,7 +87,8 @@ export function UploadView() {
         setProgress((p) => ({ ...p, [side]: 0 }));
         const ticket = await api<UploadTicket>('/uploads', {
           method: 'POST',
-          body: { dataset, business_date: date, side, content_type: 'text/csv', content_length: file.size },
+          // The server picks the key and signs the format's content type.
+          body: { dataset, business_date: date, side, ...formatOf(file.name), content_length: file.size },
         });
         uploaded[side] = await putWithProgress(ticket.url, file, ticket.headers, (f) =>
           setProgress((p) => ({ ...p, [side]: f })),
@@ -234,4 +235,13 @@ export function UploadView() {
       </div>
     </section>
   );
+}
+
+/** The format POST /uploads takes, from the file's name (`.jsonl`, `.parquet`, else CSV; `.gz` noted). */
+export function formatOf(name: string): { format: 'csv' | 'jsonl' | 'parquet'; gzip: boolean } {
+  const lower = name.toLowerCase();
+  const gzip = lower.endsWith('.gz');
+  const base = gzip ? lower.slice(0, -3) : lower;
+  const format = /\.(jsonl|ndjson)$/.test(base) ? 'jsonl' : base.endsWith('.parquet') ? 'parquet' : 'csv';
+  return { format, gzip };
 }
