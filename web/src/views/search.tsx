@@ -2,7 +2,7 @@
  * Semantic search over triaged exceptions, with the listing's filters. The query and filters live
  * in the URL (`#/search?q=...&status=OPEN`): a link or a reload runs the same search.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, keyText, type SearchHit } from '../api.ts';
 import { Badge, ErrorMessage, Field } from './common.tsx';
 import { FilterForm, filtersFrom } from './exceptions.tsx';
@@ -42,10 +42,16 @@ export function SearchView({ query }: { query: URLSearchParams }) {
     }
   };
 
-  // The URL is the search: opening or changing it runs it.
+  // The URL is the search: opening or changing it runs it. On mount the fields already hold the
+  // URL's values (useState above): setting them again from this effect, which Preact runs after
+  // paint, could erase what a fast typist (or a test) entered in between.
+  const mounted = useRef(false);
   useEffect(() => {
-    setQ(urlQ);
-    setFilters(urlFilters);
+    if (mounted.current) {
+      setQ(urlQ);
+      setFilters(urlFilters);
+    }
+    mounted.current = true;
     if (urlQ.trim()) void run(urlQ, urlFilters);
     else setHits(null);
   }, [query.toString()]);
