@@ -4,20 +4,12 @@ import { createAwsClients } from '../shared/adapters/clients.ts';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
-import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
+import type { BusinessMetrics } from '../shared/metrics.ts';
 import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
 import { withBundledPolicies } from '../shared/dataset-policies.ts';
 import { ENV } from '../shared/resources.ts';
-import {
-  consumedQueue,
-  createSqsHandler,
-  deadLetterQueue,
-  messageVisibility,
-  parseBody,
-  type SqsConsumerDeps,
-} from '../shared/sqs-batch.ts';
+import { consumedQueue, createSqsHandler, consumerDeps, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { leaseMsFor, newLeaseOwner } from '../shared/lease.ts';
-import { failureStore } from '../shared/tables/failures-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoIdempotencyStore } from '../shared/tables/idempotency-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
@@ -46,10 +38,11 @@ export function defaultDeps(): IngestDeps & SqsConsumerDeps {
     leaseMs: leaseMsFor(queue.visibilityTimeoutSeconds),
     newLeaseOwner: () => newLeaseOwner(),
     onHeartbeatError: (error) => logger.warn('could not renew the lease', { error: error as Error }),
-    visibility: messageVisibility(aws.sqs, queue),
-    failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
-    deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
-    metrics: emfMetrics('ingest-worker'),
+    ...consumerDeps(
+      aws,
+      { failuresTable: config[ENV.failuresTable], deadLetterQueueUrl: config[ENV.deadLetterQueueUrl] },
+      { service: 'ingest-worker', queue: queue },
+    ),
   };
 }
 

@@ -20,7 +20,8 @@ import { loadConfig } from './config.ts';
 import { PermanentError } from './errors.ts';
 import { startHeartbeat } from './lease.ts';
 import { crashPoint } from './crash-point.ts';
-import type { BusinessMetrics } from './metrics.ts';
+import { emfMetrics, type BusinessMetrics } from './metrics.ts';
+import { failureStore } from './tables/failures-dynamo.ts';
 import type { DeadLetterQueue, MessageVisibility } from './ports.ts';
 import { ENV, FUNCTIONS, LAMBDA_ENV, QUEUES, VISIBILITY_TIMEOUT_FACTOR, type QueueName } from './resources.ts';
 import type { FailureRecorder } from './tables/failures.ts';
@@ -159,4 +160,21 @@ export function messageVisibility(
   queue: { url: string | undefined; visibilityTimeoutSeconds: number },
 ): MessageVisibility | undefined {
   return queue.url ? new SqsMessageVisibility(sqs, queue.url, queue.visibilityTimeoutSeconds) : undefined;
+}
+
+/**
+ * What the wrapper itself takes, built the same way for every consumer: its heartbeat on the
+ * consumed queue, the failures table, its DLQ and its metrics (one place, not one per handler).
+ */
+export function consumerDeps(
+  aws: { sqs: SQSClient; dynamo: Parameters<typeof failureStore>[0] },
+  config: { failuresTable: string | undefined; deadLetterQueueUrl: string | undefined },
+  consumer: { service: string; queue: { url: string | undefined; visibilityTimeoutSeconds: number } },
+): SqsConsumerDeps {
+  return {
+    visibility: messageVisibility(aws.sqs, consumer.queue),
+    failures: failureStore(aws.dynamo, config.failuresTable),
+    deadLetter: deadLetterQueue(aws.sqs, config.deadLetterQueueUrl),
+    metrics: emfMetrics(consumer.service),
+  };
 }

@@ -4,23 +4,15 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { createAwsClients } from '../shared/adapters/clients.ts';
 import { ConfigError } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
-import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
+import type { BusinessMetrics } from '../shared/metrics.ts';
 import { triageRequestSchema } from '../shared/messages.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
 import { sleep } from '../shared/retry.ts';
-import {
-  consumedQueue,
-  createSqsHandler,
-  deadLetterQueue,
-  messageVisibility,
-  parseBody,
-  type SqsConsumerDeps,
-} from '../shared/sqs-batch.ts';
+import { consumedQueue, createSqsHandler, consumerDeps, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { DynamoCircuitBreaker } from '../shared/tables/circuit-breaker-dynamo.ts';
 import { DynamoTriageStore } from '../shared/tables/exceptions-dynamo.ts';
-import { failureStore } from '../shared/tables/failures-dynamo.ts';
 import { triageConfig } from './config.ts';
 import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
@@ -65,10 +57,11 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
     now: Date.now,
     sleep,
     maxThrottleRetries: 3,
-    failures: failureStore(aws.dynamo, config[ENV.failuresTable]),
-    deadLetter: deadLetterQueue(aws.sqs, config[ENV.deadLetterQueueUrl]),
-    visibility: messageVisibility(aws.sqs, consumedQueue('triage')),
-    metrics: emfMetrics('triage'),
+    ...consumerDeps(
+      aws,
+      { failuresTable: config[ENV.failuresTable], deadLetterQueueUrl: config[ENV.deadLetterQueueUrl] },
+      { service: 'triage', queue: consumedQueue('triage') },
+    ),
   };
 }
 
