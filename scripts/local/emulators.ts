@@ -2,7 +2,8 @@
  * In-process AWS emulators, bound to 127.0.0.1 only: fauxqs (S3 + SQS, SQLite-persisted) and
  * dynalite (DynamoDB, LevelDB-persisted; each item written with its index entries in one batch,
  * so a kill cannot leave a listing out of step with its table: dynalite-atomic.ts). Wire-compatible: the functions talk to them through
- * the normal AWS SDK clients.
+ * the normal AWS SDK clients; SQS's query protocol (the `aws` CLI v2 of Debian, older SDKs) is
+ * translated on fauxqs's own port (sqs-query-protocol.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
