@@ -13,7 +13,10 @@
  * itself and the JS SDK's own query protocol (test/integration/sqs-query-protocol.test.ts).
  *
  * SigV4: JSON requests to the local SQS endpoint are not verified (fauxqs does not), so neither
- * are query requests; the Authorization header is passed on for the region fauxqs reads from it.
+ * are query requests' signatures; the Authorization header is passed on for the region fauxqs
+ * reads from it. But a query request must carry one: a form POST is a request any web page can
+ * send cross-origin without a preflight, whereas the JSON protocol's X-Amz-Target header and an
+ * Authorization header both need one, which fauxqs never grants.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -544,6 +547,8 @@ export function acceptSqsQueryProtocol(server: http.Server, upstream: string): S
       res.end(xml);
     };
     try {
+      if (!/^AWS4-HMAC-SHA256 Credential=/.test(req.headers.authorization ?? ''))
+        throw new SqsQueryError(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
       const { action, input } = decodeQueryRequest(params, path !== '/' && origin ? `${origin}${path}` : undefined);
       const answer = await call(
         'POST',
