@@ -202,7 +202,7 @@ describe.skipIf(!cli.path)(`the aws CLI (${cli.reason}) on the local SQS endpoin
     expect(c.ReceiptHandle).toBeTruthy();
     await ok('purge-queue', '--queue-url', dlq);
     expect(await depth()).toEqual({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' });
-  });
+  }, 180_000); // a dozen CLI starts (Python): about 10 s on a quiet machine, a minute on a loaded one
 
   it('reports SQS errors by their query codes, with the exit code the CLI gives service errors', async () => {
     const missing = await aws('get-queue-url', '--queue-name', 'no-such-queue');
