@@ -2,16 +2,18 @@
  * In-process AWS emulators, bound to 127.0.0.1 only: fauxqs (S3 + SQS, SQLite-persisted) and
  * dynalite (DynamoDB, LevelDB-persisted; each item written with its index entries in one batch,
  * so a kill cannot leave a listing out of step with its table: dynalite-atomic.ts). Wire-compatible: the functions talk to them through
- * the normal AWS SDK clients.
+ * the normal AWS SDK clients; SQS's query protocol (the `aws` CLI v2 of Debian, older SDKs) is
+ * translated on fauxqs's own port (sqs-query-protocol.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { Server } from 'node:http';
 import { join } from 'node:path';
 import { startFauxqs } from 'fauxqs';
 import dynalite from 'dynalite';
 import { makeDynaliteWritesAtomic } from './dynalite-atomic.ts';
+import { acceptSqsQueryProtocol } from './sqs-query-protocol.ts';
 
 export interface Emulators {
   /** fauxqs: S3 and SQS on one port. */
@@ -25,9 +27,10 @@ export interface Emulators {
  * host of listen calls made while it starts, then check the result: nothing of ours may be
  * reachable from another machine.
  */
-async function withLoopbackListen<T>(start: () => Promise<T>): Promise<T> {
+async function withLoopbackListen<T>(start: () => Promise<T>, listened: net.Server[] = []): Promise<T> {
   const original = net.Server.prototype.listen;
   net.Server.prototype.listen = function patched(this: net.Server, ...args: unknown[]) {
+    listened.push(this);
     const [first] = args;
     if (first && typeof first === 'object' && (first as { host?: string }).host === '0.0.0.0') {
       args[0] = { ...(first as object), host: '127.0.0.1' };
@@ -47,14 +50,24 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
   const dynamoDir = join(dataDir, 'dynamodb');
   for (const dir of [sqsDir, s3Dir, dynamoDir]) mkdirSync(dir, { recursive: true });
 
-  const fauxqs = await withLoopbackListen(() =>
-    startFauxqs({ port: 0, logger: false, dataDir: sqsDir, s3StorageDir: s3Dir, defaultRegion: 'us-east-1' }),
+  const listened: net.Server[] = [];
+  const fauxqs = await withLoopbackListen(
+    () => startFauxqs({ port: 0, logger: false, dataDir: sqsDir, s3StorageDir: s3Dir, defaultRegion: 'us-east-1' }),
+    listened,
   );
   const fauxqsUrl = new URL(fauxqs.address);
   if (fauxqsUrl.hostname !== '127.0.0.1') {
     await fauxqs.stop();
     throw new Error(`S3/SQS emulator bound to ${fauxqsUrl.hostname}, expected 127.0.0.1 only`);
   }
+
+  // The `aws` CLI v2 of Debian and older SDKs speak SQS's query protocol, which fauxqs does not.
+  const fauxqsServer = listened.find((s): s is Server => s instanceof Server);
+  if (!fauxqsServer) {
+    await fauxqs.stop();
+    throw new Error('S3/SQS emulator: its HTTP server was not found, so the SQS query protocol cannot be added');
+  }
+  const sqsQuery = acceptSqsQueryProtocol(fauxqsServer, `http://127.0.0.1:${fauxqs.port}`);
 
   makeDynaliteWritesAtomic();
   const dynamo: Server = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -68,6 +81,7 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
     async stop() {
       await new Promise<void>((resolve) => dynamo.close(() => resolve()));
       await fauxqs.stop();
+      sqsQuery.stop();
     },
   };
 }
