@@ -332,7 +332,7 @@ describe('GET /exceptions', () => {
     expect(pages.at(-1)?.next_token).toBeNull();
   });
 
-  it('lists everything newest first with no filter, via the by_created index', async () => {
+  it('lists everything newest first with no filter, via the by_created_sharded index', async () => {
     const own = await startTestDynamo();
     try {
       const api = setup({}, own);
@@ -454,7 +454,7 @@ describe('GET /exceptions', () => {
   });
 
   it('rejects a token signed with another secret', async () => {
-    const token = encodeToken('another-deployment-secret', { index: 'by_run', startKey: { run_id: 'r' } }, 'x');
+    const token = encodeToken('another-deployment-secret', { index: 'by_run_sharded', startKey: { gsi_run: 'r#00' } }, 'x');
 
     const res = await setup().call('GET', '/exceptions', { query: { run_id: 'r', next_token: token } });
 

@@ -19,6 +19,12 @@ export interface IndexQuery {
   readonly limit: number;
   /** Resume after this key (a page's lastKey, or the key of the last item a caller kept). */
   readonly startKey?: Readonly<Record<string, unknown>>;
+  /**
+   * `any`: the caller wants every item once and not their order (counting). A sharded read then
+   * reads each shard on from its own position, wasting nothing, and its lastKey (internal: never
+   * put it in a token) holds every shard's position.
+   */
+  readonly order?: 'newest-first' | 'any';
 }
 
 export interface IndexPage {
@@ -87,6 +93,7 @@ export async function readShardedPage(
   shards: ShardedPartition,
   queryOne: (query: IndexQuery) => Promise<IndexPage>,
 ): Promise<IndexPage> {
+  if (query.order === 'any') return readShardsInAnyOrder(query, shards, queryOne);
   // Twice a fair share, so that a page usually needs one round even when the shards are uneven.
   const perShard = Math.min(query.limit, Math.ceil((2 * query.limit) / shards.values.length) + 1);
   const pages = await Promise.all(
@@ -101,4 +108,36 @@ export async function readShardedPage(
     ),
   );
   return mergeShardPages(pages, shards.sortAttribute);
+}
+
+/** The lastKey of an unordered sharded read: each shard's own position, null once it is read to its end. */
+interface ShardPositions {
+  readonly shards: (Record<string, unknown> | null | undefined)[];
+}
+
+async function readShardsInAnyOrder(
+  query: IndexQuery,
+  shards: ShardedPartition,
+  queryOne: (query: IndexQuery) => Promise<IndexPage>,
+): Promise<IndexPage> {
+  const positions = (query.startKey as ShardPositions | undefined)?.shards ?? shards.values.map(() => undefined);
+  if (positions.length !== shards.values.length) throw new Error('internal: a start key from another sharding');
+  const open = positions.flatMap((position, i) => (position === null ? [] : [i]));
+  const perShard = Math.max(1, Math.ceil(query.limit / Math.max(1, open.length)));
+  const next = [...positions];
+  const pages = await Promise.all(
+    open.map(async (i) => {
+      const position = positions[i];
+      const page = await queryOne({
+        index: query.index,
+        partition: { attribute: shards.attribute, value: shards.values[i] as string },
+        filters: query.filters,
+        limit: perShard,
+        ...(position ? { startKey: position } : {}),
+      });
+      next[i] = page.lastKey ?? null;
+      return page.items;
+    }),
+  );
+  return { items: pages.flat(), ...(next.every((p) => p === null) ? {} : { lastKey: { shards: next } }) };
 }
