@@ -454,7 +454,11 @@ describe('GET /exceptions', () => {
   });
 
   it('rejects a token signed with another secret', async () => {
-    const token = encodeToken('another-deployment-secret', { index: 'by_run_sharded', startKey: { gsi_run: 'r#00' } }, 'x');
+    const token = encodeToken(
+      'another-deployment-secret',
+      { index: 'by_run_sharded', startKey: { gsi_run: 'r#00' } },
+      'x',
+    );
 
     const res = await setup().call('GET', '/exceptions', { query: { run_id: 'r', next_token: token } });
 
