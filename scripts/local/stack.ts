@@ -299,10 +299,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     },
     async counts() {
       const exceptions: Partial<Record<ExceptionType, number>> = {};
-      for (const type of EXCEPTION_TYPES) {
-        const n = await countExceptionPartition(dynamo, names.tables.exceptions, 'by_type_sharded', type);
-        if (n > 0) exceptions[type] = n;
-      }
+      // Each count reads its 16 shards; the types' counts go at once too.
+      const byType = await Promise.all(
+        EXCEPTION_TYPES.map((type) =>
+          countExceptionPartition(dynamo, names.tables.exceptions, 'by_type_sharded', type),
+        ),
+      );
+      EXCEPTION_TYPES.forEach((type, i) => {
+        if ((byType[i] as number) > 0) exceptions[type] = byType[i] as number;
+      });
       const open = await countExceptionPartition(dynamo, names.tables.exceptions, 'by_status_sharded', 'OPEN');
       const triaged = await countExceptionPartition(
         dynamo,
