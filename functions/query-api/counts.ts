@@ -26,9 +26,11 @@ export async function countExceptions(
   let startKey: Record<string, unknown> | undefined;
   const deadline = deps.now() + COUNT_BUDGET_MS;
   do {
+    // Counting needs every item once, not their order: each shard is read on from its own position.
     const page = await deps.store.queryExceptions({
       ...plan,
       limit: COUNT_BATCH,
+      order: 'any',
       ...(startKey ? { startKey } : {}),
     });
     for (const item of page.items) {

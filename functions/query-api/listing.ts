@@ -23,7 +23,8 @@ export interface QueryPlan {
 /**
  * Most selective first: a run and a dataset-day are small partitions; severity is sparse (only
  * triaged exceptions carry it); type, then status, split the table seven and four ways.
- * With no filter at all, by_created lists everything newest first.
+ * With no filter at all, by_created_sharded lists everything newest first. Each index is sharded:
+ * the partition named here is the logical one, whose shards the store reads and merges.
  */
 export function planQuery(filters: ListFilters): QueryPlan {
   const remaining = new Map<string, string>();
@@ -36,22 +37,22 @@ export function planQuery(filters: ListFilters): QueryPlan {
   let index: IndexName;
   let partition: QueryPlan['partition'];
   if (remaining.has('run_id')) {
-    index = 'by_run';
+    index = 'by_run_sharded';
     partition = { attribute: 'run_id', value: take('run_id') };
   } else if (remaining.has('dataset') && remaining.has('business_date')) {
-    index = 'by_dataset_date';
+    index = 'by_dataset_date_sharded';
     partition = { attribute: 'dataset_date', value: datasetDateKey(take('dataset'), take('business_date')) };
   } else if (remaining.has('severity')) {
-    index = 'by_severity';
+    index = 'by_severity_sharded';
     partition = { attribute: 'severity', value: take('severity') };
   } else if (remaining.has('exception_type')) {
-    index = 'by_type';
+    index = 'by_type_sharded';
     partition = { attribute: 'exception_type', value: take('exception_type') };
   } else if (remaining.has('status')) {
-    index = 'by_status';
+    index = 'by_status_sharded';
     partition = { attribute: 'status', value: take('status') };
   } else {
-    index = 'by_created';
+    index = 'by_created_sharded';
     partition = { attribute: 'record_type', value: EXCEPTION_RECORD_TYPE };
   }
   const filterList = [...remaining]
@@ -61,8 +62,9 @@ export function planQuery(filters: ListFilters): QueryPlan {
 }
 
 /**
- * Upper bound on DynamoDB calls per request. A very sparse filter returns a shorter page with a
- * next_token rather than holding the request until API Gateway's 30 s timeout.
+ * Upper bound on DynamoDB round trips per request (each reads every shard at once). A very sparse
+ * filter returns a shorter page with a next_token rather than holding the request until API
+ * Gateway's 30 s timeout.
  */
 const MAX_QUERY_CALLS = 25;
 

@@ -1,11 +1,14 @@
 /**
- * One page of a GSI listing behind an opaque next_token: the loop both listings (exceptions and
- * runs) share. It keeps querying until it holds one item more than asked for — which tells
+ * One page of a GSI listing behind an opaque next_token: the loop every listing (exceptions, runs,
+ * files) shares. It keeps querying until it holds one item more than asked for — which tells
  * "exactly `limit` left" from "more to come" without an empty last page — or the index ends, or
  * it has made `maxCalls` calls (a sparse filter then returns a short page with a token rather
- * than holding the request past API Gateway's 30 s).
+ * than holding the request past API Gateway's 30 s). On a sharded index each call reads every
+ * shard at once and merges them (shared/tables/index-query.ts); its sort key is unique, so the
+ * key of the last item returned resumes all the shards and the token holds that one key.
  */
-import type { TableDef } from '../shared/resources.ts';
+import type { IndexDef, TableDef } from '../shared/resources.ts';
+import { isShardOf } from '../shared/tables/exceptions-index-keys.ts';
 import { BadRequestError } from './errors.ts';
 import { decodeToken, encodeToken } from './pagination.ts';
 import type { IndexQuery, StoredItem } from '../shared/tables/index-query.ts';
@@ -36,7 +39,7 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
   let startKey: Record<string, unknown> | undefined;
   if (request.nextToken !== undefined) {
     const cursor = decodeToken(request.secret, request.nextToken, request.filterHash);
-    if (cursor.index !== plan.index)
+    if (cursor.index !== plan.index || !isStartKeyOf(request.table, plan, cursor.startKey))
       throw new BadRequestError('NEXT_TOKEN_FILTER_MISMATCH', 'next_token was issued for a different set of filters');
     startKey = { ...cursor.startKey };
   }
@@ -75,6 +78,27 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
       ? encodeToken(request.secret, { index: plan.index, startKey: resumeFrom }, request.filterHash)
       : null,
   };
+}
+
+/**
+ * A token's key must be a position in the partition this request reads: exactly the table's and
+ * the index's key attributes, strings, and the index partition one of the plan's (or, sharded, one
+ * of its shards). The token is signed, so this guards against our own mistakes (a key from another
+ * index or another version), not forgery.
+ */
+function isStartKeyOf(table: TableDef, plan: PagePlan, key: Readonly<Record<string, unknown>>): boolean {
+  const index = table.indexes[plan.index] as IndexDef | undefined;
+  if (!index) return false;
+  const expected = new Set(
+    [table.partitionKey, table.sortKey, index.partitionKey, index.sortKey].flatMap((k) => (k ? [k.name] : [])),
+  );
+  const names = Object.keys(key);
+  if (names.length !== expected.size || !names.every((n) => expected.has(n) && typeof key[n] === 'string'))
+    return false;
+  const partition = key[index.partitionKey.name] as string;
+  return index.shardedFrom === undefined
+    ? partition === plan.partition.value
+    : isShardOf(partition, plan.partition.value);
 }
 
 /** The start key DynamoDB expects to resume a GSI query right after `item`: the table's key and the index's. */

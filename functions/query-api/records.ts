@@ -38,6 +38,13 @@ const EXCEPTION_ATTRIBUTES: Readonly<Record<keyof StoredException, boolean>> = {
   content_hash: false,
   last_changed_run_id: false,
   last_seen_at: false,
+  gsi_status: false,
+  gsi_type: false,
+  gsi_run: false,
+  gsi_dataset_date: false,
+  gsi_severity: false,
+  gsi_created: false,
+  gsi_sort: false,
 };
 
 /** The stored run plus the index keys DynamoRunStore adds. */

@@ -1,6 +1,6 @@
 /**
  * GET /runs/{run_id}/report: the run report (functions/recon/report.ts) from the stored run and
- * the exceptions it recorded (the exceptions table's by_run index), as Markdown or HTML.
+ * the exceptions it recorded (the exceptions table's by_run_sharded index), as Markdown or HTML.
  */
 import { renderReport, type ReportException, type ReportFormat } from '../recon/report.ts';
 import { ApiError, NotFoundError } from './errors.ts';
@@ -29,7 +29,7 @@ export async function runReport(runId: string, format: ReportFormat, deps: { sto
   let startKey: Record<string, unknown> | undefined;
   for (let page = 0; page < MAX_EXCEPTION_PAGES; page++) {
     const out = await deps.store.queryExceptions({
-      index: 'by_run',
+      index: 'by_run_sharded',
       partition: { attribute: 'run_id', value: runId },
       filters: [],
       limit: PAGE_SIZE,

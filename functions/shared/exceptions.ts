@@ -4,5 +4,5 @@ import { exceptionId } from './keys.ts';
 // (A finding becomes an exception record in functions/recon/exception-record.ts.)
 export { exceptionId };
 
-/** Partition value of the exceptions table's `by_created` index. */
+/** What the exceptions table's `by_created_sharded` index shards: every exception carries it. */
 export const EXCEPTION_RECORD_TYPE = 'EXCEPTION';

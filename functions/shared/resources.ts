@@ -25,29 +25,62 @@ export interface KeyDef {
   readonly type: 'S' | 'N';
 }
 
+export interface IndexDef {
+  readonly partitionKey: KeyDef;
+  readonly sortKey?: KeyDef;
+  /**
+   * A sharded index: its partition key holds `<value of this attribute>#<shard>` (two digits,
+   * functions/shared/tables/exceptions-index-keys.ts), so one logical partition is spread over
+   * EXCEPTION_INDEX_SHARDS physical ones and a listing queries them all and merges.
+   */
+  readonly shardedFrom?: string;
+}
+
 export interface TableDef {
   readonly partitionKey: KeyDef;
   readonly sortKey?: KeyDef;
-  readonly indexes: Readonly<Record<string, { partitionKey: KeyDef; sortKey?: KeyDef }>>;
+  readonly indexes: Readonly<Record<string, IndexDef>>;
   readonly ttlAttribute?: string;
 }
 
 const S = (name: string): KeyDef => ({ name, type: 'S' });
 
+/**
+ * Shards of each partition of the exceptions table's GSIs. A run stores all its exceptions at
+ * once, and they share one run_id, one status (OPEN), the constant record_type and one created_at:
+ * unsharded, a run of a million breaks wrote a million entries into one partition value of each
+ * index. One partition value sustains about 1,000 WCU/s on AWS, and a GSI that cannot keep up
+ * throttles the table's writes. Sixteen shards take ~16,000 writes/s per index value (above what
+ * the store's concurrency produces) for 16 parallel queries per listing page, each reading a few
+ * items. Changing it re-keys every item: run scripts/tools/backfill-exception-keys.ts afterwards.
+ */
+export const EXCEPTION_INDEX_SHARDS = 16;
+
+/** Sort key of every exceptions GSI: `<created_at>#<exception_id>`, unique, so ties on created_at have one order. */
+const EXCEPTION_INDEX_SORT = S('gsi_sort');
+
 export const TABLES = {
-  /** One item per exception, under its stable id. GSIs serve every listing; nothing scans. */
+  /**
+   * One item per exception, under its stable id. GSIs serve every listing; nothing scans. Each is
+   * sharded (EXCEPTION_INDEX_SHARDS) and sorted by created_at, then exception_id. The names carry
+   * `_sharded` because the unsharded indexes they replace (by_status, ...) had other keys: new
+   * names let a deployment create them beside the old ones (docs in scripts/tools/backfill-exception-keys.ts).
+   */
   exceptions: {
     partitionKey: S('exception_id'),
     indexes: {
-      by_status: { partitionKey: S('status'), sortKey: S('created_at') },
-      by_type: { partitionKey: S('exception_type'), sortKey: S('created_at') },
-      by_run: { partitionKey: S('run_id'), sortKey: S('created_at') },
-      by_dataset_date: { partitionKey: S('dataset_date'), sortKey: S('created_at') },
+      by_status_sharded: { partitionKey: S('gsi_status'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'status' },
+      by_type_sharded: { partitionKey: S('gsi_type'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'exception_type' },
+      by_run_sharded: { partitionKey: S('gsi_run'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'run_id' },
+      by_dataset_date_sharded: {
+        partitionKey: S('gsi_dataset_date'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'dataset_date',
+      },
       // Severity is written by triage; exceptions without it are simply absent from this index.
-      by_severity: { partitionKey: S('severity'), sortKey: S('created_at') },
-      // Unfiltered listing, newest first. One partition: fine for the exception volumes of a
-      // reconciliation (thousands a day), and cheaper than merging per-status queries.
-      by_created: { partitionKey: S('record_type'), sortKey: S('created_at') },
+      by_severity_sharded: { partitionKey: S('gsi_severity'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'severity' },
+      // Unfiltered listing, newest first: the constant record_type, sharded like the others.
+      by_created_sharded: { partitionKey: S('gsi_created'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'record_type' },
     },
   },
   /** The current file per (dataset, date) and side, accepted or rejected. */
@@ -67,8 +100,8 @@ export const TABLES = {
     partitionKey: S('run_id'),
     indexes: {
       by_dataset_date: { partitionKey: S('dataset_date'), sortKey: S('requested_at') },
-      // Recent runs across datasets, newest first (the dashboard's run list). One partition, like
-      // exceptions' by_created: a few runs per dataset and day.
+      // Recent runs across datasets, newest first (the dashboard's run list). One partition: a few
+      // runs per dataset and day.
       by_requested: { partitionKey: S('record_type'), sortKey: S('requested_at') },
     },
   },

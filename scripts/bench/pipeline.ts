@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
@@ -201,24 +201,13 @@ async function upload(stack: LocalStack, api: string, side: string, path: string
 const PART_BYTES = 8 * 2 ** 20;
 
 async function countRun(stack: LocalStack, runId: string, triagedOnly: boolean): Promise<number> {
-  let count = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await stack.dynamo.send(
-      new QueryCommand({
-        TableName: stack.names.tables.exceptions,
-        IndexName: 'by_run',
-        KeyConditionExpression: 'run_id = :r',
-        ...(triagedOnly ? { FilterExpression: 'attribute_exists(triage)' } : {}),
-        ExpressionAttributeValues: { ':r': runId },
-        Select: 'COUNT',
-        ExclusiveStartKey: start,
-      }),
-    );
-    count += out.Count ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return count;
+  return countExceptionPartition(
+    stack.dynamo,
+    stack.names.tables.exceptions,
+    'by_run_sharded',
+    runId,
+    triagedOnly ? 'attribute_exists(triage)' : undefined,
+  );
 }
 
 async function waitFor<T>(deadline: number, check: () => Promise<T | undefined>, everyMs = 100): Promise<T> {

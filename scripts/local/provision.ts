@@ -33,6 +33,7 @@ import {
   type ResourceNames,
   type TableDef,
 } from '../../functions/shared/resources.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 
 export interface QueueUrls {
   readonly main: string;
@@ -171,15 +172,31 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef):
   await dynamo.send(new DescribeTableCommand({ TableName: name }));
 }
 
-/** The constant `record_type` each table's items carry for its listing index. */
-const RECORD_TYPES = new Map<TableDef, string>([
-  [TABLES.runs, RUN_RECORD_TYPE],
-  [TABLES.files, FILE_RECORD_TYPE],
-]);
+type Item = Record<string, AttributeValue>;
 
 /**
- * A table kept in .tally/ from before an index was added to resources.ts is rebuilt with it, so
- * an upgrade needs no reset. dynalite cannot add an index to an existing table (UpdateTable
+ * What an item written before the table's current indexes existed lacks, per table: runs' and
+ * files' constant `record_type` (by_requested, by_ingested), exceptions' sharded index keys.
+ */
+const BACKFILLS = new Map<TableDef, (item: Item) => Item>([
+  [TABLES.runs, (item) => ({ record_type: { S: RUN_RECORD_TYPE }, ...item })],
+  [TABLES.files, (item) => ({ record_type: { S: FILE_RECORD_TYPE }, ...item })],
+  [TABLES.exceptions, withExceptionIndexKeys],
+]);
+
+/** An exception item with the index keys its attributes give it (exceptions-index-keys.ts, as every writer). */
+function withExceptionIndexKeys(item: Item): Item {
+  const strings = Object.fromEntries(
+    Object.entries(item).flatMap(([name, value]) => (value.S === undefined ? [] : [[name, value.S]])),
+  );
+  const keys = exceptionIndexKeys(strings);
+  return { ...item, ...Object.fromEntries(Object.entries(keys).map(([name, value]) => [name, { S: value }])) };
+}
+
+/**
+ * A table kept in .tally/ from before an index was added to resources.ts is rebuilt with it (and
+ * without indexes resources.ts no longer has, such as the exceptions' unsharded ones), so an
+ * upgrade needs no reset. dynalite cannot add an index to an existing table (UpdateTable
  * ignores GSI creation), so the items are copied out, the table recreated and the items put
  * back. Local state only, and small: a Scan is fine here (the API never scans).
  */
@@ -201,12 +218,8 @@ async function rebuildWithMissingIndexes(
   } while (cursor);
   await dynamo.send(new DeleteTableCommand({ TableName: name }));
   await create();
-  // Items written before a listing index over a constant partition existed (runs' by_requested,
-  // files' by_ingested) lack that partition; give it to them.
-  const recordType = RECORD_TYPES.get(def);
-  const backfill = recordType
-    ? (item: Record<string, AttributeValue>) => ({ record_type: { S: recordType }, ...item })
-    : (item: Record<string, AttributeValue>) => item;
+  // Items written before an index existed lack its keys; give them theirs.
+  const backfill = BACKFILLS.get(def) ?? ((item: Item) => item);
   for (let i = 0; i < items.length; i += 25) {
     let requests = items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: backfill(item) } }));
     while (requests.length > 0) {

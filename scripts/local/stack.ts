@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SQSClient, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startEmulators } from './emulators.ts';
 import { startApiServer, type HttpApiHandler } from './api-server.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
@@ -37,6 +37,7 @@ import {
 import { createVectorIndex } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
+import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
 
 export interface LocalStackOptions {
   readonly dataDir: string;
@@ -298,16 +299,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     },
     async counts() {
       const exceptions: Partial<Record<ExceptionType, number>> = {};
-      for (const type of EXCEPTION_TYPES) {
-        const n = await countQuery(dynamo, names.tables.exceptions, 'by_type', 'exception_type', type);
-        if (n > 0) exceptions[type] = n;
-      }
-      const open = await countQuery(dynamo, names.tables.exceptions, 'by_status', 'status', 'OPEN');
-      const triaged = await countQuery(
+      // Each count reads its 16 shards; the types' counts go at once too.
+      const byType = await Promise.all(
+        EXCEPTION_TYPES.map((type) =>
+          countExceptionPartition(dynamo, names.tables.exceptions, 'by_type_sharded', type),
+        ),
+      );
+      EXCEPTION_TYPES.forEach((type, i) => {
+        if ((byType[i] as number) > 0) exceptions[type] = byType[i] as number;
+      });
+      const open = await countExceptionPartition(dynamo, names.tables.exceptions, 'by_status_sharded', 'OPEN');
+      const triaged = await countExceptionPartition(
         dynamo,
         names.tables.exceptions,
-        'by_created',
-        'record_type',
+        'by_created_sharded',
         EXCEPTION_RECORD_TYPE,
         'attribute_exists(triage)',
       );
@@ -354,33 +359,4 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await emulators.stop();
     },
   };
-}
-
-async function countQuery(
-  doc: DynamoDBDocumentClient,
-  table: string,
-  index: string,
-  attribute: string,
-  value: string,
-  filter?: string,
-): Promise<number> {
-  let total = 0;
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const out = await doc.send(
-      new QueryCommand({
-        TableName: table,
-        IndexName: index,
-        Select: 'COUNT',
-        KeyConditionExpression: '#a = :v',
-        ExpressionAttributeNames: { '#a': attribute },
-        ExpressionAttributeValues: { ':v': value },
-        ...(filter ? { FilterExpression: filter } : {}),
-        ExclusiveStartKey: cursor,
-      }),
-    );
-    total += out.Count ?? 0;
-    cursor = out.LastEvaluatedKey;
-  } while (cursor);
-  return total;
 }

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import { countExceptions } from '../../functions/query-api/counts.ts';
@@ -43,7 +44,9 @@ beforeAll(async () => {
     await dynamo.doc.send(
       new BatchWriteCommand({
         RequestItems: {
-          [dynamo.names.tables.exceptions]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+          [dynamo.names.tables.exceptions]: items
+            .slice(i, i + 25)
+            .map((item) => ({ PutRequest: { Item: { ...item, ...exceptionIndexKeys(item) } } })),
         },
       }),
     );

@@ -6,6 +6,7 @@ import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { encodeToken } from '../../functions/query-api/pagination.ts';
 import type { HealthCheck, QueryApiDeps, QueryStore } from '../../functions/query-api/ports.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { ExceptionRecord, ExceptionStatus, ExceptionType, Severity } from '../../functions/shared/types.ts';
 import type { Embedder, VectorIndex } from '../../functions/shared/search/ports.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
@@ -125,19 +126,15 @@ async function seed(table: string, doc: TestDynamo['doc'], s: Seed = {}) {
         }
       : {}),
   };
-  await doc.send(
-    new PutCommand({
-      TableName: table,
-      Item: {
-        ...record,
-        content_hash: 'hash',
-        last_changed_run_id: runId,
-        record_type: 'EXCEPTION',
-        dataset_date: `${dataset}#${date}`,
-        last_seen_at: createdAt,
-      },
-    }),
-  );
+  const stored = {
+    ...record,
+    content_hash: 'hash',
+    last_changed_run_id: runId,
+    record_type: 'EXCEPTION',
+    dataset_date: `${dataset}#${date}`,
+    last_seen_at: createdAt,
+  };
+  await doc.send(new PutCommand({ TableName: table, Item: { ...stored, ...exceptionIndexKeys(stored) } }));
   return record;
 }
 
@@ -335,7 +332,7 @@ describe('GET /exceptions', () => {
     expect(pages.at(-1)?.next_token).toBeNull();
   });
 
-  it('lists everything newest first with no filter, via the by_created index', async () => {
+  it('lists everything newest first with no filter, via the by_created_sharded index', async () => {
     const own = await startTestDynamo();
     try {
       const api = setup({}, own);
@@ -443,7 +440,7 @@ describe('GET /exceptions', () => {
     const first = await api.call('GET', '/exceptions', { query: { run_id: 'run-token', limit: '1' } });
     const [payload, signature] = (first.body.next_token as string).split('.') as [string, string];
     const edited = JSON.parse(Buffer.from(payload, 'base64url').toString());
-    edited.k.run_id = 'run-other';
+    edited.k.gsi_run = 'run-other#00';
     const tampered = `${Buffer.from(JSON.stringify(edited)).toString('base64url')}.${signature}`;
 
     for (const token of [tampered, `${payload}.${signature.slice(0, -2)}`, 'garbage', `${payload}.${signature}.x`]) {
@@ -457,7 +454,11 @@ describe('GET /exceptions', () => {
   });
 
   it('rejects a token signed with another secret', async () => {
-    const token = encodeToken('another-deployment-secret', { index: 'by_run', startKey: { run_id: 'r' } }, 'x');
+    const token = encodeToken(
+      'another-deployment-secret',
+      { index: 'by_run_sharded', startKey: { gsi_run: 'r#00' } },
+      'x',
+    );
 
     const res = await setup().call('GET', '/exceptions', { query: { run_id: 'r', next_token: token } });
 

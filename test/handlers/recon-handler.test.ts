@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
+import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
@@ -78,16 +80,13 @@ function setup() {
     return { run_id: runId, dataset: 'trades', business_date: date, ...refs };
   }
 
+  /** The dataset-day's exceptions as its index lists them (every shard). */
   async function exceptions() {
-    const out = await dynamo.doc.send(
-      new QueryCommand({
-        TableName: dynamo.names.tables.exceptions,
-        IndexName: 'by_dataset_date',
-        KeyConditionExpression: 'dataset_date = :d',
-        ExpressionAttributeValues: { ':d': `trades#${date}` },
-      }),
-    );
-    return out.Items ?? [];
+    const { items } = await queryAllShards(dynamo.doc, dynamo.names.tables.exceptions, 'by_dataset_date_sharded', {
+      attribute: 'gsi_dataset_date',
+      values: shardedValues(`trades#${date}`),
+    });
+    return items as NonNullable<QueryCommandOutput['Items']>;
   }
 
   const invoke = (...bodies: unknown[]) => handler(sqsEvent(...bodies.map((b) => sqsRecord(b))), lambdaContext);

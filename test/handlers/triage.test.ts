@@ -29,6 +29,7 @@ import { passageEmbeddingText, splitIntoPassages } from '../../functions/shared/
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
 
 const mockBedrock = () => mockClient(BedrockRuntimeClient);
@@ -93,7 +94,9 @@ async function storeException(
     dataset_date: 'trades#2025-12-10',
     ...overrides,
   };
-  await dynamo.doc.send(new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: record }));
+  await dynamo.doc.send(
+    new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: { ...record, ...exceptionIndexKeys(record) } }),
+  );
   return record;
 }
 

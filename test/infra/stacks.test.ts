@@ -13,6 +13,7 @@ import {
   QUEUE_NAMES,
   QUEUES,
   TABLES,
+  EXCEPTION_INDEX_SHARDS,
   VISIBILITY_TIMEOUT_FACTOR,
   awsBucketName,
   objectCreatedPattern,
@@ -490,6 +491,31 @@ describe('DynamoDB', () => {
       expect((t.global_secondary_index ?? []).map((i: Json) => i.name).sort()).toEqual(Object.keys(def.indexes).sort());
       if (def.ttlAttribute) expect(t.ttl).toEqual({ attribute_name: def.ttlAttribute, enabled: true });
     }
+  });
+
+  it("shards the exceptions table's GSIs: partitions <value>#<shard>, one unique sort key, every key attribute declared", () => {
+    const [, t] = named(out.primary, 'aws_dynamodb_table', names().tables.exceptions);
+    const declared = new Map((t.attribute as Json[]).map((a: Json) => [a.name, a.type]));
+
+    for (const [name, def] of Object.entries(TABLES.exceptions.indexes)) {
+      const gsi = (t.global_secondary_index as Json[]).find((i: Json) => i.name === name);
+      expect(gsi, name).toMatchObject({
+        hash_key: def.partitionKey.name,
+        range_key: 'gsi_sort',
+        projection_type: 'ALL',
+      });
+      expect(def.shardedFrom, name).toBeDefined();
+      expect(declared.get(def.partitionKey.name), name).toBe('S');
+    }
+    expect(declared.get('gsi_sort')).toBe('S');
+    // The unsharded indexes are gone, and so are their key attributes (the provider refuses
+    // attributes no key uses).
+    for (const gone of ['by_status', 'by_type', 'by_run', 'by_dataset_date', 'by_severity', 'by_created'])
+      expect((t.global_secondary_index as Json[]).map((i: Json) => i.name)).not.toContain(gone);
+    expect([...declared.keys()].sort()).toEqual(
+      ['exception_id', 'gsi_sort', ...Object.values(TABLES.exceptions.indexes).map((i) => i.partitionKey.name)].sort(),
+    );
+    expect(EXCEPTION_INDEX_SHARDS).toBeGreaterThanOrEqual(2);
   });
 
   it('the circuit-breaker table is keyed by provider and expires by TTL', () => {

@@ -14,6 +14,7 @@ import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { S3UploadSigner } from '../../functions/query-api/s3.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { startApiServer, type ApiServer } from '../../scripts/local/api-server.ts';
 import { exceptionsCommand } from '../../scripts/cli/exceptions.ts';
@@ -50,33 +51,31 @@ beforeAll(async () => {
     const id = exceptionId('trades', '2025-12-10', 'MISSING_IN_TARGET', JSON.stringify(key));
     ids.push(id);
     const at = `2025-12-10T08:00:0${i}.000Z`;
+    const item = {
+      exception_id: id,
+      run_id: 'run-1',
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      exception_type: 'MISSING_IN_TARGET',
+      key,
+      source: { ...key, amount: '10.00' },
+      target: null,
+      diffs: [],
+      lines: { source: [i + 1], target: [] },
+      policy_severity: 'HIGH',
+      status: 'OPEN',
+      created_at: at,
+      updated_at: at,
+      version: 1,
+      history: [{ at, by: 'system:recon', action: 'CREATED', to: 'OPEN', run_id: 'run-1' }],
+      content_hash: 'h',
+      last_changed_run_id: 'run-1',
+      record_type: 'EXCEPTION',
+      dataset_date: 'trades#2025-12-10',
+      last_seen_at: at,
+    };
     await dynamo.doc.send(
-      new PutCommand({
-        TableName: dynamo.names.tables.exceptions,
-        Item: {
-          exception_id: id,
-          run_id: 'run-1',
-          dataset: 'trades',
-          business_date: '2025-12-10',
-          exception_type: 'MISSING_IN_TARGET',
-          key,
-          source: { ...key, amount: '10.00' },
-          target: null,
-          diffs: [],
-          lines: { source: [i + 1], target: [] },
-          policy_severity: 'HIGH',
-          status: 'OPEN',
-          created_at: at,
-          updated_at: at,
-          version: 1,
-          history: [{ at, by: 'system:recon', action: 'CREATED', to: 'OPEN', run_id: 'run-1' }],
-          content_hash: 'h',
-          last_changed_run_id: 'run-1',
-          record_type: 'EXCEPTION',
-          dataset_date: 'trades#2025-12-10',
-          last_seen_at: at,
-        },
-      }),
+      new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: { ...item, ...exceptionIndexKeys(item) } }),
     );
   }
 

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
+import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
@@ -33,16 +35,13 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** A dataset-day's exceptions as its index lists them (every shard). */
 async function exceptionsFor(date: string, dataset = 'trades') {
-  const out = await stack.dynamo.send(
-    new QueryCommand({
-      TableName: stack.names.tables.exceptions,
-      IndexName: 'by_dataset_date',
-      KeyConditionExpression: 'dataset_date = :d',
-      ExpressionAttributeValues: { ':d': `${dataset}#${date}` },
-    }),
-  );
-  return out.Items ?? [];
+  const { items } = await queryAllShards(stack.dynamo, stack.names.tables.exceptions, 'by_dataset_date_sharded', {
+    attribute: 'gsi_dataset_date',
+    values: shardedValues(`${dataset}#${date}`),
+  });
+  return items as NonNullable<QueryCommandOutput['Items']>;
 }
 
 describe('local stack', () => {

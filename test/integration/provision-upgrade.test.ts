@@ -1,4 +1,4 @@
-/** Local state kept across an upgrade: a table from before an index existed gets the index. */
+/** Local state kept across an upgrade: a table from before an index existed gets the index, and its items the keys. */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -10,8 +10,11 @@ import {
   PutItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createTables } from '../../scripts/local/provision.ts';
-import { resourceNames } from '../../functions/shared/resources.ts';
+import { resourceNames, TABLES } from '../../functions/shared/resources.ts';
+import { planQuery } from '../../functions/query-api/listing.ts';
+import { DynamoExceptionQueries, DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 
 describe('local provisioning over an older .tally/', () => {
   it('rebuilds the runs table with by_requested, keeping its runs and listing them there', async () => {
@@ -139,6 +142,84 @@ describe('local provisioning over an older .tally/', () => {
         }),
       );
       expect(listed.Items?.map((i) => i.dataset_date?.S)).toEqual(['trades#2025-12-10']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('rebuilds the exceptions table with its sharded indexes, giving old items their keys', async () => {
+    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const dynamo = new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      });
+      const names = resourceNames('upgrade-exceptions');
+      // The exceptions table as provisioned before sharding: one partition per status, run, ...
+      const old = ['status', 'exception_type', 'run_id', 'dataset_date', 'severity', 'record_type'];
+      await dynamo.send(
+        new CreateTableCommand({
+          TableName: names.tables.exceptions,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: ['exception_id', 'created_at', ...old].map((a) => ({
+            AttributeName: a,
+            AttributeType: 'S',
+          })),
+          KeySchema: [{ AttributeName: 'exception_id', KeyType: 'HASH' }],
+          GlobalSecondaryIndexes: old.map((a) => ({
+            IndexName: `by_${a}`,
+            KeySchema: [
+              { AttributeName: a, KeyType: 'HASH' },
+              { AttributeName: 'created_at', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          })),
+        }),
+      );
+      const item = {
+        exception_id: '0123456789abcdef0123456789abcdef',
+        run_id: 'run-old',
+        dataset: 'trades',
+        business_date: '2025-12-10',
+        dataset_date: 'trades#2025-12-10',
+        exception_type: 'AMOUNT_MISMATCH',
+        status: 'ACKNOWLEDGED',
+        severity: 'HIGH',
+        record_type: 'EXCEPTION',
+        created_at: '2025-12-10T08:00:00.000Z',
+      };
+      await dynamo.send(
+        new PutItemCommand({
+          TableName: names.tables.exceptions,
+          Item: {
+            ...Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])),
+            version: { N: '3' },
+          },
+        }),
+      );
+
+      await createTables(dynamo, names);
+      await createTables(dynamo, names);
+
+      const table = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.exceptions }));
+      expect(table.Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort()).toEqual(
+        Object.keys(TABLES.exceptions.indexes).sort(),
+      );
+      const doc = DynamoDBDocumentClient.from(dynamo);
+      const queries = new DynamoExceptionQueries(doc, names.tables.exceptions);
+      for (const filters of [{}, { status: 'ACKNOWLEDGED' }, { severity: 'HIGH' }, { run_id: 'run-old' }] as const) {
+        const page = await queries.queryExceptions({ ...planQuery(filters), limit: 10 });
+        expect(
+          page.items.map((i) => i.exception_id),
+          JSON.stringify(filters),
+        ).toEqual([item.exception_id]);
+      }
+      expect(
+        await new DynamoExceptionStore(doc, names.tables.exceptions).listStatesForDate('trades', '2025-12-10'),
+      ).toEqual([expect.objectContaining({ exception_id: item.exception_id, status: 'ACKNOWLEDGED', version: 3 })]);
     } finally {
       server.close();
     }

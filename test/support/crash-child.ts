@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startLocalStack } from '../../scripts/local/stack.ts';
 import { lockDataDir } from '../../scripts/local/data-dir-lock.ts';
-import { TABLES } from '../../functions/shared/resources.ts';
+import { TABLES, type IndexDef } from '../../functions/shared/resources.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 
 export const CRASH_DATASET = { dataset: 'trades', date: '2025-12-10' };
 const SOURCE = ['trade_id,account_id,trade_date,amount', ...rows(40, 0)].join('\n');
@@ -60,11 +61,21 @@ async function main() {
 
   const { tables } = stack.names;
   const exceptions = await scanAll(stack.dynamo, tables.exceptions);
+  // Each index entry as `id partition sort`: what the GSI holds against what the item's own
+  // attributes say it should hold (exceptions-index-keys.ts), so a stale key (a status changed
+  // without its index key following) fails as surely as a missing or ghost entry.
+  const entry = (id: unknown, keys: Record<string, unknown>, def: IndexDef) =>
+    `${String(id)} ${String(keys[def.partitionKey.name])} ${String(keys[def.sortKey?.name ?? ''])}`;
   const listings = Object.fromEntries(
     await Promise.all(
-      Object.entries(TABLES.exceptions.indexes).map(async ([index, def]) => {
-        const listed = (await scanAll(stack.dynamo, tables.exceptions, index)).map((i) => String(i.exception_id));
-        const expected = exceptions.filter((e) => e[def.partitionKey.name] != null).map((e) => String(e.exception_id));
+      Object.entries(TABLES.exceptions.indexes).map(async ([index, def]: [string, IndexDef]) => {
+        const listed = (await scanAll(stack.dynamo, tables.exceptions, index)).map((i) =>
+          entry(i.exception_id, i, def),
+        );
+        const expected = exceptions.flatMap((e) => {
+          const keys = exceptionIndexKeys(e);
+          return keys[def.partitionKey.name] === undefined ? [] : [entry(e.exception_id, keys, def)];
+        });
         return [index, { listed: listed.sort(), expected: expected.sort() }];
       }),
     ),

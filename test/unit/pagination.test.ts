@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeToken, encodeToken, filterHash } from '../../functions/query-api/pagination.ts';
@@ -5,15 +6,28 @@ import { listExceptions, planQuery } from '../../functions/query-api/listing.ts'
 import { checkHealth } from '../../functions/query-api/health.ts';
 import { ApiError, BadRequestError } from '../../functions/query-api/errors.ts';
 import type { QueryStore } from '../../functions/query-api/ports.ts';
-import type { IndexQuery, StoredItem } from '../../functions/shared/tables/index-query.ts';
+import {
+  compareKeys,
+  readShardedPage,
+  type IndexPage,
+  type IndexQuery,
+  type StoredItem,
+} from '../../functions/shared/tables/index-query.ts';
+import {
+  exceptionIndexKeys,
+  exceptionShard,
+  shardedValues,
+} from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { EXCEPTION_INDEX_SHARDS, TABLES } from '../../functions/shared/resources.ts';
+import type { ListFilters } from '../../functions/query-api/schemas.ts';
 
 const SECRET = 'unit-secret';
 
 describe('pagination tokens', () => {
   it('round-trips the index and start key', () => {
     const cursor = {
-      index: 'by_run',
-      startKey: { exception_id: 'e1', run_id: 'r1', created_at: '2025-01-01T00:00:00Z' },
+      index: 'by_run_sharded',
+      startKey: { exception_id: 'e1', gsi_run: 'r1#03', gsi_sort: '2025-01-01T00:00:00Z#e1' },
     };
     const hash = filterHash({ run_id: 'r1' });
 
@@ -32,7 +46,7 @@ describe('pagination tokens', () => {
   });
 
   it('rejects tokens from another secret or another filter set', () => {
-    const token = encodeToken(SECRET, { index: 'by_created', startKey: {} }, filterHash({}));
+    const token = encodeToken(SECRET, { index: 'by_created_sharded', startKey: {} }, filterHash({}));
 
     expect(() => decodeToken('other', token, filterHash({}))).toThrow(
       expect.objectContaining({ code: 'INVALID_NEXT_TOKEN' }),
@@ -60,7 +74,7 @@ describe('pagination tokens', () => {
     const hash = filterHash({ run_id: 'r' });
     const token = encodeToken(
       SECRET,
-      { index: 'by_run', startKey: { exception_id: 'a', run_id: 'r', created_at: 'c' } },
+      { index: 'by_run_sharded', startKey: { exception_id: 'a', gsi_run: 'r#00', gsi_sort: 'c#a' } },
       hash,
     );
     fc.assert(
@@ -81,18 +95,28 @@ describe('pagination tokens', () => {
 
 describe('query planning', () => {
   it.each([
-    [{}, 'by_created', 'record_type', []],
-    [{ status: 'OPEN' }, 'by_status', 'status', []],
-    [{ status: 'OPEN', exception_type: 'AMOUNT_MISMATCH' }, 'by_type', 'exception_type', ['status']],
+    [{}, 'by_created_sharded', 'record_type', []],
+    [{ status: 'OPEN' }, 'by_status_sharded', 'status', []],
+    [{ status: 'OPEN', exception_type: 'AMOUNT_MISMATCH' }, 'by_type_sharded', 'exception_type', ['status']],
     [
       { status: 'OPEN', severity: 'HIGH', exception_type: 'AMOUNT_MISMATCH' },
-      'by_severity',
+      'by_severity_sharded',
       'severity',
       ['exception_type', 'status'],
     ],
-    [{ dataset: 'trades' }, 'by_created', 'record_type', ['dataset']],
-    [{ dataset: 'trades', business_date: '2025-12-10', status: 'OPEN' }, 'by_dataset_date', 'dataset_date', ['status']],
-    [{ run_id: 'r', dataset: 'trades', business_date: '2025-12-10' }, 'by_run', 'run_id', ['business_date', 'dataset']],
+    [{ dataset: 'trades' }, 'by_created_sharded', 'record_type', ['dataset']],
+    [
+      { dataset: 'trades', business_date: '2025-12-10', status: 'OPEN' },
+      'by_dataset_date_sharded',
+      'dataset_date',
+      ['status'],
+    ],
+    [
+      { run_id: 'r', dataset: 'trades', business_date: '2025-12-10' },
+      'by_run_sharded',
+      'run_id',
+      ['business_date', 'dataset'],
+    ],
   ] as const)('serves %j from %s', (filters, index, partition, rest) => {
     const plan = planQuery(filters);
 
@@ -108,20 +132,39 @@ describe('query planning', () => {
 });
 
 /**
- * An in-memory GSI that, like DynamoDB with a FilterExpression, applies Limit before the filter
- * and stops after `pageCap` evaluated items (DynamoDB's 1 MB page), so pages come back short.
+ * The exceptions table's sharded GSIs in memory. One Query call on one shard behaves like
+ * DynamoDB's with a FilterExpression: Limit applies before the filter, at most `pageCap` items
+ * are evaluated (DynamoDB's 1 MB page), and a LastEvaluatedKey comes back whenever a call stopped
+ * at its limit, even with nothing after it. The store merges the shards as the DynamoDB adapter
+ * does (readShardedPage).
  */
 function fakeStore(items: StoredItem[], pageCap = 3) {
   const calls: IndexQuery[] = [];
-  const sorted = [...items].sort((a, b) =>
-    String(b.created_at) < String(a.created_at)
-      ? -1
-      : String(b.created_at) > String(a.created_at)
-        ? 1
-        : String(a.exception_id) < String(b.exception_id)
-          ? -1
-          : 1,
-  );
+  const shardCalls: IndexQuery[] = [];
+  const stored = items.map((i) => ({ ...i, ...exceptionIndexKeys(i) }));
+  const sortOf = (i: StoredItem) => String(i.gsi_sort);
+  const queryOne = async (q: IndexQuery): Promise<IndexPage> => {
+    shardCalls.push(q);
+    const after = stored
+      .filter((i) => i[q.partition.attribute] === q.partition.value)
+      .filter((i) => q.startKey === undefined || compareKeys(sortOf(i), String(q.startKey.gsi_sort)) < 0)
+      .sort((a, b) => compareKeys(sortOf(b), sortOf(a)));
+    const cap = Math.min(q.limit, pageCap);
+    const evaluated = after.slice(0, cap);
+    const last = evaluated.at(-1);
+    return {
+      items: evaluated.filter((i) => q.filters.every((f) => i[f.attribute] === f.value)),
+      ...(evaluated.length === cap && last
+        ? {
+            lastKey: {
+              exception_id: last.exception_id,
+              [q.partition.attribute]: last[q.partition.attribute],
+              gsi_sort: last.gsi_sort,
+            },
+          }
+        : {}),
+    };
+  };
   const store: QueryStore = {
     getException: async () => undefined,
     patchException: async () => undefined,
@@ -131,27 +174,15 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
     currentFiles: async () => [],
     queryExceptions: async (q) => {
       calls.push(q);
-      const inPartition = sorted.filter((i) => i[q.partition.attribute] === q.partition.value);
-      const start = q.startKey ? inPartition.findIndex((i) => i.exception_id === q.startKey?.exception_id) + 1 : 0;
-      const evaluated = inPartition.slice(start, start + Math.min(q.limit, pageCap));
-      const matching = evaluated.filter((i) => q.filters.every((f) => i[f.attribute] === f.value));
-      const more = start + evaluated.length < inPartition.length;
-      const last = evaluated.at(-1);
-      return {
-        items: matching,
-        ...(more && last
-          ? {
-              lastKey: {
-                exception_id: last.exception_id,
-                [q.partition.attribute]: last[q.partition.attribute],
-                created_at: last.created_at,
-              },
-            }
-          : {}),
-      };
+      const def = TABLES.exceptions.indexes[q.index as keyof typeof TABLES.exceptions.indexes];
+      return readShardedPage(
+        q,
+        { attribute: def.partitionKey.name, values: shardedValues(q.partition.value), sortAttribute: 'gsi_sort' },
+        queryOne,
+      );
     },
   };
-  return { store, calls };
+  return { store, calls, shardCalls };
 }
 
 /** Item n is the n-th newest. */
@@ -165,7 +196,7 @@ const item = (n: number, dataset: string): StoredItem => ({
 describe('listing', () => {
   it('keeps querying through short filtered pages until the page is full', async () => {
     const items = Array.from({ length: 40 }, (_, n) => item(n, n % 4 === 0 ? 'payments' : 'trades'));
-    const { store, calls } = fakeStore(items);
+    const { store, calls } = fakeStore(items, 1);
     const deps = { store, paginationSecret: SECRET };
     const seen: string[] = [];
 
@@ -181,7 +212,7 @@ describe('listing', () => {
     expect(counts).toEqual([4, 4, 2]);
     expect(seen).toEqual(items.filter((i) => i.dataset === 'payments').map((i) => i.exception_id));
     expect(calls.length).toBeGreaterThan(3);
-    expect(calls.every((c) => c.index === 'by_created' && c.filters[0]?.attribute === 'dataset')).toBe(true);
+    expect(calls.every((c) => c.index === 'by_created_sharded' && c.filters[0]?.attribute === 'dataset')).toBe(true);
   });
 
   it('returns a short page with a next_token rather than reading without end', async () => {
@@ -196,6 +227,184 @@ describe('listing', () => {
     expect(page.count).toBe(0);
     expect(page.next_token).not.toBeNull();
     expect(calls).toHaveLength(25);
+  });
+});
+
+/** Exception-like items with few distinct created_at values (recon stamps a whole run with one). */
+const generatedItems = fc
+  .array(
+    fc.record({
+      second: fc.integer({ min: 0, max: 4 }),
+      run_id: fc.constantFrom('run-1', 'run-2', 'run-3'),
+      status: fc.constantFrom('OPEN', 'ACKNOWLEDGED', 'RESOLVED'),
+      exception_type: fc.constantFrom('AMOUNT_MISMATCH', 'MISSING_IN_TARGET'),
+      dataset: fc.constantFrom('trades', 'payments'),
+      severity: fc.option(fc.constantFrom('LOW', 'HIGH'), { nil: undefined }),
+    }),
+    { maxLength: 150 },
+  )
+  .map((rows) =>
+    rows.map((r, i): StoredItem => ({
+      // Ids in an order unrelated to creation, as hashes are.
+      exception_id: createHash('md5').update(String(i)).digest('hex'),
+      run_id: r.run_id,
+      status: r.status,
+      exception_type: r.exception_type,
+      dataset: r.dataset,
+      business_date: '2025-12-10',
+      dataset_date: `${r.dataset}#2025-12-10`,
+      record_type: 'EXCEPTION',
+      ...(r.severity ? { severity: r.severity } : {}),
+      created_at: `2025-12-10T08:00:0${r.second}.000Z`,
+    })),
+  );
+
+const generatedFilters = fc
+  .record({
+    status: fc.option(fc.constantFrom('OPEN', 'ACKNOWLEDGED', 'RESOLVED'), { nil: undefined }),
+    exception_type: fc.option(fc.constantFrom('AMOUNT_MISMATCH', 'MISSING_IN_TARGET'), { nil: undefined }),
+    run_id: fc.option(fc.constantFrom('run-1', 'run-2', 'run-3'), { nil: undefined }),
+    dataset: fc.option(fc.constantFrom('trades', 'payments'), { nil: undefined }),
+    severity: fc.option(fc.constantFrom('LOW', 'HIGH'), { nil: undefined }),
+    withDate: fc.boolean(),
+  })
+  .map(({ withDate, ...f }) => ({
+    ...f,
+    ...(withDate && f.dataset ? { business_date: '2025-12-10' } : {}),
+  })) as fc.Arbitrary<ListFilters>;
+
+/** One unsharded index, newest first, ties by exception_id (descending): what every listing must equal. */
+function referenceOrder(items: StoredItem[], filters: ListFilters): string[] {
+  return items
+    .filter((i) => Object.entries(filters).every(([k, v]) => v === undefined || i[k] === v))
+    .sort((a, b) =>
+      a.created_at === b.created_at
+        ? compareKeys(String(b.exception_id), String(a.exception_id))
+        : compareKeys(String(b.created_at), String(a.created_at)),
+    )
+    .map((i) => String(i.exception_id));
+}
+
+async function listAll(store: QueryStore, filters: ListFilters, limit: number) {
+  const pages: string[][] = [];
+  const tokens: (string | null)[] = [];
+  let token: string | undefined;
+  do {
+    const page = await listExceptions({ filters, limit, nextToken: token }, { store, paginationSecret: SECRET });
+    pages.push(page.items.map((i) => String(i.exception_id)));
+    tokens.push(page.next_token);
+    token = page.next_token ?? undefined;
+  } while (token);
+  return { pages, tokens };
+}
+
+describe('sharded listing against an unsharded reference', () => {
+  it('pages exactly as one index sorted by created_at, then exception_id: same items, same full pages', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        generatedItems,
+        generatedFilters,
+        fc.integer({ min: 1, max: 30 }),
+        async (items, filters, limit) => {
+          const { store } = fakeStore(items, 1000);
+          const expected = referenceOrder(items, filters);
+
+          const { pages } = await listAll(store, filters, limit);
+
+          expect(pages.flat()).toEqual(expected);
+          // Every page full but the last; no empty last page unless nothing matches at all.
+          const sizes = pages.map((p) => p.length);
+          const full = Array.from({ length: Math.ceil(expected.length / limit) }, (_, i) =>
+            Math.min(limit, expected.length - i * limit),
+          );
+          expect(sizes).toEqual(full.length > 0 ? full : [0]);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('loses and repeats nothing when DynamoDB pages are tiny (short pages, each with a next_token)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        generatedItems,
+        generatedFilters,
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 4 }),
+        async (items, filters, limit, pageCap) => {
+          const { store } = fakeStore(items, pageCap);
+
+          const { pages } = await listAll(store, filters, limit);
+
+          expect(pages.flat()).toEqual(referenceOrder(items, filters));
+          expect(pages.every((p) => p.length <= limit)).toBe(true);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('reads every matching item exactly once when the order does not matter (counting)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        generatedItems,
+        generatedFilters,
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 5 }),
+        async (items, filters, limit, pageCap) => {
+          const { store } = fakeStore(items, pageCap);
+          const plan = planQuery(filters);
+          const seen: string[] = [];
+          let startKey: Record<string, unknown> | undefined;
+          do {
+            const page = await store.queryExceptions({
+              ...plan,
+              limit,
+              order: 'any',
+              ...(startKey ? { startKey } : {}),
+            });
+            seen.push(...page.items.map((i) => String(i.exception_id)));
+            startKey = page.lastKey;
+          } while (startKey);
+
+          expect(seen.sort()).toEqual(referenceOrder(items, filters).sort());
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('merges in DynamoDB key order (UTF-8 bytes), not UTF-16 order', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (a, b) => {
+        expect(compareKeys(a, b)).toBe(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      }),
+    );
+    expect(compareKeys('\u{1F600}', '\uFFFF')).toBe(1);
+  });
+
+  it('spreads a run over every shard, an exception staying in its shard in every index', () => {
+    const ids = Array.from({ length: 1600 }, (_, i) => createHash('md5').update(String(i)).digest('hex'));
+    const perShard = new Map<number, number>();
+    for (const id of ids) perShard.set(exceptionShard(id), (perShard.get(exceptionShard(id)) ?? 0) + 1);
+
+    expect(perShard.size).toBe(EXCEPTION_INDEX_SHARDS);
+    // 100 expected per shard: a stable hash spreads within a few standard deviations (10).
+    expect(Math.min(...perShard.values())).toBeGreaterThan(60);
+    expect(Math.max(...perShard.values())).toBeLessThan(140);
+    const keys = exceptionIndexKeys({
+      exception_id: 'abc',
+      created_at: '2025-12-10T08:00:00.000Z',
+      status: 'OPEN',
+      run_id: 'run-1',
+      exception_type: 'AMOUNT_MISMATCH',
+      dataset_date: 'trades#2025-12-10',
+      record_type: 'EXCEPTION',
+    });
+    const suffixes = new Set(Object.entries(keys).flatMap(([k, v]) => (k === 'gsi_sort' ? [] : [v.slice(-3)])));
+    expect(suffixes).toEqual(new Set([`#${String(exceptionShard('abc')).padStart(2, '0')}`]));
+    expect(keys).not.toHaveProperty('gsi_severity');
+    expect(keys.gsi_sort).toBe('2025-12-10T08:00:00.000Z#abc');
   });
 });
 

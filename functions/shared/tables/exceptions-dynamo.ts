@@ -3,18 +3,19 @@ import {
   BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
-  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
+import { TABLES } from '../resources.ts';
 import { retryUnprocessed } from '../retry.ts';
 import type { ExceptionRecord, Triage } from '../types.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type {
   ExceptionBookkeeping,
   ExceptionChange,
+  ExceptionIndexKeys,
   ExceptionPatch,
   ExceptionQueries,
   ExceptionStore,
@@ -22,8 +23,16 @@ import type {
   StoredExceptionState,
   TriageStore,
 } from './exceptions.ts';
+import {
+  exceptionIndexKeys,
+  indexKeyChanges,
+  shardedValue,
+  shardedValues,
+  exceptionShard,
+  type ExceptionIndexName,
+} from './exceptions-index-keys.ts';
 import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
-import { queryIndexPage } from './index-query-dynamo.ts';
+import { queryAllShards, queryShardedPage } from './index-query-dynamo.ts';
 
 /** Calls of one batch before its unprocessed rest is handed back as a transient failure. */
 const MAX_BATCH_ATTEMPTS = 8;
@@ -79,22 +88,13 @@ export class DynamoExceptionStore implements ExceptionStore {
   }
 
   async listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]> {
-    const states: StoredExceptionState[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: 'by_dataset_date',
-          KeyConditionExpression: 'dataset_date = :dd',
-          ExpressionAttributeValues: { ':dd': datasetDateKey(dataset, businessDate) },
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      states.push(...((out.Items ?? []) as StoredExceptionState[]));
-      cursor = out.LastEvaluatedKey;
-    } while (cursor);
-    return states;
+    const { items } = await queryAllShards(
+      this.doc,
+      this.table,
+      'by_dataset_date_sharded',
+      shardsOf('by_dataset_date_sharded', datasetDateKey(dataset, businessDate)),
+    );
+    return items as unknown as StoredExceptionState[];
   }
 
   async putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void> {
@@ -113,12 +113,13 @@ export class DynamoExceptionStore implements ExceptionStore {
   private async putBatch(batch: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void> {
     await retryUnprocessed(
       batch.map((r) => {
-        const item: StoredException = {
+        const stored = {
           ...r,
           record_type: EXCEPTION_RECORD_TYPE,
           dataset_date: datasetDateKey(r.dataset, r.business_date),
           last_seen_at: r.created_at,
         };
+        const item: StoredException = { ...stored, ...(exceptionIndexKeys(stored) as unknown as ExceptionIndexKeys) };
         return { PutRequest: { Item: { ...item } as Record<string, unknown> } };
       }),
       async (requests) => {
@@ -131,7 +132,7 @@ export class DynamoExceptionStore implements ExceptionStore {
 
   async update(change: ExceptionChange): Promise<boolean> {
     const update = updateExpression({
-      set: change.set,
+      set: { ...change.set, ...indexKeyChanges(change.exceptionId, change.set).set },
       append: { history: change.history },
       ...(change.bumpVersion ? { increment: { version: 1 } } : {}),
     });
@@ -172,13 +173,43 @@ export class DynamoTriageStore implements TriageStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { exception_id: exceptionId },
-          UpdateExpression: 'SET triage = :t, severity = :s',
+          UpdateExpression: 'SET triage = :t, severity = :s, gsi_severity = :gs',
           ConditionExpression: 'content_hash = :h',
-          ExpressionAttributeValues: { ':t': triage, ':s': triage.severity, ':h': contentHash },
+          ExpressionAttributeValues: {
+            ':t': triage,
+            ':s': triage.severity,
+            ':gs': shardedValue(triage.severity, exceptionShard(exceptionId)),
+            ':h': contentHash,
+          },
         }),
       ),
     );
   }
+}
+
+/** The physical partitions of an exceptions index's logical partition `value`. */
+function shardsOf(index: ExceptionIndexName, value: string): { attribute: string; values: string[] } {
+  const def = TABLES.exceptions.indexes[index];
+  if (def === undefined) throw new Error(`internal: ${index} is not an index of the exceptions table`);
+  return { attribute: def.partitionKey.name, values: shardedValues(value) };
+}
+
+/**
+ * Counts the items of a logical partition of an exceptions index (shards read at once, Select
+ * COUNT): the local stack's and the benchmarks' diagnostics.
+ */
+export async function countExceptionPartition(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  index: ExceptionIndexName,
+  value: string,
+  filter?: string,
+): Promise<number> {
+  const { count } = await queryAllShards(doc, table, index, shardsOf(index, value), {
+    count: true,
+    ...(filter ? { filter } : {}),
+  });
+  return count;
 }
 
 /** A key no exception can have (ids are 32 hex characters): the health probe reads nothing. */
@@ -202,15 +233,20 @@ export class DynamoExceptionQueries implements ExceptionQueries {
   }
 
   async queryExceptions(query: IndexQuery): Promise<IndexPage> {
-    return queryIndexPage(this.doc, this.table, query);
+    const index = query.index as ExceptionIndexName;
+    return queryShardedPage(this.doc, this.table, query, {
+      ...shardsOf(index, query.partition.value),
+      sortAttribute: TABLES.exceptions.indexes[index].sortKey.name,
+    });
   }
 
   async patchException(patch: ExceptionPatch): Promise<StoredItem | undefined> {
+    const keys = indexKeyChanges(patch.exceptionId, patch.set, patch.remove);
     const update = updateExpression({
-      set: patch.set,
+      set: { ...patch.set, ...keys.set },
       append: { history: patch.history },
       increment: { version: 1 },
-      remove: patch.remove,
+      remove: [...patch.remove, ...keys.remove],
     });
     try {
       const out = await this.doc.send(

@@ -17,15 +17,29 @@ export interface ExceptionBookkeeping {
  * An item as stored: the API form, recon's bookkeeping, and the index keys. Which of these a
  * caller sees is decided in one place, query-api/records.ts.
  */
-export interface StoredException extends ExceptionRecord, ExceptionBookkeeping {
-  /** Partition of the by_created index: every exception. */
+export interface StoredException extends ExceptionRecord, ExceptionBookkeeping, ExceptionIndexKeys {
+  /** What by_created_sharded shards: every exception. */
   readonly record_type: string;
-  /** Partition of the by_dataset_date index. */
+  /** What by_dataset_date_sharded shards. */
   readonly dataset_date: string;
   /** When a run last found this exception (changed or not). */
   readonly last_seen_at: string;
   /** True when recon resolved it (no longer found), false once an analyst or recon moved it since. */
   readonly resolved_by_system?: boolean;
+}
+
+/**
+ * The GSI keys (exceptions-index-keys.ts derives them): `<value>#<shard>` partitions and the
+ * `<created_at>#<exception_id>` sort key. Severity's is absent until triage sets severity.
+ */
+export interface ExceptionIndexKeys {
+  readonly gsi_status: string;
+  readonly gsi_type: string;
+  readonly gsi_run: string;
+  readonly gsi_dataset_date: string;
+  readonly gsi_severity?: string;
+  readonly gsi_created: string;
+  readonly gsi_sort: string;
 }
 
 /** What recon needs to know about an exception already stored. */
@@ -50,11 +64,14 @@ export interface ExceptionChange {
 export interface ExceptionStore {
   /** Consistent reads of the given ids. */
   getStates(ids: string[]): Promise<Map<string, StoredExceptionState>>;
-  /** Every exception ever stored for (dataset, date), any status. */
+  /** Every exception ever stored for (dataset, date), any status, in no particular order. */
   listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]>;
-  /** Batch-writes brand-new records. */
+  /** Batch-writes brand-new records, with their index keys. */
   putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void>;
-  /** Applies a change if the version still matches; returns false on a concurrent change. */
+  /**
+   * Applies a change if the version still matches; returns false on a concurrent change. The index
+   * keys of any indexed attribute it sets (status, run_id) follow.
+   */
   update(change: ExceptionChange): Promise<boolean>;
 }
 
@@ -76,6 +93,7 @@ export interface ExceptionPatch {
 /** The query API's view. */
 export interface ExceptionQueries {
   getException(id: string): Promise<StoredItem | undefined>;
+  /** One page of an index's logical partition, newest first (every shard read and merged). */
   queryExceptions(query: IndexQuery): Promise<IndexPage>;
   /** Applies the patch and bumps the version if the version still matches; undefined on a conflict or a missing item. */
   patchException(patch: ExceptionPatch): Promise<StoredItem | undefined>;

@@ -1,7 +1,8 @@
-/** One call of a GSI Query, newest first, with equality filters: shared by the exceptions and runs tables. */
+/** GSI queries, newest first, with equality filters: shared by the exceptions, runs and files tables. */
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { IndexPage, IndexQuery } from './index-query.ts';
+import { readShardedPage, type IndexPage, type IndexQuery, type ShardedPartition } from './index-query.ts';
 
+/** One Query call on one partition. */
 export async function queryIndexPage(
   doc: DynamoDBDocumentClient,
   table: string,
@@ -28,4 +29,53 @@ export async function queryIndexPage(
     }),
   );
   return { items: out.Items ?? [], ...(out.LastEvaluatedKey ? { lastKey: out.LastEvaluatedKey } : {}) };
+}
+
+/** One page of a sharded partition, every shard queried at once and merged (index-query.ts). */
+export function queryShardedPage(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  query: IndexQuery,
+  shards: ShardedPartition,
+): Promise<IndexPage> {
+  return readShardedPage(query, shards, (one) => queryIndexPage(doc, table, one));
+}
+
+/** Every item of a sharded partition, in no particular order: each shard read to its end, all at once. */
+export async function queryAllShards(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  index: string,
+  shards: Pick<ShardedPartition, 'attribute' | 'values'>,
+  options: { filter?: string; count?: boolean } = {},
+): Promise<{ items: Record<string, unknown>[]; count: number }> {
+  const perShard = await Promise.all(
+    shards.values.map(async (value) => {
+      const items: Record<string, unknown>[] = [];
+      let count = 0;
+      let cursor: Record<string, unknown> | undefined;
+      do {
+        const out = await doc.send(
+          new QueryCommand({
+            TableName: table,
+            IndexName: index,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': shards.attribute },
+            ExpressionAttributeValues: { ':pk': value },
+            ...(options.filter ? { FilterExpression: options.filter } : {}),
+            ...(options.count ? { Select: 'COUNT' as const } : {}),
+            ExclusiveStartKey: cursor,
+          }),
+        );
+        items.push(...((out.Items ?? []) as Record<string, unknown>[]));
+        count += out.Count ?? 0;
+        cursor = out.LastEvaluatedKey;
+      } while (cursor);
+      return { items, count };
+    }),
+  );
+  return {
+    items: perShard.flatMap((s) => s.items),
+    count: perShard.reduce((sum, s) => sum + s.count, 0),
+  };
 }

@@ -1,0 +1,94 @@
+/**
+ * The exceptions table's GSI keys, the one place they are derived: every write path (recon's
+ * putNew and update, triage's severity, the API's PATCH), the local stack's upgrade and the AWS
+ * backfill call these, so an index key cannot drift from the attribute it indexes.
+ *
+ * Each index partition `v` (a status, a run id, ...) is spread over EXCEPTION_INDEX_SHARDS
+ * partitions `v#00` ... `v#15`; an exception's shard is a hash of its id, the same in every index
+ * and for its whole life. The sort key `<created_at>#<exception_id>` is unique, so the shards
+ * merge into one total order: created_at, then exception_id. (`#` sorts below every character
+ * an ISO timestamp holds, so the suffix never reorders two timestamps.)
+ */
+import { EXCEPTION_INDEX_SHARDS, TABLES, type IndexDef } from '../resources.ts';
+
+export type ExceptionIndexName = keyof typeof TABLES.exceptions.indexes;
+
+const INDEXES = Object.entries(TABLES.exceptions.indexes) as [ExceptionIndexName, IndexDef][];
+
+/** The GSI sort key attribute (the same for every exceptions index). */
+export const EXCEPTION_SORT_ATTRIBUTE = TABLES.exceptions.indexes.by_created_sharded.sortKey.name;
+
+/** Every attribute this module writes: what the API hides and the backfill compares. */
+export const EXCEPTION_INDEX_ATTRIBUTES: readonly string[] = [
+  ...INDEXES.map(([, def]) => def.partitionKey.name),
+  EXCEPTION_SORT_ATTRIBUTE,
+];
+
+/** FNV-1a over the id's UTF-8 bytes: cheap, stable across runtimes and versions, well spread. */
+export function exceptionShard(exceptionId: string, shards: number = EXCEPTION_INDEX_SHARDS): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(exceptionId)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
+}
+
+export function shardedValue(value: string, shard: number): string {
+  return `${value}#${String(shard).padStart(2, '0')}`;
+}
+
+/** The physical partitions of one logical partition value, shard 0 first. */
+export function shardedValues(value: string, shards: number = EXCEPTION_INDEX_SHARDS): string[] {
+  return Array.from({ length: shards }, (_, shard) => shardedValue(value, shard));
+}
+
+/** True when `physical` is one of the shards of the logical partition `value` (a token's start key is checked with it). */
+export function isShardOf(physical: string, value: string, shards: number = EXCEPTION_INDEX_SHARDS): boolean {
+  if (!physical.startsWith(`${value}#`)) return false;
+  const suffix = physical.slice(value.length + 1);
+  return /^\d{2}$/.test(suffix) && Number(suffix) < shards;
+}
+
+export function exceptionSortValue(createdAt: string, exceptionId: string): string {
+  return `${createdAt}#${exceptionId}`;
+}
+
+/**
+ * The index attributes of a whole item. An index whose source attribute the item lacks (severity
+ * before triage) gets no key: the item stays out of it, as DynamoDB's sparse indexes intend.
+ */
+export function exceptionIndexKeys(item: Readonly<Record<string, unknown>>): Record<string, string> {
+  const id = item.exception_id;
+  const createdAt = item.created_at;
+  if (typeof id !== 'string' || typeof createdAt !== 'string')
+    throw new Error('internal: an exception item needs exception_id and created_at for its index keys');
+  const shard = exceptionShard(id);
+  const keys: Record<string, string> = { [EXCEPTION_SORT_ATTRIBUTE]: exceptionSortValue(createdAt, id) };
+  for (const [, def] of INDEXES) {
+    const source = item[def.shardedFrom as string];
+    if (typeof source === 'string') keys[def.partitionKey.name] = shardedValue(source, shard);
+  }
+  return keys;
+}
+
+/**
+ * What an update of `set` and `remove` must also set and remove so the indexes follow: the key of
+ * every index whose source attribute it changes. (created_at and the id never change after putNew.)
+ */
+export function indexKeyChanges(
+  exceptionId: string,
+  set: Readonly<Record<string, unknown>>,
+  remove: readonly string[] = [],
+): { set: Record<string, string>; remove: string[] } {
+  const shard = exceptionShard(exceptionId);
+  const keys: Record<string, string> = {};
+  const removed: string[] = [];
+  for (const [, def] of INDEXES) {
+    const source = def.shardedFrom as string;
+    const value = set[source];
+    if (typeof value === 'string') keys[def.partitionKey.name] = shardedValue(value, shard);
+    else if (remove.includes(source)) removed.push(def.partitionKey.name);
+  }
+  return { set: keys, remove: removed };
+}

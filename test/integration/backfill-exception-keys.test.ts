@@ -1,0 +1,182 @@
+/** The AWS backfill of the exceptions' sharded GSI keys (scripts/tools/backfill-exception-keys.ts), on dynalite. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { planQuery } from '../../functions/query-api/listing.ts';
+import { REPO_ROOT } from '../../functions/shared/paths.ts';
+import { DynamoExceptionQueries } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { exceptionIndexKeys, EXCEPTION_INDEX_ATTRIBUTES } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { backfillExceptionKeys } from '../../scripts/tools/backfill-exception-keys.ts';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+
+let dynamo: TestDynamo;
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+});
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+const base = (id: string, extra: Record<string, unknown> = {}) => ({
+  exception_id: id,
+  run_id: 'run-1',
+  dataset: 'trades',
+  business_date: '2025-12-10',
+  dataset_date: 'trades#2025-12-10',
+  record_type: 'EXCEPTION',
+  exception_type: 'AMOUNT_MISMATCH',
+  status: 'OPEN',
+  created_at: '2025-12-10T08:00:00.000Z',
+  version: 1,
+  history: [{ at: '2025-12-10T08:00:00.000Z', by: 'system:recon', action: 'CREATED' }],
+  ...extra,
+});
+
+/** One item of each kind a table from before sharding, or changed by the old version since, holds. */
+async function seed(table: string) {
+  const current = base('e-current', { severity: 'LOW' });
+  const items = [
+    // Written before sharding: no index keys at all.
+    base('e-legacy'),
+    // Keyed, then acknowledged and triaged by the old version: stale status key, no severity key.
+    {
+      ...base('e-stale'),
+      ...exceptionIndexKeys(base('e-stale')),
+      status: 'ACKNOWLEDGED',
+      severity: 'HIGH',
+    },
+    // A severity key left behind with no severity.
+    { ...base('e-orphan'), ...exceptionIndexKeys(base('e-orphan', { severity: 'LOW' })) },
+    // From an old version that wrote neither record_type nor dataset_date.
+    (({ record_type: _r, dataset_date: _d, ...rest }) => rest)(base('e-bare')),
+    { ...current, ...exceptionIndexKeys(current) },
+  ];
+  for (const item of items) await dynamo.doc.send(new PutCommand({ TableName: table, Item: item }));
+}
+
+async function scan(table: string, doc: DynamoDBDocumentClient = dynamo.doc) {
+  const out = await doc.send(new ScanCommand({ TableName: table }));
+  return (out.Items ?? []).sort((a, b) => String(a.exception_id).localeCompare(String(b.exception_id)));
+}
+
+describe('backfilling the sharded index keys', () => {
+  it('keys every item, writes nothing with --dry-run, and nothing the second time', async () => {
+    const table = dynamo.names.tables.exceptions;
+    await seed(table);
+    const before = await scan(table);
+
+    const dry = await backfillExceptionKeys(dynamo.doc, table, { dryRun: true, segments: 2 });
+    expect(dry).toEqual({ scanned: 5, updated: 4, upToDate: 1, contended: 0 });
+    expect(await scan(table)).toEqual(before);
+
+    const progress: number[] = [];
+    const first = await backfillExceptionKeys(dynamo.doc, table, {
+      segments: 3,
+      progressEvery: 2,
+      onProgress: (p) => progress.push(p.scanned),
+    });
+    expect(first).toEqual({ scanned: 5, updated: 4, upToDate: 1, contended: 0 });
+    expect(progress.at(-1)).toBe(5);
+
+    const after = await scan(table);
+    for (const item of after) {
+      const keys = exceptionIndexKeys({ record_type: 'EXCEPTION', dataset_date: 'trades#2025-12-10', ...item });
+      for (const attribute of EXCEPTION_INDEX_ATTRIBUTES) expect(item[attribute], attribute).toBe(keys[attribute]);
+      // Nothing but keys changed.
+      const old = before.find((b) => b.exception_id === item.exception_id) as Record<string, unknown>;
+      for (const [attribute, value] of Object.entries(old))
+        if (!EXCEPTION_INDEX_ATTRIBUTES.includes(attribute)) expect(item[attribute], attribute).toEqual(value);
+    }
+    expect(after.find((i) => i.exception_id === 'e-orphan')).not.toHaveProperty('gsi_severity');
+    expect(after.find((i) => i.exception_id === 'e-bare')).toMatchObject({
+      record_type: 'EXCEPTION',
+      dataset_date: 'trades#2025-12-10',
+    });
+
+    // Every listing now finds them.
+    const queries = new DynamoExceptionQueries(dynamo.doc, table);
+    const listed = async (filters: Record<string, string>) =>
+      (await queries.queryExceptions({ ...planQuery(filters), limit: 50 })).items.map((i) => i.exception_id).sort();
+    expect(await listed({})).toEqual(['e-bare', 'e-current', 'e-legacy', 'e-orphan', 'e-stale']);
+    expect(await listed({ status: 'ACKNOWLEDGED' })).toEqual(['e-stale']);
+    expect(await listed({ severity: 'HIGH' })).toEqual(['e-stale']);
+    expect(await listed({ dataset: 'trades', business_date: '2025-12-10' })).toHaveLength(5);
+
+    const second = await backfillExceptionKeys(dynamo.doc, table);
+    expect(second).toEqual({ scanned: 5, updated: 0, upToDate: 5, contended: 0 });
+    expect(await scan(table)).toEqual(after);
+  });
+
+  it('re-reads an item changed under it instead of writing keys for the old value', async () => {
+    const own = await startTestDynamo();
+    try {
+      const table = own.names.tables.exceptions;
+      await own.doc.send(new PutCommand({ TableName: table, Item: base('e-raced') }));
+      let raced = false;
+      // An analyst on the old version resolves it between the backfill's scan and its write.
+      const racing = {
+        send: async (command: unknown) => {
+          if (command instanceof UpdateCommand && !raced) {
+            raced = true;
+            await own.doc.send(
+              new UpdateCommand({
+                TableName: table,
+                Key: { exception_id: 'e-raced' },
+                UpdateExpression: 'SET #s = :s',
+                ExpressionAttributeNames: { '#s': 'status' },
+                ExpressionAttributeValues: { ':s': 'RESOLVED' },
+              }),
+            );
+          }
+          return own.doc.send(command as UpdateCommand);
+        },
+      } as unknown as DynamoDBDocumentClient;
+
+      const report = await backfillExceptionKeys(racing, table);
+
+      expect(raced).toBe(true);
+      expect(report).toEqual({ scanned: 1, updated: 1, upToDate: 0, contended: 0 });
+      const [item] = await scan(table, own.doc);
+      expect(item?.gsi_status).toBe(exceptionIndexKeys(item as Record<string, unknown>).gsi_status);
+      expect(String(item?.gsi_status)).toMatch(/^RESOLVED#\d\d$/);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('runs from the command line with --dry-run, reporting what it would write', async () => {
+    const own = await startTestDynamo();
+    try {
+      await own.doc.send(new PutCommand({ TableName: own.names.tables.exceptions, Item: base('e-cli') }));
+
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          join(REPO_ROOT, 'scripts/tools/backfill-exception-keys.ts'),
+          '--table',
+          own.names.tables.exceptions,
+          '--region',
+          'us-east-1',
+          '--endpoint',
+          String(process.env.AWS_ENDPOINT_URL_DYNAMODB),
+          '--dry-run',
+        ],
+        { env: process.env },
+      );
+
+      expect(JSON.parse(stdout)).toEqual({
+        table: own.names.tables.exceptions,
+        dry_run: true,
+        scanned: 1,
+        updated: 1,
+        upToDate: 0,
+        contended: 0,
+      });
+      expect((await scan(own.names.tables.exceptions, own.doc))[0]).not.toHaveProperty('gsi_status');
+    } finally {
+      await own.stop();
+    }
+  });
+});
