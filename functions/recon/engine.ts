@@ -41,12 +41,41 @@ export interface ReconResult {
   readonly summary: ReconSummary;
 }
 
+/** Receives each finding as it is found; a returned promise is awaited (backpressure). */
+export type FindingSink = (finding: Finding) => void | Promise<void>;
+
+export interface ReconOptions {
+  /** Above this many bytes of working memory the engine partitions both sides to disk. */
+  readonly memoryBudgetBytes?: number;
+  /** Where partition files go; default `os.tmpdir()`. */
+  readonly tmpDir?: string;
+}
+
 export type { Finding } from './findings.ts';
 export { MAX_FIELD_CHARS } from './side-loader.ts';
 // File-level errors and header rules are shared with ingest's validation (shared/extract.ts).
 export { ReconInputError, type ReconErrorCode } from '../shared/extract.ts';
 
-export async function reconcile(source: ReconInput, target: ReconInput, policy: ReconPolicy): Promise<ReconResult> {
+/** As `reconcileInto`, collecting the findings (the CLI, tests). */
+export async function reconcile(
+  source: ReconInput,
+  target: ReconInput,
+  policy: ReconPolicy,
+  options?: ReconOptions,
+): Promise<ReconResult> {
+  const findings: Finding[] = [];
+  const summary = await reconcileInto(source, target, policy, (f) => void findings.push(f), options);
+  return { findings, summary };
+}
+
+/** Streams every finding into the sink as it is found; resolves with the run summary at the end. */
+export async function reconcileInto(
+  source: ReconInput,
+  target: ReconInput,
+  policy: ReconPolicy,
+  sink: FindingSink,
+  _options: ReconOptions = {}, // the memory budget arrives with the partitioned mode
+): Promise<ReconSummary> {
   const started = performance.now();
   const build = new FindingBuilder(policy);
   const index = new SourceIndex();
@@ -64,7 +93,11 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
   );
   const sCols = s.cols as Columns;
   const tCols = t.cols as Columns;
-  const findings: Finding[] = [];
+  const exceptions: Partial<Record<ExceptionType, number>> = {};
+  const emit = async (f: Finding): Promise<void> => {
+    exceptions[f.type] = (exceptions[f.type] ?? 0) + 1;
+    await sink(f);
+  };
   let matched = 0;
   let keys = 0;
   let keysWithException = 0;
@@ -89,8 +122,8 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
     if (flags & SOURCE_DUPLICATED) {
       const sDup = index.sourceRepeats(slot);
       // Both sides duplicated: each finding accounts for its own side's rows only.
-      findings.push(build.duplicate('DUPLICATE_IN_SOURCE', keyText, s, se, sDup, t, te, tDup, tDup === undefined));
-      if (te && tDup) findings.push(build.duplicate('DUPLICATE_IN_TARGET', keyText, t, te, tDup, s, se, sDup, false));
+      await emit(build.duplicate('DUPLICATE_IN_SOURCE', keyText, s, se, sDup, t, te, tDup, tDup === undefined));
+      if (te && tDup) await emit(build.duplicate('DUPLICATE_IN_TARGET', keyText, t, te, tDup, s, se, sDup, false));
       keysWithException++;
       continue;
     }
@@ -102,17 +135,17 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
         keys--; // counted with the invalid row
         continue;
       }
-      findings.push(build.missing('MISSING_IN_TARGET', keyText, s, se));
+      await emit(build.missing('MISSING_IN_TARGET', keyText, s, se));
       keysWithException++;
       continue;
     }
     keysWithException++;
     if (tDup) {
-      findings.push(build.duplicate('DUPLICATE_IN_TARGET', keyText, t, te, tDup, s, se, undefined, true));
+      await emit(build.duplicate('DUPLICATE_IN_TARGET', keyText, t, te, tDup, s, se, undefined, true));
       continue;
     }
     const finding = build.compare(keyText, s, se, sCols, t, te, tCols);
-    if (finding) findings.push(finding);
+    if (finding) await emit(finding);
     else {
       matched++;
       keysWithException--;
@@ -122,7 +155,7 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
     keys++;
     keysWithException++;
     if (te.extra) {
-      findings.push(build.duplicate('DUPLICATE_IN_TARGET', keyText, t, te, te.extra, s, undefined, undefined, true));
+      await emit(build.duplicate('DUPLICATE_IN_TARGET', keyText, t, te, te.extra, s, undefined, undefined, true));
       continue;
     }
     const invalidAt = s.invalidKeys.get(keyText);
@@ -132,36 +165,32 @@ export async function reconcile(source: ReconInput, target: ReconInput, policy: 
       keysWithException--;
       continue;
     }
-    findings.push(build.missing('MISSING_IN_SOURCE', keyText, t, te));
+    await emit(build.missing('MISSING_IN_SOURCE', keyText, t, te));
   }
-  findings.push(...sInvalid, ...tInvalid);
+  for (const f of sInvalid) await emit(f);
+  for (const f of tInvalid) await emit(f);
   keys += sInvalid.length + tInvalid.length;
   keysWithException += sInvalid.length + tInvalid.length;
 
-  const exceptions: Partial<Record<ExceptionType, number>> = {};
-  for (const f of findings) exceptions[f.type] = (exceptions[f.type] ?? 0) + 1;
   const net = totals?.netAmountDifference();
   const verdict = outcomeOf(policy, { keys, keysWithException, exceptions, netAmountDifference: net });
   return {
-    findings,
-    summary: {
-      rows: { source: s.rows, target: t.rows },
-      matched,
-      exceptions,
-      rejected: { source: s.invalid.length, target: t.invalid.length },
-      duration_ms: Math.round(performance.now() - started),
-      outcome: verdict.outcome,
-      thresholds_crossed: verdict.crossed,
-      keys,
-      keys_with_exception: keysWithException,
-      match_rate: ratioText(matched, keys),
-      break_rate: ratioText(keysWithException, keys),
-      fields: build.stats.toJSON(),
-      ...(totals && net !== undefined
-        ? { amount_totals: { ...totals.amountTotals(), net_difference: formatDecimal(net) } }
-        : {}),
-      control_totals: totals?.result() ?? [],
-    },
+    rows: { source: s.rows, target: t.rows },
+    matched,
+    exceptions,
+    rejected: { source: s.invalid.length, target: t.invalid.length },
+    duration_ms: Math.round(performance.now() - started),
+    outcome: verdict.outcome,
+    thresholds_crossed: verdict.crossed,
+    keys,
+    keys_with_exception: keysWithException,
+    match_rate: ratioText(matched, keys),
+    break_rate: ratioText(keysWithException, keys),
+    fields: build.stats.toJSON(),
+    ...(totals && net !== undefined
+      ? { amount_totals: { ...totals.amountTotals(), net_difference: formatDecimal(net) } }
+      : {}),
+    control_totals: totals?.result() ?? [],
   };
 }
 
