@@ -212,6 +212,8 @@ class Level {
 
   /** The source is in: build its index, unless its rows went to partitions. */
   sourceLoaded(): void {
+    // The last rows were held after the last look at the budget.
+    if (this.depth < MAX_DEPTH) this.check();
     if (this.writer === undefined) this.index.build();
   }
 

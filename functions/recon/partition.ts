@@ -244,6 +244,9 @@ class Cursor {
   }
 }
 
+/** One read buffer for every partition read (reads are synchronous; the text is decoded out of it). */
+let readBuffer: Buffer | undefined;
+
 /**
  * Feeds a partition file's rows, in the order they were written, to a loader: valid rows as
  * `addKey` (matched against the index, as when first read), invalid ones as `restoreInvalid`.
@@ -251,7 +254,8 @@ class Cursor {
 export function readPartition(path: string, loader: SideLoader): void {
   const fd = openSync(path, 'r');
   try {
-    const bytes = Buffer.allocUnsafe(READ_BYTES);
+    readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
+    const bytes = readBuffer;
     const decoder = new TextDecoder('utf-8');
     let carry = '';
     for (;;) {

@@ -34,6 +34,7 @@ const STRIDE = 10;
 const PAGE_BITS = 14;
 const PAGE_SLOTS = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SLOTS - 1;
+const FIRST_PAGE_SLOTS = 1 << 8;
 
 /**
  * FNV-1a over the UTF-16 code units, then a murmur3 finaliser so linear probing spreads well.
@@ -189,8 +190,10 @@ export class SourceIndex {
     line: number,
   ): void {
     const slot = this.size;
-    if ((slot & PAGE_MASK) === 0) this.pages.push(new Int32Array(PAGE_SLOTS * STRIDE));
-    const page = this.page(slot);
+    if ((slot & PAGE_MASK) === 0)
+      this.pages.push(new Int32Array((slot === 0 ? FIRST_PAGE_SLOTS : PAGE_SLOTS) * STRIDE));
+    let page = this.page(slot);
+    if ((slot & PAGE_MASK) * STRIDE === page.length) page = this.growFirstPage();
     const base = (slot & PAGE_MASK) * STRIDE;
     page[base + F_HASH] = h;
     page[base + F_KEY_HOLDER] = keyHolder;
@@ -240,6 +243,15 @@ export class SourceIndex {
   /** The lines of later target rows of the key at `slot`, if any. */
   targetExtraLines(slot: number): number[] | undefined {
     return this.targetExtra.get(slot);
+  }
+
+  /** The first page starts small (a partition may hold a handful of rows) and doubles up to a full page. */
+  private growFirstPage(): Int32Array {
+    const page = this.pages[0] as Int32Array;
+    const bigger = new Int32Array(Math.min(PAGE_SLOTS * STRIDE, page.length * 2));
+    bigger.set(page);
+    this.pages[0] = bigger;
+    return bigger;
   }
 
   /**
