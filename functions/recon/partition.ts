@@ -19,6 +19,7 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAscii } from 'node:buffer';
 import { getHeapStatistics } from 'node:v8';
 import type { Side } from '../shared/types.ts';
 import type { Finding } from './findings.ts';
@@ -58,7 +59,8 @@ export function defaultMemoryBudgetBytes(heapLimit = getHeapStatistics().heap_si
   return Math.min(Math.floor(heapLimit / 3), 1 << 30);
 }
 
-const FLUSH_CHARS = 1 << 18;
+/** Buffered per partition file: 32 files a level, 4 MiB. */
+const WRITE_BYTES = 1 << 17;
 const READ_BYTES = 1 << 20;
 
 /** A run's temporary directory, made when first needed and removed with everything in it. */
@@ -93,9 +95,30 @@ export class SpillArea {
 }
 
 interface PartitionFile {
-  fd: number;
-  pending: string;
-  records: number;
+  readonly fd: number;
+  buf: Buffer;
+  used: number;
+}
+
+function flush(file: PartitionFile): void {
+  if (file.used > 0) writeSync(file.fd, file.buf, 0, file.used);
+  file.used = 0;
+}
+
+/** Writes `n` and a comma at `at`; returns where it ended. */
+function putInt(b: Buffer, at: number, n: number): number {
+  if (n < 0) {
+    b[at++] = 45;
+    n = -n;
+  }
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = at + digits - 1; i >= at; i--) {
+    b[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  b[at + digits] = 44;
+  return at + digits + 1;
 }
 
 const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
@@ -142,50 +165,69 @@ export class PartitionWriter implements RowSpill {
     fields: string[] | undefined,
     line: number,
   ): void {
-    let record: string;
+    const file = this.file(side, partitionOf(h, this.depth));
     if (fields !== undefined) {
-      const key = JSON.stringify(keyStr.slice(keyStart, keyEnd));
-      const json = JSON.stringify(fields);
-      record = `F${line},${key.length},${json.length},${key}${json}\n`;
-    } else {
-      const text = buf.slice(start, end);
-      if (keyStr === buf && keyStart >= start && keyEnd <= end && isWellFormed(text))
-        record = `v${line},${keyStart - start},${keyEnd - start},${text.length},${text}\n`;
-      else {
-        const key = keyStr.slice(keyStart, keyEnd);
-        if (isWellFormed(text) && isWellFormed(key)) record = `V${line},${key.length},${text.length},${key}${text}\n`;
-        else {
-          const k = JSON.stringify(key);
-          const t = JSON.stringify(text);
-          record = `J${line},${k.length},${t.length},${k}${t}\n`;
-        }
-      }
+      this.put(file, 70 /* F */, line, JSON.stringify(keyStr.slice(keyStart, keyEnd)), JSON.stringify(fields));
+      return;
     }
-    this.append(side, partitionOf(h, this.depth), record);
+    const text = buf.slice(start, end);
+    if (keyStr === buf && keyStart >= start && keyEnd <= end && isWellFormed(text)) {
+      // The common case, written straight into the file's buffer: no string per record.
+      const b = this.reserve(file, text.length * 3 + 48);
+      let at = file.used;
+      b[at++] = 118; // v
+      at = putInt(b, at, line);
+      at = putInt(b, at, keyStart - start);
+      at = putInt(b, at, keyEnd - start);
+      at = putInt(b, at, text.length);
+      at += b.write(text, at);
+      b[at++] = 10;
+      file.used = at;
+      return;
+    }
+    const key = keyStr.slice(keyStart, keyEnd);
+    if (isWellFormed(text) && isWellFormed(key)) this.put(file, 86 /* V */, line, key, text);
+    else this.put(file, 74 /* J */, line, JSON.stringify(key), JSON.stringify(text));
   }
 
   invalid(side: Side, finding: Finding, key: string | undefined): void {
     const json = JSON.stringify(finding);
-    if (key === undefined) {
-      this.append(side, this.unkeyed++ % PARTITIONS, `I-1,${json.length},${json}\n`);
-      return;
-    }
-    const k = JSON.stringify(key);
-    this.append(side, partitionOf(hashOfKey(key), this.depth), `I${k.length},${json.length},${k}${json}\n`);
+    const file =
+      key === undefined
+        ? this.file(side, this.unkeyed++ % PARTITIONS)
+        : this.file(side, partitionOf(hashOfKey(key), this.depth));
+    this.put(file, 73 /* I */, undefined, key === undefined ? undefined : JSON.stringify(key), json);
   }
 
-  private append(side: Side, partition: number, record: string): void {
+  /** A record of `tag`: `line` (unless undefined), the key's and the text's lengths, key and text. */
+  private put(file: PartitionFile, tag: number, line: number | undefined, key: string | undefined, text: string): void {
+    const b = this.reserve(file, ((key?.length ?? 0) + text.length) * 3 + 48);
+    let at = file.used;
+    b[at++] = tag;
+    if (line !== undefined) at = putInt(b, at, line);
+    at = putInt(b, at, key === undefined ? -1 : key.length);
+    at = putInt(b, at, text.length);
+    if (key !== undefined) at += b.write(key, at);
+    at += b.write(text, at);
+    b[at++] = 10;
+    file.used = at;
+  }
+
+  private file(side: Side, partition: number): PartitionFile {
     let file = this.files[side][partition];
     if (file === undefined) {
-      file = { fd: openSync(this.path(side, partition), 'w'), pending: '', records: 0 };
+      file = { fd: openSync(this.path(side, partition), 'w'), buf: Buffer.allocUnsafe(WRITE_BYTES), used: 0 };
       this.files[side][partition] = file;
     }
-    file.pending += record;
-    file.records++;
-    if (file.pending.length >= FLUSH_CHARS) {
-      writeSync(file.fd, file.pending);
-      file.pending = '';
-    }
+    return file;
+  }
+
+  /** The file's buffer with room for `bytes` more (written out first if need be). */
+  private reserve(file: PartitionFile, bytes: number): Buffer {
+    if (file.used + bytes <= file.buf.length) return file.buf;
+    flush(file);
+    if (bytes > file.buf.length) file.buf = Buffer.allocUnsafe(bytes);
+    return file.buf;
   }
 
   /** Writes what is buffered and closes the files (idempotent). */
@@ -196,9 +238,8 @@ export class PartitionWriter implements RowSpill {
       for (const file of this.files[side]) {
         if (file === undefined) continue;
         try {
-          if (file.pending.length > 0) writeSync(file.fd, file.pending);
+          flush(file);
         } finally {
-          file.pending = '';
           closeSync(file.fd);
         }
       }
@@ -255,21 +296,43 @@ export function readPartition(path: string, loader: SideLoader): void {
   const fd = openSync(path, 'r');
   try {
     readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
-    const bytes = readBuffer;
-    const decoder = new TextDecoder('utf-8');
-    let carry = '';
+    let bytes = readBuffer;
+    /** Bytes read and not yet fed: the start of a record the last read cut, or of a UTF-8 sequence. */
+    let have = 0;
     for (;;) {
-      const n = readSync(fd, bytes, 0, READ_BYTES, null);
-      const text = n === 0 ? decoder.decode() : decoder.decode(bytes.subarray(0, n), { stream: true });
-      const buf = carry + text;
-      const used = feed(buf, loader);
-      carry = used < buf.length ? buf.slice(used) : '';
+      if (have === bytes.length) {
+        // One record larger than the buffer (a quoted row of long fields): make room for it.
+        const bigger = Buffer.allocUnsafe(bytes.length * 2);
+        bytes.copy(bigger, 0, 0, have);
+        bytes = bigger;
+      }
+      const n = readSync(fd, bytes, have, bytes.length - have, null);
+      have += n;
+      const cut = n === 0 ? have : completeUtf8(bytes, have);
+      // ASCII (most extracts) decodes to a one-byte string without a UTF-8 decoder.
+      const ascii = isAscii(bytes.subarray(0, cut));
+      const text = bytes.toString(ascii ? 'latin1' : 'utf8', 0, cut);
+      const used = feed(text, loader);
+      // The cut record is read again from its bytes with the next read: one flat string a read.
+      const from =
+        used === text.length ? cut : cut - (ascii ? text.length - used : Buffer.byteLength(text.slice(used)));
+      bytes.copy(bytes, 0, from, have);
+      have -= from;
       if (n === 0) break;
     }
-    if (carry.length > 0) throw new Error(`internal: partition file ${path} ends inside a record`);
+    if (have > 0) throw new Error(`internal: partition file ${path} ends inside a record`);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Where the last complete UTF-8 sequence of `bytes[0, end)` ends. */
+function completeUtf8(bytes: Buffer, end: number): number {
+  let i = end - 1;
+  while (i > end - 4 && i > 0 && ((bytes[i] as number) & 0xc0) === 0x80) i--;
+  const lead = bytes[i] as number;
+  const need = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return i + need <= end ? end : i;
 }
 
 /** Feeds the whole records of `buf`; returns where the first incomplete one starts. */

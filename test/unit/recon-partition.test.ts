@@ -219,6 +219,16 @@ describe('partitioned reconciliation', () => {
     await expectSameAsInMemory(tradesDataset, gzipSync(sample('source.csv')), sample('target.csv'), 300);
   });
 
+  it('reads back rows longer than a partition read (fields just under the limit, many of them)', async () => {
+    const wide = policyOf({ key: [{ field: 'id' }], fields: [{ field: 'c0' }, { field: 'c19' }] });
+    const header = ['id', ...Array.from({ length: 20 }, (_, i) => `c${i}`)].join(',');
+    const long = (c: string) => Array.from({ length: 20 }, () => c.repeat(60_000)).join(',');
+    const source = `${header}\nA,${long('x')}\nB,${long('é')}\nC,${long('y')}\n`;
+    const target = `${header}\nA,${long('x')}\nB,${long('e')}\n"C",${long('y')}\n`;
+    const { findings } = await expectSameAsInMemory(wide, source, target, 1);
+    expect(findings.map((f) => `${f.type} ${f.keyText}`)).toEqual(['FIELD_MISMATCH B']);
+  });
+
   it('gives the same order on every run with the same budget', async () => {
     const source = render(
       [...'ABCDEFGHIJKLMNOP'].map((k) => ({ key: k, account: 'A1', amount: '1.00', ragged: 0, quoteAll: false })),
