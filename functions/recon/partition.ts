@@ -44,19 +44,20 @@ export function partitionOf(hash: number, depth: number): number {
 }
 
 /**
- * The default budget: a third of the V8 heap limit, at most 1 GiB.
+ * The default budget: a quarter of the V8 heap limit, at most 768 MiB.
  *
- * Measured (`bench:recon` trades files, 2026-12-01): the engine's estimate of what it holds is
- * about 130 bytes a source row (44-byte rows: the text, a 40-byte slot, the hash table), and the
- * heap peaks at about 1.6x the estimate at the end of a side (the decoded block being read, the
- * findings being built, garbage not yet collected). Lambda's Node runtime sets the heap limit to
- * about 90% of the function's memory, so a 3008 MB recon function gets a budget of ~0.9 GB:
- * about 7M rows a side in memory, and a heap peak (~1.5 GB) well inside its limit. The 1 GiB cap
- * keeps a large machine's run (heap limit 4 GB here) under 1.5 GB of RSS; partitioning costs
- * each row one more write and read of its text, not a blow-up.
+ * Measured on the `bench:recon` trades pairs (44-byte rows), 2026-12-01: the estimate is ~116
+ * bytes a source row (the text, a 40-byte slot, 32 for the hash table). When the source spills,
+ * peak RSS is about 1.1x the budget (5M rows: 371 MB at a 256 MB budget, 552 MB at 512 MB);
+ * when the source just fits, the hash table, the target's breaks and the findings being built
+ * come on top: 5M rows in memory estimate ~580 MB and peak at 1,016 MB RSS (1.75x). A quarter of
+ * the heap leaves that worst case under half the heap: Lambda's Node runtime sets the heap limit to
+ * about 90% of the function's memory, so the 3008 MB recon function gets ~680 MB (about 5M rows a
+ * side in memory). The cap keeps the worst case near 1.35 GB on a large machine (the CLI: the
+ * heap limit is 4 GB here); a partitioned run costs about twice the time of one in memory.
  */
 export function defaultMemoryBudgetBytes(heapLimit = getHeapStatistics().heap_size_limit): number {
-  return Math.min(Math.floor(heapLimit / 3), 1 << 30);
+  return Math.min(Math.floor(heapLimit / 4), 768 * 2 ** 20);
 }
 
 /** Buffered per partition file: 32 files a level, 4 MiB. */

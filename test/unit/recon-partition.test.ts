@@ -24,6 +24,8 @@ import { hashOf } from '../../functions/recon/source-index.ts';
 import { parseReconPolicy, type ReconPolicy } from '../../functions/shared/policy.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
 import { generatePair } from '../../scripts/bench/generate.ts';
+import { reconConfig } from '../../functions/recon/config.ts';
+import { ENV } from '../../functions/shared/resources.ts';
 import { reconcilePartitioned, sortedFindings, withoutDuration } from '../support/recon-modes.ts';
 
 const TMP = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -317,10 +319,24 @@ describe('the sink', () => {
 });
 
 describe('the memory budget', () => {
-  it('defaults to a third of the heap limit, at most 1 GiB', () => {
-    expect(defaultMemoryBudgetBytes(2_700_000_000)).toBe(900_000_000);
-    expect(defaultMemoryBudgetBytes(4144 * 2 ** 20)).toBe(2 ** 30);
+  it('defaults to a quarter of the heap limit, at most 768 MiB', () => {
+    expect(defaultMemoryBudgetBytes(2_700_000_000)).toBe(675_000_000);
+    expect(defaultMemoryBudgetBytes(4144 * 2 ** 20)).toBe(768 * 2 ** 20);
     expect(defaultMemoryBudgetBytes()).toBeGreaterThan(0);
+  });
+
+  it("is read from the recon function's environment, with the temp dir, and refused when not a positive integer", () => {
+    const env = {
+      [ENV.triageQueueUrl]: 'q',
+      [ENV.filesTable]: 'f',
+      [ENV.runsTable]: 'r',
+      [ENV.exceptionsTable]: 'e',
+    };
+    const config = reconConfig({ ...env, [ENV.reconMemoryBudgetBytes]: '536870912', [ENV.reconTmpDir]: '/mnt/big' });
+    expect(config[ENV.reconMemoryBudgetBytes]).toBe(536870912);
+    expect(config[ENV.reconTmpDir]).toBe('/mnt/big');
+    expect(reconConfig(env)[ENV.reconMemoryBudgetBytes]).toBeUndefined();
+    expect(() => reconConfig({ ...env, [ENV.reconMemoryBudgetBytes]: '1.5GB' })).toThrow(ENV.reconMemoryBudgetBytes);
   });
 
   it('spreads keys over every partition, again at the next level', () => {
