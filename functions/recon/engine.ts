@@ -26,7 +26,6 @@ import {
   SpillArea,
   type PartitionWriter,
 } from './partition.ts';
-import { OffThreadCsv, offThreadAvailable } from './off-thread-csv.ts';
 import { CHECK_EVERY, SideLoader, type Columns } from './side-loader.ts';
 import {
   hashOf,
@@ -61,12 +60,6 @@ export interface ReconOptions {
   readonly memoryBudgetBytes?: number;
   /** Where partition files go; default `os.tmpdir()`. */
   readonly tmpDir?: string;
-  /**
-   * Decode and split CSV sides on worker threads (`off-thread-csv.ts`), both at once: uses a
-   * second core. Ignored where the worker's file is not deployed (the Lambda bundles). Each run
-   * starts two threads (~50 ms), so it pays off on files of megabytes, not on tests' few rows.
-   */
-  readonly parseOnWorker?: boolean;
 }
 
 export type { Finding } from './findings.ts';
@@ -110,23 +103,16 @@ export async function reconcileInto(
   const run = new Run(policy, build, sink, budget, area, { source: source.name, target: target.name });
   let s: SideLoader;
   let t: SideLoader;
-  // Both sides start reading at once: the target is decoded while the source index is built.
-  const offThread = options.parseOnWorker === true && offThreadAvailable();
-  const sReader = offThread ? workerReader(source, policy.sides.source) : undefined;
-  const tReader = offThread ? workerReader(target, policy.sides.target) : undefined;
   try {
     const index = new SourceIndex();
     const level = new Level(run, index, 0);
     s = level.watch(new SideLoader('source', source.name, index, policy, build, undefined, totals));
-    await loadSide(s, source, policy, sReader);
-    await sReader?.close();
+    await loadSide(s, source, policy);
     level.sourceLoaded();
     t = level.watch(new SideLoader('target', target.name, index, policy, build, s.header, totals));
-    await loadSide(t, target, policy, tReader);
-    await tReader?.close();
+    await loadSide(t, target, policy);
     await level.finish(s, t);
   } finally {
-    await Promise.all([sReader?.close(), tReader?.close()]);
     area.dispose();
   }
 
@@ -420,27 +406,13 @@ function attach(invalid: Finding[], at: number, side: Side, row: Finding['source
   return true;
 }
 
-/** A CSV side's reader on a worker thread; undefined for other formats. */
-function workerReader(input: ReconInput, options: ReconPolicy['sides']['source']): OffThreadCsv | undefined {
-  if (options.format !== 'csv') return undefined;
-  return new OffThreadCsv(input.stream, { delimiter: options.delimiter, encoding: options.encoding });
-}
-
-async function loadSide(
-  loader: SideLoader,
-  input: ReconInput,
-  policy: ReconPolicy,
-  reader?: OffThreadCsv,
-): Promise<SideLoader> {
+async function loadSide(loader: SideLoader, input: ReconInput, policy: ReconPolicy): Promise<SideLoader> {
   const options = policy.sides[loader.side];
+  const stream = gunzipIfCompressed(input.stream);
   try {
-    if (reader !== undefined) await reader.into(loader);
-    else {
-      const stream = gunzipIfCompressed(input.stream);
-      if (options.format === 'jsonl') await readJsonLinesInto(stream, loader);
-      else if (options.format === 'parquet') await readParquetInto(stream, loader);
-      else await readCsvInto(stream, loader, { delimiter: options.delimiter, encoding: options.encoding });
-    }
+    if (options.format === 'jsonl') await readJsonLinesInto(stream, loader);
+    else if (options.format === 'parquet') await readParquetInto(stream, loader);
+    else await readCsvInto(stream, loader, { delimiter: options.delimiter, encoding: options.encoding });
   } catch (error) {
     if (error instanceof CsvFileError || error instanceof JsonLinesFileError || error instanceof ParquetFileError)
       throw new ReconInputError(error.code, input.name, error.message, error.line);
