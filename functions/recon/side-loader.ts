@@ -69,6 +69,7 @@ export interface RowSpill {
 const ENTRY_BYTES = 96;
 /** Rows between two looks at the memory estimate, at most. */
 export const CHECK_EVERY = 1024;
+const LONG_ROW_CHARS = 16 * 1024;
 
 /** A key seen only in the target, in first-seen order. */
 export interface TargetOnly {
@@ -564,8 +565,9 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
   ): void {
     const index = this.index;
     const h = hashOf(keyStr, keyStart, keyEnd);
-    // Looked at before the row is held: when the engine starts spilling, this row goes too.
-    if (++this.sinceCheck >= this.checkEvery) this.growth();
+    // Looked at before the row is held: when the engine starts spilling, this row goes too. A
+    // long row is looked at at once (a thousand rows of wide fields are megabytes).
+    if (++this.sinceCheck >= this.checkEvery || end - start > LONG_ROW_CHARS) this.growth();
     if (this.spill !== undefined) {
       this.spill.valid(this.side, h, keyStr, keyStart, keyEnd, buf, start, end, fields, line);
       return;
