@@ -19,6 +19,7 @@ import {
   type QueueName,
   type TableName,
 } from '../functions/shared/resources.ts';
+import { defaultMemoryBudgetBytes } from '../functions/recon/partition.ts';
 import { sid, type Condition, type Statement } from './statement.ts';
 
 export type ModelRole = 'triage' | 'fallback' | 'embedding';
@@ -226,6 +227,17 @@ export interface Deployment {
    * timeout): the local stack's is seconds, so a dead worker's message comes back soon.
    */
   readonly visibilityTimeoutSeconds?: number;
+  /** Recon's memory budget (bytes of rows held before it partitions to disk); unset: the engine's default. */
+  readonly reconMemoryBudgetBytes?: number;
+}
+
+/**
+ * Recon's memory budget on Lambda: the engine's rule (`defaultMemoryBudgetBytes`) applied to the
+ * heap Lambda's Node runtime gives a function of `memoryMb` (about 90% of it), written out so
+ * the deployed value follows the configured memory and can be read in the function's settings.
+ */
+export function reconMemoryBudgetFor(memoryMb: number): number {
+  return defaultMemoryBudgetBytes(Math.floor(memoryMb * 2 ** 20 * 0.9));
 }
 
 /** The visibility timeout of the queue a function consumes, in this deployment. */
@@ -288,6 +300,8 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.queueMetrics] = d.queueMetrics;
   }
   if (name === 'sweep') env[ENV.sweepMinAgeSeconds] = String(d.sweepMinAgeSeconds);
+  if (name === 'recon' && d.reconMemoryBudgetBytes !== undefined)
+    env[ENV.reconMemoryBudgetBytes] = String(d.reconMemoryBudgetBytes);
   if (name === 'query-api') {
     env[ENV.corsOrigins] = d.corsOrigins;
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;

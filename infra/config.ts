@@ -18,6 +18,8 @@ const functionSettings = z
     memoryMb: z.number().int().min(128).max(10240).optional(),
     // Lambda's own ceiling; the queue's visibility timeout is derived from this (x6).
     timeoutSeconds: z.number().int().min(1).max(900).optional(),
+    // Lambda's /tmp: 512 MB to 10 GB (recon's partition files go there).
+    ephemeralStorageMb: z.number().int().min(512).max(10240).optional(),
   })
   .strict();
 
@@ -199,14 +201,19 @@ export function corsOriginsFor(config: InfraConfig): string[] {
   return [...new Set([...config.api.corsOrigins, ...site])];
 }
 
-/** A function's memory and timeout: the shared defaults, overridden by configuration. */
+/** A function's memory, /tmp size and timeout: the shared defaults, overridden by configuration. */
 export function functionSettingsFor(
   config: InfraConfig,
   name: FunctionName,
-): { memoryMb: number; timeoutSeconds: number } {
+): { memoryMb: number; ephemeralStorageMb: number; timeoutSeconds: number } {
   const override = config.functions[name] ?? {};
+  const defaults: { memoryMb: number; ephemeralStorageMb?: number; timeoutSeconds: number } = FUNCTIONS[name];
   return {
-    memoryMb: override.memoryMb ?? FUNCTIONS[name].memoryMb,
-    timeoutSeconds: override.timeoutSeconds ?? FUNCTIONS[name].timeoutSeconds,
+    memoryMb: override.memoryMb ?? defaults.memoryMb,
+    ephemeralStorageMb: override.ephemeralStorageMb ?? defaults.ephemeralStorageMb ?? LAMBDA_DEFAULT_EPHEMERAL_MB,
+    timeoutSeconds: override.timeoutSeconds ?? defaults.timeoutSeconds,
   };
 }
+
+/** What Lambda gives a function's /tmp when nothing is set. */
+export const LAMBDA_DEFAULT_EPHEMERAL_MB = 512;

@@ -12,6 +12,8 @@ export function reconConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.s3ForcePathStyle]: flag,
       [ENV.failuresTable]: z.string().optional(),
       [ENV.deadLetterQueueUrl]: z.string().optional(),
+      [ENV.reconMemoryBudgetBytes]: z.coerce.number().int().positive().optional(),
+      [ENV.reconTmpDir]: z.string().min(1).optional(),
     },
     env,
   );

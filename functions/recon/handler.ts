@@ -33,6 +33,7 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
     exceptionsIndex: createVectorIndex('exceptions'),
     policies: withBundledPolicies(new S3DatasetPolicies(aws.s3)),
     now: Date.now,
+    reconOptions: { memoryBudgetBytes: config[ENV.reconMemoryBudgetBytes], tmpDir: config[ENV.reconTmpDir] },
     // About one visibility timeout (at most a minute), renewed while the run goes on: a dead
     // worker's claim is free again by the time its message comes back.
     leaseMs: leaseMsFor(queue.visibilityTimeoutSeconds),

@@ -6,7 +6,7 @@
  * its lease (short, renewed by a heartbeat while the run goes on) and converges on the same
  * records (ids are stable, writes are conditional).
  */
-import { reconcile, ReconInputError, type Finding } from './engine.ts';
+import { reconcile, ReconInputError, type Finding, type ReconOptions } from './engine.ts';
 import { findingHash, toExceptionRecord } from './exception-record.ts';
 import { exceptionId } from '../shared/keys.ts';
 import { INITIAL_STATUS, reconReopens, reconResolves } from '../shared/exception-lifecycle.ts';
@@ -42,6 +42,8 @@ export interface ReconRunDeps {
   readonly newLeaseOwner: () => string;
   /** Where a failed renewal is reported (it is retried at the next beat). */
   readonly onHeartbeatError?: (error: unknown) => void;
+  /** The engine's memory budget and temp dir (functions/recon/config.ts). */
+  readonly reconOptions?: ReconOptions;
 }
 
 export type ReconRunOutcome =
@@ -117,6 +119,7 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
       { name: `s3://${request.source.bucket}/${request.source.key}`, stream: await deps.objects.read(request.source) },
       { name: `s3://${request.target.bucket}/${request.target.key}`, stream: await deps.objects.read(request.target) },
       policy,
+      deps.reconOptions,
     );
   } catch (error) {
     if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) {

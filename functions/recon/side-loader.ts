@@ -42,6 +42,35 @@ const OTHER_COLUMN = -1;
 const AMOUNT_COLUMN = -2;
 const CHECKED = -3;
 
+/**
+ * Where a loader sends its rows once the engine has gone over its memory budget: the partition
+ * files (`partition.ts`). Rows arrive validated, after the totals counted them, so reading them
+ * back only has to match them.
+ */
+export interface RowSpill {
+  /** A valid row: its key is `keyStr[keyStart, keyEnd)` (hash `h`), its raw text `buf[start, end)` or its fields. */
+  valid(
+    side: Side,
+    h: number,
+    keyStr: string,
+    keyStart: number,
+    keyEnd: number,
+    buf: string,
+    start: number,
+    end: number,
+    fields: string[] | undefined,
+    line: number,
+  ): void;
+  /** An INVALID_RECORD, with the key it was remembered under (undefined when unreadable). */
+  invalid(side: Side, finding: Finding, key: string | undefined): void;
+}
+
+/** What the estimate counts for each retained object besides its text (headers, map entries). */
+const ENTRY_BYTES = 96;
+/** Rows between two looks at the memory estimate, at most. */
+export const CHECK_EVERY = 1024;
+const LONG_ROW_CHARS = 16 * 1024;
+
 /** A key seen only in the target, in first-seen order. */
 export interface TargetOnly {
   readonly line: number;
@@ -140,7 +169,20 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
   cols: Columns | undefined;
   rows = 0;
   readonly invalid: Finding[] = [];
+  /** Per `invalid` finding: the key it was remembered under, if its key could be read. */
+  readonly invalidKey: (string | undefined)[] = [];
+  /** Invalid rows found by this loader, spilled or not. */
+  rejected = 0;
   readonly targetOnly = new Map<string, TargetOnly>();
+  /** Estimated bytes this loader holds beyond the source index (target-only rows, invalid rows). */
+  retainedBytes = 0;
+  /** Set when the engine partitions: rows go there instead of the index. */
+  spill: RowSpill | undefined;
+  /** Called every few rows held in memory; the engine checks its budget (and may set `spill`). */
+  onGrowth: (() => void) | undefined;
+  /** Rows between two calls of `onGrowth`. */
+  checkEvery = CHECK_EVERY;
+  private sinceCheck = 0;
   /** Source and target under the same header, so equal raw lines are equal rows. */
   private sameLayout = false;
   private readonly sourceHeader: string[] | undefined;
@@ -186,6 +228,11 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
     );
   }
 
+  /** A partition's loader: the columns its side's file had (the file's header was read before). */
+  presetHeader(header: string[]): void {
+    this.setHeader(header);
+  }
+
   private setHeader(header: string[]): void {
     this.header = header;
     this.cols = columnsOf(this.header, this.policy, this.side);
@@ -221,7 +268,7 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       return;
     }
     this.rows++;
-    if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) {
+    if (this.sameLayout && this.spill === undefined && this.sameAsNextSource(buf, start, end, line)) {
       this.totals?.add(this.side, this.values(buf.slice(start, end)));
       return;
     }
@@ -299,7 +346,7 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
     const text = buf.slice(start, end);
     if (this.cols !== undefined) {
       this.rows++;
-      if (this.sameLayout && this.sameAsNextSource(buf, start, end, line)) {
+      if (this.sameLayout && this.spill === undefined && this.sameAsNextSource(buf, start, end, line)) {
         this.totals?.add(this.side, this.values(buf.slice(start, end)));
         return;
       }
@@ -313,7 +360,7 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       this.rows++;
     }
     if (!parsed.ok) {
-      this.invalid.push(this.findings.invalidRecord(this.side, ['_line'], [text], line, parsed.reason));
+      this.addInvalid(this.findings.invalidRecord(this.side, ['_line'], [text], line, parsed.reason), undefined);
       return;
     }
     const byName = lowerKeys(parsed.values);
@@ -439,14 +486,54 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
    * then belongs on this row's INVALID_RECORD rather than becoming a "missing" of its own.
    */
   private reject(fields: string[], line: number, reason: string, keyIn?: string): void {
+    let key: string | undefined;
     if (keyIn !== undefined && this.keysRead) {
       const keyRange = this.keyRange;
-      const key =
+      key =
         keyRange.length === 2 && !this.keyTransform ? keyIn.slice(keyRange[0], keyRange[1]) : this.compositeKey(keyIn);
-      if (!this.invalidKeys.has(key)) this.invalidKeys.set(key, this.invalid.length);
     }
     this.keysRead = false;
-    this.invalid.push(this.findings.invalidRecord(this.side, this.header, fields, line, reason));
+    this.addInvalid(this.findings.invalidRecord(this.side, this.header, fields, line, reason), key);
+  }
+
+  /**
+   * An INVALID_RECORD, remembered under `key` when its key could be read (the first such row of
+   * a key takes the other side's row). Also how a partition's rows come back.
+   */
+  addInvalid(finding: Finding, key: string | undefined): void {
+    if (this.spill !== undefined) {
+      this.rejected++;
+      this.spill.invalid(this.side, finding, key);
+      return;
+    }
+    if (key !== undefined && !this.invalidKeys.has(key)) this.invalidKeys.set(key, this.invalid.length);
+    this.invalid.push(finding);
+    this.invalidKey.push(key);
+    this.rejected++;
+    this.retainedBytes += invalidBytes(finding);
+    if (++this.sinceCheck >= this.checkEvery) this.growth();
+  }
+
+  /** An INVALID_RECORD read back from a partition: found (and counted) by the loader that spilled it. */
+  restoreInvalid(finding: Finding, key: string | undefined): void {
+    this.addInvalid(finding, key);
+    this.rejected--;
+  }
+
+  /** Lets go of what this loader held (now in partition files): its rows go to `spill` from now on. */
+  startSpilling(spill: RowSpill): void {
+    this.invalid.length = 0;
+    this.invalidKey.length = 0;
+    this.invalidKeys.clear();
+    this.targetOnly.clear();
+    this.retainedBytes = 0;
+    this.lastSlot = -1;
+    this.spill = spill;
+  }
+
+  private growth(): void {
+    this.sinceCheck = 0;
+    this.onGrowth?.();
   }
 
   /** The key fields at `keyRange` in `str`, normalised and joined. */
@@ -464,9 +551,9 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
 
   /**
    * A valid row whose key is `keyStr[keyStart, keyEnd)`; its raw line is `buf[start, end)`, or
-   * its fields are `fields` when it was quoted.
+   * its fields are `fields` when it was quoted. Also how a partition's rows come back.
    */
-  private addKey(
+  addKey(
     keyStr: string,
     keyStart: number,
     keyEnd: number,
@@ -478,6 +565,13 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
   ): void {
     const index = this.index;
     const h = hashOf(keyStr, keyStart, keyEnd);
+    // Looked at before the row is held: when the engine starts spilling, this row goes too. A
+    // long row is looked at at once (a thousand rows of wide fields are megabytes).
+    if (++this.sinceCheck >= this.checkEvery || end - start > LONG_ROW_CHARS) this.growth();
+    if (this.spill !== undefined) {
+      this.spill.valid(this.side, h, keyStr, keyStart, keyEnd, buf, start, end, fields, line);
+      return;
+    }
     if (this.isSource) {
       const keyHolder = keyStr === buf ? index.holderOf(buf) : index.ownHolder(keyStr);
       const rowHolder = fields === undefined ? index.holderOf(buf) : -1;
@@ -493,10 +587,13 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
     if (found < 0) {
       const keyText = keyStr.slice(keyStart, keyEnd);
       const other = this.targetOnly.get(keyText);
-      if (other === undefined)
-        this.targetOnly.set(keyText, { line, text: fields ?? buf.slice(start, end), extra: undefined });
-      else if (other.extra === undefined) other.extra = [line];
+      if (other === undefined) {
+        const text = fields ?? buf.slice(start, end);
+        this.targetOnly.set(keyText, { line, text, extra: undefined });
+        this.retainedBytes += ENTRY_BYTES + keyText.length + textBytes(text);
+      } else if (other.extra === undefined) other.extra = [line];
       else other.extra.push(line);
+      this.retainedBytes += 8;
       return;
     }
     this.lastSlot = found;
@@ -523,6 +620,21 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
     index.matchTarget(slot, true, buf, start, end, line);
     return true;
   }
+}
+
+/** About what a row's text or fields cost in memory (one byte a character: extracts are mostly ASCII). */
+export function textBytes(text: string | string[]): number {
+  if (typeof text === 'string') return text.length;
+  let n = 32;
+  for (const f of text) n += 24 + f.length;
+  return n;
+}
+
+function invalidBytes(f: Finding): number {
+  const row = f.source ?? f.target;
+  let n = 4 * ENTRY_BYTES + (f.reason?.length ?? 0);
+  if (row) for (const k in row) n += 48 + k.length + (row[k] as string).length;
+  return n;
 }
 
 /** A parsed JSON object's values by lower-case name (column names match case-insensitively). */

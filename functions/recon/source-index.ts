@@ -34,6 +34,7 @@ const STRIDE = 10;
 const PAGE_BITS = 14;
 const PAGE_SLOTS = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SLOTS - 1;
+const FIRST_PAGE_SLOTS = 1 << 8;
 
 /**
  * FNV-1a over the UTF-16 code units, then a murmur3 finaliser so linear probing spreads well.
@@ -62,6 +63,11 @@ export function hashOf(str: string, start: number, end: number): number {
  */
 export class SourceIndex {
   size = 0;
+  /**
+   * Estimated bytes held: the text of the chunks and built keys rows point into, quoted rows,
+   * what the target kept. The slots and the hash table are counted by `approxBytes`.
+   */
+  private heldBytes = 0;
   private readonly pages: Int32Array[] = [];
   private mask = 0;
   /**
@@ -101,12 +107,14 @@ export class SourceIndex {
       this.lastBuf = buf;
       this.lastHolder = this.holders.length;
       this.holders.push(buf);
+      this.heldBytes += buf.length;
     }
     return this.lastHolder;
   }
 
   /** A holder for a key that had to be built. */
   ownHolder(key: string): number {
+    this.heldBytes += key.length + 32;
     this.holders.push(key);
     return this.holders.length - 1;
   }
@@ -182,8 +190,10 @@ export class SourceIndex {
     line: number,
   ): void {
     const slot = this.size;
-    if ((slot & PAGE_MASK) === 0) this.pages.push(new Int32Array(PAGE_SLOTS * STRIDE));
-    const page = this.page(slot);
+    if ((slot & PAGE_MASK) === 0)
+      this.pages.push(new Int32Array((slot === 0 ? FIRST_PAGE_SLOTS : PAGE_SLOTS) * STRIDE));
+    let page = this.page(slot);
+    if ((slot & PAGE_MASK) * STRIDE === page.length) page = this.growFirstPage();
     const base = (slot & PAGE_MASK) * STRIDE;
     page[base + F_HASH] = h;
     page[base + F_KEY_HOLDER] = keyHolder;
@@ -194,7 +204,54 @@ export class SourceIndex {
     page[base + F_ROW_END] = rowEnd;
     page[base + F_LINE] = line;
     this.size = slot + 1;
-    if (fields !== undefined) this.quotedRows.set(slot, fields);
+    if (fields !== undefined) {
+      this.quotedRows.set(slot, fields);
+      this.heldBytes += 64;
+      for (const f of fields) this.heldBytes += 24 + f.length;
+    }
+  }
+
+  /**
+   * About how many bytes this index holds, counting the hash table `build` makes at 32 bytes a
+   * slot (it is 16 to 32).
+   */
+  approxBytes(): number {
+    return this.heldBytes + this.size * (STRIDE * 4 + 32);
+  }
+
+  /** Lets go of every row (after they were written to partition files). */
+  clear(): void {
+    this.size = 0;
+    this.heldBytes = 0;
+    this.pages.length = 0;
+    this.mask = 0;
+    this.table = new Int32Array(0);
+    this.holders.length = 0;
+    this.lastBuf = undefined;
+    this.lastHolder = -1;
+    this.quotedRows.clear();
+    this.sourceExtra.clear();
+    this.targetExtra.clear();
+    this.targetText.clear();
+  }
+
+  /** The key hash of `slot`. */
+  hashAt(slot: number): number {
+    return this.get(slot, F_HASH);
+  }
+
+  /** The lines of later target rows of the key at `slot`, if any. */
+  targetExtraLines(slot: number): number[] | undefined {
+    return this.targetExtra.get(slot);
+  }
+
+  /** The first page starts small (a partition may hold a handful of rows) and doubles up to a full page. */
+  private growFirstPage(): Int32Array {
+    const page = this.pages[0] as Int32Array;
+    const bigger = new Int32Array(Math.min(PAGE_SLOTS * STRIDE, page.length * 2));
+    bigger.set(page);
+    this.pages[0] = bigger;
+    return bigger;
   }
 
   /**
@@ -245,6 +302,7 @@ export class SourceIndex {
     if (flags & TARGET_SEEN) {
       this.set(slot, F_FLAGS, flags | TARGET_DUPLICATED);
       pushLine(this.targetExtra, slot, line);
+      this.heldBytes += 16;
       return;
     }
     this.set(slot, F_TARGET_LINE, line);
@@ -253,6 +311,7 @@ export class SourceIndex {
     } else {
       this.set(slot, F_FLAGS, flags | TARGET_SEEN);
       this.targetText.set(slot, typeof text === 'string' ? text.slice(start, end) : text);
+      this.heldBytes += 96 + (typeof text === 'string' ? end - start : 32 * text.length);
     }
   }
 

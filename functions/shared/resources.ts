@@ -230,6 +230,10 @@ export const ENV = {
   queueMetrics: 'TALLY_QUEUE_METRICS',
   /** Sweep: how old an upload with no file record must be to count as missed (default 300). */
   sweepMinAgeSeconds: 'TALLY_SWEEP_MIN_AGE_SECONDS',
+  /** Recon: bytes of rows the engine holds before it partitions to disk (default from the heap limit). */
+  reconMemoryBudgetBytes: 'TALLY_RECON_MEMORY_BUDGET_BYTES',
+  /** Recon: where partition files go (default the OS temp dir: Lambda's ephemeral /tmp). */
+  reconTmpDir: 'TALLY_RECON_TMP_DIR',
 } as const;
 
 /** Index names in the vector store. */
@@ -249,7 +253,15 @@ export const FUNCTIONS = {
     consumes: 'ingest',
     maxConcurrency: 10,
   },
-  recon: { memoryMb: 2048, timeoutSeconds: QUEUES.recon.consumerTimeoutSeconds, consumes: 'recon', maxConcurrency: 5 },
+  recon: {
+    memoryMb: 2048,
+    // /tmp holds the partition files of a run larger than its memory budget: about the decoded
+    // size of both extracts (20M trade rows a side: ~1.9 GB). Lambda's maximum.
+    ephemeralStorageMb: 10240,
+    timeoutSeconds: QUEUES.recon.consumerTimeoutSeconds,
+    consumes: 'recon',
+    maxConcurrency: 5,
+  },
   triage: {
     memoryMb: 1024,
     timeoutSeconds: QUEUES.triage.consumerTimeoutSeconds,
@@ -262,7 +274,15 @@ export const FUNCTIONS = {
   sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
 } as const satisfies Record<
   string,
-  { memoryMb: number; timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number; scheduleMinutes?: number }
+  {
+    memoryMb: number;
+    /** /tmp size (Lambda default 512 MB). */
+    ephemeralStorageMb?: number;
+    timeoutSeconds: number;
+    consumes?: QueueName;
+    maxConcurrency?: number;
+    scheduleMinutes?: number;
+  }
 >;
 export type FunctionName = keyof typeof FUNCTIONS;
 export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];

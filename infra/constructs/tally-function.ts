@@ -26,6 +26,8 @@ export interface TallyFunctionProps {
   /** dist/<name>: index.mjs exporting `handler`, its source map and bundled policies. */
   readonly bundleDir: string;
   readonly memoryMb: number;
+  /** Size of /tmp in MB (512 to 10240). */
+  readonly ephemeralStorageMb: number;
   readonly timeoutSeconds: number;
   readonly environment: Record<string, string>;
   readonly logRetentionDays: number;
@@ -102,6 +104,7 @@ export class TallyFunction extends Construct {
       filename: bundle.path,
       sourceCodeHash: bundle.assetHash,
       memorySize: props.memoryMb,
+      ephemeralStorage: { size: props.ephemeralStorageMb },
       timeout: props.timeoutSeconds,
       tracingConfig: { mode: 'Active' },
       loggingConfig: { logFormat: 'JSON', logGroup: this.logGroup.name },

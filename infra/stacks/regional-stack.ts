@@ -25,7 +25,14 @@ import {
   type FunctionName,
   type QueueName,
 } from '../../functions/shared/resources.ts';
-import { environmentFor, searchRulesFor, statementsFor, type Deployment, type Resources } from '../access.ts';
+import {
+  environmentFor,
+  reconMemoryBudgetFor,
+  searchRulesFor,
+  statementsFor,
+  type Deployment,
+  type Resources,
+} from '../access.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
@@ -188,6 +195,7 @@ export class RegionalStack extends TerraformStack {
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
       ...(paginationSecret ? { paginationSecret } : {}),
+      reconMemoryBudgetBytes: reconMemoryBudgetFor(functionSettingsFor(config, 'recon').memoryMb),
     };
     const resources: Resources = {
       region,
@@ -218,6 +226,7 @@ export class RegionalStack extends TerraformStack {
         region,
         bundleDir: join(props.bundles.distDir, name),
         memoryMb: settings.memoryMb,
+        ephemeralStorageMb: settings.ephemeralStorageMb,
         timeoutSeconds: settings.timeoutSeconds,
         environment: environmentFor(name, deployment),
         logRetentionDays: config.retention.logDays,

@@ -1,14 +1,17 @@
 /**
- * `npm run bench:recon`: reconciles generated 1M-row source/target pairs with Tally's engine and
- * with DuckDB, each in its own child process, and prints them side by side. Two cases: trades
+ * `npm run bench:recon`: reconciles generated source/target pairs (1M rows by default; `--rows
+ * 5000000` or `20000000` for the scaling cases) with Tally and with DuckDB, each in its own child
+ * process, and prints them side by side. Two cases: trades
  * (comma CSV on both sides, the short-form policy) and payments (the hub's `;` CSV with decimal
  * commas against JSON Lines, mapped columns, relative tolerance, dates a day apart, equivalents).
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseReconPolicy, type ReconPolicy } from '../../functions/shared/policy.ts';
@@ -19,25 +22,38 @@ import { generatePayments } from './generate-payments.ts';
 // the other engine (DuckDB's native library alone is tens of megabytes).
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DATA_DIR = `${REPO_ROOT}bench-data`;
 const SEED = 42;
 const PAYMENTS_SEED = 7;
 
 type CaseName = 'trades' | 'payments';
-const CASES: Record<CaseName, { policy: string; source: string; target: string; maxRatio: number }> = {
-  trades: {
-    policy: `${REPO_ROOT}policies/recon-policy.md`,
-    source: `${DATA_DIR}/source.csv`,
-    target: `${DATA_DIR}/target.csv`,
-    maxRatio: 1.3,
-  },
-  payments: {
-    policy: `${REPO_ROOT}policies/datasets/payments.md`,
-    source: `${DATA_DIR}/payments-source.csv`,
-    target: `${DATA_DIR}/payments-target.jsonl`,
-    maxRatio: Infinity,
-  },
+interface Case {
+  readonly policy: string;
+  readonly source: string;
+  readonly target: string;
+  readonly maxRatio: number;
+}
+function casesIn(dir: string): Record<CaseName, Case> {
+  return {
+    trades: {
+      policy: `${REPO_ROOT}policies/recon-policy.md`,
+      source: `${dir}/source.csv`,
+      target: `${dir}/target.csv`,
+      maxRatio: 1.3,
+    },
+    payments: {
+      policy: `${REPO_ROOT}policies/datasets/payments.md`,
+      source: `${dir}/payments-source.csv`,
+      target: `${dir}/payments-target.jsonl`,
+      maxRatio: Infinity,
+    },
+  };
+}
+const POLICIES: Record<CaseName, string> = {
+  trades: casesIn('').trades.policy,
+  payments: casesIn('').payments.policy,
 };
+/** Above this many rows a side Tally runs as `tally recon` (findings streamed), not `reconcile()`. */
+const CLI_ABOVE_ROWS = 2_000_000;
 /** V8 flags for the Tally child: none (a larger young generation made no measurable difference). */
 const TALLY_NODE_FLAGS: string[] = [];
 
@@ -52,13 +68,19 @@ commas and DD/MM/YYYY dates against JSON Lines, policies/datasets/payments.md).
 
 Options:
   --case NAME   trades, payments or all                                       [default: all]
-  --trades N    rows to generate per case                                 [default: 1000000]
+  --rows N      rows to generate per case (also --trades)                 [default: 1000000]
   --runs N      runs per engine, alternating; the median run is reported        [default: 3]
+  --via MODE    how Tally runs: engine (reconcile() and every record in memory, as before)
+                or cli (tally recon: exceptions streamed to a file)
+                                                 [default: engine up to 2M rows, cli above]
+  --scratch     generate into a fresh temp directory and delete it at the end (the 5M and
+                20M pairs are 0.2 and 0.9 GB a file) instead of reusing bench-data/
   -h, --help    show this help
 
 The files are reused when bench-data/ already holds a pair for the same row count.
-Targets: trades within 1.3x of DuckDB's time; peak RSS < 1 GB for every engine and case; the
-payments case reports its ratio. Always exits 0.
+Targets: trades within 1.3x of DuckDB's time; peak RSS < 1 GB for every engine and case
+(Tally < 1.5 GB above 2M rows); the payments case reports its ratio. Always exits 0.
+Examples: npm run bench:recon -- --case trades --rows 20000000 --runs 1 --scratch
 `;
 
 interface ChildResult {
@@ -78,7 +100,7 @@ interface Manifest {
 }
 
 async function loadPolicy(name: CaseName): Promise<ReconPolicy> {
-  const path = CASES[name].policy;
+  const path = POLICIES[name];
   return parseReconPolicy(await readFile(path, 'utf8'), path);
 }
 
@@ -117,6 +139,39 @@ async function runTally(name: CaseName, sourcePath: string, targetPath: string):
       : {
           note: `row accounting does not balance: rows ${JSON.stringify(summary.rows)}, matched ${summary.matched}, finding lines ${sLines}/${tLines}`,
         }),
+  };
+}
+
+/**
+ * Child: `tally recon` as the command runs it (its `reconCommand`, in this process so its peak
+ * RSS is this process's), exceptions written to a file, from parsing the arguments to the summary.
+ */
+async function runCli(name: CaseName, sourcePath: string, targetPath: string): Promise<ChildResult> {
+  const { reconCommand } = await import('../cli/recon.ts');
+  const out = `${sourcePath}.tally-out.jsonl`;
+  let summaryLine = '';
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    const text = String(chunk);
+    if (!text.startsWith('{"summary"')) return write(chunk, ...rest);
+    summaryLine = text;
+    return true;
+  }) as typeof process.stderr.write;
+  const started = performance.now();
+  await reconCommand(['--policy', POLICIES[name], '--source', sourcePath, '--target', targetPath, '--out', out]);
+  const ms = performance.now() - started;
+  process.stderr.write = write;
+  rmSync(out, { force: true });
+  const summary = (
+    JSON.parse(summaryLine) as { summary: { rows: ChildResult['rows']; exceptions: Record<string, number> } }
+  ).summary;
+  return {
+    engine: 'tally recon',
+    ms,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    rows: summary.rows,
+    records: Object.values(summary.exceptions).reduce((a, b) => a + b, 0),
+    exceptions: summary.exceptions,
   };
 }
 
@@ -176,15 +231,16 @@ function runChild(
   });
 }
 
-async function ensureData(name: CaseName, trades: number): Promise<Manifest> {
-  mkdirSync(DATA_DIR, { recursive: true });
-  const manifestPath = `${DATA_DIR}/${name === 'trades' ? 'manifest' : 'manifest-payments'}.json`;
+async function ensureData(dir: string, name: CaseName, trades: number): Promise<Manifest> {
+  const cases = casesIn(dir);
+  mkdirSync(dir, { recursive: true });
+  const manifestPath = `${dir}/${name === 'trades' ? 'manifest' : 'manifest-payments'}.json`;
   const seed = name === 'trades' ? SEED : PAYMENTS_SEED;
-  if (existsSync(manifestPath) && existsSync(CASES[name].source) && existsSync(CASES[name].target)) {
+  if (existsSync(manifestPath) && existsSync(cases[name].source) && existsSync(cases[name].target)) {
     try {
       const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
       if (manifest.trades === trades && manifest.seed === seed) {
-        console.log(`Reusing bench-data/ (${trades.toLocaleString('en-US')} ${name}, seed ${seed}).`);
+        console.log(`Reusing ${dir} (${trades.toLocaleString('en-US')} ${name}, seed ${seed}).`);
         return manifest;
       }
     } catch {
@@ -192,10 +248,9 @@ async function ensureData(name: CaseName, trades: number): Promise<Manifest> {
     }
   }
   rmSync(manifestPath, { force: true }); // an interrupted run must not leave a manifest for other files
-  console.log(`Generating ${trades.toLocaleString('en-US')} ${name} into bench-data/ (seed ${seed})...`);
+  console.log(`Generating ${trades.toLocaleString('en-US')} ${name} into ${dir} (seed ${seed})...`);
   const t0 = performance.now();
-  const pair =
-    name === 'trades' ? await generatePair(DATA_DIR, trades, seed) : await generatePayments(DATA_DIR, trades, seed);
+  const pair = name === 'trades' ? await generatePair(dir, trades, seed) : await generatePayments(dir, trades, seed);
   const manifest: Manifest = { trades, seed, planted: pair.planted };
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`Generated in ${((performance.now() - t0) / 1000).toFixed(1)} s.`);
@@ -213,7 +268,10 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       trades: { type: 'string' },
+      rows: { type: 'string' },
       runs: { type: 'string' },
+      via: { type: 'string' },
+      scratch: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       child: { type: 'string' },
       case: { type: 'string' },
@@ -236,13 +294,21 @@ async function main(): Promise<number> {
     const result =
       values.child === 'tally'
         ? await runTally(name, values.source!, values.target!)
-        : await runDuckdb(name, values.source!, values.target!);
+        : values.child === 'tally-cli'
+          ? await runCli(name, values.source!, values.target!)
+          : await runDuckdb(name, values.source!, values.target!);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   }
-  const trades = values.trades === undefined ? 1_000_000 : Number(values.trades);
+  const rowsOption = values.rows ?? values.trades;
+  const trades = rowsOption === undefined ? 1_000_000 : Number(rowsOption);
   if (!Number.isSafeInteger(trades) || trades < 1) {
-    process.stderr.write(`--trades must be a positive integer, got "${values.trades}"\n\n${help}`);
+    process.stderr.write(`--rows must be a positive integer, got "${rowsOption}"\n\n${help}`);
+    return 2;
+  }
+  const via = values.via ?? (trades > CLI_ABOVE_ROWS ? 'cli' : 'engine');
+  if (via !== 'engine' && via !== 'cli') {
+    process.stderr.write(`--via must be engine or cli, got "${via}"\n\n${help}`);
     return 2;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -251,19 +317,33 @@ async function main(): Promise<number> {
     return 2;
   }
   const names: CaseName[] = caseOption === 'all' ? ['trades', 'payments'] : [caseOption];
-  for (const name of names) await benchCase(name, await ensureData(name, trades), trades, runs);
+  const dir = values.scratch ? mkdtempSync(join(tmpdir(), 'tally-bench-')) : `${REPO_ROOT}bench-data`;
+  try {
+    for (const name of names)
+      await benchCase(casesIn(dir)[name], name, await ensureData(dir, name, trades), trades, runs, via);
+  } finally {
+    if (values.scratch) rmSync(dir, { recursive: true, force: true });
+  }
   return 0;
 }
 
-async function benchCase(name: CaseName, manifest: Manifest, trades: number, runs: number): Promise<void> {
-  const { source: sourcePath, target: targetPath, maxRatio } = CASES[name];
+async function benchCase(
+  { source: sourcePath, target: targetPath, maxRatio }: Case,
+  name: CaseName,
+  manifest: Manifest,
+  trades: number,
+  runs: number,
+  via: 'engine' | 'cli',
+): Promise<void> {
   console.log(`\n== ${name} ==`);
+  const tallyChild = via === 'cli' ? 'tally-cli' : 'tally';
+  const rssTargetMb = trades > CLI_ABOVE_ROWS ? 1536 : 1024;
 
   // Alternate the engines so that a noisy neighbour on the machine affects both alike.
   const tallyRuns: ChildResult[] = [];
   const duckRuns: ChildResult[] = [];
   for (let i = 1; i <= runs; i++) {
-    const t = await runChild(name, 'tally', TALLY_NODE_FLAGS, sourcePath, targetPath);
+    const t = await runChild(name, tallyChild, TALLY_NODE_FLAGS, sourcePath, targetPath);
     tallyRuns.push(t);
     const d = await runChild(name, 'duckdb', [], sourcePath, targetPath);
     duckRuns.push(d);
@@ -318,13 +398,22 @@ async function benchCase(name: CaseName, manifest: Manifest, trades: number, run
   const ratio = tally.ms / duck.ms;
   console.log(`Tally/DuckDB time ratio: ${ratio.toFixed(2)}x`);
   console.log(
-    `Note: the Tally child runs with ${TALLY_NODE_FLAGS.length > 0 ? `node ${TALLY_NODE_FLAGS.join(' ')}` : 'no extra node flags'}; DuckDB with its defaults (threads = cores).`,
+    `Note: the Tally child runs ${via === 'cli' ? 'tally recon (exceptions streamed to a file)' : 'reconcile() and builds every record'} with ${TALLY_NODE_FLAGS.length > 0 ? `node ${TALLY_NODE_FLAGS.join(' ')}` : 'no extra node flags'}; DuckDB with its defaults (threads = cores).`,
+  );
+  console.log(
+    `Load average (1, 5, 15 min) at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}`,
   );
   if (Number.isFinite(maxRatio))
     console.log(`${ratio <= maxRatio ? 'PASS' : 'MISS'}  Tally within ${maxRatio}x of DuckDB (${ratio.toFixed(2)}x)`);
   else console.log(`INFO  Tally/DuckDB ${ratio.toFixed(2)}x (no target for this case)`);
-  for (const r of results)
-    console.log(`${r.maxRssMb < 1024 ? 'PASS' : 'MISS'}  ${r.engine} peak RSS < 1 GB (${r.maxRssMb.toFixed(0)} MB)`);
+  for (const r of results) {
+    const target = r.engine === 'duckdb' ? 1024 : rssTargetMb;
+    console.log(
+      `${r.maxRssMb < target ? 'PASS' : 'MISS'}  ${r.engine} peak RSS < ${target / 1024} GB (${r.maxRssMb.toFixed(0)} MB)`,
+    );
+  }
 }
 
 process.exitCode = await main();

@@ -2,8 +2,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { extname } from 'node:path';
+import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { reconcile, ReconInputError } from '../../functions/recon/engine.ts';
+import { reconcileInto, ReconInputError } from '../../functions/recon/engine.ts';
 import { renderReport, type ReportFormat } from '../../functions/recon/report.ts';
 import { parseReconPolicy, PolicyError } from '../../functions/shared/policy.ts';
 import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
@@ -77,24 +78,33 @@ export async function reconCommand(argv: string[]): Promise<number> {
   }
   try {
     const policy = parseReconPolicy(policyText, policyPath);
-    const { findings, summary } = await reconcile(
-      { name: values.source, stream: createReadStream(values.source) },
-      { name: values.target, stream: createReadStream(values.target) },
-      policy,
-    );
-    const out = values.out ? createWriteStream(values.out) : process.stdout;
     const ctx = {
       runId: 'cli',
       dataset: values.dataset ?? policy.dataset ?? 'adhoc',
       businessDate,
       now: new Date().toISOString(),
     };
-    const records = findings.map((finding) => toExceptionRecord(finding, ctx));
-    for (const record of records) {
-      if (!out.write(`${JSON.stringify(record)}\n`)) await once(out, 'drain');
-    }
+    // Written as the engine finds them, so a run with millions of exceptions never holds them all
+    // (only a report needs them together). Findings come once both files are read: an unreadable
+    // input still leaves no --out file.
+    let out: Writable | undefined;
+    const records: ReturnType<typeof toExceptionRecord>[] = [];
+    const summary = await reconcileInto(
+      { name: values.source, stream: createReadStream(values.source) },
+      { name: values.target, stream: createReadStream(values.target) },
+      policy,
+      async (finding) => {
+        const record = toExceptionRecord(finding, ctx);
+        if (reportFormat !== undefined) records.push(record);
+        out ??= values.out ? createWriteStream(values.out) : process.stdout;
+        if (!out.write(`${JSON.stringify(record)}\n`)) await once(out, 'drain');
+      },
+    );
+    const written = out ?? (values.out ? createWriteStream(values.out) : process.stdout);
     if (values.out)
-      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        written.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      );
     if (values.report !== undefined && reportFormat !== undefined) {
       const report = renderReport(
         {

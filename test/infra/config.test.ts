@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InfraConfigError, loadInfraConfig, parseInfraConfig } from '../../infra/config.ts';
 import { MissingBundleError, locateBundles } from '../../infra/bundles.ts';
-import { QUEUES, VISIBILITY_TIMEOUT_FACTOR, resourceNames } from '../../functions/shared/resources.ts';
+import { ENV, QUEUES, VISIBILITY_TIMEOUT_FACTOR, resourceNames } from '../../functions/shared/resources.ts';
+import { reconMemoryBudgetFor } from '../../infra/access.ts';
 import { resourcesOf, synth, FULL_CONFIG } from './synth.ts';
 
 describe('infra configuration', () => {
@@ -66,6 +67,31 @@ describe('infra configuration', () => {
     } finally {
       out.cleanup();
     }
+  });
+});
+
+describe('recon settings from configuration', () => {
+  it("sets recon's /tmp size and derives its memory budget from its configured memory", () => {
+    const out = synth({ ...FULL_CONFIG, functions: { recon: { memoryMb: 4096, ephemeralStorageMb: 4096 } } });
+    try {
+      for (const stack of [out.primary, out.secondary]) {
+        const recon = resourcesOf(stack, 'aws_lambda_function')
+          .map(([, f]) => f)
+          .find((f) => f.function_name === 'acme-tally-recon');
+        expect(recon?.memory_size).toBe(4096);
+        expect(recon?.ephemeral_storage).toEqual({ size: 4096 });
+        expect(recon?.environment.variables[ENV.reconMemoryBudgetBytes]).toBe(String(reconMemoryBudgetFor(4096)));
+      }
+    } finally {
+      out.cleanup();
+    }
+  });
+
+  it('refuses a /tmp size Lambda does not offer', () => {
+    expect(() => parseInfraConfig({ functions: { recon: { ephemeralStorageMb: 20480 } } })).toThrow(
+      /ephemeralStorageMb/,
+    );
+    expect(() => parseInfraConfig({ functions: { recon: { ephemeralStorageMb: 256 } } })).toThrow(/ephemeralStorageMb/);
   });
 });
 

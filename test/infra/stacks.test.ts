@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import {
   DLQ_RETENTION_SECONDS,
+  ENV,
   FUNCTION_NAMES,
   FUNCTIONS,
   QUEUE_NAMES,
@@ -21,7 +22,7 @@ import {
   searchCollectionName,
   type TableDef,
 } from '../../functions/shared/resources.ts';
-import { FUNCTION_ACCESS, environmentFor } from '../../infra/access.ts';
+import { FUNCTION_ACCESS, environmentFor, reconMemoryBudgetFor } from '../../infra/access.ts';
 import { localDeployment } from '../../scripts/local/stack.ts';
 import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
 import { router } from '../../functions/query-api/routes.ts';
@@ -276,6 +277,23 @@ describe('Lambda functions', () => {
         expect(logGroup.name).toBe(`/aws/lambda/${fn.function_name}`);
         expect(logGroup.retention_in_days).toBe(out.config.retention.logDays);
         expect(logGroup.kms_key_id).toMatch(/^\$\{aws_kms_key\./);
+      }
+    }
+  });
+
+  it("recon gets a /tmp for its partition files and a memory budget that follows its memory; others Lambda's default /tmp", () => {
+    for (const [, stack] of regional()) {
+      for (const [, fn] of resourcesOf(stack, 'aws_lambda_function')) {
+        const recon = fn.function_name === `${out.config.prefix}-recon`;
+        expect(fn.ephemeral_storage).toEqual({ size: recon ? 10240 : 512 });
+        const budget = fn.environment.variables[ENV.reconMemoryBudgetBytes];
+        if (!recon) expect(budget).toBeUndefined();
+        else {
+          // A quarter of the ~90% of memory Lambda gives the heap, capped: within the heap with room.
+          expect(Number(budget)).toBe(reconMemoryBudgetFor(FUNCTIONS.recon.memoryMb));
+          expect(Number(budget)).toBeLessThan(FUNCTIONS.recon.memoryMb * 2 ** 20 * 0.3);
+          expect(Number(budget)).toBeGreaterThan(FUNCTIONS.recon.memoryMb * 2 ** 20 * 0.2);
+        }
       }
     }
   });
@@ -742,12 +760,14 @@ describe('function environments', () => {
       visibilityTimeoutSeconds: 10,
     });
     // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
-    // Manager (query-api defaults one locally). Locally only: the embedded store's directory.
+    // Manager (query-api defaults one locally), recon's memory budget from the function's memory
+    // (locally the engine derives it from the heap limit). Locally only: the embedded store's directory.
     const awsOnly = new Set([
       'NODE_OPTIONS',
       'TALLY_OPENSEARCH_ENDPOINT',
       'TALLY_EMBEDDING_MODEL_ID',
       'TALLY_PAGINATION_SECRET',
+      ENV.reconMemoryBudgetBytes,
     ]);
     const localOnly = new Set(['TALLY_VECTOR_DIR']);
     for (const name of FUNCTION_NAMES) {

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { reconcile } from '../../functions/recon/engine.ts';
+// Every run also partitioned under small memory budgets, and checked against the run in memory.
+import { reconcile } from '../support/recon-modes.ts';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
 

@@ -10,9 +10,11 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Every run also partitioned under small memory budgets, and checked against the run in memory.
+import { reconcile } from '../support/recon-modes.ts';
 import { parquetMetadata } from 'hyparquet';
 import { parseReconPolicy, type ReconPolicy } from '../../functions/shared/policy.ts';
-import { reconcile, ReconInputError, type Finding, type ReconResult } from '../../functions/recon/engine.ts';
+import { ReconInputError, type Finding, type ReconResult } from '../../functions/recon/engine.ts';
 
 function policyOf(settings: Record<string, unknown>): ReconPolicy {
   return parseReconPolicy(

@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Every run also partitioned under small memory budgets, and checked against the run in memory.
+import { reconcile } from '../support/recon-modes.ts';
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
 import { absDecimal, compareDecimal, decimal, parseDecimal, subtractDecimal } from '../../functions/shared/decimal.ts';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
 import {
-  reconcile,
   ReconInputError,
   MAX_FIELD_CHARS,
   type Finding,
