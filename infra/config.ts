@@ -18,6 +18,11 @@ const functionSettings = z
     memoryMb: z.number().int().min(128).max(10240).optional(),
     // Lambda's own ceiling; the queue's visibility timeout is derived from this (x6).
     timeoutSeconds: z.number().int().min(1).max(900).optional(),
+    /**
+     * A queue consumer's SQS event source maximum concurrency (Lambda's minimum is 2): how many
+     * batches it handles at once, e.g. how many findings chunks `store` writes side by side.
+     */
+    maxConcurrency: z.number().int().min(2).max(1000).optional(),
   })
   .strict();
 
@@ -95,9 +100,11 @@ export const infraConfigSchema = z
         processedDays: z.number().int().min(1).default(90),
         rejectedDays: z.number().int().min(1).default(365),
         noncurrentVersionDays: z.number().int().min(1).default(30),
+        /** Runs' findings chunks under results/: needed only until the run is stored (or redriven). */
+        resultsDays: z.number().int().min(1).default(7),
       })
       .strict()
-      .default({ logDays: 30, processedDays: 90, rejectedDays: 365, noncurrentVersionDays: 30 }),
+      .default({ logDays: 30, processedDays: 90, rejectedDays: 365, noncurrentVersionDays: 30, resultsDays: 7 }),
     api: z
       .object({
         throttleRatePerSecond: z.number().positive().default(50),
@@ -199,14 +206,16 @@ export function corsOriginsFor(config: InfraConfig): string[] {
   return [...new Set([...config.api.corsOrigins, ...site])];
 }
 
-/** A function's memory and timeout: the shared defaults, overridden by configuration. */
+/** A function's memory, timeout and (for a queue consumer) concurrency: the shared defaults, overridden by configuration. */
 export function functionSettingsFor(
   config: InfraConfig,
   name: FunctionName,
-): { memoryMb: number; timeoutSeconds: number } {
+): { memoryMb: number; timeoutSeconds: number; maxConcurrency: number | undefined } {
   const override = config.functions[name] ?? {};
+  const defaults: { memoryMb: number; timeoutSeconds: number; maxConcurrency?: number } = FUNCTIONS[name];
   return {
-    memoryMb: override.memoryMb ?? FUNCTIONS[name].memoryMb,
-    timeoutSeconds: override.timeoutSeconds ?? FUNCTIONS[name].timeoutSeconds,
+    memoryMb: override.memoryMb ?? defaults.memoryMb,
+    timeoutSeconds: override.timeoutSeconds ?? defaults.timeoutSeconds,
+    maxConcurrency: override.maxConcurrency ?? defaults.maxConcurrency,
   };
 }

@@ -201,3 +201,21 @@ async function loadSide(loader: SideLoader, input: ReconInput, policy: ReconPoli
   }
   return loader;
 }
+
+/** Where reconcileInto sends each finding; awaited, so a slow sink holds the engine back. */
+export type FindingSink = (finding: Finding) => void | Promise<void>;
+
+/**
+ * Streams every finding into the sink; resolves with the run summary (the shared contract of
+ * issue 11). A stand-in over `reconcile` until the streaming engine replaces it.
+ */
+export async function reconcileInto(
+  source: ReconInput,
+  target: ReconInput,
+  policy: ReconPolicy,
+  sink: FindingSink,
+): Promise<ReconSummary> {
+  const result = await reconcile(source, target, policy);
+  for (const finding of result.findings) await sink(finding);
+  return result.summary;
+}
