@@ -10,14 +10,14 @@
  * consumer counts once each.
  */
 import { reconcileInto, ReconInputError } from './engine.ts';
-import { ChunkWriter, queueChunks, type ChunkObjects } from './chunks.ts';
+import { ChunkWriter, chunkKey, queueChunks, type ChunkObjects } from './chunks.ts';
 import { inputsAreCurrent } from './current-inputs.ts';
 import { TransientError } from '../shared/errors.ts';
 import type { ReconRequest, StoreRequest } from '../shared/messages.ts';
 import type { DatasetPolicyStore } from '../shared/dataset-policies.ts';
 import { ObjectChangedError, ObjectMissingError, type MessageQueue, type ObjectStore } from '../shared/ports.ts';
 import type { FileStore } from '../shared/tables/files.ts';
-import type { RunStore } from '../shared/tables/runs.ts';
+import type { RunRecord, RunStore } from '../shared/tables/runs.ts';
 import type { ExceptionType } from '../shared/types.ts';
 import { withHeartbeat } from '../shared/lease.ts';
 import { crashPoint } from '../shared/crash-point.ts';
@@ -66,6 +66,8 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
   if (!claim.claimed) {
     if (claim.run === undefined) throw new TransientError(`run ${request.run_id} is not recorded yet`);
     if (claim.run.status === 'RUNNING') throw new TransientError(`run ${request.run_id} is running in another worker`);
+    // The request came back after recon set the count (its nudge may have failed): nudge again.
+    if (allStoredUncompleted(claim.run)) await queueChunks(deps.storeQueue, [lastChunk(claim.run)]);
     return { outcome: 'ALREADY_DONE', status: claim.run.status };
   }
   return withHeartbeat(
@@ -155,8 +157,27 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
   const stored = run.chunks_stored ?? 0;
   // Every chunk was stored before the count was set: no consumer saw the run complete, so the last
   // chunk's message goes out again; its delivery finds the chunk counted and completes the run.
-  if (stored >= chunks.length) await queueChunks(deps.storeQueue, chunks.slice(-1));
+  if (allStoredUncompleted(run)) await queueChunks(deps.storeQueue, chunks.slice(-1));
   return { outcome: 'STORING', exceptions: summary.exceptions, chunks: chunks.length, stored };
+}
+
+/** STORING with every chunk counted: only a delivery of a chunk's message completes it now. */
+function allStoredUncompleted(run: RunRecord): boolean {
+  return run.status === 'STORING' && run.chunks_total !== undefined && (run.chunks_stored ?? 0) >= run.chunks_total;
+}
+
+/** The store message of the run's last chunk, from the run record (the consumer finds it counted). */
+function lastChunk(run: RunRecord): StoreRequest {
+  const chunk = (run.chunks_total ?? 1) - 1;
+  return {
+    run_id: run.run_id,
+    dataset: run.dataset,
+    business_date: run.business_date,
+    bucket: run.source.bucket,
+    key: chunkKey(run.run_id, chunk),
+    chunk,
+    findings: 0,
+  };
 }
 
 function iso(ms: number): string {

@@ -188,6 +188,32 @@ describe('recon handler', () => {
     expect(await env.exceptions()).toHaveLength(5);
   });
 
+  it('re-queues the last chunk when its request returns to a run stored but not completed (a lost nudge)', async () => {
+    const request = await env.requestRun('run-nudge', SOURCE, TARGET);
+    await env.invokeRecon(request);
+    // Every chunk counted while the run was still RUNNING, and recon's own nudge never arrived.
+    await dynamo.doc.send(
+      new UpdateCommand({
+        TableName: dynamo.names.tables.runs,
+        Key: { run_id: 'run-nudge' },
+        UpdateExpression: 'SET chunks_stored = :one, stored_chunks = :chunks',
+        ExpressionAttributeValues: { ':one': 1, ':chunks': new Set([0]) },
+      }),
+    );
+
+    await env.invokeRecon(request);
+
+    expect(env.stored().map((m) => m.key)).toEqual([
+      'results/run-nudge/part-00000.jsonl.gz',
+      'results/run-nudge/part-00000.jsonl.gz',
+    ]);
+    await env.drainStore();
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-nudge' } }),
+    );
+    expect(run.Item?.status).toBe('COMPLETED');
+  });
+
   it('does nothing on redelivery of a completed run', async () => {
     const request = await env.requestRun('run-b', SOURCE, TARGET);
     await env.invoke(request);
