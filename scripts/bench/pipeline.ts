@@ -29,6 +29,7 @@ Options:
   --break-rate R share of trades planted as breaks (1.8% of 300k: ~5,400)     [default: 0.018]
   --timeout S    give up waiting after S seconds                                [default: 600]
   --store-workers N  findings chunks stored at once (the store queue's pollers)  [default: ${FUNCTIONS.store.maxConcurrency}]
+  --stored-only  stop once every chunk is stored (the run COMPLETED): skip waiting for triage
   --trace        print triaged and indexed counts every second after the run completed
   -h, --help     show this help
 
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
       'break-rate': { type: 'string' },
       timeout: { type: 'string' },
       'store-workers': { type: 'string' },
+      'stored-only': { type: 'boolean' },
       trace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -99,6 +101,11 @@ async function main(): Promise<void> {
     const requested = at(run.requested_at);
     const reconStarted = at(run.started_at);
     const exceptions = await countRun(stack, run.run_id, false);
+    const storedRate = `${Math.round(exceptions / ((completed - started) / 1000)).toLocaleString('en')} exceptions/s`;
+    process.stdout.write(
+      `all stored ${((completed - started) / 1000).toFixed(1)} s after the upload started: ${exceptions.toLocaleString('en')} exceptions in ${run.chunks_total ?? '?'} chunk(s), ${storedRate}, ${storeWorkers} store worker(s)\n`,
+    );
+    if (values['stored-only']) return;
     let triagedAt = 0;
     let searchableAt = 0;
     let lastTriagedCount = 0;
@@ -146,7 +153,7 @@ async function main(): Promise<void> {
         `both sides ingested  ${s(requested)}   (the run requested)`,
         `recon started        ${s(reconStarted)}`,
         `recon finished       ${s(storingAt)}   (run STORING: ${run.chunks_total ?? '?'} findings chunk(s) written and queued)`,
-        `all stored           ${s(completed)}   (run COMPLETED, seen by polling GET /runs every 100 ms; ${Math.round(exceptions / ((completed - started) / 1000)).toLocaleString('en')} exceptions/s from the upload, ${storeWorkers} store worker(s))`,
+        `all stored           ${s(completed)}   (run COMPLETED, seen by polling GET /runs every 100 ms; ${storedRate} from the upload)`,
         `all triaged          ${s(triagedAt)}   (${rate(triagedAt)} after the run completed; counted every 2 s until all are searchable)`,
         `all searchable       ${s(searchableAt)}   (${rate(searchableAt)} after the run completed)`,
         `GET /search probe    ${probe.items?.length ?? 0} hit(s) for the run`,
