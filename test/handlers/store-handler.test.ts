@@ -299,10 +299,12 @@ describe('run completion', () => {
     for (const m of env.messages) await env.store(m);
     const run = await env.getRun();
 
-    const again = await completeRun({ ...run, status: 'STORING' }, env.deps);
+    // The run as a concurrent consumer read it, just before the other completion landed.
+    const again = await completeRun({ ...run, status: 'STORING', engine_summary: SUMMARY }, env.deps);
 
     expect(again).toEqual({ outcome: 'ALREADY_COMPLETED' });
     expect(await env.getRun()).toMatchObject({ status: 'COMPLETED', completed_at: run.completed_at });
+    expect(run.engine_summary).toBeUndefined();
   });
 
   it('resolves the open exceptions of the date this run did not find, and mirrors that into the index', async () => {

@@ -10,9 +10,6 @@ import type { IndexPage, IndexQuery } from './index-query.ts';
 import { queryIndexPage } from './index-query-dynamo.ts';
 import type { RunChunkStore, RunQueries, RunRecord, RunStore, StoreCounts, StoringUpdate } from './runs.ts';
 
-/** The run attributes that sum its chunks' StoreCounts, in StoreCounts order. */
-const STORABLE_CHUNK_COUNTS = ['stored_new', 'stored_changed', 'stored_unchanged', 'stored_triage'] as const;
-
 export class DynamoRunStore implements RunStore, RunChunkStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
@@ -133,14 +130,14 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
   }
 
   async markChunkStored(runId: string, chunk: number, counts: StoreCounts): Promise<RunRecord | undefined> {
-    const [n, c, u, t] = STORABLE_CHUNK_COUNTS;
     try {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { run_id: runId },
           // One update: the chunk's number joins the set and every count moves with it, or nothing does.
-          UpdateExpression: `ADD stored_chunks :chunk, chunks_stored :one, ${n} :n, ${c} :c, ${u} :u, ${t} :t`,
+          UpdateExpression:
+            'ADD stored_chunks :chunk, chunks_stored :one, stored_new :n, stored_changed :c, stored_unchanged :u, stored_triage :t',
           ConditionExpression:
             'attribute_exists(run_id) AND #s IN (:running, :storing) AND NOT contains(stored_chunks, :number)',
           ExpressionAttributeNames: { '#s': 'status' },
@@ -166,7 +163,8 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
   }
 
   async complete(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<boolean> {
-    const parts = updateExpression({ set: update });
+    // The final summary carries the engine's: its copy kept while storing is dropped.
+    const parts = updateExpression({ set: update, ...(update.summary ? { remove: ['engine_summary'] } : {}) });
     return applied(
       this.doc.send(
         new UpdateCommand({
