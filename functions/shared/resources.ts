@@ -9,9 +9,9 @@ export const DEFAULT_PREFIX = 'tally';
 export const QUEUES = {
   ingest: { consumer: 'ingest-worker', batchSize: 10, consumerTimeoutSeconds: 120, maxReceiveCount: 5 },
   recon: { consumer: 'recon', batchSize: 1, consumerTimeoutSeconds: 900, maxReceiveCount: 5 },
-  triage: { consumer: 'triage', batchSize: 5, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
   // One findings chunk a message: a chunk is thousands of writes, retried whole when it fails.
   store: { consumer: 'store', batchSize: 1, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
+  triage: { consumer: 'triage', batchSize: 5, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
 } as const;
 export type QueueName = keyof typeof QUEUES;
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
