@@ -70,14 +70,26 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     models: ['embedding'],
     search: { policies: 'own' },
   },
-  // Mirrors the status of exceptions it resolves into the exceptions index (issue 9, defect 1).
-  // Reads the dataset's policy in force at the start of each run.
+  // Reads the dataset's policy in force at the start of each run; writes the run's findings in
+  // chunks under results/ and queues one store message per chunk.
   recon: {
-    objects: { read: ['incoming', 'policiesInForce'] },
+    objects: { read: ['incoming', 'policiesInForce'], write: ['results'] },
     tables: {
       files: ['GetItem'],
-      // Claim, renew, release and finish a run; read it when the claim fails (done, or held elsewhere).
+      // Claim, renew, release, finish a run and set it STORING; read it when the claim fails (done, or held elsewhere).
       runs: ['UpdateItem', 'GetItem'],
+    },
+    sendsTo: ['store'],
+  },
+  // Writes one findings chunk's exceptions and queues their triage; counts the chunk on the run and,
+  // after the last, resolves the date's exceptions the run no longer found, mirroring that into the
+  // exceptions index (issue 9, defect 1), and completes the run. Checks the run's files are still
+  // the current ones before resolving.
+  store: {
+    objects: { read: ['results'] },
+    tables: {
+      files: ['GetItem'],
+      runs: ['GetItem', 'UpdateItem'],
       exceptions: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
     },
     sendsTo: ['triage'],
@@ -171,6 +183,7 @@ export const QUEUE_URL_ENV: Readonly<Partial<Record<QueueName, string>>> = {
   ingest: ENV.ingestQueueUrl,
   recon: ENV.reconQueueUrl,
   triage: ENV.triageQueueUrl,
+  store: ENV.storeQueueUrl,
 };
 
 export const INDEX_ENV: Readonly<Record<IndexKind, string>> = {

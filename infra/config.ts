@@ -20,6 +20,11 @@ const functionSettings = z
     timeoutSeconds: z.number().int().min(1).max(900).optional(),
     // Lambda's /tmp: 512 MB to 10 GB (recon's partition files go there).
     ephemeralStorageMb: z.number().int().min(512).max(10240).optional(),
+    /**
+     * A queue consumer's SQS event source maximum concurrency (Lambda's minimum is 2): how many
+     * batches it handles at once, e.g. how many findings chunks `store` writes side by side.
+     */
+    maxConcurrency: z.number().int().min(2).max(1000).optional(),
   })
   .strict();
 
@@ -97,9 +102,11 @@ export const infraConfigSchema = z
         processedDays: z.number().int().min(1).default(90),
         rejectedDays: z.number().int().min(1).default(365),
         noncurrentVersionDays: z.number().int().min(1).default(30),
+        /** Runs' findings chunks under results/: needed only until the run is stored (or redriven). */
+        resultsDays: z.number().int().min(1).default(7),
       })
       .strict()
-      .default({ logDays: 30, processedDays: 90, rejectedDays: 365, noncurrentVersionDays: 30 }),
+      .default({ logDays: 30, processedDays: 90, rejectedDays: 365, noncurrentVersionDays: 30, resultsDays: 7 }),
     api: z
       .object({
         throttleRatePerSecond: z.number().positive().default(50),
@@ -201,17 +208,19 @@ export function corsOriginsFor(config: InfraConfig): string[] {
   return [...new Set([...config.api.corsOrigins, ...site])];
 }
 
-/** A function's memory, /tmp size and timeout: the shared defaults, overridden by configuration. */
+/** A function's memory, /tmp size, timeout and (for a queue consumer) concurrency: the shared defaults, overridden by configuration. */
 export function functionSettingsFor(
   config: InfraConfig,
   name: FunctionName,
-): { memoryMb: number; ephemeralStorageMb: number; timeoutSeconds: number } {
+): { memoryMb: number; ephemeralStorageMb: number; timeoutSeconds: number; maxConcurrency: number | undefined } {
   const override = config.functions[name] ?? {};
-  const defaults: { memoryMb: number; ephemeralStorageMb?: number; timeoutSeconds: number } = FUNCTIONS[name];
+  const defaults: { memoryMb: number; ephemeralStorageMb?: number; timeoutSeconds: number; maxConcurrency?: number } =
+    FUNCTIONS[name];
   return {
     memoryMb: override.memoryMb ?? defaults.memoryMb,
     ephemeralStorageMb: override.ephemeralStorageMb ?? defaults.ephemeralStorageMb ?? LAMBDA_DEFAULT_EPHEMERAL_MB,
     timeoutSeconds: override.timeoutSeconds ?? defaults.timeoutSeconds,
+    maxConcurrency: override.maxConcurrency ?? defaults.maxConcurrency,
   };
 }
 

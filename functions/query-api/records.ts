@@ -63,6 +63,16 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   policy_version: true,
   policy_hash: true,
   error: true,
+  // A STORING run's progress: "storing k of n chunks".
+  chunks_total: true,
+  chunks_stored: true,
+  // The store consumer's bookkeeping; the counts reach `summary` when the run completes.
+  stored_chunks: false,
+  stored_new: false,
+  stored_changed: false,
+  stored_unchanged: false,
+  stored_triage: false,
+  engine_summary: false,
   lease_until: false,
   lease_owner: false,
   dataset_date: false,

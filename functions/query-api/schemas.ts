@@ -25,7 +25,7 @@ export const MAX_UPLOAD_BYTES = 5 * 1024 ** 3;
 export const LIST_LIMIT = { min: 1, max: 200, default: 25 } as const;
 export const SEARCH_K = { min: 1, max: 50, default: 10 } as const;
 export const RUNS_LIMIT = { min: 1, max: 100, default: 20 } as const;
-export const RUN_STATUSES = ['REQUESTED', 'RUNNING', 'COMPLETED', 'FAILED', 'SUPERSEDED'] as const;
+export const RUN_STATUSES = ['REQUESTED', 'RUNNING', 'STORING', 'COMPLETED', 'FAILED', 'SUPERSEDED'] as const;
 export const FILES_LIMIT = { min: 1, max: 100, default: 25 } as const;
 const MAX_QUERY_TEXT = 1000;
 

@@ -2,6 +2,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { createAwsClients } from '../shared/adapters/clients.ts';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
+import { S3ChunkObjects } from '../shared/adapters/s3-results.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { BusinessMetrics } from '../shared/metrics.ts';
@@ -11,11 +12,9 @@ import { withBundledPolicies } from '../shared/dataset-policies.ts';
 import { ENV } from '../shared/resources.ts';
 import { consumedQueue, createSqsHandler, consumerDeps, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { leaseMsFor, newLeaseOwner } from '../shared/lease.ts';
-import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { reconConfig } from './config.ts';
-import { createVectorIndex } from '../shared/search/factory.ts';
 import { runRecon, type ReconRunDeps, type ReconRunOutcome } from './run.ts';
 
 const logger = createLogger('recon');
@@ -26,11 +25,11 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
   const queue = consumedQueue('recon');
   return {
     objects: new S3ObjectStore(aws.s3),
+    chunks: new S3ChunkObjects(aws.s3),
     files: new DynamoFileStore(aws.dynamo, config[ENV.filesTable]),
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
-    exceptions: new DynamoExceptionStore(aws.dynamo, config[ENV.exceptionsTable]),
-    triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
-    exceptionsIndex: createVectorIndex('exceptions'),
+    storeQueue: new SqsQueue(aws.sqs, config[ENV.storeQueueUrl]),
+    chunkFindings: config[ENV.chunkFindings],
     policies: withBundledPolicies(new S3DatasetPolicies(aws.s3)),
     now: Date.now,
     reconOptions: { memoryBudgetBytes: config[ENV.reconMemoryBudgetBytes], tmpDir: config[ENV.reconTmpDir] },
@@ -63,13 +62,12 @@ export function createHandler(makeDeps: () => ReconRunDeps & SqsConsumerDeps = d
   });
 }
 
-/** Business counts of one recon run. */
+/**
+ * Business counts of one recon run: its failures. A run's completion, and its exceptions, are
+ * counted by the store consumer that completes it (functions/store/handler.ts).
+ */
 export function countRun(outcome: ReconRunOutcome, metrics: BusinessMetrics | undefined): void {
   if (outcome.outcome === 'FAILED') metrics?.count('runsFailed');
-  if (outcome.outcome !== 'COMPLETED') return;
-  metrics?.count('runsCompleted');
-  for (const [type, n] of Object.entries(outcome.exceptions)) metrics?.count('exceptions', n ?? 0, type);
-  metrics?.count('rowsRejected', outcome.exceptions.INVALID_RECORD ?? 0);
 }
 
 export const handler = createHandler();

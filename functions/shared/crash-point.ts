@@ -6,7 +6,15 @@
 export const CRASH_AT_ENV = 'TALLY_CRASH_AT';
 
 export type CrashPoint =
-  'upload:recorded' | 'ingest:indexing' | 'ingest:recorded' | 'recon:claimed' | 'recon:storing' | 'triage:handled';
+  | 'upload:recorded'
+  | 'ingest:indexing'
+  | 'ingest:recorded'
+  | 'recon:claimed'
+  /** Recon has written and queued its first findings chunk. */
+  | 'recon:storing'
+  /** The store consumer has put a chunk's new exceptions, not yet its updates nor its count. */
+  | 'store:chunk'
+  | 'triage:handled';
 
 export function crashPoint(point: CrashPoint): void {
   if (process.env[CRASH_AT_ENV] === point) process.kill(process.pid, 'SIGKILL');

@@ -35,3 +35,19 @@ export const triageRequestSchema = z.object({
   content_hash: z.string().min(1),
 });
 export type TriageRequest = z.infer<typeof triageRequestSchema>;
+
+/**
+ * Body of a message on the store queue: one chunk of a run's findings under results/{run_id}/
+ * (functions/recon/chunks.ts). `chunk` numbers the run's chunks from 0; `findings` is how many
+ * the chunk holds.
+ */
+export const storeRequestSchema = z.object({
+  run_id: z.string().min(1),
+  dataset: z.string().min(1),
+  business_date: z.string().regex(BUSINESS_DATE_PATTERN),
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  chunk: z.number().int().nonnegative(),
+  findings: z.number().int().nonnegative(),
+});
+export type StoreRequest = z.infer<typeof storeRequestSchema>;

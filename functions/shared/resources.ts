@@ -9,6 +9,8 @@ export const DEFAULT_PREFIX = 'tally';
 export const QUEUES = {
   ingest: { consumer: 'ingest-worker', batchSize: 10, consumerTimeoutSeconds: 120, maxReceiveCount: 5 },
   recon: { consumer: 'recon', batchSize: 1, consumerTimeoutSeconds: 900, maxReceiveCount: 5 },
+  // One findings chunk a message: a chunk is thousands of writes, retried whole when it fails.
+  store: { consumer: 'store', batchSize: 1, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
   triage: { consumer: 'triage', batchSize: 5, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
 } as const;
 export type QueueName = keyof typeof QUEUES;
@@ -161,6 +163,12 @@ export const PREFIXES = {
   /** Lifecycle rules in infra/ tier objects written here down, then expire them. */
   processed: 'processed/',
   rejected: 'rejected/',
+  /**
+   * A run's findings, `{run_id}/part-NNNNN.jsonl.gz` (functions/recon/chunks.ts): written by recon
+   * (or the SQL engine), read by the store consumer, expired by a lifecycle rule in infra/.
+   * Outside the Object Created rule, so writing here triggers nothing.
+   */
+  results: 'results/',
 } as const;
 
 /** The EventBridge rule that feeds the ingest queue (S3 "Object Created" under our prefixes). */
@@ -182,6 +190,10 @@ export const ENV = {
   ingestQueueUrl: 'TALLY_INGEST_QUEUE_URL',
   reconQueueUrl: 'TALLY_RECON_QUEUE_URL',
   triageQueueUrl: 'TALLY_TRIAGE_QUEUE_URL',
+  /** Recon queues one message per findings chunk here (the store consumer). */
+  storeQueueUrl: 'TALLY_STORE_QUEUE_URL',
+  /** Findings per chunk recon writes under results/ (default 5000). */
+  chunkFindings: 'TALLY_CHUNK_FINDINGS',
   exceptionsTable: 'TALLY_EXCEPTIONS_TABLE',
   filesTable: 'TALLY_FILES_TABLE',
   runsTable: 'TALLY_RUNS_TABLE',
@@ -268,6 +280,14 @@ export const FUNCTIONS = {
     consumes: 'triage',
     maxConcurrency: 5,
   },
+  // Writes a run's findings chunk by chunk: its concurrency is how many chunks are stored at once
+  // (a setting: infra config functions.store.maxConcurrency; locally, the store pollers).
+  store: {
+    memoryMb: 1024,
+    timeoutSeconds: QUEUES.store.consumerTimeoutSeconds,
+    consumes: 'store',
+    maxConcurrency: 4,
+  },
   // HTTP API integrations time out at 30 s; answer (or fail) before the gateway does.
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
   // A safety net for S3 events that never arrived: re-sends the event of uploads nothing recorded.
@@ -310,13 +330,15 @@ export const METRICS = {
   filesIngested: { name: 'FilesIngested', dimension: 'status' },
   /** Data rows of accepted files (ingest-worker). */
   rowsAccepted: { name: 'RowsAccepted' },
-  /** Rows recon could not read (INVALID_RECORD) (recon). */
+  /** Rows recon could not read (INVALID_RECORD), counted when the run completes (store). */
   rowsRejected: { name: 'RowsRejected' },
   /** Deliveries of an object already ingested: redrives, duplicate events (ingest-worker). */
   duplicatesSuppressed: { name: 'DuplicatesSuppressed' },
-  /** Exceptions found by a completed run, by `exception_type` (recon). */
+  /** Exceptions found by a completed run, by `exception_type` (store, which completes runs). */
   exceptions: { name: 'Exceptions', dimension: 'exception_type' },
+  /** Runs completed: every chunk stored (store). */
   runsCompleted: { name: 'RunsCompleted' },
+  /** Runs failed on their input (recon). */
   runsFailed: { name: 'RunsFailed' },
   /** Triages stored, by the `provider` that answered (triage). */
   triage: { name: 'TriageCompleted', dimension: 'provider' },

@@ -106,8 +106,9 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
     graph('Exceptions by type', byDimension('exceptions'), 'Sum', 0, 12),
     graph('Triage by provider', byDimension('triage'), 'Sum', 12, 12),
     graph('Files ingested by status', byDimension('filesIngested'), 'Sum', 0, 18),
-    graph('Rows', [plain('ingest-worker', 'rowsAccepted'), plain('recon', 'rowsRejected')], 'Sum', 12, 18),
-    graph('Runs', [plain('recon', 'runsCompleted'), plain('recon', 'runsFailed')], 'Sum', 0, 24),
+    // A run completes (and its exceptions are counted) in the store consumer that stores its last chunk.
+    graph('Rows', [plain('ingest-worker', 'rowsAccepted'), plain('store', 'rowsRejected')], 'Sum', 12, 18),
+    graph('Runs', [plain('store', 'runsCompleted'), plain('recon', 'runsFailed')], 'Sum', 0, 24),
     graph(
       'Triage: all and degraded to rules',
       [plain('triage', 'triages'), plain('triage', 'triageDegraded')],

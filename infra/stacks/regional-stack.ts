@@ -135,6 +135,7 @@ export class RegionalStack extends TerraformStack {
       expiries: [
         { prefix: PREFIXES.processed, infrequentAccessAfterDays: 30, expireAfterDays: config.retention.processedDays },
         { prefix: PREFIXES.rejected, expireAfterDays: config.retention.rejectedDays },
+        { prefix: PREFIXES.results, expireAfterDays: config.retention.resultsDays },
       ],
       noncurrentVersionDays: config.retention.noncurrentVersionDays,
       corsOrigins: corsOriginsFor(config),
@@ -214,11 +215,7 @@ export class RegionalStack extends TerraformStack {
     this.functions = {};
     for (const name of props.bundles.deployed) {
       const settings = functionSettingsFor(config, name);
-      const {
-        consumes,
-        maxConcurrency,
-        scheduleMinutes,
-      }: { timeoutSeconds: number; consumes?: QueueName; maxConcurrency?: number; scheduleMinutes?: number } =
+      const { consumes, scheduleMinutes }: { timeoutSeconds: number; consumes?: QueueName; scheduleMinutes?: number } =
         FUNCTIONS[name];
       const functionName = `${prefix}-${name}`;
       const fn = new TallyFunction(this, name, {
@@ -238,7 +235,7 @@ export class RegionalStack extends TerraformStack {
               source: {
                 queueArn: this.queues[consumes].main.arn,
                 batchSize: QUEUES[consumes].batchSize,
-                maxConcurrency: maxConcurrency ?? 2,
+                maxConcurrency: settings.maxConcurrency ?? 2,
               },
             }
           : {}),

@@ -1,8 +1,9 @@
 /**
  * `npm run bench:pipeline`: the whole local pipeline on a generated pair, timed as a user waits
  * for it. Starts a local stack in a temporary data folder, uploads a source/target pair through
- * POST /uploads and the pre-signed PUT like a client, and prints how long until the run completed,
- * until every exception was triaged and until every one was searchable, with exceptions a second.
+ * POST /uploads and the pre-signed PUT like a client, and prints how long until recon had queued
+ * every findings chunk, until every chunk was stored (the run completed), until every exception was
+ * triaged and until every one was searchable, with exceptions a second.
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
-import { indexNames } from '../../functions/shared/resources.ts';
+import { FUNCTIONS, indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import { generatePair } from './generate.ts';
@@ -27,6 +28,8 @@ Options:
   --trades N     trades per side                                            [default: 300000]
   --break-rate R share of trades planted as breaks (1.8% of 300k: ~5,400)     [default: 0.018]
   --timeout S    give up waiting after S seconds                                [default: 600]
+  --store-workers N  findings chunks stored at once (the store queue's pollers)  [default: ${FUNCTIONS.store.maxConcurrency}]
+  --stored-only  stop once every chunk is stored (the run COMPLETED): skip waiting for triage
   --trace        print triaged and indexed counts every second after the run completed
   -h, --help     show this help
 
@@ -43,6 +46,8 @@ async function main(): Promise<void> {
       trades: { type: 'string' },
       'break-rate': { type: 'string' },
       timeout: { type: 'string' },
+      'store-workers': { type: 'string' },
+      'stored-only': { type: 'boolean' },
       trace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -60,7 +65,8 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`generating ${trades.toLocaleString('en')} trades a side...\n`);
     const pair = await generatePair(dir, trades, 42, breakRate);
-    stack = await startLocalStack({ dataDir });
+    const storeWorkers = Number(values['store-workers'] ?? FUNCTIONS.store.maxConcurrency);
+    stack = await startLocalStack({ dataDir, consumerConcurrency: { store: storeWorkers } });
     await stack.loadPolicies();
     await stack.waitForIdle(120_000);
     const api = stack.endpoints.api;
@@ -77,11 +83,15 @@ async function main(): Promise<void> {
     const uploaded = performance.now();
 
     const deadline = started + timeoutMs;
+    // STORING: recon has written and queued every findings chunk; COMPLETED: every chunk is stored.
+    let storingAt = 0;
     const run = await waitFor(deadline, async () => {
       const response = await fetch(`${api}/runs?dataset=${DATASET}&business_date=${DATE}`);
       const body = (await response.json()) as {
-        items?: { run_id: string; status: string; requested_at?: string; started_at?: string }[];
+        items?: { run_id: string; status: string; requested_at?: string; started_at?: string; chunks_total?: number }[];
       };
+      if (!storingAt && body.items?.some((r) => r.status === 'STORING' || r.status === 'COMPLETED'))
+        storingAt = performance.now();
       return body.items?.find((r) => r.status === 'COMPLETED');
     });
     const completed = performance.now();
@@ -91,6 +101,11 @@ async function main(): Promise<void> {
     const requested = at(run.requested_at);
     const reconStarted = at(run.started_at);
     const exceptions = await countRun(stack, run.run_id, false);
+    const storedRate = `${Math.round(exceptions / ((completed - started) / 1000)).toLocaleString('en')} exceptions/s`;
+    process.stdout.write(
+      `all stored ${((completed - started) / 1000).toFixed(1)} s after the upload started: ${exceptions.toLocaleString('en')} exceptions in ${run.chunks_total ?? '?'} chunk(s), ${storedRate}, ${storeWorkers} store worker(s)\n`,
+    );
+    if (values['stored-only']) return;
     let triagedAt = 0;
     let searchableAt = 0;
     let lastTriagedCount = 0;
@@ -137,7 +152,8 @@ async function main(): Promise<void> {
         `uploaded             ${s(uploaded)}`,
         `both sides ingested  ${s(requested)}   (the run requested)`,
         `recon started        ${s(reconStarted)}`,
-        `run completed        ${s(completed)}   (seen by polling GET /runs every 100 ms)`,
+        `recon finished       ${s(storingAt)}   (run STORING: ${run.chunks_total ?? '?'} findings chunk(s) written and queued)`,
+        `all stored           ${s(completed)}   (run COMPLETED, seen by polling GET /runs every 100 ms; ${storedRate} from the upload)`,
         `all triaged          ${s(triagedAt)}   (${rate(triagedAt)} after the run completed; counted every 2 s until all are searchable)`,
         `all searchable       ${s(searchableAt)}   (${rate(searchableAt)} after the run completed)`,
         `GET /search probe    ${probe.items?.length ?? 0} hit(s) for the run`,

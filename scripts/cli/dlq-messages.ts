@@ -3,7 +3,12 @@
  * recorded for each, and what each is about, read through the schema of the queue it came from.
  */
 import { GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import { objectCreatedEventSchema, reconRequestSchema, triageRequestSchema } from '../../functions/shared/messages.ts';
+import {
+  objectCreatedEventSchema,
+  reconRequestSchema,
+  storeRequestSchema,
+  triageRequestSchema,
+} from '../../functions/shared/messages.ts';
 import type { QueueName } from '../../functions/shared/resources.ts';
 import { failureId, type FailureRecord } from '../../functions/shared/tables/failures.ts';
 import { DEAD_LETTER_ATTRIBUTES } from '../../functions/shared/adapters/sqs-queue.ts';
@@ -116,6 +121,10 @@ export function describeMessage(queue: QueueName, body: string): string {
     const request = reconRequestSchema.safeParse(json);
     if (request.success)
       return `recon run ${request.data.run_id} (${request.data.dataset} ${request.data.business_date})`;
+  } else if (queue === 'store') {
+    const request = storeRequestSchema.safeParse(json);
+    if (request.success)
+      return `findings chunk ${request.data.chunk} of run ${request.data.run_id} (${request.data.findings} findings, s3://${request.data.bucket}/${request.data.key})`;
   } else {
     const request = triageRequestSchema.safeParse(json);
     if (request.success) return `exception ${request.data.exception_id} (run ${request.data.run_id})`;

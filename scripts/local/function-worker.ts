@@ -22,6 +22,7 @@ const HANDLER_MODULES: Readonly<Record<FunctionName, string>> = {
   'ingest-worker': '../../functions/ingest-worker/handler.ts',
   recon: '../../functions/recon/handler.ts',
   triage: '../../functions/triage/handler.ts',
+  store: '../../functions/store/handler.ts',
   'query-api': '../../functions/query-api/handler.ts',
   sweep: '../../functions/sweep/handler.ts',
 };

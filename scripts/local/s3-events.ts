@@ -68,8 +68,11 @@ export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
  * (S3's minimum part is 5 MiB; fauxqs refuses bodies over 11 MiB).
  */
 export const PART_BYTES = 8 * 1024 * 1024;
-/** Objects may be written only under these prefixes: what ingest reads, and where it puts accepted policies. */
-const WRITABLE_PREFIXES = [PREFIXES.incoming, PREFIXES.policies, PREFIXES.policiesInForce];
+/**
+ * Objects may be written only under these prefixes: what ingest reads, where it puts accepted
+ * policies, and where recon writes a run's findings chunks.
+ */
+const WRITABLE_PREFIXES = [PREFIXES.incoming, PREFIXES.policies, PREFIXES.policiesInForce, PREFIXES.results];
 /** S3's bucket naming rule (3-63 of a-z, 0-9, '.', '-', starting and ending alphanumeric). */
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** A send that failed is tried again after this. */

@@ -56,6 +56,11 @@ export interface LocalStackOptions {
    * containers under overlapping requests. Each holds its own copy of the search index.
    */
   readonly apiInstances?: number;
+  /**
+   * Pollers per consumed queue, where not the event source's maximum concurrency on AWS
+   * (FUNCTIONS[...].maxConcurrency): e.g. `{ store: 8 }` stores eight findings chunks at once.
+   */
+  readonly consumerConcurrency?: Partial<Record<QueueName, number>>;
 }
 
 /** Two: one query-api thread saturates a core under 50 callers, and this machine class has two. */
@@ -94,7 +99,7 @@ export interface StoredCounts {
 }
 
 /** Every queue has its consumer locally, as on AWS. */
-const CONSUMED: QueueName[] = ['ingest', 'recon', 'triage'];
+const CONSUMED: readonly QueueName[] = QUEUE_NAMES;
 
 /**
  * The values the local functions' environments are made of: the emulators' resources, and the
@@ -199,7 +204,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const pollers: Poller[] = [];
   // As many pollers per queue as its event source mapping's maximum concurrency: a queue drains
   // locally at the parallelism it gets on AWS, not one batch at a time.
-  for (const queue of CONSUMED.flatMap((q) => Array<QueueName>(FUNCTIONS[QUEUES[q].consumer].maxConcurrency).fill(q))) {
+  const pollersOf = (q: QueueName) => options.consumerConcurrency?.[q] ?? FUNCTIONS[QUEUES[q].consumer].maxConcurrency;
+  for (const queue of CONSUMED.flatMap((q) => Array<QueueName>(pollersOf(q)).fill(q))) {
     const consumer = QUEUES[queue].consumer;
     pollers.push(
       startPoller({

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
 import { datasetDateKey } from '../../functions/shared/keys.ts';
+import { FUNCTIONS } from '../../functions/shared/resources.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { DataDirLockedError, lockDataDir } from './data-dir-lock.ts';
 import { uploadCommand } from '../cli/upload.ts';
@@ -16,7 +17,7 @@ import type { CliIo } from '../cli/api-client.ts';
 const help = `Usage: npm start -- [options]
 
 Starts Tally locally: S3, SQS and DynamoDB emulators on 127.0.0.1, the S3 event router, and the
-ingest, recon and triage functions polling their queues, and the query API with the web dashboard
+ingest, recon, store and triage functions polling their queues, and the query API with the web dashboard
 on the same origin (building dist/web first when it is missing or stale). Loads the policy corpus
 (policies/*.md, policies/datasets/*.md) and the samples like uploads — trades (CSV, 20 source rows,
 19 target rows) and payments (semicolon CSV with decimal commas against JSON Lines) — then keeps
@@ -29,6 +30,8 @@ Options:
   --port N           port of the query API and dashboard    [default: $TALLY_API_PORT or 3000]
   --no-sample        do not upload the sample files
   --verbose          show the functions' structured logs (info level)
+  --store-workers N  findings chunks stored at once (the store consumer's concurrency; on AWS
+                     functions.store.maxConcurrency)  [default: ${FUNCTIONS.store.maxConcurrency}]
   -h, --help         show this help
 `;
 
@@ -54,6 +57,7 @@ async function main(): Promise<number> {
       port: { type: 'string' },
       'no-sample': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      'store-workers': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -82,7 +86,7 @@ async function main(): Promise<number> {
 }
 
 async function run(
-  values: { once?: boolean; port?: string; 'no-sample'?: boolean; verbose?: boolean },
+  values: { once?: boolean; port?: string; 'no-sample'?: boolean; verbose?: boolean; 'store-workers'?: string },
   dataDir: string,
 ): Promise<number> {
   const say = (line: string) => {
@@ -105,6 +109,7 @@ async function run(
     dataDir,
     apiPort,
     webDir: WEB_DIST,
+    ...(values['store-workers'] ? { consumerConcurrency: { store: Number(values['store-workers']) } } : {}),
     onInvocation: (i) => {
       if (i.error || i.failed > 0)
         say(

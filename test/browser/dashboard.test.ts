@@ -245,7 +245,12 @@ describe('dashboard', () => {
 
     await page.getByRole('link', { name: 'Operations' }).click();
     await page.getByTestId('queue-row').first().waitFor();
-    expect(await page.getByTestId('queue-row').locator('th').allTextContents()).toEqual(['ingest', 'recon', 'triage']);
+    expect(await page.getByTestId('queue-row').locator('th').allTextContents()).toEqual([
+      'ingest',
+      'recon',
+      'store',
+      'triage',
+    ]);
     expect(await page.getByText('All dead-letter queues are empty.').count()).toBe(1);
     const runbook = await page.getByRole('link', { name: /runbook|DLQ depth/ }).getAttribute('href');
     expect((await fetch(`${base}/${runbook}`)).status).toBe(200);

@@ -9,6 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { countIngest, createHandler, defaultDeps } from '../../functions/ingest-worker/handler.ts';
 import { countRun } from '../../functions/recon/handler.ts';
+import { countCompletion } from '../../functions/store/handler.ts';
 import { countTriage } from '../../functions/triage/handler.ts';
 import { DEAD_LETTER_ATTRIBUTES, SqsDeadLetterQueue } from '../../functions/shared/adapters/sqs-queue.ts';
 import type { BusinessMetrics } from '../../functions/shared/metrics.ts';
@@ -184,15 +185,8 @@ describe('business metrics', () => {
     countIngest({ outcome: 'ACCEPTED', rows: 3 }, metrics);
     countIngest({ outcome: 'REJECTED', code: 'ENCODING', message: 'm' }, metrics);
     countIngest({ outcome: 'DUPLICATE' }, metrics);
-    countRun(
-      {
-        outcome: 'COMPLETED',
-        exceptions: { AMOUNT_MISMATCH: 2, INVALID_RECORD: 1 },
-        new: 3,
-        changed: 0,
-        unchanged: 0,
-        resolved: 0,
-      },
+    countCompletion(
+      { outcome: 'COMPLETED', exceptions: { AMOUNT_MISMATCH: 2, INVALID_RECORD: 1 }, resolved: 0 },
       metrics,
     );
     countRun({ outcome: 'FAILED', code: 'ENCODING', message: 'm' }, metrics);

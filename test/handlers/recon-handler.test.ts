@@ -4,6 +4,7 @@ import { GetCommand, PutCommand, UpdateCommand, type QueryCommandOutput } from '
 import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
+import { createHandler as createStoreHandler, defaultDeps as storeDeps } from '../../functions/store/handler.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
 import { mockSqsSends } from '../support/sqs-sends.ts';
@@ -27,7 +28,8 @@ function setup() {
   const objects = mockS3Objects();
   const sqs = mockSqsSends();
   const handler = createHandler(defaultDeps);
-  const triage = sqs.bodies;
+  const storeHandler = createStoreHandler(storeDeps);
+  const triage = () => sqs.bodiesTo('-triage');
   const date = `2025-02-${String(++dateCounter).padStart(2, '0')}`;
 
   /** Stores the pair as ingest would have (files + a REQUESTED run) and returns the recon request. */
@@ -89,8 +91,32 @@ function setup() {
     return items as NonNullable<QueryCommandOutput['Items']>;
   }
 
-  const invoke = (...bodies: unknown[]) => handler(sqsEvent(...bodies.map((b) => sqsRecord(b))), lambdaContext);
-  return { objects, invoke, triage, requestRun, exceptions };
+  /** Recon alone: the run's chunks are written and queued, not stored. */
+  const invokeRecon = (...bodies: unknown[]) => handler(sqsEvent(...bodies.map((b) => sqsRecord(b))), lambdaContext);
+  let delivered = 0;
+  /** The store queue's messages not delivered yet, each to the store consumer (one a batch, as on AWS). */
+  async function drainStore() {
+    for (let sent = sqs.bodiesTo('-store'); delivered < sent.length; sent = sqs.bodiesTo('-store')) {
+      const response = await storeHandler(sqsEvent(sqsRecord(sent[delivered++])), lambdaContext);
+      expect(response.batchItemFailures).toEqual([]);
+    }
+  }
+  /** Recon, then the store consumer on what it queued: the pipeline up to triage. */
+  const invoke = async (...bodies: unknown[]) => {
+    const response = await invokeRecon(...bodies);
+    await drainStore();
+    return response;
+  };
+  return {
+    objects,
+    invoke,
+    invokeRecon,
+    drainStore,
+    stored: () => sqs.bodiesTo('-store'),
+    triage,
+    requestRun,
+    exceptions,
+  };
 }
 
 describe('recon handler', () => {
@@ -126,7 +152,65 @@ describe('recon handler', () => {
     expect(run.Item).toMatchObject({
       status: 'COMPLETED',
       summary: { rows: { source: 20, target: 19 }, matched: 15, new: 5, triage_enqueued: 5 },
+      chunks_total: 1,
+      chunks_stored: 1,
     });
+  });
+
+  it('writes the findings in chunks under results/ and leaves the run STORING until they are stored', async () => {
+    const request = await env.requestRun('run-chunks', SOURCE, TARGET);
+
+    const response = await env.invokeRecon(request);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(env.stored()).toEqual([
+      {
+        run_id: 'run-chunks',
+        dataset: 'trades',
+        business_date: request.business_date,
+        bucket: 'tally-data',
+        key: 'results/run-chunks/part-00000.jsonl.gz',
+        chunk: 0,
+        findings: 5,
+      },
+    ]);
+    expect(env.objects.text('results/run-chunks/part-00000.jsonl.gz')).toBeDefined();
+    expect(await env.exceptions()).toHaveLength(0);
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-chunks' } }),
+    );
+    expect(run.Item).toMatchObject({ status: 'STORING', chunks_total: 1, lease_until: 0 });
+    expect(run.Item?.summary).toBeUndefined();
+
+    await env.drainStore();
+
+    expect(await env.exceptions()).toHaveLength(5);
+  });
+
+  it('re-queues the last chunk when its request returns to a run stored but not completed (a lost nudge)', async () => {
+    const request = await env.requestRun('run-nudge', SOURCE, TARGET);
+    await env.invokeRecon(request);
+    // Every chunk counted while the run was still RUNNING, and recon's own nudge never arrived.
+    await dynamo.doc.send(
+      new UpdateCommand({
+        TableName: dynamo.names.tables.runs,
+        Key: { run_id: 'run-nudge' },
+        UpdateExpression: 'SET chunks_stored = :one, stored_chunks = :chunks',
+        ExpressionAttributeValues: { ':one': 1, ':chunks': new Set([0]) },
+      }),
+    );
+
+    await env.invokeRecon(request);
+
+    expect(env.stored().map((m) => m.key)).toEqual([
+      'results/run-nudge/part-00000.jsonl.gz',
+      'results/run-nudge/part-00000.jsonl.gz',
+    ]);
+    await env.drainStore();
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-nudge' } }),
+    );
+    expect(run.Item?.status).toBe('COMPLETED');
   });
 
   it('does nothing on redelivery of a completed run', async () => {
@@ -135,6 +219,7 @@ describe('recon handler', () => {
 
     await env.invoke(request);
 
+    expect(env.stored()).toHaveLength(1);
     expect(env.triage()).toHaveLength(5);
     expect(await env.exceptions()).toHaveLength(5);
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InfraConfigError, loadInfraConfig, parseInfraConfig } from '../../infra/config.ts';
 import { MissingBundleError, locateBundles } from '../../infra/bundles.ts';
-import { ENV, QUEUES, VISIBILITY_TIMEOUT_FACTOR, resourceNames } from '../../functions/shared/resources.ts';
+import { ENV, FUNCTIONS, QUEUES, VISIBILITY_TIMEOUT_FACTOR, resourceNames } from '../../functions/shared/resources.ts';
 import { reconMemoryBudgetFor } from '../../infra/access.ts';
 import { resourcesOf, synth, FULL_CONFIG } from './synth.ts';
 
@@ -92,6 +92,21 @@ describe('recon settings from configuration', () => {
       /ephemeralStorageMb/,
     );
     expect(() => parseInfraConfig({ functions: { recon: { ephemeralStorageMb: 256 } } })).toThrow(/ephemeralStorageMb/);
+  });
+});
+
+describe('store concurrency', () => {
+  it("is a setting: the store consumer's event source takes functions.store.maxConcurrency", () => {
+    const out = synth({ ...FULL_CONFIG, functions: { store: { maxConcurrency: 20 } } });
+    try {
+      const store = resourcesOf(out.primary, 'aws_lambda_event_source_mapping')
+        .map(([, m]) => m)
+        .find((m) => String(m.function_name).includes('aws_lambda_function.store'));
+      expect(store?.scaling_config).toEqual({ maximum_concurrency: 20 });
+      expect(FUNCTIONS.store.maxConcurrency).not.toBe(20);
+    } finally {
+      out.cleanup();
+    }
   });
 });
 

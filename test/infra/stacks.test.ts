@@ -237,10 +237,14 @@ describe('data bucket', () => {
     }
   });
 
-  it('sends its events to EventBridge, expires processed and rejected files, and allows browser PUTs', () => {
+  it('sends its events to EventBridge, expires processed and rejected files and run results, and allows browser PUTs', () => {
     expect(only(out.primary, 'aws_s3_bucket_notification').eventbridge).toBe(true);
     const rules = only(out.primary, 'aws_s3_bucket_lifecycle_configuration').rule as Json[];
-    expect(rules.map((r) => r.filter[0].prefix)).toEqual(expect.arrayContaining(['processed/', 'rejected/']));
+    expect(rules.map((r) => r.filter[0].prefix)).toEqual(
+      expect.arrayContaining(['processed/', 'rejected/', 'results/']),
+    );
+    const results = rules.find((r) => r.filter[0].prefix === 'results/') as Json;
+    expect(results.expiration[0].days).toBe(out.config.retention.resultsDays);
     for (const r of rules) expect(r.status).toBe('Enabled');
     expect(only(out.primary, 'aws_s3_bucket_cors_configuration').cors_rule[0]).toMatchObject({
       allowed_methods: ['PUT'],
@@ -457,13 +461,13 @@ describe('grants per resource (issue 9)', () => {
     ]);
   });
 
-  it('recon and query-api may write the exceptions index, and no other index', () => {
+  it('store and query-api may write the exceptions index, and no other index', () => {
     const [, access] = resourcesOf(out.primary, 'aws_opensearchserverless_access_policy')[0] as [string, Json];
     const rules = JSON.parse(access.policy as string) as {
       Rules: { Resource: string[]; Permission: string[] }[];
       Principal: string[];
     }[];
-    for (const name of ['recon', 'query-api']) {
+    for (const name of ['store', 'query-api']) {
       const [, fn] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-${name}`, 'function_name');
       const rule = rules.find((r) => r.Principal.includes(fn.role as string));
       expect(rule?.Rules, name).toEqual([
@@ -476,9 +480,9 @@ describe('grants per resource (issue 9)', () => {
     }
   });
 
-  it('recon is told where the search collection and its exceptions index are (defect 1)', () => {
-    const [, recon] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-recon`, 'function_name');
-    expect(recon.environment.variables).toMatchObject({
+  it('store, which resolves what a run no longer finds, is told where the exceptions index is (defect 1)', () => {
+    const [, store] = named(out.primary, 'aws_lambda_function', `${out.config.prefix}-store`, 'function_name');
+    expect(store.environment.variables).toMatchObject({
       TALLY_VECTOR_STORE: 'opensearch',
       TALLY_OPENSEARCH_ENDPOINT: expect.stringMatching(
         /^\$\{aws_opensearchserverless_collection\.[^.]+\.collection_endpoint\}$/,
@@ -543,8 +547,8 @@ describe('DynamoDB', () => {
 
   it('the secondary creates no tables and points its functions at the replicas by name', () => {
     expect(resourcesOf(out.secondary, 'aws_dynamodb_table')).toEqual([]);
-    const [, recon] = named(out.secondary, 'aws_lambda_function', `${out.config.prefix}-recon`, 'function_name');
-    expect(recon.environment.variables.TALLY_EXCEPTIONS_TABLE).toBe(names().tables.exceptions);
+    const [, store] = named(out.secondary, 'aws_lambda_function', `${out.config.prefix}-store`, 'function_name');
+    expect(store.environment.variables.TALLY_EXCEPTIONS_TABLE).toBe(names().tables.exceptions);
   });
 
   it('the regional keys rotate; only the primary key is multi-region (replicated for the tables)', () => {
@@ -737,6 +741,7 @@ describe('function environments', () => {
       'ingest-worker': (await import('../../functions/ingest-worker/config.ts')).ingestConfig,
       recon: (await import('../../functions/recon/config.ts')).reconConfig,
       triage: (await import('../../functions/triage/config.ts')).triageConfig,
+      store: (await import('../../functions/store/config.ts')).storeConfig,
       'query-api': (await import('../../functions/query-api/config.ts')).queryApiConfig,
     };
     for (const [, stack] of regional()) {

@@ -59,6 +59,7 @@ const PHASES: readonly CrashPoint[] = [
   'ingest:recorded',
   'recon:claimed',
   'recon:storing',
+  'store:chunk',
   'triage:handled',
 ];
 
@@ -89,7 +90,7 @@ beforeAll(async () => {
       for (let job = jobs.shift(); job; job = jobs.shift()) await job();
     }),
   );
-}, 170_000);
+}, 240_000);
 
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

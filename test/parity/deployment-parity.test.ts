@@ -4,7 +4,8 @@
  * of its own with exactly the synthesised environment (references resolved as `terraform apply`
  * would, endpoints pointed at the emulators), from a read-only task root. A real input goes
  * through each: Object Created events (policies and uploads) through ingest-worker, the recon
- * requests it sends through recon, the triage requests recon sends through triage, and
+ * requests it sends through recon, the findings chunks recon writes and queues through store, the
+ * triage requests store sends through triage, and
  * health/uploads/list/get/PATCH/search/runs/queues/files/counts through query-api; then one poison message per
  * consumer. Every AWS call is recorded by the signing function and checked against the role's
  * policy (and the collection's data access policy); every granted action must have been called.
@@ -384,6 +385,7 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await uploadThroughApi(role, direct, 'target', TARGET);
   await deliver(role, 'ingest');
   expect(await deliver(role, 'recon'), 'recon requests').toBe(1);
+  expect(await deliver(role, 'store'), 'findings chunks').toBe(1);
   expect(await deliver(role, 'triage'), 'triage requests').toBeGreaterThan(0);
 
   await api(role, 'GET', '/health');
@@ -412,6 +414,7 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await uploadThroughApi(role, direct, 'target', CORRECTED_TARGET);
   await deliver(role, 'ingest');
   expect(await deliver(role, 'recon'), 'recon requests').toBe(1);
+  expect(await deliver(role, 'store'), 'findings chunks').toBe(1);
   await deliver(role, 'triage');
 
   // EventBridge delivers at least once: the same event again is a duplicate, nothing more.
@@ -435,7 +438,7 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   expect(await deliver(role, 'ingest'), 'the event the sweep re-sent').toBe(1);
 
   // A message no consumer can handle: each moves it to its DLQ at once, with why, and records it.
-  for (const queue of ['ingest', 'recon', 'triage'] as const) {
+  for (const queue of ['ingest', 'recon', 'store', 'triage'] as const) {
     await direct.sqs.send(new SendMessageCommand({ QueueUrl: queues[queue].main, MessageBody: '{"not":"a request"}' }));
     expect(await deliver(role, queue, true), `${queue} poison message: handled, not retried`).toBe(0);
     const dead = await direct.sqs.send(

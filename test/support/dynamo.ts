@@ -45,6 +45,7 @@ export async function startTestDynamo(): Promise<TestDynamo> {
     [ENV.idempotencyTable]: names.tables.idempotency,
     [ENV.reconQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-recon',
     [ENV.triageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-triage',
+    [ENV.storeQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-store',
   });
   const client = new DynamoDBClient({
     region: 'us-east-1',

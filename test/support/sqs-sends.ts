@@ -15,5 +15,11 @@ export function mockSqsSends() {
   return {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- message bodies are whatever the code under test sent
     bodies: (): any[] => sent.flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string))),
+    /** What was sent to the queue whose URL ends with `queue` (e.g. `-store`), parsed. */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+    bodiesTo: (queue: string): any[] =>
+      sent
+        .filter((s) => (s.QueueUrl ?? '').endsWith(queue))
+        .flatMap((s) => (s.Entries ?? []).map((e) => JSON.parse(e.MessageBody as string))),
   };
 }

@@ -46,6 +46,7 @@ const STATE_ATTRIBUTES = [
   'version',
   'resolved_by_system',
   'last_changed_run_id',
+  'run_id',
 ] as const satisfies readonly (keyof StoredException)[];
 
 /** Recon's view: change detection by state, brand-new records in batches, versioned changes. */

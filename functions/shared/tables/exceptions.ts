@@ -50,6 +50,8 @@ export interface StoredExceptionState {
   readonly version: number;
   readonly resolved_by_system?: boolean;
   readonly last_changed_run_id?: string;
+  /** The last run that found it (changed or not): a run's completion resolves the open ones it did not find. */
+  readonly run_id?: string;
 }
 
 export interface ExceptionChange {

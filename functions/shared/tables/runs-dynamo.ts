@@ -5,12 +5,12 @@ import { LeaseLostError } from '../lease.ts';
 import type { LeaseTerms } from './idempotency.ts';
 import { datasetDateKey } from '../keys.ts';
 import { RUN_RECORD_TYPE } from '../resources.ts';
-import { applied, updateExpression } from './dynamo-expressions.ts';
+import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type { IndexPage, IndexQuery } from './index-query.ts';
 import { queryIndexPage } from './index-query-dynamo.ts';
-import type { RunQueries, RunRecord, RunStore } from './runs.ts';
+import type { RunChunkStore, RunQueries, RunRecord, RunStore, StoreCounts, StoringUpdate } from './runs.ts';
 
-export class DynamoRunStore implements RunStore {
+export class DynamoRunStore implements RunStore, RunChunkStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   constructor(doc: DynamoDBDocumentClient, table: string) {
@@ -106,6 +106,77 @@ export class DynamoRunStore implements RunStore {
       ),
     );
     if (!done) throw new LeaseLostError(`run ${runId}`);
+  }
+
+  async startStoring(runId: string, owner: string, update: StoringUpdate): Promise<RunRecord> {
+    const parts = updateExpression({ set: { ...update, status: 'STORING', lease_until: 0 } });
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          ...parts,
+          ConditionExpression: '#fs = :running AND #fo = :owner',
+          ExpressionAttributeNames: { ...parts.ExpressionAttributeNames, '#fs': 'status', '#fo': 'lease_owner' },
+          ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':running': 'RUNNING', ':owner': owner },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as RunRecord;
+    } catch (error) {
+      if (isConditionFailure(error)) throw new LeaseLostError(`run ${runId}`);
+      throw error;
+    }
+  }
+
+  async markChunkStored(runId: string, chunk: number, counts: StoreCounts): Promise<RunRecord | undefined> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          // One update: the chunk's number joins the set and every count moves with it, or nothing does.
+          UpdateExpression:
+            'ADD stored_chunks :chunk, chunks_stored :one, stored_new :n, stored_changed :c, stored_unchanged :u, stored_triage :t',
+          ConditionExpression:
+            'attribute_exists(run_id) AND #s IN (:running, :storing) AND NOT contains(stored_chunks, :number)',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':chunk': new Set([chunk]),
+            ':number': chunk,
+            ':one': 1,
+            ':n': counts.new,
+            ':c': counts.changed,
+            ':u': counts.unchanged,
+            ':t': counts.triage_enqueued,
+            ':running': 'RUNNING',
+            ':storing': 'STORING',
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as RunRecord;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async complete(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<boolean> {
+    // The final summary carries the engine's: its copy kept while storing is dropped.
+    const parts = updateExpression({ set: update, ...(update.summary ? { remove: ['engine_summary'] } : {}) });
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          ...parts,
+          ConditionExpression: '#fs = :storing AND chunks_stored = chunks_total',
+          ExpressionAttributeNames: { ...parts.ExpressionAttributeNames, '#fs': 'status' },
+          ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':storing': 'STORING' },
+        }),
+      ),
+    );
   }
 }
 

@@ -4,7 +4,23 @@ import type { RunSummary } from '../types.ts';
 import type { LeaseTerms } from './idempotency.ts';
 import type { IndexPage, IndexQuery } from './index-query.ts';
 
-export type RunStatus = 'REQUESTED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'SUPERSEDED';
+/**
+ * REQUESTED -> RUNNING (recon holds the lease: the engine, chunks written and queued) -> STORING
+ * (every chunk queued, no lease: the store consumer writes them) -> COMPLETED once every chunk is
+ * stored. FAILED and SUPERSEDED end a run early.
+ */
+export type RunStatus = 'REQUESTED' | 'RUNNING' | 'STORING' | 'COMPLETED' | 'FAILED' | 'SUPERSEDED';
+
+/** What storing the findings did, summed over a run's chunks. */
+export interface StoreCounts {
+  readonly new: number;
+  readonly changed: number;
+  readonly unchanged: number;
+  readonly triage_enqueued: number;
+}
+
+/** The engine's summary of a run, kept on the run while its chunks are stored. */
+export type EngineSummary = RunSummary;
 
 export interface RunRecord {
   readonly run_id: string;
@@ -31,6 +47,27 @@ export interface RunRecord {
   readonly policy_version?: string;
   readonly policy_hash?: string;
   readonly error?: { code: string; message: string; line?: number; file?: string };
+  /** How many findings chunks the run has: set by recon once every chunk is written and queued. */
+  readonly chunks_total?: number;
+  /** How many of them are stored (each counted once: `stored_chunks`). */
+  readonly chunks_stored?: number;
+  /** The numbers of the stored chunks: a redelivered chunk is not counted twice. */
+  readonly stored_chunks?: Set<number>;
+  /** Per-chunk store counts, summed atomically as each chunk is marked stored. */
+  readonly stored_new?: number;
+  readonly stored_changed?: number;
+  readonly stored_unchanged?: number;
+  readonly stored_triage?: number;
+  /** The engine's summary while the chunks are stored; `summary` once the run completes. */
+  readonly engine_summary?: EngineSummary;
+}
+
+/** What recon records when its last chunk is queued: the run is STORING from then on. */
+export interface StoringUpdate {
+  readonly chunks_total: number;
+  readonly engine_summary: EngineSummary;
+  readonly policy_version: string;
+  readonly policy_hash: string;
 }
 
 /** What ingest (request) and recon (claim, finish) do with a run. */
@@ -46,6 +83,24 @@ export interface RunStore {
   release(runId: string, owner: string): Promise<void>;
   /** Records the outcome; throws LeaseLostError when another worker has taken the run over. */
   finish(runId: string, owner: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<void>;
+  /**
+   * RUNNING (the owner's) -> STORING with the chunk count, lease given up: from here the store
+   * consumer completes the run. Returns the run as it is now (chunks already stored included);
+   * throws LeaseLostError when another worker has taken the run over.
+   */
+  startStoring(runId: string, owner: string, update: StoringUpdate): Promise<RunRecord>;
+}
+
+/** What the store consumer does with a run: count its chunks, complete it. */
+export interface RunChunkStore {
+  get(runId: string): Promise<RunRecord | undefined>;
+  /**
+   * Counts the chunk stored and adds its counts, once: returns the run as it is now, or undefined
+   * when the chunk was already counted or the run is no longer RUNNING or STORING.
+   */
+  markChunkStored(runId: string, chunk: number, counts: StoreCounts): Promise<RunRecord | undefined>;
+  /** STORING with every chunk stored -> `update.status`; false when the run is not (or no longer) that. */
+  complete(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<boolean>;
 }
 
 /** What the query API reads of runs. */

@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, fetchReport, fileErrorText, reportUrl, SIDES, type Page, type Run } from '../api.ts';
 import { tookText } from '../run-timing.ts';
+import { storingText } from '../run-progress.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 
 /**
@@ -108,7 +109,9 @@ export function RunSummary({ run }: { run: Run }) {
         {run.error.code}: {run.error.message}
       </p>
     ) : (
-      <span class="muted">no summary yet</span>
+      <span class="muted" data-testid="run-progress">
+        {storingText(run) ?? 'no summary yet'}
+      </span>
     );
   const exceptions = Object.entries(s.exceptions);
   return (

@@ -1,0 +1,57 @@
+/** Store Lambda: SQS store requests (one findings chunk each) -> storeChunk. */
+import type { SQSRecord } from 'aws-lambda';
+import { createAwsClients } from '../shared/adapters/clients.ts';
+import { S3ChunkObjects } from '../shared/adapters/s3-results.ts';
+import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { BusinessMetrics } from '../shared/metrics.ts';
+import { storeRequestSchema } from '../shared/messages.ts';
+import { ENV } from '../shared/resources.ts';
+import { createVectorIndex } from '../shared/search/factory.ts';
+import { consumedQueue, consumerDeps, createSqsHandler, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
+import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
+import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
+import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
+import { storeConfig } from './config.ts';
+import { storeChunk, type CompletionOutcome, type StoreDeps } from './store.ts';
+
+const logger = createLogger('store');
+
+export function defaultDeps(): StoreDeps & SqsConsumerDeps {
+  const config = storeConfig();
+  const aws = createAwsClients({ s3ForcePathStyle: config[ENV.s3ForcePathStyle] });
+  return {
+    chunks: new S3ChunkObjects(aws.s3),
+    files: new DynamoFileStore(aws.dynamo, config[ENV.filesTable]),
+    runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
+    exceptions: new DynamoExceptionStore(aws.dynamo, config[ENV.exceptionsTable]),
+    triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
+    exceptionsIndex: createVectorIndex('exceptions'),
+    now: Date.now,
+    ...consumerDeps(
+      aws,
+      { failuresTable: config[ENV.failuresTable], deadLetterQueueUrl: config[ENV.deadLetterQueueUrl] },
+      { service: 'store', queue: consumedQueue('store') },
+    ),
+  };
+}
+
+export function createHandler(makeDeps: () => StoreDeps & SqsConsumerDeps = defaultDeps) {
+  return createSqsHandler(logger, makeDeps, async (record: SQSRecord, deps) => {
+    const request = parseBody(record, storeRequestSchema);
+    logger.appendKeys({ runId: request.run_id, chunk: request.chunk });
+    const outcome = await storeChunk(request, deps);
+    if (outcome.outcome !== 'SKIPPED' && outcome.completion) countCompletion(outcome.completion, deps.metrics);
+    logger.info('chunk handled', { messageId: record.messageId, key: request.key, result: outcome });
+  });
+}
+
+/** Business counts of a run this consumer completed (the run's exceptions are counted once, here). */
+export function countCompletion(completion: CompletionOutcome, metrics: BusinessMetrics | undefined): void {
+  if (completion.outcome !== 'COMPLETED') return;
+  metrics?.count('runsCompleted');
+  for (const [type, n] of Object.entries(completion.exceptions)) metrics?.count('exceptions', n ?? 0, type);
+  metrics?.count('rowsRejected', completion.exceptions.INVALID_RECORD ?? 0);
+}
+
+export const handler = createHandler();
