@@ -4,7 +4,7 @@
  * completion that resolves what the run no longer found — whoever sees the last chunk counted.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { writeChunks } from '../../functions/recon/chunks.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
 import type { StoreRequest, TriageRequest } from '../../functions/shared/messages.ts';
@@ -127,11 +127,12 @@ async function setup(findings = Array.from({ length: 12 }, (_, i) => finding(i))
   const stored = async () =>
     (
       await dynamo.doc.send(
-        new QueryCommand({
+        // The base table itself (the indexes are sharded): every item of the dataset-day.
+        new ScanCommand({
           TableName: dynamo.names.tables.exceptions,
-          IndexName: 'by_dataset_date',
-          KeyConditionExpression: 'dataset_date = :d',
+          FilterExpression: 'dataset_date = :d',
           ExpressionAttributeValues: { ':d': `trades#${date}` },
+          ConsistentRead: true,
         }),
       )
     ).Items ?? [];

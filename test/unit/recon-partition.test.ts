@@ -327,7 +327,7 @@ describe('the memory budget', () => {
 
   it("is read from the recon function's environment, with the temp dir, and refused when not a positive integer", () => {
     const env = {
-      [ENV.triageQueueUrl]: 'q',
+      [ENV.storeQueueUrl]: 'q',
       [ENV.filesTable]: 'f',
       [ENV.runsTable]: 'r',
       [ENV.exceptionsTable]: 'e',
