@@ -6,7 +6,8 @@
  * its lease (short, renewed by a heartbeat while the run goes on) and converges on the same
  * records (ids are stable, writes are conditional).
  */
-import { reconcile, ReconInputError, type Finding } from './engine.ts';
+import { ReconInputError, type Finding } from './engine.ts';
+import { chooseEngine, fileSizes, type Reconciler } from './engine-choice.ts';
 import { findingHash, toExceptionRecord } from './exception-record.ts';
 import { exceptionId } from '../shared/keys.ts';
 import { INITIAL_STATUS, reconReopens, reconResolves } from '../shared/exception-lifecycle.ts';
@@ -42,6 +43,8 @@ export interface ReconRunDeps {
   readonly newLeaseOwner: () => string;
   /** Where a failed renewal is reported (it is retried at the next beat). */
   readonly onHeartbeatError?: (error: unknown) => void;
+  /** The SQL engine for runs above the policy's `engine.large_above_bytes` (engine-choice.ts). */
+  readonly sqlEngine?: Reconciler;
 }
 
 export type ReconRunOutcome =
@@ -111,9 +114,14 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     });
     return { outcome: 'FAILED', code: 'NO_POLICY', message };
   }
+  const engine = chooseEngine(
+    policy,
+    await fileSizes(deps.files, request.dataset, request.business_date),
+    deps.sqlEngine,
+  );
   let result;
   try {
-    result = await reconcile(
+    result = await engine.reconcile(
       { name: `s3://${request.source.bucket}/${request.source.key}`, stream: await deps.objects.read(request.source) },
       { name: `s3://${request.target.bucket}/${request.target.key}`, stream: await deps.objects.read(request.target) },
       policy,

@@ -23,7 +23,7 @@ import { amountSpec, type FieldSpec, type ReconPolicy, type DateFormat } from '.
 import type { ExceptionType, Side } from '../../shared/types.ts';
 import { ControlTotals } from '../control-totals.ts';
 import { MAX_FIELD_CHARS } from '../side-loader.ts';
-import { DECIMAL_SCALE, DECIMAL_TYPE, type Dialect, type JsonPair } from './dialect.ts';
+import { DECIMAL_INTEGER_DIGITS, DECIMAL_SCALE, DECIMAL_TYPE, type Dialect, type JsonPair } from './dialect.ts';
 
 /** Extra fields beyond the header a raw relation carries (a row with more is a structural reject). */
 export const EXTRA_FIELDS = 8;
@@ -116,13 +116,19 @@ export function compileRecon(
     const stage2 = `SELECT *, ${parts.join(', ')} FROM (${stage1}) r1`;
 
     // Stage 3: the reason a row is invalid, in the order the engine checks.
+    // The engine's CSV reader flags a NUL byte as damage to its record (JSON may escape one).
+    const nul =
+      policy.sides[side].format === 'csv'
+        ? `strpos(concat_ws(chr(1), ${[...cols('c', n), ...cols('x', EXTRA_FIELDS, 1)].map((c) => `coalesce(${c}, '')`).join(', ')}), chr(0)) > 0`
+        : 'false';
     const reasons: string[] = [
       `WHEN bad IS NOT NULL THEN bad`,
+      `WHEN ${nul} THEN 'record contains a NUL byte'`,
       `WHEN nf = ${n} AND longest > ${MAX_FIELD_CHARS} THEN ${lit(`a field is longer than ${MAX_FIELD_CHARS} characters`)}`,
       `WHEN nf <> ${n} THEN ${lit(`expected ${n} fields, found `)} || CAST(nf AS VARCHAR)`,
       ...policy.keys.map((_, i) => `WHEN kt${i} = '' THEN ${lit(`key column ${policy.keyColumns[i]} is empty`)}`),
     ];
-    const keyOk = `(bad IS NULL AND nf = ${n} AND NOT longest > ${MAX_FIELD_CHARS}${policy.keys.map((_, i) => ` AND kt${i} <> ''`).join('')})`;
+    const keyOk = `(bad IS NULL AND NOT ${nul} AND nf = ${n} AND NOT longest > ${MAX_FIELD_CHARS}${policy.keys.map((_, i) => ` AND kt${i} <> ''`).join('')})`;
     if (amount !== undefined) {
       const j = fields.indexOf(amount);
       reasons.push(`WHEN fp${j} IS NOT NULL THEN ${lit(`${amount.field}: `)} || fp${j}`);
@@ -180,11 +186,16 @@ export function compileRecon(
         scale = `greatest(s.fs${j}, t.fs${j})`;
         const mag = `abs(t.fv${j} - s.fv${j})`;
         const { absolute, relative } = f.tolerance;
+        const larger = `greatest(abs(s.fv${j}), abs(t.fv${j}))`;
+        // |d| <= abs + rel * max(|s|, |t|), exactly: (|d| - abs) * 10^r <= units(rel) * max(|s|, |t|).
+        // Those products can overflow DECIMAL(38) for huge values: then by doubles, where a
+        // difference that large is nowhere near the bound.
+        const exact = `(${mag} - ${dec(absolute)}) * CAST(${lit(`1${'0'.repeat(relative.scale)}`)} AS DECIMAL(38, 0)) <= CAST(${lit(relative.units.toString())} AS DECIMAL(38, 0)) * ${larger}`;
+        const approximate = `CAST(${mag} AS DOUBLE) <= CAST(${dec(absolute)} AS DOUBLE) + ${Number(formatDecimal(relative))} * CAST(${larger} AS DOUBLE)`;
         const within =
           relative.units === 0n
             ? `${mag} <= ${dec(absolute)}`
-            : // |d| <= abs + rel * max(|s|, |t|), exactly: (|d| - abs) * 10^r <= units(rel) * max(|s|, |t|)
-              `(${mag} - ${dec(absolute)}) * CAST(${lit(`1${'0'.repeat(relative.scale)}`)} AS DECIMAL(38, 0)) <= CAST(${lit(relative.units.toString())} AS DECIMAL(38, 0)) * greatest(abs(s.fv${j}), abs(t.fv${j}))`;
+            : `${mag} <= ${dec(absolute)} OR coalesce(${d.tryOrNull(exact)}, ${approximate})`;
         kind = `CASE WHEN ${empty} THEN ${emptyKind} WHEN s.fv${j} = t.fv${j} THEN 'E' WHEN ${within} THEN 'W' ELSE 'B' END`;
         break;
       }
@@ -381,7 +392,7 @@ export function compileRecon(
             (f, j) => `SELECT ${lit(f.field)} AS field,
       count(*) FILTER (WHERE kind${j} <> 'E') AS unequal,
       count(*) FILTER (WHERE kind${j} = 'W') AS within,
-      ${d.argMax(fmtAbs(j), `abs(delta${j})`)} FILTER (WHERE kind${j} <> 'E' AND delta${j} IS NOT NULL) AS largest
+      (SELECT ${fmtAbs(j)} FROM cmp WHERE kind${j} <> 'E' AND delta${j} IS NOT NULL ORDER BY abs(delta${j}) DESC, s_rec LIMIT 1) AS largest
       FROM cmp`,
           )
           .join('\nUNION ALL\n');
@@ -556,7 +567,7 @@ function decimalColumns(t: string, j: number, sep: '.' | ',', noun: string, d: D
   const frac = `CASE WHEN strpos(${body}, '.') > 0 THEN substr(${body}, strpos(${body}, '.') + 1) ELSE '' END`;
   const negative = `(${paren} OR substr(${inner}, 1, 1) = '-')`;
   const digits = `(length(${intPart}) + length(${frac}))`;
-  const fits = `(length(${frac}) <= ${DECIMAL_SCALE} AND length(ltrim(${intPart}, '0')) <= ${38 - DECIMAL_SCALE})`;
+  const fits = `(length(${frac}) <= ${DECIMAL_SCALE} AND length(ltrim(${intPart}, '0')) <= ${DECIMAL_INTEGER_DIGITS})`;
   const quoted = `'"' || ${t} || '"'`;
   const example =
     sep === ',' ? '(expected e.g. 1250,50, -300, "1.250,50")' : '(expected e.g. 1250.50, -300, "1,250.50")';
@@ -581,7 +592,11 @@ function decimalColumns(t: string, j: number, sep: '.' | ',', noun: string, d: D
 export interface RawOptions {
   /** The record's ordinal in file order (DuckDB: `rowid + 1` of the table read; Athena has none). */
   readonly ordinal: string;
-  /** The reader's structural rejects: a relation of `line_no`, `reason`, `line_text`. */
+  /**
+   * The reader's structural rejects: a relation of `line_no`, `reason` (NULL when the record only
+   * has too many fields) and `line_text`, the record's raw text, split here into fields as the
+   * engine's reader splits a damaged record (a quoted part unquoted, the text after it kept).
+   */
   readonly rejects?: string;
   /** Every record has every column (Parquet): NULL is an empty value, not a missing field. */
   readonly fixedWidth?: boolean;
@@ -591,15 +606,24 @@ export interface RawOptions {
  * A side's raw relation from a relation of `n + EXTRA_FIELDS` text columns `c0…`, `x1…` (NULL
  * where a record has no such field, unless `fixedWidth`).
  */
-export function rawFromColumns(relation: string, n: number, options: RawOptions): string {
+export function rawFromColumns(relation: string, n: number, options: RawOptions, d: Dialect, delimiter = ','): string {
   const extras = cols('x', EXTRA_FIELDS, 1);
   const all = [...cols('c', n), ...extras];
   const nf = options.fixedWidth ? `${n}` : all.map((c) => `(CASE WHEN ${c} IS NULL THEN 0 ELSE 1 END)`).join(' + ');
-  const fields = options.fixedWidth ? [...cols('c', n).map((c) => `coalesce(${c}, '') AS ${c}`), ...extras] : all;
-  const rows = `SELECT ${options.ordinal} AS rec, ${fields.join(', ')}, ${nf} AS nf, CAST(NULL AS VARCHAR) AS bad, CAST(NULL AS VARCHAR) AS line_text FROM ${relation}`;
+  const fields = options.fixedWidth ? [...cols('c', n).map((c) => `coalesce(${c}, '')`), ...extras] : all;
+  const rows = `SELECT ${options.ordinal} AS rec, ${fields.map((f, i) => `${f} AS ${all[i]}`).join(', ')}, ${nf} AS nf, CAST(NULL AS VARCHAR) AS bad, CAST(NULL AS VARCHAR) AS line_text FROM ${relation}`;
   if (options.rejects === undefined) return rows;
+  const dl = reEscape(delimiter);
+  const field = `(?:^|${dl})(("(?:[^"]|"")*")?([^${dl}]*))`;
+  const quoted = d.extractAll('line_text', field, 2);
+  const rest = d.extractAll('line_text', field, 3);
+  const value = (i: number) => {
+    const q = d.element('q', i);
+    return `CASE WHEN ${d.cardinality('q')} < ${i} THEN NULL ELSE replace(substr(coalesce(${q}, ''), 2, greatest(length(coalesce(${q}, '')) - 2, 0)), '""', '"') || coalesce(${d.element('r', i)}, '') END`;
+  };
   // Rejects come after every read record: they never are a key's first row (their key is unread).
-  return `${rows} UNION ALL SELECT 1000000000000 + line_no AS rec, ${all.map(() => 'CAST(NULL AS VARCHAR)').join(', ')}, 0 AS nf, reason AS bad, line_text FROM ${options.rejects}`;
+  return `${rows} UNION ALL SELECT 1000000000000 + line_no AS rec, ${all.map((c, i) => `${value(i + 1)} AS ${c}`).join(', ')}, ${d.cardinality('q')} AS nf, reason AS bad, CAST(NULL AS VARCHAR) AS line_text
+    FROM (SELECT line_no, reason, ${quoted} AS q, ${rest} AS r FROM ${options.rejects}) rj`;
 }
 
 /**
@@ -608,15 +632,36 @@ export function rawFromColumns(relation: string, n: number, options: RawOptions)
  * reads them (strings unescaped, numbers by their text, booleans as `true`/`false`, null as empty).
  */
 export function rawFromJsonLines(relation: string, header: readonly string[], ordinal: string, d: Dialect): string {
-  const values = header.map((h, i) => {
+  const lexemes = header.map((h, i) => {
     const pattern = `[{,]\\s*"\\s*(?i:${reEscape(h)})\\s*"\\s*:\\s*("(?:[^"\\\\]|\\\\.)*"|[-0-9][-+0-9.eE]*|true|false|null|\\{[^{}]*\\}|\\[[^\\[\\]]*\\])`;
-    const lexeme = `regexp_extract(line, ${d.literal(pattern)}, 1)`;
-    return `CASE WHEN NOT ok THEN NULL WHEN ${lexeme} LIKE '"%' THEN ${d.jsonStringValue(lexeme)} WHEN ${lexeme} = 'null' THEN '' ELSE coalesce(${lexeme}, '') END AS c${i}`;
+    return `CASE WHEN ok THEN coalesce(regexp_extract(line, ${d.literal(pattern)}, 1), '') END AS lx${i}`;
   });
+  const values = header.map(
+    (_, i) =>
+      `CASE WHEN lx${i} LIKE '"%' THEN ${d.jsonStringValue(`lx${i}`)} WHEN lx${i} = 'null' THEN '' WHEN ${d.fullMatch(`lx${i}`, EXPONENT)} THEN ${plainNumberSql(`lx${i}`)} ELSE lx${i} END AS c${i}`,
+  );
   return `SELECT rec, ${values.join(', ')}, ${cols('x', EXTRA_FIELDS, 1)
     .map((x) => `CAST(NULL AS VARCHAR) AS ${x}`)
     .join(', ')}, ${header.length} AS nf,
     CASE WHEN ok THEN NULL WHEN json_ok THEN 'line is not a JSON object; expected one object per line' ELSE 'line is not valid JSON' END AS bad,
     CASE WHEN ok THEN NULL ELSE line END AS line_text
-    FROM (SELECT *, ${d.isJsonObject('line')} AS ok, ${d.isJsonValue('line')} AS json_ok FROM (SELECT ${ordinal} AS rec, line FROM ${relation} WHERE ${d.trim('line')} <> '') l0) l`;
+    FROM (SELECT *, ${lexemes.join(', ')}
+      FROM (SELECT *, ${d.isJsonObject('line')} AS ok, ${d.isJsonValue('line')} AS json_ok
+        FROM (SELECT ${ordinal} AS rec, line FROM ${relation} WHERE ${d.trim('line')} <> '') l0) l1) l2`;
+}
+
+const EXPONENT = '-?[0-9]+(\\.[0-9]+)?[eE][+-]?[0-9]+';
+
+/** A JSON number with an exponent as plain decimal text, digit for digit (as `plainNumberText`). */
+function plainNumberSql(lexeme: string): string {
+  const part = (group: number) =>
+    `regexp_extract(${lexeme}, '^-?([0-9]+)(?:\\.([0-9]+))?[eE]([+-]?[0-9]+)$', ${group})`;
+  const int = part(1);
+  const digits = `(${int} || coalesce(${part(2)}, ''))`;
+  const point = `(length(${int}) + CAST(replace(${part(3)}, '+', '') AS INTEGER))`;
+  const all = `CASE WHEN ${point} <= 0 THEN lpad('', CAST(1 - ${point} AS INTEGER), '0') || ${digits} WHEN ${point} > length(${digits}) THEN ${digits} || lpad('', CAST(${point} - length(${digits}) AS INTEGER), '0') ELSE ${digits} END`;
+  const at = `greatest(${point}, 1)`;
+  const whole = `ltrim(substr(${all}, 1, ${at}), '0')`;
+  const fraction = `substr(${all}, ${at} + 1)`;
+  return `(CASE WHEN ${lexeme} LIKE '-%' THEN '-' ELSE '' END) || (CASE WHEN ${whole} = '' THEN '0' ELSE ${whole} END) || (CASE WHEN ${fraction} = '' THEN '' ELSE '.' || ${fraction} END)`;
 }

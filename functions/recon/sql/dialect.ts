@@ -9,8 +9,14 @@
  * `substr`, `length`, `concat_ws`, `chr`, `lpad`, FULL OUTER JOIN.
  */
 
-/** Working type of every decimal value: exact, 38 digits of which DECIMAL_SCALE after the point. */
-export const DECIMAL_SCALE = 12;
+/**
+ * Working type of every decimal value: exact, 38 digits of which DECIMAL_SCALE after the point.
+ * A value may use DECIMAL_INTEGER_DIGITS before it, one fewer than the type holds, so the
+ * difference of any two values fits too. 17 decimals hold a double's text (0.30000000000000004);
+ * 20 integer digits hold any amount of money.
+ */
+export const DECIMAL_SCALE = 17;
+export const DECIMAL_INTEGER_DIGITS = 38 - DECIMAL_SCALE - 1;
 export const DECIMAL_TYPE = `DECIMAL(38, ${DECIMAL_SCALE})`;
 
 /** The characters JavaScript's `String.prototype.trim` removes (what the in-memory engine trims). */
@@ -38,8 +44,14 @@ export interface Dialect {
   isJsonValue(sql: string): string;
   /** A JSON array text of the non-NULL JSON texts among `items`. */
   jsonArrayOfPresent(items: readonly string[]): string;
-  /** The value of `value` on the row where `by` is largest. */
-  argMax(value: string, by: string): string;
+  /** `sql`, or NULL where evaluating it fails (an overflow). */
+  tryOrNull(sql: string): string;
+  /** All matches of `pattern` in `sql`, capture group `group` of each: an array. */
+  extractAll(sql: string, pattern: string, group: number): string;
+  /** Element `i` (1-based SQL) of an array, NULL beyond its end. */
+  element(array: string, i: number): string;
+  /** An array's length. */
+  cardinality(array: string): string;
   /** A JSON string value's text from a JSON text holding just that string (e.g. `"a\\"b"`). */
   jsonStringValue(sql: string): string;
 }
@@ -64,7 +76,10 @@ export const duckdb: Dialect = {
     items.length === 0
       ? `'[]'`
       : `CAST(to_json(list_transform(list_filter([${items.join(', ')}], lambda x: x IS NOT NULL), lambda x: CAST(x AS JSON))) AS VARCHAR)`,
-  argMax: (value, by) => `arg_max(${value}, ${by})`,
+  tryOrNull: (sql) => `try(${sql})`,
+  extractAll: (sql, pattern, group) => `regexp_extract_all(${sql}, ${literal(pattern)}, ${group})`,
+  element: (array, i) => `${array}[${i}]`,
+  cardinality: (array) => `len(${array})`,
   jsonStringValue: (sql) => `json_extract_string(${sql}, '$')`,
 };
 
@@ -87,6 +102,9 @@ export const trino: Dialect = {
       : `json_format(CAST(transform(filter(ARRAY[${items.join(', ')}], x -> x IS NOT NULL), x -> json_parse(x)) AS JSON))`,
   isJsonObject: (sql) => `coalesce(try(json_parse(${sql}) IS NOT NULL AND substr(ltrim(${sql}), 1, 1) = '{'), false)`,
   isJsonValue: (sql) => `(try(json_parse(${sql})) IS NOT NULL)`,
-  argMax: (value, by) => `max_by(${value}, ${by})`,
+  tryOrNull: (sql) => `try(${sql})`,
+  extractAll: (sql, pattern, group) => `regexp_extract_all(${sql}, ${literal(pattern)}, ${group})`,
+  element: (array, i) => `element_at(${array}, ${i})`,
+  cardinality: (array) => `cardinality(${array})`,
   jsonStringValue: (sql) => `json_extract_scalar(${sql}, '$')`,
 };

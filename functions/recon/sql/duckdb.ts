@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ReconInputError } from '../../shared/extract.ts';
 import type { ReconPolicy } from '../../shared/policy.ts';
 import type { Side } from '../../shared/types.ts';
@@ -56,11 +56,7 @@ export async function reconcileSql(
 ): Promise<ReconResult> {
   const started = performance.now();
   const work = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'tally-sql-'));
-  const { DuckDBInstance } = await import('@duckdb/node-api');
-  const instance = await DuckDBInstance.create(':memory:', {
-    temp_directory: join(work, 'spill'),
-    ...(options.memoryLimit === undefined ? {} : { memory_limit: options.memoryLimit }),
-  });
+  const instance = await instanceFor(options);
   const db = await instance.connect();
   try {
     const files = {
@@ -87,9 +83,30 @@ export async function reconcileSql(
     return { findings, summary };
   } finally {
     db.closeSync();
-    instance.closeSync();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+const instances = new Map<string, Promise<DuckDBInstance>>();
+
+/**
+ * One DuckDB instance per process and settings (a run gets its own connection, and its tables are
+ * temporary to it): opening an instance costs more than a small run.
+ */
+function instanceFor(options: SqlReconOptions): Promise<DuckDBInstance> {
+  const spill = join(options.tmpDir ?? tmpdir(), 'tally-duckdb-spill');
+  const id = `${spill}\0${options.memoryLimit ?? ''}`;
+  let instance = instances.get(id);
+  if (instance === undefined) {
+    instance = import('@duckdb/node-api').then(({ DuckDBInstance }) =>
+      DuckDBInstance.create(':memory:', {
+        temp_directory: spill,
+        ...(options.memoryLimit === undefined ? {} : { memory_limit: options.memoryLimit }),
+      }),
+    );
+    instances.set(id, instance);
+  }
+  return instance;
 }
 
 /** A finding as the SQL wrote it: a JSON object in the `Finding` shape. */
@@ -137,13 +154,18 @@ async function loadRaw(
       const described = await rows(db, `DESCRIBE SELECT * FROM read_parquet(${lit(path)})`);
       const names = described.map((r) => r.column_name as string);
       const header = checkParquetColumns(names, name, policy, side);
-      const columns = names.map((c, i) => `CAST(${ident(c)} AS VARCHAR) AS c${i}`);
+      // Doubles as their shortest text without a trailing ".0" (the engine's doubleText).
+      const columns = described.map((r, i) =>
+        /^(DOUBLE|FLOAT|REAL)$/.test(String(r.column_type))
+          ? `regexp_replace(CAST(${ident(names[i] as string)} AS VARCHAR), '\\.0$', '') AS c${i}`
+          : `CAST(${ident(names[i] as string)} AS VARCHAR) AS c${i}`,
+      );
       const extras = Array.from({ length: EXTRA_FIELDS }, (_, i) => `CAST(NULL AS VARCHAR) AS x${i + 1}`);
       await db.run(
         `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT ${[...columns, ...extras].join(', ')} FROM read_parquet(${lit(path)})`,
       );
       await db.run(
-        `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, names.length, { ordinal: 'rowid + 1', fixedWidth: true })}`,
+        `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, names.length, { ordinal: 'rowid + 1', fixedWidth: true }, dialect)}`,
       );
       return header;
     }
@@ -163,13 +185,27 @@ async function loadRaw(
     ];
     const read = `read_csv(${lit(path)}, header = true, columns = {${columns.join(', ')}}, delim = ${lit(options.delimiter)}, quote = '"', escape = '"', null_padding = true, nullstr = ${lit(NO_NULL)}, strict_mode = true, auto_detect = false, store_rejects = true, rejects_table = '${p}_rejects', rejects_scan = '${p}_scans', encoding = ${lit(options.encoding)}, compression = ${lit(compression)}, max_line_size = 67108864)`;
     await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`);
+    // A quote never closed runs to the end of the file: the engine refuses such a file.
+    const unclosed = await rows(
+      db,
+      `SELECT line FROM ${p}_rejects WHERE error_type = 'UNQUOTED VALUE' AND (length(csv_line) - length(replace(csv_line, '"', ''))) % 2 = 1 ORDER BY line LIMIT 1`,
+    );
+    if (unclosed[0] !== undefined)
+      throw new ReconInputError(
+        'CSV_UNCLOSED_QUOTE',
+        name,
+        `quoted field opened on line ${unclosed[0].line} is never closed`,
+        Number(unclosed[0].line),
+      );
     // One reject per record (DuckDB may list a record under several errors).
     const rejects = `(SELECT line AS line_no, any_value(csv_line) AS line_text,
-        CASE WHEN bool_or(error_type = 'TOO MANY COLUMNS') THEN ${lit(`expected ${n} fields, found more than ${n + EXTRA_FIELDS}`)}
+        CASE WHEN bool_or(error_type = 'UNQUOTED VALUE')
+             THEN 'unexpected text after a closing quote in field ' || CAST(min(column_idx) FILTER (WHERE error_type = 'UNQUOTED VALUE') AS VARCHAR)
+             WHEN bool_and(error_type = 'TOO MANY COLUMNS') THEN NULL
              ELSE 'record is damaged: ' || any_value(error_message) END AS reason
         FROM ${p}_rejects GROUP BY line)`;
     await db.run(
-      `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, n, { ordinal: 'rowid + 1', rejects })}`,
+      `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, n, { ordinal: 'rowid + 1', rejects }, dialect, options.delimiter)}`,
     );
     return header;
   } catch (error) {
