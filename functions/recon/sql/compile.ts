@@ -70,7 +70,6 @@ export interface SummaryCounts {
   matched: number;
 }
 
-const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 const SIDES: readonly Side[] = ['source', 'target'];
 const P: Record<Side, 's' | 't'> = { source: 's', target: 't' };
 
@@ -110,10 +109,15 @@ export function compileRecon(
     const stage1 = `SELECT *, ${trimmed.join(', ')}, ${longest} AS longest FROM ${p}_raw`;
 
     // Stage 2: decimal pieces, normalised keys, typed values.
-    const parts: string[] = [];
-    policy.keys.forEach((k, i) => parts.push(`${normalized(`kt${i}`, k.normalize)} AS k${i}`));
-    fields.forEach((f, j) => parts.push(...typedColumns(f, j, side, sep, f === amount ? 'amount' : 'value', d)));
-    const stage2 = `SELECT *, ${parts.join(', ')} FROM (${stage1}) r1`;
+    // Computed in levels, each reading the columns of the one before: a value is named once and
+    // read by name, so no expression is repeated (DuckDB plans large repeated CASEs slowly).
+    const levels: string[][] = Array.from({ length: LEVELS }, () => []);
+    policy.keys.forEach((k, i) => levels[0]?.push(`${normalized(`kt${i}`, k.normalize)} AS k${i}`));
+    fields.forEach((f, j) => typedColumns(f, j, side, sep, f === amount ? 'amount' : 'value', d, levels));
+    const stage2 = levels.reduce(
+      (from, columns, i) => (columns.length === 0 ? from : `SELECT *, ${columns.join(', ')} FROM (${from}) l${i}`),
+      stage1,
+    );
 
     // Stage 3: the reason a row is invalid, in the order the engine checks.
     // The engine's CSV reader flags a NUL byte as damage to its record (JSON may escape one).
@@ -484,10 +488,13 @@ function normalized(sql: string, normalize: readonly string[]): string {
   return v;
 }
 
+/** Levels of a side's typed columns (see stage 2). */
+const LEVELS = 6;
+
 /**
- * Field `j`'s typed columns on a side: `fv{j}` the comparable value (text normalised and mapped
- * through its equivalents; DECIMAL; DATE; DECIMAL(38, 0)), `fs{j}` a decimal's scale as written,
- * `fp{j}` why a non-empty value cannot be read (NULL when it can).
+ * Field `j`'s typed columns on a side, added to `levels`: `fv{j}` the comparable value (text
+ * normalised and mapped through its equivalents; DECIMAL; DATE; DECIMAL(38, 0)), `fs{j}` a
+ * decimal's scale as written, `fp{j}` why a non-empty value cannot be read (NULL when it can).
  */
 function typedColumns(
   f: FieldSpec,
@@ -496,34 +503,48 @@ function typedColumns(
   sep: '.' | ',',
   noun: 'amount' | 'value',
   d: Dialect,
-): string[] {
+  levels: string[][],
+): void {
   const t = `ft${j}`;
   const lit = d.literal;
+  const at = (level: number, ...columns: string[]) => levels[level]?.push(...columns);
   switch (f.type) {
     case 'text': {
       const norm = normalized(t, f.normalize);
-      if (f.equivalents === undefined || f.equivalents.size === 0)
-        return [`${norm} AS fv${j}`, `NULL AS fs${j}`, `NULL AS fp${j}`];
+      if (f.equivalents === undefined || f.equivalents.size === 0) {
+        at(0, `${norm} AS fv${j}`, `NULL AS fs${j}`, `NULL AS fp${j}`);
+        return;
+      }
       const whens = [...f.equivalents].map(([from, to]) => `WHEN ${lit(from)} THEN ${lit(to)}`).join(' ');
-      return [`CASE ${norm} ${whens} ELSE ${norm} END AS fv${j}`, `NULL AS fs${j}`, `NULL AS fp${j}`];
+      at(0, `${norm} AS fn${j}`);
+      at(1, `CASE fn${j} ${whens} ELSE fn${j} END AS fv${j}`, `NULL AS fs${j}`, `NULL AS fp${j}`);
+      return;
     }
     case 'decimal':
-      return decimalColumns(t, j, sep, noun, d);
+      decimalColumns(t, j, sep, noun, d, at);
+      return;
     case 'date': {
       const format = side === 'source' ? f.sourceFormat : f.targetFormat;
-      const iso = dateIso(t, format, d);
-      return [
-        `TRY_CAST(${iso} AS DATE) AS fv${j}`,
-        `NULL AS fs${j}`,
-        `CASE WHEN ${t} = '' THEN NULL WHEN TRY_CAST(${iso} AS DATE) IS NULL THEN 'value "' || ${t} || ${lit(`" is not a date in the format ${format.pattern}`)} END AS fp${j}`,
-      ];
+      at(0, `TRY_CAST(${dateIso(t, format, d)} AS DATE) AS fv${j}`, `NULL AS fs${j}`);
+      at(
+        1,
+        `CASE WHEN ${t} = '' THEN NULL WHEN fv${j} IS NULL THEN 'value "' || ${t} || ${lit(`" is not a date in the format ${format.pattern}`)} END AS fp${j}`,
+      );
+      return;
     }
     case 'integer':
-      return [
-        `CASE WHEN ${d.fullMatch(t, '[+-]?[0-9]+')} THEN TRY_CAST(replace(${t}, '+', '') AS DECIMAL(38, 0)) END AS fv${j}`,
+      at(
+        0,
+        `${d.fullMatch(t, '[+-]?[0-9]+')} AS fi${j}`,
+        `TRY_CAST(replace(${t}, '+', '') AS DECIMAL(38, 0)) AS fc${j}`,
         `NULL AS fs${j}`,
-        `CASE WHEN ${t} = '' THEN NULL WHEN NOT ${d.fullMatch(t, '[+-]?[0-9]+')} THEN 'value "' || ${t} || '" is not an integer' WHEN TRY_CAST(replace(${t}, '+', '') AS DECIMAL(38, 0)) IS NULL THEN 'value "' || ${t} || '" has more than 38 digits' END AS fp${j}`,
-      ];
+      );
+      at(
+        1,
+        `CASE WHEN fi${j} THEN fc${j} END AS fv${j}`,
+        `CASE WHEN ${t} = '' THEN NULL WHEN NOT fi${j} THEN 'value "' || ${t} || '" is not an integer' WHEN fc${j} IS NULL THEN 'value "' || ${t} || '" has more than 38 digits' END AS fp${j}`,
+      );
+      return;
   }
 }
 
@@ -552,38 +573,50 @@ function dateIso(t: string, format: DateFormat, d: Dialect): string {
 /**
  * A decimal as `parseDecimalWith` reads it: optional sign or accounting parentheses, digits with
  * optional thousands separators in threes, an optional fraction; `,` as the decimal separator
- * swaps the two marks first. Beyond DECIMAL(38, 12) the SQL engine cannot hold a value exactly:
+ * swaps the two marks first. Beyond DECIMAL(38, 17) the SQL engine cannot hold a value exactly:
  * such a value makes the row invalid, with a reason saying so.
  */
-function decimalColumns(t: string, j: number, sep: '.' | ',', noun: string, d: Dialect): string[] {
+function decimalColumns(
+  t: string,
+  j: number,
+  sep: '.' | ',',
+  noun: string,
+  d: Dialect,
+  at: (level: number, ...columns: string[]) => void,
+): void {
   const lit = d.literal;
-  const u = sep === ',' ? `translate(${t}, ',.', '.,')` : t;
-  const paren = `(${u} LIKE '(%)')`;
-  const inner = `CASE WHEN ${paren} THEN ${d.trim(`substr(${u}, 2, length(${u}) - 2)`)} ELSE ${u} END`;
-  const signed = `substr(${inner}, 1, 1) IN ('+', '-')`;
-  const body = `CASE WHEN ${signed} THEN substr(${inner}, 2) ELSE ${inner} END`;
-  const shape = d.fullMatch(body, '([0-9]+|[0-9]{1,3}(,[0-9]{3})+)?(\\.[0-9]*)?');
-  const intPart = `replace(split_part(${body}, '.', 1), ',', '')`;
-  const frac = `CASE WHEN strpos(${body}, '.') > 0 THEN substr(${body}, strpos(${body}, '.') + 1) ELSE '' END`;
-  const negative = `(${paren} OR substr(${inner}, 1, 1) = '-')`;
-  const digits = `(length(${intPart}) + length(${frac}))`;
-  const fits = `(length(${frac}) <= ${DECIMAL_SCALE} AND length(ltrim(${intPart}, '0')) <= ${DECIMAL_INTEGER_DIGITS})`;
+  at(0, `${sep === ',' ? `translate(${t}, ',.', '.,')` : t} AS du${j}`);
+  at(1, `(du${j} LIKE '(%)') AS dp${j}`);
+  at(2, `CASE WHEN dp${j} THEN ${d.trim(`substr(du${j}, 2, length(du${j}) - 2)`)} ELSE du${j} END AS dn${j}`);
+  at(
+    3,
+    `(substr(dn${j}, 1, 1) IN ('+', '-')) AS dg${j}`,
+    `(dp${j} OR substr(dn${j}, 1, 1) = '-') AS dm${j}`,
+    `CASE WHEN substr(dn${j}, 1, 1) IN ('+', '-') THEN substr(dn${j}, 2) ELSE dn${j} END AS db${j}`,
+  );
+  at(
+    4,
+    `${d.fullMatch(`db${j}`, '([0-9]+|[0-9]{1,3}(,[0-9]{3})+)?(\\.[0-9]*)?')} AS dh${j}`,
+    `replace(split_part(db${j}, '.', 1), ',', '') AS di${j}`,
+    `CASE WHEN strpos(db${j}, '.') > 0 THEN substr(db${j}, strpos(db${j}, '.') + 1) ELSE '' END AS df${j}`,
+  );
+  const digits = `(length(di${j}) + length(df${j}))`;
+  const fits = `(length(df${j}) <= ${DECIMAL_SCALE} AND length(ltrim(di${j}, '0')) <= ${DECIMAL_INTEGER_DIGITS})`;
   const quoted = `'"' || ${t} || '"'`;
   const example =
     sep === ',' ? '(expected e.g. 1250,50, -300, "1.250,50")' : '(expected e.g. 1250.50, -300, "1,250.50")';
-  const problem = `CASE
+  at(
+    5,
+    `CASE
     WHEN ${t} = '' THEN ${lit(`${noun} is empty`)}
-    WHEN ${paren} AND ${signed} THEN ${lit(`${noun} `)} || ${quoted} || ' has both parentheses and a sign'
-    WHEN NOT ${shape} OR ${digits} = 0 THEN ${lit(`${noun} `)} || ${quoted} || ${lit(` is not a decimal number ${example}`)}
+    WHEN dp${j} AND dg${j} THEN ${lit(`${noun} `)} || ${quoted} || ' has both parentheses and a sign'
+    WHEN NOT dh${j} OR ${digits} = 0 THEN ${lit(`${noun} `)} || ${quoted} || ${lit(` is not a decimal number ${example}`)}
     WHEN ${digits} > 38 THEN ${lit(`${noun} `)} || ${quoted} || ' has more than 38 digits'
     WHEN NOT ${fits} THEN ${lit(`${noun} `)} || ${quoted} || ${lit(` does not fit the SQL engine's ${DECIMAL_TYPE}`)}
-  END`;
-  const value = `CASE WHEN (${problem}) IS NULL THEN CAST((CASE WHEN ${negative} THEN '-' ELSE '' END) || (CASE WHEN ${intPart} = '' THEN '0' ELSE ${intPart} END) || '.' || ${frac} || '0' AS ${DECIMAL_TYPE}) END`;
-  return [
-    `${value} AS fv${j}`,
-    `CASE WHEN (${problem}) IS NULL THEN length(${frac}) END AS fs${j}`,
-    `${problem} AS fp${j}`,
-  ];
+  END AS fp${j}`,
+    `CASE WHEN dh${j} AND ${digits} > 0 AND ${digits} <= 38 AND NOT (dp${j} AND dg${j}) AND ${fits} THEN CAST((CASE WHEN dm${j} THEN '-' ELSE '' END) || (CASE WHEN di${j} = '' THEN '0' ELSE di${j} END) || '.' || df${j} || '0' AS ${DECIMAL_TYPE}) END AS fv${j}`,
+    `CASE WHEN dh${j} AND ${digits} > 0 AND ${digits} <= 38 AND NOT (dp${j} AND dg${j}) AND ${fits} THEN length(df${j}) END AS fs${j}`,
+  );
 }
 
 // --- Raw relations: what the runners select from the files they read --------------------------

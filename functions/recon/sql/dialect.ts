@@ -87,7 +87,7 @@ export const duckdb: Dialect = {
 export const trino: Dialect = {
   name: 'trino',
   literal,
-  trim: (sql) => `trim(${sql}, ${literal(JS_WHITESPACE)})`,
+  trim: (sql) => `trim(BOTH ${literal(JS_WHITESPACE)} FROM ${sql})`,
   fullMatch: (sql, pattern) => `regexp_like(${sql}, ${literal(`^(?:${pattern})$`)})`,
   md5: (sql) => `lower(to_hex(md5(to_utf8(${sql}))))`,
   jsonObject: (pairs) =>
