@@ -128,7 +128,19 @@ export const PREFIXES = {
   /** Lifecycle rules in infra/ tier objects written here down, then expire them. */
   processed: 'processed/',
   rejected: 'rejected/',
+  /** A run's findings as JSON Lines objects, `{run_id}/…` (the SQL engine UNLOADs here). */
+  results: 'results/',
+  /** The SQL engine's per-run tables on Athena (CTAS), `{run_id}/{stage}/`; expired after a day. */
+  athenaScratch: 'athena/',
+  /** The Athena workgroup's query result files; expired after a day. */
+  athenaResults: 'athena-results/',
 } as const;
+
+/** The Glue database of one SQL-engine run on Athena starts with this (the grants are scoped to it). */
+export const ATHENA_DATABASE_PREFIX = 'tally_run_';
+
+/** The regional Athena workgroup the SQL engine runs its queries in. */
+export const athenaWorkgroupName = (prefix: string = DEFAULT_PREFIX): string => `${prefix}-recon`;
 
 /** The EventBridge rule that feeds the ingest queue (S3 "Object Created" under our prefixes). */
 export function objectCreatedPattern(bucket: string) {
@@ -197,6 +209,8 @@ export const ENV = {
   queueMetrics: 'TALLY_QUEUE_METRICS',
   /** Sweep: how old an upload with no file record must be to count as missed (default 300). */
   sweepMinAgeSeconds: 'TALLY_SWEEP_MIN_AGE_SECONDS',
+  /** The Athena workgroup of the SQL engine (recon, AWS only). */
+  athenaWorkgroup: 'TALLY_ATHENA_WORKGROUP',
 } as const;
 
 /** Index names in the vector store. */

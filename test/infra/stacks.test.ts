@@ -716,9 +716,11 @@ describe('function environments', () => {
       visibilityTimeoutSeconds: 10,
     });
     // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
-    // Manager (query-api defaults one locally). Locally only: the embedded store's directory.
+    // Manager (query-api defaults one locally), the SQL engine's Athena workgroup (DuckDB locally).
+    // Locally only: the embedded store's directory.
     const awsOnly = new Set([
       'NODE_OPTIONS',
+      'TALLY_ATHENA_WORKGROUP',
       'TALLY_OPENSEARCH_ENDPOINT',
       'TALLY_EMBEDDING_MODEL_ID',
       'TALLY_PAGINATION_SECRET',

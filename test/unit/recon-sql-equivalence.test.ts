@@ -27,7 +27,7 @@ import { join } from 'node:path';
  * Cases kept per test: a property test reconciles hundreds of random pairs, and the first ones
  * already hit every rule (the fixtures of every other test are all kept).
  */
-const PER_TEST = 60;
+const PER_TEST = 30;
 const perTest = new Map<string, number>();
 
 interface Captured {

@@ -26,6 +26,7 @@
  */
 import { z } from 'zod';
 import type { ReconPolicy } from '../../shared/policy.ts';
+import { ATHENA_DATABASE_PREFIX, PREFIXES } from '../../shared/resources.ts';
 import type { Side } from '../../shared/types.ts';
 import type { ReconSummary } from '../engine.ts';
 import { compileRecon, EXTRA_FIELDS, rawFromColumns, rawFromJsonLines, type SideLayout } from './compile.ts';
@@ -99,13 +100,13 @@ export interface AthenaRunPlan {
 }
 
 /** Where the run's findings are UNLOADed (the store consumer reads every object under it). */
-export const resultsPrefix = (runId: string): string => `results/${runId}/`;
+export const resultsPrefix = (runId: string): string => `${PREFIXES.results}${runId}/`;
 /** Where the run's CTAS tables are written (a lifecycle rule expires them). */
-export const scratchPrefix = (runId: string): string => `athena/${runId}/`;
+export const scratchPrefix = (runId: string): string => `${PREFIXES.athenaScratch}${runId}/`;
 
 /** A Glue database name of the run's own: lower case letters, digits and underscores. */
 export function runDatabase(runId: string): string {
-  return `tally_run_${runId.toLowerCase().replace(/[^a-z0-9]/g, '_')}`.slice(0, 250);
+  return `${ATHENA_DATABASE_PREFIX}${runId.toLowerCase().replace(/[^a-z0-9]/g, '_')}`.slice(0, 250);
 }
 
 const P: Record<Side, 's' | 't'> = { source: 's', target: 't' };
