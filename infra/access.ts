@@ -86,7 +86,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       runs: ['UpdateItem', 'GetItem'],
       exceptions: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
     },
-    sendsTo: ['triage'],
+    // recon: a run on Athena re-enqueues its own check message with a delay (athena.ts).
+    sendsTo: ['triage', 'recon'],
     search: { exceptions: 'update' },
     athena: true,
   },
@@ -190,6 +191,13 @@ export const UNOBSERVED_GRANTS: readonly {
     statement: /^Athena/,
     reason:
       "the SQL engine runs on Athena only for runs above a dataset's engine.large_above_bytes (512 MiB by default): the parity inputs are kilobytes, and Athena has no emulator. test/unit/recon-sql-athena.test.ts plays a run's statements through a fake port",
+  },
+  {
+    actions: ['sqs:SendMessage'],
+    function: 'recon',
+    statement: /^SendToReconQueue$/,
+    reason:
+      'a run on Athena re-enqueues its check message on the recon queue with a delay; the parity inputs are far below engine.large_above_bytes',
   },
   {
     actions: ['dynamodb:GetItem'],
