@@ -10,7 +10,7 @@ import { EXCEPTION_TYPES, type ExceptionType } from '../../shared/types.ts';
 import type { ReconSummary } from '../engine.ts';
 import type { FieldStatistics } from '../field-rules.ts';
 import { outcomeOf, ratioText } from '../outcome.ts';
-import type { ControlTotalGroup } from '../control-totals.ts';
+import { ControlTotals, type ControlTotalGroup } from '../control-totals.ts';
 
 /** A result row: column name to text (NULL as undefined). */
 export type TextRow = Readonly<Record<string, string | null | undefined>>;
@@ -61,7 +61,8 @@ export function summaryFromRows(policy: ReconPolicy, rows: SummaryRows, duration
 
   let amountTotals: ReconSummary['amount_totals'];
   let net: Decimal | undefined;
-  if (rows.amountTotals !== undefined) {
+  // As the engine: totals whenever the policy wants them, zero without an amount field.
+  if (ControlTotals.wanted(policy)) {
     const side = (s: string) => {
       const r = rows.amountTotals?.find((x) => x.side === s);
       return decimalAtScale(r?.total ?? '0', num(r?.scale));
