@@ -143,7 +143,15 @@ export function compileRecon(
     });
     const key =
       policy.keys.length === 1 ? 'k0' : `concat_ws(chr(31), ${policy.keys.map((_, i) => `k${i}`).join(', ')})`;
-    const stage3 = `SELECT *, CASE ${reasons.join(' ')} ELSE NULL END AS reason, ${keyOk} AS key_ok, ${key} AS k FROM (${stage2}) r2`;
+    // Only what later stages read: the intermediate columns of stage 2 would widen every join.
+    const kept = [
+      ...RAW_COLUMNS,
+      ...cols('c', n),
+      ...cols('x', EXTRA_FIELDS, 1),
+      ...policy.keys.flatMap((_, i) => [`kt${i}`, `k${i}`]),
+      ...fields.flatMap((_, j) => [`ft${j}`, `fv${j}`, `fs${j}`]),
+    ];
+    const stage3 = `SELECT ${kept.join(', ')}, CASE ${reasons.join(' ')} ELSE NULL END AS reason, ${keyOk} AS key_ok, ${key} AS k FROM (${stage2}) r2`;
 
     return [
       { name: `${p}_rows`, sql: stage3 },
@@ -614,7 +622,7 @@ function decimalColumns(
     WHEN ${digits} > 38 THEN ${lit(`${noun} `)} || ${quoted} || ' has more than 38 digits'
     WHEN NOT ${fits} THEN ${lit(`${noun} `)} || ${quoted} || ${lit(` does not fit the SQL engine's ${DECIMAL_TYPE}`)}
   END AS fp${j}`,
-    `CASE WHEN dh${j} AND ${digits} > 0 AND ${digits} <= 38 AND NOT (dp${j} AND dg${j}) AND ${fits} THEN CAST((CASE WHEN dm${j} THEN '-' ELSE '' END) || (CASE WHEN di${j} = '' THEN '0' ELSE di${j} END) || '.' || df${j} || '0' AS ${DECIMAL_TYPE}) END AS fv${j}`,
+    `CASE WHEN dh${j} AND ${digits} > 0 AND ${digits} <= 38 AND NOT (dp${j} AND dg${j}) AND ${fits} THEN ${d.decimalFromUnits(`(CASE WHEN dm${j} THEN '-' ELSE '' END) || (CASE WHEN di${j} = '' THEN '0' ELSE di${j} END) || rpad(df${j}, ${DECIMAL_SCALE}, '0')`)} END AS fv${j}`,
     `CASE WHEN dh${j} AND ${digits} > 0 AND ${digits} <= 38 AND NOT (dp${j} AND dg${j}) AND ${fits} THEN length(df${j}) END AS fs${j}`,
   );
 }
