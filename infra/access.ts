@@ -8,6 +8,7 @@
  * Plain data and functions: no cdktf import, so scripts/local/ uses it too.
  */
 import {
+  ATHENA_DATABASE_PREFIX,
   ENV,
   FUNCTIONS,
   INDEX_KINDS,
@@ -53,6 +54,12 @@ export interface FunctionAccess {
   readonly search?: Partial<Record<IndexKind, IndexAccess>>;
   /** Reads every queue's and DLQ's depth (GetQueueAttributes) and their age metrics (GET /queues). */
   readonly monitorsQueues?: boolean;
+  /**
+   * Runs the SQL engine on Athena (recon above a dataset's engine.large_above_bytes): queries in
+   * the regional workgroup, a Glue database per run, the run's tables under athena/, findings
+   * UNLOADed under results/.
+   */
+  readonly athena?: boolean;
 }
 
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
@@ -92,8 +99,10 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       runs: ['GetItem', 'UpdateItem'],
       exceptions: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
     },
-    sendsTo: ['triage'],
+    // recon: a run on Athena re-enqueues its own check message with a delay (athena.ts).
+    sendsTo: ['triage', 'recon'],
     search: { exceptions: 'update' },
+    athena: true,
   },
   triage: {
     tables: { exceptions: ['GetItem', 'UpdateItem'], circuit_breaker: ['GetItem', 'UpdateItem'] },
@@ -124,15 +133,51 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   },
 };
 
+/** Athena API calls of the SQL engine's runner, on the regional workgroup only. */
+export const ATHENA_ACTIONS = [
+  'athena:StartQueryExecution',
+  'athena:GetQueryExecution',
+  'athena:GetQueryResults',
+] as const;
+
+/** Glue Data Catalog calls Athena makes for the run's DDL, CTAS and DROP, with the caller's rights. */
+export const GLUE_ACTIONS = [
+  'glue:CreateDatabase',
+  'glue:GetDatabase',
+  'glue:DeleteDatabase',
+  'glue:CreateTable',
+  'glue:GetTable',
+  'glue:GetTables',
+  'glue:DeleteTable',
+  'glue:GetPartitions',
+] as const;
+
+/**
+ * S3 calls Athena makes with the caller's rights: reading the run's tables and query results,
+ * writing them and the UNLOADed findings (multipart, so an abort too), and listing the locations
+ * (a CTAS or UNLOAD location must be empty; an external table lists its folder).
+ */
+export const ATHENA_OBJECT_ACTIONS = [
+  's3:GetObject',
+  's3:PutObject',
+  's3:AbortMultipartUpload',
+  's3:ListBucket',
+  's3:GetBucketLocation',
+] as const;
+
+/** The bucket's key, used through S3 by Athena for the run's reads and (encrypted) writes. */
+export const ATHENA_KEY_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'] as const;
+
 /**
  * Granted although the parity run never sees the function call them, and why. Everything else a
  * role holds is called by its bundle in test/parity/deployment-parity.test.ts.
  */
 export const UNOBSERVED_GRANTS: readonly {
   readonly actions: readonly string[];
-  /** Only for this function (and this table), when given. */
+  /** Only for this function (and this table, or the statements whose sid matches), when given. */
   readonly function?: FunctionName;
   readonly table?: TableName;
+  readonly statement?: RegExp;
   readonly reason: string;
 }[] = [
   {
@@ -152,6 +197,20 @@ export const UNOBSERVED_GRANTS: readonly {
     actions: ['sqs:ChangeMessageVisibility'],
     reason:
       "the heartbeat extends a message's visibility only when its work outlasts a third of the visibility timeout (minutes on AWS); the parity inputs take well under a second. test/unit/lease.test.ts and the crash test (test/integration/crash-recovery.test.ts) exercise it",
+  },
+  {
+    actions: [...ATHENA_ACTIONS, ...GLUE_ACTIONS, ...ATHENA_OBJECT_ACTIONS, ...ATHENA_KEY_ACTIONS],
+    function: 'recon',
+    statement: /^Athena/,
+    reason:
+      "the SQL engine runs on Athena only for runs above a dataset's engine.large_above_bytes (512 MiB by default): the parity inputs are kilobytes, and Athena has no emulator. test/unit/recon-sql-athena.test.ts plays a run's statements through a fake port",
+  },
+  {
+    actions: ['sqs:SendMessage'],
+    function: 'recon',
+    statement: /^SendToReconQueue$/,
+    reason:
+      'a run on Athena re-enqueues its check message on the recon queue with a delay; the parity inputs are far below engine.large_above_bytes',
   },
   {
     actions: ['dynamodb:GetItem'],
@@ -235,6 +294,8 @@ export interface Deployment {
   readonly paginationSecret?: string;
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
+  /** The SQL engine's Athena workgroup (AWS); locally the SQL engine is DuckDB and there is none. */
+  readonly athenaWorkgroup?: string;
   /**
    * The consumed queues' visibility timeout when it is not the AWS rule's (6x the consumer's
    * timeout): the local stack's is seconds, so a dead worker's message comes back soon.
@@ -315,6 +376,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
   if (name === 'sweep') env[ENV.sweepMinAgeSeconds] = String(d.sweepMinAgeSeconds);
   if (name === 'recon' && d.reconMemoryBudgetBytes !== undefined)
     env[ENV.reconMemoryBudgetBytes] = String(d.reconMemoryBudgetBytes);
+  if (access.athena && d.athenaWorkgroup !== undefined) env[ENV.athenaWorkgroup] = d.athenaWorkgroup;
   if (name === 'query-api') {
     env[ENV.corsOrigins] = d.corsOrigins;
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
@@ -333,6 +395,8 @@ export interface Resources {
   readonly tableArns: Readonly<Record<TableName, string>>;
   readonly queueArns: Readonly<Record<QueueName, { readonly main: string; readonly dlq: string }>>;
   readonly collectionArn: string;
+  /** The SQL engine's Athena workgroup. */
+  readonly athenaWorkgroupArn: string;
   readonly models: Readonly<Record<ModelRole, string>>;
   readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
 }
@@ -439,6 +503,8 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
       });
   }
 
+  if (access.athena) statements.push(...athenaStatements(r));
+
   const modelIds = [...new Set((access.models ?? []).map((role) => r.models[role]))];
   if (modelIds.length > 0) {
     statements.push({
@@ -458,6 +524,46 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
     statements.push({ sid: 'CallSearchCollection', actions: ['aoss:APIAccessAll'], resources: [r.collectionArn] });
   }
   return statements;
+}
+
+/** The SQL engine's grants on Athena, Glue and the bucket: its workgroup, its run databases, its prefixes. */
+function athenaStatements(r: Resources): Statement[] {
+  const { partition, region, account } = r.arnContext;
+  const glue = `arn:${partition}:glue:${region}:${account}`;
+  const objects = (...prefixes: (keyof typeof PREFIXES)[]) => prefixes.map((p) => `${r.bucketArn}/${PREFIXES[p]}*`);
+  return [
+    { sid: 'AthenaQueriesInWorkgroup', actions: [...ATHENA_ACTIONS], resources: [r.athenaWorkgroupArn] },
+    {
+      sid: 'AthenaRunCatalog',
+      actions: [...GLUE_ACTIONS],
+      resources: [
+        `${glue}:catalog`,
+        `${glue}:database/${ATHENA_DATABASE_PREFIX}*`,
+        `${glue}:table/${ATHENA_DATABASE_PREFIX}*/*`,
+      ],
+    },
+    {
+      sid: 'AthenaReadRunObjects',
+      actions: ['s3:GetObject'],
+      resources: objects('incoming', 'athenaScratch', 'athenaResults'),
+    },
+    {
+      sid: 'AthenaWriteRunObjects',
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resources: objects('athenaScratch', 'athenaResults', 'results'),
+    },
+    {
+      sid: 'AthenaListRunLocations',
+      actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+      resources: [r.bucketArn],
+    },
+    {
+      sid: 'AthenaUseDataKeyThroughS3',
+      actions: [...ATHENA_KEY_ACTIONS],
+      resources: [r.dataKeyArn],
+      conditions: [viaService('s3', r.region)],
+    },
+  ];
 }
 
 /** One data access rule per function: its permissions on each index it uses, and nothing else. */

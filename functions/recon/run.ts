@@ -9,7 +9,8 @@
  * rewrites the same chunks (the engine finds the same findings in the same order), which the store
  * consumer counts once each.
  */
-import { reconcileInto, ReconInputError, type ReconOptions } from './engine.ts';
+import { ReconInputError, type ReconOptions } from './engine.ts';
+import { chooseEngine, fileSizes, type Reconciler } from './engine-choice.ts';
 import { ChunkWriter, chunkKey, queueChunks, type ChunkObjects } from './chunks.ts';
 import { inputsAreCurrent } from './current-inputs.ts';
 import { TransientError } from '../shared/errors.ts';
@@ -46,6 +47,8 @@ export interface ReconRunDeps {
   readonly onHeartbeatError?: (error: unknown) => void;
   /** The engine's memory budget and temp dir (functions/recon/config.ts). */
   readonly reconOptions?: ReconOptions;
+  /** The SQL engine for runs above the policy's `engine.large_above_bytes` (engine-choice.ts). */
+  readonly sqlEngine?: Reconciler;
 }
 
 export type ReconRunOutcome =
@@ -107,6 +110,11 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     });
     return { outcome: 'FAILED', code: 'NO_POLICY', message };
   }
+  const engine = chooseEngine(
+    policy,
+    await fileSizes(deps.files, request.dataset, request.business_date),
+    deps.sqlEngine,
+  );
   const writer = new ChunkWriter(
     { objects: deps.chunks, queue: deps.storeQueue, chunkFindings: deps.chunkFindings },
     {
@@ -120,7 +128,7 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
   );
   let summary;
   try {
-    summary = await reconcileInto(
+    summary = await engine.reconcile(
       { name: `s3://${request.source.bucket}/${request.source.key}`, stream: await deps.objects.read(request.source) },
       { name: `s3://${request.target.bucket}/${request.target.key}`, stream: await deps.objects.read(request.target) },
       policy,

@@ -105,6 +105,11 @@ const common = {
    * datasets where "nothing happened today" is a real answer set this to reconcile it.
    */
   allow_empty_sides: z.boolean().optional(),
+  /** Which engine reconciles a run: above `large_above_bytes` (both files together), the SQL engine. */
+  engine: z
+    .object({ large_above_bytes: z.int().min(0, 'must be a number of bytes, 0 or more') })
+    .strict()
+    .optional(),
 };
 
 const shortSchema = z
@@ -242,7 +247,19 @@ export interface ReconPolicy {
    * the same raw row on both sides is the same row: the engine's fast path may rely on it.
    */
   readonly symmetric: boolean;
+  /** Engine choice: runs whose two files together exceed `largeAboveBytes` use the SQL engine. */
+  readonly engine: { readonly largeAboveBytes: number };
 }
+
+/**
+ * Both files' size together above which a run goes to the SQL engine (Athena on AWS, DuckDB
+ * locally) unless the policy says otherwise: 512 MiB. The in-memory engine's measured ceiling is
+ * about 8M rows / 350 MB per side (700 MB together) in a 3008 MB Lambda; 512 MiB keeps a quarter
+ * of that as headroom for wider rows and many findings. Once the engine's memory is bounded the
+ * limit is time: at the slowest measured shape (payments, 15.3 s per 1M rows per side, ~95 bytes a
+ * row) 512 MiB is ~2.8M rows per side, well inside 15 minutes with the write phase after it.
+ */
+export const DEFAULT_LARGE_ABOVE_BYTES = 512 * 1024 * 1024;
 
 export class PolicyError extends Error {
   readonly code = 'POLICY_INVALID';
@@ -447,6 +464,7 @@ function build(s: LongSettings, markdown: string, isShort: boolean, problems: Pr
     defaultSeverity: s.default_severity,
     allowEmptySides: s.allow_empty_sides ?? false,
     symmetric,
+    engine: Object.freeze({ largeAboveBytes: s.engine?.large_above_bytes ?? DEFAULT_LARGE_ABOVE_BYTES }),
   });
 }
 
@@ -578,6 +596,11 @@ export function isoDate(days: number): string {
 }
 
 // --- Views ------------------------------------------------------------------------------------
+
+/** Whether a run over files of these sizes (bytes) goes to the SQL engine under this policy. */
+export function usesSqlEngine(policy: ReconPolicy, sourceBytes: number, targetBytes: number): boolean {
+  return sourceBytes + targetBytes > policy.engine.largeAboveBytes;
+}
 
 /** The key and compared field specs in the order a file's columns are required. */
 function mappedInOrder(policy: ReconPolicy): Mapped[] {

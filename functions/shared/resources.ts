@@ -169,7 +169,17 @@ export const PREFIXES = {
    * Outside the Object Created rule, so writing here triggers nothing.
    */
   results: 'results/',
+  /** The SQL engine's per-run tables on Athena (CTAS), `{run_id}/{stage}/`; expired after a day. */
+  athenaScratch: 'athena/',
+  /** The Athena workgroup's query result files; expired after a day. */
+  athenaResults: 'athena-results/',
 } as const;
+
+/** The Glue database of one SQL-engine run on Athena starts with this (the grants are scoped to it). */
+export const ATHENA_DATABASE_PREFIX = 'tally_run_';
+
+/** The regional Athena workgroup the SQL engine runs its queries in. */
+export const athenaWorkgroupName = (prefix: string = DEFAULT_PREFIX): string => `${prefix}-recon`;
 
 /** The EventBridge rule that feeds the ingest queue (S3 "Object Created" under our prefixes). */
 export function objectCreatedPattern(bucket: string) {
@@ -246,6 +256,8 @@ export const ENV = {
   reconMemoryBudgetBytes: 'TALLY_RECON_MEMORY_BUDGET_BYTES',
   /** Recon: where partition files go (default the OS temp dir: Lambda's ephemeral /tmp). */
   reconTmpDir: 'TALLY_RECON_TMP_DIR',
+  /** The Athena workgroup of the SQL engine (recon, AWS only). */
+  athenaWorkgroup: 'TALLY_ATHENA_WORKGROUP',
 } as const;
 
 /** Index names in the vector store. */

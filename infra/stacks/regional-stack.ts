@@ -18,6 +18,7 @@ import {
   QUEUE_RETENTION_SECONDS,
   QUEUES,
   VISIBILITY_TIMEOUT_FACTOR,
+  athenaWorkgroupName,
   awsBucketName,
   indexNames,
   resourceNames,
@@ -38,6 +39,7 @@ import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
 import { corsOriginsFor, functionSettingsFor, type InfraConfig } from '../config.ts';
 import { DataKey } from '../constructs/data-key.ts';
+import { AthenaWorkgroup } from '../constructs/athena-workgroup.ts';
 import { DataTables } from '../constructs/data-tables.ts';
 import { EncryptedBucket } from '../constructs/encrypted-bucket.ts';
 import { HttpApi } from '../constructs/http-api.ts';
@@ -136,6 +138,9 @@ export class RegionalStack extends TerraformStack {
         { prefix: PREFIXES.processed, infrequentAccessAfterDays: 30, expireAfterDays: config.retention.processedDays },
         { prefix: PREFIXES.rejected, expireAfterDays: config.retention.rejectedDays },
         { prefix: PREFIXES.results, expireAfterDays: config.retention.resultsDays },
+        // The SQL engine's per-run tables and Athena's query results are read once, within the run.
+        { prefix: PREFIXES.athenaScratch, expireAfterDays: 1 },
+        { prefix: PREFIXES.athenaResults, expireAfterDays: 1 },
       ],
       noncurrentVersionDays: config.retention.noncurrentVersionDays,
       corsOrigins: corsOriginsFor(config),
@@ -172,6 +177,15 @@ export class RegionalStack extends TerraformStack {
       after: [dataBucket.notification, ingestEvents.target],
     });
 
+    const athena = new AthenaWorkgroup(this, 'recon-athena', {
+      name: athenaWorkgroupName(prefix),
+      bucketName,
+      resultsPrefix: PREFIXES.athenaResults,
+      kmsKeyArn,
+      // 1 TiB: far above two extracts of any size a run reads (its stages scan them a few times).
+      bytesScannedCutoffPerQuery: 1024 ** 4,
+    }).workgroup;
+
     const search = new SearchCollection(this, 'search', { collectionName: searchCollectionName(prefix), kmsKeyArn });
 
     // The query API signs its pagination cursors with a per-region random key.
@@ -193,6 +207,7 @@ export class RegionalStack extends TerraformStack {
       queueMetrics: 'cloudwatch',
       // Five minutes for an upload's own event to arrive before the sweep counts it as missed.
       sweepMinAgeSeconds: 300,
+      athenaWorkgroup: athena.name,
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
       ...(paginationSecret ? { paginationSecret } : {}),
@@ -208,6 +223,7 @@ export class RegionalStack extends TerraformStack {
         QUEUE_NAMES.map((q) => [q, { main: this.queues[q].main.arn, dlq: this.queues[q].dlq.arn }]),
       ) as Resources['queueArns'],
       collectionArn: search.collection.arn,
+      athenaWorkgroupArn: athena.arn,
       models: config.models,
       arnContext,
     };

@@ -1,12 +1,12 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { extname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { reconcileInto, ReconInputError } from '../../functions/recon/engine.ts';
+import { reconcileInto, ReconInputError, type Finding } from '../../functions/recon/engine.ts';
 import { renderReport, type ReportFormat } from '../../functions/recon/report.ts';
-import { parseReconPolicy, PolicyError } from '../../functions/shared/policy.ts';
+import { parseReconPolicy, PolicyError, usesSqlEngine } from '../../functions/shared/policy.ts';
 import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
 import { DEFAULT_POLICY_PATH } from '../../functions/shared/paths.ts';
 import { isCalendarDate } from '../../functions/shared/keys.ts';
@@ -27,6 +27,9 @@ Options:
   --report FILE     write a run report: Markdown (.md) or self-contained HTML (.html)
   --dataset NAME    dataset name used in exception ids     [default: the policy's, or adhoc]
   --date DATE       business date (YYYY-MM-DD) used in exception ids    [default: today, UTC]
+  --engine ENGINE   memory: the in-memory engine; sql: the policy compiled to SQL on embedded
+                    DuckDB (no line numbers: rows are identified by key); auto: sql when both
+                    files together exceed the policy's engine.large_above_bytes  [default: memory]
   -h, --help        show this help
 
 Exit status: 0 when the run's outcome is PASS or WARN; 1 when it is FAIL (with no thresholds in
@@ -38,6 +41,17 @@ Example:
     --source scripts/local/sample/payments/source.csv --target scripts/local/sample/payments/target.jsonl \\
     --report report.html
 `;
+
+const ENGINES = ['memory', 'sql', 'auto'] as const;
+
+/** A file's size; 0 when it cannot be read (the engine then says why). */
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
 
 const REPORT_FORMATS: Record<string, ReportFormat> = { '.md': 'md', '.html': 'html', '.htm': 'html' };
 
@@ -52,6 +66,7 @@ export async function reconCommand(argv: string[]): Promise<number> {
       report: { type: 'string' },
       dataset: { type: 'string' },
       date: { type: 'string' },
+      engine: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -68,6 +83,10 @@ export async function reconCommand(argv: string[]): Promise<number> {
   if (values.report !== undefined && reportFormat === undefined)
     throw new UsageError(`--report must name a .md or .html file, got "${values.report}"`, reconHelp);
 
+  const engineName = values.engine ?? 'memory';
+  if (!ENGINES.includes(engineName as (typeof ENGINES)[number]))
+    throw new UsageError(`--engine must be one of ${ENGINES.join(', ')}, got "${engineName}"`, reconHelp);
+
   const policyPath = values.policy ?? DEFAULT_POLICY_PATH;
   let policyText: string;
   try {
@@ -78,6 +97,9 @@ export async function reconCommand(argv: string[]): Promise<number> {
   }
   try {
     const policy = parseReconPolicy(policyText, policyPath);
+    const sql =
+      engineName === 'sql' ||
+      (engineName === 'auto' && usesSqlEngine(policy, sizeOf(values.source), sizeOf(values.target)));
     const ctx = {
       runId: 'cli',
       dataset: values.dataset ?? policy.dataset ?? 'adhoc',
@@ -89,17 +111,27 @@ export async function reconCommand(argv: string[]): Promise<number> {
     // input still leaves no --out file.
     let out: Writable | undefined;
     const records: ReturnType<typeof toExceptionRecord>[] = [];
-    const summary = await reconcileInto(
-      { name: values.source, stream: createReadStream(values.source) },
-      { name: values.target, stream: createReadStream(values.target) },
-      policy,
-      async (finding) => {
-        const record = toExceptionRecord(finding, ctx);
-        if (reportFormat !== undefined) records.push(record);
-        out ??= values.out ? createWriteStream(values.out) : process.stdout;
-        if (!out.write(`${JSON.stringify(record)}\n`)) await once(out, 'drain');
-      },
-    );
+    const sink = async (finding: Finding) => {
+      const record = toExceptionRecord(finding, ctx);
+      if (reportFormat !== undefined) records.push(record);
+      out ??= values.out ? createWriteStream(values.out) : process.stdout;
+      if (!out.write(`${JSON.stringify(record)}\n`)) await once(out, 'drain');
+    };
+    const summary = sql
+      ? await (
+          await import('../../functions/recon/sql/duckdb.ts')
+        ).reconcileSqlInto(
+          { name: values.source, path: values.source },
+          { name: values.target, path: values.target },
+          policy,
+          sink,
+        )
+      : await reconcileInto(
+          { name: values.source, stream: createReadStream(values.source) },
+          { name: values.target, stream: createReadStream(values.target) },
+          policy,
+          sink,
+        );
     const written = out ?? (values.out ? createWriteStream(values.out) : process.stdout);
     if (values.out)
       await new Promise<void>((resolve, reject) =>

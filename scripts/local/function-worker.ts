@@ -20,7 +20,8 @@ export type Outcome =
 
 const HANDLER_MODULES: Readonly<Record<FunctionName, string>> = {
   'ingest-worker': '../../functions/ingest-worker/handler.ts',
-  recon: '../../functions/recon/handler.ts',
+  // The Lambda's handler plus the SQL engine on DuckDB (not in the Lambda bundle).
+  recon: './recon-handler.ts',
   triage: '../../functions/triage/handler.ts',
   store: '../../functions/store/handler.ts',
   'query-api': '../../functions/query-api/handler.ts',

@@ -766,9 +766,11 @@ describe('function environments', () => {
     });
     // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
     // Manager (query-api defaults one locally), recon's memory budget from the function's memory
-    // (locally the engine derives it from the heap limit). Locally only: the embedded store's directory.
+    // (locally the engine derives it from the heap limit), the SQL engine's Athena workgroup (DuckDB
+    // locally). Locally only: the embedded store's directory.
     const awsOnly = new Set([
       'NODE_OPTIONS',
+      'TALLY_ATHENA_WORKGROUP',
       'TALLY_OPENSEARCH_ENDPOINT',
       'TALLY_EMBEDDING_MODEL_ID',
       'TALLY_PAGINATION_SECRET',

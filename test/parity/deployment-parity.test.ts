@@ -526,6 +526,7 @@ const unobserved = (name: FunctionName, statement: Statement, action: string) =>
     (g) =>
       g.actions.includes(action) &&
       (g.function === undefined || g.function === name) &&
+      (g.statement === undefined || g.statement.test(statement.sid)) &&
       (g.table === undefined || statement.resources.some((r) => r.endsWith(`:table/${config.prefix}-${g.table}`))),
   );
 

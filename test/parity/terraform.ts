@@ -119,6 +119,10 @@ export class TerraformState {
         return `arn:aws:logs:${region}:${ACCOUNT}:log-group:${r.name}`;
       case 'aws_cloudwatch_log_group.name':
         return r.name as string;
+      case 'aws_athena_workgroup.name':
+        return r.name as string;
+      case 'aws_athena_workgroup.arn':
+        return `arn:aws:athena:${region}:${ACCOUNT}:workgroup/${r.name}`;
       default:
         throw new Error(`the parity test cannot resolve ${whole}: teach test/parity/terraform.ts`);
     }

@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   compileDateFormat,
+  DEFAULT_LARGE_ABOVE_BYTES,
   isoDate,
   normalizeText,
   PolicyError,
   parseReconPolicy,
   requiredColumns,
+  usesSqlEngine,
 } from '../../functions/shared/policy.ts';
 import { formatDecimal } from '../../functions/shared/decimal.ts';
 import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
@@ -375,5 +377,34 @@ describe('normalizeText', () => {
     [['strip_leading_zeros', 'upper'], '00ab', 'AB'],
   ] as const)('%j turns %j into %j', (normalize, value, expected) => {
     expect(normalizeText(value, normalize)).toBe(expected);
+  });
+});
+
+describe('engine choice', () => {
+  it('sends runs above 512 MiB of both files together to the SQL engine by default', () => {
+    const policy = parseReconPolicy(documentWith(JSON.stringify(settings)));
+    expect(policy.engine.largeAboveBytes).toBe(DEFAULT_LARGE_ABOVE_BYTES);
+    expect(DEFAULT_LARGE_ABOVE_BYTES).toBe(536_870_912);
+    expect(usesSqlEngine(policy, 256 * 1024 * 1024, 256 * 1024 * 1024)).toBe(false);
+    expect(usesSqlEngine(policy, 256 * 1024 * 1024, 256 * 1024 * 1024 + 1)).toBe(true);
+  });
+
+  it('takes the size from "engine": {"large_above_bytes": N}', () => {
+    const policy = parseReconPolicy(documentWith(JSON.stringify({ ...settings, engine: { large_above_bytes: 100 } })));
+    expect(policy.engine.largeAboveBytes).toBe(100);
+    expect(usesSqlEngine(policy, 50, 50)).toBe(false);
+    expect(usesSqlEngine(policy, 50, 51)).toBe(true);
+  });
+
+  it('rejects a size that is not a whole number of bytes, and unknown engine settings', () => {
+    expect(
+      policyError(documentWith(JSON.stringify({ ...settings, engine: { large_above_bytes: -1 } }))).message,
+    ).toContain('engine.large_above_bytes: must be a number of bytes, 0 or more');
+    expect(
+      policyError(documentWith(JSON.stringify({ ...settings, engine: { large_above_bytes: 1.5 } }))).message,
+    ).toContain('engine.large_above_bytes');
+    expect(policyError(documentWith(JSON.stringify({ ...settings, engine: { kind: 'sql' } }))).message).toContain(
+      'engine',
+    );
   });
 });

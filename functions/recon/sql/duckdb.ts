@@ -1,0 +1,234 @@
+/**
+ * The SQL engine on embedded DuckDB: the compiled policy (`compile.ts`) over the two files, for
+ * the CLI (`npx tally recon --engine sql`) and the local stack. Imported only by them, and only
+ * dynamically (`loadDuckdbRunner`), so `@duckdb/node-api`, a native module, never enters a Lambda
+ * bundle (test/unit/recon-sql-bundle.test.ts checks the built recon bundle).
+ *
+ * Files are read by DuckDB itself (read_csv / read_parquet; gzip by its magic bytes), in
+ * DuckDB's strict CSV mode: a record the engine's reader would flag as damaged (text after a
+ * closing quote, more fields than the header allows) lands in a rejects table and becomes an
+ * INVALID_RECORD, as it does in the engine.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { ReconInputError } from '../../shared/extract.ts';
+import type { ReconPolicy } from '../../shared/policy.ts';
+import type { Side } from '../../shared/types.ts';
+import type { FindingSink, ReconInput, ReconResult, ReconSummary } from '../engine.ts';
+import type { Finding } from '../findings.ts';
+import { compileRecon, EXTRA_FIELDS, rawFromColumns, rawFromJsonLines, type SideLayout } from './compile.ts';
+import { duckdb as dialect } from './dialect.ts';
+import { checkParquetColumns, probeHeader } from './probe.ts';
+import { summaryFromRows, type TextRow } from './summary.ts';
+
+/** A side as a file on disk (read in place) or as a stream (copied to a temporary file first). */
+export type SqlInput = { readonly name: string; readonly path: string } | ReconInput;
+
+export interface SqlReconOptions {
+  /** Where streamed inputs and DuckDB's spill files go (default: os.tmpdir()). */
+  readonly tmpDir?: string;
+  /** DuckDB's memory limit, e.g. '1GB' (default: DuckDB's, 80% of RAM). */
+  readonly memoryLimit?: string;
+}
+
+/** What the local stack and the CLI hold: reconcile two sides on DuckDB. */
+export type SqlReconciler = (
+  source: SqlInput,
+  target: SqlInput,
+  policy: ReconPolicy,
+  options?: SqlReconOptions,
+) => Promise<ReconResult>;
+
+const P: Record<Side, 's' | 't'> = { source: 's', target: 't' };
+/** A null marker no field can hold: empty fields stay '' and absent ones NULL. */
+const NO_NULL = '\u0001\u0002\u0003';
+
+/**
+ * As `reconcileSql`, handing each finding to an awaited sink (the in-memory engine's
+ * `reconcileInto` shape, so the CLI and the run's chunk writer take either engine). DuckDB's
+ * findings are fetched into memory first; only the sink's side streams.
+ */
+export async function reconcileSqlInto(
+  source: SqlInput,
+  target: SqlInput,
+  policy: ReconPolicy,
+  sink: FindingSink,
+  options: SqlReconOptions = {},
+): Promise<ReconSummary> {
+  const result = await reconcileSql(source, target, policy, options);
+  for (const finding of result.findings) await sink(finding);
+  return result.summary;
+}
+
+export async function reconcileSql(
+  source: SqlInput,
+  target: SqlInput,
+  policy: ReconPolicy,
+  options: SqlReconOptions = {},
+): Promise<ReconResult> {
+  const started = performance.now();
+  const work = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'tally-sql-'));
+  const instance = await instanceFor(options);
+  const db = await instance.connect();
+  try {
+    const files = {
+      source: await onDisk(source, work, 'source'),
+      target: await onDisk(target, work, 'target'),
+    };
+    const layouts = {} as Record<Side, SideLayout>;
+    for (const side of ['source', 'target'] as const) {
+      const file = files[side];
+      layouts[side] = { header: await loadRaw(db, file.path, file.name, policy, side) };
+    }
+    const compiled = compileRecon(policy, layouts, dialect);
+    for (const stage of compiled.stages) await db.run(`CREATE OR REPLACE TEMP TABLE ${stage.name} AS ${stage.sql}`);
+    const findingRows = await rows(db, compiled.findings);
+    const findings = findingRows.map((r) => findingFromJson(r.finding as string));
+    const summaryRows = {
+      counts: (await rows(db, compiled.counts))[0] ?? {},
+      exceptions: await rows(db, 'SELECT type, count(*) AS n FROM findings GROUP BY type'),
+      fieldStats: await rows(db, compiled.fieldStats),
+      controlTotals: compiled.controlTotals === undefined ? undefined : await rows(db, compiled.controlTotals),
+      amountTotals: compiled.amountTotals === undefined ? undefined : await rows(db, compiled.amountTotals),
+    };
+    const summary = summaryFromRows(policy, summaryRows, Math.round(performance.now() - started));
+    return { findings, summary };
+  } finally {
+    db.closeSync();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const instances = new Map<string, Promise<DuckDBInstance>>();
+
+/**
+ * One DuckDB instance per process and settings (a run gets its own connection, and its tables are
+ * temporary to it): opening an instance costs more than a small run.
+ */
+function instanceFor(options: SqlReconOptions): Promise<DuckDBInstance> {
+  const spill = join(options.tmpDir ?? tmpdir(), 'tally-duckdb-spill');
+  const id = `${spill}\0${options.memoryLimit ?? ''}`;
+  let instance = instances.get(id);
+  if (instance === undefined) {
+    instance = import('@duckdb/node-api').then(({ DuckDBInstance }) =>
+      DuckDBInstance.create(':memory:', {
+        temp_directory: spill,
+        ...(options.memoryLimit === undefined ? {} : { memory_limit: options.memoryLimit }),
+      }),
+    );
+    instances.set(id, instance);
+  }
+  return instance;
+}
+
+/** A finding as the SQL wrote it: a JSON object in the `Finding` shape. */
+export function findingFromJson(text: string): Finding {
+  return JSON.parse(text) as Finding;
+}
+
+async function rows(db: DuckDBConnection, sql: string): Promise<TextRow[]> {
+  const reader = await db.runAndReadAll(sql);
+  return reader.getRowObjectsJson() as TextRow[];
+}
+
+async function onDisk(input: SqlInput, work: string, side: Side): Promise<{ name: string; path: string }> {
+  if ('path' in input) return input;
+  const path = join(work, `${side}-${randomUUID()}`);
+  await pipeline(Readable.from(input.stream), createWriteStream(path));
+  return { name: input.name, path };
+}
+
+function isGzipFile(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(2);
+    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const lit = dialect.literal;
+
+/** Creates `{p}_raw` for a side; returns its header. */
+async function loadRaw(
+  db: DuckDBConnection,
+  path: string,
+  name: string,
+  policy: ReconPolicy,
+  side: Side,
+): Promise<string[]> {
+  const p = P[side];
+  const options = policy.sides[side];
+  const compression = isGzipFile(path) ? 'gzip' : 'none';
+  try {
+    if (options.format === 'parquet') {
+      const described = await rows(db, `DESCRIBE SELECT * FROM read_parquet(${lit(path)})`);
+      const names = described.map((r) => r.column_name as string);
+      const header = checkParquetColumns(names, name, policy, side);
+      // Doubles as their shortest text without a trailing ".0" (the engine's doubleText).
+      const columns = described.map((r, i) =>
+        /^(DOUBLE|FLOAT|REAL)$/.test(String(r.column_type))
+          ? `regexp_replace(CAST(${ident(names[i] as string)} AS VARCHAR), '\\.0$', '') AS c${i}`
+          : `CAST(${ident(names[i] as string)} AS VARCHAR) AS c${i}`,
+      );
+      const extras = Array.from({ length: EXTRA_FIELDS }, (_, i) => `CAST(NULL AS VARCHAR) AS x${i + 1}`);
+      await db.run(
+        `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT ${[...columns, ...extras].join(', ')} FROM read_parquet(${lit(path)})`,
+      );
+      await db.run(
+        `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, names.length, { ordinal: 'rowid + 1', fixedWidth: true }, dialect)}`,
+      );
+      return header;
+    }
+    const header = await probeHeader(createReadStream(path), name, policy, side);
+    if (options.format === 'jsonl') {
+      const lines = `read_csv(${lit(path)}, columns = {'line': 'VARCHAR'}, header = false, delim = ${lit('\u0001\u0002\u0003\u0004')}, quote = '', escape = '', auto_detect = false, strict_mode = false, null_padding = true, nullstr = ${lit(NO_NULL)}, compression = ${lit(compression)})`;
+      await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT line FROM ${lines}`);
+      await db.run(
+        `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromJsonLines(`${p}_read`, header, 'rowid + 1', dialect)}`,
+      );
+      return header;
+    }
+    const n = header.length;
+    const columns = [
+      ...Array.from({ length: n }, (_, i) => `'c${i}': 'VARCHAR'`),
+      ...Array.from({ length: EXTRA_FIELDS }, (_, i) => `'x${i + 1}': 'VARCHAR'`),
+    ];
+    const read = `read_csv(${lit(path)}, header = true, columns = {${columns.join(', ')}}, delim = ${lit(options.delimiter)}, quote = '"', escape = '"', null_padding = true, nullstr = ${lit(NO_NULL)}, strict_mode = true, auto_detect = false, store_rejects = true, rejects_table = '${p}_rejects', rejects_scan = '${p}_scans', encoding = ${lit(options.encoding)}, compression = ${lit(compression)}, max_line_size = 67108864)`;
+    await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`);
+    // A quote never closed runs to the end of the file: the engine refuses such a file.
+    const unclosed = await rows(
+      db,
+      `SELECT line FROM ${p}_rejects WHERE error_type = 'UNQUOTED VALUE' AND (length(csv_line) - length(replace(csv_line, '"', ''))) % 2 = 1 ORDER BY line LIMIT 1`,
+    );
+    if (unclosed[0] !== undefined)
+      throw new ReconInputError(
+        'CSV_UNCLOSED_QUOTE',
+        name,
+        `quoted field opened on line ${unclosed[0].line} is never closed`,
+        Number(unclosed[0].line),
+      );
+    // One reject per record (DuckDB may list a record under several errors).
+    const rejects = `(SELECT line AS line_no, any_value(csv_line) AS line_text,
+        CASE WHEN bool_or(error_type = 'UNQUOTED VALUE')
+             THEN 'unexpected text after a closing quote in field ' || CAST(min(column_idx) FILTER (WHERE error_type = 'UNQUOTED VALUE') AS VARCHAR)
+             WHEN bool_and(error_type = 'TOO MANY COLUMNS') THEN NULL
+             ELSE 'record is damaged: ' || any_value(error_message) END AS reason
+        FROM ${p}_rejects GROUP BY line)`;
+    await db.run(
+      `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, n, { ordinal: 'rowid + 1', rejects }, dialect, options.delimiter)}`,
+    );
+    return header;
+  } catch (error) {
+    if (error instanceof ReconInputError) throw error;
+    throw new ReconInputError('FILE_UNREADABLE', name, `cannot read file: ${(error as Error).message}`);
+  }
+}
+
+const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;

@@ -1,0 +1,33 @@
+/**
+ * DuckDB is a native module for the local stack and the CLI only: no Lambda bundle may carry it
+ * (it would not load on Lambda's runtime, and it is ~60 MB). The bundles are built exactly as
+ * `npm run build` builds them.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunctions, functionNames } from '../../scripts/build.ts';
+
+describe('the Lambda bundles and the SQL engine', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tally-bundles-'));
+  beforeAll(async () => {
+    await buildFunctions(out);
+  }, 120_000);
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('the recon bundle does not contain DuckDB, and no other bundle does', () => {
+    expect(functionNames()).toContain('recon');
+    for (const name of functionNames()) {
+      const bundle = readFileSync(join(out, name, 'index.mjs'), 'utf8');
+      expect(bundle.length).toBeGreaterThan(1000);
+      expect({ name, duckdb: /duckdb/i.test(bundle) }).toEqual({ name, duckdb: false });
+    }
+  });
+
+  it('the recon bundle still carries the engine choice (the check above is not vacuous)', () => {
+    const map = JSON.parse(readFileSync(join(out, 'recon', 'index.mjs.map'), 'utf8')) as { sources: string[] };
+    expect(map.sources.some((s) => s.endsWith('functions/recon/engine-choice.ts'))).toBe(true);
+    expect(map.sources.some((s) => s.includes('/recon/sql/'))).toBe(false);
+  });
+});
