@@ -86,7 +86,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       // Claim, renew, release, finish a run and set it STORING; read it when the claim fails (done, or held elsewhere).
       runs: ['UpdateItem', 'GetItem'],
     },
-    sendsTo: ['store'],
+    // recon: a run on Athena re-enqueues its own check message with a delay (athena.ts).
+    sendsTo: ['store', 'recon'],
+    athena: true,
   },
   // Writes one findings chunk's exceptions and queues their triage; counts the chunk on the run and,
   // after the last, resolves the date's exceptions the run no longer found, mirroring that into the
@@ -99,10 +101,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       runs: ['GetItem', 'UpdateItem'],
       exceptions: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
     },
-    // recon: a run on Athena re-enqueues its own check message with a delay (athena.ts).
-    sendsTo: ['triage', 'recon'],
+    sendsTo: ['triage'],
     search: { exceptions: 'update' },
-    athena: true,
   },
   triage: {
     tables: { exceptions: ['GetItem', 'UpdateItem'], circuit_breaker: ['GetItem', 'UpdateItem'] },

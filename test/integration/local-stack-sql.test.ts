@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 
@@ -48,11 +48,12 @@ interface StoredException {
 
 async function exceptionsFor(dataset: string, date: string): Promise<StoredException[]> {
   const out = await stack.dynamo.send(
-    new QueryCommand({
+    // The base table itself (the indexes are sharded): every item of the dataset-day.
+    new ScanCommand({
       TableName: stack.names.tables.exceptions,
-      IndexName: 'by_dataset_date',
-      KeyConditionExpression: 'dataset_date = :d',
+      FilterExpression: 'dataset_date = :d',
       ExpressionAttributeValues: { ':d': `${dataset}#${date}` },
+      ConsistentRead: true,
     }),
   );
   return (out.Items ?? []) as StoredException[];
