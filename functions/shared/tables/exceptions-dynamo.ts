@@ -38,6 +38,8 @@ import { queryAllShards, queryShardedPage } from './index-query-dynamo.ts';
 const MAX_BATCH_ATTEMPTS = 8;
 /** BatchWriteItem calls of one putNew in flight at once (bounded: a burst is throttled on AWS too). */
 const PUT_CALLS_AT_ONCE = 4;
+/** BatchGetItem calls of one getStates in flight at once. */
+const GET_CALLS_AT_ONCE = 4;
 
 const STATE_ATTRIBUTES = [
   'exception_id',
@@ -61,31 +63,42 @@ export class DynamoExceptionStore implements ExceptionStore {
   async getStates(ids: string[]): Promise<Map<string, StoredExceptionState>> {
     const states = new Map<string, StoredExceptionState>();
     const unique = [...new Set(ids)];
-    // BatchGetItem: at most 100 keys a call.
-    for (let i = 0; i < unique.length; i += 100) {
-      await retryUnprocessed(
-        unique.slice(i, i + 100).map((id): Record<string, unknown> => ({ exception_id: id })),
-        async (keys) => {
-          const out = await this.doc.send(
-            new BatchGetCommand({
-              RequestItems: {
-                [this.table]: {
-                  Keys: keys,
-                  ConsistentRead: true,
-                  ProjectionExpression: STATE_ATTRIBUTES.map((_, j) => `#a${j}`).join(', '),
-                  ExpressionAttributeNames: Object.fromEntries(STATE_ATTRIBUTES.map((a, j) => [`#a${j}`, a])),
-                },
-              },
-            }),
-          );
-          for (const item of out.Responses?.[this.table] ?? [])
-            states.set(item.exception_id as string, item as StoredExceptionState);
-          return (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
-        },
-        { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (left) => `BatchGetItem left ${left} keys unprocessed` },
-      );
-    }
+    // BatchGetItem: at most 100 keys a call; a few calls in flight hide each round trip (a store
+    // chunk of 5,000 findings is 50 calls, which one after another took 1.2 of its 7 s locally).
+    let next = 0;
+    const reader = async () => {
+      while (next < unique.length) {
+        const start = next;
+        next += 100;
+        await this.getBatch(unique.slice(start, start + 100), states);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(GET_CALLS_AT_ONCE, Math.ceil(unique.length / 100)) }, reader));
     return states;
+  }
+
+  private async getBatch(ids: string[], states: Map<string, StoredExceptionState>): Promise<void> {
+    await retryUnprocessed(
+      ids.map((id): Record<string, unknown> => ({ exception_id: id })),
+      async (keys) => {
+        const out = await this.doc.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.table]: {
+                Keys: keys,
+                ConsistentRead: true,
+                ProjectionExpression: STATE_ATTRIBUTES.map((_, j) => `#a${j}`).join(', '),
+                ExpressionAttributeNames: Object.fromEntries(STATE_ATTRIBUTES.map((a, j) => [`#a${j}`, a])),
+              },
+            },
+          }),
+        );
+        for (const item of out.Responses?.[this.table] ?? [])
+          states.set(item.exception_id as string, item as StoredExceptionState);
+        return (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
+      },
+      { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (left) => `BatchGetItem left ${left} keys unprocessed` },
+    );
   }
 
   async listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]> {
