@@ -354,7 +354,9 @@ export class AnnVectorIndex implements VectorIndex {
 
   /** Applies what was appended to the file since the last call (by any instance, in any thread). */
   private sync(): void {
-    if (!existsSync(this.path)) return;
+    // One stat when nothing changed (every search starts here): no open, fstat and close.
+    const stat = statSync(this.path, { throwIfNoEntry: false });
+    if (stat === undefined || (stat.ino === this.inode && stat.size === this.readBytes)) return;
     const fd = openSync(this.path, 'r');
     try {
       const { ino, size } = fstatSync(fd);
