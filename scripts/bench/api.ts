@@ -43,7 +43,7 @@ Options:
   --callers C      concurrent callers                                             [default: 50]
   --seconds S      seconds per measured route and index                           [default: 15]
   --stack-only     measure only the stack's API (GET /search, GET /exceptions)
-  --client KIND    the callers' HTTP client: http (node:http, keep-alive) or fetch   [default: http]
+  --client KIND    the callers' HTTP client: fetch, or http (node:http, keep-alive) [default: fetch]
   -h, --help       show this help
 
 Target: GET /search p95 under 100 ms at 100k exceptions with 50 callers. Always exits 0.
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const total = Number(values.exceptions ?? 100_000);
   const callers = Number(values.callers ?? 50);
   const seconds = Number(values.seconds ?? 15);
-  const client = values.client ?? 'http';
+  const client = values.client ?? 'fetch';
   if (client !== 'http' && client !== 'fetch') throw new Error(`--client is http or fetch, not ${client}`);
   const dir = mkdtempSync(join(tmpdir(), 'tally-bench-api-'));
   let stack: LocalStack | undefined;
