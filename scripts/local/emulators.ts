@@ -1,19 +1,21 @@
 /**
  * In-process AWS emulators, bound to 127.0.0.1 only: fauxqs (S3 + SQS, SQLite-persisted) and
  * dynalite (DynamoDB, LevelDB-persisted; each item written with its index entries in one batch,
- * so a kill cannot leave a listing out of step with its table: dynalite-atomic.ts). Wire-compatible: the functions talk to them through
- * the normal AWS SDK clients; SQS's query protocol (the `aws` CLI v2 of Debian, older SDKs) is
- * translated on fauxqs's own port (sqs-query-protocol.ts).
+ * so a kill cannot leave a listing out of step with its table: dynalite-atomic.ts), the latter in
+ * a worker thread of its own (dynalite-worker.ts). Wire-compatible: the functions talk to them
+ * through the normal AWS SDK clients; SQS's query protocol (the `aws` CLI v2 of Debian, older
+ * SDKs) is translated on fauxqs's own port (sqs-query-protocol.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { Server } from 'node:http';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { DatabaseSync } from 'node:sqlite';
 import { startFauxqs } from 'fauxqs';
-import dynalite from 'dynalite';
-import { makeDynaliteWritesAtomic } from './dynalite-atomic.ts';
 import { acceptSqsQueryProtocol } from './sqs-query-protocol.ts';
+import type { DynaliteWorkerData, DynaliteWorkerMessage } from './dynalite-worker.ts';
 
 export interface Emulators {
   /** fauxqs: S3 and SQS on one port. */
@@ -44,6 +46,41 @@ async function withLoopbackListen<T>(start: () => Promise<T>, listened: net.Serv
   }
 }
 
+/**
+ * fauxqs keeps its queues (and S3 metadata) in SQLite in WAL mode with SQLite's default
+ * `synchronous = FULL`: every message sent, received or deleted is its own commit and waits for
+ * an fsync, on the main thread. Measured under bench:pipeline, that was 64% of the main thread
+ * while recon queued ~5,300 triage requests (5.6 ms a commit here against 0.17 ms with NORMAL),
+ * and the API server and the pollers waited behind it. `NORMAL` in WAL mode still writes every
+ * commit to the log before it returns, so a killed process (the crash test's `kill -9`) loses
+ * nothing acknowledged; only a power cut or an OS crash could lose the last commits — as with
+ * dynalite, whose LevelDB writes are not fsynced either. Set on the connection fauxqs opens
+ * while it starts (it exposes none), and checked.
+ */
+async function withNormalSqliteSync<T>(start: () => Promise<T>): Promise<T> {
+  const original = DatabaseSync.prototype.exec;
+  const opened: DatabaseSync[] = [];
+  DatabaseSync.prototype.exec = function patched(this: DatabaseSync, sql: string) {
+    const result = original.call(this, sql);
+    if (/^\s*PRAGMA\s+journal_mode\s*=\s*WAL\s*$/i.test(sql)) {
+      original.call(this, 'PRAGMA synchronous = NORMAL');
+      opened.push(this);
+    }
+    return result;
+  };
+  try {
+    const started = await start();
+    for (const db of opened) {
+      const row = db.prepare('PRAGMA synchronous').get() as { synchronous?: number } | undefined;
+      // 1 is NORMAL.
+      if (row?.synchronous !== 1) throw new Error('could not set the S3/SQS emulator database to synchronous = NORMAL');
+    }
+    return started;
+  } finally {
+    DatabaseSync.prototype.exec = original;
+  }
+}
+
 export async function startEmulators(dataDir: string): Promise<Emulators> {
   const sqsDir = join(dataDir, 'sqs');
   const s3Dir = join(dataDir, 's3');
@@ -52,7 +89,10 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
 
   const listened: net.Server[] = [];
   const fauxqs = await withLoopbackListen(
-    () => startFauxqs({ port: 0, logger: false, dataDir: sqsDir, s3StorageDir: s3Dir, defaultRegion: 'us-east-1' }),
+    () =>
+      withNormalSqliteSync(() =>
+        startFauxqs({ port: 0, logger: false, dataDir: sqsDir, s3StorageDir: s3Dir, defaultRegion: 'us-east-1' }),
+      ),
     listened,
   );
   const fauxqsUrl = new URL(fauxqs.address);
@@ -69,19 +109,49 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
   }
   const sqsQuery = acceptSqsQueryProtocol(fauxqsServer, `http://127.0.0.1:${fauxqs.port}`);
 
-  makeDynaliteWritesAtomic();
-  const dynamo: Server = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  dynamo.listen(0, '127.0.0.1');
-  await once(dynamo, 'listening');
-  const { port } = dynamo.address() as AddressInfo;
+  let dynamo: { port: number; stop(): Promise<void> };
+  try {
+    dynamo = await startDynaliteWorker(dynamoDir);
+  } catch (error) {
+    sqsQuery.stop();
+    await fauxqs.stop();
+    throw error;
+  }
 
   return {
     fauxqsUrl: `http://127.0.0.1:${fauxqs.port}`,
-    dynamoUrl: `http://127.0.0.1:${port}`,
+    dynamoUrl: `http://127.0.0.1:${dynamo.port}`,
     async stop() {
-      await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+      await dynamo.stop();
       await fauxqs.stop();
       sqsQuery.stop();
+    },
+  };
+}
+
+/**
+ * dynalite on its own event loop: measured under bench:pipeline, the main thread (fauxqs, the
+ * front door, pollers, API server) was saturated and every DynamoDB request waited behind it.
+ */
+async function startDynaliteWorker(path: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const worker = new Worker(new URL('./dynalite-worker.ts', import.meta.url), {
+    workerData: { path } satisfies DynaliteWorkerData,
+  });
+  // Rejects if the worker fails to start (events.once rejects on 'error').
+  const [first] = (await once(worker, 'message')) as [DynaliteWorkerMessage];
+  if (!('port' in first)) throw new Error('the dynalite worker did not report its port');
+  // A worker that dies takes DynamoDB with it: say so rather than let every request time out.
+  const onExit = (code: number) => process.stderr.write(`dynalite worker exited unexpectedly (code ${code})\n`);
+  worker.on('exit', onExit);
+  return {
+    port: first.port,
+    async stop() {
+      worker.off('exit', onExit);
+      // Closed (its LevelDB flushed and closed), or already gone.
+      const closed = Promise.race([once(worker, 'message'), once(worker, 'exit')]).catch(() => undefined);
+      worker.postMessage('stop');
+      await closed;
+      await worker.terminate();
     },
   };
 }

@@ -354,7 +354,9 @@ export class AnnVectorIndex implements VectorIndex {
 
   /** Applies what was appended to the file since the last call (by any instance, in any thread). */
   private sync(): void {
-    if (!existsSync(this.path)) return;
+    // One stat when nothing changed (every search starts here): no open, fstat and close.
+    const stat = statSync(this.path, { throwIfNoEntry: false });
+    if (stat === undefined || (stat.ino === this.inode && stat.size === this.readBytes)) return;
     const fd = openSync(this.path, 'r');
     try {
       const { ino, size } = fstatSync(fd);
@@ -666,6 +668,9 @@ class SparsePostings {
   private lists: { docs: Int32Array; values: Float32Array; n: number }[] = [];
   // Scratch space reused by every query (a thread runs one search at a time).
   private scores = new Float64Array(0);
+  private seen = new Int32Array(0);
+  private touchedSlots = new Int32Array(0);
+  private epoch = 0;
 
   /** False when the document is dense: the caller drops these postings. */
   add(doc: LiveDoc): boolean {
@@ -705,16 +710,34 @@ class SparsePostings {
     const size = this.slots.length;
     if (this.scores.length < size) this.scores = new Float64Array(size * 2);
     const scores = this.scores;
-    scores.fill(0, 0, size);
+    // Lists shorter in all than the slots: score only the slots they touch, and rank only those,
+    // rather than clear and pass over every slot twice (at 100k, most of a rare-word query's time).
+    const touched = this.cost(nonZero) < size ? this.touch(size) : null;
+    if (touched === null) scores.fill(0, 0, size);
+    let n = 0;
+    const seen = this.seen;
+    const epoch = this.epoch;
     for (let j = 0; j < nonZero.length; j++) {
       const dim = nonZero[j] as number;
       const list = this.lists[dim];
       if (!list) continue;
       const q = query[dim] as number;
       const { docs, values } = list;
+      if (touched === null) {
+        for (let p = 0; p < list.n; p++) {
+          const slot = docs[p] as number;
+          scores[slot] = (scores[slot] as number) + q * (values[p] as number);
+        }
+        continue;
+      }
       for (let p = 0; p < list.n; p++) {
         const slot = docs[p] as number;
-        scores[slot] = (scores[slot] as number) + q * (values[p] as number);
+        // First touch: 0 + x is x, so the sum is the same, bit for bit, as from a cleared slot.
+        if (seen[slot] !== epoch) {
+          seen[slot] = epoch;
+          touched[n++] = slot;
+          scores[slot] = q * (values[p] as number);
+        } else scores[slot] = (scores[slot] as number) + q * (values[p] as number);
       }
     }
     // First the k-th best score among admitted documents (numbers only: no id compared), then
@@ -724,17 +747,21 @@ class SparsePostings {
     if (candidates !== null && candidates.size * 4 < size) {
       // A selective filter: visit its candidates rather than every slot.
       for (const doc of candidates) {
-        const score = doc.slot < 0 ? 0 : (scores[doc.slot] as number);
+        const score = doc.slot < 0 || (touched !== null && seen[doc.slot] !== epoch) ? 0 : (scores[doc.slot] as number);
         if (score > 0 && (!best.full() || score > best.min()) && accept(doc)) best.push(score);
       }
       const floor = best.full() ? best.min() : Number.MIN_VALUE;
       for (const doc of candidates) {
-        const score = doc.slot < 0 ? 0 : (scores[doc.slot] as number);
+        const score = doc.slot < 0 || (touched !== null && seen[doc.slot] !== epoch) ? 0 : (scores[doc.slot] as number);
         if (score > 0 && score >= floor && accept(doc)) top.offer(doc, score);
       }
       return top;
     }
-    for (let slot = 0; slot < size; slot++) {
+    // Every slot, or only the touched ones (the others score 0): TopK's order does not depend on
+    // the order of offers.
+    const count = touched === null ? size : n;
+    for (let i = 0; i < count; i++) {
+      const slot = touched === null ? i : (touched[i] as number);
       const score = scores[slot] as number;
       if (score <= 0 || (best.full() && score <= best.min())) continue;
       const doc = this.slots[slot];
@@ -742,13 +769,25 @@ class SparsePostings {
     }
     if (best.size() === 0) return top;
     const floor = best.full() ? best.min() : Number.MIN_VALUE;
-    for (let slot = 0; slot < size; slot++) {
+    for (let i = 0; i < count; i++) {
+      const slot = touched === null ? i : (touched[i] as number);
       const score = scores[slot] as number;
       if (score < floor || score <= 0) continue;
       const doc = this.slots[slot];
       if (doc !== undefined && accept(doc)) top.offer(doc, score);
     }
     return top;
+  }
+
+  /** A new epoch of the per-slot "touched" marks, and room to list the touched slots. */
+  private touch(size: number): Int32Array {
+    if (this.seen.length < size || this.epoch >= 0x3fffffff) {
+      this.seen = new Int32Array(size * 2);
+      this.touchedSlots = new Int32Array(size * 2);
+      this.epoch = 0;
+    }
+    this.epoch++;
+    return this.touchedSlots;
   }
 
   private index(doc: LiveDoc): void {

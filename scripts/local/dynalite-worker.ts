@@ -1,0 +1,36 @@
+/**
+ * dynalite in a thread of its own (scripts/local/emulators.ts starts it): every triage, listing
+ * and store is a DynamoDB request, and in the main thread they queued behind fauxqs, the S3
+ * front door, the pollers and the API server on one event loop. Here it gets its own loop, and
+ * a core of its own when one is free. Same process, same LevelDB, the same atomic batches: a kill
+ * of the process still leaves each item and its index entries written whole or not at all.
+ */
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import dynalite from 'dynalite';
+import { makeDynaliteWritesAtomic } from './dynalite-atomic.ts';
+
+export interface DynaliteWorkerData {
+  readonly path: string;
+}
+
+/** Worker to parent: listening (with its port), or closed after a `stop`. */
+export type DynaliteWorkerMessage = { readonly port: number } | { readonly closed: true };
+
+const port = parentPort;
+if (port) {
+  const { path } = workerData as DynaliteWorkerData;
+  makeDynaliteWritesAtomic();
+  const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  port.on('message', (message: unknown) => {
+    if (message !== 'stop') return;
+    // dynalite closes its LevelDB when its server closes.
+    server.close(() => port.postMessage({ closed: true } satisfies DynaliteWorkerMessage));
+    server.closeAllConnections();
+  });
+  port.postMessage({ port: (server.address() as AddressInfo).port } satisfies DynaliteWorkerMessage);
+}
