@@ -87,7 +87,9 @@ export async function reconcileSql(
     }
     const compiled = compileRecon(policy, layouts, dialect);
     for (const stage of compiled.stages) await db.run(`CREATE OR REPLACE TEMP TABLE ${stage.name} AS ${stage.sql}`);
-    const findingRows = await rows(db, compiled.findings);
+    // In a fixed order: a run claimed again after a crash must cut the same chunks (chunks.ts),
+    // and DuckDB's parallel plans give no order of their own.
+    const findingRows = await rows(db, `${compiled.findings} ORDER BY type, finding`);
     const findings = findingRows.map((r) => findingFromJson(r.finding as string));
     const summaryRows = {
       counts: (await rows(db, compiled.counts))[0] ?? {},
