@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { athenaCheckSchema } from '../recon/sql/athena.ts';
 import { BUSINESS_DATE_PATTERN } from './keys.ts';
 
 /** Body of a message on the ingest queue: the EventBridge "Object Created" event S3 sends. */
@@ -27,6 +28,16 @@ export const reconRequestSchema = z.object({
   target: z.object({ bucket: z.string(), key: z.string(), etag: z.string() }),
 });
 export type ReconRequest = z.infer<typeof reconRequestSchema>;
+
+/**
+ * Any body on the recon queue: a recon request (no `kind`: every message before the Athena path
+ * has none) or a run on Athena's delayed check (`kind: "athena-check"`).
+ */
+export const reconQueueMessageSchema = z.union([
+  athenaCheckSchema,
+  reconRequestSchema.extend({ kind: z.literal('recon').optional() }),
+]);
+export type ReconQueueMessage = z.infer<typeof reconQueueMessageSchema>;
 
 /** Body of a message on the triage queue. */
 export const triageRequestSchema = z.object({
