@@ -63,11 +63,18 @@ async function memoryFindings(): Promise<Finding[]> {
 class FakeAthena implements AthenaPort {
   readonly started: { sql: string; token: string | undefined }[] = [];
   private readonly polls = new Map<string, number>();
+  private readonly put: (key: string, body: string) => void;
+  private readonly findings: readonly Finding[];
+  private readonly fails: (sql: string) => boolean;
   constructor(
-    private readonly put: (key: string, body: string) => void,
-    private readonly findings: readonly Finding[],
-    private readonly fails: (sql: string) => boolean = () => false,
-  ) {}
+    put: (key: string, body: string) => void,
+    findings: readonly Finding[],
+    fails: (sql: string) => boolean = () => false,
+  ) {
+    this.put = put;
+    this.findings = findings;
+    this.fails = fails;
+  }
   async start(sql: string, _database: string | undefined, token?: string): Promise<string> {
     // As ClientRequestToken does: the same token gives the same query back.
     const same = this.started.findIndex((s) => token !== undefined && s.token === token);
