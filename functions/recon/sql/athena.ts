@@ -25,7 +25,7 @@
  * order: which row of a duplicated key is shown is not the first row as it is elsewhere.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import { athenaCheckSchema, type AthenaCheck } from '../../shared/messages.ts';
 import type { ReconPolicy } from '../../shared/policy.ts';
 import { ATHENA_DATABASE_PREFIX, PREFIXES } from '../../shared/resources.ts';
 import type { Side } from '../../shared/types.ts';
@@ -219,26 +219,8 @@ function ctas(name: string, sql: string, runId: string, bucket: string, database
   };
 }
 
-/** The recon queue message that carries a run on Athena from one step to the next. */
-export const athenaCheckSchema = z.object({
-  kind: z.literal('athena-check'),
-  run_id: z.string().min(1),
-  dataset: z.string().min(1),
-  business_date: z.string().min(1),
-  source: z.object({ bucket: z.string(), key: z.string(), etag: z.string() }),
-  target: z.object({ bucket: z.string(), key: z.string(), etag: z.string() }),
-  /** Each side's header (the plan is rebuilt from it at every step: it is deterministic). */
-  headers: z.object({ source: z.array(z.string()), target: z.array(z.string()) }),
-  /** The index of the step running (or to start). */
-  step: z.int().min(0),
-  query_id: z.string().optional(),
-  /** The summary queries done so far, by summary key: their rows are read at the end. */
-  summary_queries: z.record(z.string(), z.string()),
-  /** Checks of the current query so far (the delay grows with them). */
-  polls: z.int().min(0),
-  started_at: z.number(),
-});
-export type AthenaCheck = z.infer<typeof athenaCheckSchema>;
+/** The recon queue message that carries a run on Athena from one step to the next (its schema is with the queues' bodies). */
+export { athenaCheckSchema, type AthenaCheck };
 
 export type AthenaAdvance =
   | { readonly action: 'waiting'; readonly check: AthenaCheck; readonly delaySeconds: number }
