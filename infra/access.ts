@@ -80,7 +80,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // Reads the dataset's policy in force at the start of each run; writes the run's findings in
   // chunks under results/ and queues one store message per chunk.
   recon: {
-    objects: { read: ['incoming', 'policiesInForce'], write: ['results'] },
+    // Lists results/ when a run on Athena is done: one store message per UNLOADed object.
+    objects: { read: ['incoming', 'policiesInForce'], write: ['results'], list: ['results'] },
     tables: {
       files: ['GetItem'],
       // Claim, renew, release, finish a run and set it STORING; read it when the claim fails (done, or held elsewhere).
@@ -204,6 +205,13 @@ export const UNOBSERVED_GRANTS: readonly {
     statement: /^Athena/,
     reason:
       "the SQL engine runs on Athena only for runs above a dataset's engine.large_above_bytes (512 MiB by default): the parity inputs are kilobytes, and Athena has no emulator. test/unit/recon-sql-athena.test.ts plays a run's statements through a fake port",
+  },
+  {
+    actions: ['s3:ListBucket'],
+    function: 'recon',
+    statement: /^ListResultsObjects$/,
+    reason:
+      "recon lists results/{run_id}/ only when a run on Athena is done (above a dataset's engine.large_above_bytes); the parity inputs are kilobytes. test/handlers/recon-athena.test.ts lists a mocked bucket",
   },
   {
     actions: ['sqs:SendMessage'],

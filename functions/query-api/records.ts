@@ -73,6 +73,10 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   stored_unchanged: false,
   stored_triage: false,
   engine_summary: false,
+  // recon's bookkeeping of a run on Athena (functions/recon/athena-run.ts).
+  engine: false,
+  athena_step: false,
+  athena_query_id: false,
   lease_until: false,
   lease_owner: false,
   dataset_date: false,

@@ -1,12 +1,15 @@
 /** Recon Lambda: SQS recon requests -> runRecon. */
 import type { SQSRecord } from 'aws-lambda';
-import { createAwsClients } from '../shared/adapters/clients.ts';
+import { createAwsClients, type AwsClients } from '../shared/adapters/clients.ts';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store.ts';
 import { S3ChunkObjects } from '../shared/adapters/s3-results.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
+import { PermanentError } from '../shared/errors.ts';
 import type { BusinessMetrics } from '../shared/metrics.ts';
-import { reconRequestSchema } from '../shared/messages.ts';
+import { reconQueueMessageSchema } from '../shared/messages.ts';
+import { AthenaClient } from '@aws-sdk/client-athena';
+import { AwsAthena, SqsDelayedQueue } from '../shared/adapters/athena.ts';
 import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
 import { withBundledPolicies } from '../shared/dataset-policies.ts';
 import { ENV } from '../shared/resources.ts';
@@ -15,6 +18,7 @@ import { leaseMsFor, newLeaseOwner } from '../shared/lease.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { reconConfig } from './config.ts';
+import { runAthenaCheck } from './athena-run.ts';
 import { runRecon, type ReconRunDeps, type ReconRunOutcome } from './run.ts';
 
 const logger = createLogger('recon');
@@ -36,6 +40,8 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
     // About one visibility timeout (at most a minute), renewed while the run goes on: a dead
     // worker's claim is free again by the time its message comes back.
     leaseMs: leaseMsFor(queue.visibilityTimeoutSeconds),
+    ...athenaDeps(config, aws),
+    log: (message, details) => logger.info(message, details),
     newLeaseOwner: () => newLeaseOwner(),
     onHeartbeatError: (error) => logger.warn('could not renew the lease', { error: error as Error }),
     ...consumerDeps(
@@ -46,16 +52,37 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
   };
 }
 
+/** The Athena path, when the stack has a workgroup (AWS only; config.ts checks the queue URL comes with it). */
+function athenaDeps(config: ReturnType<typeof reconConfig>, aws: AwsClients): Pick<ReconRunDeps, 'athena'> {
+  const workgroup = config[ENV.athenaWorkgroup];
+  const queueUrl = config[ENV.reconQueueUrl];
+  if (workgroup === undefined || queueUrl === undefined) return {};
+  const results = new S3ChunkObjects(aws.s3);
+  return {
+    athena: {
+      athena: new AwsAthena(new AthenaClient({}), workgroup),
+      checks: new SqsDelayedQueue(aws.sqs, queueUrl),
+      listResults: (bucket, prefix) => results.list(bucket, prefix),
+    },
+  };
+}
+
 export function createHandler(makeDeps: () => ReconRunDeps & SqsConsumerDeps = defaultDeps) {
   return createSqsHandler(logger, makeDeps, async (record: SQSRecord, deps) => {
-    const request = parseBody(record, reconRequestSchema);
+    const request = parseBody(record, reconQueueMessageSchema);
     logger.appendKeys({ runId: request.run_id });
-    const outcome = await runRecon(request, deps);
+    let outcome: ReconRunOutcome;
+    if (request.kind !== 'athena-check') outcome = await runRecon(request, deps);
+    else if (deps.athena === undefined)
+      // Only a stack with a workgroup sends checks: one here cannot be acted on, ever.
+      throw new PermanentError('NO_ATHENA', `an Athena check for run ${request.run_id} reached a recon without Athena`);
+    else outcome = await runAthenaCheck(request, { ...deps, athena: deps.athena });
     countRun(outcome, deps.metrics);
-    logger.info('recon finished', {
+    logger.info(request.kind === 'athena-check' ? 'athena check' : 'recon finished', {
       messageId: record.messageId,
       runId: request.run_id,
       dataset: request.dataset,
+      ...(request.kind === 'athena-check' ? { step: request.step } : {}),
       businessDate: request.business_date,
       result: outcome,
     });

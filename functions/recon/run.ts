@@ -11,6 +11,8 @@
  */
 import { ReconInputError, type ReconOptions } from './engine.ts';
 import { chooseEngine, fileSizes, type Reconciler } from './engine-choice.ts';
+import { startOnAthena, type AthenaRunDeps } from './athena-run.ts';
+import { usesSqlEngine } from '../shared/policy.ts';
 import { ChunkWriter, chunkKey, queueChunks, type ChunkObjects } from './chunks.ts';
 import { inputsAreCurrent } from './current-inputs.ts';
 import { TransientError } from '../shared/errors.ts';
@@ -49,10 +51,21 @@ export interface ReconRunDeps {
   readonly reconOptions?: ReconOptions;
   /** The SQL engine for runs above the policy's `engine.large_above_bytes` (engine-choice.ts). */
   readonly sqlEngine?: Reconciler;
+  /**
+   * Athena (AWS, TALLY_ATHENA_WORKGROUP set): runs above `engine.large_above_bytes` go there when
+   * no in-process SQL engine is given, carried by delayed check messages (athena-run.ts).
+   */
+  readonly athena?: AthenaRunDeps;
+  /** Where the engine choice is explained (the run's log). */
+  readonly log?: (message: string, details: Record<string, unknown>) => void;
 }
 
 export type ReconRunOutcome =
   | { outcome: 'ALREADY_DONE'; status: string }
+  /** The run went on Athena: its check messages carry it on from this step (athena-run.ts). */
+  | { outcome: 'DEFERRED'; step: number }
+  /** An Athena check no longer the run's own (redelivered, or the run moved on): nothing done. */
+  | { outcome: 'STALE'; reason: string }
   | { outcome: 'SUPERSEDED' }
   | { outcome: 'FAILED'; code: string; message: string }
   | {
@@ -70,6 +83,9 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
   const claim = await deps.runs.claim(request.run_id, lease());
   if (!claim.claimed) {
     if (claim.run === undefined) throw new TransientError(`run ${request.run_id} is not recorded yet`);
+    // On Athena, the run's check messages carry it (athena-run.ts); it is claimable once they stop.
+    if (claim.run.status === 'RUNNING' && claim.run.engine === 'athena')
+      return { outcome: 'ALREADY_DONE', status: 'RUNNING' };
     if (claim.run.status === 'RUNNING') throw new TransientError(`run ${request.run_id} is running in another worker`);
     // The request came back after recon set the count (its nudge may have failed): nudge again.
     if (allStoredUncompleted(claim.run)) await queueChunks(deps.storeQueue, [lastChunk(claim.run)]);
@@ -110,11 +126,20 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     });
     return { outcome: 'FAILED', code: 'NO_POLICY', message };
   }
-  const engine = chooseEngine(
-    policy,
-    await fileSizes(deps.files, request.dataset, request.business_date),
-    deps.sqlEngine,
-  );
+  const sizes = await fileSizes(deps.files, request.dataset, request.business_date);
+  const engine = chooseEngine(policy, sizes, deps.sqlEngine);
+  if (
+    deps.athena !== undefined &&
+    deps.sqlEngine === undefined &&
+    usesSqlEngine(policy, sizes.source ?? 0, sizes.target ?? 0)
+  ) {
+    const athena = deps.athena;
+    const started = await endedOnInput(request, owner, deps, () =>
+      startOnAthena(request, owner, policy, { ...deps, athena }),
+    );
+    if (!started.ok) return started.outcome;
+    if (started.value !== undefined) return started.value;
+  } else deps.log?.('engine chosen', { engine: engine.engine, reason: engine.reason });
   const writer = new ChunkWriter(
     { objects: deps.chunks, queue: deps.storeQueue, chunkFindings: deps.chunkFindings },
     {
@@ -126,19 +151,48 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     },
     () => crashPoint('recon:storing'),
   );
-  let summary;
-  try {
-    summary = await engine.reconcile(
+  const reconciled = await endedOnInput(request, owner, deps, async () =>
+    engine.reconcile(
       { name: `s3://${request.source.bucket}/${request.source.key}`, stream: await deps.objects.read(request.source) },
       { name: `s3://${request.target.bucket}/${request.target.key}`, stream: await deps.objects.read(request.target) },
       policy,
       writer.add,
       deps.reconOptions,
-    );
+    ),
+  );
+  if (!reconciled.ok) return reconciled.outcome;
+  const summary = reconciled.value;
+  const chunks = await writer.finish();
+
+  const run = await deps.runs.startStoring(request.run_id, owner, {
+    chunks_total: chunks.length,
+    engine_summary: summary,
+    policy_version: policy.policyVersion,
+    policy_hash: policy.hash,
+  });
+  const stored = run.chunks_stored ?? 0;
+  // Every chunk was stored before the count was set: no consumer saw the run complete, so the last
+  // chunk's message goes out again; its delivery finds the chunk counted and completes the run.
+  if (allStoredUncompleted(run)) await queueChunks(deps.storeQueue, chunks.slice(-1));
+  return { outcome: 'STORING', exceptions: summary.exceptions, chunks: chunks.length, stored };
+}
+
+/**
+ * Runs `work`; a changed or missing input supersedes the run, a bad one fails it (both recorded
+ * on the run), as either engine meets them.
+ */
+async function endedOnInput<T>(
+  request: ReconRequest,
+  owner: string,
+  deps: ReconRunDeps,
+  work: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; outcome: ReconRunOutcome }> {
+  try {
+    return { ok: true, value: await work() };
   } catch (error) {
     if (error instanceof ObjectChangedError || error instanceof ObjectMissingError) {
       await deps.runs.finish(request.run_id, owner, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
-      return { outcome: 'SUPERSEDED' };
+      return { ok: false, outcome: { outcome: 'SUPERSEDED' } };
     }
     if (error instanceof ReconInputError) {
       // Permanent: the file will not get better by retrying. Recorded on the run for the API.
@@ -153,23 +207,10 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
         completed_at: iso(deps.now()),
         error: failure,
       });
-      return { outcome: 'FAILED', code: error.code, message: error.message };
+      return { ok: false, outcome: { outcome: 'FAILED', code: error.code, message: error.message } };
     }
     throw error;
   }
-  const chunks = await writer.finish();
-
-  const run = await deps.runs.startStoring(request.run_id, owner, {
-    chunks_total: chunks.length,
-    engine_summary: summary,
-    policy_version: policy.policyVersion,
-    policy_hash: policy.hash,
-  });
-  const stored = run.chunks_stored ?? 0;
-  // Every chunk was stored before the count was set: no consumer saw the run complete, so the last
-  // chunk's message goes out again; its delivery finds the chunk counted and completes the run.
-  if (allStoredUncompleted(run)) await queueChunks(deps.storeQueue, chunks.slice(-1));
-  return { outcome: 'STORING', exceptions: summary.exceptions, chunks: chunks.length, stored };
 }
 
 /** STORING with every chunk counted: only a delivery of a chunk's message completes it now. */

@@ -28,6 +28,37 @@ export const reconRequestSchema = z.object({
 });
 export type ReconRequest = z.infer<typeof reconRequestSchema>;
 
+/** The recon queue message that carries a run on Athena from one step to the next. */
+export const athenaCheckSchema = z.object({
+  kind: z.literal('athena-check'),
+  run_id: z.string().min(1),
+  dataset: z.string().min(1),
+  business_date: z.string().min(1),
+  source: z.object({ bucket: z.string(), key: z.string(), etag: z.string() }),
+  target: z.object({ bucket: z.string(), key: z.string(), etag: z.string() }),
+  /** Each side's header (the plan is rebuilt from it at every step: it is deterministic). */
+  headers: z.object({ source: z.array(z.string()), target: z.array(z.string()) }),
+  /** The index of the step running (or to start). */
+  step: z.int().min(0),
+  query_id: z.string().optional(),
+  /** The summary queries done so far, by summary key: their rows are read at the end. */
+  summary_queries: z.record(z.string(), z.string()),
+  /** Checks of the current query so far (the delay grows with them). */
+  polls: z.int().min(0),
+  started_at: z.number(),
+});
+export type AthenaCheck = z.infer<typeof athenaCheckSchema>;
+
+/**
+ * Any body on the recon queue: a recon request (no `kind`: every message before the Athena path
+ * has none) or a run on Athena's delayed check (`kind: "athena-check"`).
+ */
+export const reconQueueMessageSchema = z.union([
+  athenaCheckSchema,
+  reconRequestSchema.extend({ kind: z.literal('recon').optional() }),
+]);
+export type ReconQueueMessage = z.infer<typeof reconQueueMessageSchema>;
+
 /** Body of a message on the triage queue. */
 export const triageRequestSchema = z.object({
   exception_id: z.string().min(1),

@@ -42,5 +42,7 @@ export function mockS3Objects() {
     text: (key: string): string | undefined => objects.get(key)?.body.toString('utf8'),
     /** Stores the object and returns its ETag (MD5, as S3 does for a single-part upload). */
     put,
+    /** Every key stored. */
+    keys: (): string[] => [...objects.keys()],
   };
 }

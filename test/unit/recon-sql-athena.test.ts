@@ -45,7 +45,7 @@ const request = {
   target: { bucket: 'data', key: 'incoming/payments/2025-12-05/target.jsonl', etag: 'e2' },
 };
 
-function plan(policy: ReconPolicy = payments) {
+function plan(policy: ReconPolicy = payments, attempt?: string) {
   return planAthenaRun({
     runId: request.run_id,
     policy,
@@ -53,6 +53,7 @@ function plan(policy: ReconPolicy = payments) {
     source: request.source,
     target: request.target,
     bucket: 'data',
+    ...(attempt === undefined ? {} : { attempt }),
   });
 }
 
@@ -231,14 +232,18 @@ describe('a run carried by check messages', () => {
       if (advance.action === 'done') done = advance;
       else check = advance.check;
     }
-    // Assess
-    const steps = plan().steps;
+    // Assess: the plan of the run's attempt (its first check's start time).
+    const steps = plan(policy, '1000').steps;
     expect(athena.started.map((s) => s.sql)).toEqual(steps.map((s) => s.sql));
     expect(athena.started.map((s) => s.database)).toEqual(steps.map((s) => s.database));
     // One check per start and one per running poll: never a wait inside the function.
     expect(sent).toHaveLength(steps.length * 2);
     expect(sent.every((s) => s.delay >= 5 && s.delay <= 60)).toBe(true);
-    expect(done?.resultsPrefix).toBe('results/run-7f3a/');
+    expect(done?.resultsPrefix).toBe('results/run-7f3a/1000/');
+    expect(steps[0]?.sql).toBe('CREATE DATABASE IF NOT EXISTS `tally_run_run_7f3a_1000`');
+    expect(steps.find((s) => s.name === 'cmp')?.sql).toContain(
+      "external_location = 's3://data/athena/run-7f3a/1000/cmp/'",
+    );
     expect(done?.summary).toMatchObject({
       rows: { source: 10, target: 9 },
       matched: 7,

@@ -25,9 +25,17 @@ describe('the Lambda bundles and the SQL engine', () => {
     }
   });
 
-  it('the recon bundle still carries the engine choice (the check above is not vacuous)', () => {
+  it('the recon bundle carries the engine choice and the Athena runner, not the DuckDB one (the check above is not vacuous)', () => {
     const map = JSON.parse(readFileSync(join(out, 'recon', 'index.mjs.map'), 'utf8')) as { sources: string[] };
     expect(map.sources.some((s) => s.endsWith('functions/recon/engine-choice.ts'))).toBe(true);
-    expect(map.sources.some((s) => s.includes('/recon/sql/'))).toBe(false);
+    expect(map.sources.some((s) => s.endsWith('functions/recon/sql/athena.ts'))).toBe(true);
+    expect(map.sources.some((s) => s.endsWith('functions/recon/sql/duckdb.ts'))).toBe(false);
+  });
+
+  it('only recon carries the SQL engine', () => {
+    for (const name of functionNames().filter((n) => n !== 'recon')) {
+      const map = JSON.parse(readFileSync(join(out, name, 'index.mjs.map'), 'utf8')) as { sources: string[] };
+      expect({ name, sql: map.sources.some((s) => s.includes('/recon/sql/')) }).toEqual({ name, sql: false });
+    }
   });
 });

@@ -24,7 +24,8 @@
  * reads UTF-8 only) and Parquet sides (their columns would need typed DDL). Athena has no file
  * order: which row of a duplicated key is shown is not the first row as it is elsewhere.
  */
-import { z } from 'zod';
+import { createHash } from 'node:crypto';
+import { athenaCheckSchema, type AthenaCheck } from '../../shared/messages.ts';
 import type { ReconPolicy } from '../../shared/policy.ts';
 import { ATHENA_DATABASE_PREFIX, PREFIXES } from '../../shared/resources.ts';
 import type { Side } from '../../shared/types.ts';
@@ -37,8 +38,11 @@ export type QueryState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCEL
 
 /** What the runner needs of Athena. */
 export interface AthenaPort {
-  /** StartQueryExecution in the workgroup; returns the QueryExecutionId. */
-  start(sql: string, database: string | undefined): Promise<string>;
+  /**
+   * StartQueryExecution in the workgroup; returns the QueryExecutionId. `token` is its
+   * ClientRequestToken: a redelivered check starting the same step gets the same query back.
+   */
+  start(sql: string, database: string | undefined, token?: string): Promise<string>;
   /** GetQueryExecution: the state and, when it failed, why. */
   status(queryId: string): Promise<{ state: QueryState; reason?: string }>;
   /** GetQueryResults, every page: the rows by column name (the header row removed). */
@@ -80,6 +84,12 @@ export interface AthenaRunInput {
   readonly target: ObjectLocation;
   /** The bucket for the run's scratch tables (athena/) and its findings (results/). */
   readonly bucket: string;
+  /**
+   * One attempt of the run (its first check's start time): the database, the scratch tables and
+   * the UNLOAD target are the attempt's own, because CTAS and UNLOAD refuse a non-empty location;
+   * a run restarted after a partial attempt starts clean without deleting anything.
+   */
+  readonly attempt?: string;
 }
 
 type SummaryKey = keyof SummaryRows;
@@ -115,8 +125,10 @@ const folderOf = (key: string): string => key.slice(0, key.lastIndexOf('/') + 1)
 
 /** The statements of one run, in order. */
 export function planAthenaRun(input: AthenaRunInput): AthenaRunPlan {
-  const { policy, layouts, runId, bucket } = input;
-  const database = runDatabase(runId);
+  const { policy, layouts, runId: run, bucket, attempt } = input;
+  // Names below are the attempt's (the results prefix stays under results/{run_id}/, read by the store).
+  const runId = attempt === undefined ? run : `${run}/${attempt}`;
+  const database = runDatabase(attempt === undefined ? run : `${run}_${attempt}`);
   const steps: AthenaStep[] = [
     { name: 'database', sql: `CREATE DATABASE IF NOT EXISTS \`${database}\``, database: undefined },
   ];
@@ -180,7 +192,7 @@ export function planAthenaRun(input: AthenaRunInput): AthenaRunPlan {
   }
   const compiled = compileRecon(policy, layouts, dialect);
   for (const stage of compiled.stages) steps.push(ctas(stage.name, stage.sql, runId, bucket, database));
-  const prefix = resultsPrefix(runId);
+  const prefix = attempt === undefined ? resultsPrefix(run) : `${resultsPrefix(run)}${attempt}/`;
   steps.push({
     name: 'unload',
     database,
@@ -207,26 +219,8 @@ function ctas(name: string, sql: string, runId: string, bucket: string, database
   };
 }
 
-/** The recon queue message that carries a run on Athena from one step to the next. */
-export const athenaCheckSchema = z.object({
-  kind: z.literal('athena-check'),
-  run_id: z.string().min(1),
-  dataset: z.string().min(1),
-  business_date: z.string().min(1),
-  source: z.object({ bucket: z.string(), key: z.string(), etag: z.string() }),
-  target: z.object({ bucket: z.string(), key: z.string(), etag: z.string() }),
-  /** Each side's header (the plan is rebuilt from it at every step: it is deterministic). */
-  headers: z.object({ source: z.array(z.string()), target: z.array(z.string()) }),
-  /** The index of the step running (or to start). */
-  step: z.int().min(0),
-  query_id: z.string().optional(),
-  /** The summary queries done so far, by summary key: their rows are read at the end. */
-  summary_queries: z.record(z.string(), z.string()),
-  /** Checks of the current query so far (the delay grows with them). */
-  polls: z.int().min(0),
-  started_at: z.number(),
-});
-export type AthenaCheck = z.infer<typeof athenaCheckSchema>;
+/** The recon queue message that carries a run on Athena from one step to the next (its schema is with the queues' bodies). */
+export { athenaCheckSchema, type AthenaCheck };
 
 export type AthenaAdvance =
   | { readonly action: 'waiting'; readonly check: AthenaCheck; readonly delaySeconds: number }
@@ -256,6 +250,7 @@ export async function advanceAthenaRun(
     source: check.source,
     target: check.target,
     bucket,
+    attempt: String(check.started_at),
   });
   let next = check;
   if (check.query_id !== undefined) {
@@ -276,7 +271,7 @@ export async function advanceAthenaRun(
   }
   const step = plan.steps[next.step];
   if (step !== undefined) {
-    const queryId = await athena.start(step.sql, step.database);
+    const queryId = await athena.start(step.sql, step.database, startToken(check.run_id, check.started_at, next.step));
     return { action: 'waiting', check: { ...next, query_id: queryId, polls: 0 }, delaySeconds: delayFor(0) };
   }
   const read = async (key: SummaryKey) => {
@@ -295,6 +290,20 @@ export async function advanceAthenaRun(
     summary: summaryFromRows(policy, rows, Math.max(0, Math.round(now() - check.started_at))),
     resultsPrefix: plan.resultsPrefix,
   };
+}
+
+/** The ClientRequestToken of one step of one attempt (Athena wants 32 to 128 characters). */
+export function startToken(runId: string, startedAt: number, step: number): string {
+  return createHash('sha256').update(`${runId}\n${startedAt}\n${step}`).digest('hex');
+}
+
+/**
+ * The lease owner of a run on Athena at one check: the run record holds the token of the one
+ * check message that may advance it, so a redelivered or stale check finds another token and
+ * does nothing (functions/recon/run.ts).
+ */
+export function checkToken(check: Pick<AthenaCheck, 'started_at' | 'step' | 'query_id' | 'polls'>): string {
+  return `athena:${check.started_at}:${check.step}:${check.query_id ?? '-'}:${check.polls}`;
 }
 
 /** Advances a run and, while it waits, re-enqueues its check with the delay. */

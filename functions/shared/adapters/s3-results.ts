@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ChunkObjects } from '../../recon/chunks.ts';
 import { ObjectMissingError } from '../ports.ts';
 
@@ -32,5 +32,19 @@ export class S3ChunkObjects implements ChunkObjects {
         throw new ObjectMissingError({ bucket, key, etag: '' });
       throw error;
     }
+  }
+
+  /** Every key under the prefix, in key order (ListObjectsV2 lists in UTF-8 binary order). */
+  async list(bucket: string, prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of out.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return keys.sort();
   }
 }

@@ -8,7 +8,15 @@ import { RUN_RECORD_TYPE } from '../resources.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type { IndexPage, IndexQuery } from './index-query.ts';
 import { queryIndexPage } from './index-query-dynamo.ts';
-import type { RunChunkStore, RunQueries, RunRecord, RunStore, StoreCounts, StoringUpdate } from './runs.ts';
+import type {
+  AthenaMarker,
+  RunChunkStore,
+  RunQueries,
+  RunRecord,
+  RunStore,
+  StoreCounts,
+  StoringUpdate,
+} from './runs.ts';
 
 export class DynamoRunStore implements RunStore, RunChunkStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -80,6 +88,27 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
           ConditionExpression: '#s = :running AND lease_owner = :owner',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: { ':running': 'RUNNING', ':owner': owner, ':lease': now + leaseMs },
+        }),
+      ),
+    );
+  }
+
+  async passLease(
+    runId: string,
+    from: string,
+    { owner, now, leaseMs }: LeaseTerms,
+    marker: AthenaMarker,
+  ): Promise<boolean> {
+    const parts = updateExpression({ set: { ...marker, lease_owner: owner, lease_until: now + leaseMs } });
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          ...parts,
+          ConditionExpression: '#fs = :running AND #fo = :from',
+          ExpressionAttributeNames: { ...parts.ExpressionAttributeNames, '#fs': 'status', '#fo': 'lease_owner' },
+          ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':running': 'RUNNING', ':from': from },
         }),
       ),
     );

@@ -60,6 +60,18 @@ export interface RunRecord {
   readonly stored_triage?: number;
   /** The engine's summary while the chunks are stored; `summary` once the run completes. */
   readonly engine_summary?: EngineSummary;
+  /** Set while the run goes on Athena (RUNNING, carried by delayed check messages, no Lambda holding it). */
+  readonly engine?: 'athena';
+  /** The Athena statement running (or to start) and its query (functions/recon/sql/athena.ts). */
+  readonly athena_step?: number;
+  readonly athena_query_id?: string;
+}
+
+/** What a run on Athena records at each check: where it is. */
+export interface AthenaMarker {
+  readonly engine: 'athena';
+  readonly athena_step: number;
+  readonly athena_query_id?: string;
 }
 
 /** What recon records when its last chunk is queued: the run is STORING from then on. */
@@ -79,6 +91,12 @@ export interface RunStore {
   claim(runId: string, lease: LeaseTerms): Promise<{ claimed: true } | { claimed: false; run: RunRecord | undefined }>;
   /** Extends the owner's lease on its RUNNING run; false when the run is no longer its own. */
   renew(runId: string, lease: LeaseTerms): Promise<boolean>;
+  /**
+   * Hands the owner's RUNNING run to `lease.owner` (until `lease.now + lease.leaseMs`), recording
+   * the marker: a run on Athena passes it from one check message to the next. False when the run
+   * is not RUNNING under `from` (a stale or redelivered check).
+   */
+  passLease(runId: string, from: string, lease: LeaseTerms, marker: AthenaMarker): Promise<boolean>;
   /** Gives the owner's lease back after a failure (the run stays RUNNING, claimable at once). */
   release(runId: string, owner: string): Promise<void>;
   /** Records the outcome; throws LeaseLostError when another worker has taken the run over. */
