@@ -19,8 +19,12 @@ import { PREFIXES } from '../shared/resources.ts';
 import { EXCEPTION_TYPES, SEVERITIES } from '../shared/types.ts';
 import type { Finding } from './findings.ts';
 
-/** Findings per chunk unless configured: ~5 MB of JSON before gzip, a few seconds of writes. */
-export const DEFAULT_CHUNK_FINDINGS = 5000;
+/**
+ * Findings per chunk unless configured: ~1 MB of JSON before gzip, about a second of writes. Smaller
+ * chunks spread a run over more store workers sooner: the 300k-row bench (5,322 exceptions) was all
+ * stored 7.5 s after the upload with 1,000 against 9.2 s with 5,000 (quiet machine, 4 workers).
+ */
+export const DEFAULT_CHUNK_FINDINGS = 1000;
 
 const gzipAsync = promisify(gzip);
 
