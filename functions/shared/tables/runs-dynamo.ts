@@ -79,18 +79,7 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
   }
 
   async renew(runId: string, { owner, now, leaseMs }: LeaseTerms): Promise<boolean> {
-    return applied(
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { run_id: runId },
-          UpdateExpression: 'SET lease_until = :lease',
-          ConditionExpression: '#s = :running AND lease_owner = :owner',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':running': 'RUNNING', ':owner': owner, ':lease': now + leaseMs },
-        }),
-      ),
-    );
+    return (await this.updateHeld(runId, owner, { lease_until: now + leaseMs })) !== undefined;
   }
 
   async passLease(
@@ -99,18 +88,8 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
     { owner, now, leaseMs }: LeaseTerms,
     marker: AthenaMarker,
   ): Promise<boolean> {
-    const parts = updateExpression({ set: { ...marker, lease_owner: owner, lease_until: now + leaseMs } });
-    return applied(
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { run_id: runId },
-          ...parts,
-          ConditionExpression: '#fs = :running AND #fo = :from',
-          ExpressionAttributeNames: { ...parts.ExpressionAttributeNames, '#fs': 'status', '#fo': 'lease_owner' },
-          ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':running': 'RUNNING', ':from': from },
-        }),
-      ),
+    return (
+      (await this.updateHeld(runId, from, { ...marker, lease_owner: owner, lease_until: now + leaseMs })) !== undefined
     );
   }
 
@@ -120,25 +99,23 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
   }
 
   async finish(runId: string, owner: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<void> {
-    const parts = updateExpression({ set: { ...update, lease_until: 0 } });
-    const done = await applied(
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { run_id: runId },
-          ...parts,
-          // Only the lease's holder records the outcome: a worker that lost it must not finish over its successor.
-          ConditionExpression: '#fs = :running AND #fo = :owner',
-          ExpressionAttributeNames: { ...parts.ExpressionAttributeNames, '#fs': 'status', '#fo': 'lease_owner' },
-          ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':running': 'RUNNING', ':owner': owner },
-        }),
-      ),
-    );
-    if (!done) throw new LeaseLostError(`run ${runId}`);
+    // Only the lease's holder records the outcome: a worker that lost it must not finish over its successor.
+    if ((await this.updateHeld(runId, owner, { ...update, lease_until: 0 })) === undefined)
+      throw new LeaseLostError(`run ${runId}`);
   }
 
   async startStoring(runId: string, owner: string, update: StoringUpdate): Promise<RunRecord> {
-    const parts = updateExpression({ set: { ...update, status: 'STORING', lease_until: 0 } });
+    const run = await this.updateHeld(runId, owner, { ...update, status: 'STORING', lease_until: 0 });
+    if (run === undefined) throw new LeaseLostError(`run ${runId}`);
+    return run;
+  }
+
+  /**
+   * The one write a lease's holder makes: applied only while the run is RUNNING under `owner`'s
+   * lease; the run as written, or undefined when the lease is not (or no longer) theirs.
+   */
+  private async updateHeld(runId: string, owner: string, set: Partial<RunRecord>): Promise<RunRecord | undefined> {
+    const parts = updateExpression({ set });
     try {
       const out = await this.doc.send(
         new UpdateCommand({
@@ -153,7 +130,7 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
       );
       return out.Attributes as RunRecord;
     } catch (error) {
-      if (isConditionFailure(error)) throw new LeaseLostError(`run ${runId}`);
+      if (isConditionFailure(error)) return undefined;
       throw error;
     }
   }
