@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ListObjectsV2Command, type ListObjectsV2CommandInput } from '@aws-sdk/client-s3';
-import { GetCommand, PutCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
@@ -24,6 +24,7 @@ import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
+import { recordRunInputs } from '../support/run-inputs.ts';
 import { mockSqsSends } from '../support/sqs-sends.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
 
@@ -149,53 +150,8 @@ function setup(fails?: (sql: string) => boolean) {
 
   async function requestRun(runId: string) {
     athena = new FakeAthena((key, body) => void objects.put(key, body), await memoryFindings(), fails);
-    const refs = {
-      source: {
-        bucket: 'tally-data',
-        key: `incoming/trades/${date}/source.csv`,
-        etag: objects.put(`incoming/trades/${date}/source.csv`, SOURCE),
-      },
-      target: {
-        bucket: 'tally-data',
-        key: `incoming/trades/${date}/target.csv`,
-        etag: objects.put(`incoming/trades/${date}/target.csv`, TARGET),
-      },
-    };
-    for (const side of ['source', 'target'] as const)
-      await dynamo.doc.send(
-        new PutCommand({
-          TableName: dynamo.names.tables.files,
-          Item: {
-            dataset_date: `trades#${date}`,
-            side,
-            dataset: 'trades',
-            business_date: date,
-            ...refs[side],
-            status: 'ACCEPTED',
-            rows: 20,
-            // As ingest records it: above the policy's engine.large_above_bytes.
-            size: LARGE,
-            sequencer: '1',
-            generation: 1,
-          },
-        }),
-      );
-    await dynamo.doc.send(
-      new PutCommand({
-        TableName: dynamo.names.tables.runs,
-        Item: {
-          run_id: runId,
-          dataset_date: `trades#${date}`,
-          dataset: 'trades',
-          business_date: date,
-          ...refs,
-          status: 'REQUESTED',
-          requested_at: new Date().toISOString(),
-          requested_by: 'test',
-        },
-      }),
-    );
-    return { run_id: runId, dataset: 'trades', business_date: date, ...refs };
+    // Sizes as ingest records them: above the policy's engine.large_above_bytes.
+    return recordRunInputs(dynamo, objects, { runId, date, source: SOURCE, target: TARGET, size: LARGE });
   }
 
   const invoke = async (body: unknown) => {

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GetCommand, PutCommand, UpdateCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
 import { createHandler as createStoreHandler, defaultDeps as storeDeps } from '../../functions/store/handler.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { mockS3Objects } from '../support/s3-objects.ts';
+import { recordRunInputs } from '../support/run-inputs.ts';
 import { mockSqsSends } from '../support/sqs-sends.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
@@ -33,54 +34,8 @@ function setup() {
   const date = `2025-02-${String(++dateCounter).padStart(2, '0')}`;
 
   /** Stores the pair as ingest would have (files + a REQUESTED run) and returns the recon request. */
-  async function requestRun(runId: string, source: string, target: string) {
-    const refs = {
-      source: {
-        bucket: 'tally-data',
-        key: `incoming/trades/${date}/source.csv`,
-        etag: objects.put(`incoming/trades/${date}/source.csv`, source),
-      },
-      target: {
-        bucket: 'tally-data',
-        key: `incoming/trades/${date}/target.csv`,
-        etag: objects.put(`incoming/trades/${date}/target.csv`, target),
-      },
-    };
-    for (const side of ['source', 'target'] as const) {
-      await dynamo.doc.send(
-        new PutCommand({
-          TableName: dynamo.names.tables.files,
-          Item: {
-            dataset_date: `trades#${date}`,
-            side,
-            dataset: 'trades',
-            business_date: date,
-            ...refs[side],
-            status: 'ACCEPTED',
-            rows: 20,
-            sequencer: '1',
-            generation: 1,
-          },
-        }),
-      );
-    }
-    await dynamo.doc.send(
-      new PutCommand({
-        TableName: dynamo.names.tables.runs,
-        Item: {
-          run_id: runId,
-          dataset_date: `trades#${date}`,
-          dataset: 'trades',
-          business_date: date,
-          ...refs,
-          status: 'REQUESTED',
-          requested_at: new Date().toISOString(),
-          requested_by: 'test',
-        },
-      }),
-    );
-    return { run_id: runId, dataset: 'trades', business_date: date, ...refs };
-  }
+  const requestRun = (runId: string, source: string, target: string) =>
+    recordRunInputs(dynamo, objects, { runId, date, source, target });
 
   /** The dataset-day's exceptions as its index lists them (every shard). */
   async function exceptions() {
