@@ -1,4 +1,4 @@
-import type { FileStore } from '../shared/tables/files.ts';
+import type { FileRecord, FileStore } from '../shared/tables/files.ts';
 import type { ObjectRef } from '../shared/ports.ts';
 
 /**
@@ -10,14 +10,22 @@ export async function inputsAreCurrent(
   run: { dataset: string; business_date: string; source: ObjectRef; target: ObjectRef },
   files: Pick<FileStore, 'get'>,
 ): Promise<boolean> {
+  return (await currentInputs(run, files)) !== undefined;
+}
+
+/** As `inputsAreCurrent`, giving the two file records (their recorded sizes choose the engine). */
+export async function currentInputs(
+  run: { dataset: string; business_date: string; source: ObjectRef; target: ObjectRef },
+  files: Pick<FileStore, 'get'>,
+): Promise<{ source: FileRecord; target: FileRecord } | undefined> {
   const [source, target] = await Promise.all([
     files.get(run.dataset, run.business_date, 'source'),
     files.get(run.dataset, run.business_date, 'target'),
   ]);
-  return (
+  const current =
     source?.etag === run.source.etag &&
     target?.etag === run.target.etag &&
     source.status === 'ACCEPTED' &&
-    target.status === 'ACCEPTED'
-  );
+    target.status === 'ACCEPTED';
+  return current ? { source, target } : undefined;
 }

@@ -8,7 +8,6 @@
  */
 import type { ReconPolicy } from '../shared/policy.ts';
 import { usesSqlEngine } from '../shared/policy.ts';
-import type { FileStore } from '../shared/tables/files.ts';
 import { reconcileInto, type FindingSink, type ReconInput, type ReconOptions, type ReconSummary } from './engine.ts';
 
 /** A reconciliation as the in-memory engine's `reconcileInto` does it: findings to a sink, the summary back. */
@@ -43,17 +42,4 @@ export function chooseEngine(
       reason: `${total} bytes, above ${limit}, but no SQL engine runs in this process`,
     };
   return { engine: 'sql', reconcile: sqlEngine, reason: `${total} bytes, above ${limit}` };
-}
-
-/** Both sides' sizes as ingest recorded them (undefined when a record is missing). */
-export async function fileSizes(
-  files: Pick<FileStore, 'get'>,
-  dataset: string,
-  businessDate: string,
-): Promise<{ source: number | undefined; target: number | undefined }> {
-  const [source, target] = await Promise.all([
-    files.get(dataset, businessDate, 'source'),
-    files.get(dataset, businessDate, 'target'),
-  ]);
-  return { source: source?.size, target: target?.size };
 }

@@ -10,11 +10,11 @@
  * consumer counts once each.
  */
 import { ReconInputError, type ReconOptions } from './engine.ts';
-import { chooseEngine, fileSizes, type Reconciler } from './engine-choice.ts';
+import { chooseEngine, type Reconciler } from './engine-choice.ts';
 import { startOnAthena, type AthenaRunDeps } from './athena-run.ts';
 import { usesSqlEngine } from '../shared/policy.ts';
 import { ChunkWriter, chunkKey, queueChunks, type ChunkObjects } from './chunks.ts';
-import { inputsAreCurrent } from './current-inputs.ts';
+import { currentInputs } from './current-inputs.ts';
 import { TransientError } from '../shared/errors.ts';
 import type { ReconRequest, StoreRequest } from '../shared/messages.ts';
 import type { DatasetPolicyStore } from '../shared/dataset-policies.ts';
@@ -110,7 +110,8 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
 async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDeps): Promise<ReconRunOutcome> {
   crashPoint('recon:claimed');
   // A newer upload of either side makes this run moot: its own run will follow.
-  if (!(await inputsAreCurrent(request, deps.files))) {
+  const inputs = await currentInputs(request, deps.files);
+  if (inputs === undefined) {
     await deps.runs.finish(request.run_id, owner, { status: 'SUPERSEDED', completed_at: iso(deps.now()) });
     return { outcome: 'SUPERSEDED' };
   }
@@ -126,7 +127,8 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     });
     return { outcome: 'FAILED', code: 'NO_POLICY', message };
   }
-  const sizes = await fileSizes(deps.files, request.dataset, request.business_date);
+  // As ingest recorded them (read above with the check that the inputs are current).
+  const sizes = { source: inputs.source.size, target: inputs.target.size };
   const engine = chooseEngine(policy, sizes, deps.sqlEngine);
   if (
     deps.athena !== undefined &&
