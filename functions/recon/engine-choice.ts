@@ -2,9 +2,9 @@
  * Which engine reconciles a run: the in-memory engine (`engine.ts`), or the SQL engine when the
  * two files together are larger than the policy's `engine.large_above_bytes`
  * (`usesSqlEngine`). The SQL engine is injected: the local stack and the CLI pass the DuckDB
- * runner (`sql/duckdb.ts`, a native module no Lambda bundle may import); on AWS the Athena runner
- * (`sql/athena.ts`) is asynchronous and goes through the chunked store path instead, so a Lambda
- * given no in-process SQL engine keeps the in-memory one and says so.
+ * runner (`sql/duckdb.ts`, a native module no Lambda bundle may import); on AWS the choice is
+ * `athena` (`athena-run.ts`: asynchronous, through the chunked store path), and a deployment with
+ * neither keeps the in-memory engine and says so.
  */
 import type { ReconPolicy } from '../shared/policy.ts';
 import { usesSqlEngine } from '../shared/policy.ts';
@@ -20,26 +20,32 @@ export type Reconciler = (
 ) => Promise<ReconSummary>;
 
 export interface EngineChoice {
-  readonly engine: 'memory' | 'sql';
+  /** `athena`: deferred to Athena (AWS), with `reconcile` the in-memory fallback for a policy Athena cannot run. */
+  readonly engine: 'memory' | 'sql' | 'athena';
   readonly reconcile: Reconciler;
   /** Why, for the run's log. */
   readonly reason: string;
 }
 
+/**
+ * In memory up to the limit; above it the in-process SQL engine when one is injected (DuckDB
+ * locally), else Athena when this deployment has it, else in memory (and the reason says so).
+ */
 export function chooseEngine(
   policy: ReconPolicy,
   sizes: { readonly source: number | undefined; readonly target: number | undefined },
-  sqlEngine: Reconciler | undefined,
+  available: { readonly sqlEngine?: Reconciler | undefined; readonly athena: boolean },
 ): EngineChoice {
   const total = (sizes.source ?? 0) + (sizes.target ?? 0);
   const limit = policy.engine.largeAboveBytes;
   if (!usesSqlEngine(policy, sizes.source ?? 0, sizes.target ?? 0))
     return { engine: 'memory', reconcile: reconcileInto, reason: `${total} bytes, at most ${limit}` };
-  if (sqlEngine === undefined)
-    return {
-      engine: 'memory',
-      reconcile: reconcileInto,
-      reason: `${total} bytes, above ${limit}, but no SQL engine runs in this process`,
-    };
-  return { engine: 'sql', reconcile: sqlEngine, reason: `${total} bytes, above ${limit}` };
+  if (available.sqlEngine !== undefined)
+    return { engine: 'sql', reconcile: available.sqlEngine, reason: `${total} bytes, above ${limit}` };
+  if (available.athena) return { engine: 'athena', reconcile: reconcileInto, reason: `${total} bytes, above ${limit}` };
+  return {
+    engine: 'memory',
+    reconcile: reconcileInto,
+    reason: `${total} bytes, above ${limit}, but no SQL engine runs in this process`,
+  };
 }

@@ -12,7 +12,6 @@
 import { ReconInputError, type ReconOptions } from './engine.ts';
 import { chooseEngine, type Reconciler } from './engine-choice.ts';
 import { startOnAthena, type AthenaRunDeps } from './athena-run.ts';
-import { usesSqlEngine } from '../shared/policy.ts';
 import { ChunkWriter, chunkKey, queueChunks, type ChunkObjects } from './chunks.ts';
 import { currentInputs } from './current-inputs.ts';
 import { TransientError } from '../shared/errors.ts';
@@ -129,12 +128,8 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
   }
   // As ingest recorded them (read above with the check that the inputs are current).
   const sizes = { source: inputs.source.size, target: inputs.target.size };
-  const engine = chooseEngine(policy, sizes, deps.sqlEngine);
-  if (
-    deps.athena !== undefined &&
-    deps.sqlEngine === undefined &&
-    usesSqlEngine(policy, sizes.source ?? 0, sizes.target ?? 0)
-  ) {
+  const engine = chooseEngine(policy, sizes, { sqlEngine: deps.sqlEngine, athena: deps.athena !== undefined });
+  if (engine.engine === 'athena' && deps.athena !== undefined) {
     const athena = deps.athena;
     const started = await endedOnInput(request, owner, deps, () =>
       startOnAthena(request, owner, policy, { ...deps, athena }),
