@@ -17,7 +17,7 @@ import { requiredColumns, type ReconPolicy } from '../shared/policy.ts';
 import { EXCEPTION_TYPES, type ExceptionType, type RunSummary, type Side } from '../shared/types.ts';
 import { ControlTotals } from './control-totals.ts';
 import { displayRow, FindingBuilder, type Finding } from './findings.ts';
-import { outcomeOf, ratioText } from './outcome.ts';
+import { summarise } from './outcome.ts';
 import {
   defaultMemoryBudgetBytes,
   MAX_DEPTH,
@@ -121,25 +121,20 @@ export async function reconcileInto(
   const exceptions: Partial<Record<ExceptionType, number>> = {};
   for (const type of EXCEPTION_TYPES) if (run.exceptions[type] !== undefined) exceptions[type] = run.exceptions[type];
   const net = totals?.netAmountDifference();
-  const verdict = outcomeOf(policy, { keys, keysWithException, exceptions, netAmountDifference: net });
-  return {
+  return summarise(policy, {
     rows: { source: s.rows, target: t.rows },
     matched,
     exceptions,
     rejected: { source: s.rejected, target: t.rejected },
-    duration_ms: Math.round(performance.now() - started),
-    outcome: verdict.outcome,
-    thresholds_crossed: verdict.crossed,
+    durationMs: Math.round(performance.now() - started),
     keys,
-    keys_with_exception: keysWithException,
-    match_rate: ratioText(matched, keys),
-    break_rate: ratioText(keysWithException, keys),
+    keysWithException,
+    netAmountDifference: net,
     fields: build.stats.toJSON(),
-    ...(totals && net !== undefined
-      ? { amount_totals: { ...totals.amountTotals(), net_difference: formatDecimal(net) } }
-      : {}),
-    control_totals: totals?.result() ?? [],
-  };
+    amountTotals:
+      totals && net !== undefined ? { ...totals.amountTotals(), net_difference: formatDecimal(net) } : undefined,
+    controlTotals: totals?.result() ?? [],
+  });
 }
 
 /** What one run shares across its partitions: the policy, the sink and the counts. */

@@ -7,6 +7,7 @@
 import { compareDecimal, formatDecimal, type Decimal } from '../shared/decimal.ts';
 import type { ReconPolicy, ThresholdSet } from '../shared/policy.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../shared/types.ts';
+import type { ReconSummary } from './engine.ts';
 
 export const OUTCOMES = ['PASS', 'WARN', 'FAIL'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -89,4 +90,36 @@ export function outcomeOf(policy: ReconPolicy, run: OutcomeInput): { outcome: Ou
       ? 'WARN'
       : 'PASS';
   return { outcome, crossed };
+}
+
+/** What either engine counted in a run; `summarise` derives the verdict and the rates from it. */
+export interface RunCounts extends OutcomeInput {
+  readonly rows: ReconSummary['rows'];
+  readonly matched: number;
+  readonly rejected: ReconSummary['rejected'];
+  readonly durationMs: number;
+  readonly fields: ReconSummary['fields'];
+  readonly amountTotals: ReconSummary['amount_totals'];
+  readonly controlTotals: ReconSummary['control_totals'];
+}
+
+/** The run summary, the same from the in-memory and the SQL engine: one place for its derived figures. */
+export function summarise(policy: ReconPolicy, c: RunCounts): ReconSummary {
+  const verdict = outcomeOf(policy, c);
+  return {
+    rows: c.rows,
+    matched: c.matched,
+    exceptions: c.exceptions,
+    rejected: c.rejected,
+    duration_ms: c.durationMs,
+    outcome: verdict.outcome,
+    thresholds_crossed: verdict.crossed,
+    keys: c.keys,
+    keys_with_exception: c.keysWithException,
+    match_rate: ratioText(c.matched, c.keys),
+    break_rate: ratioText(c.keysWithException, c.keys),
+    fields: c.fields,
+    ...(c.amountTotals === undefined ? {} : { amount_totals: c.amountTotals }),
+    control_totals: c.controlTotals,
+  };
 }

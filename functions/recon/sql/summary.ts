@@ -9,7 +9,7 @@ import type { ReconPolicy } from '../../shared/policy.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../shared/types.ts';
 import type { ReconSummary } from '../engine.ts';
 import type { FieldStatistics } from '../field-rules.ts';
-import { outcomeOf, ratioText } from '../outcome.ts';
+import { summarise } from '../outcome.ts';
 import { ControlTotals, type ControlTotalGroup } from '../control-totals.ts';
 
 /** A result row: column name to text (NULL as undefined). */
@@ -74,23 +74,19 @@ export function summaryFromRows(policy: ReconPolicy, rows: SummaryRows, duration
     amountTotals = { source: formatDecimal(source), target: formatDecimal(target), net_difference: formatDecimal(net) };
   }
 
-  const verdict = outcomeOf(policy, { keys, keysWithException, exceptions, netAmountDifference: net });
-  return {
+  return summarise(policy, {
     rows: { source: num(c.rows_s), target: num(c.rows_t) },
     matched,
     exceptions,
     rejected: { source: num(c.rejected_s), target: num(c.rejected_t) },
-    duration_ms: durationMs,
-    outcome: verdict.outcome,
-    thresholds_crossed: verdict.crossed,
+    durationMs,
     keys,
-    keys_with_exception: keysWithException,
-    match_rate: ratioText(matched, keys),
-    break_rate: ratioText(keysWithException, keys),
+    keysWithException,
+    netAmountDifference: net,
     fields,
-    ...(amountTotals === undefined ? {} : { amount_totals: amountTotals }),
-    control_totals: controlTotals(policy, rows.controlTotals),
-  };
+    amountTotals,
+    controlTotals: controlTotals(policy, rows.controlTotals),
+  });
 }
 
 const GROUP_SEPARATOR = '\u001f';
