@@ -137,29 +137,46 @@ export interface FieldStatistics {
   largest_difference?: string;
 }
 
+/** One field's counts; `line` is the source line of the largest difference (ties go to the first). */
+interface FieldCount {
+  unequal: number;
+  within: number;
+  largest: Decimal | undefined;
+  line: number;
+}
+
 export class FieldStats {
-  private readonly counts: { unequal: number; within: number; largest: Decimal | undefined }[];
+  private readonly counts: FieldCount[];
   private readonly names: readonly string[];
 
   constructor(policy: ReconPolicy) {
     this.names = policy.fields.map((f) => f.field);
-    this.counts = policy.fields.map(() => ({ unequal: 0, within: 0, largest: undefined }));
+    this.counts = policy.fields.map(() => ({ unequal: 0, within: 0, largest: undefined, line: 0 }));
   }
 
-  /** Records the comparison of field number `i` (in `policy.fields` order). */
-  add(i: number, c: FieldComparison): void {
+  /**
+   * Records the comparison of field number `i` (in `policy.fields` order) for the row at source
+   * `line`. Equal largest differences may be written differently ("15.0", "15.00"): the first
+   * source row's is kept, whatever order the rows come in (a partitioned run meets them out of
+   * file order).
+   */
+  add(i: number, c: FieldComparison, line: number): void {
     if (c.kind === 'equal') return;
-    const s = this.counts[i] as { unequal: number; within: number; largest: Decimal | undefined };
+    const s = this.counts[i] as FieldCount;
     s.unequal++;
     if (c.kind === 'within') s.within++;
-    if (c.magnitude !== undefined && (s.largest === undefined || compareDecimal(c.magnitude, s.largest) > 0))
+    if (c.magnitude === undefined) return;
+    const order = s.largest === undefined ? 1 : compareDecimal(c.magnitude, s.largest);
+    if (order > 0 || (order === 0 && line < s.line)) {
       s.largest = c.magnitude;
+      s.line = line;
+    }
   }
 
   toJSON(): Record<string, FieldStatistics> {
     const out: Record<string, FieldStatistics> = {};
     this.names.forEach((name, i) => {
-      const s = this.counts[i] as { unequal: number; within: number; largest: Decimal | undefined };
+      const s = this.counts[i] as FieldCount;
       out[name] = {
         unequal: s.unequal,
         within_tolerance: s.within,

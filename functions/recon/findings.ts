@@ -117,7 +117,7 @@ export class FindingBuilder {
       const b = (tv[tc.text[i] as number] ?? '').trim();
       const spec = others[i] as FieldSpec;
       const c = compareField(spec, a, b, this.separators);
-      this.stats.add(this.otherIndex[i] as number, c);
+      this.stats.add(this.otherIndex[i] as number, c, se.line);
       if (c.kind === 'break')
         diffs.push(
           c.delta === undefined
@@ -131,7 +131,7 @@ export class FindingBuilder {
       const a = (sv[sc.amount] as string).trim();
       const b = (tv[tc.amount] as string).trim();
       const c = compareField(amount, a, b, this.separators);
-      this.stats.add(this.amountIndex, c);
+      this.stats.add(this.amountIndex, c, se.line);
       if (c.kind === 'break' && c.delta !== undefined) {
         delta = c.delta;
         diffs.push({ field: amount.field, source: a, target: b, delta: formatDecimal(delta) });

@@ -231,6 +231,24 @@ describe('partitioned reconciliation', () => {
     expect(findings.map((f) => `${f.type} ${f.keyText}`)).toEqual(['FIELD_MISMATCH B']);
   });
 
+  it('reports the first source row among equal largest differences written differently, under any budget', async () => {
+    // Prepare: two keys whose amount differences are both 15, written "15.00" (first row) and "15.0".
+    const policy = policyOf({
+      key: [{ field: 'id' }],
+      fields: [{ field: 'amount', type: 'decimal' }],
+      amount_field: 'amount',
+    });
+    const source = 'id,amount\nt1,(5.00)\nT1,-5\n';
+    const target = 'id,amount\nT1,+10.0\nt1,10.00\n';
+    // Act
+    const inMemory = await reconcile(input('s', source), input('t', target), policy);
+    const spilled = await reconcilePartitioned(input('s', source), input('t', target), policy, 1);
+    // Assess
+    expect(inMemory.summary.fields.amount?.largest_difference).toBe('15.00');
+    expect(spilled.spilled).toBe(true);
+    expect(withoutDuration(spilled.result.summary)).toEqual(withoutDuration(inMemory.summary));
+  });
+
   it('gives the same order on every run with the same budget', async () => {
     const source = render(
       [...'ABCDEFGHIJKLMNOP'].map((k) => ({ key: k, account: 'A1', amount: '1.00', ragged: 0, quoteAll: false })),
