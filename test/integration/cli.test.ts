@@ -139,6 +139,7 @@ beforeAll(async () => {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
       files: dynamo.names.tables.files,
+      patterns: dynamo.names.tables.patterns,
     }),
     uploads: new S3UploadSigner(s3, 'tally-data'),
     healthChecks: [],

@@ -46,4 +46,7 @@ export interface PatternStore {
 }
 
 /** What the query API reads of patterns. */
-export type PatternQueries = Pick<PatternStore, 'list' | 'get'>;
+export interface PatternQueries {
+  listPatterns(runId: string): Promise<PatternRecord[]>;
+  getPattern(runId: string, patternId: string): Promise<PatternRecord | undefined>;
+}
