@@ -116,16 +116,22 @@ export async function applyPatternAction(
       return { exception_id: id, outcome: 'APPLIED', version: Number(outcome.record.version) };
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      if (error.statusCode === 409)
+      if (error.statusCode === 409) {
+        const now = Number(error.details.current_version ?? read);
         return {
           exception_id: id,
           outcome: 'CONFLICT',
-          version: Number(error.details.current_version ?? read),
-          reason: error.message,
+          version: now,
+          reason: `changed since it was read: version ${version} was sent, it is at ${now}`,
         };
+      }
       // The lifecycle refuses this member's move (already there, or not from its status).
-      if (error.code === 'INVALID_TRANSITION')
-        return { exception_id: id, outcome: 'SKIPPED', version: read, reason: error.message };
+      if (error.code === 'INVALID_TRANSITION') {
+        const { from, allowed } = error.details as { from: string; allowed: string[] };
+        const reason =
+          from === status ? `it is already ${status}` : `${from} can only move to ${allowed.join(' or ') || 'nothing'}`;
+        return { exception_id: id, outcome: 'SKIPPED', version: read, reason };
+      }
       throw error;
     }
   };

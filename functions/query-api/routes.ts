@@ -11,7 +11,7 @@ import { createRouter, type RouteDef } from './router.ts';
 import {
   countsQuerySchema,
   EXCEPTION_ID_PATTERN,
-  FILTER_NAMES,
+  LIST_FILTER_NAMES,
   filesQuerySchema,
   listQuerySchema,
   parseInput,
@@ -95,7 +95,7 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
   },
   'GET /exceptions': async ({ event, deps }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
-    const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
+    const filters = Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]]));
     return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.

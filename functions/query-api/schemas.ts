@@ -98,16 +98,23 @@ const filterShape = {
   dataset: dataset.optional(),
   business_date: calendarDate.optional(),
   run_id: z.string().min(1).max(256).optional(),
+};
+/** The filters search shares with the listing (the exceptions index has these fields). */
+export const FILTER_NAMES = Object.keys(filterShape) as (keyof typeof filterShape)[];
+
+/** The listing's and the counts' filters: the shared ones and a break pattern's members (by_pattern_sharded). */
+const listFilterShape = {
+  ...filterShape,
   pattern_id: z
     .string({ error: expected('a pattern id') })
     .regex(PATTERN_ID_PATTERN, 'must be a pattern id: pat_ and 16 lower-case hexadecimal characters')
     .optional(),
 };
-export const FILTER_NAMES = Object.keys(filterShape) as (keyof typeof filterShape)[];
+export const LIST_FILTER_NAMES = Object.keys(listFilterShape) as (keyof typeof listFilterShape)[];
 
 export const listQuerySchema = strictObject(
   {
-    ...filterShape,
+    ...listFilterShape,
     limit: intParam(LIST_LIMIT),
     next_token: z.string().min(1, 'must not be empty').optional(),
   },
@@ -120,14 +127,14 @@ export const listQuerySchema = strictObject(
 export type ListQuery = z.infer<typeof listQuerySchema>;
 
 /** GET /exception-counts: the listing's filters, no paging. */
-export const countsQuerySchema = strictObject(filterShape, 'query parameter').refine(
+export const countsQuerySchema = strictObject(listFilterShape, 'query parameter').refine(
   (q) => q.business_date === undefined || q.dataset !== undefined,
   {
     message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
     path: ['business_date'],
   },
 );
-export type ListFilters = Pick<ListQuery, (typeof FILTER_NAMES)[number]>;
+export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]>;
 
 export const searchQuerySchema = strictObject(
   {
