@@ -210,6 +210,9 @@ describe('patternOf', () => {
     expect(roundRatio('100', '130')).toBeUndefined();
     expect(roundRatio('0', '100')).toBeUndefined();
     expect(roundRatio('x', '100')).toBeUndefined();
+    // A side written with decimal commas (payments' hub) is read as its policy says.
+    expect(roundRatio('1.250,10', '125010', [',', '.'])).toBe('100');
+    expect(roundRatio('1.250,10', '125010')).toBeUndefined();
   });
 
   it('takes the power of ten of a decimal exactly', () => {

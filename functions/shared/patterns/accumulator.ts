@@ -18,7 +18,7 @@ import { exceptionId } from '../keys.ts';
 import type { ReconPolicy } from '../policy.ts';
 import type { PatternRecord, PatternSegment } from '../tables/patterns.ts';
 import type { Row } from '../types.ts';
-import { patternId, patternOf, type PatternInput, type Signature } from './signature.ts';
+import { describeSignature, patternId, signatureOf, type PatternInput, type Signature } from './signature.ts';
 
 /** Distinct values tracked per attribute and pattern; above it the attribute is not a segment. */
 export const DISTINCT_VALUES_CAP = 1000;
@@ -85,7 +85,7 @@ export class PatternAccumulator {
 
   /** Counts the finding in its pattern; returns the pattern id. */
   add(finding: AccumulatedFinding): string {
-    const { signature, text } = patternOf(finding, this.policy);
+    const signature = signatureOf(finding, this.policy);
     const signatureText = JSON.stringify(signature);
     let id = this.ids.get(signatureText);
     if (id === undefined) {
@@ -97,7 +97,7 @@ export class PatternAccumulator {
       state = {
         id,
         signature,
-        text,
+        text: describeSignature(signature),
         size: 0,
         values: new Map(),
         min: new Map(),

@@ -23,6 +23,7 @@ import {
   decimal,
   multiplyDecimal,
   parseDecimal,
+  parseDecimalWith,
   subtractDecimal,
   type Decimal,
 } from '../decimal.ts';
@@ -73,18 +74,20 @@ const CLOSE_PER_MILLE = 5n;
 
 export function patternOf(finding: PatternInput, policy: ReconPolicy): Pattern {
   const signature = signatureOf(finding, policy);
-  return { signature, text: describe(signature) };
+  return { signature, text: describeSignature(signature) };
 }
 
-function signatureOf(finding: PatternInput, policy: ReconPolicy): Signature {
+/** The signature alone (patternOf without the words: what the accumulator needs per finding). */
+export function signatureOf(finding: PatternInput, policy: ReconPolicy): Signature {
   if (finding.type === 'INVALID_RECORD') {
     const side = finding.source !== null ? 'source' : finding.target !== null ? 'target' : sideOfKey(finding.key);
     return { type: finding.type, fields: [], shapes: {}, side, reason: reasonShape(finding.reason ?? '') };
   }
   if (finding.diffs.length === 0) return { type: finding.type, fields: [], shapes: {} };
   const types = new Map(policy.fields.map((f) => [f.field, f.type]));
+  const separators = [policy.sides.source.decimalSeparator, policy.sides.target.decimalSeparator] as const;
   const shapes: Record<string, FieldShape> = {};
-  for (const diff of finding.diffs) shapes[diff.field] = shapeOf(diff, types.get(diff.field) ?? 'text');
+  for (const diff of finding.diffs) shapes[diff.field] = shapeOf(diff, types.get(diff.field) ?? 'text', separators);
   const fields = Object.keys(shapes).sort();
   return { type: finding.type, fields, shapes: Object.fromEntries(fields.map((f) => [f, shapes[f] as FieldShape])) };
 }
@@ -93,7 +96,10 @@ function sideOfKey(key: Row): 'source' | 'target' {
   return key.side === 'target' ? 'target' : 'source';
 }
 
-function shapeOf(diff: Diff, type: FieldType): FieldShape {
+/** Each side's decimal separator: a diff keeps the values as each file wrote them. */
+type Separators = readonly ['.' | ',', '.' | ','];
+
+function shapeOf(diff: Diff, type: FieldType, separators: Separators): FieldShape {
   const s = diff.source.trim();
   const t = diff.target.trim();
   if (s === '' && t !== '') return { kind: 'text', change: 'filled' };
@@ -104,7 +110,7 @@ function shapeOf(diff: Diff, type: FieldType): FieldShape {
     const delta = parseDecimal(diff.delta);
     if (delta.ok && delta.value.units !== 0n) {
       const sign = delta.value.units < 0n ? '-' : '+';
-      const ratio = roundRatio(s, t);
+      const ratio = roundRatio(s, t, separators);
       return ratio === undefined
         ? { kind: 'number', sign, magnitude: magnitudeOf(delta.value) }
         : { kind: 'number', ratio };
@@ -113,10 +119,14 @@ function shapeOf(diff: Diff, type: FieldType): FieldShape {
   return { kind: 'text', change: 'changed' };
 }
 
-/** The round ratio target ÷ source is close to, if any (both read as plain decimals). */
-export function roundRatio(sourceText: string, targetText: string): string | undefined {
-  const s = parseDecimal(sourceText);
-  const t = parseDecimal(targetText);
+/** The round ratio target ÷ source is close to, if any (each read with its side's decimal separator). */
+export function roundRatio(
+  sourceText: string,
+  targetText: string,
+  separators: Separators = ['.', '.'],
+): string | undefined {
+  const s = parseDecimalWith(sourceText, separators[0]);
+  const t = parseDecimalWith(targetText, separators[1]);
   if (!s.ok || !t.ok || s.value.units === 0n) return undefined;
   for (const ratio of RATIO_VALUES) {
     const expected = multiplyDecimal(s.value, ratio.value);
@@ -166,7 +176,8 @@ export function patternId(dataset: string, businessDate: string, signature: Sign
 
 export const PATTERN_ID_PATTERN = /^pat_[0-9a-f]{16}$/;
 
-function describe(signature: Signature): string {
+/** The signature in words: `AMOUNT_MISMATCH: amount target = source × 100`. */
+export function describeSignature(signature: Signature): string {
   if (signature.type === 'INVALID_RECORD')
     return `${signature.type} (${signature.side ?? 'source'}): ${signature.reason || 'unreadable row'}`;
   if (signature.fields.length === 0) return signature.type;
