@@ -49,9 +49,8 @@ interface PatternState {
   readonly values: Map<string, Map<string, number> | null>;
   readonly min: Map<string, Decimal>;
   readonly max: Map<string, Decimal>;
-  /** The members with the smallest ids, at most SAMPLE_SIZE, unordered; `largest` indexes the largest id. */
+  /** The members with the smallest ids, at most SAMPLE_SIZE, as a max-heap on the id. */
   readonly sample: Member[];
-  largest: number;
 }
 
 export interface PatternCounts {
@@ -103,7 +102,6 @@ export class PatternAccumulator {
         min: new Map(),
         max: new Map(),
         sample: [],
-        largest: -1,
       };
       this.patterns.set(id, state);
     }
@@ -204,19 +202,36 @@ function rowValue(row: Row | null, column: string): string | undefined {
   return value === undefined ? undefined : value.trim();
 }
 
-/** Keeps the SAMPLE_SIZE members with the smallest ids. */
+/**
+ * Keeps the SAMPLE_SIZE members with the smallest ids: `sample` is a binary max-heap on the id, so
+ * the largest kept id is at the root and a smaller newcomer replaces it in O(log n).
+ */
 function sampleMember(state: PatternState, member: Member): void {
-  const sample = state.sample;
-  if (sample.length < SAMPLE_SIZE) {
-    sample.push(member);
-    if (state.largest < 0 || member.id > (sample[state.largest] as Member).id) state.largest = sample.length - 1;
+  const heap = state.sample;
+  if (heap.length < SAMPLE_SIZE) {
+    heap.push(member);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((heap[parent] as Member).id >= member.id) break;
+      heap[i] = heap[parent] as Member;
+      i = parent;
+    }
+    heap[i] = member;
     return;
   }
-  if (member.id >= (sample[state.largest] as Member).id) return;
-  sample[state.largest] = member;
-  let largest = 0;
-  for (let i = 1; i < sample.length; i++) if ((sample[i] as Member).id > (sample[largest] as Member).id) largest = i;
-  state.largest = largest;
+  if (member.id >= (heap[0] as Member).id) return;
+  let i = 0;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= heap.length) break;
+    const right = left + 1;
+    const larger = right < heap.length && (heap[right] as Member).id > (heap[left] as Member).id ? right : left;
+    if ((heap[larger] as Member).id <= member.id) break;
+    heap[i] = heap[larger] as Member;
+    i = larger;
+  }
+  heap[i] = member;
 }
 
 /**

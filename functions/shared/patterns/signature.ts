@@ -68,7 +68,7 @@ export interface Pattern {
  * flip (×−1), a doubled or halved booking. Tried in this order; the first close one wins.
  */
 const RATIOS = ['-1', '2', '0.5', '10', '100', '1000', '10000', '0.1', '0.01', '0.001', '0.0001'] as const;
-const RATIO_VALUES = RATIOS.map((r) => ({ text: r, value: decimal(r) }));
+const RATIO_VALUES = RATIOS.map((r) => ({ text: r, value: decimal(r), approx: Number(r) }));
 /** Close to a ratio: |target − ratio × source| ≤ 0.5% of |ratio × source| (rounding of the converted amount). */
 const CLOSE_PER_MILLE = 5n;
 
@@ -128,13 +128,20 @@ export function roundRatio(
   const s = parseDecimalWith(sourceText, separators[0]);
   const t = parseDecimalWith(targetText, separators[1]);
   if (!s.ok || !t.ok || s.value.units === 0n) return undefined;
+  // A float estimate rules most ratios out cheaply; the decision itself is exact.
+  const estimate = toNumber(t.value) / toNumber(s.value);
   for (const ratio of RATIO_VALUES) {
+    if (!(Math.abs(estimate - ratio.approx) <= Math.abs(ratio.approx) * 0.01)) continue;
     const expected = multiplyDecimal(s.value, ratio.value);
     const off = absDecimal(subtractDecimal(t.value, expected));
     const allowed = multiplyDecimal(absDecimal(expected), { units: CLOSE_PER_MILLE, scale: 3 });
     if (compareDecimal(off, allowed) <= 0) return ratio.text;
   }
   return undefined;
+}
+
+function toNumber(value: Decimal): number {
+  return Number(value.units) / 10 ** value.scale;
 }
 
 /** floor(log10(|value|)) of a non-zero decimal: 25.00 -> 1, 0.5 -> -1, 1000 -> 3. */
