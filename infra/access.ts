@@ -86,6 +86,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       files: ['GetItem'],
       // Claim, renew, release, finish a run and set it STORING; read it when the claim fails (done, or held elsewhere).
       runs: ['UpdateItem', 'GetItem'],
+      // The run's break patterns, put before it is STORING.
+      patterns: ['BatchWriteItem'],
     },
     // recon: a run on Athena re-enqueues its own check message with a delay (athena.ts).
     sendsTo: ['store', 'recon'],
@@ -121,6 +123,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       runs: ['GetItem', 'Query'],
       // GET /files lists them; a run shows its sides' latest uploads.
       files: ['Query'],
+      // GET /runs/{id}/patterns lists a run's patterns; a pattern action reads its one.
+      patterns: ['Query', 'GetItem'],
     },
     models: ['embedding'],
     search: { exceptions: 'update' },
@@ -241,6 +245,7 @@ export const TABLE_ENV: Readonly<Record<TableName, string>> = {
   exceptions: ENV.exceptionsTable,
   files: ENV.filesTable,
   runs: ENV.runsTable,
+  patterns: ENV.patternsTable,
   idempotency: ENV.idempotencyTable,
   circuit_breaker: ENV.circuitBreakerTable,
   failures: ENV.failuresTable,

@@ -1,5 +1,5 @@
 /**
- * The query API's store on DynamoDB: the exceptions, runs and files tables' query adapters side by side
+ * The query API's store on DynamoDB: the exceptions, runs, files and patterns tables' query adapters side by side
  * (each lives with its table in shared/tables/), and the health probe of the exceptions table.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -8,16 +8,30 @@ import type { ExceptionPatch } from '../shared/tables/exceptions.ts';
 import type { IndexQuery } from '../shared/tables/index-query.ts';
 import { DynamoFileQueries } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunQueries } from '../shared/tables/runs-dynamo.ts';
+import { DynamoPatternStore } from '../shared/tables/patterns-dynamo.ts';
 import type { HealthCheck, QueryStore } from './ports.ts';
 
 export class DynamoQueryStore implements QueryStore {
   private readonly exceptions: DynamoExceptionQueries;
   private readonly runs: DynamoRunQueries;
   private readonly files: DynamoFileQueries;
-  constructor(doc: DynamoDBDocumentClient, tables: { exceptions: string; runs: string; files: string }) {
+  private readonly patterns: DynamoPatternStore;
+  constructor(
+    doc: DynamoDBDocumentClient,
+    tables: { exceptions: string; runs: string; files: string; patterns: string },
+  ) {
     this.exceptions = new DynamoExceptionQueries(doc, tables.exceptions);
     this.runs = new DynamoRunQueries(doc, tables.runs);
     this.files = new DynamoFileQueries(doc, tables.files);
+    this.patterns = new DynamoPatternStore(doc, tables.patterns);
+  }
+
+  listPatterns(runId: string) {
+    return this.patterns.list(runId);
+  }
+
+  getPattern(runId: string, patternId: string) {
+    return this.patterns.get(runId, patternId);
   }
 
   getException(id: string) {

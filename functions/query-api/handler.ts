@@ -25,6 +25,7 @@ export function defaultDeps(): QueryApiDeps {
     exceptions: config.exceptionsTable,
     runs: config.runsTable,
     files: config.filesTable,
+    patterns: config.patternsTable,
   });
   const uploads = new S3UploadSigner(aws.s3, config.bucket);
   const embedder = createEmbedder();

@@ -21,7 +21,7 @@ export interface QueryPlan {
 }
 
 /**
- * Most selective first: a run and a dataset-day are small partitions; severity is sparse (only
+ * Most selective first: a pattern, a run and a dataset-day are small partitions; severity is sparse (only
  * triaged exceptions carry it); type, then status, split the table seven and four ways.
  * With no filter at all, by_created_sharded lists everything newest first. Each index is sharded:
  * the partition named here is the logical one, whose shards the store reads and merges.
@@ -36,7 +36,11 @@ export function planQuery(filters: ListFilters): QueryPlan {
   };
   let index: IndexName;
   let partition: QueryPlan['partition'];
-  if (remaining.has('run_id')) {
+  // A pattern is a part of one dataset-day (its id hashes them in): smaller than a run.
+  if (remaining.has('pattern_id')) {
+    index = 'by_pattern_sharded';
+    partition = { attribute: 'pattern_id', value: take('pattern_id') };
+  } else if (remaining.has('run_id')) {
     index = 'by_run_sharded';
     partition = { attribute: 'run_id', value: take('run_id') };
   } else if (remaining.has('dataset') && remaining.has('business_date')) {

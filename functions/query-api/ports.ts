@@ -6,10 +6,11 @@ import type { QueueReport } from '../shared/api-types.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
 import type { FileQueries } from '../shared/tables/files.ts';
+import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
 
-/** The exceptions, runs and files tables as the query API reads and patches them (ports in shared/tables/). */
-export type QueryStore = ExceptionQueries & RunQueries & FileQueries;
+/** The exceptions, runs, files and patterns tables as the query API reads and patches them (ports in shared/tables/). */
+export type QueryStore = ExceptionQueries & RunQueries & FileQueries & PatternQueries;
 
 // GET /queues's shapes are part of the API contract (shared/api-types.ts).
 export type { QueueDepth, QueueReport } from '../shared/api-types.ts';

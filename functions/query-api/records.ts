@@ -32,6 +32,8 @@ const EXCEPTION_ATTRIBUTES: Readonly<Record<keyof StoredException, boolean>> = {
   version: true,
   history: true,
   triage: true,
+  // Its break pattern (GET /runs/{id}/patterns, GET /exceptions?pattern_id=).
+  pattern_id: true,
   // Index keys and recon's change-detection bookkeeping mean nothing to a caller.
   record_type: false,
   dataset_date: false,
@@ -44,6 +46,7 @@ const EXCEPTION_ATTRIBUTES: Readonly<Record<keyof StoredException, boolean>> = {
   gsi_dataset_date: false,
   gsi_severity: false,
   gsi_created: false,
+  gsi_pattern: false,
   gsi_sort: false,
 };
 
@@ -66,6 +69,8 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   // A STORING run's progress: "storing k of n chunks".
   chunks_total: true,
   chunks_stored: true,
+  // Its break patterns in numbers: patterns, their members, singletons.
+  patterns: true,
   // The store consumer's bookkeeping; the counts reach `summary` when the run completes.
   stored_chunks: false,
   stored_new: false,

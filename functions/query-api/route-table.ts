@@ -26,6 +26,8 @@ const DECLARED = [
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{run_id}' },
   { method: 'GET', path: '/runs/{run_id}/report' },
+  { method: 'GET', path: '/runs/{run_id}/patterns' },
+  { method: 'POST', path: '/runs/{run_id}/patterns/{pattern_id}/actions' },
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
 ] as const satisfies readonly ApiRoute[];

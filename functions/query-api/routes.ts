@@ -11,11 +11,13 @@ import { createRouter, type RouteDef } from './router.ts';
 import {
   countsQuerySchema,
   EXCEPTION_ID_PATTERN,
-  FILTER_NAMES,
+  LIST_FILTER_NAMES,
   filesQuerySchema,
   listQuerySchema,
   parseInput,
   patchBodySchema,
+  patternActionBodySchema,
+  PATTERN_ID_PATTERN,
   runsQuerySchema,
   searchQuerySchema,
   policyUploadBodySchema,
@@ -27,6 +29,7 @@ import { searchExceptions } from './search.ts';
 import { createPolicyUpload, createUpload } from './uploads.ts';
 import { REPORT_CONTENT_TYPES, runReport } from './run-report.ts';
 import { getException, patchException } from './workflow.ts';
+import { applyPatternAction, listPatterns } from './patterns.ts';
 import type { QueryApiDeps } from './ports.ts';
 
 export interface RouteContext {
@@ -55,6 +58,23 @@ function exceptionIdParam(params: Record<string, string>): string {
   return id;
 }
 
+function runIdParam(params: Record<string, string>): string {
+  const runId = params.run_id as string;
+  if (runId.length > MAX_RUN_ID_LENGTH)
+    throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+  return runId;
+}
+
+function patternIdParam(params: Record<string, string>): string {
+  const id = params.pattern_id as string;
+  if (!PATTERN_ID_PATTERN.test(id))
+    throw new BadRequestError(
+      'INVALID_PATTERN_ID',
+      `"${id}" is not a pattern id: ids are pat_ and 16 lower-case hexadecimal characters`,
+    );
+  return id;
+}
+
 /** One handler per declared route; the compiler rejects a route without one, or one without a route. */
 const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
   'GET /health': async ({ deps, logger }) => {
@@ -75,7 +95,7 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
   },
   'GET /exceptions': async ({ event, deps }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
-    const filters = Object.fromEntries(FILTER_NAMES.map((name) => [name, query[name]]));
+    const filters = Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]]));
     return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
@@ -119,6 +139,18 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
       },
       body: await runReport(runId, format, deps),
     };
+  },
+  // A run's break patterns, largest first, with their members by status.
+  'GET /runs/{run_id}/patterns': async ({ params, deps }) => json(200, await listPatterns(runIdParam(params), deps)),
+  // Acknowledge, resolve or dismiss a whole pattern: each member moved (or not) on its own.
+  'POST /runs/{run_id}/patterns/{pattern_id}/actions': async ({ event, params, deps, logger }) => {
+    const runId = runIdParam(params);
+    const patternId = patternIdParam(params);
+    const body = parseInput(patternActionBodySchema, parseJsonBody(event), 'pattern action');
+    const actor = callerIdentity(event, deps.localIdentity);
+    const outcome = await applyPatternAction(runId, patternId, body, actor, deps, logger);
+    logger.info('pattern action', { runId, patternId, action: body.action, counts: outcome.counts });
+    return json(200, outcome);
   },
   'GET /runs/{run_id}': async ({ params, deps }) => {
     const runId = params.run_id as string;

@@ -3,8 +3,9 @@
  * and what is allowed, so a 400 is enough to fix the request.
  */
 import { z } from 'zod';
-import { EXCEPTION_STATUSES } from '../shared/exception-lifecycle.ts';
-import { DATASET_PATTERN, DATASET_RULE, isCalendarDate } from '../shared/keys.ts';
+import { EXCEPTION_STATUSES, PATTERN_ACTION_NAMES } from '../shared/exception-lifecycle.ts';
+import { PATTERN_ID_PATTERN } from '../shared/patterns/signature.ts';
+import { DATASET_PATTERN, DATASET_RULE, EXCEPTION_ID_PATTERN, isCalendarDate } from '../shared/keys.ts';
 import { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
 import { FORMATS } from '../shared/policy.ts';
 import { FILE_STATUSES } from '../shared/tables/files.ts';
@@ -12,6 +13,8 @@ import { BadRequestError } from './errors.ts';
 
 // Routes check exception ids against this; it lives with the other ids.
 export { EXCEPTION_ID_PATTERN } from '../shared/keys.ts';
+export { PATTERN_ID_PATTERN } from '../shared/patterns/signature.ts';
+type PatternActionName = (typeof PATTERN_ACTION_NAMES)[number];
 export const UPLOAD_CONTENT_TYPES = [
   'text/csv',
   'text/plain',
@@ -96,11 +99,22 @@ const filterShape = {
   business_date: calendarDate.optional(),
   run_id: z.string().min(1).max(256).optional(),
 };
+/** The filters search shares with the listing (the exceptions index has these fields). */
 export const FILTER_NAMES = Object.keys(filterShape) as (keyof typeof filterShape)[];
+
+/** The listing's and the counts' filters: the shared ones and a break pattern's members (by_pattern_sharded). */
+const listFilterShape = {
+  ...filterShape,
+  pattern_id: z
+    .string({ error: expected('a pattern id') })
+    .regex(PATTERN_ID_PATTERN, 'must be a pattern id: pat_ and 16 lower-case hexadecimal characters')
+    .optional(),
+};
+export const LIST_FILTER_NAMES = Object.keys(listFilterShape) as (keyof typeof listFilterShape)[];
 
 export const listQuerySchema = strictObject(
   {
-    ...filterShape,
+    ...listFilterShape,
     limit: intParam(LIST_LIMIT),
     next_token: z.string().min(1, 'must not be empty').optional(),
   },
@@ -113,14 +127,14 @@ export const listQuerySchema = strictObject(
 export type ListQuery = z.infer<typeof listQuerySchema>;
 
 /** GET /exception-counts: the listing's filters, no paging. */
-export const countsQuerySchema = strictObject(filterShape, 'query parameter').refine(
+export const countsQuerySchema = strictObject(listFilterShape, 'query parameter').refine(
   (q) => q.business_date === undefined || q.dataset !== undefined,
   {
     message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
     path: ['business_date'],
   },
 );
-export type ListFilters = Pick<ListQuery, (typeof FILTER_NAMES)[number]>;
+export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]>;
 
 export const searchQuerySchema = strictObject(
   {
@@ -237,6 +251,32 @@ export const policyUploadBodySchema = strictObject(
   'field',
 );
 export type PolicyUploadBody = z.infer<typeof policyUploadBodySchema>;
+
+/** POST /runs/{id}/patterns/{pattern_id}/actions. */
+export const patternActionBodySchema = strictObject(
+  {
+    action: oneOf(PATTERN_ACTION_NAMES as [PatternActionName, ...PatternActionName[]]),
+    note: z
+      .string({ error: expected('a string') })
+      .trim()
+      .min(1, 'must not be empty')
+      .max(2000, 'must be at most 2000 characters')
+      .optional(),
+    /** The version the caller last read of each member: a member changed since is a CONFLICT. */
+    versions: z
+      .record(
+        z.string().regex(EXCEPTION_ID_PATTERN, 'must be exception ids (32 lower-case hexadecimal characters)'),
+        z
+          .number({ error: expected('an integer version') })
+          .int('must be an integer')
+          .min(1, 'must be at least 1'),
+        { error: expected('an object of exception id to version') },
+      )
+      .optional(),
+  },
+  'field',
+);
+export type PatternActionBody = z.infer<typeof patternActionBodySchema>;
 
 /** Parses `input` or throws a 400 listing every problem. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {

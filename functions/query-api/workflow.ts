@@ -4,6 +4,7 @@
  * appended to the history with who made it and when.
  */
 import { ACTION_FOR, allowedTransitions, type ExceptionStatus } from '../shared/exception-lifecycle.ts';
+import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { HistoryEntry } from '../shared/types.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
@@ -39,8 +40,10 @@ export async function patchException(
   actor: string,
   deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>,
   logger?: Logger,
+  /** The item as the caller already read it (a pattern action's member listing): not read again. */
+  read?: StoredItem,
 ): Promise<PatchOutcome> {
-  const item = await deps.store.getException(id);
+  const item = read ?? (await deps.store.getException(id));
   if (!item) throw notFound(id);
   const currentVersion = Number(item.version);
   if (body.version !== currentVersion) throw conflict(id, body.version, currentVersion);

@@ -14,7 +14,8 @@
  * as a new attempt (its own database, scratch tables and results folder, so nothing needs
  * deleting; the store consumer only reads the keys it is sent).
  */
-import { ChunkWriter, queueChunks, type ChunkObjects } from './chunks.ts';
+import { ChunkWriter, chunkKey, encodeChunk, queueChunks, readChunk, type ChunkObjects } from './chunks.ts';
+import { runPatterns, savePatterns } from './run-patterns.ts';
 import type { ReconSummary } from './engine.ts';
 import {
   AthenaQueryError,
@@ -33,6 +34,8 @@ import type { ReconPolicy } from '../shared/policy.ts';
 import type { DatasetPolicyStore } from '../shared/dataset-policies.ts';
 import type { MessageQueue, ObjectStore } from '../shared/ports.ts';
 import type { RunStore } from '../shared/tables/runs.ts';
+import type { PatternStore } from '../shared/tables/patterns.ts';
+import { withHeartbeat } from '../shared/lease.ts';
 
 /** What recon needs to run on Athena (AWS only: TALLY_ATHENA_WORKGROUP set). */
 export interface AthenaRunDeps {
@@ -48,6 +51,8 @@ export interface AthenaContext {
   readonly chunks: ChunkObjects;
   readonly runs: RunStore;
   readonly storeQueue: MessageQueue<StoreRequest>;
+  /** Where the run's break patterns go before it is STORING (run-patterns.ts). */
+  readonly patterns: Pick<PatternStore, 'putAll'>;
   readonly policies: DatasetPolicyStore;
   readonly now: () => number;
   readonly leaseMs: number;
@@ -151,12 +156,16 @@ async function advance(
   // Done: one store message per UNLOADed object, in key order; none written = one empty chunk.
   const run = { run_id: check.run_id, dataset: check.dataset, business_date: check.business_date, bucket };
   const keys = await ctx.athena.listResults(bucket, next.resultsPrefix);
+  const patterns = runPatterns(policy, run);
   let messages: StoreRequest[];
   if (keys.length === 0) {
     messages = await new ChunkWriter({ objects: ctx.chunks, queue: ctx.storeQueue, chunkFindings: 1 }, run).finish();
   } else {
-    // How many findings each object holds is not known without reading it; the consumer counts them.
-    messages = keys.map((key, chunk) => ({ ...run, key, chunk, findings: 0 }));
+    messages = await withHeartbeat(
+      () => ctx.runs.renew(check.run_id, { owner, now: ctx.now(), leaseMs: ctx.leaseMs }),
+      ctx.leaseMs,
+      () => withPatterns(keys, run, patterns, ctx),
+    );
     await queueChunks(ctx.storeQueue, messages);
   }
   const stored = await ctx.runs.startStoring(check.run_id, owner, {
@@ -164,6 +173,7 @@ async function advance(
     engine_summary: next.summary,
     policy_version: policy.policyVersion,
     policy_hash: policy.hash,
+    patterns: await savePatterns(patterns, policy, ctx.patterns),
   });
   // Every chunk stored before the count was set (as run.ts): the last one's message goes out again.
   if (stored.status === 'STORING' && (stored.chunks_stored ?? 0) >= messages.length)
@@ -174,6 +184,31 @@ async function advance(
     chunks: messages.length,
     stored: stored.chunks_stored ?? 0,
   };
+}
+
+/**
+ * Athena's findings never pass recon's ChunkWriter: each UNLOADed object is read, its findings
+ * counted in their break patterns and written again with their `patternId` as the run's chunk of
+ * the same number (results/{run_id}/part-NNNNN, outside the attempt's UNLOAD folder), so the store
+ * consumer writes every exception's pattern as it does for the other engines. One object in memory
+ * at a time, as the store consumer holds it; the same objects in the same order give the same
+ * chunks, so a repeated done step rewrites them unchanged.
+ */
+async function withPatterns(
+  keys: readonly string[],
+  run: Pick<StoreRequest, 'run_id' | 'dataset' | 'business_date' | 'bucket'>,
+  patterns: ReturnType<typeof runPatterns>,
+  ctx: Pick<AthenaContext, 'chunks'>,
+): Promise<StoreRequest[]> {
+  const messages: StoreRequest[] = [];
+  for (const [chunk, key] of keys.entries()) {
+    const findings = await readChunk(await ctx.chunks.get(run.bucket, key), `s3://${run.bucket}/${key}`);
+    const stamped = findings.map((finding) => ({ ...finding, patternId: patterns.add(finding) }));
+    const message: StoreRequest = { ...run, key: chunkKey(run.run_id, chunk), chunk, findings: stamped.length };
+    await ctx.chunks.put(run.bucket, message.key, await encodeChunk(stamped));
+    messages.push(message);
+  }
+  return messages;
 }
 
 async function fail(

@@ -16,6 +16,7 @@ import { gunzipIfCompressed, GzipError } from '../shared/formats/gzip.ts';
 import type { StoreRequest } from '../shared/messages.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import { PREFIXES } from '../shared/resources.ts';
+import type { PatternAccumulator } from '../shared/patterns/accumulator.ts';
 import { EXCEPTION_TYPES, SEVERITIES } from '../shared/types.ts';
 import type { Finding } from './findings.ts';
 
@@ -55,7 +56,8 @@ export async function encodeChunk(findings: readonly Finding[]): Promise<Uint8Ar
 /**
  * Collects findings into chunks: each full chunk is written and its store message queued at once,
  * so storing starts while the engine goes on. `add` is a FindingSink (awaited: a slow bucket holds
- * the engine back rather than piling chunks up in memory).
+ * the engine back rather than piling chunks up in memory). With `patterns`, each finding is counted
+ * in its break pattern and goes into its chunk with its `patternId`.
  */
 export class ChunkWriter {
   private readonly objects: ChunkObjects;
@@ -66,9 +68,15 @@ export class ChunkWriter {
   private readonly written: StoreRequest[] = [];
   /** Called after each chunk is written and queued (the crash test's point, progress). */
   private readonly onChunk: ((message: StoreRequest) => void) | undefined;
+  private readonly patterns: PatternAccumulator | undefined;
 
   constructor(
-    deps: { objects: ChunkObjects; queue: MessageQueue<StoreRequest>; chunkFindings: number },
+    deps: {
+      objects: ChunkObjects;
+      queue: MessageQueue<StoreRequest>;
+      chunkFindings: number;
+      patterns?: PatternAccumulator;
+    },
     run: ChunkRun,
     onChunk?: (message: StoreRequest) => void,
   ) {
@@ -79,10 +87,11 @@ export class ChunkWriter {
     this.run = run;
     this.size = deps.chunkFindings;
     this.onChunk = onChunk;
+    this.patterns = deps.patterns;
   }
 
   readonly add = async (finding: Finding): Promise<void> => {
-    this.pending.push(finding);
+    this.pending.push(this.patterns === undefined ? finding : { ...finding, patternId: this.patterns.add(finding) });
     if (this.pending.length >= this.size) await this.flush();
   };
 
@@ -139,6 +148,7 @@ const findingSchema = z.object({
   lines: z.object({ source: z.array(z.number()), target: z.array(z.number()) }),
   reason: z.string().optional(),
   severity: z.enum(SEVERITIES),
+  patternId: z.string().optional(),
 });
 
 /**

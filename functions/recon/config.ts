@@ -10,6 +10,7 @@ export function reconConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.chunkFindings]: z.coerce.number().int().positive().default(DEFAULT_CHUNK_FINDINGS),
       [ENV.filesTable]: required,
       [ENV.runsTable]: required,
+      [ENV.patternsTable]: required,
       [ENV.s3ForcePathStyle]: flag,
       [ENV.failuresTable]: z.string().optional(),
       [ENV.deadLetterQueueUrl]: z.string().optional(),

@@ -37,6 +37,7 @@ export function toExceptionRecord(finding: Finding, ctx: RunContext): ExceptionR
     diffs: finding.diffs,
     lines: finding.lines,
     ...(finding.reason === undefined ? {} : { reason: finding.reason }),
+    ...(finding.patternId === undefined ? {} : { pattern_id: finding.patternId }),
     policy_severity: finding.severity,
     // Listable by severity before triage refines it.
     severity: finding.severity,

@@ -23,6 +23,8 @@ export interface Finding {
   readonly lines: { source: number[]; target: number[] };
   readonly reason?: string;
   readonly severity: Severity;
+  /** Its break pattern (functions/shared/patterns/), given as the finding goes into a chunk. */
+  readonly patternId?: string;
 }
 
 /** What the finding builders need of a side. */

@@ -17,6 +17,7 @@ import { consumedQueue, createSqsHandler, consumerDeps, parseBody, type SqsConsu
 import { leaseMsFor, newLeaseOwner } from '../shared/lease.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
+import { DynamoPatternStore } from '../shared/tables/patterns-dynamo.ts';
 import { reconConfig } from './config.ts';
 import { runAthenaCheck } from './athena-run.ts';
 import { runRecon, type ReconRunDeps, type ReconRunOutcome } from './run.ts';
@@ -32,6 +33,7 @@ export function defaultDeps(): ReconRunDeps & SqsConsumerDeps {
     chunks: new S3ChunkObjects(aws.s3),
     files: new DynamoFileStore(aws.dynamo, config[ENV.filesTable]),
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
+    patterns: new DynamoPatternStore(aws.dynamo, config[ENV.patternsTable]),
     storeQueue: new SqsQueue(aws.sqs, config[ENV.storeQueueUrl]),
     chunkFindings: config[ENV.chunkFindings],
     policies: withBundledPolicies(new S3DatasetPolicies(aws.s3)),

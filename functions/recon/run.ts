@@ -14,11 +14,13 @@ import { chooseEngine, type Reconciler } from './engine-choice.ts';
 import { startOnAthena, type AthenaRunDeps } from './athena-run.ts';
 import { ChunkWriter, chunkKey, queueChunks, type ChunkObjects } from './chunks.ts';
 import { currentInputs } from './current-inputs.ts';
+import { runPatterns, savePatterns } from './run-patterns.ts';
 import { TransientError } from '../shared/errors.ts';
 import type { ReconRequest, StoreRequest } from '../shared/messages.ts';
 import type { DatasetPolicyStore } from '../shared/dataset-policies.ts';
 import { ObjectChangedError, ObjectMissingError, type MessageQueue, type ObjectStore } from '../shared/ports.ts';
 import type { FileStore } from '../shared/tables/files.ts';
+import type { PatternStore } from '../shared/tables/patterns.ts';
 import type { RunRecord, RunStore } from '../shared/tables/runs.ts';
 import type { ExceptionType } from '../shared/types.ts';
 import { withHeartbeat } from '../shared/lease.ts';
@@ -30,6 +32,8 @@ export interface ReconRunDeps {
   readonly chunks: ChunkObjects;
   readonly files: FileStore;
   readonly runs: RunStore;
+  /** Where the run's break patterns go before it is STORING (functions/recon/run-patterns.ts). */
+  readonly patterns: Pick<PatternStore, 'putAll'>;
   /** One message per findings chunk, for the store consumer. */
   readonly storeQueue: MessageQueue<StoreRequest>;
   /** Findings per chunk. */
@@ -137,8 +141,9 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     if (!started.ok) return started.outcome;
     if (started.value !== undefined) return started.value;
   } else deps.log?.('engine chosen', { engine: engine.engine, reason: engine.reason });
+  const patterns = runPatterns(policy, request);
   const writer = new ChunkWriter(
-    { objects: deps.chunks, queue: deps.storeQueue, chunkFindings: deps.chunkFindings },
+    { objects: deps.chunks, queue: deps.storeQueue, chunkFindings: deps.chunkFindings, patterns },
     {
       run_id: request.run_id,
       dataset: request.dataset,
@@ -166,6 +171,7 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     engine_summary: summary,
     policy_version: policy.policyVersion,
     policy_hash: policy.hash,
+    patterns: await savePatterns(patterns, policy, deps.patterns),
   });
   const stored = run.chunks_stored ?? 0;
   // Every chunk was stored before the count was set: no consumer saw the run complete, so the last

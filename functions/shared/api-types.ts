@@ -2,7 +2,9 @@
  * The query API's response bodies, one definition for the handlers that produce them and the
  * dashboard and CLI that read them. Types only: the dashboard's bundle imports this file.
  */
+import type { PatternAction } from './exception-lifecycle.ts';
 import type { FileRecord } from './tables/files.ts';
+import type { PatternRecord } from './tables/patterns.ts';
 import type { RunRecord } from './tables/runs.ts';
 import type { ExceptionRecord, SearchItem } from './types.ts';
 
@@ -85,4 +87,45 @@ export interface QueueReport {
 export interface QueuesReport {
   readonly queues: QueueReport[];
   readonly runbook: string;
+}
+
+/**
+ * Each item of GET /runs/{id}/patterns: a saved pattern (functions/shared/tables/patterns.ts) and
+ * how many of its members in this run are in each status (read from the by_pattern_sharded
+ * index). `members_complete` is false when counting stopped at the request's time budget.
+ */
+export type ApiPattern = PatternRecord & {
+  readonly members_by_status: Readonly<Record<string, number>>;
+  readonly members_complete: boolean;
+};
+
+/** GET /runs/{id}/patterns: largest pattern first, and what the run recorded of its patterns. */
+export interface PatternsResponse {
+  readonly run_id: string;
+  readonly items: ApiPattern[];
+  /** The run's patterns, members and singletons; null for a run from before patterns (or not yet STORING). */
+  readonly summary: { readonly patterns: number; readonly members: number; readonly singletons: number } | null;
+}
+
+/** One member's result of a pattern action. */
+export interface PatternMemberResult {
+  readonly exception_id: string;
+  /** APPLIED: moved, with its own history entry; CONFLICT: its version had changed; SKIPPED: see `reason`. */
+  readonly outcome: 'APPLIED' | 'CONFLICT' | 'SKIPPED';
+  /** The member's version after the action (APPLIED), or as it is now (CONFLICT, SKIPPED). */
+  readonly version: number;
+  readonly reason?: string;
+}
+
+/**
+ * POST /runs/{id}/patterns/{pattern_id}/actions. `complete` is false when the request's time
+ * budget ran out first: the same action again moves the rest (members already moved are SKIPPED).
+ */
+export interface PatternActionResponse {
+  readonly run_id: string;
+  readonly pattern_id: string;
+  readonly action: PatternAction;
+  readonly results: PatternMemberResult[];
+  readonly counts: Readonly<Record<PatternMemberResult['outcome'], number>>;
+  readonly complete: boolean;
 }

@@ -100,3 +100,16 @@ export const TRANSITION_VERBS: Readonly<Record<ExceptionStatus, { readonly comma
     FALSE_POSITIVE: { command: 'false-positive', label: 'Mark false positive' },
     OPEN: { command: 'reopen', label: 'Reopen' },
   };
+
+/**
+ * Actions on a whole break pattern (POST /runs/{id}/patterns/{pattern_id}/actions, `tally
+ * patterns ack|resolve|false-positive`, the dashboard's pattern panel): each moves every member
+ * to a status under the same rules as one exception's move.
+ */
+export const PATTERN_ACTIONS = {
+  acknowledge: 'ACKNOWLEDGED',
+  resolve: 'RESOLVED',
+  false_positive: 'FALSE_POSITIVE',
+} as const satisfies Record<string, ExceptionStatus>;
+export type PatternAction = keyof typeof PATTERN_ACTIONS;
+export const PATTERN_ACTION_NAMES = Object.keys(PATTERN_ACTIONS) as PatternAction[];

@@ -105,6 +105,27 @@ const common = {
    * datasets where "nothing happened today" is a real answer set this to reconcile it.
    */
   allow_empty_sides: z.boolean().optional(),
+  /**
+   * How a run's exceptions are triaged: `hold_above` holds a run whose break rate or exception
+   * count is above it (triage not started until an analyst releases it); exceptions that share a
+   * pattern of at least `pattern_min_members` members are triaged once, as the pattern.
+   */
+  triage: z
+    .object({
+      hold_above: z
+        .object({
+          break_rate: nonNegativeDecimalText.optional(),
+          exceptions: z.int('must be a whole number of exceptions').min(0, 'must be 0 or more').optional(),
+        })
+        .strict()
+        .optional(),
+      pattern_min_members: z
+        .int('must be a whole number of members')
+        .min(2, 'must be at least 2 (a pattern of one member is a singleton)')
+        .optional(),
+    })
+    .strict()
+    .optional(),
   /** Which engine reconciles a run: above `large_above_bytes` (both files together), the SQL engine. */
   engine: z
     .object({ large_above_bytes: z.int().min(0, 'must be a number of bytes, 0 or more') })
@@ -219,6 +240,21 @@ export interface ThresholdSet {
   readonly netAmountDifference?: Decimal;
 }
 
+/** How a run's exceptions are triaged (the policy's `triage` block, defaults filled in). */
+export interface TriageSettings {
+  /** A run above either limit is held before triage (functions/triage/guard.ts). */
+  readonly holdAbove: { readonly breakRate?: Decimal; readonly exceptions?: number };
+  /** Patterns with at least this many members are saved and triaged once; the rest one by one. */
+  readonly patternMinMembers: number;
+}
+
+/** `triage.hold_above.break_rate` when the policy gives none: half the keys broken is a wrong file, not a bad day. */
+export const DEFAULT_HOLD_BREAK_RATE = '0.5';
+/** `triage.hold_above.exceptions` when the policy gives none. */
+export const DEFAULT_HOLD_EXCEPTIONS = 100_000;
+/** `triage.pattern_min_members` when the policy gives none. */
+export const DEFAULT_PATTERN_MIN_MEMBERS = 10;
+
 export interface ReconPolicy {
   readonly policyVersion: string;
   /** The dataset this policy is for, when it names one. */
@@ -249,6 +285,8 @@ export interface ReconPolicy {
   readonly symmetric: boolean;
   /** Engine choice: runs whose two files together exceed `largeAboveBytes` use the SQL engine. */
   readonly engine: { readonly largeAboveBytes: number };
+  /** The runaway guard's limits and the break patterns' minimum size (defaults when absent). */
+  readonly triage: TriageSettings;
 }
 
 /**
@@ -465,6 +503,18 @@ function build(s: LongSettings, markdown: string, isShort: boolean, problems: Pr
     allowEmptySides: s.allow_empty_sides ?? false,
     symmetric,
     engine: Object.freeze({ largeAboveBytes: s.engine?.large_above_bytes ?? DEFAULT_LARGE_ABOVE_BYTES }),
+    triage: triageSettings(s.triage),
+  });
+}
+
+function triageSettings(t: LongSettings['triage']): TriageSettings {
+  // Each key absent takes its default; a limit that can never be crossed ("break_rate": "1") turns it off.
+  return Object.freeze({
+    holdAbove: Object.freeze({
+      breakRate: decimal(t?.hold_above?.break_rate ?? DEFAULT_HOLD_BREAK_RATE),
+      exceptions: t?.hold_above?.exceptions ?? DEFAULT_HOLD_EXCEPTIONS,
+    }),
+    patternMinMembers: t?.pattern_min_members ?? DEFAULT_PATTERN_MIN_MEMBERS,
   });
 }
 

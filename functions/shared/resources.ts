@@ -83,6 +83,8 @@ export const TABLES = {
       by_severity_sharded: { partitionKey: S('gsi_severity'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'severity' },
       // Unfiltered listing, newest first: the constant record_type, sharded like the others.
       by_created_sharded: { partitionKey: S('gsi_created'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'record_type' },
+      // A break pattern's members (functions/shared/patterns/): sparse, only exceptions recon gave a pattern.
+      by_pattern_sharded: { partitionKey: S('gsi_pattern'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'pattern_id' },
     },
   },
   /** The current file per (dataset, date) and side, accepted or rejected. */
@@ -106,6 +108,16 @@ export const TABLES = {
       // runs per dataset and day.
       by_requested: { partitionKey: S('record_type'), sortKey: S('requested_at') },
     },
+  },
+  /**
+   * A run's break patterns (functions/shared/patterns/): those with at least the policy's
+   * triage.pattern_min_members members, written by recon before the run is STORING; triage adds
+   * the pattern's triage. A run's patterns are one partition: a few dozen items at most.
+   */
+  patterns: {
+    partitionKey: S('run_id'),
+    sortKey: S('pattern_id'),
+    indexes: {},
   },
   /** Ingest idempotency records keyed by bucket/key/ETag; expire by TTL. */
   idempotency: {
@@ -207,6 +219,7 @@ export const ENV = {
   exceptionsTable: 'TALLY_EXCEPTIONS_TABLE',
   filesTable: 'TALLY_FILES_TABLE',
   runsTable: 'TALLY_RUNS_TABLE',
+  patternsTable: 'TALLY_PATTERNS_TABLE',
   idempotencyTable: 'TALLY_IDEMPOTENCY_TABLE',
   reconPolicyPath: 'TALLY_RECON_POLICY_PATH',
   s3ForcePathStyle: 'TALLY_S3_FORCE_PATH_STYLE',

@@ -68,6 +68,8 @@ export interface ExceptionRecord {
   triage?: Triage;
   severity?: Severity;
   assignee?: string;
+  /** The break pattern recon put it in (functions/shared/patterns/); indexed by by_pattern_sharded. */
+  pattern_id?: string;
 }
 
 export interface PolicyCitation {

@@ -86,7 +86,7 @@ export async function writeFindings(
           expectedVersion: state.version,
           bumpVersion: false,
           history: [],
-          set: { run_id: runId, last_seen_at: now },
+          set: { run_id: runId, last_seen_at: now, ...patternOf(c.finding) },
         })),
       );
     }
@@ -156,6 +156,7 @@ function changeFor(
       last_seen_at: now,
       updated_at: now,
       ...(finding.reason === undefined ? {} : { reason: finding.reason }),
+      ...patternOf(finding),
       ...(reopen ? { status: INITIAL_STATUS, resolved_by_system: false } : {}),
     },
   };
@@ -189,4 +190,9 @@ export async function runLimited(tasks: (() => Promise<unknown>)[], limit: numbe
     while (next < tasks.length) await (tasks[next++] as () => Promise<unknown>)();
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+/** The break pattern recon gave the finding in this run (its by_pattern_sharded key follows). */
+function patternOf(finding: Finding): { pattern_id?: string } {
+  return finding.patternId === undefined ? {} : { pattern_id: finding.patternId };
 }

@@ -50,6 +50,7 @@ ${transitionHelp()}
 
 list options:
 ${filterOptionsHelp({ dateNeedsDataset: true })}
+  --pattern PATTERN_ID    the members of one break pattern (tally patterns RUN_ID lists them)
   --limit N               1-200 per page                                  [default: 25]
   --next-token TOKEN      the next page, as printed after the previous one
   --all                   follow every page
@@ -77,6 +78,7 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       all: { type: 'boolean', default: false },
       note: { type: 'string' },
       assignee: { type: 'string' },
+      pattern: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -117,6 +119,7 @@ async function list(api: ApiClient, values: Record<string, string | boolean | un
   const str = (name: string) => values[name] as string | undefined;
   const query = {
     ...filterQuery(values, exceptionsHelp, { dateNeedsDataset: true }),
+    pattern_id: str('pattern'),
     limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
   };
   const { items, next } = await readPages<ApiException>(api, '/exceptions', query, {

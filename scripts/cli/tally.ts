@@ -7,6 +7,7 @@ import { reconCommand } from './recon.ts';
 import { searchCommand } from './search.ts';
 import { uploadCommand } from './upload.ts';
 import { dlqCommand } from './dlq.ts';
+import { patternsCommand } from './patterns.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
@@ -17,6 +18,7 @@ Commands:
   policy      check a dataset's policy and push it (policy push FILE): in force without a redeploy
   files       uploaded extracts: accepted or rejected, and why (via the API)
   exceptions  list, read, acknowledge and resolve exceptions (via the API)
+  patterns    a run's break patterns; acknowledge or resolve a whole pattern (via the API)
   search      semantic search over triaged exceptions (via the API)
   dlq         list, peek at and redrive the dead-letter queues (on-call)
 
@@ -30,6 +32,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   policy: policyCommand,
   files: filesCommand,
   exceptions: exceptionsCommand,
+  patterns: patternsCommand,
   search: searchCommand,
   dlq: dlqCommand,
 };

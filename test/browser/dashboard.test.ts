@@ -4,7 +4,7 @@
  * loaded through POST /uploads, the built web assets at `/` on the API's origin.
  * Screenshots of the main views go to test/browser/screenshots/ (git-ignored).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { uploadCommand } from '../../scripts/cli/upload.ts';
+import { policyCommand } from '../../scripts/cli/policy.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 
@@ -46,7 +47,7 @@ let browser: Browser;
 let page: Page;
 let base: string;
 
-async function uploadSample(api: string): Promise<void> {
+async function uploadSample(api: string, date: string = SAMPLE.date): Promise<void> {
   for (const side of ['source', 'target'] as const) {
     const lines: string[] = [];
     const io = {
@@ -60,7 +61,7 @@ async function uploadSample(api: string): Promise<void> {
         '--dataset',
         SAMPLE.dataset,
         '--date',
-        SAMPLE.date,
+        date,
         '--side',
         side,
         '--api',
@@ -343,5 +344,49 @@ describe('dashboard', () => {
     await expectRows(5);
     await page.getByTestId('stale-upload').waitFor();
     expect(await page.getByTestId('stale-upload').textContent()).toMatch(/latest target upload was rejected/);
+  });
+
+  it('a run’s break patterns: the panel shows each saved pattern, links to its members and acknowledges them all', async () => {
+    // The trades policy with patterns of two members (the sample's two missing trades make one), for a new day.
+    const file = join(dataDir, 'trades.md');
+    writeFileSync(
+      file,
+      readFileSync(join(REPO_ROOT, 'policies', 'datasets', 'trades.md'), 'utf8').replace(
+        '"default_severity": "MEDIUM"\n}',
+        '"default_severity": "MEDIUM",\n  "triage": { "pattern_min_members": 2 }\n}',
+      ),
+    );
+    const quiet = { stdout: { write: () => true }, stderr: { write: () => true }, env: {} } as unknown as CliIo;
+    expect(await policyCommand(['push', file, '--api', base], quiet)).toBe(0);
+    await stack.waitForIdle();
+    await uploadSample(base, '2025-12-11');
+    await stack.waitForIdle();
+
+    await page.goto(`${base}/#/runs`);
+    const run = page.getByTestId('run').filter({ hasText: 'trades / 2025-12-11' });
+    const panel = run.getByTestId('run-patterns');
+    await panel.waitFor();
+    expect(await panel.locator('summary').textContent()).toMatch(
+      /1 pattern of 2 exceptions, 3 singletons \(4 triage calls\)/,
+    );
+    await panel.locator('summary').click();
+    const pattern = panel.getByTestId('pattern');
+    await pattern.waitFor();
+    expect(await pattern.getByRole('heading').textContent()).toMatch(/^MISSING_IN_TARGET \(2 members\)/);
+    expect(await pattern.getByTestId('pattern-statuses').textContent()).toMatch(/OPEN\s*2/);
+    await shot('runs-patterns');
+
+    await pattern.getByRole('button', { name: /^Acknowledge:/ }).click();
+    await pattern.getByTestId('pattern-action-result').waitFor();
+    expect(await pattern.getByTestId('pattern-action-result').textContent()).toMatch(/^2 moved, 0 version conflicts/);
+    await expect
+      .poll(() => pattern.getByTestId('pattern-statuses').textContent(), { timeout: 10_000 })
+      .toMatch(/ACKNOWLEDGED\s*2/);
+
+    await pattern.getByRole('link', { name: 'its 2 members' }).click();
+    await expectRows(2);
+    expect(await page.getByTestId('pattern-filter').textContent()).toMatch(/Members of break pattern pat_[0-9a-f]{16}/);
+    const keys = await page.getByTestId('exception-row').locator('th').allTextContents();
+    expect(keys.sort()).toEqual(['T0007', 'T0014']);
   });
 });

@@ -62,6 +62,7 @@ function get(query: Record<string, string>) {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
       files: dynamo.names.tables.files,
+      patterns: dynamo.names.tables.patterns,
     }),
     paginationSecret: 's',
     corsOrigins: ['*'],

@@ -113,6 +113,7 @@ function setup() {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
       files: dynamo.names.tables.files,
+      patterns: dynamo.names.tables.patterns,
     }),
     queues: { depths: async () => [] },
     paginationSecret: 'test-secret',

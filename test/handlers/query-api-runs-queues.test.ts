@@ -92,6 +92,7 @@ function setup(queues: QueueMonitor = { depths: async () => [] }) {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
       files: dynamo.names.tables.files,
+      patterns: dynamo.names.tables.patterns,
     }),
     queues,
     paginationSecret: 'test-secret',
@@ -299,7 +300,13 @@ describe('GET /queues', () => {
 });
 
 describe('query-api configuration of the monitored queues', () => {
-  const base = { [ENV.bucket]: 'b', [ENV.exceptionsTable]: 'e', [ENV.runsTable]: 'r', [ENV.filesTable]: 'f' };
+  const base = {
+    [ENV.bucket]: 'b',
+    [ENV.exceptionsTable]: 'e',
+    [ENV.runsTable]: 'r',
+    [ENV.filesTable]: 'f',
+    [ENV.patternsTable]: 'p',
+  };
 
   it('reads the queue map and the metric source', () => {
     const config = queryApiConfig({

@@ -84,6 +84,8 @@ function setup(hits: VectorHit[] = [], known: string[] = ['payments', 'trades'])
       queryRuns: vi.fn(),
       queryFiles: vi.fn(),
       currentFiles: vi.fn(),
+      listPatterns: vi.fn(),
+      getPattern: vi.fn(),
     },
     uploads: new S3UploadSigner(s3, 'tally-data-test'),
     datasets: { known: async () => known },
@@ -263,7 +265,13 @@ describe('POST /uploads', () => {
 });
 
 describe('query API configuration', () => {
-  const base = { TALLY_BUCKET: 'b', TALLY_EXCEPTIONS_TABLE: 'e', TALLY_RUNS_TABLE: 'r', TALLY_FILES_TABLE: 'f' };
+  const base = {
+    TALLY_BUCKET: 'b',
+    TALLY_EXCEPTIONS_TABLE: 'e',
+    TALLY_RUNS_TABLE: 'r',
+    TALLY_FILES_TABLE: 'f',
+    TALLY_PATTERNS_TABLE: 'p',
+  };
 
   it('has local defaults for the pagination secret and identity, and allows no other origin locally', () => {
     const config = queryApiConfig(base);

@@ -161,6 +161,7 @@ function setup(overrides: Partial<QueryApiDeps> = {}, db: TestDynamo = dynamo) {
       exceptions: db.names.tables.exceptions,
       runs: db.names.tables.runs,
       files: db.names.tables.files,
+      patterns: db.names.tables.patterns,
     }),
     uploads: { presignPut: vi.fn(async () => 'https://bucket.s3.amazonaws.com/signed') },
     healthChecks: [
@@ -220,11 +221,13 @@ describe('GET /health', () => {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
       files: dynamo.names.tables.files,
+      patterns: dynamo.names.tables.patterns,
     });
     const missing = new DynamoQueryStore(dynamo.doc, {
       exceptions: 'no-such-table',
       runs: 'no-such-table',
       files: 'no-such-table',
+      patterns: 'no-such-table',
     });
 
     await expect(store.healthCheck().check()).resolves.toBeUndefined();
@@ -278,6 +281,8 @@ describe('routing, CORS and errors', () => {
       queryRuns: async () => ({ items: [] }),
       queryFiles: async () => ({ items: [] }),
       currentFiles: async () => [],
+      listPatterns: async () => [],
+      getPattern: async () => undefined,
     };
     const api = setup({ store: failing });
 

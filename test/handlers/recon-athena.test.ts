@@ -230,6 +230,17 @@ describe('recon on Athena', () => {
       summary: { matched: 15, new: 5 },
     });
     expect(env.stores().map((s) => s.chunk)).toEqual([0, 1]);
+    // Each UNLOADed object went through the break patterns: rewritten as the run's chunk of the same
+    // number with every finding's pattern, which the store wrote on each exception.
+    expect(env.stores().map((s) => s.key)).toEqual([
+      'results/run-athena/part-00000.jsonl.gz',
+      'results/run-athena/part-00001.jsonl.gz',
+    ]);
+    expect(stored.every((e) => /^pat_[0-9a-f]{16}$/.test(String(e.pattern_id)))).toBe(true);
+    const missing = stored.filter((e) => e.exception_type === 'MISSING_IN_TARGET');
+    expect(new Set(missing.map((e) => e.pattern_id)).size).toBe(1);
+    expect(new Set(stored.map((e) => e.pattern_id)).size).toBe(4);
+    expect((await env.run('run-athena'))?.patterns).toEqual({ patterns: 0, members: 0, singletons: 5 });
     // Every statement started once, with the attempt's own names.
     const sqls = env.athena().started.map((s) => s.sql);
     expect(new Set(sqls).size).toBe(sqls.length);

@@ -23,6 +23,9 @@ import { DynamoFileStore } from '../../functions/shared/tables/files-dynamo.ts';
 import { searchCommand } from '../../scripts/cli/search.ts';
 import { uploadCommand } from '../../scripts/cli/upload.ts';
 import { policyCommand } from '../../scripts/cli/policy.ts';
+import { patternsCommand } from '../../scripts/cli/patterns.ts';
+import { DynamoPatternStore } from '../../functions/shared/tables/patterns-dynamo.ts';
+import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { UsageError } from '../../scripts/cli/usage.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
@@ -139,6 +142,7 @@ beforeAll(async () => {
       exceptions: dynamo.names.tables.exceptions,
       runs: dynamo.names.tables.runs,
       files: dynamo.names.tables.files,
+      patterns: dynamo.names.tables.patterns,
     }),
     uploads: new S3UploadSigner(s3, 'tally-data'),
     healthChecks: [],
@@ -267,6 +271,123 @@ describe('tally exceptions', () => {
 
     expect(await exceptionsCommand(['--help'], c.io)).toBe(0);
     expect(c.out()).toContain('Usage: tally exceptions');
+  });
+});
+
+describe('tally patterns', () => {
+  const PATTERN = 'pat_0123456789abcdef';
+  const members = ['J1', 'J2'].map((trade) => exceptionId('fx', '2025-12-10', 'AMOUNT_MISMATCH', trade));
+
+  beforeAll(async () => {
+    const at = '2025-12-10T09:00:00.000Z';
+    await new DynamoExceptionStore(dynamo.doc, dynamo.names.tables.exceptions).putNew(
+      ['J1', 'J2'].map((trade, i) => ({
+        exception_id: members[i] as string,
+        run_id: 'run-fx',
+        dataset: 'fx',
+        business_date: '2025-12-10',
+        exception_type: 'AMOUNT_MISMATCH' as const,
+        key: { trade_id: trade },
+        source: { trade_id: trade, currency: 'JPY', amount: '10' },
+        target: { trade_id: trade, currency: 'JPY', amount: '1000' },
+        diffs: [{ field: 'amount', source: '10', target: '1000', delta: '990' }],
+        lines: { source: [i + 2], target: [i + 2] },
+        policy_severity: 'MEDIUM' as const,
+        status: 'OPEN' as const,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        history: [],
+        pattern_id: PATTERN,
+        content_hash: 'h',
+        last_changed_run_id: 'run-fx',
+      })),
+    );
+    await dynamo.doc.send(
+      new PutCommand({
+        TableName: dynamo.names.tables.runs,
+        Item: {
+          run_id: 'run-fx',
+          dataset: 'fx',
+          business_date: '2025-12-10',
+          status: 'COMPLETED',
+          patterns: { patterns: 1, members: 2, singletons: 4 },
+        },
+      }),
+    );
+    await new DynamoPatternStore(dynamo.doc, dynamo.names.tables.patterns).putAll([
+      {
+        run_id: 'run-fx',
+        pattern_id: PATTERN,
+        dataset: 'fx',
+        business_date: '2025-12-10',
+        exception_type: 'AMOUNT_MISMATCH',
+        signature: {
+          type: 'AMOUNT_MISMATCH',
+          fields: ['amount'],
+          shapes: { amount: { kind: 'number', ratio: '100' } },
+        },
+        description: 'AMOUNT_MISMATCH: amount target = source × 100',
+        size: 2,
+        segments: [{ field: 'currency', value: 'JPY', count: 2, share: 1 }],
+        stats: { 'amount.ratio': '100' },
+        representatives: members,
+      },
+    ]);
+  });
+
+  it('lists a run’s patterns as a table, with the model calls they make', async () => {
+    const c = capture();
+
+    const code = await patternsCommand(['run-fx'], c.io);
+
+    expect(code).toBe(0);
+    const [header, row] = c.out().trimEnd().split('\n');
+    expect(header).toMatch(/^PATTERN\s+SIZE\s+DESCRIPTION\s+SEGMENTS\s+BY STATUS\s+TRIAGE$/);
+    expect(row).toContain(PATTERN);
+    expect(row).toContain('AMOUNT_MISMATCH: amount target = source × 100');
+    expect(row).toContain('currency=JPY 100%');
+    expect(row).toContain('OPEN 2');
+    expect(c.err()).toBe('1 pattern(s) with 2 member(s), 4 singleton(s): 5 triage call(s)\n');
+  });
+
+  it('prints JSON, and lists a pattern’s members with exceptions list --pattern', async () => {
+    const c = capture();
+    expect(await patternsCommand(['run-fx', '--json'], c.io)).toBe(0);
+    expect(JSON.parse(c.out()).items[0]).toMatchObject({ pattern_id: PATTERN, members_by_status: { OPEN: 2 } });
+
+    const e = capture();
+    expect(await exceptionsCommand(['list', '--pattern', PATTERN, '--json'], e.io)).toBe(0);
+    expect(
+      JSON.parse(e.out())
+        .items.map((i: { exception_id: string }) => i.exception_id)
+        .sort(),
+    ).toEqual([...members].sort());
+  });
+
+  it('acknowledges a whole pattern, and says what it skipped the second time', async () => {
+    const c = capture();
+    expect(await patternsCommand(['ack', 'run-fx', PATTERN, '--note', 'unit slip'], c.io)).toBe(0);
+    expect(c.out()).toBe(`${PATTERN}: 2 moved to ACKNOWLEDGED, 0 conflict(s), 0 skipped\n`);
+
+    const again = capture();
+    expect(await patternsCommand(['ack', 'run-fx', PATTERN], again.io)).toBe(0);
+    expect(again.out()).toContain('SKIPPED');
+    expect(again.out()).toContain('it is already ACKNOWLEDGED');
+    expect(again.out()).toContain(`${PATTERN}: 0 moved to ACKNOWLEDGED, 0 conflict(s), 2 skipped`);
+  });
+
+  it('rejects bad usage before calling the API, and passes a 404 on', async () => {
+    await expect(patternsCommand([], capture().io)).rejects.toThrow(UsageError);
+    await expect(patternsCommand(['ack', 'run-fx'], capture().io)).rejects.toThrow(
+      'ack takes a run id and a pattern id',
+    );
+    await expect(patternsCommand(['run-fx', '--note', 'x'], capture().io)).rejects.toThrow(
+      '--note goes with an action',
+    );
+    const c = capture();
+    expect(await patternsCommand(['run-none'], c.io)).toBe(1);
+    expect(c.err()).toContain('HTTP 404');
   });
 });
 

@@ -322,7 +322,13 @@ async function uploadThroughApi(
 
 /** POST /policies, then the PUT to the pre-signed URL, as `tally policy push` does. */
 async function pushPolicyThroughApi(role: Region, direct: { sqs: SQSClient }, dataset: string) {
-  const body = readFileSync(join(REPO_ROOT, `policies/datasets/${dataset}.md`));
+  // Break patterns of two members: the sample's two missing trades make one, so recon saves it.
+  const body = Buffer.from(
+    readFileSync(join(REPO_ROOT, `policies/datasets/${dataset}.md`), 'utf8').replace(
+      /"default_severity": "MEDIUM"\n}/,
+      '"default_severity": "MEDIUM",\n  "triage": { "pattern_min_members": 2 }\n}',
+    ),
+  );
   const ticket = await api<{ url: string; key: string; headers: Record<string, string> }>(role, 'POST', '/policies', {
     body: { dataset, content_length: body.length },
   });
@@ -401,6 +407,17 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await api(role, 'GET', '/search', { query: 'q=amount%20mismatch' });
   const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
   await api(role, 'GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}`);
+  const runId = (runs.items[0] as { run_id: string }).run_id;
+  const patterns = await api<{ items: { pattern_id: string }[] }>(role, 'GET', `/runs/${runId}/patterns`);
+  expect(patterns.items.length, 'the sample run: its two missing trades are one saved pattern').toBe(1);
+  await api(
+    role,
+    'POST',
+    `/runs/${runId}/patterns/${(patterns.items[0] as { pattern_id: string }).pattern_id}/actions`,
+    {
+      body: { action: 'acknowledge' },
+    },
+  );
   const report = await lambda(role, 'query-api').invoke<{ statusCode: number; body?: string }>(
     httpEvent('GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}/report`, { query: 'format=md' }),
   );

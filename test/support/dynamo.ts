@@ -42,6 +42,7 @@ export async function startTestDynamo(): Promise<TestDynamo> {
     [ENV.exceptionsTable]: names.tables.exceptions,
     [ENV.filesTable]: names.tables.files,
     [ENV.runsTable]: names.tables.runs,
+    [ENV.patternsTable]: names.tables.patterns,
     [ENV.idempotencyTable]: names.tables.idempotency,
     [ENV.reconQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-recon',
     [ENV.triageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-triage',

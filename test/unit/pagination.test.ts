@@ -172,6 +172,8 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
     queryRuns: async () => ({ items: [] }),
     queryFiles: async () => ({ items: [] }),
     currentFiles: async () => [],
+    listPatterns: async () => [],
+    getPattern: async () => undefined,
     queryExceptions: async (q) => {
       calls.push(q);
       const def = TABLES.exceptions.indexes[q.index as keyof typeof TABLES.exceptions.indexes];

@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   compileDateFormat,
+  DEFAULT_HOLD_BREAK_RATE,
+  DEFAULT_HOLD_EXCEPTIONS,
   DEFAULT_LARGE_ABOVE_BYTES,
+  DEFAULT_PATTERN_MIN_MEMBERS,
   isoDate,
   normalizeText,
   PolicyError,
@@ -406,5 +409,55 @@ describe('engine choice', () => {
     expect(policyError(documentWith(JSON.stringify({ ...settings, engine: { kind: 'sql' } }))).message).toContain(
       'engine',
     );
+  });
+});
+
+describe('the triage block', () => {
+  const parse = (triage: unknown) => parseReconPolicy(documentWith(JSON.stringify({ ...settings, triage })));
+
+  it('holds above a break rate of 0.5 or 100,000 exceptions, and makes patterns of 10 members, by default', () => {
+    const policy = parseReconPolicy(documentWith(JSON.stringify(settings)));
+    expect(formatDecimal(policy.triage.holdAbove.breakRate ?? { units: 0n, scale: 0 })).toBe(DEFAULT_HOLD_BREAK_RATE);
+    expect(policy.triage.holdAbove.exceptions).toBe(DEFAULT_HOLD_EXCEPTIONS);
+    expect(policy.triage.patternMinMembers).toBe(DEFAULT_PATTERN_MIN_MEMBERS);
+    expect([DEFAULT_HOLD_BREAK_RATE, DEFAULT_HOLD_EXCEPTIONS, DEFAULT_PATTERN_MIN_MEMBERS]).toEqual([
+      '0.5',
+      100_000,
+      10,
+    ]);
+  });
+
+  it('reads each key, the others keeping their defaults', () => {
+    const policy = parse({ hold_above: { break_rate: '0.2' }, pattern_min_members: 25 });
+    expect(formatDecimal(policy.triage.holdAbove.breakRate ?? { units: 0n, scale: 0 })).toBe('0.2');
+    expect(policy.triage.holdAbove.exceptions).toBe(100_000);
+    expect(policy.triage.patternMinMembers).toBe(25);
+    expect(parse({ hold_above: { exceptions: 500 } }).triage.holdAbove).toMatchObject({ exceptions: 500 });
+  });
+
+  it('names every problem in the block', () => {
+    const message = policyError(
+      documentWith(
+        JSON.stringify({
+          ...settings,
+          triage: { hold_above: { break_rate: 'half', exceptions: -1 }, pattern_min_members: 1 },
+        }),
+      ),
+    ).message;
+    expect(message).toContain('triage.hold_above.break_rate: must be a decimal string such as "0.01"');
+    expect(message).toContain('triage.hold_above.exceptions: must be 0 or more');
+    expect(message).toContain(
+      'triage.pattern_min_members: must be at least 2 (a pattern of one member is a singleton)',
+    );
+    expect(policyError(documentWith(JSON.stringify({ ...settings, triage: { hold: {} } }))).message).toMatch(
+      /triage: Unrecognized key: "hold"/,
+    );
+    expect(
+      policyError(documentWith(JSON.stringify({ ...settings, triage: { pattern_min_members: 2.5 } }))).message,
+    ).toContain('triage.pattern_min_members: must be a whole number of members');
+    expect(
+      policyError(documentWith(JSON.stringify({ ...settings, triage: { hold_above: { break_rate: '-0.1' } } })))
+        .message,
+    ).toContain('triage.hold_above.break_rate: must not be negative');
   });
 });

@@ -5,6 +5,9 @@ import { ChunkWriter, chunkKey, readChunk, writeChunks } from '../../functions/r
 import { PermanentError } from '../../functions/shared/errors.ts';
 import type { StoreRequest } from '../../functions/shared/messages.ts';
 import { finding, memoryChunks } from '../support/chunks.ts';
+import { PatternAccumulator } from '../../functions/shared/patterns/accumulator.ts';
+import { parseReconPolicy } from '../../functions/shared/policy.ts';
+import { readFileSync } from 'node:fs';
 
 const RUN = { run_id: 'run-1', dataset: 'trades', business_date: '2025-12-10', bucket: 'tally-data' };
 
@@ -92,6 +95,42 @@ describe('findings chunks', () => {
 
     await expect(read).rejects.toBeInstanceOf(PermanentError);
     await expect(read).rejects.toMatchObject({ code: 'BAD_CHUNK' });
+  });
+
+  it('with break patterns, count each finding in its pattern and write its patternId, which readChunk keeps', async () => {
+    const policy = parseReconPolicy(
+      readFileSync(new URL('../../policies/datasets/trades.md', import.meta.url), 'utf8'),
+    );
+    const patterns = new PatternAccumulator(policy, { runId: 'run-1', dataset: 'trades', businessDate: '2025-12-10' });
+    const chunks = memoryChunks();
+    const writer = new ChunkWriter({ objects: chunks, queue: recordingQueue(), chunkFindings: 2 }, RUN);
+    const patternChunks = memoryChunks();
+    const withPatterns = new ChunkWriter(
+      { objects: patternChunks, queue: recordingQueue(), chunkFindings: 2, patterns },
+      { ...RUN, run_id: 'run-2' },
+    );
+    const findings = [finding(0), finding(1), finding(2, { type: 'MISSING_IN_TARGET', target: null, diffs: [] })];
+
+    for (const f of findings) {
+      await writer.add(f);
+      await withPatterns.add(f);
+    }
+    const [first, second] = await withPatterns.finish();
+    await writer.finish();
+
+    const back = [
+      ...(await readChunk(await patternChunks.get('tally-data', first?.key as string), 'c0')),
+      ...(await readChunk(await patternChunks.get('tally-data', second?.key as string), 'c1')),
+    ];
+    const ids = back.map((f) => f.patternId);
+    expect(ids[0]).toMatch(/^pat_[0-9a-f]{16}$/);
+    expect(ids[1]).toBe(ids[0]);
+    expect(ids[2]).not.toBe(ids[0]);
+    expect(back.map(({ patternId: _, ...f }) => f)).toEqual(findings);
+    expect(patterns.counts(2)).toEqual({ patterns: 1, members: 2, singletons: 1 });
+    // Without patterns, the findings go as they came.
+    const plain = await readChunk(await chunks.get('tally-data', chunkKey('run-1', 0)), 'plain');
+    expect(plain.every((f) => f.patternId === undefined)).toBe(true);
   });
 
   it('refuse a chunk size that is not a positive integer', () => {

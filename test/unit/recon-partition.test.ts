@@ -348,6 +348,7 @@ describe('the memory budget', () => {
       [ENV.storeQueueUrl]: 'q',
       [ENV.filesTable]: 'f',
       [ENV.runsTable]: 'r',
+      [ENV.patternsTable]: 'p',
       [ENV.exceptionsTable]: 'e',
     };
     const config = reconConfig({ ...env, [ENV.reconMemoryBudgetBytes]: '536870912', [ENV.reconTmpDir]: '/mnt/big' });

@@ -3,12 +3,17 @@ import { accessToken } from './auth.ts';
 import { siteConfig } from './site-config.ts';
 import {
   EXCEPTION_STATUSES,
+  PATTERN_ACTION_NAMES,
+  PATTERN_ACTIONS,
   TRANSITION_VERBS,
   allowedTransitions,
 } from '../../functions/shared/exception-lifecycle.ts';
 import type {
   ApiException,
   ApiFile,
+  ApiPattern,
+  PatternActionResponse,
+  PatternsResponse,
   ApiRun,
   ExceptionCounts,
   LatestUpload,
@@ -137,12 +142,20 @@ export type ExceptionItem = ApiException;
 export type Run = ApiRun;
 export type Citation = PolicyCitation;
 export type SearchHit = SearchItem;
+export type Pattern = ApiPattern;
+export type PatternsListing = PatternsResponse;
+export type PatternActionResult = PatternActionResponse;
 
 export const STATUSES = EXCEPTION_STATUSES;
 
 /** The buttons an exception in `status` offers: the moves the workflow allows from there. */
 export function transitionsFrom(status: string): { to: string; label: string }[] {
   return allowedTransitions(status).map((to) => ({ to, label: TRANSITION_VERBS[to].label }));
+}
+
+/** The buttons a pattern offers: each pattern action with the lifecycle's label for its status. */
+export function patternActions(): { action: string; label: string }[] {
+  return PATTERN_ACTION_NAMES.map((action) => ({ action, label: TRANSITION_VERBS[PATTERN_ACTIONS[action]].label }));
 }
 
 export function keyText(key: unknown): string {

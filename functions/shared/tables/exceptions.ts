@@ -39,6 +39,7 @@ export interface ExceptionIndexKeys {
   readonly gsi_dataset_date: string;
   readonly gsi_severity?: string;
   readonly gsi_created: string;
+  readonly gsi_pattern?: string;
   readonly gsi_sort: string;
 }
 

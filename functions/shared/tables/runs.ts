@@ -65,6 +65,18 @@ export interface RunRecord {
   /** The Athena statement running (or to start) and its query (functions/recon/sql/athena.ts). */
   readonly athena_step?: number;
   readonly athena_query_id?: string;
+  /**
+   * Its break patterns (functions/shared/patterns/): how many were saved (at least the policy's
+   * triage.pattern_min_members members each), their members, and the exceptions in none of them.
+   */
+  readonly patterns?: RunPatterns;
+}
+
+/** A run's break patterns in numbers: model calls for its triage = patterns + singletons. */
+export interface RunPatterns {
+  readonly patterns: number;
+  readonly members: number;
+  readonly singletons: number;
 }
 
 /** What a run on Athena records at each check: where it is. */
@@ -80,6 +92,8 @@ export interface StoringUpdate {
   readonly engine_summary: EngineSummary;
   readonly policy_version: string;
   readonly policy_hash: string;
+  /** Recorded with the patterns saved just before (functions/recon/patterns.ts). */
+  readonly patterns?: RunPatterns;
 }
 
 /** What ingest (request) and recon (claim, finish) do with a run. */

@@ -28,7 +28,7 @@ export function filtersFrom(query: URLSearchParams): Filters {
   return filters;
 }
 
-function setFilters(filters: Filters, base: string): void {
+function setFilters(filters: Filters & { pattern_id?: string }, base: string): void {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
   const qs = params.toString();
@@ -112,8 +112,21 @@ export function FilterForm({
   );
 }
 
+/** The query string of this view without the pattern filter (`?...` or nothing). */
+function withoutPattern(query: URLSearchParams): string {
+  const params = new URLSearchParams(query);
+  params.delete('pattern_id');
+  const qs = params.toString();
+  return qs ? `?${qs}` : '';
+}
+
 export function ExceptionsView({ query }: { query: URLSearchParams }) {
-  const filters = filtersFrom(query);
+  // A break pattern's members (the Runs view links here); not one of the form's filters, which search shares.
+  const patternId = query.get('pattern_id') ?? undefined;
+  const formFilters = filtersFrom(query);
+  const filters: Filters & { pattern_id?: string } = patternId
+    ? { ...formFilters, pattern_id: patternId }
+    : formFilters;
   const filterKey = JSON.stringify(filters);
   const { page, error, pageNumber, previous, next } = usePagedListing<ExceptionItem>('/exceptions', filters, PAGE_SIZE);
   const [counts, setCounts] = useState<ExceptionCounts | null>(null);
@@ -148,7 +161,17 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   return (
     <section aria-labelledby="exceptions-title">
       <h1 id="exceptions-title">Exceptions</h1>
-      <FilterForm filters={filters} idPrefix="f" onChange={(f) => setFilters(f, '#/exceptions')} />
+      <FilterForm
+        filters={formFilters}
+        idPrefix="f"
+        onChange={(f) => setFilters(patternId ? { ...f, pattern_id: patternId } : f, '#/exceptions')}
+      />
+      {patternId && (
+        <p class="small" data-testid="pattern-filter">
+          Members of break pattern <code>{patternId}</code> ·{' '}
+          <a href={`#/exceptions${withoutPattern(query)}`}>all exceptions</a>
+        </p>
+      )}
       {run && <StaleUploads run={run} />}
       {counts && (
         <div class="charts" aria-label="Counts">

@@ -4,6 +4,7 @@ import { api, fetchReport, fileErrorText, reportUrl, SIDES, type Page, type Run 
 import { tookText } from '../run-timing.ts';
 import { storingText } from '../run-progress.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
+import { PatternsPanel } from './patterns.tsx';
 
 /**
  * Says when the run shown is behind the latest upload of a side: a rejected upload (the run still
@@ -282,6 +283,7 @@ export function RunsView({ query }: { query: URLSearchParams }) {
               </p>
               <StaleUploads run={r} />
               <RunSummary run={r} />
+              <PatternsPanel run={r} />
             </li>
           ))}
         </ol>

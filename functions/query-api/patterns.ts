@@ -1,0 +1,162 @@
+/**
+ * A run's break patterns as the API shows them, and actions on a whole pattern. Members are read
+ * from the exceptions' by_pattern_sharded index (the pattern's partition, this run's members),
+ * never a Scan. A pattern action moves each member as PATCH /exceptions/{id} would
+ * (workflow.ts: the lifecycle's rules, the member's own history entry, its version checked, the
+ * search copy's status mirrored), and reports each member's outcome instead of failing the lot.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { ApiPattern, PatternActionResponse, PatternMemberResult, PatternsResponse } from '../shared/api-types.ts';
+import { PATTERN_ACTIONS, type PatternAction } from '../shared/exception-lifecycle.ts';
+import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
+import type { StoredItem } from '../shared/tables/index-query.ts';
+import type { PatternQueries } from '../shared/tables/patterns.ts';
+import type { RunQueries } from '../shared/tables/runs.ts';
+import { ApiError, NotFoundError } from './errors.ts';
+import type { QueryApiDeps } from './ports.ts';
+import { patchException } from './workflow.ts';
+
+/** Items DynamoDB evaluates per call when a pattern's members are read to the end. */
+const MEMBER_BATCH = 1000;
+/** Stop reading (or moving) members after this long; the function times out at 29 s. */
+const BUDGET_MS = 20_000;
+/** Members moved at once: each is a conditional write and a search-index update. */
+const ACTION_CONCURRENCY = 16;
+
+type Deps = { store: ExceptionQueries & RunQueries & PatternQueries; now: () => number };
+
+/** The query plan of a pattern's members in one run (the listing's `pattern_id` + `run_id` filters give the same). */
+function membersQuery(runId: string, patternId: string) {
+  return {
+    index: 'by_pattern_sharded',
+    partition: { attribute: 'pattern_id', value: patternId },
+    filters: [{ attribute: 'run_id', value: runId }],
+  } as const;
+}
+
+/**
+ * Reads every member of the pattern in this run, a page at a time, until the deadline; returns
+ * whether it got to the end. (A pattern id is per dataset and date, so a later run's members share
+ * the partition: the run_id filter keeps this run's.)
+ */
+async function forEachMember(
+  runId: string,
+  patternId: string,
+  deps: Deps,
+  deadline: number,
+  visit: (items: StoredItem[]) => Promise<void> | void,
+): Promise<boolean> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await deps.store.queryExceptions({
+      ...membersQuery(runId, patternId),
+      limit: MEMBER_BATCH,
+      order: 'any',
+      ...(startKey ? { startKey } : {}),
+    });
+    await visit(page.items);
+    startKey = page.lastKey;
+  } while (startKey && deps.now() < deadline);
+  return startKey === undefined;
+}
+
+export async function listPatterns(runId: string, deps: Deps): Promise<PatternsResponse> {
+  const run = await deps.store.getRun(runId);
+  if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+  const patterns = await deps.store.listPatterns(runId);
+  const deadline = deps.now() + BUDGET_MS;
+  const items: ApiPattern[] = await Promise.all(
+    patterns.map(async (pattern) => {
+      const byStatus: Record<string, number> = {};
+      const complete = await forEachMember(runId, pattern.pattern_id, deps, deadline, (members) => {
+        for (const m of members) byStatus[String(m.status)] = (byStatus[String(m.status)] ?? 0) + 1;
+      });
+      return { ...pattern, members_by_status: byStatus, members_complete: complete };
+    }),
+  );
+  items.sort((a, b) => b.size - a.size || (a.pattern_id < b.pattern_id ? -1 : 1));
+  return { run_id: runId, items, summary: run.patterns ?? null };
+}
+
+export interface PatternActionRequest {
+  readonly action: PatternAction;
+  readonly note?: string | undefined;
+  /** The version the caller last read of each member; members not named are checked against the version read here. */
+  readonly versions?: Readonly<Record<string, number>> | undefined;
+}
+
+export async function applyPatternAction(
+  runId: string,
+  patternId: string,
+  request: PatternActionRequest,
+  actor: string,
+  deps: Deps & Pick<QueryApiDeps, 'exceptionsIndex'> & { store: QueryApiDeps['store'] },
+  logger?: Logger,
+): Promise<PatternActionResponse> {
+  const pattern = await deps.store.getPattern(runId, patternId);
+  if (!pattern)
+    throw new NotFoundError(`run ${runId} has no pattern ${patternId}`, { run_id: runId, pattern_id: patternId });
+  const status = PATTERN_ACTIONS[request.action];
+  const deadline = deps.now() + BUDGET_MS;
+  const results: PatternMemberResult[] = [];
+  const seen = new Set<string>();
+  const move = async (item: StoredItem): Promise<PatternMemberResult> => {
+    const id = String(item.exception_id);
+    const read = Number(item.version);
+    const version = request.versions?.[id] ?? read;
+    try {
+      const outcome = await patchException(
+        id,
+        { version, status, ...(request.note ? { note: request.note } : {}) },
+        actor,
+        deps,
+        logger,
+        item,
+      );
+      return { exception_id: id, outcome: 'APPLIED', version: Number(outcome.record.version) };
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.statusCode === 409) {
+        const now = Number(error.details.current_version ?? read);
+        return {
+          exception_id: id,
+          outcome: 'CONFLICT',
+          version: now,
+          reason: `changed since it was read: version ${version} was sent, it is at ${now}`,
+        };
+      }
+      // The lifecycle refuses this member's move (already there, or not from its status).
+      if (error.code === 'INVALID_TRANSITION') {
+        const { from, allowed } = error.details as { from: string; allowed: string[] };
+        const reason =
+          from === status ? `it is already ${status}` : `${from} can only move to ${allowed.join(' or ') || 'nothing'}`;
+        return { exception_id: id, outcome: 'SKIPPED', version: read, reason };
+      }
+      throw error;
+    }
+  };
+  const complete = await forEachMember(runId, patternId, deps, deadline, async (items) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length && deps.now() < deadline) {
+        const item = items[next++] as StoredItem;
+        seen.add(String(item.exception_id));
+        results.push(await move(item));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ACTION_CONCURRENCY, items.length) }, worker));
+  });
+  const allMoved = complete && deps.now() < deadline;
+  for (const id of Object.keys(request.versions ?? {}))
+    if (!seen.has(id) && allMoved)
+      results.push({
+        exception_id: id,
+        outcome: 'SKIPPED',
+        version: Number(request.versions?.[id]),
+        reason: `exception ${id} is not a member of pattern ${patternId} in run ${runId}`,
+      });
+  results.sort((a, b) => (a.exception_id < b.exception_id ? -1 : 1));
+  const counts = { APPLIED: 0, CONFLICT: 0, SKIPPED: 0 };
+  for (const r of results) counts[r.outcome]++;
+  return { run_id: runId, pattern_id: patternId, action: request.action, results, counts, complete: allMoved };
+}
