@@ -33,6 +33,7 @@ import type { ReconPolicy } from '../shared/policy.ts';
 import type { DatasetPolicyStore } from '../shared/dataset-policies.ts';
 import type { MessageQueue, ObjectStore } from '../shared/ports.ts';
 import type { RunStore } from '../shared/tables/runs.ts';
+import { holdDecision, initialTriageState } from '../triage/guard.ts';
 
 /** What recon needs to run on Athena (AWS only: TALLY_ATHENA_WORKGROUP set). */
 export interface AthenaRunDeps {
@@ -164,6 +165,7 @@ async function advance(
     engine_summary: next.summary,
     policy_version: policy.policyVersion,
     policy_hash: policy.hash,
+    triage: initialTriageState(holdDecision(next.summary, policy), new Date(ctx.now()).toISOString()),
   });
   // Every chunk stored before the count was set (as run.ts): the last one's message goes out again.
   if (stored.status === 'STORING' && (stored.chunks_stored ?? 0) >= messages.length)

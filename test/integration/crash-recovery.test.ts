@@ -60,6 +60,7 @@ const PHASES: readonly CrashPoint[] = [
   'recon:claimed',
   'recon:storing',
   'store:chunk',
+  'store:completed',
   'triage:handled',
 ];
 
