@@ -47,6 +47,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.exceptionsTable]: required,
       [ENV.runsTable]: required,
       [ENV.filesTable]: required,
+      [ENV.triageQueueUrl]: required,
       [ENV.s3ForcePathStyle]: flag,
       [ENV.paginationSecret]: onLambda
         ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
@@ -72,6 +73,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     exceptionsTable: config[ENV.exceptionsTable],
     runsTable: config[ENV.runsTable],
     filesTable: config[ENV.filesTable],
+    triageQueueUrl: config[ENV.triageQueueUrl],
     s3ForcePathStyle: config[ENV.s3ForcePathStyle],
     paginationSecret: config[ENV.paginationSecret],
     corsOrigins,

@@ -26,6 +26,7 @@ const DECLARED = [
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{run_id}' },
   { method: 'GET', path: '/runs/{run_id}/report' },
+  { method: 'POST', path: '/runs/{run_id}/triage' },
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
 ] as const satisfies readonly ApiRoute[];

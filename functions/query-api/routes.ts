@@ -20,8 +20,10 @@ import {
   searchQuerySchema,
   policyUploadBodySchema,
   reportQuerySchema,
+  runTriageBodySchema,
   uploadBodySchema,
 } from './schemas.ts';
+import { changeRunTriage } from './run-triage.ts';
 import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
 import { createPolicyUpload, createUpload } from './uploads.ts';
@@ -43,6 +45,13 @@ const RUNBOOK = 'docs/runbooks/dlq-depth.md';
 
 /** Run ids are short (`run-{date}-{hash}`); DynamoDB would reject a key over 2 KB with a 500. */
 const MAX_RUN_ID_LENGTH = 256;
+
+function runIdParam(params: Record<string, string>): string {
+  const runId = params.run_id as string;
+  if (runId.length > MAX_RUN_ID_LENGTH)
+    throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+  return runId;
+}
 
 function exceptionIdParam(params: Record<string, string>): string {
   const id = params.id as string;
@@ -119,6 +128,15 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
       },
       body: await runReport(runId, format, deps),
     };
+  },
+  'POST /runs/{run_id}/triage': async ({ event, params, deps, logger }) => {
+    const runId = runIdParam(params);
+    const { action } = parseInput(runTriageBodySchema, parseJsonBody(event), 'triage action');
+    const actor = callerIdentity(event, deps.localIdentity);
+    if (deps.runTriage === undefined) throw new Error('internal: the query API has no run triage store configured');
+    const run = await changeRunTriage(runId, action, actor, new Date(deps.now()).toISOString(), deps.runTriage);
+    logger.info('run triage changed', { runId, action, triage: run.triage?.state });
+    return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
   'GET /runs/{run_id}': async ({ params, deps }) => {
     const runId = params.run_id as string;

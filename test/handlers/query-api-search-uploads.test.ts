@@ -263,7 +263,13 @@ describe('POST /uploads', () => {
 });
 
 describe('query API configuration', () => {
-  const base = { TALLY_BUCKET: 'b', TALLY_EXCEPTIONS_TABLE: 'e', TALLY_RUNS_TABLE: 'r', TALLY_FILES_TABLE: 'f' };
+  const base = {
+    TALLY_BUCKET: 'b',
+    TALLY_EXCEPTIONS_TABLE: 'e',
+    TALLY_RUNS_TABLE: 'r',
+    TALLY_FILES_TABLE: 'f',
+    TALLY_TRIAGE_QUEUE_URL: 'q',
+  };
 
   it('has local defaults for the pagination secret and identity, and allows no other origin locally', () => {
     const config = queryApiConfig(base);
