@@ -31,6 +31,8 @@ export interface DispatchDeps {
   readonly listing: Pick<RunExceptionListing, 'needingTriage'>;
   readonly triageQueue: MessageQueue<TriageQueueMessage>;
   readonly now: () => number;
+  /** Exceptions listed per dispatch message (default DISPATCH_PAGE). */
+  readonly dispatchPage?: number;
 }
 
 export type DispatchOutcome =
@@ -58,7 +60,7 @@ export async function dispatchRun(request: DispatchRequest, deps: DispatchDeps):
 
   const saved = new Set((await deps.patterns.list(runId)).map((p) => p.pattern_id));
   const page = await deps.listing.needingTriage(runId, {
-    limit: DISPATCH_PAGE,
+    limit: deps.dispatchPage ?? DISPATCH_PAGE,
     currentPrompts: CURRENT_PROMPTS,
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
   });

@@ -38,6 +38,8 @@ export interface PatternTriageDeps extends TriageDeps {
   readonly patterns: Pick<PatternStore, 'get' | 'saveTriage'>;
   readonly listing: Pick<RunExceptionListing, 'patternMembersNeedingTriage'>;
   readonly triageQueue: MessageQueue<TriageQueueMessage>;
+  /** Members a pattern-members message applies the triage to (default MEMBERS_PER_MESSAGE). */
+  readonly membersPerMessage?: number;
 }
 
 /** What routing and cost accounting know of a call (C's triageCall takes the same). */
@@ -145,7 +147,7 @@ export async function triagePatternMembers(
   const triage = pattern.triage;
   if (triage === undefined) throw new TransientError(`pattern ${pattern.pattern_id} is not triaged yet`);
   const page = await deps.listing.patternMembersNeedingTriage(request.run_id, request.pattern_id, {
-    limit: MEMBERS_PER_MESSAGE,
+    limit: deps.membersPerMessage ?? MEMBERS_PER_MESSAGE,
     // Only the pattern's own current triage counts: a member triaged alone before now inherits it.
     currentPrompts: [PATTERN_PROMPT_VERSION],
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),

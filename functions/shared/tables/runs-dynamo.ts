@@ -260,14 +260,17 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
   }
 
   async recordTriagePlan(runId: string, plan: TriagePlan): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { run_id: runId },
-        UpdateExpression: 'SET triage_plan = :plan',
-        ConditionExpression: 'attribute_exists(run_id)',
-        ExpressionAttributeValues: { ':plan': plan },
-      }),
+    // The first complete pass's plan stays: a duplicate dispatch finds little or nothing left to do.
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: 'SET triage_plan = :plan',
+          ConditionExpression: 'attribute_exists(run_id) AND attribute_not_exists(triage_plan)',
+          ExpressionAttributeValues: { ':plan': plan },
+        }),
+      ),
     );
   }
 }

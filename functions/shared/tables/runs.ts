@@ -173,6 +173,7 @@ export interface RunTriageStore {
    * guard has none: PENDING); the run as written, or undefined when it was not in one of them.
    */
   moveTriage(runId: string, from: readonly RunTriageStateName[], next: RunTriageState): Promise<RunRecord | undefined>;
+  /** Records the plan of the run's first complete dispatch (a later one leaves it). */
   recordTriagePlan(runId: string, plan: TriagePlan): Promise<void>;
 }
 
