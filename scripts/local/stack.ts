@@ -64,6 +64,12 @@ export interface LocalStackOptions {
    * (FUNCTIONS[...].maxConcurrency): e.g. `{ store: 8 }` stores eight findings chunks at once.
    */
   readonly consumerConcurrency?: Partial<Record<QueueName, number>>;
+  /**
+   * Triage's provider chain instead of the offline `rules`: e.g. `openai:<model>,rules` with the
+   * base URL of an OpenAI-compatible server (a model on this machine; the acceptance test's
+   * recording server).
+   */
+  readonly triageProviders?: { readonly chain: string; readonly openaiBaseUrl?: string };
 }
 
 /** Two: one query-api thread saturates a core under 50 callers, and this machine class has two. */
@@ -206,8 +212,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // The crash test's kill point (functions/shared/crash-point.ts); absent unless a test sets it.
     ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
   };
+  const triage = options.triageProviders;
+  const providers: Record<string, string> = triage
+    ? {
+        [ENV.triageProviders]: triage.chain,
+        ...(triage.openaiBaseUrl ? { [ENV.openaiBaseUrl]: triage.openaiBaseUrl } : {}),
+      }
+    : {};
   const environments = Object.fromEntries(
-    FUNCTION_NAMES.map((name) => [name, { ...environmentFor(name, deployment), ...local }]),
+    FUNCTION_NAMES.map((name) => [
+      name,
+      { ...environmentFor(name, deployment), ...local, ...(name === 'triage' ? providers : {}) },
+    ]),
   ) as Record<FunctionName, Record<string, string>>;
   const hosted = await Promise.all(
     FUNCTION_NAMES.map((name) =>

@@ -16,6 +16,7 @@ export interface StoreCounts {
   readonly new: number;
   readonly changed: number;
   readonly unchanged: number;
+  /** New and changed: the exceptions that need triage (queued by the run's dispatch, not here, since #12). */
   readonly triage_enqueued: number;
 }
 
