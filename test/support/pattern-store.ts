@@ -28,7 +28,7 @@ export class MemoryPatternStore implements PatternStore {
   async saveTriage(runId: string, patternId: string, triage: Triage): Promise<void> {
     const found = this.patterns.get(`${runId}/${patternId}`);
     if (found === undefined) throw new Error(`no pattern ${runId}/${patternId}`);
-    found.triage = structuredClone(triage);
+    this.patterns.set(`${runId}/${patternId}`, { ...found, triage: structuredClone(triage) });
     this.triageSaves.push({ runId, patternId, triage });
   }
 }
