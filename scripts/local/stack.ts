@@ -268,7 +268,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const allEndpoints = { ...endpoints, api: api.url };
   writeFileSync(
     join(options.dataDir, 'endpoints.json'),
-    `${JSON.stringify({ region, endpoints: allEndpoints, names, queues }, null, 2)}\n`,
+    `${JSON.stringify({ region, endpoints: allEndpoints, names, queues, topics }, null, 2)}\n`,
   );
 
   const s3 = new S3Client({
