@@ -15,7 +15,9 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
   LAMBDA_ENV,
   PREFIXES,
+  TOPICS,
   type FunctionName,
+  type TopicName,
   type IndexKind,
   type QueueName,
   type TableName,
@@ -50,6 +52,8 @@ export interface FunctionAccess {
   /** Per table, exactly the actions the function's code calls. */
   readonly tables?: Partial<Record<TableName, readonly TableAction[]>>;
   readonly sendsTo?: readonly QueueName[];
+  /** SNS topics it publishes to (functions/shared/notifications.ts). */
+  readonly publishesTo?: readonly TopicName[];
   readonly models?: readonly ModelRole[];
   readonly search?: Partial<Record<IndexKind, IndexAccess>>;
   /** Reads every queue's and DLQ's depth (GetQueueAttributes) and their age metrics (GET /queues). */
@@ -93,10 +97,11 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     sendsTo: ['store', 'recon'],
     athena: true,
   },
-  // Writes one findings chunk's exceptions and queues their triage; counts the chunk on the run and,
-  // after the last, resolves the date's exceptions the run no longer found, mirroring that into the
-  // exceptions index (issue 9, defect 1), and completes the run. Checks the run's files are still
-  // the current ones before resolving.
+  // Writes one findings chunk's exceptions; counts the chunk on the run and, after the last,
+  // resolves the date's exceptions the run no longer found, mirroring that into the exceptions
+  // index (issue 9, defect 1), and completes the run. Checks the run's files are still the current
+  // ones before resolving. Then starts its triage: the dispatch message, or — a run the runaway
+  // guard held — the business notification.
   store: {
     objects: { read: ['results'] },
     tables: {
@@ -105,10 +110,20 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       exceptions: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
     },
     sendsTo: ['triage'],
+    publishesTo: ['businessEvents'],
     search: { exceptions: 'update' },
   },
+  // Dispatches a completed run (lists its exceptions by run, records its triage state and plan,
+  // queues singletons, patterns and member pages on its own queue), then triages them.
   triage: {
-    tables: { exceptions: ['GetItem', 'UpdateItem'], circuit_breaker: ['GetItem', 'UpdateItem'] },
+    tables: {
+      exceptions: ['GetItem', 'UpdateItem', 'Query'],
+      runs: ['GetItem', 'UpdateItem'],
+      // Dispatch lists the run's saved patterns; pattern triage reads one and saves its triage.
+      patterns: ['GetItem', 'Query', 'UpdateItem'],
+      circuit_breaker: ['GetItem', 'UpdateItem'],
+    },
+    sendsTo: ['triage'],
     models: ['triage', 'fallback', 'embedding'],
     search: { policies: 'search', exceptions: 'own' },
   },
@@ -120,12 +135,15 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     objects: { write: ['incoming', 'datasetPolicies'], list: ['policiesInForce'], probeBucket: true },
     tables: {
       exceptions: ['GetItem', 'Query', 'UpdateItem'],
-      runs: ['GetItem', 'Query'],
+      // POST /runs/{id}/triage releases or abandons a held run.
+      runs: ['GetItem', 'Query', 'UpdateItem'],
       // GET /files lists them; a run shows its sides' latest uploads.
       files: ['Query'],
       // GET /runs/{id}/patterns lists a run's patterns; a pattern action reads its one.
       patterns: ['Query', 'GetItem'],
     },
+    // A released run's dispatch.
+    sendsTo: ['triage'],
     models: ['embedding'],
     search: { exceptions: 'update' },
     monitorsQueues: true,
@@ -295,6 +313,8 @@ export interface Deployment {
   readonly tables: Readonly<Record<TableName, string>>;
   /** Queue URLs. */
   readonly queues: Readonly<Record<QueueName, { readonly main: string; readonly dlq: string }>>;
+  /** Topic ARNs. */
+  readonly topics: Readonly<Record<TopicName, string>>;
   readonly indexes: Readonly<Record<IndexKind, string>>;
   /** The OpenSearch Serverless collection on AWS; the embedded store's directory locally. */
   readonly vectors: { readonly opensearchEndpoint: string } | { readonly localDir: string };
@@ -342,6 +362,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     const variable = QUEUE_URL_ENV[queue];
     if (variable) env[variable] = d.queues[queue].main;
   }
+  for (const topic of access.publishesTo ?? []) env[TOPICS[topic].env] = d.topics[topic];
   // A consumer moves a permanently bad message to its own queue's DLQ at once (shared/sqs-batch.ts).
   const consumes = consumesOf(name);
   if (consumes) {
@@ -407,6 +428,8 @@ export interface Resources {
   readonly tablesKeyArn: string;
   readonly tableArns: Readonly<Record<TableName, string>>;
   readonly queueArns: Readonly<Record<QueueName, { readonly main: string; readonly dlq: string }>>;
+  /** The topics, encrypted with the data key. */
+  readonly topicArns: Readonly<Record<TopicName, string>>;
   readonly collectionArn: string;
   /** The SQL engine's Athena workgroup. */
   readonly athenaWorkgroupArn: string;
@@ -431,7 +454,7 @@ const viaService = (service: string, region: string): Condition => ({
 export function statementsFor(name: FunctionName, r: Resources): Statement[] {
   const access = FUNCTION_ACCESS[name];
   const statements: Statement[] = [];
-  const dataKeyUse = { s3: new Set<string>(), sqs: new Set<string>() };
+  const dataKeyUse = { s3: new Set<string>(), sqs: new Set<string>(), sns: new Set<string>() };
   for (const prefix of access.objects?.read ?? []) {
     statements.push({
       sid: sid('Read', prefix, 'objects'),
@@ -488,6 +511,15 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
     });
     dataKeyUse.sqs.add('kms:GenerateDataKey').add('kms:Decrypt');
   }
+  for (const topic of access.publishesTo ?? []) {
+    statements.push({
+      sid: sid('PublishTo', topic, 'topic'),
+      actions: ['sns:Publish'],
+      resources: [r.topicArns[topic]],
+    });
+    // SNS encrypts the message with the topic's key, with the publisher's permissions.
+    dataKeyUse.sns.add('kms:GenerateDataKey').add('kms:Decrypt');
+  }
   const consumes = consumesOf(name);
   if (consumes) {
     // The event source mapping receives with this role: SQS decrypts the messages for it.
@@ -506,7 +538,7 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
     });
     dataKeyUse.sqs.add('kms:GenerateDataKey');
   }
-  for (const service of ['s3', 'sqs'] as const) {
+  for (const service of ['s3', 'sqs', 'sns'] as const) {
     if (dataKeyUse[service].size > 0)
       statements.push({
         sid: sid('UseDataKeyThrough', service),

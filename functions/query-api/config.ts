@@ -48,6 +48,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.runsTable]: required,
       [ENV.filesTable]: required,
       [ENV.patternsTable]: required,
+      [ENV.triageQueueUrl]: required,
       [ENV.s3ForcePathStyle]: flag,
       [ENV.paginationSecret]: onLambda
         ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
@@ -74,6 +75,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     runsTable: config[ENV.runsTable],
     filesTable: config[ENV.filesTable],
     patternsTable: config[ENV.patternsTable],
+    triageQueueUrl: config[ENV.triageQueueUrl],
     s3ForcePathStyle: config[ENV.s3ForcePathStyle],
     paginationSecret: config[ENV.paginationSecret],
     corsOrigins,

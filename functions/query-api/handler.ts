@@ -8,6 +8,8 @@ import { createLogger } from '../shared/logger.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
 import { queryApiConfig } from './config.ts';
 import { DynamoQueryStore } from './dynamo-store.ts';
+import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
+import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { correlationId, errorResponses, type HttpEvent, type HttpResult } from './http.ts';
 import { router } from './routes.ts';
 import { S3UploadSigner } from './s3.ts';
@@ -34,6 +36,10 @@ export function defaultDeps(): QueryApiDeps {
     store,
     uploads,
     datasets: { known: () => policies.known(config.bucket) },
+    runTriage: {
+      runs: new DynamoRunStore(aws.dynamo, config.runsTable),
+      triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl),
+    },
     healthChecks: [store.healthCheck(), uploads.healthCheck()],
     embedder,
     exceptionsIndex: createVectorIndex('exceptions', process.env, embedder.dimensions),

@@ -8,6 +8,7 @@ import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
 import type { FileQueries } from '../shared/tables/files.ts';
 import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
+import type { RunTriageDeps } from './run-triage.ts';
 
 /** The exceptions, runs, files and patterns tables as the query API reads and patches them (ports in shared/tables/). */
 export type QueryStore = ExceptionQueries & RunQueries & FileQueries & PatternQueries;
@@ -44,6 +45,11 @@ export interface QueryApiDeps {
    * do not exercise uploads.
    */
   readonly datasets?: { known(): Promise<string[]> };
+  /**
+   * Releasing or abandoning a held run (POST /runs/{id}/triage): its triage state and the triage
+   * queue a release dispatches on. Absent only in tests that do not exercise it.
+   */
+  readonly runTriage?: RunTriageDeps;
   readonly healthChecks: readonly HealthCheck[];
   readonly embedder: Embedder;
   readonly exceptionsIndex: VectorIndex;

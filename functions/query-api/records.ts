@@ -78,6 +78,10 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   stored_unchanged: false,
   stored_triage: false,
   engine_summary: false,
+  // The runaway guard's decision (HELD with its reason) and the dispatch's plan: model calls = patterns + singletons.
+  triage: true,
+  triage_plan: true,
+  dispatch_queued_at: false,
   // recon's bookkeeping of a run on Athena (functions/recon/athena-run.ts).
   engine: false,
   athena_step: false,

@@ -28,6 +28,7 @@ const DECLARED = [
   { method: 'GET', path: '/runs/{run_id}/report' },
   { method: 'GET', path: '/runs/{run_id}/patterns' },
   { method: 'POST', path: '/runs/{run_id}/patterns/{pattern_id}/actions' },
+  { method: 'POST', path: '/runs/{run_id}/triage' },
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
 ] as const satisfies readonly ApiRoute[];

@@ -22,8 +22,10 @@ import {
   searchQuerySchema,
   policyUploadBodySchema,
   reportQuerySchema,
+  runTriageBodySchema,
   uploadBodySchema,
 } from './schemas.ts';
+import { changeRunTriage } from './run-triage.ts';
 import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
 import { createPolicyUpload, createUpload } from './uploads.ts';
@@ -47,6 +49,13 @@ const RUNBOOK = 'docs/runbooks/dlq-depth.md';
 /** Run ids are short (`run-{date}-{hash}`); DynamoDB would reject a key over 2 KB with a 500. */
 const MAX_RUN_ID_LENGTH = 256;
 
+function runIdParam(params: Record<string, string>): string {
+  const runId = params.run_id as string;
+  if (runId.length > MAX_RUN_ID_LENGTH)
+    throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+  return runId;
+}
+
 function exceptionIdParam(params: Record<string, string>): string {
   const id = params.id as string;
   if (!EXCEPTION_ID_PATTERN.test(id)) {
@@ -56,13 +65,6 @@ function exceptionIdParam(params: Record<string, string>): string {
     );
   }
   return id;
-}
-
-function runIdParam(params: Record<string, string>): string {
-  const runId = params.run_id as string;
-  if (runId.length > MAX_RUN_ID_LENGTH)
-    throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
-  return runId;
 }
 
 function patternIdParam(params: Record<string, string>): string {
@@ -151,6 +153,16 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     const outcome = await applyPatternAction(runId, patternId, body, actor, deps, logger);
     logger.info('pattern action', { runId, patternId, action: body.action, counts: outcome.counts });
     return json(200, outcome);
+  },
+  // Release or abandon a run held by the runaway guard.
+  'POST /runs/{run_id}/triage': async ({ event, params, deps, logger }) => {
+    const runId = runIdParam(params);
+    const { action } = parseInput(runTriageBodySchema, parseJsonBody(event), 'triage action');
+    const actor = callerIdentity(event, deps.localIdentity);
+    if (deps.runTriage === undefined) throw new Error('internal: the query API has no run triage store configured');
+    const run = await changeRunTriage(runId, action, actor, new Date(deps.now()).toISOString(), deps.runTriage);
+    logger.info('run triage changed', { runId, action, triage: run.triage?.state });
+    return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
   'GET /runs/{run_id}': async ({ params, deps }) => {
     const runId = params.run_id as string;

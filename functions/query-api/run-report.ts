@@ -48,6 +48,12 @@ export async function runReport(runId: string, format: ReportFormat, deps: { sto
       policyHash: run.policy_hash ?? '-',
       summary: run.summary,
       exceptions,
+      triage: {
+        state: run.triage?.state ?? 'PENDING',
+        ...(run.triage?.reason ? { reason: run.triage.reason } : {}),
+        ...(run.triage?.by ? { by: run.triage.by } : {}),
+        ...(run.triage_plan ? { plan: run.triage_plan } : {}),
+      },
     },
     format,
   );

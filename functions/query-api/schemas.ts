@@ -183,6 +183,10 @@ export const filesQuerySchema = strictObject(
 );
 export type FilesQuery = z.infer<typeof filesQuerySchema>;
 
+/** POST /runs/{id}/triage: what an analyst does with a run the runaway guard held. */
+export const RUN_TRIAGE_ACTIONS = ['release', 'abandon'] as const;
+export const runTriageBodySchema = strictObject({ action: oneOf(RUN_TRIAGE_ACTIONS) }, 'field');
+
 export const patchBodySchema = strictObject(
   {
     version: z

@@ -36,6 +36,7 @@ import type { MessageQueue, ObjectStore } from '../shared/ports.ts';
 import type { RunStore } from '../shared/tables/runs.ts';
 import type { PatternStore } from '../shared/tables/patterns.ts';
 import { withHeartbeat } from '../shared/lease.ts';
+import { holdDecision, initialTriageState } from '../triage/guard.ts';
 
 /** What recon needs to run on Athena (AWS only: TALLY_ATHENA_WORKGROUP set). */
 export interface AthenaRunDeps {
@@ -174,6 +175,7 @@ async function advance(
     policy_version: policy.policyVersion,
     policy_hash: policy.hash,
     patterns: await savePatterns(patterns, policy, ctx.patterns),
+    triage: initialTriageState(holdDecision(next.summary, policy), new Date(ctx.now()).toISOString()),
   });
   // Every chunk stored before the count was set (as run.ts): the last one's message goes out again.
   if (stored.status === 'STORING' && (stored.chunks_stored ?? 0) >= messages.length)

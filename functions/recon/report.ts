@@ -34,6 +34,13 @@ export interface ReportInput {
    * (columns named differently on each side side by side), then the other columns.
    */
   readonly columns?: readonly { readonly field: string; readonly source: string; readonly target: string }[];
+  /** The run's triage (stored runs only): its state and why, and the dispatch's plan. */
+  readonly triage?: {
+    readonly state: string;
+    readonly reason?: string;
+    readonly by?: string;
+    readonly plan?: { readonly patterns: number; readonly singletons: number; readonly members: number };
+  };
 }
 
 export type ReportFormat = 'md' | 'html';
@@ -44,6 +51,20 @@ interface Section {
   readonly table?: { readonly header: readonly string[]; readonly rows: readonly (readonly string[])[] };
   /** Cells (row, column) to emphasise in the table: the differing values. */
   readonly marked?: ReadonlySet<string>;
+}
+
+/** The run's triage: held (and why), or how many model calls its dispatch planned. */
+function triageSection(t: NonNullable<ReportInput['triage']>): Section {
+  const paragraphs = [`Triage: ${t.state}${t.reason ? ` — ${t.reason}` : ''}${t.by ? ` (by ${t.by})` : ''}.`];
+  if (t.state === 'HELD')
+    paragraphs.push(
+      'The runaway guard held this run: its exceptions are stored, none is triaged until it is released.',
+    );
+  if (t.plan)
+    paragraphs.push(
+      `Model calls: ${t.plan.patterns + t.plan.singletons} (${t.plan.patterns} patterns + ${t.plan.singletons} singletons); ${t.plan.members} exceptions take their pattern's triage.`,
+    );
+  return { heading: 'Triage', paragraphs };
 }
 
 export function renderReport(input: ReportInput, format: ReportFormat): string {
@@ -73,6 +94,7 @@ function model(input: ReportInput): Section[] {
         }
       : {}),
   });
+  if (input.triage) sections.push(triageSection(input.triage));
   sections.push({
     heading: 'Exceptions by type',
     table: {

@@ -25,6 +25,7 @@ import type { RunRecord, RunStore } from '../shared/tables/runs.ts';
 import type { ExceptionType } from '../shared/types.ts';
 import { withHeartbeat } from '../shared/lease.ts';
 import { crashPoint } from '../shared/crash-point.ts';
+import { holdDecision, initialTriageState } from '../triage/guard.ts';
 
 export interface ReconRunDeps {
   readonly objects: ObjectStore;
@@ -172,6 +173,7 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
     policy_version: policy.policyVersion,
     policy_hash: policy.hash,
     patterns: await savePatterns(patterns, policy, deps.patterns),
+    triage: initialTriageState(holdDecision(summary, policy), iso(deps.now())),
   });
   const stored = run.chunks_stored ?? 0;
   // Every chunk was stored before the count was set: no consumer saw the run complete, so the last

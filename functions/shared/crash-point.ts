@@ -14,6 +14,8 @@ export type CrashPoint =
   | 'recon:storing'
   /** The store consumer has put a chunk's new exceptions, not yet its updates nor its count. */
   | 'store:chunk'
+  /** The store consumer has completed a run, not yet queued its dispatch (or announced its hold). */
+  | 'store:completed'
   | 'triage:handled';
 
 export function crashPoint(point: CrashPoint): void {

@@ -59,13 +59,54 @@ export const reconQueueMessageSchema = z.union([
 ]);
 export type ReconQueueMessage = z.infer<typeof reconQueueMessageSchema>;
 
-/** Body of a message on the triage queue. */
+/** One exception's triage (the only body the triage queue carried before dispatch: it had no `kind`). */
 export const triageRequestSchema = z.object({
+  kind: z.literal('exception').optional(),
   exception_id: z.string().min(1),
   run_id: z.string().min(1),
   content_hash: z.string().min(1),
 });
 export type TriageRequest = z.infer<typeof triageRequestSchema>;
+
+/**
+ * A completed (or released) run's dispatch: its exceptions that need triage listed a page at a
+ * time, each page's singletons queued, the next page carried by the next message with the totals
+ * so far (a redelivered page repeats the same totals).
+ */
+export const dispatchRequestSchema = z.object({
+  kind: z.literal('dispatch'),
+  run_id: z.string().min(1),
+  cursor: z.string().min(1).optional(),
+  /** Singletons queued so far, and per saved pattern its members found so far. */
+  counted: z.object({ singletons: z.int().min(0), members: z.record(z.string(), z.int().min(0)) }).optional(),
+});
+export type DispatchRequest = z.infer<typeof dispatchRequestSchema>;
+
+/** One pattern's triage: one model call for every member. */
+export const patternRequestSchema = z.object({
+  kind: z.literal('pattern'),
+  run_id: z.string().min(1),
+  pattern_id: z.string().min(1),
+});
+export type PatternRequest = z.infer<typeof patternRequestSchema>;
+
+/** A page of a triaged pattern's members taking its triage (at most MEMBERS_PER_MESSAGE). */
+export const patternMembersRequestSchema = z.object({
+  kind: z.literal('pattern-members'),
+  run_id: z.string().min(1),
+  pattern_id: z.string().min(1),
+  cursor: z.string().min(1).optional(),
+});
+export type PatternMembersRequest = z.infer<typeof patternMembersRequestSchema>;
+
+/** Any body on the triage queue; a body without `kind` is an exception's (messages in flight over a deploy). */
+export const triageQueueMessageSchema = z.union([
+  dispatchRequestSchema,
+  patternRequestSchema,
+  patternMembersRequestSchema,
+  triageRequestSchema,
+]);
+export type TriageQueueMessage = z.infer<typeof triageQueueMessageSchema>;
 
 /**
  * Body of a message on the store queue: one chunk of a run's findings under results/{run_id}/

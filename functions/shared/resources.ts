@@ -271,7 +271,24 @@ export const ENV = {
   reconTmpDir: 'TALLY_RECON_TMP_DIR',
   /** The Athena workgroup of the SQL engine (recon, AWS only). */
   athenaWorkgroup: 'TALLY_ATHENA_WORKGROUP',
+  /** The business events topic (SNS): a run held by the runaway guard is announced there (store). */
+  businessEventsTopicArn: 'TALLY_BUSINESS_EVENTS_TOPIC_ARN',
 } as const;
+
+/**
+ * SNS topics the functions publish to. The on-call topic (alarms) is infra's alone; this one is
+ * for the people who own the data: separate, so a held run never pages on-call.
+ */
+export const TOPICS = {
+  businessEvents: { env: ENV.businessEventsTopicArn },
+} as const;
+export type TopicName = keyof typeof TOPICS;
+export const TOPIC_NAMES = Object.keys(TOPICS) as TopicName[];
+
+/** `${prefix}-business-events`: the topic's name in each region, and in the emulator. */
+export function topicName(topic: TopicName, prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}-${topic.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
 
 /** Index names in the vector store. */
 export function indexNames(prefix: string = DEFAULT_PREFIX) {
@@ -377,6 +394,8 @@ export const METRICS = {
   deadLettered: { name: 'DeadLettered' },
   /** Uploads the sweep found with no file record: their event went missing (sweep; alarm on > 0). */
   unrecordedUploads: { name: 'UnrecordedUploadsFound' },
+  /** Runs the runaway guard held before triage, counted when their notification goes out (store). */
+  runsHeld: { name: 'RunsHeldBeforeTriage' },
 } as const;
 export type MetricKey = Exclude<keyof typeof METRICS, 'namespace'>;
 export const METRIC_KEYS = Object.keys(METRICS).filter((k) => k !== 'namespace') as MetricKey[];

@@ -102,6 +102,10 @@ export interface Triage {
   readonly latency_ms?: number;
   /** Providers tried before the one that answered, with why they were skipped. */
   readonly attempts: { provider: string; model: string; outcome: string }[];
+  /** The pattern whose triage this is (functions/triage/pattern-triage.ts); inherited by its members. */
+  pattern_id?: string;
+  /** True on a member that took its pattern's triage instead of a model call of its own. */
+  inherited?: boolean;
 }
 
 export interface RunSummary {

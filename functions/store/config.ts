@@ -6,6 +6,7 @@ export function storeConfig(env: NodeJS.ProcessEnv = process.env) {
   return loadConfig(
     {
       [ENV.triageQueueUrl]: required,
+      [ENV.businessEventsTopicArn]: required,
       [ENV.filesTable]: required,
       [ENV.runsTable]: required,
       [ENV.exceptionsTable]: required,

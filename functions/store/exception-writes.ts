@@ -1,12 +1,14 @@
 /**
  * A chunk of findings as exceptions (moved here from recon's run.ts when storing became its own
- * consumer): new ones put in batches and queued for triage, changed or reopened ones updated under
- * their version and queued, unchanged ones touched (run_id, last_seen_at) so that the run's
- * completion can tell what it found from what it did not.
+ * consumer): new ones put in batches, changed or reopened ones updated under their version,
+ * unchanged ones touched (run_id, last_seen_at) so that the run's completion can tell what it
+ * found from what it did not. Nothing is queued for triage here: the completed run's dispatch
+ * (functions/triage/dispatch.ts) queues it by pattern, once the runaway guard lets it; the
+ * counts still say how many need it (new or changed).
  *
  * Safe to repeat: ids are stable and every write is conditional or idempotent. A chunk that died
  * half-way is written again from what is stored: what it already created is now "changed by this
- * run" and queued for triage again, which only re-indexes an unchanged exception.
+ * run" and counted again.
  */
 import { findingHash, toExceptionRecord } from '../recon/exception-record.ts';
 import type { Finding } from '../recon/findings.ts';
@@ -14,8 +16,6 @@ import { crashPoint } from '../shared/crash-point.ts';
 import { TransientError } from '../shared/errors.ts';
 import { INITIAL_STATUS, reconReopens } from '../shared/exception-lifecycle.ts';
 import { exceptionId } from '../shared/keys.ts';
-import type { TriageRequest } from '../shared/messages.ts';
-import type { MessageQueue } from '../shared/ports.ts';
 import type { ExceptionChange, ExceptionStore, StoredExceptionState } from '../shared/tables/exceptions.ts';
 import type { StoreCounts } from '../shared/tables/runs.ts';
 import type { HistoryEntry } from '../shared/types.ts';
@@ -23,12 +23,6 @@ import type { HistoryEntry } from '../shared/types.ts';
 export const SYSTEM = 'system:recon';
 /** Parallel conditional writes per chunk: enough to hide latency, well under on-demand limits. */
 export const UPDATE_CONCURRENCY = 16;
-/**
- * New exceptions are stored and queued for triage a slice at a time, a few slices at once: triage
- * starts on the first slice while the rest are written, instead of after the last BatchWriteItem.
- */
-const FRESH_SLICE = 200;
-const FRESH_SLICES_AT_ONCE = 3;
 
 export interface WriteContext {
   readonly runId: string;
@@ -40,7 +34,6 @@ export interface WriteContext {
 
 export interface WriteDeps {
   readonly exceptions: ExceptionStore;
-  readonly triageQueue: MessageQueue<TriageRequest>;
 }
 
 export async function writeFindings(
@@ -57,7 +50,6 @@ export async function writeFindings(
   const stored = await deps.exceptions.getStates(current.map((c) => c.id));
 
   const fresh: Parameters<ExceptionStore['putNew']>[0] = [];
-  const triage: TriageRequest[] = [];
   const updates: (() => Promise<unknown>)[] = [];
   let changed = 0;
   let unchanged = 0;
@@ -69,13 +61,12 @@ export async function writeFindings(
     }
     const contentChanged = before.content_hash !== c.hash;
     const reopen = reconReopens(before.status, contentChanged);
-    // Changed in this run by an attempt that died before finishing: still owes its triage message.
+    // Changed in this run by an attempt that died before finishing: counted as changed again.
     if (contentChanged || reopen || before.last_changed_run_id === runId) {
       changed++;
       updates.push(() =>
         updateWithRetry(deps.exceptions, before, (state) => changeFor(c.finding, c.hash, state, runId, now, reopen)),
       );
-      triage.push({ exception_id: c.id, run_id: runId, content_hash: c.hash });
     } else {
       unchanged++;
       // Already touched by this run (a chunk retried after a failure): nothing to write again.
@@ -91,25 +82,11 @@ export async function writeFindings(
       );
     }
   }
-  // Each slice's triage requests go out once that slice is stored (triage reads the exception). A
-  // crash in between is safe: the retried chunk finds them stored, changed by this run, and queues
-  // them again; triage of an unchanged exception only re-indexes it.
-  const slices: (typeof fresh)[] = [];
-  for (let i = 0; i < fresh.length; i += FRESH_SLICE) slices.push(fresh.slice(i, i + FRESH_SLICE));
-  await runLimited(
-    slices.map((slice) => async () => {
-      await deps.exceptions.putNew(slice);
-      await deps.triageQueue.send(
-        slice.map((r) => ({ exception_id: r.exception_id, run_id: runId, content_hash: r.content_hash })),
-      );
-    }),
-    FRESH_SLICES_AT_ONCE,
-  );
+  await deps.exceptions.putNew(fresh);
   crashPoint('store:chunk');
   await runLimited(updates, UPDATE_CONCURRENCY);
-  // Reopened ones are re-indexed by their triage.
-  await deps.triageQueue.send(triage);
-  return { new: fresh.length, changed, unchanged, triage_enqueued: fresh.length + triage.length };
+  // New and changed (reopened included) need triage: the run's dispatch queues it.
+  return { new: fresh.length, changed, unchanged, triage_enqueued: fresh.length + changed };
 }
 
 function changeFor(

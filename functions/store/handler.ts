@@ -3,6 +3,8 @@ import type { SQSRecord } from 'aws-lambda';
 import { createAwsClients } from '../shared/adapters/clients.ts';
 import { S3ChunkObjects } from '../shared/adapters/s3-results.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SnsBusinessNotifier } from '../shared/adapters/sns-notifier.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { BusinessMetrics } from '../shared/metrics.ts';
 import { storeRequestSchema } from '../shared/messages.ts';
@@ -26,6 +28,7 @@ export function defaultDeps(): StoreDeps & SqsConsumerDeps {
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
     exceptions: new DynamoExceptionStore(aws.dynamo, config[ENV.exceptionsTable]),
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
+    notifier: new SnsBusinessNotifier(new SNSClient({}), config[ENV.businessEventsTopicArn]),
     exceptionsIndex: createVectorIndex('exceptions'),
     now: Date.now,
     ...consumerDeps(
@@ -42,12 +45,14 @@ export function createHandler(makeDeps: () => StoreDeps & SqsConsumerDeps = defa
     logger.appendKeys({ runId: request.run_id, chunk: request.chunk });
     const outcome = await storeChunk(request, deps);
     if (outcome.outcome !== 'SKIPPED' && outcome.completion) countCompletion(outcome.completion, deps.metrics);
+    if (outcome.outcome === 'SKIPPED' && outcome.triage === 'HELD_NOTIFIED') deps.metrics?.count('runsHeld');
     logger.info('chunk handled', { messageId: record.messageId, key: request.key, result: outcome });
   });
 }
 
 /** Business counts of a run this consumer completed (the run's exceptions are counted once, here). */
 export function countCompletion(completion: CompletionOutcome, metrics: BusinessMetrics | undefined): void {
+  if (completion.outcome !== 'SUPERSEDED' && completion.triage === 'HELD_NOTIFIED') metrics?.count('runsHeld');
   if (completion.outcome !== 'COMPLETED') return;
   metrics?.count('runsCompleted');
   for (const [type, n] of Object.entries(completion.exceptions)) metrics?.count('exceptions', n ?? 0, type);

@@ -1,7 +1,8 @@
 /**
- * Store core: one findings chunk in (functions/recon/chunks.ts); its exceptions written, their
- * triage queued, the chunk counted on the run once; and, when it was the run's last, the run
- * completed.
+ * Store core: one findings chunk in (functions/recon/chunks.ts); its exceptions written, the chunk
+ * counted on the run once; and, when it was the run's last, the run completed and its triage
+ * started: one dispatch message on the triage queue, or — a run the runaway guard HELD — one
+ * business notification and nothing else.
  *
  * Counting: the run record carries the numbers of its stored chunks (a set) and the sum of their
  * counts, both moved by one conditional update that refuses a chunk already in the set, so a
@@ -11,12 +12,20 @@
  * delivery finds the chunk counted and completes) — runs the completion, which is idempotent and
  * needs no lease: two completions resolve the same exceptions under versions, and only one moves
  * the run out of STORING.
+ *
+ * What follows completion is recorded on the run, so a crash between the two is finished by the
+ * redelivered last chunk, which finds the run COMPLETED: `dispatch_queued_at` once the dispatch is
+ * queued (a second one only re-lists: dispatch is idempotent), `triage.notified` claimed by a
+ * conditional update before the notification goes out (given back if it cannot be sent).
  */
 import { inputsAreCurrent } from '../recon/current-inputs.ts';
 import { readChunk, type ChunkObjects } from '../recon/chunks.ts';
 import { PermanentError } from '../shared/errors.ts';
 import { reconResolves } from '../shared/exception-lifecycle.ts';
-import type { StoreRequest } from '../shared/messages.ts';
+import type { DispatchRequest, StoreRequest } from '../shared/messages.ts';
+import type { BusinessNotifier } from '../shared/notifications.ts';
+import type { MessageQueue } from '../shared/ports.ts';
+import { crashPoint } from '../shared/crash-point.ts';
 import type { VectorIndex } from '../shared/search/ports.ts';
 import type { FileStore } from '../shared/tables/files.ts';
 import type { RunChunkStore, RunRecord, StoreCounts } from '../shared/tables/runs.ts';
@@ -36,29 +45,45 @@ export interface StoreDeps extends WriteDeps {
   readonly runs: RunChunkStore;
   /** The searchable copies: status changes made here are mirrored there. */
   readonly exceptionsIndex: Pick<VectorIndex, 'updateFields'>;
+  /** The completed run's dispatch goes here (functions/triage/dispatch.ts consumes it). */
+  readonly triageQueue: MessageQueue<DispatchRequest>;
+  /** The business events topic: a HELD run is announced there once. */
+  readonly notifier: BusinessNotifier;
   readonly now: () => number;
 }
 
+/** What a completed run's triage got: its dispatch queued, its hold announced, or nothing (done before). */
+export type TriageStart = 'DISPATCH_QUEUED' | 'HELD_NOTIFIED' | 'NONE';
+
 export type CompletionOutcome =
-  | { outcome: 'COMPLETED'; exceptions: Partial<Record<ExceptionType, number>>; resolved: number }
+  | {
+      outcome: 'COMPLETED';
+      exceptions: Partial<Record<ExceptionType, number>>;
+      resolved: number;
+      triage: TriageStart;
+    }
   /** A newer upload replaced one of the run's files while it was stored: its own run resolves. */
   | { outcome: 'SUPERSEDED' }
-  /** Another delivery completed it first. */
-  | { outcome: 'ALREADY_COMPLETED' };
+  /** Another delivery completed it first (whatever it left of the triage start is done now). */
+  | { outcome: 'ALREADY_COMPLETED'; triage?: TriageStart };
 
 export type StoreOutcome =
   | { outcome: 'STORED'; chunk: number; counts: StoreCounts; completion?: CompletionOutcome }
   /** Counted before (a redelivery, or recon's nudge after the last chunk). */
   | { outcome: 'ALREADY_STORED'; chunk: number; completion?: CompletionOutcome }
-  /** The run is not storing (done, failed, superseded): nothing written. */
-  | { outcome: 'SKIPPED'; chunk: number; status: string };
+  /** The run is not storing (done, failed, superseded): nothing written; a completed run's triage start finished. */
+  | { outcome: 'SKIPPED'; chunk: number; status: string; triage?: TriageStart };
 
 export async function storeChunk(request: StoreRequest, deps: StoreDeps): Promise<StoreOutcome> {
   const { run_id: runId, chunk } = request;
   const run = await deps.runs.get(runId);
   // Chunks are queued only after the run is recorded and claimed: a missing run is not coming.
   if (run === undefined) throw new PermanentError('UNKNOWN_RUN', `run ${runId} is not recorded`);
-  if (!isStoring(run)) return { outcome: 'SKIPPED', chunk, status: run.status };
+  if (!isStoring(run)) {
+    // A completion that died before starting the triage: its last chunk's redelivery finishes it.
+    const triage = run.status === 'COMPLETED' ? await startTriage(run.run_id, deps) : undefined;
+    return { outcome: 'SKIPPED', chunk, status: run.status, ...(triage ? { triage } : {}) };
+  }
   if (run.stored_chunks?.has(chunk)) return { outcome: 'ALREADY_STORED', chunk, ...(await completeIfDone(run, deps)) };
 
   const findings = await readChunk(
@@ -115,7 +140,49 @@ export async function completeRun(run: RunRecord, deps: StoreDeps): Promise<Comp
       triage_enqueued: run.stored_triage ?? 0,
     },
   });
-  return done ? { outcome: 'COMPLETED', exceptions: engine.exceptions, resolved } : { outcome: 'ALREADY_COMPLETED' };
+  if (!done) return { outcome: 'ALREADY_COMPLETED', triage: await startTriage(run.run_id, deps) };
+  crashPoint('store:completed');
+  return { outcome: 'COMPLETED', exceptions: engine.exceptions, resolved, triage: await startTriage(run.run_id, deps) };
+}
+
+/**
+ * After COMPLETED: a HELD run's one notification, else its dispatch (PENDING, or RELEASED while it
+ * was storing: the release route queues it only for a completed run). Read afresh: a release
+ * that raced the completion is seen either here or by the route, which then sees COMPLETED.
+ */
+export async function startTriage(runId: string, deps: StoreDeps): Promise<TriageStart> {
+  const run = await deps.runs.get(runId);
+  if (run?.status !== 'COMPLETED') return 'NONE';
+  const state = run.triage?.state ?? 'PENDING';
+  if (state === 'HELD') {
+    if (run.triage?.notified === true || !(await deps.runs.claimHeldNotification(runId))) return 'NONE';
+    try {
+      await deps.notifier.publish(heldEvent(run, iso(deps.now())));
+    } catch (error) {
+      await deps.runs.releaseHeldNotification(runId).catch(() => undefined);
+      throw error;
+    }
+    return 'HELD_NOTIFIED';
+  }
+  if ((state !== 'PENDING' && state !== 'RELEASED') || run.dispatch_queued_at !== undefined) return 'NONE';
+  await deps.triageQueue.send([{ kind: 'dispatch', run_id: runId }]);
+  await deps.runs.markDispatchQueued(runId, iso(deps.now()));
+  return 'DISPATCH_QUEUED';
+}
+
+function heldEvent(run: RunRecord, at: string) {
+  const exceptions = Object.values(run.summary?.exceptions ?? {}).reduce<number>((a, n) => a + (n ?? 0), 0);
+  return {
+    type: 'RUN_TRIAGE_HELD' as const,
+    run_id: run.run_id,
+    dataset: run.dataset,
+    business_date: run.business_date,
+    reason: run.triage?.reason ?? 'held by the runaway guard',
+    exceptions,
+    needing_triage: run.summary?.triage_enqueued ?? 0,
+    at,
+    action: `check the run's files, then release it (npx tally runs triage ${run.run_id} --release) or abandon it (--abandon)`,
+  };
 }
 
 async function resolveStale(run: RunRecord, now: string, deps: StoreDeps): Promise<number> {

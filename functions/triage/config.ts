@@ -29,6 +29,9 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
   return loadConfig(
     {
       [ENV.exceptionsTable]: required,
+      [ENV.runsTable]: required,
+      [ENV.patternsTable]: required,
+      [ENV.triageQueueUrl]: required,
       [ENV.circuitBreakerTable]: required,
       [ENV.triageProviders]: providerChain,
       [ENV.openaiBaseUrl]: z.string().url().optional(),

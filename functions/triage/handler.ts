@@ -1,11 +1,20 @@
-/** Triage Lambda: SQS triage requests -> triageException. */
+/**
+ * Triage Lambda: the triage queue's four kinds of message — a run's dispatch, a pattern, a page of
+ * a pattern's members, an exception (a body without `kind`, as before dispatch existed).
+ */
 import type { SQSRecord } from 'aws-lambda';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { createAwsClients } from '../shared/adapters/clients.ts';
 import { ConfigError } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { BusinessMetrics } from '../shared/metrics.ts';
-import { triageRequestSchema } from '../shared/messages.ts';
+import { triageQueueMessageSchema } from '../shared/messages.ts';
+import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
+import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
+import { DynamoRunExceptionListing } from '../shared/tables/run-exceptions-dynamo.ts';
+import { DynamoPatternStore } from '../shared/tables/patterns-dynamo.ts';
+import { dispatchRun, type DispatchDeps } from './dispatch.ts';
+import { triagePattern, triagePatternMembers, type PatternTriageDeps } from './pattern-triage.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
@@ -22,7 +31,9 @@ import { triageException, type TriageDeps, type TriageOutcome } from './triage.t
 
 const logger = createLogger('triage');
 
-export function defaultDeps(): TriageDeps & SqsConsumerDeps {
+export type TriageHandlerDeps = TriageDeps & DispatchDeps & PatternTriageDeps & SqsConsumerDeps;
+
+export function defaultDeps(): TriageHandlerDeps {
   const config = triageConfig();
   const aws = createAwsClients({ s3ForcePathStyle: false });
   // One attempt per SDK call: the chain owns retries, backoff and the circuit breaker.
@@ -46,6 +57,10 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
   if (!providers.some((p) => p.kind === 'rules')) providers.push(new RulesProvider(policy));
   return {
     store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
+    runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
+    patterns: new DynamoPatternStore(aws.dynamo, config[ENV.patternsTable]),
+    listing: new DynamoRunExceptionListing(aws.dynamo, config[ENV.exceptionsTable]),
+    triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     embedder: createEmbedder(),
     policyIndex: createVectorIndex('policies'),
     exceptionsIndex: createVectorIndex('exceptions'),
@@ -65,18 +80,36 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
   };
 }
 
-export function createHandler(makeDeps: () => TriageDeps & SqsConsumerDeps = defaultDeps) {
+export function createHandler(makeDeps: () => TriageHandlerDeps = defaultDeps) {
   return createSqsHandler(logger, makeDeps, async (record: SQSRecord, deps) => {
-    const request = parseBody(record, triageRequestSchema);
-    logger.appendKeys({ exceptionId: request.exception_id, runId: request.run_id });
-    const outcome = await triageException(request, deps);
-    countTriage(outcome, deps.metrics);
-    logger.info('triage finished', { messageId: record.messageId, result: outcome });
+    const message = parseBody(record, triageQueueMessageSchema);
+    if (message.kind === 'dispatch') {
+      logger.appendKeys({ runId: message.run_id });
+      const outcome = await dispatchRun(message, deps);
+      logger.info('dispatch page handled', { messageId: record.messageId, result: outcome });
+    } else if (message.kind === 'pattern') {
+      logger.appendKeys({ runId: message.run_id, patternId: message.pattern_id });
+      const outcome = await triagePattern(message, deps);
+      if (outcome.outcome === 'TRIAGED') countTriage(outcome, deps.metrics);
+      logger.info('pattern triage finished', { messageId: record.messageId, result: outcome });
+    } else if (message.kind === 'pattern-members') {
+      logger.appendKeys({ runId: message.run_id, patternId: message.pattern_id });
+      const outcome = await triagePatternMembers(message, deps);
+      logger.info('pattern members triaged', { messageId: record.messageId, result: outcome });
+    } else {
+      logger.appendKeys({ exceptionId: message.exception_id, runId: message.run_id });
+      const outcome = await triageException(message, deps);
+      countTriage(outcome, deps.metrics);
+      logger.info('triage finished', { messageId: record.messageId, result: outcome });
+    }
   });
 }
 
 /** Business counts of one triage. */
-export function countTriage(outcome: TriageOutcome, metrics: BusinessMetrics | undefined): void {
+export function countTriage(
+  outcome: TriageOutcome | { outcome: 'TRIAGED'; provider: string; degraded: boolean },
+  metrics: BusinessMetrics | undefined,
+): void {
   if (outcome.outcome !== 'TRIAGED') return;
   metrics?.count('triage', 1, outcome.provider);
   metrics?.count('triages');

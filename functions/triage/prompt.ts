@@ -58,7 +58,7 @@ export function neutralise(value: string): string {
   return value;
 }
 
-function neutraliseDeep(value: unknown): unknown {
+export function neutraliseDeep(value: unknown): unknown {
   if (typeof value === 'string')
     return neutralise(value).replaceAll('</exception>', '</ exception>').replaceAll('<exception>', '< exception>');
   if (Array.isArray(value)) return value.map(neutraliseDeep);

@@ -36,9 +36,20 @@ export async function retrievePassages(
   index: VectorIndex,
   k = 6,
 ): Promise<Passage[]> {
-  const [vector] = await embedder.embed([retrievalQuery(e)]);
+  return retrievePassagesFor(retrievalQuery(e), e.exception_type, embedder, index, k);
+}
+
+/** The same for any query text (a pattern's description) about exceptions of one type. */
+export async function retrievePassagesFor(
+  query: string,
+  type: ExceptionType,
+  embedder: Embedder,
+  index: VectorIndex,
+  k = 6,
+): Promise<Passage[]> {
+  const [vector] = await embedder.embed([query]);
   const [typed, general] = await Promise.all([
-    index.search(vector as number[], 4, { exception_types: e.exception_type }),
+    index.search(vector as number[], 4, { exception_types: type }),
     index.search(vector as number[], k),
   ]);
   const seen = new Set<string>();

@@ -80,10 +80,21 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   };
 }
 
+/** Indexes exceptions for search through the shared batcher: a page of pattern members in a few embedding calls and writes. */
+export async function indexExceptions(
+  exceptions: readonly ExceptionRecord[],
+  deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'>,
+): Promise<void> {
+  await Promise.all(exceptions.map((e) => index(e, deps)));
+}
+
 /** One batcher per index: the records of a batch, handled concurrently, share embedding calls and writes. */
 const batchers = new WeakMap<VectorIndex, IndexBatcher>();
 
-async function index(exception: ExceptionRecord, deps: TriageDeps): Promise<void> {
+async function index(
+  exception: ExceptionRecord,
+  deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'>,
+): Promise<void> {
   let batcher = batchers.get(deps.exceptionsIndex);
   if (!batcher) batchers.set(deps.exceptionsIndex, (batcher = new IndexBatcher(deps.embedder, deps.exceptionsIndex)));
   await batcher.add(exceptionEmbeddingText(exception), (vector) => exceptionDocument(exception, vector));

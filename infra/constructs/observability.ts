@@ -108,7 +108,13 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
     graph('Files ingested by status', byDimension('filesIngested'), 'Sum', 0, 18),
     // A run completes (and its exceptions are counted) in the store consumer that stores its last chunk.
     graph('Rows', [plain('ingest-worker', 'rowsAccepted'), plain('store', 'rowsRejected')], 'Sum', 12, 18),
-    graph('Runs', [plain('store', 'runsCompleted'), plain('recon', 'runsFailed')], 'Sum', 0, 24),
+    graph(
+      'Runs',
+      [plain('store', 'runsCompleted'), plain('recon', 'runsFailed'), plain('store', 'runsHeld')],
+      'Sum',
+      0,
+      24,
+    ),
     graph(
       'Triage: all and degraded to rules',
       [plain('triage', 'triages'), plain('triage', 'triageDegraded')],

@@ -23,6 +23,7 @@ import {
   indexNames,
   resourceNames,
   searchCollectionName,
+  topicName,
   type FunctionName,
   type QueueName,
 } from '../../functions/shared/resources.ts';
@@ -38,6 +39,7 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
 import { corsOriginsFor, functionSettingsFor, type InfraConfig } from '../config.ts';
+import { BusinessEventsTopic } from '../constructs/business-events.ts';
 import { DataKey } from '../constructs/data-key.ts';
 import { AthenaWorkgroup } from '../constructs/athena-workgroup.ts';
 import { DataTables } from '../constructs/data-tables.ts';
@@ -129,6 +131,10 @@ export class RegionalStack extends TerraformStack {
       email: config.alarmEmail,
     });
     const alarmTopicArn = onCall.topic.arn;
+    const businessEvents = new BusinessEventsTopic(this, 'business-events', {
+      topicName: topicName('businessEvents', prefix),
+      kmsKeyArn,
+    }).topic;
 
     const bucketName = awsBucketName(prefix, region);
     const dataBucket = new EncryptedBucket(this, 'data-bucket', {
@@ -201,6 +207,7 @@ export class RegionalStack extends TerraformStack {
       queues: Object.fromEntries(
         QUEUE_NAMES.map((q) => [q, { main: this.queues[q].main.url, dlq: this.queues[q].dlq.url }]),
       ) as Deployment['queues'],
+      topics: { businessEvents: businessEvents.arn },
       indexes,
       vectors: { opensearchEndpoint: search.collection.collectionEndpoint },
       models: config.models,
@@ -222,6 +229,7 @@ export class RegionalStack extends TerraformStack {
       queueArns: Object.fromEntries(
         QUEUE_NAMES.map((q) => [q, { main: this.queues[q].main.arn, dlq: this.queues[q].dlq.arn }]),
       ) as Resources['queueArns'],
+      topicArns: { businessEvents: businessEvents.arn },
       collectionArn: search.collection.arn,
       athenaWorkgroupArn: athena.arn,
       models: config.models,

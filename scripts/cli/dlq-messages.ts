@@ -7,7 +7,7 @@ import {
   objectCreatedEventSchema,
   reconRequestSchema,
   storeRequestSchema,
-  triageRequestSchema,
+  triageQueueMessageSchema,
 } from '../../functions/shared/messages.ts';
 import type { QueueName } from '../../functions/shared/resources.ts';
 import { failureId, type FailureRecord } from '../../functions/shared/tables/failures.ts';
@@ -126,8 +126,14 @@ export function describeMessage(queue: QueueName, body: string): string {
     if (request.success)
       return `findings chunk ${request.data.chunk} of run ${request.data.run_id} (${request.data.findings} findings, s3://${request.data.bucket}/${request.data.key})`;
   } else {
-    const request = triageRequestSchema.safeParse(json);
-    if (request.success) return `exception ${request.data.exception_id} (run ${request.data.run_id})`;
+    const request = triageQueueMessageSchema.safeParse(json);
+    if (request.success) {
+      const m = request.data;
+      if (m.kind === 'dispatch') return `dispatch of run ${m.run_id}${m.cursor ? ' (a later page)' : ''}`;
+      if (m.kind === 'pattern') return `pattern ${m.pattern_id} (run ${m.run_id})`;
+      if (m.kind === 'pattern-members') return `members of pattern ${m.pattern_id} (run ${m.run_id})`;
+      return `exception ${m.exception_id} (run ${m.run_id})`;
+    }
   }
   return `(not a valid ${queue} message) ${body.slice(0, 60)}`;
 }

@@ -4,6 +4,7 @@ import { exceptionsCommand } from './exceptions.ts';
 import { filesCommand } from './files.ts';
 import { policyCommand } from './policy.ts';
 import { reconCommand } from './recon.ts';
+import { runsCommand } from './runs.ts';
 import { searchCommand } from './search.ts';
 import { uploadCommand } from './upload.ts';
 import { dlqCommand } from './dlq.ts';
@@ -17,6 +18,7 @@ Commands:
   upload      upload an extract through a pre-signed URL from the API
   policy      check a dataset's policy and push it (policy push FILE): in force without a redeploy
   files       uploaded extracts: accepted or rejected, and why (via the API)
+  runs        reconciliation runs and their triage; release or abandon a held run (via the API)
   exceptions  list, read, acknowledge and resolve exceptions (via the API)
   patterns    a run's break patterns; acknowledge or resolve a whole pattern (via the API)
   search      semantic search over triaged exceptions (via the API)
@@ -31,6 +33,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   upload: uploadCommand,
   policy: policyCommand,
   files: filesCommand,
+  runs: runsCommand,
   exceptions: exceptionsCommand,
   patterns: patternsCommand,
   search: searchCommand,

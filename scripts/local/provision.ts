@@ -9,6 +9,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { CreateTopicCommand, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
 import {
   BatchWriteItemCommand,
   CreateTableCommand,
@@ -28,6 +29,9 @@ import {
   QUEUES,
   RUN_RECORD_TYPE,
   TABLES,
+  TOPIC_NAMES,
+  topicName,
+  type TopicName,
   type KeyDef,
   type QueueName,
   type ResourceNames,
@@ -81,6 +85,40 @@ function atOrigin(url: string, origin: string | undefined): string {
   if (origin === undefined) return url;
   const parsed = new URL(url);
   return `${origin}${parsed.pathname}`;
+}
+
+export interface TopicUrls {
+  readonly arn: string;
+  /** A queue subscribed to the topic (raw delivery: each message is the event's JSON): what the topic sent. */
+  readonly inbox: string;
+}
+
+/**
+ * Each SNS topic the functions publish to, in the emulator, with a queue subscribed to it: what
+ * an e-mail or chat subscription receives on AWS, tests (and people) read there. Idempotent:
+ * CreateTopic and Subscribe return what exists.
+ */
+export async function provisionTopics(
+  prefix: string,
+  clients: { sns: SNSClient; sqs: SQSClient },
+): Promise<Record<TopicName, TopicUrls>> {
+  const topics = {} as Record<TopicName, TopicUrls>;
+  const origin = await endpointOrigin(clients.sqs);
+  for (const topic of TOPIC_NAMES) {
+    const name = topicName(topic, prefix);
+    const created = await clients.sns.send(new CreateTopicCommand({ Name: name }));
+    const inbox = await clients.sqs.send(new CreateQueueCommand({ QueueName: `${name}-inbox` }));
+    await clients.sns.send(
+      new SubscribeCommand({
+        TopicArn: created.TopicArn,
+        Protocol: 'sqs',
+        Endpoint: await queueArn(clients.sqs, inbox.QueueUrl as string),
+        Attributes: { RawMessageDelivery: 'true' },
+      }),
+    );
+    topics[topic] = { arn: created.TopicArn as string, inbox: atOrigin(inbox.QueueUrl as string, origin) };
+  }
+  return topics;
 }
 
 export async function createTables(dynamo: DynamoDBClient, names: ResourceNames): Promise<void> {

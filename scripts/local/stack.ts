@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SQSClient, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startEmulators } from './emulators.ts';
@@ -14,7 +15,7 @@ import { startApiServer, type HttpApiHandler } from './api-server.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { policyDocuments } from '../../functions/shared/policy-corpus.ts';
 import { startS3EventRouter } from './s3-events.ts';
-import { provision, type QueueUrls } from './provision.ts';
+import { provision, provisionTopics, type QueueUrls, type TopicUrls } from './provision.ts';
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
 import { environmentFor, type Deployment } from '../../infra/access.ts';
 import { hostFunction, hostFunctionPool, type HostedFunction } from './function-host.ts';
@@ -30,9 +31,11 @@ import {
   FUNCTIONS,
   QUEUES,
   resourceNames,
+  TOPIC_NAMES,
   type FunctionName,
   type QueueName,
   type ResourceNames,
+  type TopicName,
 } from '../../functions/shared/resources.ts';
 import { createVectorIndex } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
@@ -61,6 +64,12 @@ export interface LocalStackOptions {
    * (FUNCTIONS[...].maxConcurrency): e.g. `{ store: 8 }` stores eight findings chunks at once.
    */
   readonly consumerConcurrency?: Partial<Record<QueueName, number>>;
+  /**
+   * Triage's provider chain instead of the offline `rules`: e.g. `openai:<model>,rules` with the
+   * base URL of an OpenAI-compatible server (a model on this machine; the acceptance test's
+   * recording server).
+   */
+  readonly triageProviders?: { readonly chain: string; readonly openaiBaseUrl?: string };
 }
 
 /** Two: one query-api thread saturates a core under 50 callers, and this machine class has two. */
@@ -69,7 +78,9 @@ const DEFAULT_API_INSTANCES = 2;
 export interface LocalStack {
   readonly names: ResourceNames;
   readonly queues: Record<QueueName, QueueUrls>;
-  readonly endpoints: { s3: string; sqs: string; dynamodb: string; api: string };
+  /** Each topic's ARN and the queue subscribed to it (the business events a held run sends). */
+  readonly topics: Record<TopicName, TopicUrls>;
+  readonly endpoints: { s3: string; sqs: string; dynamodb: string; sns: string; api: string };
   /** The environment each function runs under (infra/access.ts's derivation, local endpoints). */
   readonly environments: Readonly<Record<FunctionName, Readonly<Record<string, string>>>>;
   readonly s3: S3Client;
@@ -108,6 +119,7 @@ const CONSUMED: readonly QueueName[] = QUEUE_NAMES;
 export function localDeployment(local: {
   names: ResourceNames;
   queues: Readonly<Record<QueueName, { main: string; dlq: string }>>;
+  topics: Readonly<Record<TopicName, { arn: string }>>;
   prefix: string;
   dataDir: string;
   visibilityTimeoutSeconds: number;
@@ -119,6 +131,7 @@ export function localDeployment(local: {
     queues: Object.fromEntries(
       QUEUE_NAMES.map((q) => [q, { main: local.queues[q].main, dlq: local.queues[q].dlq }]),
     ) as Record<QueueName, { main: string; dlq: string }>,
+    topics: Object.fromEntries(TOPIC_NAMES.map((t) => [t, local.topics[t].arn])) as Record<TopicName, string>,
     indexes: indexNames(local.prefix),
     vectors: { localDir: join(local.dataDir, 'vectors') },
     models: 'offline',
@@ -153,6 +166,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 10;
   const queues = await provision(names, direct, { visibilityTimeoutSeconds });
+  const sns = new SNSClient({ region, endpoint: emulators.fauxqsUrl, credentials });
+  const topics = await provisionTopics(options.prefix ?? DEFAULT_PREFIX, { sns, sqs: direct.sqs });
+  sns.destroy();
   const router = await startS3EventRouter({
     upstream: emulators.fauxqsUrl,
     bucket: names.bucket,
@@ -163,7 +179,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     outboxDir: join(options.dataDir, 's3-outbox'),
     ...(options.onRouterError ? { onError: options.onRouterError } : {}),
   });
-  const endpoints = { s3: router.url, sqs: emulators.fauxqsUrl, dynamodb: emulators.dynamoUrl };
+  const endpoints = {
+    s3: router.url,
+    sqs: emulators.fauxqsUrl,
+    dynamodb: emulators.dynamoUrl,
+    sns: emulators.fauxqsUrl,
+  };
 
   // Each function runs in a worker of its own under the environment infra/access.ts derives for it,
   // the one the regional stack gives its Lambda: same names, and the same values but for the
@@ -171,6 +192,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const deployment = localDeployment({
     names,
     queues,
+    topics,
     prefix: options.prefix ?? DEFAULT_PREFIX,
     dataDir: options.dataDir,
     visibilityTimeoutSeconds,
@@ -183,14 +205,25 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SNS: endpoints.sns,
     [ENV.s3ForcePathStyle]: 'true',
     // EMF documents become metrics only in CloudWatch Logs; locally they would flood the console.
     [ENV.metricsDisabled]: 'true',
     // The crash test's kill point (functions/shared/crash-point.ts); absent unless a test sets it.
     ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
   };
+  const triage = options.triageProviders;
+  const providers: Record<string, string> = triage
+    ? {
+        [ENV.triageProviders]: triage.chain,
+        ...(triage.openaiBaseUrl ? { [ENV.openaiBaseUrl]: triage.openaiBaseUrl } : {}),
+      }
+    : {};
   const environments = Object.fromEntries(
-    FUNCTION_NAMES.map((name) => [name, { ...environmentFor(name, deployment), ...local }]),
+    FUNCTION_NAMES.map((name) => [
+      name,
+      { ...environmentFor(name, deployment), ...local, ...(name === 'triage' ? providers : {}) },
+    ]),
   ) as Record<FunctionName, Record<string, string>>;
   const hosted = await Promise.all(
     FUNCTION_NAMES.map((name) =>
@@ -235,7 +268,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const allEndpoints = { ...endpoints, api: api.url };
   writeFileSync(
     join(options.dataDir, 'endpoints.json'),
-    `${JSON.stringify({ region, endpoints: allEndpoints, names, queues }, null, 2)}\n`,
+    `${JSON.stringify({ region, endpoints: allEndpoints, names, queues, topics }, null, 2)}\n`,
   );
 
   const s3 = new S3Client({
@@ -276,6 +309,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   return {
     names,
     queues,
+    topics,
     endpoints: allEndpoints,
     environments,
     s3,

@@ -389,4 +389,34 @@ describe('dashboard', () => {
     const keys = await page.getByTestId('exception-row').locator('th').allTextContents();
     expect(keys.sort()).toEqual(['T0007', 'T0014']);
   });
+
+  it('a run the runaway guard held shows a banner; Release starts its triage', async () => {
+    // A wrong target: every amount x100, so the break rate is far above the default hold_above.
+    const date = '2025-12-20';
+    const wrong = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8').replace(
+      /,(-?\d+)\.(\d+)$/gm,
+      (_, units: string, cents: string) => `,${units}${cents}.00`,
+    );
+    await stack.upload(`incoming/${SAMPLE.dataset}/${date}/source.csv`, readFileSync(`${SAMPLE_DIR}source.csv`));
+    await stack.upload(`incoming/${SAMPLE.dataset}/${date}/target.csv`, wrong);
+    await stack.waitForIdle();
+
+    await page.goto(`${base}/#/runs`);
+    const held = page.getByTestId('run').filter({ hasText: date }).first();
+    await held.getByTestId('run-held').waitFor();
+    expect(await held.getByTestId('run-held').textContent()).toMatch(/Triage held.*break rate [\d.]+ is above 0\.5/);
+    await shot('run-held');
+
+    await held.getByRole('button', { name: 'Release' }).click();
+
+    await held.getByTestId('run-triage').waitFor();
+    expect(await held.getByTestId('run-triage').textContent()).toMatch(/Triage released by local-analyst/);
+    await stack.waitForIdle();
+    await page.reload();
+    const released = page.getByTestId('run').filter({ hasText: date }).first();
+    await released.getByTestId('run-triage').waitFor();
+    expect(await released.getByTestId('run-triage').textContent()).toMatch(
+      /Triage dispatched.*\d+ model calls \(0 patterns \+ \d+ singletons/,
+    );
+  });
 });

@@ -186,9 +186,11 @@ describe('business metrics', () => {
     countIngest({ outcome: 'REJECTED', code: 'ENCODING', message: 'm' }, metrics);
     countIngest({ outcome: 'DUPLICATE' }, metrics);
     countCompletion(
-      { outcome: 'COMPLETED', exceptions: { AMOUNT_MISMATCH: 2, INVALID_RECORD: 1 }, resolved: 0 },
+      { outcome: 'COMPLETED', exceptions: { AMOUNT_MISMATCH: 2, INVALID_RECORD: 1 }, resolved: 0, triage: 'NONE' },
       metrics,
     );
+    // A run the runaway guard held: counted when its one notification goes out.
+    countCompletion({ outcome: 'ALREADY_COMPLETED', triage: 'HELD_NOTIFIED' }, metrics);
     countRun({ outcome: 'FAILED', code: 'ENCODING', message: 'm' }, metrics);
     countTriage({ outcome: 'TRIAGED', provider: 'rules', model: 'rules', degraded: true, citations: 1 }, metrics);
     // The queue wrapper's own two (covered above through a handler), and the sweep's

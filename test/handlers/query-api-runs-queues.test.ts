@@ -306,6 +306,7 @@ describe('query-api configuration of the monitored queues', () => {
     [ENV.runsTable]: 'r',
     [ENV.filesTable]: 'f',
     [ENV.patternsTable]: 'p',
+    [ENV.triageQueueUrl]: 'q',
   };
 
   it('reads the queue map and the metric source', () => {

@@ -271,6 +271,7 @@ describe('query API configuration', () => {
     TALLY_RUNS_TABLE: 'r',
     TALLY_FILES_TABLE: 'f',
     TALLY_PATTERNS_TABLE: 'p',
+    TALLY_TRIAGE_QUEUE_URL: 'q',
   };
 
   it('has local defaults for the pagination secret and identity, and allows no other origin locally', () => {

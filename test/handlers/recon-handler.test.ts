@@ -80,7 +80,7 @@ describe('recon handler', () => {
     env = setup();
   });
 
-  it('stores the sample exceptions under stable ids and queues each for triage', async () => {
+  it('stores the sample exceptions under stable ids and, once the run completes, queues its dispatch', async () => {
     const request = await env.requestRun('run-a', SOURCE, TARGET);
 
     const response = await env.invoke(request);
@@ -95,18 +95,16 @@ describe('recon handler', () => {
       'MISSING_IN_TARGET:T0014',
     ]);
     expect(stored.every((e) => e.status === 'OPEN' && e.version === 1 && e.run_id === 'run-a')).toBe(true);
-    expect(
-      env
-        .triage()
-        .map((t) => t.exception_id)
-        .sort(),
-    ).toEqual(stored.map((e) => e.exception_id).sort());
+    // One message for the whole run: its dispatch queues the triage by pattern (functions/triage/dispatch.ts).
+    expect(env.triage()).toEqual([{ kind: 'dispatch', run_id: 'run-a' }]);
     const run = await dynamo.doc.send(
       new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-a' } }),
     );
     expect(run.Item).toMatchObject({
       status: 'COMPLETED',
       summary: { rows: { source: 20, target: 19 }, matched: 15, new: 5, triage_enqueued: 5 },
+      triage: { state: 'PENDING' },
+      dispatch_queued_at: expect.any(String),
       chunks_total: 1,
       chunks_stored: 1,
     });
@@ -175,7 +173,7 @@ describe('recon handler', () => {
     await env.invoke(request);
 
     expect(env.stored()).toHaveLength(1);
-    expect(env.triage()).toHaveLength(5);
+    expect(env.triage()).toHaveLength(1);
     expect(await env.exceptions()).toHaveLength(5);
   });
 
@@ -198,7 +196,12 @@ describe('recon handler', () => {
     expect(byKey['FIELD_MISMATCH:T0018']).toMatchObject({ status: 'OPEN', run_id: 'run-c2' });
     expect(byKey['MISSING_IN_TARGET:T0007']).toMatchObject({ status: 'OPEN', run_id: 'run-c2', version: 1 });
     const secondRunTriage = env.triage().filter((t) => t.run_id === 'run-c2');
-    expect(secondRunTriage).toHaveLength(1);
+    expect(secondRunTriage).toEqual([{ kind: 'dispatch', run_id: 'run-c2' }]);
+    // Only the new FIELD_MISMATCH needs triage: the unchanged ones keep theirs.
+    const second = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-c2' } }),
+    );
+    expect(second.Item?.summary).toMatchObject({ new: 1, triage_enqueued: 1 });
   });
 
   it('keeps an analyst status and history when the same break is found again', async () => {

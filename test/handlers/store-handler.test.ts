@@ -7,12 +7,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { writeChunks } from '../../functions/recon/chunks.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
-import type { StoreRequest, TriageRequest } from '../../functions/shared/messages.ts';
+import type { DispatchRequest, StoreRequest } from '../../functions/shared/messages.ts';
+import type { BusinessEvent } from '../../functions/shared/notifications.ts';
 import type { ExceptionStore } from '../../functions/shared/tables/exceptions.ts';
 import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { DynamoFileStore } from '../../functions/shared/tables/files-dynamo.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
-import type { EngineSummary, RunRecord } from '../../functions/shared/tables/runs.ts';
+import type { EngineSummary, RunRecord, RunTriageState } from '../../functions/shared/tables/runs.ts';
 import { completeRun, storeChunk, type StoreDeps, type StoreOutcome } from '../../functions/store/store.ts';
 import { createHandler } from '../../functions/store/handler.ts';
 import { finding, memoryChunks } from '../support/chunks.ts';
@@ -76,7 +77,10 @@ async function setup(findings = Array.from({ length: 12 }, (_, i) => finding(i))
   );
 
   const chunks = memoryChunks();
-  const triage: TriageRequest[] = [];
+  /** What the store queued on the triage queue: only completed runs' dispatch messages. */
+  const triage: DispatchRequest[] = [];
+  const notified: BusinessEvent[] = [];
+  const notifier = { failNext: 0 };
   const mirrored: string[] = [];
   const runs = new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs);
   const writes = { puts: 0, updates: 0 };
@@ -105,6 +109,15 @@ async function setup(findings = Array.from({ length: 12 }, (_, i) => finding(i))
     runs,
     exceptions,
     triageQueue: { send: async (m) => void triage.push(...m) },
+    notifier: {
+      publish: async (event) => {
+        if (notifier.failNext > 0) {
+          notifier.failNext--;
+          throw Object.assign(new Error('topic unavailable'), { name: 'InternalErrorException' });
+        }
+        notified.push(event);
+      },
+    },
     exceptionsIndex: { updateFields: async (id) => void mirrored.push(id) },
     now: () => Date.parse('2025-03-02T00:00:00.000Z'),
   };
@@ -113,13 +126,14 @@ async function setup(findings = Array.from({ length: 12 }, (_, i) => finding(i))
     { run_id: runId, dataset: 'trades', business_date: date, bucket: 'tally-data' },
     findings,
   );
-  /** What recon does once every chunk is queued. */
-  const startStoring = () =>
+  /** What recon does once every chunk is queued (with the runaway guard's decision). */
+  const startStoring = (triage?: RunTriageState) =>
     runs.startStoring(runId, 'recon-1', {
       chunks_total: messages.length,
       engine_summary: SUMMARY,
       policy_version: 'v1',
       policy_hash: 'h1',
+      ...(triage ? { triage } : {}),
     });
   const getRun = async () =>
     (await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: runId } })))
@@ -137,7 +151,22 @@ async function setup(findings = Array.from({ length: 12 }, (_, i) => finding(i))
       )
     ).Items ?? [];
   const store = (m: StoreRequest) => storeChunk(m, deps);
-  return { runId, date, deps, messages, triage, mirrored, writes, faults, startStoring, getRun, stored, store };
+  return {
+    runId,
+    date,
+    deps,
+    messages,
+    triage,
+    notified,
+    notifier,
+    mirrored,
+    writes,
+    faults,
+    startStoring,
+    getRun,
+    stored,
+    store,
+  };
 }
 
 const completed = (outcomes: StoreOutcome[]) =>
@@ -149,7 +178,7 @@ describe('storing a findings chunk', () => {
     env = await setup();
   });
 
-  it('puts its new exceptions, queues their triage and counts the chunk on the run', async () => {
+  it('puts its new exceptions and counts the chunk and those needing triage on the run, queueing no triage', async () => {
     const outcome = await env.store(env.messages[0] as StoreRequest);
 
     expect(outcome).toEqual({
@@ -160,7 +189,8 @@ describe('storing a findings chunk', () => {
     const stored = await env.stored();
     expect(stored.map((e) => e.key.trade_id).sort()).toEqual(['T0', 'T1', 'T2', 'T3', 'T4']);
     expect(stored.every((e) => e.status === 'OPEN' && e.run_id === env.runId && e.version === 1)).toBe(true);
-    expect(env.triage.map((t) => t.exception_id).sort()).toEqual(stored.map((e) => e.exception_id).sort());
+    // Triage starts from the completed run's dispatch, not per chunk.
+    expect(env.triage).toEqual([]);
     expect(await env.getRun()).toMatchObject({ status: 'RUNNING', chunks_stored: 1, stored_new: 5, stored_triage: 5 });
   });
 
@@ -173,7 +203,7 @@ describe('storing a findings chunk', () => {
 
     expect(again).toEqual({ outcome: 'ALREADY_STORED', chunk: 1 });
     expect(env.writes).toEqual(before);
-    expect(env.triage).toHaveLength(5);
+    expect(env.triage).toEqual([]);
     expect(await env.stored()).toHaveLength(5);
     expect(await env.getRun()).toMatchObject({ chunks_stored: 1, stored_new: 5 });
   });
@@ -303,7 +333,7 @@ describe('run completion', () => {
     // The run as a concurrent consumer read it, just before the other completion landed.
     const again = await completeRun({ ...run, status: 'STORING', engine_summary: SUMMARY }, env.deps);
 
-    expect(again).toEqual({ outcome: 'ALREADY_COMPLETED' });
+    expect(again).toEqual({ outcome: 'ALREADY_COMPLETED', triage: 'NONE' });
     expect(await env.getRun()).toMatchObject({ status: 'COMPLETED', completed_at: run.completed_at });
     expect(run.engine_summary).toBeUndefined();
   });
@@ -347,8 +377,9 @@ describe('run completion', () => {
       ['T10', 'T11'].map((k) => exceptionId('trades', env.date, 'AMOUNT_MISMATCH', k)).sort(),
     );
     expect(await second.getRun()).toMatchObject({ summary: { new: 0, unchanged: 10, resolved: 2 } });
-    // Unchanged exceptions are not queued for triage again.
-    expect(second.triage).toEqual([]);
+    // Unchanged exceptions are not counted as needing triage; the run's dispatch is queued as always.
+    expect(second.triage).toEqual([{ kind: 'dispatch', run_id: second.runId }]);
+    expect(await second.getRun()).toMatchObject({ summary: { triage_enqueued: 0 } });
   });
 
   it('leaves stale exceptions to the newer run when a newer upload superseded this one meanwhile', async () => {
@@ -367,6 +398,99 @@ describe('run completion', () => {
 
     expect(outcomes.at(-1)).toMatchObject({ completion: { outcome: 'SUPERSEDED' } });
     expect(await env.getRun()).toMatchObject({ status: 'SUPERSEDED' });
+  });
+});
+
+describe("the start of a completed run's triage", () => {
+  let env: Awaited<ReturnType<typeof setup>>;
+  beforeEach(async () => {
+    env = await setup();
+  });
+
+  it('queues one dispatch message when the run completes, and records it on the run', async () => {
+    await env.startStoring({ state: 'PENDING', at: '2025-03-01T00:00:00.000Z' });
+
+    const outcomes = [];
+    for (const m of env.messages) outcomes.push(await env.store(m));
+
+    expect(outcomes.at(-1)).toMatchObject({ completion: { outcome: 'COMPLETED', triage: 'DISPATCH_QUEUED' } });
+    expect(env.triage).toEqual([{ kind: 'dispatch', run_id: env.runId }]);
+    expect(env.notified).toEqual([]);
+    expect(await env.getRun()).toMatchObject({ dispatch_queued_at: '2025-03-02T00:00:00.000Z' });
+    // A redelivered last chunk finds the dispatch queued: nothing more.
+    expect(await env.store(env.messages.at(-1) as StoreRequest)).toMatchObject({ outcome: 'SKIPPED', triage: 'NONE' });
+    expect(env.triage).toHaveLength(1);
+  });
+
+  it('queues the dispatch from the redelivered last chunk when the completion died before queueing it', async () => {
+    await env.startStoring();
+    for (const m of env.messages.slice(0, -1)) await env.store(m);
+    // The completion's process dies right after COMPLETED (crash point store:completed).
+    const queue = env.deps.triageQueue;
+    const died = { ...env.deps, triageQueue: { send: async () => Promise.reject(new Error('killed')) } };
+    await expect(storeChunk(env.messages.at(-1) as StoreRequest, died)).rejects.toThrow('killed');
+    expect(await env.getRun()).toMatchObject({ status: 'COMPLETED' });
+    expect(await env.getRun()).not.toHaveProperty('dispatch_queued_at');
+
+    const redelivered = await storeChunk(env.messages.at(-1) as StoreRequest, { ...env.deps, triageQueue: queue });
+
+    expect(redelivered).toMatchObject({ outcome: 'SKIPPED', status: 'COMPLETED', triage: 'DISPATCH_QUEUED' });
+    expect(env.triage).toEqual([{ kind: 'dispatch', run_id: env.runId }]);
+  });
+
+  it("sends a HELD run's business notification exactly once and queues no dispatch", async () => {
+    await env.startStoring({ state: 'HELD', reason: 'break rate 0.9 is above 0.5', at: '2025-03-01T00:00:00.000Z' });
+
+    const outcomes = [];
+    for (const m of env.messages) outcomes.push(await env.store(m));
+    // Two more deliveries of the last chunk, one of them concurrent with a third.
+    outcomes.push(
+      ...(await Promise.all([
+        env.store(env.messages.at(-1) as StoreRequest),
+        env.store(env.messages.at(-1) as StoreRequest),
+      ])),
+    );
+
+    expect(outcomes.at(2)).toMatchObject({ completion: { outcome: 'COMPLETED', triage: 'HELD_NOTIFIED' } });
+    expect(env.notified).toEqual([
+      expect.objectContaining({
+        type: 'RUN_TRIAGE_HELD',
+        run_id: env.runId,
+        dataset: 'trades',
+        reason: 'break rate 0.9 is above 0.5',
+        exceptions: 12,
+        needing_triage: 12,
+      }),
+    ]);
+    expect(env.triage).toEqual([]);
+    expect(await env.getRun()).toMatchObject({ triage: { state: 'HELD', notified: true } });
+  });
+
+  it('gives the notification claim back when the topic fails, so the retry sends it', async () => {
+    await env.startStoring({ state: 'HELD', reason: 'too many', at: '2025-03-01T00:00:00.000Z' });
+    for (const m of env.messages.slice(0, -1)) await env.store(m);
+    env.notifier.failNext = 1;
+
+    await expect(env.store(env.messages.at(-1) as StoreRequest)).rejects.toThrow('topic unavailable');
+    expect(await env.getRun()).toMatchObject({ status: 'COMPLETED', triage: { notified: false } });
+    const retried = await env.store(env.messages.at(-1) as StoreRequest);
+
+    expect(retried).toMatchObject({ outcome: 'SKIPPED', triage: 'HELD_NOTIFIED' });
+    expect(env.notified).toHaveLength(1);
+  });
+
+  it('dispatches a run released while it was still storing, once it completes', async () => {
+    await env.startStoring({ state: 'HELD', reason: 'too many', at: '2025-03-01T00:00:00.000Z' });
+    await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).moveTriage(env.runId, ['HELD'], {
+      state: 'RELEASED',
+      at: '2025-03-01T01:00:00.000Z',
+      by: 'analyst-1',
+    });
+
+    for (const m of env.messages) await env.store(m);
+
+    expect(env.notified).toEqual([]);
+    expect(env.triage).toEqual([{ kind: 'dispatch', run_id: env.runId }]);
   });
 });
 

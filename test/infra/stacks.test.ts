@@ -641,10 +641,33 @@ describe('HTTP API', () => {
 
 describe('observability', () => {
   it('the on-call topic is encrypted and e-mails the configured address', () => {
-    const [, topic] = resourcesOf(out.primary, 'aws_sns_topic')[0] as [string, Json];
+    const [, topic] = named(out.primary, 'aws_sns_topic', `${out.config.prefix}-on-call`);
     const [, subscription] = resourcesOf(out.primary, 'aws_sns_topic_subscription')[0] as [string, Json];
     expect(topic.kms_master_key_id).toMatch(/^\$\{aws_kms_key\./);
     expect(subscription).toMatchObject({ protocol: 'email', endpoint: 'oncall@acme.example' });
+  });
+
+  it('business events go to a topic of their own, encrypted, which only the store may publish to', () => {
+    for (const [, stack] of regional()) {
+      const [id, topic] = named(stack, 'aws_sns_topic', `${out.config.prefix}-business-events`);
+      expect(topic.kms_master_key_id).toMatch(/^\$\{aws_kms_key\.|^\$\{data\.aws_kms/);
+      const onCall = named(stack, 'aws_sns_topic', `${out.config.prefix}-on-call`)[0];
+      expect(id).not.toBe(onCall);
+      // No alarm notifies it: a held run never pages on-call, and an alarm never reaches analysts.
+      const actions = resourcesOf(stack, 'aws_cloudwatch_metric_alarm').flatMap(([, a]) => a.alarm_actions ?? []);
+      expect(actions.some((a: string) => a.includes(`aws_sns_topic.${id}.`))).toBe(false);
+      const publishers = Object.entries(stack.data.aws_iam_policy_document as Record<string, Json>)
+        .filter(([, doc]) => (doc.statement as Json[]).some((st) => (st.actions as string[]).includes('sns:Publish')))
+        .map(([docId, doc]) => ({
+          docId,
+          topics: (doc.statement as Json[])
+            .filter((st) => (st.actions as string[]).includes('sns:Publish'))
+            .flatMap((st) => st.resources as string[]),
+        }));
+      expect(publishers).toHaveLength(1);
+      expect(publishers[0]?.docId).toMatch(/store/);
+      expect(publishers[0]?.topics).toEqual([`\${aws_sns_topic.${id}.arn}`]);
+    }
   });
 
   it('the dashboard plots queue and DLQ depth, function errors and duration, exceptions by type and triage provider', () => {
@@ -760,6 +783,7 @@ describe('function environments', () => {
       queues: Object.fromEntries(
         QUEUE_NAMES.map((q) => [q, { main: `http://local/${q}`, dlq: `http://local/${q}-dlq` }]),
       ) as Record<(typeof QUEUE_NAMES)[number], { main: string; dlq: string }>,
+      topics: { businessEvents: { arn: 'arn:aws:sns:us-east-1:000000000000:tally-business-events' } },
       prefix,
       dataDir: '/tmp/tally',
       visibilityTimeoutSeconds: 10,

@@ -40,6 +40,8 @@ let endpoints: {
   region: string;
   endpoints: { sqs: string };
   queues: Record<string, { main: string; dlq: string; mainArn: string; dlqArn: string }>;
+  /** Each topic's ARN and the queue subscribed to it (what the business events topic sent). */
+  topics: Record<string, { arn: string; inbox: string }>;
 };
 
 interface Run {
@@ -103,7 +105,10 @@ describe.skipIf(!cli.path)(`the aws CLI (${cli.reason}) on the local SQS endpoin
     }
     expect(listed.code).toBe(0);
     const dlq = endpoints.queues.ingest?.dlq as string;
-    const all = Object.values(endpoints.queues).flatMap((q) => [q.main, q.dlq]);
+    const all = [
+      ...Object.values(endpoints.queues).flatMap((q) => [q.main, q.dlq]),
+      ...Object.values(endpoints.topics).map((t) => t.inbox),
+    ];
     expect((JSON.parse(listed.stdout) as { QueueUrls: string[] }).QueueUrls.sort()).toEqual(all.sort());
     expect((await ok('get-queue-url', '--queue-name', stack.names.queues.ingest.dlq)).QueueUrl).toBe(dlq);
     const main = (

@@ -73,6 +73,7 @@ describe('local API server', () => {
         TALLY_RUNS_TABLE: 'r',
         TALLY_FILES_TABLE: 'f',
         TALLY_PATTERNS_TABLE: 'p',
+        TALLY_TRIAGE_QUEUE_URL: 'q',
       }).corsOrigins,
       paginationSecret: 's',
       localIdentity: 'me',

@@ -60,6 +60,7 @@ const PHASES: readonly CrashPoint[] = [
   'recon:claimed',
   'recon:storing',
   'store:chunk',
+  'store:completed',
   'triage:handled',
 ];
 
@@ -90,7 +91,8 @@ beforeAll(async () => {
       for (let job = jobs.shift(); job; job = jobs.shift()) await job();
     }),
   );
-}, 240_000);
+  // Nine phases: two child stacks each, two at a time (~100 s on a quiet machine, 244 s at load 20).
+}, 360_000);
 
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

@@ -55,6 +55,9 @@ export interface Fault {
   count: number;
 }
 
+/** The account fauxqs puts in the ARNs of what it creates (topics). */
+const EMULATOR_ACCOUNT = '000000000000';
+
 export async function startAwsProxy(targets: ProxyTargets, ctx: ArnContext) {
   const calls: Call[] = [];
   const faults: Fault[] = [];
@@ -116,6 +119,16 @@ export async function startAwsProxy(targets: ProxyTargets, ctx: ArnContext) {
             },
             status,
           );
+          return;
+        }
+        case 'sns': {
+          // The query protocol: a form body. The emulator's topics live in its own account.
+          const form = new URLSearchParams(body.toString());
+          const operation = form.get('Action') ?? '';
+          const topicArn = form.get('TopicArn') ?? '';
+          if (topicArn) form.set('TopicArn', topicArn.replace(`:${ctx.account}:`, `:${EMULATOR_ACCOUNT}:`));
+          const status = await forward(targets.fauxqs, req, Buffer.from(form.toString()), res);
+          record({ operation, action: `sns:${operation}`, resource: topicArn }, status);
           return;
         }
         case 's3': {

@@ -29,6 +29,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { buildTally, stackIds } from '../../infra/app.ts';
 import { parseInfraConfig, type InfraConfig } from '../../infra/config.ts';
@@ -46,7 +47,7 @@ import { DEAD_LETTER_ATTRIBUTES } from '../../functions/shared/adapters/sqs-queu
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { buildFunctions } from '../../scripts/build.ts';
 import { startEmulators, type Emulators } from '../../scripts/local/emulators.ts';
-import { provision, type QueueUrls } from '../../scripts/local/provision.ts';
+import { provision, provisionTopics, type QueueUrls, type TopicUrls } from '../../scripts/local/provision.ts';
 import { startFakeOpenSearch } from '../support/fake-opensearch.ts';
 import { objectCreated } from '../support/events.ts';
 import { startAwsProxy, type Call } from './aws-proxy.ts';
@@ -65,6 +66,18 @@ const REGIONS: readonly Region[] = ['primary', 'secondary'];
 /** The two regions' flows share the global tables: each reconciles its own business date. */
 const BUSINESS_DATE: Record<Region, string> = { primary: '2025-12-10', secondary: '2025-12-11' };
 const SPARE_DATE: Record<Region, string> = { primary: '2025-12-30', secondary: '2025-12-31' };
+/** A wrong target file: every amount off, so the runaway guard holds the run. */
+const HELD_DATE: Record<Region, string> = { primary: '2025-12-20', secondary: '2025-12-21' };
+const WRONG_TARGET = Buffer.from(
+  TARGET.toString()
+    .split('\n')
+    .map((line, i) =>
+      i === 0 || line === ''
+        ? line
+        : line.replace(/,(-?\d+)\.(\d+)$/, (_, units: string, cents: string) => `,${units}${cents}.00`),
+    )
+    .join('\n'),
+);
 
 let tmp: string;
 let config: InfraConfig;
@@ -72,6 +85,8 @@ let emulators: Emulators;
 let stopAll: (() => Promise<void>)[] = [];
 let proxy: Awaited<ReturnType<typeof startAwsProxy>>;
 let queues: Record<QueueName, QueueUrls>;
+/** Each region's business events topic on the emulator, with its inbox queue. */
+const topics: Partial<Record<Region, TopicUrls>> = {};
 let stacks: { id: string; json: Json }[];
 const deployed: Record<Region, DeployedFunction[]> = { primary: [], secondary: [] };
 const lambdas: Record<Region, Partial<Record<FunctionName, RunningLambda>>> = { primary: {}, secondary: {} };
@@ -114,6 +129,12 @@ beforeAll(async () => {
   const names = { ...resourceNames(config.prefix), bucket: awsBucketName(config.prefix, config.regions.primary) };
   queues = await provision(names, direct, { visibilityTimeoutSeconds: 1 });
   await direct.s3.send(new CreateBucketCommand({ Bucket: awsBucketName(config.prefix, config.regions.secondary) }));
+  // The emulator keys topics by ARN, region included: one per region, as each stack creates its own.
+  for (const role of REGIONS) {
+    const sns = new SNSClient({ region: config.regions[role], endpoint: emulators.fauxqsUrl, credentials: harness });
+    topics[role] = (await provisionTopics(config.prefix, { sns, sqs: direct.sqs })).businessEvents;
+    sns.destroy();
+  }
 
   const search = { primary: await startFakeOpenSearch(), secondary: await startFakeOpenSearch() };
   proxy = await startAwsProxy(
@@ -434,6 +455,36 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   expect(await deliver(role, 'store'), 'findings chunks').toBe(1);
   await deliver(role, 'triage');
 
+  // A wrong target file: the runaway guard holds the run — stored, nothing queued for triage, the
+  // business events topic told once — until an analyst releases it through the API.
+  await uploadThroughApi(role, direct, 'source', SOURCE, { date: HELD_DATE[role] });
+  await deliver(role, 'ingest');
+  await uploadThroughApi(role, direct, 'target', WRONG_TARGET, { date: HELD_DATE[role] });
+  await deliver(role, 'ingest');
+  expect(await deliver(role, 'recon'), 'recon requests').toBe(1);
+  expect(await deliver(role, 'store'), 'findings chunks').toBe(1);
+  expect(await deliver(role, 'triage'), 'triage of a held run').toBe(0);
+  const heldRuns = await api<{ items: { run_id: string; triage?: { state: string } }[] }>(role, 'GET', '/runs', {
+    query: `dataset=trades&business_date=${HELD_DATE[role]}`,
+  });
+  const heldRun = heldRuns.items[0] as { run_id: string; triage?: { state: string } };
+  expect(heldRun.triage?.state).toBe('HELD');
+  const inbox = topics[role] as TopicUrls;
+  const told = await direct.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: inbox.inbox, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+  );
+  expect((told.Messages ?? []).map((m) => (JSON.parse(m.Body ?? '{}') as { run_id?: string }).run_id)).toEqual([
+    heldRun.run_id,
+  ]);
+  await direct.sqs.send(
+    new DeleteMessageBatchCommand({
+      QueueUrl: inbox.inbox,
+      Entries: (told.Messages ?? []).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+    }),
+  );
+  await api(role, 'POST', `/runs/${heldRun.run_id}/triage`, { body: { action: 'release' } });
+  expect(await deliver(role, 'triage'), 'triage of the released run').toBeGreaterThan(1);
+
   // EventBridge delivers at least once: the same event again is a duplicate, nothing more.
   await objectCreatedToIngest(role, direct, source.key, source.etag);
   await deliver(role, 'ingest');
@@ -527,6 +578,7 @@ function usesOf(role: Region, name: FunctionName): Use[] {
     if (call.action === 's3:PutObject') kms(['kms:GenerateDataKey'], dataKey, 's3');
     if (call.action === 'sqs:SendMessage') kms(['kms:GenerateDataKey', 'kms:Decrypt'], dataKey, 'sqs');
     if (call.action === 'sqs:ReceiveMessage') kms(['kms:Decrypt'], dataKey, 'sqs');
+    if (call.action === 'sns:Publish') kms(['kms:GenerateDataKey', 'kms:Decrypt'], dataKey, 'sns');
   }
   return uses;
 }

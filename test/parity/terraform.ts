@@ -121,6 +121,8 @@ export class TerraformState {
         return r.name as string;
       case 'aws_athena_workgroup.name':
         return r.name as string;
+      case 'aws_sns_topic.arn':
+        return `arn:aws:sns:${region}:${ACCOUNT}:${r.name}`;
       case 'aws_athena_workgroup.arn':
         return `arn:aws:athena:${region}:${ACCOUNT}:workgroup/${r.name}`;
       default:

@@ -47,6 +47,8 @@ export async function startTestDynamo(): Promise<TestDynamo> {
     [ENV.reconQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-recon',
     [ENV.triageQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-triage',
     [ENV.storeQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-store',
+    // Named for the store's configuration; no handler test holds a run through the real topic.
+    [ENV.businessEventsTopicArn]: 'arn:aws:sns:us-east-1:000000000000:tally-business-events',
   });
   const client = new DynamoDBClient({
     region: 'us-east-1',

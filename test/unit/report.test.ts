@@ -53,4 +53,21 @@ describe('renderReport', () => {
     expect(md).toContain('| warn | break_rate | 0.1 | 0.5 |');
     expect(md).toContain('## FIELD_MISMATCH: 1 of 1');
   });
+
+  it("says a stored run's triage: held and why, or its model calls (patterns + singletons)", () => {
+    const held = renderReport({ ...input, triage: { state: 'HELD', reason: 'break rate 0.5 is above 0.4' } }, 'md');
+    const dispatched = renderReport(
+      { ...input, triage: { state: 'DISPATCHED', plan: { patterns: 2, singletons: 50, members: 5000 } } },
+      'md',
+    );
+
+    expect(held).toContain('## Triage');
+    expect(held).toContain('Triage: HELD — break rate 0.5 is above 0.4.');
+    expect(held).toContain('none is triaged until it is released');
+    expect(dispatched).toContain(
+      "Model calls: 52 (2 patterns + 50 singletons); 5000 exceptions take their pattern's triage.",
+    );
+    // The offline CLI's report has no stored run: no triage section.
+    expect(renderReport(input, 'md')).not.toContain('## Triage');
+  });
 });

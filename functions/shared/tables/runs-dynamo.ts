@@ -14,11 +14,15 @@ import type {
   RunQueries,
   RunRecord,
   RunStore,
+  RunTriageState,
+  RunTriageStateName,
+  RunTriageStore,
   StoreCounts,
   StoringUpdate,
+  TriagePlan,
 } from './runs.ts';
 
-export class DynamoRunStore implements RunStore, RunChunkStore {
+export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   constructor(doc: DynamoDBDocumentClient, table: string) {
@@ -180,6 +184,91 @@ export class DynamoRunStore implements RunStore, RunChunkStore {
           ConditionExpression: '#fs = :storing AND chunks_stored = chunks_total',
           ExpressionAttributeNames: { ...parts.ExpressionAttributeNames, '#fs': 'status' },
           ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':storing': 'STORING' },
+        }),
+      ),
+    );
+  }
+
+  async claimHeldNotification(runId: string): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: 'SET #t.notified = :yes',
+          ConditionExpression: '#t.#st = :held AND (attribute_not_exists(#t.notified) OR #t.notified = :no)',
+          ExpressionAttributeNames: { '#t': 'triage', '#st': 'state' },
+          ExpressionAttributeValues: { ':yes': true, ':no': false, ':held': 'HELD' },
+        }),
+      ),
+    );
+  }
+
+  async releaseHeldNotification(runId: string): Promise<void> {
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: 'SET #t.notified = :no',
+          ConditionExpression: 'attribute_exists(#t)',
+          ExpressionAttributeNames: { '#t': 'triage' },
+          ExpressionAttributeValues: { ':no': false },
+        }),
+      ),
+    );
+  }
+
+  async markDispatchQueued(runId: string, at: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { run_id: runId },
+        UpdateExpression: 'SET dispatch_queued_at = if_not_exists(dispatch_queued_at, :at)',
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    );
+  }
+
+  async moveTriage(
+    runId: string,
+    from: readonly RunTriageStateName[],
+    next: RunTriageState,
+  ): Promise<RunRecord | undefined> {
+    const values: Record<string, unknown> = { ':next': next };
+    from.forEach((state, i) => (values[`:f${i}`] = state));
+    const states = from.map((_, i) => `:f${i}`).join(', ');
+    // A run recorded before the guard has no triage state: it counts as PENDING.
+    const absent = from.includes('PENDING') ? 'attribute_not_exists(#t) OR ' : '';
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: 'SET #t = :next',
+          ConditionExpression: `attribute_exists(run_id) AND (${absent}#t.#st IN (${states}))`,
+          ExpressionAttributeNames: { '#t': 'triage', '#st': 'state' },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as RunRecord;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async recordTriagePlan(runId: string, plan: TriagePlan): Promise<void> {
+    // The first complete pass's plan stays: a duplicate dispatch finds little or nothing left to do.
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: 'SET triage_plan = :plan',
+          ConditionExpression: 'attribute_exists(run_id) AND attribute_not_exists(triage_plan)',
+          ExpressionAttributeValues: { ':plan': plan },
         }),
       ),
     );

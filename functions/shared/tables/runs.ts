@@ -16,7 +16,35 @@ export interface StoreCounts {
   readonly new: number;
   readonly changed: number;
   readonly unchanged: number;
+  /** New and changed: the exceptions that need triage (queued by the run's dispatch, not here, since #12). */
   readonly triage_enqueued: number;
+}
+
+/**
+ * Where a run's triage is (functions/triage/guard.ts): PENDING until the run completes and its
+ * dispatch runs (DISPATCHED); HELD by the runaway guard until an analyst releases (RELEASED, then
+ * DISPATCHED) or abandons it (ABANDONED: its exceptions stay stored, untriaged).
+ */
+export const RUN_TRIAGE_STATES = ['PENDING', 'HELD', 'RELEASED', 'ABANDONED', 'DISPATCHED'] as const;
+export type RunTriageStateName = (typeof RUN_TRIAGE_STATES)[number];
+
+export interface RunTriageState {
+  readonly state: RunTriageStateName;
+  /** Why the run is held (the guard's limit and the run's figure). */
+  readonly reason?: string;
+  readonly at: string;
+  /** Who released or abandoned it. */
+  readonly by?: string;
+  /** The business notification of a HELD run went out (claimed by one completion only). */
+  readonly notified?: boolean;
+}
+
+/** What a run's dispatch queued: model calls = patterns + singletons. */
+export interface TriagePlan {
+  readonly patterns: number;
+  readonly singletons: number;
+  /** Exceptions that take a pattern's triage. */
+  readonly members: number;
 }
 
 /** The engine's summary of a run, kept on the run while its chunks are stored. */
@@ -65,6 +93,15 @@ export interface RunRecord {
   /** The Athena statement running (or to start) and its query (functions/recon/sql/athena.ts). */
   readonly athena_step?: number;
   readonly athena_query_id?: string;
+  /** The runaway guard's decision and what became of it (absent on runs recorded before it: PENDING). */
+  readonly triage?: RunTriageState;
+  /** What the run's dispatch queued, recorded once its last page is listed. */
+  readonly triage_plan?: TriagePlan;
+  /**
+   * When the completed run's dispatch message was queued: a completion that died before queueing
+   * it leaves this unset, and the redelivered last chunk queues it.
+   */
+  readonly dispatch_queued_at?: string;
   /**
    * Its break patterns (functions/shared/patterns/): how many were saved (at least the policy's
    * triage.pattern_min_members members each), their members, and the exceptions in none of them.
@@ -94,6 +131,8 @@ export interface StoringUpdate {
   readonly policy_hash: string;
   /** Recorded with the patterns saved just before (functions/recon/patterns.ts). */
   readonly patterns?: RunPatterns;
+  /** The runaway guard's decision (functions/triage/guard.ts): PENDING, or HELD with the reason. */
+  readonly triage?: RunTriageState;
 }
 
 /** What ingest (request) and recon (claim, finish) do with a run. */
@@ -133,6 +172,24 @@ export interface RunChunkStore {
   markChunkStored(runId: string, chunk: number, counts: StoreCounts): Promise<RunRecord | undefined>;
   /** STORING with every chunk stored -> `update.status`; false when the run is not (or no longer) that. */
   complete(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<boolean>;
+  /** Claims the HELD run's one business notification: true for the one caller that set `notified`. */
+  claimHeldNotification(runId: string): Promise<boolean>;
+  /** Gives the claim back when the notification could not be sent (the retry claims it again). */
+  releaseHeldNotification(runId: string): Promise<void>;
+  /** Records that the completed run's dispatch message is queued. */
+  markDispatchQueued(runId: string, at: string): Promise<void>;
+}
+
+/** What triage's dispatch and the query API's release/abandon do with a run's triage state. */
+export interface RunTriageStore {
+  get(runId: string): Promise<RunRecord | undefined>;
+  /**
+   * Moves the run's triage to `next` when its state is one of `from` (a run recorded before the
+   * guard has none: PENDING); the run as written, or undefined when it was not in one of them.
+   */
+  moveTriage(runId: string, from: readonly RunTriageStateName[], next: RunTriageState): Promise<RunRecord | undefined>;
+  /** Records the plan of the run's first complete dispatch (a later one leaves it). */
+  recordTriagePlan(runId: string, plan: TriagePlan): Promise<void>;
 }
 
 /** What the query API reads of runs. */

@@ -5,6 +5,7 @@ import { tookText } from '../run-timing.ts';
 import { storingText } from '../run-progress.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 import { PatternsPanel } from './patterns.tsx';
+import { RunTriage } from './run-triage.tsx';
 
 /**
  * Says when the run shown is behind the latest upload of a side: a rejected upload (the run still
@@ -282,6 +283,10 @@ export function RunsView({ query }: { query: URLSearchParams }) {
                 <ReportLinks run={r} />
               </p>
               <StaleUploads run={r} />
+              <RunTriage
+                run={r}
+                onChange={(next) => setRuns((all) => all?.map((x) => (x.run_id === next.run_id ? next : x)) ?? null)}
+              />
               <RunSummary run={r} />
               <PatternsPanel run={r} />
             </li>

@@ -1,0 +1,106 @@
+/**
+ * RunExceptionListing on DynamoDB: the run's partition of by_run_sharded, one shard after the
+ * other, filtered to what needs triage. The cursor is the shard and DynamoDB's LastEvaluatedKey,
+ * as JSON in base64url: it travels in the next SQS message, never to a client.
+ *
+ * Pattern members are filtered from the run's partition by `pattern_id` (the patterns' own index,
+ * by_pattern_sharded, lists a pattern across runs).
+ */
+import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { PermanentError } from '../errors.ts';
+import { TABLES } from '../resources.ts';
+import type { ExceptionRecord } from '../types.ts';
+import { shardedValues } from './exceptions-index-keys.ts';
+import type { CandidatePage, PageOptions, RunExceptionListing, TriageCandidate } from './run-exceptions.ts';
+
+interface Cursor {
+  readonly shard: number;
+  readonly key?: Record<string, unknown>;
+}
+
+/** Query calls of one page at most: a sparse page (most items filtered out) ends early with a cursor. */
+const MAX_CALLS_PER_PAGE = 64;
+
+export class DynamoRunExceptionListing implements RunExceptionListing {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  needingTriage(runId: string, options: PageOptions): Promise<CandidatePage<TriageCandidate>> {
+    return this.page<TriageCandidate>(runId, options, { projection: ['exception_id', 'content_hash', 'pattern_id'] });
+  }
+
+  patternMembersNeedingTriage(
+    runId: string,
+    patternId: string,
+    options: PageOptions,
+  ): Promise<CandidatePage<ExceptionRecord & { content_hash: string }>> {
+    return this.page(runId, options, { patternId });
+  }
+
+  private async page<T>(
+    runId: string,
+    options: PageOptions,
+    shape: { projection?: readonly string[]; patternId?: string },
+  ): Promise<CandidatePage<T>> {
+    const index = TABLES.exceptions.indexes.by_run_sharded;
+    const shards = shardedValues(runId);
+    let cursor: Cursor | undefined = options.cursor === undefined ? { shard: 0 } : decodeCursor(options.cursor);
+    const items: T[] = [];
+    const names: Record<string, string> = { '#pk': index.partitionKey.name, '#t': 'triage', '#h': 'content_hash' };
+    const values: Record<string, unknown> = {};
+    const prompts = options.currentPrompts.map((version, i) => {
+      values[`:p${i}`] = version;
+      return `:p${i}`;
+    });
+    let filter = `(attribute_not_exists(#t) OR #t.#h <> #h OR NOT (#t.#pv IN (${prompts.join(', ')})))`;
+    names['#pv'] = 'prompt_version';
+    if (shape.patternId !== undefined) {
+      names['#pat'] = 'pattern_id';
+      values[':pat'] = shape.patternId;
+      filter += ' AND #pat = :pat';
+    }
+    const projection = shape.projection?.map((attribute, i) => {
+      names[`#a${i}`] = attribute;
+      return `#a${i}`;
+    });
+    for (let calls = 0; cursor !== undefined && items.length < options.limit && calls < MAX_CALLS_PER_PAGE; calls++) {
+      const out: QueryCommandOutput = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'by_run_sharded',
+          KeyConditionExpression: '#pk = :pk',
+          FilterExpression: filter,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ...values, ':pk': shards[cursor.shard] },
+          ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
+          Limit: options.limit - items.length,
+          ...(cursor.key ? { ExclusiveStartKey: cursor.key } : {}),
+        }),
+      );
+      items.push(...((out.Items ?? []) as T[]));
+      if (out.LastEvaluatedKey) cursor = { shard: cursor.shard, key: out.LastEvaluatedKey };
+      else cursor = cursor.shard + 1 < shards.length ? { shard: cursor.shard + 1 } : undefined;
+    }
+    return { items, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
+  }
+}
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeCursor(text: string): Cursor {
+  let parsed: Cursor | undefined;
+  try {
+    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Cursor;
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed?.shard !== 'number' || parsed.shard < 0)
+    throw new PermanentError('BAD_CURSOR', `"${text.slice(0, 60)}" is not a listing cursor`);
+  return parsed;
+}

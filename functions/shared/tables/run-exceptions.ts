@@ -1,0 +1,38 @@
+/**
+ * A run's exceptions as triage's dispatch reads them: those that need triage (never triaged, or
+ * triaged for other content or by a prompt no longer current), a page at a time from the run's
+ * index (by_run_sharded), so a run of 80,000 breaks is never held in memory at once.
+ */
+import type { ExceptionRecord } from '../types.ts';
+
+/** What dispatch needs of one exception (a projection, not the item). */
+export interface TriageCandidate {
+  readonly exception_id: string;
+  readonly content_hash: string;
+  readonly pattern_id?: string;
+}
+
+export interface CandidatePage<T> {
+  readonly items: T[];
+  /** Where the next page starts; absent after the last. */
+  readonly cursor?: string;
+}
+
+export interface PageOptions {
+  readonly cursor?: string;
+  /** Items a page holds at most. */
+  readonly limit: number;
+  /** Prompt versions whose triage is current: an exception triaged under another needs it again. */
+  readonly currentPrompts: readonly string[];
+}
+
+export interface RunExceptionListing {
+  /** The run's exceptions that need triage, projected. */
+  needingTriage(runId: string, options: PageOptions): Promise<CandidatePage<TriageCandidate>>;
+  /** The run's members of one pattern that need triage, whole (their triage is written and indexed). */
+  patternMembersNeedingTriage(
+    runId: string,
+    patternId: string,
+    options: PageOptions,
+  ): Promise<CandidatePage<ExceptionRecord & { content_hash: string }>>;
+}

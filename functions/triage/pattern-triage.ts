@@ -1,0 +1,184 @@
+/**
+ * Pattern triage: one model call for a break pattern (functions/shared/tables/patterns.ts), its
+ * answer saved on the pattern, then taken by each member of the run that needs triage — a page of
+ * at most MEMBERS_PER_MESSAGE at a time, each member's triage the pattern's with `pattern_id`,
+ * `inherited: true` and its own content hash, written only if its content is still that (as
+ * triageException's saveTriage), and indexed for search in batches.
+ *
+ * Idempotent: a pattern already triaged under the current pattern prompt is not sent to a model
+ * again; a member already carrying it is not listed again.
+ */
+import { PermanentError, TransientError } from '../shared/errors.ts';
+import type { PatternMembersRequest, PatternRequest, TriageQueueMessage } from '../shared/messages.ts';
+import { passagesVersion } from '../shared/policy-corpus.ts';
+import type { MessageQueue } from '../shared/ports.ts';
+import type { PatternRecord, PatternStore } from '../shared/tables/patterns.ts';
+import type { RunExceptionListing } from '../shared/tables/run-exceptions.ts';
+import { SEVERITIES, type ExceptionRecord, type ExceptionType, type Severity, type Triage } from '../shared/types.ts';
+import { runChain, type ChainDeps, type ChainResult } from './chain.ts';
+import { runLimited } from '../store/exception-writes.ts';
+import {
+  buildPatternPrompt,
+  MAX_REPRESENTATIVES,
+  PATTERN_PROMPT_VERSION,
+  PATTERN_SYSTEM_PROMPT,
+  patternRetrievalQuery,
+} from './pattern-prompt.ts';
+import { numberPassages } from './prompt.ts';
+import type { ProviderInput } from './providers/types.ts';
+import { retrievePassagesFor } from './retrieval.ts';
+import { indexExceptions, type TriageDeps } from './triage.ts';
+
+/** Members a pattern-members message applies the triage to at most. */
+export const MEMBERS_PER_MESSAGE = 500;
+/** Conditional member writes in flight at once. */
+const MEMBER_WRITES_AT_ONCE = 16;
+
+export interface PatternTriageDeps extends TriageDeps {
+  readonly patterns: Pick<PatternStore, 'get' | 'saveTriage'>;
+  readonly listing: Pick<RunExceptionListing, 'patternMembersNeedingTriage'>;
+  readonly triageQueue: MessageQueue<TriageQueueMessage>;
+  /** Members a pattern-members message applies the triage to (default MEMBERS_PER_MESSAGE). */
+  readonly membersPerMessage?: number;
+}
+
+/** What routing and cost accounting know of a call (C's triageCall takes the same). */
+export interface CallContext {
+  readonly runId: string;
+  readonly dataset: string;
+  readonly exceptionType: ExceptionType;
+  readonly policySeverity: Severity;
+}
+
+/**
+ * The one place pattern triage calls the provider chain. MERGE: becomes C's
+ * `triageCall(input, ctx, deps)` (functions/triage/call.ts), which routes and prices the call.
+ */
+export async function callProviders(input: ProviderInput, _ctx: CallContext, deps: ChainDeps): Promise<ChainResult> {
+  return runChain(input, deps);
+}
+
+export type PatternOutcome =
+  { outcome: 'TRIAGED'; provider: string; model: string; degraded: boolean } | { outcome: 'ALREADY_TRIAGED' };
+
+export async function triagePattern(request: PatternRequest, deps: PatternTriageDeps): Promise<PatternOutcome> {
+  const pattern = await patternOf(request, deps);
+  let outcome: PatternOutcome = { outcome: 'ALREADY_TRIAGED' };
+  if (pattern.triage?.prompt_version !== PATTERN_PROMPT_VERSION) {
+    const triage = await askModel(pattern, deps);
+    await deps.patterns.saveTriage(pattern.run_id, pattern.pattern_id, triage);
+    outcome = { outcome: 'TRIAGED', provider: triage.provider, model: triage.model, degraded: triage.degraded };
+  }
+  // The members take it a page at a time, each page its own message (and its own retries).
+  await deps.triageQueue.send([{ kind: 'pattern-members', run_id: request.run_id, pattern_id: request.pattern_id }]);
+  return outcome;
+}
+
+async function patternOf(request: { run_id: string; pattern_id: string }, deps: PatternTriageDeps) {
+  const pattern = await deps.patterns.get(request.run_id, request.pattern_id);
+  if (pattern === undefined)
+    throw new PermanentError('UNKNOWN_PATTERN', `run ${request.run_id} has no pattern ${request.pattern_id}`);
+  return pattern;
+}
+
+async function askModel(pattern: PatternRecord, deps: PatternTriageDeps): Promise<Triage> {
+  const representatives = (
+    await Promise.all(pattern.representatives.slice(0, MAX_REPRESENTATIVES).map((id) => deps.store.get(id)))
+  ).filter((e) => e !== undefined);
+  const first = representatives[0];
+  // The run's exceptions are stored before it completes, and it completes before dispatch.
+  if (first === undefined) throw new TransientError(`no representative of pattern ${pattern.pattern_id} is stored`);
+  const passages = numberPassages(
+    await retrievePassagesFor(
+      patternRetrievalQuery(pattern, first),
+      pattern.exception_type,
+      deps.embedder,
+      deps.policyIndex,
+    ),
+  );
+  const policySeverity = highest(representatives.map((e) => e.policy_severity));
+  const result = await callProviders(
+    {
+      // Providers that answer from one record (rules) read the first representative.
+      exception: first,
+      passages,
+      system: PATTERN_SYSTEM_PROMPT,
+      user: buildPatternPrompt(pattern, representatives, passages),
+    },
+    { runId: pattern.run_id, dataset: pattern.dataset, exceptionType: pattern.exception_type, policySeverity },
+    deps,
+  );
+  return {
+    severity: result.answer.severity,
+    summary: result.answer.summary,
+    recommended_actions: result.answer.recommended_actions,
+    root_cause_hypotheses: result.answer.root_cause_hypotheses,
+    policy_citations: result.citations,
+    rejected_citations: result.rejectedCitations,
+    provider: result.provider.name,
+    model: result.provider.model,
+    triaged_at: new Date(deps.now()).toISOString(),
+    degraded: result.degraded || passages.length === 0,
+    prompt_version: PATTERN_PROMPT_VERSION,
+    policy_version: passagesVersion(passages),
+    // A pattern's content is its signature, which its id hashes.
+    content_hash: pattern.pattern_id,
+    attempts: result.attempts,
+    pattern_id: pattern.pattern_id,
+    ...(result.inputTokens === undefined ? {} : { input_tokens: result.inputTokens }),
+    ...(result.outputTokens === undefined ? {} : { output_tokens: result.outputTokens }),
+    ...(result.latencyMs === undefined ? {} : { latency_ms: result.latencyMs }),
+  };
+}
+
+export interface MembersOutcome {
+  readonly outcome: 'MEMBERS_APPLIED';
+  readonly applied: number;
+  /** Members whose content changed after they were listed: their new content is triaged on its own. */
+  readonly changed: number;
+  readonly more: boolean;
+}
+
+export async function triagePatternMembers(
+  request: PatternMembersRequest,
+  deps: PatternTriageDeps,
+): Promise<MembersOutcome> {
+  const pattern = await patternOf(request, deps);
+  const triage = pattern.triage;
+  if (triage === undefined) throw new TransientError(`pattern ${pattern.pattern_id} is not triaged yet`);
+  const page = await deps.listing.patternMembersNeedingTriage(request.run_id, request.pattern_id, {
+    limit: deps.membersPerMessage ?? MEMBERS_PER_MESSAGE,
+    // Only the pattern's own current triage counts: a member triaged alone before now inherits it.
+    currentPrompts: [PATTERN_PROMPT_VERSION],
+    ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
+  });
+  const applied: ExceptionRecord[] = [];
+  let changed = 0;
+  await runLimited(
+    page.items.map((member) => async () => {
+      const inherited: Triage = {
+        ...triage,
+        pattern_id: pattern.pattern_id,
+        inherited: true,
+        content_hash: member.content_hash,
+      };
+      if (await deps.store.saveTriage(member.exception_id, inherited, member.content_hash))
+        applied.push({ ...member, triage: inherited, severity: inherited.severity });
+      else changed++;
+    }),
+    MEMBER_WRITES_AT_ONCE,
+  );
+  await indexExceptions(applied, deps);
+  if (page.cursor !== undefined)
+    await deps.triageQueue.send([
+      { kind: 'pattern-members', run_id: request.run_id, pattern_id: request.pattern_id, cursor: page.cursor },
+    ]);
+  return { outcome: 'MEMBERS_APPLIED', applied: applied.length, changed, more: page.cursor !== undefined };
+}
+
+function highest(severities: readonly Severity[]): Severity {
+  return severities.reduce<Severity>(
+    (max, s) => (SEVERITIES.indexOf(s) > SEVERITIES.indexOf(max) ? s : max),
+    SEVERITIES[0],
+  );
+}

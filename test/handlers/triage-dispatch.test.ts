@@ -1,0 +1,377 @@
+/**
+ * Dispatch and pattern triage through the real triage handler: a real DynamoDB API (dynalite) for
+ * the runs and exceptions, the local vector store with the real policies, an in-memory patterns
+ * store (the contract's port) and a recording model provider that counts the calls. The triage
+ * queue is an array the test drains through the handler, as Lambda's event source would.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
+import type { TriageQueueMessage } from '../../functions/shared/messages.ts';
+import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
+import { POLICIES_DIR } from '../../functions/shared/paths.ts';
+import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
+import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
+import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import type { PatternRecord } from '../../functions/shared/tables/patterns.ts';
+import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
+import type { RunRecord, RunTriageState } from '../../functions/shared/tables/runs.ts';
+import type { ExceptionRecord, Triage } from '../../functions/shared/types.ts';
+import { createHandler, type TriageHandlerDeps } from '../../functions/triage/handler.ts';
+import { PATTERN_PROMPT_VERSION } from '../../functions/triage/pattern-prompt.ts';
+import { PROMPT_VERSION } from '../../functions/triage/prompt.ts';
+import { RulesProvider } from '../../functions/triage/providers/rules.ts';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
+import { MemoryPatternStore } from '../support/pattern-store.ts';
+import { policyIndexAt } from '../support/policy-index.ts';
+import { closedBreaker, RecordingProvider } from '../support/recording-provider.ts';
+
+let dynamo: TestDynamo;
+let policyIndex: LocalVectorIndex;
+const embedder = new HashingEmbedder();
+const vectorDir = mkdtempSync(join(tmpdir(), 'tally-dispatch-'));
+const NOW = Date.parse('2026-01-05T10:00:00.000Z');
+
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+  policyIndex = await policyIndexAt(join(vectorDir, 'policies.jsonl'), embedder);
+});
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+let runCounter = 0;
+
+/** One run's world: its run record, its exceptions, its patterns, the queue and the handler. */
+async function world(triage: RunTriageState | undefined = { state: 'PENDING', at: '2026-01-05T09:00:00.000Z' }) {
+  const runId = `run-${++runCounter}`;
+  const runs = new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs);
+  await runs.request({
+    run_id: runId,
+    dataset: 'trades',
+    business_date: '2025-12-10',
+    status: 'COMPLETED',
+    source: { bucket: 'b', key: 'incoming/trades/2025-12-10/source.csv', etag: 's' },
+    target: { bucket: 'b', key: 'incoming/trades/2025-12-10/target.csv', etag: 't' },
+    requested_at: '2026-01-05T08:00:00.000Z',
+    requested_by: 'ingest',
+    ...(triage ? { triage } : {}),
+  } as RunRecord);
+  const patterns = new MemoryPatternStore();
+  const provider = new RecordingProvider();
+  const queue: TriageQueueMessage[] = [];
+  const exceptionsIndex = LocalVectorIndex.load(join(vectorDir, `exceptions-${runId}.jsonl`));
+  const deps: TriageHandlerDeps = {
+    store: new DynamoTriageStore(dynamo.doc, dynamo.names.tables.exceptions),
+    runs,
+    patterns,
+    listing: new DynamoRunExceptionListing(dynamo.doc, dynamo.names.tables.exceptions),
+    triageQueue: { send: async (m) => void queue.push(...m) },
+    embedder,
+    policyIndex,
+    exceptionsIndex,
+    providers: [provider, new RulesProvider(loadReconPolicyFile(join(POLICIES_DIR, 'recon-policy.md')))],
+    breaker: closedBreaker,
+    now: () => NOW,
+    sleep: async () => undefined,
+    maxThrottleRetries: 0,
+    dispatchPage: 7,
+    membersPerMessage: 4,
+  };
+  const handler = createHandler(() => deps);
+  let n = 0;
+  /** An exception of the run: in `pattern` (a pattern_id attribute, as the store writes it) or alone. */
+  const put = async (options: { pattern?: string; triage?: Triage; hash?: string; runId?: string } = {}) => {
+    const i = ++n;
+    const record = {
+      exception_id: `${runId}-e${String(i).padStart(3, '0')}`,
+      run_id: options.runId ?? runId,
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      exception_type: 'AMOUNT_MISMATCH' as const,
+      key: { trade_id: `T${i}` },
+      source: { trade_id: `T${i}`, currency: 'JPY', amount: `${i}.00` },
+      target: { trade_id: `T${i}`, currency: 'JPY', amount: `${i * 100}.00` },
+      diffs: [{ field: 'amount', source: `${i}.00`, target: `${i * 100}.00`, delta: `${i * 99}.00` }],
+      lines: { source: [i + 1], target: [i + 1] },
+      policy_severity: 'MEDIUM' as const,
+      status: 'OPEN' as const,
+      created_at: '2026-01-05T09:30:00.000Z',
+      updated_at: '2026-01-05T09:30:00.000Z',
+      version: 1,
+      history: [],
+      content_hash: options.hash ?? `h${i}`,
+      last_changed_run_id: runId,
+      record_type: EXCEPTION_RECORD_TYPE,
+      dataset_date: 'trades#2025-12-10',
+      ...(options.pattern ? { pattern_id: options.pattern } : {}),
+      ...(options.triage ? { triage: options.triage } : {}),
+    };
+    await dynamo.doc.send(
+      new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: { ...record, ...exceptionIndexKeys(record) } }),
+    );
+    return record;
+  };
+  const pattern = (id: string, representatives: string[], size: number): PatternRecord => ({
+    run_id: runId,
+    pattern_id: id,
+    dataset: 'trades',
+    business_date: '2025-12-10',
+    exception_type: 'AMOUNT_MISMATCH',
+    signature: { type: 'AMOUNT_MISMATCH', fields: ['amount'], amount: { sign: '+', ratio: '100' } },
+    description: 'AMOUNT_MISMATCH: amount target = source x100',
+    size,
+    segments: [{ field: 'currency', value: 'JPY', count: size, share: 1 }],
+    stats: { delta_min: '99.00', delta_max: '2000.00', ratio: '100' },
+    representatives,
+  });
+  /** Delivers every queued message through the handler, five at a time, until the queue is empty. */
+  const drain = async () => {
+    const handled: TriageQueueMessage[] = [];
+    while (queue.length > 0) {
+      const batch = queue.splice(0, 5);
+      const response = await handler(sqsEvent(...batch.map((m) => sqsRecord(m))), lambdaContext);
+      expect(response.batchItemFailures).toEqual([]);
+      handled.push(...batch);
+    }
+    return handled;
+  };
+  const get = async (id: string) =>
+    (await dynamo.doc.send(new GetCommand({ TableName: dynamo.names.tables.exceptions, Key: { exception_id: id } })))
+      .Item as ExceptionRecord & { content_hash: string; pattern_id?: string };
+  const run = async () => (await runs.get(runId)) as RunRecord;
+  return { runId, runs, patterns, provider, queue, exceptionsIndex, deps, put, pattern, drain, get, run, handler };
+}
+
+describe('dispatch', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  beforeEach(async () => {
+    w = await world();
+  });
+
+  it('queues one message per pattern and per singleton, page by page, and records the plan', async () => {
+    const members = [];
+    for (let i = 0; i < 12; i++) members.push(await w.put({ pattern: 'pat_jpy' }));
+    const singles = [];
+    for (let i = 0; i < 3; i++) singles.push(await w.put());
+    // In a pattern too small to be saved: alone.
+    singles.push(await w.put({ pattern: 'pat_small' }));
+    await w.patterns.putAll([
+      w.pattern(
+        'pat_jpy',
+        members.slice(0, 5).map((m) => m.exception_id),
+        12,
+      ),
+    ]);
+    w.queue.push({ kind: 'dispatch', run_id: w.runId });
+
+    const handled = await w.drain();
+
+    const kinds = (k: string) => handled.filter((m) => m.kind === k);
+    // 16 exceptions, 7 a page: three dispatch messages.
+    expect(kinds('dispatch')).toHaveLength(3);
+    expect(kinds('pattern')).toEqual([{ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_jpy' }]);
+    expect(
+      handled
+        .filter((m) => m.kind === 'exception' || m.kind === undefined)
+        .map((m) => (m as { exception_id: string }).exception_id)
+        .sort(),
+    ).toEqual(singles.map((s) => s.exception_id).sort());
+    expect(await w.run()).toMatchObject({
+      triage: { state: 'DISPATCHED' },
+      triage_plan: { patterns: 1, singletons: 4, members: 12 },
+    });
+    // Model calls = patterns + singletons.
+    expect(w.provider.calls).toHaveLength(1 + 4);
+  });
+
+  it('lists only what needs triage: not what is triaged for its content by a current prompt', async () => {
+    const current = (hash: string, version: string) =>
+      ({ content_hash: hash, prompt_version: version, severity: 'LOW' }) as unknown as Triage;
+    await w.put({ hash: 'a', triage: current('a', PROMPT_VERSION) });
+    await w.put({ hash: 'b', triage: current('b', PATTERN_PROMPT_VERSION) });
+    const stale = await w.put({ hash: 'c', triage: current('old', PROMPT_VERSION) });
+    const oldPrompt = await w.put({ hash: 'd', triage: current('d', 'an-older-prompt') });
+    const fresh = await w.put();
+    // Another run's exception: not this run's to dispatch.
+    await w.put({ runId: 'run-other' });
+
+    await w.handler(sqsEvent(sqsRecord({ kind: 'dispatch', run_id: w.runId })), lambdaContext);
+
+    expect(w.queue.map((m) => (m as { exception_id: string }).exception_id).sort()).toEqual(
+      [stale, oldPrompt, fresh].map((e) => e.exception_id).sort(),
+    );
+    expect(await w.run()).toMatchObject({ triage_plan: { patterns: 0, singletons: 3, members: 0 } });
+  });
+
+  it('is idempotent: the same dispatch again re-queues, triages nothing twice and plans the same', async () => {
+    const members = [];
+    for (let i = 0; i < 5; i++) members.push(await w.put({ pattern: 'pat_a' }));
+    await w.put();
+    await w.patterns.putAll([w.pattern('pat_a', [members[0]!.exception_id], 5)]);
+    w.queue.push({ kind: 'dispatch', run_id: w.runId });
+    await w.drain();
+    const first = await w.run();
+    const calls = w.provider.calls.length;
+
+    // A redelivered dispatch (and the release of a run already dispatched): nothing left to triage.
+    w.queue.push({ kind: 'dispatch', run_id: w.runId });
+    await w.drain();
+
+    expect(w.provider.calls).toHaveLength(calls);
+    // The first pass's plan stands.
+    expect(await w.run()).toMatchObject({ triage: first.triage, triage_plan: first.triage_plan });
+    expect(first.triage_plan).toEqual({ patterns: 1, singletons: 1, members: 5 });
+    // A redelivered pattern message finds the pattern triaged: no second call either.
+    w.queue.push({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_a' });
+    await w.drain();
+    expect(w.provider.calls).toHaveLength(calls);
+  });
+
+  it('dispatches nothing for a run that is held or abandoned', async () => {
+    for (const triage of [
+      { state: 'HELD', reason: 'r', at: '2026-01-05T09:00:00.000Z' },
+      { state: 'ABANDONED', at: '2026-01-05T09:00:00.000Z', by: 'analyst' },
+    ] as RunTriageState[]) {
+      const held = await world(triage);
+      await held.put();
+      held.queue.push({ kind: 'dispatch', run_id: held.runId });
+
+      await held.drain();
+
+      expect(held.provider.calls).toEqual([]);
+      expect((await held.run()).triage?.state).toBe(triage.state);
+      expect(await held.run()).not.toHaveProperty('triage_plan');
+    }
+  });
+
+  it('dispatches a released run, and accepts the old message body (no kind) as an exception', async () => {
+    const released = await world({ state: 'RELEASED', at: '2026-01-05T09:00:00.000Z', by: 'analyst@acme.example' });
+    const e = await released.put();
+    released.queue.push({ kind: 'dispatch', run_id: released.runId });
+    await released.drain();
+
+    expect(await released.run()).toMatchObject({ triage: { state: 'DISPATCHED', by: 'analyst@acme.example' } });
+    expect((await released.get(e.exception_id)).triage).toMatchObject({ provider: 'recording' });
+
+    const old = await released.put();
+    await released.handler(
+      sqsEvent(sqsRecord({ exception_id: old.exception_id, run_id: released.runId, content_hash: old.content_hash })),
+      lambdaContext,
+    );
+    expect((await released.get(old.exception_id)).triage).toMatchObject({ provider: 'recording' });
+  });
+});
+
+describe('pattern triage', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  beforeEach(async () => {
+    w = await world();
+  });
+
+  it('calls the model once with the statistics, segments and representatives, then members inherit it', async () => {
+    const members = [];
+    for (let i = 0; i < 10; i++) members.push(await w.put({ pattern: 'pat_jpy' }));
+    const reps = members.slice(0, 5).map((m) => m.exception_id);
+    await w.patterns.putAll([w.pattern('pat_jpy', reps, 10)]);
+    w.queue.push({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_jpy' });
+
+    const handled = await w.drain();
+
+    expect(w.provider.calls).toHaveLength(1);
+    const prompt = w.provider.calls[0]!;
+    expect(prompt.user).toContain('<pattern>');
+    expect(prompt.user).toContain('"share": 1');
+    expect(prompt.user).toContain('"ratio": "100"');
+    expect(prompt.user).toContain('"members": 10');
+    for (const m of members.slice(0, 5)) expect(prompt.user).toContain(`"trade_id": "${m.key.trade_id}"`);
+    expect(prompt.user).not.toContain(`"trade_id": "${members[5]!.key.trade_id}"`);
+    expect(prompt.passages.length).toBeGreaterThan(0);
+
+    const saved = (await w.patterns.get(w.runId, 'pat_jpy'))?.triage;
+    expect(saved).toMatchObject({
+      severity: 'HIGH',
+      prompt_version: PATTERN_PROMPT_VERSION,
+      pattern_id: 'pat_jpy',
+      provider: 'recording',
+    });
+    expect(saved?.policy_citations.length).toBeGreaterThan(0);
+    // 10 members, 4 a message: three member pages.
+    expect(handled.filter((m) => m.kind === 'pattern-members')).toHaveLength(3);
+    for (const m of members) {
+      const stored = await w.get(m.exception_id);
+      expect(stored.triage).toMatchObject({
+        pattern_id: 'pat_jpy',
+        inherited: true,
+        content_hash: m.content_hash,
+        summary: saved?.summary,
+        prompt_version: PATTERN_PROMPT_VERSION,
+      });
+      expect(stored.severity).toBe('HIGH');
+    }
+    // Searchable: each member indexed with the pattern's triage.
+    expect(await w.exceptionsIndex.count()).toBe(10);
+    const [vector] = await embedder.embed([saved?.summary as string]);
+    const hits = await w.exceptionsIndex.search(vector as number[], 10);
+    expect(new Set(hits.map((h) => h.id))).toEqual(new Set(members.map((m) => m.exception_id)));
+  });
+
+  it('leaves a member whose content changed after it was listed to its own triage', async () => {
+    const members = [];
+    for (let i = 0; i < 3; i++) members.push(await w.put({ pattern: 'pat_b' }));
+    await w.patterns.putAll([w.pattern('pat_b', [members[0]!.exception_id], 3)]);
+    w.queue.push({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_b' });
+    await w.drain();
+    // A second pattern: its member changes between the listing and its write.
+    const changed = await w.put({ pattern: 'pat_c' });
+    const other = await w.put({ pattern: 'pat_c' });
+    await w.patterns.putAll([w.pattern('pat_c', [other.exception_id], 2)]);
+    const listing = w.deps.listing;
+    const racing = {
+      ...w.deps,
+      listing: {
+        patternMembersNeedingTriage: async (...args: Parameters<typeof listing.patternMembersNeedingTriage>) => {
+          const page = await listing.patternMembersNeedingTriage(...args);
+          await dynamo.doc.send(
+            new UpdateCommand({
+              TableName: dynamo.names.tables.exceptions,
+              Key: { exception_id: changed.exception_id },
+              UpdateExpression: 'SET content_hash = :h',
+              ExpressionAttributeValues: { ':h': 'changed-since' },
+            }),
+          );
+          return page;
+        },
+        needingTriage: listing.needingTriage.bind(listing),
+      },
+    };
+    const handler = createHandler(() => racing);
+    await handler(sqsEvent(sqsRecord({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_c' })), lambdaContext);
+    const members2 = w.queue.splice(0);
+
+    const response = await handler(sqsEvent(...members2.map((m) => sqsRecord(m))), lambdaContext);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect((await w.get(changed.exception_id)).triage).toBeUndefined();
+    expect((await w.get(other.exception_id)).triage).toMatchObject({ pattern_id: 'pat_c', inherited: true });
+  });
+
+  it('sends a message for an unknown pattern to the DLQ as permanently bad', async () => {
+    const dead: string[] = [];
+    const handler = createHandler(() => ({ ...w.deps, deadLetter: { send: async (m) => void dead.push(m.code) } }));
+
+    const response = await handler(
+      sqsEvent(sqsRecord({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_gone' })),
+      lambdaContext,
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(dead).toEqual(['UNKNOWN_PATTERN']);
+  });
+});
