@@ -105,8 +105,14 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     sendsTo: ['triage'],
     search: { exceptions: 'update' },
   },
+  // Adds each model call's cost to its run and to the day's usage, which it reads against the daily budget.
   triage: {
-    tables: { exceptions: ['GetItem', 'UpdateItem'], circuit_breaker: ['GetItem', 'UpdateItem'] },
+    tables: {
+      exceptions: ['GetItem', 'UpdateItem'],
+      circuit_breaker: ['GetItem', 'UpdateItem'],
+      runs: ['UpdateItem'],
+      usage: ['GetItem', 'UpdateItem'],
+    },
     models: ['triage', 'fallback', 'embedding'],
     search: { policies: 'search', exceptions: 'own' },
   },
@@ -121,6 +127,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       runs: ['GetItem', 'Query'],
       // GET /files lists them; a run shows its sides' latest uploads.
       files: ['Query'],
+      // GET /usage: the days asked for, one BatchGetItem.
+      usage: ['BatchGetItem'],
     },
     models: ['embedding'],
     search: { exceptions: 'update' },
@@ -244,6 +252,7 @@ export const TABLE_ENV: Readonly<Record<TableName, string>> = {
   idempotency: ENV.idempotencyTable,
   circuit_breaker: ENV.circuitBreakerTable,
   failures: ENV.failuresTable,
+  usage: ENV.usageTable,
 };
 
 export const QUEUE_URL_ENV: Readonly<Partial<Record<QueueName, string>>> = {
@@ -311,6 +320,11 @@ export interface Deployment {
   readonly visibilityTimeoutSeconds?: number;
   /** Recon's memory budget (bytes of rows held before it partitions to disk); unset: the engine's default. */
   readonly reconMemoryBudgetBytes?: number;
+  /**
+   * Triage's routing rules and price table (JSON, as TALLY_TRIAGE_ROUTES and TALLY_TRIAGE_PRICES
+   * take them) and the daily budget in USD (triage enforces it, the query API reports against it).
+   */
+  readonly triage?: { readonly routes?: string; readonly prices?: string; readonly dailyBudgetUsd?: number };
 }
 
 /**
@@ -357,6 +371,13 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
             'rules',
           ].join(',');
   }
+  if (models.has('triage')) {
+    if (d.triage?.routes) env[ENV.triageRoutes] = d.triage.routes;
+    if (d.triage?.prices) env[ENV.triagePrices] = d.triage.prices;
+  }
+  // Whoever reads the usage table reads it against the budget.
+  if (tableActionsOf(name).usage && d.triage?.dailyBudgetUsd !== undefined)
+    env[ENV.triageDailyBudgetUsd] = String(d.triage.dailyBudgetUsd);
   if (models.has('embedding')) {
     if (d.models === 'offline') env[ENV.embedder] = 'hashing';
     else {
@@ -406,6 +427,8 @@ export interface Resources {
   /** The SQL engine's Athena workgroup. */
   readonly athenaWorkgroupArn: string;
   readonly models: Readonly<Record<ModelRole, string>>;
+  /** Bedrock models the triage routes name beyond the triage and fallback models (functions/triage/routing.ts). */
+  readonly routeModels?: readonly string[];
   readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
 }
 
@@ -513,7 +536,12 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
 
   if (access.athena) statements.push(...athenaStatements(r));
 
-  const modelIds = [...new Set((access.models ?? []).map((role) => r.models[role]))];
+  const modelIds = [
+    ...new Set([
+      ...(access.models ?? []).map((role) => r.models[role]),
+      ...(access.models?.includes('triage') ? (r.routeModels ?? []) : []),
+    ]),
+  ];
   if (modelIds.length > 0) {
     statements.push({
       sid: 'InvokeConfiguredModels',

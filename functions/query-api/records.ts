@@ -66,6 +66,8 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   // A STORING run's progress: "storing k of n chunks".
   chunks_total: true,
   chunks_stored: true,
+  // What the run's triage model calls cost so far.
+  cost: true,
   // The store consumer's bookkeeping; the counts reach `summary` when the run completes.
   stored_chunks: false,
   stored_new: false,

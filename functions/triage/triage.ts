@@ -10,12 +10,12 @@ import { exceptionDocument, exceptionEmbeddingText } from '../shared/search/exce
 import { IndexBatcher } from '../shared/search/index-batcher.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { TriageStore } from '../shared/tables/exceptions.ts';
-import type { ExceptionRecord, Triage } from '../shared/types.ts';
-import { runChain, type ChainDeps } from './chain.ts';
+import { severityFloor, type ExceptionRecord, type Triage } from '../shared/types.ts';
+import { triageCall, type TriageCallDeps } from './call.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
 import { retrievePassages } from './retrieval.ts';
 
-export interface TriageDeps extends ChainDeps {
+export interface TriageDeps extends TriageCallDeps {
   readonly store: TriageStore;
   readonly embedder: Embedder;
   readonly policyIndex: VectorIndex;
@@ -23,7 +23,15 @@ export interface TriageDeps extends ChainDeps {
 }
 
 export type TriageOutcome =
-  | { outcome: 'TRIAGED'; provider: string; model: string; degraded: boolean; citations: number }
+  | {
+      outcome: 'TRIAGED';
+      provider: string;
+      model: string;
+      degraded: boolean;
+      degradedReason?: 'budget';
+      route: string;
+      citations: number;
+    }
   | { outcome: 'ALREADY_TRIAGED' };
 
 export async function triageException(request: TriageRequest, deps: TriageDeps): Promise<TriageOutcome> {
@@ -41,12 +49,22 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   }
 
   const passages = numberPassages(await retrievePassages(exception, deps.embedder, deps.policyIndex));
-  const result = await runChain(
+  const result = await triageCall(
     { exception, passages, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages) },
+    {
+      runId: request.run_id,
+      dataset: exception.dataset,
+      exceptionType: exception.exception_type,
+      policySeverity: exception.policy_severity,
+    },
     deps,
   );
+  const byModel = result.provider.kind === 'model';
   const triage: Triage = {
-    severity: result.answer.severity,
+    // The model may raise the policy's severity, never lower it.
+    severity: severityFloor(exception.policy_severity, result.answer.severity),
+    ...(byModel ? { model_severity: result.answer.severity, cost_micro_usd: result.cost.micro_usd } : {}),
+    route: result.route,
     summary: result.answer.summary,
     recommended_actions: result.answer.recommended_actions,
     root_cause_hypotheses: result.answer.root_cause_hypotheses,
@@ -57,6 +75,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     triaged_at: new Date(deps.now()).toISOString(),
     // Without passages (the policy index missing or empty) an answer cannot be grounded.
     degraded: result.degraded || passages.length === 0,
+    ...(result.degradedReason ? { degraded_reason: result.degradedReason } : {}),
     prompt_version: PROMPT_VERSION,
     policy_version: passagesVersion(passages),
     content_hash: exception.content_hash,
@@ -76,6 +95,8 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     provider: triage.provider,
     model: triage.model,
     degraded: triage.degraded,
+    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
+    route: result.route,
     citations: triage.policy_citations.length,
   };
 }

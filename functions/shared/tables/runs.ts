@@ -2,6 +2,7 @@
 import type { ObjectRef } from '../ports.ts';
 import type { RunSummary } from '../types.ts';
 import type { LeaseTerms } from './idempotency.ts';
+import type { UsageCounts } from './usage.ts';
 import type { IndexPage, IndexQuery } from './index-query.ts';
 
 /**
@@ -65,6 +66,8 @@ export interface RunRecord {
   /** The Athena statement running (or to start) and its query (functions/recon/sql/athena.ts). */
   readonly athena_step?: number;
   readonly athena_query_id?: string;
+  /** What the run's triage model calls cost, summed per call (triage: ADD). */
+  readonly cost?: { micro_usd: number; input_tokens: number; output_tokens: number; calls: number };
 }
 
 /** What a run on Athena records at each check: where it is. */
@@ -119,6 +122,12 @@ export interface RunChunkStore {
   markChunkStored(runId: string, chunk: number, counts: StoreCounts): Promise<RunRecord | undefined>;
   /** STORING with every chunk stored -> `update.status`; false when the run is not (or no longer) that. */
   complete(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<boolean>;
+}
+
+/** What triage adds to a run: each model call's cost. */
+export interface RunCostStore {
+  /** Adds the counts to the run's `cost` (atomic); false when there is no such run. */
+  addCost(runId: string, counts: UsageCounts): Promise<boolean>;
 }
 
 /** What the query API reads of runs. */
