@@ -7,6 +7,7 @@ import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
 import type { FileQueries } from '../shared/tables/files.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
+import type { UsageQueries } from '../shared/tables/usage.ts';
 
 /** The exceptions, runs and files tables as the query API reads and patches them (ports in shared/tables/). */
 export type QueryStore = ExceptionQueries & RunQueries & FileQueries;
@@ -47,6 +48,11 @@ export interface QueryApiDeps {
   readonly embedder: Embedder;
   readonly exceptionsIndex: VectorIndex;
   readonly queues: QueueMonitor;
+  /**
+   * The per-day cost of triage's model calls and the daily budget (micro-dollars, undefined: none)
+   * for GET /usage. Absent only in tests that do not exercise it.
+   */
+  readonly usage?: { readonly queries: UsageQueries; readonly dailyBudgetMicroUsd: number | undefined };
   readonly paginationSecret: string;
   /** Allowed CORS origins; `*` allows any. */
   readonly corsOrigins: readonly string[];

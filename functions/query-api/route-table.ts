@@ -28,6 +28,7 @@ const DECLARED = [
   { method: 'GET', path: '/runs/{run_id}/report' },
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
+  { method: 'GET', path: '/usage' },
 ] as const satisfies readonly ApiRoute[];
 
 export const API_ROUTES: readonly ApiRoute[] = DECLARED;

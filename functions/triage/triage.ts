@@ -39,10 +39,12 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   // Recon writes the exception before it queues the request; absent means not visible yet.
   if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
 
+  // A triage the rules gave because the day's budget was spent is not final: asked again, a model may answer.
   if (
     exception.triage &&
     exception.triage.content_hash === exception.content_hash &&
-    exception.triage.prompt_version === PROMPT_VERSION
+    exception.triage.prompt_version === PROMPT_VERSION &&
+    exception.triage.degraded_reason !== 'budget'
   ) {
     await index(exception, deps);
     return { outcome: 'ALREADY_TRIAGED' };

@@ -263,7 +263,13 @@ describe('POST /uploads', () => {
 });
 
 describe('query API configuration', () => {
-  const base = { TALLY_BUCKET: 'b', TALLY_EXCEPTIONS_TABLE: 'e', TALLY_RUNS_TABLE: 'r', TALLY_FILES_TABLE: 'f' };
+  const base = {
+    TALLY_BUCKET: 'b',
+    TALLY_EXCEPTIONS_TABLE: 'e',
+    TALLY_RUNS_TABLE: 'r',
+    TALLY_FILES_TABLE: 'f',
+    TALLY_USAGE_TABLE: 'u',
+  };
 
   it('has local defaults for the pagination secret and identity, and allows no other origin locally', () => {
     const config = queryApiConfig(base);
@@ -298,6 +304,8 @@ describe('query API configuration', () => {
   });
 
   it('names every missing variable in one error', () => {
-    expect(() => queryApiConfig({})).toThrow(/TALLY_BUCKET.*TALLY_EXCEPTIONS_TABLE.*TALLY_RUNS_TABLE/);
+    expect(() => queryApiConfig({})).toThrow(
+      /TALLY_BUCKET.*TALLY_EXCEPTIONS_TABLE.*TALLY_RUNS_TABLE.*TALLY_FILES_TABLE.*TALLY_USAGE_TABLE/,
+    );
   });
 });
