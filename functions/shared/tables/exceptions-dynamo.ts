@@ -26,9 +26,7 @@ import type {
 import {
   exceptionIndexKeys,
   indexKeyChanges,
-  shardedValue,
   shardedValues,
-  exceptionShard,
   type ExceptionIndexName,
 } from './exceptions-index-keys.ts';
 import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
