@@ -7,6 +7,7 @@ import { reconCommand } from './recon.ts';
 import { searchCommand } from './search.ts';
 import { uploadCommand } from './upload.ts';
 import { dlqCommand } from './dlq.ts';
+import { usageCommand } from './usage-cost.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
@@ -19,6 +20,7 @@ Commands:
   exceptions  list, read, acknowledge and resolve exceptions (via the API)
   search      semantic search over triaged exceptions (via the API)
   dlq         list, peek at and redrive the dead-letter queues (on-call)
+  usage       what triage's model calls cost per day against the budget, or one run's (via the API)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -32,6 +34,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   exceptions: exceptionsCommand,
   search: searchCommand,
   dlq: dlqCommand,
+  usage: usageCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

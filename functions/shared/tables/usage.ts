@@ -20,6 +20,11 @@ export interface UsageDay extends UsageCounts {
 
 export const NO_USAGE: UsageCounts = Object.freeze({ micro_usd: 0, input_tokens: 0, output_tokens: 0, calls: 0 });
 
+/** Micro-dollars as dollars for display: `$0.000123`. */
+export function formatUsd(microUsd: number): string {
+  return `$${(microUsd / 1e6).toFixed(6)}`;
+}
+
 /** The UTC day of an instant, the usage table's key. */
 export function usageDay(epochMs: number): string {
   return new Date(epochMs).toISOString().slice(0, 10);
