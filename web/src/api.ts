@@ -17,6 +17,7 @@ import type {
   QueuesReport,
   SearchResponse,
   UploadTicket,
+  UsageReport,
 } from '../../functions/shared/api-types.ts';
 import type { HistoryEntry, PolicyCitation, Row, SearchItem } from '../../functions/shared/types.ts';
 
@@ -120,6 +121,7 @@ export function putWithProgress(
 
 export { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../../functions/shared/types.ts';
 export { FILE_STATUSES, fileErrorText } from '../../functions/shared/tables/files.ts';
+export { formatUsd } from '../../functions/shared/tables/usage.ts';
 export type { Side } from '../../functions/shared/types.ts';
 export type {
   ExceptionCounts,
@@ -131,6 +133,7 @@ export type {
   Row,
   SearchResponse,
   UploadTicket,
+  UsageReport,
 };
 export type FileItem = ApiFile;
 export type ExceptionItem = ApiException;

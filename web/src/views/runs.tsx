@@ -4,6 +4,7 @@ import { api, fetchReport, fileErrorText, reportUrl, SIDES, type Page, type Run 
 import { tookText } from '../run-timing.ts';
 import { storingText } from '../run-progress.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
+import { RunCost, UsagePanel } from './usage.tsx';
 
 /**
  * Says when the run shown is behind the latest upload of a side: a rejected upload (the run still
@@ -257,6 +258,7 @@ export function RunsView({ query }: { query: URLSearchParams }) {
   return (
     <section aria-labelledby="runs-title">
       <h1 id="runs-title">Runs</h1>
+      <UsagePanel />
       <ErrorMessage error={error} />
       {!runs && !error && <Loading what="runs" />}
       {runs && runs.length === 0 && <p class="muted">No runs yet: upload a source and a target file.</p>}
@@ -282,6 +284,7 @@ export function RunsView({ query }: { query: URLSearchParams }) {
               </p>
               <StaleUploads run={r} />
               <RunSummary run={r} />
+              <RunCost run={r} />
             </li>
           ))}
         </ol>
