@@ -11,7 +11,7 @@
 import type { BusinessMetrics } from '../shared/metrics.ts';
 import type { RunCostStore } from '../shared/tables/runs.ts';
 import { usageDay, type UsageCounts, type UsageStore } from '../shared/tables/usage.ts';
-import type { ExceptionType, Severity } from '../shared/types.ts';
+import { severityFloor, type ExceptionType, type Severity, type Triage } from '../shared/types.ts';
 import { runChain, type ChainDeps, type ChainResult } from './chain.ts';
 import { priceCall, type CallCost, type PriceTable } from './cost.ts';
 import type { ProviderInput, TriageProvider } from './providers/types.ts';
@@ -92,4 +92,22 @@ export async function triageCall(
   await Promise.all([deps.runCosts.addCost(ctx.runId, counts), deps.usage.add(day, counts)]);
   deps.metrics?.count('triageCost', cost.micro_usd);
   return { ...result, route: route.name, cost };
+}
+
+/**
+ * What a stored triage records of its call, for an exception or a pattern alike: the severity
+ * floored at the policy's (the model may raise it, never lower it), what the model said, the
+ * route, what the call cost, and why it is degraded when models did not fail.
+ */
+export function callRecord(
+  result: TriageCallResult,
+  policySeverity: Severity,
+): Pick<Triage, 'severity' | 'model_severity' | 'route' | 'cost_micro_usd' | 'degraded_reason'> {
+  const byModel = result.provider.kind === 'model';
+  return {
+    severity: severityFloor(policySeverity, result.answer.severity),
+    ...(byModel ? { model_severity: result.answer.severity, cost_micro_usd: result.cost.micro_usd } : {}),
+    route: result.route,
+    ...(result.degradedReason ? { degraded_reason: result.degradedReason } : {}),
+  };
 }

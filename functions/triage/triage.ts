@@ -10,8 +10,8 @@ import { exceptionDocument, exceptionEmbeddingText } from '../shared/search/exce
 import { IndexBatcher } from '../shared/search/index-batcher.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { TriageStore } from '../shared/tables/exceptions.ts';
-import { severityFloor, type ExceptionRecord, type Triage } from '../shared/types.ts';
-import { triageCall, type TriageCallDeps } from './call.ts';
+import type { ExceptionRecord, Triage } from '../shared/types.ts';
+import { callRecord, triageCall, type TriageCallDeps } from './call.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
 import { retrievePassages } from './retrieval.ts';
 
@@ -61,12 +61,9 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     },
     deps,
   );
-  const byModel = result.provider.kind === 'model';
   const triage: Triage = {
-    // The model may raise the policy's severity, never lower it.
-    severity: severityFloor(exception.policy_severity, result.answer.severity),
-    ...(byModel ? { model_severity: result.answer.severity, cost_micro_usd: result.cost.micro_usd } : {}),
-    route: result.route,
+    // The severity floored at the policy's, the model's own, the route, the cost.
+    ...callRecord(result, exception.policy_severity),
     summary: result.answer.summary,
     recommended_actions: result.answer.recommended_actions,
     root_cause_hypotheses: result.answer.root_cause_hypotheses,
@@ -77,7 +74,6 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     triaged_at: new Date(deps.now()).toISOString(),
     // Without passages (the policy index missing or empty) an answer cannot be grounded.
     degraded: result.degraded || passages.length === 0,
-    ...(result.degradedReason ? { degraded_reason: result.degradedReason } : {}),
     prompt_version: PROMPT_VERSION,
     policy_version: passagesVersion(passages),
     content_hash: exception.content_hash,
