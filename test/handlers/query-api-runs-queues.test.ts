@@ -299,7 +299,13 @@ describe('GET /queues', () => {
 });
 
 describe('query-api configuration of the monitored queues', () => {
-  const base = { [ENV.bucket]: 'b', [ENV.exceptionsTable]: 'e', [ENV.runsTable]: 'r', [ENV.filesTable]: 'f' };
+  const base = {
+    [ENV.bucket]: 'b',
+    [ENV.exceptionsTable]: 'e',
+    [ENV.runsTable]: 'r',
+    [ENV.filesTable]: 'f',
+    [ENV.usageTable]: 'u',
+  };
 
   it('reads the queue map and the metric source', () => {
     const config = queryApiConfig({

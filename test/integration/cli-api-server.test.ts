@@ -72,6 +72,7 @@ describe('local API server', () => {
         TALLY_EXCEPTIONS_TABLE: 'e',
         TALLY_RUNS_TABLE: 'r',
         TALLY_FILES_TABLE: 'f',
+        TALLY_USAGE_TABLE: 'u',
       }).corsOrigins,
       paginationSecret: 's',
       localIdentity: 'me',
