@@ -45,12 +45,6 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
       throw new ConfigError(`openai:${spec.model} is configured but ${ENV.openaiBaseUrl} is not set`);
     return new RulesProvider(policy);
   });
-  const usage = new DynamoUsageStore(aws.dynamo, config[ENV.usageTable]);
-  const consumer = consumerDeps(
-    aws,
-    { failuresTable: config[ENV.failuresTable], deadLetterQueueUrl: config[ENV.deadLetterQueueUrl] },
-    { service: 'triage', queue: consumedQueue('triage') },
-  );
   return {
     store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
     embedder: createEmbedder(),
@@ -59,7 +53,7 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
     routes,
     prices: config.prices,
     dailyBudgetMicroUsd: config[ENV.triageDailyBudgetUsd],
-    usage,
+    usage: new DynamoUsageStore(aws.dynamo, config[ENV.usageTable]),
     runCosts: new DynamoRunCosts(aws.dynamo, config[ENV.runsTable]),
     breaker: new DynamoCircuitBreaker(aws.dynamo, config[ENV.circuitBreakerTable], {
       threshold: config[ENV.breakerThreshold],
@@ -68,7 +62,11 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
     now: Date.now,
     sleep,
     maxThrottleRetries: 3,
-    ...consumer,
+    ...consumerDeps(
+      aws,
+      { failuresTable: config[ENV.failuresTable], deadLetterQueueUrl: config[ENV.deadLetterQueueUrl] },
+      { service: 'triage', queue: consumedQueue('triage') },
+    ),
   };
 }
 
