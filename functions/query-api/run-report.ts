@@ -48,6 +48,7 @@ export async function runReport(runId: string, format: ReportFormat, deps: { sto
       policyHash: run.policy_hash ?? '-',
       summary: run.summary,
       exceptions,
+      ...(run.cost ? { triageCost: run.cost } : {}),
     },
     format,
   );
