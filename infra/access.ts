@@ -114,7 +114,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
   },
   // Dispatches a completed run (lists its exceptions by run, records its triage state and plan,
-  // queues singletons, patterns and member pages on its own queue), then triages them.
+  // queues singletons, patterns and member pages on its own queue), then triages them; adds each
+  // model call's cost to its run and to the day's usage, which it reads against the daily budget.
   triage: {
     tables: {
       exceptions: ['GetItem', 'UpdateItem', 'Query'],
@@ -122,6 +123,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       // Dispatch lists the run's saved patterns; pattern triage reads one and saves its triage.
       patterns: ['GetItem', 'Query', 'UpdateItem'],
       circuit_breaker: ['GetItem', 'UpdateItem'],
+      usage: ['GetItem', 'UpdateItem'],
     },
     sendsTo: ['triage'],
     models: ['triage', 'fallback', 'embedding'],
@@ -141,6 +143,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       files: ['Query'],
       // GET /runs/{id}/patterns lists a run's patterns; a pattern action reads its one.
       patterns: ['Query', 'GetItem'],
+      // GET /usage: the days asked for, one BatchGetItem.
+      usage: ['BatchGetItem'],
     },
     // A released run's dispatch.
     sendsTo: ['triage'],
@@ -267,6 +271,7 @@ export const TABLE_ENV: Readonly<Record<TableName, string>> = {
   idempotency: ENV.idempotencyTable,
   circuit_breaker: ENV.circuitBreakerTable,
   failures: ENV.failuresTable,
+  usage: ENV.usageTable,
 };
 
 export const QUEUE_URL_ENV: Readonly<Partial<Record<QueueName, string>>> = {
@@ -336,6 +341,11 @@ export interface Deployment {
   readonly visibilityTimeoutSeconds?: number;
   /** Recon's memory budget (bytes of rows held before it partitions to disk); unset: the engine's default. */
   readonly reconMemoryBudgetBytes?: number;
+  /**
+   * Triage's routing rules and price table (JSON, as TALLY_TRIAGE_ROUTES and TALLY_TRIAGE_PRICES
+   * take them) and the daily budget in USD (triage enforces it, the query API reports against it).
+   */
+  readonly triage?: { readonly routes?: string; readonly prices?: string; readonly dailyBudgetUsd?: number };
 }
 
 /**
@@ -383,6 +393,13 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
             'rules',
           ].join(',');
   }
+  if (models.has('triage')) {
+    if (d.triage?.routes) env[ENV.triageRoutes] = d.triage.routes;
+    if (d.triage?.prices) env[ENV.triagePrices] = d.triage.prices;
+  }
+  // Whoever reads the usage table reads it against the budget.
+  if (tableActionsOf(name).usage && d.triage?.dailyBudgetUsd !== undefined)
+    env[ENV.triageDailyBudgetUsd] = String(d.triage.dailyBudgetUsd);
   if (models.has('embedding')) {
     if (d.models === 'offline') env[ENV.embedder] = 'hashing';
     else {
@@ -434,6 +451,8 @@ export interface Resources {
   /** The SQL engine's Athena workgroup. */
   readonly athenaWorkgroupArn: string;
   readonly models: Readonly<Record<ModelRole, string>>;
+  /** Bedrock models the triage routes name beyond the triage and fallback models (functions/triage/routing.ts). */
+  readonly routeModels?: readonly string[];
   readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
 }
 
@@ -550,7 +569,12 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
 
   if (access.athena) statements.push(...athenaStatements(r));
 
-  const modelIds = [...new Set((access.models ?? []).map((role) => r.models[role]))];
+  const modelIds = [
+    ...new Set([
+      ...(access.models ?? []).map((role) => r.models[role]),
+      ...(access.models?.includes('triage') ? (r.routeModels ?? []) : []),
+    ]),
+  ];
   if (modelIds.length > 0) {
     statements.push({
       sid: 'InvokeConfiguredModels',

@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_PREFIX, FUNCTION_NAMES, FUNCTIONS, type FunctionName } from '../functions/shared/resources.ts';
+import { priceTableSchema } from '../functions/triage/cost.ts';
+import { parseProviderChain, parseRouteTable, type RouteTable } from '../functions/triage/routing.ts';
 
 const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('./tally.config.json', import.meta.url));
 
@@ -82,6 +84,25 @@ export const infraConfigSchema = z
         fallback: 'anthropic.claude-3-haiku-20240307-v1:0',
         embedding: 'amazon.titan-embed-text-v2:0',
       }),
+    /** Triage's spending and routing (functions/triage/: cost.ts, routing.ts, call.ts). */
+    triage: z
+      .object({
+        /**
+         * USD a UTC day's triage model calls may cost; past it triage answers with the rules
+         * (degraded, reason "budget") and the budget alarm fires. Micro-dollar precision at most.
+         */
+        dailyBudgetUsd: z
+          .number()
+          .positive()
+          .refine((v) => /^\d+(\.\d{1,6})?$/.test(String(v)), 'at most 6 decimal places')
+          .default(50),
+        /** TALLY_TRIAGE_ROUTES rules: {name, match: {dataset?, exception_type?, policy_severity?}, providers}. */
+        routes: z.array(z.unknown()).optional(),
+        /** USD per million tokens by model id, over the defaults of functions/triage/cost.ts. */
+        prices: priceTableSchema.optional(),
+      })
+      .strict()
+      .default({ dailyBudgetUsd: 50 }),
     functions: z
       .partialRecord(z.enum(FUNCTION_NAMES as [FunctionName, ...FunctionName[]]), functionSettings)
       .default({}),
@@ -139,6 +160,14 @@ export const infraConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    // The routes are checked as the function checks them at its cold start, before anything deploys.
+    try {
+      triageRoutesFor(c);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['triage', 'routes'], message: (error as Error).message });
+    }
+  })
+  .superRefine((c, ctx) => {
     if (!c.web.enabled) return;
     if (!c.web.domainName)
       ctx.addIssue({
@@ -162,6 +191,22 @@ export const infraConfigSchema = z
   });
 
 export type InfraConfig = z.infer<typeof infraConfigSchema>;
+
+/**
+ * The triage routing table the deployed function will build: the configured routes over the
+ * default chain the stacks give it (the triage model, the fallback model, rules). Bedrock only:
+ * no OpenAI endpoint is configured on AWS.
+ */
+export function triageRoutesFor(config: Pick<InfraConfig, 'models' | 'triage'>): RouteTable {
+  const defaultChain = parseProviderChain(
+    `bedrock:${config.models.triage},bedrock:${config.models.fallback},rules`,
+  ).providers;
+  return parseRouteTable(
+    config.triage.routes === undefined ? undefined : JSON.stringify(config.triage.routes),
+    defaultChain,
+    { openaiConfigured: false },
+  );
+}
 
 export class InfraConfigError extends Error {
   constructor(message: string) {

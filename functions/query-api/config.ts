@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, flag, loadConfig, required } from '../shared/config.ts';
 import { ENV } from '../shared/resources.ts';
+import { dailyBudgetMicroUsd } from '../triage/config.ts';
 
 /** Local-only defaults: on Lambda these must be set explicitly (see queryApiConfig). */
 const LOCAL_PAGINATION_SECRET = 'tally-local-pagination-secret';
@@ -49,6 +50,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.filesTable]: required,
       [ENV.patternsTable]: required,
       [ENV.triageQueueUrl]: required,
+      [ENV.usageTable]: required,
       [ENV.s3ForcePathStyle]: flag,
       [ENV.paginationSecret]: onLambda
         ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
@@ -76,6 +78,9 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     filesTable: config[ENV.filesTable],
     patternsTable: config[ENV.patternsTable],
     triageQueueUrl: config[ENV.triageQueueUrl],
+    usageTable: config[ENV.usageTable],
+    // GET /usage reports against the budget triage enforces (the same variable, the same parse).
+    dailyBudgetMicroUsd: dailyBudgetMicroUsd(env),
     s3ForcePathStyle: config[ENV.s3ForcePathStyle],
     paginationSecret: config[ENV.paginationSecret],
     corsOrigins,

@@ -10,6 +10,7 @@ import { queryApiConfig } from './config.ts';
 import { DynamoQueryStore } from './dynamo-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
+import { DynamoUsageStore } from '../shared/tables/usage-dynamo.ts';
 import { correlationId, errorResponses, type HttpEvent, type HttpResult } from './http.ts';
 import { router } from './routes.ts';
 import { S3UploadSigner } from './s3.ts';
@@ -48,6 +49,10 @@ export function defaultDeps(): QueryApiDeps {
       config.monitoredQueues,
       config.queueMetrics === 'cloudwatch' ? { cloudwatch: new CloudWatchClient({}) } : {},
     ),
+    usage: {
+      queries: new DynamoUsageStore(aws.dynamo, config.usageTable),
+      dailyBudgetMicroUsd: config.dailyBudgetMicroUsd,
+    },
     paginationSecret: config.paginationSecret,
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,

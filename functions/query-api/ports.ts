@@ -9,6 +9,7 @@ import type { FileQueries } from '../shared/tables/files.ts';
 import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
 import type { RunTriageDeps } from './run-triage.ts';
+import type { UsageQueries } from '../shared/tables/usage.ts';
 
 /** The exceptions, runs, files and patterns tables as the query API reads and patches them (ports in shared/tables/). */
 export type QueryStore = ExceptionQueries & RunQueries & FileQueries & PatternQueries;
@@ -54,6 +55,11 @@ export interface QueryApiDeps {
   readonly embedder: Embedder;
   readonly exceptionsIndex: VectorIndex;
   readonly queues: QueueMonitor;
+  /**
+   * The per-day cost of triage's model calls and the daily budget (micro-dollars, undefined: none)
+   * for GET /usage. Absent only in tests that do not exercise it.
+   */
+  readonly usage?: { readonly queries: UsageQueries; readonly dailyBudgetMicroUsd: number | undefined };
   readonly paginationSecret: string;
   /** Allowed CORS origins; `*` allows any. */
   readonly corsOrigins: readonly string[];

@@ -71,6 +71,8 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   chunks_stored: true,
   // Its break patterns in numbers: patterns, their members, singletons.
   patterns: true,
+  // What the run's triage model calls cost so far.
+  cost: true,
   // The store consumer's bookkeeping; the counts reach `summary` when the run completes.
   stored_chunks: false,
   stored_new: false,

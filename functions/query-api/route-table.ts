@@ -31,6 +31,7 @@ const DECLARED = [
   { method: 'POST', path: '/runs/{run_id}/triage' },
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
+  { method: 'GET', path: '/usage' },
 ] as const satisfies readonly ApiRoute[];
 
 export const API_ROUTES: readonly ApiRoute[] = DECLARED;

@@ -24,6 +24,7 @@ import {
   reportQuerySchema,
   runTriageBodySchema,
   uploadBodySchema,
+  usageQuerySchema,
 } from './schemas.ts';
 import { changeRunTriage } from './run-triage.ts';
 import { listRuns } from './runs.ts';
@@ -32,6 +33,7 @@ import { createPolicyUpload, createUpload } from './uploads.ts';
 import { REPORT_CONTENT_TYPES, runReport } from './run-report.ts';
 import { getException, patchException } from './workflow.ts';
 import { applyPatternAction, listPatterns } from './patterns.ts';
+import { usageReport } from './usage.ts';
 import type { QueryApiDeps } from './ports.ts';
 
 export interface RouteContext {
@@ -125,6 +127,12 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     json(200, await listFiles(parseInput(filesQuerySchema, queryParameters(event), 'query'), deps)),
   // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
   'GET /queues': async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
+  // What triage's model calls cost per day, against the daily budget.
+  'GET /usage': async ({ event, deps }) => {
+    if (!deps.usage) throw new Error('internal: the query API was built without the usage table');
+    const query = parseInput(usageQuerySchema, queryParameters(event), 'query');
+    return json(200, await usageReport(query, { usage: deps.usage, now: deps.now }));
+  },
   // The run report people read (functions/recon/report.ts): HTML by default, or Markdown.
   'GET /runs/{run_id}/report': async ({ event, params, deps }) => {
     const runId = params.run_id as string;

@@ -54,6 +54,7 @@ export async function runReport(runId: string, format: ReportFormat, deps: { sto
         ...(run.triage?.by ? { by: run.triage.by } : {}),
         ...(run.triage_plan ? { plan: run.triage_plan } : {}),
       },
+      ...(run.cost ? { triageCost: run.cost } : {}),
     },
     format,
   );

@@ -30,6 +30,8 @@ export const SEARCH_K = { min: 1, max: 50, default: 10 } as const;
 export const RUNS_LIMIT = { min: 1, max: 100, default: 20 } as const;
 export const RUN_STATUSES = ['REQUESTED', 'RUNNING', 'STORING', 'COMPLETED', 'FAILED', 'SUPERSEDED'] as const;
 export const FILES_LIMIT = { min: 1, max: 100, default: 25 } as const;
+/** GET /usage: UTC days, today included (one BatchGetItem reads up to 100 keys). */
+export const USAGE_DAYS = { min: 1, max: 90, default: 7 } as const;
 const MAX_QUERY_TEXT = 1000;
 
 /** A value as a message names it: its JSON type, and the value itself when short. */
@@ -169,6 +171,10 @@ export const runsQuerySchema = strictObject(
   path: ['business_date'],
 });
 export type RunsQuery = z.infer<typeof runsQuerySchema>;
+
+/** GET /usage. */
+export const usageQuerySchema = strictObject({ days: intParam(USAGE_DAYS) }, 'query parameter');
+export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
 /** GET /files. A date alone is allowed: one day's files across datasets is a small partition. */
 export const filesQuerySchema = strictObject(

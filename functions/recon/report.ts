@@ -6,6 +6,7 @@
  * from a stored run and its exceptions.
  */
 import { EXCEPTION_TYPES, type Diff, type ExceptionType, type Row, type RunSummary } from '../shared/types.ts';
+import { formatUsd, type UsageCounts } from '../shared/tables/usage.ts';
 
 /** An exception as the report shows it (the API's record has these fields, and more). */
 export interface ReportException {
@@ -41,6 +42,8 @@ export interface ReportInput {
     readonly by?: string;
     readonly plan?: { readonly patterns: number; readonly singletons: number; readonly members: number };
   };
+  /** What the run's triage model calls have cost so far (a stored run; the offline CLI has none). */
+  readonly triageCost?: UsageCounts;
 }
 
 export type ReportFormat = 'md' | 'html';
@@ -84,6 +87,9 @@ function model(input: ReportInput): Section[] {
       ...(s.thresholds_crossed && s.thresholds_crossed.length > 0
         ? []
         : [s.outcome === 'PASS' ? 'No threshold crossed.' : '']),
+      input.triageCost
+        ? `Triage cost so far: ${formatUsd(input.triageCost.micro_usd)} for ${input.triageCost.calls} model calls (${input.triageCost.input_tokens} input, ${input.triageCost.output_tokens} output tokens).`
+        : '',
     ].filter((p) => p !== ''),
     ...(s.thresholds_crossed && s.thresholds_crossed.length > 0
       ? {

@@ -6,6 +6,7 @@ import type { PatternAction } from './exception-lifecycle.ts';
 import type { FileRecord } from './tables/files.ts';
 import type { PatternRecord } from './tables/patterns.ts';
 import type { RunRecord } from './tables/runs.ts';
+import type { UsageCounts, UsageDay } from './tables/usage.ts';
 import type { ExceptionRecord, SearchItem } from './types.ts';
 
 /** One page of a listing (GET /exceptions, GET /runs, GET /files), newest first. */
@@ -128,4 +129,19 @@ export interface PatternActionResponse {
   readonly results: PatternMemberResult[];
   readonly counts: Readonly<Record<PatternMemberResult['outcome'], number>>;
   readonly complete: boolean;
+}
+
+/** One UTC day of GET /usage: what triage's model calls cost (micro-dollars) against the daily budget. */
+export interface UsageReportDay extends UsageDay {
+  /** The daily budget in micro-dollars; null when none is configured. */
+  readonly budget_micro_usd: number | null;
+  /** What is left of it (never below zero); null without a budget. */
+  readonly remaining_micro_usd: number | null;
+}
+
+/** GET /usage?days=N: the last N UTC days, today first, and their total. */
+export interface UsageReport {
+  readonly days: UsageReportDay[];
+  readonly total: UsageCounts;
+  readonly budget_micro_usd: number | null;
 }

@@ -140,6 +140,14 @@ export const TABLES = {
     indexes: {},
     ttlAttribute: 'expires_at',
   },
+  /**
+   * What triage's model calls cost, one item per UTC day (`YYYY-MM-DD`), summed with ADD: the
+   * daily budget is checked against it and GET /usage lists it. A few items a year; no TTL.
+   */
+  usage: {
+    partitionKey: S('day'),
+    indexes: {},
+  },
 } as const satisfies Record<string, TableDef>;
 export type TableName = keyof typeof TABLES;
 
@@ -240,6 +248,14 @@ export const ENV = {
   openaiBaseUrl: 'TALLY_OPENAI_BASE_URL',
   openaiApiKey: 'TALLY_OPENAI_API_KEY',
   circuitBreakerTable: 'TALLY_CIRCUIT_BREAKER_TABLE',
+  /** Per-day cost of triage's model calls (triage adds, the query API reads). */
+  usageTable: 'TALLY_USAGE_TABLE',
+  /** JSON routing rules: dataset / exception_type / policy_severity -> a provider chain (functions/triage/routing.ts). */
+  triageRoutes: 'TALLY_TRIAGE_ROUTES',
+  /** JSON prices per model id, USD per million tokens, over the defaults (functions/triage/cost.ts). */
+  triagePrices: 'TALLY_TRIAGE_PRICES',
+  /** USD a UTC day's model calls may cost; past it triage answers with rules (unset: no budget). */
+  triageDailyBudgetUsd: 'TALLY_TRIAGE_DAILY_BUDGET_USD',
   /** Consecutive failures that open a provider's circuit breaker (triage; default 3). */
   breakerThreshold: 'TALLY_BREAKER_THRESHOLD',
   /** How long an open breaker skips its provider (triage; default 60). */
@@ -388,6 +404,10 @@ export const METRICS = {
   triages: { name: 'Triages' },
   /** Triages that fell back to rules after a model failed (triage). */
   triageDegraded: { name: 'TriageDegraded' },
+  /** Triages answered by rules because the day's model budget was spent (triage; the budget alarm watches it). */
+  triageBudgetExceeded: { name: 'TriageBudgetExceeded' },
+  /** What triage's model calls cost, in micro-dollars (triage). */
+  triageCost: { name: 'TriageCostMicroUsd' },
   /** Records a consumer failed and left to SQS to retry (every queue consumer). */
   failedRecords: { name: 'FailedRecords' },
   /** Records a consumer moved to its DLQ at once as permanently bad (every queue consumer). */

@@ -18,6 +18,14 @@ export type ExceptionType = (typeof EXCEPTION_TYPES)[number];
 export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
+/**
+ * The severity floor: a triage may raise the policy's severity, never lower it. The stored
+ * `severity` (and the by_severity index) is the higher of the two.
+ */
+export function severityFloor(policySeverity: Severity, modelSeverity: Severity): Severity {
+  return SEVERITIES.indexOf(modelSeverity) > SEVERITIES.indexOf(policySeverity) ? modelSeverity : policySeverity;
+}
+
 export const SIDES = ['source', 'target'] as const;
 export type Side = (typeof SIDES)[number];
 
@@ -64,7 +72,7 @@ export interface ExceptionRecord {
   updated_at: string;
   version: number;
   history: HistoryEntry[];
-  /** Set by triage; also copied to the top-level `severity` attribute for filtering. */
+  /** Set by triage; its severity (never below policy_severity) is copied to the top-level `severity` for filtering. */
   triage?: Triage;
   severity?: Severity;
   assignee?: string;
@@ -92,7 +100,10 @@ export interface Triage {
   readonly provider: string;
   readonly model: string;
   readonly triaged_at: string;
-  /** True when the answer came from the rules provider because the model providers failed. */
+  /**
+   * True when the answer came from the rules provider because the model providers failed, or
+   * because the day's budget was spent (`degraded_reason`), or without policy passages.
+   */
   readonly degraded: boolean;
   readonly prompt_version: string;
   readonly policy_version: string;
@@ -106,6 +117,14 @@ export interface Triage {
   pattern_id?: string;
   /** True on a member that took its pattern's triage instead of a model call of its own. */
   inherited?: boolean;
+  /** The routing rule that chose the provider chain, or "default" (functions/triage/routing.ts). */
+  readonly route?: string;
+  /** What the answering model call cost, in micro-dollars (absent for a rules answer). */
+  readonly cost_micro_usd?: number;
+  /** What the model said; `severity` is the higher of it and the policy's (the floor). */
+  readonly model_severity?: Severity;
+  /** Why the answer is degraded when models did not fail: "budget", the day's budget was spent. */
+  readonly degraded_reason?: 'budget';
 }
 
 export interface RunSummary {

@@ -1,39 +1,51 @@
 import { z } from 'zod';
-import { loadConfig, required } from '../shared/config.ts';
+import { ConfigError, loadConfig, required } from '../shared/config.ts';
 import { ENV } from '../shared/resources.ts';
+import { parsePriceTable } from './cost.ts';
+import { parseProviderChain, parseRouteTable } from './routing.ts';
 
 /** Provider chain syntax: comma-separated `bedrock:<model id>`, `openai:<model>`, `rules`. */
 const providerChain = z
   .string()
   .default('rules')
   .transform((s, ctx) => {
-    const entries = s
-      .split(',')
-      .map((e) => e.trim())
-      .filter(Boolean);
-    const parsed = entries.map((entry) => {
-      const [kind, ...rest] = entry.split(':');
-      const model = rest.join(':');
-      if (kind === 'rules' && model === '') return { kind: 'rules' as const, model: '' };
-      if ((kind === 'bedrock' || kind === 'openai') && model !== '') return { kind, model };
-      ctx.addIssue({
-        code: 'custom',
-        message: `"${entry}" is not a provider; expected bedrock:<model id>, openai:<model> or rules`,
-      });
-      return undefined;
-    });
-    return parsed.filter((p) => p !== undefined);
+    const { providers, problems } = parseProviderChain(s);
+    for (const message of problems) ctx.addIssue({ code: 'custom', message });
+    return providers;
   });
 
+/** Dollars (a decimal string) to micro-dollars: the unit every cost is summed in (cost.ts). */
+const budgetUsd = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined || text.trim() === '') return undefined;
+    if (!/^\d+(\.\d{1,6})?$/.test(text.trim())) {
+      ctx.addIssue({ code: 'custom', message: 'must be an amount of US dollars, e.g. 25 or 12.50' });
+      return z.NEVER;
+    }
+    const [whole, fraction = ''] = text.trim().split('.');
+    return Number(whole) * 1_000_000 + Number(fraction.padEnd(6, '0'));
+  });
+
+/** The daily budget in micro-dollars, or undefined (no budget): triage enforces it, the query API reports it. */
+export function dailyBudgetMicroUsd(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  return loadConfig({ [ENV.triageDailyBudgetUsd]: budgetUsd }, env)[ENV.triageDailyBudgetUsd];
+}
+
 export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
-  return loadConfig(
+  const config = loadConfig(
     {
       [ENV.exceptionsTable]: required,
       [ENV.runsTable]: required,
       [ENV.patternsTable]: required,
       [ENV.triageQueueUrl]: required,
       [ENV.circuitBreakerTable]: required,
+      [ENV.usageTable]: required,
       [ENV.triageProviders]: providerChain,
+      [ENV.triageRoutes]: z.string().optional(),
+      [ENV.triagePrices]: z.string().optional(),
+      [ENV.triageDailyBudgetUsd]: budgetUsd,
       [ENV.openaiBaseUrl]: z.string().url().optional(),
       [ENV.openaiApiKey]: z.string().optional(),
       [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),
@@ -44,4 +56,21 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     env,
   );
+  const openaiConfigured = Boolean(config[ENV.openaiBaseUrl]);
+  const defaultOpenai = config[ENV.triageProviders].find((p) => p.kind === 'openai');
+  if (defaultOpenai && !openaiConfigured)
+    throw new ConfigError(
+      `${ENV.triageProviders} names openai:${defaultOpenai.model} but ${ENV.openaiBaseUrl} is not set`,
+    );
+  let prices;
+  try {
+    prices = parsePriceTable(config[ENV.triagePrices]);
+  } catch (error) {
+    throw new ConfigError(`${ENV.triagePrices}: ${(error as Error).message}`);
+  }
+  return Object.freeze({
+    ...config,
+    routes: parseRouteTable(config[ENV.triageRoutes], config[ENV.triageProviders], { openaiConfigured }),
+    prices,
+  });
 }

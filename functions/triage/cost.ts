@@ -74,7 +74,5 @@ export function priceCall(
   return { micro_usd: micro <= 0 ? 0 : Math.ceil(micro - 1e-9), priced: true };
 }
 
-/** Micro-dollars as dollars for display: `$0.000123`. */
-export function formatUsd(microUsd: number): string {
-  return `$${(microUsd / 1e6).toFixed(6)}`;
-}
+// Display lives with the usage shapes, where the dashboard can import it without zod.
+export { formatUsd } from '../shared/tables/usage.ts';

@@ -14,7 +14,7 @@ import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { DynamoRunExceptionListing } from '../shared/tables/run-exceptions-dynamo.ts';
 import { DynamoPatternStore } from '../shared/tables/patterns-dynamo.ts';
 import { dispatchRun, type DispatchDeps } from './dispatch.ts';
-import { triagePattern, triagePatternMembers, type PatternTriageDeps } from './pattern-triage.ts';
+import { triagePattern, triagePatternMembers, type PatternOutcome, type PatternTriageDeps } from './pattern-triage.ts';
 import { loadReconPolicyFile } from '../shared/recon-policy-file.ts';
 import { ENV } from '../shared/resources.ts';
 import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
@@ -22,7 +22,10 @@ import { sleep } from '../shared/retry.ts';
 import { consumedQueue, createSqsHandler, consumerDeps, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { DynamoCircuitBreaker } from '../shared/tables/circuit-breaker-dynamo.ts';
 import { DynamoTriageStore } from '../shared/tables/exceptions-dynamo.ts';
+import { DynamoRunCosts } from '../shared/tables/runs-dynamo.ts';
+import { DynamoUsageStore } from '../shared/tables/usage-dynamo.ts';
 import { triageConfig } from './config.ts';
+import { buildRouteTable } from './routing.ts';
 import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
 import { RulesProvider } from './providers/rules.ts';
@@ -39,22 +42,20 @@ export function defaultDeps(): TriageHandlerDeps {
   // One attempt per SDK call: the chain owns retries, backoff and the circuit breaker.
   const bedrock = new BedrockRuntimeClient({ maxAttempts: 1 });
   const policy = loadReconPolicyFile(config[ENV.reconPolicyPath]);
-  const providers: TriageProvider[] = config[ENV.triageProviders].map((p) => {
-    if (p.kind === 'bedrock') return new BedrockConverseProvider(bedrock, p.model);
-    if (p.kind === 'openai') {
-      const baseUrl = config[ENV.openaiBaseUrl];
-      if (!baseUrl)
-        throw new ConfigError(`${ENV.triageProviders} names openai:${p.model} but ${ENV.openaiBaseUrl} is not set`);
+  const openaiBaseUrl = config[ENV.openaiBaseUrl];
+  // One instance per distinct provider, shared by the routes that name it, built once per container.
+  const routes = buildRouteTable(config.routes, (spec): TriageProvider => {
+    if (spec.kind === 'bedrock') return new BedrockConverseProvider(bedrock, spec.model);
+    if (spec.kind === 'openai' && openaiBaseUrl)
       return new OpenAICompatibleProvider({
-        baseUrl,
-        model: p.model,
+        baseUrl: openaiBaseUrl,
+        model: spec.model,
         ...(config[ENV.openaiApiKey] ? { apiKey: config[ENV.openaiApiKey] } : {}),
       });
-    }
+    if (spec.kind === 'openai')
+      throw new ConfigError(`openai:${spec.model} is configured but ${ENV.openaiBaseUrl} is not set`);
     return new RulesProvider(policy);
   });
-  // Nothing is left untriaged: rules end every chain.
-  if (!providers.some((p) => p.kind === 'rules')) providers.push(new RulesProvider(policy));
   return {
     store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
@@ -64,7 +65,11 @@ export function defaultDeps(): TriageHandlerDeps {
     embedder: createEmbedder(),
     policyIndex: createVectorIndex('policies'),
     exceptionsIndex: createVectorIndex('exceptions'),
-    providers,
+    routes,
+    prices: config.prices,
+    dailyBudgetMicroUsd: config[ENV.triageDailyBudgetUsd],
+    usage: new DynamoUsageStore(aws.dynamo, config[ENV.usageTable]),
+    runCosts: new DynamoRunCosts(aws.dynamo, config[ENV.runsTable]),
     breaker: new DynamoCircuitBreaker(aws.dynamo, config[ENV.circuitBreakerTable], {
       threshold: config[ENV.breakerThreshold],
       cooldownMs: config[ENV.breakerCooldownSeconds] * 1000,
@@ -106,14 +111,12 @@ export function createHandler(makeDeps: () => TriageHandlerDeps = defaultDeps) {
 }
 
 /** Business counts of one triage. */
-export function countTriage(
-  outcome: TriageOutcome | { outcome: 'TRIAGED'; provider: string; degraded: boolean },
-  metrics: BusinessMetrics | undefined,
-): void {
+export function countTriage(outcome: TriageOutcome | PatternOutcome, metrics: BusinessMetrics | undefined): void {
   if (outcome.outcome !== 'TRIAGED') return;
   metrics?.count('triage', 1, outcome.provider);
   metrics?.count('triages');
-  if (outcome.degraded) metrics?.count('triageDegraded');
+  // A spent budget has its own metric and alarm: it is not a model failure.
+  if (outcome.degraded && outcome.degradedReason !== 'budget') metrics?.count('triageDegraded');
 }
 
 export const handler = createHandler();

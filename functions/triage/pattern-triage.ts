@@ -14,8 +14,8 @@ import { passagesVersion } from '../shared/policy-corpus.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import type { PatternRecord, PatternStore } from '../shared/tables/patterns.ts';
 import type { RunExceptionListing } from '../shared/tables/run-exceptions.ts';
-import { SEVERITIES, type ExceptionRecord, type ExceptionType, type Severity, type Triage } from '../shared/types.ts';
-import { runChain, type ChainDeps, type ChainResult } from './chain.ts';
+import { SEVERITIES, type ExceptionRecord, type Severity, type Triage } from '../shared/types.ts';
+import { callRecord, triageCall } from './call.ts';
 import { runLimited } from '../store/exception-writes.ts';
 import {
   buildPatternPrompt,
@@ -25,7 +25,6 @@ import {
   patternRetrievalQuery,
 } from './pattern-prompt.ts';
 import { numberPassages } from './prompt.ts';
-import type { ProviderInput } from './providers/types.ts';
 import { retrievePassagesFor } from './retrieval.ts';
 import { indexExceptions, type TriageDeps } from './triage.ts';
 
@@ -42,24 +41,16 @@ export interface PatternTriageDeps extends TriageDeps {
   readonly membersPerMessage?: number;
 }
 
-/** What routing and cost accounting know of a call (C's triageCall takes the same). */
-export interface CallContext {
-  readonly runId: string;
-  readonly dataset: string;
-  readonly exceptionType: ExceptionType;
-  readonly policySeverity: Severity;
-}
-
-/**
- * The one place pattern triage calls the provider chain. MERGE: becomes C's
- * `triageCall(input, ctx, deps)` (functions/triage/call.ts), which routes and prices the call.
- */
-export async function callProviders(input: ProviderInput, _ctx: CallContext, deps: ChainDeps): Promise<ChainResult> {
-  return runChain(input, deps);
-}
-
 export type PatternOutcome =
-  { outcome: 'TRIAGED'; provider: string; model: string; degraded: boolean } | { outcome: 'ALREADY_TRIAGED' };
+  | {
+      outcome: 'TRIAGED';
+      provider: string;
+      model: string;
+      degraded: boolean;
+      degradedReason?: 'budget';
+      route: string;
+    }
+  | { outcome: 'ALREADY_TRIAGED' };
 
 export async function triagePattern(request: PatternRequest, deps: PatternTriageDeps): Promise<PatternOutcome> {
   const pattern = await patternOf(request, deps);
@@ -67,7 +58,14 @@ export async function triagePattern(request: PatternRequest, deps: PatternTriage
   if (pattern.triage?.prompt_version !== PATTERN_PROMPT_VERSION) {
     const triage = await askModel(pattern, deps);
     await deps.patterns.saveTriage(pattern.run_id, pattern.pattern_id, triage);
-    outcome = { outcome: 'TRIAGED', provider: triage.provider, model: triage.model, degraded: triage.degraded };
+    outcome = {
+      outcome: 'TRIAGED',
+      provider: triage.provider,
+      model: triage.model,
+      degraded: triage.degraded,
+      ...(triage.degraded_reason ? { degradedReason: triage.degraded_reason } : {}),
+      route: triage.route ?? 'default',
+    };
   }
   // The members take it a page at a time, each page its own message (and its own retries).
   await deps.triageQueue.send([{ kind: 'pattern-members', run_id: request.run_id, pattern_id: request.pattern_id }]);
@@ -97,7 +95,7 @@ async function askModel(pattern: PatternRecord, deps: PatternTriageDeps): Promis
     ),
   );
   const policySeverity = highest(representatives.map((e) => e.policy_severity));
-  const result = await callProviders(
+  const result = await triageCall(
     {
       // Providers that answer from one record (rules) read the first representative.
       exception: first,
@@ -109,7 +107,8 @@ async function askModel(pattern: PatternRecord, deps: PatternTriageDeps): Promis
     deps,
   );
   return {
-    severity: result.answer.severity,
+    // The severity floored at the highest policy severity among the representatives, the route, the cost.
+    ...callRecord(result, policySeverity),
     summary: result.answer.summary,
     recommended_actions: result.answer.recommended_actions,
     root_cause_hypotheses: result.answer.root_cause_hypotheses,

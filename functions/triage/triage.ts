@@ -11,11 +11,11 @@ import { IndexBatcher } from '../shared/search/index-batcher.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { TriageStore } from '../shared/tables/exceptions.ts';
 import type { ExceptionRecord, Triage } from '../shared/types.ts';
-import { runChain, type ChainDeps } from './chain.ts';
+import { callRecord, triageCall, type TriageCallDeps } from './call.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
 import { retrievePassages } from './retrieval.ts';
 
-export interface TriageDeps extends ChainDeps {
+export interface TriageDeps extends TriageCallDeps {
   readonly store: TriageStore;
   readonly embedder: Embedder;
   readonly policyIndex: VectorIndex;
@@ -23,7 +23,15 @@ export interface TriageDeps extends ChainDeps {
 }
 
 export type TriageOutcome =
-  | { outcome: 'TRIAGED'; provider: string; model: string; degraded: boolean; citations: number }
+  | {
+      outcome: 'TRIAGED';
+      provider: string;
+      model: string;
+      degraded: boolean;
+      degradedReason?: 'budget';
+      route: string;
+      citations: number;
+    }
   | { outcome: 'ALREADY_TRIAGED' };
 
 export async function triageException(request: TriageRequest, deps: TriageDeps): Promise<TriageOutcome> {
@@ -31,22 +39,31 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   // Recon writes the exception before it queues the request; absent means not visible yet.
   if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
 
+  // A triage the rules gave because the day's budget was spent is not final: asked again, a model may answer.
   if (
     exception.triage &&
     exception.triage.content_hash === exception.content_hash &&
-    exception.triage.prompt_version === PROMPT_VERSION
+    exception.triage.prompt_version === PROMPT_VERSION &&
+    exception.triage.degraded_reason !== 'budget'
   ) {
     await index(exception, deps);
     return { outcome: 'ALREADY_TRIAGED' };
   }
 
   const passages = numberPassages(await retrievePassages(exception, deps.embedder, deps.policyIndex));
-  const result = await runChain(
+  const result = await triageCall(
     { exception, passages, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages) },
+    {
+      runId: request.run_id,
+      dataset: exception.dataset,
+      exceptionType: exception.exception_type,
+      policySeverity: exception.policy_severity,
+    },
     deps,
   );
   const triage: Triage = {
-    severity: result.answer.severity,
+    // The severity floored at the policy's, the model's own, the route, the cost.
+    ...callRecord(result, exception.policy_severity),
     summary: result.answer.summary,
     recommended_actions: result.answer.recommended_actions,
     root_cause_hypotheses: result.answer.root_cause_hypotheses,
@@ -76,6 +93,8 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     provider: triage.provider,
     model: triage.model,
     degraded: triage.degraded,
+    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
+    route: result.route,
     citations: triage.policy_citations.length,
   };
 }

@@ -2,7 +2,7 @@
  * Alarms that see failures the Lambda `Errors` metric cannot: with partial batch responses a
  * consumer whose every record fails still reports no error, so each consumer alarms on its own
  * FailedRecords count; the API on 5xx answers and p95 latency; triage on the share of degraded
- * answers; the failover health check on its status. Every alarm's description names its runbook.
+ * answers and on a spent daily budget; the failover health check on its status. Every alarm's description names its runbook.
  */
 import type { Construct } from 'constructs';
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js';
@@ -16,6 +16,7 @@ export const RUNBOOKS = {
   consumerFailures: 'docs/runbooks/consumer-failures.md',
   apiErrors: 'docs/runbooks/api-errors.md',
   triageDegraded: 'docs/runbooks/triage-degraded.md',
+  triageBudget: 'docs/runbooks/triage-budget.md',
   healthCheck: 'docs/runbooks/health-check.md',
   unrecordedUploads: 'docs/runbooks/unrecorded-uploads.md',
 } as const;
@@ -130,6 +131,35 @@ export function triageDegradedAlarm(
       { id: 'total', returnData: false, ...metric(METRICS.triages.name) },
       { id: 'share', expression: 'IF(total > 0, degraded / total, 0)', label: 'degraded share', returnData: true },
     ],
+    ...notify(props.topicArn),
+  });
+}
+
+/**
+ * The day's triage budget is spent: triage answered with the rules (degraded, reason "budget")
+ * at least once in five minutes. It stays in alarm while new exceptions arrive that day, and
+ * clears at the next UTC day or when the budget is raised.
+ */
+export function triageBudgetAlarm(
+  scope: Construct,
+  id: string,
+  props: { prefix: string; topicArn: string; dailyBudgetUsd: number },
+): CloudwatchMetricAlarm {
+  return new CloudwatchMetricAlarm(scope, id, {
+    alarmName: `${props.prefix}-triage-budget`,
+    alarmDescription: describeAlarm(
+      `the daily triage budget (${props.dailyBudgetUsd} USD) is spent: triage answers with the rules`,
+      'triageBudget',
+    ),
+    namespace: METRICS.namespace,
+    metricName: METRICS.triageBudgetExceeded.name,
+    dimensions: { service: QUEUES.triage.consumer },
+    statistic: 'Sum',
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: 'GreaterThanThreshold',
+    threshold: 0,
+    treatMissingData: 'notBreaching',
     ...notify(props.topicArn),
   });
 }

@@ -131,6 +131,13 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
     ),
     graph('Duplicate deliveries suppressed', [plain('ingest-worker', 'duplicatesSuppressed')], 'Sum', 12, 30),
     graph('Unrecorded uploads found by the sweep', [plain('sweep', 'unrecordedUploads')], 'Sum', 0, 36),
+    graph(
+      'Triage cost (micro-USD) and answers for a spent budget',
+      [plain('triage', 'triageCost'), plain('triage', 'triageBudgetExceeded')],
+      'Sum',
+      12,
+      36,
+    ),
   ];
   return new CloudwatchDashboard(scope, id, {
     dashboardName: props.dashboardName,

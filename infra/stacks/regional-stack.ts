@@ -38,7 +38,7 @@ import {
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
-import { corsOriginsFor, functionSettingsFor, type InfraConfig } from '../config.ts';
+import { corsOriginsFor, functionSettingsFor, triageRoutesFor, type InfraConfig } from '../config.ts';
 import { BusinessEventsTopic } from '../constructs/business-events.ts';
 import { DataKey } from '../constructs/data-key.ts';
 import { AthenaWorkgroup } from '../constructs/athena-workgroup.ts';
@@ -49,7 +49,14 @@ import { IngestEvents } from '../constructs/ingest-events.ts';
 import { PolicyCorpus } from '../constructs/policy-corpus.ts';
 import { PaginationSecret } from '../constructs/pagination-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
-import { apiAlarms, consumerFailureAlarm, triageDegradedAlarm, unrecordedUploadsAlarm } from '../constructs/alarms.ts';
+import {
+  apiAlarms,
+  consumerFailureAlarm,
+  triageBudgetAlarm,
+  triageDegradedAlarm,
+  unrecordedUploadsAlarm,
+} from '../constructs/alarms.ts';
+import { bedrockModelsOf } from '../../functions/triage/routing.ts';
 import { scheduleFunction } from '../constructs/schedule.ts';
 import { QueueWithDlq } from '../constructs/queue-with-dlq.ts';
 import { SearchCollection } from '../constructs/search-collection.ts';
@@ -219,6 +226,11 @@ export class RegionalStack extends TerraformStack {
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
       ...(paginationSecret ? { paginationSecret } : {}),
       reconMemoryBudgetBytes: reconMemoryBudgetFor(functionSettingsFor(config, 'recon').memoryMb),
+      triage: {
+        dailyBudgetUsd: config.triage.dailyBudgetUsd,
+        ...(config.triage.routes ? { routes: JSON.stringify(config.triage.routes) } : {}),
+        ...(config.triage.prices ? { prices: JSON.stringify(config.triage.prices) } : {}),
+      },
     };
     const resources: Resources = {
       region,
@@ -233,6 +245,8 @@ export class RegionalStack extends TerraformStack {
       collectionArn: search.collection.arn,
       athenaWorkgroupArn: athena.arn,
       models: config.models,
+      // InvokeModel on the models the triage routes name, beside the triage and fallback models.
+      routeModels: bedrockModelsOf(triageRoutesFor(config)),
       arnContext,
     };
 
@@ -302,7 +316,14 @@ export class RegionalStack extends TerraformStack {
       new TerraformOutput(this, 'api_endpoint', { value: this.api.api.apiEndpoint });
       apiAlarms(this, 'api-alarms', { prefix, apiId: this.api.api.id, topicArn: alarmTopicArn });
     }
-    if (this.functions.triage) triageDegradedAlarm(this, 'triage-degraded', { prefix, topicArn: alarmTopicArn });
+    if (this.functions.triage) {
+      triageDegradedAlarm(this, 'triage-degraded', { prefix, topicArn: alarmTopicArn });
+      triageBudgetAlarm(this, 'triage-budget', {
+        prefix,
+        topicArn: alarmTopicArn,
+        dailyBudgetUsd: config.triage.dailyBudgetUsd,
+      });
+    }
 
     // The dashboard's static site lives once, beside the primary (CloudFront is global anyway).
     if (role === 'primary' && config.web.enabled && config.web.domainName && config.web.oidcClientId && config.domain) {

@@ -9,6 +9,7 @@ import { searchCommand } from './search.ts';
 import { uploadCommand } from './upload.ts';
 import { dlqCommand } from './dlq.ts';
 import { patternsCommand } from './patterns.ts';
+import { usageCommand } from './usage-cost.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
@@ -23,6 +24,7 @@ Commands:
   patterns    a run's break patterns; acknowledge or resolve a whole pattern (via the API)
   search      semantic search over triaged exceptions (via the API)
   dlq         list, peek at and redrive the dead-letter queues (on-call)
+  usage       what triage's model calls cost per day against the budget, or one run's (via the API)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -38,6 +40,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   patterns: patternsCommand,
   search: searchCommand,
   dlq: dlqCommand,
+  usage: usageCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -144,6 +144,14 @@ export function localDeployment(local: {
     // Seconds, not AWS's minutes: the heartbeat keeps long work invisible, and a killed stack's
     // messages (and, with leases bounded by it, their claims) come back soon after a restart.
     visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
+    // Triage's routes, prices and budget come from the caller's environment: none by default.
+    triage: {
+      ...(process.env[ENV.triageRoutes] ? { routes: process.env[ENV.triageRoutes] } : {}),
+      ...(process.env[ENV.triagePrices] ? { prices: process.env[ENV.triagePrices] } : {}),
+      ...(process.env[ENV.triageDailyBudgetUsd]
+        ? { dailyBudgetUsd: Number(process.env[ENV.triageDailyBudgetUsd]) }
+        : {}),
+    },
   };
 }
 

@@ -15,6 +15,7 @@ import { uploadCommand } from '../../scripts/cli/upload.ts';
 import { policyCommand } from '../../scripts/cli/policy.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { ENV } from '../../functions/shared/resources.ts';
 
 const CHROMIUM = process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium';
 /** What the probe found works here: no background networking (the network is closed), no sandbox as root. */
@@ -107,6 +108,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tally-browser-'));
   const webDir = join(dataDir, 'web');
   await buildWeb(webDir);
+  // A daily budget, so the usage panel draws its line (the local triage is rules only: nothing is spent).
+  process.env[ENV.triageDailyBudgetUsd] = '5';
   stack = await startLocalStack({ dataDir, apiPort: 0, visibilityTimeoutSeconds: 1, webDir });
   await stack.loadPolicies();
   await stack.waitForIdle();
@@ -158,6 +161,9 @@ describe('dashboard', () => {
     await citations.first().locator('summary').click();
     expect((await citations.first().locator('blockquote').textContent())?.length).toBeGreaterThan(20);
     expect(await page.getByText(/Triaged by rules/).count()).toBe(1);
+    // The rules answer with the policy's severity: no model severity, the default route.
+    expect(await page.getByTestId('severity-sources').textContent()).toMatch(/^ policy (LOW|MEDIUM|HIGH|CRITICAL)$/);
+    expect(await page.getByTestId('triage-route').textContent()).toContain('route default');
     await shot('exception-detail');
   });
 
@@ -232,6 +238,16 @@ describe('dashboard', () => {
     expect(await page.getByTestId('run').count()).toBe(1);
     expect(await page.getByTestId('run').first().textContent()).toMatch(/source 20, target 19.*Matched15/);
     expect(await page.getByTestId('run-outcome').first().textContent()).toMatch(/^FAIL/);
+    // Triage usage per day against the budget: rules cost nothing.
+    await page.getByTestId('usage-day').first().waitFor({ state: 'attached' });
+    expect(await page.getByTestId('usage-day').count()).toBe(14);
+    expect(await page.getByTestId('usage-panel').textContent()).toContain(
+      'Today $0.000000 in 0 model call(s) of a $5.000000 daily budget ($5.000000 left',
+    );
+    expect(await page.getByTestId('budget-line').count()).toBe(1);
+    expect(await page.getByTestId('run-cost').first().textContent()).toBe(
+      'Triage cost $0.000000: 0 model calls, 0 input and 0 output tokens',
+    );
     // The new summary: per compared field, unequal values and those within tolerance.
     const fields = page.getByTestId('run-fields').first();
     expect(await fields.locator('tbody th').allTextContents()).toEqual(expect.arrayContaining(['amount']));

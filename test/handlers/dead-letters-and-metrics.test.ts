@@ -192,10 +192,15 @@ describe('business metrics', () => {
     // A run the runaway guard held: counted when its one notification goes out.
     countCompletion({ outcome: 'ALREADY_COMPLETED', triage: 'HELD_NOTIFIED' }, metrics);
     countRun({ outcome: 'FAILED', code: 'ENCODING', message: 'm' }, metrics);
-    countTriage({ outcome: 'TRIAGED', provider: 'rules', model: 'rules', degraded: true, citations: 1 }, metrics);
-    // The queue wrapper's own two (covered above through a handler), and the sweep's
-    // (test/handlers/sweep-handler.test.ts).
+    countTriage(
+      { outcome: 'TRIAGED', provider: 'rules', model: 'rules', degraded: true, route: 'default', citations: 1 },
+      metrics,
+    );
+    // The queue wrapper's own two (covered above through a handler), the sweep's
+    // (test/handlers/sweep-handler.test.ts) and triageCall's (test/handlers/triage-cost.test.ts).
     metrics.count('failedRecords');
+    metrics.count('triageBudgetExceeded');
+    metrics.count('triageCost');
     metrics.count('deadLettered');
     metrics.count('unrecordedUploads');
 

@@ -307,6 +307,7 @@ describe('query-api configuration of the monitored queues', () => {
     [ENV.filesTable]: 'f',
     [ENV.patternsTable]: 'p',
     [ENV.triageQueueUrl]: 'q',
+    [ENV.usageTable]: 'u',
   };
 
   it('reads the queue map and the metric source', () => {

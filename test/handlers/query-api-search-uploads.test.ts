@@ -272,6 +272,7 @@ describe('query API configuration', () => {
     TALLY_FILES_TABLE: 'f',
     TALLY_PATTERNS_TABLE: 'p',
     TALLY_TRIAGE_QUEUE_URL: 'q',
+    TALLY_USAGE_TABLE: 'u',
   };
 
   it('has local defaults for the pagination secret and identity, and allows no other origin locally', () => {
@@ -307,6 +308,8 @@ describe('query API configuration', () => {
   });
 
   it('names every missing variable in one error', () => {
-    expect(() => queryApiConfig({})).toThrow(/TALLY_BUCKET.*TALLY_EXCEPTIONS_TABLE.*TALLY_RUNS_TABLE/);
+    expect(() => queryApiConfig({})).toThrow(
+      /TALLY_BUCKET.*TALLY_EXCEPTIONS_TABLE.*TALLY_RUNS_TABLE.*TALLY_FILES_TABLE.*TALLY_USAGE_TABLE/,
+    );
   });
 });

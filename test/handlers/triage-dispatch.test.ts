@@ -4,6 +4,10 @@
  * store (the contract's port) and a recording model provider that counts the calls. The triage
  * queue is an array the test drains through the handler, as Lambda's event source would.
  */
+import { routeTableOf } from '../../functions/triage/routing.ts';
+import { parsePriceTable } from '../../functions/triage/cost.ts';
+import { DynamoUsageStore } from '../../functions/shared/tables/usage-dynamo.ts';
+import { DynamoRunCosts } from '../../functions/shared/tables/runs-dynamo.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +80,10 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
     embedder,
     policyIndex,
     exceptionsIndex,
-    providers: [provider, new RulesProvider(loadReconPolicyFile(join(POLICIES_DIR, 'recon-policy.md')))],
+    routes: routeTableOf([provider, new RulesProvider(loadReconPolicyFile(join(POLICIES_DIR, 'recon-policy.md')))]),
+    prices: parsePriceTable(undefined),
+    usage: new DynamoUsageStore(dynamo.doc, dynamo.names.tables.usage),
+    runCosts: new DynamoRunCosts(dynamo.doc, dynamo.names.tables.runs),
     breaker: closedBreaker,
     now: () => NOW,
     sleep: async () => undefined,

@@ -22,6 +22,10 @@ import { DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-brea
 import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';
+import { routeTableOf } from '../../functions/triage/routing.ts';
+import { parsePriceTable } from '../../functions/triage/cost.ts';
+import { DynamoUsageStore } from '../../functions/shared/tables/usage-dynamo.ts';
+import { DynamoRunCosts } from '../../functions/shared/tables/runs-dynamo.ts';
 import { buildUserPrompt, numberPassages, TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
@@ -143,11 +147,14 @@ describe('triage', () => {
       embedder,
       policyIndex,
       exceptionsIndex: LocalVectorIndex.load(join(vectorDir, `exceptions-${counter}.jsonl`)),
-      providers: [
+      routes: routeTableOf([
         new BedrockConverseProvider(client, PRIMARY),
         new BedrockConverseProvider(client, FALLBACK),
         new RulesProvider(loadReconPolicyFile(join(POLICIES_DIR, 'recon-policy.md'))),
-      ],
+      ]),
+      prices: parsePriceTable(undefined),
+      usage: new DynamoUsageStore(dynamo.doc, dynamo.names.tables.usage),
+      runCosts: new DynamoRunCosts(dynamo.doc, dynamo.names.tables.runs),
       breaker: new DynamoCircuitBreaker(dynamo.doc, breakerTable, { threshold: 2, cooldownMs: 60_000 }),
       now: () => clock,
       sleep: async (ms) => {

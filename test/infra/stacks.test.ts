@@ -689,6 +689,7 @@ describe('observability', () => {
       'Failed and dead-lettered records (per consumer)',
       'Duplicate deliveries suppressed',
       'Unrecorded uploads found by the sweep',
+      'Triage cost (micro-USD) and answers for a spent budget',
     ]);
   });
 });
@@ -791,9 +792,11 @@ describe('function environments', () => {
     // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
     // Manager (query-api defaults one locally), recon's memory budget from the function's memory
     // (locally the engine derives it from the heap limit), the SQL engine's Athena workgroup (DuckDB
-    // locally). Locally only: the embedded store's directory.
+    // locally), the daily triage budget (the infra configuration has a default; locally none unless
+    // TALLY_TRIAGE_DAILY_BUDGET_USD is set). Locally only: the embedded store's directory.
     const awsOnly = new Set([
       'NODE_OPTIONS',
+      ENV.triageDailyBudgetUsd,
       'TALLY_ATHENA_WORKGROUP',
       'TALLY_OPENSEARCH_ENDPOINT',
       'TALLY_EMBEDDING_MODEL_ID',

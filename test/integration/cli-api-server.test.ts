@@ -74,6 +74,7 @@ describe('local API server', () => {
         TALLY_FILES_TABLE: 'f',
         TALLY_PATTERNS_TABLE: 'p',
         TALLY_TRIAGE_QUEUE_URL: 'q',
+        TALLY_USAGE_TABLE: 'u',
       }).corsOrigins,
       paginationSecret: 's',
       localIdentity: 'me',

@@ -6,7 +6,7 @@
  * through each: Object Created events (policies and uploads) through ingest-worker, the recon
  * requests it sends through recon, the findings chunks recon writes and queues through store, the
  * triage requests store sends through triage, and
- * health/uploads/list/get/PATCH/search/runs/queues/files/counts through query-api; then one poison message per
+ * health/uploads/list/get/PATCH/search/runs/queues/files/counts/usage through query-api; then one poison message per
  * consumer. Every AWS call is recorded by the signing function and checked against the role's
  * policy (and the collection's data access policy); every granted action must have been called.
  *
@@ -447,6 +447,9 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await api(role, 'GET', '/queues');
   await api(role, 'GET', '/files');
   await api(role, 'GET', '/exception-counts', { query: 'status=OPEN' });
+  // The triages above called the model: their cost is on the day's usage and the run.
+  const usage = await api<{ days: { calls: number }[] }>(role, 'GET', '/usage', { query: 'days=3' });
+  expect(usage.days[0]?.calls, "today's model calls").toBeGreaterThan(0);
 
   // A corrected target: a second run resolves an exception, and mirrors that into the index.
   await uploadThroughApi(role, direct, 'target', CORRECTED_TARGET);

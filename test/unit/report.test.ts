@@ -70,4 +70,13 @@ describe('renderReport', () => {
     // The offline CLI's report has no stored run: no triage section.
     expect(renderReport(input, 'md')).not.toContain('## Triage');
   });
+
+  it("states a stored run's triage cost, and nothing of it when there is none (the offline CLI)", () => {
+    const cost = { micro_usd: 1_234_567, input_tokens: 40_000, output_tokens: 9_000, calls: 12 };
+
+    expect(renderReport({ ...input, triageCost: cost }, 'md')).toContain(
+      'Triage cost so far: $1.234567 for 12 model calls (40000 input, 9000 output tokens).',
+    );
+    expect(renderReport(input, 'md')).not.toContain('Triage cost');
+  });
 });

@@ -22,6 +22,7 @@ import type {
   QueuesReport,
   SearchResponse,
   UploadTicket,
+  UsageReport,
 } from '../../functions/shared/api-types.ts';
 import type { HistoryEntry, PolicyCitation, Row, SearchItem } from '../../functions/shared/types.ts';
 
@@ -125,6 +126,7 @@ export function putWithProgress(
 
 export { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../../functions/shared/types.ts';
 export { FILE_STATUSES, fileErrorText } from '../../functions/shared/tables/files.ts';
+export { formatUsd } from '../../functions/shared/tables/usage.ts';
 export type { Side } from '../../functions/shared/types.ts';
 export type {
   ExceptionCounts,
@@ -136,6 +138,7 @@ export type {
   Row,
   SearchResponse,
   UploadTicket,
+  UsageReport,
 };
 export type FileItem = ApiFile;
 export type ExceptionItem = ApiException;

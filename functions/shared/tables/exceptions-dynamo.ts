@@ -26,9 +26,7 @@ import type {
 import {
   exceptionIndexKeys,
   indexKeyChanges,
-  shardedValue,
   shardedValues,
-  exceptionShard,
   type ExceptionIndexName,
 } from './exceptions-index-keys.ts';
 import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
@@ -182,19 +180,20 @@ export class DynamoTriageStore implements TriageStore {
 
   async saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean> {
     // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
+    // The by_severity key follows the stored severity (the triage's, floored at the policy's).
+    const keys = indexKeyChanges(exceptionId, { severity: triage.severity });
+    const { UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues } = updateExpression({
+      set: { triage, severity: triage.severity, ...keys.set },
+    });
     return applied(
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { exception_id: exceptionId },
-          UpdateExpression: 'SET triage = :t, severity = :s, gsi_severity = :gs',
+          UpdateExpression,
           ConditionExpression: 'content_hash = :h',
-          ExpressionAttributeValues: {
-            ':t': triage,
-            ':s': triage.severity,
-            ':gs': shardedValue(triage.severity, exceptionShard(exceptionId)),
-            ':h': contentHash,
-          },
+          ExpressionAttributeNames,
+          ExpressionAttributeValues: { ...ExpressionAttributeValues, ':h': contentHash },
         }),
       ),
     );

@@ -8,8 +8,10 @@ import { RUN_RECORD_TYPE } from '../resources.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type { IndexPage, IndexQuery } from './index-query.ts';
 import { queryIndexPage } from './index-query-dynamo.ts';
+import type { UsageCounts } from './usage.ts';
 import type {
   AthenaMarker,
+  RunCostStore,
   RunChunkStore,
   RunQueries,
   RunRecord,
@@ -290,5 +292,61 @@ export class DynamoRunQueries implements RunQueries {
 
   async queryRuns(query: IndexQuery): Promise<IndexPage> {
     return queryIndexPage(this.doc, this.table, query);
+  }
+}
+
+const COST_COUNTERS = [
+  'micro_usd',
+  'input_tokens',
+  'output_tokens',
+  'calls',
+] as const satisfies readonly (keyof UsageCounts)[];
+
+/** Triage's view of runs: the cost of its model calls, summed with ADD on the run's `cost` map. */
+export class DynamoRunCosts implements RunCostStore {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async addCost(runId: string, counts: UsageCounts): Promise<boolean> {
+    // ADD on cost.<counter> needs the map to exist (DynamoDB rejects the path otherwise), and
+    // SET of the whole map would overwrite a concurrent call's: ADD when the map is there, else
+    // create it with this call's counts, else (another call created it first) ADD again. A cost
+    // map is never removed, so a third failure means there is no such run: nothing is created.
+    if (await this.addTo(runId, counts)) return true;
+    const created = await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: 'SET #cost = :cost',
+          ConditionExpression: 'attribute_exists(run_id) AND attribute_not_exists(#cost)',
+          ExpressionAttributeNames: { '#cost': 'cost' },
+          ExpressionAttributeValues: { ':cost': Object.fromEntries(COST_COUNTERS.map((c) => [c, counts[c]])) },
+        }),
+      ),
+    );
+    return created || (await this.addTo(runId, counts));
+  }
+
+  private addTo(runId: string, counts: UsageCounts): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { run_id: runId },
+          UpdateExpression: `ADD ${COST_COUNTERS.map((_, i) => `#cost.#c${i} :c${i}`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(#cost)',
+          ExpressionAttributeNames: {
+            '#cost': 'cost',
+            ...Object.fromEntries(COST_COUNTERS.map((c, i) => [`#c${i}`, c])),
+          },
+          ExpressionAttributeValues: Object.fromEntries(COST_COUNTERS.map((c, i) => [`:c${i}`, counts[c]])),
+        }),
+      ),
+    );
   }
 }

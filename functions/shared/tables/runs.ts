@@ -2,6 +2,7 @@
 import type { ObjectRef } from '../ports.ts';
 import type { RunSummary } from '../types.ts';
 import type { LeaseTerms } from './idempotency.ts';
+import type { UsageCounts } from './usage.ts';
 import type { IndexPage, IndexQuery } from './index-query.ts';
 
 /**
@@ -93,6 +94,8 @@ export interface RunRecord {
   /** The Athena statement running (or to start) and its query (functions/recon/sql/athena.ts). */
   readonly athena_step?: number;
   readonly athena_query_id?: string;
+  /** What the run's triage model calls cost, summed per call (triage: ADD). */
+  readonly cost?: { micro_usd: number; input_tokens: number; output_tokens: number; calls: number };
   /** The runaway guard's decision and what became of it (absent on runs recorded before it: PENDING). */
   readonly triage?: RunTriageState;
   /** What the run's dispatch queued, recorded once its last page is listed. */
@@ -190,6 +193,12 @@ export interface RunTriageStore {
   moveTriage(runId: string, from: readonly RunTriageStateName[], next: RunTriageState): Promise<RunRecord | undefined>;
   /** Records the plan of the run's first complete dispatch (a later one leaves it). */
   recordTriagePlan(runId: string, plan: TriagePlan): Promise<void>;
+}
+
+/** What triage adds to a run: each model call's cost. */
+export interface RunCostStore {
+  /** Adds the counts to the run's `cost` (atomic); false when there is no such run. */
+  addCost(runId: string, counts: UsageCounts): Promise<boolean>;
 }
 
 /** What the query API reads of runs. */

@@ -4,7 +4,7 @@
  * optimistic concurrency: a 409 is shown as such, never retried silently.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, humanize, keyText, transitionsFrom, type ExceptionItem, type Row } from '../api.ts';
+import { api, ApiError, formatUsd, humanize, keyText, transitionsFrom, type ExceptionItem, type Row } from '../api.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 
 function fieldsOf(source: Row | null, target: Row | null): string[] {
@@ -68,6 +68,22 @@ function Rows({ e }: { e: ExceptionItem }) {
   );
 }
 
+/**
+ * Where the severity comes from: the policy's rules, and the model's answer when a model
+ * triaged it. The model may raise the policy's severity, never lower it.
+ */
+function SeveritySources({ e }: { e: ExceptionItem }) {
+  const model = e.triage?.model_severity;
+  return (
+    <span class="muted small" data-testid="severity-sources">
+      {' '}
+      policy {e.policy_severity}
+      {model !== undefined && `, model ${model}`}
+      {model !== undefined && model !== (e.severity ?? e.policy_severity) && ' (the policy severity is the floor)'}
+    </span>
+  );
+}
+
 function TriagePanel({ e }: { e: ExceptionItem }) {
   const t = e.triage;
   if (!t) return <p class="muted">Not triaged yet: triage runs shortly after each reconciliation.</p>;
@@ -78,11 +94,23 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
       </p>
       <p class="small">
         Triaged by <strong>{t.provider}</strong> ({t.model}) at {when(t.triaged_at)}
-        {t.degraded && (
+        {t.degraded && t.degraded_reason === 'budget' && (
+          <span class="badge degraded" title="the day's model budget was spent; the deterministic rules answered">
+            Rules: daily budget spent
+          </span>
+        )}
+        {t.degraded && t.degraded_reason !== 'budget' && (
           <span class="badge degraded" title="the model providers failed; the deterministic rules answered">
             Degraded to rules
           </span>
         )}
+        {t.route !== undefined && (
+          <span data-testid="triage-route">
+            {' '}
+            · route <code>{t.route}</code>
+          </span>
+        )}
+        {t.cost_micro_usd !== undefined && <span> · cost {formatUsd(t.cost_micro_usd)}</span>}
       </p>
       <div class="two-col">
         <div>
@@ -264,8 +292,9 @@ export function ExceptionDetailView({ id }: { id: string }) {
         </div>
         <div>
           <dt>Severity</dt>
-          <dd>
+          <dd data-testid="severity">
             <Badge kind="severity" value={e.severity ?? e.policy_severity} />
+            <SeveritySources e={e} />
           </dd>
         </div>
         <div>

@@ -6,6 +6,7 @@ import { storingText } from '../run-progress.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 import { PatternsPanel } from './patterns.tsx';
 import { RunTriage } from './run-triage.tsx';
+import { RunCost, UsagePanel } from './usage.tsx';
 
 /**
  * Says when the run shown is behind the latest upload of a side: a rejected upload (the run still
@@ -259,6 +260,7 @@ export function RunsView({ query }: { query: URLSearchParams }) {
   return (
     <section aria-labelledby="runs-title">
       <h1 id="runs-title">Runs</h1>
+      <UsagePanel />
       <ErrorMessage error={error} />
       {!runs && !error && <Loading what="runs" />}
       {runs && runs.length === 0 && <p class="muted">No runs yet: upload a source and a target file.</p>}
@@ -289,6 +291,7 @@ export function RunsView({ query }: { query: URLSearchParams }) {
               />
               <RunSummary run={r} />
               <PatternsPanel run={r} />
+              <RunCost run={r} />
             </li>
           ))}
         </ol>
