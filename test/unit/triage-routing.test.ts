@@ -146,6 +146,8 @@ describe('invalid routes stop the configuration, naming the rule', () => {
       TALLY_CIRCUIT_BREAKER_TABLE: 'c',
       TALLY_RUNS_TABLE: 'r',
       TALLY_USAGE_TABLE: 'u',
+      TALLY_PATTERNS_TABLE: 'p',
+      TALLY_TRIAGE_QUEUE_URL: 'http://queue/triage',
     };
 
     expect(() => triageConfig({ ...env, TALLY_TRIAGE_ROUTES: '[{"name":"x"}]' })).toThrow(/rule 1 "x": providers/);
