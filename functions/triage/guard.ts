@@ -10,31 +10,14 @@ import { compareDecimal, decimal, formatDecimal, type Decimal } from '../shared/
 import type { ReconPolicy } from '../shared/policy.ts';
 import type { EngineSummary, RunTriageState } from '../shared/tables/runs.ts';
 
-/** `ReconPolicy.triage` as the session contract gives it (the policy module owns the parse). */
-export interface TriageSettings {
-  readonly holdAbove: { readonly breakRate?: Decimal; readonly exceptions?: number };
-  readonly patternMinMembers: number;
-}
-
-/** The defaults when a policy has no `triage` block: hold what is obviously a wrong file. */
-export const DEFAULT_TRIAGE_SETTINGS: TriageSettings = Object.freeze({
-  holdAbove: Object.freeze({ breakRate: decimal('0.5'), exceptions: 100_000 }),
-  patternMinMembers: 10,
-});
-
-/** The policy's `triage` block, or the defaults: the one place the guard and dispatch read it. */
-export function triageSettings(policy: ReconPolicy): TriageSettings {
-  const settings = (policy as { readonly triage?: TriageSettings }).triage;
-  return settings ?? DEFAULT_TRIAGE_SETTINGS;
-}
-
 export interface HoldDecision {
   readonly hold: boolean;
   readonly reason?: string;
 }
 
 export function holdDecision(summary: EngineSummary, policy: ReconPolicy): HoldDecision {
-  const { holdAbove } = triageSettings(policy);
+  // The policy's triage.hold_above, its defaults filled in where the policy is parsed.
+  const { holdAbove } = policy.triage;
   const reasons: string[] = [];
   const rate = breakRateOf(summary);
   if (holdAbove.breakRate !== undefined && rate !== undefined && compareDecimal(rate, holdAbove.breakRate) > 0)
