@@ -5,11 +5,10 @@
  * recording model (an OpenAI-compatible server on 127.0.0.1 in the provider chain); and the
  * runaway guard holds an absurd run until it is released through the CLI.
  *
- * The break patterns themselves are computed in recon (functions/shared/patterns/, #12's other
- * half). Until that code is in the tree every exception is a singleton and the count check holds
- * trivially (calls = singletons); the pattern checks below run once it is (PATTERNS_COMPUTED).
+ * The break patterns are computed in recon (functions/shared/patterns/): the 5,000 JPY mismatches
+ * share one signature (target = source x100), so they cost one call.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +17,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { REPO_ROOT } from '../../functions/shared/paths.ts';
 import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { ApiRun } from '../../functions/shared/api-types.ts';
@@ -26,9 +24,6 @@ import { TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
 import { runsCommand } from '../../scripts/cli/runs.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
-
-/** The break patterns are computed in recon once this module exists (#12, patterns). */
-const PATTERNS_COMPUTED = existsSync(join(REPO_ROOT, 'functions/shared/patterns'));
 
 const DATE = '2025-12-15';
 const JPY_MISMATCHES = 5000;
@@ -220,7 +215,7 @@ describe('a run with one systematic error and 50 random breaks', () => {
     for (const e of inherited) expect(e.triage.pattern_id).toBe(e.pattern_id);
   });
 
-  it.runIf(PATTERNS_COMPUTED)('groups the 5,000 JPY mismatches into one pattern triaged once', async () => {
+  it('groups the 5,000 JPY mismatches into one pattern triaged once', async () => {
     const plan = run.triage_plan as NonNullable<ApiRun['triage_plan']>;
     // The 5,000 in one pattern; the 50 random breaks in small patterns or alone.
     expect(plan.members).toBeGreaterThanOrEqual(JPY_MISMATCHES);
