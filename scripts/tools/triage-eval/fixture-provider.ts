@@ -66,6 +66,11 @@ export class FixtureProvider implements TriageProvider {
     this.itemOf = itemOf;
   }
 
+  /** Recorded items the golden set does not have (a typo would otherwise never be replayed). */
+  unknownItems(known: ReadonlySet<string>): string[] {
+    return Object.keys(this.recording.answers).filter((id) => !known.has(id));
+  }
+
   async triage(input: ProviderInput): Promise<ProviderAnswer> {
     const item = this.itemOf(input.exception.exception_id);
     const recorded = item === undefined ? undefined : this.recording.answers[item];

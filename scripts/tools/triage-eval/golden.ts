@@ -6,8 +6,8 @@
  * engine's findings one for one (a change to the engine or the policy that adds, drops or renames a
  * finding breaks the set loudly instead of silently scoring fewer items).
  */
-import { createReadStream, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { reconcile } from '../../../functions/recon/engine.ts';
 import { toExceptionRecord } from '../../../functions/recon/exception-record.ts';
@@ -98,8 +98,11 @@ export async function buildCases(golden: GoldenSet, path = GOLDEN_PATH): Promise
   for (const [dataset, spec] of Object.entries(golden.datasets)) {
     const policyPath = join(REPO_ROOT, spec.policy);
     const policy = parseReconPolicy(readFileSync(policyPath, 'utf8'), policyPath);
-    const source = join(dirname(path), spec.source);
-    const target = join(dirname(path), spec.target);
+    const source = resolve(dirname(path), spec.source);
+    const target = resolve(dirname(path), spec.target);
+    // Checked first: a stream the engine never reads would throw its ENOENT out of band.
+    for (const file of [source, target])
+      if (!existsSync(file)) throw new GoldenSetError(`${path}: ${dataset}'s extract ${file} does not exist`);
     const { findings } = await reconcile(
       { name: source, stream: createReadStream(source) },
       { name: target, stream: createReadStream(target) },

@@ -12,6 +12,7 @@ import { ENV } from '../../../functions/shared/resources.ts';
 import { createEmbedder } from '../../../functions/shared/search/factory.ts';
 import type { Embedder } from '../../../functions/shared/search/ports.ts';
 import { parsePriceTable } from '../../../functions/triage/cost.ts';
+import { FixtureProvider } from './fixture-provider.ts';
 import { buildCases, GOLDEN_PATH, loadGoldenSet } from './golden.ts';
 import { buildPolicyIndex, evaluateChain } from './harness.ts';
 import { buildProviders, EvalUsageError, missingRequirements, parseChain, type ChainSpec } from './providers.ts';
@@ -65,6 +66,12 @@ export async function runEvaluation(options: EvalOptions): Promise<EvalResult> {
     const chains = [];
     for (const spec of specs) {
       const providers = buildProviders(spec, { env, policy, itemOf: (id) => itemOf.get(id) });
+      const known = new Set(cases.map((c) => c.id));
+      for (const p of providers) {
+        const unknown = p instanceof FixtureProvider ? p.unknownItems(known) : [];
+        if (unknown.length > 0)
+          throw new EvalUsageError(`recorded answers for items not in the golden set: ${unknown.join(', ')}`);
+      }
       // One route until routing by dataset, type and severity lands (functions/triage/routing.ts).
       const items = await evaluateChain(cases, () => ({ route: 'default', providers }), {
         embedder,
