@@ -237,8 +237,13 @@ describe('an evaluation with recorded answers against rules', () => {
     expect(markdown).toContain('| trades:INVALID_RECORD:source:43 | LOW | **HIGH** |');
     expect(result.text).toMatch(/^provider fixture:amazon\.nova-lite-v1:0 +8 +0\.750 +0\.875 +0\.875 +2\/16 /m);
     expect(result.text).toMatch(/^route default +47 /m);
+    expect(result.text).toMatch(/^dataset trades +31 /m);
+    expect(result.text).toMatch(/^dataset payments +16 /m);
     expect(result.text).toMatch(/^cost +\$0\.000946 +\$0\.000000$/m);
     expect(result.text).toContain('8 items differ:');
+    expect(result.text).toContain(
+      '39 of 47 items fell back past a failing provider (the rows above name who answered); first: fixture:amazon.nova-lite-v1:0 failed: amazon.nova-lite-v1:0: no recorded answer for trades:MISSING_IN_TARGET:T0014',
+    );
   });
 });
 

@@ -167,7 +167,10 @@ export function summarise(items: readonly ItemOutcome[]): GroupMetrics {
 }
 
 /** The items grouped by a property, groups in first-seen order. */
-export function groupBy(items: readonly ItemOutcome[], by: 'provider' | 'route'): Map<string, ItemOutcome[]> {
+export function groupBy(
+  items: readonly ItemOutcome[],
+  by: 'provider' | 'route' | 'dataset',
+): Map<string, ItemOutcome[]> {
   const groups = new Map<string, ItemOutcome[]>();
   for (const item of items) {
     const list = groups.get(item[by]) ?? [];

@@ -12,6 +12,7 @@ export interface ChainReport {
   readonly overall: GroupMetrics;
   readonly by_provider: Record<string, GroupMetrics>;
   readonly by_route: Record<string, GroupMetrics>;
+  readonly by_dataset: Record<string, GroupMetrics>;
   readonly items: ItemOutcome[];
 }
 
@@ -41,9 +42,16 @@ export interface EvalReport {
 }
 
 export function chainReport(chain: string, items: ItemOutcome[]): ChainReport {
-  const group = (by: 'provider' | 'route') =>
+  const group = (by: 'provider' | 'route' | 'dataset') =>
     Object.fromEntries([...groupBy(items, by)].map(([name, list]) => [name, summarise(list)]));
-  return { chain, overall: summarise(items), by_provider: group('provider'), by_route: group('route'), items };
+  return {
+    chain,
+    overall: summarise(items),
+    by_provider: group('provider'),
+    by_route: group('route'),
+    by_dataset: group('dataset'),
+    items,
+  };
 }
 
 function sideOf(item: ItemOutcome): ItemSide {
@@ -107,12 +115,13 @@ function metricCells(m: GroupMetrics): string[] {
   ];
 }
 
-/** Rows of a chain's table: the chain, then each answering provider, then each route. */
+/** Rows of a chain's table: the chain, then each answering provider, each route, each dataset. */
 export function metricRows(report: ChainReport): string[][] {
   return [
     ['chain', ...metricCells(report.overall)],
     ...Object.entries(report.by_provider).map(([name, m]) => [`provider ${name}`, ...metricCells(m)]),
     ...Object.entries(report.by_route).map(([name, m]) => [`route ${name}`, ...metricCells(m)]),
+    ...Object.entries(report.by_dataset).map(([name, m]) => [`dataset ${name}`, ...metricCells(m)]),
   ];
 }
 
@@ -126,17 +135,25 @@ function textTable(header: readonly string[], rows: readonly string[][]): string
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-function markdownTable(header: readonly string[], rows: readonly string[][]): string {
+function markdownTable(header: readonly string[], rows: readonly string[][], numeric = true): string {
   const cell = (c: string) => c.replaceAll('|', '\\|');
   return [
     `| ${header.map(cell).join(' | ')} |`,
-    `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    `|${header.map((_, i) => (i === 0 || !numeric ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
   ].join('\n');
 }
 
+/** Says so when providers failed: a chain whose model never answered must not read as the model's score. */
+export function fallbackNote(report: ChainReport): string | undefined {
+  const fell = report.items.filter((i) => i.fallbacks.length > 0);
+  if (fell.length === 0) return undefined;
+  return `${fell.length} of ${report.items.length} items fell back past a failing provider (the rows above name who answered); first: ${fell[0]?.fallbacks[0]}`;
+}
+
 export function chainTable(report: ChainReport): string {
-  return textTable(['', ...METRIC_COLUMNS], metricRows(report));
+  const note = fallbackNote(report);
+  return `${textTable(['', ...METRIC_COLUMNS], metricRows(report))}${note ? `\n${note}` : ''}`;
 }
 
 /** Each metric of the two chains' overall rows, one line per metric. */
@@ -197,12 +214,14 @@ export function toMarkdown(report: EvalReport): string {
       `## ${chain.chain}`,
       '',
       markdownTable(['', ...METRIC_COLUMNS], metricRows(chain)),
+      ...(fallbackNote(chain) ? ['', fallbackNote(chain) as string] : []),
       '',
       '<details><summary>Per item</summary>',
       '',
       markdownTable(
         ['item', 'expected', 'severity', 'sections', 'facts', 'rejected citations', 'provider'],
         itemRows(chain),
+        false,
       ),
       '',
       '</details>',
@@ -218,7 +237,7 @@ export function toMarkdown(report: EvalReport): string {
       '',
       report.differences.length === 0
         ? 'The two chains answered every item alike.'
-        : markdownTable(DIFFERENCE_HEADER, differenceRows(report.differences)),
+        : markdownTable(DIFFERENCE_HEADER, differenceRows(report.differences), false),
     );
   }
   return `${parts.join('\n')}\n`;
