@@ -13,7 +13,7 @@ import { reconcile } from '../../../functions/recon/engine.ts';
 import { toExceptionRecord } from '../../../functions/recon/exception-record.ts';
 import { REPO_ROOT } from '../../../functions/shared/paths.ts';
 import { parseReconPolicy } from '../../../functions/shared/policy.ts';
-import { EXCEPTION_TYPES, SEVERITIES, type ExceptionRecord, type Severity } from '../../../functions/shared/types.ts';
+import { EXCEPTION_TYPES, SEVERITIES, type ExceptionRecord } from '../../../functions/shared/types.ts';
 
 export const GOLDEN_PATH = new URL('./golden.json', import.meta.url).pathname;
 
@@ -141,5 +141,3 @@ export function canonicalPassageId(passageId: string, equivalents: GoldenSet['eq
   const group = equivalents.find((g) => g.includes(document));
   return group ? `${group[0]}${passageId.slice(hash)}` : passageId;
 }
-
-export type { Severity };

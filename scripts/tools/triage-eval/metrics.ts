@@ -114,6 +114,10 @@ export function numbersIn(summary: string): Set<string> {
   return found;
 }
 
+/**
+ * A side fact is stated when the summary names that side by any of the dataset's words for it. A
+ * summary naming both sides passes for either: this cannot tell which side it says is missing.
+ */
 export function factStated(summary: string, fact: Fact, sides: GoldenCase['sides']): boolean {
   if ('number' in fact) return numbersIn(summary).has(canonicalMagnitude(fact.number) ?? '');
   if ('side' in fact) return sides[fact.side].some((word) => mentions(summary, word));
