@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
+import { ENV } from '../../functions/shared/resources.ts';
 import { EvalUsageError } from './triage-eval/providers.ts';
 import { runEvaluation } from './triage-eval/run.ts';
 
@@ -14,12 +15,14 @@ const USAGE = `Usage: npm run eval:triage [-- --providers CHAIN] [--compare CHAI
 
 Runs a triage provider chain over the golden set (scripts/tools/triage-eval/golden.json: 47
 labelled exceptions of the trades and payments datasets, every exception type) and prints, for the
-chain, each provider that answered and each route: severity agreement (exact, within one level),
-citation validity (share of citations naming a retrieved passage; rejected ones counted), expected-
-section recall (and the retrieval ceiling), fact coverage, latency p50/p95, tokens and cost.
+chain, each provider that answered, each route and each dataset: severity agreement (exact, within
+one level), citation validity (share of citations naming a retrieved passage; rejected ones
+counted), expected-section recall (and the retrieval ceiling), fact coverage, latency p50/p95,
+tokens and cost.
 
-  --providers CHAIN  the chain, in TALLY_TRIAGE_PROVIDERS syntax (default: rules), e.g.
-                     "bedrock:amazon.nova-lite-v1:0,rules". Providers:
+  --providers CHAIN  the chain, in TALLY_TRIAGE_PROVIDERS syntax, e.g.
+                     "bedrock:amazon.nova-lite-v1:0,rules" (default: TALLY_TRIAGE_PROVIDERS, else
+                     rules). Providers:
                        bedrock:<model id>  Amazon Bedrock Converse: AWS credentials and AWS_REGION
                        openai:<model>      OpenAI-compatible endpoint: TALLY_OPENAI_BASE_URL
                                            (and TALLY_OPENAI_API_KEY if it needs one)
@@ -41,7 +44,7 @@ let values;
 try {
   ({ values } = parseArgs({
     options: {
-      providers: { type: 'string', default: 'rules' },
+      providers: { type: 'string' },
       compare: { type: 'string' },
       out: { type: 'string', default: join(REPO_ROOT, '.tally', 'eval', 'triage') },
       golden: { type: 'string' },
@@ -59,7 +62,8 @@ if (values.help) {
 
 try {
   const { text } = await runEvaluation({
-    providers: values.providers,
+    // The chain triage is configured with, as the triage function reads it.
+    providers: values.providers ?? process.env[ENV.triageProviders] ?? 'rules',
     out: values.out,
     ...(values.compare === undefined ? {} : { compare: values.compare }),
     ...(values.golden === undefined ? {} : { golden: values.golden }),
