@@ -273,3 +273,28 @@ describe('npm run eval:triage', () => {
     expect(stdout).toContain('Only rules and fixture run without a network');
   });
 });
+
+describe('an evaluation under routing rules (TALLY_TRIAGE_ROUTES)', () => {
+  it('sends the exceptions a rule matches down its chain and reports each route apart', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'tally-triage-eval-routes-'));
+    try {
+      const routes = JSON.stringify([
+        { name: 'invalid-rows', match: { exception_type: 'INVALID_RECORD' }, providers: 'rules' },
+      ]);
+      const { report } = await runEvaluation({
+        providers: 'fixture',
+        out,
+        env: { ...ENV, TALLY_TRIAGE_ROUTES: routes },
+        now: () => new Date('2026-01-02T03:04:05.000Z'),
+      });
+      const chain = report.chains[0]!;
+      expect(Object.keys(chain.by_route).sort()).toEqual(['default', 'invalid-rows']);
+      const invalid = chain.items.filter((i) => i.exception_type === 'INVALID_RECORD');
+      expect(invalid.length).toBeGreaterThan(0);
+      expect(chain.by_route['invalid-rows']!.items).toBe(invalid.length);
+      for (const item of invalid) expect(item).toMatchObject({ route: 'invalid-rows', provider: 'rules' });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

@@ -12,14 +12,12 @@ import { ENV } from '../../../functions/shared/resources.ts';
 import { createEmbedder } from '../../../functions/shared/search/factory.ts';
 import type { Embedder } from '../../../functions/shared/search/ports.ts';
 import { parsePriceTable } from '../../../functions/triage/cost.ts';
+import { chooseRoute, DEFAULT_ROUTE, parseRouteTable } from '../../../functions/triage/routing.ts';
 import { FixtureProvider } from './fixture-provider.ts';
 import { buildCases, GOLDEN_PATH, loadGoldenSet } from './golden.ts';
 import { buildPolicyIndex, evaluateChain } from './harness.ts';
 import { buildProviders, EvalUsageError, missingRequirements, parseChain, type ChainSpec } from './providers.ts';
 import { chainReport, chainTable, compareChains, comparisonText, toMarkdown, type EvalReport } from './report.ts';
-
-/** The price table's variable (functions/triage/cost.ts documents it). */
-const PRICES_ENV = 'TALLY_TRIAGE_PRICES';
 
 export interface EvalOptions {
   /** A chain in TALLY_TRIAGE_PROVIDERS syntax, plus `fixture[:file]`. */
@@ -57,7 +55,12 @@ export async function runEvaluation(options: EvalOptions): Promise<EvalResult> {
   const itemOf = new Map(cases.map((c) => [c.exception.exception_id, c.id]));
   // The rules provider quotes the tolerance of the policy the triage function is configured with.
   const policy = loadReconPolicyFile(env[ENV.reconPolicyPath] ?? DEFAULT_POLICY_PATH);
-  const prices = parsePriceTable(env[PRICES_ENV]);
+  const prices = parsePriceTable(env[ENV.triagePrices]);
+  // Routing rules as triage reads them (TALLY_TRIAGE_ROUTES): each chain evaluated is the fallback,
+  // and a rule's own chain replaces it for the exceptions it matches.
+  const routes = env[ENV.triageRoutes]
+    ? parseRouteTable(env[ENV.triageRoutes], [], { openaiConfigured: Boolean(env[ENV.openaiBaseUrl]) })
+    : undefined;
   const embedder = options.embedder ?? createEmbedder(env);
 
   const dir = mkdtempSync(join(tmpdir(), 'tally-triage-eval-'));
@@ -72,13 +75,37 @@ export async function runEvaluation(options: EvalOptions): Promise<EvalResult> {
         if (unknown.length > 0)
           throw new EvalUsageError(`recorded answers for items not in the golden set: ${unknown.join(', ')}`);
       }
-      // One route until routing by dataset, type and severity lands (functions/triage/routing.ts).
-      const items = await evaluateChain(cases, () => ({ route: 'default', providers }), {
-        embedder,
-        policyIndex,
-        prices,
-        equivalents: golden.equivalent_documents,
-      });
+      const ruleProviders = new Map(
+        (routes?.rules ?? []).map((rule) => [
+          rule.name,
+          buildProviders(
+            parseChain(rule.providers.map((p) => (p.kind === 'rules' ? 'rules' : `${p.kind}:${p.model}`)).join(',')),
+            { env, policy, itemOf: (id) => itemOf.get(id) },
+          ),
+        ]),
+      );
+      const items = await evaluateChain(
+        cases,
+        (c) => {
+          const rule = routes?.rules.find(
+            (r) =>
+              chooseRoute(routes, {
+                dataset: c.dataset,
+                exceptionType: c.exception.exception_type,
+                policySeverity: c.exception.policy_severity,
+              }) === r,
+          );
+          return rule
+            ? { route: rule.name, providers: ruleProviders.get(rule.name) ?? providers }
+            : { route: DEFAULT_ROUTE, providers };
+        },
+        {
+          embedder,
+          policyIndex,
+          prices,
+          equivalents: golden.equivalent_documents,
+        },
+      );
       chains.push(chainReport(spec.label, items));
     }
     const [a, b] = chains;
