@@ -60,7 +60,8 @@ export function neutralise(value: string): string {
 
 function neutraliseDeep(value: unknown): unknown {
   if (typeof value === 'string')
-    return neutralise(value).replaceAll('</exception>', '</ exception>').replaceAll('<exception>', '< exception>');
+    // Any case and spacing of the delimiter (`</EXCEPTION>`, `< /exception >`) becomes inert text: a value cannot close the block.
+    return neutralise(value).replace(/<\s*(\/?)\s*exception\s*>/gi, (_m, slash: string) => `‹${slash}exception›`);
   if (Array.isArray(value)) return value.map(neutraliseDeep);
   if (value && typeof value === 'object')
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, neutraliseDeep(v)]));
