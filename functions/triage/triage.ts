@@ -13,6 +13,7 @@ import type { TriageStore } from '../shared/tables/exceptions.ts';
 import type { ExceptionRecord, Triage } from '../shared/types.ts';
 import { runChain, type ChainDeps } from './chain.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
+import { findPrecedents } from './precedents.ts';
 import { retrievePassages } from './retrieval.ts';
 
 export interface TriageDeps extends ChainDeps {
@@ -40,9 +41,13 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     return { outcome: 'ALREADY_TRIAGED' };
   }
 
-  const passages = numberPassages(await retrievePassages(exception, deps.embedder, deps.policyIndex));
+  const [retrieved, precedents] = await Promise.all([
+    retrievePassages(exception, deps.embedder, deps.policyIndex),
+    findPrecedents(exception, deps),
+  ]);
+  const passages = numberPassages(retrieved);
   const result = await runChain(
-    { exception, passages, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages) },
+    { exception, passages, precedents, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages, precedents) },
     deps,
   );
   const triage: Triage = {
@@ -51,6 +56,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     recommended_actions: result.answer.recommended_actions,
     root_cause_hypotheses: result.answer.root_cause_hypotheses,
     policy_citations: result.citations,
+    ...(result.precedentCitations.length > 0 ? { precedent_citations: result.precedentCitations } : {}),
     rejected_citations: result.rejectedCitations,
     provider: result.provider.name,
     model: result.provider.model,

@@ -31,6 +31,7 @@ import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
+import { exceptionDocument, exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
 
 const mockBedrock = () => mockClient(BedrockRuntimeClient);
 const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -176,6 +177,84 @@ describe('triage', () => {
     for (const model of [PRIMARY, FALLBACK]) {
       await dynamo.doc.send(new DeleteCommand({ TableName: breakerTable, Key: { provider: `bedrock:${model}` } }));
     }
+  });
+
+  it('gives the model resolved precedents of the same dataset and type, keeps only retrieved ones it cites, and the rules provider follows one', async () => {
+    const exceptionsIndex = LocalVectorIndex.load(join(vectorDir, `precedents-${counter}.jsonl`));
+    const closed = (by: string, note?: string) => [
+      {
+        at: '2025-12-09T10:00:00Z',
+        by,
+        action: 'RESOLVED' as const,
+        from: 'OPEN',
+        to: 'RESOLVED',
+        ...(note ? { note } : {}),
+      },
+    ];
+    const earlier = await storeException({
+      business_date: '2025-12-09',
+      status: 'RESOLVED',
+      history: closed('alice@bank.example', 'Fee booked gross in the target; amended by middle office.'),
+    });
+    const bySystem = await storeException({
+      business_date: '2025-12-08',
+      status: 'RESOLVED',
+      history: closed('system:recon'),
+    });
+    const otherType = await storeException({
+      exception_type: 'FIELD_MISMATCH',
+      status: 'RESOLVED',
+      history: closed('bob@bank.example', 'not this one'),
+    });
+    const otherDataset = await storeException({
+      dataset: 'payments',
+      status: 'RESOLVED',
+      history: closed('bob@bank.example', 'nor this one'),
+    });
+    for (const r of [earlier, bySystem, otherType, otherDataset]) {
+      const [vector] = await embedder.embed([exceptionEmbeddingText(r)]);
+      await exceptionsIndex.replace(exceptionDocument(r, vector as number[]));
+    }
+    const e = await storeException();
+    bedrock.on(ConverseCommand).resolves(converseAnswer({ ...GOOD, precedent_citations: ['R1', 'R7'] }));
+
+    await triageException(
+      { exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash },
+      deps({ exceptionsIndex }),
+    );
+
+    const prompt = (bedrock.commandCalls(ConverseCommand)[0]!.args[0].input as ConverseCommandInput).messages![0]!
+      .content![0]!.text!;
+    expect(prompt).toContain('<precedents>');
+    expect(prompt).toContain('Fee booked gross in the target');
+    for (const absent of ['not this one', 'nor this one']) expect(prompt).not.toContain(absent);
+    const { triage } = await stored(e.exception_id);
+    expect(triage?.precedent_citations).toEqual([
+      {
+        exception_id: earlier.exception_id,
+        business_date: '2025-12-09',
+        status: 'RESOLVED',
+        note: 'Fee booked gross in the target; amended by middle office.',
+        resolved_by: 'alice@bank.example',
+        resolved_at: '2025-12-09T10:00:00Z',
+      },
+    ]);
+    expect(triage?.rejected_citations).toEqual(['R7']);
+
+    // The rules provider: the precedent's note is its first recommended action, and it cites it.
+    const next = await storeException();
+    await triageException(
+      { exception_id: next.exception_id, run_id: 'run-1', content_hash: next.content_hash },
+      deps({
+        exceptionsIndex,
+        providers: [new RulesProvider(loadReconPolicyFile(join(POLICIES_DIR, 'recon-policy.md')))],
+      }),
+    );
+    const ruled = (await stored(next.exception_id)).triage;
+    expect(ruled?.recommended_actions[0]).toBe(
+      `As with ${earlier.exception_id} (2025-12-09, resolved): Fee booked gross in the target; amended by middle office.`,
+    );
+    expect(ruled?.precedent_citations?.map((c) => c.exception_id)).toEqual([earlier.exception_id]);
   });
 
   it('still answers without any policy passage (no policy index), marked degraded', async () => {

@@ -30,13 +30,21 @@ export class RulesProvider implements TriageProvider {
     const cited = [check, causes, owner, definition].filter((p): p is NumberedPassage => p !== undefined);
     // Whatever was retrieved first is still the best grounding when the runbook has no section.
     if (cited.length === 0 && passages[0]) cited.push(passages[0]);
+    // How an analyst closed the nearest earlier break of this kind comes first.
+    const precedent = input.precedents?.find((p) => p.note !== undefined);
+    const followPrecedent = precedent
+      ? [
+          `As with ${precedent.exception_id} (${precedent.business_date}, ${precedent.status.toLowerCase().replace('_', ' ')}): ${precedent.note}`,
+        ]
+      : [];
     return {
       answer: {
         severity: exception.policy_severity,
         summary: summarise(exception, this.tolerance),
-        recommended_actions: [...bullets(check), ...(owner ? [firstSentence(owner.text)] : [])],
+        recommended_actions: [...followPrecedent, ...bullets(check), ...(owner ? [firstSentence(owner.text)] : [])],
         root_cause_hypotheses: bullets(causes),
         policy_citations: cited.map((p) => p.ref),
+        precedent_citations: precedent ? [precedent.ref] : [],
       },
     };
   }

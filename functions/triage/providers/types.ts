@@ -1,9 +1,12 @@
 import type { NumberedPassage } from '../prompt.ts';
+import type { Precedent } from '../precedents.ts';
 import type { ExceptionRecord } from '../../shared/types.ts';
 
 export interface ProviderInput {
   readonly exception: ExceptionRecord;
   readonly passages: readonly NumberedPassage[];
+  /** Resolved exceptions of the same kind (R1, R2, …); none when there are none yet. */
+  readonly precedents?: readonly Precedent[];
   readonly system: string;
   readonly user: string;
 }
