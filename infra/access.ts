@@ -106,6 +106,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
   },
   triage: {
+    // The dataset's policy in force names its sensitive fields (masked in prompts and the index).
+    objects: { read: ['policiesInForce'] },
     tables: { exceptions: ['GetItem', 'UpdateItem'], circuit_breaker: ['GetItem', 'UpdateItem'] },
     models: ['triage', 'fallback', 'embedding'],
     search: { policies: 'search', exceptions: 'own' },
@@ -300,6 +302,8 @@ export interface Deployment {
   /** The query API's allowed browser origins ("none" matches no browser: CORS fails closed). */
   readonly corsOrigins: string;
   readonly paginationSecret?: string;
+  /** The masking key (triage masks with it; the query API hashes search words with it). */
+  readonly maskingSecret?: string;
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
   /** The SQL engine's Athena workgroup (AWS); locally the SQL engine is DuckDB and there is none. */
@@ -389,6 +393,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.corsOrigins] = d.corsOrigins;
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
   }
+  if ((name === 'triage' || name === 'query-api') && d.maskingSecret) env[ENV.maskingSecret] = d.maskingSecret;
   return env;
 }
 

@@ -42,6 +42,7 @@ export function defaultDeps(): QueryApiDeps {
       config.queueMetrics === 'cloudwatch' ? { cloudwatch: new CloudWatchClient({}) } : {},
     ),
     paginationSecret: config.paginationSecret,
+    maskingSecret: config.maskingSecret,
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,
     now: Date.now,

@@ -48,6 +48,8 @@ export interface QueryApiDeps {
   readonly exceptionsIndex: VectorIndex;
   readonly queues: QueueMonitor;
   readonly paginationSecret: string;
+  /** The masking key: search words are also looked up as the tokens the index holds for sensitive values. */
+  readonly maskingSecret?: string;
   /** Allowed CORS origins; `*` allows any. */
   readonly corsOrigins: readonly string[];
   /** Recorded in history when a request carries no JWT claims; undefined on AWS. */

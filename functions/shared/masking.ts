@@ -19,6 +19,9 @@ import { createHmac } from 'node:crypto';
 import type { Diff, ExceptionRecord, Row } from './types.ts';
 
 export const MASK_PREFIX = '⟦h:';
+
+/** Locally the tokens need only be stable, not secret (triage and the query API default to it). */
+export const LOCAL_MASKING_SECRET = 'tally-local-masking-secret';
 const MASK_PATTERN = /^⟦h:[0-9a-f]{12}⟧$/;
 
 export interface Masker {
@@ -36,6 +39,8 @@ export interface Masker {
   ): T;
   /** A query's words plus the token of each (so an exact sensitive value still finds its exceptions). */
   queryTerms(query: string): string[];
+  /** A model's text about this exception with its tokens turned back into the exception's own values. */
+  unmask(text: string, exception: Pick<ExceptionRecord, 'key' | 'source' | 'target'>): string;
 }
 
 export function isMaskToken(value: string): boolean {
@@ -94,9 +99,16 @@ export function createMasker(names: Iterable<string>, secret: string | undefined
     exception(e) {
       if (sensitive.size === 0) return e;
       const masked = { ...e, key: row(e.key), source: row(e.source), target: row(e.target), diffs: e.diffs.map(diff) };
-      // A rejected row's reason may quote the value it could not read.
-      if (typeof e.reason === 'string') masked.reason = maskText(e.reason, sensitiveValues(e));
+      const values = sensitiveValues(e);
+      // A rejected row's reason may quote the value it could not read; a summary may name a value.
+      if (typeof e.reason === 'string') masked.reason = maskText(e.reason, values);
+      const triage = (e as { triage?: { summary: string } }).triage;
+      if (triage) Object.assign(masked, { triage: { ...triage, summary: maskText(triage.summary, values) } });
       return masked;
+    },
+    unmask(text, e) {
+      if (sensitive.size === 0) return text;
+      return sensitiveValues(e).reduce((t, v) => t.split(token(v)).join(v), text);
     },
     queryTerms(query) {
       const words = query.split(/\s+/).filter(Boolean);
@@ -104,6 +116,17 @@ export function createMasker(names: Iterable<string>, secret: string | undefined
       return [...words, ...words.map(token)];
     },
   };
+}
+
+/**
+ * The search route's query: its words plus each word's token under the deployment's key, so an
+ * exact account or name finds exceptions whose index entry holds only its token. It needs no
+ * policy (the token does not depend on the field).
+ */
+export function queryWithTokens(query: string, secret: string | undefined): string {
+  if (secret === undefined || secret.length < 16) return query;
+  const words = query.split(/\s+/).filter(Boolean);
+  return [...words, ...words.map(createMasker(['*'], secret).token)].join(' ');
 }
 
 /** No field is sensitive: what a dataset whose policy names none gets. */

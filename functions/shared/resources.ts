@@ -233,6 +233,8 @@ export const ENV = {
   breakerCooldownSeconds: 'TALLY_BREAKER_COOLDOWN_SECONDS',
   /** HMAC key for opaque pagination tokens. */
   paginationSecret: 'TALLY_PAGINATION_SECRET',
+  /** HMAC key of the tokens that stand for sensitive values in prompts and the index (shared/masking.ts). */
+  maskingSecret: 'TALLY_MASKING_SECRET',
   corsOrigins: 'TALLY_CORS_ORIGINS',
   /** Identity recorded in history when no JWT authorizer is in front (local mode only). */
   localIdentity: 'TALLY_LOCAL_IDENTITY',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadConfig, required } from '../shared/config.ts';
+import { LOCAL_MASKING_SECRET } from '../shared/masking.ts';
 import { ENV } from '../shared/resources.ts';
 
 /** Provider chain syntax: comma-separated `bedrock:<model id>`, `openai:<model>`, `rules`. */
@@ -26,8 +27,13 @@ const providerChain = z
   });
 
 export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
+  const onLambda = Boolean(env.AWS_LAMBDA_FUNCTION_NAME);
   return loadConfig(
     {
+      [ENV.bucket]: required,
+      [ENV.maskingSecret]: onLambda
+        ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
+        : z.string().min(16).default(LOCAL_MASKING_SECRET),
       [ENV.exceptionsTable]: required,
       [ENV.circuitBreakerTable]: required,
       [ENV.triageProviders]: providerChain,

@@ -13,7 +13,10 @@ import { sleep } from '../shared/retry.ts';
 import { consumedQueue, createSqsHandler, consumerDeps, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { DynamoCircuitBreaker } from '../shared/tables/circuit-breaker-dynamo.ts';
 import { DynamoTriageStore } from '../shared/tables/exceptions-dynamo.ts';
+import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
+import { withBundledPolicies } from '../shared/dataset-policies.ts';
 import { triageConfig } from './config.ts';
+import { datasetMaskers } from './maskers.ts';
 import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
 import { RulesProvider } from './providers/rules.ts';
@@ -46,6 +49,11 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
   if (!providers.some((p) => p.kind === 'rules')) providers.push(new RulesProvider(policy));
   return {
     store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
+    maskers: datasetMaskers(
+      withBundledPolicies(new S3DatasetPolicies(aws.s3)),
+      config[ENV.bucket],
+      config[ENV.maskingSecret],
+    ),
     embedder: createEmbedder(),
     policyIndex: createVectorIndex('policies'),
     exceptionsIndex: createVectorIndex('exceptions'),

@@ -13,11 +13,14 @@ import type { TriageStore } from '../shared/tables/exceptions.ts';
 import type { ExceptionRecord, Triage } from '../shared/types.ts';
 import { runChain, type ChainDeps } from './chain.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
+import type { MaskerSource } from './maskers.ts';
 import { findPrecedents } from './precedents.ts';
 import { retrievePassages } from './retrieval.ts';
 
 export interface TriageDeps extends ChainDeps {
   readonly store: TriageStore;
+  /** The dataset's sensitive fields: masked in the prompt, the embedded text and the index. */
+  readonly maskers: MaskerSource;
   readonly embedder: Embedder;
   readonly policyIndex: VectorIndex;
   readonly exceptionsIndex: VectorIndex;
@@ -32,29 +35,36 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   // Recon writes the exception before it queues the request; absent means not visible yet.
   if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
 
+  const masker = await deps.maskers.forDataset(exception.dataset);
   if (
     exception.triage &&
     exception.triage.content_hash === exception.content_hash &&
     exception.triage.prompt_version === PROMPT_VERSION
   ) {
-    await index(exception, deps);
+    await index(masker.exception(exception), deps);
     return { outcome: 'ALREADY_TRIAGED' };
   }
 
-  const [retrieved, precedents] = await Promise.all([
-    retrievePassages(exception, deps.embedder, deps.policyIndex),
-    findPrecedents(exception, deps),
+  // What leaves the table: sensitive values as tokens. The rules provider reads `exception` (it
+  // calls nothing); models read only the prompt.
+  const seen = masker.exception(exception);
+  const [retrieved, found] = await Promise.all([
+    retrievePassages(seen, deps.embedder, deps.policyIndex),
+    findPrecedents(seen, deps),
   ]);
+  const precedents = found.map((p) => ({ ...p, key: masker.row(p.key) }));
   const passages = numberPassages(retrieved);
   const result = await runChain(
-    { exception, passages, precedents, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages, precedents) },
+    { exception, passages, precedents, system: SYSTEM_PROMPT, user: buildUserPrompt(seen, passages, precedents) },
     deps,
   );
+  // The answer names tokens where the prompt had them: stored with the values (the table holds them).
+  const unmask = (text: string) => masker.unmask(text, exception);
   const triage: Triage = {
     severity: result.answer.severity,
-    summary: result.answer.summary,
-    recommended_actions: result.answer.recommended_actions,
-    root_cause_hypotheses: result.answer.root_cause_hypotheses,
+    summary: unmask(result.answer.summary),
+    recommended_actions: result.answer.recommended_actions.map(unmask),
+    root_cause_hypotheses: result.answer.root_cause_hypotheses.map(unmask),
     policy_citations: result.citations,
     ...(result.precedentCitations.length > 0 ? { precedent_citations: result.precedentCitations } : {}),
     rejected_citations: result.rejectedCitations,
@@ -76,7 +86,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
       `exception ${exception.exception_id} changed during triage; its new content will be triaged`,
     );
   }
-  await index({ ...exception, triage, severity: triage.severity }, deps);
+  await index(masker.exception({ ...exception, triage, severity: triage.severity }), deps);
   return {
     outcome: 'TRIAGED',
     provider: triage.provider,
@@ -89,6 +99,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
 /** One batcher per index: the records of a batch, handled concurrently, share embedding calls and writes. */
 const batchers = new WeakMap<VectorIndex, IndexBatcher>();
 
+/** Indexes an exception already masked for its dataset. */
 async function index(exception: ExceptionRecord, deps: TriageDeps): Promise<void> {
   let batcher = batchers.get(deps.exceptionsIndex);
   if (!batcher) batchers.set(deps.exceptionsIndex, (batcher = new IndexBatcher(deps.embedder, deps.exceptionsIndex)));

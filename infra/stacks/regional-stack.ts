@@ -45,7 +45,7 @@ import { EncryptedBucket } from '../constructs/encrypted-bucket.ts';
 import { HttpApi } from '../constructs/http-api.ts';
 import { IngestEvents } from '../constructs/ingest-events.ts';
 import { PolicyCorpus } from '../constructs/policy-corpus.ts';
-import { PaginationSecret } from '../constructs/pagination-secret.ts';
+import { RandomSecret } from '../constructs/random-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
 import { apiAlarms, consumerFailureAlarm, triageDegradedAlarm, unrecordedUploadsAlarm } from '../constructs/alarms.ts';
 import { scheduleFunction } from '../constructs/schedule.ts';
@@ -190,7 +190,11 @@ export class RegionalStack extends TerraformStack {
 
     // The query API signs its pagination cursors with a per-region random key.
     const paginationSecret = props.bundles.deployed.includes('query-api')
-      ? new PaginationSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value
+      ? new RandomSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value
+      : undefined;
+    // Sensitive values become tokens under this key in prompts and the index (shared/masking.ts).
+    const maskingSecret = props.bundles.deployed.some((f) => f === 'triage' || f === 'query-api')
+      ? new RandomSecret(this, 'masking-secret', { name: `${prefix}/masking`, kmsKeyArn }).value
       : undefined;
 
     const indexes = indexNames(prefix);
@@ -211,6 +215,7 @@ export class RegionalStack extends TerraformStack {
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
       ...(paginationSecret ? { paginationSecret } : {}),
+      ...(maskingSecret ? { maskingSecret } : {}),
       reconMemoryBudgetBytes: reconMemoryBudgetFor(functionSettingsFor(config, 'recon').memoryMb),
     };
     const resources: Resources = {

@@ -22,6 +22,9 @@ import { DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-brea
 import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';
+import { datasetMaskers, NO_MASKERS } from '../../functions/triage/maskers.ts';
+import { createMasker, queryWithTokens } from '../../functions/shared/masking.ts';
+import type { ReconPolicy } from '../../functions/shared/policy.ts';
 import { buildUserPrompt, numberPassages, TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
@@ -141,6 +144,7 @@ describe('triage', () => {
     const client = new BedrockRuntimeClient({ region: 'us-east-1' });
     return {
       store: new DynamoTriageStore(dynamo.doc, dynamo.names.tables.exceptions),
+      maskers: NO_MASKERS,
       embedder,
       policyIndex,
       exceptionsIndex: LocalVectorIndex.load(join(vectorDir, `exceptions-${counter}.jsonl`)),
@@ -255,6 +259,48 @@ describe('triage', () => {
       `As with ${earlier.exception_id} (2025-12-09, resolved): Fee booked gross in the target; amended by middle office.`,
     );
     expect(ruled?.precedent_citations?.map((c) => c.exception_id)).toEqual([earlier.exception_id]);
+  });
+
+  it('masks sensitive fields in the prompt, the embedded text and the index, and stores the answer with the values', async () => {
+    const secret = 'test-masking-secret-0123456789';
+    const policies = { current: async () => ({ sensitiveFields: ['account_id'] }) as unknown as ReconPolicy };
+    const maskers = datasetMaskers(policies, 'bucket', secret);
+    const token = createMasker(['account_id'], secret).token('ACCT1004');
+    const embedded: string[] = [];
+    const capturing = {
+      ...embedder,
+      id: embedder.id,
+      dimensions: embedder.dimensions,
+      embed: async (texts: string[]) => {
+        embedded.push(...texts);
+        return embedder.embed(texts);
+      },
+    };
+    const indexFile = join(vectorDir, `masked-${counter}.jsonl`);
+    const exceptionsIndex = LocalVectorIndex.load(indexFile);
+    const e = await storeException();
+    bedrock
+      .on(ConverseCommand)
+      .resolves(converseAnswer({ ...GOOD, summary: `T0005 on account ${token} differs by 25.00.` }));
+
+    await triageException(
+      { exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash },
+      deps({ maskers, embedder: capturing, exceptionsIndex }),
+    );
+
+    const prompt = JSON.stringify(bedrock.commandCalls(ConverseCommand).map((c) => c.args[0].input));
+    expect(prompt).toContain(token);
+    expect(prompt).not.toContain('ACCT1004');
+    expect(embedded.length).toBeGreaterThan(0);
+    for (const text of embedded) expect(text).not.toContain('ACCT1004');
+    const indexed = await exceptionsIndex.search((await embedder.embed([queryWithTokens('ACCT1004', secret)]))[0]!, 5);
+    expect(indexed.map((h) => h.id)).toContain(e.exception_id);
+    expect(JSON.stringify(indexed)).not.toContain('ACCT1004');
+    expect(readFileSync(indexFile, 'utf8')).not.toContain('ACCT1004');
+    // The table keeps the values, and so does the stored answer.
+    const { triage, source } = await stored(e.exception_id);
+    expect(source?.account_id).toBe('ACCT1004');
+    expect(triage?.summary).toBe('T0005 on account ACCT1004 differs by 25.00.');
   });
 
   it('still answers without any policy passage (no policy index), marked degraded', async () => {
