@@ -304,6 +304,8 @@ export interface Deployment {
   readonly paginationSecret?: string;
   /** The masking key (triage masks with it; the query API hashes search words with it). */
   readonly maskingSecret?: string;
+  /** This region's Bedrock Guardrail, when configured (triage's model calls go through it). */
+  readonly guardrail?: { readonly id: string; readonly version: string };
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
   /** The SQL engine's Athena workgroup (AWS); locally the SQL engine is DuckDB and there is none. */
@@ -361,6 +363,8 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
             'rules',
           ].join(',');
   }
+  if (models.has('triage') && d.models !== 'offline' && d.guardrail)
+    env[ENV.bedrockGuardrail] = `${d.guardrail.id}:${d.guardrail.version}`;
   if (models.has('embedding')) {
     if (d.models === 'offline') env[ENV.embedder] = 'hashing';
     else {
@@ -411,6 +415,8 @@ export interface Resources {
   /** The SQL engine's Athena workgroup. */
   readonly athenaWorkgroupArn: string;
   readonly models: Readonly<Record<ModelRole, string>>;
+  /** This region's guardrail id, when one is configured. */
+  readonly guardrailId?: string;
   readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
 }
 
@@ -524,6 +530,15 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
       sid: 'InvokeConfiguredModels',
       actions: ['bedrock:InvokeModel'],
       resources: modelIds.flatMap((id) => bedrockModelArns(id, r.arnContext)),
+    });
+  }
+  // Converse with a guardrail is authorised as ApplyGuardrail on it too.
+  if (access.models?.includes('triage') && r.guardrailId !== undefined) {
+    const { partition, region, account } = r.arnContext;
+    statements.push({
+      sid: 'ApplyConfiguredGuardrail',
+      actions: ['bedrock:ApplyGuardrail'],
+      resources: [`arn:${partition}:bedrock:${region}:${account}:guardrail/${r.guardrailId}`],
     });
   }
   if (access.monitorsQueues) {

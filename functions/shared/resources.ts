@@ -224,6 +224,8 @@ export const ENV = {
   policiesIndex: 'TALLY_POLICIES_INDEX',
   /** Comma-separated provider chain, e.g. `bedrock:<model>,bedrock:<fallback>,rules`. */
   triageProviders: 'TALLY_TRIAGE_PROVIDERS',
+  /** `<guardrail id>:<version>`: the Bedrock Guardrail triage's Converse calls go through (optional). */
+  bedrockGuardrail: 'TALLY_BEDROCK_GUARDRAIL',
   openaiBaseUrl: 'TALLY_OPENAI_BASE_URL',
   openaiApiKey: 'TALLY_OPENAI_API_KEY',
   circuitBreakerTable: 'TALLY_CIRCUIT_BREAKER_TABLE',

@@ -37,6 +37,14 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.exceptionsTable]: required,
       [ENV.circuitBreakerTable]: required,
       [ENV.triageProviders]: providerChain,
+      [ENV.bedrockGuardrail]: z
+        .string()
+        .regex(/^[a-z0-9]+:(DRAFT|\d+)$/, 'must be <guardrail id>:<version>, e.g. gr1abc2def3:1')
+        .transform((s) => {
+          const [id, version] = s.split(':') as [string, string];
+          return { id, version };
+        })
+        .optional(),
       [ENV.openaiBaseUrl]: z.string().url().optional(),
       [ENV.openaiApiKey]: z.string().optional(),
       [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),

@@ -32,7 +32,8 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
   const bedrock = new BedrockRuntimeClient({ maxAttempts: 1 });
   const policy = loadReconPolicyFile(config[ENV.reconPolicyPath]);
   const providers: TriageProvider[] = config[ENV.triageProviders].map((p) => {
-    if (p.kind === 'bedrock') return new BedrockConverseProvider(bedrock, p.model);
+    if (p.kind === 'bedrock')
+      return new BedrockConverseProvider(bedrock, p.model, { guardrail: config[ENV.bedrockGuardrail] });
     if (p.kind === 'openai') {
       const baseUrl = config[ENV.openaiBaseUrl];
       if (!baseUrl)

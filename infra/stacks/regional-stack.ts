@@ -216,6 +216,7 @@ export class RegionalStack extends TerraformStack {
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
       ...(paginationSecret ? { paginationSecret } : {}),
       ...(maskingSecret ? { maskingSecret } : {}),
+      ...(config.guardrails[region] ? { guardrail: config.guardrails[region] } : {}),
       reconMemoryBudgetBytes: reconMemoryBudgetFor(functionSettingsFor(config, 'recon').memoryMb),
     };
     const resources: Resources = {
@@ -230,6 +231,7 @@ export class RegionalStack extends TerraformStack {
       collectionArn: search.collection.arn,
       athenaWorkgroupArn: athena.arn,
       models: config.models,
+      ...(config.guardrails[region] ? { guardrailId: config.guardrails[region].id } : {}),
       arnContext,
     };
 
