@@ -16,7 +16,7 @@ import { DynamoTriageStore } from '../shared/tables/exceptions-dynamo.ts';
 import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
 import { withBundledPolicies } from '../shared/dataset-policies.ts';
 import { triageConfig } from './config.ts';
-import { datasetMaskers } from './maskers.ts';
+import { datasetTriagePolicies } from './dataset-policy.ts';
 import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
 import { RulesProvider } from './providers/rules.ts';
@@ -50,7 +50,7 @@ export function defaultDeps(): TriageDeps & SqsConsumerDeps {
   if (!providers.some((p) => p.kind === 'rules')) providers.push(new RulesProvider(policy));
   return {
     store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
-    maskers: datasetMaskers(
+    policies: datasetTriagePolicies(
       withBundledPolicies(new S3DatasetPolicies(aws.s3)),
       config[ENV.bucket],
       config[ENV.maskingSecret],

@@ -13,14 +13,14 @@ import type { TriageStore } from '../shared/tables/exceptions.ts';
 import type { ExceptionRecord, Triage } from '../shared/types.ts';
 import { runChain, type ChainDeps } from './chain.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
-import type { MaskerSource } from './maskers.ts';
+import type { TriagePolicies } from './dataset-policy.ts';
 import { findPrecedents } from './precedents.ts';
 import { retrievePassages } from './retrieval.ts';
 
 export interface TriageDeps extends ChainDeps {
   readonly store: TriageStore;
-  /** The dataset's sensitive fields: masked in the prompt, the embedded text and the index. */
-  readonly maskers: MaskerSource;
+  /** The dataset's policy in force: its sensitive fields are masked in the prompt, the embedded text and the index. */
+  readonly policies: TriagePolicies;
   readonly embedder: Embedder;
   readonly policyIndex: VectorIndex;
   readonly exceptionsIndex: VectorIndex;
@@ -35,7 +35,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   // Recon writes the exception before it queues the request; absent means not visible yet.
   if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
 
-  const masker = await deps.maskers.forDataset(exception.dataset);
+  const { masker, policy } = await deps.policies.forDataset(exception.dataset);
   if (
     exception.triage &&
     exception.triage.content_hash === exception.content_hash &&
@@ -55,7 +55,14 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   const precedents = found.map((p) => ({ ...p, key: masker.row(p.key) }));
   const passages = numberPassages(retrieved);
   const result = await runChain(
-    { exception, passages, precedents, system: SYSTEM_PROMPT, user: buildUserPrompt(seen, passages, precedents) },
+    {
+      exception,
+      passages,
+      precedents,
+      ...(policy ? { policy } : {}),
+      system: SYSTEM_PROMPT,
+      user: buildUserPrompt(seen, passages, precedents),
+    },
     deps,
   );
   // The answer names tokens where the prompt had them: stored with the values (the table holds them).

@@ -22,7 +22,7 @@ import { DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-brea
 import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';
-import { datasetMaskers, NO_MASKERS } from '../../functions/triage/maskers.ts';
+import { datasetTriagePolicies, NO_DATASET_POLICIES } from '../../functions/triage/dataset-policy.ts';
 import { createMasker, queryWithTokens } from '../../functions/shared/masking.ts';
 import type { ReconPolicy } from '../../functions/shared/policy.ts';
 import { buildUserPrompt, numberPassages, TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
@@ -144,7 +144,7 @@ describe('triage', () => {
     const client = new BedrockRuntimeClient({ region: 'us-east-1' });
     return {
       store: new DynamoTriageStore(dynamo.doc, dynamo.names.tables.exceptions),
-      maskers: NO_MASKERS,
+      policies: NO_DATASET_POLICIES,
       embedder,
       policyIndex,
       exceptionsIndex: LocalVectorIndex.load(join(vectorDir, `exceptions-${counter}.jsonl`)),
@@ -264,7 +264,7 @@ describe('triage', () => {
   it('masks sensitive fields in the prompt, the embedded text and the index, and stores the answer with the values', async () => {
     const secret = 'test-masking-secret-0123456789';
     const policies = { current: async () => ({ sensitiveFields: ['account_id'] }) as unknown as ReconPolicy };
-    const maskers = datasetMaskers(policies, 'bucket', secret);
+    const triagePolicies = datasetTriagePolicies(policies, 'bucket', secret);
     const token = createMasker(['account_id'], secret).token('ACCT1004');
     const embedded: string[] = [];
     const capturing = {
@@ -285,7 +285,7 @@ describe('triage', () => {
 
     await triageException(
       { exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash },
-      deps({ maskers, embedder: capturing, exceptionsIndex }),
+      deps({ policies: triagePolicies, embedder: capturing, exceptionsIndex }),
     );
 
     const prompt = JSON.stringify(bedrock.commandCalls(ConverseCommand).map((c) => c.args[0].input));
