@@ -86,7 +86,7 @@ function toleranceText(policy: RulesPolicy): string {
   const spec = policy.fields?.find((f) => f.field === policy.amountField);
   const absolute = formatDecimal(spec?.tolerance.absolute ?? policy.amountTolerance);
   if (!spec || spec.tolerance.relative.units === 0n) return absolute;
-  const percent = formatDecimal(multiplyDecimal(spec.tolerance.relative, decimal('100')));
+  const percent = formatDecimal(multiplyDecimal(spec.tolerance.relative, decimal('100'))).replace(/\.?0+$/, '');
   return `${absolute} + ${percent}% of the larger amount`;
 }
 
