@@ -86,7 +86,10 @@ function toleranceText(policy: RulesPolicy): string {
   const spec = policy.fields?.find((f) => f.field === policy.amountField);
   const absolute = formatDecimal(spec?.tolerance.absolute ?? policy.amountTolerance);
   if (!spec || spec.tolerance.relative.units === 0n) return absolute;
-  const percent = formatDecimal(multiplyDecimal(spec.tolerance.relative, decimal('100'))).replace(/\.?0+$/, '');
+  // 0.0500 -> 0.05, 10 stays 10: only a fraction's trailing zeros go.
+  const percent = formatDecimal(multiplyDecimal(spec.tolerance.relative, decimal('100')))
+    .replace(/(\.\d*?)0+$/, '$1')
+    .replace(/\.$/, '');
   return `${absolute} + ${percent}% of the larger amount`;
 }
 
