@@ -117,6 +117,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // queues singletons, patterns and member pages on its own queue), then triages them; adds each
   // model call's cost to its run and to the day's usage, which it reads against the daily budget.
   triage: {
+    // The dataset's policy in force names its sensitive fields (masked in prompts and the index).
+    objects: { read: ['policiesInForce'] },
     tables: {
       exceptions: ['GetItem', 'UpdateItem', 'Query'],
       runs: ['GetItem', 'UpdateItem'],
@@ -330,6 +332,10 @@ export interface Deployment {
   /** The query API's allowed browser origins ("none" matches no browser: CORS fails closed). */
   readonly corsOrigins: string;
   readonly paginationSecret?: string;
+  /** The masking key (triage masks with it; the query API hashes search words with it). */
+  readonly maskingSecret?: string;
+  /** This region's Bedrock Guardrail, when configured (triage's model calls go through it). */
+  readonly guardrail?: { readonly id: string; readonly version: string };
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
   /** The SQL engine's Athena workgroup (AWS); locally the SQL engine is DuckDB and there is none. */
@@ -400,6 +406,8 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
   // Whoever reads the usage table reads it against the budget.
   if (tableActionsOf(name).usage && d.triage?.dailyBudgetUsd !== undefined)
     env[ENV.triageDailyBudgetUsd] = String(d.triage.dailyBudgetUsd);
+  if (models.has('triage') && d.models !== 'offline' && d.guardrail)
+    env[ENV.bedrockGuardrail] = `${d.guardrail.id}:${d.guardrail.version}`;
   if (models.has('embedding')) {
     if (d.models === 'offline') env[ENV.embedder] = 'hashing';
     else {
@@ -432,6 +440,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.corsOrigins] = d.corsOrigins;
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
   }
+  if ((name === 'triage' || name === 'query-api') && d.maskingSecret) env[ENV.maskingSecret] = d.maskingSecret;
   return env;
 }
 
@@ -453,6 +462,8 @@ export interface Resources {
   readonly models: Readonly<Record<ModelRole, string>>;
   /** Bedrock models the triage routes name beyond the triage and fallback models (functions/triage/routing.ts). */
   readonly routeModels?: readonly string[];
+  /** This region's guardrail id, when one is configured. */
+  readonly guardrailId?: string;
   readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
 }
 
@@ -580,6 +591,15 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
       sid: 'InvokeConfiguredModels',
       actions: ['bedrock:InvokeModel'],
       resources: modelIds.flatMap((id) => bedrockModelArns(id, r.arnContext)),
+    });
+  }
+  // Converse with a guardrail is authorised as ApplyGuardrail on it too.
+  if (access.models?.includes('triage') && r.guardrailId !== undefined) {
+    const { partition, region, account } = r.arnContext;
+    statements.push({
+      sid: 'ApplyConfiguredGuardrail',
+      actions: ['bedrock:ApplyGuardrail'],
+      resources: [`arn:${partition}:bedrock:${region}:${account}:guardrail/${r.guardrailId}`],
     });
   }
   if (access.monitorsQueues) {

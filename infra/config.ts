@@ -103,6 +103,21 @@ export const infraConfigSchema = z
       })
       .strict()
       .default({ dailyBudgetUsd: 50 }),
+    /**
+     * Bedrock Guardrails per region (a guardrail is a regional resource): triage passes the one of
+     * its region to every Converse call; an intervention counts as a failed answer.
+     */
+    guardrails: z
+      .partialRecord(
+        region,
+        z
+          .object({
+            id: z.string().regex(/^[a-z0-9]+$/, 'must be a guardrail id such as "gr1abc2def3"'),
+            version: z.string().regex(/^(DRAFT|\d+)$/, 'must be DRAFT or a version number'),
+          })
+          .strict(),
+      )
+      .default({}),
     functions: z
       .partialRecord(z.enum(FUNCTION_NAMES as [FunctionName, ...FunctionName[]]), functionSettings)
       .default({}),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOCAL_MASKING_SECRET } from '../shared/masking.ts';
 import { ConfigError, flag, loadConfig, required } from '../shared/config.ts';
 import { ENV } from '../shared/resources.ts';
 import { dailyBudgetMicroUsd } from '../triage/config.ts';
@@ -55,6 +56,9 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.paginationSecret]: onLambda
         ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
         : z.string().min(1).default(LOCAL_PAGINATION_SECRET),
+      [ENV.maskingSecret]: onLambda
+        ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
+        : z.string().min(16).default(LOCAL_MASKING_SECRET),
       [ENV.corsOrigins]: onLambda ? required : z.string().default(LOCAL_CORS_ORIGINS),
       [ENV.localIdentity]: onLambda ? z.string().optional() : z.string().min(1).default(LOCAL_IDENTITY),
       [ENV.monitoredQueues]: monitoredQueuesSchema,
@@ -83,6 +87,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     dailyBudgetMicroUsd: dailyBudgetMicroUsd(env),
     s3ForcePathStyle: config[ENV.s3ForcePathStyle],
     paginationSecret: config[ENV.paginationSecret],
+    maskingSecret: config[ENV.maskingSecret],
     corsOrigins,
     localIdentity: config[ENV.localIdentity] || undefined,
     monitoredQueues: config[ENV.monitoredQueues],

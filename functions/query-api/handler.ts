@@ -54,6 +54,7 @@ export function defaultDeps(): QueryApiDeps {
       dailyBudgetMicroUsd: config.dailyBudgetMicroUsd,
     },
     paginationSecret: config.paginationSecret,
+    maskingSecret: config.maskingSecret,
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,
     now: Date.now,

@@ -61,6 +61,8 @@ export interface QueryApiDeps {
    */
   readonly usage?: { readonly queries: UsageQueries; readonly dailyBudgetMicroUsd: number | undefined };
   readonly paginationSecret: string;
+  /** The masking key: search words are also looked up as the tokens the index holds for sensitive values. */
+  readonly maskingSecret?: string;
   /** Allowed CORS origins; `*` allows any. */
   readonly corsOrigins: readonly string[];
   /** Recorded in history when a request carries no JWT claims; undefined on AWS. */

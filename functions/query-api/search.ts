@@ -2,6 +2,7 @@
 import type { FieldValue, VectorHit } from '../shared/search/ports.ts';
 import { FILTER_NAMES, type SearchQuery } from './schemas.ts';
 import type { QueryApiDeps } from './ports.ts';
+import { queryWithTokens } from '../shared/masking.ts';
 import type { SearchItem } from '../shared/types.ts';
 
 export type { SearchItem };
@@ -37,14 +38,15 @@ function toItem(hit: VectorHit): SearchItem {
 
 export async function searchExceptions(
   query: SearchQuery,
-  deps: Pick<QueryApiDeps, 'embedder' | 'exceptionsIndex'>,
+  deps: Pick<QueryApiDeps, 'embedder' | 'exceptionsIndex' | 'maskingSecret'>,
 ): Promise<{ items: SearchItem[] }> {
   const filter: Record<string, string> = {};
   for (const name of FILTER_NAMES) {
     const value = query[name];
     if (value !== undefined) filter[name] = value;
   }
-  const [vector] = await deps.embedder.embed([query.q]);
+  // A sensitive value is indexed as its token: the query carries each word's token too.
+  const [vector] = await deps.embedder.embed([queryWithTokens(query.q, deps.maskingSecret)]);
   if (!vector) throw new Error('embedder returned no vector for the query');
   const hits = await deps.exceptionsIndex.search(vector, query.k, Object.keys(filter).length > 0 ? filter : undefined);
   // Nearest first, whatever order the store answered in.

@@ -126,6 +126,12 @@ const common = {
     })
     .strict()
     .optional(),
+  /**
+   * Columns whose values never leave the table in clear: prompts, embedded text and the search
+   * index see a keyed token instead (functions/shared/masking.ts). Key or compared field names
+   * (each side's column for them is covered too) or any other column of either side.
+   */
+  sensitive_fields: z.array(columnName).optional(),
   /** Which engine reconciles a run: above `large_above_bytes` (both files together), the SQL engine. */
   engine: z
     .object({ large_above_bytes: z.int().min(0, 'must be a number of bytes, 0 or more') })
@@ -278,6 +284,11 @@ export interface ReconPolicy {
   readonly defaultSeverity: Severity;
   /** Whether a file with a header and no data rows is accepted (default false). */
   readonly allowEmptySides: boolean;
+  /**
+   * The sensitive columns, lower case: each named field, and both sides' columns when it names a
+   * key or compared field (so a row keyed by either side's header is masked alike). Empty: none.
+   */
+  readonly sensitiveFields: readonly string[];
   /**
    * Both sides read alike (same format options, same column per field, same date formats), so
    * the same raw row on both sides is the same row: the engine's fast path may rely on it.
@@ -501,6 +512,7 @@ function build(s: LongSettings, markdown: string, isShort: boolean, problems: Pr
     ),
     defaultSeverity: s.default_severity,
     allowEmptySides: s.allow_empty_sides ?? false,
+    sensitiveFields: Object.freeze(sensitiveColumns(s.sensitive_fields ?? [], [...keys, ...fields])),
     symmetric,
     engine: Object.freeze({ largeAboveBytes: s.engine?.large_above_bytes ?? DEFAULT_LARGE_ABOVE_BYTES }),
     triage: triageSettings(s.triage),
@@ -516,6 +528,17 @@ function triageSettings(t: LongSettings['triage']): TriageSettings {
     }),
     patternMinMembers: t?.pattern_min_members ?? DEFAULT_PATTERN_MIN_MEMBERS,
   });
+}
+
+function sensitiveColumns(named: readonly string[], mapped: readonly Mapped[]): string[] {
+  const columns = new Set<string>();
+  for (const name of named) {
+    columns.add(name);
+    for (const m of mapped)
+      if (m.field.toLowerCase() === name || m.source === name || m.target === name)
+        for (const c of [m.field.toLowerCase(), m.source, m.target]) columns.add(c);
+  }
+  return [...columns].sort();
 }
 
 function thresholdSet(t: z.infer<typeof thresholdSetSchema>): ThresholdSet {

@@ -245,6 +245,8 @@ export const ENV = {
   policiesIndex: 'TALLY_POLICIES_INDEX',
   /** Comma-separated provider chain, e.g. `bedrock:<model>,bedrock:<fallback>,rules`. */
   triageProviders: 'TALLY_TRIAGE_PROVIDERS',
+  /** `<guardrail id>:<version>`: the Bedrock Guardrail triage's Converse calls go through (optional). */
+  bedrockGuardrail: 'TALLY_BEDROCK_GUARDRAIL',
   openaiBaseUrl: 'TALLY_OPENAI_BASE_URL',
   openaiApiKey: 'TALLY_OPENAI_API_KEY',
   circuitBreakerTable: 'TALLY_CIRCUIT_BREAKER_TABLE',
@@ -262,6 +264,8 @@ export const ENV = {
   breakerCooldownSeconds: 'TALLY_BREAKER_COOLDOWN_SECONDS',
   /** HMAC key for opaque pagination tokens. */
   paginationSecret: 'TALLY_PAGINATION_SECRET',
+  /** HMAC key of the tokens that stand for sensitive values in prompts and the index (shared/masking.ts). */
+  maskingSecret: 'TALLY_MASKING_SECRET',
   corsOrigins: 'TALLY_CORS_ORIGINS',
   /** Identity recorded in history when no JWT authorizer is in front (local mode only). */
   localIdentity: 'TALLY_LOCAL_IDENTITY',

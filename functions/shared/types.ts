@@ -89,12 +89,29 @@ export interface PolicyCitation {
   readonly passage: string;
 }
 
+/**
+ * An earlier exception of the same dataset and type that an analyst resolved, as triage saw it
+ * and the answer cited it (functions/triage/precedents.ts).
+ */
+export interface PrecedentCitation {
+  readonly exception_id: string;
+  readonly business_date: string;
+  /** RESOLVED or FALSE_POSITIVE. */
+  readonly status: string;
+  /** What the analyst wrote when closing it. */
+  readonly note?: string;
+  readonly resolved_by?: string;
+  readonly resolved_at?: string;
+}
+
 export interface Triage {
   readonly severity: Severity;
   readonly summary: string;
   readonly recommended_actions: string[];
   readonly root_cause_hypotheses: string[];
   readonly policy_citations: PolicyCitation[];
+  /** Resolved precedents the answer relied on (only ones retrieved for it). */
+  readonly precedent_citations?: PrecedentCitation[];
   /** Citations the model gave that named no retrieved passage: dropped, kept here for audit. */
   readonly rejected_citations: string[];
   readonly provider: string;

@@ -7,7 +7,8 @@ import { triageAnswerSchema, type NumberedPassage, type TriageAnswer } from './p
 import type { CircuitBreaker } from '../shared/tables/circuit-breaker.ts';
 import { ProviderError, ProviderThrottledError, type ProviderInput, type TriageProvider } from './providers/types.ts';
 import { backoff } from '../shared/retry.ts';
-import type { PolicyCitation } from '../shared/types.ts';
+import type { PolicyCitation, PrecedentCitation } from '../shared/types.ts';
+import { precedentCitation, type Precedent } from './precedents.ts';
 
 const THROTTLE_BACKOFF = { baseMs: 250, capMs: 8000 };
 
@@ -23,6 +24,7 @@ export interface ChainDeps {
 export interface ChainResult {
   readonly answer: TriageAnswer;
   readonly citations: PolicyCitation[];
+  readonly precedentCitations: PrecedentCitation[];
   readonly rejectedCitations: string[];
   readonly provider: TriageProvider;
   readonly degraded: boolean;
@@ -36,11 +38,20 @@ export function breakerKey(provider: TriageProvider): string {
   return `${provider.name}:${provider.model}`;
 }
 
-/** Validates a raw answer; citations must name passages that were actually retrieved. */
+/** Validates a raw answer; citations must name passages (and precedents) that were actually retrieved. */
 export function validateAnswer(
   raw: unknown,
   passages: readonly NumberedPassage[],
-): { ok: true; answer: TriageAnswer; citations: PolicyCitation[]; rejected: string[] } | { ok: false; reason: string } {
+  precedents: readonly Precedent[] = [],
+):
+  | {
+      ok: true;
+      answer: TriageAnswer;
+      citations: PolicyCitation[];
+      precedentCitations: PrecedentCitation[];
+      rejected: string[];
+    }
+  | { ok: false; reason: string } {
   const parsed = triageAnswerSchema.safeParse(raw);
   if (!parsed.success)
     return {
@@ -77,7 +88,24 @@ export function validateAnswer(
       ok: false,
       reason: `no citation names a retrieved passage (cited ${parsed.data.policy_citations.join(', ')})`,
     };
-  return { ok: true, answer: parsed.data, citations, rejected };
+  const byPrecedentRef = new Map<string, Precedent>();
+  for (const p of precedents) {
+    byPrecedentRef.set(p.ref.toUpperCase(), p);
+    byPrecedentRef.set(p.exception_id.toUpperCase(), p);
+  }
+  const precedentCitations: PrecedentCitation[] = [];
+  for (const cited of parsed.data.precedent_citations) {
+    const precedent = byPrecedentRef.get(
+      cited
+        .replace(/^\[|\]$/g, '')
+        .trim()
+        .toUpperCase(),
+    );
+    if (!precedent) rejected.push(cited);
+    else if (!precedentCitations.some((c) => c.exception_id === precedent.exception_id))
+      precedentCitations.push(precedentCitation(precedent));
+  }
+  return { ok: true, answer: parsed.data, citations, precedentCitations, rejected };
 }
 
 export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<ChainResult> {
@@ -92,12 +120,13 @@ export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<C
     for (let attempt = 0; ; attempt++) {
       try {
         const raw = await provider.triage(input);
-        const valid = validateAnswer(raw.answer, input.passages);
+        const valid = validateAnswer(raw.answer, input.passages, input.precedents);
         if (!valid.ok) throw new ProviderError(valid.reason);
         if (provider.kind === 'model') await deps.breaker.recordSuccess(key);
         return {
           answer: valid.answer,
           citations: valid.citations,
+          precedentCitations: valid.precedentCitations,
           rejectedCitations: valid.rejected,
           provider,
           degraded: provider.kind === 'rules' && usedModelFirst,

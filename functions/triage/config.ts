@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, loadConfig, required } from '../shared/config.ts';
+import { LOCAL_MASKING_SECRET } from '../shared/masking.ts';
 import { ENV } from '../shared/resources.ts';
 import { parsePriceTable } from './cost.ts';
 import { parseProviderChain, parseRouteTable } from './routing.ts';
@@ -34,8 +35,13 @@ export function dailyBudgetMicroUsd(env: NodeJS.ProcessEnv = process.env): numbe
 }
 
 export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
+  const onLambda = Boolean(env.AWS_LAMBDA_FUNCTION_NAME);
   const config = loadConfig(
     {
+      [ENV.bucket]: required,
+      [ENV.maskingSecret]: onLambda
+        ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
+        : z.string().min(16).default(LOCAL_MASKING_SECRET),
       [ENV.exceptionsTable]: required,
       [ENV.runsTable]: required,
       [ENV.patternsTable]: required,
@@ -46,6 +52,14 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.triageRoutes]: z.string().optional(),
       [ENV.triagePrices]: z.string().optional(),
       [ENV.triageDailyBudgetUsd]: budgetUsd,
+      [ENV.bedrockGuardrail]: z
+        .string()
+        .regex(/^[a-z0-9]+:(DRAFT|\d+)$/, 'must be <guardrail id>:<version>, e.g. gr1abc2def3:1')
+        .transform((s) => {
+          const [id, version] = s.split(':') as [string, string];
+          return { id, version };
+        })
+        .optional(),
       [ENV.openaiBaseUrl]: z.string().url().optional(),
       [ENV.openaiApiKey]: z.string().optional(),
       [ENV.reconPolicyPath]: z.string().default('policies/recon-policy.md'),

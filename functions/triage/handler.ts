@@ -26,6 +26,9 @@ import { DynamoRunCosts } from '../shared/tables/runs-dynamo.ts';
 import { DynamoUsageStore } from '../shared/tables/usage-dynamo.ts';
 import { triageConfig } from './config.ts';
 import { buildRouteTable } from './routing.ts';
+import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
+import { withBundledPolicies } from '../shared/dataset-policies.ts';
+import { datasetTriagePolicies } from './dataset-policy.ts';
 import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
 import { RulesProvider } from './providers/rules.ts';
@@ -45,7 +48,8 @@ export function defaultDeps(): TriageHandlerDeps {
   const openaiBaseUrl = config[ENV.openaiBaseUrl];
   // One instance per distinct provider, shared by the routes that name it, built once per container.
   const routes = buildRouteTable(config.routes, (spec): TriageProvider => {
-    if (spec.kind === 'bedrock') return new BedrockConverseProvider(bedrock, spec.model);
+    if (spec.kind === 'bedrock')
+      return new BedrockConverseProvider(bedrock, spec.model, { guardrail: config[ENV.bedrockGuardrail] });
     if (spec.kind === 'openai' && openaiBaseUrl)
       return new OpenAICompatibleProvider({
         baseUrl: openaiBaseUrl,
@@ -62,6 +66,11 @@ export function defaultDeps(): TriageHandlerDeps {
     patterns: new DynamoPatternStore(aws.dynamo, config[ENV.patternsTable]),
     listing: new DynamoRunExceptionListing(aws.dynamo, config[ENV.exceptionsTable]),
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
+    policies: datasetTriagePolicies(
+      withBundledPolicies(new S3DatasetPolicies(aws.s3)),
+      config[ENV.bucket],
+      config[ENV.maskingSecret],
+    ),
     embedder: createEmbedder(),
     policyIndex: createVectorIndex('policies'),
     exceptionsIndex: createVectorIndex('exceptions'),

@@ -14,7 +14,7 @@ import { passagesVersion } from '../shared/policy-corpus.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import type { PatternRecord, PatternStore } from '../shared/tables/patterns.ts';
 import type { RunExceptionListing } from '../shared/tables/run-exceptions.ts';
-import { SEVERITIES, type ExceptionRecord, type Severity, type Triage } from '../shared/types.ts';
+import { SEVERITIES, severityFloor, type ExceptionRecord, type Severity, type Triage } from '../shared/types.ts';
 import { callRecord, triageCall } from './call.ts';
 import { runLimited } from '../store/exception-writes.ts';
 import {
@@ -86,10 +86,19 @@ async function askModel(pattern: PatternRecord, deps: PatternTriageDeps): Promis
   const first = representatives[0];
   // The run's exceptions are stored before it completes, and it completes before dispatch.
   if (first === undefined) throw new TransientError(`no representative of pattern ${pattern.pattern_id} is stored`);
+  // What leaves the table: the dataset's sensitive values as tokens, in the members and the segments.
+  const { masker, policy } = await deps.policies.forDataset(pattern.dataset);
+  const seen = representatives.map((e) => masker.exception(e));
+  const seenPattern: PatternRecord = {
+    ...pattern,
+    segments: pattern.segments.map((s) => (masker.isSensitive(s.field) ? { ...s, value: masker.token(s.value) } : s)),
+  };
+  const unmask = (text: string) => representatives.reduce((t, e) => masker.unmask(t, e), text);
   const passages = numberPassages(
     await retrievePassagesFor(
-      patternRetrievalQuery(pattern, first),
+      patternRetrievalQuery(seenPattern, seen[0] ?? first),
       pattern.exception_type,
+      pattern.dataset,
       deps.embedder,
       deps.policyIndex,
     ),
@@ -100,8 +109,9 @@ async function askModel(pattern: PatternRecord, deps: PatternTriageDeps): Promis
       // Providers that answer from one record (rules) read the first representative.
       exception: first,
       passages,
+      ...(policy ? { policy } : {}),
       system: PATTERN_SYSTEM_PROMPT,
-      user: buildPatternPrompt(pattern, representatives, passages),
+      user: buildPatternPrompt(seenPattern, seen, passages),
     },
     { runId: pattern.run_id, dataset: pattern.dataset, exceptionType: pattern.exception_type, policySeverity },
     deps,
@@ -109,9 +119,9 @@ async function askModel(pattern: PatternRecord, deps: PatternTriageDeps): Promis
   return {
     // The severity floored at the highest policy severity among the representatives, the route, the cost.
     ...callRecord(result, policySeverity),
-    summary: result.answer.summary,
-    recommended_actions: result.answer.recommended_actions,
-    root_cause_hypotheses: result.answer.root_cause_hypotheses,
+    summary: unmask(result.answer.summary),
+    recommended_actions: result.answer.recommended_actions.map(unmask),
+    root_cause_hypotheses: result.answer.root_cause_hypotheses.map(unmask),
     policy_citations: result.citations,
     rejected_citations: result.rejectedCitations,
     provider: result.provider.name,
@@ -151,12 +161,16 @@ export async function triagePatternMembers(
     currentPrompts: [PATTERN_PROMPT_VERSION],
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
   });
+  const { masker } = await deps.policies.forDataset(pattern.dataset);
   const applied: ExceptionRecord[] = [];
   let changed = 0;
   await runLimited(
     page.items.map((member) => async () => {
       const inherited: Triage = {
         ...triage,
+        // The floor is each member's own: a member its policy rates higher keeps that severity, and
+        // a rules answer (no model severity) leaves each member at its policy's.
+        severity: severityFloor(member.policy_severity, triage.model_severity ?? member.policy_severity),
         pattern_id: pattern.pattern_id,
         inherited: true,
         content_hash: member.content_hash,
@@ -167,7 +181,10 @@ export async function triagePatternMembers(
     }),
     MEMBER_WRITES_AT_ONCE,
   );
-  await indexExceptions(applied, deps);
+  await indexExceptions(
+    applied.map((e) => masker.exception(e)),
+    deps,
+  );
   if (page.cursor !== undefined)
     await deps.triageQueue.send([
       { kind: 'pattern-members', run_id: request.run_id, pattern_id: request.pattern_id, cursor: page.cursor },

@@ -13,10 +13,14 @@ import type { TriageStore } from '../shared/tables/exceptions.ts';
 import type { ExceptionRecord, Triage } from '../shared/types.ts';
 import { callRecord, triageCall, type TriageCallDeps } from './call.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
+import type { TriagePolicies } from './dataset-policy.ts';
+import { findPrecedents } from './precedents.ts';
 import { retrievePassages } from './retrieval.ts';
 
 export interface TriageDeps extends TriageCallDeps {
   readonly store: TriageStore;
+  /** The dataset's policy in force: its sensitive fields are masked in the prompt, the embedded text and the index. */
+  readonly policies: TriagePolicies;
   readonly embedder: Embedder;
   readonly policyIndex: VectorIndex;
   readonly exceptionsIndex: VectorIndex;
@@ -39,6 +43,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   // Recon writes the exception before it queues the request; absent means not visible yet.
   if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
 
+  const { masker, policy } = await deps.policies.forDataset(exception.dataset);
   // A triage the rules gave because the day's budget was spent is not final: asked again, a model may answer.
   if (
     exception.triage &&
@@ -46,13 +51,28 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     exception.triage.prompt_version === PROMPT_VERSION &&
     exception.triage.degraded_reason !== 'budget'
   ) {
-    await index(exception, deps);
+    await index(masker.exception(exception), deps);
     return { outcome: 'ALREADY_TRIAGED' };
   }
 
-  const passages = numberPassages(await retrievePassages(exception, deps.embedder, deps.policyIndex));
+  // What leaves the table: sensitive values as tokens. The rules provider reads `exception` (it
+  // calls nothing); models read only the prompt.
+  const seen = masker.exception(exception);
+  const [retrieved, found] = await Promise.all([
+    retrievePassages(seen, deps.embedder, deps.policyIndex),
+    findPrecedents(seen, deps),
+  ]);
+  const precedents = found.map((p) => ({ ...p, key: masker.row(p.key) }));
+  const passages = numberPassages(retrieved);
   const result = await triageCall(
-    { exception, passages, system: SYSTEM_PROMPT, user: buildUserPrompt(exception, passages) },
+    {
+      exception,
+      passages,
+      precedents,
+      ...(policy ? { policy } : {}),
+      system: SYSTEM_PROMPT,
+      user: buildUserPrompt(seen, passages, precedents),
+    },
     {
       runId: request.run_id,
       dataset: exception.dataset,
@@ -61,13 +81,16 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     },
     deps,
   );
+  // The answer names tokens where the prompt had them: stored with the values (the table holds them).
+  const unmask = (text: string) => masker.unmask(text, exception);
   const triage: Triage = {
     // The severity floored at the policy's, the model's own, the route, the cost.
     ...callRecord(result, exception.policy_severity),
-    summary: result.answer.summary,
-    recommended_actions: result.answer.recommended_actions,
-    root_cause_hypotheses: result.answer.root_cause_hypotheses,
+    summary: unmask(result.answer.summary),
+    recommended_actions: result.answer.recommended_actions.map(unmask),
+    root_cause_hypotheses: result.answer.root_cause_hypotheses.map(unmask),
     policy_citations: result.citations,
+    ...(result.precedentCitations.length > 0 ? { precedent_citations: result.precedentCitations } : {}),
     rejected_citations: result.rejectedCitations,
     provider: result.provider.name,
     model: result.provider.model,
@@ -87,7 +110,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
       `exception ${exception.exception_id} changed during triage; its new content will be triaged`,
     );
   }
-  await index({ ...exception, triage, severity: triage.severity }, deps);
+  await index(masker.exception({ ...exception, triage, severity: triage.severity }), deps);
   return {
     outcome: 'TRIAGED',
     provider: triage.provider,
@@ -110,6 +133,7 @@ export async function indexExceptions(
 /** One batcher per index: the records of a batch, handled concurrently, share embedding calls and writes. */
 const batchers = new WeakMap<VectorIndex, IndexBatcher>();
 
+/** Indexes an exception already masked for its dataset. */
 async function index(
   exception: ExceptionRecord,
   deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'>,

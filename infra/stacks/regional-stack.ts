@@ -47,7 +47,7 @@ import { EncryptedBucket } from '../constructs/encrypted-bucket.ts';
 import { HttpApi } from '../constructs/http-api.ts';
 import { IngestEvents } from '../constructs/ingest-events.ts';
 import { PolicyCorpus } from '../constructs/policy-corpus.ts';
-import { PaginationSecret } from '../constructs/pagination-secret.ts';
+import { RandomSecret } from '../constructs/random-secret.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
 import {
   apiAlarms,
@@ -203,7 +203,11 @@ export class RegionalStack extends TerraformStack {
 
     // The query API signs its pagination cursors with a per-region random key.
     const paginationSecret = props.bundles.deployed.includes('query-api')
-      ? new PaginationSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value
+      ? new RandomSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value
+      : undefined;
+    // Sensitive values become tokens under this key in prompts and the index (shared/masking.ts).
+    const maskingSecret = props.bundles.deployed.some((f) => f === 'triage' || f === 'query-api')
+      ? new RandomSecret(this, 'masking-secret', { name: `${prefix}/masking`, kmsKeyArn }).value
       : undefined;
 
     const indexes = indexNames(prefix);
@@ -225,6 +229,8 @@ export class RegionalStack extends TerraformStack {
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
       ...(paginationSecret ? { paginationSecret } : {}),
+      ...(maskingSecret ? { maskingSecret } : {}),
+      ...(config.guardrails[region] ? { guardrail: config.guardrails[region] } : {}),
       reconMemoryBudgetBytes: reconMemoryBudgetFor(functionSettingsFor(config, 'recon').memoryMb),
       triage: {
         dailyBudgetUsd: config.triage.dailyBudgetUsd,
@@ -247,6 +253,7 @@ export class RegionalStack extends TerraformStack {
       models: config.models,
       // InvokeModel on the models the triage routes name, beside the triage and fallback models.
       routeModels: bedrockModelsOf(triageRoutesFor(config)),
+      ...(config.guardrails[region] ? { guardrailId: config.guardrails[region].id } : {}),
       arnContext,
     };
 

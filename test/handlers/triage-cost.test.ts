@@ -4,6 +4,7 @@
  * recorded, the stored severity never below the policy's (and the by_severity key with it), and
  * GET /usage reading the days back.
  */
+import { NO_DATASET_POLICIES } from '../../functions/triage/dataset-policy.ts';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -199,6 +200,7 @@ describe('triage cost, budget, routes and severity floor', () => {
     });
     return {
       store: new DynamoTriageStore(dynamo.doc, dynamo.names.tables.exceptions),
+      policies: NO_DATASET_POLICIES,
       embedder,
       policyIndex,
       exceptionsIndex: LocalVectorIndex.load(join(vectorDir, `exceptions-${counter}.jsonl`)),

@@ -4,6 +4,7 @@
  * store (the contract's port) and a recording model provider that counts the calls. The triage
  * queue is an array the test drains through the handler, as Lambda's event source would.
  */
+import { NO_DATASET_POLICIES } from '../../functions/triage/dataset-policy.ts';
 import { routeTableOf } from '../../functions/triage/routing.ts';
 import { parsePriceTable } from '../../functions/triage/cost.ts';
 import { DynamoUsageStore } from '../../functions/shared/tables/usage-dynamo.ts';
@@ -73,6 +74,7 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
   const exceptionsIndex = LocalVectorIndex.load(join(vectorDir, `exceptions-${runId}.jsonl`));
   const deps: TriageHandlerDeps = {
     store: new DynamoTriageStore(dynamo.doc, dynamo.names.tables.exceptions),
+    policies: NO_DATASET_POLICIES,
     runs,
     patterns,
     listing: new DynamoRunExceptionListing(dynamo.doc, dynamo.names.tables.exceptions),

@@ -7,7 +7,7 @@ import { InfraConfigError, loadInfraConfig, parseInfraConfig } from '../../infra
 import { MissingBundleError, locateBundles } from '../../infra/bundles.ts';
 import { ENV, FUNCTIONS, QUEUES, VISIBILITY_TIMEOUT_FACTOR, resourceNames } from '../../functions/shared/resources.ts';
 import { reconMemoryBudgetFor } from '../../infra/access.ts';
-import { resourcesOf, synth, FULL_CONFIG } from './synth.ts';
+import { resourcesOf, statementsIn, synth, FULL_CONFIG, type Json } from './synth.ts';
 
 describe('infra configuration', () => {
   it('an empty configuration synthesises primary, secondary and global stacks without a domain', () => {
@@ -146,5 +146,38 @@ describe('function bundles', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('Bedrock Guardrails from configuration', () => {
+  it("gives the triage function of that region its guardrail and the grant to apply it, and no other region's", () => {
+    const out = synth({ ...FULL_CONFIG, guardrails: { 'eu-west-1': { id: 'gr1abc2def3', version: '4' } } });
+    try {
+      const triage = (stack: Json) =>
+        resourcesOf(stack, 'aws_lambda_function')
+          .map(([, f]) => f)
+          .find((f) => f.function_name === 'acme-tally-triage');
+      const applies = (stack: Json) =>
+        statementsIn(stack).filter(({ statement }) =>
+          (statement.actions as string[]).includes('bedrock:ApplyGuardrail'),
+        );
+      expect(triage(out.primary)?.environment.variables[ENV.bedrockGuardrail]).toBe('gr1abc2def3:4');
+      expect(applies(out.primary).map(({ statement }) => statement.resources)).toEqual([
+        [
+          'arn:${data.aws_partition.partition.partition}:bedrock:eu-west-1:${data.aws_caller_identity.account.account_id}:guardrail/gr1abc2def3',
+        ],
+      ]);
+      expect(triage(out.secondary)?.environment.variables[ENV.bedrockGuardrail]).toBeUndefined();
+      expect(applies(out.secondary)).toEqual([]);
+    } finally {
+      out.cleanup();
+    }
+  });
+
+  it('refuses a guardrail that is not an id and a version', () => {
+    expect(() => parseInfraConfig({ guardrails: { 'eu-west-1': { id: 'Bad Id', version: '1' } } })).toThrow(/id/);
+    expect(() => parseInfraConfig({ guardrails: { 'eu-west-1': { id: 'gr1', version: 'latest' } } })).toThrow(
+      /version/,
+    );
   });
 });

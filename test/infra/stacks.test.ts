@@ -789,8 +789,8 @@ describe('function environments', () => {
       dataDir: '/tmp/tally',
       visibilityTimeoutSeconds: 10,
     });
-    // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination key from Secrets
-    // Manager (query-api defaults one locally), recon's memory budget from the function's memory
+    // On AWS only: the collection's endpoint, the Bedrock model ids, the pagination and masking keys
+    // from Secrets Manager (query-api and triage default them locally), recon's memory budget from the function's memory
     // (locally the engine derives it from the heap limit), the SQL engine's Athena workgroup (DuckDB
     // locally), the daily triage budget (the infra configuration has a default; locally none unless
     // TALLY_TRIAGE_DAILY_BUDGET_USD is set). Locally only: the embedded store's directory.
@@ -801,6 +801,7 @@ describe('function environments', () => {
       'TALLY_OPENSEARCH_ENDPOINT',
       'TALLY_EMBEDDING_MODEL_ID',
       'TALLY_PAGINATION_SECRET',
+      ENV.maskingSecret,
       ENV.reconMemoryBudgetBytes,
     ]);
     const localOnly = new Set(['TALLY_VECTOR_DIR']);

@@ -6,9 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   BedrockRuntimeClient,
+  ConverseCommand,
   InvokeModelCommand,
   type InvokeModelCommandInput,
 } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { OpenAICompatibleProvider } from '../../functions/triage/providers/openai.ts';
 import { ProviderError, ProviderThrottledError } from '../../functions/triage/providers/types.ts';
 import { TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
@@ -132,5 +134,59 @@ describe('embedders', () => {
     const sent = bedrock.commandCalls(InvokeModelCommand).map((c) => JSON.parse(bodyText(c.args[0].input.body)));
     expect(sent.every((b) => b.dimensions === 1024 && b.normalize === true)).toBe(true);
     expect(bedrock.commandCalls(InvokeModelCommand)[0]?.args[0].input.modelId).toBe('amazon.titan-embed-text-v2:0');
+  });
+});
+
+describe('Bedrock Converse triage provider with a guardrail', () => {
+  const answer = {
+    severity: 'HIGH',
+    summary: 's',
+    recommended_actions: [],
+    root_cause_hypotheses: [],
+    policy_citations: ['P1'],
+  };
+
+  it('passes the configured guardrail to Converse and returns the tool answer', async () => {
+    const bedrock = mockClient(BedrockRuntimeClient);
+    bedrock.on(ConverseCommand).resolves({
+      stopReason: 'tool_use',
+      output: {
+        message: {
+          role: 'assistant',
+          content: [{ toolUse: { toolUseId: 't', name: TRIAGE_TOOL_NAME, input: answer } }],
+        },
+      },
+      usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 },
+      metrics: { latencyMs: 3 },
+    } as never);
+    const provider = new BedrockConverseProvider(
+      new BedrockRuntimeClient({ region: 'us-east-1' }),
+      'amazon.nova-micro-v1:0',
+      {
+        guardrail: { id: 'gr-1', version: '2' },
+      },
+    );
+    const out = await provider.triage(input);
+    expect(out.answer).toEqual(answer);
+    const sent = bedrock.commandCalls(ConverseCommand)[0]!.args[0].input;
+    expect(sent.guardrailConfig).toEqual({ guardrailIdentifier: 'gr-1', guardrailVersion: '2', trace: 'enabled' });
+    bedrock.restore();
+  });
+
+  it('counts a guardrail intervention as a failed answer, and sends no guardrail when none is configured', async () => {
+    const bedrock = mockClient(BedrockRuntimeClient);
+    bedrock.on(ConverseCommand).resolves({
+      stopReason: 'guardrail_intervened',
+      output: { message: { role: 'assistant', content: [{ text: 'blocked' }] } },
+    } as never);
+    const guarded = new BedrockConverseProvider(new BedrockRuntimeClient({ region: 'us-east-1' }), 'm', {
+      guardrail: { id: 'gr-1', version: 'DRAFT' },
+    });
+    await expect(guarded.triage(input)).rejects.toThrow(ProviderError);
+    await expect(guarded.triage(input)).rejects.toThrow(/guardrail gr-1:DRAFT intervened/);
+    const plain = new BedrockConverseProvider(new BedrockRuntimeClient({ region: 'us-east-1' }), 'm');
+    await expect(plain.triage(input)).rejects.toThrow(ProviderError);
+    expect(bedrock.commandCalls(ConverseCommand).at(-1)!.args[0].input.guardrailConfig).toBeUndefined();
+    bedrock.restore();
   });
 });

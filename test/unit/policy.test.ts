@@ -461,3 +461,25 @@ describe('the triage block', () => {
     ).toContain('triage.hold_above.break_rate: must not be negative');
   });
 });
+
+describe('sensitive_fields', () => {
+  it('names no column unless the policy does', () => {
+    expect(parseReconPolicy(documentWith(JSON.stringify(settings))).sensitiveFields).toEqual([]);
+  });
+
+  it("covers both sides' columns of a named key or field, and any other column as named", () => {
+    const policy = parseReconPolicy(
+      documentWith(JSON.stringify({ ...longForm, sensitive_fields: ['Payment_ID', 'Ccy', 'client_name'] })),
+    );
+    expect(policy.sensitiveFields).toEqual(['ccy', 'client_name', 'currency', 'payment_id', 'paymentref']);
+  });
+
+  it('must be a list of column names', () => {
+    expect(policyError(documentWith(JSON.stringify({ ...settings, sensitive_fields: 'account_id' }))).message).toMatch(
+      /sensitive_fields/,
+    );
+    expect(policyError(documentWith(JSON.stringify({ ...settings, sensitive_fields: [''] }))).message).toMatch(
+      /sensitive_fields/,
+    );
+  });
+});

@@ -1,9 +1,15 @@
 import type { NumberedPassage } from '../prompt.ts';
+import type { Precedent } from '../precedents.ts';
+import type { ReconPolicy } from '../../shared/policy.ts';
 import type { ExceptionRecord } from '../../shared/types.ts';
 
 export interface ProviderInput {
   readonly exception: ExceptionRecord;
   readonly passages: readonly NumberedPassage[];
+  /** Resolved exceptions of the same kind (R1, R2, …); none when there are none yet. */
+  readonly precedents?: readonly Precedent[];
+  /** The dataset's policy in force, when triage read it (the rules quote its tolerance). */
+  readonly policy?: ReconPolicy;
   readonly system: string;
   readonly user: string;
 }

@@ -143,6 +143,20 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
           </li>
         ))}
       </ul>
+      {t.precedent_citations && t.precedent_citations.length > 0 && (
+        <>
+          <h3>Precedents ({t.precedent_citations.length})</h3>
+          <ul class="citations" data-testid="precedents">
+            {t.precedent_citations.map((p) => (
+              <li key={p.exception_id} data-testid="precedent">
+                <a href={`#/exceptions/${encodeURIComponent(p.exception_id)}`}>{p.exception_id}</a> ({p.business_date},{' '}
+                {p.status.toLowerCase().replace('_', ' ')}
+                {p.resolved_by ? ` by ${p.resolved_by}` : ''}){p.note ? <blockquote>{p.note}</blockquote> : null}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
     </div>
   );
 }

@@ -1,15 +1,18 @@
 /**
  * A random key generated once by Secrets Manager and kept there (encrypted with our key). The
- * query API reads it from its environment (functions/query-api/config.ts), so it is also in the
- * Lambda configuration (KMS-encrypted) and the Terraform state (encrypted S3): rotate it by
- * tainting the secret version; outstanding page cursors then stop validating, nothing else.
+ * functions read it from their environment, so it is also in the Lambda configuration
+ * (KMS-encrypted) and the Terraform state (encrypted S3). Two exist per region:
+ * - the pagination key (functions/query-api/config.ts): rotate by tainting the secret version;
+ *   outstanding page cursors then stop validating, nothing else;
+ * - the masking key (functions/shared/masking.ts): rotating it changes every token, so exceptions
+ *   indexed before no longer match a search for their sensitive values until re-triaged.
  */
 import { Construct } from 'constructs';
 import { DataAwsSecretsmanagerRandomPassword } from '@cdktf/provider-aws/lib/data-aws-secretsmanager-random-password/index.js';
 import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret/index.js';
 import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version/index.js';
 
-export class PaginationSecret extends Construct {
+export class RandomSecret extends Construct {
   readonly value: string;
 
   constructor(scope: Construct, id: string, props: { name: string; kmsKeyArn: string }) {
