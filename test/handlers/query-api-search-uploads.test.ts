@@ -286,7 +286,7 @@ describe('query API configuration', () => {
     const lambda = { ...base, AWS_LAMBDA_FUNCTION_NAME: 'tally-query-api' };
 
     expect(() => queryApiConfig(lambda)).toThrow(
-      /TALLY_PAGINATION_SECRET: is required on AWS.*TALLY_CORS_ORIGINS: is required/,
+      /TALLY_PAGINATION_SECRET: is required on AWS.*TALLY_MASKING_SECRET: is required on AWS.*TALLY_CORS_ORIGINS: is required/,
     );
     expect(() => queryApiConfig({ ...lambda, TALLY_PAGINATION_SECRET: 'short', TALLY_CORS_ORIGINS: '*' })).toThrow(
       /at least 32/,
@@ -295,6 +295,7 @@ describe('query API configuration', () => {
       queryApiConfig({
         ...lambda,
         TALLY_PAGINATION_SECRET: 'x'.repeat(32),
+        TALLY_MASKING_SECRET: 'm'.repeat(32),
         TALLY_CORS_ORIGINS: '*',
         TALLY_LOCAL_IDENTITY: 'me',
       }),
@@ -302,6 +303,7 @@ describe('query API configuration', () => {
     const config = queryApiConfig({
       ...lambda,
       TALLY_PAGINATION_SECRET: 'x'.repeat(32),
+      TALLY_MASKING_SECRET: 'm'.repeat(32),
       TALLY_CORS_ORIGINS: 'https://a.example, https://b.example',
     });
     expect(config).toMatchObject({ corsOrigins: ['https://a.example', 'https://b.example'], localIdentity: undefined });

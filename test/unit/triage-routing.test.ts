@@ -148,6 +148,7 @@ describe('invalid routes stop the configuration, naming the rule', () => {
       TALLY_USAGE_TABLE: 'u',
       TALLY_PATTERNS_TABLE: 'p',
       TALLY_TRIAGE_QUEUE_URL: 'http://queue/triage',
+      TALLY_BUCKET: 'b',
     };
 
     expect(() => triageConfig({ ...env, TALLY_TRIAGE_ROUTES: '[{"name":"x"}]' })).toThrow(/rule 1 "x": providers/);
