@@ -80,3 +80,6 @@ export function Field({ id, label, children }: { id: string; label: string; chil
     </div>
   );
 }
+
+/** `1 pattern`, `2 patterns`. */
+export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -6,7 +6,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, patternActions, type Pattern, type PatternActionResult, type PatternsListing, type Run } from '../api.ts';
-import { Badge, ErrorMessage, Loading } from './common.tsx';
+import { Badge, ErrorMessage, Loading, plural } from './common.tsx';
 
 /** `97.8%`. */
 export function shareText(share: number): string {
@@ -32,8 +32,6 @@ export function PatternsPanel({ run }: { run: Run }) {
     </details>
   );
 }
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** `Break patterns: 1 pattern of 5000 exceptions, 50 singletons (51 triage calls)`. */
 function summaryText(counts: NonNullable<Run['patterns']>): string {

@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api, type Run } from '../api.ts';
-import { ErrorMessage, when } from './common.tsx';
+import { ErrorMessage, plural, when } from './common.tsx';
 
 export function RunTriage({ run, onChange }: { run: Run; onChange: (run: Run) => void }) {
   const [busy, setBusy] = useState(false);
@@ -44,7 +44,7 @@ export function RunTriage({ run, onChange }: { run: Run; onChange: (run: Run) =>
       Triage {triage.state.toLowerCase()}
       {triage.by ? ` by ${triage.by}` : ''} {when(triage.at)}
       {plan
-        ? ` · ${plan.patterns + plan.singletons} model calls (${plan.patterns} patterns + ${plan.singletons} singletons; ${plan.members} exceptions inherit their pattern's)`
+        ? ` · ${plural(plan.patterns + plan.singletons, 'model call')} (${plural(plan.patterns, 'pattern')} + ${plural(plan.singletons, 'singleton')}; ${plural(plan.members, 'exception')} inherit their pattern's)`
         : ''}
     </p>
   );
