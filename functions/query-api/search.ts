@@ -1,4 +1,9 @@
-/** Semantic search over triaged exceptions: embed the question, ask the exceptions index. */
+/**
+ * Search over triaged exceptions: embed the question and ask the exceptions index for a hybrid
+ * ranking (vector and lexical, fused: functions/shared/search/fusion.ts), so an exact trade id or
+ * account ranks first and a paraphrase still finds its exception.
+ */
+import { fieldValue } from '../shared/search/exception-document.ts';
 import type { FieldValue, VectorHit } from '../shared/search/ports.ts';
 import { FILTER_NAMES, type SearchQuery } from './schemas.ts';
 import type { QueryApiDeps } from './ports.ts';
@@ -44,9 +49,15 @@ export async function searchExceptions(
     const value = query[name];
     if (value !== undefined) filter[name] = value;
   }
+  if (query.pattern_id !== undefined) filter.pattern_id = query.pattern_id;
+  if (query.field !== undefined && query.value !== undefined) filter.values = fieldValue(query.field, query.value);
+  const dates = { from: query.date_from, to: query.date_to };
   const [vector] = await deps.embedder.embed([query.q]);
   if (!vector) throw new Error('embedder returned no vector for the query');
-  const hits = await deps.exceptionsIndex.search(vector, query.k, Object.keys(filter).length > 0 ? filter : undefined);
+  const hits = await deps.exceptionsIndex.search(vector, query.k, Object.keys(filter).length > 0 ? filter : undefined, {
+    text: query.q,
+    ...(dates.from !== undefined || dates.to !== undefined ? { ranges: { business_date: dates } } : {}),
+  });
   // Nearest first, whatever order the store answered in.
   return { items: hits.map(toItem).sort((a, b) => b.score - a.score) };
 }

