@@ -53,7 +53,7 @@ import { randomUUID } from 'node:crypto';
 import type * as Hnswlib from 'hnswlib-node';
 import type { HierarchicalNSW } from 'hnswlib-node';
 import { Bm25Index } from './lexical.ts';
-import { compileFilter, fusionDepth, keywordValues, reciprocalRankFusion } from './fusion.ts';
+import { compileFilter, fuseHybrid, fusionDepth, keywordValues } from './fusion.ts';
 import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
 type Op =
@@ -250,8 +250,10 @@ export class AnnVectorIndex implements VectorIndex {
     if (options.text === undefined) return this.nearest(vector, k, filter, accept);
     const depth = fusionDepth(k);
     this.lexical ??= this.buildLexical();
-    const lexical = this.lexical.search(options.text, depth, accept).map(({ doc, score }) => hit(doc, score));
-    return reciprocalRankFusion([this.nearest(vector, depth, filter, accept), lexical], k);
+    const lexical = this.lexical
+      .search(options.text, depth, accept)
+      .map(({ doc, score }) => ({ ...hit(doc, score), lexical: doc.lexical ?? doc.text }));
+    return fuseHybrid(options.text, this.nearest(vector, depth, filter, accept), lexical, k);
   }
 
   private buildLexical(): Bm25Index<LiveDoc> {

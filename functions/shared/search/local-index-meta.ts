@@ -11,7 +11,11 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config.ts';
 import { ENV } from '../resources.ts';
-import type { Embedder } from './ports.ts';
+/** Which embedder made (or will make) the vectors. */
+export interface EmbedderIdentity {
+  readonly id: string;
+  readonly dimensions: number;
+}
 
 interface IndexMeta {
   embedder: string;
@@ -22,7 +26,7 @@ interface IndexMeta {
 const HEAD_BYTES = 256 * 1024;
 
 export class IndexEmbedderMismatchError extends ConfigError {
-  constructor(path: string, found: IndexMeta, wanted: Embedder) {
+  constructor(path: string, found: IndexMeta, wanted: EmbedderIdentity) {
     super(
       `the local vector index ${path} holds vectors of ${found.embedder} (${found.dimensions} dimensions), ` +
         `but ${ENV.embedder} selects ${wanted.id} (${wanted.dimensions} dimensions): ` +
@@ -39,7 +43,7 @@ export function metaPath(indexPath: string): string {
 }
 
 /** Records the embedder of a new index, adopts an old one of the same size, refuses any other. */
-export function checkLocalIndexEmbedder(indexPath: string, embedder: Embedder): void {
+export function checkLocalIndexEmbedder(indexPath: string, embedder: EmbedderIdentity): void {
   const wanted: IndexMeta = { embedder: embedder.id, dimensions: embedder.dimensions };
   const recorded = readMeta(indexPath);
   if (recorded) {

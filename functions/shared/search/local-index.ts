@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { Bm25Index } from './lexical.ts';
-import { compileFilter, fieldEquals, fusionDepth, reciprocalRankFusion, type FieldFilter } from './fusion.ts';
+import { compileFilter, fieldEquals, fuseHybrid, fusionDepth, type FieldFilter } from './fusion.ts';
 import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
 type Op =
@@ -153,9 +153,9 @@ export class LocalVectorIndex implements VectorIndex {
       .search(options.text, depth, accept ? (id) => accept((this.docs.get(id) as LiveDoc).fields) : null)
       .map(({ doc: id, score }) => {
         const doc = this.docs.get(id) as LiveDoc;
-        return { id, score, fields: doc.fields, text: doc.text };
+        return { id, score, fields: doc.fields, text: doc.text, lexical: doc.lexical };
       });
-    return reciprocalRankFusion([this.nearest(vector, depth, accept), lexical], k);
+    return fuseHybrid(options.text, this.nearest(vector, depth, accept), lexical, k);
   }
 
   private nearest(vector: number[], k: number, accept: FieldFilter | null): VectorHit[] {

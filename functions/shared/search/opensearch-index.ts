@@ -7,7 +7,7 @@
  */
 import { sleep } from '../retry.ts';
 import type { Client } from '@opensearch-project/opensearch';
-import { fusionDepth, reciprocalRankFusion } from './fusion.ts';
+import { fuseHybrid, fusionDepth, type LexicalHit } from './fusion.ts';
 import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
 export interface OpenSearchIndexOptions {
@@ -181,7 +181,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
       this.knn(vector, depth, conditions),
       this.match(options.text, depth, conditions),
     ]);
-    return reciprocalRankFusion([byVector, byWords], k);
+    return fuseHybrid(options.text, byVector, byWords, k);
   }
 
   private async knn(vector: number[], k: number, conditions: object[]): Promise<VectorHit[]> {
@@ -205,7 +205,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
     }));
   }
 
-  private async match(text: string, size: number, conditions: object[]): Promise<VectorHit[]> {
+  private async match(text: string, size: number, conditions: object[]): Promise<LexicalHit[]> {
     const response = await this.options.client
       .search({
         index: this.options.index,
@@ -221,6 +221,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
       score: h._score,
       fields: h._source.fields,
       text: h._source.text,
+      lexical: h._source.lexical ?? h._source.text,
     }));
   }
 
