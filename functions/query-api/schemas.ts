@@ -155,11 +155,11 @@ export const searchQuerySchema = strictObject(
   'query parameter',
 )
   .refine((q) => (q.field === undefined) === (q.value === undefined), {
-    message: 'field and value go together: field names a key or compared field, value the value it must have',
+    message: 'goes with value: field names a key or compared field, value the value it must have',
     path: ['field'],
   })
   .refine((q) => q.date_from === undefined || q.date_to === undefined || q.date_from <= q.date_to, {
-    message: 'date_from must not be after date_to',
+    message: 'must not be after date_to',
     path: ['date_from'],
   });
 export type SearchQuery = z.infer<typeof searchQuerySchema>;
