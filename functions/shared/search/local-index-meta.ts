@@ -8,7 +8,9 @@
  * An index written before this record existed is adopted when its first vector has the
  * embedder's size (the hashing default was the only offline embedder then), refused otherwise.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ConfigError } from '../config.ts';
 import { ENV } from '../resources.ts';
 /** Which embedder made (or will make) the vectors. */
@@ -54,17 +56,20 @@ export function checkLocalIndexEmbedder(indexPath: string, embedder: EmbedderIde
   const dimensions = firstVectorDimensions(indexPath);
   if (dimensions !== null && dimensions !== wanted.dimensions)
     throw new IndexEmbedderMismatchError(indexPath, { embedder: 'an earlier embedder', dimensions }, embedder);
-  writeFileSync(metaPath(indexPath), `${JSON.stringify(wanted)}\n`);
+  // Written whole and renamed into place: another thread opening the index reads all of it or none.
+  mkdirSync(dirname(indexPath), { recursive: true });
+  const tmp = `${metaPath(indexPath)}.${randomUUID()}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(wanted)}\n`);
+  renameSync(tmp, metaPath(indexPath));
 }
 
 function readMeta(indexPath: string): IndexMeta | null {
-  if (!existsSync(metaPath(indexPath))) return null;
   try {
     const meta = JSON.parse(readFileSync(metaPath(indexPath), 'utf8')) as Partial<IndexMeta>;
     if (typeof meta.embedder === 'string' && typeof meta.dimensions === 'number')
       return { embedder: meta.embedder, dimensions: meta.dimensions };
   } catch {
-    // A record cut short by a crash: treat the index as unrecorded, and look at its vectors.
+    // None yet (or unreadable): treat the index as unrecorded, and look at its vectors.
   }
   return null;
 }

@@ -8,8 +8,7 @@
  * cannot follow, so no Lambda bundle carries TensorFlow.js or the weights (test/unit/lambda-bundles
  * checks); the factory refuses this embedder on Lambda, where Titan serves.
  *
- * Cost (2-core machine): ~0.2 s to load the model once per process, then ~25 ms a text in
- * batches. Exceptions of one kind share most of their words and differ in ids and amounts, so
+ * Cost (2-core machine): ~0.2 s to load the model once per process, then ~25-50 ms a text. Exceptions of one kind share most of their words and differ in ids and amounts, so
  * vectors are cached per text: a re-triage or a repeated query costs nothing.
  */
 import type { Embedder } from './ports.ts';
@@ -22,12 +21,31 @@ type Model = Awaited<ReturnType<EmbeddingsModule['initModel']>>;
 const EMBEDDINGS_PACKAGE: string = ['@energetic-ai', 'embeddings'].join('/');
 const MODEL_PACKAGE: string = ['@energetic-ai', 'model-embeddings-en'].join('/');
 
-/** Texts per model call: larger batches stop paying off and hold more memory at once. */
-const BATCH = 64;
+/**
+ * Texts per model call. The model runs on TensorFlow.js's pure-JS CPU backend, which holds the
+ * thread for the whole call: on this machine under load (load average 20), a batch of 16 policy
+ * passages held it 4.2 s, a batch of 4 at most 1.9 s, one text 1.1 s, for about the same total.
+ */
+const BATCH = 4;
 /** Cached vectors per process (512 floats each: ~20 MB at the limit). */
 const CACHE_LIMIT = 10_000;
 
 let model: Promise<Model> | undefined;
+
+/**
+ * One model call at a time per thread, handed on through setImmediate. Several messages of a
+ * batch embed at once; had each its own loop, every one would run a call per turn of the event
+ * loop (seconds each) before timers ran, and a consumer's visibility heartbeat (shared/sqs-batch,
+ * every third of a 10 s timeout locally) came too late: the local stack's policy ingest went to
+ * the DLQ. Handed on this way, timers and I/O run between any two calls.
+ */
+let gate: Promise<unknown> = Promise.resolve();
+function exclusive<T>(call: () => Promise<T>): Promise<T> {
+  const run = gate.then(call);
+  gate = run.then(nextTurn, nextTurn);
+  return run;
+}
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** One model per process (per thread locally): loading it costs ~0.2 s and ~100 MB. */
 function loadModel(): Promise<Model> {
@@ -78,7 +96,7 @@ export class SemanticEmbedder implements Embedder {
       for (let i = 0; i < missing.length; i += BATCH) {
         const batch = missing.slice(i, i + BATCH);
         // The model gives an empty text a NaN vector: embed a space instead (a neutral vector).
-        const vectors = await loaded.embed(batch.map((t) => (t.trim() === '' ? ' ' : t)));
+        const vectors = await exclusive(() => loaded.embed(batch.map((t) => (t.trim() === '' ? ' ' : t))));
         batch.forEach((text, j) => this.remember(text, normalise(vectors[j] as number[])));
       }
     }
