@@ -4,8 +4,10 @@
  *
  * Written here, not taken from a library: none is installed (MiniSearch, Lunr, wink-bm25 and
  * Orama are not dependencies, and helpers add none), and what is needed is small — postings,
- * lengths, one formula — about 80 lines. Measured on this machine: 20,000 exception texts
- * index in ~0.4 s, and a 3-word query scores in under 5 ms (scripts/tools/retrieval-eval.ts).
+ * lengths, one formula. Measured on this machine (load average 5), 20,000 synthetic exception
+ * texts: built in 1.9 s; a query 22 ms at p50, 118 ms at p95 — a query of common words ("amount
+ * differs target") scores every document. Not yet good enough for GET /search at 100k exceptions
+ * (README's p95 target of 100 ms): a top-k heap and capped postings are the next step.
  */
 import { tokenize } from './hashing-embedder.ts';
 
