@@ -81,8 +81,10 @@ describe('the offline embedders', () => {
     expect(createEmbedder({ ...ON_LAMBDA, TALLY_EMBEDDER: 'hashing' }).id).toBe('hashing-bow-1024');
   });
 
-  it('defaults to the hybrid off Lambda: 512 semantic dimensions beside 1024 hashing ones', () => {
-    const embedder = createEmbedder({});
+  it('keeps hashing as the default off Lambda; the hybrid puts 512 semantic dimensions beside 1024 hashing ones', () => {
+    expect(createEmbedder({}).id).toBe('hashing-bow-1024');
+
+    const embedder = createEmbedder({ TALLY_EMBEDDER: 'hybrid' });
 
     expect(embedder.id).toBe('hybrid-use-lite-512x0.60+hashing-bow-1024');
     expect(embedder.dimensions).toBe(1536);

@@ -50,10 +50,13 @@ export const EMBEDDERS = ['hybrid', 'semantic', 'hashing', 'bedrock-titan', 'ope
  */
 const LOCAL_ONLY_EMBEDDERS: readonly string[] = ['hybrid', 'semantic'];
 /**
- * The offline default. Hybrid beat hashing on both labelled sets (recall@5 and MRR; README and
- * scripts/tools/retrieval-eval.ts), so it is the default off Lambda.
+ * The offline default. Hybrid beats hashing on both labelled sets (recall@5 and MRR; README and
+ * scripts/tools/retrieval-eval.ts), but as the local stack's default it slows policy ingest
+ * (67 passages through the model at every start and restart) enough that the crash-recovery test
+ * found a policy message in the ingest DLQ after a restart (load average 5-7): until that is
+ * solved, hashing stays the default and `TALLY_EMBEDDER=hybrid` opts in.
  */
-export const OFFLINE_DEFAULT_EMBEDDER = 'hybrid';
+export const OFFLINE_DEFAULT_EMBEDDER = 'hashing';
 /**
  * The hybrid's weight on the semantic part (the hashing part gets the rest): chosen on the two
  * labelled sets with `npm run eval:retrieval -- --weights` (README has the sweep).
