@@ -49,7 +49,9 @@ describe('createVectorIndex on Lambda', () => {
   });
 
   it('off Lambda, the defaults still pick the embedded store', () => {
-    expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: '/tmp/tally-factory-test' })).not.toThrow();
+    expect(() =>
+      createVectorIndex('exceptions', { TALLY_VECTOR_DIR: mkdtempSync(join(tmpdir(), 'tally-factory-')) }),
+    ).not.toThrow();
   });
 });
 
