@@ -138,9 +138,29 @@ export const countsQuerySchema = strictObject(listFilterShape, 'query parameter'
 );
 export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]>;
 
+/** A field of the dataset's key or rows, by its policy name: `account_id`, `trade_id`. */
+const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * GET /search's filters beyond the listing's: `field` + `value` (an exception whose key or either
+ * row has that field equal to that value: `field=account_id&value=ACCT2042`), a business-date range
+ * (`date_from`, `date_to`, inclusive) and `pattern_id`.
+ */
+export const searchFilterShape = {
+  field: z
+    .string({ error: expected('a field name') })
+    .regex(FIELD_NAME_PATTERN, 'must be a field name of the dataset (letters, digits, _ . -), e.g. account_id')
+    .optional(),
+  value: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
+  date_from: calendarDate.optional(),
+  date_to: calendarDate.optional(),
+  pattern_id: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
+};
+
 export const searchQuerySchema = strictObject(
   {
     ...filterShape,
+    ...searchFilterShape,
     q: z
       .string()
       .trim()
@@ -149,7 +169,15 @@ export const searchQuerySchema = strictObject(
     k: intParam(SEARCH_K),
   },
   'query parameter',
-);
+)
+  .refine((q) => (q.field === undefined) === (q.value === undefined), {
+    message: 'goes with value: field names a key or compared field, value the value it must have',
+    path: ['field'],
+  })
+  .refine((q) => q.date_from === undefined || q.date_to === undefined || q.date_from <= q.date_to, {
+    message: 'must not be after date_to',
+    path: ['date_from'],
+  });
 export type SearchQuery = z.infer<typeof searchQuerySchema>;
 
 export const reportQuerySchema = strictObject(

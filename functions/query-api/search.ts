@@ -1,8 +1,13 @@
-/** Semantic search over triaged exceptions: embed the question, ask the exceptions index. */
+/**
+ * Search over triaged exceptions: embed the question and ask the exceptions index for a hybrid
+ * ranking (vector and lexical, fused: functions/shared/search/fusion.ts), so an exact trade id or
+ * account ranks first and a paraphrase still finds its exception.
+ */
+import { fieldValue } from '../shared/search/exception-document.ts';
 import type { FieldValue, VectorHit } from '../shared/search/ports.ts';
 import { FILTER_NAMES, type SearchQuery } from './schemas.ts';
 import type { QueryApiDeps } from './ports.ts';
-import { queryWithTokens } from '../shared/masking.ts';
+import { createMasker, queryWithTokens } from '../shared/masking.ts';
 import type { SearchItem } from '../shared/types.ts';
 
 export type { SearchItem };
@@ -45,10 +50,41 @@ export async function searchExceptions(
     const value = query[name];
     if (value !== undefined) filter[name] = value;
   }
-  // A sensitive value is indexed as its token: the query carries each word's token too.
-  const [vector] = await deps.embedder.embed([queryWithTokens(query.q, deps.maskingSecret)]);
+  if (query.pattern_id !== undefined) filter.pattern_id = query.pattern_id;
+  const dates = { from: query.date_from, to: query.date_to };
+  // A sensitive value is indexed as its token (shared/masking.ts): the query carries each word's
+  // token too, and a field filter looks for the value and for its token.
+  const q = queryWithTokens(query.q, deps.maskingSecret);
+  const [vector] = await deps.embedder.embed([q]);
   if (!vector) throw new Error('embedder returned no vector for the query');
-  const hits = await deps.exceptionsIndex.search(vector, query.k, Object.keys(filter).length > 0 ? filter : undefined);
+  const options = {
+    text: q,
+    ...(dates.from !== undefined || dates.to !== undefined ? { ranges: { business_date: dates } } : {}),
+  };
+  const filters =
+    query.field !== undefined && query.value !== undefined
+      ? [query.value, ...(deps.maskingSecret ? [tokenOf(query.value, deps.maskingSecret)] : [])].map((value) => ({
+          ...filter,
+          values: fieldValue(query.field as string, value),
+        }))
+      : [filter];
+  const hits = (
+    await Promise.all(
+      filters.map((f) =>
+        deps.exceptionsIndex.search(vector, query.k, Object.keys(f).length > 0 ? f : undefined, options),
+      ),
+    )
+  ).flat();
   // Nearest first, whatever order the store answered in.
-  return { items: hits.map(toItem).sort((a, b) => b.score - a.score) };
+  return {
+    items: hits
+      .map(toItem)
+      .sort((a, b) => b.score - a.score)
+      .slice(0, query.k),
+  };
+}
+
+/** The token a sensitive value is indexed as, under the deployment's masking key. */
+function tokenOf(value: string, secret: string): string {
+  return createMasker(['*'], secret).token(value);
 }

@@ -1,4 +1,4 @@
-/** `tally search "QUERY"`: semantic search over triaged exceptions through the API. */
+/** `tally search "QUERY"`: hybrid (meaning and exact words) search over triaged exceptions through the API. */
 import { parseArgs } from 'node:util';
 import type { SearchItem } from '../../functions/shared/types.ts';
 import {
@@ -17,15 +17,22 @@ import { UsageError } from './usage.ts';
 
 export const searchHelp = `Usage: tally search "QUERY" [options]
 
-Finds the exceptions closest in meaning to QUERY (their triage summaries), nearest first.
+Finds the exceptions closest to QUERY, best first: by meaning (a paraphrase finds its exception)
+and by exact words (a trade id or an account ranks first), the two rankings fused.
 
 Options:
   -k N                    how many results, 1-50                          [default: 10]
 ${filterOptionsHelp({ dateNeedsDataset: false })}
+  --field NAME --value V  a key or compared field equal to V on either side, e.g.
+                          --field account_id --value ACCT2042
+  --from YYYY-MM-DD       business dates from this day (inclusive)
+  --to YYYY-MM-DD         business dates up to this day (inclusive)
+  --pattern PATTERN_ID    exceptions of one pattern
 ${apiOptionsHelp}
 
 Example:
   npx tally search "amount differs after a late amendment" --status OPEN -k 5
+  npx tally search "risk of paying twice" --field account_id --value ACCT2037 --from 2025-12-01
 `;
 
 export async function searchCommand(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -35,6 +42,11 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
       ...apiParseOptions,
       k: { type: 'string', short: 'k' },
       ...filterParseOptions,
+      field: { type: 'string' },
+      value: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      pattern: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -45,10 +57,17 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
   }
   const q = positionals.join(' ').trim();
   if (q.length === 0) throw new UsageError('say what to look for: tally search "QUERY"', searchHelp);
+  if ((values.field === undefined) !== (values.value === undefined))
+    throw new UsageError('--field and --value go together, e.g. --field account_id --value ACCT2042', searchHelp);
   const query = {
     q,
     k: intOption('k', values.k, 1, 50, searchHelp)?.toString(),
     ...filterQuery(values, searchHelp, { dateNeedsDataset: false }),
+    field: values.field,
+    value: values.value,
+    date_from: values.from,
+    date_to: values.to,
+    pattern_id: values.pattern,
   };
   const api = clientFor(values, io, searchHelp);
   try {

@@ -37,7 +37,7 @@ import {
   type ResourceNames,
   type TopicName,
 } from '../../functions/shared/resources.ts';
-import { createVectorIndex } from '../../functions/shared/search/factory.ts';
+import { createVectorIndex, OFFLINE_DEFAULT_EMBEDDER } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
@@ -217,6 +217,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.s3ForcePathStyle]: 'true',
     // EMF documents become metrics only in CloudWatch Logs; locally they would flood the console.
     [ENV.metricsDisabled]: 'true',
+    // Every function the same offline embedder (the store too, which opens the index without one):
+    // the hybrid by default, which no Lambda bundle carries; TALLY_EMBEDDER picks another.
+    [ENV.embedder]: process.env[ENV.embedder] ?? OFFLINE_DEFAULT_EMBEDDER,
     // The crash test's kill point (functions/shared/crash-point.ts); absent unless a test sets it.
     ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
   };

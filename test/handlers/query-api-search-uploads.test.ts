@@ -111,14 +111,15 @@ function setup(hits: VectorHit[] = [], known: string[] = ['payments', 'trades'])
 }
 
 describe('GET /search', () => {
-  it('embeds the question and returns the nearest exceptions first, with their scores', async () => {
+  it('embeds the question, asks for a hybrid ranking and returns the best exceptions first, with their scores', async () => {
     const api = setup([hit('b', 0.71), hit('a', 0.93, { summary: '' }), hit('c', 0.5, { key: 'not json' })]);
 
     const res = await api.call('GET', '/search', { query: { q: 'amount breaks on trade T0005' } });
 
     expect(res.status).toBe(200);
     expect(api.embed).toHaveBeenCalledWith(['amount breaks on trade T0005']);
-    expect(api.index.search).toHaveBeenCalledWith([1, 0, 0], 10, undefined);
+    // The question's words go along: the index fuses its lexical ranking with the vector one.
+    expect(api.index.search).toHaveBeenCalledWith([1, 0, 0], 10, undefined, { text: 'amount breaks on trade T0005' });
     expect(res.body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual(['a', 'b', 'c']);
     expect(res.body.items[1]).toEqual({
       exception_id: 'b',
@@ -149,7 +150,42 @@ describe('GET /search', () => {
     const res = await api.call('GET', '/search', { query: { q: 'missing', k: '50', ...filters } });
 
     expect(res.status).toBe(200);
-    expect(api.index.search).toHaveBeenCalledWith([1, 0, 0], 50, filters);
+    expect(api.index.search).toHaveBeenCalledWith([1, 0, 0], 50, filters, { text: 'missing' });
+  });
+
+  it('filters on a field by name (key or either row), a business-date range and a pattern', async () => {
+    const api = setup();
+
+    const res = await api.call('GET', '/search', {
+      query: {
+        q: 'paid twice',
+        field: 'account_id',
+        value: 'ACCT2042',
+        date_from: '2025-12-01',
+        date_to: '2025-12-31',
+        pattern_id: 'pat-7',
+        status: 'OPEN',
+      },
+    });
+
+    expect(res.status).toBe(200);
+    expect(api.index.search).toHaveBeenCalledWith(
+      [1, 0, 0],
+      10,
+      { status: 'OPEN', pattern_id: 'pat-7', values: 'account_id=ACCT2042' },
+      { text: 'paid twice', ranges: { business_date: { from: '2025-12-01', to: '2025-12-31' } } },
+    );
+  });
+
+  it('takes an open-ended date range', async () => {
+    const api = setup();
+
+    await api.call('GET', '/search', { query: { q: 'x', date_to: '2025-12-10' } });
+
+    expect(api.index.search).toHaveBeenCalledWith([1, 0, 0], 10, undefined, {
+      text: 'x',
+      ranges: { business_date: { from: undefined, to: '2025-12-10' } },
+    });
   });
 
   it.each([
@@ -160,6 +196,12 @@ describe('GET /search', () => {
     [{}, 'q:'],
     [{ q: 'x', severity: 'BAD' }, 'severity: must be one of LOW, MEDIUM, HIGH, CRITICAL'],
     [{ q: 'x', query: 'y' }, 'unknown query parameter "query"'],
+    [{ q: 'x', field: 'account_id' }, 'field: goes with value'],
+    [{ q: 'x', value: 'ACCT2042' }, 'field: goes with value'],
+    [{ q: 'x', field: 'account id!', value: 'A' }, 'field: must be a field name of the dataset'],
+    [{ q: 'x', date_from: '2025-12-10', date_to: '2025-12-01' }, 'date_from: must not be after date_to'],
+    [{ q: 'x', date_from: '2025-02-30' }, 'date_from: must be a calendar date'],
+    [{ q: 'x', pattern_id: '' }, 'pattern_id: must not be empty'],
   ])('rejects %j with a 400', async (query, message) => {
     const api = setup();
 

@@ -461,10 +461,45 @@ describe('tally search', () => {
     const code = await searchCommand(['missing', 'trade', '--status', 'open', '-k', '5'], c.io);
 
     expect(code).toBe(0);
-    expect(search).toHaveBeenLastCalledWith([1, 0], 5, { status: 'OPEN' });
+    expect(search).toHaveBeenLastCalledWith([1, 0], 5, { status: 'OPEN' }, { text: 'missing trade' });
     expect(c.out()).toMatch(/^SCORE\s+ID/);
     expect(c.out()).toContain('0.910');
     expect(c.out()).toContain('Trade missing from the target system');
+  });
+
+  it('passes a field value, a business-date range and a pattern through', async () => {
+    const c = capture();
+
+    const code = await searchCommand(
+      [
+        'paid twice',
+        '--field',
+        'account_id',
+        '--value',
+        'ACCT2042',
+        '--from',
+        '2025-12-01',
+        '--to',
+        '2025-12-31',
+        '--pattern',
+        'pat-7',
+      ],
+      c.io,
+    );
+
+    expect(code).toBe(0);
+    expect(search).toHaveBeenLastCalledWith(
+      [1, 0],
+      10,
+      { pattern_id: 'pat-7', values: 'account_id=ACCT2042' },
+      { text: 'paid twice', ranges: { business_date: { from: '2025-12-01', to: '2025-12-31' } } },
+    );
+  });
+
+  it('needs --field and --value together', async () => {
+    await expect(searchCommand(['x', '--field', 'account_id'], capture().io)).rejects.toThrow(
+      /--field and --value go together/,
+    );
   });
 
   it('needs a query', async () => {

@@ -128,15 +128,43 @@ function matches(doc: Doc, query: Record<string, unknown> | undefined): boolean 
   if (!query || 'match_all' in query) return true;
   if ('term' in query) {
     const [[field, value]] = Object.entries(query.term as Record<string, unknown>) as [[string, unknown]];
-    return get(doc._source, field) === value;
+    // A keyword field holding a list matches a term equal to any of its values.
+    const stored = get(doc._source, field);
+    return Array.isArray(stored) ? stored.includes(value) : stored === value;
   }
+  if ('range' in query) {
+    const [[field, bounds]] = Object.entries(query.range as Record<string, { gte?: string; lte?: string }>) as [
+      [string, { gte?: string; lte?: string }],
+    ];
+    const stored = get(doc._source, field);
+    if (typeof stored !== 'string') return false;
+    return (bounds.gte === undefined || stored >= bounds.gte) && (bounds.lte === undefined || stored <= bounds.lte);
+  }
+  if ('match' in query) return matchScore(doc, query) > 0;
   if ('terms' in query) {
     const [[field, values]] = Object.entries(query.terms as Record<string, unknown[]>) as [[string, unknown[]]];
     return values.includes(get(doc._source, field));
   }
-  if ('bool' in query)
-    return (query.bool as { filter: Record<string, unknown>[] }).filter.every((q) => matches(doc, q));
+  if ('bool' in query) {
+    const bool = query.bool as { filter?: Record<string, unknown>[]; must?: Record<string, unknown>[] };
+    return [...(bool.must ?? []), ...(bool.filter ?? [])].every((q) => matches(doc, q));
+  }
   throw new Error(`fake OpenSearch: unsupported query ${JSON.stringify(query)}`);
+}
+
+/** The words of an analysed text field: lower case, split on anything not a letter or digit. */
+function words(text: string): string[] {
+  return text.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+}
+
+/** A `match` query's score: how many of the query's words the field holds (a stand-in for BM25). */
+function matchScore(doc: Doc, query: Record<string, unknown>): number {
+  const [[field, spec]] = Object.entries(query.match as Record<string, { query: string } | string>) as [
+    [string, { query: string } | string],
+  ];
+  const text = String(get(doc._source, field) ?? '');
+  const have = new Set(words(text));
+  return words(typeof spec === 'string' ? spec : spec.query).filter((w) => have.has(w)).length;
 }
 
 function search(docs: Doc[], body: { size?: number; _source?: unknown; query: Record<string, unknown> }) {
@@ -163,6 +191,15 @@ function search(docs: Doc[], body: { size?: number; _source?: unknown; query: Re
         .map(({ d, ip }) => ({ _id: d._id, _score: ip >= 0 ? 1 + ip : 1 / (1 - ip), _source: project(d) }))
     );
   }
+  const must = (body.query.bool as { must?: Record<string, unknown>[] } | undefined)?.must ?? [];
+  const scored = must.find((q) => 'match' in q);
+  if (scored)
+    return docs
+      .filter((d) => matches(d, body.query))
+      .map((d) => ({ d, score: matchScore(d, scored) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, size)
+      .map(({ d, score }) => ({ _id: d._id, _score: score, _source: project(d) }));
   return docs
     .filter((d) => matches(d, body.query))
     .slice(0, size)

@@ -2,9 +2,16 @@
  * The search factory on Lambda: a configuration that would fall back to a local-only adapter
  * fails at cold start with one error naming every variable to set (issue 9, defect 1).
  */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../functions/shared/config.ts';
-import { createEmbedder, createVectorIndex } from '../../functions/shared/search/factory.ts';
+import { indexNames } from '../../functions/shared/resources.ts';
+import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
+import { CombinedEmbedder } from '../../functions/shared/search/combined-embedder.ts';
+import { createEmbedder, createVectorIndex, embedderIdentity } from '../../functions/shared/search/factory.ts';
+import { IndexEmbedderMismatchError } from '../../functions/shared/search/local-index-meta.ts';
 import { OpenSearchVectorIndex } from '../../functions/shared/search/opensearch-index.ts';
 
 const ON_LAMBDA = { AWS_LAMBDA_FUNCTION_NAME: 'acme-tally-recon', AWS_REGION: 'eu-west-1' };
@@ -42,7 +49,9 @@ describe('createVectorIndex on Lambda', () => {
   });
 
   it('off Lambda, the defaults still pick the embedded store', () => {
-    expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: '/tmp/tally-factory-test' })).not.toThrow();
+    expect(() =>
+      createVectorIndex('exceptions', { TALLY_VECTOR_DIR: mkdtempSync(join(tmpdir(), 'tally-factory-')) }),
+    ).not.toThrow();
   });
 });
 
@@ -61,5 +70,96 @@ describe('createEmbedder on Lambda', () => {
     });
 
     expect(embedder.id).toBe('amazon.titan-embed-text-v2:0');
+  });
+});
+
+describe('the offline embedders', () => {
+  it('refuses the semantic and hybrid embedders on Lambda: their model is in no Lambda bundle', () => {
+    for (const name of ['semantic', 'hybrid'])
+      expect(() => createEmbedder({ ...ON_LAMBDA, TALLY_EMBEDDER: name })).toThrow(
+        'on AWS Lambda the embedder needs TALLY_EMBEDDER (bedrock-titan or openai)',
+      );
+    // The infra's offline-models deployment names the hashing embedder, which runs anywhere.
+    expect(createEmbedder({ ...ON_LAMBDA, TALLY_EMBEDDER: 'hashing' }).id).toBe('hashing-bow-1024');
+  });
+
+  it('keeps hashing as the default off Lambda; the hybrid puts 512 semantic dimensions beside 1024 hashing ones', () => {
+    expect(createEmbedder({}).id).toBe('hashing-bow-1024');
+
+    const embedder = createEmbedder({ TALLY_EMBEDDER: 'hybrid' });
+
+    expect(embedder.id).toBe('hybrid-use-lite-512x0.60+hashing-bow-1024');
+    expect(embedder.dimensions).toBe(1536);
+  });
+
+  it('names the embedder createEmbedder builds without building it, for every choice', () => {
+    const envs: NodeJS.ProcessEnv[] = [
+      {},
+      { TALLY_EMBEDDER: 'hashing', EMBEDDING_DIMENSIONS: '256' },
+      { TALLY_EMBEDDER: 'semantic' },
+      { TALLY_EMBEDDER: 'hybrid', EMBEDDING_DIMENSIONS: '512' },
+      { TALLY_EMBEDDER: 'bedrock-titan' },
+      { TALLY_EMBEDDER: 'openai', TALLY_OPENAI_BASE_URL: 'http://127.0.0.1:1', TALLY_EMBEDDING_MODEL_ID: 'e5' },
+    ];
+    for (const env of envs) {
+      const built = createEmbedder(env);
+      expect(embedderIdentity(env)).toEqual({ id: built.id, dimensions: built.dimensions });
+    }
+  });
+
+  it('embeds so that cosine is the weighted sum of the parts’ cosines', async () => {
+    const a = { id: 'a', dimensions: 2, embed: async (t: string[]) => t.map((x) => (x === 'p' ? [1, 0] : [0, 3])) };
+    const b = { id: 'b', dimensions: 2, embed: async (t: string[]) => t.map((x) => (x === 'p' ? [2, 2] : [0, 5])) };
+    const combined = new CombinedEmbedder([
+      { embedder: a, weight: 0.3 },
+      { embedder: b, weight: 0.7 },
+    ]);
+
+    const [p, q] = (await combined.embed(['p', 'q'])) as [number[], number[]];
+    const dot = p.reduce((s, x, i) => s + x * (q[i] as number), 0);
+
+    expect(combined.dimensions).toBe(4);
+    expect(Math.hypot(...p)).toBeCloseTo(1, 12);
+    // cos_a(p, q) = 0, cos_b(p, q) = 1/√2.
+    expect(dot).toBeCloseTo(0.3 * 0 + 0.7 * Math.SQRT1_2, 12);
+  });
+});
+
+describe('a local index and its embedder', () => {
+  const vectorDir = () => mkdtempSync(join(tmpdir(), 'tally-meta-'));
+
+  it('records the embedder of a new index and opens it again with the same one', () => {
+    const dir = vectorDir();
+    createVectorIndex('exceptions', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hashing' });
+
+    expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hashing' })).not.toThrow();
+    expect(JSON.parse(readFileSync(join(dir, `${indexNames().exceptions}.jsonl.embedder.json`), 'utf8'))).toEqual({
+      embedder: 'hashing-bow-1024',
+      dimensions: 1024,
+    });
+  });
+
+  it('refuses another embedder, naming both and how to rebuild', () => {
+    const dir = vectorDir();
+    createVectorIndex('policies', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hashing' });
+
+    const attempt = () => createVectorIndex('policies', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hybrid' });
+
+    expect(attempt).toThrow(IndexEmbedderMismatchError);
+    expect(attempt).toThrow(
+      /holds vectors of hashing-bow-1024 \(1024 dimensions\), but TALLY_EMBEDDER selects hybrid-use-lite-512x0\.60\+hashing-bow-1024 \(1536 dimensions\).*delete/,
+    );
+  });
+
+  it('adopts an index written before the record when its vectors have the size, refuses it otherwise', async () => {
+    const dir = vectorDir();
+    const path = join(dir, `${indexNames().exceptions}.jsonl`);
+    await AnnVectorIndex.load(path).replace({ id: 'x', vector: new Array(1024).fill(1), fields: {}, text: 'x' });
+
+    expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hybrid' })).toThrow(
+      'holds vectors of an earlier embedder (1024 dimensions)',
+    );
+    expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hashing' })).not.toThrow();
+    expect(existsSync(`${path}.embedder.json`)).toBe(true);
   });
 });

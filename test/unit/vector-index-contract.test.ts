@@ -43,9 +43,9 @@ function throughGraph(index: AnnVectorIndex): VectorIndex {
     deleteWhere: (field, value) => index.deleteWhere(field, value),
     count: (filter) => index.count(filter),
     replaceMany: (docs) => index.replaceMany(docs),
-    search: async (vector, k, filter) => {
+    search: async (vector, k, filter, options) => {
       await index.settle();
-      return index.search(vector, k, filter);
+      return index.search(vector, k, filter, options);
     },
   };
 }
@@ -61,7 +61,7 @@ const adapters: [string, () => VectorIndex][] = [
         client: new Client({ node: fake.url }),
         index: `idx-${++indexCounter}`,
         dimensions: DIM,
-        keywordFields: ['status', 'type'],
+        keywordFields: ['status', 'type', 'values', 'date'],
         lookupAttempts: 1,
       }),
   ],
@@ -166,6 +166,77 @@ describe.each(adapters)('vector index contract: %s', (_name, make) => {
     expect((await index.search(v(1, 0, 0, 0), 10)).map((h) => h.id)).toEqual(['b']);
   });
 
+  it('hybrid: an exact word ranks a document first even when its vector is the farthest', async () => {
+    const index = await seeded();
+    await index.replace({
+      id: 'd',
+      vector: v(0, 0, 0, 1),
+      fields: { status: 'OPEN', type: 'FIELD_MISMATCH' },
+      text: 'account differs',
+      lexical: 'trade_id T0105 account_id ACCT2042 account differs',
+    });
+
+    const hits = await index.search(v(1, 0, 0, 0), 3, undefined, { text: 'T0105' });
+
+    expect(hits.map((h) => h.id)).toEqual(['d', 'a', 'c']);
+    expect(hits[0]?.text).toBe('account differs');
+    expect(hits.every((h) => h.score > 0 && h.score <= 1)).toBe(true);
+  });
+
+  it('hybrid: a query sharing no word with any document still ranks by vector', async () => {
+    const index = await seeded();
+
+    const hits = await index.search(v(0, 1, 0, 0), 2, undefined, { text: 'paying twice' });
+
+    expect(hits.map((h) => h.id)).toEqual(['b', 'c']);
+  });
+
+  it('hybrid: the filter applies to both rankings', async () => {
+    const index = await seeded();
+
+    const hits = await index.search(v(1, 0, 0, 0), 10, { status: 'OPEN' }, { text: 'amount' });
+
+    expect(hits.map((h) => h.id).sort()).toEqual(['a', 'b']);
+    expect(hits[0]?.id).toBe('a');
+  });
+
+  it('filters on any value of a list field, and on an inclusive range', async () => {
+    const index = make();
+    await index.ensure();
+    const doc = (id: string, date: string, values: string[]) => ({
+      id,
+      vector: v(1, 0, 0, 0),
+      fields: { status: 'OPEN', date, values },
+      text: id,
+    });
+    await index.replaceMany([
+      doc('x', '2025-12-01', ['account_id=ACCT1', 'trade_id=T1']),
+      doc('y', '2025-12-05', ['account_id=ACCT2', 'trade_id=T2']),
+      doc('z', '2025-12-09', ['account_id=ACCT1', 'trade_id=T3']),
+    ]);
+
+    const byAccount = await index.search(v(1, 0, 0, 0), 10, { values: 'account_id=ACCT1' });
+    const byRange = await index.search(v(1, 0, 0, 0), 10, undefined, {
+      ranges: { date: { from: '2025-12-01', to: '2025-12-05' } },
+    });
+    const fromOnly = await index.search(
+      v(1, 0, 0, 0),
+      10,
+      { values: 'account_id=ACCT1' },
+      {
+        text: 'z',
+        ranges: { date: { from: '2025-12-02' } },
+      },
+    );
+
+    expect(byAccount.map((h) => h.id).sort()).toEqual(['x', 'z']);
+    expect(byRange.map((h) => h.id).sort()).toEqual(['x', 'y']);
+    expect(fromOnly.map((h) => h.id)).toEqual(['z']);
+    expect(await index.count({ values: 'trade_id=T2' })).toBe(1);
+    expect(await index.deleteWhere('values', 'account_id=ACCT1')).toBe(2);
+    expect(await index.count()).toBe(1);
+  });
+
   it('can be ensured twice', async () => {
     const index = make();
     await index.ensure();
@@ -243,6 +314,105 @@ describe('OpenSearch Serverless adapter requests', () => {
       .map((r) => r.body as { doc_id: string; vector: number[] });
     expect(indexed.every((d) => d.doc_id === 'x')).toBe(true);
     expect(indexed[0]?.vector).toEqual([1, 0, 0, 0]);
+  });
+});
+
+describe('OpenSearch Serverless hybrid search requests', () => {
+  it('sends a match query on the lexical text beside the knn query, both with the same filter, and fuses them', async () => {
+    const index = new OpenSearchVectorIndex({
+      client: new Client({ node: fake.url }),
+      index: 'hybrid-audit',
+      dimensions: DIM,
+      keywordFields: ['status', 'values', 'business_date'],
+      lookupAttempts: 1,
+    });
+    await index.ensure();
+    await index.replaceMany([
+      {
+        id: 'near',
+        vector: v(1, 0, 0, 0),
+        fields: { status: 'OPEN', business_date: '2025-12-10', values: ['trade_id=T1'] },
+        text: 'near',
+      },
+      {
+        id: 'exact',
+        vector: v(0, 0, 0, 1),
+        fields: { status: 'OPEN', business_date: '2025-12-10', values: ['trade_id=T0105'] },
+        text: 'the summary',
+        lexical: 'trade_id T0105 amount differs',
+      },
+    ]);
+    const before = fake.requests.length;
+
+    const hits = await index.search(
+      v(1, 0, 0, 0),
+      5,
+      { status: 'OPEN' },
+      {
+        text: 'T0105',
+        ranges: { business_date: { from: '2025-12-01', to: '2025-12-31' } },
+      },
+    );
+
+    const searches = fake.requests
+      .slice(before)
+      .filter((r) => r.path === '/hybrid-audit/_search')
+      .map((r) => r.body as { size: number; query: Record<string, unknown> });
+    const filter = [
+      { term: { 'fields.status': 'OPEN' } },
+      { range: { 'fields.business_date': { gte: '2025-12-01', lte: '2025-12-31' } } },
+    ];
+    expect(searches).toHaveLength(2);
+    expect(searches).toContainEqual(
+      expect.objectContaining({
+        query: { knn: { vector: expect.objectContaining({ filter: { bool: { filter } } }) } },
+      }),
+    );
+    expect(searches).toContainEqual(
+      expect.objectContaining({ query: { bool: { must: [{ match: { lexical: { query: 'T0105' } } }], filter } } }),
+    );
+    // Both rankings are read deeper than k, so a document low in one still counts.
+    expect(searches.every((s) => s.size >= 50)).toBe(true);
+    expect(hits.map((h) => h.id)).toEqual(['exact', 'near']);
+    expect(hits[0]).toMatchObject({ text: 'the summary', fields: { values: ['trade_id=T0105'] } });
+  });
+
+  it('maps the lexical text as analysed text and indexes it (the summary when none is given)', async () => {
+    const index = new OpenSearchVectorIndex({
+      client: new Client({ node: fake.url }),
+      index: 'lexical-audit',
+      dimensions: DIM,
+      keywordFields: ['status'],
+      lookupAttempts: 1,
+    });
+    const before = fake.requests.length;
+
+    await index.ensure();
+    await index.replace({ id: 'x', vector: v(1, 0, 0, 0), fields: { status: 'OPEN' }, text: 'just a summary' });
+
+    const sent = fake.requests.slice(before);
+    const create = sent.find((r) => r.method === 'PUT' && r.path === '/lexical-audit');
+    expect(create?.body).toMatchObject({ mappings: { properties: { lexical: { type: 'text' } } } });
+    const indexed = sent.find((r) => r.method === 'POST' && r.path === '/lexical-audit/_doc');
+    expect(indexed?.body).toMatchObject({ doc_id: 'x', lexical: 'just a summary' });
+  });
+
+  it('without query words sends the knn query alone, as before', async () => {
+    const index = new OpenSearchVectorIndex({
+      client: new Client({ node: fake.url }),
+      index: 'vector-only-audit',
+      dimensions: DIM,
+      keywordFields: ['status'],
+      lookupAttempts: 1,
+    });
+    await index.ensure();
+    const before = fake.requests.length;
+
+    await index.search(v(1, 0, 0, 0), 3, { status: 'OPEN' });
+
+    const searches = fake.requests.slice(before).filter((r) => r.path === '/vector-only-audit/_search');
+    expect(searches).toHaveLength(1);
+    expect(searches[0]?.body).toMatchObject({ size: 3, query: { knn: { vector: { k: 3 } } } });
   });
 });
 

@@ -52,7 +52,9 @@ import { basename, dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type * as Hnswlib from 'hnswlib-node';
 import type { HierarchicalNSW } from 'hnswlib-node';
-import type { FieldValue, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
+import { Bm25Index } from './lexical.ts';
+import { compileFilter, fuseHybrid, fusionDepth, keywordValues } from './fusion.ts';
+import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
 type Op =
   | { op: 'put'; doc: StoredDoc }
@@ -64,6 +66,7 @@ interface StoredDoc {
   vector: string; // base64 Float32Array
   fields: Record<string, FieldValue>;
   text: string;
+  lexical?: string;
 }
 
 interface LiveDoc {
@@ -76,6 +79,8 @@ interface LiveDoc {
   hash: number;
   fields: Record<string, FieldValue>;
   text: string;
+  /** Absent when it equals `text`. */
+  lexical: string | undefined;
 }
 
 interface GraphNode {
@@ -169,6 +174,9 @@ export class AnnVectorIndex implements VectorIndex {
   private sparse: SparsePostings | null = null;
   private sparseAnswers = 0;
 
+  // BM25 over the documents' lexical text, built by the first hybrid search and kept up to date.
+  private lexical: Bm25Index<LiveDoc> | null = null;
+
   /** One instance per file in a thread: every handler there sees the same documents. */
   static at(path: string, options: AnnIndexOptions = {}): AnnVectorIndex {
     let index = open.get(path);
@@ -210,6 +218,7 @@ export class AnnVectorIndex implements VectorIndex {
           vector: Buffer.from(new Float32Array(doc.vector).buffer).toString('base64'),
           fields: { ...doc.fields },
           text: doc.text,
+          ...(doc.lexical !== undefined ? { lexical: doc.lexical } : {}),
         },
       })),
     );
@@ -227,13 +236,43 @@ export class AnnVectorIndex implements VectorIndex {
     return ids.length;
   }
 
-  async search(vector: number[], k: number, filter: Readonly<Record<string, string>> = {}): Promise<VectorHit[]> {
+  async search(
+    vector: number[],
+    k: number,
+    filter: Readonly<Record<string, string>> = {},
+    options: SearchOptions = {},
+  ): Promise<VectorHit[]> {
     this.needVectors();
     this.sync();
     if (k <= 0) return [];
+    const compiled = compileFilter(filter, options.ranges);
+    const accept = compiled ? (doc: LiveDoc) => compiled(doc.fields) : null;
+    if (options.text === undefined) return this.nearest(vector, k, filter, accept);
+    const depth = fusionDepth(k);
+    this.lexical ??= this.buildLexical();
+    const lexical = this.lexical
+      .search(options.text, depth, accept)
+      .map(({ doc, score }) => ({ ...hit(doc, score), lexical: doc.lexical ?? doc.text }));
+    return fuseHybrid(options.text, this.nearest(vector, depth, filter, accept), lexical, k);
+  }
+
+  private buildLexical(): Bm25Index<LiveDoc> {
+    const index = new Bm25Index<LiveDoc>();
+    for (const doc of this.docs.values()) index.add(doc, doc.lexical ?? doc.text);
+    return index;
+  }
+
+  /** Vector search: `filter`'s equalities pick candidates from postings, `accept` is the whole filter. */
+  private nearest(
+    vector: number[],
+    k: number,
+    filter: Readonly<Record<string, string>>,
+    accept: ((doc: LiveDoc) => boolean) | null,
+  ): VectorHit[] {
     const query = Float32Array.from(normalise(vector));
     const nonZero = nonZeroIndices(query);
     const entries = Object.entries(filter);
+    const matches = (doc: LiveDoc) => accept === null || accept(doc);
     const candidates = this.candidates(entries);
     const size = candidates === null ? this.docs.size : candidates.size;
     const all = candidates ?? this.docs.values();
@@ -243,7 +282,7 @@ export class AnnVectorIndex implements VectorIndex {
     const sparse = this.sparse;
     if (sparse !== null && nonZero.length <= SPARSE_QUERY_MAX_NON_ZERO) {
       if (sparse.cost(nonZero) * POSTING_COST <= exactCost) {
-        const top = sparse.positives(query, nonZero, k, candidates, (doc) => matches(doc, entries));
+        const top = sparse.positives(query, nonZero, k, candidates, matches);
         // Every document outside the postings scores 0, below every positive one: k positives
         // are the answer. Fewer, and the zero and negative ones are ranked by an exact scan.
         if (top.size() >= k || top.size() >= size) {
@@ -251,26 +290,26 @@ export class AnnVectorIndex implements VectorIndex {
           return top.hits();
         }
       }
-      return this.exact(all, query, nonZero, k, entries);
+      return this.exact(all, query, nonZero, k, matches);
     }
 
     this.maintainGraph();
     const graph = this.graph;
     if (graph === null || this.byLabel.size === 0 || exactCost <= this.options.exactBudget) {
-      return this.exact(all, query, nonZero, k, entries);
+      return this.exact(all, query, nonZero, k, matches);
     }
     const top = new TopK(k);
     const ef = Math.max(this.options.efSearch, k);
     graph.setEf(ef);
     const wanted = Math.min(k, this.byLabel.size);
-    const accept =
-      entries.length === 0
+    const acceptLabel =
+      accept === null
         ? undefined
         : (label: number) => {
             const doc = this.byLabel.get(label);
-            return doc !== undefined && matches(doc, entries);
+            return doc !== undefined && accept(doc);
           };
-    const result = graph.searchKnn(Array.from(query), wanted, accept);
+    const result = graph.searchKnn(Array.from(query), wanted, acceptLabel);
     result.neighbors.forEach((label, i) => {
       const doc = this.byLabel.get(label);
       // Inner-product distance is 1 - cos.
@@ -278,13 +317,13 @@ export class AnnVectorIndex implements VectorIndex {
     });
     let found = top.size();
     for (const doc of this.pending) {
-      if (matches(doc, entries)) {
+      if (matches(doc)) {
         found++;
         top.offer(doc, dot(query, nonZero, doc.vector));
       }
     }
     // The graph may miss matches of a selective filter: then the candidates decide, exactly.
-    if (found < k && size > found) return this.exact(all, query, nonZero, k, entries);
+    if (found < k && size > found) return this.exact(all, query, nonZero, k, matches);
     return top.hits();
   }
 
@@ -293,8 +332,9 @@ export class AnnVectorIndex implements VectorIndex {
     const entries = Object.entries(filter);
     const candidates = this.candidates(entries);
     if (candidates === null) return this.docs.size;
+    const accept = compileFilter(filter);
     let n = 0;
-    for (const doc of candidates) if (matches(doc, entries)) n++;
+    for (const doc of candidates) if (!accept || accept(doc.fields)) n++;
     return n;
   }
 
@@ -325,10 +365,10 @@ export class AnnVectorIndex implements VectorIndex {
     query: Float32Array,
     nonZero: Int32Array,
     k: number,
-    entries: [string, string][],
+    matches: (doc: LiveDoc) => boolean,
   ): VectorHit[] {
     const top = new TopK(k);
-    for (const doc of docs) if (matches(doc, entries)) top.offer(doc, dot(query, nonZero, doc.vector));
+    for (const doc of docs) if (matches(doc)) top.offer(doc, dot(query, nonZero, doc.vector));
     return top.hits();
   }
 
@@ -405,14 +445,17 @@ export class AnnVectorIndex implements VectorIndex {
       hash: hashWords(raw),
       fields: stored.fields,
       text: stored.text,
+      lexical: stored.lexical,
     };
     const old = this.docs.get(doc.id);
     if (old) {
       this.unpost(old);
       this.sparse?.remove(old);
+      this.lexical?.remove(old);
     }
     this.docs.set(doc.id, doc);
     this.post(doc);
+    this.lexical?.add(doc, doc.lexical ?? doc.text);
     if (this.sparse && doc.vector && !this.sparse.add(doc)) this.sparse = null;
     if (this.graph) {
       if (old) this.pending.delete(old);
@@ -429,6 +472,7 @@ export class AnnVectorIndex implements VectorIndex {
     if (!doc) return;
     this.unpost(doc);
     this.sparse?.remove(doc);
+    this.lexical?.remove(doc);
     this.docs.delete(id);
     this.pending.delete(doc);
     if (this.graph) this.dropNode(id);
@@ -444,21 +488,23 @@ export class AnnVectorIndex implements VectorIndex {
 
   private post(doc: LiveDoc): void {
     for (const [field, value] of Object.entries(doc.fields)) {
-      if (typeof value !== 'string') continue;
-      const key = postingKey(field, value);
-      let set = this.postings.get(key);
-      if (!set) this.postings.set(key, (set = new Set()));
-      set.add(doc);
+      for (const one of keywordValues(value)) {
+        const key = postingKey(field, one);
+        let set = this.postings.get(key);
+        if (!set) this.postings.set(key, (set = new Set()));
+        set.add(doc);
+      }
     }
   }
 
   private unpost(doc: LiveDoc): void {
     for (const [field, value] of Object.entries(doc.fields)) {
-      if (typeof value !== 'string') continue;
-      const key = postingKey(field, value);
-      const set = this.postings.get(key);
-      set?.delete(doc);
-      if (set?.size === 0) this.postings.delete(key);
+      for (const one of keywordValues(value)) {
+        const key = postingKey(field, one);
+        const set = this.postings.get(key);
+        set?.delete(doc);
+        if (set?.size === 0) this.postings.delete(key);
+      }
     }
   }
 
@@ -467,6 +513,7 @@ export class AnnVectorIndex implements VectorIndex {
     this.postings.clear();
     this.pending.clear();
     this.byLabel.clear();
+    this.lexical = null;
     this.readBytes = 0;
     this.logLines = 0;
     this.sparse = this.withVectors && this.options.sparse ? new SparsePostings() : null;
@@ -497,7 +544,10 @@ export class AnnVectorIndex implements VectorIndex {
       }
     }
     const lines = [...this.docs.values()].map((d) =>
-      JSON.stringify({ op: 'put', doc: { id: d.id, vector: vectors.get(d.id) ?? '', fields: d.fields, text: d.text } }),
+      JSON.stringify({
+        op: 'put',
+        doc: { id: d.id, vector: vectors.get(d.id) ?? '', fields: d.fields, text: d.text, lexical: d.lexical },
+      }),
     );
     const tmp = `${this.path}.${randomUUID()}.tmp`;
     writeFileSync(tmp, lines.length ? `${lines.join('\n')}\n` : '');
@@ -908,9 +958,8 @@ function postingKey(field: string, value: string): string {
   return `${field}\u0000${value}`;
 }
 
-function matches(doc: LiveDoc, entries: [string, string][]): boolean {
-  for (const [field, value] of entries) if (doc.fields[field] !== value) return false;
-  return true;
+function hit(doc: LiveDoc, score: number): VectorHit {
+  return { id: doc.id, score, fields: doc.fields, text: doc.text };
 }
 
 /** Cosine of normalised vectors, touching only the query's non-zero dimensions. */

@@ -25,11 +25,28 @@ export function exceptionEmbeddingText(e: ExceptionRecord): string {
     .join('\n');
 }
 
+/**
+ * `name=value` for every key field and every field of either row: what the `field`/`value`
+ * filter of search matches (an account in the key, or in a compared column, on either side).
+ */
+export function fieldValues(e: ExceptionRecord): string[] {
+  const values = new Set<string>();
+  for (const row of [e.key, e.source, e.target])
+    for (const [name, value] of Object.entries(row ?? {})) if (value !== '') values.add(fieldValue(name, value));
+  return [...values].sort();
+}
+
+export function fieldValue(name: string, value: string): string {
+  return `${name}=${value}`;
+}
+
 export function exceptionDocument(e: ExceptionRecord, vector: number[]): VectorDocument {
   return {
     id: e.exception_id,
     vector,
     text: e.triage?.summary ?? '',
+    // Every word search may match exactly: ids, accounts, amounts, the reason and the summary.
+    lexical: exceptionEmbeddingText(e),
     fields: {
       exception_id: e.exception_id,
       exception_type: e.exception_type,
@@ -39,6 +56,9 @@ export function exceptionDocument(e: ExceptionRecord, vector: number[]): VectorD
       business_date: e.business_date,
       run_id: e.run_id,
       key: JSON.stringify(e.key),
+      values: fieldValues(e),
+      // Absent on exceptions stored before break patterns.
+      pattern_id: e.pattern_id ?? null,
     },
   };
 }

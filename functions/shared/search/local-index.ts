@@ -19,7 +19,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import type { FieldValue, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
+import { Bm25Index } from './lexical.ts';
+import { compileFilter, fieldEquals, fuseHybrid, fusionDepth, type FieldFilter } from './fusion.ts';
+import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
 type Op =
   | { op: 'put'; doc: StoredDoc }
@@ -31,6 +33,7 @@ interface StoredDoc {
   vector: string; // base64 Float32Array: a quarter of the JSON size of a number array
   fields: Record<string, FieldValue>;
   text: string;
+  lexical?: string;
 }
 
 interface LiveDoc {
@@ -38,6 +41,7 @@ interface LiveDoc {
   vector: Float32Array;
   fields: Record<string, FieldValue>;
   text: string;
+  lexical: string;
 }
 
 const open = new Map<string, LocalVectorIndex>();
@@ -45,6 +49,7 @@ const open = new Map<string, LocalVectorIndex>();
 export class LocalVectorIndex implements VectorIndex {
   private readonly path: string;
   private readonly docs = new Map<string, LiveDoc>();
+  private readonly lexical = new Bm25Index<string>();
   private logLines = 0;
   /** How much of the file (which inode) has been applied. */
   private readBytes = 0;
@@ -80,6 +85,7 @@ export class LocalVectorIndex implements VectorIndex {
       if (ino !== this.inode || size < this.readBytes) {
         // First read, or another instance compacted the log: start over from the new file.
         this.docs.clear();
+        this.lexical.clear();
         this.logLines = 0;
         this.readBytes = 0;
         this.inode = ino;
@@ -112,6 +118,7 @@ export class LocalVectorIndex implements VectorIndex {
         vector: Buffer.from(new Float32Array(doc.vector).buffer).toString('base64'),
         fields: { ...doc.fields },
         text: doc.text,
+        ...(doc.lexical !== undefined ? { lexical: doc.lexical } : {}),
       },
     });
   }
@@ -127,17 +134,35 @@ export class LocalVectorIndex implements VectorIndex {
 
   async deleteWhere(field: string, value: string): Promise<number> {
     this.sync();
-    const ids = [...this.docs.values()].filter((d) => d.fields[field] === value).map((d) => d.id);
+    const ids = [...this.docs.values()].filter((d) => fieldEquals(d.fields[field], value)).map((d) => d.id);
     for (const id of ids) this.write({ op: 'del', id });
     return ids.length;
   }
 
-  async search(vector: number[], k: number, filter: Readonly<Record<string, string>> = {}): Promise<VectorHit[]> {
+  async search(
+    vector: number[],
+    k: number,
+    filter: Readonly<Record<string, string>> = {},
+    options: SearchOptions = {},
+  ): Promise<VectorHit[]> {
     this.sync();
+    const accept = compileFilter(filter, options.ranges);
+    if (options.text === undefined) return this.nearest(vector, k, accept);
+    const depth = fusionDepth(k);
+    const lexical = this.lexical
+      .search(options.text, depth, accept ? (id) => accept((this.docs.get(id) as LiveDoc).fields) : null)
+      .map(({ doc: id, score }) => {
+        const doc = this.docs.get(id) as LiveDoc;
+        return { id, score, fields: doc.fields, text: doc.text, lexical: doc.lexical };
+      });
+    return fuseHybrid(options.text, this.nearest(vector, depth, accept), lexical, k);
+  }
+
+  private nearest(vector: number[], k: number, accept: FieldFilter | null): VectorHit[] {
     const query = normalise(vector);
     const hits: VectorHit[] = [];
     for (const doc of this.docs.values()) {
-      if (!matches(doc, filter)) continue;
+      if (accept && !accept(doc.fields)) continue;
       let dot = 0;
       for (let i = 0; i < query.length; i++) dot += (query[i] as number) * (doc.vector[i] ?? 0);
       hits.push({ id: doc.id, score: (dot + 1) / 2, fields: doc.fields, text: doc.text });
@@ -147,8 +172,9 @@ export class LocalVectorIndex implements VectorIndex {
 
   async count(filter: Readonly<Record<string, string>> = {}): Promise<number> {
     this.sync();
+    const accept = compileFilter(filter);
     let n = 0;
-    for (const doc of this.docs.values()) if (matches(doc, filter)) n++;
+    for (const doc of this.docs.values()) if (!accept || accept(doc.fields)) n++;
     return n;
   }
 
@@ -169,6 +195,7 @@ export class LocalVectorIndex implements VectorIndex {
           vector: Buffer.from(d.vector.buffer, d.vector.byteOffset, d.vector.byteLength).toString('base64'),
           fields: d.fields,
           text: d.text,
+          lexical: d.lexical,
         },
       }),
     );
@@ -187,19 +214,17 @@ export class LocalVectorIndex implements VectorIndex {
         vector: Float32Array.from(vector),
         fields: op.doc.fields,
         text: op.doc.text,
+        lexical: op.doc.lexical ?? op.doc.text,
       });
+      this.lexical.add(op.doc.id, op.doc.lexical ?? op.doc.text);
     } else if (op.op === 'del') {
       this.docs.delete(op.id);
+      this.lexical.remove(op.id);
     } else {
       const doc = this.docs.get(op.id);
       if (doc) doc.fields = { ...doc.fields, ...op.fields };
     }
   }
-}
-
-function matches(doc: LiveDoc, filter: Readonly<Record<string, string>>): boolean {
-  for (const [field, value] of Object.entries(filter)) if (doc.fields[field] !== value) return false;
-  return true;
 }
 
 function normalise(vector: number[]): number[] {

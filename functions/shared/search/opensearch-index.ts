@@ -7,7 +7,8 @@
  */
 import { sleep } from '../retry.ts';
 import type { Client } from '@opensearch-project/opensearch';
-import type { FieldValue, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
+import { fuseHybrid, fusionDepth, type LexicalHit } from './fusion.ts';
+import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
 export interface OpenSearchIndexOptions {
   readonly client: Client;
@@ -24,6 +25,8 @@ interface Source {
   doc_id: string;
   vector?: number[];
   text: string;
+  /** Analysed (standard analyzer) for the `match` half of hybrid search. */
+  lexical?: string;
   fields: Record<string, FieldValue>;
 }
 
@@ -71,6 +74,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
             properties: {
               doc_id: { type: 'keyword' },
               text: { type: 'text', index: false },
+              lexical: { type: 'text' },
               fields: { properties: fieldProps },
               // faiss + inner product over normalised vectors is cosine similarity, and lets the
               // knn query filter efficiently (AOSS supports both).
@@ -93,12 +97,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
     for (const hit of await this.find(doc.id)) await this.deleteRaw(hit._id);
     await this.options.client.index({
       index: this.options.index,
-      body: {
-        doc_id: doc.id,
-        vector: normalise(doc.vector),
-        text: doc.text,
-        fields: { ...doc.fields },
-      } satisfies Source,
+      body: source(doc),
     });
   }
 
@@ -123,10 +122,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
       }
       const response = await this.options.client.bulk({
         index: this.options.index,
-        body: chunk.flatMap((doc) => [
-          { index: { _index: this.options.index } },
-          { doc_id: doc.id, vector: normalise(doc.vector), text: doc.text, fields: { ...doc.fields } } satisfies Source,
-        ]),
+        body: chunk.flatMap((doc) => [{ index: { _index: this.options.index } }, source(doc)]),
       });
       bulkItems(response.body).forEach((item, j) => {
         if (item.error) failed.set((chunk[j] as VectorDocument).id, item.error.reason ?? item.error.type ?? 'failed');
@@ -165,9 +161,35 @@ export class OpenSearchVectorIndex implements VectorIndex {
     return hits.length;
   }
 
-  async search(vector: number[], k: number, filter: Readonly<Record<string, string>> = {}): Promise<VectorHit[]> {
-    const terms = Object.entries(filter).map(([f, v]) => ({ term: { [`fields.${f}`]: v } }));
-    const knn = { vector: normalise(vector), k, ...(terms.length > 0 ? { filter: { bool: { filter: terms } } } : {}) };
+  /**
+   * Vector search: one `knn` query. With `options.text`, hybrid: a `match` query on the analysed
+   * lexical text runs beside the `knn` query (both filtered alike, in parallel) and the adapter
+   * fuses their rankings (RRF, fusion.ts). Fusing here, not in a search pipeline, keeps AOSS's
+   * feature set out of the way (hybrid query pipelines are not in every AOSS collection type)
+   * and gives the same ranking as the local store.
+   */
+  async search(
+    vector: number[],
+    k: number,
+    filter: Readonly<Record<string, string>> = {},
+    options: SearchOptions = {},
+  ): Promise<VectorHit[]> {
+    const conditions = filterClauses(filter, options.ranges);
+    if (options.text === undefined) return this.knn(vector, k, conditions);
+    const depth = fusionDepth(k);
+    const [byVector, byWords] = await Promise.all([
+      this.knn(vector, depth, conditions),
+      this.match(options.text, depth, conditions),
+    ]);
+    return fuseHybrid(options.text, byVector, byWords, k);
+  }
+
+  private async knn(vector: number[], k: number, conditions: object[]): Promise<VectorHit[]> {
+    const knn = {
+      vector: normalise(vector),
+      k,
+      ...(conditions.length > 0 ? { filter: { bool: { filter: conditions } } } : {}),
+    };
     const response = await this.options.client
       .search({
         index: this.options.index,
@@ -183,8 +205,28 @@ export class OpenSearchVectorIndex implements VectorIndex {
     }));
   }
 
+  private async match(text: string, size: number, conditions: object[]): Promise<LexicalHit[]> {
+    const response = await this.options.client
+      .search({
+        index: this.options.index,
+        body: {
+          size,
+          _source: { excludes: ['vector'] },
+          query: { bool: { must: [{ match: { lexical: { query: text } } }], filter: conditions } },
+        },
+      })
+      .catch(noIndex(EMPTY));
+    return ((response.body.hits.hits ?? []) as { _score: number; _source: Source }[]).map((h) => ({
+      id: h._source.doc_id,
+      score: h._score,
+      fields: h._source.fields,
+      text: h._source.text,
+      lexical: h._source.lexical ?? h._source.text,
+    }));
+  }
+
   async count(filter: Readonly<Record<string, string>> = {}): Promise<number> {
-    const terms = Object.entries(filter).map(([f, v]) => ({ term: { [`fields.${f}`]: v } }));
+    const terms = filterClauses(filter);
     const response = await this.options.client
       .count({
         index: this.options.index,
@@ -220,6 +262,33 @@ export class OpenSearchVectorIndex implements VectorIndex {
       if ((error as { meta?: { statusCode?: number } }).meta?.statusCode !== 404) throw error;
     }
   }
+}
+
+function source(doc: VectorDocument): Source {
+  return {
+    doc_id: doc.id,
+    vector: normalise(doc.vector),
+    text: doc.text,
+    lexical: doc.lexical ?? doc.text,
+    fields: { ...doc.fields },
+  };
+}
+
+/** Filter clauses on the keyword fields: a term per equality (any value of a list matches), a range per bound. */
+function filterClauses(filter: Readonly<Record<string, string>>, ranges: SearchOptions['ranges'] = {}): object[] {
+  return [
+    ...Object.entries(filter).map(([f, v]) => ({ term: { [`fields.${f}`]: v } })),
+    ...Object.entries(ranges)
+      .filter(([, r]) => r.from !== undefined || r.to !== undefined)
+      .map(([f, r]) => ({
+        range: {
+          [`fields.${f}`]: {
+            ...(r.from !== undefined ? { gte: r.from } : {}),
+            ...(r.to !== undefined ? { lte: r.to } : {}),
+          },
+        },
+      })),
+  ];
 }
 
 /** What a search of an index with no documents answers. */

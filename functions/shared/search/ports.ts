@@ -10,7 +10,25 @@ export interface Embedder {
   embed(texts: string[]): Promise<number[][]>;
 }
 
-export type FieldValue = string | number | boolean | null;
+/** A list of strings is a multi-valued keyword: an equality filter matches any of its values. */
+export type FieldValue = string | number | boolean | null | readonly string[];
+
+/** Inclusive bounds on a keyword field, compared as text (ISO dates order correctly). */
+export interface FieldRange {
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+}
+
+export interface SearchOptions {
+  /**
+   * The query's words. Given, the index also ranks documents lexically (BM25 over their
+   * `lexical` text) and fuses both rankings by reciprocal rank fusion (fusion.ts): an exact id
+   * ranks first, a paraphrase is still found by its vector. Scores are then fused scores in [0, 1].
+   */
+  readonly text?: string | undefined;
+  /** Range conditions, applied with the equality filter. */
+  readonly ranges?: Readonly<Record<string, FieldRange>> | undefined;
+}
 
 export interface VectorDocument {
   /** Our own id (OpenSearch Serverless rejects custom _id values): kept in a keyword field. */
@@ -20,6 +38,8 @@ export interface VectorDocument {
   readonly fields: Readonly<Record<string, FieldValue>>;
   /** Text shown with a hit (a passage, an exception summary). */
   readonly text: string;
+  /** Words a lexical query matches (ids, accounts, amounts, the summary); absent: `text`. */
+  readonly lexical?: string;
 }
 
 export interface VectorHit {
@@ -41,8 +61,17 @@ export interface VectorIndex {
   updateFields(id: string, fields: Readonly<Record<string, FieldValue>>): Promise<void>;
   /** Deletes every document whose field `field` equals `value` (e.g. all passages of a document). */
   deleteWhere(field: string, value: string): Promise<number>;
-  /** k nearest documents whose fields equal every given filter value. Readers tolerate seconds of lag on AWS. */
-  search(vector: number[], k: number, filter?: Readonly<Record<string, string>>): Promise<VectorHit[]>;
+  /**
+   * k nearest documents whose fields equal every given filter value (and lie in every range), or
+   * with `options.text` the k best by fused vector and lexical rank. Readers tolerate seconds of
+   * lag on AWS.
+   */
+  search(
+    vector: number[],
+    k: number,
+    filter?: Readonly<Record<string, string>>,
+    options?: SearchOptions,
+  ): Promise<VectorHit[]>;
   /** Number of documents matching the filter (or all). */
   count(filter?: Readonly<Record<string, string>>): Promise<number>;
 }

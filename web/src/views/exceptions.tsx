@@ -35,18 +35,28 @@ function setFilters(filters: Filters & { pattern_id?: string }, base: string): v
   location.hash = `${base}${qs ? `?${qs}` : ''}`;
 }
 
+/** A text or date filter a view adds to the listing's (search's field/value, date range, pattern). */
+export interface ExtraFilter {
+  readonly name: string;
+  readonly label: string;
+  readonly type?: 'text' | 'date';
+  readonly placeholder?: string;
+}
+
 export function FilterForm({
   filters,
   onChange,
   idPrefix,
+  extra = [],
 }: {
-  filters: Filters;
-  onChange: (f: Filters) => void;
+  filters: Record<string, string | undefined>;
+  onChange: (f: Record<string, string | undefined>) => void;
   idPrefix: string;
+  extra?: readonly ExtraFilter[];
 }) {
   const [draft, setDraft] = useState(filters);
   useEffect(() => setDraft(filters), [JSON.stringify(filters)]);
-  const set = (name: keyof Filters, value: string) => setDraft({ ...draft, [name]: value || undefined });
+  const set = (name: string, value: string) => setDraft({ ...draft, [name]: value || undefined });
   const select = (name: keyof Filters, label: string, options: readonly string[]) => (
     <Field id={`${idPrefix}-${name}`} label={label}>
       <select
@@ -67,7 +77,7 @@ export function FilterForm({
       </select>
     </Field>
   );
-  const text = (name: keyof Filters, label: string, type: 'text' | 'date' = 'text', placeholder = '') => {
+  const text = (name: string, label: string, type: 'text' | 'date' = 'text', placeholder = '') => {
     const id = `${idPrefix}-${name}`;
     const onInput = (e: Event) => set(name, (e.currentTarget as HTMLInputElement).value);
     return (
@@ -95,6 +105,7 @@ export function FilterForm({
       {text('dataset', 'Dataset', 'text', 'trades')}
       {text('business_date', 'Business date', 'date')}
       {text('run_id', 'Run', 'text', 'run id')}
+      {extra.map((f) => text(f.name, f.label, f.type ?? 'text', f.placeholder ?? ''))}
       <div class="filter-actions">
         <button type="submit">Apply filters</button>
         <button

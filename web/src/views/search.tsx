@@ -1,13 +1,33 @@
 /**
- * Semantic search over triaged exceptions, with the listing's filters. The query and filters live
- * in the URL (`#/search?q=...&status=OPEN`): a link or a reload runs the same search.
+ * Search over triaged exceptions (meaning and exact words, fused), with the listing's filters and
+ * search's own: a field's value (`field`/`value`, e.g. account_id ACCT2042), a business-date
+ * range and a pattern. The query and filters live in the URL (`#/search?q=...&status=OPEN`): a
+ * link or a reload runs the same search.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, keyText, type SearchHit } from '../api.ts';
 import { Badge, ErrorMessage, Field } from './common.tsx';
-import { FilterForm, filtersFrom } from './exceptions.tsx';
+import { FilterForm, filtersFrom, type ExtraFilter } from './exceptions.tsx';
 
 type Filters = Record<string, string | undefined>;
+
+/** GET /search's filters beyond the listing's (functions/query-api/schemas.ts searchFilterShape). */
+const SEARCH_FILTERS: readonly ExtraFilter[] = [
+  { name: 'field', label: 'Field', placeholder: 'account_id' },
+  { name: 'value', label: 'Value', placeholder: 'ACCT2042' },
+  { name: 'date_from', label: 'Business date from', type: 'date' },
+  { name: 'date_to', label: 'Business date to', type: 'date' },
+  { name: 'pattern_id', label: 'Pattern', placeholder: 'pattern id' },
+];
+
+function searchFiltersFrom(query: URLSearchParams): Filters {
+  const filters: Filters = filtersFrom(query);
+  for (const { name } of SEARCH_FILTERS) {
+    const value = query.get(name);
+    if (value) filters[name] = value;
+  }
+  return filters;
+}
 
 function searchHash(q: string, filters: Filters): string {
   const params = new URLSearchParams();
@@ -19,7 +39,7 @@ function searchHash(q: string, filters: Filters): string {
 
 export function SearchView({ query }: { query: URLSearchParams }) {
   const urlQ = query.get('q') ?? '';
-  const urlFilters: Filters = filtersFrom(query);
+  const urlFilters: Filters = searchFiltersFrom(query);
   const [q, setQ] = useState(urlQ);
   const [filters, setFilters] = useState<Filters>(urlFilters);
   const [hits, setHits] = useState<SearchHit[] | null>(null);
@@ -98,6 +118,7 @@ export function SearchView({ query }: { query: URLSearchParams }) {
         <FilterForm
           filters={filters}
           idPrefix="s"
+          extra={SEARCH_FILTERS}
           onChange={(f) => {
             setFilters(f);
             search(q, f);
@@ -117,7 +138,10 @@ export function SearchView({ query }: { query: URLSearchParams }) {
               <li key={h.exception_id} data-testid="search-hit">
                 <div class="hit-head">
                   <a href={`#/exceptions/${h.exception_id}`}>{keyText(h.key)}</a>
-                  <span class="score" title="cosine similarity between the query and the exception">
+                  <span
+                    class="score"
+                    title="fused rank score: 1 when first both by meaning and by exact words (reciprocal rank fusion)"
+                  >
                     score {h.score.toFixed(3)}
                   </span>
                 </div>
