@@ -3,8 +3,10 @@
  * other, filtered to what needs triage. The cursor is the shard and DynamoDB's LastEvaluatedKey,
  * as JSON in base64url: it travels in the next SQS message, never to a client.
  *
- * Pattern members are filtered from the run's partition by `pattern_id` (the patterns' own index,
- * by_pattern_sharded, lists a pattern across runs).
+ * Pattern members come from the pattern's own partition of by_pattern_sharded, filtered to this
+ * run (a pattern id spans the re-runs of one dataset and date). Filtering the run's partition by
+ * pattern instead read the whole run once per pattern: 20 patterns of a 5,000-exception run read
+ * 100,000 items to find 5,000.
  */
 import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError } from '../errors.ts';
@@ -46,8 +48,10 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
     options: PageOptions,
     shape: { projection?: readonly string[]; patternId?: string },
   ): Promise<CandidatePage<T>> {
-    const index = TABLES.exceptions.indexes.by_run_sharded;
-    const shards = shardedValues(runId);
+    const byPattern = shape.patternId !== undefined;
+    const indexName = byPattern ? 'by_pattern_sharded' : 'by_run_sharded';
+    const index = TABLES.exceptions.indexes[indexName];
+    const shards = shardedValues(shape.patternId ?? runId);
     let cursor: Cursor | undefined = options.cursor === undefined ? { shard: 0 } : decodeCursor(options.cursor);
     const items: T[] = [];
     const names: Record<string, string> = { '#pk': index.partitionKey.name, '#t': 'triage', '#h': 'content_hash' };
@@ -58,10 +62,10 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
     });
     let filter = `(attribute_not_exists(#t) OR #t.#h <> #h OR NOT (#t.#pv IN (${prompts.join(', ')})))`;
     names['#pv'] = 'prompt_version';
-    if (shape.patternId !== undefined) {
-      names['#pat'] = 'pattern_id';
-      values[':pat'] = shape.patternId;
-      filter += ' AND #pat = :pat';
+    if (byPattern) {
+      names['#run'] = 'run_id';
+      values[':run'] = runId;
+      filter += ' AND #run = :run';
     }
     const projection = shape.projection?.map((attribute, i) => {
       names[`#a${i}`] = attribute;
@@ -71,7 +75,7 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
       const out: QueryCommandOutput = await this.doc.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: 'by_run_sharded',
+          IndexName: indexName,
           KeyConditionExpression: '#pk = :pk',
           FilterExpression: filter,
           ExpressionAttributeNames: names,
