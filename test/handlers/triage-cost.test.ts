@@ -4,8 +4,9 @@
  * recorded, the stored severity never below the policy's (and the by_severity key with it), and
  * GET /usage reading the days back.
  */
+import { policyIndexAt } from '../support/policy-index.ts';
 import { NO_DATASET_POLICIES } from '../../functions/triage/dataset-policy.ts';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -24,7 +25,6 @@ import {
 } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
-import { passageEmbeddingText, splitIntoPassages } from '../../functions/shared/policy-corpus.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
@@ -85,23 +85,7 @@ let counter = 0;
 beforeAll(async () => {
   dynamo = await startTestDynamo();
   vectorDir = mkdtempSync(join(tmpdir(), 'tally-triage-cost-'));
-  policyIndex = LocalVectorIndex.load(join(vectorDir, 'policies.jsonl'));
-  for (const file of readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'))) {
-    const passages = splitIntoPassages(file, readFileSync(join(POLICIES_DIR, file), 'utf8'));
-    const vectors = await embedder.embed(passages.map(passageEmbeddingText));
-    for (const [i, p] of passages.entries())
-      await policyIndex.replace({
-        id: p.passage_id,
-        vector: vectors[i] as number[],
-        text: p.text,
-        fields: {
-          passage_id: p.passage_id,
-          document: p.document,
-          section: p.section,
-          exception_types: p.exception_type,
-        },
-      });
-  }
+  policyIndex = await policyIndexAt(join(vectorDir, 'policies.jsonl'), embedder);
 });
 afterAll(async () => {
   await dynamo.stop();
