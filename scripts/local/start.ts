@@ -170,7 +170,12 @@ async function run(
     for (const sample of SAMPLES) {
       const run = await latestRun(stack, sample.dataset, sample.businessDate);
       datasets[sample.dataset] = run
-        ? { run: run.status, outcome: run.summary?.outcome ?? null, exceptions: run.summary?.exceptions ?? {} }
+        ? {
+            run: run.status,
+            outcome: run.summary?.outcome ?? null,
+            triage: run.triage?.state ?? null,
+            exceptions: run.summary?.exceptions ?? {},
+          }
         : null;
     }
     process.stdout.write(`${JSON.stringify({ ...counts, datasets })}\n`);
@@ -241,9 +246,17 @@ async function report(stack: LocalStack, sample: (typeof SAMPLES)[number], say: 
       }`,
     );
     say(
-      `  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} queued for triage`,
+      `  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} need triage`,
     );
   }
+  if (run.triage?.state === 'HELD')
+    say(
+      `  triage HELD by the runaway guard: ${run.triage.reason ?? ''}\n  release it: npx tally runs triage ${run.run_id} --release (or Release on the dashboard's Runs view)`,
+    );
+  else if (run.triage_plan)
+    say(
+      `  triage ${run.triage?.state ?? ''}: ${run.triage_plan.patterns + run.triage_plan.singletons} model calls (${run.triage_plan.patterns} patterns + ${run.triage_plan.singletons} singletons)`,
+    );
   if (run.error) say(`  error ${run.error.code}: ${run.error.message}`);
 }
 
