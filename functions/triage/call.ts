@@ -9,6 +9,7 @@
  * flight (at most the triage function's concurrency times its batch, one call each).
  */
 import type { BusinessMetrics } from '../shared/metrics.ts';
+import { passagesVersion, type Passage } from '../shared/policy-corpus.ts';
 import type { RunCostStore } from '../shared/tables/runs.ts';
 import { usageDay, type UsageCounts, type UsageStore } from '../shared/tables/usage.ts';
 import { severityFloor, type ExceptionType, type Severity, type Triage } from '../shared/types.ts';
@@ -109,5 +110,44 @@ export function callRecord(
     ...(byModel ? { model_severity: result.answer.severity, cost_micro_usd: result.cost.micro_usd } : {}),
     route: result.route,
     ...(result.degradedReason ? { degraded_reason: result.degradedReason } : {}),
+  };
+}
+
+/** What a stored triage takes from its call beyond the record of the call itself. */
+export interface TriageContext {
+  /** The severity floor: the exception's policy severity (a pattern's: its representatives' highest). */
+  readonly policySeverity: Severity;
+  /** The passages the prompt held: none means the answer could not be grounded (degraded). */
+  readonly passages: readonly Passage[];
+  readonly promptVersion: string;
+  readonly contentHash: string;
+  readonly triagedAt: string;
+  /** Turns the tokens a model wrote for masked values back into the values. */
+  readonly unmask: (text: string) => string;
+}
+
+/** The stored triage of one call: an exception's own, or a pattern's (which its members inherit). */
+export function triageRecord(result: TriageCallResult, ctx: TriageContext): Triage {
+  return {
+    // The severity floored at the policy's, the model's own, the route, the cost.
+    ...callRecord(result, ctx.policySeverity),
+    summary: ctx.unmask(result.answer.summary),
+    recommended_actions: result.answer.recommended_actions.map(ctx.unmask),
+    root_cause_hypotheses: result.answer.root_cause_hypotheses.map(ctx.unmask),
+    policy_citations: result.citations,
+    ...(result.precedentCitations.length > 0 ? { precedent_citations: result.precedentCitations } : {}),
+    rejected_citations: result.rejectedCitations,
+    provider: result.provider.name,
+    model: result.provider.model,
+    triaged_at: ctx.triagedAt,
+    // Without passages (the policy index missing or empty) an answer cannot be grounded.
+    degraded: result.degraded || ctx.passages.length === 0,
+    prompt_version: ctx.promptVersion,
+    policy_version: passagesVersion(ctx.passages),
+    content_hash: ctx.contentHash,
+    attempts: result.attempts,
+    ...(result.inputTokens === undefined ? {} : { input_tokens: result.inputTokens }),
+    ...(result.outputTokens === undefined ? {} : { output_tokens: result.outputTokens }),
+    ...(result.latencyMs === undefined ? {} : { latency_ms: result.latencyMs }),
   };
 }

@@ -10,12 +10,11 @@
  */
 import { PermanentError, TransientError } from '../shared/errors.ts';
 import type { PatternMembersRequest, PatternRequest, TriageQueueMessage } from '../shared/messages.ts';
-import { passagesVersion } from '../shared/policy-corpus.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import type { PatternRecord, PatternStore } from '../shared/tables/patterns.ts';
 import type { RunExceptionListing } from '../shared/tables/run-exceptions.ts';
 import { SEVERITIES, severityFloor, type ExceptionRecord, type Severity, type Triage } from '../shared/types.ts';
-import { callRecord, triageCall } from './call.ts';
+import { triageCall, triageRecord } from './call.ts';
 import { runLimited } from '../store/exception-writes.ts';
 import {
   buildPatternPrompt,
@@ -117,26 +116,17 @@ async function askModel(pattern: PatternRecord, deps: PatternTriageDeps): Promis
     deps,
   );
   return {
-    // The severity floored at the highest policy severity among the representatives, the route, the cost.
-    ...callRecord(result, policySeverity),
-    summary: unmask(result.answer.summary),
-    recommended_actions: result.answer.recommended_actions.map(unmask),
-    root_cause_hypotheses: result.answer.root_cause_hypotheses.map(unmask),
-    policy_citations: result.citations,
-    rejected_citations: result.rejectedCitations,
-    provider: result.provider.name,
-    model: result.provider.model,
-    triaged_at: new Date(deps.now()).toISOString(),
-    degraded: result.degraded || passages.length === 0,
-    prompt_version: PATTERN_PROMPT_VERSION,
-    policy_version: passagesVersion(passages),
-    // A pattern's content is its signature, which its id hashes.
-    content_hash: pattern.pattern_id,
-    attempts: result.attempts,
+    // Floored at the highest policy severity among the representatives.
+    ...triageRecord(result, {
+      policySeverity,
+      passages,
+      promptVersion: PATTERN_PROMPT_VERSION,
+      // A pattern's content is its signature, which its id hashes.
+      contentHash: pattern.pattern_id,
+      triagedAt: new Date(deps.now()).toISOString(),
+      unmask,
+    }),
     pattern_id: pattern.pattern_id,
-    ...(result.inputTokens === undefined ? {} : { input_tokens: result.inputTokens }),
-    ...(result.outputTokens === undefined ? {} : { output_tokens: result.outputTokens }),
-    ...(result.latencyMs === undefined ? {} : { latency_ms: result.latencyMs }),
   };
 }
 

@@ -5,13 +5,12 @@
  */
 import { TransientError } from '../shared/errors.ts';
 import type { TriageRequest } from '../shared/messages.ts';
-import { passagesVersion } from '../shared/policy-corpus.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../shared/search/exception-document.ts';
 import { IndexBatcher } from '../shared/search/index-batcher.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { TriageStore } from '../shared/tables/exceptions.ts';
-import type { ExceptionRecord, Triage } from '../shared/types.ts';
-import { callRecord, triageCall, type TriageCallDeps } from './call.ts';
+import type { ExceptionRecord } from '../shared/types.ts';
+import { triageCall, triageRecord, type TriageCallDeps } from './call.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
 import type { TriagePolicies } from './dataset-policy.ts';
 import { findPrecedents } from './precedents.ts';
@@ -83,28 +82,14 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   );
   // The answer names tokens where the prompt had them: stored with the values (the table holds them).
   const unmask = (text: string) => masker.unmask(text, exception);
-  const triage: Triage = {
-    // The severity floored at the policy's, the model's own, the route, the cost.
-    ...callRecord(result, exception.policy_severity),
-    summary: unmask(result.answer.summary),
-    recommended_actions: result.answer.recommended_actions.map(unmask),
-    root_cause_hypotheses: result.answer.root_cause_hypotheses.map(unmask),
-    policy_citations: result.citations,
-    ...(result.precedentCitations.length > 0 ? { precedent_citations: result.precedentCitations } : {}),
-    rejected_citations: result.rejectedCitations,
-    provider: result.provider.name,
-    model: result.provider.model,
-    triaged_at: new Date(deps.now()).toISOString(),
-    // Without passages (the policy index missing or empty) an answer cannot be grounded.
-    degraded: result.degraded || passages.length === 0,
-    prompt_version: PROMPT_VERSION,
-    policy_version: passagesVersion(passages),
-    content_hash: exception.content_hash,
-    attempts: result.attempts,
-    ...(result.inputTokens === undefined ? {} : { input_tokens: result.inputTokens }),
-    ...(result.outputTokens === undefined ? {} : { output_tokens: result.outputTokens }),
-    ...(result.latencyMs === undefined ? {} : { latency_ms: result.latencyMs }),
-  };
+  const triage = triageRecord(result, {
+    policySeverity: exception.policy_severity,
+    passages,
+    promptVersion: PROMPT_VERSION,
+    contentHash: exception.content_hash,
+    triagedAt: new Date(deps.now()).toISOString(),
+    unmask,
+  });
   if (!(await deps.store.saveTriage(exception.exception_id, triage, exception.content_hash))) {
     throw new TransientError(
       `exception ${exception.exception_id} changed during triage; its new content will be triaged`,
