@@ -34,7 +34,7 @@ import {
   parseIncomingKey,
   type IncomingKey,
 } from '../shared/keys.ts';
-import { passageEmbeddingText, splitIntoPassages } from '../shared/policy-corpus.ts';
+import { passageDocument, passageEmbeddingText, splitIntoPassages } from '../shared/policy-corpus.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { ObjectCreatedEvent } from '../shared/messages.ts';
 
@@ -264,19 +264,7 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
   const replaced = await index.deleteWhere('source_key', ref.key);
   crashPoint('ingest:indexing');
   for (const [i, p] of passages.entries()) {
-    await index.replace({
-      id: p.passage_id,
-      vector: vectors[i] as number[],
-      text: p.text,
-      fields: {
-        passage_id: p.passage_id,
-        document: p.document,
-        section: p.section,
-        exception_types: p.exception_type,
-        source_key: ref.key,
-        etag: ref.etag,
-      },
-    });
+    await index.replace(passageDocument(p, vectors[i] as number[], { key: ref.key, etag: ref.etag }));
   }
   // Last: a retry after a failure above indexes again and then puts it in force.
   if (dataset !== undefined) await deps.policies.accept(ref.bucket, dataset, text);

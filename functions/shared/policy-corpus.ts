@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { VectorDocument } from './search/ports.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from './types.ts';
 
 export interface Passage {
@@ -114,4 +115,29 @@ export function policyDocuments(sourceDir: string): string[] {
       .filter((f) => /^[A-Za-z0-9_-]{1,64}\.md$/.test(f))
       .map((f) => `datasets/${f}`),
   ].sort();
+}
+
+/**
+ * How a passage is indexed (ingest, and the tools and tests that build the corpus as ingest does):
+ * its id, vector and text, and the fields retrieval filters on. `source` is the object it came
+ * from, when there is one: a re-uploaded document replaces the passages of its key.
+ */
+export function passageDocument(
+  p: Passage,
+  vector: number[],
+  source?: { readonly key: string; readonly etag?: string },
+): VectorDocument {
+  return {
+    id: p.passage_id,
+    vector,
+    text: p.text,
+    fields: {
+      passage_id: p.passage_id,
+      document: p.document,
+      section: p.section,
+      exception_types: p.exception_type,
+      ...(source ? { source_key: source.key } : {}),
+      ...(source?.etag ? { etag: source.etag } : {}),
+    },
+  };
 }

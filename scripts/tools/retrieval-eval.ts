@@ -16,7 +16,7 @@ import { exceptionId } from '../../functions/shared/exceptions.ts';
 import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
 import { DEFAULT_POLICY_PATH, POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { parseReconPolicy } from '../../functions/shared/policy.ts';
-import { passageEmbeddingText, splitIntoPassages } from '../../functions/shared/policy-corpus.ts';
+import { passageDocument, passageEmbeddingText, splitIntoPassages } from '../../functions/shared/policy-corpus.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { CombinedEmbedder } from '../../functions/shared/search/combined-embedder.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
@@ -70,19 +70,7 @@ export async function buildCorpus(embedder: Embedder, dir: string): Promise<Corp
   for (const file of readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'))) {
     const passages = splitIntoPassages(file, readFileSync(join(POLICIES_DIR, file), 'utf8'));
     const vectors = await embedder.embed(passages.map(passageEmbeddingText));
-    await policyIndex.replaceMany(
-      passages.map((p, i) => ({
-        id: p.passage_id,
-        vector: vectors[i] as number[],
-        text: p.text,
-        fields: {
-          passage_id: p.passage_id,
-          document: p.document,
-          section: p.section,
-          exception_types: p.exception_type,
-        },
-      })),
-    );
+    await policyIndex.replaceMany(passages.map((p, i) => passageDocument(p, vectors[i] as number[])));
   }
   const policy = parseReconPolicy(readFileSync(DEFAULT_POLICY_PATH, 'utf8'));
   const { findings } = await reconcile(

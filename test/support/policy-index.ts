@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
-import { passageEmbeddingText, splitIntoPassages } from '../../functions/shared/policy-corpus.ts';
+import { passageDocument, passageEmbeddingText, splitIntoPassages } from '../../functions/shared/policy-corpus.ts';
 import type { Embedder } from '../../functions/shared/search/ports.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
 
@@ -11,18 +11,7 @@ export async function policyIndexAt(path: string, embedder: Embedder): Promise<L
   for (const file of readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'))) {
     const passages = splitIntoPassages(file, readFileSync(join(POLICIES_DIR, file), 'utf8'));
     const vectors = await embedder.embed(passages.map(passageEmbeddingText));
-    for (const [i, p] of passages.entries())
-      await index.replace({
-        id: p.passage_id,
-        vector: vectors[i] as number[],
-        text: p.text,
-        fields: {
-          passage_id: p.passage_id,
-          document: p.document,
-          section: p.section,
-          exception_types: p.exception_type,
-        },
-      });
+    for (const [i, p] of passages.entries()) await index.replace(passageDocument(p, vectors[i] as number[]));
   }
   return index;
 }

@@ -8,7 +8,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICIES_DIR } from '../../../functions/shared/paths.ts';
-import { passageEmbeddingText, policyDocuments, splitIntoPassages } from '../../../functions/shared/policy-corpus.ts';
+import {
+  passageDocument,
+  passageEmbeddingText,
+  policyDocuments,
+  splitIntoPassages,
+} from '../../../functions/shared/policy-corpus.ts';
 import { LocalVectorIndex } from '../../../functions/shared/search/local-index.ts';
 import type { Embedder, VectorIndex } from '../../../functions/shared/search/ports.ts';
 import type { CircuitBreaker } from '../../../functions/shared/tables/circuit-breaker.ts';
@@ -27,18 +32,7 @@ export async function buildPolicyIndex(file: string, embedder: Embedder, dir = P
     const passages = splitIntoPassages(document, readFileSync(join(dir, document), 'utf8'));
     const vectors = await embedder.embed(passages.map(passageEmbeddingText));
     await index.replaceMany(
-      passages.map((p, i) => ({
-        id: p.passage_id,
-        vector: vectors[i] as number[],
-        text: p.text,
-        fields: {
-          passage_id: p.passage_id,
-          document: p.document,
-          section: p.section,
-          exception_types: p.exception_type,
-          source_key: `policies/${document}`,
-        },
-      })),
+      passages.map((p, i) => passageDocument(p, vectors[i] as number[], { key: `policies/${document}` })),
     );
   }
   return index;
