@@ -15,19 +15,49 @@
  * The dashboard and the CLI import this module too, so it stays free of Node and AWS imports.
  */
 
-export const EXCEPTION_STATUSES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'] as const;
+export const EXCEPTION_STATUSES = [
+  'PENDING',
+  'OPEN',
+  'ACKNOWLEDGED',
+  'IN_PROGRESS',
+  'AWAITING_APPROVAL',
+  'RESOLVED',
+  'FALSE_POSITIVE',
+] as const;
 export type ExceptionStatus = (typeof EXCEPTION_STATUSES)[number];
 
 /** The status recon gives a new exception and one it finds again. */
 export const INITIAL_STATUS = 'OPEN' satisfies ExceptionStatus;
 
-/** The analyst workflow: from each status, the statuses a person may move it to. */
+/**
+ * A `MISSING_IN_TARGET` inside the dataset's late-arrival window is stored PENDING: not triaged,
+ * not notified. The sweep promotes it to OPEN when the window has passed; a re-run that finds the
+ * row resolves it.
+ */
+export const LATE_ARRIVAL_STATUS = 'PENDING' satisfies ExceptionStatus;
+
+/**
+ * The analyst workflow: from each status, the statuses a person may ask to move it to. A move to
+ * a status in {@link NEEDS_APPROVAL} does not happen at once: the exception waits in
+ * AWAITING_APPROVAL until an approver who is not the maker approves (or rejects) it, so nobody
+ * moves an exception out of AWAITING_APPROVAL with an ordinary change.
+ */
 export const ANALYST_TRANSITIONS: Readonly<Record<ExceptionStatus, readonly ExceptionStatus[]>> = {
-  OPEN: ['ACKNOWLEDGED', 'FALSE_POSITIVE'],
-  ACKNOWLEDGED: ['RESOLVED', 'FALSE_POSITIVE'],
+  PENDING: ['OPEN'],
+  OPEN: ['ACKNOWLEDGED', 'IN_PROGRESS', 'FALSE_POSITIVE'],
+  ACKNOWLEDGED: ['IN_PROGRESS', 'RESOLVED', 'FALSE_POSITIVE'],
+  IN_PROGRESS: ['ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'],
+  AWAITING_APPROVAL: [],
   RESOLVED: ['OPEN'],
   FALSE_POSITIVE: ['OPEN'],
 };
+
+/** Moves that need a second person (maker-checker): requested, then approved by an approver. */
+export const NEEDS_APPROVAL: readonly ExceptionStatus[] = ['FALSE_POSITIVE'];
+
+export function needsApproval(to: string): boolean {
+  return NEEDS_APPROVAL.some((status) => status === to);
+}
 
 export function isExceptionStatus(value: unknown): value is ExceptionStatus {
   return (EXCEPTION_STATUSES as readonly unknown[]).includes(value);
@@ -47,8 +77,17 @@ export function transitionSources(to: ExceptionStatus): ExceptionStatus[] {
   return EXCEPTION_STATUSES.filter((from) => ANALYST_TRANSITIONS[from].includes(to));
 }
 
-/** Still being worked: recon resolves these when a run no longer finds them. */
-export const OPEN_STATUSES: readonly ExceptionStatus[] = ['OPEN', 'ACKNOWLEDGED'];
+/**
+ * Still being worked: recon resolves these when a run no longer finds them (a PENDING late
+ * arrival whose row has arrived, too).
+ */
+export const OPEN_STATUSES: readonly ExceptionStatus[] = [
+  'PENDING',
+  'OPEN',
+  'ACKNOWLEDGED',
+  'IN_PROGRESS',
+  'AWAITING_APPROVAL',
+];
 
 export function isOpen(status: string): boolean {
   return OPEN_STATUSES.some((open) => open === status);
@@ -78,15 +117,28 @@ export const HISTORY_ACTIONS = [
   // analysts (RESOLVED and REOPENED as well)
   'ACKNOWLEDGED',
   'FALSE_POSITIVE',
+  'IN_PROGRESS',
   'ASSIGNED',
   'UNASSIGNED',
+  'TEAM_ASSIGNED',
   'NOTE',
+  // maker-checker
+  'APPROVAL_REQUESTED',
+  'APPROVED',
+  'REJECTED',
+  // manual matching
+  'MATCHED',
+  // the late-arrival sweep (PENDING -> OPEN)
+  'PROMOTED',
 ] as const;
 export type HistoryAction = (typeof HISTORY_ACTIONS)[number];
 
 /** History action for a move to each status, in recon's vocabulary (RESOLVED, REOPENED). */
 export const ACTION_FOR: Readonly<Record<ExceptionStatus, HistoryAction>> = {
+  PENDING: 'CREATED',
   OPEN: 'REOPENED',
+  IN_PROGRESS: 'IN_PROGRESS',
+  AWAITING_APPROVAL: 'APPROVAL_REQUESTED',
   ACKNOWLEDGED: 'ACKNOWLEDGED',
   RESOLVED: 'RESOLVED',
   FALSE_POSITIVE: 'FALSE_POSITIVE',
@@ -95,6 +147,9 @@ export const ACTION_FOR: Readonly<Record<ExceptionStatus, HistoryAction>> = {
 /** How people ask for a move to each status: the CLI subcommand and the dashboard's button. */
 export const TRANSITION_VERBS: Readonly<Record<ExceptionStatus, { readonly command: string; readonly label: string }>> =
   {
+    PENDING: { command: 'pending', label: 'Pending' },
+    IN_PROGRESS: { command: 'start', label: 'Start work' },
+    AWAITING_APPROVAL: { command: 'request-approval', label: 'Request approval' },
     ACKNOWLEDGED: { command: 'ack', label: 'Acknowledge' },
     RESOLVED: { command: 'resolve', label: 'Resolve' },
     FALSE_POSITIVE: { command: 'false-positive', label: 'Mark false positive' },

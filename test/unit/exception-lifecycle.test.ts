@@ -15,8 +15,16 @@ import {
 } from '../../functions/shared/exception-lifecycle.ts';
 
 describe('the exception lifecycle', () => {
-  it('has the four statuses of the brief, OPEN first', () => {
-    expect(EXCEPTION_STATUSES).toEqual(['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE']);
+  it("has the brief's four statuses and the workflow's three (late arrivals, work, approval)", () => {
+    expect(EXCEPTION_STATUSES).toEqual([
+      'PENDING',
+      'OPEN',
+      'ACKNOWLEDGED',
+      'IN_PROGRESS',
+      'AWAITING_APPROVAL',
+      'RESOLVED',
+      'FALSE_POSITIVE',
+    ]);
   });
 
   it('lets an analyst make exactly these moves', () => {
@@ -25,10 +33,16 @@ describe('the exception lifecycle', () => {
     );
 
     expect(moves).toEqual([
+      'PENDING -> OPEN',
       'OPEN -> ACKNOWLEDGED',
+      'OPEN -> IN_PROGRESS',
       'OPEN -> FALSE_POSITIVE',
+      'ACKNOWLEDGED -> IN_PROGRESS',
       'ACKNOWLEDGED -> RESOLVED',
       'ACKNOWLEDGED -> FALSE_POSITIVE',
+      'IN_PROGRESS -> ACKNOWLEDGED',
+      'IN_PROGRESS -> RESOLVED',
+      'IN_PROGRESS -> FALSE_POSITIVE',
       'RESOLVED -> OPEN',
       'FALSE_POSITIVE -> OPEN',
     ]);
@@ -42,15 +56,17 @@ describe('the exception lifecycle', () => {
   });
 
   it('lists the sources of each move as the inverse of the transitions', () => {
-    expect(transitionSources('FALSE_POSITIVE')).toEqual(['OPEN', 'ACKNOWLEDGED']);
-    expect(transitionSources('OPEN')).toEqual(['RESOLVED', 'FALSE_POSITIVE']);
+    expect(transitionSources('FALSE_POSITIVE')).toEqual(['OPEN', 'ACKNOWLEDGED', 'IN_PROGRESS']);
+    expect(transitionSources('OPEN')).toEqual(['PENDING', 'RESOLVED', 'FALSE_POSITIVE']);
+    expect(transitionSources('AWAITING_APPROVAL')).toEqual([]);
     for (const to of EXCEPTION_STATUSES)
       for (const from of transitionSources(to)) expect(ANALYST_TRANSITIONS[from]).toContain(to);
   });
 
-  it('counts OPEN and ACKNOWLEDGED as open, the closed statuses not', () => {
-    expect(OPEN_STATUSES).toEqual(['OPEN', 'ACKNOWLEDGED']);
-    expect(EXCEPTION_STATUSES.filter(isOpen)).toEqual(['OPEN', 'ACKNOWLEDGED']);
+  it('counts every status but RESOLVED and FALSE_POSITIVE as open', () => {
+    const open = ['PENDING', 'OPEN', 'ACKNOWLEDGED', 'IN_PROGRESS', 'AWAITING_APPROVAL'];
+    expect(OPEN_STATUSES).toEqual(open);
+    expect(EXCEPTION_STATUSES.filter(isOpen)).toEqual(open);
     expect(isOpen('UNKNOWN')).toBe(false);
   });
 });
@@ -70,8 +86,11 @@ describe("recon's rule", () => {
   });
 
   it.each([
+    ['PENDING', true],
     ['OPEN', true],
     ['ACKNOWLEDGED', true],
+    ['IN_PROGRESS', true],
+    ['AWAITING_APPROVAL', true],
     ['RESOLVED', false],
     ['FALSE_POSITIVE', false],
   ] as const)('no longer found, %s: resolves %s', (status, resolves) => {
@@ -82,7 +101,10 @@ describe("recon's rule", () => {
 describe('history actions and verbs', () => {
   it('names each move in the history with an action of the union', () => {
     expect(ACTION_FOR).toEqual({
+      PENDING: 'CREATED',
       OPEN: 'REOPENED',
+      IN_PROGRESS: 'IN_PROGRESS',
+      AWAITING_APPROVAL: 'APPROVAL_REQUESTED',
       ACKNOWLEDGED: 'ACKNOWLEDGED',
       RESOLVED: 'RESOLVED',
       FALSE_POSITIVE: 'FALSE_POSITIVE',
@@ -93,7 +115,7 @@ describe('history actions and verbs', () => {
   it('gives every status a distinct CLI command and a button label', () => {
     const commands = EXCEPTION_STATUSES.map((s) => TRANSITION_VERBS[s].command);
 
-    expect(commands).toEqual(['reopen', 'ack', 'resolve', 'false-positive']);
+    expect(commands).toEqual(['pending', 'reopen', 'ack', 'start', 'request-approval', 'resolve', 'false-positive']);
     expect(new Set(EXCEPTION_STATUSES.map((s) => TRANSITION_VERBS[s].label)).size).toBe(EXCEPTION_STATUSES.length);
   });
 });
