@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { validateExtract, type ValidationResult } from '../shared/extract.ts';
-import { PermanentError, TransientError } from '../shared/errors.ts';
+import { PermanentError } from '../shared/errors.ts';
 import { validateDatasetPolicy, type DatasetPolicyStore } from '../shared/dataset-policies.ts';
 import { PolicyError } from '../shared/policy.ts';
 import {
@@ -20,7 +20,7 @@ import {
 import type { FileRecord, FileStore } from '../shared/tables/files.ts';
 import type { IdempotencyStore } from '../shared/tables/idempotency.ts';
 import type { RunStore } from '../shared/tables/runs.ts';
-import { withHeartbeat } from '../shared/lease.ts';
+import { HeldElsewhereError, withHeartbeat } from '../shared/lease.ts';
 import { crashPoint } from '../shared/crash-point.ts';
 import { PREFIXES } from '../shared/resources.ts';
 import type { ReconRequest } from '../shared/messages.ts';
@@ -103,7 +103,7 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
   const owner = deps.newLeaseOwner();
   const lease = () => ({ owner, now: deps.now(), leaseMs: deps.leaseMs });
   const began = await deps.idempotency.begin(id, object.sequencer, lease());
-  if (began.state === 'in_progress') throw new TransientError(`${id} is being ingested by another worker`);
+  if (began.state === 'in_progress') throw new HeldElsewhereError(`${id} is being ingested by another worker`);
   // An unchanged policy document (same ETag) is skipped.
   if (began.state === 'completed' && parsed === undefined) return { outcome: 'DUPLICATE' };
   if (began.state === 'completed' && parsed !== undefined) {

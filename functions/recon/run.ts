@@ -23,7 +23,7 @@ import type { FileStore } from '../shared/tables/files.ts';
 import type { PatternStore } from '../shared/tables/patterns.ts';
 import type { RunRecord, RunStore } from '../shared/tables/runs.ts';
 import type { ExceptionType } from '../shared/types.ts';
-import { withHeartbeat } from '../shared/lease.ts';
+import { HeldElsewhereError, withHeartbeat } from '../shared/lease.ts';
 import { crashPoint } from '../shared/crash-point.ts';
 import { holdDecision, initialTriageState } from '../triage/guard.ts';
 
@@ -90,7 +90,7 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
     // On Athena, the run's check messages carry it (athena-run.ts); it is claimable once they stop.
     if (claim.run.status === 'RUNNING' && claim.run.engine === 'athena')
       return { outcome: 'ALREADY_DONE', status: 'RUNNING' };
-    if (claim.run.status === 'RUNNING') throw new TransientError(`run ${request.run_id} is running in another worker`);
+    if (claim.run.status === 'RUNNING') throw new HeldElsewhereError(`run ${request.run_id} is running in another worker`);
     // The request came back after recon set the count (its nudge may have failed): nudge again.
     if (allStoredUncompleted(claim.run)) await queueChunks(deps.storeQueue, [lastChunk(claim.run)]);
     return { outcome: 'ALREADY_DONE', status: claim.run.status };

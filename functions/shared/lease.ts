@@ -40,6 +40,33 @@ export class LeaseLostError extends TransientError {
   }
 }
 
+/**
+ * Another live worker holds this claim (an ingest's idempotency record, a running run): the
+ * message is retried later, and later each time ({@link heldRetryDelaySeconds}), because the
+ * holder may work for minutes — heartbeats keep its lease — and a retry every visibility timeout
+ * would spend the message's receives (5) before the holder finished and dead-letter a message
+ * nothing was wrong with. If the holder dies, its own message comes back and does the work.
+ */
+export class HeldElsewhereError extends TransientError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HeldElsewhereError';
+  }
+}
+
+/** Longest wait before a held message is tried again (SQS allows 12 h; a dead holder's lease lapses in 1 min). */
+export const MAX_HELD_RETRY_SECONDS = 900;
+
+/**
+ * How long a message whose claim is held elsewhere stays invisible after its `receiveCount`th
+ * attempt: one visibility timeout, then doubling (10, 20, 40, 80 s locally: 150 s of another
+ * worker's work before the fifth receive, against 50 s without the doubling).
+ */
+export function heldRetryDelaySeconds(receiveCount: number, visibilityTimeoutSeconds: number): number {
+  const n = Number.isFinite(receiveCount) && receiveCount > 1 ? Math.min(receiveCount - 1, 16) : 0;
+  return Math.min(visibilityTimeoutSeconds * 2 ** n, MAX_HELD_RETRY_SECONDS);
+}
+
 export interface Heartbeat {
   /** False once a renewal found the claim held by someone else. */
   held(): boolean;

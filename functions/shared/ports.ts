@@ -47,7 +47,8 @@ export interface DeadLetter {
 export interface MessageVisibility {
   /** The queue's visibility timeout: what `extend` sets, counted from now. */
   readonly timeoutSeconds: number;
-  extend(receiptHandle: string): Promise<void>;
+  /** Keeps the message invisible for `seconds` from now (default: the visibility timeout). */
+  extend(receiptHandle: string, seconds?: number): Promise<void>;
 }
 
 /** The DLQ of the queue a consumer reads: where a message that can never succeed goes at once. */

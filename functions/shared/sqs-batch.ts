@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { SqsDeadLetterQueue, SqsMessageVisibility } from './adapters/sqs-queue.ts';
 import { loadConfig } from './config.ts';
 import { PermanentError } from './errors.ts';
-import { startHeartbeat } from './lease.ts';
+import { HeldElsewhereError, heldRetryDelaySeconds, startHeartbeat } from './lease.ts';
 import { crashPoint } from './crash-point.ts';
 import { emfMetrics, type BusinessMetrics } from './metrics.ts';
 import { failureStore } from './tables/failures-dynamo.ts';
@@ -113,6 +113,21 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
         return;
       }
       deps?.metrics?.count('failedRecords');
+      if (error instanceof HeldElsewhereError && deps?.visibility) {
+        // Wait longer each time for the worker holding the claim (lease.ts says why).
+        await heartbeat?.stop();
+        heartbeat = undefined;
+        const visibility = deps.visibility;
+        const seconds = heldRetryDelaySeconds(
+          Number(record.attributes.ApproximateReceiveCount),
+          visibility.timeoutSeconds,
+        );
+        await visibility
+          .extend(record.receiptHandle, seconds)
+          .catch((extendError: Error) =>
+            logger.warn('could not delay the retry', { messageId: record.messageId, error: extendError }),
+          );
+      }
       throw error;
     } finally {
       await heartbeat?.stop();

@@ -7,7 +7,9 @@ import { createHandler, defaultDeps } from '../../functions/ingest-worker/handle
 import { DynamoFailureStore } from '../../functions/shared/tables/failures-dynamo.ts';
 import { failureId, type FailureRecorder } from '../../functions/shared/tables/failures.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
-import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
+import { lambdaContext, objectCreated, sqsEvent, sqsRecord } from '../support/events.ts';
+import { heldRetryDelaySeconds, MAX_HELD_RETRY_SECONDS } from '../../functions/shared/lease.ts';
+import type { IdempotencyStore } from '../../functions/shared/tables/idempotency.ts';
 
 let dynamo: TestDynamo;
 
@@ -66,5 +68,43 @@ describe('failure records', () => {
       last_failed_at: '2025-12-20T09:00:00.000Z',
       failures: 2,
     });
+  });
+});
+
+describe('a message whose claim another worker holds', () => {
+  it('waits one visibility timeout, then twice as long each time, up to a cap', () => {
+    expect([1, 2, 3, 4, 5].map((n) => heldRetryDelaySeconds(n, 10))).toEqual([10, 20, 40, 80, 160]);
+    expect(heldRetryDelaySeconds(1, 360)).toBe(360);
+    expect(heldRetryDelaySeconds(3, 360)).toBe(MAX_HELD_RETRY_SECONDS);
+    expect(heldRetryDelaySeconds(Number.NaN, 10)).toBe(10);
+  });
+
+  it('fails for a retry and stays invisible for the backoff, not the plain visibility timeout', async () => {
+    const inProgress: IdempotencyStore = {
+      begin: async () => ({ state: 'in_progress' }),
+      reopen: async () => false,
+      renew: async () => true,
+      complete: async () => undefined,
+      release: async () => undefined,
+    };
+    const extended: [string, number | undefined][] = [];
+    const handler = createHandler(() => ({
+      ...defaultDeps(),
+      failures: { record: async () => undefined },
+      idempotency: inProgress,
+      visibility: {
+        timeoutSeconds: 10,
+        extend: async (receiptHandle: string, seconds?: number) => {
+          extended.push([receiptHandle, seconds]);
+        },
+      },
+    }));
+    const held = sqsRecord(objectCreated('incoming/trades/2025-12-20/source.csv', 'e1'), 'held');
+    held.attributes.ApproximateReceiveCount = '3';
+
+    const response = await handler(sqsEvent(held), lambdaContext);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'held' }]);
+    expect(extended.at(-1)).toEqual(['rh-held', 40]);
   });
 });

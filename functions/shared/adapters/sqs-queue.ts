@@ -85,12 +85,12 @@ export class SqsMessageVisibility implements MessageVisibility {
     this.timeoutSeconds = timeoutSeconds;
   }
 
-  async extend(receiptHandle: string): Promise<void> {
+  async extend(receiptHandle: string, seconds: number = this.timeoutSeconds): Promise<void> {
     await this.sqs.send(
       new ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,
         ReceiptHandle: receiptHandle,
-        VisibilityTimeout: this.timeoutSeconds,
+        VisibilityTimeout: seconds,
       }),
     );
   }
