@@ -37,12 +37,18 @@ import {
   type ResourceNames,
   type TopicName,
 } from '../../functions/shared/resources.ts';
-import { createVectorIndex, OFFLINE_DEFAULT_EMBEDDER } from '../../functions/shared/search/factory.ts';
+import {
+  createVectorIndex,
+  embedderOfLocalIndexes,
+  OFFLINE_DEFAULT_EMBEDDER,
+} from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
 
 export interface LocalStackOptions {
+  /** The offline embedder (hashing, semantic, hybrid); else TALLY_EMBEDDER, the data directory's, or the default. */
+  readonly embedder?: string;
   readonly dataDir: string;
   readonly prefix?: string;
   /** Seconds before a failed message is delivered again (AWS uses 6x the function timeout). */
@@ -81,6 +87,8 @@ export interface LocalStack {
   /** Each topic's ARN and the queue subscribed to it (the business events a held run sends). */
   readonly topics: Record<TopicName, TopicUrls>;
   readonly endpoints: { s3: string; sqs: string; dynamodb: string; sns: string; api: string };
+  /** The offline embedder every function uses, and why: TALLY_EMBEDDER, the data directory's indexes, or the default. */
+  readonly embedder: { readonly name: string; readonly from: 'TALLY_EMBEDDER' | 'data directory' | 'default' };
   /** The environment each function runs under (infra/access.ts's derivation, local endpoints). */
   readonly environments: Readonly<Record<FunctionName, Readonly<Record<string, string>>>>;
   readonly s3: S3Client;
@@ -205,6 +213,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     dataDir: options.dataDir,
     visibilityTimeoutSeconds,
   });
+  const kept = embedderOfLocalIndexes(join(options.dataDir, 'vectors'), deployment.indexes);
+  const chosen = options.embedder ?? process.env[ENV.embedder];
+  const embedder = chosen ?? kept ?? OFFLINE_DEFAULT_EMBEDDER;
   const local: Record<string, string> = {
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
@@ -218,8 +229,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // EMF documents become metrics only in CloudWatch Logs; locally they would flood the console.
     [ENV.metricsDisabled]: 'true',
     // Every function the same offline embedder (the store too, which opens the index without one):
-    // the hybrid by default, which no Lambda bundle carries; TALLY_EMBEDDER picks another.
-    [ENV.embedder]: process.env[ENV.embedder] ?? OFFLINE_DEFAULT_EMBEDDER,
+    // TALLY_EMBEDDER when set; else the one this data directory's indexes were built with (a
+    // .tally/ from before the hybrid default keeps hashing: its vectors would not compare with
+    // new ones); else the default, the hybrid, which no Lambda bundle carries.
+    [ENV.embedder]: embedder,
     // The crash test's kill point (functions/shared/crash-point.ts); absent unless a test sets it.
     ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
   };
@@ -318,6 +331,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   return {
+    embedder: {
+      name: embedder,
+      from: chosen ? 'TALLY_EMBEDDER' : kept ? 'data directory' : 'default',
+    },
     names,
     queues,
     topics,

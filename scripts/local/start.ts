@@ -125,6 +125,15 @@ async function run(
   say(`  DynamoDB  ${stack.endpoints.dynamodb}`);
   say(`  API       ${stack.endpoints.api}  (try: curl ${stack.endpoints.api}/exceptions)`);
   say(`  Dashboard ${stack.endpoints.api}/`);
+  say(
+    `  Search    ${stack.embedder.name} embedder (${
+      stack.embedder.from === 'data directory'
+        ? `what this data directory's indexes were built with; delete ${dataDir} to start over with the default`
+        : stack.embedder.from === 'TALLY_EMBEDDER'
+          ? 'TALLY_EMBEDDER'
+          : 'the offline default; TALLY_EMBEDDER=hashing|semantic|hybrid picks another'
+    })`,
+  );
 
   // Policies first: triage cites them, so the corpus should be indexed before exceptions arrive.
   const policies = await stack.loadPolicies();

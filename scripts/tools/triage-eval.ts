@@ -36,7 +36,7 @@ tokens and cost.
   -h, --help         this text
 
 Only rules and fixture run without a network: bedrock and openai need their service reachable.
-Passages come from the embedder TALLY_EMBEDDER configures (default: the offline hashing embedder).
+Passages come from the embedder TALLY_EMBEDDER configures (default: the offline hybrid embedder).
 Cost prices each answer from TALLY_TRIAGE_PRICES over the built-in price table (functions/triage/cost.ts).
 `;
 

@@ -10,7 +10,14 @@ import { ConfigError } from '../../functions/shared/config.ts';
 import { indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { CombinedEmbedder } from '../../functions/shared/search/combined-embedder.ts';
-import { createEmbedder, createVectorIndex, embedderIdentity } from '../../functions/shared/search/factory.ts';
+import {
+  createEmbedder,
+  createVectorIndex,
+  embedderIdentity,
+  embedderOfLocalIndexes,
+  hybridEmbedder,
+  OFFLINE_DEFAULT_EMBEDDER,
+} from '../../functions/shared/search/factory.ts';
 import { IndexEmbedderMismatchError } from '../../functions/shared/search/local-index-meta.ts';
 import { OpenSearchVectorIndex } from '../../functions/shared/search/opensearch-index.ts';
 
@@ -83,8 +90,8 @@ describe('the offline embedders', () => {
     expect(createEmbedder({ ...ON_LAMBDA, TALLY_EMBEDDER: 'hashing' }).id).toBe('hashing-bow-1024');
   });
 
-  it('keeps hashing as the default off Lambda; the hybrid puts 512 semantic dimensions beside 1024 hashing ones', () => {
-    expect(createEmbedder({}).id).toBe('hashing-bow-1024');
+  it('makes the hybrid the default off Lambda: 512 semantic dimensions beside 1024 hashing ones', () => {
+    expect(createEmbedder({}).id).toBe('hybrid-use-lite-512x0.60+hashing-bow-1024');
 
     const embedder = createEmbedder({ TALLY_EMBEDDER: 'hybrid' });
 
@@ -161,5 +168,25 @@ describe('a local index and its embedder', () => {
     );
     expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hashing' })).not.toThrow();
     expect(existsSync(`${path}.embedder.json`)).toBe(true);
+  });
+
+  it('tells which offline embedder built a data directory, so the local stack keeps it', async () => {
+    const empty = vectorDir();
+    expect(embedderOfLocalIndexes(empty)).toBeUndefined();
+
+    const hybrid = vectorDir();
+    createVectorIndex('policies', { TALLY_VECTOR_DIR: hybrid, TALLY_EMBEDDER: 'hybrid' });
+    expect(embedderOfLocalIndexes(hybrid)).toBe('hybrid');
+
+    // An index from before the record: its 1024-float vectors are the hashing embedder's.
+    const old = vectorDir();
+    const path = join(old, `${indexNames().exceptions}.jsonl`);
+    await AnnVectorIndex.load(path).replace({ id: 'x', vector: new Array(1024).fill(1), fields: {}, text: 'x' });
+    expect(embedderOfLocalIndexes(old)).toBe('hashing');
+  });
+
+  it('defaults to the hybrid, which beats hashing on both labelled sets', () => {
+    expect(OFFLINE_DEFAULT_EMBEDDER).toBe('hybrid');
+    expect(embedderIdentity({}).id).toBe(hybridEmbedder().id);
   });
 });

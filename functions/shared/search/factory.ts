@@ -14,7 +14,7 @@ import { BedrockTitanEmbedder } from './bedrock-embedder.ts';
 import { HashingEmbedder } from './hashing-embedder.ts';
 import { AnnVectorIndex } from './ann-index.ts';
 import { CombinedEmbedder } from './combined-embedder.ts';
-import { checkLocalIndexEmbedder } from './local-index-meta.ts';
+import { checkLocalIndexEmbedder, recordedEmbedderId } from './local-index-meta.ts';
 import { SemanticEmbedder } from './semantic-embedder.ts';
 import { OpenAICompatibleEmbedder } from './openai-embedder.ts';
 import { OpenSearchVectorIndex } from './opensearch-index.ts';
@@ -50,13 +50,31 @@ export const EMBEDDERS = ['hybrid', 'semantic', 'hashing', 'bedrock-titan', 'ope
  */
 const LOCAL_ONLY_EMBEDDERS: readonly string[] = ['hybrid', 'semantic'];
 /**
- * The offline default. Hybrid beats hashing on both labelled sets (recall@5 and MRR; README and
- * scripts/tools/retrieval-eval.ts), but as the local stack's default it slows policy ingest
- * (67 passages through the model at every start and restart) enough that the crash-recovery test
- * found a policy message in the ingest DLQ after a restart (load average 5-7): until that is
- * solved, hashing stays the default and `TALLY_EMBEDDER=hybrid` opts in.
+ * The offline default: hybrid beats hashing on both labelled sets (recall@5 and MRR; README and
+ * scripts/tools/retrieval-eval.ts). Its semantic part embeds an exception's gist (no ids, amounts
+ * or dates), so the exceptions of one kind share one model call. A data directory whose indexes
+ * another embedder built keeps that one ({@link embedderOfLocalIndexes}): its vectors would not
+ * compare with new ones.
  */
-export const OFFLINE_DEFAULT_EMBEDDER = 'hashing';
+export const OFFLINE_DEFAULT_EMBEDDER = 'hybrid';
+
+/**
+ * Which offline embedder built the local indexes under `vectorDir` (EMBEDDERS' name), or
+ * undefined when there are none yet, or they were built by one the factory does not name offline.
+ */
+export function embedderOfLocalIndexes(
+  vectorDir: string,
+  names: Record<IndexKind, string> = indexNames(),
+): (typeof EMBEDDERS)[number] | undefined {
+  for (const kind of ['exceptions', 'policies'] as const) {
+    const id = recordedEmbedderId(join(vectorDir, `${names[kind]}.jsonl`));
+    if (id === null) continue;
+    if (id.startsWith('hybrid-')) return 'hybrid';
+    if (id.startsWith('use-lite-')) return 'semantic';
+    if (id.startsWith('hashing-')) return 'hashing';
+  }
+  return undefined;
+}
 /**
  * The hybrid's weight on the semantic part (the hashing part gets the rest): chosen on the two
  * labelled sets with `npm run eval:retrieval -- --weights` (README has the sweep).

@@ -63,6 +63,17 @@ export function checkLocalIndexEmbedder(indexPath: string, embedder: EmbedderIde
   renameSync(tmp, metaPath(indexPath));
 }
 
+/**
+ * The embedder id recorded for a local index ('hashing-bow-1024' for an index written before the
+ * record existed, whose vectors are the then-only offline embedder's), or null when it holds none.
+ */
+export function recordedEmbedderId(indexPath: string): string | null {
+  const recorded = readMeta(indexPath);
+  if (recorded) return recorded.embedder;
+  const dimensions = firstVectorDimensions(indexPath);
+  return dimensions === null ? null : `hashing-bow-${dimensions}`;
+}
+
 function readMeta(indexPath: string): IndexMeta | null {
   try {
     const meta = JSON.parse(readFileSync(metaPath(indexPath), 'utf8')) as Partial<IndexMeta>;
