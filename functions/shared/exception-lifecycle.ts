@@ -96,10 +96,13 @@ export function isOpen(status: string): boolean {
 /**
  * Recon found an exception it had stored before: does it go back to OPEN? A resolved one was
  * wrong to resolve; a false positive is reopened only when what recon finds has changed (the same
- * finding again is what the analyst already dismissed).
+ * finding again is what the analyst already dismissed). A manually matched one (resolved with a
+ * `match`, the pair an approver accepted) is the same: the same finding again is the row the
+ * match explained, so it stays resolved; different values reopen it.
  */
-export function reconReopens(status: string, contentChanged: boolean): boolean {
-  return status === 'RESOLVED' || (status === 'FALSE_POSITIVE' && contentChanged);
+export function reconReopens(status: string, contentChanged: boolean, matched = false): boolean {
+  if (status === 'RESOLVED') return !matched || contentChanged;
+  return status === 'FALSE_POSITIVE' && contentChanged;
 }
 
 /** Recon no longer finds an exception: it is resolved (by the system) if it was still open. */
