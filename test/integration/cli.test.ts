@@ -237,7 +237,9 @@ describe('tally exceptions', () => {
     const code = await exceptionsCommand(['resolve', ids[1] as string], c.io);
 
     expect(code).toBe(1);
-    expect(c.err()).toContain('OPEN can only move to ACKNOWLEDGED or FALSE_POSITIVE (HTTP 400 INVALID_TRANSITION)');
+    expect(c.err()).toContain(
+      'OPEN can only move to ACKNOWLEDGED or IN_PROGRESS or FALSE_POSITIVE (HTTP 400 INVALID_TRANSITION)',
+    );
   });
 
   it('shows one exception readably, and says so when it does not exist', async () => {
