@@ -277,7 +277,7 @@ describe('POST /exceptions/bulk', () => {
       body: {
         ids: [ok, stale, resolved, missing],
         change: { status: 'ACKNOWLEDGED', note: 'morning sweep' },
-        versions: { [stale]: 1 },
+        versions: { [stale as string]: 1 },
       },
       as: 'ana@x',
     });
@@ -432,7 +432,11 @@ describe('suggested matches', () => {
     expect(after.body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual([sameAccount]);
     expect(fromTheOtherSide.body.items.map((i: { exception_id: string }) => i.exception_id)).not.toContain(source);
     const record = (await api.call('GET', `/exceptions/${source}`)).body;
-    expect(record.history.at(-1)).toMatchObject({ action: 'NOTE', by: 'ana@x', note: expect.stringContaining(close) });
+    expect(record.history.at(-1)).toMatchObject({
+      action: 'NOTE',
+      by: 'ana@x',
+      note: expect.stringContaining(close as string),
+    });
     expect(record).not.toHaveProperty('declined_matches');
     const notMissing = await run(dataset, 'r1', [{ type: 'AMOUNT_MISMATCH', tradeId: 'T9' }]);
     expect((await api.call('GET', `/exceptions/${notMissing[0]}/suggestions`)).body.error.code).toBe('NOT_MATCHABLE');
