@@ -10,6 +10,7 @@
  * for the next ones when the change takes them out of the filter, or narrow it.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { BulkItemResult, BulkOutcome, BulkResponse } from '../shared/api-types.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import { changeOne, forEachLimited, refusalText, type ItemOutcome } from './change-each.ts';
 import { planQuery } from './listing.ts';
@@ -19,26 +20,6 @@ import { BULK_MAX, type BulkBody } from './schemas.ts';
 /** Stop starting new changes after this long; the function times out at 29 s. */
 const BUDGET_MS = 20_000;
 const READ_BATCH = 200;
-
-export type BulkOutcome =
-  'updated' | 'conflict' | 'invalid_transition' | 'not_found' | 'awaiting_approval' | 'not_attempted';
-
-export interface BulkItemResult {
-  readonly id: string;
-  readonly outcome: BulkOutcome;
-  /** After the change (updated, awaiting_approval), or as it is now (conflict, invalid_transition). */
-  readonly version?: number;
-  readonly error?: string;
-}
-
-export interface BulkResponse {
-  readonly results: BulkItemResult[];
-  readonly counts: Readonly<Record<BulkOutcome, number>>;
-  /** Exceptions the ids named or the filter matched (capped at BULK_MAX). */
-  readonly matched: number;
-  /** A filter matched more than BULK_MAX: only the first BULK_MAX (newest first) were changed. */
-  readonly more_matched: boolean;
-}
 
 function resultOf(id: string, outcome: ItemOutcome): BulkItemResult {
   switch (outcome.kind) {
