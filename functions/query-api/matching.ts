@@ -1,5 +1,5 @@
 /**
- * Matching what the engine could not (the scorer and reason codes are in shared/manual-match.ts):
+ * Matching what the engine could not (the reason codes are in shared/manual-match.ts, the scorer in shared/match-scorer.ts):
  *
  * - `POST /exceptions/{id}/match` asks for a `MISSING_IN_TARGET` and a `MISSING_IN_SOURCE` of the
  *   same dataset to be one break. Maker-checker: both wait in AWAITING_APPROVAL, each with an
@@ -14,14 +14,8 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { isOpen } from '../shared/exception-lifecycle.ts';
-import {
-  isMatchable,
-  MATCHABLE_TYPES,
-  rankMatches,
-  type MatchCandidate,
-  type MatchPolicy,
-  type ScoredMatch,
-} from '../shared/manual-match.ts';
+import { isMatchable, MATCHABLE_TYPES } from '../shared/manual-match.ts';
+import { rankMatches, type MatchCandidate, type MatchPolicy, type ScoredMatch } from '../shared/match-scorer.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { ApprovalRequest, HistoryEntry } from '../shared/types.ts';
 import { BadRequestError, ConflictError } from './errors.ts';

@@ -8,7 +8,7 @@ import {
   rankMatches,
   scoreMatch,
   type MatchCandidate,
-} from '../../functions/shared/manual-match.ts';
+} from '../../functions/shared/match-scorer.ts';
 
 const policyOf = (dataset: string) =>
   validateDatasetPolicy(
