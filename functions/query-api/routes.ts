@@ -119,7 +119,13 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
   'GET /exception-counts': async ({ event, deps }) =>
-    json(200, await countExceptions(parseInput(countsQuerySchema, queryParameters(event), 'query'), deps)),
+    json(
+      200,
+      await countExceptions(
+        withCaller(parseInput(countsQuerySchema, queryParameters(event), 'query'), event, deps),
+        deps,
+      ),
+    ),
   'GET /exceptions/{id}': async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
   'PATCH /exceptions/{id}': async ({ event, params, deps, logger }) => {
     const id = exceptionIdParam(params);

@@ -10,6 +10,9 @@
  * - an analyst, through `PATCH /exceptions/{id}` (`functions/query-api/workflow.ts`), the
  *   dashboard or `tally exceptions ack|resolve|false-positive|reopen`, makes the moves in
  *   {@link ANALYST_TRANSITIONS};
+ * - a move in {@link NEEDS_APPROVAL}, and a manual match (query-api/matching.ts), waits in
+ *   AWAITING_APPROVAL until an approver who is not the maker decides (query-api/workflow.ts
+ *   decideApproval, `POST /exceptions/{id}/approval`, `tally exceptions approve|reject`);
  * - triage never changes a status.
  *
  * The dashboard and the CLI import this module too, so it stays free of Node and AWS imports.

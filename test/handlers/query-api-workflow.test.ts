@@ -177,6 +177,8 @@ describe('owners and queues', () => {
     expect([fx.body.items[0].exception_id, rest.body.items[0].exception_id].sort()).toEqual([a, b].sort());
     const mine = await api.call('GET', '/exceptions', { query: { dataset, assignee: 'me' }, as: 'lead@x' });
     expect(mine.body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual([b]);
+    const myCounts = await api.call('GET', '/exception-counts', { query: { dataset, assignee: 'me' }, as: 'lead@x' });
+    expect(myCounts.body.total).toBe(1);
     const started = await api.call('GET', '/exceptions', { query: { dataset, status: 'IN_PROGRESS' } });
     expect(started.body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual([c]);
   });
@@ -330,6 +332,28 @@ describe('POST /exceptions/bulk', () => {
     expect(both.status).toBe(400);
     expect(both.body.error.message).toContain('exactly one of ids');
   });
+});
+
+describe('POST /exceptions/bulk with a filter matching more than 500', () => {
+  it('changes the first 500 and says more matched; the same request again changes the rest', async () => {
+    const api = setup();
+    const dataset = freshDataset();
+    await run(
+      dataset,
+      'r1',
+      Array.from({ length: 503 }, (_, i) => ({ type: 'MISSING_IN_TARGET' as const, tradeId: `B${i}` })),
+    );
+
+    const first = await api.call('POST', '/exceptions/bulk', {
+      body: { filter: { dataset, status: 'OPEN' }, change: { status: 'ACKNOWLEDGED' } },
+    });
+    const second = await api.call('POST', '/exceptions/bulk', {
+      body: { filter: { dataset, status: 'OPEN' }, change: { status: 'ACKNOWLEDGED' } },
+    });
+
+    expect(first.body).toMatchObject({ matched: 500, more_matched: true, counts: { updated: 500 } });
+    expect(second.body).toMatchObject({ matched: 3, more_matched: false, counts: { updated: 3 } });
+  }, 60_000);
 });
 
 describe('manual match', () => {
