@@ -36,7 +36,10 @@ export function defaultDeps(): QueryApiDeps {
   return {
     store,
     uploads,
-    datasets: { known: () => policies.known(config.bucket) },
+    datasets: {
+      known: () => policies.known(config.bucket),
+      policy: (dataset) => policies.current(config.bucket, dataset),
+    },
     runTriage: {
       runs: new DynamoRunStore(aws.dynamo, config.runsTable),
       triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl),

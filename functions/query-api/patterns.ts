@@ -2,8 +2,9 @@
  * A run's break patterns as the API shows them, and actions on a whole pattern. Members are read
  * from the exceptions' by_pattern_sharded index (the pattern's partition, this run's members),
  * never a Scan. A pattern action moves each member as PATCH /exceptions/{id} would
- * (workflow.ts: the lifecycle's rules, the member's own history entry, its version checked, the
- * search copy's status mirrored), and reports each member's outcome instead of failing the lot.
+ * (change-each.ts, shared with bulk changes: the lifecycle's rules and maker-checker, the member's
+ * own history entry, its version checked, the search copy's status mirrored), and reports each
+ * member's outcome instead of failing the lot.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ApiPattern, PatternActionResponse, PatternMemberResult, PatternsResponse } from '../shared/api-types.ts';
@@ -12,16 +13,14 @@ import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
-import { ApiError, NotFoundError } from './errors.ts';
+import { changeOne, forEachLimited, refusalText } from './change-each.ts';
+import { NotFoundError } from './errors.ts';
 import type { QueryApiDeps } from './ports.ts';
-import { patchException } from './workflow.ts';
 
 /** Items DynamoDB evaluates per call when a pattern's members are read to the end. */
 const MEMBER_BATCH = 1000;
 /** Stop reading (or moving) members after this long; the function times out at 29 s. */
 const BUDGET_MS = 20_000;
-/** Members moved at once: each is a conditional write and a search-index update. */
-const ACTION_CONCURRENCY = 16;
 
 type Deps = { store: ExceptionQueries & RunQueries & PatternQueries; now: () => number };
 
@@ -102,49 +101,42 @@ export async function applyPatternAction(
   const seen = new Set<string>();
   const move = async (item: StoredItem): Promise<PatternMemberResult> => {
     const id = String(item.exception_id);
-    const read = Number(item.version);
-    const version = request.versions?.[id] ?? read;
-    try {
-      const outcome = await patchException(
-        id,
-        { version, status, ...(request.note ? { note: request.note } : {}) },
-        actor,
-        deps,
-        logger,
-        item,
-      );
-      return { exception_id: id, outcome: 'APPLIED', version: Number(outcome.record.version) };
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      if (error.statusCode === 409) {
-        const now = Number(error.details.current_version ?? read);
+    const version = request.versions?.[id] ?? Number(item.version);
+    const change = { status, ...(request.note ? { note: request.note } : {}) };
+    const outcome = await changeOne(item, change, version, actor, deps, logger);
+    switch (outcome.kind) {
+      case 'updated':
+        return { exception_id: id, outcome: 'APPLIED', version: outcome.version };
+      // Maker-checker: the member waits for an approver (the same rule as one exception's move).
+      case 'awaiting_approval':
+        return {
+          exception_id: id,
+          outcome: 'APPLIED',
+          version: outcome.version,
+          reason: `awaiting approval: ${status} needs an approver who is not the maker`,
+        };
+      case 'conflict':
         return {
           exception_id: id,
           outcome: 'CONFLICT',
-          version: now,
-          reason: `changed since it was read: version ${version} was sent, it is at ${now}`,
+          version: outcome.version,
+          reason: `changed since it was read: version ${outcome.sent} was sent, it is at ${outcome.version}`,
         };
-      }
-      // The lifecycle refuses this member's move (already there, or not from its status).
-      if (error.code === 'INVALID_TRANSITION') {
-        const { from, allowed } = error.details as { from: string; allowed: string[] };
-        const reason =
-          from === status ? `it is already ${status}` : `${from} can only move to ${allowed.join(' or ') || 'nothing'}`;
-        return { exception_id: id, outcome: 'SKIPPED', version: read, reason };
-      }
-      throw error;
+      case 'invalid_transition':
+        // The lifecycle refuses this member's move (already there, or not from its status).
+        return { exception_id: id, outcome: 'SKIPPED', version: outcome.version, reason: refusalText(outcome) };
     }
   };
   const complete = await forEachMember(runId, patternId, deps, deadline, async (items) => {
-    let next = 0;
-    const worker = async () => {
-      while (next < items.length && deps.now() < deadline) {
-        const item = items[next++] as StoredItem;
+    await forEachLimited(
+      items,
+      async (item) => {
         seen.add(String(item.exception_id));
         results.push(await move(item));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(ACTION_CONCURRENCY, items.length) }, worker));
+      },
+      deps.now,
+      deadline,
+    );
   });
   const allMoved = complete && deps.now() < deadline;
   for (const id of Object.keys(request.versions ?? {}))

@@ -3,6 +3,7 @@
  * signer, health probes, the embedder and the exceptions vector index. No AWS SDK here.
  */
 import type { QueueReport } from '../shared/api-types.ts';
+import type { ReconPolicy } from '../shared/policy.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
 import type { FileQueries } from '../shared/tables/files.ts';
@@ -45,7 +46,11 @@ export interface QueryApiDeps {
    * The datasets that have a policy: POST /uploads refuses any other. Absent only in tests that
    * do not exercise uploads.
    */
-  readonly datasets?: { known(): Promise<string[]> };
+  readonly datasets?: {
+    known(): Promise<string[]>;
+    /** The dataset's policy in force (its tolerances score suggested matches); undefined when it has none. */
+    policy?(dataset: string): Promise<ReconPolicy | undefined>;
+  };
   /**
    * Releasing or abandoning a held run (POST /runs/{id}/triage): its triage state and the triage
    * queue a release dispatches on. Absent only in tests that do not exercise it.

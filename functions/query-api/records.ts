@@ -26,6 +26,12 @@ const EXCEPTION_ATTRIBUTES: Readonly<Record<keyof StoredException, boolean>> = {
   status: true,
   resolved_by_system: true,
   assignee: true,
+  // Owners and maker-checker: the team's queue, a move awaiting approval, an approved manual match.
+  team: true,
+  approval: true,
+  match: true,
+  // Suggested matches an analyst declined: the suggestions route reads them, a caller has no use for them.
+  declined_matches: false,
   created_at: true,
   updated_at: true,
   // PATCH needs it.

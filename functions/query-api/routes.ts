@@ -9,17 +9,21 @@ import { listFiles, withLatestUploads } from './files.ts';
 import { API_ROUTES, routeKey, type RouteKey } from './route-table.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
+  approvalBodySchema,
+  bulkBodySchema,
   countsQuerySchema,
   EXCEPTION_ID_PATTERN,
   LIST_FILTER_NAMES,
   filesQuerySchema,
   listQuerySchema,
+  matchBodySchema,
   parseInput,
   patchBodySchema,
   patternActionBodySchema,
   PATTERN_ID_PATTERN,
   runsQuerySchema,
   searchQuerySchema,
+  suggestionsQuerySchema,
   policyUploadBodySchema,
   reportQuerySchema,
   runTriageBodySchema,
@@ -31,7 +35,9 @@ import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
 import { createPolicyUpload, createUpload } from './uploads.ts';
 import { REPORT_CONTENT_TYPES, runReport } from './run-report.ts';
-import { getException, patchException } from './workflow.ts';
+import { decideApproval, getException, patchException } from './workflow.ts';
+import { applyBulk } from './bulk.ts';
+import { declineSuggestion, requestMatch, suggestMatches } from './matching.ts';
 import { applyPatternAction, listPatterns } from './patterns.ts';
 import { usageReport } from './usage.ts';
 import type { QueryApiDeps } from './ports.ts';
@@ -69,6 +75,15 @@ function exceptionIdParam(params: Record<string, string>): string {
   return id;
 }
 
+/** `assignee=me` in a listing or bulk filter: the caller, as history records them. */
+function withCaller<F extends { assignee?: string | undefined }>(filters: F, event: HttpEvent, deps: QueryApiDeps): F {
+  return filters.assignee === 'me' ? { ...filters, assignee: callerIdentity(event, deps.localIdentity) } : filters;
+}
+
+function otherIdParam(params: Record<string, string>): string {
+  return exceptionIdParam({ id: params.other_id as string });
+}
+
 function patternIdParam(params: Record<string, string>): string {
   const id = params.pattern_id as string;
   if (!PATTERN_ID_PATTERN.test(id))
@@ -99,12 +114,18 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
   },
   'GET /exceptions': async ({ event, deps }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
-    const filters = Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]]));
+    const filters = withCaller(Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]])), event, deps);
     return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
   'GET /exception-counts': async ({ event, deps }) =>
-    json(200, await countExceptions(parseInput(countsQuerySchema, queryParameters(event), 'query'), deps)),
+    json(
+      200,
+      await countExceptions(
+        withCaller(parseInput(countsQuerySchema, queryParameters(event), 'query'), event, deps),
+        deps,
+      ),
+    ),
   'GET /exceptions/{id}': async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
   'PATCH /exceptions/{id}': async ({ event, params, deps, logger }) => {
     const id = exceptionIdParam(params);
@@ -117,6 +138,46 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
       version: outcome.record.version,
     });
     return json(200, outcome.record);
+  },
+  // One change to many exceptions (ids, or a listing filter's first 500), each reported on its own.
+  'POST /exceptions/bulk': async ({ event, deps, logger }) => {
+    const body = parseInput(bulkBodySchema, parseJsonBody(event), 'bulk change');
+    const actor = callerIdentity(event, deps.localIdentity);
+    const filter = body.filter ? withCaller(body.filter, event, deps) : undefined;
+    const outcome = await applyBulk({ ...body, ...(filter ? { filter } : {}) }, actor, deps, logger);
+    logger.info('bulk change', { counts: outcome.counts, moreMatched: outcome.more_matched });
+    return json(200, outcome);
+  },
+  // Maker-checker: someone other than the maker approves or rejects the change waiting on it.
+  'POST /exceptions/{id}/approval': async ({ event, params, deps, logger }) => {
+    const id = exceptionIdParam(params);
+    const body = parseInput(approvalBodySchema, parseJsonBody(event), 'decision');
+    const actor = callerIdentity(event, deps.localIdentity);
+    const outcome = await decideApproval(id, body, actor, deps, logger);
+    logger.info('approval decided', { exceptionId: id, decision: body.decision, status: outcome.record.status });
+    return json(200, outcome);
+  },
+  // A manual match: this missing row and the opposite side's are one break (waits for approval).
+  'POST /exceptions/{id}/match': async ({ event, params, deps, logger }) => {
+    const id = exceptionIdParam(params);
+    const body = parseInput(matchBodySchema, parseJsonBody(event), 'match');
+    const actor = callerIdentity(event, deps.localIdentity);
+    const outcome = await requestMatch(id, body, actor, deps, logger);
+    logger.info('manual match requested', { exceptionId: id, otherId: body.other_id, reason: body.reason_code });
+    return json(200, outcome);
+  },
+  'GET /exceptions/{id}/suggestions': async ({ event, params, deps }) => {
+    const id = exceptionIdParam(params);
+    const { limit } = parseInput(suggestionsQuerySchema, queryParameters(event), 'query');
+    return json(200, await suggestMatches(id, limit, deps));
+  },
+  'POST /exceptions/{id}/suggestions/{other_id}/decline': async ({ event, params, deps, logger }) => {
+    const id = exceptionIdParam(params);
+    const otherId = otherIdParam(params);
+    const actor = callerIdentity(event, deps.localIdentity);
+    const outcome = await declineSuggestion(id, otherId, actor, deps);
+    logger.info('suggested match declined', { exceptionId: id, otherId });
+    return json(200, outcome);
   },
   'GET /search': async ({ event, deps }) =>
     json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),

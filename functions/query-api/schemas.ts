@@ -9,6 +9,7 @@ import { DATASET_PATTERN, DATASET_RULE, EXCEPTION_ID_PATTERN, isCalendarDate } f
 import { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../shared/types.ts';
 import { FORMATS } from '../shared/policy.ts';
 import { FILE_STATUSES } from '../shared/tables/files.ts';
+import { MATCH_REASON_CODES } from '../shared/manual-match.ts';
 import { BadRequestError } from './errors.ts';
 
 // Routes check exception ids against this; it lives with the other ids.
@@ -104,13 +105,27 @@ const filterShape = {
 /** The filters search shares with the listing (the exceptions index has these fields). */
 export const FILTER_NAMES = Object.keys(filterShape) as (keyof typeof filterShape)[];
 
-/** The listing's and the counts' filters: the shared ones and a break pattern's members (by_pattern_sharded). */
+/** An assignee or a team: free text, as an analyst typed it. */
+const ownerName = (what: string) =>
+  z
+    .string({ error: expected(`a ${what}`) })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(200, 'must be at most 200 characters');
+
+/**
+ * The listing's and the counts' filters: the shared ones, a break pattern's members
+ * (by_pattern_sharded), and the owner filters (no index of their own: a FilterExpression on the
+ * partition the others choose). `assignee=me` is the caller (routes.ts resolves it).
+ */
 const listFilterShape = {
   ...filterShape,
   pattern_id: z
     .string({ error: expected('a pattern id') })
     .regex(PATTERN_ID_PATTERN, 'must be a pattern id: pat_ and 16 lower-case hexadecimal characters')
     .optional(),
+  assignee: ownerName('person (or me)').optional(),
+  team: ownerName('team name').optional(),
 };
 export const LIST_FILTER_NAMES = Object.keys(listFilterShape) as (keyof typeof listFilterShape)[];
 
@@ -221,27 +236,100 @@ export type FilesQuery = z.infer<typeof filesQuerySchema>;
 export const RUN_TRIAGE_ACTIONS = ['release', 'abandon'] as const;
 export const runTriageBodySchema = strictObject({ action: oneOf(RUN_TRIAGE_ACTIONS) }, 'field');
 
-export const patchBodySchema = strictObject(
+const exceptionChangeShape = {
+  version: z
+    .number({ error: expected('an integer', 'the version you last read (409 if it has changed since)') })
+    .int('must be an integer')
+    .min(1, 'must be at least 1'),
+  status: oneOf(EXCEPTION_STATUSES).optional(),
+  /** null clears the assignee. */
+  assignee: z
+    .union(
+      [
+        z
+          .string()
+          .trim()
+          .min(1, 'must not be empty (send null to clear it)')
+          .max(200, 'must be at most 200 characters'),
+        z.null(),
+      ],
+      { error: expected('a string, or null to clear it') },
+    )
+    .optional(),
+  /** null clears the team. */
+  team: z.union([ownerName('team name'), z.null()], { error: expected('a team name, or null to clear it') }).optional(),
+  note: z
+    .string({ error: expected('a string') })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(2000, 'must be at most 2000 characters')
+    .optional(),
+};
+const changesSomething = (b: { status?: unknown; assignee?: unknown; team?: unknown; note?: unknown }) =>
+  b.status !== undefined || b.assignee !== undefined || b.team !== undefined || b.note !== undefined;
+const NOTHING_TO_CHANGE = 'nothing to change: send at least one of status, assignee, team or note';
+
+export const patchBodySchema = strictObject(exceptionChangeShape, 'field').refine(changesSomething, {
+  message: NOTHING_TO_CHANGE,
+});
+export type PatchBody = z.infer<typeof patchBodySchema>;
+
+const versionNumber = z
+  .number({ error: expected('an integer', 'the version you last read (409 if it has changed since)') })
+  .int('must be an integer')
+  .min(1, 'must be at least 1');
+
+/** Exception id to the version the caller last read. */
+const versionsByException = z.record(
+  z.string().regex(EXCEPTION_ID_PATTERN, 'must be exception ids (32 lower-case hexadecimal characters)'),
+  z
+    .number({ error: expected('an integer version') })
+    .int('must be an integer')
+    .min(1, 'must be at least 1'),
+  { error: expected('an object of exception id to version') },
+);
+
+/** Exceptions one bulk request may change (ids, or a filter's first matches). */
+export const BULK_MAX = 500;
+
+/**
+ * POST /exceptions/bulk: one change (PATCH's fields but the version) to the exceptions named by
+ * `ids`, or to the first BULK_MAX a listing `filter` matches. Each is checked against its version
+ * in `versions`, or (an exception not named there) the version read when the request runs.
+ */
+export const bulkBodySchema = strictObject(
   {
-    version: z
-      .number({ error: expected('an integer', 'the version you last read (409 if it has changed since)') })
-      .int('must be an integer')
-      .min(1, 'must be at least 1'),
-    status: oneOf(EXCEPTION_STATUSES).optional(),
-    /** null clears the assignee. */
-    assignee: z
-      .union(
-        [
-          z
-            .string()
-            .trim()
-            .min(1, 'must not be empty (send null to clear it)')
-            .max(200, 'must be at most 200 characters'),
-          z.null(),
-        ],
-        { error: expected('a string, or null to clear it') },
-      )
+    ids: z
+      .array(z.string().regex(EXCEPTION_ID_PATTERN, 'must be exception ids (32 lower-case hexadecimal characters)'), {
+        error: expected('an array of exception ids'),
+      })
+      .min(1, 'must name at least one exception')
+      .max(BULK_MAX, `must name at most ${BULK_MAX} exceptions (or send a filter)`)
       .optional(),
+    filter: strictObject(listFilterShape, 'filter')
+      .refine((q) => q.business_date === undefined || q.dataset !== undefined, {
+        message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
+        path: ['business_date'],
+      })
+      .optional(),
+    change: strictObject((({ version: _version, ...rest }) => rest)(exceptionChangeShape), 'change field').refine(
+      changesSomething,
+      { message: NOTHING_TO_CHANGE },
+    ),
+    versions: versionsByException.optional(),
+  },
+  'field',
+).refine((b) => (b.ids === undefined) !== (b.filter === undefined), {
+  message: 'send exactly one of ids (the exceptions to change) or filter (a listing filter)',
+});
+export type BulkBody = z.infer<typeof bulkBodySchema>;
+
+/** POST /exceptions/{id}/approval: an approver's decision on the move waiting for it. */
+export const APPROVAL_DECISIONS = ['approve', 'reject'] as const;
+export const approvalBodySchema = strictObject(
+  {
+    version: versionNumber,
+    decision: oneOf(APPROVAL_DECISIONS),
     note: z
       .string({ error: expected('a string') })
       .trim()
@@ -250,10 +338,29 @@ export const patchBodySchema = strictObject(
       .optional(),
   },
   'field',
-).refine((b) => b.status !== undefined || b.assignee !== undefined || b.note !== undefined, {
-  message: 'nothing to change: send at least one of status, assignee or note',
-});
-export type PatchBody = z.infer<typeof patchBodySchema>;
+);
+export type ApprovalBody = z.infer<typeof approvalBodySchema>;
+
+/** POST /exceptions/{id}/match: pair this missing exception with the opposite side's. */
+export const matchBodySchema = strictObject(
+  {
+    other_id: z.string({ error: expected('an exception id') }).regex(EXCEPTION_ID_PATTERN, 'must be an exception id'),
+    reason_code: oneOf(MATCH_REASON_CODES),
+    version: versionNumber,
+    other_version: versionNumber,
+    note: z
+      .string({ error: expected('a string') })
+      .trim()
+      .min(1, 'must not be empty')
+      .max(2000, 'must be at most 2000 characters')
+      .optional(),
+  },
+  'field',
+);
+export type MatchBody = z.infer<typeof matchBodySchema>;
+
+export const SUGGESTIONS_LIMIT = { min: 1, max: 20, default: 5 } as const;
+export const suggestionsQuerySchema = strictObject({ limit: intParam(SUGGESTIONS_LIMIT) }, 'query parameter');
 
 export const uploadBodySchema = strictObject(
   {

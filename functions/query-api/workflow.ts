@@ -1,15 +1,27 @@
 /**
  * Reading one exception and working it: status transitions (the rules are in
- * shared/exception-lifecycle.ts), assignee and notes under optimistic concurrency, every change
- * appended to the history with who made it and when.
+ * shared/exception-lifecycle.ts), assignee, team and notes under optimistic concurrency, every
+ * change appended to the history with who made it and when.
+ *
+ * Maker-checker: a move to a status that needs approval (NEEDS_APPROVAL: FALSE_POSITIVE) does not
+ * happen at once. The exception waits in AWAITING_APPROVAL with an `approval` saying what was
+ * asked, by whom and from where; `POST /exceptions/{id}/approval` (decideApproval) lets someone
+ * other than the maker approve it (the requested move happens) or reject it (back to where it
+ * was). A manual match (matching.ts) asks for approval the same way.
  */
-import { ACTION_FOR, allowedTransitions, type ExceptionStatus } from '../shared/exception-lifecycle.ts';
+import {
+  ACTION_FOR,
+  allowedTransitions,
+  needsApproval,
+  type ExceptionStatus,
+  type HistoryAction,
+} from '../shared/exception-lifecycle.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
-import type { HistoryEntry } from '../shared/types.ts';
+import type { ApprovalRequest, HistoryEntry, MatchLink } from '../shared/types.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { BadRequestError, ConflictError, NotFoundError } from './errors.ts';
+import { ApiError, BadRequestError, ConflictError, NotFoundError } from './errors.ts';
 import { toApiException } from './records.ts';
-import type { PatchBody } from './schemas.ts';
+import type { ApprovalBody, PatchBody } from './schemas.ts';
 import type { QueryApiDeps } from './ports.ts';
 
 export async function getException(id: string, deps: Pick<QueryApiDeps, 'store'>): Promise<Record<string, unknown>> {
@@ -18,27 +30,51 @@ export async function getException(id: string, deps: Pick<QueryApiDeps, 'store'>
   return toApiException(item);
 }
 
-function notFound(id: string) {
+export function notFound(id: string) {
   return new NotFoundError(`no exception with id ${id}`, { exception_id: id });
 }
 
-function conflict(id: string, sent: number, current: number) {
+export function conflict(id: string, sent: number, current: number) {
   return new ConflictError(
     `exception ${id} has changed since you read it (you sent version ${sent}, it is now at version ${current}); read it again and retry`,
     { exception_id: id, sent_version: sent, current_version: current },
   );
 }
 
+/** Who was assigned what, for the business notification topic (W1's publisher delivers it). */
+export interface AssignedNotice {
+  readonly kind: 'assigned';
+  readonly dataset: string;
+  readonly business_date: string;
+  readonly exception_id: string;
+  readonly assignee: string;
+  readonly text: string;
+  readonly at: string;
+}
+
+/**
+ * Tells the business notification topic an exception was assigned. The query API has no
+ * publisher yet (the escalation work adds one to shared/notifications.ts): until it is wired in
+ * here, the assignment is logged with the notice it would publish.
+ */
+export async function notifyAssigned(notice: AssignedNotice, logger?: Logger): Promise<void> {
+  logger?.info('exception assigned', { ...notice });
+}
+
+type Deps = Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>;
+
 export interface PatchOutcome {
   readonly record: Record<string, unknown>;
   readonly statusChanged: boolean;
+  /** The move needs a second person: the exception now waits in AWAITING_APPROVAL. */
+  readonly awaitingApproval: boolean;
 }
 
 export async function patchException(
   id: string,
   body: PatchBody,
   actor: string,
-  deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>,
+  deps: Deps,
   logger?: Logger,
   /** The item as the caller already read it (a pattern action's member listing): not read again. */
   read?: StoredItem,
@@ -54,8 +90,9 @@ export async function patchException(
   const set: Record<string, unknown> = {};
   const remove: string[] = [];
   let note = body.note;
+  let newStatus: ExceptionStatus | undefined;
+  let awaitingApproval = false;
 
-  const statusChanged = body.status !== undefined && body.status !== from;
   if (body.status !== undefined) {
     const allowed = allowedTransitions(from);
     if (!allowed.includes(body.status)) {
@@ -70,17 +107,41 @@ export async function patchException(
         },
       );
     }
-    set.status = body.status;
     // An analyst's decision: recon treats its own resolutions differently from people's.
     set.resolved_by_system = false;
-    history.push({
-      at: now,
-      by: actor,
-      action: ACTION_FOR[body.status],
-      from,
-      to: body.status,
-      ...(note ? { note } : {}),
-    });
+    if (needsApproval(body.status)) {
+      awaitingApproval = true;
+      newStatus = 'AWAITING_APPROVAL';
+      const approval: ApprovalRequest = {
+        requested_status: body.status,
+        requested_by: actor,
+        requested_at: now,
+        previous_status: from,
+        ...(note ? { note } : {}),
+      };
+      set.approval = approval;
+      history.push({
+        at: now,
+        by: actor,
+        action: 'APPROVAL_REQUESTED',
+        from,
+        to: body.status,
+        ...(note ? { note } : {}),
+      });
+    } else {
+      newStatus = body.status;
+      history.push({
+        at: now,
+        by: actor,
+        action: ACTION_FOR[body.status],
+        from,
+        to: body.status,
+        ...(note ? { note } : {}),
+      });
+      // Reopened by a person: an earlier match no longer explains it, so recon may reopen it again.
+      if (body.status === 'OPEN' && item.match !== undefined) remove.push('match');
+    }
+    set.status = newStatus;
     note = undefined;
   }
   const previousAssignee = typeof item.assignee === 'string' ? item.assignee : null;
@@ -97,32 +158,214 @@ export async function patchException(
     });
     note = undefined;
   }
+  const previousTeam = typeof item.team === 'string' ? item.team : null;
+  if (body.team !== undefined && body.team !== previousTeam) {
+    if (body.team === null) remove.push('team');
+    else set.team = body.team;
+    // Reassigning keeps the history: the entry says which team had it before.
+    history.push({
+      at: now,
+      by: actor,
+      action: 'TEAM_ASSIGNED',
+      ...(previousTeam ? { from: previousTeam } : {}),
+      ...(body.team ? { to: body.team } : {}),
+      ...(note ? { note } : {}),
+    });
+    note = undefined;
+  }
   if (note) history.push({ at: now, by: actor, action: 'NOTE', note });
   // Assigning to whoever already has it: nothing to record, nothing to bump.
-  if (history.length === 0) return { record: toApiException(item), statusChanged: false };
+  if (history.length === 0) return { record: toApiException(item), statusChanged: false, awaitingApproval: false };
 
-  set.updated_at = now;
+  const updated = await writeChange(item, { set, remove, history, now, sentVersion: body.version }, deps);
+  if (newStatus !== undefined && newStatus !== from) await mirrorStatus(id, newStatus, deps, logger);
+  if (body.assignee && body.assignee !== previousAssignee)
+    await notifyAssigned(
+      {
+        kind: 'assigned',
+        dataset: String(updated.dataset),
+        business_date: String(updated.business_date),
+        exception_id: id,
+        assignee: body.assignee,
+        text: `${actor} assigned exception ${id} (${String(updated.exception_type)}) to ${body.assignee}`,
+        at: now,
+      },
+      logger,
+    );
+  return {
+    record: toApiException(updated),
+    statusChanged: newStatus !== undefined && newStatus !== from,
+    awaitingApproval,
+  };
+}
+
+/** A change to one exception under its version; a lost race is a 409 with the version it is at now. */
+export async function writeChange(
+  item: StoredItem,
+  change: {
+    set: Record<string, unknown>;
+    remove: string[];
+    history: HistoryEntry[];
+    now: string;
+    /** The version the caller sent (for the 409's message). */
+    sentVersion?: number;
+  },
+  deps: Pick<QueryApiDeps, 'store'>,
+): Promise<StoredItem> {
+  const id = String(item.exception_id);
+  const currentVersion = Number(item.version);
   const updated = await deps.store.patchException({
     exceptionId: id,
     expectedVersion: currentVersion,
-    set,
-    remove,
-    history,
+    set: { ...change.set, updated_at: change.now },
+    remove: change.remove,
+    history: change.history,
   });
   if (!updated) {
     // Lost a race with another writer (an analyst or recon) between our read and our write.
     const latest = await deps.store.getException(id);
     if (!latest) throw notFound(id);
-    throw conflict(id, body.version, Number(latest.version));
+    throw conflict(id, change.sentVersion ?? currentVersion, Number(latest.version));
   }
-  if (statusChanged) {
+  return updated;
+}
+
+/** The search copy follows the status; DynamoDB is the record. */
+export async function mirrorStatus(
+  id: string,
+  status: string,
+  deps: Pick<QueryApiDeps, 'exceptionsIndex'>,
+  logger?: Logger,
+) {
+  try {
+    await deps.exceptionsIndex.updateFields(id, { status });
+  } catch (error) {
+    // The search copy catches up when triage next indexes this exception. Failing the request
+    // here would make the caller retry with a version that is now stale.
+    logger?.warn('search index status update failed', { exceptionId: id, error: error as Error });
+  }
+}
+
+/** An approver tried to approve their own request. */
+export class SamePersonError extends ApiError {
+  constructor(id: string, maker: string) {
+    super(
+      403,
+      'SAME_PERSON',
+      `exception ${id}: ${maker} asked for this change, so someone else must approve or reject it (maker-checker)`,
+      { exception_id: id, requested_by: maker },
+    );
+    this.name = 'SamePersonError';
+  }
+}
+
+function approvalOf(item: StoredItem): ApprovalRequest | undefined {
+  return item.status === 'AWAITING_APPROVAL' && typeof item.approval === 'object' && item.approval !== null
+    ? (item.approval as ApprovalRequest)
+    : undefined;
+}
+
+/** The decision's change to one exception (one side of a manual match, or the only one). */
+function decisionChange(
+  item: StoredItem,
+  approval: ApprovalRequest,
+  decision: ApprovalBody['decision'],
+  actor: string,
+  now: string,
+  note: string | undefined,
+) {
+  const to = decision === 'approve' ? approval.requested_status : approval.previous_status;
+  const action: HistoryAction = decision === 'approve' ? 'APPROVED' : 'REJECTED';
+  const history: HistoryEntry[] = [
+    { at: now, by: actor, action, from: 'AWAITING_APPROVAL', to, ...(note ? { note } : {}) },
+  ];
+  const set: Record<string, unknown> = { status: to, resolved_by_system: false };
+  if (decision === 'approve' && approval.match) {
+    const link: MatchLink = {
+      exception_id: approval.match.exception_id,
+      reason_code: approval.match.reason_code,
+      by: approval.requested_by,
+      approved_by: actor,
+      at: now,
+    };
+    set.match = link;
+    history.push({
+      at: now,
+      by: actor,
+      action: 'MATCHED',
+      to: approval.match.exception_id,
+      note: `matched with ${approval.match.exception_id} (${approval.match.reason_code}), asked by ${approval.requested_by}`,
+    });
+  }
+  return { set, remove: ['approval'], history, now, to, item };
+}
+
+/** Reads the exception again until the change applies (the pair's other side; nobody else may move it meanwhile). */
+async function applyToCurrent(
+  id: string,
+  build: (item: StoredItem) => Parameters<typeof writeChange>[1] | undefined,
+  deps: Pick<QueryApiDeps, 'store'>,
+): Promise<StoredItem | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const item = await deps.store.getException(id);
+    if (!item) return undefined;
+    const change = build(item);
+    if (!change) return undefined;
     try {
-      await deps.exceptionsIndex.updateFields(id, { status: body.status as string });
+      return await writeChange(item, change, deps);
     } catch (error) {
-      // DynamoDB is the record; the search copy catches up when triage next indexes this exception.
-      // Failing the PATCH here would make the caller retry with a version that is now stale.
-      logger?.warn('search index status update failed', { exceptionId: id, error: error as Error });
+      if (!(error instanceof ConflictError)) throw error;
     }
   }
-  return { record: toApiException(updated), statusChanged };
+  throw new ConflictError(`exception ${id} kept changing while the decision was applied; try again`, {
+    exception_id: id,
+  });
+}
+
+/**
+ * POST /exceptions/{id}/approval: approve (the requested move happens) or reject (back to the
+ * status it was asked from) a change waiting for a second person. Refused with 403 SAME_PERSON
+ * when the caller is the one who asked. A manual match waits on both exceptions: deciding either
+ * decides both.
+ */
+export async function decideApproval(
+  id: string,
+  body: ApprovalBody,
+  actor: string,
+  deps: Deps,
+  logger?: Logger,
+): Promise<{ record: Record<string, unknown>; other?: Record<string, unknown> }> {
+  const item = await deps.store.getException(id);
+  if (!item) throw notFound(id);
+  const currentVersion = Number(item.version);
+  if (body.version !== currentVersion) throw conflict(id, body.version, currentVersion);
+  const approval = approvalOf(item);
+  if (!approval)
+    throw new BadRequestError(
+      'NOT_AWAITING_APPROVAL',
+      `exception ${id} is ${String(item.status)}: nothing is waiting for approval`,
+      { exception_id: id, status: item.status },
+    );
+  if (approval.requested_by === actor) throw new SamePersonError(id, approval.requested_by);
+
+  const now = new Date(deps.now()).toISOString();
+  const change = decisionChange(item, approval, body.decision, actor, now, body.note);
+  const updated = await writeChange(item, { ...change, sentVersion: body.version }, deps);
+  await mirrorStatus(id, change.to, deps, logger);
+  if (!approval.match) return { record: toApiException(updated) };
+
+  const otherId = approval.match.exception_id;
+  const other = await applyToCurrent(
+    otherId,
+    (current) => {
+      const pending = approvalOf(current);
+      // Only the other half of this very request: anything else was decided already.
+      if (!pending?.match || pending.match.exception_id !== id) return undefined;
+      return decisionChange(current, pending, body.decision, actor, now, body.note);
+    },
+    deps,
+  );
+  if (other) await mirrorStatus(otherId, String(other.status), deps, logger);
+  else logger?.warn('manual match: the other side was not waiting for this decision', { exceptionId: id, otherId });
+  return { record: toApiException(updated), ...(other ? { other: toApiException(other) } : {}) };
 }

@@ -145,3 +145,47 @@ export interface UsageReport {
   readonly total: UsageCounts;
   readonly budget_micro_usd: number | null;
 }
+
+/** POST /exceptions/bulk: what happened to each exception (not_attempted: the request ran out of time first). */
+export type BulkOutcome =
+  'updated' | 'conflict' | 'invalid_transition' | 'not_found' | 'awaiting_approval' | 'not_attempted';
+
+export interface BulkItemResult {
+  readonly id: string;
+  readonly outcome: BulkOutcome;
+  /** After the change (updated, awaiting_approval), or as it is now (conflict, invalid_transition). */
+  readonly version?: number;
+  readonly error?: string;
+}
+
+export interface BulkResponse {
+  readonly results: BulkItemResult[];
+  readonly counts: Readonly<Record<BulkOutcome, number>>;
+  /** Exceptions the ids named or the filter matched (a filter's capped at 500). */
+  readonly matched: number;
+  /** A filter matched more than the cap: only the first (newest first) were changed. */
+  readonly more_matched: boolean;
+}
+
+/** POST /exceptions/{id}/approval and POST /exceptions/{id}/match: the exception, and a manual match's other side. */
+export interface ApprovalResponse {
+  readonly record: ApiException;
+  readonly other?: ApiException;
+}
+
+/** GET /exceptions/{id}/suggestions: the best opposite-side candidates, each with its score and why. */
+export interface MatchSuggestion {
+  readonly exception_id: string;
+  readonly score: number;
+  readonly reasons: { readonly kind: string; readonly points: number; readonly text: string }[];
+  readonly exception: ApiException;
+}
+
+export interface SuggestionsResponse {
+  readonly exception_id: string;
+  readonly items: MatchSuggestion[];
+  /** Open opposite-side exceptions of the dataset that were scored. */
+  readonly candidates: number;
+  /** False when there were more candidates than one request reads (the newest were scored). */
+  readonly complete: boolean;
+}

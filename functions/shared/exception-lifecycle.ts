@@ -10,6 +10,9 @@
  * - an analyst, through `PATCH /exceptions/{id}` (`functions/query-api/workflow.ts`), the
  *   dashboard or `tally exceptions ack|resolve|false-positive|reopen`, makes the moves in
  *   {@link ANALYST_TRANSITIONS};
+ * - a move in {@link NEEDS_APPROVAL}, and a manual match (query-api/matching.ts), waits in
+ *   AWAITING_APPROVAL until an approver who is not the maker decides (query-api/workflow.ts
+ *   decideApproval, `POST /exceptions/{id}/approval`, `tally exceptions approve|reject`);
  * - triage never changes a status.
  *
  * The dashboard and the CLI import this module too, so it stays free of Node and AWS imports.
@@ -96,10 +99,13 @@ export function isOpen(status: string): boolean {
 /**
  * Recon found an exception it had stored before: does it go back to OPEN? A resolved one was
  * wrong to resolve; a false positive is reopened only when what recon finds has changed (the same
- * finding again is what the analyst already dismissed).
+ * finding again is what the analyst already dismissed). A manually matched one (resolved with a
+ * `match`, the pair an approver accepted) is the same: the same finding again is the row the
+ * match explained, so it stays resolved; different values reopen it.
  */
-export function reconReopens(status: string, contentChanged: boolean): boolean {
-  return status === 'RESOLVED' || (status === 'FALSE_POSITIVE' && contentChanged);
+export function reconReopens(status: string, contentChanged: boolean, matched = false): boolean {
+  if (status === 'RESOLVED') return !matched || contentChanged;
+  return status === 'FALSE_POSITIVE' && contentChanged;
 }
 
 /** Recon no longer finds an exception: it is resolved (by the system) if it was still open. */

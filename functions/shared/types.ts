@@ -50,6 +50,28 @@ export interface HistoryEntry {
   readonly run_id?: string;
 }
 
+/** A requested move that needs an approver who is not the maker (shared/exception-lifecycle.ts NEEDS_APPROVAL). */
+export interface ApprovalRequest {
+  readonly requested_status: ExceptionStatus;
+  readonly requested_by: string;
+  readonly requested_at: string;
+  /** Where a rejection puts it back. */
+  readonly previous_status: ExceptionStatus;
+  readonly note?: string;
+  /** A manual match's request: the other exception and why they are one break (both wait for approval). */
+  readonly match?: { readonly exception_id: string; readonly reason_code: string };
+}
+
+/** Both sides of an approved manual match carry one, naming the other. */
+export interface MatchLink {
+  readonly exception_id: string;
+  readonly reason_code: string;
+  /** Who asked for the match, and who approved it. */
+  readonly by: string;
+  readonly approved_by: string;
+  readonly at: string;
+}
+
 /** The stored and API form of one exception. */
 export interface ExceptionRecord {
   exception_id: string;
@@ -76,6 +98,14 @@ export interface ExceptionRecord {
   triage?: Triage;
   severity?: Severity;
   assignee?: string;
+  /** The team whose queue it is in (beside the assignee: a team owns it before a person picks it up). */
+  team?: string;
+  /** A move waiting for a second person (maker-checker): set while the status is AWAITING_APPROVAL. */
+  approval?: ApprovalRequest;
+  /** The opposite-side exception an approved manual match paired this one with (both resolved). */
+  match?: MatchLink;
+  /** Exception ids whose suggested match with this one an analyst declined: never suggested again. */
+  declined_matches?: string[];
   /** The break pattern recon put it in (functions/shared/patterns/); indexed by by_pattern_sharded. */
   pattern_id?: string;
 }

@@ -60,7 +60,7 @@ export async function writeFindings(
       continue;
     }
     const contentChanged = before.content_hash !== c.hash;
-    const reopen = reconReopens(before.status, contentChanged);
+    const reopen = reconReopens(before.status, contentChanged, before.match !== undefined);
     // Changed in this run by an attempt that died before finishing: counted as changed again.
     if (contentChanged || reopen || before.last_changed_run_id === runId) {
       changed++;

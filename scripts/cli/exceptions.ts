@@ -1,17 +1,27 @@
-/** `tally exceptions list|get|ack|resolve|false-positive|reopen`: work exceptions through the API. */
+/**
+ * `tally exceptions list|get|ack|start|resolve|false-positive|reopen|bulk|approve|reject|match|
+ * suggestions|decline`: work exceptions through the API.
+ */
 import { parseArgs } from 'node:util';
 import {
   TRANSITION_VERBS,
   transitionSources,
   type ExceptionStatus,
 } from '../../functions/shared/exception-lifecycle.ts';
-import type { ApiException } from '../../functions/shared/api-types.ts';
+import type {
+  ApiException,
+  ApprovalResponse,
+  BulkResponse,
+  SuggestionsResponse,
+} from '../../functions/shared/api-types.ts';
+import { MATCH_REASON_CODES } from '../../functions/shared/manual-match.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
   clientFor,
   intOption,
   keyText,
+  oneOf,
   processIo,
   reportApiError,
   readPages,
@@ -37,7 +47,9 @@ function transitionHelp(): string {
   ).join('\n');
 }
 
-const SUBCOMMANDS = ['list', 'get', ...Object.keys(TRANSITION_COMMANDS)];
+/** Subcommands beyond list, get and the moves: bulk work, maker-checker decisions, manual matching. */
+const WORK_COMMANDS = ['bulk', 'approve', 'reject', 'match', 'suggestions', 'decline'] as const;
+const SUBCOMMANDS = ['list', 'get', ...Object.keys(TRANSITION_COMMANDS), ...WORK_COMMANDS];
 
 export const exceptionsHelp = `Usage: tally exceptions <subcommand> [options]
 
@@ -47,17 +59,39 @@ Subcommands:
   list                    newest first, filtered (see below)
   get ID                  one exception: diffs, triage, citations, history
 ${transitionHelp()}
+                          (false-positive waits for an approver who is not you: AWAITING_APPROVAL)
+  bulk                    one change to many: --ids ID,ID,... or --filter NAME=VALUE ...
+  approve ID              approve the change waiting on it (not your own request)
+  reject ID               reject it: back to the status it was asked from
+  match ID OTHER_ID       pair a MISSING_IN_TARGET with a MISSING_IN_SOURCE (--reason; needs approval)
+  suggestions ID          likely opposite-side matches, scored, with the reasons
+  decline ID OTHER_ID     OTHER_ID is not ID's match: never suggested again
 
 list options:
 ${filterOptionsHelp({ dateNeedsDataset: true })}
   --pattern PATTERN_ID    the members of one break pattern (tally patterns RUN_ID lists them)
+  --assignee NAME         assigned to NAME (me: to you)
+  --team NAME             in team NAME's queue
   --limit N               1-200 per page                                  [default: 25]
   --next-token TOKEN      the next page, as printed after the previous one
   --all                   follow every page
 
-${Object.keys(TRANSITION_COMMANDS).join(', ')} options (the current version is read first):
+${Object.keys(TRANSITION_COMMANDS).join(', ')}, approve, reject, match options (the current version is read first):
   --note TEXT             recorded in the history with the change
   --assignee NAME         assign at the same time
+  --team NAME             put it in a team's queue at the same time
+
+bulk options (each exception is checked against the version read now, and reported on its own):
+  --ids ID,ID,...         the exceptions to change (at most 500)
+  --filter NAME=VALUE     instead of --ids: a listing filter (status, exception_type, severity, dataset,
+                          business_date, run_id, pattern_id, assignee, team), repeatable; the first 500 matches
+  --status S              move each to S
+  --assignee NAME         assign each to NAME (none: unassign)
+  --team NAME             put each in team NAME's queue (none: no team)
+  --note TEXT             recorded in each one's history
+
+match options:
+  --reason CODE           ${MATCH_REASON_CODES.join(', ')}
 
 Common options:
 ${apiOptionsHelp}
@@ -65,6 +99,11 @@ ${apiOptionsHelp}
 Examples:
   npx tally exceptions list --status OPEN --dataset trades --date 2025-12-10
   npx tally exceptions ack 5f1c... --note "checking with the desk" --assignee ana
+  npx tally exceptions list --assignee me --status IN_PROGRESS
+  npx tally exceptions bulk --ids 5f1c...,9a2b... --status ACKNOWLEDGED
+  npx tally exceptions bulk --filter dataset=trades --filter status=OPEN --team fx-ops
+  npx tally exceptions suggestions 5f1c...
+  npx tally exceptions match 5f1c... 9a2b... --reason KEY_TYPO
 `;
 
 export async function exceptionsCommand(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -78,7 +117,11 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       all: { type: 'boolean', default: false },
       note: { type: 'string' },
       assignee: { type: 'string' },
+      team: { type: 'string' },
       pattern: { type: 'string' },
+      ids: { type: 'string' },
+      filter: { type: 'string', multiple: true },
+      reason: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -99,8 +142,19 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       if (args.length > 0) throw new UsageError(`list takes no arguments, got "${args.join(' ')}"`, exceptionsHelp);
       return await list(api, values, io);
     }
+    if (sub === 'bulk') {
+      if (args.length > 0) throw new UsageError(`bulk takes no arguments, got "${args.join(' ')}"`, exceptionsHelp);
+      return await bulk(api, values, io);
+    }
+    if (sub === 'match' || sub === 'decline') {
+      const [id, other, ...rest] = args;
+      if (id === undefined || other === undefined || rest.length > 0)
+        throw new UsageError(`${sub} takes two exception ids: ID OTHER_ID`, exceptionsHelp);
+      return sub === 'match' ? await match(api, id, other, values, io) : await decline(api, id, other, io);
+    }
     const target = TRANSITION_COMMANDS[sub];
-    if (sub !== 'get' && target === undefined) throw new UsageError(`unknown subcommand "${sub}"`, exceptionsHelp);
+    if (!['get', 'approve', 'reject', 'suggestions'].includes(sub) && target === undefined)
+      throw new UsageError(`unknown subcommand "${sub}"`, exceptionsHelp);
     const [id, ...extra] = args;
     if (id === undefined || extra.length > 0)
       throw new UsageError(`${sub} takes exactly one exception id`, exceptionsHelp);
@@ -109,17 +163,21 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       io.stdout.write(values.json ? `${JSON.stringify(record, null, 2)}\n` : describe(record));
       return 0;
     }
+    if (sub === 'approve' || sub === 'reject') return await decide(api, id, sub, values, io);
+    if (sub === 'suggestions') return await suggestions(api, id, values.json === true, io);
     return await transition(api, id, target as ExceptionStatus, values, io, sub);
   } catch (error) {
     return reportApiError(`exceptions ${sub}`, io, error);
   }
 }
 
-async function list(api: ApiClient, values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> {
   const str = (name: string) => values[name] as string | undefined;
   const query = {
     ...filterQuery(values, exceptionsHelp, { dateNeedsDataset: true }),
     pattern_id: str('pattern'),
+    assignee: str('assignee'),
+    team: str('team'),
     limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
   };
   const { items, next } = await readPages<ApiException>(api, '/exceptions', query, {
@@ -135,7 +193,7 @@ async function list(api: ApiClient, values: Record<string, string | boolean | un
   else {
     io.stdout.write(
       table(
-        ['ID', 'TYPE', 'STATUS', 'SEVERITY', 'DATASET', 'DATE', 'KEY', 'ASSIGNEE', 'CREATED'],
+        ['ID', 'TYPE', 'STATUS', 'SEVERITY', 'DATASET', 'DATE', 'KEY', 'ASSIGNEE', 'TEAM', 'CREATED'],
         items.map((e) => [
           e.exception_id,
           e.exception_type,
@@ -145,6 +203,7 @@ async function list(api: ApiClient, values: Record<string, string | boolean | un
           e.business_date,
           keyText(e.key),
           String(e.assignee ?? '-'),
+          String(e.team ?? '-'),
           String(e.created_at ?? ''),
         ]),
         { 6: 40 },
@@ -160,7 +219,7 @@ async function transition(
   api: ApiClient,
   id: string,
   status: ExceptionStatus,
-  values: Record<string, string | boolean | undefined>,
+  values: Values,
   io: CliIo,
   sub: string,
 ): Promise<number> {
@@ -171,13 +230,16 @@ async function transition(
     status,
     ...(values.note !== undefined ? { note: values.note } : {}),
     ...(values.assignee !== undefined ? { assignee: values.assignee } : {}),
+    ...(values.team !== undefined ? { team: values.team } : {}),
   };
   try {
     const updated = await api.request<ApiException>('PATCH', path, { body });
     io.stdout.write(
       values.json
         ? `${JSON.stringify(updated, null, 2)}\n`
-        : `${updated.exception_id}: ${current.status} -> ${updated.status} (version ${updated.version})\n`,
+        : `${updated.exception_id}: ${current.status} -> ${updated.status} (version ${updated.version})${
+            updated.approval ? `; waits for an approver who is not you (${updated.approval.requested_status})` : ''
+          }\n`,
     );
     return 0;
   } catch (error) {
@@ -195,7 +257,17 @@ function describe(e: ApiException): string {
   lines.push(`  dataset    ${e.dataset} ${e.business_date}   run ${String(e.run_id ?? '-')}`);
   lines.push(`  key        ${keyText(e.key)}`);
   lines.push(`  severity   ${String(e.severity ?? '-')} (policy: ${String(e.policy_severity ?? '-')})`);
-  lines.push(`  assignee   ${String(e.assignee ?? '-')}`);
+  lines.push(`  assignee   ${String(e.assignee ?? '-')}   team ${String(e.team ?? '-')}`);
+  if (e.approval)
+    lines.push(
+      `  approval   ${e.approval.requested_status} asked by ${e.approval.requested_by} at ${e.approval.requested_at}${
+        e.approval.match ? ` (match with ${e.approval.match.exception_id}, ${e.approval.match.reason_code})` : ''
+      }`,
+    );
+  if (e.match)
+    lines.push(
+      `  match      ${e.match.exception_id} (${e.match.reason_code}), asked by ${e.match.by}, approved by ${e.match.approved_by}`,
+    );
   if (e.reason) lines.push(`  reason     ${String(e.reason)}`);
   // Older records or a newer API may lack a field: print what is there.
   const diffs = e.diffs ?? [];
@@ -220,4 +292,128 @@ function describe(e: ApiException): string {
     lines.push(`    ${h.at}  ${h.by}  ${h.action}${change}${h.note ? `  "${h.note}"` : ''}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** `--assignee none` / `--team none` clear it. */
+const ownerValue = (value: unknown) => (value === undefined ? undefined : value === 'none' ? null : value);
+
+async function bulk(api: ApiClient, values: Values, io: CliIo): Promise<number> {
+  const ids =
+    typeof values.ids === 'string'
+      ? values.ids
+          .split(',')
+          .map((id) => id.trim())
+          .filter(Boolean)
+      : undefined;
+  const filters = (values.filter as string[] | undefined) ?? [];
+  if ((ids === undefined) === (filters.length === 0))
+    throw new UsageError('bulk needs exactly one of --ids ID,ID,... or --filter NAME=VALUE', exceptionsHelp);
+  const filter: Record<string, string> = {};
+  for (const f of filters) {
+    const eq = f.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--filter takes NAME=VALUE, got "${f}"`, exceptionsHelp);
+    filter[f.slice(0, eq)] = f.slice(eq + 1);
+  }
+  const change = {
+    ...(values.status !== undefined ? { status: values.status } : {}),
+    ...(values.assignee !== undefined ? { assignee: ownerValue(values.assignee) } : {}),
+    ...(values.team !== undefined ? { team: ownerValue(values.team) } : {}),
+    ...(values.note !== undefined ? { note: values.note } : {}),
+  };
+  if (Object.keys(change).length === 0)
+    throw new UsageError('bulk needs a change: --status, --assignee, --team or --note', exceptionsHelp);
+  const response = await api.request<BulkResponse>('POST', '/exceptions/bulk', {
+    body: { ...(ids ? { ids } : { filter }), change },
+  });
+  if (values.json) io.stdout.write(`${JSON.stringify(response, null, 2)}\n`);
+  else
+    io.stdout.write(
+      table(
+        ['ID', 'OUTCOME', 'VERSION', 'WHY'],
+        response.results.map((r) => [r.id, r.outcome, String(r.version ?? '-'), r.error ?? '']),
+      ),
+    );
+  const counts = Object.entries(response.counts)
+    .filter(([, n]) => n > 0)
+    .map(([outcome, n]) => `${n} ${outcome}`)
+    .join(', ');
+  io.stderr.write(
+    `${response.matched} exception(s): ${counts || 'nothing to do'}${
+      response.more_matched ? '; the filter matched more than 500: run it again, or narrow it' : ''
+    }\n`,
+  );
+  const refused = response.counts.conflict + response.counts.invalid_transition + response.counts.not_found;
+  return refused + response.counts.not_attempted > 0 ? 1 : 0;
+}
+
+async function decide(api: ApiClient, id: string, decision: 'approve' | 'reject', values: Values, io: CliIo) {
+  const path = `/exceptions/${encodeURIComponent(id)}`;
+  const current = await api.request<ApiException>('GET', path);
+  const outcome = await api.request<ApprovalResponse>('POST', `${path}/approval`, {
+    body: { version: current.version, decision, ...(values.note !== undefined ? { note: values.note } : {}) },
+  });
+  if (values.json) io.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+  else
+    for (const r of [outcome.record, ...(outcome.other ? [outcome.other] : [])])
+      io.stdout.write(`${r.exception_id}: AWAITING_APPROVAL -> ${r.status} (version ${r.version})\n`);
+  return 0;
+}
+
+async function match(api: ApiClient, id: string, other: string, values: Values, io: CliIo) {
+  const reason = oneOf('reason', values.reason as string | undefined, MATCH_REASON_CODES, exceptionsHelp);
+  if (reason === undefined)
+    throw new UsageError(`match needs --reason: ${MATCH_REASON_CODES.join(', ')}`, exceptionsHelp);
+  const [a, b] = await Promise.all([
+    api.request<ApiException>('GET', `/exceptions/${encodeURIComponent(id)}`),
+    api.request<ApiException>('GET', `/exceptions/${encodeURIComponent(other)}`),
+  ]);
+  const outcome = await api.request<ApprovalResponse>('POST', `/exceptions/${encodeURIComponent(id)}/match`, {
+    body: {
+      other_id: other,
+      reason_code: reason,
+      version: a.version,
+      other_version: b.version,
+      ...(values.note !== undefined ? { note: values.note } : {}),
+    },
+  });
+  io.stdout.write(
+    values.json
+      ? `${JSON.stringify(outcome, null, 2)}\n`
+      : `${id} and ${other}: match asked (${reason}); both wait for an approver who is not you\n`,
+  );
+  return 0;
+}
+
+async function suggestions(api: ApiClient, id: string, json: boolean, io: CliIo) {
+  const response = await api.request<SuggestionsResponse>('GET', `/exceptions/${encodeURIComponent(id)}/suggestions`);
+  if (json) {
+    io.stdout.write(`${JSON.stringify(response, null, 2)}\n`);
+    return 0;
+  }
+  if (response.items.length === 0) io.stdout.write('No likely matches.\n');
+  else
+    io.stdout.write(
+      table(
+        ['ID', 'SCORE', 'DATE', 'KEY', 'WHY'],
+        response.items.map((m) => [
+          m.exception_id,
+          String(m.score),
+          m.exception.business_date,
+          keyText(m.exception.key),
+          m.reasons.map((r) => r.text).join('; '),
+        ]),
+      ),
+    );
+  io.stderr.write(
+    `${response.candidates} candidate(s) scored${response.complete ? '' : ' (the newest only: there were more)'}; accept one: tally exceptions match ${id} OTHER_ID --reason CODE\n`,
+  );
+  return 0;
+}
+
+async function decline(api: ApiClient, id: string, other: string, io: CliIo) {
+  await api.request('POST', `/exceptions/${encodeURIComponent(id)}/suggestions/${encodeURIComponent(other)}/decline`);
+  io.stdout.write(`${other} will not be suggested for ${id} again\n`);
+  return 0;
 }

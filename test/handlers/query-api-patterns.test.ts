@@ -236,7 +236,7 @@ describe('POST /runs/{id}/patterns/{pattern_id}/actions', () => {
     expect(body.results.find((r) => r.outcome === 'SKIPPED')).toMatchObject({
       exception_id: ids[3],
       version: 2,
-      reason: expect.stringContaining('OPEN can only move to ACKNOWLEDGED or FALSE_POSITIVE'),
+      reason: expect.stringContaining('OPEN can only move to ACKNOWLEDGED or IN_PROGRESS or FALSE_POSITIVE'),
     });
     // Again: nothing left to move, every member skipped.
     const again = (await call('POST', `/runs/${RUN}/patterns/${PATTERN}/actions`, {}, { action: 'resolve' }))

@@ -420,7 +420,10 @@ describe('GET /exceptions', () => {
   });
 
   it.each([
-    [{ status: 'CLOSED' }, 'status: must be one of OPEN, ACKNOWLEDGED, RESOLVED, FALSE_POSITIVE'],
+    [
+      { status: 'CLOSED' },
+      'status: must be one of PENDING, OPEN, ACKNOWLEDGED, IN_PROGRESS, AWAITING_APPROVAL, RESOLVED, FALSE_POSITIVE',
+    ],
     [{ exception_type: 'TYPO' }, 'exception_type: must be one of MISSING_IN_TARGET'],
     [{ severity: 'URGENT' }, 'severity: must be one of LOW, MEDIUM, HIGH, CRITICAL'],
     [{ limit: '0' }, 'limit: must be an integer from 1 to 200'],
@@ -651,9 +654,10 @@ describe('PATCH /exceptions/{id}', () => {
 
   it.each([
     ['OPEN', 'ACKNOWLEDGED', 'ACKNOWLEDGED'],
-    ['OPEN', 'FALSE_POSITIVE', 'FALSE_POSITIVE'],
+    ['OPEN', 'IN_PROGRESS', 'IN_PROGRESS'],
     ['ACKNOWLEDGED', 'RESOLVED', 'RESOLVED'],
-    ['ACKNOWLEDGED', 'FALSE_POSITIVE', 'FALSE_POSITIVE'],
+    ['IN_PROGRESS', 'RESOLVED', 'RESOLVED'],
+    ['IN_PROGRESS', 'ACKNOWLEDGED', 'ACKNOWLEDGED'],
     ['RESOLVED', 'OPEN', 'REOPENED'],
     ['FALSE_POSITIVE', 'OPEN', 'REOPENED'],
   ] as const)('allows %s -> %s', async (from, to, action) => {
@@ -668,9 +672,10 @@ describe('PATCH /exceptions/{id}', () => {
   });
 
   it.each([
-    ['OPEN', 'RESOLVED', ['ACKNOWLEDGED', 'FALSE_POSITIVE']],
-    ['OPEN', 'OPEN', ['ACKNOWLEDGED', 'FALSE_POSITIVE']],
-    ['ACKNOWLEDGED', 'OPEN', ['RESOLVED', 'FALSE_POSITIVE']],
+    ['OPEN', 'RESOLVED', ['ACKNOWLEDGED', 'IN_PROGRESS', 'FALSE_POSITIVE']],
+    ['OPEN', 'OPEN', ['ACKNOWLEDGED', 'IN_PROGRESS', 'FALSE_POSITIVE']],
+    ['ACKNOWLEDGED', 'OPEN', ['IN_PROGRESS', 'RESOLVED', 'FALSE_POSITIVE']],
+    ['AWAITING_APPROVAL', 'RESOLVED', []],
     ['RESOLVED', 'ACKNOWLEDGED', ['OPEN']],
     ['FALSE_POSITIVE', 'RESOLVED', ['OPEN']],
   ] as const)('refuses %s -> %s with the allowed transitions', async (from, to, allowed) => {
@@ -722,7 +727,7 @@ describe('PATCH /exceptions/{id}', () => {
   it.each([
     [{ status: 'ACKNOWLEDGED' }, 'VALIDATION_ERROR', 'version: is required'],
     [{ version: 1 }, 'VALIDATION_ERROR', 'nothing to change'],
-    [{ version: 1, status: 'DONE' }, 'VALIDATION_ERROR', 'status: must be one of OPEN'],
+    [{ version: 1, status: 'DONE' }, 'VALIDATION_ERROR', 'status: must be one of PENDING, OPEN'],
     [{ version: 1.5, note: 'x' }, 'VALIDATION_ERROR', 'version: must be an integer'],
     [{ version: '2', note: 'x' }, 'VALIDATION_ERROR', 'version: must be an integer, got the string "2"'],
     [
@@ -730,11 +735,11 @@ describe('PATCH /exceptions/{id}', () => {
       'VALIDATION_ERROR',
       'assignee: must be a string, or null to clear it, got number 42',
     ],
-    [{ version: 1, status: 7 }, 'VALIDATION_ERROR', 'status: must be one of OPEN'],
+    [{ version: 1, status: 7 }, 'VALIDATION_ERROR', 'status: must be one of PENDING, OPEN'],
     [
       { version: 1, note: 'x', priority: 1 },
       'VALIDATION_ERROR',
-      'unknown field "priority"; allowed: version, status, assignee, note',
+      'unknown field "priority"; allowed: version, status, assignee, team, note',
     ],
     [{ version: 1, note: '   ' }, 'VALIDATION_ERROR', 'note: must not be empty'],
     ['{"version":', 'INVALID_JSON', 'not valid JSON'],

@@ -26,6 +26,7 @@ import { policyCommand } from '../../scripts/cli/policy.ts';
 import { patternsCommand } from '../../scripts/cli/patterns.ts';
 import { DynamoPatternStore } from '../../functions/shared/tables/patterns-dynamo.ts';
 import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { writeFindings } from '../../functions/store/exception-writes.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { UsageError } from '../../scripts/cli/usage.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
@@ -237,7 +238,9 @@ describe('tally exceptions', () => {
     const code = await exceptionsCommand(['resolve', ids[1] as string], c.io);
 
     expect(code).toBe(1);
-    expect(c.err()).toContain('OPEN can only move to ACKNOWLEDGED or FALSE_POSITIVE (HTTP 400 INVALID_TRANSITION)');
+    expect(c.err()).toContain(
+      'OPEN can only move to ACKNOWLEDGED or IN_PROGRESS or FALSE_POSITIVE (HTTP 400 INVALID_TRANSITION)',
+    );
   });
 
   it('shows one exception readably, and says so when it does not exist', async () => {
@@ -255,7 +258,7 @@ describe('tally exceptions', () => {
   it('rejects bad usage before calling the API', async () => {
     await expect(exceptionsCommand([], capture().io)).rejects.toThrow(UsageError);
     await expect(exceptionsCommand(['list', '--status', 'CLOSED'], capture().io)).rejects.toThrow(
-      /--status must be one of OPEN/,
+      /--status must be one of PENDING, OPEN/,
     );
     await expect(exceptionsCommand(['ack'], capture().io)).rejects.toThrow(/exactly one exception id/);
     await expect(exceptionsCommand(['list', '--date', '2025-12-10'], capture().io)).rejects.toThrow(
@@ -271,6 +274,80 @@ describe('tally exceptions', () => {
 
     expect(await exceptionsCommand(['--help'], c.io)).toBe(0);
     expect(c.out()).toContain('Usage: tally exceptions');
+  });
+});
+
+describe('tally exceptions: owners, bulk work, maker-checker and matching', () => {
+  /** Three missing rows recon stored for dataset cliwork: two are one trade under a mistyped key. */
+  async function seedMissing(): Promise<[string, string, string]> {
+    const store = new DynamoExceptionStore(dynamo.doc, dynamo.names.tables.exceptions);
+    const row = (trade_id: string) => ({ trade_id, account_id: 'ACC7', trade_date: '2025-12-10', amount: '10.00' });
+    const findings = [
+      ['MISSING_IN_TARGET', 'T900'],
+      ['MISSING_IN_SOURCE', 'T9OO'],
+      ['MISSING_IN_TARGET', 'T901'],
+    ] as const;
+    await writeFindings(
+      { runId: 'run-cliwork', dataset: 'cliwork', businessDate: '2025-12-10', now: new Date().toISOString() },
+      findings.map(([type, key]) => ({
+        type,
+        key: { trade_id: key },
+        keyText: key,
+        source: type === 'MISSING_IN_TARGET' ? row(key) : null,
+        target: type === 'MISSING_IN_SOURCE' ? row(key) : null,
+        diffs: [],
+        lines: { source: [], target: [] },
+        severity: 'HIGH' as const,
+      })),
+      { exceptions: store },
+    );
+    return findings.map(([type, key]) => exceptionId('cliwork', '2025-12-10', type, key)) as [string, string, string];
+  }
+
+  it('starts work, lists mine, changes in bulk, suggests and asks for a match the maker cannot approve', async () => {
+    const [source, target, other] = await seedMissing();
+
+    const started = capture();
+    expect(await exceptionsCommand(['start', other, '--assignee', 'local-analyst', '--team', 'ops'], started.io)).toBe(
+      0,
+    );
+    const mine = capture();
+    expect(await exceptionsCommand(['list', '--assignee', 'me', '--team', 'ops', '--json'], mine.io)).toBe(0);
+    const bulk = capture();
+    const bulkCode = await exceptionsCommand(
+      ['bulk', '--ids', `${source},${other}`, '--status', 'RESOLVED', '--note', 'seen'],
+      bulk.io,
+    );
+    const byFilter = capture();
+    expect(
+      await exceptionsCommand(
+        ['bulk', '--filter', 'dataset=cliwork', '--filter', 'team=ops', '--team', 'fx'],
+        byFilter.io,
+      ),
+    ).toBe(0);
+    const suggested = capture();
+    expect(await exceptionsCommand(['suggestions', source], suggested.io)).toBe(0);
+    const matched = capture();
+    expect(await exceptionsCommand(['match', source, target, '--reason', 'KEY_TYPO'], matched.io)).toBe(0);
+    const self = capture();
+    const selfCode = await exceptionsCommand(['approve', target], self.io);
+
+    expect(started.out()).toContain('OPEN -> IN_PROGRESS');
+    expect(JSON.parse(mine.out()).items.map((i: { exception_id: string }) => i.exception_id)).toEqual([other]);
+    expect(bulkCode).toBe(1);
+    expect(bulk.out()).toMatch(new RegExp(`${source}\\s+invalid_transition\\s+1\\s+OPEN can only move to`));
+    expect(bulk.out()).toMatch(new RegExp(`${other}\\s+updated\\s+3`));
+    expect(bulk.err()).toContain('2 exception(s): 1 updated, 1 invalid_transition');
+    expect(byFilter.err()).toContain('1 exception(s): 1 updated');
+    expect(suggested.out()).toContain(target);
+    expect(suggested.out()).toContain('keys T900 and T9OO are 2 edit(s) apart');
+    expect(matched.out()).toContain('both wait for an approver who is not you');
+    expect(selfCode).toBe(1);
+    expect(self.err()).toContain('SAME_PERSON');
+    await expect(exceptionsCommand(['bulk', '--status', 'ACKNOWLEDGED'], capture().io)).rejects.toThrow(
+      /exactly one of --ids/,
+    );
+    await expect(exceptionsCommand(['match', source, target], capture().io)).rejects.toThrow(/needs --reason/);
   });
 });
 

@@ -425,6 +425,10 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await api(role, 'PATCH', `/exceptions/${first.exception_id}`, {
     body: { version: record.version, status: 'ACKNOWLEDGED' },
   });
+  // Suggested matches score with the dataset's policy in force (read from policies-in-force/).
+  const missing = listed.items.find((i) => (i as { exception_type?: string }).exception_type === 'MISSING_IN_TARGET');
+  expect(missing, 'the sample has missing trades').toBeDefined();
+  await api(role, 'GET', `/exceptions/${(missing as { exception_id: string }).exception_id}/suggestions`);
   await api(role, 'GET', '/search', { query: 'q=amount%20mismatch' });
   const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
   await api(role, 'GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}`);

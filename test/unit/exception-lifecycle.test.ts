@@ -86,6 +86,15 @@ describe("recon's rule", () => {
   });
 
   it.each([
+    ['RESOLVED', false, false],
+    ['RESOLVED', true, true],
+    ['FALSE_POSITIVE', false, false],
+    ['OPEN', true, false],
+  ] as const)('found again manually matched, %s with changed content %s: reopens %s', (status, changed, reopens) => {
+    expect(reconReopens(status, changed, true)).toBe(reopens);
+  });
+
+  it.each([
     ['PENDING', true],
     ['OPEN', true],
     ['ACKNOWLEDGED', true],

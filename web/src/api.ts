@@ -148,6 +148,14 @@ export type SearchHit = SearchItem;
 export type Pattern = ApiPattern;
 export type PatternsListing = PatternsResponse;
 export type PatternActionResult = PatternActionResponse;
+export { MATCH_REASON_CODES, isMatchable } from '../../functions/shared/manual-match.ts';
+export type {
+  ApprovalResponse,
+  BulkItemResult,
+  BulkResponse,
+  MatchSuggestion,
+  SuggestionsResponse,
+} from '../../functions/shared/api-types.ts';
 
 export const STATUSES = EXCEPTION_STATUSES;
 

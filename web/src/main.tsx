@@ -36,6 +36,7 @@ function parseHash(hash: string): Route {
 
 const NAV: { href: string; label: string; names: Route['name'][] }[] = [
   { href: '#/exceptions', label: 'Exceptions', names: ['exceptions', 'exception'] },
+  { href: '#/exceptions?status=AWAITING_APPROVAL', label: 'Approvals', names: [] },
   { href: '#/search', label: 'Search', names: ['search'] },
   { href: '#/upload', label: 'Upload', names: ['upload'] },
   { href: '#/files', label: 'Files', names: ['files'] },

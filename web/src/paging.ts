@@ -18,6 +18,8 @@ export function usePagedListing<T>(
   path: string,
   filters: Record<string, string | undefined>,
   pageSize: number,
+  /** Changing it reads the current page again (after a change to its rows). */
+  reloadKey = 0,
 ): PagedListing<T> {
   const filterKey = JSON.stringify(filters);
   const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
@@ -36,7 +38,7 @@ export function usePagedListing<T>(
     return () => {
       live = false;
     };
-  }, [path, filterKey, token]);
+  }, [path, filterKey, token, reloadKey]);
 
   const nextToken = page?.next_token;
   return {

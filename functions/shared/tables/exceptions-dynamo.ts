@@ -47,6 +47,8 @@ const STATE_ATTRIBUTES = [
   'resolved_by_system',
   'last_changed_run_id',
   'run_id',
+  // A manually matched exception found again unchanged stays resolved (exception-lifecycle.ts reconReopens).
+  'match',
 ] as const satisfies readonly (keyof StoredException)[];
 
 /** Recon's view: change detection by state, brand-new records in batches, versioned changes. */

@@ -3,7 +3,7 @@
  * views: recon writes findings (ExceptionStore), triage adds its answer (TriageStore), the query
  * API lists and patches (ExceptionQueries).
  */
-import type { ExceptionRecord, ExceptionStatus, HistoryEntry, Triage } from '../types.ts';
+import type { ExceptionRecord, ExceptionStatus, HistoryEntry, MatchLink, Triage } from '../types.ts';
 import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
 
 /** Recon's change detection: what it last wrote, and from which run. */
@@ -53,6 +53,8 @@ export interface StoredExceptionState {
   readonly last_changed_run_id?: string;
   /** The last run that found it (changed or not): a run's completion resolves the open ones it did not find. */
   readonly run_id?: string;
+  /** Set once an approver accepted a manual match: recon does not reopen it for the same finding. */
+  readonly match?: MatchLink;
 }
 
 export interface ExceptionChange {

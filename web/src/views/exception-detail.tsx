@@ -4,8 +4,19 @@
  * optimistic concurrency: a 409 is shown as such, never retried silently.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, formatUsd, humanize, keyText, transitionsFrom, type ExceptionItem, type Row } from '../api.ts';
+import {
+  api,
+  ApiError,
+  formatUsd,
+  humanize,
+  isMatchable,
+  keyText,
+  transitionsFrom,
+  type ExceptionItem,
+  type Row,
+} from '../api.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
+import { ApprovalPanel, MatchLinkFact, SuggestionsPanel } from './workflow-panels.tsx';
 
 function fieldsOf(source: Row | null, target: Row | null): string[] {
   const seen = new Set<string>();
@@ -164,12 +175,14 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
 function Workflow({ e, onChanged }: { e: ExceptionItem; onChanged: (next: ExceptionItem | null) => void }) {
   const [note, setNote] = useState('');
   const [assignee, setAssignee] = useState(e.assignee ?? '');
+  const [team, setTeam] = useState(e.team ?? '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [conflict, setConflict] = useState<string | null>(null);
   useEffect(() => setAssignee(e.assignee ?? ''), [e.assignee, e.version]);
+  useEffect(() => setTeam(e.team ?? ''), [e.team, e.version]);
 
-  const send = async (change: { status?: string; assignee?: string | null; note?: string }) => {
+  const send = async (change: { status?: string; assignee?: string | null; team?: string | null; note?: string }) => {
     setBusy(true);
     setError(null);
     setConflict(null);
@@ -258,6 +271,28 @@ function Workflow({ e, onChanged }: { e: ExceptionItem; onChanged: (next: Except
           {assignee.trim() || !e.assignee ? 'Assign' : 'Unassign'}
         </button>
       </form>
+      <form
+        class="assign"
+        onSubmit={(ev) => {
+          ev.preventDefault();
+          void send({ team: team.trim() || null, ...(noteValue ? { note: noteValue } : {}) });
+        }}
+      >
+        <div class="field">
+          <label for="team">Team</label>
+          <input
+            id="team"
+            type="text"
+            maxLength={200}
+            value={team}
+            placeholder="e.g. payments-ops"
+            onInput={(ev) => setTeam((ev.currentTarget as HTMLInputElement).value)}
+          />
+        </div>
+        <button type="submit" class="secondary" disabled={busy || team.trim() === (e.team ?? '')}>
+          {team.trim() || !e.team ? 'Set team' : 'Clear team'}
+        </button>
+      </form>
     </section>
   );
 }
@@ -328,6 +363,11 @@ export function ExceptionDetailView({ id }: { id: string }) {
           <dd>{e.assignee ?? <span class="muted">nobody</span>}</dd>
         </div>
         <div>
+          <dt>Team</dt>
+          <dd data-testid="team">{e.team ?? <span class="muted">none</span>}</dd>
+        </div>
+        <MatchLinkFact e={e} />
+        <div>
           <dt>Version</dt>
           <dd>{e.version}</dd>
         </div>
@@ -345,6 +385,22 @@ export function ExceptionDetailView({ id }: { id: string }) {
         <h2 id="triage-title">Triage</h2>
         <TriagePanel e={e} />
       </section>
+      <ApprovalPanel
+        e={e}
+        onDecided={() => {
+          setSaved(null);
+          setReload(reload + 1);
+        }}
+      />
+      {isMatchable(e.exception_type) && !e.match && (
+        <SuggestionsPanel
+          e={e}
+          onChanged={() => {
+            setSaved('Match asked: both exceptions wait for an approver who is not you.');
+            setReload(reload + 1);
+          }}
+        />
+      )}
       <Workflow
         e={e}
         onChanged={(next) => {

@@ -6,6 +6,8 @@ import {
   keyText,
   SEVERITIES,
   STATUSES,
+  type ApprovalResponse,
+  type BulkItemResult,
   type ExceptionCounts,
   type ExceptionItem,
   type Page,
@@ -14,6 +16,7 @@ import {
 import { usePagedListing } from '../paging.ts';
 import { Badge, BarChart, ErrorMessage, Field, Loading, when } from './common.tsx';
 import { StaleUploads } from './runs.tsx';
+import { BulkBar } from './workflow-panels.tsx';
 
 export const FILTERS = ['exception_type', 'status', 'severity', 'dataset', 'business_date', 'run_id'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -123,6 +126,41 @@ export function FilterForm({
   );
 }
 
+/** The listing's owner filters (search has no such fields): `me` is whoever is signed in. */
+const OWNER_FILTERS: readonly ExtraFilter[] = [
+  { name: 'assignee', label: 'Assignee', placeholder: 'me' },
+  { name: 'team', label: 'Team', placeholder: 'team name' },
+];
+
+/** The approval queue: a row waiting for a second person offers Approve and Reject. */
+function ApprovalButtons({ e, onDecided }: { e: ExceptionItem; onDecided: (text: string) => void }) {
+  const [busy, setBusy] = useState(false);
+  const decide = async (decision: 'approve' | 'reject') => {
+    setBusy(true);
+    try {
+      const r = await api<ApprovalResponse>(`/exceptions/${e.exception_id}/approval`, {
+        method: 'POST',
+        body: { version: e.version, decision },
+      });
+      onDecided(`${keyText(e.key)}: ${decision === 'approve' ? 'approved' : 'rejected'}, now ${r.record.status}`);
+    } catch (err) {
+      onDecided(`${keyText(e.key)}: ${(err as Error).message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <span class="actions" role="group" aria-label={`Decide ${keyText(e.key)}`}>
+      <button type="button" disabled={busy} onClick={() => decide('approve')}>
+        Approve
+      </button>
+      <button type="button" class="secondary" disabled={busy} onClick={() => decide('reject')}>
+        Reject
+      </button>
+    </span>
+  );
+}
+
 /** The query string of this view without the pattern filter (`?...` or nothing). */
 function withoutPattern(query: URLSearchParams): string {
   const params = new URLSearchParams(query);
@@ -134,12 +172,32 @@ function withoutPattern(query: URLSearchParams): string {
 export function ExceptionsView({ query }: { query: URLSearchParams }) {
   // A break pattern's members (the Runs view links here); not one of the form's filters, which search shares.
   const patternId = query.get('pattern_id') ?? undefined;
-  const formFilters = filtersFrom(query);
+  const formFilters: Filters & { assignee?: string; team?: string } = filtersFrom(query);
+  for (const { name } of OWNER_FILTERS) {
+    const value = query.get(name);
+    if (value) formFilters[name as 'assignee' | 'team'] = value;
+  }
   const filters: Filters & { pattern_id?: string } = patternId
     ? { ...formFilters, pattern_id: patternId }
     : formFilters;
   const filterKey = JSON.stringify(filters);
-  const { page, error, pageNumber, previous, next } = usePagedListing<ExceptionItem>('/exceptions', filters, PAGE_SIZE);
+  const [reloadKey, setReloadKey] = useState(0);
+  const { page, error, pageNumber, previous, next } = usePagedListing<ExceptionItem>(
+    '/exceptions',
+    filters,
+    PAGE_SIZE,
+    reloadKey,
+  );
+  // Rows selected for a bulk change (this page's), and each one's outcome after it.
+  const [selected, setSelected] = useState<string[]>([]);
+  const [outcomes, setOutcomes] = useState<Record<string, BulkItemResult>>({});
+  const [decided, setDecided] = useState<string | null>(null);
+  useEffect(() => setSelected([]), [filterKey, pageNumber]);
+  const items = page?.items ?? [];
+  const allSelected = items.length > 0 && items.every((e) => selected.includes(e.exception_id));
+  const toggle = (id: string) =>
+    setSelected(selected.includes(id) ? selected.filter((s) => s !== id) : [...selected, id]);
+  const queue = filters.status === 'AWAITING_APPROVAL';
   const [counts, setCounts] = useState<ExceptionCounts | null>(null);
   const [run, setRun] = useState<Run | null>(null);
   useEffect(() => {
@@ -175,6 +233,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
       <FilterForm
         filters={formFilters}
         idPrefix="f"
+        extra={OWNER_FILTERS}
         onChange={(f) => setFilters(patternId ? { ...f, pattern_id: patternId } : f, '#/exceptions')}
       />
       {patternId && (
@@ -203,12 +262,36 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
               ? 'No exceptions match these filters.'
               : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, newest first (page ${pageNumber}).`}
           </p>
+          {decided && (
+            <p class="ok" role="status" data-testid="decided">
+              {decided}
+            </p>
+          )}
+          {page.count > 0 && (
+            <BulkBar
+              selected={selected}
+              versions={Object.fromEntries(items.map((e) => [e.exception_id, e.version]))}
+              onDone={(response) => {
+                setOutcomes(Object.fromEntries(response.results.map((r) => [r.id, r])));
+                setSelected([]);
+                setReloadKey(reloadKey + 1);
+              }}
+            />
+          )}
           {page.count > 0 && (
             <div class="table-wrap">
               <table class="exceptions">
                 <caption class="sr-only">Exceptions, newest first</caption>
                 <thead>
                   <tr>
+                    <th scope="col">
+                      <input
+                        type="checkbox"
+                        aria-label="Select every exception on this page"
+                        checked={allSelected}
+                        onChange={() => setSelected(allSelected ? [] : items.map((e) => e.exception_id))}
+                      />
+                    </th>
                     <th scope="col">Key</th>
                     <th scope="col">Type</th>
                     <th scope="col">Status</th>
@@ -220,11 +303,20 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
                     <th scope="col" class="wide">
                       Created
                     </th>
+                    <th scope="col">{queue ? 'Decide' : 'Last change'}</th>
                   </tr>
                 </thead>
                 <tbody>
                   {page.items.map((e) => (
                     <tr key={e.exception_id} data-testid="exception-row">
+                      <td>
+                        <input
+                          type="checkbox"
+                          aria-label={`Select ${keyText(e.key)}`}
+                          checked={selected.includes(e.exception_id)}
+                          onChange={() => toggle(e.exception_id)}
+                        />
+                      </td>
                       <th scope="row">
                         <a href={`#/exceptions/${e.exception_id}`}>{keyText(e.key)}</a>
                       </th>
@@ -242,6 +334,24 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
                       </td>
                       <td class="summary">{e.triage?.summary ?? <span class="muted">not triaged yet</span>}</td>
                       <td class="nowrap wide">{when(e.created_at)}</td>
+                      <td data-testid="row-outcome">
+                        {queue && e.status === 'AWAITING_APPROVAL' ? (
+                          <ApprovalButtons
+                            e={e}
+                            onDecided={(text) => {
+                              setDecided(text);
+                              setReloadKey(reloadKey + 1);
+                            }}
+                          />
+                        ) : outcomes[e.exception_id] ? (
+                          <span title={outcomes[e.exception_id]?.error ?? ''}>
+                            {outcomes[e.exception_id]?.outcome.replaceAll('_', ' ')}
+                            {outcomes[e.exception_id]?.error ? `: ${outcomes[e.exception_id]?.error}` : ''}
+                          </span>
+                        ) : (
+                          ''
+                        )}
+                      </td>
                     </tr>
                   ))}
                 </tbody>
