@@ -136,7 +136,13 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   'query-api': {
     // Lists the policies in force: POST /uploads refuses a dataset without one.
     // Signs `tally policy push` uploads of one dataset's policy (POST /policies).
-    objects: { write: ['incoming', 'datasetPolicies'], list: ['policiesInForce'], probeBucket: true },
+    // GET /policies lists and reads the policy documents (governance documents and those in force).
+    objects: {
+      read: ['policies', 'policiesInForce'],
+      write: ['incoming', 'datasetPolicies'],
+      list: ['policiesInForce', 'policies'],
+      probeBucket: true,
+    },
     tables: {
       exceptions: ['GetItem', 'Query', 'UpdateItem'],
       // POST /runs/{id}/triage releases or abandons a held run.
