@@ -35,9 +35,15 @@ export async function listPolicies(api: TallyApi): Promise<PolicyInfo[]> {
 function resourceError(error: unknown): never {
   const structured = structuredError(error);
   if (structured === undefined) throw new McpError(ErrorCode.InternalError, 'reading the resource failed unexpectedly');
-  const code =
-    error instanceof TallyApiError && error.status === 404 ? ErrorCode.InvalidParams : ErrorCode.InternalError;
-  throw new McpError(code, `${structured.code}: ${structured.message} ${structured.what_to_do}`, structured);
+  const missing = error instanceof TallyApiError && error.status === 404;
+  const what = missing
+    ? { ...structured, what_to_do: 'resources/list gives the policy documents; list_runs gives run ids.' }
+    : structured;
+  throw new McpError(
+    missing ? ErrorCode.InvalidParams : ErrorCode.InternalError,
+    `${what.code}: ${what.message}. ${what.what_to_do}`,
+    what,
+  );
 }
 
 async function readPolicy(api: TallyApi, uri: URL, path: string): Promise<ReadResourceResult> {
