@@ -137,10 +137,11 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     // Lists the policies in force: POST /uploads refuses a dataset without one.
     // Signs `tally policy push` uploads of one dataset's policy (POST /policies).
     // Reads a dataset's policy in force: its tolerances score suggested matches.
+    // GET /policies lists and reads the policy documents (governance documents and those in force).
     objects: {
-      read: ['policiesInForce'],
+      read: ['policies', 'policiesInForce'],
       write: ['incoming', 'datasetPolicies'],
-      list: ['policiesInForce'],
+      list: ['policiesInForce', 'policies'],
       probeBucket: true,
     },
     tables: {

@@ -12,8 +12,8 @@ import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { DynamoUsageStore } from '../shared/tables/usage-dynamo.ts';
 import { correlationId, errorResponses, type HttpEvent, type HttpResult } from './http.ts';
-import { router } from './routes.ts';
-import { S3UploadSigner } from './s3.ts';
+import { dispatch } from './routes.ts';
+import { S3PolicyObjects, S3UploadSigner } from './s3.ts';
 import { SqsQueueMonitor } from './sqs-monitor.ts';
 import type { QueryApiDeps } from './ports.ts';
 import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
@@ -40,6 +40,7 @@ export function defaultDeps(): QueryApiDeps {
       known: () => policies.known(config.bucket),
       policy: (dataset) => policies.current(config.bucket, dataset),
     },
+    policyDocuments: { objects: new S3PolicyObjects(aws.s3, config.bucket) },
     runTriage: {
       runs: new DynamoRunStore(aws.dynamo, config.runsTable),
       triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl),
@@ -107,8 +108,7 @@ export function createHandler(makeDeps: () => QueryApiDeps | Promise<QueryApiDep
     .use(errorResponses(logger))
     .handler(async (event, context) => {
       const deps = ready ?? (await loadDeps());
-      const { route, params } = router.match(event.requestContext.http.method, event.rawPath);
-      const result = await route.handle({ event, params, deps, logger });
+      const result = await dispatch(event, deps, logger);
       return { ...result, headers: { ...result.headers, 'x-correlation-id': correlationId(event, context) } };
     });
 }

@@ -11,6 +11,7 @@ import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
 import type { RunTriageDeps } from './run-triage.ts';
 import type { UsageQueries } from '../shared/tables/usage.ts';
+import type { PolicyDocumentsDeps } from './policy-documents.ts';
 
 /** The exceptions, runs, files and patterns tables as the query API reads and patches them (ports in shared/tables/). */
 export type QueryStore = ExceptionQueries & RunQueries & FileQueries & PatternQueries;
@@ -56,6 +57,8 @@ export interface QueryApiDeps {
    * queue a release dispatches on. Absent only in tests that do not exercise it.
    */
   readonly runTriage?: RunTriageDeps;
+  /** GET /policies: the policy documents. Absent only in tests that do not exercise it. */
+  readonly policyDocuments?: PolicyDocumentsDeps;
   readonly healthChecks: readonly HealthCheck[];
   readonly embedder: Embedder;
   readonly exceptionsIndex: VectorIndex;

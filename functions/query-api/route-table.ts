@@ -37,6 +37,10 @@ const DECLARED = [
   { method: 'GET', path: '/files' },
   { method: 'GET', path: '/queues' },
   { method: 'GET', path: '/usage' },
+  { method: 'GET', path: '/policies' },
+  { method: 'GET', path: '/policies/{name}' },
+  { method: 'GET', path: '/policies/datasets/{dataset}' },
+  { method: 'POST', path: '/mcp' },
 ] as const satisfies readonly ApiRoute[];
 
 export const API_ROUTES: readonly ApiRoute[] = DECLARED;

@@ -41,6 +41,9 @@ import { declineSuggestion, requestMatch, suggestMatches } from './matching.ts';
 import { applyPatternAction, listPatterns } from './patterns.ts';
 import { usageReport } from './usage.ts';
 import type { QueryApiDeps } from './ports.ts';
+import { listPolicyDocuments, readDatasetPolicy, readGovernanceDocument } from './policy-documents.ts';
+import { serveMcp } from './mcp/http.ts';
+import { inProcessApi } from './mcp/in-process.ts';
 
 export interface RouteContext {
   readonly event: HttpEvent;
@@ -233,6 +236,19 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     logger.info('run triage changed', { runId, action, triage: run.triage?.state });
     return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
+  // The policy documents: governance documents triage cites and each dataset's policy in force.
+  'GET /policies': async ({ deps }) => json(200, { items: await listPolicyDocuments(policyDocumentsOf(deps)) }),
+  'GET /policies/{name}': async ({ params, deps }) =>
+    json(200, await readGovernanceDocument(params.name as string, policyDocumentsOf(deps))),
+  'GET /policies/datasets/{dataset}': async ({ params, deps }) =>
+    json(200, await readDatasetPolicy(params.dataset as string, policyDocumentsOf(deps))),
+  // The MCP server (stateless Streamable HTTP): its tools call this router in-process as the caller.
+  'POST /mcp': async ({ event, deps, logger }) =>
+    serveMcp(
+      event,
+      inProcessApi(event, (call) => dispatch(call, deps, logger)),
+      (error) => logger.error('mcp tool failed', { error: error as Error }),
+    ),
   'GET /runs/{run_id}': async ({ params, deps }) => {
     const runId = params.run_id as string;
     if (runId.length > MAX_RUN_ID_LENGTH)
@@ -249,3 +265,17 @@ const routes: RouteDef<RouteHandler>[] = API_ROUTES.map((route) => ({
 }));
 
 export const router = createRouter(routes);
+
+/**
+ * One request through the router: the Lambda handler's path, and the MCP tools' in-process one,
+ * so a check made here applies to both.
+ */
+export async function dispatch(event: HttpEvent, deps: QueryApiDeps, logger: Logger): Promise<HttpResult> {
+  const { route, params } = router.match(event.requestContext.http.method, event.rawPath);
+  return route.handle({ event, params, deps, logger });
+}
+
+function policyDocumentsOf(deps: QueryApiDeps) {
+  if (!deps.policyDocuments) throw new Error('internal: the query API was built without the policy documents');
+  return deps.policyDocuments;
+}

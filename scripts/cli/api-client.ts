@@ -55,7 +55,7 @@ export interface ApiClient {
   request<T>(
     method: string,
     path: string,
-    options?: { query?: Record<string, string | undefined>; body?: unknown },
+    options?: { query?: Record<string, string | undefined>; body?: unknown; as?: 'json' | 'text' },
   ): Promise<T>;
 }
 
@@ -83,7 +83,7 @@ export function createApiClient(options: {
     async request<T>(
       method: string,
       path: string,
-      request: { query?: Record<string, string | undefined>; body?: unknown } = {},
+      request: { query?: Record<string, string | undefined>; body?: unknown; as?: 'json' | 'text' } = {},
     ): Promise<T> {
       const url = new URL(`${options.baseUrl}${path}`);
       for (const [k, v] of Object.entries(request.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
@@ -121,6 +121,8 @@ export function createApiClient(options: {
           error?.details ?? {},
         );
       }
+      // A body that is not JSON by design (a run report in Markdown), asked for as text.
+      if (request.as === 'text') return text as T;
       if (json === undefined)
         throw new ApiRequestError(
           response.status,

@@ -10,6 +10,7 @@ import { uploadCommand } from './upload.ts';
 import { dlqCommand } from './dlq.ts';
 import { patternsCommand } from './patterns.ts';
 import { usageCommand } from './usage-cost.ts';
+import { mcpCommand } from './mcp.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
@@ -25,6 +26,7 @@ Commands:
   search      semantic search over triaged exceptions (via the API)
   dlq         list, peek at and redrive the dead-letter queues (on-call)
   usage       what triage's model calls cost per day against the budget, or one run's (via the API)
+  mcp         Tally as an MCP server over stdio, for an assistant (via the API)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -41,6 +43,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   search: searchCommand,
   dlq: dlqCommand,
   usage: usageCommand,
+  mcp: mcpCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

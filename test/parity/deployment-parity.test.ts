@@ -451,6 +451,20 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   await api(role, 'GET', '/queues');
   await api(role, 'GET', '/files');
   await api(role, 'GET', '/exception-counts', { query: 'status=OPEN' });
+  // The policy documents, and the MCP server at POST /mcp from the bundle: a tool call runs the
+  // router in-process as the caller.
+  await api(role, 'GET', '/policies');
+  await api(role, 'GET', '/policies/datasets/trades');
+  const governance = await api<{ kind: string; text: string }>(role, 'GET', '/policies/recon-policy');
+  expect(governance.kind).toBe('governance');
+  expect(governance.text).toMatch(/^# /);
+  const mcpEvent = httpEvent('POST', '/mcp', {
+    body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'list_exceptions', arguments: { limit: 1 } } },
+  });
+  mcpEvent.headers.accept = 'application/json, text/event-stream';
+  const mcp = await lambda(role, 'query-api').invoke<{ statusCode: number; body?: string }>(mcpEvent);
+  expect(mcp.statusCode, mcp.body).toBe(200);
+  expect(JSON.parse(mcp.body ?? '{}').result.structuredContent.items).toHaveLength(1);
   // The triages above called the model: their cost is on the day's usage and the run.
   const usage = await api<{ days: { calls: number }[] }>(role, 'GET', '/usage', { query: 'days=3' });
   expect(usage.days[0]?.calls, "today's model calls").toBeGreaterThan(0);
