@@ -3,9 +3,9 @@
  * takes. The run's exceptions that need it (new, changed, or triaged by a prompt no longer
  * current) are listed from by_run_sharded a page at a time, projected to id, hash and pattern:
  * each page's singletons (in no saved pattern) are queued as exception messages, its pattern
- * members counted, and one pattern message queued for each saved pattern whose first member to
- * triage is on the page; the next page goes out as the next dispatch message with the counts so
- * far. After the last page, the plan on the run: model calls = patterns + singletons.
+ * members only counted; the next page goes out as the next dispatch message with the counts so
+ * far. After the last page, one pattern message per saved pattern with members to triage, and the
+ * plan on the run: model calls = patterns + singletons.
  *
  * Idempotent: a redelivered page repeats what it queued (triage skips what is already triaged),
  * with the same counts it carried; the run's state only moves PENDING/RELEASED -> DISPATCHED.
@@ -70,7 +70,7 @@ export async function dispatchRun(request: DispatchRequest, deps: DispatchDeps):
     if (e.pattern_id !== undefined && saved.has(e.pattern_id)) members[e.pattern_id] = (members[e.pattern_id] ?? 0) + 1;
     else singles.push({ kind: 'exception', exception_id: e.exception_id, run_id: runId, content_hash: e.content_hash });
   }
-  await deps.triageQueue.send([...singles, ...firstSeenPatterns(runId, request.counted?.members, members)]);
+  await deps.triageQueue.send(singles);
   const singletons = (request.counted?.singletons ?? 0) + singles.length;
   const memberCount = Object.values(members).reduce((a, n) => a + n, 0);
   if (page.cursor !== undefined) {
@@ -79,26 +79,12 @@ export async function dispatchRun(request: DispatchRequest, deps: DispatchDeps):
     ]);
     return { outcome: 'PAGE_QUEUED', singletons, members: memberCount };
   }
-  const toTriage = Object.keys(members).filter((id) => (members[id] ?? 0) > 0);
+  // Sorted: the same run queues its patterns in the same order every time.
+  const toTriage = Object.keys(members)
+    .filter((id) => (members[id] ?? 0) > 0)
+    .sort();
+  await deps.triageQueue.send(toTriage.map((pattern_id) => ({ kind: 'pattern', run_id: runId, pattern_id })));
   const plan: TriagePlan = { patterns: toTriage.length, singletons, members: memberCount };
   await deps.runs.recordTriagePlan(runId, plan);
   return { outcome: 'DISPATCHED', ...plan };
-}
-
-/**
- * The pattern messages of a page: one for each pattern whose first member needing triage is on
- * it (none counted before it, some now), sorted, so the same run queues its patterns in the same
- * order every time. A pattern's triage and its members' pages need the run's exceptions stored,
- * not every page listed: queued at once, they start while the rest of the run is listed (a
- * 5,000-member run's six pages took 1-2 s before the first pattern could start).
- */
-function firstSeenPatterns(
-  runId: string,
-  before: Readonly<Record<string, number>> | undefined,
-  after: Readonly<Record<string, number>>,
-): TriageQueueMessage[] {
-  return Object.keys(after)
-    .filter((id) => (after[id] ?? 0) > 0 && (before?.[id] ?? 0) === 0)
-    .sort()
-    .map((pattern_id) => ({ kind: 'pattern', run_id: runId, pattern_id }));
 }

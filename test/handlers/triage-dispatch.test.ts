@@ -200,33 +200,6 @@ describe('dispatch', () => {
     expect(w.provider.calls).toHaveLength(1 + 4);
   });
 
-  it('queues a pattern from the first page listing a member of it, while later pages are still to list', async () => {
-    const members = [];
-    for (let i = 0; i < 12; i++) members.push(await w.put({ pattern: 'pat_jpy' }));
-    for (let i = 0; i < 3; i++) await w.put();
-    await w.patterns.putAll([
-      w.pattern(
-        'pat_jpy',
-        members.slice(0, 5).map((m) => m.exception_id),
-        12,
-      ),
-    ]);
-
-    // 15 exceptions, 7 a page: the first page holds at least 4 members.
-    const response = await w.handler(sqsEvent(sqsRecord({ kind: 'dispatch', run_id: w.runId })), lambdaContext);
-
-    expect(response.batchItemFailures).toEqual([]);
-    expect(w.queue.filter((m) => m.kind === 'pattern')).toEqual([
-      { kind: 'pattern', run_id: w.runId, pattern_id: 'pat_jpy' },
-    ]);
-    expect(w.queue.filter((m) => m.kind === 'dispatch')).toHaveLength(1);
-    // The later pages count its members but do not queue it again.
-    const handled = await w.drain();
-    expect(handled.filter((m) => m.kind === 'pattern')).toHaveLength(1);
-    expect(await w.run()).toMatchObject({ triage_plan: { patterns: 1, singletons: 3, members: 12 } });
-    expect(w.provider.calls).toHaveLength(1 + 3);
-  });
-
   it('lists only what needs triage: not what is triaged for its content by a current prompt', async () => {
     const current = (hash: string, version: string) =>
       ({ content_hash: hash, prompt_version: version, severity: 'LOW' }) as unknown as Triage;
