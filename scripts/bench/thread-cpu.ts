@@ -50,7 +50,7 @@ function answerSamples(): void {
   channel.unref();
   const name = threadName();
   channel.onmessage = (event) => {
-    const request = (event as MessageEvent<Request | ThreadSample>).data;
+    const request = (event as { data: Request | ThreadSample }).data;
     if ('sample' in request) channel.postMessage({ name, threadId, cpuMs: cpuMs() } satisfies ThreadSample);
   };
 }
@@ -60,7 +60,7 @@ export async function sampleThreads(waitMs = 200): Promise<ThreadSample[]> {
   const channel = new BroadcastChannel(CHANNEL);
   const samples = new Map<number, ThreadSample>();
   channel.onmessage = (event) => {
-    const reply = (event as MessageEvent<Request | ThreadSample>).data;
+    const reply = (event as { data: Request | ThreadSample }).data;
     if ('cpuMs' in reply) samples.set(reply.threadId, reply);
   };
   channel.postMessage({ sample: Date.now() } satisfies Request);
