@@ -7,9 +7,11 @@
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
@@ -17,12 +19,14 @@ import { FUNCTIONS, indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import { generatePair } from './generate.ts';
+import { cpuBetween, sampleThreads, type ThreadSample } from './thread-cpu.ts';
 
 const help = `Usage: npm run bench:pipeline -- [options]
 
 Starts a local stack in a temporary data folder, generates a seeded source/target pair, uploads
 it through POST /uploads like a client and prints: upload -> run completed, -> all triaged,
--> all searchable, and exceptions a second through triage and indexing.
+-> all searchable, and exceptions a second through triage and indexing; then the CPU time each
+thread used before and after the run completed (scripts/bench/thread-cpu.ts), and the load average.
 
 Options:
   --trades N     trades per side                                            [default: 300000]
@@ -73,6 +77,14 @@ async function main(): Promise<void> {
     const index = AnnVectorIndex.load(join(dataDir, 'vectors', `${indexNames().exceptions}.jsonl`));
 
     const started = performance.now();
+    // Every thread of the stack is in this process: its CPU time says what the pipeline cost,
+    // which other work on the machine inflates far less than it does the wall time.
+    const cpuStart = process.cpuUsage();
+    const threadsAtStart = await sampleThreads();
+    const cpuSeconds = () => {
+      const used = process.cpuUsage(cpuStart);
+      return (used.user + used.system) / 1e6;
+    };
     const via: string[] = [];
     for (const [side, path] of [
       ['source', pair.sourcePath],
@@ -95,6 +107,8 @@ async function main(): Promise<void> {
       return body.items?.find((r) => r.status === 'COMPLETED');
     });
     const completed = performance.now();
+    const cpuAtCompleted = cpuSeconds();
+    const threadsAtCompleted = await sampleThreads();
     // The run's own clock (wall time) placed on this one: when both sides were in, when recon began.
     const wallOffset = Date.now() - performance.now();
     const at = (iso: string | undefined) => (iso ? Date.parse(iso) - wallOffset : Number.NaN);
@@ -108,6 +122,8 @@ async function main(): Promise<void> {
     if (values['stored-only']) return;
     let triagedAt = 0;
     let searchableAt = 0;
+    let cpuAtSearchable = 0;
+    let threadsAtSearchable: ThreadSample[] = [];
     let traced = 0;
     await waitFor(
       deadline,
@@ -127,8 +143,11 @@ async function main(): Promise<void> {
         // profile of this bench. Triage saves before it indexes, so every indexed exception is
         // triaged: the in-process index count says when all are searchable, and then one count
         // confirms all are triaged (with --trace, also every second above).
-        if (!searchableAt && (await index.count({ run_id: run.run_id })) >= exceptions)
+        if (!searchableAt && (await index.count({ run_id: run.run_id })) >= exceptions) {
           searchableAt = performance.now();
+          cpuAtSearchable = cpuSeconds();
+          threadsAtSearchable = await sampleThreads();
+        }
         if (searchableAt && !triagedAt && (await countRun(stack as LocalStack, run.run_id, true)) >= exceptions)
           triagedAt = performance.now();
         return triagedAt && searchableAt ? true : undefined;
@@ -156,7 +175,17 @@ async function main(): Promise<void> {
         `all triaged          ${s(triagedAt)}   (confirmed once all were searchable: triage saves before it indexes)`,
         `all searchable       ${s(searchableAt)}   (${rate(searchableAt)} after the run completed)`,
         `GET /search probe    ${probe.items?.length ?? 0} hit(s) for the run`,
+        `CPU of the process   ${cpuAtCompleted.toFixed(1)} s to all stored, ${cpuAtSearchable.toFixed(1)} s to all searchable (all threads; ${(cpuAtSearchable - cpuAtCompleted).toFixed(1)} s after the run completed)`,
+        `load average         ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')} (at the end; other work on the machine slows every figure)`,
         `target               all searchable within 15 s of the upload: ${(searchableAt - started) / 1000 <= 15 ? 'met' : 'NOT met'}`,
+        '',
+        'CPU seconds by thread  upload -> all stored   all stored -> all searchable',
+        ...cpuTable(
+          cpuBetween(threadsAtStart, threadsAtCompleted, cpuAtCompleted * 1000),
+          cpuBetween(threadsAtCompleted, threadsAtSearchable, (cpuAtSearchable - cpuAtCompleted) * 1000),
+        ),
         '',
       ].join('\n'),
     );
@@ -164,6 +193,14 @@ async function main(): Promise<void> {
     await stack?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Two phases' CPU by thread, one row per thread name. */
+function cpuTable(first: { name: string; ms: number }[], second: { name: string; ms: number }[]): string[] {
+  const names = [...new Set([...second, ...first].map((r) => r.name))];
+  const of = (rows: { name: string; ms: number }[], name: string) =>
+    ((rows.find((r) => r.name === name)?.ms ?? 0) / 1000).toFixed(1);
+  return names.map((name) => `  ${name.padEnd(50)} ${of(first, name).padStart(6)} ${of(second, name).padStart(10)}`);
 }
 
 /** POST /uploads, then the pre-signed PUT; the emulator's body limit may refuse a large file. */
@@ -234,4 +271,15 @@ async function waitFor<T>(deadline: number, check: () => Promise<T | undefined>,
   }
 }
 
-await main();
+// Every thread answers for its CPU only with the preload (worker threads inherit it): without
+// it, the bench runs itself again with it.
+if (process.execArgv.join(' ').includes('thread-cpu.ts')) await main();
+else {
+  const preload = fileURLToPath(new URL('./thread-cpu.ts', import.meta.url));
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, '--import', preload, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: 'inherit' },
+  );
+  process.exitCode = child.status ?? 1;
+}

@@ -107,6 +107,8 @@ export class DynamoExceptionStore implements ExceptionStore {
       this.table,
       'by_dataset_date_sharded',
       shardsOf('by_dataset_date_sharded', datasetDateKey(dataset, businessDate)),
+      // The states only: whole items carry rows, diffs and triage, and a run's completion reads them all.
+      { projection: STATE_ATTRIBUTES },
     );
     return items as unknown as StoredExceptionState[];
   }

@@ -47,8 +47,13 @@ export async function queryAllShards(
   table: string,
   index: string,
   shards: Pick<ShardedPartition, 'attribute' | 'values'>,
-  options: { filter?: string; count?: boolean } = {},
+  options: { filter?: string; count?: boolean; projection?: readonly string[] } = {},
 ): Promise<{ items: Record<string, unknown>[]; count: number }> {
+  const names: Record<string, string> = { '#pk': shards.attribute };
+  const projection = options.projection?.map((attribute, i) => {
+    names[`#a${i}`] = attribute;
+    return `#a${i}`;
+  });
   const perShard = await Promise.all(
     shards.values.map(async (value) => {
       const items: Record<string, unknown>[] = [];
@@ -60,9 +65,10 @@ export async function queryAllShards(
             TableName: table,
             IndexName: index,
             KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': shards.attribute },
+            ExpressionAttributeNames: names,
             ExpressionAttributeValues: { ':pk': value },
             ...(options.filter ? { FilterExpression: options.filter } : {}),
+            ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
             ...(options.count ? { Select: 'COUNT' as const } : {}),
             ExclusiveStartKey: cursor,
           }),
