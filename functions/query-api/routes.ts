@@ -1,12 +1,13 @@
 /** The API's routes: each validates its input, calls a core function and shapes the response. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { BadRequestError, NotFoundError } from './errors.ts';
+import { canSee, datasetScope, describeCaller, requireDataset, requireRole, type Caller } from './access.ts';
 import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
 import { checkHealth } from './health.ts';
 import { listExceptions } from './listing.ts';
 import { countExceptions } from './counts.ts';
 import { listFiles, withLatestUploads } from './files.ts';
-import { API_ROUTES, routeKey, type RouteKey } from './route-table.ts';
+import { API_ROUTES, routeKey, type ApiRoute, type RouteKey } from './route-table.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
   countsQuerySchema,
@@ -43,7 +44,16 @@ export interface RouteContext {
   readonly logger: Logger;
 }
 
+/** What a route's handler is given once the caller holds one of the route's roles. */
+interface AuthorizedContext extends RouteContext {
+  readonly caller: Caller;
+}
+
 type RouteHandler = (ctx: RouteContext) => Promise<HttpResult>;
+type AuthorizedHandler = (ctx: AuthorizedContext) => Promise<HttpResult>;
+
+/** A public route's caller: no identity, no role, no dataset. */
+const ANONYMOUS: Caller = Object.freeze({ id: 'anonymous', roles: new Set<never>(), datasets: new Set<string>() });
 
 /** Where on-call starts when a DLQ is not empty (the dashboard serves a copy at this path). */
 const RUNBOOK = 'docs/runbooks/dlq-depth.md';
@@ -79,38 +89,69 @@ function patternIdParam(params: Record<string, string>): string {
   return id;
 }
 
+/**
+ * A run the caller may see, or 404 as if it did not exist: a run of another dataset is not
+ * confirmed to exist.
+ */
+async function entitledRun(runId: string, caller: Caller, deps: QueryApiDeps) {
+  const run = await deps.store.getRun(runId);
+  if (!run || !canSee(caller, run.dataset)) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+  return run;
+}
+
+/** The stored exception, or 404 when it is missing or of a dataset the caller is not entitled to. */
+async function entitledException(id: string, caller: Caller, deps: QueryApiDeps) {
+  const item = await deps.store.getException(id);
+  if (!item || !canSee(caller, String(item.dataset)))
+    throw new NotFoundError(`no exception with id ${id}`, { exception_id: id });
+  return item;
+}
+
 /** One handler per declared route; the compiler rejects a route without one, or one without a route. */
-const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
+const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
   'GET /health': async ({ deps, logger }) => {
     const report = await checkHealth(deps.healthChecks, logger);
     return json(report.status === 'ok' ? 200 : 503, report);
   },
-  'POST /uploads': async ({ event, deps, logger }) => {
+  'GET /me': async ({ caller }) => json(200, describeCaller(caller)),
+  'POST /uploads': async ({ event, deps, logger, caller }) => {
     const body = parseInput(uploadBodySchema, parseJsonBody(event), 'upload request');
+    requireDataset(caller, body.dataset);
     const ticket = await createUpload(body, deps);
     logger.info('upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
     return json(201, ticket);
   },
-  'POST /policies': async ({ event, deps, logger }) => {
+  'POST /policies': async ({ event, deps, logger, caller }) => {
     const body = parseInput(policyUploadBodySchema, parseJsonBody(event), 'policy upload request');
+    requireDataset(caller, body.dataset);
     const ticket = await createPolicyUpload(body, deps);
     logger.info('policy upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
     return json(201, ticket);
   },
-  'GET /exceptions': async ({ event, deps }) => {
+  'GET /exceptions': async ({ event, deps, caller }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
     const filters = Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]]));
-    return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
+    const datasets = datasetScope(caller, query.dataset);
+    return json(
+      200,
+      await listExceptions({ filters, datasets, limit: query.limit, nextToken: query.next_token }, deps),
+    );
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
-  'GET /exception-counts': async ({ event, deps }) =>
-    json(200, await countExceptions(parseInput(countsQuerySchema, queryParameters(event), 'query'), deps)),
-  'GET /exceptions/{id}': async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
-  'PATCH /exceptions/{id}': async ({ event, params, deps, logger }) => {
+  'GET /exception-counts': async ({ event, deps, caller }) => {
+    const filters = parseInput(countsQuerySchema, queryParameters(event), 'query');
+    return json(200, await countExceptions(filters, deps, datasetScope(caller, filters.dataset)));
+  },
+  'GET /exceptions/{id}': async ({ params, deps, caller }) => {
+    const id = exceptionIdParam(params);
+    await entitledException(id, caller, deps);
+    return json(200, await getException(id, deps));
+  },
+  'PATCH /exceptions/{id}': async ({ event, params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
     const body = parseInput(patchBodySchema, parseJsonBody(event), 'change');
-    const actor = callerIdentity(event, deps.localIdentity);
-    const outcome = await patchException(id, body, actor, deps, logger);
+    const current = await entitledException(id, caller, deps);
+    const outcome = await patchException(id, body, caller.id, deps, logger, current);
     logger.info('exception changed', {
       exceptionId: id,
       status: outcome.record.status,
@@ -118,13 +159,19 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     });
     return json(200, outcome.record);
   },
-  'GET /search': async ({ event, deps }) =>
-    json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
-  'GET /runs': async ({ event, deps }) =>
-    json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
+  'GET /search': async ({ event, deps, caller }) => {
+    const query = parseInput(searchQuerySchema, queryParameters(event), 'search');
+    return json(200, await searchExceptions(query, deps, datasetScope(caller, query.dataset)));
+  },
+  'GET /runs': async ({ event, deps, caller }) => {
+    const query = parseInput(runsQuerySchema, queryParameters(event), 'query');
+    return json(200, await listRuns(query, deps, datasetScope(caller, query.dataset)));
+  },
   // The intake view: every side's current file, accepted or rejected with the reason.
-  'GET /files': async ({ event, deps }) =>
-    json(200, await listFiles(parseInput(filesQuerySchema, queryParameters(event), 'query'), deps)),
+  'GET /files': async ({ event, deps, caller }) => {
+    const query = parseInput(filesQuerySchema, queryParameters(event), 'query');
+    return json(200, await listFiles(query, deps, datasetScope(caller, query.dataset)));
+  },
   // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
   'GET /queues': async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
   // What triage's model calls cost per day, against the daily budget.
@@ -134,10 +181,11 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     return json(200, await usageReport(query, { usage: deps.usage, now: deps.now }));
   },
   // The run report people read (functions/recon/report.ts): HTML by default, or Markdown.
-  'GET /runs/{run_id}/report': async ({ event, params, deps }) => {
+  'GET /runs/{run_id}/report': async ({ event, params, deps, caller }) => {
     const runId = params.run_id as string;
     if (runId.length > MAX_RUN_ID_LENGTH)
       throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+    await entitledRun(runId, caller, deps);
     const { format } = parseInput(reportQuerySchema, queryParameters(event), 'query');
     return {
       statusCode: 200,
@@ -151,40 +199,58 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     };
   },
   // A run's break patterns, largest first, with their members by status.
-  'GET /runs/{run_id}/patterns': async ({ params, deps }) => json(200, await listPatterns(runIdParam(params), deps)),
+  'GET /runs/{run_id}/patterns': async ({ params, deps, caller }) => {
+    const runId = runIdParam(params);
+    await entitledRun(runId, caller, deps);
+    return json(200, await listPatterns(runId, deps));
+  },
   // Acknowledge, resolve or dismiss a whole pattern: each member moved (or not) on its own.
-  'POST /runs/{run_id}/patterns/{pattern_id}/actions': async ({ event, params, deps, logger }) => {
+  'POST /runs/{run_id}/patterns/{pattern_id}/actions': async ({ event, params, deps, logger, caller }) => {
     const runId = runIdParam(params);
     const patternId = patternIdParam(params);
     const body = parseInput(patternActionBodySchema, parseJsonBody(event), 'pattern action');
-    const actor = callerIdentity(event, deps.localIdentity);
-    const outcome = await applyPatternAction(runId, patternId, body, actor, deps, logger);
+    await entitledRun(runId, caller, deps);
+    const outcome = await applyPatternAction(runId, patternId, body, caller.id, deps, logger);
     logger.info('pattern action', { runId, patternId, action: body.action, counts: outcome.counts });
     return json(200, outcome);
   },
   // Release or abandon a run held by the runaway guard.
-  'POST /runs/{run_id}/triage': async ({ event, params, deps, logger }) => {
+  'POST /runs/{run_id}/triage': async ({ event, params, deps, logger, caller }) => {
     const runId = runIdParam(params);
     const { action } = parseInput(runTriageBodySchema, parseJsonBody(event), 'triage action');
-    const actor = callerIdentity(event, deps.localIdentity);
     if (deps.runTriage === undefined) throw new Error('internal: the query API has no run triage store configured');
-    const run = await changeRunTriage(runId, action, actor, new Date(deps.now()).toISOString(), deps.runTriage);
+    await entitledRun(runId, caller, deps);
+    const run = await changeRunTriage(runId, action, caller.id, new Date(deps.now()).toISOString(), deps.runTriage);
     logger.info('run triage changed', { runId, action, triage: run.triage?.state });
     return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
-  'GET /runs/{run_id}': async ({ params, deps }) => {
+  'GET /runs/{run_id}': async ({ params, deps, caller }) => {
     const runId = params.run_id as string;
     if (runId.length > MAX_RUN_ID_LENGTH)
       throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
-    const run = await deps.store.getRun(runId);
-    if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+    const run = await entitledRun(runId, caller, deps);
     return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
 };
 
+/**
+ * The route's rule, before its handler: who is calling (401 without an identity) and whether they
+ * hold one of the route's roles (403 FORBIDDEN naming them). Here rather than in the Lambda
+ * handler, so that anything dispatching through the router (the MCP endpoint) is checked alike.
+ */
+function guarded(route: ApiRoute, handle: AuthorizedHandler): RouteHandler {
+  const what = routeKey(route);
+  return async (ctx) => {
+    if (route.public) return handle({ ...ctx, caller: ANONYMOUS });
+    const caller = callerIdentity(ctx.event, ctx.deps.localIdentity, ctx.deps.access);
+    requireRole(caller, route.roles, what);
+    return handle({ ...ctx, caller });
+  };
+}
+
 const routes: RouteDef<RouteHandler>[] = API_ROUTES.map((route) => ({
   ...route,
-  handle: handlers[routeKey(route) as RouteKey],
+  handle: guarded(route, handlers[routeKey(route) as RouteKey]),
 }));
 
 export const router = createRouter(routes);
