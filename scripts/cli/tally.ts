@@ -10,6 +10,8 @@ import { uploadCommand } from './upload.ts';
 import { dlqCommand } from './dlq.ts';
 import { patternsCommand } from './patterns.ts';
 import { usageCommand } from './usage-cost.ts';
+import { loginCommand, logoutCommand } from './login.ts';
+import { whoamiCommand } from './whoami.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
@@ -25,6 +27,8 @@ Commands:
   search      semantic search over triaged exceptions (via the API)
   dlq         list, peek at and redrive the dead-letter queues (on-call)
   usage       what triage's model calls cost per day against the budget, or one run's (via the API)
+  login       sign in at the OpenID issuer in the browser (logout forgets the token)
+  whoami      who the API takes you for: id, roles, datasets (via the API)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -41,6 +45,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   search: searchCommand,
   dlq: dlqCommand,
   usage: usageCommand,
+  login: loginCommand,
+  logout: logoutCommand,
+  whoami: whoamiCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

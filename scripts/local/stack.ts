@@ -72,6 +72,12 @@ export interface LocalStackOptions {
    * recording server).
    */
   readonly triageProviders?: { readonly chain: string; readonly openaiBaseUrl?: string };
+  /**
+   * Sign-in (`npm start -- --auth`): the API accepts only bearer tokens of this issuer and
+   * audience, verified as API Gateway's JWT authorizer does, and the dashboard signs in there.
+   * Absent: no sign-in, every request is the local admin.
+   */
+  readonly auth?: { readonly issuer: string; readonly audience: string; readonly dashboardClientId: string };
 }
 
 /** The claims the local OpenID provider (oidc.ts) issues roles and datasets in. */
@@ -286,6 +292,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     host: '127.0.0.1',
     port: options.apiPort ?? 0,
     ...(options.webDir ? { staticDir: options.webDir } : {}),
+    ...(options.auth
+      ? {
+          jwt: { issuer: options.auth.issuer, audience: [options.auth.audience] },
+          // What the deployed site's config.json says: sign in at the issuer, as a public client.
+          siteConfig: {
+            apiUrl: '',
+            auth: { issuer: options.auth.issuer, clientId: options.auth.dashboardClientId, scope: 'openid email' },
+          },
+        }
+      : {}),
   });
   const allEndpoints = { ...endpoints, api: api.url };
   writeFileSync(
