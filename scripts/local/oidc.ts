@@ -275,22 +275,13 @@ export function pkcePair(): { verifier: string; challenge: string } {
 }
 
 /**
- * Signs a seeded user in through this provider as a browser would, with fetch: the authorization
- * request, the login form, consent, the redirect with the code, and the code + PKCE exchange at
- * the token endpoint. Returns the access token. For the tests and for `npm start -- --auth`'s
- * sample uploads; people sign in with the dashboard or `tally login`.
+ * Drives an authorization request through this provider's pages as a browser would, with fetch
+ * (the login form, consent), and returns the URL the provider finally redirects to (the client's
+ * redirect URI with `code` and `state`, or `error`). For tests and `npm start -- --auth`'s sample
+ * uploads; people sign in with the dashboard or `tally login`.
  */
-export async function passwordSignIn(options: {
-  issuer: string;
-  email: string;
-  password: string;
-  clientId?: string;
-  redirectUri?: string;
-}): Promise<{ accessToken: string; expiresIn: number }> {
-  const clientId = options.clientId ?? CLI_CLIENT_ID;
-  const redirectUri = options.redirectUri ?? 'http://127.0.0.1:9/callback';
-  const { verifier, challenge } = pkcePair();
-  const state = randomBytes(8).toString('hex');
+export async function followSignIn(authorizationUrl: string, email: string, password: string): Promise<URL> {
+  const redirectUri = new URL(new URL(authorizationUrl).searchParams.get('redirect_uri') ?? '');
   const cookies = new Map<string, string>();
   const send = async (url: string, init: RequestInit = {}) => {
     const res = await fetch(url, {
@@ -308,31 +299,18 @@ export async function passwordSignIn(options: {
     }
     return res;
   };
-  const discovery = (await (await fetch(`${options.issuer}/.well-known/openid-configuration`)).json()) as {
-    authorization_endpoint: string;
-    token_endpoint: string;
-  };
-  let url = `${discovery.authorization_endpoint}?${new URLSearchParams({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    scope: 'openid email',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    state,
-  })}`;
-  const target = new URL(redirectUri);
-  let code: string | undefined;
-  for (let step = 0; step < 12 && code === undefined; step++) {
+  let url = authorizationUrl;
+  for (let step = 0; step < 12; step++) {
     const res = await send(url);
     if (res.status === 200 && /\/interaction\/[\w-]+$/.test(new URL(url).pathname)) {
       await res.text();
       const login = await send(`${url}/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ email: options.email, password: options.password }).toString(),
+        body: new URLSearchParams({ email, password }).toString(),
       });
-      if (login.status === 401) throw new Error(`sign-in refused for ${options.email}: wrong e-mail or password`);
+      await login.text();
+      if (login.status === 401) throw new Error(`sign-in refused for ${email}: wrong e-mail or password`);
       url = new URL(login.headers.get('location') ?? '', url).href;
       continue;
     }
@@ -341,14 +319,47 @@ export async function passwordSignIn(options: {
     if (res.status < 300 || res.status >= 400 || !location)
       throw new Error(`sign-in stopped at ${url} with HTTP ${res.status}`);
     const next = new URL(location, url);
-    if (next.origin === target.origin && next.pathname === target.pathname) {
-      if (next.searchParams.get('state') !== state) throw new Error('sign-in answered with another state');
-      const error = next.searchParams.get('error');
-      if (error) throw new Error(`sign-in failed: ${error}: ${next.searchParams.get('error_description') ?? ''}`);
-      code = next.searchParams.get('code') as string;
-    } else url = next.href;
+    if (next.origin === redirectUri.origin && next.pathname === redirectUri.pathname) return next;
+    url = next.href;
   }
-  if (code === undefined) throw new Error('sign-in did not come back with a code');
+  throw new Error('sign-in did not come back to the redirect URI');
+}
+
+/** `followSignIn`, then the code + PKCE exchange at the token endpoint: the access token. */
+export async function passwordSignIn(options: {
+  issuer: string;
+  email: string;
+  password: string;
+  clientId?: string;
+  redirectUri?: string;
+}): Promise<{ accessToken: string; expiresIn: number }> {
+  const clientId = options.clientId ?? CLI_CLIENT_ID;
+  // Nothing listens there: the code is read off the redirect, never delivered.
+  const redirectUri = options.redirectUri ?? 'http://127.0.0.1:9/callback';
+  const { verifier, challenge } = pkcePair();
+  const state = randomBytes(8).toString('hex');
+  const discovery = (await (await fetch(`${options.issuer}/.well-known/openid-configuration`)).json()) as {
+    authorization_endpoint: string;
+    token_endpoint: string;
+  };
+  const back = await followSignIn(
+    `${discovery.authorization_endpoint}?${new URLSearchParams({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      scope: 'openid email',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state,
+    })}`,
+    options.email,
+    options.password,
+  );
+  if (back.searchParams.get('state') !== state) throw new Error('sign-in answered with another state');
+  const error = back.searchParams.get('error');
+  if (error) throw new Error(`sign-in failed: ${error}: ${back.searchParams.get('error_description') ?? ''}`);
+  const code = back.searchParams.get('code');
+  if (!code) throw new Error('sign-in did not come back with a code');
   const token = await fetch(discovery.token_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
