@@ -169,6 +169,10 @@ export async function startLocalOidc(
       };
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // The dashboard calls the token endpoint from its own origin, 127.0.0.1 on whatever port it
+    // was given (the default rule wants the redirect URI's origin, port included).
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.clientId === DASHBOARD_CLIENT_ID && /^http:\/\/127\.0\.0\.1(:\d+)?$/.test(origin),
     ttl: {
       AccessToken: 3600,
       AuthorizationCode: 60,
