@@ -31,6 +31,9 @@ export const CLI_CLIENT_ID = 'tally-cli';
 export const CLI_REDIRECT_URI = 'http://127.0.0.1/callback';
 const DASHBOARD_REDIRECT_URI = 'http://127.0.0.1/';
 
+/** oidc-provider's own in-memory adapter (not in its type declarations, hence the string). */
+const MEMORY_ADAPTER: string = 'oidc-provider/lib/adapters/memory_adapter.js';
+
 export interface LocalUser {
   readonly email: string;
   readonly password: string;
@@ -108,7 +111,13 @@ export async function startLocalOidc(
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
 
+  // Its own in-memory store, named as the one wanted (grants and sessions last as long as the
+  // process): without an adapter the provider warns on every start that it falls back to it.
+  const memory = (await import(MEMORY_ADAPTER)) as {
+    createMemoryAdapter: (clockTolerance: number) => NonNullable<Configuration['adapter']>;
+  };
   const configuration: Configuration = {
+    adapter: memory.createMemoryAdapter(0),
     clients: [
       {
         client_id: DASHBOARD_CLIENT_ID,
