@@ -317,6 +317,12 @@ describe('dataset entitlements', () => {
     expect(none.body.items).toEqual([]);
   });
 
+  it('more entitled datasets than one IN condition takes (100) still filter in the query', async () => {
+    const many = [...Array.from({ length: 150 }, (_, i) => `ds${i}`), 'fx'].join(' ');
+    const res = await setup().call('GET', '/exceptions', { claims: claimsOf('viewer', many) });
+    expect(res.body.items.map((i: { dataset: string }) => i.dataset)).toEqual(['fx', 'fx']);
+  });
+
   it('a dataset filter outside the entitlement is refused with 403 naming it', async () => {
     const res = await setup().call('GET', '/exceptions', { claims: paymentsOnly, query: { dataset: 'trades' } });
     expect(res.status).toBe(403);
