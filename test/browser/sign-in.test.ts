@@ -121,6 +121,7 @@ describe('dashboard sign-in', () => {
     const page = await signIn('approver@tally.local');
 
     await expect.poll(() => rowCount(page), { timeout: 15_000 }).toBeGreaterThan(5);
+    expect(await page.getByTestId('who').textContent()).toBe('approver@tally.local · approver · all datasets');
     await page.getByRole('link', { name: 'T0018' }).click();
     await page.getByRole('heading', { level: 1, name: /T0018/ }).waitFor();
     await page.getByRole('button', { name: 'Acknowledge' }).click();
@@ -135,6 +136,7 @@ describe('dashboard sign-in', () => {
     const page = await signIn('viewer@tally.local');
 
     await expect.poll(() => rowCount(page), { timeout: 15_000 }).toBe(5);
+    expect(await page.getByTestId('who').textContent()).toBe('viewer@tally.local · viewer · trades');
     await page.getByRole('link', { name: 'T0005' }).click();
     await page.getByRole('heading', { level: 1, name: /T0005/ }).waitFor();
     await page.getByRole('button', { name: 'Acknowledge' }).click();
