@@ -22,6 +22,7 @@ import {
   type QueueName,
   type TableName,
 } from '../functions/shared/resources.ts';
+import type { AccessSettings } from '../functions/query-api/access.ts';
 import { defaultMemoryBudgetBytes } from '../functions/recon/partition.ts';
 import { sid, type Condition, type Statement } from './statement.ts';
 
@@ -338,6 +339,8 @@ export interface Deployment {
   readonly queueMetrics: 'cloudwatch' | 'none';
   /** The query API's allowed browser origins ("none" matches no browser: CORS fails closed). */
   readonly corsOrigins: string;
+  /** Which JWT claims carry the caller's roles and datasets (query-api/access.ts); unset: its defaults. */
+  readonly access?: AccessSettings;
   readonly paginationSecret?: string;
   /** The masking key (triage masks with it; the query API hashes search words with it). */
   readonly maskingSecret?: string;
@@ -445,6 +448,11 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
   if (access.athena && d.athenaWorkgroup !== undefined) env[ENV.athenaWorkgroup] = d.athenaWorkgroup;
   if (name === 'query-api') {
     env[ENV.corsOrigins] = d.corsOrigins;
+    if (d.access) {
+      env[ENV.roleClaim] = d.access.roleClaim;
+      env[ENV.rolePrefix] = d.access.rolePrefix;
+      env[ENV.datasetsClaim] = d.access.datasetsClaim;
+    }
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
   }
   if ((name === 'triage' || name === 'query-api') && d.maskingSecret) env[ENV.maskingSecret] = d.maskingSecret;

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_PREFIX, FUNCTION_NAMES, FUNCTIONS, type FunctionName } from '../functions/shared/resources.ts';
+import { DEFAULT_ACCESS } from '../functions/query-api/access.ts';
 import { priceTableSchema } from '../functions/triage/cost.ts';
 import { parseProviderChain, parseRouteTable, type RouteTable } from '../functions/triage/routing.ts';
 
@@ -64,13 +65,29 @@ export const infraConfigSchema = z
       .strict()
       .optional(),
     alarmEmail: z.email().optional(),
+    /**
+     * The OIDC issuer whose access tokens the API accepts, and which claims carry the caller's
+     * roles and datasets (functions/query-api/access.ts; docs/access.md). With `roleClaim: "scope"`
+     * API Gateway also checks each route's roles as its authorization scopes; with any other claim
+     * (`cognito:groups`) only the function checks them (the JWT authorizer checks scopes only).
+     */
     auth: z
       .object({
         issuer: z.url().default('https://auth.example.com/'),
         audience: z.array(z.string().min(1)).min(1).default(['tally-api']),
+        roleClaim: z.string().min(1).default(DEFAULT_ACCESS.roleClaim),
+        /** e.g. `tally/` when the roles are Cognito resource-server scopes `tally/analyst`. */
+        rolePrefix: z.string().default(DEFAULT_ACCESS.rolePrefix),
+        datasetsClaim: z.string().min(1).default(DEFAULT_ACCESS.datasetsClaim),
       })
       .strict()
-      .default({ issuer: 'https://auth.example.com/', audience: ['tally-api'] }),
+      .default({
+        issuer: 'https://auth.example.com/',
+        audience: ['tally-api'],
+        roleClaim: DEFAULT_ACCESS.roleClaim,
+        rolePrefix: DEFAULT_ACCESS.rolePrefix,
+        datasetsClaim: DEFAULT_ACCESS.datasetsClaim,
+      }),
     /** Bedrock model ids (or inference profile ids): IAM is scoped to exactly these. */
     models: z
       .object({

@@ -13,7 +13,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BulkItemResult, BulkOutcome, BulkResponse } from '../shared/api-types.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import { changeOne, forEachLimited, refusalText, type ItemOutcome } from './change-each.ts';
-import { planQuery } from './listing.ts';
+import { planQuery, type DatasetScope } from './listing.ts';
 import type { QueryApiDeps } from './ports.ts';
 import { BULK_MAX, type BulkBody } from './schemas.ts';
 
@@ -41,9 +41,9 @@ function resultOf(id: string, outcome: ItemOutcome): BulkItemResult {
 /** The first BULK_MAX exceptions a listing filter matches, newest first, and whether more did. */
 async function readFiltered(
   filter: NonNullable<BulkBody['filter']>,
-  deps: Pick<QueryApiDeps, 'store'>,
+  deps: Pick<QueryApiDeps, 'store'> & BulkScope,
 ): Promise<{ items: StoredItem[]; more: boolean }> {
-  const plan = planQuery(filter);
+  const plan = planQuery(filter, deps.datasets);
   const items: StoredItem[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
@@ -54,10 +54,16 @@ async function readFiltered(
   return { items: items.slice(0, BULK_MAX), more: items.length > BULK_MAX || startKey !== undefined };
 }
 
+/** What the caller may touch: a filter reads only these datasets; an id of another is not found. */
+export interface BulkScope {
+  readonly datasets?: DatasetScope;
+  readonly canSee?: (dataset: string) => boolean;
+}
+
 export async function applyBulk(
   body: BulkBody,
   actor: string,
-  deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>,
+  deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'> & BulkScope,
   logger?: Logger,
 ): Promise<BulkResponse> {
   const deadline = deps.now() + BUDGET_MS;
@@ -75,7 +81,7 @@ export async function applyBulk(
   await forEachLimited(
     targets,
     async ({ id, item }) => {
-      if (!item) {
+      if (!item || (deps.canSee && !deps.canSee(String(item.dataset)))) {
         results.set(id, { id, outcome: 'not_found', error: `no exception with id ${id}` });
         return;
       }

@@ -3,6 +3,7 @@ import { LOCAL_MASKING_SECRET } from '../shared/masking.ts';
 import { ConfigError, flag, loadConfig, required } from '../shared/config.ts';
 import { ENV } from '../shared/resources.ts';
 import { dailyBudgetMicroUsd } from '../triage/config.ts';
+import { DEFAULT_ACCESS } from './access.ts';
 
 /** Local-only defaults: on Lambda these must be set explicitly (see queryApiConfig). */
 const LOCAL_PAGINATION_SECRET = 'tally-local-pagination-secret';
@@ -61,6 +62,9 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
         : z.string().min(16).default(LOCAL_MASKING_SECRET),
       [ENV.corsOrigins]: onLambda ? required : z.string().default(LOCAL_CORS_ORIGINS),
       [ENV.localIdentity]: onLambda ? z.string().optional() : z.string().min(1).default(LOCAL_IDENTITY),
+      [ENV.roleClaim]: z.string().min(1).default(DEFAULT_ACCESS.roleClaim),
+      [ENV.rolePrefix]: z.string().default(DEFAULT_ACCESS.rolePrefix),
+      [ENV.datasetsClaim]: z.string().min(1).default(DEFAULT_ACCESS.datasetsClaim),
       [ENV.monitoredQueues]: monitoredQueuesSchema,
       [ENV.queueMetrics]: z.enum(['cloudwatch', 'none']).default('none'),
     },
@@ -90,6 +94,11 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     maskingSecret: config[ENV.maskingSecret],
     corsOrigins,
     localIdentity: config[ENV.localIdentity] || undefined,
+    access: Object.freeze({
+      roleClaim: config[ENV.roleClaim],
+      rolePrefix: config[ENV.rolePrefix],
+      datasetsClaim: config[ENV.datasetsClaim],
+    }),
     monitoredQueues: config[ENV.monitoredQueues],
     queueMetrics: config[ENV.queueMetrics],
   });

@@ -7,7 +7,7 @@
  */
 import type { ExceptionCounts } from '../shared/api-types.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
-import { planQuery } from './listing.ts';
+import { planQuery, type DatasetScope } from './listing.ts';
 import type { ListFilters } from './schemas.ts';
 
 /** Items DynamoDB evaluates per call (each call also stops at 1 MB). */
@@ -18,8 +18,9 @@ const COUNT_BUDGET_MS = 20_000;
 export async function countExceptions(
   filters: ListFilters,
   deps: { store: ExceptionQueries; now: () => number },
+  datasets: DatasetScope = 'all',
 ): Promise<ExceptionCounts> {
-  const plan = planQuery(filters);
+  const plan = planQuery(filters, datasets);
   const byType: Record<string, number> = {};
   const bySeverity: Record<string, number> = {};
   let total = 0;

@@ -17,6 +17,7 @@ import { readPage, type PagePlan } from './paged-query.ts';
 import { filterHash } from './pagination.ts';
 import { toApiFile, toApiRun } from './records.ts';
 import type { FilesQuery } from './schemas.ts';
+import type { DatasetScope } from './listing.ts';
 
 type FileIndex = keyof typeof TABLES.files.indexes;
 
@@ -24,7 +25,17 @@ export interface FilesPlan extends PagePlan {
   readonly index: FileIndex;
 }
 
-export function planFilesQuery(query: Pick<FilesQuery, 'dataset' | 'business_date' | 'status'>): FilesPlan {
+export function planFilesQuery(
+  request: Pick<FilesQuery, 'dataset' | 'business_date' | 'status'>,
+  datasets: DatasetScope = 'all',
+): FilesPlan {
+  // One entitled dataset is a dataset filter; several an IN condition (listing.ts planQuery).
+  const query =
+    datasets !== 'all' && request.dataset === undefined && datasets.length === 1
+      ? { ...request, dataset: datasets[0] }
+      : request;
+  const within =
+    datasets !== 'all' && query.dataset === undefined ? { within: { attribute: 'dataset', values: datasets } } : {};
   const filters: { attribute: string; value: string }[] = [];
   if (query.status !== undefined) filters.push({ attribute: 'status', value: query.status });
   if (query.business_date !== undefined) {
@@ -33,11 +44,17 @@ export function planFilesQuery(query: Pick<FilesQuery, 'dataset' | 'business_dat
       index: 'by_business_date',
       partition: { attribute: 'business_date', value: query.business_date },
       filters,
+      ...within,
     };
   }
   if (query.dataset !== undefined)
     return { index: 'by_dataset', partition: { attribute: 'dataset', value: query.dataset }, filters };
-  return { index: 'by_ingested', partition: { attribute: 'record_type', value: FILE_RECORD_TYPE }, filters };
+  return {
+    index: 'by_ingested',
+    partition: { attribute: 'record_type', value: FILE_RECORD_TYPE },
+    filters,
+    ...within,
+  };
 }
 
 /** At most this many DynamoDB calls per request (see paged-query.ts). */
@@ -46,9 +63,10 @@ const MAX_QUERY_CALLS = 10;
 export async function listFiles(
   query: FilesQuery,
   deps: { store: FileQueries; paginationSecret: string },
+  datasets: DatasetScope = 'all',
 ): Promise<Page<ApiFile>> {
   const page = await readPage({
-    plan: planFilesQuery(query),
+    plan: planFilesQuery(query, datasets),
     table: TABLES.files,
     limit: query.limit,
     nextToken: query.next_token,

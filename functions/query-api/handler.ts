@@ -61,6 +61,7 @@ export function defaultDeps(): QueryApiDeps {
     maskingSecret: config.maskingSecret,
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,
+    access: config.access,
     now: Date.now,
   };
 }

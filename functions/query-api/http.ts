@@ -2,7 +2,15 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ApiError, BadRequestError, UnauthorizedError } from './errors.ts';
+import {
+  callerFromClaims,
+  DEFAULT_ACCESS,
+  localAdmin,
+  type AccessSettings,
+  type Caller,
+  type JwtClaims,
+} from './access.ts';
+import { ApiError, BadRequestError } from './errors.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -62,24 +70,21 @@ export function queryParameters(event: HttpEvent): Record<string, string> {
   return { ...(event.queryStringParameters ?? {}) } as Record<string, string>;
 }
 
-type JwtClaims = Record<string, string | number | boolean | string[]>;
-
 /**
- * Who is calling, for the history: the JWT authorizer's `email` claim, else `sub`. The local
- * identity applies only when no authorizer ran (local mode); on AWS it is unset and a request
- * without claims may read but not change anything.
+ * Who is calling (access.ts): identity (the `email` claim, else `sub`), roles and dataset
+ * entitlements from the claims the JWT authorizer verified. Without an authorizer (local mode with
+ * no sign-in) the caller is the local identity as an admin of every dataset; on AWS there is no
+ * local identity, and a request without claims is refused.
  */
-export function callerIdentity(event: HttpEvent, localIdentity: string | undefined): string {
+export function callerIdentity(
+  event: HttpEvent,
+  localIdentity: string | undefined,
+  settings: AccessSettings = DEFAULT_ACCESS,
+): Caller {
   const context = event.requestContext as { authorizer?: { jwt?: { claims?: JwtClaims } } };
   const claims = context.authorizer?.jwt?.claims;
-  for (const claim of ['email', 'sub']) {
-    const value = claims?.[claim];
-    if (typeof value === 'string' && value.length > 0) return value;
-  }
-  if (claims === undefined && localIdentity) return localIdentity;
-  throw new UnauthorizedError(
-    'this request carries no caller identity (JWT email or sub claim); changes are recorded against who made them',
-  );
+  if (claims === undefined && localIdentity) return localAdmin(localIdentity);
+  return callerFromClaims(claims ?? {}, settings);
 }
 
 export function correlationId(event: HttpEvent, context: Context | undefined): string {

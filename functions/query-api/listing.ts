@@ -18,7 +18,12 @@ export interface QueryPlan {
   readonly index: IndexName;
   readonly partition: { readonly attribute: string; readonly value: string };
   readonly filters: { readonly attribute: string; readonly value: string }[];
+  /** The caller's datasets, when restricted to more than one (access.ts datasetScope). */
+  readonly within?: { readonly attribute: string; readonly values: readonly string[] };
 }
+
+/** A caller restricted to datasets: `all`, or the list (a dataset the caller named is already checked). */
+export type DatasetScope = 'all' | readonly string[];
 
 /**
  * Most selective first: a pattern, a run and a dataset-day are small partitions; severity is sparse (only
@@ -26,9 +31,16 @@ export interface QueryPlan {
  * With no filter at all, by_created_sharded lists everything newest first. Each index is sharded:
  * the partition named here is the logical one, whose shards the store reads and merges.
  */
-export function planQuery(filters: ListFilters): QueryPlan {
+export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all'): QueryPlan {
   const remaining = new Map<string, string>();
   for (const [k, v] of Object.entries(filters)) if (v !== undefined) remaining.set(k, v);
+  // One entitled dataset is an ordinary dataset filter (and may pick the dataset-day index);
+  // several are an IN condition beside the other filters, in the query, so pages stay full.
+  let within: QueryPlan['within'];
+  if (datasets !== 'all' && !remaining.has('dataset')) {
+    if (datasets.length === 1) remaining.set('dataset', datasets[0] as string);
+    else within = { attribute: 'dataset', values: datasets };
+  }
   const take = (attribute: string) => {
     const value = remaining.get(attribute) as string;
     remaining.delete(attribute);
@@ -62,7 +74,7 @@ export function planQuery(filters: ListFilters): QueryPlan {
   const filterList = [...remaining]
     .map(([attribute, value]) => ({ attribute, value }))
     .sort((a, b) => (a.attribute < b.attribute ? -1 : 1));
-  return { index, partition, filters: filterList };
+  return { index, partition, filters: filterList, ...(within ? { within } : {}) };
 }
 
 /**
@@ -74,6 +86,7 @@ const MAX_QUERY_CALLS = 25;
 
 export interface ListRequest {
   readonly filters: ListFilters;
+  readonly datasets?: DatasetScope;
   readonly limit: number;
   readonly nextToken?: string | undefined;
 }
@@ -89,7 +102,7 @@ export async function listExceptions(
   deps: { store: QueryStore; paginationSecret: string },
 ): Promise<ListResult> {
   const page = await readPage({
-    plan: planQuery(request.filters),
+    plan: planQuery(request.filters, request.datasets),
     table: TABLES.exceptions,
     limit: request.limit,
     nextToken: request.nextToken,

@@ -20,6 +20,7 @@ export interface PagePlan {
   readonly index: string;
   readonly partition: IndexQuery['partition'];
   readonly filters: IndexQuery['filters'];
+  readonly within?: IndexQuery['within'];
 }
 
 export interface PageRequest {
@@ -52,7 +53,8 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
       index: plan.index,
       partition: plan.partition,
       filters: plan.filters,
-      limit: plan.filters.length > 0 ? Math.max(wanted, FILTERED_BATCH) : wanted,
+      ...(plan.within ? { within: plan.within } : {}),
+      limit: plan.filters.length > 0 || plan.within ? Math.max(wanted, FILTERED_BATCH) : wanted,
       ...(startKey ? { startKey } : {}),
     });
     collected.push(...page.items);

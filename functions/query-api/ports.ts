@@ -12,6 +12,7 @@ import type { RunQueries } from '../shared/tables/runs.ts';
 import type { RunTriageDeps } from './run-triage.ts';
 import type { UsageQueries } from '../shared/tables/usage.ts';
 import type { PolicyDocumentsDeps } from './policy-documents.ts';
+import type { AccessSettings } from './access.ts';
 
 /** The exceptions, runs, files and patterns tables as the query API reads and patches them (ports in shared/tables/). */
 export type QueryStore = ExceptionQueries & RunQueries & FileQueries & PatternQueries;
@@ -75,5 +76,7 @@ export interface QueryApiDeps {
   readonly corsOrigins: readonly string[];
   /** Recorded in history when a request carries no JWT claims; undefined on AWS. */
   readonly localIdentity: string | undefined;
+  /** Which claims carry roles and datasets (access.ts); absent: the defaults. */
+  readonly access?: AccessSettings;
   readonly now: () => number;
 }

@@ -2,7 +2,12 @@
  * Every route the query API serves, as data: the router binds a handler to each (routes.ts) and
  * infra/ creates one API Gateway route per entry (infra/constructs/http-api.ts). A route added
  * here is served locally and on AWS, or the type check fails until it has a handler.
+ *
+ * Each route names the roles that may call it (access.ts says what each role implies): the router
+ * refuses anyone else with 403 before the handler runs, and when the deployment's role claim is
+ * `scope`, API Gateway checks the same list as the route's authorization scopes.
  */
+import type { Role } from './access.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -12,35 +17,44 @@ export interface ApiRoute {
   readonly path: string;
   /** Without the JWT authorizer. Only the health probe (Route 53 calls it without a token). */
   readonly public?: boolean;
+  /**
+   * Any one of these roles (or one implying it) may call the route; empty: any signed-in caller.
+   * A public route has no caller to check, so its list is empty.
+   */
+  readonly roles: readonly Role[];
 }
 
 const DECLARED = [
-  { method: 'GET', path: '/health', public: true },
-  { method: 'POST', path: '/uploads' },
-  { method: 'POST', path: '/policies' },
-  { method: 'GET', path: '/exceptions' },
-  { method: 'GET', path: '/exception-counts' },
-  { method: 'GET', path: '/exceptions/{id}' },
-  { method: 'PATCH', path: '/exceptions/{id}' },
-  { method: 'POST', path: '/exceptions/bulk' },
-  { method: 'POST', path: '/exceptions/{id}/approval' },
-  { method: 'POST', path: '/exceptions/{id}/match' },
-  { method: 'GET', path: '/exceptions/{id}/suggestions' },
-  { method: 'POST', path: '/exceptions/{id}/suggestions/{other_id}/decline' },
-  { method: 'GET', path: '/search' },
-  { method: 'GET', path: '/runs' },
-  { method: 'GET', path: '/runs/{run_id}' },
-  { method: 'GET', path: '/runs/{run_id}/report' },
-  { method: 'GET', path: '/runs/{run_id}/patterns' },
-  { method: 'POST', path: '/runs/{run_id}/patterns/{pattern_id}/actions' },
-  { method: 'POST', path: '/runs/{run_id}/triage' },
-  { method: 'GET', path: '/files' },
-  { method: 'GET', path: '/queues' },
-  { method: 'GET', path: '/usage' },
-  { method: 'GET', path: '/policies' },
-  { method: 'GET', path: '/policies/{name}' },
-  { method: 'GET', path: '/policies/datasets/{dataset}' },
-  { method: 'POST', path: '/mcp' },
+  { method: 'GET', path: '/health', public: true, roles: [] },
+  { method: 'GET', path: '/me', roles: [] },
+  { method: 'POST', path: '/uploads', roles: ['uploader'] },
+  { method: 'POST', path: '/policies', roles: ['admin'] },
+  { method: 'GET', path: '/exceptions', roles: ['viewer'] },
+  { method: 'GET', path: '/exception-counts', roles: ['viewer'] },
+  { method: 'GET', path: '/exceptions/{id}', roles: ['viewer'] },
+  { method: 'PATCH', path: '/exceptions/{id}', roles: ['analyst'] },
+  { method: 'POST', path: '/exceptions/bulk', roles: ['analyst'] },
+  // Maker-checker: the approver must not be the maker (workflow.ts refuses SAME_PERSON).
+  { method: 'POST', path: '/exceptions/{id}/approval', roles: ['approver'] },
+  { method: 'POST', path: '/exceptions/{id}/match', roles: ['analyst'] },
+  { method: 'GET', path: '/exceptions/{id}/suggestions', roles: ['viewer'] },
+  { method: 'POST', path: '/exceptions/{id}/suggestions/{other_id}/decline', roles: ['analyst'] },
+  { method: 'GET', path: '/search', roles: ['viewer'] },
+  { method: 'GET', path: '/runs', roles: ['viewer'] },
+  { method: 'GET', path: '/runs/{run_id}', roles: ['viewer'] },
+  { method: 'GET', path: '/runs/{run_id}/report', roles: ['viewer'] },
+  { method: 'GET', path: '/runs/{run_id}/patterns', roles: ['viewer'] },
+  { method: 'POST', path: '/runs/{run_id}/patterns/{pattern_id}/actions', roles: ['analyst'] },
+  // Releasing a held run spends the deployment's model budget.
+  { method: 'POST', path: '/runs/{run_id}/triage', roles: ['admin'] },
+  { method: 'GET', path: '/files', roles: ['viewer'] },
+  { method: 'GET', path: '/queues', roles: ['viewer'] },
+  { method: 'GET', path: '/usage', roles: ['viewer'] },
+  { method: 'GET', path: '/policies', roles: ['viewer'] },
+  { method: 'GET', path: '/policies/{name}', roles: ['viewer'] },
+  { method: 'GET', path: '/policies/datasets/{dataset}', roles: ['viewer'] },
+  // Each MCP tool call goes through the router as the caller, so it meets its own route's roles.
+  { method: 'POST', path: '/mcp', roles: [] },
 ] as const satisfies readonly ApiRoute[];
 
 export const API_ROUTES: readonly ApiRoute[] = DECLARED;

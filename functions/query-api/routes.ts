@@ -1,12 +1,13 @@
 /** The API's routes: each validates its input, calls a core function and shapes the response. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { BadRequestError, NotFoundError } from './errors.ts';
+import { canSee, datasetScope, describeCaller, requireDataset, requireRole, type Caller } from './access.ts';
 import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
 import { checkHealth } from './health.ts';
 import { listExceptions } from './listing.ts';
 import { countExceptions } from './counts.ts';
 import { listFiles, withLatestUploads } from './files.ts';
-import { API_ROUTES, routeKey, type RouteKey } from './route-table.ts';
+import { API_ROUTES, routeKey, type ApiRoute, type RouteKey } from './route-table.ts';
 import { createRouter, type RouteDef } from './router.ts';
 import {
   approvalBodySchema,
@@ -52,7 +53,16 @@ export interface RouteContext {
   readonly logger: Logger;
 }
 
+/** What a route's handler is given once the caller holds one of the route's roles. */
+interface AuthorizedContext extends RouteContext {
+  readonly caller: Caller;
+}
+
 type RouteHandler = (ctx: RouteContext) => Promise<HttpResult>;
+type AuthorizedHandler = (ctx: AuthorizedContext) => Promise<HttpResult>;
+
+/** A public route's caller: no identity, no role, no dataset. */
+const ANONYMOUS: Caller = Object.freeze({ id: 'anonymous', roles: new Set<never>(), datasets: new Set<string>() });
 
 /** Where on-call starts when a DLQ is not empty (the dashboard serves a copy at this path). */
 const RUNBOOK = 'docs/runbooks/dlq-depth.md';
@@ -79,8 +89,9 @@ function exceptionIdParam(params: Record<string, string>): string {
 }
 
 /** `assignee=me` in a listing or bulk filter: the caller, as history records them. */
-function withCaller<F extends { assignee?: string | undefined }>(filters: F, event: HttpEvent, deps: QueryApiDeps): F {
-  return filters.assignee === 'me' ? { ...filters, assignee: callerIdentity(event, deps.localIdentity) } : filters;
+/** `assignee=me` is whoever is calling. */
+function withCaller<F extends { assignee?: string | undefined }>(filters: F, caller: Caller): F {
+  return filters.assignee === 'me' ? { ...filters, assignee: caller.id } : filters;
 }
 
 function otherIdParam(params: Record<string, string>): string {
@@ -97,44 +108,69 @@ function patternIdParam(params: Record<string, string>): string {
   return id;
 }
 
+/**
+ * A run the caller may see, or 404 as if it did not exist: a run of another dataset is not
+ * confirmed to exist.
+ */
+async function entitledRun(runId: string, caller: Caller, deps: QueryApiDeps) {
+  const run = await deps.store.getRun(runId);
+  if (!run || !canSee(caller, run.dataset)) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+  return run;
+}
+
+/** The stored exception, or 404 when it is missing or of a dataset the caller is not entitled to. */
+async function entitledException(id: string, caller: Caller, deps: QueryApiDeps) {
+  const item = await deps.store.getException(id);
+  if (!item || !canSee(caller, String(item.dataset)))
+    throw new NotFoundError(`no exception with id ${id}`, { exception_id: id });
+  return item;
+}
+
 /** One handler per declared route; the compiler rejects a route without one, or one without a route. */
-const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
+const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
   'GET /health': async ({ deps, logger }) => {
     const report = await checkHealth(deps.healthChecks, logger);
     return json(report.status === 'ok' ? 200 : 503, report);
   },
-  'POST /uploads': async ({ event, deps, logger }) => {
+  'GET /me': async ({ caller }) => json(200, describeCaller(caller)),
+  'POST /uploads': async ({ event, deps, logger, caller }) => {
     const body = parseInput(uploadBodySchema, parseJsonBody(event), 'upload request');
+    requireDataset(caller, body.dataset);
     const ticket = await createUpload(body, deps);
     logger.info('upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
     return json(201, ticket);
   },
-  'POST /policies': async ({ event, deps, logger }) => {
+  'POST /policies': async ({ event, deps, logger, caller }) => {
     const body = parseInput(policyUploadBodySchema, parseJsonBody(event), 'policy upload request');
+    requireDataset(caller, body.dataset);
     const ticket = await createPolicyUpload(body, deps);
     logger.info('policy upload url issued', { fileKey: ticket.key, contentLength: body.content_length });
     return json(201, ticket);
   },
-  'GET /exceptions': async ({ event, deps }) => {
+  'GET /exceptions': async ({ event, deps, caller }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
-    const filters = withCaller(Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]])), event, deps);
-    return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
+    const filters = withCaller(Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]])), caller);
+    const datasets = datasetScope(caller, query.dataset);
+    return json(
+      200,
+      await listExceptions({ filters, datasets, limit: query.limit, nextToken: query.next_token }, deps),
+    );
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
-  'GET /exception-counts': async ({ event, deps }) =>
-    json(
-      200,
-      await countExceptions(
-        withCaller(parseInput(countsQuerySchema, queryParameters(event), 'query'), event, deps),
-        deps,
-      ),
-    ),
-  'GET /exceptions/{id}': async ({ params, deps }) => json(200, await getException(exceptionIdParam(params), deps)),
-  'PATCH /exceptions/{id}': async ({ event, params, deps, logger }) => {
+  'GET /exception-counts': async ({ event, deps, caller }) => {
+    const filters = withCaller(parseInput(countsQuerySchema, queryParameters(event), 'query'), caller);
+    return json(200, await countExceptions(filters, deps, datasetScope(caller, filters.dataset)));
+  },
+  'GET /exceptions/{id}': async ({ params, deps, caller }) => {
+    const id = exceptionIdParam(params);
+    await entitledException(id, caller, deps);
+    return json(200, await getException(id, deps));
+  },
+  'PATCH /exceptions/{id}': async ({ event, params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
     const body = parseInput(patchBodySchema, parseJsonBody(event), 'change');
-    const actor = callerIdentity(event, deps.localIdentity);
-    const outcome = await patchException(id, body, actor, deps, logger);
+    const current = await entitledException(id, caller, deps);
+    const outcome = await patchException(id, body, caller.id, deps, logger, current);
     logger.info('exception changed', {
       exceptionId: id,
       status: outcome.record.status,
@@ -142,53 +178,67 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     });
     return json(200, outcome.record);
   },
-  // One change to many exceptions (ids, or a listing filter's first 500), each reported on its own.
-  'POST /exceptions/bulk': async ({ event, deps, logger }) => {
+  // One change to many exceptions (ids, or a listing filter's first 500), each reported on its own;
+  // an exception of a dataset the caller may not see is not found, as on its own.
+  'POST /exceptions/bulk': async ({ event, deps, logger, caller }) => {
     const body = parseInput(bulkBodySchema, parseJsonBody(event), 'bulk change');
-    const actor = callerIdentity(event, deps.localIdentity);
-    const filter = body.filter ? withCaller(body.filter, event, deps) : undefined;
-    const outcome = await applyBulk({ ...body, ...(filter ? { filter } : {}) }, actor, deps, logger);
+    const filter = body.filter ? withCaller(body.filter, caller) : undefined;
+    const outcome = await applyBulk(
+      { ...body, ...(filter ? { filter } : {}) },
+      caller.id,
+      { ...deps, datasets: datasetScope(caller, filter?.dataset), canSee: (dataset) => canSee(caller, dataset) },
+      logger,
+    );
     logger.info('bulk change', { counts: outcome.counts, moreMatched: outcome.more_matched });
     return json(200, outcome);
   },
   // Maker-checker: someone other than the maker approves or rejects the change waiting on it.
-  'POST /exceptions/{id}/approval': async ({ event, params, deps, logger }) => {
+  'POST /exceptions/{id}/approval': async ({ event, params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
     const body = parseInput(approvalBodySchema, parseJsonBody(event), 'decision');
-    const actor = callerIdentity(event, deps.localIdentity);
-    const outcome = await decideApproval(id, body, actor, deps, logger);
+    await entitledException(id, caller, deps);
+    const outcome = await decideApproval(id, body, caller.id, deps, logger);
     logger.info('approval decided', { exceptionId: id, decision: body.decision, status: outcome.record.status });
     return json(200, outcome);
   },
   // A manual match: this missing row and the opposite side's are one break (waits for approval).
-  'POST /exceptions/{id}/match': async ({ event, params, deps, logger }) => {
+  'POST /exceptions/{id}/match': async ({ event, params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
     const body = parseInput(matchBodySchema, parseJsonBody(event), 'match');
-    const actor = callerIdentity(event, deps.localIdentity);
-    const outcome = await requestMatch(id, body, actor, deps, logger);
+    await entitledException(id, caller, deps);
+    await entitledException(body.other_id, caller, deps);
+    const outcome = await requestMatch(id, body, caller.id, deps, logger);
     logger.info('manual match requested', { exceptionId: id, otherId: body.other_id, reason: body.reason_code });
     return json(200, outcome);
   },
-  'GET /exceptions/{id}/suggestions': async ({ event, params, deps }) => {
+  'GET /exceptions/{id}/suggestions': async ({ event, params, deps, caller }) => {
     const id = exceptionIdParam(params);
     const { limit } = parseInput(suggestionsQuerySchema, queryParameters(event), 'query');
+    await entitledException(id, caller, deps);
     return json(200, await suggestMatches(id, limit, deps));
   },
-  'POST /exceptions/{id}/suggestions/{other_id}/decline': async ({ event, params, deps, logger }) => {
+  'POST /exceptions/{id}/suggestions/{other_id}/decline': async ({ params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
     const otherId = otherIdParam(params);
-    const actor = callerIdentity(event, deps.localIdentity);
-    const outcome = await declineSuggestion(id, otherId, actor, deps);
+    await entitledException(id, caller, deps);
+    await entitledException(otherId, caller, deps);
+    const outcome = await declineSuggestion(id, otherId, caller.id, deps);
     logger.info('suggested match declined', { exceptionId: id, otherId });
     return json(200, outcome);
   },
-  'GET /search': async ({ event, deps }) =>
-    json(200, await searchExceptions(parseInput(searchQuerySchema, queryParameters(event), 'search'), deps)),
-  'GET /runs': async ({ event, deps }) =>
-    json(200, await listRuns(parseInput(runsQuerySchema, queryParameters(event), 'query'), deps)),
+  'GET /search': async ({ event, deps, caller }) => {
+    const query = parseInput(searchQuerySchema, queryParameters(event), 'search');
+    return json(200, await searchExceptions(query, deps, datasetScope(caller, query.dataset)));
+  },
+  'GET /runs': async ({ event, deps, caller }) => {
+    const query = parseInput(runsQuerySchema, queryParameters(event), 'query');
+    return json(200, await listRuns(query, deps, datasetScope(caller, query.dataset)));
+  },
   // The intake view: every side's current file, accepted or rejected with the reason.
-  'GET /files': async ({ event, deps }) =>
-    json(200, await listFiles(parseInput(filesQuerySchema, queryParameters(event), 'query'), deps)),
+  'GET /files': async ({ event, deps, caller }) => {
+    const query = parseInput(filesQuerySchema, queryParameters(event), 'query');
+    return json(200, await listFiles(query, deps, datasetScope(caller, query.dataset)));
+  },
   // On-call's view: depth of each main queue and its DLQ, and (on AWS) the oldest message's age.
   'GET /queues': async ({ deps }) => json(200, { queues: await deps.queues.depths(), runbook: RUNBOOK }),
   // What triage's model calls cost per day, against the daily budget.
@@ -198,10 +248,11 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     return json(200, await usageReport(query, { usage: deps.usage, now: deps.now }));
   },
   // The run report people read (functions/recon/report.ts): HTML by default, or Markdown.
-  'GET /runs/{run_id}/report': async ({ event, params, deps }) => {
+  'GET /runs/{run_id}/report': async ({ event, params, deps, caller }) => {
     const runId = params.run_id as string;
     if (runId.length > MAX_RUN_ID_LENGTH)
       throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
+    await entitledRun(runId, caller, deps);
     const { format } = parseInput(reportQuerySchema, queryParameters(event), 'query');
     return {
       statusCode: 200,
@@ -215,24 +266,28 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
     };
   },
   // A run's break patterns, largest first, with their members by status.
-  'GET /runs/{run_id}/patterns': async ({ params, deps }) => json(200, await listPatterns(runIdParam(params), deps)),
+  'GET /runs/{run_id}/patterns': async ({ params, deps, caller }) => {
+    const runId = runIdParam(params);
+    await entitledRun(runId, caller, deps);
+    return json(200, await listPatterns(runId, deps));
+  },
   // Acknowledge, resolve or dismiss a whole pattern: each member moved (or not) on its own.
-  'POST /runs/{run_id}/patterns/{pattern_id}/actions': async ({ event, params, deps, logger }) => {
+  'POST /runs/{run_id}/patterns/{pattern_id}/actions': async ({ event, params, deps, logger, caller }) => {
     const runId = runIdParam(params);
     const patternId = patternIdParam(params);
     const body = parseInput(patternActionBodySchema, parseJsonBody(event), 'pattern action');
-    const actor = callerIdentity(event, deps.localIdentity);
-    const outcome = await applyPatternAction(runId, patternId, body, actor, deps, logger);
+    await entitledRun(runId, caller, deps);
+    const outcome = await applyPatternAction(runId, patternId, body, caller.id, deps, logger);
     logger.info('pattern action', { runId, patternId, action: body.action, counts: outcome.counts });
     return json(200, outcome);
   },
   // Release or abandon a run held by the runaway guard.
-  'POST /runs/{run_id}/triage': async ({ event, params, deps, logger }) => {
+  'POST /runs/{run_id}/triage': async ({ event, params, deps, logger, caller }) => {
     const runId = runIdParam(params);
     const { action } = parseInput(runTriageBodySchema, parseJsonBody(event), 'triage action');
-    const actor = callerIdentity(event, deps.localIdentity);
     if (deps.runTriage === undefined) throw new Error('internal: the query API has no run triage store configured');
-    const run = await changeRunTriage(runId, action, actor, new Date(deps.now()).toISOString(), deps.runTriage);
+    await entitledRun(runId, caller, deps);
+    const run = await changeRunTriage(runId, action, caller.id, new Date(deps.now()).toISOString(), deps.runTriage);
     logger.info('run triage changed', { runId, action, triage: run.triage?.state });
     return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
@@ -240,8 +295,10 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
   'GET /policies': async ({ deps }) => json(200, { items: await listPolicyDocuments(policyDocumentsOf(deps)) }),
   'GET /policies/{name}': async ({ params, deps }) =>
     json(200, await readGovernanceDocument(params.name as string, policyDocumentsOf(deps))),
-  'GET /policies/datasets/{dataset}': async ({ params, deps }) =>
-    json(200, await readDatasetPolicy(params.dataset as string, policyDocumentsOf(deps))),
+  'GET /policies/datasets/{dataset}': async ({ params, deps, caller }) => {
+    requireDataset(caller, params.dataset as string);
+    return json(200, await readDatasetPolicy(params.dataset as string, policyDocumentsOf(deps)));
+  },
   // The MCP server (stateless Streamable HTTP): its tools call this router in-process as the caller.
   'POST /mcp': async ({ event, deps, logger }) =>
     serveMcp(
@@ -249,19 +306,33 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
       inProcessApi(event, (call) => dispatch(call, deps, logger)),
       (error) => logger.error('mcp tool failed', { error: error as Error }),
     ),
-  'GET /runs/{run_id}': async ({ params, deps }) => {
+  'GET /runs/{run_id}': async ({ params, deps, caller }) => {
     const runId = params.run_id as string;
     if (runId.length > MAX_RUN_ID_LENGTH)
       throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
-    const run = await deps.store.getRun(runId);
-    if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+    const run = await entitledRun(runId, caller, deps);
     return json(200, (await withLatestUploads([run], deps.store))[0]);
   },
 };
 
+/**
+ * The route's rule, before its handler: who is calling (401 without an identity) and whether they
+ * hold one of the route's roles (403 FORBIDDEN naming them). Here rather than in the Lambda
+ * handler, so that anything dispatching through the router (the MCP endpoint) is checked alike.
+ */
+function guarded(route: ApiRoute, handle: AuthorizedHandler): RouteHandler {
+  const what = routeKey(route);
+  return async (ctx) => {
+    if (route.public) return handle({ ...ctx, caller: ANONYMOUS });
+    const caller = callerIdentity(ctx.event, ctx.deps.localIdentity, ctx.deps.access);
+    requireRole(caller, route.roles, what);
+    return handle({ ...ctx, caller });
+  };
+}
+
 const routes: RouteDef<RouteHandler>[] = API_ROUTES.map((route) => ({
   ...route,
-  handle: handlers[routeKey(route) as RouteKey],
+  handle: guarded(route, handlers[routeKey(route) as RouteKey]),
 }));
 
 export const router = createRouter(routes);

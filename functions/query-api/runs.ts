@@ -13,6 +13,7 @@ import type { RunRecord } from '../shared/tables/runs.ts';
 import { withLatestUploads } from './files.ts';
 import type { RunsQuery } from './schemas.ts';
 import type { QueryStore } from './ports.ts';
+import type { DatasetScope } from './listing.ts';
 
 type RunIndex = keyof typeof TABLES.runs.indexes;
 
@@ -20,9 +21,20 @@ export interface RunsPlan {
   readonly index: RunIndex;
   readonly partition: { readonly attribute: string; readonly value: string };
   readonly filters: { readonly attribute: string; readonly value: string }[];
+  readonly within?: { readonly attribute: string; readonly values: readonly string[] };
 }
 
-export function planRunsQuery(query: Pick<RunsQuery, 'dataset' | 'business_date' | 'status'>): RunsPlan {
+export function planRunsQuery(
+  request: Pick<RunsQuery, 'dataset' | 'business_date' | 'status'>,
+  datasets: DatasetScope = 'all',
+): RunsPlan {
+  // One entitled dataset is a dataset filter; several an IN condition (listing.ts planQuery).
+  const query =
+    datasets !== 'all' && request.dataset === undefined && datasets.length === 1
+      ? { ...request, dataset: datasets[0] }
+      : request;
+  const within =
+    datasets !== 'all' && query.dataset === undefined ? { attribute: 'dataset', values: datasets } : undefined;
   const filters: RunsPlan['filters'] = [];
   if (query.status !== undefined) filters.push({ attribute: 'status', value: query.status });
   if (query.dataset !== undefined && query.business_date !== undefined) {
@@ -33,7 +45,12 @@ export function planRunsQuery(query: Pick<RunsQuery, 'dataset' | 'business_date'
     };
   }
   if (query.dataset !== undefined) filters.unshift({ attribute: 'dataset', value: query.dataset });
-  return { index: 'by_requested', partition: { attribute: 'record_type', value: RUN_RECORD_TYPE }, filters };
+  return {
+    index: 'by_requested',
+    partition: { attribute: 'record_type', value: RUN_RECORD_TYPE },
+    filters,
+    ...(within ? { within } : {}),
+  };
 }
 
 /** At most this many DynamoDB calls per request (see paged-query.ts). */
@@ -48,9 +65,10 @@ export interface RunsResult {
 export async function listRuns(
   query: RunsQuery,
   deps: { store: QueryStore; paginationSecret: string },
+  datasets: DatasetScope = 'all',
 ): Promise<RunsResult> {
   const page = await readPage({
-    plan: planRunsQuery(query),
+    plan: planRunsQuery(query, datasets),
     table: TABLES.runs,
     limit: query.limit,
     nextToken: query.next_token,

@@ -9,6 +9,7 @@ import { FILTER_NAMES, type SearchQuery } from './schemas.ts';
 import type { QueryApiDeps } from './ports.ts';
 import { createMasker, queryWithTokens } from '../shared/masking.ts';
 import type { SearchItem } from '../shared/types.ts';
+import type { DatasetScope } from './listing.ts';
 
 export type { SearchItem };
 
@@ -44,6 +45,7 @@ function toItem(hit: VectorHit): SearchItem {
 export async function searchExceptions(
   query: SearchQuery,
   deps: Pick<QueryApiDeps, 'embedder' | 'exceptionsIndex' | 'maskingSecret'>,
+  datasets: DatasetScope = 'all',
 ): Promise<{ items: SearchItem[] }> {
   const filter: Record<string, string> = {};
   for (const name of FILTER_NAMES) {
@@ -61,13 +63,19 @@ export async function searchExceptions(
     text: q,
     ...(dates.from !== undefined || dates.to !== undefined ? { ranges: { business_date: dates } } : {}),
   };
-  const filters =
+  const byField =
     query.field !== undefined && query.value !== undefined
       ? [query.value, ...(deps.maskingSecret ? [tokenOf(query.value, deps.maskingSecret)] : [])].map((value) => ({
           ...filter,
           values: fieldValue(query.field as string, value),
         }))
       : [filter];
+  // A caller restricted to datasets searches each of them (the index filters by one value): the
+  // k best of each, merged below, are the k best of all of them.
+  const filters =
+    datasets === 'all' || filter.dataset !== undefined
+      ? byField
+      : byField.flatMap((f) => datasets.map((dataset) => ({ ...f, dataset })));
   const hits = (
     await Promise.all(
       filters.map((f) =>

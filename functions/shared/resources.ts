@@ -269,6 +269,12 @@ export const ENV = {
   corsOrigins: 'TALLY_CORS_ORIGINS',
   /** Identity recorded in history when no JWT authorizer is in front (local mode only). */
   localIdentity: 'TALLY_LOCAL_IDENTITY',
+  /** The JWT claim carrying the caller's roles: `cognito:groups` (default) or `scope` (query-api/access.ts). */
+  roleClaim: 'TALLY_ROLE_CLAIM',
+  /** Stripped from each role claim value, e.g. `tally/` for Cognito resource-server scopes. */
+  rolePrefix: 'TALLY_ROLE_PREFIX',
+  /** The JWT claim carrying the caller's datasets (names, or `*`; default `tally:datasets`). */
+  datasetsClaim: 'TALLY_DATASETS_CLAIM',
   /** The DLQ of the queue a consumer reads: permanently bad messages are moved there at once. */
   deadLetterQueueUrl: 'TALLY_DEAD_LETTER_QUEUE_URL',
   /** The queue a consumer reads: its heartbeat extends the visibility of the message in hand there. */

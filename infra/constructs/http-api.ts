@@ -1,7 +1,7 @@
 /**
  * API Gateway HTTP API in front of query-api: one route per entry of the query API's own route
  * table (functions/query-api/route-table.ts), a JWT authorizer on every route except
- * GET /health (Route 53 and load balancers probe it without a token), stage throttling, JSON
+ * GET /health (with the route's roles as its authorization scopes when roles are scopes) (Route 53 and load balancers probe it without a token), stage throttling, JSON
  * access logs, and — when a domain is configured — a regional custom domain with its own ACM
  * certificate, so each region answers on the same name and Route 53 can fail over between them.
  */
@@ -20,12 +20,19 @@ import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission/inde
 import type { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function/index.js';
 import { Route53Record } from '@cdktf/provider-aws/lib/route53-record/index.js';
 import { Fn } from 'cdktf';
+import { rolesSatisfying } from '../../functions/query-api/access.ts';
 import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
 
 export interface HttpApiProps {
   readonly apiName: string;
   readonly handler: LambdaFunction;
   readonly jwt: { readonly issuer: string; readonly audience: readonly string[] };
+  /**
+   * Which claim carries the roles. Only `scope` can be checked by API Gateway (each route's
+   * authorization scopes are the roles that satisfy it, with the prefix); with any other claim
+   * the query API checks the roles itself (it always does, either way).
+   */
+  readonly roles: { readonly claim: string; readonly prefix: string };
   readonly throttle: { readonly ratePerSecond: number; readonly burst: number };
   readonly corsOrigins: readonly string[];
   readonly logRetentionDays: number;
@@ -76,6 +83,9 @@ export class HttpApi extends Construct {
         routeKey: routeKey(route),
         target: `integrations/${integration.id}`,
         ...(route.public ? { authorizationType: 'NONE' } : { authorizationType: 'JWT', authorizerId: authorizer.id }),
+        ...(!route.public && props.roles.claim === 'scope' && route.roles.length > 0
+          ? { authorizationScopes: rolesSatisfying(route.roles).map((role) => `${props.roles.prefix}${role}`) }
+          : {}),
       });
     }
 

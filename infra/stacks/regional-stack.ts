@@ -228,6 +228,11 @@ export class RegionalStack extends TerraformStack {
       athenaWorkgroup: athena.name,
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',
+      access: {
+        roleClaim: config.auth.roleClaim,
+        rolePrefix: config.auth.rolePrefix,
+        datasetsClaim: config.auth.datasetsClaim,
+      },
       ...(paginationSecret ? { paginationSecret } : {}),
       ...(maskingSecret ? { maskingSecret } : {}),
       ...(config.guardrails[region] ? { guardrail: config.guardrails[region] } : {}),
@@ -311,7 +316,8 @@ export class RegionalStack extends TerraformStack {
       this.api = new HttpApi(this, 'http-api', {
         apiName: `${prefix}-api`,
         handler: queryApi.function,
-        jwt: config.auth,
+        jwt: { issuer: config.auth.issuer, audience: config.auth.audience },
+        roles: { claim: config.auth.roleClaim, prefix: config.auth.rolePrefix },
         throttle: { ratePerSecond: config.api.throttleRatePerSecond, burst: config.api.throttleBurst },
         corsOrigins: corsOriginsFor(config),
         logRetentionDays: config.retention.logDays,

@@ -4,6 +4,7 @@
  */
 import type { Page } from '../../functions/shared/api-types.ts';
 import { UsageError } from './usage.ts';
+import { storedToken } from './token-file.ts';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:3000';
 
@@ -20,7 +21,7 @@ export const apiOptionsHelp = `  --api URL         the Tally API   [default: $TA
   --json            print the API's JSON instead of a table
   -h, --help        show this help
 
-A deployed API needs a bearer token: set TALLY_API_TOKEN.`;
+An API with sign-in needs a bearer token: \`tally login\`, or set TALLY_API_TOKEN.`;
 
 export const apiParseOptions = {
   api: { type: 'string' },
@@ -145,7 +146,9 @@ function unreachable(baseUrl: string, error: unknown): ApiUnreachableError {
 }
 
 export function clientFor(values: { api?: string | undefined }, io: CliIo, help: string): ApiClient {
-  return createApiClient({ baseUrl: apiBaseUrl(values.api, io.env, help), token: io.env.TALLY_API_TOKEN || undefined });
+  // TALLY_API_TOKEN, else the token `tally login` kept.
+  const token = io.env.TALLY_API_TOKEN || storedToken(io.env);
+  return createApiClient({ baseUrl: apiBaseUrl(values.api, io.env, help), token });
 }
 
 /** Reports an API failure on stderr; returns the exit status (1), or rethrows anything else. */
@@ -157,7 +160,11 @@ export function reportApiError(command: string, io: CliIo, error: unknown): numb
   if (error instanceof ApiRequestError) {
     io.stderr.write(`tally ${command}: ${error.message} (HTTP ${error.status} ${error.code})\n`);
     if (error.status === 401 || error.status === 403)
-      io.stderr.write('  set TALLY_API_TOKEN to a valid bearer token for this API\n');
+      io.stderr.write(
+        error.status === 401
+          ? '  sign in with `npx tally login` or set TALLY_API_TOKEN to a valid bearer token for this API\n'
+          : '  your roles or dataset entitlements do not allow this (npx tally whoami shows them)\n',
+      );
     return 1;
   }
   throw error;

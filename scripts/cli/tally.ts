@@ -11,6 +11,8 @@ import { dlqCommand } from './dlq.ts';
 import { patternsCommand } from './patterns.ts';
 import { usageCommand } from './usage-cost.ts';
 import { mcpCommand } from './mcp.ts';
+import { loginCommand, logoutCommand } from './login.ts';
+import { whoamiCommand } from './whoami.ts';
 import { UsageError } from './usage.ts';
 
 const help = `Usage: tally <command> [options]
@@ -27,6 +29,8 @@ Commands:
   dlq         list, peek at and redrive the dead-letter queues (on-call)
   usage       what triage's model calls cost per day against the budget, or one run's (via the API)
   mcp         Tally as an MCP server over stdio, for an assistant (via the API)
+  login       sign in at the OpenID issuer in the browser (logout forgets the token)
+  whoami      who the API takes you for: id, roles, datasets (via the API)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -44,6 +48,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   dlq: dlqCommand,
   usage: usageCommand,
   mcp: mcpCommand,
+  login: loginCommand,
+  logout: logoutCommand,
+  whoami: whoamiCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -10,6 +10,8 @@ import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
 
 export type HttpApiHandler = (
   event: APIGatewayProxyEventV2,
@@ -18,7 +20,7 @@ export type HttpApiHandler = (
 
 export interface ApiServerOptions {
   readonly handler: HttpApiHandler;
-  /** Loopback only: the local API has no authentication. */
+  /** Loopback only: the local API has no authentication unless `jwt` is given. */
   readonly host?: string;
   /** 0 picks a free port. */
   readonly port?: number;
@@ -32,6 +34,15 @@ export interface ApiServerOptions {
    * dashboard is served from this origin, and no other page open in the browser may call it.
    */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * Bearer tokens checked as API Gateway's JWT authorizer checks them (signature against the
+   * issuer's JWKS, issuer, audience, expiry) on every route but the public ones; the claims reach
+   * the handler in `requestContext.authorizer.jwt`. Absent: no sign-in (every request is the
+   * query API's local identity).
+   */
+  readonly jwt?: { readonly issuer: string; readonly audience: readonly string[] };
+  /** Served as GET /config.json: the dashboard's site configuration (where to sign in). */
+  readonly siteConfig?: unknown;
 }
 
 export interface ApiServer {
@@ -50,20 +61,33 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   if (!LOOPBACK.has(host))
     throw new Error(`the local API binds loopback only (127.0.0.1 or ::1), not ${host}: it has no authentication`);
   const allowedOrigins = new Set(options.allowedOrigins ?? []);
+  const authorize = options.jwt ? jwtAuthorizer(options.jwt) : undefined;
+  const siteConfig = options.siteConfig === undefined ? undefined : JSON.stringify(options.siteConfig);
   const server = createServer((req, res) => {
     const refusal = crossSiteRefusal(req, allowedOrigins);
     if (refusal) {
       writeJson(res, 403, { error: { ...refusal, details: {} } });
       return;
     }
-    serveStaticOr(options.staticDir, req, res, () => serve(options.handler, req, res)).catch((error: unknown) => {
-      process.stderr.write(`api-server: ${(error as Error).stack ?? String(error)}\n`);
-      if (!res.headersSent)
-        writeJson(res, 500, {
-          error: { code: 'INTERNAL_ERROR', message: 'the local API server failed to handle the request', details: {} },
-        });
-      else res.destroy();
-    });
+    if (siteConfig !== undefined && req.method === 'GET' && req.url?.split('?')[0] === '/config.json') {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(siteConfig);
+      return;
+    }
+    serveStaticOr(options.staticDir, req, res, () => serve(options.handler, req, res, authorize)).catch(
+      (error: unknown) => {
+        process.stderr.write(`api-server: ${(error as Error).stack ?? String(error)}\n`);
+        if (!res.headersSent)
+          writeJson(res, 500, {
+            error: {
+              code: 'INTERNAL_ERROR',
+              message: 'the local API server failed to handle the request',
+              details: {},
+            },
+          });
+        else res.destroy();
+      },
+    );
   });
   server.listen(options.port ?? 3000, host);
   await once(server, 'listening');
@@ -157,7 +181,72 @@ async function serveStaticOr(
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Routes API Gateway serves without the authorizer (the health probe). */
+const PUBLIC_ROUTES = new Set(API_ROUTES.filter((r) => r.public).map(routeKey));
+
+type Authorizer = (req: IncomingMessage) => Promise<JwtContext | undefined>;
+
+interface JwtContext {
+  readonly claims: Record<string, string>;
+  readonly scopes: string[] | null;
+}
+
+/**
+ * API Gateway's JWT authorizer, locally: the token's signature against the issuer's JWKS (found
+ * through its discovery document), `iss`, `aud` (one of the audiences), `exp` and `nbf`. Claims
+ * reach the function as strings, arrays as `[a b]`, as API Gateway passes them.
+ */
+function jwtAuthorizer(jwt: NonNullable<ApiServerOptions['jwt']>): Authorizer {
+  let keys: ReturnType<typeof createRemoteJWKSet> | undefined;
+  const keySet = async () => {
+    if (keys) return keys;
+    const res = await fetch(`${jwt.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
+    if (!res.ok) throw new Error(`cannot read the discovery document of ${jwt.issuer} (HTTP ${res.status})`);
+    const { jwks_uri: uri } = (await res.json()) as { jwks_uri: string };
+    keys = createRemoteJWKSet(new URL(uri));
+    return keys;
+  };
+  return async (req) => {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) return undefined;
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(match[1] as string, await keySet(), {
+        issuer: jwt.issuer,
+        audience: [...jwt.audience],
+      }));
+    } catch {
+      return undefined;
+    }
+    const claims: Record<string, string> = {};
+    for (const [name, value] of Object.entries(payload)) {
+      if (Array.isArray(value)) claims[name] = `[${value.join(' ')}]`;
+      else if (typeof value === 'object' && value !== null) claims[name] = JSON.stringify(value);
+      else claims[name] = String(value);
+    }
+    return { claims, scopes: typeof payload.scope === 'string' ? payload.scope.split(' ') : null };
+  };
+}
+
+async function serve(
+  handler: HttpApiHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  authorize?: Authorizer,
+): Promise<void> {
+  let jwt: JwtContext | undefined;
+  const method = (req.method ?? 'GET').toUpperCase();
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (authorize && method !== 'OPTIONS' && !PUBLIC_ROUTES.has(`${method} ${path}`)) {
+    jwt = await authorize(req);
+    if (!jwt) {
+      // API Gateway's own answer: the function never runs.
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+      res.end(JSON.stringify({ message: 'Unauthorized' }));
+      return;
+    }
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   // Most requests (every GET) carry no body: no stream to iterate (an async iterator a request
@@ -177,12 +266,12 @@ async function serve(handler: HttpApiHandler, req: IncomingMessage, res: ServerR
     }
     chunks.push(chunk as Buffer);
   }
-  const event = toEvent(req, Buffer.concat(chunks));
+  const event = toEvent(req, Buffer.concat(chunks), jwt);
   const result = await handler(event, lambdaContext(event.requestContext.requestId));
   writeResult(res, result);
 }
 
-export function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
+export function toEvent(req: IncomingMessage, body: Buffer, jwt?: JwtContext): APIGatewayProxyEventV2 {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -219,6 +308,7 @@ export function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEven
       stage: '$default',
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
+      ...(jwt ? { authorizer: { jwt } } : {}),
     },
     ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
     isBase64Encoded: false,

@@ -12,6 +12,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startEmulators } from './emulators.ts';
 import { startApiServer, type HttpApiHandler } from './api-server.ts';
+import { LOCAL_DATASETS_CLAIM, LOCAL_ROLE_CLAIM } from './oidc.ts';
+import type { AccessSettings } from '../../functions/query-api/access.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { policyDocuments } from '../../functions/shared/policy-corpus.ts';
 import { startS3EventRouter } from './s3-events.ts';
@@ -76,7 +78,20 @@ export interface LocalStackOptions {
    * recording server).
    */
   readonly triageProviders?: { readonly chain: string; readonly openaiBaseUrl?: string };
+  /**
+   * Sign-in (`npm start -- --auth`): the API accepts only bearer tokens of this issuer and
+   * audience, verified as API Gateway's JWT authorizer does, and the dashboard signs in there.
+   * Absent: no sign-in, every request is the local admin.
+   */
+  readonly auth?: { readonly issuer: string; readonly audience: string; readonly dashboardClientId: string };
 }
+
+/** The claims the local OpenID provider (oidc.ts) issues roles and datasets in. */
+export const LOCAL_ACCESS: AccessSettings = Object.freeze({
+  roleClaim: LOCAL_ROLE_CLAIM,
+  rolePrefix: '',
+  datasetsClaim: LOCAL_DATASETS_CLAIM,
+});
 
 /** Two: one query-api thread saturates a core under 50 callers, and this machine class has two. */
 const DEFAULT_API_INSTANCES = 2;
@@ -149,6 +164,8 @@ export function localDeployment(local: {
     sweepMinAgeSeconds: Number(process.env[ENV.sweepMinAgeSeconds] ?? 120),
     // Same origin only: the dashboard is served by the API's own origin; "none" matches no browser.
     corsOrigins: 'none',
+    // The claims the local OpenID provider (npm start -- --auth) puts its users' roles and datasets in.
+    access: LOCAL_ACCESS,
     // Seconds, not AWS's minutes: the heartbeat keeps long work invisible, and a killed stack's
     // messages (and, with leases bounded by it, their claims) come back soon after a restart.
     visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
@@ -288,6 +305,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     host: '127.0.0.1',
     port: options.apiPort ?? 0,
     ...(options.webDir ? { staticDir: options.webDir } : {}),
+    ...(options.auth
+      ? {
+          jwt: { issuer: options.auth.issuer, audience: [options.auth.audience] },
+          // What the deployed site's config.json says: sign in at the issuer, as a public client.
+          siteConfig: {
+            apiUrl: '',
+            auth: { issuer: options.auth.issuer, clientId: options.auth.dashboardClientId, scope: 'openid email' },
+          },
+        }
+      : {}),
   });
   const allEndpoints = { ...endpoints, api: api.url };
   writeFileSync(

@@ -13,6 +13,10 @@ import { DataDirLockedError, lockDataDir } from './data-dir-lock.ts';
 import { uploadCommand } from '../cli/upload.ts';
 import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
 import type { CliIo } from '../cli/api-client.ts';
+import { DASHBOARD_CLIENT_ID, passwordSignIn, startLocalOidc } from './oidc.ts';
+
+/** Where `npm start -- --auth`'s OpenID provider listens: \`tally login\` looks there by default. */
+const DEFAULT_AUTH_PORT = 3001;
 
 const help = `Usage: npm start -- [options]
 
@@ -30,6 +34,11 @@ Options:
   --port N           port of the query API and dashboard    [default: $TALLY_API_PORT or 3000]
   --no-sample        do not upload the sample files
   --verbose          show the functions' structured logs (info level)
+  --auth             sign-in required: starts a local OpenID Connect provider (oidc-provider) on
+                     127.0.0.1 with a user per role (printed with their passwords); the dashboard
+                     and \`npx tally login\` sign in there, and the API verifies the tokens as API
+                     Gateway's JWT authorizer does. Without it every request is a local admin.
+  --auth-port N      port of that provider                   [default: 3001]
   --store-workers N  findings chunks stored at once (the store consumer's concurrency; on AWS
                      functions.store.maxConcurrency)  [default: ${FUNCTIONS.store.maxConcurrency}]
   -h, --help         show this help
@@ -58,6 +67,8 @@ async function main(): Promise<number> {
       'no-sample': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       'store-workers': { type: 'string' },
+      auth: { type: 'boolean', default: false },
+      'auth-port': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -86,7 +97,15 @@ async function main(): Promise<number> {
 }
 
 async function run(
-  values: { once?: boolean; port?: string; 'no-sample'?: boolean; verbose?: boolean; 'store-workers'?: string },
+  values: {
+    once?: boolean;
+    port?: string;
+    'no-sample'?: boolean;
+    verbose?: boolean;
+    'store-workers'?: string;
+    auth?: boolean;
+    'auth-port'?: string;
+  },
   dataDir: string,
 ): Promise<number> {
   const say = (line: string) => {
@@ -100,6 +119,12 @@ async function run(
     process.stderr.write(`tally start: --port must be a port number (0-65535), got "${portText}"\n\n${help}`);
     return 2;
   }
+  const authPort = Number(values['auth-port'] ?? DEFAULT_AUTH_PORT);
+  if (!Number.isInteger(authPort) || authPort < 0 || authPort > 65535) {
+    process.stderr.write(`tally start: --auth-port must be a port number, got "${values['auth-port']}"\n\n${help}`);
+    return 2;
+  }
+  const oidc = values.auth ? await startLocalOidc({ port: authPort }) : undefined;
   // The dashboard is served from dist/web: a clean clone (npm ci && npm start) builds it here.
   if (webBuildIsStale()) {
     say('Building the web dashboard (dist/web) ...');
@@ -110,6 +135,7 @@ async function run(
     apiPort,
     webDir: WEB_DIST,
     ...(values['store-workers'] ? { consumerConcurrency: { store: Number(values['store-workers']) } } : {}),
+    ...(oidc ? { auth: { issuer: oidc.issuer, audience: oidc.audience, dashboardClientId: DASHBOARD_CLIENT_ID } } : {}),
     onInvocation: (i) => {
       if (i.error || i.failed > 0)
         say(
@@ -134,6 +160,16 @@ async function run(
           : 'the offline default; TALLY_EMBEDDER=hashing|semantic|hybrid picks another'
     })`,
   );
+  if (oidc) {
+    say(`  Sign-in   ${oidc.issuer} (OpenID Connect; the API needs a bearer token from it)`);
+    say(`            users (e-mail / password / roles / datasets):`);
+    for (const u of oidc.users)
+      say(
+        `              ${u.email.padEnd(24)} ${u.password.padEnd(14)} ${u.roles.join(',').padEnd(9)} ${u.datasets.join(' ')}`,
+      );
+    say(`            CLI: npx tally login --issuer ${oidc.issuer}  (or set TALLY_API_TOKEN)`);
+  } else
+    say(`  Sign-in   none: every request acts as the local admin "local-analyst" (npm start -- --auth to sign in)`);
 
   // Policies first: triage cites them, so the corpus should be indexed before exceptions arrive.
   const policies = await stack.loadPolicies();
@@ -142,6 +178,12 @@ async function run(
 
   if (!values['no-sample']) {
     say(`\nUploading the samples through POST /uploads and the pre-signed URLs it returns ...`);
+    // Signed in, the samples are uploaded as the seeded admin, through the provider like anyone.
+    const admin = oidc?.users.find((u) => u.roles.includes('admin'));
+    const sampleToken =
+      oidc && admin
+        ? (await passwordSignIn({ issuer: oidc.issuer, email: admin.email, password: admin.password })).accessToken
+        : undefined;
     for (const sample of SAMPLES) {
       for (const side of ['source', 'target'] as const) {
         // Exactly what an analyst's client does: ask the API for a URL, PUT the file to it.
@@ -149,7 +191,7 @@ async function run(
         const io = {
           stdout: { write: (t: string) => lines.push(t) },
           stderr: { write: (t: string) => lines.push(t) },
-          env: {},
+          env: sampleToken ? { TALLY_API_TOKEN: sampleToken } : {},
         } as unknown as CliIo;
         const code = await uploadCommand(
           [
@@ -189,6 +231,7 @@ async function run(
     }
     process.stdout.write(`${JSON.stringify({ ...counts, datasets })}\n`);
     await stack.stop();
+    await oidc?.stop();
     return 0;
   }
   if (!values['no-sample']) for (const sample of SAMPLES) await report(stack, sample, say);
@@ -209,6 +252,7 @@ Running; Ctrl-C to stop.`);
   });
   say('\nStopping...');
   await stack.stop();
+  await oidc?.stop();
   return 0;
 }
 

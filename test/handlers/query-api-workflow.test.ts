@@ -49,7 +49,13 @@ function httpEvent(method: string, path: string, body?: unknown, query?: Record<
       routeKey: '$default',
       stage: '$default',
       timeEpoch: NOW,
-      ...(who ? { authorizer: { jwt: { claims: { email: who }, scopes: [] } } } : {}),
+      ...(who
+        ? {
+            authorizer: {
+              jwt: { claims: { email: who, 'cognito:groups': '[approver]', 'tally:datasets': '*' }, scopes: [] },
+            },
+          }
+        : {}),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     isBase64Encoded: false,

@@ -13,6 +13,8 @@ import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const SECRET = 'test-pagination-secret-0123456789abcdef';
+/** The role and dataset claims (access.ts defaults) of an analyst of every dataset. */
+const ANALYST = { 'cognito:groups': '[analyst]', 'tally:datasets': '*' };
 const NOW = Date.parse('2026-01-05T10:00:00.000Z');
 
 let dynamo: TestDynamo;
@@ -537,7 +539,7 @@ describe('PATCH /exceptions/{id}', () => {
 
     const res = await api.call('PATCH', `/exceptions/${record.exception_id}`, {
       body: { version: 1, status: 'ACKNOWLEDGED', note: 'looking into it' },
-      claims: { email: 'ana@bank.example', sub: 'u-1' },
+      claims: { email: 'ana@bank.example', sub: 'u-1', ...ANALYST },
     });
 
     expect(res.status).toBe(200);
@@ -562,7 +564,7 @@ describe('PATCH /exceptions/{id}', () => {
 
     const bySub = await api.call('PATCH', `/exceptions/${a.exception_id}`, {
       body: { version: 1, note: 'n' },
-      claims: { sub: 'user-42' },
+      claims: { sub: 'user-42', ...ANALYST },
     });
     const local = await api.call('PATCH', `/exceptions/${b.exception_id}`, { body: { version: 1, note: 'n' } });
 
@@ -609,11 +611,11 @@ describe('PATCH /exceptions/{id}', () => {
     const results = await Promise.all([
       api.call('PATCH', `/exceptions/${record.exception_id}`, {
         body: { version: 1, status: 'ACKNOWLEDGED' },
-        claims: { email: 'a@x' },
+        claims: { email: 'a@x', ...ANALYST },
       }),
       api.call('PATCH', `/exceptions/${record.exception_id}`, {
         body: { version: 1, status: 'FALSE_POSITIVE' },
-        claims: { email: 'b@x' },
+        claims: { email: 'b@x', ...ANALYST },
       }),
     ]);
 

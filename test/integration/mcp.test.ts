@@ -1,7 +1,8 @@
 /**
  * Tally's MCP server through the SDK's own client, over both transports against the local stack:
  * stdio (`tally mcp` as a subprocess, as an assistant starts it) and stateless Streamable HTTP at
- * the local API's POST /mcp.
+ * the local API's POST /mcp. Permissions (a viewer's update refused, another dataset not found) are tested
+ * with real tokens from the local OpenID provider in local-auth.test.ts.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tally-mcp-'));
   stack = await startLocalStack({ dataDir, apiPort: 0 });
   await stack.loadPolicies();
+  // Triage cites the corpus: index it before the extracts arrive, as npm start does.
+  await stack.waitForIdle();
   await stack.upload('incoming/trades/2025-12-10/source.csv', readFileSync(`${SAMPLE_DIR}source.csv`));
   await stack.upload('incoming/trades/2025-12-10/target.csv', readFileSync(`${SAMPLE_DIR}target.csv`));
   await stack.waitForIdle();
@@ -255,12 +258,6 @@ describe.each(['stdio', 'http'] as const)('MCP over %s', (transport) => {
     expect(text).toContain('trades 2025-12-10, COMPLETED');
     expect(text).toMatch(/next_token/);
     expect(text).toMatch(/Do not call update_exception until they confirm/);
-  });
-
-  it.skip('refuses an update the caller has no role for — needs #14 roles (functions/query-api/access.ts, W3), not on this branch', () => {
-    // Enable after merging W3: call update_exception as a viewer-only caller (HTTP with a viewer's
-    // bearer token under `npm start -- --auth`; stdio with TALLY_API_TOKEN) and expect isError with
-    // code FORBIDDEN and nothing changed.
   });
 });
 

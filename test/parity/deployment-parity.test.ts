@@ -297,7 +297,17 @@ function httpEvent(method: string, path: string, options: { query?: string; body
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
       // What the JWT authorizer adds on every route but /health.
-      authorizer: { jwt: { claims: { sub: 'analyst-1', email: 'analyst@acme.example' }, scopes: null } },
+      authorizer: {
+        jwt: {
+          claims: {
+            sub: 'analyst-1',
+            email: 'analyst@acme.example',
+            'cognito:groups': '[admin]',
+            'tally:datasets': '*',
+          },
+          scopes: null,
+        },
+      },
     },
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
     isBase64Encoded: false,

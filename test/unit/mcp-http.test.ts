@@ -98,7 +98,7 @@ describe('POST /mcp', () => {
     expect(call.headers.authorization).toBe('Bearer caller-token');
     expect(call.headers['content-length']).toBeUndefined();
     expect(call.requestContext.requestId).toBe('req-1');
-    expect(callerIdentity(call, 'local-admin')).toBe('ana@example.com');
+    expect(callerIdentity(call, 'local-admin').id).toBe('ana@example.com');
   });
 
   it('passes query parameters and answers a refusal from the router as a structured CONFLICT', async () => {

@@ -10,6 +10,7 @@ import { UploadView } from './views/upload.tsx';
 import { RunsView } from './views/runs.tsx';
 import { FilesView } from './views/files.tsx';
 import { OperationsView } from './views/operations.tsx';
+import { Who } from './views/who.tsx';
 import './styles.css';
 
 interface Route {
@@ -95,6 +96,7 @@ function App() {
             ))}
           </ul>
         </nav>
+        <Who />
       </header>
       <main id="main" tabIndex={-1}>
         {route.name === 'exceptions' && <ExceptionsView query={route.query} />}

@@ -2,6 +2,9 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { readShardedPage, type IndexPage, type IndexQuery, type ShardedPartition } from './index-query.ts';
 
+/** DynamoDB's limit on the operands of one IN. */
+const IN_OPERANDS = 100;
+
 /** One Query call on one partition. */
 export async function queryIndexPage(
   doc: DynamoDBDocumentClient,
@@ -15,6 +18,21 @@ export async function queryIndexPage(
     values[`:f${i}`] = f.value;
     return `#f${i} = :f${i}`;
   });
+  if (query.within) {
+    // IN takes at most 100 operands: a longer list is an OR of INs.
+    const { attribute, values: allowed } = query.within;
+    if (allowed.length === 0) return { items: [] };
+    names['#w'] = attribute;
+    const groups: string[] = [];
+    for (let start = 0; start < allowed.length; start += IN_OPERANDS) {
+      const operands = allowed.slice(start, start + IN_OPERANDS).map((value, j) => {
+        values[`:w${start + j}`] = value;
+        return `:w${start + j}`;
+      });
+      groups.push(`#w IN (${operands.join(', ')})`);
+    }
+    conditions.push(groups.length === 1 ? (groups[0] as string) : `(${groups.join(' OR ')})`);
+  }
   const out = await doc.send(
     new QueryCommand({
       TableName: table,

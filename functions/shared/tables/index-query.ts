@@ -15,6 +15,11 @@ export interface IndexQuery {
   readonly partition: { readonly attribute: string; readonly value: string };
   /** Equality conditions on other attributes, applied as a FilterExpression. */
   readonly filters: readonly { readonly attribute: string; readonly value: string }[];
+  /**
+   * An attribute that must be one of these values (a caller's dataset entitlements), applied with
+   * the filters. An empty list matches nothing.
+   */
+  readonly within?: { readonly attribute: string; readonly values: readonly string[] } | undefined;
   /** Items DynamoDB evaluates (before the filter) in this call; a sharded read spreads them over the shards. */
   readonly limit: number;
   /** Resume after this key (a page's lastKey, or the key of the last item a caller kept). */
@@ -102,6 +107,7 @@ export async function readShardedPage(
         index: query.index,
         partition: { attribute: shards.attribute, value },
         filters: query.filters,
+        within: query.within,
         limit: perShard,
         ...(query.startKey ? { startKey: { ...query.startKey, [shards.attribute]: value } } : {}),
       }),
@@ -132,6 +138,7 @@ async function readShardsInAnyOrder(
         index: query.index,
         partition: { attribute: shards.attribute, value: shards.values[i] as string },
         filters: query.filters,
+        within: query.within,
         limit: perShard,
         ...(position ? { startKey: position } : {}),
       });
