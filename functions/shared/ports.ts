@@ -48,6 +48,8 @@ export interface MessageVisibility {
   /** The queue's visibility timeout: what `extend` sets, counted from now. */
   readonly timeoutSeconds: number;
   extend(receiptHandle: string): Promise<void>;
+  /** Makes the message invisible for `seconds` from now (a region not active holds messages back). */
+  hold?(receiptHandle: string, seconds: number): Promise<void>;
 }
 
 /** The DLQ of the queue a consumer reads: where a message that can never succeed goes at once. */

@@ -86,11 +86,15 @@ export class SqsMessageVisibility implements MessageVisibility {
   }
 
   async extend(receiptHandle: string): Promise<void> {
+    await this.hold(receiptHandle, this.timeoutSeconds);
+  }
+
+  async hold(receiptHandle: string, seconds: number): Promise<void> {
     await this.sqs.send(
       new ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,
         ReceiptHandle: receiptHandle,
-        VisibilityTimeout: this.timeoutSeconds,
+        VisibilityTimeout: seconds,
       }),
     );
   }
