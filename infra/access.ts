@@ -154,6 +154,13 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
     monitorsQueues: true,
   },
+  // The exceptions table's stream (F2: the event source mapping and its stream grants) -> the
+  // exceptions index: documents rebuilt from the item's stored vector, masked with the dataset's
+  // policy in force. Creates the index in a region whose index is still empty.
+  'stream-index': {
+    objects: { read: ['policiesInForce'] },
+    search: { exceptions: 'own' },
+  },
   // Lists incoming/, looks each old enough object up in the files table, re-sends missed events.
   sweep: {
     objects: { list: ['incoming'] },
@@ -440,7 +447,8 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.corsOrigins] = d.corsOrigins;
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
   }
-  if ((name === 'triage' || name === 'query-api') && d.maskingSecret) env[ENV.maskingSecret] = d.maskingSecret;
+  if ((name === 'triage' || name === 'query-api' || name === 'stream-index') && d.maskingSecret)
+    env[ENV.maskingSecret] = d.maskingSecret;
   return env;
 }
 

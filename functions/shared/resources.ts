@@ -363,6 +363,8 @@ export const FUNCTIONS = {
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
   // A safety net for S3 events that never arrived: re-sends the event of uploads nothing recorded.
   sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
+  // The exceptions table's stream -> this region's exceptions index (no model call: the vector is on the item).
+  'stream-index': { memoryMb: 512, timeoutSeconds: 60 },
 } as const satisfies Record<
   string,
   {
