@@ -11,6 +11,8 @@ import { dlqCommand } from './dlq.ts';
 import { patternsCommand } from './patterns.ts';
 import { usageCommand } from './usage-cost.ts';
 import { UsageError } from './usage.ts';
+import { regionCommand } from './region.ts';
+import { reindexCommand } from './reindex.ts';
 
 const help = `Usage: tally <command> [options]
 
@@ -25,6 +27,8 @@ Commands:
   search      semantic search over triaged exceptions (via the API)
   dlq         list, peek at and redrive the dead-letter queues (on-call)
   usage       what triage's model calls cost per day against the budget, or one run's (via the API)
+  region      which region serves: status, promote, fence (failover and failback)
+  reindex     rebuild a region's exceptions search index from its table (resumable)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -41,6 +45,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   search: searchCommand,
   dlq: dlqCommand,
   usage: usageCommand,
+  region: (argv) => regionCommand(argv),
+  reindex: (argv) => reindexCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {
