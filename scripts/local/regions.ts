@@ -46,26 +46,28 @@ type Options = Omit<LocalStackOptions, 'dataDir' | 'region' | 'multiRegion' | 'a
 
 export async function startTwoRegions(options: Options): Promise<TwoRegions> {
   const { apiPorts, ...common } = options;
-  const primary = await startLocalStack({
-    ...common,
-    dataDir: join(options.dataDir, LOCAL_REGIONS.primary),
-    region: LOCAL_REGIONS.primary,
-    apiPort: apiPorts?.primary ?? 0,
-    multiRegion: { initialRole: 'active' },
-  });
-  let secondary: LocalStack;
-  try {
-    secondary = await startLocalStack({
+  // Side by side: each region's emulators, functions and API are its own.
+  const [primary, secondary] = (await Promise.allSettled([
+    startLocalStack({
+      ...common,
+      dataDir: join(options.dataDir, LOCAL_REGIONS.primary),
+      region: LOCAL_REGIONS.primary,
+      apiPort: apiPorts?.primary ?? 0,
+      multiRegion: { initialRole: 'active' },
+    }),
+    startLocalStack({
       ...common,
       dataDir: join(options.dataDir, LOCAL_REGIONS.secondary),
       region: LOCAL_REGIONS.secondary,
       apiPort: apiPorts?.secondary ?? 0,
       multiRegion: { initialRole: 'standby' },
-    });
-  } catch (error) {
-    await primary.stop();
-    throw error;
-  }
+    }),
+  ]).then(async (started) => {
+    const failed = started.find((s) => s.status === 'rejected');
+    if (!failed) return started.map((s) => (s as PromiseFulfilledResult<LocalStack>).value);
+    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+    throw failed.reason;
+  })) as [LocalStack, LocalStack];
   const counts = { applied: 0, skipped: 0, objects: 0 };
   const ends = [
     { stack: primary, replicas: new ReplicaWrites(primary) },
@@ -194,11 +196,9 @@ function replicate(
   source.onObjectCreated((event) =>
     enqueue(async () => {
       const { key, etag } = event.detail.object;
-      const object = await source.s3Direct
-        .send(new GetObjectCommand({ Bucket: from.stack.names.bucket, Key: key, IfMatch: etag }))
-        .catch(() => undefined);
+      const object = await source.s3Direct.send(new GetObjectCommand({ Bucket: from.stack.names.bucket, Key: key }));
       // Overwritten since: the newer version's own event replicates it.
-      if (!object?.Body) return;
+      if (!object.Body || (object.ETag ?? '').replaceAll('"', '') !== etag.replaceAll('"', '')) return;
       await target.s3Direct.send(
         new PutObjectCommand({
           Bucket: to.stack.names.bucket,

@@ -7,7 +7,9 @@
  *   source mapping does: in order, batches of up to STREAM_BATCH_SIZE, a reported failure
  *   retried from its sequence number on (what succeeded after it is replayed: idempotent).
  */
-import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { FUNCTIONS } from '../../functions/shared/resources.ts';
 import type { TableChange } from './dynalite-atomic.ts';
 
 /** The event source mapping's batch size the regional stack sets (infra/, F2) and the local one uses. */
@@ -15,7 +17,27 @@ export const STREAM_BATCH_SIZE = 100;
 /** Attempts of a failing batch before it is given up (AWS: maximumRetryAttempts, then the on-failure destination). */
 const MAX_ATTEMPTS = 5;
 
-export type StreamHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+export type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse | void>;
+
+/** What Lambda passes the stream consumer with each batch. */
+function invocationContext(region: string): Context {
+  const started = Date.now();
+  const timeoutMs = FUNCTIONS['stream-index'].timeoutSeconds * 1000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'local-stream-index',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:000000000000:function:local-stream-index`,
+    memoryLimitInMB: String(FUNCTIONS['stream-index'].memoryMb),
+    awsRequestId: randomUUID(),
+    logGroupName: '/aws/lambda/local-stream-index',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - started)),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
 
 export interface TableStreams {
   /** The emulator's hook: called for every committed write. */
@@ -79,7 +101,7 @@ export function startTableStreams(options: {
         for (let attempt = 1; rest.length > 0; attempt++) {
           let failedFrom: number;
           try {
-            const response = await handler({ Records: rest });
+            const response = await handler({ Records: rest }, invocationContext(options.region));
             const failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
             failedFrom = rest.findIndex((r) => failed.has(r.dynamodb?.SequenceNumber as string));
           } catch (error) {
