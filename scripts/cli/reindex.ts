@@ -116,41 +116,52 @@ export async function reindex(options: ReindexOptions): Promise<Checkpoint['coun
   if (!options.dryRun) await options.project.index.ensure();
   const started = Date.now();
 
+  // One segment failing stops the others at their next page: the checkpoint then says where each stopped.
+  let failed = false;
   await Promise.all(
     checkpoint.segments.map(async (position, segment) => {
-      while (!position.done) {
-        const page = await options.scan(segment, options.segments, position.startKey);
-        for (const item of page.items) {
-          checkpoint.counts.scanned++;
-          if (!isExceptionItem(item)) {
-            checkpoint.counts.skipped++;
-            continue;
-          }
-          const outcome = options.dryRun
-            ? typeof item.embedding === 'string'
-              ? 'indexed'
-              : 'fields'
-            : await projectChange({ kind: 'upsert', item }, options.project);
-          checkpoint.counts[outcome]++;
-        }
-        if (page.nextKey) position.startKey = page.nextKey;
-        else {
-          delete position.startKey;
-          position.done = true;
-        }
-        if (!options.dryRun) saveCheckpoint(options.checkpointFile, checkpoint);
-        const c = checkpoint.counts;
-        const segmentsDone = checkpoint.segments.filter((s) => s.done).length;
-        options.progress?.(
-          `reindex: ${c.scanned} items scanned, ${c.indexed} indexed, ${c.fields} not triaged (fields only), ` +
-            `${segmentsDone}/${options.segments} segments done, ${Math.round((Date.now() - started) / 1000)} s`,
-        );
-        options.afterPage?.(checkpoint);
+      try {
+        await scanSegment(position, segment);
+      } catch (error) {
+        failed = true;
+        throw error;
       }
     }),
   );
   if (!options.dryRun) rmSync(options.checkpointFile, { force: true });
   return checkpoint.counts;
+
+  async function scanSegment(position: Checkpoint['segments'][number], segment: number): Promise<void> {
+    while (!position.done && !failed) {
+      const page = await options.scan(segment, options.segments, position.startKey);
+      for (const item of page.items) {
+        checkpoint.counts.scanned++;
+        if (!isExceptionItem(item)) {
+          checkpoint.counts.skipped++;
+          continue;
+        }
+        const outcome = options.dryRun
+          ? typeof item.embedding === 'string'
+            ? 'indexed'
+            : 'fields'
+          : await projectChange({ kind: 'upsert', item }, options.project);
+        checkpoint.counts[outcome]++;
+      }
+      if (page.nextKey) position.startKey = page.nextKey;
+      else {
+        delete position.startKey;
+        position.done = true;
+      }
+      if (!options.dryRun) saveCheckpoint(options.checkpointFile, checkpoint);
+      const c = checkpoint.counts;
+      const segmentsDone = checkpoint.segments.filter((s) => s.done).length;
+      options.progress?.(
+        `reindex: ${c.scanned} items scanned, ${c.indexed} indexed, ${c.fields} not triaged (fields only), ` +
+          `${segmentsDone}/${options.segments} segments done, ${Math.round((Date.now() - started) / 1000)} s`,
+      );
+      options.afterPage?.(checkpoint);
+    }
+  }
 }
 
 export function dynamoScanPage(doc: DynamoDBDocumentClient, table: string, pageSize = 500): ScanPage {
