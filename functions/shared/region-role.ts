@@ -240,7 +240,9 @@ export function regionRoleFromEnv(env: NodeJS.ProcessEnv = process.env): RegionR
   const region = env[LAMBDA_ENV.region] ?? 'local';
   const parameter = env[ENV.regionRoleParameter];
   const file = env[ENV.regionRoleFile];
-  if (parameter) return new CachedRegionRole(new SsmRegionRole(region, parameter));
+  // The SDK's own endpoint overrides (a proxy, a test double), as every other client here honours them.
+  const endpoint = env.AWS_ENDPOINT_URL_SSM ?? env.AWS_ENDPOINT_URL;
+  if (parameter) return new CachedRegionRole(new SsmRegionRole(region, parameter, endpoint ? { endpoint } : {}));
   if (file) return new CachedRegionRole(new FileRegionRole(region, file));
   return new AlwaysActive(region);
 }

@@ -124,6 +124,30 @@ describe('region role stores', () => {
     expect(await regionRoleFromEnv({ TALLY_REGION_ROLE_FILE: file }).read()).toBe('standby');
   });
 
+  it('SSM honours the SDK endpoint override (AWS_ENDPOINT_URL_SSM)', async () => {
+    const calls: string[] = [];
+    // The default credential chain reads the process environment.
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'a');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'b');
+    const original = globalThis.fetch;
+    globalThis.fetch = (async (url: URL | string) => {
+      calls.push(String(url));
+      return Response.json({ Parameter: { Value: 'fenced' } });
+    }) as typeof fetch;
+    try {
+      const role = regionRoleFromEnv({
+        AWS_REGION: 'us-west-2',
+        TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
+        AWS_ENDPOINT_URL_SSM: 'http://127.0.0.1:4566/',
+      });
+      expect(await role.read()).toBe('fenced');
+    } finally {
+      globalThis.fetch = original;
+      vi.unstubAllEnvs();
+    }
+    expect(calls).toEqual(['http://127.0.0.1:4566/']);
+  });
+
   it('the refusal names the region, its role and what to do', () => {
     const error = new RegionNotActiveError('us-west-2', 'fenced');
     expect(error.code).toBe('REGION_NOT_ACTIVE');
