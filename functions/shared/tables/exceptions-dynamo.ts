@@ -199,6 +199,7 @@ export class DynamoTriageStore implements TriageStore {
       ),
     );
   }
+
   async saveEmbedding(exceptionId: string, vector: readonly number[], model: string): Promise<void> {
     // Only onto an item that exists: never a ghost item holding nothing but a vector.
     await applied(
