@@ -415,7 +415,9 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.triageDailyBudgetUsd] = String(d.triage.dailyBudgetUsd);
   if (models.has('triage') && d.models !== 'offline' && d.guardrail)
     env[ENV.bedrockGuardrail] = `${d.guardrail.id}:${d.guardrail.version}`;
-  if (models.has('embedding')) {
+  // stream-index calls no model, but must know which embedder the stored vectors come from (it
+  // reuses only those): the same identity as the embedding functions, without the model grant.
+  if (models.has('embedding') || name === 'stream-index') {
     if (d.models === 'offline') env[ENV.embedder] = 'hashing';
     else {
       env[ENV.embedder] = 'bedrock-titan';

@@ -192,3 +192,30 @@ describe('stored embeddings', () => {
     expect(() => decodeEmbedding('AAA=')).toThrow(/float32/);
   });
 });
+
+describe('stream-index environment', () => {
+  it('names the embedder triage stores vectors of, with no model grant of its own', async () => {
+    const { environmentFor, FUNCTION_ACCESS } = await import('../../infra/access.ts');
+    const { localDeployment } = await import('../../scripts/local/stack.ts');
+    const { resourceNames } = await import('../../functions/shared/resources.ts');
+    const names = resourceNames();
+    const deployment = {
+      ...localDeployment({
+        names,
+        queues: names.queues,
+        topics: { businessEvents: { arn: 'arn:aws:sns:us-east-1:000000000000:t' } },
+        prefix: 'tally',
+        dataDir: '/tmp/x',
+        visibilityTimeoutSeconds: 10,
+      }),
+      models: { triage: 'm1', fallback: 'm2', embedding: 'amazon.titan-embed-text-v2:0' },
+    };
+
+    const env = environmentFor('stream-index', deployment);
+    const triage = environmentFor('triage', deployment);
+
+    expect(env.TALLY_EMBEDDER).toBe(triage.TALLY_EMBEDDER);
+    expect(env.TALLY_EMBEDDING_MODEL_ID).toBe(triage.TALLY_EMBEDDING_MODEL_ID);
+    expect(FUNCTION_ACCESS['stream-index'].models).toBeUndefined();
+  });
+});
