@@ -162,6 +162,13 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
     monitorsQueues: true,
   },
+  // The exceptions table's stream (F2: the event source mapping and its stream grants) -> the
+  // exceptions index: documents rebuilt from the item's stored vector, masked with the dataset's
+  // policy in force. Creates the index in a region whose index is still empty.
+  'stream-index': {
+    objects: { read: ['policiesInForce'] },
+    search: { exceptions: 'own' },
+  },
   // Lists incoming/, looks each old enough object up in the files table, re-sends missed events.
   sweep: {
     objects: { list: ['incoming'] },
@@ -418,7 +425,9 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.triageDailyBudgetUsd] = String(d.triage.dailyBudgetUsd);
   if (models.has('triage') && d.models !== 'offline' && d.guardrail)
     env[ENV.bedrockGuardrail] = `${d.guardrail.id}:${d.guardrail.version}`;
-  if (models.has('embedding')) {
+  // stream-index calls no model, but must know which embedder the stored vectors come from (it
+  // reuses only those): the same identity as the embedding functions, without the model grant.
+  if (models.has('embedding') || name === 'stream-index') {
     if (d.models === 'offline') env[ENV.embedder] = 'hashing';
     else {
       env[ENV.embedder] = 'bedrock-titan';
@@ -455,7 +464,8 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     }
     if (d.paginationSecret) env[ENV.paginationSecret] = d.paginationSecret;
   }
-  if ((name === 'triage' || name === 'query-api') && d.maskingSecret) env[ENV.maskingSecret] = d.maskingSecret;
+  if ((name === 'triage' || name === 'query-api' || name === 'stream-index') && d.maskingSecret)
+    env[ENV.maskingSecret] = d.maskingSecret;
   return env;
 }
 

@@ -25,7 +25,7 @@ import { crashPoint } from '../shared/crash-point.ts';
 import { PREFIXES } from '../shared/resources.ts';
 import type { ReconRequest } from '../shared/messages.ts';
 import {
-  compareSequencers,
+  isLaterUpload,
   DATASET_RULE,
   datasetPolicyKey,
   idempotencyKey,
@@ -111,7 +111,9 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
     // other content since (a revert): then it must become current again.
     const current = await deps.files.get(parsed.dataset, parsed.businessDate, parsed.side);
     const isRevert =
-      current !== undefined && current.etag !== ref.etag && compareSequencers(object.sequencer, current.sequencer) > 0;
+      current !== undefined &&
+      current.etag !== ref.etag &&
+      isLaterUpload({ bucket: ref.bucket, sequencer: object.sequencer, ...uploadedAt(event.time) }, current);
     if (!isRevert || !(await deps.idempotency.reopen(id, object.sequencer, began.sequencer, lease()))) {
       return { outcome: 'DUPLICATE' };
     }

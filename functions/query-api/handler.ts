@@ -18,6 +18,8 @@ import { SqsQueueMonitor } from './sqs-monitor.ts';
 import type { QueryApiDeps } from './ports.ts';
 import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
 import { withBundledPolicies } from '../shared/dataset-policies.ts';
+import { regionRoleFromEnv, RegionNotActiveError, type RegionRoleReader } from '../shared/region-role.ts';
+import { ApiError } from './errors.ts';
 
 const logger = createLogger('query-api');
 
@@ -33,7 +35,9 @@ export function defaultDeps(): QueryApiDeps {
   const uploads = new S3UploadSigner(aws.s3, config.bucket);
   const embedder = createEmbedder();
   const policies = withBundledPolicies(new S3DatasetPolicies(aws.s3));
+  const regionRole = regionRoleFromEnv();
   return {
+    regionRole,
     store,
     uploads,
     datasets: {
@@ -45,7 +49,8 @@ export function defaultDeps(): QueryApiDeps {
       runs: new DynamoRunStore(aws.dynamo, config.runsTable),
       triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl),
     },
-    healthChecks: [store.healthCheck(), uploads.healthCheck()],
+    // A standby or fenced region answers unhealthy: Route 53 sends nobody there.
+    healthChecks: [regionRoleHealthCheck(regionRole), store.healthCheck(), uploads.healthCheck()],
     embedder,
     exceptionsIndex: createVectorIndex('exceptions', process.env, embedder.dimensions),
     queues: new SqsQueueMonitor(
@@ -109,9 +114,34 @@ export function createHandler(makeDeps: () => QueryApiDeps | Promise<QueryApiDep
     .use(errorResponses(logger))
     .handler(async (event, context) => {
       const deps = ready ?? (await loadDeps());
+      const method = event.requestContext.http.method;
+      if (!READ_METHODS.has(method)) await refuseUnlessActive(deps.regionRole);
       const result = await dispatch(event, deps, logger);
       return { ...result, headers: { ...result.headers, 'x-correlation-id': correlationId(event, context) } };
     });
+}
+
+/** What a region that is not active still serves: every read (listing, search, health). */
+const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** 503 REGION_NOT_ACTIVE for a write to a standby or fenced region (one writer at a time). */
+export async function refuseUnlessActive(role: RegionRoleReader | undefined): Promise<void> {
+  if (!role) return;
+  const current = await role.read();
+  if (current === 'active') return;
+  const refused = new RegionNotActiveError(role.region, current);
+  throw new ApiError(503, refused.code, refused.message, { region: role.region, role: current });
+}
+
+/** The health probe of the region role: fails unless this region is the active one. */
+export function regionRoleHealthCheck(role: RegionRoleReader) {
+  return {
+    name: 'region_role',
+    async check() {
+      const current = await role.read();
+      if (current !== 'active') throw new RegionNotActiveError(role.region, current);
+    },
+  };
 }
 
 export const handler = createHandler();

@@ -2,6 +2,7 @@
  * What the query API's cores depend on, as small interfaces: the DynamoDB store, the upload
  * signer, health probes, the embedder and the exceptions vector index. No AWS SDK here.
  */
+import type { RegionRoleReader } from '../shared/region-role.ts';
 import type { QueueReport } from '../shared/api-types.ts';
 import type { ReconPolicy } from '../shared/policy.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
@@ -61,6 +62,8 @@ export interface QueryApiDeps {
   /** GET /policies: the policy documents. Absent only in tests that do not exercise it. */
   readonly policyDocuments?: PolicyDocumentsDeps;
   readonly healthChecks: readonly HealthCheck[];
+  /** This region's role: writes are refused (503 REGION_NOT_ACTIVE) unless it is active. Absent: always active. */
+  readonly regionRole?: RegionRoleReader;
   readonly embedder: Embedder;
   readonly exceptionsIndex: VectorIndex;
   readonly queues: QueueMonitor;

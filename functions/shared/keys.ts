@@ -133,6 +133,28 @@ export function compareSequencers(a: string, b: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/** What orders two uploads of one (dataset, date, side): where, the sequencer there, and when. */
+export interface UploadOrder {
+  readonly bucket: string;
+  readonly sequencer: string;
+  /** The S3 event's time (ISO-8601), when known. */
+  readonly uploaded_at?: string | undefined;
+}
+
+/**
+ * Whether upload `a` is later than `b`. Within one bucket by sequencer (S3's order for the same
+ * key). Across buckets — the primary's and the secondary's after a failover — sequencers mean
+ * nothing, so by the event time: S3 stamps it to the second, so two uploads of the same side in
+ * the same second in two regions order arbitrarily (the later arrival wins a tie), and one
+ * without a time counts as later than the recorded one.
+ * files-dynamo.ts states the same rule as the write's condition.
+ */
+export function isLaterUpload(a: UploadOrder, b: UploadOrder): boolean {
+  if (a.bucket === b.bucket) return compareSequencers(a.sequencer, b.sequencer) > 0;
+  if (a.uploaded_at === undefined || b.uploaded_at === undefined) return true;
+  return a.uploaded_at >= b.uploaded_at;
+}
+
 /**
  * A sequencer as a fixed-width upper-case string, so a database compares it right as a string
  * (a stored conditional write keeps the later event). Agrees with {@link compareSequencers} for

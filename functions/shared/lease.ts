@@ -63,8 +63,17 @@ export const MAX_HELD_RETRY_SECONDS = 900;
  * worker's work before the fifth receive, against 50 s without the doubling).
  */
 export function heldRetryDelaySeconds(receiveCount: number, visibilityTimeoutSeconds: number): number {
-  const n = Number.isFinite(receiveCount) && receiveCount > 1 ? Math.min(receiveCount - 1, 16) : 0;
-  return Math.min(visibilityTimeoutSeconds * 2 ** n, MAX_HELD_RETRY_SECONDS);
+  return doublingDelaySeconds(receiveCount, visibilityTimeoutSeconds, MAX_HELD_RETRY_SECONDS);
+}
+
+/** One visibility timeout after the first receive, doubling at each later one, at most `capSeconds`. */
+export function doublingDelaySeconds(
+  receiveCount: number,
+  visibilityTimeoutSeconds: number,
+  capSeconds: number,
+): number {
+  const n = Number.isFinite(receiveCount) && receiveCount > 1 ? Math.min(receiveCount - 1, 20) : 0;
+  return Math.min(visibilityTimeoutSeconds * 2 ** n, capSeconds);
 }
 
 export interface Heartbeat {

@@ -47,8 +47,12 @@ export interface DeadLetter {
 export interface MessageVisibility {
   /** The queue's visibility timeout: what `extend` sets, counted from now. */
   readonly timeoutSeconds: number;
-  /** Keeps the message invisible for `seconds` from now (default: the visibility timeout). */
-  extend(receiptHandle: string, seconds?: number): Promise<void>;
+  extend(receiptHandle: string): Promise<void>;
+  /**
+   * Makes the message invisible for `seconds` from now: a region not active holds messages back, and
+   * a message whose claim another worker holds waits longer each time (sqs-batch.ts).
+   */
+  hold?(receiptHandle: string, seconds: number): Promise<void>;
 }
 
 /** The DLQ of the queue a consumer reads: where a message that can never succeed goes at once. */

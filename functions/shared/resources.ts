@@ -299,6 +299,10 @@ export const ENV = {
   athenaWorkgroup: 'TALLY_ATHENA_WORKGROUP',
   /** The business events topic (SNS): a run held by the runaway guard is announced there (store). */
   businessEventsTopicArn: 'TALLY_BUSINESS_EVENTS_TOPIC_ARN',
+  /** SSM String parameter holding this region's role: active, standby or fenced (functions/shared/region-role.ts). */
+  regionRoleParameter: 'TALLY_REGION_ROLE_PARAMETER',
+  /** Local stack only: the file holding this region's role (in place of the SSM parameter). */
+  regionRoleFile: 'TALLY_REGION_ROLE_FILE',
 } as const;
 
 /**
@@ -314,6 +318,11 @@ export const TOPIC_NAMES = Object.keys(TOPICS) as TopicName[];
 /** `${prefix}-business-events`: the topic's name in each region, and in the emulator. */
 export function topicName(topic: TopicName, prefix: string = DEFAULT_PREFIX): string {
   return `${prefix}-${topic.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** The SSM parameter holding a region's role (one per region, same name in each): see functions/shared/region-role.ts. */
+export function regionRoleParameterName(prefix: string = DEFAULT_PREFIX): string {
+  return `/${prefix}/region-role`;
 }
 
 /** Index names in the vector store. */
@@ -360,6 +369,8 @@ export const FUNCTIONS = {
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
   // A safety net for S3 events that never arrived: re-sends the event of uploads nothing recorded.
   sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
+  // The exceptions table's stream -> this region's exceptions index (no model call: the vector is on the item).
+  'stream-index': { memoryMb: 512, timeoutSeconds: 60 },
 } as const satisfies Record<
   string,
   {

@@ -18,13 +18,14 @@ import { z } from 'zod';
 import { SqsDeadLetterQueue, SqsMessageVisibility } from './adapters/sqs-queue.ts';
 import { loadConfig } from './config.ts';
 import { PermanentError } from './errors.ts';
-import { HeldElsewhereError, heldRetryDelaySeconds, startHeartbeat } from './lease.ts';
+import { doublingDelaySeconds, HeldElsewhereError, heldRetryDelaySeconds, startHeartbeat } from './lease.ts';
 import { crashPoint } from './crash-point.ts';
 import { emfMetrics, type BusinessMetrics } from './metrics.ts';
 import { failureStore } from './tables/failures-dynamo.ts';
 import type { DeadLetterQueue, MessageVisibility } from './ports.ts';
 import { ENV, FUNCTIONS, LAMBDA_ENV, QUEUES, VISIBILITY_TIMEOUT_FACTOR, type QueueName } from './resources.ts';
 import type { FailureRecorder } from './tables/failures.ts';
+import { regionRoleFromEnv, type RegionRole, type RegionRoleReader } from './region-role.ts';
 
 /** Parses a JSON body against a schema; a malformed body is a permanent failure. */
 export function parseBody<S extends z.ZodType>(record: SQSRecord, schema: S): z.infer<S> {
@@ -51,6 +52,25 @@ export interface SqsConsumerDeps {
   readonly metrics?: BusinessMetrics | undefined;
   /** The consumed queue; without it no heartbeat extends the message's visibility. */
   readonly visibility?: MessageVisibility | undefined;
+  /** This region's role: a region that is not active leaves every message in its queue. */
+  readonly regionRole?: RegionRoleReader | undefined;
+}
+
+/** SQS's limit on a message's visibility timeout. */
+const MAX_VISIBILITY_SECONDS = 12 * 3600;
+
+/**
+ * How long a region that is not active keeps a message out of sight: the queue's visibility
+ * timeout, doubled at each receive, at most SQS's 12 h. Every receive counts toward the queue's
+ * maxReceiveCount (5) whatever the consumer does (only a disabled event source mapping receives
+ * nothing), so spacing the receives out is what keeps a held message out of the DLQ: with ingest's
+ * 12 min timeout its fifth receive comes ~6 h after the first, recon's ~23 h, store's and
+ * triage's ~8 h. A region fenced for longer disables its event source mappings (the runbook), and
+ * a message that still reaches the DLQ is redriven after promotion (`tally dlq redrive`): it waits
+ * there 14 days, and every consumer is idempotent on the data's own keys.
+ */
+export function notActiveHoldSeconds(receiveCount: number, visibilityTimeoutSeconds: number): number {
+  return doublingDelaySeconds(receiveCount, visibilityTimeoutSeconds, MAX_VISIBILITY_SECONDS);
 }
 
 /**
@@ -123,7 +143,7 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
           visibility.timeoutSeconds,
         );
         await visibility
-          .extend(record.receiptHandle, seconds)
+          .hold?.(record.receiptHandle, seconds)
           .catch((extendError: Error) =>
             logger.warn('could not delay the retry', { messageId: record.messageId, error: extendError }),
           );
@@ -133,10 +153,52 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
       await heartbeat?.stop();
     }
   };
+  /**
+   * A region that is not active touches no record: each is reported failed (so SQS keeps it) and
+   * held out of sight for notActiveHoldSeconds. Nothing is counted as a failure or recorded in the
+   * failures table: the messages are fine, the region is not serving.
+   */
+  const holdUnlessActive = async (event: SQSEvent): Promise<SQSBatchResponse | undefined> => {
+    try {
+      deps ??= makeDeps();
+    } catch {
+      return undefined; // each record fails on its own below, as before, and is retried
+    }
+    if (!deps.regionRole) return undefined;
+    let role: RegionRole;
+    try {
+      role = await deps.regionRole.read();
+    } catch (error) {
+      // Unknown role: handle nothing. The records come back after their visibility timeout.
+      logger.error('could not read the region role: leaving the batch in the queue', { error: error as Error });
+      return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+    }
+    if (role === 'active') return undefined;
+    const visibility = deps.visibility;
+    await Promise.all(
+      event.Records.map((r) =>
+        visibility?.hold
+          ?.call(
+            visibility,
+            r.receiptHandle,
+            notActiveHoldSeconds(Number(r.attributes.ApproximateReceiveCount ?? 1), visibility.timeoutSeconds),
+          )
+          .catch((error: Error) => logger.warn('could not hold the message', { messageId: r.messageId, error })),
+      ),
+    );
+    logger.warn('region is not active: messages left in the queue', {
+      region: deps.regionRole.region,
+      role,
+      messages: event.Records.length,
+    });
+    return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+  };
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) => {
       try {
+        const held = await holdUnlessActive(event);
+        if (held) return held;
         return await processPartialResponse(event, recordHandler, processor, {
           context,
           throwOnFullBatchFailure: false,
@@ -191,5 +253,6 @@ export function consumerDeps(
     failures: failureStore(aws.dynamo, config.failuresTable),
     deadLetter: deadLetterQueue(aws.sqs, config.deadLetterQueueUrl),
     metrics: emfMetrics(consumer.service),
+    regionRole: regionRoleFromEnv(),
   };
 }

@@ -10,6 +10,7 @@ import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { createLogger } from '../shared/logger.ts';
 import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
+import { regionRoleFromEnv, type RegionRoleReader } from '../shared/region-role.ts';
 import { sweepConfig } from './config.ts';
 import { s3ObjectLister } from './s3-listing.ts';
 import { sweepIncoming, type SweepDeps, type SweepResult } from './sweep.ts';
@@ -17,7 +18,11 @@ import { sweepIncoming, type SweepDeps, type SweepResult } from './sweep.ts';
 const logger = createLogger('sweep');
 
 /** What the handler is built from: the core's dependencies and where its count goes. */
-export type SweepHandlerDeps = Omit<SweepDeps, 'account'> & { readonly metrics?: BusinessMetrics };
+export type SweepHandlerDeps = Omit<SweepDeps, 'account'> & {
+  readonly metrics?: BusinessMetrics;
+  /** A region that is not active sweeps nothing: its uploads' events are the active region's work. */
+  readonly regionRole?: RegionRoleReader;
+};
 
 export function defaultDeps(): SweepHandlerDeps {
   const config = sweepConfig();
@@ -31,6 +36,7 @@ export function defaultDeps(): SweepHandlerDeps {
     now: Date.now,
     minAgeMs: config.minAgeMs,
     metrics: emfMetrics('sweep'),
+    regionRole: regionRoleFromEnv(),
   };
 }
 
@@ -46,6 +52,11 @@ export function createHandler(makeDeps: () => SweepHandlerDeps = defaultDeps) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (_event, context) => {
       deps ??= makeDeps();
+      const role = await deps.regionRole?.read();
+      if (role !== undefined && role !== 'active') {
+        logger.info('region is not active: nothing swept', { role });
+        return { scanned: 0, resent: [], tooRecent: 0, notExtracts: 0 };
+      }
       const account = accountOf(context);
       const result = await sweepIncoming({ ...deps, ...(account ? { account } : {}) });
       if (result.resent.length > 0) {

@@ -110,7 +110,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
 /** Indexes exceptions for search through the shared batcher: a page of pattern members in a few embedding calls and writes. */
 export async function indexExceptions(
   exceptions: readonly ExceptionRecord[],
-  deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'>,
+  deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'> & { readonly store?: Pick<TriageStore, 'saveEmbedding'> },
 ): Promise<void> {
   await Promise.all(exceptions.map((e) => index(e, deps)));
 }
@@ -118,12 +118,17 @@ export async function indexExceptions(
 /** One batcher per index: the records of a batch, handled concurrently, share embedding calls and writes. */
 const batchers = new WeakMap<VectorIndex, IndexBatcher>();
 
-/** Indexes an exception already masked for its dataset. */
+/**
+ * Indexes an exception already masked for its dataset, and keeps its vector on the item: each
+ * region's stream consumer (functions/stream-index) rebuilds the document from the item alone.
+ */
 async function index(
   exception: ExceptionRecord,
-  deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'>,
+  deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'> & { readonly store?: Pick<TriageStore, 'saveEmbedding'> },
 ): Promise<void> {
   let batcher = batchers.get(deps.exceptionsIndex);
   if (!batcher) batchers.set(deps.exceptionsIndex, (batcher = new IndexBatcher(deps.embedder, deps.exceptionsIndex)));
-  await batcher.add(exceptionEmbeddingText(exception), (vector) => exceptionDocument(exception, vector));
+  let vector: number[] | undefined;
+  await batcher.add(exceptionEmbeddingText(exception), (v) => exceptionDocument(exception, (vector = v)));
+  if (vector) await deps.store?.saveEmbedding?.(exception.exception_id, vector, deps.embedder.id);
 }

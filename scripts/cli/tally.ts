@@ -14,6 +14,8 @@ import { mcpCommand } from './mcp.ts';
 import { loginCommand, logoutCommand } from './login.ts';
 import { whoamiCommand } from './whoami.ts';
 import { UsageError } from './usage.ts';
+import { regionCommand } from './region.ts';
+import { reindexCommand } from './reindex.ts';
 
 const help = `Usage: tally <command> [options]
 
@@ -31,6 +33,8 @@ Commands:
   mcp         Tally as an MCP server over stdio, for an assistant (via the API)
   login       sign in at the OpenID issuer in the browser (logout forgets the token)
   whoami      who the API takes you for: id, roles, datasets (via the API)
+  region      which region serves: status, promote, fence (failover and failback)
+  reindex     rebuild a region's exceptions search index from its table (resumable)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
 the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
@@ -51,6 +55,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   login: loginCommand,
   logout: logoutCommand,
   whoami: whoamiCommand,
+  region: (argv) => regionCommand(argv),
+  reindex: (argv) => reindexCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -37,10 +37,11 @@ interface SubDb {
 interface Store {
   db: { batch(ops: LevelOp[], cb: Callback): void };
   getItemDb(name: string): SubDb;
-  __tallyPending?: Map<string, LevelOp[]>;
+  __tallyPending?: Map<string, { ops: LevelOp[]; change: TableChange }>;
 }
 interface Table {
   TableName: string;
+  KeySchema?: { AttributeName: string }[];
   LocalSecondaryIndexes?: unknown[];
   GlobalSecondaryIndexes?: unknown[];
 }
@@ -62,7 +63,23 @@ interface DynaliteDb {
   __tallyAtomic?: true;
 }
 
+/**
+ * One committed item write, as DynamoDB Streams would describe it (NEW_AND_OLD_IMAGES): images in
+ * the wire format (AttributeValue maps), absent where there is no item before or after.
+ */
+export interface TableChange {
+  readonly table: string;
+  readonly keys: Record<string, unknown>;
+  readonly oldImage?: Record<string, unknown>;
+  readonly newImage?: Record<string, unknown>;
+  /** When the write committed (ms since the epoch). */
+  readonly at: number;
+}
+
 const require = createRequire(import.meta.url);
+
+/** Told of every committed write, when given (the local stack's table streams). */
+let changeListener: ((change: TableChange) => void) | undefined;
 
 /** The level keys dynalite's sub-databases use (db/index.js getItemDb / getIndexDb). */
 const itemPrefix = (table: string) => `item-${table}~`;
@@ -70,7 +87,12 @@ const indexPrefix = (type: 'Local' | 'Global', table: string, index: string) =>
   `index-${type.toLowerCase()}~${table}~${index}~`;
 const pendingKey = (table: string, key: string) => `${table}\u0000${key}`;
 
-export function makeDynaliteWritesAtomic(): void {
+/**
+ * `onChange`: every committed item write, after its batch is written (the write path is the one
+ * place that knows both images, so this is where a stream is captured: no table scan, no diff).
+ */
+export function makeDynaliteWritesAtomic(onChange?: (change: TableChange) => void): void {
+  changeListener = onChange ?? changeListener;
   const db = require('dynalite/db') as DynaliteDb;
   if (db.__tallyAtomic) return;
   for (const fn of ['create', 'createKey', 'getIndexActions', 'updateIndexes'] as const)
@@ -91,7 +113,18 @@ export function makeDynaliteWritesAtomic(): void {
         puts.push({ type: 'put', key: indexPrefix(type, table.TableName, p.index) + p.key, value: p.item });
     }
     const pending = (store.__tallyPending ??= new Map());
-    pending.set(pendingKey(table.TableName, db.createKey(item ?? existing, table)), [...ops, ...puts]);
+    const image = (item ?? existing) as Record<string, unknown>;
+    const keys = Object.fromEntries((table.KeySchema ?? []).map((k) => [k.AttributeName, image[k.AttributeName]]));
+    pending.set(pendingKey(table.TableName, db.createKey(item ?? existing, table)), {
+      ops: [...ops, ...puts],
+      change: {
+        table: table.TableName,
+        keys,
+        ...(existing ? { oldImage: existing as Record<string, unknown> } : {}),
+        ...(item ? { newImage: item as Record<string, unknown> } : {}),
+        at: 0,
+      },
+    });
     setImmediate(cb);
   };
 
@@ -104,13 +137,29 @@ export function makeDynaliteWritesAtomic(): void {
       const sub = getItemDb(name);
       if (sub.__tallyAtomic) return sub;
       const take = (key: string) => {
-        const ops = store.__tallyPending?.get(pendingKey(name, key)) ?? [];
+        const pending = store.__tallyPending?.get(pendingKey(name, key));
         store.__tallyPending?.delete(pendingKey(name, key));
-        return ops;
+        return pending;
       };
-      sub.put = (key, value, cb) =>
-        store.db.batch([...take(key), { type: 'put', key: itemPrefix(name) + key, value }], cb);
-      sub.del = (key, cb) => store.db.batch([...take(key), { type: 'del', key: itemPrefix(name) + key }], cb);
+      // The change is announced once its batch is written: a failed write is no change.
+      const committed = (change: TableChange | undefined, cb: Callback) => (err?: Error | null) => {
+        if (!err && change && changeListener) changeListener({ ...change, at: Date.now() });
+        cb(err);
+      };
+      sub.put = (key, value, cb) => {
+        const pending = take(key);
+        store.db.batch(
+          [...(pending?.ops ?? []), { type: 'put', key: itemPrefix(name) + key, value }],
+          committed(pending?.change, cb),
+        );
+      };
+      sub.del = (key, cb) => {
+        const pending = take(key);
+        store.db.batch(
+          [...(pending?.ops ?? []), { type: 'del', key: itemPrefix(name) + key }],
+          committed(pending?.change, cb),
+        );
+      };
       sub.__tallyAtomic = true;
       return sub;
     };

@@ -10,19 +10,24 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
-import { makeDynaliteWritesAtomic } from './dynalite-atomic.ts';
+import { makeDynaliteWritesAtomic, type TableChange } from './dynalite-atomic.ts';
 
 export interface DynaliteWorkerData {
   readonly path: string;
+  /** Post every committed item write to the parent (the local table streams). */
+  readonly captureChanges?: boolean;
 }
 
-/** Worker to parent: listening (with its port), or closed after a `stop`. */
-export type DynaliteWorkerMessage = { readonly port: number } | { readonly closed: true };
+/** Worker to parent: listening (with its port), closed after a `stop`, or a committed write. */
+export type DynaliteWorkerMessage =
+  { readonly port: number } | { readonly closed: true } | { readonly change: TableChange };
 
 const port = parentPort;
 if (port) {
-  const { path } = workerData as DynaliteWorkerData;
-  makeDynaliteWritesAtomic();
+  const { path, captureChanges } = workerData as DynaliteWorkerData;
+  makeDynaliteWritesAtomic(
+    captureChanges ? (change) => port.postMessage({ change } satisfies DynaliteWorkerMessage) : undefined,
+  );
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -16,6 +16,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { startFauxqs } from 'fauxqs';
 import { acceptSqsQueryProtocol } from './sqs-query-protocol.ts';
 import type { DynaliteWorkerData, DynaliteWorkerMessage } from './dynalite-worker.ts';
+import type { TableChange } from './dynalite-atomic.ts';
 
 export interface Emulators {
   /** fauxqs: S3 and SQS on one port. */
@@ -81,7 +82,12 @@ async function withNormalSqliteSync<T>(start: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function startEmulators(dataDir: string): Promise<Emulators> {
+export interface EmulatorOptions {
+  /** Every committed DynamoDB item write, in commit order (the local table streams). */
+  readonly onTableChange?: (change: TableChange) => void;
+}
+
+export async function startEmulators(dataDir: string, options: EmulatorOptions = {}): Promise<Emulators> {
   const sqsDir = join(dataDir, 'sqs');
   const s3Dir = join(dataDir, 's3');
   const dynamoDir = join(dataDir, 'dynamodb');
@@ -111,7 +117,7 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
 
   let dynamo: { port: number; stop(): Promise<void> };
   try {
-    dynamo = await startDynaliteWorker(dynamoDir);
+    dynamo = await startDynaliteWorker(dynamoDir, options.onTableChange);
   } catch (error) {
     sqsQuery.stop();
     await fauxqs.stop();
@@ -133,13 +139,20 @@ export async function startEmulators(dataDir: string): Promise<Emulators> {
  * dynalite on its own event loop: measured under bench:pipeline, the main thread (fauxqs, the
  * front door, pollers, API server) was saturated and every DynamoDB request waited behind it.
  */
-async function startDynaliteWorker(path: string): Promise<{ port: number; stop(): Promise<void> }> {
+async function startDynaliteWorker(
+  path: string,
+  onTableChange?: (change: TableChange) => void,
+): Promise<{ port: number; stop(): Promise<void> }> {
   const worker = new Worker(new URL('./dynalite-worker.ts', import.meta.url), {
-    workerData: { path } satisfies DynaliteWorkerData,
+    workerData: { path, captureChanges: onTableChange !== undefined } satisfies DynaliteWorkerData,
   });
   // Rejects if the worker fails to start (events.once rejects on 'error').
   const [first] = (await once(worker, 'message')) as [DynaliteWorkerMessage];
   if (!('port' in first)) throw new Error('the dynalite worker did not report its port');
+  if (onTableChange)
+    worker.on('message', (message: DynaliteWorkerMessage) => {
+      if ('change' in message) onTableChange(message.change);
+    });
   // A worker that dies takes DynamoDB with it: say so rather than let every request time out.
   const onExit = (code: number) => process.stderr.write(`dynalite worker exited unexpectedly (code ${code})\n`);
   worker.on('exit', onExit);

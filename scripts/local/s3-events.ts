@@ -59,6 +59,8 @@ export interface RouterOptions {
   readonly credentials?: Credentials;
   readonly now?: () => number;
   readonly onError?: (error: Error) => void;
+  /** Each "Object Created" event once it is on the ingest queue (the local S3 replication). */
+  readonly onObjectCreated?: (event: ObjectCreatedMessage) => void;
 }
 
 /** S3's limit for one PUT. */
@@ -253,6 +255,7 @@ export async function startS3EventRouter(options: RouterOptions): Promise<S3Even
           }
           await outbox.remove(entry.id);
           waiting--;
+          options.onObjectCreated?.(entry.value);
         }
       } while (again && !stopped);
     })().finally(() => {

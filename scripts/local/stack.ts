@@ -3,7 +3,7 @@
  * one poller per queue consumer, each invoking the real middy handler — every function in a worker
  * thread under its own derived environment, as each Lambda has its own.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SQSClient, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -32,6 +32,7 @@ import {
   QUEUE_NAMES,
   FUNCTIONS,
   QUEUES,
+  awsBucketName,
   resourceNames,
   TOPIC_NAMES,
   type FunctionName,
@@ -47,6 +48,12 @@ import {
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { FileRegionRole, type RegionRole } from '../../functions/shared/region-role.ts';
+import type { ObjectCreatedMessage } from '../../functions/shared/object-created.ts';
+import { startTableStreams, type StreamHandler, type TableStreams } from './table-streams.ts';
+
+/** The region role's file in a region's data dir (multi-region mode). */
+export const REGION_ROLE_FILE = 'region-role.json';
 
 export interface LocalStackOptions {
   /** The offline embedder (hashing, semantic, hybrid); else TALLY_EMBEDDER, the data directory's, or the default. */
@@ -84,6 +91,13 @@ export interface LocalStackOptions {
    * Absent: no sign-in, every request is the local admin.
    */
   readonly auth?: { readonly issuer: string; readonly audience: string; readonly dashboardClientId: string };
+  /**
+   * One region of a two-region deployment (scripts/local/regions.ts): its role at first start
+   * (kept in `<dataDir>/region-role.json` afterwards, as the SSM parameter keeps an operator's
+   * change), a bucket named for its region as on AWS, and the exceptions table's stream feeding
+   * the stream-index function. Absent: one region, always active, no streams (as before).
+   */
+  readonly multiRegion?: { readonly initialRole: RegionRole };
 }
 
 /** The claims the local OpenID provider (oidc.ts) issues roles and datasets in. */
@@ -109,6 +123,15 @@ export interface LocalStack {
   readonly s3: S3Client;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
+  readonly region: string;
+  /** Multi-region mode: this region's role, its table streams, its S3 straight (no events), its raw DynamoDB client. */
+  readonly multiRegion?: {
+    readonly role: FileRegionRole;
+    readonly streams: TableStreams;
+    readonly s3Direct: S3Client;
+    readonly dynamoDirect: DynamoDBClient;
+    onObjectCreated(listener: (event: ObjectCreatedMessage) => void): void;
+  };
   upload(key: string, body: string | Uint8Array): Promise<string>;
   /** Uploads every policies/*.md and policies/datasets/*.md (the triage corpus; each dataset's policy). */
   loadPolicies(): Promise<string[]>;
@@ -182,8 +205,21 @@ export function localDeployment(local: {
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const region = options.region ?? 'us-east-1';
-  const names = resourceNames(options.prefix ?? DEFAULT_PREFIX);
-  const emulators = await startEmulators(options.dataDir);
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const names = options.multiRegion
+    ? { ...resourceNames(prefix), bucket: awsBucketName(prefix, region) }
+    : resourceNames(prefix);
+  const streams = options.multiRegion
+    ? startTableStreams({
+        region,
+        consumedTable: names.tables.exceptions,
+        ...(options.onRouterError ? { onError: options.onRouterError } : {}),
+      })
+    : undefined;
+  const roleFile = join(options.dataDir, REGION_ROLE_FILE);
+  const role = new FileRegionRole(region, roleFile);
+  if (options.multiRegion && !existsSync(roleFile)) await role.write(options.multiRegion.initialRole);
+  const emulators = await startEmulators(options.dataDir, streams ? { onTableChange: streams.capture } : {});
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   const direct = {
     s3: new S3Client({
@@ -202,6 +238,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const sns = new SNSClient({ region, endpoint: emulators.fauxqsUrl, credentials });
   const topics = await provisionTopics(options.prefix ?? DEFAULT_PREFIX, { sns, sqs: direct.sqs });
   sns.destroy();
+  const objectCreatedListeners: ((event: ObjectCreatedMessage) => void)[] = [];
   const router = await startS3EventRouter({
     upstream: emulators.fauxqsUrl,
     bucket: names.bucket,
@@ -211,6 +248,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     region,
     outboxDir: join(options.dataDir, 's3-outbox'),
     ...(options.onRouterError ? { onError: options.onRouterError } : {}),
+    onObjectCreated: (event) => objectCreatedListeners.forEach((l) => l(event)),
   });
   const endpoints = {
     s3: router.url,
@@ -252,6 +290,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [ENV.embedder]: embedder,
     // The crash test's kill point (functions/shared/crash-point.ts); absent unless a test sets it.
     ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
+    // The region role, from the file in place of the SSM parameter (functions/shared/region-role.ts).
+    ...(options.multiRegion ? { [ENV.regionRoleFile]: roleFile } : {}),
   };
   const triage = options.triageProviders;
   const providers: Record<string, string> = triage
@@ -266,14 +306,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       { ...environmentFor(name, deployment), ...local, ...(name === 'triage' ? providers : {}) },
     ]),
   ) as Record<FunctionName, Record<string, string>>;
+  // The stream consumer runs where there is a stream to read.
+  const hostedNames = FUNCTION_NAMES.filter((name) => name !== 'stream-index' || streams);
   const hosted = await Promise.all(
-    FUNCTION_NAMES.map((name) =>
+    hostedNames.map((name) =>
       name === 'query-api'
         ? hostFunctionPool(name, environments[name], options.apiInstances ?? DEFAULT_API_INSTANCES)
         : hostFunction(name, environments[name]),
     ),
   );
   const invoke = (name: FunctionName) => (hosted.find((h) => h.name === name) as HostedFunction).invoke;
+  streams?.setHandler(invoke('stream-index') as StreamHandler);
 
   const pollers: Poller[] = [];
   // As many pollers per queue as its event source mapping's maximum concurrency: a queue drains
@@ -319,7 +362,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const allEndpoints = { ...endpoints, api: api.url };
   writeFileSync(
     join(options.dataDir, 'endpoints.json'),
-    `${JSON.stringify({ region, endpoints: allEndpoints, names, queues, topics }, null, 2)}\n`,
+    `${JSON.stringify({ region, endpoints: allEndpoints, names, queues, topics, ...(options.multiRegion ? { region_role_file: roleFile } : {}) }, null, 2)}\n`,
   );
 
   const s3 = new S3Client({
@@ -370,6 +413,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     s3,
     sqs: direct.sqs,
     dynamo,
+    region,
+    ...(streams
+      ? {
+          multiRegion: {
+            role,
+            streams,
+            s3Direct: direct.s3,
+            dynamoDirect: direct.dynamo,
+            onObjectCreated: (listener: (event: ObjectCreatedMessage) => void) => objectCreatedListeners.push(listener),
+          },
+        }
+      : {}),
     upload: (key, body) => upload(key, body),
     async loadPolicies() {
       const files = policyDocuments(POLICIES_DIR);
@@ -386,6 +441,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         const depths = await Promise.all(CONSUMED.map((q) => depth(queues[q].main)));
         const quiet =
           router.pending() === 0 &&
+          (streams?.pending() ?? 0) === 0 &&
           !sweep.busy() &&
           pollers.every((p) => !p.busy()) &&
           depths.every((d) => d.visible === 0 && d.inFlight === 0);
@@ -449,6 +505,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await api.stop();
       await sweep.stop();
       await Promise.all(pollers.map((p) => p.stop()));
+      await streams?.stop();
       await Promise.all(hosted.map((h) => h.stop()));
       await router.stop();
       await emulators.stop();

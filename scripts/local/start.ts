@@ -2,13 +2,14 @@
  * `npm start`: the whole Tally pipeline locally, no AWS account, no Docker.
  */
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
 import { datasetDateKey } from '../../functions/shared/keys.ts';
 import { FUNCTIONS } from '../../functions/shared/resources.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
+import { startTwoRegions } from './regions.ts';
 import { DataDirLockedError, lockDataDir } from './data-dir-lock.ts';
 import { uploadCommand } from '../cli/upload.ts';
 import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
@@ -41,6 +42,11 @@ Options:
   --auth-port N      port of that provider                   [default: 3001]
   --store-workers N  findings chunks stored at once (the store consumer's concurrency; on AWS
                      functions.store.maxConcurrency)  [default: ${FUNCTIONS.store.maxConcurrency}]
+  --two-regions      run as two regions (DATA-DIR/regions/<region>/; APIs on --port and the next
+                     port): us-east-1 active, us-west-2 standby, tables and incoming/ + policies/
+                     replicated, each region's search index fed by its table's stream. Loads the
+                     policy corpus into the primary, no samples. Then: npx tally region status
+                     (docs/runbooks/region-failover.md; npm run drill:failover rehearses it)
   -h, --help         show this help
 `;
 
@@ -69,6 +75,7 @@ async function main(): Promise<number> {
       'store-workers': { type: 'string' },
       auth: { type: 'boolean', default: false },
       'auth-port': { type: 'string' },
+      'two-regions': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -90,7 +97,7 @@ async function main(): Promise<number> {
   // Released on every way out of main, including an error; a kill -9 leaves it, and the next
   // start sees its pid is gone and takes over.
   try {
-    return await run(values, dataDir);
+    return values['two-regions'] ? await runTwoRegions(values, dataDir) : await run(values, dataDir);
   } finally {
     lock.release();
   }
@@ -253,6 +260,37 @@ Running; Ctrl-C to stop.`);
   say('\nStopping...');
   await stack.stop();
   await oidc?.stop();
+  return 0;
+}
+
+/** `--two-regions`: the failover drill's stack, left running for an operator to try `tally region` on. */
+async function runTwoRegions(values: { port?: string }, dataDir: string): Promise<number> {
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const port = Number(values.port ?? process.env.TALLY_API_PORT ?? '3000');
+  if (!Number.isInteger(port) || port < 0 || port > 65534) {
+    process.stderr.write(`tally start: --port must be a port number (0-65534), got "${values.port}"\n\n${help}`);
+    return 2;
+  }
+  const regions = await startTwoRegions({
+    dataDir: join(dataDir, 'regions'),
+    apiPorts: { primary: port, secondary: port === 0 ? 0 : port + 1 },
+    onRouterError: (error) => say(`  ! ${error.message}`),
+  });
+  await regions.primary.loadPolicies();
+  await regions.waitForIdle();
+  say('Tally local stack, two regions');
+  for (const stack of [regions.primary, regions.secondary])
+    say(
+      `  ${stack.region}  ${await stack.multiRegion?.role.read()}  API ${stack.endpoints.api}  bucket ${stack.names.bucket}`,
+    );
+  say(`\nTry: npx tally region status; npx tally region fence ${regions.primary.region}; npx tally region promote ${regions.secondary.region}
+The API commands take --api URL for either region. Running; Ctrl-C to stop.`);
+  await new Promise<void>((resolveStop) => {
+    process.once('SIGINT', () => resolveStop());
+    process.once('SIGTERM', () => resolveStop());
+  });
+  say('\nStopping...');
+  await regions.stop();
   return 0;
 }
 

@@ -94,7 +94,10 @@ describe('a message whose claim another worker holds', () => {
       idempotency: inProgress,
       visibility: {
         timeoutSeconds: 10,
-        extend: async (receiptHandle: string, seconds?: number) => {
+        extend: async (receiptHandle: string) => {
+          extended.push([receiptHandle, undefined]);
+        },
+        hold: async (receiptHandle: string, seconds: number) => {
           extended.push([receiptHandle, seconds]);
         },
       },

@@ -60,3 +60,27 @@ describe('sweep handler', () => {
     expect(counted).toEqual([]);
   });
 });
+
+describe('sweep handler in a region that is not active', () => {
+  it('sweeps nothing: missed events are the active region’s to re-send', async () => {
+    const listed = vi.fn();
+    const handler = createHandler(() => ({
+      listObjects: async function* () {
+        listed();
+        yield { key: 'incoming/trades/2025-12-10/source.csv', etag: 'abc', size: 1, lastModified: OLD };
+      },
+      files: { get: async () => undefined },
+      ingestQueue: { send: async () => undefined },
+      bucket: 'tally-data',
+      region: 'eu-west-1',
+      now: Date.now,
+      minAgeMs: 300_000,
+      regionRole: { region: 'eu-west-1', read: async () => 'standby' as const },
+    }));
+
+    const result = await handler({}, lambdaContext);
+
+    expect(result).toEqual({ scanned: 0, resent: [], tooRecent: 0, notExtracts: 0 });
+    expect(listed).not.toHaveBeenCalled();
+  });
+});

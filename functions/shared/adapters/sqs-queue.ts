@@ -85,7 +85,11 @@ export class SqsMessageVisibility implements MessageVisibility {
     this.timeoutSeconds = timeoutSeconds;
   }
 
-  async extend(receiptHandle: string, seconds: number = this.timeoutSeconds): Promise<void> {
+  async extend(receiptHandle: string): Promise<void> {
+    await this.hold(receiptHandle, this.timeoutSeconds);
+  }
+
+  async hold(receiptHandle: string, seconds: number): Promise<void> {
     await this.sqs.send(
       new ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,

@@ -10,6 +10,7 @@ import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
 import { TABLES } from '../resources.ts';
 import { retryUnprocessed } from '../retry.ts';
+import { EMBEDDING_ATTRIBUTE, EMBEDDING_MODEL_ATTRIBUTE, encodeEmbedding } from '../search/stored-embedding.ts';
 import type { ExceptionRecord, Triage } from '../types.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type {
@@ -198,6 +199,22 @@ export class DynamoTriageStore implements TriageStore {
           ConditionExpression: 'content_hash = :h',
           ExpressionAttributeNames,
           ExpressionAttributeValues: { ...ExpressionAttributeValues, ':h': contentHash },
+        }),
+      ),
+    );
+  }
+
+  async saveEmbedding(exceptionId: string, vector: readonly number[], model: string): Promise<void> {
+    // Only onto an item that exists: never a ghost item holding nothing but a vector.
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { exception_id: exceptionId },
+          UpdateExpression: 'SET #e = :e, #m = :m',
+          ConditionExpression: 'attribute_exists(exception_id)',
+          ExpressionAttributeNames: { '#e': EMBEDDING_ATTRIBUTE, '#m': EMBEDDING_MODEL_ATTRIBUTE },
+          ExpressionAttributeValues: { ':e': encodeEmbedding(vector), ':m': model },
         }),
       ),
     );

@@ -85,6 +85,8 @@ export interface TriageStore {
   get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined>;
   /** Stores the triage unless the exception's content changed since it was read. */
   saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean>;
+  /** Keeps the indexed vector on the item (search/stored-embedding.ts): the stream consumer reuses it. */
+  saveEmbedding?(exceptionId: string, vector: readonly number[], model: string): Promise<void>;
 }
 
 export interface ExceptionPatch {

@@ -1,0 +1,225 @@
+/**
+ * The region role: its stores (file locally, SSM on AWS over signed JSON calls), the short cache,
+ * and how a region that is not active holds queue messages back (shared/sqs-batch.ts).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../functions/shared/logger.ts';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  AlwaysActive,
+  CachedRegionRole,
+  FileRegionRole,
+  RegionNotActiveError,
+  SsmRegionRole,
+  regionRoleFromEnv,
+  type RegionRole,
+  type RegionRoleReader,
+} from '../../functions/shared/region-role.ts';
+import { createSqsHandler, notActiveHoldSeconds } from '../../functions/shared/sqs-batch.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
+
+const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
+
+function fixedRole(role: RegionRole, region = 'eu-west-1'): RegionRoleReader & { reads: number } {
+  return {
+    region,
+    reads: 0,
+    async read() {
+      this.reads++;
+      return role;
+    },
+  };
+}
+
+describe('region role stores', () => {
+  it('the file store reads back what it wrote; a missing file is fenced, not active', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-role-'));
+    const store = new FileRegionRole('primary', join(dir, 'nested', 'region-role.json'));
+
+    expect(await store.read()).toBe('fenced');
+    await store.write('active');
+    expect(await store.read()).toBe('active');
+    await store.write('standby');
+    expect(await store.read()).toBe('standby');
+  });
+
+  it('the file store refuses a file that holds no role', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-role-'));
+    writeFileSync(join(dir, 'r.json'), '{"role":"leader"}');
+
+    await expect(new FileRegionRole('x', join(dir, 'r.json')).read()).rejects.toThrow(/no region role/);
+  });
+
+  it('SSM: GetParameter is a signed JSON 1.1 call, and its value is the role', async () => {
+    const fetch = vi.fn(async (_url: URL | string, _init?: RequestInit) =>
+      Response.json({ Parameter: { Name: '/tally/region-role', Value: 'standby' } }),
+    );
+    const store = new SsmRegionRole('eu-west-1', '/tally/region-role', {
+      credentials,
+      fetch: fetch as typeof globalThis.fetch,
+    });
+
+    expect(await store.read()).toBe('standby');
+    const [url, init] = fetch.mock.calls[0] ?? [];
+    const headers = init?.headers as Record<string, string>;
+    expect(String(url)).toBe('https://ssm.eu-west-1.amazonaws.com/');
+    expect(headers['x-amz-target']).toBe('AmazonSSM.GetParameter');
+    expect(headers['content-type']).toBe('application/x-amz-json-1.1');
+    expect(headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/ssm\/aws4_request/,
+    );
+    expect(JSON.parse(String(init?.body))).toEqual({ Name: '/tally/region-role' });
+  });
+
+  it('SSM: PutParameter overwrites the String parameter; an error names its SSM code', async () => {
+    const fetch = vi.fn(async (_url: URL | string, init?: RequestInit) =>
+      JSON.parse(String(init?.body)).Value === 'fenced'
+        ? Response.json({ Version: 2 })
+        : Response.json({ __type: 'com.amazonaws#AccessDeniedException', message: 'no' }, { status: 400 }),
+    );
+    const store = new SsmRegionRole('us-east-1', '/tally/region-role', {
+      credentials,
+      fetch: fetch as typeof globalThis.fetch,
+    });
+
+    await store.write('fenced');
+    expect(JSON.parse(String(fetch.mock.calls[0]?.[1]?.body))).toEqual({
+      Name: '/tally/region-role',
+      Value: 'fenced',
+      Type: 'String',
+      Overwrite: true,
+    });
+    await expect(store.write('active')).rejects.toMatchObject({ code: 'AccessDeniedException' });
+  });
+
+  it('SSM: a value that is not a role is an error, never read as active', async () => {
+    const fetch = async () => Response.json({ Parameter: { Value: 'primary' } });
+    const store = new SsmRegionRole('us-east-1', '/p', { credentials, fetch: fetch as typeof globalThis.fetch });
+
+    await expect(store.read()).rejects.toMatchObject({ code: 'InvalidRegionRole' });
+  });
+
+  it('the cache asks the store at most once per TTL', async () => {
+    const store = fixedRole('active');
+    let now = 1_000;
+    const cached = new CachedRegionRole(store, 5_000, () => now);
+
+    await Promise.all([cached.read(), cached.read()]);
+    now += 4_999;
+    await cached.read();
+    expect(store.reads).toBe(1);
+    now += 1;
+    await cached.read();
+    expect(store.reads).toBe(2);
+  });
+
+  it('from the environment: the SSM parameter, else the local file, else always active', async () => {
+    expect(regionRoleFromEnv({ AWS_REGION: 'us-east-1' })).toBeInstanceOf(AlwaysActive);
+    expect(await regionRoleFromEnv({}).read()).toBe('active');
+    const dir = mkdtempSync(join(tmpdir(), 'tally-role-'));
+    const file = join(dir, 'role.json');
+    await new FileRegionRole('r', file).write('standby');
+    expect(await regionRoleFromEnv({ TALLY_REGION_ROLE_FILE: file }).read()).toBe('standby');
+  });
+
+  it('SSM honours the SDK endpoint override (AWS_ENDPOINT_URL_SSM)', async () => {
+    const calls: string[] = [];
+    // The default credential chain reads the process environment.
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'a');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'b');
+    const original = globalThis.fetch;
+    globalThis.fetch = (async (url: URL | string) => {
+      calls.push(String(url));
+      return Response.json({ Parameter: { Value: 'fenced' } });
+    }) as typeof fetch;
+    try {
+      const role = regionRoleFromEnv({
+        AWS_REGION: 'us-west-2',
+        TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
+        AWS_ENDPOINT_URL_SSM: 'http://127.0.0.1:4566/',
+      });
+      expect(await role.read()).toBe('fenced');
+    } finally {
+      globalThis.fetch = original;
+      vi.unstubAllEnvs();
+    }
+    expect(calls).toEqual(['http://127.0.0.1:4566/']);
+  });
+
+  it('the refusal names the region, its role and what to do', () => {
+    const error = new RegionNotActiveError('us-west-2', 'fenced');
+    expect(error.code).toBe('REGION_NOT_ACTIVE');
+    expect(error.message).toMatch(/us-west-2 is fenced/);
+    expect(error.message).toMatch(/tally region status/);
+    expect(error.message).toMatch(/tally region promote/);
+  });
+});
+
+describe('a queue consumer in a region that is not active', () => {
+  const logger = createLogger('test');
+
+  function consumer(role: RegionRole) {
+    const handled: string[] = [];
+    const holds: [string, number][] = [];
+    const handler = createSqsHandler(
+      logger,
+      () => ({
+        regionRole: fixedRole(role),
+        visibility: {
+          timeoutSeconds: 720,
+          extend: async () => undefined,
+          hold: async (receiptHandle: string, seconds: number) => void holds.push([receiptHandle, seconds]),
+        },
+      }),
+      async (record) => void handled.push(record.messageId),
+    );
+    return { handler, handled, holds };
+  }
+
+  it('handles nothing, reports every record failed and holds each out of sight', async () => {
+    const { handler, handled, holds } = consumer('standby');
+    const second = sqsRecord('{}', 'b');
+    second.attributes.ApproximateReceiveCount = '3';
+
+    const response = await handler(sqsEvent(sqsRecord('{}', 'a'), second), lambdaContext);
+
+    expect(handled).toEqual([]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'a' }, { itemIdentifier: 'b' }]);
+    expect(holds).toEqual([
+      ['rh-a', 720],
+      ['rh-b', 2880],
+    ]);
+  });
+
+  it('a fenced region too; an active one handles the batch', async () => {
+    const fenced = consumer('fenced');
+    expect((await fenced.handler(sqsEvent(sqsRecord('{}', 'a')), lambdaContext)).batchItemFailures).toHaveLength(1);
+    expect(fenced.handled).toEqual([]);
+
+    const active = consumer('active');
+    expect((await active.handler(sqsEvent(sqsRecord('{}', 'a')), lambdaContext)).batchItemFailures).toEqual([]);
+    expect(active.handled).toEqual(['a']);
+  });
+
+  it('a role that cannot be read leaves the batch in the queue untouched', async () => {
+    const handled: string[] = [];
+    const handler = createSqsHandler(
+      logger,
+      () => ({ regionRole: { region: 'r', read: async () => Promise.reject(new Error('ssm down')) } }),
+      async (record) => void handled.push(record.messageId),
+    );
+
+    const response = await handler(sqsEvent(sqsRecord('{}', 'a')), lambdaContext);
+
+    expect(handled).toEqual([]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'a' }]);
+  });
+
+  it('holds double per receive, capped at SQS maximum of 12 hours', () => {
+    expect([1, 2, 3, 4, 5].map((n) => notActiveHoldSeconds(n, 720))).toEqual([720, 1440, 2880, 5760, 11520]);
+    expect(notActiveHoldSeconds(9, 720)).toBe(43_200);
+    expect(notActiveHoldSeconds(0, 10)).toBe(10);
+  });
+});
