@@ -293,6 +293,8 @@ export const ENV = {
   athenaWorkgroup: 'TALLY_ATHENA_WORKGROUP',
   /** The business events topic (SNS): a run held by the runaway guard is announced there (store). */
   businessEventsTopicArn: 'TALLY_BUSINESS_EVENTS_TOPIC_ARN',
+  /** The SSM parameter holding this region's role: active, standby or fenced (functions/shared/region-role.ts). */
+  regionRoleParameter: 'TALLY_REGION_ROLE_PARAMETER',
 } as const;
 
 /**
@@ -354,6 +356,8 @@ export const FUNCTIONS = {
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
   // A safety net for S3 events that never arrived: re-sends the event of uploads nothing recorded.
   sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
+  // Indexes every change of the exceptions table (its DynamoDB stream, replicated writes included) into the region's index.
+  'stream-index': { memoryMb: 512, timeoutSeconds: 60 },
 } as const satisfies Record<
   string,
   {
@@ -372,6 +376,11 @@ export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
 /** S3 bucket names are global: on AWS each regional stack's data bucket carries its region. */
 export function awsBucketName(prefix: string, region: string): string {
   return `${resourceNames(prefix).bucket}-${region}`;
+}
+
+/** The SSM parameter of a region's role, one per region (the same name in each). */
+export function regionRoleParameterName(prefix: string = DEFAULT_PREFIX): string {
+  return `/${prefix}/region-role`;
 }
 
 /** The OpenSearch Serverless collection (names: 3-32 characters, lowercase). */

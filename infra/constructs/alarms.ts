@@ -19,6 +19,7 @@ export const RUNBOOKS = {
   triageBudget: 'docs/runbooks/triage-budget.md',
   healthCheck: 'docs/runbooks/health-check.md',
   unrecordedUploads: 'docs/runbooks/unrecorded-uploads.md',
+  replication: 'docs/runbooks/replication.md',
 } as const;
 export type RunbookKind = keyof typeof RUNBOOKS;
 
@@ -210,4 +211,59 @@ export function unrecordedUploadsAlarm(
     treatMissingData: 'notBreaching',
     ...notify(props.topicArn),
   });
+}
+
+/**
+ * S3 replication of one rule (a prefix) to the secondary: an object waiting longer than the
+ * Replication Time Control threshold (15 minutes: what the secondary holds is that far behind, and
+ * the RPO of uploads with it), and any replication that failed (a key or role problem: the object
+ * will not arrive by itself). The metrics live in the source bucket's region.
+ */
+export function replicationAlarms(
+  scope: Construct,
+  id: string,
+  props: {
+    prefix: string;
+    sourceBucket: string;
+    destinationBucket: string;
+    ruleId: string;
+    thresholdSeconds: number;
+    topicArn: string;
+  },
+): CloudwatchMetricAlarm[] {
+  const common = {
+    namespace: 'AWS/S3',
+    dimensions: { SourceBucket: props.sourceBucket, DestinationBucket: props.destinationBucket, RuleId: props.ruleId },
+    period: 300,
+    comparisonOperator: 'GreaterThanThreshold',
+    // No metric: nothing was uploaded to replicate.
+    treatMissingData: 'notBreaching',
+    ...notify(props.topicArn),
+  };
+  return [
+    new CloudwatchMetricAlarm(scope, `${id}-latency`, {
+      alarmName: `${props.prefix}-${props.ruleId}-latency`,
+      alarmDescription: describeAlarm(
+        `${props.ruleId}: objects took over ${props.thresholdSeconds} s to reach ${props.destinationBucket}`,
+        'replication',
+      ),
+      metricName: 'ReplicationLatency',
+      statistic: 'Maximum',
+      evaluationPeriods: 1,
+      threshold: props.thresholdSeconds,
+      ...common,
+    }),
+    new CloudwatchMetricAlarm(scope, `${id}-failed`, {
+      alarmName: `${props.prefix}-${props.ruleId}-failed`,
+      alarmDescription: describeAlarm(
+        `${props.ruleId}: objects failed to replicate to ${props.destinationBucket}`,
+        'replication',
+      ),
+      metricName: 'OperationsFailedReplication',
+      statistic: 'Sum',
+      evaluationPeriods: 1,
+      threshold: 0,
+      ...common,
+    }),
+  ];
 }
