@@ -267,3 +267,33 @@ export function replicationAlarms(
     }),
   ];
 }
+
+/**
+ * DynamoDB global tables: changes of this region's replica take over a minute to reach the other
+ * region (`ReplicationLatency`, published where the change was made): the RPO of table data
+ * (docs/failover.md) no longer holds. Quiet while nothing is written.
+ */
+export function tableReplicationAlarm(
+  scope: Construct,
+  id: string,
+  props: { prefix: string; tableName: string; receivingRegion: string; topicArn: string; thresholdMs?: number },
+): CloudwatchMetricAlarm {
+  const threshold = props.thresholdMs ?? 60_000;
+  return new CloudwatchMetricAlarm(scope, id, {
+    alarmName: `${props.tableName}-replication-to-${props.receivingRegion}`,
+    alarmDescription: describeAlarm(
+      `${props.tableName}: changes take over ${threshold / 1000} s to replicate to ${props.receivingRegion}`,
+      'replication',
+    ),
+    namespace: 'AWS/DynamoDB',
+    metricName: 'ReplicationLatency',
+    dimensions: { TableName: props.tableName, ReceivingRegion: props.receivingRegion },
+    statistic: 'Average',
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: 'GreaterThanThreshold',
+    threshold,
+    treatMissingData: 'notBreaching',
+    ...notify(props.topicArn),
+  });
+}

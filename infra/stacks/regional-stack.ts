@@ -58,6 +58,7 @@ import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/ob
 import {
   apiAlarms,
   consumerFailureAlarm,
+  tableReplicationAlarm,
   triageBudgetAlarm,
   triageDegradedAlarm,
   unrecordedUploadsAlarm,
@@ -166,6 +167,15 @@ export class RegionalStack extends TerraformStack {
       email: config.alarmEmail,
     });
     const alarmTopicArn = onCall.topic.arn;
+    // Each region's writes replicate to the other (the active one writes): the RPO of table data.
+    const otherRegion = config.regions[role === 'primary' ? 'secondary' : 'primary'];
+    for (const [table, ref] of Object.entries(tables))
+      tableReplicationAlarm(this, `${table}-replication`, {
+        prefix,
+        tableName: ref.name,
+        receivingRegion: otherRegion,
+        topicArn: alarmTopicArn,
+      });
     const businessEvents = new BusinessEventsTopic(this, 'business-events', {
       topicName: topicName('businessEvents', prefix),
       kmsKeyArn,

@@ -187,6 +187,26 @@ describe('S3 replication of incoming/ and policies/ to the secondary', () => {
   });
 });
 
+describe('global tables', () => {
+  it('each region alarms when any table replicates to the other slower than the stated RPO (1 minute)', () => {
+    for (const [role, stack] of regional()) {
+      const other = regionOf(role === 'primary' ? 'secondary' : 'primary');
+      const alarms = resourcesOf(stack, 'aws_cloudwatch_metric_alarm')
+        .map(([, a]) => a)
+        .filter((a) => a.namespace === 'AWS/DynamoDB' && a.metric_name === 'ReplicationLatency');
+      // The primary names its tables by reference, the secondary its replicas by name.
+      const tableName = (value: string) => (value.startsWith('${') ? (referenced(stack, value).name as string) : value);
+      expect(alarms.map((a) => tableName(a.dimensions.TableName as string)).sort(), role).toEqual(
+        Object.values(resourceNames(prefix()).tables).sort(),
+      );
+      for (const a of alarms) {
+        expect(a).toMatchObject({ threshold: 60000, dimensions: { ReceivingRegion: other } });
+        expect(referenced(stack, a.alarm_actions[0] as string).name).toBe(`${prefix()}-on-call`);
+      }
+    }
+  });
+});
+
 describe('stream consumers: each region indexes its own exceptions table stream', () => {
   const exceptionsTable = () => resourceNames(prefix()).tables.exceptions;
   const mappingOf = (stack: Json) => {
