@@ -65,6 +65,13 @@ export interface FunctionAccess {
    * UNLOADed under results/.
    */
   readonly athena?: boolean;
+  /**
+   * Consumes this table's DynamoDB stream (the global table's replica stream outside the primary):
+   * the event source mapping reads it with the function's role, bisects a failing batch, takes
+   * partial batch responses, and after `maxRetries` sends the batch's description to the
+   * function's failure queue (streamFailureQueueName).
+   */
+  readonly stream?: { readonly table: TableName; readonly batchSize: number; readonly maxRetries: number };
 }
 
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
@@ -162,20 +169,35 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
     monitorsQueues: true,
   },
-  // The exceptions table's stream (F2: the event source mapping and its stream grants) -> the
-  // exceptions index: documents rebuilt from the item's stored vector, masked with the dataset's
-  // policy in force. Creates the index in a region whose index is still empty.
-  'stream-index': {
-    objects: { read: ['policiesInForce'] },
-    search: { exceptions: 'own' },
-  },
   // Lists incoming/, looks each old enough object up in the files table, re-sends missed events.
   sweep: {
     objects: { list: ['incoming'] },
     tables: { files: ['GetItem'] },
     sendsTo: ['ingest'],
   },
+  // Each region's exceptions index is a projection of the exceptions table: every change on the
+  // table's stream (replicated ones too) is mirrored into it without calling a model — documents
+  // rebuilt from the item's stored vector, masked with the dataset's policy in force. It creates
+  // the index in a region whose index is still empty: 'own'.
+  'stream-index': {
+    stream: { table: 'exceptions', batchSize: 100, maxRetries: 5 },
+    objects: { read: ['policiesInForce'] },
+    search: { exceptions: 'own' },
+  },
 };
+
+/** Where a stream consumer's event source mapping sends the description of a batch it gave up on. */
+export function streamFailureQueueName(prefix: string, name: FunctionName): string {
+  return `${prefix}-${name}-failures`;
+}
+
+/** The stream actions the event source mapping calls with the consumer's role (AWS documents all four). */
+export const STREAM_ACTIONS = [
+  'dynamodb:DescribeStream',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+  'dynamodb:ListStreams',
+] as const;
 
 /** Athena API calls of the SQL engine's runner, on the regional workgroup only. */
 export const ATHENA_ACTIONS = [
@@ -236,6 +258,31 @@ export const UNOBSERVED_GRANTS: readonly {
     actions: ['sqs:GetQueueAttributes'],
     reason:
       'the SQS event source mapping reads the queue attributes with the consumer role (AWS lists it as required); it receives and deletes with it too, which the test plays through the proxy',
+  },
+  {
+    actions: ['ssm:GetParameter'],
+    statement: /^ReadRegionRole$/,
+    reason:
+      'no bundle reads the region role yet: functions/shared/region-role.ts (issue 15, F1) does, and the test answers it (test/parity/aws-proxy.ts); drop this entry when it merges',
+  },
+  {
+    actions: [...STREAM_ACTIONS],
+    statement: /^ReadStreamOf/,
+    reason:
+      "the DynamoDB stream event source mapping reads the stream with the consumer's role; the test plays its delivery (a stream event) directly",
+  },
+  {
+    actions: ['sqs:SendMessage', 'kms:GenerateDataKey', 'kms:Decrypt'],
+    statement: /^(SendStreamFailuresTo|UseDataKeyThroughSqs)/,
+    function: 'stream-index',
+    reason:
+      "the event source mapping, not the bundle, sends a batch it gave up on to the failure queue (with the function's role): after maxRetries, which the parity inputs never reach",
+  },
+  {
+    actions: ['kms:Decrypt', 'kms:DescribeKey'],
+    statement: /^UseTablesKeyThroughDynamodb$/,
+    function: 'stream-index',
+    reason: "the event source mapping reads the encrypted table's stream with the consumer's role, not the bundle",
   },
   {
     actions: ['sqs:ChangeMessageVisibility'],
@@ -369,6 +416,8 @@ export interface Deployment {
    * take them) and the daily budget in USD (triage enforces it, the query API reports against it).
    */
   readonly triage?: { readonly routes?: string; readonly prices?: string; readonly dailyBudgetUsd?: number };
+  /** The SSM parameter naming this region's role (AWS); every function reads it. Locally unset. */
+  readonly regionRoleParameter?: string;
 }
 
 /**
@@ -466,6 +515,8 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
   }
   if ((name === 'triage' || name === 'query-api' || name === 'stream-index') && d.maskingSecret)
     env[ENV.maskingSecret] = d.maskingSecret;
+  // Every function acts only while its region is active (issue 15): /health, the API's writes, the consumers.
+  if (d.regionRoleParameter) env[ENV.regionRoleParameter] = d.regionRoleParameter;
   return env;
 }
 
@@ -490,6 +541,10 @@ export interface Resources {
   /** This region's guardrail id, when one is configured. */
   readonly guardrailId?: string;
   readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
+  /** This region's role parameter (SSM), which every function reads. */
+  readonly regionRoleParameterArn?: string;
+  /** The failure queue of a stream consumer's event source mapping. */
+  readonly streamFailureQueueArns?: Partial<Record<FunctionName, string>>;
 }
 
 /** KMS actions DynamoDB performs with the caller's permissions on a table with a customer-managed key. */
@@ -539,6 +594,24 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
 
   let tablesRead = false;
   let tablesWritten = false;
+  if (access.stream) {
+    const arn = r.tableArns[access.stream.table];
+    statements.push({
+      sid: sid('ReadStreamOf', access.stream.table, 'table'),
+      actions: [...STREAM_ACTIONS],
+      resources: [`${arn}/stream/*`],
+    });
+    // The stream's records are encrypted with the table's key.
+    tablesRead = true;
+    const failures = r.streamFailureQueueArns?.[name];
+    if (!failures) throw new Error(`${name} consumes a stream but the stack gave it no failure queue`);
+    statements.push({
+      sid: sid('SendStreamFailuresTo', name, 'queue'),
+      actions: ['sqs:SendMessage'],
+      resources: [failures],
+    });
+    dataKeyUse.sqs.add('kms:GenerateDataKey').add('kms:Decrypt');
+  }
   for (const [table, actions] of Object.entries(tableActionsOf(name)) as [TableName, readonly TableAction[]][]) {
     const arn = r.tableArns[table];
     statements.push({
@@ -633,6 +706,8 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
     // GetMetricData has no resource-level permissions: "*" is the only resource IAM accepts.
     statements.push({ sid: 'ReadQueueAgeMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
   }
+  if (r.regionRoleParameterArn)
+    statements.push({ sid: 'ReadRegionRole', actions: ['ssm:GetParameter'], resources: [r.regionRoleParameterArn] });
   if (access.search && Object.keys(access.search).length > 0) {
     // IAM admits the call to the collection; the data access policy decides what it may do there.
     statements.push({ sid: 'CallSearchCollection', actions: ['aoss:APIAccessAll'], resources: [r.collectionArn] });

@@ -46,15 +46,19 @@ export const infraConfigSchema = z
       .strict()
       .refine((r) => r.primary !== r.secondary, 'primary and secondary must differ')
       .default({ primary: 'eu-west-1', secondary: 'eu-central-1' }),
-    /** Terraform state: one S3 bucket, one key per stack, S3-native locking (Terraform >= 1.10). */
+    /**
+     * Terraform state: one S3 bucket, one key per stack, S3-native locking (Terraform >= 1.10), in a
+     * third region (checked below), so either regional stack can be planned and applied while the
+     * other region is down.
+     */
     state: z
       .object({
         bucket: z.string().min(3).default('tally-terraform-state'),
-        region: region.default('eu-west-1'),
+        region: region.default('eu-north-1'),
         keyPrefix: z.string().default('tally'),
       })
       .strict()
-      .default({ bucket: 'tally-terraform-state', region: 'eu-west-1', keyPrefix: 'tally' }),
+      .default({ bucket: 'tally-terraform-state', region: 'eu-north-1', keyPrefix: 'tally' }),
     /** Without a domain there is no custom domain, certificate or failover record (synth says so). */
     domain: z
       .object({
@@ -191,6 +195,16 @@ export const infraConfigSchema = z
       .default({ enabled: false, oidcScope: 'openid email' }),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    // State beside either region would be down with it: that region's outage would also stop the
+    // plan and apply of the stack that must take over (issue 15).
+    if (c.state.region === c.regions.primary || c.state.region === c.regions.secondary)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['state', 'region'],
+        message: `must be a third region, neither the primary (${c.regions.primary}) nor the secondary (${c.regions.secondary}): the state must outlive either region's outage`,
+      });
+  })
   .superRefine((c, ctx) => {
     // The routes are checked as the function checks them at its cold start, before anything deploys.
     try {

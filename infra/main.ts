@@ -16,7 +16,9 @@ export function synthesize(outdir?: string): { stacks: string[]; notes: readonly
   const stacks = buildTally(app, config, bundles);
   app.synth();
   return {
-    stacks: [stacks.primary, stacks.secondary, ...(stacks.global ? [stacks.global] : [])].map((s) => s.node.id),
+    stacks: [stacks.primary, stacks.secondary, stacks.replication, ...(stacks.global ? [stacks.global] : [])].map(
+      (s) => s.node.id,
+    ),
     notes: stacks.notes,
     outdir: app.outdir,
   };

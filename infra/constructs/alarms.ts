@@ -19,6 +19,7 @@ export const RUNBOOKS = {
   triageBudget: 'docs/runbooks/triage-budget.md',
   healthCheck: 'docs/runbooks/health-check.md',
   unrecordedUploads: 'docs/runbooks/unrecorded-uploads.md',
+  replication: 'docs/runbooks/replication.md',
 } as const;
 export type RunbookKind = keyof typeof RUNBOOKS;
 
@@ -207,6 +208,91 @@ export function unrecordedUploadsAlarm(
     evaluationPeriods: 1,
     comparisonOperator: 'GreaterThanThreshold',
     threshold: 0,
+    treatMissingData: 'notBreaching',
+    ...notify(props.topicArn),
+  });
+}
+
+/**
+ * S3 replication of one rule (a prefix) to the secondary: an object waiting longer than the
+ * Replication Time Control threshold (15 minutes: what the secondary holds is that far behind, and
+ * the RPO of uploads with it), and any replication that failed (a key or role problem: the object
+ * will not arrive by itself). The metrics live in the source bucket's region.
+ */
+export function replicationAlarms(
+  scope: Construct,
+  id: string,
+  props: {
+    prefix: string;
+    sourceBucket: string;
+    destinationBucket: string;
+    ruleId: string;
+    thresholdSeconds: number;
+    topicArn: string;
+  },
+): CloudwatchMetricAlarm[] {
+  const common = {
+    namespace: 'AWS/S3',
+    dimensions: { SourceBucket: props.sourceBucket, DestinationBucket: props.destinationBucket, RuleId: props.ruleId },
+    period: 300,
+    comparisonOperator: 'GreaterThanThreshold',
+    // No metric: nothing was uploaded to replicate.
+    treatMissingData: 'notBreaching',
+    ...notify(props.topicArn),
+  };
+  return [
+    new CloudwatchMetricAlarm(scope, `${id}-latency`, {
+      alarmName: `${props.prefix}-${props.ruleId}-latency`,
+      alarmDescription: describeAlarm(
+        `${props.ruleId}: objects took over ${props.thresholdSeconds} s to reach ${props.destinationBucket}`,
+        'replication',
+      ),
+      metricName: 'ReplicationLatency',
+      statistic: 'Maximum',
+      evaluationPeriods: 1,
+      threshold: props.thresholdSeconds,
+      ...common,
+    }),
+    new CloudwatchMetricAlarm(scope, `${id}-failed`, {
+      alarmName: `${props.prefix}-${props.ruleId}-failed`,
+      alarmDescription: describeAlarm(
+        `${props.ruleId}: objects failed to replicate to ${props.destinationBucket}`,
+        'replication',
+      ),
+      metricName: 'OperationsFailedReplication',
+      statistic: 'Sum',
+      evaluationPeriods: 1,
+      threshold: 0,
+      ...common,
+    }),
+  ];
+}
+
+/**
+ * DynamoDB global tables: changes of this region's replica take over a minute to reach the other
+ * region (`ReplicationLatency`, published where the change was made): the RPO of table data
+ * (docs/failover.md) no longer holds. Quiet while nothing is written.
+ */
+export function tableReplicationAlarm(
+  scope: Construct,
+  id: string,
+  props: { prefix: string; tableName: string; receivingRegion: string; topicArn: string; thresholdMs?: number },
+): CloudwatchMetricAlarm {
+  const threshold = props.thresholdMs ?? 60_000;
+  return new CloudwatchMetricAlarm(scope, id, {
+    alarmName: `${props.tableName}-replication-to-${props.receivingRegion}`,
+    alarmDescription: describeAlarm(
+      `${props.tableName}: changes take over ${threshold / 1000} s to replicate to ${props.receivingRegion}`,
+      'replication',
+    ),
+    namespace: 'AWS/DynamoDB',
+    metricName: 'ReplicationLatency',
+    dimensions: { TableName: props.tableName, ReceivingRegion: props.receivingRegion },
+    statistic: 'Average',
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: 'GreaterThanThreshold',
+    threshold,
     treatMissingData: 'notBreaching',
     ...notify(props.topicArn),
   });

@@ -5,6 +5,7 @@
  * nothing and refer to the replicas by name.
  */
 import { Construct } from 'constructs';
+import { DataAwsDynamodbTable } from '@cdktf/provider-aws/lib/data-aws-dynamodb-table/index.js';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table/index.js';
 import { TABLES, type KeyDef, type TableDef, type TableName } from '../../functions/shared/resources.ts';
 
@@ -29,6 +30,7 @@ export interface DataTablesProps {
 
 export class DataTables extends Construct {
   readonly tables: Readonly<Record<TableName, TableRef>>;
+  private readonly created = new Map<TableName, DynamodbTable>();
 
   constructor(scope: Construct, id: string, props: DataTablesProps) {
     super(scope, id);
@@ -36,14 +38,25 @@ export class DataTables extends Construct {
     for (const [table, def] of Object.entries(TABLES) as [TableName, TableDef][]) {
       const name = props.names[table];
       tables[table] = props.owner
-        ? this.createGlobalTable(table, name, def, props.kmsKeyArn, props.owner.replicas)
+        ? this.createGlobalTable(table as TableName, name, def, props.kmsKeyArn, props.owner.replicas)
         : { name, arn: `${props.arnPrefix}:table/${name}` };
     }
     this.tables = tables;
   }
 
+  /**
+   * The ARN of the table's stream in this region: the table's own where it is created, the
+   * replica's elsewhere (each replica of a global table has its stream, with the replicated
+   * writes on it too). A replica's stream ARN carries a creation label, so it is read from AWS.
+   */
+  streamArn(table: TableName): string {
+    const created = this.created.get(table);
+    if (created) return created.streamArn;
+    return new DataAwsDynamodbTable(this, `${table}-replica`, { name: this.tables[table].name }).streamArn;
+  }
+
   private createGlobalTable(
-    id: string,
+    id: TableName,
     name: string,
     def: TableDef,
     kmsKeyArn: string,
@@ -83,6 +96,7 @@ export class DataTables extends Construct {
         propagateTags: true,
       })),
     });
+    this.created.set(id, table);
     return { name: table.name, arn: table.arn };
   }
 }

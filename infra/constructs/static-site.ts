@@ -2,7 +2,9 @@
  * The dashboard as a static site: a private S3 bucket read only by one CloudFront distribution
  * (origin access control), HTTPS on its own name with a us-east-1 certificate (CloudFront's
  * requirement), security headers, and every file of the web build uploaded as an object, plus
- * the config.json that tells the page where the API is and how to sign in.
+ * the config.json that tells the page where the API is and how to sign in. With a failover
+ * origin (a copy of the site in the secondary region, `FailoverSiteBucket`), the distribution
+ * reads through an origin group: the primary bucket, then the secondary's on 403/404/5xx.
  */
 import { readdirSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
@@ -74,15 +76,138 @@ export interface StaticSiteProps {
   readonly usEast1: AwsProvider;
   readonly webDir: string;
   /** Written to config.json: where the API is and how the page signs in. */
-  readonly site: {
-    readonly apiUrl: string;
-    readonly auth: {
-      readonly issuer: string;
-      readonly clientId: string;
-      readonly scope: string;
-      readonly audience?: string;
-    };
+  readonly site: SiteConfig;
+  /** The same site in the secondary region: CloudFront falls over to it when the primary bucket fails. */
+  readonly failover?: FailoverSiteBucket;
+}
+
+export interface SiteConfig {
+  readonly apiUrl: string;
+  readonly auth: {
+    readonly issuer: string;
+    readonly clientId: string;
+    readonly scope: string;
+    readonly audience?: string;
   };
+}
+
+/** What CloudFront's origin group treats as the primary origin failing (GET and HEAD only). */
+export const ORIGIN_FAILOVER_STATUS_CODES = [403, 404, 500, 502, 503, 504];
+
+/** The site's private bucket: versioned, SSE-S3, no public access, owner-enforced. */
+function siteBucket(scope: Construct, bucketName: string, provider?: AwsProvider) {
+  const p = provider ? { provider } : {};
+  const siteBucket = new S3Bucket(scope, 'bucket', { bucket: bucketName, ...p });
+  const bucket = siteBucket.id;
+  new S3BucketVersioningA(scope, 'versioning', { bucket, versioningConfiguration: { status: 'Enabled' }, ...p });
+  // SSE-S3, not the data key: these are the page's own assets (nothing secret), and CloudFront's
+  // origin access control reads SSE-S3 objects without a KMS grant.
+  new S3BucketServerSideEncryptionConfigurationA(scope, 'encryption', {
+    bucket,
+    rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
+    ...p,
+  });
+  const publicAccess = new S3BucketPublicAccessBlock(scope, 'public-access', {
+    bucket,
+    blockPublicAcls: true,
+    blockPublicPolicy: true,
+    ignorePublicAcls: true,
+    restrictPublicBuckets: true,
+    ...p,
+  });
+  new S3BucketOwnershipControls(scope, 'ownership', {
+    bucket,
+    rule: { objectOwnership: 'BucketOwnerEnforced' },
+    ...p,
+  });
+  return { bucket: siteBucket, publicAccess };
+}
+
+/** Only the distribution may read the bucket, and only over TLS. */
+function readOnlyByDistribution(
+  scope: Construct,
+  bucket: S3Bucket,
+  publicAccess: S3BucketPublicAccessBlock,
+  distributionArn: string,
+  provider?: AwsProvider,
+) {
+  const policy = policyDocument(scope, 'bucket-policy', [
+    {
+      sid: 'DenyInsecureTransport',
+      effect: 'Deny',
+      actions: ['s3:*'],
+      resources: [bucket.arn, `${bucket.arn}/*`],
+      principals: [{ type: '*', identifiers: ['*'] }],
+      conditions: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
+    },
+    {
+      sid: 'CloudFrontReads',
+      actions: ['s3:GetObject'],
+      resources: [`${bucket.arn}/*`],
+      principals: [{ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] }],
+      conditions: [{ test: 'StringEquals', variable: 'AWS:SourceArn', values: [distributionArn] }],
+    },
+  ]);
+  new S3BucketPolicy(scope, 'policy', {
+    bucket: bucket.id,
+    policy: policy.json,
+    dependsOn: [publicAccess],
+    ...(provider ? { provider } : {}),
+  });
+}
+
+/** Every file of the web build, and config.json, as objects of the bucket. */
+function uploadSite(scope: Construct, bucket: string, webDir: string, site: SiteConfig, provider?: AwsProvider) {
+  const p = provider ? { provider } : {};
+  for (const file of webFiles(webDir)) {
+    const path = join(webDir, file);
+    new S3Object(scope, `file-${file}`.replace(/[^A-Za-z0-9-]+/g, '-'), {
+      bucket,
+      key: file,
+      source: path,
+      sourceHash: Fn.filemd5(path),
+      contentType: CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+      // Bundles are content-hashed; everything else is revalidated so a deploy shows at once.
+      cacheControl: file.startsWith('assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+      ...p,
+    });
+  }
+  new S3Object(scope, 'site-config', {
+    bucket,
+    key: 'config.json',
+    content: JSON.stringify(site),
+    contentType: CONTENT_TYPES['.json'],
+    cacheControl: 'no-cache',
+    ...p,
+  });
+}
+
+/**
+ * The dashboard's copy in the secondary region, uploaded by the same deploy (not replicated: the
+ * build is in hand, and a copy never lags). Created before the site, which names it as its failover
+ * origin; `StaticSite` then lets its distribution read it.
+ */
+export class FailoverSiteBucket extends Construct {
+  readonly bucket: S3Bucket;
+  private readonly publicAccess: S3BucketPublicAccessBlock;
+  private readonly provider: AwsProvider;
+
+  constructor(
+    scope: Construct,
+    id: string,
+    props: { bucketName: string; provider: AwsProvider; webDir: string; site: SiteConfig },
+  ) {
+    super(scope, id);
+    this.provider = props.provider;
+    const { bucket, publicAccess } = siteBucket(this, props.bucketName, props.provider);
+    this.bucket = bucket;
+    this.publicAccess = publicAccess;
+    uploadSite(this, bucket.id, props.webDir, props.site, props.provider);
+  }
+
+  allowDistribution(distributionArn: string): void {
+    readOnlyByDistribution(this, this.bucket, this.publicAccess, distributionArn, this.provider);
+  }
 }
 
 export class StaticSite extends Construct {
@@ -91,23 +216,9 @@ export class StaticSite extends Construct {
 
   constructor(scope: Construct, id: string, props: StaticSiteProps) {
     super(scope, id);
-    this.bucket = new S3Bucket(this, 'bucket', { bucket: props.bucketName });
+    const primary = siteBucket(this, props.bucketName);
+    this.bucket = primary.bucket;
     const bucket = this.bucket.id;
-    new S3BucketVersioningA(this, 'versioning', { bucket, versioningConfiguration: { status: 'Enabled' } });
-    // SSE-S3, not the data key: these are the page's own assets (nothing secret), and CloudFront's
-    // origin access control reads SSE-S3 objects without a KMS grant.
-    new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
-      bucket,
-      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
-    });
-    const publicAccess = new S3BucketPublicAccessBlock(this, 'public-access', {
-      bucket,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    });
-    new S3BucketOwnershipControls(this, 'ownership', { bucket, rule: { objectOwnership: 'BucketOwnerEnforced' } });
 
     const certificate = new AcmCertificate(this, 'certificate', {
       provider: props.usEast1,
@@ -160,6 +271,8 @@ export class StaticSite extends Construct {
       signingProtocol: 'sigv4',
     });
     const originId = 'web-bucket';
+    const failoverOriginId = 'web-bucket-secondary';
+    const groupId = 'web-buckets';
     this.distribution = new CloudfrontDistribution(this, 'distribution', {
       enabled: true,
       comment: `Tally dashboard (${props.domainName})`,
@@ -167,9 +280,32 @@ export class StaticSite extends Construct {
       defaultRootObject: 'index.html',
       httpVersion: 'http2and3',
       priceClass: 'PriceClass_100',
-      origin: [{ originId, domainName: this.bucket.bucketRegionalDomainName, originAccessControlId: oac.id }],
+      origin: [
+        { originId, domainName: this.bucket.bucketRegionalDomainName, originAccessControlId: oac.id },
+        ...(props.failover
+          ? [
+              {
+                originId: failoverOriginId,
+                domainName: props.failover.bucket.bucketRegionalDomainName,
+                originAccessControlId: oac.id,
+              },
+            ]
+          : []),
+      ],
+      ...(props.failover
+        ? {
+            // The secondary's copy answers when the primary bucket (or its region) fails.
+            originGroup: [
+              {
+                originId: groupId,
+                failoverCriteria: { statusCodes: ORIGIN_FAILOVER_STATUS_CODES },
+                member: [{ originId }, { originId: failoverOriginId }],
+              },
+            ],
+          }
+        : {}),
       defaultCacheBehavior: {
-        targetOriginId: originId,
+        targetOriginId: props.failover ? groupId : originId,
         viewerProtocolPolicy: 'redirect-to-https',
         allowedMethods: ['GET', 'HEAD'],
         cachedMethods: ['GET', 'HEAD'],
@@ -185,25 +321,8 @@ export class StaticSite extends Construct {
       },
     });
 
-    // Only this distribution may read the bucket, and only over TLS.
-    const policy = policyDocument(this, 'bucket-policy', [
-      {
-        sid: 'DenyInsecureTransport',
-        effect: 'Deny',
-        actions: ['s3:*'],
-        resources: [this.bucket.arn, `${this.bucket.arn}/*`],
-        principals: [{ type: '*', identifiers: ['*'] }],
-        conditions: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
-      },
-      {
-        sid: 'CloudFrontReads',
-        actions: ['s3:GetObject'],
-        resources: [`${this.bucket.arn}/*`],
-        principals: [{ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] }],
-        conditions: [{ test: 'StringEquals', variable: 'AWS:SourceArn', values: [this.distribution.arn] }],
-      },
-    ]);
-    new S3BucketPolicy(this, 'policy', { bucket, policy: policy.json, dependsOn: [publicAccess] });
+    readOnlyByDistribution(this, this.bucket, primary.publicAccess, this.distribution.arn);
+    props.failover?.allowDistribution(this.distribution.arn);
 
     new Route53Record(this, 'alias', {
       zoneId: props.hostedZoneId,
@@ -212,24 +331,6 @@ export class StaticSite extends Construct {
       alias: { name: this.distribution.domainName, zoneId: CLOUDFRONT_ZONE_ID, evaluateTargetHealth: false },
     });
 
-    for (const file of webFiles(props.webDir)) {
-      const path = join(props.webDir, file);
-      new S3Object(this, `file-${file}`.replace(/[^A-Za-z0-9-]+/g, '-'), {
-        bucket,
-        key: file,
-        source: path,
-        sourceHash: Fn.filemd5(path),
-        contentType: CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-        // Bundles are content-hashed; everything else is revalidated so a deploy shows at once.
-        cacheControl: file.startsWith('assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
-      });
-    }
-    new S3Object(this, 'site-config', {
-      bucket,
-      key: 'config.json',
-      content: JSON.stringify(props.site),
-      contentType: CONTENT_TYPES['.json'],
-      cacheControl: 'no-cache',
-    });
+    uploadSite(this, bucket, props.webDir, props.site);
   }
 }

@@ -19,6 +19,15 @@ export interface QueueSource {
   readonly maxConcurrency: number;
 }
 
+/** A DynamoDB stream the function consumes (the table's, or the global table replica's, stream). */
+export interface StreamSource {
+  readonly streamArn: string;
+  readonly batchSize: number;
+  /** Retries of a failing batch (halved each time: bisect on error) before it goes to `onFailureQueueArn`. */
+  readonly maxRetries: number;
+  readonly onFailureQueueArn: string;
+}
+
 export interface TallyFunctionProps {
   readonly functionName: string;
   /** IAM names are account-wide: the role carries the region so each regional stack has its own. */
@@ -35,6 +44,7 @@ export interface TallyFunctionProps {
   readonly accountId: string;
   readonly statements: readonly Statement[];
   readonly source?: QueueSource;
+  readonly stream?: StreamSource;
 }
 
 export class TallyFunction extends Construct {
@@ -122,6 +132,25 @@ export class TallyFunction extends Construct {
         // One poison message fails alone; the rest of its batch is deleted.
         functionResponseTypes: ['ReportBatchItemFailures'],
         scalingConfig: { maximumConcurrency: props.source.maxConcurrency },
+        dependsOn: [policy],
+      });
+    }
+    if (props.stream) {
+      new LambdaEventSourceMapping(this, 'stream-source', {
+        eventSourceArn: props.stream.streamArn,
+        functionName: this.function.arn,
+        // The stream keeps 24 h: a new mapping (a fresh region, a recreated one) starts from all of it.
+        startingPosition: 'TRIM_HORIZON',
+        batchSize: props.stream.batchSize,
+        maximumBatchingWindowInSeconds: 1,
+        // One failing record fails alone (partial batch responses); a failing batch is halved
+        // until the bad record is isolated, and after maxRetries its description goes to the queue.
+        functionResponseTypes: ['ReportBatchItemFailures'],
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: props.stream.maxRetries,
+        destinationConfig: { onFailure: { destinationArn: props.stream.onFailureQueueArn } },
+        // One batch per shard at a time: changes to one item are indexed in the order they happened.
+        parallelizationFactor: 1,
         dependsOn: [policy],
       });
     }

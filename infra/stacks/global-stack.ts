@@ -3,6 +3,13 @@
  * domain is configured, the failover pair for the API name — PRIMARY to the primary region's
  * custom domain (answered while healthy), SECONDARY to the secondary's. The regional values
  * arrive as cross-stack references (remote state), so this stack deploys after both regions.
+ *
+ * Failback is an operator's act, never Route 53's (issue 15): the primary's /health answers 503
+ * unless its region role (SSM /<prefix>/region-role) is `active`. Failover fences the primary
+ * (or finds it down) and promotes the secondary; from then on the primary fails this check however
+ * healthy it is, so Route 53 keeps answering with the secondary until an operator promotes the
+ * primary back (docs/failover.md). The SECONDARY record has no health check: it answers whenever
+ * the PRIMARY does not, and a standby secondary refuses writes itself (503) rather than vanish.
  */
 import type { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';

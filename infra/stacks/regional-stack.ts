@@ -10,6 +10,7 @@ import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-i
 import { DataAwsKmsAlias } from '@cdktf/provider-aws/lib/data-aws-kms-alias/index.js';
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
+import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter/index.js';
 import {
   DLQ_RETENTION_SECONDS,
   FUNCTIONS,
@@ -21,6 +22,7 @@ import {
   athenaWorkgroupName,
   awsBucketName,
   indexNames,
+  regionRoleParameterName,
   resourceNames,
   searchCollectionName,
   topicName,
@@ -28,8 +30,10 @@ import {
   type QueueName,
 } from '../../functions/shared/resources.ts';
 import {
+  FUNCTION_ACCESS,
   environmentFor,
   reconMemoryBudgetFor,
+  streamFailureQueueName,
   searchRulesFor,
   statementsFor,
   type Deployment,
@@ -47,11 +51,14 @@ import { EncryptedBucket } from '../constructs/encrypted-bucket.ts';
 import { HttpApi } from '../constructs/http-api.ts';
 import { IngestEvents } from '../constructs/ingest-events.ts';
 import { PolicyCorpus } from '../constructs/policy-corpus.ts';
-import { RandomSecret } from '../constructs/random-secret.ts';
+import { RandomSecret, replicaSecretValue } from '../constructs/random-secret.ts';
+import { FailureQueue } from '../constructs/failure-queue.ts';
+import { policyDocument } from '../iam.ts';
 import { OnCallTopic, functionAlarms, pipelineDashboard } from '../constructs/observability.ts';
 import {
   apiAlarms,
   consumerFailureAlarm,
+  tableReplicationAlarm,
   triageBudgetAlarm,
   triageDegradedAlarm,
   unrecordedUploadsAlarm,
@@ -60,10 +67,25 @@ import { bedrockModelsOf } from '../../functions/triage/routing.ts';
 import { scheduleFunction } from '../constructs/schedule.ts';
 import { QueueWithDlq } from '../constructs/queue-with-dlq.ts';
 import { SearchCollection } from '../constructs/search-collection.ts';
-import { StaticSite } from '../constructs/static-site.ts';
+import { FailoverSiteBucket, StaticSite } from '../constructs/static-site.ts';
 import { TallyFunction } from '../constructs/tally-function.ts';
 
 export type RegionRole = 'primary' | 'secondary';
+
+/** The regional data key's alias (the same name in each region: S3 replication names the secondary's by it). */
+export const dataKeyAlias = (prefix: string): string => `alias/${prefix}-data`;
+/** The regional on-call topic (the replication stack's alarms notify the primary's by name). */
+export const onCallTopicName = (prefix: string): string => `${prefix}-on-call`;
+
+/**
+ * The region role a regional stack starts its parameter with (functions/shared/region-role.ts):
+ * the primary serves, the secondary waits to be promoted. Only the first apply sets it; after
+ * that only an operator does (`npx tally region promote|fence`), which apply never reverts.
+ */
+export const INITIAL_REGION_ROLE: Readonly<Record<RegionRole, 'active' | 'standby'>> = {
+  primary: 'active',
+  secondary: 'standby',
+};
 
 export interface RegionalStackProps {
   readonly config: InfraConfig;
@@ -94,7 +116,7 @@ export class RegionalStack extends TerraformStack {
     const arnContext = { partition, region, account };
 
     const dataKey = new DataKey(this, 'data-key', {
-      aliasName: `alias/${prefix}-data`,
+      aliasName: dataKeyAlias(prefix),
       region,
       accountId: account,
       partition,
@@ -104,6 +126,10 @@ export class RegionalStack extends TerraformStack {
 
     // Global tables: created here in the primary, with their replicas (and replica key) in the secondary.
     let owner: { replicas: { regionName: string; kmsKeyArn: string }[] } | undefined;
+    // The secondary's multi-region replica of the data key: the tables' replicas there, and the
+    // pagination secret's replica (created by this stack, so it can name no key of the secondary's stack).
+    let secondaryReplicaKeyArn: string | undefined;
+    let secondaryProvider: AwsProvider | undefined;
     // The key DynamoDB encrypts this region's tables with: the data key where they are created,
     // the replica key (created by the primary's stack, so deployed first) where they are replicas.
     let tablesKeyArn = kmsKeyArn;
@@ -122,22 +148,34 @@ export class RegionalStack extends TerraformStack {
         partition,
       });
       owner = { replicas: [{ regionName: secondaryRegion, kmsKeyArn: replicaKey.arn }] };
+      secondaryReplicaKeyArn = replicaKey.arn;
+      secondaryProvider = secondary;
     } else {
       tablesKeyArn = new DataAwsKmsAlias(this, 'tables-key', { name: tablesKeyAlias }).targetKeyArn;
     }
-    const tables = new DataTables(this, 'tables', {
+    const dataTables = new DataTables(this, 'tables', {
       names: names.tables,
       kmsKeyArn,
       arnPrefix: `arn:${partition}:dynamodb:${region}:${account}`,
       ...(owner ? { owner } : {}),
-    }).tables;
+    });
+    const tables = dataTables.tables;
 
     const onCall = new OnCallTopic(this, 'on-call', {
-      topicName: `${prefix}-on-call`,
+      topicName: onCallTopicName(prefix),
       kmsKeyArn,
       email: config.alarmEmail,
     });
     const alarmTopicArn = onCall.topic.arn;
+    // Each region's writes replicate to the other (the active one writes): the RPO of table data.
+    const otherRegion = config.regions[role === 'primary' ? 'secondary' : 'primary'];
+    for (const [table, ref] of Object.entries(tables))
+      tableReplicationAlarm(this, `${table}-replication`, {
+        prefix,
+        tableName: ref.name,
+        receivingRegion: otherRegion,
+        topicArn: alarmTopicArn,
+      });
     const businessEvents = new BusinessEventsTopic(this, 'business-events', {
       topicName: topicName('businessEvents', prefix),
       kmsKeyArn,
@@ -201,14 +239,57 @@ export class RegionalStack extends TerraformStack {
 
     const search = new SearchCollection(this, 'search', { collectionName: searchCollectionName(prefix), kmsKeyArn });
 
-    // The query API signs its pagination cursors with a per-region random key.
-    const paginationSecret = props.bundles.deployed.includes('query-api')
-      ? new RandomSecret(this, 'pagination-secret', { name: `${prefix}/query-api/pagination`, kmsKeyArn }).value
-      : undefined;
+    // The query API signs its pagination cursors with one random key for both regions: drawn in the
+    // primary, replicated by Secrets Manager to the secondary, whose stack reads the replica by name
+    // (so cursors a client holds survive failover).
+    const paginationSecretName = `${prefix}/query-api/pagination`;
+    const paginationSecret = !props.bundles.deployed.includes('query-api')
+      ? undefined
+      : role === 'primary'
+        ? new RandomSecret(this, 'pagination-secret', {
+            name: paginationSecretName,
+            kmsKeyArn,
+            replicas: [{ region: config.regions.secondary, kmsKeyArn: secondaryReplicaKeyArn as string }],
+          }).value
+        : replicaSecretValue(this, 'pagination-secret-replica', paginationSecretName);
     // Sensitive values become tokens under this key in prompts and the index (shared/masking.ts).
     const maskingSecret = props.bundles.deployed.some((f) => f === 'triage' || f === 'query-api')
       ? new RandomSecret(this, 'masking-secret', { name: `${prefix}/masking`, kmsKeyArn }).value
       : undefined;
+
+    // This region's role (active, standby or fenced): every function reads it; apply sets only the first value.
+    const regionRole = new SsmParameter(this, 'region-role', {
+      name: regionRoleParameterName(prefix),
+      type: 'String',
+      value: INITIAL_REGION_ROLE[role],
+      description: `Tally: the role of ${region} (active, standby, fenced); changed by "npx tally region promote|fence"`,
+      lifecycle: { ignoreChanges: ['value'] },
+    });
+    // What an operator (or the CLI's role) needs to promote or fence either region: both parameters.
+    const parameterArn = (r: string) =>
+      `arn:${partition}:ssm:${r}:${account}:parameter${regionRoleParameterName(prefix)}`;
+    const operatorPolicy = policyDocument(this, 'region-operator-policy', [
+      {
+        sid: 'PromoteOrFenceRegions',
+        actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+        resources: [parameterArn(config.regions.primary), parameterArn(config.regions.secondary)],
+      },
+    ]);
+    new TerraformOutput(this, 'region_role_parameter', { value: regionRole.name });
+    new TerraformOutput(this, 'region_operator_policy', { value: operatorPolicy.json });
+
+    // Stream consumers' event source failure queues (a DLQ each, paging on-call like every DLQ).
+    const streamFailures: Partial<Record<FunctionName, FailureQueue>> = {};
+    for (const name of props.bundles.deployed) {
+      if (!FUNCTION_ACCESS[name].stream) continue;
+      streamFailures[name] = new FailureQueue(this, `${name}-stream-failures`, {
+        name: streamFailureQueueName(prefix, name),
+        kmsKeyArn,
+        retentionSeconds: DLQ_RETENTION_SECONDS,
+        alarmTopicArn,
+        what: `stream batches ${name} failed past its retries`,
+      });
+    }
 
     const indexes = indexNames(prefix);
     const deployment: Deployment = {
@@ -242,6 +323,7 @@ export class RegionalStack extends TerraformStack {
         ...(config.triage.routes ? { routes: JSON.stringify(config.triage.routes) } : {}),
         ...(config.triage.prices ? { prices: JSON.stringify(config.triage.prices) } : {}),
       },
+      regionRoleParameter: regionRole.name,
     };
     const resources: Resources = {
       region,
@@ -260,6 +342,10 @@ export class RegionalStack extends TerraformStack {
       routeModels: bedrockModelsOf(triageRoutesFor(config)),
       ...(config.guardrails[region] ? { guardrailId: config.guardrails[region].id } : {}),
       arnContext,
+      regionRoleParameterArn: regionRole.arn,
+      streamFailureQueueArns: Object.fromEntries(
+        Object.entries(streamFailures).map(([name, q]) => [name, q.queue.arn]),
+      ),
     };
 
     this.functions = {};
@@ -286,6 +372,16 @@ export class RegionalStack extends TerraformStack {
                 queueArn: this.queues[consumes].main.arn,
                 batchSize: QUEUES[consumes].batchSize,
                 maxConcurrency: settings.maxConcurrency ?? 2,
+              },
+            }
+          : {}),
+        ...(FUNCTION_ACCESS[name].stream && streamFailures[name]
+          ? {
+              stream: {
+                streamArn: dataTables.streamArn(FUNCTION_ACCESS[name].stream.table),
+                batchSize: FUNCTION_ACCESS[name].stream.batchSize,
+                maxRetries: FUNCTION_ACCESS[name].stream.maxRetries,
+                onFailureQueueArn: streamFailures[name].queue.arn,
               },
             }
           : {}),
@@ -345,21 +441,30 @@ export class RegionalStack extends TerraformStack {
         alias: 'us-east-1',
         defaultTags: [{ tags }],
       });
+      const siteConfig = {
+        apiUrl: `https://${config.domain.apiDomainName}`,
+        auth: {
+          issuer: config.auth.issuer,
+          clientId: config.web.oidcClientId,
+          scope: config.web.oidcScope,
+          ...(config.auth.audience[0] ? { audience: config.auth.audience[0] } : {}),
+        },
+      };
+      // The same build in the secondary region: the distribution's failover origin.
+      const failover = new FailoverSiteBucket(this, 'web-secondary', {
+        bucketName: `${prefix}-web-${config.regions.secondary}`,
+        provider: secondaryProvider as AwsProvider,
+        webDir: join(props.bundles.distDir, 'web'),
+        site: siteConfig,
+      });
       this.site = new StaticSite(this, 'web', {
         bucketName: `${prefix}-web-${region}`,
         domainName: config.web.domainName,
         hostedZoneId: config.domain.hostedZoneId,
         usEast1,
         webDir: join(props.bundles.distDir, 'web'),
-        site: {
-          apiUrl: `https://${config.domain.apiDomainName}`,
-          auth: {
-            issuer: config.auth.issuer,
-            clientId: config.web.oidcClientId,
-            scope: config.web.oidcScope,
-            ...(config.auth.audience[0] ? { audience: config.auth.audience[0] } : {}),
-          },
-        },
+        site: siteConfig,
+        failover,
       });
       new TerraformOutput(this, 'web_url', { value: `https://${config.web.domainName}/` });
       new TerraformOutput(this, 'web_distribution_domain', { value: this.site.distribution.domainName });

@@ -19,6 +19,7 @@ export interface Synthesised {
   readonly stacks: TallyStacks;
   readonly primary: Json;
   readonly secondary: Json;
+  readonly replication: Json;
   readonly global?: Json;
   readonly cleanup: () => void;
 }
@@ -27,7 +28,7 @@ export interface Synthesised {
 export const FULL_CONFIG = {
   prefix: 'acme-tally',
   regions: { primary: 'eu-west-1', secondary: 'eu-central-1' },
-  state: { bucket: 'acme-terraform-state', region: 'eu-west-1', keyPrefix: 'tally' },
+  state: { bucket: 'acme-terraform-state', region: 'eu-north-1', keyPrefix: 'tally' },
   domain: { apiDomainName: 'api.tally.acme.example', hostedZoneId: 'Z0123456789ABCDEFGHIJ' },
   alarmEmail: 'oncall@acme.example',
   auth: { issuer: 'https://login.acme.example/', audience: ['tally'] },
@@ -82,6 +83,7 @@ export function synth(
     stacks,
     primary: read(ids.primary),
     secondary: read(ids.secondary),
+    replication: read(ids.replication),
     ...(stacks.global ? { global: read(ids.global) } : {}),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -2,8 +2,9 @@
  * One endpoint for every AWS API the bundles call (AWS_ENDPOINT_URL, and the collection endpoint):
  * it reads the SigV4 credential scope of each request — the access key says which function signed
  * it, the scope which service — records the call as the IAM action and resource AWS would
- * authorise, and forwards it to the emulator for that service. Bedrock and CloudWatch have no
- * emulator: this answers them itself (a fixed embedding, a tool-use answer, no metric data).
+ * authorise, and forwards it to the emulator for that service. Bedrock, CloudWatch and SSM have
+ * no emulator: this answers them itself (a fixed embedding, a tool-use answer, no metric data,
+ * the parameters the test sets — each region's role).
  */
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -61,6 +62,8 @@ const EMULATOR_ACCOUNT = '000000000000';
 export async function startAwsProxy(targets: ProxyTargets, ctx: ArnContext) {
   const calls: Call[] = [];
   const faults: Fault[] = [];
+  /** SSM String parameters by `<region> <name>`: the region roles the test sets. */
+  const parameters = new Map<string, string>();
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -182,6 +185,24 @@ export async function startAwsProxy(targets: ProxyTargets, ctx: ArnContext) {
           res.end(JSON.stringify(operation === 'InvokeModel' ? embedding(body) : converse()));
           return;
         }
+        case 'ssm': {
+          const operation = targetOperation(req.headers['x-amz-target']);
+          const input = JSON.parse(body.toString() || '{}') as { Name?: string };
+          const name = input.Name ?? '';
+          const value = parameters.get(`${scope.region} ${name}`);
+          const resource = `arn:aws:ssm:${scope.region}:${ctx.account}:parameter/${name.replace(/^\//, '')}`;
+          const status = operation === 'GetParameter' && value !== undefined ? 200 : 400;
+          record({ operation, action: `ssm:${operation}`, resource }, status);
+          res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+          res.end(
+            JSON.stringify(
+              status === 200
+                ? { Parameter: { Name: name, Type: 'String', Value: value, Version: 1, ARN: resource } }
+                : { __type: 'ParameterNotFound', message: `${operation} ${name}: not set by the test` },
+            ),
+          );
+          return;
+        }
         case 'monitoring': {
           const operation =
             targetOperation(req.headers['x-amz-target']) ||
@@ -213,6 +234,7 @@ export async function startAwsProxy(targets: ProxyTargets, ctx: ArnContext) {
     http2Url: `http://127.0.0.1:${(server2.address() as AddressInfo).port}`,
     calls,
     faults,
+    parameters,
     stop: () =>
       Promise.all([
         new Promise<void>((resolve) => server.close(() => resolve())),

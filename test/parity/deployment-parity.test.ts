@@ -6,8 +6,10 @@
  * through each: Object Created events (policies and uploads) through ingest-worker, the recon
  * requests it sends through recon, the findings chunks recon writes and queues through store, the
  * triage requests store sends through triage, and
- * health/uploads/list/get/PATCH/search/runs/queues/files/counts/usage through query-api; then one poison message per
- * consumer. Every AWS call is recorded by the signing function and checked against the role's
+ * health/uploads/list/get/PATCH/search/runs/queues/files/counts/usage through query-api, the
+ * PATCHed exception's change on the table's stream through stream-index; then one poison message per
+ * consumer. Each region's flow runs with that region active and the other fenced (the region roles
+ * are SSM parameters this test answers). Every AWS call is recorded by the signing function and checked against the role's
  * policy (and the collection's data access policy); every granted action must have been called.
  *
  * What this cannot catch: AWS behaviour the emulators do not have (IAM conditions other than
@@ -28,9 +30,15 @@ import {
   SQSClient,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
-import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  DynamoDBBatchResponse,
+  DynamoDBStreamEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { buildTally, stackIds } from '../../infra/app.ts';
 import { parseInfraConfig, type InfraConfig } from '../../infra/config.ts';
 import { TABLE_KEY_ACTIONS, UNOBSERVED_GRANTS } from '../../infra/access.ts';
@@ -38,6 +46,7 @@ import {
   FUNCTION_NAMES,
   QUEUES,
   awsBucketName,
+  regionRoleParameterName,
   resourceNames,
   searchCollectionName,
   type FunctionName,
@@ -173,6 +182,12 @@ beforeAll(async () => {
   }
 
   for (const role of REGIONS) {
+    // One active region at a time (issue 15): an operator has promoted this one and fenced the other.
+    for (const other of REGIONS)
+      proxy.parameters.set(
+        `${config.regions[other]} ${regionRoleParameterName(config.prefix)}`,
+        other === role ? 'active' : 'fenced',
+      );
     try {
       await runFlow(role, direct);
     } catch (error) {
@@ -274,6 +289,44 @@ async function deliver(role: Region, queue: QueueName, expectFailures = false): 
   } finally {
     sqs.destroy();
   }
+}
+
+/**
+ * Lambda's DynamoDB stream event source, played with the consumer's function: the change an
+ * exception's item just went through, as the table's stream (in the secondary, its replica's)
+ * carries it — the whole item as the new image.
+ */
+async function deliverStreamChange(role: Region, direct: { dynamo: DynamoDBClient }, exceptionId: string) {
+  const table = resourceNames(config.prefix).tables.exceptions;
+  const region = config.regions[role];
+  const item = await direct.dynamo.send(
+    new GetItemCommand({ TableName: table, Key: { exception_id: { S: exceptionId } }, ConsistentRead: true }),
+  );
+  if (!item.Item) throw new Error(`exception ${exceptionId} is not in ${table}`);
+  const event = {
+    Records: [
+      {
+        eventID: randomUUID(),
+        eventName: 'MODIFY',
+        eventVersion: '1.1',
+        eventSource: 'aws:dynamodb',
+        awsRegion: region,
+        eventSourceARN: `arn:aws:dynamodb:${region}:${ACCOUNT}:table/${table}/stream/2026-01-01T00:00:00.000`,
+        dynamodb: {
+          ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
+          Keys: { exception_id: { S: exceptionId } },
+          NewImage: item.Item,
+          SequenceNumber: '100000000000000000001',
+          SizeBytes: 1024,
+          StreamViewType: 'NEW_AND_OLD_IMAGES',
+        },
+      },
+    ],
+  } as unknown as DynamoDBStreamEvent;
+  const fn = lambda(role, 'stream-index');
+  const response = (await fn.invoke<DynamoDBBatchResponse | null>(event)) ?? { batchItemFailures: [] };
+  if (response.batchItemFailures.length > 0)
+    throw new Error(`stream-index failed the change of ${exceptionId}; its log:\n${fn.output().slice(-4000)}`);
 }
 
 function httpEvent(method: string, path: string, options: { query?: string; body?: unknown } = {}) {
@@ -394,7 +447,7 @@ async function objectCreatedToIngest(role: Region, direct: { sqs: SQSClient }, k
   await direct.sqs.send(new SendMessageCommand({ QueueUrl: queues.ingest.main, MessageBody: JSON.stringify(event) }));
 }
 
-async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
+async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dynamo: DynamoDBClient }) {
   const bucket = awsBucketName(config.prefix, config.regions[role]);
   // The policy corpus: exactly the stack's aws_s3_object resources, written as apply writes them.
   const stack = stacks[REGIONS.indexOf(role)] as { id: string; json: Json };
@@ -439,6 +492,8 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
   const missing = listed.items.find((i) => (i as { exception_type?: string }).exception_type === 'MISSING_IN_TARGET');
   expect(missing, 'the sample has missing trades').toBeDefined();
   await api(role, 'GET', `/exceptions/${(missing as { exception_id: string }).exception_id}/suggestions`);
+  // The same change, as the table's stream carries it to this region's consumer.
+  await deliverStreamChange(role, direct, first.exception_id);
   await api(role, 'GET', '/search', { query: 'q=amount%20mismatch' });
   const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
   await api(role, 'GET', `/runs/${(runs.items[0] as { run_id: string }).run_id}`);

@@ -125,6 +125,11 @@ export class TerraformState {
         return `arn:aws:sns:${region}:${ACCOUNT}:${r.name}`;
       case 'aws_athena_workgroup.arn':
         return `arn:aws:athena:${region}:${ACCOUNT}:workgroup/${r.name}`;
+      case 'aws_ssm_parameter.name':
+        return r.name as string;
+      case 'aws_ssm_parameter.arn':
+        // A parameter named by a path (/a/b) has the ARN ...:parameter/a/b.
+        return `arn:aws:ssm:${region}:${ACCOUNT}:parameter/${(r.name as string).replace(/^\//, '')}`;
       default:
         throw new Error(`the parity test cannot resolve ${whole}: teach test/parity/terraform.ts`);
     }
@@ -137,6 +142,9 @@ export class TerraformState {
         return ACCOUNT;
       case 'aws_partition.partition':
         return 'aws';
+      case 'aws_secretsmanager_secret_version.secret_string':
+        // A replica of a secret another stack draws (the pagination key): the same value.
+        return this.local.secret;
       case 'aws_kms_alias.target_key_arn': {
         // The alias is created elsewhere (the primary's stack makes the replica key and its alias).
         const region = this.regionOf(stack);
