@@ -260,12 +260,6 @@ export const UNOBSERVED_GRANTS: readonly {
       'the SQS event source mapping reads the queue attributes with the consumer role (AWS lists it as required); it receives and deletes with it too, which the test plays through the proxy',
   },
   {
-    actions: ['ssm:GetParameter'],
-    statement: /^ReadRegionRole$/,
-    reason:
-      'no bundle reads the region role yet: functions/shared/region-role.ts (issue 15, F1) does, and the test answers it (test/parity/aws-proxy.ts); drop this entry when it merges',
-  },
-  {
     actions: [...STREAM_ACTIONS],
     statement: /^ReadStreamOf/,
     reason:
