@@ -509,8 +509,9 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
   }
   if ((name === 'triage' || name === 'query-api' || name === 'stream-index') && d.maskingSecret)
     env[ENV.maskingSecret] = d.maskingSecret;
-  // Every function acts only while its region is active (issue 15): /health, the API's writes, the consumers.
-  if (d.regionRoleParameter) env[ENV.regionRoleParameter] = d.regionRoleParameter;
+  // Every function acts only while its region is active (issue 15): /health, the API's writes, the
+  // consumers. All but stream-index, which keeps a standby region's index up to date for its turn.
+  if (d.regionRoleParameter && readsRegionRole(name)) env[ENV.regionRoleParameter] = d.regionRoleParameter;
   return env;
 }
 
@@ -555,6 +556,15 @@ const viaService = (service: string, region: string): Condition => ({
 });
 
 /** The function's own statements: each names the actions it uses on the resources it uses. */
+/**
+ * Whether a function acts only in the active region. stream-index does not: a standby region's
+ * exceptions index must follow its table (replicated writes included) so search works there the
+ * moment it is promoted.
+ */
+export function readsRegionRole(name: FunctionName): boolean {
+  return name !== 'stream-index';
+}
+
 export function statementsFor(name: FunctionName, r: Resources): Statement[] {
   const access = FUNCTION_ACCESS[name];
   const statements: Statement[] = [];
@@ -700,7 +710,7 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
     // GetMetricData has no resource-level permissions: "*" is the only resource IAM accepts.
     statements.push({ sid: 'ReadQueueAgeMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
   }
-  if (r.regionRoleParameterArn)
+  if (r.regionRoleParameterArn && readsRegionRole(name))
     statements.push({ sid: 'ReadRegionRole', actions: ['ssm:GetParameter'], resources: [r.regionRoleParameterArn] });
   if (access.search && Object.keys(access.search).length > 0) {
     // IAM admits the call to the collection; the data access policy decides what it may do there.

@@ -312,10 +312,16 @@ describe('region role', () => {
     }
   });
 
-  it('every function is told the parameter and may read it, and nothing else of SSM', () => {
+  it('every function but stream-index is told the parameter and may read it, and nothing else of SSM', () => {
     for (const [, stack] of regional()) {
       const [parameterId] = parameterOf(stack);
-      for (const name of FUNCTION_NAMES) {
+      // A standby region's index follows its table too, ready for promotion: no role, no grant.
+      const [, streamIndex] = fn(stack, 'stream-index');
+      expect(streamIndex.environment.variables[ENV.regionRoleParameter]).toBeUndefined();
+      expect(
+        roleStatements(stack, 'stream-index').filter((s) => (s.actions as string[]).some((a) => a.startsWith('ssm:'))),
+      ).toEqual([]);
+      for (const name of FUNCTION_NAMES.filter((n) => n !== 'stream-index')) {
         const [, f] = fn(stack, name);
         expect(f.environment.variables[ENV.regionRoleParameter], name).toBe(
           ref('aws_ssm_parameter', parameterId, 'name'),

@@ -70,6 +70,16 @@ const CORRECTED_TARGET = Buffer.from(
   TARGET.toString().replace('T0005,ACCT1004,2025-12-03,475.00', 'T0005,ACCT1004,2025-12-03,450.00'),
 );
 
+/** Search permissions a function holds that this run cannot exercise, each with the reason. */
+const UNOBSERVED_SEARCH: readonly { function: FunctionName; permission: string; reason: string }[] = [
+  {
+    function: 'stream-index',
+    permission: 'aoss:CreateIndex',
+    reason:
+      'it creates the exceptions index in a region whose index does not exist yet (a fresh secondary receiving replicated changes before any triage ran there); here triage has created it first',
+  },
+];
+
 type Region = 'primary' | 'secondary';
 const REGIONS: readonly Region[] = ['primary', 'secondary'];
 /** The two regions' flows share the global tables: each reconciles its own business date. */
@@ -717,6 +727,7 @@ describe.each(REGIONS)('the %s stack, run from its built bundles with its synthe
     const searchCalls = callsOf(role, name).filter((c) => c.service === 'aoss');
     const unusedSearch = fn.searchRules.flatMap((r) =>
       r.permissions
+        .filter((p) => !UNOBSERVED_SEARCH.some((u) => u.function === name && u.permission === p))
         .filter((p) => !searchCalls.some((c) => c.action === p && glob(r.resource).test(c.resource)))
         .map((p) => `${r.resource}: ${p}`),
     );
