@@ -102,8 +102,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // index (issue 9, defect 1), and completes the run. Checks the run's files are still the current
   // ones before resolving. Then starts its triage: the dispatch message, or — a run the runaway
   // guard held — the business notification.
+  // Reads the dataset's policy in force for its identity, deadlines and late-arrival window.
   store: {
-    objects: { read: ['results'] },
+    objects: { read: ['results', 'policiesInForce'] },
     tables: {
       files: ['GetItem'],
       runs: ['GetItem', 'UpdateItem'],

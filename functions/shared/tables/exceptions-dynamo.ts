@@ -6,6 +6,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { OPEN_STATUSES, LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
 import { TABLES } from '../resources.ts';
@@ -13,6 +14,7 @@ import { retryUnprocessed } from '../retry.ts';
 import type { ExceptionRecord, Triage } from '../types.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type {
+  DeadlineStore,
   ExceptionBookkeeping,
   ExceptionChange,
   ExceptionIndexKeys,
@@ -47,10 +49,14 @@ const STATE_ATTRIBUTES = [
   'resolved_by_system',
   'last_changed_run_id',
   'run_id',
+  'business_date',
 ] as const satisfies readonly (keyof StoredException)[];
 
-/** Recon's view: change detection by state, brand-new records in batches, versioned changes. */
-export class DynamoExceptionStore implements ExceptionStore {
+/**
+ * Recon's view: change detection by state, brand-new records in batches, versioned changes; and
+ * the deadline sweep's, which reads the open statuses' partitions of by_status_sharded.
+ */
+export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   constructor(doc: DynamoDBDocumentClient, table: string) {
@@ -107,6 +113,58 @@ export class DynamoExceptionStore implements ExceptionStore {
       shardsOf('by_dataset_date_sharded', datasetDateKey(dataset, businessDate)),
     );
     return items as unknown as StoredExceptionState[];
+  }
+
+  async listOpenStatesForDataset(dataset: string): Promise<StoredExceptionState[]> {
+    const names = Object.fromEntries(STATE_ATTRIBUTES.map((a, j) => [`#a${j}`, a]));
+    const lists = await Promise.all(
+      OPEN_STATUSES.map((status) =>
+        this.byStatus(status, '#ds = :ds', { ...names, '#ds': 'dataset' }, { ':ds': dataset }, Object.keys(names)),
+      ),
+    );
+    return lists.flat() as unknown as StoredExceptionState[];
+  }
+
+  async listExpiredPending(now: string): Promise<StoredException[]> {
+    const items = await this.byStatus(LATE_ARRIVAL_STATUS, '#pu <= :now', { '#pu': 'pending_until' }, { ':now': now });
+    return items as unknown as StoredException[];
+  }
+
+  async listOverdueUnannounced(now: string): Promise<StoredException[]> {
+    // Every open status but PENDING (a late arrival has no deadline running yet).
+    const lists = await Promise.all(
+      OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS).map((status) =>
+        this.byStatus(
+          status,
+          '#due <= :now AND attribute_not_exists(#notified)',
+          { '#due': 'due_at', '#notified': 'overdue_notified_at' },
+          { ':now': now },
+        ),
+      ),
+    );
+    return lists.flat() as unknown as StoredException[];
+  }
+
+  /**
+   * One status's partition of by_status_sharded, filtered. The filter reads every item of the
+   * status (open ones: the working set, not history); a sparse index on due_at would read only
+   * the due ones, at the cost of another GSI on every write.
+   */
+  private async byStatus(
+    status: string,
+    filter: string,
+    names: Record<string, string>,
+    values: Record<string, unknown>,
+    projection?: string[],
+  ): Promise<Record<string, unknown>[]> {
+    const { items } = await queryAllShards(
+      this.doc,
+      this.table,
+      'by_status_sharded',
+      shardsOf('by_status_sharded', status),
+      { filter, names, values, ...(projection ? { projection } : {}) },
+    );
+    return items;
   }
 
   async putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void> {

@@ -53,6 +53,8 @@ export interface StoredExceptionState {
   readonly last_changed_run_id?: string;
   /** The last run that found it (changed or not): a run's completion resolves the open ones it did not find. */
   readonly run_id?: string;
+  /** The date it was last found on (an across-dates exception moves to each later date that finds it). */
+  readonly business_date?: string;
 }
 
 export interface ExceptionChange {
@@ -69,12 +71,27 @@ export interface ExceptionStore {
   getStates(ids: string[]): Promise<Map<string, StoredExceptionState>>;
   /** Every exception ever stored for (dataset, date), any status, in no particular order. */
   listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]>;
+  /**
+   * The dataset's exceptions in an open status, whatever their date: an across-dates dataset's
+   * run resolves those it no longer finds (functions/store/store.ts).
+   */
+  listOpenStatesForDataset(dataset: string): Promise<StoredExceptionState[]>;
   /** Batch-writes brand-new records, with their index keys. */
   putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void>;
   /**
    * Applies a change if the version still matches; returns false on a concurrent change. The index
    * keys of any indexed attribute it sets (status, run_id) follow.
    */
+  update(change: ExceptionChange): Promise<boolean>;
+}
+
+/** The deadline sweep's view (functions/deadlines/): what is due for promotion or an overdue notice. */
+export interface DeadlineStore {
+  /** PENDING exceptions whose late-arrival window ended at or before `now` (ISO). */
+  listExpiredPending(now: string): Promise<StoredException[]>;
+  /** Open exceptions past their due date at `now` whose overdue notice has not gone out. */
+  listOverdueUnannounced(now: string): Promise<StoredException[]>;
+  /** As ExceptionStore.update: the change applied if the version still matches. */
   update(change: ExceptionChange): Promise<boolean>;
 }
 

@@ -47,7 +47,15 @@ export async function queryAllShards(
   table: string,
   index: string,
   shards: Pick<ShardedPartition, 'attribute' | 'values'>,
-  options: { filter?: string; count?: boolean } = {},
+  options: {
+    filter?: string;
+    count?: boolean;
+    /** Names and values the filter uses (beside `#pk` and `:pk`). */
+    names?: Record<string, string>;
+    values?: Record<string, unknown>;
+    /** Attribute name placeholders (from `names`) to project. */
+    projection?: string[];
+  } = {},
 ): Promise<{ items: Record<string, unknown>[]; count: number }> {
   const perShard = await Promise.all(
     shards.values.map(async (value) => {
@@ -60,10 +68,11 @@ export async function queryAllShards(
             TableName: table,
             IndexName: index,
             KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': shards.attribute },
-            ExpressionAttributeValues: { ':pk': value },
+            ExpressionAttributeNames: { ...options.names, '#pk': shards.attribute },
+            ExpressionAttributeValues: { ...options.values, ':pk': value },
             ...(options.filter ? { FilterExpression: options.filter } : {}),
             ...(options.count ? { Select: 'COUNT' as const } : {}),
+            ...(options.projection ? { ProjectionExpression: options.projection.join(', ') } : {}),
             ExclusiveStartKey: cursor,
           }),
         );
