@@ -66,6 +66,18 @@ export function dueAtFor(
   return target === undefined ? undefined : dueAt(firstSeenAt, target);
 }
 
+/**
+ * Where an exception's resolution clock starts: its first sighting, or — a late arrival — the end
+ * of its window (the row was allowed to be late until then).
+ */
+export function deadlineStart(e: {
+  readonly pending_until?: string | undefined;
+  readonly first_seen_at?: string | undefined;
+  readonly created_at: string;
+}): string {
+  return e.pending_until ?? e.first_seen_at ?? e.created_at;
+}
+
 /** Hours since the first sighting, one decimal (never negative). */
 export function ageHours(firstSeenAt: string, nowMs: number): number {
   const age = (nowMs - Date.parse(firstSeenAt)) / HOUR_MS;

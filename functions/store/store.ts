@@ -190,6 +190,8 @@ function heldEvent(run: RunRecord, at: string) {
   const exceptions = Object.values(run.summary?.exceptions ?? {}).reduce<number>((a, n) => a + (n ?? 0), 0);
   return {
     type: 'RUN_TRIAGE_HELD' as const,
+    kind: 'run_held' as const,
+    text: `Run ${run.run_id} (${run.dataset} ${run.business_date}) held before triage: ${run.triage?.reason ?? 'held by the runaway guard'}`,
     run_id: run.run_id,
     dataset: run.dataset,
     business_date: run.business_date,

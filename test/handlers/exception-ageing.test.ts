@@ -13,6 +13,7 @@ import { DEFAULT_WORKFLOW, type WorkflowSettings } from '../../functions/shared/
 import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { DynamoFileStore } from '../../functions/shared/tables/files-dynamo.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
+import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 import type { EngineSummary, RunRecord } from '../../functions/shared/tables/runs.ts';
 import { storeChunk, type StoreDeps } from '../../functions/store/store.ts';
 import { finding, memoryChunks } from '../support/chunks.ts';
@@ -237,5 +238,24 @@ describe('late arrivals', () => {
   it('opens a missing-in-target whose window has already passed', async () => {
     await runDate('late-b', '2026-12-01', [missing(1)], '2026-12-04T09:00:00.000Z', workflow);
     expect((await itemsOf('late-b'))[0]).toMatchObject({ status: 'OPEN', due_at: '2026-12-04T13:00:00.000Z' });
+  });
+});
+
+describe("triage's dispatch", () => {
+  it('skips a PENDING late arrival of the run', async () => {
+    const workflow: WorkflowSettings = { identity: 'per_date', resolutionTargets: {}, lateArrival: { days: 1 } };
+    const { runId } = await runDate(
+      'late-c',
+      '2026-12-04',
+      [finding(1, { type: 'MISSING_IN_TARGET', target: null, diffs: [] }), finding(2)],
+      '2026-12-04T09:00:00.000Z',
+      workflow,
+    );
+    const listing = new DynamoRunExceptionListing(dynamo.doc, dynamo.names.tables.exceptions);
+    const page = await listing.needingTriage(runId, { limit: 100, currentPrompts: ['p1'] });
+    const items = await itemsOf('late-c');
+    const open = items.find((e) => e.status === 'OPEN');
+    expect(items.map((e) => e.status).sort()).toEqual(['OPEN', 'PENDING']);
+    expect(page.items.map((e) => e.exception_id)).toEqual([open?.exception_id]);
   });
 });

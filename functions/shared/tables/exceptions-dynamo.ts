@@ -236,12 +236,17 @@ export class DynamoTriageStore implements TriageStore {
     return out.Item as (ExceptionRecord & { content_hash: string }) | undefined;
   }
 
-  async saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean> {
+  async saveTriage(
+    exceptionId: string,
+    triage: Triage,
+    contentHash: string,
+    also: Readonly<Record<string, string>> = {},
+  ): Promise<boolean> {
     // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
     // The by_severity key follows the stored severity (the triage's, floored at the policy's).
     const keys = indexKeyChanges(exceptionId, { severity: triage.severity });
     const { UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues } = updateExpression({
-      set: { triage, severity: triage.severity, ...keys.set },
+      set: { ...also, triage, severity: triage.severity, ...keys.set },
     });
     return applied(
       this.doc.send(

@@ -98,8 +98,16 @@ export interface DeadlineStore {
 /** Triage's view. */
 export interface TriageStore {
   get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined>;
-  /** Stores the triage unless the exception's content changed since it was read. */
-  saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean>;
+  /**
+   * Stores the triage unless the exception's content changed since it was read; `also`: other
+   * attributes its severity decides (a due date, functions/triage/deadline.ts).
+   */
+  saveTriage(
+    exceptionId: string,
+    triage: Triage,
+    contentHash: string,
+    also?: Readonly<Record<string, string>>,
+  ): Promise<boolean>;
 }
 
 export interface ExceptionPatch {

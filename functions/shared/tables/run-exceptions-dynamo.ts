@@ -10,6 +10,7 @@
  */
 import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError } from '../errors.ts';
+import { LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { TABLES } from '../resources.ts';
 import type { ExceptionRecord } from '../types.ts';
 import { shardedValues } from './exceptions-index-keys.ts';
@@ -62,6 +63,10 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
     });
     let filter = `(attribute_not_exists(#t) OR #t.#h <> #h OR NOT (#t.#pv IN (${prompts.join(', ')})))`;
     names['#pv'] = 'prompt_version';
+    // A PENDING late arrival is not triaged until the deadline sweep promotes it (it queues it then).
+    filter += ' AND #st <> :pending';
+    names['#st'] = 'status';
+    values[':pending'] = LATE_ARRIVAL_STATUS;
     if (byPattern) {
       names['#run'] = 'run_id';
       values[':run'] = runId;
