@@ -129,6 +129,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       usage: ['GetItem', 'UpdateItem'],
     },
     sendsTo: ['triage'],
+    // A new CRITICAL rating is announced on the business events topic.
+    publishesTo: ['businessEvents'],
     models: ['triage', 'fallback', 'embedding'],
     search: { policies: 'search', exceptions: 'own' },
   },
@@ -154,6 +156,15 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     models: ['embedding'],
     search: { exceptions: 'update' },
     monitorsQueues: true,
+  },
+  // Promotes PENDING late arrivals whose window ended (their triage queued) and announces overdue
+  // exceptions on the business events topic; reads each dataset's policy in force for its targets.
+  deadlines: {
+    objects: { read: ['policiesInForce'] },
+    // Lists the PENDING and open partitions of by_status_sharded; re-reads and updates under versions.
+    tables: { exceptions: ['Query', 'BatchGetItem', 'UpdateItem'] },
+    sendsTo: ['triage'],
+    publishesTo: ['businessEvents'],
   },
   // Lists incoming/, looks each old enough object up in the files table, re-sends missed events.
   sweep: {

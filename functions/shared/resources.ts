@@ -354,6 +354,8 @@ export const FUNCTIONS = {
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
   // A safety net for S3 events that never arrived: re-sends the event of uploads nothing recorded.
   sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
+  // Promotes PENDING late arrivals whose window ended and announces overdue exceptions once.
+  deadlines: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 15 },
 } as const satisfies Record<
   string,
   {
@@ -420,6 +422,10 @@ export const METRICS = {
   unrecordedUploads: { name: 'UnrecordedUploadsFound' },
   /** Runs the runaway guard held before triage, counted when their notification goes out (store). */
   runsHeld: { name: 'RunsHeldBeforeTriage' },
+  /** PENDING late arrivals the deadline sweep promoted to OPEN (deadlines). */
+  lateArrivalsPromoted: { name: 'LateArrivalsPromoted' },
+  /** Exceptions the deadline sweep announced overdue, once each (deadlines). */
+  exceptionsOverdue: { name: 'ExceptionsOverdue' },
 } as const;
 export type MetricKey = Exclude<keyof typeof METRICS, 'namespace'>;
 export const METRIC_KEYS = Object.keys(METRICS).filter((k) => k !== 'namespace') as MetricKey[];

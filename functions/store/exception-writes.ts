@@ -152,7 +152,7 @@ function changeFor(
  * then false, else true once applied.
  */
 export async function updateWithRetry(
-  store: ExceptionStore,
+  store: Pick<ExceptionStore, 'getStates' | 'update'>,
   state: StoredExceptionState,
   build: (state: StoredExceptionState) => ExceptionChange | undefined,
 ): Promise<boolean> {

@@ -26,6 +26,7 @@ const HANDLER_MODULES: Readonly<Record<FunctionName, string>> = {
   store: '../../functions/store/handler.ts',
   'query-api': '../../functions/query-api/handler.ts',
   sweep: '../../functions/sweep/handler.ts',
+  deadlines: '../../functions/deadlines/handler.ts',
 };
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;

@@ -268,6 +268,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   // What the EventBridge schedule does on AWS: re-send events of uploads nothing recorded.
   const sweep = startLocalSweep({ invoke: invoke('sweep'), intervalMs: 60_000 });
+  // What the deadlines schedule does on AWS: promote expired late arrivals, announce overdue ones.
+  const deadlines = startLocalSweep({ name: 'deadlines', invoke: invoke('deadlines'), intervalMs: 60_000 });
 
   // The query API, served from the same handler API Gateway invokes.
   const api = await startApiServer({
@@ -343,6 +345,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         const quiet =
           router.pending() === 0 &&
           !sweep.busy() &&
+          !deadlines.busy() &&
           pollers.every((p) => !p.busy()) &&
           depths.every((d) => d.visible === 0 && d.inFlight === 0);
         quietChecks = quiet ? quietChecks + 1 : 0;
@@ -404,6 +407,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     async stop() {
       await api.stop();
       await sweep.stop();
+      await deadlines.stop();
       await Promise.all(pollers.map((p) => p.stop()));
       await Promise.all(hosted.map((h) => h.stop()));
       await router.stop();

@@ -16,6 +16,9 @@ import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 import type { EngineSummary, RunRecord } from '../../functions/shared/tables/runs.ts';
 import { storeChunk, type StoreDeps } from '../../functions/store/store.ts';
+import { sweepDeadlines } from '../../functions/deadlines/deadlines.ts';
+import type { TriageRequest } from '../../functions/shared/messages.ts';
+import type { BusinessEvent } from '../../functions/shared/notifications.ts';
 import { finding, memoryChunks } from '../support/chunks.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
@@ -257,5 +260,97 @@ describe("triage's dispatch", () => {
     const open = items.find((e) => e.status === 'OPEN');
     expect(items.map((e) => e.status).sort()).toEqual(['OPEN', 'PENDING']);
     expect(page.items.map((e) => e.exception_id)).toEqual([open?.exception_id]);
+  });
+});
+
+describe('the deadline sweep', () => {
+  const workflow: WorkflowSettings = {
+    identity: 'per_date',
+    resolutionTargets: { HIGH: { amount: 4, unit: 'h' }, MEDIUM: { amount: 1, unit: 'bd' } },
+    lateArrival: { days: 0 },
+  };
+  const sweepAt = async (now: string) => {
+    const queued: TriageRequest[] = [];
+    const notified: BusinessEvent[] = [];
+    const result = await sweepDeadlines({
+      exceptions: new DynamoExceptionStore(dynamo.doc, dynamo.names.tables.exceptions),
+      triageQueue: { send: async (m) => void queued.push(...m) },
+      notifier: { publish: async (e) => void notified.push(e) },
+      workflows: async () => workflow,
+      now: () => Date.parse(now),
+    });
+    return { result, queued, notified };
+  };
+
+  it('promotes an expired late arrival to OPEN with its deadline and queues its triage, then announces each overdue exception once', async () => {
+    // Prepare: Friday's run; the missing row's window is Friday itself.
+    await runDate(
+      'swept',
+      '2026-12-04',
+      [
+        finding(1, { type: 'MISSING_IN_TARGET', target: null, diffs: [], severity: 'HIGH' }),
+        finding(2, { severity: 'MEDIUM' }),
+      ],
+      '2026-12-04T09:00:00.000Z',
+      workflow,
+    );
+    const before = await itemsOf('swept');
+    const pending = before.find((e) => e.status === 'PENDING');
+    const open = before.find((e) => e.status === 'OPEN');
+    expect(pending?.pending_until).toBe('2026-12-05T00:00:00.000Z');
+
+    // Act: still inside the window — nothing to do.
+    // (The table holds the other tests' datasets too: the sweep is table-wide, so look at this one's.)
+    const mine = (ids: string[]) => ids.filter((id) => before.some((e) => e.exception_id === id)).sort();
+    const early = await sweepAt('2026-12-04T20:00:00.000Z');
+    expect(mine(early.result.promoted)).toEqual([]);
+    expect(mine(early.result.overdue)).toEqual([]);
+
+    // Act: the window has ended.
+    const first = await sweepAt('2026-12-05T01:00:00.000Z');
+
+    // Assess: promoted, due four hours after the window ended, its triage queued.
+    expect(mine(first.result.promoted)).toEqual([pending?.exception_id]);
+    expect(first.queued.filter((m) => mine([m.exception_id]).length > 0)).toEqual([
+      {
+        kind: 'exception',
+        exception_id: pending?.exception_id,
+        run_id: pending?.run_id,
+        content_hash: pending?.content_hash,
+      },
+    ]);
+    let items = await itemsOf('swept');
+    const promoted = items.find((e) => e.exception_id === pending?.exception_id);
+    expect(promoted).toMatchObject({ status: 'OPEN', due_at: '2026-12-05T04:00:00.000Z', version: 2 });
+    expect(promoted?.history.at(-1)).toMatchObject({
+      action: 'PROMOTED',
+      from: 'PENDING',
+      to: 'OPEN',
+      by: 'system:deadlines',
+    });
+    // Not yet overdue: the MEDIUM one is due at the end of Monday.
+    expect(mine(first.result.overdue)).toEqual([]);
+
+    // Act: Tuesday — both are past due.
+    const second = await sweepAt('2026-12-08T01:00:00.000Z');
+    expect(mine(second.result.overdue)).toEqual([pending?.exception_id, open?.exception_id].sort());
+    expect(second.notified).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          kind: 'overdue',
+          exception_id: open?.exception_id,
+          due_at: '2026-12-08T00:00:00.000Z',
+        }),
+      ]),
+    );
+    items = await itemsOf('swept');
+    // Bookkeeping only: the version an analyst's PATCH compares against is unchanged.
+    expect(items.find((e) => e.exception_id === open?.exception_id)).toMatchObject({
+      overdue_notified_at: '2026-12-08T01:00:00.000Z',
+      version: 1,
+    });
+
+    // Act: the next sweep announces nothing again.
+    expect(mine((await sweepAt('2026-12-08T02:00:00.000Z')).result.overdue)).toEqual([]);
   });
 });

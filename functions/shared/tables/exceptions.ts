@@ -86,7 +86,7 @@ export interface ExceptionStore {
 }
 
 /** The deadline sweep's view (functions/deadlines/): what is due for promotion or an overdue notice. */
-export interface DeadlineStore {
+export interface DeadlineStore extends Pick<ExceptionStore, 'getStates'> {
   /** PENDING exceptions whose late-arrival window ended at or before `now` (ISO). */
   listExpiredPending(now: string): Promise<StoredException[]>;
   /** Open exceptions past their due date at `now` whose overdue notice has not gone out. */
