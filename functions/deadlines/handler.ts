@@ -43,8 +43,7 @@ export function createHandler(makeDeps: () => DeadlinesHandlerDeps = defaultDeps
     .handler(async () => {
       deps ??= makeDeps();
       const result = await sweepDeadlines(deps);
-      deps.metrics?.count('lateArrivalsPromoted', result.promoted.length);
-      deps.metrics?.count('exceptionsOverdue', result.overdue.length);
+      countDeadlines(result, deps.metrics);
       deps.metrics?.flush();
       logger.info('swept deadlines', {
         promoted: result.promoted.length,
@@ -53,6 +52,12 @@ export function createHandler(makeDeps: () => DeadlinesHandlerDeps = defaultDeps
       });
       return result;
     });
+}
+
+/** Business counts of one sweep. */
+export function countDeadlines(result: DeadlineSweepResult, metrics: BusinessMetrics | undefined): void {
+  metrics?.count('lateArrivalsPromoted', result.promoted.length);
+  metrics?.count('exceptionsOverdue', result.overdue.length);
 }
 
 export const handler = createHandler();
