@@ -10,14 +10,18 @@ import type { ListFilters } from './schemas.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
 import { toApiException } from './records.ts';
+import { BadRequestError } from './errors.ts';
+import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { QueryStore } from './ports.ts';
+import { isOpen, OPEN_STATUSES, EXCEPTION_STATUSES, LATE_ARRIVAL_STATUS } from '../shared/exception-lifecycle.ts';
+import type { IndexQuery } from '../shared/tables/index-query.ts';
 
 type IndexName = keyof typeof TABLES.exceptions.indexes;
 
 export interface QueryPlan {
   readonly index: IndexName;
   readonly partition: { readonly attribute: string; readonly value: string };
-  readonly filters: { readonly attribute: string; readonly value: string }[];
+  readonly filters: IndexQuery['filters'][number][];
 }
 
 /**
@@ -26,9 +30,10 @@ export interface QueryPlan {
  * With no filter at all, by_created_sharded lists everything newest first. Each index is sharded:
  * the partition named here is the logical one, whose shards the store reads and merges.
  */
-export function planQuery(filters: ListFilters): QueryPlan {
+export function planQuery(filters: ListFilters, nowMs: number = Date.now()): QueryPlan {
+  const { overdue, ...attributes } = filters;
   const remaining = new Map<string, string>();
-  for (const [k, v] of Object.entries(filters)) if (v !== undefined) remaining.set(k, v);
+  for (const [k, v] of Object.entries(attributes)) if (v !== undefined) remaining.set(k, v);
   const take = (attribute: string) => {
     const value = remaining.get(attribute) as string;
     remaining.delete(attribute);
@@ -59,11 +64,27 @@ export function planQuery(filters: ListFilters): QueryPlan {
     index = 'by_created_sharded';
     partition = { attribute: 'record_type', value: EXCEPTION_RECORD_TYPE };
   }
-  const filterList = [...remaining]
+  const filterList: QueryPlan['filters'] = [...remaining]
     .map(([attribute, value]) => ({ attribute, value }))
     .sort((a, b) => (a.attribute < b.attribute ? -1 : 1));
+  if (overdue === 'true') filterList.push(...overdueConditions(nowMs));
   return { index, partition, filters: filterList };
 }
+
+/**
+ * Overdue (functions/shared/deadlines.ts isOverdue): due at or before now (an exception with no
+ * due date never compares), in an open status other than PENDING.
+ */
+function overdueConditions(nowMs: number): QueryPlan['filters'] {
+  const closed = EXCEPTION_STATUSES.filter((s) => !isOpen(s) || s === LATE_ARRIVAL_STATUS);
+  return [
+    { attribute: 'due_at', op: '<=', value: new Date(nowMs).toISOString() },
+    ...closed.map((status) => ({ attribute: 'status', op: '<>' as const, value: status })),
+  ];
+}
+
+/** Open statuses that can be overdue (every open one but PENDING). */
+export const OVERDUE_STATUSES = OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS);
 
 /**
  * Upper bound on DynamoDB round trips per request (each reads every shard at once). A very sparse
@@ -76,7 +97,16 @@ export interface ListRequest {
   readonly filters: ListFilters;
   readonly limit: number;
   readonly nextToken?: string | undefined;
+  /** `due`: soonest due first (no due date last), over the first DUE_SORT_CAP matches. */
+  readonly sort?: 'created' | 'due' | undefined;
 }
+
+/**
+ * Matches `sort=due` orders. The indexes are sorted by creation, so ordering by due date reads the
+ * matches and sorts them: bounded, and the answer says when it was cut (`truncated`). Narrow the
+ * listing (overdue=true, a dataset, a status) to stay under it.
+ */
+export const DUE_SORT_CAP = 1000;
 
 export interface ListResult {
   readonly items: Record<string, unknown>[];
@@ -86,10 +116,12 @@ export interface ListResult {
 
 export async function listExceptions(
   request: ListRequest,
-  deps: { store: QueryStore; paginationSecret: string },
+  deps: { store: QueryStore; paginationSecret: string; now?: () => number },
 ): Promise<ListResult> {
+  const nowMs = (deps.now ?? Date.now)();
+  if (request.sort === 'due') return listByDue(request, deps, nowMs);
   const page = await readPage({
-    plan: planQuery(request.filters),
+    plan: planQuery(request.filters, nowMs),
     table: TABLES.exceptions,
     limit: request.limit,
     nextToken: request.nextToken,
@@ -98,5 +130,45 @@ export async function listExceptions(
     maxCalls: MAX_QUERY_CALLS,
     query: (query) => deps.store.queryExceptions(query),
   });
-  return { items: page.items.map(toApiException), count: page.items.length, next_token: page.next_token };
+  return {
+    items: page.items.map((item) => toApiException(item, nowMs)),
+    count: page.items.length,
+    next_token: page.next_token,
+  };
 }
+
+async function listByDue(
+  request: ListRequest,
+  deps: { store: QueryStore; paginationSecret: string },
+  nowMs: number,
+): Promise<ListResult & { truncated: boolean }> {
+  if (request.nextToken !== undefined)
+    throw new BadRequestError('NEXT_TOKEN_WITH_DUE_SORT', 'sort=due returns one page: leave next_token out');
+  const matches: StoredItem[] = [];
+  let token: string | null | undefined;
+  do {
+    const page = await readPage({
+      plan: planQuery(request.filters, nowMs),
+      table: TABLES.exceptions,
+      limit: Math.min(LIST_PAGE_FOR_SORT, DUE_SORT_CAP - matches.length),
+      nextToken: token ?? undefined,
+      filterHash: filterHash(request.filters),
+      secret: deps.paginationSecret,
+      maxCalls: MAX_QUERY_CALLS,
+      query: (query) => deps.store.queryExceptions(query),
+    });
+    matches.push(...page.items);
+    token = page.next_token;
+  } while (token !== null && matches.length < DUE_SORT_CAP);
+  const due = (item: StoredItem) => (typeof item.due_at === 'string' ? item.due_at : '\uffff');
+  const sorted = matches.sort((a, b) => (due(a) < due(b) ? -1 : due(a) > due(b) ? 1 : 0)).slice(0, request.limit);
+  return {
+    items: sorted.map((item) => toApiException(item, nowMs)),
+    count: sorted.length,
+    next_token: null,
+    truncated: token !== null,
+  };
+}
+
+/** Items read per page while collecting matches for sort=due. */
+const LIST_PAGE_FOR_SORT = 200;

@@ -99,8 +99,14 @@ const handlers: Readonly<Record<RouteKey, RouteHandler>> = {
   },
   'GET /exceptions': async ({ event, deps }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
-    const filters = Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]]));
-    return json(200, await listExceptions({ filters, limit: query.limit, nextToken: query.next_token }, deps));
+    const filters = {
+      ...Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]])),
+      ...(query.overdue ? { overdue: query.overdue } : {}),
+    };
+    return json(
+      200,
+      await listExceptions({ filters, limit: query.limit, nextToken: query.next_token, sort: query.sort }, deps),
+    );
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
   'GET /exception-counts': async ({ event, deps }) =>

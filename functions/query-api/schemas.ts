@@ -114,9 +114,20 @@ const listFilterShape = {
 };
 export const LIST_FILTER_NAMES = Object.keys(listFilterShape) as (keyof typeof listFilterShape)[];
 
+/** `overdue=true`: open exceptions past their due date (`false` is the same as leaving it out). */
+const overdueParam = z
+  .enum(['true', 'false'], { error: expected('true or false') })
+  .optional()
+  .transform((v) => (v === 'true' ? ('true' as const) : undefined));
+
+/** How the listing is ordered: `created` (newest first, the default) or `due` (soonest due first). */
+export const LIST_SORTS = ['created', 'due'] as const;
+
 export const listQuerySchema = strictObject(
   {
     ...listFilterShape,
+    overdue: overdueParam,
+    sort: oneOf(LIST_SORTS).optional(),
     limit: intParam(LIST_LIMIT),
     next_token: z.string().min(1, 'must not be empty').optional(),
   },
@@ -136,7 +147,7 @@ export const countsQuerySchema = strictObject(listFilterShape, 'query parameter'
     path: ['business_date'],
   },
 );
-export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]>;
+export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]> & { readonly overdue?: 'true' };
 
 /** A field of the dataset's key or rows, by its policy name: `account_id`, `trade_id`. */
 const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;

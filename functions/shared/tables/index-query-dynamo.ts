@@ -13,7 +13,7 @@ export async function queryIndexPage(
   const conditions = query.filters.map((f, i) => {
     names[`#f${i}`] = f.attribute;
     values[`:f${i}`] = f.value;
-    return `#f${i} = :f${i}`;
+    return `#f${i} ${f.op ?? '='} :f${i}`;
   });
   const out = await doc.send(
     new QueryCommand({

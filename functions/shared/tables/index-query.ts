@@ -13,8 +13,11 @@ export interface IndexQuery {
    * partition (`status` = `OPEN`); the adapter reads every shard of it.
    */
   readonly partition: { readonly attribute: string; readonly value: string };
-  /** Equality conditions on other attributes, applied as a FilterExpression. */
-  readonly filters: readonly { readonly attribute: string; readonly value: string }[];
+  /**
+   * Conditions on other attributes, applied as a FilterExpression: equality unless `op` says
+   * otherwise (`<=`: at most, as strings compare — ISO times do; `<>`: not equal).
+   */
+  readonly filters: readonly { readonly attribute: string; readonly value: string; readonly op?: '=' | '<=' | '<>' }[];
   /** Items DynamoDB evaluates (before the filter) in this call; a sharded read spreads them over the shards. */
   readonly limit: number;
   /** Resume after this key (a page's lastKey, or the key of the last item a caller kept). */
