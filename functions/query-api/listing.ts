@@ -10,6 +10,7 @@ import type { ListFilters } from './schemas.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
 import { toApiException } from './records.ts';
+import { DUE_SORT_CAP } from '../shared/deadlines.ts';
 import { BadRequestError } from './errors.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { QueryStore } from './ports.ts';
@@ -100,13 +101,6 @@ export interface ListRequest {
   /** `due`: soonest due first (no due date last), over the first DUE_SORT_CAP matches. */
   readonly sort?: 'created' | 'due' | undefined;
 }
-
-/**
- * Matches `sort=due` orders. The indexes are sorted by creation, so ordering by due date reads the
- * matches and sorts them: bounded, and the answer says when it was cut (`truncated`). Narrow the
- * listing (overdue=true, a dataset, a status) to stay under it.
- */
-export const DUE_SORT_CAP = 1000;
 
 export interface ListResult {
   readonly items: Record<string, unknown>[];

@@ -2,6 +2,7 @@
  * What the API accepts, validated at the edge. Every rejection names the field, what was wrong
  * and what is allowed, so a 400 is enough to fix the request.
  */
+import { LIST_SORTS } from '../shared/deadlines.ts';
 import { z } from 'zod';
 import { EXCEPTION_STATUSES, PATTERN_ACTION_NAMES } from '../shared/exception-lifecycle.ts';
 import { PATTERN_ID_PATTERN } from '../shared/patterns/signature.ts';
@@ -119,9 +120,6 @@ const overdueParam = z
   .enum(['true', 'false'], { error: expected('true or false') })
   .optional()
   .transform((v) => (v === 'true' ? ('true' as const) : undefined));
-
-/** How the listing is ordered: `created` (newest first, the default) or `due` (soonest due first). */
-export const LIST_SORTS = ['created', 'due'] as const;
 
 export const listQuerySchema = strictObject(
   {

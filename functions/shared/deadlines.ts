@@ -101,3 +101,14 @@ export function isOverdue(
 export function lateArrivalUntil(anchorDate: string, days: number): string {
   return new Date(endOfBusinessDay(Date.parse(`${anchorDate}T00:00:00Z`), days)).toISOString();
 }
+
+/** How GET /exceptions orders: `created` (newest first, the default) or `due` (soonest due first). */
+export const LIST_SORTS = ['created', 'due'] as const;
+export type ListSort = (typeof LIST_SORTS)[number];
+
+/**
+ * Matches `sort=due` orders. The indexes are sorted by creation, so ordering by due date reads the
+ * matches and sorts them: bounded, and the answer says when it was cut (`truncated`). Narrow the
+ * listing (overdue=true, a dataset, a status) to stay under it.
+ */
+export const DUE_SORT_CAP = 1000;
