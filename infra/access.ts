@@ -58,6 +58,8 @@ export interface FunctionAccess {
   readonly search?: Partial<Record<IndexKind, IndexAccess>>;
   /** Reads every queue's and DLQ's depth (GetQueueAttributes) and their age metrics (GET /queues). */
   readonly monitorsQueues?: boolean;
+  /** Posts to the deployment's webhook URLs (their list is its environment). */
+  readonly webhooks?: boolean;
   /**
    * Runs the SQL engine on Athena (recon above a dataset's engine.large_above_bytes): queries in
    * the regional workgroup, a Glue database per run, the run's tables under athena/, findings
@@ -157,6 +159,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
     monitorsQueues: true,
   },
+  // Posts each business event from its queue to the configured webhooks; touches no AWS resource
+  // but its queue (the event source mapping) and the failures table every consumer writes.
+  notify: { webhooks: true },
   // Promotes PENDING late arrivals whose window ended (their triage queued) and announces overdue
   // exceptions on the business events topic; reads each dataset's policy in force for its targets.
   deadlines: {
@@ -350,6 +355,8 @@ export interface Deployment {
   readonly guardrail?: { readonly id: string; readonly version: string };
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
+  /** Where business events are posted (infra config `notifications.webhookUrls`; locally TALLY_WEBHOOK_URLS). */
+  readonly webhookUrls?: readonly string[];
   /** The SQL engine's Athena workgroup (AWS); locally the SQL engine is DuckDB and there is none. */
   readonly athenaWorkgroup?: string;
   /**
@@ -445,6 +452,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.queueMetrics] = d.queueMetrics;
   }
   if (name === 'sweep') env[ENV.sweepMinAgeSeconds] = String(d.sweepMinAgeSeconds);
+  if (access.webhooks) env[ENV.webhookUrls] = (d.webhookUrls ?? []).join(',');
   if (name === 'recon' && d.reconMemoryBudgetBytes !== undefined)
     env[ENV.reconMemoryBudgetBytes] = String(d.reconMemoryBudgetBytes);
   if (access.athena && d.athenaWorkgroup !== undefined) env[ENV.athenaWorkgroup] = d.athenaWorkgroup;

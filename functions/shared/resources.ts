@@ -12,6 +12,9 @@ export const QUEUES = {
   // One findings chunk a message: a chunk is thousands of writes, retried whole when it fails.
   store: { consumer: 'store', batchSize: 1, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
   triage: { consumer: 'triage', batchSize: 5, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
+  // Business events to webhooks, one at a time: each delivery retries with backoff inside it,
+  // SQS redelivers a failed one (visibility timeout apart) up to maxReceiveCount, then the DLQ.
+  notifications: { consumer: 'notify', batchSize: 1, consumerTimeoutSeconds: 60, maxReceiveCount: 5 },
 } as const;
 export type QueueName = keyof typeof QUEUES;
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
@@ -291,8 +294,10 @@ export const ENV = {
   reconTmpDir: 'TALLY_RECON_TMP_DIR',
   /** The Athena workgroup of the SQL engine (recon, AWS only). */
   athenaWorkgroup: 'TALLY_ATHENA_WORKGROUP',
-  /** The business events topic (SNS): a run held by the runaway guard is announced there (store). */
+  /** The business events topic (SNS): held runs (store), CRITICAL ratings (triage), overdue exceptions (deadlines), assignments (query-api). */
   businessEventsTopicArn: 'TALLY_BUSINESS_EVENTS_TOPIC_ARN',
+  /** Comma-separated webhook URLs the notify function posts business events to (Slack-compatible JSON). */
+  webhookUrls: 'TALLY_WEBHOOK_URLS',
 } as const;
 
 /**
@@ -300,8 +305,9 @@ export const ENV = {
  * for the people who own the data: separate, so a held run never pages on-call.
  */
 export const TOPICS = {
-  businessEvents: { env: ENV.businessEventsTopicArn },
-} as const;
+  // The notifications queue is subscribed to it (raw delivery): the notify function posts each event to the webhooks.
+  businessEvents: { env: ENV.businessEventsTopicArn, subscribers: ['notifications'] },
+} as const satisfies Record<string, { env: string; subscribers: readonly QueueName[] }>;
 export type TopicName = keyof typeof TOPICS;
 export const TOPIC_NAMES = Object.keys(TOPICS) as TopicName[];
 
@@ -354,6 +360,12 @@ export const FUNCTIONS = {
   'query-api': { memoryMb: 1024, timeoutSeconds: 29 },
   // A safety net for S3 events that never arrived: re-sends the event of uploads nothing recorded.
   sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
+  notify: {
+    memoryMb: 256,
+    timeoutSeconds: QUEUES.notifications.consumerTimeoutSeconds,
+    consumes: 'notifications',
+    maxConcurrency: 2,
+  },
   // Promotes PENDING late arrivals whose window ended and announces overdue exceptions once.
   deadlines: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 15 },
 } as const satisfies Record<

@@ -70,6 +70,8 @@ export interface LocalStackOptions {
    * recording server).
    */
   readonly triageProviders?: { readonly chain: string; readonly openaiBaseUrl?: string };
+  /** Where business events are posted (default: TALLY_WEBHOOK_URLS, comma-separated; none when unset). */
+  readonly webhookUrls?: readonly string[];
 }
 
 /** Two: one query-api thread saturates a core under 50 callers, and this machine class has two. */
@@ -123,6 +125,7 @@ export function localDeployment(local: {
   prefix: string;
   dataDir: string;
   visibilityTimeoutSeconds: number;
+  webhookUrls?: readonly string[];
 }): Deployment {
   return {
     logLevel: process.env[ENV.logLevel] ?? 'WARN',
@@ -144,6 +147,13 @@ export function localDeployment(local: {
     // Seconds, not AWS's minutes: the heartbeat keeps long work invisible, and a killed stack's
     // messages (and, with leases bounded by it, their claims) come back soon after a restart.
     visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
+    // Business events go to the caller's webhooks: none by default (they still reach the topic's inbox).
+    webhookUrls:
+      local.webhookUrls ??
+      (process.env[ENV.webhookUrls] ?? '')
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== ''),
     // Triage's routes, prices and budget come from the caller's environment: none by default.
     triage: {
       ...(process.env[ENV.triageRoutes] ? { routes: process.env[ENV.triageRoutes] } : {}),
@@ -204,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     prefix: options.prefix ?? DEFAULT_PREFIX,
     dataDir: options.dataDir,
     visibilityTimeoutSeconds,
+    ...(options.webhookUrls ? { webhookUrls: options.webhookUrls } : {}),
   });
   const local: Record<string, string> = {
     AWS_REGION: region,
