@@ -64,6 +64,16 @@ export const infraConfigSchema = z
       .strict()
       .optional(),
     alarmEmail: z.email().optional(),
+    /**
+     * Chat webhooks (Slack-compatible incoming webhooks) the business events are posted to: new
+     * CRITICAL exceptions, overdue ones, assignments, held runs. https only.
+     */
+    notifications: z
+      .object({
+        webhookUrls: z.array(z.url().refine((u) => u.startsWith('https://'), 'must be an https URL')).default([]),
+      })
+      .strict()
+      .default({ webhookUrls: [] }),
     auth: z
       .object({
         issuer: z.url().default('https://auth.example.com/'),
