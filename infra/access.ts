@@ -273,6 +273,20 @@ export const UNOBSERVED_GRANTS: readonly {
       'read only when a claim fails (a redelivered request of a run another worker holds or has finished): a sequential run never redelivers',
   },
   {
+    actions: ['sns:Publish', 'kms:Decrypt', 'kms:GenerateDataKey'],
+    function: 'triage',
+    statement: /^(PublishToBusinessEventsTopic|UseDataKeyThroughSns)$/,
+    reason:
+      'triage announces a first CRITICAL rating; the parity sample has none (its largest difference is below the CRITICAL threshold). test/unit/triage-deadline.test.ts covers the announcement',
+  },
+  {
+    actions: ['dynamodb:BatchGetItem'],
+    function: 'deadlines',
+    table: 'exceptions',
+    reason:
+      'the deadline sweep re-reads an exception only when an analyst changed it between its listing and its update: a sequential run makes no such race',
+  },
+  {
     actions: ['dynamodb:GetItem'],
     function: 'ingest-worker',
     table: 'runs',
