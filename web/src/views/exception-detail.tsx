@@ -6,6 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, formatUsd, humanize, keyText, transitionsFrom, type ExceptionItem, type Row } from '../api.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
+import { Due } from './exceptions.tsx';
 
 function fieldsOf(source: Row | null, target: Row | null): string[] {
   const seen = new Set<string>();
@@ -326,6 +327,12 @@ export function ExceptionDetailView({ id }: { id: string }) {
         <div>
           <dt>Assignee</dt>
           <dd>{e.assignee ?? <span class="muted">nobody</span>}</dd>
+        </div>
+        <div>
+          <dt>Due</dt>
+          <dd data-testid="due">
+            <Due e={e} />
+          </dd>
         </div>
         <div>
           <dt>Version</dt>
