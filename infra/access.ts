@@ -155,6 +155,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     },
     // A released run's dispatch.
     sendsTo: ['triage'],
+    // An assignment (PATCH /exceptions/{id} with an assignee) is announced on the business events topic.
+    publishesTo: ['businessEvents'],
     models: ['embedding'],
     search: { exceptions: 'update' },
     monitorsQueues: true,

@@ -1,4 +1,6 @@
 /** Query API Lambda (API Gateway HTTP API, payload v2): uploads, exceptions, search, runs, files, queues, health. */
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SnsBusinessNotifier } from '../shared/adapters/sns-notifier.ts';
 import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -57,6 +59,9 @@ export function defaultDeps(): QueryApiDeps {
     maskingSecret: config.maskingSecret,
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,
+    ...(config.businessEventsTopicArn
+      ? { notifier: new SnsBusinessNotifier(new SNSClient({}), config.businessEventsTopicArn) }
+      : {}),
     now: Date.now,
   };
 }

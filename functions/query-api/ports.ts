@@ -2,6 +2,7 @@
  * What the query API's cores depend on, as small interfaces: the DynamoDB store, the upload
  * signer, health probes, the embedder and the exceptions vector index. No AWS SDK here.
  */
+import type { BusinessNotifier } from '../shared/notifications.ts';
 import type { QueueReport } from '../shared/api-types.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
@@ -67,5 +68,7 @@ export interface QueryApiDeps {
   readonly corsOrigins: readonly string[];
   /** Recorded in history when a request carries no JWT claims; undefined on AWS. */
   readonly localIdentity: string | undefined;
+  /** The business events topic: an assignment is announced there (absent: not announced). */
+  readonly notifier?: BusinessNotifier;
   readonly now: () => number;
 }

@@ -3,6 +3,7 @@
  * shared/exception-lifecycle.ts), assignee and notes under optimistic concurrency, every change
  * appended to the history with who made it and when.
  */
+import { notifyAssigned, type NotifiedException } from '../shared/notifications.ts';
 import { ACTION_FOR, allowedTransitions, type ExceptionStatus } from '../shared/exception-lifecycle.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { HistoryEntry } from '../shared/types.ts';
@@ -38,7 +39,7 @@ export async function patchException(
   id: string,
   body: PatchBody,
   actor: string,
-  deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>,
+  deps: Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now' | 'notifier'>,
   logger?: Logger,
   /** The item as the caller already read it (a pattern action's member listing): not read again. */
   read?: StoredItem,
@@ -124,5 +125,10 @@ export async function patchException(
       logger?.warn('search index status update failed', { exceptionId: id, error: error as Error });
     }
   }
+  if (deps.notifier && typeof set.assignee === 'string')
+    await notifyAssigned(deps.notifier, updated as unknown as NotifiedException, set.assignee, actor, deps.now()).catch(
+      // Stored: failing the PATCH now would have the caller retry with a stale version.
+      (error: unknown) => logger?.warn('assignment notification failed', { exceptionId: id, error: error as Error }),
+    );
   return { record: toApiException(updated), statusChanged };
 }

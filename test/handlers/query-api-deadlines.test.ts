@@ -9,6 +9,7 @@ import { createHandler } from '../../functions/query-api/handler.ts';
 import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import type { BusinessEvent } from '../../functions/shared/notifications.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
@@ -61,7 +62,9 @@ afterAll(async () => {
   await dynamo.stop();
 });
 
-function get(query: Record<string, string>) {
+const announced: BusinessEvent[] = [];
+
+function get(query: Record<string, string>, request: { method?: string; path?: string; body?: unknown } = {}) {
   const deps = {
     store: new DynamoQueryStore(dynamo.doc, {
       exceptions: dynamo.names.tables.exceptions,
@@ -73,19 +76,28 @@ function get(query: Record<string, string>) {
     corsOrigins: ['*'],
     localIdentity: 'me',
     now: () => NOW,
+    notifier: { publish: async (e: BusinessEvent) => void announced.push(e) },
+    exceptionsIndex: { updateFields: async () => undefined },
     healthChecks: [],
   } as unknown as QueryApiDeps;
   const event = {
     version: '2.0',
     routeKey: '$default',
-    rawPath: '/exceptions',
+    rawPath: request.path ?? '/exceptions',
     rawQueryString: new URLSearchParams(query).toString(),
-    headers: {},
+    headers: { 'content-type': 'application/json' },
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
     requestContext: {
-      http: { method: 'GET', path: '/exceptions', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 't' },
+      http: {
+        method: request.method ?? 'GET',
+        path: request.path ?? '/exceptions',
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 't',
+      },
       requestId: 'req',
     },
+    ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
     isBase64Encoded: false,
   } as unknown as APIGatewayProxyEventV2;
   return createHandler(() => deps)(event, lambdaContext).then((r) => {
@@ -123,5 +135,20 @@ describe('GET /exceptions by deadline', () => {
     expect((await get({ overdue: 'yes' })).status).toBe(400);
     expect((await get({ sort: 'due', next_token: 'abc' })).status).toBe(400);
     expect((await get({ sort: 'soon' })).status).toBe(400);
+  });
+});
+
+describe('PATCH /exceptions/{id} with an assignee', () => {
+  it('announces the assignment on the business events topic, and an unassignment not', async () => {
+    const id = '3'.padStart(32, '0');
+    const assigned = await get(
+      {},
+      { method: 'PATCH', path: `/exceptions/${id}`, body: { version: 1, assignee: 'ana' } },
+    );
+    expect(assigned.status).toBe(200);
+    await get({}, { method: 'PATCH', path: `/exceptions/${id}`, body: { version: 2, assignee: null } });
+    expect(announced).toEqual([
+      expect.objectContaining({ kind: 'assigned', exception_id: id, assignee: 'ana', by: 'me', dataset: 'trades' }),
+    ]);
   });
 });

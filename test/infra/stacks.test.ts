@@ -678,9 +678,10 @@ describe('observability', () => {
             .filter((st) => (st.actions as string[]).includes('sns:Publish'))
             .flatMap((st) => st.resources as string[]),
         }));
-      // A held run (store), a CRITICAL rating (triage), overdue exceptions (deadlines).
-      expect(publishers.map((p) => /(store|triage|deadlines)/.exec(p.docId)?.[1]).sort()).toEqual([
+      // A held run (store), a CRITICAL rating (triage), overdue exceptions (deadlines), an assignment (query-api).
+      expect(publishers.map((p) => /(store|triage|deadlines|query-api)/.exec(p.docId)?.[1]).sort()).toEqual([
         'deadlines',
+        'query-api',
         'store',
         'triage',
       ]);

@@ -425,7 +425,8 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   const first = listed.items[0] as { exception_id: string; version: number };
   const record = await api<{ version: number }>(role, 'GET', `/exceptions/${first.exception_id}`);
   await api(role, 'PATCH', `/exceptions/${first.exception_id}`, {
-    body: { version: record.version, status: 'ACKNOWLEDGED' },
+    // With an assignee: the assignment is announced on the business events topic.
+    body: { version: record.version, status: 'ACKNOWLEDGED', assignee: 'parity-analyst' },
   });
   await api(role, 'GET', '/search', { query: 'q=amount%20mismatch' });
   const runs = await api<{ items: { run_id: string }[] }>(role, 'GET', '/runs');
