@@ -25,11 +25,12 @@ export type DeadlinesHandlerDeps = DeadlineDeps & { readonly metrics?: BusinessM
 export function defaultDeps(): DeadlinesHandlerDeps {
   const config = deadlinesConfig();
   const aws = createAwsClients({ s3ForcePathStyle: config[ENV.s3ForcePathStyle] });
+  const workflows = datasetWorkflows(withBundledPolicies(new S3DatasetPolicies(aws.s3)));
   return {
     exceptions: new DynamoExceptionStore(aws.dynamo, config[ENV.exceptionsTable]),
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     notifier: new SnsBusinessNotifier(new SNSClient({}), config[ENV.businessEventsTopicArn]),
-    workflows: datasetWorkflows(withBundledPolicies(new S3DatasetPolicies(aws.s3)), config[ENV.bucket]),
+    workflows: (dataset) => workflows(dataset, config[ENV.bucket]),
     now: Date.now,
     metrics: emfMetrics('deadlines'),
   };

@@ -82,15 +82,15 @@ export const WORKFLOW_TTL_MS = 60_000;
  */
 export function datasetWorkflows(
   policies: Pick<DatasetPolicyStore, 'current'>,
-  bucket: string,
   now: () => number = Date.now,
-): (dataset: string) => Promise<WorkflowSettings> {
+): (dataset: string, bucket: string) => Promise<WorkflowSettings> {
   const cache = new Map<string, { settings: WorkflowSettings; at: number }>();
-  return async (dataset) => {
-    const hit = cache.get(dataset);
+  return async (dataset, bucket) => {
+    const key = `${bucket}/${dataset}`;
+    const hit = cache.get(key);
     if (hit && now() - hit.at < WORKFLOW_TTL_MS) return hit.settings;
     const settings = (await policies.current(bucket, dataset))?.workflow ?? DEFAULT_WORKFLOW;
-    cache.set(dataset, { settings, at: now() });
+    cache.set(key, { settings, at: now() });
     return settings;
   };
 }

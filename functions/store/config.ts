@@ -5,7 +5,6 @@ import { ENV } from '../shared/resources.ts';
 export function storeConfig(env: NodeJS.ProcessEnv = process.env) {
   return loadConfig(
     {
-      [ENV.bucket]: required,
       [ENV.triageQueueUrl]: required,
       [ENV.businessEventsTopicArn]: required,
       [ENV.filesTable]: required,

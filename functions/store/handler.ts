@@ -32,7 +32,7 @@ export function defaultDeps(): StoreDeps & SqsConsumerDeps {
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     notifier: new SnsBusinessNotifier(new SNSClient({}), config[ENV.businessEventsTopicArn]),
     exceptionsIndex: createVectorIndex('exceptions'),
-    workflows: datasetWorkflows(withBundledPolicies(new S3DatasetPolicies(aws.s3)), config[ENV.bucket]),
+    workflows: datasetWorkflows(withBundledPolicies(new S3DatasetPolicies(aws.s3))),
     now: Date.now,
     ...consumerDeps(
       aws,

@@ -55,7 +55,7 @@ export interface StoreDeps extends WriteDeps {
    * The dataset policy's workflow settings (identity, deadlines, late arrivals), read from the
    * policy in force; absent (tests of other rules): per date, no deadlines.
    */
-  readonly workflows?: (dataset: string) => Promise<WorkflowSettings>;
+  readonly workflows?: (dataset: string, bucket: string) => Promise<WorkflowSettings>;
 }
 
 /** What a completed run's triage got: its dispatch queued, its hold announced, or nothing (done before). */
@@ -101,7 +101,7 @@ export async function storeChunk(request: StoreRequest, deps: StoreDeps): Promis
     dataset: request.dataset,
     businessDate: request.business_date,
     now: iso(deps.now()),
-    workflow: await workflowOf(request.dataset, deps),
+    workflow: await workflowOf(request.dataset, request.bucket, deps),
   };
   const counts = await writeFindings(ctx, findings, deps);
   const counted = await deps.runs.markChunkStored(runId, chunk, counts);
@@ -113,8 +113,9 @@ export async function storeChunk(request: StoreRequest, deps: StoreDeps): Promis
   return { outcome: 'STORED', chunk, counts, ...(await completeIfDone(counted, deps)) };
 }
 
-function workflowOf(dataset: string, deps: Pick<StoreDeps, 'workflows'>): Promise<WorkflowSettings> {
-  return deps.workflows?.(dataset) ?? Promise.resolve(DEFAULT_WORKFLOW);
+/** The dataset's workflow under the policy in force in `bucket` (the run's data bucket). */
+function workflowOf(dataset: string, bucket: string, deps: Pick<StoreDeps, 'workflows'>): Promise<WorkflowSettings> {
+  return deps.workflows?.(dataset, bucket) ?? Promise.resolve(DEFAULT_WORKFLOW);
 }
 
 function isStoring(run: RunRecord): boolean {
@@ -204,7 +205,7 @@ function heldEvent(run: RunRecord, at: string) {
 }
 
 async function resolveStale(run: RunRecord, now: string, deps: StoreDeps): Promise<number> {
-  const acrossDates = (await workflowOf(run.dataset, deps)).identity === 'across_dates';
+  const acrossDates = (await workflowOf(run.dataset, run.source.bucket, deps)).identity === 'across_dates';
   // Across dates, an exception last found on a later date is not this (earlier) run's to resolve.
   const stale = (state: { run_id?: string; status: string; business_date?: string }) =>
     state.run_id !== run.run_id &&
