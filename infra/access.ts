@@ -59,6 +59,8 @@ export interface FunctionAccess {
   readonly search?: Partial<Record<IndexKind, IndexAccess>>;
   /** Reads every queue's and DLQ's depth (GetQueueAttributes) and their age metrics (GET /queues). */
   readonly monitorsQueues?: boolean;
+  /** Posts to the deployment's webhook URLs (their list is its environment). */
+  readonly webhooks?: boolean;
   /**
    * Runs the SQL engine on Athena (recon above a dataset's engine.large_above_bytes): queries in
    * the regional workgroup, a Glue database per run, the run's tables under athena/, findings
@@ -110,8 +112,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // index (issue 9, defect 1), and completes the run. Checks the run's files are still the current
   // ones before resolving. Then starts its triage: the dispatch message, or — a run the runaway
   // guard held — the business notification.
+  // Reads the dataset's policy in force for its identity, deadlines and late-arrival window.
   store: {
-    objects: { read: ['results'] },
+    objects: { read: ['results', 'policiesInForce'] },
     tables: {
       files: ['GetItem'],
       runs: ['GetItem', 'UpdateItem'],
@@ -136,6 +139,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       usage: ['GetItem', 'UpdateItem'],
     },
     sendsTo: ['triage'],
+    // A new CRITICAL rating is announced on the business events topic.
+    publishesTo: ['businessEvents'],
     models: ['triage', 'fallback', 'embedding'],
     search: { policies: 'search', exceptions: 'own' },
   },
@@ -165,9 +170,23 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     },
     // A released run's dispatch.
     sendsTo: ['triage'],
+    // An assignment (PATCH /exceptions/{id} with an assignee) is announced on the business events topic.
+    publishesTo: ['businessEvents'],
     models: ['embedding'],
     search: { exceptions: 'update' },
     monitorsQueues: true,
+  },
+  // Posts each business event from its queue to the configured webhooks; touches no AWS resource
+  // but its queue (the event source mapping) and the failures table every consumer writes.
+  notify: { webhooks: true },
+  // Promotes PENDING late arrivals whose window ended (their triage queued) and announces overdue
+  // exceptions on the business events topic; reads each dataset's policy in force for its targets.
+  deadlines: {
+    objects: { read: ['policiesInForce'] },
+    // Lists the PENDING and open partitions of by_status_sharded; re-reads and updates under versions.
+    tables: { exceptions: ['Query', 'BatchGetItem', 'UpdateItem'] },
+    sendsTo: ['triage'],
+    publishesTo: ['businessEvents'],
   },
   // Lists incoming/, looks each old enough object up in the files table, re-sends missed events.
   sweep: {
@@ -312,6 +331,20 @@ export const UNOBSERVED_GRANTS: readonly {
       'read only when a claim fails (a redelivered request of a run another worker holds or has finished): a sequential run never redelivers',
   },
   {
+    actions: ['sns:Publish', 'kms:Decrypt', 'kms:GenerateDataKey'],
+    function: 'triage',
+    statement: /^(PublishToBusinessEventsTopic|UseDataKeyThroughSns)$/,
+    reason:
+      'triage announces a first CRITICAL rating; the parity sample has none (its largest difference is below the CRITICAL threshold). test/unit/triage-deadline.test.ts covers the announcement',
+  },
+  {
+    actions: ['dynamodb:BatchGetItem'],
+    function: 'deadlines',
+    table: 'exceptions',
+    reason:
+      'the deadline sweep re-reads an exception only when an analyst changed it between its listing and its update: a sequential run makes no such race',
+  },
+  {
     actions: ['dynamodb:GetItem'],
     function: 'ingest-worker',
     table: 'runs',
@@ -396,6 +429,8 @@ export interface Deployment {
   readonly guardrail?: { readonly id: string; readonly version: string };
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
+  /** Where business events are posted (infra config `notifications.webhookUrls`; locally TALLY_WEBHOOK_URLS). */
+  readonly webhookUrls?: readonly string[];
   /** The SQL engine's Athena workgroup (AWS); locally the SQL engine is DuckDB and there is none. */
   readonly athenaWorkgroup?: string;
   /**
@@ -495,6 +530,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.queueMetrics] = d.queueMetrics;
   }
   if (name === 'sweep') env[ENV.sweepMinAgeSeconds] = String(d.sweepMinAgeSeconds);
+  if (access.webhooks) env[ENV.webhookUrls] = (d.webhookUrls ?? []).join(',');
   if (name === 'recon' && d.reconMemoryBudgetBytes !== undefined)
     env[ENV.reconMemoryBudgetBytes] = String(d.reconMemoryBudgetBytes);
   if (access.athena && d.athenaWorkgroup !== undefined) env[ENV.athenaWorkgroup] = d.athenaWorkgroup;

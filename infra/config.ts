@@ -70,6 +70,16 @@ export const infraConfigSchema = z
       .optional(),
     alarmEmail: z.email().optional(),
     /**
+     * Chat webhooks (Slack-compatible incoming webhooks) the business events are posted to: new
+     * CRITICAL exceptions, overdue ones, assignments, held runs. https only.
+     */
+    notifications: z
+      .object({
+        webhookUrls: z.array(z.url().refine((u) => u.startsWith('https://'), 'must be an https URL')).default([]),
+      })
+      .strict()
+      .default({ webhookUrls: [] }),
+    /**
      * The OIDC issuer whose access tokens the API accepts, and which claims carry the caller's
      * roles and datasets (functions/query-api/access.ts; docs/access.md). With `roleClaim: "scope"`
      * API Gateway also checks each route's roles as its authorization scopes; with any other claim

@@ -53,6 +53,8 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.patternsTable]: required,
       [ENV.triageQueueUrl]: required,
       [ENV.usageTable]: required,
+      // Assignments are announced there (the deployments always set it: infra/access.ts publishesTo).
+      [ENV.businessEventsTopicArn]: z.string().min(1).optional(),
       [ENV.s3ForcePathStyle]: flag,
       [ENV.paginationSecret]: onLambda
         ? z.string({ error: 'is required on AWS' }).min(32, 'must be at least 32 characters')
@@ -101,6 +103,7 @@ export function queryApiConfig(env: NodeJS.ProcessEnv = process.env) {
     }),
     monitoredQueues: config[ENV.monitoredQueues],
     queueMetrics: config[ENV.queueMetrics],
+    businessEventsTopicArn: config[ENV.businessEventsTopicArn],
   });
 }
 export type QueryApiConfig = ReturnType<typeof queryApiConfig>;

@@ -1,4 +1,6 @@
 /** Query API Lambda (API Gateway HTTP API, payload v2): uploads, exceptions, search, runs, files, queues, health. */
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SnsBusinessNotifier } from '../shared/adapters/sns-notifier.ts';
 import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -67,6 +69,9 @@ export function defaultDeps(): QueryApiDeps {
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,
     access: config.access,
+    ...(config.businessEventsTopicArn
+      ? { notifier: new SnsBusinessNotifier(new SNSClient({}), config.businessEventsTopicArn) }
+      : {}),
     now: Date.now,
   };
 }

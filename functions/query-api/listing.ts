@@ -10,14 +10,19 @@ import type { ListFilters } from './schemas.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
 import { toApiException } from './records.ts';
+import { DUE_SORT_CAP } from '../shared/deadlines.ts';
+import { BadRequestError } from './errors.ts';
+import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { QueryStore } from './ports.ts';
+import { isOpen, OPEN_STATUSES, EXCEPTION_STATUSES, LATE_ARRIVAL_STATUS } from '../shared/exception-lifecycle.ts';
+import type { IndexQuery } from '../shared/tables/index-query.ts';
 
 type IndexName = keyof typeof TABLES.exceptions.indexes;
 
 export interface QueryPlan {
   readonly index: IndexName;
   readonly partition: { readonly attribute: string; readonly value: string };
-  readonly filters: { readonly attribute: string; readonly value: string }[];
+  readonly filters: IndexQuery['filters'][number][];
   /** The caller's datasets, when restricted to more than one (access.ts datasetScope). */
   readonly within?: { readonly attribute: string; readonly values: readonly string[] };
 }
@@ -31,9 +36,10 @@ export type DatasetScope = 'all' | readonly string[];
  * With no filter at all, by_created_sharded lists everything newest first. Each index is sharded:
  * the partition named here is the logical one, whose shards the store reads and merges.
  */
-export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all'): QueryPlan {
+export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all', nowMs: number = Date.now()): QueryPlan {
+  const { overdue, ...attributes } = filters;
   const remaining = new Map<string, string>();
-  for (const [k, v] of Object.entries(filters)) if (v !== undefined) remaining.set(k, v);
+  for (const [k, v] of Object.entries(attributes)) if (v !== undefined) remaining.set(k, v);
   // One entitled dataset is an ordinary dataset filter (and may pick the dataset-day index);
   // several are an IN condition beside the other filters, in the query, so pages stay full.
   let within: QueryPlan['within'];
@@ -71,11 +77,27 @@ export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all'):
     index = 'by_created_sharded';
     partition = { attribute: 'record_type', value: EXCEPTION_RECORD_TYPE };
   }
-  const filterList = [...remaining]
+  const filterList: QueryPlan['filters'] = [...remaining]
     .map(([attribute, value]) => ({ attribute, value }))
     .sort((a, b) => (a.attribute < b.attribute ? -1 : 1));
+  if (overdue === 'true') filterList.push(...overdueConditions(nowMs));
   return { index, partition, filters: filterList, ...(within ? { within } : {}) };
 }
+
+/**
+ * Overdue (functions/shared/deadlines.ts isOverdue): due at or before now (an exception with no
+ * due date never compares), in an open status other than PENDING.
+ */
+function overdueConditions(nowMs: number): QueryPlan['filters'] {
+  const closed = EXCEPTION_STATUSES.filter((s) => !isOpen(s) || s === LATE_ARRIVAL_STATUS);
+  return [
+    { attribute: 'due_at', op: '<=', value: new Date(nowMs).toISOString() },
+    ...closed.map((status) => ({ attribute: 'status', op: '<>' as const, value: status })),
+  ];
+}
+
+/** Open statuses that can be overdue (every open one but PENDING). */
+export const OVERDUE_STATUSES = OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS);
 
 /**
  * Upper bound on DynamoDB round trips per request (each reads every shard at once). A very sparse
@@ -89,6 +111,8 @@ export interface ListRequest {
   readonly datasets?: DatasetScope;
   readonly limit: number;
   readonly nextToken?: string | undefined;
+  /** `due`: soonest due first (no due date last), over the first DUE_SORT_CAP matches. */
+  readonly sort?: 'created' | 'due' | undefined;
 }
 
 export interface ListResult {
@@ -99,10 +123,12 @@ export interface ListResult {
 
 export async function listExceptions(
   request: ListRequest,
-  deps: { store: QueryStore; paginationSecret: string },
+  deps: { store: QueryStore; paginationSecret: string; now?: () => number },
 ): Promise<ListResult> {
+  const nowMs = (deps.now ?? Date.now)();
+  if (request.sort === 'due') return listByDue(request, deps, nowMs);
   const page = await readPage({
-    plan: planQuery(request.filters, request.datasets),
+    plan: planQuery(request.filters, request.datasets, nowMs),
     table: TABLES.exceptions,
     limit: request.limit,
     nextToken: request.nextToken,
@@ -111,5 +137,45 @@ export async function listExceptions(
     maxCalls: MAX_QUERY_CALLS,
     query: (query) => deps.store.queryExceptions(query),
   });
-  return { items: page.items.map(toApiException), count: page.items.length, next_token: page.next_token };
+  return {
+    items: page.items.map((item) => toApiException(item, nowMs)),
+    count: page.items.length,
+    next_token: page.next_token,
+  };
 }
+
+async function listByDue(
+  request: ListRequest,
+  deps: { store: QueryStore; paginationSecret: string },
+  nowMs: number,
+): Promise<ListResult & { truncated: boolean }> {
+  if (request.nextToken !== undefined)
+    throw new BadRequestError('NEXT_TOKEN_WITH_DUE_SORT', 'sort=due returns one page: leave next_token out');
+  const matches: StoredItem[] = [];
+  let token: string | null | undefined;
+  do {
+    const page = await readPage({
+      plan: planQuery(request.filters, request.datasets ?? 'all', nowMs),
+      table: TABLES.exceptions,
+      limit: Math.min(LIST_PAGE_FOR_SORT, DUE_SORT_CAP - matches.length),
+      nextToken: token ?? undefined,
+      filterHash: filterHash(request.filters),
+      secret: deps.paginationSecret,
+      maxCalls: MAX_QUERY_CALLS,
+      query: (query) => deps.store.queryExceptions(query),
+    });
+    matches.push(...page.items);
+    token = page.next_token;
+  } while (token !== null && matches.length < DUE_SORT_CAP);
+  const due = (item: StoredItem) => (typeof item.due_at === 'string' ? item.due_at : '\uffff');
+  const sorted = matches.sort((a, b) => (due(a) < due(b) ? -1 : due(a) > due(b) ? 1 : 0)).slice(0, request.limit);
+  return {
+    items: sorted.map((item) => toApiException(item, nowMs)),
+    count: sorted.length,
+    next_token: null,
+    truncated: token !== null,
+  };
+}
+
+/** Items read per page while collecting matches for sort=due. */
+const LIST_PAGE_FOR_SORT = 200;

@@ -3,6 +3,7 @@
  * signer, health probes, the embedder and the exceptions vector index. No AWS SDK here.
  */
 import type { RegionRoleReader } from '../shared/region-role.ts';
+import type { BusinessNotifier } from '../shared/notifications.ts';
 import type { QueueReport } from '../shared/api-types.ts';
 import type { ReconPolicy } from '../shared/policy.ts';
 import type { Embedder, VectorIndex } from '../shared/search/ports.ts';
@@ -81,5 +82,7 @@ export interface QueryApiDeps {
   readonly localIdentity: string | undefined;
   /** Which claims carry roles and datasets (access.ts); absent: the defaults. */
   readonly access?: AccessSettings;
+  /** The business events topic: an assignment is announced there (absent: not announced). */
+  readonly notifier?: BusinessNotifier;
   readonly now: () => number;
 }

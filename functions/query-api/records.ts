@@ -4,6 +4,7 @@
  * an attribute no type knows of (written by a later version, or by hand) never reaches a caller.
  */
 import type { ApiFile } from '../shared/api-types.ts';
+import { ageHours, isOverdue } from '../shared/deadlines.ts';
 import type { StoredException } from '../shared/tables/exceptions.ts';
 import type { FileRecord } from '../shared/tables/files.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
@@ -40,6 +41,12 @@ const EXCEPTION_ATTRIBUTES: Readonly<Record<keyof StoredException, boolean>> = {
   triage: true,
   // Its break pattern (GET /runs/{id}/patterns, GET /exceptions?pattern_id=).
   pattern_id: true,
+  // Ageing and deadlines (functions/shared/deadlines.ts); age_hours and overdue are computed below.
+  first_seen_at: true,
+  due_at: true,
+  pending_until: true,
+  // The sweep's once-only bookkeeping of the overdue notice.
+  overdue_notified_at: false,
   // Index keys and recon's change-detection bookkeeping mean nothing to a caller.
   record_type: false,
   dataset_date: false,
@@ -135,8 +142,24 @@ function pick(item: StoredItem, shown: ReadonlySet<string>): Record<string, unkn
   return Object.fromEntries(Object.entries(item).filter(([k]) => shown.has(k)));
 }
 
-export function toApiException(item: StoredItem): Record<string, unknown> {
-  return pick(item, SHOWN_EXCEPTION_ATTRIBUTES);
+/**
+ * An exception as callers see it, with its age in hours (from first_seen_at; created_at for one
+ * stored before ageing existed) and whether it is overdue at `nowMs`.
+ */
+export function toApiException(item: StoredItem, nowMs: number = Date.now()): Record<string, unknown> {
+  const shown = pick(item, SHOWN_EXCEPTION_ATTRIBUTES);
+  const since = typeof item.first_seen_at === 'string' ? item.first_seen_at : item.created_at;
+  return {
+    ...shown,
+    ...(typeof since === 'string' ? { age_hours: ageHours(since, nowMs) } : {}),
+    overdue: isOverdue(
+      {
+        status: String(item.status),
+        ...(typeof item.due_at === 'string' ? { due_at: item.due_at } : {}),
+      },
+      nowMs,
+    ),
+  };
 }
 
 export function toApiRun(run: RunRecord | StoredItem): Record<string, unknown> {

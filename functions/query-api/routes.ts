@@ -13,6 +13,7 @@ import {
   approvalBodySchema,
   bulkBodySchema,
   countsQuerySchema,
+  type ListFilters,
   EXCEPTION_ID_PATTERN,
   LIST_FILTER_NAMES,
   filesQuerySchema,
@@ -149,11 +150,20 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
   },
   'GET /exceptions': async ({ event, deps, caller }) => {
     const query = parseInput(listQuerySchema, queryParameters(event), 'query');
-    const filters = withCaller(Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]])), caller);
+    const filters = withCaller<ListFilters>(
+      {
+        ...Object.fromEntries(LIST_FILTER_NAMES.map((name) => [name, query[name]])),
+        ...(query.overdue ? { overdue: query.overdue } : {}),
+      },
+      caller,
+    );
     const datasets = datasetScope(caller, query.dataset);
     return json(
       200,
-      await listExceptions({ filters, datasets, limit: query.limit, nextToken: query.next_token }, deps),
+      await listExceptions(
+        { filters, datasets, limit: query.limit, nextToken: query.next_token, sort: query.sort },
+        deps,
+      ),
     );
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.

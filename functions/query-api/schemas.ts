@@ -2,6 +2,7 @@
  * What the API accepts, validated at the edge. Every rejection names the field, what was wrong
  * and what is allowed, so a 400 is enough to fix the request.
  */
+import { LIST_SORTS } from '../shared/deadlines.ts';
 import { z } from 'zod';
 import { EXCEPTION_STATUSES, PATTERN_ACTION_NAMES } from '../shared/exception-lifecycle.ts';
 import { PATTERN_ID_PATTERN } from '../shared/patterns/signature.ts';
@@ -129,9 +130,17 @@ const listFilterShape = {
 };
 export const LIST_FILTER_NAMES = Object.keys(listFilterShape) as (keyof typeof listFilterShape)[];
 
+/** `overdue=true`: open exceptions past their due date (`false` is the same as leaving it out). */
+const overdueParam = z
+  .enum(['true', 'false'], { error: expected('true or false') })
+  .optional()
+  .transform((v) => (v === 'true' ? ('true' as const) : undefined));
+
 export const listQuerySchema = strictObject(
   {
     ...listFilterShape,
+    overdue: overdueParam,
+    sort: oneOf(LIST_SORTS).optional(),
     limit: intParam(LIST_LIMIT),
     next_token: z.string().min(1, 'must not be empty').optional(),
   },
@@ -151,7 +160,7 @@ export const countsQuerySchema = strictObject(listFilterShape, 'query parameter'
     path: ['business_date'],
   },
 );
-export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]>;
+export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]> & { readonly overdue?: 'true' };
 
 /** A field of the dataset's key or rows, by its policy name: `account_id`, `trade_id`. */
 const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;

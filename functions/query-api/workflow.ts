@@ -9,6 +9,7 @@
  * other than the maker approve it (the requested move happens) or reject it (back to where it
  * was). A manual match (matching.ts) asks for approval the same way.
  */
+import { notifyAssigned, type NotifiedException } from '../shared/notifications.ts';
 import {
   ACTION_FOR,
   allowedTransitions,
@@ -41,27 +42,7 @@ export function conflict(id: string, sent: number, current: number) {
   );
 }
 
-/** Who was assigned what, for the business notification topic (W1's publisher delivers it). */
-export interface AssignedNotice {
-  readonly kind: 'assigned';
-  readonly dataset: string;
-  readonly business_date: string;
-  readonly exception_id: string;
-  readonly assignee: string;
-  readonly text: string;
-  readonly at: string;
-}
-
-/**
- * Tells the business notification topic an exception was assigned. The query API has no
- * publisher yet (the escalation work adds one to shared/notifications.ts): until it is wired in
- * here, the assignment is logged with the notice it would publish.
- */
-export async function notifyAssigned(notice: AssignedNotice, logger?: Logger): Promise<void> {
-  logger?.info('exception assigned', { ...notice });
-}
-
-type Deps = Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now'>;
+type Deps = Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now' | 'notifier'>;
 
 export interface PatchOutcome {
   readonly record: Record<string, unknown>;
@@ -179,18 +160,17 @@ export async function patchException(
 
   const updated = await writeChange(item, { set, remove, history, now, sentVersion: body.version }, deps);
   if (newStatus !== undefined && newStatus !== from) await mirrorStatus(id, newStatus, deps, logger);
-  if (body.assignee && body.assignee !== previousAssignee)
+  // Announced on the business events topic (webhooks, escalation); stored first, so a failed notice
+  // is logged and never fails the change (the caller would retry with a stale version).
+  if (deps.notifier && body.assignee && body.assignee !== previousAssignee)
     await notifyAssigned(
-      {
-        kind: 'assigned',
-        dataset: String(updated.dataset),
-        business_date: String(updated.business_date),
-        exception_id: id,
-        assignee: body.assignee,
-        text: `${actor} assigned exception ${id} (${String(updated.exception_type)}) to ${body.assignee}`,
-        at: now,
-      },
-      logger,
+      deps.notifier,
+      updated as unknown as NotifiedException,
+      body.assignee,
+      actor,
+      deps.now(),
+    ).catch((error: unknown) =>
+      logger?.warn('assignment notification failed', { exceptionId: id, error: error as Error }),
     );
   return {
     record: toApiException(updated),

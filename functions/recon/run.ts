@@ -90,7 +90,8 @@ export async function runRecon(request: ReconRequest, deps: ReconRunDeps): Promi
     // On Athena, the run's check messages carry it (athena-run.ts); it is claimable once they stop.
     if (claim.run.status === 'RUNNING' && claim.run.engine === 'athena')
       return { outcome: 'ALREADY_DONE', status: 'RUNNING' };
-    if (claim.run.status === 'RUNNING') throw new HeldElsewhereError(`run ${request.run_id} is running in another worker`);
+    if (claim.run.status === 'RUNNING')
+      throw new HeldElsewhereError(`run ${request.run_id} is running in another worker`);
     // The request came back after recon set the count (its nudge may have failed): nudge again.
     if (allStoredUncompleted(claim.run)) await queueChunks(deps.storeQueue, [lastChunk(claim.run)]);
     return { outcome: 'ALREADY_DONE', status: claim.run.status };

@@ -18,7 +18,8 @@ export interface Page<T> {
 }
 
 /** GET and PATCH /exceptions/{id}, and each item of GET /exceptions. */
-export type ApiException = ExceptionRecord;
+/** An exception as the API shows it: the record, its age in hours and whether it is overdue now. */
+export type ApiException = ExceptionRecord & { readonly age_hours?: number; readonly overdue?: boolean };
 
 /**
  * Each item of GET /files: the current file of one side of a dataset-day, accepted or rejected

@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATASET_PATTERN, DATASET_POLICY_DIR } from './keys.ts';
-import { parseReconPolicy, type ReconPolicy } from './policy.ts';
+import { DEFAULT_WORKFLOW, parseReconPolicy, type ReconPolicy, type WorkflowSettings } from './policy.ts';
 
 /** Where the accepted policies live (an S3 prefix in the stack). */
 export interface DatasetPolicyStore {
@@ -69,5 +69,28 @@ export function withBundledPolicies(store: DatasetPolicyStore, dir = bundledPoli
     async known(bucket) {
       return [...new Set([...shipped, ...(await store.known(bucket))])].sort();
     },
+  };
+}
+
+/** How long a dataset's workflow settings are reused before the policy in force is read again. */
+export const WORKFLOW_TTL_MS = 60_000;
+
+/**
+ * Each dataset's workflow settings (identity, resolution targets, late-arrival window) from its
+ * policy in force, read at most once a minute per dataset and container. A dataset with no policy
+ * has the defaults: per date, no deadlines, no window.
+ */
+export function datasetWorkflows(
+  policies: Pick<DatasetPolicyStore, 'current'>,
+  now: () => number = Date.now,
+): (dataset: string, bucket: string) => Promise<WorkflowSettings> {
+  const cache = new Map<string, { settings: WorkflowSettings; at: number }>();
+  return async (dataset, bucket) => {
+    const key = `${bucket}/${dataset}`;
+    const hit = cache.get(key);
+    if (hit && now() - hit.at < WORKFLOW_TTL_MS) return hit.settings;
+    const settings = (await policies.current(bucket, dataset))?.workflow ?? DEFAULT_WORKFLOW;
+    cache.set(key, { settings, at: now() });
+    return settings;
   };
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PREFIXES } from './resources.ts';
-import { FORMATS, type FileFormat } from './policy.ts';
+import { FORMATS, type FileFormat, type Identity } from './policy.ts';
 import { SIDES, type ExceptionType, type Side } from './types.ts';
 
 // --- Names and dates ------------------------------------------------------------------------
@@ -182,4 +182,21 @@ export function exceptionId(dataset: string, businessDate: string, type: Excepti
     .update(`${dataset}\u001f${businessDate}\u001f${type}\u001f${keyText}`)
     .digest('hex')
     .slice(0, 32);
+}
+
+/**
+ * The exception id under a dataset's identity: `per_date` is {@link exceptionId}; `across_dates`
+ * (snapshot data) leaves the business date out, so the same break found on consecutive dates
+ * lands on one exception that ages instead of a new one each day.
+ */
+export function exceptionIdFor(
+  identity: Identity,
+  dataset: string,
+  businessDate: string,
+  type: ExceptionType,
+  keyText: string,
+): string {
+  if (identity === 'per_date') return exceptionId(dataset, businessDate, type, keyText);
+  // A marker no business date can be, so the two identities never share an id.
+  return exceptionId(dataset, 'across_dates', type, keyText);
 }

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { decimal, type Decimal } from './decimal.ts';
+import {
+  parseResolutionTarget,
+  RESOLUTION_TARGET_PATTERN,
+  RESOLUTION_TARGET_RULE,
+  type ResolutionTarget,
+} from './deadlines.ts';
 import { EXCEPTION_TYPES, SEVERITIES, type ExceptionType, type Severity, type Side } from './types.ts';
 
 /**
@@ -46,6 +52,10 @@ export type FieldType = (typeof FIELD_TYPES)[number];
 
 export const FORMATS = ['csv', 'jsonl', 'parquet'] as const;
 export type FileFormat = (typeof FORMATS)[number];
+
+/** How an exception is identified: per business date, or the same across consecutive dates. */
+export const IDENTITIES = ['per_date', 'across_dates'] as const;
+export type Identity = (typeof IDENTITIES)[number];
 
 export const DELIMITERS = [',', ';', '\t', '|'] as const;
 export const ENCODINGS = ['utf-8', 'latin-1'] as const;
@@ -132,6 +142,23 @@ const common = {
    * (each side's column for them is covered too) or any other column of either side.
    */
   sensitive_fields: z.array(columnName).optional(),
+  /**
+   * Whether a break belongs to one business date (`per_date`, the default) or is the same break on
+   * every date it is found (`across_dates`: snapshot data such as positions, where it ages).
+   */
+  identity: z.enum(IDENTITIES).optional(),
+  /** How long each severity has to be resolved: "4h" or "1bd" (exceptions get a due_at from it). */
+  resolution_targets: z
+    .partialRecord(z.enum(SEVERITIES), z.string().regex(RESOLUTION_TARGET_PATTERN, `must be ${RESOLUTION_TARGET_RULE}`))
+    .optional(),
+  /**
+   * A MISSING_IN_TARGET within `days` business days of its row's `field` date (a key or compared
+   * field; the business date when not given) is PENDING: the row may still arrive.
+   */
+  late_arrival: z
+    .object({ days: z.int().min(0, 'must be 0 or more').max(31, 'must be 31 or fewer'), field: columnName.optional() })
+    .strict()
+    .optional(),
   /** Which engine reconciles a run: above `large_above_bytes` (both files together), the SQL engine. */
   engine: z
     .object({ large_above_bytes: z.int().min(0, 'must be a number of bytes, 0 or more') })
@@ -254,6 +281,17 @@ export interface TriageSettings {
   readonly patternMinMembers: number;
 }
 
+/** The workflow settings: identity, deadlines and the late-arrival window. */
+export interface WorkflowSettings {
+  readonly identity: Identity;
+  readonly resolutionTargets: Readonly<Partial<Record<Severity, ResolutionTarget>>>;
+  /** `field`: the key or compared field whose source value (a date) starts the window. */
+  readonly lateArrival?: { readonly days: number; readonly field?: KeySpec | FieldSpec };
+}
+
+/** A policy's workflow when it sets nothing (and a dataset with no policy). */
+export const DEFAULT_WORKFLOW: WorkflowSettings = Object.freeze({ identity: 'per_date', resolutionTargets: {} });
+
 /** `triage.hold_above.break_rate` when the policy gives none: half the keys broken is a wrong file, not a bad day. */
 export const DEFAULT_HOLD_BREAK_RATE = '0.5';
 /** `triage.hold_above.exceptions` when the policy gives none. */
@@ -298,6 +336,7 @@ export interface ReconPolicy {
   readonly engine: { readonly largeAboveBytes: number };
   /** The runaway guard's limits and the break patterns' minimum size (defaults when absent). */
   readonly triage: TriageSettings;
+  readonly workflow: WorkflowSettings;
 }
 
 /**
@@ -474,6 +513,11 @@ function build(s: LongSettings, markdown: string, isShort: boolean, problems: Pr
     });
   }
 
+  const lateField = s.late_arrival?.field;
+  const lateSpec = lateField === undefined ? undefined : [...keys, ...fields].find((m) => m.field === lateField);
+  if (lateField !== undefined && lateSpec === undefined)
+    problems.push(`late_arrival.field: "${lateField}" must be a key field or a compared field`);
+
   const symmetric =
     sides.source.format === sides.target.format &&
     sides.source.delimiter === sides.target.delimiter &&
@@ -516,6 +560,20 @@ function build(s: LongSettings, markdown: string, isShort: boolean, problems: Pr
     symmetric,
     engine: Object.freeze({ largeAboveBytes: s.engine?.large_above_bytes ?? DEFAULT_LARGE_ABOVE_BYTES }),
     triage: triageSettings(s.triage),
+    workflow: Object.freeze({
+      identity: s.identity ?? 'per_date',
+      resolutionTargets: Object.freeze(
+        Object.fromEntries(
+          Object.entries(s.resolution_targets ?? {}).map(([severity, text]) => [
+            severity,
+            parseResolutionTarget(text as string) as ResolutionTarget,
+          ]),
+        ),
+      ),
+      ...(s.late_arrival === undefined
+        ? {}
+        : { lateArrival: Object.freeze({ days: s.late_arrival.days, ...(lateSpec ? { field: lateSpec } : {}) }) }),
+    }),
   });
 }
 

@@ -12,6 +12,9 @@ export const QUEUES = {
   // One findings chunk a message: a chunk is thousands of writes, retried whole when it fails.
   store: { consumer: 'store', batchSize: 1, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
   triage: { consumer: 'triage', batchSize: 5, consumerTimeoutSeconds: 300, maxReceiveCount: 5 },
+  // Business events to webhooks, one at a time: each delivery retries with backoff inside it,
+  // SQS redelivers a failed one (visibility timeout apart) up to maxReceiveCount, then the DLQ.
+  notifications: { consumer: 'notify', batchSize: 1, consumerTimeoutSeconds: 60, maxReceiveCount: 5 },
 } as const;
 export type QueueName = keyof typeof QUEUES;
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
@@ -297,12 +300,14 @@ export const ENV = {
   reconTmpDir: 'TALLY_RECON_TMP_DIR',
   /** The Athena workgroup of the SQL engine (recon, AWS only). */
   athenaWorkgroup: 'TALLY_ATHENA_WORKGROUP',
-  /** The business events topic (SNS): a run held by the runaway guard is announced there (store). */
+  /** The business events topic (SNS): held runs (store), CRITICAL ratings (triage), overdue exceptions (deadlines), assignments (query-api). */
   businessEventsTopicArn: 'TALLY_BUSINESS_EVENTS_TOPIC_ARN',
   /** SSM String parameter holding this region's role: active, standby or fenced (functions/shared/region-role.ts). */
   regionRoleParameter: 'TALLY_REGION_ROLE_PARAMETER',
   /** Local stack only: the file holding this region's role (in place of the SSM parameter). */
   regionRoleFile: 'TALLY_REGION_ROLE_FILE',
+  /** Comma-separated webhook URLs the notify function posts business events to (Slack-compatible JSON). */
+  webhookUrls: 'TALLY_WEBHOOK_URLS',
 } as const;
 
 /**
@@ -310,8 +315,9 @@ export const ENV = {
  * for the people who own the data: separate, so a held run never pages on-call.
  */
 export const TOPICS = {
-  businessEvents: { env: ENV.businessEventsTopicArn },
-} as const;
+  // The notifications queue is subscribed to it (raw delivery): the notify function posts each event to the webhooks.
+  businessEvents: { env: ENV.businessEventsTopicArn, subscribers: ['notifications'] },
+} as const satisfies Record<string, { env: string; subscribers: readonly QueueName[] }>;
 export type TopicName = keyof typeof TOPICS;
 export const TOPIC_NAMES = Object.keys(TOPICS) as TopicName[];
 
@@ -371,6 +377,14 @@ export const FUNCTIONS = {
   sweep: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 5 },
   // The exceptions table's stream -> this region's exceptions index (no model call: the vector is on the item).
   'stream-index': { memoryMb: 512, timeoutSeconds: 60 },
+  notify: {
+    memoryMb: 256,
+    timeoutSeconds: QUEUES.notifications.consumerTimeoutSeconds,
+    consumes: 'notifications',
+    maxConcurrency: 2,
+  },
+  // Promotes PENDING late arrivals whose window ended and announces overdue exceptions once.
+  deadlines: { memoryMb: 512, timeoutSeconds: 120, scheduleMinutes: 15 },
 } as const satisfies Record<
   string,
   {
@@ -437,6 +451,10 @@ export const METRICS = {
   unrecordedUploads: { name: 'UnrecordedUploadsFound' },
   /** Runs the runaway guard held before triage, counted when their notification goes out (store). */
   runsHeld: { name: 'RunsHeldBeforeTriage' },
+  /** PENDING late arrivals the deadline sweep promoted to OPEN (deadlines). */
+  lateArrivalsPromoted: { name: 'LateArrivalsPromoted' },
+  /** Exceptions the deadline sweep announced overdue, once each (deadlines). */
+  exceptionsOverdue: { name: 'ExceptionsOverdue' },
 } as const;
 export type MetricKey = Exclude<keyof typeof METRICS, 'namespace'>;
 export const METRIC_KEYS = Object.keys(METRICS).filter((k) => k !== 'namespace') as MetricKey[];

@@ -108,6 +108,14 @@ export interface ExceptionRecord {
   declined_matches?: string[];
   /** The break pattern recon put it in (functions/shared/patterns/); indexed by by_pattern_sharded. */
   pattern_id?: string;
+  /** When a run first found it (its age counts from here; across dates, the first date's run). */
+  first_seen_at?: string;
+  /** When it must be resolved by, from the policy's resolution target for its severity (functions/shared/deadlines.ts). */
+  due_at?: string;
+  /** A PENDING late arrival: when its window ends and the deadline sweep promotes it to OPEN. */
+  pending_until?: string;
+  /** When the deadline sweep announced it overdue (once). */
+  overdue_notified_at?: string;
 }
 
 export interface PolicyCitation {

@@ -15,7 +15,8 @@ import type { Finding } from '../recon/findings.ts';
 import { crashPoint } from '../shared/crash-point.ts';
 import { TransientError } from '../shared/errors.ts';
 import { INITIAL_STATUS, reconReopens } from '../shared/exception-lifecycle.ts';
-import { exceptionId } from '../shared/keys.ts';
+import { datasetDateKey, exceptionIdFor } from '../shared/keys.ts';
+import { DEFAULT_WORKFLOW, type WorkflowSettings } from '../shared/policy.ts';
 import type { ExceptionChange, ExceptionStore, StoredExceptionState } from '../shared/tables/exceptions.ts';
 import type { StoreCounts } from '../shared/tables/runs.ts';
 import type { HistoryEntry } from '../shared/types.ts';
@@ -30,6 +31,8 @@ export interface WriteContext {
   readonly businessDate: string;
   /** ISO time of the writes. */
   readonly now: string;
+  /** The dataset policy's identity, deadlines and late-arrival window (none: per date, no deadlines). */
+  readonly workflow?: WorkflowSettings;
 }
 
 export interface WriteDeps {
@@ -42,9 +45,10 @@ export async function writeFindings(
   deps: WriteDeps,
 ): Promise<StoreCounts> {
   const { runId, now } = ctx;
+  const identity = (ctx.workflow ?? DEFAULT_WORKFLOW).identity;
   const current = findings.map((f) => ({
     finding: f,
-    id: exceptionId(ctx.dataset, ctx.businessDate, f.type, f.keyText),
+    id: exceptionIdFor(identity, ctx.dataset, ctx.businessDate, f.type, f.keyText),
     hash: findingHash(f),
   }));
   const stored = await deps.exceptions.getStates(current.map((c) => c.id));
@@ -65,7 +69,10 @@ export async function writeFindings(
     if (contentChanged || reopen || before.last_changed_run_id === runId) {
       changed++;
       updates.push(() =>
-        updateWithRetry(deps.exceptions, before, (state) => changeFor(c.finding, c.hash, state, runId, now, reopen)),
+        updateWithRetry(deps.exceptions, before, (state) => {
+          const change = changeFor(c.finding, c.hash, state, runId, now, reopen);
+          return { ...change, set: { ...change.set, ...movedTo(state, ctx) } };
+        }),
       );
     } else {
       unchanged++;
@@ -77,7 +84,7 @@ export async function writeFindings(
           expectedVersion: state.version,
           bumpVersion: false,
           history: [],
-          set: { run_id: runId, last_seen_at: now, ...patternOf(c.finding) },
+          set: { run_id: runId, last_seen_at: now, ...patternOf(c.finding), ...movedTo(state, ctx) },
         })),
       );
     }
@@ -145,7 +152,7 @@ function changeFor(
  * then false, else true once applied.
  */
 export async function updateWithRetry(
-  store: ExceptionStore,
+  store: Pick<ExceptionStore, 'getStates' | 'update'>,
   state: StoredExceptionState,
   build: (state: StoredExceptionState) => ExceptionChange | undefined,
 ): Promise<boolean> {
@@ -167,6 +174,16 @@ export async function runLimited(tasks: (() => Promise<unknown>)[], limit: numbe
     while (next < tasks.length) await (tasks[next++] as () => Promise<unknown>)();
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+/**
+ * An across-dates exception found by a run of a later date moves to that date (its by_dataset_date
+ * entry follows), so listing the date shows it; its first_seen_at stays. A re-run of an earlier
+ * date leaves it where it is.
+ */
+function movedTo(state: StoredExceptionState, ctx: WriteContext): Record<string, string> {
+  if (state.business_date === undefined || state.business_date >= ctx.businessDate) return {};
+  return { business_date: ctx.businessDate, dataset_date: datasetDateKey(ctx.dataset, ctx.businessDate) };
 }
 
 /** The break pattern recon gave the finding in this run (its by_pattern_sharded key follows). */

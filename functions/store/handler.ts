@@ -10,6 +10,8 @@ import type { BusinessMetrics } from '../shared/metrics.ts';
 import { storeRequestSchema } from '../shared/messages.ts';
 import { ENV } from '../shared/resources.ts';
 import { createVectorIndex } from '../shared/search/factory.ts';
+import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
+import { datasetWorkflows, withBundledPolicies } from '../shared/dataset-policies.ts';
 import { consumedQueue, consumerDeps, createSqsHandler, parseBody, type SqsConsumerDeps } from '../shared/sqs-batch.ts';
 import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
@@ -30,6 +32,7 @@ export function defaultDeps(): StoreDeps & SqsConsumerDeps {
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     notifier: new SnsBusinessNotifier(new SNSClient({}), config[ENV.businessEventsTopicArn]),
     exceptionsIndex: createVectorIndex('exceptions'),
+    workflows: datasetWorkflows(withBundledPolicies(new S3DatasetPolicies(aws.s3))),
     now: Date.now,
     ...consumerDeps(
       aws,

@@ -24,6 +24,7 @@ import { PermanentError } from '../shared/errors.ts';
 import { reconResolves } from '../shared/exception-lifecycle.ts';
 import type { DispatchRequest, StoreRequest } from '../shared/messages.ts';
 import type { BusinessNotifier } from '../shared/notifications.ts';
+import { DEFAULT_WORKFLOW, type WorkflowSettings } from '../shared/policy.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import { crashPoint } from '../shared/crash-point.ts';
 import type { VectorIndex } from '../shared/search/ports.ts';
@@ -50,6 +51,11 @@ export interface StoreDeps extends WriteDeps {
   /** The business events topic: a HELD run is announced there once. */
   readonly notifier: BusinessNotifier;
   readonly now: () => number;
+  /**
+   * The dataset policy's workflow settings (identity, deadlines, late arrivals), read from the
+   * policy in force; absent (tests of other rules): per date, no deadlines.
+   */
+  readonly workflows?: (dataset: string, bucket: string) => Promise<WorkflowSettings>;
 }
 
 /** What a completed run's triage got: its dispatch queued, its hold announced, or nothing (done before). */
@@ -90,7 +96,13 @@ export async function storeChunk(request: StoreRequest, deps: StoreDeps): Promis
     await deps.chunks.get(request.bucket, request.key),
     `s3://${request.bucket}/${request.key}`,
   );
-  const ctx = { runId, dataset: request.dataset, businessDate: request.business_date, now: iso(deps.now()) };
+  const ctx = {
+    runId,
+    dataset: request.dataset,
+    businessDate: request.business_date,
+    now: iso(deps.now()),
+    workflow: await workflowOf(request.dataset, request.bucket, deps),
+  };
   const counts = await writeFindings(ctx, findings, deps);
   const counted = await deps.runs.markChunkStored(runId, chunk, counts);
   if (counted === undefined) {
@@ -99,6 +111,11 @@ export async function storeChunk(request: StoreRequest, deps: StoreDeps): Promis
     return { outcome: 'ALREADY_STORED', chunk, ...(now && isStoring(now) ? await completeIfDone(now, deps) : {}) };
   }
   return { outcome: 'STORED', chunk, counts, ...(await completeIfDone(counted, deps)) };
+}
+
+/** The dataset's workflow under the policy in force in `bucket` (the run's data bucket). */
+function workflowOf(dataset: string, bucket: string, deps: Pick<StoreDeps, 'workflows'>): Promise<WorkflowSettings> {
+  return deps.workflows?.(dataset, bucket) ?? Promise.resolve(DEFAULT_WORKFLOW);
 }
 
 function isStoring(run: RunRecord): boolean {
@@ -174,6 +191,8 @@ function heldEvent(run: RunRecord, at: string) {
   const exceptions = Object.values(run.summary?.exceptions ?? {}).reduce<number>((a, n) => a + (n ?? 0), 0);
   return {
     type: 'RUN_TRIAGE_HELD' as const,
+    kind: 'run_held' as const,
+    text: `Run ${run.run_id} (${run.dataset} ${run.business_date}) held before triage: ${run.triage?.reason ?? 'held by the runaway guard'}`,
     run_id: run.run_id,
     dataset: run.dataset,
     business_date: run.business_date,
@@ -186,9 +205,16 @@ function heldEvent(run: RunRecord, at: string) {
 }
 
 async function resolveStale(run: RunRecord, now: string, deps: StoreDeps): Promise<number> {
-  const stale = (state: { run_id?: string; status: string }) =>
-    state.run_id !== run.run_id && reconResolves(state.status);
-  const listed = (await deps.exceptions.listStatesForDate(run.dataset, run.business_date)).filter(stale);
+  const acrossDates = (await workflowOf(run.dataset, run.source.bucket, deps)).identity === 'across_dates';
+  // Across dates, an exception last found on a later date is not this (earlier) run's to resolve.
+  const stale = (state: { run_id?: string; status: string; business_date?: string }) =>
+    state.run_id !== run.run_id &&
+    reconResolves(state.status) &&
+    !(acrossDates && state.business_date !== undefined && state.business_date > run.business_date);
+  const forDate = await deps.exceptions.listStatesForDate(run.dataset, run.business_date);
+  // Across dates, an open exception sits on the last date that found it: any earlier one.
+  const forDataset = acrossDates ? await deps.exceptions.listOpenStatesForDataset(run.dataset) : [];
+  const listed = [...new Map([...forDate, ...forDataset].map((s) => [s.exception_id, s])).values()].filter(stale);
   // The index is eventually consistent: one this run touched a moment ago may show its old run there.
   const candidates = [...(await deps.exceptions.getStates(listed.map((s) => s.exception_id))).values()].filter(stale);
   const resolved: string[] = [];

@@ -46,6 +46,8 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.runsTable]: required,
       [ENV.patternsTable]: required,
       [ENV.triageQueueUrl]: required,
+      // A new CRITICAL rating is announced there (functions/triage/deadline.ts).
+      [ENV.businessEventsTopicArn]: required,
       [ENV.circuitBreakerTable]: required,
       [ENV.usageTable]: required,
       [ENV.triageProviders]: providerChain,

@@ -28,6 +28,8 @@ import { triageConfig } from './config.ts';
 import { buildRouteTable } from './routing.ts';
 import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
 import { withBundledPolicies } from '../shared/dataset-policies.ts';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SnsBusinessNotifier } from '../shared/adapters/sns-notifier.ts';
 import { datasetTriagePolicies } from './dataset-policy.ts';
 import { BedrockConverseProvider } from './providers/bedrock.ts';
 import { OpenAICompatibleProvider } from './providers/openai.ts';
@@ -74,6 +76,7 @@ export function defaultDeps(): TriageHandlerDeps {
     embedder: createEmbedder(),
     policyIndex: createVectorIndex('policies'),
     exceptionsIndex: createVectorIndex('exceptions'),
+    notifier: new SnsBusinessNotifier(new SNSClient({}), config[ENV.businessEventsTopicArn]),
     routes,
     prices: config.prices,
     dailyBudgetMicroUsd: config[ENV.triageDailyBudgetUsd],

@@ -26,6 +26,7 @@ import {
 import { numberPassages } from './prompt.ts';
 import { retrievePassagesFor } from './retrieval.ts';
 import { indexExceptions, type TriageDeps } from './triage.ts';
+import { deadlineAfterTriage } from './deadline.ts';
 
 /** Members a pattern-members message applies the triage to at most. */
 export const MEMBERS_PER_MESSAGE = 500;
@@ -151,7 +152,7 @@ export async function triagePatternMembers(
     currentPrompts: [PATTERN_PROMPT_VERSION],
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
   });
-  const { masker } = await deps.policies.forDataset(pattern.dataset);
+  const { masker, policy } = await deps.policies.forDataset(pattern.dataset);
   const applied: ExceptionRecord[] = [];
   let changed = 0;
   await runLimited(
@@ -165,7 +166,8 @@ export async function triagePatternMembers(
         inherited: true,
         content_hash: member.content_hash,
       };
-      if (await deps.store.saveTriage(member.exception_id, inherited, member.content_hash))
+      const deadline = deadlineAfterTriage(member, inherited.severity, policy);
+      if (await deps.store.saveTriage(member.exception_id, inherited, member.content_hash, deadline))
         applied.push({ ...member, triage: inherited, severity: inherited.severity });
       else changed++;
     }),

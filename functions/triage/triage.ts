@@ -13,6 +13,8 @@ import type { ExceptionRecord } from '../shared/types.ts';
 import { triageCall, triageRecord, type TriageCallDeps } from './call.ts';
 import { buildUserPrompt, numberPassages, PROMPT_VERSION, SYSTEM_PROMPT } from './prompt.ts';
 import type { TriagePolicies } from './dataset-policy.ts';
+import { announceCritical, deadlineAfterTriage } from './deadline.ts';
+import type { BusinessNotifier } from '../shared/notifications.ts';
 import { findPrecedents } from './precedents.ts';
 import { retrievePassages } from './retrieval.ts';
 
@@ -23,6 +25,8 @@ export interface TriageDeps extends TriageCallDeps {
   readonly embedder: Embedder;
   readonly policyIndex: VectorIndex;
   readonly exceptionsIndex: VectorIndex;
+  /** The business events topic: a new CRITICAL rating is announced there (functions/triage/deadline.ts). */
+  readonly notifier?: BusinessNotifier;
 }
 
 export type TriageOutcome =
@@ -90,7 +94,9 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     triagedAt: new Date(deps.now()).toISOString(),
     unmask,
   });
-  if (!(await deps.store.saveTriage(exception.exception_id, triage, exception.content_hash))) {
+  await announceCritical(exception, triage.severity, deps);
+  const deadline = deadlineAfterTriage(exception, triage.severity, policy);
+  if (!(await deps.store.saveTriage(exception.exception_id, triage, exception.content_hash, deadline))) {
     throw new TransientError(
       `exception ${exception.exception_id} changed during triage; its new content will be triaged`,
     );

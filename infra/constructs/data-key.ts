@@ -62,6 +62,14 @@ export function keyPolicyStatements(p: { region: string; accountId: string; part
       conditions: [sameAccount],
     },
     {
+      // The business events topic delivers to the (encrypted) notifications queue.
+      sid: 'TopicsSendToEncryptedQueues',
+      actions: use,
+      resources: ['*'],
+      principals: [{ type: 'Service', identifiers: ['sns.amazonaws.com'] }],
+      conditions: [sameAccount],
+    },
+    {
       sid: 'AlarmsPublishToEncryptedTopic',
       actions: use,
       resources: ['*'],

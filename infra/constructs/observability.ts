@@ -138,6 +138,13 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
       12,
       36,
     ),
+    graph(
+      'Late arrivals promoted and exceptions overdue',
+      [plain('deadlines', 'lateArrivalsPromoted'), plain('deadlines', 'exceptionsOverdue')],
+      'Sum',
+      0,
+      42,
+    ),
   ];
   return new CloudwatchDashboard(scope, id, {
     dashboardName: props.dashboardName,

@@ -18,6 +18,7 @@ import {
   QUEUE_NAMES,
   QUEUE_RETENTION_SECONDS,
   QUEUES,
+  TOPICS,
   VISIBILITY_TIMEOUT_FACTOR,
   athenaWorkgroupName,
   awsBucketName,
@@ -43,7 +44,7 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { stateBackend } from '../backend.ts';
 import type { Bundles } from '../bundles.ts';
 import { corsOriginsFor, functionSettingsFor, triageRoutesFor, type InfraConfig } from '../config.ts';
-import { BusinessEventsTopic } from '../constructs/business-events.ts';
+import { BusinessEventsTopic, subscribeQueue } from '../constructs/business-events.ts';
 import { DataKey } from '../constructs/data-key.ts';
 import { AthenaWorkgroup } from '../constructs/athena-workgroup.ts';
 import { DataTables } from '../constructs/data-tables.ts';
@@ -214,6 +215,9 @@ export class RegionalStack extends TerraformStack {
         alarmTopicArn,
       });
     }
+    // Each queue TOPICS names as a subscriber of the business events topic (the webhooks' consumer).
+    for (const queue of TOPICS.businessEvents.subscribers)
+      subscribeQueue(this, `business-events-${queue}`, { topic: businessEvents, queue: this.queues[queue] });
     const ingestEvents = new IngestEvents(this, 'ingest-events', {
       ruleName: `${prefix}-object-created`,
       bucketName,
@@ -306,6 +310,7 @@ export class RegionalStack extends TerraformStack {
       queueMetrics: 'cloudwatch',
       // Five minutes for an upload's own event to arrive before the sweep counts it as missed.
       sweepMinAgeSeconds: 300,
+      webhookUrls: config.notifications.webhookUrls,
       athenaWorkgroup: athena.name,
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.
       corsOrigins: corsOriginsFor(config).length > 0 ? corsOriginsFor(config).join(',') : 'none',

@@ -30,6 +30,7 @@ import {
   type CliIo,
 } from './api-client.ts';
 import { filterOptionsHelp, filterParseOptions, filterQuery } from './filters.ts';
+import { DUE_SORT_CAP, LIST_SORTS } from '../../functions/shared/deadlines.ts';
 import { UsageError } from './usage.ts';
 
 /** Statuses an analyst can move an exception to, in the order the lifecycle names their verbs. */
@@ -72,6 +73,8 @@ ${filterOptionsHelp({ dateNeedsDataset: true })}
   --pattern PATTERN_ID    the members of one break pattern (tally patterns RUN_ID lists them)
   --assignee NAME         assigned to NAME (me: to you)
   --team NAME             in team NAME's queue
+  --overdue               only open exceptions past their due date
+  --sort created|due      newest first (default), or soonest due first (one page, at most ${DUE_SORT_CAP} read)
   --limit N               1-200 per page                                  [default: 25]
   --next-token TOKEN      the next page, as printed after the previous one
   --all                   follow every page
@@ -98,6 +101,7 @@ ${apiOptionsHelp}
 
 Examples:
   npx tally exceptions list --status OPEN --dataset trades --date 2025-12-10
+  npx tally exceptions list --overdue --sort due
   npx tally exceptions ack 5f1c... --note "checking with the desk" --assignee ana
   npx tally exceptions list --assignee me --status IN_PROGRESS
   npx tally exceptions bulk --ids 5f1c...,9a2b... --status ACKNOWLEDGED
@@ -122,6 +126,8 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       ids: { type: 'string' },
       filter: { type: 'string', multiple: true },
       reason: { type: 'string' },
+      overdue: { type: 'boolean', default: false },
+      sort: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -178,8 +184,12 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
     pattern_id: str('pattern'),
     assignee: str('assignee'),
     team: str('team'),
+    overdue: values.overdue === true ? 'true' : undefined,
+    sort: oneOf('sort', str('sort'), LIST_SORTS, exceptionsHelp),
     limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
   };
+  if (query.sort === 'due' && (str('next-token') !== undefined || values.all === true))
+    throw new UsageError('--sort due returns one page: leave out --next-token and --all', exceptionsHelp);
   const { items, next } = await readPages<ApiException>(api, '/exceptions', query, {
     token: str('next-token'),
     all: values.all === true,
@@ -193,7 +203,7 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
   else {
     io.stdout.write(
       table(
-        ['ID', 'TYPE', 'STATUS', 'SEVERITY', 'DATASET', 'DATE', 'KEY', 'ASSIGNEE', 'TEAM', 'CREATED'],
+        ['ID', 'TYPE', 'STATUS', 'SEVERITY', 'DATASET', 'DATE', 'KEY', 'ASSIGNEE', 'TEAM', 'CREATED', 'DUE'],
         items.map((e) => [
           e.exception_id,
           e.exception_type,
@@ -205,6 +215,7 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
           String(e.assignee ?? '-'),
           String(e.team ?? '-'),
           String(e.created_at ?? ''),
+          dueText(e),
         ]),
         { 6: 40 },
       ),
@@ -250,6 +261,12 @@ async function transition(
   }
 }
 
+/** The due date, marked when past it; `-` when the policy sets no target for its severity. */
+function dueText(e: ApiException): string {
+  const due = typeof e.due_at === 'string' ? e.due_at : '-';
+  return e.overdue === true ? `${due} OVERDUE` : due;
+}
+
 function describe(e: ApiException): string {
   const lines: string[] = [];
   const triage = e.triage;
@@ -267,6 +284,12 @@ function describe(e: ApiException): string {
   if (e.match)
     lines.push(
       `  match      ${e.match.exception_id} (${e.match.reason_code}), asked by ${e.match.by}, approved by ${e.match.approved_by}`,
+    );
+  if (e.first_seen_at !== undefined || e.due_at !== undefined || e.pending_until !== undefined)
+    lines.push(
+      `  deadline   first seen ${String(e.first_seen_at ?? e.created_at ?? '-')}, age ${String(e.age_hours ?? '-')} h, due ${dueText(e)}${
+        e.pending_until ? `, pending until ${String(e.pending_until)}` : ''
+      }`,
     );
   if (e.reason) lines.push(`  reason     ${String(e.reason)}`);
   // Older records or a newer API may lack a field: print what is there.

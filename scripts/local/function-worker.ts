@@ -27,6 +27,8 @@ const HANDLER_MODULES: Readonly<Record<FunctionName, string>> = {
   'query-api': '../../functions/query-api/handler.ts',
   sweep: '../../functions/sweep/handler.ts',
   'stream-index': '../../functions/stream-index/handler.ts',
+  deadlines: '../../functions/deadlines/handler.ts',
+  notify: '../../functions/notify/handler.ts',
 };
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;

@@ -6,6 +6,7 @@ import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -30,6 +31,8 @@ import {
   RUN_RECORD_TYPE,
   TABLES,
   TOPIC_NAMES,
+  TOPICS,
+  resourceNames,
   topicName,
   type TopicName,
   type KeyDef,
@@ -116,6 +119,20 @@ export async function provisionTopics(
         Attributes: { RawMessageDelivery: 'true' },
       }),
     );
+    // The queues TOPICS names as its subscribers (the notifications queue: the webhooks' consumer).
+    for (const queue of TOPICS[topic].subscribers) {
+      const { QueueUrl } = await clients.sqs.send(
+        new GetQueueUrlCommand({ QueueName: resourceNames(prefix).queues[queue].main }),
+      );
+      await clients.sns.send(
+        new SubscribeCommand({
+          TopicArn: created.TopicArn,
+          Protocol: 'sqs',
+          Endpoint: await queueArn(clients.sqs, QueueUrl as string),
+          Attributes: { RawMessageDelivery: 'true' },
+        }),
+      );
+    }
     topics[topic] = { arn: created.TopicArn as string, inbox: atOrigin(inbox.QueueUrl as string, origin) };
   }
   return topics;

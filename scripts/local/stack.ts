@@ -98,6 +98,8 @@ export interface LocalStackOptions {
    * the stream-index function. Absent: one region, always active, no streams (as before).
    */
   readonly multiRegion?: { readonly initialRole: RegionRole };
+  /** Where business events are posted (default: TALLY_WEBHOOK_URLS, comma-separated; none when unset). */
+  readonly webhookUrls?: readonly string[];
 }
 
 /** The claims the local OpenID provider (oidc.ts) issues roles and datasets in. */
@@ -169,6 +171,7 @@ export function localDeployment(local: {
   prefix: string;
   dataDir: string;
   visibilityTimeoutSeconds: number;
+  webhookUrls?: readonly string[];
 }): Deployment {
   return {
     logLevel: process.env[ENV.logLevel] ?? 'WARN',
@@ -192,6 +195,13 @@ export function localDeployment(local: {
     // Seconds, not AWS's minutes: the heartbeat keeps long work invisible, and a killed stack's
     // messages (and, with leases bounded by it, their claims) come back soon after a restart.
     visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
+    // Business events go to the caller's webhooks: none by default (they still reach the topic's inbox).
+    webhookUrls:
+      local.webhookUrls ??
+      (process.env[ENV.webhookUrls] ?? '')
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== ''),
     // Triage's routes, prices and budget come from the caller's environment: none by default.
     triage: {
       ...(process.env[ENV.triageRoutes] ? { routes: process.env[ENV.triageRoutes] } : {}),
@@ -267,6 +277,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     prefix: options.prefix ?? DEFAULT_PREFIX,
     dataDir: options.dataDir,
     visibilityTimeoutSeconds,
+    ...(options.webhookUrls ? { webhookUrls: options.webhookUrls } : {}),
   });
   const kept = embedderOfLocalIndexes(join(options.dataDir, 'vectors'), deployment.indexes);
   const chosen = options.embedder ?? process.env[ENV.embedder];
@@ -341,6 +352,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   // What the EventBridge schedule does on AWS: re-send events of uploads nothing recorded.
   const sweep = startLocalSweep({ invoke: invoke('sweep'), intervalMs: 60_000 });
+  // What the deadlines schedule does on AWS: promote expired late arrivals, announce overdue ones.
+  const deadlines = startLocalSweep({ name: 'deadlines', invoke: invoke('deadlines'), intervalMs: 60_000 });
 
   // The query API, served from the same handler API Gateway invokes.
   const api = await startApiServer({
@@ -443,6 +456,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           router.pending() === 0 &&
           (streams?.pending() ?? 0) === 0 &&
           !sweep.busy() &&
+          !deadlines.busy() &&
           pollers.every((p) => !p.busy()) &&
           depths.every((d) => d.visible === 0 && d.inFlight === 0);
         quietChecks = quiet ? quietChecks + 1 : 0;
@@ -504,6 +518,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     async stop() {
       await api.stop();
       await sweep.stop();
+      await deadlines.stop();
       await Promise.all(pollers.map((p) => p.stop()));
       await streams?.stop();
       await Promise.all(hosted.map((h) => h.stop()));

@@ -267,6 +267,8 @@ describe('dashboard', () => {
       'recon',
       'store',
       'triage',
+      // Business events on their way to the webhooks.
+      'notifications',
     ]);
     expect(await page.getByText('All dead-letter queues are empty.').count()).toBe(1);
     const runbook = await page.getByRole('link', { name: /runbook|DLQ depth/ }).getAttribute('href');

@@ -3,6 +3,7 @@
  * succeed, back to SQS for a retry otherwise — and the business metrics each consumer emits,
  * checked against the registry the dashboard and alarms read.
  */
+import { countDeadlines } from '../../functions/deadlines/handler.ts';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -196,6 +197,7 @@ describe('business metrics', () => {
       { outcome: 'TRIAGED', provider: 'rules', model: 'rules', degraded: true, route: 'default', citations: 1 },
       metrics,
     );
+    countDeadlines({ promoted: ['p'], overdue: ['o'] }, metrics);
     // The queue wrapper's own two (covered above through a handler), the sweep's
     // (test/handlers/sweep-handler.test.ts) and triageCall's (test/handlers/triage-cost.test.ts).
     metrics.count('failedRecords');

@@ -90,6 +90,7 @@ async function setup(findings = Array.from({ length: 12 }, (_, i) => finding(i))
   const exceptions: ExceptionStore = {
     getStates: (ids) => real.getStates(ids),
     listStatesForDate: (d, b) => real.listStatesForDate(d, b),
+    listOpenStatesForDataset: (d) => real.listOpenStatesForDataset(d),
     putNew: async (records) => {
       writes.puts += records.length;
       await real.putNew(records);

@@ -113,10 +113,16 @@ describe('alarms', () => {
     for (const stack of [out.primary, out.secondary]) {
       const rule = resourcesOf(stack, 'aws_cloudwatch_event_rule')
         .map(([, r]) => r as Json)
-        .find((r) => r.schedule_expression);
+        .find((r) => r.name === 'acme-tally-sweep');
       const [, permission] = resourcesOf(stack, 'aws_lambda_permission').find(([, p]) =>
         String((p as Json).function_name).includes('sweep'),
       ) as [string, Json];
+      // The deadline sweep, the same way every fifteen minutes.
+      expect(
+        resourcesOf(stack, 'aws_cloudwatch_event_rule')
+          .map(([, r]) => r as Json)
+          .find((r) => r.name === 'acme-tally-deadlines'),
+      ).toMatchObject({ schedule_expression: 'rate(15 minutes)' });
 
       expect(rule).toMatchObject({ name: 'acme-tally-sweep', schedule_expression: 'rate(5 minutes)' });
       expect(permission).toMatchObject({ principal: 'events.amazonaws.com', action: 'lambda:InvokeFunction' });

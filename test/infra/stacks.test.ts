@@ -121,7 +121,10 @@ describe('queues', () => {
 describe('S3 -> EventBridge -> ingest queue', () => {
   it("the rule matches the shared Object Created pattern for this region's bucket", () => {
     for (const [, stack] of regional()) {
-      const [, rule] = resourcesOf(stack, 'aws_cloudwatch_event_rule')[0] as [string, Json];
+      const [, rule] = resourcesOf(stack, 'aws_cloudwatch_event_rule').find(([, r]) => r.event_pattern) as [
+        string,
+        Json,
+      ];
       const region = stack.provider.aws[0].region as string;
 
       expect(JSON.parse(rule.event_pattern as string)).toEqual(
@@ -152,8 +155,14 @@ describe('S3 -> EventBridge -> ingest queue', () => {
   });
 
   it('only the rule may send to the ingest queue and its DLQ', () => {
-    const [ruleId] = resourcesOf(out.primary, 'aws_cloudwatch_event_rule')[0] as [string, Json];
-    const policies = resourcesOf(out.primary, 'aws_sqs_queue_policy');
+    const [ruleId] = resourcesOf(out.primary, 'aws_cloudwatch_event_rule').find(([, r]) => r.event_pattern) as [
+      string,
+      Json,
+    ];
+    // The notifications queue has its own policy (the business events topic's; tested below).
+    const policies = resourcesOf(out.primary, 'aws_sqs_queue_policy').filter(([, p]) =>
+      referenced(out.primary, p.queue_url).name.startsWith(names().queues.ingest.main),
+    );
 
     expect(policies.map(([, p]) => referenced(out.primary, p.queue_url).name).sort()).toEqual(
       [names().queues.ingest.main, names().queues.ingest.dlq].sort(),
@@ -599,7 +608,9 @@ describe('HTTP API', () => {
 
   it('every route invokes query-api, which only this API may invoke', () => {
     const [integrationId, integration] = resourcesOf(out.primary, 'aws_apigatewayv2_integration')[0] as [string, Json];
-    const [, permission] = resourcesOf(out.primary, 'aws_lambda_permission')[0] as [string, Json];
+    const [, permission] = resourcesOf(out.primary, 'aws_lambda_permission').find(([, p]) =>
+      String(p.function_name).includes('query-api'),
+    ) as [string, Json];
 
     expect(referenced(out.primary, integration.integration_uri).function_name).toBe(`${out.config.prefix}-query-api`);
     for (const [, route] of resourcesOf(out.primary, 'aws_apigatewayv2_route')) {
@@ -642,7 +653,10 @@ describe('HTTP API', () => {
 describe('observability', () => {
   it('the on-call topic is encrypted and e-mails the configured address', () => {
     const [, topic] = named(out.primary, 'aws_sns_topic', `${out.config.prefix}-on-call`);
-    const [, subscription] = resourcesOf(out.primary, 'aws_sns_topic_subscription')[0] as [string, Json];
+    const [id] = named(out.primary, 'aws_sns_topic', `${out.config.prefix}-on-call`);
+    const [, subscription] = resourcesOf(out.primary, 'aws_sns_topic_subscription').find(([, s]) =>
+      String(s.topic_arn).includes(`aws_sns_topic.${id}.`),
+    ) as [string, Json];
     expect(topic.kms_master_key_id).toMatch(/^\$\{aws_kms_key\./);
     expect(subscription).toMatchObject({ protocol: 'email', endpoint: 'oncall@acme.example' });
   });
@@ -664,9 +678,41 @@ describe('observability', () => {
             .filter((st) => (st.actions as string[]).includes('sns:Publish'))
             .flatMap((st) => st.resources as string[]),
         }));
-      expect(publishers).toHaveLength(1);
-      expect(publishers[0]?.docId).toMatch(/store/);
-      expect(publishers[0]?.topics).toEqual([`\${aws_sns_topic.${id}.arn}`]);
+      // A held run (store), a CRITICAL rating (triage), overdue exceptions (deadlines), an assignment (query-api).
+      expect(publishers.map((p) => /(store|triage|deadlines|query-api)/.exec(p.docId)?.[1]).sort()).toEqual([
+        'deadlines',
+        'query-api',
+        'store',
+        'triage',
+      ]);
+      for (const p of publishers) expect(p.topics).toEqual([`\${aws_sns_topic.${id}.arn}`]);
+    }
+  });
+
+  it('the notifications queue is subscribed to the business events topic, which alone may send to it', () => {
+    for (const [, stack] of regional()) {
+      const [topicId] = named(stack, 'aws_sns_topic', `${out.config.prefix}-business-events`);
+      const subscriptions = resourcesOf(stack, 'aws_sns_topic_subscription').filter(([, s]) =>
+        String(s.topic_arn).includes(`aws_sns_topic.${topicId}.`),
+      );
+      expect(subscriptions).toHaveLength(1);
+      const [, subscription] = subscriptions[0] as [string, Json];
+      expect(subscription).toMatchObject({ protocol: 'sqs', raw_message_delivery: true });
+      expect(referenced(stack, subscription.endpoint).name).toBe(names().queues.notifications.main);
+      const [, policy] = resourcesOf(stack, 'aws_sqs_queue_policy').find(
+        ([, p]) => referenced(stack, p.queue_url).name === names().queues.notifications.main,
+      ) as [string, Json];
+      const doc =
+        stack.data.aws_iam_policy_document[
+          (/data\.aws_iam_policy_document\.([^.]+)\.json/.exec(policy.policy) as RegExpExecArray)[1] as string
+        ];
+      expect(doc.statement).toEqual([
+        expect.objectContaining({
+          actions: ['sqs:SendMessage'],
+          principals: [{ type: 'Service', identifiers: ['sns.amazonaws.com'] }],
+          condition: [{ test: 'ArnEquals', variable: 'aws:SourceArn', values: [ref('aws_sns_topic', topicId, 'arn')] }],
+        }),
+      ]);
     }
   });
 
@@ -690,6 +736,7 @@ describe('observability', () => {
       'Duplicate deliveries suppressed',
       'Unrecorded uploads found by the sweep',
       'Triage cost (micro-USD) and answers for a spent budget',
+      'Late arrivals promoted and exceptions overdue',
     ]);
   });
 });

@@ -31,6 +31,8 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type {
   APIGatewayProxyEventV2,
@@ -496,7 +498,8 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   const first = listed.items[0] as { exception_id: string; version: number };
   const record = await api<{ version: number }>(role, 'GET', `/exceptions/${first.exception_id}`);
   await api(role, 'PATCH', `/exceptions/${first.exception_id}`, {
-    body: { version: record.version, status: 'ACKNOWLEDGED' },
+    // With an assignee: the assignment is announced on the business events topic.
+    body: { version: record.version, status: 'ACKNOWLEDGED', assignee: 'parity-analyst' },
   });
   // Suggested matches score with the dataset's policy in force (read from policies-in-force/).
   const missing = listed.items.find((i) => (i as { exception_type?: string }).exception_type === 'MISSING_IN_TARGET');
@@ -569,9 +572,13 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   const told = await direct.sqs.send(
     new ReceiveMessageCommand({ QueueUrl: inbox.inbox, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
   );
-  expect((told.Messages ?? []).map((m) => (JSON.parse(m.Body ?? '{}') as { run_id?: string }).run_id)).toEqual([
-    heldRun.run_id,
-  ]);
+  // The topic also carries exception events (CRITICAL ratings): the held run is told once.
+  expect(
+    (told.Messages ?? [])
+      .map((m) => JSON.parse(m.Body ?? '{}') as { kind?: string; run_id?: string })
+      .filter((e) => e.kind === 'run_held')
+      .map((e) => e.run_id),
+  ).toEqual([heldRun.run_id]);
   await direct.sqs.send(
     new DeleteMessageBatchCommand({
       QueueUrl: inbox.inbox,
@@ -601,8 +608,23 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   expect(swept.resent.map((r) => r.key)).toEqual([again.key]);
   expect(await deliver(role, 'ingest'), 'the event the sweep re-sent').toBe(1);
 
+  // The deadline sweep, its clock five weeks on: a late arrival whose window ended is promoted and
+  // its triage queued; the sample's exceptions are past their targets and announced overdue once.
+  const pending = await putPendingLateArrival(role, direct.dynamo);
+  const deadlines = await lambda(role, 'deadlines').invoke<{ promoted: string[]; overdue: string[] }>(
+    { source: 'aws.events', 'detail-type': 'Scheduled Event' },
+    { clockOffsetMs: 35 * 24 * 3600_000 },
+  );
+  expect(deadlines.promoted, 'late arrivals promoted').toContain(pending);
+  expect(deadlines.overdue.length, 'overdue exceptions announced').toBeGreaterThan(0);
+  await discard('triage', direct);
+  // The overdue notices' copies in the topic's inbox (a queue both regions' topics share here).
+  await drainInbox(role, direct);
+  // The business events (held runs, CRITICAL ratings, overdue notices) reach the webhooks' consumer.
+  expect(await deliver(role, 'notifications'), 'business events to webhooks').toBeGreaterThan(0);
+
   // A message no consumer can handle: each moves it to its DLQ at once, with why, and records it.
-  for (const queue of ['ingest', 'recon', 'store', 'triage'] as const) {
+  for (const queue of ['ingest', 'recon', 'store', 'triage', 'notifications'] as const) {
     await direct.sqs.send(new SendMessageCommand({ QueueUrl: queues[queue].main, MessageBody: '{"not":"a request"}' }));
     expect(await deliver(role, queue, true), `${queue} poison message: handled, not retried`).toBe(0);
     const dead = await direct.sqs.send(
@@ -625,6 +647,58 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
     );
     await discard(queue, direct);
   }
+}
+
+async function drainInbox(role: Region, direct: { sqs: SQSClient }): Promise<void> {
+  const inbox = (topics[role] as TopicUrls).inbox;
+  for (;;) {
+    const out = await direct.sqs.send(new ReceiveMessageCommand({ QueueUrl: inbox, MaxNumberOfMessages: 10 }));
+    if ((out.Messages ?? []).length === 0) return;
+    await direct.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: inbox,
+        Entries: (out.Messages ?? []).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+      }),
+    );
+  }
+}
+
+/** A PENDING late arrival of the sample dataset whose window has ended, as the store writes one. */
+async function putPendingLateArrival(role: Region, dynamo: DynamoDBClient): Promise<string> {
+  const at = new Date().toISOString();
+  const item = {
+    exception_id: randomBytes(16).toString('hex'),
+    run_id: `late-${role}`,
+    dataset: 'trades',
+    business_date: BUSINESS_DATE[role],
+    dataset_date: `trades#${BUSINESS_DATE[role]}`,
+    exception_type: 'MISSING_IN_TARGET',
+    key: { trade_id: `LATE-${role}` },
+    source: { trade_id: `LATE-${role}`, amount: '10.00' },
+    target: null,
+    diffs: [],
+    lines: { source: [2], target: [] },
+    policy_severity: 'HIGH',
+    severity: 'HIGH',
+    status: 'PENDING',
+    record_type: 'EXCEPTION',
+    created_at: at,
+    updated_at: at,
+    first_seen_at: at,
+    last_seen_at: at,
+    pending_until: at,
+    content_hash: 'late',
+    last_changed_run_id: `late-${role}`,
+    version: 1,
+    history: [{ at, by: 'system:recon', action: 'CREATED', to: 'PENDING' }],
+  };
+  await DynamoDBDocumentClient.from(dynamo).send(
+    new PutCommand({
+      TableName: resourceNames(config.prefix).tables.exceptions,
+      Item: { ...item, ...exceptionIndexKeys(item) },
+    }),
+  );
+  return item.exception_id;
 }
 
 // ---- what the calls say about the grants ---------------------------------------------------

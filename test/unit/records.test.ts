@@ -56,10 +56,35 @@ describe('the API form of a stored exception', () => {
         'version',
         'history',
         'triage',
+        // Computed (functions/shared/deadlines.ts).
+        'age_hours',
+        'overdue',
       ].sort(),
     );
     expect(api.version).toBe(3);
     expect(api.triage).toEqual(stored.triage);
+  });
+
+  it('shows the deadlines, with the age from the first sighting and whether it is overdue now', () => {
+    const open = {
+      ...stored,
+      status: 'IN_PROGRESS',
+      first_seen_at: '2025-12-09T08:00:00.000Z',
+      due_at: '2025-12-10T00:00:00.000Z',
+      overdue_notified_at: '2025-12-10T00:05:00.000Z',
+    };
+    const api = toApiException(open, Date.parse('2025-12-10T20:00:00.000Z'));
+    expect(api).toMatchObject({ first_seen_at: open.first_seen_at, due_at: open.due_at, age_hours: 36, overdue: true });
+    expect(api).not.toHaveProperty('overdue_notified_at');
+    expect(toApiException(open, Date.parse('2025-12-09T20:00:00.000Z'))).toMatchObject({
+      age_hours: 12,
+      overdue: false,
+    });
+    // Stored before ageing: aged from created_at; resolved: never overdue.
+    expect(toApiException(stored, Date.parse('2025-12-10T10:00:00.000Z'))).toMatchObject({
+      age_hours: 2,
+      overdue: false,
+    });
   });
 
   it('leaves out index keys and bookkeeping, last_seen_at included', () => {

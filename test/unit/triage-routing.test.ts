@@ -149,6 +149,7 @@ describe('invalid routes stop the configuration, naming the rule', () => {
       TALLY_PATTERNS_TABLE: 'p',
       TALLY_TRIAGE_QUEUE_URL: 'http://queue/triage',
       TALLY_BUCKET: 'b',
+      TALLY_BUSINESS_EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:tally-business-events',
     };
 
     expect(() => triageConfig({ ...env, TALLY_TRIAGE_ROUTES: '[{"name":"x"}]' })).toThrow(/rule 1 "x": providers/);

@@ -16,8 +16,10 @@ export class SnsBusinessNotifier implements BusinessNotifier {
         TopicArn: this.topicArn,
         Subject: subjectOf(event),
         Message: JSON.stringify(event),
-        // Subscribers filter on the event type without parsing the body.
-        MessageAttributes: { event_type: { DataType: 'String', StringValue: event.type } },
+        // Subscribers filter on the event type without parsing the body (a held run keeps its old name).
+        MessageAttributes: {
+          event_type: { DataType: 'String', StringValue: event.kind === 'run_held' ? event.type : event.kind },
+        },
       }),
     );
   }

@@ -14,7 +14,7 @@
  *   says how many it was taken over).
  */
 import { compareDecimal, formatDecimal, parseDecimal, type Decimal } from '../decimal.ts';
-import { exceptionId } from '../keys.ts';
+import { exceptionIdFor } from '../keys.ts';
 import type { ReconPolicy } from '../policy.ts';
 import type { PatternRecord, PatternSegment } from '../tables/patterns.ts';
 import type { Row } from '../types.ts';
@@ -115,7 +115,14 @@ export class PatternAccumulator {
       if (max === undefined || compareDecimal(delta, max) > 0) state.max.set(field, delta);
     }
     sampleMember(state, {
-      id: exceptionId(this.run.dataset, this.run.businessDate, finding.type, finding.keyText),
+      // The stored exception's id, under the dataset's identity (across dates: without the date).
+      id: exceptionIdFor(
+        this.policy.workflow?.identity ?? 'per_date',
+        this.run.dataset,
+        this.run.businessDate,
+        finding.type,
+        finding.keyText,
+      ),
       deltas,
     });
     return id;

@@ -6,6 +6,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { OPEN_STATUSES, LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
 import { TABLES } from '../resources.ts';
@@ -14,6 +15,7 @@ import { EMBEDDING_ATTRIBUTE, EMBEDDING_MODEL_ATTRIBUTE, encodeEmbedding } from 
 import type { ExceptionRecord, Triage } from '../types.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type {
+  DeadlineStore,
   ExceptionBookkeeping,
   ExceptionChange,
   ExceptionIndexKeys,
@@ -50,10 +52,14 @@ const STATE_ATTRIBUTES = [
   'run_id',
   // A manually matched exception found again unchanged stays resolved (exception-lifecycle.ts reconReopens).
   'match',
+  'business_date',
 ] as const satisfies readonly (keyof StoredException)[];
 
-/** Recon's view: change detection by state, brand-new records in batches, versioned changes. */
-export class DynamoExceptionStore implements ExceptionStore {
+/**
+ * Recon's view: change detection by state, brand-new records in batches, versioned changes; and
+ * the deadline sweep's, which reads the open statuses' partitions of by_status_sharded.
+ */
+export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   constructor(doc: DynamoDBDocumentClient, table: string) {
@@ -112,6 +118,57 @@ export class DynamoExceptionStore implements ExceptionStore {
       { projection: STATE_ATTRIBUTES },
     );
     return items as unknown as StoredExceptionState[];
+  }
+
+  async listOpenStatesForDataset(dataset: string): Promise<StoredExceptionState[]> {
+    const lists = await Promise.all(
+      OPEN_STATUSES.map((status) =>
+        this.byStatus(status, '#ds = :ds', { '#ds': 'dataset' }, { ':ds': dataset }, STATE_ATTRIBUTES),
+      ),
+    );
+    return lists.flat() as unknown as StoredExceptionState[];
+  }
+
+  async listExpiredPending(now: string): Promise<StoredException[]> {
+    const items = await this.byStatus(LATE_ARRIVAL_STATUS, '#pu <= :now', { '#pu': 'pending_until' }, { ':now': now });
+    return items as unknown as StoredException[];
+  }
+
+  async listOverdueUnannounced(now: string): Promise<StoredException[]> {
+    // Every open status but PENDING (a late arrival has no deadline running yet).
+    const lists = await Promise.all(
+      OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS).map((status) =>
+        this.byStatus(
+          status,
+          '#due <= :now AND attribute_not_exists(#notified)',
+          { '#due': 'due_at', '#notified': 'overdue_notified_at' },
+          { ':now': now },
+        ),
+      ),
+    );
+    return lists.flat() as unknown as StoredException[];
+  }
+
+  /**
+   * One status's partition of by_status_sharded, filtered. The filter reads every item of the
+   * status (open ones: the working set, not history); a sparse index on due_at would read only
+   * the due ones, at the cost of another GSI on every write.
+   */
+  private async byStatus(
+    status: string,
+    filter: string,
+    names: Record<string, string>,
+    values: Record<string, unknown>,
+    projection?: readonly string[],
+  ): Promise<Record<string, unknown>[]> {
+    const { items } = await queryAllShards(
+      this.doc,
+      this.table,
+      'by_status_sharded',
+      shardsOf('by_status_sharded', status),
+      { filter, names, values, ...(projection ? { projection } : {}) },
+    );
+    return items;
   }
 
   async putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void> {
@@ -183,12 +240,17 @@ export class DynamoTriageStore implements TriageStore {
     return out.Item as (ExceptionRecord & { content_hash: string }) | undefined;
   }
 
-  async saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean> {
+  async saveTriage(
+    exceptionId: string,
+    triage: Triage,
+    contentHash: string,
+    also: Readonly<Record<string, string>> = {},
+  ): Promise<boolean> {
     // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
     // The by_severity key follows the stored severity (the triage's, floored at the policy's).
     const keys = indexKeyChanges(exceptionId, { severity: triage.severity });
     const { UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues } = updateExpression({
-      set: { triage, severity: triage.severity, ...keys.set },
+      set: { ...also, triage, severity: triage.severity, ...keys.set },
     });
     return applied(
       this.doc.send(

@@ -55,6 +55,8 @@ export interface StoredExceptionState {
   readonly run_id?: string;
   /** Set once an approver accepted a manual match: recon does not reopen it for the same finding. */
   readonly match?: MatchLink;
+  /** The date it was last found on (an across-dates exception moves to each later date that finds it). */
+  readonly business_date?: string;
 }
 
 export interface ExceptionChange {
@@ -71,6 +73,11 @@ export interface ExceptionStore {
   getStates(ids: string[]): Promise<Map<string, StoredExceptionState>>;
   /** Every exception ever stored for (dataset, date), any status, in no particular order. */
   listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]>;
+  /**
+   * The dataset's exceptions in an open status, whatever their date: an across-dates dataset's
+   * run resolves those it no longer finds (functions/store/store.ts).
+   */
+  listOpenStatesForDataset(dataset: string): Promise<StoredExceptionState[]>;
   /** Batch-writes brand-new records, with their index keys. */
   putNew(records: (ExceptionRecord & ExceptionBookkeeping)[]): Promise<void>;
   /**
@@ -80,11 +87,29 @@ export interface ExceptionStore {
   update(change: ExceptionChange): Promise<boolean>;
 }
 
+/** The deadline sweep's view (functions/deadlines/): what is due for promotion or an overdue notice. */
+export interface DeadlineStore extends Pick<ExceptionStore, 'getStates'> {
+  /** PENDING exceptions whose late-arrival window ended at or before `now` (ISO). */
+  listExpiredPending(now: string): Promise<StoredException[]>;
+  /** Open exceptions past their due date at `now` whose overdue notice has not gone out. */
+  listOverdueUnannounced(now: string): Promise<StoredException[]>;
+  /** As ExceptionStore.update: the change applied if the version still matches. */
+  update(change: ExceptionChange): Promise<boolean>;
+}
+
 /** Triage's view. */
 export interface TriageStore {
   get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined>;
-  /** Stores the triage unless the exception's content changed since it was read. */
-  saveTriage(exceptionId: string, triage: Triage, contentHash: string): Promise<boolean>;
+  /**
+   * Stores the triage unless the exception's content changed since it was read; `also`: other
+   * attributes its severity decides (a due date, functions/triage/deadline.ts).
+   */
+  saveTriage(
+    exceptionId: string,
+    triage: Triage,
+    contentHash: string,
+    also?: Readonly<Record<string, string>>,
+  ): Promise<boolean>;
   /** Keeps the indexed vector on the item (search/stored-embedding.ts): the stream consumer reuses it. */
   saveEmbedding?(exceptionId: string, vector: readonly number[], model: string): Promise<void>;
 }

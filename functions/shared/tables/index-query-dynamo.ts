@@ -16,7 +16,7 @@ export async function queryIndexPage(
   const conditions = query.filters.map((f, i) => {
     names[`#f${i}`] = f.attribute;
     values[`:f${i}`] = f.value;
-    return `#f${i} = :f${i}`;
+    return `#f${i} ${f.op ?? '='} :f${i}`;
   });
   if (query.within) {
     // IN takes at most 100 operands: a longer list is an OR of INs.
@@ -65,9 +65,17 @@ export async function queryAllShards(
   table: string,
   index: string,
   shards: Pick<ShardedPartition, 'attribute' | 'values'>,
-  options: { filter?: string; count?: boolean; projection?: readonly string[] } = {},
+  options: {
+    filter?: string;
+    count?: boolean;
+    /** Names and values the filter uses (beside `#pk` and `:pk`). */
+    names?: Record<string, string>;
+    values?: Record<string, unknown>;
+    /** The attributes to read (all when absent). */
+    projection?: readonly string[];
+  } = {},
 ): Promise<{ items: Record<string, unknown>[]; count: number }> {
-  const names: Record<string, string> = { '#pk': shards.attribute };
+  const names: Record<string, string> = { ...options.names, '#pk': shards.attribute };
   const projection = options.projection?.map((attribute, i) => {
     names[`#a${i}`] = attribute;
     return `#a${i}`;
@@ -84,7 +92,7 @@ export async function queryAllShards(
             IndexName: index,
             KeyConditionExpression: '#pk = :pk',
             ExpressionAttributeNames: names,
-            ExpressionAttributeValues: { ':pk': value },
+            ExpressionAttributeValues: { ...options.values, ':pk': value },
             ...(options.filter ? { FilterExpression: options.filter } : {}),
             ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
             ...(options.count ? { Select: 'COUNT' as const } : {}),

@@ -13,8 +13,11 @@ export interface IndexQuery {
    * partition (`status` = `OPEN`); the adapter reads every shard of it.
    */
   readonly partition: { readonly attribute: string; readonly value: string };
-  /** Equality conditions on other attributes, applied as a FilterExpression. */
-  readonly filters: readonly { readonly attribute: string; readonly value: string }[];
+  /**
+   * Conditions on other attributes, applied as a FilterExpression: equality unless `op` says
+   * otherwise (`<=`: at most, as strings compare — ISO times do; `<>`: not equal).
+   */
+  readonly filters: readonly { readonly attribute: string; readonly value: string; readonly op?: '=' | '<=' | '<>' }[];
   /**
    * An attribute that must be one of these values (a caller's dataset entitlements), applied with
    * the filters. An empty list matches nothing.

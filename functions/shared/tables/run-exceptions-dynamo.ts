@@ -10,6 +10,7 @@
  */
 import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError } from '../errors.ts';
+import { LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { TABLES } from '../resources.ts';
 import type { ExceptionRecord } from '../types.ts';
 import { shardedValues } from './exceptions-index-keys.ts';
@@ -63,6 +64,10 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
     names['#pv'] = 'prompt_version';
     // Needs triage: untriaged, triaged for other content, or by a prompt no longer current.
     let needs = ['attribute_not_exists(#t)', '#t.#h <> #h', `NOT #t.#pv IN (${prompts.join(', ')})`];
+    // A PENDING late arrival is not triaged until the deadline sweep promotes it (it queues it then).
+    names['#st'] = 'status';
+    values[':pending'] = LATE_ARRIVAL_STATUS;
+    needs = needs.map((term) => `#st <> :pending AND ${term}`);
     if (byPattern) {
       names['#run'] = 'run_id';
       values[':run'] = runId;

@@ -1,6 +1,6 @@
 /**
  * A run's exceptions as triage's dispatch reads them: those that need triage (never triaged, or
- * triaged for other content or by a prompt no longer current), a page at a time from the run's
+ * triaged for other content or by a prompt no longer current; never a PENDING late arrival), a page at a time from the run's
  * index (by_run_sharded), so a run of 80,000 breaks is never held in memory at once.
  */
 import type { ExceptionRecord } from '../types.ts';

@@ -17,6 +17,7 @@ import {
 } from '../api.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
 import { ApprovalPanel, MatchLinkFact, SuggestionsPanel } from './workflow-panels.tsx';
+import { Due } from './exceptions.tsx';
 
 function fieldsOf(source: Row | null, target: Row | null): string[] {
   const seen = new Set<string>();
@@ -365,6 +366,12 @@ export function ExceptionDetailView({ id }: { id: string }) {
         <div>
           <dt>Team</dt>
           <dd data-testid="team">{e.team ?? <span class="muted">none</span>}</dd>
+        </div>
+        <div>
+          <dt>Due</dt>
+          <dd data-testid="due">
+            <Due e={e} />
+          </dd>
         </div>
         <MatchLinkFact e={e} />
         <div>

@@ -1,4 +1,7 @@
-/** The exceptions table: filters, newest first, paged, with counts by type and severity. */
+/**
+ * The exceptions table: filters, newest first (or soonest due), paged, with counts by type and
+ * severity; each row's due date, age and an overdue badge (functions/shared/deadlines.ts).
+ */
 import { useEffect, useState } from 'preact/hooks';
 import {
   api,
@@ -31,7 +34,20 @@ export function filtersFrom(query: URLSearchParams): Filters {
   return filters;
 }
 
-function setFilters(filters: Filters & { pattern_id?: string }, base: string): void {
+/** The listing's own options beyond the filters search shares: overdue only, and the order. */
+interface ListOptions {
+  overdue?: string;
+  sort?: string;
+}
+
+function listOptionsFrom(query: URLSearchParams): ListOptions {
+  return {
+    ...(query.get('overdue') === 'true' ? { overdue: 'true' } : {}),
+    ...(query.get('sort') === 'due' ? { sort: 'due' } : {}),
+  };
+}
+
+function setFilters(filters: Filters & { pattern_id?: string } & ListOptions, base: string): void {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
   const qs = params.toString();
@@ -182,9 +198,10 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
     : formFilters;
   const filterKey = JSON.stringify(filters);
   const [reloadKey, setReloadKey] = useState(0);
+  const options = listOptionsFrom(query);
   const { page, error, pageNumber, previous, next } = usePagedListing<ExceptionItem>(
     '/exceptions',
-    filters,
+    { ...filters, ...options },
     PAGE_SIZE,
     reloadKey,
   );
@@ -234,8 +251,41 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
         filters={formFilters}
         idPrefix="f"
         extra={OWNER_FILTERS}
-        onChange={(f) => setFilters(patternId ? { ...f, pattern_id: patternId } : f, '#/exceptions')}
+        onChange={(f) =>
+          setFilters({ ...(patternId ? { ...f, pattern_id: patternId } : f), ...options }, '#/exceptions')
+        }
       />
+      <div class="filters" aria-label="Deadlines">
+        <label>
+          <input
+            type="checkbox"
+            data-testid="overdue-only"
+            checked={options.overdue === 'true'}
+            onChange={(e) =>
+              setFilters(
+                { ...filters, ...options, overdue: (e.currentTarget as HTMLInputElement).checked ? 'true' : undefined },
+                '#/exceptions',
+              )
+            }
+          />{' '}
+          Overdue only
+        </label>
+        <Field id="f-sort" label="Order">
+          <select
+            id="f-sort"
+            value={options.sort ?? ''}
+            onChange={(e) =>
+              setFilters(
+                { ...filters, ...options, sort: (e.currentTarget as HTMLSelectElement).value || undefined },
+                '#/exceptions',
+              )
+            }
+          >
+            <option value="">Newest first</option>
+            <option value="due">Soonest due first</option>
+          </select>
+        </Field>
+      </div>
       {patternId && (
         <p class="small" data-testid="pattern-filter">
           Members of break pattern <code>{patternId}</code> ·{' '}
@@ -260,7 +310,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
           <p class="muted" role="status" aria-live="polite">
             {page.count === 0
               ? 'No exceptions match these filters.'
-              : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, newest first (page ${pageNumber}).`}
+              : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, ${options.sort === 'due' ? 'soonest due first' : 'newest first'} (page ${pageNumber}).`}
           </p>
           {decided && (
             <p class="ok" role="status" data-testid="decided">
@@ -303,6 +353,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
                     <th scope="col" class="wide">
                       Created
                     </th>
+                    <th scope="col">Due</th>
                     <th scope="col">{queue ? 'Decide' : 'Last change'}</th>
                   </tr>
                 </thead>
@@ -334,6 +385,9 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
                       </td>
                       <td class="summary">{e.triage?.summary ?? <span class="muted">not triaged yet</span>}</td>
                       <td class="nowrap wide">{when(e.created_at)}</td>
+                      <td class="nowrap" data-testid="due">
+                        <Due e={e} />
+                      </td>
                       <td data-testid="row-outcome">
                         {queue && e.status === 'AWAITING_APPROVAL' ? (
                           <ApprovalButtons
@@ -369,5 +423,35 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
         </>
       )}
     </section>
+  );
+}
+
+/** Due date and age, with a badge once overdue; a PENDING late arrival shows when its window ends. */
+export function Due({ e }: { e: ExceptionItem }) {
+  const age =
+    e.age_hours === undefined
+      ? ''
+      : e.age_hours < 48
+        ? `${e.age_hours} h old`
+        : `${Math.floor(e.age_hours / 24)} d old`;
+  if (e.status === 'PENDING' && e.pending_until)
+    return (
+      <span class="muted" title="late-arrival window">
+        pending until {when(e.pending_until)}
+      </span>
+    );
+  return (
+    <>
+      {e.due_at ? when(e.due_at) : <span class="muted">—</span>}
+      {e.overdue && (
+        <>
+          {' '}
+          <span class="badge severity-critical" data-testid="overdue-badge">
+            overdue
+          </span>
+        </>
+      )}
+      {age && <div class="small muted">{age}</div>}
+    </>
   );
 }

@@ -1,0 +1,64 @@
+/**
+ * Deadline sweep Lambda (on AWS: an EventBridge schedule; locally: a timer in the local stack):
+ * promotes PENDING late arrivals whose window has ended and announces overdue exceptions once
+ * (functions/deadlines/deadlines.ts).
+ */
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { createAwsClients } from '../shared/adapters/clients.ts';
+import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
+import { SnsBusinessNotifier } from '../shared/adapters/sns-notifier.ts';
+import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
+import { datasetWorkflows, withBundledPolicies } from '../shared/dataset-policies.ts';
+import { createLogger } from '../shared/logger.ts';
+import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
+import { ENV } from '../shared/resources.ts';
+import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
+import { deadlinesConfig } from './config.ts';
+import { sweepDeadlines, type DeadlineDeps, type DeadlineSweepResult } from './deadlines.ts';
+
+const logger = createLogger('deadlines');
+
+export type DeadlinesHandlerDeps = DeadlineDeps & { readonly metrics?: BusinessMetrics };
+
+export function defaultDeps(): DeadlinesHandlerDeps {
+  const config = deadlinesConfig();
+  const aws = createAwsClients({ s3ForcePathStyle: config[ENV.s3ForcePathStyle] });
+  const workflows = datasetWorkflows(withBundledPolicies(new S3DatasetPolicies(aws.s3)));
+  return {
+    exceptions: new DynamoExceptionStore(aws.dynamo, config[ENV.exceptionsTable]),
+    triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
+    notifier: new SnsBusinessNotifier(new SNSClient({}), config[ENV.businessEventsTopicArn]),
+    workflows: (dataset) => workflows(dataset, config[ENV.bucket]),
+    now: Date.now,
+    metrics: emfMetrics('deadlines'),
+  };
+}
+
+/** Dependencies are built once, on the first invocation, and reused by the warm container. */
+export function createHandler(makeDeps: () => DeadlinesHandlerDeps = defaultDeps) {
+  let deps: DeadlinesHandlerDeps | undefined;
+  return middy<unknown, DeadlineSweepResult>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .handler(async () => {
+      deps ??= makeDeps();
+      const result = await sweepDeadlines(deps);
+      countDeadlines(result, deps.metrics);
+      deps.metrics?.flush();
+      logger.info('swept deadlines', {
+        promoted: result.promoted.length,
+        overdue: result.overdue.length,
+        ...(result.promoted.length > 0 ? { promotedIds: result.promoted.slice(0, 50) } : {}),
+      });
+      return result;
+    });
+}
+
+/** Business counts of one sweep. */
+export function countDeadlines(result: DeadlineSweepResult, metrics: BusinessMetrics | undefined): void {
+  metrics?.count('lateArrivalsPromoted', result.promoted.length);
+  metrics?.count('exceptionsOverdue', result.overdue.length);
+}
+
+export const handler = createHandler();

@@ -1,0 +1,154 @@
+/**
+ * GET /exceptions?overdue=true&sort=due through the real handler on dynalite: only open
+ * exceptions past their due date, soonest due first, each with its age and overdue flag.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { createHandler } from '../../functions/query-api/handler.ts';
+import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
+import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import type { BusinessEvent } from '../../functions/shared/notifications.ts';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { lambdaContext } from '../support/events.ts';
+
+const NOW = Date.parse('2026-12-08T12:00:00.000Z');
+let dynamo: TestDynamo;
+
+/** id suffix, status, due_at (none: no target). */
+const SEEDS: [string, string, string | undefined][] = [
+  ['1', 'OPEN', '2026-12-08T00:00:00.000Z'],
+  ['2', 'IN_PROGRESS', '2026-12-07T00:00:00.000Z'],
+  ['3', 'ACKNOWLEDGED', '2026-12-09T00:00:00.000Z'],
+  ['4', 'RESOLVED', '2026-12-01T00:00:00.000Z'],
+  ['5', 'PENDING', undefined],
+  ['6', 'OPEN', undefined],
+  ['7', 'AWAITING_APPROVAL', '2026-12-08T11:59:59.000Z'],
+];
+
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+  const items = SEEDS.map(([n, status, due], i) => {
+    const at = new Date(Date.UTC(2026, 11, 4, 8) + i * 60_000).toISOString();
+    return {
+      exception_id: n.padStart(32, '0'),
+      run_id: 'run-1',
+      dataset: 'trades',
+      business_date: '2026-12-04',
+      dataset_date: 'trades#2026-12-04',
+      exception_type: 'AMOUNT_MISMATCH',
+      policy_severity: 'HIGH',
+      status,
+      record_type: 'EXCEPTION',
+      created_at: at,
+      updated_at: at,
+      first_seen_at: at,
+      ...(due ? { due_at: due } : {}),
+      version: 1,
+    };
+  });
+  await dynamo.doc.send(
+    new BatchWriteCommand({
+      RequestItems: {
+        [dynamo.names.tables.exceptions]: items.map((item) => ({
+          PutRequest: { Item: { ...item, ...exceptionIndexKeys(item) } },
+        })),
+      },
+    }),
+  );
+}, 60_000);
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+const announced: BusinessEvent[] = [];
+
+function get(query: Record<string, string>, request: { method?: string; path?: string; body?: unknown } = {}) {
+  const deps = {
+    store: new DynamoQueryStore(dynamo.doc, {
+      exceptions: dynamo.names.tables.exceptions,
+      runs: dynamo.names.tables.runs,
+      files: dynamo.names.tables.files,
+      patterns: dynamo.names.tables.patterns,
+    }),
+    paginationSecret: 's',
+    corsOrigins: ['*'],
+    localIdentity: 'me',
+    now: () => NOW,
+    notifier: { publish: async (e: BusinessEvent) => void announced.push(e) },
+    exceptionsIndex: { updateFields: async () => undefined },
+    healthChecks: [],
+  } as unknown as QueryApiDeps;
+  const event = {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: request.path ?? '/exceptions',
+    rawQueryString: new URLSearchParams(query).toString(),
+    headers: { 'content-type': 'application/json' },
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    requestContext: {
+      http: {
+        method: request.method ?? 'GET',
+        path: request.path ?? '/exceptions',
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 't',
+      },
+      requestId: 'req',
+    },
+    ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+  return createHandler(() => deps)(event, lambdaContext).then((r) => {
+    const res = r as APIGatewayProxyStructuredResultV2;
+    return { status: res.statusCode, body: JSON.parse(res.body ?? 'null') };
+  });
+}
+
+const ids = (body: { items: { exception_id: string }[] }) => body.items.map((e) => e.exception_id.replace(/^0+/, ''));
+
+describe('GET /exceptions by deadline', () => {
+  it('overdue=true lists only open exceptions past their due date, with their age and overdue flag', async () => {
+    const res = await get({ overdue: 'true' });
+    expect(res.status).toBe(200);
+    expect(ids(res.body).sort()).toEqual(['1', '2', '7']);
+    expect(res.body.items.every((e: { overdue: boolean }) => e.overdue)).toBe(true);
+    expect(res.body.items.find((e: { exception_id: string }) => e.exception_id.endsWith('1'))).toMatchObject({
+      due_at: '2026-12-08T00:00:00.000Z',
+      age_hours: 100,
+    });
+  });
+
+  it('sort=due orders soonest due first, those without a due date last', async () => {
+    const res = await get({ sort: 'due' });
+    expect(res.status).toBe(200);
+    expect(ids(res.body)).toEqual(['4', '2', '1', '7', '3', '5', '6'].slice(0, 5).concat(ids(res.body).slice(5)));
+    expect(ids(res.body).slice(5).sort()).toEqual(['5', '6']);
+    expect(res.body).toMatchObject({ next_token: null, truncated: false });
+
+    const overdueFirst = await get({ overdue: 'true', sort: 'due', status: 'OPEN' });
+    expect(ids(overdueFirst.body)).toEqual(['1']);
+  });
+
+  it('refuses an overdue value that is not true or false, and a token with sort=due', async () => {
+    expect((await get({ overdue: 'yes' })).status).toBe(400);
+    expect((await get({ sort: 'due', next_token: 'abc' })).status).toBe(400);
+    expect((await get({ sort: 'soon' })).status).toBe(400);
+  });
+});
+
+describe('PATCH /exceptions/{id} with an assignee', () => {
+  it('announces the assignment on the business events topic, and an unassignment not', async () => {
+    const id = '3'.padStart(32, '0');
+    const assigned = await get(
+      {},
+      { method: 'PATCH', path: `/exceptions/${id}`, body: { version: 1, assignee: 'ana' } },
+    );
+    expect(assigned.status).toBe(200);
+    await get({}, { method: 'PATCH', path: `/exceptions/${id}`, body: { version: 2, assignee: null } });
+    expect(announced).toEqual([
+      expect.objectContaining({ kind: 'assigned', exception_id: id, assignee: 'ana', by: 'me', dataset: 'trades' }),
+    ]);
+  });
+});
