@@ -15,12 +15,17 @@ import { createLogger } from '../shared/logger.ts';
 import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { ENV } from '../shared/resources.ts';
 import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
+import { regionRoleFromEnv, type RegionRoleReader } from '../shared/region-role.ts';
 import { deadlinesConfig } from './config.ts';
 import { sweepDeadlines, type DeadlineDeps, type DeadlineSweepResult } from './deadlines.ts';
 
 const logger = createLogger('deadlines');
 
-export type DeadlinesHandlerDeps = DeadlineDeps & { readonly metrics?: BusinessMetrics };
+export type DeadlinesHandlerDeps = DeadlineDeps & {
+  readonly metrics?: BusinessMetrics;
+  /** Only the active region promotes and announces: a standby would do both a second time. */
+  readonly regionRole?: RegionRoleReader;
+};
 
 export function defaultDeps(): DeadlinesHandlerDeps {
   const config = deadlinesConfig();
@@ -33,6 +38,7 @@ export function defaultDeps(): DeadlinesHandlerDeps {
     workflows: (dataset) => workflows(dataset, config[ENV.bucket]),
     now: Date.now,
     metrics: emfMetrics('deadlines'),
+    regionRole: regionRoleFromEnv(),
   };
 }
 
@@ -43,6 +49,11 @@ export function createHandler(makeDeps: () => DeadlinesHandlerDeps = defaultDeps
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async () => {
       deps ??= makeDeps();
+      const role = await deps.regionRole?.read();
+      if (role !== undefined && role !== 'active') {
+        logger.info('region is not active: no deadline swept', { role });
+        return { promoted: [], overdue: [] };
+      }
       const result = await sweepDeadlines(deps);
       countDeadlines(result, deps.metrics);
       deps.metrics?.flush();

@@ -176,7 +176,7 @@ describe('dashboard sign-in', () => {
     const page = await signIn('approver2@tally.local');
     await page.goto(`${base}/#/exceptions/${target.exception_id}`);
     await page.getByRole('button', { name: /^Approve/ }).click();
-    await expect.poll(() => page.getByTestId('status').textContent(), { timeout: 10_000 }).toBe('FALSE_POSITIVE');
+    await expect.poll(() => page.getByTestId('status').textContent(), { timeout: 10_000 }).toBe('FALSE POSITIVE');
     await page.context().close();
   });
 });

@@ -1,3 +1,5 @@
+import { createHandler as createDeadlinesHandler } from '../../functions/deadlines/handler.ts';
+import type { DeadlineDeps } from '../../functions/deadlines/deadlines.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Context } from 'aws-lambda';
 import { createHandler } from '../../functions/sweep/handler.ts';
@@ -82,5 +84,26 @@ describe('sweep handler in a region that is not active', () => {
 
     expect(result).toEqual({ scanned: 0, resent: [], tooRecent: 0, notExtracts: 0 });
     expect(listed).not.toHaveBeenCalled();
+  });
+});
+
+describe('the deadline sweep in a region that is not active', () => {
+  it('promotes and announces nothing: the active region does both, once', async () => {
+    const read = vi.fn(async () => []);
+    const handler = createDeadlinesHandler(() => ({
+      exceptions: { listExpiredPending: read, listOverdueUnannounced: read } as unknown as DeadlineDeps['exceptions'],
+      triageQueue: { send: async () => undefined } as unknown as DeadlineDeps['triageQueue'],
+      notifier: { publish: async () => undefined },
+      workflows: async () => {
+        throw new Error('not read');
+      },
+      now: Date.now,
+      regionRole: { region: 'eu-west-1', read: async () => 'fenced' as const },
+    }));
+
+    const result = await handler({}, lambdaContext);
+
+    expect(result).toEqual({ promoted: [], overdue: [] });
+    expect(read).not.toHaveBeenCalled();
   });
 });
