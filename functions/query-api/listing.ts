@@ -25,6 +25,8 @@ export interface QueryPlan {
   readonly filters: IndexQuery['filters'][number][];
   /** The caller's datasets, when restricted to more than one (access.ts datasetScope). */
   readonly within?: { readonly attribute: string; readonly values: readonly string[] };
+  /** `field` + `value`: the field of the key or of either row. */
+  readonly anyOf?: IndexQuery['anyOf'];
 }
 
 /** A caller restricted to datasets: `all`, or the list (a dataset the caller named is already checked). */
@@ -37,7 +39,7 @@ export type DatasetScope = 'all' | readonly string[];
  * the partition named here is the logical one, whose shards the store reads and merges.
  */
 export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all', nowMs: number = Date.now()): QueryPlan {
-  const { overdue, ...attributes } = filters;
+  const { overdue, field, value, date_from: dateFrom, date_to: dateTo, ...attributes } = filters;
   const remaining = new Map<string, string>();
   for (const [k, v] of Object.entries(attributes)) if (v !== undefined) remaining.set(k, v);
   // One entitled dataset is an ordinary dataset filter (and may pick the dataset-day index);
@@ -81,7 +83,15 @@ export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all', 
     .map(([attribute, value]) => ({ attribute, value }))
     .sort((a, b) => (a.attribute < b.attribute ? -1 : 1));
   if (overdue === 'true') filterList.push(...overdueConditions(nowMs));
-  return { index, partition, filters: filterList, ...(within ? { within } : {}) };
+  // A business-date range: conditions on the partition chosen above (dates compare as strings).
+  if (dateFrom !== undefined) filterList.push({ attribute: 'business_date', op: '>=', value: dateFrom });
+  if (dateTo !== undefined) filterList.push({ attribute: 'business_date', op: '<=', value: dateTo });
+  // An account (any key or compared field, by name) on either side: the rows are maps on the item.
+  const anyOf =
+    field !== undefined && value !== undefined
+      ? { paths: ['key', 'source', 'target'].map((part) => [part, field]), value }
+      : undefined;
+  return { index, partition, filters: filterList, ...(within ? { within } : {}), ...(anyOf ? { anyOf } : {}) };
 }
 
 /**

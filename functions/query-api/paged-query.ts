@@ -21,6 +21,7 @@ export interface PagePlan {
   readonly partition: IndexQuery['partition'];
   readonly filters: IndexQuery['filters'];
   readonly within?: IndexQuery['within'];
+  readonly anyOf?: IndexQuery['anyOf'];
 }
 
 export interface PageRequest {
@@ -54,7 +55,8 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
       partition: plan.partition,
       filters: plan.filters,
       ...(plan.within ? { within: plan.within } : {}),
-      limit: plan.filters.length > 0 || plan.within ? Math.max(wanted, FILTERED_BATCH) : wanted,
+      ...(plan.anyOf ? { anyOf: plan.anyOf } : {}),
+      limit: plan.filters.length > 0 || plan.within || plan.anyOf ? Math.max(wanted, FILTERED_BATCH) : wanted,
       ...(startKey ? { startKey } : {}),
     });
     collected.push(...page.items);

@@ -106,6 +106,39 @@ const filterShape = {
 /** The filters search shares with the listing (the exceptions index has these fields). */
 export const FILTER_NAMES = Object.keys(filterShape) as (keyof typeof filterShape)[];
 
+/** A field of the dataset's key or rows, by its policy name: `account_id`, `trade_id`. */
+const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Filters search and the listing share beyond the index's own: `field` + `value` (an exception
+ * whose key or either row has that field equal to that value: `field=account_id&value=ACCT2042`)
+ * and a business-date range (`date_from`, `date_to`, inclusive).
+ */
+const fieldAndDatesShape = {
+  field: z
+    .string({ error: expected('a field name') })
+    .regex(FIELD_NAME_PATTERN, 'must be a field name of the dataset (letters, digits, _ . -), e.g. account_id')
+    .optional(),
+  value: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
+  date_from: calendarDate.optional(),
+  date_to: calendarDate.optional(),
+};
+
+/** field goes with value; a range runs forwards. */
+function fieldAndDatesAgree(
+  q: { field?: string; value?: string; date_from?: string; date_to?: string },
+  ctx: z.RefinementCtx,
+) {
+  if ((q.field === undefined) !== (q.value === undefined))
+    ctx.addIssue({
+      code: 'custom',
+      message: 'goes with value: field names a key or compared field, value the value it must have',
+      path: ['field'],
+    });
+  if (q.date_from !== undefined && q.date_to !== undefined && q.date_from > q.date_to)
+    ctx.addIssue({ code: 'custom', message: 'must not be after date_to', path: ['date_from'] });
+}
+
 /** An assignee or a team: free text, as an analyst typed it. */
 const ownerName = (what: string) =>
   z
@@ -127,6 +160,7 @@ const listFilterShape = {
     .optional(),
   assignee: ownerName('person (or me)').optional(),
   team: ownerName('team name').optional(),
+  ...fieldAndDatesShape,
 };
 export const LIST_FILTER_NAMES = Object.keys(listFilterShape) as (keyof typeof listFilterShape)[];
 
@@ -145,39 +179,26 @@ export const listQuerySchema = strictObject(
     next_token: z.string().min(1, 'must not be empty').optional(),
   },
   'query parameter',
-).refine((q) => q.business_date === undefined || q.dataset !== undefined, {
-  // Exceptions are indexed by dataset and date together; a date alone would read every dataset.
-  message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
-  path: ['business_date'],
-});
+)
+  .refine((q) => q.business_date === undefined || q.dataset !== undefined, {
+    // Exceptions are indexed by dataset and date together; a date alone would read every dataset.
+    message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
+    path: ['business_date'],
+  })
+  .superRefine(fieldAndDatesAgree);
 export type ListQuery = z.infer<typeof listQuerySchema>;
 
 /** GET /exception-counts: the listing's filters, no paging. */
-export const countsQuerySchema = strictObject(listFilterShape, 'query parameter').refine(
-  (q) => q.business_date === undefined || q.dataset !== undefined,
-  {
+export const countsQuerySchema = strictObject(listFilterShape, 'query parameter')
+  .refine((q) => q.business_date === undefined || q.dataset !== undefined, {
     message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
     path: ['business_date'],
-  },
-);
+  })
+  .superRefine(fieldAndDatesAgree);
 export type ListFilters = Pick<ListQuery, (typeof LIST_FILTER_NAMES)[number]> & { readonly overdue?: 'true' };
 
-/** A field of the dataset's key or rows, by its policy name: `account_id`, `trade_id`. */
-const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
-
-/**
- * GET /search's filters beyond the listing's: `field` + `value` (an exception whose key or either
- * row has that field equal to that value: `field=account_id&value=ACCT2042`), a business-date range
- * (`date_from`, `date_to`, inclusive) and `pattern_id`.
- */
 export const searchFilterShape = {
-  field: z
-    .string({ error: expected('a field name') })
-    .regex(FIELD_NAME_PATTERN, 'must be a field name of the dataset (letters, digits, _ . -), e.g. account_id')
-    .optional(),
-  value: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
-  date_from: calendarDate.optional(),
-  date_to: calendarDate.optional(),
+  ...fieldAndDatesShape,
   pattern_id: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
 };
 
@@ -193,15 +214,7 @@ export const searchQuerySchema = strictObject(
     k: intParam(SEARCH_K),
   },
   'query parameter',
-)
-  .refine((q) => (q.field === undefined) === (q.value === undefined), {
-    message: 'goes with value: field names a key or compared field, value the value it must have',
-    path: ['field'],
-  })
-  .refine((q) => q.date_from === undefined || q.date_to === undefined || q.date_from <= q.date_to, {
-    message: 'must not be after date_to',
-    path: ['date_from'],
-  });
+).superRefine(fieldAndDatesAgree);
 export type SearchQuery = z.infer<typeof searchQuerySchema>;
 
 export const reportQuerySchema = strictObject(

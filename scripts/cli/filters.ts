@@ -15,6 +15,10 @@ export const filterParseOptions = {
   dataset: { type: 'string' },
   date: { type: 'string' },
   run: { type: 'string' },
+  field: { type: 'string' },
+  value: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
 } as const;
 
 /** Help lines for the filter options; `/exceptions` indexes a date only together with its dataset. */
@@ -24,7 +28,11 @@ export function filterOptionsHelp(options: { dateNeedsDataset: boolean }): strin
   --severity S            ${SEVERITIES.join(', ')} (set by triage)
   --dataset NAME          e.g. trades
   --date YYYY-MM-DD       business date${options.dateNeedsDataset ? ' (needs --dataset)' : ''}
-  --run RUN_ID            exceptions of one reconciliation run`;
+  --run RUN_ID            exceptions of one reconciliation run
+  --field NAME --value V  a key or compared field equal to V on either side, e.g.
+                          --field account_id --value ACCT2042
+  --from YYYY-MM-DD       business dates from this day (inclusive)
+  --to YYYY-MM-DD         business dates up to this day (inclusive)`;
 }
 
 export interface FilterQuery {
@@ -34,6 +42,10 @@ export interface FilterQuery {
   readonly dataset: string | undefined;
   readonly business_date: string | undefined;
   readonly run_id: string | undefined;
+  readonly field: string | undefined;
+  readonly value: string | undefined;
+  readonly date_from: string | undefined;
+  readonly date_to: string | undefined;
 }
 
 type FilterValues = { readonly [K in keyof typeof filterParseOptions]?: string | undefined };
@@ -50,7 +62,13 @@ export function filterQuery(values: FilterValues, help: string, options: { dateN
     dataset: values.dataset,
     business_date: values.date,
     run_id: values.run,
+    field: values.field,
+    value: values.value,
+    date_from: values.from,
+    date_to: values.to,
   };
+  if ((values.field === undefined) !== (values.value === undefined))
+    throw new UsageError('--field and --value go together, e.g. --field account_id --value ACCT2042', help);
   if (options.dateNeedsDataset && query.business_date !== undefined && query.dataset === undefined)
     throw new UsageError('--date needs --dataset as well', help);
   return query;

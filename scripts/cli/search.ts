@@ -23,10 +23,6 @@ and by exact words (a trade id or an account ranks first), the two rankings fuse
 Options:
   -k N                    how many results, 1-50                          [default: 10]
 ${filterOptionsHelp({ dateNeedsDataset: false })}
-  --field NAME --value V  a key or compared field equal to V on either side, e.g.
-                          --field account_id --value ACCT2042
-  --from YYYY-MM-DD       business dates from this day (inclusive)
-  --to YYYY-MM-DD         business dates up to this day (inclusive)
   --pattern PATTERN_ID    exceptions of one pattern
 ${apiOptionsHelp}
 
@@ -42,10 +38,6 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
       ...apiParseOptions,
       k: { type: 'string', short: 'k' },
       ...filterParseOptions,
-      field: { type: 'string' },
-      value: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
       pattern: { type: 'string' },
     },
     allowPositionals: true,
@@ -57,16 +49,10 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
   }
   const q = positionals.join(' ').trim();
   if (q.length === 0) throw new UsageError('say what to look for: tally search "QUERY"', searchHelp);
-  if ((values.field === undefined) !== (values.value === undefined))
-    throw new UsageError('--field and --value go together, e.g. --field account_id --value ACCT2042', searchHelp);
   const query = {
     q,
     k: intOption('k', values.k, 1, 50, searchHelp)?.toString(),
     ...filterQuery(values, searchHelp, { dateNeedsDataset: false }),
-    field: values.field,
-    value: values.value,
-    date_from: values.from,
-    date_to: values.to,
     pattern_id: values.pattern,
   };
   const api = clientFor(values, io, searchHelp);

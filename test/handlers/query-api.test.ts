@@ -71,6 +71,8 @@ interface Seed {
   runId?: string;
   createdAt?: string;
   tradeId?: string;
+  /** An account on the source row only (the target row carries none). */
+  account?: string;
 }
 
 let seedCounter = 0;
@@ -89,7 +91,7 @@ async function seed(table: string, doc: TestDynamo['doc'], s: Seed = {}) {
     business_date: date,
     exception_type: type,
     key: { trade_id: tradeId },
-    source: { trade_id: tradeId, amount: '100.00' },
+    source: { trade_id: tradeId, amount: '100.00', ...(s.account ? { account_id: s.account } : {}) },
     target: { trade_id: tradeId, amount: '101.00' },
     diffs: [{ field: 'amount', source: '100.00', target: '101.00', delta: '1.00' }],
     lines: { source: [2], target: [2] },
@@ -407,6 +409,41 @@ describe('GET /exceptions', () => {
     expect(byDataset.body.count).toBe(2);
     expect(bySeverity.body.items.map((i: { business_date: string }) => i.business_date)).toEqual(['2025-07-01']);
     expect(byType.body.items.map((i: { dataset: string }) => i.dataset)).toEqual(['payments']);
+  });
+
+  it('filters by an account on either row (field and value) and by a business-date range', async () => {
+    const api = setup();
+    await api.seed({ dataset: 'fx', date: '2025-08-01', account: 'ACCT1' });
+    await api.seed({ dataset: 'fx', date: '2025-08-05', account: 'ACCT1' });
+    await api.seed({ dataset: 'fx', date: '2025-08-05', account: 'ACCT2' });
+    await api.seed({ dataset: 'fx', date: '2025-08-09', account: 'ACCT2' });
+    await api.seed({ dataset: 'fx', date: '2025-08-05', tradeId: 'TKEY9' });
+    const dates = (res: { body: { items: { business_date: string }[] } }) =>
+      res.body.items.map((i) => i.business_date).sort();
+
+    const account = await api.call('GET', '/exceptions', { query: { field: 'account_id', value: 'ACCT1' } });
+    const range = await api.call('GET', '/exceptions', {
+      query: { dataset: 'fx', date_from: '2025-08-02', date_to: '2025-08-06' },
+    });
+    const both = await api.call('GET', '/exceptions', {
+      query: { field: 'account_id', value: 'ACCT2', date_from: '2025-08-06' },
+    });
+    const inKey = await api.call('GET', '/exceptions', { query: { field: 'trade_id', value: 'TKEY9' } });
+    const counted = await api.call('GET', '/exception-counts', { query: { field: 'account_id', value: 'ACCT1' } });
+    const alone = await api.call('GET', '/exceptions', { query: { field: 'account_id' } });
+    const backwards = await api.call('GET', '/exceptions', {
+      query: { date_from: '2025-08-09', date_to: '2025-08-01' },
+    });
+
+    expect(dates(account)).toEqual(['2025-08-01', '2025-08-05']);
+    expect(dates(range)).toEqual(['2025-08-05', '2025-08-05', '2025-08-05']);
+    expect(dates(both)).toEqual(['2025-08-09']);
+    expect(inKey.body.items.map((i: { key: { trade_id: string } }) => i.key.trade_id)).toEqual(['TKEY9']);
+    expect(counted.body.total).toBe(2);
+    expect(alone.status).toBe(400);
+    expect(alone.body.error.message).toContain('goes with value');
+    expect(backwards.status).toBe(400);
+    expect(backwards.body.error.message).toContain('must not be after date_to');
   });
 
   it('never returns internal attributes', async () => {

@@ -195,6 +195,27 @@ describe('tally exceptions', () => {
     expect(body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual([...ids].reverse());
   });
 
+  it('lists by an account on either row and a business-date range', async () => {
+    const c = capture();
+
+    const code = await exceptionsCommand(
+      ['list', '--json', '--field', 'trade_id', '--value', 'T0002', '--from', '2025-12-10', '--to', '2025-12-10'],
+      c.io,
+    );
+    const outside = capture();
+    await exceptionsCommand(
+      ['list', '--json', '--field', 'trade_id', '--value', 'T0002', '--from', '2025-12-11'],
+      outside.io,
+    );
+
+    expect(code).toBe(0);
+    expect(JSON.parse(c.out()).items.map((i: { exception_id: string }) => i.exception_id)).toEqual([ids[1]]);
+    expect(JSON.parse(outside.out()).items).toEqual([]);
+    await expect(exceptionsCommand(['list', '--value', 'T0002'], capture().io)).rejects.toThrow(
+      /--field and --value go together/,
+    );
+  });
+
   it('lists as a readable table, following every page with --all', async () => {
     const c = capture();
 

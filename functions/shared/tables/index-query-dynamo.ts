@@ -18,6 +18,18 @@ export async function queryIndexPage(
     values[`:f${i}`] = f.value;
     return `#f${i} ${f.op ?? '='} :f${i}`;
   });
+  if (query.anyOf) {
+    values[':any'] = query.anyOf.value;
+    const alternatives = query.anyOf.paths.map((path, i) =>
+      path
+        .map((segment, j) => {
+          names[`#y${i}_${j}`] = segment;
+          return `#y${i}_${j}`;
+        })
+        .join('.'),
+    );
+    conditions.push(`(${alternatives.map((a) => `${a} = :any`).join(' OR ')})`);
+  }
   if (query.within) {
     // IN takes at most 100 operands: a longer list is an OR of INs.
     const { attribute, values: allowed } = query.within;

@@ -15,9 +15,19 @@ export interface IndexQuery {
   readonly partition: { readonly attribute: string; readonly value: string };
   /**
    * Conditions on other attributes, applied as a FilterExpression: equality unless `op` says
-   * otherwise (`<=`: at most, as strings compare — ISO times do; `<>`: not equal).
+   * otherwise (`<=`, `>=`: at most, at least, as strings compare — ISO times and dates do; `<>`:
+   * not equal).
    */
-  readonly filters: readonly { readonly attribute: string; readonly value: string; readonly op?: '=' | '<=' | '<>' }[];
+  readonly filters: readonly {
+    readonly attribute: string;
+    readonly value: string;
+    readonly op?: '=' | '<=' | '>=' | '<>';
+  }[];
+  /**
+   * One of these attribute paths (a map's member: `['source', 'account_id']`) equals the value —
+   * an account in the key or in either row.
+   */
+  readonly anyOf?: { readonly paths: readonly (readonly string[])[]; readonly value: string } | undefined;
   /**
    * An attribute that must be one of these values (a caller's dataset entitlements), applied with
    * the filters. An empty list matches nothing.
@@ -111,6 +121,7 @@ export async function readShardedPage(
         partition: { attribute: shards.attribute, value },
         filters: query.filters,
         within: query.within,
+        anyOf: query.anyOf,
         limit: perShard,
         ...(query.startKey ? { startKey: { ...query.startKey, [shards.attribute]: value } } : {}),
       }),
@@ -142,6 +153,7 @@ async function readShardsInAnyOrder(
         partition: { attribute: shards.attribute, value: shards.values[i] as string },
         filters: query.filters,
         within: query.within,
+        anyOf: query.anyOf,
         limit: perShard,
         ...(position ? { startKey: position } : {}),
       });

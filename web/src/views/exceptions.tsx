@@ -143,9 +143,18 @@ export function FilterForm({
 }
 
 /** The listing's owner filters (search has no such fields): `me` is whoever is signed in. */
+/** An account on either row and a business-date range (the search view has the same). */
+export const ACCOUNT_AND_DATE_FILTERS: readonly ExtraFilter[] = [
+  { name: 'field', label: 'Field', placeholder: 'account_id' },
+  { name: 'value', label: 'Value', placeholder: 'ACCT2042' },
+  { name: 'date_from', label: 'Business date from', type: 'date' },
+  { name: 'date_to', label: 'Business date to', type: 'date' },
+];
+
 const OWNER_FILTERS: readonly ExtraFilter[] = [
   { name: 'assignee', label: 'Assignee', placeholder: 'me' },
   { name: 'team', label: 'Team', placeholder: 'team name' },
+  ...ACCOUNT_AND_DATE_FILTERS,
 ];
 
 /** The approval queue: a row waiting for a second person offers Approve and Reject. */
@@ -188,10 +197,10 @@ function withoutPattern(query: URLSearchParams): string {
 export function ExceptionsView({ query }: { query: URLSearchParams }) {
   // A break pattern's members (the Runs view links here); not one of the form's filters, which search shares.
   const patternId = query.get('pattern_id') ?? undefined;
-  const formFilters: Filters & { assignee?: string; team?: string } = filtersFrom(query);
+  const formFilters: Filters & Record<string, string | undefined> = filtersFrom(query);
   for (const { name } of OWNER_FILTERS) {
     const value = query.get(name);
-    if (value) formFilters[name as 'assignee' | 'team'] = value;
+    if (value) formFilters[name] = value;
   }
   const filters: Filters & { pattern_id?: string } = patternId
     ? { ...formFilters, pattern_id: patternId }

@@ -7,16 +7,13 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, keyText, type SearchHit } from '../api.ts';
 import { Badge, ErrorMessage, Field } from './common.tsx';
-import { FilterForm, filtersFrom, type ExtraFilter } from './exceptions.tsx';
+import { ACCOUNT_AND_DATE_FILTERS, FilterForm, filtersFrom, type ExtraFilter } from './exceptions.tsx';
 
 type Filters = Record<string, string | undefined>;
 
 /** GET /search's filters beyond the listing's (functions/query-api/schemas.ts searchFilterShape). */
 const SEARCH_FILTERS: readonly ExtraFilter[] = [
-  { name: 'field', label: 'Field', placeholder: 'account_id' },
-  { name: 'value', label: 'Value', placeholder: 'ACCT2042' },
-  { name: 'date_from', label: 'Business date from', type: 'date' },
-  { name: 'date_to', label: 'Business date to', type: 'date' },
+  ...ACCOUNT_AND_DATE_FILTERS,
   { name: 'pattern_id', label: 'Pattern', placeholder: 'pattern id' },
 ];
 
