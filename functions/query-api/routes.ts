@@ -1,6 +1,7 @@
 /** The API's routes: each validates its input, calls a core function and shapes the response. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { BadRequestError, NotFoundError } from './errors.ts';
+import { sensitiveViewFor } from './sensitive-view.ts';
 import { canSee, datasetScope, describeCaller, requireDataset, requireRole, type Caller } from './access.ts';
 import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
 import { checkHealth } from './health.ts';
@@ -158,13 +159,12 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
       caller,
     );
     const datasets = datasetScope(caller, query.dataset);
-    return json(
-      200,
-      await listExceptions(
-        { filters, datasets, limit: query.limit, nextToken: query.next_token, sort: query.sort },
-        deps,
-      ),
+    const page = await listExceptions(
+      { filters, datasets, limit: query.limit, nextToken: query.next_token, sort: query.sort },
+      deps,
     );
+    const view = sensitiveViewFor(caller, deps);
+    return json(200, { ...page, items: await Promise.all(page.items.map(view)) });
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
   'GET /exception-counts': async ({ event, deps, caller }) => {
@@ -174,7 +174,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
   'GET /exceptions/{id}': async ({ params, deps, caller }) => {
     const id = exceptionIdParam(params);
     await entitledException(id, caller, deps);
-    return json(200, await getException(id, deps));
+    return json(200, await sensitiveViewFor(caller, deps)(await getException(id, deps)));
   },
   'PATCH /exceptions/{id}': async ({ event, params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
@@ -225,7 +225,12 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     const id = exceptionIdParam(params);
     const { limit } = parseInput(suggestionsQuerySchema, queryParameters(event), 'query');
     await entitledException(id, caller, deps);
-    return json(200, await suggestMatches(id, limit, deps));
+    const suggestions = await suggestMatches(id, limit, deps);
+    const view = sensitiveViewFor(caller, deps);
+    return json(200, {
+      ...suggestions,
+      items: await Promise.all(suggestions.items.map(async (s) => ({ ...s, exception: await view(s.exception) }))),
+    });
   },
   'POST /exceptions/{id}/suggestions/{other_id}/decline': async ({ params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);

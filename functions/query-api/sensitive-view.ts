@@ -1,0 +1,101 @@
+/**
+ * Sensitive values (a dataset policy's `sensitive_fields`) as the API shows them: in the clear to
+ * callers who work exceptions (analyst, approver, admin), as their keyed tokens (shared/masking.ts,
+ * the same ones prompts and the search index carry) to everyone else — a viewer reads the break,
+ * not the client's account. Stored exceptions keep the values; this is a view of a record.
+ *
+ * A triage's text was written about the tokens and turned back into values for the people who
+ * work it; for a viewer each sensitive value of the exception is replaced by its token there too.
+ * Notes in the history are people's free text and are shown as written.
+ */
+import { createMasker, LOCAL_MASKING_SECRET, NO_MASKING, type Masker } from '../shared/masking.ts';
+import type { ExceptionRecord, Row } from '../shared/types.ts';
+import { rolesSatisfying, type Caller } from './access.ts';
+import type { QueryApiDeps } from './ports.ts';
+
+/** Whether the caller sees sensitive values in the clear. */
+export function seesSensitiveValues(caller: Caller): boolean {
+  return rolesSatisfying(['analyst']).some((role) => caller.roles.has(role));
+}
+
+type ApiRecord = Record<string, unknown>;
+
+/** Shorter values (a currency, a flag) would be replaced inside unrelated words of the text. */
+const MIN_TEXT_VALUE_LENGTH = 4;
+
+/**
+ * A function that shows a record as this caller may see it (each dataset's masker read once per
+ * request). Without dataset policies (tests of other routes) records pass unchanged.
+ */
+export function sensitiveViewFor(
+  caller: Caller,
+  deps: Pick<QueryApiDeps, 'datasets' | 'maskingSecret'>,
+): (record: ApiRecord) => Promise<ApiRecord> {
+  const policyOf = deps.datasets?.policy;
+  if (seesSensitiveValues(caller) || !policyOf) return async (record) => record;
+  const maskers = new Map<string, Promise<Masker>>();
+  const maskerOf = (dataset: string) => {
+    let masker = maskers.get(dataset);
+    if (!masker) {
+      masker = policyOf(dataset).then((policy) =>
+        policy === undefined || policy.sensitiveFields.length === 0
+          ? NO_MASKING
+          : createMasker(policy.sensitiveFields, deps.maskingSecret ?? LOCAL_MASKING_SECRET),
+      );
+      maskers.set(dataset, masker);
+    }
+    return masker;
+  };
+  return async (record) => {
+    const masker = await maskerOf(String(record.dataset));
+    return masker.active ? masked(record, masker) : record;
+  };
+}
+
+function masked(record: ApiRecord, masker: Masker): ApiRecord {
+  const rows = record as unknown as Pick<ExceptionRecord, 'key' | 'source' | 'target' | 'diffs'> & {
+    reason?: string;
+  };
+  const hidden = masker.exception({
+    key: rows.key ?? {},
+    source: rows.source ?? null,
+    target: rows.target ?? null,
+    diffs: rows.diffs ?? [],
+    ...(rows.reason !== undefined ? { reason: rows.reason } : {}),
+  });
+  const out: ApiRecord = {
+    ...record,
+    key: hidden.key,
+    source: hidden.source,
+    target: hidden.target,
+    diffs: hidden.diffs,
+  };
+  if (hidden.reason !== undefined) out.reason = hidden.reason;
+  const triage = record.triage as Record<string, unknown> | undefined;
+  if (triage) {
+    const values = sensitiveValues([rows.key, rows.source, rows.target], masker);
+    const hide = (text: unknown) =>
+      typeof text === 'string' ? values.reduce((t, v) => t.split(v).join(masker.token(v)), text) : text;
+    out.triage = {
+      ...triage,
+      summary: hide(triage.summary),
+      ...(Array.isArray(triage.recommended_actions)
+        ? { recommended_actions: triage.recommended_actions.map(hide) }
+        : {}),
+      ...(Array.isArray(triage.root_cause_hypotheses)
+        ? { root_cause_hypotheses: triage.root_cause_hypotheses.map(hide) }
+        : {}),
+    };
+  }
+  return out;
+}
+
+/** The exception's own sensitive values, longest first (a value containing another goes first). */
+function sensitiveValues(rows: readonly (Row | Record<string, string> | null | undefined)[], masker: Masker): string[] {
+  const values = new Set<string>();
+  for (const row of rows)
+    for (const [name, value] of Object.entries(row ?? {}))
+      if (masker.isSensitive(name) && typeof value === 'string' && value.length >= MIN_TEXT_VALUE_LENGTH)
+        values.add(value);
+  return [...values].sort((a, b) => b.length - a.length);
+}
