@@ -4,11 +4,12 @@
  * loaded through POST /uploads, the built web assets at `/` on the API's origin.
  * Screenshots of the main views go to test/browser/screenshots/ (git-ignored).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { launchChromium } from '../support/chromium.ts';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { uploadCommand } from '../../scripts/cli/upload.ts';
@@ -17,30 +18,12 @@ import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { ENV } from '../../functions/shared/resources.ts';
 
-const CHROMIUM = process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium';
-/** What the probe found works here: no background networking (the network is closed), no sandbox as root. */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SHOTS = join(REPO_ROOT, 'test', 'browser', 'screenshots');
 const SAMPLE = { dataset: 'trades', date: '2025-12-10' };
 const CORRECTED_TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8').replace(
   'T0005,ACCT1004,2025-12-03,475.00',
   'T0005,ACCT1004,2025-12-03,450.00',
 );
-
-if (!existsSync(CHROMIUM)) {
-  throw new Error(
-    `browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set TALLY_CHROMIUM`,
-  );
-}
 
 let dataDir: string;
 let stack: LocalStack;
@@ -116,7 +99,7 @@ beforeAll(async () => {
   await uploadSample(stack.endpoints.api);
   await stack.waitForIdle();
   base = stack.endpoints.api;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
 }, 120_000);
 

@@ -5,11 +5,12 @@
  * token, exactly as it does against Cognito. Each user sees and may do what their roles and
  * datasets allow.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { launchChromium } from '../support/chromium.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import {
   DASHBOARD_CLIENT_ID,
@@ -23,23 +24,6 @@ import { uploadCommand } from '../../scripts/cli/upload.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
-
-const CHROMIUM = process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-if (!existsSync(CHROMIUM)) {
-  throw new Error(
-    `browser tests need Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set TALLY_CHROMIUM`,
-  );
-}
 
 let dataDir: string;
 let oidc: LocalOidc;
@@ -106,7 +90,7 @@ beforeAll(async () => {
   await stack.waitForIdle();
   await uploadSamples(await tokenOf('admin@tally.local'));
   await stack.waitForIdle();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {

@@ -4,29 +4,17 @@
  * acknowledge of the selected rows with each row's outcome, and accepting a suggested match, which
  * then waits for an approver who is not the maker (the local stack's one user is refused).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { launchChromium } from '../support/chromium.ts';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { uploadCommand } from '../../scripts/cli/upload.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
-
-const CHROMIUM = process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-if (!existsSync(CHROMIUM)) throw new Error(`browser tests need Chromium at ${CHROMIUM} (or set TALLY_CHROMIUM)`);
 
 let dataDir: string;
 let stack: LocalStack;
@@ -66,7 +54,7 @@ beforeAll(async () => {
   }
   await stack.waitForIdle();
   base = stack.endpoints.api;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
 }, 120_000);
 

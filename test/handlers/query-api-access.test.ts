@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { ROLES, rolesSatisfying, type Role } from '../../functions/query-api/access.ts';
 import { API_ROUTES, routeKey, type RouteKey } from '../../functions/query-api/route-table.ts';
@@ -15,7 +14,7 @@ import { exceptionId } from '../../functions/shared/keys.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const NOW = Date.parse('2026-01-05T10:00:00.000Z');
@@ -132,12 +131,7 @@ function setup(overrides: Partial<QueryApiDeps> = {}) {
     count: vi.fn(async () => 0),
   } satisfies VectorIndex;
   const deps: QueryApiDeps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     uploads: { presignPut: vi.fn(async () => 'https://bucket.s3.amazonaws.com/signed') },
     datasets: { known: async () => ['trades', 'payments', 'fx'] },
     policyDocuments: {

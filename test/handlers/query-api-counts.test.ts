@@ -8,9 +8,8 @@ import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-ind
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import { countExceptions } from '../../functions/query-api/counts.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 let dynamo: TestDynamo;
@@ -58,12 +57,7 @@ afterAll(async () => {
 
 function get(query: Record<string, string>) {
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     paginationSecret: 's',
     corsOrigins: ['*'],
     localIdentity: 'me',

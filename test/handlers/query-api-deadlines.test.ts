@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { BusinessEvent } from '../../functions/shared/notifications.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const NOW = Date.parse('2026-12-08T12:00:00.000Z');
@@ -66,12 +65,7 @@ const announced: BusinessEvent[] = [];
 
 function get(query: Record<string, string>, request: { method?: string; path?: string; body?: unknown } = {}) {
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     paginationSecret: 's',
     corsOrigins: ['*'],
     localIdentity: 'me',

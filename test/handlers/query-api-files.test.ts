@@ -5,14 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { planFilesQuery } from '../../functions/query-api/files.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import type { ApiFile, ApiRun } from '../../functions/shared/api-types.ts';
 import { DynamoFileStore } from '../../functions/shared/tables/files-dynamo.ts';
 import type { FileRecord } from '../../functions/shared/tables/files.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 let dynamo: TestDynamo;
@@ -109,12 +108,7 @@ function httpEvent(path: string, query: Record<string, string>): APIGatewayProxy
 
 function setup() {
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     queues: { depths: async () => [] },
     paginationSecret: 'test-secret',
     corsOrigins: ['*'],

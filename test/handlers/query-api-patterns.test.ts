@@ -7,7 +7,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import type { PatternActionResponse, PatternsResponse } from '../../functions/shared/api-types.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
@@ -17,7 +16,7 @@ import { DynamoPatternStore } from '../../functions/shared/tables/patterns-dynam
 import type { PatternRecord } from '../../functions/shared/tables/patterns.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 let dynamo: TestDynamo;
@@ -69,12 +68,7 @@ const PATTERN_RECORD: PatternRecord = {
 
 function call(method: string, path: string, query: Record<string, string> = {}, body?: unknown) {
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     paginationSecret: 'patterns-test-secret',
     corsOrigins: ['*'],
     localIdentity: 'analyst@example.com',

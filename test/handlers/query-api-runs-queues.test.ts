@@ -10,14 +10,13 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import { queryApiConfig } from '../../functions/query-api/config.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { planRunsQuery } from '../../functions/query-api/runs.ts';
 import { SqsQueueMonitor, queueNameOf } from '../../functions/query-api/sqs-monitor.ts';
 import type { QueryApiDeps, QueueMonitor } from '../../functions/query-api/ports.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { RunRecord } from '../../functions/shared/tables/runs.ts';
 import { ENV } from '../../functions/shared/resources.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const NOW = Date.parse('2026-01-05T10:00:00.000Z');
@@ -88,12 +87,7 @@ function httpEvent(method: string, path: string, query: Record<string, string> =
 
 function setup(queues: QueueMonitor = { depths: async () => [] }) {
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     queues,
     paginationSecret: 'test-secret',
     corsOrigins: ['*'],

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
 import { DynamoExceptionStore, DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
@@ -16,7 +15,7 @@ import type { ExceptionBookkeeping } from '../../functions/shared/tables/excepti
 import { exceptionShard } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { compareKeys, type StoredItem } from '../../functions/shared/tables/index-query.ts';
 import type { ExceptionRecord, ExceptionType, Severity, Triage } from '../../functions/shared/types.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 let dynamo: TestDynamo;
@@ -77,12 +76,7 @@ function triageOf(severity: Severity, contentHash: string): Triage {
 
 function call(method: string, path: string, query: Record<string, string> = {}, body?: unknown) {
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     paginationSecret: 'sharded-test-secret',
     corsOrigins: ['*'],
     localIdentity: 'analyst',

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import type { Finding } from '../../functions/recon/findings.ts';
 import { validateDatasetPolicy } from '../../functions/shared/dataset-policies.ts';
@@ -17,7 +16,7 @@ import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import type { Row } from '../../functions/shared/types.ts';
 import { writeFindings } from '../../functions/store/exception-writes.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const NOW = Date.parse('2026-01-05T10:00:00.000Z');
@@ -76,12 +75,7 @@ function setup() {
     count: vi.fn(async () => 0),
   } satisfies VectorIndex;
   const deps: QueryApiDeps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     uploads: { presignPut: vi.fn(async () => 'https://signed') },
     // Every test's dataset reads like trades (its own name keeps its exceptions apart).
     datasets: { known: async () => ['trades'], policy: async () => TRADES },

@@ -9,7 +9,7 @@ import { exceptionId } from '../../functions/shared/keys.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { ExceptionRecord, ExceptionStatus, ExceptionType, Severity } from '../../functions/shared/types.ts';
 import type { Embedder, VectorIndex } from '../../functions/shared/search/ports.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const SECRET = 'test-pagination-secret-0123456789abcdef';
@@ -161,12 +161,7 @@ function fakeEmbedder(): Embedder {
 function setup(overrides: Partial<QueryApiDeps> = {}, db: TestDynamo = dynamo) {
   const index = fakeIndex();
   const deps: QueryApiDeps = {
-    store: new DynamoQueryStore(db.doc, {
-      exceptions: db.names.tables.exceptions,
-      runs: db.names.tables.runs,
-      files: db.names.tables.files,
-      patterns: db.names.tables.patterns,
-    }),
+    store: queryStoreOf(db),
     uploads: { presignPut: vi.fn(async () => 'https://bucket.s3.amazonaws.com/signed') },
     healthChecks: [
       { name: 'dynamodb', check: async () => undefined },
@@ -221,12 +216,7 @@ describe('GET /health', () => {
   });
 
   it('probes the real exceptions table with a GetItem on a key that does not exist', async () => {
-    const store = new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    });
+    const store = queryStoreOf(dynamo);
     const missing = new DynamoQueryStore(dynamo.doc, {
       exceptions: 'no-such-table',
       runs: 'no-such-table',

@@ -5,12 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import type { DispatchRequest } from '../../functions/shared/messages.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { RunRecord, RunTriageState } from '../../functions/shared/tables/runs.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const NOW = Date.parse('2026-01-05T10:00:00.000Z');
@@ -52,12 +51,7 @@ const HELD: RunTriageState = {
 function setup() {
   const queued: DispatchRequest[] = [];
   const deps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     runTriage: { runs, triageQueue: { send: async (m: DispatchRequest[]) => void queued.push(...m) } },
     queues: { depths: async () => [] },
     paginationSecret: 'test-secret',

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-breaker-dynamo.ts';
@@ -39,7 +39,6 @@ import { buildRouteTable, parseProviderChain, parseRouteTable } from '../../func
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';
 import { countTriage } from '../../functions/triage/handler.ts';
 import { createHandler as createApiHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import type { UsageReport } from '../../functions/shared/api-types.ts';
 
@@ -412,12 +411,7 @@ describe('GET /usage and the run cost through the query API', () => {
 
   function apiDeps(budget: number | undefined, now: number): QueryApiDeps {
     return {
-      store: new DynamoQueryStore(dynamo.doc, {
-        exceptions: dynamo.names.tables.exceptions,
-        runs: dynamo.names.tables.runs,
-        files: dynamo.names.tables.files,
-        patterns: dynamo.names.tables.patterns,
-      }),
+      store: queryStoreOf(dynamo),
       uploads: { presignPut: vi.fn() },
       healthChecks: [],
       embedder: embedder,

@@ -1,7 +1,6 @@
 /** `tally usage`: per-day cost against the budget, and one run's cost, through a real API server. */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { DynamoRunCosts, DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import { DynamoUsageStore } from '../../functions/shared/tables/usage-dynamo.ts';
@@ -9,7 +8,7 @@ import type { RunRecord } from '../../functions/shared/tables/runs.ts';
 import { startApiServer, type ApiServer } from '../../scripts/local/api-server.ts';
 import { usageCommand } from '../../scripts/cli/usage-cost.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
 const NOW = Date.parse('2030-06-15T12:00:00Z');
 let dynamo: TestDynamo;
@@ -38,12 +37,7 @@ beforeAll(async () => {
     calls: 2,
   });
   const deps: QueryApiDeps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     uploads: { presignPut: vi.fn() },
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 2, embed: async (texts) => texts.map(() => [1, 0]) },

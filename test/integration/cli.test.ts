@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createHandler } from '../../functions/query-api/handler.ts';
-import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { S3UploadSigner } from '../../functions/query-api/s3.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
@@ -30,7 +29,7 @@ import { writeFindings } from '../../functions/store/exception-writes.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { UsageError } from '../../scripts/cli/usage.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
 interface RecordedPut {
   method: string;
@@ -139,12 +138,7 @@ beforeAll(async () => {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const deps: QueryApiDeps = {
-    store: new DynamoQueryStore(dynamo.doc, {
-      exceptions: dynamo.names.tables.exceptions,
-      runs: dynamo.names.tables.runs,
-      files: dynamo.names.tables.files,
-      patterns: dynamo.names.tables.patterns,
-    }),
+    store: queryStoreOf(dynamo),
     uploads: new S3UploadSigner(s3, 'tally-data'),
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 2, embed: async (texts) => texts.map(() => [1, 0]) },

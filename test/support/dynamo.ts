@@ -12,6 +12,7 @@ import dynalite from 'dynalite';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createTables } from '../../scripts/local/provision.ts';
+import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { makeDynaliteWritesAtomic } from '../../scripts/local/dynalite-atomic.ts';
 import { ENV, resourceNames, type ResourceNames } from '../../functions/shared/resources.ts';
 
@@ -61,4 +62,14 @@ export async function startTestDynamo(): Promise<TestDynamo> {
     doc: DynamoDBDocumentClient.from(client),
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The query API's store over the test tables (every handler test of the API builds the same one). */
+export function queryStoreOf(db: TestDynamo): DynamoQueryStore {
+  return new DynamoQueryStore(db.doc, {
+    exceptions: db.names.tables.exceptions,
+    runs: db.names.tables.runs,
+    files: db.names.tables.files,
+    patterns: db.names.tables.patterns,
+  });
 }

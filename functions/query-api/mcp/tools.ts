@@ -183,20 +183,7 @@ export function registerTools(server: McpServer, api: TallyApi, onError?: (error
       }),
       annotations: READ_ONLY,
     },
-    (args) =>
-      guarded(async () => {
-        const query = Object.fromEntries(
-          Object.entries(args).map(([k, v]) => [k, v === undefined ? undefined : String(v)]),
-        );
-        const page = await api.request<Page>('GET', '/exceptions', { query });
-        const items = page.items.map(toExceptionSummary);
-        const text = [
-          `${items.length} exception${items.length === 1 ? '' : 's'} on this page:`,
-          ...items.map(exceptionLine),
-          pageFooter(page.next_token),
-        ].join('\n');
-        return ok({ items, count: items.length, next_token: page.next_token }, text);
-      }),
+    (args) => guarded(() => listed(api, '/exceptions', args, toExceptionSummary, exceptionLine, 'exception')),
   );
 
   server.registerTool(
@@ -294,20 +281,7 @@ export function registerTools(server: McpServer, api: TallyApi, onError?: (error
       outputSchema: z.object({ items: z.array(runSummary), count: z.number(), next_token: z.string().nullable() }),
       annotations: READ_ONLY,
     },
-    (args) =>
-      guarded(async () => {
-        const query = Object.fromEntries(
-          Object.entries(args).map(([k, v]) => [k, v === undefined ? undefined : String(v)]),
-        );
-        const page = await api.request<Page>('GET', '/runs', { query });
-        const items = page.items.map(toRunSummary);
-        const text = [
-          `${items.length} run${items.length === 1 ? '' : 's'} on this page:`,
-          ...items.map(runLine),
-          pageFooter(page.next_token),
-        ].join('\n');
-        return ok({ items, count: items.length, next_token: page.next_token }, text);
-      }),
+    (args) => guarded(() => listed(api, '/runs', args, toRunSummary, runLine, 'run')),
   );
 
   server.registerTool(
@@ -595,4 +569,24 @@ export function registerTools(server: McpServer, api: TallyApi, onError?: (error
         return ok({ healthy: dlqMessages === 0, dlq_messages: dlqMessages, ...report }, text);
       }),
   );
+}
+
+/** One page of a listing route as a tool result: the items, their count, the next page's token. */
+async function listed<S>(
+  api: TallyApi,
+  path: string,
+  args: Record<string, unknown>,
+  summarize: (item: Record<string, unknown>) => S,
+  line: (item: S) => string,
+  noun: string,
+) {
+  const query = Object.fromEntries(Object.entries(args).map(([k, v]) => [k, v === undefined ? undefined : String(v)]));
+  const page = await api.request<Page>('GET', path, { query });
+  const items = page.items.map(summarize);
+  const text = [
+    `${items.length} ${noun}${items.length === 1 ? '' : 's'} on this page:`,
+    ...items.map(line),
+    pageFooter(page.next_token),
+  ].join('\n');
+  return ok({ items, count: items.length, next_token: page.next_token }, text);
 }
