@@ -16,12 +16,9 @@
  * already dependencies. A reader caches the role for a few seconds: /health is probed every
  * 10-30 s from several Route 53 checkers, and a consumer checks before each batch.
  */
-import { createHash, createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { ENV, LAMBDA_ENV } from './resources.ts';
 
 export const REGION_ROLES = ['active', 'standby', 'fenced'] as const;
@@ -132,30 +129,7 @@ export class FileRegionRole implements RegionRoleStore {
   }
 }
 
-/** SHA-256 for the SigV4 signer, from node:crypto (the SDK's own hash packages are not direct dependencies). */
-class NodeSha256 implements Checksum {
-  private readonly hash;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-  reset(): void {
-    throw new Error('not supported');
-  }
-}
-
-function toBuffer(data: SourceData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
-/** An SSM error, by its `__type` (e.g. ParameterNotFound, AccessDeniedException). */
+/** An SSM error, by its name (e.g. ParameterNotFound, AccessDeniedException). */
 export class SsmError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -169,28 +143,22 @@ export class SsmError extends Error {
 export class SsmRegionRole implements RegionRoleStore {
   readonly region: string;
   private readonly parameter: string;
-  private readonly signer: SignatureV4;
-  private readonly endpoint: URL;
-  private readonly fetch: typeof fetch;
-  constructor(
-    region: string,
-    parameter: string,
-    options: { credentials?: AwsCredentialIdentityProvider; endpoint?: string; fetch?: typeof fetch } = {},
-  ) {
+  private readonly ssm: SSMClient;
+  constructor(region: string, parameter: string, options: { endpoint?: string; client?: SSMClient } = {}) {
     this.region = region;
     this.parameter = parameter;
-    this.endpoint = new URL(options.endpoint ?? `https://ssm.${region}.amazonaws.com/`);
-    this.fetch = options.fetch ?? fetch;
-    this.signer = new SignatureV4({
-      service: 'ssm',
-      region,
-      credentials: options.credentials ?? defaultProvider(),
-      sha256: NodeSha256,
-    });
+    this.ssm =
+      options.client ??
+      new SSMClient({
+        region,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        // A role read sits on /health and on every consumer batch: fail fast rather than hang.
+        requestHandler: { requestTimeout: 3_000, connectionTimeout: 3_000 },
+      });
   }
 
   async read(): Promise<RegionRole> {
-    const out = (await this.call('GetParameter', { Name: this.parameter })) as { Parameter?: { Value?: string } };
+    const out = await this.call('GetParameter', () => this.ssm.send(new GetParameterCommand({ Name: this.parameter })));
     const value = out.Parameter?.Value?.trim();
     if (!isRegionRole(value))
       throw new SsmError('InvalidRegionRole', `parameter ${this.parameter} holds "${value}", not a region role`);
@@ -198,37 +166,18 @@ export class SsmRegionRole implements RegionRoleStore {
   }
 
   async write(role: RegionRole): Promise<void> {
-    await this.call('PutParameter', { Name: this.parameter, Value: role, Type: 'String', Overwrite: true });
+    await this.call('PutParameter', () =>
+      this.ssm.send(new PutParameterCommand({ Name: this.parameter, Value: role, Type: 'String', Overwrite: true })),
+    );
   }
 
-  private async call(action: string, input: object): Promise<unknown> {
-    const body = JSON.stringify(input);
-    const signed = await this.signer.sign({
-      method: 'POST',
-      protocol: this.endpoint.protocol,
-      hostname: this.endpoint.hostname,
-      ...(this.endpoint.port ? { port: Number(this.endpoint.port) } : {}),
-      path: this.endpoint.pathname,
-      headers: {
-        host: this.endpoint.host,
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amz-target': `AmazonSSM.${action}`,
-      },
-      body,
-    });
-    const response = await this.fetch(this.endpoint, {
-      method: 'POST',
-      headers: signed.headers as Record<string, string>,
-      body,
-      signal: AbortSignal.timeout(3_000),
-    });
-    const text = await response.text();
-    const parsed = (text ? JSON.parse(text) : {}) as { __type?: string; message?: string; Message?: string };
-    if (!response.ok) {
-      const code = (parsed.__type ?? `HTTP${response.status}`).split('#').pop() as string;
-      throw new SsmError(code, `SSM ${action} ${this.parameter}: ${code}: ${parsed.message ?? parsed.Message ?? ''}`);
+  private async call<T>(action: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      const code = (error as { name?: string }).name ?? 'Error';
+      throw new SsmError(code, `SSM ${action} ${this.parameter}: ${code}: ${(error as Error).message}`);
     }
-    return parsed;
   }
 }
 
@@ -240,7 +189,7 @@ export function regionRoleFromEnv(env: NodeJS.ProcessEnv = process.env): RegionR
   const region = env[LAMBDA_ENV.region] ?? 'local';
   const parameter = env[ENV.regionRoleParameter];
   const file = env[ENV.regionRoleFile];
-  // The SDK's own endpoint overrides (a proxy, a test double), as every other client here honours them.
+  // The SDK's own endpoint overrides (a proxy, a test double), read from the environment given.
   const endpoint = env.AWS_ENDPOINT_URL_SSM ?? env.AWS_ENDPOINT_URL;
   if (parameter) return new CachedRegionRole(new SsmRegionRole(region, parameter, endpoint ? { endpoint } : {}));
   if (file) return new CachedRegionRole(new FileRegionRole(region, file));

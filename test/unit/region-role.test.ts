@@ -6,6 +6,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../functions/shared/logger.ts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import {
   AlwaysActive,
@@ -19,8 +24,6 @@ import {
 } from '../../functions/shared/region-role.ts';
 import { createSqsHandler, notActiveHoldSeconds } from '../../functions/shared/sqs-batch.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
-
-const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
 
 function fixedRole(role: RegionRole, region = 'eu-west-1'): RegionRoleReader & { reads: number } {
   return {
@@ -52,53 +55,43 @@ describe('region role stores', () => {
     await expect(new FileRegionRole('x', join(dir, 'r.json')).read()).rejects.toThrow(/no region role/);
   });
 
-  it('SSM: GetParameter is a signed JSON 1.1 call, and its value is the role', async () => {
-    const fetch = vi.fn(async (_url: URL | string, _init?: RequestInit) =>
-      Response.json({ Parameter: { Name: '/tally/region-role', Value: 'standby' } }),
-    );
-    const store = new SsmRegionRole('eu-west-1', '/tally/region-role', {
-      credentials,
-      fetch: fetch as typeof globalThis.fetch,
-    });
+  it('SSM: GetParameter names the parameter, and its value is the role', async () => {
+    const ssm = mockClient(SSMClient);
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Name: '/tally/region-role', Value: 'standby' } });
+    const store = new SsmRegionRole('eu-west-1', '/tally/region-role', { client: new SSMClient({}) });
 
     expect(await store.read()).toBe('standby');
-    const [url, init] = fetch.mock.calls[0] ?? [];
-    const headers = init?.headers as Record<string, string>;
-    expect(String(url)).toBe('https://ssm.eu-west-1.amazonaws.com/');
-    expect(headers['x-amz-target']).toBe('AmazonSSM.GetParameter');
-    expect(headers['content-type']).toBe('application/x-amz-json-1.1');
-    expect(headers.authorization).toMatch(
-      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/ssm\/aws4_request/,
-    );
-    expect(JSON.parse(String(init?.body))).toEqual({ Name: '/tally/region-role' });
+    expect(ssm.commandCalls(GetParameterCommand)[0]?.args[0].input).toEqual({ Name: '/tally/region-role' });
+    ssm.restore();
   });
 
   it('SSM: PutParameter overwrites the String parameter; an error names its SSM code', async () => {
-    const fetch = vi.fn(async (_url: URL | string, init?: RequestInit) =>
-      JSON.parse(String(init?.body)).Value === 'fenced'
-        ? Response.json({ Version: 2 })
-        : Response.json({ __type: 'com.amazonaws#AccessDeniedException', message: 'no' }, { status: 400 }),
-    );
-    const store = new SsmRegionRole('us-east-1', '/tally/region-role', {
-      credentials,
-      fetch: fetch as typeof globalThis.fetch,
-    });
+    const ssm = mockClient(SSMClient);
+    ssm
+      .on(PutParameterCommand, { Value: 'fenced' })
+      .resolves({ Version: 2 })
+      .on(PutParameterCommand, { Value: 'active' })
+      .rejects(Object.assign(new Error('no'), { name: 'AccessDeniedException' }));
+    const store = new SsmRegionRole('us-east-1', '/tally/region-role', { client: new SSMClient({}) });
 
     await store.write('fenced');
-    expect(JSON.parse(String(fetch.mock.calls[0]?.[1]?.body))).toEqual({
+    expect(ssm.commandCalls(PutParameterCommand)[0]?.args[0].input).toEqual({
       Name: '/tally/region-role',
       Value: 'fenced',
       Type: 'String',
       Overwrite: true,
     });
     await expect(store.write('active')).rejects.toMatchObject({ code: 'AccessDeniedException' });
+    ssm.restore();
   });
 
   it('SSM: a value that is not a role is an error, never read as active', async () => {
-    const fetch = async () => Response.json({ Parameter: { Value: 'primary' } });
-    const store = new SsmRegionRole('us-east-1', '/p', { credentials, fetch: fetch as typeof globalThis.fetch });
+    const ssm = mockClient(SSMClient);
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'primary' } });
+    const store = new SsmRegionRole('us-east-1', '/p', { client: new SSMClient({}) });
 
     await expect(store.read()).rejects.toMatchObject({ code: 'InvalidRegionRole' });
+    ssm.restore();
   });
 
   it('the cache asks the store at most once per TTL', async () => {
@@ -125,27 +118,29 @@ describe('region role stores', () => {
   });
 
   it('SSM honours the SDK endpoint override (AWS_ENDPOINT_URL_SSM)', async () => {
-    const calls: string[] = [];
+    const targets: string[] = [];
+    const server = createServer((req, res) => {
+      targets.push(String(req.headers['x-amz-target']));
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify({ Parameter: { Value: 'fenced' } }));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
     // The default credential chain reads the process environment.
     vi.stubEnv('AWS_ACCESS_KEY_ID', 'a');
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'b');
-    const original = globalThis.fetch;
-    globalThis.fetch = (async (url: URL | string) => {
-      calls.push(String(url));
-      return Response.json({ Parameter: { Value: 'fenced' } });
-    }) as typeof fetch;
     try {
       const role = regionRoleFromEnv({
         AWS_REGION: 'us-west-2',
         TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
-        AWS_ENDPOINT_URL_SSM: 'http://127.0.0.1:4566/',
+        AWS_ENDPOINT_URL_SSM: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
       });
       expect(await role.read()).toBe('fenced');
     } finally {
-      globalThis.fetch = original;
       vi.unstubAllEnvs();
+      server.close();
     }
-    expect(calls).toEqual(['http://127.0.0.1:4566/']);
+    expect(targets).toEqual(['AmazonSSM.GetParameter']);
   });
 
   it('the refusal names the region, its role and what to do', () => {
