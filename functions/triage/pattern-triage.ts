@@ -57,6 +57,20 @@ export async function triagePattern(request: PatternRequest, deps: PatternTriage
   let outcome: PatternOutcome = { outcome: 'ALREADY_TRIAGED' };
   if (pattern.triage?.prompt_version !== PATTERN_PROMPT_VERSION) {
     const triage = await askModel(pattern, deps);
+    // One notice for the whole pattern, not one per member (a run's 5,000 alike breaks would
+    // flood the channel): published before saving, so a failure repeats it rather than loses it.
+    if (deps.notifier && triage.severity === 'CRITICAL' && pattern.triage?.severity !== 'CRITICAL')
+      await deps.notifier.publish({
+        kind: 'critical',
+        exception_id: pattern.representatives[0] ?? pattern.pattern_id,
+        dataset: pattern.dataset,
+        business_date: pattern.business_date,
+        run_id: pattern.run_id,
+        exception_type: pattern.exception_type,
+        severity: 'CRITICAL',
+        text: `New CRITICAL break pattern in ${pattern.dataset} ${pattern.business_date}: ${pattern.size} ${pattern.exception_type} exceptions, ${pattern.description} (pattern ${pattern.pattern_id})`,
+        at: new Date(deps.now()).toISOString(),
+      });
     await deps.patterns.saveTriage(pattern.run_id, pattern.pattern_id, triage);
     outcome = {
       outcome: 'TRIAGED',

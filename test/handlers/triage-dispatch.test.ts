@@ -4,6 +4,7 @@
  * store (the contract's port) and a recording model provider that counts the calls. The triage
  * queue is an array the test drains through the handler, as Lambda's event source would.
  */
+import type { BusinessEvent } from '../../functions/shared/notifications.ts';
 import { NO_DATASET_POLICIES } from '../../functions/triage/dataset-policy.ts';
 import { routeTableOf } from '../../functions/triage/routing.ts';
 import { parsePriceTable } from '../../functions/triage/cost.ts';
@@ -329,6 +330,32 @@ describe('pattern triage', () => {
     const [vector] = await embedder.embed([saved?.summary as string]);
     const hits = await w.exceptionsIndex.search(vector as number[], 10);
     expect(new Set(hits.map((h) => h.id))).toEqual(new Set(members.map((m) => m.exception_id)));
+  });
+
+  it('announces a CRITICAL pattern once on the business events topic, not once per member', async () => {
+    const announced: BusinessEvent[] = [];
+    Object.assign(w.deps, { notifier: { publish: async (e: BusinessEvent) => void announced.push(e) } });
+    w.provider.patternSeverity = 'CRITICAL';
+    const members = [];
+    for (let i = 0; i < 6; i++) members.push(await w.put({ pattern: 'pat_crit' }));
+    await w.patterns.putAll([
+      w.pattern(
+        'pat_crit',
+        members.slice(0, 5).map((m) => m.exception_id),
+        6,
+      ),
+    ]);
+    w.queue.push({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_crit' });
+
+    await w.drain();
+    w.queue.push({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_crit' });
+    await w.drain();
+
+    expect(announced).toHaveLength(1);
+    expect(announced[0]).toMatchObject({ kind: 'critical', severity: 'CRITICAL', run_id: w.runId });
+    expect(announced[0]?.text).toContain('6 ');
+    expect(announced[0]?.text).toContain('pat_crit');
+    for (const m of members) expect((await w.get(m.exception_id)).severity).toBe('CRITICAL');
   });
 
   it('leaves a member whose content changed after it was listed to its own triage', async () => {

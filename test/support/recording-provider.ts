@@ -6,13 +6,15 @@ export class RecordingProvider implements TriageProvider {
   readonly model = 'recording-model-v1';
   readonly kind = 'model' as const;
   readonly calls: ProviderInput[] = [];
+  /** What it rates a pattern (HIGH unless a test wants another). */
+  patternSeverity: 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL' = 'HIGH';
 
   async triage(input: ProviderInput): Promise<ProviderAnswer> {
     this.calls.push(input);
     const pattern = input.user.includes('<pattern>');
     return {
       answer: {
-        severity: pattern ? 'HIGH' : 'MEDIUM',
+        severity: pattern ? this.patternSeverity : 'MEDIUM',
         summary: pattern
           ? `Systematic: ${input.exception.exception_type} across the pattern.`
           : `One ${input.exception.exception_type}.`,
