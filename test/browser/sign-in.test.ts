@@ -59,12 +59,14 @@ async function uploadSamples(token: string): Promise<void> {
 async function signIn(email: string): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
-  await page.goto(`${base}/`);
-  await page.waitForURL((url) => url.href.startsWith(`${oidc.issuer}/interaction/`), { timeout: 15_000 });
-  await page.getByLabel('E-mail').fill(email);
+  // The page sends itself to the issuer as soon as its script runs: a wait tied to one navigation
+  // (goto's load, waitForURL) can see it aborted by the next, so poll where the page is instead.
+  await page.goto(`${base}/`, { waitUntil: 'commit' });
+  await expect.poll(() => page.url().startsWith(`${oidc.issuer}/interaction/`), { timeout: 15_000 }).toBe(true);
+  await page.getByLabel('E-mail').fill(email, { timeout: 15_000 });
   await page.getByLabel('Password').fill(passwordOf(email));
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL((url) => url.href.startsWith(base), { timeout: 15_000 });
+  await expect.poll(() => page.url().startsWith(base), { timeout: 15_000 }).toBe(true);
   return page;
 }
 
