@@ -20,6 +20,7 @@ import { SqsQueueMonitor } from './sqs-monitor.ts';
 import type { QueryApiDeps } from './ports.ts';
 import { S3DatasetPolicies } from '../shared/adapters/s3-dataset-policies.ts';
 import { withBundledPolicies } from '../shared/dataset-policies.ts';
+import { datasetTriagePolicies } from '../triage/dataset-policy.ts';
 import { regionRoleFromEnv, RegionNotActiveError, type RegionRoleReader } from '../shared/region-role.ts';
 import { ApiError } from './errors.ts';
 
@@ -66,6 +67,8 @@ export function defaultDeps(): QueryApiDeps {
     },
     paginationSecret: config.paginationSecret,
     maskingSecret: config.maskingSecret,
+    // Each dataset's masker, read once a minute per container (not once per request).
+    datasetPolicies: datasetTriagePolicies(policies, config.bucket, config.maskingSecret),
     corsOrigins: config.corsOrigins,
     localIdentity: config.localIdentity,
     access: config.access,

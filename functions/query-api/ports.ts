@@ -12,6 +12,7 @@ import type { FileQueries } from '../shared/tables/files.ts';
 import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
 import type { RunTriageDeps } from './run-triage.ts';
+import type { TriagePolicies } from '../triage/dataset-policy.ts';
 import type { UsageQueries } from '../shared/tables/usage.ts';
 import type { PolicyDocumentsDeps } from './policy-documents.ts';
 import type { AccessSettings } from './access.ts';
@@ -76,6 +77,8 @@ export interface QueryApiDeps {
   readonly paginationSecret: string;
   /** The masking key: search words are also looked up as the tokens the index holds for sensitive values. */
   readonly maskingSecret?: string;
+  /** Each dataset's sensitive-value masker (triage's, cached): what a viewer sees in place of values. */
+  readonly datasetPolicies?: Pick<TriagePolicies, 'forDataset'>;
   /** Allowed CORS origins; `*` allows any. */
   readonly corsOrigins: readonly string[];
   /** Recorded in history when a request carries no JWT claims; undefined on AWS. */

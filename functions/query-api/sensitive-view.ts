@@ -8,7 +8,7 @@
  * work it; for a viewer each sensitive value of the exception is replaced by its token there too.
  * Notes in the history are people's free text and are shown as written.
  */
-import { createMasker, LOCAL_MASKING_SECRET, NO_MASKING, type Masker } from '../shared/masking.ts';
+import type { Masker } from '../shared/masking.ts';
 import type { ExceptionRecord, Row } from '../shared/types.ts';
 import { rolesSatisfying, type Caller } from './access.ts';
 import type { QueryApiDeps } from './ports.ts';
@@ -24,30 +24,18 @@ type ApiRecord = Record<string, unknown>;
 const MIN_TEXT_VALUE_LENGTH = 4;
 
 /**
- * A function that shows a record as this caller may see it (each dataset's masker read once per
- * request). Without dataset policies (tests of other routes) records pass unchanged.
+ * A function that shows a record as this caller may see it, with each dataset's masker from
+ * triage's cached policy view (functions/triage/dataset-policy.ts). Without it (tests of other
+ * routes) records pass unchanged.
  */
 export function sensitiveViewFor(
   caller: Caller,
-  deps: Pick<QueryApiDeps, 'datasets' | 'maskingSecret'>,
+  deps: Pick<QueryApiDeps, 'datasetPolicies'>,
 ): (record: ApiRecord) => Promise<ApiRecord> {
-  const policyOf = deps.datasets?.policy;
-  if (seesSensitiveValues(caller) || !policyOf) return async (record) => record;
-  const maskers = new Map<string, Promise<Masker>>();
-  const maskerOf = (dataset: string) => {
-    let masker = maskers.get(dataset);
-    if (!masker) {
-      masker = policyOf(dataset).then((policy) =>
-        policy === undefined || policy.sensitiveFields.length === 0
-          ? NO_MASKING
-          : createMasker(policy.sensitiveFields, deps.maskingSecret ?? LOCAL_MASKING_SECRET),
-      );
-      maskers.set(dataset, masker);
-    }
-    return masker;
-  };
+  const policies = deps.datasetPolicies;
+  if (seesSensitiveValues(caller) || !policies) return async (record) => record;
   return async (record) => {
-    const masker = await maskerOf(String(record.dataset));
+    const { masker } = await policies.forDataset(String(record.dataset));
     return masker.active ? masked(record, masker) : record;
   };
 }

@@ -7,16 +7,19 @@ import { callerFromClaims, localAdmin } from '../../functions/query-api/access.t
 import { seesSensitiveValues, sensitiveViewFor } from '../../functions/query-api/sensitive-view.ts';
 import { createMasker, isMaskToken, LOCAL_MASKING_SECRET } from '../../functions/shared/masking.ts';
 import type { ReconPolicy } from '../../functions/shared/policy.ts';
+import { datasetTriagePolicies } from '../../functions/triage/dataset-policy.ts';
 
 const viewer = callerFromClaims({ email: 'v@bank.example', 'cognito:groups': '[viewer]', 'tally:datasets': '*' });
 const analyst = callerFromClaims({ email: 'a@bank.example', 'cognito:groups': '[analyst]', 'tally:datasets': '*' });
 const deps = {
-  maskingSecret: LOCAL_MASKING_SECRET,
-  datasets: {
-    known: async () => ['payments', 'trades'],
-    policy: async (dataset: string) =>
-      ({ sensitiveFields: dataset === 'payments' ? ['account_id'] : [] }) as unknown as ReconPolicy,
-  },
+  datasetPolicies: datasetTriagePolicies(
+    {
+      current: async (_bucket: string, dataset: string) =>
+        ({ sensitiveFields: dataset === 'payments' ? ['account_id'] : [] }) as unknown as ReconPolicy,
+    },
+    'tally-data',
+    LOCAL_MASKING_SECRET,
+  ),
 };
 const record = {
   exception_id: 'e1',
