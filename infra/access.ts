@@ -447,6 +447,11 @@ export interface Deployment {
   readonly triage?: { readonly routes?: string; readonly prices?: string; readonly dailyBudgetUsd?: number };
   /** The SSM parameter naming this region's role (AWS); every function reads it. Locally unset. */
   readonly regionRoleParameter?: string;
+  /**
+   * The other region of the deployment: the functions that read this region's role read the
+   * peer's parameter (same name) too, and yield to a peer made active later (region-role.ts).
+   */
+  readonly peerRegion?: string;
 }
 
 /**
@@ -547,7 +552,10 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.maskingSecret] = d.maskingSecret;
   // Every function acts only while its region is active (issue 15): /health, the API's writes, the
   // consumers. All but stream-index, which keeps a standby region's index up to date for its turn.
-  if (d.regionRoleParameter && readsRegionRole(name)) env[ENV.regionRoleParameter] = d.regionRoleParameter;
+  if (d.regionRoleParameter && readsRegionRole(name)) {
+    env[ENV.regionRoleParameter] = d.regionRoleParameter;
+    if (d.peerRegion) env[ENV.peerRegion] = d.peerRegion;
+  }
   return env;
 }
 
@@ -574,6 +582,8 @@ export interface Resources {
   readonly arnContext: { readonly partition: string; readonly region: string; readonly account: string };
   /** This region's role parameter (SSM), which every function reads. */
   readonly regionRoleParameterArn?: string;
+  /** The peer region's role parameter, read beside this region's own (region-role.ts PeerAwareRegionRole). */
+  readonly peerRegionRoleParameterArn?: string;
   /** The failure queue of a stream consumer's event source mapping. */
   readonly streamFailureQueueArns?: Partial<Record<FunctionName, string>>;
 }
@@ -747,7 +757,11 @@ export function statementsFor(name: FunctionName, r: Resources): Statement[] {
     statements.push({ sid: 'ReadQueueAgeMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
   }
   if (r.regionRoleParameterArn && readsRegionRole(name))
-    statements.push({ sid: 'ReadRegionRole', actions: ['ssm:GetParameter'], resources: [r.regionRoleParameterArn] });
+    statements.push({
+      sid: 'ReadRegionRole',
+      actions: ['ssm:GetParameter'],
+      resources: [r.regionRoleParameterArn, ...(r.peerRegionRoleParameterArn ? [r.peerRegionRoleParameterArn] : [])],
+    });
   if (access.search && Object.keys(access.search).length > 0) {
     // IAM admits the call to the collection; the data access policy decides what it may do there.
     statements.push({ sid: 'CallSearchCollection', actions: ['aoss:APIAccessAll'], resources: [r.collectionArn] });

@@ -137,8 +137,12 @@ export async function refuseUnlessActive(role: RegionRoleReader | undefined): Pr
   if (!role) return;
   const current = await role.read();
   if (current === 'active') return;
-  const refused = new RegionNotActiveError(role.region, current);
-  throw new ApiError(503, refused.code, refused.message, { region: role.region, role: current });
+  const refused = new RegionNotActiveError(role.region, current, role.reason);
+  throw new ApiError(503, refused.code, refused.message, {
+    region: role.region,
+    role: current,
+    ...(role.reason ? { reason: role.reason } : {}),
+  });
 }
 
 /** The health probe of the region role: fails unless this region is the active one. */
@@ -147,7 +151,7 @@ export function regionRoleHealthCheck(role: RegionRoleReader) {
     name: 'region_role',
     async check() {
       const current = await role.read();
-      if (current !== 'active') throw new RegionNotActiveError(role.region, current);
+      if (current !== 'active') throw new RegionNotActiveError(role.region, current, role.reason);
     },
   };
 }

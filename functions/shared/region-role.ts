@@ -10,11 +10,13 @@
  * in the region's data dir (env TALLY_REGION_ROLE_FILE). Neither set: a single-region deployment,
  * always `active` (today's behaviour).
  *
- * No SSM client is installed (no `@aws-sdk/client-ssm`, no Powertools parameters, and no new
- * dependency may be added), so the SSM adapter makes its two calls (GetParameter, PutParameter:
- * the JSON 1.1 protocol) with the SDK's own SigV4 signer and default credential chain, both
- * already dependencies. A reader caches the role for a few seconds: /health is probed every
- * 10-30 s from several Route 53 checkers, and a consumer checks before each batch.
+ * Two regions that both read `active` (the old primary back from an outage nobody could fence it
+ * through, while the secondary was promoted): the one promoted later serves and the other acts as
+ * fenced until an operator decides (PeerAwareRegionRole). So failback stays an operator action
+ * even when the fence could not reach the old primary.
+ *
+ * A reader caches the role for a few seconds: /health is probed every 10-30 s from several Route
+ * 53 checkers, and a consumer checks before each batch.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -33,10 +35,19 @@ export interface RegionRoleReader {
   /** The region this role belongs to (named in messages). */
   readonly region: string;
   read(): Promise<RegionRole>;
+  /** Why the last read differs from the stored role, when it does (a later-promoted peer). */
+  readonly reason?: string | undefined;
+}
+
+/** A stored role and when it was last written (SSM's LastModifiedDate, the file's changed_at). */
+export interface RegionRoleRecord {
+  readonly role: RegionRole;
+  readonly changedAt?: Date;
 }
 
 /** Changes a region's role (the operator's `tally region promote|fence`). */
 export interface RegionRoleStore extends RegionRoleReader {
+  readRecord(): Promise<RegionRoleRecord>;
   write(role: RegionRole): Promise<void>;
 }
 
@@ -45,9 +56,9 @@ export class RegionNotActiveError extends Error {
   readonly code = 'REGION_NOT_ACTIVE';
   readonly region: string;
   readonly role: RegionRole;
-  constructor(region: string, role: RegionRole) {
+  constructor(region: string, role: RegionRole, reason?: string) {
     super(
-      `region ${region} is ${role}, not active: it accepts no writes. Send writes to the active region ` +
+      `region ${region} is ${role}${reason ? ` (${reason})` : ''}, not active: it accepts no writes. Send writes to the active region ` +
         "(the API name follows it after a failover); `npx tally region status` shows each region's role, " +
         'and an operator makes a region active with `npx tally region promote REGION`.',
     );
@@ -75,6 +86,10 @@ export class CachedRegionRole implements RegionRoleReader {
 
   get region(): string {
     return this.store.region;
+  }
+
+  get reason(): string | undefined {
+    return this.store.reason;
   }
 
   async read(): Promise<RegionRole> {
@@ -113,11 +128,16 @@ export class FileRegionRole implements RegionRoleStore {
   }
 
   async read(): Promise<RegionRole> {
+    return (await this.readRecord()).role;
+  }
+
+  async readRecord(): Promise<RegionRoleRecord> {
     // A region whose role was never written is not trusted to serve: the stack writes it at start.
-    if (!existsSync(this.path)) return 'fenced';
-    const parsed = JSON.parse(readFileSync(this.path, 'utf8')) as { role?: unknown };
+    if (!existsSync(this.path)) return { role: 'fenced' };
+    const parsed = JSON.parse(readFileSync(this.path, 'utf8')) as { role?: unknown; changed_at?: unknown };
     if (!isRegionRole(parsed.role)) throw new Error(`${this.path} holds no region role`);
-    return parsed.role;
+    const changedAt = typeof parsed.changed_at === 'string' ? new Date(parsed.changed_at) : undefined;
+    return { role: parsed.role, ...(changedAt && !Number.isNaN(changedAt.getTime()) ? { changedAt } : {}) };
   }
 
   async write(role: RegionRole): Promise<void> {
@@ -144,25 +164,36 @@ export class SsmRegionRole implements RegionRoleStore {
   readonly region: string;
   private readonly parameter: string;
   private readonly ssm: SSMClient;
-  constructor(region: string, parameter: string, options: { endpoint?: string; client?: SSMClient } = {}) {
+  constructor(
+    region: string,
+    parameter: string,
+    options: { endpoint?: string; client?: SSMClient; timeoutMs?: number } = {},
+  ) {
     this.region = region;
     this.parameter = parameter;
+    // A role read sits on /health and on every consumer batch: fail fast rather than hang.
+    const timeout = options.timeoutMs ?? 3_000;
     this.ssm =
       options.client ??
       new SSMClient({
         region,
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        // A role read sits on /health and on every consumer batch: fail fast rather than hang.
-        requestHandler: { requestTimeout: 3_000, connectionTimeout: 3_000 },
+        requestHandler: { requestTimeout: timeout, connectionTimeout: timeout },
+        ...(options.timeoutMs !== undefined ? { maxAttempts: 1 } : {}),
       });
   }
 
   async read(): Promise<RegionRole> {
+    return (await this.readRecord()).role;
+  }
+
+  async readRecord(): Promise<RegionRoleRecord> {
     const out = await this.call('GetParameter', () => this.ssm.send(new GetParameterCommand({ Name: this.parameter })));
     const value = out.Parameter?.Value?.trim();
     if (!isRegionRole(value))
       throw new SsmError('InvalidRegionRole', `parameter ${this.parameter} holds "${value}", not a region role`);
-    return value;
+    const changedAt = out.Parameter?.LastModifiedDate;
+    return { role: value, ...(changedAt ? { changedAt } : {}) };
   }
 
   async write(role: RegionRole): Promise<void> {
@@ -182,6 +213,88 @@ export class SsmRegionRole implements RegionRoleStore {
 }
 
 /**
+ * Whether `own` yields to `peer`: both read active and the peer was made active later (ties go to
+ * the region whose name sorts first, so the two regions always agree on one winner). A record
+ * without a time (never written by an operator) never wins over one with a time.
+ */
+export function supersededBy(
+  own: { readonly region: string; readonly record: RegionRoleRecord },
+  peer: { readonly region: string; readonly record: RegionRoleRecord },
+): boolean {
+  if (own.record.role !== 'active' || peer.record.role !== 'active') return false;
+  const ownAt = own.record.changedAt?.getTime() ?? Number.NEGATIVE_INFINITY;
+  const peerAt = peer.record.changedAt?.getTime() ?? Number.NEGATIVE_INFINITY;
+  if (peerAt !== ownAt) return peerAt > ownAt;
+  return peer.region < own.region;
+}
+
+/** How long the peer's role is trusted (an answer or a failure to answer) before it is asked again. */
+export const PEER_ROLE_CACHE_MS = 30_000;
+/** How long a read of the peer's role may take: /health must answer Route 53 within 2 s. */
+export const PEER_ROLE_TIMEOUT_MS = 1_000;
+
+/**
+ * This region's role, yielding to a peer promoted later. The case it covers: the primary was
+ * unreachable during an outage, so the operator promoted the secondary without fencing it; when
+ * the primary comes back its own parameter still reads active. Read alone, its /health would pass
+ * and Route 53 would fail back on its own, with both regions writing. Read against the peer it
+ * acts as fenced (503 on /health, writes refused, messages left) until an operator fences the
+ * secondary and promotes it again.
+ *
+ * A peer that cannot be read (its region down, which is when this region must serve) leaves this
+ * region's own role in force; the failure is remembered for PEER_ROLE_CACHE_MS, so a dead peer
+ * costs /health at most PEER_ROLE_TIMEOUT_MS once per period.
+ */
+export class PeerAwareRegionRole implements RegionRoleReader {
+  private readonly own: RegionRoleStore;
+  private readonly peer: RegionRoleStore;
+  private readonly peerTtlMs: number;
+  private readonly now: () => number;
+  private peerCached: { record: RegionRoleRecord | undefined; at: number } | undefined;
+  private lastReason: string | undefined;
+  constructor(own: RegionRoleStore, peer: RegionRoleStore, options: { peerTtlMs?: number; now?: () => number } = {}) {
+    this.own = own;
+    this.peer = peer;
+    this.peerTtlMs = options.peerTtlMs ?? PEER_ROLE_CACHE_MS;
+    this.now = options.now ?? Date.now;
+  }
+
+  get region(): string {
+    return this.own.region;
+  }
+
+  get reason(): string | undefined {
+    return this.lastReason;
+  }
+
+  async read(): Promise<RegionRole> {
+    const own = await this.own.readRecord();
+    this.lastReason = undefined;
+    if (own.role !== 'active') return own.role;
+    const peer = await this.peerRecord();
+    if (!peer || !supersededBy({ region: this.region, record: own }, { region: this.peer.region, record: peer }))
+      return own.role;
+    this.lastReason =
+      `its role reads active, but ${this.peer.region} was made active later` +
+      (peer.changedAt ? ` (${peer.changedAt.toISOString()})` : '') +
+      `: it acts as fenced until an operator fences one of the two`;
+    return 'fenced';
+  }
+
+  private async peerRecord(): Promise<RegionRoleRecord | undefined> {
+    if (this.peerCached && this.now() - this.peerCached.at < this.peerTtlMs) return this.peerCached.record;
+    let record: RegionRoleRecord | undefined;
+    try {
+      record = await this.peer.readRecord();
+    } catch {
+      record = undefined;
+    }
+    this.peerCached = { record, at: this.now() };
+    return record;
+  }
+}
+
+/**
  * This function's region role, from its environment: the SSM parameter on AWS, the file locally,
  * else always active. Cached (REGION_ROLE_CACHE_MS).
  */
@@ -189,15 +302,29 @@ export function regionRoleFromEnv(env: NodeJS.ProcessEnv = process.env): RegionR
   const region = env[LAMBDA_ENV.region] ?? 'local';
   const parameter = env[ENV.regionRoleParameter];
   const file = env[ENV.regionRoleFile];
+  const peerRegion = env[ENV.peerRegion];
   // The SDK's own endpoint overrides (a proxy, a test double), read from the environment given.
   const endpoint = env.AWS_ENDPOINT_URL_SSM ?? env.AWS_ENDPOINT_URL;
-  if (parameter) return new CachedRegionRole(new SsmRegionRole(region, parameter, endpoint ? { endpoint } : {}));
-  if (file) return new CachedRegionRole(new FileRegionRole(region, file));
+  const withPeer = (own: RegionRoleStore, peer: RegionRoleStore | undefined) =>
+    new CachedRegionRole(peer ? new PeerAwareRegionRole(own, peer) : own);
+  if (parameter) {
+    const at = endpoint ? { endpoint } : {};
+    // The peer's parameter has the same name in its region (regionRoleParameterName).
+    const peer = peerRegion
+      ? new SsmRegionRole(peerRegion, parameter, { ...at, timeoutMs: PEER_ROLE_TIMEOUT_MS })
+      : undefined;
+    return withPeer(new SsmRegionRole(region, parameter, at), peer);
+  }
+  if (file) {
+    const peerFile = env[ENV.peerRegionRoleFile];
+    const peer = peerRegion && peerFile ? new FileRegionRole(peerRegion, peerFile) : undefined;
+    return withPeer(new FileRegionRole(region, file), peer);
+  }
   return new AlwaysActive(region);
 }
 
 /** Throws RegionNotActiveError unless the region is active. */
 export async function assertActive(role: RegionRoleReader): Promise<void> {
   const current = await role.read();
-  if (current !== 'active') throw new RegionNotActiveError(role.region, current);
+  if (current !== 'active') throw new RegionNotActiveError(role.region, current, role.reason);
 }

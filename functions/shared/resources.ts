@@ -306,6 +306,10 @@ export const ENV = {
   regionRoleParameter: 'TALLY_REGION_ROLE_PARAMETER',
   /** Local stack only: the file holding this region's role (in place of the SSM parameter). */
   regionRoleFile: 'TALLY_REGION_ROLE_FILE',
+  /** The other region of a two-region deployment: its role is read too, and the later-promoted active region wins. */
+  peerRegion: 'TALLY_PEER_REGION',
+  /** Local stack only: the file holding the peer region's role. */
+  peerRegionRoleFile: 'TALLY_PEER_REGION_ROLE_FILE',
   /** Comma-separated webhook URLs the notify function posts business events to (Slack-compatible JSON). */
   webhookUrls: 'TALLY_WEBHOOK_URLS',
 } as const;

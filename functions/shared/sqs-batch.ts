@@ -189,6 +189,7 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
     logger.warn('region is not active: messages left in the queue', {
       region: deps.regionRole.region,
       role,
+      ...(deps.regionRole.reason ? { reason: deps.regionRole.reason } : {}),
       messages: event.Records.length,
     });
     return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };

@@ -329,6 +329,7 @@ export class RegionalStack extends TerraformStack {
         ...(config.triage.prices ? { prices: JSON.stringify(config.triage.prices) } : {}),
       },
       regionRoleParameter: regionRole.name,
+      peerRegion: otherRegion,
     };
     const resources: Resources = {
       region,
@@ -348,6 +349,7 @@ export class RegionalStack extends TerraformStack {
       ...(config.guardrails[region] ? { guardrailId: config.guardrails[region].id } : {}),
       arnContext,
       regionRoleParameterArn: regionRole.arn,
+      peerRegionRoleParameterArn: parameterArn(otherRegion),
       streamFailureQueueArns: Object.fromEntries(
         Object.entries(streamFailures).map(([name, q]) => [name, q.queue.arn]),
       ),

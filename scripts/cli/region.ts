@@ -15,7 +15,9 @@ import { REPO_ROOT } from '../../functions/shared/paths.ts';
 import {
   FileRegionRole,
   SsmRegionRole,
+  supersededBy,
   type RegionRole,
+  type RegionRoleRecord,
   type RegionRoleStore,
 } from '../../functions/shared/region-role.ts';
 import { DEFAULT_PREFIX, regionRoleParameterName } from '../../functions/shared/resources.ts';
@@ -29,7 +31,8 @@ refuses writes (503 REGION_NOT_ACTIVE) and leaves queued messages in place. See
 docs/runbooks/region-failover.md.
 
 Commands:
-  status            each region's role
+  status            each region's role, since when, and whether an active region yields to
+                    one made active later (then it acts as fenced)
   promote REGION    make REGION active. Refused while another region reads active: fence it
                     first (a region that cannot be read, e.g. during an outage, is reported and
                     left: fence it as soon as it is reachable again, before it can serve)
@@ -76,22 +79,51 @@ export function awsRegionStores(regions: readonly string[], prefix: string): Reg
   return new Map(regions.map((r) => [r, new SsmRegionRole(r, regionRoleParameterName(prefix))]));
 }
 
-type Reading = { region: string; role: RegionRole } | { region: string; error: string };
+type Reading =
+  | {
+      region: string;
+      role: RegionRole;
+      changed_at?: string;
+      /** Set when this region reads active but another was made active later: it acts as fenced. */
+      yields_to?: string;
+    }
+  | { region: string; error: string };
 
 async function readAll(stores: RegionStores): Promise<Reading[]> {
-  return Promise.all(
-    [...stores.values()].map(async (s): Promise<Reading> => {
+  type Read = { region: string; record: RegionRoleRecord } | { region: string; error: string };
+  const read = await Promise.all(
+    [...stores.values()].map(async (s): Promise<Read> => {
       try {
-        return { region: s.region, role: await s.read() };
+        return { region: s.region, record: await s.readRecord() };
       } catch (error) {
         return { region: s.region, error: (error as Error).message };
       }
     }),
   );
+  return read.map((r): Reading => {
+    if (!('record' in r)) return r;
+    // The functions' own rule (PeerAwareRegionRole): of two active regions the later-promoted serves.
+    const winner = read.find((other) => other !== r && 'record' in other && supersededBy(r, other));
+    return {
+      region: r.region,
+      role: r.record.role,
+      ...(r.record.changedAt ? { changed_at: r.record.changedAt.toISOString() } : {}),
+      ...(winner ? { yields_to: winner.region } : {}),
+    };
+  });
 }
 
 function describe(readings: readonly Reading[]): string {
-  return readings.map((r) => `${r.region.padEnd(16)} ${'role' in r ? r.role : `unreadable (${r.error})`}\n`).join('');
+  return readings
+    .map((r) => {
+      if (!('role' in r)) return `${r.region.padEnd(16)} unreadable (${r.error})\n`;
+      const since = r.changed_at ? `  since ${r.changed_at}` : '';
+      const yields = r.yields_to
+        ? `  (acts as fenced: ${r.yields_to} was made active later; fence one of the two)`
+        : '';
+      return `${r.region.padEnd(16)} ${r.role}${since}${yields}\n`;
+    })
+    .join('');
 }
 
 /** The command's core, on any stores (tests pass local ones). */

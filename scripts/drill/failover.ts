@@ -7,20 +7,23 @@
  *   3. promote the secondary: its /health answers 200 (measured: the time to recover)
  *   4. list and search in the secondary: yesterday's exceptions are there
  *   5. upload and reconcile today's trades in the secondary, and acknowledge one exception
- *   6. fail back: fence the secondary, promote the primary (measured)
- *   7. in the primary, everything written during the outage is listed and searchable
+ *   6. the primary comes back unfenced (its role put back to active, as after an outage the fence
+ *      never reached): it yields to the later-promoted secondary (/health 503, writes refused),
+ *      the secondary keeps serving, and the operator fences it
+ *   7. fail back: fence the secondary, promote the primary (measured)
+ *   8. in the primary, everything written during the outage is listed and searchable
  *
  * Prints each step's outcome and its time, and the measured times to recover; exits 1 at the
  * first step that fails. `--data-dir DIR` keeps the regions' state (default: a temp dir, removed).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { runRegion, type RegionStores } from '../cli/region.ts';
 import { startTwoRegions, type TwoRegions } from '../local/regions.ts';
-import type { LocalStack } from '../local/stack.ts';
+import { REGION_ROLE_FILE, type LocalStack } from '../local/stack.ts';
 
 const DATASET = 'trades';
 const DAY_MS = 86_400_000;
@@ -177,6 +180,10 @@ export async function runDrill(options: {
       return `${yesterdays.length} exceptions, all searchable; ${replicated.applied} table writes and ${replicated.objects} objects replicated`;
     });
 
+    // The primary's role as it stood before the fence: put back later to play an outage the fence never reached.
+    const primaryRoleFile = join(options.dataDir, primary.region, REGION_ROLE_FILE);
+    const unfencedRole = readFileSync(primaryRoleFile);
+
     let fencedAt = 0;
     await step(`fence the primary (${primary.region})`, async () => {
       fencedAt = Date.now();
@@ -238,6 +245,38 @@ export async function runDrill(options: {
       acknowledged = first.exception_id;
       await two.waitForIdle();
       return `${todays.length} exceptions of ${today}; ${acknowledged} acknowledged`;
+    });
+
+    await step(`the primary comes back unfenced (its role still active): it yields to the secondary`, async () => {
+      // A hard outage: the fence could not reach the primary, so its role still reads active, as written before.
+      const tmp = `${primaryRoleFile}.drill`;
+      writeFileSync(tmp, unfencedRole);
+      renameSync(tmp, primaryRoleFile);
+      const [first] = yesterdays as [Item];
+      const deadline = Date.now() + 30_000;
+      let refusal: string;
+      for (;;) {
+        const write = await api(primary, 'PATCH', `/exceptions/${first.exception_id}`, {
+          version: first.version,
+          status: 'ACKNOWLEDGED',
+        });
+        const error = write.body.error as { code?: string; message?: string } | undefined;
+        if (write.status === 503 && /made active later/.test(error?.message ?? '')) {
+          refusal = error?.code ?? '';
+          break;
+        }
+        if (write.status !== 503 || error?.code !== 'REGION_NOT_ACTIVE')
+          throw new DrillStepError(`a write to the returned primary answered ${write.status} ${error?.code ?? ''}`);
+        if (Date.now() > deadline) throw new DrillStepError('the returned primary never read its role back as active');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      if ((await api(primary, 'GET', '/health')).status !== 503)
+        throw new DrillStepError("the returned primary's /health passes: Route 53 would fail back on its own");
+      if ((await api(secondary, 'GET', '/health')).status !== 200)
+        throw new DrillStepError('the secondary stopped serving when the primary came back');
+      // The runbook: fence the old primary as soon as it is reachable, so its role says what it does.
+      await regionCommand('fence', primary.region, stores);
+      return `primary /health 503 and writes refused (${refusal}, "made active later"); secondary still serving; primary fenced`;
     });
 
     let failbackStarted = 0;

@@ -53,14 +53,20 @@ export async function startTwoRegions(options: Options): Promise<TwoRegions> {
       dataDir: join(options.dataDir, LOCAL_REGIONS.primary),
       region: LOCAL_REGIONS.primary,
       apiPort: apiPorts?.primary ?? 0,
-      multiRegion: { initialRole: 'active' },
+      multiRegion: {
+        initialRole: 'active',
+        peer: { region: LOCAL_REGIONS.secondary, dataDir: join(options.dataDir, LOCAL_REGIONS.secondary) },
+      },
     }),
     startLocalStack({
       ...common,
       dataDir: join(options.dataDir, LOCAL_REGIONS.secondary),
       region: LOCAL_REGIONS.secondary,
       apiPort: apiPorts?.secondary ?? 0,
-      multiRegion: { initialRole: 'standby' },
+      multiRegion: {
+        initialRole: 'standby',
+        peer: { region: LOCAL_REGIONS.primary, dataDir: join(options.dataDir, LOCAL_REGIONS.primary) },
+      },
     }),
   ]).then(async (started) => {
     const failed = started.find((s) => s.status === 'rejected');

@@ -97,7 +97,11 @@ export interface LocalStackOptions {
    * change), a bucket named for its region as on AWS, and the exceptions table's stream feeding
    * the stream-index function. Absent: one region, always active, no streams (as before).
    */
-  readonly multiRegion?: { readonly initialRole: RegionRole };
+  readonly multiRegion?: {
+    readonly initialRole: RegionRole;
+    /** The other region and its data dir: its role file is read too (a later-promoted active peer wins). */
+    readonly peer?: { readonly region: string; readonly dataDir: string };
+  };
   /** Where business events are posted (default: TALLY_WEBHOOK_URLS, comma-separated; none when unset). */
   readonly webhookUrls?: readonly string[];
 }
@@ -303,6 +307,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     ...(process.env[CRASH_AT_ENV] ? { [CRASH_AT_ENV]: process.env[CRASH_AT_ENV] } : {}),
     // The region role, from the file in place of the SSM parameter (functions/shared/region-role.ts).
     ...(options.multiRegion ? { [ENV.regionRoleFile]: roleFile } : {}),
+    ...(options.multiRegion?.peer
+      ? {
+          [ENV.peerRegion]: options.multiRegion.peer.region,
+          [ENV.peerRegionRoleFile]: join(options.multiRegion.peer.dataDir, REGION_ROLE_FILE),
+        }
+      : {}),
   };
   const triage = options.triageProviders;
   const providers: Record<string, string> = triage

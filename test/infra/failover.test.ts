@@ -312,12 +312,15 @@ describe('region role', () => {
     }
   });
 
-  it('every function but stream-index is told the parameter and may read it, and nothing else of SSM', () => {
-    for (const [, stack] of regional()) {
+  it("every function but stream-index is told the parameter and the peer region, and may read both regions' parameter, nothing else of SSM", () => {
+    for (const [role, stack] of regional()) {
+      const peer = regionOf(role === 'primary' ? 'secondary' : 'primary');
+      const peerArn = `arn:${PARTITION}:ssm:${peer}:${ACCOUNT}:parameter${regionRoleParameterName(prefix())}`;
       const [parameterId] = parameterOf(stack);
       // A standby region's index follows its table too, ready for promotion: no role, no grant.
       const [, streamIndex] = fn(stack, 'stream-index');
       expect(streamIndex.environment.variables[ENV.regionRoleParameter]).toBeUndefined();
+      expect(streamIndex.environment.variables[ENV.peerRegion]).toBeUndefined();
       expect(
         roleStatements(stack, 'stream-index').filter((s) => (s.actions as string[]).some((a) => a.startsWith('ssm:'))),
       ).toEqual([]);
@@ -326,13 +329,15 @@ describe('region role', () => {
         expect(f.environment.variables[ENV.regionRoleParameter], name).toBe(
           ref('aws_ssm_parameter', parameterId, 'name'),
         );
+        // The old primary back from an outage reads the secondary's role too (region-role.ts PeerAwareRegionRole).
+        expect(f.environment.variables[ENV.peerRegion], name).toBe(peer);
         const ssm = roleStatements(stack, name).filter((s) =>
           (s.actions as string[]).some((a) => a.startsWith('ssm:')),
         );
         expect(ssm, name).toEqual([
           expect.objectContaining({
             actions: ['ssm:GetParameter'],
-            resources: [ref('aws_ssm_parameter', parameterId, 'arn')],
+            resources: [ref('aws_ssm_parameter', parameterId, 'arn'), peerArn],
           }),
         ]);
       }

@@ -51,6 +51,7 @@ describe('tally region', () => {
     const down: RegionRoleStore = {
       region: 'us-east-1',
       read: async () => Promise.reject(new Error('connect ETIMEDOUT')),
+      readRecord: async () => Promise.reject(new Error('connect ETIMEDOUT')),
       write: async () => Promise.reject(new Error('connect ETIMEDOUT')),
     };
     const { stores } = await twoRegions();
@@ -60,6 +61,23 @@ describe('tally region', () => {
     expect(await runRegion('promote', 'us-west-2', withDown, c.io)).toBe(0);
     expect(c.err()).toMatch(/us-east-1 cannot be read.*tally region fence us-east-1/);
     expect(await stores.get('us-west-2')?.read()).toBe('active');
+  });
+
+  it('status shows an old primary back from an outage, still active, as yielding to the region promoted later', async () => {
+    const { dir, stores } = await twoRegions();
+    // The outage: the secondary is promoted while the primary cannot be read (never fenced).
+    await new Promise((r) => setTimeout(r, 5));
+    await new FileRegionRole('us-west-2', join(dir, 'us-west-2', 'region-role.json')).write('active');
+    const c = capture();
+
+    expect(await runRegion('status', undefined, stores, c.io)).toBe(0);
+    expect(c.out()).toMatch(/us-east-1\s+active\s+since \S+\s+\(acts as fenced: us-west-2 was made active later/);
+    expect(c.out()).not.toMatch(/us-west-2.*acts as fenced/);
+    const json = capture();
+    await runRegion('status', undefined, stores, json.io, true);
+    const readings = JSON.parse(json.out()) as { region: string; yields_to?: string }[];
+    expect(readings.find((r) => r.region === 'us-east-1')).toMatchObject({ role: 'active', yields_to: 'us-west-2' });
+    expect(readings.find((r) => r.region === 'us-west-2')).not.toHaveProperty('yields_to');
   });
 
   it('names the known regions when given another', async () => {

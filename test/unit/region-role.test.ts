@@ -16,11 +16,15 @@ import {
   AlwaysActive,
   CachedRegionRole,
   FileRegionRole,
+  PeerAwareRegionRole,
   RegionNotActiveError,
   SsmRegionRole,
   regionRoleFromEnv,
+  supersededBy,
   type RegionRole,
   type RegionRoleReader,
+  type RegionRoleRecord,
+  type RegionRoleStore,
 } from '../../functions/shared/region-role.ts';
 import { createSqsHandler, notActiveHoldSeconds } from '../../functions/shared/sqs-batch.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
@@ -149,6 +153,141 @@ describe('region role stores', () => {
     expect(error.message).toMatch(/us-west-2 is fenced/);
     expect(error.message).toMatch(/tally region status/);
     expect(error.message).toMatch(/tally region promote/);
+  });
+});
+
+/** A store answering `record` (or failing when it is an Error), counting its reads. */
+function recordStore(region: string, record: RegionRoleRecord | Error): RegionRoleStore & { reads: number } {
+  return {
+    region,
+    reads: 0,
+    async read() {
+      return (await this.readRecord()).role;
+    },
+    async readRecord() {
+      this.reads++;
+      if (record instanceof Error) throw record;
+      return record;
+    },
+    async write() {
+      throw new Error('read only');
+    },
+  };
+}
+
+describe('two regions that both read active (the old primary back from an outage, never fenced)', () => {
+  const before = new Date('2026-12-01T10:00:00Z');
+  const after = new Date('2026-12-01T11:00:00Z');
+
+  it('the one made active later serves; the other acts as fenced and says why', async () => {
+    const primary = recordStore('us-east-1', { role: 'active', changedAt: before });
+    const secondary = recordStore('us-west-2', { role: 'active', changedAt: after });
+    const atPrimary = new PeerAwareRegionRole(primary, secondary);
+    const atSecondary = new PeerAwareRegionRole(secondary, primary);
+
+    expect(await atPrimary.read()).toBe('fenced');
+    expect(atPrimary.reason).toMatch(/us-west-2 was made active later \(2026-12-01T11:00:00.000Z\)/);
+    expect(await atSecondary.read()).toBe('active');
+    expect(atSecondary.reason).toBeUndefined();
+    const refusal = new RegionNotActiveError('us-east-1', 'fenced', atPrimary.reason);
+    expect(refusal.message).toMatch(/us-east-1 is fenced \(its role reads active, but us-west-2 was made active later/);
+  });
+
+  it('a standby or fenced peer, or a region not itself active, changes nothing', async () => {
+    const active = recordStore('us-east-1', { role: 'active', changedAt: before });
+    for (const peerRole of ['standby', 'fenced'] as const)
+      expect(
+        await new PeerAwareRegionRole(active, recordStore('us-west-2', { role: peerRole, changedAt: after })).read(),
+      ).toBe('active');
+    const standby = recordStore('us-west-2', { role: 'standby', changedAt: after });
+    const peer = recordStore('us-east-1', { role: 'active', changedAt: before });
+    expect(await new PeerAwareRegionRole(standby, peer).read()).toBe('standby');
+    expect(peer.reads).toBe(0);
+  });
+
+  it('a peer that cannot be read leaves the own role, and is asked again only after the peer TTL', async () => {
+    const own = recordStore('us-west-2', { role: 'active', changedAt: after });
+    const down = recordStore('us-east-1', new Error('connect ETIMEDOUT'));
+    let now = 0;
+    const role = new PeerAwareRegionRole(own, down, { peerTtlMs: 30_000, now: () => now });
+
+    expect(await role.read()).toBe('active');
+    now += 29_999;
+    expect(await role.read()).toBe('active');
+    expect(down.reads).toBe(1);
+    now += 1;
+    await role.read();
+    expect(down.reads).toBe(2);
+  });
+
+  it('exactly one of two regions wins, whatever the times (ties by region name, untimed loses)', () => {
+    const times = [undefined, before, after];
+    for (const a of times)
+      for (const b of times) {
+        const east = { region: 'us-east-1', record: { role: 'active' as const, ...(a ? { changedAt: a } : {}) } };
+        const west = { region: 'us-west-2', record: { role: 'active' as const, ...(b ? { changedAt: b } : {}) } };
+        expect(supersededBy(east, west)).not.toBe(supersededBy(west, east));
+      }
+  });
+
+  it('the file records when the role changed; SSM its LastModifiedDate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-role-'));
+    const file = new FileRegionRole('r', join(dir, 'role.json'));
+    const start = Date.now();
+    await file.write('active');
+    const record = await file.readRecord();
+    expect(record.role).toBe('active');
+    expect(record.changedAt?.getTime()).toBeGreaterThanOrEqual(start - 1);
+
+    const ssm = mockClient(SSMClient);
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'active', LastModifiedDate: after } });
+    const store = new SsmRegionRole('us-east-1', '/p', { client: new SSMClient({}) });
+    expect(await store.readRecord()).toEqual({ role: 'active', changedAt: after });
+    ssm.restore();
+  });
+
+  it("from the environment: the peer file (locally) or the peer region's parameter of the same name (AWS)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-role-'));
+    const own = join(dir, 'own.json');
+    const peer = join(dir, 'peer.json');
+    await new FileRegionRole('us-east-1', own).write('active');
+    await new Promise((r) => setTimeout(r, 5));
+    await new FileRegionRole('us-west-2', peer).write('active');
+    const local = regionRoleFromEnv({
+      AWS_REGION: 'us-east-1',
+      TALLY_REGION_ROLE_FILE: own,
+      TALLY_PEER_REGION: 'us-west-2',
+      TALLY_PEER_REGION_ROLE_FILE: peer,
+    });
+    expect(await local.read()).toBe('fenced');
+    expect(local.reason).toMatch(/us-west-2 was made active later/);
+
+    // On AWS: one GetParameter in each region, the peer's signed for the peer's region.
+    const regions: string[] = [];
+    const server = createServer((req, res) => {
+      const region = /Credential=[^/]+\/\d+\/([^/]+)\//.exec(String(req.headers.authorization))?.[1] ?? '?';
+      regions.push(region);
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      const changed = region === 'us-west-2' ? after : before;
+      res.end(JSON.stringify({ Parameter: { Value: 'active', LastModifiedDate: changed.getTime() / 1000 } }));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'a');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'b');
+    try {
+      const onAws = regionRoleFromEnv({
+        AWS_REGION: 'us-east-1',
+        TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
+        TALLY_PEER_REGION: 'us-west-2',
+        AWS_ENDPOINT_URL_SSM: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+      });
+      expect(await onAws.read()).toBe('fenced');
+    } finally {
+      vi.unstubAllEnvs();
+      server.close();
+    }
+    expect(regions.sort()).toEqual(['us-east-1', 'us-west-2']);
   });
 });
 
