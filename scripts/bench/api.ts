@@ -21,12 +21,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
-import { indexNames } from '../../functions/shared/resources.ts';
+import { ENV, indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
+import { createEmbedder } from '../../functions/shared/search/factory.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
-import type { VectorIndex } from '../../functions/shared/search/ports.ts';
+import type { Embedder, VectorIndex } from '../../functions/shared/search/ports.ts';
 import { EXCEPTION_TYPES, type ExceptionRecord } from '../../functions/shared/types.ts';
 import { startApiServer, type ApiServer, type HttpApiHandler } from '../local/api-server.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
@@ -44,6 +45,8 @@ Options:
   --seconds S      seconds per measured route and index                           [default: 15]
   --stack-only     measure only the stack's API (GET /search, GET /exceptions)
   --client KIND    the callers' HTTP client: fetch, or http (node:http, keep-alive) [default: fetch]
+  --embedder NAME  hybrid, semantic or hashing: the stack's embedder, which also embeds the
+                   loaded exceptions                  [default: TALLY_EMBEDDER, else the stack's: hybrid]
   -h, --help       show this help
 
 Target: GET /search p95 under 100 ms at 100k exceptions with 50 callers. Always exits 0.
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string' },
       'stack-only': { type: 'boolean' },
       client: { type: 'string' },
+      embedder: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       // Internal: run as the load-generating child.
       load: { type: 'string' },
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds ?? 15);
   const client = values.client ?? 'fetch';
   if (client !== 'http' && client !== 'fetch') throw new Error(`--client is http or fetch, not ${client}`);
+  if (values.embedder) process.env[ENV.embedder] = values.embedder;
   const dir = mkdtempSync(join(tmpdir(), 'tally-bench-api-'));
   let stack: LocalStack | undefined;
   const servers: ApiServer[] = [];
@@ -94,17 +99,22 @@ async function main(): Promise<void> {
     stack = await startLocalStack({ dataDir: dir });
     const logPath = join(dir, 'vectors', `${indexNames().exceptions}.jsonl`);
 
+    // The stack's own embedder (the one its functions use) embeds the loaded exceptions, so its
+    // query-api searches them as it would searches triage's.
+    const embedder = createEmbedder({ ...process.env, ...stack.environments['query-api'] });
     let t = performance.now();
-    await load(stack, logPath, total);
+    await load(stack, logPath, total, embedder);
     const loadSeconds = (performance.now() - t) / 1000;
     const stackOnly = values['stack-only'] === true;
+    const sparse = embedder instanceof HashingEmbedder;
     t = performance.now();
     // Built once here and snapshotted beside the log: every instance that opens it reuses the graph.
-    // The stack answers the hashing embedder's sparse queries from postings, without the graph.
-    if (!stackOnly) await AnnVectorIndex.load(logPath, { sparse: false }).settle();
+    // The stack answers the hashing embedder's sparse queries from postings, without the graph; a
+    // dense embedder's (hybrid, semantic) from the graph, which must be built before the clock starts.
+    if (!stackOnly || !sparse) await AnnVectorIndex.load(logPath, { sparse: false }).settle();
     const graphSeconds = (performance.now() - t) / 1000;
     process.stdout.write(
-      `loaded ${total.toLocaleString('en')} exceptions in ${loadSeconds.toFixed(0)} s${stackOnly ? '' : `; HNSW graph built and snapshotted in ${graphSeconds.toFixed(0)} s`}\n`,
+      `embedder ${embedder.id} (${stack.embedder.from === 'default' ? 'the default' : stack.embedder.from}); loaded ${total.toLocaleString('en')} exceptions in ${loadSeconds.toFixed(0)} s${stackOnly && sparse ? '' : `; HNSW graph built and snapshotted in ${graphSeconds.toFixed(0)} s`}\n`,
     );
 
     // The same handler and server for both indexes, so only the index differs.
@@ -148,7 +158,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         '',
-        `${total.toLocaleString('en')} exceptions, ${callers} concurrent callers (${client} client), ${seconds} s each, on 127.0.0.1`,
+        `${total.toLocaleString('en')} exceptions, ${callers} concurrent callers (${client} client), ${seconds} s each, on 127.0.0.1, embedder ${embedder.id}`,
         `${'route and index'.padEnd(48)}${'p50'.padStart(11)}${'p95'.padStart(11)}${'p99'.padStart(11)}${'req/s'.padStart(9)}${'errors'.padStart(8)}`,
         ...rows.map(
           (r) =>
@@ -171,10 +181,9 @@ async function main(): Promise<void> {
 }
 
 /** Synthetic exceptions, written with recon's own batch writer and in bulk to the vector log. */
-async function load(stack: LocalStack, logPath: string, total: number): Promise<void> {
+async function load(stack: LocalStack, logPath: string, total: number, embedder: Embedder): Promise<void> {
   const store = new DynamoExceptionStore(stack.dynamo, stack.names.tables.exceptions);
   const index = AnnVectorIndex.load(logPath);
-  const embedder = new HashingEmbedder();
   const now = new Date().toISOString();
   const CHUNK = 500;
   for (let start = 0; start < total; start += CHUNK) {
