@@ -733,7 +733,7 @@ describe('observability', () => {
       'Runs',
       'Triage: all and degraded to rules',
       'Failed and dead-lettered records (per consumer)',
-      'Duplicate deliveries suppressed',
+      'Duplicate deliveries suppressed; replica events a standby released',
       'Unrecorded uploads found by the sweep',
       'Triage cost (micro-USD) and answers for a spent budget',
       'Late arrivals promoted and exceptions overdue',
@@ -852,10 +852,13 @@ describe('function environments', () => {
       ENV.reconMemoryBudgetBytes,
     ]);
     const localOnly = new Set(['TALLY_VECTOR_DIR']);
-    // The region role's SSM parameter is AWS's; the local stack's two-region drill (issue 15) may
-    // give its own: compared by test/infra/failover.test.ts, not here.
-    awsOnly.add(ENV.regionRoleParameter);
-    localOnly.add(ENV.regionRoleParameter);
+    // The region role's SSM parameter and the peer region are a two-region deployment's; the local
+    // stack is one region unless it runs the drill (issue 15, where it sets its files and peer):
+    // compared by test/infra/failover.test.ts, not here.
+    for (const name of [ENV.regionRoleParameter, ENV.peerRegion]) {
+      awsOnly.add(name);
+      localOnly.add(name);
+    }
     for (const name of FUNCTION_NAMES) {
       const [, fn] = named(out.primary, 'aws_lambda_function', `${prefix}-${name}`, 'function_name');
       const onAws = Object.keys(fn.environment.variables as object).filter((k) => !awsOnly.has(k));
