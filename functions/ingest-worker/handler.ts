@@ -48,14 +48,37 @@ export function defaultDeps(): IngestDeps & SqsConsumerDeps {
 
 /** Dependencies are built once, on the first invocation, and reused by the warm container. */
 export function createHandler(makeDeps: () => IngestDeps & SqsConsumerDeps = defaultDeps) {
-  return createSqsHandler(logger, makeDeps, async (record: SQSRecord, deps) => {
-    const event = parseBody(record, objectCreatedEventSchema);
-    const { key, etag } = event.detail.object;
-    logger.appendKeys({ fileKey: key });
-    const outcome = await ingestObject(event, deps);
-    countIngest(outcome, deps.metrics);
-    logger.info('ingested', { messageId: record.messageId, fileKey: key, etag, result: outcome });
-  });
+  return createSqsHandler(
+    logger,
+    makeDeps,
+    async (record: SQSRecord, deps) => {
+      const event = parseBody(record, objectCreatedEventSchema);
+      const { key, etag } = event.detail.object;
+      logger.appendKeys({ fileKey: key });
+      const outcome = await ingestObject(event, deps);
+      countIngest(outcome, deps.metrics);
+      logger.info('ingested', { messageId: record.messageId, fileKey: key, etag, result: outcome });
+    },
+    { releaseWhenNotActive: replicaOfAnotherRegion },
+  );
+}
+
+/**
+ * S3 replication raises Object Created in the standby's bucket for every upload and policy the
+ * active region receives. Held like other messages, each would reach the DLQ after its fifth
+ * receive (~6 h), paging on-call every day of normal operation; and a promotion would ingest days
+ * of them at once. A replica is its source region's to ingest (the files table, replicated,
+ * holds the record), so a region that is not active acknowledges its event; an upload the source
+ * region never recorded is found by the sweep here once this region is active (it re-sends
+ * objects with no file record of their ETag). Anything else is held as before.
+ */
+async function replicaOfAnotherRegion(record: SQSRecord, deps: IngestDeps): Promise<string | undefined> {
+  if (!deps.objects.isReplica) return undefined;
+  const event = parseBody(record, objectCreatedEventSchema);
+  const ref = { bucket: event.detail.bucket.name, key: event.detail.object.key };
+  return (await deps.objects.isReplica(ref))
+    ? `s3://${ref.bucket}/${ref.key} is a replica: the region it was uploaded to ingests it`
+    : undefined;
 }
 
 /** Business counts of one ingest (the dashboard's and alarms' metrics). */

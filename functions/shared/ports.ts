@@ -13,6 +13,8 @@ export interface ObjectRef {
 export interface ObjectStore {
   /** Streams the object's bytes; fails with ObjectChangedError if its ETag is no longer `etag`. */
   read(ref: ObjectRef): Promise<AsyncIterable<Uint8Array>>;
+  /** Whether the object is a replica S3 replication wrote (its ReplicationStatus is REPLICA). */
+  isReplica?(ref: Pick<ObjectRef, 'bucket' | 'key'>): Promise<boolean>;
 }
 
 export class ObjectChangedError extends Error {

@@ -451,6 +451,11 @@ export const METRICS = {
   failedRecords: { name: 'FailedRecords' },
   /** Records a consumer moved to its DLQ at once as permanently bad (every queue consumer). */
   deadLettered: { name: 'DeadLettered' },
+  /**
+   * Object Created events of replicas (S3 replication from the active region) that a region not
+   * active acknowledged instead of holding: the source region ingests them (ingest-worker).
+   */
+  replicaEventsReleased: { name: 'ReplicaEventsReleased' },
   /** Uploads the sweep found with no file record: their event went missing (sweep; alarm on > 0). */
   unrecordedUploads: { name: 'UnrecordedUploadsFound' },
   /** Runs the runaway guard held before triage, counted when their notification goes out (store). */

@@ -81,6 +81,13 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
   logger: Logger,
   makeDeps: () => D,
   handleRecord: (record: SQSRecord, deps: D) => Promise<void>,
+  options: {
+    /**
+     * In a region that is not active: why this record may be acknowledged rather than held (it
+     * is another region's to handle), or undefined to hold it. A check that fails holds it.
+     */
+    readonly releaseWhenNotActive?: (record: SQSRecord, deps: D) => Promise<string | undefined>;
+  } = {},
 ): middy.MiddyfiedHandler<SQSEvent, SQSBatchResponse, Error, Context> {
   const processor = new BatchProcessor(EventType.SQS);
   let deps: D | undefined;
@@ -174,9 +181,30 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
       return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
     }
     if (role === 'active') return undefined;
+    const active = deps;
+    const release = options.releaseWhenNotActive;
+    const released = new Set<string>();
+    if (release)
+      await Promise.all(
+        event.Records.map(async (r) => {
+          try {
+            const reason = await release(r, active);
+            if (reason === undefined) return;
+            released.add(r.messageId);
+            logger.info('region is not active: message released, not held', { messageId: r.messageId, reason });
+          } catch (error) {
+            logger.warn("could not tell whether the message is this region's: holding it", {
+              messageId: r.messageId,
+              error: error as Error,
+            });
+          }
+        }),
+      );
+    if (released.size > 0) active.metrics?.count('replicaEventsReleased', released.size);
+    const held = event.Records.filter((r) => !released.has(r.messageId));
     const visibility = deps.visibility;
     await Promise.all(
-      event.Records.map((r) =>
+      held.map((r) =>
         visibility?.hold
           ?.call(
             visibility,
@@ -190,9 +218,10 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
       region: deps.regionRole.region,
       role,
       ...(deps.regionRole.reason ? { reason: deps.regionRole.reason } : {}),
-      messages: event.Records.length,
+      messages: held.length,
+      released: released.size,
     });
-    return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+    return { batchItemFailures: held.map((r) => ({ itemIdentifier: r.messageId })) };
   };
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))

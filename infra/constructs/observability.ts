@@ -129,7 +129,13 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
       0,
       30,
     ),
-    graph('Duplicate deliveries suppressed', [plain('ingest-worker', 'duplicatesSuppressed')], 'Sum', 12, 30),
+    graph(
+      'Duplicate deliveries suppressed; replica events a standby released',
+      [plain('ingest-worker', 'duplicatesSuppressed'), plain('ingest-worker', 'replicaEventsReleased')],
+      'Sum',
+      12,
+      30,
+    ),
     graph('Unrecorded uploads found by the sweep', [plain('sweep', 'unrecordedUploads')], 'Sum', 0, 36),
     graph(
       'Triage cost (micro-USD) and answers for a spent budget',

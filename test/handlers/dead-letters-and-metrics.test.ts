@@ -205,6 +205,8 @@ describe('business metrics', () => {
     metrics.count('triageCost');
     metrics.count('deadLettered');
     metrics.count('unrecordedUploads');
+    // A standby's ingest releasing replicas' events (test/handlers/ingest-standby-replicas.test.ts).
+    metrics.count('replicaEventsReleased');
 
     expect([...metrics.keys()].sort()).toEqual([...METRIC_KEYS].sort());
     expect(metrics.counts.get('exceptions:AMOUNT_MISMATCH')).toBe(2);
@@ -219,6 +221,7 @@ describe('business metrics', () => {
       expect(METRICS[key].name).toBeTruthy();
     }
     expect(readFileSync('functions/sweep/handler.ts', 'utf8')).toContain(`count('unrecordedUploads'`);
+    expect(wrapper).toContain(`count('replicaEventsReleased'`);
   });
 });
 

@@ -1,4 +1,4 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ObjectChangedError, ObjectMissingError, type ObjectRef, type ObjectStore } from '../ports.ts';
 
 export class S3ObjectStore implements ObjectStore {
@@ -22,6 +22,11 @@ export class S3ObjectStore implements ObjectStore {
       if (status === 404 || name === 'NoSuchKey') throw new ObjectMissingError(ref);
       throw error;
     }
+  }
+
+  async isReplica(ref: Pick<ObjectRef, 'bucket' | 'key'>): Promise<boolean> {
+    const out = await this.s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+    return out.ReplicationStatus === 'REPLICA';
   }
 }
 
