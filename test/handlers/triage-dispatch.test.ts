@@ -22,7 +22,7 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
 import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
-import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { exceptionIndexKeys, triageStamp } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { PatternRecord } from '../../functions/shared/tables/patterns.ts';
 import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
@@ -121,7 +121,8 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
       record_type: EXCEPTION_RECORD_TYPE,
       dataset_date: 'trades#2025-12-10',
       ...(options.pattern ? { pattern_id: options.pattern } : {}),
-      ...(options.triage ? { triage: options.triage } : {}),
+      // As saveTriage writes it: the triage and its stamp, which the listing's index carries.
+      ...(options.triage ? { triage: options.triage, ...triageStamp(options.triage) } : {}),
     };
     await dynamo.doc.send(
       new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: { ...record, ...exceptionIndexKeys(record) } }),
