@@ -5,7 +5,12 @@ import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
 import { TABLES, TRIAGE_STAMP } from '../resources.ts';
 import { retryUnprocessed } from '../retry.ts';
-import { EMBEDDING_ATTRIBUTE, EMBEDDING_MODEL_ATTRIBUTE, encodeEmbedding } from '../search/stored-embedding.ts';
+import {
+  EMBEDDING_ATTRIBUTE,
+  EMBEDDING_MODEL_ATTRIBUTE,
+  encodeEmbedding,
+  type StoredEmbedding,
+} from '../search/stored-embedding.ts';
 import type { ExceptionRecord, Triage } from '../types.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type {
@@ -222,12 +227,22 @@ export class DynamoTriageStore implements TriageStore {
     triage: Triage,
     contentHash: string,
     also: Readonly<Record<string, string>> = {},
+    embedding?: StoredEmbedding,
   ): Promise<boolean> {
     // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
     // The by_severity key follows the stored severity (the triage's, floored at the policy's).
     const keys = indexKeyChanges(exceptionId, { severity: triage.severity });
     const { UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues } = updateExpression({
-      set: { ...also, triage, ...triageStamp(triage), severity: triage.severity, ...keys.set },
+      set: {
+        ...also,
+        triage,
+        ...triageStamp(triage),
+        severity: triage.severity,
+        ...keys.set,
+        ...(embedding
+          ? { [EMBEDDING_ATTRIBUTE]: encodeEmbedding(embedding.vector), [EMBEDDING_MODEL_ATTRIBUTE]: embedding.model }
+          : {}),
+      },
     });
     return applied(
       this.doc.send(
