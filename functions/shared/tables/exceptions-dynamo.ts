@@ -3,7 +3,7 @@ import { BatchWriteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClie
 import { OPEN_STATUSES, LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
-import { TABLES, TRIAGE_STAMP } from '../resources.ts';
+import { TABLES } from '../resources.ts';
 import { retryUnprocessed } from '../retry.ts';
 import {
   EMBEDDING_ATTRIBUTE,
@@ -300,8 +300,12 @@ export async function countExceptionPartition(
   return count;
 }
 
-/** countExceptionPartition's filter for triaged exceptions (the indexes carry triage's stamp, not the triage). */
-export const TRIAGED_FILTER = `attribute_exists(${TRIAGE_STAMP.contentHash})`;
+/**
+ * countExceptionPartition's filter for triaged exceptions: severity, which only triage writes
+ * (saveTriage) and every index but by_severity_sharded (whose partition it is) carries; the
+ * indexes do not carry the triage itself.
+ */
+export const TRIAGED_FILTER = 'attribute_exists(severity)';
 
 /** A key no exception can have (ids are 32 hex characters): the health probe reads nothing. */
 const HEALTH_PROBE_KEY = '__health_check__';
