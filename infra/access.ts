@@ -131,7 +131,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     // The dataset's policy in force names its sensitive fields (masked in prompts and the index).
     objects: { read: ['policiesInForce'] },
     tables: {
-      exceptions: ['GetItem', 'UpdateItem', 'Query'],
+      // A pattern's member page is read by key after its index query (the indexes project only
+      // what listings filter on).
+      exceptions: ['GetItem', 'BatchGetItem', 'UpdateItem', 'Query'],
       runs: ['GetItem', 'UpdateItem'],
       // Dispatch lists the run's saved patterns; pattern triage reads one and saves its triage.
       patterns: ['GetItem', 'Query', 'UpdateItem'],
@@ -158,7 +160,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       probeBucket: true,
     },
     tables: {
-      exceptions: ['GetItem', 'Query', 'UpdateItem'],
+      // A listing page's items are read by key after its index query (the indexes project only
+      // what listings filter on).
+      exceptions: ['GetItem', 'BatchGetItem', 'Query', 'UpdateItem'],
       // POST /runs/{id}/triage releases or abandons a held run.
       runs: ['GetItem', 'Query', 'UpdateItem'],
       // GET /files lists them; a run shows its sides' latest uploads.

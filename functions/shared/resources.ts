@@ -39,6 +39,14 @@ export interface IndexDef {
    * EXCEPTION_INDEX_SHARDS physical ones and a listing queries them all and merges.
    */
   readonly shardedFrom?: string;
+  /**
+   * The non-key attributes the index carries (projection INCLUDE; the table's and the index's
+   * keys always come along). Absent: the whole item (ALL). A query on an index sees only what it
+   * projects, so a filter on any other attribute never matches: every attribute a reader filters
+   * on or reads from the index must be here. DynamoDB allows 100 of them over all of a table's
+   * indexes.
+   */
+  readonly projection?: readonly string[];
 }
 
 export interface TableDef {
@@ -46,6 +54,11 @@ export interface TableDef {
   readonly sortKey?: KeyDef;
   readonly indexes: Readonly<Record<string, IndexDef>>;
   readonly ttlAttribute?: string;
+}
+
+/** The projection DynamoDB is given for an index: infra/ and the local stack both take it from here. */
+export function indexProjection(index: IndexDef): { type: 'ALL' } | { type: 'INCLUDE'; nonKeyAttributes: string[] } {
+  return index.projection ? { type: 'INCLUDE', nonKeyAttributes: [...index.projection] } : { type: 'ALL' };
 }
 
 const S = (name: string): KeyDef => ({ name, type: 'S' });
@@ -61,6 +74,45 @@ const S = (name: string): KeyDef => ({ name, type: 'S' });
  */
 export const EXCEPTION_INDEX_SHARDS = 16;
 
+/**
+ * What every listing of exceptions may filter on (query-api/listing.ts planQuery: the listing's
+ * filters, `overdue`'s due_at and status, `field`/`value`'s key and rows, the caller's datasets).
+ * Not the triage (~4 KB), the stored embedding, history or diffs: with projection ALL every
+ * write of them (a triage, an embedding, an analyst's change) stored the ~5 KB item once per
+ * index, eight times in all.
+ */
+const EXCEPTION_LISTING_ATTRIBUTES = [
+  'status',
+  'exception_type',
+  'severity',
+  'dataset',
+  'business_date',
+  'run_id',
+  'pattern_id',
+  'assignee',
+  'team',
+  'due_at',
+  'key',
+  'source',
+  'target',
+] as const;
+
+/**
+ * Triage's top-level record of what it answered for (triage.content_hash, triage.prompt_version):
+ * the dispatch listing's "needs triage" filter reads these from by_run_sharded and
+ * by_pattern_sharded, which do not carry the triage itself.
+ */
+export const TRIAGE_STAMP = { contentHash: 'triaged_content_hash', promptVersion: 'triaged_prompt_version' } as const;
+
+/**
+ * An index's projection: the listing attributes but the one its partition already fixes (a
+ * by_type_sharded page never filters on exception_type: listing.ts reads a type from that index
+ * only as its partition), plus what the index's other readers need.
+ */
+function listingProjection(without: (typeof EXCEPTION_LISTING_ATTRIBUTES)[number] | undefined, ...also: string[]) {
+  return [...EXCEPTION_LISTING_ATTRIBUTES.filter((a) => a !== without), ...also];
+}
+
 /** Sort key of every exceptions GSI: `<created_at>#<exception_id>`, unique, so ties on created_at have one order. */
 const EXCEPTION_INDEX_SORT = S('gsi_sort');
 
@@ -74,20 +126,68 @@ export const TABLES = {
   exceptions: {
     partitionKey: S('exception_id'),
     indexes: {
-      by_status_sharded: { partitionKey: S('gsi_status'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'status' },
-      by_type_sharded: { partitionKey: S('gsi_type'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'exception_type' },
-      by_run_sharded: { partitionKey: S('gsi_run'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'run_id' },
+      // The deadline sweep's filters; recon's open states of an across-dates dataset are read by key.
+      by_status_sharded: {
+        partitionKey: S('gsi_status'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'status',
+        // status stays: `overdue` filters on it in every index.
+        projection: listingProjection(undefined, 'pending_until', 'overdue_notified_at'),
+      },
+      by_type_sharded: {
+        partitionKey: S('gsi_type'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'exception_type',
+        projection: listingProjection('exception_type'),
+      },
+      // Triage's dispatch listing: what needs triage, by content and prompt.
+      by_run_sharded: {
+        partitionKey: S('gsi_run'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'run_id',
+        projection: listingProjection('run_id', 'content_hash', TRIAGE_STAMP.contentHash, TRIAGE_STAMP.promptVersion),
+      },
+      // Recon's states of a date (a run's completion reads them all: exceptions-dynamo.ts STATE_ATTRIBUTES).
       by_dataset_date_sharded: {
         partitionKey: S('gsi_dataset_date'),
         sortKey: EXCEPTION_INDEX_SORT,
         shardedFrom: 'dataset_date',
+        projection: listingProjection(
+          'dataset',
+          'content_hash',
+          'version',
+          'resolved_by_system',
+          'last_changed_run_id',
+          'match',
+        ),
       },
       // Severity is written by triage; exceptions without it are simply absent from this index.
-      by_severity_sharded: { partitionKey: S('gsi_severity'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'severity' },
+      by_severity_sharded: {
+        partitionKey: S('gsi_severity'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'severity',
+        projection: listingProjection('severity'),
+      },
       // Unfiltered listing, newest first: the constant record_type, sharded like the others.
-      by_created_sharded: { partitionKey: S('gsi_created'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'record_type' },
-      // A break pattern's members (functions/shared/patterns/): sparse, only exceptions recon gave a pattern.
-      by_pattern_sharded: { partitionKey: S('gsi_pattern'), sortKey: EXCEPTION_INDEX_SORT, shardedFrom: 'pattern_id' },
+      by_created_sharded: {
+        partitionKey: S('gsi_created'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'record_type',
+        projection: listingProjection(undefined),
+      },
+      // A break pattern's members (functions/shared/patterns/): sparse, only exceptions recon gave
+      // a pattern. Triage's member listing filters them by run and need of triage.
+      by_pattern_sharded: {
+        partitionKey: S('gsi_pattern'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'pattern_id',
+        projection: listingProjection(
+          'pattern_id',
+          'content_hash',
+          TRIAGE_STAMP.contentHash,
+          TRIAGE_STAMP.promptVersion,
+        ),
+      },
     },
   },
   /** The current file per (dataset, date) and side, accepted or rejected. */

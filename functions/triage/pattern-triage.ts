@@ -25,7 +25,7 @@ import {
 } from './pattern-prompt.ts';
 import { numberPassages } from './prompt.ts';
 import { retrievePassagesFor } from './retrieval.ts';
-import { indexExceptions, type TriageDeps } from './triage.ts';
+import { embedExceptions, indexEmbedded, type TriageDeps } from './triage.ts';
 import { deadlineAfterTriage } from './deadline.ts';
 
 /** Members a pattern-members message applies the triage to at most. */
@@ -167,30 +167,46 @@ export async function triagePatternMembers(
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
   });
   const { masker, policy } = await deps.policies.forDataset(pattern.dataset);
-  const applied: ExceptionRecord[] = [];
+  const members = page.items.map((member) => {
+    const inherited: Triage = {
+      ...triage,
+      // The floor is each member's own: a member its policy rates higher keeps that severity, and
+      // a rules answer (no model severity) leaves each member at its policy's.
+      severity: severityFloor(member.policy_severity, triage.model_severity ?? member.policy_severity),
+      pattern_id: pattern.pattern_id,
+      inherited: true,
+      content_hash: member.content_hash,
+    };
+    return {
+      member,
+      inherited,
+      seen: masker.exception({ ...member, triage: inherited, severity: inherited.severity }),
+    };
+  });
+  // Embedded before the write, so the vector goes onto the item with the triage: one write a
+  // member, not a second for the vector (stored-embedding.ts); a page takes a few embedding calls.
+  const vectors = await embedExceptions(
+    members.map((m) => m.seen),
+    deps.embedder,
+  );
+  const applied: { exception: ExceptionRecord; vector: number[] }[] = [];
   let changed = 0;
   await runLimited(
-    page.items.map((member) => async () => {
-      const inherited: Triage = {
-        ...triage,
-        // The floor is each member's own: a member its policy rates higher keeps that severity, and
-        // a rules answer (no model severity) leaves each member at its policy's.
-        severity: severityFloor(member.policy_severity, triage.model_severity ?? member.policy_severity),
-        pattern_id: pattern.pattern_id,
-        inherited: true,
-        content_hash: member.content_hash,
-      };
+    members.map(({ member, inherited, seen }, i) => async () => {
+      const vector = vectors[i] as number[];
       const deadline = deadlineAfterTriage(member, inherited.severity, policy);
-      if (await deps.store.saveTriage(member.exception_id, inherited, member.content_hash, deadline))
-        applied.push({ ...member, triage: inherited, severity: inherited.severity });
+      if (
+        await deps.store.saveTriage(member.exception_id, inherited, member.content_hash, deadline, {
+          vector,
+          model: deps.embedder.id,
+        })
+      )
+        applied.push({ exception: seen, vector });
       else changed++;
     }),
     MEMBER_WRITES_AT_ONCE,
   );
-  await indexExceptions(
-    applied.map((e) => masker.exception(e)),
-    deps,
-  );
+  await indexEmbedded(applied, deps);
   if (page.cursor !== undefined)
     await deps.triageQueue.send([
       { kind: 'pattern-members', run_id: request.run_id, pattern_id: request.pattern_id, cursor: page.cursor },

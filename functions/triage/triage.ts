@@ -124,6 +124,40 @@ export async function indexExceptions(
 /** One batcher per index: the records of a batch, handled concurrently, share embedding calls and writes. */
 const batchers = new WeakMap<VectorIndex, IndexBatcher>();
 
+function batcherOf(deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'>): IndexBatcher {
+  let batcher = batchers.get(deps.exceptionsIndex);
+  if (!batcher) batchers.set(deps.exceptionsIndex, (batcher = new IndexBatcher(deps.embedder, deps.exceptionsIndex)));
+  return batcher;
+}
+
+/** Embeddings of exceptions (already masked), as index() would compute them: a page's in a few calls. */
+export async function embedExceptions(exceptions: readonly ExceptionRecord[], embedder: Embedder): Promise<number[][]> {
+  const vectors: number[][] = [];
+  for (let start = 0; start < exceptions.length; start += EMBED_BATCH) {
+    const texts = exceptions.slice(start, start + EMBED_BATCH).map(exceptionEmbeddingText);
+    const out = await embedder.embed(texts);
+    if (out.length !== texts.length)
+      throw new Error(`embedder returned ${out.length} vectors for ${texts.length} texts`);
+    vectors.push(...out);
+  }
+  return vectors;
+}
+
+/** Texts per embedding call (the batcher's flush size). */
+const EMBED_BATCH = 100;
+
+/**
+ * Indexes exceptions (already masked) whose vectors the caller computed and stored with their
+ * triage (saveTriage's embedding): written through the shared batcher, no embedding call.
+ */
+export async function indexEmbedded(
+  exceptions: readonly { readonly exception: ExceptionRecord; readonly vector: number[] }[],
+  deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'>,
+): Promise<void> {
+  const batcher = batcherOf(deps);
+  await Promise.all(exceptions.map((e) => batcher.addDocument(exceptionDocument(e.exception, e.vector))));
+}
+
 /**
  * Indexes an exception already masked for its dataset, and keeps its vector on the item: each
  * region's stream consumer (functions/stream-index) rebuilds the document from the item alone.
@@ -132,8 +166,7 @@ async function index(
   exception: ExceptionRecord,
   deps: Pick<TriageDeps, 'embedder' | 'exceptionsIndex'> & { readonly store?: Pick<TriageStore, 'saveEmbedding'> },
 ): Promise<void> {
-  let batcher = batchers.get(deps.exceptionsIndex);
-  if (!batcher) batchers.set(deps.exceptionsIndex, (batcher = new IndexBatcher(deps.embedder, deps.exceptionsIndex)));
+  const batcher = batcherOf(deps);
   let vector: number[] | undefined;
   await batcher.add(exceptionEmbeddingText(exception), (v) => exceptionDocument(exception, (vector = v)));
   if (vector) await deps.store?.saveEmbedding?.(exception.exception_id, vector, deps.embedder.id);

@@ -7,7 +7,13 @@
 import { Construct } from 'constructs';
 import { DataAwsDynamodbTable } from '@cdktf/provider-aws/lib/data-aws-dynamodb-table/index.js';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table/index.js';
-import { TABLES, type KeyDef, type TableDef, type TableName } from '../../functions/shared/resources.ts';
+import {
+  indexProjection,
+  TABLES,
+  type KeyDef,
+  type TableDef,
+  type TableName,
+} from '../../functions/shared/resources.ts';
 
 export interface TableRef {
   readonly name: string;
@@ -76,12 +82,16 @@ export class DataTables extends Construct {
       hashKey: def.partitionKey.name,
       ...(def.sortKey ? { rangeKey: def.sortKey.name } : {}),
       attribute: [...attributes.values()].map((k) => ({ name: k.name, type: k.type })),
-      globalSecondaryIndex: Object.entries(def.indexes).map(([indexName, i]) => ({
-        name: indexName,
-        hashKey: i.partitionKey.name,
-        ...(i.sortKey ? { rangeKey: i.sortKey.name } : {}),
-        projectionType: 'ALL',
-      })),
+      globalSecondaryIndex: Object.entries(def.indexes).map(([indexName, i]) => {
+        const projection = indexProjection(i);
+        return {
+          name: indexName,
+          hashKey: i.partitionKey.name,
+          ...(i.sortKey ? { rangeKey: i.sortKey.name } : {}),
+          projectionType: projection.type,
+          ...(projection.type === 'INCLUDE' ? { nonKeyAttributes: projection.nonKeyAttributes } : {}),
+        };
+      }),
       ...(def.ttlAttribute ? { ttl: { attributeName: def.ttlAttribute, enabled: true } } : {}),
       pointInTimeRecovery: { enabled: true },
       serverSideEncryption: { enabled: true, kmsKeyArn },

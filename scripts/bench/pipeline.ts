@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { countExceptionPartition, TRIAGED_FILTER } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { FUNCTIONS, indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
@@ -258,7 +258,7 @@ async function countRun(stack: LocalStack, runId: string, triagedOnly: boolean):
     stack.names.tables.exceptions,
     'by_run_sharded',
     runId,
-    triagedOnly ? 'attribute_exists(triage)' : undefined,
+    triagedOnly ? TRIAGED_FILTER : undefined,
   );
 }
 

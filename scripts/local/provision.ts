@@ -21,10 +21,12 @@ import {
   type AttributeValue,
   type DynamoDBClient,
   type KeySchemaElement,
+  type Projection,
 } from '@aws-sdk/client-dynamodb';
 import {
   DLQ_RETENTION_SECONDS,
   FILE_RECORD_TYPE,
+  indexProjection,
   QUEUE_NAMES,
   QUEUE_RETENTION_SECONDS,
   QUEUES,
@@ -35,12 +37,13 @@ import {
   resourceNames,
   topicName,
   type TopicName,
+  type IndexDef,
   type KeyDef,
   type QueueName,
   type ResourceNames,
   type TableDef,
 } from '../../functions/shared/resources.ts';
-import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { exceptionIndexKeys, triageStamp } from '../../functions/shared/tables/exceptions-index-keys.ts';
 
 export interface QueueUrls {
   readonly main: string;
@@ -212,7 +215,7 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef):
               GlobalSecondaryIndexes: indexes.map(([indexName, i]) => ({
                 IndexName: indexName,
                 KeySchema: keySchema(i.partitionKey, i.sortKey),
-                Projection: { ProjectionType: 'ALL' },
+                Projection: projectionOf(i),
               })),
             }),
       }),
@@ -227,6 +230,19 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef):
   await dynamo.send(new DescribeTableCommand({ TableName: name }));
 }
 
+function projectionOf(index: IndexDef): Projection {
+  const p = indexProjection(index);
+  return p.type === 'ALL'
+    ? { ProjectionType: 'ALL' }
+    : { ProjectionType: 'INCLUDE', NonKeyAttributes: p.nonKeyAttributes };
+}
+
+/** The same projection, whatever order DescribeTable lists the attributes in. */
+function sameProjection(a: Projection | undefined, b: Projection): boolean {
+  const attributes = (p: Projection | undefined) => [...(p?.NonKeyAttributes ?? [])].sort().join(',');
+  return (a?.ProjectionType ?? 'ALL') === b.ProjectionType && attributes(a) === attributes(b);
+}
+
 type Item = Record<string, AttributeValue>;
 
 /**
@@ -239,13 +255,22 @@ const BACKFILLS = new Map<TableDef, (item: Item) => Item>([
   [TABLES.exceptions, withExceptionIndexKeys],
 ]);
 
-/** An exception item with the index keys its attributes give it (exceptions-index-keys.ts, as every writer). */
+/**
+ * An exception item with the index keys its attributes give it, and the stamp of its triage
+ * (exceptions-index-keys.ts, as every writer).
+ */
 function withExceptionIndexKeys(item: Item): Item {
-  const strings = Object.fromEntries(
-    Object.entries(item).flatMap(([name, value]) => (value.S === undefined ? [] : [[name, value.S]])),
-  );
-  const keys = exceptionIndexKeys(strings);
-  return { ...item, ...Object.fromEntries(Object.entries(keys).map(([name, value]) => [name, { S: value }])) };
+  const strings = (map: Item) =>
+    Object.fromEntries(
+      Object.entries(map).flatMap(([name, value]) => (value.S === undefined ? [] : [[name, value.S]])),
+    );
+  const keys = exceptionIndexKeys(strings(item));
+  const triage = item.triage?.M ? strings(item.triage.M) : undefined;
+  const stamp = triage ? triageStamp(triage) : {};
+  return {
+    ...item,
+    ...Object.fromEntries(Object.entries({ ...keys, ...stamp }).map(([name, value]) => [name, { S: value }])),
+  };
 }
 
 /**
@@ -262,8 +287,14 @@ async function rebuildWithMissingIndexes(
   create: () => Promise<unknown>,
 ): Promise<void> {
   const table = (await dynamo.send(new DescribeTableCommand({ TableName: name }))).Table;
-  const existing = new Set((table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
-  if (Object.keys(def.indexes).every((i) => existing.has(i))) return;
+  // An index whose projection changed is recreated too (DynamoDB cannot change a projection in place).
+  const existing = new Map((table?.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.Projection]));
+  if (
+    Object.entries(def.indexes).every(
+      ([name, i]) => existing.has(name) && sameProjection(existing.get(name), projectionOf(i)),
+    )
+  )
+    return;
   const items: Record<string, AttributeValue>[] = [];
   let cursor: Record<string, AttributeValue> | undefined;
   do {

@@ -47,7 +47,7 @@ import {
 } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
-import { countExceptionPartition } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { countExceptionPartition, TRIAGED_FILTER } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { FileRegionRole, type RegionRole } from '../../functions/shared/region-role.ts';
 import type { ObjectCreatedMessage } from '../../functions/shared/object-created.ts';
 import { startTableStreams, type StreamHandler, type TableStreams } from './table-streams.ts';
@@ -489,7 +489,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         names.tables.exceptions,
         'by_created_sharded',
         EXCEPTION_RECORD_TYPE,
-        'attribute_exists(triage)',
+        TRIAGED_FILTER,
       );
       const searchable = await createVectorIndex('exceptions', environments.triage).count();
       const policyPassages = await createVectorIndex('policies', environments['ingest-worker']).count();

@@ -19,6 +19,14 @@
  *  3. Run this again: it keys what the old version wrote or changed between steps 1 and 2.
  * Changing EXCEPTION_INDEX_SHARDS later is the same procedure without step 2's index changes.
  *
+ * It also gives every triaged item the top-level stamp of its triage (resources.ts TRIAGE_STAMP:
+ * the triage's content hash and prompt version), which triage's dispatch filters on now that the
+ * indexes do not carry the triage. Upgrading from indexes that projected ALL: run this first (the
+ * stamp is an ordinary attribute to the running version), deploy (the provider recreates each
+ * index with its INCLUDE projection: the same quiet window as step 2), then run it again. Without
+ * the stamp an exception triaged before would look untriaged to dispatch, and be sent to a model
+ * again the next time a run finds it.
+ *
  * A parallel Scan (--segments, default 4) reads the table once: about one read unit per 8 KB of
  * items (eventually consistent), plus one write unit per 1 KB of each item it updates — and every
  * GSI write the update causes. Progress goes to stderr every few seconds; the summary to stdout.
@@ -29,8 +37,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { datasetDateKey } from '../../functions/shared/keys.ts';
-import { TABLES } from '../../functions/shared/resources.ts';
-import { EXCEPTION_INDEX_ATTRIBUTES, exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { TABLES, TRIAGE_STAMP } from '../../functions/shared/resources.ts';
+import {
+  EXCEPTION_INDEX_ATTRIBUTES,
+  exceptionIndexKeys,
+  triageStamp,
+} from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { isConditionFailure } from '../../functions/shared/tables/dynamo-expressions.ts';
 
 /** The attributes the keys are derived from: what a write is conditional on. */
@@ -42,7 +54,10 @@ const SOURCE_ATTRIBUTES = [
     ...Object.values(TABLES.exceptions.indexes).map((i) => i.shardedFrom as string),
   ]),
 ];
-const READ_ATTRIBUTES = [...new Set(['exception_id', ...SOURCE_ATTRIBUTES, ...EXCEPTION_INDEX_ATTRIBUTES])];
+const STAMP_ATTRIBUTES: readonly string[] = Object.values(TRIAGE_STAMP);
+const READ_ATTRIBUTES = [
+  ...new Set(['exception_id', 'triage', ...SOURCE_ATTRIBUTES, ...EXCEPTION_INDEX_ATTRIBUTES, ...STAMP_ATTRIBUTES]),
+];
 /** Re-reads of an item that keeps changing under the backfill before it is left for the next run. */
 const MAX_ATTEMPTS = 3;
 
@@ -79,13 +94,25 @@ export function keyChanges(item: Item): { set: Record<string, string>; remove: s
         ? datasetDateKey(item.dataset, item.business_date)
         : undefined),
   };
-  const expected = exceptionIndexKeys(view);
+  const expected = { ...exceptionIndexKeys(view), ...stampOf(item) };
   const set: Record<string, string> = {};
   for (const [name, value] of Object.entries(expected)) if (item[name] !== value) set[name] = value;
   if (item.record_type === undefined) set.record_type = EXCEPTION_RECORD_TYPE;
   if (item.dataset_date === undefined && typeof view.dataset_date === 'string') set.dataset_date = view.dataset_date;
-  const remove = EXCEPTION_INDEX_ATTRIBUTES.filter((name) => item[name] !== undefined && !(name in expected));
+  const remove = [...EXCEPTION_INDEX_ATTRIBUTES, ...STAMP_ATTRIBUTES].filter(
+    (name) => item[name] !== undefined && !(name in expected),
+  );
   return Object.keys(set).length === 0 && remove.length === 0 ? undefined : { set, remove };
+}
+
+/** The stamp of the item's triage, as saveTriage writes it (none without a triage). */
+function stampOf(item: Item): Record<string, string> {
+  const triage = item.triage as { content_hash?: unknown; prompt_version?: unknown } | undefined;
+  if (typeof triage !== 'object' || triage === null) return {};
+  return triageStamp({
+    ...(typeof triage.content_hash === 'string' ? { content_hash: triage.content_hash } : {}),
+    ...(typeof triage.prompt_version === 'string' ? { prompt_version: triage.prompt_version } : {}),
+  });
 }
 
 /** The update of `item`'s keys, applied only if the attributes they come from are still what was read. */
@@ -107,6 +134,21 @@ function keyUpdate(table: string, item: Item, changes: { set: Record<string, str
     values[`:c${i}`] = item[attribute];
     return `${name(attribute)} = :c${i}`;
   });
+  // The stamp, from the triage as read: a triage saved since (with its own stamp) is not overwritten.
+  if ([...Object.keys(changes.set), ...changes.remove].some((a) => STAMP_ATTRIBUTES.includes(a))) {
+    const triage = item.triage as Record<string, unknown> | undefined;
+    if (triage === undefined) conditions.push(`attribute_not_exists(${name('triage')})`);
+    else {
+      const path = name('triage');
+      for (const [i, field] of ['content_hash', 'prompt_version'].entries()) {
+        if (triage[field] === undefined) conditions.push(`attribute_not_exists(${path}.${name(field)})`);
+        else {
+          values[`:t${i}`] = triage[field];
+          conditions.push(`${path}.${name(field)} = :t${i}`);
+        }
+      }
+    }
+  }
   return new UpdateCommand({
     TableName: table,
     Key: { exception_id: item.exception_id },

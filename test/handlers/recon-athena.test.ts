@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ListObjectsV2Command, type ListObjectsV2CommandInput } from '@aws-sdk/client-s3';
 import { GetCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
+import { getItemsInOrder, queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
 import { createHandler as createStoreHandler, defaultDeps as storeDeps } from '../../functions/store/handler.ts';
@@ -179,7 +179,10 @@ function setup(fails?: (sql: string) => boolean) {
       attribute: 'gsi_dataset_date',
       values: shardedValues(`trades#${date}`),
     });
-    return items as NonNullable<QueryCommandOutput['Items']>;
+    // The index carries what listings filter on; the items themselves by key.
+    return (await getItemsInOrder(dynamo.doc, dynamo.names.tables.exceptions, ['exception_id'], items)) as NonNullable<
+      QueryCommandOutput['Items']
+    >;
   }
   return {
     requestRun,

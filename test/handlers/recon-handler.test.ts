@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GetCommand, UpdateCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
+import { getItemsInOrder, queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
 import { createHandler as createStoreHandler, defaultDeps as storeDeps } from '../../functions/store/handler.ts';
@@ -43,7 +43,10 @@ function setup() {
       attribute: 'gsi_dataset_date',
       values: shardedValues(`trades#${date}`),
     });
-    return items as NonNullable<QueryCommandOutput['Items']>;
+    // The index carries what listings filter on; the items themselves by key.
+    return (await getItemsInOrder(dynamo.doc, dynamo.names.tables.exceptions, ['exception_id'], items)) as NonNullable<
+      QueryCommandOutput['Items']
+    >;
   }
 
   /** Recon alone: the run's chunks are written and queued, not stored. */

@@ -19,10 +19,12 @@ import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import type { TriageQueueMessage } from '../../functions/shared/messages.ts';
 import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
+import { exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
+import { storedEmbedding } from '../../functions/shared/search/stored-embedding.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
 import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
-import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { exceptionIndexKeys, triageStamp } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { PatternRecord } from '../../functions/shared/tables/patterns.ts';
 import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
@@ -121,7 +123,8 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
       record_type: EXCEPTION_RECORD_TYPE,
       dataset_date: 'trades#2025-12-10',
       ...(options.pattern ? { pattern_id: options.pattern } : {}),
-      ...(options.triage ? { triage: options.triage } : {}),
+      // As saveTriage writes it: the triage and its stamp, which the listing's index carries.
+      ...(options.triage ? { triage: options.triage, ...triageStamp(options.triage) } : {}),
     };
     await dynamo.doc.send(
       new PutCommand({ TableName: dynamo.names.tables.exceptions, Item: { ...record, ...exceptionIndexKeys(record) } }),
@@ -324,6 +327,12 @@ describe('pattern triage', () => {
         prompt_version: PATTERN_PROMPT_VERSION,
       });
       expect(stored.severity).toBe('HIGH');
+      // The vector it is indexed under, on the item with its triage (one write a member).
+      const [own] = await embedder.embed([exceptionEmbeddingText(stored)]);
+      expect(storedEmbedding(stored as unknown as Record<string, unknown>)).toEqual({
+        vector: Array.from(new Float32Array(own as number[])),
+        model: embedder.id,
+      });
     }
     // Searchable: each member indexed with the pattern's triage.
     expect(await w.exceptionsIndex.count()).toBe(10);

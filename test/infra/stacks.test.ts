@@ -22,6 +22,7 @@ import {
   searchCollectionName,
   type TableDef,
 } from '../../functions/shared/resources.ts';
+import { EMBEDDING_ATTRIBUTE } from '../../functions/shared/search/stored-embedding.ts';
 import { FUNCTION_ACCESS, environmentFor, reconMemoryBudgetFor } from '../../infra/access.ts';
 import { localDeployment } from '../../scripts/local/stack.ts';
 import { API_ROUTES, routeKey } from '../../functions/query-api/route-table.ts';
@@ -533,8 +534,12 @@ describe('DynamoDB', () => {
       expect(gsi, name).toMatchObject({
         hash_key: def.partitionKey.name,
         range_key: 'gsi_sort',
-        projection_type: 'ALL',
+        projection_type: 'INCLUDE',
+        non_key_attributes: [...def.projection],
       });
+      // Never the big attributes: the triage, the stored embedding, history, diffs.
+      for (const big of ['triage', EMBEDDING_ATTRIBUTE, 'history', 'diffs'])
+        expect(gsi?.non_key_attributes, name).not.toContain(big);
       expect(def.shardedFrom, name).toBeDefined();
       expect(declared.get(def.partitionKey.name), name).toBe('S');
     }
@@ -547,6 +552,9 @@ describe('DynamoDB', () => {
       ['exception_id', 'gsi_sort', ...Object.values(TABLES.exceptions.indexes).map((i) => i.partitionKey.name)].sort(),
     );
     expect(EXCEPTION_INDEX_SHARDS).toBeGreaterThanOrEqual(2);
+    // DynamoDB's limit: 100 projected non-key attributes over all of a table's indexes.
+    const projected = (t.global_secondary_index as Json[]).flatMap((i: Json) => i.non_key_attributes ?? []);
+    expect(projected.length).toBeLessThanOrEqual(100);
   });
 
   it('the circuit-breaker table is keyed by provider and expires by TTL', () => {

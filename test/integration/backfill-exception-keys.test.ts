@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { planQuery } from '../../functions/query-api/listing.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
-import { DynamoExceptionQueries } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
+import { DynamoExceptionQueries, DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import type { Triage } from '../../functions/shared/types.ts';
 import { exceptionIndexKeys, EXCEPTION_INDEX_ATTRIBUTES } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { backfillExceptionKeys } from '../../scripts/tools/backfill-exception-keys.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
@@ -141,6 +144,66 @@ describe('backfilling the sharded index keys', () => {
       const [item] = await scan(table, own.doc);
       expect(item?.gsi_status).toBe(exceptionIndexKeys(item as Record<string, unknown>).gsi_status);
       expect(String(item?.gsi_status)).toMatch(/^RESOLVED#\d\d$/);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it("stamps each triaged item with its triage's hash and prompt, so dispatch does not send it to a model again", async () => {
+    const own = await startTestDynamo();
+    try {
+      const table = own.names.tables.exceptions;
+      const triaged = base('e-triaged', { content_hash: 'h1', severity: 'LOW' });
+      const racedItem = base('e-raced-triage', { content_hash: 'h2', severity: 'LOW' });
+      const fresh = base('e-untriaged', { content_hash: 'h3' });
+      // Triaged by the version before the stamp: the triage map only.
+      for (const [item, hash] of [
+        [triaged, 'h1'],
+        [racedItem, 'old'],
+      ] as const)
+        await own.doc.send(
+          new PutCommand({
+            TableName: table,
+            Item: { ...item, ...exceptionIndexKeys(item), triage: { content_hash: hash, prompt_version: 'p1' } },
+          }),
+        );
+      await own.doc.send(new PutCommand({ TableName: table, Item: { ...fresh, ...exceptionIndexKeys(fresh) } }));
+      let raced = false;
+      // The new version triages one again (with its stamp) between the backfill's scan and its write.
+      const racing = {
+        send: async (command: unknown) => {
+          if (command instanceof UpdateCommand && command.input.Key?.exception_id === 'e-raced-triage' && !raced) {
+            raced = true;
+            const triage = { content_hash: 'h2', prompt_version: 'p2' } as unknown as Triage;
+            await new DynamoTriageStore(own.doc, table).saveTriage('e-raced-triage', triage, 'h2');
+          }
+          return own.doc.send(command as UpdateCommand);
+        },
+      } as unknown as DynamoDBDocumentClient;
+
+      const report = await backfillExceptionKeys(racing, table, { segments: 1 });
+
+      expect(raced).toBe(true);
+      expect(report).toMatchObject({ scanned: 3, contended: 0 });
+      const items = await scan(table, own.doc);
+      expect(items.find((i) => i.exception_id === 'e-triaged')).toMatchObject({
+        [TRIAGE_STAMP.contentHash]: 'h1',
+        [TRIAGE_STAMP.promptVersion]: 'p1',
+      });
+      expect(items.find((i) => i.exception_id === 'e-raced-triage')).toMatchObject({
+        [TRIAGE_STAMP.contentHash]: 'h2',
+        [TRIAGE_STAMP.promptVersion]: 'p2',
+      });
+      expect(items.find((i) => i.exception_id === 'e-untriaged')).not.toHaveProperty(TRIAGE_STAMP.contentHash);
+      const listing = new DynamoRunExceptionListing(own.doc, table);
+      const needing = await listing.needingTriage('run-1', { limit: 10, currentPrompts: ['p1', 'p2'] });
+      expect(needing.items.map((i) => i.exception_id)).toEqual(['e-untriaged']);
+      expect(await backfillExceptionKeys(own.doc, table)).toEqual({
+        scanned: 3,
+        updated: 0,
+        upToDate: 3,
+        contended: 0,
+      });
     } finally {
       await own.stop();
     }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
+import { getItemsInOrder, queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { REPO_ROOT, SAMPLE_DIR } from '../../functions/shared/paths.ts';
@@ -44,7 +44,10 @@ async function exceptionsFor(date: string, dataset = 'trades') {
     attribute: 'gsi_dataset_date',
     values: shardedValues(`${dataset}#${date}`),
   });
-  return items as NonNullable<QueryCommandOutput['Items']>;
+  // The index carries what listings filter on; the items themselves by key.
+  return (await getItemsInOrder(stack.dynamo, stack.names.tables.exceptions, ['exception_id'], items)) as NonNullable<
+    QueryCommandOutput['Items']
+  >;
 }
 
 describe('local stack', () => {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
+import { getItemsInOrder, queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { ApiRun } from '../../functions/shared/api-types.ts';
 import { TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
@@ -176,7 +176,10 @@ async function exceptionsOf(dataset: string, date: string) {
     attribute: 'gsi_dataset_date',
     values: shardedValues(`${dataset}#${date}`),
   });
-  return items as NonNullable<QueryCommandOutput['Items']>;
+  // The index carries what listings filter on; the items themselves by key.
+  return (await getItemsInOrder(stack.dynamo, stack.names.tables.exceptions, ['exception_id'], items)) as NonNullable<
+    QueryCommandOutput['Items']
+  >;
 }
 
 describe('a run with one systematic error and 50 random breaks', () => {

@@ -10,11 +10,13 @@ import {
   PutItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { createTables } from '../../scripts/local/provision.ts';
 import { resourceNames, TABLES } from '../../functions/shared/resources.ts';
 import { planQuery } from '../../functions/query-api/listing.ts';
 import { DynamoExceptionQueries, DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 
 describe('local provisioning over an older .tally/', () => {
   it('rebuilds the runs table with by_requested, keeping its runs and listing them there', async () => {
@@ -220,6 +222,95 @@ describe('local provisioning over an older .tally/', () => {
       expect(
         await new DynamoExceptionStore(doc, names.tables.exceptions).listStatesForDate('trades', '2025-12-10'),
       ).toEqual([expect.objectContaining({ exception_id: item.exception_id, status: 'ACKNOWLEDGED', version: 3 })]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('recreates the exceptions indexes that projected whole items, stamping triaged items so triage does not redo them', async () => {
+    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const dynamo = new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      });
+      const names = resourceNames('upgrade-projection');
+      // The sharded indexes as provisioned before they projected only what listings filter on.
+      const indexes = Object.entries(TABLES.exceptions.indexes);
+      await dynamo.send(
+        new CreateTableCommand({
+          TableName: names.tables.exceptions,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: ['exception_id', 'gsi_sort', ...indexes.map(([, i]) => i.partitionKey.name)].map(
+            (a) => ({ AttributeName: a, AttributeType: 'S' }),
+          ),
+          KeySchema: [{ AttributeName: 'exception_id', KeyType: 'HASH' }],
+          GlobalSecondaryIndexes: indexes.map(([name, i]) => ({
+            IndexName: name,
+            KeySchema: [
+              { AttributeName: i.partitionKey.name, KeyType: 'HASH' },
+              { AttributeName: 'gsi_sort', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          })),
+        }),
+      );
+      const doc = DynamoDBDocumentClient.from(dynamo);
+      const base = {
+        run_id: 'run-old',
+        dataset: 'trades',
+        business_date: '2025-12-10',
+        exception_type: 'AMOUNT_MISMATCH',
+        status: 'OPEN',
+        created_at: '2025-12-10T08:00:00.000Z',
+        record_type: 'EXCEPTION',
+        dataset_date: 'trades#2025-12-10',
+        version: 1,
+      };
+      const triaged = { ...base, exception_id: 'a'.repeat(32), content_hash: 'h1' };
+      const untriaged = { ...base, exception_id: 'b'.repeat(32), content_hash: 'h2' };
+      await doc.send(
+        new PutCommand({
+          TableName: names.tables.exceptions,
+          Item: {
+            ...triaged,
+            ...exceptionIndexKeys({ ...triaged, severity: 'HIGH' }),
+            severity: 'HIGH',
+            triage: { severity: 'HIGH', content_hash: 'h1', prompt_version: 'p1', summary: 's' },
+          },
+        }),
+      );
+      await doc.send(
+        new PutCommand({
+          TableName: names.tables.exceptions,
+          Item: { ...untriaged, ...exceptionIndexKeys(untriaged) },
+        }),
+      );
+
+      await createTables(dynamo, names);
+
+      const table = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.exceptions }));
+      for (const gsi of table.Table?.GlobalSecondaryIndexes ?? [])
+        expect(gsi.Projection?.ProjectionType, gsi.IndexName).toBe('INCLUDE');
+      const listing = new DynamoRunExceptionListing(doc, names.tables.exceptions);
+      const needing = async (prompt: string) =>
+        (await listing.needingTriage('run-old', { limit: 10, currentPrompts: [prompt] })).items
+          .map((i) => i.exception_id)
+          .sort();
+      expect(await needing('p1')).toEqual([untriaged.exception_id]);
+      // A prompt no longer current: the triaged one needs triage again too.
+      expect(await needing('p2')).toEqual([triaged.exception_id, untriaged.exception_id]);
+      const page = await new DynamoExceptionQueries(doc, names.tables.exceptions).queryExceptions({
+        ...planQuery({ severity: 'HIGH' }),
+        limit: 10,
+      });
+      // Whole items, though the index does not carry the triage.
+      expect(page.items).toEqual([
+        expect.objectContaining({ exception_id: triaged.exception_id, triage: expect.anything() }),
+      ]);
     } finally {
       server.close();
     }

@@ -42,6 +42,33 @@ describe('IndexBatcher', () => {
     expect(index.ensure).toHaveBeenCalledTimes(1);
   });
 
+  it('writes documents already embedded with the flush, embedding only the others', async () => {
+    const { embedder, index } = fakes();
+    const batcher = new IndexBatcher(embedder, index);
+
+    await Promise.all([
+      batcher.addDocument({ id: 'pre', vector: [9, 9], fields: {}, text: 'pre' }),
+      batcher.add('bb', doc('bb')),
+    ]);
+
+    expect(embedder.embed).toHaveBeenCalledTimes(1);
+    expect(embedder.embed).toHaveBeenCalledWith(['bb']);
+    expect(index.replaceMany.mock.calls[0]?.[0].map((d) => [d.id, d.vector])).toEqual([
+      ['pre', [9, 9]],
+      ['bb', [2, 1]],
+    ]);
+  });
+
+  it('calls no embedder for a flush of documents already embedded', async () => {
+    const { embedder, index } = fakes();
+    const batcher = new IndexBatcher(embedder, index);
+
+    await batcher.addDocument({ id: 'pre', vector: [9, 9], fields: {}, text: 'pre' });
+
+    expect(embedder.embed).not.toHaveBeenCalled();
+    expect(index.replaceMany).toHaveBeenCalledTimes(1);
+  });
+
   it('flushes as soon as a batch is full', async () => {
     const { embedder, index } = fakes();
     const batcher = new IndexBatcher(embedder, index, { maxBatch: 2, windowMs: 60_000 });

@@ -18,8 +18,9 @@ export interface IndexBatcherOptions {
 }
 
 interface Waiting {
-  readonly text: string;
-  readonly toDocument: (vector: number[]) => VectorDocument;
+  /** What to embed; absent for a document whose vector the caller already has. */
+  readonly text: string | undefined;
+  readonly toDocument: (vector: number[] | undefined) => VectorDocument;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -42,6 +43,15 @@ export class IndexBatcher {
 
   /** Resolves once the document built from `text`'s vector is written. */
   add(text: string, toDocument: (vector: number[]) => VectorDocument): Promise<void> {
+    return this.enqueue(text, (vector) => toDocument(vector as number[]));
+  }
+
+  /** Resolves once this document, already embedded, is written (with the next flush's others). */
+  addDocument(document: VectorDocument): Promise<void> {
+    return this.enqueue(undefined, () => document);
+  }
+
+  private enqueue(text: string | undefined, toDocument: Waiting['toDocument']): Promise<void> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ text, toDocument, resolve, reject });
       if (this.waiting.length >= this.maxBatch) this.flushNow();
@@ -60,10 +70,12 @@ export class IndexBatcher {
   private async write(batch: Waiting[]): Promise<void> {
     let docs: VectorDocument[] = [];
     try {
-      const vectors = await this.embedder.embed(batch.map((w) => w.text));
-      if (vectors.length !== batch.length)
-        throw new Error(`embedder returned ${vectors.length} vectors for ${batch.length} texts`);
-      docs = batch.map((w, i) => w.toDocument(vectors[i] as number[]));
+      const texts = batch.flatMap((w) => (w.text === undefined ? [] : [w.text]));
+      const vectors = texts.length === 0 ? [] : await this.embedder.embed(texts);
+      if (vectors.length !== texts.length)
+        throw new Error(`embedder returned ${vectors.length} vectors for ${texts.length} texts`);
+      let next = 0;
+      docs = batch.map((w) => w.toDocument(w.text === undefined ? undefined : vectors[next++]));
       if (!this.ensured) {
         await this.index.ensure();
         this.ensured = true;

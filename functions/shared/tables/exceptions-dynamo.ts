@@ -1,17 +1,16 @@
 /** The exceptions table on DynamoDB: recon's, triage's and the query API's views of it. */
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  GetCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { OPEN_STATUSES, LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
 import { TABLES } from '../resources.ts';
 import { retryUnprocessed } from '../retry.ts';
-import { EMBEDDING_ATTRIBUTE, EMBEDDING_MODEL_ATTRIBUTE, encodeEmbedding } from '../search/stored-embedding.ts';
+import {
+  EMBEDDING_ATTRIBUTE,
+  EMBEDDING_MODEL_ATTRIBUTE,
+  encodeEmbedding,
+  type StoredEmbedding,
+} from '../search/stored-embedding.ts';
 import type { ExceptionRecord, Triage } from '../types.ts';
 import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
 import type {
@@ -30,17 +29,19 @@ import {
   exceptionIndexKeys,
   indexKeyChanges,
   shardedValues,
+  triageStamp,
   type ExceptionIndexName,
 } from './exceptions-index-keys.ts';
 import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
-import { queryAllShards, queryShardedPage } from './index-query-dynamo.ts';
+import { getItemsInOrder, queryAllShards, queryShardedPage } from './index-query-dynamo.ts';
 
 /** Calls of one batch before its unprocessed rest is handed back as a transient failure. */
 const MAX_BATCH_ATTEMPTS = 8;
 /** BatchWriteItem calls of one putNew in flight at once (bounded: a burst is throttled on AWS too). */
 const PUT_CALLS_AT_ONCE = 4;
-/** BatchGetItem calls of one getStates in flight at once. */
-const GET_CALLS_AT_ONCE = 4;
+/** The table's key. */
+const KEY = ['exception_id'] as const;
+const keyOf = (exceptionId: string) => ({ exception_id: exceptionId });
 
 const STATE_ATTRIBUTES = [
   'exception_id',
@@ -68,44 +69,13 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
   }
 
   async getStates(ids: string[]): Promise<Map<string, StoredExceptionState>> {
-    const states = new Map<string, StoredExceptionState>();
-    const unique = [...new Set(ids)];
-    // BatchGetItem: at most 100 keys a call; a few calls in flight hide each round trip (a store
-    // chunk of 5,000 findings is 50 calls, which one after another took 1.2 of its 7 s locally).
-    let next = 0;
-    const reader = async () => {
-      while (next < unique.length) {
-        const start = next;
-        next += 100;
-        await this.getBatch(unique.slice(start, start + 100), states);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(GET_CALLS_AT_ONCE, Math.ceil(unique.length / 100)) }, reader));
-    return states;
-  }
-
-  private async getBatch(ids: string[], states: Map<string, StoredExceptionState>): Promise<void> {
-    await retryUnprocessed(
-      ids.map((id): Record<string, unknown> => ({ exception_id: id })),
-      async (keys) => {
-        const out = await this.doc.send(
-          new BatchGetCommand({
-            RequestItems: {
-              [this.table]: {
-                Keys: keys,
-                ConsistentRead: true,
-                ProjectionExpression: STATE_ATTRIBUTES.map((_, j) => `#a${j}`).join(', '),
-                ExpressionAttributeNames: Object.fromEntries(STATE_ATTRIBUTES.map((a, j) => [`#a${j}`, a])),
-              },
-            },
-          }),
-        );
-        for (const item of out.Responses?.[this.table] ?? [])
-          states.set(item.exception_id as string, item as StoredExceptionState);
-        return (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
-      },
-      { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (left) => `BatchGetItem left ${left} keys unprocessed` },
-    );
+    // BatchGetItem, a few calls in flight (a store chunk of 5,000 findings is 50 calls, which one
+    // after another took 1.2 of its 7 s locally).
+    const items = await getItemsInOrder(this.doc, this.table, KEY, ids.map(keyOf), {
+      consistent: true,
+      projection: STATE_ATTRIBUTES,
+    });
+    return new Map(items.map((item) => [item.exception_id as string, item as unknown as StoredExceptionState]));
   }
 
   async listStatesForDate(dataset: string, businessDate: string): Promise<StoredExceptionState[]> {
@@ -121,17 +91,17 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
   }
 
   async listOpenStatesForDataset(dataset: string): Promise<StoredExceptionState[]> {
+    // by_status_sharded does not carry recon's state attributes (DynamoDB's 100 projected
+    // attributes per table are spent on the listings): ids from the index, states by key.
     const lists = await Promise.all(
-      OPEN_STATUSES.map((status) =>
-        this.byStatus(status, '#ds = :ds', { '#ds': 'dataset' }, { ':ds': dataset }, STATE_ATTRIBUTES),
-      ),
+      OPEN_STATUSES.map((status) => this.byStatus(status, '#ds = :ds', { '#ds': 'dataset' }, { ':ds': dataset })),
     );
-    return lists.flat() as unknown as StoredExceptionState[];
+    return [...(await this.getStates(lists.flat().map((item) => item.exception_id as string))).values()];
   }
 
   async listExpiredPending(now: string): Promise<StoredException[]> {
     const items = await this.byStatus(LATE_ARRIVAL_STATUS, '#pu <= :now', { '#pu': 'pending_until' }, { ':now': now });
-    return items as unknown as StoredException[];
+    return (await this.whole(items)) as unknown as StoredException[];
   }
 
   async listOverdueUnannounced(now: string): Promise<StoredException[]> {
@@ -146,11 +116,24 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
         ),
       ),
     );
-    return lists.flat() as unknown as StoredException[];
+    return (await this.whole(lists.flat())) as unknown as StoredException[];
+  }
+
+  /** The items of index entries, read by key: the index carries only what its filters need. */
+  private whole(entries: readonly Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
+    return getItemsInOrder(
+      this.doc,
+      this.table,
+      KEY,
+      entries.map((e) => keyOf(e.exception_id as string)),
+      {
+        consistent: true,
+      },
+    );
   }
 
   /**
-   * One status's partition of by_status_sharded, filtered. The filter reads every item of the
+   * One status's partition of by_status_sharded, filtered (the ids only). The filter reads every item of the
    * status (open ones: the working set, not history); a sparse index on due_at would read only
    * the due ones, at the cost of another GSI on every write.
    */
@@ -159,14 +142,13 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
     filter: string,
     names: Record<string, string>,
     values: Record<string, unknown>,
-    projection?: readonly string[],
   ): Promise<Record<string, unknown>[]> {
     const { items } = await queryAllShards(
       this.doc,
       this.table,
       'by_status_sharded',
       shardsOf('by_status_sharded', status),
-      { filter, names, values, ...(projection ? { projection } : {}) },
+      { filter, names, values, projection: KEY },
     );
     return items;
   }
@@ -245,12 +227,22 @@ export class DynamoTriageStore implements TriageStore {
     triage: Triage,
     contentHash: string,
     also: Readonly<Record<string, string>> = {},
+    embedding?: StoredEmbedding,
   ): Promise<boolean> {
     // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
     // The by_severity key follows the stored severity (the triage's, floored at the policy's).
     const keys = indexKeyChanges(exceptionId, { severity: triage.severity });
     const { UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues } = updateExpression({
-      set: { ...also, triage, severity: triage.severity, ...keys.set },
+      set: {
+        ...also,
+        triage,
+        ...triageStamp(triage),
+        severity: triage.severity,
+        ...keys.set,
+        ...(embedding
+          ? { [EMBEDDING_ATTRIBUTE]: encodeEmbedding(embedding.vector), [EMBEDDING_MODEL_ATTRIBUTE]: embedding.model }
+          : {}),
+      },
     });
     return applied(
       this.doc.send(
@@ -308,6 +300,13 @@ export async function countExceptionPartition(
   return count;
 }
 
+/**
+ * countExceptionPartition's filter for triaged exceptions: severity, which only triage writes
+ * (saveTriage) and every index but by_severity_sharded (whose partition it is) carries; the
+ * indexes do not carry the triage itself.
+ */
+export const TRIAGED_FILTER = 'attribute_exists(severity)';
+
 /** A key no exception can have (ids are 32 hex characters): the health probe reads nothing. */
 const HEALTH_PROBE_KEY = '__health_check__';
 
@@ -330,10 +329,14 @@ export class DynamoExceptionQueries implements ExceptionQueries {
 
   async queryExceptions(query: IndexQuery): Promise<IndexPage> {
     const index = query.index as ExceptionIndexName;
-    return queryShardedPage(this.doc, this.table, query, {
+    const page = await queryShardedPage(this.doc, this.table, query, {
       ...shardsOf(index, query.partition.value),
       sortAttribute: TABLES.exceptions.indexes[index].sortKey.name,
     });
+    // The indexes carry what the filters need, not the triage, history or embedding: the page's
+    // whole items by key, in the page's order. Eventually consistent, as the index itself is.
+    const items = await getItemsInOrder(this.doc, this.table, KEY, page.items);
+    return { ...page, items };
   }
 
   async patchException(patch: ExceptionPatch): Promise<StoredItem | undefined> {

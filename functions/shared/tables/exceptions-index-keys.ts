@@ -9,7 +9,7 @@
  * merge into one total order: created_at, then exception_id. (`#` sorts below every character
  * an ISO timestamp holds, so the suffix never reorders two timestamps.)
  */
-import { EXCEPTION_INDEX_SHARDS, TABLES, type IndexDef } from '../resources.ts';
+import { EXCEPTION_INDEX_SHARDS, TABLES, TRIAGE_STAMP, type IndexDef } from '../resources.ts';
 
 export type ExceptionIndexName = keyof typeof TABLES.exceptions.indexes;
 
@@ -91,4 +91,19 @@ export function indexKeyChanges(
     else if (remove.includes(source)) removed.push(def.partitionKey.name);
   }
   return { set: keys, remove: removed };
+}
+
+/**
+ * The top-level copy of what a triage answered for (resources.ts TRIAGE_STAMP): the indexes that
+ * triage's listings filter do not carry the triage map itself. Written with every triage
+ * (exceptions-dynamo.ts saveTriage) and by the local stack's upgrade.
+ */
+export function triageStamp(triage: {
+  readonly content_hash?: string | undefined;
+  readonly prompt_version?: string | undefined;
+}): Record<string, string> {
+  return {
+    ...(triage.content_hash === undefined ? {} : { [TRIAGE_STAMP.contentHash]: triage.content_hash }),
+    ...(triage.prompt_version === undefined ? {} : { [TRIAGE_STAMP.promptVersion]: triage.prompt_version }),
+  };
 }

@@ -5,6 +5,7 @@
  */
 import type { ExceptionRecord, ExceptionStatus, HistoryEntry, MatchLink, Triage } from '../types.ts';
 import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
+import type { StoredEmbedding } from '../search/stored-embedding.ts';
 
 /** Recon's change detection: what it last wrote, and from which run. */
 export interface ExceptionBookkeeping {
@@ -102,13 +103,15 @@ export interface TriageStore {
   get(exceptionId: string): Promise<(ExceptionRecord & { content_hash: string }) | undefined>;
   /**
    * Stores the triage unless the exception's content changed since it was read; `also`: other
-   * attributes its severity decides (a due date, functions/triage/deadline.ts).
+   * attributes its severity decides (a due date, functions/triage/deadline.ts); `embedding`: the
+   * vector of what will be indexed, kept in the same write (as saveEmbedding would, one write later).
    */
   saveTriage(
     exceptionId: string,
     triage: Triage,
     contentHash: string,
     also?: Readonly<Record<string, string>>,
+    embedding?: StoredEmbedding,
   ): Promise<boolean>;
   /** Keeps the indexed vector on the item (search/stored-embedding.ts): the stream consumer reuses it. */
   saveEmbedding?(exceptionId: string, vector: readonly number[], model: string): Promise<void>;

@@ -1,9 +1,76 @@
 /** GSI queries, newest first, with equality filters: shared by the exceptions, runs and files tables. */
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { retryUnprocessed } from '../retry.ts';
 import { readShardedPage, type IndexPage, type IndexQuery, type ShardedPartition } from './index-query.ts';
 
 /** DynamoDB's limit on the operands of one IN. */
 const IN_OPERANDS = 100;
+/** BatchGetItem's limit on the keys of one call. */
+const BATCH_GET_KEYS = 100;
+/** BatchGetItem calls of one read in flight at once: a few hide each round trip. */
+const BATCH_GETS_AT_ONCE = 4;
+/** Calls of one batch before its unprocessed rest is handed back as a transient failure. */
+const MAX_BATCH_ATTEMPTS = 8;
+
+/**
+ * The items under these keys, in the keys' order (one BatchGetItem per 100 keys, a few at once,
+ * unprocessed keys retried); a key with no item is left out. What a listing does after a query
+ * on an index that projects only what its filters need: the page's whole items by key.
+ */
+export async function getItemsInOrder(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  keyAttributes: readonly string[],
+  keys: readonly Readonly<Record<string, unknown>>[],
+  options: { consistent?: boolean; projection?: readonly string[] } = {},
+): Promise<Record<string, unknown>[]> {
+  const keyOf = (item: Readonly<Record<string, unknown>>) => JSON.stringify(keyAttributes.map((a) => item[a]));
+  const unique = new Map(keys.map((k) => [keyOf(k), Object.fromEntries(keyAttributes.map((a) => [a, k[a]]))]));
+  const wanted = [...unique.values()];
+  const found = new Map<string, Record<string, unknown>>();
+  const names: Record<string, string> = {};
+  const projection = options.projection
+    ? [...new Set([...keyAttributes, ...options.projection])].map((attribute, i) => {
+        names[`#a${i}`] = attribute;
+        return `#a${i}`;
+      })
+    : undefined;
+  let next = 0;
+  const reader = async () => {
+    while (next < wanted.length) {
+      const batch = wanted.slice(next, next + BATCH_GET_KEYS);
+      next += BATCH_GET_KEYS;
+      await retryUnprocessed(
+        batch,
+        async (left) => {
+          const out = await doc.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [table]: {
+                  Keys: left,
+                  ...(options.consistent ? { ConsistentRead: true } : {}),
+                  ...(projection
+                    ? { ProjectionExpression: projection.join(', '), ExpressionAttributeNames: names }
+                    : {}),
+                },
+              },
+            }),
+          );
+          for (const item of out.Responses?.[table] ?? []) found.set(keyOf(item), item);
+          return (out.UnprocessedKeys?.[table]?.Keys ?? []) as Record<string, unknown>[];
+        },
+        { maxAttempts: MAX_BATCH_ATTEMPTS, gaveUp: (n) => `BatchGetItem left ${n} keys unprocessed` },
+      );
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(BATCH_GETS_AT_ONCE, Math.ceil(wanted.length / BATCH_GET_KEYS)) }, reader),
+  );
+  return keys.flatMap((k) => {
+    const item = found.get(keyOf(k));
+    return item ? [item] : [];
+  });
+}
 
 /** One Query call on one partition. */
 export async function queryIndexPage(

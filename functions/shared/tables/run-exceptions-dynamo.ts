@@ -11,9 +11,10 @@
 import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError } from '../errors.ts';
 import { LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
-import { TABLES } from '../resources.ts';
+import { TABLES, TRIAGE_STAMP } from '../resources.ts';
 import type { ExceptionRecord } from '../types.ts';
 import { shardedValues } from './exceptions-index-keys.ts';
+import { getItemsInOrder } from './index-query-dynamo.ts';
 import type { CandidatePage, PageOptions, RunExceptionListing, TriageCandidate } from './run-exceptions.ts';
 
 interface Cursor {
@@ -55,15 +56,20 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
     const shards = shardedValues(shape.patternId ?? runId);
     let cursor: Cursor | undefined = options.cursor === undefined ? { shard: 0 } : decodeCursor(options.cursor);
     const items: T[] = [];
-    const names: Record<string, string> = { '#pk': index.partitionKey.name, '#t': 'triage', '#h': 'content_hash' };
+    // The index carries triage's stamp (resources.ts TRIAGE_STAMP), not the triage itself.
+    const names: Record<string, string> = {
+      '#pk': index.partitionKey.name,
+      '#th': TRIAGE_STAMP.contentHash,
+      '#tp': TRIAGE_STAMP.promptVersion,
+      '#h': 'content_hash',
+    };
     const values: Record<string, unknown> = {};
     const prompts = options.currentPrompts.map((version, i) => {
       values[`:p${i}`] = version;
       return `:p${i}`;
     });
-    names['#pv'] = 'prompt_version';
     // Needs triage: untriaged, triaged for other content, or by a prompt no longer current.
-    let needs = ['attribute_not_exists(#t)', '#t.#h <> #h', `NOT #t.#pv IN (${prompts.join(', ')})`];
+    let needs = ['attribute_not_exists(#th)', '#th <> #h', `NOT #tp IN (${prompts.join(', ')})`];
     // A PENDING late arrival is not triaged until the deadline sweep promotes it (it queues it then).
     names['#st'] = 'status';
     values[':pending'] = LATE_ARRIVAL_STATUS;
@@ -100,7 +106,11 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
       if (out.LastEvaluatedKey) cursor = { shard: cursor.shard, key: out.LastEvaluatedKey };
       else cursor = cursor.shard + 1 < shards.length ? { shard: cursor.shard + 1 } : undefined;
     }
-    return { items, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
+    // Pattern members go to triage whole: the index has only what the filter reads.
+    const whole = byPattern
+      ? ((await getItemsInOrder(this.doc, this.table, ['exception_id'], items as Record<string, unknown>[])) as T[])
+      : items;
+    return { items: whole, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
   }
 }
 
