@@ -67,7 +67,15 @@ export async function hostFunction(name: FunctionName, env: Readonly<Record<stri
     },
     async stop() {
       worker.removeAllListeners('exit');
-      await worker.terminate();
+      // Asked to end itself first: terminate() can land inside a native call (hnswlib's addPoint
+      // in a background fold), which is a fatal error for the whole process. Terminated only if it
+      // has not ended within 2 s (a handler stuck in a long synchronous task).
+      const exited = new Promise<boolean>((resolve) => {
+        worker.once('exit', () => resolve(true));
+        setTimeout(() => resolve(false), 2_000).unref();
+      });
+      worker.postMessage('stop');
+      if (!(await exited)) await worker.terminate();
     },
   };
 }

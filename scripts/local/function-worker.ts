@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FunctionName } from '../../functions/shared/resources.ts';
+import { stopGraphMaintenance } from '../../functions/shared/search/ann-index.ts';
 
 export interface Invocation {
   readonly id: number;
@@ -37,7 +38,12 @@ const port = parentPort;
 if (port) {
   const { name } = workerData as { name: FunctionName };
   const { handler } = (await import(HANDLER_MODULES[name])) as { handler: Handler };
-  port.on('message', (invocation: Invocation) => {
+  port.on('message', (invocation: Invocation | 'stop') => {
+    if (invocation === 'stop') {
+      // Ends the thread between two tasks, never inside a native call (function-host.ts stop).
+      stopGraphMaintenance();
+      process.exit(0);
+    }
     const context = {
       ...invocation.context,
       getRemainingTimeInMillis: () => Math.max(0, invocation.deadline - Date.now()),

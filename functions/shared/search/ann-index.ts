@@ -146,6 +146,18 @@ function loadHnswlib(): typeof Hnswlib {
 }
 
 const open = new Map<string, AnnVectorIndex>();
+/** Set by stopGraphMaintenance: no fold is scheduled any more in this thread. */
+let maintenanceStopped = false;
+
+/**
+ * Stops this thread's background graph work before the thread ends (the local function host
+ * calls it before a worker exits): a thread terminated while hnswlib's addPoint runs dies with a
+ * fatal N-API error that takes the whole process down. The graph is a cache; the log is the truth.
+ */
+export function stopGraphMaintenance(): void {
+  maintenanceStopped = true;
+  for (const index of open.values()) index.stopFolding();
+}
 
 export class AnnVectorIndex implements VectorIndex {
   private readonly path: string;
@@ -645,8 +657,14 @@ export class AnnVectorIndex implements VectorIndex {
     for (const [id, node] of [...this.nodes]) if (this.byLabel.get(node.label)?.id !== id) this.dropNode(id);
   }
 
+  /** Cancels the scheduled fold (stopGraphMaintenance). */
+  stopFolding(): void {
+    if (this.folding) clearTimeout(this.folding);
+    this.folding = null;
+  }
+
   private scheduleFold(): void {
-    if (this.folding) return;
+    if (this.folding || maintenanceStopped) return;
     this.folding = setTimeout(() => {
       this.folding = null;
       if (!this.graph) return;
