@@ -181,7 +181,7 @@ async function main(): Promise<void> {
 }
 
 /** Synthetic exceptions, written with recon's own batch writer and in bulk to the vector log. */
-async function load(stack: LocalStack, logPath: string, total: number, embedder: Embedder): Promise<void> {
+export async function load(stack: LocalStack, logPath: string, total: number, embedder: Embedder): Promise<void> {
   const store = new DynamoExceptionStore(stack.dynamo, stack.names.tables.exceptions);
   const index = AnnVectorIndex.load(logPath);
   const now = new Date().toISOString();
@@ -345,4 +345,4 @@ async function runLoad(spec: LoadSpec): Promise<void> {
   process.stdout.write(JSON.stringify(stats));
 }
 
-await main();
+if (import.meta.url === `file://${process.argv[1]}`) await main();
