@@ -18,17 +18,27 @@ import { DynamoExceptionQueries, DynamoExceptionStore } from '../../functions/sh
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 
-describe('local provisioning over an older .tally/', () => {
-  it('rebuilds the runs table with by_requested, keeping its runs and listing them there', async () => {
-    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const dynamo = new DynamoDBClient({
+/** A fresh in-memory dynalite on 127.0.0.1 for one test, closed afterwards. */
+async function withDynalite(run: (dynamo: DynamoDBClient) => Promise<void>): Promise<void> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    await run(
+      new DynamoDBClient({
         region: 'us-east-1',
         endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
         credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-      });
+      }),
+    );
+  } finally {
+    server.close();
+  }
+}
+
+describe('local provisioning over an older .tally/', () => {
+  it('rebuilds the runs table with by_requested, keeping its runs and listing them there', async () => {
+    await withDynalite(async (dynamo) => {
       const names = resourceNames('upgrade');
       // The runs table as provisioned before the dashboard: by_dataset_date only.
       await dynamo.send(
@@ -81,21 +91,11 @@ describe('local provisioning over an older .tally/', () => {
         }),
       );
       expect(listed.Items?.map((i) => i.run_id?.S)).toEqual(['run-old']);
-    } finally {
-      server.close();
-    }
+    });
   });
 
   it('rebuilds the files table with its listing indexes, keeping its records and listing them by ingest time', async () => {
-    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const dynamo = new DynamoDBClient({
-        region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-      });
+    await withDynalite(async (dynamo) => {
       const names = resourceNames('upgrade-files');
       // The files table as provisioned before GET /files: keys only, no index.
       await dynamo.send(
@@ -144,21 +144,11 @@ describe('local provisioning over an older .tally/', () => {
         }),
       );
       expect(listed.Items?.map((i) => i.dataset_date?.S)).toEqual(['trades#2025-12-10']);
-    } finally {
-      server.close();
-    }
+    });
   });
 
   it('rebuilds the exceptions table with its sharded indexes, giving old items their keys', async () => {
-    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const dynamo = new DynamoDBClient({
-        region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-      });
+    await withDynalite(async (dynamo) => {
       const names = resourceNames('upgrade-exceptions');
       // The exceptions table as provisioned before sharding: one partition per status, run, ...
       const old = ['status', 'exception_type', 'run_id', 'dataset_date', 'severity', 'record_type'];
@@ -222,21 +212,11 @@ describe('local provisioning over an older .tally/', () => {
       expect(
         await new DynamoExceptionStore(doc, names.tables.exceptions).listStatesForDate('trades', '2025-12-10'),
       ).toEqual([expect.objectContaining({ exception_id: item.exception_id, status: 'ACKNOWLEDGED', version: 3 })]);
-    } finally {
-      server.close();
-    }
+    });
   });
 
   it('recreates the exceptions indexes that projected whole items, stamping triaged items so triage does not redo them', async () => {
-    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const dynamo = new DynamoDBClient({
-        region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-      });
+    await withDynalite(async (dynamo) => {
       const names = resourceNames('upgrade-projection');
       // The sharded indexes as provisioned before they projected only what listings filter on.
       const indexes = Object.entries(TABLES.exceptions.indexes);
@@ -311,8 +291,6 @@ describe('local provisioning over an older .tally/', () => {
       expect(page.items).toEqual([
         expect.objectContaining({ exception_id: triaged.exception_id, triage: expect.anything() }),
       ]);
-    } finally {
-      server.close();
-    }
+    });
   });
 });
