@@ -46,7 +46,6 @@ import {
   OFFLINE_DEFAULT_EMBEDDER,
 } from '../../functions/shared/search/factory.ts';
 import { EXCEPTION_TYPES, type ExceptionType } from '../../functions/shared/types.ts';
-import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { countExceptionPartition, TRIAGED_FILTER } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { FileRegionRole, type RegionRole } from '../../functions/shared/region-role.ts';
 import type { ObjectCreatedMessage } from '../../functions/shared/object-created.ts';
@@ -484,17 +483,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if ((byType[i] as number) > 0) exceptions[type] = byType[i] as number;
       });
       const open = await countExceptionPartition(dynamo, names.tables.exceptions, 'by_status_sharded', 'OPEN');
-      const triaged = await countExceptionPartition(
-        dynamo,
-        names.tables.exceptions,
-        'by_created_sharded',
-        EXCEPTION_RECORD_TYPE,
-        TRIAGED_FILTER,
-      );
+      // Local diagnostics only: the runs and files tables are tiny here; the API never scans.
+      // Triaged: by run, the index that carries triage's stamp (the narrow indexes carry no triage).
+      const runIds = (
+        (
+          await dynamo.send(
+            new ScanCommand({
+              TableName: names.tables.runs,
+              ProjectionExpression: '#r',
+              ExpressionAttributeNames: { '#r': 'run_id' },
+            }),
+          )
+        ).Items ?? []
+      ).map((r) => String(r.run_id));
+      const triaged = (
+        await Promise.all(
+          runIds.map((runId) =>
+            countExceptionPartition(dynamo, names.tables.exceptions, 'by_run_sharded', runId, TRIAGED_FILTER),
+          ),
+        )
+      ).reduce((sum, n) => sum + n, 0);
       const searchable = await createVectorIndex('exceptions', environments.triage).count();
       const policyPassages = await createVectorIndex('policies', environments['ingest-worker']).count();
-      // Local diagnostics only: the runs and files tables are tiny here; the API never scans.
-      const runs = (await dynamo.send(new ScanCommand({ TableName: names.tables.runs, Select: 'COUNT' }))).Count ?? 0;
+      const runs = runIds.length;
       const files =
         (
           await dynamo.send(

@@ -3,7 +3,7 @@ import { BatchWriteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClie
 import { OPEN_STATUSES, LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
-import { TABLES } from '../resources.ts';
+import { TABLES, TRIAGE_STAMP } from '../resources.ts';
 import { retryUnprocessed } from '../retry.ts';
 import {
   EMBEDDING_ATTRIBUTE,
@@ -301,11 +301,11 @@ export async function countExceptionPartition(
 }
 
 /**
- * countExceptionPartition's filter for triaged exceptions: severity, which only triage writes
- * (saveTriage) and every index but by_severity_sharded (whose partition it is) carries; the
- * indexes do not carry the triage itself.
+ * countExceptionPartition's filter for triaged exceptions: triage's stamp (saveTriage), which
+ * by_run_sharded carries (the indexes do not carry the triage itself; recon writes `severity`
+ * too, so it cannot tell a triaged exception from one a held run left untriaged).
  */
-export const TRIAGED_FILTER = 'attribute_exists(severity)';
+export const TRIAGED_FILTER = `attribute_exists(${TRIAGE_STAMP.contentHash})`;
 
 /** A key no exception can have (ids are 32 hex characters): the health probe reads nothing. */
 const HEALTH_PROBE_KEY = '__health_check__';
