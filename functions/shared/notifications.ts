@@ -26,16 +26,9 @@ export interface RunHeldEvent {
 }
 
 /** Something happened to one exception that its owners must hear of. */
-export interface ExceptionEvent {
+export interface ExceptionEvent extends NotifiedException {
   /** critical: triage rated it CRITICAL; overdue: past its due date (once); assigned: given to someone. */
   readonly kind: 'critical' | 'overdue' | 'assigned';
-  readonly exception_id: string;
-  readonly dataset: string;
-  readonly business_date?: string;
-  readonly run_id?: string;
-  readonly exception_type?: string;
-  readonly severity?: string;
-  readonly due_at?: string;
   readonly assignee?: string;
   /** Who made the change (assigned). */
   readonly by?: string;
