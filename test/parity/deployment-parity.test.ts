@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App } from 'cdktf';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
@@ -459,8 +459,25 @@ async function objectCreatedToIngest(role: Region, direct: { sqs: SQSClient }, k
   await direct.sqs.send(new SendMessageCommand({ QueueUrl: queues.ingest.main, MessageBody: JSON.stringify(event) }));
 }
 
+/**
+ * A region that is not active (issue 15): its ingest looks at the object (HeadObject, under its
+ * deployed grant) to tell a replica, whose event it releases, from anything else, which it holds.
+ * The emulator writes no replicas, so this upload is held: out of sight for the rest of the test.
+ */
+async function standbyIngestHolds(role: Region, direct: { s3: S3Client; sqs: SQSClient }) {
+  const key = 'incoming/parity-standby/2025-01-01/source.csv';
+  const bucket = awsBucketName(config.prefix, config.regions[role]);
+  const out = await direct.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: SOURCE }));
+  await objectCreatedToIngest(role, direct, key, (out.ETag ?? '').replaceAll('"', ''));
+  expect(await deliver(role, 'ingest', true), 'messages the standby region held').toBe(1);
+  // Gone again, or this region's sweep, later in its own flow, would rightly re-send it.
+  await direct.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+}
+
 async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dynamo: DynamoDBClient }) {
   const bucket = awsBucketName(config.prefix, config.regions[role]);
+  // Before the other region's first call, while it reads itself fenced (the role is cached 5 s).
+  if (role === REGIONS[0]) await standbyIngestHolds(REGIONS[1] as Region, direct);
   // The policy corpus: exactly the stack's aws_s3_object resources, written as apply writes them.
   const stack = stacks[REGIONS.indexOf(role)] as { id: string; json: Json };
   const corpus = Object.values((stack.json.resource?.aws_s3_object ?? {}) as Record<string, Json>);
