@@ -105,6 +105,48 @@ describe('BM25 index', () => {
     }
   });
 
+  it('ranks as the reference does with skewed words, long and short documents, repeated words and selective filters', () => {
+    const next = random(11);
+    const index = new Bm25Index<string>();
+    const docs = new Map<string, string>();
+    // Zipf-like: the first words are in most documents, the last in a few.
+    const word = () => WORDS[Math.floor(WORDS.length * next() ** 2.5)] as string;
+    for (let i = 0; i < 3_000; i++) {
+      const length = 1 + Math.floor(next() ** 2 * 40);
+      const t = Array.from({ length }, word).join(' ');
+      index.add(`d${i}`, t);
+      docs.set(`d${i}`, t);
+    }
+    const queries = [
+      'amount',
+      'amount mismatch',
+      'missing target trade',
+      'currency fx rate late',
+      'settle ACCT42',
+      'T0001',
+    ];
+    const filters: [string, ((id: string) => boolean) | null][] = [
+      ['none', null],
+      ['half', (id) => Number(id.slice(1)) % 2 === 0],
+      ['a tenth', (id) => Number(id.slice(1)) % 10 === 3],
+      ['a few', (id) => Number(id.slice(1)) % 500 === 7],
+    ];
+    for (const query of queries)
+      for (const [, accept] of filters)
+        for (const k of [1, 5, 50, 200])
+          expectSameRanking(index.search(query, k, accept), reference(docs, query, k, accept), k);
+  });
+
+  it('skips what cannot enter the top k: a filter is asked about a few documents, not every match', () => {
+    const index = new Bm25Index<string>();
+    // Same words, same length: every document ties, so after the first k nothing can enter.
+    for (let i = 0; i < 20_000; i++) index.add(`d${i}`, 'amount mismatch on trade');
+    let asked = 0;
+    const hits = index.search('amount mismatch', 10, () => (asked++, true));
+    expect(hits.map((h) => h.doc)).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`));
+    expect(asked).toBeLessThan(100);
+  });
+
   it('answers nothing for an empty index, k 0, or words no document has; clear empties it', () => {
     const index = new Bm25Index<string>();
     expect(index.search('amount', 5, null)).toEqual([]);
