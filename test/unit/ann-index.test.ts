@@ -49,6 +49,53 @@ async function seeded(path: string, count: number, options = {}) {
   return index;
 }
 
+describe('local HNSW store, filtered hybrid searches', () => {
+  it('answers as the exact store does, whether the filter is marked up front or asked document by document', async () => {
+    const rnd = random(5);
+    const words = ['amount', 'mismatch', 'missing', 'target', 'source', 'trade', 'T0105', 'ACCT2042'];
+    const docs: VectorDocument[] = Array.from({ length: 800 }, (_, i) => ({
+      id: `d${String(i).padStart(4, '0')}`,
+      vector: Array.from({ length: DIM }, () => rnd() * 2 - 1),
+      fields: {
+        status: ['OPEN', 'OPEN', 'RESOLVED'][i % 3] as string,
+        run_id: `r${i % 7}`,
+        date: `2025-12-${String(1 + (i % 28)).padStart(2, '0')}`,
+        values: [`account_id=ACCT${i % 5}`, `trade_id=T${i}`],
+      },
+      text: `doc ${i}`,
+      lexical: Array.from({ length: 2 + Math.floor(rnd() * 10) }, () => words[Math.floor(rnd() * words.length)]).join(
+        ' ',
+      ),
+    }));
+    const path = fresh();
+    const exact = LocalVectorIndex.load(path);
+    await exact.replaceMany(docs);
+    // Every vector half exact (no graph), so answers must be equal, not near.
+    const eager = AnnVectorIndex.load(path, { exactBudget: Number.POSITIVE_INFINITY, sparse: false });
+    const lazy = AnnVectorIndex.load(path, {
+      exactBudget: Number.POSITIVE_INFINITY,
+      sparse: false,
+      eagerFilterMax: 0,
+    });
+    const filters: [Record<string, string>, { date?: { from?: string; to?: string } }][] = [
+      [{ status: 'OPEN' }, {}],
+      [{ status: 'OPEN', run_id: 'r3' }, {}],
+      [{ values: 'account_id=ACCT2' }, { date: { from: '2025-12-05', to: '2025-12-20' } }],
+      [{}, { date: { to: '2025-12-03' } }],
+      [{ run_id: 'r9' }, {}],
+    ];
+    for (const [i, q] of queries(12).entries()) {
+      const [filter, ranges] = filters[i % filters.length] as (typeof filters)[number];
+      const text = ['amount mismatch', 'missing target trade', 'T0105', 'source ACCT2042'][i % 4] as string;
+      const expected = await exact.search(q, 10, filter, { text, ranges });
+      for (const index of [eager, lazy]) {
+        const hits = await index.search(q, 10, filter, { text, ranges });
+        expect(hits.map((h) => [h.id, h.score.toFixed(9)])).toEqual(expected.map((h) => [h.id, h.score.toFixed(9)]));
+      }
+    }
+  });
+});
+
 describe('local HNSW store', () => {
   it('finds nearly what an exact scan finds, through the graph', async () => {
     const path = fresh();

@@ -71,6 +71,8 @@ interface StoredDoc {
 
 interface LiveDoc {
   id: string;
+  /** Numbers the documents of this instance (never reused): where a search's filter marks it. */
+  readonly ord: number;
   /** Its place in the sparse postings, or -1 when not in them. */
   slot: number;
   /** Normalised; null in an instance that has not searched yet (writers never need vectors). */
@@ -116,6 +118,8 @@ export interface AnnIndexOptions {
    * documents that share a dimension with it. Off, sparse queries go to the graph (tests of it).
    */
   readonly sparse?: boolean;
+  /** A filter whose smallest posting has at most this many documents is marked in full before a search (`filterMarks`). */
+  readonly eagerFilterMax?: number;
 }
 
 const DEFAULTS = {
@@ -127,6 +131,7 @@ const DEFAULTS = {
   snapshotEvery: 1000,
   foldSliceMs: 8,
   sparse: true,
+  eagerFilterMax: 8_192,
 } satisfies Required<AnnIndexOptions>;
 
 /** A scanned document's fixed cost in multiply-adds: measured, a visit costs ~60 of them. */
@@ -135,6 +140,8 @@ const VISIT_COST = 64;
 const POSTING_COST = 2;
 /** A query with more non-zero dimensions than this is dense: the postings would touch everything. */
 const SPARSE_QUERY_MAX_NON_ZERO = 64;
+/** How much an exact scan's budget grows per unit of 1/selectivity of a filter (see `nearest`). */
+const SELECTIVE_BUDGET = 1.5;
 /** A document with more is dense (a model's embedding): the postings are dropped for good. */
 const SPARSE_DOC_MAX_NON_ZERO = 512;
 
@@ -188,6 +195,11 @@ export class AnnVectorIndex implements VectorIndex {
 
   // BM25 over the documents' lexical text, built by the first hybrid search and kept up to date.
   private lexical: Bm25Index<LiveDoc> | null = null;
+
+  // A search's filter as marks by document (see `filterMarks`): reused, a new mark per search.
+  private nextOrd = 0;
+  private marks = new Uint32Array(0);
+  private mark = 0;
 
   /** One instance per file in a thread: every handler there sees the same documents. */
   static at(path: string, options: AnnIndexOptions = {}): AnnVectorIndex {
@@ -257,8 +269,7 @@ export class AnnVectorIndex implements VectorIndex {
     this.needVectors();
     this.sync();
     if (k <= 0) return [];
-    const compiled = compileFilter(filter, options.ranges);
-    const accept = compiled ? (doc: LiveDoc) => compiled(doc.fields) : null;
+    const accept = this.filterMarks(filter, options.ranges);
     if (options.text === undefined) return this.nearest(vector, k, filter, accept);
     const depth = fusionDepth(k);
     this.lexical ??= this.buildLexical();
@@ -266,6 +277,55 @@ export class AnnVectorIndex implements VectorIndex {
       .search(options.text, depth, accept)
       .map(({ doc, score }) => ({ ...hit(doc, score), lexical: doc.lexical ?? doc.text }));
     return fuseHybrid(options.text, this.nearest(vector, depth, filter, accept), lexical, k);
+  }
+
+  /**
+   * The filter as a cheap per-document test. The graph asks it about every node it visits and
+   * BM25 about every posting of a common word: at 100k, a filtered hybrid query spent more time
+   * in the field-by-field filter than in either search. Here each equality is a lookup in its
+   * posting (smallest first), each answer is remembered by document for this search, and a filter
+   * whose smallest posting is small is marked in full up front (cheaper than being asked about
+   * the documents of a common word one by one). Valid until the next search: a search runs from
+   * here to its answer without yielding.
+   */
+  private filterMarks(
+    filter: Readonly<Record<string, string>>,
+    ranges: SearchOptions['ranges'],
+  ): ((doc: LiveDoc) => boolean) | null {
+    const hasRanges = Object.values(ranges ?? {}).some((r) => r.from !== undefined || r.to !== undefined);
+    const equalities = Object.entries(filter);
+    if (equalities.length === 0 && !hasRanges) return null;
+    const inRanges = hasRanges ? compileFilter({}, ranges) : null;
+    const postings = equalities
+      .map(([field, value]) => this.postings.get(postingKey(field, value)) ?? new Set<LiveDoc>())
+      .sort((a, b) => a.size - b.size);
+    const passes = (doc: LiveDoc): boolean => {
+      for (const posting of postings) if (!posting.has(doc)) return false;
+      return inRanges === null || inRanges(doc.fields);
+    };
+    if (this.marks.length < this.nextOrd) this.marks = new Uint32Array(Math.max(this.nextOrd * 2, 1_024));
+    // A mark per search, kept in 31 bits beside the answer's bit; cleared when they run out.
+    if (this.mark >= 0x7fffffff) {
+      this.marks.fill(0);
+      this.mark = 0;
+    }
+    const mark = ++this.mark;
+    const marks = this.marks;
+    const yes = ((mark << 1) | 1) >>> 0;
+    const no = (mark << 1) >>> 0;
+    const smallest = postings[0];
+    if (smallest !== undefined && smallest.size <= this.options.eagerFilterMax) {
+      for (const doc of smallest) if (passes(doc)) marks[doc.ord] = yes;
+      return (doc) => marks[doc.ord] === yes;
+    }
+    return (doc) => {
+      const seen = marks[doc.ord] as number;
+      if (seen === yes) return true;
+      if (seen === no) return false;
+      const verdict = passes(doc);
+      marks[doc.ord] = verdict ? yes : no;
+      return verdict;
+    };
   }
 
   private buildLexical(): Bm25Index<LiveDoc> {
@@ -307,7 +367,13 @@ export class AnnVectorIndex implements VectorIndex {
 
     this.maintainGraph();
     const graph = this.graph;
-    if (graph === null || this.byLabel.size === 0 || exactCost <= this.options.exactBudget) {
+    // A filtered graph search visits about 1/selectivity times the nodes of an unfiltered one (it
+    // walks past the nodes the filter refuses), and far more when the matches lie away from the
+    // query: so the budget for an exact scan of the candidates grows as they get fewer. Measured
+    // at 100k hybrid vectors: 5,000 candidates, graph 19-27 ms, exact scan ~5 ms; 14,000, graph
+    // 2.5-4 ms, exact ~14 ms.
+    const budget = this.options.exactBudget * Math.max(1, (SELECTIVE_BUDGET * this.docs.size) / Math.max(1, size));
+    if (graph === null || this.byLabel.size === 0 || exactCost <= budget) {
       return this.exact(all, query, nonZero, k, matches);
     }
     const top = new TopK(k);
@@ -452,6 +518,7 @@ export class AnnVectorIndex implements VectorIndex {
     const raw = floats(Buffer.from(stored.vector, 'base64'));
     const doc: LiveDoc = {
       id: stored.id,
+      ord: this.nextOrd++,
       slot: -1,
       vector: this.withVectors ? Float32Array.from(normalise(raw)) : null,
       hash: hashWords(raw),
@@ -526,6 +593,7 @@ export class AnnVectorIndex implements VectorIndex {
     this.pending.clear();
     this.byLabel.clear();
     this.lexical = null;
+    this.nextOrd = 0;
     this.readBytes = 0;
     this.logLines = 0;
     this.sparse = this.withVectors && this.options.sparse ? new SparsePostings() : null;
