@@ -17,7 +17,9 @@ export interface HostedFunction {
 export async function hostFunction(name: FunctionName, env: Readonly<Record<string, string>>): Promise<HostedFunction> {
   const worker = new Worker(new URL('./function-worker.ts', import.meta.url), {
     env: { ...env },
-    workerData: { name },
+    // TALLY_CPU_PROFILE_DIR (the stack's own environment, not the function's): each thread writes
+    // a V8 CPU profile of itself there when it stops (`--cpu-prof` of the whole stack crashes here).
+    workerData: { name, profileDir: process.env.TALLY_CPU_PROFILE_DIR },
     // The handlers log to stdout as on Lambda; the worker shares the process's streams.
     stdout: false,
     stderr: false,

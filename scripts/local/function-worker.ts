@@ -3,7 +3,10 @@
  * environment the function is given (scripts/local/function-host.ts starts it): a variable only
  * another function receives is as absent here as it is on Lambda.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { FunctionName } from '../../functions/shared/resources.ts';
 import { stopGraphMaintenance } from '../../functions/shared/search/ann-index.ts';
 
@@ -36,13 +39,19 @@ type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
 const port = parentPort;
 if (port) {
-  const { name } = workerData as { name: FunctionName };
+  const { name, profileDir } = workerData as { name: FunctionName; profileDir?: string };
+  const profiler = profileDir ? await startProfiler() : undefined;
   const { handler } = (await import(HANDLER_MODULES[name])) as { handler: Handler };
   port.on('message', (invocation: Invocation | 'stop') => {
     if (invocation === 'stop') {
       // Ends the thread between two tasks, never inside a native call (function-host.ts stop).
       stopGraphMaintenance();
-      process.exit(0);
+      if (!profiler || !profileDir) process.exit(0);
+      void profiler.post('Profiler.stop').then(({ profile }) => {
+        writeFileSync(join(profileDir, `${name}-${threadId}.cpuprofile`), JSON.stringify(profile));
+        process.exit(0);
+      });
+      return;
     }
     const context = {
       ...invocation.context,
@@ -63,4 +72,12 @@ if (port) {
     );
   });
   port.postMessage('ready');
+}
+
+async function startProfiler(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return session;
 }
