@@ -173,6 +173,8 @@ export class AnnVectorIndex implements VectorIndex {
   // The log, as read so far.
   private readonly docs = new Map<string, LiveDoc>();
   private readonly postings = new Map<string, Set<LiveDoc>>();
+  /** Each field's values by document number: what a filter compares (see `filterMarks`). */
+  private readonly columns = new Map<string, (FieldValue | undefined)[]>();
   private readBytes = 0;
   private inode = -1;
   private logLines = 0;
@@ -282,8 +284,8 @@ export class AnnVectorIndex implements VectorIndex {
   /**
    * The filter as a cheap per-document test. The graph asks it about every node it visits and
    * BM25 about every posting of a common word: at 100k, a filtered hybrid query spent more time
-   * in the field-by-field filter than in either search. Here each equality is a lookup in its
-   * posting (smallest first), each answer is remembered by document for this search, and a filter
+   * in the field-by-field filter than in either search. Here each equality reads the field's value
+   * from an array by document number, each answer is remembered for this search, and a filter
    * whose smallest posting is small is marked in full up front (cheaper than being asked about
    * the documents of a common word one by one). Valid until the next search: a search runs from
    * here to its answer without yielding.
@@ -296,11 +298,18 @@ export class AnnVectorIndex implements VectorIndex {
     const equalities = Object.entries(filter);
     if (equalities.length === 0 && !hasRanges) return null;
     const inRanges = hasRanges ? compileFilter({}, ranges) : null;
-    const postings = equalities
-      .map(([field, value]) => this.postings.get(postingKey(field, value)) ?? new Set<LiveDoc>())
-      .sort((a, b) => a.size - b.size);
+    const conditions = equalities
+      .map(([field, value]) => ({
+        value,
+        column: this.columns.get(field) ?? [],
+        posting: this.postings.get(postingKey(field, value)) ?? new Set<LiveDoc>(),
+      }))
+      .sort((a, b) => a.posting.size - b.posting.size);
     const passes = (doc: LiveDoc): boolean => {
-      for (const posting of postings) if (!posting.has(doc)) return false;
+      for (const { value, column } of conditions) {
+        const stored = column[doc.ord];
+        if (stored !== value && !(Array.isArray(stored) && stored.includes(value))) return false;
+      }
       return inRanges === null || inRanges(doc.fields);
     };
     if (this.marks.length < this.nextOrd) this.marks = new Uint32Array(Math.max(this.nextOrd * 2, 1_024));
@@ -313,7 +322,7 @@ export class AnnVectorIndex implements VectorIndex {
     const marks = this.marks;
     const yes = ((mark << 1) | 1) >>> 0;
     const no = (mark << 1) >>> 0;
-    const smallest = postings[0];
+    const smallest = conditions[0]?.posting;
     if (smallest !== undefined && smallest.size <= this.options.eagerFilterMax) {
       for (const doc of smallest) if (passes(doc)) marks[doc.ord] = yes;
       return (doc) => marks[doc.ord] === yes;
@@ -567,6 +576,9 @@ export class AnnVectorIndex implements VectorIndex {
 
   private post(doc: LiveDoc): void {
     for (const [field, value] of Object.entries(doc.fields)) {
+      let column = this.columns.get(field);
+      if (!column) this.columns.set(field, (column = []));
+      column[doc.ord] = value;
       for (const one of keywordValues(value)) {
         const key = postingKey(field, one);
         let set = this.postings.get(key);
@@ -578,6 +590,8 @@ export class AnnVectorIndex implements VectorIndex {
 
   private unpost(doc: LiveDoc): void {
     for (const [field, value] of Object.entries(doc.fields)) {
+      const column = this.columns.get(field);
+      if (column) column[doc.ord] = undefined;
       for (const one of keywordValues(value)) {
         const key = postingKey(field, one);
         const set = this.postings.get(key);
@@ -590,6 +604,7 @@ export class AnnVectorIndex implements VectorIndex {
   private resetLog(): void {
     this.docs.clear();
     this.postings.clear();
+    this.columns.clear();
     this.pending.clear();
     this.byLabel.clear();
     this.lexical = null;
