@@ -191,6 +191,47 @@ describe('stored embeddings', () => {
     expect(decodeEmbedding(encoded)).toEqual([1, -0.5, 0.25]);
     expect(() => decodeEmbedding('AAA=')).toThrow(/float32/);
   });
+
+  it('keep a mostly-zero vector (hashing, hybrid) in the sparse form, exact to float32 and far shorter', async () => {
+    // Prepare: a hybrid-like vector, a dense half and a hashing half with few non-zero dimensions.
+    const [hashing] = await new HashingEmbedder(1024).embed(['amount mismatch on trade T0042 account ACCT1004']);
+    const dense = Array.from({ length: 512 }, (_, i) => Math.sin(i + 1) / 20);
+    const vector = [...dense, ...hashing!];
+
+    // Act
+    const encoded = encodeEmbedding(vector);
+
+    // Assess
+    expect(encoded.startsWith('sparse:')).toBe(true);
+    expect(encoded.length).toBeLessThan(Buffer.from(new Float32Array(vector).buffer).toString('base64').length / 2);
+    expect(decodeEmbedding(encoded)).toEqual(vector.map((x) => Math.fround(x)));
+  });
+
+  it('keep a vector with few zeros (Titan) in the dense form, which items stored before the sparse one carry', () => {
+    const vector = Array.from({ length: 1024 }, (_, i) => (i % 50 === 0 ? 0 : Math.cos(i) / 32));
+
+    const encoded = encodeEmbedding(vector);
+
+    expect(encoded).toBe(Buffer.from(new Float32Array(vector).buffer).toString('base64'));
+    expect(decodeEmbedding(encoded)).toEqual(vector.map((x) => Math.fround(x)));
+  });
+
+  it('read a sparse vector stored in the dense form, an all-zero vector, and refuse a damaged sparse one', () => {
+    const sparse = Array.from({ length: 100 }, (_, i) => (i === 7 ? -0.75 : i === 99 ? 0.5 : 0));
+    const legacy = Buffer.from(new Float32Array(sparse).buffer).toString('base64');
+    const encoded = encodeEmbedding(sparse);
+
+    expect(decodeEmbedding(legacy)).toEqual(sparse);
+    expect(decodeEmbedding(encoded)).toEqual(sparse);
+    expect(decodeEmbedding(encodeEmbedding(new Array<number>(64).fill(0)))).toEqual(new Array<number>(64).fill(0));
+    // One value cut off, one value too many, no dimension count.
+    const bytes = Buffer.from(encoded.slice('sparse:'.length), 'base64');
+    expect(() => decodeEmbedding(`sparse:${bytes.subarray(0, bytes.length - 4).toString('base64')}`)).toThrow(/fewer/);
+    expect(() => decodeEmbedding(`sparse:${Buffer.concat([bytes, Buffer.alloc(4)]).toString('base64')}`)).toThrow(
+      /more/,
+    );
+    expect(() => decodeEmbedding('sparse:')).toThrow(/dimension count/);
+  });
 });
 
 describe('stream-index environment', () => {
