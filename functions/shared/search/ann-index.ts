@@ -379,8 +379,9 @@ export class AnnVectorIndex implements VectorIndex {
     // A filtered graph search visits about 1/selectivity times the nodes of an unfiltered one (it
     // walks past the nodes the filter refuses), and far more when the matches lie away from the
     // query: so the budget for an exact scan of the candidates grows as they get fewer. Measured
-    // at 100k hybrid vectors: 5,000 candidates, graph 19-27 ms, exact scan ~5 ms; 14,000, graph
-    // 2.5-4 ms, exact ~14 ms.
+    // at 100k hybrid vectors: 5,000 candidates, graph 19-27 ms, exact scan 16-17 ms (~3 µs a
+    // candidate); 14,000, graph 2.5-4 ms for a query near its matches but ~200 ms for one far
+    // from them, exact ~36 ms (the graph is kept there: the common case is the near one).
     const budget = this.options.exactBudget * Math.max(1, (SELECTIVE_BUDGET * this.docs.size) / Math.max(1, size));
     if (graph === null || this.byLabel.size === 0 || exactCost <= budget) {
       return this.exact(all, query, nonZero, k, matches);
