@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../functions/shared/logger.ts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
@@ -28,6 +28,31 @@ import {
 } from '../../functions/shared/region-role.ts';
 import { createSqsHandler, notActiveHoldSeconds } from '../../functions/shared/sqs-batch.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
+
+/**
+ * A loopback SSM endpoint answering each signed JSON call with `answer(request)`, and credentials
+ * for the default chain (it reads the process environment), for the length of `use(endpoint)`.
+ */
+async function withFakeSsm(
+  answer: (req: IncomingMessage) => unknown,
+  use: (endpoint: string) => Promise<void>,
+): Promise<void> {
+  const server = createServer((req, res) => {
+    const body = JSON.stringify(answer(req));
+    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+    res.end(body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'a');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'b');
+  try {
+    await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  } finally {
+    vi.unstubAllEnvs();
+    server.close();
+  }
+}
 
 function fixedRole(role: RegionRole, region = 'eu-west-1'): RegionRoleReader & { reads: number } {
   return {
@@ -123,27 +148,20 @@ describe('region role stores', () => {
 
   it('SSM honours the SDK endpoint override (AWS_ENDPOINT_URL_SSM)', async () => {
     const targets: string[] = [];
-    const server = createServer((req, res) => {
-      targets.push(String(req.headers['x-amz-target']));
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify({ Parameter: { Value: 'fenced' } }));
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    // The default credential chain reads the process environment.
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'a');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'b');
-    try {
-      const role = regionRoleFromEnv({
-        AWS_REGION: 'us-west-2',
-        TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
-        AWS_ENDPOINT_URL_SSM: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-      });
-      expect(await role.read()).toBe('fenced');
-    } finally {
-      vi.unstubAllEnvs();
-      server.close();
-    }
+    await withFakeSsm(
+      (req) => {
+        targets.push(String(req.headers['x-amz-target']));
+        return { Parameter: { Value: 'fenced' } };
+      },
+      async (endpoint) => {
+        const role = regionRoleFromEnv({
+          AWS_REGION: 'us-west-2',
+          TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
+          AWS_ENDPOINT_URL_SSM: endpoint,
+        });
+        expect(await role.read()).toBe('fenced');
+      },
+    );
     expect(targets).toEqual(['AmazonSSM.GetParameter']);
   });
 
@@ -264,29 +282,23 @@ describe('two regions that both read active (the old primary back from an outage
 
     // On AWS: one GetParameter in each region, the peer's signed for the peer's region.
     const regions: string[] = [];
-    const server = createServer((req, res) => {
-      const region = /Credential=[^/]+\/\d+\/([^/]+)\//.exec(String(req.headers.authorization))?.[1] ?? '?';
-      regions.push(region);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-      const changed = region === 'us-west-2' ? after : before;
-      res.end(JSON.stringify({ Parameter: { Value: 'active', LastModifiedDate: changed.getTime() / 1000 } }));
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'a');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'b');
-    try {
-      const onAws = regionRoleFromEnv({
-        AWS_REGION: 'us-east-1',
-        TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
-        TALLY_PEER_REGION: 'us-west-2',
-        AWS_ENDPOINT_URL_SSM: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-      });
-      expect(await onAws.read()).toBe('fenced');
-    } finally {
-      vi.unstubAllEnvs();
-      server.close();
-    }
+    await withFakeSsm(
+      (req) => {
+        const region = /Credential=[^/]+\/\d+\/([^/]+)\//.exec(String(req.headers.authorization))?.[1] ?? '?';
+        regions.push(region);
+        const changed = region === 'us-west-2' ? after : before;
+        return { Parameter: { Value: 'active', LastModifiedDate: changed.getTime() / 1000 } };
+      },
+      async (endpoint) => {
+        const onAws = regionRoleFromEnv({
+          AWS_REGION: 'us-east-1',
+          TALLY_REGION_ROLE_PARAMETER: '/tally/region-role',
+          TALLY_PEER_REGION: 'us-west-2',
+          AWS_ENDPOINT_URL_SSM: endpoint,
+        });
+        expect(await onAws.read()).toBe('fenced');
+      },
+    );
     expect(regions.sort()).toEqual(['us-east-1', 'us-west-2']);
   });
 });
