@@ -72,6 +72,8 @@ describe('BM25 index', () => {
   it('ranks as the reference does through adds, replacements and removals, with and without a filter', () => {
     const next = random(7);
     const index = new Bm25Index<string>();
+    // The same documents, its filter asked about each document's key (kept through compactions).
+    const keyed = new Bm25Index<string>((id) => Number(id.slice(1)));
     const docs = new Map<string, string>();
     const text = () =>
       Array.from({ length: 2 + Math.floor(next() * 12) }, () => WORDS[Math.floor(next() * WORDS.length)]).join(' ');
@@ -80,10 +82,12 @@ describe('BM25 index', () => {
       const id = `d${Math.floor(next() * 2_500)}`;
       if (next() < 0.3) {
         index.remove(id);
+        keyed.remove(id);
         docs.delete(id);
       } else {
         const t = text();
         index.add(id, t);
+        keyed.add(id, t);
         docs.set(id, t);
       }
       if (step % 1_500 === 1_499) {
@@ -99,6 +103,8 @@ describe('BM25 index', () => {
             expectSameRanking(index.search(query, k, null), reference(docs, query, k, null), k);
             const even = (id: string) => Number(id.slice(1)) % 2 === 0;
             expectSameRanking(index.search(query, k, even), reference(docs, query, k, even), k);
+            const evenKey = (key: number) => key % 2 === 0;
+            expectSameRanking(keyed.searchByKey(query, k, evenKey), reference(docs, query, k, even), k);
           }
         }
       }

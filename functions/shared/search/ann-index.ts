@@ -174,7 +174,7 @@ export class AnnVectorIndex implements VectorIndex {
   private readonly docs = new Map<string, LiveDoc>();
   private readonly postings = new Map<string, Set<LiveDoc>>();
   /** Each field's values by document number: what a filter compares (see `filterMarks`). */
-  private readonly columns = new Map<string, (FieldValue | undefined)[]>();
+  private readonly columns = new Map<string, Column>();
   private readBytes = 0;
   private inode = -1;
   private logLines = 0;
@@ -184,7 +184,7 @@ export class AnnVectorIndex implements VectorIndex {
   private graph: HierarchicalNSW | null = null;
   private dimensions = 0;
   private readonly nodes = new Map<string, GraphNode>();
-  private readonly byLabel = new Map<number, LiveDoc>();
+  private readonly byLabel = new Labels();
   private readonly pending = new Set<LiveDoc>();
   private nextLabel = 0;
   private deleted = 0;
@@ -276,7 +276,7 @@ export class AnnVectorIndex implements VectorIndex {
     const depth = fusionDepth(k);
     this.lexical ??= this.buildLexical();
     const lexical = this.lexical
-      .search(options.text, depth, accept)
+      .searchByKey(options.text, depth, accept)
       .map(({ doc, score }) => ({ ...hit(doc, score), lexical: doc.lexical ?? doc.text }));
     return fuseHybrid(options.text, this.nearest(vector, depth, filter, accept), lexical, k);
   }
@@ -293,24 +293,27 @@ export class AnnVectorIndex implements VectorIndex {
   private filterMarks(
     filter: Readonly<Record<string, string>>,
     ranges: SearchOptions['ranges'],
-  ): ((doc: LiveDoc) => boolean) | null {
-    const hasRanges = Object.values(ranges ?? {}).some((r) => r.from !== undefined || r.to !== undefined);
+  ): ((ord: number) => boolean) | null {
+    const bounds = Object.entries(ranges ?? {}).filter(([, r]) => r.from !== undefined || r.to !== undefined);
     const equalities = Object.entries(filter);
-    if (equalities.length === 0 && !hasRanges) return null;
-    const inRanges = hasRanges ? compileFilter({}, ranges) : null;
+    if (equalities.length === 0 && bounds.length === 0) return null;
+    const limits = bounds.map(([field, range]) => ({ range, column: this.columns.get(field) ?? new Column() }));
     const conditions = equalities
-      .map(([field, value]) => ({
-        value,
-        column: this.columns.get(field) ?? [],
-        posting: this.postings.get(postingKey(field, value)) ?? new Set<LiveDoc>(),
-      }))
-      .sort((a, b) => a.posting.size - b.posting.size);
-    const passes = (doc: LiveDoc): boolean => {
-      for (const { value, column } of conditions) {
-        const stored = column[doc.ord];
-        if (stored !== value && !(Array.isArray(stored) && stored.includes(value))) return false;
+      .map(([field, value]) => {
+        const column = this.columns.get(field) ?? new Column();
+        return { value, column, code: column.codeOf(value), posting: this.postings.get(postingKey(field, value)) };
+      })
+      .sort((a, b) => (a.posting?.size ?? 0) - (b.posting?.size ?? 0));
+    const passes = (ord: number): boolean => {
+      for (const { value, column, code } of conditions) if (!column.holds(ord, code, value)) return false;
+      for (const { range, column } of limits) {
+        // As compileFilter: only a single string value is within a range.
+        const value = column.text(ord);
+        if (value === undefined) return false;
+        if (range.from !== undefined && value < range.from) return false;
+        if (range.to !== undefined && value > range.to) return false;
       }
-      return inRanges === null || inRanges(doc.fields);
+      return true;
     };
     if (this.marks.length < this.nextOrd) this.marks = new Uint32Array(Math.max(this.nextOrd * 2, 1_024));
     // A mark per search, kept in 31 bits beside the answer's bit; cleared when they run out.
@@ -322,23 +325,23 @@ export class AnnVectorIndex implements VectorIndex {
     const marks = this.marks;
     const yes = ((mark << 1) | 1) >>> 0;
     const no = (mark << 1) >>> 0;
-    const smallest = conditions[0]?.posting;
+    const smallest = conditions.length > 0 ? (conditions[0]?.posting ?? new Set<LiveDoc>()) : undefined;
     if (smallest !== undefined && smallest.size <= this.options.eagerFilterMax) {
-      for (const doc of smallest) if (passes(doc)) marks[doc.ord] = yes;
-      return (doc) => marks[doc.ord] === yes;
+      for (const doc of smallest) if (passes(doc.ord)) marks[doc.ord] = yes;
+      return (ord) => marks[ord] === yes;
     }
-    return (doc) => {
-      const seen = marks[doc.ord] as number;
+    return (ord) => {
+      const seen = marks[ord] as number;
       if (seen === yes) return true;
       if (seen === no) return false;
-      const verdict = passes(doc);
-      marks[doc.ord] = verdict ? yes : no;
+      const verdict = passes(ord);
+      marks[ord] = verdict ? yes : no;
       return verdict;
     };
   }
 
   private buildLexical(): Bm25Index<LiveDoc> {
-    const index = new Bm25Index<LiveDoc>();
+    const index = new Bm25Index<LiveDoc>((doc) => doc.ord);
     for (const doc of this.docs.values()) index.add(doc, doc.lexical ?? doc.text);
     return index;
   }
@@ -348,12 +351,12 @@ export class AnnVectorIndex implements VectorIndex {
     vector: number[],
     k: number,
     filter: Readonly<Record<string, string>>,
-    accept: ((doc: LiveDoc) => boolean) | null,
+    accept: ((ord: number) => boolean) | null,
   ): VectorHit[] {
     const query = Float32Array.from(normalise(vector));
     const nonZero = nonZeroIndices(query);
     const entries = Object.entries(filter);
-    const matches = (doc: LiveDoc) => accept === null || accept(doc);
+    const matches = (doc: LiveDoc) => accept === null || accept(doc.ord);
     const candidates = this.candidates(entries);
     const size = candidates === null ? this.docs.size : candidates.size;
     const all = candidates ?? this.docs.values();
@@ -394,8 +397,8 @@ export class AnnVectorIndex implements VectorIndex {
       accept === null
         ? undefined
         : (label: number) => {
-            const doc = this.byLabel.get(label);
-            return doc !== undefined && accept(doc);
+            const ord = this.byLabel.ord(label);
+            return ord >= 0 && accept(ord);
           };
     const result = graph.searchKnn(Array.from(query), wanted, acceptLabel);
     result.neighbors.forEach((label, i) => {
@@ -578,8 +581,8 @@ export class AnnVectorIndex implements VectorIndex {
   private post(doc: LiveDoc): void {
     for (const [field, value] of Object.entries(doc.fields)) {
       let column = this.columns.get(field);
-      if (!column) this.columns.set(field, (column = []));
-      column[doc.ord] = value;
+      if (!column) this.columns.set(field, (column = new Column()));
+      column.set(doc.ord, value);
       for (const one of keywordValues(value)) {
         const key = postingKey(field, one);
         let set = this.postings.get(key);
@@ -591,8 +594,7 @@ export class AnnVectorIndex implements VectorIndex {
 
   private unpost(doc: LiveDoc): void {
     for (const [field, value] of Object.entries(doc.fields)) {
-      const column = this.columns.get(field);
-      if (column) column[doc.ord] = undefined;
+      this.columns.get(field)?.set(doc.ord, undefined);
       for (const one of keywordValues(value)) {
         const key = postingKey(field, one);
         const set = this.postings.get(key);
@@ -1018,6 +1020,103 @@ class MinHeap {
       i = child;
     }
     a[i] = x;
+  }
+}
+
+/**
+ * A keyword field's values by document number, each string as a small integer code: with the
+ * lexical index's keys and the graph's `Labels`, a filter's test reads typed arrays only, no
+ * document object. Measured at 100k (bench:api's filtered queries), the filter reached through
+ * each document's object cost ~0.4 µs an ask, and a filtered BM25 query asks up to ~15,000: 5-7 ms
+ * a query, now 0.5-2 ms.
+ */
+class Column {
+  /** By document number: 0 no string value, -1 a list of values (in `lists`), else the value's code. */
+  private codes = new Int32Array(1_024);
+  private readonly byValue = new Map<string, number>();
+  /** By code - 1. */
+  private readonly values: string[] = [];
+  private readonly lists = new Map<number, readonly string[]>();
+
+  /** The code of a value (0 if no document ever held it as a single value). */
+  codeOf(value: string): number {
+    return this.byValue.get(value) ?? 0;
+  }
+
+  set(ord: number, value: FieldValue | undefined): void {
+    if (ord >= this.codes.length) {
+      const grown = new Int32Array(Math.max(ord + 1, this.codes.length * 2));
+      grown.set(this.codes);
+      this.codes = grown;
+    }
+    this.lists.delete(ord);
+    if (typeof value === 'string') {
+      let code = this.byValue.get(value);
+      if (code === undefined) {
+        this.values.push(value);
+        this.byValue.set(value, (code = this.values.length));
+      }
+      this.codes[ord] = code;
+    } else if (Array.isArray(value)) {
+      this.codes[ord] = -1;
+      this.lists.set(ord, value);
+    } else this.codes[ord] = 0;
+  }
+
+  /** Document `ord`'s value when it is a single string. */
+  text(ord: number): string | undefined {
+    const code = this.codes[ord] ?? 0;
+    return code > 0 ? this.values[code - 1] : undefined;
+  }
+
+  /** Whether document `ord` holds `value` (whose code is `code`), as a single value or in a list. */
+  holds(ord: number, code: number, value: string): boolean {
+    const held = this.codes[ord] as number;
+    if (held === -1) return (this.lists.get(ord) as readonly string[]).includes(value);
+    return code !== 0 && held === code;
+  }
+}
+
+/**
+ * Graph labels to documents. Labels are handed out in order, so these are arrays by label, and
+ * the filtered graph walk's callback reads a document's number from a typed array.
+ */
+class Labels {
+  private docs: (LiveDoc | undefined)[] = [];
+  private ords = new Int32Array(0);
+  size = 0;
+
+  get(label: number): LiveDoc | undefined {
+    return this.docs[label];
+  }
+
+  /** The document number at a label, or -1. */
+  ord(label: number): number {
+    return label < this.ords.length ? (this.ords[label] as number) : -1;
+  }
+
+  set(label: number, doc: LiveDoc): void {
+    if (label >= this.ords.length) {
+      const grown = new Int32Array(Math.max(label + 1, this.ords.length * 2, 1_024)).fill(-1);
+      grown.set(this.ords);
+      this.ords = grown;
+    }
+    if (this.docs[label] === undefined) this.size++;
+    this.docs[label] = doc;
+    this.ords[label] = doc.ord;
+  }
+
+  delete(label: number): void {
+    if (this.docs[label] === undefined) return;
+    this.docs[label] = undefined;
+    this.ords[label] = -1;
+    this.size--;
+  }
+
+  clear(): void {
+    this.docs = [];
+    this.ords = new Int32Array(0);
+    this.size = 0;
   }
 }
 

@@ -77,15 +77,23 @@ interface SlotEntry<D> {
 }
 
 export class Bm25Index<D> {
+  /** A number per document, given to `searchByKey`'s filter (a typed-array index for the caller). */
+  private readonly keyOf: ((doc: D) => number) | undefined;
   private postings = new Map<string, Posting>();
   private readonly slotOf = new Map<D, number>();
   /** By slot: the document and what it contributed; undefined once removed. */
   private entries: (SlotEntry<D> | undefined)[] = [];
   private lengths: number[] = [];
+  /** By slot: the document's key (`keyOf`), or the slot itself without one. */
+  private keys: number[] = [];
   private totalLength = 0;
   private dead = 0;
   /** Reused between queries: accept() answers by slot (0 unknown, 1 yes, 2 no). */
   private accepted = new Uint8Array(0);
+
+  constructor(keyOf?: (doc: D) => number) {
+    this.keyOf = keyOf;
+  }
 
   get size(): number {
     return this.slotOf.size;
@@ -121,6 +129,7 @@ export class Bm25Index<D> {
     this.slotOf.clear();
     this.entries = [];
     this.lengths = [];
+    this.keys = [];
     this.totalLength = 0;
     this.dead = 0;
   }
@@ -139,6 +148,21 @@ export class Bm25Index<D> {
    * document first, as before), which makes "cannot beat" an exact test.
    */
   search(query: string, k: number, accept: ((doc: D) => boolean) | null): { doc: D; score: number }[] {
+    const entries = this.entries;
+    return this.run(query, k, accept === null ? null : (slot) => accept((entries[slot] as SlotEntry<D>).doc));
+  }
+
+  /**
+   * `search` with the filter asked about each document's key (`keyOf`) rather than the document:
+   * a filter over typed arrays then costs no pointer chasing. At 100k, a filtered query asks up to
+   * ~15,000 documents; reaching each through its entry and its object cost ~0.4 µs an ask.
+   */
+  searchByKey(query: string, k: number, accept: ((key: number) => boolean) | null): { doc: D; score: number }[] {
+    const keys = this.keys;
+    return this.run(query, k, accept === null ? null : (slot) => accept(keys[slot] as number));
+  }
+
+  private run(query: string, k: number, accept: ((slot: number) => boolean) | null): { doc: D; score: number }[] {
     const n = this.slotOf.size;
     if (n === 0 || k <= 0) return [];
     const averageLength = this.totalLength / n || 1;
@@ -225,7 +249,7 @@ export class Bm25Index<D> {
       }
       if (accept) {
         let verdict = accepted[slot] as number;
-        if (verdict === 0) accepted[slot] = verdict = accept(entry.doc) ? 1 : 2;
+        if (verdict === 0) accepted[slot] = verdict = accept(slot) ? 1 : 2;
         if (verdict === 2) {
           this.advancePast(terms, first, slot);
           continue;
@@ -266,7 +290,7 @@ export class Bm25Index<D> {
     threshold: number,
     lengthBase: number,
     lengthFactor: number,
-    accept: ((doc: D) => boolean) | null,
+    accept: ((slot: number) => boolean) | null,
   ): void {
     const { slots, tfs } = t.posting;
     const { entries, lengths, accepted } = this;
@@ -282,7 +306,7 @@ export class Bm25Index<D> {
       if (entry === undefined) continue;
       if (accept) {
         let verdict = accepted[slot] as number;
-        if (verdict === 0) accepted[slot] = verdict = accept(entry.doc) ? 1 : 2;
+        if (verdict === 0) accepted[slot] = verdict = accept(slot) ? 1 : 2;
         if (verdict === 2) continue;
       }
       if (first > 0) score = this.addNonEssential(terms, below, first, slot, score, threshold, norm);
@@ -331,6 +355,7 @@ export class Bm25Index<D> {
     const slot = this.entries.length;
     this.entries.push(entry);
     this.lengths.push(entry.length);
+    this.keys.push(this.keyOf ? this.keyOf(entry.doc) : slot);
     this.slotOf.set(entry.doc, slot);
     this.totalLength += entry.length;
     entry.terms.forEach((term, i) => {
