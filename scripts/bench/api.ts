@@ -13,7 +13,7 @@
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'node:http';
@@ -34,6 +34,7 @@ import type { Embedder, VectorIndex } from '../../functions/shared/search/ports.
 import { EXCEPTION_TYPES, type ExceptionRecord } from '../../functions/shared/types.ts';
 import { startApiServer, type ApiServer, type HttpApiHandler } from '../local/api-server.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
+import { cpuBetween, sampleThreads } from './thread-cpu.ts';
 
 const help = `Usage: npm run bench:api -- [options]
 
@@ -54,6 +55,9 @@ Options:
                    same --exceptions and --embedder (loading 100k takes minutes)
                                                          [default: a temporary folder, removed]
   -h, --help       show this help
+
+Each measured route also gets the CPU a request cost in each thread of the stack (query-api,
+main, dynalite...) and in the callers' process: on one machine they share the same cores.
 
 Target: GET /search p95 under 100 ms at 100k exceptions with 50 callers. Always exits 0.
 `;
@@ -82,6 +86,8 @@ interface Stats {
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
+  /** The callers' process's CPU (user + system) over the measurement, in milliseconds. */
+  readonly clientCpuMs: number;
   /** The same per request kind (query and filter, or listing). */
   readonly kinds: readonly {
     readonly kind: string;
@@ -194,10 +200,21 @@ async function main(): Promise<void> {
       // delays all of them, whatever the query.
       const delay = monitorEventLoopDelay({ resolution: 5 });
       delay.enable();
-      rows.push(await loadChild({ label, base, route, callers, seconds, client }));
+      const threadsBefore = await sampleThreads();
+      const cpuBefore = process.cpuUsage();
+      const row = await loadChild({ label, base, route, callers, seconds, client });
+      const cpu = process.cpuUsage(cpuBefore);
+      const threadsAfter = await sampleThreads();
+      rows.push(row);
       delay.disable();
+      // Where a request's CPU goes: the machine has two cores, shared by the stack and the callers.
+      const perRequest = (ms: number) => (ms / Math.max(1, row.requests)).toFixed(2);
+      const byThread = cpuBetween(threadsBefore, threadsAfter, (cpu.user + cpu.system) / 1000)
+        .filter((t) => t.ms / Math.max(1, row.requests) >= 0.01)
+        .map((t) => `${t.name.replace(/ \(.*/, '')} ${perRequest(t.ms)}`);
       process.stdout.write(
-        `  measured ${label}; the stack's main thread: event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms, max ${(delay.max / 1e6).toFixed(0)} ms\n`,
+        `  measured ${label}; the stack's main thread: event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms, max ${(delay.max / 1e6).toFixed(0)} ms\n` +
+          `    CPU ms a request, by thread: ${byThread.join(', ')}; the callers' process ${perRequest(row.clientCpuMs)}\n`,
       );
     };
     await measure('GET /search     stack API', stack.endpoints.api, 'search');
@@ -368,6 +385,7 @@ async function runLoad(spec: LoadSpec): Promise<void> {
   const latencies: number[] = [];
   const byKind = new Map<string, number[]>();
   let errors = 0;
+  const cpuStart = process.cpuUsage();
   const started = performance.now();
   const until = started + spec.seconds * 1000;
   await Promise.all(
@@ -390,11 +408,14 @@ async function runLoad(spec: LoadSpec): Promise<void> {
         }
         const took = performance.now() - t;
         latencies.push(took);
-        byKind.set(kind, [...(byKind.get(kind) ?? []), took]);
+        const ofKind = byKind.get(kind);
+        if (ofKind) ofKind.push(took);
+        else byKind.set(kind, [took]);
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   const at = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
   latencies.sort((a, b) => a - b);
   const stats: Stats = {
@@ -405,6 +426,7 @@ async function runLoad(spec: LoadSpec): Promise<void> {
     p50: at(latencies, 0.5),
     p95: at(latencies, 0.95),
     p99: at(latencies, 0.99),
+    clientCpuMs: (cpu.user + cpu.system) / 1000,
     kinds: [...byKind].map(([kind, took]) => {
       took.sort((a, b) => a - b);
       return { kind, requests: took.length, p50: at(took, 0.5), p95: at(took, 0.95) };
@@ -416,4 +438,17 @@ async function runLoad(spec: LoadSpec): Promise<void> {
 
 if (!isMainThread && (workerData as { settle?: string } | null)?.settle) {
   await AnnVectorIndex.load((workerData as { settle: string }).settle, { sparse: false }).settle();
-} else if (isMainThread && import.meta.url === `file://${process.argv[1]}`) await main();
+} else if (isMainThread && import.meta.url === `file://${process.argv[1]}`) {
+  // Every thread answers for its CPU only with the preload (worker threads inherit it): without
+  // it, the bench runs itself again with it. The callers' child needs none.
+  if (process.execArgv.join(' ').includes('thread-cpu.ts') || process.argv.includes('--load')) await main();
+  else {
+    const preload = fileURLToPath(new URL('./thread-cpu.ts', import.meta.url));
+    const child = spawnSync(
+      process.execPath,
+      [...process.execArgv, '--import', preload, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      { stdio: 'inherit' },
+    );
+    process.exitCode = child.status ?? 1;
+  }
+}
