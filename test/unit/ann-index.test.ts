@@ -162,6 +162,34 @@ describe('local HNSW store', () => {
     expect((await index.search(q, 50)).some((h) => h.fields.run_id === 'r1')).toBe(false);
   });
 
+  it('answers exactly through replacements that make it repack its vectors', async () => {
+    // 64 floats an array: 4 vectors of 16; a repack once replaced ones pass a quarter of the live ones.
+    const path = fresh();
+    // Exact scans only: every answer reads the slab's vectors, so a wrong copy shows.
+    const index = AnnVectorIndex.load(path, {
+      graphMinDocs: Number.MAX_SAFE_INTEGER,
+      exactBudget: Number.POSITIVE_INFINITY,
+      sparse: false,
+      slabFloats: 64,
+    });
+    const exact = LocalVectorIndex.load(path);
+    const rnd = random(17);
+    for (let round = 0; round < 6; round++) {
+      const docs = documents(120, round + 1).map((d) =>
+        rnd() < 0.5 ? d : { ...d, vector: d.vector.map((x) => (rnd() < 0.3 ? 0 : x)) },
+      );
+      await index.replaceMany(docs.slice(0, 60 + round * 10));
+      if (round % 2 === 1) await index.deleteWhere('run_id', `r${round}`);
+      await index.settle();
+      for (const q of queries(5)) {
+        const got = await index.search(q, 10);
+        const want = await exact.search(q, 10);
+        expect(got.map((h) => h.id)).toEqual(want.map((h) => h.id));
+      }
+    }
+    expect(index.graphStats().vectorRepacks).toBeGreaterThan(0);
+  });
+
   it('reopens from its snapshot without re-adding the vectors', async () => {
     const path = fresh();
     const first = await seeded(path, 400, { snapshotEvery: 100 });

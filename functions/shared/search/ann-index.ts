@@ -120,6 +120,8 @@ export interface AnnIndexOptions {
   readonly sparse?: boolean;
   /** A filter whose smallest posting has at most this many documents is marked in full before a search (`filterMarks`). */
   readonly eagerFilterMax?: number;
+  /** Floats per array of the vector slab (`VectorSlab`); tests make it small to exercise repacking. */
+  readonly slabFloats?: number;
 }
 
 const DEFAULTS = {
@@ -132,6 +134,8 @@ const DEFAULTS = {
   foldSliceMs: 8,
   sparse: true,
   eagerFilterMax: 8_192,
+  // 4 MiB, ~680 vectors of 1,536 dimensions.
+  slabFloats: 1 << 20,
 } satisfies Required<AnnIndexOptions>;
 
 /** A scanned document's fixed cost in multiply-adds: measured, a visit costs ~60 of them. */
@@ -144,6 +148,8 @@ const SPARSE_QUERY_MAX_NON_ZERO = 64;
 const SELECTIVE_BUDGET = 1.5;
 /** A document with more is dense (a model's embedding): the postings are dropped for good. */
 const SPARSE_DOC_MAX_NON_ZERO = 512;
+/** Zero dimensions between two non-zero ones below which `dot` multiplies through them. */
+const RUN_GAP = 8;
 
 /** Loaded on first use: the addon is native, and only local mode needs it (never a Lambda bundle). */
 let hnswlib: typeof Hnswlib | undefined;
@@ -175,6 +181,9 @@ export class AnnVectorIndex implements VectorIndex {
   private readonly postings = new Map<string, Set<LiveDoc>>();
   /** Each field's values by document number: what a filter compares (see `filterMarks`). */
   private readonly columns = new Map<string, Column>();
+  /** Where the documents' vectors are kept (see `VectorSlab`). */
+  private slab: VectorSlab;
+  private repacks = 0;
   private readBytes = 0;
   private inode = -1;
   private logLines = 0;
@@ -221,6 +230,7 @@ export class AnnVectorIndex implements VectorIndex {
   private constructor(path: string, options: AnnIndexOptions) {
     this.path = path;
     this.options = { ...DEFAULTS, ...options };
+    this.slab = new VectorSlab(this.options.slabFloats);
     mkdirSync(dirname(path), { recursive: true });
     this.sync();
   }
@@ -355,6 +365,7 @@ export class AnnVectorIndex implements VectorIndex {
   ): VectorHit[] {
     const query = Float32Array.from(normalise(vector));
     const nonZero = nonZeroIndices(query);
+    const runs = nonZeroRuns(nonZero);
     const entries = Object.entries(filter);
     const matches = (doc: LiveDoc) => accept === null || accept(doc.ord);
     const candidates = this.candidates(entries);
@@ -374,7 +385,7 @@ export class AnnVectorIndex implements VectorIndex {
           return top.hits();
         }
       }
-      return this.exact(all, query, nonZero, k, matches);
+      return this.exact(all, query, runs, k, matches);
     }
 
     this.maintainGraph();
@@ -387,7 +398,7 @@ export class AnnVectorIndex implements VectorIndex {
     // from them, exact ~36 ms (the graph is kept there: the common case is the near one).
     const budget = this.options.exactBudget * Math.max(1, (SELECTIVE_BUDGET * this.docs.size) / Math.max(1, size));
     if (graph === null || this.byLabel.size === 0 || exactCost <= budget) {
-      return this.exact(all, query, nonZero, k, matches);
+      return this.exact(all, query, runs, k, matches);
     }
     const top = new TopK(k);
     const ef = Math.max(this.options.efSearch, k);
@@ -410,11 +421,11 @@ export class AnnVectorIndex implements VectorIndex {
     for (const doc of this.pending) {
       if (matches(doc)) {
         found++;
-        top.offer(doc, dot(query, nonZero, doc.vector));
+        top.offer(doc, dot(query, runs, doc.vector));
       }
     }
     // The graph may miss matches of a selective filter: then the candidates decide, exactly.
-    if (found < k && size > found) return this.exact(all, query, nonZero, k, matches);
+    if (found < k && size > found) return this.exact(all, query, runs, k, matches);
     return top.hits();
   }
 
@@ -441,25 +452,33 @@ export class AnnVectorIndex implements VectorIndex {
   }
 
   /** How the graph and the postings stand (benchmarks, tests). */
-  graphStats(): { nodes: number; pending: number; deleted: number; postings: boolean; sparseAnswers: number } {
+  graphStats(): {
+    nodes: number;
+    pending: number;
+    deleted: number;
+    postings: boolean;
+    sparseAnswers: number;
+    vectorRepacks: number;
+  } {
     return {
       nodes: this.byLabel.size,
       pending: this.pending.size,
       deleted: this.deleted,
       postings: this.sparse !== null,
       sparseAnswers: this.sparseAnswers,
+      vectorRepacks: this.repacks,
     };
   }
 
   private exact(
     docs: Iterable<LiveDoc>,
     query: Float32Array,
-    nonZero: Int32Array,
+    runs: Int32Array,
     k: number,
     matches: (doc: LiveDoc) => boolean,
   ): VectorHit[] {
     const top = new TopK(k);
-    for (const doc of docs) if (matches(doc)) top.offer(doc, dot(query, nonZero, doc.vector));
+    for (const doc of docs) if (matches(doc)) top.offer(doc, dot(query, runs, doc.vector));
     return top.hits();
   }
 
@@ -511,6 +530,7 @@ export class AnnVectorIndex implements VectorIndex {
     } finally {
       closeSync(fd);
     }
+    if (this.slab.wasteful()) this.repack();
     if (this.graph) this.dropOrphanNodes();
   }
 
@@ -533,7 +553,7 @@ export class AnnVectorIndex implements VectorIndex {
       id: stored.id,
       ord: this.nextOrd++,
       slot: -1,
-      vector: this.withVectors ? Float32Array.from(normalise(raw)) : null,
+      vector: this.withVectors ? this.slab.add(normalise(raw)) : null,
       hash: hashWords(raw),
       fields: stored.fields,
       text: stored.text,
@@ -541,6 +561,7 @@ export class AnnVectorIndex implements VectorIndex {
     };
     const old = this.docs.get(doc.id);
     if (old) {
+      this.slab.drop(old.vector);
       this.unpost(old);
       this.sparse?.remove(old);
       this.lexical?.remove(old);
@@ -562,6 +583,7 @@ export class AnnVectorIndex implements VectorIndex {
   private remove(id: string): void {
     const doc = this.docs.get(id);
     if (!doc) return;
+    this.slab.drop(doc.vector);
     this.unpost(doc);
     this.sparse?.remove(doc);
     this.lexical?.remove(doc);
@@ -604,7 +626,16 @@ export class AnnVectorIndex implements VectorIndex {
     }
   }
 
+  /** The live vectors copied into a fresh slab, in document order: replaced ones' space is freed. */
+  private repack(): void {
+    const slab = new VectorSlab(this.options.slabFloats);
+    for (const doc of this.docs.values()) if (doc.vector) doc.vector = slab.add(doc.vector);
+    this.slab = slab;
+    this.repacks++;
+  }
+
   private resetLog(): void {
+    this.slab = new VectorSlab(this.options.slabFloats);
     this.docs.clear();
     this.postings.clear();
     this.columns.clear();
@@ -1078,6 +1109,56 @@ class Column {
 }
 
 /**
+ * The documents' vectors, packed one after another into large arrays in the order they are read,
+ * rather than each in an allocation of its own: an exact scan then reads memory mostly in order.
+ * Measured at 100k hybrid vectors (5,000 candidates of one run, spread over the whole index): the
+ * model part's multiply-adds took 8-10 ms over separately allocated vectors, 6-7 ms over a slab in
+ * document order, ~3 ms over the candidates packed together. In the stack (bench:api, 100k, 50
+ * callers, with `nonZeroRuns`) a search's CPU in query-api went from 7.7 to 6.7 ms, 213 to 243
+ * requests a second: fewer objects for the GC too. A replaced or removed document's vector stays
+ * until `wasteful`, when the index copies the live ones into a new slab; space is never reused
+ * in place, so a vector read during a search cannot change under it.
+ */
+class VectorSlab {
+  private readonly size: number;
+  private chunk = new Float32Array(0);
+  private used = 0;
+  private live = 0;
+  private garbage = 0;
+
+  /** `size`: floats per array. */
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  /** A copy of `values` in the slab (a view into one of its arrays). */
+  add(values: ArrayLike<number>): Float32Array {
+    const n = values.length;
+    if (this.used + n > this.chunk.length) {
+      this.chunk = new Float32Array(Math.max(this.size, n));
+      this.used = 0;
+    }
+    const view = this.chunk.subarray(this.used, this.used + n);
+    view.set(values);
+    this.used += n;
+    this.live += n;
+    return view;
+  }
+
+  /** A vector no document holds any more. */
+  drop(vector: Float32Array | null): void {
+    if (!vector) return;
+    this.live -= vector.length;
+    this.garbage += vector.length;
+  }
+
+  /** Whether freed vectors are a quarter of the live ones (and more than a few arrays' worth). */
+  wasteful(): boolean {
+    return this.garbage > Math.max(4 * this.size, this.live / 4);
+  }
+}
+
+/**
  * Graph labels to documents. Labels are handed out in order, so these are arrays by label, and
  * the filtered graph walk's callback reads a document's number from a typed array.
  */
@@ -1163,18 +1244,29 @@ function hit(doc: LiveDoc, score: number): VectorHit {
   return { id: doc.id, score, fields: doc.fields, text: doc.text };
 }
 
-/** Cosine of normalised vectors, touching only the query's non-zero dimensions. */
-function dot(query: Float32Array, nonZero: Int32Array, vector: Float32Array | null): number {
+/**
+ * The query's non-zero dimensions as [start, end) runs, gaps of under RUN_GAP zeros bridged: a
+ * hybrid query is one dense run (the model's part) and a few single dimensions (the hashing
+ * part's words). A loop over a run reads memory in order; gathering index by index did not
+ * (measured: 5,000 hybrid vectors, 9-11 ms gathered, 6-8 ms by runs).
+ */
+function nonZeroRuns(nonZero: Int32Array): Int32Array {
+  const runs: number[] = [];
+  for (let j = 0; j < nonZero.length; j++) {
+    const i = nonZero[j] as number;
+    if (runs.length > 0 && i - (runs[runs.length - 1] as number) < RUN_GAP) runs[runs.length - 1] = i + 1;
+    else runs.push(i, i + 1);
+  }
+  return Int32Array.from(runs);
+}
+
+/** Cosine of normalised vectors, touching only the query's non-zero dimensions (`nonZeroRuns`). */
+function dot(query: Float32Array, runs: Int32Array, vector: Float32Array | null): number {
   if (!vector) return 0;
   let sum = 0;
-  if (nonZero.length * 2 > query.length) {
-    const n = Math.min(query.length, vector.length);
-    for (let i = 0; i < n; i++) sum += (query[i] as number) * (vector[i] as number);
-  } else {
-    for (let j = 0; j < nonZero.length; j++) {
-      const i = nonZero[j] as number;
-      sum += (query[i] as number) * (vector[i] ?? 0);
-    }
+  for (let r = 0; r < runs.length; r += 2) {
+    const end = Math.min(runs[r + 1] as number, vector.length);
+    for (let i = runs[r] as number; i < end; i++) sum += (query[i] as number) * (vector[i] as number);
   }
   return sum;
 }
