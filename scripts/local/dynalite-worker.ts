@@ -9,6 +9,8 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
+// Before dynalite: it picks up the LevelDB options when it loads.
+import './dynalite-level.ts';
 import dynalite from 'dynalite';
 import { makeDynaliteWritesAtomic, type TableChange } from './dynalite-atomic.ts';
 
