@@ -628,8 +628,9 @@ export class AnnVectorIndex implements VectorIndex {
 
   /**
    * The live vectors copied into a fresh slab, in document order: replaced ones' space is freed.
-   * A copy of every vector (measured 0.2-0.6 s for 100k of 1,536 dimensions), in the search that finds the slab
-   * wasteful; each repack frees at least a quarter of the live size, so they stay rare.
+   * A copy of every vector (measured: 0.2-0.6 s for 100k of 1,536 dimensions), in the search
+   * that finds the slab wasteful; each repack frees at least a quarter of the live size, so they
+   * stay rare.
    */
   private repack(): void {
     const slab = new VectorSlab(this.options.slabFloats);
