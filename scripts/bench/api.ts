@@ -13,7 +13,7 @@
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'node:http';
@@ -34,7 +34,7 @@ import type { Embedder, VectorIndex } from '../../functions/shared/search/ports.
 import { EXCEPTION_TYPES, type ExceptionRecord } from '../../functions/shared/types.ts';
 import { startApiServer, type ApiServer, type HttpApiHandler } from '../local/api-server.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
-import { cpuBetween, sampleThreads } from './thread-cpu.ts';
+import { cpuBetween, sampleThreads, withThreadCpu } from './thread-cpu.ts';
 
 const help = `Usage: npm run bench:api -- [options]
 
@@ -439,16 +439,7 @@ async function runLoad(spec: LoadSpec): Promise<void> {
 if (!isMainThread && (workerData as { settle?: string } | null)?.settle) {
   await AnnVectorIndex.load((workerData as { settle: string }).settle, { sparse: false }).settle();
 } else if (isMainThread && import.meta.url === `file://${process.argv[1]}`) {
-  // Every thread answers for its CPU only with the preload (worker threads inherit it): without
-  // it, the bench runs itself again with it. The callers' child needs none.
-  if (process.execArgv.join(' ').includes('thread-cpu.ts') || process.argv.includes('--load')) await main();
-  else {
-    const preload = fileURLToPath(new URL('./thread-cpu.ts', import.meta.url));
-    const child = spawnSync(
-      process.execPath,
-      [...process.execArgv, '--import', preload, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
-      { stdio: 'inherit' },
-    );
-    process.exitCode = child.status ?? 1;
-  }
+  // Every thread of the stack answers for its CPU; the callers' child needs no preload.
+  if (process.argv.includes('--load')) await main();
+  else await withThreadCpu(import.meta.url, main);
 }

@@ -7,11 +7,9 @@
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { countExceptionPartition, TRIAGED_FILTER } from '../../functions/shared/tables/exceptions-dynamo.ts';
@@ -19,7 +17,7 @@ import { FUNCTIONS, indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import { generatePair } from './generate.ts';
-import { cpuBetween, sampleThreads, type ThreadSample } from './thread-cpu.ts';
+import { cpuBetween, sampleThreads, withThreadCpu, type ThreadSample } from './thread-cpu.ts';
 
 const help = `Usage: npm run bench:pipeline -- [options]
 
@@ -271,15 +269,5 @@ async function waitFor<T>(deadline: number, check: () => Promise<T | undefined>,
   }
 }
 
-// Every thread answers for its CPU only with the preload (worker threads inherit it): without
-// it, the bench runs itself again with it.
-if (process.execArgv.join(' ').includes('thread-cpu.ts')) await main();
-else {
-  const preload = fileURLToPath(new URL('./thread-cpu.ts', import.meta.url));
-  const child = spawnSync(
-    process.execPath,
-    [...process.execArgv, '--import', preload, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
-    { stdio: 'inherit' },
-  );
-  process.exitCode = child.status ?? 1;
-}
+// Every thread answers for its CPU only with the preload (worker threads inherit it).
+await withThreadCpu(import.meta.url, main);

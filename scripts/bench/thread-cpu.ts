@@ -9,6 +9,8 @@
  * CPU time rather than wall time: on a shared machine a thread that waits for a core is not
  * charged for the wait, so the split holds under load where wall times do not.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { BroadcastChannel, isMainThread, threadId, workerData } from 'node:worker_threads';
 
 const CHANNEL = 'tally-bench-thread-cpu';
@@ -86,6 +88,27 @@ export function cpuBetween(
     ...[...byName].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms),
     { name: 'other (LevelDB/libuv pool, GC, compiler threads)', ms: Math.max(0, processMs - threads) },
   ];
+}
+
+/**
+ * Runs a bench's `main` with every thread able to answer for its CPU: at once in a process started
+ * with this module preloaded (`--import`; worker threads inherit it), otherwise by running the
+ * bench's script (`scriptUrl`, its import.meta.url) again with it, passing on its exit code.
+ */
+export async function withThreadCpu(scriptUrl: string, main: () => Promise<void>): Promise<void> {
+  if (process.execArgv.join(' ').includes('thread-cpu.ts')) return main();
+  const child = spawnSync(
+    process.execPath,
+    [
+      ...process.execArgv,
+      '--import',
+      fileURLToPath(import.meta.url),
+      fileURLToPath(scriptUrl),
+      ...process.argv.slice(2),
+    ],
+    { stdio: 'inherit' },
+  );
+  process.exitCode = child.status ?? 1;
 }
 
 answerSamples();
