@@ -78,6 +78,11 @@ const QUERIES = [
   ['missing in source', { run_id: 'run-cash-3' }],
 ] as const;
 
+/** A search request's URL for one of QUERIES (the warm-up and the callers send the same ones). */
+function searchUrl(base: string, [q, filter]: (typeof QUERIES)[number]): string {
+  return `${base}/search?${new URLSearchParams({ q, k: '10', ...filter })}`;
+}
+
 interface Stats {
   readonly label: string;
   readonly requests: number;
@@ -190,10 +195,7 @@ async function main(): Promise<void> {
       // load) while later ones use its cached vector, and that first sight is not what is measured.
       const warm =
         route === 'search'
-          ? QUERIES.flatMap(([q, filter]) => {
-              const url = `${base}/search?${new URLSearchParams({ q, k: '10', ...filter })}`;
-              return [url, url];
-            })
+          ? QUERIES.flatMap((query) => [searchUrl(base, query), searchUrl(base, query)])
           : Array.from({ length: 8 }, () => `${base}/exceptions?limit=1`);
       await Promise.all(warm.map((url) => fetch(url).then((r) => r.arrayBuffer())));
       // The stack's main thread serves every request (HTTP, then a worker thread): a stall there
@@ -391,15 +393,13 @@ async function runLoad(spec: LoadSpec): Promise<void> {
   await Promise.all(
     Array.from({ length: spec.callers }, async (_, caller) => {
       for (let n = caller; performance.now() < until; n += spec.callers) {
-        const [q, filter] = QUERIES[n % QUERIES.length] as (typeof QUERIES)[number];
+        const query = QUERIES[n % QUERIES.length] as (typeof QUERIES)[number];
+        const [q, filter] = query;
         const kind =
           spec.route === 'search'
             ? `${q}${Object.keys(filter).length ? ` ${new URLSearchParams(filter)}` : ''}`
             : (lists[n % lists.length] as string);
-        const url =
-          spec.route === 'search'
-            ? `${spec.base}/search?${new URLSearchParams({ q, k: '10', ...filter })}`
-            : `${spec.base}/exceptions?${kind}`;
+        const url = spec.route === 'search' ? searchUrl(spec.base, query) : `${spec.base}/exceptions?${kind}`;
         const t = performance.now();
         try {
           if (!(await get(url))) errors++;

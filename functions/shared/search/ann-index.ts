@@ -53,7 +53,7 @@ import { randomUUID } from 'node:crypto';
 import type * as Hnswlib from 'hnswlib-node';
 import type { HierarchicalNSW } from 'hnswlib-node';
 import { Bm25Index } from './lexical.ts';
-import { compileFilter, fuseHybrid, fusionDepth, keywordValues } from './fusion.ts';
+import { compileFilter, fuseHybrid, fusionDepth, keywordValues, withinRange } from './fusion.ts';
 import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
 
 type Op =
@@ -281,18 +281,19 @@ export class AnnVectorIndex implements VectorIndex {
     this.needVectors();
     this.sync();
     if (k <= 0) return [];
-    const accept = this.filterMarks(filter, options.ranges);
-    if (options.text === undefined) return this.nearest(vector, k, filter, accept);
+    const { accept, candidates } = this.filterMarks(filter, options.ranges);
+    if (options.text === undefined) return this.nearest(vector, k, candidates, accept);
     const depth = fusionDepth(k);
     this.lexical ??= this.buildLexical();
     const lexical = this.lexical
       .searchByKey(options.text, depth, accept)
       .map(({ doc, score }) => ({ ...hit(doc, score), lexical: doc.lexical ?? doc.text }));
-    return fuseHybrid(options.text, this.nearest(vector, depth, filter, accept), lexical, k);
+    return fuseHybrid(options.text, this.nearest(vector, depth, candidates, accept), lexical, k);
   }
 
   /**
-   * The filter as a cheap per-document test. The graph asks it about every node it visits and
+   * The filter as a cheap per-document test, and the smallest posting of its equalities (a
+   * superset of its matches; null when it has none). The graph asks it about every node it visits and
    * BM25 about every posting of a common word: at 100k, a filtered hybrid query spent more time
    * in the field-by-field filter than in either search. Here each equality reads the field's value
    * from an array by document number, each answer is remembered for this search, and a filter
@@ -303,10 +304,10 @@ export class AnnVectorIndex implements VectorIndex {
   private filterMarks(
     filter: Readonly<Record<string, string>>,
     ranges: SearchOptions['ranges'],
-  ): ((ord: number) => boolean) | null {
+  ): { accept: ((ord: number) => boolean) | null; candidates: Set<LiveDoc> | null } {
     const bounds = Object.entries(ranges ?? {}).filter(([, r]) => r.from !== undefined || r.to !== undefined);
     const equalities = Object.entries(filter);
-    if (equalities.length === 0 && bounds.length === 0) return null;
+    if (equalities.length === 0 && bounds.length === 0) return { accept: null, candidates: null };
     const limits = bounds.map(([field, range]) => ({ range, column: this.columns.get(field) ?? new Column() }));
     const conditions = equalities
       .map(([field, value]) => {
@@ -316,13 +317,7 @@ export class AnnVectorIndex implements VectorIndex {
       .sort((a, b) => (a.posting?.size ?? 0) - (b.posting?.size ?? 0));
     const passes = (ord: number): boolean => {
       for (const { value, column, code } of conditions) if (!column.holds(ord, code, value)) return false;
-      for (const { range, column } of limits) {
-        // As compileFilter: only a single string value is within a range.
-        const value = column.text(ord);
-        if (value === undefined) return false;
-        if (range.from !== undefined && value < range.from) return false;
-        if (range.to !== undefined && value > range.to) return false;
-      }
+      for (const { range, column } of limits) if (!withinRange(column.text(ord), range)) return false;
       return true;
     };
     if (this.marks.length < this.nextOrd) this.marks = new Uint32Array(Math.max(this.nextOrd * 2, 1_024));
@@ -335,12 +330,12 @@ export class AnnVectorIndex implements VectorIndex {
     const marks = this.marks;
     const yes = ((mark << 1) | 1) >>> 0;
     const no = (mark << 1) >>> 0;
-    const smallest = conditions.length > 0 ? (conditions[0]?.posting ?? new Set<LiveDoc>()) : undefined;
-    if (smallest !== undefined && smallest.size <= this.options.eagerFilterMax) {
-      for (const doc of smallest) if (passes(doc.ord)) marks[doc.ord] = yes;
-      return (ord) => marks[ord] === yes;
+    const candidates = conditions.length > 0 ? (conditions[0]?.posting ?? new Set<LiveDoc>()) : null;
+    if (candidates !== null && candidates.size <= this.options.eagerFilterMax) {
+      for (const doc of candidates) if (passes(doc.ord)) marks[doc.ord] = yes;
+      return { accept: (ord) => marks[ord] === yes, candidates };
     }
-    return (ord) => {
+    const accept = (ord: number): boolean => {
       const seen = marks[ord] as number;
       if (seen === yes) return true;
       if (seen === no) return false;
@@ -348,6 +343,7 @@ export class AnnVectorIndex implements VectorIndex {
       marks[ord] = verdict ? yes : no;
       return verdict;
     };
+    return { accept, candidates };
   }
 
   private buildLexical(): Bm25Index<LiveDoc> {
@@ -356,19 +352,17 @@ export class AnnVectorIndex implements VectorIndex {
     return index;
   }
 
-  /** Vector search: `filter`'s equalities pick candidates from postings, `accept` is the whole filter. */
+  /** Vector search among `candidates` (all documents when null); `accept` is the whole filter. */
   private nearest(
     vector: number[],
     k: number,
-    filter: Readonly<Record<string, string>>,
+    candidates: Set<LiveDoc> | null,
     accept: ((ord: number) => boolean) | null,
   ): VectorHit[] {
     const query = Float32Array.from(normalise(vector));
     const nonZero = nonZeroIndices(query);
     const runs = nonZeroRuns(nonZero);
-    const entries = Object.entries(filter);
     const matches = (doc: LiveDoc) => accept === null || accept(doc.ord);
-    const candidates = this.candidates(entries);
     const size = candidates === null ? this.docs.size : candidates.size;
     const all = candidates ?? this.docs.values();
     // Each document scanned costs its multiply-adds plus a visit (a cache miss, a filter check).
@@ -393,9 +387,10 @@ export class AnnVectorIndex implements VectorIndex {
     // A filtered graph search visits about 1/selectivity times the nodes of an unfiltered one (it
     // walks past the nodes the filter refuses), and far more when the matches lie away from the
     // query: so the budget for an exact scan of the candidates grows as they get fewer. Measured
-    // at 100k hybrid vectors: 5,000 candidates, graph 19-27 ms, exact scan 16-17 ms (~3 µs a
-    // candidate); 14,000, graph 2.5-4 ms for a query near its matches but ~200 ms for one far
-    // from them, exact ~36 ms (the graph is kept there: the common case is the near one).
+    // at 100k hybrid vectors: 5,000 candidates, graph 13-27 ms, exact scan 16-17 ms (~3 µs a
+    // candidate; 10-12 ms since `VectorSlab`); 14,000, graph 2.5-4 ms for a query near its
+    // matches but ~200 ms for one far from them, exact ~36 ms (the graph is kept there: the
+    // common case is the near one).
     const budget = this.options.exactBudget * Math.max(1, (SELECTIVE_BUDGET * this.docs.size) / Math.max(1, size));
     if (graph === null || this.byLabel.size === 0 || exactCost <= budget) {
       return this.exact(all, query, runs, k, matches);

@@ -94,14 +94,16 @@ export function compileFilter(
   if (equals.length === 0 && bounds.length === 0) return null;
   return (fields) => {
     for (const [field, value] of equals) if (!fieldEquals(fields[field], value)) return false;
-    for (const [field, range] of bounds) {
-      const value = fields[field];
-      if (typeof value !== 'string') return false;
-      if (range.from !== undefined && value < range.from) return false;
-      if (range.to !== undefined && value > range.to) return false;
-    }
+    for (const [field, range] of bounds) if (!withinRange(fields[field], range)) return false;
     return true;
   };
+}
+
+/** Whether a stored value is within an inclusive range: only a single string value can be. */
+export function withinRange(value: FieldValue | undefined, range: FieldRange): boolean {
+  if (typeof value !== 'string') return false;
+  if (range.from !== undefined && value < range.from) return false;
+  return range.to === undefined || value <= range.to;
 }
 
 export function fieldEquals(stored: FieldValue | undefined, value: string): boolean {
