@@ -13,11 +13,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import './dynalite-level.ts';
 import dynalite from 'dynalite';
 import { makeDynaliteWritesAtomic, type TableChange } from './dynalite-atomic.ts';
+import { startThreadProfile } from './thread-profile.ts';
 
 export interface DynaliteWorkerData {
   readonly path: string;
   /** Post every committed item write to the parent (the local table streams). */
   readonly captureChanges?: boolean;
+  /** TALLY_CPU_PROFILE_DIR: write this thread's CPU profile there when it stops. */
+  readonly profileDir?: string | undefined;
 }
 
 /** Worker to parent: listening (with its port), closed after a `stop`, or a committed write. */
@@ -26,7 +29,8 @@ export type DynaliteWorkerMessage =
 
 const port = parentPort;
 if (port) {
-  const { path, captureChanges } = workerData as DynaliteWorkerData;
+  const { path, captureChanges, profileDir } = workerData as DynaliteWorkerData;
+  const profiler = await startThreadProfile(profileDir, 'dynalite');
   makeDynaliteWritesAtomic(
     captureChanges ? (change) => port.postMessage({ change } satisfies DynaliteWorkerMessage) : undefined,
   );
@@ -36,7 +40,11 @@ if (port) {
   port.on('message', (message: unknown) => {
     if (message !== 'stop') return;
     // dynalite closes its LevelDB when its server closes.
-    server.close(() => port.postMessage({ closed: true } satisfies DynaliteWorkerMessage));
+    server.close(() => {
+      void (profiler?.stop() ?? Promise.resolve()).then(() =>
+        port.postMessage({ closed: true } satisfies DynaliteWorkerMessage),
+      );
+    });
     server.closeAllConnections();
   });
   port.postMessage({ port: (server.address() as AddressInfo).port } satisfies DynaliteWorkerMessage);

@@ -144,7 +144,11 @@ async function startDynaliteWorker(
   onTableChange?: (change: TableChange) => void,
 ): Promise<{ port: number; stop(): Promise<void> }> {
   const worker = new Worker(new URL('./dynalite-worker.ts', import.meta.url), {
-    workerData: { path, captureChanges: onTableChange !== undefined } satisfies DynaliteWorkerData,
+    workerData: {
+      path,
+      captureChanges: onTableChange !== undefined,
+      profileDir: process.env.TALLY_CPU_PROFILE_DIR,
+    } satisfies DynaliteWorkerData,
   });
   // Rejects if the worker fails to start (events.once rejects on 'error').
   const [first] = (await once(worker, 'message')) as [DynaliteWorkerMessage];

@@ -3,12 +3,10 @@
  * environment the function is given (scripts/local/function-host.ts starts it): a variable only
  * another function receives is as absent here as it is on Lambda.
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
-import { join } from 'node:path';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { FunctionName } from '../../functions/shared/resources.ts';
 import { stopGraphMaintenance } from '../../functions/shared/search/ann-index.ts';
+import { startThreadProfile } from './thread-profile.ts';
 
 export interface Invocation {
   readonly id: number;
@@ -40,17 +38,14 @@ type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 const port = parentPort;
 if (port) {
   const { name, profileDir } = workerData as { name: FunctionName; profileDir?: string };
-  const profiler = profileDir ? await startProfiler() : undefined;
+  const profiler = await startThreadProfile(profileDir, name);
   const { handler } = (await import(HANDLER_MODULES[name])) as { handler: Handler };
   port.on('message', (invocation: Invocation | 'stop') => {
     if (invocation === 'stop') {
       // Ends the thread between two tasks, never inside a native call (function-host.ts stop).
       stopGraphMaintenance();
-      if (!profiler || !profileDir) process.exit(0);
-      void profiler.post('Profiler.stop').then(({ profile }) => {
-        writeFileSync(join(profileDir, `${name}-${threadId}.cpuprofile`), JSON.stringify(profile));
-        process.exit(0);
-      });
+      if (!profiler) process.exit(0);
+      void profiler.stop().then(() => process.exit(0));
       return;
     }
     const context = {
@@ -72,12 +67,4 @@ if (port) {
     );
   });
   port.postMessage('ready');
-}
-
-async function startProfiler(): Promise<Session> {
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  return session;
 }
