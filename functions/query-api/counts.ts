@@ -7,6 +7,7 @@
  */
 import type { ExceptionCounts } from '../shared/api-types.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
+import type { StoredItem } from '../shared/tables/index-query.ts';
 import { planQuery, type DatasetScope } from './listing.ts';
 import type { ListFilters } from './schemas.ts';
 
@@ -21,6 +22,9 @@ export async function countExceptions(
   datasets: DatasetScope = 'all',
 ): Promise<ExceptionCounts> {
   const plan = planQuery(filters, datasets);
+  /** A value the index's partition fixes, which its entries therefore leave out (resources.ts). */
+  const fixed = (attribute: string) => (plan.partition.attribute === attribute ? plan.partition.value : undefined);
+  const severityOf = (item: StoredItem) => item.severity ?? fixed('severity');
   const byType: Record<string, number> = {};
   const bySeverity: Record<string, number> = {};
   let total = 0;
@@ -28,19 +32,26 @@ export async function countExceptions(
   const deadline = deps.now() + COUNT_BUDGET_MS;
   do {
     // Counting needs every item once, not their order: each shard is read on from its own position.
-    const page = await deps.store.queryExceptions({
+    // The index entries carry type and severity (but the one their partition fixes): whole items,
+    // with their triage and stored embedding, are read only for an entry without a severity.
+    const page = await deps.store.queryExceptionEntries({
       ...plan,
       limit: COUNT_BATCH,
       order: 'any',
       ...(startKey ? { startKey } : {}),
     });
-    for (const item of page.items) {
-      const type = String(item.exception_type);
+    const withoutSeverity = page.items.filter((entry) => severityOf(entry) === undefined);
+    const counted = [
+      ...page.items.filter((entry) => severityOf(entry) !== undefined),
+      ...(withoutSeverity.length > 0 ? await deps.store.wholeExceptions(withoutSeverity) : []),
+    ];
+    for (const item of counted) {
+      const type = String(item.exception_type ?? fixed('exception_type'));
       byType[type] = (byType[type] ?? 0) + 1;
-      const severity = String(item.severity ?? item.policy_severity);
+      const severity = String(severityOf(item) ?? item.policy_severity);
       bySeverity[severity] = (bySeverity[severity] ?? 0) + 1;
     }
-    total += page.items.length;
+    total += counted.length;
     startKey = page.lastKey;
   } while (startKey && deps.now() < deadline);
   return { total, by_type: byType, by_severity: bySeverity, complete: startKey === undefined };

@@ -5,7 +5,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoExceptionQueries } from '../shared/tables/exceptions-dynamo.ts';
 import type { ExceptionPatch } from '../shared/tables/exceptions.ts';
-import type { IndexQuery } from '../shared/tables/index-query.ts';
+import type { IndexQuery, StoredItem } from '../shared/tables/index-query.ts';
 import { DynamoFileQueries } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunQueries } from '../shared/tables/runs-dynamo.ts';
 import { DynamoPatternStore } from '../shared/tables/patterns-dynamo.ts';
@@ -40,6 +40,14 @@ export class DynamoQueryStore implements QueryStore {
 
   queryExceptions(query: IndexQuery) {
     return this.exceptions.queryExceptions(query);
+  }
+
+  queryExceptionEntries(query: IndexQuery) {
+    return this.exceptions.queryExceptionEntries(query);
+  }
+
+  wholeExceptions(entries: readonly StoredItem[]) {
+    return this.exceptions.wholeExceptions(entries);
   }
 
   patchException(patch: ExceptionPatch) {

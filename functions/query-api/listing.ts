@@ -145,7 +145,8 @@ export async function listExceptions(
     filterHash: filterHash(request.filters),
     secret: deps.paginationSecret,
     maxCalls: MAX_QUERY_CALLS,
-    query: (query) => deps.store.queryExceptions(query),
+    query: (query) => deps.store.queryExceptionEntries(query),
+    whole: (entries) => deps.store.wholeExceptions(entries),
   });
   return {
     items: page.items.map((item) => toApiException(item, nowMs)),
@@ -172,13 +173,16 @@ async function listByDue(
       filterHash: filterHash(request.filters),
       secret: deps.paginationSecret,
       maxCalls: MAX_QUERY_CALLS,
-      query: (query) => deps.store.queryExceptions(query),
+      // Index entries carry due_at: only the page's own items are read whole, after the sort.
+      query: (query) => deps.store.queryExceptionEntries(query),
     });
     matches.push(...page.items);
     token = page.next_token;
   } while (token !== null && matches.length < DUE_SORT_CAP);
   const due = (item: StoredItem) => (typeof item.due_at === 'string' ? item.due_at : '\uffff');
-  const sorted = matches.sort((a, b) => (due(a) < due(b) ? -1 : due(a) > due(b) ? 1 : 0)).slice(0, request.limit);
+  const sorted = await deps.store.wholeExceptions(
+    matches.sort((a, b) => (due(a) < due(b) ? -1 : due(a) > due(b) ? 1 : 0)).slice(0, request.limit),
+  );
   return {
     items: sorted.map((item) => toApiException(item, nowMs)),
     count: sorted.length,

@@ -34,6 +34,13 @@ export interface PageRequest {
   readonly secret: string;
   readonly maxCalls: number;
   readonly query: (query: IndexQuery) => Promise<{ items: StoredItem[]; lastKey?: Record<string, unknown> }>;
+  /**
+   * When `query` answers with index entries: reads the whole items of the entries the page keeps.
+   * The shards give more entries than a page keeps (each a share of `limit + 1`, twice over, or
+   * FILTERED_BATCH with a filter), and each whole item carries its triage and stored embedding:
+   * reading them all cost 3-9 times the page's own items.
+   */
+  readonly whole?: (entries: StoredItem[]) => Promise<StoredItem[]>;
 }
 
 export async function readPage(request: PageRequest): Promise<{ items: StoredItem[]; next_token: string | null }> {
@@ -77,7 +84,7 @@ export async function readPage(request: PageRequest): Promise<{ items: StoredIte
     resumeFrom = startKey;
   }
   return {
-    items,
+    items: request.whole ? await request.whole(items) : items,
     next_token: resumeFrom
       ? encodeToken(request.secret, { index: plan.index, startKey: resumeFrom }, request.filterHash)
       : null,

@@ -55,9 +55,19 @@ afterAll(async () => {
   await dynamo.stop();
 });
 
+/** Items read whole by the last get(): counting reads index entries, whole items only without a severity. */
+let readWhole = 0;
+
 function get(query: Record<string, string>) {
+  const store = queryStoreOf(dynamo);
+  readWhole = 0;
   const deps = {
-    store: queryStoreOf(dynamo),
+    store: Object.assign(Object.create(store) as typeof store, {
+      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0]) => {
+        readWhole += entries.length;
+        return store.wholeExceptions(entries);
+      },
+    }),
     paginationSecret: 's',
     corsOrigins: ['*'],
     localIdentity: 'me',
@@ -104,6 +114,25 @@ describe('GET /exception-counts', () => {
     expect(mismatches.body).toMatchObject({ total: MISMATCHED, by_type: { AMOUNT_MISMATCH: MISMATCHED } });
   });
 
+  it('counts from the index entries, reading whole only the items whose entry has no severity', async () => {
+    const all = await get({});
+    expect(all.body.total).toBe(MISSING + MISMATCHED);
+    // Three in four have no severity (only policy_severity, which the indexes do not carry).
+    expect(readWhole).toBe(((MISSING + MISMATCHED) * 3) / 4);
+
+    // The partition fixes what its entries leave out: by_severity_sharded's severity...
+    const high = await get({ severity: 'HIGH' });
+    expect(high.body).toMatchObject({
+      total: (MISSING + MISMATCHED) / 4,
+      by_severity: { HIGH: (MISSING + MISMATCHED) / 4 },
+    });
+    expect(readWhole).toBe(0);
+    // ...and by_type_sharded's exception_type.
+    const mismatches = await get({ exception_type: 'AMOUNT_MISMATCH' });
+    expect(mismatches.body).toMatchObject({ total: MISMATCHED, by_type: { AMOUNT_MISMATCH: MISMATCHED } });
+    expect(mismatches.body.by_severity).toEqual({ HIGH: MISMATCHED / 4, MEDIUM: (MISMATCHED * 3) / 4 });
+  });
+
   it('rejects what the listing rejects', async () => {
     const res = await get({ business_date: '2025-12-10' });
 
@@ -114,9 +143,9 @@ describe('GET /exception-counts', () => {
   it('stops at its time budget and says the counts are a lower bound', async () => {
     let clock = 0;
     const store = {
-      queryExceptions: async () => {
+      queryExceptionEntries: async () => {
         clock += 15_000;
-        return { items: [{ exception_type: 'MISSING_IN_TARGET', policy_severity: 'LOW' }], lastKey: { k: 1 } };
+        return { items: [{ exception_type: 'MISSING_IN_TARGET', severity: 'LOW' }], lastKey: { k: 1 } };
       },
     } as unknown as QueryApiDeps['store'];
 

@@ -79,6 +79,8 @@ function setup(hits: VectorHit[] = [], known: string[] = ['payments', 'trades'])
     store: {
       getException: vi.fn(),
       queryExceptions: vi.fn(),
+      queryExceptionEntries: vi.fn(),
+      wholeExceptions: vi.fn(),
       patchException: vi.fn(),
       getRun: vi.fn(),
       queryRuns: vi.fn(),

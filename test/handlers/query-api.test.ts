@@ -270,6 +270,12 @@ describe('routing, CORS and errors', () => {
       queryExceptions: async () => {
         throw new Error('boom at internal line 42');
       },
+      queryExceptionEntries: async () => {
+        throw new Error('boom at internal line 42');
+      },
+      wholeExceptions: async () => {
+        throw new Error('boom at internal line 43');
+      },
       patchException: async () => undefined,
       getRun: async () => undefined,
       queryRuns: async () => ({ items: [] }),

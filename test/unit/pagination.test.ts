@@ -143,6 +143,25 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
   const shardCalls: IndexQuery[] = [];
   const stored = items.map((i) => ({ ...i, ...exceptionIndexKeys(i) }));
   const sortOf = (i: StoredItem) => String(i.gsi_sort);
+  /** How many entries each wholeExceptions call was asked for. */
+  const wholeAsked: number[] = [];
+  const byId = new Map<unknown, StoredItem>(stored.map((i) => [i.exception_id, i]));
+  // An index entry is marked as one: only wholeExceptions turns it back into the stored item.
+  const entries = async (q: IndexQuery): Promise<IndexPage> => {
+    calls.push(q);
+    const def = TABLES.exceptions.indexes[q.index as keyof typeof TABLES.exceptions.indexes];
+    const page = await readShardedPage(
+      q,
+      { attribute: def.partitionKey.name, values: shardedValues(q.partition.value), sortAttribute: 'gsi_sort' },
+      queryOne,
+    );
+    return { ...page, items: page.items.map((i) => ({ ...i, index_entry: true })) };
+  };
+  const whole = async (asked: readonly StoredItem[]): Promise<StoredItem[]> =>
+    asked.flatMap((e): StoredItem[] => {
+      const found = byId.get(e.exception_id);
+      return found ? [found] : [];
+    });
   const queryOne = async (q: IndexQuery): Promise<IndexPage> => {
     shardCalls.push(q);
     const after = stored
@@ -175,16 +194,16 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
     listPatterns: async () => [],
     getPattern: async () => undefined,
     queryExceptions: async (q) => {
-      calls.push(q);
-      const def = TABLES.exceptions.indexes[q.index as keyof typeof TABLES.exceptions.indexes];
-      return readShardedPage(
-        q,
-        { attribute: def.partitionKey.name, values: shardedValues(q.partition.value), sortAttribute: 'gsi_sort' },
-        queryOne,
-      );
+      const page = await entries(q);
+      return { ...page, items: await whole(page.items) };
+    },
+    queryExceptionEntries: (q) => entries(q),
+    wholeExceptions: async (asked) => {
+      wholeAsked.push(asked.length);
+      return whole(asked);
     },
   };
-  return { store, calls, shardCalls };
+  return { store, calls, shardCalls, wholeAsked };
 }
 
 /** Item n is the n-th newest. */
@@ -229,6 +248,30 @@ describe('listing', () => {
     expect(page.count).toBe(0);
     expect(page.next_token).not.toBeNull();
     expect(calls).toHaveLength(25);
+  });
+
+  it('reads whole only the items a page returns, not every entry the shards gave', async () => {
+    const items = Array.from({ length: 60 }, (_, n) => item(n, n % 2 === 0 ? 'payments' : 'trades'));
+    const { store, calls, wholeAsked } = fakeStore(items, 1000);
+    const deps = { store, paginationSecret: SECRET };
+
+    const unfiltered = await listExceptions({ filters: {}, limit: 5 }, deps);
+    const filtered = await listExceptions({ filters: { dataset: 'payments' }, limit: 5 }, deps);
+    const byDue = await listExceptions({ filters: { dataset: 'payments' }, limit: 3, sort: 'due' }, deps);
+
+    // Each read gave the page more entries than it keeps (16 shards, 13-60 entries a read)...
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    // ...and only the kept ones were read whole, once a page.
+    expect(wholeAsked).toEqual([5, 5, 3]);
+    for (const page of [unfiltered, filtered, byDue])
+      for (const returned of page.items) expect(returned).not.toHaveProperty('index_entry');
+    expect(unfiltered.items.map((i) => i.exception_id)).toEqual(items.slice(0, 5).map((i) => i.exception_id));
+    expect(filtered.items.map((i) => i.exception_id)).toEqual(
+      items
+        .filter((i) => i.dataset === 'payments')
+        .slice(0, 5)
+        .map((i) => i.exception_id),
+    );
   });
 });
 

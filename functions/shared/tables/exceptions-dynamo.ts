@@ -328,15 +328,22 @@ export class DynamoExceptionQueries implements ExceptionQueries {
   }
 
   async queryExceptions(query: IndexQuery): Promise<IndexPage> {
+    const page = await this.queryExceptionEntries(query);
+    return { ...page, items: await this.wholeExceptions(page.items) };
+  }
+
+  queryExceptionEntries(query: IndexQuery): Promise<IndexPage> {
     const index = query.index as ExceptionIndexName;
-    const page = await queryShardedPage(this.doc, this.table, query, {
+    return queryShardedPage(this.doc, this.table, query, {
       ...shardsOf(index, query.partition.value),
       sortAttribute: TABLES.exceptions.indexes[index].sortKey.name,
     });
-    // The indexes carry what the filters need, not the triage, history or embedding: the page's
-    // whole items by key, in the page's order. Eventually consistent, as the index itself is.
-    const items = await getItemsInOrder(this.doc, this.table, KEY, page.items);
-    return { ...page, items };
+  }
+
+  wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]> {
+    // The indexes carry what the filters need, not the triage, history or embedding: the whole
+    // items by key, in the entries' order. Eventually consistent, as the index itself is.
+    return getItemsInOrder(this.doc, this.table, KEY, entries);
   }
 
   async patchException(patch: ExceptionPatch): Promise<StoredItem | undefined> {

@@ -128,8 +128,16 @@ export interface ExceptionPatch {
 /** The query API's view. */
 export interface ExceptionQueries {
   getException(id: string): Promise<StoredItem | undefined>;
-  /** One page of an index's logical partition, newest first (every shard read and merged). */
+  /** One page of an index's logical partition, newest first (every shard read and merged), whole items. */
   queryExceptions(query: IndexQuery): Promise<IndexPage>;
+  /**
+   * The same page as the index holds it: each entry's keys and listing attributes (resources.ts
+   * EXCEPTION_LISTING_ATTRIBUTES), not the triage, history or stored embedding. A listing that
+   * keeps a few of a read's entries reads only those whole (wholeExceptions).
+   */
+  queryExceptionEntries(query: IndexQuery): Promise<IndexPage>;
+  /** The whole items of index entries, in the entries' order; an entry whose item is gone is left out. */
+  wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]>;
   /** Applies the patch and bumps the version if the version still matches; undefined on a conflict or a missing item. */
   patchException(patch: ExceptionPatch): Promise<StoredItem | undefined>;
 }
