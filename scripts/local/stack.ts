@@ -14,6 +14,7 @@ import { startEmulators } from './emulators.ts';
 import { startApiServer, type HttpApiHandler } from './api-server.ts';
 import { LOCAL_DATASETS_CLAIM, LOCAL_ROLE_CLAIM } from './oidc.ts';
 import type { AccessSettings } from '../../functions/query-api/access.ts';
+import { SDK_LOGGER } from '../../functions/shared/adapters/clients.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { policyDocuments } from '../../functions/shared/policy-corpus.ts';
 import { startS3EventRouter } from './s3-events.ts';
@@ -234,8 +235,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   if (options.multiRegion && !existsSync(roleFile)) await role.write(options.multiRegion.initialRole);
   const emulators = await startEmulators(options.dataDir, streams ? { onTableChange: streams.capture } : {});
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  // The pollers' and the front door's clients: no logger for the SDK to copy each call's messages for.
   const direct = {
     s3: new S3Client({
+      logger: SDK_LOGGER,
       region,
       endpoint: emulators.fauxqsUrl,
       forcePathStyle: true,
@@ -243,8 +246,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     }),
-    sqs: new SQSClient({ region, endpoint: emulators.fauxqsUrl, credentials, useQueueUrlAsEndpoint: false }),
-    dynamo: new DynamoDBClient({ region, endpoint: emulators.dynamoUrl, credentials }),
+    sqs: new SQSClient({
+      logger: SDK_LOGGER,
+      region,
+      endpoint: emulators.fauxqsUrl,
+      credentials,
+      useQueueUrlAsEndpoint: false,
+    }),
+    dynamo: new DynamoDBClient({ logger: SDK_LOGGER, region, endpoint: emulators.dynamoUrl, credentials }),
   };
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 10;
   const queues = await provision(names, direct, { visibilityTimeoutSeconds });
