@@ -38,6 +38,7 @@ export async function countExceptions(
       ...plan,
       limit: COUNT_BATCH,
       order: 'any',
+      attributes: ['exception_type', 'severity'],
       ...(startKey ? { startKey } : {}),
     });
     const withoutSeverity = page.items.filter((entry) => severityOf(entry) === undefined);

@@ -145,7 +145,8 @@ export async function listExceptions(
     filterHash: filterHash(request.filters),
     secret: deps.paginationSecret,
     maxCalls: MAX_QUERY_CALLS,
-    query: (query) => deps.store.queryExceptionEntries(query),
+    // The keys place an entry and resume the read: nothing else of it is used.
+    query: (query) => deps.store.queryExceptionEntries({ ...query, attributes: [] }),
     whole: (entries) => deps.store.wholeExceptions(entries),
   });
   return {
@@ -174,7 +175,7 @@ async function listByDue(
       secret: deps.paginationSecret,
       maxCalls: MAX_QUERY_CALLS,
       // Index entries carry due_at: only the page's own items are read whole, after the sort.
-      query: (query) => deps.store.queryExceptionEntries(query),
+      query: (query) => deps.store.queryExceptionEntries({ ...query, attributes: ['due_at'] }),
     });
     matches.push(...page.items);
     token = page.next_token;

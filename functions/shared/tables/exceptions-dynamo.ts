@@ -334,10 +334,14 @@ export class DynamoExceptionQueries implements ExceptionQueries {
 
   queryExceptionEntries(query: IndexQuery): Promise<IndexPage> {
     const index = query.index as ExceptionIndexName;
-    return queryShardedPage(this.doc, this.table, query, {
-      ...shardsOf(index, query.partition.value),
-      sortAttribute: TABLES.exceptions.indexes[index].sortKey.name,
-    });
+    const def = TABLES.exceptions.indexes[index];
+    return queryShardedPage(
+      this.doc,
+      this.table,
+      query,
+      { ...shardsOf(index, query.partition.value), sortAttribute: def.sortKey.name },
+      [...KEY, def.partitionKey.name, def.sortKey.name],
+    );
   }
 
   wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]> {

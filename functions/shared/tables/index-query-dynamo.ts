@@ -72,11 +72,15 @@ export async function getItemsInOrder(
   });
 }
 
-/** One Query call on one partition. */
+/**
+ * One Query call on one partition. `keys`: the table's and the index's key attributes, returned
+ * whatever `query.attributes` asks for.
+ */
 export async function queryIndexPage(
   doc: DynamoDBDocumentClient,
   table: string,
   query: IndexQuery,
+  keys: readonly string[] = [],
 ): Promise<IndexPage> {
   const names: Record<string, string> = { '#pk': query.partition.attribute };
   const values: Record<string, unknown> = { ':pk': query.partition.value };
@@ -112,11 +116,18 @@ export async function queryIndexPage(
     }
     conditions.push(groups.length === 1 ? (groups[0] as string) : `(${groups.join(' OR ')})`);
   }
+  const projection = query.attributes
+    ? [...new Set([...keys, ...query.attributes])].map((attribute, i) => {
+        names[`#p${i}`] = attribute;
+        return `#p${i}`;
+      })
+    : undefined;
   const out = await doc.send(
     new QueryCommand({
       TableName: table,
       IndexName: query.index,
       KeyConditionExpression: '#pk = :pk',
+      ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
       ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
@@ -134,8 +145,9 @@ export function queryShardedPage(
   table: string,
   query: IndexQuery,
   shards: ShardedPartition,
+  keys: readonly string[] = [],
 ): Promise<IndexPage> {
-  return readShardedPage(query, shards, (one) => queryIndexPage(doc, table, one));
+  return readShardedPage(query, shards, (one) => queryIndexPage(doc, table, one, keys));
 }
 
 /** Every item of a sharded partition, in no particular order: each shard read to its end, all at once. */

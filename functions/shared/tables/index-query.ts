@@ -35,6 +35,11 @@ export interface IndexQuery {
   readonly within?: { readonly attribute: string; readonly values: readonly string[] } | undefined;
   /** Items DynamoDB evaluates (before the filter) in this call; a sharded read spreads them over the shards. */
   readonly limit: number;
+  /**
+   * Only these attributes of each entry, besides the table's and the index's keys (always
+   * returned: they place an entry and resume a read). Absent: all the index carries.
+   */
+  readonly attributes?: readonly string[];
   /** Resume after this key (a page's lastKey, or the key of the last item a caller kept). */
   readonly startKey?: Readonly<Record<string, unknown>>;
   /**
@@ -123,6 +128,7 @@ export async function readShardedPage(
         within: query.within,
         anyOf: query.anyOf,
         limit: perShard,
+        ...(query.attributes ? { attributes: query.attributes } : {}),
         ...(query.startKey ? { startKey: { ...query.startKey, [shards.attribute]: value } } : {}),
       }),
     ),
@@ -155,6 +161,7 @@ async function readShardsInAnyOrder(
         within: query.within,
         anyOf: query.anyOf,
         limit: perShard,
+        ...(query.attributes ? { attributes: query.attributes } : {}),
         ...(position ? { startKey: position } : {}),
       });
       next[i] = page.lastKey ?? null;

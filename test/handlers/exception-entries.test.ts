@@ -1,0 +1,73 @@
+/**
+ * The exceptions table's index entries on dynalite: a read that asks for some attributes gets
+ * those and the keys (which place an entry and resume a read), with the filters still applied to
+ * everything the index carries; a read that asks for none gets all the index carries.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+
+let dynamo: TestDynamo;
+
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+  const items = Array.from({ length: 6 }, (_, i) => ({
+    exception_id: i.toString(16).padStart(32, '0'),
+    run_id: 'run-1',
+    dataset: i % 2 === 0 ? 'trades' : 'payments',
+    business_date: '2025-12-10',
+    exception_type: 'AMOUNT_MISMATCH',
+    severity: 'HIGH',
+    status: 'OPEN',
+    due_at: `2025-12-1${i}T00:00:00.000Z`,
+    source: { trade_id: `T${i}`, amount: '10.00' },
+    target: { trade_id: `T${i}`, amount: '10.50' },
+    triage: { summary: 'not in any index' },
+    record_type: 'EXCEPTION',
+    created_at: new Date(Date.UTC(2025, 11, 10, 8) + i).toISOString(),
+    version: 1,
+  }));
+  await dynamo.doc.send(
+    new BatchWriteCommand({
+      RequestItems: {
+        [dynamo.names.tables.exceptions]: items.map((item) => ({
+          PutRequest: { Item: { ...item, ...exceptionIndexKeys(item) } },
+        })),
+      },
+    }),
+  );
+}, 120_000);
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+const query = {
+  index: 'by_created_sharded',
+  partition: { attribute: 'record_type', value: 'EXCEPTION' },
+  filters: [{ attribute: 'dataset', value: 'trades' }],
+  limit: 50,
+} as const;
+
+describe('exception index entries', () => {
+  it('carry only the keys and the attributes asked for, filtered on what the index carries', async () => {
+    const page = await queryStoreOf(dynamo).queryExceptionEntries({ ...query, attributes: ['due_at'] });
+
+    expect(page.items).toHaveLength(3);
+    for (const entry of page.items) {
+      expect(Object.keys(entry).sort()).toEqual(['due_at', 'exception_id', 'gsi_created', 'gsi_sort']);
+    }
+  });
+
+  it('carry what the index projects when no attributes are asked for, and whole items are read by key', async () => {
+    const store = queryStoreOf(dynamo);
+    const page = await store.queryExceptionEntries(query);
+
+    expect(page.items).toHaveLength(3);
+    expect(page.items[0]).toMatchObject({ dataset: 'trades', source: { trade_id: expect.any(String) } });
+    expect(page.items[0]).not.toHaveProperty('triage');
+    const whole = await store.wholeExceptions(page.items);
+    expect(whole.map((w) => w.exception_id)).toEqual(page.items.map((e) => e.exception_id));
+    expect(whole[0]).toMatchObject({ triage: { summary: 'not in any index' } });
+  });
+});
