@@ -13,6 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import './dynalite-level.ts';
 import dynalite from 'dynalite';
 import { makeDynaliteWritesAtomic, type TableChange } from './dynalite-atomic.ts';
+import { makeDynaliteRefuseUnprojected } from './dynalite-projections.ts';
 import { startThreadProfile } from './thread-profile.ts';
 
 export interface DynaliteWorkerData {
@@ -34,6 +35,7 @@ if (port) {
   makeDynaliteWritesAtomic(
     captureChanges ? (change) => port.postMessage({ change } satisfies DynaliteWorkerMessage) : undefined,
   );
+  makeDynaliteRefuseUnprojected();
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -4,9 +4,8 @@
  * everything the index carries; a read that asks for none gets all the index carries.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
-import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryIndexPage } from '../../functions/shared/tables/index-query-dynamo.ts';
+import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
 let dynamo: TestDynamo;
 
@@ -28,15 +27,7 @@ beforeAll(async () => {
     created_at: new Date(Date.UTC(2025, 11, 10, 8) + i).toISOString(),
     version: 1,
   }));
-  await dynamo.doc.send(
-    new BatchWriteCommand({
-      RequestItems: {
-        [dynamo.names.tables.exceptions]: items.map((item) => ({
-          PutRequest: { Item: { ...item, ...exceptionIndexKeys(item) } },
-        })),
-      },
-    }),
-  );
+  await putExceptions(dynamo, items);
 }, 120_000);
 afterAll(async () => {
   await dynamo.stop();
@@ -57,6 +48,29 @@ describe('exception index entries', () => {
     for (const entry of page.items) {
       expect(Object.keys(entry).sort()).toEqual(['due_at', 'exception_id', 'gsi_created', 'gsi_sort']);
     }
+  });
+
+  it('are never asked for what the index does not project (DynamoDB refuses it; so does the local one)', async () => {
+    const table = dynamo.names.tables.exceptions;
+    const shard = { ...query, partition: { attribute: 'gsi_created', value: 'EXCEPTION#00' }, filters: [] };
+    await expect(queryIndexPage(dynamo.doc, table, { ...shard, attributes: ['triage'] })).rejects.toThrow(
+      'Global secondary index by_created_sharded does not project [triage]',
+    );
+    // by_severity_sharded's partition fixes severity, so its entries do not carry it: not asked for.
+    const page = await queryStoreOf(dynamo).queryExceptionEntries({
+      index: 'by_severity_sharded',
+      partition: { attribute: 'severity', value: 'HIGH' },
+      filters: [],
+      limit: 50,
+      attributes: ['severity', 'exception_type'],
+    });
+    expect(page.items).toHaveLength(6);
+    expect(Object.keys(page.items[0] ?? {}).sort()).toEqual([
+      'exception_id',
+      'exception_type',
+      'gsi_severity',
+      'gsi_sort',
+    ]);
   });
 
   it('carry what the index projects when no attributes are asked for, and whole items are read by key', async () => {

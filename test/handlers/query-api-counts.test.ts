@@ -3,13 +3,11 @@
  * past the 1,600 the page-by-page count used to stop at, through the real handler on dynalite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import { countExceptions } from '../../functions/query-api/counts.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
-import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 let dynamo: TestDynamo;
@@ -39,17 +37,7 @@ beforeAll(async () => {
       version: 1,
     };
   });
-  for (let i = 0; i < items.length; i += 25) {
-    await dynamo.doc.send(
-      new BatchWriteCommand({
-        RequestItems: {
-          [dynamo.names.tables.exceptions]: items
-            .slice(i, i + 25)
-            .map((item) => ({ PutRequest: { Item: { ...item, ...exceptionIndexKeys(item) } } })),
-        },
-      }),
-    );
-  }
+  await putExceptions(dynamo, items);
 }, 120_000);
 afterAll(async () => {
   await dynamo.stop();

@@ -3,13 +3,11 @@
  * exceptions past their due date, soonest due first, each with its age and overdue flag.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
-import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { BusinessEvent } from '../../functions/shared/notifications.ts';
-import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 const NOW = Date.parse('2026-12-08T12:00:00.000Z');
@@ -47,15 +45,7 @@ beforeAll(async () => {
       version: 1,
     };
   });
-  await dynamo.doc.send(
-    new BatchWriteCommand({
-      RequestItems: {
-        [dynamo.names.tables.exceptions]: items.map((item) => ({
-          PutRequest: { Item: { ...item, ...exceptionIndexKeys(item) } },
-        })),
-      },
-    }),
-  );
+  await putExceptions(dynamo, items);
 }, 60_000);
 afterAll(async () => {
   await dynamo.stop();

@@ -10,10 +10,12 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import dynalite from 'dynalite';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { createTables } from '../../scripts/local/provision.ts';
 import { DynamoQueryStore } from '../../functions/query-api/dynamo-store.ts';
 import { makeDynaliteWritesAtomic } from '../../scripts/local/dynalite-atomic.ts';
+import { makeDynaliteRefuseUnprojected } from '../../scripts/local/dynalite-projections.ts';
 import { ENV, resourceNames, type ResourceNames } from '../../functions/shared/resources.ts';
 
 export interface TestDynamo {
@@ -27,6 +29,8 @@ let prefixCounter = 0;
 export async function startTestDynamo(): Promise<TestDynamo> {
   // As the local stack runs it: every handler test exercises the atomic-write patch too.
   makeDynaliteWritesAtomic();
+  // As on AWS: a GSI read cannot ask for what the index does not project.
+  makeDynaliteRefuseUnprojected();
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -72,4 +76,19 @@ export function queryStoreOf(db: TestDynamo): DynamoQueryStore {
     files: db.names.tables.files,
     patterns: db.names.tables.patterns,
   });
+}
+
+/** Writes exception items as recon stores them: each with its index keys, 25 to a BatchWriteItem. */
+export async function putExceptions(db: TestDynamo, items: readonly Record<string, unknown>[]): Promise<void> {
+  for (let i = 0; i < items.length; i += 25) {
+    await db.doc.send(
+      new BatchWriteCommand({
+        RequestItems: {
+          [db.names.tables.exceptions]: items
+            .slice(i, i + 25)
+            .map((item) => ({ PutRequest: { Item: { ...item, ...exceptionIndexKeys(item) } } })),
+        },
+      }),
+    );
+  }
 }

@@ -3,7 +3,7 @@ import { BatchWriteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClie
 import { OPEN_STATUSES, LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
 import { EXCEPTION_RECORD_TYPE } from '../exceptions.ts';
 import { datasetDateKey } from '../keys.ts';
-import { TABLES, TRIAGE_STAMP } from '../resources.ts';
+import { TABLES, TRIAGE_STAMP, type IndexDef } from '../resources.ts';
 import { retryUnprocessed } from '../retry.ts';
 import {
   EMBEDDING_ATTRIBUTE,
@@ -335,10 +335,15 @@ export class DynamoExceptionQueries implements ExceptionQueries {
   queryExceptionEntries(query: IndexQuery): Promise<IndexPage> {
     const index = query.index as ExceptionIndexName;
     const def = TABLES.exceptions.indexes[index];
+    // DynamoDB refuses a GSI read that names an attribute the index does not project: one its
+    // partition fixes (severity on by_severity_sharded) is the caller's to know, not to ask for.
+    const projection: IndexDef['projection'] = def.projection;
+    const projected = projection === undefined ? undefined : new Set<string>(projection);
+    const attributes = query.attributes?.filter((a) => projected === undefined || projected.has(a));
     return queryShardedPage(
       this.doc,
       this.table,
-      query,
+      { ...query, ...(attributes ? { attributes } : {}) },
       { ...shardsOf(index, query.partition.value), sortAttribute: def.sortKey.name },
       [...KEY, def.partitionKey.name, def.sortKey.name],
     );
