@@ -21,7 +21,7 @@ export async function countExceptions(
   deps: { store: ExceptionQueries; now: () => number },
   datasets: DatasetScope = 'all',
 ): Promise<ExceptionCounts> {
-  const plan = planQuery(filters, datasets);
+  const plan = planQuery(filters, datasets, deps.now());
   /** A value the index's partition fixes, which its entries therefore leave out (resources.ts). */
   const fixed = (attribute: string) => (plan.partition.attribute === attribute ? plan.partition.value : undefined);
   const severityOf = (item: StoredItem) => item.severity ?? fixed('severity');

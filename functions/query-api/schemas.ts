@@ -188,8 +188,8 @@ export const listQuerySchema = strictObject(
   .superRefine(fieldAndDatesAgree);
 export type ListQuery = z.infer<typeof listQuerySchema>;
 
-/** GET /exception-counts: the listing's filters, no paging. */
-export const countsQuerySchema = strictObject(listFilterShape, 'query parameter')
+/** GET /exception-counts: the listing's filters (`overdue` among them), no paging. */
+export const countsQuerySchema = strictObject({ ...listFilterShape, overdue: overdueParam }, 'query parameter')
   .refine((q) => q.business_date === undefined || q.dataset !== undefined, {
     message: 'business_date needs dataset as well (exceptions are indexed by dataset and business date together)',
     path: ['business_date'],

@@ -121,6 +121,17 @@ describe('dashboard', () => {
     await shot('exceptions');
   });
 
+  it('"Overdue only" narrows the charts with the listing (none of the samples is due yet)', async () => {
+    const byType = page.getByRole('figure').first();
+    await expect.poll(() => byType.textContent()).toMatch(/By type \(5 matching\)/);
+    await page.getByTestId('overdue-only').check();
+
+    await expectRows(0);
+    await expect.poll(() => byType.textContent()).toMatch(/By type \(0 matching\)/);
+    await page.getByTestId('overdue-only').uncheck();
+    await expectRows(5);
+  });
+
   it('filtering by AMOUNT_MISMATCH shows the two amount breaks', async () => {
     await page.getByLabel('Type').selectOption('AMOUNT_MISMATCH');
 

@@ -104,6 +104,13 @@ describe('GET /exceptions by deadline', () => {
     });
   });
 
+  it('counts what overdue=true lists, for the dashboard charts', async () => {
+    const res = await get({ overdue: 'true' }, { path: '/exception-counts' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ total: 3, by_type: { AMOUNT_MISMATCH: 3 }, complete: true });
+    expect((await get({}, { path: '/exception-counts' })).body.total).toBe(SEEDS.length);
+  });
+
   it('sort=due orders soonest due first, those without a due date last', async () => {
     const res = await get({ sort: 'due' });
     expect(res.status).toBe(200);

@@ -208,6 +208,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   const filterKey = JSON.stringify(filters);
   const [reloadKey, setReloadKey] = useState(0);
   const options = listOptionsFrom(query);
+  const overdueOnly = options.overdue === 'true';
   const { page, error, pageNumber, previous, next } = usePagedListing<ExceptionItem>(
     '/exceptions',
     { ...filters, ...options },
@@ -229,13 +230,14 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   useEffect(() => {
     let live = true;
     setCounts(null);
-    api<ExceptionCounts>('/exception-counts', { query: filters })
+    // The charts count what the listing shows: "overdue only" narrows both.
+    api<ExceptionCounts>('/exception-counts', { query: { ...filters, ...(overdueOnly ? { overdue: 'true' } : {}) } })
       .then((c) => live && setCounts(c))
       .catch(() => live && setCounts(null));
     return () => {
       live = false;
     };
-  }, [filterKey]);
+  }, [filterKey, overdueOnly]);
   // Scoped to one run (or one dataset-day, whose latest run it is): say if a newer upload of a
   // side was rejected, so these exceptions are not taken for the latest file's.
   useEffect(() => {
