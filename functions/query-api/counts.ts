@@ -7,7 +7,6 @@
  */
 import type { ExceptionCounts } from '../shared/api-types.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
-import type { StoredItem } from '../shared/tables/index-query.ts';
 import { planQuery, type DatasetScope } from './listing.ts';
 import type { ListFilters } from './schemas.ts';
 
@@ -22,9 +21,6 @@ export async function countExceptions(
   datasets: DatasetScope = 'all',
 ): Promise<ExceptionCounts> {
   const plan = planQuery(filters, datasets, deps.now());
-  /** A value the index's partition fixes, which its entries therefore leave out (resources.ts). */
-  const fixed = (attribute: string) => (plan.partition.attribute === attribute ? plan.partition.value : undefined);
-  const severityOf = (item: StoredItem) => item.severity ?? fixed('severity');
   const byType: Record<string, number> = {};
   const bySeverity: Record<string, number> = {};
   let total = 0;
@@ -32,8 +28,8 @@ export async function countExceptions(
   const deadline = deps.now() + COUNT_BUDGET_MS;
   do {
     // Counting needs every item once, not their order: each shard is read on from its own position.
-    // The index entries carry type and severity (but the one their partition fixes): whole items,
-    // with their triage and stored embedding, are read only for an entry without a severity.
+    // The index entries carry type and severity: whole items, with their triage and stored
+    // embedding, are read only for an entry without a severity.
     const page = await deps.store.queryExceptionEntries({
       ...plan,
       limit: COUNT_BATCH,
@@ -41,15 +37,13 @@ export async function countExceptions(
       attributes: ['exception_type', 'severity'],
       ...(startKey ? { startKey } : {}),
     });
-    const withoutSeverity = page.items.filter((entry) => severityOf(entry) === undefined);
-    const counted = [
-      ...page.items.filter((entry) => severityOf(entry) !== undefined),
-      ...(withoutSeverity.length > 0 ? await deps.store.wholeExceptions(withoutSeverity) : []),
-    ];
+    const counted = page.items.filter((entry) => entry.severity !== undefined);
+    const withoutSeverity = page.items.filter((entry) => entry.severity === undefined);
+    if (withoutSeverity.length > 0) counted.push(...(await deps.store.wholeExceptions(withoutSeverity)));
     for (const item of counted) {
-      const type = String(item.exception_type ?? fixed('exception_type'));
+      const type = String(item.exception_type);
       byType[type] = (byType[type] ?? 0) + 1;
-      const severity = String(severityOf(item) ?? item.policy_severity);
+      const severity = String(item.severity ?? item.policy_severity);
       bySeverity[severity] = (bySeverity[severity] ?? 0) + 1;
     }
     total += counted.length;

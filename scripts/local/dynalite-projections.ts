@@ -43,7 +43,7 @@ interface DynaliteDb {
 const require = createRequire(import.meta.url);
 
 /** The attributes a request asks for that a global index of the table does not project, if any. */
-export function unprojected(table: Table, data: Request): { index: string; attributes: string[] } | undefined {
+function unprojected(table: Table, data: Request): { index: string; attributes: string[] } | undefined {
   const index = table.GlobalSecondaryIndexes?.find((i) => i.IndexName === data.IndexName);
   if (!index || index.Projection.ProjectionType === 'ALL') return undefined;
   const carried = new Set([

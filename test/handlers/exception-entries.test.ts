@@ -56,7 +56,8 @@ describe('exception index entries', () => {
     await expect(queryIndexPage(dynamo.doc, table, { ...shard, attributes: ['triage'] })).rejects.toThrow(
       'Global secondary index by_created_sharded does not project [triage]',
     );
-    // by_severity_sharded's partition fixes severity, so its entries do not carry it: not asked for.
+    // by_severity_sharded's partition fixes severity, so its entries do not carry it: not asked of
+    // DynamoDB, filled in from the query.
     const page = await queryStoreOf(dynamo).queryExceptionEntries({
       index: 'by_severity_sharded',
       partition: { attribute: 'severity', value: 'HIGH' },
@@ -70,7 +71,9 @@ describe('exception index entries', () => {
       'exception_type',
       'gsi_severity',
       'gsi_sort',
+      'severity',
     ]);
+    expect(page.items.every((entry) => entry.severity === 'HIGH')).toBe(true);
   });
 
   it('carry what the index projects when no attributes are asked for, and whole items are read by key', async () => {

@@ -332,21 +332,25 @@ export class DynamoExceptionQueries implements ExceptionQueries {
     return { ...page, items: await this.wholeExceptions(page.items) };
   }
 
-  queryExceptionEntries(query: IndexQuery): Promise<IndexPage> {
+  async queryExceptionEntries(query: IndexQuery): Promise<IndexPage> {
     const index = query.index as ExceptionIndexName;
     const def = TABLES.exceptions.indexes[index];
-    // DynamoDB refuses a GSI read that names an attribute the index does not project: one its
-    // partition fixes (severity on by_severity_sharded) is the caller's to know, not to ask for.
+    // DynamoDB refuses a GSI read that names an attribute the index does not project. The one an
+    // index leaves out is the attribute its partition fixes (resources.ts listingProjection): that
+    // is the query's own value, filled in on each entry when asked for instead of asked of DynamoDB.
     const projection: IndexDef['projection'] = def.projection;
     const projected = projection === undefined ? undefined : new Set<string>(projection);
     const attributes = query.attributes?.filter((a) => projected === undefined || projected.has(a));
-    return queryShardedPage(
+    const { attribute, value } = query.partition;
+    const page = await queryShardedPage(
       this.doc,
       this.table,
       { ...query, ...(attributes ? { attributes } : {}) },
-      { ...shardsOf(index, query.partition.value), sortAttribute: def.sortKey.name },
+      { ...shardsOf(index, value), sortAttribute: def.sortKey.name },
       [...KEY, def.partitionKey.name, def.sortKey.name],
     );
+    if (query.attributes !== undefined && !query.attributes.includes(attribute)) return page;
+    return { ...page, items: page.items.map((entry) => ({ [attribute]: value, ...entry })) };
   }
 
   wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]> {

@@ -132,8 +132,9 @@ export interface ExceptionQueries {
   queryExceptions(query: IndexQuery): Promise<IndexPage>;
   /**
    * The same page as the index holds it: each entry's keys and listing attributes (resources.ts
-   * EXCEPTION_LISTING_ATTRIBUTES), not the triage, history or stored embedding. A listing that
-   * keeps a few of a read's entries reads only those whole (wholeExceptions).
+   * EXCEPTION_LISTING_ATTRIBUTES; the one the partition fixes filled in from the query), not the
+   * triage, history or stored embedding. A listing that keeps a few of a read's entries reads
+   * only those whole (wholeExceptions).
    */
   queryExceptionEntries(query: IndexQuery): Promise<IndexPage>;
   /** The whole items of index entries, in the entries' order; an entry whose item is gone is left out. */
