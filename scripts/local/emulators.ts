@@ -164,11 +164,30 @@ async function startDynaliteWorker(
     port: first.port,
     async stop() {
       worker.off('exit', onExit);
-      // Closed (its LevelDB flushed and closed), or already gone.
-      const closed = Promise.race([once(worker, 'message'), once(worker, 'exit')]).catch(() => undefined);
+      const closed = whenClosed(worker);
       worker.postMessage('stop');
       await closed;
       await worker.terminate();
     },
   };
+}
+
+/**
+ * When the dynalite worker has closed (its LevelDB flushed and closed) or is gone. Only its
+ * `closed` message counts: a table change it posted before the stop may still be on its way, and
+ * taken for the answer it ended the thread while LevelDB was still open.
+ */
+export function whenClosed(worker: Pick<Worker, 'on' | 'off'>): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (message: DynaliteWorkerMessage) => {
+      if ('closed' in message) done();
+    };
+    const done = () => {
+      worker.off('message', onMessage);
+      worker.off('exit', done);
+      resolve();
+    };
+    worker.on('message', onMessage);
+    worker.on('exit', done);
+  });
 }

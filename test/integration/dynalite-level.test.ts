@@ -1,14 +1,16 @@
 /**
  * The local DynamoDB's LevelDB runs with Tally's options (scripts/local/dynalite-level.ts), through
  * the real dynalite worker the local stack starts: its tables are written uncompressed, which a
- * compressible item shows on disk once LevelDB has turned its log into a table.
+ * compressible item shows on disk once LevelDB has turned its log into a table. Stopping it waits
+ * for the worker to close LevelDB.
  */
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { startEmulators } from '../../scripts/local/emulators.ts';
+import { startEmulators, whenClosed } from '../../scripts/local/emulators.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tally-dynalite-level-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,5 +56,31 @@ describe('local DynamoDB storage', () => {
     const second = await startEmulators(dir);
     await second.stop();
     expect(tableBytes()).toBeGreaterThan(1_400_000);
+  });
+});
+
+describe('stopping the local DynamoDB', () => {
+  it('waits for the worker to say it closed, not for whatever message comes next', async () => {
+    const worker = new EventEmitter();
+    let stopped = false;
+    const closed = whenClosed(worker as never).then(() => (stopped = true));
+
+    // A table change posted before the stop arrives first: LevelDB is still open.
+    worker.emit('message', { change: { table: 'exceptions', keys: [] } });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stopped).toBe(false);
+
+    worker.emit('message', { closed: true });
+    await closed;
+    expect(stopped).toBe(true);
+    expect(worker.listenerCount('message') + worker.listenerCount('exit')).toBe(0);
+  });
+
+  it('does not wait for a worker that is gone', async () => {
+    const worker = new EventEmitter();
+    const closed = whenClosed(worker as never);
+    worker.emit('exit', 1);
+    await closed;
+    expect(worker.listenerCount('message')).toBe(0);
   });
 });
