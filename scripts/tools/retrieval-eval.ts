@@ -20,7 +20,12 @@ import { passageDocument, passageEmbeddingText, splitIntoPassages } from '../../
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { CombinedEmbedder } from '../../functions/shared/search/combined-embedder.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
-import { HYBRID_SEMANTIC_WEIGHT, hybridEmbedder } from '../../functions/shared/search/factory.ts';
+import {
+  HYBRID_SEMANTIC_WEIGHT,
+  hybridEmbedder,
+  localIndexOptions,
+  offlineEmbedderOf,
+} from '../../functions/shared/search/factory.ts';
 import { HashingEmbedder, tokenize } from '../../functions/shared/search/hashing-embedder.ts';
 import type { Embedder, VectorIndex } from '../../functions/shared/search/ports.ts';
 import { SemanticEmbedder } from '../../functions/shared/search/semantic-embedder.ts';
@@ -66,7 +71,8 @@ export function loadQuerySets(): QuerySet[] {
 
 /** Reconciles the sample, triages with the rules provider and indexes every exception. */
 export async function buildCorpus(embedder: Embedder, dir: string): Promise<Corpus> {
-  const policyIndex = AnnVectorIndex.load(join(dir, `${embedder.id}-policies.jsonl`));
+  const layout = localIndexOptions(offlineEmbedderOf(embedder.id));
+  const policyIndex = AnnVectorIndex.load(join(dir, `${embedder.id}-policies.jsonl`), layout);
   for (const file of readdirSync(POLICIES_DIR).filter((f) => f.endsWith('.md'))) {
     const passages = splitIntoPassages(file, readFileSync(join(POLICIES_DIR, file), 'utf8'));
     const vectors = await embedder.embed(passages.map(passageEmbeddingText));
@@ -79,7 +85,7 @@ export async function buildCorpus(embedder: Embedder, dir: string): Promise<Corp
     policy,
   );
   const ctx = { runId: 'eval', dataset: 'eval', businessDate: '2025-12-10', now: '2025-12-10T18:00:00.000Z' };
-  const index = AnnVectorIndex.load(join(dir, `${embedder.id}-exceptions.jsonl`));
+  const index = AnnVectorIndex.load(join(dir, `${embedder.id}-exceptions.jsonl`), layout);
   const labelOf = new Map<string, string>();
   const textOf = new Map<string, string>();
   const rules = new RulesProvider(policy);

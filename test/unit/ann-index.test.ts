@@ -330,3 +330,126 @@ describe('local store, sparse postings', () => {
     expect(index.graphStats().postings).toBe(false);
   });
 });
+
+describe('local store, a dense head shared by many documents (the hybrid layout)', () => {
+  const HEAD = 8;
+  const TAIL = 64;
+
+  /** Documents whose first HEAD dimensions are one of `heads` distinct ones and the rest sparse words. */
+  function layered(count: number, heads: number, seed: number, prefix = 'h'): VectorDocument[] {
+    const rnd = random(seed);
+    const shared = Array.from({ length: heads }, () => Array.from({ length: HEAD }, () => (rnd() * 2 - 1) * 0.7));
+    return Array.from({ length: count }, (_, i) => {
+      const vector = [...(shared[i % heads] as number[]), ...new Array<number>(TAIL).fill(0)];
+      for (let w = 0; w < 1 + Math.floor(rnd() * 5); w++) vector[HEAD + Math.floor(rnd() * TAIL)] = rnd() * 2 - 0.5;
+      return {
+        id: `${prefix}${String(i).padStart(5, '0')}`,
+        vector,
+        fields: { status: i % 3 === 0 ? 'RESOLVED' : 'OPEN', run_id: `r${i % 7}` },
+        text: `doc ${i}`,
+      };
+    });
+  }
+
+  const cosine = (a: readonly number[], b: readonly number[]) => {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    a.forEach((x, i) => {
+      const y = b[i] as number;
+      ab += x * y;
+      aa += x * x;
+      bb += y * y;
+    });
+    return aa === 0 || bb === 0 ? 0 : ab / Math.sqrt(aa * bb);
+  };
+
+  /**
+   * Against cosines computed here in float64: every hit passes the filter and carries its true
+   * score (to float rounding), none better is left out, and as many come back as match (up to k).
+   */
+  async function expectTopK(index: AnnVectorIndex, live: Map<string, VectorDocument>, queries: number[][]) {
+    const filters: Record<string, string>[] = [{}, { status: 'OPEN' }, { run_id: 'r2', status: 'RESOLVED' }];
+    for (const q of queries) {
+      for (const filter of filters) {
+        const matching = [...live.values()]
+          .filter((d) => Object.entries(filter).every(([f, v]) => d.fields[f] === v))
+          .map((d) => ({ id: d.id, score: (cosine(q, d.vector) + 1) / 2 }))
+          .sort((a, b) => b.score - a.score);
+        for (const k of [1, 10, 50]) {
+          const got = await index.search(q, k, filter);
+          expect(got).toHaveLength(Math.min(k, matching.length));
+          const truth = new Map(matching.map((m) => [m.id, m.score]));
+          for (const hit of got) expect(Math.abs(hit.score - (truth.get(hit.id) ?? Number.NaN))).toBeLessThan(1e-6);
+          expect(new Set(got.map((h) => h.id)).size).toBe(got.length);
+          const kth = matching[got.length - 1]?.score ?? 0;
+          expect(got[got.length - 1]?.score ?? 0).toBeGreaterThan(kth - 1e-6);
+        }
+      }
+    }
+  }
+
+  const dense = (seed: number) => layered(6, 3, seed, 'q').map((d) => d.vector);
+
+  it('scores every document exactly from its head and its postings, without a graph', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path, { denseHead: HEAD, graphMinDocs: 1 });
+    const docs = layered(1200, 5, 11);
+    await index.replaceMany(docs);
+
+    await expectTopK(index, new Map(docs.map((d) => [d.id, d])), [
+      ...dense(12),
+      ...layered(4, 5, 11).map((d) => d.vector),
+    ]);
+
+    // 10 queries, 3 filters, 3 values of k: every search scored from the heads and postings.
+    expect(index.graphStats()).toMatchObject({ nodes: 0, postings: true, heads: 5, sparseAnswers: 90 });
+  });
+
+  it('stays exact through replacements, deletions, field updates and another instance writing', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path, { denseHead: HEAD, graphMinDocs: 1 });
+    const docs = layered(1500, 4, 13);
+    await index.replaceMany(docs);
+    await index.search(docs[0]?.vector as number[], 1);
+
+    const writer = AnnVectorIndex.load(path);
+    // Same ids, other vectors and heads, twice: most postings go dead and are laid out again.
+    await writer.replaceMany(layered(1400, 3, 18));
+    await index.search(docs[0]?.vector as number[], 1);
+    const replaced = layered(1400, 6, 14);
+    await writer.replaceMany(replaced);
+    const live = new Map<string, VectorDocument>(docs.map((d) => [d.id, d]));
+    for (const d of replaced) live.set(d.id, d);
+    // Read here, the replacements laid the postings out again (`rebuild`), heads kept.
+    await expectTopK(index, live, dense(19));
+
+    await writer.deleteWhere('run_id', 'r4');
+    for (let i = 0; i < 60; i++) await writer.updateFields(`h${String(i * 7).padStart(5, '0')}`, { status: 'OPEN' });
+
+    for (const [id, d] of [...live]) if (d.fields.run_id === 'r4') live.delete(id);
+    for (let i = 0; i < 60; i++) {
+      const id = `h${String(i * 7).padStart(5, '0')}`;
+      const d = live.get(id);
+      if (d) live.set(id, { ...d, fields: { ...d.fields, status: 'OPEN' } });
+    }
+    await expectTopK(index, live, dense(15));
+    expect(index.graphStats().postings).toBe(true);
+    expect(index.graphStats().sparseAnswers).toBeGreaterThan(100);
+  });
+
+  it('gives the postings up when heads are not shared, and still answers exactly', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path, { denseHead: HEAD, graphMinDocs: Number.POSITIVE_INFINITY });
+    // Every document its own head: past 4,096 of them, keeping heads saves nothing.
+    const docs = layered(4200, 4200, 16);
+    await index.replaceMany(docs.slice(0, 4000));
+    await index.search(docs[0]?.vector as number[], 1);
+    expect(index.graphStats().postings).toBe(true);
+
+    await index.replaceMany(docs.slice(4000));
+
+    await expectTopK(index, new Map(docs.map((d) => [d.id, d])), dense(17));
+    expect(index.graphStats().postings).toBe(false);
+  });
+});

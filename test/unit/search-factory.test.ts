@@ -16,6 +16,7 @@ import {
   embedderIdentity,
   embedderOfLocalIndexes,
   hybridEmbedder,
+  localIndexOptions,
   OFFLINE_DEFAULT_EMBEDDER,
 } from '../../functions/shared/search/factory.ts';
 import { IndexEmbedderMismatchError } from '../../functions/shared/search/local-index-meta.ts';
@@ -188,5 +189,43 @@ describe('a local index and its embedder', () => {
   it('defaults to the hybrid, which beats hashing on both labelled sets', () => {
     expect(OFFLINE_DEFAULT_EMBEDDER).toBe('hybrid');
     expect(embedderIdentity({}).id).toBe(hybridEmbedder().id);
+  });
+});
+
+describe('the local index layout of the hybrid embedder', () => {
+  it('keeps the model part as a dense head: exceptions differing only in ids and amounts share it', async () => {
+    const embedder = hybridEmbedder();
+    const options = localIndexOptions('hybrid');
+    expect(options).toEqual({ denseHead: 512 });
+    for (const other of ['semantic', 'hashing', 'bedrock-titan', 'openai', undefined])
+      expect(localIndexOptions(other)).toEqual({});
+
+    const [a, b, c] = await embedder.embed([
+      'amount mismatch trade T000004217 account ACCT4217 amount 1200.50',
+      'amount mismatch trade T000009931 account ACCT0001 amount 77.10',
+      'missing in target trade T000004217',
+    ]);
+    const head = (v: number[] | undefined) => (v as number[]).slice(0, options.denseHead);
+    // The same head, float for float (what the index keeps once), and different tails.
+    expect(head(a)).toEqual(head(b));
+    expect(a?.slice(512)).not.toEqual(b?.slice(512));
+    expect(head(a)).not.toEqual(head(c));
+    expect(embedder.dimensions).toBe(512 + 1024);
+  });
+
+  it('is the layout the factory gives the local stack index', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-layout-'));
+    const index = createVectorIndex('exceptions', {
+      TALLY_VECTOR_DIR: dir,
+      TALLY_EMBEDDER: 'hybrid',
+    }) as AnnVectorIndex;
+    const vector = (head: number, word: number) =>
+      Array.from({ length: 1536 }, (_, i) => (i < 512 ? ((i * (head + 1)) % 7) / 10 : i === 512 + word ? 1 : 0));
+    await index.replaceMany(
+      Array.from({ length: 40 }, (_, i) => ({ id: `e${i}`, vector: vector(i % 2, i), fields: {}, text: '' })),
+    );
+
+    expect((await index.search(vector(1, 3), 1))[0]?.id).toBe('e3');
+    expect(index.graphStats()).toMatchObject({ postings: true, heads: 2, sparseAnswers: 1 });
   });
 });

@@ -15,6 +15,13 @@
  * - Sparse queries (the hashing embedder's: 3-7 non-zero dimensions) are scored from postings of
  *   the documents' non-zero dimensions while every document is sparse: exact, and at 100k about
  *   1 ms a query against 13-67 ms for a full scan; the graph serves dense embedders.
+ * - The hybrid embedder's vectors are a dense head (USE-lite's 512 dimensions, of the exception's
+ *   gist: every exception of one kind has the same) and a sparse rest (hashing of its words). With
+ *   `denseHead`, each distinct head is kept once and the rest goes to the postings: a query scores
+ *   the few distinct heads, adds the postings, and ranks every candidate exactly. Measured at 100k
+ *   (bench:api's 8 queries, in-process, the query API's handler): 2.1-4.5 ms a request against
+ *   3.6-19.5 ms through the graph and exact scans, and exact where the graph was approximate. The
+ *   graph stays for dense embedders, and for heads that are not shared (`SparsePostings.add`).
  * - Filters are exact: a candidate set comes from per-field postings; when scanning it exactly is
  *   cheap (few candidates, or a sparse query such as the hashing embedder's) the answer is exact;
  *   otherwise the graph is searched with the filter applied to every node it visits, and when it
@@ -122,6 +129,14 @@ export interface AnnIndexOptions {
   readonly eagerFilterMax?: number;
   /** Floats per array of the vector slab (`VectorSlab`); tests make it small to exercise repacking. */
   readonly slabFloats?: number;
+  /**
+   * Leading dimensions that are dense and shared by many documents: the hybrid embedder's model
+   * part, which embeds an exception's gist (its words without ids and amounts), so every
+   * exception of one kind has the same one. Given, the postings hold the other dimensions and
+   * each distinct head is kept once (`SparsePostings`): a query scores the distinct heads, then
+   * every document exactly from its head's score and its postings, with no graph. 0: none.
+   */
+  readonly denseHead?: number;
 }
 
 const DEFAULTS = {
@@ -136,6 +151,7 @@ const DEFAULTS = {
   eagerFilterMax: 8_192,
   // 4 MiB, ~680 vectors of 1,536 dimensions.
   slabFloats: 1 << 20,
+  denseHead: 0,
 } satisfies Required<AnnIndexOptions>;
 
 /** A scanned document's fixed cost in multiply-adds: measured, a visit costs ~60 of them. */
@@ -148,6 +164,16 @@ const SPARSE_QUERY_MAX_NON_ZERO = 64;
 const SELECTIVE_BUDGET = 1.5;
 /** A document with more is dense (a model's embedding): the postings are dropped for good. */
 const SPARSE_DOC_MAX_NON_ZERO = 512;
+/** A document's visit in `SparsePostings.ranked` (typed arrays by slot, no object), in the same units. */
+const SLOT_COST = 2;
+/**
+ * How much more of `exactCost`'s units `SparsePostings.ranked` may spend than the graph: its units
+ * are cheaper (measured at 100k, ~2.3 ns against ~4 for an exact scan's, in typed arrays read in
+ * order), and its answer is exact where the graph's is approximate.
+ */
+const RANKED_OVER_GRAPH = 2;
+/** Distinct dense heads kept before their number is checked against the documents' (`SparsePostings.add`). */
+const MAX_SHARED_HEADS = 4_096;
 /** Zero dimensions between two non-zero ones below which `dot` multiplies through them. */
 const RUN_GAP = 8;
 
@@ -315,9 +341,16 @@ export class AnnVectorIndex implements VectorIndex {
         return { value, column, code: column.codeOf(value), posting: this.postings.get(postingKey(field, value)) };
       })
       .sort((a, b) => (a.posting?.size ?? 0) - (b.posting?.size ?? 0));
+    // Indexed loops: a for-of here made an iterator per ask (a filtered search's largest garbage).
     const passes = (ord: number): boolean => {
-      for (const { value, column, code } of conditions) if (!column.holds(ord, code, value)) return false;
-      for (const { range, column } of limits) if (!withinRange(column.text(ord), range)) return false;
+      for (let i = 0; i < conditions.length; i++) {
+        const { value, column, code } = conditions[i] as (typeof conditions)[number];
+        if (!column.holds(ord, code, value)) return false;
+      }
+      for (let i = 0; i < limits.length; i++) {
+        const { range, column } = limits[i] as (typeof limits)[number];
+        if (!withinRange(column.text(ord), range)) return false;
+      }
       return true;
     };
     if (this.marks.length < this.nextOrd) this.marks = new Uint32Array(Math.max(this.nextOrd * 2, 1_024));
@@ -359,7 +392,7 @@ export class AnnVectorIndex implements VectorIndex {
     candidates: Set<LiveDoc> | null,
     accept: ((ord: number) => boolean) | null,
   ): VectorHit[] {
-    const query = Float32Array.from(normalise(vector));
+    const query = normalised(vector);
     const nonZero = nonZeroIndices(query);
     const runs = nonZeroRuns(nonZero);
     const matches = (doc: LiveDoc) => accept === null || accept(doc.ord);
@@ -367,9 +400,28 @@ export class AnnVectorIndex implements VectorIndex {
     const all = candidates ?? this.docs.values();
     // Each document scanned costs its multiply-adds plus a visit (a cache miss, a filter check).
     const exactCost = size * (nonZero.length + VISIT_COST);
+    // A filtered graph search visits about 1/selectivity times the nodes of an unfiltered one (it
+    // walks past the nodes the filter refuses), and far more when the matches lie away from the
+    // query: so the budget for an exact scan of the candidates grows as they get fewer. Measured
+    // at 100k hybrid vectors: 5,000 candidates, graph 13-27 ms, exact scan 16-17 ms (~3 µs a
+    // candidate; 10-12 ms since `VectorSlab`); 14,000, graph 2.5-4 ms for a query near its
+    // matches but ~200 ms for one far from them, exact ~36 ms (the graph is kept there: the
+    // common case is the near one).
+    const budget = this.options.exactBudget * Math.max(1, (SELECTIVE_BUDGET * this.docs.size) / Math.max(1, size));
 
     const sparse = this.sparse;
-    if (sparse !== null && nonZero.length <= SPARSE_QUERY_MAX_NON_ZERO) {
+    if (sparse !== null && sparse.head > 0) {
+      // Past the head, a hybrid query's words: each a list of the documents that hold it.
+      let from = 0;
+      while (from < nonZero.length && (nonZero[from] as number) < sparse.head) from++;
+      const tail = nonZero.subarray(from);
+      // Against what would run otherwise: an exact scan, or the graph (about `budget`'s cost).
+      const otherwise = exactCost <= budget ? exactCost : RANKED_OVER_GRAPH * budget;
+      if (sparse.rankCost(tail, candidates === null ? null : candidates.size) <= otherwise) {
+        this.sparseAnswers++;
+        return sparse.ranked(query, tail, k, candidates, matches).hits();
+      }
+    } else if (sparse !== null && nonZero.length <= SPARSE_QUERY_MAX_NON_ZERO) {
       if (sparse.cost(nonZero) * POSTING_COST <= exactCost) {
         const top = sparse.positives(query, nonZero, k, candidates, matches);
         // Every document outside the postings scores 0, below every positive one: k positives
@@ -384,14 +436,6 @@ export class AnnVectorIndex implements VectorIndex {
 
     this.maintainGraph();
     const graph = this.graph;
-    // A filtered graph search visits about 1/selectivity times the nodes of an unfiltered one (it
-    // walks past the nodes the filter refuses), and far more when the matches lie away from the
-    // query: so the budget for an exact scan of the candidates grows as they get fewer. Measured
-    // at 100k hybrid vectors: 5,000 candidates, graph 13-27 ms, exact scan 16-17 ms (~3 µs a
-    // candidate; 10-12 ms since `VectorSlab`); 14,000, graph 2.5-4 ms for a query near its
-    // matches but ~200 ms for one far from them, exact ~36 ms (the graph is kept there: the
-    // common case is the near one).
-    const budget = this.options.exactBudget * Math.max(1, (SELECTIVE_BUDGET * this.docs.size) / Math.max(1, size));
     if (graph === null || this.byLabel.size === 0 || exactCost <= budget) {
       return this.exact(all, query, runs, k, matches);
     }
@@ -452,6 +496,8 @@ export class AnnVectorIndex implements VectorIndex {
     pending: number;
     deleted: number;
     postings: boolean;
+    /** Distinct dense heads kept (`denseHead`), 0 without. */
+    heads: number;
     sparseAnswers: number;
     vectorRepacks: number;
   } {
@@ -460,6 +506,7 @@ export class AnnVectorIndex implements VectorIndex {
       pending: this.pending.size,
       deleted: this.deleted,
       postings: this.sparse !== null,
+      heads: this.sparse?.distinctHeads() ?? 0,
       sparseAnswers: this.sparseAnswers,
       vectorRepacks: this.repacks,
     };
@@ -548,7 +595,7 @@ export class AnnVectorIndex implements VectorIndex {
       id: stored.id,
       ord: this.nextOrd++,
       slot: -1,
-      vector: this.withVectors ? this.slab.add(normalise(raw)) : null,
+      vector: this.withVectors ? this.slab.add(normalised(raw)) : null,
       hash: hashWords(raw),
       fields: stored.fields,
       text: stored.text,
@@ -564,7 +611,7 @@ export class AnnVectorIndex implements VectorIndex {
     this.docs.set(doc.id, doc);
     this.post(doc);
     this.lexical?.add(doc, doc.lexical ?? doc.text);
-    if (this.sparse && doc.vector && !this.sparse.add(doc)) this.sparse = null;
+    if (this.sparse && doc.vector && !this.sparse.add(doc, raw)) this.sparse = null;
     if (this.graph) {
       if (old) this.pending.delete(old);
       const node = this.nodes.get(doc.id);
@@ -645,7 +692,7 @@ export class AnnVectorIndex implements VectorIndex {
     this.nextOrd = 0;
     this.readBytes = 0;
     this.logLines = 0;
-    this.sparse = this.withVectors && this.options.sparse ? new SparsePostings() : null;
+    this.sparse = this.withVectors && this.options.sparse ? new SparsePostings(this.options.denseHead) : null;
   }
 
   /** The first search makes this instance keep vectors: read the log again with them. */
@@ -841,11 +888,26 @@ export class AnnVectorIndex implements VectorIndex {
   }
 }
 
+/** Adds q times each of a posting list's values to its documents' scores. */
+function addList(scores: Float64Array, list: { docs: Int32Array; values: Float32Array; n: number }, q: number): void {
+  const { docs, values } = list;
+  for (let p = 0; p < list.n; p++) {
+    const slot = docs[p] as number;
+    scores[slot] = (scores[slot] as number) + q * (values[p] as number);
+  }
+}
+
 /**
  * Inverted lists over non-zero dimensions: for each dimension, the slots of the documents that
  * have it and their values. Scoring a query adds, per slot, the products over the query's own
  * non-zero dimensions in ascending order: the same sum, in the same order, as `dot`, so the
  * scores equal an exact scan's bit for bit.
+ *
+ * With a dense head (`AnnIndexOptions.denseHead`), the lists start after it, and each document's
+ * head is one of the distinct heads, kept once as read from the log (before normalising) with
+ * the document's 1/norm beside its slot. A document's score is then its head's dot product with
+ * the query, times its 1/norm, plus its postings' sum: the exact cosine up to float rounding (the
+ * normalised vector's floats are rounded once more), ~1e-7.
  */
 class SparsePostings {
   private slots: (LiveDoc | undefined)[] = [];
@@ -856,18 +918,96 @@ class SparsePostings {
   private seen = new Int32Array(0);
   private touchedSlots = new Int32Array(0);
   private epoch = 0;
+  // The distinct heads, `head` floats each, and by slot which one and the document's 1/norm.
+  private heads = new Float32Array(0);
+  private headCount = 0;
+  private readonly headsByHash = new Map<number, number[]>();
+  private headOf = new Int32Array(0);
+  private scale = new Float64Array(0);
+  private headScores = new Float64Array(0);
 
-  /** False when the document is dense: the caller drops these postings. */
-  add(doc: LiveDoc): boolean {
+  /** Leading dimensions kept as distinct heads rather than in the lists (0: none). */
+  readonly head: number;
+
+  constructor(head = 0) {
+    this.head = head;
+  }
+
+  /** How many distinct heads were read (never fewer: a head no document holds any more stays). */
+  distinctHeads(): number {
+    return this.headCount;
+  }
+
+  /**
+   * False when the document is dense past the head, or brings a new head once they are many
+   * and as many as half the documents (nothing shared to exploit): the caller drops these postings.
+   */
+  add(doc: LiveDoc, raw: Float32Array): boolean {
     const vector = doc.vector as Float32Array;
+    const head = this.head;
+    if (vector.length < head) return false;
     let nonZero = 0;
-    for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) nonZero++;
+    for (let i = head; i < vector.length; i++) if (vector[i] !== 0) nonZero++;
     if (nonZero > SPARSE_DOC_MAX_NON_ZERO) return false;
+    let headId = -1;
+    // The head's hash: where its kin are looked up, and filed under if it is new.
+    const key = head > 0 ? hashWords(raw.subarray(0, head)) : 0;
+    if (head > 0) {
+      headId = this.findHead(raw, key);
+      if (headId < 0 && this.headCount >= MAX_SHARED_HEADS && this.headCount * 2 >= this.slots.length - this.dead)
+        return false;
+    }
     if (this.dead > 1024 && this.dead > this.slots.length - this.dead) this.rebuild();
     doc.slot = this.slots.length;
     this.slots.push(doc);
+    if (head > 0) {
+      if (headId < 0) headId = this.addHead(raw, key);
+      const length = norm(raw);
+      this.place(doc.slot, headId, length === 0 ? 1 : 1 / length);
+    }
     this.index(doc);
     return true;
+  }
+
+  private findHead(raw: Float32Array, key: number): number {
+    const head = this.head;
+    const same = this.headsByHash.get(key);
+    if (!same) return -1;
+    for (const id of same) {
+      const base = id * head;
+      let i = 0;
+      while (i < head && this.heads[base + i] === raw[i]) i++;
+      if (i === head) return id;
+    }
+    return -1;
+  }
+
+  private addHead(raw: Float32Array, key: number): number {
+    const head = this.head;
+    const id = this.headCount++;
+    if (this.heads.length < this.headCount * head) {
+      const grown = new Float32Array(Math.max(this.headCount * 2, 16) * head);
+      grown.set(this.heads);
+      this.heads = grown;
+    }
+    this.heads.set(raw.subarray(0, head), id * head);
+    const same = this.headsByHash.get(key);
+    if (same) same.push(id);
+    else this.headsByHash.set(key, [id]);
+    return id;
+  }
+
+  private place(slot: number, headId: number, scale: number): void {
+    if (slot >= this.headOf.length) {
+      const headOf = new Int32Array(Math.max(slot + 1, this.headOf.length * 2, 1_024));
+      headOf.set(this.headOf);
+      this.headOf = headOf;
+      const scales = new Float64Array(headOf.length);
+      scales.set(this.scale);
+      this.scale = scales;
+    }
+    this.headOf[slot] = headId;
+    this.scale[slot] = scale;
   }
 
   remove(doc: LiveDoc): void {
@@ -893,8 +1033,7 @@ class SparsePostings {
     accept: (doc: LiveDoc) => boolean,
   ): TopK {
     const size = this.slots.length;
-    if (this.scores.length < size) this.scores = new Float64Array(size * 2);
-    const scores = this.scores;
+    const scores = this.scoresFor(size);
     // Lists shorter in all than the slots: score only the slots they touch, and rank only those,
     // rather than clear and pass over every slot twice (at 100k, most of a rare-word query's time).
     const touched = this.cost(nonZero) < size ? this.touch(size) : null;
@@ -907,14 +1046,11 @@ class SparsePostings {
       const list = this.lists[dim];
       if (!list) continue;
       const q = query[dim] as number;
-      const { docs, values } = list;
       if (touched === null) {
-        for (let p = 0; p < list.n; p++) {
-          const slot = docs[p] as number;
-          scores[slot] = (scores[slot] as number) + q * (values[p] as number);
-        }
+        addList(scores, list, q);
         continue;
       }
+      const { docs, values } = list;
       for (let p = 0; p < list.n; p++) {
         const slot = docs[p] as number;
         // First touch: 0 + x is x, so the sum is the same, bit for bit, as from a cleared slot.
@@ -964,6 +1100,106 @@ class SparsePostings {
     return top;
   }
 
+  /** What `ranked` costs, in `exactCost`'s units: the distinct heads' dot products, the lists, a visit per document. */
+  rankCost(tail: Int32Array, candidates: number | null): number {
+    const size = this.slots.length;
+    const visits = candidates !== null && candidates * 4 < size ? candidates : size;
+    return this.headCount * this.head + this.cost(tail) * POSTING_COST + visits * SLOT_COST;
+  }
+
+  /**
+   * With a dense head: the k best of the candidates (or all documents) that `accept` admits, by
+   * their whole score (`tail`: the query's non-zero dimensions past the head). Exact: every
+   * candidate is scored, from its head's score and its lists, and none is skipped.
+   */
+  ranked(
+    query: Float32Array,
+    tail: Int32Array,
+    k: number,
+    candidates: Set<LiveDoc> | null,
+    accept: (doc: LiveDoc) => boolean,
+  ): TopK {
+    const head = this.head;
+    const size = this.slots.length;
+    if (this.headScores.length < this.headCount) this.headScores = new Float64Array(this.headCount * 2);
+    const headScores = this.headScores;
+    const heads = this.heads;
+    for (let h = 0; h < this.headCount; h++) {
+      const base = h * head;
+      let sum = 0;
+      for (let i = 0; i < head; i++) sum += (query[i] as number) * (heads[base + i] as number);
+      headScores[h] = sum;
+    }
+    const scores = this.scoresFor(size);
+    const headOf = this.headOf;
+    const scale = this.scale;
+    const slots = this.slots;
+    // A selective filter: only its candidates are scored and ranked (other slots' scores are left
+    // as they are: never read).
+    const selective = candidates !== null && candidates.size * 4 < size;
+    // Each document's head part first (in place of clearing), then its words' from the lists.
+    if (selective) {
+      for (const doc of candidates) {
+        const slot = doc.slot;
+        if (slot >= 0) scores[slot] = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
+      }
+    } else {
+      for (let slot = 0; slot < size; slot++)
+        scores[slot] = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
+    }
+    for (let j = 0; j < tail.length; j++) {
+      const dim = tail[j] as number;
+      const list = this.lists[dim];
+      if (list) addList(scores, list, query[dim] as number);
+    }
+    // One pass: the k-th best score among admitted documents so far (numbers only), and every
+    // admitted document at or above it when seen (a superset of the answer, ties included); then
+    // those at or above the final k-th best, ranked with ids breaking ties. `accept` is asked only
+    // of documents that could rank.
+    const best = new MinHeap(k);
+    const kept: LiveDoc[] = [];
+    // The heap's minimum once it is full (-Infinity until then), kept in a local for the hot loop.
+    let min = Number.NEGATIVE_INFINITY;
+    if (selective) {
+      for (const doc of candidates) {
+        const slot = doc.slot;
+        if (slot < 0) continue;
+        const score = scores[slot] as number;
+        if (score < min || !accept(doc)) continue;
+        if (score > min) {
+          best.push(score);
+          if (best.full()) min = best.min();
+        }
+        kept.push(doc);
+      }
+    } else {
+      for (let slot = 0; slot < size; slot++) {
+        const score = scores[slot] as number;
+        if (score < min) continue;
+        const doc = slots[slot];
+        if (doc === undefined || !accept(doc)) continue;
+        if (score > min) {
+          best.push(score);
+          if (best.full()) min = best.min();
+        }
+        kept.push(doc);
+      }
+    }
+    const floor = best.full() ? best.min() : Number.NEGATIVE_INFINITY;
+    const top = new TopK(k);
+    for (const doc of kept) {
+      const score = scores[doc.slot] as number;
+      if (score >= floor) top.offer(doc, score);
+    }
+    return top;
+  }
+
+  /** The scratch scores (one a slot), grown to `size`; their values are whatever the last query left. */
+  private scoresFor(size: number): Float64Array {
+    if (this.scores.length < size) this.scores = new Float64Array(size * 2);
+    return this.scores;
+  }
+
   /** A new epoch of the per-slot "touched" marks, and room to list the touched slots. */
   private touch(size: number): Int32Array {
     if (this.seen.length < size || this.epoch >= 0x3fffffff) {
@@ -977,7 +1213,7 @@ class SparsePostings {
 
   private index(doc: LiveDoc): void {
     const vector = doc.vector as Float32Array;
-    for (let i = 0; i < vector.length; i++) {
+    for (let i = this.head; i < vector.length; i++) {
       const value = vector[i] as number;
       if (value === 0) continue;
       let list = this.lists[i];
@@ -996,15 +1232,19 @@ class SparsePostings {
     }
   }
 
-  /** Mostly removed documents: lay the live ones out again. */
+  /** Mostly removed documents: lay the live ones out again (each keeps its head and 1/norm). */
   private rebuild(): void {
     const live = this.slots.filter((d): d is LiveDoc => d !== undefined);
+    const headOf = this.headOf.slice();
+    const scale = this.scale.slice();
     this.slots = [];
     this.dead = 0;
     this.lists = [];
     for (const doc of live) {
+      const old = doc.slot;
       doc.slot = this.slots.length;
       this.slots.push(doc);
+      if (this.head > 0) this.place(doc.slot, headOf[old] as number, scale[old] as number);
       this.index(doc);
     }
   }
@@ -1277,11 +1517,20 @@ function nonZeroIndices(vector: Float32Array): Int32Array {
   return Int32Array.from(out);
 }
 
-function normalise(vector: ArrayLike<number>): number[] {
+/** The vector's length (its L2 norm). */
+function norm(vector: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < vector.length; i++) sum += (vector[i] as number) ** 2;
-  const norm = Math.sqrt(sum);
-  return Array.from(vector, (v) => (norm === 0 ? v : v / norm));
+  return Math.sqrt(sum);
+}
+
+/** The vector divided by its norm, as float32 (a zero vector as it is). A loop: `Array.from`'s iterator made a search's largest garbage. */
+function normalised(vector: ArrayLike<number>): Float32Array {
+  const length = norm(vector);
+  const out = new Float32Array(vector.length);
+  for (let i = 0; i < vector.length; i++)
+    out[i] = length === 0 ? (vector[i] as number) : (vector[i] as number) / length;
+  return out;
 }
 
 function floats(bytes: Buffer): Float32Array {

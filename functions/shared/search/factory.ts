@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { ENV, LAMBDA_ENV, indexNames, type IndexKind } from '../resources.ts';
 import { BedrockTitanEmbedder } from './bedrock-embedder.ts';
 import { HashingEmbedder } from './hashing-embedder.ts';
-import { AnnVectorIndex } from './ann-index.ts';
+import { AnnVectorIndex, type AnnIndexOptions } from './ann-index.ts';
 import { CombinedEmbedder } from './combined-embedder.ts';
 import { checkLocalIndexEmbedder, recordedEmbedderId } from './local-index-meta.ts';
 import { SemanticEmbedder } from './semantic-embedder.ts';
@@ -69,10 +69,17 @@ export function embedderOfLocalIndexes(
   for (const kind of ['exceptions', 'policies'] as const) {
     const id = recordedEmbedderId(join(vectorDir, `${names[kind]}.jsonl`));
     if (id === null) continue;
-    if (id.startsWith('hybrid-')) return 'hybrid';
-    if (id.startsWith('use-lite-')) return 'semantic';
-    if (id.startsWith('hashing-')) return 'hashing';
+    const embedder = offlineEmbedderOf(id);
+    if (embedder !== undefined) return embedder;
   }
+  return undefined;
+}
+
+/** The offline embedder (EMBEDDERS' name) whose vectors carry this id, if one does. */
+export function offlineEmbedderOf(id: string): (typeof EMBEDDERS)[number] | undefined {
+  if (id.startsWith('hybrid-')) return 'hybrid';
+  if (id.startsWith('use-lite-')) return 'semantic';
+  if (id.startsWith('hashing-')) return 'hashing';
   return undefined;
 }
 /**
@@ -189,6 +196,16 @@ export function hybridEmbedder(
   );
 }
 
+/**
+ * How the local index lays out the configured embedder's vectors: the hybrid's model part (its
+ * first dimensions) embeds an exception's gist, which every exception of one kind shares, so the
+ * index keeps each distinct one once and scores it once a query (ann-index.ts `denseHead`).
+ * `embedder`: EMBEDDERS' name.
+ */
+export function localIndexOptions(embedder: string | undefined): AnnIndexOptions {
+  return embedder === 'hybrid' ? { denseHead: new SemanticEmbedder().dimensions } : {};
+}
+
 export function createVectorIndex(
   kind: IndexKind,
   env: NodeJS.ProcessEnv = process.env,
@@ -205,7 +222,7 @@ export function createVectorIndex(
     const path = join(config[ENV.vectorDir], `${name}.jsonl`);
     // Vectors of another embedder (another size, or another space) would be compared as if alike.
     checkLocalIndexEmbedder(path, embedderIdentity(env));
-    return AnnVectorIndex.at(path);
+    return AnnVectorIndex.at(path, localIndexOptions(config[ENV.embedder]));
   }
   const endpoint = config[ENV.opensearchEndpoint];
   if (!endpoint)
