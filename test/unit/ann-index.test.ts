@@ -438,6 +438,35 @@ describe('local store, a dense head shared by many documents (the hybrid layout)
     expect(index.graphStats().sparseAnswers).toBeGreaterThan(100);
   });
 
+  it("remembers a filter's verdicts between searches only until a document's fields change", async () => {
+    const path = fresh();
+    for (const eagerFilterMax of [0, 1_000_000]) {
+      const index = AnnVectorIndex.load(`${path}-${eagerFilterMax}`, { denseHead: HEAD, eagerFilterMax });
+      const docs = layered(800, 4, 21);
+      await index.replaceMany(docs);
+      const query = docs[4]?.vector as number[]; // h00004: OPEN, run r4
+      const ids = async (filter: Record<string, string>) => (await index.search(query, 5, filter)).map((h) => h.id);
+      const open = await ids({ status: 'OPEN' });
+      const run = await ids({ run_id: 'r4' });
+      expect(open[0]).toBe('h00004');
+      expect(run[0]).toBe('h00004');
+      // Asked again with nothing changed: the same answers (from the kept verdicts).
+      expect(await ids({ status: 'OPEN' })).toEqual(open);
+      expect(await ids({ run_id: 'r4' })).toEqual(run);
+
+      // Its fields change: the filters see it at once.
+      await index.updateFields('h00004', { status: 'RESOLVED', run_id: 'r5' });
+      expect(await ids({ status: 'OPEN' })).not.toContain('h00004');
+      expect(await ids({ run_id: 'r4' })).not.toContain('h00004');
+      expect((await ids({ status: 'RESOLVED' }))[0]).toBe('h00004');
+      // A new document with the query's vector, admitted by a filter asked before.
+      await index.replace({ id: 'new', vector: query, fields: { status: 'OPEN', run_id: 'r4' }, text: '' });
+      expect((await ids({ status: 'OPEN' }))[0]).toBe('new');
+      expect((await ids({ run_id: 'r4' }))[0]).toBe('new');
+      expect(index.graphStats().sparseAnswers).toBeGreaterThan(0);
+    }
+  });
+
   it('gives the postings up when heads are not shared, and still answers exactly', async () => {
     const path = fresh();
     const index = AnnVectorIndex.load(path, { denseHead: HEAD, graphMinDocs: Number.POSITIVE_INFINITY });
