@@ -16,6 +16,9 @@ import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
 import type { CliIo } from '../cli/api-client.ts';
 import { DASHBOARD_CLIENT_ID, passwordSignIn, startLocalOidc } from './oidc.ts';
 
+/** Options of the one-region stack that `--two-regions` does not honour. */
+const TWO_REGION_REFUSES = ['once', 'auth', 'auth-port', 'store-workers'] as const;
+
 /** Where `npm start -- --auth`'s OpenID provider listens: \`tally login\` looks there by default. */
 const DEFAULT_AUTH_PORT = 3001;
 
@@ -46,7 +49,8 @@ Options:
                      port): us-east-1 active, us-west-2 standby, tables and incoming/ + policies/
                      replicated, each region's search index fed by its table's stream. Loads the
                      policy corpus into the primary, no samples. Then: npx tally region status
-                     (docs/runbooks/region-failover.md; npm run drill:failover rehearses it)
+                     (docs/runbooks/region-failover.md; npm run drill:failover rehearses it).
+                     Without sign-in: refuses --auth, --auth-port, --once and --store-workers
   -h, --help         show this help
 `;
 
@@ -82,6 +86,17 @@ async function main(): Promise<number> {
   if (values.help) {
     process.stdout.write(help);
     return 0;
+  }
+  // The two-region stack has no sign-in, samples or one-shot mode: refused rather than ignored
+  // (with --auth ignored, a stack open to every local caller would pass for a signed-in one).
+  const ignored = values['two-regions']
+    ? TWO_REGION_REFUSES.filter((name) => values[name] !== undefined && values[name] !== false)
+    : [];
+  if (ignored.length > 0) {
+    process.stderr.write(
+      `tally start: --two-regions does not take ${ignored.map((name) => `--${name}`).join(', ')} (it runs without sign-in, samples or --once)\n\n${help}`,
+    );
+    return 2;
   }
   process.env.POWERTOOLS_LOG_LEVEL ??= values.verbose ? 'INFO' : 'WARN';
   const dataDir = resolve(REPO_ROOT, values['data-dir'] ?? '.tally');
