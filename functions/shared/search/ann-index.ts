@@ -1173,25 +1173,12 @@ class SparsePostings {
       visits = 0;
       for (const doc of candidates) if (doc.slot >= 0) order[visits++] = doc.slot;
     }
-    const best = new MinHeap(k);
-    const kept = this.keptSlots(visits);
-    const keptScores = this.keptScores;
-    let held = 0;
-    // The heap's minimum once it is full (-Infinity until then), kept in a local for the hot loop.
-    let min = Number.NEGATIVE_INFINITY;
-    // One pass: the k-th best score among admitted documents so far (numbers only), and every
-    // admitted slot at or above it when seen, with its score (a superset of the answer, ties
-    // included); then those at or above the final k-th best, ranked with ids breaking ties.
-    // `accept` is asked only of documents that could rank; a removed slot's number is -1.
+    const pick = new Selection(k, this.keptSlots(visits), this.keptScores, ords, accept);
     if (order === null) {
       // Every slot: the words' sums in `sums` (all zeros between searches), each read once
       // beside the head part and set back to zero, so no pass clears or initialises them.
       const sums = this.sumsFor(size);
-      for (let j = 0; j < tail.length; j++) {
-        const dim = tail[j] as number;
-        const list = this.lists[dim];
-        if (list) addList(sums, list, query[dim] as number);
-      }
+      this.addLists(sums, query, tail);
       for (let slot = 0; slot < size; slot++) {
         let score = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
         const sum = sums[slot] as number;
@@ -1199,15 +1186,7 @@ class SparsePostings {
           score += sum;
           sums[slot] = 0;
         }
-        if (score < min) continue;
-        const ord = ords[slot] as number;
-        if (ord < 0 || (accept !== null && !accept(ord))) continue;
-        if (score > min) {
-          best.push(score);
-          if (best.full()) min = best.min();
-        }
-        kept[held] = slot;
-        keptScores[held++] = score;
+        if (score >= pick.min) pick.offer(slot, score);
       }
     } else {
       // The candidates' head parts in place of clearing, then the words' (other slots' scores
@@ -1217,32 +1196,23 @@ class SparsePostings {
         const slot = order[i] as number;
         scores[slot] = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
       }
-      for (let j = 0; j < tail.length; j++) {
-        const dim = tail[j] as number;
-        const list = this.lists[dim];
-        if (list) addList(scores, list, query[dim] as number);
-      }
+      this.addLists(scores, query, tail);
       for (let i = 0; i < visits; i++) {
         const slot = order[i] as number;
         const score = scores[slot] as number;
-        if (score < min) continue;
-        const ord = ords[slot] as number;
-        if (ord < 0 || (accept !== null && !accept(ord))) continue;
-        if (score > min) {
-          best.push(score);
-          if (best.full()) min = best.min();
-        }
-        kept[held] = slot;
-        keptScores[held++] = score;
+        if (score >= pick.min) pick.offer(slot, score);
       }
     }
-    const floor = best.full() ? best.min() : Number.NEGATIVE_INFINITY;
-    const top = new TopK(k);
-    for (let i = 0; i < held; i++) {
-      const score = keptScores[i] as number;
-      if (score >= floor) top.offer(this.slots[kept[i] as number] as LiveDoc, score);
+    return pick.top(this.slots);
+  }
+
+  /** Adds each of the query's words' lists (`tail`: its non-zero dimensions past the head), times its value. */
+  private addLists(scores: Float64Array, query: Float32Array, tail: Int32Array): void {
+    for (let j = 0; j < tail.length; j++) {
+      const dim = tail[j] as number;
+      const list = this.lists[dim];
+      if (list) addList(scores, list, query[dim] as number);
     }
-    return top;
   }
 
   /** Scratch room for `n` slots in the order a selective search visits them. */
@@ -1319,6 +1289,60 @@ class SparsePostings {
       if (this.head > 0) this.place(doc, headOf[old] as number, scale[old] as number);
       this.index(doc);
     }
+  }
+}
+
+/**
+ * A ranking's one pass over its slots: the k-th best score among admitted slots so far (numbers
+ * only, in `min` for the caller's loop, -Infinity until k are held), and every admitted slot at
+ * or above it when offered, with its score (a superset of the answer, ties included); then
+ * (`top`) those at or above the final k-th best, ranked with ids breaking ties. `accept` is asked
+ * only of slots offered (at or above `min`); a removed slot's document number is -1.
+ */
+class Selection {
+  min = Number.NEGATIVE_INFINITY;
+  private held = 0;
+  private readonly best: MinHeap;
+  private readonly k: number;
+  private readonly kept: Int32Array;
+  private readonly keptScores: Float64Array;
+  private readonly ords: Int32Array;
+  private readonly accept: ((ord: number) => boolean) | null;
+
+  constructor(
+    k: number,
+    kept: Int32Array,
+    keptScores: Float64Array,
+    ords: Int32Array,
+    accept: ((ord: number) => boolean) | null,
+  ) {
+    this.k = k;
+    this.best = new MinHeap(k);
+    this.kept = kept;
+    this.keptScores = keptScores;
+    this.ords = ords;
+    this.accept = accept;
+  }
+
+  offer(slot: number, score: number): void {
+    const ord = this.ords[slot] as number;
+    if (ord < 0 || (this.accept !== null && !this.accept(ord))) return;
+    if (score > this.min) {
+      this.best.push(score);
+      if (this.best.full()) this.min = this.best.min();
+    }
+    this.kept[this.held] = slot;
+    this.keptScores[this.held++] = score;
+  }
+
+  top(slots: readonly (LiveDoc | undefined)[]): TopK {
+    const floor = this.best.full() ? this.best.min() : Number.NEGATIVE_INFINITY;
+    const top = new TopK(this.k);
+    for (let i = 0; i < this.held; i++) {
+      const score = this.keptScores[i] as number;
+      if (score >= floor) top.offer(slots[this.kept[i] as number] as LiveDoc, score);
+    }
+    return top;
   }
 }
 
