@@ -126,8 +126,31 @@ export function createMasker(names: Iterable<string>, secret: string | undefined
 export function queryWithTokens(query: string, secret: string | undefined): string {
   if (secret === undefined || secret.length < 16) return query;
   const words = query.split(/\s+/).filter(Boolean);
-  return [...words, ...words.map(createMasker(['*'], secret).token)].join(' ');
+  return [...words, ...words.map((word) => queryToken(word, secret))].join(' ');
 }
+
+/**
+ * A query word's token, remembered for the instance's recent words: an HMAC per word per search
+ * was ~2.6% of the query-api thread's CPU under bench:api's searches at 100k (RESULTS.md,
+ * session 27). Bounded: emptied when it reaches QUERY_TOKENS_KEPT words or the key changes.
+ */
+function queryToken(word: string, secret: string): string {
+  if (queryTokens.secret !== secret || queryTokens.byWord.size >= QUERY_TOKENS_KEPT) {
+    queryTokens = { secret, masker: createMasker(['*'], secret), byWord: new Map() };
+  }
+  let token = queryTokens.byWord.get(word);
+  if (token === undefined) {
+    token = queryTokens.masker.token(word);
+    queryTokens.byWord.set(word, token);
+  }
+  return token;
+}
+const QUERY_TOKENS_KEPT = 10_000;
+let queryTokens: { secret: string; masker: Masker; byWord: Map<string, string> } = {
+  secret: '',
+  masker: createMasker([], undefined),
+  byWord: new Map(),
+};
 
 /** No field is sensitive: what a dataset whose policy names none gets. */
 export const NO_MASKING: Masker = createMasker([], undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMasker, isMaskToken, NO_MASKING } from '../../functions/shared/masking.ts';
+import { createMasker, isMaskToken, NO_MASKING, queryWithTokens } from '../../functions/shared/masking.ts';
 
 const SECRET = 'a-secret-of-sixteen+';
 const exception = {
@@ -50,5 +50,20 @@ describe('masking sensitive fields', () => {
     expect(() => createMasker(['account'], 'short')).toThrow(/at least 16/);
     expect(NO_MASKING.exception(exception)).toBe(exception);
     expect(NO_MASKING.active).toBe(false);
+  });
+
+  it("adds each query word's token under the current key, whichever key the last search used", () => {
+    const other = 'another-secret-of-16';
+    const words = (key: string) =>
+      `ACCT1004 closed ${createMasker(['*'], key).token('ACCT1004')} ${createMasker(['*'], key).token('closed')}`;
+    expect(queryWithTokens('ACCT1004  closed', SECRET)).toBe(words(SECRET));
+    // Asked again (remembered), then under another key (nothing of the first key's kept).
+    expect(queryWithTokens('ACCT1004 closed', SECRET)).toBe(words(SECRET));
+    expect(queryWithTokens('ACCT1004 closed', other)).toBe(words(other));
+    expect(queryWithTokens('ACCT1004 closed', SECRET)).toBe(words(SECRET));
+    expect(queryWithTokens('ACCT1004 closed', undefined)).toBe('ACCT1004 closed');
+    // More distinct words than are kept: each still gets its own token.
+    for (let n = 0; n < 10_050; n++)
+      expect(queryWithTokens(`w${n}`, SECRET)).toBe(`w${n} ${createMasker(['*'], SECRET).token(`w${n}`)}`);
   });
 });
