@@ -22,6 +22,7 @@ import { provision, provisionTopics, type QueueUrls, type TopicUrls } from './pr
 import { startPoller, type Poller, type SqsLambdaHandler } from './poller.ts';
 import { environmentFor, type Deployment } from '../../infra/access.ts';
 import { hostFunction, hostFunctionPool, type HostedFunction } from './function-host.ts';
+import { startThreadProfile } from './thread-profile.ts';
 import { startLocalSweep } from './sweep-timer.ts';
 import { CRASH_AT_ENV } from '../../functions/shared/crash-point.ts';
 import {
@@ -220,6 +221,9 @@ export function localDeployment(local: {
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const region = options.region ?? 'us-east-1';
   const prefix = options.prefix ?? DEFAULT_PREFIX;
+  // TALLY_CPU_PROFILE_DIR: the thread running the stack (HTTP servers, S3 and SQS emulators,
+  // pollers, timers) profiles itself too, as the function and dynalite threads do.
+  const mainProfile = await startThreadProfile(process.env.TALLY_CPU_PROFILE_DIR, `main-${region}`);
   const names = options.multiRegion
     ? { ...resourceNames(prefix), bucket: awsBucketName(prefix, region) }
     : resourceNames(prefix);
@@ -554,6 +558,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await Promise.all(hosted.map((h) => h.stop()));
       await router.stop();
       await emulators.stop();
+      await mainProfile?.stop();
     },
   };
 }
