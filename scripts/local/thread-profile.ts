@@ -1,7 +1,8 @@
 /**
  * A V8 CPU profile of the calling thread, written when it stops: `TALLY_CPU_PROFILE_DIR=DIR` makes
  * each local function thread (function-worker.ts), the DynamoDB emulator's (dynalite-worker.ts) and
- * the stack's main thread (stack.ts) record one. `node --cpu-prof` of the whole stack crashes here, so each thread profiles itself.
+ * the stack's main thread (stack.ts) record one. `node --cpu-prof` of the whole stack crashes here,
+ * so each thread profiles itself.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
