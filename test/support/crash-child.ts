@@ -7,7 +7,7 @@
  *
  *   node test/support/crash-child.ts DATA_DIR
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startLocalStack } from '../../scripts/local/stack.ts';
@@ -50,7 +50,10 @@ async function main() {
     if (acked.includes(name)) return;
     await act();
     acked.push(name);
-    writeFileSync(progressFile, JSON.stringify(acked));
+    // Written aside and renamed: the crash point kills this process from any thread, and a kill
+    // between truncating and writing the file left it empty (a CI run failed on JSON.parse).
+    writeFileSync(`${progressFile}.tmp`, JSON.stringify(acked));
+    renameSync(`${progressFile}.tmp`, progressFile);
   };
   await step('policies', () => stack.loadPolicies());
   await stack.waitForIdle(60_000);
