@@ -132,25 +132,22 @@ export function queryWithTokens(query: string, secret: string | undefined): stri
 /**
  * A query word's token, remembered for the instance's recent words: an HMAC per word per search
  * was ~2.6% of the query-api thread's CPU under bench:api's searches at 100k (RESULTS.md,
- * session 27). Bounded: emptied when it reaches QUERY_TOKENS_KEPT words or the key changes.
+ * session 27). Bounded as the semantic embedder's query vectors are (oldest word out past
+ * QUERY_TOKENS_KEPT), and forgotten when the key changes.
  */
 function queryToken(word: string, secret: string): string {
-  if (queryTokens.secret !== secret || queryTokens.byWord.size >= QUERY_TOKENS_KEPT) {
-    queryTokens = { secret, masker: createMasker(['*'], secret), byWord: new Map() };
-  }
-  let token = queryTokens.byWord.get(word);
+  if (queryTokens?.secret !== secret) queryTokens = { secret, masker: createMasker(['*'], secret), byWord: new Map() };
+  const { masker, byWord } = queryTokens;
+  let token = byWord.get(word);
   if (token === undefined) {
-    token = queryTokens.masker.token(word);
-    queryTokens.byWord.set(word, token);
+    token = masker.token(word);
+    if (byWord.size >= QUERY_TOKENS_KEPT) byWord.delete(byWord.keys().next().value as string);
+    byWord.set(word, token);
   }
   return token;
 }
 const QUERY_TOKENS_KEPT = 10_000;
-let queryTokens: { secret: string; masker: Masker; byWord: Map<string, string> } = {
-  secret: '',
-  masker: createMasker([], undefined),
-  byWord: new Map(),
-};
+let queryTokens: { secret: string; masker: Masker; byWord: Map<string, string> } | undefined;
 
 /** No field is sensitive: what a dataset whose policy names none gets. */
 export const NO_MASKING: Masker = createMasker([], undefined);
