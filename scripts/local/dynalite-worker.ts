@@ -8,12 +8,13 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 // Before dynalite: it picks up the LevelDB options when it loads.
 import './dynalite-level.ts';
 import dynalite from 'dynalite';
 import { makeDynaliteWritesAtomic, type TableChange } from './dynalite-atomic.ts';
 import { makeDynaliteRefuseUnprojected } from './dynalite-projections.ts';
+import { answerOverPort } from './dynamo-port.ts';
 import { startThreadProfile } from './thread-profile.ts';
 
 export interface DynaliteWorkerData {
@@ -23,6 +24,9 @@ export interface DynaliteWorkerData {
   /** TALLY_CPU_PROFILE_DIR: write this thread's CPU profile there when it stops. */
   readonly profileDir?: string | undefined;
 }
+
+/** Parent to worker: stop, or answer a function thread's requests over this port (dynamo-port.ts). */
+export type DynaliteWorkerRequest = 'stop' | { readonly connect: MessagePort };
 
 /** Worker to parent: listening (with its port), closed after a `stop`, or a committed write. */
 export type DynaliteWorkerMessage =
@@ -39,8 +43,13 @@ if (port) {
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  port.on('message', (message: unknown) => {
-    if (message !== 'stop') return;
+  const [listener] = server.listeners('request') as Parameters<typeof answerOverPort>[1][];
+  if (!listener) throw new Error('dynalite: its HTTP server has no request listener to answer ports with');
+  port.on('message', (message: DynaliteWorkerRequest) => {
+    if (message !== 'stop') {
+      answerOverPort(message.connect, listener);
+      return;
+    }
     // dynalite closes its LevelDB when its server closes.
     server.close(() => {
       void (profiler?.stop() ?? Promise.resolve()).then(() =>

@@ -11,17 +11,19 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { Server } from 'node:http';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { DatabaseSync } from 'node:sqlite';
 import { startFauxqs } from 'fauxqs';
 import { acceptSqsQueryProtocol } from './sqs-query-protocol.ts';
-import type { DynaliteWorkerData, DynaliteWorkerMessage } from './dynalite-worker.ts';
+import type { DynaliteWorkerData, DynaliteWorkerMessage, DynaliteWorkerRequest } from './dynalite-worker.ts';
 import type { TableChange } from './dynalite-atomic.ts';
 
 export interface Emulators {
   /** fauxqs: S3 and SQS on one port. */
   readonly fauxqsUrl: string;
   readonly dynamoUrl: string;
+  /** A port on which a function thread sends DynamoDB requests without HTTP (dynamo-port.ts). */
+  connectDynamo(): MessagePort;
   stop(): Promise<void>;
 }
 
@@ -115,7 +117,7 @@ export async function startEmulators(dataDir: string, options: EmulatorOptions =
   }
   const sqsQuery = acceptSqsQueryProtocol(fauxqsServer, `http://127.0.0.1:${fauxqs.port}`);
 
-  let dynamo: { port: number; stop(): Promise<void> };
+  let dynamo: Awaited<ReturnType<typeof startDynaliteWorker>>;
   try {
     dynamo = await startDynaliteWorker(dynamoDir, options.onTableChange);
   } catch (error) {
@@ -127,6 +129,7 @@ export async function startEmulators(dataDir: string, options: EmulatorOptions =
   return {
     fauxqsUrl: `http://127.0.0.1:${fauxqs.port}`,
     dynamoUrl: `http://127.0.0.1:${dynamo.port}`,
+    connectDynamo: () => dynamo.connect(),
     async stop() {
       await dynamo.stop();
       await fauxqs.stop();
@@ -142,7 +145,7 @@ export async function startEmulators(dataDir: string, options: EmulatorOptions =
 async function startDynaliteWorker(
   path: string,
   onTableChange?: (change: TableChange) => void,
-): Promise<{ port: number; stop(): Promise<void> }> {
+): Promise<{ port: number; connect(): MessagePort; stop(): Promise<void> }> {
   const worker = new Worker(new URL('./dynalite-worker.ts', import.meta.url), {
     workerData: {
       path,
@@ -162,6 +165,11 @@ async function startDynaliteWorker(
   worker.on('exit', onExit);
   return {
     port: first.port,
+    connect() {
+      const { port1, port2 } = new MessageChannel();
+      worker.postMessage({ connect: port1 } satisfies DynaliteWorkerRequest, [port1]);
+      return port2;
+    },
     async stop() {
       worker.off('exit', onExit);
       const closed = whenClosed(worker);

@@ -3,10 +3,10 @@
  * (the environment infra/access.ts derives for it, plus endpoints and credentials), and invokes
  * it like Lambda does: one event at a time per call, the result or the thrown error back.
  */
-import { Worker } from 'node:worker_threads';
+import { type MessagePort, Worker } from 'node:worker_threads';
 import type { Context } from 'aws-lambda';
 import type { FunctionName } from '../../functions/shared/resources.ts';
-import type { Invocation, Outcome } from './function-worker.ts';
+import type { FunctionWorkerData, Invocation, Outcome } from './function-worker.ts';
 
 export interface HostedFunction {
   readonly name: FunctionName;
@@ -14,12 +14,23 @@ export interface HostedFunction {
   stop(): Promise<void>;
 }
 
-export async function hostFunction(name: FunctionName, env: Readonly<Record<string, string>>): Promise<HostedFunction> {
+export interface HostOptions {
+  /** A port to the local DynamoDB for each instance: its DynamoDB calls skip HTTP (dynamo-port.ts). */
+  readonly connectDynamo?: () => MessagePort;
+}
+
+export async function hostFunction(
+  name: FunctionName,
+  env: Readonly<Record<string, string>>,
+  options: HostOptions = {},
+): Promise<HostedFunction> {
+  const dynamo = options.connectDynamo?.();
   const worker = new Worker(new URL('./function-worker.ts', import.meta.url), {
     env: { ...env },
     // TALLY_CPU_PROFILE_DIR (the stack's own environment, not the function's): each thread writes
     // a V8 CPU profile of itself there when it stops (`--cpu-prof` of the whole stack crashes here).
-    workerData: { name, profileDir: process.env.TALLY_CPU_PROFILE_DIR },
+    workerData: { name, profileDir: process.env.TALLY_CPU_PROFILE_DIR, dynamo } satisfies FunctionWorkerData,
+    transferList: dynamo ? [dynamo] : [],
     // The handlers log to stdout as on Lambda; the worker shares the process's streams.
     stdout: false,
     stderr: false,
@@ -90,8 +101,11 @@ export async function hostFunctionPool(
   name: FunctionName,
   env: Readonly<Record<string, string>>,
   instances: number,
+  options: HostOptions = {},
 ): Promise<HostedFunction> {
-  const pool = await Promise.all(Array.from({ length: Math.max(1, instances) }, () => hostFunction(name, env)));
+  const pool = await Promise.all(
+    Array.from({ length: Math.max(1, instances) }, () => hostFunction(name, env, options)),
+  );
   if (pool.length === 1) return pool[0] as HostedFunction;
   const inFlight = pool.map(() => 0);
   return {

@@ -3,10 +3,20 @@
  * environment the function is given (scripts/local/function-host.ts starts it): a variable only
  * another function receives is as absent here as it is on Lambda.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { FunctionName } from '../../functions/shared/resources.ts';
 import { stopGraphMaintenance } from '../../functions/shared/search/ann-index.ts';
+import { sendDynamoOverPort } from './dynamo-port.ts';
 import { startThreadProfile } from './thread-profile.ts';
+
+/** What function-host.ts gives the thread besides its environment. */
+export interface FunctionWorkerData {
+  readonly name: FunctionName;
+  /** TALLY_CPU_PROFILE_DIR: write this thread's CPU profile there when it stops. */
+  readonly profileDir?: string | undefined;
+  /** The local DynamoDB's port for this thread (dynamo-port.ts); absent: over HTTP. */
+  readonly dynamo?: MessagePort | undefined;
+}
 
 export interface Invocation {
   readonly id: number;
@@ -37,8 +47,11 @@ type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
 const port = parentPort;
 if (port) {
-  const { name, profileDir } = workerData as { name: FunctionName; profileDir?: string };
+  const { name, profileDir, dynamo } = workerData as FunctionWorkerData;
   const profiler = await startThreadProfile(profileDir, name);
+  // Before the handler builds its clients' first request: DynamoDB over the port, not a socket.
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+  if (dynamo && endpoint) sendDynamoOverPort(dynamo, endpoint);
   const { handler } = (await import(HANDLER_MODULES[name])) as { handler: Handler };
   port.on('message', (invocation: Invocation | 'stop') => {
     if (invocation === 'stop') {

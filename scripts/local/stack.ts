@@ -341,11 +341,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   ) as Record<FunctionName, Record<string, string>>;
   // The stream consumer runs where there is a stream to read.
   const hostedNames = FUNCTION_NAMES.filter((name) => name !== 'stream-index' || streams);
+  // The functions' DynamoDB calls go to dynalite's thread over a port each (dynamo-port.ts).
+  const host = { connectDynamo: () => emulators.connectDynamo() };
   const hosted = await Promise.all(
     hostedNames.map((name) =>
       name === 'query-api'
-        ? hostFunctionPool(name, environments[name], options.apiInstances ?? DEFAULT_API_INSTANCES)
-        : hostFunction(name, environments[name]),
+        ? hostFunctionPool(name, environments[name], options.apiInstances ?? DEFAULT_API_INSTANCES, host)
+        : hostFunction(name, environments[name], host),
     ),
   );
   const invoke = (name: FunctionName) => (hosted.find((h) => h.name === name) as HostedFunction).invoke;
