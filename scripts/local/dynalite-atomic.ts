@@ -103,20 +103,12 @@ export function makeDynaliteWritesAtomic(onChange?: (change: TableChange) => voi
 
   db.updateIndexes = (store, table, existing, item, cb) => {
     if (!existing && !item) return void setImmediate(cb);
-    const ops: LevelOp[] = [];
-    const puts: LevelOp[] = [];
-    for (const type of ['Local', 'Global'] as const) {
-      const actions = db.getIndexActions(table[`${type}SecondaryIndexes`] ?? [], existing, item, table);
-      for (const d of actions.deletes)
-        ops.push({ type: 'del', key: indexPrefix(type, table.TableName, d.index) + d.key });
-      for (const p of actions.puts)
-        puts.push({ type: 'put', key: indexPrefix(type, table.TableName, p.index) + p.key, value: p.item });
-    }
+    const ops = indexWrites(db, table, existing, item);
     const pending = (store.__tallyPending ??= new Map());
     const image = (item ?? existing) as Record<string, unknown>;
     const keys = Object.fromEntries((table.KeySchema ?? []).map((k) => [k.AttributeName, image[k.AttributeName]]));
     pending.set(pendingKey(table.TableName, db.createKey(item ?? existing, table)), {
-      ops: [...ops, ...puts],
+      ops,
       change: {
         table: table.TableName,
         keys,
@@ -166,4 +158,57 @@ export function makeDynaliteWritesAtomic(onChange?: (change: TableChange) => voi
     return store;
   };
   db.__tallyAtomic = true;
+}
+
+/**
+ * The LevelDB writes that keep `table`'s index entries in step with an item going from `existing`
+ * to `item` (either absent): dynalite's own `getIndexActions`, deletes first. An entry the write
+ * leaves as it was (same key, same projected attributes) is not written again: a triage write
+ * changes two of the exceptions table's seven entries, and rewriting the other five was ~60% of
+ * the index writes after a run completes (scripts/bench/RESULTS.md, session 30).
+ */
+export function indexWrites(
+  db: Pick<DynaliteDb, 'getIndexActions'>,
+  table: Table,
+  existing: unknown,
+  item: unknown,
+): LevelOp[] {
+  const deletes: LevelOp[] = [];
+  const puts: LevelOp[] = [];
+  for (const type of ['Local', 'Global'] as const) {
+    const indexes = table[`${type}SecondaryIndexes`] ?? [];
+    const actions = db.getIndexActions(indexes, existing, item, table);
+    for (const d of actions.deletes)
+      deletes.push({ type: 'del', key: indexPrefix(type, table.TableName, d.index) + d.key });
+    const before =
+      existing && actions.puts.length > 0
+        ? new Map(
+            db
+              .getIndexActions(indexes, undefined, existing, table)
+              .puts.map((p) => [`${p.index}\u0000${p.key}`, p.item]),
+          )
+        : undefined;
+    for (const p of actions.puts) {
+      if (before !== undefined && sameValue(before.get(`${p.index}\u0000${p.key}`), p.item)) continue;
+      puts.push({ type: 'put', key: indexPrefix(type, table.TableName, p.index) + p.key, value: p.item });
+    }
+  }
+  return [...deletes, ...puts];
+}
+
+/** Deep equality of two JSON-shaped values (items' AttributeValue maps). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    return a.length === other.length && a.every((x, i) => sameValue(x, other[i]));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  if (keys.length !== Object.keys(y).length) return false;
+  for (const k of keys) if (!Object.hasOwn(y, k) || !sameValue(x[k], y[k])) return false;
+  return true;
 }
