@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hybridEmbedder } from '../../functions/shared/search/factory.ts';
 import { fieldValue } from '../../functions/shared/search/exception-document.ts';
+import * as semanticModule from '../../functions/shared/search/semantic-embedder.ts';
 import { SemanticEmbedder } from '../../functions/shared/search/semantic-embedder.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import {
@@ -76,6 +77,57 @@ describe('hybrid retrieval (vector and BM25 fused by reciprocal rank)', () => {
     expect(sharedWords(paraphrases!, hybrid)).toEqual([]);
   });
 });
+
+describe('the semantic embedder asked the same texts at once', () => {
+  it('sends each text to the model once and gives every caller the vectors a lone call gives', async () => {
+    const texts = ['late settlement of a cash leg', 'amount mismatch beyond tolerance', 'missing counterparty'];
+    const alone = await new SemanticEmbedder().embed(texts);
+    const embedder = new SemanticEmbedder();
+    const before = semanticModule.textsSentToModel;
+    // Three overlapping calls before any answer: a page's slices, as pattern triage asks them.
+    const answers = await Promise.all([
+      embedder.embed([texts[0] as string, texts[1] as string]),
+      embedder.embed([texts[1] as string, texts[2] as string, texts[1] as string]),
+      embedder.embed([...texts]),
+    ]);
+    expect(semanticModule.textsSentToModel - before).toBe(3);
+    // The model pads a batch to its longest text, so a text's floats move a little with its
+    // batch-mates: the same vector up to that.
+    const same = (got: number[][] | undefined, want: (number[] | undefined)[]) => {
+      expect(got?.length).toBe(want.length);
+      got?.forEach((v, i) => expect(cosine(v, want[i] as number[])).toBeGreaterThan(0.999));
+    };
+    same(answers[0], [alone[0], alone[1]]);
+    same(answers[1], [alone[1], alone[2], alone[1]]);
+    same(answers[2], alone);
+    expect(answers[1]?.[0]).toBe(answers[1]?.[2]);
+  });
+
+  it('sends texts asked while a request is out as one request', async () => {
+    const embedder = new SemanticEmbedder();
+    const requests = semanticModule.requestsSentToModel;
+    const texts = ['trade booked twice', 'payment returned', 'position drift', 'stale price'];
+    const answers = await Promise.all(texts.map((t) => embedder.embed([t])));
+    // The first goes at once, the other three together when it is answered.
+    expect(semanticModule.requestsSentToModel - requests).toBe(2);
+    expect(answers.map((a) => a.length)).toEqual([1, 1, 1, 1]);
+    const alone = await new SemanticEmbedder().embed(texts);
+    answers.forEach((a, i) => expect(cosine(a[0] as number[], alone[i] as number[])).toBeGreaterThan(0.999));
+  });
+});
+
+function cosine(a: number[], b: number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  a.forEach((x, i) => {
+    const y = b[i] as number;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  });
+  return dot / Math.sqrt(na * nb);
+}
 
 describe('search filters on the index', () => {
   it('a field value keeps only exceptions with it in their key or either row', async () => {

@@ -28,6 +28,10 @@ export class CombinedEmbedder implements Embedder {
     this.id = id ?? `combined(${parts.map((p) => `${p.embedder.id}*${(p.weight / total).toFixed(2)}`).join('+')})`;
   }
 
+  prepare(): void {
+    for (const part of this.parts) part.embedder.prepare?.();
+  }
+
   async embed(texts: string[]): Promise<number[][]> {
     const vectors = await Promise.all(this.parts.map((p) => p.embedder.embed(texts)));
     return texts.map((_, i) => {

@@ -8,6 +8,11 @@ export interface Embedder {
   readonly id: string;
   readonly dimensions: number;
   embed(texts: string[]): Promise<number[][]>;
+  /**
+   * Starts what the first `embed` would wait for (a model's load), without waiting for it: called
+   * when a function builds its dependencies, so the first message does not pay for it.
+   */
+  prepare?(): void;
 }
 
 /** A list of strings is a multi-valued keyword: an equality filter matches any of its values. */
