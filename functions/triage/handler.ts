@@ -39,6 +39,15 @@ import { triageException, type TriageDeps, type TriageOutcome } from './triage.t
 
 const logger = createLogger('triage');
 
+// Lambda's init phase (locally: the function thread's start). A local embedding model starts
+// loading now, not in a run's first retrieval: under bench:pipeline each of a run's pattern
+// retrievals waited ~1 s for it. A configuration error is reported when the deps are built.
+try {
+  createEmbedder().prepare?.();
+} catch {
+  // reported by defaultDeps
+}
+
 export type TriageHandlerDeps = TriageDeps & DispatchDeps & PatternTriageDeps & SqsConsumerDeps;
 
 export function defaultDeps(): TriageHandlerDeps {
