@@ -2,10 +2,10 @@
  * A completed run's dispatch: which of its exceptions need triage, and how many model calls that
  * takes. The run's exceptions that need it (new, changed, or triaged by a prompt no longer
  * current) are listed from by_run_sharded a page at a time, projected to id, hash and pattern:
- * each page's singletons (in no saved pattern) are queued as exception messages, its pattern
- * members only counted; the next page goes out as the next dispatch message with the counts so
- * far. After the last page, one pattern message per saved pattern with members to triage, and the
- * plan on the run: model calls = patterns + singletons.
+ * each page's singletons (in no saved pattern) are queued as exception messages, and one pattern
+ * message for each saved pattern the page is the first to list a member of; its members are only
+ * counted. The next page goes out as the next dispatch message with the counts so far. After the
+ * last page, the plan on the run: model calls = patterns + singletons.
  *
  * Idempotent: a redelivered page repeats what it queued (triage skips what is already triaged),
  * with the same counts it carried; the run's state only moves PENDING/RELEASED -> DISPATCHED.
@@ -65,12 +65,20 @@ export async function dispatchRun(request: DispatchRequest, deps: DispatchDeps):
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
   });
   const members: Record<string, number> = { ...request.counted?.members };
+  const queued = new Set(Object.keys(members).filter((id) => (members[id] ?? 0) > 0));
   const singles: TriageQueueMessage[] = [];
   for (const e of page.items) {
     if (e.pattern_id !== undefined && saved.has(e.pattern_id)) members[e.pattern_id] = (members[e.pattern_id] ?? 0) + 1;
     else singles.push({ kind: 'exception', exception_id: e.exception_id, run_id: runId, content_hash: e.content_hash });
   }
-  await deps.triageQueue.send(singles);
+  // A pattern is queued from the first page listing a member of it that needs triage, as
+  // singletons are: its model call runs while the later pages are listed. Sorted: the same run
+  // queues its patterns in the same order every time.
+  const patterns: TriageQueueMessage[] = Object.keys(members)
+    .filter((id) => (members[id] ?? 0) > 0 && !queued.has(id))
+    .sort()
+    .map((pattern_id) => ({ kind: 'pattern', run_id: runId, pattern_id }));
+  await deps.triageQueue.send([...singles, ...patterns]);
   const singletons = (request.counted?.singletons ?? 0) + singles.length;
   const memberCount = Object.values(members).reduce((a, n) => a + n, 0);
   if (page.cursor !== undefined) {
@@ -79,11 +87,7 @@ export async function dispatchRun(request: DispatchRequest, deps: DispatchDeps):
     ]);
     return { outcome: 'PAGE_QUEUED', singletons, members: memberCount };
   }
-  // Sorted: the same run queues its patterns in the same order every time.
-  const toTriage = Object.keys(members)
-    .filter((id) => (members[id] ?? 0) > 0)
-    .sort();
-  await deps.triageQueue.send(toTriage.map((pattern_id) => ({ kind: 'pattern', run_id: runId, pattern_id })));
+  const toTriage = Object.keys(members).filter((id) => (members[id] ?? 0) > 0);
   const plan: TriagePlan = { patterns: toTriage.length, singletons, members: memberCount };
   await deps.runs.recordTriagePlan(runId, plan);
   return { outcome: 'DISPATCHED', ...plan };

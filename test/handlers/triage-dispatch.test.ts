@@ -204,6 +204,22 @@ describe('dispatch', () => {
     expect(w.provider.calls).toHaveLength(1 + 4);
   });
 
+  it('queues a pattern with the first page listing one of its members: its model call need not wait for the last page', async () => {
+    const members = [];
+    for (let i = 0; i < 12; i++) members.push(await w.put({ pattern: 'pat_jpy' }));
+    await w.patterns.putAll([w.pattern('pat_jpy', [members[0]!.exception_id], 12)]);
+
+    await w.handler(sqsEvent(sqsRecord({ kind: 'dispatch', run_id: w.runId })), lambdaContext);
+
+    // 12 members, 7 a page: the first page queued the pattern and the next page, nothing else.
+    expect(w.queue.map((m) => m.kind)).toEqual(['pattern', 'dispatch']);
+    const next = w.queue.splice(0).filter((m) => m.kind === 'dispatch');
+    await w.handler(sqsEvent(sqsRecord(next[0]!)), lambdaContext);
+    // The last page: its pattern is queued already.
+    expect(w.queue).toEqual([]);
+    expect(await w.run()).toMatchObject({ triage_plan: { patterns: 1, singletons: 0, members: 12 } });
+  });
+
   it('lists only what needs triage: not what is triaged for its content by a current prompt', async () => {
     const current = (hash: string, version: string) =>
       ({ content_hash: hash, prompt_version: version, severity: 'LOW' }) as unknown as Triage;
