@@ -20,6 +20,7 @@ import { loadConfig } from './config.ts';
 import { PermanentError } from './errors.ts';
 import { doublingDelaySeconds, HeldElsewhereError, heldRetryDelaySeconds, startHeartbeat } from './lease.ts';
 import { crashPoint } from './crash-point.ts';
+import { withRecordKeys } from './logger.ts';
 import { emfMetrics, type BusinessMetrics } from './metrics.ts';
 import { failureStore } from './tables/failures-dynamo.ts';
 import type { DeadLetterQueue, MessageVisibility } from './ports.ts';
@@ -229,10 +230,16 @@ export function createSqsHandler<D extends SqsConsumerDeps>(
       try {
         const held = await holdUnlessActive(event);
         if (held) return held;
-        return await processPartialResponse(event, recordHandler, processor, {
-          context,
-          throwOnFullBatchFailure: false,
-        });
+        // Each record's appended log keys are its own (the batch's records run concurrently).
+        return await processPartialResponse(
+          event,
+          (record: SQSRecord) => withRecordKeys(() => recordHandler(record)),
+          processor,
+          {
+            context,
+            throwOnFullBatchFailure: false,
+          },
+        );
       } finally {
         deps?.metrics?.flush();
       }
