@@ -10,6 +10,7 @@ import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import type { VectorDocument } from '../../functions/shared/search/ports.ts';
+import { cosine } from '../support/vectors.ts';
 
 const DIM = 16;
 let dir: string;
@@ -350,19 +351,6 @@ describe('local store, a dense head shared by many documents (the hybrid layout)
       };
     });
   }
-
-  const cosine = (a: readonly number[], b: readonly number[]) => {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    a.forEach((x, i) => {
-      const y = b[i] as number;
-      ab += x * y;
-      aa += x * x;
-      bb += y * y;
-    });
-    return aa === 0 || bb === 0 ? 0 : ab / Math.sqrt(aa * bb);
-  };
 
   /**
    * Against cosines computed here in float64: every hit passes the filter and carries its true

@@ -12,6 +12,7 @@ import { hybridEmbedder } from '../../functions/shared/search/factory.ts';
 import { fieldValue } from '../../functions/shared/search/exception-document.ts';
 import * as semanticModule from '../../functions/shared/search/semantic-embedder.ts';
 import { SemanticEmbedder } from '../../functions/shared/search/semantic-embedder.ts';
+import { cosine } from '../support/vectors.ts';
 import { HashingEmbedder } from '../../functions/shared/search/hashing-embedder.ts';
 import {
   buildCorpus,
@@ -115,19 +116,6 @@ describe('the semantic embedder asked the same texts at once', () => {
     answers.forEach((a, i) => expect(cosine(a[0] as number[], alone[i] as number[])).toBeGreaterThan(0.999));
   });
 });
-
-function cosine(a: number[], b: number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  a.forEach((x, i) => {
-    const y = b[i] as number;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  });
-  return dot / Math.sqrt(na * nb);
-}
 
 describe('search filters on the index', () => {
   it('a field value keeps only exceptions with it in their key or either row', async () => {
