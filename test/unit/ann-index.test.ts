@@ -2,7 +2,7 @@
  * The local HNSW store beyond the shared contract: its answers against an exact scan, exact
  * filters, writes searchable before the graph takes them in, snapshots, crashes and sharing a log.
  */
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -329,6 +329,80 @@ describe('local store, sparse postings', () => {
 
     await expectExact(index, path);
     expect(index.graphStats().postings).toBe(false);
+  });
+});
+
+describe("local store, the log's vectors", () => {
+  /** The `vector` strings of the log's put lines, in order. */
+  const loggedVectors = (path: string): string[] =>
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{"op":"put"'))
+      .map((line) => (JSON.parse(line) as { doc: { vector: string } }).doc.vector);
+
+  it('writes a mostly-zero vector in the sparse form, a dense one densely, and reads both back exactly', async () => {
+    const path = fresh();
+    const sparse = new Array<number>(1024).fill(0).map((_, i) => (i % 97 === 0 ? 0.1 + i / 2048 : 0));
+    const dense = Array.from({ length: 1024 }, (_, i) => Math.sin(i + 1));
+    const writer = AnnVectorIndex.load(path, { graphMinDocs: Number.POSITIVE_INFINITY });
+    await writer.replaceMany([
+      { id: 'sparse', vector: sparse, fields: {}, text: 'sparse' },
+      { id: 'dense', vector: dense, fields: {}, text: 'dense' },
+    ]);
+
+    const [sparseLogged, denseLogged] = loggedVectors(path);
+    expect(sparseLogged?.startsWith('sparse:')).toBe(true);
+    // 11 non-zero values: a bitmap and 11 floats, against 4 KB of floats (base64: 5.5 KB).
+    expect(sparseLogged?.length).toBeLessThan(300);
+    expect(denseLogged).toBe(Buffer.from(new Float32Array(dense).buffer).toString('base64'));
+
+    // Another instance and the exact store, reading the log: each vector finds itself, at cosine 1.
+    for (const reader of [AnnVectorIndex.load(path), LocalVectorIndex.load(path)]) {
+      const [top] = await reader.search(sparse, 1);
+      expect(top?.id).toBe('sparse');
+      expect(top?.score).toBeCloseTo(1, 6);
+      const [other] = await reader.search(dense, 1);
+      expect(other?.id).toBe('dense');
+      expect(other?.score).toBeCloseTo(1, 6);
+    }
+  });
+
+  it('reads a log written before the sparse form (every vector dense base64)', async () => {
+    const path = fresh();
+    const old = (id: string, vector: number[]) =>
+      JSON.stringify({
+        op: 'put',
+        doc: {
+          id,
+          vector: Buffer.from(new Float32Array(vector).buffer).toString('base64'),
+          fields: { run_id: 'r1' },
+          text: id,
+        },
+      });
+    writeFileSync(path, `${old('a', [1, 0, 0, 0])}\n${old('b', [0, 0.5, 0, 0])}\n`);
+
+    const index = AnnVectorIndex.load(path);
+    expect(await index.count({ run_id: 'r1' })).toBe(2);
+    expect((await index.search([0, 1, 0, 0], 2)).map((h) => h.id)).toEqual(['b', 'a']);
+    // Written on by a store that logs the new form: both kinds of line live in one log.
+    await index.replace({ id: 'c', vector: [0, 0, 0, 1], fields: { run_id: 'r1' }, text: 'c' });
+    const reread = LocalVectorIndex.load(path);
+    expect(await reread.count({ run_id: 'r1' })).toBe(3);
+    expect((await reread.search([0, 0, 0, 1], 1)).map((h) => h.id)).toEqual(['c']);
+  });
+
+  it('skips a put whose vector cannot be read, as it skips a line cut short', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path);
+    await index.replace({ id: 'a', vector: [1, 0, 0, 0], fields: {}, text: 'a' });
+    appendFileSync(
+      path,
+      `\n${JSON.stringify({ op: 'put', doc: { id: 'bad', vector: 'sparse:AAAA', fields: {}, text: 'bad' } })}\n`,
+    );
+
+    const reread = AnnVectorIndex.load(path);
+    expect(await reread.count()).toBe(1);
+    expect((await reread.search([1, 0, 0, 0], 2)).map((h) => h.id)).toEqual(['a']);
   });
 });
 

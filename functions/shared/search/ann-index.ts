@@ -62,6 +62,7 @@ import type { HierarchicalNSW } from 'hnswlib-node';
 import { Bm25Index } from './lexical.ts';
 import { compileFilter, fuseHybrid, fusionDepth, keywordValues, withinRange } from './fusion.ts';
 import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
+import { decodeEmbeddingFloats, encodeEmbedding } from './stored-embedding.ts';
 
 type Op =
   | { op: 'put'; doc: StoredDoc }
@@ -70,7 +71,7 @@ type Op =
 
 interface StoredDoc {
   id: string;
-  vector: string; // base64 Float32Array
+  vector: string; // stored-embedding.ts's form: float32 values, sparse or dense, base64
   fields: Record<string, FieldValue>;
   text: string;
   lexical?: string;
@@ -280,7 +281,7 @@ export class AnnVectorIndex implements VectorIndex {
         op: 'put',
         doc: {
           id: doc.id,
-          vector: Buffer.from(new Float32Array(doc.vector).buffer).toString('base64'),
+          vector: encodeEmbedding(doc.vector),
           fields: { ...doc.fields },
           text: doc.text,
           ...(doc.lexical !== undefined ? { lexical: doc.lexical } : {}),
@@ -601,7 +602,8 @@ export class AnnVectorIndex implements VectorIndex {
   }
 
   private put(stored: StoredDoc): void {
-    const raw = floats(Buffer.from(stored.vector, 'base64'));
+    const raw = logVector(stored.vector);
+    if (raw === undefined) return; // damaged: as a line cut short, never an acknowledged write
     const doc: LiveDoc = {
       id: stored.id,
       ord: this.nextOrd++,
@@ -1629,11 +1631,18 @@ function normalised(vector: ArrayLike<number>): Float32Array {
   return out;
 }
 
-function floats(bytes: Buffer): Float32Array {
-  const n = Math.floor(bytes.byteLength / 4);
-  // Float32Array views need 4-byte alignment; a pooled Buffer may not have it.
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-  return new Float32Array(Uint8Array.prototype.slice.call(bytes, 0, n * 4).buffer);
+/**
+ * A logged vector: `encodeEmbedding`'s form (sparse when mostly zeros: the hybrid's vectors are
+ * ~3.3 KB of text instead of 8.2), or the dense base64 every log before it holds (the same as its
+ * dense form). Undefined when it cannot be read.
+ */
+function logVector(encoded: string): Float32Array | undefined {
+  if (encoded === '') return new Float32Array(0);
+  try {
+    return decodeEmbeddingFloats(encoded);
+  } catch {
+    return undefined;
+  }
 }
 
 /** MurmurHash3 (x86, 32-bit) of the vector's words: tells a re-indexed vector from a node's. */

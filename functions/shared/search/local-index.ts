@@ -22,6 +22,7 @@ import { dirname } from 'node:path';
 import { Bm25Index } from './lexical.ts';
 import { compileFilter, fieldEquals, fuseHybrid, fusionDepth, type FieldFilter } from './fusion.ts';
 import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
+import { decodeEmbeddingFloats, encodeEmbedding } from './stored-embedding.ts';
 
 type Op =
   | { op: 'put'; doc: StoredDoc }
@@ -30,7 +31,9 @@ type Op =
 
 interface StoredDoc {
   id: string;
-  vector: string; // base64 Float32Array: a quarter of the JSON size of a number array
+  // stored-embedding.ts's form: float32 values, base64, sparse when mostly zeros (the JSON of a
+  // number array would be four times the dense form)
+  vector: string;
   fields: Record<string, FieldValue>;
   text: string;
   lexical?: string;
@@ -115,7 +118,7 @@ export class LocalVectorIndex implements VectorIndex {
       op: 'put',
       doc: {
         id: doc.id,
-        vector: Buffer.from(new Float32Array(doc.vector).buffer).toString('base64'),
+        vector: encodeEmbedding(doc.vector),
         fields: { ...doc.fields },
         text: doc.text,
         ...(doc.lexical !== undefined ? { lexical: doc.lexical } : {}),
@@ -192,7 +195,7 @@ export class LocalVectorIndex implements VectorIndex {
         op: 'put',
         doc: {
           id: d.id,
-          vector: Buffer.from(d.vector.buffer, d.vector.byteOffset, d.vector.byteLength).toString('base64'),
+          vector: encodeEmbedding(d.vector),
           fields: d.fields,
           text: d.text,
           lexical: d.lexical,
@@ -207,8 +210,7 @@ export class LocalVectorIndex implements VectorIndex {
 
   private apply(op: Op): void {
     if (op.op === 'put') {
-      const bytes = Buffer.from(op.doc.vector, 'base64');
-      const vector = normalise(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)));
+      const vector = normalise(Array.from(decodeEmbeddingFloats(op.doc.vector)));
       this.docs.set(op.doc.id, {
         id: op.doc.id,
         vector: Float32Array.from(vector),

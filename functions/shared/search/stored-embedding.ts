@@ -26,10 +26,10 @@ export interface StoredEmbedding {
 }
 
 /** The shorter exact form of `vector`: sparse when enough of it is zero, dense otherwise. */
-export function encodeEmbedding(vector: readonly number[]): string {
+export function encodeEmbedding(vector: ArrayLike<number>): string {
   const dimensions = vector.length;
   let nonZero = 0;
-  for (const x of vector) if (x !== 0) nonZero++;
+  for (let i = 0; i < dimensions; i++) if (vector[i] !== 0) nonZero++;
   const bitmapBytes = Math.ceil(dimensions / 8);
   if (4 + bitmapBytes + 4 * nonZero >= 4 * dimensions) return encodeDense(vector);
   const bytes = Buffer.alloc(4 + bitmapBytes + 4 * nonZero);
@@ -45,22 +45,29 @@ export function encodeEmbedding(vector: readonly number[]): string {
   return SPARSE_PREFIX + bytes.toString('base64');
 }
 
-function encodeDense(vector: readonly number[]): string {
+function encodeDense(vector: ArrayLike<number>): string {
   const bytes = Buffer.alloc(vector.length * 4);
-  vector.forEach((x, i) => bytes.writeFloatLE(x, i * 4));
+  for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i] as number, i * 4);
   return bytes.toString('base64');
 }
 
 export function decodeEmbedding(encoded: string): number[] {
+  return Array.from(decodeEmbeddingFloats(encoded));
+}
+
+/** `decodeEmbedding` as float32 values, the form they were stored in (the local index keeps them so). */
+export function decodeEmbeddingFloats(encoded: string): Float32Array {
   if (encoded.startsWith(SPARSE_PREFIX))
     return decodeSparse(Buffer.from(encoded.slice(SPARSE_PREFIX.length), 'base64'));
   const bytes = Buffer.from(encoded, 'base64');
   if (bytes.length === 0 || bytes.length % 4 !== 0)
     throw new Error(`a stored embedding is whole float32 values; this one has ${bytes.length} bytes`);
-  return Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
+  const vector = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < vector.length; i++) vector[i] = bytes.readFloatLE(i * 4);
+  return vector;
 }
 
-function decodeSparse(bytes: Buffer): number[] {
+function decodeSparse(bytes: Buffer): Float32Array {
   const dimensions = bytes.length >= 4 ? bytes.readUInt32LE(0) : 0;
   const bitmapBytes = Math.ceil(dimensions / 8);
   const valueBytes = bytes.length - 4 - bitmapBytes;
@@ -68,7 +75,7 @@ function decodeSparse(bytes: Buffer): number[] {
     throw new Error(
       `a sparse stored embedding is a dimension count, a bitmap and float32 values; this one has ${bytes.length} bytes`,
     );
-  const vector = new Array<number>(dimensions).fill(0);
+  const vector = new Float32Array(dimensions);
   let at = 4 + bitmapBytes;
   for (let i = 0; i < dimensions; i++) {
     if (((bytes[4 + (i >> 3)] as number) & (1 << (i & 7))) === 0) continue;
