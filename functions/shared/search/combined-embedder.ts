@@ -8,6 +8,7 @@
  * weight was chosen on the labelled retrieval sets (scripts/tools/retrieval-eval.ts --weights).
  */
 import type { Embedder } from './ports.ts';
+import { hypot } from './vector-norm.ts';
 
 export interface WeightedPart {
   readonly embedder: Embedder;
@@ -38,7 +39,7 @@ export class CombinedEmbedder implements Embedder {
       const out: number[] = [];
       this.parts.forEach((part, p) => {
         const v = (vectors[p] as number[][])[i] as number[];
-        const norm = Math.hypot(...v);
+        const norm = hypot(v);
         for (const x of v) out.push(norm === 0 ? 0 : (x / norm) * part.scale);
       });
       return out;

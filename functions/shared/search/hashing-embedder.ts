@@ -9,6 +9,7 @@
  * labelled retrieval set; use Bedrock Titan or an OpenAI-compatible endpoint for semantic search.
  */
 import type { Embedder } from './ports.ts';
+import { hypot } from './vector-norm.ts';
 
 const STOP_WORDS = new Set([
   'a',
@@ -98,7 +99,7 @@ export class HashingEmbedder implements Embedder {
       const sign = h & 0x80000000 ? -1 : 1;
       vector[h % this.dimensions] = (vector[h % this.dimensions] as number) + sign * (1 + Math.log(count));
     }
-    const norm = Math.hypot(...vector);
+    const norm = hypot(vector);
     return norm === 0 ? vector : vector.map((v) => v / norm);
   }
 }

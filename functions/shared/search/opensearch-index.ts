@@ -9,6 +9,7 @@ import { sleep } from '../retry.ts';
 import type { Client } from '@opensearch-project/opensearch';
 import { fuseHybrid, fusionDepth, type LexicalHit } from './fusion.ts';
 import type { FieldValue, SearchOptions, VectorDocument, VectorHit, VectorIndex } from './ports.ts';
+import { hypot } from './vector-norm.ts';
 
 export interface OpenSearchIndexOptions {
   readonly client: Client;
@@ -312,6 +313,6 @@ function noIndex<T>(empty: T) {
 }
 
 function normalise(vector: number[]): number[] {
-  const norm = Math.hypot(...vector);
+  const norm = hypot(vector);
   return norm === 0 ? vector : vector.map((v) => v / norm);
 }
