@@ -171,6 +171,22 @@ describe('a local index and its embedder', () => {
     expect(existsSync(`${path}.embedder.json`)).toBe(true);
   });
 
+  it('reads the size of a vector the log keeps in the sparse form', async () => {
+    const dir = vectorDir();
+    const path = join(dir, `${indexNames().exceptions}.jsonl`);
+    // Mostly zeros, as the hashing half of every hybrid vector: the log writes it sparse.
+    const vector = new Array(1536).fill(0);
+    vector[3] = 0.5;
+    vector[1200] = -0.25;
+    await AnnVectorIndex.load(path).replace({ id: 'x', vector, fields: {}, text: 'x' });
+    expect(readFileSync(path, 'utf8')).toContain('"vector":"sparse:');
+
+    expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hashing' })).toThrow(
+      'holds vectors of an earlier embedder (1536 dimensions)',
+    );
+    expect(() => createVectorIndex('exceptions', { TALLY_VECTOR_DIR: dir, TALLY_EMBEDDER: 'hybrid' })).not.toThrow();
+  });
+
   it('tells which offline embedder built a data directory, so the local stack keeps it', async () => {
     const empty = vectorDir();
     expect(embedderOfLocalIndexes(empty)).toBeUndefined();

@@ -13,6 +13,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, ren
 import { dirname } from 'node:path';
 import { ConfigError } from '../config.ts';
 import { ENV } from '../resources.ts';
+import { decodeEmbeddingFloats } from './stored-embedding.ts';
 /** Which embedder made (or will make) the vectors. */
 export interface EmbedderIdentity {
   readonly id: string;
@@ -96,7 +97,8 @@ function firstVectorDimensions(indexPath: string): number | null {
       if (!line.startsWith('{"op":"put"')) continue;
       try {
         const op = JSON.parse(line) as { doc: { vector: string } };
-        return Buffer.from(op.doc.vector, 'base64').length / 4;
+        // In either stored form (the log writes a mostly-zero vector sparse: stored-embedding.ts).
+        return decodeEmbeddingFloats(op.doc.vector).length;
       } catch {
         // cut short (a crash, or the end of the head): try the next line
       }
