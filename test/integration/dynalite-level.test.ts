@@ -5,12 +5,14 @@
  * for the worker to close LevelDB.
  */
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { startEmulators, whenClosed } from '../../scripts/local/emulators.ts';
+import '../../scripts/local/dynalite-level.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tally-dynalite-level-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,6 +58,47 @@ describe('local DynamoDB storage', () => {
     const second = await startEmulators(dir);
     await second.stop();
     expect(tableBytes()).toBeGreaterThan(1_400_000);
+  });
+});
+
+describe("dynalite's LevelDB reads", () => {
+  interface Db {
+    status: string;
+    open(): Promise<void>;
+    close(): Promise<void>;
+    put(key: string, value: unknown): Promise<void>;
+    get(key: string): Promise<unknown>;
+    _get(...args: unknown[]): Promise<unknown>;
+  }
+  // `level` as dynalite loads it: the class dynalite-level.ts tuned.
+  const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
+  const { Level } = fromDynalite('level') as { Level: new (location: string, options?: object) => Db };
+
+  it('are served on the calling thread once open, with the answers of the queued read', async () => {
+    const db = new Level(join(dir, 'reads'), { valueEncoding: 'json' });
+    const queued: unknown[] = [];
+    const original = db._get.bind(db);
+    db._get = (...args: unknown[]) => {
+      queued.push(args[0]);
+      return original(...args);
+    };
+    // Not open yet: the read waits for the open, as dynalite's level does.
+    const early = db.get('nothing');
+    expect(db.status).not.toBe('open');
+    await expect(early).resolves.toBeUndefined();
+
+    await db.put('item-t~a', { id: { S: 'a' }, n: { N: '1' } });
+    const before = queued.length;
+    await expect(db.get('item-t~a')).resolves.toEqual({ id: { S: 'a' }, n: { N: '1' } });
+    await expect(db.get('item-t~b')).resolves.toBeUndefined();
+    // Neither went to the pool (the queued read, `_get`).
+    expect(queued).toHaveLength(before);
+    await expect(original('item-t~a', { valueEncoding: 'utf8', keyEncoding: 'utf8' })).resolves.toBe(
+      '{"id":{"S":"a"},"n":{"N":"1"}}',
+    );
+
+    await db.close();
+    await expect(db.get('item-t~a')).rejects.toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' });
   });
 });
 
