@@ -529,6 +529,50 @@ describe('local store, a dense head shared by many documents (the hybrid layout)
     }
   });
 
+  it('ends a ranking once no document outside the lists visited can reach the k-th best, with the same answer', async () => {
+    const path = fresh();
+    const index = AnnVectorIndex.load(path, { denseHead: HEAD, graphMinDocs: Number.POSITIVE_INFINITY });
+    // Small heads (some of them pointing away from the queries) and strong words: the documents
+    // holding a query's words outscore every other, whose head part is all they have.
+    const worded = (count: number, seed: number, prefix: string): VectorDocument[] => {
+      const rnd = random(seed);
+      const heads = Array.from({ length: 4 }, (_, h) =>
+        Array.from({ length: HEAD }, () => (h === 3 ? -0.1 : (rnd() * 2 - 1) * 0.15)),
+      );
+      return Array.from({ length: count }, (_, i) => {
+        const vector = [...(heads[i % 4] as number[]), ...new Array<number>(TAIL).fill(0)];
+        // One word every document holds (a long list, never visited when the bound allows) and a few rarer ones.
+        vector[HEAD] = 0.3 + rnd() * 0.2;
+        for (let w = 0; w < 1 + Math.floor(rnd() * 3); w++)
+          vector[HEAD + 1 + Math.floor(rnd() * (TAIL - 1))] = 0.5 + rnd();
+        const status = i % 3 === 0 ? 'RESOLVED' : 'OPEN';
+        return {
+          id: `${prefix}${String(i).padStart(5, '0')}`,
+          vector,
+          fields: { status, run_id: `r${i % 7}` },
+          text: `doc ${i}`,
+        };
+      });
+    };
+    const docs = worded(3000, 21, 'w');
+    await index.replaceMany(docs);
+    const live = new Map(docs.map((d) => [d.id, d]));
+    // Queries: a head, the common word and two or three rarer words.
+    const asked = worded(6, 22, 'q').map((d) => d.vector);
+    await expectTopK(index, live, asked);
+    const early = index.graphStats().boundedAnswers;
+    expect(early).toBeGreaterThan(0);
+
+    // Through deletions (dead slots still in the lists) and replacements, still the full pass's answer.
+    await index.deleteWhere('run_id', 'r2');
+    for (const [id, d] of [...live]) if (d.fields.run_id === 'r2') live.delete(id);
+    const replaced = worded(900, 23, 'w');
+    await index.replaceMany(replaced);
+    for (const d of replaced) live.set(d.id, d);
+    await expectTopK(index, live, asked);
+    expect(index.graphStats().boundedAnswers).toBeGreaterThan(early);
+  });
+
   it('gives the postings up when heads are not shared, and still answers exactly', async () => {
     const path = fresh();
     const index = AnnVectorIndex.load(path, { denseHead: HEAD, graphMinDocs: Number.POSITIVE_INFINITY });

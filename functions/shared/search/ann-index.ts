@@ -511,6 +511,8 @@ export class AnnVectorIndex implements VectorIndex {
     /** Distinct dense heads kept (`denseHead`), 0 without. */
     heads: number;
     sparseAnswers: number;
+    /** Of those, rankings ended before visiting every document (`SparsePostings.rankAll`'s bounds). */
+    boundedAnswers: number;
     vectorRepacks: number;
   } {
     return {
@@ -520,6 +522,7 @@ export class AnnVectorIndex implements VectorIndex {
       postings: this.sparse !== null,
       heads: this.sparse?.distinctHeads() ?? 0,
       sparseAnswers: this.sparseAnswers,
+      boundedAnswers: this.sparse?.boundedAnswers ?? 0,
       vectorRepacks: this.repacks,
     };
   }
@@ -904,13 +907,27 @@ export class AnnVectorIndex implements VectorIndex {
   }
 }
 
+/** A bound raised past its own rounding (its sums run in another order than the scores they bound). */
+function aboveRounding(bound: number): number {
+  return bound + Math.abs(bound) * 1e-9 + 1e-12;
+}
+
 /** Adds q times each of a posting list's values to its documents' scores. */
-function addList(scores: Float64Array, list: { docs: Int32Array; values: Float32Array; n: number }, q: number): void {
+function addList(scores: Float64Array, list: PostingList, q: number): void {
   const { docs, values } = list;
   for (let p = 0; p < list.n; p++) {
     const slot = docs[p] as number;
     scores[slot] = (scores[slot] as number) + q * (values[p] as number);
   }
+}
+
+/** A dimension's documents (slots, ascending) and their values; `max`/`min` bound every value it ever held. */
+interface PostingList {
+  docs: Int32Array;
+  values: Float32Array;
+  n: number;
+  max: number;
+  min: number;
 }
 
 /**
@@ -928,7 +945,7 @@ function addList(scores: Float64Array, list: { docs: Int32Array; values: Float32
 class SparsePostings {
   private slots: (LiveDoc | undefined)[] = [];
   private dead = 0;
-  private lists: { docs: Int32Array; values: Float32Array; n: number }[] = [];
+  private lists: PostingList[] = [];
   // Scratch space reused by every query (a thread runs one search at a time).
   private scores = new Float64Array(0);
   private seen = new Int32Array(0);
@@ -941,6 +958,9 @@ class SparsePostings {
   private headOf = new Int32Array(0);
   private scale = new Float64Array(0);
   private headScores = new Float64Array(0);
+  // By head: the largest and smallest 1/norm of a document placed with it (bounds: never lowered).
+  private headMaxScale = new Float64Array(0);
+  private headMinScale = new Float64Array(0);
   private order = new Int32Array(0);
   private kept = new Int32Array(0);
   private keptScores = new Float64Array(0);
@@ -950,6 +970,8 @@ class SparsePostings {
 
   /** Leading dimensions kept as distinct heads rather than in the lists (0: none). */
   readonly head: number;
+  /** Rankings `rankAll` ended before visiting every slot. */
+  boundedAnswers = 0;
 
   constructor(head = 0) {
     this.head = head;
@@ -1035,6 +1057,17 @@ class SparsePostings {
     this.headOf[slot] = headId;
     this.scale[slot] = scale;
     this.ords[slot] = doc.ord;
+    if (headId >= this.headMaxScale.length) {
+      const size = Math.max(16, (headId + 1) * 2);
+      const max = new Float64Array(size).fill(Number.NEGATIVE_INFINITY);
+      max.set(this.headMaxScale);
+      this.headMaxScale = max;
+      const min = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
+      min.set(this.headMinScale);
+      this.headMinScale = min;
+    }
+    if (scale > (this.headMaxScale[headId] as number)) this.headMaxScale[headId] = scale;
+    if (scale < (this.headMinScale[headId] as number)) this.headMinScale[headId] = scale;
   }
 
   remove(doc: LiveDoc): void {
@@ -1177,19 +1210,7 @@ class SparsePostings {
     }
     const pick = new Selection(k, this.keptSlots(visits), this.keptScores, ords, accept);
     if (order === null) {
-      // Every slot: the words' sums in `sums` (all zeros between searches), each read once
-      // beside the head part and set back to zero, so no pass clears or initialises them.
-      const sums = this.sumsFor(size);
-      this.addLists(sums, query, tail);
-      for (let slot = 0; slot < size; slot++) {
-        let score = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
-        const sum = sums[slot] as number;
-        if (sum !== 0) {
-          score += sum;
-          sums[slot] = 0;
-        }
-        if (score >= pick.min) pick.offer(slot, score);
-      }
+      this.rankAll(query, tail, headScores, pick, size);
     } else {
       // The candidates' head parts in place of clearing, then the words' (other slots' scores
       // are left as they are: never read).
@@ -1206,6 +1227,99 @@ class SparsePostings {
       }
     }
     return pick.top(this.slots);
+  }
+
+  /**
+   * Every slot's score offered to `pick`, without visiting every slot when bounds allow (MaxScore,
+   * Turtle and Flood 1995, over the hybrid's score). A score is the head part (its head's score
+   * times its 1/norm: at most `headBound`, the best of each head's score times its largest or
+   * smallest 1/norm) plus what the query's words add (their lists added into `sums`, all zeros
+   * between searches; each word at most its query value times the largest or smallest value its
+   * list holds, and 0 to a document without it).
+   *
+   * The words' lists are visited shortest first, each slot once, scored exactly. Once the head
+   * bound plus the bounds of the lists not yet visited is below the k-th best admitted score so
+   * far, no slot outside the visited lists can enter the answer, and the ranking ends there.
+   * Otherwise (the bound stays above it until the visited lists would hold as many entries as
+   * there are slots) every slot not yet visited is scored in one sequential pass. The scores are
+   * the full pass's, and only slots below the final k-th best are left out: the same answer.
+   * At 100k (bench:api's 8 queries, in-process), 5 of the 8 end early; see RESULTS.md, session 34.
+   */
+  private rankAll(
+    query: Float32Array,
+    tail: Int32Array,
+    headScores: Float64Array,
+    pick: Selection,
+    size: number,
+  ): void {
+    const sums = this.sumsFor(size);
+    this.addLists(sums, query, tail);
+    this.touch(size);
+    const seen = this.seen;
+    const epoch = this.epoch;
+    const headOf = this.headOf;
+    const scale = this.scale;
+    const lists: { list: PostingList; bound: number }[] = [];
+    for (let j = 0; j < tail.length; j++) {
+      const dim = tail[j] as number;
+      const list = this.lists[dim];
+      if (!list || list.n === 0) continue;
+      const q = query[dim] as number;
+      lists.push({ list, bound: Math.max(0, q * list.max, q * list.min) });
+    }
+    lists.sort((a, b) => a.list.n - b.list.n);
+    // rest[e]: what the lists from e on can add at most.
+    const rest = new Float64Array(lists.length + 1);
+    for (let e = lists.length - 1; e >= 0; e--)
+      rest[e] = (rest[e + 1] as number) + (lists[e] as (typeof lists)[number]).bound;
+    let headBound = Number.NEGATIVE_INFINITY;
+    for (let h = 0; h < this.headCount; h++) {
+      const max = this.headMaxScale[h] as number;
+      const min = this.headMinScale[h] as number;
+      if (!(max >= min)) continue;
+      const score = headScores[h] as number;
+      const part = score >= 0 ? score * max : score * min;
+      if (part > headBound) headBound = part;
+    }
+    let visited = 0;
+    let e = 0;
+    for (; e < lists.length; e++) {
+      if (aboveRounding(headBound + (rest[e] as number)) < pick.min) break;
+      const { docs, n } = (lists[e] as (typeof lists)[number]).list;
+      visited += n;
+      if (visited > size) break;
+      for (let p = 0; p < n; p++) {
+        const slot = docs[p] as number;
+        if (seen[slot] === epoch) continue;
+        seen[slot] = epoch;
+        let score = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
+        const sum = sums[slot] as number;
+        if (sum !== 0) {
+          score += sum;
+          sums[slot] = 0;
+        }
+        if (score >= pick.min) pick.offer(slot, score);
+      }
+    }
+    if (aboveRounding(headBound + (rest[e] as number)) < pick.min) {
+      this.boundedAnswers++;
+      // The lists not visited: their sums back to zero.
+      for (let r = e; r < lists.length; r++) {
+        const { docs, n } = (lists[r] as (typeof lists)[number]).list;
+        for (let p = 0; p < n; p++) sums[docs[p] as number] = 0;
+      }
+      return;
+    }
+    // Every slot not yet visited, in order.
+    for (let slot = 0; slot < size; slot++) {
+      let score = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
+      const sum = sums[slot] as number;
+      if (sum !== 0) {
+        score += sum;
+        sums[slot] = 0;
+      }
+      if (score >= pick.min && seen[slot] !== epoch) pick.offer(slot, score);
+    }
   }
 
   /** Adds each of the query's words' lists (`tail`: its non-zero dimensions past the head), times its value. */
@@ -1261,7 +1375,8 @@ class SparsePostings {
       const value = vector[i] as number;
       if (value === 0) continue;
       let list = this.lists[i];
-      if (!list) this.lists[i] = list = { docs: new Int32Array(16), values: new Float32Array(16), n: 0 };
+      if (!list)
+        this.lists[i] = list = { docs: new Int32Array(16), values: new Float32Array(16), n: 0, max: value, min: value };
       if (list.n === list.docs.length) {
         const docs = new Int32Array(list.n * 2);
         docs.set(list.docs);
@@ -1273,6 +1388,10 @@ class SparsePostings {
       list.docs[list.n] = doc.slot;
       list.values[list.n] = value;
       list.n++;
+      // Read back as stored (float32): the bound is of the values the scores are made of.
+      const stored = list.values[list.n - 1] as number;
+      if (stored > list.max) list.max = stored;
+      if (stored < list.min) list.min = stored;
     }
   }
 
