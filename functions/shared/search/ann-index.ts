@@ -912,6 +912,24 @@ function aboveRounding(bound: number): number {
   return bound + Math.abs(bound) * 1e-9 + 1e-12;
 }
 
+/**
+ * A slot's score in a ranking over every slot: its head's score times its 1/norm, plus its words'
+ * sum, which is set back to zero (`sums` is all zeros between searches: no pass clears it).
+ */
+function takeScore(
+  headScores: Float64Array,
+  headOf: Int32Array,
+  scale: Float64Array,
+  sums: Float64Array,
+  slot: number,
+): number {
+  const score = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
+  const sum = sums[slot] as number;
+  if (sum === 0) return score;
+  sums[slot] = 0;
+  return score + sum;
+}
+
 /** Adds q times each of a posting list's values to its documents' scores. */
 function addList(scores: Float64Array, list: PostingList, q: number): void {
   const { docs, values } = list;
@@ -1292,12 +1310,7 @@ class SparsePostings {
         const slot = docs[p] as number;
         if (seen[slot] === epoch) continue;
         seen[slot] = epoch;
-        let score = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
-        const sum = sums[slot] as number;
-        if (sum !== 0) {
-          score += sum;
-          sums[slot] = 0;
-        }
+        const score = takeScore(headScores, headOf, scale, sums, slot);
         if (score >= pick.min) pick.offer(slot, score);
       }
     }
@@ -1312,12 +1325,7 @@ class SparsePostings {
     }
     // Every slot not yet visited, in order.
     for (let slot = 0; slot < size; slot++) {
-      let score = (headScores[headOf[slot] as number] as number) * (scale[slot] as number);
-      const sum = sums[slot] as number;
-      if (sum !== 0) {
-        score += sum;
-        sums[slot] = 0;
-      }
+      const score = takeScore(headScores, headOf, scale, sums, slot);
       if (score >= pick.min && seen[slot] !== epoch) pick.offer(slot, score);
     }
   }
