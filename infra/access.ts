@@ -187,7 +187,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   // exceptions on the business events topic; reads each dataset's policy in force for its targets.
   deadlines: {
     objects: { read: ['policiesInForce'] },
-    // Lists the PENDING and open partitions of by_status_sharded; re-reads and updates under versions.
+    // Lists the PENDING partitions of by_status_sharded and the due entries of the open ones on
+    // by_status_due_sharded; re-reads and updates under versions.
     tables: { exceptions: ['Query', 'BatchGetItem', 'UpdateItem'] },
     sendsTo: ['triage'],
     publishesTo: ['businessEvents'],

@@ -18,6 +18,9 @@
  *     window. Writes go on meanwhile.
  *  3. Run this again: it keys what the old version wrote or changed between steps 1 and 2.
  * Changing EXCEPTION_INDEX_SHARDS later is the same procedure without step 2's index changes.
+ * by_status_due_sharded (the deadline sweep's) needs no run of this: its keys are gsi_status and
+ * due_at, which items already have. Until DynamoDB has built it, the deadline sweep fails (its
+ * errors alarm) and announces nothing; the first sweep after it is ACTIVE announces what is due.
  *
  * It also gives every triaged item the top-level stamp of its triage (resources.ts TRIAGE_STAMP:
  * the triage's content hash and prompt version), which triage's dispatch filters on now that the

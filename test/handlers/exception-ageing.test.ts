@@ -5,7 +5,8 @@
  * arrivals stored PENDING and resolved when a re-run finds the row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { LATE_ARRIVAL_STATUS, OPEN_STATUSES } from '../../functions/shared/exception-lifecycle.ts';
 import { writeChunks } from '../../functions/recon/chunks.ts';
 import type { Finding } from '../../functions/recon/findings.ts';
 import { exceptionId, exceptionIdFor } from '../../functions/shared/keys.ts';
@@ -352,5 +353,44 @@ describe('the deadline sweep', () => {
 
     // Act: the next sweep announces nothing again.
     expect(mine((await sweepAt('2026-12-08T02:00:00.000Z')).result.overdue)).toEqual([]);
+  });
+});
+
+describe("the deadline sweep's read", () => {
+  it('reads only the exceptions already due, not every open one', async () => {
+    // Prepare: many open exceptions due long after the sweep, beside the other tests' (some due).
+    const farWorkflow: WorkflowSettings = {
+      ...DEFAULT_WORKFLOW,
+      resolutionTargets: { MEDIUM: { amount: 20, unit: 'bd' } },
+    };
+    await runDate(
+      'not-due-yet',
+      '2026-12-07',
+      Array.from({ length: 40 }, (_, i) => finding(i + 1, { severity: 'MEDIUM' })),
+      '2026-12-07T09:00:00.000Z',
+      farWorkflow,
+    );
+    const now = '2026-12-09T00:00:00.000Z';
+    const queries: { pk: unknown; scanned: number }[] = [];
+    const counting = {
+      send: async (command: unknown) => {
+        const out = await dynamo.doc.send(command as QueryCommand);
+        if (command instanceof QueryCommand)
+          queries.push({ pk: command.input.ExpressionAttributeValues?.[':pk'], scanned: out.ScannedCount ?? 0 });
+        return out;
+      },
+    } as unknown as DynamoDBDocumentClient;
+
+    // Act
+    await new DynamoExceptionStore(counting, dynamo.names.tables.exceptions).listOverdueUnannounced(now);
+
+    // Assess: the entries read are the open (not PENDING) ones due by now, table-wide; the 40 not
+    // yet due were never read.
+    const all = (await dynamo.doc.send(new ScanCommand({ TableName: dynamo.names.tables.exceptions }))).Items ?? [];
+    const open = all.filter((e) => OPEN_STATUSES.some((s) => s === e.status && s !== LATE_ARRIVAL_STATUS));
+    const due = open.filter((e) => typeof e.due_at === 'string' && e.due_at <= now);
+    expect(open.length - due.length).toBeGreaterThanOrEqual(40);
+    expect(queries.length).toBeGreaterThan(0);
+    expect(queries.reduce((sum, q) => sum + q.scanned, 0)).toBe(due.length);
   });
 });

@@ -533,7 +533,7 @@ describe('DynamoDB', () => {
       const gsi = (t.global_secondary_index as Json[]).find((i: Json) => i.name === name);
       expect(gsi, name).toMatchObject({
         hash_key: def.partitionKey.name,
-        range_key: 'gsi_sort',
+        range_key: def.sortKey.name,
         projection_type: 'INCLUDE',
         non_key_attributes: [...def.projection],
       });
@@ -548,8 +548,19 @@ describe('DynamoDB', () => {
     // attributes no key uses).
     for (const gone of ['by_status', 'by_type', 'by_run', 'by_dataset_date', 'by_severity', 'by_created'])
       expect((t.global_secondary_index as Json[]).map((i: Json) => i.name)).not.toContain(gone);
+    // Every index but the deadline sweep's (by due date) sorts by the one unique key.
+    expect(
+      Object.entries(TABLES.exceptions.indexes)
+        .filter(([, i]) => i.sortKey.name !== 'gsi_sort')
+        .map(([name]) => name),
+    ).toEqual(['by_status_due_sharded']);
     expect([...declared.keys()].sort()).toEqual(
-      ['exception_id', 'gsi_sort', ...Object.values(TABLES.exceptions.indexes).map((i) => i.partitionKey.name)].sort(),
+      [
+        ...new Set([
+          'exception_id',
+          ...Object.values(TABLES.exceptions.indexes).flatMap((i) => [i.partitionKey.name, i.sortKey.name]),
+        ]),
+      ].sort(),
     );
     expect(EXCEPTION_INDEX_SHARDS).toBeGreaterThanOrEqual(2);
     // DynamoDB's limit: 100 projected non-key attributes over all of a table's indexes.

@@ -218,8 +218,9 @@ describe('local provisioning over an older .tally/', () => {
   it('recreates the exceptions indexes that projected whole items, stamping triaged items so triage does not redo them', async () => {
     await withDynalite(async (dynamo) => {
       const names = resourceNames('upgrade-projection');
-      // The sharded indexes as provisioned before they projected only what listings filter on.
-      const indexes = Object.entries(TABLES.exceptions.indexes);
+      // The sharded indexes as provisioned before they projected only what listings filter on
+      // (and before the deadline sweep's by due date, which the upgrade adds too).
+      const indexes = Object.entries(TABLES.exceptions.indexes).filter(([, i]) => i.sortKey.name === 'gsi_sort');
       await dynamo.send(
         new CreateTableCommand({
           TableName: names.tables.exceptions,

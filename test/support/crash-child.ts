@@ -76,8 +76,11 @@ async function main() {
           entry(i.exception_id, i, def),
         );
         const expected = exceptions.flatMap((e) => {
-          const keys = exceptionIndexKeys(e);
-          return keys[def.partitionKey.name] === undefined ? [] : [entry(e.exception_id, keys, def)];
+          // The derived keys, and an index sorted by one of the item's own attributes (due_at).
+          const keys = { ...e, ...exceptionIndexKeys(e) };
+          return keys[def.partitionKey.name] === undefined || keys[def.sortKey?.name ?? ''] === undefined
+            ? []
+            : [entry(e.exception_id, keys, def)];
         });
         return [index, { listed: listed.sort(), expected: expected.sort() }];
       }),

@@ -105,16 +105,24 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
   }
 
   async listOverdueUnannounced(now: string): Promise<StoredException[]> {
-    // Every open status but PENDING (a late arrival has no deadline running yet).
+    // Every open status but PENDING (a late arrival has no deadline running yet), read only up to
+    // now on by_status_due_sharded: the due ones, not every open exception.
     const lists = await Promise.all(
-      OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS).map((status) =>
-        this.byStatus(
-          status,
-          '#due <= :now AND attribute_not_exists(#notified)',
-          { '#due': 'due_at', '#notified': 'overdue_notified_at' },
-          { ':now': now },
-        ),
-      ),
+      OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS).map(async (status) => {
+        const { items } = await queryAllShards(
+          this.doc,
+          this.table,
+          'by_status_due_sharded',
+          shardsOf('by_status_due_sharded', status),
+          {
+            sortAtMost: { attribute: 'due_at', value: now },
+            filter: 'attribute_not_exists(#notified)',
+            names: { '#notified': 'overdue_notified_at' },
+            projection: KEY,
+          },
+        );
+        return items;
+      }),
     );
     return (await this.whole(lists.flat())) as unknown as StoredException[];
   }
@@ -133,9 +141,9 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
   }
 
   /**
-   * One status's partition of by_status_sharded, filtered (the ids only). The filter reads every item of the
-   * status (open ones: the working set, not history); a sparse index on due_at would read only
-   * the due ones, at the cost of another GSI on every write.
+   * One status's partition of by_status_sharded, filtered (the ids only). The filter reads every
+   * item of the status: fine for PENDING (late arrivals within their window), not for the open
+   * ones (by_status_due_sharded serves the overdue notices).
    */
   private async byStatus(
     status: string,

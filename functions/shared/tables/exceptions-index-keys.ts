@@ -20,7 +20,8 @@ export const EXCEPTION_SORT_ATTRIBUTE = TABLES.exceptions.indexes.by_created_sha
 
 /** Every attribute this module writes: what the API hides and the backfill compares. */
 export const EXCEPTION_INDEX_ATTRIBUTES: readonly string[] = [
-  ...INDEXES.map(([, def]) => def.partitionKey.name),
+  // (Two indexes may share a partition key: by_status_due_sharded sorts by_status_sharded's by due date.)
+  ...new Set(INDEXES.map(([, def]) => def.partitionKey.name)),
   EXCEPTION_SORT_ATTRIBUTE,
 ];
 

@@ -164,9 +164,13 @@ export async function queryAllShards(
     values?: Record<string, unknown>;
     /** The attributes to read (all when absent). */
     projection?: readonly string[];
+    /** Only the entries whose sort key is at most this (a key condition: nothing above it is read). */
+    sortAtMost?: { readonly attribute: string; readonly value: string };
   } = {},
 ): Promise<{ items: Record<string, unknown>[]; count: number }> {
   const names: Record<string, string> = { ...options.names, '#pk': shards.attribute };
+  const sortAtMost = options.sortAtMost;
+  if (sortAtMost) names['#sk'] = sortAtMost.attribute;
   const projection = options.projection?.map((attribute, i) => {
     names[`#a${i}`] = attribute;
     return `#a${i}`;
@@ -181,9 +185,13 @@ export async function queryAllShards(
           new QueryCommand({
             TableName: table,
             IndexName: index,
-            KeyConditionExpression: '#pk = :pk',
+            KeyConditionExpression: sortAtMost ? '#pk = :pk AND #sk <= :sk' : '#pk = :pk',
             ExpressionAttributeNames: names,
-            ExpressionAttributeValues: { ...options.values, ':pk': value },
+            ExpressionAttributeValues: {
+              ...options.values,
+              ':pk': value,
+              ...(sortAtMost ? { ':sk': sortAtMost.value } : {}),
+            },
             ...(options.filter ? { FilterExpression: options.filter } : {}),
             ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
             ...(options.count ? { Select: 'COUNT' as const } : {}),
