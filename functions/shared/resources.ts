@@ -119,8 +119,8 @@ const EXCEPTION_INDEX_SORT = S('gsi_sort');
 export const TABLES = {
   /**
    * One item per exception, under its stable id. GSIs serve every listing; nothing scans. Each is
-   * sharded (EXCEPTION_INDEX_SHARDS) and, but the deadline sweep's by due date, sorted by
-   * created_at, then exception_id. The names carry
+   * sharded (EXCEPTION_INDEX_SHARDS) and sorted by created_at, then exception_id (but the deadline
+   * sweep's, by due date). The names carry
    * `_sharded` because the unsharded indexes they replace (by_status, ...) had other keys: new
    * names let a deployment create them beside the old ones (docs in scripts/tools/backfill-exception-keys.ts).
    */

@@ -371,12 +371,12 @@ describe("the deadline sweep's read", () => {
       farWorkflow,
     );
     const now = '2026-12-09T00:00:00.000Z';
-    const queries: { pk: unknown; scanned: number }[] = [];
+    // What each of the sweep's queries read (ScannedCount: entries read before the filter).
+    const scanned: number[] = [];
     const counting = {
       send: async (command: unknown) => {
         const out = await dynamo.doc.send(command as QueryCommand);
-        if (command instanceof QueryCommand)
-          queries.push({ pk: command.input.ExpressionAttributeValues?.[':pk'], scanned: out.ScannedCount ?? 0 });
+        if (command instanceof QueryCommand) scanned.push(out.ScannedCount ?? 0);
         return out;
       },
     } as unknown as DynamoDBDocumentClient;
@@ -390,7 +390,7 @@ describe("the deadline sweep's read", () => {
     const open = all.filter((e) => OPEN_STATUSES.some((s) => s === e.status && s !== LATE_ARRIVAL_STATUS));
     const due = open.filter((e) => typeof e.due_at === 'string' && e.due_at <= now);
     expect(open.length - due.length).toBeGreaterThanOrEqual(40);
-    expect(queries.length).toBeGreaterThan(0);
-    expect(queries.reduce((sum, q) => sum + q.scanned, 0)).toBe(due.length);
+    expect(scanned.length).toBeGreaterThan(0);
+    expect(scanned.reduce((sum, n) => sum + n, 0)).toBe(due.length);
   });
 });
