@@ -907,6 +907,14 @@ export class AnnVectorIndex implements VectorIndex {
   }
 }
 
+/** A copy of `array`, `size` long, its new places set to `fill`. */
+function grown<T extends Float32Array | Float64Array | Int32Array>(array: T, size: number, fill = 0): T {
+  const copy = new (array.constructor as new (length: number) => T)(size);
+  if (fill !== 0) copy.fill(fill, array.length);
+  copy.set(array);
+  return copy;
+}
+
 /** A bound raised past its own rounding (its sums run in another order than the scores they bound). */
 function aboveRounding(bound: number): number {
   return bound + Math.abs(bound) * 1e-9 + 1e-12;
@@ -1047,10 +1055,12 @@ class SparsePostings {
   private addHead(raw: Float32Array, key: number): number {
     const head = this.head;
     const id = this.headCount++;
-    if (this.heads.length < this.headCount * head) {
-      const grown = new Float32Array(Math.max(this.headCount * 2, 16) * head);
-      grown.set(this.heads);
-      this.heads = grown;
+    if (this.headMaxScale.length < this.headCount) {
+      const size = Math.max(this.headCount * 2, 16);
+      this.heads = grown(this.heads, size * head);
+      // No document placed with a new head yet: no bound (rankAll skips it).
+      this.headMaxScale = grown(this.headMaxScale, size, Number.NEGATIVE_INFINITY);
+      this.headMinScale = grown(this.headMinScale, size, Number.POSITIVE_INFINITY);
     }
     this.heads.set(raw.subarray(0, head), id * head);
     const same = this.headsByHash.get(key);
@@ -1062,28 +1072,15 @@ class SparsePostings {
   private place(doc: LiveDoc, headId: number, scale: number): void {
     const slot = doc.slot;
     if (slot >= this.headOf.length) {
-      const headOf = new Int32Array(Math.max(slot + 1, this.headOf.length * 2, 1_024));
-      headOf.set(this.headOf);
-      this.headOf = headOf;
-      const scales = new Float64Array(headOf.length);
-      scales.set(this.scale);
-      this.scale = scales;
-      const ords = new Int32Array(headOf.length);
-      ords.set(this.ords);
-      this.ords = ords;
+      const size = Math.max(slot + 1, this.headOf.length * 2, 1_024);
+      this.headOf = grown(this.headOf, size);
+      this.scale = grown(this.scale, size);
+      this.ords = grown(this.ords, size);
     }
     this.headOf[slot] = headId;
     this.scale[slot] = scale;
     this.ords[slot] = doc.ord;
-    if (headId >= this.headMaxScale.length) {
-      const size = Math.max(16, (headId + 1) * 2);
-      const max = new Float64Array(size).fill(Number.NEGATIVE_INFINITY);
-      max.set(this.headMaxScale);
-      this.headMaxScale = max;
-      const min = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
-      min.set(this.headMinScale);
-      this.headMinScale = min;
-    }
+    // (Every head id comes from addHead, which sized these.)
     if (scale > (this.headMaxScale[headId] as number)) this.headMaxScale[headId] = scale;
     if (scale < (this.headMinScale[headId] as number)) this.headMinScale[headId] = scale;
   }
