@@ -47,6 +47,10 @@ Options:
   --exceptions N   exceptions to load                                        [default: 100000]
   --callers C      concurrent callers                                             [default: 50]
   --seconds S      seconds per measured route and index                           [default: 15]
+  --warmup S       seconds the callers run first, at the same load, before the measured
+                   seconds start: a freshly started stack's code is not yet compiled by V8's
+                   optimising tiers (about the first second ran 2-5x slower). Printed on a
+                   line of its own, not counted in the figures or the target       [default: 2]
   --stack-only     measure only the stack's API (GET /search, GET /exceptions)
   --client KIND    the callers' HTTP client: fetch, or http (node:http, keep-alive) [default: fetch]
   --embedder NAME  hybrid, semantic or hashing: the stack's embedder, which also embeds the
@@ -96,8 +100,16 @@ interface Stats {
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
-  /** The callers' process's CPU (user + system) over the measurement, in milliseconds. */
+  /** The callers' process's CPU (user + system) over the warm-up and the measurement, in milliseconds. */
   readonly clientCpuMs: number;
+  /** The requests sent during the warm-up (`--warmup`), not in the figures above. */
+  readonly warmup: {
+    readonly requests: number;
+    readonly seconds: number;
+    readonly p50: number;
+    readonly p95: number;
+    readonly p99: number;
+  };
   /** The same per request kind (query and filter, or listing). */
   readonly kinds: readonly {
     readonly kind: string;
@@ -113,6 +125,7 @@ async function main(): Promise<void> {
       exceptions: { type: 'string' },
       callers: { type: 'string' },
       seconds: { type: 'string' },
+      warmup: { type: 'string' },
       'stack-only': { type: 'boolean' },
       client: { type: 'string' },
       embedder: { type: 'string' },
@@ -132,6 +145,8 @@ async function main(): Promise<void> {
   const total = Number(values.exceptions ?? 100_000);
   const callers = Number(values.callers ?? 50);
   const seconds = Number(values.seconds ?? 15);
+  const warmup = Number(values.warmup ?? 2);
+  if (!(warmup >= 0)) throw new Error(`--warmup is a number of seconds, 0 or more, not ${values.warmup}`);
   const client = values.client ?? 'fetch';
   if (client !== 'http' && client !== 'fetch') throw new Error(`--client is http or fetch, not ${client}`);
   const counterparties = Number(values.counterparties ?? 0);
@@ -214,15 +229,17 @@ async function main(): Promise<void> {
       delay.enable();
       const threadsBefore = await sampleThreads();
       const cpuBefore = process.cpuUsage();
-      const row = await loadChild({ label, base, route, callers, seconds, client });
+      const row = await loadChild({ label, base, route, callers, seconds, warmup, client });
       const cpu = process.cpuUsage(cpuBefore);
       const threadsAfter = await sampleThreads();
       rows.push(row);
       delay.disable();
       // Where a request's CPU goes: the machine has two cores, shared by the stack and the callers.
-      const perRequest = (ms: number) => (ms / Math.max(1, row.requests)).toFixed(2);
+      // Over the warm-up and the measured seconds alike: the CPU is sampled around the whole child.
+      const served = row.requests + row.warmup.requests;
+      const perRequest = (ms: number) => (ms / Math.max(1, served)).toFixed(2);
       const byThread = cpuBetween(threadsBefore, threadsAfter, (cpu.user + cpu.system) / 1000)
-        .filter((t) => t.ms / Math.max(1, row.requests) >= 0.01)
+        .filter((t) => t.ms / Math.max(1, served) >= 0.01)
         .map((t) => `${t.name.replace(/ \(.*/, '')} ${perRequest(t.ms)}`);
       process.stdout.write(
         `  measured ${label}; the stack's main thread: event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms, max ${(delay.max / 1e6).toFixed(0)} ms\n` +
@@ -238,7 +255,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         '',
-        `${total.toLocaleString('en')} exceptions, ${callers} concurrent callers (${client} client), ${seconds} s each, on 127.0.0.1, embedder ${embedder.id}`,
+        `${total.toLocaleString('en')} exceptions, ${callers} concurrent callers (${client} client), ${seconds} s each after a ${warmup} s warm-up, on 127.0.0.1, embedder ${embedder.id}`,
         `${'route and index'.padEnd(48)}${'p50'.padStart(11)}${'p95'.padStart(11)}${'p99'.padStart(11)}${'req/s'.padStart(9)}${'errors'.padStart(8)}`,
         ...rows.flatMap((r) => [
           `${r.label.padEnd(48)}${ms(r.p50)}${ms(r.p95)}${ms(r.p99)}${Math.round(r.requests / r.seconds)
@@ -253,6 +270,16 @@ async function main(): Promise<void> {
                 .toString()
                 .padStart(9)}`,
           ),
+          // The warm-up's own figures: what the first seconds after a start cost, not hidden.
+          ...(r.warmup.requests > 0
+            ? [
+                `    ${`warm-up, first ${r.warmup.seconds.toFixed(0)} s (not counted above)`.padEnd(44)}${ms(r.warmup.p50)}${ms(r.warmup.p95)}${ms(r.warmup.p99)}${Math.round(
+                  r.warmup.requests / r.warmup.seconds,
+                )
+                  .toString()
+                  .padStart(9)}`,
+              ]
+            : []),
         ]),
         ...(exactFailure
           ? [`GET /search     handler,   exact index (before): cannot open the log: ${exactFailure}`]
@@ -370,6 +397,8 @@ interface LoadSpec {
   readonly route: 'search' | 'exceptions';
   readonly callers: number;
   readonly seconds: number;
+  /** Seconds the callers run before the measured ones; their requests are reported apart. */
+  readonly warmup: number;
   /**
    * The callers share the machine's cores with the stack they measure: fetch (undici) took
    * 0.9 ms of CPU a request in the caller process here, node:http with a keep-alive agent
@@ -424,10 +453,14 @@ async function runLoad(spec: LoadSpec): Promise<void> {
             .end();
         });
   const latencies: number[] = [];
+  const warming: number[] = [];
   const byKind = new Map<string, number[]>();
   let errors = 0;
   const cpuStart = process.cpuUsage();
-  const started = performance.now();
+  const warmupStarted = performance.now();
+  // A request counts if it was sent in the measured seconds (the warm-up's last ones still count
+  // as warm-up even when they are answered after it).
+  const started = warmupStarted + spec.warmup * 1000;
   const until = started + spec.seconds * 1000;
   await Promise.all(
     Array.from({ length: spec.callers }, async (_, caller) => {
@@ -440,12 +473,14 @@ async function runLoad(spec: LoadSpec): Promise<void> {
             : (lists[n % lists.length] as string);
         const url = spec.route === 'search' ? searchUrl(spec.base, query) : `${spec.base}/exceptions?${kind}`;
         const t = performance.now();
-        try {
-          if (!(await get(url))) errors++;
-        } catch {
-          errors++;
-        }
+        const measured = t >= started;
+        const ok = await get(url).catch(() => false);
         const took = performance.now() - t;
+        if (!measured) {
+          warming.push(took);
+          continue;
+        }
+        if (!ok) errors++;
         latencies.push(took);
         const ofKind = byKind.get(kind);
         if (ofKind) ofKind.push(took);
@@ -457,6 +492,7 @@ async function runLoad(spec: LoadSpec): Promise<void> {
   const cpu = process.cpuUsage(cpuStart);
   const at = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
   latencies.sort((a, b) => a - b);
+  warming.sort((a, b) => a - b);
   const stats: Stats = {
     label: spec.label,
     requests: latencies.length,
@@ -466,6 +502,13 @@ async function runLoad(spec: LoadSpec): Promise<void> {
     p95: at(latencies, 0.95),
     p99: at(latencies, 0.99),
     clientCpuMs: (cpu.user + cpu.system) / 1000,
+    warmup: {
+      requests: warming.length,
+      seconds: spec.warmup,
+      p50: at(warming, 0.5),
+      p95: at(warming, 0.95),
+      p99: at(warming, 0.99),
+    },
     kinds: [...byKind].map(([kind, took]) => {
       took.sort((a, b) => a - b);
       return { kind, requests: took.length, p50: at(took, 0.5), p95: at(took, 0.95) };
