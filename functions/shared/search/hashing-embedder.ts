@@ -100,7 +100,6 @@ export class HashingEmbedder implements Embedder {
       vector[h % this.dimensions] = (vector[h % this.dimensions] as number) + sign * (1 + Math.log(count));
     }
     const norm = hypot(vector);
-    if (norm !== 0) for (let i = 0; i < vector.length; i++) vector[i] = (vector[i] as number) / norm;
-    return vector;
+    return norm === 0 ? vector : vector.map((v) => v / norm);
   }
 }
