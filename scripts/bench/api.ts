@@ -105,6 +105,7 @@ interface Stats {
   /** The requests sent during the warm-up (`--warmup`), not in the figures above. */
   readonly warmup: {
     readonly requests: number;
+    readonly errors: number;
     readonly seconds: number;
     readonly p50: number;
     readonly p95: number;
@@ -273,11 +274,11 @@ async function main(): Promise<void> {
           // The warm-up's own figures: what the first seconds after a start cost, not hidden.
           ...(r.warmup.requests > 0
             ? [
-                `    ${`warm-up, first ${r.warmup.seconds.toFixed(0)} s (not counted above)`.padEnd(44)}${ms(r.warmup.p50)}${ms(r.warmup.p95)}${ms(r.warmup.p99)}${Math.round(
+                `    ${`warm-up, first ${warmup} s (not counted above)`.padEnd(44)}${ms(r.warmup.p50)}${ms(r.warmup.p95)}${ms(r.warmup.p99)}${Math.round(
                   r.warmup.requests / r.warmup.seconds,
                 )
                   .toString()
-                  .padStart(9)}`,
+                  .padStart(9)}${String(r.warmup.errors).padStart(8)}`,
               ]
             : []),
         ]),
@@ -454,6 +455,8 @@ async function runLoad(spec: LoadSpec): Promise<void> {
         });
   const latencies: number[] = [];
   const warming: number[] = [];
+  let warmingErrors = 0;
+  let warmingEnded = 0;
   const byKind = new Map<string, number[]>();
   let errors = 0;
   const cpuStart = process.cpuUsage();
@@ -478,6 +481,8 @@ async function runLoad(spec: LoadSpec): Promise<void> {
         const took = performance.now() - t;
         if (!measured) {
           warming.push(took);
+          if (!ok) warmingErrors++;
+          warmingEnded = Math.max(warmingEnded, t + took);
           continue;
         }
         if (!ok) errors++;
@@ -504,7 +509,9 @@ async function runLoad(spec: LoadSpec): Promise<void> {
     clientCpuMs: (cpu.user + cpu.system) / 1000,
     warmup: {
       requests: warming.length,
-      seconds: spec.warmup,
+      errors: warmingErrors,
+      // Until its last request was answered (a slow route's run past the warm-up's end).
+      seconds: warming.length > 0 ? (warmingEnded - warmupStarted) / 1000 : spec.warmup,
       p50: at(warming, 0.5),
       p95: at(warming, 0.95),
       p99: at(warming, 0.99),
