@@ -92,25 +92,22 @@ function searchUrl(base: string, [q, filter]: (typeof QUERIES)[number]): string 
   return `${base}/search?${new URLSearchParams({ q, k: '10', ...filter })}`;
 }
 
-interface Stats {
-  readonly label: string;
+/** A stretch of requests: how many, how many failed, over how long, and their latencies. */
+interface Window {
   readonly requests: number;
   readonly errors: number;
   readonly seconds: number;
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
+}
+
+interface Stats extends Window {
+  readonly label: string;
   /** The callers' process's CPU (user + system) over the warm-up and the measurement, in milliseconds. */
   readonly clientCpuMs: number;
   /** The requests sent during the warm-up (`--warmup`), not in the figures above. */
-  readonly warmup: {
-    readonly requests: number;
-    readonly errors: number;
-    readonly seconds: number;
-    readonly p50: number;
-    readonly p95: number;
-    readonly p99: number;
-  };
+  readonly warmup: Window;
   /** The same per request kind (query and filter, or listing). */
   readonly kinds: readonly {
     readonly kind: string;
@@ -118,6 +115,22 @@ interface Stats {
     readonly p50: number;
     readonly p95: number;
   }[];
+}
+
+/** The nearest-rank percentile of latencies sorted ascending (NaN for none). */
+const percentile = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+
+function windowOf(latencies: number[], errors: number, seconds: number): Window {
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    p50: percentile(latencies, 0.5),
+    p95: percentile(latencies, 0.95),
+    p99: percentile(latencies, 0.99),
+  };
 }
 
 async function main(): Promise<void> {
@@ -253,15 +266,17 @@ async function main(): Promise<void> {
     await measure('GET /exceptions stack API', stack.endpoints.api, 'exceptions');
 
     const ms = (x: number) => `${x.toFixed(1)} ms`.padStart(11);
+    const line = (label: string, w: Window) =>
+      `${label}${ms(w.p50)}${ms(w.p95)}${ms(w.p99)}${Math.round(w.requests / w.seconds)
+        .toString()
+        .padStart(9)}${String(w.errors).padStart(8)}`;
     process.stdout.write(
       [
         '',
         `${total.toLocaleString('en')} exceptions, ${callers} concurrent callers (${client} client), ${seconds} s each after a ${warmup} s warm-up, on 127.0.0.1, embedder ${embedder.id}`,
         `${'route and index'.padEnd(48)}${'p50'.padStart(11)}${'p95'.padStart(11)}${'p99'.padStart(11)}${'req/s'.padStart(9)}${'errors'.padStart(8)}`,
         ...rows.flatMap((r) => [
-          `${r.label.padEnd(48)}${ms(r.p50)}${ms(r.p95)}${ms(r.p99)}${Math.round(r.requests / r.seconds)
-            .toString()
-            .padStart(9)}${String(r.errors).padStart(8)}`,
+          line(r.label.padEnd(48), r),
           // Each request kind's share of it, so a slow query shows rather than hides in the tail.
           ...r.kinds.map(
             (k) =>
@@ -273,13 +288,7 @@ async function main(): Promise<void> {
           ),
           // The warm-up's own figures: what the first seconds after a start cost, not hidden.
           ...(r.warmup.requests > 0
-            ? [
-                `    ${`warm-up, first ${warmup} s (not counted above)`.padEnd(44)}${ms(r.warmup.p50)}${ms(r.warmup.p95)}${ms(r.warmup.p99)}${Math.round(
-                  r.warmup.requests / r.warmup.seconds,
-                )
-                  .toString()
-                  .padStart(9)}${String(r.warmup.errors).padStart(8)}`,
-              ]
+            ? [line(`    ${`warm-up, first ${warmup} s (not counted above)`.padEnd(44)}`, r.warmup)]
             : []),
         ]),
         ...(exactFailure
@@ -495,30 +504,15 @@ async function runLoad(spec: LoadSpec): Promise<void> {
   );
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStart);
-  const at = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-  latencies.sort((a, b) => a - b);
-  warming.sort((a, b) => a - b);
   const stats: Stats = {
     label: spec.label,
-    requests: latencies.length,
-    errors,
-    seconds,
-    p50: at(latencies, 0.5),
-    p95: at(latencies, 0.95),
-    p99: at(latencies, 0.99),
+    ...windowOf(latencies, errors, seconds),
     clientCpuMs: (cpu.user + cpu.system) / 1000,
-    warmup: {
-      requests: warming.length,
-      errors: warmingErrors,
-      // Until its last request was answered (a slow route's run past the warm-up's end).
-      seconds: warming.length > 0 ? (warmingEnded - warmupStarted) / 1000 : spec.warmup,
-      p50: at(warming, 0.5),
-      p95: at(warming, 0.95),
-      p99: at(warming, 0.99),
-    },
+    // Until its last request was answered (a slow route's run past the warm-up's end).
+    warmup: windowOf(warming, warmingErrors, warming.length > 0 ? (warmingEnded - warmupStarted) / 1000 : spec.warmup),
     kinds: [...byKind].map(([kind, took]) => {
-      took.sort((a, b) => a - b);
-      return { kind, requests: took.length, p50: at(took, 0.5), p95: at(took, 0.95) };
+      const { requests, p50, p95 } = windowOf(took, 0, seconds);
+      return { kind, requests, p50, p95 };
     }),
   };
   agent.destroy();
