@@ -28,9 +28,20 @@ export interface Poller {
   stop(): Promise<void>;
 }
 
+/**
+ * Seconds a receive waits for a message when the queue is empty: SQS's longest, as Lambda's event
+ * source mapping polls. A message sent meanwhile answers the receive at once, so only idle polling
+ * changes: with 1 s, the local stack's 26 pollers sent 26 receives a second while nothing
+ * happened, and the idle stack used 6.2% of a core; with 20 s, 3.4% (scripts/bench/RESULTS.md,
+ * session 37).
+ */
+export const RECEIVE_WAIT_SECONDS = 20;
+
 export function startPoller(options: PollerOptions): Poller {
   let running = true;
   let busy = false;
+  // Ends a waiting receive when the poller stops (it would otherwise hold stop() for up to 20 s).
+  const stopping = new AbortController();
   const loop = (async () => {
     while (running) {
       let messages: Message[];
@@ -39,10 +50,11 @@ export function startPoller(options: PollerOptions): Poller {
           new ReceiveMessageCommand({
             QueueUrl: options.queueUrl,
             MaxNumberOfMessages: options.batchSize,
-            WaitTimeSeconds: 1,
+            WaitTimeSeconds: RECEIVE_WAIT_SECONDS,
             MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
           }),
+          { abortSignal: stopping.signal },
         );
         messages = out.Messages ?? [];
       } catch (error) {
@@ -64,6 +76,8 @@ export function startPoller(options: PollerOptions): Poller {
     busy: () => busy,
     async stop() {
       running = false;
+      // A batch being handled finishes (its messages deleted); only a waiting receive is ended.
+      if (!busy) stopping.abort();
       await loop;
     },
   };
