@@ -77,6 +77,8 @@ export function startPoller(options: PollerOptions): Poller {
     async stop() {
       running = false;
       // A batch being handled finishes (its messages deleted); only a waiting receive is ended.
+      // The emulator may have handed that receive a message just before: it is received by no
+      // one and comes back after the visibility timeout, as after a crash (never lost).
       if (!busy) stopping.abort();
       await loop;
     },
