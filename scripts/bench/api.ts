@@ -48,9 +48,11 @@ Options:
   --callers C      concurrent callers                                             [default: 50]
   --seconds S      seconds per measured route and index                           [default: 15]
   --warmup S       seconds the callers run first, at the same load, before the measured
-                   seconds start: a freshly started stack's code is not yet compiled by V8's
-                   optimising tiers (about the first second ran 2-5x slower). Printed on a
-                   line of its own, not counted in the figures or the target       [default: 2]
+                   seconds start: a freshly started stack is slower under load until V8 has
+                   optimised its hot code (at 100k: the first second 2-5x slower, the first
+                   12 s ~800 requests a second against ~950-1,000 after). Printed on lines of
+                   their own (with its p95 every 2 s), not counted in the figures or the
+                   target                                                          [default: 10]
   --stack-only     measure only the stack's API (GET /search, GET /exceptions)
   --client KIND    the callers' HTTP client: fetch, or http (node:http, keep-alive) [default: fetch]
   --embedder NAME  hybrid, semantic or hashing: the stack's embedder, which also embeds the
@@ -87,6 +89,9 @@ const QUERIES = [
   ['missing in source', { run_id: 'run-cash-3' }],
 ] as const;
 
+/** The warm-up's p95 is printed for each slice of this many seconds. */
+const WARMUP_SLICE_S = 2;
+
 /** A search request's URL for one of QUERIES (the warm-up and the callers send the same ones). */
 function searchUrl(base: string, [q, filter]: (typeof QUERIES)[number]): string {
   return `${base}/search?${new URLSearchParams({ q, k: '10', ...filter })}`;
@@ -108,6 +113,8 @@ interface Stats extends Window {
   readonly clientCpuMs: number;
   /** The requests sent during the warm-up (`--warmup`), not in the figures above. */
   readonly warmup: Window;
+  /** The warm-up's p95 in each WARMUP_SLICE_S of it, in order: how long the stack took to settle. */
+  readonly warmupP95s: readonly number[];
   /** The same per request kind (query and filter, or listing). */
   readonly kinds: readonly {
     readonly kind: string;
@@ -159,7 +166,7 @@ async function main(): Promise<void> {
   const total = Number(values.exceptions ?? 100_000);
   const callers = Number(values.callers ?? 50);
   const seconds = Number(values.seconds ?? 15);
-  const warmup = Number(values.warmup ?? 2);
+  const warmup = Number(values.warmup ?? 10);
   if (!(warmup >= 0)) throw new Error(`--warmup is a number of seconds, 0 or more, not ${values.warmup}`);
   const client = values.client ?? 'fetch';
   if (client !== 'http' && client !== 'fetch') throw new Error(`--client is http or fetch, not ${client}`);
@@ -288,7 +295,10 @@ async function main(): Promise<void> {
           ),
           // The warm-up's own figures: what the first seconds after a start cost, not hidden.
           ...(r.warmup.requests > 0
-            ? [line(`    ${`warm-up, first ${warmup} s (not counted above)`.padEnd(44)}`, r.warmup)]
+            ? [
+                line(`    ${`warm-up, first ${warmup} s (not counted above)`.padEnd(44)}`, r.warmup),
+                `    ${`warm-up p95, each ${WARMUP_SLICE_S} s`.padEnd(44)}${r.warmupP95s.map((p) => p.toFixed(0)).join(', ')} ms`,
+              ]
             : []),
         ]),
         ...(exactFailure
@@ -464,6 +474,8 @@ async function runLoad(spec: LoadSpec): Promise<void> {
         });
   const latencies: number[] = [];
   const warming: number[] = [];
+  // Each warm-up request's latency by the slice of the warm-up it was sent in.
+  const warmingSlices: number[][] = [];
   let warmingErrors = 0;
   let warmingEnded = 0;
   const byKind = new Map<string, number[]>();
@@ -490,6 +502,8 @@ async function runLoad(spec: LoadSpec): Promise<void> {
         const took = performance.now() - t;
         if (!measured) {
           warming.push(took);
+          const slice = Math.floor((t - warmupStarted) / (WARMUP_SLICE_S * 1000));
+          (warmingSlices[slice] ??= []).push(took);
           if (!ok) warmingErrors++;
           warmingEnded = Math.max(warmingEnded, t + took);
           continue;
@@ -510,6 +524,7 @@ async function runLoad(spec: LoadSpec): Promise<void> {
     clientCpuMs: (cpu.user + cpu.system) / 1000,
     // Until its last request was answered (a slow route's run past the warm-up's end).
     warmup: windowOf(warming, warmingErrors, warming.length > 0 ? (warmingEnded - warmupStarted) / 1000 : spec.warmup),
+    warmupP95s: Array.from(warmingSlices, (took) => windowOf(took ?? [], 0, WARMUP_SLICE_S).p95),
     kinds: [...byKind].map(([kind, took]) => {
       const { requests, p50, p95 } = windowOf(took, 0, seconds);
       return { kind, requests, p50, p95 };
