@@ -1,7 +1,9 @@
 /**
  * `npm run bench:pipeline`: the whole local pipeline on a generated pair, timed as a user waits
- * for it. Starts a local stack in a temporary data folder, uploads a source/target pair through
- * POST /uploads and the pre-signed PUT like a client, and prints how long until recon had queued
+ * for it. Starts a local stack in a temporary data folder, runs a smaller pair through it first
+ * (V8 optimises each thread's hot code during a stack's first run: that run is timed apart), uploads
+ * a source/target pair through POST /uploads and the pre-signed PUT like a client, and prints how
+ * long until recon had queued
  * every findings chunk, until every chunk was stored (the run completed), until every exception was
  * triaged and until every one was searchable, with exceptions a second.
  *
@@ -21,8 +23,9 @@ import { cpuBetween, sampleThreads, withThreadCpu, type ThreadSample } from './t
 
 const help = `Usage: npm run bench:pipeline -- [options]
 
-Starts a local stack in a temporary data folder, generates a seeded source/target pair, uploads
-it through POST /uploads like a client and prints: upload -> run completed, -> all triaged,
+Starts a local stack in a temporary data folder and runs a smaller pair through it first
+(--warmup-trades, printed on its own line); then uploads a seeded source/target pair through
+POST /uploads like a client and prints: upload -> run completed, -> all triaged,
 -> all searchable, and exceptions a second through triage and indexing; then the CPU time each
 thread used before and after the run completed (scripts/bench/thread-cpu.ts), and the load average.
 
