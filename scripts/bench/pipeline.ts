@@ -3,9 +3,9 @@
  * for it. Starts a local stack in a temporary data folder, runs a smaller pair through it first
  * (V8 optimises each thread's hot code during a stack's first run: that run is timed apart), uploads
  * a source/target pair through POST /uploads and the pre-signed PUT like a client, and prints how
- * long until recon had queued
- * every findings chunk, until every chunk was stored (the run completed), until every exception was
- * triaged and until every one was searchable, with exceptions a second.
+ * long until recon had queued every findings chunk, until every chunk was stored (the run
+ * completed), until every exception was triaged and until every one was searchable, with
+ * exceptions a second.
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
