@@ -67,6 +67,10 @@ async function signIn(email: string): Promise<Page> {
   await page.getByLabel('Password').fill(passwordOf(email));
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect.poll(() => page.url().startsWith(base), { timeout: 15_000 }).toBe(true);
+  // Back on the dashboard is not signed in yet: the page still exchanges the code for its token.
+  // A test's next navigation before that reloads it without a token (it starts over at the
+  // issuer): wait until it shows who is signed in.
+  await page.getByTestId('who').filter({ hasText: email }).waitFor({ timeout: 15_000 });
   return page;
 }
 
