@@ -18,7 +18,7 @@ import { countExceptionPartition, TRIAGED_FILTER } from '../../functions/shared/
 import { FUNCTIONS, indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
-import { generatePair } from './generate.ts';
+import { generatePair, type GeneratedPair } from './generate.ts';
 import { cpuBetween, sampleThreads, withThreadCpu, type ThreadSample } from './thread-cpu.ts';
 
 const help = `Usage: npm run bench:pipeline -- [options]
@@ -81,9 +81,11 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`generating ${trades.toLocaleString('en')} trades a side...\n`);
     const pair = await generatePair(dir, trades, 42, breakRate);
-    const warmupDir = join(dir, 'warmup');
-    mkdirSync(warmupDir);
-    const warmupPair = warmupTrades > 0 ? await generatePair(warmupDir, warmupTrades, 7, breakRate) : undefined;
+    let warmupPair: GeneratedPair | undefined;
+    if (warmupTrades > 0) {
+      mkdirSync(join(dir, 'warmup'));
+      warmupPair = await generatePair(join(dir, 'warmup'), warmupTrades, 7, breakRate);
+    }
     const storeWorkers = Number(values['store-workers'] ?? FUNCTIONS.store.maxConcurrency);
     stack = await startLocalStack({ dataDir, consumerConcurrency: { store: storeWorkers } });
     await stack.loadPolicies();
@@ -95,11 +97,7 @@ async function main(): Promise<void> {
       // The same path end to end, timed on its own and not counted below.
       const warmStarted = performance.now();
       const warmDeadline = warmStarted + timeoutMs;
-      for (const [side, path] of [
-        ['source', warmupPair.sourcePath],
-        ['target', warmupPair.targetPath],
-      ] as const)
-        await upload(stack, api, side, path, WARMUP_DATE);
+      await uploadPair(stack, api, warmupPair, WARMUP_DATE);
       const warmRun = await waitFor(warmDeadline, () => completedRun(api, WARMUP_DATE));
       const warmStored = performance.now();
       const warmExceptions = await countRun(stack, warmRun.run_id, false);
@@ -124,13 +122,7 @@ async function main(): Promise<void> {
       const used = process.cpuUsage(cpuStart);
       return (used.user + used.system) / 1e6;
     };
-    const via: string[] = [];
-    for (const [side, path] of [
-      ['source', pair.sourcePath],
-      ['target', pair.targetPath],
-    ] as const) {
-      via.push(await upload(stack, api, side, path, DATE));
-    }
+    const via = await uploadPair(stack, api, pair, DATE);
     const uploaded = performance.now();
 
     const deadline = started + timeoutMs;
@@ -252,6 +244,14 @@ async function completedRun(api: string, date: string, onStoring?: () => void): 
   const body = (await response.json()) as { items?: RunRow[] };
   if (body.items?.some((r) => r.status === 'STORING' || r.status === 'COMPLETED')) onStoring?.();
   return body.items?.find((r) => r.status === 'COMPLETED');
+}
+
+/** Both sides of the pair, one after the other; how each went up. */
+async function uploadPair(stack: LocalStack, api: string, pair: GeneratedPair, date: string): Promise<string[]> {
+  return [
+    await upload(stack, api, 'source', pair.sourcePath, date),
+    await upload(stack, api, 'target', pair.targetPath, date),
+  ];
 }
 
 /** POST /uploads, then the pre-signed PUT; the emulator's body limit may refuse a large file. */
