@@ -113,8 +113,11 @@ interface Stats extends Window {
   readonly clientCpuMs: number;
   /** The requests sent during the warm-up (`--warmup`), not in the figures above. */
   readonly warmup: Window;
-  /** The warm-up's p95 in each WARMUP_SLICE_S of it, in order: how long the stack took to settle. */
-  readonly warmupP95s: readonly number[];
+  /**
+   * The warm-up's p95 in each WARMUP_SLICE_S of it, in order: how long the stack took to settle
+   * (NaN, null through JSON, for a slice in which no request was sent: every caller still waiting).
+   */
+  readonly warmupP95s: readonly (number | null)[];
   /** The same per request kind (query and filter, or listing). */
   readonly kinds: readonly {
     readonly kind: string;
@@ -272,7 +275,9 @@ async function main(): Promise<void> {
     if (exact) await measure('GET /search     handler,   exact index (before)', exact, 'search');
     await measure('GET /exceptions stack API', stack.endpoints.api, 'exceptions');
 
-    const ms = (x: number) => `${x.toFixed(1)} ms`.padStart(11);
+    // A window with no request has no percentile: NaN here, null once through the callers' JSON.
+    const shown = (x: number | null, digits: number) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(digits));
+    const ms = (x: number) => `${shown(x, 1)} ms`.padStart(11);
     const line = (label: string, w: Window) =>
       `${label}${ms(w.p50)}${ms(w.p95)}${ms(w.p99)}${Math.round(w.requests / w.seconds)
         .toString()
@@ -297,7 +302,7 @@ async function main(): Promise<void> {
           ...(r.warmup.requests > 0
             ? [
                 line(`    ${`warm-up, first ${warmup} s (not counted above)`.padEnd(44)}`, r.warmup),
-                `    ${`warm-up p95, each ${WARMUP_SLICE_S} s`.padEnd(44)}${r.warmupP95s.map((p) => p.toFixed(0)).join(', ')} ms`,
+                `    ${`warm-up p95, each ${WARMUP_SLICE_S} s`.padEnd(44)}${r.warmupP95s.map((p) => shown(p, 0)).join(', ')} ms`,
               ]
             : []),
         ]),
