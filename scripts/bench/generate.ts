@@ -2,7 +2,7 @@
  * Generates a source/target trade extract pair with about 1% of each exception kind, from a
  * seeded PRNG so every run of the benchmark reconciles the same files.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 
 export interface GeneratedPair {
@@ -27,8 +27,12 @@ async function write(out: WriteStream, text: string): Promise<void> {
   if (!out.write(text)) await once(out, 'drain');
 }
 
-/** `breakRate`: the share of trades planted as breaks (seven kinds, equally often; default 7%). */
+/**
+ * `breakRate`: the share of trades planted as breaks (seven kinds, equally often; default 7%).
+ * `dir` is made if missing.
+ */
 export async function generatePair(dir: string, trades: number, seed = 42, breakRate = 0.07): Promise<GeneratedPair> {
+  mkdirSync(dir, { recursive: true });
   const random = mulberry32(seed);
   const sourcePath = `${dir}/source.csv`;
   const targetPath = `${dir}/target.csv`;

@@ -9,7 +9,7 @@
  *
  * A measurement, not a test: it exits 0 whether or not the targets are met.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -81,11 +81,8 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`generating ${trades.toLocaleString('en')} trades a side...\n`);
     const pair = await generatePair(dir, trades, 42, breakRate);
-    let warmupPair: GeneratedPair | undefined;
-    if (warmupTrades > 0) {
-      mkdirSync(join(dir, 'warmup'));
-      warmupPair = await generatePair(join(dir, 'warmup'), warmupTrades, 7, breakRate);
-    }
+    const warmupPair =
+      warmupTrades > 0 ? await generatePair(join(dir, 'warmup'), warmupTrades, 7, breakRate) : undefined;
     const storeWorkers = Number(values['store-workers'] ?? FUNCTIONS.store.maxConcurrency);
     stack = await startLocalStack({ dataDir, consumerConcurrency: { store: storeWorkers } });
     await stack.loadPolicies();
