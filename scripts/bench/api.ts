@@ -202,13 +202,16 @@ async function main(): Promise<void> {
     const sparse = embedder instanceof HashingEmbedder;
     t = performance.now();
     // Built once here and snapshotted beside the log: every instance that opens it reuses the graph.
-    // The stack answers the hashing embedder's sparse queries from postings, without the graph; a
-    // dense embedder's (hybrid, semantic) from the graph, which must be built before the clock starts.
-    if (!stackOnly || !sparse) await settleGraph(logPath);
+    // The stack answers from postings, without the graph, the hashing embedder's sparse queries and
+    // the hybrid's while its distinct gists are few (7 by default); from the graph, which must be
+    // built before the clock starts, the semantic embedder's and the hybrid's with many gists
+    // (--counterparties). A reused folder's snapshot is the graph of the same documents: kept.
+    const snapshotted = reuse && existsSync(`${logPath}.graph.json`);
+    if ((!stackOnly || !sparse) && !snapshotted) await settleGraph(logPath);
     const graphSeconds = (performance.now() - t) / 1000;
     if (kept !== undefined) writeFileSync(loadedPath, loaded);
     process.stdout.write(
-      `embedder ${embedder.id} (${stack.embedder.from === 'default' ? 'the default' : stack.embedder.from}); ${reuse ? 'reused' : 'loaded'} ${total.toLocaleString('en')} exceptions${reuse ? ` from ${dir}` : ''} in ${loadSeconds.toFixed(0)} s${stackOnly && sparse ? '' : `; HNSW graph built and snapshotted in ${graphSeconds.toFixed(0)} s`}\n` +
+      `embedder ${embedder.id} (${stack.embedder.from === 'default' ? 'the default' : stack.embedder.from}); ${reuse ? 'reused' : 'loaded'} ${total.toLocaleString('en')} exceptions${reuse ? ` from ${dir}` : ''} in ${loadSeconds.toFixed(0)} s${stackOnly && sparse ? '' : snapshotted ? '; its HNSW graph snapshot reused' : `; HNSW graph built and snapshotted in ${graphSeconds.toFixed(0)} s`}\n` +
         `distinct gists (what the hybrid's model part embeds): ${gists(total, counterparties).toLocaleString('en')}\n`,
     );
 
