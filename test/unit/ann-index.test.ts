@@ -573,6 +573,39 @@ describe('local store, a dense head shared by many documents (the hybrid layout)
     expect(index.graphStats().boundedAnswers).toBeGreaterThan(early);
   });
 
+  it('loads on prepare what the first search would, and answers the same after', async () => {
+    const path = fresh();
+    const docs = layered(1200, 5, 41);
+    await AnnVectorIndex.load(path).replaceMany(docs);
+    const index = AnnVectorIndex.load(path, { denseHead: HEAD });
+    // Opened, it holds the documents' fields only: a writer never needs their vectors.
+    expect(index.graphStats()).toMatchObject({ postings: false, heads: 0, lexical: false });
+
+    // In slices of 4 KiB (a few documents each), and of 16 bytes (shorter than a line: read on).
+    await index.prepare(4096);
+
+    expect(index.graphStats()).toMatchObject({ postings: true, heads: 5, sparseAnswers: 0, nodes: 0, lexical: true });
+    await expectTopK(index, new Map(docs.map((d) => [d.id, d])), dense(42));
+    // Its word index, filled as the log was read, answers as one built by a first hybrid search.
+    const hybrid = async (i: AnnVectorIndex) =>
+      (await i.search(dense(43)[0] as number[], 10, {}, { text: 'doc 17' })).map((h) => [h.id, h.score]);
+    const cold = AnnVectorIndex.load(path, { denseHead: HEAD });
+    const expected = await hybrid(cold);
+    expect(expected[0]?.[0]).toBe('h00017');
+    expect(await hybrid(index)).toEqual(expected);
+    const tiny = AnnVectorIndex.load(path, { denseHead: HEAD });
+    await tiny.prepare(16);
+    expect(await hybrid(tiny)).toEqual(expected);
+
+    // A search while it prepares reads the rest at once; the preparing ends there.
+    const racing = AnnVectorIndex.load(path, { denseHead: HEAD });
+    const preparing = racing.prepare(4096);
+    expect(await hybrid(racing)).toEqual(expected);
+    await preparing;
+    expect(await hybrid(racing)).toEqual(expected);
+    expect(racing.graphStats()).toMatchObject({ postings: true, heads: 5 });
+  });
+
   it('answers a selective filter by an exact scan without starting a graph it does not use', async () => {
     const path = fresh();
     // The default graphMinDocs (1,000): below it no graph is ever opened.

@@ -155,6 +155,8 @@ const DEFAULTS = {
   denseHead: 0,
 } satisfies Required<AnnIndexOptions>;
 
+/** How much of the log `prepare` reads between two turns of the thread's event loop. */
+const PREPARE_SLICE_BYTES = 1 << 20;
 /** A scanned document's fixed cost in multiply-adds: measured, a visit costs ~60 of them. */
 const VISIT_COST = 64;
 /** A posting entry's cost in the same units (a gather, a multiply-add, a first-touch check). */
@@ -237,6 +239,8 @@ export class AnnVectorIndex implements VectorIndex {
 
   // BM25 over the documents' lexical text, built by the first hybrid search and kept up to date.
   private lexical: Bm25Index<LiveDoc> | null = null;
+  /** A hybrid search (or `prepare`) has asked for BM25: a reread of the log fills it as it reads. */
+  private wantLexical = false;
 
   private nextOrd = 0;
   /** Recent filters' verdicts by document number (see `filterMarks`); cleared when any document's fields change. */
@@ -262,7 +266,9 @@ export class AnnVectorIndex implements VectorIndex {
     this.options = { ...DEFAULTS, ...options };
     this.slab = new VectorSlab(this.options.slabFloats);
     mkdirSync(dirname(path), { recursive: true });
-    this.sync();
+    // The log is read by the first call, which reads it anyway: a search (or `prepare`) with the
+    // vectors, once. Read here as well, a searching thread read 100k documents twice (~9 s more,
+    // and the first request of any route, even a health check, waited for the first read).
   }
 
   async ensure(): Promise<void> {
@@ -302,6 +308,19 @@ export class AnnVectorIndex implements VectorIndex {
     return ids.length;
   }
 
+  /**
+   * What a first hybrid search loads (the vectors, their postings, BM25's index), loaded now, a
+   * slice of the log at a time with the thread's other work between slices: at 100k hybrid
+   * exceptions the whole takes ~20 s, while a request waits one slice (~1 MiB, tens of ms) at
+   * most. A search meanwhile reads the rest at once, as it would have.
+   */
+  async prepare(sliceBytes = PREPARE_SLICE_BYTES): Promise<void> {
+    this.needVectors();
+    this.wantLexical = true;
+    if (this.inode !== -1) this.lexical ??= this.buildLexical();
+    while (!this.sync(sliceBytes)) await new Promise((resolve) => setImmediate(resolve));
+  }
+
   async search(
     vector: number[],
     k: number,
@@ -314,6 +333,7 @@ export class AnnVectorIndex implements VectorIndex {
     const { accept, candidates } = this.filterMarks(filter, options.ranges);
     if (options.text === undefined) return this.nearest(vector, k, candidates, accept);
     const depth = fusionDepth(k);
+    this.wantLexical = true;
     this.lexical ??= this.buildLexical();
     const lexical = this.lexical
       .searchByKey(options.text, depth, accept)
@@ -517,6 +537,8 @@ export class AnnVectorIndex implements VectorIndex {
     /** Of those, rankings ended before visiting every document (`SparsePostings.rankAll`'s bounds). */
     boundedAnswers: number;
     vectorRepacks: number;
+    /** BM25's index is held (built by a hybrid search, or filled by `prepare` as the log is read). */
+    lexical: boolean;
   } {
     return {
       nodes: this.byLabel.size,
@@ -527,6 +549,7 @@ export class AnnVectorIndex implements VectorIndex {
       sparseAnswers: this.sparseAnswers,
       boundedAnswers: this.sparse?.boundedAnswers ?? 0,
       vectorRepacks: this.repacks,
+      lexical: this.lexical !== null,
     };
   }
 
@@ -562,11 +585,15 @@ export class AnnVectorIndex implements VectorIndex {
     if (this.logLines > 1000 && this.logLines > 3 * this.docs.size) this.compact();
   }
 
-  /** Applies what was appended to the file since the last call (by any instance, in any thread). */
-  private sync(): void {
+  /**
+   * Applies what was appended to the file since the last call (by any instance, in any thread),
+   * or its first `maxBytes` (whole lines; `prepare`'s slices). True when it has read to the end.
+   */
+  private sync(maxBytes = Number.POSITIVE_INFINITY): boolean {
     // One stat when nothing changed (every search starts here): no open, fstat and close.
     const stat = statSync(this.path, { throwIfNoEntry: false });
-    if (stat === undefined || (stat.ino === this.inode && stat.size === this.readBytes)) return;
+    if (stat === undefined || (stat.ino === this.inode && stat.size === this.readBytes)) return true;
+    let atEnd: boolean;
     const fd = openSync(this.path, 'r');
     try {
       const { ino, size } = fstatSync(fd);
@@ -575,10 +602,16 @@ export class AnnVectorIndex implements VectorIndex {
         this.resetLog();
         this.inode = ino;
       }
-      if (size === this.readBytes) return;
-      const chunk = Buffer.alloc(size - this.readBytes);
+      if (size === this.readBytes) return true;
+      let chunk = Buffer.alloc(Math.min(size - this.readBytes, maxBytes));
       readSync(fd, chunk, 0, chunk.length, this.readBytes);
-      // Only whole lines: a concurrent append may be half written.
+      // Only whole lines: a concurrent append may be half written. A slice with none (a line
+      // longer than the slice) reads on to the end.
+      if (chunk.length < size - this.readBytes && chunk.lastIndexOf(0x0a) === -1) {
+        chunk = Buffer.alloc(size - this.readBytes);
+        readSync(fd, chunk, 0, chunk.length, this.readBytes);
+      }
+      atEnd = chunk.length === size - this.readBytes;
       const end = chunk.lastIndexOf(0x0a) + 1;
       let start = 0;
       while (start < end) {
@@ -592,6 +625,7 @@ export class AnnVectorIndex implements VectorIndex {
     }
     if (this.slab.wasteful()) this.repack();
     if (this.graph) this.dropOrphanNodes();
+    return atEnd;
   }
 
   private applyLine(line: string): void {
@@ -710,7 +744,8 @@ export class AnnVectorIndex implements VectorIndex {
     this.verdicts.clear();
     this.pending.clear();
     this.byLabel.clear();
-    this.lexical = null;
+    // Filled as the log is read again, when asked for before; else built by the first hybrid search.
+    this.lexical = this.wantLexical ? new Bm25Index<LiveDoc>((doc) => doc.ord) : null;
     this.nextOrd = 0;
     this.readBytes = 0;
     this.logLines = 0;
