@@ -7,7 +7,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { createAwsClients } from '../shared/adapters/clients.ts';
 import { createLogger } from '../shared/logger.ts';
-import { createEmbedder, createVectorIndex } from '../shared/search/factory.ts';
+import { createEmbedder, createVectorIndex, prepareLocalIndex } from '../shared/search/factory.ts';
 import { queryApiConfig } from './config.ts';
 import { DynamoQueryStore } from './dynamo-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
@@ -157,3 +157,17 @@ export function regionRoleHealthCheck(role: RegionRoleReader) {
 }
 
 export const handler = createHandler();
+
+/**
+ * Called by the local stack once this function's thread is up (scripts/local/function-worker.ts),
+ * never by Lambda: the local index loads before the first search instead of inside it, in slices
+ * between the thread's requests (health checks and listings are not held up). At 100k hybrid
+ * exceptions the load takes ~20 s a thread: inside a first search it made that search wait as
+ * long, and with both query-api threads loading at once the first searches after a start ran
+ * past the 29 s timeout. The local embedding model loads too (a first query waited ~1 s for it).
+ * OpenSearch loads nothing.
+ */
+export async function warm(): Promise<{ exceptionsIndexDocuments: number | null }> {
+  createEmbedder().prepare?.();
+  return { exceptionsIndexDocuments: await prepareLocalIndex('exceptions') };
+}

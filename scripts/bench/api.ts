@@ -210,6 +210,9 @@ async function main(): Promise<void> {
     if ((!stackOnly || !sparse) && !snapshotted) await settleGraph(logPath);
     const graphSeconds = (performance.now() - t) / 1000;
     if (kept !== undefined) writeFileSync(loadedPath, loaded);
+    // As npm start does once up: the query API's threads load the index before the first search
+    // (here waited for: the warm-up requests then find it loaded).
+    await stack.warm();
     process.stdout.write(
       `embedder ${embedder.id} (${stack.embedder.from === 'default' ? 'the default' : stack.embedder.from}); ${reuse ? 'reused' : 'loaded'} ${total.toLocaleString('en')} exceptions${reuse ? ` from ${dir}` : ''} in ${loadSeconds.toFixed(0)} s${stackOnly && sparse ? '' : snapshotted ? '; its HNSW graph snapshot reused' : `; HNSW graph built and snapshotted in ${graphSeconds.toFixed(0)} s`}\n` +
         `distinct gists (what the hybrid's model part embeds): ${gists(total, counterparties).toLocaleString('en')}\n`,

@@ -6,11 +6,19 @@
 import { type MessagePort, Worker } from 'node:worker_threads';
 import type { Context } from 'aws-lambda';
 import type { FunctionName } from '../../functions/shared/resources.ts';
-import type { FunctionWorkerData, Invocation, Outcome } from './function-worker.ts';
+import type { FunctionWorkerData, Invocation, Outcome, Warmed } from './function-worker.ts';
 
 export interface HostedFunction {
   readonly name: FunctionName;
   invoke(event: unknown, context: Context): Promise<unknown>;
+  /**
+   * Loads now what the handler's first invocation would (its module's `warm`, if it has one: the
+   * query API's local search index), in slices between invocations; resolves with what `warm`
+   * reports (null: nothing to load, or it failed: the first request reports a configuration
+   * error). A pool resolves with each instance's. The stack calls it once it has started, so the
+   * load does not compete with the start.
+   */
+  warm(): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -76,6 +84,17 @@ export async function hostFunction(
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
         worker.postMessage(invocation);
+      });
+    },
+    warm() {
+      return new Promise<unknown>((resolve) => {
+        const onMessage = (message: unknown) => {
+          if (typeof message !== 'object' || message === null || !('warmed' in message)) return;
+          worker.off('message', onMessage);
+          resolve((message as Warmed).warmed);
+        };
+        worker.on('message', onMessage);
+        worker.postMessage('warm');
       });
     },
     async stop() {
@@ -151,6 +170,9 @@ export function poolOf(name: FunctionName, pool: readonly HostedFunction[]): Hos
       } finally {
         release(chosen);
       }
+    },
+    warm() {
+      return Promise.all(pool.map((instance) => instance.warm()));
     },
     async stop() {
       await Promise.all(pool.map((instance) => instance.stop()));

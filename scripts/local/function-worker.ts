@@ -43,6 +43,11 @@ const HANDLER_MODULES: Readonly<Record<FunctionName, string>> = {
   notify: '../../functions/notify/handler.ts',
 };
 
+/** The thread's answer to `warm` (function-host.ts): what its module's `warm` reported, or null. */
+export interface Warmed {
+  readonly warmed: unknown;
+}
+
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
 const port = parentPort;
@@ -52,8 +57,19 @@ if (port) {
   // Before the handler builds its clients' first request: DynamoDB over the port, not a socket.
   const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
   if (dynamo && endpoint) sendDynamoOverPort(dynamo, endpoint);
-  const { handler } = (await import(HANDLER_MODULES[name])) as { handler: Handler };
-  port.on('message', (invocation: Invocation | 'stop') => {
+  const { handler, warm } = (await import(HANDLER_MODULES[name])) as {
+    handler: Handler;
+    warm?: () => Promise<unknown>;
+  };
+  port.on('message', (invocation: Invocation | 'stop' | 'warm') => {
+    if (invocation === 'warm') {
+      // In slices between invocations. A configuration error is left to the first request,
+      // which builds the same index and reports it.
+      void Promise.resolve(warm?.())
+        .catch(() => null)
+        .then((warmed) => port.postMessage({ warmed: warmed ?? null } satisfies Warmed));
+      return;
+    }
     if (invocation === 'stop') {
       // Ends the thread between two tasks, never inside a native call (function-host.ts stop).
       stopGraphMaintenance();

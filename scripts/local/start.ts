@@ -267,6 +267,8 @@ async function run(
   - reconcile files offline: npx tally recon --source A.csv --target B.csv
   - endpoints for other tools: ${dataDir}/endpoints.json
 Running; Ctrl-C to stop.`);
+  // Up: the search index loads now, in the background, rather than in the first search.
+  void stack.warm();
   await new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();
     process.once('SIGINT', stop);
@@ -300,6 +302,7 @@ async function runTwoRegions(values: { port?: string }, dataDir: string): Promis
     );
   say(`\nTry: npx tally region status; npx tally region fence ${regions.primary.region}; npx tally region promote ${regions.secondary.region}
 The API commands take --api URL for either region. Running; Ctrl-C to stop.`);
+  for (const stack of [regions.primary, regions.secondary]) void stack.warm();
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', () => resolveStop());
     process.once('SIGTERM', () => resolveStop());

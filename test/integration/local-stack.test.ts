@@ -65,6 +65,14 @@ describe('local stack', () => {
     expect(counts.searchable).toBe(5);
   });
 
+  it('warmed, each query API thread holds the search index before any search', async () => {
+    // Each of the pool's two threads reports the documents its own index loaded; no other
+    // function has anything to load.
+    expect(await stack.warm()).toEqual({
+      'query-api': [{ exceptionsIndexDocuments: 5 }, { exceptionsIndexDocuments: 5 }],
+    });
+  });
+
   it('triages every sample exception with citations of retrieved policy passages', async () => {
     const stored = await exceptionsFor('2025-12-10');
 

@@ -17,6 +17,10 @@ function instance(label: string, started: string[], finish: Map<string, () => vo
         started.push(`${id}@${label}`);
         finish.set(id, () => resolve(`${id} by ${label}`));
       }),
+    warm: async () => {
+      started.push(`warm@${label}`);
+      return label;
+    },
     stop: async () => undefined,
   };
 }
@@ -76,11 +80,19 @@ describe('the local pool of function instances', () => {
         calls.push(calls.length);
         throw new Error('handler failed');
       },
+      warm: async () => null,
       stop: async () => undefined,
     };
     const pool = poolOf('query-api', [failing]);
     const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => pool.invoke('x', {} as Context)));
     expect(outcomes.map((o) => o.status)).toEqual(Array(5).fill('rejected'));
     expect(calls).toHaveLength(5);
+  });
+
+  it('warms every instance (each loads what its first invocation would) and reports each', async () => {
+    const started: string[] = [];
+    const pool = poolOf('query-api', [instance('a', started, new Map()), instance('b', started, new Map())]);
+    expect(await pool.warm()).toEqual(['a', 'b']);
+    expect(started).toEqual(['warm@a', 'warm@b']);
   });
 });

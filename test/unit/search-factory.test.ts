@@ -18,6 +18,7 @@ import {
   hybridEmbedder,
   localIndexOptions,
   OFFLINE_DEFAULT_EMBEDDER,
+  prepareLocalIndex,
 } from '../../functions/shared/search/factory.ts';
 import { IndexEmbedderMismatchError } from '../../functions/shared/search/local-index-meta.ts';
 import { OpenSearchVectorIndex } from '../../functions/shared/search/opensearch-index.ts';
@@ -243,5 +244,38 @@ describe('the local index layout of the hybrid embedder', () => {
 
     expect((await index.search(vector(1, 3), 1))[0]?.id).toBe('e3');
     expect(index.graphStats()).toMatchObject({ postings: true, heads: 2, sparseAnswers: 1 });
+  });
+});
+
+describe('loading a local index before its first search', () => {
+  it("loads the query API's exceptions index when the local stack calls its warm()", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-warm-'));
+    const path = join(dir, `${indexNames().exceptions}.jsonl`);
+    const vector = new Array<number>(1024).fill(0);
+    vector[3] = 1;
+    await AnnVectorIndex.load(path).replaceMany([{ id: 'e1', vector, fields: { status: 'OPEN' }, text: 'a break' }]);
+    const saved = { dir: process.env.TALLY_VECTOR_DIR, embedder: process.env.TALLY_EMBEDDER };
+    process.env.TALLY_VECTOR_DIR = dir;
+    process.env.TALLY_EMBEDDER = 'hashing';
+    try {
+      const { warm } = await import('../../functions/query-api/handler.ts');
+      // The instance the handler's own createVectorIndex gets in this thread: not loaded yet.
+      expect(AnnVectorIndex.at(path).graphStats().postings).toBe(false);
+
+      expect(await warm()).toEqual({ exceptionsIndexDocuments: 1 });
+
+      expect(AnnVectorIndex.at(path).graphStats().postings).toBe(true);
+    } finally {
+      for (const [name, value] of [
+        ['TALLY_VECTOR_DIR', saved.dir],
+        ['TALLY_EMBEDDER', saved.embedder],
+      ] as const)
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+    }
+  });
+
+  it('loads nothing where the index is OpenSearch', async () => {
+    await expect(prepareLocalIndex('exceptions', { TALLY_VECTOR_STORE: 'opensearch' })).resolves.toBeNull();
   });
 });

@@ -233,3 +233,15 @@ export function createVectorIndex(
   });
   return new OpenSearchVectorIndex({ client, index: name, dimensions, keywordFields: INDEX_FIELDS[kind] });
 }
+
+/**
+ * Loads the local index of `kind` ahead of its first search (`VectorIndex.prepare`), in the
+ * calling thread: the same instance `createVectorIndex` gives that thread's handler later.
+ * Resolves with how many documents it holds; null where the index is OpenSearch (nothing to load).
+ */
+export async function prepareLocalIndex(kind: IndexKind, env: NodeJS.ProcessEnv = process.env): Promise<number | null> {
+  if (searchConfig(env)[ENV.vectorStore] !== 'local') return null;
+  const index = createVectorIndex(kind, env);
+  await index.prepare?.();
+  return index.count();
+}
