@@ -87,13 +87,21 @@ export async function hostFunction(
       });
     },
     warm() {
+      // A thread that has failed, or dies before it answers, has nothing loaded: null rather than
+      // a promise left pending (a stop ends the stack: nobody waits then).
+      if (failure) return Promise.resolve(null);
       return new Promise<unknown>((resolve) => {
-        const onMessage = (message: unknown) => {
-          if (typeof message !== 'object' || message === null || !('warmed' in message)) return;
+        const done = (warmed: unknown) => {
           worker.off('message', onMessage);
-          resolve((message as Warmed).warmed);
+          worker.off('exit', onExit);
+          resolve(warmed);
         };
+        const onMessage = (message: unknown) => {
+          if (typeof message === 'object' && message !== null && 'warmed' in message) done((message as Warmed).warmed);
+        };
+        const onExit = () => done(null);
         worker.on('message', onMessage);
+        worker.once('exit', onExit);
         worker.postMessage('warm');
       });
     },
