@@ -239,8 +239,6 @@ export class AnnVectorIndex implements VectorIndex {
 
   // BM25 over the documents' lexical text, built by the first hybrid search and kept up to date.
   private lexical: Bm25Index<LiveDoc> | null = null;
-  /** A hybrid search (or `prepare`) has asked for BM25: a reread of the log fills it as it reads. */
-  private wantLexical = false;
 
   private nextOrd = 0;
   /** Recent filters' verdicts by document number (see `filterMarks`); cleared when any document's fields change. */
@@ -316,8 +314,8 @@ export class AnnVectorIndex implements VectorIndex {
    */
   async prepare(sliceBytes = PREPARE_SLICE_BYTES): Promise<void> {
     this.needVectors();
-    this.wantLexical = true;
-    if (this.inode !== -1) this.lexical ??= this.buildLexical();
+    // Not read yet: an empty word index, which the reading fills (`resetLog` keeps one held).
+    this.lexical ??= this.inode === -1 ? new Bm25Index<LiveDoc>((doc) => doc.ord) : this.buildLexical();
     while (!this.sync(sliceBytes)) await new Promise((resolve) => setImmediate(resolve));
   }
 
@@ -333,7 +331,6 @@ export class AnnVectorIndex implements VectorIndex {
     const { accept, candidates } = this.filterMarks(filter, options.ranges);
     if (options.text === undefined) return this.nearest(vector, k, candidates, accept);
     const depth = fusionDepth(k);
-    this.wantLexical = true;
     this.lexical ??= this.buildLexical();
     const lexical = this.lexical
       .searchByKey(options.text, depth, accept)
@@ -744,8 +741,8 @@ export class AnnVectorIndex implements VectorIndex {
     this.verdicts.clear();
     this.pending.clear();
     this.byLabel.clear();
-    // Filled as the log is read again, when asked for before; else built by the first hybrid search.
-    this.lexical = this.wantLexical ? new Bm25Index<LiveDoc>((doc) => doc.ord) : null;
+    // A word index held is filled again as the log is read; none is built by the first hybrid search.
+    this.lexical = this.lexical === null ? null : new Bm25Index<LiveDoc>((doc) => doc.ord);
     this.nextOrd = 0;
     this.readBytes = 0;
     this.logLines = 0;
