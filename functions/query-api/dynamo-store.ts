@@ -50,6 +50,10 @@ export class DynamoQueryStore implements QueryStore {
     return this.exceptions.wholeExceptions(entries);
   }
 
+  soonestDue(statuses: readonly string[], dueAtMost: string, limit: number) {
+    return this.exceptions.soonestDue(statuses, dueAtMost, limit);
+  }
+
   patchException(patch: ExceptionPatch) {
     return this.exceptions.patchException(patch);
   }

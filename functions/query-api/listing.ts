@@ -10,7 +10,7 @@ import type { ListFilters } from './schemas.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
 import { toApiException } from './records.ts';
-import { DUE_SORT_CAP } from '../shared/deadlines.ts';
+import { DUE_SORT_CAP, isOverdue } from '../shared/deadlines.ts';
 import { BadRequestError } from './errors.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { QueryStore } from './ports.ts';
@@ -163,6 +163,8 @@ async function listByDue(
 ): Promise<ListResult & { truncated: boolean }> {
   if (request.nextToken !== undefined)
     throw new BadRequestError('NEXT_TOKEN_WITH_DUE_SORT', 'sort=due returns one page: leave next_token out');
+  const statuses = overdueStatusesOnly(request);
+  if (statuses !== undefined) return listOverdueByDue(statuses, request.limit, deps, nowMs);
   const matches: StoredItem[] = [];
   let token: string | null | undefined;
   do {
@@ -189,6 +191,42 @@ async function listByDue(
     count: sorted.length,
     next_token: null,
     truncated: token !== null,
+  };
+}
+
+/**
+ * The overdue statuses a `sort=due&overdue=true` listing reads when by_status_due_sharded can
+ * answer it alone: no filter but `status` (that index holds only the status and the due date),
+ * and no dataset restriction. Undefined otherwise.
+ */
+function overdueStatusesOnly(request: ListRequest): readonly string[] | undefined {
+  const { overdue, status, ...others } = request.filters;
+  if (overdue !== 'true' || (request.datasets !== undefined && request.datasets !== 'all')) return undefined;
+  if (Object.values(others).some((v) => v !== undefined)) return undefined;
+  return status === undefined ? OVERDUE_STATUSES : OVERDUE_STATUSES.filter((s) => s === status);
+}
+
+/**
+ * Overdue, soonest due first, exactly (no DUE_SORT_CAP): the `limit` entries due soonest up to now
+ * of each overdue status's due-date index, not every exception. The items are read whole and
+ * checked again (the index may lag an analyst's change by a moment: such an item is left out).
+ * At 100k stored exceptions the listing by creation read all of them: ~6 s locally.
+ */
+async function listOverdueByDue(
+  statuses: readonly string[],
+  limit: number,
+  deps: { store: QueryStore },
+  nowMs: number,
+): Promise<ListResult & { truncated: boolean }> {
+  const entries = await deps.store.soonestDue(statuses, new Date(nowMs).toISOString(), limit);
+  const items = (await deps.store.wholeExceptions(entries)).filter((item) =>
+    isOverdue(item as { status: string; due_at?: string }, nowMs),
+  );
+  return {
+    items: items.map((item) => toApiException(item, nowMs)),
+    count: items.length,
+    next_token: null,
+    truncated: false,
   };
 }
 

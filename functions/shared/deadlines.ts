@@ -107,8 +107,9 @@ export const LIST_SORTS = ['created', 'due'] as const;
 export type ListSort = (typeof LIST_SORTS)[number];
 
 /**
- * Matches `sort=due` orders. The indexes are sorted by creation, so ordering by due date reads the
- * matches and sorts them: bounded, and the answer says when it was cut (`truncated`). Narrow the
- * listing (overdue=true, a dataset, a status) to stay under it.
+ * Matches `sort=due` orders. The listing indexes are sorted by creation, so ordering by due date
+ * reads the matches and sorts them: bounded, and the answer says when it was cut (`truncated`).
+ * Narrow the listing (a dataset, a status) to stay under it. `overdue=true` with no filter but a
+ * status is not bounded: it reads the due-date index (query-api/listing.ts listOverdueByDue).
  */
 export const DUE_SORT_CAP = 1000;

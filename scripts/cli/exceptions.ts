@@ -74,7 +74,8 @@ ${filterOptionsHelp({ dateNeedsDataset: true })}
   --assignee NAME         assigned to NAME (me: to you)
   --team NAME             in team NAME's queue
   --overdue               only open exceptions past their due date
-  --sort created|due      newest first (default), or soonest due first (one page, at most ${DUE_SORT_CAP} read)
+  --sort created|due      newest first (default), or soonest due first (one page, at most ${DUE_SORT_CAP} read;
+                          with --overdue alone or with --status, exact)
   --limit N               1-200 per page                                  [default: 25]
   --next-token TOKEN      the next page, as printed after the previous one
   --all                   follow every page

@@ -1,6 +1,7 @@
 /**
  * GET /exceptions?overdue=true&sort=due through the real handler on dynalite: only open
- * exceptions past their due date, soonest due first, each with its age and overdue flag.
+ * exceptions past their due date, soonest due first, each with its age and overdue flag; with no
+ * other filter than status, exactly so however many there are (by_status_due_sharded).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
@@ -9,6 +10,7 @@ import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import type { BusinessEvent } from '../../functions/shared/notifications.ts';
 import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
+import { DUE_SORT_CAP } from '../../functions/shared/deadlines.ts';
 
 const NOW = Date.parse('2026-12-08T12:00:00.000Z');
 let dynamo: TestDynamo;
@@ -53,9 +55,13 @@ afterAll(async () => {
 
 const announced: BusinessEvent[] = [];
 
-function get(query: Record<string, string>, request: { method?: string; path?: string; body?: unknown } = {}) {
+function get(
+  query: Record<string, string>,
+  request: { method?: string; path?: string; body?: unknown } = {},
+  db: TestDynamo = dynamo,
+) {
   const deps = {
-    store: queryStoreOf(dynamo),
+    store: queryStoreOf(db),
     paginationSecret: 's',
     corsOrigins: ['*'],
     localIdentity: 'me',
@@ -122,6 +128,20 @@ describe('GET /exceptions by deadline', () => {
     expect(ids(overdueFirst.body)).toEqual(['1']);
   });
 
+  it('overdue=true&sort=due reads the due-date index: exact order, any other filter as before', async () => {
+    const res = await get({ overdue: 'true', sort: 'due' });
+    expect(res.status).toBe(200);
+    expect(ids(res.body)).toEqual(['2', '1', '7']);
+    expect(res.body).toMatchObject({ count: 3, next_token: null, truncated: false });
+    expect(ids((await get({ overdue: 'true', sort: 'due', limit: '2' })).body)).toEqual(['2', '1']);
+    // A status that is never overdue, and one that can be.
+    expect(ids((await get({ overdue: 'true', sort: 'due', status: 'PENDING' })).body)).toEqual([]);
+    expect(ids((await get({ overdue: 'true', sort: 'due', status: 'AWAITING_APPROVAL' })).body)).toEqual(['7']);
+    // A filter that index does not hold: the listing by creation, the same answer.
+    expect(ids((await get({ overdue: 'true', sort: 'due', dataset: 'trades' })).body)).toEqual(['2', '1', '7']);
+    expect(ids((await get({ overdue: 'true', sort: 'due', dataset: 'other' })).body)).toEqual([]);
+  });
+
   it('refuses an overdue value that is not true or false, and a token with sort=due', async () => {
     expect((await get({ overdue: 'yes' })).status).toBe(400);
     expect((await get({ sort: 'due', next_token: 'abc' })).status).toBe(400);
@@ -141,5 +161,51 @@ describe('PATCH /exceptions/{id} with an assignee', () => {
     expect(announced).toEqual([
       expect.objectContaining({ kind: 'assigned', exception_id: id, assignee: 'ana', by: 'me', dataset: 'trades' }),
     ]);
+  });
+});
+
+describe('GET /exceptions?overdue=true&sort=due past DUE_SORT_CAP matches', () => {
+  let many: TestDynamo;
+  /** More overdue exceptions than sort=due collects by creation; the oldest created is due soonest. */
+  const COUNT = DUE_SORT_CAP + 100;
+  beforeAll(async () => {
+    many = await startTestDynamo();
+    await putExceptions(
+      many,
+      Array.from({ length: COUNT }, (_, i) => {
+        const at = new Date(Date.UTC(2026, 11, 1) + i * 1000).toISOString();
+        return {
+          exception_id: String(i + 1).padStart(32, '0'),
+          run_id: 'run-1',
+          dataset: 'trades',
+          business_date: '2026-12-01',
+          dataset_date: 'trades#2026-12-01',
+          exception_type: 'AMOUNT_MISMATCH',
+          policy_severity: 'HIGH',
+          status: 'OPEN',
+          record_type: 'EXCEPTION',
+          created_at: at,
+          updated_at: at,
+          first_seen_at: at,
+          // Created later, due later: the newest-first read meets the soonest due last.
+          due_at: new Date(Date.UTC(2026, 11, 2) + i * 1000).toISOString(),
+          version: 1,
+        };
+      }),
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await many.stop();
+  });
+
+  it('lists the soonest due of all of them, not of the newest DUE_SORT_CAP', async () => {
+    const res = await get({ overdue: 'true', sort: 'due', limit: '3' }, {}, many);
+    expect(res.status).toBe(200);
+    expect(ids(res.body)).toEqual(['1', '2', '3']);
+    expect(res.body.truncated).toBe(false);
+    // The listing by creation (a filter the due-date index does not hold) stops at the cap and says so.
+    const capped = await get({ overdue: 'true', sort: 'due', limit: '3', dataset: 'trades' }, {}, many);
+    expect(ids(capped.body)).toEqual(['101', '102', '103']);
+    expect(capped.body.truncated).toBe(true);
   });
 });

@@ -81,6 +81,7 @@ function setup(hits: VectorHit[] = [], known: string[] = ['payments', 'trades'])
       queryExceptions: vi.fn(),
       queryExceptionEntries: vi.fn(),
       wholeExceptions: vi.fn(),
+      soonestDue: vi.fn(),
       patchException: vi.fn(),
       getRun: vi.fn(),
       queryRuns: vi.fn(),

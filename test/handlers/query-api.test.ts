@@ -276,6 +276,9 @@ describe('routing, CORS and errors', () => {
       wholeExceptions: async () => {
         throw new Error('boom at internal line 43');
       },
+      soonestDue: async () => {
+        throw new Error('boom at internal line 44');
+      },
       patchException: async () => undefined,
       getRun: async () => undefined,
       queryRuns: async () => ({ items: [] }),

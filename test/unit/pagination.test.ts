@@ -198,6 +198,7 @@ function fakeStore(items: StoredItem[], pageCap = 3) {
       return { ...page, items: await whole(page.items) };
     },
     queryExceptionEntries: (q) => entries(q),
+    soonestDue: async () => [],
     wholeExceptions: async (asked) => {
       wholeAsked.push(asked.length);
       return whole(asked);

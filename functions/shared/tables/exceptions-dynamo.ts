@@ -361,6 +361,27 @@ export class DynamoExceptionQueries implements ExceptionQueries {
     return { ...page, items: page.items.map((entry) => ({ [attribute]: value, ...entry })) };
   }
 
+  async soonestDue(statuses: readonly string[], dueAtMost: string, limit: number): Promise<StoredItem[]> {
+    const lists = await Promise.all(
+      statuses.map(async (status) => {
+        const { items } = await queryAllShards(
+          this.doc,
+          this.table,
+          'by_status_due_sharded',
+          shardsOf('by_status_due_sharded', status),
+          { sortAtMost: { attribute: 'due_at', value: dueAtMost }, projection: [...KEY, 'due_at'], firstOfEach: limit },
+        );
+        return items.map((item) => ({ ...item, status }));
+      }),
+    );
+    // ISO times of one length, then ids: both ASCII, so `<` is DynamoDB's order.
+    const order = (e: StoredItem) => `${String(e.due_at)}#${String(e.exception_id)}`;
+    return lists
+      .flat()
+      .sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0))
+      .slice(0, limit);
+  }
+
   wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]> {
     // The indexes carry what the filters need, not the triage, history or embedding: the whole
     // items by key, in the entries' order. Eventually consistent, as the index itself is.

@@ -139,6 +139,13 @@ export interface ExceptionQueries {
   queryExceptionEntries(query: IndexQuery): Promise<IndexPage>;
   /** The whole items of index entries, in the entries' order; an entry whose item is gone is left out. */
   wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]>;
+  /**
+   * The `limit` entries of these statuses due soonest, at or before `dueAtMost` (an ISO time),
+   * soonest first (ties by id): each entry's `exception_id`, `status` and `due_at`. Read from
+   * by_status_due_sharded, which holds only exceptions with a due date: the first `limit` of each
+   * shard, not the statuses' every exception.
+   */
+  soonestDue(statuses: readonly string[], dueAtMost: string, limit: number): Promise<StoredItem[]>;
   /** Applies the patch and bumps the version if the version still matches; undefined on a conflict or a missing item. */
   patchException(patch: ExceptionPatch): Promise<StoredItem | undefined>;
 }

@@ -150,7 +150,11 @@ export function queryShardedPage(
   return readShardedPage(query, shards, (one) => queryIndexPage(doc, table, one, keys));
 }
 
-/** Every item of a sharded partition, in no particular order: each shard read to its end, all at once. */
+/**
+ * Every item of a sharded partition, in no particular order: each shard read to its end, all at
+ * once — or, with `firstOfEach`, only each shard's first that many entries in its sort key's order
+ * (ascending), which is all a caller needs to take the partition's first that many.
+ */
 export async function queryAllShards(
   doc: DynamoDBDocumentClient,
   table: string,
@@ -166,11 +170,15 @@ export async function queryAllShards(
     projection?: readonly string[];
     /** Only the entries whose sort key is at most this (a key condition: nothing above it is read). */
     sortAtMost?: { readonly attribute: string; readonly value: string };
+    /** Stop each shard after this many entries (its lowest sort keys). */
+    firstOfEach?: number;
   } = {},
 ): Promise<{ items: Record<string, unknown>[]; count: number }> {
   const names: Record<string, string> = { ...options.names, '#pk': shards.attribute };
   const sortAtMost = options.sortAtMost;
   if (sortAtMost) names['#sk'] = sortAtMost.attribute;
+  const first = options.firstOfEach;
+  if (first !== undefined && first < 1) return { items: [], count: 0 };
   const projection = options.projection?.map((attribute, i) => {
     names[`#a${i}`] = attribute;
     return `#a${i}`;
@@ -195,13 +203,15 @@ export async function queryAllShards(
             ...(options.filter ? { FilterExpression: options.filter } : {}),
             ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
             ...(options.count ? { Select: 'COUNT' as const } : {}),
+            ...(first === undefined ? {} : { Limit: first - items.length }),
             ExclusiveStartKey: cursor,
           }),
         );
         items.push(...((out.Items ?? []) as Record<string, unknown>[]));
         count += out.Count ?? 0;
         cursor = out.LastEvaluatedKey;
-      } while (cursor);
+        // A page ends at 1 MB as well as at its Limit: read on until the shard has given enough.
+      } while (cursor && (first === undefined || items.length < first));
       return { items, count };
     }),
   );
