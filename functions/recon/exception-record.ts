@@ -34,9 +34,7 @@ export interface RunContext {
  */
 export function toExceptionRecord(finding: Finding, ctx: RunContext): ExceptionRecord {
   const workflow = ctx.workflow ?? DEFAULT_WORKFLOW;
-  const pendingUntil = pendingUntilOf(finding, ctx, workflow);
-  const status = pendingUntil === undefined ? INITIAL_STATUS : LATE_ARRIVAL_STATUS;
-  const due = pendingUntil === undefined ? dueAtFor(ctx.now, finding.severity, workflow.resolutionTargets) : undefined;
+  const { status, pendingUntil, due } = sightingStatus(finding, ctx, workflow);
   return {
     exception_id: exceptionIdFor(workflow.identity, ctx.dataset, ctx.businessDate, finding.type, finding.keyText),
     run_id: ctx.runId,
@@ -62,6 +60,21 @@ export function toExceptionRecord(finding: Finding, ctx: RunContext): ExceptionR
     version: 1,
     history: [{ at: ctx.now, by: 'system:recon', action: 'CREATED', to: status, run_id: ctx.runId }],
   };
+}
+
+/**
+ * The status a finding seen now takes (a new one, or one recon reopens): PENDING until its
+ * late-arrival window ends, with no deadline yet; else OPEN, due by its severity's target from now.
+ */
+export function sightingStatus(
+  finding: Pick<Finding, 'type' | 'source' | 'severity'>,
+  ctx: Pick<RunContext, 'businessDate' | 'now'>,
+  workflow: WorkflowSettings,
+): { status: typeof INITIAL_STATUS | typeof LATE_ARRIVAL_STATUS; pendingUntil?: string; due?: string } {
+  const pendingUntil = pendingUntilOf(finding, ctx, workflow);
+  if (pendingUntil !== undefined) return { status: LATE_ARRIVAL_STATUS, pendingUntil };
+  const due = dueAtFor(ctx.now, finding.severity, workflow.resolutionTargets);
+  return { status: INITIAL_STATUS, ...(due === undefined ? {} : { due }) };
 }
 
 /**

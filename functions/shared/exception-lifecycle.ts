@@ -35,7 +35,7 @@ export const INITIAL_STATUS = 'OPEN' satisfies ExceptionStatus;
 /**
  * A `MISSING_IN_TARGET` inside the dataset's late-arrival window is stored PENDING: not triaged,
  * not notified. The sweep promotes it to OPEN when the window has passed; a re-run that finds the
- * row resolves it.
+ * row resolves it, and one that reopens it inside the window makes it PENDING again.
  */
 export const LATE_ARRIVAL_STATUS = 'PENDING' satisfies ExceptionStatus;
 

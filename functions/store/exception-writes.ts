@@ -10,11 +10,11 @@
  * half-way is written again from what is stored: what it already created is now "changed by this
  * run" and counted again.
  */
-import { findingHash, toExceptionRecord } from '../recon/exception-record.ts';
+import { findingHash, sightingStatus, toExceptionRecord } from '../recon/exception-record.ts';
 import type { Finding } from '../recon/findings.ts';
 import { crashPoint } from '../shared/crash-point.ts';
 import { TransientError } from '../shared/errors.ts';
-import { INITIAL_STATUS, reconReopens } from '../shared/exception-lifecycle.ts';
+import { reconReopens } from '../shared/exception-lifecycle.ts';
 import { datasetDateKey, exceptionIdFor } from '../shared/keys.ts';
 import { DEFAULT_WORKFLOW, type WorkflowSettings } from '../shared/policy.ts';
 import type { ExceptionChange, ExceptionStore, StoredExceptionState } from '../shared/tables/exceptions.ts';
@@ -70,7 +70,7 @@ export async function writeFindings(
       changed++;
       updates.push(() =>
         updateWithRetry(deps.exceptions, before, (state) => {
-          const change = changeFor(c.finding, c.hash, state, runId, now, reopen);
+          const change = changeFor(c.finding, c.hash, state, ctx, reopen);
           return { ...change, set: { ...change.set, ...movedTo(state, ctx) } };
         }),
       );
@@ -100,10 +100,11 @@ function changeFor(
   finding: Finding,
   hash: string,
   state: StoredExceptionState,
-  runId: string,
-  now: string,
+  ctx: WriteContext,
   reopen: boolean,
 ): ExceptionChange {
+  const { runId, now } = ctx;
+  const reopened = reopen ? reopenedAs(finding, state, ctx) : undefined;
   const history: HistoryEntry[] = [];
   if (state.content_hash !== hash)
     history.push({
@@ -113,13 +114,13 @@ function changeFor(
       run_id: runId,
       note: 'reconciliation found different values',
     });
-  if (reopen)
+  if (reopened)
     history.push({
       at: now,
       by: SYSTEM,
       action: 'REOPENED',
       from: state.status,
-      to: INITIAL_STATUS,
+      to: reopened.status,
       run_id: runId,
       note: 'found again by reconciliation',
     });
@@ -141,8 +142,25 @@ function changeFor(
       updated_at: now,
       ...(finding.reason === undefined ? {} : { reason: finding.reason }),
       ...patternOf(finding),
-      ...(reopen ? { status: INITIAL_STATUS, resolved_by_system: false } : {}),
+      ...reopened,
     },
+  };
+}
+
+/**
+ * What a reopened exception becomes: what a new sighting of the finding would be
+ * (exception-record.ts sightingStatus) — PENDING while a late arrival's window is still open, else
+ * OPEN — and, when it has no due date yet (a late arrival resolved inside its window never had
+ * one), its due date from now. One that has a due date keeps it: the clock started at its first
+ * sighting.
+ */
+function reopenedAs(finding: Finding, state: StoredExceptionState, ctx: WriteContext) {
+  const sighting = sightingStatus(finding, ctx, ctx.workflow ?? DEFAULT_WORKFLOW);
+  return {
+    status: sighting.status,
+    resolved_by_system: false,
+    ...(sighting.pendingUntil === undefined ? {} : { pending_until: sighting.pendingUntil }),
+    ...(state.due_at === undefined && sighting.due !== undefined ? { due_at: sighting.due } : {}),
   };
 }
 

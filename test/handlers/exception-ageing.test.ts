@@ -21,6 +21,7 @@ import { sweepDeadlines } from '../../functions/deadlines/deadlines.ts';
 import type { TriageRequest } from '../../functions/shared/messages.ts';
 import type { BusinessEvent } from '../../functions/shared/notifications.ts';
 import { finding, memoryChunks } from '../support/chunks.ts';
+import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
 let dynamo: TestDynamo;
@@ -120,6 +121,24 @@ async function itemsOf(dataset: string) {
     }),
   );
   return out.Items ?? [];
+}
+
+/** The ids by_status_sharded lists under `status` for a dataset (every shard). */
+async function idsByStatus(status: string, dataset: string) {
+  const ids: string[] = [];
+  for (const shard of shardedValues(status)) {
+    const out = await dynamo.doc.send(
+      new QueryCommand({
+        TableName: dynamo.names.tables.exceptions,
+        IndexName: 'by_status_sharded',
+        KeyConditionExpression: 'gsi_status = :s',
+        FilterExpression: 'dataset = :d',
+        ExpressionAttributeValues: { ':s': shard, ':d': dataset },
+      }),
+    );
+    ids.push(...(out.Items ?? []).map((item) => String(item.exception_id)));
+  }
+  return ids;
 }
 
 const position = (i: number, overrides: Partial<Finding> = {}) =>
@@ -237,6 +256,35 @@ describe('late arrivals', () => {
     await runDate('late', '2026-12-04', [finding(2, { severity: 'HIGH' })], '2026-12-07T09:00:00.000Z', workflow);
     items = await itemsOf('late');
     expect(items.find((e) => e.exception_type === 'MISSING_IN_TARGET')).toMatchObject({ status: 'RESOLVED' });
+  });
+
+  it('reopens a resolved late arrival found missing again as PENDING inside its window, and OPEN with a deadline after it', async () => {
+    await runDate('late-r', '2026-12-04', [missing(1)], '2026-12-04T09:00:00.000Z', workflow);
+    // The row arrives (resolved), then a replaced target file lacks it again, inside the window.
+    await runDate('late-r', '2026-12-04', [], '2026-12-07T09:00:00.000Z', workflow);
+    expect((await itemsOf('late-r'))[0]).toMatchObject({ status: 'RESOLVED' });
+    await runDate('late-r', '2026-12-04', [missing(1)], '2026-12-07T10:00:00.000Z', workflow);
+    let [item] = await itemsOf('late-r');
+    expect(item).toMatchObject({ status: 'PENDING', pending_until: '2026-12-08T00:00:00.000Z' });
+    expect(item?.due_at).toBeUndefined();
+    expect(item?.history.at(-1)).toMatchObject({ action: 'REOPENED', from: 'RESOLVED', to: 'PENDING' });
+    // Still pending: listed by status as a late arrival, not as work.
+    expect(await idsByStatus('PENDING', 'late-r')).toEqual([item?.exception_id]);
+
+    // Resolved again; found missing once more after the window: OPEN, due four hours from then.
+    await runDate('late-r', '2026-12-04', [], '2026-12-07T11:00:00.000Z', workflow);
+    await runDate('late-r', '2026-12-04', [missing(1)], '2026-12-08T09:00:00.000Z', workflow);
+    [item] = await itemsOf('late-r');
+    expect(item).toMatchObject({ status: 'OPEN', due_at: '2026-12-08T13:00:00.000Z' });
+    expect(item?.history.at(-1)).toMatchObject({ action: 'REOPENED', from: 'RESOLVED', to: 'OPEN' });
+  });
+
+  it('keeps the due date of a reopened exception that had one', async () => {
+    const amount = finding(1, { severity: 'HIGH' });
+    await runDate('late-d', '2026-12-04', [amount], '2026-12-04T09:00:00.000Z', workflow);
+    await runDate('late-d', '2026-12-04', [], '2026-12-04T10:00:00.000Z', workflow);
+    await runDate('late-d', '2026-12-04', [amount], '2026-12-04T11:00:00.000Z', workflow);
+    expect((await itemsOf('late-d'))[0]).toMatchObject({ status: 'OPEN', due_at: '2026-12-04T13:00:00.000Z' });
   });
 
   it('opens a missing-in-target whose window has already passed', async () => {

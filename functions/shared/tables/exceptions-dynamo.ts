@@ -54,6 +54,7 @@ const STATE_ATTRIBUTES = [
   // A manually matched exception found again unchanged stays resolved (exception-lifecycle.ts reconReopens).
   'match',
   'business_date',
+  'due_at',
 ] as const satisfies readonly (keyof StoredException)[];
 
 /**

@@ -58,6 +58,8 @@ export interface StoredExceptionState {
   readonly match?: MatchLink;
   /** The date it was last found on (an across-dates exception moves to each later date that finds it). */
   readonly business_date?: string;
+  /** Its deadline, if one runs: a reopened exception without one gets one (store/exception-writes.ts). */
+  readonly due_at?: string;
 }
 
 export interface ExceptionChange {
