@@ -280,6 +280,26 @@ function decisionChange(
   return { set, remove: ['approval'], history, now, to, item };
 }
 
+/**
+ * A match is approved only whole: both sides wait for this very request. The request writes one
+ * side, then the other (two conditional writes: the local emulator has no transactions), so a
+ * crash between them, or a recon run that resolved the other side since, leaves one side asking alone;
+ * approving it would resolve it as matched with an exception still open. Rejecting it is allowed
+ * (that side goes back to where it was).
+ */
+async function otherSideWaiting(id: string, otherId: string, deps: Pick<QueryApiDeps, 'store'>): Promise<void> {
+  const other = await deps.store.getException(otherId);
+  const pending = other === undefined ? undefined : approvalOf(other);
+  if (pending?.match?.exception_id === id) return;
+  const where = other === undefined ? 'does not exist' : `is ${String(other.status)}`;
+  throw new ApiError(
+    409,
+    'MATCH_INCOMPLETE',
+    `exception ${id} asks to be matched with ${otherId}, which ${where} and is not waiting for this match: reject this request, then ask for the match again`,
+    { exception_id: id, other_id: otherId, ...(other === undefined ? {} : { other_status: other.status }) },
+  );
+}
+
 /** Reads the exception again until the change applies (the pair's other side; nobody else may move it meanwhile). */
 async function applyToCurrent(
   id: string,
@@ -327,6 +347,7 @@ export async function decideApproval(
       { exception_id: id, status: item.status },
     );
   if (approval.requested_by === actor) throw new SamePersonError(id, approval.requested_by);
+  if (body.decision === 'approve' && approval.match) await otherSideWaiting(id, approval.match.exception_id, deps);
 
   const now = new Date(deps.now()).toISOString();
   const change = decisionChange(item, approval, body.decision, actor, now, body.note);

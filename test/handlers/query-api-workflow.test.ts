@@ -419,6 +419,51 @@ describe('manual match', () => {
   });
 });
 
+describe('a match request left half-written', () => {
+  it('is not approved while the other side is not waiting for it, and can be rejected', async () => {
+    const api = setup();
+    const dataset = freshDataset();
+    const [source, target] = await run(dataset, 'r1', [
+      { type: 'MISSING_IN_TARGET', tradeId: 'T300' },
+      { type: 'MISSING_IN_SOURCE', tradeId: 'T3OO' },
+    ]);
+    const asked = await api.call('POST', `/exceptions/${source}/match`, {
+      body: { other_id: target, reason_code: 'KEY_TYPO', version: 1, other_version: 1 },
+      as: 'maker@x',
+    });
+    expect(asked.status).toBe(200);
+    // As a crash between the request's two writes leaves it: the other side never asked.
+    const store = queryStoreOf(dynamo);
+    await store.patchException({
+      exceptionId: target as string,
+      expectedVersion: 2,
+      set: { status: 'OPEN' },
+      remove: ['approval'],
+      history: [],
+    });
+
+    const approved = await api.call('POST', `/exceptions/${source}/approval`, {
+      body: { version: 2, decision: 'approve' },
+      as: 'checker@x',
+    });
+    expect(approved.status).toBe(409);
+    expect(approved.body.error).toMatchObject({
+      code: 'MATCH_INCOMPLETE',
+      details: { exception_id: source, other_id: target, other_status: 'OPEN' },
+    });
+    expect((await api.call('GET', `/exceptions/${source}`)).body).toMatchObject({ status: 'AWAITING_APPROVAL' });
+    expect((await api.call('GET', `/exceptions/${target}`)).body).toMatchObject({ status: 'OPEN' });
+    expect((await api.call('GET', `/exceptions/${target}`)).body.match).toBeUndefined();
+
+    const rejected = await api.call('POST', `/exceptions/${source}/approval`, {
+      body: { version: 2, decision: 'reject' },
+      as: 'checker@x',
+    });
+    expect(rejected.status).toBe(200);
+    expect((await api.call('GET', `/exceptions/${source}`)).body).toMatchObject({ status: 'OPEN' });
+  });
+});
+
 describe('suggested matches', () => {
   it('scores opposite-side missing rows with reasons, and never suggests a declined one again', async () => {
     const api = setup();
