@@ -108,7 +108,10 @@ export function reconReopens(status: string, contentChanged: boolean, matched = 
   return status === 'FALSE_POSITIVE' && contentChanged;
 }
 
-/** Recon no longer finds an exception: it is resolved (by the system) if it was still open. */
+/**
+ * Recon no longer finds an exception: it is resolved (by the system) if it was still open; a
+ * change waiting for approval is withdrawn with it (functions/store/store.ts).
+ */
 export function reconResolves(status: string): boolean {
   return isOpen(status);
 }

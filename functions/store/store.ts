@@ -227,6 +227,9 @@ async function resolveStale(run: RunRecord, now: string, deps: StoreDeps): Promi
               expectedVersion: s.version,
               bumpVersion: true,
               set: { status: 'RESOLVED', resolved_by_system: true, updated_at: now },
+              // A change waiting for approval (a false positive, a manual match) is moot now:
+              // withdrawn, so the record does not show a request nobody can decide.
+              ...(s.status === 'AWAITING_APPROVAL' ? { remove: ['approval'] } : {}),
               history: [
                 {
                   at: now,
@@ -235,7 +238,10 @@ async function resolveStale(run: RunRecord, now: string, deps: StoreDeps): Promi
                   from: s.status,
                   to: 'RESOLVED',
                   run_id: run.run_id,
-                  note: 'no longer found by reconciliation',
+                  note:
+                    s.status === 'AWAITING_APPROVAL'
+                      ? 'no longer found by reconciliation; the change waiting for approval is withdrawn'
+                      : 'no longer found by reconciliation',
                 },
               ],
             }

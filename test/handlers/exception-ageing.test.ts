@@ -22,7 +22,7 @@ import type { TriageRequest } from '../../functions/shared/messages.ts';
 import type { BusinessEvent } from '../../functions/shared/notifications.ts';
 import { finding, memoryChunks } from '../support/chunks.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
 let dynamo: TestDynamo;
 beforeAll(async () => {
@@ -290,6 +290,38 @@ describe('late arrivals', () => {
   it('opens a missing-in-target whose window has already passed', async () => {
     await runDate('late-b', '2026-12-01', [missing(1)], '2026-12-04T09:00:00.000Z', workflow);
     expect((await itemsOf('late-b'))[0]).toMatchObject({ status: 'OPEN', due_at: '2026-12-04T13:00:00.000Z' });
+  });
+});
+
+describe('a run that no longer finds an exception waiting for approval', () => {
+  it('resolves it and withdraws the request', async () => {
+    const workflow: WorkflowSettings = { identity: 'per_date', resolutionTargets: {} };
+    await runDate('approval', '2026-12-04', [finding(1)], '2026-12-04T09:00:00.000Z', workflow);
+    const [item] = await itemsOf('approval');
+    // An analyst asked for a false positive (query-api/workflow.ts), and it waits for an approver.
+    await queryStoreOf(dynamo).patchException({
+      exceptionId: String(item?.exception_id),
+      expectedVersion: Number(item?.version),
+      set: {
+        status: 'AWAITING_APPROVAL',
+        approval: { requested_status: 'FALSE_POSITIVE', requested_by: 'maker@x', previous_status: 'OPEN' },
+      },
+      remove: [],
+      history: [],
+    });
+    expect(await idsByStatus('AWAITING_APPROVAL', 'approval')).toEqual([item?.exception_id]);
+
+    const { resolved } = await runDate('approval', '2026-12-04', [], '2026-12-04T10:00:00.000Z', workflow);
+    expect(resolved).toBe(1);
+    const [after] = await itemsOf('approval');
+    expect(after).toMatchObject({ status: 'RESOLVED', resolved_by_system: true });
+    expect(after?.approval).toBeUndefined();
+    expect(after?.history.at(-1)).toMatchObject({
+      action: 'RESOLVED',
+      from: 'AWAITING_APPROVAL',
+      note: expect.stringContaining('withdrawn'),
+    });
+    expect(await idsByStatus('AWAITING_APPROVAL', 'approval')).toEqual([]);
   });
 });
 

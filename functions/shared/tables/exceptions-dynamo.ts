@@ -196,10 +196,13 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
   }
 
   async update(change: ExceptionChange): Promise<boolean> {
+    const remove = change.remove ?? [];
+    const keys = indexKeyChanges(change.exceptionId, change.set, remove);
     const update = updateExpression({
-      set: { ...change.set, ...indexKeyChanges(change.exceptionId, change.set).set },
+      set: { ...change.set, ...keys.set },
       append: { history: change.history },
       ...(change.bumpVersion ? { increment: { version: 1 } } : {}),
+      ...(remove.length + keys.remove.length > 0 ? { remove: [...remove, ...keys.remove] } : {}),
     });
     return applied(
       this.doc.send(

@@ -66,6 +66,8 @@ export interface ExceptionChange {
   readonly exceptionId: string;
   readonly expectedVersion: number;
   readonly set: Record<string, unknown>;
+  /** Attributes removed (a withdrawn approval request). */
+  readonly remove?: readonly string[];
   readonly history: HistoryEntry[];
   readonly bumpVersion: boolean;
 }
