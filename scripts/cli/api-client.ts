@@ -210,23 +210,28 @@ export function keyText(key: unknown): string {
 // The one text-table renderer of the CLI lives in table.ts; re-exported for the commands that import it from here.
 /**
  * Reads a paged listing from `token` on: one page, or every page when `all`. Returns the items and
- * the token of the page after the last one read (null at the end).
+ * the token of the page after the last one read (null at the end). An empty page with a token is
+ * read past: the API bounds each request's reads, so a sparse filter (an assignee, a team) can
+ * answer an empty page with matches behind it, which is not "none match". `onEmpty` hears of each.
  */
 export async function readPages<T>(
   api: ApiClient,
   path: string,
   query: Record<string, string | undefined>,
-  options: { token?: string | undefined; all?: boolean },
+  options: { token?: string | undefined; all?: boolean; onEmpty?: (pagesRead: number) => void },
 ): Promise<{ items: T[]; next: string | null }> {
   const items: T[] = [];
   let token = options.token;
   let next: string | null;
+  let pages = 0;
   do {
     const page: Page<T> = await api.request('GET', path, { query: { ...query, next_token: token } });
+    pages++;
     items.push(...page.items);
     next = page.next_token;
     token = next ?? undefined;
-  } while (options.all && token);
+    if (token && items.length === 0) options.onEmpty?.(pages);
+  } while (token && (options.all || items.length === 0));
   return { items, next };
 }
 

@@ -194,6 +194,10 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
   const { items, next } = await readPages<ApiException>(api, '/exceptions', query, {
     token: str('next-token'),
     all: values.all === true,
+    onEmpty: (pages) => {
+      if (pages === 1 || pages % 10 === 0)
+        io.stderr.write(`no match in the ${pages} page(s) read so far (a sparse filter); reading on\n`);
+    },
   });
 
   if (values.json) {

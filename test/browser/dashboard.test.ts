@@ -132,6 +132,34 @@ describe('dashboard', () => {
     await expectRows(5);
   });
 
+  it('a sparse filter whose first pages come back empty reads on to its matches, not "no exceptions"', async () => {
+    // At scale an assignee's or a team's few exceptions sit behind pages the API answers empty
+    // (each request reads a bounded share of the index): two such pages, then one match.
+    const real = (await (await fetch(`${base}/exceptions?limit=1`)).json()) as { items: unknown[] };
+    const asked: (string | null)[] = [];
+    const sparse = /\/exceptions\?.*team=far-away/;
+    await page.route(sparse, async (route) => {
+      const token = new URL(route.request().url()).searchParams.get('next_token');
+      asked.push(token);
+      await route.fulfill({
+        json:
+          token === 't2'
+            ? { items: real.items, count: 1, next_token: null }
+            : { items: [], count: 0, next_token: token === 't1' ? 't2' : 't1' },
+      });
+    });
+    await page.goto(`${base}/#/exceptions?team=far-away`);
+
+    await expectRows(1);
+    expect(asked).toEqual([null, 't1', 't2']);
+    await expect(page.getByText('No exceptions match').count()).resolves.toBe(0);
+    // Read past in place: this is page 1, with nothing before it.
+    await expect(page.getByText(/Showing 1 exception, newest first \(page 1\)/).count()).resolves.toBe(1);
+    await page.unroute(sparse);
+    await page.goto(`${base}/`);
+    await expectRows(5);
+  });
+
   it('filtering by AMOUNT_MISMATCH shows the two amount breaks', async () => {
     await page.getByLabel('Type').selectOption('AMOUNT_MISMATCH');
 

@@ -12,6 +12,13 @@ export interface PagedListing<T> {
   readonly pageNumber: number;
   readonly previous: (() => void) | undefined;
   readonly next: (() => void) | undefined;
+  /**
+   * Empty pages read past on the way to this one. The API bounds each request's reads, so with a
+   * sparse filter (an assignee, a team) a page can come back empty with more behind it: that is
+   * not "nothing matches", so the listing reads on by itself, in place of the empty page (Previous
+   * never lands on one), and says how far it has looked meanwhile.
+   */
+  readonly skipped: number;
 }
 
 export function usePagedListing<T>(
@@ -25,15 +32,25 @@ export function usePagedListing<T>(
   const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
   const [page, setPage] = useState<Page<T> | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [skipped, setSkipped] = useState(0);
   const token = tokens[tokens.length - 1];
 
-  useEffect(() => setTokens([undefined]), [filterKey]);
+  useEffect(() => {
+    setTokens([undefined]);
+    setSkipped(0);
+  }, [filterKey]);
   useEffect(() => {
     let live = true;
     setPage(null);
     setError(null);
     api<Page<T>>(path, { query: { ...filters, limit: String(pageSize), next_token: token } })
-      .then((p) => live && setPage(p))
+      .then((p) => {
+        if (!live) return;
+        const further = p.items.length === 0 ? p.next_token : null;
+        if (!further) return setPage(p);
+        setSkipped((n) => n + 1);
+        setTokens((stack) => [...stack.slice(0, -1), further]);
+      })
       .catch((e: unknown) => live && setError(e));
     return () => {
       live = false;
@@ -45,7 +62,19 @@ export function usePagedListing<T>(
     page,
     error,
     pageNumber: tokens.length,
-    previous: tokens.length > 1 ? () => setTokens(tokens.slice(0, -1)) : undefined,
-    next: nextToken ? () => setTokens([...tokens, nextToken]) : undefined,
+    previous:
+      tokens.length > 1
+        ? () => {
+            setSkipped(0);
+            setTokens(tokens.slice(0, -1));
+          }
+        : undefined,
+    next: nextToken
+      ? () => {
+          setSkipped(0);
+          setTokens([...tokens, nextToken]);
+        }
+      : undefined,
+    skipped,
   };
 }

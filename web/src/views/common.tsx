@@ -22,10 +22,11 @@ export function Badge({ kind, value }: { kind: 'status' | 'severity' | 'type'; v
   return <span class={`badge ${kind}-${value.toLowerCase()}`}>{value.replaceAll('_', ' ')}</span>;
 }
 
-export function Loading({ what }: { what: string }) {
+/** `skipped`: empty pages a paged listing has read past so far (paging.ts), said while it reads on. */
+export function Loading({ what, skipped = 0 }: { what: string; skipped?: number }) {
   return (
     <p class="muted" role="status">
-      Loading {what}…
+      Loading {what}…{skipped > 0 && ` ${skipped} page${skipped === 1 ? '' : 's'} read without a match so far`}
     </p>
   );
 }

@@ -209,7 +209,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   const [reloadKey, setReloadKey] = useState(0);
   const options = listOptionsFrom(query);
   const overdueOnly = options.overdue === 'true';
-  const { page, error, pageNumber, previous, next } = usePagedListing<ExceptionItem>(
+  const { page, error, pageNumber, previous, next, skipped } = usePagedListing<ExceptionItem>(
     '/exceptions',
     { ...filters, ...options },
     PAGE_SIZE,
@@ -315,7 +315,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
         </div>
       )}
       <ErrorMessage error={error} />
-      {!page && !error && <Loading what="exceptions" />}
+      {!page && !error && <Loading what="exceptions" skipped={skipped} />}
       {page && (
         <>
           <p class="muted" role="status" aria-live="polite">

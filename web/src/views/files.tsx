@@ -104,7 +104,7 @@ function Reason({ file }: { file: FileItem }) {
 
 export function FilesView({ query }: { query: URLSearchParams }) {
   const filters = filtersFrom(query);
-  const { page, error, pageNumber, previous, next } = usePagedListing<FileItem>('/files', filters, PAGE_SIZE);
+  const { page, error, pageNumber, previous, next, skipped } = usePagedListing<FileItem>('/files', filters, PAGE_SIZE);
 
   return (
     <section aria-labelledby="files-title">
@@ -115,7 +115,7 @@ export function FilesView({ query }: { query: URLSearchParams }) {
       </p>
       <FileFilters filters={filters} />
       <ErrorMessage error={error} />
-      {!page && !error && <Loading what="files" />}
+      {!page && !error && <Loading what="files" skipped={skipped} />}
       {page && (
         <>
           <p class="muted" role="status" aria-live="polite">
