@@ -47,7 +47,11 @@ export function usePagedListing<T>(
       .then((p) => {
         if (!live) return;
         const further = p.items.length === 0 ? p.next_token : null;
-        if (!further) return setPage(p);
+        if (!further) {
+          setPage(p);
+          // Counted afresh for the next page asked for.
+          return setSkipped(0);
+        }
         setSkipped((n) => n + 1);
         setTokens((stack) => [...stack.slice(0, -1), further]);
       })
@@ -62,19 +66,8 @@ export function usePagedListing<T>(
     page,
     error,
     pageNumber: tokens.length,
-    previous:
-      tokens.length > 1
-        ? () => {
-            setSkipped(0);
-            setTokens(tokens.slice(0, -1));
-          }
-        : undefined,
-    next: nextToken
-      ? () => {
-          setSkipped(0);
-          setTokens([...tokens, nextToken]);
-        }
-      : undefined,
+    previous: tokens.length > 1 ? () => setTokens(tokens.slice(0, -1)) : undefined,
+    next: nextToken ? () => setTokens([...tokens, nextToken]) : undefined,
     skipped,
   };
 }

@@ -32,7 +32,7 @@ import {
   triageStamp,
   type ExceptionIndexName,
 } from './exceptions-index-keys.ts';
-import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
+import { compareKeys, type IndexPage, type IndexQuery, type StoredItem } from './index-query.ts';
 import { getItemsInOrder, queryAllShards, queryShardedPage } from './index-query-dynamo.ts';
 
 /** Calls of one batch before its unprocessed rest is handed back as a transient failure. */
@@ -378,12 +378,13 @@ export class DynamoExceptionQueries implements ExceptionQueries {
         return items.map((item) => ({ ...item, status }));
       }),
     );
-    // ISO times of one length, then ids: both ASCII, so `<` is DynamoDB's order.
-    const order = (e: StoredItem) => `${String(e.due_at)}#${String(e.exception_id)}`;
+    // DynamoDB's order of the due dates (ISO times of one length), then the ids.
     return lists
       .flat()
-      .sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0))
-      .slice(0, limit);
+      .map((entry: StoredItem) => ({ entry, order: `${String(entry.due_at)}#${String(entry.exception_id)}` }))
+      .sort((a, b) => compareKeys(a.order, b.order))
+      .slice(0, limit)
+      .map(({ entry }) => entry);
   }
 
   wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]> {
