@@ -2,6 +2,11 @@
  * Creates, idempotently, the bucket, queues (each with its DLQ and redrive policy) and tables
  * that infra/ declares — from the same definitions in functions/shared/resources.ts.
  */
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rename, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
@@ -52,7 +57,7 @@ export interface QueueUrls {
   readonly dlqArn: string;
 }
 
-export interface ProvisionOptions {
+export interface ProvisionOptions extends TableOptions {
   /** Locally a failed message comes back after this, not after 6x the Lambda timeout. */
   readonly visibilityTimeoutSeconds: number;
 }
@@ -71,7 +76,7 @@ export async function provision(
     const urls = await createQueueWithDlq(clients.sqs, names.queues[name], QUEUES[name].maxReceiveCount, options);
     queues[name] = { ...urls, main: atOrigin(urls.main, origin), dlq: atOrigin(urls.dlq, origin) };
   }
-  await createTables(clients.dynamo, names);
+  await createTables(clients.dynamo, names, options);
   return queues;
 }
 
@@ -141,9 +146,24 @@ export async function provisionTopics(
   return topics;
 }
 
-export async function createTables(dynamo: DynamoDBClient, names: ResourceNames): Promise<void> {
+export interface TableOptions {
+  /**
+   * Where a table being rebuilt with new indexes keeps its items meanwhile (the data directory
+   * locally), so a rebuild interrupted at any moment is finished by the next start. Absent: a
+   * temporary folder, gone with the process.
+   */
+  readonly rebuildDir?: string;
+  /** A line for the person waiting (a rebuild of 100k exceptions takes about a minute). */
+  readonly onProgress?: (line: string) => void;
+}
+
+export async function createTables(
+  dynamo: DynamoDBClient,
+  names: ResourceNames,
+  options: TableOptions = {},
+): Promise<void> {
   for (const [table, def] of Object.entries(TABLES) as [keyof typeof TABLES, TableDef][]) {
-    await createTable(dynamo, names.tables[table], def);
+    await createTable(dynamo, names.tables[table], def, options);
   }
 }
 
@@ -192,7 +212,7 @@ function keySchema(pk: KeyDef, sk?: KeyDef): KeySchemaElement[] {
   ];
 }
 
-async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef): Promise<void> {
+async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef, options: TableOptions): Promise<void> {
   const attributes = new Map<string, KeyDef>();
   for (const k of [
     def.partitionKey,
@@ -220,11 +240,18 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef):
             }),
       }),
     );
+  if (options.rebuildDir !== undefined) {
+    const files = rebuildFiles(options.rebuildDir, name, def);
+    // A copy that never became complete: the table it came from was not touched.
+    await rm(files.partial, { force: true });
+    // A rebuild cut short after its copy was complete: the copy is the table.
+    if (existsSync(files.complete)) return restoreFromCopy(dynamo, name, files, create, options);
+  }
   try {
     await create();
   } catch (error) {
     if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException') throw error;
-    await rebuildWithMissingIndexes(dynamo, name, def, create);
+    await rebuildWithMissingIndexes(dynamo, name, def, create, options);
   }
   // dynalite has no TTL; the attribute is still written, and infra/ enables TTL on AWS.
   await dynamo.send(new DescribeTableCommand({ TableName: name }));
@@ -278,39 +305,128 @@ function withExceptionIndexKeys(item: Item): Item {
  * without indexes resources.ts no longer has, such as the exceptions' unsharded ones), so an
  * upgrade needs no reset. dynalite cannot add an index to an existing table (UpdateTable
  * ignores GSI creation), so the items are copied out, the table recreated and the items put
- * back. Local state only, and small: a Scan is fine here (the API never scans).
+ * back. Local state only: a Scan is fine here (the API never scans).
+ *
+ * The copy goes to a file a page at a time (at 100k exceptions, ~0.5 GB of items would not sit
+ * well in memory) and is made complete (fsync, then an atomic rename) before the table is
+ * deleted: killed before the rename, the table is untouched and the partial copy is dropped at the
+ * next start; killed after it, the next start recreates the table from the copy (restoreFromCopy).
  */
 async function rebuildWithMissingIndexes(
   dynamo: DynamoDBClient,
   name: string,
   def: TableDef,
   create: () => Promise<unknown>,
+  options: TableOptions,
 ): Promise<void> {
   const table = (await dynamo.send(new DescribeTableCommand({ TableName: name }))).Table;
   // An index whose projection changed is recreated too (DynamoDB cannot change a projection in place).
   const existing = new Map((table?.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.Projection]));
-  if (
-    Object.entries(def.indexes).every(
-      ([name, i]) => existing.has(name) && sameProjection(existing.get(name), projectionOf(i)),
-    )
-  )
-    return;
-  const items: Record<string, AttributeValue>[] = [];
-  let cursor: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamo.send(new ScanCommand({ TableName: name, ExclusiveStartKey: cursor }));
-    items.push(...(page.Items ?? []));
-    cursor = page.LastEvaluatedKey;
-  } while (cursor);
-  await dynamo.send(new DeleteTableCommand({ TableName: name }));
+  const changed = Object.entries(def.indexes)
+    .filter(([name, i]) => !existing.has(name) || !sameProjection(existing.get(name), projectionOf(i)))
+    .map(([name]) => name);
+  if (changed.length === 0) return;
+  const say = options.onProgress ?? (() => {});
+  say(`Rebuilding table ${name} with its new indexes (${changed.join(', ')}): copying its items out ...`);
+  const dir = options.rebuildDir ?? (await mkdtemp(join(tmpdir(), 'tally-rebuild-')));
+  await mkdir(dir, { recursive: true });
+  const files = rebuildFiles(dir, name, def);
+  const out = await open(files.partial, 'w');
+  let copied = 0;
+  try {
+    let cursor: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await dynamo.send(new ScanCommand({ TableName: name, ExclusiveStartKey: cursor }));
+      const lines = (page.Items ?? []).map((item) => `${JSON.stringify(encodeItem(item))}\n`).join('');
+      if (lines) await out.write(lines);
+      copied += page.Items?.length ?? 0;
+      if (copied % 10_000 < (page.Items?.length ?? 0)) say(`  copied ${copied.toLocaleString('en-US')}`);
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  await rename(files.partial, files.complete);
+  await restoreFromCopy(dynamo, name, files, create, options);
+  if (options.rebuildDir === undefined) await rm(dir, { recursive: true, force: true });
+}
+
+interface RebuildFiles {
+  /** The items being copied out: not yet the whole table. */
+  readonly partial: string;
+  /** Every item of the table, one JSON line each: present only while the table is recreated. */
+  readonly complete: string;
+  readonly backfill: (item: Item) => Item;
+}
+
+function rebuildFiles(dir: string, name: string, def: TableDef): RebuildFiles {
+  const complete = join(dir, `rebuild-${name}.jsonl`);
+  return { partial: `${complete}.partial`, complete, backfill: BACKFILLS.get(def) ?? ((item: Item) => item) };
+}
+
+/** The table recreated from a complete copy (deleted first if there is one), then the copy removed. */
+async function restoreFromCopy(
+  dynamo: DynamoDBClient,
+  name: string,
+  files: RebuildFiles,
+  create: () => Promise<unknown>,
+  options: TableOptions,
+): Promise<void> {
+  const say = options.onProgress ?? (() => {});
+  await dynamo.send(new DeleteTableCommand({ TableName: name })).catch((error: Error) => {
+    if (error.name !== 'ResourceNotFoundException') throw error;
+  });
   await create();
-  // Items written before an index existed lack its keys; give them theirs.
-  const backfill = BACKFILLS.get(def) ?? ((item: Item) => item);
-  for (let i = 0; i < items.length; i += 25) {
-    let requests = items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: backfill(item) } }));
+  let restored = 0;
+  let batch: Item[] = [];
+  const flush = async () => {
+    // Items written before an index existed lack its keys; give them theirs.
+    let requests = batch.map((item) => ({ PutRequest: { Item: files.backfill(item) } }));
     while (requests.length > 0) {
       const out = await dynamo.send(new BatchWriteItemCommand({ RequestItems: { [name]: requests } }));
       requests = (out.UnprocessedItems?.[name] ?? []) as typeof requests;
     }
+    restored += batch.length;
+    if (restored % 10_000 < batch.length) say(`  put back ${restored.toLocaleString('en-US')}`);
+    batch = [];
+  };
+  const lines = createInterface({ input: createReadStream(files.complete), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line === '') continue;
+    batch.push(decodeItem(JSON.parse(line) as EncodedItem));
+    if (batch.length === 25) await flush();
   }
+  if (batch.length > 0) await flush();
+  await rm(files.complete);
+  // The folder too, once nothing else waits in it.
+  await rmdir(dirname(files.complete)).catch(() => {});
+  say(`Rebuilt table ${name}: ${restored.toLocaleString('en-US')} items.`);
+}
+
+/** An attribute value as JSON can hold it: binary values (B, BS) as base64. */
+type EncodedItem = Record<string, unknown>;
+
+function encodeItem(item: Item): EncodedItem {
+  return Object.fromEntries(Object.entries(item).map(([k, v]) => [k, encodeValue(v)]));
+}
+
+function encodeValue(value: AttributeValue): unknown {
+  if (value.B !== undefined) return { B64: Buffer.from(value.B).toString('base64') };
+  if (value.BS !== undefined) return { BS64: value.BS.map((b) => Buffer.from(b).toString('base64')) };
+  if (value.M !== undefined) return { M: encodeItem(value.M) };
+  if (value.L !== undefined) return { L: value.L.map(encodeValue) };
+  return value;
+}
+
+function decodeItem(item: EncodedItem): Item {
+  return Object.fromEntries(Object.entries(item).map(([k, v]) => [k, decodeValue(v as Record<string, unknown>)]));
+}
+
+function decodeValue(value: Record<string, unknown>): AttributeValue {
+  if (typeof value.B64 === 'string') return { B: new Uint8Array(Buffer.from(value.B64, 'base64')) };
+  if (Array.isArray(value.BS64)) return { BS: value.BS64.map((b: string) => new Uint8Array(Buffer.from(b, 'base64'))) };
+  if (value.M !== undefined) return { M: decodeItem(value.M as EncodedItem) };
+  if (Array.isArray(value.L)) return { L: value.L.map((v) => decodeValue(v as Record<string, unknown>)) };
+  return value as unknown as AttributeValue;
 }

@@ -66,6 +66,8 @@ export interface LocalStackOptions {
   readonly region?: string;
   readonly onInvocation?: (info: { name: string; received: number; failed: number; error?: Error }) => void;
   readonly onRouterError?: (error: Error) => void;
+  /** Long work before the stack is up (a table rebuilt for new indexes); default: stderr. */
+  readonly onProgress?: (line: string) => void;
   /** Port of the query API on 127.0.0.1; 0 picks a free one. */
   readonly apiPort?: number;
   /** Built dashboard assets to serve at `/` on the API's origin (npm start: dist/web). */
@@ -269,7 +271,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     dynamo: new DynamoDBClient({ logger: SDK_LOGGER, region, endpoint: emulators.dynamoUrl, credentials }),
   };
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 10;
-  const queues = await provision(names, direct, { visibilityTimeoutSeconds });
+  const queues = await provision(names, direct, {
+    visibilityTimeoutSeconds,
+    // The items of a table being rebuilt wait here, so a start killed meanwhile loses none.
+    rebuildDir: join(options.dataDir, 'dynamodb-rebuild'),
+    onProgress: options.onProgress ?? ((line) => process.stderr.write(`${line}\n`)),
+  });
   const sns = new SNSClient({ region, endpoint: emulators.fauxqsUrl, credentials });
   const topics = await provisionTopics(options.prefix ?? DEFAULT_PREFIX, { sns, sqs: direct.sqs });
   sns.destroy();

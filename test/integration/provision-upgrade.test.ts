@@ -1,18 +1,25 @@
 /** Local state kept across an upgrade: a table from before an index existed gets the index, and its items the keys. */
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import dynalite from 'dynalite';
 import {
+  BatchWriteItemCommand,
   CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  ScanCommand,
+  type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { createTables } from '../../scripts/local/provision.ts';
-import { resourceNames, TABLES } from '../../functions/shared/resources.ts';
+import { indexProjection, resourceNames, TABLES } from '../../functions/shared/resources.ts';
 import { planQuery } from '../../functions/query-api/listing.ts';
 import { DynamoExceptionQueries, DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
@@ -275,7 +282,15 @@ describe('local provisioning over an older .tally/', () => {
 
       const table = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.exceptions }));
       for (const gsi of table.Table?.GlobalSecondaryIndexes ?? [])
-        expect(gsi.Projection?.ProjectionType, gsi.IndexName).toBe('INCLUDE');
+        expect(gsi.Projection?.ProjectionType, gsi.IndexName).toBe(
+          indexProjection(TABLES.exceptions.indexes[gsi.IndexName as keyof typeof TABLES.exceptions.indexes]).type,
+        );
+      // (Whole items only in the owner queues, whose keys these items lack.)
+      expect(
+        table.Table?.GlobalSecondaryIndexes?.filter((g) => g.Projection?.ProjectionType === 'ALL')
+          .map((g) => g.IndexName)
+          .sort(),
+      ).toEqual(['by_assignee_sharded', 'by_team_sharded']);
       const listing = new DynamoRunExceptionListing(doc, names.tables.exceptions);
       const needing = async (prompt: string) =>
         (await listing.needingTriage('run-old', { limit: 10, currentPrompts: [prompt] })).items
@@ -292,6 +307,147 @@ describe('local provisioning over an older .tally/', () => {
       expect(page.items).toEqual([
         expect.objectContaining({ exception_id: triaged.exception_id, triage: expect.anything() }),
       ]);
+    });
+  });
+
+  describe('a rebuild cut short', () => {
+    /** The files table as provisioned before GET /files (no index), holding `n` records of every kind of value. */
+    async function legacyFiles(
+      dynamo: DynamoDBClient,
+      table: string,
+      n: number,
+    ): Promise<Record<string, AttributeValue>[]> {
+      await dynamo.send(
+        new CreateTableCommand({
+          TableName: table,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: 'dataset_date', AttributeType: 'S' },
+            { AttributeName: 'side', AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: 'dataset_date', KeyType: 'HASH' },
+            { AttributeName: 'side', KeyType: 'RANGE' },
+          ],
+        }),
+      );
+      const items = Array.from({ length: n }, (_, i) => ({
+        dataset_date: { S: `trades#2025-12-${String(1 + (i % 28)).padStart(2, '0')}-${i}` },
+        side: { S: 'source' },
+        ingested_at: { S: `2025-12-10T08:00:${String(i % 60).padStart(2, '0')}Z` },
+        rows: { N: String(i) },
+        // Binary values, nested maps and lists come back as they went out.
+        digest: { B: new Uint8Array([i % 256, 0, 255, 7]) },
+        detail: {
+          M: { lines: { L: [{ N: '2' }, { S: 'x' }, { BOOL: true }, { NULL: true }] }, tags: { SS: ['a', 'b'] } },
+        },
+      }));
+      for (let i = 0; i < items.length; i += 25)
+        await dynamo.send(
+          new BatchWriteItemCommand({
+            RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+          }),
+        );
+      return items;
+    }
+
+    /** The client, but the `failOn`-th command of a kind throws, as a start killed at that moment stops. */
+    function failing(dynamo: DynamoDBClient, kind: typeof ScanCommand | typeof BatchWriteItemCommand, failOn: number) {
+      let seen = 0;
+      return new Proxy(dynamo, {
+        get(target, property, receiver) {
+          if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+          return async (command: unknown) => {
+            if (command instanceof kind && ++seen === failOn) throw new Error('killed');
+            return target.send(command as Parameters<DynamoDBClient['send']>[0]);
+          };
+        },
+      });
+    }
+
+    const byKey = (a: Record<string, AttributeValue>, b: Record<string, AttributeValue>) =>
+      String(a.dataset_date?.S).localeCompare(String(b.dataset_date?.S));
+
+    async function everyItem(dynamo: DynamoDBClient, table: string) {
+      const out = await dynamo.send(new ScanCommand({ TableName: table }));
+      const items = out.Items ?? [];
+      return items
+        .map((item) => {
+          const { record_type: _, ...rest } = item;
+          return rest;
+        })
+        .sort(byKey);
+    }
+
+    it('while putting the items back: the next start finishes it from the copy in the data directory', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tally-rebuild-test-'));
+      try {
+        await withDynalite(async (dynamo) => {
+          const names = resourceNames('upgrade-cut-restore');
+          const items = await legacyFiles(dynamo, names.tables.files, 120);
+
+          // Dies on the third batch put back: the table is recreated and holds 50 of the 120.
+          await expect(
+            createTables(failing(dynamo, BatchWriteItemCommand, 3), names, { rebuildDir: dir }),
+          ).rejects.toThrow('killed');
+          expect((await everyItem(dynamo, names.tables.files)).length).toBe(50);
+          expect(readdirSync(dir)).toEqual([`rebuild-${names.tables.files}.jsonl`]);
+
+          const lines: string[] = [];
+          await createTables(dynamo, names, { rebuildDir: dir, onProgress: (line) => lines.push(line) });
+
+          expect(await everyItem(dynamo, names.tables.files)).toEqual([...items].sort(byKey));
+          const got = await dynamo.send(
+            new GetItemCommand({
+              TableName: names.tables.files,
+              Key: { dataset_date: { S: String(items[5]?.dataset_date?.S) }, side: { S: 'source' } },
+            }),
+          );
+          expect(got.Item?.digest?.B).toEqual(new Uint8Array([5, 0, 255, 7]));
+          // ... with its new indexes, and the copy gone.
+          const listed = await dynamo.send(
+            new QueryCommand({
+              TableName: names.tables.files,
+              IndexName: 'by_ingested',
+              KeyConditionExpression: 'record_type = :r',
+              ExpressionAttributeValues: { ':r': { S: 'FILE' } },
+            }),
+          );
+          expect(listed.Count).toBe(120);
+          expect(existsSync(dir)).toBe(false);
+          expect(lines.at(-1)).toBe(`Rebuilt table ${names.tables.files}: 120 items.`);
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('while copying the items out: the table is untouched, and the next start rebuilds it', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tally-rebuild-test-'));
+      try {
+        await withDynalite(async (dynamo) => {
+          const names = resourceNames('upgrade-cut-copy');
+          const items = await legacyFiles(dynamo, names.tables.files, 30);
+
+          // Scan pages hold at most 1 MB: here one page; the failure is on reading it.
+          await expect(createTables(failing(dynamo, ScanCommand, 1), names, { rebuildDir: dir })).rejects.toThrow(
+            'killed',
+          );
+          expect(existsSync(join(dir, `rebuild-${names.tables.files}.jsonl`))).toBe(false);
+          const before = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.files }));
+          expect(before.Table?.GlobalSecondaryIndexes).toBeUndefined();
+          expect((await everyItem(dynamo, names.tables.files)).length).toBe(30);
+
+          await createTables(dynamo, names, { rebuildDir: dir });
+
+          const after = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.files }));
+          expect(after.Table?.GlobalSecondaryIndexes?.length).toBe(Object.keys(TABLES.files.indexes).length);
+          expect(await everyItem(dynamo, names.tables.files)).toEqual([...items].sort(byKey));
+          expect(existsSync(dir)).toBe(false);
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });
