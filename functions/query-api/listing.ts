@@ -33,8 +33,9 @@ export interface QueryPlan {
 export type DatasetScope = 'all' | readonly string[];
 
 /**
- * Most selective first: a pattern, a run and a dataset-day are small partitions; severity is sparse (only
- * triaged exceptions carry it); type, then status, split the table seven and four ways.
+ * Most selective first: an analyst's queue, a pattern, a run and a dataset-day are small partitions;
+ * a team's queue holds what a team owns; severity is sparse (only triaged exceptions carry it);
+ * type, then status, split the table seven and four ways.
  * With no filter at all, by_created_sharded lists everything newest first. Each index is sharded:
  * the partition named here is the logical one, whose shards the store reads and merges.
  */
@@ -56,8 +57,12 @@ export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all', 
   };
   let index: IndexName;
   let partition: QueryPlan['partition'];
-  // A pattern is a part of one dataset-day (its id hashes them in): smaller than a run.
-  if (remaining.has('pattern_id')) {
+  // A person's queue is the smallest: what one analyst holds. A pattern is a part of one
+  // dataset-day (its id hashes them in): smaller than a run.
+  if (remaining.has('assignee')) {
+    index = 'by_assignee_sharded';
+    partition = { attribute: 'assignee', value: take('assignee') };
+  } else if (remaining.has('pattern_id')) {
     index = 'by_pattern_sharded';
     partition = { attribute: 'pattern_id', value: take('pattern_id') };
   } else if (remaining.has('run_id')) {
@@ -66,6 +71,9 @@ export function planQuery(filters: ListFilters, datasets: DatasetScope = 'all', 
   } else if (remaining.has('dataset') && remaining.has('business_date')) {
     index = 'by_dataset_date_sharded';
     partition = { attribute: 'dataset_date', value: datasetDateKey(take('dataset'), take('business_date')) };
+  } else if (remaining.has('team')) {
+    index = 'by_team_sharded';
+    partition = { attribute: 'team', value: take('team') };
   } else if (remaining.has('severity')) {
     index = 'by_severity_sharded';
     partition = { attribute: 'severity', value: take('severity') };

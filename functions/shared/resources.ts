@@ -206,6 +206,25 @@ export const TABLES = {
           TRIAGE_STAMP.promptVersion,
         ),
       },
+      /**
+       * An analyst's queue and a team's (`assignee=`, `team=`): sparse, only exceptions someone
+       * assigned. Through by_created_sharded a queue of a few exceptions at 100k stored read ~40
+       * pages (a listing page reads at most 25 calls of an index) before it found them. These two
+       * project whole items (ALL, which DynamoDB's limit of 100 projected attributes, reached
+       * above, does not count), so the listing's other filters apply in the query as on every
+       * index; the cost is each write of an assigned exception written again into each of them,
+       * and only assigned exceptions are in them.
+       */
+      by_assignee_sharded: {
+        partitionKey: S('gsi_assignee'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'assignee',
+      },
+      by_team_sharded: {
+        partitionKey: S('gsi_team'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: 'team',
+      },
     },
   },
   /** The current file per (dataset, date) and side, accepted or rejected. */

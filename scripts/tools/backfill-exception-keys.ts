@@ -1,7 +1,8 @@
 /**
  * `node scripts/tools/backfill-exception-keys.ts --table NAME [--region R] [--dry-run]`: gives every item of
  * a deployed exceptions table the sharded GSI keys this version lists by (gsi_status, gsi_type,
- * gsi_run, gsi_dataset_date, gsi_severity, gsi_created, gsi_sort; functions/shared/tables/
+ * gsi_run, gsi_dataset_date, gsi_severity, gsi_created, gsi_pattern, gsi_assignee, gsi_team,
+ * gsi_sort; functions/shared/tables/
  * exceptions-index-keys.ts derives them, as every writer does). Items written before sharding
  * have none; items an older version changed since keep stale ones. Idempotent: an item whose keys
  * are already right is not written, so a second run reports 0 updated. Each write is conditional
@@ -18,6 +19,9 @@
  *     window. Writes go on meanwhile.
  *  3. Run this again: it keys what the old version wrote or changed between steps 1 and 2.
  * Changing EXCEPTION_INDEX_SHARDS later is the same procedure without step 2's index changes.
+ * The owner queues (by_assignee_sharded, by_team_sharded) are the same procedure: step 1 writes
+ * gsi_assignee and gsi_team on assigned exceptions, step 2 creates the two indexes, step 3 keys
+ * what was assigned meanwhile. An exception assigned before step 3 is missing from its queue until then.
  * by_status_due_sharded (the deadline sweep's) needs no run of this: its keys are gsi_status and
  * due_at, which items already have. Until DynamoDB has built it, the deadline sweep fails (its
  * errors alarm) and announces nothing; the first sweep after it is ACTIVE announces what is due.

@@ -54,7 +54,14 @@ function record(run: (typeof RUNS)[number], i: number): ExceptionRecord & Except
     content_hash: `h-${run.runId}-${i}`,
     last_changed_run_id: run.runId,
     // Owners, due dates, patterns and other rows on some: what the listing's other filters read.
-    ...(i % 4 === 1 ? { assignee: 'ana1', team: 'ops' } : i % 4 === 3 ? { assignee: 'ben' } : {}),
+    // (Owners on odd and even items alike, so every other filter meets each owner index.)
+    ...(i % 4 === 1
+      ? { assignee: 'ana1', team: 'ops' }
+      : i % 4 === 2 || i % 8 === 0
+        ? { assignee: 'ben', team: 'risk' }
+        : i % 8 === 3
+          ? { assignee: 'cy' }
+          : {}),
     ...(i % 2 === 0 ? { due_at: `2025-12-1${i % 6}T00:00:00.000Z` } : {}),
     ...(i % 5 === 0 ? { pattern_id: `pat_${run.runId === 'run-b' ? 'b' : 'a'}${'0'.repeat(15)}` } : {}),
     ...(i % 2 === 0 ? { target: { trade_id: key.trade_id, account_id: `ACCT${i % 4}` } } : {}),
@@ -368,6 +375,8 @@ describe('every listing filter on every index (the indexes project what the filt
     ['by_run_sharded', (i) => ({ run_id: String(i.run_id) })],
     ['by_dataset_date_sharded', (i) => ({ dataset: String(i.dataset), business_date: String(i.business_date) })],
     ['by_pattern_sharded', (i) => (i.pattern_id === undefined ? undefined : { pattern_id: String(i.pattern_id) })],
+    ['by_assignee_sharded', (i) => (i.assignee === undefined ? undefined : { assignee: String(i.assignee) })],
+    ['by_team_sharded', (i) => (i.team === undefined ? undefined : { team: String(i.team) })],
   ];
   const cases = OTHER_FILTERS.flatMap(([filter, matches]) =>
     INDEX_CHOOSERS.map(([index, choose]) => ({ filter, matches, index, choose })),

@@ -531,15 +531,22 @@ describe('DynamoDB', () => {
 
     for (const [name, def] of Object.entries(TABLES.exceptions.indexes)) {
       const gsi = (t.global_secondary_index as Json[]).find((i: Json) => i.name === name);
+      const projection: readonly string[] | undefined = 'projection' in def ? def.projection : undefined;
       expect(gsi, name).toMatchObject({
         hash_key: def.partitionKey.name,
         range_key: def.sortKey.name,
-        projection_type: 'INCLUDE',
-        non_key_attributes: [...def.projection],
+        ...(projection
+          ? { projection_type: 'INCLUDE', non_key_attributes: [...projection] }
+          : { projection_type: 'ALL' }),
       });
+      if (projection === undefined) {
+        // Whole items only in the owner queues, which hold only what someone assigned (sparse).
+        expect(['assignee', 'team'], name).toContain(def.shardedFrom);
+        expect(gsi?.non_key_attributes, name).toBeUndefined();
+      }
       // Never the big attributes: the triage, the stored embedding, history, diffs.
       for (const big of ['triage', EMBEDDING_ATTRIBUTE, 'history', 'diffs'])
-        expect(gsi?.non_key_attributes, name).not.toContain(big);
+        expect(gsi?.non_key_attributes ?? [], name).not.toContain(big);
       expect(def.shardedFrom, name).toBeDefined();
       expect(declared.get(def.partitionKey.name), name).toBe('S');
     }

@@ -41,8 +41,8 @@ const base = (id: string, extra: Record<string, unknown> = {}) => ({
 async function seed(table: string) {
   const current = base('e-current', { severity: 'LOW' });
   const items = [
-    // Written before sharding: no index keys at all.
-    base('e-legacy'),
+    // Written before sharding (and assigned before the owner queues): no index keys at all.
+    base('e-legacy', { assignee: 'ana', team: 'ops' }),
     // Keyed, then acknowledged and triaged by the old version: stale status key, no severity key.
     {
       ...base('e-stale'),
@@ -106,6 +106,8 @@ describe('backfilling the sharded index keys', () => {
     expect(await listed({ status: 'ACKNOWLEDGED' })).toEqual(['e-stale']);
     expect(await listed({ severity: 'HIGH' })).toEqual(['e-stale']);
     expect(await listed({ dataset: 'trades', business_date: '2025-12-10' })).toHaveLength(5);
+    expect(await listed({ assignee: 'ana' })).toEqual(['e-legacy']);
+    expect(await listed({ team: 'ops', status: 'OPEN' })).toEqual(['e-legacy']);
 
     const second = await backfillExceptionKeys(dynamo.doc, table);
     expect(second).toEqual({ scanned: 5, updated: 0, upToDate: 5, contended: 0 });

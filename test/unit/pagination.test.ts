@@ -117,6 +117,10 @@ describe('query planning', () => {
       'run_id',
       ['business_date', 'dataset'],
     ],
+    // An analyst's queue before everything, a team's after the small partitions.
+    [{ assignee: 'ana', run_id: 'r', team: 'ops' }, 'by_assignee_sharded', 'assignee', ['run_id', 'team']],
+    [{ team: 'ops', status: 'OPEN', severity: 'HIGH' }, 'by_team_sharded', 'team', ['severity', 'status']],
+    [{ team: 'ops', run_id: 'r' }, 'by_run_sharded', 'run_id', ['team']],
   ] as const)('serves %j from %s', (filters, index, partition, rest) => {
     const plan = planQuery(filters);
 

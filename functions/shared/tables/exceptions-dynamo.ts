@@ -350,7 +350,8 @@ export class DynamoExceptionQueries implements ExceptionQueries {
     // DynamoDB refuses a GSI read that names an attribute the index does not project. The one an
     // index leaves out is the attribute its partition fixes (resources.ts listingProjection): that
     // is the query's own value, filled in on each entry when asked for instead of asked of DynamoDB.
-    const projection: IndexDef['projection'] = def.projection;
+    // (The owner queues project whole items: every attribute.)
+    const projection: IndexDef['projection'] = 'projection' in def ? def.projection : undefined;
     const projected = projection === undefined ? undefined : new Set<string>(projection);
     const attributes = query.attributes?.filter((a) => projected === undefined || projected.has(a));
     const { attribute, value } = query.partition;
