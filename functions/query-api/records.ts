@@ -60,6 +60,8 @@ const EXCEPTION_ATTRIBUTES: Readonly<Record<keyof StoredException, boolean>> = {
   gsi_severity: false,
   gsi_created: false,
   gsi_pattern: false,
+  gsi_assignee: false,
+  gsi_team: false,
   gsi_sort: false,
 };
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toApiException, toApiRun } from '../../functions/query-api/records.ts';
+import { EXCEPTION_INDEX_ATTRIBUTES, exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 
 const stored = {
   exception_id: 'a'.repeat(32),
@@ -92,6 +93,10 @@ describe('the API form of a stored exception', () => {
 
     for (const internal of ['record_type', 'dataset_date', 'content_hash', 'last_changed_run_id', 'last_seen_at'])
       expect(api).not.toHaveProperty(internal);
+    // Every GSI key the item carries, the owner queues' included.
+    const keyed = { ...stored, team: 'ops', ...exceptionIndexKeys({ ...stored, team: 'ops' }) };
+    expect(Object.keys(keyed)).toEqual(expect.arrayContaining(['gsi_assignee', 'gsi_team', 'gsi_severity']));
+    for (const key of EXCEPTION_INDEX_ATTRIBUTES) expect(toApiException(keyed)).not.toHaveProperty(key);
   });
 
   it('leaves out an attribute it does not know (an allow-list, not a deny-list)', () => {

@@ -41,6 +41,9 @@ export interface ExceptionIndexKeys {
   readonly gsi_severity?: string;
   readonly gsi_created: string;
   readonly gsi_pattern?: string;
+  /** The owner queues': only on an assigned exception, or one in a team's queue. */
+  readonly gsi_assignee?: string;
+  readonly gsi_team?: string;
   readonly gsi_sort: string;
 }
 
