@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, Worker, workerData } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
+import { exceptionId } from '../../functions/shared/keys.ts';
 import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { ENV, indexNames } from '../../functions/shared/resources.ts';
 import { AnnVectorIndex } from '../../functions/shared/search/ann-index.ts';
@@ -192,7 +193,13 @@ async function main(): Promise<void> {
     let t = performance.now();
     // What a kept folder holds: reused only for the same count and embedder.
     const loadedPath = join(dir, 'bench-api-loaded.json');
-    const loaded = JSON.stringify({ total, embedder: embedder.id, ...(counterparties > 0 ? { counterparties } : {}) });
+    // (`ids`: loads from before the exceptions had ids recon would give them say nothing of it.)
+    const loaded = JSON.stringify({
+      total,
+      embedder: embedder.id,
+      ...(counterparties > 0 ? { counterparties } : {}),
+      ids: 'recon',
+    });
     const reuse = kept !== undefined && existsSync(loadedPath) && readFileSync(loadedPath, 'utf8') === loaded;
     if (kept !== undefined && !reuse && existsSync(loadedPath))
       throw new Error(`${kept} holds another load (${readFileSync(loadedPath, 'utf8')}): give an empty --data-dir`);
@@ -366,6 +373,10 @@ export async function load(
       );
     await Promise.all(writes);
     await index.replaceMany(records.map((r, i) => exceptionDocument(r, vectors[i] as number[])));
+    const done = start + records.length;
+    // Loading 100k takes minutes: say how far it is.
+    if (done % 10_000 < CHUNK || done === total)
+      process.stderr.write(`  loaded ${done.toLocaleString('en')} of ${total.toLocaleString('en')} exceptions\n`);
   }
 }
 
@@ -402,7 +413,8 @@ function synthetic(i: number, now: string, counterparties = 0): ExceptionRecord 
   const target = type === 'AMOUNT_MISMATCH' ? { ...source, amount: `${(i * 41) % 100000}.00` } : source;
   const severity = (['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const)[i % 4] as 'LOW';
   return {
-    exception_id: `bench${String(i).padStart(27, '0')}`,
+    // An id as recon gives one (the API refuses any other shape), so each can be opened and worked.
+    exception_id: exceptionId(dataset, DATE, type, source.trade_id),
     run_id: `run-${dataset}-${i % 20}`,
     dataset,
     business_date: DATE,
