@@ -43,6 +43,24 @@ async function withDynalite(run: (dynamo: DynamoDBClient) => Promise<void>): Pro
   }
 }
 
+/** The files table as provisioned before GET /files: keys only, no index. */
+async function createLegacyFilesTable(dynamo: DynamoDBClient, table: string): Promise<void> {
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'dataset_date', AttributeType: 'S' },
+        { AttributeName: 'side', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'dataset_date', KeyType: 'HASH' },
+        { AttributeName: 'side', KeyType: 'RANGE' },
+      ],
+    }),
+  );
+}
+
 describe('local provisioning over an older .tally/', () => {
   it('rebuilds the runs table with by_requested, keeping its runs and listing them there', async () => {
     await withDynalite(async (dynamo) => {
@@ -104,21 +122,7 @@ describe('local provisioning over an older .tally/', () => {
   it('rebuilds the files table with its listing indexes, keeping its records and listing them by ingest time', async () => {
     await withDynalite(async (dynamo) => {
       const names = resourceNames('upgrade-files');
-      // The files table as provisioned before GET /files: keys only, no index.
-      await dynamo.send(
-        new CreateTableCommand({
-          TableName: names.tables.files,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'dataset_date', AttributeType: 'S' },
-            { AttributeName: 'side', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'dataset_date', KeyType: 'HASH' },
-            { AttributeName: 'side', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      await createLegacyFilesTable(dynamo, names.tables.files);
       await dynamo.send(
         new PutItemCommand({
           TableName: names.tables.files,
@@ -317,20 +321,7 @@ describe('local provisioning over an older .tally/', () => {
       table: string,
       n: number,
     ): Promise<Record<string, AttributeValue>[]> {
-      await dynamo.send(
-        new CreateTableCommand({
-          TableName: table,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'dataset_date', AttributeType: 'S' },
-            { AttributeName: 'side', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'dataset_date', KeyType: 'HASH' },
-            { AttributeName: 'side', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      await createLegacyFilesTable(dynamo, table);
       const items = Array.from({ length: n }, (_, i) => ({
         dataset_date: { S: `trades#2025-12-${String(1 + (i % 28)).padStart(2, '0')}-${i}` },
         side: { S: 'source' },
@@ -365,6 +356,16 @@ describe('local provisioning over an older .tally/', () => {
       });
     }
 
+    /** A dynalite and a data directory for one test, both gone afterwards. */
+    async function withDataDir(run: (dynamo: DynamoDBClient, dir: string) => Promise<void>): Promise<void> {
+      const dir = mkdtempSync(join(tmpdir(), 'tally-rebuild-test-'));
+      try {
+        await withDynalite((dynamo) => run(dynamo, dir));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
     const byKey = (a: Record<string, AttributeValue>, b: Record<string, AttributeValue>) =>
       String(a.dataset_date?.S).localeCompare(String(b.dataset_date?.S));
 
@@ -380,74 +381,64 @@ describe('local provisioning over an older .tally/', () => {
     }
 
     it('while putting the items back: the next start finishes it from the copy in the data directory', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tally-rebuild-test-'));
-      try {
-        await withDynalite(async (dynamo) => {
-          const names = resourceNames('upgrade-cut-restore');
-          const items = await legacyFiles(dynamo, names.tables.files, 120);
+      await withDataDir(async (dynamo, dir) => {
+        const names = resourceNames('upgrade-cut-restore');
+        const items = await legacyFiles(dynamo, names.tables.files, 120);
 
-          // Dies on the third batch put back: the table is recreated and holds 50 of the 120.
-          await expect(
-            createTables(failing(dynamo, BatchWriteItemCommand, 3), names, { rebuildDir: dir }),
-          ).rejects.toThrow('killed');
-          expect((await everyItem(dynamo, names.tables.files)).length).toBe(50);
-          expect(readdirSync(dir)).toEqual([`rebuild-${names.tables.files}.jsonl`]);
+        // Dies on the third batch put back: the table is recreated and holds 50 of the 120.
+        await expect(
+          createTables(failing(dynamo, BatchWriteItemCommand, 3), names, { rebuildDir: dir }),
+        ).rejects.toThrow('killed');
+        expect((await everyItem(dynamo, names.tables.files)).length).toBe(50);
+        expect(readdirSync(dir)).toEqual([`rebuild-${names.tables.files}.jsonl`]);
 
-          const lines: string[] = [];
-          await createTables(dynamo, names, { rebuildDir: dir, onProgress: (line) => lines.push(line) });
+        const lines: string[] = [];
+        await createTables(dynamo, names, { rebuildDir: dir, onProgress: (line) => lines.push(line) });
 
-          expect(await everyItem(dynamo, names.tables.files)).toEqual([...items].sort(byKey));
-          const got = await dynamo.send(
-            new GetItemCommand({
-              TableName: names.tables.files,
-              Key: { dataset_date: { S: String(items[5]?.dataset_date?.S) }, side: { S: 'source' } },
-            }),
-          );
-          expect(got.Item?.digest?.B).toEqual(new Uint8Array([5, 0, 255, 7]));
-          // ... with its new indexes, and the copy gone.
-          const listed = await dynamo.send(
-            new QueryCommand({
-              TableName: names.tables.files,
-              IndexName: 'by_ingested',
-              KeyConditionExpression: 'record_type = :r',
-              ExpressionAttributeValues: { ':r': { S: 'FILE' } },
-            }),
-          );
-          expect(listed.Count).toBe(120);
-          expect(existsSync(dir)).toBe(false);
-          expect(lines.at(-1)).toBe(`Rebuilt table ${names.tables.files}: 120 items.`);
-        });
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+        expect(await everyItem(dynamo, names.tables.files)).toEqual([...items].sort(byKey));
+        const got = await dynamo.send(
+          new GetItemCommand({
+            TableName: names.tables.files,
+            Key: { dataset_date: { S: String(items[5]?.dataset_date?.S) }, side: { S: 'source' } },
+          }),
+        );
+        expect(got.Item?.digest?.B).toEqual(new Uint8Array([5, 0, 255, 7]));
+        // ... with its new indexes, and the copy gone.
+        const listed = await dynamo.send(
+          new QueryCommand({
+            TableName: names.tables.files,
+            IndexName: 'by_ingested',
+            KeyConditionExpression: 'record_type = :r',
+            ExpressionAttributeValues: { ':r': { S: 'FILE' } },
+          }),
+        );
+        expect(listed.Count).toBe(120);
+        expect(existsSync(dir)).toBe(false);
+        expect(lines.at(-1)).toBe(`Rebuilt table ${names.tables.files}: 120 items.`);
+      });
     });
 
     it('while copying the items out: the table is untouched, and the next start rebuilds it', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tally-rebuild-test-'));
-      try {
-        await withDynalite(async (dynamo) => {
-          const names = resourceNames('upgrade-cut-copy');
-          const items = await legacyFiles(dynamo, names.tables.files, 30);
+      await withDataDir(async (dynamo, dir) => {
+        const names = resourceNames('upgrade-cut-copy');
+        const items = await legacyFiles(dynamo, names.tables.files, 30);
 
-          // Scan pages hold at most 1 MB: here one page; the failure is on reading it.
-          await expect(createTables(failing(dynamo, ScanCommand, 1), names, { rebuildDir: dir })).rejects.toThrow(
-            'killed',
-          );
-          expect(existsSync(join(dir, `rebuild-${names.tables.files}.jsonl`))).toBe(false);
-          const before = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.files }));
-          expect(before.Table?.GlobalSecondaryIndexes).toBeUndefined();
-          expect((await everyItem(dynamo, names.tables.files)).length).toBe(30);
+        // Scan pages hold at most 1 MB: here one page; the failure is on reading it.
+        await expect(createTables(failing(dynamo, ScanCommand, 1), names, { rebuildDir: dir })).rejects.toThrow(
+          'killed',
+        );
+        expect(existsSync(join(dir, `rebuild-${names.tables.files}.jsonl`))).toBe(false);
+        const before = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.files }));
+        expect(before.Table?.GlobalSecondaryIndexes).toBeUndefined();
+        expect((await everyItem(dynamo, names.tables.files)).length).toBe(30);
 
-          await createTables(dynamo, names, { rebuildDir: dir });
+        await createTables(dynamo, names, { rebuildDir: dir });
 
-          const after = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.files }));
-          expect(after.Table?.GlobalSecondaryIndexes?.length).toBe(Object.keys(TABLES.files.indexes).length);
-          expect(await everyItem(dynamo, names.tables.files)).toEqual([...items].sort(byKey));
-          expect(existsSync(dir)).toBe(false);
-        });
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+        const after = await dynamo.send(new DescribeTableCommand({ TableName: names.tables.files }));
+        expect(after.Table?.GlobalSecondaryIndexes?.length).toBe(Object.keys(TABLES.files.indexes).length);
+        expect(await everyItem(dynamo, names.tables.files)).toEqual([...items].sort(byKey));
+        expect(existsSync(dir)).toBe(false);
+      });
     });
   });
 });
