@@ -23,7 +23,8 @@ export interface Outbox<T> {
 
 const SUFFIX = '.json';
 
-async function fsyncPath(path: string, flags: string): Promise<void> {
+/** fsync a file or (flags 'r') a directory, so a rename into it is on disk too. */
+export async function fsyncPath(path: string, flags: string): Promise<void> {
   const handle = await open(path, flags);
   try {
     await handle.sync();

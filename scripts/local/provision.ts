@@ -49,6 +49,7 @@ import {
   type TableDef,
 } from '../../functions/shared/resources.ts';
 import { exceptionIndexKeys, triageStamp } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { fsyncPath } from './outbox.ts';
 
 export interface QueueUrls {
   readonly main: string;
@@ -340,7 +341,7 @@ async function rebuildWithMissingIndexes(
       const lines = (page.Items ?? []).map((item) => `${JSON.stringify(encodeItem(item))}\n`).join('');
       if (lines) await out.write(lines);
       copied += page.Items?.length ?? 0;
-      if (copied % 10_000 < (page.Items?.length ?? 0)) say(`  copied ${copied.toLocaleString('en-US')}`);
+      if (passedStep(copied, page.Items?.length ?? 0)) say(`  copied ${copied.toLocaleString('en-US')}`);
       cursor = page.LastEvaluatedKey;
     } while (cursor);
     await out.sync();
@@ -348,8 +349,15 @@ async function rebuildWithMissingIndexes(
     await out.close();
   }
   await rename(files.partial, files.complete);
+  // The rename on disk too (as the front door's outbox does), before the table is deleted.
+  await fsyncPath(dir, 'r');
   await restoreFromCopy(dynamo, name, files, create, options);
   if (options.rebuildDir === undefined) await rm(dir, { recursive: true, force: true });
+}
+
+/** Whether the last `added` items took `count` past a multiple of 10,000: a progress line is due. */
+function passedStep(count: number, added: number): boolean {
+  return count % 10_000 < added;
 }
 
 interface RebuildFiles {
@@ -388,7 +396,7 @@ async function restoreFromCopy(
       requests = (out.UnprocessedItems?.[name] ?? []) as typeof requests;
     }
     restored += batch.length;
-    if (restored % 10_000 < batch.length) say(`  put back ${restored.toLocaleString('en-US')}`);
+    if (passedStep(restored, batch.length)) say(`  put back ${restored.toLocaleString('en-US')}`);
     batch = [];
   };
   const lines = createInterface({ input: createReadStream(files.complete), crlfDelay: Infinity });

@@ -43,6 +43,18 @@ async function withDynalite(run: (dynamo: DynamoDBClient) => Promise<void>): Pro
   }
 }
 
+/** The entries of an index keyed by the constant record_type (runs' by_requested, files' by_ingested). */
+function byRecordType(dynamo: DynamoDBClient, table: string, index: string, recordType: string) {
+  return dynamo.send(
+    new QueryCommand({
+      TableName: table,
+      IndexName: index,
+      KeyConditionExpression: 'record_type = :r',
+      ExpressionAttributeValues: { ':r': { S: recordType } },
+    }),
+  );
+}
+
 /** The files table as provisioned before GET /files: keys only, no index. */
 async function createLegacyFilesTable(dynamo: DynamoDBClient, table: string): Promise<void> {
   await dynamo.send(
@@ -107,14 +119,7 @@ describe('local provisioning over an older .tally/', () => {
         'by_dataset_date',
         'by_requested',
       ]);
-      const listed = await dynamo.send(
-        new QueryCommand({
-          TableName: names.tables.runs,
-          IndexName: 'by_requested',
-          KeyConditionExpression: 'record_type = :r',
-          ExpressionAttributeValues: { ':r': { S: 'RUN' } },
-        }),
-      );
+      const listed = await byRecordType(dynamo, names.tables.runs, 'by_requested', 'RUN');
       expect(listed.Items?.map((i) => i.run_id?.S)).toEqual(['run-old']);
     });
   });
@@ -146,14 +151,7 @@ describe('local provisioning over an older .tally/', () => {
         'by_dataset',
         'by_ingested',
       ]);
-      const listed = await dynamo.send(
-        new QueryCommand({
-          TableName: names.tables.files,
-          IndexName: 'by_ingested',
-          KeyConditionExpression: 'record_type = :r',
-          ExpressionAttributeValues: { ':r': { S: 'FILE' } },
-        }),
-      );
+      const listed = await byRecordType(dynamo, names.tables.files, 'by_ingested', 'FILE');
       expect(listed.Items?.map((i) => i.dataset_date?.S)).toEqual(['trades#2025-12-10']);
     });
   });
@@ -404,14 +402,7 @@ describe('local provisioning over an older .tally/', () => {
         );
         expect(got.Item?.digest?.B).toEqual(new Uint8Array([5, 0, 255, 7]));
         // ... with its new indexes, and the copy gone.
-        const listed = await dynamo.send(
-          new QueryCommand({
-            TableName: names.tables.files,
-            IndexName: 'by_ingested',
-            KeyConditionExpression: 'record_type = :r',
-            ExpressionAttributeValues: { ':r': { S: 'FILE' } },
-          }),
-        );
+        const listed = await byRecordType(dynamo, names.tables.files, 'by_ingested', 'FILE');
         expect(listed.Count).toBe(120);
         expect(existsSync(dir)).toBe(false);
         expect(lines.at(-1)).toBe(`Rebuilt table ${names.tables.files}: 120 items.`);
