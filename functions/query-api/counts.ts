@@ -39,7 +39,10 @@ export async function countExceptions(
     });
     const counted = page.items.filter((entry) => entry.severity !== undefined);
     const withoutSeverity = page.items.filter((entry) => entry.severity === undefined);
-    if (withoutSeverity.length > 0) counted.push(...(await deps.store.wholeExceptions(withoutSeverity)));
+    if (withoutSeverity.length > 0)
+      counted.push(
+        ...(await deps.store.wholeExceptions(withoutSeverity, ['exception_type', 'severity', 'policy_severity'])),
+      );
     for (const item of counted) {
       const type = String(item.exception_type);
       byType[type] = (byType[type] ?? 0) + 1;

@@ -46,8 +46,8 @@ export class DynamoQueryStore implements QueryStore {
     return this.exceptions.queryExceptionEntries(query);
   }
 
-  wholeExceptions(entries: readonly StoredItem[]) {
-    return this.exceptions.wholeExceptions(entries);
+  wholeExceptions(entries: readonly StoredItem[], attributes?: readonly string[]) {
+    return this.exceptions.wholeExceptions(entries, attributes);
   }
 
   soonestDue(statuses: readonly string[], dueAtMost: string, limit: number) {

@@ -9,7 +9,7 @@ import { datasetDateKey } from '../shared/keys.ts';
 import type { ListFilters } from './schemas.ts';
 import { filterHash } from './pagination.ts';
 import { readPage } from './paged-query.ts';
-import { toApiException } from './records.ts';
+import { API_EXCEPTION_ATTRIBUTES, toApiException } from './records.ts';
 import { DUE_SORT_CAP, isOverdue } from '../shared/deadlines.ts';
 import { BadRequestError } from './errors.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
@@ -155,7 +155,7 @@ export async function listExceptions(
     maxCalls: MAX_QUERY_CALLS,
     // The keys place an entry and resume the read: nothing else of it is used.
     query: (query) => deps.store.queryExceptionEntries({ ...query, attributes: [] }),
-    whole: (entries) => deps.store.wholeExceptions(entries),
+    whole: (entries) => deps.store.wholeExceptions(entries, API_EXCEPTION_ATTRIBUTES),
   });
   return {
     items: page.items.map((item) => toApiException(item, nowMs)),
@@ -193,6 +193,7 @@ async function listByDue(
   const due = (item: StoredItem) => (typeof item.due_at === 'string' ? item.due_at : '\uffff');
   const sorted = await deps.store.wholeExceptions(
     matches.sort((a, b) => (due(a) < due(b) ? -1 : due(a) > due(b) ? 1 : 0)).slice(0, request.limit),
+    API_EXCEPTION_ATTRIBUTES,
   );
   return {
     items: sorted.map((item) => toApiException(item, nowMs)),
@@ -227,7 +228,7 @@ async function listOverdueByDue(
   nowMs: number,
 ): Promise<ListResult & { truncated: boolean }> {
   const entries = await deps.store.soonestDue(statuses, new Date(nowMs).toISOString(), limit);
-  const items = (await deps.store.wholeExceptions(entries)).filter((item) =>
+  const items = (await deps.store.wholeExceptions(entries, API_EXCEPTION_ATTRIBUTES)).filter((item) =>
     isOverdue(item as { status: string; due_at?: string }, nowMs),
   );
   return {

@@ -36,23 +36,29 @@ function membersQuery(runId: string, patternId: string) {
 /**
  * Reads every member of the pattern in this run, a page at a time, until the deadline; returns
  * whether it got to the end. (A pattern id is per dataset and date, so a later run's members share
- * the partition: the run_id filter keeps this run's.)
+ * the partition: the run_id filter keeps this run's.) `read`: `whole` items (an action moves
+ * them), or the index entries with these `attributes` only.
  */
 async function forEachMember(
   runId: string,
   patternId: string,
   deps: Deps,
   deadline: number,
+  read: 'whole' | { attributes: readonly string[] },
   visit: (items: StoredItem[]) => Promise<void> | void,
 ): Promise<boolean> {
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await deps.store.queryExceptions({
+    const query = {
       ...membersQuery(runId, patternId),
       limit: MEMBER_BATCH,
       order: 'any',
       ...(startKey ? { startKey } : {}),
-    });
+    } as const;
+    const page =
+      read === 'whole'
+        ? await deps.store.queryExceptions(query)
+        : await deps.store.queryExceptionEntries({ ...query, attributes: read.attributes });
     await visit(page.items);
     startKey = page.lastKey;
   } while (startKey && deps.now() < deadline);
@@ -67,7 +73,10 @@ export async function listPatterns(runId: string, deps: Deps): Promise<PatternsR
   const items: ApiPattern[] = await Promise.all(
     patterns.map(async (pattern) => {
       const byStatus: Record<string, number> = {};
-      const complete = await forEachMember(runId, pattern.pattern_id, deps, deadline, (members) => {
+      // The index entries carry the status: counting reads no member whole (at 5,322 members in
+      // 9 patterns, locally, 1.8-3.3 s whole against 0.29-0.37 s from the entries).
+      const read = { attributes: ['status'] };
+      const complete = await forEachMember(runId, pattern.pattern_id, deps, deadline, read, (members) => {
         for (const m of members) byStatus[String(m.status)] = (byStatus[String(m.status)] ?? 0) + 1;
       });
       return { ...pattern, members_by_status: byStatus, members_complete: complete };
@@ -127,7 +136,7 @@ export async function applyPatternAction(
         return { exception_id: id, outcome: 'SKIPPED', version: outcome.version, reason: refusalText(outcome) };
     }
   };
-  const complete = await forEachMember(runId, patternId, deps, deadline, async (items) => {
+  const complete = await forEachMember(runId, patternId, deps, deadline, 'whole', async (items) => {
     await forEachLimited(
       items,
       async (item) => {

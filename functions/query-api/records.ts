@@ -137,6 +137,11 @@ function shownOf(attributes: Readonly<Record<string, boolean>>): ReadonlySet<str
 }
 
 const SHOWN_EXCEPTION_ATTRIBUTES = shownOf(EXCEPTION_ATTRIBUTES);
+/**
+ * What a listing reads of each item (a projection): all toApiException uses, not the stored
+ * embedding (~3.3 KB of a ~7.5 KB triaged item) nor the index keys and bookkeeping it drops.
+ */
+export const API_EXCEPTION_ATTRIBUTES: readonly string[] = [...SHOWN_EXCEPTION_ATTRIBUTES];
 const SHOWN_RUN_ATTRIBUTES = shownOf(RUN_ATTRIBUTES);
 const SHOWN_FILE_ATTRIBUTES = shownOf(FILE_ATTRIBUTES);
 

@@ -4,6 +4,8 @@
  * everything the index carries; a read that asks for none gets all the index carries.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listExceptions } from '../../functions/query-api/listing.ts';
+import { API_EXCEPTION_ATTRIBUTES, toApiException } from '../../functions/query-api/records.ts';
 import { queryIndexPage } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
@@ -23,6 +25,8 @@ beforeAll(async () => {
     source: { trade_id: `T${i}`, amount: '10.00' },
     target: { trade_id: `T${i}`, amount: '10.50' },
     triage: { summary: 'not in any index' },
+    embedding: 'sparse:AAQAAAAAAA==',
+    embedding_model: 'hashing-bow-1024',
     record_type: 'EXCEPTION',
     created_at: new Date(Date.UTC(2025, 11, 10, 8) + i).toISOString(),
     version: 1,
@@ -86,5 +90,35 @@ describe('exception index entries', () => {
     const whole = await store.wholeExceptions(page.items);
     expect(whole.map((w) => w.exception_id)).toEqual(page.items.map((e) => e.exception_id));
     expect(whole[0]).toMatchObject({ triage: { summary: 'not in any index' } });
+  });
+
+  it('are read whole as a listing shows them: the same answer, without the stored embedding or bookkeeping', async () => {
+    const store = queryStoreOf(dynamo);
+    const page = await store.queryExceptionEntries(query);
+    const whole = await store.wholeExceptions(page.items);
+    const shown = await store.wholeExceptions(page.items, API_EXCEPTION_ATTRIBUTES);
+
+    expect(whole[0]).toHaveProperty('embedding');
+    for (const item of shown) {
+      expect(Object.keys(item).every((a) => API_EXCEPTION_ATTRIBUTES.includes(a))).toBe(true);
+      expect(item).not.toHaveProperty('embedding');
+      expect(item).not.toHaveProperty('record_type');
+    }
+    const now = Date.parse('2025-12-12T00:00:00.000Z');
+    expect(shown.map((item) => toApiException(item, now))).toEqual(whole.map((item) => toApiException(item, now)));
+    // The listing asks for that projection.
+    const asked: (readonly string[] | undefined)[] = [];
+    const spied = Object.assign(Object.create(store) as typeof store, {
+      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0], attributes?: readonly string[]) => {
+        asked.push(attributes);
+        return store.wholeExceptions(entries, attributes);
+      },
+    });
+    const listed = await listExceptions(
+      { filters: { dataset: 'trades' }, limit: 50 },
+      { store: spied, paginationSecret: 'entries-test', now: () => now },
+    );
+    expect(asked).toEqual([API_EXCEPTION_ATTRIBUTES]);
+    expect(listed.items).toEqual(whole.map((item) => toApiException(item, now)));
   });
 });

@@ -51,9 +51,9 @@ function get(query: Record<string, string>) {
   readWhole = 0;
   const deps = {
     store: Object.assign(Object.create(store) as typeof store, {
-      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0]) => {
+      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0], attributes?: readonly string[]) => {
         readWhole += entries.length;
-        return store.wholeExceptions(entries);
+        return store.wholeExceptions(entries, attributes);
       },
     }),
     paginationSecret: 's',

@@ -388,10 +388,10 @@ export class DynamoExceptionQueries implements ExceptionQueries {
       .map(({ entry }) => entry);
   }
 
-  wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]> {
+  wholeExceptions(entries: readonly StoredItem[], attributes?: readonly string[]): Promise<StoredItem[]> {
     // The indexes carry what the filters need, not the triage, history or embedding: the whole
     // items by key, in the entries' order. Eventually consistent, as the index itself is.
-    return getItemsInOrder(this.doc, this.table, KEY, entries);
+    return getItemsInOrder(this.doc, this.table, KEY, entries, attributes ? { projection: attributes } : {});
   }
 
   async patchException(patch: ExceptionPatch): Promise<StoredItem | undefined> {

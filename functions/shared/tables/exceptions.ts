@@ -144,8 +144,12 @@ export interface ExceptionQueries {
    * only those whole (wholeExceptions).
    */
   queryExceptionEntries(query: IndexQuery): Promise<IndexPage>;
-  /** The whole items of index entries, in the entries' order; an entry whose item is gone is left out. */
-  wholeExceptions(entries: readonly StoredItem[]): Promise<StoredItem[]>;
+  /**
+   * The whole items of index entries, in the entries' order; an entry whose item is gone is left
+   * out. `attributes`: only these (and the key) of each item, as a listing shows them, not its
+   * stored embedding or bookkeeping.
+   */
+  wholeExceptions(entries: readonly StoredItem[], attributes?: readonly string[]): Promise<StoredItem[]>;
   /**
    * The `limit` entries of these statuses due soonest, at or before `dueAtMost` (an ISO time),
    * soonest first (ties by id): each entry's `exception_id`, `status` and `due_at`. Read from
