@@ -2,13 +2,22 @@
  * GET /runs/{run_id}/report: the run report (functions/recon/report.ts) from the stored run and
  * the exceptions it recorded (the exceptions table's by_run_sharded index), as Markdown or HTML.
  */
-import { renderReport, type ReportException, type ReportFormat } from '../recon/report.ts';
+import { renderReport, SAMPLE_PER_TYPE, type ReportException, type ReportFormat } from '../recon/report.ts';
+import type { StoredItem } from '../shared/tables/index-query.ts';
 import { ApiError, NotFoundError } from './errors.ts';
 import type { QueryStore } from './ports.ts';
 
-/** DynamoDB calls for one report at most: the report shows a sample per type, the counts come from the summary. */
-const MAX_EXCEPTION_PAGES = 10;
-const PAGE_SIZE = 500;
+/**
+ * Index calls for one report at most: the report shows a sample of each type (the counts come from
+ * the summary), so it reads the run's index entries (keys and type) until every type in the
+ * summary has its sample, then only the sample's items whole. It read the first 5,000 items whole
+ * (1.6-2.2 s at 5,322 exceptions, locally), and a type first met past them had no sample.
+ */
+const MAX_ENTRY_PAGES = 20;
+const ENTRY_PAGE_SIZE = 1000;
+
+/** What the report shows of an exception (ReportException), read of its whole item. */
+const REPORT_ATTRIBUTES = ['exception_type', 'key', 'source', 'target', 'diffs', 'lines', 'reason', 'policy_severity'];
 
 export const REPORT_CONTENT_TYPES: Readonly<Record<ReportFormat, string>> = {
   md: 'text/markdown; charset=utf-8',
@@ -25,20 +34,34 @@ export async function runReport(runId: string, format: ReportFormat, deps: { sto
       `run ${runId} is ${run.status}; a report needs a completed run${run.error ? ` (${run.error.code}: ${run.error.message})` : ''}`,
       { run_id: runId, status: run.status },
     );
-  const exceptions: ReportException[] = [];
+  const wanted = new Map(
+    Object.entries(run.summary.exceptions).map(([type, count]) => [type, Math.min(SAMPLE_PER_TYPE, count ?? 0)]),
+  );
+  const sample: StoredItem[] = [];
+  const taken = new Map<string, number>();
+  const unfilled = () => [...wanted].some(([type, n]) => (taken.get(type) ?? 0) < n);
   let startKey: Record<string, unknown> | undefined;
-  for (let page = 0; page < MAX_EXCEPTION_PAGES; page++) {
-    const out = await deps.store.queryExceptions({
+  for (let page = 0; page < MAX_ENTRY_PAGES && unfilled(); page++) {
+    // Newest first, as a listing of the run: the sample is the newest of each type.
+    const out = await deps.store.queryExceptionEntries({
       index: 'by_run_sharded',
       partition: { attribute: 'run_id', value: runId },
       filters: [],
-      limit: PAGE_SIZE,
+      limit: ENTRY_PAGE_SIZE,
+      attributes: ['exception_type'],
       ...(startKey === undefined ? {} : { startKey }),
     });
-    exceptions.push(...(out.items as unknown as ReportException[]));
+    for (const entry of out.items) {
+      const type = String(entry.exception_type);
+      const n = taken.get(type) ?? 0;
+      if (n >= (wanted.get(type) ?? 0)) continue;
+      taken.set(type, n + 1);
+      sample.push(entry);
+    }
     startKey = out.lastKey;
     if (startKey === undefined) break;
   }
+  const exceptions = (await deps.store.wholeExceptions(sample, REPORT_ATTRIBUTES)) as unknown as ReportException[];
   return renderReport(
     {
       title: `Tally run ${run.run_id}: ${run.dataset} ${run.business_date}`,
@@ -48,6 +71,7 @@ export async function runReport(runId: string, format: ReportFormat, deps: { sto
       policyHash: run.policy_hash ?? '-',
       summary: run.summary,
       exceptions,
+      samplePerType: SAMPLE_PER_TYPE,
       triage: {
         state: run.triage?.state ?? 'PENDING',
         ...(run.triage?.reason ? { reason: run.triage.reason } : {}),

@@ -8,6 +8,9 @@
 import { EXCEPTION_TYPES, type Diff, type ExceptionType, type Row, type RunSummary } from '../shared/types.ts';
 import { formatUsd, type UsageCounts } from '../shared/tables/usage.ts';
 
+/** Exceptions of each type a report shows by default. */
+export const SAMPLE_PER_TYPE = 5;
+
 /** An exception as the report shows it (the API's record has these fields, and more). */
 export interface ReportException {
   readonly exception_type: ExceptionType;
@@ -28,7 +31,7 @@ export interface ReportInput {
   readonly policyHash: string;
   readonly summary: RunSummary;
   readonly exceptions: readonly ReportException[];
-  /** Exceptions shown per type (default 5). */
+  /** Exceptions shown per type (default SAMPLE_PER_TYPE). */
   readonly samplePerType?: number;
   /**
    * The policy's key and compared fields with each side's column: rows are lined up by field
@@ -155,7 +158,7 @@ function model(input: ReportInput): Section[] {
       },
     });
   }
-  const per = input.samplePerType ?? 5;
+  const per = input.samplePerType ?? SAMPLE_PER_TYPE;
   for (const type of EXCEPTION_TYPES) {
     const ofType = input.exceptions.filter((e) => e.exception_type === type);
     if (ofType.length === 0) continue;

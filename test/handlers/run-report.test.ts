@@ -1,0 +1,107 @@
+/**
+ * GET /runs/{id}/report's exceptions on dynalite: a sample of each type in the run's summary, the
+ * newest of each, read from the run's index entries; only the sample is read whole.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runReport } from '../../functions/query-api/run-report.ts';
+import { exceptionId } from '../../functions/shared/keys.ts';
+import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
+import type { ExceptionType } from '../../functions/shared/types.ts';
+import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+
+let dynamo: TestDynamo;
+const RUN = 'run-report-1';
+const AT = Date.UTC(2025, 11, 10, 8);
+
+/** `count` exceptions of `type`, the first created at `from` ms past AT and each a ms later. */
+function exceptionsOf(type: ExceptionType, count: number, from: number) {
+  return Array.from({ length: count }, (_, i) => {
+    const key = { trade_id: `${type}-${i}` };
+    return {
+      exception_id: exceptionId('trades', '2025-12-10', type, key.trade_id),
+      run_id: RUN,
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      exception_type: type,
+      key,
+      source: { ...key, amount: '10.00' },
+      target: type === 'MISSING_IN_TARGET' ? null : { ...key, amount: '10.50' },
+      diffs: [],
+      lines: { source: [i + 2], target: [] },
+      policy_severity: 'HIGH',
+      status: 'OPEN',
+      triage: { summary: 'not shown in a report' },
+      record_type: 'EXCEPTION',
+      created_at: new Date(AT + from + i).toISOString(),
+      version: 1,
+    };
+  });
+}
+
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+  await putExceptions(dynamo, [
+    ...exceptionsOf('AMOUNT_MISMATCH', 30, 1000),
+    ...exceptionsOf('MISSING_IN_TARGET', 3, 0),
+    ...exceptionsOf('FIELD_MISMATCH', 8, 2000),
+  ]);
+  await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
+    run_id: RUN,
+    dataset: 'trades',
+    business_date: '2025-12-10',
+    source: { bucket: 'b', key: 'incoming/trades/2025-12-10/source.csv', etag: 'e' },
+    target: { bucket: 'b', key: 'incoming/trades/2025-12-10/target.csv', etag: 'e' },
+    status: 'COMPLETED',
+    requested_at: new Date(AT).toISOString(),
+    requested_by: 'test',
+    summary: {
+      rows: { source: 41, target: 38 },
+      matched: 0,
+      exceptions: { AMOUNT_MISMATCH: 30, MISSING_IN_TARGET: 3, FIELD_MISMATCH: 8 },
+      rejected: { source: 0, target: 0 },
+      duration_ms: 1,
+      outcome: 'FAIL',
+      thresholds_crossed: [],
+      keys: 41,
+      match_rate: '0.000000',
+      break_rate: '1.000000',
+      fields: {},
+      control_totals: [],
+      new: 41,
+      changed: 0,
+      unchanged: 0,
+      resolved: 0,
+      triage_enqueued: 41,
+    },
+  });
+}, 120_000);
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+describe('a run report', () => {
+  it('shows the newest of each type and reads only those whole', async () => {
+    const store = queryStoreOf(dynamo);
+    const readWhole: string[] = [];
+    const spied = Object.assign(Object.create(store) as typeof store, {
+      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0], attributes?: readonly string[]) => {
+        readWhole.push(...entries.map((e) => String(e.exception_id)));
+        return store.wholeExceptions(entries, attributes);
+      },
+    });
+
+    const report = await runReport(RUN, 'md', { store: spied });
+
+    expect(readWhole).toHaveLength(5 + 3 + 5);
+    expect(report).toContain('## AMOUNT_MISMATCH: a sample of 5 of 30');
+    expect(report).toContain('## MISSING_IN_TARGET: 3 of 3');
+    expect(report).toContain('## FIELD_MISMATCH: a sample of 5 of 8');
+    const shown = [...report.matchAll(/Key trade_id=([A-Z_]+-\d+)/g)].map((m) => m[1]);
+    expect(shown).toEqual([
+      ...[2, 1, 0].map((i) => `MISSING_IN_TARGET-${i}`),
+      ...[29, 28, 27, 26, 25].map((i) => `AMOUNT_MISMATCH-${i}`),
+      ...[7, 6, 5, 4, 3].map((i) => `FIELD_MISMATCH-${i}`),
+    ]);
+    expect(report).not.toContain('not shown in a report');
+  });
+});
