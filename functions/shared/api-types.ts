@@ -15,6 +15,11 @@ export interface Page<T> {
   readonly count: number;
   /** Pass back as `next_token` for the next page; null on the last. */
   readonly next_token: string | null;
+  /**
+   * GET /exceptions?sort=due only: more matched than the listing sorts (DUE_SORT_CAP), so the page
+   * is the soonest due of the newest that many, not of every match.
+   */
+  readonly truncated?: boolean;
 }
 
 /** GET and PATCH /exceptions/{id}, and each item of GET /exceptions. */

@@ -170,7 +170,10 @@ export function reportApiError(command: string, io: CliIo, error: unknown): numb
   throw error;
 }
 
-/** Validates an option against the values the API allows, before asking it. */
+/**
+ * Validates an option against the values the API allows, before asking it: in any case (`open`,
+ * `OPEN`), given back as the API spells it (statuses upper case, `--sort due` lower).
+ */
 export function oneOf<T extends string>(
   option: string,
   value: string | undefined,
@@ -178,10 +181,10 @@ export function oneOf<T extends string>(
   help: string,
 ): T | undefined {
   if (value === undefined) return undefined;
-  const upper = value.toUpperCase() as T;
-  if (!allowed.includes(upper))
+  const found = allowed.find((a) => a.toUpperCase() === value.toUpperCase());
+  if (found === undefined)
     throw new UsageError(`--${option} must be one of ${allowed.join(', ')}, got "${value}"`, help);
-  return upper;
+  return found;
 }
 
 export function intOption(
@@ -219,20 +222,22 @@ export async function readPages<T>(
   path: string,
   query: Record<string, string | undefined>,
   options: { token?: string | undefined; all?: boolean; onEmpty?: (pagesRead: number) => void },
-): Promise<{ items: T[]; next: string | null }> {
+): Promise<{ items: T[]; next: string | null; truncated: boolean }> {
   const items: T[] = [];
   let token = options.token;
   let next: string | null;
+  let truncated: boolean;
   let pages = 0;
   do {
     const page: Page<T> = await api.request('GET', path, { query: { ...query, next_token: token } });
     pages++;
     items.push(...page.items);
     next = page.next_token;
+    truncated = page.truncated === true;
     token = next ?? undefined;
     if (token && items.length === 0) options.onEmpty?.(pages);
   } while (token && (options.all || items.length === 0));
-  return { items, next };
+  return { items, next, truncated };
 }
 
 export { table } from './table.ts';

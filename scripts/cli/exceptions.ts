@@ -191,7 +191,7 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
   };
   if (query.sort === 'due' && (str('next-token') !== undefined || values.all === true))
     throw new UsageError('--sort due returns one page: leave out --next-token and --all', exceptionsHelp);
-  const { items, next } = await readPages<ApiException>(api, '/exceptions', query, {
+  const { items, next, truncated } = await readPages<ApiException>(api, '/exceptions', query, {
     token: str('next-token'),
     all: values.all === true,
     onEmpty: (pages) => {
@@ -200,8 +200,14 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
     },
   });
 
+  // sort=due orders the newest DUE_SORT_CAP matches: say when there were more than it sorted.
+  const partial = truncated
+    ? `sorted by due date over the newest ${DUE_SORT_CAP.toLocaleString('en')} matches only, not all of them: narrow the filters (--dataset, --status), or use --overdue alone (exact)\n`
+    : '';
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ items, count: items.length, next_token: next })}\n`);
+    const sorted = query.sort === 'due' ? { truncated } : {};
+    io.stdout.write(`${JSON.stringify({ items, count: items.length, next_token: next, ...sorted })}\n`);
+    io.stderr.write(partial);
     return 0;
   }
   if (items.length === 0) io.stdout.write('No exceptions match.\n');
@@ -227,7 +233,7 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
     );
   }
   const more = next ? `; more: --next-token ${next}` : '';
-  io.stderr.write(`${items.length} exception(s)${more}\n`);
+  io.stderr.write(`${items.length} exception(s)${more}\n${partial}`);
   return 0;
 }
 

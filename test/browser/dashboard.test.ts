@@ -160,6 +160,27 @@ describe('dashboard', () => {
     await expectRows(5);
   });
 
+  it('says when "soonest due first" ordered only the newest matches', async () => {
+    // Past DUE_SORT_CAP matches the API sorts the newest that many and says so (truncated).
+    const real = (await (await fetch(`${base}/exceptions?limit=1`)).json()) as { items: unknown[] };
+    const byDue = /\/exceptions\?.*sort=due/;
+    await page.route(byDue, (route) =>
+      route.fulfill({ json: { items: real.items, count: 1, next_token: null, truncated: true } }),
+    );
+    await page.goto(`${base}/#/exceptions?sort=due`);
+
+    await expectRows(1);
+    await expect
+      .poll(() => page.getByTestId('due-truncated').textContent())
+      .toContain('the soonest due of the newest 1,000 only');
+    await page.unroute(byDue);
+    await page.goto(`${base}/#/exceptions?sort=due&dataset=trades`);
+    await expectRows(5);
+    await expect(page.getByTestId('due-truncated').count()).resolves.toBe(0);
+    await page.goto(`${base}/`);
+    await expectRows(5);
+  });
+
   it('filtering by AMOUNT_MISMATCH shows the two amount breaks', async () => {
     await page.getByLabel('Type').selectOption('AMOUNT_MISMATCH');
 

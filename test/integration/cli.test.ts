@@ -189,6 +189,52 @@ describe('tally exceptions', () => {
     expect(body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual([...ids].reverse());
   });
 
+  it('says when --sort due ordered only the newest matches (the API sorts at most DUE_SORT_CAP)', async () => {
+    const real = (await (await fetch(`${api.url}/exceptions?limit=1`)).json()) as { items: unknown[] };
+    const asked: string[] = [];
+    const capped = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ items: real.items, count: 1, next_token: null, truncated: true }));
+    });
+    capped.listen(0, '127.0.0.1');
+    await once(capped, 'listening');
+    const url = `http://127.0.0.1:${(capped.address() as AddressInfo).port}`;
+    try {
+      const c = capture();
+      const json = capture();
+
+      expect(await exceptionsCommand(['list', '--sort', 'due', '--dataset', 'trades', '--api', url], c.io)).toBe(0);
+      await exceptionsCommand(['list', '--sort', 'due', '--json', '--api', url], json.io);
+
+      expect(asked[0]).toContain('sort=due');
+      expect(c.out()).toContain('trade_id=T000');
+      expect(c.err()).toContain('sorted by due date over the newest 1,000 matches only, not all of them');
+      expect(JSON.parse(json.out())).toMatchObject({ count: 1, truncated: true });
+      // The real API's answer here sorts every match: no such line.
+      const exact = capture();
+      await exceptionsCommand(['list', '--sort', 'due', '--json'], exact.io);
+      expect(JSON.parse(exact.out())).toMatchObject({ count: 3, truncated: false });
+      expect(exact.err()).toBe('');
+    } finally {
+      capped.close();
+    }
+  });
+
+  it('takes a listed option in any case and sends it as the API spells it (--sort due was refused)', async () => {
+    const due = capture();
+    const open = capture();
+
+    expect(await exceptionsCommand(['list', '--sort', 'due', '--json'], due.io)).toBe(0);
+    expect(await exceptionsCommand(['list', '--status', 'open', '--sort', 'DUE', '--json'], open.io)).toBe(0);
+
+    expect(JSON.parse(due.out()).count).toBe(3);
+    expect(JSON.parse(open.out()).count).toBe(3);
+    await expect(exceptionsCommand(['list', '--sort', 'oldest'], capture().io)).rejects.toThrow(
+      '--sort must be one of created, due, got "oldest"',
+    );
+  });
+
   it('lists by an account on either row and a business-date range', async () => {
     const c = capture();
 

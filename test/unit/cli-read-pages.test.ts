@@ -26,7 +26,7 @@ describe('readPages', () => {
     const { api, asked } = pagedApi([{ items: [] }, { items: [] }, { items: ['a', 'b'] }, { items: ['c'] }]);
     const empty: number[] = [];
     const read = await readPages<string>(api, '/exceptions', { team: 'far' }, { onEmpty: (n) => empty.push(n) });
-    expect(read).toEqual({ items: ['a', 'b'], next: '3' });
+    expect(read).toEqual({ items: ['a', 'b'], next: '3', truncated: false });
     expect(asked).toEqual([undefined, '1', '2']);
     expect(empty).toEqual([1, 2]);
   });
@@ -35,10 +35,12 @@ describe('readPages', () => {
     expect(await readPages<string>(pagedApi([{ items: ['a'] }, { items: ['b'] }]).api, '/x', {}, {})).toEqual({
       items: ['a'],
       next: '1',
+      truncated: false,
     });
     expect(await readPages<string>(pagedApi([{ items: [] }, { items: [] }]).api, '/x', {}, {})).toEqual({
       items: [],
       next: null,
+      truncated: false,
     });
     const all = await readPages<string>(
       pagedApi([{ items: ['a'] }, { items: [] }, { items: ['c'] }]).api,
@@ -48,6 +50,17 @@ describe('readPages', () => {
         all: true,
       },
     );
-    expect(all).toEqual({ items: ['a', 'c'], next: null });
+    expect(all).toEqual({ items: ['a', 'c'], next: null, truncated: false });
+  });
+
+  it('passes on a sorted page that left matches out (sort=due past DUE_SORT_CAP)', async () => {
+    const api = {
+      request: async () => ({ items: ['a'], count: 1, next_token: null, truncated: true }),
+    } as unknown as ApiClient;
+    expect(await readPages<string>(api, '/exceptions', { sort: 'due' }, {})).toEqual({
+      items: ['a'],
+      next: null,
+      truncated: true,
+    });
   });
 });

@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import {
   api,
+  DUE_SORT_CAP,
   EXCEPTION_TYPES,
   keyText,
   SEVERITIES,
@@ -323,6 +324,13 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
               ? 'No exceptions match these filters.'
               : `Showing ${page.count} exception${page.count === 1 ? '' : 's'}, ${options.sort === 'due' ? 'soonest due first' : 'newest first'} (page ${pageNumber}).`}
           </p>
+          {page.truncated && (
+            <div class="warning" role="note" data-testid="due-truncated">
+              More exceptions match than are sorted by due date: these are the soonest due of the newest{' '}
+              {DUE_SORT_CAP.toLocaleString('en')} only. Narrow the filters (a dataset, a status), or tick Overdue only
+              with no other filter, to order them all.
+            </div>
+          )}
           {decided && (
             <p class="ok" role="status" data-testid="decided">
               {decided}
