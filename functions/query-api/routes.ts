@@ -277,7 +277,8 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
         // Self-contained: inline styles, no scripts, nothing fetched.
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
       },
-      body: await runReport(runId, format, deps),
+      // Its sample rows as the listing shows them to this caller (a viewer: sensitive values as tokens).
+      body: await runReport(runId, format, deps, sensitiveViewFor(caller, deps)),
     };
   },
   // A run's break patterns, largest first, with their members by status.

@@ -16,15 +16,34 @@ import type { QueryStore } from './ports.ts';
 const MAX_ENTRY_PAGES = 20;
 const ENTRY_PAGE_SIZE = 1000;
 
-/** What the report shows of an exception (ReportException), read of its whole item. */
-const REPORT_ATTRIBUTES = ['exception_type', 'key', 'source', 'target', 'diffs', 'lines', 'reason', 'policy_severity'];
+/** What the report shows of an exception (ReportException), read of its whole item; `dataset` picks its masker. */
+const REPORT_ATTRIBUTES = [
+  'dataset',
+  'exception_type',
+  'key',
+  'source',
+  'target',
+  'diffs',
+  'lines',
+  'reason',
+  'policy_severity',
+];
 
 export const REPORT_CONTENT_TYPES: Readonly<Record<ReportFormat, string>> = {
   md: 'text/markdown; charset=utf-8',
   html: 'text/html; charset=utf-8',
 };
 
-export async function runReport(runId: string, format: ReportFormat, deps: { store: QueryStore }): Promise<string> {
+/**
+ * `view`: each sample exception as the caller may see it (sensitive-view.ts: a viewer gets the
+ * dataset's sensitive values as their tokens, as in GET /exceptions); unchanged if not given.
+ */
+export async function runReport(
+  runId: string,
+  format: ReportFormat,
+  deps: { store: QueryStore },
+  view: (record: Record<string, unknown>) => Promise<Record<string, unknown>> = async (record) => record,
+): Promise<string> {
   const run = await deps.store.getRun(runId);
   if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
   if (run.summary === undefined)
@@ -61,7 +80,8 @@ export async function runReport(runId: string, format: ReportFormat, deps: { sto
     startKey = out.lastKey;
     if (startKey === undefined) break;
   }
-  const exceptions = (await deps.store.wholeExceptions(sample, REPORT_ATTRIBUTES)) as unknown as ReportException[];
+  const read = await deps.store.wholeExceptions(sample, REPORT_ATTRIBUTES);
+  const exceptions = (await Promise.all(read.map(view))) as unknown as ReportException[];
   return renderReport(
     {
       title: `Tally run ${run.run_id}: ${run.dataset} ${run.business_date}`,

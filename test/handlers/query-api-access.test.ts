@@ -16,18 +16,21 @@ import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
+import { createMasker, LOCAL_MASKING_SECRET } from '../../functions/shared/masking.ts';
+import type { ReconPolicy } from '../../functions/shared/policy.ts';
+import { datasetTriagePolicies } from '../../functions/triage/dataset-policy.ts';
 
 const NOW = Date.parse('2026-01-05T10:00:00.000Z');
 let dynamo: TestDynamo;
 const ids: Record<string, string> = {};
 
-async function seedException(dataset: string, key: string) {
+async function seedException(dataset: string, key: string, runId = `run-${dataset}`) {
   const date = '2025-12-10';
   const createdAt = '2025-12-10T08:00:00.000Z';
   const id = exceptionId(dataset, date, 'AMOUNT_MISMATCH', JSON.stringify({ id: key }));
   const stored = {
     exception_id: id,
-    run_id: `run-${dataset}`,
+    run_id: runId,
     dataset,
     business_date: date,
     exception_type: 'AMOUNT_MISMATCH',
@@ -35,6 +38,7 @@ async function seedException(dataset: string, key: string) {
     source: { id: key, amount: '1.00' },
     target: { id: key, amount: '2.00' },
     diffs: [{ field: 'amount', source: '1.00', target: '2.00', delta: '1.00' }],
+    lines: { source: [2], target: [2] },
     policy_severity: 'MEDIUM',
     status: 'OPEN',
     created_at: createdAt,
@@ -42,7 +46,7 @@ async function seedException(dataset: string, key: string) {
     version: 1,
     history: [],
     content_hash: 'h',
-    last_changed_run_id: `run-${dataset}`,
+    last_changed_run_id: runId,
     record_type: 'EXCEPTION',
     dataset_date: `${dataset}#${date}`,
     last_seen_at: createdAt,
@@ -402,5 +406,64 @@ describe('dataset entitlements', () => {
     expect(refused.body.error.code).toBe('FORBIDDEN_DATASET');
     expect(api.deps.uploads.presignPut).not.toHaveBeenCalled();
     expect((await upload('payments')).status).toBe(201);
+  });
+});
+
+describe('sensitive values', () => {
+  it("a viewer's run report shows the dataset's sensitive values as their tokens, as the listing does", async () => {
+    // A completed fx run of one exception whose key `id` is sensitive in fx's policy.
+    await seedException('fx', 'FX-ACCT-2042', 'run-fx-done');
+    await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
+      run_id: 'run-fx-done',
+      dataset: 'fx',
+      business_date: '2025-12-10',
+      status: 'COMPLETED',
+      source: { bucket: 'b', key: 'incoming/fx/2025-12-10/source.csv', etag: 's' },
+      target: { bucket: 'b', key: 'incoming/fx/2025-12-10/target.csv', etag: 't' },
+      requested_at: '2026-01-01T09:00:00.000Z',
+      requested_by: 'ingest',
+      summary: {
+        rows: { source: 1, target: 1 },
+        matched: 0,
+        exceptions: { AMOUNT_MISMATCH: 1 },
+        rejected: { source: 0, target: 0 },
+        duration_ms: 1,
+        outcome: 'FAIL',
+        thresholds_crossed: [],
+        keys: 1,
+        match_rate: '0.000000',
+        break_rate: '1.000000',
+        fields: {},
+        control_totals: [],
+        new: 1,
+        changed: 0,
+        unchanged: 0,
+        resolved: 0,
+        triage_enqueued: 1,
+      },
+    });
+    const api = setup({
+      datasetPolicies: datasetTriagePolicies(
+        { current: async () => ({ sensitiveFields: ['id'] }) as unknown as ReconPolicy },
+        'tally-data',
+        LOCAL_MASKING_SECRET,
+      ),
+    });
+    const token = createMasker(['id'], LOCAL_MASKING_SECRET).token('FX-ACCT-2042');
+    const report = (roles: string) =>
+      api.call('GET', '/runs/run-fx-done/report', { claims: claimsOf(roles), query: { format: 'md' } });
+
+    const viewer = await report('viewer');
+    const analyst = await report('analyst');
+    const listed = await api.call('GET', '/exceptions', {
+      claims: claimsOf('viewer'),
+      query: { run_id: 'run-fx-done' },
+    });
+
+    expect(viewer.status).toBe(200);
+    expect(viewer.body).not.toContain('FX-ACCT-2042');
+    expect(viewer.body).toContain(`Key id=${token}`);
+    expect(listed.body.items[0].key).toEqual({ id: token });
+    expect(analyst.body).toContain('Key id=FX-ACCT-2042');
   });
 });

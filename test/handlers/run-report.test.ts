@@ -3,7 +3,12 @@
  * newest of each, read from the run's index entries; only the sample is read whole.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callerFromClaims, localAdmin } from '../../functions/query-api/access.ts';
 import { runReport } from '../../functions/query-api/run-report.ts';
+import { sensitiveViewFor } from '../../functions/query-api/sensitive-view.ts';
+import { createMasker, LOCAL_MASKING_SECRET } from '../../functions/shared/masking.ts';
+import type { ReconPolicy } from '../../functions/shared/policy.ts';
+import { datasetTriagePolicies } from '../../functions/triage/dataset-policy.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { ExceptionType } from '../../functions/shared/types.ts';
@@ -103,5 +108,28 @@ describe('a run report', () => {
       ...[7, 6, 5, 4, 3].map((i) => `FIELD_MISMATCH-${i}`),
     ]);
     expect(report).not.toContain('not shown in a report');
+  });
+
+  it("shows a viewer the dataset's sensitive values as their tokens, as the listing does", async () => {
+    const policies = datasetTriagePolicies(
+      { current: async () => ({ sensitiveFields: ['trade_id'] }) as unknown as ReconPolicy },
+      'tally-data',
+      LOCAL_MASKING_SECRET,
+    );
+    const viewer = callerFromClaims({ email: 'v@bank.example', 'cognito:groups': '[viewer]', 'tally:datasets': '*' });
+    const store = queryStoreOf(dynamo);
+
+    const report = await runReport(RUN, 'md', { store }, sensitiveViewFor(viewer, { datasetPolicies: policies }));
+    const asAnalyst = await runReport(
+      RUN,
+      'md',
+      { store },
+      sensitiveViewFor(localAdmin('me'), { datasetPolicies: policies }),
+    );
+
+    const token = createMasker(['trade_id'], LOCAL_MASKING_SECRET).token('AMOUNT_MISMATCH-29');
+    expect(report).not.toContain('AMOUNT_MISMATCH-29');
+    expect(report).toContain(`Key trade_id=${token}`);
+    expect(asAnalyst).toContain('Key trade_id=AMOUNT_MISMATCH-29');
   });
 });
