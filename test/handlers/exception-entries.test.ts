@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listExceptions } from '../../functions/query-api/listing.ts';
 import { API_EXCEPTION_ATTRIBUTES, toApiException } from '../../functions/query-api/records.ts';
 import { queryIndexPage } from '../../functions/shared/tables/index-query-dynamo.ts';
-import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import {
+  putExceptions,
+  queryStoreOf,
+  recordingWholeReads,
+  startTestDynamo,
+  type TestDynamo,
+} from '../support/dynamo.ts';
 
 let dynamo: TestDynamo;
 
@@ -107,18 +113,12 @@ describe('exception index entries', () => {
     const now = Date.parse('2025-12-12T00:00:00.000Z');
     expect(shown.map((item) => toApiException(item, now))).toEqual(whole.map((item) => toApiException(item, now)));
     // The listing asks for that projection.
-    const asked: (readonly string[] | undefined)[] = [];
-    const spied = Object.assign(Object.create(store) as typeof store, {
-      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0], attributes?: readonly string[]) => {
-        asked.push(attributes);
-        return store.wholeExceptions(entries, attributes);
-      },
-    });
+    const recorded = recordingWholeReads(dynamo);
     const listed = await listExceptions(
       { filters: { dataset: 'trades' }, limit: 50 },
-      { store: spied, paginationSecret: 'entries-test', now: () => now },
+      { store: recorded.store, paginationSecret: 'entries-test', now: () => now },
     );
-    expect(asked).toEqual([API_EXCEPTION_ATTRIBUTES]);
+    expect(recorded.reads.map((read) => read.attributes)).toEqual([API_EXCEPTION_ATTRIBUTES]);
     expect(listed.items).toEqual(whole.map((item) => toApiException(item, now)));
   });
 });

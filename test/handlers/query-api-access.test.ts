@@ -16,6 +16,7 @@ import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
+import { completedSummary } from '../support/runs.ts';
 import { createMasker, LOCAL_MASKING_SECRET } from '../../functions/shared/masking.ts';
 import type { ReconPolicy } from '../../functions/shared/policy.ts';
 import { datasetTriagePolicies } from '../../functions/triage/dataset-policy.ts';
@@ -422,25 +423,7 @@ describe('sensitive values', () => {
       target: { bucket: 'b', key: 'incoming/fx/2025-12-10/target.csv', etag: 't' },
       requested_at: '2026-01-01T09:00:00.000Z',
       requested_by: 'ingest',
-      summary: {
-        rows: { source: 1, target: 1 },
-        matched: 0,
-        exceptions: { AMOUNT_MISMATCH: 1 },
-        rejected: { source: 0, target: 0 },
-        duration_ms: 1,
-        outcome: 'FAIL',
-        thresholds_crossed: [],
-        keys: 1,
-        match_rate: '0.000000',
-        break_rate: '1.000000',
-        fields: {},
-        control_totals: [],
-        new: 1,
-        changed: 0,
-        unchanged: 0,
-        resolved: 0,
-        triage_enqueued: 1,
-      },
+      summary: completedSummary({ AMOUNT_MISMATCH: 1 }),
     });
     const api = setup({
       datasetPolicies: datasetTriagePolicies(

@@ -7,7 +7,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { createHandler } from '../../functions/query-api/handler.ts';
 import { countExceptions } from '../../functions/query-api/counts.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
-import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { putExceptions, recordingWholeReads, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 let dynamo: TestDynamo;
@@ -47,15 +47,9 @@ afterAll(async () => {
 let readWhole = 0;
 
 function get(query: Record<string, string>) {
-  const store = queryStoreOf(dynamo);
-  readWhole = 0;
+  const { store, reads } = recordingWholeReads(dynamo);
   const deps = {
-    store: Object.assign(Object.create(store) as typeof store, {
-      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0], attributes?: readonly string[]) => {
-        readWhole += entries.length;
-        return store.wholeExceptions(entries, attributes);
-      },
-    }),
+    store,
     paginationSecret: 's',
     corsOrigins: ['*'],
     localIdentity: 'me',
@@ -76,6 +70,7 @@ function get(query: Record<string, string>) {
     isBase64Encoded: false,
   } as unknown as APIGatewayProxyEventV2;
   return createHandler(() => deps)(event, lambdaContext).then((r) => {
+    readWhole = reads.reduce((n, read) => n + read.ids.length, 0);
     const res = r as APIGatewayProxyStructuredResultV2;
     return { status: res.statusCode, body: JSON.parse(res.body ?? 'null') };
   });

@@ -16,7 +16,7 @@ import { DynamoPatternStore } from '../../functions/shared/tables/patterns-dynam
 import type { PatternRecord } from '../../functions/shared/tables/patterns.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
-import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import { queryStoreOf, recordingWholeReads, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 
 let dynamo: TestDynamo;
@@ -133,18 +133,9 @@ afterAll(async () => {
 describe('GET /runs/{id}/patterns', () => {
   it('lists the run’s patterns with their members in this run by status, from the index entries', async () => {
     // Counting reads the index entries' statuses, no member whole (1.8-3.3 s whole at 5,322 members).
-    const store = queryStoreOf(dynamo);
-    const readWhole: number[] = [];
-    const counted = Object.assign(Object.create(store) as typeof store, {
-      queryExceptions: (query: Parameters<typeof store.queryExceptions>[0]) =>
-        store.queryExceptions(query).then((page) => (readWhole.push(page.items.length), page)),
-      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0], attributes?: readonly string[]) => {
-        readWhole.push(entries.length);
-        return store.wholeExceptions(entries, attributes);
-      },
-    });
-    const res = await call('GET', `/runs/${RUN}/patterns`, {}, undefined, counted);
-    expect(readWhole).toEqual([]);
+    const { store, reads } = recordingWholeReads(dynamo);
+    const res = await call('GET', `/runs/${RUN}/patterns`, {}, undefined, store);
+    expect(reads).toEqual([]);
     expect(res.status).toBe(200);
     const body = res.body as PatternsResponse;
     expect(body.summary).toEqual({ patterns: 1, members: 12, singletons: 3 });

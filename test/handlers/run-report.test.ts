@@ -12,7 +12,14 @@ import { datasetTriagePolicies } from '../../functions/triage/dataset-policy.ts'
 import { exceptionId } from '../../functions/shared/keys.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { ExceptionType } from '../../functions/shared/types.ts';
-import { putExceptions, queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
+import {
+  putExceptions,
+  queryStoreOf,
+  recordingWholeReads,
+  startTestDynamo,
+  type TestDynamo,
+} from '../support/dynamo.ts';
+import { completedSummary } from '../support/runs.ts';
 
 let dynamo: TestDynamo;
 const RUN = 'run-report-1';
@@ -59,25 +66,7 @@ beforeAll(async () => {
     status: 'COMPLETED',
     requested_at: new Date(AT).toISOString(),
     requested_by: 'test',
-    summary: {
-      rows: { source: 41, target: 38 },
-      matched: 0,
-      exceptions: { AMOUNT_MISMATCH: 30, MISSING_IN_TARGET: 3, FIELD_MISMATCH: 8 },
-      rejected: { source: 0, target: 0 },
-      duration_ms: 1,
-      outcome: 'FAIL',
-      thresholds_crossed: [],
-      keys: 41,
-      match_rate: '0.000000',
-      break_rate: '1.000000',
-      fields: {},
-      control_totals: [],
-      new: 41,
-      changed: 0,
-      unchanged: 0,
-      resolved: 0,
-      triage_enqueued: 41,
-    },
+    summary: completedSummary({ AMOUNT_MISMATCH: 30, MISSING_IN_TARGET: 3, FIELD_MISMATCH: 8 }),
   });
 }, 120_000);
 afterAll(async () => {
@@ -86,18 +75,11 @@ afterAll(async () => {
 
 describe('a run report', () => {
   it('shows the newest of each type and reads only those whole', async () => {
-    const store = queryStoreOf(dynamo);
-    const readWhole: string[] = [];
-    const spied = Object.assign(Object.create(store) as typeof store, {
-      wholeExceptions: (entries: Parameters<typeof store.wholeExceptions>[0], attributes?: readonly string[]) => {
-        readWhole.push(...entries.map((e) => String(e.exception_id)));
-        return store.wholeExceptions(entries, attributes);
-      },
-    });
+    const { store, reads } = recordingWholeReads(dynamo);
 
-    const report = await runReport(RUN, 'md', { store: spied });
+    const report = await runReport(RUN, 'md', { store });
 
-    expect(readWhole).toHaveLength(5 + 3 + 5);
+    expect(reads.flatMap((read) => read.ids)).toHaveLength(5 + 3 + 5);
     expect(report).toContain('## AMOUNT_MISMATCH: a sample of 5 of 30');
     expect(report).toContain('## MISSING_IN_TARGET: 3 of 3');
     expect(report).toContain('## FIELD_MISMATCH: a sample of 5 of 8');

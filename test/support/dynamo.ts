@@ -78,6 +78,34 @@ export function queryStoreOf(db: TestDynamo): DynamoQueryStore {
   });
 }
 
+/** One read of whole exception items through the query store: whose, and the attributes asked for. */
+export interface WholeRead {
+  readonly ids: string[];
+  readonly attributes: readonly string[] | undefined;
+}
+
+/**
+ * The query store with every read of whole exception items recorded (`wholeExceptions`, and
+ * `queryExceptions`, which reads its page whole): a route that should count or pick from index
+ * entries can be held to it.
+ */
+export function recordingWholeReads(db: TestDynamo): { store: DynamoQueryStore; reads: WholeRead[] } {
+  const store = queryStoreOf(db);
+  const reads: WholeRead[] = [];
+  const recording = Object.assign(Object.create(store) as DynamoQueryStore, {
+    queryExceptions: async (query: Parameters<DynamoQueryStore['queryExceptions']>[0]) => {
+      const page = await store.queryExceptions(query);
+      reads.push({ ids: page.items.map((item) => String(item.exception_id)), attributes: undefined });
+      return page;
+    },
+    wholeExceptions: (entries: Parameters<DynamoQueryStore['wholeExceptions']>[0], attributes?: readonly string[]) => {
+      reads.push({ ids: entries.map((entry) => String(entry.exception_id)), attributes });
+      return store.wholeExceptions(entries, attributes);
+    },
+  });
+  return { store: recording, reads };
+}
+
 /** Writes exception items as recon stores them: each with its index keys, 25 to a BatchWriteItem. */
 export async function putExceptions(db: TestDynamo, items: readonly Record<string, unknown>[]): Promise<void> {
   for (let i = 0; i < items.length; i += 25) {
