@@ -90,10 +90,12 @@ function exceptionIdParam(params: Record<string, string>): string {
   return id;
 }
 
-/** `assignee=me` in a listing or bulk filter: the caller, as history records them. */
-/** `assignee=me` is whoever is calling. */
-function withCaller<F extends { assignee?: string | undefined }>(filters: F, caller: Caller): F {
-  return filters.assignee === 'me' ? { ...filters, assignee: caller.id } : filters;
+/**
+ * `assignee: me` — in a listing or bulk filter, and in a change (PATCH, a bulk change) — is the
+ * caller, as history records them: a change stored the word "me", which no listing of `me` finds.
+ */
+function withCaller<F extends { assignee?: string | null | undefined }>(fields: F, caller: Caller): F {
+  return fields.assignee === 'me' ? { ...fields, assignee: caller.id } : fields;
 }
 
 function otherIdParam(params: Record<string, string>): string {
@@ -178,7 +180,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
   },
   'PATCH /exceptions/{id}': async ({ event, params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
-    const body = parseInput(patchBodySchema, parseJsonBody(event), 'change');
+    const body = withCaller(parseInput(patchBodySchema, parseJsonBody(event), 'change'), caller);
     const current = await entitledException(id, caller, deps);
     const outcome = await patchException(id, body, caller.id, deps, logger, current);
     logger.info('exception changed', {
@@ -194,7 +196,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     const body = parseInput(bulkBodySchema, parseJsonBody(event), 'bulk change');
     const filter = body.filter ? withCaller(body.filter, caller) : undefined;
     const outcome = await applyBulk(
-      { ...body, ...(filter ? { filter } : {}) },
+      { ...body, change: withCaller(body.change, caller), ...(filter ? { filter } : {}) },
       caller.id,
       { ...deps, datasets: datasetScope(caller, filter?.dataset), canSee: (dataset) => canSee(caller, dataset) },
       logger,

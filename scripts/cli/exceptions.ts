@@ -82,7 +82,7 @@ ${filterOptionsHelp({ dateNeedsDataset: true })}
 
 ${Object.keys(TRANSITION_COMMANDS).join(', ')}, approve, reject, match options (the current version is read first):
   --note TEXT             recorded in the history with the change
-  --assignee NAME         assign at the same time
+  --assignee NAME         assign at the same time (me: to you)
   --team NAME             put it in a team's queue at the same time
 
 bulk options (each exception is checked against the version read now, and reported on its own):
@@ -90,7 +90,7 @@ bulk options (each exception is checked against the version read now, and report
   --filter NAME=VALUE     instead of --ids: a listing filter (status, exception_type, severity, dataset,
                           business_date, run_id, pattern_id, assignee, team), repeatable; the first 500 matches
   --status S              move each to S
-  --assignee NAME         assign each to NAME (none: unassign)
+  --assignee NAME         assign each to NAME (me: to you; none: unassign)
   --team NAME             put each in team NAME's queue (none: no team)
   --note TEXT             recorded in each one's history
 

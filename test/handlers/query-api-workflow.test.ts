@@ -157,7 +157,13 @@ describe('owners and queues', () => {
       as: 'lead@x',
     });
     const second = await api.call('PATCH', `/exceptions/${a}`, { body: { version: 2, team: 'fx-ops' }, as: 'lead@x' });
-    await api.call('PATCH', `/exceptions/${b}`, { body: { version: 1, team: 'fx-ops', assignee: 'lead@x' } });
+    // `me` is whoever calls: stored as them, so their `assignee=me` listing finds it.
+    const taken = await api.call('PATCH', `/exceptions/${b}`, {
+      body: { version: 1, team: 'fx-ops', assignee: 'me' },
+      as: 'lead@x',
+    });
+    expect(taken.body).toMatchObject({ assignee: 'lead@x' });
+    expect(taken.body.history.at(-2)).toMatchObject({ action: 'ASSIGNED', to: 'lead@x' });
     await api.call('PATCH', `/exceptions/${c}`, { body: { version: 1, status: 'IN_PROGRESS' }, as: 'lead@x' });
 
     expect(first.status).toBe(200);
@@ -326,7 +332,8 @@ describe('POST /exceptions/bulk', () => {
 
     expect(res.body.counts.updated).toBe(2);
     expect(res.body.results.map((r: { id: string }) => r.id).sort()).toEqual([a, b].sort());
-    expect((await api.call('GET', `/exceptions/${a}`)).body).toMatchObject({ team: 'recs', assignee: 'me' });
+    // `me` in the change is the caller, as in a filter (it was stored as the word "me").
+    expect((await api.call('GET', `/exceptions/${a}`)).body).toMatchObject({ team: 'recs', assignee: 'ana@x' });
     expect((await api.call('GET', `/exceptions/${c}`)).body).not.toHaveProperty('team');
     expect(noTarget.status).toBe(400);
     expect(both.status).toBe(400);
