@@ -1,6 +1,7 @@
 /** Moving a DLQ's messages back to its source queue: SQS's own move task on AWS, one by one locally. */
 import {
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -49,15 +50,27 @@ export async function moveTask(sqs: SQSClient, pair: QueuePair, wait: boolean): 
 /**
  * Local: the emulator has no StartMessageMoveTask. Send a copy (same body and attributes), then
  * delete the original — a crash in between leaves a duplicate, never a loss; the consumers'
- * idempotency absorbs the duplicate.
+ * idempotency absorbs the duplicate. It moves as many messages as the DLQ held when it started: a
+ * message its consumer sends straight back (one it cannot parse) was moved again and again, and
+ * counted each time, for as long as the loop kept finding it.
  */
 export async function moveOneByOne(sqs: SQSClient, pair: QueuePair): Promise<RedriveResult> {
+  // In flight too: a message someone is looking at (dlq peek) is back in a moment.
+  const depth = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: pair.dlqUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  const toMove =
+    Number(depth.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(depth.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
   let moved = 0;
-  for (;;) {
+  while (moved < toMove) {
     const out = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: pair.dlqUrl,
-        MaxNumberOfMessages: 10,
+        MaxNumberOfMessages: Math.min(10, toMove - moved),
         VisibilityTimeout: 60,
         WaitTimeSeconds: 0,
         MessageAttributeNames: ['All'],
@@ -79,4 +92,5 @@ export async function moveOneByOne(sqs: SQSClient, pair: QueuePair): Promise<Red
       moved++;
     }
   }
+  return { moved, status: 'COMPLETED' };
 }

@@ -14,7 +14,7 @@ import { list, peek, redrive, type Io } from './dlq-report.ts';
 import { awsTarget, DlqError, localTarget } from './dlq-target.ts';
 import { UsageError } from './usage.ts';
 
-export const dlqHelp = `Usage: tally dlq <list|peek|redrive> [--queue ingest|recon|triage] [options]
+export const dlqHelp = `Usage: tally dlq <list|peek|redrive> [--queue ${QUEUE_NAMES.join('|')}] [options]
 
 Inspect and redrive the dead-letter queues. See docs/runbooks/dlq-depth.md.
 
@@ -30,14 +30,15 @@ Where (default: the local stack):
   --prefix PREFIX    resource name prefix on AWS                            [default: ${DEFAULT_PREFIX}]
 
 Options:
-  --queue NAME       ingest, recon or triage                 [required for peek and redrive]
+  --queue NAME       ${QUEUE_NAMES.join(', ')}       [required for peek and redrive]
   --max N            list/peek: show at most N messages per DLQ                  [default: 10]
   --no-wait          redrive on AWS: start the move task and return
   --json             JSON instead of tables
   -h, --help         show this help
 
 Reading leaves the messages where they are (each read counts as a receive). Redrive on AWS is SQS's own StartMessageMoveTask; locally (the emulator lacks it) each
-message is sent to the source queue with its body and attributes, then deleted from the DLQ.
+message the DLQ held when it began is sent to the source queue with its body and attributes, then
+deleted from the DLQ (one that fails straight back waits for the next redrive).
 Messages are at-least-once either way; the consumers are idempotent on their data, never on the
 message id (which a redriven message does not keep).
 

@@ -168,6 +168,17 @@ describe('tally dlq against the local stack', () => {
     expect((await stack.counts()).queues.ingest?.dlq).toBe(0);
   });
 
+  it('a message its consumer cannot take is moved once by a redrive, not round and round', async () => {
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.ingest.main, MessageBody: 'not an event' }));
+    await waitForIngestDlq(1);
+
+    const redriven = await tally('redrive', '--queue', 'ingest');
+    await waitForIngestDlq(1);
+
+    expect(redriven.stdout).toContain('moved 1 message(s)');
+    expect((await tally('list', '--json')).stdout).toContain('not an event');
+  });
+
   it('bad usage exits 2 with the help; a missing local stack exits 1 saying what to do', async () => {
     const noQueue = await tally('peek');
     let stderr = '';
