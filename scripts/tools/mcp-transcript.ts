@@ -207,9 +207,14 @@ async function main(): Promise<number> {
   const stack = await startLocalStack({ dataDir, apiPort: 0 });
   const client = new Client({ name: 'mcp-transcript', version: '1.0.0' });
   try {
+    // Indexed before the extracts arrive, as `npm start` does: triage cites what is indexed when it
+    // runs (uploaded together, T0018 was triaged with no passage to cite).
     await stack.loadPolicies();
+    await stack.waitForIdle();
     await stack.upload(`incoming/trades/${DATE}/source.csv`, readFileSync(`${SAMPLE_DIR}source.csv`));
     await stack.upload(`incoming/trades/${DATE}/target.csv`, readFileSync(`${SAMPLE_DIR}target.csv`));
+    // One dataset's run stored before the other's begins: the listings' newest-first order is the same each time.
+    await stack.waitForIdle(240_000);
     await stack.upload(`incoming/payments/${DATE}/source.csv`, readFileSync(`${SAMPLE_DIR}payments/source.csv`));
     await stack.upload(`incoming/payments/${DATE}/target.jsonl`, readFileSync(`${SAMPLE_DIR}payments/target.jsonl`));
     await stack.waitForIdle(240_000);
