@@ -269,7 +269,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     const runId = params.run_id as string;
     if (runId.length > MAX_RUN_ID_LENGTH)
       throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
-    await entitledRun(runId, caller, deps);
+    const run = await entitledRun(runId, caller, deps);
     const { format } = parseInput(reportQuerySchema, queryParameters(event), 'query');
     return {
       statusCode: 200,
@@ -280,14 +280,13 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
       },
       // Its sample rows as the listing shows them to this caller (a viewer: sensitive values as tokens).
-      body: await runReport(runId, format, deps, sensitiveViewFor(caller, deps)),
+      body: await runReport(run, format, deps, sensitiveViewFor(caller, deps)),
     };
   },
   // A run's break patterns, largest first, with their members by status.
   'GET /runs/{run_id}/patterns': async ({ params, deps, caller }) => {
     const runId = runIdParam(params);
-    await entitledRun(runId, caller, deps);
-    return json(200, await listPatterns(runId, deps));
+    return json(200, await listPatterns(await entitledRun(runId, caller, deps), deps));
   },
   // Acknowledge, resolve or dismiss a whole pattern: each member moved (or not) on its own.
   'POST /runs/{run_id}/patterns/{pattern_id}/actions': async ({ event, params, deps, logger, caller }) => {

@@ -4,7 +4,8 @@
  */
 import { renderReport, SAMPLE_PER_TYPE, type ReportException, type ReportFormat } from '../recon/report.ts';
 import type { StoredItem } from '../shared/tables/index-query.ts';
-import { ApiError, NotFoundError } from './errors.ts';
+import type { RunRecord } from '../shared/tables/runs.ts';
+import { ApiError } from './errors.ts';
 import type { QueryStore } from './ports.ts';
 
 /**
@@ -16,18 +17,21 @@ import type { QueryStore } from './ports.ts';
 const MAX_ENTRY_PAGES = 20;
 const ENTRY_PAGE_SIZE = 1000;
 
-/** What the report shows of an exception (ReportException), read of its whole item; `dataset` picks its masker. */
-const REPORT_ATTRIBUTES = [
-  'dataset',
-  'exception_type',
-  'key',
-  'source',
-  'target',
-  'diffs',
-  'lines',
-  'reason',
-  'policy_severity',
-];
+/**
+ * What the report shows of an exception (every field of ReportException: a new one is a type error
+ * here until it is read), and `dataset`, which picks its masker.
+ */
+const REPORT_FIELDS: Readonly<Record<keyof ReportException, true>> = {
+  exception_type: true,
+  key: true,
+  source: true,
+  target: true,
+  diffs: true,
+  lines: true,
+  reason: true,
+  policy_severity: true,
+};
+const REPORT_ATTRIBUTES = ['dataset', ...Object.keys(REPORT_FIELDS)];
 
 export const REPORT_CONTENT_TYPES: Readonly<Record<ReportFormat, string>> = {
   md: 'text/markdown; charset=utf-8',
@@ -39,13 +43,12 @@ export const REPORT_CONTENT_TYPES: Readonly<Record<ReportFormat, string>> = {
  * dataset's sensitive values as their tokens, as in GET /exceptions); unchanged if not given.
  */
 export async function runReport(
-  runId: string,
+  run: RunRecord,
   format: ReportFormat,
   deps: { store: QueryStore },
   view: (record: Record<string, unknown>) => Promise<Record<string, unknown>> = async (record) => record,
 ): Promise<string> {
-  const run = await deps.store.getRun(runId);
-  if (!run) throw new NotFoundError(`no run with id ${runId}`, { run_id: runId });
+  const runId = run.run_id;
   if (run.summary === undefined)
     throw new ApiError(
       409,

@@ -11,6 +11,7 @@ import type { ReconPolicy } from '../../functions/shared/policy.ts';
 import { datasetTriagePolicies } from '../../functions/triage/dataset-policy.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
+import type { RunRecord } from '../../functions/shared/tables/runs.ts';
 import type { ExceptionType } from '../../functions/shared/types.ts';
 import {
   putExceptions,
@@ -73,11 +74,14 @@ afterAll(async () => {
   await dynamo.stop();
 });
 
+/** The run as the route reads it before the report. */
+const reportedRun = async () => (await queryStoreOf(dynamo).getRun(RUN)) as RunRecord;
+
 describe('a run report', () => {
   it('shows the newest of each type and reads only those whole', async () => {
     const { store, reads } = recordingWholeReads(dynamo);
 
-    const report = await runReport(RUN, 'md', { store });
+    const report = await runReport(await reportedRun(), 'md', { store });
 
     expect(reads.flatMap((read) => read.ids)).toHaveLength(5 + 3 + 5);
     expect(report).toContain('## AMOUNT_MISMATCH: a sample of 5 of 30');
@@ -101,9 +105,14 @@ describe('a run report', () => {
     const viewer = callerFromClaims({ email: 'v@bank.example', 'cognito:groups': '[viewer]', 'tally:datasets': '*' });
     const store = queryStoreOf(dynamo);
 
-    const report = await runReport(RUN, 'md', { store }, sensitiveViewFor(viewer, { datasetPolicies: policies }));
+    const report = await runReport(
+      await reportedRun(),
+      'md',
+      { store },
+      sensitiveViewFor(viewer, { datasetPolicies: policies }),
+    );
     const asAnalyst = await runReport(
-      RUN,
+      await reportedRun(),
       'md',
       { store },
       sensitiveViewFor(localAdmin('me'), { datasetPolicies: policies }),
