@@ -1,7 +1,7 @@
 /** The API's routes: each validates its input, calls a core function and shapes the response. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { BadRequestError, NotFoundError } from './errors.ts';
-import { sensitiveViewFor } from './sensitive-view.ts';
+import { sensitiveRunViewFor, sensitiveViewFor } from './sensitive-view.ts';
 import { canSee, datasetScope, describeCaller, requireDataset, requireRole, type Caller } from './access.ts';
 import { callerIdentity, json, parseJsonBody, queryParameters, type HttpEvent, type HttpResult } from './http.ts';
 import { checkHealth } from './health.ts';
@@ -44,6 +44,8 @@ import { declineSuggestion, requestMatch, suggestMatches } from './matching.ts';
 import { applyPatternAction, listPatterns } from './patterns.ts';
 import { usageReport } from './usage.ts';
 import type { QueryApiDeps } from './ports.ts';
+import type { ApiRun } from '../shared/api-types.ts';
+import type { RunRecord } from '../shared/tables/runs.ts';
 import { listPolicyDocuments, readDatasetPolicy, readGovernanceDocument } from './policy-documents.ts';
 import { serveMcp } from './mcp/http.ts';
 import { inProcessApi } from './mcp/in-process.ts';
@@ -249,7 +251,9 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
   },
   'GET /runs': async ({ event, deps, caller }) => {
     const query = parseInput(runsQuerySchema, queryParameters(event), 'query');
-    return json(200, await listRuns(query, deps, datasetScope(caller, query.dataset)));
+    const page = await listRuns(query, deps, datasetScope(caller, query.dataset));
+    const view = sensitiveRunViewFor(caller, deps);
+    return json(200, { ...page, items: await Promise.all(page.items.map(view)) });
   },
   // The intake view: every side's current file, accepted or rejected with the reason.
   'GET /files': async ({ event, deps, caller }) => {
@@ -279,8 +283,8 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
         // Self-contained: inline styles, no scripts, nothing fetched.
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
       },
-      // Its sample rows as the listing shows them to this caller (a viewer: sensitive values as tokens).
-      body: await runReport(run, format, deps, sensitiveViewFor(caller, deps)),
+      // As the listing and the run show them to this caller (a viewer: sensitive values as tokens).
+      body: await runReport(await sensitiveRunViewFor(caller, deps)(run), format, deps, sensitiveViewFor(caller, deps)),
     };
   },
   // A run's break patterns, largest first, with their members by status.
@@ -306,7 +310,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     await entitledRun(runId, caller, deps);
     const run = await changeRunTriage(runId, action, caller.id, new Date(deps.now()).toISOString(), deps.runTriage);
     logger.info('run triage changed', { runId, action, triage: run.triage?.state });
-    return json(200, (await withLatestUploads([run], deps.store))[0]);
+    return json(200, await runAsSeen(run, caller, deps));
   },
   // The policy documents: governance documents triage cites and each dataset's policy in force.
   'GET /policies': async ({ deps }) => json(200, { items: await listPolicyDocuments(policyDocumentsOf(deps)) }),
@@ -328,9 +332,15 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     if (runId.length > MAX_RUN_ID_LENGTH)
       throw new BadRequestError('INVALID_RUN_ID', `run ids are at most ${MAX_RUN_ID_LENGTH} characters`);
     const run = await entitledRun(runId, caller, deps);
-    return json(200, (await withLatestUploads([run], deps.store))[0]);
+    return json(200, await runAsSeen(run, caller, deps));
   },
 };
+
+/** One run as the API shows it to this caller: with its sides' latest uploads, sensitive values as the caller may see them. */
+async function runAsSeen(run: RunRecord, caller: Caller, deps: QueryApiDeps): Promise<ApiRun> {
+  const [shown] = await withLatestUploads([run], deps.store);
+  return sensitiveRunViewFor(caller, deps)(shown as ApiRun);
+}
 
 /**
  * The route's rule, before its handler: who is calling (401 without an identity) and whether they

@@ -9,7 +9,7 @@
  * Notes in the history are people's free text and are shown as written.
  */
 import type { Masker } from '../shared/masking.ts';
-import type { ExceptionRecord, Row } from '../shared/types.ts';
+import type { ExceptionRecord, Row, RunSummary } from '../shared/types.ts';
 import { rolesSatisfying, type Caller } from './access.ts';
 import type { QueryApiDeps } from './ports.ts';
 
@@ -38,6 +38,66 @@ export function sensitiveViewFor(
     const { masker } = await policies.forDataset(String(record.dataset));
     return masker.active ? masked(record, masker) : record;
   };
+}
+
+/**
+ * A run as this caller may see it. Its summary carries values of the extracts too: a control
+ * total's group (grouped by a sensitive column, one group per account), and a sensitive field's
+ * sums, largest difference and (the amount field) totals and net difference. For a viewer each becomes its token,
+ * as in an exception's rows; the counts stay.
+ */
+export function sensitiveRunViewFor(
+  caller: Caller,
+  deps: Pick<QueryApiDeps, 'datasetPolicies'>,
+): <R extends { readonly dataset: string; readonly summary?: RunSummary }>(run: R) => Promise<R> {
+  const policies = deps.datasetPolicies;
+  if (seesSensitiveValues(caller) || !policies) return async (run) => run;
+  return async (run) => {
+    if (run.summary === undefined) return run;
+    const { masker, policy } = await policies.forDataset(run.dataset);
+    if (!masker.active) return run;
+    return { ...run, summary: maskedSummary(run.summary, masker, policy?.amountField) };
+  };
+}
+
+function maskedSummary<S extends RunSummary>(summary: S, masker: Masker, amountField: string | undefined): S {
+  const hide = (values: Record<string, string>): Record<string, string> =>
+    Object.fromEntries(
+      Object.entries(values).map(([name, value]) => [name, masker.isSensitive(name) ? masker.token(value) : value]),
+    );
+  const out: S = { ...summary };
+  if (summary.fields)
+    out.fields = Object.fromEntries(
+      Object.entries(summary.fields).map(([name, stats]) => [
+        name,
+        masker.isSensitive(name) && stats.largest_difference !== undefined
+          ? { ...stats, largest_difference: masker.token(stats.largest_difference) }
+          : stats,
+      ]),
+    );
+  if (amountField !== undefined && masker.isSensitive(amountField)) {
+    if (summary.amount_totals) {
+      const { source, target, net_difference } = summary.amount_totals;
+      out.amount_totals = {
+        source: masker.token(source),
+        target: masker.token(target),
+        net_difference: masker.token(net_difference),
+      };
+    }
+    // The threshold on the net difference quotes it.
+    if (summary.thresholds_crossed)
+      out.thresholds_crossed = summary.thresholds_crossed.map((crossed) =>
+        crossed.condition === 'net_amount_difference' ? { ...crossed, actual: masker.token(crossed.actual) } : crossed,
+      );
+  }
+  if (summary.control_totals)
+    out.control_totals = summary.control_totals.map((group) => ({
+      group: hide(group.group),
+      source: { ...group.source, sums: hide(group.source.sums) },
+      target: { ...group.target, sums: hide(group.target.sums) },
+      difference: { ...group.difference, sums: hide(group.difference.sums) },
+    }));
+  return out;
 }
 
 function masked(record: ApiRecord, masker: Masker): ApiRecord {

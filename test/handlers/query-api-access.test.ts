@@ -449,4 +449,47 @@ describe('sensitive values', () => {
     expect(listed.body.items[0].key).toEqual({ id: token });
     expect(analyst.body).toContain('Key id=FX-ACCT-2042');
   });
+
+  it("a viewer's run, runs listing and report show a control total's group of a sensitive column as its token", async () => {
+    const group = {
+      group: { id: 'FX-ACCT-2042' },
+      source: { rows: 1, sums: { amount: '10.00' } },
+      target: { rows: 1, sums: { amount: '12.00' } },
+      difference: { rows: 0, sums: { amount: '2.00' } },
+    };
+    await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
+      run_id: 'run-fx-totals',
+      dataset: 'fx',
+      business_date: '2025-12-11',
+      status: 'COMPLETED',
+      source: { bucket: 'b', key: 'incoming/fx/2025-12-11/source.csv', etag: 's' },
+      target: { bucket: 'b', key: 'incoming/fx/2025-12-11/target.csv', etag: 't' },
+      requested_at: '2026-01-01T09:00:00.000Z',
+      requested_by: 'ingest',
+      summary: { ...completedSummary({}), control_totals: [group] },
+    });
+    const api = setup({
+      datasetPolicies: datasetTriagePolicies(
+        { current: async () => ({ sensitiveFields: ['id'] }) as unknown as ReconPolicy },
+        'tally-data',
+        LOCAL_MASKING_SECRET,
+      ),
+    });
+    const token = createMasker(['id'], LOCAL_MASKING_SECRET).token('FX-ACCT-2042');
+    const as = (roles: string) => ({ claims: claimsOf(roles) });
+
+    const run = await api.call('GET', '/runs/run-fx-totals', as('viewer'));
+    const listed = await api.call('GET', '/runs', { ...as('viewer'), query: { dataset: 'fx' } });
+    const report = await api.call('GET', '/runs/run-fx-totals/report', { ...as('viewer'), query: { format: 'md' } });
+    const analysts = await api.call('GET', '/runs/run-fx-totals', as('analyst'));
+
+    expect(run.body.summary.control_totals).toEqual([{ ...group, group: { id: token } }]);
+    expect(
+      listed.body.items.find((r: { run_id: string }) => r.run_id === 'run-fx-totals').summary.control_totals,
+    ).toEqual([{ ...group, group: { id: token } }]);
+    expect(report.status).toBe(200);
+    expect(report.body).not.toContain('FX-ACCT-2042');
+    expect(report.body).toContain(token);
+    expect(analysts.body.summary.control_totals).toEqual([group]);
+  });
 });
