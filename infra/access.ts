@@ -172,7 +172,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       // GET /usage: the days asked for, one BatchGetItem.
       usage: ['BatchGetItem'],
     },
-    // A released run's dispatch.
+    // A released run's dispatch; an analyst's request to triage an exception again.
     sendsTo: ['triage'],
     // An assignment (PATCH /exceptions/{id} with an assignee) is announced on the business events topic.
     publishesTo: ['businessEvents'],

@@ -52,6 +52,7 @@ export function defaultDeps(): QueryApiDeps {
       runs: new DynamoRunStore(aws.dynamo, config.runsTable),
       triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl),
     },
+    retriage: { triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl) },
     // A standby or fenced region answers unhealthy: Route 53 sends nobody there.
     healthChecks: [regionRoleHealthCheck(regionRole), store.healthCheck(), uploads.healthCheck()],
     embedder,

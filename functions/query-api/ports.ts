@@ -12,6 +12,7 @@ import type { FileQueries } from '../shared/tables/files.ts';
 import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries } from '../shared/tables/runs.ts';
 import type { RunTriageDeps } from './run-triage.ts';
+import type { RetriageDeps } from './retriage.ts';
 import type { TriagePolicies } from '../triage/dataset-policy.ts';
 import type { UsageQueries } from '../shared/tables/usage.ts';
 import type { PolicyDocumentsDeps } from './policy-documents.ts';
@@ -61,6 +62,8 @@ export interface QueryApiDeps {
    * queue a release dispatches on. Absent only in tests that do not exercise it.
    */
   readonly runTriage?: RunTriageDeps;
+  /** An analyst's request to triage an exception again (POST /exceptions/{id}/triage). Absent only in tests that do not exercise it. */
+  readonly retriage?: RetriageDeps;
   /** GET /policies: the policy documents. Absent only in tests that do not exercise it. */
   readonly policyDocuments?: PolicyDocumentsDeps;
   readonly healthChecks: readonly HealthCheck[];

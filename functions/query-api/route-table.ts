@@ -37,6 +37,8 @@ const DECLARED = [
   // Maker-checker: the approver must not be the maker (workflow.ts refuses SAME_PERSON).
   { method: 'POST', path: '/exceptions/{id}/approval', roles: ['approver'] },
   { method: 'POST', path: '/exceptions/{id}/match', roles: ['analyst'] },
+  // One exception's triage again (one model call, within the daily budget).
+  { method: 'POST', path: '/exceptions/{id}/triage', roles: ['analyst'] },
   { method: 'GET', path: '/exceptions/{id}/suggestions', roles: ['viewer'] },
   { method: 'POST', path: '/exceptions/{id}/suggestions/{other_id}/decline', roles: ['analyst'] },
   { method: 'GET', path: '/search', roles: ['viewer'] },

@@ -34,6 +34,7 @@ import {
   usageQuerySchema,
 } from './schemas.ts';
 import { changeRunTriage } from './run-triage.ts';
+import { requestTriage } from './retriage.ts';
 import { listRuns } from './runs.ts';
 import { searchExceptions } from './search.ts';
 import { createPolicyUpload, createUpload } from './uploads.ts';
@@ -244,6 +245,14 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     const outcome = await declineSuggestion(id, otherId, caller.id, deps);
     logger.info('suggested match declined', { exceptionId: id, otherId });
     return json(200, outcome);
+  },
+  'POST /exceptions/{id}/triage': async ({ params, deps, logger, caller }) => {
+    const id = exceptionIdParam(params);
+    if (deps.retriage === undefined) throw new Error('internal: the query API has no triage queue configured');
+    const exception = await entitledException(id, caller, deps);
+    const accepted = await requestTriage(exception, new Date(deps.now()).toISOString(), deps.retriage);
+    logger.info('triage requested again', { exceptionId: id, by: caller.id, previous: accepted.triaged_at });
+    return json(202, accepted);
   },
   'GET /search': async ({ event, deps, caller }) => {
     const query = parseInput(searchQuerySchema, queryParameters(event), 'search');

@@ -65,6 +65,11 @@ export const triageRequestSchema = z.object({
   exception_id: z.string().min(1),
   run_id: z.string().min(1),
   content_hash: z.string().min(1),
+  /**
+   * An analyst's request (POST /exceptions/{id}/triage), as an ISO time: triage it again unless it
+   * was triaged at or after this. Without it an exception already triaged for its content is not.
+   */
+  requested_at: z.iso.datetime().optional(),
 });
 export type TriageRequest = z.infer<typeof triageRequestSchema>;
 

@@ -47,12 +47,15 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   if (!exception) throw new TransientError(`exception ${request.exception_id} not found`);
 
   const { masker, policy } = await deps.policies.forDataset(exception.dataset);
-  // A triage the rules gave because the day's budget was spent is not final: asked again, a model may answer.
+  // A triage the rules gave because the day's budget was spent is not final: asked again, a model may
+  // answer. Nor is one older than an analyst's request to triage again (a redelivered request finds
+  // the newer triage and stops here).
   if (
     exception.triage &&
     exception.triage.content_hash === exception.content_hash &&
     exception.triage.prompt_version === PROMPT_VERSION &&
-    exception.triage.degraded_reason !== 'budget'
+    exception.triage.degraded_reason !== 'budget' &&
+    !(request.requested_at !== undefined && exception.triage.triaged_at < request.requested_at)
   ) {
     await index(masker.exception(exception), deps);
     return { outcome: 'ALREADY_TRIAGED' };

@@ -6,12 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import type { Finding } from '../../functions/recon/findings.ts';
 import { validateDatasetPolicy } from '../../functions/shared/dataset-policies.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
+import { triageQueueMessageSchema, type TriageRequest } from '../../functions/shared/messages.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import type { Row } from '../../functions/shared/types.ts';
@@ -63,6 +65,7 @@ function httpEvent(method: string, path: string, body?: unknown, query?: Record<
 
 function setup() {
   const statusUpdates: { id: string; status: string }[] = [];
+  const triageRequests: TriageRequest[] = [];
   const index = {
     ensure: vi.fn(async () => undefined),
     replace: vi.fn(async () => undefined),
@@ -86,6 +89,7 @@ function setup() {
     paginationSecret: 'test-pagination-secret-0123456789abcdef',
     corsOrigins: ['*'],
     localIdentity: 'local-analyst',
+    retriage: { triageQueue: { send: async (messages: TriageRequest[]) => void triageRequests.push(...messages) } },
     now: () => NOW,
   };
   const handler = createHandler(() => deps);
@@ -100,7 +104,7 @@ function setup() {
     )) as APIGatewayProxyStructuredResultV2;
     return { status: res.statusCode, body: JSON.parse(res.body ?? 'null') };
   };
-  return { call, statusUpdates };
+  return { call, statusUpdates, triageRequests };
 }
 
 let counter = 0;
@@ -187,6 +191,51 @@ describe('owners and queues', () => {
     expect(myCounts.body.total).toBe(1);
     const started = await api.call('GET', '/exceptions', { query: { dataset, status: 'IN_PROGRESS' } });
     expect(started.body.items.map((i: { exception_id: string }) => i.exception_id)).toEqual([c]);
+  });
+});
+
+describe('POST /exceptions/{id}/triage', () => {
+  it("queues the exception's triage again with the time asked, which the triage queue's consumer reads as an exception's", async () => {
+    const api = setup();
+    const dataset = freshDataset();
+    const [id] = (await run(dataset, 'r1', [{ type: 'AMOUNT_MISMATCH', tradeId: 'T1' }])) as [string];
+    const asked = await api.call('POST', `/exceptions/${id}/triage`, { as: 'ana@x' });
+
+    expect(asked.status).toBe(202);
+    expect(asked.body).toEqual({ exception_id: id, requested_at: new Date(NOW).toISOString() });
+    expect(api.triageRequests).toEqual([
+      {
+        kind: 'exception',
+        exception_id: id,
+        run_id: 'r1',
+        content_hash: expect.stringMatching(/^[0-9a-f]{32}$/),
+        requested_at: new Date(NOW).toISOString(),
+      },
+    ]);
+    expect(triageQueueMessageSchema.parse(api.triageRequests[0])).toEqual(api.triageRequests[0]);
+  });
+
+  it('answers 404 for an unknown exception and 409 for one inside its late-arrival window, queuing nothing', async () => {
+    const api = setup();
+    const dataset = freshDataset();
+    const [id] = (await run(dataset, 'r1', [{ type: 'MISSING_IN_TARGET', tradeId: 'T1' }])) as [string];
+    await dynamo.doc.send(
+      new UpdateCommand({
+        TableName: dynamo.names.tables.exceptions,
+        Key: { exception_id: id },
+        UpdateExpression: 'SET #s = :p',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':p': 'PENDING' },
+      }),
+    );
+
+    const unknown = await api.call('POST', `/exceptions/${'0'.repeat(32)}/triage`);
+    const pending = await api.call('POST', `/exceptions/${id}/triage`);
+
+    expect(unknown.status).toBe(404);
+    expect(pending.status).toBe(409);
+    expect(pending.body.error).toMatchObject({ code: 'EXCEPTION_PENDING', details: { exception_id: id } });
+    expect(api.triageRequests).toEqual([]);
   });
 });
 

@@ -502,6 +502,29 @@ describe('triage', () => {
     expect(bedrock.commandCalls(ConverseCommand)).toHaveLength(1);
   });
 
+  it("triages again on an analyst's request made after its triage, once however often the request is delivered", async () => {
+    const e = await storeException();
+    bedrock.on(ConverseCommand).resolves(converseAnswer(GOOD));
+    const request = { exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash };
+    await triageException(request, deps());
+    const first = (await stored(e.exception_id)).triage;
+    const askedBefore = { ...request, requested_at: '2025-12-10T08:59:59.000Z' };
+    clock += 60_000;
+    const asked = { ...request, requested_at: new Date(clock).toISOString() };
+    clock += 5_000;
+
+    const before = await triageException(askedBefore, deps());
+    const again = await triageException(asked, deps());
+    const redelivered = await triageException(asked, deps());
+
+    expect(before).toEqual({ outcome: 'ALREADY_TRIAGED' });
+    expect(again).toMatchObject({ outcome: 'TRIAGED' });
+    expect(redelivered).toEqual({ outcome: 'ALREADY_TRIAGED' });
+    expect(bedrock.commandCalls(ConverseCommand)).toHaveLength(2);
+    expect(first?.triaged_at).toBe('2025-12-10T09:00:00.000Z');
+    expect((await stored(e.exception_id)).triage?.triaged_at).toBe('2025-12-10T09:01:05.000Z');
+  });
+
   it('indexes the triaged exception for search with its filterable fields', async () => {
     const e = await storeException();
     bedrock.on(ConverseCommand).resolves(converseAnswer(GOOD));

@@ -563,6 +563,11 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   // The triages above called the model: their cost is on the day's usage and the run.
   const usage = await api<{ days: { calls: number }[] }>(role, 'GET', '/usage', { query: 'days=3' });
   expect(usage.days[0]?.calls, "today's model calls").toBeGreaterThan(0);
+  // An analyst asks for an exception's triage again: the query API queues it, triage answers it.
+  const asked = await api<{ requested_at: string }>(role, 'POST', `/exceptions/${first.exception_id}/triage`);
+  expect(await deliver(role, 'triage'), 'the triage asked again').toBe(1);
+  const retriaged = await api<{ triage?: { triaged_at: string } }>(role, 'GET', `/exceptions/${first.exception_id}`);
+  expect((retriaged.triage?.triaged_at ?? '') >= asked.requested_at, 'triaged after the request').toBe(true);
 
   // A corrected target: a second run resolves an exception, and mirrors that into the index.
   await uploadThroughApi(role, direct, 'target', CORRECTED_TARGET);
