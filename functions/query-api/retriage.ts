@@ -9,6 +9,7 @@
  * against the daily budget like any other; past it the rules answer, and a later request (or the
  * next run) asks a model again.
  */
+import type { RetriageAccepted } from '../shared/api-types.ts';
 import type { TriageRequest } from '../shared/messages.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import { LATE_ARRIVAL_STATUS } from '../shared/exception-lifecycle.ts';
@@ -16,14 +17,6 @@ import { ApiError } from './errors.ts';
 
 export interface RetriageDeps {
   readonly triageQueue: MessageQueue<TriageRequest>;
-}
-
-/** What the route answers (202): the request queued, and the triage it will replace. */
-export interface RetriageAccepted {
-  readonly exception_id: string;
-  readonly requested_at: string;
-  /** When the current triage was written (absent: never triaged). */
-  readonly triaged_at?: string;
 }
 
 export async function requestTriage(

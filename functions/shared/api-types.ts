@@ -179,6 +179,14 @@ export interface ApprovalResponse {
   readonly other?: ApiException;
 }
 
+/** POST /exceptions/{id}/triage (202): the request queued, and when the triage it will replace was written. */
+export interface RetriageAccepted {
+  readonly exception_id: string;
+  readonly requested_at: string;
+  /** Absent: never triaged. */
+  readonly triaged_at?: string;
+}
+
 /** GET /exceptions/{id}/suggestions: the best opposite-side candidates, each with its score and why. */
 export interface MatchSuggestion {
   readonly exception_id: string;

@@ -1,6 +1,6 @@
 /**
  * `tally exceptions list|get|ack|start|resolve|false-positive|reopen|bulk|approve|reject|match|
- * suggestions|decline`: work exceptions through the API.
+ * suggestions|decline|retriage`: work exceptions through the API.
  */
 import { parseArgs } from 'node:util';
 import {
@@ -12,9 +12,11 @@ import type {
   ApiException,
   ApprovalResponse,
   BulkResponse,
+  RetriageAccepted,
   SuggestionsResponse,
 } from '../../functions/shared/api-types.ts';
 import { MATCH_REASON_CODES } from '../../functions/shared/manual-match.ts';
+import { sleep } from '../../functions/shared/retry.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
@@ -48,8 +50,12 @@ function transitionHelp(): string {
   ).join('\n');
 }
 
+/** How long `retriage --wait` waits for the new triage, and how often it looks. */
+const RETRIAGE_WAIT_MS = 120_000;
+const RETRIAGE_POLL_MS = 1_000;
+
 /** Subcommands beyond list, get and the moves: bulk work, maker-checker decisions, manual matching. */
-const WORK_COMMANDS = ['bulk', 'approve', 'reject', 'match', 'suggestions', 'decline'] as const;
+const WORK_COMMANDS = ['bulk', 'approve', 'reject', 'match', 'suggestions', 'decline', 'retriage'] as const;
 const SUBCOMMANDS = ['list', 'get', ...Object.keys(TRANSITION_COMMANDS), ...WORK_COMMANDS];
 
 export const exceptionsHelp = `Usage: tally exceptions <subcommand> [options]
@@ -67,6 +73,8 @@ ${transitionHelp()}
   match ID OTHER_ID       pair a MISSING_IN_TARGET with a MISSING_IN_SOURCE (--reason; needs approval)
   suggestions ID          likely opposite-side matches, scored, with the reasons
   decline ID OTHER_ID     OTHER_ID is not ID's match: never suggested again
+  retriage ID             triage it again (one model call, within the daily budget): after a policy or
+                          runbook changed, or when its triage cites nothing
 
 list options:
 ${filterOptionsHelp({ dateNeedsDataset: true })}
@@ -97,6 +105,9 @@ bulk options (each exception is checked against the version read now, and report
 match options:
   --reason CODE           ${MATCH_REASON_CODES.join(', ')}
 
+retriage options:
+  --wait                  wait for the new triage (at most ${RETRIAGE_WAIT_MS / 1000} s) and show the exception
+
 Common options:
 ${apiOptionsHelp}
 
@@ -109,6 +120,7 @@ Examples:
   npx tally exceptions bulk --filter dataset=trades --filter status=OPEN --team fx-ops
   npx tally exceptions suggestions 5f1c...
   npx tally exceptions match 5f1c... 9a2b... --reason KEY_TYPO
+  npx tally exceptions retriage 5f1c... --wait
 `;
 
 export async function exceptionsCommand(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -129,6 +141,7 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       reason: { type: 'string' },
       overdue: { type: 'boolean', default: false },
       sort: { type: 'string' },
+      wait: { type: 'boolean', default: false },
     },
     allowPositionals: true,
     strict: true,
@@ -160,7 +173,7 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       return sub === 'match' ? await match(api, id, other, values, io) : await decline(api, id, other, io);
     }
     const target = TRANSITION_COMMANDS[sub];
-    if (!['get', 'approve', 'reject', 'suggestions'].includes(sub) && target === undefined)
+    if (!['get', 'approve', 'reject', 'suggestions', 'retriage'].includes(sub) && target === undefined)
       throw new UsageError(`unknown subcommand "${sub}"`, exceptionsHelp);
     const [id, ...extra] = args;
     if (id === undefined || extra.length > 0)
@@ -172,6 +185,7 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
     }
     if (sub === 'approve' || sub === 'reject') return await decide(api, id, sub, values, io);
     if (sub === 'suggestions') return await suggestions(api, id, values.json === true, io);
+    if (sub === 'retriage') return await retriage(api, id, values, io);
     return await transition(api, id, target as ExceptionStatus, values, io, sub);
   } catch (error) {
     return reportApiError(`exceptions ${sub}`, io, error);
@@ -444,6 +458,35 @@ async function suggestions(api: ApiClient, id: string, json: boolean, io: CliIo)
     `${response.candidates} candidate(s) scored${response.complete ? '' : ' (the newest only: there were more)'}; accept one: tally exceptions match ${id} OTHER_ID --reason CODE\n`,
   );
   return 0;
+}
+
+async function retriage(api: ApiClient, id: string, values: Values, io: CliIo) {
+  const path = `/exceptions/${encodeURIComponent(id)}`;
+  const asked = await api.request<RetriageAccepted>('POST', `${path}/triage`);
+  if (!values.wait) {
+    io.stdout.write(
+      values.json
+        ? `${JSON.stringify(asked, null, 2)}\n`
+        : `${id}: triage asked again${asked.triaged_at ? ` (its triage of ${asked.triaged_at} stays until the new one is written)` : ''}; see it with: tally exceptions get ${id}\n`,
+    );
+    return 0;
+  }
+  const deadline = Date.now() + RETRIAGE_WAIT_MS;
+  for (;;) {
+    const record = await api.request<ApiException>('GET', path);
+    const at = record.triage?.triaged_at;
+    if (at !== undefined && at >= asked.requested_at) {
+      io.stdout.write(values.json ? `${JSON.stringify(record, null, 2)}\n` : describe(record));
+      return 0;
+    }
+    if (Date.now() >= deadline) {
+      io.stderr.write(
+        `${id}: no new triage within ${RETRIAGE_WAIT_MS / 1000} s of asking (${asked.requested_at}); the request stays queued. Look at the triage queue and its DLQ: tally dlq list\n`,
+      );
+      return 1;
+    }
+    await sleep(RETRIAGE_POLL_MS);
+  }
 }
 
 async function decline(api: ApiClient, id: string, other: string, io: CliIo) {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import { S3UploadSigner } from '../../functions/query-api/s3.ts';
@@ -155,6 +155,14 @@ beforeAll(async () => {
     paginationSecret: 'cli-test-secret',
     corsOrigins: ['*'],
     localIdentity: 'local-analyst',
+    // Stands in for the triage queue and its consumer: the exception is triaged again a moment later.
+    retriage: {
+      triageQueue: {
+        send: async (requests) => {
+          for (const r of requests) setTimeout(() => void retriaged(r.exception_id, r.requested_at as string), 50);
+        },
+      },
+    },
     now: Date.now,
   };
   api = await startApiServer({ handler: createHandler(() => deps), host: '127.0.0.1', port: 0 });
@@ -165,6 +173,30 @@ afterAll(async () => {
   await new Promise<void>((resolve) => storage?.close(() => resolve()));
   await dynamo?.stop();
 });
+
+/** What triage writes for a request made at `requestedAt` (a second later). */
+async function retriaged(exceptionId: string, requestedAt: string) {
+  await dynamo.doc.send(
+    new UpdateCommand({
+      TableName: dynamo.names.tables.exceptions,
+      Key: { exception_id: exceptionId },
+      UpdateExpression: 'SET triage = :t',
+      ExpressionAttributeValues: {
+        ':t': {
+          severity: 'HIGH',
+          summary: 'Trade missing from the target: booked after the cut-off',
+          recommended_actions: ['Ask the desk to rebook'],
+          root_cause_hypotheses: [],
+          policy_citations: [{ document: 'recon-policy.md', section: 'Missing trades', passage_id: 'p1', text: 't' }],
+          provider: 'rules',
+          model: 'rules',
+          degraded: false,
+          triaged_at: new Date(Date.parse(requestedAt) + 1000).toISOString(),
+        },
+      },
+    }),
+  );
+}
 
 function capture(options: { tty?: boolean } = {}) {
   let out = '';
@@ -335,6 +367,27 @@ describe('tally exceptions', () => {
 
     expect(await exceptionsCommand(['--help'], c.io)).toBe(0);
     expect(c.out()).toContain('Usage: tally exceptions');
+  });
+});
+
+describe('tally exceptions retriage', () => {
+  it('asks for a new triage, and with --wait shows the exception once it is written', async () => {
+    const asked = capture();
+    const waited = capture();
+    const unknown = capture();
+
+    const askedCode = await exceptionsCommand(['retriage', ids[0] as string], asked.io);
+    const waitedCode = await exceptionsCommand(['retriage', ids[1] as string, '--wait'], waited.io);
+    const unknownCode = await exceptionsCommand(['retriage', '0'.repeat(32)], unknown.io);
+
+    expect(askedCode).toBe(0);
+    expect(asked.out()).toContain(`${ids[0]}: triage asked again`);
+    expect(waitedCode).toBe(0);
+    expect(waited.out()).toContain('HIGH: Trade missing from the target: booked after the cut-off');
+    expect(waited.out()).toContain('cites      recon-policy.md § Missing trades');
+    expect(unknownCode).toBe(1);
+    expect(unknown.err()).toContain('NOT_FOUND');
+    await expect(exceptionsCommand(['retriage'], capture().io)).rejects.toThrow(/exactly one exception id/);
   });
 });
 
