@@ -2,7 +2,8 @@
  * The exception workflow of issue 14 in a real browser (Debian's Chromium, headless, as
  * dashboard.test.ts drives it) against the local stack with the trades sample loaded: a bulk
  * acknowledge of the selected rows with each row's outcome, and accepting a suggested match, which
- * then waits for an approver who is not the maker (the local stack's one user is refused).
+ * then waits for an approver who is not the maker (the local stack's one user is refused), and an
+ * exception triaged again from its page.
  */
 import { launchChromium } from '../support/chromium.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -124,5 +125,21 @@ describe('dashboard workflow', () => {
     expect((await page.getByTestId('exception-row').allTextContents()).join(' ')).toMatch(
       /T0O07[\s\S]*T0007|T0007[\s\S]*T0O07/,
     );
+  });
+  it('"Triage again" has the exception triaged anew by the stack and shows the new triage', async () => {
+    await page.goto(`${base}/#/exceptions?dataset=trades&business_date=2025-12-10`);
+    await page.getByRole('link', { name: 'T0018' }).click();
+    await page.getByRole('heading', { level: 1, name: /T0018/ }).waitFor();
+    const triaged = page.locator('.triage .small');
+    await triaged.waitFor();
+    const before = await triaged.textContent();
+
+    await page.getByRole('button', { name: 'Triage again' }).click();
+
+    await page.getByRole('status').filter({ hasText: 'Triaged again by' }).waitFor({ timeout: 30_000 });
+    const after = await triaged.textContent();
+    expect(after).toMatch(/Triaged by .* at \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    expect(after).not.toBe(before);
+    expect(await page.getByRole('button', { name: 'Triage again' }).isEnabled()).toBe(true);
   });
 });

@@ -155,6 +155,7 @@ export type {
   BulkItemResult,
   BulkResponse,
   MatchSuggestion,
+  RetriageAccepted,
   SuggestionsResponse,
 } from '../../functions/shared/api-types.ts';
 

@@ -13,6 +13,7 @@ import {
   keyText,
   transitionsFrom,
   type ExceptionItem,
+  type RetriageAccepted,
   type Row,
 } from '../api.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
@@ -93,6 +94,86 @@ function SeveritySources({ e }: { e: ExceptionItem }) {
       {model !== undefined && `, model ${model}`}
       {model !== undefined && model !== (e.severity ?? e.policy_severity) && ' (the policy severity is the floor)'}
     </span>
+  );
+}
+
+/** How long the page waits for a triage asked again, and how often it looks (as `tally exceptions retriage --wait`). */
+const RETRIAGE_WAIT_MS = 120_000;
+const RETRIAGE_POLL_MS = 2_000;
+
+type RetriageState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'waiting'; readonly since: string }
+  | { readonly kind: 'late'; readonly since: string }
+  | { readonly kind: 'failed'; readonly error: unknown };
+
+/**
+ * "Triage again" (POST /exceptions/{id}/triage): after a policy or runbook changed, or when the
+ * triage cites nothing. The page then looks for a triage written after the request and shows it.
+ */
+function RetriageControl({ e, onTriaged }: { e: ExceptionItem; onTriaged: (next: ExceptionItem) => void }) {
+  const [state, setState] = useState<RetriageState>({ kind: 'idle' });
+  useEffect(() => {
+    if (state.kind !== 'waiting') return;
+    let live = true;
+    const started = Date.now();
+    let timer: ReturnType<typeof setTimeout>;
+    const look = async () => {
+      try {
+        const next = await api<ExceptionItem>(`/exceptions/${encodeURIComponent(e.exception_id)}`);
+        if (!live) return;
+        if (next.triage !== undefined && next.triage.triaged_at >= state.since) {
+          setState({ kind: 'idle' });
+          onTriaged(next);
+        } else if (Date.now() - started >= RETRIAGE_WAIT_MS) setState({ kind: 'late', since: state.since });
+        else timer = setTimeout(() => void look(), RETRIAGE_POLL_MS);
+      } catch (error) {
+        if (live) setState({ kind: 'failed', error });
+      }
+    };
+    timer = setTimeout(() => void look(), RETRIAGE_POLL_MS);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [state, e.exception_id]);
+  const ask = async () => {
+    try {
+      const asked = await api<RetriageAccepted>(`/exceptions/${encodeURIComponent(e.exception_id)}/triage`, {
+        method: 'POST',
+      });
+      setState({ kind: 'waiting', since: asked.requested_at });
+    } catch (error) {
+      setState({ kind: 'failed', error });
+    }
+  };
+  return (
+    <div class="actions" data-testid="retriage">
+      <button
+        type="button"
+        class="secondary"
+        disabled={state.kind === 'waiting' || e.status === 'PENDING'}
+        title={
+          e.status === 'PENDING'
+            ? 'inside its late-arrival window: triaged when the window has passed'
+            : 'one model call, within the daily budget'
+        }
+        onClick={() => void ask()}
+      >
+        Triage again
+      </button>
+      {state.kind === 'waiting' && (
+        <span role="status"> Asked at {when(state.since)}; waiting for the new triage…</span>
+      )}
+      {state.kind === 'late' && (
+        <span role="status">
+          {' '}
+          No new triage within {RETRIAGE_WAIT_MS / 60_000} minutes of {when(state.since)}: the request stays queued; see
+          the triage queue under <a href="#/operations">Operations</a>.
+        </span>
+      )}
+      {state.kind === 'failed' && <ErrorMessage error={state.error} />}
+    </div>
   );
 }
 
@@ -391,6 +472,13 @@ export function ExceptionDetailView({ id }: { id: string }) {
       <section aria-labelledby="triage-title">
         <h2 id="triage-title">Triage</h2>
         <TriagePanel e={e} />
+        <RetriageControl
+          e={e}
+          onTriaged={(next) => {
+            setE(next);
+            setSaved(`Triaged again by ${next.triage?.provider ?? '?'} at ${when(next.triage?.triaged_at)}.`);
+          }}
+        />
       </section>
       <ApprovalPanel
         e={e}
