@@ -23,10 +23,11 @@ const TOOLS = [
   'list_exceptions',
   'list_runs',
   'queue_health',
+  'retriage_exception',
   'search_exceptions',
   'update_exception',
 ];
-const READ_TOOLS = TOOLS.filter((t) => t !== 'update_exception');
+const READ_TOOLS = TOOLS.filter((t) => t !== 'update_exception' && t !== 'retriage_exception');
 
 let dataDir: string;
 let stack: LocalStack;
@@ -166,6 +167,18 @@ describe.each(['stdio', 'http'] as const)('MCP over %s', (transport) => {
     expect(health.dlq_messages).toBe(0);
     expect(health.queues.map((q: { queue: string }) => q.queue)).toContain('ingest');
     expect(health.runbook).toMatch(/dlq-depth\.md$/);
+  });
+
+  it("asks for an exception's triage again; explain_exception shows the new one once written", async () => {
+    const { items } = await call(client(), 'list_exceptions', { dataset: 'trades', exception_type: 'AMOUNT_MISMATCH' });
+    const id = items[transport === 'stdio' ? 0 : 1].exception_id as string;
+
+    const asked = await call(client(), 'retriage_exception', { exception_id: id });
+
+    expect(asked).toMatchObject({ exception_id: id, requested_at: expect.any(String), triaged_at: expect.any(String) });
+    await stack.waitForIdle();
+    const { exception } = await call(client(), 'get_exception', { exception_id: id });
+    expect(exception.triage.triaged_at >= asked.requested_at).toBe(true);
   });
 
   it('updates an exception as the caller, and answers a stale version with a structured CONFLICT', async () => {

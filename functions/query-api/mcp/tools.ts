@@ -433,6 +433,40 @@ export function registerTools(server: McpServer, api: TallyApi, onError?: (error
   );
 
   server.registerTool(
+    'retriage_exception',
+    {
+      title: 'Triage an exception again',
+      description:
+        "Asks for an exception's triage again, as you: one model call within the deployment's daily budget. Worth it " +
+        'when its triage cites no policy passage (it was triaged before the policies were indexed, or by the rules ' +
+        'while the models were down) or a policy or runbook it should cite has changed. The new triage arrives within ' +
+        'seconds: read it with explain_exception; until then the current one stays.',
+      inputSchema: z.object({ exception_id: exceptionId }),
+      outputSchema: z.object({
+        exception_id: z.string(),
+        requested_at: z.string().describe('When it was asked: the new triage is written after this'),
+        triaged_at: z.string().optional().describe('When the current triage was written (absent: never triaged)'),
+      }),
+      annotations: {
+        readOnlyHint: false,
+        // The old triage is replaced, not lost from view for long, and nothing else changes.
+        destructiveHint: false,
+        // Asked again after the new triage is written, it is triaged once more (another model call).
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+    },
+    ({ exception_id }) =>
+      guarded(async () => {
+        const accepted = await api.request<Json>('POST', `/exceptions/${segment(exception_id)}/triage`);
+        return ok(
+          accepted,
+          `Triage of ${exception_id} asked again at ${String(accepted.requested_at)}; read the new one with explain_exception in a few seconds.`,
+        );
+      }),
+  );
+
+  server.registerTool(
     'explain_exception',
     {
       title: 'Explain an exception',
