@@ -13,6 +13,7 @@ import { API_ROUTES, routeKey, type RouteKey } from '../../functions/query-api/r
 import { exceptionId } from '../../functions/shared/keys.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
+import type { RunRecord } from '../../functions/shared/tables/runs.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
@@ -413,27 +414,30 @@ describe('dataset entitlements', () => {
 });
 
 describe('sensitive values', () => {
+  // fx's policy here: the key `id` is sensitive.
+  const FX_ID_SENSITIVE = datasetTriagePolicies(
+    { current: async () => ({ sensitiveFields: ['id'] }) as unknown as ReconPolicy },
+    'tally-data',
+    LOCAL_MASKING_SECRET,
+  );
+  const recordFxRun = (runId: string, date: string, summary: NonNullable<RunRecord['summary']>) =>
+    new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
+      run_id: runId,
+      dataset: 'fx',
+      business_date: date,
+      status: 'COMPLETED',
+      source: { bucket: 'b', key: `incoming/fx/${date}/source.csv`, etag: 's' },
+      target: { bucket: 'b', key: `incoming/fx/${date}/target.csv`, etag: 't' },
+      requested_at: '2026-01-01T09:00:00.000Z',
+      requested_by: 'ingest',
+      summary,
+    });
+
   it("a viewer's run report shows the dataset's sensitive values as their tokens, as the listing does", async () => {
     // A completed fx run of one exception whose key `id` is sensitive in fx's policy.
     await seedException('fx', 'FX-ACCT-2042', 'run-fx-done');
-    await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
-      run_id: 'run-fx-done',
-      dataset: 'fx',
-      business_date: '2025-12-10',
-      status: 'COMPLETED',
-      source: { bucket: 'b', key: 'incoming/fx/2025-12-10/source.csv', etag: 's' },
-      target: { bucket: 'b', key: 'incoming/fx/2025-12-10/target.csv', etag: 't' },
-      requested_at: '2026-01-01T09:00:00.000Z',
-      requested_by: 'ingest',
-      summary: completedSummary({ AMOUNT_MISMATCH: 1 }),
-    });
-    const api = setup({
-      datasetPolicies: datasetTriagePolicies(
-        { current: async () => ({ sensitiveFields: ['id'] }) as unknown as ReconPolicy },
-        'tally-data',
-        LOCAL_MASKING_SECRET,
-      ),
-    });
+    await recordFxRun('run-fx-done', '2025-12-10', completedSummary({ AMOUNT_MISMATCH: 1 }));
+    const api = setup({ datasetPolicies: FX_ID_SENSITIVE });
     const token = createMasker(['id'], LOCAL_MASKING_SECRET).token('FX-ACCT-2042');
     const report = (roles: string) =>
       api.call('GET', '/runs/run-fx-done/report', { claims: claimsOf(roles), query: { format: 'md' } });
@@ -459,24 +463,8 @@ describe('sensitive values', () => {
       target: { rows: 1, sums: { amount: '12.00' } },
       difference: { rows: 0, sums: { amount: '2.00' } },
     };
-    await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
-      run_id: 'run-fx-totals',
-      dataset: 'fx',
-      business_date: '2025-12-11',
-      status: 'COMPLETED',
-      source: { bucket: 'b', key: 'incoming/fx/2025-12-11/source.csv', etag: 's' },
-      target: { bucket: 'b', key: 'incoming/fx/2025-12-11/target.csv', etag: 't' },
-      requested_at: '2026-01-01T09:00:00.000Z',
-      requested_by: 'ingest',
-      summary: { ...completedSummary({}), control_totals: [group] },
-    });
-    const api = setup({
-      datasetPolicies: datasetTriagePolicies(
-        { current: async () => ({ sensitiveFields: ['id'] }) as unknown as ReconPolicy },
-        'tally-data',
-        LOCAL_MASKING_SECRET,
-      ),
-    });
+    await recordFxRun('run-fx-totals', '2025-12-11', { ...completedSummary({}), control_totals: [group] });
+    const api = setup({ datasetPolicies: FX_ID_SENSITIVE });
     const token = createMasker(['id'], LOCAL_MASKING_SECRET).token('FX-ACCT-2042');
     const as = (roles: string) => ({ claims: claimsOf(roles) });
 
