@@ -11,6 +11,7 @@ import { createEmbedder, createVectorIndex, prepareLocalIndex } from '../shared/
 import { queryApiConfig } from './config.ts';
 import { DynamoQueryStore } from './dynamo-store.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
+import type { TriageQueueMessage } from '../shared/messages.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { DynamoUsageStore } from '../shared/tables/usage-dynamo.ts';
 import { correlationId, errorResponses, type HttpEvent, type HttpResult } from './http.ts';
@@ -39,6 +40,7 @@ export function defaultDeps(): QueryApiDeps {
   const embedder = createEmbedder();
   const policies = withBundledPolicies(new S3DatasetPolicies(aws.s3));
   const regionRole = regionRoleFromEnv();
+  const triageQueue = new SqsQueue<TriageQueueMessage>(aws.sqs, config.triageQueueUrl);
   return {
     regionRole,
     store,
@@ -48,11 +50,9 @@ export function defaultDeps(): QueryApiDeps {
       policy: (dataset) => policies.current(config.bucket, dataset),
     },
     policyDocuments: { objects: new S3PolicyObjects(aws.s3, config.bucket) },
-    runTriage: {
-      runs: new DynamoRunStore(aws.dynamo, config.runsTable),
-      triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl),
-    },
-    retriage: { triageQueue: new SqsQueue(aws.sqs, config.triageQueueUrl) },
+    // The triage queue takes a released run's dispatch and an analyst's request to triage one again.
+    runTriage: { runs: new DynamoRunStore(aws.dynamo, config.runsTable), triageQueue },
+    retriage: { triageQueue },
     // A standby or fenced region answers unhealthy: Route 53 sends nobody there.
     healthChecks: [regionRoleHealthCheck(regionRole), store.healthCheck(), uploads.healthCheck()],
     embedder,
