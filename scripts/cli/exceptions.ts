@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import {
+  LATE_ARRIVAL_STATUS,
   TRANSITION_VERBS,
   transitionSources,
   type ExceptionStatus,
@@ -28,6 +29,7 @@ import {
   reportApiError,
   readPages,
   table,
+  ApiRequestError,
   type ApiClient,
   type CliIo,
 } from './api-client.ts';
@@ -53,6 +55,10 @@ function transitionHelp(): string {
 /** How long `retriage --wait` waits for the new triage, and how often it looks. */
 const RETRIAGE_WAIT_MS = 120_000;
 const RETRIAGE_POLL_MS = 1_000;
+/** Which of the matched exceptions `retriage` over filters asks for. */
+const RETRIAGE_ONLY = ['degraded', 'uncited', 'all'] as const;
+/** Past this many, `retriage` over filters wants --yes: each is a model call. */
+const RETRIAGE_CONFIRM_OVER = 100;
 
 /** Subcommands beyond list, get and the moves: bulk work, maker-checker decisions, manual matching. */
 const WORK_COMMANDS = ['bulk', 'approve', 'reject', 'match', 'suggestions', 'decline', 'retriage'] as const;
@@ -75,6 +81,8 @@ ${transitionHelp()}
   decline ID OTHER_ID     OTHER_ID is not ID's match: never suggested again
   retriage ID             triage it again (one model call, within the daily budget): after a policy or
                           runbook changed, or when its triage cites nothing
+  retriage --run RUN_ID   the same for every exception the list filters match (all pages), e.g. a run's
+                          answered by the rules while the models were down: --only degraded
 
 list options:
 ${filterOptionsHelp({ dateNeedsDataset: true })}
@@ -106,7 +114,12 @@ match options:
   --reason CODE           ${MATCH_REASON_CODES.join(', ')}
 
 retriage options:
-  --wait                  wait for the new triage (at most ${RETRIAGE_WAIT_MS / 1000} s) and show the exception
+  --wait                  with one ID: wait for the new triage (at most ${RETRIAGE_WAIT_MS / 1000} s) and show it
+  (list filters)          with no ID: the exceptions to triage again (PENDING ones are left out)
+  --only WHICH            ${RETRIAGE_ONLY.join(', ')}: answered by the rules after the models failed or the budget ran
+                          out, triaged citing no policy passage, or every match        [default: all]
+  --dry-run               list them and ask nothing
+  --yes                   needed past ${RETRIAGE_CONFIRM_OVER} exceptions (each is a model call)
 
 Common options:
 ${apiOptionsHelp}
@@ -121,6 +134,7 @@ Examples:
   npx tally exceptions suggestions 5f1c...
   npx tally exceptions match 5f1c... 9a2b... --reason KEY_TYPO
   npx tally exceptions retriage 5f1c... --wait
+  npx tally exceptions retriage --run run-2025-12-10-... --only degraded --dry-run
 `;
 
 export async function exceptionsCommand(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -142,6 +156,9 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       overdue: { type: 'boolean', default: false },
       sort: { type: 'string' },
       wait: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
     },
     allowPositionals: true,
     strict: true,
@@ -166,6 +183,7 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
       if (args.length > 0) throw new UsageError(`bulk takes no arguments, got "${args.join(' ')}"`, exceptionsHelp);
       return await bulk(api, values, io);
     }
+    if (sub === 'retriage' && args.length === 0) return await retriageMany(api, values, io);
     if (sub === 'match' || sub === 'decline') {
       const [id, other, ...rest] = args;
       if (id === undefined || other === undefined || rest.length > 0)
@@ -487,6 +505,92 @@ async function retriage(api: ApiClient, id: string, values: Values, io: CliIo) {
     }
     await sleep(RETRIAGE_POLL_MS);
   }
+}
+
+/** What `--only` keeps of the listing. */
+function chosenForRetriage(e: ApiException, only: (typeof RETRIAGE_ONLY)[number]): boolean {
+  if (e.status === LATE_ARRIVAL_STATUS) return false;
+  if (only === 'degraded') return e.triage?.degraded === true;
+  if (only === 'uncited') return e.triage !== undefined && e.triage.policy_citations.length === 0;
+  return true;
+}
+
+function triageState(e: ApiException): string {
+  if (e.triage === undefined) return 'not triaged';
+  const what = [e.triage.degraded ? 'degraded' : '', e.triage.policy_citations.length === 0 ? 'uncited' : '']
+    .filter(Boolean)
+    .join(', ');
+  return `${e.triage.provider}${what ? ` (${what})` : ''}, ${e.triage.triaged_at}`;
+}
+
+/** `retriage` with list filters: every match (all pages), or those --only names, asked one by one. */
+async function retriageMany(api: ApiClient, values: Values, io: CliIo): Promise<number> {
+  const str = (name: string) => values[name] as string | undefined;
+  if (values.wait) throw new UsageError('--wait goes with one exception id', exceptionsHelp);
+  const query = {
+    ...filterQuery(values, exceptionsHelp, { dateNeedsDataset: true }),
+    pattern_id: str('pattern'),
+    assignee: str('assignee'),
+    team: str('team'),
+    overdue: values.overdue === true ? 'true' : undefined,
+  };
+  if (Object.values(query).every((v) => v === undefined))
+    throw new UsageError(
+      'retriage takes an exception id, or list filters choosing the exceptions (e.g. --run RUN_ID)',
+      exceptionsHelp,
+    );
+  const only = oneOf('only', str('only'), RETRIAGE_ONLY, exceptionsHelp) ?? 'all';
+  const { items } = await readPages<ApiException>(
+    api,
+    '/exceptions',
+    { ...query, limit: '200' },
+    { all: true, onEmpty: (pages) => io.stderr.write(`reading on: ${pages} page(s) so far held no match\n`) },
+  );
+  const chosen = items.filter((e) => chosenForRetriage(e, only));
+  const matched = `${chosen.length} of ${items.length} matching exception(s)${only === 'all' ? '' : ` (${only})`}`;
+  if (values['dry-run'] || chosen.length === 0) {
+    if (values.json) io.stdout.write(`${JSON.stringify({ items: chosen.map((e) => e.exception_id) }, null, 2)}\n`);
+    else if (chosen.length > 0)
+      io.stdout.write(
+        table(
+          ['ID', 'TYPE', 'KEY', 'TRIAGE'],
+          chosen.map((e) => [e.exception_id, e.exception_type, keyText(e.key), triageState(e)]),
+        ),
+      );
+    io.stderr.write(
+      chosen.length === 0 ? `Nothing to triage again: ${matched}.\n` : `${matched} would be triaged again.\n`,
+    );
+    return 0;
+  }
+  if (chosen.length > RETRIAGE_CONFIRM_OVER && !values.yes)
+    throw new UsageError(
+      `${matched}: each is a model call within the daily budget; add --yes to ask for them all (--dry-run lists them)`,
+      exceptionsHelp,
+    );
+  const results: { id: string; outcome: string; why: string }[] = [];
+  for (const [i, e] of chosen.entries()) {
+    try {
+      await api.request<RetriageAccepted>('POST', `/exceptions/${encodeURIComponent(e.exception_id)}/triage`);
+      results.push({ id: e.exception_id, outcome: 'asked', why: '' });
+    } catch (error) {
+      if (!(error instanceof ApiRequestError)) throw error;
+      results.push({ id: e.exception_id, outcome: 'refused', why: `${error.code}: ${error.message}` });
+    }
+    if ((i + 1) % 50 === 0 && i + 1 < chosen.length) io.stderr.write(`asked ${i + 1} of ${chosen.length}\n`);
+  }
+  const refused = results.filter((r) => r.outcome !== 'asked').length;
+  if (values.json) io.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
+  else
+    io.stdout.write(
+      table(
+        ['ID', 'OUTCOME', 'WHY'],
+        results.map((r) => [r.id, r.outcome, r.why]),
+      ),
+    );
+  io.stderr.write(
+    `${matched}: ${results.length - refused} asked${refused > 0 ? `, ${refused} refused` : ''}; each new triage arrives within seconds (tally exceptions get ID)\n`,
+  );
+  return refused > 0 ? 1 : 0;
 }
 
 async function decline(api: ApiClient, id: string, other: string, io: CliIo) {

@@ -387,7 +387,66 @@ describe('tally exceptions retriage', () => {
     expect(waited.out()).toContain('cites      recon-policy.md § Missing trades');
     expect(unknownCode).toBe(1);
     expect(unknown.err()).toContain('NOT_FOUND');
-    await expect(exceptionsCommand(['retriage'], capture().io)).rejects.toThrow(/exactly one exception id/);
+    await expect(exceptionsCommand(['retriage'], capture().io)).rejects.toThrow(/an exception id, or list filters/);
+  });
+
+  it('asks for every exception the list filters match, or only the degraded or uncited; --dry-run lists them', async () => {
+    const day = ['--dataset', 'trades', '--date', '2025-12-10'];
+    const uncited = capture();
+    const dry = capture();
+    const all = capture();
+
+    const uncitedCode = await exceptionsCommand(['retriage', ...day, '--only', 'uncited'], uncited.io);
+    const dryCode = await exceptionsCommand(['retriage', ...day, '--dry-run'], dry.io);
+    const allCode = await exceptionsCommand(['retriage', ...day], all.io);
+
+    expect(uncitedCode).toBe(0);
+    expect(uncited.out()).toBe('');
+    expect(uncited.err()).toContain('Nothing to triage again: 0 of 3 matching exception(s) (uncited)');
+    expect(dryCode).toBe(0);
+    for (const id of ids) expect(dry.out()).toContain(id);
+    expect(dry.err()).toContain('3 of 3 matching exception(s) would be triaged again');
+    expect(allCode).toBe(0);
+    expect(all.out().match(/ asked/g)).toHaveLength(3);
+    expect(all.err()).toContain('3 of 3 matching exception(s): 3 asked');
+    await expect(exceptionsCommand(['retriage', '--run', 'run-1', '--wait'], capture().io)).rejects.toThrow(
+      /--wait goes with one exception id/,
+    );
+    await expect(exceptionsCommand(['retriage', ...day, '--only', 'some'], capture().io)).rejects.toThrow(
+      /--only must be one of degraded, uncited, all/,
+    );
+  });
+
+  it('wants --yes before asking for more than 100 (each is a model call), and asks nothing without it', async () => {
+    const real = (await (await fetch(`${api.url}/exceptions?limit=1`)).json()) as { items: { exception_id: string }[] };
+    const many = Array.from({ length: 101 }, (_, i) => ({ ...real.items[0], exception_id: `${i}`.padStart(32, '0') }));
+    const posts: string[] = [];
+    const busy = createServer((req, res) => {
+      if (req.method === 'POST') posts.push(req.url ?? '');
+      res.writeHead(req.method === 'POST' ? 202 : 200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          req.method === 'POST'
+            ? { exception_id: 'x', requested_at: '2026-01-01T00:00:00.000Z' }
+            : { items: many, count: many.length, next_token: null },
+        ),
+      );
+    });
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    const url = `http://127.0.0.1:${(busy.address() as AddressInfo).port}`;
+    try {
+      await expect(exceptionsCommand(['retriage', '--dataset', 'trades', '--api', url], capture().io)).rejects.toThrow(
+        /101 of 101 matching exception\(s\): each is a model call .* add --yes/,
+      );
+      expect(posts).toEqual([]);
+      const yes = capture();
+      expect(await exceptionsCommand(['retriage', '--dataset', 'trades', '--yes', '--api', url], yes.io)).toBe(0);
+      expect(posts).toHaveLength(101);
+      expect(yes.err()).toContain('asked 100 of 101');
+    } finally {
+      busy.close();
+    }
   });
 });
 
