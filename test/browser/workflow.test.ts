@@ -142,4 +142,21 @@ describe('dashboard workflow', () => {
     expect(after).not.toBe(before);
     expect(await page.getByRole('button', { name: 'Triage again' }).isEnabled()).toBe(true);
   });
+
+  it('"Triage selected again" asks for each selected row and shows each row\'s outcome', async () => {
+    await page.goto(`${base}/#/exceptions?dataset=trades&business_date=2025-12-10`);
+    await expectRows(5);
+
+    await page.getByLabel('Select T0018').check();
+    await page.getByLabel('Select T0014').check();
+    await page.getByRole('button', { name: 'Triage selected again' }).click();
+
+    const outcomes = page.getByTestId('row-outcome');
+    await expect
+      .poll(async () => (await outcomes.allTextContents()).filter((t) => t === 'triage asked').length)
+      .toBe(2);
+    const asked = page.getByTestId('exception-row').filter({ hasText: 'triage asked' });
+    expect((await asked.allTextContents()).join(' ')).toMatch(/T0018[\s\S]*T0014|T0014[\s\S]*T0018/);
+    await stack.waitForIdle();
+  });
 });

@@ -11,7 +11,6 @@ import {
   SEVERITIES,
   STATUSES,
   type ApprovalResponse,
-  type BulkItemResult,
   type ExceptionCounts,
   type ExceptionItem,
   type Page,
@@ -20,7 +19,7 @@ import {
 import { usePagedListing } from '../paging.ts';
 import { Badge, BarChart, ErrorMessage, Field, Loading, when } from './common.tsx';
 import { StaleUploads } from './runs.tsx';
-import { BulkBar } from './workflow-panels.tsx';
+import { BulkBar, type RowOutcome } from './workflow-panels.tsx';
 
 export const FILTERS = ['exception_type', 'status', 'severity', 'dataset', 'business_date', 'run_id'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -218,7 +217,7 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
   );
   // Rows selected for a bulk change (this page's), and each one's outcome after it.
   const [selected, setSelected] = useState<string[]>([]);
-  const [outcomes, setOutcomes] = useState<Record<string, BulkItemResult>>({});
+  const [outcomes, setOutcomes] = useState<Record<string, RowOutcome>>({});
   const [decided, setDecided] = useState<string | null>(null);
   useEffect(() => setSelected([]), [filterKey, pageNumber]);
   const items = page?.items ?? [];
@@ -344,6 +343,10 @@ export function ExceptionsView({ query }: { query: URLSearchParams }) {
                 setOutcomes(Object.fromEntries(response.results.map((r) => [r.id, r])));
                 setSelected([]);
                 setReloadKey(reloadKey + 1);
+              }}
+              onRetriaged={(asked) => {
+                setOutcomes(asked);
+                setSelected([]);
               }}
             />
           )}

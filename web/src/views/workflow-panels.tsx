@@ -1,7 +1,8 @@
 /**
  * The workflow's panels beyond one status change (issue 14): an approver's decision on a change
  * waiting for a second person, a manual match and the suggested matches on the exception page,
- * and the bulk bar that applies one change to the rows selected in the exceptions table.
+ * and the bulk bar that applies one change to the rows selected in the exceptions table (or asks
+ * for their triage again).
  */
 import { useEffect, useState } from 'preact/hooks';
 import {
@@ -13,6 +14,7 @@ import {
   type ApprovalResponse,
   type BulkResponse,
   type ExceptionItem,
+  type RetriageAccepted,
   type SuggestionsResponse,
 } from '../api.ts';
 import { ErrorMessage } from './common.tsx';
@@ -210,14 +212,23 @@ export function SuggestionsPanel({ e, onChanged }: { e: ExceptionItem; onChanged
 }
 
 /** One change to the rows selected in the exceptions table, each row's outcome shown beside it. */
+/** A row's outcome after a bulk action: a bulk change's, or a triage asked again. */
+export interface RowOutcome {
+  readonly outcome: string;
+  readonly error?: string;
+}
+
 export function BulkBar({
   selected,
   versions,
   onDone,
+  onRetriaged,
 }: {
   selected: readonly string[];
   versions: Readonly<Record<string, number>>;
   onDone: (response: BulkResponse) => void;
+  /** Each selected row's request to be triaged again, by id. */
+  onRetriaged: (outcomes: Record<string, RowOutcome>) => void;
 }) {
   const [status, setStatus] = useState('');
   const [assignee, setAssignee] = useState('');
@@ -246,6 +257,22 @@ export function BulkBar({
     } finally {
       setBusy(false);
     }
+  };
+  // One request a row (each is a model call, within the daily budget); refusals shown on their row.
+  const retriage = async () => {
+    setBusy(true);
+    setError(null);
+    const outcomes: Record<string, RowOutcome> = {};
+    for (const id of selected) {
+      try {
+        await api<RetriageAccepted>(`/exceptions/${encodeURIComponent(id)}/triage`, { method: 'POST' });
+        outcomes[id] = { outcome: 'triage asked' };
+      } catch (err) {
+        outcomes[id] = { outcome: 'refused', error: err instanceof Error ? err.message : String(err) };
+      }
+    }
+    setBusy(false);
+    onRetriaged(outcomes);
   };
   return (
     <form
@@ -304,6 +331,15 @@ export function BulkBar({
       <div class="filter-actions">
         <button type="submit" disabled={busy || selected.length === 0 || Object.keys(change).length === 0}>
           Apply to selected
+        </button>
+        <button
+          type="button"
+          class="secondary"
+          disabled={busy || selected.length === 0}
+          title="one model call each, within the daily budget"
+          onClick={() => void retriage()}
+        >
+          Triage selected again
         </button>
       </div>
       <ErrorMessage error={error} />
