@@ -116,6 +116,69 @@ describe('POST /mcp', () => {
     expect((seen[0]?.requestContext as { authorizer?: unknown }).authorizer).toBeUndefined();
   });
 
+  it('explain_exception points at retriage_exception for a triage citing nothing, which POSTs the triage route', async () => {
+    const uncited = {
+      exception_id: ID,
+      exception_type: 'AMOUNT_MISMATCH',
+      status: 'OPEN',
+      key: { trade_id: 'T1' },
+      diffs: [],
+      triage: {
+        severity: 'MEDIUM',
+        summary: 'amount differs',
+        root_cause_hypotheses: [],
+        recommended_actions: [],
+        policy_citations: [],
+        provider: 'bedrock',
+        model: 'm',
+        degraded: false,
+        triaged_at: '2026-01-01T00:00:00.000Z',
+      },
+    };
+    const { seen, dispatch } = recorder((event) =>
+      event.requestContext.http.method === 'POST'
+        ? json(202, {
+            exception_id: ID,
+            requested_at: '2026-01-02T00:00:00.000Z',
+            triaged_at: '2026-01-01T00:00:00.000Z',
+          })
+        : json(200, uncited),
+    );
+    const explainEvent = mcpEvent(toolCall('explain_exception', { exception_id: ID }));
+    const cited = {
+      ...uncited,
+      triage: {
+        ...uncited.triage,
+        policy_citations: [{ passage_id: 'p', document: 'recon-policy.md', section: 's', passage: 't' }],
+      },
+    };
+    const citedEvent = mcpEvent(toolCall('explain_exception', { exception_id: ID }));
+    const retriageEvent = mcpEvent(toolCall('retriage_exception', { exception_id: ID }));
+
+    const explained = JSON.parse((await serveMcp(explainEvent, inProcessApi(explainEvent, dispatch))).body as string);
+    const explainedCited = JSON.parse(
+      (
+        await serveMcp(
+          citedEvent,
+          inProcessApi(citedEvent, async () => json(200, cited)),
+        )
+      ).body as string,
+    );
+    const asked = JSON.parse((await serveMcp(retriageEvent, inProcessApi(retriageEvent, dispatch))).body as string);
+
+    expect(explained.result.content[0].text).toContain(
+      'It cites no policy passage: retriage_exception asks for a new triage',
+    );
+    expect(explainedCited.result.content[0].text).not.toContain('retriage_exception');
+    expect(asked.result.structuredContent).toEqual({
+      exception_id: ID,
+      requested_at: '2026-01-02T00:00:00.000Z',
+      triaged_at: '2026-01-01T00:00:00.000Z',
+    });
+    expect(seen.at(-1)?.requestContext.http.method).toBe('POST');
+    expect(seen.at(-1)?.rawPath).toBe(`/exceptions/${ID}/triage`);
+  });
+
   it('sends listing filters as the query string the route reads', async () => {
     const { seen, dispatch } = recorder(() => json(200, { items: [], count: 0, next_token: null }));
     const event = mcpEvent(toolCall('list_exceptions', { status: 'OPEN', limit: 5, next_token: 'abc' }));

@@ -561,6 +561,11 @@ export function registerTools(server: McpServer, api: TallyApi, onError?: (error
                 (p) => `Precedent ${p.exception_id} (${p.business_date}, ${p.status})${p.note ? `: ${p.note}` : ''}`,
               ),
               `Triaged by ${triage.provider} (${triage.model})${triage.degraded ? ', degraded (rules fallback)' : ''}.`,
+              ...(citations.length === 0 || triage.degraded
+                ? [
+                    `It ${citations.length === 0 ? 'cites no policy passage' : 'is the rules fallback'}: retriage_exception asks for a new triage (one model call).`,
+                  ]
+                : []),
             ].join('\n')
           : `${explanation.exception_type} on ${keyText(e.key)} (${explanation.status}) has not been triaged yet: no explanation, citations or precedents to show. Try again once triage has run.`;
         return ok(explanation, text);
