@@ -210,14 +210,28 @@ export async function exceptionsCommand(argv: string[], io: CliIo = processIo): 
   }
 }
 
-async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> {
+/** The list filters, as `list` and `retriage` (with no id) take them. */
+function listFilters(values: Values) {
   const str = (name: string) => values[name] as string | undefined;
-  const query = {
+  return {
     ...filterQuery(values, exceptionsHelp, { dateNeedsDataset: true }),
     pattern_id: str('pattern'),
     assignee: str('assignee'),
     team: str('team'),
     overdue: values.overdue === true ? 'true' : undefined,
+  };
+}
+
+/** Says so, now and then, while a sparse filter's pages come back empty. */
+const readingOn = (io: CliIo) => (pages: number) => {
+  if (pages === 1 || pages % 10 === 0)
+    io.stderr.write(`no match in the ${pages} page(s) read so far (a sparse filter); reading on\n`);
+};
+
+async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> {
+  const str = (name: string) => values[name] as string | undefined;
+  const query = {
+    ...listFilters(values),
     sort: oneOf('sort', str('sort'), LIST_SORTS, exceptionsHelp),
     limit: intOption('limit', str('limit'), 1, 200, exceptionsHelp)?.toString(),
   };
@@ -226,10 +240,7 @@ async function list(api: ApiClient, values: Values, io: CliIo): Promise<number> 
   const { items, next, truncated } = await readPages<ApiException>(api, '/exceptions', query, {
     token: str('next-token'),
     all: values.all === true,
-    onEmpty: (pages) => {
-      if (pages === 1 || pages % 10 === 0)
-        io.stderr.write(`no match in the ${pages} page(s) read so far (a sparse filter); reading on\n`);
-    },
+    onEmpty: readingOn(io),
   });
 
   // sort=due orders the newest DUE_SORT_CAP matches: say when there were more than it sorted.
@@ -525,26 +536,19 @@ function triageState(e: ApiException): string {
 
 /** `retriage` with list filters: every match (all pages), or those --only names, asked one by one. */
 async function retriageMany(api: ApiClient, values: Values, io: CliIo): Promise<number> {
-  const str = (name: string) => values[name] as string | undefined;
   if (values.wait) throw new UsageError('--wait goes with one exception id', exceptionsHelp);
-  const query = {
-    ...filterQuery(values, exceptionsHelp, { dateNeedsDataset: true }),
-    pattern_id: str('pattern'),
-    assignee: str('assignee'),
-    team: str('team'),
-    overdue: values.overdue === true ? 'true' : undefined,
-  };
+  const query = listFilters(values);
   if (Object.values(query).every((v) => v === undefined))
     throw new UsageError(
       'retriage takes an exception id, or list filters choosing the exceptions (e.g. --run RUN_ID)',
       exceptionsHelp,
     );
-  const only = oneOf('only', str('only'), RETRIAGE_ONLY, exceptionsHelp) ?? 'all';
+  const only = oneOf('only', values.only as string | undefined, RETRIAGE_ONLY, exceptionsHelp) ?? 'all';
   const { items } = await readPages<ApiException>(
     api,
     '/exceptions',
     { ...query, limit: '200' },
-    { all: true, onEmpty: (pages) => io.stderr.write(`reading on: ${pages} page(s) so far held no match\n`) },
+    { all: true, onEmpty: readingOn(io) },
   );
   const chosen = items.filter((e) => chosenForRetriage(e, only));
   const matched = `${chosen.length} of ${items.length} matching exception(s)${only === 'all' ? '' : ` (${only})`}`;
