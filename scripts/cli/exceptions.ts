@@ -356,7 +356,7 @@ function describe(e: ApiException): string {
   if (triage) {
     lines.push(`  triage     ${triage.severity}: ${triage.summary}`);
     lines.push(
-      `             by ${triage.provider ?? '?'}/${triage.model ?? '?'}${triage.degraded ? ' (degraded: rules fallback)' : ''}`,
+      `             by ${triage.provider ?? '?'}/${triage.model ?? '?'} at ${triage.triaged_at}${triage.degraded ? ' (degraded: rules fallback)' : ''}`,
     );
     for (const a of triage.recommended_actions ?? []) lines.push(`             - ${a}`);
     for (const c of triage.policy_citations ?? []) lines.push(`  cites      ${c.document} § ${c.section}`);

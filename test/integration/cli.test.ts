@@ -385,6 +385,8 @@ describe('tally exceptions retriage', () => {
     expect(waitedCode).toBe(0);
     expect(waited.out()).toContain('HIGH: Trade missing from the target: booked after the cut-off');
     expect(waited.out()).toContain('cites      recon-policy.md § Missing trades');
+    // When the triage shown was written: after the request.
+    expect(waited.out()).toMatch(/by rules\/rules at \d{4}-\d{2}-\d{2}T/);
     expect(unknownCode).toBe(1);
     expect(unknown.err()).toContain('NOT_FOUND');
     await expect(exceptionsCommand(['retriage'], capture().io)).rejects.toThrow(/an exception id, or list filters/);
