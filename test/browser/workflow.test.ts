@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Browser, Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
@@ -126,12 +127,23 @@ describe('dashboard workflow', () => {
       /T0O07[\s\S]*T0007|T0007[\s\S]*T0O07/,
     );
   });
-  it('"Triage again" has the exception triaged anew by the stack and shows the new triage', async () => {
+  it('"Triage again" has an exception that cited nothing triaged anew by the stack, and shows the new triage', async () => {
     await page.goto(`${base}/#/exceptions?dataset=trades&business_date=2025-12-10`);
     await page.getByRole('link', { name: 'T0018' }).click();
     await page.getByRole('heading', { level: 1, name: /T0018/ }).waitFor();
-    const triaged = page.locator('.triage .small');
-    await triaged.waitFor();
+    // As if triaged before the policy corpus was indexed: no citation.
+    const id = decodeURIComponent(page.url().split('#/exceptions/')[1] as string);
+    await stack.dynamo.send(
+      new UpdateCommand({
+        TableName: stack.names.tables.exceptions,
+        Key: { exception_id: id },
+        UpdateExpression: 'SET triage.policy_citations = :none',
+        ExpressionAttributeValues: { ':none': [] },
+      }),
+    );
+    await page.reload();
+    await page.getByTestId('no-citations').waitFor();
+    const triaged = page.locator('.triage .small').first();
     const before = await triaged.textContent();
 
     await page.getByRole('button', { name: 'Triage again' }).click();
@@ -140,6 +152,8 @@ describe('dashboard workflow', () => {
     const after = await triaged.textContent();
     expect(after).toMatch(/Triaged by .* at \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
     expect(after).not.toBe(before);
+    expect(await page.getByTestId('citation').count()).toBeGreaterThan(0);
+    expect(await page.getByTestId('no-citations').count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Triage again' }).isEnabled()).toBe(true);
   });
 

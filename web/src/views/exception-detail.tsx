@@ -224,6 +224,12 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
         </div>
       </div>
       <h3>Policy citations ({t.policy_citations.length})</h3>
+      {t.policy_citations.length === 0 && (
+        <p class="muted small" data-testid="no-citations">
+          It cites no policy passage (triaged before the policies were indexed, or nothing relevant was found):{' '}
+          <em>Triage again</em> below asks for a new triage.
+        </p>
+      )}
       <ul class="citations">
         {t.policy_citations.map((c) => (
           <li key={c.passage_id} data-testid="citation">
