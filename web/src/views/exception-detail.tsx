@@ -479,6 +479,8 @@ export function ExceptionDetailView({ id }: { id: string }) {
         <h2 id="triage-title">Triage</h2>
         <TriagePanel e={e} />
         <RetriageControl
+          // Another exception's page starts with no request of its own.
+          key={e.exception_id}
           e={e}
           onTriaged={(next) => {
             setE(next);
