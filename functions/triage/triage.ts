@@ -3,6 +3,7 @@
  * stored, embedded and indexed for search. Re-delivery of the same request for an unchanged
  * exception does not call a model again.
  */
+import { answersRequest } from '../shared/retriage.ts';
 import { TransientError } from '../shared/errors.ts';
 import type { TriageRequest } from '../shared/messages.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../shared/search/exception-document.ts';
@@ -55,7 +56,7 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
     exception.triage.content_hash === exception.content_hash &&
     exception.triage.prompt_version === PROMPT_VERSION &&
     exception.triage.degraded_reason !== 'budget' &&
-    !(request.requested_at !== undefined && exception.triage.triaged_at < request.requested_at)
+    (request.requested_at === undefined || answersRequest(exception.triage.triaged_at, request.requested_at))
   ) {
     await index(masker.exception(exception), deps);
     return { outcome: 'ALREADY_TRIAGED' };

@@ -18,6 +18,7 @@ import type {
 } from '../../functions/shared/api-types.ts';
 import { MATCH_REASON_CODES } from '../../functions/shared/manual-match.ts';
 import { sleep } from '../../functions/shared/retry.ts';
+import { answersRequest, RETRIAGE_WAIT_MS } from '../../functions/shared/retriage.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
@@ -52,8 +53,7 @@ function transitionHelp(): string {
   ).join('\n');
 }
 
-/** How long `retriage --wait` waits for the new triage, and how often it looks. */
-const RETRIAGE_WAIT_MS = 120_000;
+/** How often `retriage --wait` looks for the new triage. */
 const RETRIAGE_POLL_MS = 1_000;
 /** Which of the matched exceptions `retriage` over filters asks for. */
 const RETRIAGE_ONLY = ['degraded', 'uncited', 'all'] as const;
@@ -503,8 +503,7 @@ async function retriage(api: ApiClient, id: string, values: Values, io: CliIo) {
   const deadline = Date.now() + RETRIAGE_WAIT_MS;
   for (;;) {
     const record = await api.request<ApiException>('GET', path);
-    const at = record.triage?.triaged_at;
-    if (at !== undefined && at >= asked.requested_at) {
+    if (answersRequest(record.triage?.triaged_at, asked.requested_at)) {
       io.stdout.write(values.json ? `${JSON.stringify(record, null, 2)}\n` : describe(record));
       return 0;
     }

@@ -17,7 +17,7 @@ import type { RunRecord } from '../../functions/shared/tables/runs.ts';
 import type { VectorIndex } from '../../functions/shared/search/ports.ts';
 import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
-import { completedSummary } from '../support/runs.ts';
+import { completedSummary, runRecord } from '../support/runs.ts';
 import { createMasker, LOCAL_MASKING_SECRET } from '../../functions/shared/masking.ts';
 import type { ReconPolicy } from '../../functions/shared/policy.ts';
 import { datasetTriagePolicies } from '../../functions/triage/dataset-policy.ts';
@@ -64,16 +64,15 @@ beforeAll(async () => {
   for (const dataset of ['trades', 'payments', 'fx']) {
     ids[dataset] = await seedException(dataset, `${dataset}-1`);
     await seedException(dataset, `${dataset}-2`);
-    await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
-      run_id: `run-${dataset}`,
-      dataset,
-      business_date: '2025-12-10',
-      status: 'FAILED',
-      source: { bucket: 'b', key: `incoming/${dataset}/2025-12-10/source.csv`, etag: 's' },
-      target: { bucket: 'b', key: `incoming/${dataset}/2025-12-10/target.csv`, etag: 't' },
-      requested_at: '2026-01-01T08:00:00.000Z',
-      requested_by: 'ingest',
-    });
+    await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request(
+      runRecord({
+        run_id: `run-${dataset}`,
+        dataset,
+        business_date: '2025-12-10',
+        status: 'FAILED',
+        requested_at: '2026-01-01T08:00:00.000Z',
+      }),
+    );
   }
 });
 afterAll(async () => {
@@ -421,17 +420,9 @@ describe('sensitive values', () => {
     LOCAL_MASKING_SECRET,
   );
   const recordFxRun = (runId: string, date: string, summary: NonNullable<RunRecord['summary']>) =>
-    new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
-      run_id: runId,
-      dataset: 'fx',
-      business_date: date,
-      status: 'COMPLETED',
-      source: { bucket: 'b', key: `incoming/fx/${date}/source.csv`, etag: 's' },
-      target: { bucket: 'b', key: `incoming/fx/${date}/target.csv`, etag: 't' },
-      requested_at: '2026-01-01T09:00:00.000Z',
-      requested_by: 'ingest',
-      summary,
-    });
+    new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request(
+      runRecord({ run_id: runId, dataset: 'fx', business_date: date, summary }),
+    );
 
   it("a viewer's run report shows the dataset's sensitive values as their tokens, as the listing does", async () => {
     // A completed fx run of one exception whose key `id` is sensitive in fx's policy.

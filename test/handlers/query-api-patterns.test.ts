@@ -18,6 +18,7 @@ import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
 import { queryStoreOf, recordingWholeReads, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
+import { runRecord } from '../support/runs.ts';
 
 let dynamo: TestDynamo;
 const statusUpdates: { id: string; status: string }[] = [];
@@ -113,17 +114,15 @@ beforeAll(async () => {
   // The pattern's 12 members; 3 of another pattern; one exception of a later run sharing the pattern id.
   await exceptions.putNew([...members, ...[20, 21, 22].map((i) => member(i, OTHER)), member(30, PATTERN, 'run-later')]);
   const runs = new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs);
-  await runs.request({
-    run_id: RUN,
-    dataset: 'fx',
-    business_date: '2026-11-30',
-    source: { bucket: 'b', key: 'incoming/fx/2026-11-30/source.csv', etag: 'e' },
-    target: { bucket: 'b', key: 'incoming/fx/2026-11-30/target.csv', etag: 'e' },
-    status: 'COMPLETED',
-    requested_at: AT,
-    requested_by: 'test',
-    patterns: { patterns: 1, members: 12, singletons: 3 },
-  });
+  await runs.request(
+    runRecord({
+      run_id: RUN,
+      dataset: 'fx',
+      business_date: '2026-11-30',
+      requested_at: AT,
+      patterns: { patterns: 1, members: 12, singletons: 3 },
+    }),
+  );
   await new DynamoPatternStore(dynamo.doc, dynamo.names.tables.patterns).putAll([PATTERN_RECORD]);
 });
 afterAll(async () => {

@@ -20,7 +20,7 @@ import {
   startTestDynamo,
   type TestDynamo,
 } from '../support/dynamo.ts';
-import { completedSummary } from '../support/runs.ts';
+import { completedSummary, runRecord } from '../support/runs.ts';
 
 let dynamo: TestDynamo;
 const RUN = 'run-report-1';
@@ -58,17 +58,15 @@ beforeAll(async () => {
     ...exceptionsOf('MISSING_IN_TARGET', 3, 0),
     ...exceptionsOf('FIELD_MISMATCH', 8, 2000),
   ]);
-  await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
-    run_id: RUN,
-    dataset: 'trades',
-    business_date: '2025-12-10',
-    source: { bucket: 'b', key: 'incoming/trades/2025-12-10/source.csv', etag: 'e' },
-    target: { bucket: 'b', key: 'incoming/trades/2025-12-10/target.csv', etag: 'e' },
-    status: 'COMPLETED',
-    requested_at: new Date(AT).toISOString(),
-    requested_by: 'test',
-    summary: completedSummary({ AMOUNT_MISMATCH: 30, MISSING_IN_TARGET: 3, FIELD_MISMATCH: 8 }),
-  });
+  await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request(
+    runRecord({
+      run_id: RUN,
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      requested_at: new Date(AT).toISOString(),
+      summary: completedSummary({ AMOUNT_MISMATCH: 30, MISSING_IN_TARGET: 3, FIELD_MISMATCH: 8 }),
+    }),
+  );
 }, 120_000);
 afterAll(async () => {
   await dynamo.stop();

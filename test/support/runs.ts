@@ -26,3 +26,25 @@ export function completedSummary(
     triage_enqueued: total,
   };
 }
+
+/**
+ * A run record for tests to store: `dataset`'s extracts of `business_date` as its sides, requested
+ * by ingest at 2026-01-01 09:00 and COMPLETED unless `fields` say otherwise.
+ */
+export function runRecord(
+  fields: Pick<RunRecord, 'run_id' | 'dataset' | 'business_date'> & Partial<RunRecord>,
+): RunRecord {
+  const side = (name: 'source' | 'target') => ({
+    bucket: 'b',
+    key: `incoming/${fields.dataset}/${fields.business_date}/${name}.csv`,
+    etag: name[0] as string,
+  });
+  return {
+    status: 'COMPLETED',
+    source: side('source'),
+    target: side('target'),
+    requested_at: '2026-01-01T09:00:00.000Z',
+    requested_by: 'ingest',
+    ...fields,
+  };
+}

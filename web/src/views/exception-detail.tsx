@@ -17,6 +17,7 @@ import {
   type Row,
 } from '../api.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
+import { answersRequest, RETRIAGE_WAIT_MS } from '../../../functions/shared/retriage.ts';
 import { ApprovalPanel, MatchLinkFact, SuggestionsPanel } from './workflow-panels.tsx';
 import { Due } from './exceptions.tsx';
 
@@ -97,8 +98,7 @@ function SeveritySources({ e }: { e: ExceptionItem }) {
   );
 }
 
-/** How long the page waits for a triage asked again, and how often it looks (as `tally exceptions retriage --wait`). */
-const RETRIAGE_WAIT_MS = 120_000;
+/** How often the page looks for a triage asked again. */
 const RETRIAGE_POLL_MS = 2_000;
 
 type RetriageState =
@@ -122,7 +122,7 @@ function RetriageControl({ e, onTriaged }: { e: ExceptionItem; onTriaged: (next:
       try {
         const next = await api<ExceptionItem>(`/exceptions/${encodeURIComponent(e.exception_id)}`);
         if (!live) return;
-        if (next.triage !== undefined && next.triage.triaged_at >= state.since) {
+        if (answersRequest(next.triage?.triaged_at, state.since)) {
           setState({ kind: 'idle' });
           onTriaged(next);
         } else if (Date.now() - started >= RETRIAGE_WAIT_MS) setState({ kind: 'late', since: state.since });
