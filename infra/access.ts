@@ -87,7 +87,8 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       // Claim (conditional put), read the claim of a redelivered event, complete, release on failure.
       idempotency: ['PutItem', 'GetItem', 'UpdateItem', 'DeleteItem'],
     },
-    sendsTo: ['recon'],
+    // recon: both sides in; triage: a policy document indexed asks uncited triages again.
+    sendsTo: ['recon', 'triage'],
     models: ['embedding'],
     search: { policies: 'own' },
   },
@@ -125,7 +126,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     search: { exceptions: 'update' },
   },
   // Dispatches a completed run (lists its exceptions by run, records its triage state and plan,
-  // queues singletons, patterns and member pages on its own queue), then triages them; adds each
+  // queues singletons, patterns and member pages on its own queue), then triages them; after a
+  // policy document is indexed, lists the triages citing nothing (by_uncited_sharded) and queues
+  // them again the same way; adds each
   // model call's cost to its run and to the day's usage, which it reads against the daily budget.
   triage: {
     // The dataset's policy in force names its sensitive fields (masked in prompts and the index).

@@ -6,6 +6,7 @@ export function ingestConfig(env: NodeJS.ProcessEnv = process.env) {
   return loadConfig(
     {
       [ENV.reconQueueUrl]: required,
+      [ENV.triageQueueUrl]: required,
       [ENV.filesTable]: required,
       [ENV.runsTable]: required,
       [ENV.idempotencyTable]: required,

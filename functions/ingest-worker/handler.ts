@@ -30,6 +30,7 @@ export function defaultDeps(): IngestDeps & SqsConsumerDeps {
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
     idempotency: new DynamoIdempotencyStore(aws.dynamo, config[ENV.idempotencyTable]),
     reconQueue: new SqsQueue(aws.sqs, config[ENV.reconQueueUrl]),
+    triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     policies: withBundledPolicies(new S3DatasetPolicies(aws.s3)),
     policyCorpus: { embedder: createEmbedder(), index: createVectorIndex('policies') },
     now: Date.now,

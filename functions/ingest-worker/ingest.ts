@@ -23,7 +23,7 @@ import type { RunStore } from '../shared/tables/runs.ts';
 import { HeldElsewhereError, withHeartbeat } from '../shared/lease.ts';
 import { crashPoint } from '../shared/crash-point.ts';
 import { PREFIXES } from '../shared/resources.ts';
-import type { ReconRequest } from '../shared/messages.ts';
+import type { ReconRequest, UncitedRequest } from '../shared/messages.ts';
 import {
   isLaterUpload,
   DATASET_RULE,
@@ -70,6 +70,8 @@ export interface IngestDeps {
   readonly runs: RunStore;
   readonly idempotency: IdempotencyStore;
   readonly reconQueue: MessageQueue<ReconRequest>;
+  /** A policy document indexed asks triage to answer again the exceptions whose triage cites nothing. */
+  readonly triageQueue: MessageQueue<UncitedRequest>;
   /** Each dataset's policy in force: what its extracts are validated against; where an accepted upload goes. */
   readonly policies: DatasetPolicyStore;
   /** Where governance documents under policies/ are chunked, embedded and indexed. */
@@ -268,8 +270,19 @@ async function indexPolicyDocument(ref: ObjectRef, document: string, deps: Inges
   for (const [i, p] of passages.entries()) {
     await index.replace(passageDocument(p, vectors[i] as number[], { key: ref.key, etag: ref.etag }));
   }
-  // Last: a retry after a failure above indexes again and then puts it in force.
+  // A retry after a failure above indexes again and then puts it in force.
   if (dataset !== undefined) await deps.policies.accept(ref.bucket, dataset, text);
+  // Last: the exceptions triaged while the corpus lacked what they should cite are asked again
+  // (functions/triage/uncited.ts). A retry asks again: triage answers the later request only for
+  // those still uncited.
+  await deps.triageQueue.send([
+    {
+      kind: 'uncited',
+      requested_at: new Date(deps.now()).toISOString(),
+      document,
+      ...(dataset === undefined ? {} : { dataset }),
+    },
+  ]);
   return { outcome: 'POLICY_INDEXED', document, passages: passages.length, replaced };
 }
 

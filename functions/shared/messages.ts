@@ -66,8 +66,8 @@ export const triageRequestSchema = z.object({
   run_id: z.string().min(1),
   content_hash: z.string().min(1),
   /**
-   * An analyst's request (POST /exceptions/{id}/triage), as an ISO time: triage it again unless it
-   * was triaged at or after this. Without it an exception already triaged for its content is not.
+   * An analyst's request (POST /exceptions/{id}/triage) or the corpus's (an uncited triage,
+   * functions/triage/uncited.ts), as an ISO time: triage it again unless it was triaged at or after this. Without it an exception already triaged for its content is not.
    */
   requested_at: z.iso.datetime().optional(),
 });
@@ -92,6 +92,8 @@ export const patternRequestSchema = z.object({
   kind: z.literal('pattern'),
   run_id: z.string().min(1),
   pattern_id: z.string().min(1),
+  /** Asked again (an uncited triage, functions/triage/uncited.ts): triaged again unless triaged at or after this. */
+  requested_at: z.iso.datetime().optional(),
 });
 export type PatternRequest = z.infer<typeof patternRequestSchema>;
 
@@ -101,12 +103,31 @@ export const patternMembersRequestSchema = z.object({
   run_id: z.string().min(1),
   pattern_id: z.string().min(1),
   cursor: z.string().min(1).optional(),
+  /** The pattern's request, if asked again: every member triaged before it takes the pattern's triage. */
+  requested_at: z.iso.datetime().optional(),
 });
 export type PatternMembersRequest = z.infer<typeof patternMembersRequestSchema>;
+
+/**
+ * The policy corpus gained a document (ingest-worker): the exceptions whose triage cites no policy
+ * passage (by_uncited_sharded) are asked again, a page at a time, the next page carried by the
+ * next message.
+ */
+export const uncitedRequestSchema = z.object({
+  kind: z.literal('uncited'),
+  requested_at: z.iso.datetime(),
+  /** The document indexed, under policies/ (for the logs). */
+  document: z.string().min(1),
+  /** A dataset's policy: only that dataset's exceptions (retrieval leaves other datasets' policies out). */
+  dataset: z.string().min(1).optional(),
+  cursor: z.string().min(1).optional(),
+});
+export type UncitedRequest = z.infer<typeof uncitedRequestSchema>;
 
 /** Any body on the triage queue; a body without `kind` is an exception's (messages in flight over a deploy). */
 export const triageQueueMessageSchema = z.union([
   dispatchRequestSchema,
+  uncitedRequestSchema,
   patternRequestSchema,
   patternMembersRequestSchema,
   triageRequestSchema,

@@ -102,7 +102,19 @@ const EXCEPTION_LISTING_ATTRIBUTES = [
  * the dispatch listing's "needs triage" filter reads these from by_run_sharded and
  * by_pattern_sharded, which do not carry the triage itself.
  */
-export const TRIAGE_STAMP = { contentHash: 'triaged_content_hash', promptVersion: 'triaged_prompt_version' } as const;
+export const TRIAGE_STAMP = {
+  contentHash: 'triaged_content_hash',
+  promptVersion: 'triaged_prompt_version',
+  /**
+   * UNCITED_TRIAGE while the exception's triage cites no policy passage (made before the corpus
+   * held what it should cite), absent once one does: by_uncited_sharded's source, read when the
+   * corpus gains a document (functions/triage/uncited.ts).
+   */
+  uncited: 'triaged_uncited',
+} as const;
+
+/** TRIAGE_STAMP.uncited's one value: every uncited triage shares one (sharded) partition. */
+export const UNCITED_TRIAGE = 'UNCITED';
 
 /**
  * An index's projection: the listing attributes but the one its partition already fixes (a
@@ -224,6 +236,17 @@ export const TABLES = {
         partitionKey: S('gsi_team'),
         sortKey: EXCEPTION_INDEX_SORT,
         shardedFrom: 'team',
+      },
+      /**
+       * The exceptions whose triage cites no policy passage: sparse, only those (triage sets and
+       * clears TRIAGE_STAMP.uncited with each triage it saves). A policy document indexed asks
+       * them to be triaged again (functions/triage/uncited.ts). Whole items (ALL, as the owner
+       * queues: the 100 projected attributes are spent), written only while uncited.
+       */
+      by_uncited_sharded: {
+        partitionKey: S('gsi_uncited'),
+        sortKey: EXCEPTION_INDEX_SORT,
+        shardedFrom: TRIAGE_STAMP.uncited,
       },
     },
   },

@@ -1,6 +1,7 @@
 /**
- * Triage Lambda: the triage queue's four kinds of message — a run's dispatch, a pattern, a page of
- * a pattern's members, an exception (a body without `kind`, as before dispatch existed).
+ * Triage Lambda: the triage queue's five kinds of message — a run's dispatch, a page of uncited
+ * triages to ask again, a pattern, a page of a pattern's members, an exception (a body without
+ * `kind`, as before dispatch existed).
  */
 import type { SQSRecord } from 'aws-lambda';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
@@ -11,7 +12,7 @@ import type { BusinessMetrics } from '../shared/metrics.ts';
 import { triageQueueMessageSchema } from '../shared/messages.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
-import { DynamoRunExceptionListing } from '../shared/tables/run-exceptions-dynamo.ts';
+import { DynamoRunExceptionListing, DynamoUncitedListing } from '../shared/tables/run-exceptions-dynamo.ts';
 import { DynamoPatternStore } from '../shared/tables/patterns-dynamo.ts';
 import { dispatchRun, type DispatchDeps } from './dispatch.ts';
 import { triagePattern, triagePatternMembers, type PatternOutcome, type PatternTriageDeps } from './pattern-triage.ts';
@@ -36,6 +37,7 @@ import { OpenAICompatibleProvider } from './providers/openai.ts';
 import { RulesProvider } from './providers/rules.ts';
 import type { TriageProvider } from './providers/types.ts';
 import { triageException, type TriageDeps, type TriageOutcome } from './triage.ts';
+import { askUncitedAgain, type UncitedDeps } from './uncited.ts';
 
 const logger = createLogger('triage');
 
@@ -48,7 +50,7 @@ try {
   // reported by defaultDeps
 }
 
-export type TriageHandlerDeps = TriageDeps & DispatchDeps & PatternTriageDeps & SqsConsumerDeps;
+export type TriageHandlerDeps = TriageDeps & DispatchDeps & PatternTriageDeps & UncitedDeps & SqsConsumerDeps;
 
 export function defaultDeps(): TriageHandlerDeps {
   const config = triageConfig();
@@ -76,6 +78,7 @@ export function defaultDeps(): TriageHandlerDeps {
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
     patterns: new DynamoPatternStore(aws.dynamo, config[ENV.patternsTable]),
     listing: new DynamoRunExceptionListing(aws.dynamo, config[ENV.exceptionsTable]),
+    uncited: new DynamoUncitedListing(aws.dynamo, config[ENV.exceptionsTable]),
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     policies: datasetTriagePolicies(
       withBundledPolicies(new S3DatasetPolicies(aws.s3)),
@@ -113,6 +116,14 @@ export function createHandler(makeDeps: () => TriageHandlerDeps = defaultDeps) {
       logger.appendKeys({ runId: message.run_id });
       const outcome = await dispatchRun(message, deps);
       logger.info('dispatch page handled', { messageId: record.messageId, result: outcome });
+    } else if (message.kind === 'uncited') {
+      const outcome = await askUncitedAgain(message, deps);
+      logger.info('uncited triages asked again', {
+        messageId: record.messageId,
+        document: message.document,
+        ...(message.dataset === undefined ? {} : { dataset: message.dataset }),
+        result: outcome,
+      });
     } else if (message.kind === 'pattern') {
       logger.appendKeys({ runId: message.run_id, patternId: message.pattern_id });
       const outcome = await triagePattern(message, deps);

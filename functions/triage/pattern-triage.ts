@@ -6,9 +6,12 @@
  * triageException's saveTriage), and indexed for search in batches.
  *
  * Idempotent: a pattern already triaged under the current pattern prompt is not sent to a model
- * again; a member already carrying it is not listed again.
+ * again; a member already carrying it is not listed again. Asked again (`requested_at`: its
+ * triage cited nothing, functions/triage/uncited.ts), the pattern is triaged again unless it was
+ * at or after the request, and every member triaged before the request takes the new triage.
  */
 import { PermanentError, TransientError } from '../shared/errors.ts';
+import { answersRequest } from '../shared/retriage.ts';
 import type { PatternMembersRequest, PatternRequest, TriageQueueMessage } from '../shared/messages.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import type { PatternRecord, PatternStore } from '../shared/tables/patterns.ts';
@@ -55,7 +58,10 @@ export type PatternOutcome =
 export async function triagePattern(request: PatternRequest, deps: PatternTriageDeps): Promise<PatternOutcome> {
   const pattern = await patternOf(request, deps);
   let outcome: PatternOutcome = { outcome: 'ALREADY_TRIAGED' };
-  if (pattern.triage?.prompt_version !== PATTERN_PROMPT_VERSION) {
+  // Asked again (its triage cited nothing, functions/triage/uncited.ts): unless triaged since.
+  const askedAgain =
+    request.requested_at !== undefined && !answersRequest(pattern.triage?.triaged_at, request.requested_at);
+  if (pattern.triage?.prompt_version !== PATTERN_PROMPT_VERSION || askedAgain) {
     const triage = await askModel(pattern, deps);
     // One notice for the whole pattern, not one per member (a run's 5,000 alike breaks would
     // flood the channel): published before saving, so a failure repeats it rather than loses it.
@@ -82,7 +88,14 @@ export async function triagePattern(request: PatternRequest, deps: PatternTriage
     };
   }
   // The members take it a page at a time, each page its own message (and its own retries).
-  await deps.triageQueue.send([{ kind: 'pattern-members', run_id: request.run_id, pattern_id: request.pattern_id }]);
+  await deps.triageQueue.send([
+    {
+      kind: 'pattern-members',
+      run_id: request.run_id,
+      pattern_id: request.pattern_id,
+      ...(request.requested_at === undefined ? {} : { requested_at: request.requested_at }),
+    },
+  ]);
   return outcome;
 }
 
@@ -165,6 +178,7 @@ export async function triagePatternMembers(
     // Only the pattern's own current triage counts: a member triaged alone before now inherits it.
     currentPrompts: [PATTERN_PROMPT_VERSION],
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
+    ...(request.requested_at === undefined ? {} : { requestedAt: request.requested_at }),
   });
   const { masker, policy } = await deps.policies.forDataset(pattern.dataset);
   const members = page.items.map((member) => {
@@ -209,7 +223,13 @@ export async function triagePatternMembers(
   await indexEmbedded(applied, deps);
   if (page.cursor !== undefined)
     await deps.triageQueue.send([
-      { kind: 'pattern-members', run_id: request.run_id, pattern_id: request.pattern_id, cursor: page.cursor },
+      {
+        kind: 'pattern-members',
+        run_id: request.run_id,
+        pattern_id: request.pattern_id,
+        cursor: page.cursor,
+        ...(request.requested_at === undefined ? {} : { requested_at: request.requested_at }),
+      },
     ]);
   return { outcome: 'MEMBERS_APPLIED', applied: applied.length, changed, more: page.cursor !== undefined };
 }

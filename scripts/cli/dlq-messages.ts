@@ -132,6 +132,8 @@ export function describeMessage(queue: QueueName, body: string): string {
       if (m.kind === 'dispatch') return `dispatch of run ${m.run_id}${m.cursor ? ' (a later page)' : ''}`;
       if (m.kind === 'pattern') return `pattern ${m.pattern_id} (run ${m.run_id})`;
       if (m.kind === 'pattern-members') return `members of pattern ${m.pattern_id} (run ${m.run_id})`;
+      if (m.kind === 'uncited')
+        return `uncited triages asked again after ${m.document} was indexed${m.cursor ? ' (a later page)' : ''}`;
       return `exception ${m.exception_id} (run ${m.run_id})`;
     }
   }

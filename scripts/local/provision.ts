@@ -292,9 +292,15 @@ function withExceptionIndexKeys(item: Item): Item {
     Object.fromEntries(
       Object.entries(map).flatMap(([name, value]) => (value.S === undefined ? [] : [[name, value.S]])),
     );
-  const keys = exceptionIndexKeys(strings(item));
-  const triage = item.triage?.M ? strings(item.triage.M) : undefined;
-  const stamp = triage ? triageStamp(triage) : {};
+  const triage = item.triage?.M;
+  const stamp = triage
+    ? triageStamp({
+        ...strings(triage),
+        ...(triage.policy_citations?.L ? { policy_citations: triage.policy_citations.L } : {}),
+      })
+    : {};
+  // The stamp first: by_uncited_sharded's key comes from it.
+  const keys = exceptionIndexKeys({ ...strings(item), ...stamp });
   return {
     ...item,
     ...Object.fromEntries(Object.entries({ ...keys, ...stamp }).map(([name, value]) => [name, { S: value }])),

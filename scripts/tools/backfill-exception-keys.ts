@@ -2,7 +2,7 @@
  * `node scripts/tools/backfill-exception-keys.ts --table NAME [--region R] [--dry-run]`: gives every item of
  * a deployed exceptions table the sharded GSI keys this version lists by (gsi_status, gsi_type,
  * gsi_run, gsi_dataset_date, gsi_severity, gsi_created, gsi_pattern, gsi_assignee, gsi_team,
- * gsi_sort; functions/shared/tables/
+ * gsi_uncited, gsi_sort; functions/shared/tables/
  * exceptions-index-keys.ts derives them, as every writer does). Items written before sharding
  * have none; items an older version changed since keep stale ones. Idempotent: an item whose keys
  * are already right is not written, so a second run reports 0 updated. Each write is conditional
@@ -22,6 +22,10 @@
  * The owner queues (by_assignee_sharded, by_team_sharded) are the same procedure: step 1 writes
  * gsi_assignee and gsi_team on assigned exceptions, step 2 creates the two indexes, step 3 keys
  * what was assigned meanwhile. An exception assigned before step 3 is missing from its queue until then.
+ * by_uncited_sharded (exceptions whose triage cites no policy passage) is the same procedure:
+ * step 1 writes the stamp's triaged_uncited and gsi_uncited on them, step 2 creates the index;
+ * until then a policy document's ingest asks no triage again (triage's sweep fails on the
+ * missing index: its message goes to the DLQ, to be redriven once the index is ACTIVE).
  * by_status_due_sharded (the deadline sweep's) needs no run of this: its keys are gsi_status and
  * due_at, which items already have. Until DynamoDB has built it, the deadline sweep fails (its
  * errors alarm) and announces nothing; the first sweep after it is ACTIVE announces what is due.
@@ -101,7 +105,9 @@ export function keyChanges(item: Item): { set: Record<string, string>; remove: s
         ? datasetDateKey(item.dataset, item.business_date)
         : undefined),
   };
-  const expected = { ...exceptionIndexKeys(view), ...stampOf(item) };
+  // The stamp first: by_uncited_sharded's key comes from it.
+  const stamp = stampOf(item);
+  const expected = { ...exceptionIndexKeys({ ...view, ...stamp }), ...stamp };
   const set: Record<string, string> = {};
   for (const [name, value] of Object.entries(expected)) if (item[name] !== value) set[name] = value;
   if (item.record_type === undefined) set.record_type = EXCEPTION_RECORD_TYPE;
@@ -114,11 +120,13 @@ export function keyChanges(item: Item): { set: Record<string, string>; remove: s
 
 /** The stamp of the item's triage, as saveTriage writes it (none without a triage). */
 function stampOf(item: Item): Record<string, string> {
-  const triage = item.triage as { content_hash?: unknown; prompt_version?: unknown } | undefined;
+  const triage = item.triage as
+    { content_hash?: unknown; prompt_version?: unknown; policy_citations?: unknown } | undefined;
   if (typeof triage !== 'object' || triage === null) return {};
   return triageStamp({
     ...(typeof triage.content_hash === 'string' ? { content_hash: triage.content_hash } : {}),
     ...(typeof triage.prompt_version === 'string' ? { prompt_version: triage.prompt_version } : {}),
+    ...(Array.isArray(triage.policy_citations) ? { policy_citations: triage.policy_citations } : {}),
   });
 }
 
@@ -147,7 +155,8 @@ function keyUpdate(table: string, item: Item, changes: { set: Record<string, str
     if (triage === undefined) conditions.push(`attribute_not_exists(${name('triage')})`);
     else {
       const path = name('triage');
-      for (const [i, field] of ['content_hash', 'prompt_version'].entries()) {
+      // triaged_at too: a triage asked again keeps its content and prompt but may cite otherwise.
+      for (const [i, field] of ['content_hash', 'prompt_version', 'triaged_at'].entries()) {
         if (triage[field] === undefined) conditions.push(`attribute_not_exists(${path}.${name(field)})`);
         else {
           values[`:t${i}`] = triage[field];

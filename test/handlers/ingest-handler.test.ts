@@ -37,8 +37,9 @@ function setup() {
   /** A Lambda container handles one invocation at a time: concurrency means separate instances. */
   const invokeInNewContainer = (...records: ReturnType<typeof sqsRecord>[]) =>
     createHandler(defaultDeps)(sqsEvent(...records), lambdaContext);
-  const reconRequests = sqs.bodies;
-  return { objects, invoke, invokeInNewContainer, reconRequests };
+  const reconRequests = () => sqs.bodiesTo('-recon');
+  const triageRequests = () => sqs.bodiesTo('-triage');
+  return { objects, invoke, invokeInNewContainer, reconRequests, triageRequests };
 }
 
 describe('ingest worker handler', () => {
@@ -172,6 +173,12 @@ describe('ingest worker handler', () => {
       etag: changed,
     });
     expect(env.reconRequests()).toHaveLength(0);
+    // Each version indexed asks the exceptions triaged without a citation to be triaged again
+    // (functions/triage/uncited.ts); the unchanged re-upload asks nothing.
+    expect(env.triageRequests()).toEqual([
+      { kind: 'uncited', requested_at: expect.any(String), document: key.slice('policies/'.length) },
+      { kind: 'uncited', requested_at: expect.any(String), document: key.slice('policies/'.length) },
+    ]);
   });
 
   it('fails only the poison message in a batch and lets the others through', async () => {
@@ -321,6 +328,11 @@ describe('ingest worker: what the files table says about each upload', () => {
     expect(before.batchItemFailures).toEqual([]);
     expect(pushed.batchItemFailures).toEqual([]);
     expect(env.objects.text('policies-in-force/fx.md')).toBe(policy);
+    // A dataset's policy: only that dataset's uncited triages are asked again (retrieval leaves
+    // other datasets' policies out of their prompts).
+    expect(env.triageRequests()).toEqual([
+      { kind: 'uncited', requested_at: expect.any(String), document: 'datasets/fx.md', dataset: 'fx' },
+    ]);
     expect(await createVectorIndex('policies').count({ source_key: 'policies/datasets/fx.md' })).toBeGreaterThan(0);
     const file = await dynamo.doc.send(
       new GetCommand({

@@ -26,13 +26,17 @@ import { LocalVectorIndex } from '../../functions/shared/search/local-index.ts';
 import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { exceptionIndexKeys, triageStamp } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { PatternRecord } from '../../functions/shared/tables/patterns.ts';
-import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import {
+  DynamoRunExceptionListing,
+  DynamoUncitedListing,
+} from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 import { DynamoRunStore } from '../../functions/shared/tables/runs-dynamo.ts';
 import type { RunRecord, RunTriageState } from '../../functions/shared/tables/runs.ts';
-import type { ExceptionRecord, Triage } from '../../functions/shared/types.ts';
+import type { ExceptionRecord, ExceptionStatus, Triage } from '../../functions/shared/types.ts';
 import { createHandler, type TriageHandlerDeps } from '../../functions/triage/handler.ts';
 import { PATTERN_PROMPT_VERSION } from '../../functions/triage/pattern-prompt.ts';
 import { PROMPT_VERSION } from '../../functions/triage/prompt.ts';
+import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
@@ -81,6 +85,7 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
     runs,
     patterns,
     listing: new DynamoRunExceptionListing(dynamo.doc, dynamo.names.tables.exceptions),
+    uncited: new DynamoUncitedListing(dynamo.doc, dynamo.names.tables.exceptions),
     triageQueue: { send: async (m) => void queue.push(...m) },
     embedder,
     policyIndex,
@@ -99,12 +104,21 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
   const handler = createHandler(() => deps);
   let n = 0;
   /** An exception of the run: in `pattern` (a pattern_id attribute, as the store writes it) or alone. */
-  const put = async (options: { pattern?: string; triage?: Triage; hash?: string; runId?: string } = {}) => {
+  const put = async (
+    options: {
+      pattern?: string;
+      triage?: Triage;
+      hash?: string;
+      runId?: string;
+      dataset?: string;
+      status?: ExceptionStatus;
+    } = {},
+  ) => {
     const i = ++n;
     const record = {
       exception_id: `${runId}-e${String(i).padStart(3, '0')}`,
       run_id: options.runId ?? runId,
-      dataset: 'trades',
+      dataset: options.dataset ?? 'trades',
       business_date: '2025-12-10',
       exception_type: 'AMOUNT_MISMATCH' as const,
       key: { trade_id: `T${i}` },
@@ -113,7 +127,7 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
       diffs: [{ field: 'amount', source: `${i}.00`, target: `${i * 100}.00`, delta: `${i * 99}.00` }],
       lines: { source: [i + 1], target: [i + 1] },
       policy_severity: 'MEDIUM' as const,
-      status: 'OPEN' as const,
+      status: options.status ?? ('OPEN' as const),
       created_at: '2026-01-05T09:30:00.000Z',
       updated_at: '2026-01-05T09:30:00.000Z',
       version: 1,
@@ -121,7 +135,7 @@ async function world(triage: RunTriageState | undefined = { state: 'PENDING', at
       content_hash: options.hash ?? `h${i}`,
       last_changed_run_id: runId,
       record_type: EXCEPTION_RECORD_TYPE,
-      dataset_date: 'trades#2025-12-10',
+      dataset_date: `${options.dataset ?? 'trades'}#2025-12-10`,
       ...(options.pattern ? { pattern_id: options.pattern } : {}),
       // As saveTriage writes it: the triage and its stamp, which the listing's index carries.
       ...(options.triage ? { triage: options.triage, ...triageStamp(options.triage) } : {}),
@@ -434,5 +448,112 @@ describe('pattern triage', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(dead).toEqual(['UNKNOWN_PATTERN']);
+  });
+});
+
+describe('uncited triages asked again when the corpus gains a document', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  beforeEach(async () => {
+    w = await world();
+  });
+
+  /** A triage made while the corpus held nothing to cite (before NOW, the request's time). */
+  const uncited = (hash: string, prompt: string, extra: Partial<Triage> = {}) =>
+    ({
+      content_hash: hash,
+      prompt_version: prompt,
+      severity: 'MEDIUM',
+      summary: 'triaged before the policies were indexed',
+      policy_citations: [],
+      provider: 'rules',
+      model: 'rules',
+      triaged_at: '2026-01-05T09:40:00.000Z',
+      ...extra,
+    }) as unknown as Triage;
+  const REQUESTED_AT = '2026-01-05T09:59:00.000Z';
+  const inIndex = async () => (await w.deps.uncited.uncited({ limit: 100 })).items.map((e) => e.exception_id).sort();
+
+  it('triages again each open uncited exception once, a pattern in one call for all its members', async () => {
+    const members = [];
+    for (let i = 0; i < 6; i++) {
+      const hash = `m${i}`;
+      members.push(
+        await w.put({
+          pattern: 'pat_jpy',
+          hash,
+          triage: uncited(hash, PATTERN_PROMPT_VERSION, { pattern_id: 'pat_jpy', inherited: true }),
+        }),
+      );
+    }
+    await w.patterns.putAll([w.pattern('pat_jpy', [members[0]!.exception_id], 6)]);
+    await w.patterns.saveTriage(w.runId, 'pat_jpy', uncited('pat_jpy', PATTERN_PROMPT_VERSION));
+    const single = await w.put({ hash: 's1', triage: uncited('s1', PROMPT_VERSION) });
+    const cited = await w.put({
+      hash: 's2',
+      triage: uncited('s2', PROMPT_VERSION, {
+        policy_citations: [{ document: 'd', section: 's', passage_id: 'p', passage: 'text' }],
+      }),
+    });
+    const resolved = await w.put({ hash: 's3', status: 'RESOLVED', triage: uncited('s3', PROMPT_VERSION) });
+    const pending = await w.put({ hash: 's4', status: 'PENDING', triage: uncited('s4', PROMPT_VERSION) });
+    // by_uncited_sharded holds the uncited ones, whatever their status; the listing, the open ones.
+    expect(await inIndex()).toEqual([...members, single].map((e) => e.exception_id).sort());
+    w.queue.push({ kind: 'uncited', requested_at: REQUESTED_AT, document: 'runbook.md' });
+
+    const handled = await w.drain();
+
+    // One call for the pattern, one for the singleton.
+    expect(w.provider.calls).toHaveLength(2);
+    expect(handled.filter((m) => m.kind === 'pattern')).toEqual([
+      { kind: 'pattern', run_id: w.runId, pattern_id: 'pat_jpy', requested_at: REQUESTED_AT },
+    ]);
+    const saved = (await w.patterns.get(w.runId, 'pat_jpy'))?.triage;
+    expect(saved?.policy_citations.length).toBeGreaterThan(0);
+    for (const e of [...members, single]) {
+      const stored = await w.get(e.exception_id);
+      expect(stored.triage?.policy_citations.length, e.exception_id).toBeGreaterThan(0);
+      expect((stored.triage?.triaged_at ?? '') >= REQUESTED_AT).toBe(true);
+      // Out of the index: cited now.
+      expect(stored).not.toHaveProperty(TRIAGE_STAMP.uncited);
+      expect(stored).not.toHaveProperty('gsi_uncited');
+    }
+    for (const e of members) expect((await w.get(e.exception_id)).triage).toMatchObject({ summary: saved?.summary });
+    // What was cited, closed or waiting for its window is left as it was.
+    for (const e of [cited, resolved, pending])
+      expect((await w.get(e.exception_id)).triage?.triaged_at).toBe('2026-01-05T09:40:00.000Z');
+    expect(await inIndex()).toEqual([]);
+
+    // Redelivered: everything answers the request; no second call.
+    w.queue.push({ kind: 'uncited', requested_at: REQUESTED_AT, document: 'runbook.md' });
+    w.queue.push({ kind: 'pattern', run_id: w.runId, pattern_id: 'pat_jpy', requested_at: REQUESTED_AT });
+    await w.drain();
+    expect(w.provider.calls).toHaveLength(2);
+  });
+
+  it("reads the index a page at a time, and a dataset's policy asks only that dataset's", async () => {
+    const trades = [];
+    for (let i = 0; i < 5; i++) trades.push(await w.put({ hash: `t${i}`, triage: uncited(`t${i}`, PROMPT_VERSION) }));
+    const payments = await w.put({ hash: 'p0', dataset: 'payments', triage: uncited('p0', PROMPT_VERSION) });
+    Object.assign(w.deps, { uncitedPage: 2 });
+    w.queue.push({ kind: 'uncited', requested_at: REQUESTED_AT, document: 'datasets/trades.md', dataset: 'trades' });
+
+    const handled = await w.drain();
+
+    expect(handled.filter((m) => m.kind === 'uncited').length).toBeGreaterThanOrEqual(3);
+    expect(
+      handled
+        .filter((m) => m.kind === 'exception')
+        .map((m) => (m as { exception_id: string }).exception_id)
+        .sort(),
+    ).toEqual(trades.map((e) => e.exception_id).sort());
+    expect(w.provider.calls).toHaveLength(5);
+    expect(await inIndex()).toEqual([payments.exception_id]);
+    // A triage that still cites nothing (no passage retrieved for it: a model citing none of
+    // those it was given is refused, and the rules cite them): kept in the index for the next document.
+    Object.assign(w.deps, { policyIndex: LocalVectorIndex.load(join(vectorDir, `empty-${w.runId}.jsonl`)) });
+    w.queue.push({ kind: 'uncited', requested_at: '2026-01-05T09:59:30.000Z', document: 'other.md' });
+    await w.drain();
+    expect(await inIndex()).toEqual([payments.exception_id]);
+    expect((await w.get(payments.exception_id)).triage?.triaged_at).toBe(new Date(NOW).toISOString());
   });
 });

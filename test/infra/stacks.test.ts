@@ -14,6 +14,7 @@ import {
   QUEUE_NAMES,
   QUEUES,
   TABLES,
+  TRIAGE_STAMP,
   EXCEPTION_INDEX_SHARDS,
   VISIBILITY_TIMEOUT_FACTOR,
   awsBucketName,
@@ -540,8 +541,9 @@ describe('DynamoDB', () => {
           : { projection_type: 'ALL' }),
       });
       if (projection === undefined) {
-        // Whole items only in the owner queues, which hold only what someone assigned (sparse).
-        expect(['assignee', 'team'], name).toContain(def.shardedFrom);
+        // Whole items only in the sparse ones: the owner queues, which hold only what someone
+        // assigned, and the triages citing nothing.
+        expect(['assignee', 'team', TRIAGE_STAMP.uncited], name).toContain(def.shardedFrom);
         expect(gsi?.non_key_attributes, name).toBeUndefined();
       }
       // Never the big attributes: the triage, the stored embedding, history, diffs.

@@ -8,7 +8,10 @@ import { planQuery } from '../../functions/query-api/listing.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
 import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
 import { DynamoExceptionQueries, DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
-import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import {
+  DynamoRunExceptionListing,
+  DynamoUncitedListing,
+} from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 import type { Triage } from '../../functions/shared/types.ts';
 import { exceptionIndexKeys, EXCEPTION_INDEX_ATTRIBUTES } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { backfillExceptionKeys } from '../../scripts/tools/backfill-exception-keys.ts';
@@ -188,6 +191,9 @@ describe('backfilling the sharded index keys', () => {
       expect(raced).toBe(true);
       expect(report).toMatchObject({ scanned: 3, contended: 0 });
       const items = await scan(table, own.doc);
+      // Cited (its triage names none here: from before citations were recorded) or not triaged:
+      // out of by_uncited_sharded.
+      for (const item of items) expect(item).not.toHaveProperty('gsi_uncited');
       expect(items.find((i) => i.exception_id === 'e-triaged')).toMatchObject({
         [TRIAGE_STAMP.contentHash]: 'h1',
         [TRIAGE_STAMP.promptVersion]: 'p1',
@@ -206,6 +212,43 @@ describe('backfilling the sharded index keys', () => {
         upToDate: 3,
         contended: 0,
       });
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('stamps a triage citing no policy passage into by_uncited_sharded, and takes the stamp off once one cites', async () => {
+    const own = await startTestDynamo();
+    try {
+      const table = own.names.tables.exceptions;
+      const item = base('e-uncited', { content_hash: 'h1', severity: 'LOW' });
+      const uncitedTriage = { content_hash: 'h1', prompt_version: 'p1', policy_citations: [] };
+      await own.doc.send(
+        new PutCommand({ TableName: table, Item: { ...item, ...exceptionIndexKeys(item), triage: uncitedTriage } }),
+      );
+      const listing = new DynamoUncitedListing(own.doc, table);
+      const uncited = async () => (await listing.uncited({ limit: 10 })).items.map((i) => i.exception_id);
+      expect(await uncited()).toEqual([]);
+
+      expect(await backfillExceptionKeys(own.doc, table)).toMatchObject({ updated: 1 });
+
+      expect(await uncited()).toEqual(['e-uncited']);
+      const [stamped] = await scan(table, own.doc);
+      expect(stamped).toMatchObject({
+        [TRIAGE_STAMP.uncited]: 'UNCITED',
+        gsi_uncited: expect.stringMatching(/^UNCITED#\d\d$/),
+      });
+      // Triaged again, citing a passage: triage's own write takes it out of the index.
+      const cited = {
+        ...uncitedTriage,
+        policy_citations: [{ document: 'd.md', section: 's', passage_id: 'p', passage: 'text' }],
+      } as unknown as Triage;
+      expect(await new DynamoTriageStore(own.doc, table).saveTriage('e-uncited', cited, 'h1')).toBe(true);
+      expect(await uncited()).toEqual([]);
+      const [after] = await scan(table, own.doc);
+      expect(after).not.toHaveProperty(TRIAGE_STAMP.uncited);
+      expect(after).not.toHaveProperty('gsi_uncited');
+      expect(await backfillExceptionKeys(own.doc, table)).toMatchObject({ updated: 0 });
     } finally {
       await own.stop();
     }

@@ -23,7 +23,10 @@ import { indexProjection, resourceNames, TABLES } from '../../functions/shared/r
 import { planQuery } from '../../functions/query-api/listing.ts';
 import { DynamoExceptionQueries, DynamoExceptionStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
-import { DynamoRunExceptionListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import {
+  DynamoRunExceptionListing,
+  DynamoUncitedListing,
+} from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 
 /** A fresh in-memory dynalite on 127.0.0.1 for one test, closed afterwards. */
 async function withDynalite(run: (dynamo: DynamoDBClient) => Promise<void>): Promise<void> {
@@ -262,6 +265,8 @@ describe('local provisioning over an older .tally/', () => {
       };
       const triaged = { ...base, exception_id: 'a'.repeat(32), content_hash: 'h1' };
       const untriaged = { ...base, exception_id: 'b'.repeat(32), content_hash: 'h2' };
+      // Triaged before the corpus held anything to cite.
+      const uncited = { ...base, exception_id: 'c'.repeat(32), content_hash: 'h3' };
       await doc.send(
         new PutCommand({
           TableName: names.tables.exceptions,
@@ -279,6 +284,22 @@ describe('local provisioning over an older .tally/', () => {
           Item: { ...untriaged, ...exceptionIndexKeys(untriaged) },
         }),
       );
+      await doc.send(
+        new PutCommand({
+          TableName: names.tables.exceptions,
+          Item: {
+            ...uncited,
+            ...exceptionIndexKeys(uncited),
+            triage: {
+              severity: 'MEDIUM',
+              content_hash: 'h3',
+              prompt_version: 'p1',
+              summary: 's',
+              policy_citations: [],
+            },
+          },
+        }),
+      );
 
       await createTables(dynamo, names);
 
@@ -287,20 +308,23 @@ describe('local provisioning over an older .tally/', () => {
         expect(gsi.Projection?.ProjectionType, gsi.IndexName).toBe(
           indexProjection(TABLES.exceptions.indexes[gsi.IndexName as keyof typeof TABLES.exceptions.indexes]).type,
         );
-      // (Whole items only in the owner queues, whose keys these items lack.)
+      // (Whole items only in the owner queues, whose keys these items lack, and the uncited triages.)
       expect(
         table.Table?.GlobalSecondaryIndexes?.filter((g) => g.Projection?.ProjectionType === 'ALL')
           .map((g) => g.IndexName)
           .sort(),
-      ).toEqual(['by_assignee_sharded', 'by_team_sharded']);
+      ).toEqual(['by_assignee_sharded', 'by_team_sharded', 'by_uncited_sharded']);
+      // The uncited triage is stamped into by_uncited_sharded: the next policy document asks it again.
+      const asked = await new DynamoUncitedListing(doc, names.tables.exceptions).uncited({ limit: 10 });
+      expect(asked.items.map((i) => i.exception_id)).toEqual([uncited.exception_id]);
       const listing = new DynamoRunExceptionListing(doc, names.tables.exceptions);
       const needing = async (prompt: string) =>
         (await listing.needingTriage('run-old', { limit: 10, currentPrompts: [prompt] })).items
           .map((i) => i.exception_id)
           .sort();
       expect(await needing('p1')).toEqual([untriaged.exception_id]);
-      // A prompt no longer current: the triaged one needs triage again too.
-      expect(await needing('p2')).toEqual([triaged.exception_id, untriaged.exception_id]);
+      // A prompt no longer current: the triaged ones need triage again too.
+      expect(await needing('p2')).toEqual([triaged.exception_id, untriaged.exception_id, uncited.exception_id]);
       const page = await new DynamoExceptionQueries(doc, names.tables.exceptions).queryExceptions({
         ...planQuery({ severity: 'HIGH' }),
         limit: 10,

@@ -440,7 +440,8 @@ export function registerTools(server: McpServer, api: TallyApi, onError?: (error
         "Asks for an exception's triage again, as you: one model call within the deployment's daily budget. Worth it " +
         'when its triage cites no policy passage (it was triaged before the policies were indexed, or by the rules ' +
         'while the models were down) or a policy or runbook it should cite has changed. The new triage arrives within ' +
-        'seconds: read it with explain_exception; until then the current one stays.',
+        'seconds: read it with explain_exception; until then the current one stays. (An open exception citing no ' +
+        'passage is also triaged again by itself each time a policy document is indexed.)',
       inputSchema: z.object({ exception_id: exceptionId }),
       outputSchema: z.object({
         exception_id: z.string(),

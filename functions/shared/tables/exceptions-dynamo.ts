@@ -30,6 +30,7 @@ import {
   indexKeyChanges,
   shardedValues,
   triageStamp,
+  triageStampRemovals,
   type ExceptionIndexName,
 } from './exceptions-index-keys.ts';
 import { compareKeys, type IndexPage, type IndexQuery, type StoredItem } from './index-query.ts';
@@ -242,13 +243,17 @@ export class DynamoTriageStore implements TriageStore {
     embedding?: StoredEmbedding,
   ): Promise<boolean> {
     // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
-    // The by_severity key follows the stored severity (the triage's, floored at the policy's).
-    const keys = indexKeyChanges(exceptionId, { severity: triage.severity });
+    // The by_severity key follows the stored severity (the triage's, floored at the policy's);
+    // by_uncited's, whether this triage cites a policy passage.
+    const stamp = triageStamp(triage);
+    const unstamped = triageStampRemovals(stamp);
+    const keys = indexKeyChanges(exceptionId, { severity: triage.severity, ...stamp }, unstamped);
     const { UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues } = updateExpression({
+      remove: [...unstamped, ...keys.remove],
       set: {
         ...also,
         triage,
-        ...triageStamp(triage),
+        ...stamp,
         severity: triage.severity,
         ...keys.set,
         ...(embedding

@@ -9,7 +9,7 @@
  * merge into one total order: created_at, then exception_id. (`#` sorts below every character
  * an ISO timestamp holds, so the suffix never reorders two timestamps.)
  */
-import { EXCEPTION_INDEX_SHARDS, TABLES, TRIAGE_STAMP, type IndexDef } from '../resources.ts';
+import { EXCEPTION_INDEX_SHARDS, TABLES, TRIAGE_STAMP, UNCITED_TRIAGE, type IndexDef } from '../resources.ts';
 
 export type ExceptionIndexName = keyof typeof TABLES.exceptions.indexes;
 
@@ -97,14 +97,23 @@ export function indexKeyChanges(
 /**
  * The top-level copy of what a triage answered for (resources.ts TRIAGE_STAMP): the indexes that
  * triage's listings filter do not carry the triage map itself. Written with every triage
- * (exceptions-dynamo.ts saveTriage) and by the local stack's upgrade.
+ * (exceptions-dynamo.ts saveTriage) and by the local stack's upgrade. `uncited` is present only
+ * for a triage citing no policy passage (a triage of unknown citations, from before they were
+ * recorded, counts as cited): a triage that cites one removes it (triageStampRemovals).
  */
 export function triageStamp(triage: {
   readonly content_hash?: string | undefined;
   readonly prompt_version?: string | undefined;
+  readonly policy_citations?: readonly unknown[] | undefined;
 }): Record<string, string> {
   return {
     ...(triage.content_hash === undefined ? {} : { [TRIAGE_STAMP.contentHash]: triage.content_hash }),
     ...(triage.prompt_version === undefined ? {} : { [TRIAGE_STAMP.promptVersion]: triage.prompt_version }),
+    ...(triage.policy_citations?.length === 0 ? { [TRIAGE_STAMP.uncited]: UNCITED_TRIAGE } : {}),
   };
+}
+
+/** The stamp's attributes a triage's write removes: those its stamp does not set. */
+export function triageStampRemovals(stamp: Readonly<Record<string, string>>): string[] {
+  return Object.values(TRIAGE_STAMP).filter((attribute) => !(attribute in stamp));
 }

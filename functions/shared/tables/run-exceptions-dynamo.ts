@@ -10,12 +10,20 @@
  */
 import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { PermanentError } from '../errors.ts';
-import { LATE_ARRIVAL_STATUS } from '../exception-lifecycle.ts';
-import { TABLES, TRIAGE_STAMP } from '../resources.ts';
+import { answersRequest } from '../retriage.ts';
+import { LATE_ARRIVAL_STATUS, OPEN_STATUSES } from '../exception-lifecycle.ts';
+import { TABLES, TRIAGE_STAMP, UNCITED_TRIAGE } from '../resources.ts';
 import type { ExceptionRecord } from '../types.ts';
 import { shardedValues } from './exceptions-index-keys.ts';
 import { getItemsInOrder } from './index-query-dynamo.ts';
-import type { CandidatePage, PageOptions, RunExceptionListing, TriageCandidate } from './run-exceptions.ts';
+import type {
+  CandidatePage,
+  PageOptions,
+  RunExceptionListing,
+  TriageCandidate,
+  UncitedCandidate,
+  UncitedListing,
+} from './run-exceptions.ts';
 
 interface Cursor {
   readonly shard: number;
@@ -56,20 +64,24 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
     const shards = shardedValues(shape.patternId ?? runId);
     let cursor: Cursor | undefined = options.cursor === undefined ? { shard: 0 } : decodeCursor(options.cursor);
     const items: T[] = [];
-    // The index carries triage's stamp (resources.ts TRIAGE_STAMP), not the triage itself.
-    const names: Record<string, string> = {
-      '#pk': index.partitionKey.name,
-      '#th': TRIAGE_STAMP.contentHash,
-      '#tp': TRIAGE_STAMP.promptVersion,
-      '#h': 'content_hash',
-    };
+    // Asked again (pattern members): any member, those triaged since the request left out once
+    // read whole (below). Otherwise what needs triage: untriaged, triaged for other content, or by
+    // a prompt no longer current; the index carries triage's stamp (resources.ts TRIAGE_STAMP),
+    // not the triage itself.
+    const again = byPattern && options.requestedAt !== undefined;
+    const names: Record<string, string> = { '#pk': index.partitionKey.name };
     const values: Record<string, unknown> = {};
-    const prompts = options.currentPrompts.map((version, i) => {
-      values[`:p${i}`] = version;
-      return `:p${i}`;
-    });
-    // Needs triage: untriaged, triaged for other content, or by a prompt no longer current.
-    let needs = ['attribute_not_exists(#th)', '#th <> #h', `NOT #tp IN (${prompts.join(', ')})`];
+    let needs = ['attribute_exists(#h)'];
+    names['#h'] = 'content_hash';
+    if (!again) {
+      names['#th'] = TRIAGE_STAMP.contentHash;
+      names['#tp'] = TRIAGE_STAMP.promptVersion;
+      const prompts = options.currentPrompts.map((version, i) => {
+        values[`:p${i}`] = version;
+        return `:p${i}`;
+      });
+      needs = ['attribute_not_exists(#th)', '#th <> #h', `NOT #tp IN (${prompts.join(', ')})`];
+    }
     // A PENDING late arrival is not triaged until the deadline sweep promotes it (it queues it then).
     names['#st'] = 'status';
     values[':pending'] = LATE_ARRIVAL_STATUS;
@@ -107,10 +119,70 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
       else cursor = cursor.shard + 1 < shards.length ? { shard: cursor.shard + 1 } : undefined;
     }
     // Pattern members go to triage whole: the index has only what the filter reads.
-    const whole = byPattern
+    let whole = byPattern
       ? ((await getItemsInOrder(this.doc, this.table, ['exception_id'], items as Record<string, unknown>[])) as T[])
       : items;
+    if (again) {
+      const requestedAt = options.requestedAt as string;
+      whole = whole.filter(
+        (e) => !answersRequest((e as { triage?: { triaged_at?: string } }).triage?.triaged_at, requestedAt),
+      );
+    }
     return { items: whole, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
+  }
+}
+
+/**
+ * UncitedListing on DynamoDB: by_uncited_sharded's one logical partition, a shard after the
+ * other, filtered to open statuses (and a dataset), projected to what the sweep queues.
+ */
+export class DynamoUncitedListing implements UncitedListing {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async uncited(options: {
+    readonly limit: number;
+    readonly cursor?: string;
+    readonly dataset?: string;
+  }): Promise<CandidatePage<UncitedCandidate>> {
+    const index = TABLES.exceptions.indexes.by_uncited_sharded;
+    const shards = shardedValues(UNCITED_TRIAGE);
+    const statuses = OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS);
+    const names: Record<string, string> = { '#pk': index.partitionKey.name, '#st': 'status' };
+    const values: Record<string, unknown> = Object.fromEntries(statuses.map((s, i) => [`:s${i}`, s]));
+    let filter = `#st IN (${statuses.map((_, i) => `:s${i}`).join(', ')})`;
+    if (options.dataset !== undefined) {
+      names['#ds'] = 'dataset';
+      values[':ds'] = options.dataset;
+      filter += ' AND #ds = :ds';
+    }
+    const projected = ['exception_id', 'run_id', 'content_hash', 'pattern_id'];
+    projected.forEach((attribute, i) => (names[`#a${i}`] = attribute));
+    let cursor: Cursor | undefined = options.cursor === undefined ? { shard: 0 } : decodeCursor(options.cursor);
+    const items: UncitedCandidate[] = [];
+    for (let calls = 0; cursor !== undefined && items.length < options.limit && calls < MAX_CALLS_PER_PAGE; calls++) {
+      const out: QueryCommandOutput = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'by_uncited_sharded',
+          KeyConditionExpression: '#pk = :pk',
+          FilterExpression: filter,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ...values, ':pk': shards[cursor.shard] },
+          ProjectionExpression: projected.map((_, i) => `#a${i}`).join(', '),
+          Limit: options.limit - items.length,
+          ...(cursor.key ? { ExclusiveStartKey: cursor.key } : {}),
+        }),
+      );
+      items.push(...((out.Items ?? []) as UncitedCandidate[]));
+      if (out.LastEvaluatedKey) cursor = { shard: cursor.shard, key: out.LastEvaluatedKey };
+      else cursor = cursor.shard + 1 < shards.length ? { shard: cursor.shard + 1 } : undefined;
+    }
+    return { items, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
   }
 }
 

@@ -24,6 +24,11 @@ export interface PageOptions {
   readonly limit: number;
   /** Prompt versions whose triage is current: an exception triaged under another needs it again. */
   readonly currentPrompts: readonly string[];
+  /**
+   * A request to triage again (an ISO time): every exception triaged before it needs triage,
+   * whatever its prompt (pattern members only: their whole items are read anyway).
+   */
+  readonly requestedAt?: string;
 }
 
 export interface RunExceptionListing {
@@ -35,4 +40,25 @@ export interface RunExceptionListing {
     patternId: string,
     options: PageOptions,
   ): Promise<CandidatePage<ExceptionRecord & { content_hash: string }>>;
+}
+
+/** What the uncited sweep needs of an exception whose triage cites no policy passage. */
+export interface UncitedCandidate {
+  readonly exception_id: string;
+  readonly run_id: string;
+  readonly content_hash: string;
+  readonly pattern_id?: string;
+}
+
+/**
+ * The exceptions whose triage cites no policy passage (by_uncited_sharded), still open and not a
+ * PENDING late arrival (its triage waits for its promotion), a page at a time.
+ */
+export interface UncitedListing {
+  uncited(options: {
+    readonly limit: number;
+    readonly cursor?: string;
+    /** Only this dataset's. */
+    readonly dataset?: string;
+  }): Promise<CandidatePage<UncitedCandidate>>;
 }

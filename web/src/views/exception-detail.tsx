@@ -226,8 +226,9 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
       <h3>Policy citations ({t.policy_citations.length})</h3>
       {t.policy_citations.length === 0 && (
         <p class="muted small" data-testid="no-citations">
-          It cites no policy passage (triaged before the policies were indexed, or nothing relevant was found):{' '}
-          <em>Triage again</em> below asks for a new triage.
+          It cites no policy passage (triaged before the policies were indexed, or nothing relevant was found). An open
+          exception is triaged again by itself each time a policy document is indexed; <em>Triage again</em> below asks
+          now.
         </p>
       )}
       <ul class="citations">
