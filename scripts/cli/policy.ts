@@ -18,8 +18,9 @@ export const policyHelp = `Usage: tally policy push FILE [--dataset NAME] [optio
 
 Checks a dataset's policy (prose and one \`\`\`json tally-policy block) and uploads it to
 ${datasetPolicyKey('{dataset}')}. Ingest puts it in force once it validates there too;
-runs from then on apply it (each run records the policy version and hash it applied). A policy
-that does not validate is not uploaded: every problem is printed.
+runs from then on apply it (each run records the policy version and hash it applied), and the
+dataset's open exceptions whose triage cites no policy passage are triaged again. A policy that
+does not validate is not uploaded: every problem is printed.
 
 Options:
   --dataset NAME          ${DATASET_RULE}   [default: FILE's name without .md]
@@ -86,7 +87,10 @@ export async function policyCommand(argv: string[], io: CliIo = processIo): Prom
   }
   const etag = result.etag?.replaceAll('"', '');
   if (values.json) io.stdout.write(`${JSON.stringify({ key: ticket.key, dataset, etag: etag ?? null })}\n`);
-  else io.stdout.write(`uploaded ${file} to ${ticket.key}${etag ? ` (ETag ${etag})` : ''}; ingest puts it in force\n`);
+  else
+    io.stdout.write(
+      `uploaded ${file} to ${ticket.key}${etag ? ` (ETag ${etag})` : ''}; ingest puts it in force, then asks for a new triage of ${dataset}'s open exceptions whose triage cites no policy passage\n`,
+    );
   return 0;
 }
 

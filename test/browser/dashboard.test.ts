@@ -4,6 +4,7 @@
  * loaded through POST /uploads, the built web assets at `/` on the API's origin.
  * Screenshots of the main views go to test/browser/screenshots/ (git-ignored).
  */
+import type { UsageReport } from '../../functions/shared/api-types.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,7 +92,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tally-browser-'));
   const webDir = join(dataDir, 'web');
   await buildWeb(webDir);
-  // A daily budget, so the usage panel draws its line (the local triage is rules only: nothing is spent).
+  // A daily budget, which the usage panel states (its chart, with the budget line, waits for a model
+  // call: the local triage is rules only, nothing is spent).
   process.env[ENV.triageDailyBudgetUsd] = '5';
   stack = await startLocalStack({ dataDir, apiPort: 0, visibilityTimeoutSeconds: 1, webDir });
   await stack.loadPolicies();
@@ -177,6 +179,27 @@ describe('dashboard', () => {
     await page.goto(`${base}/#/exceptions?sort=due&dataset=trades`);
     await expectRows(5);
     await expect(page.getByTestId('due-truncated').count()).resolves.toBe(0);
+    await page.goto(`${base}/`);
+    await expectRows(5);
+  });
+
+  it("the runs view charts the days' model costs against the budget once a model was called", async () => {
+    const real = (await (await fetch(`${base}/usage?days=14`)).json()) as UsageReport;
+    // Yesterday a model was called and went past the budget: bars and the budget line.
+    const days = real.days.map((d, i) =>
+      i === 1
+        ? { ...d, micro_usd: 6_000_000, calls: 40, input_tokens: 40_000, output_tokens: 8_000, remaining_micro_usd: 0 }
+        : d,
+    );
+    const usage = /\/usage\?/;
+    await page.route(usage, (route) => route.fulfill({ json: { ...real, days } }));
+    await page.goto(`${base}/#/runs`);
+
+    await page.getByTestId('budget-line').waitFor({ state: 'attached' });
+    expect(await page.locator('.usage-chart rect').count()).toBe(14);
+    expect(await page.locator('.usage-chart rect.over').count()).toBe(1);
+    expect(await page.getByTestId('usage-none').count()).toBe(0);
+    await page.unroute(usage);
     await page.goto(`${base}/`);
     await expectRows(5);
   });
@@ -287,7 +310,9 @@ describe('dashboard', () => {
     expect(await page.getByTestId('usage-panel').textContent()).toContain(
       'Today $0.000000 in 0 model call(s) of a $5.000000 daily budget ($5.000000 left',
     );
-    expect(await page.getByTestId('budget-line').count()).toBe(1);
+    // No model called (the local default): a sentence, not an empty plot with only the budget line.
+    expect(await page.getByTestId('budget-line').count()).toBe(0);
+    expect(await page.getByTestId('usage-none').textContent()).toContain('No model call in the last 14 days');
     expect(await page.getByTestId('run-cost').first().textContent()).toBe(
       'Triage cost $0.000000: 0 model calls, 0 input and 0 output tokens',
     );

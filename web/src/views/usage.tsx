@@ -44,30 +44,39 @@ export function UsagePanel() {
           ? '; no daily budget is set.'
           : ` of a ${formatUsd(budget)} daily budget (${formatUsd(today?.remaining_micro_usd ?? budget)} left; past it triage answers with the rules).`}
       </p>
-      <svg
-        viewBox={`0 0 ${CHART.width} ${CHART.height}`}
-        role="img"
-        aria-label={`Triage cost per day over the last ${days.length} days${budget === null ? '' : ', with the daily budget line'}`}
-        class="usage-chart"
-      >
-        {days.map((d, i) => (
-          <rect
-            key={d.day}
-            x={i * slot + slot * 0.15}
-            width={slot * 0.7}
-            y={y(d.micro_usd)}
-            height={Math.max(0, CHART.height - CHART.pad - y(d.micro_usd))}
-            class={budget !== null && d.micro_usd >= budget ? 'over' : undefined}
-          >
-            <title>
-              {d.day}: {formatUsd(d.micro_usd)}, {d.calls} call(s)
-            </title>
-          </rect>
-        ))}
-        {budget !== null && (
-          <line x1={0} x2={CHART.width} y1={y(budget)} y2={y(budget)} class="budget" data-testid="budget-line" />
-        )}
-      </svg>
+      {days.every((d) => d.calls === 0) ? (
+        // An empty plot with only the budget line read as a broken chart (the local default triages
+        // with the rules, which call no model).
+        <p class="muted small" data-testid="usage-none">
+          No model call in the last {days.length} days: every triage was answered by the rules, which cost nothing. The
+          chart of cost per day{budget === null ? '' : ' against the budget'} appears with the first model call.
+        </p>
+      ) : (
+        <svg
+          viewBox={`0 0 ${CHART.width} ${CHART.height}`}
+          role="img"
+          aria-label={`Triage cost per day over the last ${days.length} days${budget === null ? '' : ', with the daily budget line'}`}
+          class="usage-chart"
+        >
+          {days.map((d, i) => (
+            <rect
+              key={d.day}
+              x={i * slot + slot * 0.15}
+              width={slot * 0.7}
+              y={y(d.micro_usd)}
+              height={Math.max(0, CHART.height - CHART.pad - y(d.micro_usd))}
+              class={budget !== null && d.micro_usd >= budget ? 'over' : undefined}
+            >
+              <title>
+                {d.day}: {formatUsd(d.micro_usd)}, {d.calls} call(s)
+              </title>
+            </rect>
+          ))}
+          {budget !== null && (
+            <line x1={0} x2={CHART.width} y1={y(budget)} y2={y(budget)} class="budget" data-testid="budget-line" />
+          )}
+        </svg>
+      )}
       <details>
         <summary>Per day</summary>
         <table class="small">
