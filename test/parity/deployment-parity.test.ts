@@ -31,7 +31,9 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
+import type { Triage } from '../../functions/shared/types.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type {
@@ -433,6 +435,45 @@ async function pushPolicyThroughApi(role: Region, direct: { sqs: SQSClient }, da
   await objectCreatedToIngest(role, direct, ticket.key, (put.headers.get('etag') ?? '').replaceAll('"', ''));
 }
 
+/**
+ * A triage citing nothing (as one made before the corpus was indexed, written as triage writes it,
+ * stamp and all): the next policy document indexed asks for it again with nothing typed. The
+ * ingest bundle queues the sweep on the triage queue; the triage bundle reads by_uncited_sharded
+ * (the synthesised table's index, under its role) and triages the exception again.
+ */
+async function uncitedAskedAgain(
+  role: Region,
+  direct: { sqs: SQSClient; s3: S3Client; dynamo: DynamoDBClient },
+  id: string,
+) {
+  const table = resourceNames(config.prefix).tables.exceptions;
+  const doc = DynamoDBDocumentClient.from(direct.dynamo);
+  const stored = (await doc.send(new GetCommand({ TableName: table, Key: { exception_id: id }, ConsistentRead: true })))
+    .Item as { triage: Triage; content_hash: string };
+  const before = '2026-01-01T00:00:00.000Z';
+  const uncited = { ...stored.triage, policy_citations: [], triaged_at: before };
+  expect(await new DynamoTriageStore(doc, table).saveTriage(id, uncited, stored.content_hash)).toBe(true);
+  const key = `policies/parity-runbook-${role}.md`;
+  const out = await direct.s3.send(
+    new PutObjectCommand({
+      Bucket: awsBucketName(config.prefix, config.regions[role]),
+      Key: key,
+      Body: '# Parity runbook\n\n## Amount mismatch (AMOUNT_MISMATCH)\n\nCompare the fees first.\n',
+    }),
+  );
+  await objectCreatedToIngest(role, direct, key, (out.ETag ?? '').replaceAll('"', ''));
+  expect(await deliver(role, 'ingest'), 'the policy document').toBe(1);
+  // The sweep, then what it asked (the exception, or its pattern and the pattern's members).
+  expect(await deliver(role, 'triage'), 'the sweep and what it asked').toBeGreaterThanOrEqual(2);
+  const again = await api<{ triage?: { triaged_at: string; policy_citations: unknown[] } }>(
+    role,
+    'GET',
+    `/exceptions/${id}`,
+  );
+  expect(again.triage?.policy_citations.length, 'cited again').toBeGreaterThan(0);
+  expect((again.triage?.triaged_at ?? '') > before, 'triaged again').toBe(true);
+}
+
 /** Takes what a consumer failed off its queue (on AWS the redrive policy would, later). */
 async function discard(queue: QueueName, direct: { sqs: SQSClient }) {
   const left = await direct.sqs.send(
@@ -568,6 +609,7 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   expect(await deliver(role, 'triage'), 'the triage asked again').toBe(1);
   const retriaged = await api<{ triage?: { triaged_at: string } }>(role, 'GET', `/exceptions/${first.exception_id}`);
   expect((retriaged.triage?.triaged_at ?? '') >= asked.requested_at, 'triaged after the request').toBe(true);
+  await uncitedAskedAgain(role, direct, first.exception_id);
 
   // A corrected target: a second run resolves an exception, and mirrors that into the index.
   await uploadThroughApi(role, direct, 'target', CORRECTED_TARGET);
