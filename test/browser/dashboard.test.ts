@@ -502,7 +502,7 @@ describe('dashboard', () => {
     const released = page.getByTestId('run').filter({ hasText: date }).first();
     await released.getByTestId('run-triage').waitFor();
     expect(await released.getByTestId('run-triage').textContent()).toMatch(
-      /Triage dispatched.*\d+ model calls? \(\d+ patterns? \+ \d+ singletons?/,
+      /Triage dispatched.*\d+ triage calls? \(\d+ patterns? \+ \d+ singletons?/,
     );
   });
 });

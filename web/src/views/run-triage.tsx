@@ -1,7 +1,8 @@
 /**
  * A run's triage in the run view: a banner on a run the runaway guard held (why, and Release /
- * Abandon buttons that call POST /runs/{id}/triage), otherwise its state and the model calls its
- * dispatch planned (patterns + singletons).
+ * Abandon buttons that call POST /runs/{id}/triage), otherwise its state and the triage calls its
+ * dispatch planned (patterns + singletons: each a model call when a model answers; the rules cost
+ * nothing).
  */
 import { useState } from 'preact/hooks';
 import { api, type Run } from '../api.ts';
@@ -44,7 +45,7 @@ export function RunTriage({ run, onChange }: { run: Run; onChange: (run: Run) =>
       Triage {triage.state.toLowerCase()}
       {triage.by ? ` by ${triage.by}` : ''} {when(triage.at)}
       {plan
-        ? ` · ${plural(plan.patterns + plan.singletons, 'model call')} (${plural(plan.patterns, 'pattern')} + ${plural(plan.singletons, 'singleton')}; ${plural(plan.members, 'exception')} inherit their pattern's)`
+        ? ` · ${plural(plan.patterns + plan.singletons, 'triage call')} (${plural(plan.patterns, 'pattern')} + ${plural(plan.singletons, 'singleton')}; ${plural(plan.members, 'exception')} inherit their pattern's)`
         : ''}
     </p>
   );
