@@ -14,7 +14,7 @@ import { answersRequest } from '../retriage.ts';
 import { LATE_ARRIVAL_STATUS, OPEN_STATUSES } from '../exception-lifecycle.ts';
 import { TABLES, TRIAGE_STAMP, UNCITED_TRIAGE } from '../resources.ts';
 import type { ExceptionRecord } from '../types.ts';
-import { shardedValues } from './exceptions-index-keys.ts';
+import { shardedValues, type ExceptionIndexName } from './exceptions-index-keys.ts';
 import { getItemsInOrder } from './index-query-dynamo.ts';
 import type {
   CandidatePage,
@@ -60,19 +60,14 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
   ): Promise<CandidatePage<T>> {
     const byPattern = shape.patternId !== undefined;
     const indexName = byPattern ? 'by_pattern_sharded' : 'by_run_sharded';
-    const index = TABLES.exceptions.indexes[indexName];
-    const shards = shardedValues(shape.patternId ?? runId);
-    let cursor: Cursor | undefined = options.cursor === undefined ? { shard: 0 } : decodeCursor(options.cursor);
-    const items: T[] = [];
     // Asked again (pattern members): any member, those triaged since the request left out once
     // read whole (below). Otherwise what needs triage: untriaged, triaged for other content, or by
     // a prompt no longer current; the index carries triage's stamp (resources.ts TRIAGE_STAMP),
     // not the triage itself.
     const again = byPattern && options.requestedAt !== undefined;
-    const names: Record<string, string> = { '#pk': index.partitionKey.name };
+    const names: Record<string, string> = { '#h': 'content_hash' };
     const values: Record<string, unknown> = {};
     let needs = ['attribute_exists(#h)'];
-    names['#h'] = 'content_hash';
     if (!again) {
       names['#th'] = TRIAGE_STAMP.contentHash;
       names['#tp'] = TRIAGE_STAMP.promptVersion;
@@ -95,40 +90,32 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
     // distributed over the terms): DynamoDB reads it the same, and dynalite's expression parser
     // backtracks on each level of parentheses — 6 to 26 ms a parse with two levels, against
     // 0.2 ms without, and the listing pages of one 5,000-exception run made ~200 such queries.
-    const filter = needs.join(' OR ');
-    const projection = shape.projection?.map((attribute, i) => {
-      names[`#a${i}`] = attribute;
-      return `#a${i}`;
+    const read = await readShardsInTurn<T>(this.doc, this.table, {
+      index: indexName,
+      shards: shardedValues(shape.patternId ?? runId),
+      filter: needs.join(' OR '),
+      names,
+      values,
+      ...(shape.projection ? { projection: shape.projection } : {}),
+      limit: options.limit,
+      ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
     });
-    for (let calls = 0; cursor !== undefined && items.length < options.limit && calls < MAX_CALLS_PER_PAGE; calls++) {
-      const out: QueryCommandOutput = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: indexName,
-          KeyConditionExpression: '#pk = :pk',
-          FilterExpression: filter,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ...values, ':pk': shards[cursor.shard] },
-          ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
-          Limit: options.limit - items.length,
-          ...(cursor.key ? { ExclusiveStartKey: cursor.key } : {}),
-        }),
-      );
-      items.push(...((out.Items ?? []) as T[]));
-      if (out.LastEvaluatedKey) cursor = { shard: cursor.shard, key: out.LastEvaluatedKey };
-      else cursor = cursor.shard + 1 < shards.length ? { shard: cursor.shard + 1 } : undefined;
-    }
     // Pattern members go to triage whole: the index has only what the filter reads.
     let whole = byPattern
-      ? ((await getItemsInOrder(this.doc, this.table, ['exception_id'], items as Record<string, unknown>[])) as T[])
-      : items;
+      ? ((await getItemsInOrder(
+          this.doc,
+          this.table,
+          ['exception_id'],
+          read.items as Record<string, unknown>[],
+        )) as T[])
+      : read.items;
     if (again) {
       const requestedAt = options.requestedAt as string;
       whole = whole.filter(
         (e) => !answersRequest((e as { triage?: { triaged_at?: string } }).triage?.triaged_at, requestedAt),
       );
     }
-    return { items: whole, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
+    return { items: whole, ...(read.cursor ? { cursor: read.cursor } : {}) };
   }
 }
 
@@ -149,10 +136,8 @@ export class DynamoUncitedListing implements UncitedListing {
     readonly cursor?: string;
     readonly dataset?: string;
   }): Promise<CandidatePage<UncitedCandidate>> {
-    const index = TABLES.exceptions.indexes.by_uncited_sharded;
-    const shards = shardedValues(UNCITED_TRIAGE);
     const statuses = OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS);
-    const names: Record<string, string> = { '#pk': index.partitionKey.name, '#st': 'status' };
+    const names: Record<string, string> = { '#st': 'status' };
     const values: Record<string, unknown> = Object.fromEntries(statuses.map((s, i) => [`:s${i}`, s]));
     let filter = `#st IN (${statuses.map((_, i) => `:s${i}`).join(', ')})`;
     if (options.dataset !== undefined) {
@@ -160,30 +145,68 @@ export class DynamoUncitedListing implements UncitedListing {
       values[':ds'] = options.dataset;
       filter += ' AND #ds = :ds';
     }
-    const projected = ['exception_id', 'run_id', 'content_hash', 'pattern_id'];
-    projected.forEach((attribute, i) => (names[`#a${i}`] = attribute));
-    let cursor: Cursor | undefined = options.cursor === undefined ? { shard: 0 } : decodeCursor(options.cursor);
-    const items: UncitedCandidate[] = [];
-    for (let calls = 0; cursor !== undefined && items.length < options.limit && calls < MAX_CALLS_PER_PAGE; calls++) {
-      const out: QueryCommandOutput = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: 'by_uncited_sharded',
-          KeyConditionExpression: '#pk = :pk',
-          FilterExpression: filter,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ...values, ':pk': shards[cursor.shard] },
-          ProjectionExpression: projected.map((_, i) => `#a${i}`).join(', '),
-          Limit: options.limit - items.length,
-          ...(cursor.key ? { ExclusiveStartKey: cursor.key } : {}),
-        }),
-      );
-      items.push(...((out.Items ?? []) as UncitedCandidate[]));
-      if (out.LastEvaluatedKey) cursor = { shard: cursor.shard, key: out.LastEvaluatedKey };
-      else cursor = cursor.shard + 1 < shards.length ? { shard: cursor.shard + 1 } : undefined;
-    }
-    return { items, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
+    const read = await readShardsInTurn<UncitedCandidate>(this.doc, this.table, {
+      index: 'by_uncited_sharded',
+      shards: shardedValues(UNCITED_TRIAGE),
+      filter,
+      names,
+      values,
+      projection: ['exception_id', 'run_id', 'content_hash', 'pattern_id'],
+      limit: options.limit,
+      ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
+    });
+    return { items: read.items, ...(read.cursor ? { cursor: read.cursor } : {}) };
   }
+}
+
+/**
+ * Reads a sharded partition's shards one after the other from `cursor` (FilterExpression,
+ * projection) until `limit` items, MAX_CALLS_PER_PAGE calls or its last shard: the items, and
+ * where the next page starts (absent after the last shard).
+ */
+async function readShardsInTurn<T>(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  request: {
+    readonly index: ExceptionIndexName;
+    readonly shards: readonly string[];
+    readonly filter: string;
+    readonly names: Readonly<Record<string, string>>;
+    readonly values: Readonly<Record<string, unknown>>;
+    readonly projection?: readonly string[];
+    readonly limit: number;
+    readonly cursor?: string;
+  },
+): Promise<{ items: T[]; cursor?: string }> {
+  const names: Record<string, string> = {
+    ...request.names,
+    '#pk': TABLES.exceptions.indexes[request.index].partitionKey.name,
+  };
+  const projection = request.projection?.map((attribute, i) => {
+    names[`#a${i}`] = attribute;
+    return `#a${i}`;
+  });
+  let cursor: Cursor | undefined = request.cursor === undefined ? { shard: 0 } : decodeCursor(request.cursor);
+  const items: T[] = [];
+  for (let calls = 0; cursor !== undefined && items.length < request.limit && calls < MAX_CALLS_PER_PAGE; calls++) {
+    const out: QueryCommandOutput = await doc.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: request.index,
+        KeyConditionExpression: '#pk = :pk',
+        FilterExpression: request.filter,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ...request.values, ':pk': request.shards[cursor.shard] },
+        ...(projection ? { ProjectionExpression: projection.join(', ') } : {}),
+        Limit: request.limit - items.length,
+        ...(cursor.key ? { ExclusiveStartKey: cursor.key } : {}),
+      }),
+    );
+    items.push(...((out.Items ?? []) as T[]));
+    if (out.LastEvaluatedKey) cursor = { shard: cursor.shard, key: out.LastEvaluatedKey };
+    else cursor = cursor.shard + 1 < request.shards.length ? { shard: cursor.shard + 1 } : undefined;
+  }
+  return { items, ...(cursor ? { cursor: encodeCursor(cursor) } : {}) };
 }
 
 function encodeCursor(cursor: Cursor): string {
