@@ -89,7 +89,7 @@ export async function policyCommand(argv: string[], io: CliIo = processIo): Prom
   if (values.json) io.stdout.write(`${JSON.stringify({ key: ticket.key, dataset, etag: etag ?? null })}\n`);
   else
     io.stdout.write(
-      `uploaded ${file} to ${ticket.key}${etag ? ` (ETag ${etag})` : ''}; ingest puts it in force, then asks for a new triage of ${dataset}'s open exceptions whose triage cites no policy passage\n`,
+      `uploaded ${file} to ${ticket.key}${etag ? ` (ETag ${etag})` : ''}; ingest puts it in force, then asks for a new triage of the open ${dataset} exceptions whose triage cites no policy passage\n`,
     );
   return 0;
 }
