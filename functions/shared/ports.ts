@@ -31,8 +31,13 @@ export class ObjectMissingError extends Error {
   }
 }
 
+export interface SendOptions {
+  /** Seconds before the messages can be received (SQS DelaySeconds: 0-900). */
+  readonly delaySeconds?: number;
+}
+
 export interface MessageQueue<T> {
-  send(messages: T[]): Promise<void>;
+  send(messages: T[], options?: SendOptions): Promise<void>;
 }
 
 /** What a consumer knows about a message it is moving to its DLQ as permanently bad. */

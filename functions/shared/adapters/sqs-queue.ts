@@ -4,7 +4,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { DeadLetter, DeadLetterQueue, MessageQueue, MessageVisibility } from '../ports.ts';
+import type { DeadLetter, DeadLetterQueue, MessageQueue, MessageVisibility, SendOptions } from '../ports.ts';
 import { retryUnprocessed } from '../retry.ts';
 
 /** Calls of one SendMessageBatch before its failed entries are handed back as a transient failure. */
@@ -19,10 +19,11 @@ export class SqsQueue<T> implements MessageQueue<T> {
     this.queueUrl = queueUrl;
   }
 
-  async send(messages: T[]): Promise<void> {
+  async send(messages: T[], options: SendOptions = {}): Promise<void> {
+    const delay = options.delaySeconds === undefined ? {} : { DelaySeconds: options.delaySeconds };
     for (let i = 0; i < messages.length; i += 10) {
       await retryUnprocessed(
-        messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) })),
+        messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m), ...delay })),
         async (entries) => {
           const out = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
           const failed = new Set((out.Failed ?? []).map((f) => f.Id));
