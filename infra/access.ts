@@ -437,6 +437,8 @@ export interface Deployment {
   readonly guardrail?: { readonly id: string; readonly version: string };
   /** How old an unrecorded upload must be before the sweep re-sends its event. */
   readonly sweepMinAgeSeconds: number;
+  /** How long after a policy document is indexed triage asks its uncited exceptions again (functions/triage/uncited.ts). */
+  readonly uncitedSettleSeconds: number;
   /** Where business events are posted (infra config `notifications.webhookUrls`; locally TALLY_WEBHOOK_URLS). */
   readonly webhookUrls?: readonly string[];
   /** The SQL engine's Athena workgroup (AWS); locally the SQL engine is DuckDB and there is none. */
@@ -543,6 +545,7 @@ export function environmentFor(name: FunctionName, d: Deployment): Record<string
     env[ENV.queueMetrics] = d.queueMetrics;
   }
   if (name === 'sweep') env[ENV.sweepMinAgeSeconds] = String(d.sweepMinAgeSeconds);
+  if (name === 'triage') env[ENV.uncitedSettleSeconds] = String(d.uncitedSettleSeconds);
   if (access.webhooks) env[ENV.webhookUrls] = (d.webhookUrls ?? []).join(',');
   if (name === 'recon' && d.reconMemoryBudgetBytes !== undefined)
     env[ENV.reconMemoryBudgetBytes] = String(d.reconMemoryBudgetBytes);

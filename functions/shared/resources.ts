@@ -454,6 +454,11 @@ export const ENV = {
   queueMetrics: 'TALLY_QUEUE_METRICS',
   /** Sweep: how old an upload with no file record must be to count as missed (default 300). */
   sweepMinAgeSeconds: 'TALLY_SWEEP_MIN_AGE_SECONDS',
+  /**
+   * Triage: how long after a policy document is indexed its uncited exceptions are asked again
+   * (functions/triage/uncited.ts; default 60): the documents of one push are all in by then.
+   */
+  uncitedSettleSeconds: 'TALLY_UNCITED_SETTLE_SECONDS',
   /** Recon: bytes of rows the engine holds before it partitions to disk (default from the heap limit). */
   reconMemoryBudgetBytes: 'TALLY_RECON_MEMORY_BUDGET_BYTES',
   /** Recon: where partition files go (default the OS temp dir: Lambda's ephemeral /tmp). */

@@ -5,6 +5,9 @@ import { ENV } from '../shared/resources.ts';
 import { parsePriceTable } from './cost.ts';
 import { parseProviderChain, parseRouteTable } from './routing.ts';
 
+/** How long after a policy document is indexed its uncited exceptions are asked again (functions/triage/uncited.ts). */
+export const DEFAULT_UNCITED_SETTLE_SECONDS = 60;
+
 /** Provider chain syntax: comma-separated `bedrock:<model id>`, `openai:<model>`, `rules`. */
 const providerChain = z
   .string()
@@ -69,6 +72,13 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.deadLetterQueueUrl]: z.string().optional(),
       [ENV.breakerThreshold]: z.coerce.number().int().positive().default(3),
       [ENV.breakerCooldownSeconds]: z.coerce.number().int().positive().default(60),
+      // SQS delays a message at most 15 minutes.
+      [ENV.uncitedSettleSeconds]: z.coerce
+        .number()
+        .int('must be a whole number of seconds')
+        .min(0)
+        .max(900)
+        .default(DEFAULT_UNCITED_SETTLE_SECONDS),
     },
     env,
   );

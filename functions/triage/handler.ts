@@ -79,6 +79,7 @@ export function defaultDeps(): TriageHandlerDeps {
     patterns: new DynamoPatternStore(aws.dynamo, config[ENV.patternsTable]),
     listing: new DynamoRunExceptionListing(aws.dynamo, config[ENV.exceptionsTable]),
     uncited: new DynamoUncitedListing(aws.dynamo, config[ENV.exceptionsTable]),
+    uncitedSettleMs: config[ENV.uncitedSettleSeconds] * 1000,
     triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
     policies: datasetTriagePolicies(
       withBundledPolicies(new S3DatasetPolicies(aws.s3)),

@@ -11,6 +11,13 @@
  * redelivered page, a pattern listed by two pages, or a second document indexed meanwhile costs
  * no second model call for what is answered. The next page goes out as the next message.
  *
+ * The first page waits until `uncitedSettleMs` after the request (the message goes back on the
+ * queue, delayed, when anything is uncited): a push of several documents is indexed one at a time,
+ * and an exception asked again after the first would be triaged without the others, then asked
+ * again, and called a model for, by each later one. After the wait, the first document's sweep
+ * triages each exception once with every document indexed meanwhile, and the later sweeps' requests
+ * find it triaged since. With nothing uncited, nothing waits (a new stack's corpus being seeded).
+ *
  * A triage that still cites nothing (the new document says nothing about it) stays in the index,
  * and is asked again by the next document indexed: one model call per document and exception.
  */
@@ -22,15 +29,29 @@ import type { UncitedListing } from '../shared/tables/run-exceptions.ts';
 /** Exceptions read per `uncited` message. */
 export const UNCITED_PAGE = 500;
 
+/** SQS delays a message at most 15 minutes: a longer wait goes round again. */
+const MAX_DELAY_SECONDS = 900;
+
 export interface UncitedDeps {
   readonly uncited: UncitedListing;
   readonly patterns: Pick<PatternStore, 'list'>;
   readonly triageQueue: MessageQueue<TriageQueueMessage>;
   /** Exceptions read per message (default UNCITED_PAGE). */
   readonly uncitedPage?: number;
+  /** How long after the request the first page is read (default 0: at once). */
+  readonly uncitedSettleMs?: number;
+  readonly now: () => number;
 }
 
-export interface UncitedOutcome {
+export type UncitedOutcome = AskedAgain | Settling;
+
+/** Back on the queue until the documents pushed with this one are indexed too. */
+export interface Settling {
+  readonly outcome: 'SETTLING';
+  readonly delay_seconds: number;
+}
+
+export interface AskedAgain {
   readonly outcome: 'ASKED_AGAIN';
   /** Exception messages queued by this page. */
   readonly exceptions: number;
@@ -41,6 +62,22 @@ export interface UncitedOutcome {
 }
 
 export async function askUncitedAgain(request: UncitedRequest, deps: UncitedDeps): Promise<UncitedOutcome> {
+  if (request.cursor === undefined) {
+    const waitMs = Date.parse(request.requested_at) + (deps.uncitedSettleMs ?? 0) - deps.now();
+    if (waitMs > 0) {
+      // One exception is enough to wait for: reads a shard or a few, not a page.
+      const probe = await deps.uncited.uncited({
+        limit: 1,
+        ...(request.dataset === undefined ? {} : { dataset: request.dataset }),
+      });
+      if (probe.items.length > 0 || probe.cursor !== undefined) {
+        const delaySeconds = Math.min(MAX_DELAY_SECONDS, Math.ceil(waitMs / 1000));
+        await deps.triageQueue.send([request], { delaySeconds });
+        return { outcome: 'SETTLING', delay_seconds: delaySeconds };
+      }
+      return { outcome: 'ASKED_AGAIN', exceptions: 0, patterns: 0, more: false };
+    }
+  }
   const page = await deps.uncited.uncited({
     limit: deps.uncitedPage ?? UNCITED_PAGE,
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),

@@ -65,6 +65,7 @@ import {
   unrecordedUploadsAlarm,
 } from '../constructs/alarms.ts';
 import { bedrockModelsOf } from '../../functions/triage/routing.ts';
+import { DEFAULT_UNCITED_SETTLE_SECONDS } from '../../functions/triage/config.ts';
 import { scheduleFunction } from '../constructs/schedule.ts';
 import { QueueWithDlq } from '../constructs/queue-with-dlq.ts';
 import { SearchCollection } from '../constructs/search-collection.ts';
@@ -310,6 +311,9 @@ export class RegionalStack extends TerraformStack {
       queueMetrics: 'cloudwatch',
       // Five minutes for an upload's own event to arrive before the sweep counts it as missed.
       sweepMinAgeSeconds: 300,
+      // A minute for the rest of a push of policy documents to be indexed before their uncited
+      // exceptions are asked again: one model call each, with every document of the push.
+      uncitedSettleSeconds: DEFAULT_UNCITED_SETTLE_SECONDS,
       webhookUrls: config.notifications.webhookUrls,
       athenaWorkgroup: athena.name,
       // Required on Lambda. With no origin configured, "none" matches no browser: CORS fails closed.

@@ -19,8 +19,9 @@ export const policyHelp = `Usage: tally policy push FILE [--dataset NAME] [optio
 Checks a dataset's policy (prose and one \`\`\`json tally-policy block) and uploads it to
 ${datasetPolicyKey('{dataset}')}. Ingest puts it in force once it validates there too;
 runs from then on apply it (each run records the policy version and hash it applied), and the
-dataset's open exceptions whose triage cites no policy passage are triaged again. A policy that
-does not validate is not uploaded: every problem is printed.
+dataset's open exceptions whose triage cites no policy passage are triaged again (a minute later
+on AWS, 10 s locally: TALLY_UNCITED_SETTLE_SECONDS). A policy that does not validate is not
+uploaded: every problem is printed.
 
 Options:
   --dataset NAME          ${DATASET_RULE}   [default: FILE's name without .md]

@@ -204,6 +204,8 @@ export function localDeployment(local: {
     queueMetrics: 'none',
     // Locally a missed event is found sooner: the sweep also runs at every start.
     sweepMinAgeSeconds: Number(process.env[ENV.sweepMinAgeSeconds] ?? 120),
+    // Seconds, not AWS's minute: a runbook pushed on a laptop is cited in its exceptions soon.
+    uncitedSettleSeconds: Number(process.env[ENV.uncitedSettleSeconds] ?? 10),
     // Same origin only: the dashboard is served by the API's own origin; "none" matches no browser.
     corsOrigins: 'none',
     // The claims the local OpenID provider (npm start -- --auth) puts its users' roles and datasets in.

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
-import type { TriageQueueMessage } from '../../functions/shared/messages.ts';
+import type { TriageQueueMessage, UncitedRequest } from '../../functions/shared/messages.ts';
 import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
 import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
@@ -36,6 +36,7 @@ import type { ExceptionRecord, ExceptionStatus, Triage } from '../../functions/s
 import { createHandler, type TriageHandlerDeps } from '../../functions/triage/handler.ts';
 import { PATTERN_PROMPT_VERSION } from '../../functions/triage/pattern-prompt.ts';
 import { PROMPT_VERSION } from '../../functions/triage/prompt.ts';
+import { askUncitedAgain } from '../../functions/triage/uncited.ts';
 import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
@@ -555,5 +556,80 @@ describe('uncited triages asked again when the corpus gains a document', () => {
     await w.drain();
     expect(await inIndex()).toEqual([payments.exception_id]);
     expect((await w.get(payments.exception_id)).triage?.triaged_at).toBe(new Date(NOW).toISOString());
+  });
+
+  describe('waits until the documents pushed with it are indexed', () => {
+    /** The triage queue as SQS sees it: each send, with its delay. */
+    const sends = () => {
+      const sent: { messages: TriageQueueMessage[]; delaySeconds: number | undefined }[] = [];
+      Object.assign(w.deps, {
+        uncitedSettleMs: 120_000,
+        triageQueue: {
+          send: async (messages: TriageQueueMessage[], options?: { delaySeconds?: number }) =>
+            void sent.push({ messages, delaySeconds: options?.delaySeconds }),
+        },
+      });
+      return sent;
+    };
+
+    it('puts a young request back on the queue, delayed to its settling time, and asks nothing yet', async () => {
+      // (Each test its own dataset: earlier tests leave uncited exceptions in the shared table.)
+      const single = await w.put({ hash: 'y1', dataset: 'settle1', triage: uncited('y1', PROMPT_VERSION) });
+      const sent = sends();
+      // NOW is 60 s after REQUESTED_AT: 60 s of the 120 are left.
+      const request = {
+        kind: 'uncited',
+        requested_at: REQUESTED_AT,
+        document: 'datasets/settle1.md',
+        dataset: 'settle1',
+      } as const;
+
+      expect(await askUncitedAgain(request, w.deps)).toEqual({ outcome: 'SETTLING', delay_seconds: 60 });
+
+      expect(sent).toEqual([{ messages: [request], delaySeconds: 60 }]);
+      expect(w.provider.calls).toHaveLength(0);
+      expect((await w.get(single.exception_id)).triage?.triaged_at).toBe('2026-01-05T09:40:00.000Z');
+    });
+
+    it('asks once settled, and never delays a continuation page', async () => {
+      const a = await w.put({ hash: 'z1', dataset: 'settle2', triage: uncited('z1', PROMPT_VERSION) });
+      const b = await w.put({ hash: 'z2', dataset: 'settle2', triage: uncited('z2', PROMPT_VERSION) });
+      const sent = sends();
+      Object.assign(w.deps, { uncitedPage: 1 });
+      const settled = new Date(NOW - 120_000).toISOString();
+
+      const first = await askUncitedAgain(
+        { kind: 'uncited', requested_at: settled, document: 'datasets/settle2.md', dataset: 'settle2' },
+        w.deps,
+      );
+      expect(first).toMatchObject({ outcome: 'ASKED_AGAIN', exceptions: 1, more: true });
+      const next = sent.flatMap((s) => s.messages).find((m) => m.kind === 'uncited');
+      expect(next).toMatchObject({ kind: 'uncited', requested_at: settled, cursor: expect.any(String) });
+      expect(sent.every((s) => s.delaySeconds === undefined)).toBe(true);
+
+      // A continuation of a young request is read at once: its first page already waited.
+      const young = { ...(next as UncitedRequest), requested_at: REQUESTED_AT };
+      expect(await askUncitedAgain(young, w.deps)).toMatchObject({ outcome: 'ASKED_AGAIN', exceptions: 1 });
+      expect(
+        sent
+          .flatMap((s) => s.messages)
+          .filter((m) => m.kind === 'exception')
+          .map((m) => (m as { exception_id: string }).exception_id)
+          .sort(),
+      ).toEqual([a.exception_id, b.exception_id].sort());
+    });
+
+    it('with nothing uncited, neither waits nor sends', async () => {
+      await w.put({ hash: 'c1', dataset: 'settle3' });
+      const sent = sends();
+
+      expect(
+        await askUncitedAgain(
+          { kind: 'uncited', requested_at: REQUESTED_AT, document: 'datasets/settle3.md', dataset: 'settle3' },
+          w.deps,
+        ),
+      ).toEqual({ outcome: 'ASKED_AGAIN', exceptions: 0, patterns: 0, more: false });
+      expect(sent).toEqual([]);
+    });
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV, METRICS } from '../../functions/shared/resources.ts';
 import { InfraConfigError, parseInfraConfig } from '../../infra/config.ts';
 import { RUNBOOKS } from '../../infra/constructs/alarms.ts';
+import { DEFAULT_UNCITED_SETTLE_SECONDS } from '../../functions/triage/config.ts';
 import { FULL_CONFIG, resourcesOf, statementsIn, synth, type Json, type Synthesised } from './synth.ts';
 
 const ROUTED_MODEL = 'amazon.nova-pro-v1:0';
@@ -59,6 +60,16 @@ describe('triage budget and routes in the stacks', () => {
     expect(JSON.parse(triage[ENV.triageRoutes] as string)).toEqual(ROUTES);
     expect(api[ENV.triageRoutes]).toBeUndefined();
     expect(fnNamed(out.primary, 'store').environment.variables[ENV.triageDailyBudgetUsd]).toBeUndefined();
+  });
+
+  it("gives triage, and nothing else, the uncited sweep's settling time, in both regions", () => {
+    for (const stack of [out.primary, out.secondary]) {
+      const settles = resourcesOf(stack, 'aws_lambda_function')
+        .map(([, f]) => f as Json)
+        .filter((f) => f.environment?.variables?.[ENV.uncitedSettleSeconds] !== undefined)
+        .map((f) => [f.function_name, f.environment.variables[ENV.uncitedSettleSeconds]]);
+      expect(settles).toEqual([['acme-tally-triage', String(DEFAULT_UNCITED_SETTLE_SECONDS)]]);
+    }
   });
 
   it('grants InvokeModel on a routed model to triage only', () => {

@@ -9,9 +9,6 @@
  * share one signature (target = source x100), so they cost one call.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,10 +17,10 @@ import type { QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { getItemsInOrder, queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import type { ApiRun } from '../../functions/shared/api-types.ts';
-import { TRIAGE_TOOL_NAME } from '../../functions/triage/prompt.ts';
 import { runsCommand } from '../../scripts/cli/runs.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
+import { startRecordingModel } from '../support/recording-model.ts';
 
 const DATE = '2025-12-15';
 const JPY_MISMATCHES = 5000;
@@ -87,52 +84,6 @@ function generate(): { source: string; target: string; breaks: number } {
     );
   }
   return { source: `${source.join('\n')}\n`, target: `${target.join('\n')}\n`, breaks: JPY_MISMATCHES + RANDOM_BREAKS };
-}
-
-/** An OpenAI-compatible chat endpoint that answers every triage validly and counts the calls. */
-async function startRecordingModel(): Promise<{
-  url: string;
-  calls: () => number;
-  patternCalls: () => number;
-  stop: () => Promise<void>;
-}> {
-  let calls = 0;
-  let patternCalls = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      calls++;
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { messages: { role: string; content: string }[] };
-      const user = body.messages.find((m) => m.role === 'user')?.content ?? '';
-      const pattern = user.includes('<pattern>');
-      if (pattern) patternCalls++;
-      const answer = {
-        severity: pattern ? 'HIGH' : 'MEDIUM',
-        summary: pattern ? 'Systematic amount mismatch across the pattern.' : 'One break.',
-        recommended_actions: ['Check the source system.'],
-        root_cause_hypotheses: ['A shared cause.'],
-        policy_citations: /\[P1\]/.test(user) ? ['P1'] : [],
-      };
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          choices: [
-            { message: { tool_calls: [{ function: { name: TRIAGE_TOOL_NAME, arguments: JSON.stringify(answer) } }] } },
-          ],
-          usage: { prompt_tokens: 500, completion_tokens: 60 },
-        }),
-      );
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls: () => calls,
-    patternCalls: () => patternCalls,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 let dataDir: string;

@@ -2,29 +2,45 @@
  * A first deployment's race, on the local stack as `npm start` runs it: extracts reconciled and
  * triaged before the policy corpus was indexed are triaged with nothing to cite. Indexing the
  * corpus afterwards asks each of them again (functions/triage/uncited.ts) — no command typed — and
- * they come back citing the policies.
+ * they come back citing the policies. The corpus is five documents indexed one after the other:
+ * the sweeps wait until the push is in (TALLY_UNCITED_SETTLE_SECONDS), so each exception costs one
+ * model call, not one per document.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
-import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
+import { POLICIES_DIR, SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { policyDocuments } from '../../functions/shared/policy-corpus.ts';
+import { ENV, TRIAGE_STAMP } from '../../functions/shared/resources.ts';
 import { shardedValues } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { getItemsInOrder, queryAllShards } from '../../functions/shared/tables/index-query-dynamo.ts';
 import { DynamoUncitedListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.ts';
+import { startRecordingModel } from '../support/recording-model.ts';
 
 let dataDir: string;
 let stack: LocalStack;
+let model: Awaited<ReturnType<typeof startRecordingModel>>;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tally-uncited-'));
-  stack = await startLocalStack({ dataDir, embedder: 'hashing' });
+  // The model cites only the last document indexed: an exception asked again before it was
+  // indexed would stay uncited, and be asked again (another call) by the documents after.
+  model = await startRecordingModel({ citesOnly: policyDocuments(POLICIES_DIR).at(-1) });
+  // Less than the local default's 10 s; still far more than the five documents take to index.
+  process.env[ENV.uncitedSettleSeconds] = '8';
+  stack = await startLocalStack({
+    dataDir,
+    embedder: 'hashing',
+    triageProviders: { chain: 'openai:recording-model,rules', openaiBaseUrl: model.url },
+  });
 });
 afterAll(async () => {
+  delete process.env[ENV.uncitedSettleSeconds];
   await stack?.stop();
+  await model?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -54,9 +70,13 @@ describe('triages made before the policy corpus was indexed', () => {
     }
     const uncited = new DynamoUncitedListing(stack.dynamo, stack.names.tables.exceptions);
     expect((await uncited.uncited({ limit: 100 })).items).toHaveLength(5);
+    expect(stack.environments.triage[ENV.uncitedSettleSeconds]).toBe('8');
+    const callsBefore = model.calls();
+    expect(callsBefore).toBeGreaterThan(0);
 
     // The corpus arrives (as `npm start` loads it, or a deployment's policy objects): nothing else.
-    await stack.loadPolicies();
+    const documents = await stack.loadPolicies();
+    expect(documents.length).toBeGreaterThan(1);
     await stack.waitForIdle();
 
     const after = await tradesOf('2025-12-10');
@@ -68,6 +88,9 @@ describe('triages made before the policy corpus was indexed', () => {
       expect(e).not.toHaveProperty(TRIAGE_STAMP.uncited);
     }
     expect((await uncited.uncited({ limit: 100 })).items).toEqual([]);
+    // As many model calls as the first triage made (the same patterns and singletons), once:
+    // every document of the push was indexed before any exception was asked again.
+    expect(model.calls() - callsBefore).toBe(callsBefore);
     const counts = await stack.counts();
     expect(counts.triaged).toBe(5);
     expect(counts.searchable).toBe(5);

@@ -25,6 +25,8 @@ import { App } from 'cdktf';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
@@ -34,6 +36,8 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import type { Triage } from '../../functions/shared/types.ts';
+import type { UncitedRequest } from '../../functions/shared/messages.ts';
+import { DEFAULT_UNCITED_SETTLE_SECONDS } from '../../functions/triage/config.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type {
@@ -463,6 +467,36 @@ async function uncitedAskedAgain(
   );
   await objectCreatedToIngest(role, direct, key, (out.ETag ?? '').replaceAll('"', ''));
   expect(await deliver(role, 'ingest'), 'the policy document').toBe(1);
+  // The sweep waits for the rest of a push (the deployed settling time, a minute): the triage
+  // bundle puts it back on the queue, delayed.
+  const [queued] =
+    (
+      await direct.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queues.triage.main, VisibilityTimeout: 0, WaitTimeSeconds: 0 }),
+      )
+    ).Messages ?? [];
+  const sweep = JSON.parse(queued?.Body ?? '{}') as UncitedRequest;
+  expect(sweep).toMatchObject({ kind: 'uncited', document: expect.any(String) });
+  expect(await deliver(role, 'triage'), 'the sweep, put back').toBe(1);
+  const waiting = await direct.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queues.triage.main,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesDelayed'],
+    }),
+  );
+  expect(waiting.Attributes).toMatchObject({
+    ApproximateNumberOfMessages: '0',
+    ApproximateNumberOfMessagesDelayed: '1',
+  });
+  // A minute on, as it comes back: the same request, its time that much further behind the clock.
+  await direct.sqs.send(new PurgeQueueCommand({ QueueUrl: queues.triage.main }));
+  const settled = new Date(Date.parse(sweep.requested_at) - 2 * DEFAULT_UNCITED_SETTLE_SECONDS * 1000).toISOString();
+  await direct.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queues.triage.main,
+      MessageBody: JSON.stringify({ ...sweep, requested_at: settled }),
+    }),
+  );
   // The sweep, then what it asked (the exception, or its pattern and the pattern's members).
   expect(await deliver(role, 'triage'), 'the sweep and what it asked').toBeGreaterThanOrEqual(2);
   const again = await api<{ triage?: { triaged_at: string; policy_citations: unknown[] } }>(

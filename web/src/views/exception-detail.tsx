@@ -227,8 +227,8 @@ function TriagePanel({ e }: { e: ExceptionItem }) {
       {t.policy_citations.length === 0 && (
         <p class="muted small" data-testid="no-citations">
           It cites no policy passage (triaged before the policies were indexed, or nothing relevant was found). An open
-          exception is triaged again by itself each time a policy document is indexed; <em>Triage again</em> below asks
-          now.
+          exception is triaged again by itself once a policy document is indexed (after the documents pushed with it);{' '}
+          <em>Triage again</em> below asks now.
         </p>
       )}
       <ul class="citations">
