@@ -441,7 +441,7 @@ export function registerTools(server: McpServer, api: TallyApi, onError?: (error
         'when its triage cites no policy passage (it was triaged before the policies were indexed, or by the rules ' +
         'while the models were down) or a policy or runbook it should cite has changed. The new triage arrives within ' +
         'seconds: read it with explain_exception; until then the current one stays. (An open exception citing no ' +
-        'passage is also triaged again by itself each time a policy document is indexed.)',
+        'passage is also triaged again by itself shortly after a policy document is indexed.)',
       inputSchema: z.object({ exception_id: exceptionId }),
       outputSchema: z.object({
         exception_id: z.string(),
