@@ -31,8 +31,11 @@ export class ObjectMissingError extends Error {
   }
 }
 
+/** The longest SQS delays a message: 15 minutes. */
+export const MAX_DELAY_SECONDS = 900;
+
 export interface SendOptions {
-  /** Seconds before the messages can be received (SQS DelaySeconds: 0-900). */
+  /** Seconds before the messages can be received (SQS DelaySeconds: 0 to MAX_DELAY_SECONDS). */
   readonly delaySeconds?: number;
 }
 

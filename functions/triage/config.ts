@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, loadConfig, required } from '../shared/config.ts';
 import { LOCAL_MASKING_SECRET } from '../shared/masking.ts';
+import { MAX_DELAY_SECONDS } from '../shared/ports.ts';
 import { ENV } from '../shared/resources.ts';
 import { parsePriceTable } from './cost.ts';
 import { parseProviderChain, parseRouteTable } from './routing.ts';
@@ -72,12 +73,12 @@ export function triageConfig(env: NodeJS.ProcessEnv = process.env) {
       [ENV.deadLetterQueueUrl]: z.string().optional(),
       [ENV.breakerThreshold]: z.coerce.number().int().positive().default(3),
       [ENV.breakerCooldownSeconds]: z.coerce.number().int().positive().default(60),
-      // SQS delays a message at most 15 minutes.
+      // The sweep waits as a delayed message.
       [ENV.uncitedSettleSeconds]: z.coerce
         .number()
         .int('must be a whole number of seconds')
         .min(0)
-        .max(900)
+        .max(MAX_DELAY_SECONDS)
         .default(DEFAULT_UNCITED_SETTLE_SECONDS),
     },
     env,

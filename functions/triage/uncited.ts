@@ -22,15 +22,12 @@
  * and is asked again by the next document indexed: one model call per document and exception.
  */
 import type { TriageQueueMessage, UncitedRequest } from '../shared/messages.ts';
-import type { MessageQueue } from '../shared/ports.ts';
+import { MAX_DELAY_SECONDS, type MessageQueue } from '../shared/ports.ts';
 import type { PatternStore } from '../shared/tables/patterns.ts';
 import type { UncitedListing } from '../shared/tables/run-exceptions.ts';
 
 /** Exceptions read per `uncited` message. */
 export const UNCITED_PAGE = 500;
-
-/** SQS delays a message at most 15 minutes: a longer wait goes round again. */
-const MAX_DELAY_SECONDS = 900;
 
 export interface UncitedDeps {
   readonly uncited: UncitedListing;
