@@ -43,7 +43,7 @@ import {
   type TopicName,
 } from '../../functions/shared/resources.ts';
 import {
-  createVectorIndex,
+  countLocalIndex,
   embedderOfLocalIndexes,
   OFFLINE_DEFAULT_EMBEDDER,
 } from '../../functions/shared/search/factory.ts';
@@ -536,8 +536,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           ),
         )
       ).reduce((sum, n) => sum + n, 0);
-      const searchable = await createVectorIndex('exceptions', environments.triage).count();
-      const policyPassages = await createVectorIndex('policies', environments['ingest-worker']).count();
+      // From the logs, not indexes built on this thread (it serves the API and the emulators).
+      const searchable = (await countLocalIndex('exceptions', environments.triage)) ?? 0;
+      const policyPassages = (await countLocalIndex('policies', environments['ingest-worker'])) ?? 0;
       const runs = runIds.length;
       const files =
         (

@@ -231,6 +231,27 @@ describe('local HNSW store', () => {
     expect((await reread.search([0, 1, 0, 0], 2)).map((h) => h.id)).toEqual(['b', 'a']);
   });
 
+  it('counts a log as a reading instance does, without loading it, whatever the slice size', async () => {
+    const path = fresh();
+    expect(await AnnVectorIndex.countDocuments(path)).toBe(0); // no log yet
+    const writer = AnnVectorIndex.load(path, { graphMinDocs: Number.POSITIVE_INFINITY });
+    await writer.replaceMany(documents(40));
+    expect(await writer.deleteWhere('run_id', 'r3')).toBe(1); // d0003
+    await writer.replace({ ...(documents(1)[0] as VectorDocument), text: 'put again' });
+    await writer.updateFields('d0007', { status: 'X' });
+    // A put whose vector cannot be read, then a line cut short by a kill (no newline after it).
+    appendFileSync(
+      path,
+      `\n${JSON.stringify({ op: 'put', doc: { id: 'bad', vector: 'sparse:AAAA', fields: {}, text: 'bad' } })}\n`,
+    );
+    appendFileSync(path, '{"op":"put","doc":{"id":"cut","vec');
+
+    const expected = await AnnVectorIndex.load(path).count();
+    expect(expected).toBe(39);
+    // Slices shorter than a line, about a line long, and the whole log at once.
+    for (const slice of [7, 250, 1 << 20]) expect(await AnnVectorIndex.countDocuments(path, slice)).toBe(expected);
+  });
+
   it('sees what another instance on the same log wrote, and keeps graph nodes through compaction', async () => {
     const path = fresh();
     const reader = await seeded(path, 300);

@@ -54,6 +54,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -252,6 +253,51 @@ export class AnnVectorIndex implements VectorIndex {
       open.set(path, index);
     }
     return index;
+  }
+
+  /**
+   * How many documents the log at `path` holds, as an instance reading it would count them (whole
+   * lines only; a line cut short, or a put whose vector cannot be decoded, changes nothing),
+   * without building an index: read a slice at a time, the thread's other work between slices.
+   * For the local stack's diagnostics, counted on its main thread, which also serves the API and
+   * the S3 and SQS emulators: building the index there to count it held that thread for 8.6 s at
+   * 100k exceptions (`/health` unanswered meanwhile) and kept ~230 MB of it for good.
+   */
+  static async countDocuments(path: string, sliceBytes = PREPARE_SLICE_BYTES): Promise<number> {
+    const ids = new Set<string>();
+    let file: FileHandle;
+    try {
+      file = await openFile(path, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
+    try {
+      let position = 0;
+      let rest = Buffer.alloc(0);
+      for (;;) {
+        const slice = Buffer.alloc(sliceBytes);
+        const { bytesRead } = await file.read(slice, 0, sliceBytes, position);
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        const chunk =
+          rest.length > 0 ? Buffer.concat([rest, slice.subarray(0, bytesRead)]) : slice.subarray(0, bytesRead);
+        const end = chunk.lastIndexOf(0x0a) + 1;
+        let start = 0;
+        while (start < end) {
+          const stop = chunk.indexOf(0x0a, start);
+          const op = stop > start ? parseOp(chunk.toString('utf8', start, stop)) : undefined;
+          if (op?.op === 'put' && logVector(op.doc.vector) !== undefined) ids.add(op.doc.id);
+          else if (op?.op === 'del') ids.delete(op.id);
+          start = stop + 1;
+        }
+        // What follows the last newline: the start of the next slice's first line.
+        rest = Buffer.from(chunk.subarray(end));
+      }
+    } finally {
+      await file.close();
+    }
+    return ids.size;
   }
 
   /** A fresh instance reading the files again (tests, tools); handlers use `at`. */
@@ -626,12 +672,8 @@ export class AnnVectorIndex implements VectorIndex {
   }
 
   private applyLine(line: string): void {
-    let op: Op;
-    try {
-      op = JSON.parse(line) as Op;
-    } catch {
-      return; // a line cut short by a crash: its write was never acknowledged
-    }
+    const op = parseOp(line);
+    if (op === undefined) return;
     this.logLines++;
     if (op.op === 'put') this.put(op.doc);
     else if (op.op === 'del') this.remove(op.id);
@@ -1795,6 +1837,15 @@ function normalised(vector: ArrayLike<number>): Float32Array {
  * ~3.3 KB of text instead of 8.2), or the dense base64 every log before it holds (the same as its
  * dense form). Undefined when it cannot be read.
  */
+/** A line of the log; undefined for a line cut short by a crash (its write was never acknowledged). */
+function parseOp(line: string): Op | undefined {
+  try {
+    return JSON.parse(line) as Op;
+  } catch {
+    return undefined;
+  }
+}
+
 function logVector(encoded: string): Float32Array | undefined {
   if (encoded === '') return new Float32Array(0);
   try {

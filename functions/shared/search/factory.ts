@@ -217,9 +217,8 @@ export function createVectorIndex(
     ...(env[INDEX_ENV[kind]] ? [] : [INDEX_ENV[kind]]),
   ]);
   const config = searchConfig(env);
-  const name = config[INDEX_ENV[kind]] ?? indexNames()[kind];
   if (config[ENV.vectorStore] === 'local') {
-    const path = join(config[ENV.vectorDir], `${name}.jsonl`);
+    const path = localIndexPath(config, kind);
     // Vectors of another embedder (another size, or another space) would be compared as if alike.
     checkLocalIndexEmbedder(path, embedderIdentity(env));
     return AnnVectorIndex.at(path, localIndexOptions(config[ENV.embedder]));
@@ -231,7 +230,25 @@ export function createVectorIndex(
     ...AwsSigv4Signer({ region: env.AWS_REGION ?? 'us-east-1', service: 'aoss', getCredentials: defaultProvider() }),
     node: endpoint,
   });
+  const name = config[INDEX_ENV[kind]] ?? indexNames()[kind];
   return new OpenSearchVectorIndex({ client, index: name, dimensions, keywordFields: INDEX_FIELDS[kind] });
+}
+
+/** Where the local index of `kind` keeps its log. */
+function localIndexPath(config: ReturnType<typeof searchConfig>, kind: IndexKind): string {
+  const name = config[INDEX_ENV[kind]] ?? indexNames()[kind];
+  return join(config[ENV.vectorDir], `${name}.jsonl`);
+}
+
+/**
+ * How many documents the local index of `kind` holds, counted from its log without loading it
+ * (`AnnVectorIndex.countDocuments`); null where the index is OpenSearch. The local stack's
+ * diagnostics, on the thread that serves its API.
+ */
+export async function countLocalIndex(kind: IndexKind, env: NodeJS.ProcessEnv = process.env): Promise<number | null> {
+  const config = searchConfig(env);
+  if (config[ENV.vectorStore] !== 'local') return null;
+  return AnnVectorIndex.countDocuments(localIndexPath(config, kind));
 }
 
 /**
