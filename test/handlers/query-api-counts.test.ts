@@ -9,6 +9,7 @@ import { countExceptions } from '../../functions/query-api/counts.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
 import { putExceptions, recordingWholeReads, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
+import { EXCEPTION_INDEX_SHARDS } from '../../functions/shared/resources.ts';
 
 let dynamo: TestDynamo;
 /** More than the old chart cap (1,600): 1,500 missing in target, 200 amount mismatches. */
@@ -140,5 +141,20 @@ describe('GET /exception-counts', () => {
       by_severity: { LOW: 2 },
       complete: false,
     });
+  });
+
+  it('asks every shard for 1,000 entries a round, not 1,000 split among the shards', async () => {
+    const limits: number[] = [];
+    const store = {
+      queryExceptionEntries: async (query: { limit: number }) => {
+        limits.push(query.limit);
+        return { items: [] };
+      },
+    } as unknown as QueryApiDeps['store'];
+
+    await countExceptions({}, { store, now: () => 0 });
+
+    // 100k exceptions took 100 rounds of 16 calls at 63 entries a shard; now 7.
+    expect(limits).toEqual([1000 * EXCEPTION_INDEX_SHARDS]);
   });
 });
