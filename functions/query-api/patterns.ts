@@ -9,6 +9,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ApiPattern, PatternActionResponse, PatternMemberResult, PatternsResponse } from '../shared/api-types.ts';
 import { PATTERN_ACTIONS, type PatternAction } from '../shared/exception-lifecycle.ts';
+import { EXCEPTION_INDEX_SHARDS } from '../shared/resources.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
 import type { IndexPage, IndexQuery, StoredItem } from '../shared/tables/index-query.ts';
 import type { PatternQueries } from '../shared/tables/patterns.ts';
@@ -17,8 +18,13 @@ import { changeOne, forEachLimited, refusalText } from './change-each.ts';
 import { NotFoundError } from './errors.ts';
 import type { QueryApiDeps } from './ports.ts';
 
-/** Items DynamoDB evaluates per call when a pattern's members are read to the end. */
+/**
+ * Members read per round when a pattern's are moved: a round queries every shard at once and
+ * splits this among them (63 a shard), and the moves of one round go before the next is read.
+ */
 const MEMBER_BATCH = 1000;
+/** Index entries per round when members are only counted: 1,000 a shard a call (each call also stops at 1 MB). */
+const COUNT_BATCH = 1000 * EXCEPTION_INDEX_SHARDS;
 /** Stop reading (or moving) members after this long; the function times out at 29 s. */
 const BUDGET_MS = 20_000;
 
@@ -46,12 +52,13 @@ async function forEachMember(
   deadline: number,
   read: (query: IndexQuery) => Promise<IndexPage>,
   visit: (items: StoredItem[]) => Promise<void> | void,
+  batch = MEMBER_BATCH,
 ): Promise<boolean> {
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = await read({
       ...membersQuery(runId, patternId),
-      limit: MEMBER_BATCH,
+      limit: batch,
       order: 'any',
       ...(startKey ? { startKey } : {}),
     });
@@ -72,9 +79,17 @@ export async function listPatterns(run: RunRecord, deps: Deps): Promise<Patterns
       // The index entries carry the status: counting reads no member whole (at 5,322 members in
       // 9 patterns, locally, 1.8-3.3 s whole against 0.29-0.37 s from the entries).
       const read = (query: IndexQuery) => deps.store.queryExceptionEntries({ ...query, attributes: ['status'] });
-      const complete = await forEachMember(runId, pattern.pattern_id, deps, deadline, read, (members) => {
-        for (const m of members) byStatus[String(m.status)] = (byStatus[String(m.status)] ?? 0) + 1;
-      });
+      const complete = await forEachMember(
+        runId,
+        pattern.pattern_id,
+        deps,
+        deadline,
+        read,
+        (members) => {
+          for (const m of members) byStatus[String(m.status)] = (byStatus[String(m.status)] ?? 0) + 1;
+        },
+        COUNT_BATCH,
+      );
       return { ...pattern, members_by_status: byStatus, members_complete: complete };
     }),
   );

@@ -19,6 +19,7 @@ import type { ExceptionRecord } from '../../functions/shared/types.ts';
 import { queryStoreOf, recordingWholeReads, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { lambdaContext } from '../support/events.ts';
 import { runRecord } from '../support/runs.ts';
+import { EXCEPTION_INDEX_SHARDS } from '../../functions/shared/resources.ts';
 
 let dynamo: TestDynamo;
 const statusUpdates: { id: string; status: string }[] = [];
@@ -144,6 +145,20 @@ describe('GET /runs/{id}/patterns', () => {
       members_by_status: { OPEN: 12 },
       members_complete: true,
     });
+  });
+
+  it('counts members 1,000 a shard a round (a round splits its limit among the shards)', async () => {
+    const real = queryStoreOf(dynamo);
+    const limits: number[] = [];
+    const store = Object.assign(Object.create(real) as typeof real, {
+      queryExceptionEntries: (query: Parameters<typeof real.queryExceptionEntries>[0]) => {
+        limits.push(query.limit);
+        return real.queryExceptionEntries(query);
+      },
+    });
+    const res = await call('GET', `/runs/${RUN}/patterns`, {}, undefined, store);
+    expect((res.body as PatternsResponse).items[0]?.members_by_status).toEqual({ OPEN: 12 });
+    expect(limits).toEqual([1000 * EXCEPTION_INDEX_SHARDS]);
   });
 
   it('answers 404 for an unknown run and 400 for an over-long run id', async () => {
