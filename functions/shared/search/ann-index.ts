@@ -282,15 +282,11 @@ export class AnnVectorIndex implements VectorIndex {
         position += bytesRead;
         const chunk =
           rest.length > 0 ? Buffer.concat([rest, slice.subarray(0, bytesRead)]) : slice.subarray(0, bytesRead);
-        const end = chunk.lastIndexOf(0x0a) + 1;
-        let start = 0;
-        while (start < end) {
-          const stop = chunk.indexOf(0x0a, start);
-          const op = stop > start ? parseOp(chunk.toString('utf8', start, stop)) : undefined;
+        const end = eachWholeLine(chunk, (line) => {
+          const op = parseOp(line);
           if (op?.op === 'put' && logVector(op.doc.vector) !== undefined) ids.add(op.doc.id);
           else if (op?.op === 'del') ids.delete(op.id);
-          start = stop + 1;
-        }
+        });
         // What follows the last newline: the start of the next slice's first line.
         rest = Buffer.from(chunk.subarray(end));
       }
@@ -655,14 +651,7 @@ export class AnnVectorIndex implements VectorIndex {
         readSync(fd, chunk, 0, chunk.length, this.readBytes);
       }
       atEnd = chunk.length === size - this.readBytes;
-      const end = chunk.lastIndexOf(0x0a) + 1;
-      let start = 0;
-      while (start < end) {
-        const stop = chunk.indexOf(0x0a, start);
-        if (stop > start) this.applyLine(chunk.toString('utf8', start, stop));
-        start = stop + 1;
-      }
-      this.readBytes += end;
+      this.readBytes += eachWholeLine(chunk, (line) => this.applyLine(line));
     } finally {
       closeSync(fd);
     }
@@ -1837,6 +1826,18 @@ function normalised(vector: ArrayLike<number>): Float32Array {
  * ~3.3 KB of text instead of 8.2), or the dense base64 every log before it holds (the same as its
  * dense form). Undefined when it cannot be read.
  */
+/** Each whole (newline-ended, non-empty) line of `chunk`, in order; returns the bytes they span. */
+function eachWholeLine(chunk: Buffer, visit: (line: string) => void): number {
+  const end = chunk.lastIndexOf(0x0a) + 1;
+  let start = 0;
+  while (start < end) {
+    const stop = chunk.indexOf(0x0a, start);
+    if (stop > start) visit(chunk.toString('utf8', start, stop));
+    start = stop + 1;
+  }
+  return end;
+}
+
 /** A line of the log; undefined for a line cut short by a crash (its write was never acknowledged). */
 function parseOp(line: string): Op | undefined {
   try {
