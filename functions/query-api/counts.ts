@@ -6,17 +6,11 @@
  * counts are returned as a lower bound with complete: false.
  */
 import type { ExceptionCounts } from '../shared/api-types.ts';
-import { EXCEPTION_INDEX_SHARDS } from '../shared/resources.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
+import { COUNTING_PAGE } from '../shared/tables/index-query.ts';
 import { planQuery, type DatasetScope } from './listing.ts';
 import type { ListFilters } from './schemas.ts';
 
-/**
- * Index entries asked for per round: a round queries every shard at once and splits this among
- * them, so 1,000 a shard a call (each call also stops at 1 MB). It was 1,000 a round, 63 a shard:
- * 100k exceptions took 100 rounds of 16 calls, one after another (see RESULTS.md, session 48).
- */
-const COUNT_BATCH = 1000 * EXCEPTION_INDEX_SHARDS;
 /** Stop reading after this long; the function times out at 29 s. */
 const COUNT_BUDGET_MS = 20_000;
 
@@ -37,7 +31,7 @@ export async function countExceptions(
     // embedding, are read only for an entry without a severity.
     const page = await deps.store.queryExceptionEntries({
       ...plan,
-      limit: COUNT_BATCH,
+      limit: COUNTING_PAGE,
       order: 'any',
       attributes: ['exception_type', 'severity'],
       ...(startKey ? { startKey } : {}),

@@ -9,9 +9,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ApiPattern, PatternActionResponse, PatternMemberResult, PatternsResponse } from '../shared/api-types.ts';
 import { PATTERN_ACTIONS, type PatternAction } from '../shared/exception-lifecycle.ts';
-import { EXCEPTION_INDEX_SHARDS } from '../shared/resources.ts';
 import type { ExceptionQueries } from '../shared/tables/exceptions.ts';
-import type { IndexPage, IndexQuery, StoredItem } from '../shared/tables/index-query.ts';
+import { COUNTING_PAGE, type IndexPage, type IndexQuery, type StoredItem } from '../shared/tables/index-query.ts';
 import type { PatternQueries } from '../shared/tables/patterns.ts';
 import type { RunQueries, RunRecord } from '../shared/tables/runs.ts';
 import { changeOne, forEachLimited, refusalText } from './change-each.ts';
@@ -23,8 +22,6 @@ import type { QueryApiDeps } from './ports.ts';
  * splits this among them (63 a shard), and the moves of one round go before the next is read.
  */
 const MEMBER_BATCH = 1000;
-/** Index entries per round when members are only counted: 1,000 a shard a call (each call also stops at 1 MB). */
-const COUNT_BATCH = 1000 * EXCEPTION_INDEX_SHARDS;
 /** Stop reading (or moving) members after this long; the function times out at 29 s. */
 const BUDGET_MS = 20_000;
 
@@ -88,7 +85,7 @@ export async function listPatterns(run: RunRecord, deps: Deps): Promise<Patterns
         (members) => {
           for (const m of members) byStatus[String(m.status)] = (byStatus[String(m.status)] ?? 0) + 1;
         },
-        COUNT_BATCH,
+        COUNTING_PAGE,
       );
       return { ...pattern, members_by_status: byStatus, members_complete: complete };
     }),

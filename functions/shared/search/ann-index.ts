@@ -1821,11 +1821,6 @@ function normalised(vector: ArrayLike<number>): Float32Array {
   return out;
 }
 
-/**
- * A logged vector: `encodeEmbedding`'s form (sparse when mostly zeros: the hybrid's vectors are
- * ~3.3 KB of text instead of 8.2), or the dense base64 every log before it holds (the same as its
- * dense form). Undefined when it cannot be read.
- */
 /** Each whole (newline-ended, non-empty) line of `chunk`, in order; returns the bytes they span. */
 function eachWholeLine(chunk: Buffer, visit: (line: string) => void): number {
   const end = chunk.lastIndexOf(0x0a) + 1;
@@ -1847,6 +1842,11 @@ function parseOp(line: string): Op | undefined {
   }
 }
 
+/**
+ * A logged vector: `encodeEmbedding`'s form (sparse when mostly zeros: the hybrid's vectors are
+ * ~3.3 KB of text instead of 8.2), or the dense base64 every log before it holds (the same as its
+ * dense form). Undefined when it cannot be read.
+ */
 function logVector(encoded: string): Float32Array | undefined {
   if (encoded === '') return new Float32Array(0);
   try {

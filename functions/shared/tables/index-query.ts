@@ -3,6 +3,16 @@
  * of a table, and how the pages of a sharded index's partitions merge into one. No AWS SDK here.
  */
 
+import { EXCEPTION_INDEX_SHARDS } from '../resources.ts';
+
+/**
+ * The limit of an `order: 'any'` page that reads to the end only to count (the dashboard's counts,
+ * a pattern's members): such a page splits its limit among the shards, and this asks each for
+ * 1,000 entries a call (each call also stops at 1 MB). 1,000 a page was 63 a shard: 100k
+ * exceptions took 100 rounds of 16 calls, one after another (RESULTS.md, session 48).
+ */
+export const COUNTING_PAGE = 1000 * EXCEPTION_INDEX_SHARDS;
+
 /** A table item as stored, index and bookkeeping attributes included. */
 export type StoredItem = Readonly<Record<string, unknown>>;
 
