@@ -115,7 +115,10 @@ export async function ingestObject(event: ObjectCreatedEvent, deps: IngestDeps):
     const isRevert =
       current !== undefined &&
       current.etag !== ref.etag &&
-      isLaterUpload({ bucket: ref.bucket, sequencer: object.sequencer, ...uploadedAt(event.time) }, current);
+      isLaterUpload(
+        { bucket: ref.bucket, key: ref.key, sequencer: object.sequencer, ...uploadedAt(event.time) },
+        current,
+      );
     if (!isRevert || !(await deps.idempotency.reopen(id, object.sequencer, began.sequencer, lease()))) {
       return { outcome: 'DUPLICATE' };
     }

@@ -136,21 +136,24 @@ export function compareSequencers(a: string, b: string): number {
 /** What orders two uploads of one (dataset, date, side): where, the sequencer there, and when. */
 export interface UploadOrder {
   readonly bucket: string;
+  /** The object's key: a side can arrive under several (`source.csv`, `source.jsonl`, `source.csv.gz`). */
+  readonly key: string;
   readonly sequencer: string;
   /** The S3 event's time (ISO-8601), when known. */
   readonly uploaded_at?: string | undefined;
 }
 
 /**
- * Whether upload `a` is later than `b`. Within one bucket by sequencer (S3's order for the same
- * key). Across buckets — the primary's and the secondary's after a failover — sequencers mean
- * nothing, so by the event time: S3 stamps it to the second, so two uploads of the same side in
- * the same second in two regions order arbitrarily (the later arrival wins a tie), and one
- * without a time counts as later than the recorded one.
+ * Whether upload `a` is later than `b`. For the same key in the same bucket by sequencer (S3
+ * orders events only per key). Otherwise — another key of the same side (`source.csv` then
+ * `source.jsonl`), or the secondary region's bucket after a failover — sequencers mean nothing,
+ * so by the event time: S3 stamps it to the second, so two such uploads in the same second
+ * order arbitrarily (the later arrival wins a tie), and one without a time counts as later than
+ * the recorded one.
  * files-dynamo.ts states the same rule as the write's condition.
  */
 export function isLaterUpload(a: UploadOrder, b: UploadOrder): boolean {
-  if (a.bucket === b.bucket) return compareSequencers(a.sequencer, b.sequencer) > 0;
+  if (a.bucket === b.bucket && a.key === b.key) return compareSequencers(a.sequencer, b.sequencer) > 0;
   if (a.uploaded_at === undefined || b.uploaded_at === undefined) return true;
   return a.uploaded_at >= b.uploaded_at;
 }

@@ -39,17 +39,19 @@ export class DynamoFileStore implements FileStore {
             // The constant partition of by_ingested (every file, newest first).
             record_type: FILE_RECORD_TYPE,
           },
-          // keys.ts isLaterUpload: sequencers compared only within one bucket; across the two
-          // regions' buckets, the event time (an upload with no time, or a record without one, wins).
+          // keys.ts isLaterUpload: sequencers compared only for the same key in the same bucket;
+          // for another key of the side or the other region's bucket, the event time (an upload
+          // with no time, or a record without one, wins).
           ConditionExpression:
-            'attribute_not_exists(dataset_date) OR (#bucket = :bucket AND sequencer_key <= :seq)' +
+            'attribute_not_exists(dataset_date) OR (#bucket = :bucket AND #key = :key AND sequencer_key <= :seq)' +
             (file.uploaded_at === undefined
-              ? ' OR #bucket <> :bucket'
-              : ' OR (#bucket <> :bucket AND (attribute_not_exists(uploaded_at) OR uploaded_at <= :at))'),
-          ExpressionAttributeNames: { '#bucket': 'bucket' },
+              ? ' OR #bucket <> :bucket OR #key <> :key'
+              : ' OR ((#bucket <> :bucket OR #key <> :key) AND (attribute_not_exists(uploaded_at) OR uploaded_at <= :at))'),
+          ExpressionAttributeNames: { '#bucket': 'bucket', '#key': 'key' },
           ExpressionAttributeValues: {
             ':seq': sequencerSortKey(file.sequencer),
             ':bucket': file.bucket,
+            ':key': file.key,
             ...(file.uploaded_at === undefined ? {} : { ':at': file.uploaded_at }),
           },
         }),
