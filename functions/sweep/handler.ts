@@ -55,7 +55,7 @@ export function createHandler(makeDeps: () => SweepHandlerDeps = defaultDeps) {
       const role = await deps.regionRole?.read();
       if (role !== undefined && role !== 'active') {
         logger.info('region is not active: nothing swept', { role });
-        return { scanned: 0, resent: [], tooRecent: 0, notExtracts: 0 };
+        return { scanned: 0, resent: [], tooRecent: 0, notExtracts: 0, superseded: 0 };
       }
       const account = accountOf(context);
       const result = await sweepIncoming({ ...deps, ...(account ? { account } : {}) });
@@ -73,6 +73,7 @@ export function createHandler(makeDeps: () => SweepHandlerDeps = defaultDeps) {
         resent: result.resent.length,
         tooRecent: result.tooRecent,
         notExtracts: result.notExtracts,
+        superseded: result.superseded,
       });
       return result;
     });

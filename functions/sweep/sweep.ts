@@ -4,15 +4,18 @@
  * of the local front door, a disabled or misconfigured EventBridge rule, a purged queue.
  *
  * An object counts as missed when it is older than `minAgeMs` (time for its own event to arrive
- * and be ingested) and the files table has no record of its ETag for its (dataset, date, side).
- * Re-sending is safe: ingest is idempotent on bucket/key/ETag, so an event that was only slow
- * is ingested once.
+ * and be ingested), the files table has no record of its ETag for its (dataset, date, side), and
+ * the side's record is not of a later upload. A side can arrive under several keys
+ * (`source.csv`, then `source.jsonl` or `source.csv.gz`) and only the latest is current: the
+ * earlier object stays in the bucket, and re-sending it would make ingest take it back (a revert)
+ * and the two would take turns being current, a new run each minute. Re-sending is safe:
+ * ingest is idempotent on bucket/key/ETag, so an event that was only slow is ingested once.
  */
 import { PREFIXES } from '../shared/resources.ts';
 import { parseIncomingKey } from '../shared/keys.ts';
 import { objectCreatedEvent, type ObjectCreatedMessage } from '../shared/object-created.ts';
 import type { MessageQueue } from '../shared/ports.ts';
-import type { FileStore } from '../shared/tables/files.ts';
+import type { FileRecord, FileStore } from '../shared/tables/files.ts';
 
 export interface StoredObject {
   readonly key: string;
@@ -42,6 +45,8 @@ export interface SweepResult {
   readonly tooRecent: number;
   /** Not an extract key: ingest refuses those on their first event, so sending again would only fail again. */
   readonly notExtracts: number;
+  /** Uploads of a side that a later upload of it (another key, or the other region's bucket) replaced. */
+  readonly superseded: number;
 }
 
 const unquote = (etag: string) => etag.replaceAll('"', '');
@@ -57,6 +62,18 @@ export function nextSequencerAfter(sequencer: string): string {
   return next.toString(16).toUpperCase().padStart(sequencer.length, '0');
 }
 
+/**
+ * Whether the side's record is of an upload made after `object`. S3 stamps event times to the
+ * second: another key written in the same second as the recorded one counts as replaced by it
+ * (whichever is current stays so); the same key is never replaced by a record of itself.
+ */
+function supersededBy(record: FileRecord, object: StoredObject): boolean {
+  if (record.uploaded_at === undefined) return false;
+  const recorded = Date.parse(record.uploaded_at);
+  const written = object.lastModified.getTime();
+  return record.key === object.key ? recorded > written : recorded >= written;
+}
+
 /** Without a record to follow, the time the object was written, in the local front door's format. */
 function sequencerFromTime(lastModified: Date): string {
   return lastModified.getTime().toString(16).toUpperCase().padStart(12, '0') + '0000';
@@ -67,6 +84,7 @@ export async function sweepIncoming(deps: SweepDeps): Promise<SweepResult> {
   let scanned = 0;
   let tooRecent = 0;
   let notExtracts = 0;
+  let superseded = 0;
   const resent: { key: string; etag: string }[] = [];
   const batch: ObjectCreatedMessage[] = [];
   for await (const object of deps.listObjects(PREFIXES.incoming)) {
@@ -84,13 +102,21 @@ export async function sweepIncoming(deps: SweepDeps): Promise<SweepResult> {
     const { dataset, businessDate, side } = parsed.key;
     const record = await deps.files.get(dataset, businessDate, side);
     if (record !== undefined && unquote(record.etag) === etag) continue;
+    if (record !== undefined && supersededBy(record, object)) {
+      superseded++;
+      continue;
+    }
     batch.push(
       objectCreatedEvent({
         bucket: deps.bucket,
         key: object.key,
         etag,
         size: object.size,
-        sequencer: record ? nextSequencerAfter(record.sequencer) : sequencerFromTime(object.lastModified),
+        // Sequencers order only the events of one key (keys.ts isLaterUpload).
+        sequencer:
+          record?.key === object.key && record.bucket === deps.bucket
+            ? nextSequencerAfter(record.sequencer)
+            : sequencerFromTime(object.lastModified),
         region: deps.region,
         ...(deps.account ? { account: deps.account } : {}),
         reason: 'PutObject',
@@ -100,5 +126,5 @@ export async function sweepIncoming(deps: SweepDeps): Promise<SweepResult> {
     resent.push({ key: object.key, etag });
   }
   if (batch.length > 0) await deps.ingestQueue.send(batch);
-  return { scanned, resent, tooRecent, notExtracts };
+  return { scanned, resent, tooRecent, notExtracts, superseded };
 }

@@ -82,7 +82,7 @@ describe('sweep handler in a region that is not active', () => {
 
     const result = await handler({}, lambdaContext);
 
-    expect(result).toEqual({ scanned: 0, resent: [], tooRecent: 0, notExtracts: 0 });
+    expect(result).toEqual({ scanned: 0, resent: [], tooRecent: 0, notExtracts: 0, superseded: 0 });
     expect(listed).not.toHaveBeenCalled();
   });
 });

@@ -104,4 +104,34 @@ describe('intake on the local stack', () => {
       expect(q.dlq.startsWith(`${stack.endpoints.sqs}/`)).toBe(true);
     }
   });
+
+  it('a side uploaded as source.csv, then as source.jsonl, stays on the later upload through restarts (the sweep sends neither again)', async () => {
+    const date = '2025-12-18';
+    const csv = `trade_id,account_id,trade_date,amount\nT1,ACCT1,${date},1.00\n`;
+    await stack.upload(`incoming/trades/${date}/target.csv`, csv);
+    await stack.upload(`incoming/trades/${date}/source.csv`, csv);
+    await stack.waitForIdle();
+    await stack.upload(`incoming/trades/${date}/source.jsonl`, `{"trade_id":"T1"}\n`);
+    await stack.waitForIdle();
+    const latest = await fileRecord(date, 'source');
+    expect(latest).toMatchObject({
+      key: `incoming/trades/${date}/source.jsonl`,
+      status: 'REJECTED',
+      error: { code: 'FORMAT_MISMATCH' },
+    });
+
+    // Each start sweeps incoming/ (minimum age 0 here): the csv is older than the recorded jsonl.
+    let ingested = 0;
+    const onInvocation = (i: { name: string; received: number }) => {
+      if (i.name === 'ingest-worker') ingested += i.received;
+    };
+    for (let i = 0; i < 2; i++) {
+      await stack.stop();
+      stack = await startLocalStack({ dataDir, onInvocation });
+      await stack.waitForIdle();
+    }
+
+    expect(ingested).toBe(0);
+    expect(await fileRecord(date, 'source')).toEqual(latest);
+  });
 });

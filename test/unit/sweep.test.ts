@@ -79,7 +79,7 @@ describe('sweepIncoming', () => {
 
     const result = await sweepIncoming(d);
 
-    expect(result).toEqual({ scanned: 3, resent: [], tooRecent: 1, notExtracts: 1 });
+    expect(result).toEqual({ scanned: 3, resent: [], tooRecent: 1, notExtracts: 1, superseded: 0 });
     expect(sent).toEqual([]);
   });
 
@@ -94,6 +94,48 @@ describe('sweepIncoming', () => {
     const sequencer = sent[0]?.[0]?.detail.object.sequencer as string;
     expect(sequencer).toBe('0193A1B2C3D50000');
     expect(compareSequencers(sequencer, '0193A1B2C3D4FFFF')).toBe(1);
+  });
+
+  it('leaves alone an earlier upload of the side under another key that a later upload replaced', async () => {
+    // source.csv accepted, then source.jsonl uploaded (and rejected): both stay in the bucket.
+    const csvWritten = new Date(NOW - 30 * MINUTE);
+    const jsonl = {
+      ...record('source', 'j1'),
+      key: 'incoming/trades/2025-12-10/source.jsonl',
+      status: 'REJECTED' as const,
+      uploaded_at: new Date(NOW - 20 * MINUTE).toISOString(),
+    };
+    const { d, sent } = deps(
+      [
+        { key: 'incoming/trades/2025-12-10/source.csv', etag: '"c1"', size: 42, lastModified: csvWritten },
+        { key: 'incoming/trades/2025-12-10/source.jsonl', etag: '"j1"', size: 42, lastModified: old },
+      ],
+      [jsonl],
+    );
+
+    const result = await sweepIncoming(d);
+
+    expect(result).toMatchObject({ scanned: 2, resent: [], superseded: 1 });
+    expect(sent).toEqual([]);
+  });
+
+  it('re-sends a later upload under another key than the recorded one, ordered by its time, not by sequencer', async () => {
+    const csv = {
+      ...record('source', 'c1', 'FFFFFFFFFFFFFFFF'),
+      uploaded_at: new Date(NOW - 30 * MINUTE).toISOString(),
+    };
+    const { d, sent } = deps(
+      [{ key: 'incoming/trades/2025-12-10/source.csv.gz', etag: '"g1"', size: 42, lastModified: old }],
+      [csv],
+    );
+
+    const result = await sweepIncoming(d);
+
+    expect(result).toMatchObject({ resent: [{ key: 'incoming/trades/2025-12-10/source.csv.gz', etag: 'g1' }] });
+    expect(sent[0]?.[0]).toMatchObject({
+      time: old.toISOString(),
+      detail: { object: { sequencer: old.getTime().toString(16).toUpperCase().padStart(12, '0') + '0000' } },
+    });
   });
 
   it('counts sequencers up in hexadecimal, keeping their width', () => {
