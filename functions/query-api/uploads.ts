@@ -3,14 +3,14 @@ import type { UploadTicket } from '../shared/api-types.ts';
 import { contentTypeOf, datasetPolicyKey, incomingKey } from '../shared/keys.ts';
 import { BadRequestError } from './errors.ts';
 import type { PolicyUploadBody, UploadBody } from './schemas.ts';
-import type { UploadSigner } from './ports.ts';
+import type { QueryApiDeps, UploadSigner } from './ports.ts';
 
 /** Long enough to start a large upload by hand; S3 checks expiry when the PUT starts, not when it ends. */
 export const UPLOAD_URL_TTL_SECONDS = 300;
 
 export async function createUpload(
   body: UploadBody,
-  deps: { uploads: UploadSigner; datasets?: { known(): Promise<string[]> }; now: () => number },
+  deps: { uploads: UploadSigner; datasets?: QueryApiDeps['datasets']; now: () => number },
 ): Promise<UploadTicket> {
   // An extract of a dataset with no policy could only be rejected at ingest: say so now.
   const known = await deps.datasets?.known();
@@ -21,6 +21,14 @@ export async function createUpload(
       { known_datasets: known },
     );
   const format = body.format ?? 'csv';
+  // Ingest would reject it (FORMAT_MISMATCH) once uploaded: say so before the bytes are sent.
+  const expected = (await deps.datasets?.policy?.(body.dataset))?.sides[body.side].format;
+  if (expected !== undefined && expected !== format)
+    throw new BadRequestError(
+      'FORMAT_MISMATCH',
+      `the ${body.dataset} policy reads the ${body.side} as ${expected}, not ${format} (send format "${expected}", or change the policy's ${body.side} format first)`,
+      { expected_format: expected },
+    );
   const gzip = body.gzip ?? false;
   const key = incomingKey({
     dataset: body.dataset,

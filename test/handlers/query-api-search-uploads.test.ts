@@ -8,6 +8,8 @@ import { createAwsClients } from '../../functions/shared/adapters/clients.ts';
 import { ConfigError } from '../../functions/shared/config.ts';
 import type { VectorHit, VectorIndex } from '../../functions/shared/search/ports.ts';
 import { lambdaContext } from '../support/events.ts';
+import { readFileSync } from 'node:fs';
+import { parseReconPolicy } from '../../functions/shared/policy.ts';
 
 const NOW = Date.parse('2026-01-05T10:00:00.000Z');
 
@@ -91,7 +93,14 @@ function setup(hits: VectorHit[] = [], known: string[] = ['payments', 'trades'])
       getPattern: vi.fn(),
     },
     uploads: new S3UploadSigner(s3, 'tally-data-test'),
-    datasets: { known: async () => known },
+    datasets: {
+      known: async () => known,
+      // The sample policies: trades reads csv both sides, payments csv and jsonl.
+      policy: async (dataset: string) =>
+        known.includes(dataset)
+          ? parseReconPolicy(readFileSync(`policies/datasets/${dataset}.md`, 'utf8'), dataset, dataset)
+          : undefined,
+    },
     healthChecks: [],
     embedder: { id: 'fake', dimensions: 3, embed },
     exceptionsIndex: index,
@@ -260,18 +269,36 @@ describe('POST /uploads', () => {
     const { content_type: _ct, ...bare } = body;
     const api = setup();
 
-    const jsonl = await api.call('POST', '/uploads', { body: { ...bare, dataset: 'payments', format: 'jsonl' } });
-    const parquet = await api.call('POST', '/uploads', { body: { ...bare, format: 'parquet', gzip: true } });
+    const jsonl = await api.call('POST', '/uploads', {
+      body: { ...bare, dataset: 'payments', side: 'target', format: 'jsonl' },
+    });
+    const gzipped = await api.call('POST', '/uploads', { body: { ...bare, format: 'csv', gzip: true } });
 
     expect(jsonl.status).toBe(201);
     expect(jsonl.body).toMatchObject({
-      key: 'incoming/payments/2025-12-10/source.jsonl',
+      key: 'incoming/payments/2025-12-10/target.jsonl',
       headers: { 'content-type': 'application/x-ndjson' },
     });
-    expect(parquet.body).toMatchObject({
-      key: 'incoming/trades/2025-12-10/source.parquet.gz',
+    expect(gzipped.body).toMatchObject({
+      key: 'incoming/trades/2025-12-10/source.csv.gz',
       headers: { 'content-type': 'application/gzip' },
     });
+  });
+
+  it("refuses a format the dataset's policy does not read for that side, before any bytes are sent", async () => {
+    const api = setup();
+
+    const jsonl = await api.call('POST', '/uploads', { body: { ...body, format: 'jsonl' } });
+    const csvTarget = await api.call('POST', '/uploads', { body: { ...body, dataset: 'payments', side: 'target' } });
+
+    expect(jsonl.status).toBe(400);
+    expect(jsonl.body.error).toMatchObject({
+      code: 'FORMAT_MISMATCH',
+      message:
+        'the trades policy reads the source as csv, not jsonl (send format "csv", or change the policy\'s source format first)',
+    });
+    expect(csvTarget.status).toBe(400);
+    expect(csvTarget.body.error).toMatchObject({ code: 'FORMAT_MISMATCH', details: { expected_format: 'jsonl' } });
   });
 
   it('refuses a dataset with no policy with a 400 listing the known datasets', async () => {
