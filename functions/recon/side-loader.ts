@@ -452,19 +452,22 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
     const cols = this.cols as Columns;
     const count = cols.count;
     this.keysRead = false;
-    if (n === count && longest > MAX_FIELD_CHARS) return `a field is longer than ${MAX_FIELD_CHARS} characters`;
     if (n !== count) return `expected ${count} fields, found ${n}`;
+    // An over-long field says so first, but with the right field count the key is still where
+    // it should be: read, the row takes the other side's row of its key (no second MISSING).
+    const tooLong = longest > MAX_FIELD_CHARS ? `a field is longer than ${MAX_FIELD_CHARS} characters` : undefined;
     const keyRange = this.keyRange;
     for (let k = 0; k < keyRange.length; k += 2) {
       let a = keyRange[k] as number;
       let b = keyRange[k + 1] as number;
       while (a < b && isTrimmed(str.charCodeAt(a))) a++;
       while (b > a && isTrimmed(str.charCodeAt(b - 1))) b--;
-      if (a === b) return `key column ${this.policy.keyColumns[k / 2]} is empty`;
+      if (a === b) return tooLong ?? `key column ${this.policy.keyColumns[k / 2]} is empty`;
       keyRange[k] = a;
       keyRange[k + 1] = b;
     }
     this.keysRead = true;
+    if (tooLong !== undefined) return tooLong;
     if (amountStart >= 0 && !(this.decimalSeparator === '.' && isSimpleAmount(str, amountStart, amountEnd))) {
       const parsed = parseDecimalWith(str.slice(amountStart, amountEnd), this.decimalSeparator);
       if (!parsed.ok) return `${this.policy.amountField}: ${parsed.reason}`;

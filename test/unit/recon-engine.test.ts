@@ -433,12 +433,18 @@ describe('reconcile rejects unreadable rows as INVALID_RECORD', () => {
     expect(only(result, 'MISSING_IN_SOURCE').lines.target).toEqual([2]);
   });
 
-  it('rejects a row with a field longer than the stored limit', async () => {
+  it("rejects a row with a field longer than the stored limit, carrying the other side's row of its key", async () => {
     const huge = 'x'.repeat(MAX_FIELD_CHARS + 1);
-    const result = await run(csv(HEADER, good, `T2,${huge},2025-12-02,1.00`), csv(HEADER, good));
+    const result = await run(
+      csv(HEADER, good, `T2,${huge},2025-12-02,1.00`),
+      csv(HEADER, good, 'T2,A2,2025-12-02,1.00'),
+    );
     const finding = only(result, 'INVALID_RECORD');
     expect(finding.reason).toMatch(/longer than/);
     expect((finding.source?.account_id ?? '').length).toBeLessThan(1000);
+    // Its field count is right, so its key is read: no MISSING_IN_SOURCE of its own for T2.
+    expect(finding.target).toMatchObject({ trade_id: 'T2', account_id: 'A2' });
+    expect(result.findings.map((f) => f.type)).toEqual(['INVALID_RECORD']);
   });
 
   it('treats a formula in account_id as plain data that still matches', async () => {

@@ -132,7 +132,8 @@ export function compileRecon(
       `WHEN nf <> ${n} THEN ${lit(`expected ${n} fields, found `)} || CAST(nf AS VARCHAR)`,
       ...policy.keys.map((_, i) => `WHEN kt${i} = '' THEN ${lit(`key column ${policy.keyColumns[i]} is empty`)}`),
     ];
-    const keyOk = `(bad IS NULL AND NOT ${nul} AND nf = ${n} AND NOT longest > ${MAX_FIELD_CHARS}${policy.keys.map((_, i) => ` AND kt${i} <> ''`).join('')})`;
+    // As in the engine: an over-long field leaves the key readable; damage or a wrong count does not.
+    const keyOk = `(bad IS NULL AND NOT ${nul} AND nf = ${n}${policy.keys.map((_, i) => ` AND kt${i} <> ''`).join('')})`;
     if (amount !== undefined) {
       const j = fields.indexOf(amount);
       reasons.push(`WHEN fp${j} IS NOT NULL THEN ${lit(`${amount.field}: `)} || fp${j}`);
