@@ -415,6 +415,9 @@ async function loadSide(loader: SideLoader, input: ReconInput, policy: ReconPoli
     if (error instanceof ReconInputError) throw error;
     throw new ReconInputError('FILE_UNREADABLE', input.name, `cannot read file: ${(error as Error).message}`);
   }
+  // JSON Lines has no header: with no lines it is a side with no rows, which a policy may allow.
+  if (loader.cols === undefined && options.format === 'jsonl' && policy.allowEmptySides)
+    loader.presetHeader(requiredColumns(policy, loader.side));
   if (loader.cols === undefined) {
     throw new ReconInputError(
       'FILE_EMPTY',

@@ -4,7 +4,7 @@
  */
 import { CsvFileError, fieldsOf, fieldsWith, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
 import { gunzipIfCompressed, GzipError } from './formats/gzip.ts';
-import { JsonLinesFileError, readJsonLinesInto, type JsonLinesSink } from './formats/jsonl.ts';
+import { JsonLinesFileError, parseJsonObject, readJsonLinesInto, type JsonLinesSink } from './formats/jsonl.ts';
 import { ParquetFileError, readParquetInto, type ParquetSink } from './formats/parquet.ts';
 import { requiredColumns, type ReconPolicy } from './policy.ts';
 import type { Side } from './types.ts';
@@ -14,6 +14,7 @@ export type ReconErrorCode =
   | 'EMPTY_FILE'
   | 'HEADER_INVALID'
   | 'MISSING_COLUMNS'
+  | 'NOT_JSON_LINES'
   | 'RECORD_TOO_LARGE'
   | 'PARQUET_INVALID'
   | CsvFileError['code'];
@@ -119,13 +120,57 @@ class CsvCounter implements CsvSink {
 }
 
 /**
- * Counts the objects of a JSON Lines side. A line that is not an object is recon's INVALID_RECORD
- * (a row problem, as a ragged CSV row is), not a reason to refuse the file.
+ * The lines of a JSON Lines side whose names validation reads: enough to tell the wrong file
+ * (CSV saved as .jsonl, another system's field names) from a sparse one, and cheap on any file
+ * (parsing 1,000 lines takes ~1 ms; recon reads every line anyway).
+ */
+export const JSONL_SAMPLE_LINES = 1000;
+
+/**
+ * Counts the objects of a JSON Lines side, and gathers the field names of its first
+ * {@link JSONL_SAMPLE_LINES} lines: JSON Lines has no header, so those stand in for one. A line
+ * that is not an object is recon's INVALID_RECORD (a row problem, as a ragged CSV row is), not a
+ * reason to refuse the file — unless no line of the sample is one.
  */
 class JsonLinesCounter implements JsonLinesSink {
   rows = 0;
-  line(): void {
-    this.rows++;
+  objects = 0;
+  readonly names = new Set<string>();
+  /** The first sampled line that is not an object, and why. */
+  notObject: { line: number; reason: string } | undefined;
+  line(buf: string, start: number, end: number, line: number): void {
+    if (++this.rows > JSONL_SAMPLE_LINES) return;
+    const parsed = parseJsonObject(buf.slice(start, end));
+    if (!parsed.ok) {
+      this.notObject ??= { line, reason: parsed.reason };
+      return;
+    }
+    this.objects++;
+    // As recon reads them (side-loader.ts): trimmed, case-insensitive.
+    for (const name of parsed.values.keys()) this.names.add(name.trim().toLowerCase());
+  }
+
+  /** Why the side cannot be reconciled for its names, or undefined. */
+  problem(file: string, required: readonly string[]): ValidationResult | undefined {
+    if (this.rows === 0) return undefined;
+    const sampled = Math.min(this.rows, JSONL_SAMPLE_LINES);
+    const lines = sampled === 1 ? 'the only line' : `the first ${sampled} lines`;
+    if (this.objects === 0) {
+      const first = this.notObject as { line: number; reason: string };
+      return {
+        ok: false,
+        code: 'NOT_JSON_LINES',
+        message: `${file}:${first.line}: ${sampled === 1 ? 'its only line is not' : `none of ${lines} is`} a JSON object (line ${first.line}: ${first.reason}); expected one JSON object per line with fields ${required.join(', ')}`,
+        line: first.line,
+      };
+    }
+    const missing = required.filter((c) => !this.names.has(c));
+    if (missing.length === 0) return undefined;
+    return {
+      ok: false,
+      code: 'MISSING_COLUMNS',
+      message: `${file}: no object on ${lines} has field(s) ${missing.join(', ')}; expected fields ${required.join(', ')}, found ${[...this.names].join(', ')} (the policy's column names for this side may differ from the file's)`,
+    };
   }
 }
 
@@ -178,7 +223,10 @@ export async function validateExtract(
     if (options.format === 'jsonl') {
       const counter = new JsonLinesCounter();
       await readJsonLinesInto(input, counter);
-      counted = { header: counter.rows > 0 ? requiredColumns(policy, side) : undefined, rows: counter.rows };
+      const problem = counter.problem(file, requiredColumns(policy, side));
+      if (problem !== undefined) return problem;
+      // No header to miss: an empty JSON Lines file is a side with no rows.
+      counted = { header: requiredColumns(policy, side), rows: counter.rows };
     } else if (options.format === 'parquet') {
       const counter = new ParquetCounter(file, policy, side);
       await readParquetInto(input, counter);
@@ -213,7 +261,7 @@ export async function validateExtract(
       message:
         options.format === 'csv'
           ? `${file}: file is empty; expected a header row with columns ${requiredColumns(policy, side).join(', ')}`
-          : `${file}: file is empty; expected ${options.format === 'jsonl' ? 'one JSON object per line' : 'a Parquet file'} with fields ${requiredColumns(policy, side).join(', ')}`,
+          : `${file}: file is empty; expected a Parquet file with fields ${requiredColumns(policy, side).join(', ')}`,
       line: 1,
     };
   }
@@ -221,7 +269,7 @@ export async function validateExtract(
     return {
       ok: false,
       code: 'EMPTY_FILE',
-      message: `${file}: file has ${options.format === 'csv' ? 'a header but no data rows' : 'no rows'}; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
+      message: `${file}: file has ${options.format === 'csv' ? 'a header but no data rows' : options.format === 'jsonl' ? 'no lines' : 'no rows'}; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
     };
   }
   return { ok: true, rows: counted.rows, header: counted.header };

@@ -111,7 +111,7 @@ const common = {
   severity_rules: z.array(severityRuleSchema).default([]),
   default_severity: z.enum(SEVERITIES).default('MEDIUM'),
   /**
-   * A side with a header and no rows is normally a broken extract (rejected as EMPTY_FILE);
+   * A side with a header and no rows (JSON Lines: no lines) is normally a broken extract (rejected as EMPTY_FILE);
    * datasets where "nothing happened today" is a real answer set this to reconcile it.
    */
   allow_empty_sides: z.boolean().optional(),

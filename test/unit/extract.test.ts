@@ -206,7 +206,48 @@ describe('validateExtract reads each side in the format its policy names', () =>
     expect(unreadable.ok === false && unreadable.message).toMatch(
       /^target\.jsonl:1: file is not valid UTF-8 \(at or after line 1\)/,
     );
-    expect(empty).toMatchObject({ ok: false, code: 'FILE_EMPTY' });
+    expect(empty).toMatchObject({ ok: false, code: 'EMPTY_FILE' });
+    expect(empty.ok === false && empty.message).toMatch(/has no lines; expected at least one row/);
+  });
+
+  it('accepts a JSON Lines side with no lines when the policy allows empty sides', async () => {
+    const allowing = parseReconPolicy(
+      readFileSync(new URL('../../policies/datasets/payments.md', import.meta.url), 'utf8').replace(
+        '"target": { "format": "jsonl" },',
+        '"target": { "format": "jsonl" },\n  "allow_empty_sides": true,',
+      ),
+    );
+
+    expect(await validateExtract(streamOf(''), 'target.jsonl', allowing, 'target')).toMatchObject({
+      ok: true,
+      rows: 0,
+    });
+  });
+
+  it('rejects a JSON Lines side none of whose first objects has a policy field, naming what it found', async () => {
+    const lines = ['{"PaymentRef":"P1","value_date":"2025-12-01","currency":"EUR","amount":1,"status":"S"}'];
+    // A field absent from one object but present in another is a sparse file, not a wrong one.
+    lines.push('{"payment_id":"P2","value_date":"2025-12-01","currency":"EUR","amount":1}');
+
+    const sparse = await validateExtract(streamOf(lines.join('\n')), 'target.jsonl', payments, 'target');
+    const wrong = await validateExtract(streamOf(lines[0] as string), 'target.jsonl', payments, 'target');
+
+    expect(sparse).toMatchObject({ ok: true, rows: 2 });
+    expect(wrong).toMatchObject({ ok: false, code: 'MISSING_COLUMNS' });
+    expect(wrong.ok === false && wrong.message).toBe(
+      "target.jsonl: no object on the only line has field(s) payment_id; expected fields payment_id, value_date, currency, status, amount, found paymentref, value_date, currency, amount, status (the policy's column names for this side may differ from the file's)",
+    );
+  });
+
+  it('rejects CSV sent as JSON Lines: no line of the sample is an object', async () => {
+    const csvText = 'payment_id,value_date,currency,amount\nP1,2025-12-01,EUR,1.00\n';
+
+    const result = await validateExtract(streamOf(csvText), 'target.jsonl', payments, 'target');
+
+    expect(result).toMatchObject({ ok: false, code: 'NOT_JSON_LINES', line: 1 });
+    expect(result.ok === false && result.message).toMatch(
+      /^target\.jsonl:1: none of the first 2 lines is a JSON object \(line 1: line is not valid JSON/,
+    );
   });
 
   it('rejects a Parquet side that is not Parquet', async () => {

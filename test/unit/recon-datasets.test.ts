@@ -359,6 +359,22 @@ describe('JSON Lines', () => {
     expect(result.summary.rows.target).toBe(4);
   });
 
+  it('reads a side with no lines as no rows where the policy allows empty sides, and fails it as empty where not', async () => {
+    const allowing = policyOf({
+      key: [{ field: 'id' }],
+      fields: [{ field: 'amount', type: 'decimal' }, { field: 'note' }],
+      amount_field: 'amount',
+      target: { format: 'jsonl' },
+      allow_empty_sides: true,
+    });
+
+    const result = await run(allowing, lines('id,amount,note', '1,1,a'), '\n');
+
+    expect(kinds(result)).toEqual(['MISSING_IN_TARGET 1']);
+    expect(result.summary.rows).toMatchObject({ source: 1, target: 0 });
+    await expect(run(policy, lines('id,amount,note', '1,1,a'), '')).rejects.toMatchObject({ code: 'FILE_EMPTY' });
+  });
+
   it('fails a file that is not UTF-8 with its line', async () => {
     const bad = Buffer.concat([
       Buffer.from('{"id":"1","amount":1,"note":"a"}\n{"id":"'),

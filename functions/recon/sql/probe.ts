@@ -72,6 +72,8 @@ export async function probeHeader(
     if (error instanceof GzipError) throw new ReconInputError('FILE_UNREADABLE', name, error.message);
     throw new ReconInputError('FILE_UNREADABLE', name, `cannot read file: ${(error as Error).message}`);
   }
+  // As the engine: a JSON Lines side with no lines is a side with no rows where the policy allows those.
+  if (options.format === 'jsonl' && policy.allowEmptySides) return requiredColumns(policy, side);
   throw new ReconInputError(
     'FILE_EMPTY',
     name,
