@@ -34,7 +34,7 @@ function resultOf(id: string, outcome: ItemOutcome): BulkItemResult {
         error: `changed since it was read: version ${outcome.sent} was sent, it is at ${outcome.version}`,
       };
     case 'invalid_transition':
-      return { id, outcome: 'invalid_transition', version: outcome.version, error: refusalText(outcome) };
+      return { id, outcome: 'invalid_transition', version: outcome.version, error: refusalText(id, outcome) };
   }
 }
 

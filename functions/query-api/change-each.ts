@@ -10,7 +10,7 @@ import type { StoredItem } from '../shared/tables/index-query.ts';
 import { ApiError } from './errors.ts';
 import type { QueryApiDeps } from './ports.ts';
 import type { PatchBody } from './schemas.ts';
-import { patchException } from './workflow.ts';
+import { patchException, transitionRefusal } from './workflow.ts';
 
 /** Exceptions changed at once: each is a conditional write and a search-index update. */
 export const CHANGE_CONCURRENCY = 16;
@@ -60,11 +60,11 @@ export async function changeOne(
   }
 }
 
-/** Why the lifecycle refused: "it is already X", or where X may move. */
-export function refusalText(outcome: Extract<ItemOutcome, { kind: 'invalid_transition' }>): string {
+/** Why the lifecycle refused exception `id`: "it is already X", or where X may move. */
+export function refusalText(id: string, outcome: Extract<ItemOutcome, { kind: 'invalid_transition' }>): string {
   return outcome.from === outcome.to
     ? `it is already ${outcome.to}`
-    : `${outcome.from} can only move to ${outcome.allowed.join(' or ') || 'nothing'}`;
+    : transitionRefusal(id, outcome.from, outcome.allowed);
 }
 
 /** Runs `work` over `items`, CHANGE_CONCURRENCY at a time, until the deadline; returns how many it started. */

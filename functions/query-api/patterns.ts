@@ -141,7 +141,7 @@ export async function applyPatternAction(
         };
       case 'invalid_transition':
         // The lifecycle refuses this member's move (already there, or not from its status).
-        return { exception_id: id, outcome: 'SKIPPED', version: outcome.version, reason: refusalText(outcome) };
+        return { exception_id: id, outcome: 'SKIPPED', version: outcome.version, reason: refusalText(id, outcome) };
     }
   };
   const complete = await forEachMember(

@@ -42,13 +42,26 @@ export function conflict(id: string, sent: number, current: number) {
   );
 }
 
-type Deps = Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now' | 'notifier'>;
+type Deps = Pick<QueryApiDeps, 'store' | 'exceptionsIndex' | 'now' | 'notifier'> &
+  Partial<Pick<QueryApiDeps, 'localIdentity'>>;
 
 export interface PatchOutcome {
   readonly record: Record<string, unknown>;
   readonly statusChanged: boolean;
   /** The move needs a second person: the exception now waits in AWAITING_APPROVAL. */
   readonly awaitingApproval: boolean;
+}
+
+/**
+ * Why a status cannot be reached from `from`: where it can go, or — from AWAITING_APPROVAL, which
+ * no ordinary change leaves — how it is decided.
+ */
+export function transitionRefusal(id: string, from: string, allowed: readonly string[]): string {
+  return allowed.length > 0
+    ? `${from} can only move to ${allowed.join(' or ')}`
+    : from === 'AWAITING_APPROVAL'
+      ? `a change waiting for approval is decided, not changed: approve or reject it (POST /exceptions/${id}/approval; npx tally exceptions approve|reject ${id})`
+      : `${from} moves to no other status`;
 }
 
 export async function patchException(
@@ -77,7 +90,7 @@ export async function patchException(
   if (body.status !== undefined) {
     const allowed = allowedTransitions(from);
     if (!allowed.includes(body.status)) {
-      const why = body.status === from ? `it is already ${from}` : `${from} can only move to ${allowed.join(' or ')}`;
+      const why = body.status === from ? `it is already ${from}` : transitionRefusal(id, from, allowed);
       throw new BadRequestError(
         'INVALID_TRANSITION',
         `cannot change exception ${id} from ${from} to ${body.status}: ${why}`,
@@ -228,11 +241,14 @@ export async function mirrorStatus(
 
 /** An approver tried to approve their own request. */
 export class SamePersonError extends ApiError {
-  constructor(id: string, maker: string) {
+  constructor(id: string, maker: string, localIdentity?: string) {
     super(
       403,
       'SAME_PERSON',
-      `exception ${id}: ${maker} asked for this change, so someone else must approve or reject it (maker-checker)`,
+      `exception ${id}: ${maker} asked for this change, so someone else must approve it (maker-checker); ${maker} may reject it, which withdraws the request` +
+        (maker === localIdentity
+          ? `. Locally without sign-in every request is ${maker}: start the stack with \`npm start -- --auth\` to sign in as a second person`
+          : ''),
       { exception_id: id, requested_by: maker },
     );
     this.name = 'SamePersonError';
@@ -346,7 +362,9 @@ export async function decideApproval(
       `exception ${id} is ${String(item.status)}: nothing is waiting for approval`,
       { exception_id: id, status: item.status },
     );
-  if (approval.requested_by === actor) throw new SamePersonError(id, approval.requested_by);
+  // Approving one's own request is what maker-checker forbids; rejecting it withdraws it.
+  if (approval.requested_by === actor && body.decision === 'approve')
+    throw new SamePersonError(id, approval.requested_by, deps.localIdentity);
   if (body.decision === 'approve' && approval.match) await otherSideWaiting(id, approval.match.exception_id, deps);
 
   const now = new Date(deps.now()).toISOString();

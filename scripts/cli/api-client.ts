@@ -159,7 +159,8 @@ export function reportApiError(command: string, io: CliIo, error: unknown): numb
   }
   if (error instanceof ApiRequestError) {
     io.stderr.write(`tally ${command}: ${error.message} (HTTP ${error.status} ${error.code})\n`);
-    if (error.status === 401 || error.status === 403)
+    // A 403 that is about roles or entitlements (not, say, SAME_PERSON, whose message says what to do).
+    if (error.status === 401 || (error.status === 403 && error.code.startsWith('FORBIDDEN')))
       io.stderr.write(
         error.status === 401
           ? '  sign in with `npx tally login` or set TALLY_API_TOKEN to a valid bearer token for this API\n'

@@ -240,6 +240,38 @@ describe('POST /exceptions/{id}/triage', () => {
 });
 
 describe('maker-checker', () => {
+  it('lets the maker withdraw a request by rejecting it, and says how a waiting change is decided (locally: how to be a second person)', async () => {
+    const api = setup();
+    const [id] = await run(freshDataset(), 'r1', [{ type: 'MISSING_IN_TARGET', tradeId: 'T1' }]);
+
+    // No claims: the local identity, as `npm start` without --auth serves every request.
+    const asked = await api.call('PATCH', `/exceptions/${id}`, { body: { version: 1, status: 'FALSE_POSITIVE' } });
+    const self = await api.call('POST', `/exceptions/${id}/approval`, { body: { version: 2, decision: 'approve' } });
+    const moved = await api.call('PATCH', `/exceptions/${id}`, { body: { version: 2, status: 'OPEN' } });
+    const withdrawn = await api.call('POST', `/exceptions/${id}/approval`, {
+      body: { version: 2, decision: 'reject', note: 'asked by mistake' },
+    });
+
+    expect(asked.body).toMatchObject({ status: 'AWAITING_APPROVAL' });
+    expect(self.status).toBe(403);
+    expect(self.body.error.code).toBe('SAME_PERSON');
+    expect(self.body.error.message).toContain('local-analyst may reject it, which withdraws the request');
+    expect(self.body.error.message).toContain('`npm start -- --auth` to sign in as a second person');
+    expect(moved.body.error).toMatchObject({ code: 'INVALID_TRANSITION' });
+    expect(moved.body.error.message).toContain(
+      `a change waiting for approval is decided, not changed: approve or reject it (POST /exceptions/${id}/approval`,
+    );
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.body.record).toMatchObject({ status: 'OPEN', version: 3 });
+    expect(withdrawn.body.record.history.at(-1)).toMatchObject({
+      action: 'REJECTED',
+      by: 'local-analyst',
+      from: 'AWAITING_APPROVAL',
+      to: 'OPEN',
+      note: 'asked by mistake',
+    });
+  });
+
   it('holds a false positive for approval, refuses the maker as approver, and lets someone else approve', async () => {
     const api = setup();
     const [id] = await run(freshDataset(), 'r1', [{ type: 'MISSING_IN_TARGET', tradeId: 'T1' }]);

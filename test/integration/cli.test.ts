@@ -519,6 +519,8 @@ describe('tally exceptions: owners, bulk work, maker-checker and matching', () =
     expect(matched.out()).toContain('both wait for an approver who is not you');
     expect(selfCode).toBe(1);
     expect(self.err()).toContain('SAME_PERSON');
+    // Not a question of roles: the API's message says what to do, with no roles hint after it.
+    expect(self.err()).not.toContain('roles or dataset entitlements');
     await expect(exceptionsCommand(['bulk', '--status', 'ACKNOWLEDGED'], capture().io)).rejects.toThrow(
       /exactly one of --ids/,
     );

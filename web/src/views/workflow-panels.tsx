@@ -22,7 +22,7 @@ import { ErrorMessage } from './common.tsx';
 /** A 403 SAME_PERSON says so plainly; anything else goes to ErrorMessage. */
 function refusal(err: unknown): string | null {
   if (err instanceof ApiError && err.code === 'SAME_PERSON')
-    return 'You asked for this change, so someone else must approve or reject it.';
+    return 'You asked for this change, so someone else must approve it. Rejecting it withdraws your request.';
   return null;
 }
 
