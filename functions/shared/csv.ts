@@ -16,6 +16,7 @@
  * a record over `maxRecordBytes`, bad encoding) throws `CsvFileError` with the line.
  */
 import { Buffer, isAscii, isUtf8 } from 'node:buffer';
+import { invalidUtf8Position, notUtf8Reason } from './formats/utf8.ts';
 
 /**
  * One record. Lines without quotes keep their raw text in `plain` and are split only when
@@ -139,13 +140,14 @@ export async function readCsvInto(
     }
     let bytes: Buffer;
     try {
-      if (first && !latin1) checkByteOrderMark(chunk);
-      bytes = decoder.take(chunk, parser.line); // drops a stream-leading BOM
+      if (first) checkFileKind(chunk, latin1);
+      bytes = decoder.take(chunk); // drops a stream-leading BOM
     } catch (error) {
-      if (!(error instanceof CsvFileError) || (partsBytes === 0 && readyPos === ready.length)) throw error;
-      // Report the line the parser would have reached had it been fed chunk by chunk.
+      if (!(error instanceof NotUtf8Error)) throw error;
+      // The line of the bad byte: everything before this chunk parsed, then counted into it.
       parseAll();
-      throw encodingError(parser.line);
+      const at = invalidUtf8Position(error.bytes, parser.line + parser.pendingNewlines);
+      throw encodingError(at.line, at.byte);
     }
     first = false;
     if (bytes.length === 0) continue;
@@ -162,23 +164,60 @@ export async function readCsvInto(
     else step(Math.max(bytes.length, STEP_CHARS));
   }
   parseAll();
-  parser.feed(decoder.end(parser.line), true, sink);
-}
-
-function checkByteOrderMark(bytes: Uint8Array): void {
-  if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))) {
-    throw new CsvFileError('ENCODING', 'file is UTF-16 encoded; expected UTF-8', 1);
+  let rest: string;
+  try {
+    rest = decoder.end();
+  } catch (error) {
+    if (!(error instanceof NotUtf8Error)) throw error;
+    throw encodingError(parser.line + parser.pendingNewlines, error.bytes[0]);
   }
+  parser.feed(rest, true, sink);
 }
 
-function encodingError(line: number): CsvFileError {
-  return new CsvFileError('ENCODING', `file is not valid UTF-8 (at or after line ${line}); expected UTF-8`, line);
+/**
+ * What the first bytes say a file is, when it is not text a CSV reader can take: UTF-16 (with a
+ * byte-order mark, or ASCII text with every other byte zero), a ZIP archive (an .xlsx workbook
+ * is one). Such files otherwise fail later with a reason that hides what they are ("missing
+ * columns" of garbled names, "not valid UTF-8").
+ */
+function checkFileKind(bytes: Uint8Array, latin1: boolean): void {
+  const [a, b, c, d] = bytes;
+  if (!latin1 && bytes.length >= 2 && ((a === 0xff && b === 0xfe) || (a === 0xfe && b === 0xff)))
+    throw new CsvFileError('ENCODING', 'file is UTF-16 encoded; expected UTF-8', 1);
+  if (bytes.length >= 4 && ((b === 0 && d === 0 && a !== 0 && c !== 0) || (a === 0 && c === 0 && b !== 0 && d !== 0)))
+    throw new CsvFileError(
+      'ENCODING',
+      `file looks UTF-16 ${b === 0 ? 'LE' : 'BE'} encoded (every other byte is zero) with no byte-order mark; expected UTF-8 (export it again as UTF-8 CSV)`,
+      1,
+    );
+  if (a === 0x50 && b === 0x4b && c === 0x03 && d === 0x04)
+    throw new CsvFileError(
+      'FILE_UNREADABLE',
+      'file is a ZIP archive (an Excel .xlsx workbook is one); expected CSV text (save the sheet as CSV, or unzip the archive; gzip is read as it is)',
+      1,
+    );
+}
+
+const LATIN1_HINT = ' (a Latin-1 or Windows-1252 export? the policy can read this side as "encoding": "latin-1")';
+
+function encodingError(line: number, byte: number | undefined): CsvFileError {
+  return new CsvFileError('ENCODING', notUtf8Reason(line, byte, LATIN1_HINT), line);
+}
+
+/** Bytes that are not UTF-8: where they are is worked out by the caller, which knows the line. */
+class NotUtf8Error extends Error {
+  readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    super('not valid UTF-8');
+    this.name = 'NotUtf8Error';
+    this.bytes = bytes;
+  }
 }
 
 interface ByteDecoder {
   readonly ascii: boolean;
-  take(chunk: Uint8Array, line: number): Buffer;
-  end(line: number): string;
+  take(chunk: Uint8Array): Buffer;
+  end(): string;
 }
 
 /** Latin-1 has no invalid bytes and no multi-byte characters: every chunk is taken whole. */
@@ -210,7 +249,7 @@ class Utf8Decoder {
    * The complete characters `chunk` ends (with what an earlier chunk left over), validated, as
    * bytes. A stream-leading BOM is dropped.
    */
-  take(chunk: Uint8Array, line: number): Buffer {
+  take(chunk: Uint8Array): Buffer {
     let bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.carry !== undefined) {
       bytes = Buffer.concat([this.carry, bytes]);
@@ -222,7 +261,7 @@ class Utf8Decoder {
       bytes = bytes.subarray(0, bytes.length - tail);
     }
     this.ascii = isAscii(bytes);
-    if (!this.ascii && !isUtf8(bytes)) throw encodingError(line);
+    if (!this.ascii && !isUtf8(bytes)) throw new NotUtf8Error(bytes);
     if (!this.started && bytes.length > 0) {
       this.started = true;
       if (startsWithBom(bytes)) bytes = bytes.subarray(3);
@@ -231,8 +270,8 @@ class Utf8Decoder {
   }
 
   /** The end of the stream: bytes still waiting for the rest of their character are an error. */
-  end(line: number): string {
-    if (this.carry !== undefined) throw encodingError(line);
+  end(): string {
+    if (this.carry !== undefined) throw new NotUtf8Error(this.carry);
     return '';
   }
 }
@@ -291,6 +330,13 @@ export class CsvParser {
   /** Characters held back because their record is not complete yet. */
   get pendingLength(): number {
     return this.pending.length;
+  }
+
+  /** Line feeds in the characters held back (a quoted field's): `line` is where they begin. */
+  get pendingNewlines(): number {
+    let count = 0;
+    for (let i = this.pending.indexOf('\n'); i !== -1; i = this.pending.indexOf('\n', i + 1)) count++;
+    return count;
   }
 
   /** Parses `text`, the next piece of input (`final`: the last), handing each record to `sink`. */

@@ -37,7 +37,16 @@ export class ReconInputError extends Error {
 export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy, side: Side = 'source'): string[] {
   if (record.error)
     throw new ReconInputError('HEADER_INVALID', file, `header row is damaged: ${record.error}`, record.line);
-  const names = fieldsOf(record).map((f) =>
+  const raw = fieldsOf(record);
+  // CR alone ends no record: a file with classic Mac line endings is one long header.
+  if (raw.some((f) => /\r(?!\n)/.test(f)))
+    throw new ReconInputError(
+      'HEADER_INVALID',
+      file,
+      'lines end with a carriage return alone (CR, classic Mac line endings); expected LF or CRLF line endings',
+      record.line,
+    );
+  const names = raw.map((f) =>
     f
       .replace(/^\uFEFF/, '')
       .trim()
@@ -65,10 +74,7 @@ export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy
   const required = requiredColumns(policy, side);
   const missing = required.filter((c) => !seen.has(c));
   if (missing.length > 0) {
-    const hint =
-      names.length === 1 && (names[0] ?? '').includes(';') && policy.sides[side].delimiter === ','
-        ? ' (the header looks semicolon-delimited; files must be comma-delimited)'
-        : '';
+    const hint = delimiterHint(names, policy.sides[side].delimiter);
     throw new ReconInputError(
       'MISSING_COLUMNS',
       file,
@@ -77,6 +83,21 @@ export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy
     );
   }
   return names;
+}
+
+const DELIMITER_NAMES: Readonly<Record<string, string>> = { ',': 'comma', ';': 'semicolon', '\t': 'tab', '|': 'pipe' };
+
+/**
+ * A header read as one column that another delimiter would split: the file and the policy
+ * disagree on the delimiter, and the "missing" columns are all there. Says which.
+ */
+function delimiterHint(names: readonly string[], expected: string): string {
+  if (names.length !== 1) return '';
+  const name = names[0] ?? '';
+  const other = Object.keys(DELIMITER_NAMES).find((d) => d !== expected && name.includes(d));
+  if (other === undefined) return '';
+  const called = (d: string) => DELIMITER_NAMES[d] ?? JSON.stringify(d);
+  return ` (the header looks ${called(other)}-delimited; this side's policy reads ${called(expected)}-delimited files: set its "delimiter" to ${JSON.stringify(other)}, or export the file ${called(expected)}-delimited)`;
 }
 
 export type ValidationResult =

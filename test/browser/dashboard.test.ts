@@ -408,7 +408,7 @@ describe('dashboard', () => {
     const target = rows.filter({ hasText: 'target' });
     expect(await target.locator('.badge').textContent()).toBe('REJECTED');
     expect(await target.textContent()).toMatch(
-      /MISSING_COLUMNS at line 1.*semicolon-delimited; files must be comma-delimited/,
+      /MISSING_COLUMNS at line 1.*semicolon-delimited; this side.s policy reads comma-delimited files/,
     );
     expect(await rows.filter({ hasText: 'source' }).textContent()).toMatch(/ACCEPTED\s*20/);
     await shot('files');

@@ -218,6 +218,34 @@ describe('readCsvInto encodings', () => {
     expect(error.line).toBeGreaterThanOrEqual(1);
   });
 
+  it('names the line and the byte that are not UTF-8, whatever the chunks (and says how to read Latin-1)', async () => {
+    // Line 4 holds "Zürich" in Latin-1, after a quoted field that spans lines 2-3.
+    const bytes = new Uint8Array([
+      ...encoder.encode('name,city\n"a\nb",x\nc,Z'),
+      0xfc,
+      ...encoder.encode('rich\nd,y\n'),
+    ]);
+    const seen = new Set<string>();
+    for (const size of [1, 2, 3, 5, 8, 13, bytes.length]) {
+      const error = await readError(chunked(bytes, size));
+      seen.add(`${error.code} ${error.line} ${error.message}`);
+    }
+
+    expect([...seen]).toEqual([
+      'ENCODING 4 file is not valid UTF-8 at line 4 (byte 0xFC); expected UTF-8 (a Latin-1 or Windows-1252 export? the policy can read this side as "encoding": "latin-1")',
+    ]);
+  });
+
+  it('says a file is UTF-16 without a byte-order mark, or a ZIP archive, instead of a garbled header', async () => {
+    const utf16 = await readError([new Uint8Array(Buffer.from('name,city\n', 'utf16le'))]);
+    const zip = await readError([new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00])]);
+
+    expect(utf16).toMatchObject({ code: 'ENCODING', line: 1 });
+    expect(utf16.message).toMatch(/^file looks UTF-16 LE encoded \(every other byte is zero\) with no byte-order mark/);
+    expect(zip).toMatchObject({ code: 'FILE_UNREADABLE', line: 1 });
+    expect(zip.message).toMatch(/^file is a ZIP archive \(an Excel \.xlsx workbook is one\)/);
+  });
+
   it('fails a Latin-1 byte at the very end of the file with ENCODING', async () => {
     const bytes = new Uint8Array([...encoder.encode('name\ncaf'), 0xe9]);
     expect((await readError([bytes])).code).toBe('ENCODING');

@@ -189,6 +189,21 @@ describe('validateExtract reads each side in the format its policy names', () =>
     );
 
     expect(result).toMatchObject({ ok: false, code: 'MISSING_COLUMNS', line: 1 });
+    expect(result.ok === false && result.message).toContain(
+      `(the header looks comma-delimited; this side's policy reads semicolon-delimited files: set its "delimiter" to ",", or export the file semicolon-delimited)`,
+    );
+  });
+
+  it('rejects a file whose lines end with CR alone for its line endings, not for a column appearing twice', async () => {
+    const result = await validateExtract(
+      streamOf('PaymentRef;ValueDate;Ccy;Amt;Status\rP1;01/12/2025;EUR;1,00;S\rP2;01/12/2025;EUR;1,00;S\r'),
+      'source.csv',
+      payments,
+      'source',
+    );
+
+    expect(result).toMatchObject({ ok: false, code: 'HEADER_INVALID', line: 1 });
+    expect(result.ok === false && result.message).toMatch(/lines end with a carriage return alone \(CR/);
   });
 
   it('rejects a JSON Lines side that is not UTF-8 with the line, and one with no lines as empty', async () => {
@@ -201,10 +216,9 @@ describe('validateExtract reads each side in the format its policy names', () =>
     const unreadable = await validateExtract(streamOf(bad), 'target.jsonl', payments, 'target');
     const empty = await validateExtract(streamOf('\n\n'), 'target.jsonl', payments, 'target');
 
-    // The JSON Lines reader names the line its failing chunk starts at ("at or after").
-    expect(unreadable).toMatchObject({ ok: false, code: 'ENCODING', line: 1 });
-    expect(unreadable.ok === false && unreadable.message).toMatch(
-      /^target\.jsonl:1: file is not valid UTF-8 \(at or after line 1\)/,
+    expect(unreadable).toMatchObject({ ok: false, code: 'ENCODING', line: 2 });
+    expect(unreadable.ok === false && unreadable.message).toBe(
+      'target.jsonl:2: file is not valid UTF-8 at line 2 (byte 0xFF); expected UTF-8 (JSON Lines is always UTF-8)',
     );
     expect(empty).toMatchObject({ ok: false, code: 'EMPTY_FILE' });
     expect(empty.ok === false && empty.message).toMatch(/has no lines; expected at least one row/);

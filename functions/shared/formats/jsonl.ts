@@ -8,6 +8,7 @@
  */
 import type { Chunk } from './gzip.ts';
 import { plainNumberText } from './number-text.ts';
+import { invalidUtf8Position, notUtf8Reason } from './utf8.ts';
 
 export type JsonLinesErrorCode = 'ENCODING' | 'RECORD_TOO_LARGE';
 
@@ -62,10 +63,13 @@ export async function readJsonLinesInto(
     try {
       return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
     } catch {
+      // `pending` (the text after the last line break) holds no line break: `line` is where
+      // these bytes begin.
+      const at = bytes === undefined ? { line, byte: undefined } : invalidUtf8Position(bytes, line);
       throw new JsonLinesFileError(
         'ENCODING',
-        `file is not valid UTF-8 (at or after line ${line}); expected UTF-8`,
-        line,
+        notUtf8Reason(at.line, at.byte, ' (JSON Lines is always UTF-8)'),
+        at.line,
       );
     }
   };

@@ -1,0 +1,68 @@
+/**
+ * Where UTF-8 goes wrong, for error messages. The readers validate whole chunks at once (simdutf
+ * through `isUtf8`, or `TextDecoder`), which says only that a chunk is bad; on that path alone
+ * this finds the first bad byte, so the error names its line and the byte itself whatever the
+ * chunk sizes (S3's stream and a file read used to report different lines for one file).
+ */
+
+/**
+ * Offset of the first byte of `b` that cannot be part of UTF-8 (a stray continuation byte, a
+ * lead byte no sequence starts with, a sequence cut short by another character, an overlong or
+ * surrogate form): `b.length` when there is none. A sequence still incomplete at the end of `b`
+ * is not an error here (the next bytes may complete it).
+ */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i] as number;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      if (c === 0xe0) lo = 0xa0;
+      if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      if (c === 0xf0) lo = 0x90;
+      if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= need; k++) {
+      if (i + k >= n) return n;
+      const d = b[i + k] as number;
+      if (k === 1 ? d < lo || d > hi : d < 0x80 || d > 0xbf) return i;
+    }
+    i += need + 1;
+  }
+  return n;
+}
+
+/** How many line feeds `b` holds before `end`. */
+export function newlinesBefore(b: Uint8Array, end: number): number {
+  let count = 0;
+  for (let i = 0; i < end; i++) if (b[i] === 0x0a) count++;
+  return count;
+}
+
+/**
+ * Where a chunk that failed validation goes wrong: the line of its first bad byte (`line` is the
+ * line its first byte is on) and that byte. A chunk with no bad byte of its own (it failed to
+ * complete a sequence an earlier chunk began) is wrong at its start.
+ */
+export function invalidUtf8Position(bytes: Uint8Array, line: number): { line: number; byte: number | undefined } {
+  const at = firstInvalidUtf8(bytes);
+  if (at >= bytes.length) return { line, byte: bytes[0] };
+  return { line: line + newlinesBefore(bytes, at), byte: bytes[at] };
+}
+
+/** The reason a file that is not UTF-8 gives: its line, the byte, and what to do about it. */
+export function notUtf8Reason(line: number, byte: number | undefined, hint: string): string {
+  const shown = byte === undefined ? '' : ` (byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')})`;
+  return `file is not valid UTF-8 at line ${line}${shown}; expected UTF-8${hint}`;
+}
