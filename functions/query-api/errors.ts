@@ -61,8 +61,9 @@ export class MethodNotAllowedError extends ApiError {
 }
 
 export class ConflictError extends ApiError {
-  constructor(message: string, details: ErrorDetails = {}) {
-    super(409, 'VERSION_CONFLICT', message, details);
+  /** `code`: VERSION_CONFLICT (what was read has changed since), or a state the request does not apply to. */
+  constructor(message: string, details: ErrorDetails = {}, code = 'VERSION_CONFLICT') {
+    super(409, code, message, details);
     this.name = 'ConflictError';
   }
 }

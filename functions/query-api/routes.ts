@@ -12,6 +12,7 @@ import { API_ROUTES, routeKey, type ApiRoute, type RouteKey } from './route-tabl
 import { createRouter, type RouteDef } from './router.ts';
 import {
   approvalBodySchema,
+  retriageBodySchema,
   bulkBodySchema,
   countsQuerySchema,
   type ListFilters,
@@ -246,8 +247,9 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     logger.info('suggested match declined', { exceptionId: id, otherId });
     return json(200, outcome);
   },
-  'POST /exceptions/{id}/triage': async ({ params, deps, logger, caller }) => {
+  'POST /exceptions/{id}/triage': async ({ event, params, deps, logger, caller }) => {
     const id = exceptionIdParam(params);
+    if (event.body) parseInput(retriageBodySchema, parseJsonBody(event), 'triage request');
     if (deps.retriage === undefined) throw new Error('internal: the query API has no triage queue configured');
     const exception = await entitledException(id, caller, deps);
     const accepted = await requestTriage(exception, new Date(deps.now()).toISOString(), deps.retriage);

@@ -34,10 +34,9 @@ export async function changeRunTriage(
     const now = (await deps.runs.get(runId))?.triage?.state ?? 'PENDING';
     throw new ConflictError(
       `run ${runId} is not held (its triage is ${now}): only a held run can be released or abandoned`,
-      {
-        run_id: runId,
-        triage: now,
-      },
+      { run_id: runId, triage: now },
+      // Not a stale read: nothing a retry with fresh data would fix.
+      'RUN_NOT_HELD',
     );
   }
   if (action === 'release' && moved.status === 'COMPLETED')

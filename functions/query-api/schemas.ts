@@ -257,6 +257,8 @@ export type FilesQuery = z.infer<typeof filesQuerySchema>;
 /** POST /runs/{id}/triage: what an analyst does with a run the runaway guard held. */
 export const RUN_TRIAGE_ACTIONS = ['release', 'abandon'] as const;
 export const runTriageBodySchema = strictObject({ action: oneOf(RUN_TRIAGE_ACTIONS) }, 'field');
+/** POST /exceptions/{id}/triage takes nothing: no body, or `{}` (a field would be silently ignored). */
+export const retriageBodySchema = strictObject({}, 'field');
 
 const exceptionChangeShape = {
   version: z

@@ -215,6 +215,19 @@ describe('POST /exceptions/{id}/triage', () => {
     expect(triageQueueMessageSchema.parse(api.triageRequests[0])).toEqual(api.triageRequests[0]);
   });
 
+  it('takes no body or {}, and refuses a field rather than ignoring it', async () => {
+    const api = setup();
+    const [id] = (await run(freshDataset(), 'r1', [{ type: 'AMOUNT_MISMATCH', tradeId: 'T1' }])) as [string];
+
+    const empty = await api.call('POST', `/exceptions/${id}/triage`, { body: {} });
+    const noted = await api.call('POST', `/exceptions/${id}/triage`, { body: { note: 'look again' } });
+
+    expect(empty.status).toBe(202);
+    expect(noted.status).toBe(400);
+    expect(noted.body.error.message).toContain('unknown field "note"');
+    expect(api.triageRequests).toHaveLength(1);
+  });
+
   it('answers 404 for an unknown exception and 409 for one inside its late-arrival window, queuing nothing', async () => {
     const api = setup();
     const dataset = freshDataset();

@@ -137,6 +137,7 @@ describe('POST /runs/{id}/triage', () => {
     const res = await call('POST', `/runs/${runId}/triage`, { action: 'release' });
 
     expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('RUN_NOT_HELD');
     expect(res.body.error.message).toContain(`its triage is ${state}`);
     expect(queued).toEqual([]);
   });
