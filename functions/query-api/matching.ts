@@ -43,6 +43,24 @@ function declined(item: StoredItem): readonly string[] {
   return Array.isArray(item.declined_matches) ? (item.declined_matches as string[]) : [];
 }
 
+/**
+ * Whether two exceptions could be one break: a missing row on each side, of one dataset. A match
+ * asks for that; so does a decline (declining a pair no suggestion could offer records nothing).
+ */
+function checkPair(item: StoredItem, other: StoredItem, onlyMissing: string): void {
+  const id = String(item.exception_id);
+  const otherId = String(other.exception_id);
+  const type = String(item.exception_type);
+  if (!isMatchable(type)) throw notMatchable(id, `it is ${type}; ${onlyMissing}`);
+  if (other.exception_type !== MATCHABLE_TYPES[type])
+    throw notMatchable(
+      id,
+      `it is ${type} and ${otherId} is ${String(other.exception_type)}; a match pairs MISSING_IN_TARGET with MISSING_IN_SOURCE`,
+    );
+  if (other.dataset !== item.dataset)
+    throw notMatchable(id, `it is in ${String(item.dataset)} and ${otherId} in ${String(other.dataset)}`);
+}
+
 export async function requestMatch(
   id: string,
   body: MatchBody,
@@ -57,15 +75,7 @@ export async function requestMatch(
   if (Number(item.version) !== body.version) throw conflict(id, body.version, Number(item.version));
   if (Number(other.version) !== body.other_version)
     throw conflict(body.other_id, body.other_version, Number(other.version));
-  const type = String(item.exception_type);
-  if (!isMatchable(type)) throw notMatchable(id, `it is ${type}; only missing rows are matched by hand`);
-  if (other.exception_type !== MATCHABLE_TYPES[type])
-    throw notMatchable(
-      id,
-      `it is ${type} and ${body.other_id} is ${String(other.exception_type)}; a match pairs MISSING_IN_TARGET with MISSING_IN_SOURCE`,
-    );
-  if (other.dataset !== item.dataset)
-    throw notMatchable(id, `it is in ${String(item.dataset)} and ${body.other_id} in ${String(other.dataset)}`);
+  checkPair(item, other, 'only missing rows are matched by hand');
   for (const side of [item, other])
     if (!matchableStatus(side))
       throw notMatchable(
@@ -183,10 +193,12 @@ export async function declineSuggestion(
   actor: string,
   deps: Deps,
 ): Promise<{ exception_id: string; declined: string; version: number }> {
+  if (otherId === id) throw notMatchable(id, 'an exception cannot decline itself as its match');
   for (let attempt = 0; attempt < 3; attempt++) {
     const [item, other] = await Promise.all([deps.store.getException(id), deps.store.getException(otherId)]);
     if (!item) throw notFound(id);
     if (!other) throw notFound(otherId);
+    checkPair(item, other, 'suggestions, and so declines, are for missing rows');
     const already = declined(item);
     if (already.includes(otherId)) return { exception_id: id, declined: otherId, version: Number(item.version) };
     const now = new Date(deps.now()).toISOString();

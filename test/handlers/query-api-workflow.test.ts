@@ -611,4 +611,28 @@ describe('suggested matches', () => {
     const notMissing = await run(dataset, 'r1', [{ type: 'AMOUNT_MISMATCH', tradeId: 'T9' }]);
     expect((await api.call('GET', `/exceptions/${notMissing[0]}/suggestions`)).body.error.code).toBe('NOT_MATCHABLE');
   });
+
+  it('refuses to decline a pair no suggestion could offer: itself, the same side, another dataset, a break that is not a missing row', async () => {
+    const api = setup();
+    const dataset = freshDataset();
+    const [source, sameSide, amount] = await run(dataset, 'r1', [
+      { type: 'MISSING_IN_TARGET', tradeId: 'T1' },
+      { type: 'MISSING_IN_TARGET', tradeId: 'T2' },
+      { type: 'AMOUNT_MISMATCH', tradeId: 'T3' },
+    ]);
+    const [elsewhere] = await run(freshDataset(), 'r2', [{ type: 'MISSING_IN_SOURCE', tradeId: 'T1' }]);
+    const decline = (a: string | undefined, b: string | undefined) =>
+      api.call('POST', `/exceptions/${a}/suggestions/${b}/decline`);
+
+    const answers = await Promise.all([
+      decline(source, source),
+      decline(source, sameSide),
+      decline(source, elsewhere),
+      decline(amount, source),
+    ]);
+
+    expect(answers.map((a) => [a.status, a.body.error?.code])).toEqual(Array(4).fill([400, 'NOT_MATCHABLE']));
+    expect(answers[1]?.body.error.message).toContain('a match pairs MISSING_IN_TARGET with MISSING_IN_SOURCE');
+    expect((await api.call('GET', `/exceptions/${source}`)).body.version).toBe(1);
+  });
 });
