@@ -67,7 +67,7 @@ export function decodeToken(secret: string, token: string, filters: string): Pag
   if (body.f !== filters) {
     throw new BadRequestError(
       'NEXT_TOKEN_FILTER_MISMATCH',
-      'next_token was issued for a different set of filters; repeat the same filters (status, exception_type, severity, dataset, business_date, run_id) as the request that returned it, or omit next_token to start over',
+      'next_token was issued for a different set of filters; repeat the query parameters (all but next_token) of the request that returned it, or omit next_token to start over',
     );
   }
   return { index: body.i, startKey: body.k as Record<string, unknown> };

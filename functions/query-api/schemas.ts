@@ -55,8 +55,20 @@ function expected(what: string, whenMissing: string = what) {
     issue.input === undefined ? `is required: ${whenMissing}` : `must be ${what}, got ${describeValue(issue.input)}`;
 }
 
+/**
+ * One of `values`. A query parameter given twice (`status=OPEN&status=RESOLVED`) reaches the
+ * handler joined with a comma, as API Gateway passes it: say so, rather than only "got OPEN,RESOLVED".
+ */
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: expected(`one of ${values.join(', ')}`) });
+  z.enum(values, {
+    error: (issue) => {
+      const message = expected(`one of ${values.join(', ')}`)(issue);
+      const joined =
+        typeof issue.input === 'string' &&
+        issue.input.split(',').every((v) => (values as readonly string[]).includes(v));
+      return joined ? `${message} (one value: a parameter given more than once arrives joined with commas)` : message;
+    },
+  });
 
 /** Same rule as the object keys: the dataset becomes a path segment. */
 const dataset = z
@@ -85,13 +97,16 @@ function intParam(bounds: { min: number; max: number; default: number }) {
     });
 }
 
-function strictObject<S extends z.ZodRawShape>(shape: S, what: string) {
+/** An object that names unknown keys and the allowed ones; `whenMissing`: what to send when it is absent. */
+function strictObject<S extends z.ZodRawShape>(shape: S, what: string, whenMissing?: string) {
   const allowed = Object.keys(shape).join(', ');
   return z.strictObject(shape, {
     error: (issue) =>
       issue.code === 'unrecognized_keys'
         ? `unknown ${what} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed}`
-        : undefined,
+        : issue.code === 'invalid_type' && whenMissing !== undefined
+          ? expected(`an object of ${allowed}`, whenMissing)(issue)
+          : undefined,
   });
 }
 
@@ -207,7 +222,7 @@ export const searchQuerySchema = strictObject(
     ...filterShape,
     ...searchFilterShape,
     q: z
-      .string()
+      .string({ error: expected('text', 'the text to search for, e.g. q=settlement%20delay') })
       .trim()
       .min(1, 'must not be empty: say what to look for')
       .max(MAX_QUERY_TEXT, `must be at most ${MAX_QUERY_TEXT} characters`),
@@ -336,10 +351,11 @@ export const bulkBodySchema = strictObject(
         path: ['business_date'],
       })
       .optional(),
-    change: strictObject((({ version: _version, ...rest }) => rest)(exceptionChangeShape), 'change field').refine(
-      changesSomething,
-      { message: NOTHING_TO_CHANGE },
-    ),
+    change: strictObject(
+      (({ version: _version, ...rest }) => rest)(exceptionChangeShape),
+      'change field',
+      'the change to make to each exception, e.g. {"status": "ACKNOWLEDGED"} or {"note": "..."}',
+    ).refine(changesSomething, { message: NOTHING_TO_CHANGE }),
     versions: versionsByException.optional(),
   },
   'field',

@@ -37,7 +37,9 @@ export function notFound(id: string) {
 
 export function conflict(id: string, sent: number, current: number) {
   return new ConflictError(
-    `exception ${id} has changed since you read it (you sent version ${sent}, it is now at version ${current}); read it again and retry`,
+    sent > current
+      ? `exception ${id} is at version ${current}; you sent version ${sent}, which it has never had: send the version you last read (read it again if unsure)`
+      : `exception ${id} has changed since you read it (you sent version ${sent}, it is now at version ${current}); read it again and retry`,
     { exception_id: id, sent_version: sent, current_version: current },
   );
 }

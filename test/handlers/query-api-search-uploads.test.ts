@@ -205,8 +205,13 @@ describe('GET /search', () => {
     [{ q: 'x', k: '51' }, 'k: must be an integer from 1 to 50'],
     [{ q: '' }, 'q: must not be empty'],
     [{ q: '   ' }, 'q: must not be empty'],
-    [{}, 'q:'],
+    [{}, 'q: is required: the text to search for'],
     [{ q: 'x', severity: 'BAD' }, 'severity: must be one of LOW, MEDIUM, HIGH, CRITICAL'],
+    // What API Gateway makes of severity=HIGH&severity=LOW.
+    [
+      { q: 'x', severity: 'HIGH,LOW' },
+      'got the string "HIGH,LOW" (one value: a parameter given more than once arrives joined',
+    ],
     [{ q: 'x', query: 'y' }, 'unknown query parameter "query"'],
     [{ q: 'x', field: 'account_id' }, 'field: goes with value'],
     [{ q: 'x', value: 'ACCT2042' }, 'field: goes with value'],

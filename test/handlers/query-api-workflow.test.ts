@@ -432,6 +432,10 @@ describe('POST /exceptions/bulk', () => {
     expect(noTarget.status).toBe(400);
     expect(both.status).toBe(400);
     expect(both.body.error.message).toContain('exactly one of ids');
+    const noChange = await api.call('POST', '/exceptions/bulk', { body: { ids: [a] } });
+    expect(noChange.body.error.message).toContain(
+      'change: is required: the change to make to each exception, e.g. {"status": "ACKNOWLEDGED"}',
+    );
   });
 });
 

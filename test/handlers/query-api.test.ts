@@ -638,6 +638,19 @@ describe('PATCH /exceptions/{id}', () => {
       code: 'VERSION_CONFLICT',
       details: { sent_version: 1, current_version: 2 },
     });
+    expect(res.body.error.message).toContain('has changed since you read it');
+  });
+
+  it('says a version from ahead of the record is one it never had, not that it changed', async () => {
+    const api = setup();
+    const record = await api.seed();
+
+    const res = await api.call('PATCH', `/exceptions/${record.exception_id}`, { body: { version: 7, note: 'n' } });
+
+    expect(res.status).toBe(409);
+    expect(res.body.error.message).toBe(
+      `exception ${record.exception_id} is at version 1; you sent version 7, which it has never had: send the version you last read (read it again if unsure)`,
+    );
   });
 
   it('lets exactly one of two concurrent changes with the same version through', async () => {
