@@ -105,6 +105,15 @@ export function columnsOf(header: string[], policy: ReconPolicy, side: Side = 's
 }
 
 /** The characters `String.prototype.trim` removes. */
+/**
+ * A line of spaces or tabs only: a blank line to a person, but not an empty one (which is
+ * skipped), so a row of one field. Said as such rather than "expected 4 fields, found 1".
+ * compile.ts gives the SQL engine the same reason.
+ */
+export function blankLine(count: number): string {
+  return `line holds only spaces or tabs; expected ${count} fields`;
+}
+
 function isTrimmed(c: number): boolean {
   if (c > 32 && c < 127) return false;
   return (
@@ -306,7 +315,10 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       if (last) break;
       from = comma + 1;
     }
-    const reason = this.problemOf(buf, n, longest, amountStart, amountEnd);
+    const reason =
+      n === 1 && count > 1 && buf.slice(start, end).trim() === ''
+        ? blankLine(count)
+        : this.problemOf(buf, n, longest, amountStart, amountEnd);
     if (reason !== undefined) {
       this.reject(splitPlain(buf, start, end, delimiter), line, reason, buf);
       return;
@@ -425,7 +437,10 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       if (to - from > longest) longest = to - from;
       from = to + 1;
     }
-    const reason = this.problemOf(joined, fields.length, longest, amountStart, amountEnd);
+    const reason =
+      fields.length === 1 && count > 1 && joined.trim() === ''
+        ? blankLine(count)
+        : this.problemOf(joined, fields.length, longest, amountStart, amountEnd);
     if (reason !== undefined) {
       this.reject(fields, line, reason, joined);
       return;

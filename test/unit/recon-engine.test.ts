@@ -447,6 +447,13 @@ describe('reconcile rejects unreadable rows as INVALID_RECORD', () => {
     expect(result.findings.map((f) => f.type)).toEqual(['INVALID_RECORD']);
   });
 
+  it('says a line of only spaces or tabs is one, not "expected 4 fields, found 1"', async () => {
+    const result = await run(csv(HEADER, good, '   \t '), csv(HEADER, good));
+    const finding = only(result, 'INVALID_RECORD');
+    expect(finding.reason).toBe('line holds only spaces or tabs; expected 4 fields');
+    expect(finding.lines.source).toEqual([3]);
+  });
+
   it('treats a formula in account_id as plain data that still matches', async () => {
     const row = `T1,=cmd|'/C calc'!A0,2025-12-01,10.00`;
     const result = await run(csv(HEADER, row), csv(HEADER, ` T1 ,=cmd|'/C calc'!A0,2025-12-01,10.0`));

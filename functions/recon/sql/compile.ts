@@ -22,7 +22,7 @@ import { formatDecimal, type Decimal } from '../../shared/decimal.ts';
 import { amountSpec, type FieldSpec, type ReconPolicy, type DateFormat } from '../../shared/policy.ts';
 import type { ExceptionType, Side } from '../../shared/types.ts';
 import { ControlTotals } from '../control-totals.ts';
-import { MAX_FIELD_CHARS } from '../side-loader.ts';
+import { blankLine, MAX_FIELD_CHARS } from '../side-loader.ts';
 import { DECIMAL_INTEGER_DIGITS, DECIMAL_SCALE, DECIMAL_TYPE, type Dialect, type JsonPair } from './dialect.ts';
 
 /** Extra fields beyond the header a raw relation carries (a row with more is a structural reject). */
@@ -129,6 +129,7 @@ export function compileRecon(
       `WHEN bad IS NOT NULL THEN bad`,
       `WHEN ${nul} THEN 'record contains a NUL byte'`,
       `WHEN nf = ${n} AND longest > ${MAX_FIELD_CHARS} THEN ${lit(`a field is longer than ${MAX_FIELD_CHARS} characters`)}`,
+      ...(n > 1 ? [`WHEN nf = 1 AND ${d.trim("coalesce(c0, '')")} = '' THEN ${lit(blankLine(n))}`] : []),
       `WHEN nf <> ${n} THEN ${lit(`expected ${n} fields, found `)} || CAST(nf AS VARCHAR)`,
       ...policy.keys.map((_, i) => `WHEN kt${i} = '' THEN ${lit(`key column ${policy.keyColumns[i]} is empty`)}`),
     ];
