@@ -12,7 +12,7 @@ import { REPO_ROOT } from '../../functions/shared/paths.ts';
 import { DEFAULT_PREFIX, QUEUE_NAMES, type QueueName } from '../../functions/shared/resources.ts';
 import { list, peek, redrive, type Io } from './dlq-report.ts';
 import { awsTarget, DlqError, localTarget } from './dlq-target.ts';
-import { UsageError } from './usage.ts';
+import { isUsageError, UsageError, usageErrorText } from './usage.ts';
 
 export const dlqHelp = `Usage: tally dlq <list|peek|redrive> [--queue ${QUEUE_NAMES.join('|')}] [options]
 
@@ -55,8 +55,8 @@ export async function runDlq(argv: string[], io: Io): Promise<number> {
   try {
     return await dlq(argv, io);
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`tally dlq: ${(error as Error).message}\n\n${dlqHelp}`);
+    if (isUsageError(error)) {
+      io.stderr.write(usageErrorText('dlq', error));
       return 2;
     }
     const e = error as Error & { code?: string };

@@ -11,11 +11,32 @@ import { dlqCommand } from './dlq.ts';
 import { patternsCommand } from './patterns.ts';
 import { usageCommand } from './usage-cost.ts';
 import { mcpCommand } from './mcp.ts';
-import { loginCommand, logoutCommand } from './login.ts';
+import { DEFAULT_CLIENT_ID, DEFAULT_ISSUER, loginCommand, logoutCommand } from './login.ts';
 import { whoamiCommand } from './whoami.ts';
-import { UsageError } from './usage.ts';
+import { DEFAULT_API_URL } from './api-client.ts';
+import { isUsageError, usageErrorText } from './usage.ts';
 import { regionCommand } from './region.ts';
 import { reindexCommand } from './reindex.ts';
+
+/** The environment variables the commands read: name, what for, default. */
+const environment = (
+  [
+    ['TALLY_API_URL', 'the API the API commands call (--api)', DEFAULT_API_URL],
+    ['TALLY_API_TOKEN', "bearer token for an API with sign-in (wins over login's)", 'none'],
+    ['TALLY_TOKEN_FILE', 'where login keeps the token (logout removes it)', '~/.tally/token.json'],
+    ['TALLY_OIDC_ISSUER', 'the issuer login signs in at (--issuer)', DEFAULT_ISSUER],
+    ['TALLY_OIDC_CLIENT_ID', "login's public client (--client-id)", DEFAULT_CLIENT_ID],
+    ['TALLY_REGIONS', "region --aws: the deployment's regions, A,B (--regions)", 'none'],
+    ['AWS_REGION', 'dlq and reindex on AWS: the region (--region)', 'none'],
+    ['AWS_DEFAULT_REGION', 'dlq on AWS when AWS_REGION is not set', 'none'],
+  ] as const
+)
+  .map(([name, what, fallback]) => {
+    const left = `  ${name.padEnd(22)}${what}`;
+    const right = `[default: ${fallback}]`;
+    return `${left}${' '.repeat(Math.max(2, 100 - left.length - right.length))}${right}`;
+  })
+  .join('\n');
 
 const help = `Usage: tally <command> [options]
 
@@ -37,7 +58,12 @@ Commands:
   reindex     rebuild a region's exceptions search index from its table (resumable)
 
 Run "tally <command> --help" for a command's options. The local stack runs with "npm start";
-the API commands talk to it at http://127.0.0.1:3000 unless given --api URL.
+the API commands talk to it at ${DEFAULT_API_URL} unless given --api URL or TALLY_API_URL.
+
+Environment (an option on the command line wins over its variable):
+${environment}
+AWS credentials come from the AWS SDK's usual chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...);
+reindex --aws also reads the variables its help names.
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -67,16 +93,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) {
-    process.stderr.write(`tally: unknown command "${name}"\n\n${help}`);
+    process.stderr.write(`tally: unknown command "${name}"\nSee \`npx tally --help\` for the commands.\n`);
     return 2;
   }
   try {
     return await command(rest);
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(
-        `tally ${name}: ${(error as Error).message}\n\n${error instanceof UsageError ? error.help : ''}`,
-      );
+    if (isUsageError(error)) {
+      process.stderr.write(usageErrorText(name, error));
       return 2;
     }
     process.stderr.write(`tally ${name}: unexpected error: ${(error as Error).stack ?? String(error)}\n`);

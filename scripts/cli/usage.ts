@@ -1,4 +1,4 @@
-/** Bad command-line usage: printed with the command's help, exit status 2. */
+/** Bad command-line usage: reported by usageErrorText (the error, the synopsis, where the help is), exit status 2. */
 export class UsageError extends Error {
   readonly help: string;
   constructor(message: string, help: string) {
@@ -6,4 +6,28 @@ export class UsageError extends Error {
     this.name = 'UsageError';
     this.help = help;
   }
+}
+
+/** Bad usage: a UsageError, or an option parseArgs refused (unknown, or missing its value). */
+export function isUsageError(error: unknown): error is Error {
+  return (
+    error instanceof UsageError || Boolean((error as { code?: string } | null)?.code?.startsWith('ERR_PARSE_ARGS'))
+  );
+}
+
+/** A help text's synopsis: its "Usage:" line and the lines that continue it, up to the first blank line. */
+export function synopsis(help: string): string {
+  const start = help.indexOf('Usage:');
+  if (start < 0) return '';
+  const end = help.indexOf('\n\n', start);
+  return `${help.slice(start, end < 0 ? undefined : end).trimEnd()}\n`;
+}
+
+/**
+ * How every command reports bad usage: the one-line error, the command's synopsis when known, and
+ * where its full help is (not the whole help: the error would scroll out of sight).
+ */
+export function usageErrorText(command: string, error: Error): string {
+  const usage = error instanceof UsageError ? synopsis(error.help) : '';
+  return `tally ${command}: ${error.message}\n${usage}See \`npx tally ${command} --help\` for every option.\n`;
 }
