@@ -171,6 +171,9 @@ export function reportApiError(command: string, io: CliIo, error: unknown): numb
   throw error;
 }
 
+/** An option as the user types it: `limit` is `--limit`; a short one is passed as typed (`-k`). */
+const flag = (option: string) => (option.startsWith('-') ? option : `--${option}`);
+
 /**
  * Validates an option against the values the API allows, before asking it: in any case (`open`,
  * `OPEN`), given back as the API spells it (statuses upper case, `--sort due` lower).
@@ -184,7 +187,7 @@ export function oneOf<T extends string>(
   if (value === undefined) return undefined;
   const found = allowed.find((a) => a.toUpperCase() === value.toUpperCase());
   if (found === undefined)
-    throw new UsageError(`--${option} must be one of ${allowed.join(', ')}, got "${value}"`, help);
+    throw new UsageError(`${flag(option)} must be one of ${allowed.join(', ')}, got "${value}"`, help);
   return found;
 }
 
@@ -198,7 +201,7 @@ export function intOption(
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max)
-    throw new UsageError(`--${option} must be an integer from ${min} to ${max}, got "${value}"`, help);
+    throw new UsageError(`${flag(option)} must be an integer from ${min} to ${max}, got "${value}"`, help);
   return n;
 }
 

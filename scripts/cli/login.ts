@@ -27,6 +27,7 @@ const help = `Usage: tally login [options]
 
 Signs in at an OpenID Connect issuer in your browser (authorization code + PKCE, redirected back
 to 127.0.0.1) and keeps the access token for the other commands (TALLY_API_TOKEN, when set, wins).
+\`tally logout\` forgets it (removes the token file); it takes no options but --help.
 
 Options:
   --issuer URL     the issuer   [default: $TALLY_OIDC_ISSUER or ${DEFAULT_ISSUER}, i.e. npm start -- --auth]
@@ -157,7 +158,18 @@ export async function loginCommand(argv: string[], io: CliIo = processIo): Promi
   }
 }
 
-export async function logoutCommand(_argv: string[], io: CliIo = processIo): Promise<number> {
+export async function logoutCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { help: { type: 'boolean', short: 'h', default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(help);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`, help);
   rmSync(tokenFile(io.env), { force: true });
   io.stdout.write(`Signed out (removed ${tokenFile(io.env)})\n`);
   return 0;

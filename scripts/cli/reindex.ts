@@ -234,8 +234,12 @@ export async function reindexCommand(argv: string[]): Promise<number> {
   } else {
     const dataDir = resolve(REPO_ROOT, values['data-dir']);
     const file = join(dataDir, 'endpoints.json');
+    // Where to reindex is the caller's to say: bad usage, reported in one line like any other.
     if (!existsSync(file))
-      throw new Error(`no local stack state at ${file}: start it with "npm start" (or pass --data-dir), or use --aws`);
+      throw new UsageError(
+        `no local stack state at ${file}: start the local stack with "npm start", pass --data-dir DIR (a local stack's state), or use --aws --region REGION`,
+        reindexHelp,
+      );
     const local = JSON.parse(readFileSync(file, 'utf8')) as LocalEndpoints;
     const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
     doc = DynamoDBDocumentClient.from(

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ApiRun } from '../../functions/shared/api-types.ts';
+import { RUNS_LIMIT } from '../../functions/query-api/schemas.ts';
 import { RUN_TRIAGE_STATES } from '../../functions/shared/tables/runs.ts';
 import {
   apiOptionsHelp,
@@ -34,7 +35,7 @@ stored, no model is called, and the business events topic is told. Check its fil
 Options (list):
   --dataset NAME          e.g. trades
   --date YYYY-MM-DD       business date (with --dataset)
-  --limit N               1-100 per page                                  [default: 25]
+  --limit N               ${RUNS_LIMIT.min}-${RUNS_LIMIT.max} per page                                  [default: ${RUNS_LIMIT.default}]
   --next-token TOKEN      the next page, as printed after the previous one
   --all                   follow every page
 
@@ -76,7 +77,7 @@ export async function runsCommand(argv: string[], io: CliIo = processIo): Promis
       const query = {
         dataset: values.dataset,
         business_date: values.date,
-        limit: intOption('limit', values.limit, 1, 100, runsHelp)?.toString(),
+        limit: intOption('limit', values.limit, RUNS_LIMIT.min, RUNS_LIMIT.max, runsHelp)?.toString(),
       };
       const { items, next } = await readPages<ApiRun>(api, '/runs', query, {
         token: values['next-token'],

@@ -1,5 +1,6 @@
 /** `tally search "QUERY"`: hybrid (meaning and exact words) search over triaged exceptions through the API. */
 import { parseArgs } from 'node:util';
+import { SEARCH_K } from '../../functions/query-api/schemas.ts';
 import type { SearchItem } from '../../functions/shared/types.ts';
 import {
   apiOptionsHelp,
@@ -21,7 +22,7 @@ Finds the exceptions closest to QUERY, best first: by meaning (a paraphrase find
 and by exact words (a trade id or an account ranks first), the two rankings fused.
 
 Options:
-  -k N                    how many results, 1-50                          [default: 10]
+  -k N                    how many results, ${SEARCH_K.min}-${SEARCH_K.max}                          [default: ${SEARCH_K.default}]
 ${filterOptionsHelp({ dateNeedsDataset: false })}
   --pattern PATTERN_ID    exceptions of one pattern
 ${apiOptionsHelp}
@@ -51,7 +52,8 @@ export async function searchCommand(argv: string[], io: CliIo = processIo): Prom
   if (q.length === 0) throw new UsageError('say what to look for: tally search "QUERY"', searchHelp);
   const query = {
     q,
-    k: intOption('k', values.k, 1, 50, searchHelp)?.toString(),
+    // Declared as `k` (so `--k` parses too), documented and named as `-k`.
+    k: intOption('-k', values.k, SEARCH_K.min, SEARCH_K.max, searchHelp)?.toString(),
     ...filterQuery(values, searchHelp, { dateNeedsDataset: false }),
     pattern_id: values.pattern,
   };
