@@ -5,14 +5,16 @@
  * stdout carries the protocol only; diagnostics go to stderr.
  */
 import { parseArgs } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { TallyApiError, type TallyApi } from '../../functions/query-api/mcp/api.ts';
-import { createTallyMcpServer, watchPolicies } from '../../functions/query-api/mcp/server.ts';
+import { createTallyMcpServer, MCP_SERVER_VERSION, watchPolicies } from '../../functions/query-api/mcp/server.ts';
 import {
   apiBaseUrl,
   ApiRequestError,
   ApiUnreachableError,
-  createApiClient,
+  clientFor,
   DEFAULT_API_URL,
   processIo,
   type ApiClient,
@@ -22,15 +24,15 @@ import { intOption } from './api-client.ts';
 
 const DEFAULT_POLL_SECONDS = 30;
 
-export const mcpHelp = `Usage: tally mcp [options]
+/** The help but for what the server offers (mcpHelp lists that): enough for a usage error's synopsis. */
+const mcpUsage = `Usage: tally mcp [options]
 
 Runs Tally as an MCP (Model Context Protocol) server on stdin/stdout, for an assistant to start
-as a subprocess. Tools: list_exceptions, get_exception, search_exceptions, list_runs, get_run,
-get_run_report, update_exception, explain_exception, queue_health. Resources: the policy
-documents (tally://policies/...) and run reports (tally://runs/{id}/report). Prompt: triage_review.
-Every tool calls the Tally API as you: with TALLY_API_TOKEN when the API needs a token.
+as a subprocess. Every tool calls the Tally API as you: with TALLY_API_TOKEN, else the token
+\`tally login\` kept, when the API needs a token.
+`;
 
-Options:
+const mcpOptions = `Options:
   --api URL             the Tally API   [default: $TALLY_API_URL or ${DEFAULT_API_URL}, i.e. \`npm start\`]
   --poll-seconds N      how often to check the policy documents and tell the client when they
                         change (resources list_changed); 0: never   [default: ${DEFAULT_POLL_SECONDS}]
@@ -42,6 +44,42 @@ Example (an MCP client's configuration):
   { "mcpServers": { "tally": { "command": "npx", "args": ["tally", "mcp"],
       "env": { "TALLY_API_URL": "http://127.0.0.1:3000" } } } }
 `;
+
+/**
+ * The help, with the tools, resources and prompts the server registers, as an MCP client lists
+ * them (in memory: no API is called), so it names every one there is and no other.
+ */
+export async function mcpHelp(): Promise<string> {
+  const server = createTallyMcpServer({ request: () => Promise.reject(new Error('listing calls no API')) });
+  const client = new Client({ name: 'tally-help', version: MCP_SERVER_VERSION });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  await client.connect(clientSide);
+  try {
+    const [{ tools }, { resourceTemplates }, { prompts }] = await Promise.all([
+      client.listTools(),
+      client.listResourceTemplates(),
+      client.listPrompts(),
+    ]);
+    const section = (title: string, rows: { name: string; title?: string | undefined }[]) => {
+      const width = Math.max(...rows.map((r) => r.name.length)) + 2;
+      return `${title}:\n${rows.map((r) => `  ${r.name.padEnd(width)}${r.title ?? ''}`.trimEnd()).join('\n')}\n`;
+    };
+    return [
+      mcpUsage,
+      section('Tools', tools),
+      section(
+        'Resources',
+        resourceTemplates.map((r) => ({ name: r.uriTemplate, title: r.title })),
+      ),
+      section('Prompts', prompts),
+      mcpOptions,
+    ].join('\n');
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}
 
 /** The CLI's HTTP client as the MCP tools' TallyApi: its failures as TallyApiError. */
 export function httpTallyApi(client: ApiClient): TallyApi {
@@ -70,12 +108,13 @@ export async function mcpCommand(argv: string[], io: CliIo = processIo): Promise
     strict: true,
   });
   if (values.help) {
-    io.stdout.write(mcpHelp);
+    io.stdout.write(await mcpHelp());
     return 0;
   }
-  const pollSeconds = intOption('poll-seconds', values['poll-seconds'], 0, 86_400, mcpHelp) ?? DEFAULT_POLL_SECONDS;
-  const baseUrl = apiBaseUrl(values.api, io.env, mcpHelp);
-  const api = httpTallyApi(createApiClient({ baseUrl, token: io.env.TALLY_API_TOKEN || undefined }));
+  const pollSeconds = intOption('poll-seconds', values['poll-seconds'], 0, 86_400, mcpUsage) ?? DEFAULT_POLL_SECONDS;
+  const baseUrl = apiBaseUrl(values.api, io.env, mcpUsage);
+  // TALLY_API_TOKEN, else the token `tally login` kept: as every other API command.
+  const api = httpTallyApi(clientFor(values, io, mcpUsage));
   const report = (what: string) => (error: unknown) =>
     io.stderr.write(`tally mcp: ${what}: ${error instanceof Error ? error.message : String(error)}\n`);
 

@@ -13,7 +13,7 @@ export const MCP_SERVER_VERSION = '0.1.0';
 const INSTRUCTIONS = `Tally reconciles two systems' extracts and triages every break (exception) with policy-grounded AI.
 Find breaks with list_exceptions (filters, paged by next_token) or search_exceptions (plain words or an id); read one with get_exception or explain_exception (why, policy passages, precedents).
 Runs: list_runs, get_run (outcome and break patterns), get_run_report (Markdown). Operations: queue_health.
-update_exception changes a status, assignee or note as the caller, with the version last read; confirm with the person before changing anything.
+update_exception changes a status, assignee or note as the caller, with the version last read; retriage_exception asks for a break's triage again (one model call: when it cites no policy or came from the rules fallback); confirm with the person before changing anything or spending a call.
 Policy documents are resources (tally://policies/...); the triage_review prompt reviews one run's open breaks.`;
 
 export function createTallyMcpServer(api: TallyApi, options: { onError?: (error: unknown) => void } = {}): McpServer {
