@@ -351,9 +351,12 @@ export const DEFAULT_LARGE_ABOVE_BYTES = 512 * 1024 * 1024;
 
 export class PolicyError extends Error {
   readonly code = 'POLICY_INVALID';
-  constructor(message: string) {
+  /** Each problem on its own (the message joins them with "; ", which a problem may itself hold). */
+  readonly problems: readonly string[];
+  constructor(message: string, problems?: readonly string[]) {
     super(message);
     this.name = 'PolicyError';
+    this.problems = problems ?? [message];
   }
 }
 
@@ -399,13 +402,13 @@ export function parseReconPolicy(markdown: string, source = 'recon policy', expe
     const problems = [
       ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)),
       ...datasetProblem,
-    ].join('; ');
-    throw new PolicyError(`${source}: invalid settings: ${problems}`);
+    ];
+    throw new PolicyError(`${source}: invalid settings: ${problems.join('; ')}`, problems);
   }
   const settings = isShort ? fromShortForm(parsed.data as ShortSettings) : (parsed.data as LongSettings);
   const problems: Problem[] = [];
   const policy = build(settings, markdown, isShort, problems);
-  if (problems.length > 0) throw new PolicyError(`${source}: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new PolicyError(`${source}: ${problems.join('; ')}`, problems);
   return policy;
 }
 

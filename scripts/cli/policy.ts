@@ -63,7 +63,7 @@ export async function policyCommand(argv: string[], io: CliIo = processIo): Prom
   } catch (error) {
     if (!(error instanceof PolicyError)) throw error;
     io.stderr.write(`tally policy: ${file} does not validate; nothing uploaded:\n`);
-    for (const problem of problemsOf(error.message, file)) io.stderr.write(`  - ${problem}\n`);
+    for (const problem of problemsOf(error, file)) io.stderr.write(`  - ${problem}\n`);
     return 1;
   }
   if (values.check) return 0;
@@ -95,9 +95,7 @@ export async function policyCommand(argv: string[], io: CliIo = processIo): Prom
   return 0;
 }
 
-/** A PolicyError's message as its list of problems (it joins them with "; " after the file name). */
-function problemsOf(message: string, file: string): string[] {
-  const body = message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
-  const settings = body.startsWith('invalid settings: ') ? body.slice('invalid settings: '.length) : body;
-  return settings.split('; ');
+/** A PolicyError's problems, one each, without the file name the error line already gives. */
+function problemsOf(error: PolicyError, file: string): readonly string[] {
+  return error.problems.map((p) => (p.startsWith(`${file}: `) ? p.slice(file.length + 2) : p));
 }

@@ -23,10 +23,19 @@ export interface FileRecord extends ObjectRef {
   readonly generation: number;
 }
 
-/** `CODE: message (line N)`: how the CLI and the dashboard state why a file was rejected. */
+/**
+ * `CODE: message (line N)`: how the CLI and the dashboard state why a file was rejected. The line
+ * is added only where the message does not name it already (ingest's mostly do: `target.csv:1:
+ * ...`, `... at line 3 ...`).
+ */
 export function fileErrorText(error: FileRecord['error']): string {
   if (!error) return '';
-  return `${error.code}: ${error.message}${error.line === undefined ? '' : ` (line ${error.line})`}`;
+  const { line } = error;
+  const named =
+    line === undefined ||
+    new RegExp(`^[^:\n]*:${line}:`).test(error.message) ||
+    new RegExp(`\\bline ${line}\\b`).test(error.message);
+  return `${error.code}: ${error.message}${named ? '' : ` (line ${line})`}`;
 }
 
 export interface FileStore {
