@@ -92,7 +92,9 @@ beforeAll(async () => {
         status: 'REJECTED',
         error: {
           code: 'MISSING_COLUMNS',
-          message: 'target.csv:1: missing required column(s) amount (the header looks semicolon-delimited)',
+          message:
+            'target.csv:1: missing required column(s) amount (the header looks semicolon-delimited; ' +
+            `this side's policy reads comma-delimited files: set its "delimiter" to ";", or export the file comma-delimited)`,
           line: 1,
         },
       },
@@ -655,7 +657,8 @@ describe('tally files', () => {
     const lines = c.out().trimEnd().split('\n');
     expect(lines[0]).toMatch(/^DATASET\s+DATE\s+SIDE\s+STATUS\s+ROWS\s+UPLOADED\s+INGESTED\s+REASON$/);
     expect(lines[1]).toMatch(
-      /^trades\s+2025-12-10\s+target\s+REJECTED\s+-\s+2025-12-10T07:00:02.000Z\s+2025-12-10T07:00:03.000Z\s+MISSING_COLUMNS: target.csv:1: missing required column\(s\) amount \(the header looks semicolon-delimited\) \(line 1\)$/,
+      // The message names the line (target.csv:1:): it is not repeated as " (line 1)".
+      /^trades\s+2025-12-10\s+target\s+REJECTED\s+-\s+2025-12-10T07:00:02.000Z\s+2025-12-10T07:00:03.000Z\s+MISSING_COLUMNS: target.csv:1: missing required column\(s\) amount \(the header looks semicolon-delimited; this side's policy reads comma-delimited files: set its "delimiter" to ";", or export the file comma-delimited\)$/,
     );
     expect(lines[2]).toMatch(/^trades\s+2025-12-10\s+source\s+ACCEPTED\s+20\s/);
     expect(c.err()).toContain('2 file(s)');
@@ -888,13 +891,15 @@ describe('the tally binary', () => {
     expect((error as { stderr: string }).stderr).toContain('is `npm start` running?');
   });
 
-  it("exits 2 on bad usage with the command's help", async () => {
+  it("exits 2 on bad usage with the error, the command's synopsis and where its help is", async () => {
     const error = await run(process.execPath, [tally, 'search', '--api', api.url]).catch(
       (e: { code: number; stderr: string }) => e,
     );
 
     expect(error).toMatchObject({ code: 2 });
     expect((error as { stderr: string }).stderr).toContain('Usage: tally search');
+    expect((error as { stderr: string }).stderr).toContain('See `npx tally search --help` for every option.');
+    expect((error as { stderr: string }).stderr).not.toContain('Options:');
   });
 
   it('`tally recon --date` takes only calendar dates: 2025-13-45 exits 2 before reading anything', async () => {
