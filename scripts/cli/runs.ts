@@ -25,7 +25,9 @@ export const runsHelp = `Usage: tally runs [list] [options]
        tally runs show RUN_ID [--json]
        tally runs triage RUN_ID --release | --abandon
 
-Reconciliation runs, newest first, with their triage: ${RUN_TRIAGE_STATES.join(', ')}. A run whose
+Reconciliation runs, newest first, with their triage: ${RUN_TRIAGE_STATES.join(', ')}. TRIAGES is
+what its dispatch planned (one per pattern, one per singleton); MODEL CALLS what triage has spent
+so far (fewer where the rules answered: no model is configured, or the models were down). A run whose
 break rate or exception count is above its policy's triage.hold_above is HELD: its exceptions are
 stored, no model is called, and the business events topic is told. Check its files, then:
 
@@ -91,7 +93,7 @@ export async function runsCommand(argv: string[], io: CliIo = processIo): Promis
       else
         io.stdout.write(
           table(
-            ['RUN', 'DATASET', 'DATE', 'STATUS', 'OUTCOME', 'TRIAGE', 'MODEL CALLS'],
+            ['RUN', 'DATASET', 'DATE', 'STATUS', 'OUTCOME', 'TRIAGE', 'TRIAGES', 'MODEL CALLS'],
             items.map((r) => [
               r.run_id,
               r.dataset,
@@ -99,7 +101,8 @@ export async function runsCommand(argv: string[], io: CliIo = processIo): Promis
               r.status,
               r.summary?.outcome ?? '-',
               r.triage?.state ?? '-',
-              modelCalls(r),
+              plannedTriages(r),
+              r.triage_plan ? String(r.cost?.calls ?? 0) : '-',
             ]),
           ),
         );
@@ -134,8 +137,11 @@ export async function runsCommand(argv: string[], io: CliIo = processIo): Promis
   }
 }
 
-/** Model calls of a dispatched run: one per pattern plus one per singleton. */
-function modelCalls(run: ApiRun): string {
+/**
+ * The triages a dispatched run planned: one per pattern plus one per singleton. Each is a model
+ * call unless the chain answers it with the rules (usage --run counts the calls made).
+ */
+function plannedTriages(run: ApiRun): string {
   const plan = run.triage_plan;
   return plan ? `${plan.patterns + plan.singletons} (${plan.patterns} patterns + ${plan.singletons} singletons)` : '-';
 }
@@ -147,8 +153,14 @@ function describeRun(run: ApiRun): string {
     `status    ${run.status}${run.summary?.outcome ? ` (${run.summary.outcome})` : ''}`,
     `triage    ${run.triage?.state ?? '-'}${run.triage?.reason ? ` — ${run.triage.reason}` : ''}${run.triage?.by ? ` (by ${run.triage.by})` : ''}`,
   ];
-  if (run.triage_plan)
-    lines.push(`model calls ${modelCalls(run)}; ${run.triage_plan.members} exception(s) take their pattern's triage`);
+  if (run.triage_plan) {
+    lines.push(
+      `triages   ${plannedTriages(run)} planned; ${run.triage_plan.members} exception(s) take their pattern's triage`,
+    );
+    lines.push(
+      `model calls ${run.cost?.calls ?? 0} so far (the rules answer without one; npx tally usage --run for cost)`,
+    );
+  }
   if (run.triage?.state === 'HELD')
     lines.push(`next      npx tally runs triage ${run.run_id} --release   (or --abandon)`);
   return `${lines.join('\n')}\n`;

@@ -58,7 +58,12 @@ export async function usageCommand(argv: string[], io: CliIo = processIo): Promi
       else
         io.stdout.write(
           `${run.run_id}: ${formatUsd(cost.micro_usd)} for ${cost.calls} model call(s), ` +
-            `${cost.input_tokens} input and ${cost.output_tokens} output tokens\n`,
+            `${cost.input_tokens} input and ${cost.output_tokens} output tokens` +
+            // `runs` shows the triages planned; those the rules answered cost no call.
+            (run.triage_plan && cost.calls < run.triage_plan.patterns + run.triage_plan.singletons
+              ? ` (${run.triage_plan.patterns + run.triage_plan.singletons} triages planned: the rest were answered by the rules, or are still to come)`
+              : '') +
+            '\n',
         );
       return 0;
     }

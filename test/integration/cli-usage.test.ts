@@ -7,6 +7,7 @@ import { DynamoUsageStore } from '../../functions/shared/tables/usage-dynamo.ts'
 import type { RunRecord } from '../../functions/shared/tables/runs.ts';
 import { startApiServer, type ApiServer } from '../../scripts/local/api-server.ts';
 import { usageCommand } from '../../scripts/cli/usage-cost.ts';
+import { runsCommand } from '../../scripts/cli/runs.ts';
 import type { CliIo } from '../../scripts/cli/api-client.ts';
 import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 
@@ -29,6 +30,18 @@ beforeAll(async () => {
     status: 'COMPLETED',
     requested_at: '2030-06-15T08:00:00Z',
     requested_by: 'test',
+  } as RunRecord);
+  // A run whose three planned triages the rules answered: no model call, no cost.
+  await new DynamoRunStore(dynamo.doc, dynamo.names.tables.runs).request({
+    run_id: 'run-cli-rules',
+    dataset: 'trades',
+    business_date: '2030-06-14',
+    source: ref,
+    target: ref,
+    status: 'COMPLETED',
+    requested_at: '2030-06-14T08:00:00Z',
+    requested_by: 'test',
+    triage_plan: { patterns: 1, singletons: 2, members: 5 },
   } as RunRecord);
   await new DynamoRunCosts(dynamo.doc, dynamo.names.tables.runs).addCost('run-cli-cost', {
     micro_usd: 210,
@@ -98,6 +111,21 @@ describe('tally usage', () => {
     expect(await usageCommand(['--run', 'run-cli-cost'], c.io)).toBe(0);
 
     expect(c.out()).toBe('run-cli-cost: $0.000210 for 2 model call(s), 2000 input and 1000 output tokens\n');
+  });
+
+  it("says a run's planned triages the rules answered cost no model call, as `runs` shows them side by side", async () => {
+    const cost = capture();
+    const runs = capture();
+
+    expect(await usageCommand(['--run', 'run-cli-rules'], cost.io)).toBe(0);
+    expect(await runsCommand(['--dataset', 'trades', '--date', '2030-06-14'], runs.io)).toBe(0);
+
+    expect(cost.out()).toBe(
+      'run-cli-rules: $0.000000 for 0 model call(s), 0 input and 0 output tokens (3 triages planned: the rest were answered by the rules, or are still to come)\n',
+    );
+    const [header, row] = runs.out().trimEnd().split('\n');
+    expect(header).toMatch(/\bTRIAGES\s+MODEL CALLS$/);
+    expect(row).toMatch(/^run-cli-rules\s.*\s3 \(1 patterns \+ 2 singletons\)\s+0$/);
   });
 
   it('rejects bad usage before calling the API, reports a missing run, and prints help', async () => {
