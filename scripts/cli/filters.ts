@@ -30,7 +30,7 @@ export function filterOptionsHelp(options: { dateNeedsDataset: boolean }): strin
   --date YYYY-MM-DD       business date${options.dateNeedsDataset ? ' (needs --dataset)' : ''}
   --run RUN_ID            exceptions of one reconciliation run
   --field NAME --value V  a key or compared field equal to V on either side, e.g.
-                          --field account_id --value ACCT2042
+                          --field account_id --value ACCT1002
   --from YYYY-MM-DD       business dates from this day (inclusive)
   --to YYYY-MM-DD         business dates up to this day (inclusive)`;
 }
@@ -68,7 +68,7 @@ export function filterQuery(values: FilterValues, help: string, options: { dateN
     date_to: values.to,
   };
   if ((values.field === undefined) !== (values.value === undefined))
-    throw new UsageError('--field and --value go together, e.g. --field account_id --value ACCT2042', help);
+    throw new UsageError('--field and --value go together, e.g. --field account_id --value ACCT1002', help);
   if (options.dateNeedsDataset && query.business_date !== undefined && query.dataset === undefined)
     throw new UsageError('--date needs --dataset as well', help);
   return query;

@@ -29,7 +29,7 @@ ${apiOptionsHelp}
 
 Example:
   npx tally search "amount differs after a late amendment" --status OPEN -k 5
-  npx tally search "risk of paying twice" --field account_id --value ACCT2037 --from 2025-12-01
+  npx tally search "risk of paying twice" --field account_id --value ACCT1002 --from 2025-12-01
 `;
 
 export async function searchCommand(argv: string[], io: CliIo = processIo): Promise<number> {
