@@ -359,9 +359,22 @@ export const bulkBodySchema = strictObject(
     versions: versionsByException.optional(),
   },
   'field',
-).refine((b) => (b.ids === undefined) !== (b.filter === undefined), {
-  message: 'send exactly one of ids (the exceptions to change) or filter (a listing filter)',
-});
+)
+  .refine((b) => (b.ids === undefined) !== (b.filter === undefined), {
+    message: 'send exactly one of ids (the exceptions to change) or filter (a listing filter)',
+  })
+  // With ids, a version for an exception not among them would be silently unused: a typo'd id.
+  .superRefine((b, ctx) => {
+    if (b.ids === undefined || b.versions === undefined) return;
+    const named = new Set(b.ids);
+    const stray = Object.keys(b.versions).filter((id) => !named.has(id));
+    if (stray.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['versions'],
+        message: `names ${stray.join(', ')}, not among ids: a version is checked only for an exception the request changes`,
+      });
+  });
 export type BulkBody = z.infer<typeof bulkBodySchema>;
 
 /** POST /exceptions/{id}/approval: an approver's decision on the move waiting for it. */

@@ -432,6 +432,11 @@ describe('POST /exceptions/bulk', () => {
     expect(noTarget.status).toBe(400);
     expect(both.status).toBe(400);
     expect(both.body.error.message).toContain('exactly one of ids');
+    const strayVersion = await api.call('POST', '/exceptions/bulk', {
+      body: { ids: [a], change: { note: 'x' }, versions: { [a as string]: 1, ['f'.repeat(32)]: 3 } },
+    });
+    expect(strayVersion.status).toBe(400);
+    expect(strayVersion.body.error.message).toContain(`versions: names ${'f'.repeat(32)}, not among ids`);
     const noChange = await api.call('POST', '/exceptions/bulk', { body: { ids: [a] } });
     expect(noChange.body.error.message).toContain(
       'change: is required: the change to make to each exception, e.g. {"status": "ACKNOWLEDGED"}',
