@@ -153,6 +153,17 @@ export async function reconCommand(argv: string[]): Promise<number> {
       );
       await writeFile(values.report, report);
     }
+    // Reconciled here as asked, but the pipeline would refuse it: say so, so a file tried here is not
+    // a surprise at ingest (extract.ts validateExtract).
+    if (!policy.allowEmptySides)
+      for (const [side, file] of [
+        ['source', values.source],
+        ['target', values.target],
+      ] as const)
+        if (summary.rows[side] === 0)
+          process.stderr.write(
+            `tally recon: warning: ${file} has no data rows; ingest would reject it (EMPTY_FILE) unless the policy sets "allow_empty_sides": true\n`,
+          );
     process.stderr.write(
       `${JSON.stringify({ summary: { ...summary, policy_version: policy.policyVersion, policy_hash: policy.hash } })}\n`,
     );

@@ -902,6 +902,23 @@ describe('the tally binary', () => {
     expect((error as { stderr: string }).stderr).not.toContain('Options:');
   });
 
+  it('`tally recon` of a header-only file reconciles it but warns that ingest would reject it (EMPTY_FILE)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-recon-empty-'));
+    const source = join(REPO_ROOT, 'scripts/local/sample/source.csv');
+    const target = join(dir, 'target.csv');
+    writeFileSync(target, 'trade_id,account_id,trade_date,amount\n');
+
+    const result = await run(process.execPath, [tally, 'recon', '--source', source, '--target', target]).catch(
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+
+    expect(result).toMatchObject({ code: 1 });
+    expect(result.stderr).toContain(
+      `tally recon: warning: ${target} has no data rows; ingest would reject it (EMPTY_FILE) unless the policy sets "allow_empty_sides": true`,
+    );
+    expect(result.stderr).not.toContain(`${source} has no data rows`);
+  });
+
   it('`tally recon --date` takes only calendar dates: 2025-13-45 exits 2 before reading anything', async () => {
     const sample = join(REPO_ROOT, 'scripts/local/sample');
     const files = ['--source', join(sample, 'source.csv'), '--target', join(sample, 'target.csv')];
