@@ -96,7 +96,7 @@ describe('dashboard workflow', () => {
     expect(await untouched.textContent()).toContain('OPEN');
   });
 
-  it('accepting a suggested match asks for approval, which the maker cannot give', async () => {
+  it('accepting a suggested match asks for approval, which the maker cannot give but can withdraw', async () => {
     await page.goto(`${base}/#/exceptions?dataset=trades&business_date=2025-12-11`);
     await page.getByRole('link', { name: 'T0O07' }).click();
     await page.getByRole('heading', { level: 1, name: /T0O07/ }).waitFor();
@@ -115,10 +115,12 @@ describe('dashboard workflow', () => {
     await expect.poll(() => page.getByTestId('status').textContent()).toBe('AWAITING APPROVAL');
     const approval = page.getByTestId('approval');
     expect(await approval.textContent()).toMatch(/asked to move it from OPEN to RESOLVED as a match with/);
-    await approval.getByRole('button', { name: 'Approve' }).click();
-    const refused = page.getByRole('alert').filter({ hasText: 'someone else must approve' });
-    await refused.waitFor();
-    expect(await page.getByTestId('status').textContent()).toBe('AWAITING APPROVAL');
+    // The page's user asked for it (no sign-in: one local user): Approve is not theirs to give.
+    const withdraw = approval.getByRole('button', { name: 'Withdraw request' });
+    await withdraw.waitFor();
+    expect(await approval.getByRole('button', { name: 'Approve' }).isDisabled()).toBe(true);
+    expect(await approval.textContent()).toContain('You asked for it: someone else approves it');
+    const detail = page.url();
 
     // Both sides wait in the approval queue.
     await page.getByRole('link', { name: 'Approvals' }).click();
@@ -126,6 +128,13 @@ describe('dashboard workflow', () => {
     expect((await page.getByTestId('exception-row').allTextContents()).join(' ')).toMatch(
       /T0O07[\s\S]*T0007|T0007[\s\S]*T0O07/,
     );
+
+    // Withdrawn: both sides go back to where they were, and the queue is empty.
+    await page.goto(detail);
+    await page.getByTestId('approval').getByRole('button', { name: 'Withdraw request' }).click();
+    await expect.poll(() => page.getByTestId('status').textContent()).toBe('OPEN');
+    await page.getByRole('link', { name: 'Approvals' }).click();
+    await expectRows(0);
   });
   it('"Triage again" has an exception that cited nothing triaged anew by the stack, and shows the new triage', async () => {
     await page.goto(`${base}/#/exceptions?dataset=trades&business_date=2025-12-10`);

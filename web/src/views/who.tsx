@@ -14,13 +14,19 @@ function headline(roles: readonly string[]): string[] {
   return roles.filter((r) => !(r === 'viewer' && roles.length > 1) && !(r === 'analyst' && roles.includes('approver')));
 }
 
-export function Who() {
+/** The page's user as the API takes them (GET /me); null until known, or when it cannot say. */
+export function useMe(): Me | null {
   const [me, setMe] = useState<Me | null>(null);
   useEffect(() => {
     api<Me>('/me')
       .then(setMe)
       .catch(() => setMe(null));
   }, []);
+  return me;
+}
+
+export function Who() {
+  const me = useMe();
   if (!me) return null;
   const top = headline(me.roles);
   const datasets = me.datasets === '*' ? 'all datasets' : me.datasets.join(', ') || 'no dataset';

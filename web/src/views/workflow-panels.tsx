@@ -18,6 +18,7 @@ import {
   type SuggestionsResponse,
 } from '../api.ts';
 import { ErrorMessage } from './common.tsx';
+import { useMe } from './who.tsx';
 
 /** A 403 SAME_PERSON says so plainly; anything else goes to ErrorMessage. */
 function refusal(err: unknown): string | null {
@@ -30,6 +31,7 @@ function refusal(err: unknown): string | null {
 export function ApprovalPanel({ e, onDecided }: { e: ExceptionItem; onDecided: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const me = useMe();
   const a = e.approval;
   if (!a || e.status !== 'AWAITING_APPROVAL') return null;
   const decide = async (decision: 'approve' | 'reject') => {
@@ -48,6 +50,8 @@ export function ApprovalPanel({ e, onDecided }: { e: ExceptionItem; onDecided: (
     }
   };
   const sameePerson = refusal(error);
+  // The maker cannot approve their own request (SAME_PERSON) but may withdraw it (a rejection).
+  const mine = me !== null && me.id === a.requested_by;
   return (
     <section class="workflow approval" aria-labelledby="approval-title" data-testid="approval">
       <h2 id="approval-title">Waiting for approval</h2>
@@ -61,7 +65,10 @@ export function ApprovalPanel({ e, onDecided }: { e: ExceptionItem; onDecided: (
             {a.match.reason_code.replaceAll('_', ' ').toLowerCase()})
           </>
         ) : null}
-        {a.note ? <q>{a.note}</q> : null}. An approver who is not the maker decides.
+        {a.note ? <q>{a.note}</q> : null}.{' '}
+        {mine
+          ? 'You asked for it: someone else approves it, and you can withdraw it.'
+          : 'An approver who is not the maker decides.'}
       </p>
       {sameePerson ? (
         <p class="conflict" role="alert">
@@ -71,11 +78,16 @@ export function ApprovalPanel({ e, onDecided }: { e: ExceptionItem; onDecided: (
         <ErrorMessage error={error} />
       )}
       <div class="actions" role="group" aria-label="Decide">
-        <button type="button" disabled={busy} onClick={() => decide('approve')}>
+        <button
+          type="button"
+          disabled={busy || mine}
+          title={mine ? 'someone else must approve your request' : undefined}
+          onClick={() => decide('approve')}
+        >
           Approve
         </button>
         <button type="button" class="secondary" disabled={busy} onClick={() => decide('reject')}>
-          Reject
+          {mine ? 'Withdraw request' : 'Reject'}
         </button>
       </div>
     </section>
