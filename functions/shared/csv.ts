@@ -16,7 +16,7 @@
  * a record over `maxRecordBytes`, bad encoding) throws `CsvFileError` with the line.
  */
 import { Buffer, isAscii, isUtf8 } from 'node:buffer';
-import { invalidUtf8Position, notUtf8Reason } from './formats/utf8.ts';
+import { incompleteTail, invalidUtf8Position, notUtf8Reason } from './formats/utf8.ts';
 
 /**
  * One record. Lines without quotes keep their raw text in `plain` and are split only when
@@ -274,32 +274,6 @@ class Utf8Decoder {
     if (this.carry !== undefined) throw new NotUtf8Error(this.carry);
     return '';
   }
-}
-
-/**
- * How many bytes at the end of `b` are the valid start of a UTF-8 sequence that is not complete
- * yet (0 to 3). Anything invalid is left in place so that validation rejects it at once, as the
- * WHATWG decoder would.
- */
-function incompleteTail(b: Uint8Array): number {
-  const n = b.length;
-  for (let k = 1; k <= 3 && k <= n; k++) {
-    const c = b[n - k] as number;
-    if (c < 0x80) return 0;
-    if (c < 0xc0) continue; // continuation byte: look further back for the lead byte
-    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-    if (need <= k) return 0;
-    // The lead byte and the continuation bytes after it must be a prefix of a valid sequence.
-    if (c < 0xc2 || c > 0xf4) return 0;
-    if (k >= 2) {
-      const c1 = b[n - k + 1] as number;
-      const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
-      const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
-      if (c1 < lo || c1 > hi) return 0;
-    }
-    return k;
-  }
-  return 0;
 }
 
 type QuotedRecord = {

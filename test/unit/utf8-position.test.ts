@@ -1,7 +1,10 @@
 /** The first bad byte of a chunk that failed UTF-8 validation, held to the WHATWG decoder. */
+import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { firstInvalidUtf8, invalidUtf8Position, notUtf8Reason } from '../../functions/shared/formats/utf8.ts';
+import type { JsonLinesFileError } from '../../functions/shared/formats/jsonl.ts';
+import { readJsonLinesInto } from '../../functions/shared/formats/jsonl.ts';
 
 /** Whether `bytes` decode as the start of a UTF-8 stream (an unfinished last sequence allowed). */
 function decodesAsStart(bytes: Uint8Array): boolean {
@@ -38,5 +41,31 @@ describe('firstInvalidUtf8', () => {
 
     expect(invalidUtf8Position(bytes, 10)).toEqual({ line: 12, byte: 0xe9 });
     expect(notUtf8Reason(12, 0xe9, '')).toBe('file is not valid UTF-8 at line 12 (byte 0xE9); expected UTF-8');
+  });
+});
+
+describe('the JSON Lines reader on a file that is not UTF-8', () => {
+  it('names the line and byte whatever the chunks, a character cut in two by a chunk included', async () => {
+    // "€" is three bytes (E2 82 AC), right before a lone 0xFF on line 3: some sizes cut the "€"
+    // with the 0xFF in the next chunk.
+    const bytes = Buffer.concat([
+      Buffer.from('{"a":"x"}\n{"a":"y"}\n{"a":"€'),
+      Buffer.from([0xff]),
+      Buffer.from('"}\n'),
+    ]);
+    const seen = new Set<string>();
+    for (let size = 1; size <= bytes.length; size++) {
+      const chunks: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+      const error = await readJsonLinesInto(Readable.from(chunks), { line: () => undefined }).then(
+        () => undefined,
+        (e: JsonLinesFileError) => e,
+      );
+      seen.add(`${error?.line} ${error?.message}`);
+    }
+
+    expect([...seen]).toEqual([
+      '3 file is not valid UTF-8 at line 3 (byte 0xFF); expected UTF-8 (JSON Lines is always UTF-8)',
+    ]);
   });
 });

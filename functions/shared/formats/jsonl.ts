@@ -8,7 +8,7 @@
  */
 import type { Chunk } from './gzip.ts';
 import { plainNumberText } from './number-text.ts';
-import { invalidUtf8Position, notUtf8Reason } from './utf8.ts';
+import { incompleteTail, invalidUtf8Position, notUtf8Reason } from './utf8.ts';
 
 export type JsonLinesErrorCode = 'ENCODING' | 'RECORD_TOO_LARGE';
 
@@ -59,13 +59,24 @@ export async function readJsonLinesInto(
     if (pending.length > maxLineChars)
       throw new JsonLinesFileError('RECORD_TOO_LARGE', `line ${line} exceeds ${maxLineChars} characters`, line);
   };
+  /** The unfinished character the last chunk ended with (the decoder holds it too): where a bad byte is counted from. */
+  let tail = new Uint8Array(0);
   const decode = (bytes: Uint8Array | undefined): string => {
     try {
-      return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
+      const text = bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
+      if (bytes !== undefined) {
+        const whole = tail.length === 0 ? bytes : Buffer.concat([tail, bytes]);
+        // A copy: a view would keep the whole chunk alive.
+        tail = new Uint8Array(whole.subarray(whole.length - incompleteTail(whole)));
+      }
+      return text;
     } catch {
-      // `pending` (the text after the last line break) holds no line break: `line` is where
-      // these bytes begin.
-      const at = bytes === undefined ? { line, byte: undefined } : invalidUtf8Position(bytes, line);
+      // `pending` (the text after the last line break) and `tail` hold no line break: `line` is
+      // where these bytes begin.
+      const at =
+        bytes === undefined
+          ? { line, byte: tail[0] }
+          : invalidUtf8Position(tail.length === 0 ? bytes : Buffer.concat([tail, bytes]), line);
       throw new JsonLinesFileError(
         'ENCODING',
         notUtf8Reason(at.line, at.byte, ' (JSON Lines is always UTF-8)'),

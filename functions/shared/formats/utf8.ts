@@ -51,13 +51,14 @@ export function newlinesBefore(b: Uint8Array, end: number): number {
 }
 
 /**
- * Where a chunk that failed validation goes wrong: the line of its first bad byte (`line` is the
- * line its first byte is on) and that byte. A chunk with no bad byte of its own (it failed to
- * complete a sequence an earlier chunk began) is wrong at its start.
+ * Where bytes that failed validation go wrong: the line of the first bad byte (`line` is the line
+ * the first of `bytes` is on) and that byte. `bytes` must start where a character starts (a
+ * chunk with the unfinished character the chunk before ended with in front of it); with no bad
+ * byte found, the line they start on and no byte.
  */
 export function invalidUtf8Position(bytes: Uint8Array, line: number): { line: number; byte: number | undefined } {
   const at = firstInvalidUtf8(bytes);
-  if (at >= bytes.length) return { line, byte: bytes[0] };
+  if (at >= bytes.length) return { line, byte: undefined };
   return { line: line + newlinesBefore(bytes, at), byte: bytes[at] };
 }
 
@@ -65,4 +66,30 @@ export function invalidUtf8Position(bytes: Uint8Array, line: number): { line: nu
 export function notUtf8Reason(line: number, byte: number | undefined, hint: string): string {
   const shown = byte === undefined ? '' : ` (byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')})`;
   return `file is not valid UTF-8 at line ${line}${shown}; expected UTF-8${hint}`;
+}
+
+/**
+ * How many bytes at the end of `b` are the valid start of a UTF-8 sequence that is not complete
+ * yet (0 to 3). Anything invalid is left in place so that validation rejects it at once, as the
+ * WHATWG decoder would.
+ */
+export function incompleteTail(b: Uint8Array): number {
+  const n = b.length;
+  for (let k = 1; k <= 3 && k <= n; k++) {
+    const c = b[n - k] as number;
+    if (c < 0x80) return 0;
+    if (c < 0xc0) continue; // continuation byte: look further back for the lead byte
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (need <= k) return 0;
+    // The lead byte and the continuation bytes after it must be a prefix of a valid sequence.
+    if (c < 0xc2 || c > 0xf4) return 0;
+    if (k >= 2) {
+      const c1 = b[n - k + 1] as number;
+      const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+      const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+      if (c1 < lo || c1 > hi) return 0;
+    }
+    return k;
+  }
+  return 0;
 }
