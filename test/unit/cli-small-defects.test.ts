@@ -166,6 +166,8 @@ describe('tally files', () => {
         1,
       ),
       error('source.jsonl:3: none of 3 is a JSON object (line 3: Unexpected token)', 3),
+      // As ingest writes it: the file named by its S3 URL.
+      error('s3://tally-data/incoming/trades/2025-12-10/target.csv:1: missing required column(s) amount', 1),
       error('a row has 4 fields, the header 5', 7),
     ].map((e, i) => ({
       dataset: 'trades',
@@ -190,7 +192,10 @@ describe('tally files', () => {
       const rows = c.out().trimEnd().split('\n').slice(1);
       expect(rows[0]).toMatch(/BAD: target\.csv:1: missing .*"delimiter" to ";"\)$/);
       expect(rows[1]).toMatch(/BAD: source\.jsonl:3: none of 3 is a JSON object \(line 3: Unexpected token\)$/);
-      expect(rows[2]).toMatch(/BAD: a row has 4 fields, the header 5 \(line 7\)$/);
+      expect(rows[2]).toMatch(
+        /BAD: s3:\/\/tally-data\/incoming\/trades\/2025-12-10\/target\.csv:1: missing required column\(s\) amount$/,
+      );
+      expect(rows[3]).toMatch(/BAD: a row has 4 fields, the header 5 \(line 7\)$/);
     } finally {
       api.close();
     }

@@ -25,15 +25,16 @@ export interface FileRecord extends ObjectRef {
 
 /**
  * `CODE: message (line N)`: how the CLI and the dashboard state why a file was rejected. The line
- * is added only where the message does not name it already (ingest's mostly do: `target.csv:1:
- * ...`, `... at line 3 ...`).
+ * is added only where the message does not name it already (ingest's mostly do:
+ * `s3://bucket/incoming/.../target.csv:1: ...`, `... at line 3 ...`).
  */
 export function fileErrorText(error: FileRecord['error']): string {
   if (!error) return '';
   const { line } = error;
   const named =
     line === undefined ||
-    new RegExp(`^[^:\n]*:${line}:`).test(error.message) ||
+    // The file as ingest names it (`s3://bucket/incoming/.../target.csv`, or a bare name), then `:N: `.
+    new RegExp(`^\\S*:${line}: `).test(error.message) ||
     new RegExp(`\\bline ${line}\\b`).test(error.message);
   return `${error.code}: ${error.message}${named ? '' : ` (line ${line})`}`;
 }
