@@ -34,8 +34,10 @@ const DECLARED = [
   { method: 'GET', path: '/exceptions/{id}', roles: ['viewer'] },
   { method: 'PATCH', path: '/exceptions/{id}', roles: ['analyst'] },
   { method: 'POST', path: '/exceptions/bulk', roles: ['analyst'] },
-  // Maker-checker: the approver must not be the maker (workflow.ts refuses SAME_PERSON).
-  { method: 'POST', path: '/exceptions/{id}/approval', roles: ['approver'] },
+  // Maker-checker: an approver who is not the maker decides (workflow.ts refuses SAME_PERSON);
+  // the maker, an analyst, may withdraw their own request (a reject), so the route admits analysts
+  // and decideApproval asks for the approver role for anything else.
+  { method: 'POST', path: '/exceptions/{id}/approval', roles: ['analyst'] },
   { method: 'POST', path: '/exceptions/{id}/match', roles: ['analyst'] },
   // One exception's triage again (one model call, within the daily budget).
   { method: 'POST', path: '/exceptions/{id}/triage', roles: ['analyst'] },

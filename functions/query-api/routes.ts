@@ -213,7 +213,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     const id = exceptionIdParam(params);
     const body = parseInput(approvalBodySchema, parseJsonBody(event), 'decision');
     await entitledException(id, caller, deps);
-    const outcome = await decideApproval(id, body, caller.id, deps, logger);
+    const outcome = await decideApproval(id, body, caller, deps, logger);
     logger.info('approval decided', { exceptionId: id, decision: body.decision, status: outcome.record.status });
     return json(200, outcome);
   },

@@ -20,6 +20,7 @@ import {
 import type { StoredItem } from '../shared/tables/index-query.ts';
 import type { ApprovalRequest, HistoryEntry, MatchLink } from '../shared/types.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { requireRole, type Caller } from './access.ts';
 import { ApiError, BadRequestError, ConflictError, NotFoundError } from './errors.ts';
 import { toApiException } from './records.ts';
 import type { ApprovalBody, PatchBody } from './schemas.ts';
@@ -342,14 +343,14 @@ async function applyToCurrent(
 
 /**
  * POST /exceptions/{id}/approval: approve (the requested move happens) or reject (back to the
- * status it was asked from) a change waiting for a second person. Refused with 403 SAME_PERSON
- * when the caller is the one who asked. A manual match waits on both exceptions: deciding either
+ * status it was asked from) a change waiting for a second person. An approver decides; the one
+ * who asked may only reject it (withdraw their request): approving it is 403 SAME_PERSON. A manual match waits on both exceptions: deciding either
  * decides both.
  */
 export async function decideApproval(
   id: string,
   body: ApprovalBody,
-  actor: string,
+  caller: Caller,
   deps: Deps,
   logger?: Logger,
 ): Promise<{ record: Record<string, unknown>; other?: Record<string, unknown> }> {
@@ -364,13 +365,16 @@ export async function decideApproval(
       `exception ${id} is ${String(item.status)}: nothing is waiting for approval`,
       { exception_id: id, status: item.status },
     );
-  // Approving one's own request is what maker-checker forbids; rejecting it withdraws it.
-  if (approval.requested_by === actor && body.decision === 'approve')
+  // Approving one's own request is what maker-checker forbids; rejecting it withdraws it, which
+  // the maker may do as an analyst. Any other decision is an approver's.
+  const withdrawal = approval.requested_by === caller.id && body.decision === 'reject';
+  if (approval.requested_by === caller.id && body.decision === 'approve')
     throw new SamePersonError(id, approval.requested_by, deps.localIdentity);
+  if (!withdrawal) requireRole(caller, ['approver'], `deciding a request someone else made (${id})`);
   if (body.decision === 'approve' && approval.match) await otherSideWaiting(id, approval.match.exception_id, deps);
 
   const now = new Date(deps.now()).toISOString();
-  const change = decisionChange(item, approval, body.decision, actor, now, body.note);
+  const change = decisionChange(item, approval, body.decision, caller.id, now, body.note);
   const updated = await writeChange(item, { ...change, sentVersion: body.version }, deps);
   await mirrorStatus(id, change.to, deps, logger);
   if (!approval.match) return { record: toApiException(updated) };
@@ -382,7 +386,7 @@ export async function decideApproval(
       const pending = approvalOf(current);
       // Only the other half of this very request: anything else was decided already.
       if (!pending?.match || pending.match.exception_id !== id) return undefined;
-      return decisionChange(current, pending, body.decision, actor, now, body.note);
+      return decisionChange(current, pending, body.decision, caller.id, now, body.note);
     },
     deps,
   );

@@ -192,7 +192,8 @@ const EXPECTED: Readonly<Record<RouteKey, readonly Role[]>> = {
   'GET /exceptions/{id}': ['viewer'],
   'PATCH /exceptions/{id}': ['analyst'],
   'POST /exceptions/bulk': ['analyst'],
-  'POST /exceptions/{id}/approval': ['approver'],
+  // An approver decides; the maker (an analyst) may withdraw (workflow.ts checks which).
+  'POST /exceptions/{id}/approval': ['analyst'],
   'POST /exceptions/{id}/match': ['analyst'],
   'POST /exceptions/{id}/triage': ['analyst'],
   'GET /exceptions/{id}/suggestions': ['viewer'],

@@ -36,7 +36,14 @@ afterAll(async () => {
   await dynamo.stop();
 });
 
-function httpEvent(method: string, path: string, body?: unknown, query?: Record<string, string>, who?: string) {
+function httpEvent(
+  method: string,
+  path: string,
+  body?: unknown,
+  query?: Record<string, string>,
+  who?: string,
+  role = 'approver',
+) {
   return {
     version: '2.0',
     routeKey: '$default',
@@ -53,7 +60,7 @@ function httpEvent(method: string, path: string, body?: unknown, query?: Record<
       ...(who
         ? {
             authorizer: {
-              jwt: { claims: { email: who, 'cognito:groups': '[approver]', 'tally:datasets': '*' }, scopes: [] },
+              jwt: { claims: { email: who, 'cognito:groups': `[${role}]`, 'tally:datasets': '*' }, scopes: [] },
             },
           }
         : {}),
@@ -96,10 +103,10 @@ function setup() {
   const call = async (
     method: string,
     path: string,
-    options: { body?: unknown; query?: Record<string, string>; as?: string } = {},
+    options: { body?: unknown; query?: Record<string, string>; as?: string; role?: string } = {},
   ) => {
     const res = (await handler(
-      httpEvent(method, path, options.body, options.query, options.as),
+      httpEvent(method, path, options.body, options.query, options.as, options.role),
       lambdaContext,
     )) as APIGatewayProxyStructuredResultV2;
     return { status: res.statusCode, body: JSON.parse(res.body ?? 'null') };
@@ -253,6 +260,41 @@ describe('POST /exceptions/{id}/triage', () => {
 });
 
 describe('maker-checker', () => {
+  it('lets an analyst who asked withdraw the request, but not decide one someone else asked', async () => {
+    const api = setup();
+    const [mine, theirs] = await run(freshDataset(), 'r1', [
+      { type: 'MISSING_IN_TARGET', tradeId: 'T1' },
+      { type: 'MISSING_IN_TARGET', tradeId: 'T2' },
+    ]);
+    const ana = { as: 'ana@x', role: 'analyst' };
+    await api.call('PATCH', `/exceptions/${mine}`, { body: { version: 1, status: 'FALSE_POSITIVE' }, ...ana });
+    await api.call('PATCH', `/exceptions/${theirs}`, {
+      body: { version: 1, status: 'FALSE_POSITIVE' },
+      as: 'bob@x',
+      role: 'analyst',
+    });
+
+    const withdrawn = await api.call('POST', `/exceptions/${mine}/approval`, {
+      body: { version: 2, decision: 'reject' },
+      ...ana,
+    });
+    const rejectOthers = await api.call('POST', `/exceptions/${theirs}/approval`, {
+      body: { version: 2, decision: 'reject' },
+      ...ana,
+    });
+    const approveOthers = await api.call('POST', `/exceptions/${theirs}/approval`, {
+      body: { version: 2, decision: 'approve' },
+      ...ana,
+    });
+
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.body.record).toMatchObject({ status: 'OPEN' });
+    expect([rejectOthers.status, rejectOthers.body.error.code]).toEqual([403, 'FORBIDDEN']);
+    expect(rejectOthers.body.error.message).toContain('needs the approver role');
+    expect([approveOthers.status, approveOthers.body.error.code]).toEqual([403, 'FORBIDDEN']);
+    expect((await api.call('GET', `/exceptions/${theirs}`)).body.status).toBe('AWAITING_APPROVAL');
+  });
+
   it('lets the maker withdraw a request by rejecting it, and says how a waiting change is decided (locally: how to be a second person)', async () => {
     const api = setup();
     const [id] = await run(freshDataset(), 'r1', [{ type: 'MISSING_IN_TARGET', tradeId: 'T1' }]);
