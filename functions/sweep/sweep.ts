@@ -63,15 +63,18 @@ export function nextSequencerAfter(sequencer: string): string {
 }
 
 /**
- * Whether the side's record is of an upload made after `object`. S3 stamps event times to the
- * second: another key written in the same second as the recorded one counts as replaced by it
- * (whichever is current stays so); the same key is never replaced by a record of itself.
+ * Whether the side's record is of an upload made after `object`, in `bucket` (the one swept).
+ * The same key there never is: S3 lists a key's latest version, so a record of another ETag of it
+ * is of an earlier one (by time it could look later: the record's time is when its upload ended,
+ * LastModified when the listed one began). Another key, or the other region's bucket, by time:
+ * S3 stamps event times to the second, so another key written in the same second as the recorded
+ * one counts as replaced by it (whichever is current stays so), and an upload that began before
+ * the recorded one but ended after it is taken for the earlier (a rare race the sweep cannot see).
  */
-function supersededBy(record: FileRecord, object: StoredObject): boolean {
+function supersededBy(record: FileRecord, object: StoredObject, bucket: string): boolean {
+  if (record.key === object.key && record.bucket === bucket) return false;
   if (record.uploaded_at === undefined) return false;
-  const recorded = Date.parse(record.uploaded_at);
-  const written = object.lastModified.getTime();
-  return record.key === object.key ? recorded > written : recorded >= written;
+  return Date.parse(record.uploaded_at) >= object.lastModified.getTime();
 }
 
 /** Without a record to follow, the time the object was written, in the local front door's format. */
@@ -102,7 +105,7 @@ export async function sweepIncoming(deps: SweepDeps): Promise<SweepResult> {
     const { dataset, businessDate, side } = parsed.key;
     const record = await deps.files.get(dataset, businessDate, side);
     if (record !== undefined && unquote(record.etag) === etag) continue;
-    if (record !== undefined && supersededBy(record, object)) {
+    if (record !== undefined && supersededBy(record, object, deps.bucket)) {
       superseded++;
       continue;
     }

@@ -138,6 +138,22 @@ describe('sweepIncoming', () => {
     });
   });
 
+  it('re-sends a newer version of the recorded key even when the record looks later by time (its upload ended after this one began)', async () => {
+    const began = new Date(NOW - 10 * MINUTE);
+    const recorded = { ...record('source', 'v1'), uploaded_at: new Date(NOW - 9 * MINUTE).toISOString() };
+    const { d } = deps(
+      [{ key: 'incoming/trades/2025-12-10/source.csv', etag: '"v2"', size: 42, lastModified: began }],
+      [recorded],
+    );
+
+    const result = await sweepIncoming(d);
+
+    expect(result).toMatchObject({
+      resent: [{ key: 'incoming/trades/2025-12-10/source.csv', etag: 'v2' }],
+      superseded: 0,
+    });
+  });
+
   it('counts sequencers up in hexadecimal, keeping their width', () => {
     expect(nextSequencerAfter('00FF')).toBe('0100');
     expect(nextSequencerAfter('0055AED6DCD90281E5')).toBe('0055AED6DCD90281E6');
