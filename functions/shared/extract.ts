@@ -149,7 +149,8 @@ export const JSONL_SAMPLE_LINES = 1000;
 
 /**
  * Counts the objects of a JSON Lines side, and gathers the field names of its first
- * {@link JSONL_SAMPLE_LINES} lines: JSON Lines has no header, so those stand in for one. A line
+ * {@link JSONL_SAMPLE_LINES} lines: JSON Lines has no header, so those stand in for one (for
+ * its key fields: a compared field may be absent where it is empty). A line
  * that is not an object is recon's INVALID_RECORD (a row problem, as a ragged CSV row is), not a
  * reason to refuse the file — unless no line of the sample is one.
  */
@@ -172,7 +173,7 @@ class JsonLinesCounter implements JsonLinesSink {
   }
 
   /** Why the side cannot be reconciled for its names, or undefined. */
-  problem(file: string, required: readonly string[]): ValidationResult | undefined {
+  problem(file: string, required: readonly string[], keys: readonly string[]): ValidationResult | undefined {
     if (this.rows === 0) return undefined;
     const sampled = Math.min(this.rows, JSONL_SAMPLE_LINES);
     const lines = sampled === 1 ? 'the only line' : `the first ${sampled} lines`;
@@ -185,12 +186,14 @@ class JsonLinesCounter implements JsonLinesSink {
         line: first.line,
       };
     }
-    const missing = required.filter((c) => !this.names.has(c));
+    // A compared field may be left out where it is empty (writers that omit nulls), so only a key
+    // field no sampled object has says the file is not what the policy reads.
+    const missing = keys.filter((c) => !this.names.has(c));
     if (missing.length === 0) return undefined;
     return {
       ok: false,
       code: 'MISSING_COLUMNS',
-      message: `${file}: no object on ${lines} has field(s) ${missing.join(', ')}; expected fields ${required.join(', ')}, found ${[...this.names].join(', ')} (the policy's column names for this side may differ from the file's)`,
+      message: `${file}: no object on ${lines} has key field(s) ${missing.join(', ')}; expected fields ${required.join(', ')}, found ${[...this.names].join(', ')} (the policy's column names for this side may differ from the file's)`,
     };
   }
 }
@@ -244,7 +247,11 @@ export async function validateExtract(
     if (options.format === 'jsonl') {
       const counter = new JsonLinesCounter();
       await readJsonLinesInto(input, counter);
-      const problem = counter.problem(file, requiredColumns(policy, side));
+      const problem = counter.problem(
+        file,
+        requiredColumns(policy, side),
+        policy.keys.map((k) => k[side]),
+      );
       if (problem !== undefined) return problem;
       // No header to miss: an empty JSON Lines file is a side with no rows.
       counted = { header: requiredColumns(policy, side), rows: counter.rows };

@@ -238,18 +238,22 @@ describe('validateExtract reads each side in the format its policy names', () =>
     });
   });
 
-  it('rejects a JSON Lines side none of whose first objects has a policy field, naming what it found', async () => {
+  it('rejects a JSON Lines side none of whose first objects has its key, or any policy field, naming what it found', async () => {
     const lines = ['{"PaymentRef":"P1","value_date":"2025-12-01","currency":"EUR","amount":1,"status":"S"}'];
-    // A field absent from one object but present in another is a sparse file, not a wrong one.
+    // A key absent from one object but present in another is a sparse file, not a wrong one.
     lines.push('{"payment_id":"P2","value_date":"2025-12-01","currency":"EUR","amount":1}');
+    // A compared field no object has (its writer leaves out empty values) is read as empty.
+    const noStatus = '{"payment_id":"P3","value_date":"2025-12-01","currency":"EUR","amount":1}';
 
     const sparse = await validateExtract(streamOf(lines.join('\n')), 'target.jsonl', payments, 'target');
+    const omitted = await validateExtract(streamOf(noStatus), 'target.jsonl', payments, 'target');
     const wrong = await validateExtract(streamOf(lines[0] as string), 'target.jsonl', payments, 'target');
 
     expect(sparse).toMatchObject({ ok: true, rows: 2 });
+    expect(omitted).toMatchObject({ ok: true, rows: 1 });
     expect(wrong).toMatchObject({ ok: false, code: 'MISSING_COLUMNS' });
     expect(wrong.ok === false && wrong.message).toBe(
-      "target.jsonl: no object on the only line has field(s) payment_id; expected fields payment_id, value_date, currency, status, amount, found paymentref, value_date, currency, amount, status (the policy's column names for this side may differ from the file's)",
+      "target.jsonl: no object on the only line has key field(s) payment_id; expected fields payment_id, value_date, currency, status, amount, found paymentref, value_date, currency, amount, status (the policy's column names for this side may differ from the file's)",
     );
   });
 
