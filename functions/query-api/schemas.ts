@@ -56,17 +56,21 @@ function expected(what: string, whenMissing: string = what) {
 }
 
 /**
- * One of `values`. A query parameter given twice (`status=OPEN&status=RESOLVED`) reaches the
- * handler joined with a comma, as API Gateway passes it: say so, rather than only "got OPEN,RESOLVED".
+ * One of `values`. `inQuery`: a query parameter given twice (`status=OPEN&status=RESOLVED`)
+ * reaches the handler joined with a comma, as API Gateway passes it: say so, rather than only
+ * "got OPEN,RESOLVED" (not for a JSON body, where no such joining happens).
  */
-const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+const oneOf = <T extends readonly [string, ...string[]]>(values: T, inQuery = false) =>
   z.enum(values, {
     error: (issue) => {
       const message = expected(`one of ${values.join(', ')}`)(issue);
       const joined =
+        inQuery &&
         typeof issue.input === 'string' &&
         issue.input.split(',').every((v) => (values as readonly string[]).includes(v));
-      return joined ? `${message} (one value: a parameter given more than once arrives joined with commas)` : message;
+      return joined
+        ? `${message} (one value: a query parameter given more than once arrives joined with commas)`
+        : message;
     },
   });
 
@@ -111,9 +115,9 @@ function strictObject<S extends z.ZodRawShape>(shape: S, what: string, whenMissi
 }
 
 const filterShape = {
-  status: oneOf(EXCEPTION_STATUSES).optional(),
-  exception_type: oneOf(EXCEPTION_TYPES).optional(),
-  severity: oneOf(SEVERITIES).optional(),
+  status: oneOf(EXCEPTION_STATUSES, true).optional(),
+  exception_type: oneOf(EXCEPTION_TYPES, true).optional(),
+  severity: oneOf(SEVERITIES, true).optional(),
   dataset: dataset.optional(),
   business_date: calendarDate.optional(),
   run_id: z.string().min(1).max(256).optional(),
@@ -126,7 +130,7 @@ const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
 /**
  * Filters search and the listing share beyond the index's own: `field` + `value` (an exception
- * whose key or either row has that field equal to that value: `field=account_id&value=ACCT2042`)
+ * whose key or either row has that field equal to that value: `field=account_id&value=ACCT1002`)
  * and a business-date range (`date_from`, `date_to`, inclusive).
  */
 const fieldAndDatesShape = {
@@ -189,7 +193,7 @@ export const listQuerySchema = strictObject(
   {
     ...listFilterShape,
     overdue: overdueParam,
-    sort: oneOf(LIST_SORTS).optional(),
+    sort: oneOf(LIST_SORTS, true).optional(),
     limit: intParam(LIST_LIMIT),
     next_token: z.string().min(1, 'must not be empty').optional(),
   },
@@ -241,7 +245,7 @@ export const runsQuerySchema = strictObject(
   {
     dataset: dataset.optional(),
     business_date: calendarDate.optional(),
-    status: oneOf(RUN_STATUSES).optional(),
+    status: oneOf(RUN_STATUSES, true).optional(),
     limit: intParam(RUNS_LIMIT),
     next_token: z.string().min(1, 'must not be empty').optional(),
   },
@@ -261,7 +265,7 @@ export const filesQuerySchema = strictObject(
   {
     dataset: dataset.optional(),
     business_date: calendarDate.optional(),
-    status: oneOf(FILE_STATUSES).optional(),
+    status: oneOf(FILE_STATUSES, true).optional(),
     limit: intParam(FILES_LIMIT),
     next_token: z.string().min(1, 'must not be empty').optional(),
   },

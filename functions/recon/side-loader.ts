@@ -104,7 +104,6 @@ export function columnsOf(header: string[], policy: ReconPolicy, side: Side = 's
   };
 }
 
-/** The characters `String.prototype.trim` removes. */
 /**
  * A line of spaces or tabs only: a blank line to a person, but not an empty one (which is
  * skipped), so a row of one field. Said as such rather than "expected 4 fields, found 1".
@@ -114,6 +113,7 @@ export function blankLine(count: number): string {
   return `line holds only spaces or tabs; expected ${count} fields`;
 }
 
+/** The characters `String.prototype.trim` removes. */
 function isTrimmed(c: number): boolean {
   if (c > 32 && c < 127) return false;
   return (

@@ -383,13 +383,15 @@ export function parseReconPolicy(markdown: string, source = 'recon policy', expe
     throw new PolicyError(`${source}: the tally-policy block is not valid JSON (${(error as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new PolicyError(`${source}: invalid settings: (root): expected a JSON object`);
+    throw new PolicyError(`${source}: invalid settings: (root): expected a JSON object`, [
+      '(root): expected a JSON object',
+    ]);
   const raw = json as Record<string, unknown>;
   const isShort = 'key_columns' in raw || 'compared_fields' in raw;
   if (isShort && ('key' in raw || 'fields' in raw)) {
-    throw new PolicyError(
-      `${source}: invalid settings: (root): use either the short form (key_columns, compared_fields) or the long form (key, fields), not both`,
-    );
+    const problem =
+      '(root): use either the short form (key_columns, compared_fields) or the long form (key, fields), not both';
+    throw new PolicyError(`${source}: invalid settings: ${problem}`, [problem]);
   }
   const parsed = (isShort ? shortSchema : longSchema).safeParse(json);
   const datasetProblem =

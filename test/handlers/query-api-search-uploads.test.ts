@@ -210,7 +210,7 @@ describe('GET /search', () => {
     // What API Gateway makes of severity=HIGH&severity=LOW.
     [
       { q: 'x', severity: 'HIGH,LOW' },
-      'got the string "HIGH,LOW" (one value: a parameter given more than once arrives joined',
+      'got the string "HIGH,LOW" (one value: a query parameter given more than once arrives joined',
     ],
     [{ q: 'x', query: 'y' }, 'unknown query parameter "query"'],
     [{ q: 'x', field: 'account_id' }, 'field: goes with value'],

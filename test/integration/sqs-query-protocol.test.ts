@@ -385,7 +385,7 @@ describe('raw query requests', () => {
     expect(got.QueueUrl).toBe(`${emulators.fauxqsUrl}/000000000000/old-port-json`);
   });
 
-  it('leaves JSON-protocol, SNS and S3 requests to the emulator', async () => {
+  it('leaves JSON-protocol (but for its queue URLs), SNS and S3 requests to the emulator', async () => {
     // JSON (every client of the pipeline) still works: the queue listing above used it too.
     expect((await json.send(new ListQueuesCommand({ QueueNamePrefix: 'query-q' }))).QueueUrls).toEqual([queueUrl]);
     // A form POST of another service goes on to fauxqs's SNS router.

@@ -143,6 +143,19 @@ describe('parseReconPolicy rejects a broken policy with a clear PolicyError', ()
   });
 });
 
+describe('PolicyError.problems', () => {
+  it('lists each problem on its own, the message joining them after the file and "invalid settings"', () => {
+    const both = policyError(documentWith(JSON.stringify({ key_columns: ['id'], key: [{ field: 'id' }] })));
+    const notObject = policyError(documentWith('[1]'));
+
+    expect(both.problems).toEqual([
+      '(root): use either the short form (key_columns, compared_fields) or the long form (key, fields), not both',
+    ]);
+    expect(both.message).toBe(`test-policy.md: invalid settings: ${both.problems[0]}`);
+    expect(notObject.problems).toEqual(['(root): expected a JSON object']);
+  });
+});
+
 describe('allow_empty_sides', () => {
   it('is off unless the policy says so, and then on', () => {
     expect(parseReconPolicy(documentWith(JSON.stringify(settings))).allowEmptySides).toBe(false);

@@ -21,7 +21,7 @@ function whatToDo(error: TallyApiError): string {
   if (error.status === 400 || error.status === 415)
     return 'Fix the arguments the message names and call the tool again.';
   if (error.status === 401)
-    return 'The API did not accept the caller: set TALLY_API_TOKEN to a valid bearer token (stdio) or sign in again (HTTP).';
+    return 'The API did not accept the caller: sign in again with npx tally login, or set TALLY_API_TOKEN to a valid bearer token (stdio); sign in again (HTTP).';
   if (error.status === 403)
     return 'Your role does not allow this: ask an administrator for the role, or leave the change to someone who has it.';
   if (error.status === 404) return 'Check the id: list_exceptions, search_exceptions and list_runs give valid ones.';

@@ -146,7 +146,7 @@ export function FilterForm({
 /** An account on either row and a business-date range (the search view has the same). */
 export const ACCOUNT_AND_DATE_FILTERS: readonly ExtraFilter[] = [
   { name: 'field', label: 'Field', placeholder: 'account_id' },
-  { name: 'value', label: 'Value', placeholder: 'ACCT2042' },
+  { name: 'value', label: 'Value', placeholder: 'ACCT1002' },
   { name: 'date_from', label: 'Business date from', type: 'date' },
   { name: 'date_to', label: 'Business date to', type: 'date' },
 ];

@@ -1,6 +1,6 @@
 /**
  * Search over triaged exceptions (meaning and exact words, fused), with the listing's filters and
- * search's own: a field's value (`field`/`value`, e.g. account_id ACCT2042), a business-date
+ * search's own: a field's value (`field`/`value`, e.g. account_id ACCT1002), a business-date
  * range and a pattern. The query and filters live in the URL (`#/search?q=...&status=OPEN`): a
  * link or a reload runs the same search.
  */
