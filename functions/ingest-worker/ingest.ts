@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { validateExtract, type ValidationResult } from '../shared/extract.ts';
 import { PermanentError } from '../shared/errors.ts';
 import { validateDatasetPolicy, type DatasetPolicyStore } from '../shared/dataset-policies.ts';
-import { PolicyError } from '../shared/policy.ts';
+import { formatMismatch, PolicyError } from '../shared/policy.ts';
 import {
   ObjectChangedError,
   ObjectMissingError,
@@ -153,7 +153,7 @@ async function ingestOnce(
   try {
     const policy = await deps.policies.current(ref.bucket, key.dataset);
     const file = `s3://${ref.bucket}/${ref.key}`;
-    const expected = policy?.sides[key.side].format;
+    const mismatch = policy && formatMismatch(policy, key.dataset, key.side, key.format ?? 'csv');
     validation =
       policy === undefined
         ? {
@@ -161,11 +161,11 @@ async function ingestOnce(
             code: 'NO_POLICY',
             message: `${file}: dataset "${key.dataset}" has no policy; upload ${datasetPolicyKey(key.dataset)} first`,
           }
-        : expected !== key.format
+        : mismatch
           ? {
               ok: false,
               code: 'FORMAT_MISMATCH',
-              message: `${file}: is ${key.format}; the ${key.dataset} policy reads the ${key.side} as ${expected ?? 'csv'} (upload it as ${key.side}.${expected ?? 'csv'})`,
+              message: `${file}: ${mismatch} (upload it as ${key.side}.${policy.sides[key.side].format})`,
             }
           : await validateExtract(await deps.objects.read(ref), file, policy, key.side);
   } catch (error) {

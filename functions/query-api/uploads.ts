@@ -4,6 +4,7 @@ import { contentTypeOf, datasetPolicyKey, incomingKey } from '../shared/keys.ts'
 import { BadRequestError } from './errors.ts';
 import type { PolicyUploadBody, UploadBody } from './schemas.ts';
 import type { QueryApiDeps, UploadSigner } from './ports.ts';
+import { formatMismatch } from '../shared/policy.ts';
 
 /** Long enough to start a large upload by hand; S3 checks expiry when the PUT starts, not when it ends. */
 export const UPLOAD_URL_TTL_SECONDS = 300;
@@ -22,13 +23,16 @@ export async function createUpload(
     );
   const format = body.format ?? 'csv';
   // Ingest would reject it (FORMAT_MISMATCH) once uploaded: say so before the bytes are sent.
-  const expected = (await deps.datasets?.policy?.(body.dataset))?.sides[body.side].format;
-  if (expected !== undefined && expected !== format)
+  const policy = await deps.datasets?.policy?.(body.dataset);
+  const mismatch = policy && formatMismatch(policy, body.dataset, body.side, format);
+  if (policy && mismatch) {
+    const expected = policy.sides[body.side].format;
     throw new BadRequestError(
       'FORMAT_MISMATCH',
-      `the ${body.dataset} policy reads the ${body.side} as ${expected}, not ${format} (send format "${expected}", or change the policy's ${body.side} format first)`,
+      `${mismatch} (send format "${expected}", or change the policy's ${body.side} format first)`,
       { expected_format: expected },
     );
+  }
   const gzip = body.gzip ?? false;
   const key = incomingKey({
     dataset: body.dataset,

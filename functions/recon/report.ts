@@ -7,6 +7,7 @@
  */
 import { EXCEPTION_TYPES, type Diff, type ExceptionType, type Row, type RunSummary } from '../shared/types.ts';
 import { formatUsd, type UsageCounts } from '../shared/tables/usage.ts';
+import { triagesPlanned } from '../shared/tables/runs.ts';
 
 /** Exceptions of each type a report shows by default. */
 export const SAMPLE_PER_TYPE = 5;
@@ -68,7 +69,7 @@ function triageSection(t: NonNullable<ReportInput['triage']>): Section {
     );
   if (t.plan)
     paragraphs.push(
-      `Model calls: ${t.plan.patterns + t.plan.singletons} (${t.plan.patterns} patterns + ${t.plan.singletons} singletons); ${t.plan.members} exceptions take their pattern's triage.`,
+      `Model calls: ${triagesPlanned(t.plan)} (${t.plan.patterns} patterns + ${t.plan.singletons} singletons); ${t.plan.members} exceptions take their pattern's triage.`,
     );
   return { heading: 'Triage', paragraphs };
 }

@@ -749,6 +749,15 @@ export function requiredColumns(policy: ReconPolicy, side: Side = 'source'): str
   return mappedInOrder(policy).map((m) => m[side]);
 }
 
+/**
+ * Why a file of `format` cannot be `side` of `dataset` under `policy` (it reads another format), or
+ * undefined. POST /uploads says it before the bytes are sent; ingest when they arrive another way.
+ */
+export function formatMismatch(policy: ReconPolicy, dataset: string, side: Side, format: string): string | undefined {
+  const expected = policy.sides[side].format;
+  return expected === format ? undefined : `the ${dataset} policy reads the ${side} as ${expected}, not ${format}`;
+}
+
 /** The field spec of the amount field, if the policy has one. */
 export function amountSpec(policy: ReconPolicy): FieldSpec | undefined {
   return policy.fields.find((f) => f.field === policy.amountField);

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { ApiRun } from '../../functions/shared/api-types.ts';
 import { RUNS_LIMIT } from '../../functions/query-api/schemas.ts';
-import { RUN_TRIAGE_STATES } from '../../functions/shared/tables/runs.ts';
+import { RUN_TRIAGE_STATES, triagesPlanned } from '../../functions/shared/tables/runs.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
@@ -143,7 +143,7 @@ export async function runsCommand(argv: string[], io: CliIo = processIo): Promis
  */
 function plannedTriages(run: ApiRun): string {
   const plan = run.triage_plan;
-  return plan ? `${plan.patterns + plan.singletons} (${plan.patterns} patterns + ${plan.singletons} singletons)` : '-';
+  return plan ? `${triagesPlanned(plan)} (${plan.patterns} patterns + ${plan.singletons} singletons)` : '-';
 }
 
 function describeRun(run: ApiRun): string {

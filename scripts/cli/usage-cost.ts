@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { ApiRun, UsageReport } from '../../functions/shared/api-types.ts';
 import { formatUsd } from '../../functions/shared/tables/usage.ts';
+import { triagesPlanned } from '../../functions/shared/tables/runs.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
@@ -60,8 +61,8 @@ export async function usageCommand(argv: string[], io: CliIo = processIo): Promi
           `${run.run_id}: ${formatUsd(cost.micro_usd)} for ${cost.calls} model call(s), ` +
             `${cost.input_tokens} input and ${cost.output_tokens} output tokens` +
             // `runs` shows the triages planned; those the rules answered cost no call.
-            (run.triage_plan && cost.calls < run.triage_plan.patterns + run.triage_plan.singletons
-              ? ` (${run.triage_plan.patterns + run.triage_plan.singletons} triages planned: the rest were answered by the rules, or are still to come)`
+            (run.triage_plan && cost.calls < triagesPlanned(run.triage_plan)
+              ? ` (${triagesPlanned(run.triage_plan)} triages planned: the rest were answered by the rules, or are still to come)`
               : '') +
             '\n',
         );

@@ -48,6 +48,11 @@ export interface TriagePlan {
   readonly members: number;
 }
 
+/** The triages a plan asks for: one a pattern, one a singleton (each a model call unless the rules answer it). */
+export function triagesPlanned(plan: TriagePlan): number {
+  return plan.patterns + plan.singletons;
+}
+
 /** The engine's summary of a run, kept on the run while its chunks are stored. */
 export type EngineSummary = RunSummary;
 

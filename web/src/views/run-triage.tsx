@@ -5,7 +5,7 @@
  * nothing).
  */
 import { useState } from 'preact/hooks';
-import { api, type Run } from '../api.ts';
+import { api, triagesPlanned, type Run } from '../api.ts';
 import { ErrorMessage, plural, when } from './common.tsx';
 
 export function RunTriage({ run, onChange }: { run: Run; onChange: (run: Run) => void }) {
@@ -45,7 +45,7 @@ export function RunTriage({ run, onChange }: { run: Run; onChange: (run: Run) =>
       Triage {triage.state.toLowerCase()}
       {triage.by ? ` by ${triage.by}` : ''} {when(triage.at)}
       {plan
-        ? ` · ${plural(plan.patterns + plan.singletons, 'triage call')} (${plural(plan.patterns, 'pattern')} + ${plural(plan.singletons, 'singleton')}; ${plural(plan.members, 'exception')} inherit their pattern's)`
+        ? ` · ${plural(triagesPlanned(plan), 'triage call')} (${plural(plan.patterns, 'pattern')} + ${plural(plan.singletons, 'singleton')}; ${plural(plan.members, 'exception')} inherit their pattern's)`
         : ''}
     </p>
   );
