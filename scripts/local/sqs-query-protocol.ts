@@ -24,10 +24,8 @@ import { randomUUID } from 'node:crypto';
 const XML_NAMESPACE = 'http://queue.amazonaws.com/doc/2012-11-05/';
 /** fauxqs's own request body limit; a larger query request would fail there anyway. */
 const MAX_BODY_BYTES = 11 * 1024 * 1024;
-/** Marks a request handed back to fauxqs (SNS, STS; a JSON answer rewritten), so this hook lets it through. */
+/** Marks a form POST handed back to fauxqs (SNS, STS), so this hook lets it through. */
 const PASSED_HEADER = 'x-tally-sqs-query-passed';
-/** The JSON-protocol actions whose answers carry queue URLs. */
-const URL_ANSWERS = new Set(['AmazonSQS.ListQueues', 'AmazonSQS.GetQueueUrl', 'AmazonSQS.CreateQueue']);
 
 /** How a JSON member is written in a query request (botocore's query serializer, SQS model). */
 type Field =
@@ -595,52 +593,9 @@ export function acceptSqsQueryProtocol(server: http.Server, upstream: string): S
     res.end(answer.body);
   };
 
-  /**
-   * A JSON-protocol answer that carries queue URLs, at the origin the client called: fauxqs keeps
-   * the URL a queue was created with, whose port is an earlier start's (as the query answers do).
-   */
-  const atCallersOrigin = async (req: IncomingMessage, res: ServerResponse, gone: AbortSignal) => {
-    const answer = await call(
-      'POST',
-      req.url ?? '/',
-      { ...req.headers, [PASSED_HEADER]: '1' },
-      await readBody(req),
-      gone,
-    );
-    const origin = req.headers.host ? `http://${req.headers.host}` : undefined;
-    let body = answer.body;
-    if (answer.status === 200 && origin !== undefined && body.length > 0) {
-      const out = JSON.parse(body.toString('utf8')) as { QueueUrls?: unknown; QueueUrl?: unknown };
-      if (Array.isArray(out.QueueUrls)) out.QueueUrls = out.QueueUrls.map((u) => atOrigin(String(u), origin));
-      if (typeof out.QueueUrl === 'string') out.QueueUrl = atOrigin(out.QueueUrl, origin);
-      body = Buffer.from(JSON.stringify(out));
-    }
-    const { 'transfer-encoding': _chunked, ...headers } = answer.headers;
-    res.writeHead(answer.status, { ...headers, 'content-length': body.length });
-    res.end(body);
-  };
-
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const method = req.method ?? 'GET';
     const rawUrl = req.url ?? '/';
-    const jsonTarget = req.headers['x-amz-target'];
-    if (
-      method === 'POST' &&
-      typeof jsonTarget === 'string' &&
-      URL_ANSWERS.has(jsonTarget) &&
-      req.headers[PASSED_HEADER] === undefined
-    ) {
-      const aborter = new AbortController();
-      res.on('close', () => {
-        if (!res.writableFinished) aborter.abort();
-      });
-      atCallersOrigin(req, res, aborter.signal).catch(() => {
-        if (res.headersSent || res.destroyed) return;
-        res.writeHead(502, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(JSON.stringify({ __type: 'InternalFailure', message: 'local SQS emulator unreachable' }));
-      });
-      return;
-    }
     const q = rawUrl.indexOf('?');
     const authorization = req.headers.authorization;
     const viaGet =
