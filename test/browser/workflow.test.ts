@@ -122,12 +122,27 @@ describe('dashboard workflow', () => {
     expect(await approval.textContent()).toContain('You asked for it: someone else approves it');
     const detail = page.url();
 
-    // Both sides wait in the approval queue.
+    // Who the user is, asked once per page load: the header and the approval panel share the answer.
+    const asked: string[] = [];
+    const count = (request: { url(): string }) => {
+      if (new URL(request.url()).pathname === '/me') asked.push(request.url());
+    };
+    page.on('request', count);
+    await page.reload();
+    await page.getByTestId('approval').getByRole('button', { name: 'Withdraw request' }).waitFor();
+    await page.getByTestId('who').waitFor();
+    page.off('request', count);
+    expect(asked).toHaveLength(1);
+
+    // Both sides wait in the approval queue, where the maker is offered Withdraw, not Approve.
     await page.getByRole('link', { name: 'Approvals' }).click();
     await expectRows(2);
-    expect((await page.getByTestId('exception-row').allTextContents()).join(' ')).toMatch(
-      /T0O07[\s\S]*T0007|T0007[\s\S]*T0O07/,
-    );
+    const rows = page.getByTestId('exception-row');
+    expect((await rows.allTextContents()).join(' ')).toMatch(/T0O07[\s\S]*T0007|T0007[\s\S]*T0O07/);
+    for (const row of await rows.all()) {
+      await row.getByRole('button', { name: 'Withdraw request' }).waitFor();
+      expect(await row.getByRole('button', { name: 'Approve' }).isDisabled()).toBe(true);
+    }
 
     // Withdrawn: both sides go back to where they were, and the queue is empty.
     await page.goto(detail);

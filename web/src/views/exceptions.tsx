@@ -20,6 +20,7 @@ import { usePagedListing } from '../paging.ts';
 import { Badge, BarChart, ErrorMessage, Field, Loading, when } from './common.tsx';
 import { StaleUploads } from './runs.tsx';
 import { BulkBar, type RowOutcome } from './workflow-panels.tsx';
+import { useMe } from './who.tsx';
 
 export const FILTERS = ['exception_type', 'status', 'severity', 'dataset', 'business_date', 'run_id'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -157,9 +158,12 @@ const OWNER_FILTERS: readonly ExtraFilter[] = [
   ...ACCOUNT_AND_DATE_FILTERS,
 ];
 
-/** The approval queue: a row waiting for a second person offers Approve and Reject. */
+/** The approval queue: a row waiting for a second person offers Approve and Reject; its maker, Withdraw request. */
 function ApprovalButtons({ e, onDecided }: { e: ExceptionItem; onDecided: (text: string) => void }) {
   const [busy, setBusy] = useState(false);
+  const me = useMe();
+  // As on the exception page (ApprovalPanel): the maker cannot approve their own request but may withdraw it.
+  const mine = me !== null && me.id === e.approval?.requested_by;
   const decide = async (decision: 'approve' | 'reject') => {
     setBusy(true);
     try {
@@ -167,7 +171,8 @@ function ApprovalButtons({ e, onDecided }: { e: ExceptionItem; onDecided: (text:
         method: 'POST',
         body: { version: e.version, decision },
       });
-      onDecided(`${keyText(e.key)}: ${decision === 'approve' ? 'approved' : 'rejected'}, now ${r.record.status}`);
+      const done = decision === 'approve' ? 'approved' : mine ? 'withdrawn' : 'rejected';
+      onDecided(`${keyText(e.key)}: ${done}, now ${r.record.status}`);
     } catch (err) {
       onDecided(`${keyText(e.key)}: ${(err as Error).message}`);
     } finally {
@@ -176,11 +181,16 @@ function ApprovalButtons({ e, onDecided }: { e: ExceptionItem; onDecided: (text:
   };
   return (
     <span class="actions" role="group" aria-label={`Decide ${keyText(e.key)}`}>
-      <button type="button" disabled={busy} onClick={() => decide('approve')}>
+      <button
+        type="button"
+        disabled={busy || mine}
+        title={mine ? 'you asked for it: someone else must approve it' : undefined}
+        onClick={() => decide('approve')}
+      >
         Approve
       </button>
       <button type="button" class="secondary" disabled={busy} onClick={() => decide('reject')}>
-        Reject
+        {mine ? 'Withdraw request' : 'Reject'}
       </button>
     </span>
   );

@@ -14,13 +14,31 @@ function headline(roles: readonly string[]): string[] {
   return roles.filter((r) => !(r === 'viewer' && roles.length > 1) && !(r === 'analyst' && roles.includes('approver')));
 }
 
+/**
+ * One GET /me per page load, shared by every reader (the header and the exception page's panels):
+ * who the token names does not change without a sign-in, which reloads the page. A failed answer is
+ * not kept, so the next reader asks again.
+ */
+let meOnce: Promise<Me> | undefined;
+function fetchMe(): Promise<Me> {
+  meOnce ??= api<Me>('/me').catch((error: unknown) => {
+    meOnce = undefined;
+    throw error;
+  });
+  return meOnce;
+}
+
 /** The page's user as the API takes them (GET /me); null until known, or when it cannot say. */
 export function useMe(): Me | null {
   const [me, setMe] = useState<Me | null>(null);
   useEffect(() => {
-    api<Me>('/me')
-      .then(setMe)
-      .catch(() => setMe(null));
+    let live = true;
+    fetchMe()
+      .then((m) => live && setMe(m))
+      .catch(() => live && setMe(null));
+    return () => {
+      live = false;
+    };
   }, []);
   return me;
 }
