@@ -8,12 +8,12 @@
  * file runs them in order and walks the index for the findings.
  */
 import { CsvFileError, readCsvInto } from '../shared/csv.ts';
-import { ReconInputError } from '../shared/extract.ts';
+import { columnsOfEmptyFile, ReconInputError } from '../shared/extract.ts';
 import { gunzipIfCompressed, GzipError } from '../shared/formats/gzip.ts';
 import { JsonLinesFileError, readJsonLinesInto } from '../shared/formats/jsonl.ts';
 import { ParquetFileError, readParquetInto } from '../shared/formats/parquet.ts';
 import { formatDecimal } from '../shared/decimal.ts';
-import { requiredColumns, type ReconPolicy } from '../shared/policy.ts';
+import type { ReconPolicy } from '../shared/policy.ts';
 import { EXCEPTION_TYPES, type ExceptionType, type RunSummary, type Side } from '../shared/types.ts';
 import { ControlTotals } from './control-totals.ts';
 import { displayRow, FindingBuilder, type Finding } from './findings.ts';
@@ -415,17 +415,6 @@ async function loadSide(loader: SideLoader, input: ReconInput, policy: ReconPoli
     if (error instanceof ReconInputError) throw error;
     throw new ReconInputError('FILE_UNREADABLE', input.name, `cannot read file: ${(error as Error).message}`);
   }
-  // JSON Lines has no header: with no lines it is a side with no rows, which a policy may allow.
-  if (loader.cols === undefined && options.format === 'jsonl' && policy.allowEmptySides)
-    loader.presetHeader(requiredColumns(policy, loader.side));
-  if (loader.cols === undefined) {
-    throw new ReconInputError(
-      'FILE_EMPTY',
-      input.name,
-      options.format === 'csv'
-        ? `file is empty; expected a header row with columns ${requiredColumns(policy, loader.side).join(', ')}`
-        : `file is empty; expected ${options.format === 'jsonl' ? 'one JSON object per line' : 'a Parquet file'} with fields ${requiredColumns(policy, loader.side).join(', ')}`,
-    );
-  }
+  if (loader.cols === undefined) loader.presetHeader(columnsOfEmptyFile(policy, loader.side, input.name));
   return loader;
 }

@@ -33,6 +33,24 @@ export class ReconInputError extends Error {
   }
 }
 
+/**
+ * The columns of a side whose file held nothing, not even a header. JSON Lines has no header: with
+ * no lines it is a side with no rows, which a policy may allow (`allow_empty_sides`), read under the
+ * policy's columns. Anything else is FILE_EMPTY, saying what was expected. Both engines ask here.
+ */
+export function columnsOfEmptyFile(policy: ReconPolicy, side: Side, file: string): string[] {
+  const { format } = policy.sides[side];
+  const columns = requiredColumns(policy, side);
+  if (format === 'jsonl' && policy.allowEmptySides) return columns;
+  throw new ReconInputError(
+    'FILE_EMPTY',
+    file,
+    format === 'csv'
+      ? `file is empty; expected a header row with columns ${columns.join(', ')}`
+      : `file is empty; expected ${format === 'jsonl' ? 'one JSON object per line' : 'a Parquet file'} with fields ${columns.join(', ')}`,
+  );
+}
+
 /** Normalised header names (trimmed, lower-case, no BOM), or a ReconInputError naming the problem. */
 export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy, side: Side = 'source'): string[] {
   if (record.error)

@@ -5,7 +5,7 @@
  * up to the first record (about one block of the file), then stops.
  */
 import { CsvFileError, readCsvInto, splitPlain, type CsvRecord, type CsvSink } from '../../shared/csv.ts';
-import { checkHeader, ReconInputError } from '../../shared/extract.ts';
+import { checkHeader, columnsOfEmptyFile, ReconInputError } from '../../shared/extract.ts';
 import { gunzipIfCompressed, GzipError } from '../../shared/formats/gzip.ts';
 import {
   JsonLinesFileError,
@@ -72,15 +72,7 @@ export async function probeHeader(
     if (error instanceof GzipError) throw new ReconInputError('FILE_UNREADABLE', name, error.message);
     throw new ReconInputError('FILE_UNREADABLE', name, `cannot read file: ${(error as Error).message}`);
   }
-  // As the engine: a JSON Lines side with no lines is a side with no rows where the policy allows those.
-  if (options.format === 'jsonl' && policy.allowEmptySides) return requiredColumns(policy, side);
-  throw new ReconInputError(
-    'FILE_EMPTY',
-    name,
-    options.format === 'csv'
-      ? `file is empty; expected a header row with columns ${requiredColumns(policy, side).join(', ')}`
-      : `file is empty; expected one JSON object per line with fields ${requiredColumns(policy, side).join(', ')}`,
-  );
+  return columnsOfEmptyFile(policy, side, name);
 }
 
 function splitFields(text: string, delimiter: string): string[] {
