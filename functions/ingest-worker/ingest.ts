@@ -159,13 +159,13 @@ async function ingestOnce(
         ? {
             ok: false,
             code: 'NO_POLICY',
-            message: `${file}: dataset "${key.dataset}" has no policy; upload ${datasetPolicyKey(key.dataset)} first`,
+            message: `dataset "${key.dataset}" has no policy; upload ${datasetPolicyKey(key.dataset)} first`,
           }
         : mismatch
           ? {
               ok: false,
               code: 'FORMAT_MISMATCH',
-              message: `${file}: ${mismatch} (upload it as ${key.side}.${policy.sides[key.side].format})`,
+              message: `${mismatch} (upload it as ${key.side}.${policy.sides[key.side].format})`,
             }
           : await validateExtract(await deps.objects.read(ref), file, policy, key.side);
   } catch (error) {

@@ -201,7 +201,7 @@ function checkFileKind(bytes: Uint8Array, latin1: boolean): void {
 const LATIN1_HINT = ' (a Latin-1 or Windows-1252 export? the policy can read this side as "encoding": "latin-1")';
 
 function encodingError(line: number, byte: number | undefined): CsvFileError {
-  return new CsvFileError('ENCODING', notUtf8Reason(line, byte, LATIN1_HINT), line);
+  return new CsvFileError('ENCODING', notUtf8Reason(byte, LATIN1_HINT), line);
 }
 
 /** Bytes that are not UTF-8: where they are is worked out by the caller, which knows the line. */
@@ -346,7 +346,7 @@ export class CsvParser {
     if (this.pending.length > this.maxRecordChars) {
       throw new CsvFileError(
         'CSV_RECORD_TOO_LARGE',
-        `record starting at line ${this.line} exceeds ${this.maxRecordChars} characters (an unclosed quote?)`,
+        `record exceeds ${this.maxRecordChars} characters (an unclosed quote?)`,
         this.line,
       );
     }

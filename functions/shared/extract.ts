@@ -24,12 +24,15 @@ export class ReconInputError extends Error {
   readonly code: ReconErrorCode;
   readonly file: string;
   readonly line: number | undefined;
-  constructor(code: ReconErrorCode, file: string, message: string, line?: number) {
-    super(`${file}${line === undefined ? '' : `:${line}`}: ${message}`);
+  /** What is wrong, without the file and line the message starts with. */
+  readonly reason: string;
+  constructor(code: ReconErrorCode, file: string, reason: string, line?: number) {
+    super(`${file}${line === undefined ? '' : `:${line}`}: ${reason}`);
     this.name = 'ReconInputError';
     this.code = code;
     this.file = file;
     this.line = line;
+    this.reason = reason;
   }
 }
 
@@ -118,6 +121,10 @@ function delimiterHint(names: readonly string[], expected: string): string {
   return ` (the header looks ${called(other)}-delimited; this side's policy reads ${called(expected)}-delimited files: set its "delimiter" to ${JSON.stringify(other)}, or export the file ${called(expected)}-delimited)`;
 }
 
+/**
+ * A rejection's message is what is wrong, without the file and line: the file record holds both
+ * (its bucket and key, error.line), and fileErrorText (tables/files.ts) puts the line in front.
+ */
 export type ValidationResult =
   { ok: true; rows: number; header: string[] } | { ok: false; code: string; message: string; line?: number };
 
@@ -191,7 +198,7 @@ class JsonLinesCounter implements JsonLinesSink {
   }
 
   /** Why the side cannot be reconciled for its names, or undefined. */
-  problem(file: string, required: readonly string[], keys: readonly string[]): ValidationResult | undefined {
+  problem(required: readonly string[], keys: readonly string[]): ValidationResult | undefined {
     if (this.rows === 0) return undefined;
     const sampled = Math.min(this.rows, JSONL_SAMPLE_LINES);
     const lines = sampled === 1 ? 'the only line' : `the first ${sampled} lines`;
@@ -200,7 +207,7 @@ class JsonLinesCounter implements JsonLinesSink {
       return {
         ok: false,
         code: 'NOT_JSON_LINES',
-        message: `${file}:${first.line}: ${sampled === 1 ? 'its only line is not' : `none of ${lines} is`} a JSON object (line ${first.line}: ${first.reason}); expected one JSON object per line with fields ${required.join(', ')}`,
+        message: `${sampled === 1 ? 'its only line is not' : `none of ${lines} is`} a JSON object (${first.reason}); expected one JSON object per line with fields ${required.join(', ')}`,
         line: first.line,
       };
     }
@@ -211,7 +218,7 @@ class JsonLinesCounter implements JsonLinesSink {
     return {
       ok: false,
       code: 'MISSING_COLUMNS',
-      message: `${file}: no object on ${lines} has key field(s) ${missing.join(', ')}; expected fields ${required.join(', ')}, found ${[...this.names].join(', ')} (the policy's column names for this side may differ from the file's)`,
+      message: `no object on ${lines} has key field(s) ${missing.join(', ')}; expected fields ${required.join(', ')}, found ${[...this.names].join(', ')} (the policy's column names for this side may differ from the file's)`,
     };
   }
 }
@@ -266,7 +273,6 @@ export async function validateExtract(
       const counter = new JsonLinesCounter();
       await readJsonLinesInto(input, counter);
       const problem = counter.problem(
-        file,
         requiredColumns(policy, side),
         policy.keys.map((k) => k[side]),
       );
@@ -287,17 +293,17 @@ export async function validateExtract(
       return {
         ok: false,
         code: error.code,
-        message: error.message,
+        message: error.reason,
         ...(error.line === undefined ? {} : { line: error.line }),
       };
     if (error instanceof CsvFileError || error instanceof JsonLinesFileError || error instanceof ParquetFileError)
       return {
         ok: false,
         code: error.code,
-        message: `${file}${error.line === undefined ? '' : `:${error.line}`}: ${error.message}`,
+        message: error.message,
         ...(error.line === undefined ? {} : { line: error.line }),
       };
-    if (error instanceof GzipError) return { ok: false, code: 'FILE_UNREADABLE', message: `${file}: ${error.message}` };
+    if (error instanceof GzipError) return { ok: false, code: 'FILE_UNREADABLE', message: error.message };
     throw error;
   }
   if (counted.header === undefined) {
@@ -306,8 +312,8 @@ export async function validateExtract(
       code: 'FILE_EMPTY',
       message:
         options.format === 'csv'
-          ? `${file}: file is empty; expected a header row with columns ${requiredColumns(policy, side).join(', ')}`
-          : `${file}: file is empty; expected a Parquet file with fields ${requiredColumns(policy, side).join(', ')}`,
+          ? `file is empty; expected a header row with columns ${requiredColumns(policy, side).join(', ')}`
+          : `file is empty; expected a Parquet file with fields ${requiredColumns(policy, side).join(', ')}`,
       line: 1,
     };
   }
@@ -315,7 +321,7 @@ export async function validateExtract(
     return {
       ok: false,
       code: 'EMPTY_FILE',
-      message: `${file}: file has ${options.format === 'csv' ? 'a header but no data rows' : options.format === 'jsonl' ? 'no lines' : 'no rows'}; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
+      message: `file has ${options.format === 'csv' ? 'a header but no data rows' : options.format === 'jsonl' ? 'no lines' : 'no rows'}; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
     };
   }
   return { ok: true, rows: counted.rows, header: counted.header };

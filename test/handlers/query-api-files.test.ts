@@ -45,7 +45,7 @@ const REJECTED_TARGET = {
   status: 'REJECTED',
   error: {
     code: 'MISSING_COLUMNS',
-    message: 'target.csv:1: missing required column(s) amount (the header looks semicolon-delimited)',
+    message: 'missing required column(s) amount (the header looks semicolon-delimited)',
     line: 1,
   },
 } as const;

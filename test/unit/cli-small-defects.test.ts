@@ -158,17 +158,12 @@ describe('tally runs', () => {
 });
 
 describe('tally files', () => {
-  it("names a rejected file's line once: from its message when it says it, else after it", async () => {
-    const error = (message: string, line: number) => ({ code: 'BAD', message, line });
+  it("names a rejected file's line once, in front of the reason", async () => {
+    const error = (message: string, line?: number) => ({ code: 'BAD', message, ...(line ? { line } : {}) });
     const files = [
-      error(
-        'target.csv:1: missing required column(s) amount (the header looks semicolon-delimited; set its "delimiter" to ";")',
-        1,
-      ),
-      error('source.jsonl:3: none of 3 is a JSON object (line 3: Unexpected token)', 3),
-      // As ingest writes it: the file named by its S3 URL.
-      error('s3://tally-data/incoming/trades/2025-12-10/target.csv:1: missing required column(s) amount', 1),
-      error('a row has 4 fields, the header 5', 7),
+      error('missing required column(s) amount (the header looks semicolon-delimited; set its "delimiter" to ";")', 1),
+      error('none of the first 3 lines is a JSON object (line is not valid JSON: Unexpected token)', 3),
+      error('dataset "fx" has no policy; upload policies/fx.md first'),
     ].map((e, i) => ({
       dataset: 'trades',
       business_date: '2025-12-10',
@@ -190,12 +185,11 @@ describe('tally files', () => {
       expect(await filesCommand([], c.io)).toBe(0);
 
       const rows = c.out().trimEnd().split('\n').slice(1);
-      expect(rows[0]).toMatch(/BAD: target\.csv:1: missing .*"delimiter" to ";"\)$/);
-      expect(rows[1]).toMatch(/BAD: source\.jsonl:3: none of 3 is a JSON object \(line 3: Unexpected token\)$/);
-      expect(rows[2]).toMatch(
-        /BAD: s3:\/\/tally-data\/incoming\/trades\/2025-12-10\/target\.csv:1: missing required column\(s\) amount$/,
+      expect(rows[0]).toMatch(/BAD at line 1: missing .*"delimiter" to ";"\)$/);
+      expect(rows[1]).toMatch(
+        /BAD at line 3: none of the first 3 lines is a JSON object \(line is not valid JSON: Unexpected token\)$/,
       );
-      expect(rows[3]).toMatch(/BAD: a row has 4 fields, the header 5 \(line 7\)$/);
+      expect(rows[2]).toMatch(/BAD: dataset "fx" has no policy; upload policies\/fx\.md first$/);
     } finally {
       api.close();
     }

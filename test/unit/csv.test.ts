@@ -232,7 +232,7 @@ describe('readCsvInto encodings', () => {
     }
 
     expect([...seen]).toEqual([
-      'ENCODING 4 file is not valid UTF-8 at line 4 (byte 0xFC); expected UTF-8 (a Latin-1 or Windows-1252 export? the policy can read this side as "encoding": "latin-1")',
+      'ENCODING 4 file is not valid UTF-8 (byte 0xFC); expected UTF-8 (a Latin-1 or Windows-1252 export? the policy can read this side as "encoding": "latin-1")',
     ]);
   });
 

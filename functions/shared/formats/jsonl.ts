@@ -57,7 +57,7 @@ export async function readJsonLinesInto(
     }
     pending = pos < text.length ? text.slice(pos) : '';
     if (pending.length > maxLineChars)
-      throw new JsonLinesFileError('RECORD_TOO_LARGE', `line ${line} exceeds ${maxLineChars} characters`, line);
+      throw new JsonLinesFileError('RECORD_TOO_LARGE', `line exceeds ${maxLineChars} characters`, line);
   };
   /** The unfinished character the last chunk ended with (the decoder holds it too): where a bad byte is counted from. */
   let tail = new Uint8Array(0);
@@ -77,11 +77,7 @@ export async function readJsonLinesInto(
         bytes === undefined
           ? { line, byte: tail[0] }
           : invalidUtf8Position(tail.length === 0 ? bytes : Buffer.concat([tail, bytes]), line);
-      throw new JsonLinesFileError(
-        'ENCODING',
-        notUtf8Reason(at.line, at.byte, ' (JSON Lines is always UTF-8)'),
-        at.line,
-      );
+      throw new JsonLinesFileError('ENCODING', notUtf8Reason(at.byte, ' (JSON Lines is always UTF-8)'), at.line);
     }
   };
   for await (const chunk of input) {

@@ -62,10 +62,10 @@ export function invalidUtf8Position(bytes: Uint8Array, line: number): { line: nu
   return { line: line + newlinesBefore(bytes, at), byte: bytes[at] };
 }
 
-/** The reason a file that is not UTF-8 gives: its line, the byte, and what to do about it. */
-export function notUtf8Reason(line: number, byte: number | undefined, hint: string): string {
+/** The reason a file that is not UTF-8 gives: the byte and what to do about it (the error carries the line). */
+export function notUtf8Reason(byte: number | undefined, hint: string): string {
   const shown = byte === undefined ? '' : ` (byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')})`;
-  return `file is not valid UTF-8 at line ${line}${shown}; expected UTF-8${hint}`;
+  return `file is not valid UTF-8${shown}; expected UTF-8${hint}`;
 }
 
 /**

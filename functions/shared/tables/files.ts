@@ -24,19 +24,13 @@ export interface FileRecord extends ObjectRef {
 }
 
 /**
- * `CODE: message (line N)`: how the CLI and the dashboard state why a file was rejected. The line
- * is added only where the message does not name it already (ingest's mostly do:
- * `s3://bucket/incoming/.../target.csv:1: ...`, `... at line 3 ...`).
+ * `CODE at line N: message`: how the CLI and the dashboard state why a file was rejected. Ingest
+ * stores the message without the file and line (the record has both: validateExtract), so the
+ * line is said here, once.
  */
 export function fileErrorText(error: FileRecord['error']): string {
   if (!error) return '';
-  const { line } = error;
-  const named =
-    line === undefined ||
-    // The file as ingest names it (`s3://bucket/incoming/.../target.csv`, or a bare name), then `:N: `.
-    new RegExp(`^\\S*:${line}: `).test(error.message) ||
-    new RegExp(`\\bline ${line}\\b`).test(error.message);
-  return `${error.code}: ${error.message}${named ? '' : ` (line ${line})`}`;
+  return `${error.code}${error.line === undefined ? '' : ` at line ${error.line}`}: ${error.message}`;
 }
 
 export interface FileStore {
