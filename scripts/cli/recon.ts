@@ -8,6 +8,8 @@ import { reconcileInto, ReconInputError, type Finding } from '../../functions/re
 import { renderReport, type ReportFormat } from '../../functions/recon/report.ts';
 import { parseReconPolicy, PolicyError, usesSqlEngine } from '../../functions/shared/policy.ts';
 import { toExceptionRecord } from '../../functions/recon/exception-record.ts';
+import { validateExtract } from '../../functions/shared/extract.ts';
+import { fileErrorText } from '../../functions/shared/tables/files.ts';
 import { DEFAULT_POLICY_PATH } from '../../functions/shared/paths.ts';
 import { isCalendarDate } from '../../functions/shared/keys.ts';
 import { UsageError } from './usage.ts';
@@ -154,16 +156,17 @@ export async function reconCommand(argv: string[]): Promise<number> {
       await writeFile(values.report, report);
     }
     // Reconciled here as asked, but the pipeline would refuse it: say so, so a file tried here is not
-    // a surprise at ingest (extract.ts validateExtract).
-    if (!policy.allowEmptySides)
-      for (const [side, file] of [
-        ['source', values.source],
-        ['target', values.target],
-      ] as const)
-        if (summary.rows[side] === 0)
-          process.stderr.write(
-            `tally recon: warning: ${file} has no data rows; ingest would reject it (EMPTY_FILE) unless the policy sets "allow_empty_sides": true\n`,
-          );
+    // a surprise at ingest. Ingest's own check (validateExtract) of what the engine reads without
+    // complaint: a side with no rows, a JSON Lines file with no key field (or no object at all).
+    for (const [side, file] of [
+      ['source', values.source],
+      ['target', values.target],
+    ] as const) {
+      if (summary.rows[side] > 0 && policy.sides[side].format !== 'jsonl') continue;
+      const intake = await validateExtract(createReadStream(file), file, policy, side);
+      if (!intake.ok)
+        process.stderr.write(`tally recon: warning: ingest would reject ${file}: ${fileErrorText(intake)}\n`);
+    }
     process.stderr.write(
       `${JSON.stringify({ summary: { ...summary, policy_version: policy.policyVersion, policy_hash: policy.hash } })}\n`,
     );

@@ -93,7 +93,7 @@ beforeAll(async () => {
         error: {
           code: 'MISSING_COLUMNS',
           message:
-            'target.csv:1: missing required column(s) amount (the header looks semicolon-delimited; ' +
+            'missing required column(s) amount (the header looks semicolon-delimited; ' +
             `this side's policy reads comma-delimited files: set its "delimiter" to ";", or export the file comma-delimited)`,
           line: 1,
         },
@@ -657,8 +657,7 @@ describe('tally files', () => {
     const lines = c.out().trimEnd().split('\n');
     expect(lines[0]).toMatch(/^DATASET\s+DATE\s+SIDE\s+STATUS\s+ROWS\s+UPLOADED\s+INGESTED\s+REASON$/);
     expect(lines[1]).toMatch(
-      // The message names the line (target.csv:1:): it is not repeated as " (line 1)".
-      /^trades\s+2025-12-10\s+target\s+REJECTED\s+-\s+2025-12-10T07:00:02.000Z\s+2025-12-10T07:00:03.000Z\s+MISSING_COLUMNS: target.csv:1: missing required column\(s\) amount \(the header looks semicolon-delimited; this side's policy reads comma-delimited files: set its "delimiter" to ";", or export the file comma-delimited\)$/,
+      /^trades\s+2025-12-10\s+target\s+REJECTED\s+-\s+2025-12-10T07:00:02.000Z\s+2025-12-10T07:00:03.000Z\s+MISSING_COLUMNS at line 1: missing required column\(s\) amount \(the header looks semicolon-delimited; this side's policy reads comma-delimited files: set its "delimiter" to ";", or export the file comma-delimited\)$/,
     );
     expect(lines[2]).toMatch(/^trades\s+2025-12-10\s+source\s+ACCEPTED\s+20\s/);
     expect(c.err()).toContain('2 file(s)');
@@ -914,9 +913,33 @@ describe('the tally binary', () => {
 
     expect(result).toMatchObject({ code: 1 });
     expect(result.stderr).toContain(
-      `tally recon: warning: ${target} has no data rows; ingest would reject it (EMPTY_FILE) unless the policy sets "allow_empty_sides": true`,
+      `tally recon: warning: ingest would reject ${target}: EMPTY_FILE: file has a header but no data rows; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
     );
-    expect(result.stderr).not.toContain(`${source} has no data rows`);
+    expect(result.stderr).not.toContain(`ingest would reject ${source}`);
+  });
+
+  it('`tally recon` of a JSON Lines side with no key field warns that ingest would reject it (MISSING_COLUMNS)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-recon-jsonl-'));
+    const sample = join(REPO_ROOT, 'scripts/local/sample/payments');
+    const target = join(dir, 'target.jsonl');
+    // The file's own name for the key (a writer's, not the policy's).
+    writeFileSync(target, readFileSync(join(sample, 'target.jsonl'), 'utf8').replaceAll('"payment_id"', '"ref"'));
+    const policy = join(REPO_ROOT, 'policies/datasets/payments.md');
+    const args = ['recon', '--policy', policy, '--source', join(sample, 'source.csv'), '--date', '2025-12-01'];
+
+    const bad = await run(process.execPath, [tally, ...args, '--target', target]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    const good = await run(process.execPath, [tally, ...args, '--target', join(sample, 'target.jsonl')]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+
+    expect(bad.stderr).toMatch(
+      new RegExp(
+        `tally recon: warning: ingest would reject ${target.replaceAll('/', '\\/')}: MISSING_COLUMNS: no object on the first \\d+ lines has key field\\(s\\) payment_id`,
+      ),
+    );
+    expect(good.stderr).not.toContain('ingest would reject');
   });
 
   it('`tally recon --date` takes only calendar dates: 2025-13-45 exits 2 before reading anything', async () => {
