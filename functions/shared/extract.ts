@@ -36,22 +36,23 @@ export class ReconInputError extends Error {
   }
 }
 
+/** Why a file with nothing in it, not even a header, is refused (FILE_EMPTY): what was expected. */
+function emptyFileReason(policy: ReconPolicy, side: Side): string {
+  const { format } = policy.sides[side];
+  const columns = requiredColumns(policy, side).join(', ');
+  return format === 'csv'
+    ? `file is empty; expected a header row with columns ${columns}`
+    : `file is empty; expected ${format === 'jsonl' ? 'one JSON object per line' : 'a Parquet file'} with fields ${columns}`;
+}
+
 /**
  * The columns of a side whose file held nothing, not even a header. JSON Lines has no header: with
  * no lines it is a side with no rows, which a policy may allow (`allow_empty_sides`), read under the
- * policy's columns. Anything else is FILE_EMPTY, saying what was expected. Both engines ask here.
+ * policy's columns. Anything else is FILE_EMPTY. Both engines ask here; intake says the same.
  */
 export function columnsOfEmptyFile(policy: ReconPolicy, side: Side, file: string): string[] {
-  const { format } = policy.sides[side];
-  const columns = requiredColumns(policy, side);
-  if (format === 'jsonl' && policy.allowEmptySides) return columns;
-  throw new ReconInputError(
-    'FILE_EMPTY',
-    file,
-    format === 'csv'
-      ? `file is empty; expected a header row with columns ${columns.join(', ')}`
-      : `file is empty; expected ${format === 'jsonl' ? 'one JSON object per line' : 'a Parquet file'} with fields ${columns.join(', ')}`,
-  );
+  if (policy.sides[side].format === 'jsonl' && policy.allowEmptySides) return requiredColumns(policy, side);
+  throw new ReconInputError('FILE_EMPTY', file, emptyFileReason(policy, side));
 }
 
 /** Normalised header names (trimmed, lower-case, no BOM), or a ReconInputError naming the problem. */
@@ -310,10 +311,7 @@ export async function validateExtract(
     return {
       ok: false,
       code: 'FILE_EMPTY',
-      message:
-        options.format === 'csv'
-          ? `file is empty; expected a header row with columns ${requiredColumns(policy, side).join(', ')}`
-          : `file is empty; expected a Parquet file with fields ${requiredColumns(policy, side).join(', ')}`,
+      message: emptyFileReason(policy, side),
       line: 1,
     };
   }
