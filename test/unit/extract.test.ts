@@ -137,9 +137,7 @@ describe('validateExtract refuses what cannot be a day of data', () => {
 
     expect(policy.allowEmptySides).toBe(false);
     expect(result).toMatchObject({ ok: false, code: 'EMPTY_FILE' });
-    expect(result.ok === false && result.message).toMatch(
-      /^file has a header but no data rows.*allow_empty_sides/,
-    );
+    expect(result.ok === false && result.message).toMatch(/^file has a header but no data rows.*allow_empty_sides/);
   });
 
   it.each([1, 2, 1024])('reads a gzip-compressed file as recon does (chunks of %i bytes)', async (chunkSize) => {
