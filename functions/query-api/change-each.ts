@@ -62,9 +62,7 @@ export async function changeOne(
 
 /** Why the lifecycle refused exception `id`: "it is already X", or where X may move. */
 export function refusalText(id: string, outcome: Extract<ItemOutcome, { kind: 'invalid_transition' }>): string {
-  return outcome.from === outcome.to
-    ? `it is already ${outcome.to}`
-    : transitionRefusal(id, outcome.from, outcome.allowed);
+  return transitionRefusal(id, outcome.from, outcome.to, outcome.allowed);
 }
 
 /** Runs `work` over `items`, CHANGE_CONCURRENCY at a time, until the deadline; returns how many it started. */

@@ -13,17 +13,20 @@ export async function createUpload(
   body: UploadBody,
   deps: { uploads: UploadSigner; datasets?: QueryApiDeps['datasets']; now: () => number },
 ): Promise<UploadTicket> {
-  // An extract of a dataset with no policy could only be rejected at ingest: say so now.
-  const known = await deps.datasets?.known();
-  if (known !== undefined && !known.includes(body.dataset))
-    throw new BadRequestError(
-      'UNKNOWN_DATASET',
-      `dataset "${body.dataset}" has no policy; known datasets: ${known.join(', ') || '(none)'} (a new dataset starts with uploading ${datasetPolicyKey(body.dataset)})`,
-      { known_datasets: known },
-    );
   const format = body.format ?? 'csv';
-  // Ingest would reject it (FORMAT_MISMATCH) once uploaded: say so before the bytes are sent.
+  // An extract of a dataset with no policy could only be rejected at ingest: say so now. The
+  // policy in force answers both checks; the listing of known datasets only words a refusal.
   const policy = await deps.datasets?.policy?.(body.dataset);
+  if (policy === undefined) {
+    const known = await deps.datasets?.known();
+    if (known !== undefined && !known.includes(body.dataset))
+      throw new BadRequestError(
+        'UNKNOWN_DATASET',
+        `dataset "${body.dataset}" has no policy; known datasets: ${known.join(', ') || '(none)'} (a new dataset starts with uploading ${datasetPolicyKey(body.dataset)})`,
+        { known_datasets: known },
+      );
+  }
+  // Ingest would reject it (FORMAT_MISMATCH) once uploaded: say so before the bytes are sent.
   const mismatch = policy && formatMismatch(policy, body.dataset, body.side, format);
   if (policy && mismatch) {
     const expected = policy.sides[body.side].format;

@@ -56,10 +56,11 @@ export interface PatchOutcome {
 }
 
 /**
- * Why a status cannot be reached from `from`: where it can go, or — from AWAITING_APPROVAL, which
- * no ordinary change leaves — how it is decided.
+ * Why exception `id` may not move from `from` to `to`: it is there already, where `from` can go,
+ * or — from AWAITING_APPROVAL, which no ordinary change leaves — how it is decided.
  */
-export function transitionRefusal(id: string, from: string, allowed: readonly string[]): string {
+export function transitionRefusal(id: string, from: string, to: string, allowed: readonly string[]): string {
+  if (from === to) return `it is already ${from}`;
   return allowed.length > 0
     ? `${from} can only move to ${allowed.join(' or ')}`
     : from === 'AWAITING_APPROVAL'
@@ -93,7 +94,7 @@ export async function patchException(
   if (body.status !== undefined) {
     const allowed = allowedTransitions(from);
     if (!allowed.includes(body.status)) {
-      const why = body.status === from ? `it is already ${from}` : transitionRefusal(id, from, allowed);
+      const why = transitionRefusal(id, from, body.status, allowed);
       throw new BadRequestError(
         'INVALID_TRANSITION',
         `cannot change exception ${id} from ${from} to ${body.status}: ${why}`,
@@ -367,10 +368,9 @@ export async function decideApproval(
     );
   // Approving one's own request is what maker-checker forbids; rejecting it withdraws it, which
   // the maker may do as an analyst. Any other decision is an approver's.
-  const withdrawal = approval.requested_by === caller.id && body.decision === 'reject';
-  if (approval.requested_by === caller.id && body.decision === 'approve')
-    throw new SamePersonError(id, approval.requested_by, deps.localIdentity);
-  if (!withdrawal) requireRole(caller, ['approver'], `deciding a request someone else made (${id})`);
+  if (approval.requested_by === caller.id) {
+    if (body.decision === 'approve') throw new SamePersonError(id, approval.requested_by, deps.localIdentity);
+  } else requireRole(caller, ['approver'], `deciding a request someone else made (${id})`);
   if (body.decision === 'approve' && approval.match) await otherSideWaiting(id, approval.match.exception_id, deps);
 
   const now = new Date(deps.now()).toISOString();

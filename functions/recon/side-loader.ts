@@ -315,10 +315,7 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       if (last) break;
       from = comma + 1;
     }
-    const reason =
-      n === 1 && count > 1 && buf.slice(start, end).trim() === ''
-        ? blankLine(count)
-        : this.problemOf(buf, n, longest, amountStart, amountEnd);
+    const reason = this.problemOf(buf, start, end, n, longest, amountStart, amountEnd);
     if (reason !== undefined) {
       this.reject(splitPlain(buf, start, end, delimiter), line, reason, buf);
       return;
@@ -437,10 +434,7 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       if (to - from > longest) longest = to - from;
       from = to + 1;
     }
-    const reason =
-      fields.length === 1 && count > 1 && joined.trim() === ''
-        ? blankLine(count)
-        : this.problemOf(joined, fields.length, longest, amountStart, amountEnd);
+    const reason = this.problemOf(joined, 0, joined.length, fields.length, longest, amountStart, amountEnd);
     if (reason !== undefined) {
       this.reject(fields, line, reason, joined);
       return;
@@ -453,12 +447,14 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
   }
 
   /**
-   * The row rules, for a row whose `n` fields are located in `str`: the key columns at
+   * The row rules, for a row whose `n` fields are `str` from `start` to `end`: the key columns at
    * `keyRange` (trimmed here, in place), the amount at `[amountStart, amountEnd)`, the longest
    * field `longest` characters. Why the row cannot be reconciled, or undefined.
    */
   private problemOf(
     str: string,
+    start: number,
+    end: number,
     n: number,
     longest: number,
     amountStart: number,
@@ -467,7 +463,10 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
     const cols = this.cols as Columns;
     const count = cols.count;
     this.keysRead = false;
-    if (n !== count) return `expected ${count} fields, found ${n}`;
+    if (n !== count)
+      return n === 1 && count > 1 && str.slice(start, end).trim() === ''
+        ? blankLine(count)
+        : `expected ${count} fields, found ${n}`;
     // An over-long field says so first, but with the right field count the key is still where
     // it should be: read, the row takes the other side's row of its key (no second MISSING).
     const tooLong = longest > MAX_FIELD_CHARS ? `a field is longer than ${MAX_FIELD_CHARS} characters` : undefined;

@@ -6,7 +6,7 @@ import { CsvFileError, fieldsOf, fieldsWith, readCsvInto, type CsvRecord, type C
 import { gunzipIfCompressed, GzipError } from './formats/gzip.ts';
 import { JsonLinesFileError, parseJsonObject, readJsonLinesInto, type JsonLinesSink } from './formats/jsonl.ts';
 import { ParquetFileError, readParquetInto, type ParquetSink } from './formats/parquet.ts';
-import { requiredColumns, type ReconPolicy } from './policy.ts';
+import { DELIMITERS, requiredColumns, type ReconPolicy } from './policy.ts';
 import type { Side } from './types.ts';
 
 export type ReconErrorCode =
@@ -107,7 +107,12 @@ export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy
   return names;
 }
 
-const DELIMITER_NAMES: Readonly<Record<string, string>> = { ',': 'comma', ';': 'semicolon', '\t': 'tab', '|': 'pipe' };
+const DELIMITER_NAMES: Readonly<Record<(typeof DELIMITERS)[number], string>> = {
+  ',': 'comma',
+  ';': 'semicolon',
+  '\t': 'tab',
+  '|': 'pipe',
+};
 
 /**
  * A header read as one column that another delimiter would split: the file and the policy
@@ -116,9 +121,9 @@ const DELIMITER_NAMES: Readonly<Record<string, string>> = { ',': 'comma', ';': '
 function delimiterHint(names: readonly string[], expected: string): string {
   if (names.length !== 1) return '';
   const name = names[0] ?? '';
-  const other = Object.keys(DELIMITER_NAMES).find((d) => d !== expected && name.includes(d));
+  const other = DELIMITERS.find((d) => d !== expected && name.includes(d));
   if (other === undefined) return '';
-  const called = (d: string) => DELIMITER_NAMES[d] ?? JSON.stringify(d);
+  const called = (d: string) => DELIMITER_NAMES[d as (typeof DELIMITERS)[number]] ?? JSON.stringify(d);
   return ` (the header looks ${called(other)}-delimited; this side's policy reads ${called(expected)}-delimited files: set its "delimiter" to ${JSON.stringify(other)}, or export the file ${called(expected)}-delimited)`;
 }
 

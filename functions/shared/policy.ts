@@ -360,6 +360,11 @@ export class PolicyError extends Error {
   }
 }
 
+/** The settings block's problems, each in `problems` and together in the message. */
+function invalidSettings(source: string, problems: string[]): PolicyError {
+  return new PolicyError(`${source}: invalid settings: ${problems.join('; ')}`, problems);
+}
+
 const FENCE = /^```json[ \t]+tally-policy[ \t]*\r?\n([\s\S]*?)^```/m;
 
 type ShortSettings = z.infer<typeof shortSchema>;
@@ -383,15 +388,13 @@ export function parseReconPolicy(markdown: string, source = 'recon policy', expe
     throw new PolicyError(`${source}: the tally-policy block is not valid JSON (${(error as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new PolicyError(`${source}: invalid settings: (root): expected a JSON object`, [
-      '(root): expected a JSON object',
-    ]);
+    throw invalidSettings(source, ['(root): expected a JSON object']);
   const raw = json as Record<string, unknown>;
   const isShort = 'key_columns' in raw || 'compared_fields' in raw;
   if (isShort && ('key' in raw || 'fields' in raw)) {
     const problem =
       '(root): use either the short form (key_columns, compared_fields) or the long form (key, fields), not both';
-    throw new PolicyError(`${source}: invalid settings: ${problem}`, [problem]);
+    throw invalidSettings(source, [problem]);
   }
   const parsed = (isShort ? shortSchema : longSchema).safeParse(json);
   const datasetProblem =
@@ -405,7 +408,7 @@ export function parseReconPolicy(markdown: string, source = 'recon policy', expe
       ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)),
       ...datasetProblem,
     ];
-    throw new PolicyError(`${source}: invalid settings: ${problems.join('; ')}`, problems);
+    throw invalidSettings(source, problems);
   }
   const settings = isShort ? fromShortForm(parsed.data as ShortSettings) : (parsed.data as LongSettings);
   const problems: Problem[] = [];

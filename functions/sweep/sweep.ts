@@ -63,16 +63,15 @@ export function nextSequencerAfter(sequencer: string): string {
 }
 
 /**
- * Whether the side's record is of an upload made after `object`, in `bucket` (the one swept).
- * The same key there never is: S3 lists a key's latest version, so a record of another ETag of it
+ * Whether the side's record, of another key or the other region's bucket, is of an upload made
+ * after `object`. (The record of the same key in the bucket swept never is: S3 lists a key's latest version, so a record of another ETag of it
  * is of an earlier one (by time it could look later: the record's time is when its upload ended,
- * LastModified when the listed one began). Another key, or the other region's bucket, by time:
+ * LastModified when the listed one began.) Another key, or the other region's bucket, by time:
  * S3 stamps event times to the second, so another key written in the same second as the recorded
  * one counts as replaced by it (whichever is current stays so), and an upload that began before
  * the recorded one but ended after it is taken for the earlier (a rare race the sweep cannot see).
  */
-function supersededBy(record: FileRecord, object: StoredObject, bucket: string): boolean {
-  if (record.key === object.key && record.bucket === bucket) return false;
+function supersededBy(record: FileRecord, object: StoredObject): boolean {
   if (record.uploaded_at === undefined) return false;
   return Date.parse(record.uploaded_at) >= object.lastModified.getTime();
 }
@@ -105,7 +104,9 @@ export async function sweepIncoming(deps: SweepDeps): Promise<SweepResult> {
     const { dataset, businessDate, side } = parsed.key;
     const record = await deps.files.get(dataset, businessDate, side);
     if (record !== undefined && unquote(record.etag) === etag) continue;
-    if (record !== undefined && supersededBy(record, object, deps.bucket)) {
+    // The recorded key itself, in this bucket: its record follows by sequencer (keys.ts isLaterUpload).
+    const sameKey = record?.key === object.key && record.bucket === deps.bucket;
+    if (record !== undefined && !sameKey && supersededBy(record, object)) {
       superseded++;
       continue;
     }
@@ -115,11 +116,8 @@ export async function sweepIncoming(deps: SweepDeps): Promise<SweepResult> {
         key: object.key,
         etag,
         size: object.size,
-        // Sequencers order only the events of one key (keys.ts isLaterUpload).
-        sequencer:
-          record?.key === object.key && record.bucket === deps.bucket
-            ? nextSequencerAfter(record.sequencer)
-            : sequencerFromTime(object.lastModified),
+        // Sequencers order only the events of one key.
+        sequencer: sameKey ? nextSequencerAfter(record.sequencer) : sequencerFromTime(object.lastModified),
         region: deps.region,
         ...(deps.account ? { account: deps.account } : {}),
         reason: 'PutObject',

@@ -5,13 +5,10 @@
  * stdout carries the protocol only; diagnostics go to stderr.
  */
 import { parseArgs } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { TallyApiError, type TallyApi } from '../../functions/query-api/mcp/api.ts';
 import { createTallyMcpServer, MCP_SERVER_VERSION, watchPolicies } from '../../functions/query-api/mcp/server.ts';
 import {
-  apiBaseUrl,
   ApiRequestError,
   ApiUnreachableError,
   clientFor,
@@ -50,6 +47,9 @@ Example (an MCP client's configuration):
  * them (in memory: no API is called), so it names every one there is and no other.
  */
 export async function mcpHelp(): Promise<string> {
+  // Only this help is an MCP client: not loaded for the other commands of the CLI.
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
   const server = createTallyMcpServer({ request: () => Promise.reject(new Error('listing calls no API')) });
   const client = new Client({ name: 'tally-help', version: MCP_SERVER_VERSION });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
@@ -112,9 +112,10 @@ export async function mcpCommand(argv: string[], io: CliIo = processIo): Promise
     return 0;
   }
   const pollSeconds = intOption('poll-seconds', values['poll-seconds'], 0, 86_400, mcpUsage) ?? DEFAULT_POLL_SECONDS;
-  const baseUrl = apiBaseUrl(values.api, io.env, mcpUsage);
   // TALLY_API_TOKEN, else the token `tally login` kept: as every other API command.
-  const api = httpTallyApi(clientFor(values, io, mcpUsage));
+  const client = clientFor(values, io, mcpUsage);
+  const { baseUrl } = client;
+  const api = httpTallyApi(client);
   const report = (what: string) => (error: unknown) =>
     io.stderr.write(`tally mcp: ${what}: ${error instanceof Error ? error.message : String(error)}\n`);
 

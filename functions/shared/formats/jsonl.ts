@@ -29,6 +29,7 @@ export interface JsonLinesSink {
 }
 
 const DEFAULT_MAX_LINE_CHARS = 16 * 1024 * 1024;
+const NO_BYTES = new Uint8Array(0);
 
 export async function readJsonLinesInto(
   input: AsyncIterable<Chunk>,
@@ -60,14 +61,16 @@ export async function readJsonLinesInto(
       throw new JsonLinesFileError('RECORD_TOO_LARGE', `line exceeds ${maxLineChars} characters`, line);
   };
   /** The unfinished character the last chunk ended with (the decoder holds it too): where a bad byte is counted from. */
-  let tail = new Uint8Array(0);
+  let tail = NO_BYTES;
   const decode = (bytes: Uint8Array | undefined): string => {
     try {
       const text = bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
       if (bytes !== undefined) {
-        const whole = tail.length === 0 ? bytes : Buffer.concat([tail, bytes]);
+        // The unfinished character is in the last 3 bytes: the chunk's own, unless it is shorter.
+        const whole = tail.length === 0 || bytes.length >= 3 ? bytes : Buffer.concat([tail, bytes]);
+        const unfinished = incompleteTail(whole);
         // A copy: a view would keep the whole chunk alive.
-        tail = new Uint8Array(whole.subarray(whole.length - incompleteTail(whole)));
+        tail = unfinished === 0 ? NO_BYTES : new Uint8Array(whole.subarray(whole.length - unfinished));
       }
       return text;
     } catch {

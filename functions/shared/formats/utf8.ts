@@ -5,6 +5,16 @@
  * chunk sizes (S3's stream and a file read used to report different lines for one file).
  */
 
+/** The smallest second byte of a sequence lead byte `c` starts (no overlong form). */
+function secondLow(c: number): number {
+  return c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+}
+
+/** The largest second byte of a sequence lead byte `c` starts (no surrogate, nothing past U+10FFFF). */
+function secondHigh(c: number): number {
+  return c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+}
+
 /**
  * Offset of the first byte of `b` that cannot be part of UTF-8 (a stray continuation byte, a
  * lead byte no sequence starts with, a sequence cut short by another character, an overlong or
@@ -20,23 +30,12 @@ export function firstInvalidUtf8(b: Uint8Array): number {
       i++;
       continue;
     }
-    let need: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      if (c === 0xe0) lo = 0xa0;
-      if (c === 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      if (c === 0xf0) lo = 0x90;
-      if (c === 0xf4) hi = 0x8f;
-    } else return i;
+    if (c < 0xc2 || c > 0xf4) return i;
+    const need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
     for (let k = 1; k <= need; k++) {
       if (i + k >= n) return n;
       const d = b[i + k] as number;
-      if (k === 1 ? d < lo || d > hi : d < 0x80 || d > 0xbf) return i;
+      if (k === 1 ? d < secondLow(c) || d > secondHigh(c) : d < 0x80 || d > 0xbf) return i;
     }
     i += need + 1;
   }
@@ -85,9 +84,7 @@ export function incompleteTail(b: Uint8Array): number {
     if (c < 0xc2 || c > 0xf4) return 0;
     if (k >= 2) {
       const c1 = b[n - k + 1] as number;
-      const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
-      const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
-      if (c1 < lo || c1 > hi) return 0;
+      if (c1 < secondLow(c) || c1 > secondHigh(c)) return 0;
     }
     return k;
   }
