@@ -131,6 +131,9 @@ export async function readCsvInto(
     step(ready.length);
   };
   let first = true;
+  // The file's first bytes, until there are enough to say what the file is (checkFileKind):
+  // whatever the chunks (a stream may start with an empty or a one-byte one).
+  let head: Uint8Array | undefined = NO_BYTES;
   for await (const chunk of input) {
     if (typeof chunk === 'string') {
       parseAll();
@@ -140,7 +143,13 @@ export async function readCsvInto(
     }
     let bytes: Buffer;
     try {
-      if (first) checkFileKind(chunk, latin1);
+      if (head !== undefined) {
+        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        if (head.length >= FILE_KIND_BYTES) {
+          checkFileKind(head, latin1);
+          head = undefined;
+        }
+      }
       bytes = decoder.take(chunk); // drops a stream-leading BOM
     } catch (error) {
       if (!(error instanceof NotUtf8Error)) throw error;
@@ -163,16 +172,20 @@ export async function readCsvInto(
     else if (partsBytes >= BLOCK_BYTES) nextBlock();
     else step(Math.max(bytes.length, STEP_CHARS));
   }
+  if (head !== undefined) checkFileKind(head, latin1);
   parseAll();
-  let rest: string;
   try {
-    rest = decoder.end();
+    decoder.end();
   } catch (error) {
     if (!(error instanceof NotUtf8Error)) throw error;
     throw encodingError(parser.line + parser.pendingNewlines, error.bytes[0]);
   }
-  parser.feed(rest, true, sink);
+  parser.feed('', true, sink);
 }
+
+/** How many of a file's first bytes say what it is (checkFileKind). */
+const FILE_KIND_BYTES = 4;
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * What the first bytes say a file is, when it is not text a CSV reader can take: UTF-16 (with a
@@ -217,7 +230,8 @@ class NotUtf8Error extends Error {
 interface ByteDecoder {
   readonly ascii: boolean;
   take(chunk: Uint8Array): Buffer;
-  end(): string;
+  /** The end of the stream: throws NotUtf8Error for bytes still waiting for their character. */
+  end(): void;
 }
 
 /** Latin-1 has no invalid bytes and no multi-byte characters: every chunk is taken whole. */
@@ -227,9 +241,7 @@ class Latin1Decoder {
   take(chunk: Uint8Array): Buffer {
     return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   }
-  end(): string {
-    return '';
-  }
+  end(): void {}
 }
 
 /**
@@ -270,9 +282,8 @@ class Utf8Decoder {
   }
 
   /** The end of the stream: bytes still waiting for the rest of their character are an error. */
-  end(): string {
+  end(): void {
     if (this.carry !== undefined) throw new NotUtf8Error(this.carry);
-    return '';
   }
 }
 

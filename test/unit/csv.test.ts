@@ -246,6 +246,17 @@ describe('readCsvInto encodings', () => {
     expect(zip.message).toMatch(/^file is a ZIP archive \(an Excel \.xlsx workbook is one\)/);
   });
 
+  it('says what a file is from its first bytes however they are chunked (an empty or a one-byte first chunk)', async () => {
+    const utf16 = new Uint8Array(Buffer.from('name,city\n', 'utf16le'));
+    const zip = new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]);
+
+    for (const bytes of [utf16, zip]) {
+      const whole = await readError([bytes]);
+      for (const chunks of [[new Uint8Array(0), bytes], chunked(bytes, 1), chunked(bytes, 3)])
+        expect(await readError(chunks)).toMatchObject({ code: whole.code, line: 1, message: whole.message });
+    }
+  });
+
   it('fails a Latin-1 byte at the very end of the file with ENCODING', async () => {
     const bytes = new Uint8Array([...encoder.encode('name\ncaf'), 0xe9]);
     expect((await readError([bytes])).code).toBe('ENCODING');
