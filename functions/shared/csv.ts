@@ -36,7 +36,12 @@ export function fieldsWith(record: CsvRecord, delimiter: string): string[] {
   return record.fields ?? splitPlain(record.plain, 0, record.plain.length, delimiter);
 }
 
-export type CsvErrorCode = 'ENCODING' | 'CSV_UNCLOSED_QUOTE' | 'CSV_RECORD_TOO_LARGE' | 'FILE_UNREADABLE';
+export type CsvErrorCode =
+  'ENCODING' | 'CSV_UNCLOSED_QUOTE' | 'CSV_RECORD_TOO_LARGE' | 'FILE_UNREADABLE' | 'HEADER_INVALID';
+
+/** Why a file whose lines end in CR alone cannot be read: it is one record, whose header holds it all. */
+export const CR_ONLY_LINES =
+  'lines end with a carriage return alone (CR, classic Mac line endings); expected LF or CRLF line endings';
 
 export class CsvFileError extends Error {
   readonly code: CsvErrorCode;
@@ -355,6 +360,9 @@ export class CsvParser {
 
   private checkPending(): void {
     if (this.pending.length > this.maxRecordChars) {
+      // A file with CR-only line endings is one record: too large once the file is, but what
+      // is wrong is its line endings (checkHeader says so of a smaller one).
+      if (this.line === 1 && /\r(?!\n)/.test(this.pending)) throw new CsvFileError('HEADER_INVALID', CR_ONLY_LINES, 1);
       throw new CsvFileError(
         'CSV_RECORD_TOO_LARGE',
         `record exceeds ${this.maxRecordChars} characters (an unclosed quote?)`,

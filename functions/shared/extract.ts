@@ -2,7 +2,7 @@
  * What makes an extract (CSV, JSON Lines or Parquet) acceptable before any reconciliation: UTF-8, a readable structure,
  * a header with unique, non-empty names that include every column the policy needs.
  */
-import { CsvFileError, fieldsOf, fieldsWith, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
+import { CR_ONLY_LINES, CsvFileError, fieldsOf, fieldsWith, readCsvInto, type CsvRecord, type CsvSink } from './csv.ts';
 import { gunzipIfCompressed, GzipError } from './formats/gzip.ts';
 import { JsonLinesFileError, parseJsonObject, readJsonLinesInto, type JsonLinesSink } from './formats/jsonl.ts';
 import { ParquetFileError, readParquetInto, type ParquetSink } from './formats/parquet.ts';
@@ -62,12 +62,7 @@ export function checkHeader(record: CsvRecord, file: string, policy: ReconPolicy
   const raw = fieldsOf(record);
   // CR alone ends no record: a file with classic Mac line endings is one long header.
   if (raw.some((f) => /\r(?!\n)/.test(f)))
-    throw new ReconInputError(
-      'HEADER_INVALID',
-      file,
-      'lines end with a carriage return alone (CR, classic Mac line endings); expected LF or CRLF line endings',
-      record.line,
-    );
+    throw new ReconInputError('HEADER_INVALID', file, CR_ONLY_LINES, record.line);
   const names = raw.map((f) =>
     f
       .replace(/^\uFEFF/, '')

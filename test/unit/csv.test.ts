@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
 import {
+  CR_ONLY_LINES,
   CsvFileError,
   CsvParser,
   fieldsOf,
@@ -255,6 +256,14 @@ describe('readCsvInto encodings', () => {
       for (const chunks of [[new Uint8Array(0), bytes], chunked(bytes, 1), chunked(bytes, 3)])
         expect(await readError(chunks)).toMatchObject({ code: whole.code, line: 1, message: whole.message });
     }
+  });
+
+  it('says a file with CR-only line endings is one, also once it is larger than a record may be', async () => {
+    const text = `name,city\r${'a,b\r'.repeat(100)}`;
+
+    const large = await readError([encoder.encode(text)], 64);
+
+    expect(large).toMatchObject({ code: 'HEADER_INVALID', line: 1, message: CR_ONLY_LINES });
   });
 
   it('fails a Latin-1 byte at the very end of the file with ENCODING', async () => {
