@@ -8,7 +8,7 @@ import { MAX_DIGITS, parseDecimalWith } from '../shared/decimal.ts';
 import { checkHeader, ReconInputError } from '../shared/extract.ts';
 import { splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
 import type { JsonLinesSink } from '../shared/formats/jsonl.ts';
-import { parseJsonObject } from '../shared/formats/jsonl.ts';
+import { jsonRowProblem, parseJsonObject } from '../shared/formats/jsonl.ts';
 import type { ParquetSink } from '../shared/formats/parquet.ts';
 import {
   amountSpec,
@@ -373,6 +373,11 @@ export class SideLoader implements CsvSink, JsonLinesSink, ParquetSink {
       return;
     }
     const byName = lowerKeys(parsed.values);
+    const problem = jsonRowProblem(text, parsed, byName.size, this.header);
+    if (problem !== undefined) {
+      this.addInvalid(this.findings.invalidRecord(this.side, ['_line'], [text], line, problem), undefined);
+      return;
+    }
     const fields = this.header.map((h) => byName.get(h) ?? '');
     this.fieldsRow(fields, line, { buf, start, end });
   }

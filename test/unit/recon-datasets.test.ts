@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JSON_MAX_DEPTH } from '../../functions/shared/formats/jsonl.ts';
 // Every run also partitioned under small memory budgets, and checked against the run in memory.
 import { reconcile } from '../support/recon-modes.ts';
 import { parquetMetadata } from 'hyparquet';
@@ -175,6 +177,20 @@ describe('decimal tolerance: |s - t| <= absolute + relative x max(|s|, |t|)', ()
     const f = only(result);
     expect(f.type).toBe('INVALID_RECORD');
     expect(f.reason).toMatch(/^v: value "1E5" is not a decimal number/);
+  });
+
+  it('quotes a value in a reason as JSON does: a quote, a backslash and a control character escaped', async () => {
+    const bad = ['1"2', 'a\\b', '3\u001f', '4\u000e5'];
+    for (const type of ['decimal', 'integer', 'date'] as const) {
+      const result = await run(
+        oneField({ type, ...(type === 'date' ? { source_format: 'YYYY-MM-DD', target_format: 'YYYY-MM-DD' } : {}) }),
+        lines('id,v', ...bad.map((v, i) => `${i},"${v.replaceAll('"', '""')}"`)),
+        lines('id,v', ...bad.map((_, i) => `${i},${type === 'date' ? '2025-01-01' : '1'}`)),
+      );
+      expect(result.findings.map((f) => f.reason?.match(/^v: value (".*") (is|has)/)?.[1]).sort()).toEqual(
+        bad.map((v) => JSON.stringify(v)).sort(),
+      );
+    }
   });
 
   it('compares an empty value only equal to an empty value', async () => {
@@ -357,6 +373,116 @@ describe('JSON Lines', () => {
       ['INVALID_RECORD', [4], 'line is not a JSON object; exp'],
     ]);
     expect(result.summary.rows.target).toBe(4);
+  });
+
+  it("reads a column from the object's own members only: a nested key of the same name is not the column", async () => {
+    const result = await run(
+      policy,
+      lines('id,amount,note', '1,1,a', '2,2,b', '3,3,c', '4,4,d'),
+      lines(
+        '{"meta":{"amount":9,"id":"x"},"id":"1","amount":1,"note":"a"}',
+        '{"id":"2","fees":[{"amount":7},{"note":"z"}],"amount":2,"note":"b"}',
+        '{"id":"3","note":"c","detail":{"inner":{"amount":8}}}',
+        '{"id":"4","note":"brackets { [ in text ] }, \\"amount\\": 5","amount":4}',
+      ),
+    );
+    expect(result.findings.map((f) => [f.type, f.keyText, f.lines.target, f.reason?.slice(0, 23)])).toEqual([
+      ['FIELD_MISMATCH', '4', [4], undefined],
+      // Its only amount is nested: the row has none (and is not also missing from the target).
+      ['INVALID_RECORD', 'target:3', [3], 'amount: amount is empty'],
+    ]);
+    // Row 4's amount is its own 4, not the 5 in its note's text.
+    expect(result.findings[0]?.diffs.map((d) => d.field)).toEqual(['note']);
+    expect(result.summary.matched).toBe(2);
+  });
+
+  it('refuses a row that names a column twice among its own keys, in any letter case, rather than pick a value', async () => {
+    const result = await run(
+      policy,
+      lines('id,amount,note', '1,1,a', '2,2,b', '3,3,c', '4,4,d'),
+      lines(
+        '{"id":"1","amount":1,"note":"a","amount":1}',
+        '{"id":"2","amount":2,"note":"b","AMOUNT":9}',
+        '{"id":"3","amount":3,"note":"c","other":1,"Other":2}',
+        '{"id":"4","amount":4,"note":"d"," Note ":"e"}',
+      ),
+    );
+    expect(result.findings.map((f) => [f.type, f.keyText, f.lines.target, f.reason])).toEqual([
+      ['MISSING_IN_TARGET', '1', [], undefined],
+      ['MISSING_IN_TARGET', '2', [], undefined],
+      ['MISSING_IN_TARGET', '4', [], undefined],
+      [
+        'INVALID_RECORD',
+        'target:1',
+        [1],
+        'field "amount" appears more than once in the object; expected each field once',
+      ],
+      [
+        'INVALID_RECORD',
+        'target:2',
+        [2],
+        'field "amount" appears more than once in the object; expected each field once',
+      ],
+      [
+        'INVALID_RECORD',
+        'target:4',
+        [4],
+        'field "note" appears more than once in the object; expected each field once',
+      ],
+    ]);
+    // Shown as the line it was, so both values can be seen.
+    expect(result.findings[4]?.target).toEqual({ _line: '{"id":"2","amount":2,"note":"b","AMOUNT":9}' });
+    // A key no column reads may repeat (row 3 matched).
+    expect(result.summary.matched).toBe(1);
+  });
+
+  it(`refuses a row nesting deeper than ${JSON_MAX_DEPTH} levels, and reads one at the limit`, async () => {
+    const nest = (levels: number) => `${'{"n":'.repeat(levels - 1)}1${'}'.repeat(levels - 1)}`;
+    const result = await run(
+      policy,
+      lines('id,amount,note', '1,1,a', '2,2,b'),
+      lines(
+        `{"id":"1","deep":${nest(JSON_MAX_DEPTH)},"amount":1,"note":"a"}`,
+        `{"id":"2","deep":${nest(JSON_MAX_DEPTH + 1)},"amount":2,"note":"b"}`,
+      ),
+    );
+    expect(result.findings.map((f) => [f.type, f.keyText, f.reason])).toEqual([
+      ['MISSING_IN_TARGET', '2', undefined],
+      [
+        'INVALID_RECORD',
+        'target:2',
+        `line nests objects or arrays more than ${JSON_MAX_DEPTH} levels deep; expected at most ${JSON_MAX_DEPTH}`,
+      ],
+    ]);
+  });
+
+  it('reads random objects, nested and with repeated keys, as JSON.parse reads them or refuses them', async () => {
+    // Values of every kind, keys of the columns' names in mixed case at any depth: both engines
+    // (recon-sql-equivalence.test.ts runs these cases on DuckDB too) must read or refuse alike.
+    const name = fc.constantFrom('id', 'ID', 'amount', 'Amount', ' note', 'note', 'x', 'X');
+    const scalar = fc.oneof(
+      fc.constantFrom('"1"', '"2"', '1', '2.50', '-3e2', 'true', 'null', '"a,\\"amount\\":1"', '"{["'),
+    );
+    const { tree } = fc.letrec((t) => ({
+      tree: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        scalar,
+        fc.array(t('tree'), { maxLength: 3 }).map((a) => `[${a.join(',')}]`),
+        fc
+          .array(fc.tuple(name, t('tree')), { maxLength: 3 })
+          .map((m) => `{${m.map(([k, v]) => `"${k}":${v}`).join(',')}}`),
+      ),
+    }));
+    const line = fc
+      .array(fc.tuple(name, tree), { minLength: 1, maxLength: 6 })
+      .map((m) => `{${m.map(([k, v]) => `"${k}": ${v}`).join(', ')}}`);
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 5 }), async (targetLines) => {
+        const result = await run(policy, lines('id,amount,note', '1,1,a', '2,2.5,b'), lines(...targetLines));
+        expect(result.summary.rows.target).toBe(targetLines.length);
+      }),
+      { numRuns: 30 },
+    );
   });
 
   it('reads a side with no lines as no rows where the policy allows empty sides, and fails it as empty where not', async () => {

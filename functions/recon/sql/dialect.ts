@@ -36,6 +36,8 @@ export interface Dialect {
   decimalFromUnits(sql: string): string;
   /** Whether the whole of `sql` matches the RE2 pattern `pattern`. */
   fullMatch(sql: string, pattern: string): string;
+  /** Whether some part of `sql` matches the RE2 pattern `pattern`. */
+  matches(sql: string, pattern: string): string;
   /** Hex md5 of a string. */
   md5(sql: string): string;
   /**
@@ -59,6 +61,20 @@ export interface Dialect {
   cardinality(array: string): string;
   /** A JSON string value's text from a JSON text holding just that string (e.g. `"a\\"b"`). */
   jsonStringValue(sql: string): string;
+  /** A text as a JSON string, escaped as JSON.stringify escapes it (how reasons quote a value). */
+  jsonQuote(sql: string): string;
+}
+
+/**
+ * JSON.stringify writes a control character's `\u` escape in lower case, DuckDB's to_json (and
+ * Jackson, for Trino) in upper: the nine with a letter are lowered. (A value holding such an
+ * escape's text after a backslash of its own is lowered too: no extract has been seen to.)
+ */
+function lowerControlEscapes(json: string): string {
+  let out = json;
+  for (const hex of ['0B', '0E', '0F', '1A', '1B', '1C', '1D', '1E', '1F'])
+    out = `replace(${out}, '\\u00${hex}', '\\u00${hex.toLowerCase()}')`;
+  return out;
 }
 
 /** An RE2 character class of JS_WHITESPACE. */
@@ -78,6 +94,7 @@ export const duckdb: Dialect = {
   decimalFromUnits: (sql) =>
     `(CAST(CAST(${sql} AS HUGEINT) AS DECIMAL(38, 0)) * CAST('0.${'0'.repeat(DECIMAL_SCALE - 1)}1' AS DECIMAL(${DECIMAL_SCALE + 1}, ${DECIMAL_SCALE})))`,
   fullMatch: (sql, pattern) => `regexp_full_match(${sql}, ${literal(pattern)})`,
+  matches: (sql, pattern) => `regexp_matches(${sql}, ${literal(pattern)})`,
   md5: (sql) => `md5(${sql})`,
   jsonObject: (pairs) =>
     pairs.length === 0
@@ -94,6 +111,7 @@ export const duckdb: Dialect = {
   element: (array, i) => `${array}[${i}]`,
   cardinality: (array) => `len(${array})`,
   jsonStringValue: (sql) => `json_extract_string(${sql}, '$')`,
+  jsonQuote: (sql) => lowerControlEscapes(`CAST(to_json(${sql}) AS VARCHAR)`),
 };
 
 /** Trino as Athena engine v3 runs it. Not exercised here (no Athena): see athena.ts. */
@@ -104,6 +122,7 @@ export const trino: Dialect = {
   decimalFromUnits: (sql) =>
     `CAST(CAST(${sql} AS DECIMAL(38, 0)) * DECIMAL '0.${'0'.repeat(DECIMAL_SCALE - 1)}1' AS ${DECIMAL_TYPE})`,
   fullMatch: (sql, pattern) => `regexp_like(${sql}, ${literal(`^(?:${pattern})$`)})`,
+  matches: (sql, pattern) => `regexp_like(${sql}, ${literal(pattern)})`,
   md5: (sql) => `lower(to_hex(md5(to_utf8(${sql}))))`,
   jsonObject: (pairs) =>
     pairs.length === 0
@@ -122,4 +141,5 @@ export const trino: Dialect = {
   element: (array, i) => `element_at(${array}, ${i})`,
   cardinality: (array) => `cardinality(${array})`,
   jsonStringValue: (sql) => `json_extract_scalar(${sql}, '$')`,
+  jsonQuote: (sql) => lowerControlEscapes(`json_format(CAST(${sql} AS JSON))`),
 };

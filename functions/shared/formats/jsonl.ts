@@ -109,7 +109,16 @@ const keepNumberText: Reviver = (_key, value, context) => {
 };
 
 export type JsonObjectResult =
-  { readonly ok: true; readonly values: Map<string, string | null> } | { readonly ok: false; readonly reason: string };
+  | {
+      readonly ok: true;
+      readonly values: Map<string, string | null>;
+      /**
+       * Read by the flat reader: no nested object or array, and no key written twice (the case
+       * where {@link jsonRowProblem} has nothing to look for beyond a key repeated in another case).
+       */
+      readonly simple: boolean;
+    }
+  | { readonly ok: false; readonly reason: string };
 
 /**
  * One line as a flat object of text values: strings as they are, numbers by their source text,
@@ -120,7 +129,7 @@ export function parseJsonObject(text: string): JsonObjectResult {
   // (several times faster than JSON.parse with a reviver); anything else, including every
   // syntax error, goes through JSON.parse, which has the last word and the error messages.
   const flat = parseFlatObject(text);
-  if (flat !== undefined) return { ok: true, values: flat };
+  if (flat !== undefined) return { ok: true, values: flat, simple: true };
   return parseJsonObjectWithJsonParse(text);
 }
 
@@ -135,12 +144,96 @@ export function parseJsonObjectWithJsonParse(text: string): JsonObjectResult {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     return { ok: false, reason: 'line is not a JSON object; expected one object per line' };
   const values = new Map<string, string | null>();
+  let nested: Map<string, string> | undefined;
   for (const [k, v] of Object.entries(parsed)) {
     if (v === null || typeof v === 'string') values.set(k, v);
     else if (typeof v === 'boolean') values.set(k, v ? 'true' : 'false');
-    else values.set(k, JSON.stringify(v));
+    else {
+      // A nested object or array as it is written (as the SQL engine reads it), not re-serialised.
+      nested ??= ownMembers(text).nested;
+      values.set(k, nested.get(k) ?? JSON.stringify(v));
+    }
   }
-  return { ok: true, values };
+  return { ok: true, values, simple: false };
+}
+
+/**
+ * How deep a JSON Lines object may nest objects and arrays, the object itself being level 1. A
+ * deeper line is an invalid record: the SQL engine finds an object's own members with patterns
+ * that skip nested values up to this depth (compile.ts), and both engines must read alike.
+ */
+export const JSON_MAX_DEPTH = 16;
+
+/**
+ * Why a line read as an object (`parsed`) is not a row whose columns are `columns` (trimmed,
+ * lower-case names), or undefined. Two reasons, the same in both engines: nesting deeper than
+ * {@link JSON_MAX_DEPTH}, and a column's name among the object's own keys more than once (in any
+ * letter case), where JSON.parse would keep the last value and a reader of the text the first —
+ * the row is refused rather than either guessed. Keys of nested objects are not the row's.
+ */
+export function jsonRowProblem(
+  text: string,
+  parsed: { readonly values: Map<string, string | null>; readonly simple: boolean },
+  distinctNames: number,
+  columns: readonly string[],
+): string | undefined {
+  // The flat reader saw every key once; only a repeat in another letter case is left to find.
+  if (parsed.simple && distinctNames === parsed.values.size) return undefined;
+  const { keys, depth } = ownMembers(text);
+  if (depth > JSON_MAX_DEPTH)
+    return `line nests objects or arrays more than ${JSON_MAX_DEPTH} levels deep; expected at most ${JSON_MAX_DEPTH}`;
+  const seen = new Map<string, number>();
+  for (const key of keys) {
+    const name = key.trim().toLowerCase();
+    seen.set(name, (seen.get(name) ?? 0) + 1);
+  }
+  const twice = columns.find((c) => (seen.get(c) ?? 0) > 1);
+  return twice === undefined ? undefined : repeatedFieldReason(twice);
+}
+
+/** The reason a row that names `column` twice is refused (the SQL engine writes the same text). */
+export function repeatedFieldReason(column: string): string {
+  return `field "${column}" appears more than once in the object; expected each field once`;
+}
+
+/**
+ * A valid JSON object text's own keys as written (escapes not decoded, as the SQL engine's
+ * patterns see them), how deep it nests (the object itself is 1), and the text of each nested
+ * object or array among its own values by key (decoded, as JSON.parse names them; the last wins).
+ */
+function ownMembers(text: string): { keys: string[]; depth: number; nested: Map<string, string> } {
+  const keys: string[] = [];
+  const nested = new Map<string, string>();
+  let depth = 0;
+  let deepest = 0;
+  let key = '';
+  let valueStart = -1;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      let j = i + 1;
+      while (j < n && text.charCodeAt(j) !== 34) j += text.charCodeAt(j) === 92 /* \\ */ ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (k < n && WS(text.charCodeAt(k))) k++;
+        if (text.charCodeAt(k) === 58 /* : */) {
+          key = text.slice(i + 1, j);
+          keys.push(key);
+        }
+      }
+      i = j;
+    } else if (c === 123 || c === 91 /* { [ */) {
+      if (depth === 1) valueStart = i;
+      if (++depth > deepest) deepest = depth;
+    } else if (c === 125 || c === 93 /* } ] */) {
+      if (--depth === 1 && valueStart >= 0) {
+        nested.set(key.includes('\\') ? (JSON.parse(`"${key}"`) as string) : key, text.slice(valueStart, i + 1));
+        valueStart = -1;
+      }
+    }
+  }
+  return { keys, depth: deepest, nested };
 }
 
 const WS = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13;
@@ -149,7 +242,8 @@ const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /**
  * A flat JSON object's values (as {@link parseJsonObject} gives them), or undefined when `text`
- * is anything else: a nested value, an escape this reader leaves to JSON.parse, or invalid JSON.
+ * is anything else: a nested value, a key written twice, an escape this reader leaves to
+ * JSON.parse, or invalid JSON.
  * Exported for the fuzz test that holds it to JSON.parse.
  */
 export function parseFlatObject(text: string): Map<string, string | null> | undefined {
@@ -159,6 +253,7 @@ export function parseFlatObject(text: string): Map<string, string | null> | unde
   if (text.charCodeAt(i) !== 123 /* { */) return undefined;
   i++;
   const values = new Map<string, string | null>();
+  let members = 0;
   while (i < n && WS(text.charCodeAt(i))) i++;
   if (text.charCodeAt(i) === 125 /* } */) {
     i++;
@@ -166,6 +261,7 @@ export function parseFlatObject(text: string): Map<string, string | null> | unde
     for (;;) {
       const key = readString(text, i);
       if (key === undefined) return undefined;
+      members++;
       i = key.next;
       while (i < n && WS(text.charCodeAt(i))) i++;
       if (text.charCodeAt(i) !== 58 /* : */) return undefined;
@@ -211,7 +307,7 @@ export function parseFlatObject(text: string): Map<string, string | null> | unde
     }
   }
   while (i < n && WS(text.charCodeAt(i))) i++;
-  return i === n ? values : undefined;
+  return i === n && members === values.size ? values : undefined;
 }
 
 /** A string starting at `at` (a quote) without escapes or control characters, or undefined. */
