@@ -694,7 +694,8 @@ function jsonContainer(depth: number): string {
  */
 export function rawFromJsonLines(relation: string, header: readonly string[], ordinal: string, d: Dialect): string {
   const value = `(?:${JSON_STRING}|${jsonContainer(JSON_MAX_DEPTH - 1)}|[^,{}\\[\\]"]*)`;
-  const before = `^\\s*\\{(?:\\s*${JSON_STRING}\\s*:\\s*${value}\\s*,)*?`;
+  const member = `\\s*${JSON_STRING}\\s*:\\s*${value}\\s*,`;
+  const before = `^\\s*\\{(?:${member})*?`;
   const key = (h: string) => `\\s*"\\s*(?i:${reEscape(h)})\\s*"\\s*:\\s*`;
   const lexeme = `(${JSON_STRING}|${jsonContainer(JSON_MAX_DEPTH - 1)}|[-0-9][-+0-9.eE]*|true|false|null)`;
   // In an object that nests nothing every key is its own, and the first key of the name is found
@@ -715,8 +716,8 @@ export function rawFromJsonLines(relation: string, header: readonly string[], or
   );
   const found = header.map((_, i) => `(CASE WHEN lx${i} <> '' THEN 1 ELSE 0 END)`).join(' + ');
   const twice = header.map(
-    (h, i) =>
-      `WHEN ${d.matches('line', `${before}${key(h)}${value}\\s*,(?:\\s*${JSON_STRING}\\s*:\\s*${value}\\s*,)*?${key(h)}`)} THEN ${d.literal(repeatedFieldReason(h))}`,
+    (h) =>
+      `WHEN ${d.matches('line', `${before}${key(h)}${value}\\s*,(?:${member})*?${key(h)}`)} THEN ${d.literal(repeatedFieldReason(h))}`,
   );
   // One `{` and no `[` anywhere: the object nests nothing (a bracket inside a string only sends
   // the line to the exact tests).
