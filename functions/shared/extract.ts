@@ -186,8 +186,16 @@ class JsonLinesCounter implements JsonLinesSink {
   readonly names = new Set<string>();
   /** The first sampled line that is not an object, and why. */
   notObject: { line: number; reason: string } | undefined;
+  /** Stop reading after the sample (the caller has read the whole file with recon's readers). */
+  private readonly sampleOnly: boolean;
+  constructor(sampleOnly: boolean) {
+    this.sampleOnly = sampleOnly;
+  }
   line(buf: string, start: number, end: number, line: number): void {
-    if (++this.rows > JSONL_SAMPLE_LINES) return;
+    if (++this.rows > JSONL_SAMPLE_LINES) {
+      if (this.sampleOnly) throw new SampleRead();
+      return;
+    }
     const parsed = parseJsonObject(buf.slice(start, end));
     if (!parsed.ok) {
       this.notObject ??= { line, reason: parsed.reason };
@@ -223,6 +231,9 @@ class JsonLinesCounter implements JsonLinesSink {
     };
   }
 }
+
+/** Thrown by a sample-only JSON Lines count to stop reading once its sample is read. */
+class SampleRead extends Error {}
 
 /** Checks a Parquet side's columns and counts its rows. */
 class ParquetCounter implements ParquetSink {
@@ -265,14 +276,24 @@ export async function validateExtract(
   file: string,
   policy: ReconPolicy,
   side: Side = 'source',
+  options: {
+    /**
+     * Read a JSON Lines side no further than its sample (its verdict needs no more), for a caller
+     * that has already read the file whole with recon's readers (`tally recon`): `rows` is then at
+     * most one more than the sample.
+     */
+    readonly jsonlSampleOnly?: boolean;
+  } = {},
 ): Promise<ValidationResult> {
-  const options = policy.sides[side];
+  const format = policy.sides[side];
   const input = gunzipIfCompressed(stream);
   let counted: { header: string[] | undefined; rows: number };
   try {
-    if (options.format === 'jsonl') {
-      const counter = new JsonLinesCounter();
-      await readJsonLinesInto(input, counter);
+    if (format.format === 'jsonl') {
+      const counter = new JsonLinesCounter(options.jsonlSampleOnly === true);
+      await readJsonLinesInto(input, counter).catch((error: unknown) => {
+        if (!(error instanceof SampleRead)) throw error;
+      });
       const problem = counter.problem(
         requiredColumns(policy, side),
         policy.keys.map((k) => k[side]),
@@ -280,13 +301,13 @@ export async function validateExtract(
       if (problem !== undefined) return problem;
       // No header to miss: an empty JSON Lines file is a side with no rows.
       counted = { header: requiredColumns(policy, side), rows: counter.rows };
-    } else if (options.format === 'parquet') {
+    } else if (format.format === 'parquet') {
       const counter = new ParquetCounter(file, policy, side);
       await readParquetInto(input, counter);
       counted = counter;
     } else {
       const counter = new CsvCounter(file, policy, side);
-      await readCsvInto(input, counter, { delimiter: options.delimiter, encoding: options.encoding });
+      await readCsvInto(input, counter, { delimiter: format.delimiter, encoding: format.encoding });
       counted = counter;
     }
   } catch (error) {
@@ -319,7 +340,7 @@ export async function validateExtract(
     return {
       ok: false,
       code: 'EMPTY_FILE',
-      message: `file has ${options.format === 'csv' ? 'a header but no data rows' : options.format === 'jsonl' ? 'no lines' : 'no rows'}; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
+      message: `file has ${format.format === 'csv' ? 'a header but no data rows' : format.format === 'jsonl' ? 'no lines' : 'no rows'}; expected at least one row (a policy that expects empty days sets "allow_empty_sides": true)`,
     };
   }
   return { ok: true, rows: counted.rows, header: counted.header };

@@ -163,7 +163,8 @@ export async function reconCommand(argv: string[]): Promise<number> {
       ['target', values.target],
     ] as const) {
       if (summary.rows[side] > 0 && policy.sides[side].format !== 'jsonl') continue;
-      const intake = await validateExtract(createReadStream(file), file, policy, side);
+      // The engine has read the file whole: a JSON Lines side needs reading only to its sample.
+      const intake = await validateExtract(createReadStream(file), file, policy, side, { jsonlSampleOnly: true });
       if (!intake.ok)
         process.stderr.write(`tally recon: warning: ingest would reject ${file}: ${fileErrorText(intake)}\n`);
     }

@@ -258,6 +258,37 @@ describe('validateExtract reads each side in the format its policy names', () =>
     );
   });
 
+  it('reads a JSON Lines side only to its sample when told the file was read whole, with the same verdict', async () => {
+    const object = (i: number, key = 'payment_id') =>
+      `{"${key}":"P${i}","value_date":"2025-12-01","currency":"EUR","amount":1,"status":"S"}\n`;
+    const good = Array.from({ length: 5000 }, (_, i) => object(i)).join('');
+    const wrong = Array.from({ length: 5000 }, (_, i) => object(i, 'ref')).join('');
+    const chunks: { read: number } = { read: 0 };
+    const counted = (text: string) =>
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < text.length; i += 4096) {
+            chunks.read++;
+            yield Buffer.from(text.slice(i, i + 4096));
+          }
+        })(),
+      );
+
+    const sampled = await validateExtract(counted(good), 'target.jsonl', payments, 'target', { jsonlSampleOnly: true });
+    const sampledReads = chunks.read;
+    const whole = await validateExtract(counted(good), 'target.jsonl', payments, 'target');
+    const wrongSampled = await validateExtract(streamOf(wrong), 'target.jsonl', payments, 'target', {
+      jsonlSampleOnly: true,
+    });
+
+    expect(sampled).toMatchObject({ ok: true });
+    expect(whole).toMatchObject({ ok: true, rows: 5000 });
+    // About 1,000 of 5,000 lines' chunks read (lines are ~90 bytes: ~24 of ~110 chunks).
+    expect(sampledReads).toBeLessThan((chunks.read - sampledReads) / 3);
+    expect(wrongSampled).toEqual(await validateExtract(streamOf(wrong), 'target.jsonl', payments, 'target'));
+    expect(wrongSampled).toMatchObject({ ok: false, code: 'MISSING_COLUMNS' });
+  });
+
   it('rejects CSV sent as JSON Lines: no line of the sample is an object', async () => {
     const csvText = 'payment_id,value_date,currency,amount\nP1,2025-12-01,EUR,1.00\n';
 
