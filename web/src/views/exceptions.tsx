@@ -20,7 +20,7 @@ import { usePagedListing } from '../paging.ts';
 import { Badge, BarChart, ErrorMessage, Field, Loading, when } from './common.tsx';
 import { StaleUploads } from './runs.tsx';
 import { BulkBar, type RowOutcome } from './workflow-panels.tsx';
-import { useMe } from './who.tsx';
+import { useIsMaker } from './who.tsx';
 
 export const FILTERS = ['exception_type', 'status', 'severity', 'dataset', 'business_date', 'run_id'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -161,9 +161,7 @@ const OWNER_FILTERS: readonly ExtraFilter[] = [
 /** The approval queue: a row waiting for a second person offers Approve and Reject; its maker, Withdraw request. */
 function ApprovalButtons({ e, onDecided }: { e: ExceptionItem; onDecided: (text: string) => void }) {
   const [busy, setBusy] = useState(false);
-  const me = useMe();
-  // As on the exception page (ApprovalPanel): the maker cannot approve their own request but may withdraw it.
-  const mine = me !== null && me.id === e.approval?.requested_by;
+  const mine = useIsMaker(e.approval?.requested_by);
   const decide = async (decision: 'approve' | 'reject') => {
     setBusy(true);
     try {

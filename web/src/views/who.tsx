@@ -43,6 +43,15 @@ export function useMe(): Me | null {
   return me;
 }
 
+/**
+ * Whether the page's user asked for an approval (`requestedBy`): its maker cannot approve it
+ * (the API refuses SAME_PERSON) but may withdraw it, a rejection.
+ */
+export function useIsMaker(requestedBy: string | undefined): boolean {
+  const me = useMe();
+  return me !== null && requestedBy !== undefined && me.id === requestedBy;
+}
+
 export function Who() {
   const me = useMe();
   if (!me) return null;

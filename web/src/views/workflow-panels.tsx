@@ -18,7 +18,7 @@ import {
   type SuggestionsResponse,
 } from '../api.ts';
 import { ErrorMessage } from './common.tsx';
-import { useMe } from './who.tsx';
+import { useIsMaker } from './who.tsx';
 
 /** A 403 SAME_PERSON says so plainly; anything else goes to ErrorMessage. */
 function refusal(err: unknown): string | null {
@@ -31,8 +31,9 @@ function refusal(err: unknown): string | null {
 export function ApprovalPanel({ e, onDecided }: { e: ExceptionItem; onDecided: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const me = useMe();
   const a = e.approval;
+  // The maker cannot approve their own request (SAME_PERSON) but may withdraw it (a rejection).
+  const mine = useIsMaker(a?.requested_by);
   if (!a || e.status !== 'AWAITING_APPROVAL') return null;
   const decide = async (decision: 'approve' | 'reject') => {
     setBusy(true);
@@ -49,9 +50,7 @@ export function ApprovalPanel({ e, onDecided }: { e: ExceptionItem; onDecided: (
       setBusy(false);
     }
   };
-  const sameePerson = refusal(error);
-  // The maker cannot approve their own request (SAME_PERSON) but may withdraw it (a rejection).
-  const mine = me !== null && me.id === a.requested_by;
+  const samePerson = refusal(error);
   return (
     <section class="workflow approval" aria-labelledby="approval-title" data-testid="approval">
       <h2 id="approval-title">Waiting for approval</h2>
@@ -70,9 +69,9 @@ export function ApprovalPanel({ e, onDecided }: { e: ExceptionItem; onDecided: (
           ? 'You asked for it: someone else approves it, and you can withdraw it.'
           : 'An approver who is not the maker decides.'}
       </p>
-      {sameePerson ? (
+      {samePerson ? (
         <p class="conflict" role="alert">
-          {sameePerson}
+          {samePerson}
         </p>
       ) : (
         <ErrorMessage error={error} />
