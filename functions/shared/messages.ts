@@ -110,18 +110,25 @@ export type PatternMembersRequest = z.infer<typeof patternMembersRequestSchema>;
 
 /**
  * The policy corpus gained a document (ingest-worker): the exceptions whose triage cites no policy
- * passage (by_uncited_sharded) are asked again, a page at a time, the next page carried by the
- * next message.
+ * passage (by_uncited_sharded) are asked again; or a model answered again after its circuit
+ * breaker opened (triage): those the rules triaged because every model failed. A page at a time,
+ * the next page carried by the next message.
  */
-export const uncitedRequestSchema = z.object({
-  kind: z.literal('uncited'),
-  requested_at: z.iso.datetime(),
-  /** The document indexed, under policies/ (for the logs). */
-  document: z.string().min(1),
-  /** A dataset's policy: only that dataset's exceptions (retrieval leaves other datasets' policies out). */
-  dataset: z.string().min(1).optional(),
-  cursor: z.string().min(1).optional(),
-});
+export const uncitedRequestSchema = z
+  .object({
+    kind: z.literal('uncited'),
+    requested_at: z.iso.datetime(),
+    /** The document indexed, under policies/ (for the logs): asks the triages citing nothing. */
+    document: z.string().min(1).optional(),
+    /** The model (its breaker's key) that answered again: asks the triages failing models left to the rules. */
+    recovered: z.string().min(1).optional(),
+    /** A dataset's policy: only that dataset's exceptions (retrieval leaves other datasets' policies out). */
+    dataset: z.string().min(1).optional(),
+    cursor: z.string().min(1).optional(),
+  })
+  .refine((r) => (r.document === undefined) !== (r.recovered === undefined), {
+    message: 'expected one of document (a policy document indexed) and recovered (a model answering again)',
+  });
 export type UncitedRequest = z.infer<typeof uncitedRequestSchema>;
 
 /** Any body on the triage queue; a body without `kind` is an exception's (messages in flight over a deploy). */

@@ -107,14 +107,18 @@ export const TRIAGE_STAMP = {
   promptVersion: 'triaged_prompt_version',
   /**
    * UNCITED_TRIAGE while the exception's triage cites no policy passage (made before the corpus
-   * held what it should cite), absent once one does: by_uncited_sharded's source, read when the
-   * corpus gains a document (functions/triage/uncited.ts).
+   * held what it should cite), DEGRADED_TRIAGE while the rules gave it because every model failed;
+   * absent once a triage is neither: by_uncited_sharded's source, read when the corpus gains a
+   * document (UNCITED_TRIAGE) or a model answers again after its circuit breaker opened
+   * (DEGRADED_TRIAGE; functions/triage/uncited.ts).
    */
   uncited: 'triaged_uncited',
 } as const;
 
-/** TRIAGE_STAMP.uncited's one value: every uncited triage shares one (sharded) partition. */
+/** TRIAGE_STAMP.uncited for a triage citing no policy passage: all share one (sharded) partition. */
 export const UNCITED_TRIAGE = 'UNCITED';
+/** TRIAGE_STAMP.uncited for a triage the rules gave because every model failed (not for a spent budget). */
+export const DEGRADED_TRIAGE = 'DEGRADED';
 
 /**
  * An index's projection: the listing attributes but the one its partition already fixes (a
@@ -238,10 +242,12 @@ export const TABLES = {
         shardedFrom: 'team',
       },
       /**
-       * The exceptions whose triage cites no policy passage: sparse, only those (triage sets and
-       * clears TRIAGE_STAMP.uncited with each triage it saves). A policy document indexed asks
-       * them to be triaged again (functions/triage/uncited.ts). Whole items (ALL, as the owner
-       * queues: the 100 projected attributes are spent), written only while uncited.
+       * The exceptions whose triage cites no policy passage, and those the rules triaged because
+       * every model failed, each a logical partition: sparse, only those (triage sets and clears
+       * TRIAGE_STAMP.uncited with each triage it saves). A policy document indexed asks the first
+       * to be triaged again, a model answering after its breaker opened the second
+       * (functions/triage/uncited.ts). Whole items (ALL, as the owner queues: the 100 projected
+       * attributes are spent), written only while so.
        */
       by_uncited_sharded: {
         partitionKey: S('gsi_uncited'),

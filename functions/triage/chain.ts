@@ -5,7 +5,13 @@
  */
 import { triageAnswerSchema, type NumberedPassage, type TriageAnswer } from './prompt.ts';
 import type { CircuitBreaker } from '../shared/tables/circuit-breaker.ts';
-import { ProviderError, ProviderThrottledError, type ProviderInput, type TriageProvider } from './providers/types.ts';
+import {
+  ProviderError,
+  ProviderThrottledError,
+  type ProviderAnswer,
+  type ProviderInput,
+  type TriageProvider,
+} from './providers/types.ts';
 import { backoff } from '../shared/retry.ts';
 import type { PolicyCitation, PrecedentCitation } from '../shared/types.ts';
 import { precedentCitation, type Precedent } from './precedents.ts';
@@ -19,6 +25,12 @@ export interface ChainDeps {
   readonly sleep: (ms: number) => Promise<void>;
   /** Retries of a throttled call before the provider counts as failed. */
   readonly maxThrottleRetries: number;
+  /**
+   * A model answered its breaker's trial call (it had opened): the triages failing models left to
+   * the rules are asked again (uncited.ts). Called before the breaker closes, so a failure to queue
+   * the request fails this message, whose retry finds the breaker still on trial.
+   */
+  readonly onRecovered?: (provider: string) => Promise<void>;
 }
 
 export interface ChainResult {
@@ -39,6 +51,9 @@ export function breakerKey(provider: TriageProvider): string {
 }
 
 /** Validates a raw answer; citations must name passages (and precedents) that were actually retrieved. */
+/** An answer that passed {@link validateAnswer}. */
+type ValidAnswer = Extract<ReturnType<typeof validateAnswer>, { ok: true }>;
+
 export function validateAnswer(
   raw: unknown,
   passages: readonly NumberedPassage[],
@@ -113,28 +128,18 @@ export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<C
   const usedModelFirst = deps.providers.some((p) => p.kind === 'model');
   for (const provider of deps.providers) {
     const key = breakerKey(provider);
-    if (provider.kind === 'model' && !(await deps.breaker.canCall(key, deps.now()))) {
+    const breaker = provider.kind === 'model' ? await deps.breaker.state(key, deps.now()) : 'closed';
+    if (breaker === 'open') {
       attempts.push({ provider: provider.name, model: provider.model, outcome: 'skipped: circuit open' });
       continue;
     }
     for (let attempt = 0; ; attempt++) {
+      let answered: { raw: ProviderAnswer; valid: ValidAnswer };
       try {
         const raw = await provider.triage(input);
         const valid = validateAnswer(raw.answer, input.passages, input.precedents);
         if (!valid.ok) throw new ProviderError(valid.reason);
-        if (provider.kind === 'model') await deps.breaker.recordSuccess(key);
-        return {
-          answer: valid.answer,
-          citations: valid.citations,
-          precedentCitations: valid.precedentCitations,
-          rejectedCitations: valid.rejected,
-          provider,
-          degraded: provider.kind === 'rules' && usedModelFirst,
-          attempts,
-          ...(raw.inputTokens === undefined ? {} : { inputTokens: raw.inputTokens }),
-          ...(raw.outputTokens === undefined ? {} : { outputTokens: raw.outputTokens }),
-          ...(raw.latencyMs === undefined ? {} : { latencyMs: raw.latencyMs }),
-        };
+        answered = { raw, valid };
       } catch (error) {
         if (error instanceof ProviderThrottledError && attempt < deps.maxThrottleRetries) {
           // Model throttling clears slower than a batch call's: 250 ms doubling, capped at 8 s, plus 100 ms.
@@ -154,6 +159,24 @@ export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<C
         });
         break;
       }
+      // Outside the provider's try: failing to record its answer is not the provider failing.
+      const { raw, valid } = answered;
+      if (provider.kind === 'model') {
+        if (breaker === 'trial') await deps.onRecovered?.(key);
+        await deps.breaker.recordSuccess(key);
+      }
+      return {
+        answer: valid.answer,
+        citations: valid.citations,
+        precedentCitations: valid.precedentCitations,
+        rejectedCitations: valid.rejected,
+        provider,
+        degraded: provider.kind === 'rules' && usedModelFirst,
+        attempts,
+        ...(raw.inputTokens === undefined ? {} : { inputTokens: raw.inputTokens }),
+        ...(raw.outputTokens === undefined ? {} : { outputTokens: raw.outputTokens }),
+        ...(raw.latencyMs === undefined ? {} : { latencyMs: raw.latencyMs }),
+      };
     }
   }
   throw new Error('internal: the provider chain has no rules provider at its end');

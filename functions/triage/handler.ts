@@ -9,7 +9,7 @@ import { createAwsClients } from '../shared/adapters/clients.ts';
 import { ConfigError } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { BusinessMetrics } from '../shared/metrics.ts';
-import { triageQueueMessageSchema } from '../shared/messages.ts';
+import { triageQueueMessageSchema, type TriageQueueMessage } from '../shared/messages.ts';
 import { SqsQueue } from '../shared/adapters/sqs-queue.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { DynamoRunExceptionListing, DynamoUncitedListing } from '../shared/tables/run-exceptions-dynamo.ts';
@@ -73,6 +73,7 @@ export function defaultDeps(): TriageHandlerDeps {
       throw new ConfigError(`openai:${spec.model} is configured but ${ENV.openaiBaseUrl} is not set`);
     return new RulesProvider(policy);
   });
+  const triageQueue = new SqsQueue<TriageQueueMessage>(aws.sqs, config[ENV.triageQueueUrl]);
   return {
     store: new DynamoTriageStore(aws.dynamo, config[ENV.exceptionsTable]),
     runs: new DynamoRunStore(aws.dynamo, config[ENV.runsTable]),
@@ -80,7 +81,7 @@ export function defaultDeps(): TriageHandlerDeps {
     listing: new DynamoRunExceptionListing(aws.dynamo, config[ENV.exceptionsTable]),
     uncited: new DynamoUncitedListing(aws.dynamo, config[ENV.exceptionsTable]),
     uncitedSettleMs: config[ENV.uncitedSettleSeconds] * 1000,
-    triageQueue: new SqsQueue(aws.sqs, config[ENV.triageQueueUrl]),
+    triageQueue,
     policies: datasetTriagePolicies(
       withBundledPolicies(new S3DatasetPolicies(aws.s3)),
       config[ENV.bucket],
@@ -102,6 +103,12 @@ export function defaultDeps(): TriageHandlerDeps {
     now: Date.now,
     sleep,
     maxThrottleRetries: 3,
+    onRecovered: async (provider) => {
+      logger.info('a model answers again after its circuit breaker opened: degraded triages asked again', {
+        provider,
+      });
+      await triageQueue.send([{ kind: 'uncited', requested_at: new Date().toISOString(), recovered: provider }]);
+    },
     ...consumerDeps(
       aws,
       { failuresTable: config[ENV.failuresTable], deadLetterQueueUrl: config[ENV.deadLetterQueueUrl] },
@@ -121,7 +128,8 @@ export function createHandler(makeDeps: () => TriageHandlerDeps = defaultDeps) {
       const outcome = await askUncitedAgain(message, deps);
       logger.info('uncited triages asked again', {
         messageId: record.messageId,
-        document: message.document,
+        ...(message.document === undefined ? {} : { document: message.document }),
+        ...(message.recovered === undefined ? {} : { recovered: message.recovered }),
         ...(message.dataset === undefined ? {} : { dataset: message.dataset }),
         result: outcome,
       });

@@ -20,6 +20,12 @@
  *
  * A triage that still cites nothing (the new document says nothing about it) stays in the index,
  * and is asked again by the next document indexed: one model call per document and exception.
+ *
+ * The same sweep, on the index's other partition, asks again the triages the rules gave because
+ * every model failed (an outage: the breaker opened, or each exception's calls failed), when a
+ * model answers again after its breaker opened (chain.ts: the one trial call that closes it queues
+ * a `recovered` request). One still degraded (the models failed again) waits for the next
+ * recovery, or an analyst's POST /exceptions/{id}/triage.
  */
 import type { TriageQueueMessage, UncitedRequest } from '../shared/messages.ts';
 import { MAX_DELAY_SECONDS, type MessageQueue } from '../shared/ports.ts';
@@ -66,6 +72,7 @@ export async function askUncitedAgain(request: UncitedRequest, deps: UncitedDeps
       const probe = await deps.uncited.uncited({
         limit: 1,
         ...(request.dataset === undefined ? {} : { dataset: request.dataset }),
+        ...(request.recovered === undefined ? {} : { degraded: true }),
       });
       if (probe.items.length > 0 || probe.cursor !== undefined) {
         const delaySeconds = Math.min(MAX_DELAY_SECONDS, Math.ceil(waitMs / 1000));
@@ -79,6 +86,7 @@ export async function askUncitedAgain(request: UncitedRequest, deps: UncitedDeps
     limit: deps.uncitedPage ?? UNCITED_PAGE,
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
     ...(request.dataset === undefined ? {} : { dataset: request.dataset }),
+    ...(request.recovered === undefined ? {} : { degraded: true }),
   });
   const requestedAt = request.requested_at;
   // A run's saved patterns, read once per page.

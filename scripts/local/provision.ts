@@ -297,6 +297,7 @@ function withExceptionIndexKeys(item: Item): Item {
     ? triageStamp({
         ...strings(triage),
         ...(triage.policy_citations?.L ? { policy_citations: triage.policy_citations.L } : {}),
+        ...(triage.degraded?.BOOL === undefined ? {} : { degraded: triage.degraded.BOOL }),
       })
     : {};
   // The stamp first: by_uncited_sharded's key comes from it.

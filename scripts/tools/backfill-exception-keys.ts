@@ -121,12 +121,21 @@ export function keyChanges(item: Item): { set: Record<string, string>; remove: s
 /** The stamp of the item's triage, as saveTriage writes it (none without a triage). */
 function stampOf(item: Item): Record<string, string> {
   const triage = item.triage as
-    { content_hash?: unknown; prompt_version?: unknown; policy_citations?: unknown } | undefined;
+    | {
+        content_hash?: unknown;
+        prompt_version?: unknown;
+        policy_citations?: unknown;
+        degraded?: unknown;
+        degraded_reason?: unknown;
+      }
+    | undefined;
   if (typeof triage !== 'object' || triage === null) return {};
   return triageStamp({
     ...(typeof triage.content_hash === 'string' ? { content_hash: triage.content_hash } : {}),
     ...(typeof triage.prompt_version === 'string' ? { prompt_version: triage.prompt_version } : {}),
     ...(Array.isArray(triage.policy_citations) ? { policy_citations: triage.policy_citations } : {}),
+    ...(typeof triage.degraded === 'boolean' ? { degraded: triage.degraded } : {}),
+    ...(typeof triage.degraded_reason === 'string' ? { degraded_reason: triage.degraded_reason } : {}),
   });
 }
 

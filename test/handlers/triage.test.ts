@@ -37,6 +37,10 @@ import { POLICIES_DIR } from '../../functions/shared/paths.ts';
 import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts';
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { DynamoUncitedListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
+import type { TriageQueueMessage } from '../../functions/shared/messages.ts';
+import { askUncitedAgain } from '../../functions/triage/uncited.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
 import { exceptionDocument, exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
 
@@ -462,6 +466,76 @@ describe('triage', () => {
     expect(afterCooldown).toMatchObject({ model: PRIMARY });
     expect(breaker.Item).toMatchObject({ failures: 0 });
     expect(breaker.Item?.opened_until).toBeUndefined();
+  });
+
+  it('asks again the triages failing models left to the rules once a model answers its trial call, queued before the breaker closes', async () => {
+    const dataset = 'outage';
+    for (const modelId of [PRIMARY, FALLBACK])
+      bedrock
+        .on(ConverseCommand, { modelId })
+        .rejects(Object.assign(new Error('down'), { name: 'InternalServerException' }));
+    const recovered: string[] = [];
+    let queueDown = false;
+    const onRecovered = async (provider: string) => {
+      if (queueDown) throw new Error('queue unavailable');
+      recovered.push(provider);
+    };
+    const triage = (e: { exception_id: string; content_hash: string }, requested_at?: string) =>
+      triageException(
+        {
+          exception_id: e.exception_id,
+          run_id: 'run-1',
+          content_hash: e.content_hash,
+          ...(requested_at ? { requested_at } : {}),
+        },
+        deps({ onRecovered }),
+      );
+    const uncited = new DynamoUncitedListing(dynamo.doc, dynamo.names.tables.exceptions);
+    const degradedIds = async () =>
+      (await uncited.uncited({ limit: 100, dataset, degraded: true })).items.map((i) => i.exception_id).sort();
+
+    // An outage: both models fail twice, the rules answer, and both breakers open.
+    const hit = [await storeException({ dataset }), await storeException({ dataset })];
+    for (const e of hit) expect(await triage(e)).toMatchObject({ provider: 'rules', degraded: true });
+    for (const e of hit) expect(await stored(e.exception_id)).toHaveProperty(TRIAGE_STAMP.uncited, 'DEGRADED');
+    expect(await degradedIds()).toEqual(hit.map((e) => e.exception_id).sort());
+    // Citing nothing is the other partition's: a new policy document asks those, not these.
+    expect((await uncited.uncited({ limit: 100, dataset })).items).toEqual([]);
+    expect(recovered).toEqual([]);
+
+    // The models are back; after the cool-down the next triage is the trial. Queuing the request
+    // fails once: the message fails, and its retry finds the breaker still on trial.
+    clock += 61_000;
+    for (const modelId of [PRIMARY, FALLBACK]) bedrock.on(ConverseCommand, { modelId }).resolves(converseAnswer(GOOD));
+    const next = await storeException({ dataset });
+    queueDown = true;
+    await expect(triage(next)).rejects.toThrow('queue unavailable');
+    queueDown = false;
+    expect(await triage(next)).toMatchObject({ model: PRIMARY });
+    expect(recovered).toEqual([`bedrock:${PRIMARY}`]);
+    expect(await triage(await storeException({ dataset }))).toMatchObject({ model: PRIMARY });
+    expect(recovered).toHaveLength(1);
+
+    // The request's sweep queues each degraded exception, asked again: the model answers it.
+    const queued: TriageQueueMessage[] = [];
+    const requestedAt = new Date(clock).toISOString();
+    const swept = await askUncitedAgain(
+      { kind: 'uncited', requested_at: requestedAt, recovered: recovered[0] as string, dataset },
+      {
+        uncited,
+        patterns: { list: async () => [] },
+        triageQueue: { send: async (messages) => void queued.push(...messages) },
+        now: () => clock,
+      },
+    );
+    expect(swept).toMatchObject({ outcome: 'ASKED_AGAIN', exceptions: 2, more: false });
+    clock += 1000;
+    for (const m of queued) {
+      if (m.kind !== 'exception') throw new Error(`unexpected ${m.kind}`);
+      expect(await triage(m, m.requested_at)).toMatchObject({ outcome: 'TRIAGED', model: PRIMARY, degraded: false });
+    }
+    for (const e of hit) expect(await stored(e.exception_id)).not.toHaveProperty(TRIAGE_STAMP.uncited);
+    expect(await degradedIds()).toEqual([]);
   });
 
   it('keeps only citations that name retrieved passages and records the rest as rejected', async () => {

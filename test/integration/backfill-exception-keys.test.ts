@@ -254,6 +254,39 @@ describe('backfilling the sharded index keys', () => {
     }
   });
 
+  it('stamps a triage failing models left to the rules into the degraded partition, not one a spent budget gave', async () => {
+    const own = await startTestDynamo();
+    try {
+      const table = own.names.tables.exceptions;
+      const citation = { document: 'd.md', section: 's', passage_id: 'p', passage: 'text' };
+      const degraded = { content_hash: 'h1', prompt_version: 'p1', policy_citations: [citation], degraded: true };
+      for (const [id, triage] of [
+        ['e-degraded', degraded],
+        ['e-budget', { ...degraded, degraded_reason: 'budget' }],
+      ] as const) {
+        const item = base(id, { content_hash: 'h1', severity: 'LOW' });
+        await own.doc.send(
+          new PutCommand({ TableName: table, Item: { ...item, ...exceptionIndexKeys(item), triage } }),
+        );
+      }
+      const listing = new DynamoUncitedListing(own.doc, table);
+
+      expect(await backfillExceptionKeys(own.doc, table)).toMatchObject({ updated: 2 });
+
+      expect((await listing.uncited({ limit: 10, degraded: true })).items.map((i) => i.exception_id)).toEqual([
+        'e-degraded',
+      ]);
+      expect((await listing.uncited({ limit: 10 })).items).toEqual([]);
+      const stamped = await scan(table, own.doc);
+      expect(stamped.find((i) => i.exception_id === 'e-degraded')).toMatchObject({
+        [TRIAGE_STAMP.uncited]: 'DEGRADED',
+        gsi_uncited: expect.stringMatching(/^DEGRADED#\d\d$/),
+      });
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('runs from the command line with --dry-run, reporting what it would write', async () => {
     const own = await startTestDynamo();
     try {

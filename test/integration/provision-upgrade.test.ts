@@ -267,6 +267,25 @@ describe('local provisioning over an older .tally/', () => {
       const untriaged = { ...base, exception_id: 'b'.repeat(32), content_hash: 'h2' };
       // Triaged before the corpus held anything to cite.
       const uncited = { ...base, exception_id: 'c'.repeat(32), content_hash: 'h3' };
+      // Triaged by the rules because the models failed.
+      const degraded = { ...base, exception_id: 'd'.repeat(32), content_hash: 'h4' };
+      await doc.send(
+        new PutCommand({
+          TableName: names.tables.exceptions,
+          Item: {
+            ...degraded,
+            ...exceptionIndexKeys(degraded),
+            triage: {
+              severity: 'MEDIUM',
+              content_hash: 'h4',
+              prompt_version: 'p1',
+              summary: 's',
+              degraded: true,
+              policy_citations: [{ document: 'd.md', section: 's', passage_id: 'p', passage: 'text' }],
+            },
+          },
+        }),
+      );
       await doc.send(
         new PutCommand({
           TableName: names.tables.exceptions,
@@ -317,6 +336,12 @@ describe('local provisioning over an older .tally/', () => {
       // The uncited triage is stamped into by_uncited_sharded: the next policy document asks it again.
       const asked = await new DynamoUncitedListing(doc, names.tables.exceptions).uncited({ limit: 10 });
       expect(asked.items.map((i) => i.exception_id)).toEqual([uncited.exception_id]);
+      // The degraded one, into the other partition: a model answering again asks it.
+      const recovered = await new DynamoUncitedListing(doc, names.tables.exceptions).uncited({
+        limit: 10,
+        degraded: true,
+      });
+      expect(recovered.items.map((i) => i.exception_id)).toEqual([degraded.exception_id]);
       const listing = new DynamoRunExceptionListing(doc, names.tables.exceptions);
       const needing = async (prompt: string) =>
         (await listing.needingTriage('run-old', { limit: 10, currentPrompts: [prompt] })).items
@@ -324,7 +349,12 @@ describe('local provisioning over an older .tally/', () => {
           .sort();
       expect(await needing('p1')).toEqual([untriaged.exception_id]);
       // A prompt no longer current: the triaged ones need triage again too.
-      expect(await needing('p2')).toEqual([triaged.exception_id, untriaged.exception_id, uncited.exception_id]);
+      expect(await needing('p2')).toEqual([
+        triaged.exception_id,
+        untriaged.exception_id,
+        uncited.exception_id,
+        degraded.exception_id,
+      ]);
       const page = await new DynamoExceptionQueries(doc, names.tables.exceptions).queryExceptions({
         ...planQuery({ severity: 'HIGH' }),
         limit: 10,

@@ -85,7 +85,11 @@ describe('triages made before the policy corpus was indexed', () => {
       const was = before.find((b) => b.exception_id === e.exception_id);
       expect(e.triage?.policy_citations.length, e.exception_id).toBeGreaterThan(0);
       expect((e.triage?.triaged_at ?? '') > (was?.triage?.triaged_at ?? ''), e.exception_id).toBe(true);
-      expect(e).not.toHaveProperty(TRIAGE_STAMP.uncited);
+      // Cited now: out of the uncited partition. (An exception whose prompt held nothing of the one
+      // document the model cites got an unusable answer, and the rules': that is a degraded
+      // triage, asked again when the model recovers.)
+      expect([undefined, 'DEGRADED']).toContain(e[TRIAGE_STAMP.uncited]);
+      if (e.triage?.provider !== 'rules') expect(e).not.toHaveProperty(TRIAGE_STAMP.uncited);
     }
     expect((await uncited.uncited({ limit: 100 })).items).toEqual([]);
     // As many model calls as the first triage made (the same patterns and singletons), once:

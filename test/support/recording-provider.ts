@@ -1,4 +1,5 @@
 /** A model provider that answers every call validly and records what it was asked: calls are counted, prompts inspected. */
+import type { CircuitBreaker } from '../../functions/shared/tables/circuit-breaker.ts';
 import type { ProviderAnswer, ProviderInput, TriageProvider } from '../../functions/triage/providers/types.ts';
 
 export class RecordingProvider implements TriageProvider {
@@ -29,8 +30,8 @@ export class RecordingProvider implements TriageProvider {
 }
 
 /** Circuits always closed: the recording provider never fails. */
-export const closedBreaker = {
-  canCall: async () => true,
+export const closedBreaker: CircuitBreaker = {
+  state: async () => 'closed',
   recordSuccess: async () => undefined,
   recordFailure: async () => undefined,
 };

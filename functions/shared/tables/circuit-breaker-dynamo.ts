@@ -1,6 +1,6 @@
 /** The circuit-breaker table on DynamoDB: a failure counter per provider; an open breaker expires by TTL. */
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { BreakerSettings, CircuitBreaker } from './circuit-breaker.ts';
+import type { BreakerSettings, BreakerState, CircuitBreaker } from './circuit-breaker.ts';
 import { applied } from './dynamo-expressions.ts';
 
 export class DynamoCircuitBreaker implements CircuitBreaker {
@@ -14,10 +14,10 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
     this.settings = settings;
   }
 
-  async canCall(provider: string, now: number): Promise<boolean> {
+  async state(provider: string, now: number): Promise<BreakerState> {
     const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: { provider } }));
-    const openedUntil = Number(out.Item?.opened_until ?? 0);
-    return openedUntil <= now;
+    if (out.Item?.opened_until === undefined) return 'closed';
+    return Number(out.Item.opened_until) > now ? 'open' : 'trial';
   }
 
   async recordSuccess(provider: string): Promise<void> {

@@ -4,8 +4,14 @@
  * after the cool-down is a trial that closes or re-opens it.
  */
 
+/**
+ * `closed`: call it; `open`: skip it, cooling down; `trial`: cooled down after opening, call it
+ * (an answer closes the breaker: the provider is back).
+ */
+export type BreakerState = 'closed' | 'open' | 'trial';
+
 export interface CircuitBreaker {
-  canCall(provider: string, now: number): Promise<boolean>;
+  state(provider: string, now: number): Promise<BreakerState>;
   recordSuccess(provider: string): Promise<void>;
   recordFailure(provider: string, now: number): Promise<void>;
 }

@@ -9,7 +9,14 @@
  * merge into one total order: created_at, then exception_id. (`#` sorts below every character
  * an ISO timestamp holds, so the suffix never reorders two timestamps.)
  */
-import { EXCEPTION_INDEX_SHARDS, TABLES, TRIAGE_STAMP, UNCITED_TRIAGE, type IndexDef } from '../resources.ts';
+import {
+  DEGRADED_TRIAGE,
+  EXCEPTION_INDEX_SHARDS,
+  TABLES,
+  TRIAGE_STAMP,
+  UNCITED_TRIAGE,
+  type IndexDef,
+} from '../resources.ts';
 
 export type ExceptionIndexName = keyof typeof TABLES.exceptions.indexes;
 
@@ -98,18 +105,30 @@ export function indexKeyChanges(
  * The top-level copy of what a triage answered for (resources.ts TRIAGE_STAMP): the indexes that
  * triage's listings filter do not carry the triage map itself. Written with every triage
  * (exceptions-dynamo.ts saveTriage) and by the local stack's upgrade. `uncited` is present only
- * for a triage citing no policy passage (a triage of unknown citations, from before they were
- * recorded, counts as cited): a triage that cites one removes it (triageStampRemovals).
+ * for a triage citing no policy passage (UNCITED_TRIAGE; a triage of unknown citations, from
+ * before they were recorded, counts as cited) or one the rules gave because every model failed
+ * (DEGRADED_TRIAGE; not one a spent budget gave): a triage that is neither removes it
+ * (triageStampRemovals).
  */
 export function triageStamp(triage: {
   readonly content_hash?: string | undefined;
   readonly prompt_version?: string | undefined;
   readonly policy_citations?: readonly unknown[] | undefined;
+  readonly degraded?: boolean | undefined;
+  readonly degraded_reason?: string | undefined;
 }): Record<string, string> {
+  // Citing nothing comes first: a triage without passages is degraded too (call.ts), and is asked
+  // again when the corpus gains one. One that cites some is degraded only by failing models.
+  const uncited =
+    triage.policy_citations?.length === 0
+      ? UNCITED_TRIAGE
+      : triage.degraded === true && triage.degraded_reason === undefined
+        ? DEGRADED_TRIAGE
+        : undefined;
   return {
     ...(triage.content_hash === undefined ? {} : { [TRIAGE_STAMP.contentHash]: triage.content_hash }),
     ...(triage.prompt_version === undefined ? {} : { [TRIAGE_STAMP.promptVersion]: triage.prompt_version }),
-    ...(triage.policy_citations?.length === 0 ? { [TRIAGE_STAMP.uncited]: UNCITED_TRIAGE } : {}),
+    ...(uncited === undefined ? {} : { [TRIAGE_STAMP.uncited]: uncited }),
   };
 }
 

@@ -12,7 +12,7 @@ import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandOutput } fr
 import { PermanentError } from '../errors.ts';
 import { answersRequest } from '../retriage.ts';
 import { LATE_ARRIVAL_STATUS, OPEN_STATUSES } from '../exception-lifecycle.ts';
-import { TABLES, TRIAGE_STAMP, UNCITED_TRIAGE } from '../resources.ts';
+import { DEGRADED_TRIAGE, TABLES, TRIAGE_STAMP, UNCITED_TRIAGE } from '../resources.ts';
 import type { ExceptionRecord } from '../types.ts';
 import { shardedValues, type ExceptionIndexName } from './exceptions-index-keys.ts';
 import { getItemsInOrder } from './index-query-dynamo.ts';
@@ -120,7 +120,7 @@ export class DynamoRunExceptionListing implements RunExceptionListing {
 }
 
 /**
- * UncitedListing on DynamoDB: by_uncited_sharded's one logical partition, a shard after the
+ * UncitedListing on DynamoDB: one of by_uncited_sharded's two logical partitions, a shard after the
  * other, filtered to open statuses (and a dataset), projected to what the sweep queues.
  */
 export class DynamoUncitedListing implements UncitedListing {
@@ -135,6 +135,7 @@ export class DynamoUncitedListing implements UncitedListing {
     readonly limit: number;
     readonly cursor?: string;
     readonly dataset?: string;
+    readonly degraded?: boolean;
   }): Promise<CandidatePage<UncitedCandidate>> {
     const statuses = OPEN_STATUSES.filter((s) => s !== LATE_ARRIVAL_STATUS);
     const names: Record<string, string> = { '#st': 'status' };
@@ -147,7 +148,7 @@ export class DynamoUncitedListing implements UncitedListing {
     }
     const read = await readShardsInTurn<UncitedCandidate>(this.doc, this.table, {
       index: 'by_uncited_sharded',
-      shards: shardedValues(UNCITED_TRIAGE),
+      shards: shardedValues(options.degraded === true ? DEGRADED_TRIAGE : UNCITED_TRIAGE),
       filter,
       names,
       values,

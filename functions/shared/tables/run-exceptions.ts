@@ -51,8 +51,9 @@ export interface UncitedCandidate {
 }
 
 /**
- * The exceptions whose triage cites no policy passage (by_uncited_sharded), still open and not a
- * PENDING late arrival (its triage waits for its promotion), a page at a time.
+ * The exceptions whose triage cites no policy passage, or (`degraded`) those the rules triaged
+ * because every model failed (by_uncited_sharded), still open and not a PENDING late arrival (its
+ * triage waits for its promotion), a page at a time.
  */
 export interface UncitedListing {
   uncited(options: {
@@ -60,5 +61,7 @@ export interface UncitedListing {
     readonly cursor?: string;
     /** Only this dataset's. */
     readonly dataset?: string;
+    /** The triages failing models left to the rules, not those citing nothing. */
+    readonly degraded?: boolean;
   }): Promise<CandidatePage<UncitedCandidate>>;
 }

@@ -55,7 +55,7 @@ export interface HarnessDeps {
  * few failures, which would hide how the model itself does on the rest of the set.
  */
 const NEVER_OPEN: CircuitBreaker = {
-  canCall: async () => true,
+  state: async () => 'closed',
   recordSuccess: async () => {},
   recordFailure: async () => {},
 };
