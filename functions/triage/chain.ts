@@ -27,8 +27,9 @@ export interface ChainDeps {
   readonly maxThrottleRetries: number;
   /**
    * A model answered its breaker's trial call (it had opened): the triages failing models left to
-   * the rules are asked again (uncited.ts). Called before the breaker closes, so a failure to queue
-   * the request fails this message, whose retry finds the breaker still on trial.
+   * the rules are asked again (uncited.ts). Called by the one worker that claims the recovery (at
+   * most one an hour per provider); a failure to queue the request hands the claim back and fails
+   * this message, whose retry finds the breaker on trial again.
    */
   readonly onRecovered?: (provider: string) => Promise<void>;
 }
@@ -51,9 +52,6 @@ export function breakerKey(provider: TriageProvider): string {
 }
 
 /** Validates a raw answer; citations must name passages (and precedents) that were actually retrieved. */
-/** An answer that passed {@link validateAnswer}. */
-type ValidAnswer = Extract<ReturnType<typeof validateAnswer>, { ok: true }>;
-
 export function validateAnswer(
   raw: unknown,
   passages: readonly NumberedPassage[],
@@ -123,6 +121,9 @@ export function validateAnswer(
   return { ok: true, answer: parsed.data, citations, precedentCitations, rejected };
 }
 
+/** An answer that passed {@link validateAnswer}. */
+type ValidAnswer = Extract<ReturnType<typeof validateAnswer>, { ok: true }>;
+
 export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<ChainResult> {
   const attempts: ChainResult['attempts'] = [];
   const usedModelFirst = deps.providers.some((p) => p.kind === 'model');
@@ -162,7 +163,7 @@ export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<C
       // Outside the provider's try: failing to record its answer is not the provider failing.
       const { raw, valid } = answered;
       if (provider.kind === 'model') {
-        if (breaker === 'trial') await deps.onRecovered?.(key);
+        if (breaker === 'trial') await recovered(key, deps);
         await deps.breaker.recordSuccess(key);
       }
       return {
@@ -180,4 +181,22 @@ export async function runChain(input: ProviderInput, deps: ChainDeps): Promise<C
     }
   }
   throw new Error('internal: the provider chain has no rules provider at its end');
+}
+
+/**
+ * A trial call answered: the worker that claims the recovery asks the degraded triages again; if
+ * queuing that fails, it hands the claim back (the breaker is on trial again) and fails this
+ * message, whose retry, or the next answer, claims it anew.
+ */
+async function recovered(key: string, deps: ChainDeps): Promise<void> {
+  const { breaker, onRecovered } = deps;
+  if (!onRecovered || !breaker.claimRecovery) return;
+  const claim = await breaker.claimRecovery(key, deps.now());
+  if (claim === undefined) return; // another worker's trial answered first, or one did within the hour
+  try {
+    await onRecovered(key);
+  } catch (error) {
+    await breaker.releaseRecovery?.(key, claim);
+    throw error;
+  }
 }

@@ -65,15 +65,17 @@ export interface AskedAgain {
 }
 
 export async function askUncitedAgain(request: UncitedRequest, deps: UncitedDeps): Promise<UncitedOutcome> {
+  // Which partition (the triages citing nothing, or those failing models left to the rules), and
+  // of which dataset.
+  const partition = {
+    ...(request.dataset === undefined ? {} : { dataset: request.dataset }),
+    ...(request.recovered === undefined ? {} : { degraded: true }),
+  };
   if (request.cursor === undefined) {
     const waitMs = Date.parse(request.requested_at) + (deps.uncitedSettleMs ?? 0) - deps.now();
     if (waitMs > 0) {
       // One exception is enough to wait for: reads a shard or a few, not a page.
-      const probe = await deps.uncited.uncited({
-        limit: 1,
-        ...(request.dataset === undefined ? {} : { dataset: request.dataset }),
-        ...(request.recovered === undefined ? {} : { degraded: true }),
-      });
+      const probe = await deps.uncited.uncited({ limit: 1, ...partition });
       if (probe.items.length > 0 || probe.cursor !== undefined) {
         const delaySeconds = Math.min(MAX_DELAY_SECONDS, Math.ceil(waitMs / 1000));
         await deps.triageQueue.send([request], { delaySeconds });
@@ -85,10 +87,14 @@ export async function askUncitedAgain(request: UncitedRequest, deps: UncitedDeps
   const page = await deps.uncited.uncited({
     limit: deps.uncitedPage ?? UNCITED_PAGE,
     ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
-    ...(request.dataset === undefined ? {} : { dataset: request.dataset }),
-    ...(request.recovered === undefined ? {} : { degraded: true }),
+    ...partition,
   });
-  const requestedAt = request.requested_at;
+  // After a recovery, the time the first page is read: a worker that found the breaker open just
+  // before the trial answered saves its rules answer after the request, and is asked too.
+  const requestedAt =
+    request.recovered !== undefined && request.cursor === undefined
+      ? new Date(deps.now()).toISOString()
+      : request.requested_at;
   // A run's saved patterns, read once per page.
   const saved = new Map<string, Promise<Set<string>>>();
   const savedOf = (runId: string) => {
@@ -118,7 +124,8 @@ export async function askUncitedAgain(request: UncitedRequest, deps: UncitedDeps
   // Sorted: a redelivered page queues the same messages in the same order.
   const patternMessages = [...patterns.keys()].sort().map((key) => patterns.get(key) as TriageQueueMessage);
   await deps.triageQueue.send([...singles, ...patternMessages]);
-  if (page.cursor !== undefined) await deps.triageQueue.send([{ ...request, cursor: page.cursor }]);
+  if (page.cursor !== undefined)
+    await deps.triageQueue.send([{ ...request, requested_at: requestedAt, cursor: page.cursor }]);
   return {
     outcome: 'ASKED_AGAIN',
     exceptions: singles.length,

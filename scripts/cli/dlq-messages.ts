@@ -133,7 +133,7 @@ export function describeMessage(queue: QueueName, body: string): string {
       if (m.kind === 'pattern') return `pattern ${m.pattern_id} (run ${m.run_id})`;
       if (m.kind === 'pattern-members') return `members of pattern ${m.pattern_id} (run ${m.run_id})`;
       if (m.kind === 'uncited')
-        return `uncited triages asked again after ${m.document} was indexed${m.cursor ? ' (a later page)' : ''}`;
+        return `${m.recovered === undefined ? `uncited triages asked again after ${m.document} was indexed` : `degraded triages asked again after ${m.recovered} answered again`}${m.cursor ? ' (a later page)' : ''}`;
       return `exception ${m.exception_id} (run ${m.run_id})`;
     }
   }

@@ -511,7 +511,10 @@ describe('triage', () => {
     queueDown = true;
     await expect(triage(next)).rejects.toThrow('queue unavailable');
     queueDown = false;
-    expect(await triage(next)).toMatchObject({ model: PRIMARY });
+    // Two workers' trials answer at once: one of them asks again.
+    const alongside = await storeException({ dataset });
+    const trials = await Promise.all([triage(next), triage(alongside)]);
+    expect(trials.map((t) => t.outcome === 'TRIAGED' && t.model)).toEqual([PRIMARY, PRIMARY]);
     expect(recovered).toEqual([`bedrock:${PRIMARY}`]);
     expect(await triage(await storeException({ dataset }))).toMatchObject({ model: PRIMARY });
     expect(recovered).toHaveLength(1);
@@ -536,6 +539,18 @@ describe('triage', () => {
     }
     for (const e of hit) expect(await stored(e.exception_id)).not.toHaveProperty(TRIAGE_STAMP.uncited);
     expect(await degradedIds()).toEqual([]);
+
+    // Another outage within the hour: its recovery asks nothing again (at most one an hour).
+    for (const modelId of [PRIMARY, FALLBACK])
+      bedrock
+        .on(ConverseCommand, { modelId })
+        .rejects(Object.assign(new Error('down again'), { name: 'InternalServerException' }));
+    for (let i = 0; i < 2; i++) await triage(await storeException({ dataset }));
+    clock += 61_000;
+    for (const modelId of [PRIMARY, FALLBACK]) bedrock.on(ConverseCommand, { modelId }).resolves(converseAnswer(GOOD));
+    expect(await triage(await storeException({ dataset }))).toMatchObject({ model: PRIMARY });
+    expect(recovered).toHaveLength(1);
+    expect(await degradedIds()).toHaveLength(2);
   });
 
   it('keeps only citations that name retrieved passages and records the rest as rejected', async () => {

@@ -1,7 +1,8 @@
 /** The circuit-breaker table on DynamoDB: a failure counter per provider; an open breaker expires by TTL. */
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { BreakerSettings, BreakerState, CircuitBreaker } from './circuit-breaker.ts';
-import { applied } from './dynamo-expressions.ts';
+import { applied, isConditionFailure } from './dynamo-expressions.ts';
+import { RECOVERY_INTERVAL_MS } from './circuit-breaker.ts';
 
 export class DynamoCircuitBreaker implements CircuitBreaker {
   private readonly doc: DynamoDBDocumentClient;
@@ -35,6 +36,39 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
     );
   }
 
+  async claimRecovery(provider: string, now: number): Promise<number | undefined> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { provider },
+          UpdateExpression: 'SET recovered_at = :now REMOVE opened_until',
+          ConditionExpression: 'opened_until <= :now AND (attribute_not_exists(recovered_at) OR recovered_at < :since)',
+          ExpressionAttributeValues: { ':now': now, ':since': now - RECOVERY_INTERVAL_MS },
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      return Number(out.Attributes?.opened_until);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async releaseRecovery(provider: string, claim: number): Promise<void> {
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { provider },
+          UpdateExpression: 'SET opened_until = :claim REMOVE recovered_at',
+          ConditionExpression: 'attribute_not_exists(opened_until)',
+          ExpressionAttributeValues: { ':claim': claim },
+        }),
+      ),
+    );
+  }
+
   async recordFailure(provider: string, now: number): Promise<void> {
     const out = await this.doc.send(
       new UpdateCommand({
@@ -50,8 +84,12 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
         new UpdateCommand({
           TableName: this.table,
           Key: { provider },
-          UpdateExpression: 'SET opened_until = :until',
-          ExpressionAttributeValues: { ':until': now + this.settings.cooldownMs },
+          // Kept past the failures' day while open: its trial, however late, is a recovery.
+          UpdateExpression: 'SET opened_until = :until, expires_at = :expires',
+          ExpressionAttributeValues: {
+            ':until': now + this.settings.cooldownMs,
+            ':expires': Math.floor(now / 1000) + 30 * 86_400,
+          },
         }),
       );
     }

@@ -10,8 +10,19 @@
  */
 export type BreakerState = 'closed' | 'open' | 'trial';
 
+/** At most one recovery (its degraded triages asked again) per provider in this long. */
+export const RECOVERY_INTERVAL_MS = 3_600_000;
+
 export interface CircuitBreaker {
   state(provider: string, now: number): Promise<BreakerState>;
+  /**
+   * A trial call answered: closes the breaker for this caller alone (of the workers whose trials
+   * answer at once), and only if the provider's last recovery is RECOVERY_INTERVAL_MS old. The
+   * claim (the cool-down's end it removed) to hand back if asking again fails, or undefined.
+   */
+  claimRecovery?(provider: string, now: number): Promise<number | undefined>;
+  /** Hands a claim back: the breaker is on trial again, so the next answer claims it anew. */
+  releaseRecovery?(provider: string, claim: number): Promise<void>;
   recordSuccess(provider: string): Promise<void>;
   recordFailure(provider: string, now: number): Promise<void>;
 }
