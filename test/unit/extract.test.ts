@@ -289,6 +289,24 @@ describe('validateExtract reads each side in the format its policy names', () =>
     expect(wrongSampled).toMatchObject({ ok: false, code: 'MISSING_COLUMNS' });
   });
 
+  it('closes the file when it stops at the sample, gzipped or not, and however the chunks fall', async () => {
+    const text = Array.from({ length: 3000 }, (_, i) => `{"payment_id":"P${i}"}\n`).join('');
+    for (const bytes of [Buffer.from(text), gzipSync(text)])
+      for (const size of [bytes.length, 1024]) {
+        let closed = false;
+        const file = (async function* () {
+          try {
+            for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+          } finally {
+            closed = true;
+          }
+        })();
+        const result = await validateExtract(file, 'target.jsonl', payments, 'target', { jsonlSampleOnly: true });
+        expect(result, `${bytes.length} bytes in chunks of ${size}`).toMatchObject({ ok: true });
+        expect(closed, `${bytes.length} bytes in chunks of ${size}`).toBe(true);
+      }
+  });
+
   it('rejects CSV sent as JSON Lines: no line of the sample is an object', async () => {
     const csvText = 'payment_id,value_date,currency,amount\nP1,2025-12-01,EUR,1.00\n';
 

@@ -23,7 +23,7 @@ import { amountSpec, type FieldSpec, type ReconPolicy, type DateFormat } from '.
 import type { ExceptionType, Side } from '../../shared/types.ts';
 import { ControlTotals } from '../control-totals.ts';
 import { blankLine, MAX_FIELD_CHARS } from '../side-loader.ts';
-import { JSON_MAX_DEPTH, repeatedFieldReason } from '../../shared/formats/jsonl.ts';
+import { JSON_MAX_DEPTH, repeatedFieldReason, TOO_DEEP_REASON } from '../../shared/formats/jsonl.ts';
 import { DECIMAL_INTEGER_DIGITS, DECIMAL_SCALE, DECIMAL_TYPE, type Dialect, type JsonPair } from './dialect.ts';
 
 /** Extra fields beyond the header a raw relation carries (a row with more is a structural reject). */
@@ -693,11 +693,13 @@ function jsonContainer(depth: number): string {
  * column named twice among the object's own keys.
  */
 export function rawFromJsonLines(relation: string, header: readonly string[], ordinal: string, d: Dialect): string {
-  const value = `(?:${JSON_STRING}|${jsonContainer(JSON_MAX_DEPTH - 1)}|[^,{}\\[\\]"]*)`;
+  // An own member's value: nested at most one level less than the object.
+  const nested = jsonContainer(JSON_MAX_DEPTH - 1);
+  const value = `(?:${JSON_STRING}|${nested}|[^,{}\\[\\]"]*)`;
   const member = `\\s*${JSON_STRING}\\s*:\\s*${value}\\s*,`;
   const before = `^\\s*\\{(?:${member})*?`;
   const key = (h: string) => `\\s*"\\s*(?i:${reEscape(h)})\\s*"\\s*:\\s*`;
-  const lexeme = `(${JSON_STRING}|${jsonContainer(JSON_MAX_DEPTH - 1)}|[-0-9][-+0-9.eE]*|true|false|null)`;
+  const lexeme = `(${JSON_STRING}|${nested}|[-0-9][-+0-9.eE]*|true|false|null)`;
   // In an object that nests nothing every key is its own, and the first key of the name is found
   // unanchored (RE2 then extracts the group from the match alone: the anchored pattern walks every
   // member before it, ~50% more time for the whole run on a flat 1M-line side).
@@ -725,7 +727,7 @@ export function rawFromJsonLines(relation: string, header: readonly string[], or
   const shallow = `(flat OR ${d.fullMatch('line', `\\s*${jsonContainer(JSON_MAX_DEPTH)}\\s*`)})`;
   const bad = `CASE
       WHEN NOT ok THEN CASE WHEN json_ok THEN 'line is not a JSON object; expected one object per line' ELSE 'line is not valid JSON' END
-      WHEN NOT ${shallow} THEN ${d.literal(`line nests objects or arrays more than ${JSON_MAX_DEPTH} levels deep; expected at most ${JSON_MAX_DEPTH}`)}
+      WHEN NOT ${shallow} THEN ${d.literal(TOO_DEEP_REASON)}
       WHEN ${anyDepth} > ${found} THEN CASE ${twice.join(' ')} END
     END`;
   return `SELECT rec, ${values.join(', ')}, ${cols('x', EXTRA_FIELDS, 1)

@@ -20,9 +20,20 @@ export class GzipError extends Error {
   }
 }
 
-/** `input` as it is, or inflated when its first bytes are gzip's magic. */
+/**
+ * `input` as it is, or inflated when its first bytes are gzip's magic. A reader that stops early
+ * (a sample read, an error) closes `input` (a file's stream: its descriptor) whatever the path.
+ */
 export async function* gunzipIfCompressed(input: AsyncIterable<Chunk>): AsyncGenerator<Chunk> {
   const iterator = input[Symbol.asyncIterator]();
+  try {
+    yield* inflateIfCompressed(iterator);
+  } finally {
+    await iterator.return?.();
+  }
+}
+
+async function* inflateIfCompressed(iterator: AsyncIterator<Chunk>): AsyncGenerator<Chunk> {
   const held: Uint8Array[] = [];
   let heldBytes = 0;
   // Enough bytes to see the magic (a stream may deliver them one at a time).

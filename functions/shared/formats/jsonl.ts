@@ -180,8 +180,7 @@ export function jsonRowProblem(
   // The flat reader saw every key once; only a repeat in another letter case is left to find.
   if (parsed.simple && distinctNames === parsed.values.size) return undefined;
   const { keys, depth } = ownMembers(text);
-  if (depth > JSON_MAX_DEPTH)
-    return `line nests objects or arrays more than ${JSON_MAX_DEPTH} levels deep; expected at most ${JSON_MAX_DEPTH}`;
+  if (depth > JSON_MAX_DEPTH) return TOO_DEEP_REASON;
   const seen = new Map<string, number>();
   for (const key of keys) {
     const name = key.trim().toLowerCase();
@@ -190,6 +189,9 @@ export function jsonRowProblem(
   const twice = columns.find((c) => (seen.get(c) ?? 0) > 1);
   return twice === undefined ? undefined : repeatedFieldReason(twice);
 }
+
+/** The reason a line nesting too deep is refused (the SQL engine writes the same text). */
+export const TOO_DEEP_REASON = `line nests objects or arrays more than ${JSON_MAX_DEPTH} levels deep; expected at most ${JSON_MAX_DEPTH}`;
 
 /** The reason a row that names `column` twice is refused (the SQL engine writes the same text). */
 export function repeatedFieldReason(column: string): string {
