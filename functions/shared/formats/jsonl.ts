@@ -117,6 +117,8 @@ export type JsonObjectResult =
        * where {@link jsonRowProblem} has nothing to look for beyond a key repeated in another case).
        */
       readonly simple: boolean;
+      /** The object's own members as written, when reading it needed them (a nested value). */
+      readonly members?: OwnMembers;
     }
   | { readonly ok: false; readonly reason: string };
 
@@ -144,17 +146,17 @@ export function parseJsonObjectWithJsonParse(text: string): JsonObjectResult {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     return { ok: false, reason: 'line is not a JSON object; expected one object per line' };
   const values = new Map<string, string | null>();
-  let nested: Map<string, string> | undefined;
+  let members: OwnMembers | undefined;
   for (const [k, v] of Object.entries(parsed)) {
     if (v === null || typeof v === 'string') values.set(k, v);
     else if (typeof v === 'boolean') values.set(k, v ? 'true' : 'false');
     else {
       // A nested object or array as it is written (as the SQL engine reads it), not re-serialised.
-      nested ??= ownMembers(text).nested;
-      values.set(k, nested.get(k) ?? JSON.stringify(v));
+      members ??= ownMembers(text);
+      values.set(k, members.nested.get(k) ?? JSON.stringify(v));
     }
   }
-  return { ok: true, values, simple: false };
+  return { ok: true, values, simple: false, ...(members ? { members } : {}) };
 }
 
 /**
@@ -173,13 +175,13 @@ export const JSON_MAX_DEPTH = 16;
  */
 export function jsonRowProblem(
   text: string,
-  parsed: { readonly values: Map<string, string | null>; readonly simple: boolean },
+  parsed: { readonly values: Map<string, string | null>; readonly simple: boolean; readonly members?: OwnMembers },
   distinctNames: number,
   columns: readonly string[],
 ): string | undefined {
   // The flat reader saw every key once; only a repeat in another letter case is left to find.
   if (parsed.simple && distinctNames === parsed.values.size) return undefined;
-  const { keys, depth } = ownMembers(text);
+  const { keys, depth } = parsed.members ?? ownMembers(text);
   if (depth > JSON_MAX_DEPTH) return TOO_DEEP_REASON;
   const seen = new Map<string, number>();
   for (const key of keys) {
@@ -203,7 +205,14 @@ export function repeatedFieldReason(column: string): string {
  * patterns see them), how deep it nests (the object itself is 1), and the text of each nested
  * object or array among its own values by key (decoded, as JSON.parse names them; the last wins).
  */
-function ownMembers(text: string): { keys: string[]; depth: number; nested: Map<string, string> } {
+interface OwnMembers {
+  readonly keys: string[];
+  readonly depth: number;
+  readonly nested: Map<string, string>;
+}
+
+/** The {@link OwnMembers} of a valid JSON object text, in one pass. */
+function ownMembers(text: string): OwnMembers {
   const keys: string[] = [];
   const nested = new Map<string, string>();
   let depth = 0;
