@@ -8,7 +8,7 @@ import { MAX_DIGITS, parseDecimalWith } from '../shared/decimal.ts';
 import { checkHeader, ReconInputError } from '../shared/extract.ts';
 import { splitPlain, type CsvRecord, type CsvSink } from '../shared/csv.ts';
 import type { JsonLinesSink } from '../shared/formats/jsonl.ts';
-import { jsonRowProblem, parseJsonObject } from '../shared/formats/jsonl.ts';
+import { columnName, jsonRowProblem, parseJsonObject } from '../shared/formats/jsonl.ts';
 import type { ParquetSink } from '../shared/formats/parquet.ts';
 import {
   amountSpec,
@@ -662,6 +662,6 @@ function invalidBytes(f: Finding): number {
 /** A parsed JSON object's values by lower-case name (column names match case-insensitively). */
 function lowerKeys(values: Map<string, string | null>): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [k, v] of values) out.set(k.trim().toLowerCase(), v ?? '');
+  for (const [k, v] of values) out.set(columnName(k), v ?? '');
   return out;
 }

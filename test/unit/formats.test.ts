@@ -12,6 +12,7 @@ import {
   readJsonLinesInto,
 } from '../../functions/shared/formats/jsonl.ts';
 import { compileDateFormat } from '../../functions/shared/policy.ts';
+import { JS_WHITESPACE } from '../../functions/recon/sql/dialect.ts';
 import { doubleText, plainNumberText } from '../../functions/shared/formats/number-text.ts';
 import { ParquetFileError, readParquetInto } from '../../functions/shared/formats/parquet.ts';
 import { parseDecimal, parseDecimalFully, parseDecimalWith } from '../../functions/shared/decimal.ts';
@@ -79,6 +80,12 @@ describe('JSON Lines', () => {
         }
       }),
     );
+  });
+
+  it("lists exactly the characters trim removes as the SQL engine's white space (its trim, a JSON key's padding)", () => {
+    let trimmed = '';
+    for (let c = 0; c <= 0xffff; c++) if (String.fromCharCode(c).trim() === '') trimmed += String.fromCharCode(c);
+    expect(trimmed).toBe(JS_WHITESPACE);
   });
 
   it('finds the same lines whatever the chunking', async () => {

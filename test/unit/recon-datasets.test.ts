@@ -436,6 +436,33 @@ describe('JSON Lines', () => {
     expect(result.summary.matched).toBe(1);
   });
 
+  it('reads a key written with escapes or padded with any white space as the column it names', async () => {
+    // Python's json.dumps escapes every non-ASCII character (ensure_ascii); JSON.parse decodes
+    // them, so both engines must read `\u0061mount` as amount and a no-break space as padding.
+    const accented = policyOf({
+      key: [{ field: 'id' }],
+      fields: [{ field: 'montant_é', type: 'decimal' }, { field: 'note' }],
+      amount_field: 'montant_é',
+      target: { format: 'jsonl' },
+    });
+    const result = await run(
+      accented,
+      lines('id,montant_é,note', '1,1,a', '2,2,b', '3,3,c', '4,4,d', '5,5,e'),
+      lines(
+        '{"id":"1","montant_\\u00e9":1,"note":"a"}',
+        '{"id":"2","MONTANT_\\u00C9":2,"\\u00a0note\\t":"b"}',
+        '{"\\u0069\\u0064":"3","montant_é":3,"\u2003note\u00a0":"c"}',
+        '{"id":"4","montant_é":4,"note":"d","montant_\\u00e9":4}',
+        '{"id":"5","montant_é":5,"not\\u0065":"e"}',
+      ),
+    );
+    expect(result.findings.map((f) => [f.type, f.keyText, f.reason?.slice(0, 28)])).toEqual([
+      ['MISSING_IN_TARGET', '4', undefined],
+      ['INVALID_RECORD', 'target:4', 'field "montant_é" appears mo'],
+    ]);
+    expect(result.summary.matched).toBe(4);
+  });
+
   it(`refuses a row nesting deeper than ${JSON_MAX_DEPTH} levels, and reads one at the limit`, async () => {
     const nest = (levels: number) => `${'{"n":'.repeat(levels - 1)}1${'}'.repeat(levels - 1)}`;
     const result = await run(
@@ -459,7 +486,20 @@ describe('JSON Lines', () => {
   it('reads random objects, nested and with repeated keys, as JSON.parse reads them or refuses them', async () => {
     // Values of every kind, keys of the columns' names in mixed case at any depth: both engines
     // (recon-sql-equivalence.test.ts runs these cases on DuckDB too) must read or refuse alike.
-    const name = fc.constantFrom('id', 'ID', 'amount', 'Amount', ' note', 'note', 'x', 'X');
+    // A key's characters are sometimes escaped (`\u0061`, either hex case) and its padding any
+    // white space JSON.parse and trim agree on, as written or escaped.
+    const escaped = (c: string, upper: boolean) => {
+      const hex = c.charCodeAt(0).toString(16).padStart(4, '0');
+      return `\\u${upper ? hex.toUpperCase() : hex}`;
+    };
+    const written = (text: string) =>
+      fc
+        .array(fc.tuple(fc.boolean(), fc.boolean()), { minLength: text.length, maxLength: text.length })
+        .map((how) => [...text].map((c, i) => (how[i]?.[0] ? escaped(c, how[i][1]) : c)).join(''));
+    const padding = fc.constantFrom('', '', ' ', '\\t', '\u00a0', '\\u3000', '\u2028');
+    const name = fc
+      .tuple(padding, fc.constantFrom('id', 'ID', 'amount', 'Amount', 'note', 'x', 'X'), padding)
+      .chain(([before, text, after]) => written(text).map((w) => `${before}${w}${after}`));
     const scalar = fc.oneof(
       fc.constantFrom('"1"', '"2"', '1', '2.50', '-3e2', 'true', 'null', '"a,\\"amount\\":1"', '"{["'),
     );

@@ -24,7 +24,15 @@ import type { ExceptionType, Side } from '../../shared/types.ts';
 import { ControlTotals } from '../control-totals.ts';
 import { blankLine, MAX_FIELD_CHARS } from '../side-loader.ts';
 import { JSON_MAX_DEPTH, repeatedFieldReason, TOO_DEEP_REASON } from '../../shared/formats/jsonl.ts';
-import { DECIMAL_INTEGER_DIGITS, DECIMAL_SCALE, DECIMAL_TYPE, type Dialect, type JsonPair } from './dialect.ts';
+import {
+  DECIMAL_INTEGER_DIGITS,
+  DECIMAL_SCALE,
+  DECIMAL_TYPE,
+  JS_WHITESPACE,
+  WHITESPACE_CLASS,
+  type Dialect,
+  type JsonPair,
+} from './dialect.ts';
 
 /** Extra fields beyond the header a raw relation carries (a row with more is a structural reject). */
 export const EXTRA_FIELDS = 8;
@@ -683,6 +691,47 @@ function jsonContainer(depth: number): string {
   return pattern;
 }
 
+/** A character's escapes in a JSON string, as patterns (`\u` and its hex in any case: the caller's `(?i:`). */
+function jsonEscapes(char: string): string[] {
+  const units = Array.from({ length: char.length }, (_, i) => char.charCodeAt(i).toString(16).padStart(4, '0'));
+  const short = SHORT_ESCAPES[char];
+  return [`\\\\u${units.join('\\\\u')}`, ...(short === undefined ? [] : [`\\\\${reEscape(short)}`])];
+}
+
+const SHORT_ESCAPES: Readonly<Record<string, string>> = {
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  '\b': 'b',
+  '\f': 'f',
+  '\n': 'n',
+  '\r': 'r',
+  '\t': 't',
+};
+
+/**
+ * The text between a key's quotes that names one of the columns `names` (trimmed, lower-case
+ * names) as the in-memory engine reads keys (`columnName`): escapes decoded, any letter case,
+ * padded with what `trim` removes. Each character is matched as written or escaped
+ * (`\u0061mount`, `\u00e9` as Python's ensure_ascii writes it, a surrogate pair for an astral one).
+ * `plain`: the line is ASCII with no backslash (most lines), where only a space can pad and every
+ * character is written as itself (the escape-aware pattern on every line took ~7% longer for a
+ * flat 1M-line side).
+ */
+function jsonKeyText(names: readonly string[], plain: boolean): string {
+  if (plain) return ` *(?i:${names.map(reEscape).join('|')}) *`;
+  const pad = `(?:${WHITESPACE_CLASS}|${[...JS_WHITESPACE].flatMap(jsonEscapes).join('|')})*`;
+  const char = (c: string) => {
+    const forms = new Set([c, c.toLowerCase(), c.toUpperCase()].filter((f) => [...f].length === 1));
+    const escapes = [...forms].flatMap(jsonEscapes);
+    // A quote, a backslash or a control character is never written as itself inside a string.
+    const asItself = c === '"' || c === '\\' || c < ' ' ? [] : [reEscape(c)];
+    return `(?:${[...asItself, ...escapes].join('|')})`;
+  };
+  const name = (n: string) => [...n].map(char).join('');
+  return `(?i:${pad}(?:${names.map(name).join('|')})${pad})`;
+}
+
 /**
  * A JSON Lines side's raw relation from a relation of its non-blank lines (`line`, in file order):
  * each header column's value read from the object's own members by its name, case-insensitively,
@@ -698,13 +747,15 @@ export function rawFromJsonLines(relation: string, header: readonly string[], or
   const value = `(?:${JSON_STRING}|${nested}|[^,{}\\[\\]"]*)`;
   const member = `\\s*${JSON_STRING}\\s*:\\s*${value}\\s*,`;
   const before = `^\\s*\\{(?:${member})*?`;
-  const key = (h: string) => `\\s*"\\s*(?i:${reEscape(h)})\\s*"\\s*:\\s*`;
+  const key = (h: string, plain = false) => `\\s*"${jsonKeyText([h], plain)}"\\s*:\\s*`;
   const lexeme = `(${JSON_STRING}|${nested}|[-0-9][-+0-9.eE]*|true|false|null)`;
   // In an object that nests nothing every key is its own, and the first key of the name is found
   // unanchored (RE2 then extracts the group from the match alone: the anchored pattern walks every
   // member before it, ~50% more time for the whole run on a flat 1M-line side).
   const lexemes = header.map((h, i) => {
-    const own = `CASE WHEN flat THEN regexp_extract(line, ${d.literal(`[{,]${key(h)}${lexeme}`)}, 1) ELSE regexp_extract(line, ${d.literal(`${before}${key(h)}${lexeme}`)}, 1) END`;
+    const unanchored = (plain: boolean) => `regexp_extract(line, ${d.literal(`[{,]${key(h, plain)}${lexeme}`)}, 1)`;
+    const anchored = (plain: boolean) => `regexp_extract(line, ${d.literal(`${before}${key(h, plain)}${lexeme}`)}, 1)`;
+    const own = `CASE WHEN flat AND plain THEN ${unanchored(true)} WHEN flat THEN ${unanchored(false)} WHEN plain THEN ${anchored(true)} ELSE ${anchored(false)} END`;
     return `CASE WHEN ok THEN coalesce(${own}, '') END AS lx${i}`;
   });
   const values = header.map(
@@ -713,9 +764,9 @@ export function rawFromJsonLines(relation: string, header: readonly string[], or
   );
   // Every key of a column's name at any depth: when there are no more than the columns found among
   // the object's own members, none is there twice (most lines), so the per-column test is skipped.
-  const anyDepth = d.cardinality(
-    d.extractAll('line', `[{,]\\s*"\\s*(?i:${header.map(reEscape).join('|')})\\s*"\\s*:`, 0),
-  );
+  const keysAnywhere = (plain: boolean) =>
+    d.cardinality(d.extractAll('line', `[{,]\\s*"${jsonKeyText(header, plain)}"\\s*:`, 0));
+  const anyDepth = `(CASE WHEN plain THEN ${keysAnywhere(true)} ELSE ${keysAnywhere(false)} END)`;
   const found = header.map((_, i) => `(CASE WHEN lx${i} <> '' THEN 1 ELSE 0 END)`).join(' + ');
   const twice = header.map(
     (h) =>
@@ -735,7 +786,7 @@ export function rawFromJsonLines(relation: string, header: readonly string[], or
     .join(', ')}, ${header.length} AS nf, bad, CASE WHEN bad IS NULL THEN NULL ELSE line END AS line_text
     FROM (SELECT *, ${bad} AS bad
     FROM (SELECT *, ${lexemes.join(', ')}
-      FROM (SELECT *, ${d.isJsonObject('line')} AS ok, ${d.isJsonValue('line')} AS json_ok, ${flat} AS flat
+      FROM (SELECT *, ${d.isJsonObject('line')} AS ok, ${d.isJsonValue('line')} AS json_ok, ${flat} AS flat, ${d.isPlainAscii('line')} AS plain
         FROM (SELECT ${ordinal} AS rec, line FROM ${relation} WHERE ${d.trim('line')} <> '') l0) l1) l2) l3`;
 }
 

@@ -20,7 +20,7 @@ export const DECIMAL_INTEGER_DIGITS = 38 - DECIMAL_SCALE - 1;
 export const DECIMAL_TYPE = `DECIMAL(38, ${DECIMAL_SCALE})`;
 
 /** The characters JavaScript's `String.prototype.trim` removes (what the in-memory engine trims). */
-const JS_WHITESPACE =
+export const JS_WHITESPACE =
   '\t\n\u000b\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
 
 export interface Dialect {
@@ -38,6 +38,8 @@ export interface Dialect {
   fullMatch(sql: string, pattern: string): string;
   /** Whether some part of `sql` matches the RE2 pattern `pattern`. */
   matches(sql: string, pattern: string): string;
+  /** Whether the text is ASCII without a backslash (no character in it is written as an escape). */
+  isPlainAscii(sql: string): string;
   /** Hex md5 of a string. */
   md5(sql: string): string;
   /**
@@ -78,7 +80,7 @@ function lowerControlEscapes(json: string): string {
 }
 
 /** An RE2 character class of JS_WHITESPACE. */
-const WHITESPACE_CLASS = `[${[...JS_WHITESPACE].map((c) => `\\x{${c.codePointAt(0)?.toString(16)}}`).join('')}]`;
+export const WHITESPACE_CLASS = `[${[...JS_WHITESPACE].map((c) => `\\x{${c.codePointAt(0)?.toString(16)}}`).join('')}]`;
 
 export type JsonPair = readonly [name: string, sql: string, json?: 'json'];
 
@@ -95,6 +97,8 @@ export const duckdb: Dialect = {
     `(CAST(CAST(${sql} AS HUGEINT) AS DECIMAL(38, 0)) * CAST('0.${'0'.repeat(DECIMAL_SCALE - 1)}1' AS DECIMAL(${DECIMAL_SCALE + 1}, ${DECIMAL_SCALE})))`,
   fullMatch: (sql, pattern) => `regexp_full_match(${sql}, ${literal(pattern)})`,
   matches: (sql, pattern) => `regexp_matches(${sql}, ${literal(pattern)})`,
+  // strlen counts bytes, length characters: equal only for ASCII.
+  isPlainAscii: (sql) => `(strlen(${sql}) = length(${sql}) AND strpos(${sql}, '\\') = 0)`,
   md5: (sql) => `md5(${sql})`,
   jsonObject: (pairs) =>
     pairs.length === 0
@@ -123,6 +127,7 @@ export const trino: Dialect = {
     `CAST(CAST(${sql} AS DECIMAL(38, 0)) * DECIMAL '0.${'0'.repeat(DECIMAL_SCALE - 1)}1' AS ${DECIMAL_TYPE})`,
   fullMatch: (sql, pattern) => `regexp_like(${sql}, ${literal(`^(?:${pattern})$`)})`,
   matches: (sql, pattern) => `regexp_like(${sql}, ${literal(pattern)})`,
+  isPlainAscii: (sql) => `(length(to_utf8(${sql})) = length(${sql}) AND strpos(${sql}, '\\') = 0)`,
   md5: (sql) => `lower(to_hex(md5(to_utf8(${sql}))))`,
   jsonObject: (pairs) =>
     pairs.length === 0

@@ -8,6 +8,7 @@ import { CsvFileError, readCsvInto, splitPlain, type CsvRecord, type CsvSink } f
 import { checkHeader, columnsOfEmptyFile, ReconInputError } from '../../shared/extract.ts';
 import { gunzipIfCompressed, GzipError } from '../../shared/formats/gzip.ts';
 import {
+  columnName,
   JsonLinesFileError,
   parseJsonObject,
   readJsonLinesInto,
@@ -35,9 +36,7 @@ export async function probeHeader(
           // As the engine: the policy's columns, then the first object's other keys.
           const parsed = parseJsonObject(buf.slice(start, end));
           const required = requiredColumns(policy, side);
-          const extra = parsed.ok
-            ? [...parsed.values.keys()].map((k) => k.trim().toLowerCase()).filter((k) => !required.includes(k))
-            : [];
+          const extra = parsed.ok ? [...parsed.values.keys()].map(columnName).filter((k) => !required.includes(k)) : [];
           header = [...required, ...new Set(extra)];
           throw new Found();
         },

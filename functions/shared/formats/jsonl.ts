@@ -185,7 +185,7 @@ export function jsonRowProblem(
   if (depth > JSON_MAX_DEPTH) return TOO_DEEP_REASON;
   const seen = new Map<string, number>();
   for (const key of keys) {
-    const name = key.trim().toLowerCase();
+    const name = columnName(key);
     seen.set(name, (seen.get(name) ?? 0) + 1);
   }
   const twice = columns.find((c) => (seen.get(c) ?? 0) > 1);
@@ -201,9 +201,17 @@ export function repeatedFieldReason(column: string): string {
 }
 
 /**
- * A valid JSON object text's own keys as written (escapes not decoded, as the SQL engine's
- * patterns see them), how deep it nests (the object itself is 1), and the text of each nested
- * object or array among its own values by key (decoded, as JSON.parse names them; the last wins).
+ * The column a JSON Lines key (escapes decoded) names: without the white space `trim` removes
+ * around it, in lower case. The SQL engine's key patterns read keys alike (compile.ts).
+ */
+export function columnName(key: string): string {
+  return key.trim().toLowerCase();
+}
+
+/**
+ * A valid JSON object text's own keys (escapes decoded, as JSON.parse names them), how deep it
+ * nests (the object itself is 1), and the text of each nested object or array among its own
+ * values by key (the last wins).
  */
 interface OwnMembers {
   readonly keys: string[];
@@ -229,7 +237,8 @@ function ownMembers(text: string): OwnMembers {
         let k = j + 1;
         while (k < n && WS(text.charCodeAt(k))) k++;
         if (text.charCodeAt(k) === 58 /* : */) {
-          key = text.slice(i + 1, j);
+          const written = text.slice(i + 1, j);
+          key = written.includes('\\') ? (JSON.parse(`"${written}"`) as string) : written;
           keys.push(key);
         }
       }
@@ -239,7 +248,7 @@ function ownMembers(text: string): OwnMembers {
       if (++depth > deepest) deepest = depth;
     } else if (c === 125 || c === 93 /* } ] */) {
       if (--depth === 1 && valueStart >= 0) {
-        nested.set(key.includes('\\') ? (JSON.parse(`"${key}"`) as string) : key, text.slice(valueStart, i + 1));
+        nested.set(key, text.slice(valueStart, i + 1));
         valueStart = -1;
       }
     }
