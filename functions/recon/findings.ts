@@ -5,6 +5,7 @@
  */
 import { absDecimal, compareDecimal, formatDecimal, subtractDecimal, ZERO, type Decimal } from '../shared/decimal.ts';
 import { splitPlain } from '../shared/csv.ts';
+import { characterCount, firstCharacters } from '../shared/formats/utf8.ts';
 import { amountSpec, type FieldSpec, type ReconPolicy } from '../shared/policy.ts';
 import { EXCEPTION_TYPES, type Diff, type ExceptionType, type Row, type Severity, type Side } from '../shared/types.ts';
 import { compareField, FieldStats, withinTolerance } from './field-rules.ts';
@@ -211,7 +212,7 @@ export class FindingBuilder {
       header.length >= fields.length
         ? header
         : [...header, ...fields.slice(header.length).map((_, i) => `_extra_${i + 1}`)],
-      fields.map((f) => (f.length > 256 ? `${f.slice(0, 256)}…` : f)),
+      fields.map(shownField),
     );
     return {
       type: 'INVALID_RECORD',
@@ -253,4 +254,12 @@ function rowOf(header: string[], values: string[]): Row {
   const row: Row = {};
   for (let i = 0; i < header.length; i++) row[header[i] as string] = values[i] ?? '';
   return row;
+}
+
+/**
+ * A field of an invalid record as it is shown: its first 256 characters and an ellipsis when
+ * longer (characters as the SQL engine's `substr` counts them, so both engines show the same).
+ */
+function shownField(field: string): string {
+  return field.length > 256 && characterCount(field) > 256 ? `${firstCharacters(field, 256)}…` : field;
 }

@@ -24,7 +24,10 @@ import { valueProblem } from './field-rules.ts';
 import { KEY_SEPARATOR, type ComparedColumns, type Finding, type FindingBuilder } from './findings.ts';
 import { hashOf, type SourceIndex } from './source-index.ts';
 
-/** Fields longer than this make a row invalid: they would not fit a stored exception. */
+/**
+ * Fields longer than this (in UTF-16 units, JavaScript's `length`; the SQL engine counts alike)
+ * make a row invalid: they would not fit a stored exception.
+ */
 export const MAX_FIELD_CHARS = 64 * 1024;
 
 export interface Columns extends ComparedColumns {

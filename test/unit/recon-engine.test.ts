@@ -447,6 +447,25 @@ describe('reconcile rejects unreadable rows as INVALID_RECORD', () => {
     expect(result.findings.map((f) => f.type)).toEqual(['INVALID_RECORD']);
   });
 
+  it('counts the field limit in UTF-16 units and cuts a shown field at 256 characters, an emoji being one', async () => {
+    // Both engines alike (recon-sql-equivalence.test.ts runs this on DuckDB, whose length and
+    // substr count characters): 32,769 emoji are over the limit, and a cut never splits one.
+    const emoji = '\u{1F600}';
+    const over = emoji.repeat(MAX_FIELD_CHARS / 2 + 1);
+    const under = `${emoji.repeat(MAX_FIELD_CHARS / 2 - 1)}xx`;
+    const result = await run(
+      csv(HEADER, `T1,${over},2025-12-01,1.00`, `T2,${under},2025-12-02,1.00`, `T3,${emoji.repeat(300)},2025-12-03,x`),
+      csv(HEADER, `T1,A,2025-12-01,1.00`, `T2,${under},2025-12-02,1.00`, `T3,A,2025-12-03,1.00`),
+    );
+    const invalid = result.findings.filter((f) => f.type === 'INVALID_RECORD');
+    expect(invalid.map((f) => [f.keyText, f.reason?.slice(0, 21)])).toEqual([
+      ['source:2', 'a field is longer tha'],
+      ['source:4', 'amount: amount "x" is'],
+    ]);
+    expect(invalid[1]?.source?.account_id).toBe(`${emoji.repeat(256)}…`);
+    expect(result.summary.matched).toBe(1);
+  });
+
   it('says a line of only spaces or tabs is one, not "expected 4 fields, found 1"', async () => {
     const result = await run(csv(HEADER, good, '   \t '), csv(HEADER, good));
     const finding = only(result, 'INVALID_RECORD');

@@ -86,6 +86,16 @@ function reEscape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/**
+ * A text's length in UTF-16 units, as MAX_FIELD_CHARS counts (the in-memory engine's
+ * `string.length`): its characters, plus one for each beyond U+FFFF. Those are counted only in a
+ * text long enough for the count to matter.
+ */
+function utf16Length(sql: string, d: Dialect): string {
+  const astral = d.cardinality(d.extractAll(sql, '[\\x{10000}-\\x{10FFFF}]', 0));
+  return `(length(${sql}) + CASE WHEN length(${sql}) > ${MAX_FIELD_CHARS / 2} THEN ${astral} ELSE 0 END)`;
+}
+
 /** `count` columns named `prefix0…`. */
 const cols = (prefix: string, count: number, from = 0): string[] =>
   Array.from({ length: count }, (_, i) => `${prefix}${i + from}`);
@@ -114,7 +124,7 @@ export function compileRecon(
       ...policy.keys.map((k, i) => `${d.trim(cell(k[side]))} AS kt${i}`),
       ...fields.map((f, j) => `${d.trim(cell(f[side]))} AS ft${j}`),
     ];
-    const longest = `greatest(${[...cols('c', n), ...cols('x', EXTRA_FIELDS, 1)].map((c) => `coalesce(length(${c}), 0)`).join(', ')}, 0)`;
+    const longest = `greatest(${[...cols('c', n), ...cols('x', EXTRA_FIELDS, 1)].map((c) => `coalesce(${utf16Length(c, d)}, 0)`).join(', ')}, 0)`;
     const stage1 = `SELECT *, ${trimmed.join(', ')}, ${longest} AS longest FROM ${p}_raw`;
 
     // Stage 2: decimal pieces, normalised keys, typed values.

@@ -90,3 +90,29 @@ export function incompleteTail(b: Uint8Array): number {
   }
   return 0;
 }
+
+/**
+ * How many characters (code points) `text` holds: a character beyond U+FFFF is one, not its two
+ * UTF-16 units. The SQL engines count characters so (`length`, `substr`); a limit or a cut that
+ * both recon engines apply counts this way.
+ */
+export function characterCount(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++, count++) if (isPairAt(text, i)) i++;
+  return count;
+}
+
+/** `text` cut to its first `max` characters (code points, as {@link characterCount} counts). */
+export function firstCharacters(text: string, max: number): string {
+  let i = 0;
+  for (let count = 0; i < text.length && count < max; i++, count++) if (isPairAt(text, i)) i++;
+  return text.slice(0, i);
+}
+
+/** A surrogate pair starts at `i`. */
+function isPairAt(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c < 0xd800 || c > 0xdbff) return false;
+  const next = text.charCodeAt(i + 1);
+  return next >= 0xdc00 && next <= 0xdfff;
+}
