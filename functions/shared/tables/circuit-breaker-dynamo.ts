@@ -1,8 +1,12 @@
 /** The circuit-breaker table on DynamoDB: a failure counter per provider; an open breaker expires by TTL. */
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { BreakerSettings, BreakerState, CircuitBreaker } from './circuit-breaker.ts';
-import { applied, isConditionFailure } from './dynamo-expressions.ts';
-import { RECOVERY_INTERVAL_MS } from './circuit-breaker.ts';
+import {
+  RECOVERY_INTERVAL_MS,
+  type BreakerSettings,
+  type BreakerState,
+  type CircuitBreaker,
+} from './circuit-breaker.ts';
+import { applied, conditionalWrite } from './dynamo-expressions.ts';
 
 export class DynamoCircuitBreaker implements CircuitBreaker {
   private readonly doc: DynamoDBDocumentClient;
@@ -37,8 +41,8 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
   }
 
   async claimRecovery(provider: string, now: number): Promise<number | undefined> {
-    try {
-      const out = await this.doc.send(
+    const out = await conditionalWrite(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { provider },
@@ -47,12 +51,9 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
           ExpressionAttributeValues: { ':now': now, ':since': now - RECOVERY_INTERVAL_MS },
           ReturnValues: 'UPDATED_OLD',
         }),
-      );
-      return Number(out.Attributes?.opened_until);
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+      ),
+    );
+    return out === undefined ? undefined : Number(out.Attributes?.opened_until);
   }
 
   async releaseRecovery(provider: string, claim: number): Promise<void> {

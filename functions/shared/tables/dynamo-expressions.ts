@@ -74,13 +74,20 @@ export function isConditionFailure(error: unknown): boolean {
   );
 }
 
-/** Runs a conditional write: true when it was applied, false when its condition failed. */
-export async function applied(write: Promise<unknown>): Promise<boolean> {
+/**
+ * Runs a conditional write: its output when it was applied, undefined when its condition failed
+ * (any other error is thrown).
+ */
+export async function conditionalWrite<T>(write: Promise<T>): Promise<T | undefined> {
   try {
-    await write;
-    return true;
+    return await write;
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    if (isConditionFailure(error)) return undefined;
     throw error;
   }
+}
+
+/** Runs a conditional write: true when it was applied, false when its condition failed. */
+export async function applied(write: Promise<unknown>): Promise<boolean> {
+  return (await conditionalWrite(write.then(() => true))) === true;
 }

@@ -12,7 +12,7 @@ import {
   type StoredEmbedding,
 } from '../search/stored-embedding.ts';
 import type { ExceptionRecord, Triage } from '../types.ts';
-import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
+import { applied, conditionalWrite, updateExpression } from './dynamo-expressions.ts';
 import type {
   DeadlineStore,
   ExceptionBookkeeping,
@@ -407,8 +407,8 @@ export class DynamoExceptionQueries implements ExceptionQueries {
       increment: { version: 1 },
       remove: [...patch.remove, ...keys.remove],
     });
-    try {
-      const out = await this.doc.send(
+    const out = await conditionalWrite(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { exception_id: patch.exceptionId },
@@ -419,12 +419,9 @@ export class DynamoExceptionQueries implements ExceptionQueries {
           ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':expected': patch.expectedVersion },
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return out.Attributes;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+      ),
+    );
+    return out?.Attributes;
   }
 
   /** GetItem on a key that does not exist: proves the table answers, costs half a read unit. */

@@ -5,7 +5,7 @@ import { LeaseLostError } from '../lease.ts';
 import type { LeaseTerms } from './idempotency.ts';
 import { datasetDateKey } from '../keys.ts';
 import { RUN_RECORD_TYPE } from '../resources.ts';
-import { applied, isConditionFailure, updateExpression } from './dynamo-expressions.ts';
+import { applied, conditionalWrite, updateExpression } from './dynamo-expressions.ts';
 import type { IndexPage, IndexQuery } from './index-query.ts';
 import { queryIndexPage } from './index-query-dynamo.ts';
 import type { UsageCounts } from './usage.ts';
@@ -122,8 +122,8 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
    */
   private async updateHeld(runId: string, owner: string, set: Partial<RunRecord>): Promise<RunRecord | undefined> {
     const parts = updateExpression({ set });
-    try {
-      const out = await this.doc.send(
+    const out = await conditionalWrite(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { run_id: runId },
@@ -133,17 +133,14 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
           ExpressionAttributeValues: { ...parts.ExpressionAttributeValues, ':running': 'RUNNING', ':owner': owner },
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return out.Attributes as RunRecord;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+      ),
+    );
+    return out?.Attributes as RunRecord | undefined;
   }
 
   async markChunkStored(runId: string, chunk: number, counts: StoreCounts): Promise<RunRecord | undefined> {
-    try {
-      const out = await this.doc.send(
+    const out = await conditionalWrite(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { run_id: runId },
@@ -166,12 +163,9 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return out.Attributes as RunRecord;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+      ),
+    );
+    return out?.Attributes as RunRecord | undefined;
   }
 
   async complete(runId: string, update: Pick<RunRecord, 'status'> & Partial<RunRecord>): Promise<boolean> {
@@ -242,8 +236,8 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
     const states = from.map((_, i) => `:f${i}`).join(', ');
     // A run recorded before the guard has no triage state: it counts as PENDING.
     const absent = from.includes('PENDING') ? 'attribute_not_exists(#t) OR ' : '';
-    try {
-      const out = await this.doc.send(
+    const out = await conditionalWrite(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { run_id: runId },
@@ -253,12 +247,9 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return out.Attributes as RunRecord;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+      ),
+    );
+    return out?.Attributes as RunRecord | undefined;
   }
 
   async recordTriagePlan(runId: string, plan: TriagePlan): Promise<void> {
