@@ -255,6 +255,19 @@ describe('integer fields and the exception type', () => {
     ]);
   });
 
+  it('reports a difference of integers beyond 21 digits exactly', async () => {
+    const big = policyOf({ key: [{ field: 'id' }], fields: [{ field: 'qty', type: 'integer' }] });
+    const result = await run(
+      big,
+      lines('id,qty', '1,99999999999999999999999', '2,-1234567890123456789012345678901234567'),
+      lines('id,qty', '1,1', '2,1234567890123456789012345678901234567'),
+    );
+    expect(result.findings.map((f) => f.diffs[0]?.delta)).toEqual([
+      '-99999999999999999999998',
+      '2469135780246913578024691357802469134',
+    ]);
+  });
+
   it('is AMOUNT_MISMATCH only when the amount is the one field that breaks; else FIELD_MISMATCH listing all', async () => {
     const result = await run(
       policy,

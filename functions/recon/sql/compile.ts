@@ -237,7 +237,9 @@ export function compileRecon(
         kind = `CASE WHEN ${empty} THEN ${emptyKind} WHEN s.fv${j} = t.fv${j} THEN 'E' WHEN abs(date_diff('day', s.fv${j}, t.fv${j})) <= ${f.toleranceDays} THEN 'W' ELSE 'B' END`;
         break;
       case 'integer':
-        delta = `CASE WHEN ${empty} THEN NULL ELSE CAST(t.fv${j} - s.fv${j} AS ${DECIMAL_TYPE}) END`;
+        // In the values' own DECIMAL(38, 0): DECIMAL_TYPE holds 21 integer digits, and a larger
+        // difference failed the run. One past 38 digits (two opposite 38-digit values) is NULL.
+        delta = `CASE WHEN ${empty} THEN NULL ELSE ${d.tryOrNull(`t.fv${j} - s.fv${j}`)} END`;
         kind = `CASE WHEN ${empty} THEN ${emptyKind} WHEN s.fv${j} = t.fv${j} THEN 'E' ELSE 'B' END`;
         break;
     }
