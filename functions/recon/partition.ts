@@ -25,6 +25,7 @@ import type { Side } from '../shared/types.ts';
 import type { Finding } from './findings.ts';
 import type { RowSpill, SideLoader } from './side-loader.ts';
 import { hashOf } from './source-index.ts';
+import { isWellFormed } from '../shared/formats/utf8.ts';
 
 /** Partitions per spill: 16 per level, up to `MAX_DEPTH` levels deep. */
 export const PARTITION_BITS = 4;
@@ -121,8 +122,6 @@ function putInt(b: Buffer, at: number, n: number): number {
   b[at + digits] = 44;
   return at + digits + 1;
 }
-
-const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Writes one level's rows, `PARTITIONS` files a side, by key hash. */
 export class PartitionWriter implements RowSpill {

@@ -86,6 +86,17 @@ export type JsonPair = readonly [name: string, sql: string, json?: 'json'];
 
 const literal = (text: string): string => `'${text.replaceAll("'", "''")}'`;
 
+/**
+ * Outside strings, what DuckDB's json_valid accepts and JSON (and JSON.parse, the in-memory
+ * engine's last word) does not: a trailing comma, NaN and Infinity (in any case, as `nan`/`inf`).
+ * Inside strings such text is data; the strings are blanked out to look, but only on lines where
+ * the pattern is found at all (a cheap scan), not on every line.
+ */
+const LENIENT_JSON = '(?i:,\\s*[\\]}]|nan|inf)';
+const JSON_STRINGS = '"(?:[^"\\\\]|\\\\.)*"';
+const strictJsonValid = (sql: string): string =>
+  `(json_valid(${sql}) AND NOT (regexp_matches(${sql}, ${literal(LENIENT_JSON)}) AND regexp_matches(regexp_replace(${sql}, ${literal(JSON_STRINGS)}, '""', 'g'), ${literal(LENIENT_JSON)})))`;
+
 export const duckdb: Dialect = {
   name: 'duckdb',
   literal,
@@ -104,8 +115,8 @@ export const duckdb: Dialect = {
     pairs.length === 0
       ? `'{}'`
       : `CAST(json_object(${pairs.map(([k, v, json]) => `${literal(k)}, ${json ? `CAST(${v} AS JSON)` : v}`).join(', ')}) AS VARCHAR)`,
-  isJsonObject: (sql) => `(CASE WHEN json_valid(${sql}) THEN json_type(${sql}) = 'OBJECT' ELSE false END)`,
-  isJsonValue: (sql) => `json_valid(${sql})`,
+  isJsonObject: (sql) => `(CASE WHEN ${strictJsonValid(sql)} THEN json_type(${sql}) = 'OBJECT' ELSE false END)`,
+  isJsonValue: strictJsonValid,
   jsonArrayOfPresent: (items) =>
     items.length === 0
       ? `'[]'`

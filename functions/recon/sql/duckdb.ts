@@ -16,14 +16,17 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { readCsvInto, splitPlain, fieldsWith, type CsvSink } from '../../shared/csv.ts';
 import { ReconInputError } from '../../shared/extract.ts';
+import { gunzipIfCompressed } from '../../shared/formats/gzip.ts';
+import { readJsonLinesInto } from '../../shared/formats/jsonl.ts';
 import type { ReconPolicy } from '../../shared/policy.ts';
 import type { Side } from '../../shared/types.ts';
 import type { FindingSink, ReconInput, ReconResult, ReconSummary } from '../engine.ts';
 import type { Finding } from '../findings.ts';
 import { compileRecon, EXTRA_FIELDS, rawFromColumns, rawFromJsonLines, type SideLayout } from './compile.ts';
 import { duckdb as dialect } from './dialect.ts';
-import { checkParquetColumns, probeHeader } from './probe.ts';
+import { checkParquetColumns, probeHeaderLine, readerError } from './probe.ts';
 import { summaryFromRows, type TextRow } from './summary.ts';
 
 /** A side as a file on disk (read in place) or as a stream (copied to a temporary file first). */
@@ -188,10 +191,17 @@ async function loadRaw(
       );
       return header;
     }
-    const header = await probeHeader(createReadStream(path), name, policy, side);
+    const { header, line: headerLine } = await probeHeaderLine(createReadStream(path), name, policy, side);
     if (options.format === 'jsonl') {
       const lines = `read_csv(${lit(path)}, columns = {'line': 'VARCHAR'}, header = false, delim = ${lit('\u0001\u0002\u0003\u0004')}, quote = '', escape = '', auto_detect = false, strict_mode = false, null_padding = true, nullstr = ${lit(NO_NULL)}, compression = ${lit(compression)})`;
-      await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT line FROM ${lines}`);
+      // DuckDB's line reader also breaks lines at a carriage return alone, which the engine's
+      // reader takes as white space; and it fails a line over its max_line_size.
+      let readByDuckdb = !(await hasLoneCarriageReturn(path));
+      if (readByDuckdb)
+        await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT line FROM ${lines}`).catch(() => {
+          readByDuckdb = false;
+        });
+      if (!readByDuckdb) await readJsonLinesIntoTable(db, path, name, p);
       await db.run(
         `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromJsonLines(`${p}_read`, header, 'rowid + 1', dialect)}`,
       );
@@ -203,7 +213,19 @@ async function loadRaw(
       ...Array.from({ length: EXTRA_FIELDS }, (_, i) => `'x${i + 1}': 'VARCHAR'`),
     ];
     const read = `read_csv(${lit(path)}, header = true, columns = {${columns.join(', ')}}, delim = ${lit(options.delimiter)}, quote = '"', escape = '"', null_padding = true, nullstr = ${lit(NO_NULL)}, strict_mode = true, auto_detect = false, store_rejects = true, rejects_table = '${p}_rejects', rejects_scan = '${p}_scans', encoding = ${lit(options.encoding)}, compression = ${lit(compression)}, max_line_size = 67108864)`;
-    await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`);
+    // DuckDB's reader takes the first line as the header: one after blank lines is read by ours.
+    let readByDuckdb = headerLine === 1;
+    if (readByDuckdb)
+      await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`).catch(() => {
+        readByDuckdb = false;
+      });
+    if (!readByDuckdb) {
+      const rejects = await readCsvIntoTables(db, path, name, options, p, n);
+      await db.run(
+        `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, n, { ordinal: 'rowid + 1', rejects }, dialect, options.delimiter)}`,
+      );
+      return header;
+    }
     // A quote never closed runs to the end of the file: the engine refuses such a file.
     const unclosed = await rows(
       db,
@@ -228,9 +250,111 @@ async function loadRaw(
     );
     return header;
   } catch (error) {
-    if (error instanceof ReconInputError) throw error;
-    throw new ReconInputError('FILE_UNREADABLE', name, `cannot read file: ${(error as Error).message}`);
+    throw readerError(error, name);
   }
+}
+
+/** Whether a line break of the file is a carriage return alone (one ending the file is none). */
+async function hasLoneCarriageReturn(path: string): Promise<boolean> {
+  let crEnded = false;
+  for await (const chunk of gunzipIfCompressed(createReadStream(path))) {
+    const bytes =
+      typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (bytes.length === 0) continue;
+    if (crEnded && bytes[0] !== 10) return true;
+    crEnded = false;
+    for (let at = bytes.indexOf(13); at !== -1; at = bytes.indexOf(13, at + 1)) {
+      if (at === bytes.length - 1) crEnded = true;
+      else if (bytes[at + 1] !== 10) return true;
+    }
+  }
+  return false;
+}
+
+/** A JSON Lines side's lines read by the engine's reader (jsonl.ts) into `{p}_read`. */
+async function readJsonLinesIntoTable(db: DuckDBConnection, path: string, name: string, p: string): Promise<void> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read (line VARCHAR)`);
+  const lines = await db.createAppender(`${p}_read`, 'main', 'temp');
+  try {
+    await readJsonLinesInto(gunzipIfCompressed(createReadStream(path)), {
+      line(buf, start, end) {
+        lines.appendVarchar(buf.slice(start, end));
+        lines.endRow();
+      },
+    });
+  } catch (error) {
+    throw readerError(error, name);
+  } finally {
+    lines.closeSync();
+  }
+}
+
+/**
+ * A CSV side DuckDB's reader cannot read as the engine's reader does, read by the engine's
+ * reader (csv.ts) into `{p}_read` instead, its damaged records into `{p}_damaged`; returns the
+ * rejects relation `rawFromColumns` takes. DuckDB's reader fails some files the engine reads: a
+ * quoted line break in some files ("the parallel scanner does not support null_padding in
+ * conjunction with quoted new lines"), CRLF and LF mixed, a carriage return inside an unquoted
+ * field, Latin-1 bytes 0x80-0x9F ("File is not latin-1 encoded"); and it takes a blank first line
+ * for the header. Such files are rare, and this path reads at the engine's own speed, so the
+ * common file keeps DuckDB's parallel reader.
+ */
+async function readCsvIntoTables(
+  db: DuckDBConnection,
+  path: string,
+  name: string,
+  options: ReconPolicy['sides'][Side],
+  p: string,
+  n: number,
+): Promise<string> {
+  const width = n + EXTRA_FIELDS;
+  const columns = [
+    ...Array.from({ length: n }, (_, i) => `c${i}`),
+    ...Array.from({ length: EXTRA_FIELDS }, (_, i) => `x${i + 1}`),
+  ];
+  await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read (${columns.map((c) => `${c} VARCHAR`).join(', ')})`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_damaged (line_no BIGINT, line_text VARCHAR, reason VARCHAR)`);
+  const rows = await db.createAppender(`${p}_read`, 'main', 'temp');
+  const damaged = await db.createAppender(`${p}_damaged`, 'main', 'temp');
+  const quoted = (field: string) => `"${field.replaceAll('"', '""')}"`;
+  let header = true;
+  const onRecord = (fields: string[], line: number, error: string | undefined) => {
+    if (header) {
+      header = false;
+      return;
+    }
+    // As DuckDB's rejects: the record's text, its fields read back from it (and a reason).
+    if (error !== undefined || fields.length > width) {
+      damaged.appendBigInt(BigInt(line));
+      damaged.appendVarchar(fields.map(quoted).join(options.delimiter));
+      if (error === undefined) damaged.appendNull();
+      else damaged.appendVarchar(error);
+      damaged.endRow();
+      return;
+    }
+    for (let i = 0; i < width; i++) {
+      const field = fields[i];
+      if (field === undefined) rows.appendNull();
+      else rows.appendVarchar(field);
+    }
+    rows.endRow();
+  };
+  const sink: CsvSink = {
+    plain: (buf, start, end, line) => onRecord(splitPlain(buf, start, end, options.delimiter), line, undefined),
+    record: (record) => onRecord(fieldsWith(record, options.delimiter), record.line, record.error),
+  };
+  try {
+    await readCsvInto(gunzipIfCompressed(createReadStream(path)), sink, {
+      delimiter: options.delimiter,
+      encoding: options.encoding,
+    });
+  } catch (error) {
+    throw readerError(error, name);
+  } finally {
+    rows.closeSync();
+    damaged.closeSync();
+  }
+  return `(SELECT line_no, line_text, reason FROM ${p}_damaged)`;
 }
 
 const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;

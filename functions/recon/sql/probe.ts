@@ -26,18 +26,30 @@ export async function probeHeader(
   policy: ReconPolicy,
   side: Side,
 ): Promise<string[]> {
+  return (await probeHeaderLine(stream, name, policy, side)).header;
+}
+
+/** As `probeHeader`, with the line the header is on (after any blank lines; 0 for an empty side). */
+export async function probeHeaderLine(
+  stream: AsyncIterable<Uint8Array | string>,
+  name: string,
+  policy: ReconPolicy,
+  side: Side,
+): Promise<{ header: string[]; line: number }> {
   const options = policy.sides[side];
   let header: string[] | undefined;
+  let line = 0;
   const input = gunzipIfCompressed(stream);
   try {
     if (options.format === 'jsonl') {
       const sink: JsonLinesSink = {
-        line(buf, start, end) {
+        line(buf, start, end, at) {
           // As the engine: the policy's columns, then the first object's other keys.
           const parsed = parseJsonObject(buf.slice(start, end));
           const required = requiredColumns(policy, side);
           const extra = parsed.ok ? [...parsed.values.keys()].map(columnName).filter((k) => !required.includes(k)) : [];
           header = [...required, ...new Set(extra)];
+          line = at;
           throw new Found();
         },
       };
@@ -45,6 +57,7 @@ export async function probeHeader(
     } else {
       const onRecord = (record: CsvRecord) => {
         header = checkHeader(record, name, policy, side);
+        line = record.line;
         throw new Found();
       };
       const sink: CsvSink = {
@@ -64,14 +77,19 @@ export async function probeHeader(
       await readCsvInto(input, sink, { delimiter: options.delimiter, encoding: options.encoding });
     }
   } catch (error) {
-    if (error instanceof Found) return header as string[];
-    if (error instanceof ReconInputError) throw error;
-    if (error instanceof CsvFileError || error instanceof JsonLinesFileError)
-      throw new ReconInputError(error.code, name, error.message, error.line);
-    if (error instanceof GzipError) throw new ReconInputError('FILE_UNREADABLE', name, error.message);
-    throw new ReconInputError('FILE_UNREADABLE', name, `cannot read file: ${(error as Error).message}`);
+    if (error instanceof Found) return { header: header as string[], line };
+    throw readerError(error, name);
   }
-  return columnsOfEmptyFile(policy, side, name);
+  return { header: columnsOfEmptyFile(policy, side, name), line: 0 };
+}
+
+/** An error of the engine's readers as the engine reports it (a ReconInputError naming the file). */
+export function readerError(error: unknown, name: string): ReconInputError {
+  if (error instanceof ReconInputError) return error;
+  if (error instanceof CsvFileError || error instanceof JsonLinesFileError)
+    return new ReconInputError(error.code, name, error.message, error.line);
+  if (error instanceof GzipError) return new ReconInputError('FILE_UNREADABLE', name, error.message);
+  return new ReconInputError('FILE_UNREADABLE', name, `cannot read file: ${(error as Error).message}`);
 }
 
 function splitFields(text: string, delimiter: string): string[] {

@@ -8,7 +8,7 @@
  */
 import type { Chunk } from './gzip.ts';
 import { plainNumberText } from './number-text.ts';
-import { incompleteTail, invalidUtf8Position, notUtf8Reason } from './utf8.ts';
+import { incompleteTail, invalidUtf8Position, isWellFormed, notUtf8Reason } from './utf8.ts';
 
 export type JsonLinesErrorCode = 'ENCODING' | 'RECORD_TOO_LARGE';
 
@@ -100,8 +100,14 @@ function isBlank(text: string, start: number, end: number): boolean {
 
 type Reviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
 
-/** Numbers become their exact decimal text; everything else is left as parsed. */
-const keepNumberText: Reviver = (_key, value, context) => {
+/**
+ * Numbers become their exact decimal text; everything else is left as parsed. A string or key
+ * escaping half a surrogate pair (`"\ud800"`) is refused: it is no character, UTF-8 cannot carry
+ * it, and the SQL engine's JSON reader refuses the line.
+ */
+const keepNumberText: Reviver = (key, value, context) => {
+  if (!isWellFormed(key) || (typeof value === 'string' && !isWellFormed(value)))
+    throw new Error('a string escapes half of a surrogate pair (a lone \\uD800-\\uDFFF), which is no character');
   if (typeof value !== 'number') return value;
   const source = context?.source;
   if (source === undefined) throw new Error('JSON.parse source text access is not available (Node 22 needed)');

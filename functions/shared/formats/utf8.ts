@@ -116,3 +116,6 @@ function isPairAt(text: string, i: number): boolean {
   const next = text.charCodeAt(i + 1);
   return next >= 0xdc00 && next <= 0xdfff;
 }
+
+/** No lone surrogate (String.prototype.isWellFormed, ES2024; the project's lib is ES2023). */
+export const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
