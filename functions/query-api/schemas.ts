@@ -104,10 +104,12 @@ function intParam(bounds: { min: number; max: number; default: number }) {
 /** An object that names unknown keys and the allowed ones; `whenMissing`: what to send when it is absent. */
 function strictObject<S extends z.ZodRawShape>(shape: S, what: string, whenMissing?: string) {
   const allowed = Object.keys(shape).join(', ');
+  // An empty shape (a body that takes nothing) says so rather than list nothing.
+  const takes = allowed === '' ? `this takes no ${what}s` : `allowed: ${allowed}`;
   return z.strictObject(shape, {
     error: (issue) =>
       issue.code === 'unrecognized_keys'
-        ? `unknown ${what} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed}`
+        ? `unknown ${what} ${issue.keys.map((k) => `"${k}"`).join(', ')}; ${takes}`
         : issue.code === 'invalid_type' && whenMissing !== undefined
           ? expected(`an object of ${allowed}`, whenMissing)(issue)
           : undefined,

@@ -231,7 +231,7 @@ describe('POST /exceptions/{id}/triage', () => {
 
     expect(empty.status).toBe(202);
     expect(noted.status).toBe(400);
-    expect(noted.body.error.message).toContain('unknown field "note"');
+    expect(noted.body.error.message).toContain('unknown field "note"; this takes no fields');
     expect(api.triageRequests).toHaveLength(1);
   });
 
