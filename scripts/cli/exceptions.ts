@@ -483,8 +483,11 @@ async function suggestions(api: ApiClient, id: string, json: boolean, io: CliIo)
         ]),
       ),
     );
+  const scored = `${response.candidates} candidate(s) scored${response.complete ? '' : ' (the newest only: there were more)'}`;
   io.stderr.write(
-    `${response.candidates} candidate(s) scored${response.complete ? '' : ' (the newest only: there were more)'}; accept one: tally exceptions match ${id} OTHER_ID --reason CODE\n`,
+    response.items.length === 0
+      ? `${scored}\n`
+      : `${scored}; accept one: tally exceptions match ${id} OTHER_ID --reason CODE\n`,
   );
   return 0;
 }

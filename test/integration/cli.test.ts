@@ -518,6 +518,7 @@ describe('tally exceptions: owners, bulk work, maker-checker and matching', () =
     expect(byFilter.err()).toContain('1 exception(s): 1 updated');
     expect(suggested.out()).toContain(target);
     expect(suggested.out()).toContain('keys T900 and T9OO are 2 edit(s) apart');
+    expect(suggested.err()).toMatch(/candidate\(s\) scored; accept one: tally exceptions match /);
     expect(matched.out()).toContain('both wait for an approver who is not you');
     expect(selfCode).toBe(1);
     expect(self.err()).toContain('SAME_PERSON');
