@@ -14,7 +14,7 @@ import { DEFAULT_POLICY_PATH } from '../../functions/shared/paths.ts';
 import { isCalendarDate } from '../../functions/shared/keys.ts';
 import { UsageError } from './usage.ts';
 
-export const reconHelp = `Usage: tally recon --policy FILE --source FILE --target FILE [options]
+export const reconHelp = `Usage: tally recon --source FILE --target FILE [--policy FILE] [options]
 
 Reconcile two extracts offline under a recon policy and write one exception per line as JSON.
 Each side is read in the format its policy gives (CSV with its delimiter, decimal separator and
