@@ -329,8 +329,26 @@ export async function runDrill(options: {
   return { ok: steps.length > 0 && steps.every((s) => s.ok), steps, ...measured };
 }
 
+const USAGE = `Usage: npm run drill:failover [-- --data-dir DIR]
+
+A region failover and failback, end to end, on the two-region local stack; exits 1 at the first
+step that fails.
+  --data-dir DIR   keep the regions' state in DIR (default: a temp dir, removed)
+  -h, --help       this text
+`;
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' } } });
+  let values: { 'data-dir'?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const dataDir = values['data-dir'] ? resolve(values['data-dir']) : mkdtempSync(join(tmpdir(), 'tally-drill-'));
   const say = (line: string) => process.stdout.write(`${line}\n`);
   // The functions' logs would bury the steps (the refused writes are logged as errors): opt in with the variable.

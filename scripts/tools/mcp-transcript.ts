@@ -200,8 +200,27 @@ async function converse(session: Session): Promise<void> {
   );
 }
 
+const USAGE = `Usage: npm run mcp:transcript [-- --write]
+
+An assistant-style session against a fresh local stack through its MCP server, as Markdown.
+  --write      put it into docs/mcp.md between its transcript markers (default: print it)
+  -h, --help   this text
+`;
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { write: { type: 'boolean', default: false } } });
+  let values: { write: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { write: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'tally-mcp-transcript-'));
   process.stderr.write('starting a local stack and loading the samples ...\n');
   const stack = await startLocalStack({ dataDir, apiPort: 0 });

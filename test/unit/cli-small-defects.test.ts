@@ -1,7 +1,7 @@
 /**
  * Small CLI defects, each pinned: logout's arguments, reindex without a local stack, the MCP help's
  * tool list, the runs page size, search's -k, policy problems containing ";", the top-level
- * help's environment variables, and how bad usage is reported.
+ * help's environment variables, how bad usage is reported, and two npm scripts' --help.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -316,4 +316,34 @@ describe('tally mcp', () => {
       api.close();
     }
   });
+});
+
+describe('npm run mcp:transcript / drill:failover', () => {
+  /** Runs a script; resolves with its exit code and output whatever the code. */
+  async function script(path: string, args: string[]) {
+    try {
+      const { stdout, stderr } = await run(
+        process.execPath,
+        ['--disable-warning=ExperimentalWarning', join(REPO_ROOT, path), ...args],
+        { cwd: REPO_ROOT },
+      );
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  it.each(['scripts/tools/mcp-transcript.ts', 'scripts/drill/failover.ts'])(
+    '%s answers --help with its usage, and refuses an unknown option with exit 2, starting nothing',
+    async (path) => {
+      const help = await script(path, ['--help']);
+      const bad = await script(path, ['--bogus']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^Usage: npm run /);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^Unknown option '--bogus'[\s\S]*Usage: npm run /);
+      expect(`${help.stderr}${bad.stderr}`).not.toMatch(/\n\s+at /);
+    },
+  );
 });
