@@ -10,6 +10,7 @@ import { datasetDateKey } from '../../functions/shared/keys.ts';
 import { FUNCTIONS } from '../../functions/shared/resources.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { startTwoRegions } from './regions.ts';
+import { nextSteps } from './next-steps.ts';
 import { DataDirLockedError, lockDataDir } from './data-dir-lock.ts';
 import { uploadCommand } from '../cli/upload.ts';
 import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
@@ -244,6 +245,7 @@ async function run(
       const run = await latestRun(stack, sample.dataset, sample.businessDate);
       datasets[sample.dataset] = run
         ? {
+            run_id: run.run_id,
             run: run.status,
             outcome: run.summary?.outcome ?? null,
             triage: run.triage?.state ?? null,
@@ -258,15 +260,7 @@ async function run(
   }
   if (!values['no-sample']) for (const sample of SAMPLES) await report(stack, sample, say);
   say(`\nStored: ${JSON.stringify(counts)}`);
-  say(`\nWhere to look next:
-  - the dashboard: ${stack.endpoints.api}/ (upload, exceptions, search, runs, queue health)
-  - list and search the exceptions: npx tally exceptions list; npx tally search "amount differs"
-  - work one: npx tally exceptions get ID; npx tally exceptions ack ID --note "looking"
-  - upload your own extracts: npx tally upload my.csv --dataset trades --date 2025-12-11 --side source
-  - add or change a dataset's policy: npx tally policy push policies/datasets/payments.md
-  - reconcile files offline: npx tally recon --source A.csv --target B.csv
-  - endpoints for other tools: ${dataDir}/endpoints.json
-Running; Ctrl-C to stop.`);
+  say(`\n${nextSteps(stack.endpoints.api, dataDir)}\nRunning; Ctrl-C to stop.`);
   // Up: the search index loads now, in the background, rather than in the first search.
   void stack.warm();
   await new Promise<void>((resolveStop) => {
