@@ -131,7 +131,7 @@ export function compileRecon(
     // Computed in levels, each reading the columns of the one before: a value is named once and
     // read by name, so no expression is repeated (DuckDB plans large repeated CASEs slowly).
     const levels: string[][] = Array.from({ length: LEVELS }, () => []);
-    policy.keys.forEach((k, i) => levels[0]?.push(`${normalized(`kt${i}`, k.normalize)} AS k${i}`));
+    policy.keys.forEach((k, i) => levels[0]?.push(`${normalized(`kt${i}`, k.normalize, d)} AS k${i}`));
     fields.forEach((f, j) => typedColumns(f, j, side, sep, f === amount ? 'amount' : 'value', d, levels));
     const stage2 = levels.reduce(
       (from, columns, i) => (columns.length === 0 ? from : `SELECT *, ${columns.join(', ')} FROM (${from}) l${i}`),
@@ -508,11 +508,11 @@ function severitySql(policy: ReconPolicy, typeSql: string, deltaSql: string): st
 }
 
 /** Trims (already done), then the normalisers in order. */
-function normalized(sql: string, normalize: readonly string[]): string {
+function normalized(sql: string, normalize: readonly string[], d: Dialect): string {
   let v = sql;
   for (const n of normalize) {
-    if (n === 'upper') v = `upper(${v})`;
-    else if (n === 'lower') v = `lower(${v})`;
+    if (n === 'upper') v = d.upper(v);
+    else if (n === 'lower') v = d.lower(v);
     else if (n === 'strip_leading_zeros')
       v = `(CASE WHEN ${v} <> '' AND ltrim(${v}, '0') = '' THEN '0' ELSE ltrim(${v}, '0') END)`;
   }
@@ -541,7 +541,7 @@ function typedColumns(
   const at = (level: number, ...columns: string[]) => levels[level]?.push(...columns);
   switch (f.type) {
     case 'text': {
-      const norm = normalized(t, f.normalize);
+      const norm = normalized(t, f.normalize, d);
       if (f.equivalents === undefined || f.equivalents.size === 0) {
         at(0, `${norm} AS fv${j}`, `NULL AS fs${j}`, `NULL AS fp${j}`);
         return;

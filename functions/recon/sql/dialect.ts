@@ -8,6 +8,7 @@
  * DECIMAL(38, s) arithmetic, `date_diff('day', …)`, `translate`, `ltrim(x, chars)`, `strpos`,
  * `substr`, `length`, `concat_ws`, `chr`, `lpad`, FULL OUTER JOIN.
  */
+import { lowerSql, upperSql } from './case-map.ts';
 
 /**
  * Working type of every decimal value: exact, 38 digits of which DECIMAL_SCALE after the point.
@@ -65,6 +66,10 @@ export interface Dialect {
   jsonStringValue(sql: string): string;
   /** A text as a JSON string, escaped as JSON.stringify escapes it (how reasons quote a value). */
   jsonQuote(sql: string): string;
+  /** The `upper` normaliser: as JavaScript's toUpperCase. */
+  upper(sql: string): string;
+  /** The `lower` normaliser: as JavaScript's toLowerCase. */
+  lower(sql: string): string;
 }
 
 /**
@@ -127,6 +132,8 @@ export const duckdb: Dialect = {
   cardinality: (array) => `len(${array})`,
   jsonStringValue: (sql) => `json_extract_string(${sql}, '$')`,
   jsonQuote: (sql) => lowerControlEscapes(`CAST(to_json(${sql}) AS VARCHAR)`),
+  upper: (sql) => upperSql(sql, literal),
+  lower: (sql) => lowerSql(sql, literal),
 };
 
 /** Trino as Athena engine v3 runs it. Not exercised here (no Athena): see athena.ts. */
@@ -158,4 +165,8 @@ export const trino: Dialect = {
   cardinality: (array) => `cardinality(${array})`,
   jsonStringValue: (sql) => `json_extract_scalar(${sql}, '$')`,
   jsonQuote: (sql) => lowerControlEscapes(`json_format(CAST(${sql} AS JSON))`),
+  // Trino's own: whether it maps ß, final sigma and the other characters case-map.ts lists as
+  // JavaScript does is unverified (no Athena here).
+  upper: (sql) => `upper(${sql})`,
+  lower: (sql) => `lower(${sql})`,
 };
