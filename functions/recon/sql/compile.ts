@@ -788,8 +788,9 @@ export function rawFromJsonLines(relation: string, header: readonly string[], or
   // the line to the exact tests).
   const flat = `(length(line) - length(replace(line, '{', '')) = 1 AND strpos(line, '[') = 0)`;
   const shallow = `(flat OR ${d.fullMatch('line', `\\s*${jsonContainer(JSON_MAX_DEPTH)}\\s*`)})`;
+  // Whether a refused line is JSON at all is asked of refused lines only (not a column of every line).
   const bad = `CASE
-      WHEN NOT ok THEN CASE WHEN json_ok THEN 'line is not a JSON object; expected one object per line' ELSE 'line is not valid JSON' END
+      WHEN NOT ok THEN CASE WHEN ${d.isJsonValue('line')} THEN 'line is not a JSON object; expected one object per line' ELSE 'line is not valid JSON' END
       WHEN NOT ${shallow} THEN ${d.literal(TOO_DEEP_REASON)}
       WHEN ${anyDepth} > ${found} THEN CASE ${twice.join(' ')} END
     END`;
@@ -798,7 +799,7 @@ export function rawFromJsonLines(relation: string, header: readonly string[], or
     .join(', ')}, ${header.length} AS nf, bad, CASE WHEN bad IS NULL THEN NULL ELSE line END AS line_text
     FROM (SELECT *, ${bad} AS bad
     FROM (SELECT *, ${lexemes.join(', ')}
-      FROM (SELECT *, ${d.isJsonObject('line')} AS ok, ${d.isJsonValue('line')} AS json_ok, ${flat} AS flat, ${d.isPlainAscii('line')} AS plain
+      FROM (SELECT *, ${d.isJsonObject('line')} AS ok, ${flat} AS flat, ${d.isPlainAscii('line')} AS plain
         FROM (SELECT ${ordinal} AS rec, line FROM ${relation} WHERE ${d.trim('line')} <> '') l0) l1) l2) l3`;
 }
 

@@ -99,8 +99,10 @@ const literal = (text: string): string => `'${text.replaceAll("'", "''")}'`;
  */
 const LENIENT_JSON = '(?i:,\\s*[\\]}]|nan|inf)';
 const JSON_STRINGS = '"(?:[^"\\\\]|\\\\.)*"';
+// A CASE, not AND: DuckDB evaluates both sides of an AND, which blanked the strings of every
+// line (1.1 s against 0.05 s for json_valid alone on 1M lines; 0.2 s as a CASE).
 const strictJsonValid = (sql: string): string =>
-  `(json_valid(${sql}) AND NOT (regexp_matches(${sql}, ${literal(LENIENT_JSON)}) AND regexp_matches(regexp_replace(${sql}, ${literal(JSON_STRINGS)}, '""', 'g'), ${literal(LENIENT_JSON)})))`;
+  `(CASE WHEN NOT json_valid(${sql}) THEN false WHEN NOT regexp_matches(${sql}, ${literal(LENIENT_JSON)}) THEN true ELSE NOT regexp_matches(regexp_replace(${sql}, ${literal(JSON_STRINGS)}, '""', 'g'), ${literal(LENIENT_JSON)}) END)`;
 
 export const duckdb: Dialect = {
   name: 'duckdb',
