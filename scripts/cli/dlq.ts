@@ -6,7 +6,8 @@
  * This file: help, arguments and exit status. dlq-target.ts says where (local or AWS),
  * dlq-messages.ts reads a DLQ, dlq-redrive.ts moves messages back, dlq-report.ts prints.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
 import { DEFAULT_PREFIX, QUEUE_NAMES, type QueueName } from '../../functions/shared/resources.ts';
@@ -42,7 +43,7 @@ deleted from the DLQ (one that fails straight back waits for the next redrive).
 Messages are at-least-once either way; the consumers are idempotent on their data, never on the
 message id (which a redriven message does not keep).
 
-Exit status: 0 done; 1 an AWS or local-stack error; 2 bad usage.
+Exit status: 0 done; 1 an AWS or local-stack error; 2 bad usage (or no local stack state).
 
 Examples:
   npx tally dlq list
@@ -119,10 +120,14 @@ async function dlq(argv: string[], io: Io): Promise<number> {
   const env = io.env ?? process.env;
   const region = values.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (aws && !region) throw new UsageError('--aws needs a region: --region REGION or AWS_REGION', dlqHelp);
-  const target =
-    aws && region
-      ? awsTarget(region, values.prefix ?? DEFAULT_PREFIX)
-      : localTarget(resolve(io.cwd ?? REPO_ROOT, values['data-dir'] ?? '.tally'));
+  const dataDir = resolve(io.cwd ?? REPO_ROOT, values['data-dir'] ?? '.tally');
+  // Which stack to read is the caller's to say: bad usage (exit 2), as tally reindex reports it.
+  if (!(aws && region) && !existsSync(join(dataDir, 'endpoints.json')))
+    throw new UsageError(
+      `no local stack state at ${join(dataDir, 'endpoints.json')}: start it with "npm start" (or pass --data-dir), or use --region for AWS`,
+      dlqHelp,
+    );
+  const target = aws && region ? awsTarget(region, values.prefix ?? DEFAULT_PREFIX) : localTarget(dataDir);
   try {
     if (action === 'list')
       return await list(

@@ -179,7 +179,7 @@ describe('tally dlq against the local stack', () => {
     expect((await tally('list', '--json')).stdout).toContain('not an event');
   });
 
-  it('bad usage exits 2 with the help; a missing local stack exits 1 saying what to do', async () => {
+  it('bad usage exits 2 with the help; so does a missing local stack (as tally reindex), saying what to do', async () => {
     const noQueue = await tally('peek');
     let stderr = '';
     const noStack = await runDlq(['list', '--data-dir', join(dataDir, 'nope')], {
@@ -190,7 +190,8 @@ describe('tally dlq against the local stack', () => {
     expect(noQueue.code).toBe(2);
     expect(noQueue.stderr).toContain('peek needs --queue');
     expect(noQueue.stderr).toContain('Usage: tally dlq');
-    expect(noStack).toBe(1);
-    expect(stderr).toContain('npm start');
+    expect(noStack).toBe(2);
+    expect(stderr).toMatch(/^tally dlq: no local stack state at \S*nope\/endpoints\.json: start it with "npm start"/);
+    expect(stderr).toContain('Usage: tally dlq');
   });
 });
