@@ -264,7 +264,29 @@ export async function backfillExceptionKeys(
   return report;
 }
 
+/** The error of a run, in one line: what AWS's chain could not find is said with how to give it. */
+function failure(error: unknown): string {
+  const e = error as Error;
+  if (e.name === 'CredentialsProviderError')
+    return `no AWS credentials found (${e.message}): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or --endpoint for a local table\n`;
+  if (/region is missing/i.test(e.message)) return 'no AWS region: pass --region or set AWS_REGION\n';
+  return `${e.name}: ${e.message}\n`;
+}
+
 async function main(): Promise<number> {
+  try {
+    return await backfill();
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`backfill-exception-keys: ${(error as Error).message} (--help lists the options)\n`);
+      return 2;
+    }
+    process.stderr.write(`backfill-exception-keys: ${failure(error)}`);
+    return 1;
+  }
+}
+
+async function backfill(): Promise<number> {
   const { values } = parseArgs({
     options: {
       table: { type: 'string' },

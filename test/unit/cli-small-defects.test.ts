@@ -1,7 +1,8 @@
 /**
  * Small CLI defects, each pinned: logout's arguments, reindex without a local stack, the MCP help's
  * tool list, the runs page size, search's -k, policy problems containing ";", the top-level
- * help's environment variables, how bad usage is reported, and two npm scripts' --help.
+ * help's environment variables, how bad usage is reported, two npm scripts' --help, and the
+ * backfill's errors without AWS credentials.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -346,4 +347,37 @@ describe('npm run mcp:transcript / drill:failover', () => {
       expect(`${help.stderr}${bad.stderr}`).not.toMatch(/\n\s+at /);
     },
   );
+});
+
+describe('the exception-keys backfill without AWS credentials or region', () => {
+  it('says in one line what is missing and how to give it, exit 1, no stack trace', async () => {
+    const backfill = async (args: string[]) => {
+      try {
+        await run(
+          process.execPath,
+          [
+            '--disable-warning=ExperimentalWarning',
+            join(REPO_ROOT, 'scripts/tools/backfill-exception-keys.ts'),
+            ...args,
+          ],
+          // No credentials anywhere: no variables, an empty home, no instance metadata.
+          { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: dir, AWS_EC2_METADATA_DISABLED: 'true' } },
+        );
+        return { code: 0, stderr: '' };
+      } catch (error) {
+        const e = error as { code: number; stderr: string };
+        return { code: e.code, stderr: e.stderr };
+      }
+    };
+    const noCredentials = await backfill(['--table', 'x', '--region', 'eu-west-1']);
+    const noRegion = await backfill(['--table', 'x']);
+    expect(noCredentials).toEqual({
+      code: 1,
+      stderr: expect.stringMatching(/^backfill-exception-keys: no AWS credentials found \(.*\): set AWS_PROFILE or /),
+    });
+    expect(noRegion).toEqual({
+      code: 1,
+      stderr: 'backfill-exception-keys: no AWS region: pass --region or set AWS_REGION\n',
+    });
+  });
 });
