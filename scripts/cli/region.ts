@@ -39,7 +39,8 @@ Commands:
   fence REGION      take REGION out of service (fenced)
 
 Where (default: the local two-region stack):
-  --data-dir DIR     the local regions' state, DIR/<region>/                [default: .tally/regions]
+  --data-dir DIR     the local regions' state: npm start's --data-dir (its regions/) or
+                     that regions/ directory itself, DIR/<region>/              [default: .tally]
   --aws              the SSM parameter /<prefix>/region-role in each of --regions
   --regions A,B      the deployment's regions (with --aws)           [default: $TALLY_REGIONS]
   --prefix PREFIX    resource name prefix on AWS                               [default: ${DEFAULT_PREFIX}]
@@ -66,7 +67,12 @@ export interface Io {
 /** Where the regions' roles are: each region's store. */
 export type RegionStores = ReadonlyMap<string, RegionRoleStore>;
 
-export function localRegionStores(dataDir: string): RegionStores {
+/**
+ * The regions under a data directory: `npm start -- --two-regions --data-dir D` keeps them in
+ * D/regions/<region>/, so D itself is taken as well as D/regions.
+ */
+export function localRegionStores(given: string): RegionStores {
+  const dataDir = existsSync(join(given, 'regions')) ? join(given, 'regions') : given;
   const stores = new Map<string, RegionRoleStore>();
   if (!existsSync(dataDir)) return stores;
   for (const entry of readdirSync(dataDir, { withFileTypes: true }))
@@ -204,6 +210,6 @@ export async function regionCommand(argv: string[], io: Io = { stdout: process.s
     const regions = (values.regions ?? process.env.TALLY_REGIONS ?? '').split(',').filter(Boolean);
     if (regions.length === 0) throw new UsageError('--aws needs --regions (or TALLY_REGIONS)', regionHelp);
     stores = awsRegionStores(regions, values.prefix);
-  } else stores = localRegionStores(resolve(REPO_ROOT, values['data-dir'] ?? join('.tally', 'regions')));
+  } else stores = localRegionStores(resolve(REPO_ROOT, values['data-dir'] ?? '.tally'));
   return runRegion(action, region, stores, io, values.json);
 }

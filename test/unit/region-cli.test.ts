@@ -33,6 +33,14 @@ describe('tally region', () => {
     expect(c.out()).toMatch(/us-west-2\s+standby/);
   });
 
+  it("finds the regions under npm start's --data-dir (its regions/) as under that regions/ itself", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tally-data-'));
+    await new FileRegionRole('us-east-1', join(dataDir, 'regions', 'us-east-1', 'region-role.json')).write('active');
+
+    expect([...localRegionStores(dataDir).keys()]).toEqual(['us-east-1']);
+    expect([...localRegionStores(join(dataDir, 'regions')).keys()]).toEqual(['us-east-1']);
+  });
+
   it('refuses to promote while another region is active, then promotes once it is fenced', async () => {
     const { stores } = await twoRegions();
     const c = capture();
