@@ -7,7 +7,8 @@
  * Files are read by DuckDB itself (read_csv / read_parquet; gzip by its magic bytes), in
  * DuckDB's strict CSV mode: a record the engine's reader would flag as damaged (text after a
  * closing quote, more fields than the header allows) lands in a rejects table and becomes an
- * INVALID_RECORD, as it does in the engine.
+ * INVALID_RECORD, as it does in the engine. A file DuckDB's reader fails or misreads is read by
+ * the engine's own reader into the same table instead (readCsvIntoTables, readJsonLinesIntoTable).
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
