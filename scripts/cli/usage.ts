@@ -31,3 +31,23 @@ export function usageErrorText(command: string, error: Error): string {
   const usage = error instanceof UsageError ? synopsis(error.help) : '';
   return `tally ${command}: ${error.message}\n${usage}See \`npx tally ${command} --help\` for every option.\n`;
 }
+
+/**
+ * An npm script's options: `parse` (node:util's parseArgs over the script's options, one of them
+ * `help`). --help prints `usage` and gives exit status 0; an option parseArgs refuses prints the
+ * error and `usage` to stderr and gives 2; otherwise the values.
+ */
+export function scriptOptions<V extends { help?: boolean }>(parse: () => { values: V }, usage: string): V | number {
+  let values: V;
+  try {
+    ({ values } = parse());
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  return values;
+}

@@ -22,6 +22,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
 import { runRegion, type RegionStores } from '../cli/region.ts';
+import { scriptOptions } from '../cli/usage.ts';
 import { startTwoRegions, type TwoRegions } from '../local/regions.ts';
 import { REGION_ROLE_FILE, type LocalStack } from '../local/stack.ts';
 
@@ -338,17 +339,11 @@ step that fails.
 `;
 
 async function main(): Promise<number> {
-  let values: { 'data-dir'?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({ options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = scriptOptions(
+    () => parseArgs({ options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }),
+    USAGE,
+  );
+  if (typeof values === 'number') return values;
   const dataDir = values['data-dir'] ? resolve(values['data-dir']) : mkdtempSync(join(tmpdir(), 'tally-drill-'));
   const say = (line: string) => process.stdout.write(`${line}\n`);
   // The functions' logs would bury the steps (the refused writes are logged as errors): opt in with the variable.

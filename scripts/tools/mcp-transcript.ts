@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { scriptOptions } from '../cli/usage.ts';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -208,19 +209,11 @@ An assistant-style session against a fresh local stack through its MCP server, a
 `;
 
 async function main(): Promise<number> {
-  let values: { write: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      options: { write: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = scriptOptions(
+    () => parseArgs({ options: { write: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } }),
+    USAGE,
+  );
+  if (typeof values === 'number') return values;
   const dataDir = mkdtempSync(join(tmpdir(), 'tally-mcp-transcript-'));
   process.stderr.write('starting a local stack and loading the samples ...\n');
   const stack = await startLocalStack({ dataDir, apiPort: 0 });
