@@ -347,6 +347,20 @@ describe('CSV options', () => {
     expect(result.summary.rows).toEqual({ source: 2, target: 2 });
   });
 
+  it("refuses such a file's damaged records as any file's, with the engine's reasons", async () => {
+    const result = await run(text, '\nid,v\nA,x\nB,"y"z\nC,q,extra\n', lines('id,v', 'A,x', 'B,y', 'C,q'));
+    expect(kinds(result)).toEqual([
+      'INVALID_RECORD source:4',
+      'INVALID_RECORD source:5',
+      'MISSING_IN_SOURCE B',
+      'MISSING_IN_SOURCE C',
+    ]);
+    expect(result.findings.filter((f) => f.type === 'INVALID_RECORD').map((f) => f.reason)).toEqual([
+      'unexpected text after a closing quote in field 2',
+      'expected 2 fields, found 3',
+    ]);
+  });
+
   it('keeps a carriage return alone inside an unquoted field as part of it', async () => {
     const result = await run(text, 'id,v\nA,x\rq\nB,y\n', lines('id,v', 'A,x', 'B,y'));
     expect(kinds(result)).toEqual(['FIELD_MISMATCH A']);
