@@ -197,11 +197,9 @@ async function loadRaw(
       const lines = `read_csv(${lit(path)}, columns = {'line': 'VARCHAR'}, header = false, delim = ${lit('\u0001\u0002\u0003\u0004')}, quote = '', escape = '', auto_detect = false, strict_mode = false, null_padding = true, nullstr = ${lit(NO_NULL)}, compression = ${lit(compression)})`;
       // DuckDB's line reader also breaks lines at a carriage return alone, which the engine's
       // reader takes as white space; and it fails a line over its max_line_size.
-      let readByDuckdb = !(await hasLoneCarriageReturn(path));
-      if (readByDuckdb)
-        await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT line FROM ${lines}`).catch(() => {
-          readByDuckdb = false;
-        });
+      const readByDuckdb =
+        !(await hasLoneCarriageReturn(path)) &&
+        (await ranWithoutError(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT line FROM ${lines}`));
       if (!readByDuckdb) await readJsonLinesIntoTable(db, path, name, p);
       await db.run(
         `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromJsonLines(`${p}_read`, header, 'rowid + 1', dialect)}`,
@@ -215,11 +213,9 @@ async function loadRaw(
     ];
     const read = `read_csv(${lit(path)}, header = true, columns = {${columns.join(', ')}}, delim = ${lit(options.delimiter)}, quote = '"', escape = '"', null_padding = true, nullstr = ${lit(NO_NULL)}, strict_mode = true, auto_detect = false, store_rejects = true, rejects_table = '${p}_rejects', rejects_scan = '${p}_scans', encoding = ${lit(options.encoding)}, compression = ${lit(compression)}, max_line_size = 67108864)`;
     // DuckDB's reader takes the first line as the header: one after blank lines is read by ours.
-    let readByDuckdb = headerLine === 1;
-    if (readByDuckdb)
-      await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`).catch(() => {
-        readByDuckdb = false;
-      });
+    const readByDuckdb =
+      headerLine === 1 &&
+      (await ranWithoutError(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`));
     if (!readByDuckdb) {
       const rejects = await readCsvIntoTables(db, path, name, options, p, n);
       await db.run(
@@ -252,6 +248,16 @@ async function loadRaw(
     return header;
   } catch (error) {
     throw readerError(error, name);
+  }
+}
+
+/** Runs a read; false when DuckDB fails it (the side is then read by the engine's reader). */
+async function ranWithoutError(db: DuckDBConnection, sql: string): Promise<boolean> {
+  try {
+    await db.run(sql);
+    return true;
+  } catch {
+    return false;
   }
 }
 
