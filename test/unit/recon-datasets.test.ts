@@ -347,6 +347,28 @@ describe('CSV options', () => {
     expect(result.summary.rows).toEqual({ source: 2, target: 2 });
   });
 
+  it('takes spaces beside a quote as text, as RFC 4180 does (DuckDB reads them as none)', async () => {
+    const result = await run(
+      text,
+      'id,v\nA,"x" \nB, "y"\nC,"z"\nD,"w"  ,\n',
+      lines('id,v', 'A,x', 'B,y', 'C,z', 'D,w'),
+    );
+    expect(kinds(result)).toEqual([
+      'FIELD_MISMATCH B',
+      'INVALID_RECORD source:2',
+      'INVALID_RECORD source:5',
+      'MISSING_IN_SOURCE A',
+      'MISSING_IN_SOURCE D',
+    ]);
+    expect(result.findings.find((f) => f.type === 'FIELD_MISMATCH')?.diffs).toEqual([
+      { field: 'v', source: '"y"', target: 'y' },
+    ]);
+    expect(result.findings.filter((f) => f.type === 'INVALID_RECORD').map((f) => f.reason)).toEqual([
+      'unexpected text after a closing quote in field 2',
+      'unexpected text after a closing quote in field 2',
+    ]);
+  });
+
   it("refuses such a file's damaged records as any file's, with the engine's reasons", async () => {
     const result = await run(text, '\nid,v\nA,x\nB,"y"z\nC,q,extra\n', lines('id,v', 'A,x', 'B,y', 'C,q'));
     expect(kinds(result)).toEqual([

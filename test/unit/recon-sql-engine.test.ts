@@ -2,12 +2,16 @@
  * The SQL engine's own promises, beyond equivalence: what it says instead of line numbers, how it
  * keys an invalid row, and the few summary rules the fixtures do not reach.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseReconPolicy, type ReconPolicy } from '../../functions/shared/policy.ts';
 import { reconcile, type ReconResult } from '../../functions/recon/engine.ts';
 import { LINES_NOTE } from '../../functions/recon/sql/compile.ts';
-import { reconcileSql } from '../../functions/recon/sql/duckdb.ts';
+import { hasSpaceBesideQuote, reconcileSql } from '../../functions/recon/sql/duckdb.ts';
 
 function policyOf(settings: Record<string, unknown>): ReconPolicy {
   return parseReconPolicy(
@@ -91,5 +95,50 @@ describe('the SQL engine', () => {
     await expect(
       reconcileSql(input('s', lines('id,v', 'A,"1', 'B,2')), input('t', lines('id,v')), policy),
     ).rejects.toMatchObject({ code: 'CSV_UNCLOSED_QUOTE' });
+  });
+});
+
+describe('hasSpaceBesideQuote (a CSV file DuckDB would read otherwise than the engine)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-space-quote-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const file = (bytes: string | Buffer) => {
+    const path = join(dir, `f${n++}.csv`);
+    writeFileSync(path, bytes);
+    return path;
+  };
+  // Quoted fields with spaces inside their quotes only, over several of the reader's chunks.
+  const clean = 'id,v\n' + '"P1","ACME Corp ","12.50"," a note "\n'.repeat(6000);
+
+  it('finds none in quoted fields whose spaces are inside the quotes', async () => {
+    expect(await hasSpaceBesideQuote(file(clean), ',', 'utf-8')).toBe(false);
+    expect(await hasSpaceBesideQuote(file(gzipSync(clean)), ',', 'utf-8')).toBe(false);
+  });
+
+  it.each([
+    ['before an opening quote', 'A, "y"\n'],
+    ['after a closing quote', '"y"  ,A\n'],
+    ['before a line break', 'A,"y" \r\n'],
+  ])('finds a space %s, wherever the chunks break', async (_case, row) => {
+    // The reader's chunks are 64 KiB: move the row across the first break.
+    for (let shift = 0; shift < row.length + 2; shift++) {
+      const pad = 65536 - 4 - shift;
+      const text = `${clean.slice(0, pad)}\n${row}${clean.slice(pad)}`;
+      expect(await hasSpaceBesideQuote(file(text), ',', 'utf-8'), `shift ${shift}`).toBe(true);
+    }
+  });
+
+  it('finds a space at the start or the end of the file', async () => {
+    expect(await hasSpaceBesideQuote(file(` "y",A\n${clean}`), ',', 'utf-8')).toBe(true);
+    expect(await hasSpaceBesideQuote(file(`${clean}A,"y"  `), ',', 'utf-8')).toBe(true);
+    expect(await hasSpaceBesideQuote(file(`${clean.slice(0, 65535)}"  `), ',', 'utf-8')).toBe(true);
+  });
+
+  it('knows the delimiter, in the file encoding', async () => {
+    expect(await hasSpaceBesideQuote(file('id;v\nA; "y"\n'), ';', 'utf-8')).toBe(true);
+    expect(await hasSpaceBesideQuote(file('id;v\nA, "y"\n'), ';', 'utf-8')).toBe(false);
+    expect(await hasSpaceBesideQuote(file('id§v\nA§ "y"\n'), '§', 'utf-8')).toBe(true);
+    expect(await hasSpaceBesideQuote(file(Buffer.from('id§v\nA§ "y"\n', 'latin1')), '§', 'latin-1')).toBe(true);
+    expect(await hasSpaceBesideQuote(file(gzipSync('id,v\nA, "y"\n')), ',', 'utf-8')).toBe(true);
   });
 });

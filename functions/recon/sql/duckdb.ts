@@ -213,8 +213,10 @@ async function loadRaw(
     ];
     const read = `read_csv(${lit(path)}, header = true, columns = {${columns.join(', ')}}, delim = ${lit(options.delimiter)}, quote = '"', escape = '"', null_padding = true, nullstr = ${lit(NO_NULL)}, strict_mode = true, auto_detect = false, store_rejects = true, rejects_table = '${p}_rejects', rejects_scan = '${p}_scans', encoding = ${lit(options.encoding)}, compression = ${lit(compression)}, max_line_size = 67108864)`;
     // DuckDB's reader takes the first line as the header: one after blank lines is read by ours.
+    // It also reads white space between a quote and the delimiter as no text (`"ACC1" ,`).
     const readByDuckdb =
       headerLine === 1 &&
+      !(await hasSpaceBesideQuote(path, options.delimiter, options.encoding)) &&
       (await ranWithoutError(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`));
     if (!readByDuckdb) {
       const rejects = await readCsvIntoTables(db, path, name, options, p, n);
@@ -278,6 +280,59 @@ async function hasLoneCarriageReturn(path: string): Promise<boolean> {
   return false;
 }
 
+/**
+ * Whether a quote of the CSV file has spaces between it and a delimiter or line break
+ * (`"ACC1" ,`, `, "ACC1"`). DuckDB reads such a field as ACC1; the engine's reader refuses the
+ * first (text after a closing quote) and keeps the second's quotes, as RFC 4180 has it (spaces
+ * are part of a field). Errs towards true, as a quoted field's own text may look alike: a true
+ * only costs the engine's slower reader. Scanning 62 MB took 0.06-0.2 s.
+ */
+export async function hasSpaceBesideQuote(path: string, delimiter: string, encoding: string): Promise<boolean> {
+  const delim = Buffer.from(delimiter, encoding === 'latin-1' ? 'latin1' : 'utf8');
+  const closingThenSpace = Buffer.from('" ');
+  const spaceThenOpening = Buffer.from(' "');
+  // Examines `bytes` (the previous chunk's tail, then a chunk). Spaces running to the end of a
+  // chunk are decided with the next, in whose bytes the tail is carried over.
+  const found = (bytes: Buffer, atFileStart: boolean, atFileEnd: boolean): boolean => {
+    for (let at = bytes.indexOf(closingThenSpace); at !== -1; at = bytes.indexOf(closingThenSpace, at + 1)) {
+      let end = at + 1;
+      while (end < bytes.length && bytes[end] === 32) end++;
+      if (end === bytes.length ? atFileEnd : bytes[end] === 10 || bytes[end] === 13 || startsWith(bytes, end, delim))
+        return true;
+    }
+    for (let at = bytes.indexOf(spaceThenOpening); at !== -1; at = bytes.indexOf(spaceThenOpening, at + 1)) {
+      let start = at;
+      while (start > 0 && bytes[start - 1] === 32) start--;
+      if (start === 0 ? atFileStart : bytes[start - 1] === 10 || endsWith(bytes, start, delim)) return true;
+    }
+    return false;
+  };
+  let tail = Buffer.alloc(0);
+  let atFileStart = true;
+  for await (const chunk of gunzipIfCompressed(createReadStream(path))) {
+    const bytes = Buffer.concat([
+      tail,
+      typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
+    ]);
+    if (found(bytes, atFileStart, false)) return true;
+    // Carried over: trailing spaces, the byte before them and a delimiter's width before that.
+    let from = bytes.length;
+    while (from > 0 && bytes[from - 1] === 32) from--;
+    from = Math.max(0, from - 1 - delim.length);
+    atFileStart &&= from === 0;
+    tail = Buffer.from(bytes.subarray(from));
+  }
+  return found(tail, atFileStart, true);
+}
+
+function startsWith(bytes: Buffer, at: number, text: Buffer): boolean {
+  return bytes.subarray(at, at + text.length).equals(text);
+}
+
+function endsWith(bytes: Buffer, at: number, text: Buffer): boolean {
+  return at >= text.length && bytes.subarray(at - text.length, at).equals(text);
+}
+
 /** A JSON Lines side's lines read by the engine's reader (jsonl.ts) into `{p}_read`. */
 async function readJsonLinesIntoTable(db: DuckDBConnection, path: string, name: string, p: string): Promise<void> {
   await db.run(`CREATE OR REPLACE TEMP TABLE ${p}_read (line VARCHAR)`);
@@ -302,8 +357,8 @@ async function readJsonLinesIntoTable(db: DuckDBConnection, path: string, name: 
  * rejects relation `rawFromColumns` takes. DuckDB's reader fails some files the engine reads: a
  * quoted line break in some files ("the parallel scanner does not support null_padding in
  * conjunction with quoted new lines"), CRLF and LF mixed, a carriage return inside an unquoted
- * field, Latin-1 bytes 0x80-0x9F ("File is not latin-1 encoded"); and it takes a blank first line
- * for the header. Such files are rare, and this path reads at the engine's own speed, so the
+ * field, Latin-1 bytes 0x80-0x9F ("File is not latin-1 encoded"); it takes a blank first line
+ * for the header; and it reads spaces beside a quote as no text (hasSpaceBesideQuote). Such files are rare, and this path reads at the engine's own speed, so the
  * common file keeps DuckDB's parallel reader.
  */
 async function readCsvIntoTables(
