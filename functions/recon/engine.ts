@@ -60,6 +60,8 @@ export interface ReconOptions {
   readonly memoryBudgetBytes?: number;
   /** Where partition files go; default `os.tmpdir()`. */
   readonly tmpDir?: string;
+  /** Told what an operator may want to know of how the sides were read (the run's log). */
+  readonly note?: (message: string, details: Record<string, unknown>) => void;
 }
 
 export type { Finding } from './findings.ts';

@@ -161,7 +161,7 @@ async function runClaimed(request: ReconRequest, owner: string, deps: ReconRunDe
       { name: `s3://${request.target.bucket}/${request.target.key}`, stream: await deps.objects.read(request.target) },
       policy,
       writer.add,
-      deps.reconOptions,
+      { ...deps.reconOptions, note: deps.log },
     ),
   );
   if (!reconciled.ok) return reconciled.outcome;

@@ -127,6 +127,10 @@ export async function reconCommand(argv: string[]): Promise<number> {
           { name: values.target, path: values.target },
           policy,
           sink,
+          {
+            note: (message, details) =>
+              process.stderr.write(`tally recon: note: ${message}: ${details.file}: ${details.why}\n`),
+          },
         )
       : await reconcileInto(
           { name: values.source, stream: createReadStream(values.source) },

@@ -7,9 +7,9 @@
 import { createHandler, defaultDeps } from '../../functions/recon/handler.ts';
 import type { Reconciler } from '../../functions/recon/engine-choice.ts';
 
-const sqlEngine: Reconciler = async (source, target, policy, sink, options) => {
+export const sqlEngine: Reconciler = async (source, target, policy, sink, options) => {
   const { reconcileSqlInto } = await import('../../functions/recon/sql/duckdb.ts');
-  return reconcileSqlInto(source, target, policy, sink, options?.tmpDir ? { tmpDir: options.tmpDir } : {});
+  return reconcileSqlInto(source, target, policy, sink, { tmpDir: options?.tmpDir, note: options?.note });
 };
 
 export const handler = createHandler(() => ({ ...defaultDeps(), sqlEngine }));

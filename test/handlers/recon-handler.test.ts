@@ -11,6 +11,7 @@ import { recordRunInputs } from '../support/run-inputs.ts';
 import { mockSqsSends } from '../support/sqs-sends.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from '../support/events.ts';
 import { SAMPLE_DIR } from '../../functions/shared/paths.ts';
+import { sqlEngine } from '../../scripts/local/recon-handler.ts';
 
 const SOURCE = readFileSync(`${SAMPLE_DIR}source.csv`, 'utf8');
 const TARGET = readFileSync(`${SAMPLE_DIR}target.csv`, 'utf8');
@@ -243,6 +244,33 @@ describe('recon handler', () => {
     expect(run.Item).toMatchObject({ status: 'FAILED', error: { code: 'MISSING_COLUMNS' } });
     expect(run.Item?.error.message).toContain('target.csv');
     expect(await env.exceptions()).toHaveLength(0);
+  });
+
+  it("logs a side the SQL engine read with the in-memory engine's reader, and why", async () => {
+    // Prepare: a pair above the policy's engine.large_above_bytes (as ingest records its size),
+    // the local stack's DuckDB engine, and a source DuckDB's reader would misread.
+    const logged: [string, Record<string, unknown>][] = [];
+    const handler = createHandler(() => ({ ...defaultDeps(), sqlEngine, log: (m, d) => void logged.push([m, d]) }));
+    const request = await recordRunInputs(dynamo, env.objects, {
+      runId: 'run-sql',
+      date: '2025-02-28',
+      source: `\n${SOURCE}`,
+      target: TARGET,
+      size: 2 ** 40,
+    });
+    // Act
+    const response = await handler(sqsEvent(sqsRecord(request)), lambdaContext);
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(logged).toContainEqual([
+      "source read by the in-memory engine's reader, not DuckDB's (slower)",
+      {
+        side: 'source',
+        file: 's3://tally-data/incoming/trades/2025-02-28/source.csv',
+        why: 'blank lines before the header',
+      },
+    ]);
+    expect(logged.filter(([m]) => m.includes('reader'))).toHaveLength(1);
   });
 
   it('marks a run superseded when a newer upload replaced one of its files', async () => {

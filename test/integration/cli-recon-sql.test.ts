@@ -107,6 +107,20 @@ describe('tally recon --engine', () => {
     expect(records(large).some((r) => r.lines.source.length > 0)).toBe(true);
   });
 
+  it("says when a side is read by the in-memory engine's reader instead of DuckDB's, and why", async () => {
+    // Prepare: the sample source with a blank line before its header, which DuckDB would take as it.
+    const source = join(dir, 'blank-first.csv');
+    writeFileSync(source, `\n${readFileSync(files[1] as string, 'utf8')}`);
+    // Act
+    const sql = await recon('--policy', policy, '--source', source, '--target', files[3] as string, '--engine', 'sql');
+    // Assess
+    expect(sql.code).toBe(1);
+    expect(sql.stderr.split('\n')[0]).toBe(
+      `tally recon: note: source read by the in-memory engine's reader, not DuckDB's (slower): ${source}: blank lines before the header`,
+    );
+    expect(sql.stderr).not.toContain('target read by');
+  });
+
   it('refuses an unknown engine with exit 2', async () => {
     const bad = await recon('--policy', policy, ...files, '--engine', 'spark');
     expect(bad.code).toBe(2);

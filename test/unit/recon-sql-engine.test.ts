@@ -98,6 +98,51 @@ describe('the SQL engine', () => {
   });
 });
 
+describe("the SQL engine's note of a side read by the in-memory engine's reader", () => {
+  it.each([
+    ['source', 'blank lines before the header', lines('', 'id,v', 'A,1'), lines('id,v', 'A,1')],
+    ['source', 'spaces between a quote and the delimiter', lines('id,v', 'A, "1"'), lines('id,v', 'A,1')],
+    [
+      'target',
+      'a line ends in a carriage return alone',
+      lines('id,v', 'A,1'),
+      '{"id":"A","v":"1"}\r{"id":"B","v":"2"}\n',
+    ],
+  ])('names the %s and why: %s', async (side, why, source, target) => {
+    const policy = policyOf({
+      key: [{ field: 'id' }],
+      fields: [{ field: 'v' }],
+      target: { format: side === 'target' ? 'jsonl' : 'csv' },
+    });
+    const notes: unknown[] = [];
+    await reconcileSql(input('s.csv', source), input('t', target), policy, { note: (m, d) => notes.push([m, d]) });
+    expect(notes).toEqual([
+      [
+        `${side} read by the in-memory engine's reader, not DuckDB's (slower)`,
+        { side, file: side === 'source' ? 's.csv' : 't', why },
+      ],
+    ]);
+  });
+
+  it("gives DuckDB's own error when its reader fails a file", async () => {
+    const policy = policyOf({ key: [{ field: 'id' }], fields: [{ field: 'v' }] });
+    const notes: { why: string }[] = [];
+    await reconcileSql(input('s', 'id,v\r\nA,1\nB,2\r\n'), input('t', lines('id,v', 'A,1')), policy, {
+      note: (_m, d) => notes.push(d as { why: string }),
+    });
+    expect(notes.map((n) => n.why)).toEqual([expect.stringMatching(/^DuckDB's reader failed: \S/)]);
+  });
+
+  it('says nothing of a side DuckDB reads', async () => {
+    const policy = policyOf({ key: [{ field: 'id' }], fields: [{ field: 'v' }] });
+    const notes: unknown[] = [];
+    await reconcileSql(input('s', lines('id,v', 'A,"1"')), input('t', lines('id,v', 'A,1')), policy, {
+      note: (m) => notes.push(m),
+    });
+    expect(notes).toEqual([]);
+  });
+});
+
 describe('hasSpaceBesideQuote (a CSV file DuckDB would read otherwise than the engine)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tally-space-quote-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

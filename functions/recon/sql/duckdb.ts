@@ -23,7 +23,7 @@ import { gunzipIfCompressed } from '../../shared/formats/gzip.ts';
 import { readJsonLinesInto } from '../../shared/formats/jsonl.ts';
 import type { ReconPolicy } from '../../shared/policy.ts';
 import type { Side } from '../../shared/types.ts';
-import type { FindingSink, ReconInput, ReconResult, ReconSummary } from '../engine.ts';
+import type { FindingSink, ReconInput, ReconOptions, ReconResult, ReconSummary } from '../engine.ts';
 import type { Finding } from '../findings.ts';
 import { compileRecon, EXTRA_FIELDS, rawFromColumns, rawFromJsonLines, type SideLayout } from './compile.ts';
 import { duckdb as dialect } from './dialect.ts';
@@ -38,6 +38,8 @@ export interface SqlReconOptions {
   readonly tmpDir?: string;
   /** DuckDB's memory limit, e.g. '1GB' (default: DuckDB's, 80% of RAM). */
   readonly memoryLimit?: string;
+  /** Told when a side is read by the in-memory engine's reader (slower), and why. */
+  readonly note?: ReconOptions['note'];
 }
 
 /** What the local stack and the CLI hold: reconcile two sides on DuckDB. */
@@ -87,7 +89,13 @@ export async function reconcileSql(
     const layouts = {} as Record<Side, SideLayout>;
     for (const side of ['source', 'target'] as const) {
       const file = files[side];
-      layouts[side] = { header: await loadRaw(db, file.path, file.name, policy, side) };
+      const readByEngine = (why: string) =>
+        options.note?.(`${side} read by the in-memory engine's reader, not DuckDB's (slower)`, {
+          side,
+          file: file.name,
+          why,
+        });
+      layouts[side] = { header: await loadRaw(db, file.path, file.name, policy, side, readByEngine) };
     }
     const compiled = compileRecon(policy, layouts, dialect);
     for (const stage of compiled.stages) await db.run(`CREATE OR REPLACE TEMP TABLE ${stage.name} AS ${stage.sql}`);
@@ -168,6 +176,7 @@ async function loadRaw(
   name: string,
   policy: ReconPolicy,
   side: Side,
+  readByEngine: (why: string) => void,
 ): Promise<string[]> {
   const p = P[side];
   const options = policy.sides[side];
@@ -197,10 +206,13 @@ async function loadRaw(
       const lines = `read_csv(${lit(path)}, columns = {'line': 'VARCHAR'}, header = false, delim = ${lit('\u0001\u0002\u0003\u0004')}, quote = '', escape = '', auto_detect = false, strict_mode = false, null_padding = true, nullstr = ${lit(NO_NULL)}, compression = ${lit(compression)})`;
       // DuckDB's line reader also breaks lines at a carriage return alone, which the engine's
       // reader takes as white space; and it fails a line over its max_line_size.
-      const readByDuckdb =
-        !(await hasLoneCarriageReturn(path)) &&
-        (await ranWithoutError(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT line FROM ${lines}`));
-      if (!readByDuckdb) await readJsonLinesIntoTable(db, path, name, p);
+      const why = (await hasLoneCarriageReturn(path))
+        ? 'a line ends in a carriage return alone'
+        : await failureOf(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT line FROM ${lines}`);
+      if (why !== undefined) {
+        readByEngine(why);
+        await readJsonLinesIntoTable(db, path, name, p);
+      }
       await db.run(
         `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromJsonLines(`${p}_read`, header, 'rowid + 1', dialect)}`,
       );
@@ -214,11 +226,14 @@ async function loadRaw(
     const read = `read_csv(${lit(path)}, header = true, columns = {${columns.join(', ')}}, delim = ${lit(options.delimiter)}, quote = '"', escape = '"', null_padding = true, nullstr = ${lit(NO_NULL)}, strict_mode = true, auto_detect = false, store_rejects = true, rejects_table = '${p}_rejects', rejects_scan = '${p}_scans', encoding = ${lit(options.encoding)}, compression = ${lit(compression)}, max_line_size = 67108864)`;
     // DuckDB's reader takes the first line as the header: one after blank lines is read by ours.
     // It also reads white space between a quote and the delimiter as no text (`"ACC1" ,`).
-    const readByDuckdb =
-      headerLine === 1 &&
-      !(await hasSpaceBesideQuote(path, options.delimiter, options.encoding)) &&
-      (await ranWithoutError(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`));
-    if (!readByDuckdb) {
+    const why =
+      headerLine !== 1
+        ? 'blank lines before the header'
+        : (await hasSpaceBesideQuote(path, options.delimiter, options.encoding))
+          ? 'spaces between a quote and the delimiter'
+          : await failureOf(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`);
+    if (why !== undefined) {
+      readByEngine(why);
       const rejects = await readCsvIntoTables(db, path, name, options, p, n);
       await db.run(
         `CREATE OR REPLACE TEMP TABLE ${p}_raw AS ${rawFromColumns(`${p}_read`, n, { ordinal: 'rowid + 1', rejects }, dialect, options.delimiter)}`,
@@ -253,13 +268,13 @@ async function loadRaw(
   }
 }
 
-/** Runs a read; false when DuckDB fails it (the side is then read by the engine's reader). */
-async function ranWithoutError(db: DuckDBConnection, sql: string): Promise<boolean> {
+/** Runs a read; DuckDB's error when it fails it (the side is then read by the engine's reader). */
+async function failureOf(db: DuckDBConnection, sql: string): Promise<string | undefined> {
   try {
     await db.run(sql);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return `DuckDB's reader failed: ${String((error as Error).message).split('\n')[0]}`;
   }
 }
 
