@@ -13,6 +13,7 @@
 import { findingHash, sightingStatus, toExceptionRecord } from '../recon/exception-record.ts';
 import type { Finding } from '../recon/findings.ts';
 import { crashPoint } from '../shared/crash-point.ts';
+import { fitForStorage } from './fit-for-storage.ts';
 import { TransientError } from '../shared/errors.ts';
 import { reconReopens } from '../shared/exception-lifecycle.ts';
 import { datasetDateKey, exceptionIdFor } from '../shared/keys.ts';
@@ -47,7 +48,8 @@ export async function writeFindings(
   const { runId, now } = ctx;
   const identity = (ctx.workflow ?? DEFAULT_WORKFLOW).identity;
   const current = findings.map((f) => ({
-    finding: f,
+    // Hashed whole, stored cut to one item's size if it must be (fit-for-storage.ts).
+    finding: fitForStorage(f),
     id: exceptionIdFor(identity, ctx.dataset, ctx.businessDate, f.type, f.keyText),
     hash: findingHash(f),
   }));

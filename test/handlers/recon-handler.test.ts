@@ -273,6 +273,30 @@ describe('recon handler', () => {
     expect(logged.filter(([m]) => m.includes('reader'))).toHaveLength(1);
   });
 
+  it('stores an exception too large for one DynamoDB item cut to fit, and completes the run', async () => {
+    // Prepare: a key on 120,000 rows (as many line numbers) and a damaged record of 30,000 extra
+    // fields; dynalite refuses an item over 400 KB, as DynamoDB does.
+    const source = `${SOURCE}${'T9000,ACCT1,2025-12-01,1.00\n'.repeat(120_000)}T9001,ACCT1,2025-12-01,1.00${',x'.repeat(30_000)}\n`;
+    const request = await env.requestRun('run-big', source, TARGET);
+    // Act
+    const response = await env.invoke(request);
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    const run = await dynamo.doc.send(
+      new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-big' } }),
+    );
+    expect(run.Item?.status).toBe('COMPLETED');
+    const stored = await env.exceptions();
+    const duplicate = stored.find((e) => e.exception_type === 'DUPLICATE_IN_SOURCE' && e.key.trade_id === 'T9000');
+    expect(duplicate?.lines.source).toHaveLength(1000);
+    expect(duplicate?.source._omitted).toBe(
+      "not stored (over DynamoDB's item size): line numbers after the first 1000 of 120000",
+    );
+    const invalid = stored.find((e) => e.exception_type === 'INVALID_RECORD');
+    expect(invalid?.source.trade_id).toBe('T9001');
+    expect(invalid?.source._omitted).toMatch(/^not stored \(over DynamoDB's item size\): \d+ fields$/);
+  }, 60_000);
+
   it('marks a run superseded when a newer upload replaced one of its files', async () => {
     const request = await env.requestRun('run-f', SOURCE, TARGET);
     env.objects.put(request.target.key, `${TARGET}T0100,ACCT1,2025-12-10,1.00\n`);
