@@ -51,6 +51,7 @@ import type { RunRecord } from '../shared/tables/runs.ts';
 import { listPolicyDocuments, readDatasetPolicy, readGovernanceDocument } from './policy-documents.ts';
 import { serveMcp } from './mcp/http.ts';
 import { inProcessApi } from './mcp/in-process.ts';
+import { withinResponseBudget } from './response-size.ts';
 
 export interface RouteContext {
   readonly event: HttpEvent;
@@ -170,7 +171,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
       deps,
     );
     const view = sensitiveViewFor(caller, deps);
-    return json(200, { ...page, items: await Promise.all(page.items.map(view)) });
+    return json(200, { ...page, items: withinResponseBudget(await Promise.all(page.items.map(view))) });
   },
   // The dashboard's charts: counts by type and severity for the listing's filters, in one call.
   'GET /exception-counts': async ({ event, deps, caller }) => {
@@ -233,9 +234,10 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     await entitledException(id, caller, deps);
     const suggestions = await suggestMatches(id, limit, deps);
     const view = sensitiveViewFor(caller, deps);
+    const exceptions = withinResponseBudget(await Promise.all(suggestions.items.map((s) => view(s.exception))));
     return json(200, {
       ...suggestions,
-      items: await Promise.all(suggestions.items.map(async (s) => ({ ...s, exception: await view(s.exception) }))),
+      items: suggestions.items.map((s, i) => ({ ...s, exception: exceptions[i] })),
     });
   },
   'POST /exceptions/{id}/suggestions/{other_id}/decline': async ({ params, deps, logger, caller }) => {
@@ -264,7 +266,7 @@ const handlers: Readonly<Record<RouteKey, AuthorizedHandler>> = {
     const query = parseInput(runsQuerySchema, queryParameters(event), 'query');
     const page = await listRuns(query, deps, datasetScope(caller, query.dataset));
     const view = sensitiveRunViewFor(caller, deps);
-    return json(200, { ...page, items: await Promise.all(page.items.map(view)) });
+    return json(200, { ...page, items: withinResponseBudget(await Promise.all(page.items.map(view))) });
   },
   // The intake view: every side's current file, accepted or rejected with the reason.
   'GET /files': async ({ event, deps, caller }) => {

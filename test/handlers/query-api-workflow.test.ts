@@ -687,3 +687,51 @@ describe('suggested matches', () => {
     expect((await api.call('GET', `/exceptions/${source}`)).body.version).toBe(1);
   });
 });
+
+describe('listings of large exceptions', () => {
+  it('keeps a page inside a Lambda response: rows by their key and diff fields, the rest counted', async () => {
+    // Prepare: 30 exceptions of ~240 KB each (three 40,000-character values a side), stored as
+    // the store consumer stores them: a 7 MB page, over the 6 MB a Lambda may answer.
+    const api = setup();
+    const dataset = freshDataset();
+    const row = (id: string, c: string) => ({
+      trade_id: id,
+      amount: '1.00',
+      a: c.repeat(40_000),
+      b: c.repeat(40_000),
+      n: c.repeat(40_000),
+    });
+    const findings: Finding[] = Array.from({ length: 30 }, (_, i) => ({
+      type: 'FIELD_MISMATCH',
+      key: { trade_id: `T${i}` },
+      keyText: `T${i}`,
+      source: row(`T${i}`, 'x'),
+      target: row(`T${i}`, 'y'),
+      diffs: [{ field: 'a', source: 'x', target: 'y' }],
+      lines: { source: [i + 2], target: [i + 2] },
+      severity: 'LOW',
+    }));
+    const store = new DynamoExceptionStore(dynamo.doc, dynamo.names.tables.exceptions);
+    await writeFindings(
+      { runId: 'big', dataset, businessDate: '2025-12-10', now: new Date(NOW).toISOString() },
+      findings,
+      {
+        exceptions: store,
+      },
+    );
+    // Act
+    const page = await api.call('GET', '/exceptions', { query: { dataset, limit: '30' } });
+    const one = await api.call('GET', `/exceptions/${page.body.items[0].exception_id}`);
+    // Assess
+    expect(page.status).toBe(200);
+    expect(page.body.items).toHaveLength(30);
+    expect(Buffer.byteLength(JSON.stringify(page.body))).toBeLessThan(4 * 1024 * 1024);
+    const first = page.body.items[0];
+    expect(first.source).toEqual({
+      trade_id: first.key.trade_id,
+      a: 'x'.repeat(40_000),
+      _omitted: `3 fields not listed (the page was over the API's response size): GET /exceptions/${first.exception_id} has them`,
+    });
+    expect(one.body.source).toEqual(row(first.key.trade_id, 'x'));
+  });
+});
