@@ -347,6 +347,14 @@ describe('CSV options', () => {
     expect(result.summary.rows).toEqual({ source: 2, target: 2 });
   });
 
+  it('refuses a damaged record over 10,000 bytes as any other (DuckDB keeps only that much of it)', async () => {
+    // Cut at 10,000 bytes, the record's text holds an odd number of quotes: a quote never closed.
+    const long = `B,yyy${',"a"'.repeat(3000)},"a"b`;
+    const result = await run(text, `id,v\nA,x\n${long}\nC,q\n`, lines('id,v', 'A,x', 'C,q'));
+    expect(kinds(result)).toEqual(['INVALID_RECORD source:3']);
+    expect(only(result).reason).toBe('unexpected text after a closing quote in field 3003');
+  });
+
   it('takes spaces beside a quote as text, as RFC 4180 does (DuckDB reads them as none)', async () => {
     const result = await run(
       text,

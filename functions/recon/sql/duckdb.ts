@@ -231,7 +231,8 @@ async function loadRaw(
         ? 'blank lines before the header'
         : (await hasSpaceBesideQuote(path, options.delimiter, options.encoding))
           ? 'spaces between a quote and the delimiter'
-          : await failureOf(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`);
+          : ((await failureOf(db, `CREATE OR REPLACE TEMP TABLE ${p}_read AS SELECT * FROM ${read}`)) ??
+            (await cutReject(db, p)));
     if (why !== undefined) {
       readByEngine(why);
       const rejects = await readCsvIntoTables(db, path, name, options, p, n);
@@ -266,6 +267,23 @@ async function loadRaw(
   } catch (error) {
     throw readerError(error, name);
   }
+}
+
+/** What DuckDB's rejects table keeps of a record's text, in bytes. */
+const REJECT_LINE_BYTES = 10_000;
+
+/**
+ * Why a side DuckDB read must be read again by the engine's reader: a damaged record longer than
+ * its rejects table keeps, whose fields, field count and quotes would be read from a cut text.
+ */
+async function cutReject(db: DuckDBConnection, p: string): Promise<string | undefined> {
+  const cut = await rows(
+    db,
+    `SELECT 1 AS cut FROM ${p}_rejects WHERE strlen(csv_line) >= ${REJECT_LINE_BYTES} LIMIT 1`,
+  );
+  return cut.length === 0
+    ? undefined
+    : `a damaged record over ${REJECT_LINE_BYTES} bytes (DuckDB's rejects keep no more of it)`;
 }
 
 /** Runs a read; DuckDB's error when it fails it (the side is then read by the engine's reader). */
