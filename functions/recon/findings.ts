@@ -206,14 +206,20 @@ export class FindingBuilder {
     };
   }
 
-  /** A row that cannot be reconciled, keyed by its side and line; long fields are cut for display. */
+  /**
+   * A row that cannot be reconciled, keyed by its side and line; long fields are cut for display,
+   * and fields past the header shown up to SHOWN_EXTRA_FIELDS, the rest counted.
+   */
   invalidRecord(side: Side, header: string[], fields: string[], line: number, reason: string): Finding {
+    const more = fields.length - header.length - SHOWN_EXTRA_FIELDS;
+    const shown = more > 0 ? fields.slice(0, header.length + SHOWN_EXTRA_FIELDS) : fields;
     const raw = rowOf(
-      header.length >= fields.length
+      header.length >= shown.length
         ? header
-        : [...header, ...fields.slice(header.length).map((_, i) => `_extra_${i + 1}`)],
-      fields.map(shownField),
+        : [...header, ...shown.slice(header.length).map((_, i) => `_extra_${i + 1}`)],
+      shown.map(shownField),
     );
+    if (more > 0) raw[EXTRA_MORE] = `${more} more field${more === 1 ? '' : 's'}`;
     return {
       type: 'INVALID_RECORD',
       key: { side, line: String(line) },
@@ -255,6 +261,10 @@ function rowOf(header: string[], values: string[]): Row {
   for (let i = 0; i < header.length; i++) row[header[i] as string] = values[i] ?? '';
   return row;
 }
+
+/** Fields past the header an invalid record shows as `_extra_1`…; the rest are counted in EXTRA_MORE. */
+export const SHOWN_EXTRA_FIELDS = 8;
+export const EXTRA_MORE = '_extra_more';
 
 /**
  * A field of an invalid record as it is shown: its first 256 characters and an ellipsis when

@@ -347,6 +347,18 @@ describe('CSV options', () => {
     expect(result.summary.rows).toEqual({ source: 2, target: 2 });
   });
 
+  it('shows at most eight fields past the header of a record with too many, and counts the rest', async () => {
+    const extras = (n: number) => Array.from({ length: n }, (_, i) => `e${i + 1}`).join(',');
+    const result = await run(text, `id,v\nA,x,${extras(8)}\nB,y,${extras(9)}\nC,z,${extras(30_000)}\n`, lines('id,v'));
+    const shown = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`_extra_${i + 1}`, `e${i + 1}`]));
+    expect(result.findings.map((f) => f.source)).toEqual([
+      { id: 'A', v: 'x', ...shown(8) },
+      { id: 'B', v: 'y', ...shown(8), _extra_more: '1 more field' },
+      { id: 'C', v: 'z', ...shown(8), _extra_more: '29992 more fields' },
+    ]);
+  });
+
   it('refuses a damaged record over 10,000 bytes as any other (DuckDB keeps only that much of it)', async () => {
     // Cut at 10,000 bytes, the record's text holds an odd number of quotes: a quote never closed.
     const long = `B,yyy${',"a"'.repeat(3000)},"a"b`;

@@ -22,6 +22,7 @@ import { formatDecimal, type Decimal } from '../../shared/decimal.ts';
 import { amountSpec, type FieldSpec, type ReconPolicy, type DateFormat } from '../../shared/policy.ts';
 import type { ExceptionType, Side } from '../../shared/types.ts';
 import { ControlTotals } from '../control-totals.ts';
+import { EXTRA_MORE, SHOWN_EXTRA_FIELDS } from '../findings.ts';
 import { blankLine, MAX_FIELD_CHARS } from '../side-loader.ts';
 import { JSON_MAX_DEPTH, repeatedFieldReason, TOO_DEEP_REASON } from '../../shared/formats/jsonl.ts';
 import {
@@ -34,8 +35,11 @@ import {
   type JsonPair,
 } from './dialect.ts';
 
-/** Extra fields beyond the header a raw relation carries (a row with more is a structural reject). */
-export const EXTRA_FIELDS = 8;
+/**
+ * Extra fields beyond the header a raw relation carries (a row with more is a structural reject):
+ * as many as an invalid record shows; the rest are only counted.
+ */
+export const EXTRA_FIELDS = SHOWN_EXTRA_FIELDS;
 
 /** What the SQL engine says on every finding in place of line numbers. */
 export const LINES_NOTE = 'line numbers are not known to the SQL engine; the rows are identified by key';
@@ -297,6 +301,15 @@ export function compileRecon(
       );
       return `WHEN ${alias}.nf = ${header.length + e + 1} THEN ${d.jsonObject([...base, ...extras])}`;
     });
+    const allExtras: JsonPair[] = Array.from(
+      { length: EXTRA_FIELDS },
+      (_, x) => [`_extra_${x + 1}`, cut(`${alias}.x${x + 1}`)] as const,
+    );
+    const more = `${alias}.nf - ${header.length + EXTRA_FIELDS}`;
+    const moreText = `CAST(${more} AS VARCHAR) || CASE WHEN ${more} = 1 THEN ' more field' ELSE ' more fields' END`;
+    variants.push(
+      `WHEN ${alias}.nf > ${header.length + EXTRA_FIELDS} THEN ${d.jsonObject([...base, ...allExtras, [EXTRA_MORE, moreText]])}`,
+    );
     return `CASE WHEN ${alias}.bad IS NOT NULL AND ${alias}.line_text IS NOT NULL THEN ${d.jsonObject([['_line', cut(`${alias}.line_text`)]])} ${variants.join(' ')} ELSE ${d.jsonObject(base)} END`;
   };
 
