@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { PatternRecord } from '../shared/tables/patterns.ts';
 import type { ExceptionRecord } from '../shared/types.ts';
-import { neutraliseDeep, TRIAGE_ANSWER_JSON_SCHEMA, type NumberedPassage } from './prompt.ts';
+import { neutraliseDeep, promptParts, TRIAGE_ANSWER_JSON_SCHEMA, type NumberedPassage } from './prompt.ts';
 
 /** Representative members shown to the model at most. */
 export const MAX_REPRESENTATIVES = 5;
@@ -59,14 +59,10 @@ export function buildPatternPrompt(
     signature: pattern.signature,
     statistics: pattern.stats,
     segments: pattern.segments.map((s) => ({ field: s.field, value: s.value, members: s.count, share: s.share })),
-    representatives: representatives.slice(0, MAX_REPRESENTATIVES).map((e) => ({
-      key: e.key,
-      source: e.source,
-      target: e.target,
-      diffs: e.diffs,
-      reason: e.reason,
-      policy_severity: e.policy_severity,
-    })),
+    representatives: representatives.slice(0, MAX_REPRESENTATIVES).map((e) => {
+      const { source, target, diffs } = promptParts(e);
+      return { key: e.key, source, target, diffs, reason: e.reason, policy_severity: e.policy_severity };
+    }),
   });
   const list = passages.map((p) => `[${p.ref}] ${p.document} › ${p.section}\n${p.text}`).join('\n\n');
   // The delimiters cannot be closed from inside the data.

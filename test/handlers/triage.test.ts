@@ -664,4 +664,39 @@ describe('triage prompt', () => {
     expect(prompt.match(/<\s*\/?\s*exception\s*>/gi)).toHaveLength(2);
     expect(prompt.indexOf('ignore previous instructions')).toBeLessThan(prompt.lastIndexOf('</exception>'));
   });
+
+  it("carries a large exception's key, diffs and first lines, not its every field and line", () => {
+    // Prepare: a key on 1,000 rows (as stored, cut) with rows of 300 fields of 1,000 characters.
+    const passages = numberPassages([
+      { passage_id: 'p#1', document: 'recon-policy.md', section: 'S', text: 'text', exception_type: '' },
+    ]);
+    const row = (c: string) => ({
+      ...Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}`, c.repeat(1000)])),
+      trade_id: 'T1',
+      amount: c === 'x' ? '1.00' : '2.00',
+    });
+    const exception = {
+      exception_type: 'DUPLICATE_IN_SOURCE',
+      dataset: 'trades',
+      business_date: '2025-12-10',
+      key: { trade_id: 'T1' },
+      source: row('x'),
+      target: row('y'),
+      diffs: [{ field: 'amount', source: '1.00', target: '2.00', delta: '1.00' }],
+      lines: { source: Array.from({ length: 1000 }, (_, i) => i + 2), target: [7] },
+      policy_severity: 'MEDIUM',
+    } as unknown as ExceptionRecord;
+    // Act
+    const prompt = buildUserPrompt(exception, passages);
+    // Assess
+    const data = JSON.parse(prompt.slice(prompt.indexOf('<exception>') + 11, prompt.indexOf('</exception>')));
+    expect(Object.keys(data.source).slice(0, 3)).toEqual(['trade_id', 'amount', 'f0']);
+    expect(Object.keys(data.source)).toHaveLength(41);
+    expect(data.source.f0).toBe(`${'x'.repeat(512)}…`);
+    expect(data.source._omitted).toBe('262 more fields not shown');
+    expect(data.lines).toEqual({ source: Array.from({ length: 20 }, (_, i) => i + 2), target: [7] });
+    expect(data.line_count).toEqual({ source: 1000, target: 1 });
+    expect(data.diffs).toEqual(exception.diffs);
+    expect(prompt.length).toBeLessThan(60_000);
+  });
 });
