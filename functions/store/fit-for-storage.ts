@@ -1,8 +1,7 @@
 /**
- * A finding cut to fit one DynamoDB item (400 KB, attribute names included). The engines bound
- * no finding: a key found on 120,000 rows lists 120,000 line numbers (730 KB), a damaged record
- * with 30,000 extra fields shows each of them (530 KB), a row of a few 65,536-character fields
- * is as large. DynamoDB refuses such an item ("Item size has exceeded the maximum allowed size"),
+ * A finding cut to fit one DynamoDB item (400 KB, attribute names included). The engines do not
+ * bound a finding's size: a key found on 120,000 rows lists 120,000 line numbers (730 KB); a row
+ * of a few 65,536-character fields, or of hundreds of columns, is as large. DynamoDB refuses such an item ("Item size has exceeded the maximum allowed size"),
  * the chunk's message fails on every delivery and lands in the DLQ, and the run never completes.
  *
  * What is stored instead, in this order until it fits: the first LINES_KEPT line numbers of a

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Passage } from '../shared/policy-corpus.ts';
 import type { Precedent } from './precedents.ts';
-import { SEVERITIES, type ExceptionRecord, type Row } from '../shared/types.ts';
+import { SEVERITIES, type ExceptionRecord } from '../shared/types.ts';
+import { boundedView } from '../shared/exception-view.ts';
 
 export const SYSTEM_PROMPT = `You triage reconciliation exceptions for a bank's operations control team.
 You are given one exception and numbered passages from the organisation's policies and runbooks, and sometimes precedents: earlier exceptions of the same kind and how analysts resolved them.
@@ -84,43 +85,11 @@ export function numberPassages(passages: readonly Passage[]): NumberedPassage[] 
   return passages.map((p, i) => ({ ...p, ref: `P${i + 1}` }));
 }
 
-/** What of an exception's rows, diffs and lines a prompt carries (promptParts). */
-export const PROMPT_LINES = 20;
-export const PROMPT_VALUE_CHARS = 512;
-export const PROMPT_ROW_FIELDS = 40;
-
 /**
- * An exception's rows, diffs and line numbers as a prompt carries them. A stored exception may be
- * up to ~256 KB (store/fit-for-storage.ts: a key on 120,000 rows, rows of hundreds of fields):
- * sent whole that is ~70k tokens a call, paid on every one. The model needs the key, the fields
- * that differ and some context: each side's first PROMPT_LINES line numbers (with the count),
- * values cut to PROMPT_VALUE_CHARS, and at most PROMPT_ROW_FIELDS fields a row, the key's and the
- * diffs' first; what is left out is counted in `_omitted`.
+ * An exception's rows, diffs and line numbers as a prompt carries them (exception-view.ts): a
+ * stored exception may be ~256 KB (store/fit-for-storage.ts), ~70k tokens paid on every call.
  */
-export function promptParts(e: Pick<ExceptionRecord, 'key' | 'source' | 'target' | 'diffs' | 'lines'>) {
-  const named = new Set([...Object.keys(e.key), ...e.diffs.map((d) => d.field)]);
-  const cut = (v: string) => (v.length > PROMPT_VALUE_CHARS ? `${v.slice(0, PROMPT_VALUE_CHARS)}…` : v);
-  const row = (r: Row | null): Row | null => {
-    if (r === null) return null;
-    const fields = Object.entries(r);
-    const kept = [...fields.filter(([k]) => named.has(k)), ...fields.filter(([k]) => !named.has(k))].slice(
-      0,
-      PROMPT_ROW_FIELDS,
-    );
-    const out = Object.fromEntries(kept.map(([k, v]) => [k, cut(v)]));
-    const left = fields.length - kept.length;
-    return left > 0 ? { ...out, _omitted: `${left} more field${left === 1 ? '' : 's'} not shown` } : out;
-  };
-  const cutLines = (l: number[]) => l.slice(0, PROMPT_LINES);
-  const longer = e.lines.source.length > PROMPT_LINES || e.lines.target.length > PROMPT_LINES;
-  return {
-    source: row(e.source),
-    target: row(e.target),
-    diffs: e.diffs.map((d) => ({ ...d, source: cut(d.source), target: cut(d.target) })),
-    lines: { source: cutLines(e.lines.source), target: cutLines(e.lines.target) },
-    ...(longer ? { line_count: { source: e.lines.source.length, target: e.lines.target.length } } : {}),
-  };
-}
+export const promptParts = boundedView;
 
 export function buildUserPrompt(
   exception: ExceptionRecord,

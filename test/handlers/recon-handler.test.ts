@@ -274,10 +274,13 @@ describe('recon handler', () => {
   });
 
   it('stores an exception too large for one DynamoDB item cut to fit, and completes the run', async () => {
-    // Prepare: a key on 120,000 rows (as many line numbers) and a damaged record of 30,000 extra
-    // fields; dynalite refuses an item over 400 KB, as DynamoDB does.
-    const source = `${SOURCE}${'T9000,ACCT1,2025-12-01,1.00\n'.repeat(120_000)}T9001,ACCT1,2025-12-01,1.00${',x'.repeat(30_000)}\n`;
-    const request = await env.requestRun('run-big', source, TARGET);
+    // Prepare: a key on 120,000 rows (as many line numbers), and a 60,000-character key whose
+    // 60,000-character accounts differ (420 KB with the diff); dynalite refuses an item over
+    // 400 KB, as DynamoDB does.
+    const long = `T${'k'.repeat(60_000)}`;
+    const source = `${SOURCE}${'T9000,ACCT1,2025-12-01,1.00\n'.repeat(120_000)}${long},${'x'.repeat(60_000)},2025-12-01,1.00\n`;
+    const target = `${TARGET}${long},${'y'.repeat(60_000)},2025-12-01,1.00\n`;
+    const request = await env.requestRun('run-big', source, target);
     // Act
     const response = await env.invoke(request);
     // Assess
@@ -292,9 +295,16 @@ describe('recon handler', () => {
     expect(duplicate?.source._omitted).toBe(
       "not stored (over DynamoDB's item size): line numbers after the first 1000 of 120000",
     );
-    const invalid = stored.find((e) => e.exception_type === 'INVALID_RECORD');
-    expect(invalid?.source.trade_id).toBe('T9001');
-    expect(invalid?.source._omitted).toMatch(/^not stored \(over DynamoDB's item size\): \d+ fields$/);
+    const wide = stored.find((e) => e.key.trade_id === long);
+    expect(wide?.exception_type).toBe('FIELD_MISMATCH');
+    expect(wide?.target).toEqual({
+      trade_id: `${long.slice(0, 256)}…`,
+      account_id: `${'y'.repeat(256)}…`,
+      trade_date: '2025-12-01',
+      amount: '1.00',
+      _omitted: "not stored (over DynamoDB's item size): the text past 256 characters of 2 values",
+    });
+    expect(wide?.diffs[0].target).toBe(`${'y'.repeat(4096)}…`);
   }, 60_000);
 
   it('marks a run superseded when a newer upload replaced one of its files', async () => {

@@ -42,7 +42,11 @@ import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
 import type { TriageQueueMessage } from '../../functions/shared/messages.ts';
 import { askUncitedAgain } from '../../functions/triage/uncited.ts';
 import type { ExceptionRecord } from '../../functions/shared/types.ts';
-import { exceptionDocument, exceptionEmbeddingText } from '../../functions/shared/search/exception-document.ts';
+import {
+  EMBEDDED_CHARS,
+  exceptionDocument,
+  exceptionEmbeddingText,
+} from '../../functions/shared/search/exception-document.ts';
 
 const mockBedrock = () => mockClient(BedrockRuntimeClient);
 const PRIMARY = 'anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -698,5 +702,14 @@ describe('triage prompt', () => {
     expect(data.line_count).toEqual({ source: 1000, target: 1 });
     expect(data.diffs).toEqual(exception.diffs);
     expect(prompt.length).toBeLessThan(60_000);
+    // And search embeds what an embedding model takes: the key, the diffs and the summary kept.
+    const text = exceptionEmbeddingText({
+      ...exception,
+      triage: { summary: 'Duplicated trade T1.' },
+    } as ExceptionRecord);
+    expect(text.length).toBeLessThanOrEqual(EMBEDDED_CHARS);
+    expect(text).toContain('trade_id T1');
+    expect(text).toContain('amount differs 1.00 2.00 delta 1.00');
+    expect(text.endsWith('\nDuplicated trade T1.')).toBe(true);
   });
 });

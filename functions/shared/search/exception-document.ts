@@ -2,8 +2,15 @@
  * How an exception is represented in the exceptions vector index: one definition used by triage
  * (which indexes it) and by whoever updates its status.
  */
+import { boundedView } from '../exception-view.ts';
 import type { ExceptionRecord } from '../types.ts';
 import type { VectorDocument } from './ports.ts';
+
+/**
+ * At most this many characters are embedded (~5k tokens for dense text such as ids and amounts):
+ * Titan Text Embeddings v2 takes 8k tokens a text, OpenAI's models 8,191.
+ */
+export const EMBEDDED_CHARS = 20_000;
 
 /** What gets embedded: type, key, values, differences, reason and the triage summary. */
 export function exceptionEmbeddingText(e: ExceptionRecord): string {
@@ -11,7 +18,9 @@ export function exceptionEmbeddingText(e: ExceptionRecord): string {
   const key = Object.entries(e.key)
     .map(([k, v]) => `${k} ${v}`)
     .join(' ');
-  const diffs = e.diffs
+  // Rows and diffs as a model reads them: embedding models take ~8k tokens a text at most.
+  const view = boundedView(e);
+  const diffs = view.diffs
     .map((d) => `${d.field} differs ${d.source} ${d.target}${d.delta ? ` delta ${d.delta}` : ''}`)
     .join('; ');
   const row = (r: Record<string, string> | null) =>
@@ -20,9 +29,12 @@ export function exceptionEmbeddingText(e: ExceptionRecord): string {
           .map(([k, v]) => `${k} ${v}`)
           .join(' ')
       : '';
-  return [words, e.exception_type, key, diffs, e.reason ?? '', row(e.source), row(e.target), e.triage?.summary ?? '']
-    .filter(Boolean)
-    .join('\n');
+  const head = [words, e.exception_type, key, diffs, e.reason ?? ''];
+  const summary = e.triage?.summary ?? '';
+  // The rows give way first: what is left of EMBEDDED_CHARS after the rest.
+  const room = EMBEDDED_CHARS - head.join('\n').length - summary.length - 3;
+  const rows = [row(view.source), row(view.target)].filter(Boolean).join('\n').slice(0, Math.max(0, room));
+  return [...head, rows, summary].filter(Boolean).join('\n');
 }
 
 /**
