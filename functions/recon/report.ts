@@ -8,6 +8,7 @@
 import { EXCEPTION_TYPES, type Diff, type ExceptionType, type Row, type RunSummary } from '../shared/types.ts';
 import { formatUsd, type UsageCounts } from '../shared/tables/usage.ts';
 import { triagesPlanned } from '../shared/tables/runs.ts';
+import { VIEW_LINES, VIEW_ROW_FIELDS, VIEW_VALUE_CHARS } from '../shared/exception-view.ts';
 
 /** Exceptions of each type a report shows by default. */
 export const SAMPLE_PER_TYPE = 5;
@@ -171,6 +172,17 @@ function model(input: ReportInput): Section[] {
   return sections;
 }
 
+/**
+ * What a report shows of a long exception (exception-view.ts's bounds, as triage reads it): a key
+ * on 120,000 rows, or rows of long values or hundreds of columns, would make one section of
+ * megabytes, and a report API answer past what a Lambda may return.
+ */
+const shown = (value: string) => (value.length > VIEW_VALUE_CHARS ? `${value.slice(0, VIEW_VALUE_CHARS)}…` : value);
+const listed = (lines: readonly number[]) =>
+  lines.length === 0
+    ? '-'
+    : `${lines.slice(0, VIEW_LINES).join(', ')}${lines.length > VIEW_LINES ? `, … (${lines.length} in all)` : ''}`;
+
 function exceptionSection(e: ReportException, columns: NonNullable<ReportInput['columns']>): Section {
   const key = Object.entries(e.key)
     .map(([k, v]) => `${k}=${v}`)
@@ -179,8 +191,8 @@ function exceptionSection(e: ReportException, columns: NonNullable<ReportInput['
   const usedTarget = new Set(columns.map((c) => c.target));
   const rows: string[][] = columns.map((c) => [
     c.source === c.target ? c.field : `${c.field} (${c.source} / ${c.target})`,
-    e.source?.[c.source] ?? '',
-    e.target?.[c.target] ?? '',
+    shown(e.source?.[c.source] ?? ''),
+    shown(e.target?.[c.target] ?? ''),
   ]);
   const rest = [
     ...new Set([
@@ -188,17 +200,19 @@ function exceptionSection(e: ReportException, columns: NonNullable<ReportInput['
       ...Object.keys(e.target ?? {}).filter((n) => !usedTarget.has(n)),
     ]),
   ];
-  for (const n of rest) rows.push([n, e.source?.[n] ?? '', e.target?.[n] ?? '']);
+  for (const n of rest.slice(0, VIEW_ROW_FIELDS))
+    rows.push([n, shown(e.source?.[n] ?? ''), shown(e.target?.[n] ?? '')]);
   const differing = new Set(e.diffs.map((d) => d.field));
   const fieldOfRow = (i: number) => (i < columns.length ? (columns[i]?.field as string) : (rows[i]?.[0] as string));
   const marked = new Set<string>();
   const paragraphs = [
-    `Lines: source ${e.lines.source.join(', ') || '-'}; target ${e.lines.target.join(', ') || '-'}${e.policy_severity ? `; severity ${e.policy_severity}` : ''}.`,
+    `Lines: source ${listed(e.lines.source)}; target ${listed(e.lines.target)}${e.policy_severity ? `; severity ${e.policy_severity}` : ''}.`,
   ];
+  if (rest.length > VIEW_ROW_FIELDS) paragraphs.push(`${rest.length - VIEW_ROW_FIELDS} more columns not shown.`);
   if (e.reason) paragraphs.push(`Reason: ${e.reason}`);
   for (const d of e.diffs)
     paragraphs.push(
-      `${d.field}: ${d.source === '' ? '(empty)' : d.source} → ${d.target === '' ? '(empty)' : d.target}${d.delta === undefined ? '' : ` (Δ ${d.delta})`}`,
+      `${d.field}: ${d.source === '' ? '(empty)' : shown(d.source)} → ${d.target === '' ? '(empty)' : shown(d.target)}${d.delta === undefined ? '' : ` (Δ ${d.delta})`}`,
     );
   // The side-by-side rows: a differing field's row is marked (its mapped column names may differ).
   rows.forEach((_, i) => {

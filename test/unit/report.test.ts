@@ -79,4 +79,38 @@ describe('renderReport', () => {
     );
     expect(renderReport(input, 'md')).not.toContain('Triage cost');
   });
+
+  it("shows a long exception's first lines and columns and the start of long values, saying what is left", () => {
+    // Prepare: a key on 120,000 rows whose rows hold 300 columns besides the policy's, of 2,000 characters.
+    const wide = {
+      id: '1',
+      note: 'n'.repeat(2000),
+      ...Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`c${i}`, 'v'])),
+    };
+    const many: ReportInput = {
+      ...input,
+      exceptions: [
+        {
+          exception_type: 'DUPLICATE_IN_SOURCE',
+          key: { id: '1' },
+          source: wide,
+          target: wide,
+          diffs: [],
+          lines: { source: Array.from({ length: 120_000 }, (_, i) => i + 2), target: [2] },
+        },
+      ],
+      summary: { ...input.summary, exceptions: { DUPLICATE_IN_SOURCE: 1 } },
+    };
+    // Act
+    const md = renderReport(many, 'md');
+    // Assess
+    expect(md).toContain(
+      `Lines: source ${Array.from({ length: 20 }, (_, i) => i + 2).join(', ')}, … (120000 in all); target 2.`,
+    );
+    expect(md).toContain(`| note | ${'n'.repeat(512)}… | ${'n'.repeat(512)}… |`);
+    expect(md).toContain('| c39 | v | v |');
+    expect(md).not.toContain('| c40 |');
+    expect(md).toContain('260 more columns not shown.');
+    expect(md.length).toBeLessThan(10_000);
+  });
 });
