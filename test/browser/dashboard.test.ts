@@ -505,4 +505,31 @@ describe('dashboard', () => {
       /Triage dispatched.*\d+ triage calls? \(\d+ patterns? \+ \d+ singletons?/,
     );
   });
+
+  it('an exception cut to fit its stored item says so, and lists its first line numbers with their count', async () => {
+    // A key on 50,000 rows: 50,000 line numbers are over one DynamoDB item; the first 1,000 are stored.
+    const date = '2025-12-21';
+    const source = `${readFileSync(`${SAMPLE_DIR}source.csv`, 'utf8')}${'T9000,ACCT1,2025-12-21,1.00\n'.repeat(50_000)}`;
+    await stack.upload(`incoming/${SAMPLE.dataset}/${date}/source.csv`, Buffer.from(source));
+    await stack.upload(`incoming/${SAMPLE.dataset}/${date}/target.csv`, readFileSync(`${SAMPLE_DIR}target.csv`));
+    await stack.waitForIdle();
+    const listed = (await (
+      await fetch(
+        `${base}/exceptions?dataset=${SAMPLE.dataset}&business_date=${date}&exception_type=DUPLICATE_IN_SOURCE`,
+      )
+    ).json()) as { items: { exception_id: string }[] };
+    const id = listed.items[0]?.exception_id;
+
+    await page.goto(`${base}/#/exceptions/${id}`);
+    await page.getByTestId('row-omitted').waitFor();
+
+    expect(await page.getByTestId('row-omitted').textContent()).toBe(
+      "Source row: not stored (over DynamoDB's item size): line numbers after the first 1000 of 50000.",
+    );
+    const lines = Array.from({ length: 20 }, (_, i) => i + 22).join(', ');
+    expect(await page.locator('table.rows caption').textContent()).toContain(
+      `(lines: source ${lines}, … (1000 stored); target —)`,
+    );
+    expect(await page.locator('table.rows th[scope="row"]').allTextContents()).not.toContain('_omitted');
+  });
 });

@@ -21,10 +21,21 @@ import { answersRequest, RETRIAGE_WAIT_MS } from '../../../functions/shared/retr
 import { ApprovalPanel, MatchLinkFact, SuggestionsPanel } from './workflow-panels.tsx';
 import { Due } from './exceptions.tsx';
 
+/** What the store says a row lost to fit one item (functions/store/fit-for-storage.ts). */
+const OMITTED = '_omitted';
+const LINES_SHOWN = 20;
+
 function fieldsOf(source: Row | null, target: Row | null): string[] {
   const seen = new Set<string>();
-  for (const row of [source, target]) for (const k of Object.keys(row ?? {})) seen.add(k);
+  for (const row of [source, target]) for (const k of Object.keys(row ?? {})) if (k !== OMITTED) seen.add(k);
   return [...seen];
+}
+
+/** A side's line numbers: the first twenty, and how many in all past that (a key on many rows). */
+function linesText(lines: readonly number[]): string {
+  if (lines.length === 0) return '—';
+  const shown = lines.slice(0, LINES_SHOWN).join(', ');
+  return lines.length > LINES_SHOWN ? `${shown}, … (${lines.length} stored)` : shown;
 }
 
 function Rows({ e }: { e: ExceptionItem }) {
@@ -46,9 +57,7 @@ function Rows({ e }: { e: ExceptionItem }) {
       <table class="rows" aria-describedby="rows-legend">
         <caption>
           Source and target rows
-          {e.lines
-            ? ` (lines: source ${e.lines.source.join(', ') || '—'}; target ${e.lines.target.join(', ') || '—'})`
-            : ''}
+          {e.lines ? ` (lines: source ${linesText(e.lines.source)}; target ${linesText(e.lines.target)})` : ''}
         </caption>
         <thead>
           <tr>
@@ -78,6 +87,13 @@ function Rows({ e }: { e: ExceptionItem }) {
       <p id="rows-legend" class="muted small">
         Highlighted cells differ between source and target.{e.reason ? ` Reason: ${e.reason}` : ''}
       </p>
+      {(['source', 'target'] as const).map((name) =>
+        e[name]?.[OMITTED] ? (
+          <p key={name} class="warning small" role="note" data-testid="row-omitted">
+            {name === 'source' ? 'Source' : 'Target'} row: {e[name]?.[OMITTED]}.
+          </p>
+        ) : null,
+      )}
     </div>
   );
 }
