@@ -8,6 +8,7 @@
  * diffs name (what a listing shows), the rest of each row counted in an `_omitted` field:
  * `GET /exceptions/{id}` has the whole exception.
  */
+import { namedFields } from '../shared/exception-view.ts';
 import type { Row } from '../shared/types.ts';
 
 export const RESPONSE_BUDGET_BYTES = 4 * 1024 * 1024;
@@ -19,13 +20,13 @@ type ApiException = Record<string, unknown>;
 export function withinResponseBudget(items: ApiException[], budget = RESPONSE_BUDGET_BYTES): ApiException[] {
   if (Buffer.byteLength(JSON.stringify(items)) <= budget) return items;
   return items.map((item) => {
-    const diffs = Array.isArray(item.diffs) ? (item.diffs as { field?: unknown }[]) : [];
-    const named = new Set([...Object.keys(rowOf(item.key) ?? {}), ...diffs.map((d) => String(d.field))]);
+    const diffs = Array.isArray(item.diffs) ? (item.diffs as { field: unknown }[]) : [];
+    const named = namedFields({ key: rowOf(item.key) ?? {}, diffs });
     const where = `GET /exceptions/${String(item.exception_id)} has them`;
     return {
       ...item,
-      source: namedFields(rowOf(item.source), named, where),
-      target: namedFields(rowOf(item.target), named, where),
+      source: listedRow(rowOf(item.source), named, where),
+      target: listedRow(rowOf(item.target), named, where),
     };
   });
 }
@@ -33,7 +34,7 @@ export function withinResponseBudget(items: ApiException[], budget = RESPONSE_BU
 const rowOf = (value: unknown): Row | null =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Row) : null;
 
-function namedFields(row: Row | null, named: ReadonlySet<string>, where: string): Row | null {
+function listedRow(row: Row | null, named: ReadonlySet<string>, where: string): Row | null {
   if (row === null) return null;
   const kept = Object.entries(row).filter(([field]) => named.has(field));
   const left = Object.keys(row).length - kept.length;

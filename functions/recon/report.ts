@@ -8,7 +8,7 @@
 import { EXCEPTION_TYPES, type Diff, type ExceptionType, type Row, type RunSummary } from '../shared/types.ts';
 import { formatUsd, type UsageCounts } from '../shared/tables/usage.ts';
 import { triagesPlanned } from '../shared/tables/runs.ts';
-import { VIEW_LINES, VIEW_ROW_FIELDS, VIEW_VALUE_CHARS } from '../shared/exception-view.ts';
+import { cutText, VIEW_LINES, VIEW_ROW_FIELDS, VIEW_VALUE_CHARS } from '../shared/exception-view.ts';
 
 /** Exceptions of each type a report shows by default. */
 export const SAMPLE_PER_TYPE = 5;
@@ -177,7 +177,7 @@ function model(input: ReportInput): Section[] {
  * on 120,000 rows, or rows of long values or hundreds of columns, would make one section of
  * megabytes, and a report API answer past what a Lambda may return.
  */
-const shown = (value: string) => (value.length > VIEW_VALUE_CHARS ? `${value.slice(0, VIEW_VALUE_CHARS)}…` : value);
+const shown = (value: string) => cutText(value, VIEW_VALUE_CHARS);
 const listed = (lines: readonly number[]) =>
   lines.length === 0
     ? '-'

@@ -16,12 +16,22 @@ export const VIEW_ROW_FIELDS = 40;
  * values cut to VIEW_VALUE_CHARS, and at most VIEW_ROW_FIELDS fields a row (a longer row: the
  * key's and the diffs' first); what is left out is counted in `_omitted`.
  */
+/** A value's first `chars` characters and an ellipsis when it is longer. */
+export function cutText(value: string, chars: number): string {
+  return value.length > chars ? `${value.slice(0, chars)}…` : value;
+}
+
+/** The fields an exception's key and diffs name: what a shortened row keeps first. */
+export function namedFields(e: { readonly key?: object; readonly diffs?: readonly { readonly field: unknown }[] }) {
+  return new Set([...Object.keys(e.key ?? {}), ...(e.diffs ?? []).map((d) => String(d.field))]);
+}
+
 export function boundedView(e: Pick<ExceptionRecord, 'key' | 'source' | 'target' | 'diffs' | 'lines'>) {
   // Items read back from the table's stream may lack what a record always has.
   const diffs = e.diffs ?? [];
   const lines = { source: e.lines?.source ?? [], target: e.lines?.target ?? [] };
-  const named = new Set([...Object.keys(e.key ?? {}), ...diffs.map((d) => d.field)]);
-  const cut = (v: string) => (v.length > VIEW_VALUE_CHARS ? `${v.slice(0, VIEW_VALUE_CHARS)}…` : v);
+  const named = namedFields(e);
+  const cut = (v: string) => cutText(v, VIEW_VALUE_CHARS);
   const row = (r: Row | null): Row | null => {
     if (r === null) return null;
     const fields = Object.entries(r);

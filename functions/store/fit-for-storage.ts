@@ -12,6 +12,7 @@
  * change in a cut part still counts as a change.
  */
 import type { Finding } from '../recon/findings.ts';
+import { cutText, namedFields } from '../shared/exception-view.ts';
 import type { Diff, Row } from '../shared/types.ts';
 
 /**
@@ -49,7 +50,7 @@ export function fitForStorage(finding: Finding): Finding {
       if (row === null) continue;
       const long = Object.values(row).filter((v) => v.length > VALUE_CHARS).length;
       if (long === 0) continue;
-      rows[side] = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, cut(v, VALUE_CHARS)]));
+      rows[side] = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, cutText(v, VALUE_CHARS)]));
       notes[side].push(`the text past ${VALUE_CHARS} characters of ${long} value${long === 1 ? '' : 's'}`);
     }
     fitted = { ...fitted, ...rows, diffs: fitted.diffs.map((d) => cutDiff(d, DIFF_CHARS)) };
@@ -57,7 +58,7 @@ export function fitForStorage(finding: Finding): Finding {
 
   if (sizeOf(fitted) > FINDING_BUDGET_BYTES) {
     // Fields the key and the diffs name are kept; the others while the budget lasts.
-    const named = new Set([...Object.keys(fitted.key), ...fitted.diffs.map((d) => d.field)]);
+    const named = namedFields(fitted);
     const rows = { source: fitted.source, target: fitted.target };
     let left = FINDING_BUDGET_BYTES - sizeOf({ ...fitted, source: keptOnly(rows.source, named), target: null });
     left -= bytesOf(keptOnly(rows.target, named)) + 512; // and room for the notes
@@ -87,12 +88,8 @@ export function fitForStorage(finding: Finding): Finding {
   return { ...fitted, source: withNote(fitted.source, 'source'), target: withNote(fitted.target, 'target') };
 }
 
-function cut(value: string, chars: number): string {
-  return value.length > chars ? `${value.slice(0, chars)}…` : value;
-}
-
 function cutDiff(diff: Diff, chars: number): Diff {
-  return { ...diff, source: cut(diff.source, chars), target: cut(diff.target, chars) };
+  return { ...diff, source: cutText(diff.source, chars), target: cutText(diff.target, chars) };
 }
 
 function keptOnly(row: Row | null, named: ReadonlySet<string>): Row | null {

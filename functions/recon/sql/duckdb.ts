@@ -359,7 +359,8 @@ export async function hasSpaceBesideQuote(path: string, delimiter: string, encod
   return found(tail, atFileStart, true);
 }
 
-// Byte by byte: a subarray a call made the scan of a quoted file twice as slow.
+// Byte by byte: a subarray a call made the scan of a quoted file 35% slower, Buffer#compare
+// over a range (a native call a match) 85% slower.
 function startsWith(bytes: Buffer, at: number, text: Buffer): boolean {
   if (at + text.length > bytes.length) return false;
   for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text[i]) return false;
