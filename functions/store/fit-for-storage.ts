@@ -6,10 +6,15 @@
  *
  * What is stored instead, in this order until it fits: the first LINES_KEPT line numbers of a
  * side, row values cut to VALUE_CHARS, diff values cut to DIFF_CHARS, then a row's fields after
- * those the key and the diffs name dropped from its end. Each cut row says what it lost in an
- * `_omitted` field (as `_extra_N` and `_line` are shown in a row), so a reader knows the stored
- * row is not the whole one. The content hash is taken of the whole finding before this, so a
- * change in a cut part still counts as a change.
+ * those the key and the diffs name dropped from its end; and, for a policy comparing very many
+ * fields that all differ, diff values cut to VALUE_CHARS too, then the differences after those
+ * that fit dropped with their fields. Each cut row says what it lost in an `_omitted` field (as
+ * `_extra_N` and `_line` are shown in a row), so a reader knows the stored row is not the whole
+ * one. The content hash is taken of the whole finding before this, so a change in a cut part
+ * still counts as a change.
+ *
+ * Only the key and the engine's reason are never cut: a key is made of a few fields, each at most
+ * the reader's longest field, and a reason is one sentence.
  */
 import type { Finding } from '../recon/findings.ts';
 import { cutText, namedFields } from '../shared/exception-view.ts';
@@ -56,29 +61,38 @@ export function fitForStorage(finding: Finding): Finding {
     fitted = { ...fitted, ...rows, diffs: fitted.diffs.map((d) => cutDiff(d, DIFF_CHARS)) };
   }
 
+  if (sizeOf(fitted) > FINDING_BUDGET_BYTES) fitted = dropFields(fitted, notes);
+
   if (sizeOf(fitted) > FINDING_BUDGET_BYTES) {
-    // Fields the key and the diffs name are kept; the others while the budget lasts.
-    const named = namedFields(fitted);
-    const rows = { source: fitted.source, target: fitted.target };
-    let left = FINDING_BUDGET_BYTES - sizeOf({ ...fitted, source: keptOnly(rows.source, named), target: null });
-    left -= bytesOf(keptOnly(rows.target, named)) + 512; // and room for the notes
-    for (const side of ['source', 'target'] as const) {
-      const row = rows[side];
-      if (row === null) continue;
-      const kept: Row = {};
-      let dropped = 0;
-      for (const [k, v] of Object.entries(row)) {
-        const cost = bytesOf(k) + bytesOf(v) + 2;
-        if (named.has(k)) kept[k] = v;
-        else if (cost <= left) {
-          kept[k] = v;
-          left -= cost;
-        } else dropped++;
-      }
-      if (dropped > 0) notes[side].push(`${dropped} field${dropped === 1 ? '' : 's'}`);
-      rows[side] = kept;
+    // Every field the diffs name is kept, and every diff: many long ones cut further.
+    const long = fitted.diffs.filter((d) => d.source.length > VALUE_CHARS || d.target.length > VALUE_CHARS).length;
+    if (long > 0) {
+      notes[noteSide(fitted)].push(
+        `the text past ${VALUE_CHARS} characters of ${long} difference${long === 1 ? '' : 's'}`,
+      );
+      fitted = { ...fitted, diffs: fitted.diffs.map((d) => cutDiff(d, VALUE_CHARS)) };
     }
-    fitted = { ...fitted, ...rows };
+  }
+
+  if (sizeOf(fitted) > FINDING_BUDGET_BYTES) {
+    // Still too many: the differences that fit (in the engine's order, the policy's), each with its fields.
+    const keyFields = namedFields({ key: fitted.key });
+    const keysOnly = { source: keptOnly(fitted.source, keyFields), target: keptOnly(fitted.target, keyFields) };
+    let left = FINDING_BUDGET_BYTES - 512 - sizeOf({ ...fitted, ...keysOnly, diffs: [] });
+    const kept: Diff[] = [];
+    for (const d of fitted.diffs) {
+      const cost = bytesOf(d) + 1 + fieldCost(fitted.source, d.field) + fieldCost(fitted.target, d.field);
+      if (cost > left) break;
+      kept.push(d);
+      left -= cost;
+    }
+    const dropped = fitted.diffs.length - kept.length;
+    if (dropped > 0)
+      notes[noteSide(fitted)].push(
+        `${dropped} of ${fitted.diffs.length} differences after the first ${kept.length}, and their fields`,
+      );
+    const named = namedFields({ key: fitted.key, diffs: kept });
+    fitted = { ...fitted, diffs: kept, source: keptOnly(fitted.source, named), target: keptOnly(fitted.target, named) };
   }
 
   const withNote = (row: Row | null, side: Side): Row | null =>
@@ -86,6 +100,42 @@ export function fitForStorage(finding: Finding): Finding {
       ? row
       : { ...row, [OMITTED]: `not stored (over DynamoDB's item size): ${notes[side].join('; ')}` };
   return { ...fitted, source: withNote(fitted.source, 'source'), target: withNote(fitted.target, 'target') };
+}
+
+/** A row's fields after those the key and the diffs name dropped from its end, while over the budget. */
+function dropFields(fitted: Finding, notes: Record<Side, string[]>): Finding {
+  const named = namedFields(fitted);
+  const rows = { source: fitted.source, target: fitted.target };
+  let left = FINDING_BUDGET_BYTES - sizeOf({ ...fitted, source: keptOnly(rows.source, named), target: null });
+  left -= bytesOf(keptOnly(rows.target, named)) + 512; // and room for the notes
+  for (const side of ['source', 'target'] as const) {
+    const row = rows[side];
+    if (row === null) continue;
+    const kept: Row = {};
+    let dropped = 0;
+    for (const [k, v] of Object.entries(row)) {
+      const cost = bytesOf(k) + bytesOf(v) + 2;
+      if (named.has(k)) kept[k] = v;
+      else if (cost <= left) {
+        kept[k] = v;
+        left -= cost;
+      } else dropped++;
+    }
+    if (dropped > 0) notes[side].push(`${dropped} field${dropped === 1 ? '' : 's'}`);
+    rows[side] = kept;
+  }
+  return { ...fitted, ...rows };
+}
+
+/** What one field of a row adds to the JSON (nothing when the row lacks it). */
+function fieldCost(row: Row | null, field: string): number {
+  const value = row?.[field];
+  return value === undefined ? 0 : bytesOf(field) + bytesOf(value) + 2;
+}
+
+/** The row that carries a note about the diffs: the source's, or the target's when there is none. */
+function noteSide(f: Finding): Side {
+  return f.source === null ? 'target' : 'source';
 }
 
 function cutDiff(diff: Diff, chars: number): Diff {

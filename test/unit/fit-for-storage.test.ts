@@ -83,4 +83,40 @@ describe('fitForStorage', () => {
     expect(size(fitted)).toBeLessThanOrEqual(FINDING_BUDGET_BYTES);
     expect(size(fitted)).toBeGreaterThan(FINDING_BUDGET_BYTES - 4096);
   });
+
+  const wide = (fields: number, chars: number) => {
+    const names = Array.from({ length: fields }, (_, i) => `f${i}`);
+    const row = (c: string) => ({ trade_id: 'T3', ...Object.fromEntries(names.map((n) => [n, c.repeat(chars)])) });
+    const diffs = names.map((n) => ({ field: n, source: 'x'.repeat(chars), target: 'y'.repeat(chars) }));
+    return finding({ source: row('x'), target: row('y'), diffs });
+  };
+
+  it('cuts the diffs further when a policy compares many fields and all differ', () => {
+    const fitted = fitForStorage(wide(60, 65_536));
+    expect(fitted.diffs).toHaveLength(60);
+    expect(fitted.diffs[59]).toEqual({
+      field: 'f59',
+      source: `${'x'.repeat(VALUE_CHARS)}…`,
+      target: `${'y'.repeat(VALUE_CHARS)}…`,
+    });
+    expect(fitted.source?.[OMITTED]).toBe(
+      `not stored (over DynamoDB's item size): the text past ${VALUE_CHARS} characters of 60 values; ` +
+        `the text past ${VALUE_CHARS} characters of 60 differences`,
+    );
+    expect(size(fitted)).toBeLessThanOrEqual(FINDING_BUDGET_BYTES);
+  });
+
+  it('keeps the differences that fit, with their fields, when even their names and short values do not', () => {
+    const fitted = fitForStorage(wide(1_000, 300));
+    const kept = fitted.diffs.length;
+    expect(kept).toBeGreaterThan(100);
+    expect(kept).toBeLessThan(1_000);
+    expect(fitted.diffs.map((d) => d.field)).toEqual(Array.from({ length: kept }, (_, i) => `f${i}`));
+    expect(Object.keys(fitted.target ?? {})).toEqual(['trade_id', ...fitted.diffs.map((d) => d.field), OMITTED]);
+    expect(fitted.source?.[OMITTED]).toContain(
+      `; ${1_000 - kept} of 1000 differences after the first ${kept}, and their fields`,
+    );
+    expect(size(fitted)).toBeLessThanOrEqual(FINDING_BUDGET_BYTES);
+    expect(size(fitted)).toBeGreaterThan(FINDING_BUDGET_BYTES - 4096);
+  });
 });
