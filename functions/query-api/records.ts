@@ -94,6 +94,7 @@ const RUN_ATTRIBUTES: Readonly<Record<keyof RunRecord | 'dataset_date' | 'record
   stored_changed: false,
   stored_unchanged: false,
   stored_triage: false,
+  stored_cut: false,
   engine_summary: false,
   // The runaway guard's decision (HELD with its reason) and the dispatch's plan: model calls = patterns + singletons.
   triage: true,

@@ -604,6 +604,8 @@ export const METRICS = {
   duplicatesSuppressed: { name: 'DuplicatesSuppressed' },
   /** Exceptions found by a completed run, by `exception_type` (store, which completes runs). */
   exceptions: { name: 'Exceptions', dimension: 'exception_type' },
+  /** Exceptions written cut to fit one DynamoDB item, their rows saying what they lost (store). */
+  exceptionsCut: { name: 'ExceptionsCutForStorage' },
   /** Runs completed: every chunk stored (store). */
   runsCompleted: { name: 'RunsCompleted' },
   /** Runs failed on their input (recon). */

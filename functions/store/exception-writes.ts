@@ -40,28 +40,42 @@ export interface WriteDeps {
   readonly exceptions: ExceptionStore;
 }
 
+/** How many cut exceptions' ids a chunk's outcome names (its count says how many in all). */
+export const CUT_IDS_NAMED = 20;
+
+export interface WriteOutcome extends StoreCounts {
+  /** The first CUT_IDS_NAMED of the new and changed exceptions written cut to fit one item. */
+  readonly cut_ids: readonly string[];
+}
+
 export async function writeFindings(
   ctx: WriteContext,
   findings: readonly Finding[],
   deps: WriteDeps,
-): Promise<StoreCounts> {
+): Promise<WriteOutcome> {
   const { runId, now } = ctx;
   const identity = (ctx.workflow ?? DEFAULT_WORKFLOW).identity;
-  const current = findings.map((f) => ({
+  const current = findings.map((f) => {
     // Hashed whole, stored cut to one item's size if it must be (fit-for-storage.ts).
-    finding: fitForStorage(f),
-    id: exceptionIdFor(identity, ctx.dataset, ctx.businessDate, f.type, f.keyText),
-    hash: findingHash(f),
-  }));
+    const finding = fitForStorage(f);
+    return {
+      finding,
+      cut: finding !== f,
+      id: exceptionIdFor(identity, ctx.dataset, ctx.businessDate, f.type, f.keyText),
+      hash: findingHash(f),
+    };
+  });
   const stored = await deps.exceptions.getStates(current.map((c) => c.id));
 
   const fresh: Parameters<ExceptionStore['putNew']>[0] = [];
   const updates: (() => Promise<unknown>)[] = [];
   let changed = 0;
   let unchanged = 0;
+  const cut: string[] = [];
   for (const c of current) {
     const before = stored.get(c.id);
     if (before === undefined) {
+      if (c.cut) cut.push(c.id);
       fresh.push({ ...toExceptionRecord(c.finding, ctx), content_hash: c.hash, last_changed_run_id: runId });
       continue;
     }
@@ -70,6 +84,7 @@ export async function writeFindings(
     // Changed in this run by an attempt that died before finishing: counted as changed again.
     if (contentChanged || reopen || before.last_changed_run_id === runId) {
       changed++;
+      if (c.cut) cut.push(c.id);
       updates.push(() =>
         updateWithRetry(deps.exceptions, before, (state) => {
           const change = changeFor(c.finding, c.hash, state, ctx, reopen);
@@ -95,7 +110,14 @@ export async function writeFindings(
   crashPoint('store:chunk');
   await runLimited(updates, UPDATE_CONCURRENCY);
   // New and changed (reopened included) need triage: the run's dispatch queues it.
-  return { new: fresh.length, changed, unchanged, triage_enqueued: fresh.length + changed };
+  return {
+    new: fresh.length,
+    changed,
+    unchanged,
+    triage_enqueued: fresh.length + changed,
+    cut_for_storage: cut.length,
+    cut_ids: cut.slice(0, CUT_IDS_NAMED),
+  };
 }
 
 function changeFor(

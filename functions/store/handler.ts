@@ -17,7 +17,7 @@ import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
 import { DynamoFileStore } from '../shared/tables/files-dynamo.ts';
 import { DynamoRunStore } from '../shared/tables/runs-dynamo.ts';
 import { storeConfig } from './config.ts';
-import { storeChunk, type CompletionOutcome, type StoreDeps } from './store.ts';
+import { storeChunk, type CompletionOutcome, type StoreDeps, type StoreOutcome } from './store.ts';
 
 const logger = createLogger('store');
 
@@ -47,10 +47,21 @@ export function createHandler(makeDeps: () => StoreDeps & SqsConsumerDeps = defa
     const request = parseBody(record, storeRequestSchema);
     logger.appendKeys({ runId: request.run_id, chunk: request.chunk });
     const outcome = await storeChunk(request, deps);
+    countStored(outcome, deps.metrics);
+    if (outcome.outcome === 'STORED' && outcome.counts.cut_for_storage > 0)
+      logger.warn('exceptions stored cut to fit one DynamoDB item (their rows say what in _omitted)', {
+        count: outcome.counts.cut_for_storage,
+        exceptionIds: outcome.cut_ids,
+      });
     if (outcome.outcome !== 'SKIPPED' && outcome.completion) countCompletion(outcome.completion, deps.metrics);
     if (outcome.outcome === 'SKIPPED' && outcome.triage === 'HELD_NOTIFIED') deps.metrics?.count('runsHeld');
     logger.info('chunk handled', { messageId: record.messageId, key: request.key, result: outcome });
   });
+}
+
+/** What a chunk stored for the first time cut to fit (a redelivery of a stored chunk is ALREADY_STORED: counted once). */
+export function countStored(outcome: StoreOutcome, metrics: BusinessMetrics | undefined): void {
+  if (outcome.outcome === 'STORED') metrics?.count('exceptionsCut', outcome.counts.cut_for_storage);
 }
 
 /** Business counts of a run this consumer completed (the run's exceptions are counted once, here). */

@@ -74,7 +74,14 @@ export type CompletionOutcome =
   | { outcome: 'ALREADY_COMPLETED'; triage?: TriageStart };
 
 export type StoreOutcome =
-  | { outcome: 'STORED'; chunk: number; counts: StoreCounts; completion?: CompletionOutcome }
+  | {
+      outcome: 'STORED';
+      chunk: number;
+      counts: StoreCounts;
+      /** The first of the exceptions written cut to fit one item (counts.cut_for_storage has how many). */
+      cut_ids?: readonly string[];
+      completion?: CompletionOutcome;
+    }
   /** Counted before (a redelivery, or recon's nudge after the last chunk). */
   | { outcome: 'ALREADY_STORED'; chunk: number; completion?: CompletionOutcome }
   /** The run is not storing (done, failed, superseded): nothing written; a completed run's triage start finished. */
@@ -103,14 +110,20 @@ export async function storeChunk(request: StoreRequest, deps: StoreDeps): Promis
     now: iso(deps.now()),
     workflow: await workflowOf(request.dataset, request.bucket, deps),
   };
-  const counts = await writeFindings(ctx, findings, deps);
+  const { cut_ids: cutIds, ...counts } = await writeFindings(ctx, findings, deps);
   const counted = await deps.runs.markChunkStored(runId, chunk, counts);
   if (counted === undefined) {
     // Counted by a concurrent delivery of the same chunk, or the run moved on meanwhile.
     const now = await deps.runs.get(runId);
     return { outcome: 'ALREADY_STORED', chunk, ...(now && isStoring(now) ? await completeIfDone(now, deps) : {}) };
   }
-  return { outcome: 'STORED', chunk, counts, ...(await completeIfDone(counted, deps)) };
+  return {
+    outcome: 'STORED',
+    chunk,
+    counts,
+    ...(cutIds.length > 0 ? { cut_ids: cutIds } : {}),
+    ...(await completeIfDone(counted, deps)),
+  };
 }
 
 /** The dataset's workflow under the policy in force in `bucket` (the run's data bucket). */
@@ -155,6 +168,7 @@ export async function completeRun(run: RunRecord, deps: StoreDeps): Promise<Comp
       unchanged: run.stored_unchanged ?? 0,
       resolved,
       triage_enqueued: run.stored_triage ?? 0,
+      cut_for_storage: run.stored_cut ?? 0,
     },
   });
   if (!done) return { outcome: 'ALREADY_COMPLETED', triage: await startTriage(run.run_id, deps) };

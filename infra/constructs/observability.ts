@@ -107,7 +107,13 @@ export function pipelineDashboard(scope: Construct, id: string, props: Dashboard
     graph('Triage by provider', byDimension('triage'), 'Sum', 12, 12),
     graph('Files ingested by status', byDimension('filesIngested'), 'Sum', 0, 18),
     // A run completes (and its exceptions are counted) in the store consumer that stores its last chunk.
-    graph('Rows', [plain('ingest-worker', 'rowsAccepted'), plain('store', 'rowsRejected')], 'Sum', 12, 18),
+    graph(
+      'Rows; exceptions stored cut to fit one item',
+      [plain('ingest-worker', 'rowsAccepted'), plain('store', 'rowsRejected'), plain('store', 'exceptionsCut')],
+      'Sum',
+      12,
+      18,
+    ),
     graph(
       'Runs',
       [plain('store', 'runsCompleted'), plain('recon', 'runsFailed'), plain('store', 'runsHeld')],

@@ -349,7 +349,8 @@ async function report(stack: LocalStack, sample: (typeof SAMPLES)[number], say: 
       }`,
     );
     say(
-      `  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} need triage`,
+      `  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} need triage` +
+        ((s.cut_for_storage ?? 0) > 0 ? `; ${s.cut_for_storage} cut to fit one DynamoDB item` : ''),
     );
   }
   if (run.triage?.state === 'HELD')

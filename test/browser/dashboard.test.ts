@@ -531,5 +531,12 @@ describe('dashboard', () => {
       `(lines: source ${lines}, … (1000 stored); target —)`,
     );
     expect(await page.locator('table.rows th[scope="row"]').allTextContents()).not.toContain('_omitted');
+
+    // Its run counts it among what it stored.
+    await page.locator(`a[href^="#/runs?run="]`).click();
+    await page.getByTestId('run-cut').waitFor();
+    expect(await page.getByTestId('run-cut').textContent()).toBe(
+      ' (1 cut to fit one DynamoDB item: each says what in its row)',
+    );
   });
 });

@@ -10,7 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { countIngest, createHandler, defaultDeps } from '../../functions/ingest-worker/handler.ts';
 import { countRun } from '../../functions/recon/handler.ts';
-import { countCompletion } from '../../functions/store/handler.ts';
+import { countCompletion, countStored } from '../../functions/store/handler.ts';
 import { countTriage } from '../../functions/triage/handler.ts';
 import { DEAD_LETTER_ATTRIBUTES, SqsDeadLetterQueue } from '../../functions/shared/adapters/sqs-queue.ts';
 import type { BusinessMetrics } from '../../functions/shared/metrics.ts';
@@ -190,6 +190,15 @@ describe('business metrics', () => {
       { outcome: 'COMPLETED', exceptions: { AMOUNT_MISMATCH: 2, INVALID_RECORD: 1 }, resolved: 0, triage: 'NONE' },
       metrics,
     );
+    countStored(
+      {
+        outcome: 'STORED',
+        chunk: 0,
+        counts: { new: 2, changed: 0, unchanged: 0, triage_enqueued: 2, cut_for_storage: 1 },
+        cut_ids: ['e1'],
+      },
+      metrics,
+    );
     // A run the runaway guard held: counted when its one notification goes out.
     countCompletion({ outcome: 'ALREADY_COMPLETED', triage: 'HELD_NOTIFIED' }, metrics);
     countRun({ outcome: 'FAILED', code: 'ENCODING', message: 'm' }, metrics);
@@ -211,6 +220,7 @@ describe('business metrics', () => {
     expect([...metrics.keys()].sort()).toEqual([...METRIC_KEYS].sort());
     expect(metrics.counts.get('exceptions:AMOUNT_MISMATCH')).toBe(2);
     expect(metrics.counts.get('rowsRejected')).toBe(1);
+    expect(metrics.counts.get('exceptionsCut')).toBe(1);
     expect(metrics.counts.get('triage:rules')).toBe(1);
   });
 

@@ -289,6 +289,8 @@ describe('recon handler', () => {
       new GetCommand({ TableName: dynamo.names.tables.runs, Key: { run_id: 'run-big' } }),
     );
     expect(run.Item?.status).toBe('COMPLETED');
+    // Counted on the run: the Runs view and `npm start -- --once` say how many were cut.
+    expect(run.Item?.summary.cut_for_storage).toBe(2);
     const stored = await env.exceptions();
     const duplicate = stored.find((e) => e.exception_type === 'DUPLICATE_IN_SOURCE' && e.key.trade_id === 'T9000');
     expect(duplicate?.lines.source).toHaveLength(1000);

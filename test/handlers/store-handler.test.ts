@@ -185,7 +185,7 @@ describe('storing a findings chunk', () => {
     expect(outcome).toEqual({
       outcome: 'STORED',
       chunk: 0,
-      counts: { new: 5, changed: 0, unchanged: 0, triage_enqueued: 5 },
+      counts: { new: 5, changed: 0, unchanged: 0, triage_enqueued: 5, cut_for_storage: 0 },
     });
     const stored = await env.stored();
     expect(stored.map((e) => e.key.trade_id).sort()).toEqual(['T0', 'T1', 'T2', 'T3', 'T4']);

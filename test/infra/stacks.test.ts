@@ -757,7 +757,7 @@ describe('observability', () => {
       'Exceptions by type',
       'Triage by provider',
       'Files ingested by status',
-      'Rows',
+      'Rows; exceptions stored cut to fit one item',
       'Runs',
       'Triage: all and degraded to rules',
       'Failed and dead-lettered records (per consumer)',

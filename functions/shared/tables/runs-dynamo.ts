@@ -146,7 +146,7 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
           Key: { run_id: runId },
           // One update: the chunk's number joins the set and every count moves with it, or nothing does.
           UpdateExpression:
-            'ADD stored_chunks :chunk, chunks_stored :one, stored_new :n, stored_changed :c, stored_unchanged :u, stored_triage :t',
+            'ADD stored_chunks :chunk, chunks_stored :one, stored_new :n, stored_changed :c, stored_unchanged :u, stored_triage :t, stored_cut :x',
           ConditionExpression:
             'attribute_exists(run_id) AND #s IN (:running, :storing) AND NOT contains(stored_chunks, :number)',
           ExpressionAttributeNames: { '#s': 'status' },
@@ -158,6 +158,7 @@ export class DynamoRunStore implements RunStore, RunChunkStore, RunTriageStore {
             ':c': counts.changed,
             ':u': counts.unchanged,
             ':t': counts.triage_enqueued,
+            ':x': counts.cut_for_storage,
             ':running': 'RUNNING',
             ':storing': 'STORING',
           },

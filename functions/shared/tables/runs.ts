@@ -19,6 +19,8 @@ export interface StoreCounts {
   readonly unchanged: number;
   /** New and changed: the exceptions that need triage (queued by the run's dispatch, not here, since #12). */
   readonly triage_enqueued: number;
+  /** Of the new and changed, those written cut to fit one DynamoDB item (store/fit-for-storage.ts). */
+  readonly cut_for_storage: number;
 }
 
 /**
@@ -77,6 +79,8 @@ export interface RunRecord {
     unchanged: number;
     resolved: number;
     triage_enqueued: number;
+    /** Exceptions written cut to fit one DynamoDB item, their rows saying what they lost (absent before it was counted). */
+    cut_for_storage?: number;
   };
   readonly policy_version?: string;
   readonly policy_hash?: string;
@@ -92,6 +96,7 @@ export interface RunRecord {
   readonly stored_changed?: number;
   readonly stored_unchanged?: number;
   readonly stored_triage?: number;
+  readonly stored_cut?: number;
   /** The engine's summary while the chunks are stored; `summary` once the run completes. */
   readonly engine_summary?: EngineSummary;
   /** Set while the run goes on Athena (RUNNING, carried by delayed check messages, no Lambda holding it). */

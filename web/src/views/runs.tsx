@@ -146,6 +146,12 @@ export function RunSummary({ run }: { run: Run }) {
         <dt>Stored</dt>
         <dd>
           {s.new} new, {s.changed} changed, {s.unchanged} unchanged, {s.resolved} resolved
+          {(s.cut_for_storage ?? 0) > 0 && (
+            <span class="warning" data-testid="run-cut">
+              {' '}
+              ({s.cut_for_storage} cut to fit one DynamoDB item: each says what in its row)
+            </span>
+          )}
         </dd>
       </div>
       <div>
