@@ -31,21 +31,37 @@ export interface Emulators {
  * fauxqs 2.4 hard-codes `listen({ host: '0.0.0.0' })`. Rather than patch the package, rewrite the
  * host of listen calls made while it starts, then check the result: nothing of ours may be
  * reachable from another machine.
+ *
+ * Two stacks may start at once (the two-region drill): the patch is installed once while any start
+ * runs, and each start's list then holds every server listened meanwhile, the other's too, so a
+ * start finds its own by port. (Patching per start, the later one's patch called the earlier's, so
+ * both lists held both servers, and the first start to end put back a function the other's end
+ * then "restored" for good.)
  */
+const listenedLists = new Set<net.Server[]>();
+let unpatchedListen: typeof net.Server.prototype.listen | undefined;
 async function withLoopbackListen<T>(start: () => Promise<T>, listened: net.Server[] = []): Promise<T> {
-  const original = net.Server.prototype.listen;
-  net.Server.prototype.listen = function patched(this: net.Server, ...args: unknown[]) {
-    listened.push(this);
-    const [first] = args;
-    if (first && typeof first === 'object' && (first as { host?: string }).host === '0.0.0.0') {
-      args[0] = { ...(first as object), host: '127.0.0.1' };
-    }
-    return (original as (...a: unknown[]) => net.Server).apply(this, args);
-  } as typeof original;
+  if (unpatchedListen === undefined) {
+    const original = net.Server.prototype.listen;
+    unpatchedListen = original;
+    net.Server.prototype.listen = function patched(this: net.Server, ...args: unknown[]) {
+      for (const list of listenedLists) list.push(this);
+      const [first] = args;
+      if (first && typeof first === 'object' && (first as { host?: string }).host === '0.0.0.0') {
+        args[0] = { ...(first as object), host: '127.0.0.1' };
+      }
+      return (original as (...a: unknown[]) => net.Server).apply(this, args);
+    } as typeof original;
+  }
+  listenedLists.add(listened);
   try {
     return await start();
   } finally {
-    net.Server.prototype.listen = original;
+    listenedLists.delete(listened);
+    if (listenedLists.size === 0 && unpatchedListen !== undefined) {
+      net.Server.prototype.listen = unpatchedListen;
+      unpatchedListen = undefined;
+    }
   }
 }
 
@@ -110,7 +126,9 @@ export async function startEmulators(dataDir: string, options: EmulatorOptions =
   }
 
   // The `aws` CLI v2 of Debian and older SDKs speak SQS's query protocol, which fauxqs does not.
-  const fauxqsServer = listened.find((s): s is Server => s instanceof Server);
+  const fauxqsServer = listened.find(
+    (s): s is Server => s instanceof Server && (s.address() as net.AddressInfo | null)?.port === fauxqs.port,
+  );
   if (!fauxqsServer) {
     await fauxqs.stop();
     throw new Error('S3/SQS emulator: its HTTP server was not found, so the SQS query protocol cannot be added');

@@ -5,7 +5,13 @@
  * XML answers). This hook sits on fauxqs's own HTTP server, so the endpoint, its port and the
  * queue URLs stay what they are: it takes the query requests, calls fauxqs with the JSON
  * equivalent over loopback, and answers in the XML AWS sends. Every other request (JSON, S3, SNS)
- * goes on to fauxqs unchanged.
+ * goes on to fauxqs unchanged, but for the JSON answers that carry queue URLs (below).
+ *
+ * Queue URLs: fauxqs keeps the URL a queue was created with (`http://sqs.{region}.localhost:{port}/…`)
+ * and the stack starts it on a free port each time, so after a restart ListQueues, GetQueueUrl and
+ * CreateQueue answered the first start's port. Their JSON answers now carry the port the endpoint
+ * listens on; the host is kept, as fauxqs finds a queue of another region by the region in it
+ * (the two-region drill's queues). Query answers carry the caller's origin (`atOrigin`).
  *
  * Hand-written because no library does the server side of this protocol. The element names,
  * flattened lists and error codes are those of the query model the CLI carries
@@ -26,6 +32,11 @@ const XML_NAMESPACE = 'http://queue.amazonaws.com/doc/2012-11-05/';
 const MAX_BODY_BYTES = 11 * 1024 * 1024;
 /** Marks a form POST handed back to fauxqs (SNS, STS), so this hook lets it through. */
 const PASSED_HEADER = 'x-tally-sqs-query-passed';
+
+/** JSON-protocol actions whose answers carry queue URLs (`QueueUrl`, `QueueUrls`). */
+const QUEUE_URL_TARGETS: ReadonlySet<string> = new Set(
+  ['ListQueues', 'GetQueueUrl', 'CreateQueue', 'ListDeadLetterSourceQueues'].map((a) => `AmazonSQS.${a}`),
+);
 
 /** How a JSON member is written in a query request (botocore's query serializer, SQS model). */
 type Field =
@@ -315,6 +326,34 @@ export function errorXml(error: SqsQueryError, requestId: string): string {
  * fauxqs keeps the URL a queue was created with, port included, and lookups ignore the host; the
  * URL at the origin the client called is the one that works after a restart on another port.
  */
+/** `url` at `port`, its host (and the region in it) kept. */
+export function atPort(url: string, port: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.port === port) return url;
+    parsed.port = port;
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** A JSON answer's queue URLs at `port` (what is not such an answer, as it was). */
+export function jsonQueueUrlsAtPort(body: string, port: string): string {
+  let out: unknown;
+  try {
+    out = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  if (typeof out !== 'object' || out === null) return body;
+  const answer = out as { QueueUrl?: unknown; QueueUrls?: unknown };
+  if (typeof answer.QueueUrl === 'string') answer.QueueUrl = atPort(answer.QueueUrl, port);
+  if (Array.isArray(answer.QueueUrls))
+    answer.QueueUrls = answer.QueueUrls.map((u: unknown) => (typeof u === 'string' ? atPort(u, port) : u));
+  return JSON.stringify(answer);
+}
+
 function atOrigin(url: string, origin: string | undefined): string {
   if (origin === undefined) return url;
   try {
@@ -556,6 +595,7 @@ export function acceptSqsQueryProtocol(server: http.Server, upstream: string): S
         {
           'content-type': 'application/x-amz-json-1.0',
           'x-amz-target': `AmazonSQS.${action}`,
+          [PASSED_HEADER]: '1',
           ...(host ? { host } : {}),
           // fauxqs takes the region of CreateQueue and GetQueueUrl from the credential scope.
           ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
@@ -593,6 +633,24 @@ export function acceptSqsQueryProtocol(server: http.Server, upstream: string): S
     res.end(answer.body);
   };
 
+  /** A JSON request whose answer carries queue URLs: fauxqs answers it, its URLs at this port. */
+  const withUrlsHere = async (req: IncomingMessage, res: ServerResponse, gone: AbortSignal) => {
+    const body = await readBody(req);
+    const answer = await call(
+      req.method ?? 'POST',
+      req.url ?? '/',
+      { ...req.headers, [PASSED_HEADER]: '1' },
+      body,
+      gone,
+    );
+    const ok = answer.status >= 200 && answer.status < 300;
+    const text = ok ? Buffer.from(jsonQueueUrlsAtPort(answer.body.toString('utf8'), target.port)) : answer.body;
+    const headers = { ...answer.headers, 'content-length': String(text.length) };
+    delete headers['transfer-encoding'];
+    res.writeHead(answer.status, headers);
+    res.end(text);
+  };
+
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const method = req.method ?? 'GET';
     const rawUrl = req.url ?? '/';
@@ -601,13 +659,33 @@ export function acceptSqsQueryProtocol(server: http.Server, upstream: string): S
     const viaGet =
       method === 'GET' && q >= 0 && isSqsAction(new URLSearchParams(rawUrl.slice(q + 1)).get('Action'), authorization);
     const viaPost = method === 'POST' && isForm(req) && req.headers[PASSED_HEADER] === undefined;
-    if (!viaGet && !viaPost) return passOn(req, res);
+    const amzTarget = req.headers['x-amz-target'];
+    const urlsAnswer =
+      method === 'POST' &&
+      typeof amzTarget === 'string' &&
+      QUEUE_URL_TARGETS.has(amzTarget) &&
+      req.headers[PASSED_HEADER] === undefined;
+    if (!viaGet && !viaPost && !urlsAnswer) return passOn(req, res);
 
     const aborter = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) aborter.abort();
     });
     (async () => {
+      if (urlsAnswer)
+        return withUrlsHere(req, res, aborter.signal).catch((error: unknown) => {
+          if (res.headersSent || res.destroyed) return;
+          // As the JSON protocol reports a fault (fauxqs did not answer).
+          const text = JSON.stringify({
+            __type: 'com.amazonaws.sqs#InternalFailure',
+            message: error instanceof SqsQueryError ? error.message : 'local SQS emulator unreachable',
+          });
+          res.writeHead(error instanceof SqsQueryError ? error.status : 502, {
+            'content-type': 'application/x-amz-json-1.0',
+            'content-length': Buffer.byteLength(text),
+          });
+          res.end(text);
+        });
       const params = new Map(new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)));
       if (viaPost) {
         const body = await readBody(req);

@@ -83,6 +83,41 @@ function query(
   });
 }
 
+/** A JSON-protocol request, as the SDK sends it, with the Host header of the caller's choosing. */
+function jsonCall(
+  action: string,
+  input: Record<string, unknown>,
+  options: { host?: string; region: string },
+): Promise<{ status: number; body: unknown }> {
+  const body = JSON.stringify(input);
+  const target = new URL(emulators.fauxqsUrl);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: 'POST',
+        path: '/',
+        headers: {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': `AmazonSQS.${action}`,
+          'content-length': Buffer.byteLength(body),
+          ...(options.host ? { host: options.host } : {}),
+          authorization: `AWS4-HMAC-SHA256 Credential=local/20260101/${options.region}/sqs/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** Every text of `<name>` elements, entity references resolved as an XML parser would. */
 function texts(xml: string, name: string): string[] {
   return [...xml.matchAll(new RegExp(`<${name}>([^<]*)</${name}>`, 'g'))].map((m) =>
@@ -373,6 +408,54 @@ describe('raw query requests', () => {
     await query({ Action: 'CreateQueue', QueueName: 'old-port' }, { host: '127.0.0.1:1' });
     const listed = await query({ Action: 'ListQueues', QueueNamePrefix: 'old-port' });
     expect(texts(listed.body, 'QueueUrl')).toEqual([`${emulators.fauxqsUrl}/000000000000/old-port`]);
+  });
+
+  it("answers JSON-protocol queue URLs at the endpoint's port, the region kept in the host", async () => {
+    // A queue of another region created when the endpoint listened on port 1 (a previous start).
+    const created = await jsonCall(
+      'CreateQueue',
+      { QueueName: 'old-port-eu' },
+      { host: '127.0.0.1:1', region: 'eu-west-1' },
+    );
+    const port = new URL(emulators.fauxqsUrl).port;
+    const here = `http://sqs.eu-west-1.localhost:${port}/000000000000/old-port-eu`;
+    expect(created).toEqual({ status: 200, body: { QueueUrl: here } });
+    const eu = new SQSClient({ region: 'eu-west-1', endpoint: emulators.fauxqsUrl, credentials });
+    expect((await eu.send(new ListQueuesCommand({ QueueNamePrefix: 'old-port-eu' }))).QueueUrls).toEqual([here]);
+    expect((await eu.send(new GetQueueUrlCommand({ QueueName: 'old-port-eu' }))).QueueUrl).toBe(here);
+    // The URL answered finds the queue of its region.
+    await eu.send(new SendMessageCommand({ QueueUrl: here, MessageBody: 'eu' }));
+    expect(await depth(here)).toEqual({ visible: 1, inFlight: 0 });
+    // Created through the query protocol on port 1 too (the test above): now at this port.
+    expect((await json.send(new ListQueuesCommand({ QueueNamePrefix: 'old-port' }))).QueueUrls).toEqual([
+      `http://sqs.us-east-1.localhost:${port}/000000000000/old-port`,
+      here,
+    ]);
+    // An error answer is passed on as fauxqs gave it.
+    expect(await jsonCall('GetQueueUrl', { QueueName: 'none' }, { region: 'eu-west-1' })).toMatchObject({
+      status: 400,
+      body: { __type: 'com.amazonaws.sqs#QueueDoesNotExist' },
+    });
+  });
+
+  it('two endpoints started at once (the two-region drill) each answer for their own queues', async () => {
+    const roots = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'tally-sqs-two-')));
+    const two = await Promise.all(roots.map((r) => startEmulators(r)));
+    try {
+      for (const [i, e] of two.entries()) {
+        const client = new SQSClient({ region: 'us-east-1', endpoint: e.fauxqsUrl, credentials });
+        const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: `own-${i}` }));
+        expect(new URL(QueueUrl as string).port).toBe(new URL(e.fauxqsUrl).port);
+      }
+      for (const [i, e] of two.entries()) {
+        const client = new SQSClient({ region: 'us-east-1', endpoint: e.fauxqsUrl, credentials });
+        expect((await client.send(new ListQueuesCommand({ QueueNamePrefix: 'own-' }))).QueueUrls).toHaveLength(1);
+        expect((await client.send(new ListQueuesCommand({ QueueNamePrefix: `own-${i}` }))).QueueUrls).toHaveLength(1);
+      }
+    } finally {
+      await Promise.all(two.map((e) => e.stop()));
+      for (const r of roots) rmSync(r, { recursive: true, force: true });
+    }
   });
 
   it('leaves JSON-protocol, SNS and S3 requests to the emulator', async () => {
