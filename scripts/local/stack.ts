@@ -251,6 +251,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const role = new FileRegionRole(region, roleFile);
   if (options.multiRegion && !existsSync(roleFile)) await role.write(options.multiRegion.initialRole);
   const emulators = await startEmulators(options.dataDir, streams ? { onTableChange: streams.capture } : {});
+  // What a start failing part-way has started is stopped, newest first, before its error goes on:
+  // its threads and servers kept the process alive (a failed drill hung until its test's timeout).
+  const started: (() => unknown)[] = [() => streams?.stop(), () => emulators.stop(), () => mainProfile?.stop()];
+  const orStopStarted = async <T>(step: Promise<T>): Promise<T> => {
+    try {
+      return await step;
+    } catch (error) {
+      for (const stop of started) await Promise.resolve(stop()).catch(() => undefined);
+      throw error;
+    }
+  };
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   // The pollers' and the front door's clients: no logger for the SDK to copy each call's messages for.
   const direct = {
@@ -273,27 +284,32 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     dynamo: new DynamoDBClient({ logger: SDK_LOGGER, region, endpoint: emulators.dynamoUrl, credentials }),
   };
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 10;
-  const queues = await provision(names, direct, {
-    visibilityTimeoutSeconds,
-    // The items of a table being rebuilt wait here, so a start killed meanwhile loses none.
-    rebuildDir: join(options.dataDir, 'dynamodb-rebuild'),
-    onProgress: options.onProgress ?? ((line) => process.stderr.write(`${line}\n`)),
-  });
+  const queues = await orStopStarted(
+    provision(names, direct, {
+      visibilityTimeoutSeconds,
+      // The items of a table being rebuilt wait here, so a start killed meanwhile loses none.
+      rebuildDir: join(options.dataDir, 'dynamodb-rebuild'),
+      onProgress: options.onProgress ?? ((line) => process.stderr.write(`${line}\n`)),
+    }),
+  );
   const sns = new SNSClient({ region, endpoint: emulators.fauxqsUrl, credentials });
-  const topics = await provisionTopics(options.prefix ?? DEFAULT_PREFIX, { sns, sqs: direct.sqs });
+  const topics = await orStopStarted(provisionTopics(options.prefix ?? DEFAULT_PREFIX, { sns, sqs: direct.sqs }));
   sns.destroy();
   const objectCreatedListeners: ((event: ObjectCreatedMessage) => void)[] = [];
-  const router = await startS3EventRouter({
-    upstream: emulators.fauxqsUrl,
-    bucket: names.bucket,
-    s3: direct.s3,
-    sqs: direct.sqs,
-    ingestQueueUrl: queues.ingest.main,
-    region,
-    outboxDir: join(options.dataDir, 's3-outbox'),
-    ...(options.onRouterError ? { onError: options.onRouterError } : {}),
-    onObjectCreated: (event) => objectCreatedListeners.forEach((l) => l(event)),
-  });
+  const router = await orStopStarted(
+    startS3EventRouter({
+      upstream: emulators.fauxqsUrl,
+      bucket: names.bucket,
+      s3: direct.s3,
+      sqs: direct.sqs,
+      ingestQueueUrl: queues.ingest.main,
+      region,
+      outboxDir: join(options.dataDir, 's3-outbox'),
+      ...(options.onRouterError ? { onError: options.onRouterError } : {}),
+      onObjectCreated: (event) => objectCreatedListeners.forEach((l) => l(event)),
+    }),
+  );
+  started.unshift(() => router.stop());
   const endpoints = {
     s3: router.url,
     sqs: emulators.fauxqsUrl,
@@ -361,13 +377,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const hostedNames = FUNCTION_NAMES.filter((name) => name !== 'stream-index' || streams);
   // The functions' DynamoDB calls go to dynalite's thread over a port each (dynamo-port.ts).
   const host = { connectDynamo: () => emulators.connectDynamo() };
-  const hosted = await Promise.all(
+  const hosting = await Promise.allSettled(
     hostedNames.map((name) =>
       name === 'query-api'
         ? hostFunctionPool(name, environments[name], options.apiInstances ?? DEFAULT_API_INSTANCES, host)
         : hostFunction(name, environments[name], host),
     ),
   );
+  const hosted = hosting.flatMap((h) => (h.status === 'fulfilled' ? [h.value] : []));
+  started.unshift(() => Promise.all(hosted.map((h) => h.stop())));
+  const notHosted = hosting.find((h) => h.status === 'rejected');
+  if (notHosted) await orStopStarted(Promise.reject(notHosted.reason as Error));
   const invoke = (name: FunctionName) => (hosted.find((h) => h.name === name) as HostedFunction).invoke;
   streams?.setHandler(invoke('stream-index') as StreamHandler);
 
@@ -391,29 +411,36 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }),
     );
   }
+  started.unshift(() => Promise.all(pollers.map((p) => p.stop())));
 
   // What the EventBridge schedule does on AWS: re-send events of uploads nothing recorded.
   const sweep = startLocalSweep({ invoke: invoke('sweep'), intervalMs: 60_000 });
   // What the deadlines schedule does on AWS: promote expired late arrivals, announce overdue ones.
   const deadlines = startLocalSweep({ name: 'deadlines', invoke: invoke('deadlines'), intervalMs: 60_000 });
+  started.unshift(
+    () => sweep.stop(),
+    () => deadlines.stop(),
+  );
 
   // The query API, served from the same handler API Gateway invokes.
-  const api = await startApiServer({
-    handler: invoke('query-api') as HttpApiHandler,
-    host: '127.0.0.1',
-    port: options.apiPort ?? 0,
-    ...(options.webDir ? { staticDir: options.webDir } : {}),
-    ...(options.auth
-      ? {
-          jwt: { issuer: options.auth.issuer, audience: [options.auth.audience] },
-          // What the deployed site's config.json says: sign in at the issuer, as a public client.
-          siteConfig: {
-            apiUrl: '',
-            auth: { issuer: options.auth.issuer, clientId: options.auth.dashboardClientId, scope: 'openid email' },
-          },
-        }
-      : {}),
-  });
+  const api = await orStopStarted(
+    startApiServer({
+      handler: invoke('query-api') as HttpApiHandler,
+      host: '127.0.0.1',
+      port: options.apiPort ?? 0,
+      ...(options.webDir ? { staticDir: options.webDir } : {}),
+      ...(options.auth
+        ? {
+            jwt: { issuer: options.auth.issuer, audience: [options.auth.audience] },
+            // What the deployed site's config.json says: sign in at the issuer, as a public client.
+            siteConfig: {
+              apiUrl: '',
+              auth: { issuer: options.auth.issuer, clientId: options.auth.dashboardClientId, scope: 'openid email' },
+            },
+          }
+        : {}),
+    }),
+  );
   const allEndpoints = { ...endpoints, api: api.url };
   writeFileSync(
     join(options.dataDir, 'endpoints.json'),

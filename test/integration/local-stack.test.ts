@@ -270,3 +270,21 @@ describe('local stack: the payments sample beside trades', () => {
     expect(files.Items?.[0]).toMatchObject({ status: 'REJECTED', error: { code: 'NO_POLICY' } });
   });
 });
+
+describe('local stack: a start that fails part-way', () => {
+  it('stops what it started, so the data directory opens again in the same process', async () => {
+    const again = mkdtempSync(join(tmpdir(), 'tally-it-again-'));
+    try {
+      // Its API port is the running stack's: the last step of its start fails.
+      const taken = Number(new URL(stack.endpoints.api).port);
+      await expect(startLocalStack({ dataDir: again, apiPort: taken, embedder: 'hashing' })).rejects.toThrow(
+        /EADDRINUSE/,
+      );
+      // Left running, its DynamoDB emulator would hold the directory's LevelDB lock.
+      const second = await startLocalStack({ dataDir: again, embedder: 'hashing' });
+      await second.stop();
+    } finally {
+      rmSync(again, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
