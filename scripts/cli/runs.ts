@@ -146,11 +146,20 @@ function plannedTriages(run: ApiRun): string {
   return plan ? `${triagesPlanned(plan)} (${plan.patterns} patterns + ${plan.singletons} singletons)` : '-';
 }
 
-function describeRun(run: ApiRun): string {
+export function describeRun(run: ApiRun): string {
+  const s = run.summary;
   const lines = [
     `run       ${run.run_id}`,
     `dataset   ${run.dataset} ${run.business_date}`,
-    `status    ${run.status}${run.summary?.outcome ? ` (${run.summary.outcome})` : ''}`,
+    `status    ${run.status}${s?.outcome ? ` (${s.outcome})` : ''}`,
+    ...(s
+      ? [
+          `stored    ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved` +
+            ((s.cut_for_storage ?? 0) > 0
+              ? `; ${s.cut_for_storage} cut to fit one DynamoDB item (each says what in _omitted)`
+              : ''),
+        ]
+      : []),
     `triage    ${run.triage?.state ?? '-'}${run.triage?.reason ? ` — ${run.triage.reason}` : ''}${run.triage?.by ? ` (by ${run.triage.by})` : ''}`,
   ];
   if (run.triage_plan) {
