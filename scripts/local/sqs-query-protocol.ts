@@ -620,8 +620,17 @@ export function acceptSqsQueryProtocol(server: http.Server, upstream: string): S
     }
   };
 
-  /** A form POST that is not SQS (SNS, STS): back to fauxqs with the body already read. */
-  const handBack = async (req: IncomingMessage, res: ServerResponse, body: Buffer, gone: AbortSignal) => {
+  /**
+   * Back to fauxqs with the body already read (a form POST that is not SQS: SNS, STS), its answer
+   * passed on as it is or, when it succeeded, as `rewrite` makes it.
+   */
+  const handBack = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    gone: AbortSignal,
+    rewrite?: (answer: Buffer) => Buffer,
+  ) => {
     const answer = await call(
       req.method ?? 'POST',
       req.url ?? '/',
@@ -629,27 +638,23 @@ export function acceptSqsQueryProtocol(server: http.Server, upstream: string): S
       body,
       gone,
     );
-    res.writeHead(answer.status, answer.headers);
-    res.end(answer.body);
-  };
-
-  /** A JSON request whose answer carries queue URLs: fauxqs answers it, its URLs at this port. */
-  const withUrlsHere = async (req: IncomingMessage, res: ServerResponse, gone: AbortSignal) => {
-    const body = await readBody(req);
-    const answer = await call(
-      req.method ?? 'POST',
-      req.url ?? '/',
-      { ...req.headers, [PASSED_HEADER]: '1' },
-      body,
-      gone,
-    );
-    const ok = answer.status >= 200 && answer.status < 300;
-    const text = ok ? Buffer.from(jsonQueueUrlsAtPort(answer.body.toString('utf8'), target.port)) : answer.body;
+    if (rewrite === undefined || answer.status < 200 || answer.status >= 300) {
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body);
+      return;
+    }
+    const text = rewrite(answer.body);
     const headers = { ...answer.headers, 'content-length': String(text.length) };
     delete headers['transfer-encoding'];
     res.writeHead(answer.status, headers);
     res.end(text);
   };
+
+  /** A JSON request whose answer carries queue URLs: fauxqs answers it, its URLs at this port. */
+  const withUrlsHere = async (req: IncomingMessage, res: ServerResponse, gone: AbortSignal) =>
+    handBack(req, res, await readBody(req), gone, (answer) =>
+      Buffer.from(jsonQueueUrlsAtPort(answer.toString('utf8'), target.port)),
+    );
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const method = req.method ?? 'GET';

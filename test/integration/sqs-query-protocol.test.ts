@@ -42,12 +42,8 @@ interface Answer {
   body: string;
 }
 
-/** A form-encoded POST, as botocore's query serializer sends it. */
-function query(
-  params: Record<string, string>,
-  options: { path?: string; host?: string; unsigned?: boolean } = {},
-): Promise<Answer> {
-  const body = new URLSearchParams({ Version: '2012-11-05', ...params }).toString();
+/** A POST to the endpoint (not through an SDK), with a Host header of the caller's choosing. */
+function post(body: string, headers: Record<string, string | number>, path = '/'): Promise<Answer> {
   const target = new URL(emulators.fauxqsUrl);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -55,19 +51,8 @@ function query(
         host: target.hostname,
         port: target.port,
         method: 'POST',
-        path: options.path ?? '/',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
-          'content-length': Buffer.byteLength(body),
-          ...(options.host ? { host: options.host } : {}),
-          // The endpoint wants a SigV4 header (against cross-origin form posts) but, like the
-          // emulator for JSON requests, does not verify it; the SDK tests below sign for real.
-          ...(options.unsigned
-            ? {}
-            : {
-                authorization: `AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
-              }),
-        },
+        path,
+        headers: { 'content-length': Buffer.byteLength(body), ...headers },
       },
       (res) => {
         let text = '';
@@ -83,39 +68,42 @@ function query(
   });
 }
 
-/** A JSON-protocol request, as the SDK sends it, with the Host header of the caller's choosing. */
-function jsonCall(
+/** A SigV4 Authorization header in `region`'s scope (the endpoint wants one and does not verify it). */
+const signed = (region = 'us-east-1') => ({
+  authorization: `AWS4-HMAC-SHA256 Credential=local/20260101/${region}/sqs/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
+});
+
+/** A form-encoded POST, as botocore's query serializer sends it. */
+function query(
+  params: Record<string, string>,
+  options: { path?: string; host?: string; unsigned?: boolean } = {},
+): Promise<Answer> {
+  return post(
+    new URLSearchParams({ Version: '2012-11-05', ...params }).toString(),
+    {
+      'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+      ...(options.host ? { host: options.host } : {}),
+      // The endpoint wants a SigV4 header (against cross-origin form posts) but, like the
+      // emulator for JSON requests, does not verify it; the SDK tests below sign for real.
+      ...(options.unsigned ? {} : signed()),
+    },
+    options.path,
+  );
+}
+
+/** A JSON-protocol request, as the SDK sends it. */
+async function jsonCall(
   action: string,
   input: Record<string, unknown>,
   options: { host?: string; region: string },
 ): Promise<{ status: number; body: unknown }> {
-  const body = JSON.stringify(input);
-  const target = new URL(emulators.fauxqsUrl);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: 'POST',
-        path: '/',
-        headers: {
-          'content-type': 'application/x-amz-json-1.0',
-          'x-amz-target': `AmazonSQS.${action}`,
-          'content-length': Buffer.byteLength(body),
-          ...(options.host ? { host: options.host } : {}),
-          authorization: `AWS4-HMAC-SHA256 Credential=local/20260101/${options.region}/sqs/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+  const answer = await post(JSON.stringify(input), {
+    'content-type': 'application/x-amz-json-1.0',
+    'x-amz-target': `AmazonSQS.${action}`,
+    ...(options.host ? { host: options.host } : {}),
+    ...signed(options.region),
   });
+  return { status: answer.status, body: JSON.parse(answer.body) as unknown };
 }
 
 /** Every text of `<name>` elements, entity references resolved as an XML parser would. */
