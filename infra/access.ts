@@ -30,9 +30,9 @@ export type ModelRole = 'triage' | 'fallback' | 'embedding';
 
 /** The DynamoDB actions a function calls, by API name (dynamodb:<action>). */
 export type TableAction =
-  'GetItem' | 'BatchGetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem';
+  'GetItem' | 'BatchGetItem' | 'Query' | 'Scan' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem';
 
-const TABLE_READS: ReadonlySet<TableAction> = new Set(['GetItem', 'BatchGetItem', 'Query']);
+const TABLE_READS: ReadonlySet<TableAction> = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan']);
 
 /**
  * What a function does with a vector index (the OpenSearch Serverless data access policy):
@@ -188,11 +188,17 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   notify: { webhooks: true },
   // Promotes PENDING late arrivals whose window ended (their triage queued) and announces overdue
   // exceptions on the business events topic; reads each dataset's policy in force for its targets.
+  // While a model's circuit breaker waits for a trial call, asks one degraded triage again.
   deadlines: {
     objects: { read: ['policiesInForce'] },
-    // Lists the PENDING partitions of by_status_sharded and the due entries of the open ones on
-    // by_status_due_sharded; re-reads and updates under versions.
-    tables: { exceptions: ['Query', 'BatchGetItem', 'UpdateItem'] },
+    tables: {
+      // Lists the PENDING partitions of by_status_sharded and the due entries of the open ones on
+      // by_status_due_sharded, and a few degraded triages on by_uncited_sharded; re-reads and
+      // updates under versions.
+      exceptions: ['Query', 'BatchGetItem', 'UpdateItem'],
+      // The breakers past their cool-down (one item a provider: a Scan of a few items).
+      circuit_breaker: ['Scan'],
+    },
     sendsTo: ['triage'],
     publishesTo: ['businessEvents'],
   },

@@ -6,6 +6,7 @@ export function deadlinesConfig(env: NodeJS.ProcessEnv = process.env) {
     {
       [ENV.bucket]: required,
       [ENV.exceptionsTable]: required,
+      [ENV.circuitBreakerTable]: required,
       [ENV.triageQueueUrl]: required,
       [ENV.businessEventsTopicArn]: required,
       [ENV.s3ForcePathStyle]: flag,

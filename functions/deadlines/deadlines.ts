@@ -2,7 +2,9 @@
  * The deadline sweep (on AWS an EventBridge schedule, locally a timer in the local stack):
  * - promotes each PENDING late arrival whose window has ended to OPEN (history PROMOTED), with its
  *   due date from the policy's targets, and queues its triage — which dispatch skipped;
- * - announces each open exception past its due date on the business events topic, once.
+ * - announces each open exception past its due date on the business events topic, once;
+ * - while a model's circuit breaker waits for its trial call, asks one degraded triage again
+ *   (recovery-probe.ts).
  *
  * Safe to repeat: promotion is a versioned change of a PENDING exception (a second sweep, or an
  * analyst's move, finds it no longer PENDING and leaves it); an overdue notice is published, then
@@ -17,6 +19,7 @@ import type { WorkflowSettings } from '../shared/policy.ts';
 import type { MessageQueue } from '../shared/ports.ts';
 import type { DeadlineStore, StoredException } from '../shared/tables/exceptions.ts';
 import { updateWithRetry } from '../store/exception-writes.ts';
+import { probeRecovery, type RecoveryProbe, type RecoveryProbeDeps } from './recovery-probe.ts';
 
 export const SWEEPER = 'system:deadlines';
 
@@ -28,11 +31,15 @@ export interface DeadlineDeps {
   /** Each dataset's workflow settings from its policy in force (the promoted ones' due dates). */
   readonly workflows: (dataset: string) => Promise<WorkflowSettings>;
   readonly now: () => number;
+  /** The breakers waiting for a trial and the degraded triages (absent: no probe). */
+  readonly recovery?: Omit<RecoveryProbeDeps, 'triageQueue' | 'now'>;
 }
 
 export interface DeadlineSweepResult {
   readonly promoted: string[];
   readonly overdue: string[];
+  /** Made when a breaker waited for its trial. */
+  readonly probe?: RecoveryProbe;
 }
 
 export async function sweepDeadlines(deps: DeadlineDeps): Promise<DeadlineSweepResult> {
@@ -59,7 +66,10 @@ export async function sweepDeadlines(deps: DeadlineDeps): Promise<DeadlineSweepR
     );
     overdue.push(e.exception_id);
   }
-  return { promoted, overdue };
+  const probe = deps.recovery
+    ? await probeRecovery({ ...deps.recovery, triageQueue: deps.triageQueue, now: deps.now })
+    : undefined;
+  return { promoted, overdue, ...(probe ? { probe } : {}) };
 }
 
 async function promote(e: StoredException, now: string, deps: DeadlineDeps): Promise<boolean> {

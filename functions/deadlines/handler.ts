@@ -14,7 +14,9 @@ import { datasetWorkflows, withBundledPolicies } from '../shared/dataset-policie
 import { createLogger } from '../shared/logger.ts';
 import { emfMetrics, type BusinessMetrics } from '../shared/metrics.ts';
 import { ENV } from '../shared/resources.ts';
+import { DynamoBreakerTrials } from '../shared/tables/circuit-breaker-dynamo.ts';
 import { DynamoExceptionStore } from '../shared/tables/exceptions-dynamo.ts';
+import { DynamoUncitedListing } from '../shared/tables/run-exceptions-dynamo.ts';
 import { regionRoleFromEnv, type RegionRoleReader } from '../shared/region-role.ts';
 import { deadlinesConfig } from './config.ts';
 import { sweepDeadlines, type DeadlineDeps, type DeadlineSweepResult } from './deadlines.ts';
@@ -37,6 +39,10 @@ export function defaultDeps(): DeadlinesHandlerDeps {
     notifier: new SnsBusinessNotifier(new SNSClient({}), config[ENV.businessEventsTopicArn]),
     workflows: (dataset) => workflows(dataset, config[ENV.bucket]),
     now: Date.now,
+    recovery: {
+      breakers: new DynamoBreakerTrials(aws.dynamo, config[ENV.circuitBreakerTable]),
+      degraded: new DynamoUncitedListing(aws.dynamo, config[ENV.exceptionsTable]),
+    },
     metrics: emfMetrics('deadlines'),
     regionRole: regionRoleFromEnv(),
   };
@@ -62,6 +68,13 @@ export function createHandler(makeDeps: () => DeadlinesHandlerDeps = defaultDeps
         overdue: result.overdue.length,
         ...(result.promoted.length > 0 ? { promotedIds: result.promoted.slice(0, 50) } : {}),
       });
+      if (result.probe)
+        logger.info(
+          result.probe.exception_id
+            ? "a model's circuit breaker waits for its trial: one degraded triage asked again to make it"
+            : "a model's circuit breaker waits for its trial: no degraded triage to ask again",
+          { ...result.probe },
+        );
       return result;
     });
 }

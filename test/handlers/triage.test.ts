@@ -18,7 +18,8 @@ import type { DocumentType } from '@smithy/types';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
-import { DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-breaker-dynamo.ts';
+import { DynamoBreakerTrials, DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-breaker-dynamo.ts';
+import { probeRecovery } from '../../functions/deadlines/recovery-probe.ts';
 import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';
@@ -555,6 +556,70 @@ describe('triage', () => {
     expect(await triage(await storeException({ dataset }))).toMatchObject({ model: PRIMARY });
     expect(recovered).toHaveLength(1);
     expect(await degradedIds()).toHaveLength(2);
+  });
+
+  it('with no triage after an outage, the deadline sweep asks one degraded triage again, whose trial call starts the recovery', async () => {
+    const dataset = 'quiet-night';
+    for (const modelId of [PRIMARY, FALLBACK])
+      bedrock
+        .on(ConverseCommand, { modelId })
+        .rejects(Object.assign(new Error('down'), { name: 'InternalServerException' }));
+    const recovered: string[] = [];
+    const onRecovered = async (provider: string) => void recovered.push(provider);
+    const uncited = new DynamoUncitedListing(dynamo.doc, dynamo.names.tables.exceptions);
+    const queued: TriageQueueMessage[] = [];
+    const probe = () =>
+      probeRecovery({
+        breakers: new DynamoBreakerTrials(dynamo.doc, breakerTable),
+        // This test's dataset only (the table holds the other tests' exceptions).
+        degraded: { uncited: (options) => uncited.uncited({ ...options, dataset }) },
+        triageQueue: { send: async (messages) => void queued.push(...messages) },
+        now: () => clock,
+        random: () => 0.99,
+      });
+    // Prepare: the outage's last run; the rules answered, both breakers open; no run follows.
+    const hit = [await storeException({ dataset }), await storeException({ dataset })];
+    for (const e of hit)
+      expect(
+        await triageException(
+          { exception_id: e.exception_id, run_id: 'run-1', content_hash: e.content_hash },
+          deps({ onRecovered }),
+        ),
+      ).toMatchObject({ provider: 'rules', degraded: true });
+    // During the cool-down: nothing to try.
+    expect(await probe()).toBeUndefined();
+
+    // Act: the models are back, the cool-down over; the sweep runs with no triage since.
+    clock += 61_000;
+    for (const modelId of [PRIMARY, FALLBACK]) bedrock.on(ConverseCommand, { modelId }).resolves(converseAnswer(GOOD));
+    const made = await probe();
+
+    // Assess: one of them asked again, as of now; its triage is the trial, which starts the recovery.
+    expect(made?.providers).toEqual([`bedrock:${FALLBACK}`, `bedrock:${PRIMARY}`]);
+    expect(queued).toHaveLength(1);
+    const [asked] = queued;
+    if (asked?.kind !== 'exception') throw new Error(`unexpected ${asked?.kind}`);
+    expect(hit.map((e) => e.exception_id)).toContain(asked.exception_id);
+    expect(made?.exception_id).toBe(asked.exception_id);
+    expect(asked.requested_at).toBe(new Date(clock).toISOString());
+    expect(await triageException(asked, deps({ onRecovered }))).toMatchObject({
+      outcome: 'TRIAGED',
+      model: PRIMARY,
+      degraded: false,
+    });
+    expect(recovered).toEqual([`bedrock:${PRIMARY}`]);
+    // The primary's breaker is closed; the fallback's waits for a call the primary's answers make
+    // unneeded, so the next sweep asks the other degraded triage too (the recovery's own sweep
+    // would have: the test above), and once none is left, nothing.
+    const next = await probe();
+    expect(next?.providers).toEqual([`bedrock:${FALLBACK}`]);
+    const other = hit.find((e) => e.exception_id !== asked.exception_id);
+    expect(next?.exception_id).toBe(other?.exception_id);
+    const again = queued[1];
+    if (again?.kind !== 'exception') throw new Error(`unexpected ${again?.kind}`);
+    expect(await triageException(again, deps({ onRecovered }))).toMatchObject({ model: PRIMARY, degraded: false });
+    expect(await probe()).toEqual({ providers: [`bedrock:${FALLBACK}`] });
+    expect(queued).toHaveLength(2);
   });
 
   it('keeps only citations that name retrieved passages and records the rest as rejected', async () => {

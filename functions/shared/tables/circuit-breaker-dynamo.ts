@@ -1,9 +1,10 @@
 /** The circuit-breaker table on DynamoDB: a failure counter per provider; an open breaker expires by TTL. */
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   RECOVERY_INTERVAL_MS,
   type BreakerSettings,
   type BreakerState,
+  type BreakerTrials,
   type CircuitBreaker,
 } from './circuit-breaker.ts';
 import { applied, conditionalWrite } from './dynamo-expressions.ts';
@@ -94,5 +95,36 @@ export class DynamoCircuitBreaker implements CircuitBreaker {
         }),
       );
     }
+  }
+}
+
+/** BreakerTrials on DynamoDB: the table holds one item a provider, so a Scan reads a few items. */
+export class DynamoBreakerTrials implements BreakerTrials {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+
+  constructor(doc: DynamoDBDocumentClient, table: string) {
+    this.doc = doc;
+    this.table = table;
+  }
+
+  async onTrial(now: number): Promise<string[]> {
+    const providers: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new ScanCommand({
+          TableName: this.table,
+          // DynamoCircuitBreaker.state's `trial`: opened, and its cool-down over.
+          FilterExpression: 'opened_until <= :now',
+          ProjectionExpression: 'provider',
+          ExpressionAttributeValues: { ':now': now },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) providers.push(String(item.provider));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return providers.sort();
   }
 }

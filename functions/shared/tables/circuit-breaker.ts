@@ -31,3 +31,12 @@ export interface BreakerSettings {
   readonly threshold: number;
   readonly cooldownMs: number;
 }
+
+/**
+ * The providers whose breaker opened and has cooled down (`trial`): the next call to each is its
+ * trial. With no triage to make that call (no runs after an outage), the deadline sweep asks one
+ * degraded triage again (functions/deadlines/recovery-probe.ts).
+ */
+export interface BreakerTrials {
+  onTrial(now: number): Promise<string[]>;
+}
