@@ -51,8 +51,10 @@ import { buildTally, stackIds } from '../../infra/app.ts';
 import { parseInfraConfig, type InfraConfig } from '../../infra/config.ts';
 import { TABLE_KEY_ACTIONS, UNOBSERVED_GRANTS } from '../../infra/access.ts';
 import {
+  DEGRADED_TRIAGE,
   FUNCTION_NAMES,
   QUEUES,
+  TRIAGE_STAMP,
   awsBucketName,
   regionRoleParameterName,
   resourceNames,
@@ -707,14 +709,31 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   expect(await deliver(role, 'ingest'), 'the event the sweep re-sent').toBe(1);
 
   // The deadline sweep, its clock five weeks on: a late arrival whose window ended is promoted and
-  // its triage queued; the sample's exceptions are past their targets and announced overdue once.
-  const pending = await putPendingLateArrival(role, direct.dynamo);
-  const deadlines = await lambda(role, 'deadlines').invoke<{ promoted: string[]; overdue: string[] }>(
-    { source: 'aws.events', 'detail-type': 'Scheduled Event' },
-    { clockOffsetMs: 35 * 24 * 3600_000 },
+  // its triage queued; the sample's exceptions are past their targets and announced overdue once;
+  // a model's circuit breaker past its cool-down has a degraded triage asked again.
+  const pending = await putException(role, direct.dynamo, {});
+  await putException(role, direct.dynamo, { status: 'OPEN', [TRIAGE_STAMP.uncited]: DEGRADED_TRIAGE });
+  await DynamoDBDocumentClient.from(direct.dynamo).send(
+    new PutCommand({
+      TableName: resourceNames(config.prefix).tables.circuit_breaker,
+      Item: { provider: `bedrock:parity-${role}`, failures: 3, opened_until: Date.now() },
+    }),
   );
+  const deadlines = await lambda(role, 'deadlines').invoke<{
+    promoted: string[];
+    overdue: string[];
+    probe?: { providers: string[]; exception_id?: string };
+  }>({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, { clockOffsetMs: 35 * 24 * 3600_000 });
   expect(deadlines.promoted, 'late arrivals promoted').toContain(pending);
   expect(deadlines.overdue.length, 'overdue exceptions announced').toBeGreaterThan(0);
+  expect(deadlines.probe?.providers, 'breakers waiting for a trial').toContain(`bedrock:parity-${role}`);
+  const probed = await DynamoDBDocumentClient.from(direct.dynamo).send(
+    new GetCommand({
+      TableName: resourceNames(config.prefix).tables.exceptions,
+      Key: { exception_id: deadlines.probe?.exception_id ?? '(none asked)' },
+    }),
+  );
+  expect(probed.Item?.[TRIAGE_STAMP.uncited], 'a degraded triage asked again').toBe(DEGRADED_TRIAGE);
   await discard('triage', direct);
   // The overdue notices' copies in the topic's inbox (a queue both regions' topics share here).
   await drainInbox(role, direct);
@@ -762,7 +781,8 @@ async function drainInbox(role: Region, direct: { sqs: SQSClient }): Promise<voi
 }
 
 /** A PENDING late arrival of the sample dataset whose window has ended, as the store writes one. */
-async function putPendingLateArrival(role: Region, dynamo: DynamoDBClient): Promise<string> {
+/** A PENDING late arrival of `role`'s date, or with `fields` over it, stored as recon would (index keys included). */
+async function putException(role: Region, dynamo: DynamoDBClient, fields: Record<string, unknown>): Promise<string> {
   const at = new Date().toISOString();
   const item = {
     exception_id: randomBytes(16).toString('hex'),
@@ -790,10 +810,11 @@ async function putPendingLateArrival(role: Region, dynamo: DynamoDBClient): Prom
     version: 1,
     history: [{ at, by: 'system:recon', action: 'CREATED', to: 'PENDING' }],
   };
+  const stored = { ...item, ...fields };
   await DynamoDBDocumentClient.from(dynamo).send(
     new PutCommand({
       TableName: resourceNames(config.prefix).tables.exceptions,
-      Item: { ...item, ...exceptionIndexKeys(item) },
+      Item: { ...stored, ...exceptionIndexKeys(stored) },
     }),
   );
   return item.exception_id;
