@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { ApiRun } from '../../functions/shared/api-types.ts';
 import { RUNS_LIMIT } from '../../functions/query-api/schemas.ts';
-import { RUN_TRIAGE_STATES, triagesPlanned } from '../../functions/shared/tables/runs.ts';
+import { RUN_TRIAGE_STATES, storedText, triagesPlanned } from '../../functions/shared/tables/runs.ts';
 import {
   apiOptionsHelp,
   apiParseOptions,
@@ -154,7 +154,7 @@ export function describeRun(run: ApiRun): string {
     `status    ${run.status}${s?.outcome ? ` (${s.outcome})` : ''}`,
     ...(s
       ? [
-          `stored    ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved` +
+          `stored    ${storedText(s)}` +
             ((s.cut_for_storage ?? 0) > 0
               ? `; ${s.cut_for_storage} cut to fit one DynamoDB item (each says what in _omitted)`
               : ''),

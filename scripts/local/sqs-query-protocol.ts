@@ -327,7 +327,7 @@ export function errorXml(error: SqsQueryError, requestId: string): string {
  * URL at the origin the client called is the one that works after a restart on another port.
  */
 /** `url` at `port`, its host (and the region in it) kept. */
-export function atPort(url: string, port: string): string {
+function atPort(url: string, port: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.port === port) return url;
@@ -339,7 +339,7 @@ export function atPort(url: string, port: string): string {
 }
 
 /** A JSON answer's queue URLs at `port` (what is not such an answer, as it was). */
-export function jsonQueueUrlsAtPort(body: string, port: string): string {
+function jsonQueueUrlsAtPort(body: string, port: string): string {
   let out: unknown;
   try {
     out = JSON.parse(body);

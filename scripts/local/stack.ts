@@ -254,11 +254,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // What a start failing part-way has started is stopped, newest first, before its error goes on:
   // its threads and servers kept the process alive (a failed drill hung until its test's timeout).
   const started: (() => unknown)[] = [() => streams?.stop(), () => emulators.stop(), () => mainProfile?.stop()];
+  const stopStarted = async () => {
+    for (const stop of started) await Promise.resolve(stop()).catch(() => undefined);
+  };
   const orStopStarted = async <T>(step: Promise<T>): Promise<T> => {
     try {
       return await step;
     } catch (error) {
-      for (const stop of started) await Promise.resolve(stop()).catch(() => undefined);
+      await stopStarted();
       throw error;
     }
   };
@@ -387,7 +390,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const hosted = hosting.flatMap((h) => (h.status === 'fulfilled' ? [h.value] : []));
   started.unshift(() => Promise.all(hosted.map((h) => h.stop())));
   const notHosted = hosting.find((h) => h.status === 'rejected');
-  if (notHosted) await orStopStarted(Promise.reject(notHosted.reason as Error));
+  if (notHosted) {
+    await stopStarted();
+    throw notHosted.reason;
+  }
   const invoke = (name: FunctionName) => (hosted.find((h) => h.name === name) as HostedFunction).invoke;
   streams?.setHandler(invoke('stream-index') as StreamHandler);
 

@@ -8,6 +8,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SAMPLE_DIR, REPO_ROOT } from '../../functions/shared/paths.ts';
 import { datasetDateKey } from '../../functions/shared/keys.ts';
 import { FUNCTIONS } from '../../functions/shared/resources.ts';
+import { storedText } from '../../functions/shared/tables/runs.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { startTwoRegions } from './regions.ts';
 import { nextSteps } from './next-steps.ts';
@@ -349,7 +350,7 @@ async function report(stack: LocalStack, sample: (typeof SAMPLES)[number], say: 
       }`,
     );
     say(
-      `  stored: ${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved; ${s.triage_enqueued} need triage` +
+      `  stored: ${storedText(s)}; ${s.triage_enqueued} need triage` +
         ((s.cut_for_storage ?? 0) > 0 ? `; ${s.cut_for_storage} cut to fit one DynamoDB item` : ''),
     );
   }

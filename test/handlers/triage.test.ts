@@ -185,6 +185,16 @@ describe('triage', () => {
     ).Item as ExceptionRecord;
   }
 
+  /** Both models fail (with `message`) or both answer GOOD. */
+  const bothModels = (outcome: string) => {
+    for (const modelId of [PRIMARY, FALLBACK])
+      if (outcome === 'answer') bedrock.on(ConverseCommand, { modelId }).resolves(converseAnswer(GOOD));
+      else
+        bedrock
+          .on(ConverseCommand, { modelId })
+          .rejects(Object.assign(new Error(outcome), { name: 'InternalServerException' }));
+  };
+
   const calledModels = () =>
     bedrock.commandCalls(ConverseCommand).map((c) => (c.args[0].input as ConverseCommandInput).modelId);
 
@@ -475,10 +485,7 @@ describe('triage', () => {
 
   it('asks again the triages failing models left to the rules once a model answers its trial call, queued before the breaker closes', async () => {
     const dataset = 'outage';
-    for (const modelId of [PRIMARY, FALLBACK])
-      bedrock
-        .on(ConverseCommand, { modelId })
-        .rejects(Object.assign(new Error('down'), { name: 'InternalServerException' }));
+    bothModels('down');
     const recovered: string[] = [];
     let queueDown = false;
     const onRecovered = async (provider: string) => {
@@ -511,7 +518,7 @@ describe('triage', () => {
     // The models are back; after the cool-down the next triage is the trial. Queuing the request
     // fails once: the message fails, and its retry finds the breaker still on trial.
     clock += 61_000;
-    for (const modelId of [PRIMARY, FALLBACK]) bedrock.on(ConverseCommand, { modelId }).resolves(converseAnswer(GOOD));
+    bothModels('answer');
     const next = await storeException({ dataset });
     queueDown = true;
     await expect(triage(next)).rejects.toThrow('queue unavailable');
@@ -546,13 +553,10 @@ describe('triage', () => {
     expect(await degradedIds()).toEqual([]);
 
     // Another outage within the hour: its recovery asks nothing again (at most one an hour).
-    for (const modelId of [PRIMARY, FALLBACK])
-      bedrock
-        .on(ConverseCommand, { modelId })
-        .rejects(Object.assign(new Error('down again'), { name: 'InternalServerException' }));
+    bothModels('down again');
     for (let i = 0; i < 2; i++) await triage(await storeException({ dataset }));
     clock += 61_000;
-    for (const modelId of [PRIMARY, FALLBACK]) bedrock.on(ConverseCommand, { modelId }).resolves(converseAnswer(GOOD));
+    bothModels('answer');
     expect(await triage(await storeException({ dataset }))).toMatchObject({ model: PRIMARY });
     expect(recovered).toHaveLength(1);
     expect(await degradedIds()).toHaveLength(2);
@@ -560,10 +564,7 @@ describe('triage', () => {
 
   it('with no triage after an outage, the deadline sweep asks one degraded triage again, whose trial call starts the recovery', async () => {
     const dataset = 'quiet-night';
-    for (const modelId of [PRIMARY, FALLBACK])
-      bedrock
-        .on(ConverseCommand, { modelId })
-        .rejects(Object.assign(new Error('down'), { name: 'InternalServerException' }));
+    bothModels('down');
     const recovered: string[] = [];
     const onRecovered = async (provider: string) => void recovered.push(provider);
     const uncited = new DynamoUncitedListing(dynamo.doc, dynamo.names.tables.exceptions);
@@ -591,7 +592,7 @@ describe('triage', () => {
 
     // Act: the models are back, the cool-down over; the sweep runs with no triage since.
     clock += 61_000;
-    for (const modelId of [PRIMARY, FALLBACK]) bedrock.on(ConverseCommand, { modelId }).resolves(converseAnswer(GOOD));
+    bothModels('answer');
     const made = await probe();
 
     // Assess: one of them asked again, as of now; its triage is the trial, which starts the recovery.

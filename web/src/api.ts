@@ -127,7 +127,7 @@ export function putWithProgress(
 export { EXCEPTION_TYPES, SEVERITIES, SIDES } from '../../functions/shared/types.ts';
 export { FILE_STATUSES, fileErrorText } from '../../functions/shared/tables/files.ts';
 export { formatUsd } from '../../functions/shared/tables/usage.ts';
-export { triagesPlanned } from '../../functions/shared/tables/runs.ts';
+export { storedText, triagesPlanned } from '../../functions/shared/tables/runs.ts';
 export { DUE_SORT_CAP } from '../../functions/shared/deadlines.ts';
 export type { Side } from '../../functions/shared/types.ts';
 export type {

@@ -1,5 +1,5 @@
 /** The circuit-breaker table on DynamoDB: a failure counter per provider; an open breaker expires by TTL. */
-import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, paginateScan, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   RECOVERY_INTERVAL_MS,
   type BreakerSettings,
@@ -110,21 +110,17 @@ export class DynamoBreakerTrials implements BreakerTrials {
 
   async onTrial(now: number): Promise<string[]> {
     const providers: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new ScanCommand({
-          TableName: this.table,
-          // DynamoCircuitBreaker.state's `trial`: opened, and its cool-down over.
-          FilterExpression: 'opened_until <= :now',
-          ProjectionExpression: 'provider',
-          ExpressionAttributeValues: { ':now': now },
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of out.Items ?? []) providers.push(String(item.provider));
-      start = out.LastEvaluatedKey;
-    } while (start !== undefined);
+    const pages = paginateScan(
+      { client: this.doc },
+      {
+        TableName: this.table,
+        // DynamoCircuitBreaker.state's `trial`: opened, and its cool-down over.
+        FilterExpression: 'opened_until <= :now',
+        ProjectionExpression: 'provider',
+        ExpressionAttributeValues: { ':now': now },
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) providers.push(String(item.provider));
     return providers.sort();
   }
 }

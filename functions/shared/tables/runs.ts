@@ -217,3 +217,8 @@ export interface RunQueries {
   /** One page of a runs-table GSI query, newest first. */
   queryRuns(query: IndexQuery): Promise<IndexPage>;
 }
+
+/** What a completed run stored, as the Runs view, `tally runs show` and `npm start -- --once` say it. */
+export function storedText(s: Pick<NonNullable<RunRecord['summary']>, 'new' | 'changed' | 'unchanged' | 'resolved'>) {
+  return `${s.new} new, ${s.changed} changed, ${s.unchanged} unchanged, ${s.resolved} resolved`;
+}

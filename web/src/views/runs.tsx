@@ -1,6 +1,6 @@
 /** Recent reconciliation runs with their summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, fetchReport, fileErrorText, reportUrl, SIDES, type Page, type Run } from '../api.ts';
+import { api, fetchReport, fileErrorText, reportUrl, SIDES, storedText, type Page, type Run } from '../api.ts';
 import { tookText } from '../run-timing.ts';
 import { storingText } from '../run-progress.ts';
 import { Badge, ErrorMessage, Loading, when } from './common.tsx';
@@ -145,7 +145,7 @@ export function RunSummary({ run }: { run: Run }) {
       <div>
         <dt>Stored</dt>
         <dd>
-          {s.new} new, {s.changed} changed, {s.unchanged} unchanged, {s.resolved} resolved
+          {storedText(s)}
           {(s.cut_for_storage ?? 0) > 0 && (
             <span class="warning" data-testid="run-cut">
               {' '}
