@@ -196,8 +196,9 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
       // by_status_due_sharded, and a few degraded triages on by_uncited_sharded; re-reads and
       // updates under versions.
       exceptions: ['Query', 'BatchGetItem', 'UpdateItem'],
-      // The breakers past their cool-down (one item a provider: a Scan of a few items).
-      circuit_breaker: ['Scan'],
+      // The breakers past their cool-down (one item a provider: a Scan of a few items), and each
+      // probe recorded on its breaker (spacing the next).
+      circuit_breaker: ['Scan', 'UpdateItem'],
     },
     sendsTo: ['triage'],
     publishesTo: ['businessEvents'],

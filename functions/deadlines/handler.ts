@@ -72,7 +72,7 @@ export function createHandler(makeDeps: () => DeadlinesHandlerDeps = defaultDeps
         logger.info(
           result.probe.exception_id
             ? "a model's circuit breaker waits for its trial: one degraded triage asked again to make it"
-            : "a model's circuit breaker waits for its trial: no degraded triage to ask again",
+            : "a model's circuit breaker waits for its trial: no probe due yet, or no degraded triage to ask again",
           { ...result.probe },
         );
       return result;

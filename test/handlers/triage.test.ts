@@ -19,7 +19,12 @@ import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
 import { DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import { DynamoBreakerTrials, DynamoCircuitBreaker } from '../../functions/shared/tables/circuit-breaker-dynamo.ts';
-import { probeRecovery } from '../../functions/deadlines/recovery-probe.ts';
+import {
+  probeBackoff,
+  probeRecovery,
+  PROBE_BACKOFF_MAX_MS,
+  PROBE_BACKOFF_MS,
+} from '../../functions/deadlines/recovery-probe.ts';
 import { BedrockConverseProvider } from '../../functions/triage/providers/bedrock.ts';
 import { RulesProvider } from '../../functions/triage/providers/rules.ts';
 import { triageException, type TriageDeps } from '../../functions/triage/triage.ts';
@@ -39,6 +44,7 @@ import { loadReconPolicyFile } from '../../functions/shared/recon-policy-file.ts
 import { EXCEPTION_RECORD_TYPE } from '../../functions/shared/exceptions.ts';
 import { exceptionIndexKeys } from '../../functions/shared/tables/exceptions-index-keys.ts';
 import { DynamoUncitedListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import type { UncitedCandidate } from '../../functions/shared/tables/run-exceptions.ts';
 import { TRIAGE_STAMP } from '../../functions/shared/resources.ts';
 import type { TriageQueueMessage } from '../../functions/shared/messages.ts';
 import { askUncitedAgain } from '../../functions/triage/uncited.ts';
@@ -610,17 +616,70 @@ describe('triage', () => {
     });
     expect(recovered).toEqual([`bedrock:${PRIMARY}`]);
     // The primary's breaker is closed; the fallback's waits for a call the primary's answers make
-    // unneeded, so the next sweep asks the other degraded triage too (the recovery's own sweep
-    // would have: the test above), and once none is left, nothing.
+    // unneeded. Its trial was probed just now: the next sweep asks nothing...
+    expect(await probe()).toEqual({ providers: [`bedrock:${FALLBACK}`], probed: [] });
+    expect(queued).toHaveLength(1);
+    // ...the one 15 minutes on asks the other degraded triage (the recovery's own sweep would
+    // have: the test above), and once none is left, nothing.
+    clock += PROBE_BACKOFF_MS;
     const next = await probe();
-    expect(next?.providers).toEqual([`bedrock:${FALLBACK}`]);
+    expect(next?.probed).toEqual([`bedrock:${FALLBACK}`]);
     const other = hit.find((e) => e.exception_id !== asked.exception_id);
     expect(next?.exception_id).toBe(other?.exception_id);
     const again = queued[1];
     if (again?.kind !== 'exception') throw new Error(`unexpected ${again?.kind}`);
     expect(await triageException(again, deps({ onRecovered }))).toMatchObject({ model: PRIMARY, degraded: false });
-    expect(await probe()).toEqual({ providers: [`bedrock:${FALLBACK}`] });
+    clock += 2 * PROBE_BACKOFF_MS;
+    expect(await probe()).toEqual({ providers: [`bedrock:${FALLBACK}`], probed: [] });
     expect(queued).toHaveLength(2);
+  });
+
+  it("spaces a trial's probes further apart while its breaker stays on trial, and probes a new trial at once", async () => {
+    // Prepare: a breaker on trial that no triage calls, and a degraded triage no model answers.
+    const provider = `bedrock:spacing-${++counter}`;
+    const opened = clock - 1;
+    const open = (until: number) =>
+      dynamo.doc.send(
+        new PutCommand({ TableName: breakerTable, Item: { provider, failures: 3, opened_until: until } }),
+      );
+    await open(opened);
+    const asked: string[] = [];
+    const stuck: UncitedCandidate = { exception_id: 'ex-refused', run_id: 'run-1', content_hash: 'h' };
+    const breakers = new DynamoBreakerTrials(dynamo.doc, breakerTable);
+    const probeAt = async (at: number) => {
+      const made = await probeRecovery({
+        breakers: {
+          onTrial: async (now) => (await breakers.onTrial(now)).filter((b) => b.provider === provider),
+          claimProbe: (b, now, next) => breakers.claimProbe(b, now, next),
+        },
+        degraded: { uncited: async () => ({ items: [stuck] }) },
+        triageQueue: {
+          send: async (messages) =>
+            void asked.push(...messages.map((m) => (m.kind === 'exception' ? m.exception_id : 'another kind'))),
+        },
+        now: () => at,
+      });
+      return made?.probed ?? [];
+    };
+    const minute = 60_000;
+
+    // Act and assess: probes at 0, 15, 45 (15 + 30) and 105 minutes (45 + 60), none between.
+    const made: number[] = [];
+    for (let m = 0; m <= 120; m++) if ((await probeAt(clock + m * minute)).length > 0) made.push(m);
+    expect(made).toEqual([0, 15, 45, 105]);
+    expect(asked).toEqual(Array(4).fill('ex-refused'));
+    expect(probeBackoff(30)).toBe(PROBE_BACKOFF_MAX_MS);
+
+    // The trial failed and the breaker opened again: the next trial is probed as soon as it starts.
+    await open(clock + 121 * minute);
+    expect(await probeAt(clock + 121 * minute)).toEqual([provider]);
+    // Two sweeps at once: one records the probe, the other asks nothing.
+    const trial = (await breakers.onTrial(clock + 140 * minute)).find((b) => b.provider === provider);
+    if (!trial) throw new Error('breaker not on trial');
+    const claims = await Promise.all(
+      [1, 2].map(() => breakers.claimProbe(trial, clock + 140 * minute, clock + 200 * minute)),
+    );
+    expect(claims.filter(Boolean)).toHaveLength(1);
   });
 
   it('keeps only citations that name retrieved passages and records the rest as rejected', async () => {

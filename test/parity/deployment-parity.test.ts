@@ -722,7 +722,7 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
   const deadlines = await lambda(role, 'deadlines').invoke<{
     promoted: string[];
     overdue: string[];
-    probe?: { providers: string[]; exception_id?: string };
+    probe?: { providers: string[]; probed: string[]; exception_id?: string };
   }>({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, { clockOffsetMs: 35 * 24 * 3600_000 });
   expect(deadlines.promoted, 'late arrivals promoted').toContain(pending);
   expect(deadlines.overdue.length, 'overdue exceptions announced').toBeGreaterThan(0);
@@ -734,6 +734,13 @@ async function runFlow(role: Region, direct: { s3: S3Client; sqs: SQSClient; dyn
     }),
   );
   expect(probed.Item?.[TRIAGE_STAMP.uncited], 'a degraded triage asked again').toBe(DEGRADED_TRIAGE);
+  const breaker = await DynamoDBDocumentClient.from(direct.dynamo).send(
+    new GetCommand({
+      TableName: resourceNames(config.prefix).tables.circuit_breaker,
+      Key: { provider: `bedrock:parity-${role}` },
+    }),
+  );
+  expect(breaker.Item?.probes, 'the probe recorded on its breaker (the next one spaced)').toBe(1);
   await discard('triage', direct);
   // The overdue notices' copies in the topic's inbox (a queue both regions' topics share here).
   await drainInbox(role, direct);

@@ -6,6 +6,7 @@ import {
   type BreakerState,
   type BreakerTrials,
   type CircuitBreaker,
+  type TrialBreaker,
 } from './circuit-breaker.ts';
 import { applied, conditionalWrite } from './dynamo-expressions.ts';
 
@@ -108,19 +109,51 @@ export class DynamoBreakerTrials implements BreakerTrials {
     this.table = table;
   }
 
-  async onTrial(now: number): Promise<string[]> {
-    const providers: string[] = [];
+  async onTrial(now: number): Promise<TrialBreaker[]> {
+    const breakers: TrialBreaker[] = [];
     const pages = paginateScan(
       { client: this.doc },
       {
         TableName: this.table,
         // DynamoCircuitBreaker.state's `trial`: opened, and its cool-down over.
         FilterExpression: 'opened_until <= :now',
-        ProjectionExpression: 'provider',
+        ProjectionExpression: 'provider, opened_until, probed_for, probes, next_probe_at',
         ExpressionAttributeValues: { ':now': now },
       },
     );
-    for await (const page of pages) for (const item of page.Items ?? []) providers.push(String(item.provider));
-    return providers.sort();
+    for await (const page of pages)
+      for (const item of page.Items ?? []) {
+        const openedUntil = Number(item.opened_until);
+        // Probes recorded for an earlier opening do not count against this trial.
+        const same = item.probed_for !== undefined && Number(item.probed_for) === openedUntil;
+        breakers.push({
+          provider: String(item.provider),
+          openedUntil,
+          probes: same ? Number(item.probes ?? 0) : 0,
+          ...(same && item.next_probe_at !== undefined ? { nextProbeAt: Number(item.next_probe_at) } : {}),
+        });
+      }
+    return breakers.sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0));
+  }
+
+  async claimProbe(breaker: TrialBreaker, now: number, nextProbeAt: number): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { provider: breaker.provider },
+          UpdateExpression: 'SET probed_for = :opened, probes = :probes, next_probe_at = :next',
+          // Still this trial, and its probe still due (not recorded by a sweep running beside this one).
+          ConditionExpression:
+            'opened_until = :opened AND (attribute_not_exists(probed_for) OR probed_for <> :opened OR next_probe_at <= :now)',
+          ExpressionAttributeValues: {
+            ':opened': breaker.openedUntil,
+            ':probes': breaker.probes + 1,
+            ':next': nextProbeAt,
+            ':now': now,
+          },
+        }),
+      ),
+    );
   }
 }

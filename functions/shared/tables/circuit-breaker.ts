@@ -33,10 +33,25 @@ export interface BreakerSettings {
 }
 
 /**
- * The providers whose breaker opened and has cooled down (`trial`): the next call to each is its
- * trial. With no triage to make that call (no runs after an outage), the deadline sweep asks one
- * degraded triage again (functions/deadlines/recovery-probe.ts).
+ * A breaker that opened and has cooled down (`trial`): the next call to its provider is its trial.
+ * With no triage to make that call (no runs after an outage), the deadline sweep asks one degraded
+ * triage again (functions/deadlines/recovery-probe.ts), each trial's probes spaced further apart.
  */
+export interface TrialBreaker {
+  readonly provider: string;
+  /** The cool-down's end this trial follows (`opened_until`): a new opening is a new trial. */
+  readonly openedUntil: number;
+  /** The probes made for this trial so far. */
+  readonly probes: number;
+  /** When the next probe of this trial is due (absent: none made yet, due now). */
+  readonly nextProbeAt?: number;
+}
+
 export interface BreakerTrials {
-  onTrial(now: number): Promise<string[]>;
+  onTrial(now: number): Promise<TrialBreaker[]>;
+  /**
+   * Records a probe of this trial, the next due at `nextProbeAt`: false when the breaker has
+   * changed since it was read (closed, or opened again) or another sweep recorded this probe first.
+   */
+  claimProbe(breaker: TrialBreaker, now: number, nextProbeAt: number): Promise<boolean>;
 }
