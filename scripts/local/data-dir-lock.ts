@@ -8,6 +8,9 @@ import { join } from 'node:path';
 
 export const LOCK_FILE = 'tally.pid';
 
+/** What a data directory ignores of itself: everything (its emulators' files are never source). */
+export const DATA_DIR_GITIGNORE = "# The Tally local stack's data (npm start): never source.\n*\n";
+
 export class DataDirLockedError extends Error {
   readonly pid: number;
   readonly lockFile: string;
@@ -76,4 +79,17 @@ export function lockDataDir(dataDir: string, pid: number = process.pid): DataDir
       if (holder(lockFile) === pid) rmSync(lockFile, { force: true });
     },
   };
+}
+
+/**
+ * Makes the data directory ignore itself in git: `--data-dir mydata` resolves against the
+ * repository, and the emulators' files there showed in `git status`, one `git add .` from a
+ * commit. A `.gitignore` already there (the directory is someone's own) is left as it is.
+ */
+export function ignoreDataDir(dataDir: string): void {
+  try {
+    writeFileSync(join(dataDir, '.gitignore'), DATA_DIR_GITIGNORE, { flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }

@@ -12,7 +12,7 @@ import { storedText } from '../../functions/shared/tables/runs.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { startTwoRegions } from './regions.ts';
 import { nextSteps } from './next-steps.ts';
-import { DataDirLockedError, lockDataDir } from './data-dir-lock.ts';
+import { DataDirLockedError, ignoreDataDir, lockDataDir } from './data-dir-lock.ts';
 import { uploadCommand } from '../cli/upload.ts';
 import { buildWeb, WEB_DIST, webBuildIsStale } from '../build-web.ts';
 import type { CliIo } from '../cli/api-client.ts';
@@ -36,7 +36,8 @@ running until Ctrl-C.
 Options:
   --once             load the samples, wait until the pipeline is idle, print one JSON line of
                      stored counts (and each sample dataset's latest run) and exit
-  --data-dir DIR     where local state persists            [default: .tally]
+  --data-dir DIR     where local state persists (relative: to the repository; it
+                     ignores itself in git)                 [default: .tally]
   --port N           port of the query API and dashboard    [default: $TALLY_API_PORT or 3000]
   --no-sample        do not upload the sample files
   --verbose          show the functions' structured logs (info level)
@@ -103,6 +104,7 @@ async function main(): Promise<number> {
   process.env.POWERTOOLS_LOG_LEVEL ??= values.verbose ? 'INFO' : 'WARN';
   const dataDir = resolve(REPO_ROOT, values['data-dir'] ?? '.tally');
   mkdirSync(dataDir, { recursive: true });
+  ignoreDataDir(dataDir);
   let lock;
   try {
     lock = lockDataDir(dataDir);

@@ -3,12 +3,18 @@
  * instead of dying later with "Database is closed"; a lock left by a killed stack is taken over.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataDirLockedError, LOCK_FILE, lockDataDir } from '../../scripts/local/data-dir-lock.ts';
+import {
+  DATA_DIR_GITIGNORE,
+  DataDirLockedError,
+  ignoreDataDir,
+  LOCK_FILE,
+  lockDataDir,
+} from '../../scripts/local/data-dir-lock.ts';
 import { REPO_ROOT } from '../../functions/shared/paths.ts';
 
 let dir: string;
@@ -75,8 +81,38 @@ describe('the data directory lock', () => {
       expect(start.stderr).not.toContain('Database is closed');
       // The running stack's lock is left alone.
       expect(readFileSync(join(dir, LOCK_FILE), 'utf8').trim()).toBe(String(holder.pid));
+      // The data directory ignores itself in git (ignoreDataDir, below).
+      expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe(DATA_DIR_GITIGNORE);
     } finally {
       rmSync(join(dir, LOCK_FILE), { force: true });
+    }
+  });
+
+  it('a data directory inside a git work tree ignores itself, and a .gitignore already there is kept', () => {
+    // Prepare: a work tree with a data directory in it holding an emulator's file.
+    const tree = mkdtempSync(join(tmpdir(), 'tally-tree-'));
+    try {
+      const git = (...args: string[]) => spawnSync('git', ['-C', tree, ...args], { encoding: 'utf8' });
+      expect(git('init', '-q').status).toBe(0);
+      const data = join(tree, 'mydata');
+      mkdirSync(data);
+      writeFileSync(join(data, 'endpoints.json'), '{}');
+      expect(git('status', '--porcelain').stdout).toContain('mydata/');
+
+      // Act
+      ignoreDataDir(data);
+
+      // Assess: git sees nothing of it; a second call, or a folder's own .gitignore, is kept.
+      expect(git('status', '--porcelain').stdout).toBe('');
+      ignoreDataDir(data);
+      expect(readFileSync(join(data, '.gitignore'), 'utf8')).toBe(DATA_DIR_GITIGNORE);
+      const own = join(tree, 'own');
+      mkdirSync(own);
+      writeFileSync(join(own, '.gitignore'), '*.tmp\n');
+      ignoreDataDir(own);
+      expect(readFileSync(join(own, '.gitignore'), 'utf8')).toBe('*.tmp\n');
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
     }
   });
 });
