@@ -23,6 +23,8 @@ import {
   DescribeTableCommand,
   ResourceInUseException,
   ScanCommand,
+  waitUntilTableExists,
+  waitUntilTableNotExists,
   type AttributeValue,
   type DynamoDBClient,
   type KeySchemaElement,
@@ -223,8 +225,9 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef, 
     if (k) attributes.set(k.name, k);
   }
   const indexes = Object.entries(def.indexes);
-  const create = () =>
-    dynamo.send(
+  // Created, then waited for until it takes writes (dynalite answers CreateTable while CREATING).
+  const create = async () => {
+    await dynamo.send(
       new CreateTableCommand({
         TableName: name,
         BillingMode: 'PAY_PER_REQUEST',
@@ -241,6 +244,8 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef, 
             }),
       }),
     );
+    await waitUntilTableExists({ client: dynamo, maxWaitTime: 120, minDelay: 0.02, maxDelay: 1 }, { TableName: name });
+  };
   if (options.rebuildDir !== undefined) {
     const files = rebuildFiles(options.rebuildDir, name, def);
     // A copy that never became complete: the table it came from was not touched.
@@ -392,6 +397,9 @@ async function restoreFromCopy(
   await dynamo.send(new DeleteTableCommand({ TableName: name })).catch((error: Error) => {
     if (error.name !== 'ResourceNotFoundException') throw error;
   });
+  // dynalite answers DeleteTable while it still removes the table's items: creating it again at
+  // once was refused (ResourceInUseException) whenever the removal outlasted a round trip.
+  await waitUntilTableNotExists({ client: dynamo, maxWaitTime: 120, minDelay: 0.02, maxDelay: 1 }, { TableName: name });
   await create();
   let restored = 0;
   let batch: Item[] = [];

@@ -15,6 +15,7 @@ import {
   PutItemCommand,
   QueryCommand,
   ScanCommand,
+  waitUntilTableExists,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -59,6 +60,11 @@ function byRecordType(dynamo: DynamoDBClient, table: string, index: string, reco
 }
 
 /** The files table as provisioned before GET /files: keys only, no index. */
+/** dynalite answers CreateTable before the table takes writes (CREATING): waited for, as on AWS. */
+async function tableActive(dynamo: DynamoDBClient, table: string): Promise<void> {
+  await waitUntilTableExists({ client: dynamo, maxWaitTime: 30, minDelay: 0.02, maxDelay: 0.5 }, { TableName: table });
+}
+
 async function createLegacyFilesTable(dynamo: DynamoDBClient, table: string): Promise<void> {
   await dynamo.send(
     new CreateTableCommand({
@@ -74,6 +80,7 @@ async function createLegacyFilesTable(dynamo: DynamoDBClient, table: string): Pr
       ],
     }),
   );
+  await tableActive(dynamo, table);
 }
 
 describe('local provisioning over an older .tally/', () => {
@@ -103,6 +110,7 @@ describe('local provisioning over an older .tally/', () => {
           ],
         }),
       );
+      await tableActive(dynamo, names.tables.runs);
       await dynamo.send(
         new PutItemCommand({
           TableName: names.tables.runs,
@@ -183,6 +191,7 @@ describe('local provisioning over an older .tally/', () => {
           })),
         }),
       );
+      await tableActive(dynamo, names.tables.exceptions);
       const item = {
         exception_id: '0123456789abcdef0123456789abcdef',
         run_id: 'run-old',
@@ -251,6 +260,7 @@ describe('local provisioning over an older .tally/', () => {
           })),
         }),
       );
+      await tableActive(dynamo, names.tables.exceptions);
       const doc = DynamoDBDocumentClient.from(dynamo);
       const base = {
         run_id: 'run-old',
