@@ -217,6 +217,7 @@ export async function writeChange(
     set: { ...change.set, updated_at: change.now },
     remove: change.remove,
     history: change.history,
+    before: item,
   });
   if (!updated) {
     // Lost a race with another writer (an analyst or recon) between our read and our write.

@@ -47,6 +47,11 @@ export interface IndexDef {
    * indexes.
    */
   readonly projection?: readonly string[];
+  /**
+   * An entry only while the exception is open (exception-lifecycle.ts OPEN_STATUSES): closing it
+   * removes its key, reopening writes it again from the source attribute, which the item keeps.
+   */
+  readonly whileOpen?: boolean;
 }
 
 export interface TableDef {
@@ -247,12 +252,14 @@ export const TABLES = {
        * TRIAGE_STAMP.uncited with each triage it saves). A policy document indexed asks the first
        * to be triaged again, a model answering after its breaker opened the second
        * (functions/triage/uncited.ts). Whole items (ALL, as the owner queues: the 100 projected
-       * attributes are spent), written only while so.
+       * attributes are spent), written only while so, and only while the exception is open: the
+       * sweeps ask open ones only, and pay for every entry they read.
        */
       by_uncited_sharded: {
         partitionKey: S('gsi_uncited'),
         sortKey: EXCEPTION_INDEX_SORT,
         shardedFrom: TRIAGE_STAMP.uncited,
+        whileOpen: true,
       },
     },
   },

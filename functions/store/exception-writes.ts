@@ -202,7 +202,7 @@ export async function updateWithRetry(
   for (let attempt = 0; attempt < 3; attempt++) {
     const change = build(current);
     if (change === undefined) return false;
-    if (await store.update(change)) return true;
+    if (await store.update({ ...change, before: current })) return true;
     const reread = (await store.getStates([current.exception_id])).get(current.exception_id);
     if (reread === undefined) throw new TransientError(`exception ${current.exception_id} vanished during update`);
     current = reread;

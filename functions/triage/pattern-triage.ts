@@ -210,10 +210,14 @@ export async function triagePatternMembers(
       const vector = vectors[i] as number[];
       const deadline = deadlineAfterTriage(member, inherited.severity, policy);
       if (
-        await deps.store.saveTriage(member.exception_id, inherited, member.content_hash, deadline, {
-          vector,
-          model: deps.embedder.id,
-        })
+        await deps.store.saveTriage(
+          member.exception_id,
+          inherited,
+          member.content_hash,
+          deadline,
+          { vector, model: deps.embedder.id },
+          member.status,
+        )
       )
         applied.push({ exception: seen, vector });
       else changed++;

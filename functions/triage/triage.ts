@@ -100,7 +100,16 @@ export async function triageException(request: TriageRequest, deps: TriageDeps):
   });
   await announceCritical(exception, triage.severity, deps);
   const deadline = deadlineAfterTriage(exception, triage.severity, policy);
-  if (!(await deps.store.saveTriage(exception.exception_id, triage, exception.content_hash, deadline))) {
+  if (
+    !(await deps.store.saveTriage(
+      exception.exception_id,
+      triage,
+      exception.content_hash,
+      deadline,
+      undefined,
+      exception.status,
+    ))
+  ) {
     throw new TransientError(
       `exception ${exception.exception_id} changed during triage; its new content will be triaged`,
     );

@@ -9,11 +9,14 @@ import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHandler } from '../../functions/query-api/handler.ts';
 import type { QueryApiDeps } from '../../functions/query-api/ports.ts';
-import { LATE_ARRIVAL_STATUS, OPEN_STATUSES } from '../../functions/shared/exception-lifecycle.ts';
+import { isOpen, LATE_ARRIVAL_STATUS, OPEN_STATUSES } from '../../functions/shared/exception-lifecycle.ts';
 import { exceptionId } from '../../functions/shared/keys.ts';
 import { DynamoExceptionStore, DynamoTriageStore } from '../../functions/shared/tables/exceptions-dynamo.ts';
 import type { ExceptionBookkeeping } from '../../functions/shared/tables/exceptions.ts';
-import { exceptionShard } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { exceptionShard, indexKeyChanges } from '../../functions/shared/tables/exceptions-index-keys.ts';
+import { DynamoUncitedListing } from '../../functions/shared/tables/run-exceptions-dynamo.ts';
+import { TRIAGE_STAMP, UNCITED_TRIAGE } from '../../functions/shared/resources.ts';
+import { updateWithRetry } from '../../functions/store/exception-writes.ts';
 import { compareKeys, type StoredItem } from '../../functions/shared/tables/index-query.ts';
 import type { ExceptionRecord, ExceptionType, Severity, Triage } from '../../functions/shared/types.ts';
 import { queryStoreOf, startTestDynamo, type TestDynamo } from '../support/dynamo.ts';
@@ -216,7 +219,76 @@ describe('index keys follow every write', () => {
       expect(item.gsi_created).toBe(`EXCEPTION${suffix}`);
       expect(item.gsi_severity).toBe(item.severity === undefined ? undefined : `${String(item.severity)}${suffix}`);
       expect(item.gsi_sort).toBe(`${String(item.created_at)}#${String(item.exception_id)}`);
+      // by_uncited_sharded: only while open (recon resolved some of the uncited ones).
+      const uncited = item[TRIAGE_STAMP.uncited];
+      expect(item.gsi_uncited).toBe(
+        uncited !== undefined && isOpen(String(item.status)) ? `${String(uncited)}${suffix}` : undefined,
+      );
     }
+    const stamped = (await baseTable()).filter((i) => i[TRIAGE_STAMP.uncited] !== undefined);
+    expect(stamped.filter((i) => i.status === 'RESOLVED').length).toBeGreaterThan(1);
+    expect(stamped.filter((i) => i.status === 'ACKNOWLEDGED').length).toBeGreaterThan(0);
+  });
+
+  it('takes a closed exception out of by_uncited_sharded, and puts a reopened one back', async () => {
+    // Prepare: two resolved exceptions whose triage cites nothing (their stamps kept, their keys gone).
+    const [byAnalyst, byRecon] = (await baseTable()).filter(
+      (i) => i.status === 'RESOLVED' && i[TRIAGE_STAMP.uncited] !== undefined,
+    ) as [StoredItem, StoredItem];
+    const keyOf = async (item: StoredItem) =>
+      (
+        await dynamo.doc.send(
+          new GetCommand({ TableName: dynamo.names.tables.exceptions, Key: { exception_id: item.exception_id } }),
+        )
+      ).Item?.gsi_uncited;
+    const expectedKey = (item: StoredItem) =>
+      `${UNCITED_TRIAGE}#${String(exceptionShard(String(item.exception_id))).padStart(2, '0')}`;
+    expect(await keyOf(byAnalyst)).toBeUndefined();
+    // A triage saved while it is closed (a retriage) does not put it back.
+    const hash = String(byAnalyst.content_hash);
+    expect(
+      await triage.saveTriage(String(byAnalyst.exception_id), triageOf('LOW', hash), hash, {}, undefined, 'RESOLVED'),
+    ).toBe(true);
+    expect(await keyOf(byAnalyst)).toBeUndefined();
+
+    // Act: an analyst reopens one (the API's PATCH); recon reopens the other from the state it
+    // lists by index, which does not carry the stamp.
+    const res = await call(
+      'PATCH',
+      `/exceptions/${String(byAnalyst.exception_id)}`,
+      {},
+      { status: 'OPEN', version: Number(byAnalyst.version) },
+    );
+    expect(res.status).toBe(200);
+    const state = (await store.listStatesForDate(String(byRecon.dataset), String(byRecon.business_date))).find(
+      (s) => s.exception_id === byRecon.exception_id,
+    );
+    if (!state) throw new Error('not listed');
+    expect(state).not.toHaveProperty(TRIAGE_STAMP.uncited);
+    expect(
+      await updateWithRetry(store, state, (s) => ({
+        exceptionId: s.exception_id,
+        expectedVersion: s.version,
+        bumpVersion: true,
+        set: { status: 'OPEN', resolved_by_system: false },
+        history: [],
+      })),
+    ).toBe(true);
+
+    // Assess: both back in the index, where the uncited sweep lists them.
+    expect(await keyOf(byAnalyst)).toBe(expectedKey(byAnalyst));
+    expect(await keyOf(byRecon)).toBe(expectedKey(byRecon));
+    const listed: string[] = [];
+    const listing = new DynamoUncitedListing(dynamo.doc, dynamo.names.tables.exceptions);
+    let cursor: string | undefined;
+    do {
+      const page = await listing.uncited({ limit: 100, ...(cursor ? { cursor } : {}) });
+      listed.push(...page.items.map((i) => i.exception_id));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(listed).toEqual(expect.arrayContaining([byAnalyst.exception_id, byRecon.exception_id]));
+    // Reopening without what the item held is refused, never left out of the index for good.
+    expect(() => indexKeyChanges('e', { status: 'OPEN' }, [], { status: 'RESOLVED' })).toThrow(/as read/);
   });
 
   it('uses every shard for one run', async () => {

@@ -254,6 +254,39 @@ describe('backfilling the sharded index keys', () => {
     }
   });
 
+  it('takes a closed exception out of by_uncited_sharded, keeping its stamp for a reopening', async () => {
+    const own = await startTestDynamo();
+    try {
+      // Prepare: resolved by a version that kept every uncited exception in the index.
+      const table = own.names.tables.exceptions;
+      const item = base('e-closed', { content_hash: 'h1', severity: 'LOW', status: 'RESOLVED' });
+      const triage = { content_hash: 'h1', prompt_version: 'p1', policy_citations: [] };
+      const keyed = { ...exceptionIndexKeys({ ...item, status: 'OPEN', [TRIAGE_STAMP.uncited]: 'UNCITED' }) };
+      await own.doc.send(
+        new PutCommand({
+          TableName: table,
+          Item: { ...item, ...keyed, triage, [TRIAGE_STAMP.uncited]: 'UNCITED', [TRIAGE_STAMP.contentHash]: 'h1' },
+        }),
+      );
+      expect((await scan(table, own.doc))[0]).toHaveProperty('gsi_uncited');
+
+      // Act
+      const report = await backfillExceptionKeys(own.doc, table);
+
+      // Assess
+      expect(report).toMatchObject({ updated: 1 });
+      const [after] = await scan(table, own.doc);
+      expect(after).not.toHaveProperty('gsi_uncited');
+      expect(after).toMatchObject({
+        [TRIAGE_STAMP.uncited]: 'UNCITED',
+        gsi_status: expect.stringMatching(/^RESOLVED#/),
+      });
+      expect(await backfillExceptionKeys(own.doc, table)).toMatchObject({ updated: 0 });
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('stamps a triage failing models left to the rules into the degraded partition, not one a spent budget gave', async () => {
     const own = await startTestDynamo();
     try {

@@ -28,10 +28,12 @@ import type {
 import {
   exceptionIndexKeys,
   indexKeyChanges,
+  reopenReads,
   shardedValues,
   triageStamp,
   triageStampRemovals,
   type ExceptionIndexName,
+  type IndexedBefore,
 } from './exceptions-index-keys.ts';
 import { compareKeys, type IndexPage, type IndexQuery, type StoredItem } from './index-query.ts';
 import { getItemsInOrder, queryAllShards, queryShardedPage } from './index-query-dynamo.ts';
@@ -43,6 +45,34 @@ const PUT_CALLS_AT_ONCE = 4;
 /** The table's key. */
 const KEY = ['exception_id'] as const;
 const keyOf = (exceptionId: string) => ({ exception_id: exceptionId });
+
+/**
+ * `before`, with what a change reopening the exception must know of it to put it back in the
+ * indexes kept while open (reopenReads: its uncited stamp), read consistently when `before` does
+ * not say. Only reopenings read: a closed exception's state, as recon lists it from an index, does
+ * not carry the stamp.
+ */
+async function withReopenReads(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  exceptionId: string,
+  set: Readonly<Record<string, unknown>>,
+  remove: readonly string[],
+  before: IndexedBefore | undefined,
+): Promise<IndexedBefore | undefined> {
+  const attributes = reopenReads(set, remove, before);
+  if (attributes.length === 0) return before;
+  // BatchGetItem, which every writer of the table is granted (GetItem is not, to store or deadlines).
+  const [item] = await getItemsInOrder(doc, table, KEY, [keyOf(exceptionId)], {
+    consistent: true,
+    projection: ['exception_id', 'status', ...attributes],
+  });
+  return {
+    status: (before as { status?: unknown } | undefined)?.status ?? item?.status,
+    ...before,
+    ...Object.fromEntries(attributes.map((attribute) => [attribute, item?.[attribute]])),
+  };
+}
 
 const STATE_ATTRIBUTES = [
   'exception_id',
@@ -198,7 +228,8 @@ export class DynamoExceptionStore implements ExceptionStore, DeadlineStore {
 
   async update(change: ExceptionChange): Promise<boolean> {
     const remove = change.remove ?? [];
-    const keys = indexKeyChanges(change.exceptionId, change.set, remove);
+    const before = await withReopenReads(this.doc, this.table, change.exceptionId, change.set, remove, change.before);
+    const keys = indexKeyChanges(change.exceptionId, change.set, remove, before);
     const update = updateExpression({
       set: { ...change.set, ...keys.set },
       append: { history: change.history },
@@ -241,13 +272,19 @@ export class DynamoTriageStore implements TriageStore {
     contentHash: string,
     also: Readonly<Record<string, string>> = {},
     embedding?: StoredEmbedding,
+    status?: string,
   ): Promise<boolean> {
     // No version bump: triage does not touch what analysts edit, so their PATCHes stay valid.
     // The by_severity key follows the stored severity (the triage's, floored at the policy's);
     // by_uncited's, whether this triage cites a policy passage.
     const stamp = triageStamp(triage);
     const unstamped = triageStampRemovals(stamp);
-    const keys = indexKeyChanges(exceptionId, { severity: triage.severity, ...stamp }, unstamped);
+    const keys = indexKeyChanges(
+      exceptionId,
+      { severity: triage.severity, ...stamp },
+      unstamped,
+      status === undefined ? undefined : { status },
+    );
     const { UpdateExpression, ExpressionAttributeNames, ExpressionAttributeValues } = updateExpression({
       remove: [...unstamped, ...keys.remove],
       set: {
@@ -400,7 +437,15 @@ export class DynamoExceptionQueries implements ExceptionQueries {
   }
 
   async patchException(patch: ExceptionPatch): Promise<StoredItem | undefined> {
-    const keys = indexKeyChanges(patch.exceptionId, patch.set, patch.remove);
+    const before = await withReopenReads(
+      this.doc,
+      this.table,
+      patch.exceptionId,
+      patch.set,
+      patch.remove,
+      patch.before,
+    );
+    const keys = indexKeyChanges(patch.exceptionId, patch.set, patch.remove, before);
     const update = updateExpression({
       set: { ...patch.set, ...keys.set },
       append: { history: patch.history },

@@ -9,6 +9,7 @@
  * merge into one total order: created_at, then exception_id. (`#` sorts below every character
  * an ISO timestamp holds, so the suffix never reorders two timestamps.)
  */
+import { isOpen } from '../exception-lifecycle.ts';
 import {
   DEGRADED_TRIAGE,
   EXCEPTION_INDEX_SHARDS,
@@ -64,7 +65,8 @@ export function exceptionSortValue(createdAt: string, exceptionId: string): stri
 
 /**
  * The index attributes of a whole item. An index whose source attribute the item lacks (severity
- * before triage) gets no key: the item stays out of it, as DynamoDB's sparse indexes intend.
+ * before triage) gets no key: the item stays out of it, as DynamoDB's sparse indexes intend; so
+ * does a closed item from an index kept `whileOpen`.
  */
 export function exceptionIndexKeys(item: Readonly<Record<string, unknown>>): Record<string, string> {
   const id = item.exception_id;
@@ -75,28 +77,72 @@ export function exceptionIndexKeys(item: Readonly<Record<string, unknown>>): Rec
   const keys: Record<string, string> = { [EXCEPTION_SORT_ATTRIBUTE]: exceptionSortValue(createdAt, id) };
   for (const [, def] of INDEXES) {
     const source = item[def.shardedFrom as string];
-    if (typeof source === 'string') keys[def.partitionKey.name] = shardedValue(source, shard);
+    if (typeof source !== 'string') continue;
+    if (def.whileOpen === true && !(typeof item.status === 'string' && isOpen(item.status))) continue;
+    keys[def.partitionKey.name] = shardedValue(source, shard);
   }
   return keys;
 }
 
+/** What a write read of the item it changes (under the version it expects): some of its attributes. */
+export type IndexedBefore = object;
+
+const WHILE_OPEN = INDEXES.filter(([, def]) => def.whileOpen === true).map(([, def]) => def);
+
+/**
+ * The source attributes of the `whileOpen` indexes that a change reopening an exception must read
+ * first (what `before` does not say), for indexKeyChanges to put it back in them: none for any
+ * other change.
+ */
+export function reopenReads(
+  set: Readonly<Record<string, unknown>>,
+  remove: readonly string[] = [],
+  before?: IndexedBefore,
+): string[] {
+  const status = set.status;
+  if (typeof status !== 'string' || !isOpen(status)) return [];
+  const read = before as Readonly<Record<string, unknown>> | undefined;
+  if (typeof read?.status === 'string' && isOpen(read.status)) return [];
+  return WHILE_OPEN.map((def) => def.shardedFrom as string).filter(
+    (source) => !(source in set) && !remove.includes(source) && !(read !== undefined && source in read),
+  );
+}
+
 /**
  * What an update of `set` and `remove` must also set and remove so the indexes follow: the key of
- * every index whose source attribute it changes. (created_at and the id never change after putNew.)
+ * every index whose source attribute it changes, and of every `whileOpen` index when it closes or
+ * reopens the exception. `before`: the item as read — its status (a write of the source that knows
+ * none writes the key as if open) and, for a reopening, the source it kept (reopenReads).
+ * (created_at and the id never change after putNew.)
  */
 export function indexKeyChanges(
   exceptionId: string,
   set: Readonly<Record<string, unknown>>,
   remove: readonly string[] = [],
+  before?: IndexedBefore,
 ): { set: Record<string, string>; remove: string[] } {
   const shard = exceptionShard(exceptionId);
   const keys: Record<string, string> = {};
   const removed: string[] = [];
+  const read = before as Readonly<Record<string, unknown>> | undefined;
+  const status = 'status' in set ? set.status : read?.status;
+  const open = typeof status !== 'string' || isOpen(status);
   for (const [, def] of INDEXES) {
     const source = def.shardedFrom as string;
+    const name = def.partitionKey.name;
     const value = set[source];
-    if (typeof value === 'string') keys[def.partitionKey.name] = shardedValue(value, shard);
-    else if (remove.includes(source)) removed.push(def.partitionKey.name);
+    if (source in set || remove.includes(source)) {
+      if (typeof value === 'string' && (def.whileOpen !== true || open)) keys[name] = shardedValue(value, shard);
+      else if (remove.includes(source) || def.whileOpen === true) removed.push(name);
+      continue;
+    }
+    // Below: a `whileOpen` index whose source this change leaves, when the change sets a status.
+    if (def.whileOpen !== true || !('status' in set)) continue;
+    if (!open) removed.push(name);
+    else if (reopenReads(set, remove, before).includes(source))
+      throw new Error(`internal: reopening ${exceptionId} needs its ${source} as read (reopenReads)`);
+    else if (!(typeof read?.status === 'string' && isOpen(read.status)) && typeof read?.[source] === 'string')
+      keys[name] = shardedValue(read[source] as string, shard);
   }
   return { set: keys, remove: removed };
 }

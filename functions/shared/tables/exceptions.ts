@@ -6,6 +6,7 @@
 import type { ExceptionRecord, ExceptionStatus, HistoryEntry, MatchLink, Triage } from '../types.ts';
 import type { IndexPage, IndexQuery, StoredItem } from './index-query.ts';
 import type { StoredEmbedding } from '../search/stored-embedding.ts';
+import type { IndexedBefore } from './exceptions-index-keys.ts';
 
 /** Recon's change detection: what it last wrote, and from which run. */
 export interface ExceptionBookkeeping {
@@ -73,6 +74,8 @@ export interface ExceptionChange {
   readonly remove?: readonly string[];
   readonly history: HistoryEntry[];
   readonly bumpVersion: boolean;
+  /** The item as read (its status, at least): what its index keys follow when the change closes or reopens it. */
+  readonly before?: IndexedBefore;
 }
 
 /** Recon's view. */
@@ -111,7 +114,9 @@ export interface TriageStore {
   /**
    * Stores the triage unless the exception's content changed since it was read; `also`: other
    * attributes its severity decides (a due date, functions/triage/deadline.ts); `embedding`: the
-   * vector of what will be indexed, kept in the same write (as saveEmbedding would, one write later).
+   * vector of what will be indexed, kept in the same write (as saveEmbedding would, one write later);
+   * `status`: the exception's as read, so that a closed one is not put back in by_uncited_sharded
+   * (absent: written as if open).
    */
   saveTriage(
     exceptionId: string,
@@ -119,6 +124,7 @@ export interface TriageStore {
     contentHash: string,
     also?: Readonly<Record<string, string>>,
     embedding?: StoredEmbedding,
+    status?: string,
   ): Promise<boolean>;
   /** Keeps the indexed vector on the item (search/stored-embedding.ts): the stream consumer reuses it. */
   saveEmbedding?(exceptionId: string, vector: readonly number[], model: string): Promise<void>;
@@ -130,6 +136,8 @@ export interface ExceptionPatch {
   readonly set: Readonly<Record<string, unknown>>;
   readonly remove: readonly string[];
   readonly history: readonly HistoryEntry[];
+  /** The item as read: what its index keys follow when the change closes or reopens it. */
+  readonly before?: IndexedBefore;
 }
 
 /** The query API's view. */
