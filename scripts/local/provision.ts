@@ -215,6 +215,9 @@ function keySchema(pk: KeyDef, sk?: KeyDef): KeySchemaElement[] {
   ];
 }
 
+/** How the table waiters poll dynalite: at once, then from every 20 ms up to every second, for two minutes. */
+const tableWait = (client: DynamoDBClient) => ({ client, maxWaitTime: 120, minDelay: 0.02, maxDelay: 1 });
+
 async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef, options: TableOptions): Promise<void> {
   const attributes = new Map<string, KeyDef>();
   for (const k of [
@@ -244,7 +247,7 @@ async function createTable(dynamo: DynamoDBClient, name: string, def: TableDef, 
             }),
       }),
     );
-    await waitUntilTableExists({ client: dynamo, maxWaitTime: 120, minDelay: 0.02, maxDelay: 1 }, { TableName: name });
+    await waitUntilTableExists(tableWait(dynamo), { TableName: name });
   };
   if (options.rebuildDir !== undefined) {
     const files = rebuildFiles(options.rebuildDir, name, def);
@@ -399,7 +402,7 @@ async function restoreFromCopy(
   });
   // dynalite answers DeleteTable while it still removes the table's items: creating it again at
   // once was refused (ResourceInUseException) whenever the removal outlasted a round trip.
-  await waitUntilTableNotExists({ client: dynamo, maxWaitTime: 120, minDelay: 0.02, maxDelay: 1 }, { TableName: name });
+  await waitUntilTableNotExists(tableWait(dynamo), { TableName: name });
   await create();
   let restored = 0;
   let batch: Item[] = [];

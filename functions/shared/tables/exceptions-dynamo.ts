@@ -68,8 +68,8 @@ async function withReopenReads(
     projection: ['exception_id', 'status', ...attributes],
   });
   return {
-    status: (before as { status?: unknown } | undefined)?.status ?? item?.status,
     ...before,
+    status: (before as { status?: unknown } | undefined)?.status ?? item?.status,
     ...Object.fromEntries(attributes.map((attribute) => [attribute, item?.[attribute]])),
   };
 }

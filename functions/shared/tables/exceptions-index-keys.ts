@@ -89,6 +89,12 @@ export type IndexedBefore = object;
 
 const WHILE_OPEN = INDEXES.filter(([, def]) => def.whileOpen === true).map(([, def]) => def);
 
+/** Whether the change moves a closed exception (or one of unknown status) to an open status. */
+function reopens(set: Readonly<Record<string, unknown>>, read: Readonly<Record<string, unknown>> | undefined): boolean {
+  const wasOpen = typeof read?.status === 'string' && isOpen(read.status);
+  return typeof set.status === 'string' && isOpen(set.status) && !wasOpen;
+}
+
 /**
  * The source attributes of the `whileOpen` indexes that a change reopening an exception must read
  * first (what `before` does not say), for indexKeyChanges to put it back in them: none for any
@@ -99,10 +105,8 @@ export function reopenReads(
   remove: readonly string[] = [],
   before?: IndexedBefore,
 ): string[] {
-  const status = set.status;
-  if (typeof status !== 'string' || !isOpen(status)) return [];
   const read = before as Readonly<Record<string, unknown>> | undefined;
-  if (typeof read?.status === 'string' && isOpen(read.status)) return [];
+  if (!reopens(set, read)) return [];
   return WHILE_OPEN.map((def) => def.shardedFrom as string).filter(
     (source) => !(source in set) && !remove.includes(source) && !(read !== undefined && source in read),
   );
@@ -127,6 +131,7 @@ export function indexKeyChanges(
   const read = before as Readonly<Record<string, unknown>> | undefined;
   const status = 'status' in set ? set.status : read?.status;
   const open = typeof status !== 'string' || isOpen(status);
+  const reopening = reopens(set, read);
   for (const [, def] of INDEXES) {
     const source = def.shardedFrom as string;
     const name = def.partitionKey.name;
@@ -136,13 +141,13 @@ export function indexKeyChanges(
       else if (remove.includes(source) || def.whileOpen === true) removed.push(name);
       continue;
     }
-    // Below: a `whileOpen` index whose source this change leaves, when the change sets a status.
+    // Below: a `whileOpen` index whose source this change leaves, when it closes or reopens the exception.
     if (def.whileOpen !== true || !('status' in set)) continue;
     if (!open) removed.push(name);
-    else if (reopenReads(set, remove, before).includes(source))
+    else if (!reopening) continue;
+    else if (read === undefined || !(source in read))
       throw new Error(`internal: reopening ${exceptionId} needs its ${source} as read (reopenReads)`);
-    else if (!(typeof read?.status === 'string' && isOpen(read.status)) && typeof read?.[source] === 'string')
-      keys[name] = shardedValue(read[source] as string, shard);
+    else if (typeof read[source] === 'string') keys[name] = shardedValue(read[source] as string, shard);
   }
   return { set: keys, remove: removed };
 }
